@@ -1,0 +1,5 @@
+//! drivers (work in progress).
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;

@@ -1,0 +1,5 @@
+//! dxg (work in progress).
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;

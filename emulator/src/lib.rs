@@ -1,0 +1,2 @@
+//! The emulated Hyper-V host (work in progress).
+#![forbid(unsafe_code)]
