@@ -1,0 +1,76 @@
+//! COM1 (16550 UART at I/O port 0x3F8): the kernel's console.
+//!
+//! On Hyper-V Gen2 COM1 exists only when the VM has it configured; when the scratch register
+//! does not hold what was written, the port is treated as absent and output is dropped.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+use x86_64::instructions::port::Port;
+
+const COM1: u16 = 0x3f8;
+static PRESENT: AtomicBool = AtomicBool::new(false);
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Programs COM1 for 115200 8N1 and checks that it exists.
+pub fn init() {
+    // SAFETY: port I/O to the standard COM1 registers; no memory is touched.
+    unsafe {
+        let mut scratch: Port<u8> = Port::new(COM1 + 7);
+        scratch.write(0x5a);
+        if scratch.read() != 0x5a {
+            return;
+        }
+        Port::<u8>::new(COM1 + 1).write(0x00); // no interrupts
+        Port::<u8>::new(COM1 + 3).write(0x80); // DLAB
+        Port::<u8>::new(COM1).write(0x01); // divisor 1: 115200 baud
+        Port::<u8>::new(COM1 + 1).write(0x00);
+        Port::<u8>::new(COM1 + 3).write(0x03); // 8N1
+        Port::<u8>::new(COM1 + 2).write(0xc7); // FIFO on, cleared
+        Port::<u8>::new(COM1 + 4).write(0x03); // DTR, RTS
+    }
+    PRESENT.store(true, Ordering::Release);
+}
+
+fn write_byte(byte: u8) {
+    // SAFETY: port I/O to COM1's line-status and data registers.
+    unsafe {
+        let mut status: Port<u8> = Port::new(COM1 + 5);
+        let mut spins = 0u32;
+        while status.read() & 0x20 == 0 && spins < 100_000 {
+            spins += 1;
+            core::hint::spin_loop();
+        }
+        Port::<u8>::new(COM1).write(byte);
+    }
+}
+
+struct Writer;
+
+impl Write for Writer {
+    fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                write_byte(b'\r');
+            }
+            write_byte(byte);
+        }
+        Ok(())
+    }
+}
+
+/// Writes a string to COM1 (dropped when COM1 is absent).
+pub fn write_str(text: &str) {
+    write_fmt(format_args!("{text}"));
+}
+
+/// Writes formatted text to COM1 (dropped when COM1 is absent).
+pub fn write_fmt(arguments: core::fmt::Arguments<'_>) {
+    if !PRESENT.load(Ordering::Acquire) {
+        return;
+    }
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let _guard = LOCK.lock();
+        let _ = Writer.write_fmt(arguments);
+    });
+}
