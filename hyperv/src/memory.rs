@@ -33,7 +33,10 @@ impl core::fmt::Display for MemoryError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             MemoryError::OutOfRange { gpa, length } => {
-                write!(f, "guest range {gpa:#x}+{length:#x} is not backed by memory")
+                write!(
+                    f,
+                    "guest range {gpa:#x}+{length:#x} is not backed by memory"
+                )
             }
             MemoryError::Misaligned { gpa } => write!(f, "misaligned atomic access at {gpa:#x}"),
         }
@@ -71,6 +74,26 @@ pub trait GuestMemory {
     fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
         self.write(gpa, &value.to_le_bytes())
     }
+    /// Atomically replaces a naturally aligned `u32` and returns the old value (acquire and
+    /// release ordering). Used to test-and-clear SynIC event flags.
+    ///
+    /// The provided body is a plain load then store, which is only correct when nobody else
+    /// writes the word meanwhile: implementations over memory shared with a concurrent peer
+    /// must override it with a real atomic swap.
+    fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
+        let old = self.load_u32(gpa)?;
+        self.store_u32(gpa, value)?;
+        Ok(old)
+    }
+    /// Atomically ORs `bits` into a naturally aligned `u32` and returns the old value (acquire
+    /// and release ordering). Used by the host to set SynIC event flags.
+    ///
+    /// The provided body is not atomic; see [`GuestMemory::swap_u32`].
+    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
+        let old = self.load_u32(gpa)?;
+        self.store_u32(gpa, old | bits)?;
+        Ok(old)
+    }
 }
 
 impl<T: GuestMemory + ?Sized> GuestMemory for &T {
@@ -89,6 +112,12 @@ impl<T: GuestMemory + ?Sized> GuestMemory for &T {
     fn fence(&self) {
         (**self).fence()
     }
+    fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
+        (**self).swap_u32(gpa, value)
+    }
+    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
+        (**self).fetch_or_u32(gpa, bits)
+    }
 }
 
 impl<T: GuestMemory + ?Sized> GuestMemory for alloc::sync::Arc<T> {
@@ -106,6 +135,12 @@ impl<T: GuestMemory + ?Sized> GuestMemory for alloc::sync::Arc<T> {
     }
     fn fence(&self) {
         (**self).fence()
+    }
+    fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
+        (**self).swap_u32(gpa, value)
+    }
+    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
+        (**self).fetch_or_u32(gpa, bits)
     }
 }
 
@@ -137,7 +172,10 @@ impl AtomicMemory {
     }
 
     fn offset(&self, gpa: u64, length: usize) -> Result<usize, MemoryError> {
-        let error = MemoryError::OutOfRange { gpa, length: length as u64 };
+        let error = MemoryError::OutOfRange {
+            gpa,
+            length: length as u64,
+        };
         let offset = gpa.checked_sub(self.base).ok_or(error)?;
         let end = offset.checked_add(length as u64).ok_or(error)?;
         if end > self.size() {
@@ -186,7 +224,7 @@ impl GuestMemory for AtomicMemory {
     }
 
     fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
-        if gpa % 4 != 0 {
+        if !gpa.is_multiple_of(4) {
             return Err(MemoryError::Misaligned { gpa });
         }
         let offset = self.offset(gpa, 4)?;
@@ -194,12 +232,28 @@ impl GuestMemory for AtomicMemory {
     }
 
     fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
-        if gpa % 4 != 0 {
+        if !gpa.is_multiple_of(4) {
             return Err(MemoryError::Misaligned { gpa });
         }
         let offset = self.offset(gpa, 4)?;
         self.words[offset / 4].store(value, Ordering::Release);
         Ok(())
+    }
+
+    fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
+        if !gpa.is_multiple_of(4) {
+            return Err(MemoryError::Misaligned { gpa });
+        }
+        let offset = self.offset(gpa, 4)?;
+        Ok(self.words[offset / 4].swap(value, Ordering::AcqRel))
+    }
+
+    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
+        if !gpa.is_multiple_of(4) {
+            return Err(MemoryError::Misaligned { gpa });
+        }
+        let offset = self.offset(gpa, 4)?;
+        Ok(self.words[offset / 4].fetch_or(bits, Ordering::AcqRel))
     }
 }
 
@@ -214,17 +268,49 @@ mod tests {
         let mut out = [0u8; 9];
         memory.read(0x1002, &mut out).unwrap();
         assert_eq!(out, [0, 1, 2, 3, 4, 5, 6, 7, 0]);
-        assert_eq!(memory.load_u32(0x1004).unwrap(), u32::from_le_bytes([2, 3, 4, 5]));
+        assert_eq!(
+            memory.load_u32(0x1004).unwrap(),
+            u32::from_le_bytes([2, 3, 4, 5])
+        );
     }
 
     #[test]
     fn out_of_range_and_misaligned_are_errors() {
         let memory = AtomicMemory::new(0x1000, 16);
-        assert!(matches!(memory.read(0xfff, &mut [0; 1]), Err(MemoryError::OutOfRange { .. })));
-        assert!(matches!(memory.write(0x100f, &[0; 2]), Err(MemoryError::OutOfRange { .. })));
-        assert!(matches!(memory.read(u64::MAX, &mut [0; 2]), Err(MemoryError::OutOfRange { .. })));
-        assert_eq!(memory.load_u32(0x1002), Err(MemoryError::Misaligned { gpa: 0x1002 }));
+        assert!(matches!(
+            memory.read(0xfff, &mut [0; 1]),
+            Err(MemoryError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            memory.write(0x100f, &[0; 2]),
+            Err(MemoryError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            memory.read(u64::MAX, &mut [0; 2]),
+            Err(MemoryError::OutOfRange { .. })
+        ));
+        assert_eq!(
+            memory.load_u32(0x1002),
+            Err(MemoryError::Misaligned { gpa: 0x1002 })
+        );
         memory.store_u32(0x100c, 7).unwrap();
         assert_eq!(memory.read_u64(0x1008).unwrap(), 7 << 32);
+    }
+
+    #[test]
+    fn swap_and_fetch_or_are_atomic_read_modify_writes() {
+        let memory = AtomicMemory::new(0x1000, 16);
+        assert_eq!(memory.fetch_or_u32(0x1004, 0b101).unwrap(), 0);
+        assert_eq!(memory.fetch_or_u32(0x1004, 0b010).unwrap(), 0b101);
+        assert_eq!(memory.swap_u32(0x1004, 0).unwrap(), 0b111);
+        assert_eq!(memory.load_u32(0x1004).unwrap(), 0);
+        assert_eq!(
+            memory.swap_u32(0x1002, 0),
+            Err(MemoryError::Misaligned { gpa: 0x1002 })
+        );
+        assert!(matches!(
+            memory.fetch_or_u32(0x1010, 1),
+            Err(MemoryError::OutOfRange { .. })
+        ));
     }
 }

@@ -1,0 +1,238 @@
+//! The guest side of the link as a [`HypervisorBackend`]: each MSR access, hypercall and
+//! trapped MMIO access is one request frame and one synchronous reply. `Interrupt` frames that
+//! arrive meanwhile (or in the COM2 interrupt handler, through [`EmulatedLinkBackend::receive_byte`])
+//! are latched per vector like an APIC IRR and taken with
+//! [`EmulatedLinkBackend::take_pending_vector`].
+
+use super::{
+    Frame, FrameDecoder, MMIO_STATUS_OK, MSR_STATUS_GENERAL_PROTECTION, MSR_STATUS_OK,
+    PROTOCOL_VERSION,
+};
+use crate::cpuid::PartitionPrivileges;
+use crate::hypercall::{HypercallInput, HypercallOutput};
+use crate::platform::{HypervisorBackend, MmioAccess, PlatformError};
+
+/// The byte transport (the kernel's COM2 driver, or a pipe in tests).
+pub trait SerialLink {
+    /// Sends all of `bytes`.
+    fn send(&mut self, bytes: &[u8]) -> Result<(), PlatformError>;
+    /// Waits for the next received byte; `Err(LinkFailure)` after the transport's timeout.
+    fn receive(&mut self) -> Result<u8, PlatformError>;
+}
+
+/// A [`HypervisorBackend`] speaking the emulated link over a [`SerialLink`].
+pub struct EmulatedLinkBackend<S> {
+    link: S,
+    decoder: FrameDecoder,
+    pending_vectors: [u64; 4],
+    vp_index: u32,
+    host_version: u32,
+    privileges: PartitionPrivileges,
+    unexpected_frames: u64,
+}
+
+impl<S: SerialLink> EmulatedLinkBackend<S> {
+    /// Sends Hello and waits for HelloReply.
+    pub fn connect(link: S) -> Result<Self, PlatformError> {
+        let mut backend = Self {
+            link,
+            decoder: FrameDecoder::new(),
+            pending_vectors: [0; 4],
+            vp_index: 0,
+            host_version: 0,
+            privileges: PartitionPrivileges::empty(),
+            unexpected_frames: 0,
+        };
+        let reply = backend.request(
+            Frame::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            |frame| matches!(frame, Frame::HelloReply { .. }),
+        )?;
+        if let Frame::HelloReply {
+            version,
+            vp_index,
+            privileges,
+        } = reply
+        {
+            backend.host_version = version;
+            backend.vp_index = vp_index;
+            backend.privileges = PartitionPrivileges::from_bits_retain(privileges);
+        }
+        Ok(backend)
+    }
+
+    /// The host's protocol version from HelloReply.
+    pub fn host_version(&self) -> u32 {
+        self.host_version
+    }
+
+    /// The privileges the host emulates.
+    pub fn privileges(&self) -> PartitionPrivileges {
+        self.privileges
+    }
+
+    /// Frames that arrived while waiting for a different reply (and were dropped).
+    pub fn unexpected_frames(&self) -> u64 {
+        self.unexpected_frames
+    }
+
+    /// The decoder's counters (garbage skipped, CRC failures).
+    pub fn decoder(&self) -> &FrameDecoder {
+        &self.decoder
+    }
+
+    /// Feeds one byte received outside a request (from the COM2 interrupt handler). Interrupt
+    /// frames are latched; anything else is counted as unexpected.
+    pub fn receive_byte(&mut self, byte: u8) {
+        let mut next = self.decoder.push(byte);
+        while let Some(frame) = next {
+            self.accept_unsolicited(frame);
+            next = self.decoder.pull();
+        }
+    }
+
+    /// Takes the lowest latched interrupt vector.
+    pub fn take_pending_vector(&mut self) -> Option<u8> {
+        for (index, word) in self.pending_vectors.iter_mut().enumerate() {
+            if *word != 0 {
+                let bit = word.trailing_zeros();
+                *word &= !(1 << bit);
+                return Some((index as u32 * 64 + bit) as u8);
+            }
+        }
+        None
+    }
+
+    fn accept_unsolicited(&mut self, frame: Frame) {
+        match frame {
+            Frame::Interrupt { vector } if vector < 256 => {
+                self.pending_vectors[(vector / 64) as usize] |= 1 << (vector % 64);
+            }
+            _ => self.unexpected_frames += 1,
+        }
+    }
+
+    fn request(
+        &mut self,
+        frame: Frame,
+        is_reply: impl Fn(&Frame) -> bool,
+    ) -> Result<Frame, PlatformError> {
+        self.link.send(frame.encode().as_bytes())?;
+        loop {
+            let mut next = self.decoder.pull();
+            if next.is_none() {
+                let byte = self.link.receive()?;
+                next = self.decoder.push(byte);
+            }
+            if let Some(frame) = next {
+                if is_reply(&frame) {
+                    return Ok(frame);
+                }
+                self.accept_unsolicited(frame);
+            }
+        }
+    }
+}
+
+impl<S: SerialLink> HypervisorBackend for EmulatedLinkBackend<S> {
+    fn write_msr(&mut self, msr: u32, value: u64) -> Result<(), PlatformError> {
+        let reply = self.request(
+            Frame::WriteMsr { msr, value },
+            |frame| matches!(frame, Frame::MsrResult { msr: answered, .. } if *answered == msr),
+        )?;
+        match reply {
+            Frame::MsrResult {
+                status: MSR_STATUS_OK,
+                ..
+            } => Ok(()),
+            _ => Err(PlatformError::GeneralProtection { msr }),
+        }
+    }
+
+    fn read_msr(&mut self, msr: u32) -> Result<u64, PlatformError> {
+        let reply = self.request(
+            Frame::ReadMsr { msr },
+            |frame| matches!(frame, Frame::MsrResult { msr: answered, .. } if *answered == msr),
+        )?;
+        match reply {
+            Frame::MsrResult {
+                status: MSR_STATUS_OK,
+                value,
+                ..
+            } => Ok(value),
+            Frame::MsrResult {
+                status: MSR_STATUS_GENERAL_PROTECTION,
+                ..
+            } => Err(PlatformError::GeneralProtection { msr }),
+            _ => Err(PlatformError::LinkFailure),
+        }
+    }
+
+    fn hypercall(
+        &mut self,
+        input: HypercallInput,
+        input_parameter: u64,
+        output_parameter: u64,
+    ) -> Result<HypercallOutput, PlatformError> {
+        let reply = self.request(
+            Frame::Hypercall {
+                input: input.to_bits(),
+                input_parameter,
+                output_parameter,
+            },
+            |frame| matches!(frame, Frame::HypercallResult { .. }),
+        )?;
+        match reply {
+            Frame::HypercallResult { output } => Ok(HypercallOutput(output)),
+            _ => Err(PlatformError::LinkFailure),
+        }
+    }
+
+    fn vp_index(&self) -> u32 {
+        self.vp_index
+    }
+}
+
+impl<S: SerialLink> MmioAccess for EmulatedLinkBackend<S> {
+    fn mmio_read(&mut self, gpa: u64, size: u8) -> Result<u64, PlatformError> {
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Err(PlatformError::InvalidAccessSize);
+        }
+        let reply = self.request(
+            Frame::MmioRead {
+                gpa,
+                size: u32::from(size),
+            },
+            |frame| matches!(frame, Frame::MmioResult { .. }),
+        )?;
+        match reply {
+            Frame::MmioResult {
+                status: MMIO_STATUS_OK,
+                value,
+            } => Ok(value),
+            _ => Err(PlatformError::UnhandledMmio { gpa }),
+        }
+    }
+
+    fn mmio_write(&mut self, gpa: u64, size: u8, value: u64) -> Result<(), PlatformError> {
+        if !matches!(size, 1 | 2 | 4 | 8) {
+            return Err(PlatformError::InvalidAccessSize);
+        }
+        let reply = self.request(
+            Frame::MmioWrite {
+                gpa,
+                size: u32::from(size),
+                value,
+            },
+            |frame| matches!(frame, Frame::MmioResult { .. }),
+        )?;
+        match reply {
+            Frame::MmioResult {
+                status: MMIO_STATUS_OK,
+                ..
+            } => Ok(()),
+            _ => Err(PlatformError::UnhandledMmio { gpa }),
+        }
+    }
+}
