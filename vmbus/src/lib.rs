@@ -1,5 +1,32 @@
-//! vmbus (work in progress).
+//! The dxgos VMBus client: control messages, the client state machine and ring buffers.
+//!
+//! Everything here is sans-I/O. The caller (the kernel's VMBus driver task, or a test harness)
+//! feeds SynIC message payloads and channel signals into [`client::Client`] and carries out the
+//! [`client::Action`]s it returns: posting messages, signalling events and forwarding typed
+//! events to device drivers. Ring buffers ([`ring`]) read and write guest memory only through
+//! [`hyperv::memory::GuestMemory`] by guest-physical address, so the same code runs in the
+//! kernel, in the emulated host and in host tests.
+//!
+//! Modules:
+//! - [`guid`]: GUIDs in wire layout and the well-known device classes.
+//! - [`version`]: protocol versions and connection-id rules.
+//! - [`messages`]: wire layouts, the parser and encoders of control messages.
+//! - [`gpadl`]: splitting a GPADL into GPADL_HEADER/GPADL_BODY messages and reassembling it.
+//! - [`ring`]: the ring-buffer sender and receiver.
+//! - [`client`]: the client state machine.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod client;
+pub mod gpadl;
+pub mod guid;
+pub mod messages;
+pub mod ring;
+pub mod version;
+
+pub use guid::Guid;
+pub use version::Version;

@@ -1,0 +1,196 @@
+//! Packet descriptors and the packets that go into and come out of a ring.
+
+use super::{DescriptorError, TRAILER_SIZE};
+use alloc::vec::Vec;
+use core::mem::size_of;
+use zerocopy::little_endian::{U16, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// A packet type (reference vmbus.md §5.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PacketType(pub u16);
+
+impl PacketType {
+    /// 0x6: ordinary in-band data.
+    pub const DATA_IN_BAND: PacketType = PacketType(0x6);
+    /// 0x7: data in transfer pages (host→guest netvsc receive path).
+    pub const DATA_USING_TRANSFER_PAGES: PacketType = PacketType(0x7);
+    /// 0x9: data in guest buffers described by PFN.
+    pub const DATA_USING_GPA_DIRECT: PacketType = PacketType(0x9);
+    /// 0xB: a completion; the transaction id echoes the request.
+    pub const COMPLETION: PacketType = PacketType(0xB);
+
+    /// Whether rings carry this type (OpenVMM's accepted set).
+    pub const fn is_valid(self) -> bool {
+        matches!(self.0, 0x6 | 0x7 | 0x9 | 0xB)
+    }
+}
+
+/// Flag: the sender wants a completion packet.
+pub const FLAG_COMPLETION_REQUESTED: u16 = 1;
+
+/// The 16-byte descriptor at the start of every packet.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout, Unaligned,
+)]
+#[repr(C)]
+pub struct PacketDescriptor {
+    /// [`PacketType`].
+    pub packet_type: U16,
+    /// Offset of the payload from the packet start, in 8-byte units.
+    pub data_offset8: U16,
+    /// Packet length (without the trailer), in 8-byte units.
+    pub length8: U16,
+    /// Flags; only [`FLAG_COMPLETION_REQUESTED`] is defined.
+    pub flags: U16,
+    /// Transaction id.
+    pub transaction_id: U64,
+}
+const _: () = assert!(size_of::<PacketDescriptor>() == 16);
+const _: () = assert!(core::mem::offset_of!(PacketDescriptor, transaction_id) == 8);
+
+impl PacketDescriptor {
+    /// Validates the descriptor against the bytes available to read.
+    pub fn validate(&self, available: u32) -> Result<(), DescriptorError> {
+        let packet_type = PacketType(self.packet_type.get());
+        if !packet_type.is_valid() {
+            return Err(DescriptorError::BadType(packet_type.0));
+        }
+        let flags = self.flags.get();
+        if flags & !FLAG_COMPLETION_REQUESTED != 0 {
+            return Err(DescriptorError::BadFlags(flags));
+        }
+        let (offset8, length8) = (self.data_offset8.get(), self.length8.get());
+        if offset8 < 2 || offset8 > length8 {
+            return Err(DescriptorError::BadOffset { offset8, length8 });
+        }
+        let claimed = u32::from(length8) * 8 + TRAILER_SIZE;
+        if claimed > available {
+            return Err(DescriptorError::Overlong { claimed, available });
+        }
+        Ok(())
+    }
+}
+
+/// A packet to write.
+#[derive(Clone, Copy, Debug)]
+pub struct OutgoingPacket<'a> {
+    /// Type.
+    pub packet_type: PacketType,
+    /// Transaction id (use a non-zero id when requesting a completion).
+    pub transaction_id: u64,
+    /// Ask the peer for a completion.
+    pub completion_requested: bool,
+    /// Type-specific extra header (padded to 8 bytes on the wire).
+    pub extra_header: &'a [u8],
+    /// Payload (padded to 8 bytes on the wire).
+    pub payload: &'a [u8],
+}
+
+impl<'a> OutgoingPacket<'a> {
+    /// An in-band data packet.
+    pub fn in_band(transaction_id: u64, completion_requested: bool, payload: &'a [u8]) -> Self {
+        OutgoingPacket {
+            packet_type: PacketType::DATA_IN_BAND,
+            transaction_id,
+            completion_requested,
+            extra_header: &[],
+            payload,
+        }
+    }
+
+    /// A completion for `transaction_id`.
+    pub fn completion(transaction_id: u64, payload: &'a [u8]) -> Self {
+        OutgoingPacket {
+            packet_type: PacketType::COMPLETION,
+            transaction_id,
+            completion_requested: false,
+            extra_header: &[],
+            payload,
+        }
+    }
+
+    /// A GPA-direct packet; `extra_header` comes from [`gpa_direct_header`]. Completion is
+    /// requested, as guests do for these.
+    pub fn gpa_direct(transaction_id: u64, extra_header: &'a [u8], payload: &'a [u8]) -> Self {
+        OutgoingPacket {
+            packet_type: PacketType::DATA_USING_GPA_DIRECT,
+            transaction_id,
+            completion_requested: true,
+            extra_header,
+            payload,
+        }
+    }
+
+    /// Bytes of descriptor + extra header, i.e. `offset8 · 8`.
+    pub fn header_size(&self) -> usize {
+        size_of::<PacketDescriptor>() + self.extra_header.len().next_multiple_of(8)
+    }
+
+    /// Bytes the packet occupies in the ring, trailer included.
+    pub fn ring_size(&self) -> usize {
+        self.header_size() + self.payload.len().next_multiple_of(8) + TRAILER_SIZE as usize
+    }
+}
+
+/// Bytes an in-band packet with `payload_length` bytes occupies in a ring.
+pub const fn in_band_packet_size(payload_length: usize) -> usize {
+    16 + payload_length.next_multiple_of(8) + TRAILER_SIZE as usize
+}
+
+/// One range of a GPA-direct packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpaDirectRange {
+    /// Bytes in the range.
+    pub byte_count: u32,
+    /// Offset into the first page.
+    pub byte_offset: u32,
+    /// Guest frame numbers.
+    pub pfns: Vec<u64>,
+}
+
+/// Builds the extra header of a GPA-direct packet: reserved u32, range count u32, then each
+/// range `{byte_count u32, byte_offset u32, PFN u64…}`.
+pub fn gpa_direct_header(ranges: &[GpaDirectRange]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&(ranges.len() as u32).to_le_bytes());
+    for range in ranges {
+        bytes.extend_from_slice(&range.byte_count.to_le_bytes());
+        bytes.extend_from_slice(&range.byte_offset.to_le_bytes());
+        for pfn in &range.pfns {
+            bytes.extend_from_slice(&pfn.to_le_bytes());
+        }
+    }
+    bytes
+}
+
+/// Where a received packet's parts lie in the caller's buffer (which holds the packet copied
+/// out of the ring, descriptor first, without the trailer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IncomingPacket {
+    /// Type.
+    pub packet_type: PacketType,
+    /// Transaction id.
+    pub transaction_id: u64,
+    /// Whether the sender asked for a completion.
+    pub completion_requested: bool,
+    /// Offset of the payload in the buffer (`offset8 · 8`).
+    pub payload_offset: usize,
+    /// Packet length in the buffer (`len8 · 8`).
+    pub length: usize,
+}
+
+impl IncomingPacket {
+    /// The payload (padded to 8 bytes).
+    pub fn payload<'a>(&self, buffer: &'a [u8]) -> &'a [u8] {
+        buffer.get(self.payload_offset..self.length).unwrap_or(&[])
+    }
+
+    /// The extra header between the descriptor and the payload.
+    pub fn extra_header<'a>(&self, buffer: &'a [u8]) -> &'a [u8] {
+        buffer
+            .get(size_of::<PacketDescriptor>()..self.payload_offset)
+            .unwrap_or(&[])
+    }
+}

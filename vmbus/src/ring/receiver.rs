@@ -1,0 +1,151 @@
+//! The consumer side of one ring.
+
+use super::packet::{FLAG_COMPLETION_REQUESTED, IncomingPacket, PacketDescriptor, PacketType};
+use super::sender::check_index;
+use super::{
+    DescriptorError, FEATURE_BITS_OFFSET, FEATURE_PENDING_SEND_SIZE, INTERRUPT_MASK_OFFSET,
+    IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError, RingPages, TRAILER_SIZE,
+    WRITE_INDEX_OFFSET,
+};
+use alloc::vec::Vec;
+use core::mem::size_of;
+use hyperv::memory::GuestMemory;
+use zerocopy::FromBytes;
+
+/// Reads packets from one ring. Owns the ring's read index and interrupt mask.
+#[derive(Debug)]
+pub struct RingReceiver<M: GuestMemory> {
+    memory: M,
+    pages: RingPages,
+    /// Where the next packet starts (may be ahead of the published index).
+    next_read: u32,
+    /// The read index last published.
+    committed_read: u32,
+}
+
+impl<M: GuestMemory> RingReceiver<M> {
+    /// Attaches to a ring, taking the read index found in the control page.
+    pub fn new(memory: M, pages: RingPages) -> Result<Self, RingError> {
+        let read = memory.load_u32(pages.field(READ_INDEX_OFFSET))?;
+        check_index(read, pages.data_size(), IndexKind::Read)?;
+        Ok(RingReceiver {
+            memory,
+            pages,
+            next_read: read,
+            committed_read: read,
+        })
+    }
+
+    /// The ring's placement.
+    pub fn pages(&self) -> &RingPages {
+        &self.pages
+    }
+
+    fn available(&self) -> Result<u32, RingError> {
+        let size = self.pages.data_size();
+        let write = self.memory.load_u32(self.pages.field(WRITE_INDEX_OFFSET))?;
+        check_index(write, size, IndexKind::Write)?;
+        Ok((write + size - self.next_read) % size)
+    }
+
+    /// Whether nothing is left to read.
+    pub fn is_empty(&self) -> Result<bool, RingError> {
+        Ok(self.available()? == 0)
+    }
+
+    /// Copies the next packet (without its trailer) into `buffer` and validates the copy.
+    /// Returns `None` if the ring is empty. The read index is not published until
+    /// [`commit`](Self::commit). A corrupt ring returns an error and consumes nothing.
+    pub fn read_packet(
+        &mut self,
+        buffer: &mut Vec<u8>,
+    ) -> Result<Option<IncomingPacket>, RingError> {
+        let available = self.available()?;
+        if available == 0 {
+            return Ok(None);
+        }
+        let minimum = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
+        if available < minimum {
+            return Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
+                available,
+            }));
+        }
+        buffer.clear();
+        buffer.resize(size_of::<PacketDescriptor>(), 0);
+        self.pages.read_data(&self.memory, self.next_read, buffer)?;
+        let descriptor = PacketDescriptor::read_from_bytes(buffer.as_slice())
+            .map_err(|_| RingError::CorruptDescriptor(DescriptorError::Truncated { available }))?;
+        descriptor
+            .validate(available)
+            .map_err(RingError::CorruptDescriptor)?;
+        let length = usize::from(descriptor.length8.get()) * 8;
+        buffer.resize(length, 0);
+        let body_offset =
+            (self.next_read + size_of::<PacketDescriptor>() as u32) % self.pages.data_size();
+        self.pages.read_data(
+            &self.memory,
+            body_offset,
+            &mut buffer[size_of::<PacketDescriptor>()..],
+        )?;
+        self.next_read = (self.next_read + length as u32 + TRAILER_SIZE) % self.pages.data_size();
+        Ok(Some(IncomingPacket {
+            packet_type: PacketType(descriptor.packet_type.get()),
+            transaction_id: descriptor.transaction_id.get(),
+            completion_requested: descriptor.flags.get() & FLAG_COMPLETION_REQUESTED != 0,
+            payload_offset: usize::from(descriptor.data_offset8.get()) * 8,
+            length,
+        }))
+    }
+
+    /// Publishes the read index. Returns whether the producer must be signalled: it supports
+    /// pending send size, asked for `pending_send_sz` bytes, and the free space crossed from
+    /// "not enough" (≤) to "enough" (>) with this commit.
+    pub fn commit(&mut self) -> Result<bool, RingError> {
+        if self.next_read == self.committed_read {
+            return Ok(false);
+        }
+        let size = self.pages.data_size();
+        let consumed = (self.next_read + size - self.committed_read) % size;
+        self.memory
+            .store_u32(self.pages.field(READ_INDEX_OFFSET), self.next_read)?;
+        self.committed_read = self.next_read;
+        self.memory.fence();
+        let features = self
+            .memory
+            .load_u32(self.pages.field(FEATURE_BITS_OFFSET))?;
+        if features & FEATURE_PENDING_SEND_SIZE == 0 {
+            return Ok(false);
+        }
+        // Some producers write "size − 1" meaning "when empty"; mask to 8 as OpenVMM does.
+        let pending = self
+            .memory
+            .load_u32(self.pages.field(PENDING_SEND_SIZE_OFFSET))?
+            & !7;
+        if pending == 0 {
+            return Ok(false);
+        }
+        let free_after = size - self.available()?;
+        let free_before = free_after.saturating_sub(consumed);
+        Ok(free_before <= pending && pending < free_after)
+    }
+
+    /// Discards packets read but not committed, so they will be read again.
+    pub fn revert(&mut self) {
+        self.next_read = self.committed_read;
+    }
+
+    /// Sets or clears the interrupt mask ("don't signal me on empty→non-empty").
+    pub fn set_interrupt_mask(&mut self, masked: bool) -> Result<(), RingError> {
+        self.memory
+            .store_u32(self.pages.field(INTERRUPT_MASK_OFFSET), u32::from(masked))?;
+        self.memory.fence();
+        Ok(())
+    }
+
+    /// Ends a drain: clears the interrupt mask and re-checks the ring. Returns `true` if the
+    /// ring is empty (sleep until signalled), `false` if a packet slipped in (drain again).
+    pub fn unmask_and_check_empty(&mut self) -> Result<bool, RingError> {
+        self.set_interrupt_mask(false)?;
+        self.is_empty()
+    }
+}

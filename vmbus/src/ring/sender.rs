@@ -1,0 +1,184 @@
+//! The producer side of one ring.
+
+use super::packet::{FLAG_COMPLETION_REQUESTED, OutgoingPacket, PacketDescriptor};
+use super::{
+    FEATURE_BITS_OFFSET, FEATURE_PENDING_SEND_SIZE, INTERRUPT_MASK_OFFSET, IndexKind,
+    PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError, RingPages, TRAILER_SIZE,
+    WRITE_INDEX_OFFSET,
+};
+use hyperv::memory::GuestMemory;
+use zerocopy::IntoBytes;
+use zerocopy::little_endian::{U16, U64};
+
+/// Writes packets into one ring. Owns the ring's write index and pending send size.
+#[derive(Debug)]
+pub struct RingSender<M: GuestMemory> {
+    memory: M,
+    pages: RingPages,
+    /// Where the next packet goes (may be ahead of the published index).
+    next_write: u32,
+    /// The write index last published.
+    committed_write: u32,
+    /// Whether this side set `pending_send_sz` and must clear it.
+    waiting_for_space: bool,
+}
+
+impl<M: GuestMemory> RingSender<M> {
+    /// Attaches to a ring, taking the write index found in the control page (0 after
+    /// [`super::initialize_control_page`]), and advertises pending-send-size support.
+    pub fn new(memory: M, pages: RingPages) -> Result<Self, RingError> {
+        let write = memory.load_u32(pages.field(WRITE_INDEX_OFFSET))?;
+        check_index(write, pages.data_size(), IndexKind::Write)?;
+        let features = memory.load_u32(pages.field(FEATURE_BITS_OFFSET))?;
+        memory.store_u32(
+            pages.field(FEATURE_BITS_OFFSET),
+            features | FEATURE_PENDING_SEND_SIZE,
+        )?;
+        Ok(RingSender {
+            memory,
+            pages,
+            next_write: write,
+            committed_write: write,
+            waiting_for_space: false,
+        })
+    }
+
+    /// The ring's placement.
+    pub fn pages(&self) -> &RingPages {
+        &self.pages
+    }
+
+    /// The memory the ring lives in.
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    /// The largest payload of an in-band packet that can ever fit.
+    pub fn max_payload(&self) -> usize {
+        // 16 + payload + 8 < data size, payload a multiple of 8.
+        (self.pages.data_size() as usize).saturating_sub(16 + TRAILER_SIZE as usize + 8)
+    }
+
+    fn free_bytes(&self) -> Result<u32, RingError> {
+        let size = self.pages.data_size();
+        let read = self.memory.load_u32(self.pages.field(READ_INDEX_OFFSET))?;
+        check_index(read, size, IndexKind::Read)?;
+        let used = (self.next_write + size - read) % size;
+        Ok(size - used)
+    }
+
+    /// Writes a packet without publishing it; call [`commit`](Self::commit) to publish.
+    pub fn write_packet(&mut self, packet: &OutgoingPacket<'_>) -> Result<(), RingError> {
+        let size = self.pages.data_size();
+        let needed = packet.ring_size();
+        let length8 = (needed - TRAILER_SIZE as usize) / 8;
+        if needed >= size as usize || length8 > usize::from(u16::MAX) {
+            return Err(RingError::TooLarge { needed });
+        }
+        let needed = needed as u32;
+        if needed >= self.free_bytes()? {
+            return Err(RingError::Full { needed });
+        }
+        let start = self.next_write;
+        let header_size = packet.header_size();
+        let descriptor = PacketDescriptor {
+            packet_type: U16::new(packet.packet_type.0),
+            data_offset8: U16::new((header_size / 8) as u16),
+            length8: U16::new(length8 as u16),
+            flags: U16::new(if packet.completion_requested {
+                FLAG_COMPLETION_REQUESTED
+            } else {
+                0
+            }),
+            transaction_id: U64::new(packet.transaction_id),
+        };
+        let zeros = [0u8; 8];
+        let mut offset = self
+            .pages
+            .write_data(&self.memory, start, descriptor.as_bytes())?;
+        if !packet.extra_header.is_empty() {
+            offset = self
+                .pages
+                .write_data(&self.memory, offset, packet.extra_header)?;
+            let padding = header_size - 16 - packet.extra_header.len();
+            offset = self
+                .pages
+                .write_data(&self.memory, offset, &zeros[..padding])?;
+        }
+        offset = self
+            .pages
+            .write_data(&self.memory, offset, packet.payload)?;
+        let padding = packet.payload.len().next_multiple_of(8) - packet.payload.len();
+        offset = self
+            .pages
+            .write_data(&self.memory, offset, &zeros[..padding])?;
+        let trailer = u64::from(start) << 32;
+        self.next_write = self
+            .pages
+            .write_data(&self.memory, offset, &trailer.to_le_bytes())?;
+        Ok(())
+    }
+
+    /// Publishes the packets written since the last commit. Returns whether the consumer must
+    /// be signalled: it had drained the ring (read index == previously published write index)
+    /// and has not masked interrupts.
+    pub fn commit(&mut self) -> Result<bool, RingError> {
+        if self.next_write == self.committed_write {
+            return Ok(false);
+        }
+        let previous = self.committed_write;
+        self.memory
+            .store_u32(self.pages.field(WRITE_INDEX_OFFSET), self.next_write)?;
+        self.committed_write = self.next_write;
+        self.memory.fence();
+        if self.waiting_for_space {
+            self.memory
+                .store_u32(self.pages.field(PENDING_SEND_SIZE_OFFSET), 0)?;
+            self.waiting_for_space = false;
+        }
+        if self
+            .memory
+            .load_u32(self.pages.field(INTERRUPT_MASK_OFFSET))?
+            != 0
+        {
+            return Ok(false);
+        }
+        let read = self.memory.load_u32(self.pages.field(READ_INDEX_OFFSET))?;
+        Ok(read == previous)
+    }
+
+    /// Writes and publishes one packet; returns whether to signal the consumer.
+    pub fn send(&mut self, packet: &OutgoingPacket<'_>) -> Result<bool, RingError> {
+        self.write_packet(packet)?;
+        self.commit()
+    }
+
+    /// Discards packets written but not committed.
+    pub fn revert(&mut self) {
+        self.next_write = self.committed_write;
+    }
+
+    /// After [`RingError::Full`]: asks the consumer to signal once `needed` bytes can be
+    /// written (sets `pending_send_sz`), then re-checks. Returns `true` if the space is already
+    /// there (no signal will come; retry now), `false` to wait for the consumer's signal.
+    pub fn wait_for_space(&mut self, needed: u32) -> Result<bool, RingError> {
+        self.memory
+            .store_u32(self.pages.field(PENDING_SEND_SIZE_OFFSET), needed)?;
+        self.waiting_for_space = true;
+        self.memory.fence();
+        if needed < self.free_bytes()? {
+            self.memory
+                .store_u32(self.pages.field(PENDING_SEND_SIZE_OFFSET), 0)?;
+            self.waiting_for_space = false;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+pub(super) fn check_index(value: u32, size: u32, kind: IndexKind) -> Result<(), RingError> {
+    if value >= size || !value.is_multiple_of(8) {
+        return Err(RingError::CorruptIndex { kind, value });
+    }
+    Ok(())
+}

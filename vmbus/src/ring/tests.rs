@@ -1,0 +1,378 @@
+//! Ring tests: layout bytes, wraparound, exact fit, full, signalling, corruption, threads.
+
+use super::*;
+use alloc::vec;
+use alloc::vec::Vec;
+use hyperv::memory::{AtomicMemory, GuestMemory};
+use std::sync::Arc;
+
+const BASE: u64 = 0x10_0000;
+
+/// A ring of one control page and `data_pages` data pages at `BASE`.
+fn ring(
+    data_pages: u64,
+) -> (
+    Arc<AtomicMemory>,
+    RingSender<Arc<AtomicMemory>>,
+    RingReceiver<Arc<AtomicMemory>>,
+) {
+    let memory = Arc::new(AtomicMemory::new(BASE, ((data_pages + 1) * 4096) as usize));
+    let pages = RingPages::contiguous(BASE, (data_pages + 1) * 4096).unwrap();
+    initialize_control_page(&memory, &pages, 0).unwrap();
+    let sender = RingSender::new(memory.clone(), pages.clone()).unwrap();
+    let receiver = RingReceiver::new(memory.clone(), pages).unwrap();
+    (memory, sender, receiver)
+}
+
+fn receive(receiver: &mut RingReceiver<Arc<AtomicMemory>>) -> Option<(IncomingPacket, Vec<u8>)> {
+    let mut buffer = Vec::new();
+    let packet = receiver.read_packet(&mut buffer).unwrap()?;
+    Some((packet, buffer))
+}
+
+#[test]
+fn packet_bytes_match_the_reference_layout() {
+    let (memory, mut sender, _) = ring(1);
+    assert!(
+        sender
+            .send(&OutgoingPacket::in_band(
+                0x1122_3344_5566_7788,
+                true,
+                &[0xAA, 0xBB, 0xCC]
+            ))
+            .unwrap()
+    );
+    let mut bytes = [0u8; 32];
+    memory.read(BASE + 4096, &mut bytes).unwrap();
+    // type 6, offset8 2, len8 3 (16 + 8), flags 1, trans id, payload padded, trailer (start 0).
+    assert_eq!(
+        bytes,
+        [
+            0x06, 0x00, 0x02, 0x00, 0x03, 0x00, 0x01, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33,
+            0x22, 0x11, 0xAA, 0xBB, 0xCC, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x00, 0x00, 0x00
+        ]
+    );
+    assert_eq!(
+        memory.load_u32(BASE).unwrap(),
+        32,
+        "write index after 24 + 8 bytes"
+    );
+    assert_eq!(
+        memory.load_u32(BASE + 64).unwrap(),
+        1,
+        "feature bit set by the producer"
+    );
+    // The second packet's trailer holds its start offset (32) in the high half.
+    sender.send(&OutgoingPacket::completion(5, &[])).unwrap();
+    assert_eq!(memory.read_u64(BASE + 4096 + 32 + 16).unwrap(), 32u64 << 32);
+}
+
+#[test]
+fn round_trip_and_signal_only_on_empty_to_non_empty() {
+    let (_memory, mut sender, mut receiver) = ring(2);
+    assert!(
+        sender
+            .send(&OutgoingPacket::in_band(1, false, b"first"))
+            .unwrap()
+    );
+    assert!(
+        !sender
+            .send(&OutgoingPacket::in_band(2, false, b"second"))
+            .unwrap()
+    );
+    let (packet, buffer) = receive(&mut receiver).unwrap();
+    assert_eq!(packet.packet_type, PacketType::DATA_IN_BAND);
+    assert_eq!(packet.transaction_id, 1);
+    assert_eq!(&packet.payload(&buffer)[..5], b"first");
+    let (packet, buffer) = receive(&mut receiver).unwrap();
+    assert_eq!(&packet.payload(&buffer)[..6], b"second");
+    assert!(receive(&mut receiver).is_none());
+    assert!(
+        !receiver.commit().unwrap(),
+        "no pending send size: no signal"
+    );
+    assert!(
+        sender
+            .send(&OutgoingPacket::in_band(3, false, b"third"))
+            .unwrap(),
+        "empty again"
+    );
+}
+
+#[test]
+fn interrupt_mask_suppresses_the_signal() {
+    let (_memory, mut sender, mut receiver) = ring(1);
+    receiver.set_interrupt_mask(true).unwrap();
+    assert!(
+        !sender
+            .send(&OutgoingPacket::in_band(1, false, &[1; 8]))
+            .unwrap()
+    );
+    assert!(
+        !receiver.unmask_and_check_empty().unwrap(),
+        "packet is waiting"
+    );
+    receive(&mut receiver).unwrap();
+    receiver.commit().unwrap();
+    assert!(receiver.unmask_and_check_empty().unwrap());
+    assert!(
+        sender
+            .send(&OutgoingPacket::in_band(2, false, &[1; 8]))
+            .unwrap()
+    );
+}
+
+#[test]
+fn exact_fit_is_full_and_one_less_fits() {
+    // Data area 4096. A packet of T bytes needs T < free: the largest fitting is 4088.
+    let (_memory, mut sender, mut receiver) = ring(1);
+    let payload = vec![7u8; 4088 - 24];
+    sender
+        .send(&OutgoingPacket::in_band(1, false, &payload))
+        .unwrap();
+    assert_eq!(
+        sender.send(&OutgoingPacket::in_band(1, false, &[])),
+        Err(RingError::Full { needed: 24 })
+    );
+    receive(&mut receiver).unwrap();
+    receiver.commit().unwrap();
+    let too_big = vec![7u8; 4096 - 24];
+    assert_eq!(
+        sender.send(&OutgoingPacket::in_band(1, false, &too_big)),
+        Err(RingError::TooLarge { needed: 4096 })
+    );
+    assert_eq!(sender.max_payload(), 4088 - 24);
+}
+
+#[test]
+fn wraparound_copies_in_two_pieces() {
+    let (_memory, mut sender, mut receiver) = ring(1);
+    for round in 0..200u32 {
+        let length = 1 + (round as usize * 37) % 1500;
+        let payload: Vec<u8> = (0..length)
+            .map(|index| (index as u32 ^ round) as u8)
+            .collect();
+        assert!(
+            sender
+                .send(&OutgoingPacket::in_band(u64::from(round), false, &payload))
+                .is_ok()
+        );
+        let (packet, buffer) = receive(&mut receiver).unwrap();
+        assert_eq!(packet.transaction_id, u64::from(round));
+        assert_eq!(&packet.payload(&buffer)[..length], payload.as_slice());
+        receiver.commit().unwrap();
+    }
+}
+
+#[test]
+fn discontiguous_pages_work_like_contiguous_ones() {
+    let memory = Arc::new(AtomicMemory::new(0, 16 * 4096));
+    // Control page 9, data pages 3, 7, 4 (none adjacent except 3→4 is not in order).
+    let pages = RingPages::from_pfns(&[9, 3, 7, 4]).unwrap();
+    assert_eq!(pages.data_size(), 3 * 4096);
+    initialize_control_page(&memory, &pages, 0).unwrap();
+    let mut sender = RingSender::new(memory.clone(), pages.clone()).unwrap();
+    let mut receiver = RingReceiver::new(memory.clone(), pages).unwrap();
+    for round in 0..50u32 {
+        let payload: Vec<u8> = (0..5000u32)
+            .map(|index| (index * 7 + round) as u8)
+            .collect();
+        sender
+            .send(&OutgoingPacket::in_band(1, false, &payload))
+            .unwrap();
+        let (packet, buffer) = receive(&mut receiver).unwrap();
+        assert_eq!(&packet.payload(&buffer)[..5000], payload.as_slice());
+        receiver.commit().unwrap();
+    }
+}
+
+#[test]
+fn pending_send_size_signals_when_crossed() {
+    let (_memory, mut sender, mut receiver) = ring(1);
+    // Fill with three 1024-byte packets (1048 bytes each in the ring) → 3144 used, 952 free.
+    for id in 0..3 {
+        sender
+            .send(&OutgoingPacket::in_band(id, false, &[0; 1024]))
+            .unwrap();
+    }
+    let needed = match sender.send(&OutgoingPacket::in_band(9, false, &[0; 1024])) {
+        Err(RingError::Full { needed }) => needed,
+        other => panic!("expected full, got {other:?}"),
+    };
+    assert_eq!(needed, 1048);
+    assert!(!sender.wait_for_space(needed).unwrap());
+    // Reading one packet frees 1048 → 2000 free > 1048: crossing, signal.
+    receive(&mut receiver).unwrap();
+    assert!(receiver.commit().unwrap());
+    // Reading another does not cross again.
+    receive(&mut receiver).unwrap();
+    assert!(!receiver.commit().unwrap());
+    // The successful write clears pending_send_sz.
+    sender
+        .send(&OutgoingPacket::in_band(9, false, &[0; 1024]))
+        .unwrap();
+    receive(&mut receiver).unwrap();
+    assert!(!receiver.commit().unwrap());
+}
+
+#[test]
+fn wait_for_space_reports_space_that_is_already_there() {
+    let (_memory, mut sender, _receiver) = ring(1);
+    assert!(sender.wait_for_space(100).unwrap());
+}
+
+#[test]
+fn corrupt_indices_and_descriptors_are_errors() {
+    let (memory, mut sender, mut receiver) = ring(1);
+    memory.store_u32(BASE + 4, 4097).unwrap();
+    assert!(matches!(
+        sender.send(&OutgoingPacket::in_band(1, false, &[])),
+        Err(RingError::CorruptIndex {
+            kind: IndexKind::Read,
+            value: 4097
+        })
+    ));
+    memory.store_u32(BASE + 4, 0).unwrap();
+    memory.store_u32(BASE, 12).unwrap();
+    let mut buffer = Vec::new();
+    assert!(matches!(
+        receiver.read_packet(&mut buffer),
+        Err(RingError::CorruptIndex {
+            kind: IndexKind::Write,
+            ..
+        })
+    ));
+    // A descriptor with a bad type, then bad flags, then an overlong length.
+    let cases: [([u8; 8], DescriptorError); 4] = [
+        ([0x01, 0, 2, 0, 3, 0, 0, 0], DescriptorError::BadType(1)),
+        ([0x06, 0, 2, 0, 3, 0, 2, 0], DescriptorError::BadFlags(2)),
+        (
+            [0x06, 0, 1, 0, 3, 0, 0, 0],
+            DescriptorError::BadOffset {
+                offset8: 1,
+                length8: 3,
+            },
+        ),
+        (
+            [0x06, 0, 2, 0, 9, 0, 0, 0],
+            DescriptorError::Overlong {
+                claimed: 80,
+                available: 32,
+            },
+        ),
+    ];
+    for (descriptor, error) in cases {
+        memory.write(BASE + 4096, &descriptor).unwrap();
+        memory.store_u32(BASE, 32).unwrap();
+        assert_eq!(
+            receiver.read_packet(&mut buffer),
+            Err(RingError::CorruptDescriptor(error))
+        );
+    }
+}
+
+#[test]
+fn geometry_is_validated() {
+    assert_eq!(
+        RingPages::contiguous(BASE, 4096),
+        Err(RingError::BadGeometry)
+    );
+    assert_eq!(
+        RingPages::contiguous(BASE + 1, 8192),
+        Err(RingError::BadGeometry)
+    );
+    assert_eq!(RingPages::from_pfns(&[1]), Err(RingError::BadGeometry));
+    assert!(split_channel_rings(&[1, 2, 3, 4], 2).is_ok());
+    assert_eq!(
+        split_channel_rings(&[1, 2, 3], 2),
+        Err(RingError::BadGeometry)
+    );
+    assert_eq!(
+        split_channel_rings(&[1, 2, 3, 4], 1),
+        Err(RingError::BadGeometry)
+    );
+}
+
+#[test]
+fn largest_dxg_packet_fits_a_default_ring() {
+    let pages = (DEFAULT_RING_DATA_SIZE as u64) / 4096;
+    let (_memory, mut sender, mut receiver) = ring(pages);
+    let payload: Vec<u8> = (0..MAX_DXG_PACKET_PAYLOAD)
+        .map(|index| (index % 251) as u8)
+        .collect();
+    for _ in 0..5 {
+        sender
+            .send(&OutgoingPacket::in_band(1, true, &payload))
+            .unwrap();
+        let (packet, buffer) = receive(&mut receiver).unwrap();
+        assert!(packet.completion_requested);
+        assert_eq!(packet.payload(&buffer), payload.as_slice());
+        receiver.commit().unwrap();
+    }
+}
+
+#[test]
+fn gpa_direct_packets_carry_their_ranges() {
+    let (_memory, mut sender, mut receiver) = ring(1);
+    let ranges = [GpaDirectRange {
+        byte_count: 5000,
+        byte_offset: 100,
+        pfns: vec![0x10, 0x11],
+    }];
+    let header = gpa_direct_header(&ranges);
+    assert_eq!(header.len(), 8 + 8 + 16);
+    sender
+        .send(&OutgoingPacket::gpa_direct(77, &header, b"hello"))
+        .unwrap();
+    let (packet, buffer) = receive(&mut receiver).unwrap();
+    assert_eq!(packet.packet_type, PacketType::DATA_USING_GPA_DIRECT);
+    assert_eq!(packet.payload_offset, 16 + 32);
+    assert_eq!(packet.extra_header(&buffer), header.as_slice());
+    assert_eq!(&packet.payload(&buffer)[..5], b"hello");
+}
+
+#[test]
+fn two_threads_move_every_byte_in_order() {
+    let (memory, mut sender, mut receiver) = ring(16);
+    let count = 3000u64;
+    let producer = std::thread::spawn(move || {
+        let mut payload = Vec::new();
+        for id in 1..=count {
+            payload.clear();
+            payload.extend((0..(id * 13 % 3000) as usize).map(|index| (index as u64 ^ id) as u8));
+            loop {
+                match sender.send(&OutgoingPacket::in_band(id, false, &payload)) {
+                    Ok(_) => break,
+                    Err(RingError::Full { needed }) => {
+                        let _ = sender.wait_for_space(needed).unwrap();
+                        std::thread::yield_now();
+                    }
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        }
+    });
+    let mut buffer = Vec::new();
+    let mut expected = 1u64;
+    while expected <= count {
+        match receiver.read_packet(&mut buffer).unwrap() {
+            Some(packet) => {
+                assert_eq!(packet.transaction_id, expected);
+                let length = (expected * 13 % 3000) as usize;
+                let payload = packet.payload(&buffer);
+                assert!(
+                    payload[..length]
+                        .iter()
+                        .enumerate()
+                        .all(|(index, byte)| *byte == (index as u64 ^ expected) as u8)
+                );
+                expected += 1;
+                receiver.commit().unwrap();
+            }
+            None => std::thread::yield_now(),
+        }
+    }
+    producer.join().unwrap();
+    drop(memory);
+}
