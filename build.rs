@@ -1,1 +1,167 @@
-fn main() {}
+//! Builds the dxgos boot image.
+//!
+//! 1. The kernel (`kernel/`, target `x86_64-target.json`) and the UEFI boot stub (`boot/`, target
+//!    `x86_64-unknown-uefi`) are each built by a nested `cargo build` with build-std, into
+//!    `target/kernel` and `target/boot` (their own target directories, so the outer build's
+//!    lock is not contended).
+//! 2. `disk-image` writes `target/dxgos.img`: GPT + FAT EFI system partition with the stub, the
+//!    kernel and the default command line.
+//! 3. When `qemu-img` is on the PATH, `target/dxgos.vhdx` is written beside it for Hyper-V.
+//!
+//! The runner learns the paths through `DXGOS_*` environment variables set at compile time.
+//! Set `DXGOS_PROFILE=release` to build the kernel and stub optimised.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let root =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    };
+    let profile = std::env::var("DXGOS_PROFILE").unwrap_or_else(|_| "dev".into());
+    println!("cargo:rerun-if-env-changed=DXGOS_PROFILE");
+    for path in [
+        "kernel/src",
+        "kernel/Cargo.toml",
+        "kernel/Cargo.lock",
+        "kernel/linker.ld",
+        "kernel/build.rs",
+        "boot/src",
+        "boot/Cargo.toml",
+        "boot/Cargo.lock",
+        "boot-info/src",
+        "hyperv/src",
+        "vmbus/src",
+        "dxg/src",
+        "drivers/src",
+        "userlib/src",
+        "apps",
+        "x86_64-target.json",
+        "rust-toolchain.toml",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(path).display());
+    }
+
+    let kernel = build(
+        &root,
+        "kernel",
+        &target.join("kernel"),
+        &[
+            &format!("--target={}", root.join("x86_64-target.json").display()),
+            "-Zjson-target-spec",
+        ],
+        &profile,
+    );
+    let kernel_elf = kernel
+        .join("x86_64-target")
+        .join(profile_directory(&profile))
+        .join("kernel");
+    let boot = build(
+        &root,
+        "boot",
+        &target.join("boot"),
+        &["--target=x86_64-unknown-uefi"],
+        &profile,
+    );
+    let boot_efi = boot
+        .join("x86_64-unknown-uefi")
+        .join(profile_directory(&profile))
+        .join("boot.efi");
+
+    let image = target.join("dxgos.img");
+    let read = |path: &Path| {
+        std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
+    };
+    let kernel_bytes = read(&kernel_elf);
+    let stub_bytes = read(&boot_efi);
+    let contents = disk_image::DiskContents {
+        boot_stub: &stub_bytes,
+        kernel: &kernel_bytes,
+        command_line: "mode=run log=info",
+    };
+    disk_image::write(&contents, &image)
+        .unwrap_or_else(|error| panic!("write {}: {error}", image.display()));
+    let vhdx = target.join("dxgos.vhdx");
+    match Command::new("qemu-img")
+        .args(["convert", "-O", "vhdx"])
+        .arg(&image)
+        .arg(&vhdx)
+        .status()
+    {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            println!("cargo:warning=qemu-img convert failed ({status}); no .vhdx written")
+        }
+        Err(_) => {} // qemu-img is optional: without it there is no .vhdx
+    }
+    println!("cargo:rustc-env=DXGOS_KERNEL={}", kernel_elf.display());
+    println!("cargo:rustc-env=DXGOS_BOOT_STUB={}", boot_efi.display());
+    println!("cargo:rustc-env=DXGOS_IMAGE={}", image.display());
+    println!("cargo:rustc-env=DXGOS_TARGET_DIR={}", target.display());
+}
+
+fn profile_directory(profile: &str) -> &str {
+    if profile == "dev" { "debug" } else { profile }
+}
+
+/// Runs a nested `cargo build` of the crate in `root/name` and returns its target directory.
+fn build(
+    root: &Path,
+    name: &str,
+    target_directory: &Path,
+    extra: &[&str],
+    profile: &str,
+) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root.join(name))
+        .arg("build")
+        .arg("--profile")
+        .arg(profile)
+        .args(extra)
+        .args([
+            "-Zbuild-std=core,alloc,compiler_builtins",
+            "-Zbuild-std-features=compiler-builtins-mem",
+            "--target-dir",
+        ])
+        .arg(target_directory);
+    // The outer build's variables describe the host build; none of them may leak in.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let keep = key == "CARGO_HOME"
+            || key == "CARGO_NET_OFFLINE"
+            || key.starts_with("CARGO_REGISTRIES");
+        let drop = key.starts_with("CARGO_")
+            || key.starts_with("RUSTC")
+            || matches!(
+                key.as_ref(),
+                "RUSTFLAGS"
+                    | "RUSTDOCFLAGS"
+                    | "TARGET"
+                    | "HOST"
+                    | "OUT_DIR"
+                    | "PROFILE"
+                    | "OPT_LEVEL"
+                    | "DEBUG"
+                    | "NUM_JOBS"
+            );
+        if drop && !keep {
+            command.env_remove(key.as_ref());
+        }
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|error| panic!("run cargo for {name}: {error}"));
+    if !status.success() {
+        panic!("building the {name} crate failed ({status}); see the errors above");
+    }
+    target_directory.to_path_buf()
+}

@@ -1,1 +1,101 @@
-fn main() {}
+//! `cargo run [-- OPTIONS]`: build the dxgos image, boot it in QEMU and exit with the guest's
+//! verdict (0 when the guest reports success).
+
+use dxgos::{GuestExit, Mode, RunConfig};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage: cargo run [--release] -- [MODE] [OPTIONS]
+
+MODE     run (default: the normal boot path), test (in-kernel tests), bench (benchmarks)
+OPTIONS  --tests A,B       run only these in-kernel tests
+         --log LEVEL       kernel log level: error, warn, info (default), debug, trace
+         --arg KEY=VALUE   extra kernel command-line word (repeatable)
+         --timeout SECS    kill QEMU after SECS seconds (default 180)
+         --verbose         also show the firmware's console output
+         --quiet           do not echo the guest console
+environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
+
+fn parse(arguments: &[String]) -> Result<RunConfig, String> {
+    let mut config = RunConfig::new(Mode::Run);
+    let mut iterator = arguments.iter();
+    while let Some(argument) = iterator.next() {
+        let mut value = |name: &str| {
+            iterator
+                .next()
+                .cloned()
+                .ok_or(format!("{name} needs a value"))
+        };
+        match argument.as_str() {
+            "run" => config.mode = Mode::Run,
+            "test" => config.mode = Mode::Test,
+            "bench" => config.mode = Mode::Bench,
+            "--tests" => config.tests = Some(value("--tests")?),
+            "--log" => config.log_level = value("--log")?,
+            "--arg" => config.extra_command_line.push(value("--arg")?),
+            "--timeout" => {
+                let seconds = value("--timeout")?;
+                let seconds: u64 = seconds
+                    .parse()
+                    .map_err(|_| format!("--timeout: not a number: {seconds}"))?;
+                config.timeout = Duration::from_secs(seconds);
+            }
+            "--verbose" => config.verbose = true,
+            "--quiet" => config.echo = false,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument: {other}")),
+        }
+    }
+    config.name = format!("{:?}", config.mode).to_lowercase();
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let config = match parse(&arguments) {
+        Ok(config) => config,
+        Err(message) if message.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("dxgos: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match dxgos::run(&config) {
+        Ok(outcome) => {
+            let seconds = outcome.elapsed.as_secs_f64();
+            match outcome.exit {
+                GuestExit::Success => {
+                    println!("dxgos: guest reported success ({seconds:.1} s)");
+                    ExitCode::SUCCESS
+                }
+                GuestExit::Failure => {
+                    eprintln!("dxgos: guest reported failure ({seconds:.1} s)");
+                    ExitCode::FAILURE
+                }
+                GuestExit::Timeout { hung_test } => {
+                    match hung_test {
+                        Some(test) => {
+                            eprintln!("dxgos: timed out after {seconds:.0} s in test {test}")
+                        }
+                        None => eprintln!("dxgos: timed out after {seconds:.0} s"),
+                    }
+                    ExitCode::FAILURE
+                }
+                GuestExit::Other(code) => {
+                    eprintln!(
+                        "dxgos: QEMU ended without a verdict from the guest (status {code:?})"
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(error) => {
+            eprintln!("dxgos: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -117,7 +117,9 @@ pub struct Framebuffer {
 
 /// Time stamps (TSC) of the boot phases the stub sees.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct BootTimestamps {
     /// TSC at the stub's entry point.
     pub stub_entry: u64,
@@ -207,7 +209,12 @@ mod tests {
 
     #[test]
     fn unknown_region_kind_is_reserved() {
-        let region = MemoryRegion { start: 0, length: 4096, kind: 99, reserved: 0 };
+        let region = MemoryRegion {
+            start: 0,
+            length: 4096,
+            kind: 99,
+            reserved: 0,
+        };
         assert_eq!(region.kind(), MemoryKind::Reserved);
         assert_eq!(region.end(), 4096);
     }

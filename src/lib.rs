@@ -1,0 +1,27 @@
+//! The dxgos runner: boots the image in QEMU (q35 + OVMF) and reports how the guest ended.
+//!
+//! `cargo run` and the QEMU tests (`tests/`) both go through [`run`]. A run:
+//! 1. writes a copy of the boot disk with the run's kernel command line (`disk-image`),
+//! 2. copies the OVMF variable store (the firmware writes to it),
+//! 3. starts QEMU with COM1 on a pipe, `isa-debug-exit` on port 0xF4 and guest RAM in a shared
+//!    file (so the emulated Hyper-V host can reach it by guest-physical address),
+//! 4. streams COM1, remembers which in-kernel test is running, and enforces a timeout that names
+//!    the hung test,
+//! 5. maps QEMU's exit status to a [`GuestExit`].
+#![forbid(unsafe_code)]
+
+mod firmware;
+mod qemu;
+mod serial_monitor;
+
+pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};
+pub use qemu::{GuestExit, Mode, RunConfig, RunOutcome, RunnerError, run};
+
+/// Path of the default boot disk written by build.rs.
+pub const DEFAULT_IMAGE: &str = env!("DXGOS_IMAGE");
+/// Path of the kernel ELF built by build.rs.
+pub const KERNEL_ELF: &str = env!("DXGOS_KERNEL");
+/// Path of the UEFI boot stub built by build.rs.
+pub const BOOT_STUB: &str = env!("DXGOS_BOOT_STUB");
+/// The workspace's target directory (per-run files go to `run/` below it).
+pub const TARGET_DIRECTORY: &str = env!("DXGOS_TARGET_DIR");

@@ -1,0 +1,282 @@
+//! Starting QEMU for one run and mapping its end to a [`GuestExit`].
+
+use crate::firmware::{FirmwareError, find_firmware, find_qemu};
+use crate::serial_monitor::SerialMonitor;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// What the kernel does after boot (`mode=` on its command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The normal boot path (the demo).
+    Run,
+    /// The in-kernel tests.
+    Test,
+    /// The in-kernel benchmarks.
+    Bench,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Run => "run",
+            Mode::Test => "test",
+            Mode::Bench => "bench",
+        }
+    }
+}
+
+/// One run's settings.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// What the kernel does.
+    pub mode: Mode,
+    /// `tests=` for the kernel (comma-separated names; `None` runs all).
+    pub tests: Option<String>,
+    /// `log=` level for the kernel.
+    pub log_level: String,
+    /// Further `key=value` words for the kernel command line (fault injection, say).
+    pub extra_command_line: Vec<String>,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// Echo the guest console (firmware lines too when `verbose`).
+    pub echo: bool,
+    /// Echo the firmware's own console lines as well.
+    pub verbose: bool,
+    /// A name for the per-run files under `target/run/`.
+    pub name: String,
+    /// Guest RAM in MiB (kept below 2 GiB: all of it then sits below q35's PCI hole).
+    pub memory_mib: u32,
+}
+
+impl RunConfig {
+    /// Defaults for `mode`.
+    pub fn new(mode: Mode) -> Self {
+        RunConfig {
+            mode,
+            tests: None,
+            log_level: "info".into(),
+            extra_command_line: Vec::new(),
+            timeout: Duration::from_secs(180),
+            echo: true,
+            verbose: false,
+            name: mode.name().into(),
+            memory_mib: 512,
+        }
+    }
+
+    /// The kernel command line for this run.
+    pub fn command_line(&self) -> String {
+        let mut words = vec![
+            format!("mode={}", self.mode.name()),
+            format!("log={}", self.log_level),
+        ];
+        if let Some(tests) = &self.tests {
+            words.push(format!("tests={tests}"));
+        }
+        words.extend(self.extra_command_line.iter().cloned());
+        words.join(" ")
+    }
+}
+
+/// How the guest ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestExit {
+    /// The guest reported success through isa-debug-exit (QEMU status 33).
+    Success,
+    /// The guest reported failure through isa-debug-exit (QEMU status 35).
+    Failure,
+    /// The run was killed at the timeout; names the test that had started and not finished.
+    Timeout {
+        /// The in-kernel test running at the time, if any.
+        hung_test: Option<String>,
+    },
+    /// QEMU ended some other way (guest reset or power-off, QEMU error); its exit status.
+    Other(Option<i32>),
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// How the guest ended.
+    pub exit: GuestExit,
+    /// The guest console (COM1), escapes removed.
+    pub console: String,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// A run that could not be started.
+#[derive(Debug)]
+pub enum RunnerError {
+    /// QEMU or OVMF is missing.
+    Firmware(FirmwareError),
+    /// Preparing the run's files or starting QEMU failed.
+    Io(String),
+}
+
+impl std::fmt::Display for RunnerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunnerError::Firmware(error) => error.fmt(f),
+            RunnerError::Io(error) => f.write_str(error),
+        }
+    }
+}
+
+impl std::error::Error for RunnerError {}
+
+impl From<FirmwareError> for RunnerError {
+    fn from(error: FirmwareError) -> Self {
+        RunnerError::Firmware(error)
+    }
+}
+
+fn io_error(what: &str, path: &Path) -> impl FnOnce(std::io::Error) -> RunnerError {
+    let context = format!("{what} {}", path.display());
+    move |error| RunnerError::Io(format!("{context}: {error}"))
+}
+
+/// Kills QEMU when dropped, so an early return or a panic never leaves it running.
+struct QemuProcess(Child);
+
+impl Drop for QemuProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Boots the image with `config` and waits for the guest to end.
+pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
+    let qemu = find_qemu()?;
+    let firmware = find_firmware()?;
+    let run_directory = PathBuf::from(crate::TARGET_DIRECTORY).join("run");
+    std::fs::create_dir_all(&run_directory).map_err(io_error("create", &run_directory))?;
+    let image = run_directory.join(format!("{}.img", config.name));
+    let read = |path: &str| std::fs::read(path).map_err(io_error("read", Path::new(path)));
+    let stub = read(crate::BOOT_STUB)?;
+    let kernel = read(crate::KERNEL_ELF)?;
+    let command_line = config.command_line();
+    let contents = disk_image::DiskContents {
+        boot_stub: &stub,
+        kernel: &kernel,
+        command_line: &command_line,
+    };
+    disk_image::write(&contents, &image)
+        .map_err(|error| RunnerError::Io(format!("write {}: {error}", image.display())))?;
+    let variables = run_directory.join(format!("{}.OVMF_VARS.fd", config.name));
+    std::fs::copy(&firmware.variables, &variables)
+        .map_err(io_error("copy OVMF variables to", &variables))?;
+    let memory_file = run_directory.join(format!("{}.ram", config.name));
+
+    let mut command = Command::new(&qemu);
+    command
+        .args([
+            "-nodefaults",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-vga",
+            "std",
+        ])
+        .args(["-machine", "q35,memory-backend=ram"])
+        .arg("-m")
+        .arg(format!("{}M", config.memory_mib))
+        .arg("-object")
+        .arg(format!(
+            "memory-backend-file,id=ram,size={}M,mem-path={},share=on",
+            config.memory_mib,
+            memory_file.display()
+        ))
+        .args(["-cpu", "max"])
+        .arg("-drive")
+        .arg(format!(
+            "if=pflash,format=raw,readonly=on,file={}",
+            firmware.code.display()
+        ))
+        .arg("-drive")
+        .arg(format!("if=pflash,format=raw,file={}", variables.display()))
+        .arg("-drive")
+        .arg(format!("format=raw,file={}", image.display()))
+        .args(["-serial", "stdio"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let child = command.spawn().map_err(io_error("start", &qemu))?;
+    let mut process = QemuProcess(child);
+
+    let (sender, receiver) = mpsc::channel::<Vec<u8>>();
+    let mut stdout = process
+        .0
+        .stdout
+        .take()
+        .ok_or_else(|| RunnerError::Io("QEMU stdout".into()))?;
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(count) = stdout.read(&mut buffer) {
+            if count == 0 || sender.send(buffer[..count].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr = process
+        .0
+        .stderr
+        .take()
+        .ok_or_else(|| RunnerError::Io("QEMU stderr".into()))?;
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    let mut monitor = SerialMonitor::default();
+    let status = loop {
+        match receiver.recv_timeout(Duration::from_millis(100)) {
+            Ok(bytes) => {
+                for line in monitor.push(&bytes) {
+                    if config.echo && (config.verbose || monitor.guest_started()) {
+                        println!("{line}");
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = process.0.wait().map_err(io_error("wait for", &qemu))?;
+                break Some(status);
+            }
+        }
+        if started.elapsed() > config.timeout {
+            break None;
+        }
+    };
+    drop(process);
+    let qemu_errors = stderr_reader.join().unwrap_or_default();
+    let exit = match status {
+        None => GuestExit::Timeout {
+            hung_test: monitor.running_test().map(str::to_string),
+        },
+        Some(status) => match status.code() {
+            Some(33) => GuestExit::Success,
+            Some(35) => GuestExit::Failure,
+            code => {
+                if !qemu_errors.trim().is_empty() {
+                    eprintln!("qemu: {}", qemu_errors.trim());
+                }
+                GuestExit::Other(code)
+            }
+        },
+    };
+    let _ = std::fs::remove_file(&memory_file);
+    Ok(RunOutcome {
+        exit,
+        console: monitor.transcript(),
+        elapsed: started.elapsed(),
+    })
+}
