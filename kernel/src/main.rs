@@ -1,12 +1,32 @@
 //! The dxgos kernel.
+//!
+//! Boot order (see `docs/kernel.md`): COM1, boot-info check, command line and logger, GDT/IDT,
+//! memory (frames, paging, heap, identity map removed), ACPI and the APICs with the calibrated
+//! periodic tick, tasks; then the mode: `run` (init task → `services::start`), `test` (the
+//! in-kernel tests) or `bench`.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod arch;
+mod bench;
+mod clock;
+mod interrupts;
+mod ipc;
+mod logger;
+mod memory;
+mod options;
+mod platform;
+mod qemu;
 mod serial;
+mod services;
+mod task;
+mod testing;
+mod tests;
 
 use boot_info::BootInfo;
+use options::{Mode, Options};
 
 /// The kernel heap; `memory::init` gives it its pages.
 #[global_allocator]
@@ -15,18 +35,88 @@ static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHe
 /// Entered from the UEFI boot stub with the boot info's virtual address in `rdi`.
 #[unsafe(no_mangle)]
 pub extern "sysv64" fn kernel_entry(boot_info: &'static BootInfo) -> ! {
+    let entry_tsc = arch::cpu::read_tsc();
     serial::init();
-    serial::write_str("dxgos kernel entered\n");
-    let _ = boot_info;
-    loop {
-        x86_64::instructions::hlt();
+    if !boot_info.is_valid() {
+        serial::write_fmt(format_args!(
+            "dxgos: boot info mismatch: magic {:#x} version {} (expected {:#x} version {}); halting\n",
+            boot_info.magic,
+            boot_info.version,
+            boot_info::BOOT_INFO_MAGIC,
+            boot_info::BOOT_INFO_VERSION
+        ));
+        arch::cpu::halt_forever();
     }
+    clock::mark_boot(entry_tsc);
+    let options = Options::parse(boot_info.command_line());
+    logger::init(options.log_level);
+    for problem in options.problems.iter().flatten() {
+        log::warn!("command line: {problem}");
+    }
+    arch::init();
+    let free_frames = match memory::init(boot_info) {
+        Ok(free_frames) => free_frames,
+        Err(reason) => fatal(format_args!("memory setup failed: {reason}")),
+    };
+    let memory_tsc = arch::cpu::read_tsc();
+    log::debug!("memory ready: {} MiB free", free_frames / 256);
+    if let Err(error) = platform::init(boot_info.rsdp_address, clock::TICK_HZ) {
+        fatal(format_args!("platform setup failed: {error:?}"));
+    }
+    task::init();
+    x86_64::instructions::interrupts::enable();
+    let interrupts_tsc = arch::cpu::read_tsc();
+    let first_task_tsc = task::spawn("first", arch::cpu::read_tsc).join().unwrap_or(0);
+    log_boot_timestamps(boot_info, &[
+        ("kernel entry", entry_tsc),
+        ("memory ready", memory_tsc),
+        ("interrupts ready", interrupts_tsc),
+        ("first task", first_task_tsc),
+    ]);
+    match options.mode {
+        Mode::Test => testing::run(options.tests),
+        Mode::Bench => bench::run(),
+        Mode::Run => run(boot_info),
+    }
+}
+
+/// The normal boot path: an init task starts the services, then QEMU exits with success.
+fn run(boot_info: &'static BootInfo) -> ! {
+    let init = task::spawn("init", move || {
+        log::info!("dxgos kernel up");
+        let drivers = services::start(&services::ServiceContext { boot_info });
+        for driver in drivers {
+            if let Err(fault) = driver.join() {
+                log::error!("driver task faulted: {fault:?}");
+            }
+        }
+    });
+    match init.join() {
+        Ok(()) => qemu::exit_success(),
+        Err(_) => qemu::exit_failure(),
+    }
+}
+
+fn log_boot_timestamps(boot_info: &BootInfo, phases: &[(&str, u64)]) {
+    let stub_entry = boot_info.timestamps.stub_entry;
+    let relative = |tsc: u64| clock::cycles_to_nanoseconds(tsc.saturating_sub(stub_entry)) / 1000;
+    log::debug!(
+        "boot: stub entry tsc {stub_entry}, stub exit +{} us",
+        relative(boot_info.timestamps.stub_exit)
+    );
+    for (phase, tsc) in phases {
+        log::debug!("boot: {phase} +{} us (tsc {tsc})", relative(*tsc));
+    }
+}
+
+fn fatal(message: core::fmt::Arguments<'_>) -> ! {
+    serial::write_fmt(format_args!("dxgos: {message}\n"));
+    qemu::exit_failure()
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
+    x86_64::instructions::interrupts::disable();
     serial::write_fmt(format_args!("KERNEL PANIC: {info}\n"));
-    loop {
-        x86_64::instructions::hlt();
-    }
+    qemu::exit_failure()
 }

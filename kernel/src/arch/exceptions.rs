@@ -1,0 +1,172 @@
+//! Exception reports and the fault policy.
+//!
+//! Every exception prints a readable report on COM1: the vector's name, the error code, all
+//! registers, CR2 for page faults and a frame-pointer backtrace (the target keeps frame
+//! pointers). Then:
+//! - a fault in an ordinary kernel task whose builder asked for fault containment (the test
+//!   runner does this for every test) ends that task with a [`TaskFault`] that its joiner sees,
+//!   and the kernel carries on;
+//! - anything else (a fault in interrupt context, in the boot or idle task, a double fault, an
+//!   NMI or machine check, or an uncontained task) exits QEMU with the failure status.
+
+use super::interrupt_entry::InterruptFrame;
+use crate::serial;
+use crate::task::TaskFault;
+
+/// The architectural name of an exception vector.
+pub fn exception_name(vector: u8) -> &'static str {
+    match vector {
+        0 => "divide error (#DE)",
+        1 => "debug (#DB)",
+        2 => "non-maskable interrupt (NMI)",
+        3 => "breakpoint (#BP)",
+        4 => "overflow (#OF)",
+        5 => "bound range exceeded (#BR)",
+        6 => "invalid opcode (#UD)",
+        7 => "device not available (#NM)",
+        8 => "double fault (#DF)",
+        10 => "invalid TSS (#TS)",
+        11 => "segment not present (#NP)",
+        12 => "stack-segment fault (#SS)",
+        13 => "general protection fault (#GP)",
+        14 => "page fault (#PF)",
+        16 => "x87 floating-point error (#MF)",
+        17 => "alignment check (#AC)",
+        18 => "machine check (#MC)",
+        19 => "SIMD floating-point error (#XM)",
+        20 => "virtualization exception (#VE)",
+        21 => "control protection (#CP)",
+        28 => "hypervisor injection (#HV)",
+        29 => "VMM communication (#VC)",
+        30 => "security exception (#SX)",
+        _ => "reserved exception",
+    }
+}
+
+/// Vectors a task can be ended for without endangering the rest of the kernel.
+fn is_containable(vector: u8) -> bool {
+    matches!(vector, 0 | 3 | 4 | 5 | 6 | 13 | 14 | 16 | 17 | 19)
+}
+
+/// Handles exception `frame.vector`; `nesting` is the interrupt depth before this one.
+pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
+    let vector = frame.vector as u8;
+    let address = if vector == 14 { super::cpu::read_cr2() } else { 0 };
+    let task = crate::task::current_task_description();
+    let contain = nesting == 0 && is_containable(vector) && task.contain_faults;
+    let heading = if task.expects_fault && contain {
+        "expected exception"
+    } else {
+        "EXCEPTION"
+    };
+    serial::write_fmt(format_args!(
+        "{heading}: {} (vector {vector}) in task {:?}, error code {:#x}\n",
+        exception_name(vector),
+        task.name(),
+        frame.error_code
+    ));
+    if vector == 14 {
+        serial::write_fmt(format_args!(
+            "  faulting address (CR2) {address:#018x}: {}\n",
+            describe_page_fault(frame.error_code)
+        ));
+    }
+    print_registers(frame);
+    print_backtrace(frame.rip, frame.rbp);
+    if contain {
+        let fault = TaskFault {
+            vector,
+            name: exception_name(vector),
+            error_code: frame.error_code,
+            instruction: frame.rip,
+            address,
+        };
+        super::interrupt_entry::leave_abandoned_handler();
+        crate::task::abandon_current(fault);
+    }
+    serial::write_str("fatal exception: exiting\n");
+    crate::qemu::exit_failure();
+}
+
+fn describe_page_fault(error_code: u64) -> &'static str {
+    match (error_code & 1 != 0, error_code & 2 != 0, error_code & 16 != 0) {
+        (_, _, true) => "instruction fetch",
+        (false, false, _) => "read of a non-present page",
+        (false, true, _) => "write to a non-present page",
+        (true, false, _) => "protection violation on read",
+        (true, true, _) => "protection violation on write",
+    }
+}
+
+fn print_registers(frame: &InterruptFrame) {
+    serial::write_fmt(format_args!(
+        "  rip {:#018x} cs {:#06x} rflags {:#010x} rsp {:#018x} ss {:#06x}\n\
+         \x20 rax {:#018x} rbx {:#018x} rcx {:#018x} rdx {:#018x}\n\
+         \x20 rsi {:#018x} rdi {:#018x} rbp {:#018x} r8  {:#018x}\n\
+         \x20 r9  {:#018x} r10 {:#018x} r11 {:#018x} r12 {:#018x}\n\
+         \x20 r13 {:#018x} r14 {:#018x} r15 {:#018x}\n",
+        frame.rip,
+        frame.cs,
+        frame.rflags,
+        frame.rsp,
+        frame.ss,
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi,
+        frame.rbp,
+        frame.r8,
+        frame.r9,
+        frame.r10,
+        frame.r11,
+        frame.r12,
+        frame.r13,
+        frame.r14,
+        frame.r15
+    ));
+}
+
+/// Prints a frame-pointer backtrace starting at `rip` with frame pointer `rbp`.
+pub fn print_backtrace(rip: u64, rbp: u64) {
+    serial::write_fmt(format_args!("  backtrace:\n    0: {rip:#018x}\n"));
+    let mut frame_pointer = rbp;
+    for depth in 1..24 {
+        if frame_pointer == 0
+            || frame_pointer % 8 != 0
+            || !crate::memory::is_readable(frame_pointer, 16)
+        {
+            break;
+        }
+        let (next, return_address) = read_frame_record(frame_pointer);
+        if return_address == 0 {
+            break;
+        }
+        serial::write_fmt(format_args!("    {depth}: {return_address:#018x}\n"));
+        if next <= frame_pointer {
+            break;
+        }
+        frame_pointer = next;
+    }
+}
+
+fn read_frame_record(frame_pointer: u64) -> (u64, u64) {
+    let pointer = frame_pointer as *const u64;
+    // SAFETY: the caller checked that the 16 bytes at `frame_pointer` are mapped and readable;
+    // volatile reads because the memory is not known to hold initialised Rust values.
+    unsafe {
+        (
+            core::ptr::read_volatile(pointer),
+            core::ptr::read_volatile(pointer.add(1)),
+        )
+    }
+}
+
+/// Reads one byte from a virtual address: used by the fault tests to provoke a page fault.
+pub fn read_byte_at(address: u64) -> u8 {
+    // SAFETY: deliberately not safe in general: reading an unmapped address raises a page fault,
+    // which the exception handler reports and contains (the fault tests run this in a task
+    // spawned with fault containment). A mapped address is read without creating a reference.
+    unsafe { core::ptr::read_volatile(address as *const u8) }
+}

@@ -1,0 +1,17 @@
+//! x86-64 specifics: descriptor tables, interrupt entry, exception reports, context switch and
+//! the few CPU instructions the rest of the kernel needs.
+//!
+//! Everything that needs `unsafe` to talk to the CPU lives here (or in `memory` and `platform`),
+//! so that tasks, channels and tests are written in safe Rust.
+
+pub mod context;
+pub mod cpu;
+pub mod exceptions;
+pub mod gdt;
+pub mod interrupt_entry;
+
+/// Loads the GDT (with the TSS and its IST stacks) and the IDT.
+pub fn init() {
+    gdt::init();
+    interrupt_entry::init();
+}

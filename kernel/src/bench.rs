@@ -1,0 +1,64 @@
+//! Benchmarks (`mode=bench`): printed as `bench <name>: ...` lines on COM1, then QEMU exits
+//! with success. Numbers are reported, never asserted.
+
+use alloc::vec::Vec;
+
+use crate::arch::cpu::read_tsc;
+use crate::ipc::channel;
+use crate::{clock, qemu, serial, task};
+
+/// Round trips measured by [`channel_round_trip`].
+pub const ROUND_TRIPS: usize = 10_000;
+
+/// Runs every benchmark and exits QEMU.
+pub fn run() -> ! {
+    channel_round_trip();
+    qemu::exit_success()
+}
+
+/// Ping-pong of a `u64` between two kernel tasks over two capacity-1 channels; each sample is
+/// one send plus the matching reply, including two context switches.
+pub fn channel_round_trip() {
+    let (ping_sender, ping_receiver) = channel::<u64>(1);
+    let (pong_sender, pong_receiver) = channel::<u64>(1);
+    let echo = task::spawn("bench echo", move || {
+        while let Ok(value) = ping_receiver.recv() {
+            if pong_sender.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    let measure = task::spawn("bench ping", move || {
+        let mut samples = Vec::with_capacity(ROUND_TRIPS);
+        for iteration in 0..(ROUND_TRIPS + 100) as u64 {
+            let start = read_tsc();
+            let sent = ping_sender.send(iteration);
+            let received = pong_receiver.recv();
+            let cycles = read_tsc() - start;
+            if sent.is_err() || received != Ok(iteration) {
+                return None;
+            }
+            // The first 100 round trips warm up caches and the allocator.
+            if iteration >= 100 {
+                samples.push(cycles);
+            }
+        }
+        Some(samples)
+    });
+    let samples = measure.join().ok().flatten();
+    let _ = echo.join();
+    let Some(mut samples) = samples else {
+        serial::write_str("bench channel_round_trip: FAILED (channel error)\n");
+        return;
+    };
+    samples.sort_unstable();
+    let count = samples.len() as u64;
+    let minimum = samples[0];
+    let median = samples[samples.len() / 2];
+    let mean = samples.iter().sum::<u64>() / count;
+    serial::write_fmt(format_args!(
+        "bench channel_round_trip: median {median} cycles, mean {mean} cycles ({count} iterations); min {minimum} cycles, median {} ns (TSC {} Hz)\n",
+        clock::cycles_to_nanoseconds(median),
+        clock::tsc_frequency()
+    ));
+}

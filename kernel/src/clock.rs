@@ -1,0 +1,67 @@
+//! Time: the calibrated TSC for fine measurements, and the periodic APIC tick
+//! ([`TICK_HZ`]) that wakes sleeping tasks.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch::cpu::read_tsc;
+
+/// Frequency of the periodic timer interrupt.
+pub const TICK_HZ: u32 = 1000;
+
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Remembers the TSC at kernel entry (the zero of [`nanoseconds_since_boot`]).
+pub fn mark_boot(tsc: u64) {
+    TSC_AT_BOOT.store(tsc, Ordering::Relaxed);
+}
+
+/// Records the calibrated TSC frequency.
+pub fn set_tsc_frequency(hz: u64) {
+    TSC_HZ.store(hz, Ordering::Relaxed);
+}
+
+/// TSC ticks per second (0 before calibration).
+pub fn tsc_frequency() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Timer ticks since the timer started.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// Converts TSC cycles to nanoseconds (0 before calibration).
+pub fn cycles_to_nanoseconds(cycles: u64) -> u64 {
+    match tsc_frequency() {
+        0 => 0,
+        hz => (u128::from(cycles) * 1_000_000_000 / u128::from(hz)) as u64,
+    }
+}
+
+/// Nanoseconds since kernel entry, from the TSC.
+pub fn nanoseconds_since_boot() -> u64 {
+    cycles_to_nanoseconds(read_tsc().saturating_sub(TSC_AT_BOOT.load(Ordering::Relaxed)))
+}
+
+/// Spins for at least `microseconds` (TSC based; returns at once before calibration).
+pub fn busy_wait_microseconds(microseconds: u64) {
+    let cycles = tsc_frequency().saturating_mul(microseconds) / 1_000_000;
+    let start = read_tsc();
+    while read_tsc().wrapping_sub(start) < cycles {
+        core::hint::spin_loop();
+    }
+}
+
+/// Converts milliseconds to timer ticks, rounding up.
+pub fn milliseconds_to_ticks(milliseconds: u64) -> u64 {
+    (milliseconds * u64::from(TICK_HZ)).div_ceil(1000)
+}
+
+/// Called in interrupt context on every timer tick.
+pub fn on_timer_tick() {
+    let now = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
+    crate::task::wake_sleepers(now);
+    crate::testing::check_watchdog(now);
+}

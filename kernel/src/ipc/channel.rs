@@ -1,0 +1,225 @@
+//! Bounded typed channels.
+//!
+//! One mutex-protected queue per channel with room for `capacity` messages allocated up front,
+//! plus two wait lists (receivers waiting for a message, senders waiting for room). Only tasks
+//! touch a channel, never interrupt handlers, so the plain spin lock is never contended
+//! across a context switch (scheduling is cooperative and nobody parks while holding it).
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+
+use spin::Mutex;
+
+use super::select::Selectable;
+use super::wait_list::{WaitList, wake_all};
+use crate::task::{self, TaskRef};
+
+struct State<T> {
+    queue: VecDeque<T>,
+    capacity: usize,
+    senders: usize,
+    receiver_alive: bool,
+    waiting_receivers: WaitList,
+    waiting_senders: WaitList,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+}
+
+/// The sending side; clone it for more senders.
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The receiving side (one per channel).
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The receiver is gone; the message comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+/// Why [`Sender::try_send`] did not send; the message comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The channel is full.
+    Full(T),
+    /// The receiver is gone.
+    Closed(T),
+}
+
+/// Every sender is gone and the channel is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvError;
+
+/// Why [`Receiver::try_recv`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// No message right now.
+    Empty,
+    /// Every sender is gone and the channel is empty.
+    Closed,
+}
+
+/// A channel holding at most `capacity` messages (a capacity of 0 is treated as 1).
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let capacity = capacity.max(1);
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            queue: VecDeque::with_capacity(capacity),
+            capacity,
+            senders: 1,
+            receiver_alive: true,
+            waiting_receivers: WaitList::new(),
+            waiting_senders: WaitList::new(),
+        }),
+    });
+    (Sender { shared: shared.clone() }, Receiver { shared })
+}
+
+impl<T> Sender<T> {
+    /// Sends `message`, waiting while the channel is full.
+    pub fn send(&self, message: T) -> Result<(), SendError<T>> {
+        let mut message = message;
+        loop {
+            match self.try_send(message) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(message)) => return Err(SendError(message)),
+                Err(TrySendError::Full(returned)) => {
+                    message = returned;
+                    let me = task::current();
+                    {
+                        let mut state = self.shared.state.lock();
+                        if state.queue.len() < state.capacity || !state.receiver_alive {
+                            continue;
+                        }
+                        state.waiting_senders.add(&me);
+                    }
+                    task::park();
+                    self.shared.state.lock().waiting_senders.remove(&me);
+                }
+            }
+        }
+    }
+
+    /// Sends `message` if there is room right now.
+    pub fn try_send(&self, message: T) -> Result<(), TrySendError<T>> {
+        let waiters = {
+            let mut state = self.shared.state.lock();
+            if !state.receiver_alive {
+                return Err(TrySendError::Closed(message));
+            }
+            if state.queue.len() >= state.capacity {
+                return Err(TrySendError::Full(message));
+            }
+            state.queue.push_back(message);
+            state.waiting_receivers.take()
+        };
+        wake_all(waiters);
+        Ok(())
+    }
+
+    /// Whether the receiver has been dropped.
+    pub fn is_closed(&self) -> bool {
+        !self.shared.state.lock().receiver_alive
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.state.lock().senders += 1;
+        Sender { shared: self.shared.clone() }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let waiters = {
+            let mut state = self.shared.state.lock();
+            state.senders -= 1;
+            if state.senders > 0 {
+                return;
+            }
+            state.waiting_receivers.take()
+        };
+        wake_all(waiters);
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives the next message, waiting while the channel is empty; fails once every sender
+    /// is gone and the queue is drained.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        loop {
+            match self.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Closed) => return Err(RecvError),
+                Err(TryRecvError::Empty) => {
+                    let me = task::current();
+                    {
+                        let mut state = self.shared.state.lock();
+                        if !state.queue.is_empty() || state.senders == 0 {
+                            continue;
+                        }
+                        state.waiting_receivers.add(&me);
+                    }
+                    task::park();
+                    self.shared.state.lock().waiting_receivers.remove(&me);
+                }
+            }
+        }
+    }
+
+    /// Receives a message if one is queued.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let (message, waiters) = {
+            let mut state = self.shared.state.lock();
+            match state.queue.pop_front() {
+                Some(message) => (message, state.waiting_senders.take()),
+                None if state.senders == 0 => return Err(TryRecvError::Closed),
+                None => return Err(TryRecvError::Empty),
+            }
+        };
+        wake_all(waiters);
+        Ok(message)
+    }
+
+    /// Number of queued messages.
+    pub fn len(&self) -> usize {
+        self.shared.state.lock().queue.len()
+    }
+
+    /// Whether no message is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let (dropped, waiters) = {
+            let mut state = self.shared.state.lock();
+            state.receiver_alive = false;
+            (core::mem::take(&mut state.queue), state.waiting_senders.take())
+        };
+        drop(dropped);
+        wake_all(waiters);
+    }
+}
+
+impl<T> Selectable for Receiver<T> {
+    fn is_ready(&self) -> bool {
+        let state = self.shared.state.lock();
+        !state.queue.is_empty() || state.senders == 0
+    }
+
+    fn add_waiter(&self, task: &TaskRef) {
+        self.shared.state.lock().waiting_receivers.add(task);
+    }
+
+    fn remove_waiter(&self, task: &TaskRef) {
+        self.shared.state.lock().waiting_receivers.remove(task);
+    }
+}

@@ -1,0 +1,76 @@
+//! Request/reply calls over channels: a [`Client`] sends a [`Request`] carrying the question and
+//! a one-shot [`ReplySender`]; the serving task answers with [`Request::reply`]. Replies are
+//! typed per service, and a server that drops a request unanswered or stops serving gives the
+//! caller [`CallError`] instead of a hang.
+
+use super::channel::{Receiver, Sender, channel};
+
+/// A question of type `Q` awaiting an answer of type `R`.
+pub struct Request<Q, R> {
+    /// The question.
+    pub body: Q,
+    reply: ReplySender<R>,
+}
+
+/// The one-shot answer path of a [`Request`].
+pub struct ReplySender<R> {
+    sender: Sender<R>,
+}
+
+impl<R> ReplySender<R> {
+    /// Sends the answer; gives it back if the caller has gone.
+    pub fn send(self, reply: R) -> Result<(), R> {
+        self.sender.try_send(reply).map_err(|error| match error {
+            super::TrySendError::Full(reply) | super::TrySendError::Closed(reply) => reply,
+        })
+    }
+}
+
+impl<Q, R> Request<Q, R> {
+    /// Answers the request; gives the answer back if the caller has gone.
+    pub fn reply(self, reply: R) -> Result<(), R> {
+        self.reply.send(reply)
+    }
+
+    /// Splits into the question and the reply path (to answer later).
+    pub fn into_parts(self) -> (Q, ReplySender<R>) {
+        (self.body, self.reply)
+    }
+}
+
+/// Why a call got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallError {
+    /// The server's request receiver is gone.
+    ServerGone,
+    /// The server dropped the request without answering.
+    NoReply,
+}
+
+/// The calling side of a service; clone it for more callers.
+pub struct Client<Q, R> {
+    requests: Sender<Request<Q, R>>,
+}
+
+impl<Q, R> Clone for Client<Q, R> {
+    fn clone(&self) -> Self {
+        Client { requests: self.requests.clone() }
+    }
+}
+
+impl<Q, R> Client<Q, R> {
+    /// Sends `question` and waits for the answer.
+    pub fn call(&self, question: Q) -> Result<R, CallError> {
+        let (sender, receiver) = channel(1);
+        let request = Request { body: question, reply: ReplySender { sender } };
+        self.requests.send(request).map_err(|_| CallError::ServerGone)?;
+        receiver.recv().map_err(|_| CallError::NoReply)
+    }
+}
+
+/// A service with a request queue of `capacity`: callers use the [`Client`], the serving task
+/// receives [`Request`]s.
+pub fn service<Q, R>(capacity: usize) -> (Client<Q, R>, Receiver<Request<Q, R>>) {
+    let (requests, receiver) = channel(capacity);
+    (Client { requests }, receiver)
+}

@@ -1,0 +1,164 @@
+//! Memory management: physical frames, page tables, the kernel heap and MMIO mappings.
+//!
+//! Virtual layout (one PML4 slot per purpose, so new mappings never touch the window):
+//! - `0xffff_8000_0000_0000`: the stub's physical-memory window (all RAM, at least 4 GiB);
+//! - [`HEAP_START`]: the kernel heap, [`HEAP_SIZE`] of 4 KiB pages;
+//! - [`MMIO_START`]: uncached device mappings, handed out by a bump allocator;
+//! - [`SCRATCH_START`]: pages tests map and unmap;
+//! - `0xffff_ffff_8000_0000`: the kernel image.
+//!
+//! The lower half is empty once [`paging::remove_identity_map`] has run.
+
+pub mod frames;
+pub mod heap;
+pub mod paging;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use boot_info::{BootInfo, MemoryKind, PHYSICAL_MEMORY_OFFSET};
+use spin::Mutex;
+use x86_64::{PhysAddr, VirtAddr};
+
+use frames::{FRAME_SIZE, FrameBitmap};
+pub use paging::{MapError, MappingKind, is_readable};
+
+/// Start of the kernel heap.
+pub const HEAP_START: u64 = 0xffff_c000_0000_0000;
+/// Size of the kernel heap.
+pub const HEAP_SIZE: u64 = 16 * 1024 * 1024;
+/// Start of the MMIO mapping region.
+pub const MMIO_START: u64 = 0xffff_d000_0000_0000;
+/// Start of the scratch region for test mappings.
+pub const SCRATCH_START: u64 = 0xffff_e000_0000_0000;
+
+static FRAMES: Mutex<Option<FrameBitmap>> = Mutex::new(None);
+static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_START);
+
+/// Memory could not be provided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+fn window_offset() -> VirtAddr {
+    VirtAddr::new(PHYSICAL_MEMORY_OFFSET)
+}
+
+/// The virtual address of physical address `physical` inside the physical-memory window.
+pub fn physical_to_virtual(physical: PhysAddr) -> VirtAddr {
+    window_offset() + physical.as_u64()
+}
+
+fn with_frames<R>(body: impl FnOnce(&mut FrameBitmap) -> R) -> Option<R> {
+    x86_64::instructions::interrupts::without_interrupts(|| FRAMES.lock().as_mut().map(body))
+}
+
+/// Sets up the frame allocator, the page-table mapper and the heap, then removes the identity
+/// map. Returns the number of free frames afterwards.
+pub fn init(boot_info: &BootInfo) -> Result<usize, &'static str> {
+    let regions = boot_info.memory_regions();
+    let usable_end = regions
+        .iter()
+        .filter(|region| region.kind() == MemoryKind::Usable)
+        .map(|region| region.end())
+        .max()
+        .ok_or("the memory map has no usable region")?;
+    let words = FrameBitmap::words_needed(usable_end);
+    let bytes = (words as u64 * 8).next_multiple_of(FRAME_SIZE);
+    let storage_region = regions
+        .iter()
+        .filter(|region| region.kind() == MemoryKind::Usable && region.start >= 0x10_0000)
+        .find(|region| region.length >= bytes)
+        .ok_or("no usable region can hold the frame bitmap")?;
+    let storage_virtual = physical_to_virtual(PhysAddr::new(storage_region.start));
+    // SAFETY: the region is usable RAM that nothing else uses yet (the bitmap marks these frames
+    // in use before handing out any frame), mapped writable through the window, 4 KiB aligned.
+    let storage = unsafe {
+        core::slice::from_raw_parts_mut(storage_virtual.as_mut_ptr::<u64>(), words)
+    };
+    let bitmap = FrameBitmap::new(regions, storage, storage_region.start);
+    *FRAMES.lock() = Some(bitmap);
+    paging::init();
+    heap::init()?;
+    paging::remove_identity_map().map_err(|_| "could not remove the identity map")?;
+    Ok(free_frames())
+}
+
+/// Number of free physical frames.
+pub fn free_frames() -> usize {
+    with_frames(|frames| frames.free_frames()).unwrap_or(0)
+}
+
+/// Allocates one frame (not zeroed); used for mappings the caller manages itself.
+pub fn allocate_frame() -> Result<PhysAddr, OutOfMemory> {
+    with_frames(|frames| frames.allocate(1))
+        .flatten()
+        .ok_or(OutOfMemory)
+}
+
+/// Returns a frame from [`allocate_frame`].
+pub fn free_frame(frame: PhysAddr) {
+    with_frames(|frames| frames.free(frame, 1));
+}
+
+/// Physically contiguous, zeroed 4 KiB pages, accessible through the physical-memory window;
+/// returned to the frame allocator on drop. For DMA-style sharing such as VMBus ring buffers.
+#[derive(Debug)]
+pub struct ContiguousPages {
+    physical: PhysAddr,
+    count: usize,
+}
+
+impl ContiguousPages {
+    /// Allocates `count` contiguous pages and zeroes them.
+    pub fn allocate_zeroed(count: usize) -> Result<Self, OutOfMemory> {
+        let physical = with_frames(|frames| frames.allocate(count))
+            .flatten()
+            .ok_or(OutOfMemory)?;
+        let start = physical_to_virtual(physical).as_mut_ptr::<u8>();
+        // SAFETY: the frames were just claimed from the allocator, so nothing else refers to
+        // them, and the window maps them writable.
+        unsafe { core::ptr::write_bytes(start, 0, count * FRAME_SIZE as usize) };
+        Ok(ContiguousPages { physical, count })
+    }
+
+    /// Physical address of the first page.
+    pub fn physical_address(&self) -> PhysAddr {
+        self.physical
+    }
+
+    /// Virtual address of the first page (inside the physical-memory window).
+    pub fn virtual_address(&self) -> VirtAddr {
+        physical_to_virtual(self.physical)
+    }
+
+    /// Number of pages.
+    pub fn page_count(&self) -> usize {
+        self.count
+    }
+
+    /// Physical address of page `index`.
+    pub fn page_physical_address(&self, index: usize) -> Option<PhysAddr> {
+        (index < self.count).then(|| self.physical + index as u64 * FRAME_SIZE)
+    }
+}
+
+impl Drop for ContiguousPages {
+    fn drop(&mut self) {
+        with_frames(|frames| frames.free(self.physical, self.count));
+    }
+}
+
+/// Maps `size` bytes of device registers at `physical` uncached and returns the virtual address
+/// of `physical`. Mappings are permanent (devices live as long as the kernel).
+pub fn map_mmio(physical: PhysAddr, size: u64) -> Result<VirtAddr, MapError> {
+    let first = physical.align_down(FRAME_SIZE);
+    let pages = (physical.as_u64() - first.as_u64() + size).div_ceil(FRAME_SIZE);
+    let base = NEXT_MMIO.fetch_add(pages * FRAME_SIZE, Ordering::Relaxed);
+    for index in 0..pages {
+        paging::map_page(
+            VirtAddr::new(base + index * FRAME_SIZE),
+            first + index * FRAME_SIZE,
+            MappingKind::Mmio,
+        )?;
+    }
+    Ok(VirtAddr::new(base + (physical.as_u64() - first.as_u64())))
+}

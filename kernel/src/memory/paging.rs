@@ -1,0 +1,150 @@
+//! Four-level paging through the physical-memory window (x86_64's `OffsetPageTable`).
+//!
+//! The kernel keeps the stub's page tables: the window at `PHYSICAL_MEMORY_OFFSET` (2 MiB
+//! pages), the kernel image at the top, and (until [`remove_identity_map`]) the low identity
+//! map. New mappings (heap, MMIO, test pages) go into their own PML4 slots so that they never
+//! split the window's huge pages.
+
+use spin::Mutex;
+use x86_64::registers::control::Cr3;
+use x86_64::structures::paging::mapper::{MapToError, TranslateResult, UnmapError};
+use x86_64::structures::paging::{
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame,
+    Size4KiB, Translate,
+};
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::{physical_to_virtual, with_frames};
+
+static MAPPER: Mutex<Option<OffsetPageTable<'static>>> = Mutex::new(None);
+
+/// Why a mapping operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapError {
+    /// No free frame for a page table.
+    OutOfFrames,
+    /// The page is already mapped.
+    AlreadyMapped,
+    /// The page is not mapped.
+    NotMapped,
+    /// The page lies inside a huge-page mapping.
+    InsideHugePage,
+    /// Paging has not been set up yet.
+    NotInitialized,
+}
+
+/// Caching and permissions of a new mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MappingKind {
+    /// Ordinary writable RAM, write-back cached.
+    Memory,
+    /// Device registers: writable, uncached (PCD + PWT).
+    Mmio,
+}
+
+impl MappingKind {
+    fn flags(self) -> PageTableFlags {
+        let base = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::GLOBAL;
+        match self {
+            MappingKind::Memory => base,
+            MappingKind::Mmio => {
+                base | PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH
+            }
+        }
+    }
+}
+
+struct KernelFrames;
+
+// SAFETY: every frame returned comes from the frame bitmap, is claimed there, and is not in use.
+unsafe impl FrameAllocator<Size4KiB> for KernelFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        with_frames(|frames| frames.allocate(1))
+            .flatten()
+            .map(PhysFrame::containing_address)
+    }
+}
+
+/// Takes over the active page tables.
+pub fn init() {
+    let (level_4_frame, _) = Cr3::read();
+    let table = physical_to_virtual(level_4_frame.start_address()).as_mut_ptr::<PageTable>();
+    // SAFETY: CR3 holds the active level-4 table, which the physical-memory window maps at this
+    // address; only this mapper (behind its lock) changes it from now on.
+    let mapper = unsafe { OffsetPageTable::new(&mut *table, super::window_offset()) };
+    *MAPPER.lock() = Some(mapper);
+}
+
+fn with_mapper<R>(body: impl FnOnce(&mut OffsetPageTable<'static>) -> R) -> Result<R, MapError> {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut guard = MAPPER.lock();
+        guard.as_mut().map(body).ok_or(MapError::NotInitialized)
+    })
+}
+
+/// Removes the stub's identity map (every lower-half PML4 entry) and flushes the TLB.
+pub fn remove_identity_map() -> Result<(), MapError> {
+    with_mapper(|mapper| {
+        for entry in mapper.level_4_table_mut().iter_mut().take(256) {
+            entry.set_unused();
+        }
+        x86_64::instructions::tlb::flush_all();
+    })
+}
+
+/// Maps the 4 KiB page at `page` to `frame`.
+pub fn map_page(page: VirtAddr, frame: PhysAddr, kind: MappingKind) -> Result<(), MapError> {
+    let page = Page::<Size4KiB>::containing_address(page);
+    let frame = PhysFrame::<Size4KiB>::containing_address(frame);
+    with_mapper(|mapper| {
+        // SAFETY: the callers map fresh virtual ranges of their own (heap, MMIO, test pages)
+        // that no Rust reference points into yet.
+        match unsafe { mapper.map_to(page, frame, kind.flags(), &mut KernelFrames) } {
+            Ok(flush) => {
+                flush.flush();
+                Ok(())
+            }
+            Err(MapToError::FrameAllocationFailed) => Err(MapError::OutOfFrames),
+            Err(MapToError::PageAlreadyMapped(_)) => Err(MapError::AlreadyMapped),
+            Err(MapToError::ParentEntryHugePage) => Err(MapError::InsideHugePage),
+        }
+    })?
+}
+
+/// Unmaps the 4 KiB page at `page` (flushing its TLB entry) and returns the frame it mapped.
+pub fn unmap_page(page: VirtAddr) -> Result<PhysAddr, MapError> {
+    let page = Page::<Size4KiB>::containing_address(page);
+    with_mapper(|mapper| match mapper.unmap(page) {
+        Ok((frame, flush)) => {
+            flush.flush();
+            Ok(frame.start_address())
+        }
+        Err(UnmapError::ParentEntryHugePage) => Err(MapError::InsideHugePage),
+        Err(_) => Err(MapError::NotMapped),
+    })?
+}
+
+/// The physical address `address` maps to, if any.
+pub fn translate(address: VirtAddr) -> Option<PhysAddr> {
+    with_mapper(|mapper| mapper.translate_addr(address)).ok().flatten()
+}
+
+/// Whether `length` bytes at `address` are mapped, without waiting for the page-table lock
+/// (for exception handlers: reports `false` when the lock is held).
+pub fn is_readable(address: u64, length: u64) -> bool {
+    let Some(guard) = MAPPER.try_lock() else {
+        return false;
+    };
+    let Some(mapper) = guard.as_ref() else {
+        return false;
+    };
+    let (Ok(first), Ok(last)) = (
+        VirtAddr::try_new(address),
+        VirtAddr::try_new(address.saturating_add(length.saturating_sub(1))),
+    ) else {
+        return false;
+    };
+    [first, last]
+        .iter()
+        .all(|address| matches!(mapper.translate(*address), TranslateResult::Mapped { .. }))
+}

@@ -1,0 +1,127 @@
+//! I/O APICs: every redirection entry starts masked; [`route_gsi`] points one global system
+//! interrupt at a vector on this processor.
+
+use alloc::vec::Vec;
+
+use spin::Mutex;
+use x86_64::PhysAddr;
+
+use super::PlatformError;
+
+/// One I/O APIC's mapped registers and the interrupts it serves.
+struct IoApic {
+    registers: u64,
+    gsi_base: u32,
+    entries: u32,
+}
+
+static IO_APICS: Mutex<Vec<IoApic>> = Mutex::new(Vec::new());
+
+/// Polarity of an interrupt line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polarity {
+    /// Asserted high.
+    ActiveHigh,
+    /// Asserted low.
+    ActiveLow,
+}
+
+/// Trigger mode of an interrupt line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerMode {
+    /// Edge triggered.
+    Edge,
+    /// Level triggered.
+    Level,
+}
+
+impl IoApic {
+    fn read(&self, index: u32) -> u32 {
+        // SAFETY: `registers` is the uncached mapping of this I/O APIC's register window
+        // (IOREGSEL at 0, IOWIN at 0x10); callers hold the I/O APIC lock, so the select/data
+        // pair is not interleaved.
+        unsafe {
+            core::ptr::write_volatile(self.registers as *mut u32, index);
+            core::ptr::read_volatile((self.registers + 0x10) as *const u32)
+        }
+    }
+
+    fn write(&self, index: u32, value: u32) {
+        // SAFETY: as in `read`.
+        unsafe {
+            core::ptr::write_volatile(self.registers as *mut u32, index);
+            core::ptr::write_volatile((self.registers + 0x10) as *mut u32, value);
+        }
+    }
+
+    fn set_entry(&self, pin: u32, low: u32, high: u32) {
+        self.write(0x10 + 2 * pin, LOW_MASKED);
+        self.write(0x11 + 2 * pin, high);
+        self.write(0x10 + 2 * pin, low);
+    }
+}
+
+const LOW_MASKED: u32 = 1 << 16;
+
+/// Maps an I/O APIC and masks all its entries.
+pub fn add(id: u8, physical_address: u64, gsi_base: u32) -> Result<(), PlatformError> {
+    let registers = crate::memory::map_mmio(PhysAddr::new(physical_address), 0x20)
+        .map_err(|_| PlatformError::Mapping)?;
+    let mut io_apic = IoApic {
+        registers: registers.as_u64(),
+        gsi_base,
+        entries: 0,
+    };
+    io_apic.entries = ((io_apic.read(1) >> 16) & 0xff) + 1;
+    for pin in 0..io_apic.entries {
+        io_apic.set_entry(pin, LOW_MASKED, 0);
+    }
+    log::debug!(
+        "I/O APIC {id} at {physical_address:#x}: GSIs {gsi_base}..{}",
+        gsi_base + io_apic.entries
+    );
+    x86_64::instructions::interrupts::without_interrupts(|| IO_APICS.lock().push(io_apic));
+    Ok(())
+}
+
+/// Routes global system interrupt `gsi` to `vector` on the processor with APIC id
+/// `destination`, unmasked. Returns `false` when no I/O APIC serves `gsi`.
+pub fn route_gsi(
+    gsi: u32,
+    vector: u8,
+    destination: u32,
+    polarity: Polarity,
+    trigger: TriggerMode,
+) -> bool {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let io_apics = IO_APICS.lock();
+        let Some(io_apic) = io_apics
+            .iter()
+            .find(|io_apic| (io_apic.gsi_base..io_apic.gsi_base + io_apic.entries).contains(&gsi))
+        else {
+            return false;
+        };
+        let mut low = u32::from(vector);
+        if polarity == Polarity::ActiveLow {
+            low |= 1 << 13;
+        }
+        if trigger == TriggerMode::Level {
+            low |= 1 << 15;
+        }
+        io_apic.set_entry(gsi - io_apic.gsi_base, low, destination << 24);
+        true
+    })
+}
+
+/// Masks global system interrupt `gsi`.
+pub fn mask_gsi(gsi: u32) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let io_apics = IO_APICS.lock();
+        if let Some(io_apic) = io_apics
+            .iter()
+            .find(|io_apic| (io_apic.gsi_base..io_apic.gsi_base + io_apic.entries).contains(&gsi))
+        {
+            io_apic.set_entry(gsi - io_apic.gsi_base, LOW_MASKED, 0);
+        }
+    });
+}

@@ -1,0 +1,277 @@
+//! Kernel tasks: spawn, join, yield, sleep, park/unpark.
+//!
+//! Scheduling is cooperative run-to-block on one processor: a task runs until it blocks
+//! (receiving from an empty channel, sending to a full one, joining, sleeping, waiting on an
+//! interrupt signal) or yields. Interrupt handlers never switch tasks; they only make tasks
+//! ready (the timer wakes sleepers, an [`crate::ipc::InterruptSignal`] wakes its waiter), and
+//! the woken task runs at the next scheduling point or, when the processor idles, at once.
+//!
+//! Why cooperative: our drivers are sans-I/O state machines that react to messages, so every
+//! task naturally blocks often. Without preemption there is no lock held across a switch, no
+//! need for interrupt-safe locks outside the scheduler, and every interleaving happens at a
+//! visible blocking call, which makes channel code and tests deterministic. The cost — a task
+//! that spins forever starves the others — is caught by the test watchdog and by review.
+//!
+//! Blocking is built on one primitive, [`park`]/[`TaskRef::unpark`] with a permit (like
+//! `std::thread::park`): a wake-up that arrives before the task parks is not lost. Everything
+//! that touches the scheduler does so with interrupts disabled, so interrupt handlers may
+//! unpark tasks; the run queue keeps capacity for every live task, so waking never allocates.
+//!
+//! A task spawned with fault containment that takes a CPU exception is ended with a
+//! [`TaskFault`] its joiner receives; other faults stop the kernel (see `arch::exceptions`).
+
+mod scheduler;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+use spin::Mutex;
+
+pub use scheduler::{current, init, park, wake_sleepers, yield_now};
+
+/// Size of each task's stack.
+pub const STACK_SIZE: usize = 64 * 1024;
+
+/// A CPU exception that ended a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskFault {
+    /// The exception vector.
+    pub vector: u8,
+    /// The exception's name.
+    pub name: &'static str,
+    /// The CPU's error code (0 when the exception has none).
+    pub error_code: u64,
+    /// Address of the faulting instruction.
+    pub instruction: u64,
+    /// The faulting address (CR2) for page faults, else 0.
+    pub address: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum State {
+    Ready = 0,
+    Running = 1,
+    Blocked = 2,
+    Exited = 3,
+}
+
+/// How a task ended, and who waits for it.
+struct Completion {
+    done: bool,
+    fault: Option<TaskFault>,
+    joiners: Vec<TaskRef>,
+}
+
+/// A kernel task's control block.
+pub struct Task {
+    id: u64,
+    name: String,
+    state: AtomicU8,
+    permit: AtomicBool,
+    saved_stack_pointer: AtomicU64,
+    stack: Option<Box<[u64]>>,
+    entry: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    completion: Mutex<Completion>,
+    contain_faults: bool,
+    expects_fault: bool,
+}
+
+/// A shared reference to a task.
+#[derive(Clone)]
+pub struct TaskRef(Arc<Task>);
+
+impl TaskRef {
+    /// The task's unique id.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// The task's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Whether two references name the same task.
+    pub fn same_task(&self, other: &TaskRef) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Makes the task runnable if it is parked, or lets its next [`park`] return at once.
+    /// Callable from interrupt handlers: it never allocates.
+    pub fn unpark(&self) {
+        scheduler::unpark(self);
+    }
+
+    fn state(&self) -> State {
+        match self.0.state.load(Ordering::Acquire) {
+            0 => State::Ready,
+            1 => State::Running,
+            2 => State::Blocked,
+            _ => State::Exited,
+        }
+    }
+
+    fn set_state(&self, state: State) {
+        self.0.state.store(state as u8, Ordering::Release);
+    }
+}
+
+impl core::fmt::Debug for TaskRef {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(formatter, "task {} {:?}", self.0.id, self.0.name)
+    }
+}
+
+/// The result slot a task's closure fills.
+type ResultSlot<T> = Arc<Mutex<Option<T>>>;
+
+/// Owner's handle of a spawned task: join it for the closure's return value.
+pub struct TaskHandle<T> {
+    task: TaskRef,
+    result: ResultSlot<T>,
+}
+
+impl<T> TaskHandle<T> {
+    /// The task.
+    pub fn task(&self) -> &TaskRef {
+        &self.task
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.0.completion.lock().done
+    }
+
+    /// Waits for the task to end; returns its value, or the fault that ended it.
+    pub fn join(self) -> Result<T, TaskFault> {
+        let me = current();
+        loop {
+            {
+                let mut completion = self.task.0.completion.lock();
+                if completion.done {
+                    if let Some(fault) = completion.fault {
+                        return Err(fault);
+                    }
+                    break;
+                }
+                if !completion.joiners.iter().any(|joiner| joiner.same_task(&me)) {
+                    completion.joiners.push(me.clone());
+                }
+            }
+            park();
+        }
+        let value = self.result.lock().take();
+        // A task that ended without a fault stored its value before it ended.
+        value.ok_or(TaskFault {
+            vector: 0xff,
+            name: "task ended without a result",
+            error_code: 0,
+            instruction: 0,
+            address: 0,
+        })
+    }
+}
+
+/// Builds a task with options.
+pub struct Builder {
+    name: String,
+    contain_faults: bool,
+    expects_fault: bool,
+}
+
+impl Builder {
+    /// A task called `name`.
+    pub fn new(name: &str) -> Builder {
+        Builder { name: String::from(name), contain_faults: false, expects_fault: false }
+    }
+
+    /// A CPU exception in this task ends only the task (its joiner gets the [`TaskFault`])
+    /// instead of stopping the kernel.
+    pub fn contain_faults(mut self) -> Builder {
+        self.contain_faults = true;
+        self
+    }
+
+    /// Like [`Self::contain_faults`], and the report calls the exception expected (for tests
+    /// that provoke one).
+    pub fn expect_fault(mut self) -> Builder {
+        self.contain_faults = true;
+        self.expects_fault = true;
+        self
+    }
+
+    /// Spawns the task running `body`; it becomes ready at once.
+    pub fn spawn<T, F>(self, body: F) -> TaskHandle<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let result: ResultSlot<T> = Arc::new(Mutex::new(None));
+        let slot = result.clone();
+        let entry: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let value = body();
+            *slot.lock() = Some(value);
+        });
+        let task = scheduler::spawn_task(self.name, entry, self.contain_faults, self.expects_fault);
+        TaskHandle { task, result }
+    }
+}
+
+/// Spawns a task called `name` running `body`.
+pub fn spawn<T, F>(name: &str, body: F) -> TaskHandle<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    Builder::new(name).spawn(body)
+}
+
+/// Blocks the current task for at least `milliseconds`.
+pub fn sleep_milliseconds(milliseconds: u64) {
+    let deadline = crate::clock::ticks() + crate::clock::milliseconds_to_ticks(milliseconds).max(1);
+    while crate::clock::ticks() < deadline {
+        scheduler::sleep_until(deadline);
+    }
+}
+
+/// What the exception handler needs to know about the running task (copied, so no lock is
+/// held while reporting).
+pub struct TaskDescription {
+    name: [u8; 32],
+    name_length: usize,
+    /// Whether its faults are contained.
+    pub contain_faults: bool,
+    /// Whether it expects a fault.
+    pub expects_fault: bool,
+}
+
+impl TaskDescription {
+    fn new(name: &str, contain_faults: bool, expects_fault: bool) -> TaskDescription {
+        let mut length = name.len().min(32);
+        while !name.is_char_boundary(length) {
+            length -= 1;
+        }
+        let mut buffer = [0; 32];
+        buffer[..length].copy_from_slice(&name.as_bytes()[..length]);
+        TaskDescription { name: buffer, name_length: length, contain_faults, expects_fault }
+    }
+
+    /// The task's name (truncated to 32 bytes).
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_length]).unwrap_or("?")
+    }
+}
+
+/// Describes the running task without locking (safe to call from exception handlers).
+pub fn current_task_description() -> TaskDescription {
+    scheduler::current_description()
+}
+
+/// Ends the running task with `fault` (called by the exception handler, interrupts disabled).
+pub fn abandon_current(fault: TaskFault) -> ! {
+    scheduler::exit_current(Some(fault))
+}

@@ -1,0 +1,6 @@
+//! The in-kernel tests, grouped by subsystem.
+
+mod ipc_tests;
+mod memory_tests;
+mod platform_tests;
+mod task_tests;
