@@ -1,0 +1,491 @@
+//! Discovery and bring-up (dxg.md §1): PCI config negotiation, channel offers in any order,
+//! IO space, OPENADAPTER and GETINTERNALADAPTERINFO, and adapter removal.
+
+use super::replies::{Expect, Pending};
+use super::{
+    Action, Adapter, AdapterId, AdapterState, ChannelId, Driver, GlobalChannel, GlobalState,
+    ProtocolError,
+};
+use super::{IO_SPACE_ALIGNMENT, MAX_INCOMING_PACKET, RING_BUFFER_BYTES};
+use crate::wire::*;
+use alloc::vec::Vec;
+use zerocopy::IntoBytes;
+
+/// A failed PCI configuration access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigSpaceError;
+
+/// Dword access to one PCI function's configuration space (provided by the vPCI driver).
+pub trait ConfigSpace {
+    /// Reads the dword at `offset`.
+    fn read_u32(&mut self, offset: u16) -> Result<u32, ConfigSpaceError>;
+    /// Writes the dword at `offset`.
+    fn write_u32(&mut self, offset: u16, value: u32) -> Result<(), ConfigSpaceError>;
+}
+
+/// Why a PCI function could not become an adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeError {
+    /// A config access failed.
+    ConfigSpace,
+    /// Already 64 adapters.
+    TooManyAdapters,
+    /// The device id is not a GPU-PV function.
+    NotGpuPv,
+}
+
+impl Driver {
+    /// Probes a GPU-PV PCI function (vendor 0x1414, device 0x008E or 0x008A): negotiates the
+    /// interface version on the first function, reads the channel GUID (and vGPU LUID), and
+    /// creates an adapter waiting for its channels.
+    pub fn probe_pci_function(
+        &mut self,
+        pci_function: u32,
+        device_id: u16,
+        config: &mut dyn ConfigSpace,
+    ) -> Result<AdapterId, ProbeError> {
+        if device_id != PCI_DEVICE_VIRTUAL_RENDER && device_id != PCI_DEVICE_COMPUTE_ACCELERATOR {
+            return Err(ProbeError::NotGpuPv);
+        }
+        let live = self
+            .adapters
+            .iter()
+            .filter(|adapter| adapter.state != AdapterState::Removed)
+            .count();
+        if live >= MAX_ADAPTERS {
+            return Err(ProbeError::TooManyAdapters);
+        }
+        if self.version == 0 {
+            config
+                .write_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS, GUEST_CAPS_WSL2)
+                .map_err(|_| ProbeError::ConfigSpace)?;
+            let host_version = config.read_u32(PCI_CONFIG_VERSION).unwrap_or(0);
+            if host_version == 0 || host_version < INTERFACE_VERSION {
+                self.version = if host_version == 0 {
+                    INTERFACE_VERSION_OLD
+                } else {
+                    host_version
+                };
+            } else {
+                config
+                    .write_u32(PCI_CONFIG_VERSION, INTERFACE_VERSION)
+                    .map_err(|_| ProbeError::ConfigSpace)?;
+                self.host_caps = config.read_u32(PCI_CONFIG_HOST_CAPS).unwrap_or(0);
+                self.version = INTERFACE_VERSION;
+            }
+        }
+        let mut guid = [0u8; 16];
+        for (index, chunk) in guid.chunks_exact_mut(4).enumerate() {
+            let word = config
+                .read_u32(PCI_CONFIG_GUID + 4 * index as u16)
+                .map_err(|_| ProbeError::ConfigSpace)?;
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        let guid = Guid(guid);
+        let mut vgpu_luid = Luid::default();
+        if self.version >= INTERFACE_VERSION {
+            vgpu_luid.low = config
+                .read_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS)
+                .map_err(|_| ProbeError::ConfigSpace)?;
+            vgpu_luid.high = config
+                .read_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS + 4)
+                .map_err(|_| ProbeError::ConfigSpace)?;
+        }
+        let id = AdapterId(self.adapters.len());
+        self.adapters.push(Adapter {
+            pci_function,
+            compute_only: device_id == PCI_DEVICE_COMPUTE_ACCELERATOR,
+            channel_instance: guid,
+            luid: guid.adapter_luid(),
+            vgpu_luid,
+            host_adapter: D3dkmtHandle::NULL,
+            state: AdapterState::WaitingVmbus,
+            channel_open: false,
+            next_transaction: 1,
+            info: None,
+        });
+        self.try_start_adapters();
+        Ok(id)
+    }
+
+    /// The global channel was offered; `mmio_megabytes` comes from the offer.
+    pub fn global_channel_offered(&mut self, mmio_megabytes: u32) {
+        if self.global.is_some() {
+            self.protocol_error(ProtocolError::DuplicateGlobalChannel);
+            return;
+        }
+        self.global = Some(GlobalChannel {
+            mmio_megabytes,
+            state: GlobalState::Offered,
+            io_space: None,
+            next_transaction: 1,
+        });
+        self.try_start_adapters();
+    }
+
+    /// A vGPU channel with this instance GUID was offered.
+    pub fn vgpu_channel_offered(&mut self, instance: Guid) {
+        if !self.vgpu_offers.contains(&instance) {
+            self.vgpu_offers.push(instance);
+        }
+        self.try_start_adapters();
+    }
+
+    /// The IO space requested by [`Action::AllocateIoSpace`] was reserved at `base`.
+    pub fn io_space_allocated(&mut self, base: u64, length: u64) {
+        let Some(global) = self.global.as_mut() else {
+            return;
+        };
+        if global.state != GlobalState::AwaitingIoSpace {
+            return;
+        }
+        global.io_space = Some((base, length));
+        global.state = GlobalState::SettingIoSpace;
+        let mut command = SetIoSpaceRegionCommand::zeroed();
+        command.header =
+            CommandHeader::global(GlobalCommand::SetIoSpaceRegion.as_u32(), D3dkmtHandle::NULL);
+        command.start = base;
+        command.length = length;
+        let bytes = command.as_bytes().to_vec();
+        self.send_raw(
+            ChannelId::Global,
+            None,
+            Luid::default(),
+            bytes,
+            Pending::new(Expect::SetIoSpace, None),
+            false,
+        );
+    }
+
+    /// The IO space could not be reserved; no adapter can start.
+    pub fn io_space_failed(&mut self) {
+        if let Some(global) = self.global.as_mut() {
+            global.state = GlobalState::Failed;
+        }
+    }
+
+    /// The VMBus layer could not open `channel`.
+    pub fn channel_open_failed(&mut self, channel: ChannelId) {
+        match channel {
+            ChannelId::Global => self.io_space_failed(),
+            ChannelId::Vgpu(instance) => {
+                if let Some(id) = self.adapter_by_instance(instance) {
+                    self.adapters[id.0].channel_open = false;
+                    self.fail_adapter_pending(id);
+                    self.set_adapter_state(id, AdapterState::Stopped);
+                }
+            }
+        }
+    }
+
+    /// The PCI function went away: stop the adapter, send CLOSEADAPTER, close its channel.
+    pub fn remove_pci_function(&mut self, pci_function: u32) {
+        let found = self.adapters.iter().position(|adapter| {
+            adapter.pci_function == pci_function && adapter.state != AdapterState::Removed
+        });
+        if let Some(index) = found {
+            self.remove_adapter(AdapterId(index), true);
+        }
+    }
+
+    /// The host rescinded a vGPU channel: the adapter is removed without further traffic.
+    pub fn vgpu_channel_rescinded(&mut self, instance: Guid) {
+        self.vgpu_offers.retain(|offer| *offer != instance);
+        if let Some(id) = self.adapter_by_instance(instance) {
+            self.adapters[id.0].channel_open = false;
+            self.remove_adapter(id, false);
+        }
+    }
+
+    /// The host rescinded the global channel: everything stops.
+    pub fn global_channel_rescinded(&mut self) {
+        for index in 0..self.adapters.len() {
+            if self.adapters[index].state != AdapterState::Removed {
+                self.remove_adapter(AdapterId(index), false);
+            }
+        }
+        let stale: Vec<_> = self.pending.keys().copied().collect();
+        for key in stale {
+            if let Some(pending) = self.pending.remove(&key) {
+                self.fail_pending(pending, NtStatus::DEVICE_REMOVED);
+            }
+        }
+        if let Some(global) = self.global.take() {
+            if let Some((base, length)) = global.io_space {
+                self.actions.push_back(Action::FreeIoSpace { base, length });
+            }
+            if global.state != GlobalState::Offered {
+                self.actions
+                    .push_back(Action::CloseChannel(ChannelId::Global));
+            }
+        }
+    }
+
+    pub(super) fn adapter_by_instance(&self, instance: Guid) -> Option<AdapterId> {
+        self.adapters
+            .iter()
+            .position(|adapter| {
+                adapter.channel_instance == instance && adapter.state != AdapterState::Removed
+            })
+            .map(AdapterId)
+    }
+
+    fn remove_adapter(&mut self, id: AdapterId, send_close: bool) {
+        let was_started = matches!(
+            self.adapters[id.0].state,
+            AdapterState::Active | AdapterState::Starting
+        );
+        self.fail_adapter_pending(id);
+        for process in self.processes.values_mut() {
+            process.remove_adapter_objects(id);
+        }
+        let adapter = &self.adapters[id.0];
+        let channel = ChannelId::Vgpu(adapter.channel_instance);
+        if send_close && was_started && adapter.channel_open && !adapter.host_adapter.is_null() {
+            let mut command = HandleCommand::zeroed();
+            command.header = CommandHeader::vgpu(
+                VgpuCommand::CloseAdapter.as_u32(),
+                D3dkmtHandle::NULL,
+                false,
+            );
+            command.handle = adapter.host_adapter;
+            let bytes = command.as_bytes().to_vec();
+            let luid = adapter.vgpu_luid;
+            // CLOSEADAPTER always goes on the vGPU channel; the channel is closed when it completes.
+            self.send_raw(
+                channel,
+                None,
+                luid,
+                bytes,
+                Pending::new(Expect::CloseAdapter(id), None),
+                false,
+            );
+        } else if adapter.channel_open {
+            self.adapters[id.0].channel_open = false;
+            self.actions.push_back(Action::CloseChannel(channel));
+        }
+        self.set_adapter_state(id, AdapterState::Removed);
+    }
+
+    pub(super) fn fail_adapter_pending(&mut self, id: AdapterId) {
+        let keys: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| {
+                pending.adapter == Some(id) && !matches!(pending.expect, Expect::CloseAdapter(_))
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in keys {
+            if let Some(pending) = self.pending.remove(&key) {
+                self.fail_pending(pending, NtStatus::DEVICE_REMOVED);
+            }
+        }
+    }
+
+    pub(super) fn set_adapter_state(&mut self, id: AdapterId, state: AdapterState) {
+        let adapter = &mut self.adapters[id.0];
+        if adapter.state == state {
+            return;
+        }
+        adapter.state = state;
+        let luid = adapter.luid;
+        self.actions.push_back(Action::AdapterStateChanged {
+            adapter: id,
+            luid,
+            state,
+        });
+    }
+
+    /// Starts every adapter whose preconditions hold (dxg.md §1.6).
+    pub(super) fn try_start_adapters(&mut self) {
+        let Some(global) = self.global.as_ref() else {
+            return;
+        };
+        let ready: Vec<AdapterId> = self
+            .adapters
+            .iter()
+            .enumerate()
+            .filter(|(_, adapter)| {
+                adapter.state == AdapterState::WaitingVmbus
+                    && self.vgpu_offers.contains(&adapter.channel_instance)
+            })
+            .map(|(index, _)| AdapterId(index))
+            .collect();
+        if ready.is_empty() {
+            return;
+        }
+        match global.state {
+            GlobalState::Offered => {
+                if global.mmio_megabytes == 0 {
+                    if let Some(global) = self.global.as_mut() {
+                        global.state = GlobalState::Failed;
+                    }
+                    self.protocol_error(ProtocolError::NoIoSpace);
+                    return;
+                }
+                let bytes = u64::from(global.mmio_megabytes) << 20;
+                if let Some(global) = self.global.as_mut() {
+                    global.state = GlobalState::AwaitingIoSpace;
+                }
+                self.actions.push_back(Action::OpenChannel {
+                    channel: ChannelId::Global,
+                    ring_bytes: RING_BUFFER_BYTES,
+                    max_packet_bytes: MAX_INCOMING_PACKET,
+                });
+                self.actions.push_back(Action::AllocateIoSpace {
+                    bytes,
+                    alignment: IO_SPACE_ALIGNMENT,
+                });
+            }
+            GlobalState::Ready => {
+                for id in ready {
+                    self.open_adapter(id);
+                }
+            }
+            GlobalState::AwaitingIoSpace | GlobalState::SettingIoSpace | GlobalState::Failed => {}
+        }
+    }
+
+    fn open_adapter(&mut self, id: AdapterId) {
+        let adapter = &mut self.adapters[id.0];
+        adapter.state = AdapterState::Starting;
+        let channel = ChannelId::Vgpu(adapter.channel_instance);
+        if !adapter.channel_open {
+            adapter.channel_open = true;
+            self.actions.push_back(Action::OpenChannel {
+                channel,
+                ring_bytes: RING_BUFFER_BYTES,
+                max_packet_bytes: MAX_INCOMING_PACKET,
+            });
+        }
+        let mut command = OpenAdapterCommand::zeroed();
+        command.header =
+            CommandHeader::vgpu(VgpuCommand::OpenAdapter.as_u32(), D3dkmtHandle::NULL, false);
+        command.interface_version = self.version;
+        command.last_compatible_interface_version = LAST_COMPATIBLE_INTERFACE_VERSION;
+        let bytes = command.as_bytes().to_vec();
+        let luid = self.adapters[id.0].vgpu_luid;
+        let channel = if self.async_messaging {
+            ChannelId::Global
+        } else {
+            channel
+        };
+        self.send_raw(
+            channel,
+            Some(id),
+            luid,
+            bytes,
+            Pending::new(Expect::OpenAdapter(id), Some(id)),
+            false,
+        );
+    }
+
+    pub(super) fn on_io_space_reply(&mut self, status: Result<NtStatus, NtStatus>) {
+        let ok = matches!(status, Ok(status) if status.is_success());
+        if let Some(global) = self.global.as_mut() {
+            global.state = if ok {
+                GlobalState::Ready
+            } else {
+                GlobalState::Failed
+            };
+        }
+        if ok {
+            self.try_start_adapters();
+        }
+    }
+
+    pub(super) fn on_open_adapter_reply(&mut self, id: AdapterId, reply: Option<OpenAdapterReply>) {
+        match reply {
+            Some(reply) if reply.status >= 0 && reply.host_adapter.0 != 0 => {
+                self.adapters[id.0].host_adapter = reply.host_adapter;
+                let mut command = CommandHeader::vgpu(
+                    VgpuCommand::GetInternalAdapterInfo.as_u32(),
+                    D3dkmtHandle::NULL,
+                    false,
+                );
+                command.padding = 0;
+                let bytes = command.as_bytes().to_vec();
+                let adapter = &self.adapters[id.0];
+                let luid = adapter.vgpu_luid;
+                let channel = if self.async_messaging {
+                    ChannelId::Global
+                } else {
+                    ChannelId::Vgpu(adapter.channel_instance)
+                };
+                self.send_raw(
+                    channel,
+                    Some(id),
+                    luid,
+                    bytes,
+                    Pending::new(Expect::InternalInfo(id), Some(id)),
+                    false,
+                );
+            }
+            _ => self.set_adapter_state(id, AdapterState::Stopped),
+        }
+    }
+
+    pub(super) fn on_internal_info_reply(
+        &mut self,
+        id: AdapterId,
+        reply: Option<InternalAdapterInfoReply>,
+    ) {
+        let Some(reply) = reply else {
+            self.set_adapter_state(id, AdapterState::Stopped);
+            return;
+        };
+        self.async_messaging = reply.flags & ADAPTER_FLAG_ASYNC_MESSAGE_ENABLED != 0;
+        let adapter = &mut self.adapters[id.0];
+        if self.version >= INTERFACE_VERSION {
+            adapter.vgpu_luid = reply.host_vgpu_luid;
+        }
+        adapter.info = Some(reply);
+        self.set_adapter_state(id, AdapterState::Active);
+    }
+
+    pub(super) fn on_close_adapter_reply(&mut self, id: AdapterId) {
+        let adapter = &mut self.adapters[id.0];
+        if adapter.channel_open {
+            adapter.channel_open = false;
+            let channel = ChannelId::Vgpu(adapter.channel_instance);
+            self.actions.push_back(Action::CloseChannel(channel));
+        }
+    }
+
+    pub(super) fn next_transaction(&mut self, channel: ChannelId) -> u64 {
+        let counter = match channel {
+            ChannelId::Global => self
+                .global
+                .as_mut()
+                .map(|global| &mut global.next_transaction),
+            ChannelId::Vgpu(instance) => self
+                .adapters
+                .iter_mut()
+                .rev()
+                .find(|adapter| adapter.channel_instance == instance)
+                .map(|adapter| &mut adapter.next_transaction),
+        };
+        match counter {
+            Some(counter) => {
+                let id = *counter;
+                *counter = counter.wrapping_add(1).max(1);
+                id
+            }
+            None => 1,
+        }
+    }
+
+    /// Whether the global channel is ready for commands.
+    pub fn global_ready(&self) -> bool {
+        matches!(
+            self.global.as_ref().map(|global| global.state),
+            Some(GlobalState::Ready)
+        )
+    }
+
+    /// The registered IO space (base, length), once known.
+    pub fn io_space(&self) -> Option<(u64, u64)> {
+        self.global.as_ref().and_then(|global| global.io_space)
+    }
+}

@@ -1,0 +1,197 @@
+//! Per-process state: the host process handle, guest-local adapter handles and the table of
+//! host-assigned object handles.
+
+use crate::wire::D3dkmtHandle;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use super::AdapterId;
+
+/// What kind of object a host handle names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// A device.
+    Device,
+    /// A virtual context.
+    Context,
+    /// A paging queue.
+    PagingQueue,
+    /// An allocation.
+    Allocation,
+    /// A resource.
+    Resource,
+    /// A sync object.
+    SyncObject,
+    /// A monitored fence created implicitly (paging queue fence).
+    MonitoredFence,
+}
+
+/// One entry of the per-process object table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectEntry {
+    /// The full handle (index and unique bits as the host assigned them).
+    pub handle: D3dkmtHandle,
+    /// Kind of object.
+    pub kind: ObjectKind,
+    /// Adapter it lives on.
+    pub adapter: AdapterId,
+    /// Owning device (the device itself for devices).
+    pub device: D3dkmtHandle,
+    /// Allocations: size in bytes; others 0.
+    pub size: u64,
+    /// Allocations: cached CPU mapping.
+    pub cached: bool,
+    /// Devices: cached execution state and the device-state counter it was read at.
+    pub cached_execution_state: Option<(u64, u32)>,
+}
+
+/// A host handle the table refused (null, index out of range, or index already live).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HandleRejected(pub D3dkmtHandle);
+
+/// Lifecycle of a guest process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessState {
+    /// CREATEPROCESS sent.
+    Creating,
+    /// Host handle known.
+    Active,
+    /// DestroyProcess in progress.
+    Destroying,
+}
+
+/// A guest process known to the driver.
+#[derive(Debug)]
+pub struct Process {
+    /// Host process handle (null until CREATEPROCESS completed).
+    pub host: D3dkmtHandle,
+    /// State.
+    pub state: ProcessState,
+    /// Guest-local adapter handles: handle → (adapter, reference count).
+    pub adapters: BTreeMap<D3dkmtHandle, (AdapterId, u32)>,
+    next_adapter_index: u32,
+    /// Host object handles keyed by the index encoded in the handle.
+    objects: BTreeMap<u32, ObjectEntry>,
+    /// Outstanding teardown commands during DestroyProcess.
+    pub teardown_outstanding: usize,
+}
+
+impl Process {
+    /// A new process awaiting its host handle.
+    pub fn new() -> Self {
+        Self {
+            host: D3dkmtHandle::NULL,
+            state: ProcessState::Creating,
+            adapters: BTreeMap::new(),
+            next_adapter_index: 1,
+            objects: BTreeMap::new(),
+            teardown_outstanding: 0,
+        }
+    }
+
+    /// Returns the guest-local handle for `adapter`, creating it (and counting a reference).
+    pub fn open_adapter(&mut self, adapter: AdapterId) -> D3dkmtHandle {
+        if let Some((handle, entry)) = self.adapters.iter_mut().find(|(_, (id, _))| *id == adapter)
+        {
+            entry.1 = entry.1.saturating_add(1);
+            return *handle;
+        }
+        let handle = D3dkmtHandle::new(self.next_adapter_index, 1, 0);
+        self.next_adapter_index =
+            self.next_adapter_index.wrapping_add(1).max(1) & D3dkmtHandle::MAX_INDEX;
+        self.adapters.insert(handle, (adapter, 1));
+        handle
+    }
+
+    /// Drops one reference on a guest-local adapter handle.
+    pub fn close_adapter(&mut self, handle: D3dkmtHandle) -> bool {
+        match self.adapters.get_mut(&handle) {
+            Some(entry) if entry.1 > 1 => {
+                entry.1 -= 1;
+                true
+            }
+            Some(_) => {
+                self.adapters.remove(&handle);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The adapter behind a guest-local adapter handle.
+    pub fn adapter(&self, handle: D3dkmtHandle) -> Option<AdapterId> {
+        self.adapters.get(&handle).map(|entry| entry.0)
+    }
+
+    /// Inserts a host-assigned handle. Fails when the handle is null, its index is out of range,
+    /// or its index is already live (the host broke the uniqueness rule).
+    pub fn insert(&mut self, entry: ObjectEntry) -> Result<(), HandleRejected> {
+        let handle = entry.handle;
+        if handle.is_null()
+            || handle.index() > D3dkmtHandle::MAX_INDEX
+            || self.objects.contains_key(&handle.index())
+        {
+            return Err(HandleRejected(handle));
+        }
+        self.objects.insert(handle.index(), entry);
+        Ok(())
+    }
+
+    /// Looks up a live handle (index and unique bits must both match).
+    pub fn get(&self, handle: D3dkmtHandle) -> Option<&ObjectEntry> {
+        self.objects
+            .get(&handle.index())
+            .filter(|entry| entry.handle == handle)
+    }
+
+    /// Mutable lookup.
+    pub fn get_mut(&mut self, handle: D3dkmtHandle) -> Option<&mut ObjectEntry> {
+        self.objects
+            .get_mut(&handle.index())
+            .filter(|entry| entry.handle == handle)
+    }
+
+    /// Looks up a handle of one of `kinds`.
+    pub fn get_kind(&self, handle: D3dkmtHandle, kinds: &[ObjectKind]) -> Option<&ObjectEntry> {
+        self.get(handle).filter(|entry| kinds.contains(&entry.kind))
+    }
+
+    /// Removes a handle.
+    pub fn remove(&mut self, handle: D3dkmtHandle) -> Option<ObjectEntry> {
+        if self.get(handle).is_some() {
+            self.objects.remove(&handle.index())
+        } else {
+            None
+        }
+    }
+
+    /// Removes a device and everything created on it.
+    pub fn remove_device_tree(&mut self, device: D3dkmtHandle) {
+        self.objects.retain(|_, entry| entry.device != device);
+    }
+
+    /// Removes everything that lives on `adapter`.
+    pub fn remove_adapter_objects(&mut self, adapter: AdapterId) {
+        self.objects.retain(|_, entry| entry.adapter != adapter);
+    }
+
+    /// All live entries of a kind.
+    pub fn entries_of(&self, kind: ObjectKind) -> Vec<ObjectEntry> {
+        self.objects
+            .values()
+            .filter(|entry| entry.kind == kind)
+            .copied()
+            .collect()
+    }
+
+    /// Number of live objects.
+    pub fn object_count(&self) -> usize {
+        self.objects.len()
+    }
+}
+
+impl Default for Process {
+    fn default() -> Self {
+        Self::new()
+    }
+}

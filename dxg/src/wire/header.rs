@@ -1,0 +1,138 @@
+//! The 16-byte extension header and the 24-byte command headers (dxg.md §2.2–§2.3).
+
+use super::{ChannelType, D3dkmtHandle, Luid, WireError, assert_offset, assert_size, read_prefix};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Prefix of every guest→host command when the interface version is ≥ 40.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct ExtensionHeader {
+    /// Offset from the message start to the command header: 16.
+    pub command_offset: u32,
+    /// Reserved, 0.
+    pub reserved: u32,
+    /// Host vGPU LUID of the target adapter; zero for adapter-less global commands.
+    pub vgpu_luid: Luid,
+}
+assert_size!(ExtensionHeader, 16);
+assert_offset!(ExtensionHeader, vgpu_luid, 8);
+
+impl ExtensionHeader {
+    /// The size of the extension header.
+    pub const SIZE: usize = 16;
+    /// An extension header for `vgpu_luid`.
+    pub const fn new(vgpu_luid: Luid) -> Self {
+        Self {
+            command_offset: Self::SIZE as u32,
+            reserved: 0,
+            vgpu_luid,
+        }
+    }
+}
+
+/// Bit 8 of the vGPU header's channel word: the command was sent asynchronously.
+pub const ASYNC_MESSAGE_BIT: u32 = 1 << 8;
+
+/// The 24-byte command header shared by guest→host (global and vGPU) and host→guest messages.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct CommandHeader {
+    /// Always 0 (matching is by VMBus transaction id).
+    pub command_id: u64,
+    /// Host process handle (0 for process-less commands).
+    pub process: D3dkmtHandle,
+    /// Global: the full `channel_type` (1). vGPU/host→guest: bits 0..7 `channel_type`, bit 8 async.
+    pub channel_word: u32,
+    /// The command number.
+    pub command_type: u32,
+    /// Padding, 0.
+    pub padding: u32,
+}
+assert_size!(CommandHeader, 24);
+assert_offset!(CommandHeader, process, 8);
+assert_offset!(CommandHeader, channel_word, 12);
+assert_offset!(CommandHeader, command_type, 16);
+
+impl CommandHeader {
+    /// The size of the command header.
+    pub const SIZE: usize = 24;
+
+    /// A header for a global (`vm_to_host`) command.
+    pub const fn global(command_type: u32, process: D3dkmtHandle) -> Self {
+        Self {
+            command_id: 0,
+            process,
+            channel_word: ChannelType::VmToHost as u32,
+            command_type,
+            padding: 0,
+        }
+    }
+    /// A header for a vGPU (`vgpu_to_host`) command.
+    pub const fn vgpu(command_type: u32, process: D3dkmtHandle, asynchronous: bool) -> Self {
+        let async_bit = if asynchronous { ASYNC_MESSAGE_BIT } else { 0 };
+        Self {
+            command_id: 0,
+            process,
+            channel_word: ChannelType::VgpuToHost as u32 | async_bit,
+            command_type,
+            padding: 0,
+        }
+    }
+    /// A header for a host→guest notification.
+    pub const fn host_to_guest(command_type: u32) -> Self {
+        Self {
+            command_id: 0,
+            process: D3dkmtHandle::NULL,
+            channel_word: ChannelType::HostToVm as u32,
+            command_type,
+            padding: 0,
+        }
+    }
+    /// The channel type (low 8 bits for vGPU-style headers; the whole word for global ones).
+    pub const fn channel_type(&self) -> u32 {
+        if self.channel_word == ChannelType::VmToHost as u32 {
+            1
+        } else {
+            self.channel_word & 0xFF
+        }
+    }
+    /// Whether the async-message bit is set.
+    pub const fn is_async(&self) -> bool {
+        self.channel_word & ASYNC_MESSAGE_BIT != 0
+    }
+}
+
+/// A guest→host message split into its parts (host side parsing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitMessage<'a> {
+    /// The extension header, if the message carries one.
+    pub extension: Option<ExtensionHeader>,
+    /// The command header.
+    pub header: CommandHeader,
+    /// The command bytes, from the command header onwards (offsets of §3 apply to these).
+    pub command: &'a [u8],
+}
+
+/// Splits a guest→host message. With `has_extension` (version ≥ 40) the first 16 bytes must be an
+/// extension header whose `command_offset` is 16.
+pub fn split_message(bytes: &[u8], has_extension: bool) -> Result<SplitMessage<'_>, WireError> {
+    let (extension, command) = if has_extension {
+        let extension: ExtensionHeader = read_prefix(bytes)?;
+        if extension.command_offset as usize != ExtensionHeader::SIZE {
+            return Err(WireError::InvalidField("command_offset"));
+        }
+        (Some(extension), &bytes[ExtensionHeader::SIZE..])
+    } else {
+        (None, bytes)
+    };
+    let header: CommandHeader = read_prefix(command)?;
+    Ok(SplitMessage {
+        extension,
+        header,
+        command,
+    })
+}

@@ -1,0 +1,83 @@
+//! NTSTATUS values (dxg.md §2.8).
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// A Windows NTSTATUS: negative is failure, zero and positive are success codes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(transparent)]
+pub struct NtStatus(pub i32);
+
+impl NtStatus {
+    /// STATUS_SUCCESS.
+    pub const SUCCESS: Self = Self(0);
+    /// STATUS_TIMEOUT (a success code).
+    pub const TIMEOUT: Self = Self(0x102);
+    /// STATUS_PENDING (a success code).
+    pub const PENDING: Self = Self(0x103);
+    /// STATUS_UNSUCCESSFUL.
+    pub const UNSUCCESSFUL: Self = Self(0xC000_0001_u32 as i32);
+    /// STATUS_NOT_IMPLEMENTED.
+    pub const NOT_IMPLEMENTED: Self = Self(0xC000_0002_u32 as i32);
+    /// STATUS_INVALID_HANDLE.
+    pub const INVALID_HANDLE: Self = Self(0xC000_0008_u32 as i32);
+    /// STATUS_INVALID_PARAMETER.
+    pub const INVALID_PARAMETER: Self = Self(0xC000_000D_u32 as i32);
+    /// STATUS_NO_MEMORY.
+    pub const NO_MEMORY: Self = Self(0xC000_0017_u32 as i32);
+    /// STATUS_ILLEGAL_INSTRUCTION.
+    pub const ILLEGAL_INSTRUCTION: Self = Self(0xC000_001D_u32 as i32);
+    /// STATUS_ACCESS_DENIED.
+    pub const ACCESS_DENIED: Self = Self(0xC000_0022_u32 as i32);
+    /// STATUS_BUFFER_TOO_SMALL.
+    pub const BUFFER_TOO_SMALL: Self = Self(0xC000_0023_u32 as i32);
+    /// STATUS_OBJECT_TYPE_MISMATCH.
+    pub const OBJECT_TYPE_MISMATCH: Self = Self(0xC000_0024_u32 as i32);
+    /// STATUS_OBJECT_NAME_INVALID.
+    pub const OBJECT_NAME_INVALID: Self = Self(0xC000_0033_u32 as i32);
+    /// STATUS_OBJECT_NAME_NOT_FOUND.
+    pub const OBJECT_NAME_NOT_FOUND: Self = Self(0xC000_0034_u32 as i32);
+    /// STATUS_OBJECT_NAME_COLLISION.
+    pub const OBJECT_NAME_COLLISION: Self = Self(0xC000_0035_u32 as i32);
+    /// STATUS_NOT_SUPPORTED.
+    pub const NOT_SUPPORTED: Self = Self(0xC000_00BB_u32 as i32);
+    /// STATUS_DEVICE_REMOVED.
+    pub const DEVICE_REMOVED: Self = Self(0xC000_02B6_u32 as i32);
+    /// STATUS_GRAPHICS_ALLOCATION_BUSY.
+    pub const GRAPHICS_ALLOCATION_BUSY: Self = Self(0xC01E_0102_u32 as i32);
+
+    /// Whether this is a success (non-negative) status.
+    pub const fn is_success(self) -> bool {
+        self.0 >= 0
+    }
+    /// The raw 32-bit value.
+    pub const fn as_u32(self) -> u32 {
+        self.0 as u32
+    }
+    /// The Linux errno the WSL driver maps this status to (0 for success codes).
+    pub const fn to_errno(self) -> i32 {
+        if self.is_success() {
+            return 0;
+        }
+        match self.as_u32() {
+            0xC000_0035 => 17,              // EEXIST
+            0xC000_0017 => 12,              // ENOMEM
+            0xC000_000D => 22,              // EINVAL
+            0xC000_0033 | 0xC000_0034 => 2, // ENOENT
+            0xC000_0023 => 75,              // EOVERFLOW
+            0xC000_02B6 => 19,              // ENODEV
+            0xC000_0022 => 13,              // EACCES
+            0xC000_00BB | 0xC000_0002 => 1, // EPERM
+            0xC000_001D => 95,              // EOPNOTSUPP
+            0xC000_0008 => 9,               // EBADF
+            0xC01E_0102 => 115,             // EINPROGRESS
+            0xC000_0024 => 91,              // EPROTOTYPE
+            _ => 22,
+        }
+    }
+}
+
+impl core::fmt::Debug for NtStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "NtStatus({:#010x})", self.as_u32())
+    }
+}
