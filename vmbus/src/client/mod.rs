@@ -1,0 +1,734 @@
+//! The VMBus client state machine (sans-I/O).
+//!
+//! Inputs: [`Client::on_message`] with each SynIC message payload from the VMBus SINT,
+//! [`Client::on_post_message_failed`] when HvPostMessage fails, [`Client::on_channel_signal`]
+//! for each SIEF bit found set, and typed requests ([`Client::connect`],
+//! [`Client::request_offers`], [`Client::create_gpadl`], [`Client::open_channel`],
+//! [`Client::close_channel`], [`Client::teardown_gpadl`], [`Client::unload`]).
+//! Output: a queue of [`Action`]s taken with [`Client::poll_action`].
+//!
+//! Connection: INITIATE_CONTACT for each version of [`SUPPORTED_VERSIONS`] at or below the
+//! configured maximum, newest first, on connection id 4 (≥ 5.0) or 1; a refusal moves to the
+//! next version, as does INVALID_CONNECTION_ID from the post of a ≥ 5.0 request (hosts without
+//! 5.0 do not listen on id 4). After acceptance every message goes to the connection id the
+//! host returned (≥ 5.0) or to 1.
+//!
+//! Channels: each offer becomes a channel keyed by relid. Drivers subscribe by class GUID and
+//! receive that class's offers, rescinds and channel events. A rescind may come at any time:
+//! an open in flight fails with [`OpenError::Rescinded`], GPADLs being created fail, and once
+//! the driver has closed the channel and torn down its GPADLs the client sends RELID_RELEASED.
+//! Host messages that make no sense are rejected with a [`ClientError`], logged and dropped.
+
+mod action;
+mod channel;
+mod error;
+#[cfg(test)]
+mod tests;
+
+pub use action::{Action, ClientEvent, GpadlCreateError, OpenError, SubscriberId};
+pub use channel::{ChannelOffer, ChannelState, GpadlState};
+pub use error::ClientError;
+
+use crate::guid::Guid;
+use crate::messages::{ControlMessage, encode, parse};
+use crate::version::{
+    HV_STATUS_INVALID_CONNECTION_ID, MAX_RELID, MESSAGE_CONNECTION_ID, SUPPORTED_VERSIONS,
+    VMBUS_SINT, VMBUS_SYNIC_MESSAGE_TYPE, Version,
+};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
+use channel::{Channel, Gpadl};
+
+/// Fixed parameters of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// VP index that receives control messages.
+    pub target_vp: u32,
+    /// Highest version to propose.
+    pub max_version: Version,
+    /// GPA of the interrupt page, used for versions < 5.0 (0 if none).
+    pub interrupt_page: u64,
+    /// GPAs of the parent→child and child→parent monitor pages (0 if none).
+    pub monitor_pages: (u64, u64),
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            target_vp: 0,
+            max_version: SUPPORTED_VERSIONS[0],
+            interrupt_page: 0,
+            monitor_pages: (0, 0),
+        }
+    }
+}
+
+/// Parameters of [`Client::open_channel`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// The GPADL covering both rings (created for this channel).
+    pub ring_gpadl: u32,
+    /// Pages of the guest→host ring including its control page.
+    pub downstream_page_offset: u32,
+    /// VP index for host→guest interrupts.
+    pub target_vp: u32,
+    /// Data for the device.
+    pub user_data: [u8; 120],
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Connection {
+    Disconnected,
+    Connecting {
+        version_index: usize,
+    },
+    Connected {
+        version: Version,
+        message_connection_id: u32,
+    },
+    Unloading {
+        version: Version,
+        message_connection_id: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Offers {
+    NotRequested,
+    Requested,
+    Delivered,
+}
+
+/// First GPADL handle (Linux starts here too; any non-zero unique value works).
+const FIRST_GPADL_HANDLE: u32 = 0xE1E10;
+
+/// The client state machine. One per VMBus connection.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    connection: Connection,
+    offers: Offers,
+    channels: BTreeMap<u32, Channel>,
+    gpadls: BTreeMap<u32, Gpadl>,
+    /// GPADLs of rescinded channels dropped without waiting; a late GPADL_TORNDOWN is absorbed.
+    abandoned_gpadls: BTreeSet<u32>,
+    next_gpadl: u32,
+    subscriptions: BTreeMap<Guid, SubscriberId>,
+    actions: VecDeque<Action>,
+}
+
+impl Client {
+    /// A disconnected client.
+    pub fn new(config: ClientConfig) -> Self {
+        Client {
+            config,
+            connection: Connection::Disconnected,
+            offers: Offers::NotRequested,
+            channels: BTreeMap::new(),
+            gpadls: BTreeMap::new(),
+            abandoned_gpadls: BTreeSet::new(),
+            next_gpadl: FIRST_GPADL_HANDLE,
+            subscriptions: BTreeMap::new(),
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// Takes the next action to carry out.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Takes all pending actions.
+    pub fn drain_actions(&mut self) -> impl Iterator<Item = Action> + '_ {
+        self.actions.drain(..)
+    }
+
+    /// The negotiated version, once connected.
+    pub fn version(&self) -> Option<Version> {
+        match self.connection {
+            Connection::Connected { version, .. } | Connection::Unloading { version, .. } => {
+                Some(version)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the version handshake has completed.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.connection, Connection::Connected { .. })
+    }
+
+    /// The offer of a channel.
+    pub fn offer(&self, relid: u32) -> Option<&ChannelOffer> {
+        self.channels.get(&relid).map(|channel| &channel.offer)
+    }
+
+    /// The state of a channel.
+    pub fn channel_state(&self, relid: u32) -> Option<ChannelState> {
+        self.channels.get(&relid).map(|channel| channel.state)
+    }
+
+    /// The state of a GPADL.
+    pub fn gpadl_state(&self, gpadl: u32) -> Option<GpadlState> {
+        self.gpadls.get(&gpadl).map(|entry| entry.state)
+    }
+
+    /// All current (not rescinded) offers.
+    pub fn offers(&self) -> impl Iterator<Item = &ChannelOffer> + '_ {
+        self.channels
+            .values()
+            .filter(|channel| !channel.rescinded)
+            .map(|channel| &channel.offer)
+    }
+
+    /// Routes offers of `class` and their channel events to `subscriber`; offers already known
+    /// are delivered again at once.
+    pub fn subscribe(&mut self, class: Guid, subscriber: SubscriberId) {
+        self.subscriptions.insert(class, subscriber);
+        let offers: Vec<ChannelOffer> = self
+            .channels
+            .values()
+            .filter(|channel| channel.offer.class == class && !channel.rescinded)
+            .map(|channel| channel.offer.clone())
+            .collect();
+        for offer in offers {
+            self.event(Some(subscriber), ClientEvent::OfferArrived(offer));
+        }
+    }
+
+    /// Starts the version handshake.
+    pub fn connect(&mut self) -> Result<(), ClientError> {
+        if self.connection != Connection::Disconnected {
+            return Err(ClientError::AlreadyConnected);
+        }
+        let max = self.config.max_version;
+        match SUPPORTED_VERSIONS
+            .iter()
+            .position(|version| *version <= max)
+        {
+            Some(index) => self.try_version(index),
+            None => self.event(None, ClientEvent::ConnectFailed),
+        }
+        Ok(())
+    }
+
+    fn try_version(&mut self, version_index: usize) {
+        let Some(version) = SUPPORTED_VERSIONS.get(version_index).copied() else {
+            self.connection = Connection::Disconnected;
+            log::warn!("vmbus: the host accepted no protocol version");
+            self.event(None, ClientEvent::ConnectFailed);
+            return;
+        };
+        self.connection = Connection::Connecting { version_index };
+        let target_info = if version.has_message_connection_id() {
+            encode::target_info(VMBUS_SINT, 0, 0)
+        } else {
+            self.config.interrupt_page
+        };
+        let payload = encode::initiate_contact(
+            version.0,
+            self.config.target_vp,
+            target_info,
+            self.config.monitor_pages.0,
+            self.config.monitor_pages.1,
+        );
+        self.post(version.initiate_contact_connection_id(), payload);
+    }
+
+    /// Reports that posting a message failed with hypercall `status`. During the handshake,
+    /// INVALID_CONNECTION_ID for a ≥ 5.0 proposal means the host has no connection id 4: the
+    /// client continues with the newest version below 5.0.
+    pub fn on_post_message_failed(&mut self, status: u16) -> Result<(), ClientError> {
+        if let Connection::Connecting { version_index } = self.connection {
+            let version = SUPPORTED_VERSIONS[version_index];
+            if status == HV_STATUS_INVALID_CONNECTION_ID && version.has_message_connection_id() {
+                let next = SUPPORTED_VERSIONS
+                    .iter()
+                    .position(|candidate| !candidate.has_message_connection_id())
+                    .unwrap_or(SUPPORTED_VERSIONS.len());
+                self.try_version(next);
+                return Ok(());
+            }
+        }
+        log::warn!("vmbus: HvPostMessage failed with status {status:#x}");
+        Err(ClientError::NotConnected)
+    }
+
+    /// Sends REQUESTOFFERS (once per connection).
+    pub fn request_offers(&mut self) -> Result<(), ClientError> {
+        let connection_id = self.message_connection_id()?;
+        if self.offers != Offers::NotRequested {
+            return Err(ClientError::OffersAlreadyRequested);
+        }
+        self.offers = Offers::Requested;
+        self.post(connection_id, encode::request_offers());
+        Ok(())
+    }
+
+    /// Describes guest pages to the host for channel `relid`; returns the GPADL handle. The
+    /// answer arrives as [`ClientEvent::GpadlCreated`]. Up to 8190 pages (the protocol limit).
+    pub fn create_gpadl(
+        &mut self,
+        relid: u32,
+        byte_offset: u32,
+        byte_count: u32,
+        pfns: &[u64],
+    ) -> Result<u32, ClientError> {
+        let connection_id = self.message_connection_id()?;
+        self.live_channel(relid)?;
+        let gpadl = self.next_gpadl;
+        let next = gpadl.checked_add(1).ok_or(ClientError::OutOfGpadlHandles)?;
+        let messages = crate::gpadl::split(relid, gpadl, byte_offset, byte_count, pfns)?;
+        self.next_gpadl = next;
+        self.gpadls.insert(
+            gpadl,
+            Gpadl {
+                relid,
+                state: GpadlState::Creating,
+            },
+        );
+        for payload in messages {
+            self.post(connection_id, payload);
+        }
+        Ok(gpadl)
+    }
+
+    /// Withdraws a GPADL. The answer arrives as [`ClientEvent::GpadlTornDown`] (at once for a
+    /// rescinded channel, whose host may not answer).
+    pub fn teardown_gpadl(&mut self, gpadl: u32) -> Result<(), ClientError> {
+        let connection_id = self.message_connection_id()?;
+        let entry = *self
+            .gpadls
+            .get(&gpadl)
+            .ok_or(ClientError::UnknownGpadl(gpadl))?;
+        if entry.state != GpadlState::Created {
+            return Err(ClientError::GpadlNotReady(gpadl));
+        }
+        self.post(connection_id, encode::gpadl_teardown(entry.relid, gpadl));
+        let rescinded = self
+            .channels
+            .get(&entry.relid)
+            .is_none_or(|channel| channel.rescinded);
+        if rescinded {
+            self.gpadls.remove(&gpadl);
+            self.abandoned_gpadls.insert(gpadl);
+            self.channel_event(
+                entry.relid,
+                ClientEvent::GpadlTornDown {
+                    relid: entry.relid,
+                    gpadl,
+                },
+            );
+            self.release_if_done(entry.relid);
+        } else if let Some(entry) = self.gpadls.get_mut(&gpadl) {
+            entry.state = GpadlState::TearingDown;
+        }
+        Ok(())
+    }
+
+    /// Opens a channel over a created GPADL. The answer arrives as
+    /// [`ClientEvent::ChannelOpened`].
+    pub fn open_channel(&mut self, relid: u32, request: &OpenRequest) -> Result<(), ClientError> {
+        let connection_id = self.message_connection_id()?;
+        let channel = self.live_channel(relid)?;
+        if channel.state != ChannelState::Offered {
+            return Err(ClientError::ChannelBusy(relid));
+        }
+        match self.gpadls.get(&request.ring_gpadl) {
+            Some(entry) if entry.relid == relid && entry.state == GpadlState::Created => {}
+            Some(entry) if entry.relid == relid => {
+                return Err(ClientError::GpadlNotReady(request.ring_gpadl));
+            }
+            _ => return Err(ClientError::UnknownGpadl(request.ring_gpadl)),
+        }
+        let open_id = relid;
+        if let Some(channel) = self.channels.get_mut(&relid) {
+            channel.state = ChannelState::Opening { open_id };
+        }
+        let payload = encode::open_channel(
+            relid,
+            open_id,
+            request.ring_gpadl,
+            request.target_vp,
+            request.downstream_page_offset,
+            &request.user_data,
+        );
+        self.post(connection_id, payload);
+        Ok(())
+    }
+
+    /// Closes an open channel (CLOSECHANNEL has no reply). Tear down its GPADLs afterwards.
+    pub fn close_channel(&mut self, relid: u32) -> Result<(), ClientError> {
+        let connection_id = self.message_connection_id()?;
+        let channel = self
+            .channels
+            .get_mut(&relid)
+            .ok_or(ClientError::UnknownRelid(relid))?;
+        if channel.state != ChannelState::Open {
+            return Err(ClientError::ChannelBusy(relid));
+        }
+        channel.state = ChannelState::Offered;
+        self.post(connection_id, encode::close_channel(relid));
+        self.release_if_done(relid);
+        Ok(())
+    }
+
+    /// Emits the HvSignalEvent that tells the host to look at the channel's outbound ring
+    /// (call it when a ring operation returned "signal needed").
+    pub fn signal_channel(&mut self, relid: u32) -> Result<(), ClientError> {
+        let channel = self
+            .channels
+            .get(&relid)
+            .ok_or(ClientError::UnknownRelid(relid))?;
+        if !channel.offer.is_dedicated_interrupt {
+            log::warn!(
+                "vmbus: channel {relid} has no dedicated interrupt; signalling its connection id anyway"
+            );
+        }
+        let connection_id = channel.offer.connection_id;
+        self.actions
+            .push_back(Action::SignalEvent { connection_id });
+        Ok(())
+    }
+
+    /// Reports that the host set the SIEF bit of `relid`.
+    pub fn on_channel_signal(&mut self, relid: u32) -> Result<(), ClientError> {
+        match self.channels.get(&relid) {
+            Some(channel) if channel.state == ChannelState::Open => {
+                self.channel_event(relid, ClientEvent::ChannelSignalled { relid });
+                Ok(())
+            }
+            Some(_) => Err(ClientError::ChannelBusy(relid)),
+            None => Err(ClientError::UnknownRelid(relid)),
+        }
+    }
+
+    /// Sends UNLOAD; [`ClientEvent::Unloaded`] follows when the host confirms (at once for
+    /// hosts older than 3.0, which do not answer).
+    pub fn unload(&mut self) -> Result<(), ClientError> {
+        let Connection::Connected {
+            version,
+            message_connection_id,
+        } = self.connection
+        else {
+            return Err(ClientError::NotConnected);
+        };
+        self.post(message_connection_id, encode::unload());
+        if version.supports_unload() {
+            self.connection = Connection::Unloading {
+                version,
+                message_connection_id,
+            };
+        } else {
+            self.finish_unload();
+        }
+        Ok(())
+    }
+
+    /// Handles one control message from the host. A rejected message changes nothing.
+    pub fn on_message(&mut self, payload: &[u8]) -> Result<(), ClientError> {
+        let result = parse(payload)
+            .map_err(ClientError::from)
+            .and_then(|message| self.handle(message));
+        if let Err(error) = &result {
+            log::warn!("vmbus: dropped control message: {error}");
+        }
+        result
+    }
+
+    fn handle(&mut self, message: ControlMessage) -> Result<(), ClientError> {
+        let unexpected = ClientError::UnexpectedMessage(message.message_type());
+        match message {
+            ControlMessage::VersionResponse { message, .. } => {
+                let Connection::Connecting { version_index } = self.connection else {
+                    return Err(unexpected);
+                };
+                let version = SUPPORTED_VERSIONS[version_index];
+                if message.version_supported == 0 {
+                    self.try_version(version_index + 1);
+                } else if message.connection_state != 0 {
+                    log::warn!(
+                        "vmbus: host accepted {version} but reports connection state {}",
+                        message.connection_state
+                    );
+                    self.connection = Connection::Disconnected;
+                    self.event(None, ClientEvent::ConnectFailed);
+                } else {
+                    let message_connection_id = if version.has_message_connection_id() {
+                        message.message_connection_id.get()
+                    } else {
+                        MESSAGE_CONNECTION_ID
+                    };
+                    self.connection = Connection::Connected {
+                        version,
+                        message_connection_id,
+                    };
+                    self.offers = Offers::NotRequested;
+                    self.event(None, ClientEvent::Connected { version });
+                }
+                Ok(())
+            }
+            ControlMessage::OfferChannel(message) => {
+                self.require_connected(unexpected)?;
+                let offer = ChannelOffer::from_message(&message);
+                let relid = offer.relid;
+                if relid == 0 || relid > MAX_RELID {
+                    return Err(ClientError::InvalidRelid(relid));
+                }
+                if self.channels.contains_key(&relid) {
+                    return Err(ClientError::DuplicateRelid(relid));
+                }
+                self.channels.insert(
+                    relid,
+                    Channel {
+                        offer: offer.clone(),
+                        state: ChannelState::Offered,
+                        rescinded: false,
+                    },
+                );
+                self.channel_event(relid, ClientEvent::OfferArrived(offer));
+                Ok(())
+            }
+            ControlMessage::AllOffersDelivered => {
+                self.require_connected(unexpected)?;
+                if self.offers != Offers::Requested {
+                    return Err(unexpected);
+                }
+                self.offers = Offers::Delivered;
+                self.event(None, ClientEvent::AllOffersDelivered);
+                Ok(())
+            }
+            ControlMessage::RescindChannelOffer(message) => {
+                self.require_connected(unexpected)?;
+                self.rescind(message.child_relid.get())
+            }
+            ControlMessage::GpadlCreated(message) => {
+                self.require_connected(unexpected)?;
+                let (relid, gpadl, status) = (
+                    message.child_relid.get(),
+                    message.gpadl.get(),
+                    message.status.get(),
+                );
+                let entry = *self
+                    .gpadls
+                    .get(&gpadl)
+                    .ok_or(ClientError::UnknownGpadl(gpadl))?;
+                if entry.state != GpadlState::Creating {
+                    return Err(unexpected);
+                }
+                if entry.relid != relid {
+                    return Err(ClientError::Mismatch {
+                        expected: entry.relid,
+                        found: relid,
+                    });
+                }
+                let result = if status == 0 {
+                    if let Some(entry) = self.gpadls.get_mut(&gpadl) {
+                        entry.state = GpadlState::Created;
+                    }
+                    Ok(())
+                } else {
+                    self.gpadls.remove(&gpadl);
+                    Err(GpadlCreateError::Status(status))
+                };
+                self.channel_event(
+                    relid,
+                    ClientEvent::GpadlCreated {
+                        relid,
+                        gpadl,
+                        result,
+                    },
+                );
+                if result.is_err() {
+                    self.release_if_done(relid);
+                }
+                Ok(())
+            }
+            ControlMessage::GpadlTorndown(message) => {
+                self.require_connected(unexpected)?;
+                let gpadl = message.gpadl.get();
+                if self.abandoned_gpadls.remove(&gpadl) {
+                    return Ok(());
+                }
+                let entry = *self
+                    .gpadls
+                    .get(&gpadl)
+                    .ok_or(ClientError::UnknownGpadl(gpadl))?;
+                if entry.state != GpadlState::TearingDown {
+                    return Err(unexpected);
+                }
+                self.gpadls.remove(&gpadl);
+                self.channel_event(
+                    entry.relid,
+                    ClientEvent::GpadlTornDown {
+                        relid: entry.relid,
+                        gpadl,
+                    },
+                );
+                self.release_if_done(entry.relid);
+                Ok(())
+            }
+            ControlMessage::OpenChannelResult(message) => {
+                self.require_connected(unexpected)?;
+                let (relid, open_id, status) = (
+                    message.child_relid.get(),
+                    message.open_id.get(),
+                    message.status.get(),
+                );
+                let channel = self
+                    .channels
+                    .get_mut(&relid)
+                    .ok_or(ClientError::UnknownRelid(relid))?;
+                match channel.state {
+                    ChannelState::Opening { open_id: expected } if expected == open_id => {}
+                    ChannelState::Opening { open_id: expected } => {
+                        return Err(ClientError::Mismatch {
+                            expected,
+                            found: open_id,
+                        });
+                    }
+                    _ => return Err(unexpected),
+                }
+                let result = if status == 0 {
+                    channel.state = ChannelState::Open;
+                    Ok(())
+                } else {
+                    channel.state = ChannelState::Offered;
+                    Err(OpenError::Status(status))
+                };
+                self.channel_event(relid, ClientEvent::ChannelOpened { relid, result });
+                Ok(())
+            }
+            ControlMessage::UnloadResponse => {
+                if !matches!(self.connection, Connection::Unloading { .. }) {
+                    return Err(unexpected);
+                }
+                self.finish_unload();
+                Ok(())
+            }
+            // Replies to requests this client never sends, and guest→host messages.
+            _ => Err(unexpected),
+        }
+    }
+
+    fn rescind(&mut self, relid: u32) -> Result<(), ClientError> {
+        let channel = self
+            .channels
+            .get_mut(&relid)
+            .ok_or(ClientError::UnknownRelid(relid))?;
+        if channel.rescinded {
+            return Err(ClientError::Rescinded(relid));
+        }
+        channel.rescinded = true;
+        let was_opening = matches!(channel.state, ChannelState::Opening { .. });
+        if was_opening {
+            // The host drops opens of rescinded channels: fail the open now.
+            channel.state = ChannelState::Offered;
+            self.channel_event(
+                relid,
+                ClientEvent::ChannelOpened {
+                    relid,
+                    result: Err(OpenError::Rescinded),
+                },
+            );
+        }
+        let creating: Vec<u32> = self
+            .gpadls
+            .iter()
+            .filter(|(_, entry)| entry.relid == relid && entry.state == GpadlState::Creating)
+            .map(|(gpadl, _)| *gpadl)
+            .collect();
+        for gpadl in creating {
+            self.gpadls.remove(&gpadl);
+            self.abandoned_gpadls.insert(gpadl);
+            self.channel_event(
+                relid,
+                ClientEvent::GpadlCreated {
+                    relid,
+                    gpadl,
+                    result: Err(GpadlCreateError::Rescinded),
+                },
+            );
+        }
+        self.channel_event(relid, ClientEvent::OfferRescinded { relid });
+        self.release_if_done(relid);
+        Ok(())
+    }
+
+    /// Sends RELID_RELEASED for a rescinded channel once it is closed and has no GPADLs.
+    fn release_if_done(&mut self, relid: u32) {
+        let Some(channel) = self.channels.get(&relid) else {
+            return;
+        };
+        if !channel.rescinded || channel.state != ChannelState::Offered {
+            return;
+        }
+        if self.gpadls.values().any(|entry| entry.relid == relid) {
+            return;
+        }
+        let Ok(connection_id) = self.message_connection_id() else {
+            return;
+        };
+        self.post(connection_id, encode::relid_released(relid));
+        self.channel_event(relid, ClientEvent::RelidReleased { relid });
+        self.channels.remove(&relid);
+    }
+
+    fn finish_unload(&mut self) {
+        self.connection = Connection::Disconnected;
+        self.offers = Offers::NotRequested;
+        self.channels.clear();
+        self.gpadls.clear();
+        self.abandoned_gpadls.clear();
+        self.event(None, ClientEvent::Unloaded);
+    }
+
+    fn require_connected(&self, error: ClientError) -> Result<(), ClientError> {
+        match self.connection {
+            Connection::Connected { .. } | Connection::Unloading { .. } => Ok(()),
+            _ => Err(error),
+        }
+    }
+
+    fn message_connection_id(&self) -> Result<u32, ClientError> {
+        match self.connection {
+            Connection::Connected {
+                message_connection_id,
+                ..
+            } => Ok(message_connection_id),
+            _ => Err(ClientError::NotConnected),
+        }
+    }
+
+    fn live_channel(&self, relid: u32) -> Result<&Channel, ClientError> {
+        let channel = self
+            .channels
+            .get(&relid)
+            .ok_or(ClientError::UnknownRelid(relid))?;
+        if channel.rescinded {
+            return Err(ClientError::Rescinded(relid));
+        }
+        Ok(channel)
+    }
+
+    fn post(&mut self, connection_id: u32, payload: Vec<u8>) {
+        self.actions.push_back(Action::PostMessage {
+            connection_id,
+            message_type: VMBUS_SYNIC_MESSAGE_TYPE,
+            payload,
+        });
+    }
+
+    fn event(&mut self, subscriber: Option<SubscriberId>, event: ClientEvent) {
+        self.actions.push_back(Action::Event { subscriber, event });
+    }
+
+    fn channel_event(&mut self, relid: u32, event: ClientEvent) {
+        let subscriber = self
+            .channels
+            .get(&relid)
+            .and_then(|channel| self.subscriptions.get(&channel.offer.class))
+            .copied();
+        self.event(subscriber, event);
+    }
+}

@@ -1,0 +1,488 @@
+//! Client tests against a scripted host (raw messages in, actions out).
+
+use super::*;
+use crate::guid::class;
+use crate::messages::{MessageType, encode::OfferFields};
+use alloc::vec;
+
+fn connected_client(max: Version) -> Client {
+    let mut client = Client::new(ClientConfig {
+        max_version: max,
+        ..ClientConfig::default()
+    });
+    client.connect().unwrap();
+    let _ = client.drain_actions().count();
+    client
+        .on_message(&encode::version_response(true, 0, 1))
+        .unwrap();
+    let _ = client.drain_actions().count();
+    client
+}
+
+fn posts(client: &mut Client) -> Vec<(u32, MessageType, Vec<u8>)> {
+    client
+        .drain_actions()
+        .filter_map(|action| match action {
+            Action::PostMessage {
+                connection_id,
+                message_type,
+                payload,
+            } => {
+                assert_eq!(message_type, 1);
+                let kind = MessageType(u32::from_le_bytes([
+                    payload[0], payload[1], payload[2], payload[3],
+                ]));
+                Some((connection_id, kind, payload))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(client: &mut Client) -> Vec<(Option<SubscriberId>, ClientEvent)> {
+    client
+        .drain_actions()
+        .filter_map(|action| match action {
+            Action::Event { subscriber, event } => Some((subscriber, event)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn offer(relid: u32, class: Guid) -> Vec<u8> {
+    encode::offer_channel(&OfferFields {
+        interface_type: class,
+        interface_instance: Guid {
+            bytes: [relid as u8; 16],
+        },
+        flags: 0,
+        mmio_megabytes: 0,
+        user_defined: [0; 120],
+        sub_channel_index: 0,
+        child_relid: relid,
+        monitor_id: 0xFF,
+        monitor_allocated: false,
+        is_dedicated_interrupt: true,
+        connection_id: 0x100 + relid,
+    })
+}
+
+#[test]
+fn version_walk_uses_the_connection_id_rules() {
+    let mut client = Client::new(ClientConfig::default());
+    client.connect().unwrap();
+    let sent = posts(&mut client);
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].0, sent[0].1), (4, MessageType::INITIATE_CONTACT));
+    assert_eq!(&sent[0].2[8..12], &0x0005_0003u32.to_le_bytes());
+    assert_eq!(sent[0].2[16], 2, "message SINT 2 for >= 5.0");
+    // Refusals walk down: 5.2, 5.1, 5.0 on id 4, then 4.1 on id 1.
+    for (version, connection_id) in [
+        (0x0005_0002u32, 4),
+        (0x0005_0001, 4),
+        (0x0005_0000, 4),
+        (0x0004_0001, 1),
+    ] {
+        client
+            .on_message(&encode::version_response(false, 0, 0))
+            .unwrap();
+        let sent = posts(&mut client);
+        assert_eq!(sent[0].0, connection_id);
+        assert_eq!(&sent[0].2[8..12], &version.to_le_bytes());
+    }
+    // Accepted at 4.1: later messages go to id 1 whatever the response says.
+    client
+        .on_message(&encode::version_response(true, 0, 77))
+        .unwrap();
+    assert_eq!(
+        events(&mut client),
+        vec![(
+            None,
+            ClientEvent::Connected {
+                version: Version::WIN10_V4_1
+            }
+        )]
+    );
+    client.request_offers().unwrap();
+    assert_eq!(posts(&mut client)[0].0, 1);
+}
+
+#[test]
+fn message_connection_id_comes_from_the_response_at_5_0_and_above() {
+    let mut client = Client::new(ClientConfig::default());
+    client.connect().unwrap();
+    client
+        .on_message(&encode::version_response(true, 0, 9))
+        .unwrap();
+    let _ = client.drain_actions().count();
+    client.request_offers().unwrap();
+    assert_eq!(posts(&mut client)[0].0, 9);
+    assert_eq!(
+        client.request_offers(),
+        Err(ClientError::OffersAlreadyRequested)
+    );
+}
+
+#[test]
+fn invalid_connection_id_skips_to_the_versions_below_5_0() {
+    let mut client = Client::new(ClientConfig {
+        interrupt_page: 0x5000,
+        ..ClientConfig::default()
+    });
+    client.connect().unwrap();
+    let _ = client.drain_actions().count();
+    client
+        .on_post_message_failed(crate::version::HV_STATUS_INVALID_CONNECTION_ID)
+        .unwrap();
+    let sent = posts(&mut client);
+    assert_eq!(sent[0].0, 1);
+    assert_eq!(&sent[0].2[8..12], &0x0004_0001u32.to_le_bytes());
+    assert_eq!(
+        &sent[0].2[16..24],
+        &0x5000u64.to_le_bytes(),
+        "interrupt page below 5.0"
+    );
+}
+
+#[test]
+fn every_refusal_ends_in_connect_failed() {
+    let mut client = Client::new(ClientConfig::default());
+    client.connect().unwrap();
+    for _ in 0..SUPPORTED_VERSIONS.len() {
+        let _ = client.drain_actions().count();
+        client
+            .on_message(&encode::version_response(false, 0, 0))
+            .unwrap();
+    }
+    assert_eq!(
+        events(&mut client),
+        vec![(None, ClientEvent::ConnectFailed)]
+    );
+    assert!(!client.is_connected());
+    assert_eq!(client.request_offers(), Err(ClientError::NotConnected));
+}
+
+#[test]
+fn offers_are_routed_to_subscribers() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.subscribe(class::DXG_GLOBAL, SubscriberId(1));
+    client.request_offers().unwrap();
+    let _ = client.drain_actions().count();
+    client.on_message(&offer(1, class::DXG_GLOBAL)).unwrap();
+    client.on_message(&offer(2, class::VIRTUAL_PCI)).unwrap();
+    client.on_message(&encode::all_offers_delivered()).unwrap();
+    let got = events(&mut client);
+    assert!(
+        matches!(&got[0], (Some(SubscriberId(1)), ClientEvent::OfferArrived(o)) if o.relid == 1 && o.connection_id == 0x101)
+    );
+    assert!(
+        matches!(&got[1], (None, ClientEvent::OfferArrived(o)) if o.class == class::VIRTUAL_PCI)
+    );
+    assert_eq!(got[2], (None, ClientEvent::AllOffersDelivered));
+    // A late subscriber gets the existing offer at once.
+    client.subscribe(class::VIRTUAL_PCI, SubscriberId(2));
+    assert!(
+        matches!(&events(&mut client)[0], (Some(SubscriberId(2)), ClientEvent::OfferArrived(o)) if o.relid == 2)
+    );
+    // Hostile offers: duplicate and out-of-range relids.
+    assert_eq!(
+        client.on_message(&offer(1, class::SCSI)),
+        Err(ClientError::DuplicateRelid(1))
+    );
+    assert_eq!(
+        client.on_message(&offer(0, class::SCSI)),
+        Err(ClientError::InvalidRelid(0))
+    );
+    assert_eq!(
+        client.on_message(&offer(2048, class::SCSI)),
+        Err(ClientError::InvalidRelid(2048))
+    );
+    assert_eq!(client.offers().count(), 2);
+}
+
+fn open(client: &mut Client, relid: u32) -> u32 {
+    let gpadl = client
+        .create_gpadl(relid, 0, 4 * 4096, &[10, 11, 12, 13])
+        .unwrap();
+    let sent = posts(client);
+    assert_eq!(sent[0].1, MessageType::GPADL_HEADER);
+    client
+        .on_message(&encode::gpadl_created(relid, gpadl, 0))
+        .unwrap();
+    let request = OpenRequest {
+        ring_gpadl: gpadl,
+        downstream_page_offset: 2,
+        target_vp: 0,
+        user_data: [0; 120],
+    };
+    client.open_channel(relid, &request).unwrap();
+    let sent = posts(client);
+    assert_eq!(sent[0].1, MessageType::OPEN_CHANNEL);
+    gpadl
+}
+
+#[test]
+fn gpadl_open_close_teardown() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client
+        .on_message(&offer(3, class::DXG_VIRTUAL_GPU))
+        .unwrap();
+    let _ = client.drain_actions().count();
+    let gpadl = open(&mut client, 3);
+    assert_eq!(
+        client.channel_state(3),
+        Some(ChannelState::Opening { open_id: 3 })
+    );
+    // Wrong open id, then the right one.
+    assert_eq!(
+        client.on_message(&encode::open_channel_result(3, 99, 0)),
+        Err(ClientError::Mismatch {
+            expected: 3,
+            found: 99
+        })
+    );
+    client
+        .on_message(&encode::open_channel_result(3, 3, 0))
+        .unwrap();
+    let got = events(&mut client);
+    assert!(got.iter().any(|(_, event)| *event
+        == ClientEvent::ChannelOpened {
+            relid: 3,
+            result: Ok(())
+        }));
+    client.on_channel_signal(3).unwrap();
+    assert_eq!(
+        events(&mut client),
+        vec![(None, ClientEvent::ChannelSignalled { relid: 3 })]
+    );
+    client.signal_channel(3).unwrap();
+    assert_eq!(
+        client.poll_action(),
+        Some(Action::SignalEvent {
+            connection_id: 0x103
+        })
+    );
+    assert_eq!(client.teardown_gpadl(gpadl).map(|_| ()), Ok(()));
+    let _ = client.drain_actions().count();
+    client.close_channel(3).unwrap();
+    assert_eq!(posts(&mut client)[0].1, MessageType::CLOSE_CHANNEL);
+    client.on_message(&encode::gpadl_torndown(gpadl)).unwrap();
+    assert_eq!(
+        events(&mut client),
+        vec![(None, ClientEvent::GpadlTornDown { relid: 3, gpadl })]
+    );
+    assert_eq!(
+        client.on_message(&encode::gpadl_torndown(gpadl)),
+        Err(ClientError::UnknownGpadl(gpadl))
+    );
+}
+
+#[test]
+fn failed_gpadl_and_failed_open_are_reported() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.on_message(&offer(4, class::SCSI)).unwrap();
+    let gpadl = client.create_gpadl(4, 0, 4096, &[1]).unwrap();
+    let _ = client.drain_actions().count();
+    assert_eq!(
+        client.on_message(&encode::gpadl_created(5, gpadl, 0)),
+        Err(ClientError::Mismatch {
+            expected: 4,
+            found: 5
+        })
+    );
+    client
+        .on_message(&encode::gpadl_created(4, gpadl, 0x8000_FFFF))
+        .unwrap();
+    assert!(events(&mut client).iter().any(|(_, event)| matches!(
+        event,
+        ClientEvent::GpadlCreated {
+            result: Err(GpadlCreateError::Status(0x8000_FFFF)),
+            ..
+        }
+    )));
+    let request = OpenRequest {
+        ring_gpadl: gpadl,
+        downstream_page_offset: 2,
+        target_vp: 0,
+        user_data: [0; 120],
+    };
+    assert_eq!(
+        client.open_channel(4, &request),
+        Err(ClientError::UnknownGpadl(gpadl))
+    );
+    let gpadl = open(&mut client, 4);
+    client
+        .on_message(&encode::open_channel_result(4, 4, 1))
+        .unwrap();
+    assert!(events(&mut client).iter().any(|(_, event)| *event
+        == ClientEvent::ChannelOpened {
+            relid: 4,
+            result: Err(OpenError::Status(1))
+        }));
+    assert_eq!(client.channel_state(4), Some(ChannelState::Offered));
+    assert_eq!(client.gpadl_state(gpadl), Some(GpadlState::Created));
+}
+
+#[test]
+fn rescind_during_open_fails_the_open_and_releases_the_relid() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.subscribe(class::DXG_GLOBAL, SubscriberId(7));
+    client.on_message(&offer(5, class::DXG_GLOBAL)).unwrap();
+    let _ = client.drain_actions().count();
+    let gpadl = open(&mut client, 5);
+    client
+        .on_message(&encode::rescind_channel_offer(5))
+        .unwrap();
+    let got = events(&mut client);
+    assert_eq!(
+        got[0],
+        (
+            Some(SubscriberId(7)),
+            ClientEvent::ChannelOpened {
+                relid: 5,
+                result: Err(OpenError::Rescinded)
+            }
+        )
+    );
+    assert_eq!(
+        got[1],
+        (
+            Some(SubscriberId(7)),
+            ClientEvent::OfferRescinded { relid: 5 }
+        )
+    );
+    // A late result is rejected; requests on the rescinded channel too.
+    assert!(
+        client
+            .on_message(&encode::open_channel_result(5, 5, 0))
+            .is_err()
+    );
+    assert_eq!(
+        client.create_gpadl(5, 0, 4096, &[1]),
+        Err(ClientError::Rescinded(5))
+    );
+    // Teardown completes at once and RELID_RELEASED follows; a late TORNDOWN is absorbed.
+    client.teardown_gpadl(gpadl).unwrap();
+    let actions: Vec<Action> = client.drain_actions().collect();
+    let kinds: Vec<u32> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::PostMessage { payload, .. } => Some(u32::from(payload[0])),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, vec![11, 13]);
+    client.on_message(&encode::gpadl_torndown(gpadl)).unwrap();
+    assert!(client.offer(5).is_none());
+    // The relid may be offered again.
+    client.on_message(&offer(5, class::DXG_GLOBAL)).unwrap();
+}
+
+#[test]
+fn rescind_of_an_idle_offer_releases_at_once() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.on_message(&offer(6, class::SCSI)).unwrap();
+    let _ = client.drain_actions().count();
+    client
+        .on_message(&encode::rescind_channel_offer(6))
+        .unwrap();
+    let sent = posts(&mut client);
+    assert_eq!(sent[0].2, encode::relid_released(6));
+    assert_eq!(
+        client.on_message(&encode::rescind_channel_offer(6)),
+        Err(ClientError::UnknownRelid(6))
+    );
+}
+
+#[test]
+fn rescind_of_an_open_channel_waits_for_close_and_teardown() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.on_message(&offer(8, class::SCSI)).unwrap();
+    let _ = client.drain_actions().count();
+    let gpadl = open(&mut client, 8);
+    client
+        .on_message(&encode::open_channel_result(8, 8, 0))
+        .unwrap();
+    client
+        .on_message(&encode::rescind_channel_offer(8))
+        .unwrap();
+    assert!(posts(&mut client).is_empty(), "nothing released while open");
+    client.close_channel(8).unwrap();
+    assert_eq!(posts(&mut client).len(), 1);
+    client.teardown_gpadl(gpadl).unwrap();
+    let sent = posts(&mut client);
+    assert_eq!(sent.last().unwrap().2, encode::relid_released(8));
+}
+
+#[test]
+fn unload_resets_the_connection() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.on_message(&offer(1, class::SCSI)).unwrap();
+    client.unload().unwrap();
+    assert_eq!(posts(&mut client).last().unwrap().2, encode::unload());
+    client.on_message(&encode::unload_response()).unwrap();
+    assert_eq!(events(&mut client), vec![(None, ClientEvent::Unloaded)]);
+    assert_eq!(client.offers().count(), 0);
+    client.connect().unwrap();
+    // Hosts older than 3.0 do not answer UNLOAD.
+    let mut old = connected_client(Version::WIN8);
+    old.unload().unwrap();
+    assert!(events(&mut old).contains(&(None, ClientEvent::Unloaded)));
+}
+
+#[test]
+fn hostile_and_out_of_state_messages_are_rejected() {
+    let mut client = Client::new(ClientConfig::default());
+    assert!(matches!(
+        client.on_message(&[1, 2, 3]),
+        Err(ClientError::Parse(_))
+    ));
+    assert_eq!(
+        client.on_message(&offer(1, class::SCSI)),
+        Err(ClientError::UnexpectedMessage(MessageType::OFFER_CHANNEL))
+    );
+    assert_eq!(
+        client.on_message(&encode::version_response(true, 0, 1)),
+        Err(ClientError::UnexpectedMessage(
+            MessageType::VERSION_RESPONSE
+        ))
+    );
+    let mut client = connected_client(Version::WIN10_V5_3);
+    for message in [
+        encode::request_offers(),
+        encode::unload(),
+        encode::close_channel(1),
+        encode::unload_response(),
+        encode::all_offers_delivered(),
+    ] {
+        assert!(matches!(
+            client.on_message(&message),
+            Err(ClientError::UnexpectedMessage(_))
+        ));
+    }
+    assert_eq!(
+        client.on_message(&encode::gpadl_created(1, 1, 0)),
+        Err(ClientError::UnknownGpadl(1))
+    );
+    assert_eq!(
+        client.on_message(&encode::open_channel_result(1, 1, 0)),
+        Err(ClientError::UnknownRelid(1))
+    );
+    assert_eq!(
+        client.on_channel_signal(9),
+        Err(ClientError::UnknownRelid(9))
+    );
+    // Every byte pattern of a short fuzz sweep is handled without a panic.
+    for seed in 0..2000u32 {
+        let length = (seed % 241) as usize;
+        let bytes: Vec<u8> = (0..length)
+            .map(|index| (seed.wrapping_mul(2654435761) >> (index % 24)) as u8)
+            .collect();
+        let mut bytes = bytes;
+        if length >= 4 {
+            bytes[0] = (seed % 31) as u8;
+            bytes[1..4].fill(0);
+        }
+        let _ = client.on_message(&bytes);
+    }
+}
