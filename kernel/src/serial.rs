@@ -74,3 +74,25 @@ pub fn write_fmt(arguments: core::fmt::Arguments<'_>) {
         let _ = Writer.write_fmt(arguments);
     });
 }
+
+/// Whether COM1 answered during [`init`].
+pub fn is_present() -> bool {
+    PRESENT.load(Ordering::Acquire)
+}
+
+/// Enables or disables COM1's "transmitter holding register empty" interrupt (IRQ 4), which
+/// fires at once when the transmitter is idle: used to test ISA interrupt routing.
+pub fn set_transmit_interrupt(enabled: bool) {
+    if !is_present() {
+        return;
+    }
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let _guard = LOCK.lock();
+        // SAFETY: port I/O to COM1's interrupt-enable and modem-control registers; OUT2 (bit 3
+        // of MCR) gates the UART's interrupt line on PC-compatible boards.
+        unsafe {
+            Port::<u8>::new(COM1 + 4).write(if enabled { 0x0b } else { 0x03 });
+            Port::<u8>::new(COM1 + 1).write(if enabled { 0x02 } else { 0x00 });
+        }
+    });
+}

@@ -162,3 +162,21 @@ pub fn map_mmio(physical: PhysAddr, size: u64) -> Result<VirtAddr, MapError> {
     }
     Ok(VirtAddr::new(base + (physical.as_u64() - first.as_u64())))
 }
+
+/// Reads a `u64` at physical address `physical` through the window (for tests and diagnostics).
+pub fn read_physical_u64(physical: PhysAddr) -> u64 {
+    // SAFETY: the window maps all physical memory; a volatile read of RAM or a register has no
+    // effect on Rust-visible memory.
+    unsafe { core::ptr::read_volatile(physical_to_virtual(physical).as_ptr::<u64>()) }
+}
+
+/// Writes a `u64` at virtual address `address`, which the caller has mapped and owns (for tests
+/// of fresh mappings).
+pub fn write_virtual_u64(address: VirtAddr, value: u64) {
+    if !is_readable(address.as_u64(), 8) {
+        return;
+    }
+    // SAFETY: the address is mapped (checked above); callers only pass pages they mapped
+    // themselves and that no Rust reference covers.
+    unsafe { core::ptr::write_volatile(address.as_mut_ptr::<u64>(), value) }
+}

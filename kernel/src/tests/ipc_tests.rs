@@ -1,1 +1,216 @@
-//! Tests.
+//! Tests of channels, select, interrupt signals and request/reply.
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use crate::ipc::{
+    CallError, InterruptSignal, RecvError, SendError, TryRecvError, TrySendError, channel, select,
+    service,
+};
+use crate::testing::TestResult;
+use crate::{ensure, interrupts, kernel_test, task};
+
+fn channel_preserves_order() -> TestResult {
+    let (sender, receiver) = channel::<u32>(8);
+    let producer = task::spawn("producer", move || {
+        for value in 0..1000 {
+            if sender.send(value).is_err() {
+                return false;
+            }
+        }
+        true
+    });
+    for expected in 0..1000 {
+        let value = receiver.recv().map_err(|_| "channel closed early")?;
+        ensure!(value == expected, "got {value}, expected {expected}");
+    }
+    ensure!(receiver.recv() == Err(RecvError), "no close after the last sender ended");
+    ensure!(producer.join() == Ok(true), "producer saw an error");
+    Ok(())
+}
+kernel_test!(channel_preserves_order, channel_preserves_order);
+
+fn channel_capacity_and_backpressure() -> TestResult {
+    let (sender, receiver) = channel::<u32>(2);
+    ensure!(sender.try_send(1).is_ok(), "first try_send failed");
+    ensure!(sender.try_send(2).is_ok(), "second try_send failed");
+    ensure!(sender.try_send(3) == Err(TrySendError::Full(3)), "third try_send not Full");
+    // A blocking send waits until the receiver makes room.
+    let blocked = task::spawn("blocked sender", move || {
+        let started = crate::clock::ticks();
+        let result = sender.send(3).is_ok();
+        (result, started)
+    });
+    task::yield_now();
+    ensure!(!blocked.is_finished(), "send on a full channel did not block");
+    ensure!(receiver.len() == 2, "queue length {}", receiver.len());
+    ensure!(receiver.recv() == Ok(1), "first message");
+    let (sent, _) = blocked.join().map_err(|fault| format!("{fault:?}"))?;
+    ensure!(sent, "blocked send failed");
+    ensure!(receiver.try_recv() == Ok(2), "second message");
+    ensure!(receiver.try_recv() == Ok(3), "third message");
+    ensure!(receiver.try_recv() == Err(TryRecvError::Closed), "not closed after sender ended");
+    Ok(())
+}
+kernel_test!(channel_capacity_and_backpressure, channel_capacity_and_backpressure);
+
+fn send_fails_when_receiver_dropped() -> TestResult {
+    let (sender, receiver) = channel::<u32>(1);
+    sender.send(1).map_err(|_| "first send")?;
+    // A sender blocked on the full channel is woken with an error when the receiver goes.
+    let blocked_sender = sender.clone();
+    let blocked = task::spawn("blocked sender", move || blocked_sender.send(2));
+    task::yield_now();
+    drop(receiver);
+    ensure!(blocked.join() == Ok(Err(SendError(2))), "blocked send not failed on close");
+    ensure!(sender.is_closed(), "sender does not see the close");
+    ensure!(sender.send(5) == Err(SendError(5)), "send after close did not fail");
+    ensure!(sender.try_send(6) == Err(TrySendError::Closed(6)), "try_send after close");
+    Ok(())
+}
+kernel_test!(send_fails_when_receiver_dropped, send_fails_when_receiver_dropped);
+
+fn recv_fails_when_senders_dropped() -> TestResult {
+    let (sender, receiver) = channel::<u32>(4);
+    let second = sender.clone();
+    sender.send(7).map_err(|_| "send")?;
+    drop(sender);
+    ensure!(receiver.try_recv() == Ok(7), "queued message lost");
+    ensure!(receiver.try_recv() == Err(TryRecvError::Empty), "closed while a sender lives");
+    // A receiver blocked on the empty channel wakes with an error when the last sender goes.
+    let waiter = task::spawn("blocked receiver", move || receiver.recv());
+    task::yield_now();
+    ensure!(!waiter.is_finished(), "recv did not block");
+    drop(second);
+    ensure!(waiter.join() == Ok(Err(RecvError)), "blocked recv not failed on close");
+    Ok(())
+}
+kernel_test!(recv_fails_when_senders_dropped, recv_fails_when_senders_dropped);
+
+fn many_senders_one_receiver() -> TestResult {
+    const PRODUCERS: u32 = 4;
+    const MESSAGES: u32 = 200;
+    let (sender, receiver) = channel::<(u32, u32)>(3);
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|producer| {
+            let sender = sender.clone();
+            task::spawn("producer", move || {
+                for sequence in 0..MESSAGES {
+                    sender.send((producer, sequence)).map_err(|_| ())?;
+                    if sequence % 7 == 0 {
+                        task::yield_now();
+                    }
+                }
+                Ok::<(), ()>(())
+            })
+        })
+        .collect();
+    drop(sender);
+    let mut next = [0u32; PRODUCERS as usize];
+    while let Ok((producer, sequence)) = receiver.recv() {
+        let expected = &mut next[producer as usize];
+        ensure!(sequence == *expected, "producer {producer}: {sequence} after {expected}");
+        *expected += 1;
+    }
+    ensure!(next.iter().all(|count| *count == MESSAGES), "counts {next:?}");
+    for producer in producers {
+        ensure!(producer.join() == Ok(Ok(())), "a producer failed");
+    }
+    Ok(())
+}
+kernel_test!(many_senders_one_receiver, many_senders_one_receiver);
+
+fn interrupt_signal_wakes_task() -> TestResult {
+    let vector = interrupts::allocate_vector().map_err(|error| format!("{error:?}"))?;
+    let signal = InterruptSignal::new();
+    interrupts::register_signal(vector, signal.clone()).map_err(|error| format!("{error:?}"))?;
+    let waiting_signal = signal.clone();
+    let waiter = task::spawn("signal waiter", move || {
+        waiting_signal.wait();
+        waiting_signal.raise_count()
+    });
+    task::yield_now();
+    ensure!(!waiter.is_finished(), "waiter did not block");
+    interrupts::send_self_interrupt(vector);
+    let count = waiter.join().map_err(|fault| format!("{fault:?}"))?;
+    ensure!(count == 1, "raise count {count}");
+    // A raise with nobody waiting is remembered.
+    interrupts::send_self_interrupt(vector);
+    signal.wait();
+    interrupts::unregister(vector);
+    ensure!(signal.raise_count() == 2, "raise count {}", signal.raise_count());
+    Ok(())
+}
+kernel_test!(interrupt_signal_wakes_task, interrupt_signal_wakes_task);
+
+fn select_over_receivers_and_signal() -> TestResult {
+    let (first_sender, first) = channel::<u32>(1);
+    let (second_sender, second) = channel::<u32>(1);
+    let vector = interrupts::allocate_vector().map_err(|error| format!("{error:?}"))?;
+    let signal = InterruptSignal::new();
+    interrupts::register_signal(vector, signal.clone()).map_err(|error| format!("{error:?}"))?;
+    let events = task::spawn("selector", move || {
+        let mut events = Vec::new();
+        while events.len() < 4 {
+            match select(&[&first, &second, &signal]) {
+                Some(0) => match first.try_recv() {
+                    Ok(value) => events.push(("first", value)),
+                    Err(_) => events.push(("first closed", 0)),
+                },
+                Some(1) => match second.try_recv() {
+                    Ok(value) => events.push(("second", value)),
+                    Err(_) => events.push(("second closed", 0)),
+                },
+                Some(2) => {
+                    signal.take();
+                    events.push(("signal", 0));
+                }
+                _ => break,
+            }
+        }
+        events
+    });
+    task::yield_now();
+    second_sender.send(2).map_err(|_| "send second")?;
+    task::yield_now();
+    interrupts::send_self_interrupt(vector);
+    task::yield_now();
+    first_sender.send(1).map_err(|_| "send first")?;
+    task::yield_now();
+    drop(second_sender);
+    let events = events.join().map_err(|fault| format!("{fault:?}"))?;
+    interrupts::unregister(vector);
+    let expected = [("second", 2), ("signal", 0), ("first", 1), ("second closed", 0)];
+    ensure!(events == expected, "events {events:?}");
+    Ok(())
+}
+kernel_test!(select_over_receivers_and_signal, select_over_receivers_and_signal);
+
+fn request_reply_round_trip() -> TestResult {
+    let (client, requests) = service::<(u32, u32), u64>(2);
+    let server = task::spawn("adder service", move || {
+        let mut served = 0u32;
+        while let Ok(request) = requests.recv() {
+            let (left, right) = request.body;
+            if left == 0 {
+                drop(request); // unanswered on purpose
+                continue;
+            }
+            let _ = request.reply(u64::from(left) + u64::from(right));
+            served += 1;
+        }
+        served
+    });
+    let second_client = client.clone();
+    let helper = task::spawn("second caller", move || second_client.call((40, 2)));
+    ensure!(client.call((1, 2)) == Ok(3), "1 + 2");
+    ensure!(helper.join() == Ok(Ok(42)), "second caller");
+    ensure!(client.call((0, 1)) == Err(CallError::NoReply), "dropped request not reported");
+    drop(client);
+    ensure!(server.join() == Ok(2), "server served a wrong count");
+    let (gone_client, gone_requests) = service::<u32, u32>(1);
+    drop(gone_requests);
+    ensure!(gone_client.call(1) == Err(CallError::ServerGone), "call to a gone server");
+    Ok(())
+}
+kernel_test!(request_reply_round_trip, request_reply_round_trip);

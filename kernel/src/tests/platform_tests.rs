@@ -1,1 +1,90 @@
-//! Tests.
+//! Tests of ACPI discovery, the timer and interrupt delivery.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::ipc::InterruptSignal;
+use crate::testing::TestResult;
+use crate::{clock, ensure, interrupts, kernel_test, platform, task};
+
+fn acpi_describes_the_apics() -> TestResult {
+    let info = platform::info().ok_or("platform not initialised")?;
+    ensure!(info.local_apic_address != 0, "no local APIC address");
+    ensure!(!info.io_apics.is_empty(), "no I/O APIC");
+    ensure!(!info.processor_apic_ids.is_empty(), "no processor");
+    ensure!(clock::tsc_frequency() > 10_000_000, "TSC frequency {} Hz", clock::tsc_frequency());
+    Ok(())
+}
+kernel_test!(acpi_describes_the_apics, acpi_describes_the_apics);
+
+fn timer_interrupts_arrive() -> TestResult {
+    let start = clock::ticks();
+    // Halt-wait (interrupts on) until several ticks have passed.
+    let tsc_start = crate::arch::cpu::read_tsc();
+    while clock::ticks() < start + 5 {
+        task::yield_now();
+        crate::arch::cpu::enable_interrupts_and_halt();
+        ensure!(
+            crate::arch::cpu::read_tsc() - tsc_start < clock::tsc_frequency() * 5,
+            "fewer than 5 ticks in 5 s"
+        );
+    }
+    let before_sleep = clock::ticks();
+    task::sleep_milliseconds(20);
+    let slept = clock::ticks() - before_sleep;
+    ensure!(slept >= 20, "slept only {slept} ticks for 20 ms");
+    Ok(())
+}
+kernel_test!(timer_interrupts_arrive, timer_interrupts_arrive);
+
+static FUNCTION_HANDLER_CALLS: AtomicU32 = AtomicU32::new(0);
+
+fn count_call(_vector: u8) {
+    FUNCTION_HANDLER_CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
+fn vector_function_handler_runs() -> TestResult {
+    let vector = interrupts::allocate_vector().map_err(|error| alloc::format!("{error:?}"))?;
+    interrupts::register_handler(vector, count_call).map_err(|error| alloc::format!("{error:?}"))?;
+    ensure!(
+        interrupts::register_handler(vector, count_call)
+            == Err(interrupts::InterruptError::VectorInUse(vector)),
+        "second registration not refused"
+    );
+    let before = FUNCTION_HANDLER_CALLS.load(Ordering::Relaxed);
+    interrupts::send_self_interrupt(vector);
+    interrupts::send_self_interrupt(vector);
+    let after = FUNCTION_HANDLER_CALLS.load(Ordering::Relaxed);
+    interrupts::unregister(vector);
+    ensure!(after == before + 2, "handler ran {} times instead of 2", after - before);
+    Ok(())
+}
+kernel_test!(vector_function_handler_runs, vector_function_handler_runs);
+
+/// Routes COM1's ISA IRQ 4 through the I/O APIC and provokes it with the UART's
+/// "transmitter empty" interrupt.
+fn isa_irq_routed_through_io_apic() -> TestResult {
+    if !crate::serial::is_present() {
+        return Ok(());
+    }
+    let vector = interrupts::allocate_vector().map_err(|error| alloc::format!("{error:?}"))?;
+    let signal = InterruptSignal::new();
+    interrupts::register_signal(vector, signal.clone())
+        .map_err(|error| alloc::format!("{error:?}"))?;
+    let gsi = interrupts::route_isa_irq(4, vector).map_err(|error| alloc::format!("{error:?}"))?;
+    crate::serial::set_transmit_interrupt(true);
+    let deadline = clock::ticks() + 1000;
+    let mut raised = false;
+    while clock::ticks() < deadline {
+        if signal.take() {
+            raised = true;
+            break;
+        }
+        task::sleep_milliseconds(1);
+    }
+    crate::serial::set_transmit_interrupt(false);
+    interrupts::mask_gsi(gsi);
+    interrupts::unregister(vector);
+    ensure!(raised, "COM1 IRQ 4 (GSI {gsi}) never arrived on vector {vector:#x}");
+    Ok(())
+}
+kernel_test!(isa_irq_routed_through_io_apic, isa_irq_routed_through_io_apic);

@@ -1,0 +1,158 @@
+//! The kernel's side of the platform interface (`hyperv::platform`): which hypervisor we run on,
+//! and the backends that carry MSR accesses, hypercalls and interrupts to it.
+//!
+//! - On Hyper-V, CPUID leaves 0x40000000.. say so; [`real::RealHypervisor`] uses `rdmsr`/`wrmsr`
+//!   and the hypercall page, and the SynIC raises its vector directly.
+//! - Under QEMU without Hyper-V, the emulator sits behind COM2 ([`com2::Com2Link`]); the
+//!   `hyperv::emulated_link` backend speaks its frame protocol, and its interrupts arrive as
+//!   COM2's IRQ 3.
+//!
+//! [`physical_memory::PhysicalMemory`] is `GuestMemory` for the guest's own RAM, used by both.
+
+pub mod com2;
+pub mod page_allocator;
+pub mod physical_memory;
+pub mod real;
+
+use hyperv::cpuid::{CpuidError, HypervisorFeatures, HypervisorLeaves};
+use hyperv::emulated_link::EmulatedLinkBackend;
+use hyperv::hypercall::{HypercallInput, HypercallOutput};
+use hyperv::platform::{HypervisorBackend, PlatformError};
+
+use crate::arch::cpu::cpuid;
+
+/// The hypervisor interface the kernel found.
+pub enum Backend {
+    /// Microsoft Hyper-V.
+    Real(real::RealHypervisor),
+    /// The dxgos emulator behind COM2.
+    Emulated(EmulatedLinkBackend<com2::Com2Link>),
+}
+
+/// No usable hypervisor interface was found.
+#[derive(Debug)]
+pub enum DetectError {
+    /// Hyper-V's CPUID leaves are absent or lack VMBus privileges, and no emulator answered.
+    NotFound {
+        /// Why the CPUID check failed.
+        cpuid: CpuidError,
+        /// Why the emulator probe failed (`None`: COM2 is absent).
+        emulator: Option<PlatformError>,
+    },
+}
+
+impl core::fmt::Display for DetectError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DetectError::NotFound { cpuid, emulator: Some(error) } => {
+                write!(f, "no Hyper-V ({cpuid:?}) and the emulator on COM2 did not answer ({error})")
+            }
+            DetectError::NotFound { cpuid, emulator: None } => {
+                write!(f, "no Hyper-V ({cpuid:?}) and no COM2 for the emulator")
+            }
+        }
+    }
+}
+
+fn read_leaves() -> HypervisorLeaves {
+    let (_, _, processor_info_ecx, _) = cpuid(1, 0);
+    let (a, b, c, d) = cpuid(0x4000_0000, 0);
+    let (interface, _, _, _) = cpuid(0x4000_0001, 0);
+    let (fa, fb, fc, fd) = cpuid(0x4000_0003, 0);
+    let (recommendations, _, _, _) = cpuid(0x4000_0004, 0);
+    HypervisorLeaves {
+        processor_info_ecx,
+        vendor: [a, b, c, d],
+        interface,
+        features: [fa, fb, fc, fd],
+        recommendations,
+    }
+}
+
+/// Finds the hypervisor: Hyper-V by CPUID first, then the emulator on COM2.
+pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
+    let cpuid_error = match read_leaves().check() {
+        Ok(features) => {
+            log::info!("platform: Hyper-V (privileges {:?})", features.privileges);
+            return Ok((Backend::Real(real::RealHypervisor::new()), Some(features)));
+        }
+        Err(error) => error,
+    };
+    log::debug!("platform: not Hyper-V ({cpuid_error:?}); probing the emulator on COM2");
+    let Some(link) = com2::Com2Link::probe() else {
+        return Err(DetectError::NotFound { cpuid: cpuid_error, emulator: None });
+    };
+    match EmulatedLinkBackend::connect(link) {
+        Ok(backend) => {
+            log::info!("platform: dxgos emulated Hyper-V (link version {})", backend.host_version());
+            Ok((Backend::Emulated(backend), None))
+        }
+        Err(error) => Err(DetectError::NotFound { cpuid: cpuid_error, emulator: Some(error) }),
+    }
+}
+
+impl Backend {
+    /// Work to do after the interrupt for this platform fired: for the emulated platform, the
+    /// bytes that COM2 received are decoded (interrupt frames latch their vectors). Returns
+    /// whether the SynIC vector was among them (always true on real Hyper-V).
+    pub fn acknowledge_interrupt(&mut self) -> bool {
+        match self {
+            Backend::Real(_) => true,
+            Backend::Emulated(link) => {
+                let mut bytes = [0u8; 64];
+                loop {
+                    let count = com2::Com2Link::drain(&mut bytes);
+                    if count == 0 {
+                        break;
+                    }
+                    for &byte in &bytes[..count] {
+                        link.receive_byte(byte);
+                    }
+                }
+                let mut any = false;
+                while link.take_pending_vector().is_some() {
+                    any = true;
+                }
+                any
+            }
+        }
+    }
+}
+
+impl HypervisorBackend for Backend {
+    fn write_msr(&mut self, msr: u32, value: u64) -> Result<(), PlatformError> {
+        match self {
+            Backend::Real(backend) => backend.write_msr(msr, value),
+            Backend::Emulated(backend) => backend.write_msr(msr, value),
+        }
+    }
+    fn read_msr(&mut self, msr: u32) -> Result<u64, PlatformError> {
+        match self {
+            Backend::Real(backend) => backend.read_msr(msr),
+            Backend::Emulated(backend) => backend.read_msr(msr),
+        }
+    }
+    fn hypercall(
+        &mut self,
+        input: HypercallInput,
+        input_parameter: u64,
+        output_parameter: u64,
+    ) -> Result<HypercallOutput, PlatformError> {
+        match self {
+            Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
+            Backend::Emulated(backend) => backend.hypercall(input, input_parameter, output_parameter),
+        }
+    }
+    fn vp_index(&self) -> u32 {
+        match self {
+            Backend::Real(backend) => backend.vp_index(),
+            Backend::Emulated(backend) => backend.vp_index(),
+        }
+    }
+    fn hypercall_page_enabled(&mut self, gpa: u64) {
+        match self {
+            Backend::Real(backend) => backend.hypercall_page_enabled(gpa),
+            Backend::Emulated(backend) => backend.hypercall_page_enabled(gpa),
+        }
+    }
+}
