@@ -57,7 +57,8 @@ pub fn channel_round_trip() {
     let median = samples[samples.len() / 2];
     let mean = samples.iter().sum::<u64>() / count;
     serial::write_fmt(format_args!(
-        "bench channel_round_trip: median {median} cycles, mean {mean} cycles ({count} iterations); min {minimum} cycles, median {} ns (TSC {} Hz)\n",
+        "bench channel_round_trip: median {median} cycles, mean {mean} cycles ({count} iterations)\n\
+         bench channel_round_trip detail: min {minimum} cycles, median {} ns, TSC {} Hz\n",
         clock::cycles_to_nanoseconds(median),
         clock::tsc_frequency()
     ));

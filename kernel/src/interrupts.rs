@@ -32,8 +32,7 @@ enum VectorHandler {
     Signal(InterruptSignal),
 }
 
-static HANDLERS: Mutex<[VectorHandler; 256]> =
-    Mutex::new([const { VectorHandler::Empty }; 256]);
+static HANDLERS: Mutex<[VectorHandler; 256]> = Mutex::new([const { VectorHandler::Empty }; 256]);
 static NEXT_VECTOR: AtomicU8 = AtomicU8::new(FIRST_DEVICE_VECTOR);
 
 /// Why an interrupt could not be set up.
@@ -106,8 +105,16 @@ pub fn route_isa_irq(irq: u8, vector: u8) -> Result<u32, InterruptError> {
         .map_or((u32::from(irq), 0), |entry| (entry.gsi, entry.flags));
     // MPS INTI flags: polarity 0b11 = active low, trigger 0b11 = level; 0 = ISA default
     // (active high, edge).
-    let polarity = if flags & 0b11 == 0b11 { Polarity::ActiveLow } else { Polarity::ActiveHigh };
-    let trigger = if (flags >> 2) & 0b11 == 0b11 { TriggerMode::Level } else { TriggerMode::Edge };
+    let polarity = if flags & 0b11 == 0b11 {
+        Polarity::ActiveLow
+    } else {
+        Polarity::ActiveHigh
+    };
+    let trigger = if (flags >> 2) & 0b11 == 0b11 {
+        TriggerMode::Level
+    } else {
+        TriggerMode::Edge
+    };
     route_gsi(gsi, vector, polarity, trigger)?;
     Ok(gsi)
 }

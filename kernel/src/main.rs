@@ -66,17 +66,43 @@ pub extern "sysv64" fn kernel_entry(boot_info: &'static BootInfo) -> ! {
     task::init();
     x86_64::instructions::interrupts::enable();
     let interrupts_tsc = arch::cpu::read_tsc();
-    let first_task_tsc = task::spawn("first", arch::cpu::read_tsc).join().unwrap_or(0);
-    log_boot_timestamps(boot_info, &[
-        ("kernel entry", entry_tsc),
-        ("memory ready", memory_tsc),
-        ("interrupts ready", interrupts_tsc),
-        ("first task", first_task_tsc),
-    ]);
+    let first_task_tsc = task::spawn("first", arch::cpu::read_tsc)
+        .join()
+        .unwrap_or(0);
+    log_boot_timestamps(
+        boot_info,
+        &[
+            ("kernel entry", entry_tsc),
+            ("memory ready", memory_tsc),
+            ("interrupts ready", interrupts_tsc),
+            ("first task", first_task_tsc),
+        ],
+    );
+    inject_faults(boot_info.command_line());
     match options.mode {
         Mode::Test => testing::run(options.tests),
         Mode::Bench => bench::run(),
         Mode::Run => run(boot_info),
+    }
+}
+
+/// `fault=kernel-panic` panics and `fault=kernel-page-fault` takes an uncontained page fault in
+/// a task, so the host can check that both end QEMU with the failure status instead of hanging.
+fn inject_faults(command_line: &str) {
+    let Some(faults) = boot_info::command_line_value(command_line, "fault") else {
+        return;
+    };
+    for fault in faults.split(',') {
+        match fault {
+            "kernel-panic" => panic!("fault injection: kernel-panic"),
+            "kernel-page-fault" => {
+                let _ = task::spawn("faulty", || {
+                    arch::exceptions::read_byte_at(memory::SCRATCH_START + 0xbad_0000)
+                })
+                .join();
+            }
+            _ => {}
+        }
     }
 }
 

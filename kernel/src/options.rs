@@ -55,6 +55,11 @@ impl Options {
             }
         };
         let tests = command_line_value(command_line, "tests").unwrap_or("all");
-        Options { mode, log_level, tests, problems }
+        Options {
+            mode,
+            log_level,
+            tests,
+            problems,
+        }
     }
 }

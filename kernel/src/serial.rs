@@ -4,13 +4,15 @@
 //! does not hold what was written, the port is treated as absent and output is dropped.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::instructions::port::Port;
 
 const COM1: u16 = 0x3f8;
 static PRESENT: AtomicBool = AtomicBool::new(false);
 static LOCK: Mutex<()> = Mutex::new(());
+static BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
+static AT_LINE_START: AtomicBool = AtomicBool::new(true);
 
 /// Programs COM1 for 115200 8N1 and checks that it exists.
 pub fn init() {
@@ -49,6 +51,10 @@ struct Writer;
 
 impl Write for Writer {
     fn write_str(&mut self, text: &str) -> core::fmt::Result {
+        if let Some(last) = text.bytes().last() {
+            BYTES_WRITTEN.fetch_add(text.len() as u64, Ordering::Relaxed);
+            AT_LINE_START.store(last == b'\n', Ordering::Relaxed);
+        }
         for byte in text.bytes() {
             if byte == b'\n' {
                 write_byte(b'\r');
@@ -95,4 +101,16 @@ pub fn set_transmit_interrupt(enabled: bool) {
             Port::<u8>::new(COM1 + 1).write(if enabled { 0x02 } else { 0x00 });
         }
     });
+}
+
+/// Bytes written so far (lets the test runner notice output in the middle of a test line).
+pub fn bytes_written() -> u64 {
+    BYTES_WRITTEN.load(Ordering::Relaxed)
+}
+
+/// Ends the current line unless the last byte written was a newline.
+pub fn finish_line() {
+    if !AT_LINE_START.load(Ordering::Relaxed) {
+        write_str("\n");
+    }
 }

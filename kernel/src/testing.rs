@@ -62,14 +62,16 @@ pub const TEST_TIMEOUT_SECONDS: u64 = 60;
 static WATCHDOG_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
 
 unsafe extern "C" {
-    static __kernel_tests_start: KernelTest;
-    static __kernel_tests_end: KernelTest;
+    /// Start of the test registry (linker script symbol).
+    static __kernel_tests_start: [u8; 0];
+    /// End of the test registry (linker script symbol).
+    static __kernel_tests_end: [u8; 0];
 }
 
 /// Every registered test.
 pub fn registered_tests() -> &'static [KernelTest] {
-    let start = &raw const __kernel_tests_start;
-    let end = &raw const __kernel_tests_end;
+    let start = (&raw const __kernel_tests_start).cast::<KernelTest>();
+    let end = (&raw const __kernel_tests_end).cast::<KernelTest>();
     let count = (end as usize - start as usize) / core::mem::size_of::<KernelTest>();
     // SAFETY: the linker script places only `KernelTest` statics (each 8-byte aligned, of a
     // size that is a multiple of 8, so packed without gaps) between the two symbols; they are
@@ -99,21 +101,33 @@ pub fn check_watchdog(now: u64) {
 pub fn run(selection: &str) -> ! {
     let tests = registered_tests();
     for wanted in selection.split(',') {
-        if !matches!(wanted, "all" | "none" | "") && !tests.iter().any(|test| test.name == wanted)
-        {
+        if !matches!(wanted, "all" | "none" | "") && !tests.iter().any(|test| test.name == wanted) {
             serial::write_fmt(format_args!("warning: no kernel test named {wanted:?}\n"));
         }
     }
     let mut passed = 0;
     let mut failed = 0;
-    for test in tests.iter().filter(|test| is_selected(test.name, selection)) {
+    for test in tests
+        .iter()
+        .filter(|test| is_selected(test.name, selection))
+    {
         serial::write_fmt(format_args!("test {} ... ", test.name));
-        let deadline = crate::clock::ticks()
-            + TEST_TIMEOUT_SECONDS * u64::from(crate::clock::TICK_HZ);
+        let deadline =
+            crate::clock::ticks() + TEST_TIMEOUT_SECONDS * u64::from(crate::clock::TICK_HZ);
         WATCHDOG_DEADLINE.store(deadline, Ordering::Relaxed);
         let function = test.function;
-        let outcome = task::Builder::new(test.name).contain_faults().spawn(function).join();
+        let written = serial::bytes_written();
+        let outcome = task::Builder::new(test.name)
+            .contain_faults()
+            .spawn(function)
+            .join();
         WATCHDOG_DEADLINE.store(u64::MAX, Ordering::Relaxed);
+        if serial::bytes_written() != written {
+            // The test printed (a log line, an expected-fault report): repeat the prefix so
+            // the verdict sits on a `test <name> ... ` line.
+            serial::finish_line();
+            serial::write_fmt(format_args!("test {} ... ", test.name));
+        }
         match outcome {
             Ok(Ok(())) => {
                 passed += 1;
@@ -132,7 +146,9 @@ pub fn run(selection: &str) -> ! {
             }
         }
     }
-    serial::write_fmt(format_args!("kernel tests: {passed} passed, {failed} failed\n"));
+    serial::write_fmt(format_args!(
+        "kernel tests: {passed} passed, {failed} failed\n"
+    ));
     if failed == 0 {
         qemu::exit_success()
     } else {

@@ -51,7 +51,11 @@ fn is_containable(vector: u8) -> bool {
 /// Handles exception `frame.vector`; `nesting` is the interrupt depth before this one.
 pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
     let vector = frame.vector as u8;
-    let address = if vector == 14 { super::cpu::read_cr2() } else { 0 };
+    let address = if vector == 14 {
+        super::cpu::read_cr2()
+    } else {
+        0
+    };
     let task = crate::task::current_task_description();
     let contain = nesting == 0 && is_containable(vector) && task.contain_faults;
     let heading = if task.expects_fault && contain {
@@ -59,6 +63,7 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
     } else {
         "EXCEPTION"
     };
+    serial::finish_line();
     serial::write_fmt(format_args!(
         "{heading}: {} (vector {vector}) in task {:?}, error code {:#x}\n",
         exception_name(vector),
@@ -89,7 +94,11 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
 }
 
 fn describe_page_fault(error_code: u64) -> &'static str {
-    match (error_code & 1 != 0, error_code & 2 != 0, error_code & 16 != 0) {
+    match (
+        error_code & 1 != 0,
+        error_code & 2 != 0,
+        error_code & 16 != 0,
+    ) {
         (_, _, true) => "instruction fetch",
         (false, false, _) => "read of a non-present page",
         (false, true, _) => "write to a non-present page",
@@ -134,7 +143,7 @@ pub fn print_backtrace(rip: u64, rbp: u64) {
     let mut frame_pointer = rbp;
     for depth in 1..24 {
         if frame_pointer == 0
-            || frame_pointer % 8 != 0
+            || !frame_pointer.is_multiple_of(8)
             || !crate::memory::is_readable(frame_pointer, 16)
         {
             break;

@@ -76,7 +76,12 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             waiting_senders: WaitList::new(),
         }),
     });
-    (Sender { shared: shared.clone() }, Receiver { shared })
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
 }
 
 impl<T> Sender<T> {
@@ -130,7 +135,9 @@ impl<T> Sender<T> {
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         self.shared.state.lock().senders += 1;
-        Sender { shared: self.shared.clone() }
+        Sender {
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -202,7 +209,10 @@ impl<T> Drop for Receiver<T> {
         let (dropped, waiters) = {
             let mut state = self.shared.state.lock();
             state.receiver_alive = false;
-            (core::mem::take(&mut state.queue), state.waiting_senders.take())
+            (
+                core::mem::take(&mut state.queue),
+                state.waiting_senders.take(),
+            )
         };
         drop(dropped);
         wake_all(waiters);

@@ -15,9 +15,7 @@ mod select;
 mod signal;
 mod wait_list;
 
-pub use channel::{
-    Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError, channel,
-};
+pub use channel::{Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError, channel};
 pub use request::{CallError, Client, ReplySender, Request, service};
 pub use select::{Selectable, select};
 pub use signal::InterruptSignal;

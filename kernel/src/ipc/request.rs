@@ -54,7 +54,9 @@ pub struct Client<Q, R> {
 
 impl<Q, R> Clone for Client<Q, R> {
     fn clone(&self) -> Self {
-        Client { requests: self.requests.clone() }
+        Client {
+            requests: self.requests.clone(),
+        }
     }
 }
 
@@ -62,8 +64,13 @@ impl<Q, R> Client<Q, R> {
     /// Sends `question` and waits for the answer.
     pub fn call(&self, question: Q) -> Result<R, CallError> {
         let (sender, receiver) = channel(1);
-        let request = Request { body: question, reply: ReplySender { sender } };
-        self.requests.send(request).map_err(|_| CallError::ServerGone)?;
+        let request = Request {
+            body: question,
+            reply: ReplySender { sender },
+        };
+        self.requests
+            .send(request)
+            .map_err(|_| CallError::ServerGone)?;
         receiver.recv().map_err(|_| CallError::NoReply)
     }
 }

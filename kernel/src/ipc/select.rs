@@ -37,8 +37,7 @@ pub fn select(sources: &[&dyn Selectable]) -> Option<usize> {
         for source in sources {
             source.remove_waiter(&me);
         }
-        if let Some(index) = ready.or_else(|| sources.iter().position(|source| source.is_ready()))
-        {
+        if let Some(index) = ready.or_else(|| sources.iter().position(|source| source.is_ready())) {
             return Some(index);
         }
     }

@@ -13,7 +13,9 @@ pub struct WaitList {
 impl WaitList {
     /// An empty list.
     pub const fn new() -> WaitList {
-        WaitList { waiters: Vec::new() }
+        WaitList {
+            waiters: Vec::new(),
+        }
     }
 
     /// Adds `task` unless it is already waiting.

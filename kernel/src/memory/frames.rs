@@ -27,7 +27,11 @@ pub struct FrameBitmap {
 impl FrameBitmap {
     /// Builds the bitmap from the memory map, placing it at `storage` (which must be frames of a
     /// usable region, mapped through the physical-memory window at `storage_virtual`).
-    pub fn new(regions: &[MemoryRegion], storage: &'static mut [u64], storage_physical: u64) -> Self {
+    pub fn new(
+        regions: &[MemoryRegion],
+        storage: &'static mut [u64],
+        storage_physical: u64,
+    ) -> Self {
         let frame_count = storage.len() * 64;
         storage.fill(u64::MAX);
         let mut bitmap = FrameBitmap {
@@ -36,7 +40,10 @@ impl FrameBitmap {
             free_count: 0,
             search_hint: 0,
         };
-        for region in regions.iter().filter(|region| region.kind() == MemoryKind::Usable) {
+        for region in regions
+            .iter()
+            .filter(|region| region.kind() == MemoryKind::Usable)
+        {
             let start = region.start.max(RESERVED_LOW_MEMORY).div_ceil(FRAME_SIZE);
             let end = (region.end() / FRAME_SIZE).min(frame_count as u64);
             for frame in start..end {
@@ -99,7 +106,7 @@ impl FrameBitmap {
         let mut run_start = from;
         let mut run_length = 0;
         while frame < to {
-            if frame % 64 == 0 && self.bits[frame / 64] == u64::MAX {
+            if frame.is_multiple_of(64) && self.bits[frame / 64] == u64::MAX {
                 frame += 64;
                 run_length = 0;
                 run_start = frame;

@@ -71,9 +71,8 @@ pub fn init(boot_info: &BootInfo) -> Result<usize, &'static str> {
     let storage_virtual = physical_to_virtual(PhysAddr::new(storage_region.start));
     // SAFETY: the region is usable RAM that nothing else uses yet (the bitmap marks these frames
     // in use before handing out any frame), mapped writable through the window, 4 KiB aligned.
-    let storage = unsafe {
-        core::slice::from_raw_parts_mut(storage_virtual.as_mut_ptr::<u64>(), words)
-    };
+    let storage =
+        unsafe { core::slice::from_raw_parts_mut(storage_virtual.as_mut_ptr::<u64>(), words) };
     let bitmap = FrameBitmap::new(regions, storage, storage_region.start);
     *FRAMES.lock() = Some(bitmap);
     paging::init();

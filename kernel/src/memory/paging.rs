@@ -9,8 +9,8 @@ use spin::Mutex;
 use x86_64::registers::control::Cr3;
 use x86_64::structures::paging::mapper::{MapToError, TranslateResult, UnmapError};
 use x86_64::structures::paging::{
-    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame,
-    Size4KiB, Translate,
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
+    Translate,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -47,9 +47,7 @@ impl MappingKind {
         let base = PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::GLOBAL;
         match self {
             MappingKind::Memory => base,
-            MappingKind::Mmio => {
-                base | PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH
-            }
+            MappingKind::Mmio => base | PageTableFlags::NO_CACHE | PageTableFlags::WRITE_THROUGH,
         }
     }
 }
@@ -126,7 +124,9 @@ pub fn unmap_page(page: VirtAddr) -> Result<PhysAddr, MapError> {
 
 /// The physical address `address` maps to, if any.
 pub fn translate(address: VirtAddr) -> Option<PhysAddr> {
-    with_mapper(|mapper| mapper.translate_addr(address)).ok().flatten()
+    with_mapper(|mapper| mapper.translate_addr(address))
+        .ok()
+        .flatten()
 }
 
 /// Whether `length` bytes at `address` are mapped, without waiting for the page-table lock

@@ -254,17 +254,15 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
             _ => {}
         }
     }
-    drop(madt_table);
     drop(madt);
-    if let Some(fadt) = tables.find_table::<Fadt>() {
-        if let Ok(Some(block)) = fadt.pm_timer_block() {
-            if block.address_space == acpi::address::AddressSpace::SystemIo {
-                info.pm_timer = Some(PmTimer {
-                    port: block.address as u16,
-                    is_32_bit: { fadt.flags }.pm_timer_is_32_bit(),
-                });
-            }
-        }
+    if let Some(fadt) = tables.find_table::<Fadt>()
+        && let Ok(Some(block)) = fadt.pm_timer_block()
+        && block.address_space == acpi::address::AddressSpace::SystemIo
+    {
+        info.pm_timer = Some(PmTimer {
+            port: block.address as u16,
+            is_32_bit: { fadt.flags }.pm_timer_is_32_bit(),
+        });
     }
     if let Ok(hpet) = HpetInfo::new(&tables) {
         info.hpet_address = Some(hpet.base_address as u64);

@@ -56,7 +56,10 @@ pub fn init(physical_address: u64) -> Result<(), PlatformError> {
         .map_err(|_| PlatformError::Mapping)?;
     BASE.store(virtual_address.as_u64(), Ordering::Relaxed);
     write(TASK_PRIORITY, 0);
-    write(SPURIOUS_VECTOR, 0x100 | u32::from(crate::interrupts::SPURIOUS_VECTOR));
+    write(
+        SPURIOUS_VECTOR,
+        0x100 | u32::from(crate::interrupts::SPURIOUS_VECTOR),
+    );
     write(TIMER_LVT, LVT_MASKED);
     Ok(())
 }
@@ -89,14 +92,20 @@ pub fn stop_calibration_count() -> u64 {
 pub fn start_periodic_timer(vector: u8, ticks: u64) {
     write(TIMER_DIVIDE, DIVIDE_BY_16);
     write(TIMER_LVT, LVT_PERIODIC | u32::from(vector));
-    write(TIMER_INITIAL_COUNT, ticks.clamp(1, u64::from(u32::MAX)) as u32);
+    write(
+        TIMER_INITIAL_COUNT,
+        ticks.clamp(1, u64::from(u32::MAX)) as u32,
+    );
 }
 
 /// Sends interrupt `vector` to this processor (fixed delivery, "self" shorthand).
 pub fn send_self_interrupt(vector: u8) {
     x86_64::instructions::interrupts::without_interrupts(|| {
         write(INTERRUPT_COMMAND_HIGH, 0);
-        write(INTERRUPT_COMMAND_LOW, (0b01 << 18) | (1 << 14) | u32::from(vector));
+        write(
+            INTERRUPT_COMMAND_LOW,
+            (0b01 << 18) | (1 << 14) | u32::from(vector),
+        );
         while read(INTERRUPT_COMMAND_LOW) & (1 << 12) != 0 {
             core::hint::spin_loop();
         }

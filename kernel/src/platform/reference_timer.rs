@@ -25,10 +25,18 @@ pub struct Calibration {
 /// Calibrates against the best reference the platform has.
 pub fn calibrate(info: &PlatformInfo) -> Result<Calibration, PlatformError> {
     if let Some(pm_timer) = info.pm_timer {
-        let mask = if pm_timer.is_32_bit { u32::MAX } else { 0x00ff_ffff };
+        let mask = if pm_timer.is_32_bit {
+            u32::MAX
+        } else {
+            0x00ff_ffff
+        };
         let read = || cpu::read_port_u32(pm_timer.port) & mask;
         let (tsc_hz, apic_timer_hz) = measure(read, mask, PM_TIMER_HZ);
-        return Ok(Calibration { tsc_hz, apic_timer_hz, source: "ACPI PM timer" });
+        return Ok(Calibration {
+            tsc_hz,
+            apic_timer_hz,
+            source: "ACPI PM timer",
+        });
     }
     if let Some(address) = info.hpet_address {
         let registers = crate::memory::map_mmio(PhysAddr::new(address), 0x100)
@@ -41,12 +49,17 @@ pub fn calibrate(info: &PlatformInfo) -> Result<Calibration, PlatformError> {
             let configuration = (registers + 0x10) as *mut u64;
             core::ptr::write_volatile(configuration, core::ptr::read_volatile(configuration) | 1);
             let counter = (registers + 0xf0) as *const u32;
-            (capabilities >> 32, move || core::ptr::read_volatile(counter))
+            (capabilities >> 32, move || {
+                core::ptr::read_volatile(counter)
+            })
         };
-        if period_femtoseconds != 0 {
-            let hpet_hz = 1_000_000_000_000_000 / period_femtoseconds;
+        if let Some(hpet_hz) = 1_000_000_000_000_000u64.checked_div(period_femtoseconds) {
             let (tsc_hz, apic_timer_hz) = measure(read, u32::MAX, hpet_hz);
-            return Ok(Calibration { tsc_hz, apic_timer_hz, source: "HPET" });
+            return Ok(Calibration {
+                tsc_hz,
+                apic_timer_hz,
+                source: "HPET",
+            });
         }
     }
     hyperv_frequencies().ok_or(PlatformError::NoReferenceTimer)
@@ -69,10 +82,7 @@ fn measure(read: impl Fn() -> u32, mask: u32, reference_hz: u64) -> (u64, u64) {
         };
         let tsc = cpu::read_tsc() - tsc_start;
         let apic = local_apic::stop_calibration_count();
-        (
-            tsc * reference_hz / elapsed,
-            apic * reference_hz / elapsed,
-        )
+        (tsc * reference_hz / elapsed, apic * reference_hz / elapsed)
     })
 }
 
@@ -90,5 +100,9 @@ fn hyperv_frequencies() -> Option<Calibration> {
     }
     // SAFETY: the frequency MSRs exist when the access-frequency privilege is set.
     let (tsc_hz, apic_hz) = unsafe { (cpu::read_msr(0x4000_0022), cpu::read_msr(0x4000_0023)) };
-    Some(Calibration { tsc_hz, apic_timer_hz: apic_hz / 16, source: "Hyper-V frequency MSRs" })
+    Some(Calibration {
+        tsc_hz,
+        apic_timer_hz: apic_hz / 16,
+        source: "Hyper-V frequency MSRs",
+    })
 }

@@ -73,7 +73,8 @@ pub struct Task {
     state: AtomicU8,
     permit: AtomicBool,
     saved_stack_pointer: AtomicU64,
-    stack: Option<Box<[u64]>>,
+    /// Owned only to be freed with the task (the context switch uses raw stack pointers).
+    _stack: Option<Box<[u64]>>,
     entry: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     completion: Mutex<Completion>,
     contain_faults: bool,
@@ -158,7 +159,11 @@ impl<T> TaskHandle<T> {
                     }
                     break;
                 }
-                if !completion.joiners.iter().any(|joiner| joiner.same_task(&me)) {
+                if !completion
+                    .joiners
+                    .iter()
+                    .any(|joiner| joiner.same_task(&me))
+                {
                     completion.joiners.push(me.clone());
                 }
             }
@@ -186,7 +191,11 @@ pub struct Builder {
 impl Builder {
     /// A task called `name`.
     pub fn new(name: &str) -> Builder {
-        Builder { name: String::from(name), contain_faults: false, expects_fault: false }
+        Builder {
+            name: String::from(name),
+            contain_faults: false,
+            expects_fault: false,
+        }
     }
 
     /// A CPU exception in this task ends only the task (its joiner gets the [`TaskFault`])
@@ -257,7 +266,12 @@ impl TaskDescription {
         }
         let mut buffer = [0; 32];
         buffer[..length].copy_from_slice(&name.as_bytes()[..length]);
-        TaskDescription { name: buffer, name_length: length, contain_faults, expects_fault }
+        TaskDescription {
+            name: buffer,
+            name_length: length,
+            contain_faults,
+            expects_fault,
+        }
     }
 
     /// The task's name (truncated to 32 bytes).

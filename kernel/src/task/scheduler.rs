@@ -52,7 +52,11 @@ fn new_task(
         Some(stack) => {
             // Use a 16-byte aligned top.
             let top = stack.as_ptr() as usize + stack.len() * 8;
-            let usable = if top % 16 == 0 { stack.len() } else { stack.len() - 1 };
+            let usable = if top.is_multiple_of(16) {
+                stack.len()
+            } else {
+                stack.len() - 1
+            };
             context::prepare_stack(&mut stack[..usable], task_entry)
         }
         None => 0,
@@ -63,9 +67,13 @@ fn new_task(
         state: AtomicU8::new(State::Ready as u8),
         permit: AtomicBool::new(false),
         saved_stack_pointer: AtomicU64::new(saved_stack_pointer),
-        stack,
+        _stack: stack,
         entry: Mutex::new(entry),
-        completion: Mutex::new(Completion { done: false, fault: None, joiners: Vec::new() }),
+        completion: Mutex::new(Completion {
+            done: false,
+            fault: None,
+            joiners: Vec::new(),
+        }),
         contain_faults,
         expects_fault,
     }))
@@ -75,7 +83,13 @@ fn new_task(
 pub fn init() {
     let boot = new_task(String::from("boot"), None, false, false, false);
     boot.set_state(State::Running);
-    let idle = new_task(String::from("idle"), Some(Box::new(idle_loop)), true, false, false);
+    let idle = new_task(
+        String::from("idle"),
+        Some(Box::new(idle_loop)),
+        true,
+        false,
+        false,
+    );
     without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
         scheduler.run_queue.reserve(16);
@@ -194,6 +208,10 @@ fn finish_switch() {
 
 /// Blocks the current task until [`unpark`] (returns at once if a permit is pending).
 pub fn park() {
+    debug_assert!(
+        !crate::arch::interrupt_entry::in_interrupt(),
+        "park called in interrupt context"
+    );
     without_interrupts(|| {
         let me = current();
         if me.0.permit.swap(false, Ordering::AcqRel) {

@@ -4,14 +4,15 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use crate::ipc::{
-    CallError, InterruptSignal, RecvError, SendError, TryRecvError, TrySendError, channel, select,
-    service,
+    CallError, Client, InterruptSignal, Receiver, RecvError, ReplySender, Request, Selectable,
+    SendError, Sender, TryRecvError, TrySendError, channel, select, service,
 };
 use crate::testing::TestResult;
 use crate::{ensure, interrupts, kernel_test, task};
 
 fn channel_preserves_order() -> TestResult {
-    let (sender, receiver) = channel::<u32>(8);
+    let (sender, receiver): (Sender<u32>, Receiver<u32>) = channel(8);
+    ensure!(receiver.is_empty(), "new channel not empty");
     let producer = task::spawn("producer", move || {
         for value in 0..1000 {
             if sender.send(value).is_err() {
@@ -24,7 +25,10 @@ fn channel_preserves_order() -> TestResult {
         let value = receiver.recv().map_err(|_| "channel closed early")?;
         ensure!(value == expected, "got {value}, expected {expected}");
     }
-    ensure!(receiver.recv() == Err(RecvError), "no close after the last sender ended");
+    ensure!(
+        receiver.recv() == Err(RecvError),
+        "no close after the last sender ended"
+    );
     ensure!(producer.join() == Ok(true), "producer saw an error");
     Ok(())
 }
@@ -34,7 +38,10 @@ fn channel_capacity_and_backpressure() -> TestResult {
     let (sender, receiver) = channel::<u32>(2);
     ensure!(sender.try_send(1).is_ok(), "first try_send failed");
     ensure!(sender.try_send(2).is_ok(), "second try_send failed");
-    ensure!(sender.try_send(3) == Err(TrySendError::Full(3)), "third try_send not Full");
+    ensure!(
+        sender.try_send(3) == Err(TrySendError::Full(3)),
+        "third try_send not Full"
+    );
     // A blocking send waits until the receiver makes room.
     let blocked = task::spawn("blocked sender", move || {
         let started = crate::clock::ticks();
@@ -42,17 +49,26 @@ fn channel_capacity_and_backpressure() -> TestResult {
         (result, started)
     });
     task::yield_now();
-    ensure!(!blocked.is_finished(), "send on a full channel did not block");
+    ensure!(
+        !blocked.is_finished(),
+        "send on a full channel did not block"
+    );
     ensure!(receiver.len() == 2, "queue length {}", receiver.len());
     ensure!(receiver.recv() == Ok(1), "first message");
     let (sent, _) = blocked.join().map_err(|fault| format!("{fault:?}"))?;
     ensure!(sent, "blocked send failed");
     ensure!(receiver.try_recv() == Ok(2), "second message");
     ensure!(receiver.try_recv() == Ok(3), "third message");
-    ensure!(receiver.try_recv() == Err(TryRecvError::Closed), "not closed after sender ended");
+    ensure!(
+        receiver.try_recv() == Err(TryRecvError::Closed),
+        "not closed after sender ended"
+    );
     Ok(())
 }
-kernel_test!(channel_capacity_and_backpressure, channel_capacity_and_backpressure);
+kernel_test!(
+    channel_capacity_and_backpressure,
+    channel_capacity_and_backpressure
+);
 
 fn send_fails_when_receiver_dropped() -> TestResult {
     let (sender, receiver) = channel::<u32>(1);
@@ -62,13 +78,25 @@ fn send_fails_when_receiver_dropped() -> TestResult {
     let blocked = task::spawn("blocked sender", move || blocked_sender.send(2));
     task::yield_now();
     drop(receiver);
-    ensure!(blocked.join() == Ok(Err(SendError(2))), "blocked send not failed on close");
+    ensure!(
+        blocked.join() == Ok(Err(SendError(2))),
+        "blocked send not failed on close"
+    );
     ensure!(sender.is_closed(), "sender does not see the close");
-    ensure!(sender.send(5) == Err(SendError(5)), "send after close did not fail");
-    ensure!(sender.try_send(6) == Err(TrySendError::Closed(6)), "try_send after close");
+    ensure!(
+        sender.send(5) == Err(SendError(5)),
+        "send after close did not fail"
+    );
+    ensure!(
+        sender.try_send(6) == Err(TrySendError::Closed(6)),
+        "try_send after close"
+    );
     Ok(())
 }
-kernel_test!(send_fails_when_receiver_dropped, send_fails_when_receiver_dropped);
+kernel_test!(
+    send_fails_when_receiver_dropped,
+    send_fails_when_receiver_dropped
+);
 
 fn recv_fails_when_senders_dropped() -> TestResult {
     let (sender, receiver) = channel::<u32>(4);
@@ -76,16 +104,25 @@ fn recv_fails_when_senders_dropped() -> TestResult {
     sender.send(7).map_err(|_| "send")?;
     drop(sender);
     ensure!(receiver.try_recv() == Ok(7), "queued message lost");
-    ensure!(receiver.try_recv() == Err(TryRecvError::Empty), "closed while a sender lives");
+    ensure!(
+        receiver.try_recv() == Err(TryRecvError::Empty),
+        "closed while a sender lives"
+    );
     // A receiver blocked on the empty channel wakes with an error when the last sender goes.
     let waiter = task::spawn("blocked receiver", move || receiver.recv());
     task::yield_now();
     ensure!(!waiter.is_finished(), "recv did not block");
     drop(second);
-    ensure!(waiter.join() == Ok(Err(RecvError)), "blocked recv not failed on close");
+    ensure!(
+        waiter.join() == Ok(Err(RecvError)),
+        "blocked recv not failed on close"
+    );
     Ok(())
 }
-kernel_test!(recv_fails_when_senders_dropped, recv_fails_when_senders_dropped);
+kernel_test!(
+    recv_fails_when_senders_dropped,
+    recv_fails_when_senders_dropped
+);
 
 fn many_senders_one_receiver() -> TestResult {
     const PRODUCERS: u32 = 4;
@@ -109,10 +146,16 @@ fn many_senders_one_receiver() -> TestResult {
     let mut next = [0u32; PRODUCERS as usize];
     while let Ok((producer, sequence)) = receiver.recv() {
         let expected = &mut next[producer as usize];
-        ensure!(sequence == *expected, "producer {producer}: {sequence} after {expected}");
+        ensure!(
+            sequence == *expected,
+            "producer {producer}: {sequence} after {expected}"
+        );
         *expected += 1;
     }
-    ensure!(next.iter().all(|count| *count == MESSAGES), "counts {next:?}");
+    ensure!(
+        next.iter().all(|count| *count == MESSAGES),
+        "counts {next:?}"
+    );
     for producer in producers {
         ensure!(producer.join() == Ok(Ok(())), "a producer failed");
     }
@@ -138,7 +181,11 @@ fn interrupt_signal_wakes_task() -> TestResult {
     interrupts::send_self_interrupt(vector);
     signal.wait();
     interrupts::unregister(vector);
-    ensure!(signal.raise_count() == 2, "raise count {}", signal.raise_count());
+    ensure!(
+        signal.raise_count() == 2,
+        "raise count {}",
+        signal.raise_count()
+    );
     Ok(())
 }
 kernel_test!(interrupt_signal_wakes_task, interrupt_signal_wakes_task);
@@ -152,7 +199,8 @@ fn select_over_receivers_and_signal() -> TestResult {
     let events = task::spawn("selector", move || {
         let mut events = Vec::new();
         while events.len() < 4 {
-            match select(&[&first, &second, &signal]) {
+            let sources: [&dyn Selectable; 3] = [&first, &second, &signal];
+            match select(&sources) {
                 Some(0) => match first.try_recv() {
                     Ok(value) => events.push(("first", value)),
                     Err(_) => events.push(("first closed", 0)),
@@ -180,14 +228,25 @@ fn select_over_receivers_and_signal() -> TestResult {
     drop(second_sender);
     let events = events.join().map_err(|fault| format!("{fault:?}"))?;
     interrupts::unregister(vector);
-    let expected = [("second", 2), ("signal", 0), ("first", 1), ("second closed", 0)];
+    let expected = [
+        ("second", 2),
+        ("signal", 0),
+        ("first", 1),
+        ("second closed", 0),
+    ];
     ensure!(events == expected, "events {events:?}");
     Ok(())
 }
-kernel_test!(select_over_receivers_and_signal, select_over_receivers_and_signal);
+kernel_test!(
+    select_over_receivers_and_signal,
+    select_over_receivers_and_signal
+);
+
+/// The adder service's question.
+type Sum = (u32, u32);
 
 fn request_reply_round_trip() -> TestResult {
-    let (client, requests) = service::<(u32, u32), u64>(2);
+    let (client, requests): (Client<Sum, u64>, Receiver<Request<Sum, u64>>) = service(2);
     let server = task::spawn("adder service", move || {
         let mut served = 0u32;
         while let Ok(request) = requests.recv() {
@@ -196,7 +255,13 @@ fn request_reply_round_trip() -> TestResult {
                 drop(request); // unanswered on purpose
                 continue;
             }
-            let _ = request.reply(u64::from(left) + u64::from(right));
+            if left == 1 {
+                // Answer later through the split-off reply path.
+                let (_, reply): (_, ReplySender<u64>) = request.into_parts();
+                let _ = reply.send(u64::from(left) + u64::from(right));
+            } else {
+                let _ = request.reply(u64::from(left) + u64::from(right));
+            }
             served += 1;
         }
         served
@@ -205,12 +270,18 @@ fn request_reply_round_trip() -> TestResult {
     let helper = task::spawn("second caller", move || second_client.call((40, 2)));
     ensure!(client.call((1, 2)) == Ok(3), "1 + 2");
     ensure!(helper.join() == Ok(Ok(42)), "second caller");
-    ensure!(client.call((0, 1)) == Err(CallError::NoReply), "dropped request not reported");
+    ensure!(
+        client.call((0, 1)) == Err(CallError::NoReply),
+        "dropped request not reported"
+    );
     drop(client);
     ensure!(server.join() == Ok(2), "server served a wrong count");
     let (gone_client, gone_requests) = service::<u32, u32>(1);
     drop(gone_requests);
-    ensure!(gone_client.call(1) == Err(CallError::ServerGone), "call to a gone server");
+    ensure!(
+        gone_client.call(1) == Err(CallError::ServerGone),
+        "call to a gone server"
+    );
     Ok(())
 }
 kernel_test!(request_reply_round_trip, request_reply_round_trip);

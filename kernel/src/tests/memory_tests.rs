@@ -26,11 +26,17 @@ fn heap_allocation_stress() -> TestResult {
         });
         for block in &blocks {
             let first = block[0];
-            ensure!(block.iter().all(|byte| *byte == first), "heap block corrupted");
+            ensure!(
+                block.iter().all(|byte| *byte == first),
+                "heap block corrupted"
+            );
         }
     }
     let large: Vec<u64> = (0..1_000_000u64).collect();
-    ensure!(large.iter().sum::<u64>() == 499_999_500_000, "large vector sum wrong");
+    ensure!(
+        large.iter().sum::<u64>() == 499_999_500_000,
+        "large vector sum wrong"
+    );
     Ok(())
 }
 kernel_test!(heap_allocation_stress, heap_allocation_stress);
@@ -39,8 +45,19 @@ fn contiguous_pages_are_zeroed_and_returned() -> TestResult {
     let free_before = memory::free_frames();
     {
         let pages = ContiguousPages::allocate_zeroed(16).map_err(|_| "allocation failed")?;
-        ensure!(pages.physical_address().is_aligned(4096u64), "not page aligned");
-        ensure!(memory::free_frames() == free_before - 16, "free count not reduced by 16");
+        ensure!(
+            pages.physical_address().is_aligned(4096u64),
+            "not page aligned"
+        );
+        ensure!(
+            pages.page_count() == 16,
+            "page count {}",
+            pages.page_count()
+        );
+        ensure!(
+            memory::free_frames() == free_before - 16,
+            "free count not reduced by 16"
+        );
         let base = pages.virtual_address();
         ensure!(
             base == physical_to_virtual(pages.physical_address()),
@@ -60,18 +77,28 @@ fn contiguous_pages_are_zeroed_and_returned() -> TestResult {
         let sample = memory::read_physical_u64(pages.physical_address() + 8 * 4096u64);
         ensure!(sample == 0, "page not zeroed");
     }
-    ensure!(memory::free_frames() == free_before, "frames not returned on drop");
+    ensure!(
+        memory::free_frames() == free_before,
+        "frames not returned on drop"
+    );
     Ok(())
 }
-kernel_test!(contiguous_pages_are_zeroed_and_returned, contiguous_pages_are_zeroed_and_returned);
+kernel_test!(
+    contiguous_pages_are_zeroed_and_returned,
+    contiguous_pages_are_zeroed_and_returned
+);
 
 const TEST_PAGE: u64 = memory::SCRATCH_START + 0x10_0000;
 
 fn page_map_and_unmap() -> TestResult {
     let frame = memory::allocate_frame().map_err(|_| "no frame")?;
     let page = VirtAddr::new(TEST_PAGE);
-    paging::map_page(page, frame, MappingKind::Memory).map_err(|error| alloc::format!("{error:?}"))?;
-    ensure!(paging::translate(page) == Some(frame), "translation after map is wrong");
+    paging::map_page(page, frame, MappingKind::Memory)
+        .map_err(|error| alloc::format!("{error:?}"))?;
+    ensure!(
+        paging::translate(page) == Some(frame),
+        "translation after map is wrong"
+    );
     memory::write_virtual_u64(page + 16u64, 0x1234_5678_9abc_def0);
     ensure!(
         memory::read_physical_u64(frame + 16u64) == 0x1234_5678_9abc_def0,
@@ -83,42 +110,62 @@ fn page_map_and_unmap() -> TestResult {
     );
     let unmapped = paging::unmap_page(page).map_err(|error| alloc::format!("{error:?}"))?;
     ensure!(unmapped == frame, "unmap returned another frame");
-    ensure!(paging::translate(page).is_none(), "still mapped after unmap");
+    ensure!(
+        paging::translate(page).is_none(),
+        "still mapped after unmap"
+    );
     ensure!(
         paging::unmap_page(page) == Err(memory::MapError::NotMapped),
         "second unmap not refused"
     );
     memory::free_frame(frame);
     // Touching the unmapped page must fault (the TLB entry was flushed).
-    let toucher = Builder::new("touch unmapped").expect_fault().spawn(move || {
-        crate::arch::exceptions::read_byte_at(TEST_PAGE + 16)
-    });
+    let toucher = Builder::new("touch unmapped")
+        .expect_fault()
+        .spawn(move || crate::arch::exceptions::read_byte_at(TEST_PAGE + 16));
     match toucher.join() {
         Err(fault) if fault.vector == 14 && fault.address == TEST_PAGE + 16 => Ok(()),
-        other => Err(alloc::format!("expected a page fault at the unmapped page, got {other:?}")),
+        other => Err(alloc::format!(
+            "expected a page fault at the unmapped page, got {other:?}"
+        )),
     }
 }
 kernel_test!(page_map_and_unmap, page_map_and_unmap);
 
 fn page_fault_is_reported_and_contained() -> TestResult {
     const ADDRESS: u64 = 0xffff_e000_dead_b000;
-    let faulting = Builder::new("page fault").expect_fault().spawn(|| {
-        crate::arch::exceptions::read_byte_at(ADDRESS)
-    });
+    let faulting = Builder::new("page fault")
+        .expect_fault()
+        .spawn(|| crate::arch::exceptions::read_byte_at(ADDRESS));
     match faulting.join() {
         Err(fault) => {
             ensure!(fault.vector == 14, "vector {} instead of 14", fault.vector);
-            ensure!(fault.address == ADDRESS, "CR2 {:#x} instead of {ADDRESS:#x}", fault.address);
-            ensure!(fault.error_code & 1 == 0, "error code says the page was present");
+            ensure!(
+                fault.address == ADDRESS,
+                "CR2 {:#x} instead of {ADDRESS:#x}",
+                fault.address
+            );
+            ensure!(
+                fault.error_code & 1 == 0,
+                "error code says the page was present"
+            );
             Ok(())
         }
-        Ok(value) => Err(alloc::format!("read of an unmapped address returned {value}")),
+        Ok(value) => Err(alloc::format!(
+            "read of an unmapped address returned {value}"
+        )),
     }
 }
-kernel_test!(page_fault_is_reported_and_contained, page_fault_is_reported_and_contained);
+kernel_test!(
+    page_fault_is_reported_and_contained,
+    page_fault_is_reported_and_contained
+);
 
 fn identity_map_is_gone() -> TestResult {
-    ensure!(paging::translate(VirtAddr::new(0x10_0000)).is_none(), "low memory still mapped");
+    ensure!(
+        paging::translate(VirtAddr::new(0x10_0000)).is_none(),
+        "low memory still mapped"
+    );
     ensure!(
         paging::translate(VirtAddr::new(0x1000)).is_none(),
         "page 0x1000 still identity-mapped"

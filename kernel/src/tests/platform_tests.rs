@@ -11,7 +11,11 @@ fn acpi_describes_the_apics() -> TestResult {
     ensure!(info.local_apic_address != 0, "no local APIC address");
     ensure!(!info.io_apics.is_empty(), "no I/O APIC");
     ensure!(!info.processor_apic_ids.is_empty(), "no processor");
-    ensure!(clock::tsc_frequency() > 10_000_000, "TSC frequency {} Hz", clock::tsc_frequency());
+    ensure!(
+        clock::tsc_frequency() > 10_000_000,
+        "TSC frequency {} Hz",
+        clock::tsc_frequency()
+    );
     Ok(())
 }
 kernel_test!(acpi_describes_the_apics, acpi_describes_the_apics);
@@ -44,7 +48,8 @@ fn count_call(_vector: u8) {
 
 fn vector_function_handler_runs() -> TestResult {
     let vector = interrupts::allocate_vector().map_err(|error| alloc::format!("{error:?}"))?;
-    interrupts::register_handler(vector, count_call).map_err(|error| alloc::format!("{error:?}"))?;
+    interrupts::register_handler(vector, count_call)
+        .map_err(|error| alloc::format!("{error:?}"))?;
     ensure!(
         interrupts::register_handler(vector, count_call)
             == Err(interrupts::InterruptError::VectorInUse(vector)),
@@ -55,7 +60,11 @@ fn vector_function_handler_runs() -> TestResult {
     interrupts::send_self_interrupt(vector);
     let after = FUNCTION_HANDLER_CALLS.load(Ordering::Relaxed);
     interrupts::unregister(vector);
-    ensure!(after == before + 2, "handler ran {} times instead of 2", after - before);
+    ensure!(
+        after == before + 2,
+        "handler ran {} times instead of 2",
+        after - before
+    );
     Ok(())
 }
 kernel_test!(vector_function_handler_runs, vector_function_handler_runs);
@@ -84,7 +93,13 @@ fn isa_irq_routed_through_io_apic() -> TestResult {
     crate::serial::set_transmit_interrupt(false);
     interrupts::mask_gsi(gsi);
     interrupts::unregister(vector);
-    ensure!(raised, "COM1 IRQ 4 (GSI {gsi}) never arrived on vector {vector:#x}");
+    ensure!(
+        raised,
+        "COM1 IRQ 4 (GSI {gsi}) never arrived on vector {vector:#x}"
+    );
     Ok(())
 }
-kernel_test!(isa_irq_routed_through_io_apic, isa_irq_routed_through_io_apic);
+kernel_test!(
+    isa_irq_routed_through_io_apic,
+    isa_irq_routed_through_io_apic
+);

@@ -10,6 +10,15 @@ use crate::{ensure, kernel_test, task};
 
 fn spawn_and_join_returns_value() -> TestResult {
     let handle = task::spawn("adder", || (1..=100u64).sum::<u64>());
+    ensure!(
+        handle.task().name() == "adder",
+        "task name {:?}",
+        handle.task().name()
+    );
+    ensure!(
+        handle.task().id() != task::current().id(),
+        "spawned task has the caller's id"
+    );
     let value = handle.join().map_err(|fault| alloc::format!("{fault:?}"))?;
     ensure!(value == 5050, "joined value {value}");
     Ok(())
@@ -24,7 +33,10 @@ fn many_tasks_exit_and_free() -> TestResult {
             .collect();
         for (index, handle) in handles.into_iter().enumerate() {
             let value = handle.join().map_err(|fault| alloc::format!("{fault:?}"))?;
-            ensure!(value == index as u64 * round, "worker {index} returned {value}");
+            ensure!(
+                value == index as u64 * round,
+                "worker {index} returned {value}"
+            );
         }
     }
     ensure!(crate::memory::free_frames() == free_before, "frames leaked");
@@ -49,8 +61,9 @@ fn yield_interleaves_tasks() -> TestResult {
         handle.join().map_err(|fault| alloc::format!("{fault:?}"))?;
     }
     let log = log.lock();
-    let expected: Vec<(u32, u32)> =
-        (0..3).flat_map(|step| (0..3).map(move |id| (id, step))).collect();
+    let expected: Vec<(u32, u32)> = (0..3)
+        .flat_map(|step| (0..3).map(move |id| (id, step)))
+        .collect();
     ensure!(*log == expected, "order {:?}", *log);
     Ok(())
 }
@@ -62,7 +75,9 @@ fn join_waits_for_sleeping_task() -> TestResult {
         task::sleep_milliseconds(30);
         crate::clock::ticks()
     });
-    let woke = sleeper.join().map_err(|fault| alloc::format!("{fault:?}"))?;
+    let woke = sleeper
+        .join()
+        .map_err(|fault| alloc::format!("{fault:?}"))?;
     ensure!(woke >= start + 30, "woke after {} ticks", woke - start);
     Ok(())
 }
@@ -76,7 +91,12 @@ fn breakpoint_in_contained_task_is_reported() -> TestResult {
     });
     match handle.join() {
         Err(fault) if fault.vector == 3 => Ok(()),
-        other => Err(alloc::format!("expected a contained breakpoint, got {other:?}")),
+        other => Err(alloc::format!(
+            "expected a contained breakpoint, got {other:?}"
+        )),
     }
 }
-kernel_test!(breakpoint_in_contained_task_is_reported, breakpoint_in_contained_task_is_reported);
+kernel_test!(
+    breakpoint_in_contained_task_is_reported,
+    breakpoint_in_contained_task_is_reported
+);
