@@ -153,6 +153,15 @@ pub struct AtomicMemory {
     words: Vec<AtomicU32>,
 }
 
+impl core::fmt::Debug for AtomicMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("AtomicMemory")
+            .field("base", &format_args!("{:#x}", self.base))
+            .field("size", &format_args!("{:#x}", self.size()))
+            .finish()
+    }
+}
+
 impl AtomicMemory {
     /// Creates `size` bytes of zeroed memory (rounded up to 4 bytes) starting at GPA `base`.
     pub fn new(base: u64, size: usize) -> Self {

@@ -31,7 +31,7 @@ macro_rules! hv_errors {
                 }
             }
 
-            /// The reference's name, e.g. `INVALID_CONNECTION_ID`.
+            /// The variant's name, e.g. `InvalidConnectionId` (HV_STATUS_INVALID_CONNECTION_ID).
             pub const fn name(self) -> &'static str {
                 match self {
                     $(HvError::$name => stringify!($name),)*
@@ -133,7 +133,7 @@ impl HvError {
 
 impl core::fmt::Display for HvError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "HV_STATUS_{} ({:#06x})", self.name(), self.code())
+        write!(f, "{} ({:#06x})", self.name(), self.code())
     }
 }
 

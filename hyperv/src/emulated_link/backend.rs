@@ -18,6 +18,8 @@ pub trait SerialLink {
     fn send(&mut self, bytes: &[u8]) -> Result<(), PlatformError>;
     /// Waits for the next received byte; `Err(LinkFailure)` after the transport's timeout.
     fn receive(&mut self) -> Result<u8, PlatformError>;
+    /// Returns a received byte if one is already there, without waiting.
+    fn try_receive(&mut self) -> Option<u8>;
 }
 
 /// A [`HypervisorBackend`] speaking the emulated link over a [`SerialLink`].
@@ -90,6 +92,17 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
             self.accept_unsolicited(frame);
             next = self.decoder.pull();
         }
+    }
+
+    /// Reads every byte already received (the COM2 interrupt handler calls this) and latches
+    /// the Interrupt frames among them. Returns how many bytes were read.
+    pub fn service_receive_interrupt(&mut self) -> usize {
+        let mut count = 0;
+        while let Some(byte) = self.link.try_receive() {
+            self.receive_byte(byte);
+            count += 1;
+        }
+        count
     }
 
     /// Takes the lowest latched interrupt vector.

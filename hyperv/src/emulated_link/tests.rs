@@ -234,6 +234,10 @@ impl SerialLink for ScriptedHost {
     fn receive(&mut self) -> Result<u8, PlatformError> {
         self.inbound.pop_front().ok_or(PlatformError::LinkFailure)
     }
+
+    fn try_receive(&mut self) -> Option<u8> {
+        self.inbound.pop_front()
+    }
 }
 
 fn bytes(frames: &[Frame]) -> Vec<u8> {
@@ -283,6 +287,14 @@ fn backend_requests_and_latches_interrupts() {
                 status: MMIO_STATUS_UNHANDLED,
                 value: u64::MAX,
             }]),
+            bytes(&[
+                Frame::MsrResult {
+                    msr: 0x4000_0084,
+                    status: MSR_STATUS_OK,
+                    value: 0,
+                },
+                Frame::Interrupt { vector: 0x31 },
+            ]),
         ]),
     };
     let mut backend = EmulatedLinkBackend::connect(host).unwrap();
@@ -314,6 +326,11 @@ fn backend_requests_and_latches_interrupts() {
         backend.receive_byte(byte);
     }
     assert_eq!(backend.take_pending_vector(), Some(0xF3));
+    // An Interrupt frame left in the UART after a reply is read by the COM2 handler.
+    assert_eq!(backend.write_msr(0x4000_0084, 0), Ok(()));
+    assert_eq!(backend.take_pending_vector(), None);
+    assert_eq!(backend.service_receive_interrupt(), INTERRUPT_F3.len());
+    assert_eq!(backend.take_pending_vector(), Some(0x31));
     // No answer: the transport's timeout surfaces as a link failure.
     assert_eq!(
         backend.read_msr(0x4000_0002),

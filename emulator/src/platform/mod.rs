@@ -1,0 +1,30 @@
+//! The emulated Hyper-V platform: the SynIC/MSR/hypercall model and the two ways a guest
+//! reaches it.
+//!
+//! - [`synic_host`] + [`hypercalls`]: [`SynicHost`], the sans-I/O model of the partition's
+//!   synthetic MSRs, message slots, event flags and hypercalls.
+//! - [`events`]: [`HostEvent`]s (guest requests) and the [`HostEventHandler`] trait the VMBus
+//!   server implements.
+//! - [`loopback`]: in-process guest ↔ host for host tests.
+//! - [`session`]: the emulated-link protocol engine (frames in, frames out), sans-I/O.
+//! - [`qemu_link`]: the I/O around it for QEMU: shared RAM file ([`shared_memory`]), unix
+//!   socket on COM2, protocol trace ([`trace`]).
+
+pub mod events;
+pub mod hypercalls;
+pub mod loopback;
+pub mod qemu_link;
+pub mod session;
+pub mod shared_memory;
+pub mod synic_host;
+pub mod trace;
+
+pub use events::{HostEvent, HostEventHandler, Interrupt, LoggingHandler, dispatch_host_events};
+pub use loopback::{Loopback, LoopbackBackend};
+pub use qemu_link::{LinkError, LinkSummary, QemuLink, QemuLinkConfig, run_qemu_link};
+pub use session::LinkSession;
+pub use shared_memory::SharedFileMemory;
+pub use synic_host::{DeliveryError, HostConfig, MsrError, SynicHost, VpState};
+
+#[cfg(test)]
+mod tests;
