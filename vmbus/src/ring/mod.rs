@@ -23,11 +23,13 @@
 //! the free space crossed the peer's `pending_send_sz`. Work can be batched: write or read
 //! several packets, then `commit` once.
 
+mod channel;
 mod layout;
 mod packet;
 mod receiver;
 mod sender;
 
+pub use channel::ChannelRings;
 pub use layout::{RingPages, initialize_control_page, split_channel_rings};
 pub use packet::{
     GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketType,

@@ -21,6 +21,8 @@ pub struct RingReceiver<M: GuestMemory> {
     next_read: u32,
     /// The read index last published.
     committed_read: u32,
+    /// Start of the packet returned by the last `read_packet`, for `unread_last`.
+    last_start: Option<u32>,
 }
 
 impl<M: GuestMemory> RingReceiver<M> {
@@ -33,6 +35,7 @@ impl<M: GuestMemory> RingReceiver<M> {
             pages,
             next_read: read,
             committed_read: read,
+            last_start: None,
         })
     }
 
@@ -87,6 +90,7 @@ impl<M: GuestMemory> RingReceiver<M> {
             body_offset,
             &mut buffer[size_of::<PacketDescriptor>()..],
         )?;
+        self.last_start = Some(self.next_read);
         self.next_read = (self.next_read + length as u32 + TRAILER_SIZE) % self.pages.data_size();
         Ok(Some(IncomingPacket {
             packet_type: PacketType(descriptor.packet_type.get()),
@@ -109,6 +113,7 @@ impl<M: GuestMemory> RingReceiver<M> {
         self.memory
             .store_u32(self.pages.field(READ_INDEX_OFFSET), self.next_read)?;
         self.committed_read = self.next_read;
+        self.last_start = None;
         self.memory.fence();
         let features = self
             .memory
@@ -132,6 +137,15 @@ impl<M: GuestMemory> RingReceiver<M> {
     /// Discards packets read but not committed, so they will be read again.
     pub fn revert(&mut self) {
         self.next_read = self.committed_read;
+        self.last_start = None;
+    }
+
+    /// Puts back the packet returned by the last [`read_packet`](Self::read_packet) (if it
+    /// is not committed yet), e.g. because its reply did not fit.
+    pub fn unread_last(&mut self) {
+        if let Some(start) = self.last_start.take() {
+            self.next_read = start;
+        }
     }
 
     /// Sets or clears the interrupt mask ("don't signal me on empty→non-empty").

@@ -1,0 +1,143 @@
+//! What the emulated VMBus host offers, and how it misbehaves on purpose.
+
+use vmbus::guid::{Guid, class};
+use vmbus::version::{MESSAGE_CONNECTION_ID, Version};
+
+/// How the host drives a device's channel once it is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// Echoes every in-band packet back (completion → completion with the same id).
+    Echo,
+    /// Nothing runs on the host side; the rings are available through
+    /// [`super::Server::host_channel`] for another emulated device (vGPU, vPCI) to drive.
+    Passive,
+}
+
+/// One offered device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// Device class.
+    pub class: Guid,
+    /// Device instance.
+    pub instance: Guid,
+    /// MMIO MiB the device asks for.
+    pub mmio_megabytes: u16,
+    /// Host-side behaviour.
+    pub kind: DeviceKind,
+}
+
+/// Deliberate protocol faults, for tests of the client's error paths.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Misbehaviour {
+    /// Versions answered with "not supported" even if otherwise acceptable.
+    pub refuse_versions: Vec<Version>,
+    /// Relids whose OPENCHANNEL is answered by rescinding the offer (and dropping the open).
+    pub rescind_on_open: Vec<u32>,
+    /// Answer every OPENCHANNEL with this failure status.
+    pub open_status: Option<u32>,
+    /// Answer every complete GPADL with this failure status.
+    pub gpadl_status: Option<u32>,
+    /// Corrupt this many of the next outgoing control messages (alternately: truncated to
+    /// 3 bytes, unknown type 0x7F, OPENCHANNEL_RESULT/GPADL_CREATED for an unknown relid).
+    pub corrupt_messages: u32,
+    /// After a successful open, write a misaligned write index into the host→guest ring and
+    /// signal the guest.
+    pub corrupt_ring_on_open: bool,
+    /// Send the first offer twice (same relid).
+    pub duplicate_first_offer: bool,
+}
+
+/// The host's configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Highest version accepted; below 5.0 connection id 4 is not registered (posts to it fail
+    /// with INVALID_CONNECTION_ID, as on QEMU).
+    pub max_version: Version,
+    /// Lowest version accepted.
+    pub min_version: Version,
+    /// Connection id returned in VERSION_RESPONSE for ≥ 5.0.
+    pub message_connection_id: u32,
+    /// Offered devices, in relid order from 1.
+    pub devices: Vec<DeviceConfig>,
+    /// Faults to inject.
+    pub misbehaviour: Misbehaviour,
+}
+
+/// Instance GUID of the `index`th device of a class: a readable pattern whose first 8 bytes
+/// (the dxg adapter LUID) differ per device.
+pub fn instance_guid(class_tag: u8, index: u8) -> Guid {
+    Guid {
+        bytes: [
+            index + 1,
+            class_tag,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0xD0,
+            0x5E,
+            0,
+            0,
+            0,
+            0,
+            class_tag,
+            index,
+        ],
+    }
+}
+
+/// A device class nobody claims (exercises unclaimed offers).
+pub const UNCLAIMED_CLASS: Guid = Guid::from_fields(
+    0x0badc1a5,
+    0x0000,
+    0x4000,
+    [0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01],
+);
+
+impl ServerConfig {
+    /// The standard test host: the dxg global channel, `virtual_gpus` vGPU channels, a vPCI
+    /// bus, an unclaimed device and an echo device; versions up to 5.3.
+    pub fn standard(virtual_gpus: u8) -> Self {
+        let mut devices = vec![DeviceConfig {
+            class: class::DXG_GLOBAL,
+            instance: instance_guid(1, 0),
+            mmio_megabytes: 256,
+            kind: DeviceKind::Passive,
+        }];
+        for index in 0..virtual_gpus {
+            devices.push(DeviceConfig {
+                class: class::DXG_VIRTUAL_GPU,
+                instance: instance_guid(2, index),
+                mmio_megabytes: 0,
+                kind: DeviceKind::Passive,
+            });
+        }
+        devices.push(DeviceConfig {
+            class: class::VIRTUAL_PCI,
+            instance: instance_guid(3, 0),
+            mmio_megabytes: 0,
+            kind: DeviceKind::Passive,
+        });
+        devices.push(DeviceConfig {
+            class: UNCLAIMED_CLASS,
+            instance: instance_guid(4, 0),
+            mmio_megabytes: 0,
+            kind: DeviceKind::Passive,
+        });
+        devices.push(DeviceConfig {
+            class: class::DXGOS_ECHO,
+            instance: instance_guid(5, 0),
+            mmio_megabytes: 0,
+            kind: DeviceKind::Echo,
+        });
+        ServerConfig {
+            max_version: Version::WIN10_V5_3,
+            min_version: Version::WIN8,
+            message_connection_id: MESSAGE_CONNECTION_ID,
+            devices,
+            misbehaviour: Misbehaviour::default(),
+        }
+    }
+}

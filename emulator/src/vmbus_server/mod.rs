@@ -1,0 +1,650 @@
+//! The emulated VMBus host (server), sans-I/O.
+//!
+//! It speaks the real control protocol with the `vmbus` crate's message and ring types.
+//! Input: guest messages ([`Server::on_guest_message`], as HvPostMessage would deliver them)
+//! and guest signals ([`Server::on_guest_signal`], as HvSignalEvent would). Output: a queue of
+//! [`ServerOutput`]s — control messages for the guest's VMBus SINT and event flags to set —
+//! taken with [`Server::poll_output`]. The caller (the emulated SynIC, or a test harness) does
+//! the delivery.
+//!
+//! State: the connection (version, message connection id), the offered channels (relids from
+//! 1, signalling connection id `0x2000 + relid`), the GPADL table (incomplete GPADLs keyed by
+//! handle while their bodies arrive), and the rings of open channels. A configurable
+//! [`Misbehaviour`] injects faults; [`Server::rescind`] withdraws an offer on demand.
+
+mod channel;
+mod config;
+mod error;
+pub mod loopback;
+#[cfg(test)]
+mod tests;
+
+pub use channel::HostChannel;
+pub use config::{
+    DeviceConfig, DeviceKind, Misbehaviour, ServerConfig, UNCLAIMED_CLASS, instance_guid,
+};
+pub use error::ServerError;
+
+use hyperv::memory::GuestMemory;
+use std::collections::{BTreeMap, VecDeque};
+use vmbus::gpadl::{GpaRange, GpadlAssembler};
+use vmbus::messages::{ControlMessage, MessageType, STATUS_UNSUCCESSFUL, encode, parse};
+use vmbus::ring::{ChannelRings, IndexKind, WRITE_INDEX_OFFSET};
+use vmbus::version::{
+    MESSAGE_CONNECTION_ID, MESSAGE_CONNECTION_ID_MULTICLIENT, VMBUS_SYNIC_MESSAGE_TYPE, Version,
+};
+
+/// Something for the caller to deliver to the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerOutput {
+    /// A control message for the guest's VMBus SINT (SynIC message type 1), on `target_vp`.
+    Message {
+        /// VP whose SIM slot gets it.
+        target_vp: u32,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// Set SIEF bit `relid` on `target_vp` (interrupt on a 0→1 change).
+    SetEventFlag {
+        /// VP.
+        target_vp: u32,
+        /// The channel (bit index).
+        relid: u32,
+    },
+}
+
+/// Base of the signalling connection ids given to channels.
+pub const CHANNEL_CONNECTION_ID_BASE: u32 = 0x2000;
+
+#[derive(Debug)]
+enum ChannelState<M: GuestMemory> {
+    Offered,
+    Open { gpadl: u32, channel: HostChannel<M> },
+}
+
+#[derive(Debug)]
+struct Offer<M: GuestMemory> {
+    device: DeviceConfig,
+    state: ChannelState<M>,
+    rescinded: bool,
+    /// GPADL teardowns requested while the channel was open; answered on close.
+    deferred_teardowns: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Connection {
+    Disconnected,
+    Connected {
+        version: Version,
+        target_vp: u32,
+        message_connection_id: u32,
+        offers_sent: bool,
+    },
+}
+
+/// The emulated VMBus host.
+#[derive(Debug)]
+pub struct Server<M: GuestMemory + Clone> {
+    memory: M,
+    config: ServerConfig,
+    connection: Connection,
+    offers: BTreeMap<u32, Offer<M>>,
+    gpadls: BTreeMap<u32, (u32, Vec<GpaRange>)>,
+    incomplete_gpadls: BTreeMap<u32, GpadlAssembler>,
+    outputs: VecDeque<ServerOutput>,
+    misbehaviour: Misbehaviour,
+    corrupted: u32,
+}
+
+impl<M: GuestMemory + Clone> Server<M> {
+    /// A host over guest `memory` with `config`.
+    pub fn new(memory: M, config: ServerConfig) -> Self {
+        let offers = config
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(index, device)| {
+                let offer = Offer {
+                    device: device.clone(),
+                    state: ChannelState::Offered,
+                    rescinded: false,
+                    deferred_teardowns: Vec::new(),
+                };
+                (index as u32 + 1, offer)
+            })
+            .collect();
+        let misbehaviour = config.misbehaviour.clone();
+        Server {
+            memory,
+            config,
+            connection: Connection::Disconnected,
+            offers,
+            gpadls: BTreeMap::new(),
+            incomplete_gpadls: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            misbehaviour,
+            corrupted: 0,
+        }
+    }
+
+    /// Changes the injected faults.
+    pub fn misbehaviour_mut(&mut self) -> &mut Misbehaviour {
+        &mut self.misbehaviour
+    }
+
+    /// Takes the next output.
+    pub fn poll_output(&mut self) -> Option<ServerOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// The negotiated version.
+    pub fn version(&self) -> Option<Version> {
+        match self.connection {
+            Connection::Connected { version, .. } => Some(version),
+            Connection::Disconnected => None,
+        }
+    }
+
+    /// The relid of the first offer of `class`.
+    pub fn relid_of(&self, class: vmbus::Guid) -> Option<u32> {
+        self.offers
+            .iter()
+            .find(|(_, offer)| offer.device.class == class)
+            .map(|(relid, _)| *relid)
+    }
+
+    /// Whether channel `relid` is open.
+    pub fn is_open(&self, relid: u32) -> bool {
+        matches!(
+            self.offers.get(&relid),
+            Some(Offer {
+                state: ChannelState::Open { .. },
+                ..
+            })
+        )
+    }
+
+    /// Number of GPADLs currently created.
+    pub fn gpadl_count(&self) -> usize {
+        self.gpadls.len()
+    }
+
+    /// The rings of an open channel, for a device emulated outside this module.
+    pub fn host_channel(&mut self, relid: u32) -> Option<&mut HostChannel<M>> {
+        match self.offers.get_mut(&relid) {
+            Some(Offer {
+                state: ChannelState::Open { channel, .. },
+                ..
+            }) => Some(channel),
+            _ => None,
+        }
+    }
+
+    /// Signals the guest on channel `relid` (after writing its ring through
+    /// [`host_channel`](Self::host_channel)).
+    pub fn signal_guest(&mut self, relid: u32) {
+        if let Some(channel) = self.host_channel(relid) {
+            let target_vp = channel.target_vp;
+            self.outputs
+                .push_back(ServerOutput::SetEventFlag { target_vp, relid });
+        }
+    }
+
+    /// Withdraws the offer `relid` (if the guest is connected it gets RESCIND_CHANNELOFFER).
+    /// The relid stays reserved until the guest sends RELID_RELEASED.
+    pub fn rescind(&mut self, relid: u32) -> Result<(), ServerError> {
+        let offer = self
+            .offers
+            .get_mut(&relid)
+            .ok_or(ServerError::UnknownRelid(relid))?;
+        if offer.rescinded {
+            return Ok(());
+        }
+        offer.rescinded = true;
+        if let Connection::Connected {
+            offers_sent: true, ..
+        } = self.connection
+        {
+            self.send(encode::rescind_channel_offer(relid));
+        }
+        Ok(())
+    }
+
+    /// Handles a guest HvPostMessage. `Err(e)` with `e.hypercall_status()` set means the post
+    /// itself fails; any other error means the message was dropped (and logged).
+    pub fn on_guest_message(
+        &mut self,
+        connection_id: u32,
+        message_type: u32,
+        payload: &[u8],
+    ) -> Result<(), ServerError> {
+        let result = self.handle_post(connection_id, message_type, payload);
+        if let Err(error) = &result {
+            log::warn!("vmbus server: rejected guest message: {error}");
+        }
+        result
+    }
+
+    /// Handles a guest HvSignalEvent on `connection_id`.
+    pub fn on_guest_signal(&mut self, connection_id: u32) -> Result<(), ServerError> {
+        let relid = connection_id.wrapping_sub(CHANNEL_CONNECTION_ID_BASE);
+        let Some(offer) = self.offers.get_mut(&relid) else {
+            return Err(ServerError::UnknownSignal(connection_id));
+        };
+        let ChannelState::Open { channel, .. } = &mut offer.state else {
+            return Ok(()); // a late doorbell after close is harmless
+        };
+        if offer.device.kind != DeviceKind::Echo {
+            return Ok(());
+        }
+        let target_vp = channel.target_vp;
+        match channel.echo() {
+            Ok(true) => self
+                .outputs
+                .push_back(ServerOutput::SetEventFlag { target_vp, relid }),
+            Ok(false) => {}
+            Err(error) => {
+                log::warn!("vmbus server: echo channel {relid} stopped: {error}");
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_post(
+        &mut self,
+        connection_id: u32,
+        message_type: u32,
+        payload: &[u8],
+    ) -> Result<(), ServerError> {
+        let multiclient = self.config.max_version >= Version::WIN10_V5;
+        let registered = connection_id == MESSAGE_CONNECTION_ID
+            || (multiclient && connection_id == MESSAGE_CONNECTION_ID_MULTICLIENT)
+            || (multiclient && connection_id == self.config.message_connection_id);
+        if !registered {
+            return Err(ServerError::InvalidConnectionId(connection_id));
+        }
+        if message_type != VMBUS_SYNIC_MESSAGE_TYPE {
+            return Err(ServerError::BadSynicMessageType(message_type));
+        }
+        let message = parse(payload)?;
+        if let ControlMessage::InitiateContact { message, .. } = &message {
+            let version = Version(message.version_requested.get());
+            let expected = version.initiate_contact_connection_id();
+            if connection_id != expected {
+                return Err(ServerError::WrongConnectionId {
+                    expected,
+                    found: connection_id,
+                });
+            }
+            return self.initiate_contact(version, message.target_vcpu.get());
+        }
+        let Connection::Connected {
+            message_connection_id,
+            ..
+        } = self.connection
+        else {
+            return Err(ServerError::Unexpected(message.message_type()));
+        };
+        if connection_id != message_connection_id {
+            return Err(ServerError::WrongConnectionId {
+                expected: message_connection_id,
+                found: connection_id,
+            });
+        }
+        self.handle(message)
+    }
+
+    fn initiate_contact(&mut self, version: Version, target_vp: u32) -> Result<(), ServerError> {
+        let known = vmbus::version::SUPPORTED_VERSIONS.contains(&version)
+            || [Version::WS2008, Version::WIN7].contains(&version);
+        let supported = known
+            && version <= self.config.max_version
+            && version >= self.config.min_version
+            && !self.misbehaviour.refuse_versions.contains(&version);
+        let message_connection_id = if version.has_message_connection_id() {
+            self.config.message_connection_id
+        } else {
+            MESSAGE_CONNECTION_ID
+        };
+        if supported {
+            self.reset();
+            self.connection = Connection::Connected {
+                version,
+                target_vp,
+                message_connection_id,
+                offers_sent: false,
+            };
+        }
+        let reported_id = if version.has_message_connection_id() {
+            message_connection_id
+        } else {
+            0
+        };
+        self.send_to(
+            target_vp,
+            encode::version_response(supported, 0, reported_id),
+        );
+        Ok(())
+    }
+
+    fn handle(&mut self, message: ControlMessage) -> Result<(), ServerError> {
+        let unexpected = ServerError::Unexpected(message.message_type());
+        match message {
+            ControlMessage::RequestOffers => {
+                let Connection::Connected { offers_sent, .. } = &mut self.connection else {
+                    return Err(unexpected);
+                };
+                if *offers_sent {
+                    return Err(unexpected);
+                }
+                *offers_sent = true;
+                let relids: Vec<u32> = self
+                    .offers
+                    .iter()
+                    .filter(|(_, offer)| !offer.rescinded)
+                    .map(|(relid, _)| *relid)
+                    .collect();
+                for (index, relid) in relids.iter().enumerate() {
+                    self.send_offer(*relid);
+                    if index == 0 && self.misbehaviour.duplicate_first_offer {
+                        self.send_offer(*relid);
+                    }
+                }
+                self.send(encode::all_offers_delivered());
+                Ok(())
+            }
+            ControlMessage::GpadlHeader { message, data } => {
+                let (relid, gpadl) = (message.child_relid.get(), message.gpadl.get());
+                if !self.offers.contains_key(&relid) {
+                    return Err(ServerError::UnknownRelid(relid));
+                }
+                if self.gpadls.contains_key(&gpadl) || self.incomplete_gpadls.contains_key(&gpadl) {
+                    self.send(encode::gpadl_created(relid, gpadl, STATUS_UNSUCCESSFUL));
+                    return Ok(());
+                }
+                match GpadlAssembler::new(
+                    relid,
+                    gpadl,
+                    message.range_buffer_length.get(),
+                    message.range_count.get(),
+                    &data,
+                ) {
+                    Ok(assembler) => {
+                        self.incomplete_gpadls.insert(gpadl, assembler);
+                        self.try_complete_gpadl(gpadl);
+                    }
+                    Err(error) => {
+                        log::warn!("vmbus server: GPADL {gpadl:#x}: {error}");
+                        self.send(encode::gpadl_created(relid, gpadl, STATUS_UNSUCCESSFUL));
+                    }
+                }
+                Ok(())
+            }
+            ControlMessage::GpadlBody { message, data } => {
+                let gpadl = message.gpadl.get();
+                let assembler = self
+                    .incomplete_gpadls
+                    .get_mut(&gpadl)
+                    .ok_or(ServerError::UnknownGpadl(gpadl))?;
+                if let Err(error) = assembler.add(&data) {
+                    let relid = assembler.child_relid;
+                    self.incomplete_gpadls.remove(&gpadl);
+                    log::warn!("vmbus server: GPADL {gpadl:#x}: {error}");
+                    self.send(encode::gpadl_created(relid, gpadl, STATUS_UNSUCCESSFUL));
+                    return Ok(());
+                }
+                self.try_complete_gpadl(gpadl);
+                Ok(())
+            }
+            ControlMessage::GpadlTeardown(message) => {
+                let (relid, gpadl) = (message.child_relid.get(), message.gpadl.get());
+                match self.gpadls.get(&gpadl) {
+                    Some((owner, _)) if *owner == relid => {}
+                    _ => return Err(ServerError::UnknownGpadl(gpadl)),
+                }
+                if let Some(offer) = self.offers.get_mut(&relid)
+                    && matches!(offer.state, ChannelState::Open { gpadl: used, .. } if used == gpadl)
+                {
+                    offer.deferred_teardowns.push(gpadl);
+                    return Ok(());
+                }
+                self.gpadls.remove(&gpadl);
+                self.send(encode::gpadl_torndown(gpadl));
+                Ok(())
+            }
+            ControlMessage::OpenChannel { message, .. } => {
+                let relid = message.child_relid.get();
+                let open_id = message.open_id.get();
+                let offer = self
+                    .offers
+                    .get(&relid)
+                    .ok_or(ServerError::UnknownRelid(relid))?;
+                if offer.rescinded {
+                    return Ok(()); // real hosts silently drop opens of rescinded channels
+                }
+                if self.misbehaviour.rescind_on_open.contains(&relid) {
+                    return self.rescind(relid);
+                }
+                if !matches!(offer.state, ChannelState::Offered) {
+                    self.send(encode::open_channel_result(
+                        relid,
+                        open_id,
+                        STATUS_UNSUCCESSFUL,
+                    ));
+                    return Ok(());
+                }
+                if let Some(status) = self.misbehaviour.open_status {
+                    self.send(encode::open_channel_result(relid, open_id, status));
+                    return Ok(());
+                }
+                let gpadl = message.ring_buffer_gpadl.get();
+                let target_vp = message.target_vp.get();
+                match self.open_rings(
+                    relid,
+                    gpadl,
+                    message.downstream_ring_buffer_page_offset.get(),
+                    target_vp,
+                ) {
+                    Ok(channel) => {
+                        if let Some(offer) = self.offers.get_mut(&relid) {
+                            offer.state = ChannelState::Open { gpadl, channel };
+                        }
+                        self.send(encode::open_channel_result(relid, open_id, 0));
+                        if self.misbehaviour.corrupt_ring_on_open {
+                            self.corrupt_ring(relid);
+                        }
+                    }
+                    Err(error) => {
+                        log::warn!("vmbus server: open of channel {relid} failed: {error}");
+                        self.send(encode::open_channel_result(
+                            relid,
+                            open_id,
+                            STATUS_UNSUCCESSFUL,
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            ControlMessage::CloseChannel(message) => {
+                let relid = message.child_relid.get();
+                let offer = self
+                    .offers
+                    .get_mut(&relid)
+                    .ok_or(ServerError::UnknownRelid(relid))?;
+                if !matches!(offer.state, ChannelState::Open { .. }) {
+                    return Err(unexpected);
+                }
+                offer.state = ChannelState::Offered;
+                let deferred = std::mem::take(&mut offer.deferred_teardowns);
+                for gpadl in deferred {
+                    self.gpadls.remove(&gpadl);
+                    self.send(encode::gpadl_torndown(gpadl));
+                }
+                Ok(())
+            }
+            ControlMessage::RelidReleased(message) => {
+                let relid = message.child_relid.get();
+                match self.offers.get(&relid) {
+                    Some(offer)
+                        if offer.rescinded && matches!(offer.state, ChannelState::Offered) =>
+                    {
+                        self.offers.remove(&relid);
+                        Ok(())
+                    }
+                    Some(_) => Err(unexpected),
+                    None => Err(ServerError::UnknownRelid(relid)),
+                }
+            }
+            ControlMessage::ModifyChannel(message) => {
+                let relid = message.child_relid.get();
+                let offer = self
+                    .offers
+                    .get_mut(&relid)
+                    .ok_or(ServerError::UnknownRelid(relid))?;
+                if let ChannelState::Open { channel, .. } = &mut offer.state {
+                    channel.target_vp = message.target_vp.get();
+                }
+                if self
+                    .version()
+                    .is_some_and(Version::has_modify_channel_response)
+                {
+                    self.send(encode::modify_channel_response(relid, 0));
+                }
+                Ok(())
+            }
+            ControlMessage::Unload => {
+                self.reset();
+                let target_vp = match self.connection {
+                    Connection::Connected { target_vp, .. } => target_vp,
+                    Connection::Disconnected => 0,
+                };
+                self.connection = Connection::Disconnected;
+                self.send_to(target_vp, encode::unload_response());
+                Ok(())
+            }
+            _ => Err(unexpected),
+        }
+    }
+
+    fn open_rings(
+        &self,
+        relid: u32,
+        gpadl: u32,
+        downstream_page_offset: u32,
+        target_vp: u32,
+    ) -> Result<HostChannel<M>, ServerError> {
+        let (owner, ranges) = self
+            .gpadls
+            .get(&gpadl)
+            .ok_or(ServerError::UnknownGpadl(gpadl))?;
+        if *owner != relid || ranges.len() != 1 || !ranges[0].is_page_aligned() {
+            return Err(ServerError::UnknownGpadl(gpadl));
+        }
+        let rings = ChannelRings::attach_for_host(
+            self.memory.clone(),
+            &ranges[0].pfns,
+            downstream_page_offset,
+        )?;
+        Ok(HostChannel::new(rings.receiver, rings.sender, target_vp))
+    }
+
+    fn try_complete_gpadl(&mut self, gpadl: u32) {
+        let Some(assembler) = self.incomplete_gpadls.get(&gpadl) else {
+            return;
+        };
+        if !assembler.is_complete() {
+            return;
+        }
+        let relid = assembler.child_relid;
+        let result = assembler.finish();
+        self.incomplete_gpadls.remove(&gpadl);
+        let status = match (result, self.misbehaviour.gpadl_status) {
+            (Ok(_), Some(status)) => status,
+            (Ok(ranges), None) => {
+                self.gpadls.insert(gpadl, (relid, ranges));
+                0
+            }
+            (Err(error), _) => {
+                log::warn!("vmbus server: GPADL {gpadl:#x}: {error}");
+                STATUS_UNSUCCESSFUL
+            }
+        };
+        self.send(encode::gpadl_created(relid, gpadl, status));
+    }
+
+    fn corrupt_ring(&mut self, relid: u32) {
+        if let Some(channel) = self.host_channel(relid) {
+            let gpa = channel.sender.pages().control_gpa() + WRITE_INDEX_OFFSET;
+            // Misaligned: the guest's receiver must report CorruptIndex.
+            let _ = channel.sender.memory().store_u32(gpa, 12);
+            log::info!(
+                "vmbus server: corrupted {:?} index of channel {relid}",
+                IndexKind::Write
+            );
+            self.signal_guest(relid);
+        }
+    }
+
+    fn send_offer(&mut self, relid: u32) {
+        let Some(offer) = self.offers.get(&relid) else {
+            return;
+        };
+        let fields = encode::OfferFields {
+            interface_type: offer.device.class,
+            interface_instance: offer.device.instance,
+            flags: 0,
+            mmio_megabytes: offer.device.mmio_megabytes,
+            user_defined: [0; 120],
+            sub_channel_index: 0,
+            child_relid: relid,
+            monitor_id: 0xFF,
+            monitor_allocated: false,
+            is_dedicated_interrupt: true,
+            connection_id: CHANNEL_CONNECTION_ID_BASE + relid,
+        };
+        self.send(encode::offer_channel(&fields));
+    }
+
+    /// Closes every channel and forgets every GPADL (new connection or UNLOAD).
+    fn reset(&mut self) {
+        for offer in self.offers.values_mut() {
+            offer.state = ChannelState::Offered;
+            offer.deferred_teardowns.clear();
+        }
+        self.offers.retain(|_, offer| !offer.rescinded);
+        self.gpadls.clear();
+        self.incomplete_gpadls.clear();
+    }
+
+    fn send(&mut self, payload: Vec<u8>) {
+        let target_vp = match self.connection {
+            Connection::Connected { target_vp, .. } => target_vp,
+            Connection::Disconnected => 0,
+        };
+        self.send_to(target_vp, payload);
+    }
+
+    fn send_to(&mut self, target_vp: u32, mut payload: Vec<u8>) {
+        if self.misbehaviour.corrupt_messages > 0 {
+            self.misbehaviour.corrupt_messages -= 1;
+            self.corrupted += 1;
+            match self.corrupted % 3 {
+                1 => payload.truncate(3),
+                2 => payload[0] = 0x7F,
+                _ => {
+                    // Same type, but naming a relid/handle nobody has.
+                    if payload.len() >= 12 {
+                        payload[8..12].copy_from_slice(&0xFFF0u32.to_le_bytes());
+                    }
+                }
+            }
+            log::info!(
+                "vmbus server: corrupted an outgoing {:?}",
+                MessageType(u32::from(payload.first().copied().unwrap_or(0)))
+            );
+        }
+        self.outputs
+            .push_back(ServerOutput::Message { target_vp, payload });
+    }
+}

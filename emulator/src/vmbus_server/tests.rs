@@ -1,0 +1,178 @@
+//! Server tests driven with raw guest messages.
+
+use super::loopback::Loopback;
+use super::*;
+use hyperv::memory::AtomicMemory;
+use std::sync::Arc;
+use vmbus::client::{ClientConfig, ClientEvent};
+use vmbus::guid::class;
+
+fn server(max: Version) -> Server<Arc<AtomicMemory>> {
+    let mut config = ServerConfig::standard(1);
+    config.max_version = max;
+    Server::new(Arc::new(AtomicMemory::new(0, 1 << 20)), config)
+}
+
+fn messages(server: &mut Server<Arc<AtomicMemory>>) -> Vec<ControlMessage> {
+    let mut out = Vec::new();
+    while let Some(output) = server.poll_output() {
+        if let ServerOutput::Message { payload, .. } = output {
+            out.push(parse(&payload).unwrap());
+        }
+    }
+    out
+}
+
+fn connect(server: &mut Server<Arc<AtomicMemory>>) {
+    let contact = encode::initiate_contact(0x0005_0003, 0, encode::target_info(2, 0, 0), 0, 0);
+    server.on_guest_message(4, 1, &contact).unwrap();
+    server
+        .on_guest_message(1, 1, &encode::request_offers())
+        .unwrap();
+    let _ = messages(server);
+}
+
+#[test]
+fn connection_id_4_exists_only_from_5_0() {
+    let mut old = server(Version::WIN10_V4_1);
+    let contact = encode::initiate_contact(0x0005_0003, 0, 0, 0, 0);
+    let error = old.on_guest_message(4, 1, &contact).unwrap_err();
+    assert_eq!(error.hypercall_status(), Some(0x12));
+    let contact = encode::initiate_contact(0x0004_0001, 0, 0, 0, 0);
+    assert_eq!(
+        old.on_guest_message(4, 1, &contact),
+        Err(ServerError::InvalidConnectionId(4))
+    );
+    old.on_guest_message(1, 1, &contact).unwrap();
+    let reply = messages(&mut old);
+    assert!(
+        matches!(&reply[0], ControlMessage::VersionResponse { message, .. } if message.version_supported == 1)
+    );
+    // A ≥ 5.0 request on id 1 is the wrong port.
+    let mut new = server(Version::WIN10_V5_3);
+    let contact = encode::initiate_contact(0x0005_0003, 0, 0, 0, 0);
+    assert_eq!(
+        new.on_guest_message(1, 1, &contact),
+        Err(ServerError::WrongConnectionId {
+            expected: 4,
+            found: 1
+        })
+    );
+}
+
+#[test]
+fn offers_carry_the_configured_devices() {
+    let mut server = server(Version::WIN10_V5_3);
+    let contact = encode::initiate_contact(0x0005_0003, 0, encode::target_info(2, 0, 0), 0, 0);
+    server.on_guest_message(4, 1, &contact).unwrap();
+    let reply = messages(&mut server);
+    assert!(
+        matches!(&reply[0], ControlMessage::VersionResponse { message, .. }
+        if message.version_supported == 1 && message.message_connection_id.get() == 1)
+    );
+    server
+        .on_guest_message(1, 1, &encode::request_offers())
+        .unwrap();
+    let offers = messages(&mut server);
+    assert_eq!(offers.len(), 6);
+    let ControlMessage::OfferChannel(first) = &offers[0] else {
+        panic!()
+    };
+    assert_eq!(first.interface_type, class::DXG_GLOBAL);
+    assert_eq!(first.mmio_megabytes.get(), 256);
+    assert_eq!(first.child_relid.get(), 1);
+    assert_eq!(first.connection_id.get(), CHANNEL_CONNECTION_ID_BASE + 1);
+    assert_eq!(first.is_dedicated_interrupt.get(), 1);
+    assert_eq!(offers[5], ControlMessage::AllOffersDelivered);
+    // A second REQUESTOFFERS is refused (as OpenVMM does).
+    assert!(
+        server
+            .on_guest_message(1, 1, &encode::request_offers())
+            .is_err()
+    );
+}
+
+#[test]
+fn relid_released_only_after_rescind_and_modify_channel_answers() {
+    let mut server = server(Version::WIN10_V5_3);
+    connect(&mut server);
+    assert!(
+        server
+            .on_guest_message(1, 1, &encode::relid_released(2))
+            .is_err()
+    );
+    server.rescind(2).unwrap();
+    assert_eq!(
+        messages(&mut server),
+        vec![ControlMessage::RescindChannelOffer(parse_rescind(2))]
+    );
+    // A rescinded channel's open is dropped silently.
+    let open = encode::open_channel(2, 2, 5, 0, 2, &[0; 120]);
+    server.on_guest_message(1, 1, &open).unwrap();
+    assert!(messages(&mut server).is_empty());
+    server
+        .on_guest_message(1, 1, &encode::relid_released(2))
+        .unwrap();
+    assert!(server.relid_of(class::DXG_VIRTUAL_GPU).is_none());
+    server
+        .on_guest_message(1, 1, &encode::modify_channel(1, 3))
+        .unwrap();
+    assert!(
+        matches!(&messages(&mut server)[0], ControlMessage::ModifyChannelResponse(m) if m.child_relid.get() == 1)
+    );
+}
+
+fn parse_rescind(relid: u32) -> vmbus::messages::RescindChannelOffer {
+    match parse(&encode::rescind_channel_offer(relid)).unwrap() {
+        ControlMessage::RescindChannelOffer(message) => message,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn teardown_of_a_ring_in_use_waits_for_close() {
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXGOS_ECHO).unwrap();
+    let channel = pair.open_channel(relid, 2).unwrap();
+    // Bypass the client's ordering: GPADL_TEARDOWN before CLOSECHANNEL.
+    let teardown = encode::gpadl_teardown(relid, channel.gpadl);
+    pair.server.on_guest_message(1, 1, &teardown).unwrap();
+    assert!(pair.server.poll_output().is_none(), "deferred while open");
+    pair.server
+        .on_guest_message(1, 1, &encode::close_channel(relid))
+        .unwrap();
+    let reply = pair.server.poll_output().unwrap();
+    assert_eq!(
+        reply,
+        ServerOutput::Message {
+            target_vp: 0,
+            payload: encode::gpadl_torndown(channel.gpadl)
+        }
+    );
+}
+
+#[test]
+fn loopback_echo_smoke() {
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXGOS_ECHO).unwrap();
+    let mut channel = pair.open_channel(relid, 2).unwrap();
+    let packet = vmbus::ring::OutgoingPacket::in_band(5, true, b"ping");
+    assert!(channel.rings.sender.send(&packet).unwrap());
+    pair.client.signal_channel(relid).unwrap();
+    pair.pump();
+    assert!(
+        pair.take_events()
+            .contains(&(None, ClientEvent::ChannelSignalled { relid }))
+    );
+    let mut buffer = Vec::new();
+    let reply = channel
+        .rings
+        .receiver
+        .read_packet(&mut buffer)
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.transaction_id, 5);
+    assert_eq!(&reply.payload(&buffer)[..4], b"ping");
+}
