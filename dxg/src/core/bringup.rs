@@ -236,6 +236,20 @@ impl Driver {
             AdapterState::Active | AdapterState::Starting
         );
         self.fail_adapter_pending(id);
+        let waits: Vec<(u64, super::Ticket)> = self
+            .events
+            .iter()
+            .filter_map(|(event, state)| match state {
+                super::GuestEvent::Wait {
+                    ticket, adapter, ..
+                } if *adapter == id => Some((*event, *ticket)),
+                _ => None,
+            })
+            .collect();
+        for (event, ticket) in waits {
+            self.events.remove(&event);
+            self.complete(ticket, Err(NtStatus::DEVICE_REMOVED));
+        }
         for process in self.processes.values_mut() {
             process.remove_adapter_objects(id);
         }

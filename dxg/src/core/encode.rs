@@ -747,6 +747,7 @@ impl Driver {
                         ticket,
                         acknowledged: false,
                         signalled: false,
+                        adapter: entry.adapter,
                     },
                 );
                 let mut command = WaitForSyncObjectFromCpuCommand::zeroed();

@@ -208,6 +208,7 @@ enum GuestEvent {
         ticket: Ticket,
         acknowledged: bool,
         signalled: bool,
+        adapter: AdapterId,
     },
     /// A CPU_NOTIFICATION sync object (lives as long as the object).
     Notification {

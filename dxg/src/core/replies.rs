@@ -363,14 +363,11 @@ impl Driver {
                 private_size,
             } => {
                 let expected = CREATE_CONTEXT_PRIVATE_OFFSET + private_size;
-                let Some(reply) = self.need::<CreateContextVirtualCommand>(
-                    &pending,
-                    payload,
-                    expected.max(CreateContextVirtualCommand::SIZE - 4),
-                ) else {
+                if self.need::<u8>(&pending, payload, expected).is_none() {
                     return self.finish(&pending, short);
-                };
-                if reply.context.is_null() {
+                }
+                let context = D3dkmtHandle(read_at::<u32>(payload, 24).unwrap_or(0));
+                if context.is_null() {
                     return self.finish(&pending, Err(NtStatus::UNSUCCESSFUL));
                 }
                 let private_data = read_bytes(payload, CREATE_CONTEXT_PRIVATE_OFFSET, private_size)
@@ -378,14 +375,14 @@ impl Driver {
                     .to_vec();
                 if !self.insert_object(
                     &pending,
-                    ObjectEntry::simple(reply.context, ObjectKind::Context, adapter, device),
+                    ObjectEntry::simple(context, ObjectKind::Context, adapter, device),
                 ) {
                     return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
                 }
                 self.finish(
                     &pending,
                     Ok(Reply::Context {
-                        context: reply.context,
+                        context,
                         private_data,
                     }),
                 );
@@ -565,6 +562,7 @@ impl Driver {
                             ticket,
                             acknowledged,
                             signalled,
+                            ..
                         }) = self.events.get_mut(&event)
                         {
                             *acknowledged = true;
@@ -685,6 +683,7 @@ impl Driver {
                     ticket,
                     acknowledged,
                     signalled,
+                    ..
                 }) => {
                     *signalled = true;
                     if *acknowledged {

@@ -1,0 +1,252 @@
+//! The emulated vGPU: the host side of the GPU-PV protocol, sans-I/O.
+//!
+//! [`GpuHost`] is one VM's GPU-PV host: the global DXGK channel plus any number of vGPUs (each
+//! with its PCI config words and its vGPU channel). Feed it guest packets with
+//! [`GpuHost::receive`]; drain completions and host→guest notifications with
+//! [`GpuHost::poll_output`]. It shares `dxg::wire` with the guest driver.
+//!
+//! Objects live per host process with D3DKMT handles from a per-process allocator. Allocation
+//! storage, monitored-fence values and paging fences live in the IO space the guest announced
+//! with SETIOSPACEREGION, reached through `GuestMemory`. SUBMITCOMMAND runs the command
+//! processor ([`command_processor`]); CPU waits complete with SIGNALGUESTEVENT.
+
+pub mod command_processor;
+pub mod config;
+mod dispatch;
+pub mod handles;
+pub mod io_space;
+pub mod loopback;
+mod objects;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::VgpuPciConfig;
+pub use objects::{HostObject, HostProcess, Owned};
+
+use dxg::wire::{D3dkmtHandle, Guid, Luid};
+use handles::HandleAllocator;
+use hyperv::memory::GuestMemory;
+use io_space::IoSpace;
+use std::collections::{BTreeMap, VecDeque};
+
+/// A host-side channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HostChannel {
+    /// The global DXGK channel.
+    Global,
+    /// The vGPU channel of vGPU `index`.
+    Vgpu(usize),
+}
+
+/// Output of the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostOutput {
+    /// A completion packet answering `transaction_id` on `channel`.
+    Completion {
+        /// Channel.
+        channel: HostChannel,
+        /// Transaction id of the request.
+        transaction_id: u64,
+        /// Result payload.
+        bytes: Vec<u8>,
+    },
+    /// An in-band host→guest notification on the global channel.
+    Notification(Vec<u8>),
+}
+
+/// Description of one vGPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VgpuDescription {
+    /// PCI config words.
+    pub config: VgpuPciConfig,
+    /// Device description string.
+    pub description: String,
+    /// Report async messaging in GETINTERNALADAPTERINFO.
+    pub async_messaging: bool,
+}
+
+impl VgpuDescription {
+    /// A vGPU whose channel instance GUID starts with `adapter_luid` (so that is the LUID user
+    /// mode sees) and whose host vGPU LUID is `vgpu_luid`.
+    pub fn new(adapter_luid: u64, vgpu_luid: u64) -> Self {
+        let mut guid = [0u8; 16];
+        guid[..8].copy_from_slice(&adapter_luid.to_le_bytes());
+        guid[8..].copy_from_slice(&[0x8A, 0x3C, 0x11, 0x4D, 0xD0, 0x65, 0x70, 0x75]);
+        Self {
+            config: VgpuPciConfig::new(Guid(guid), Luid::from_u64(vgpu_luid)),
+            description: String::from("dxgos emulated vGPU"),
+            async_messaging: false,
+        }
+    }
+}
+
+/// One vGPU's host state.
+#[derive(Debug)]
+pub struct Vgpu {
+    /// Description and config words.
+    pub description: VgpuDescription,
+    /// Host adapter handle once opened.
+    pub host_adapter: D3dkmtHandle,
+    /// Removed by the host (hot remove).
+    pub removed: bool,
+}
+
+/// A pending CPU wait.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct CpuWait {
+    process: D3dkmtHandle,
+    event: u64,
+    objects: Vec<(D3dkmtHandle, u64)>,
+    wait_any: bool,
+}
+
+/// Counters for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStatistics {
+    /// Commands received.
+    pub commands: u64,
+    /// Commands answered with a failure status.
+    pub failures: u64,
+    /// Command packets executed by the command processor.
+    pub packets_executed: u64,
+    /// SIGNALGUESTEVENTs sent.
+    pub events_signalled: u64,
+}
+
+/// The emulated GPU-PV host of one VM.
+pub struct GpuHost<M: GuestMemory> {
+    memory: M,
+    vgpus: Vec<Vgpu>,
+    io_space: Option<IoSpace>,
+    process_handles: HandleAllocator,
+    processes: BTreeMap<D3dkmtHandle, HostProcess>,
+    adapter_handles: HandleAllocator,
+    waits: Vec<CpuWait>,
+    outputs: VecDeque<HostOutput>,
+    /// Cookie from CREATEDEVICE.error_code (for SETGUESTDATA).
+    device_state_cookie: u64,
+    statistics: HostStatistics,
+    /// `mmio_megabytes` of the global channel offer.
+    pub mmio_megabytes: u32,
+}
+
+impl<M: GuestMemory> GpuHost<M> {
+    /// A host with no vGPUs; `mmio_megabytes` is announced in the global channel offer.
+    pub fn new(memory: M, mmio_megabytes: u32) -> Self {
+        Self {
+            memory,
+            vgpus: Vec::new(),
+            io_space: None,
+            process_handles: HandleAllocator::new(),
+            processes: BTreeMap::new(),
+            adapter_handles: HandleAllocator::new(),
+            waits: Vec::new(),
+            outputs: VecDeque::new(),
+            device_state_cookie: 0,
+            statistics: HostStatistics::default(),
+            mmio_megabytes,
+        }
+    }
+
+    /// Adds a vGPU; returns its index (the `HostChannel::Vgpu` index).
+    pub fn add_vgpu(&mut self, description: VgpuDescription) -> usize {
+        self.vgpus.push(Vgpu {
+            description,
+            host_adapter: D3dkmtHandle::NULL,
+            removed: false,
+        });
+        self.vgpus.len() - 1
+    }
+
+    /// Hot-removes a vGPU: later commands for it fail with DEVICE_REMOVED.
+    pub fn remove_vgpu(&mut self, index: usize) {
+        if let Some(vgpu) = self.vgpus.get_mut(index) {
+            vgpu.removed = true;
+        }
+    }
+
+    /// The PCI config of vGPU `index` (for the vPCI emulation).
+    pub fn pci_config(&mut self, index: usize) -> Option<&mut VgpuPciConfig> {
+        self.vgpus
+            .get_mut(index)
+            .map(|vgpu| &mut vgpu.description.config)
+    }
+
+    /// vGPU `index`.
+    pub fn vgpu(&self, index: usize) -> Option<&Vgpu> {
+        self.vgpus.get(index)
+    }
+
+    /// The vGPU channel index with this instance GUID.
+    pub fn vgpu_by_instance(&self, instance: Guid) -> Option<usize> {
+        self.vgpus
+            .iter()
+            .position(|vgpu| vgpu.description.config.channel_instance == instance)
+    }
+
+    /// Guest memory.
+    pub fn memory(&self) -> &M {
+        &self.memory
+    }
+
+    /// The IO space (base, length) once registered.
+    pub fn io_space(&self) -> Option<(u64, u64)> {
+        self.io_space
+            .as_ref()
+            .map(|space| (space.base(), space.length()))
+    }
+
+    /// IO-space pages in use.
+    pub fn io_pages_in_use(&self) -> usize {
+        self.io_space.as_ref().map(IoSpace::used_pages).unwrap_or(0)
+    }
+
+    /// Live host processes.
+    pub fn process_count(&self) -> usize {
+        self.processes.len()
+    }
+
+    /// Live objects of all processes.
+    pub fn object_count(&self) -> usize {
+        self.processes
+            .values()
+            .map(|process| process.objects.len())
+            .sum()
+    }
+
+    /// Pending CPU waits.
+    pub fn pending_waits(&self) -> usize {
+        self.waits.len()
+    }
+
+    /// Counters.
+    pub fn statistics(&self) -> HostStatistics {
+        self.statistics
+    }
+
+    /// Takes the next output.
+    pub fn poll_output(&mut self) -> Option<HostOutput> {
+        self.outputs.pop_front()
+    }
+
+    /// Whether guest messages carry the 16-byte extension header (guest wrote version ≥ 40).
+    fn extension_headers(&self) -> bool {
+        self.vgpus
+            .iter()
+            .any(|vgpu| vgpu.description.config.guest_version >= dxg::wire::INTERFACE_VERSION)
+    }
+
+    /// Sends SETGUESTDATA telling the guest that device state changed.
+    pub fn notify_device_state_changed(&mut self) {
+        let mut message = dxg::wire::SetGuestDataMessage::zeroed();
+        message.header = dxg::wire::CommandHeader::host_to_guest(
+            dxg::wire::HostToGuestCommand::SetGuestData.as_u32(),
+        );
+        message.guest_pointer = self.device_state_cookie;
+        message.data = 1;
+        self.outputs.push_back(HostOutput::Notification(
+            zerocopy::IntoBytes::as_bytes(&message).to_vec(),
+        ));
+    }
+}

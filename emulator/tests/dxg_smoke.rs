@@ -1,0 +1,615 @@
+//! In-process integration: the dxg guest core against the emulated vGPU (no VMBus).
+//! The smoke sequence of dxg.md §8.3 and beyond.
+
+use dxg::core::{AdapterState, AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::wire::{D3dkmtHandle, Luid, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
+use emulator::vgpu::VgpuDescription;
+use emulator::vgpu::loopback::Loopback;
+use hyperv::memory::GuestMemory;
+
+const WIDTH: u32 = 64;
+const HEIGHT: u32 = 48;
+const PITCH: u32 = WIDTH * 4;
+
+fn words(values: &[u32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+/// FNV-1a 64.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The Mandelbrot image as documented in docs/vgpu-command-processor.md, written here
+/// independently of the emulator's renderer.
+fn expected_mandelbrot(width: u32, height: u32, max: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for y in 0..height as i64 {
+        for x in 0..width as i64 {
+            let one = 1i64 << 24;
+            let cr = -5 * one / 2 + x * (7 * one / 2) / width as i64;
+            let ci = -5 * one / 4 + y * (5 * one / 2) / height as i64;
+            let (mut a, mut b, mut n) = (0i64, 0i64, 0u32);
+            while n < max {
+                let (aa, bb) = ((a * a) >> 24, (b * b) >> 24);
+                if aa + bb > 4 * one {
+                    break;
+                }
+                b = ((2 * a * b) >> 24) + ci;
+                a = aa - bb + cr;
+                n += 1;
+            }
+            let g = n * 255 / max;
+            out.extend_from_slice(&(0xFF00_0000u32 | g << 16 | g << 8 | g).to_le_bytes());
+        }
+    }
+    out
+}
+
+struct Session {
+    adapter: D3dkmtHandle,
+    device: D3dkmtHandle,
+    context: D3dkmtHandle,
+    surface: D3dkmtHandle,
+    fence: D3dkmtHandle,
+    fence_address: u64,
+}
+
+fn expect_ok(result: Result<Reply, NtStatus>) -> Reply {
+    result.unwrap_or_else(|status| panic!("request failed: {status:?}"))
+}
+
+fn start_process(vm: &mut Loopback, process: ProcessId, adapter_index: usize) -> Session {
+    expect_ok(vm.call(
+        process,
+        Request::CreateProcess {
+            pid: 100 + process.0,
+            name: "smoke".into(),
+        },
+    ));
+    let Reply::Adapters(adapters) = expect_ok(vm.call(process, Request::EnumAdapters)) else {
+        panic!()
+    };
+    let adapter = adapters[adapter_index].handle;
+    let Reply::Device(device) =
+        expect_ok(vm.call(process, Request::CreateDevice { adapter, flags: 0 }))
+    else {
+        panic!()
+    };
+    let Reply::Context { context, .. } = expect_ok(vm.call(
+        process,
+        Request::CreateContext {
+            device,
+            node_ordinal: 0,
+            engine_affinity: 0,
+            flags: 0,
+            client_hint: 0,
+            private_data: vec![],
+        },
+    )) else {
+        panic!()
+    };
+    let size = u64::from(PITCH * HEIGHT);
+    let Reply::Allocations { allocations, .. } = expect_ok(vm.call(
+        process,
+        Request::CreateAllocation {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest {
+                private_data: size.to_le_bytes().to_vec(),
+                ..Default::default()
+            }],
+        },
+    )) else {
+        panic!()
+    };
+    let Reply::SyncObject {
+        handle: fence,
+        fence_address,
+        ..
+    } = expect_ok(vm.call(
+        process,
+        Request::CreateSyncObject {
+            device,
+            kind: SyncObjectKind::MonitoredFence {
+                initial_value: 0,
+                engine_affinity: 0,
+            },
+            flags: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    Session {
+        adapter,
+        device,
+        context,
+        surface: allocations[0].handle,
+        fence,
+        fence_address,
+    }
+}
+
+fn render(
+    vm: &mut Loopback,
+    process: ProcessId,
+    session: &Session,
+    value: u64,
+) -> Result<Reply, NtStatus> {
+    let mut stream = words(&[4, 32, session.surface.0, 0, WIDTH, HEIGHT, PITCH, 32]);
+    stream.extend(words(&[
+        5,
+        24,
+        session.fence.0,
+        0,
+        value as u32,
+        (value >> 32) as u32,
+    ]));
+    vm.call(
+        process,
+        Request::SubmitCommand {
+            contexts: vec![session.context],
+            command_buffer: 0,
+            command_length: 0,
+            private_data: stream,
+            history_buffers: vec![],
+        },
+    )
+}
+
+fn read_surface(vm: &mut Loopback, process: ProcessId, session: &Session) -> Vec<u8> {
+    let Reply::Locked { address, .. } = expect_ok(vm.call(
+        process,
+        Request::Lock {
+            device: session.device,
+            allocation: session.surface,
+        },
+    )) else {
+        panic!()
+    };
+    let mut pixels = vec![0u8; (PITCH * HEIGHT) as usize];
+    vm.memory.read(address, &mut pixels).unwrap();
+    expect_ok(vm.call(
+        process,
+        Request::Unlock {
+            device: session.device,
+            allocation: session.surface,
+        },
+    ));
+    pixels
+}
+
+#[test]
+fn smoke_sequence_renders_and_waits() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x1234_5678, 0xABCD)], 16);
+    assert!(vm.events.iter().any(|event| matches!(
+        event,
+        dxg::core::Action::AdapterStateChanged {
+            state: AdapterState::Active,
+            ..
+        }
+    )));
+    assert_eq!(vm.driver.interface_version(), 40);
+    let process = ProcessId(1);
+    let session = start_process(&mut vm, process, 0);
+
+    // QUERYADAPTERINFO the way libdxgtest does: 57, 31, 70, 65.
+    let Reply::AdapterInfo(data) = expect_ok(vm.call(
+        process,
+        Request::QueryAdapterInfo {
+            adapter: session.adapter,
+            query_type: QUERY_ADAPTER_TYPE_RENDER,
+            data: vec![0; 4],
+        },
+    )) else {
+        panic!()
+    };
+    let adapter_type = u32::from_le_bytes(data[..4].try_into().unwrap());
+    assert_eq!(
+        adapter_type & (1 << 7),
+        1 << 7,
+        "paravirtualized forced by the guest"
+    );
+    assert_eq!(
+        adapter_type & (1 << 1),
+        0,
+        "display_supported cleared by the guest"
+    );
+    for query_type in [31, 70, 65] {
+        expect_ok(vm.call(
+            process,
+            Request::QueryAdapterInfo {
+                adapter: session.adapter,
+                query_type,
+                data: vec![0; 64],
+            },
+        ));
+    }
+
+    let Reply::PagingQueue {
+        paging_queue,
+        fence_address: paging_fence,
+        ..
+    } = expect_ok(vm.call(
+        process,
+        Request::CreatePagingQueue {
+            device: session.device,
+            priority: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    let Reply::Resident {
+        status,
+        paging_fence_value,
+        ..
+    } = expect_ok(vm.call(
+        process,
+        Request::MakeResident {
+            paging_queue,
+            allocations: vec![session.surface],
+            flags: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(status, NtStatus::PENDING);
+    assert!(vm.memory.read_u64(paging_fence).unwrap() >= paging_fence_value);
+
+    // Render, signal the fence from the command stream, wait for it from the CPU.
+    expect_ok(render(&mut vm, process, &session, 7));
+    assert_eq!(
+        vm.memory.read_u64(session.fence_address).unwrap(),
+        7,
+        "monitored fence value lives in IO space"
+    );
+    let wait = vm.call(
+        process,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![7],
+            wait_any: false,
+        },
+    );
+    assert_eq!(wait, Ok(Reply::WaitCompleted));
+    let pixels = read_surface(&mut vm, process, &session);
+    assert_eq!(
+        fnv1a(&pixels),
+        fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, 32))
+    );
+
+    // A CPU wait that is not yet satisfied completes when a later SIGNALSYNCOBJECT arrives.
+    let ticket = vm.driver.submit(
+        process,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![9],
+            wait_any: false,
+        },
+    );
+    vm.pump();
+    assert!(!vm.completions.contains_key(&ticket));
+    assert_eq!(vm.host.pending_waits(), 1);
+    expect_ok(vm.call(
+        process,
+        Request::SignalFromGpu {
+            context: session.context,
+            objects: vec![session.fence],
+            values: vec![9],
+        },
+    ));
+    assert_eq!(
+        vm.completions.remove(&ticket),
+        Some(Ok(Reply::WaitCompleted))
+    );
+
+    // Teardown in the §8.3 order.
+    for request in [
+        Request::DestroyAllocation {
+            device: session.device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![session.surface],
+            flags: 0,
+        },
+        Request::DestroySyncObject {
+            sync_object: session.fence,
+        },
+        Request::DestroyContext {
+            context: session.context,
+        },
+        Request::DestroyPagingQueue { paging_queue },
+        Request::DestroyDevice {
+            device: session.device,
+        },
+        Request::DestroyProcess,
+    ] {
+        expect_ok(vm.call(process, request));
+    }
+    assert_eq!(vm.host.process_count(), 0);
+    assert_eq!(vm.host.io_pages_in_use(), 0, "all IO-space pages returned");
+    assert_eq!(vm.driver.outstanding_transactions(), 0);
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+#[test]
+fn fill_copy_and_gradient_do_real_work() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x42, 0x43)], 8);
+    let process = ProcessId(3);
+    let session = start_process(&mut vm, process, 0);
+    let mut stream = words(&[3, 28, session.surface.0, 0, WIDTH, HEIGHT, PITCH]);
+    stream.extend(words(&[1, 24, session.surface.0, 0, 16, 0xDDCC_BBAA]));
+    stream.extend(words(&[
+        2,
+        28,
+        session.surface.0,
+        0,
+        session.surface.0,
+        PITCH * 2,
+        16,
+    ]));
+    let request = Request::SubmitCommand {
+        contexts: vec![session.context],
+        command_buffer: 0,
+        command_length: 0,
+        private_data: stream,
+        history_buffers: vec![],
+    };
+    expect_ok(vm.call(process, request));
+    let pixels = read_surface(&mut vm, process, &session);
+    assert_eq!(&pixels[..4], &[0xAA, 0xBB, 0xCC, 0xDD]);
+    assert_eq!(
+        &pixels[(PITCH * 2) as usize..(PITCH * 2 + 4) as usize],
+        &[0xAA, 0xBB, 0xCC, 0xDD]
+    );
+    // Gradient pixel (x = 10, y = 1): red = 10*255/63, green = 255/47, blue = 11*255/110.
+    let offset = (PITCH + 40) as usize;
+    let pixel = u32::from_le_bytes(pixels[offset..offset + 4].try_into().unwrap());
+    assert_eq!(
+        pixel,
+        0xFF00_0000 | (10 * 255 / 63) << 16 | (255 / 47) << 8 | (11 * 255 / 110)
+    );
+    // A bad stream fails cleanly with a status.
+    let bad = Request::SubmitCommand {
+        contexts: vec![session.context],
+        command_buffer: 0,
+        command_length: 0,
+        private_data: words(&[1, 24, session.surface.0, PITCH * HEIGHT, 16, 0]),
+        history_buffers: vec![],
+    };
+    assert_eq!(vm.call(process, bad), Err(NtStatus::INVALID_PARAMETER));
+}
+
+#[test]
+fn two_processes_two_adapters_are_isolated() {
+    let mut vm = Loopback::new(
+        vec![
+            VgpuDescription::new(0x1000, 0x2000),
+            VgpuDescription::new(0x3000, 0x4000),
+        ],
+        16,
+    );
+    let Reply::Adapters(list) = ({
+        vm.call(
+            ProcessId(1),
+            Request::CreateProcess {
+                pid: 1,
+                name: "a".into(),
+            },
+        )
+        .unwrap();
+        vm.call(ProcessId(1), Request::EnumAdapters).unwrap()
+    }) else {
+        panic!()
+    };
+    assert_eq!(
+        list.iter().map(|entry| entry.luid).collect::<Vec<_>>(),
+        vec![Luid::from_u64(0x1000), Luid::from_u64(0x3000)]
+    );
+    let first = start_process(&mut vm, ProcessId(2), 0);
+    let second = start_process(&mut vm, ProcessId(3), 1);
+    expect_ok(render(&mut vm, ProcessId(2), &first, 1));
+    expect_ok(render(&mut vm, ProcessId(3), &second, 1));
+    // Handles are per host process: the same values name different objects in each process.
+    assert_eq!(first.surface, second.surface);
+    let lock = |vm: &mut Loopback, process, session: &Session| match vm.call(
+        process,
+        Request::Lock {
+            device: session.device,
+            allocation: session.surface,
+        },
+    ) {
+        Ok(Reply::Locked { address, .. }) => address,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(
+        lock(&mut vm, ProcessId(2), &first),
+        lock(&mut vm, ProcessId(3), &second)
+    );
+    // A handle the process never received is refused.
+    let bogus = D3dkmtHandle::new(0x1234, 1, 0);
+    assert_eq!(
+        vm.call(
+            ProcessId(3),
+            Request::Lock {
+                device: second.device,
+                allocation: bogus
+            }
+        ),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+    assert_eq!(
+        fnv1a(&read_surface(&mut vm, ProcessId(2), &first)),
+        fnv1a(&read_surface(&mut vm, ProcessId(3), &second))
+    );
+}
+
+#[test]
+fn adapter_removed_while_in_use() {
+    let mut vm = Loopback::new(
+        vec![
+            VgpuDescription::new(0x1000, 0x2000),
+            VgpuDescription::new(0x3000, 0x4000),
+        ],
+        16,
+    );
+    let first = start_process(&mut vm, ProcessId(1), 0);
+    let second = start_process(&mut vm, ProcessId(2), 1);
+    let instance = vm.host.vgpu(0).unwrap().description.config.channel_instance;
+    // A CPU wait is outstanding when the adapter goes away.
+    let ticket = vm.driver.submit(
+        ProcessId(1),
+        Request::WaitFromCpu {
+            device: first.device,
+            objects: vec![first.fence],
+            values: vec![50],
+            wait_any: false,
+        },
+    );
+    vm.pump();
+    vm.host.remove_vgpu(0);
+    vm.driver.vgpu_channel_rescinded(instance);
+    vm.pump();
+    assert_eq!(
+        vm.completions.remove(&ticket),
+        Some(Err(NtStatus::DEVICE_REMOVED))
+    );
+    assert_eq!(
+        render(&mut vm, ProcessId(1), &first, 2),
+        Err(NtStatus::INVALID_HANDLE),
+        "objects of a removed adapter are gone"
+    );
+    assert_eq!(
+        vm.call(
+            ProcessId(1),
+            Request::CreateDevice {
+                adapter: first.adapter,
+                flags: 0
+            }
+        ),
+        Err(NtStatus::DEVICE_REMOVED)
+    );
+    expect_ok(render(&mut vm, ProcessId(2), &second, 2));
+    let Reply::Adapters(list) = vm.call(ProcessId(2), Request::EnumAdapters).unwrap() else {
+        panic!()
+    };
+    assert_eq!(list.len(), 1);
+    expect_ok(vm.call(ProcessId(1), Request::DestroyProcess));
+    assert_eq!(vm.driver.registered_events(), 0);
+}
+
+#[test]
+fn process_exit_without_cleanup_releases_everything() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x77, 0x78)], 8);
+    let process = ProcessId(9);
+    let session = start_process(&mut vm, process, 0);
+    expect_ok(vm.call(
+        process,
+        Request::CreatePagingQueue {
+            device: session.device,
+            priority: 0,
+        },
+    ));
+    assert!(vm.host.object_count() >= 5);
+    expect_ok(vm.call(process, Request::DestroyProcess));
+    assert_eq!(vm.host.process_count(), 0);
+    assert_eq!(vm.host.object_count(), 0);
+    assert_eq!(vm.host.io_pages_in_use(), 0);
+    assert!(vm.driver.process(process).is_none());
+    assert_eq!(
+        vm.call(process, Request::EnumAdapters),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+}
+
+#[test]
+fn version_27_host_has_no_extension_header() {
+    let mut description = VgpuDescription::new(0x55, 0x56);
+    description.config.host_version = 0;
+    let mut vm = Loopback::new(vec![description], 8);
+    assert_eq!(vm.driver.interface_version(), 27);
+    let session = start_process(&mut vm, ProcessId(1), 0);
+    let reply = vm.call(
+        ProcessId(1),
+        Request::QueryAdapterInfo {
+            adapter: session.adapter,
+            query_type: QUERY_ADAPTER_TYPE_RENDER,
+            data: vec![0; 4],
+        },
+    );
+    assert!(
+        matches!(reply, Ok(Reply::AdapterInfo(ref data)) if data.len() == 4),
+        "{reply:?}"
+    );
+    expect_ok(render(&mut vm, ProcessId(1), &session, 1));
+}
+
+#[test]
+fn async_messaging_moves_traffic_to_the_global_channel() {
+    let mut description = VgpuDescription::new(0x99, 0x9A);
+    description.async_messaging = true;
+    let mut vm = Loopback::new(vec![description], 8);
+    assert!(vm.driver.async_messaging());
+    let session = start_process(&mut vm, ProcessId(1), 0);
+    expect_ok(render(&mut vm, ProcessId(1), &session, 3));
+    let wait = vm.call(
+        ProcessId(1),
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![3],
+            wait_any: false,
+        },
+    );
+    assert_eq!(wait, Ok(Reply::WaitCompleted));
+}
+
+#[test]
+fn execution_state_is_cached_until_set_guest_data() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x11, 0x12)], 8);
+    let session = start_process(&mut vm, ProcessId(1), 0);
+    let before = vm.host.statistics().commands;
+    let state = vm.call(
+        ProcessId(1),
+        Request::GetDeviceState {
+            device: session.device,
+            state_type: 1,
+        },
+    );
+    assert_eq!(
+        state,
+        Ok(Reply::DeviceState {
+            state_type: 1,
+            state: 1
+        })
+    );
+    assert_eq!(
+        vm.host.statistics().commands,
+        before,
+        "served from the guest cache"
+    );
+    vm.host.notify_device_state_changed();
+    vm.pump();
+    assert_eq!(vm.driver.device_state_counter(), 1);
+    vm.call(
+        ProcessId(1),
+        Request::GetDeviceState {
+            device: session.device,
+            state_type: 1,
+        },
+    )
+    .unwrap();
+    assert_eq!(vm.host.statistics().commands, before + 1);
+}
