@@ -1,0 +1,809 @@
+//! Byte-exact vectors, written by hand from shared/reference/dxg.md (§2.2, §2.3, §3), compared
+//! with what the driver emits; plus state-machine and hostile-reply tests.
+
+use dxg::core::*;
+use dxg::wire::*;
+
+/// Parses hand-written hex (whitespace ignored).
+fn hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
+const IO_BASE: u64 = 0x1_0000_0000;
+const GUID_BYTES: [u8; 16] = [
+    0x67, 0x45, 0x23, 0x01, 0xAB, 0x89, 0xEF, 0xCD, 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF,
+];
+
+/// Config space of vPCI reference §10 G: version 40, LUID 0xABCD, caps 0.
+struct Config {
+    version: u32,
+    writes: Vec<(u16, u32)>,
+}
+
+impl ConfigSpace for Config {
+    fn read_u32(&mut self, offset: u16) -> Result<u32, ConfigSpaceError> {
+        Ok(match offset {
+            0xC0..=0xCC => u32::from_le_bytes(
+                GUID_BYTES[(offset - 0xC0) as usize..][..4]
+                    .try_into()
+                    .unwrap(),
+            ),
+            0xD0 => self.version,
+            0xD4 => 0xABCD,
+            _ => 0,
+        })
+    }
+    fn write_u32(&mut self, offset: u16, value: u32) -> Result<(), ConfigSpaceError> {
+        self.writes.push((offset, value));
+        Ok(())
+    }
+}
+
+fn sends(driver: &mut Driver) -> Vec<OutgoingPacket> {
+    let mut packets = Vec::new();
+    while let Some(action) = driver.poll_action() {
+        if let Action::Send(packet) = action {
+            packets.push(packet);
+        }
+    }
+    packets
+}
+
+fn completions(driver: &mut Driver) -> Vec<(Ticket, Result<Reply, NtStatus>)> {
+    let mut done = Vec::new();
+    while let Some(action) = driver.poll_action() {
+        if let Action::Complete { ticket, result } = action {
+            done.push((ticket, result));
+        }
+    }
+    done
+}
+
+fn vgpu_channel() -> ChannelId {
+    ChannelId::Vgpu(Guid(GUID_BYTES))
+}
+
+/// Brings one adapter up by hand, checking every bring-up packet byte for byte.
+fn bring_up() -> Driver {
+    let mut driver = Driver::new(DriverConfig::default());
+    let mut config = Config {
+        version: 40,
+        writes: Vec::new(),
+    };
+    // PCI function first, then the vGPU offer, then the global offer (any order works).
+    driver.probe_pci_function(7, 0x008E, &mut config).unwrap();
+    assert_eq!(config.writes, vec![(0xD4, 1), (0xD0, 40)]);
+    driver.vgpu_channel_offered(Guid(GUID_BYTES));
+    assert!(
+        driver.poll_action().is_none(),
+        "nothing starts before the global channel"
+    );
+    driver.global_channel_offered(16);
+    assert_eq!(
+        driver.poll_action(),
+        Some(Action::OpenChannel {
+            channel: ChannelId::Global,
+            ring_bytes: 262_144,
+            max_packet_bytes: 131_072
+        })
+    );
+    assert_eq!(
+        driver.poll_action(),
+        Some(Action::AllocateIoSpace {
+            bytes: 16 << 20,
+            alignment: 65_536
+        })
+    );
+    driver.io_space_allocated(IO_BASE, 16 << 20);
+    let packets = sends(&mut driver);
+    assert_eq!(packets.len(), 1);
+    assert_eq!(packets[0].channel, ChannelId::Global);
+    assert_eq!(packets[0].transaction_id, 1);
+    assert!(packets[0].completion_requested);
+    // SETIOSPACEREGION: ext hdr (LUID 0) | global hdr type 1010 | start | length | gpadl | pad
+    let expected = hex("10000000 00000000 00000000 00000000
+                        0000000000000000 00000000 01000000 f2030000 00000000
+                        0000000001000000 0000000100000000 00000000 00000000");
+    assert_eq!(packets[0].bytes, expected);
+    driver.receive(ChannelId::Global, PacketKind::Completion, 1, &[0, 0, 0, 0]);
+    let mut opened = false;
+    let mut open_adapter = None;
+    while let Some(action) = driver.poll_action() {
+        match action {
+            Action::OpenChannel { channel, .. } => opened = channel == vgpu_channel(),
+            Action::Send(packet) => open_adapter = Some(packet),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(opened);
+    let open_adapter = open_adapter.unwrap();
+    assert_eq!(
+        (open_adapter.channel, open_adapter.transaction_id),
+        (vgpu_channel(), 1)
+    );
+    // OPENADAPTER: ext hdr (vGPU LUID 0xABCD) | vgpu hdr type 14 | version 40 | 16 | guest LUID 0
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 00000000 00000000 0e000000 00000000
+                        28000000 10000000 0000000000000000");
+    assert_eq!(open_adapter.bytes, expected);
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        1,
+        &hex("41000000 00000000 28000000 10000000"),
+    );
+    let info = sends(&mut driver);
+    // GETINTERNALADAPTERINFO: header only.
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 00000000 00000000 24000000 00000000");
+    assert_eq!(info[0].bytes, expected);
+    let mut reply = vec![0u8; 712];
+    reply[704..708].copy_from_slice(&0xABCDu32.to_le_bytes());
+    driver.receive(vgpu_channel(), PacketKind::Completion, 2, &reply);
+    let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
+    assert!(
+        matches!(
+            actions[..],
+            [Action::AdapterStateChanged {
+                state: AdapterState::Active,
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+    driver
+}
+
+/// Creates process 1 (host handle 0x40) and checks CREATEPROCESS.
+fn with_process() -> Driver {
+    let mut driver = bring_up();
+    let ticket = driver.submit(
+        ProcessId(1),
+        Request::CreateProcess {
+            pid: 0x1234,
+            name: "ab".into(),
+        },
+    );
+    let packet = sends(&mut driver).remove(0);
+    assert_eq!(packet.bytes.len(), 16 + 568);
+    // ext (LUID 0) | global hdr type 1000 | cookie (opaque) | pid 0x1234 | "ab" UTF-16 ...
+    assert_eq!(
+        &packet.bytes[..40],
+        &hex("10000000 00000000 00000000 00000000
+                                          0000000000000000 00000000 01000000 e8030000 00000000")[..]
+    );
+    assert_eq!(&packet.bytes[48..60], &hex("3412000000000000 61006200")[..]);
+    assert_eq!(packet.bytes[16 + 562], 0x08, "linux_process flag");
+    driver.receive(
+        ChannelId::Global,
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("40000000"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(
+            ticket,
+            Ok(Reply::ProcessCreated {
+                host_process: D3dkmtHandle(0x40)
+            })
+        )]
+    );
+    driver
+}
+
+fn adapter_handle(driver: &mut Driver) -> D3dkmtHandle {
+    driver.submit(ProcessId(1), Request::EnumAdapters);
+    match completions(driver).remove(0).1 {
+        Ok(Reply::Adapters(list)) => {
+            assert_eq!(
+                list[0].luid,
+                Luid {
+                    low: 0x0123_4567,
+                    high: 0xCDEF_89AB
+                },
+                "adapter LUID = first 8 GUID bytes"
+            );
+            list[0].handle
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Submits a request and returns its single packet.
+fn one_packet(driver: &mut Driver, request: Request) -> (Ticket, OutgoingPacket) {
+    let ticket = driver.submit(ProcessId(1), request);
+    let mut packets = sends(driver);
+    assert_eq!(packets.len(), 1);
+    (ticket, packets.remove(0))
+}
+
+fn with_device() -> (Driver, D3dkmtHandle, D3dkmtHandle) {
+    let mut driver = with_process();
+    let adapter = adapter_handle(&mut driver);
+    let (ticket, packet) = one_packet(&mut driver, Request::CreateDevice { adapter, flags: 2 });
+    let mut expected = hex("10000000 00000000 cdab0000 00000000
+                            0000000000000000 40000000 00000000 00000000 00000000
+                            02000000 00 000000");
+    expected.extend_from_slice(&DriverConfig::default().device_state_cookie.to_le_bytes());
+    assert_eq!(packet.bytes, expected, "CREATEDEVICE");
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("80000000"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Ok(Reply::Device(D3dkmtHandle(0x80))))]
+    );
+    (driver, adapter, D3dkmtHandle(0x80))
+}
+
+#[test]
+fn bring_up_packets_are_byte_exact() {
+    let driver = bring_up();
+    assert_eq!(driver.interface_version(), 40);
+    assert_eq!(driver.io_space(), Some((IO_BASE, 16 << 20)));
+}
+
+#[test]
+fn query_adapter_info_vector_and_reply() {
+    let mut driver = with_process();
+    let adapter = adapter_handle(&mut driver);
+    let (ticket, packet) = one_packet(
+        &mut driver,
+        Request::QueryAdapterInfo {
+            adapter,
+            query_type: 57,
+            data: vec![0xEE; 4],
+        },
+    );
+    // hdr type 2 | query type 57 | size 4 | data | 7 bytes placeholder padding (39 + size)
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 02000000 00000000
+                        39000000 04000000 eeeeeeee 00000000000000");
+    assert_eq!(packet.bytes, expected);
+    // [status][data]: display_supported (bit 1) set by the host is cleared, paravirtualized set.
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("00000000 03000000"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Ok(Reply::AdapterInfo(hex("81000000"))))]
+    );
+}
+
+#[test]
+fn device_context_allocation_lock_vectors() {
+    let (mut driver, _, device) = with_device();
+    let (ticket, packet) = one_packet(
+        &mut driver,
+        Request::CreateContext {
+            device,
+            node_ordinal: 1,
+            engine_affinity: 2,
+            flags: 4,
+            client_hint: 7,
+            private_data: vec![0xAA, 0xBB],
+        },
+    );
+    // CREATECONTEXTVIRTUAL: 55 + n bytes after the ext header.
+    let expected = hex(
+        "10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 06000000 00000000
+                        00000000 80000000 01000000 02000000 04000000 07000000 02000000 aabb 000000",
+    );
+    assert_eq!(packet.bytes, expected, "CREATECONTEXTVIRTUAL");
+    let mut echo = packet.bytes[16..].to_vec();
+    echo[24..28].copy_from_slice(&0xC0u32.to_le_bytes());
+    echo[52] = 0x11;
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &echo,
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(
+            ticket,
+            Ok(Reply::Context {
+                context: D3dkmtHandle(0xC0),
+                private_data: vec![0x11, 0xBB]
+            })
+        )]
+    );
+
+    let (ticket, packet) = one_packet(
+        &mut driver,
+        Request::CreateAllocation {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![0x01],
+            driver_data: vec![0x02, 0x03],
+            allocations: vec![AllocationRequest {
+                flags: 1,
+                vidpn_source_id: 5,
+                private_data: vec![0x04],
+            }],
+        },
+    );
+    // CREATEALLOCATION: device | resource | R=1 | G=2 | n=1 | flags | runtime handle | make_resident
+    //                   then {flags, Pi, vidpn} then R, G, P0.
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 04000000 00000000
+                        80000000 00000000 01000000 02000000 01000000 00000000 0000000000000000 00 00000000000000
+                        01000000 01000000 05000000 01 0203 04");
+    assert_eq!(packet.bytes, expected, "CREATEALLOCATION");
+    // Reply: 16-byte header + 72-byte info (allocation 0x100, size 0x2000, cached) + private byte.
+    let mut reply = hex("00000000 00000000 00000000 00000000");
+    let mut info = vec![0u8; 72];
+    info[..4].copy_from_slice(&0x100u32.to_le_bytes());
+    info[4..8].copy_from_slice(&1u32.to_le_bytes());
+    info[8..12].copy_from_slice(&(1u32 << 19).to_le_bytes());
+    info[16..24].copy_from_slice(&0x2000u64.to_le_bytes());
+    reply.extend(info);
+    reply.push(0x04);
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &reply,
+    );
+    let allocation = D3dkmtHandle(0x100);
+    assert_eq!(
+        completions(&mut driver),
+        vec![(
+            ticket,
+            Ok(Reply::Allocations {
+                resource: D3dkmtHandle::NULL,
+                allocations: vec![CreatedAllocation {
+                    handle: allocation,
+                    size: 0x2000,
+                    flags: 1 << 19
+                }]
+            })
+        )]
+    );
+
+    let (ticket, packet) = one_packet(&mut driver, Request::Lock { device, allocation });
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 17000000 00000000
+                        80000000 00010000 00000000 00000000 0000000000000000 00000000 00000000 00000000 00000000");
+    assert_eq!(packet.bytes, expected, "LOCK2");
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("00000000 00000000 0030000001000000"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(
+            ticket,
+            Ok(Reply::Locked {
+                address: IO_BASE + 0x3000,
+                cached: true
+            })
+        )]
+    );
+
+    // A lock address outside the IO space is refused.
+    let (ticket, packet) = one_packet(&mut driver, Request::Lock { device, allocation });
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("00000000 00000000 0000000000000000"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Err(NtStatus::INVALID_PARAMETER))]
+    );
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::DestroyAllocation {
+            device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![allocation],
+            flags: 1,
+        },
+    );
+    // DESTROYALLOCATION: 48 + 4n (one slot + 4 bytes of slack)
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 05000000 00000000
+                        80000000 00000000 01000000 01000000 00010000 0000000000000000");
+    assert_eq!(packet.bytes, expected, "DESTROYALLOCATION");
+}
+
+#[test]
+fn sync_object_wait_and_signal_vectors() {
+    let (mut driver, _, device) = with_device();
+    let (ticket, packet) = one_packet(
+        &mut driver,
+        Request::CreateSyncObject {
+            device,
+            kind: SyncObjectKind::MonitoredFence {
+                initial_value: 5,
+                engine_affinity: 1,
+            },
+            flags: 0,
+        },
+    );
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 08000000 00000000
+                        80000000 00000000 05000000 00000000
+                        0500000000000000 0000000000000000 0000000000000000 0100000000000000
+                        0000000000000000 0000000000000000 0000000000000000 0000000000000000
+                        00000000 00000000 00000000 00000000 01000000 00000000");
+    assert_eq!(packet.bytes, expected, "CREATESYNCOBJECT");
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("40010000 00000000 0000000000000000 0010000001000000 00000000 00000000"),
+    );
+    let fence = D3dkmtHandle(0x140);
+    assert!(
+        matches!(&completions(&mut driver)[..], [(t, Ok(Reply::SyncObject { handle, fence_address, .. }))]
+        if *t == ticket && *handle == fence && *fence_address == IO_BASE + 0x1000)
+    );
+
+    let (ticket, packet) = one_packet(
+        &mut driver,
+        Request::WaitFromCpu {
+            device,
+            objects: vec![fence],
+            values: vec![9],
+            wait_any: false,
+        },
+    );
+    // WAITFORSYNCOBJECTFROMCPU: device | n | flags | pad | event id 2 (first id handed out) | deref | handles | values
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 16000000 00000000
+                        80000000 01000000 00000000 00000000 0200000000000000 00 00000000000000
+                        40010000 0900000000000000");
+    assert_eq!(packet.bytes, expected, "WAITFORSYNCOBJECTFROMCPU");
+    // The signal may arrive before the acknowledgement.
+    let signal = hex(
+        "0000000000000000 00000000 02000000 00000000 00000000 0200000000000000 0000000000000000 00 00000000000000",
+    );
+    driver.receive(ChannelId::Global, PacketKind::InBand, 0, &signal);
+    assert!(completions(&mut driver).is_empty());
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("00000000"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Ok(Reply::WaitCompleted))]
+    );
+    assert_eq!(driver.registered_events(), 0);
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::SignalFromCpu {
+            device,
+            objects: vec![fence],
+            values: vec![0x1_0000_0002],
+        },
+    );
+    // SIGNALSYNCOBJECT: n=1 | flags | contexts 0 | pad | fence_value | device | handle | value
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 1a000000 00000000
+                        01000000 00000000 00000000 00000000 0000000000000000 8000000000000000
+                        40010000 0200000001000000");
+    assert_eq!(packet.bytes, expected, "SIGNALSYNCOBJECT");
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::DestroySyncObject { sync_object: fence },
+    );
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 01000000 eb030000 00000000 40010000 00000000");
+    assert_eq!(packet.channel, ChannelId::Global);
+    assert_eq!(packet.bytes, expected, "DESTROYSYNCOBJECT (global)");
+}
+
+#[test]
+fn process_teardown_flushes_destroys_then_destroys_process() {
+    let (mut driver, _, _device) = with_device();
+    let ticket = driver.submit(ProcessId(1), Request::DestroyProcess);
+    let packets = sends(&mut driver);
+    let types: Vec<u32> = packets
+        .iter()
+        .map(|packet| u32::from_le_bytes(packet.bytes[32..36].try_into().unwrap()))
+        .collect();
+    assert_eq!(types, vec![42, 1], "FLUSHDEVICE then DESTROYDEVICE");
+    assert_eq!(
+        &packets[0].bytes[40..48],
+        &hex("80000000 04000000")[..],
+        "FLUSHDEVICE reason 4"
+    );
+    for packet in &packets {
+        driver.receive(
+            vgpu_channel(),
+            PacketKind::Completion,
+            packet.transaction_id,
+            &hex("00000000"),
+        );
+    }
+    let last = sends(&mut driver);
+    assert_eq!(
+        last[0].bytes,
+        hex(
+            "10000000 00000000 00000000 00000000 0000000000000000 40000000 01000000 e9030000 00000000"
+        )
+    );
+    driver.receive(
+        ChannelId::Global,
+        PacketKind::Completion,
+        last[0].transaction_id,
+        &hex("00000000"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Ok(Reply::Status(NtStatus::SUCCESS)))]
+    );
+    assert!(driver.process(ProcessId(1)).is_none());
+}
+
+#[test]
+fn hostile_replies_produce_typed_errors() {
+    let (mut driver, adapter, device) = with_device();
+    // Wrong transaction id: dropped, reported, request still pending.
+    let (ticket, packet) = one_packet(&mut driver, Request::CreateDevice { adapter, flags: 0 });
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id + 100,
+        &hex("84000000"),
+    );
+    let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
+    assert!(matches!(
+        actions[..],
+        [Action::ProtocolError(
+            ProtocolError::UnknownTransaction { .. }
+        )]
+    ));
+    // Short reply: BUFFER_TOO_SMALL plus a typed protocol error.
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &[0x84],
+    );
+    let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
+    assert!(
+        actions.contains(&Action::ProtocolError(ProtocolError::ReplyTooShort {
+            command: 0,
+            expected: 4,
+            received: 1
+        }))
+    );
+    assert!(actions.contains(&Action::Complete {
+        ticket,
+        result: Err(NtStatus::BUFFER_TOO_SMALL)
+    }));
+    // Oversize reply: accepted and truncated.
+    let (ticket, packet) = one_packet(&mut driver, Request::CreateDevice { adapter, flags: 0 });
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &[0xC4, 0, 0, 0, 9, 9, 9, 9, 9, 9],
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Ok(Reply::Device(D3dkmtHandle(0xC4))))]
+    );
+    // Duplicate handle index: rejected.
+    let (ticket, packet) = one_packet(&mut driver, Request::CreateDevice { adapter, flags: 0 });
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &hex("80000000"),
+    );
+    let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
+    assert!(actions.contains(&Action::Complete {
+        ticket,
+        result: Err(NtStatus::INVALID_HANDLE)
+    }));
+    // Unknown notification, in-band on a vGPU channel, short notification, unknown event.
+    driver.receive(
+        ChannelId::Global,
+        PacketKind::InBand,
+        0,
+        &hex("0000000000000000 00000000 02000000 09000000 00000000"),
+    );
+    driver.receive(vgpu_channel(), PacketKind::InBand, 0, &[0; 48]);
+    driver.receive(ChannelId::Global, PacketKind::InBand, 0, &[0; 30]);
+    let signal = hex(
+        "0000000000000000 00000000 02000000 00000000 00000000 6300000000000000 0000000000000000 00 00000000000000",
+    );
+    driver.receive(ChannelId::Global, PacketKind::InBand, 0, &signal[..30]);
+    driver.receive(ChannelId::Global, PacketKind::InBand, 0, &signal);
+    let errors: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
+    assert!(
+        matches!(
+            errors[..],
+            [
+                Action::ProtocolError(ProtocolError::BadNotification(WireError::UnknownCommand(9))),
+                Action::ProtocolError(ProtocolError::InBandOnVgpuChannel(_)),
+                Action::ProtocolError(ProtocolError::BadNotification(WireError::InvalidField(
+                    "channel_type"
+                ))),
+                Action::ProtocolError(ProtocolError::BadNotification(WireError::TooShort { .. })),
+                Action::ProtocolError(ProtocolError::UnknownGuestEvent(0x63)),
+            ]
+        ),
+        "{errors:?}"
+    );
+    // A failure status is passed through typed (DESTROYDEVICE answered with INVALID_HANDLE).
+    let ticket = driver.submit(ProcessId(1), Request::DestroyDevice { device });
+    let packets = sends(&mut driver);
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packets[0].transaction_id,
+        &hex("00000000"),
+    );
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packets[1].transaction_id,
+        &hex("080000c0"),
+    );
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Err(NtStatus::INVALID_HANDLE))]
+    );
+}
+
+#[test]
+fn requests_are_validated_before_sending() {
+    let (mut driver, adapter, device) = with_device();
+    let bad = [
+        Request::QueryAdapterInfo {
+            adapter,
+            query_type: 1,
+            data: vec![],
+        },
+        Request::WaitFromCpu {
+            device,
+            objects: vec![],
+            values: vec![],
+            wait_any: false,
+        },
+        Request::SignalFromCpu {
+            device,
+            objects: vec![device; 33],
+            values: vec![0; 33],
+        },
+        Request::SubmitCommand {
+            contexts: vec![],
+            command_buffer: 0,
+            command_length: 0,
+            private_data: vec![],
+            history_buffers: vec![],
+        },
+        Request::Lock {
+            device,
+            allocation: device,
+        },
+        Request::CreateDevice {
+            adapter: D3dkmtHandle(0x999),
+            flags: 0,
+        },
+    ];
+    let expected = [
+        NtStatus::INVALID_PARAMETER,
+        NtStatus::INVALID_PARAMETER,
+        NtStatus::INVALID_PARAMETER,
+        NtStatus::INVALID_PARAMETER,
+        NtStatus::OBJECT_TYPE_MISMATCH,
+        NtStatus::INVALID_HANDLE,
+    ];
+    for (request, status) in bad.into_iter().zip(expected) {
+        let ticket = driver.submit(ProcessId(1), request);
+        let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
+        assert_eq!(
+            actions,
+            vec![Action::Complete {
+                ticket,
+                result: Err(status)
+            }]
+        );
+    }
+    // Unknown process.
+    let ticket = driver.submit(ProcessId(77), Request::EnumAdapters);
+    assert_eq!(
+        completions(&mut driver),
+        vec![(ticket, Err(NtStatus::INVALID_HANDLE))]
+    );
+}
+
+#[test]
+fn version_27_and_zero_mmio() {
+    let mut driver = Driver::new(DriverConfig::default());
+    let mut config = Config {
+        version: 0,
+        writes: Vec::new(),
+    };
+    driver.probe_pci_function(1, 0x008E, &mut config).unwrap();
+    assert_eq!(
+        config.writes,
+        vec![(0xD4, 1)],
+        "no version write for an old host"
+    );
+    assert_eq!(driver.interface_version(), 27);
+    driver.global_channel_offered(0);
+    driver.vgpu_channel_offered(Guid(GUID_BYTES));
+    let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
+    assert_eq!(
+        actions,
+        vec![Action::ProtocolError(ProtocolError::NoIoSpace)]
+    );
+    driver.global_channel_offered(8);
+    assert_eq!(
+        driver.poll_action(),
+        Some(Action::ProtocolError(ProtocolError::DuplicateGlobalChannel))
+    );
+}
+
+#[test]
+fn sixty_five_adapters_are_refused() {
+    let mut driver = Driver::new(DriverConfig::default());
+    for index in 0..64 {
+        driver
+            .probe_pci_function(
+                index,
+                0x008E,
+                &mut Config {
+                    version: 40,
+                    writes: Vec::new(),
+                },
+            )
+            .unwrap();
+    }
+    let result = driver.probe_pci_function(
+        64,
+        0x008E,
+        &mut Config {
+            version: 40,
+            writes: Vec::new(),
+        },
+    );
+    assert!(result.is_err());
+}
+
+#[test]
+fn handle_bit_layout() {
+    let handle = D3dkmtHandle::new(0x12_3456, 2, 5);
+    assert_eq!(handle.0, (2 << 30) | (0x12_3456 << 6) | 5);
+    assert_eq!(
+        (handle.index(), handle.unique(), handle.instance()),
+        (0x12_3456, 2, 5)
+    );
+    assert_eq!(NtStatus::DEVICE_REMOVED.to_errno(), 19);
+    assert_eq!(NtStatus::PENDING.to_errno(), 0);
+    assert_eq!(VgpuCommand::from_u32(63), None);
+    assert_eq!(VgpuCommand::ALL.len(), 68);
+    assert_eq!(
+        GlobalCommand::from_u32(1022),
+        Some(GlobalCommand::IsFeatureEnabledGlobal)
+    );
+}
