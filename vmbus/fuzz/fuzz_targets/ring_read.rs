@@ -1,0 +1,49 @@
+//! Fuzzes the ring receiver with arbitrary ring memory: the input becomes the control page
+//! indices and the data area; the receiver must return packets or errors, never panic, and
+//! never report more bytes than the ring holds.
+#![no_main]
+
+use hyperv::memory::{AtomicMemory, GuestMemory};
+use libfuzzer_sys::fuzz_target;
+use vmbus::ring::{OutgoingPacket, RingPages, RingReceiver, RingSender};
+
+const DATA_PAGES: u64 = 2;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 16 {
+        return;
+    }
+    let memory = AtomicMemory::new(0, ((DATA_PAGES + 1) * 4096) as usize);
+    let pages = RingPages::contiguous(0, (DATA_PAGES + 1) * 4096).unwrap();
+    let word =
+        |index: usize| u32::from_le_bytes(data[index * 4..index * 4 + 4].try_into().unwrap());
+    let _ = memory.store_u32(0, word(0) % 0x4000); // write index, often in range
+    let _ = memory.store_u32(4, word(1) % 0x4000); // read index
+    let _ = memory.store_u32(12, word(2)); // pending send size
+    let _ = memory.store_u32(64, word(3)); // feature bits
+    let body = &data[16..];
+    let length = body.len().min((DATA_PAGES * 4096) as usize);
+    let _ = memory.write(4096, &body[..length]);
+    if let Ok(mut receiver) = RingReceiver::new(&memory, pages.clone()) {
+        let mut buffer = Vec::new();
+        for _ in 0..64 {
+            match receiver.read_packet(&mut buffer) {
+                Ok(Some(packet)) => {
+                    assert!(packet.length <= (DATA_PAGES * 4096) as usize);
+                    assert!(packet.payload_offset <= packet.length);
+                    let _ = packet.payload(&buffer);
+                    let _ = packet.extra_header(&buffer);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let _ = receiver.commit();
+    }
+    if let Ok(mut sender) = RingSender::new(&memory, pages) {
+        let _ = sender.send(&OutgoingPacket::in_band(
+            1,
+            true,
+            &body[..body.len().min(512)],
+        ));
+    }
+});
