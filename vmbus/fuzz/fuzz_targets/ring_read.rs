@@ -5,7 +5,7 @@
 
 use hyperv::memory::{AtomicMemory, GuestMemory};
 use libfuzzer_sys::fuzz_target;
-use vmbus::ring::{OutgoingPacket, RingPages, RingReceiver, RingSender};
+use vmbus::ring::{OutgoingPacket, RingPages, RingReceiver, RingSender, parse_gpa_direct_header};
 
 const DATA_PAGES: u64 = 2;
 
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
                     assert!(packet.length <= (DATA_PAGES * 4096) as usize);
                     assert!(packet.payload_offset <= packet.length);
                     let _ = packet.payload(&buffer);
-                    let _ = packet.extra_header(&buffer);
+                    let _ = parse_gpa_direct_header(packet.extra_header(&buffer));
                 }
                 Ok(None) | Err(_) => break,
             }

@@ -251,7 +251,7 @@ impl Client {
             }
         }
         log::warn!("vmbus: HvPostMessage failed with status {status:#x}");
-        Err(ClientError::NotConnected)
+        Err(ClientError::PostFailed(status))
     }
 
     /// Sends REQUESTOFFERS (once per connection).
@@ -370,6 +370,15 @@ impl Client {
         channel.state = ChannelState::Offered;
         self.post(connection_id, encode::close_channel(relid));
         self.release_if_done(relid);
+        Ok(())
+    }
+
+    /// Moves host→guest interrupts of a channel to `target_vp` (MODIFYCHANNEL, ≥ 4.1). Hosts
+    /// from 5.3 answer with MODIFYCHANNEL_RESPONSE, which the client accepts and ignores.
+    pub fn modify_channel(&mut self, relid: u32, target_vp: u32) -> Result<(), ClientError> {
+        let connection_id = self.message_connection_id()?;
+        self.live_channel(relid)?;
+        self.post(connection_id, encode::modify_channel(relid, target_vp));
         Ok(())
     }
 
@@ -604,6 +613,20 @@ impl Client {
                     return Err(unexpected);
                 }
                 self.finish_unload();
+                Ok(())
+            }
+            ControlMessage::ModifyChannelResponse(message) => {
+                self.require_connected(unexpected)?;
+                let relid = message.child_relid.get();
+                if !self.channels.contains_key(&relid) {
+                    return Err(ClientError::UnknownRelid(relid));
+                }
+                if message.status.get() != 0 {
+                    log::warn!(
+                        "vmbus: MODIFYCHANNEL of {relid} failed: {:#x}",
+                        message.status.get()
+                    );
+                }
                 Ok(())
             }
             // Replies to requests this client never sends, and guest→host messages.

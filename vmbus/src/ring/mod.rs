@@ -32,8 +32,8 @@ mod sender;
 pub use channel::ChannelRings;
 pub use layout::{RingPages, initialize_control_page, split_channel_rings};
 pub use packet::{
-    GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketType,
-    gpa_direct_header, in_band_packet_size,
+    GpaDirectError, GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketType,
+    gpa_direct_header, in_band_packet_size, parse_gpa_direct_header,
 };
 pub use receiver::RingReceiver;
 pub use sender::RingSender;

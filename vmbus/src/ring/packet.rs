@@ -165,6 +165,63 @@ pub fn gpa_direct_header(ranges: &[GpaDirectRange]) -> Vec<u8> {
     bytes
 }
 
+/// Why a GPA-direct extra header was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpaDirectError {
+    /// Shorter than its range count says.
+    Truncated,
+    /// Zero ranges (OpenVMM rejects these too).
+    NoRanges,
+    /// A range's offset is beyond its first page.
+    BadOffset,
+}
+
+/// Parses the extra header of a received GPA-direct packet (the inverse of
+/// [`gpa_direct_header`]). Works on the copy the receiver made; never panics.
+pub fn parse_gpa_direct_header(bytes: &[u8]) -> Result<Vec<GpaDirectRange>, GpaDirectError> {
+    let word = |offset: usize| -> Result<u32, GpaDirectError> {
+        let slice = bytes
+            .get(offset..offset + 4)
+            .ok_or(GpaDirectError::Truncated)?;
+        Ok(u32::from_le_bytes([slice[0], slice[1], slice[2], slice[3]]))
+    };
+    let range_count = word(4)?;
+    if range_count == 0 {
+        return Err(GpaDirectError::NoRanges);
+    }
+    let mut offset = 8;
+    let mut ranges = Vec::new();
+    for _ in 0..range_count {
+        let byte_count = word(offset)?;
+        let byte_offset = word(offset + 4)?;
+        if byte_offset >= 4096 {
+            return Err(GpaDirectError::BadOffset);
+        }
+        offset += 8;
+        let pages = (u64::from(byte_offset) + u64::from(byte_count)).div_ceil(4096) as usize;
+        let end = pages
+            .checked_mul(8)
+            .and_then(|length| offset.checked_add(length))
+            .filter(|end| *end <= bytes.len())
+            .ok_or(GpaDirectError::Truncated)?;
+        let pfns = bytes[offset..end]
+            .chunks_exact(8)
+            .map(|chunk| {
+                let mut value = [0u8; 8];
+                value.copy_from_slice(chunk);
+                u64::from_le_bytes(value)
+            })
+            .collect();
+        ranges.push(GpaDirectRange {
+            byte_count,
+            byte_offset,
+            pfns,
+        });
+        offset = end;
+    }
+    Ok(ranges)
+}
+
 /// Where a received packet's parts lie in the caller's buffer (which holds the packet copied
 /// out of the ring, descriptor first, without the trailer).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

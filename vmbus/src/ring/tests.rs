@@ -330,6 +330,23 @@ fn gpa_direct_packets_carry_their_ranges() {
     assert_eq!(packet.payload_offset, 16 + 32);
     assert_eq!(packet.extra_header(&buffer), header.as_slice());
     assert_eq!(&packet.payload(&buffer)[..5], b"hello");
+    let extra = packet.extra_header(&buffer);
+    assert_eq!(
+        parse_gpa_direct_header(&extra[..header.len()]).unwrap(),
+        ranges
+    );
+    assert_eq!(
+        parse_gpa_direct_header(&[0; 8]),
+        Err(GpaDirectError::NoRanges)
+    );
+    assert_eq!(
+        parse_gpa_direct_header(&header[..20]),
+        Err(GpaDirectError::Truncated)
+    );
+    assert_eq!(
+        parse_gpa_direct_header(&[0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]),
+        Err(GpaDirectError::Truncated)
+    );
 }
 
 #[test]
