@@ -613,3 +613,74 @@ fn execution_state_is_cached_until_set_guest_data() {
     .unwrap();
     assert_eq!(vm.host.statistics().commands, before + 1);
 }
+
+#[test]
+fn evict_escape_video_memory_gpu_wait_and_pci_removal() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x21, 0x22)], 8);
+    let process = ProcessId(4);
+    let session = start_process(&mut vm, process, 0);
+    let evicted = vm.call(
+        process,
+        Request::Evict {
+            device: session.device,
+            allocations: vec![session.surface],
+            flags: 0,
+        },
+    );
+    assert_eq!(evicted, Ok(Reply::Evicted { bytes_to_trim: 0 }));
+    let escape = vm.call(
+        process,
+        Request::Escape {
+            adapter: session.adapter,
+            device: session.device,
+            context: D3dkmtHandle::NULL,
+            escape_type: 0,
+            flags: 0,
+            data: vec![1, 2, 3],
+        },
+    );
+    assert_eq!(escape, Ok(Reply::Escape(vec![1, 2, 3])));
+    let Ok(Reply::VideoMemory {
+        budget,
+        current_usage,
+        ..
+    }) = vm.call(
+        process,
+        Request::QueryVideoMemoryInfo {
+            adapter: session.adapter,
+            segment_group: 0,
+        },
+    )
+    else {
+        panic!()
+    };
+    assert_eq!(budget, 8 << 20);
+    assert!(current_usage >= u64::from(PITCH * HEIGHT));
+    let gpu_wait = vm.call(
+        process,
+        Request::WaitFromGpu {
+            context: session.context,
+            objects: vec![session.fence],
+            values: vec![1],
+        },
+    );
+    assert_eq!(gpu_wait, Ok(Reply::Status(NtStatus::SUCCESS)));
+    // PCI remove: CLOSEADAPTER goes to the host and the channel is closed after its completion.
+    let commands = vm.host.statistics().commands;
+    vm.driver.remove_pci_function(0);
+    vm.pump();
+    assert_eq!(
+        vm.host.statistics().commands,
+        commands + 1,
+        "CLOSEADAPTER sent"
+    );
+    assert!(vm.events.iter().any(|event| matches!(
+        event,
+        dxg::core::Action::CloseChannel(dxg::core::ChannelId::Vgpu(_))
+    )));
+    assert_eq!(
+        vm.call(process, Request::EnumAdapters),
+        Ok(Reply::Adapters(vec![]))
+    );
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
