@@ -122,6 +122,11 @@ impl Loopback {
         }
     }
 
+    /// Splits the pair, e.g. to run the host on another thread.
+    pub fn into_parts(self) -> (Client, Server<SharedMemory>, SharedMemory) {
+        (self.client, self.server, self.memory)
+    }
+
     /// Takes the events collected so far.
     pub fn take_events(&mut self) -> Vec<(Option<SubscriberId>, ClientEvent)> {
         std::mem::take(&mut self.events)
