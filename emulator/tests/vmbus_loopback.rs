@@ -87,7 +87,7 @@ fn echo_traffic(
             let packet = pending
                 .take()
                 .unwrap_or_else(|| make_packet(&mut random, max));
-            let completion = sent % 2 == 0;
+            let completion = sent.is_multiple_of(2);
             match channel.rings.sender.send(&OutgoingPacket::in_band(
                 sent as u64 + 1,
                 completion,
@@ -112,7 +112,7 @@ fn echo_traffic(
         pair.pump();
         // Drain echoes.
         while let Some(packet) = channel.rings.receiver.read_packet(&mut buffer).unwrap() {
-            let expected_type = if received % 2 == 0 {
+            let expected_type = if received.is_multiple_of(2) {
                 PacketType::COMPLETION
             } else {
                 PacketType::DATA_IN_BAND
