@@ -227,6 +227,27 @@ pub mod class {
         0x426c,
         [0x98, 0xdd, 0x75, 0x21, 0xad, 0x3f, 0x01, 0xfe],
     );
+    /// Hyper-V IMC (Windows guests only).
+    pub const IMC: Guid = Guid::from_fields(
+        0xc376c1c3,
+        0xd276,
+        0x48d2,
+        [0x90, 0xa9, 0xc0, 0x47, 0x48, 0x07, 0x2c, 0x60],
+    );
+    /// Automatic VM activation 1 ("inherited activation").
+    pub const AVMA1: Guid = Guid::from_fields(
+        0xf8e65716,
+        0x3cb3,
+        0x4a06,
+        [0x9a, 0x60, 0x18, 0x89, 0xc5, 0xcc, 0xca, 0xb5],
+    );
+    /// Automatic VM activation 2.
+    pub const AVMA2: Guid = Guid::from_fields(
+        0x3375baf4,
+        0x9e15,
+        0x4b30,
+        [0xb7, 0x65, 0x67, 0xac, 0xb1, 0x0d, 0x60, 0x7b],
+    );
     /// dxgos test device: a channel that echoes every in-band packet back. Not a Hyper-V class;
     /// offered only by the emulated host.
     pub const DXGOS_ECHO: Guid = Guid::from_fields(
