@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod firmware;
+mod host;
 mod qemu;
 mod serial_monitor;
 

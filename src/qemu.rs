@@ -50,6 +50,10 @@ pub struct RunConfig {
     pub name: String,
     /// Guest RAM in MiB (kept below 2 GiB: all of it then sits below q35's PCI hole).
     pub memory_mib: u32,
+    /// Start the emulated Hyper-V host on COM2 (off: the guest finds no hypervisor).
+    pub emulator: bool,
+    /// Write the emulator's protocol trace here.
+    pub trace: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -65,6 +69,8 @@ impl RunConfig {
             verbose: false,
             name: mode.name().into(),
             memory_mib: 512,
+            emulator: true,
+            trace: None,
         }
     }
 
@@ -172,6 +178,17 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     std::fs::copy(&firmware.variables, &variables)
         .map_err(io_error("copy OVMF variables to", &variables))?;
     let memory_file = run_directory.join(format!("{}.ram", config.name));
+    let socket = run_directory.join(format!("{}.hvlink", config.name));
+    let emulator = if config.emulator {
+        Some(crate::host::start(
+            &memory_file,
+            &socket,
+            u64::from(config.memory_mib) << 20,
+            config.trace.clone(),
+        )?)
+    } else {
+        None
+    };
 
     let mut command = Command::new(&qemu);
     command
@@ -202,7 +219,15 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         .arg(format!("if=pflash,format=raw,file={}", variables.display()))
         .arg("-drive")
         .arg(format!("format=raw,file={}", image.display()))
-        .args(["-serial", "stdio"])
+        .args(["-serial", "stdio"]);
+    if emulator.is_some() {
+        // COM2: the emulated hypervisor's doorbell and interrupt line.
+        command
+            .arg("-chardev")
+            .arg(format!("socket,id=hvlink,path={}", socket.display()));
+        command.args(["-serial", "chardev:hvlink"]);
+    }
+    command
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -273,7 +298,11 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
             }
         },
     };
+    if let Some(emulator) = emulator {
+        emulator.finish();
+    }
     let _ = std::fs::remove_file(&memory_file);
+    let _ = std::fs::remove_file(&socket);
     Ok(RunOutcome {
         exit,
         console: monitor.transcript(),

@@ -7,10 +7,16 @@
 use dxgos::{GuestExit, Mode, RunConfig, run};
 
 fn summary(console: &str) -> Option<(u32, u32)> {
-    let line = console.lines().rev().find(|line| line.starts_with("kernel tests: "))?;
+    let line = console
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("kernel tests: "))?;
     let rest = line.strip_prefix("kernel tests: ")?;
     let (passed, failed) = rest.split_once(" passed, ")?;
-    Some((passed.trim().parse().ok()?, failed.trim_end_matches(" failed").trim().parse().ok()?))
+    Some((
+        passed.trim().parse().ok()?,
+        failed.trim_end_matches(" failed").trim().parse().ok()?,
+    ))
 }
 
 #[test]
@@ -18,9 +24,16 @@ fn in_kernel_tests_pass_in_qemu() {
     let mut config = RunConfig::new(Mode::Test);
     config.name = "kernel-tests".into();
     let outcome = run(&config).unwrap_or_else(|error| panic!("could not start QEMU: {error}"));
-    let (passed, failed) = summary(&outcome.console)
-        .unwrap_or_else(|| panic!("no 'kernel tests:' summary line; guest exit {:?}", outcome.exit));
-    println!("QEMU checked: {passed} in-kernel tests passed, {failed} failed, in {:.1} s", outcome.elapsed.as_secs_f64());
+    let (passed, failed) = summary(&outcome.console).unwrap_or_else(|| {
+        panic!(
+            "no 'kernel tests:' summary line; guest exit {:?}",
+            outcome.exit
+        )
+    });
+    println!(
+        "QEMU checked: {passed} in-kernel tests passed, {failed} failed, in {:.1} s",
+        outcome.elapsed.as_secs_f64()
+    );
     assert_eq!(failed, 0, "in-kernel tests failed:\n{}", outcome.console);
     assert!(passed > 0, "no in-kernel test ran");
     assert_eq!(outcome.exit, GuestExit::Success, "guest exit status");

@@ -1,5 +1,18 @@
-//! drivers (work in progress).
+//! Driver logic of dxgos, free of I/O and of the kernel.
+//!
+//! Each driver here is a state machine that a kernel task drives: the task waits on its
+//! interrupt signal and its request channel, feeds what arrived into the driver, and sends the
+//! driver's outputs to the other tasks' channels. The drivers never block, never touch
+//! hardware, and hold all state in their own values (no globals), so the same code runs in the
+//! kernel and in host tests against the emulator.
+//!
+//! - [`vmbus_bus`]: the VMBus bus driver: the SynIC, the VMBus client, and opening channels
+//!   for device drivers.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod vmbus_bus;

@@ -9,5 +9,6 @@
 #![deny(unsafe_code)]
 
 pub mod platform;
+pub mod services;
 pub mod vgpu;
 pub mod vmbus_server;

@@ -12,6 +12,7 @@ extern crate alloc;
 mod arch;
 mod bench;
 mod clock;
+mod hypervisor;
 mod interrupts;
 mod ipc;
 mod logger;
@@ -58,6 +59,7 @@ pub extern "sysv64" fn kernel_entry(boot_info: &'static BootInfo) -> ! {
         Ok(free_frames) => free_frames,
         Err(reason) => fatal(format_args!("memory setup failed: {reason}")),
     };
+    hypervisor::physical_memory::PhysicalMemory::record_boot_map(boot_info);
     let memory_tsc = arch::cpu::read_tsc();
     log::debug!("memory ready: {} MiB free", free_frames / 256);
     if let Err(error) = platform::init(boot_info.rsdp_address, clock::TICK_HZ) {

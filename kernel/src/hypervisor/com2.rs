@@ -52,7 +52,7 @@ impl Com2Link {
     }
 
     /// Reads the bytes waiting in the receive FIFO into `buffer`; returns how many.
-    pub fn drain(buffer: &mut [u8]) -> usize {
+    fn drain(buffer: &mut [u8]) -> usize {
         let mut count = 0;
         while count < buffer.len() && read_port_u8(LINE_STATUS) & DATA_READY != 0 {
             buffer[count] = read_port_u8(DATA);
@@ -75,6 +75,10 @@ impl SerialLink for Com2Link {
             write_port_u8(DATA, byte);
         }
         Ok(())
+    }
+
+    fn try_receive(&mut self) -> Option<u8> {
+        (read_port_u8(LINE_STATUS) & DATA_READY != 0).then(|| read_port_u8(DATA))
     }
 
     fn receive(&mut self) -> Result<u8, PlatformError> {

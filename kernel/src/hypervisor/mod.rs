@@ -44,10 +44,19 @@ pub enum DetectError {
 impl core::fmt::Display for DetectError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            DetectError::NotFound { cpuid, emulator: Some(error) } => {
-                write!(f, "no Hyper-V ({cpuid:?}) and the emulator on COM2 did not answer ({error})")
+            DetectError::NotFound {
+                cpuid,
+                emulator: Some(error),
+            } => {
+                write!(
+                    f,
+                    "no Hyper-V ({cpuid:?}) and the emulator on COM2 did not answer ({error})"
+                )
             }
-            DetectError::NotFound { cpuid, emulator: None } => {
+            DetectError::NotFound {
+                cpuid,
+                emulator: None,
+            } => {
                 write!(f, "no Hyper-V ({cpuid:?}) and no COM2 for the emulator")
             }
         }
@@ -80,14 +89,23 @@ pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
     };
     log::debug!("platform: not Hyper-V ({cpuid_error:?}); probing the emulator on COM2");
     let Some(link) = com2::Com2Link::probe() else {
-        return Err(DetectError::NotFound { cpuid: cpuid_error, emulator: None });
+        return Err(DetectError::NotFound {
+            cpuid: cpuid_error,
+            emulator: None,
+        });
     };
     match EmulatedLinkBackend::connect(link) {
         Ok(backend) => {
-            log::info!("platform: dxgos emulated Hyper-V (link version {})", backend.host_version());
+            log::info!(
+                "platform: dxgos emulated Hyper-V (link version {})",
+                backend.host_version()
+            );
             Ok((Backend::Emulated(backend), None))
         }
-        Err(error) => Err(DetectError::NotFound { cpuid: cpuid_error, emulator: Some(error) }),
+        Err(error) => Err(DetectError::NotFound {
+            cpuid: cpuid_error,
+            emulator: Some(error),
+        }),
     }
 }
 
@@ -99,16 +117,7 @@ impl Backend {
         match self {
             Backend::Real(_) => true,
             Backend::Emulated(link) => {
-                let mut bytes = [0u8; 64];
-                loop {
-                    let count = com2::Com2Link::drain(&mut bytes);
-                    if count == 0 {
-                        break;
-                    }
-                    for &byte in &bytes[..count] {
-                        link.receive_byte(byte);
-                    }
-                }
+                link.service_receive_interrupt();
                 let mut any = false;
                 while link.take_pending_vector().is_some() {
                     any = true;
@@ -140,7 +149,9 @@ impl HypervisorBackend for Backend {
     ) -> Result<HypercallOutput, PlatformError> {
         match self {
             Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
-            Backend::Emulated(backend) => backend.hypercall(input, input_parameter, output_parameter),
+            Backend::Emulated(backend) => {
+                backend.hypercall(input, input_parameter, output_parameter)
+            }
         }
     }
     fn vp_index(&self) -> u32 {

@@ -13,8 +13,11 @@ use x86_64::PhysAddr;
 
 use crate::memory::physical_to_virtual;
 
+/// The RAM map of this guest, recorded once at boot (see [`PhysicalMemory::record_boot_map`]).
+static BOOT_MAP: spin::Once<PhysicalMemory> = spin::Once::new();
+
 /// The guest's RAM by guest-physical address.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PhysicalMemory {
     /// Sorted, merged `[start, end)` RAM ranges.
     ranges: Vec<(u64, u64)>,
@@ -39,17 +42,35 @@ impl PhysicalMemory {
         PhysicalMemory { ranges }
     }
 
+    /// Records the boot memory map so that later users (driver start-up, tests) can get a
+    /// `PhysicalMemory` without holding the boot info.
+    pub fn record_boot_map(boot_info: &BootInfo) {
+        BOOT_MAP.call_once(|| Self::from_boot_info(boot_info));
+    }
+
+    /// The RAM of this guest, once [`PhysicalMemory::record_boot_map`] ran.
+    pub fn of_this_guest() -> Option<PhysicalMemory> {
+        BOOT_MAP.get().cloned()
+    }
+
     fn check(&self, gpa: u64, length: usize) -> Result<*mut u8, MemoryError> {
-        let error = MemoryError::OutOfRange { gpa, length: length as u64 };
+        let error = MemoryError::OutOfRange {
+            gpa,
+            length: length as u64,
+        };
         let end = gpa.checked_add(length as u64).ok_or(error)?;
-        if !self.ranges.iter().any(|&(start, stop)| start <= gpa && end <= stop) {
+        if !self
+            .ranges
+            .iter()
+            .any(|&(start, stop)| start <= gpa && end <= stop)
+        {
             return Err(error);
         }
         Ok(physical_to_virtual(PhysAddr::new(gpa)).as_mut_ptr())
     }
 
     fn atomic(&self, gpa: u64) -> Result<&AtomicU32, MemoryError> {
-        if gpa % 4 != 0 {
+        if !gpa.is_multiple_of(4) {
             return Err(MemoryError::Misaligned { gpa });
         }
         let pointer = self.check(gpa, 4)?;
@@ -59,23 +80,61 @@ impl PhysicalMemory {
     }
 }
 
+/// Copies `length` bytes with volatile accesses, 8 bytes at a time where both sides allow.
+///
+/// # Safety
+/// Both ranges must be valid for `length` bytes and must not overlap.
+unsafe fn volatile_copy(source: *const u8, destination: *mut u8, length: usize) {
+    let mut index = 0;
+    // SAFETY (all blocks below): indices stay below `length`, which the caller guarantees valid.
+    if (source as usize) % 8 == (destination as usize) % 8 {
+        while index < length && !(source as usize + index).is_multiple_of(8) {
+            unsafe {
+                destination
+                    .add(index)
+                    .write_volatile(source.add(index).read_volatile())
+            };
+            index += 1;
+        }
+        while index + 8 <= length {
+            unsafe {
+                let word = (source.add(index) as *const u64).read_volatile();
+                (destination.add(index) as *mut u64).write_volatile(word);
+            }
+            index += 8;
+        }
+    }
+    while index < length {
+        unsafe {
+            destination
+                .add(index)
+                .write_volatile(source.add(index).read_volatile())
+        };
+        index += 1;
+    }
+}
+
 impl GuestMemory for PhysicalMemory {
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         let source = self.check(gpa, buffer.len())?;
-        for (index, byte) in buffer.iter_mut().enumerate() {
-            // SAFETY: `source..source + len` is mapped RAM (checked above).
-            *byte = unsafe { core::ptr::read_volatile(source.add(index)) };
-        }
+        // SAFETY: `source..source + len` is mapped RAM (checked above); `buffer` is ours.
+        unsafe { volatile_copy(source, buffer.as_mut_ptr(), buffer.len()) };
         Ok(())
     }
 
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
         let destination = self.check(gpa, data.len())?;
-        for (index, byte) in data.iter().enumerate() {
-            // SAFETY: `destination..destination + len` is mapped RAM (checked above).
-            unsafe { core::ptr::write_volatile(destination.add(index), *byte) };
-        }
+        // SAFETY: `destination..destination + len` is mapped RAM (checked above).
+        unsafe { volatile_copy(data.as_ptr(), destination, data.len()) };
         Ok(())
+    }
+
+    fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
+        Ok(self.atomic(gpa)?.swap(value, Ordering::AcqRel))
+    }
+
+    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
+        Ok(self.atomic(gpa)?.fetch_or(bits, Ordering::AcqRel))
     }
 
     fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {

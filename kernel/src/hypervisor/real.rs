@@ -18,7 +18,10 @@ pub struct RealHypervisor {
 impl RealHypervisor {
     /// A backend for the current processor.
     pub fn new() -> Self {
-        let mut backend = RealHypervisor { hypercall_page: None, vp_index: 0 };
+        let mut backend = RealHypervisor {
+            hypercall_page: None,
+            vp_index: 0,
+        };
         backend.vp_index = backend.read_msr(msr::VP_INDEX).unwrap_or(0) as u32;
         backend
     }

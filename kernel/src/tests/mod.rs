@@ -4,3 +4,4 @@ mod ipc_tests;
 mod memory_tests;
 mod platform_tests;
 mod task_tests;
+mod vmbus_tests;

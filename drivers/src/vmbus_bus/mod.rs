@@ -1,0 +1,432 @@
+//! The VMBus bus driver: owns the SynIC and the VMBus client of one VMBus connection.
+//!
+//! Device drivers (dxg, virtual PCI, the echo test device) talk to it only through
+//! [`BusRequest`]s and the [`DriverEvent`]s it addresses to them ([`BusOutput`]): they subscribe
+//! to a device class, receive offers as they come and go, ask for a channel to be opened on
+//! ring memory they allocated, and get back the channel's two rings. Signalling the host for a
+//! channel is a request too, because only the bus owns the hypercall path.
+//!
+//! Opening a channel is a sequence (GPADL for the ring pages, then OPENCHANNEL); the bus runs it
+//! for the driver and answers once with [`DriverEvent::Opened`].
+
+mod opening;
+
+use alloc::collections::{BTreeMap, VecDeque};
+
+use hyperv::memory::GuestMemory;
+use hyperv::platform::{HypervisorBackend, PageAllocator};
+use hyperv::synic::{MessageType, VMBUS_SINT};
+use hyperv::synic_client::{SynicClient, SynicConfig, SynicError};
+use vmbus::client::{
+    Action, ChannelOffer, Client, ClientConfig, ClientError, ClientEvent, SubscriberId,
+};
+use vmbus::guid::Guid;
+use vmbus::ring::{RingReceiver, RingSender};
+
+use opening::Opening;
+pub use opening::{OpenFailure, RingMemory};
+
+/// Something a device driver asks of the bus.
+#[derive(Debug, Clone)]
+pub enum BusRequest {
+    /// Deliver offers of `class` (present and future) to `subscriber`.
+    Subscribe {
+        /// Device class GUID.
+        class: Guid,
+        /// Who receives the offers.
+        subscriber: SubscriberId,
+    },
+    /// Open channel `relid` on `rings` (allocated by the driver). Answered by
+    /// [`DriverEvent::Opened`].
+    Open {
+        /// The channel.
+        relid: u32,
+        /// Where the rings live.
+        rings: RingMemory,
+        /// The 120 bytes of user data for OPENCHANNEL.
+        user_data: [u8; 120],
+    },
+    /// Close channel `relid` and tear down its ring GPADL. Answered by [`DriverEvent::Closed`].
+    Close {
+        /// The channel.
+        relid: u32,
+    },
+    /// Tell the host that channel `relid` has new data (HvSignalEvent).
+    Signal {
+        /// The channel.
+        relid: u32,
+    },
+}
+
+/// The two rings of an open channel.
+pub struct ChannelRings<M: GuestMemory> {
+    /// Guest → host.
+    pub outbound: RingSender<M>,
+    /// Host → guest.
+    pub inbound: RingReceiver<M>,
+}
+
+impl<M: GuestMemory> core::fmt::Debug for ChannelRings<M> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ChannelRings")
+    }
+}
+
+/// An event for one device driver.
+#[derive(Debug)]
+pub enum DriverEvent<M: GuestMemory> {
+    /// A channel of a class the driver subscribed to was offered.
+    Offer(ChannelOffer),
+    /// The host withdrew channel `relid`; the driver must stop using it and ask to close it.
+    Rescinded {
+        /// The channel.
+        relid: u32,
+    },
+    /// Answer to [`BusRequest::Open`].
+    Opened {
+        /// The channel.
+        relid: u32,
+        /// The rings, or why the open failed (the ring memory is the driver's again).
+        result: Result<ChannelRings<M>, OpenFailure>,
+    },
+    /// The host signalled channel `relid`: read its inbound ring.
+    Signalled {
+        /// The channel.
+        relid: u32,
+    },
+    /// Answer to [`BusRequest::Close`]: the ring memory may be freed.
+    Closed {
+        /// The channel.
+        relid: u32,
+    },
+}
+
+/// What the bus task must deliver.
+#[derive(Debug)]
+pub struct BusOutput<M: GuestMemory> {
+    /// The driver it is for.
+    pub subscriber: SubscriberId,
+    /// The event.
+    pub event: DriverEvent<M>,
+}
+
+/// A failure of the bus itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusError {
+    /// The SynIC could not be brought up or used.
+    Synic(SynicError),
+    /// The VMBus client refused a request or a host message.
+    Client(ClientError),
+    /// The host refused every protocol version.
+    ConnectFailed,
+}
+
+impl From<SynicError> for BusError {
+    fn from(error: SynicError) -> Self {
+        BusError::Synic(error)
+    }
+}
+
+impl From<ClientError> for BusError {
+    fn from(error: ClientError) -> Self {
+        BusError::Client(error)
+    }
+}
+
+impl core::fmt::Display for BusError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BusError::Synic(error) => write!(f, "SynIC: {error:?}"),
+            BusError::Client(error) => write!(f, "VMBus client: {error:?}"),
+            BusError::ConnectFailed => f.write_str("the host refused every VMBus version"),
+        }
+    }
+}
+
+/// Counters a person can read to see what the bus did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BusStatistics {
+    /// SynIC messages received.
+    pub messages: u64,
+    /// Host messages the client rejected (logged and dropped).
+    pub rejected_messages: u64,
+    /// Channel signals received.
+    pub signals_received: u64,
+    /// Channel signals sent.
+    pub signals_sent: u64,
+}
+
+/// The bus driver of one VMBus connection.
+pub struct BusDriver<B: HypervisorBackend, M: GuestMemory + Clone> {
+    synic: SynicClient<B, M>,
+    client: Client,
+    memory: M,
+    openings: BTreeMap<u32, Opening>,
+    outputs: VecDeque<BusOutput<M>>,
+    offers_complete: bool,
+    unloaded: bool,
+    statistics: BusStatistics,
+}
+
+impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
+    /// Brings up the SynIC (SINT 2 on `vector`) and starts version negotiation. Install the
+    /// interrupt handler for `vector` first; then call [`BusDriver::on_interrupt`] whenever it
+    /// fires until [`BusDriver::is_ready`].
+    pub fn start<A: PageAllocator>(
+        backend: B,
+        memory: M,
+        allocator: &mut A,
+        vector: u8,
+        max_version: Option<vmbus::version::Version>,
+    ) -> Result<Self, BusError> {
+        let synic = SynicClient::initialize(
+            backend,
+            memory.clone(),
+            allocator,
+            SynicConfig::vmbus(vector),
+        )?;
+        let mut config = ClientConfig {
+            target_vp: synic.vp_index(),
+            ..ClientConfig::default()
+        };
+        if let Some(version) = max_version {
+            config.max_version = version;
+        }
+        let mut bus = BusDriver {
+            synic,
+            client: Client::new(config),
+            memory,
+            openings: BTreeMap::new(),
+            outputs: VecDeque::new(),
+            offers_complete: false,
+            unloaded: false,
+            statistics: BusStatistics::default(),
+        };
+        bus.client.connect()?;
+        bus.run_actions()?;
+        Ok(bus)
+    }
+
+    /// The negotiated version, once connected.
+    pub fn version(&self) -> Option<vmbus::version::Version> {
+        self.client.version()
+    }
+
+    /// Whether the host has delivered all its offers.
+    pub fn is_ready(&self) -> bool {
+        self.offers_complete
+    }
+
+    /// The offers known now.
+    pub fn offers(&self) -> impl Iterator<Item = &ChannelOffer> + '_ {
+        self.client.offers()
+    }
+
+    /// The counters.
+    pub fn statistics(&self) -> BusStatistics {
+        self.statistics
+    }
+
+    /// The SynIC (for its backend, e.g. to acknowledge an emulated interrupt).
+    pub fn synic(&mut self) -> &mut SynicClient<B, M> {
+        &mut self.synic
+    }
+
+    /// Sends UNLOAD; [`BusDriver::is_unloaded`] turns true when the host has answered.
+    pub fn unload(&mut self) -> Result<(), BusError> {
+        self.client.unload()?;
+        self.run_actions()
+    }
+
+    /// Whether the host has answered UNLOAD.
+    pub fn is_unloaded(&self) -> bool {
+        self.unloaded
+    }
+
+    /// Tears the SynIC down and returns the backend and the memory.
+    pub fn shutdown<A: PageAllocator>(self, allocator: &mut A) -> Result<(B, M), BusError> {
+        Ok(self.synic.shutdown(allocator)?)
+    }
+
+    /// Takes the next event for a device driver.
+    pub fn poll_output(&mut self) -> Option<BusOutput<M>> {
+        self.outputs.pop_front()
+    }
+
+    /// Handles the SynIC interrupt: every waiting message, then every fired channel flag.
+    pub fn on_interrupt(&mut self) -> Result<(), BusError> {
+        while let Some(message) = self.synic.poll_message(VMBUS_SINT)? {
+            self.statistics.messages += 1;
+            if message.message_type != MessageType::VMBUS {
+                log::warn!(
+                    "vmbus: ignored SynIC message of type {:?}",
+                    message.message_type
+                );
+                continue;
+            }
+            let result = match message.payload() {
+                Ok(payload) => self.client.on_message(payload),
+                Err(error) => {
+                    log::warn!("vmbus: malformed SynIC message: {error:?}");
+                    self.statistics.rejected_messages += 1;
+                    continue;
+                }
+            };
+            if let Err(error) = result {
+                log::warn!("vmbus: host message rejected: {error:?}");
+                self.statistics.rejected_messages += 1;
+            }
+            self.run_actions()?;
+        }
+        let flags = self.synic.fired_event_flags(VMBUS_SINT)?;
+        for relid in flags.iter() {
+            self.statistics.signals_received += 1;
+            if let Err(error) = self.client.on_channel_signal(relid) {
+                log::debug!("vmbus: signal for relid {relid} nobody owns: {error:?}");
+            }
+        }
+        self.run_actions()
+    }
+
+    /// Handles a device driver's request. `subscriber` is the requesting driver.
+    pub fn handle(
+        &mut self,
+        subscriber: SubscriberId,
+        request: BusRequest,
+    ) -> Result<(), BusError> {
+        match request {
+            BusRequest::Subscribe { class, subscriber } => {
+                // The client re-announces the offers it already knows.
+                self.client.subscribe(class, subscriber);
+            }
+            BusRequest::Open {
+                relid,
+                rings,
+                user_data,
+            } => {
+                let target_vp = self.synic.vp_index();
+                match Opening::start(
+                    &mut self.client,
+                    relid,
+                    subscriber,
+                    target_vp,
+                    rings,
+                    user_data,
+                ) {
+                    Ok(opening) => {
+                        self.openings.insert(relid, opening);
+                    }
+                    Err(failure) => self.outputs.push_back(BusOutput {
+                        subscriber,
+                        event: DriverEvent::Opened {
+                            relid,
+                            result: Err(failure),
+                        },
+                    }),
+                }
+            }
+            BusRequest::Close { relid } => {
+                if let Err(error) = self.client.close_channel(relid) {
+                    log::debug!("vmbus: close of relid {relid}: {error:?}");
+                }
+                match self.openings.get_mut(&relid) {
+                    Some(opening) => opening.close(&mut self.client),
+                    None => self.outputs.push_back(BusOutput {
+                        subscriber,
+                        event: DriverEvent::Closed { relid },
+                    }),
+                }
+            }
+            BusRequest::Signal { relid } => {
+                self.client.signal_channel(relid)?;
+            }
+        }
+        self.run_actions()
+    }
+
+    /// Carries out the client's actions until there are none.
+    fn run_actions(&mut self) -> Result<(), BusError> {
+        while let Some(action) = self.client.poll_action() {
+            match action {
+                Action::PostMessage {
+                    connection_id,
+                    message_type,
+                    payload,
+                } => {
+                    self.synic
+                        .post_message(connection_id, MessageType(message_type), &payload)?;
+                }
+                Action::SignalEvent { connection_id } => {
+                    self.statistics.signals_sent += 1;
+                    self.synic.signal_event(connection_id, 0)?;
+                }
+                Action::Event { subscriber, event } => self.route(subscriber, event)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn route(
+        &mut self,
+        subscriber: Option<SubscriberId>,
+        event: ClientEvent,
+    ) -> Result<(), BusError> {
+        let relid_of_opening = match &event {
+            ClientEvent::GpadlCreated { relid, .. }
+            | ClientEvent::ChannelOpened { relid, .. }
+            | ClientEvent::GpadlTornDown { relid, .. } => Some(*relid),
+            _ => None,
+        };
+        if let Some(relid) = relid_of_opening
+            && let Some(opening) = self.openings.get_mut(&relid)
+        {
+            if let Some(output) = opening.on_event(&mut self.client, &self.memory, &event) {
+                if matches!(output.event, DriverEvent::Closed { .. })
+                    || matches!(output.event, DriverEvent::Opened { result: Err(_), .. })
+                {
+                    self.openings.remove(&relid);
+                }
+                self.outputs.push_back(output);
+            }
+            return Ok(());
+        }
+        match event {
+            ClientEvent::ConnectFailed => return Err(BusError::ConnectFailed),
+            ClientEvent::Connected { version } => {
+                log::info!("vmbus: connected, version {version:?}");
+                self.client.request_offers()?;
+            }
+            ClientEvent::AllOffersDelivered => self.offers_complete = true,
+            ClientEvent::Unloaded => self.unloaded = true,
+            ClientEvent::OfferArrived(offer) => {
+                if let Some(subscriber) = subscriber {
+                    self.outputs.push_back(BusOutput {
+                        subscriber,
+                        event: DriverEvent::Offer(offer),
+                    });
+                }
+            }
+            ClientEvent::OfferRescinded { relid } => {
+                if let Some(opening) = self.openings.get_mut(&relid) {
+                    opening.rescinded();
+                }
+                if let Some(subscriber) = subscriber {
+                    self.outputs.push_back(BusOutput {
+                        subscriber,
+                        event: DriverEvent::Rescinded { relid },
+                    });
+                }
+            }
+            ClientEvent::ChannelSignalled { relid } => {
+                if let Some(subscriber) = subscriber {
+                    self.outputs.push_back(BusOutput {
+                        subscriber,
+                        event: DriverEvent::Signalled { relid },
+                    });
+                }
+            }
+            other => log::debug!("vmbus: event for nobody: {other:?}"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! The VMBus bus task: runs `drivers::vmbus_bus::BusDriver` and connects it to the rest of the
+//! kernel through typed channels.
+//!
+//! The task owns the hypervisor backend and the SynIC. It waits on its interrupt signal (the
+//! SynIC vector on Hyper-V; COM2's IRQ 3 under the emulator) and on its request channel, feeds
+//! both into the bus driver, and forwards the driver's events to the subscribed device tasks'
+//! channels. Device tasks hold only a [`BusHandle`] (a sender) and their own event receiver.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use drivers::vmbus_bus::{BusDriver, BusError, BusRequest, DriverEvent};
+use vmbus::client::{ChannelOffer, SubscriberId};
+use vmbus::version::Version;
+
+use crate::hypervisor::page_allocator::KernelPageAllocator;
+use crate::hypervisor::physical_memory::PhysicalMemory;
+use crate::hypervisor::{Backend, com2};
+use crate::interrupts;
+use crate::ipc::{self, InterruptSignal, Receiver, Sender, TrySendError};
+use crate::task::{self, TaskHandle};
+
+/// Events for a device task.
+pub type BusEvent = DriverEvent<PhysicalMemory>;
+
+/// The answer to [`BusMessage::ListOffers`].
+pub type OfferList = Result<(Version, Vec<ChannelOffer>), BusError>;
+
+/// Capacity of each device task's event channel.
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// What device tasks (and the kernel) send to the bus task.
+pub enum BusMessage {
+    /// Register `subscriber`'s event channel (before sending it requests).
+    Register {
+        /// The driver.
+        subscriber: SubscriberId,
+        /// Where its events go.
+        events: Sender<BusEvent>,
+    },
+    /// A request from a registered driver.
+    Request {
+        /// The driver.
+        subscriber: SubscriberId,
+        /// What it asks.
+        request: BusRequest,
+    },
+    /// Report the negotiated version and the offers once all offers are in.
+    ListOffers {
+        /// Where the answer goes.
+        reply: Sender<OfferList>,
+    },
+    /// Send UNLOAD, wait for the host, tear the SynIC down and end the task.
+    Shutdown,
+}
+
+/// A failure to start the bus task.
+#[derive(Debug)]
+pub enum StartError {
+    /// No interrupt vector or route was available.
+    Interrupts(interrupts::InterruptError),
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StartError::Interrupts(error) => write!(f, "interrupt setup: {error:?}"),
+        }
+    }
+}
+
+/// The kernel's handle on the running bus task.
+pub struct BusHandle {
+    /// Requests to the bus task.
+    pub requests: Sender<BusMessage>,
+    task: TaskHandle<()>,
+}
+
+impl BusHandle {
+    /// Waits until the host delivered all offers; returns the version and the offers.
+    pub fn connect_and_list(&self) -> OfferList {
+        let (reply, answer) = ipc::channel(1);
+        if self
+            .requests
+            .send(BusMessage::ListOffers { reply })
+            .is_err()
+        {
+            return Err(BusError::ConnectFailed);
+        }
+        answer.recv().unwrap_or(Err(BusError::ConnectFailed))
+    }
+
+    /// Asks the bus to unload and returns its task handle to join.
+    pub fn shut_down(self) -> TaskHandle<()> {
+        let _ = self.requests.send(BusMessage::Shutdown);
+        self.task
+    }
+}
+
+/// Routes the platform's interrupt to a fresh signal; returns the vector and what to undo.
+fn route_interrupt(
+    backend: &Backend,
+    signal: &InterruptSignal,
+) -> Result<(u8, Option<u32>), StartError> {
+    let vector = interrupts::allocate_vector().map_err(StartError::Interrupts)?;
+    interrupts::register_signal(vector, signal.clone()).map_err(StartError::Interrupts)?;
+    let gsi = match backend {
+        Backend::Real(_) => None,
+        Backend::Emulated(_) => {
+            Some(interrupts::route_isa_irq(com2::IRQ, vector).map_err(StartError::Interrupts)?)
+        }
+    };
+    Ok((vector, gsi))
+}
+
+/// Spawns the bus task on `backend`, with `memory` for rings and SynIC pages.
+pub fn spawn(backend: Backend, memory: PhysicalMemory) -> Result<BusHandle, StartError> {
+    spawn_with_version(backend, memory, None)
+}
+
+/// As [`spawn`], proposing at most `max_version`.
+pub fn spawn_with_version(
+    backend: Backend,
+    memory: PhysicalMemory,
+    max_version: Option<Version>,
+) -> Result<BusHandle, StartError> {
+    let signal = InterruptSignal::new();
+    let (vector, gsi) = route_interrupt(&backend, &signal)?;
+    let (requests, receiver) = ipc::channel(64);
+    let task = task::spawn("vmbus", move || {
+        let result = run(backend, memory, vector, max_version, &signal, &receiver);
+        if let Some(gsi) = gsi {
+            interrupts::mask_gsi(gsi);
+        }
+        interrupts::unregister(vector);
+        if let Err(error) = result {
+            log::error!("vmbus: bus task ended: {error}");
+        }
+    });
+    Ok(BusHandle { requests, task })
+}
+
+struct Subscribers {
+    channels: BTreeMap<SubscriberId, Sender<BusEvent>>,
+    dropped: u64,
+}
+
+impl Subscribers {
+    fn deliver(&mut self, subscriber: SubscriberId, event: BusEvent) {
+        let Some(channel) = self.channels.get(&subscriber) else {
+            log::debug!("vmbus: event for unregistered driver {subscriber:?}");
+            return;
+        };
+        match channel.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped += 1;
+                log::warn!("vmbus: driver {subscriber:?} is not keeping up; event dropped");
+            }
+            Err(TrySendError::Closed(_)) => {
+                self.channels.remove(&subscriber);
+            }
+        }
+    }
+}
+
+fn run(
+    mut backend: Backend,
+    memory: PhysicalMemory,
+    vector: u8,
+    max_version: Option<Version>,
+    signal: &InterruptSignal,
+    requests: &Receiver<BusMessage>,
+) -> Result<(), BusError> {
+    // Bytes that arrived before the route existed would never raise a new edge.
+    backend.acknowledge_interrupt();
+    let mut bus = BusDriver::start(
+        backend,
+        memory,
+        &mut KernelPageAllocator,
+        vector,
+        max_version,
+    )?;
+    let mut subscribers = Subscribers {
+        channels: BTreeMap::new(),
+        dropped: 0,
+    };
+    let mut waiting_for_offers: Vec<Sender<OfferList>> = Vec::new();
+    let mut shutting_down = false;
+    loop {
+        // The interrupt path first: a response may already be latched by a synchronous call.
+        signal.take();
+        bus.synic().backend().acknowledge_interrupt();
+        bus.on_interrupt()?;
+        loop {
+            match requests.try_recv() {
+                Ok(BusMessage::Register { subscriber, events }) => {
+                    subscribers.channels.insert(subscriber, events);
+                }
+                Ok(BusMessage::Request {
+                    subscriber,
+                    request,
+                }) => {
+                    if let Err(error) = bus.handle(subscriber, request) {
+                        log::warn!("vmbus: request from {subscriber:?} failed: {error}");
+                    }
+                }
+                Ok(BusMessage::ListOffers { reply }) => waiting_for_offers.push(reply),
+                Ok(BusMessage::Shutdown) | Err(ipc::TryRecvError::Closed) => {
+                    if !shutting_down {
+                        shutting_down = true;
+                        bus.unload()?;
+                    }
+                    break;
+                }
+                Err(ipc::TryRecvError::Empty) => break,
+            }
+        }
+        while let Some(output) = bus.poll_output() {
+            subscribers.deliver(output.subscriber, output.event);
+        }
+        if bus.is_ready() && !waiting_for_offers.is_empty() {
+            let version = bus.version().unwrap_or(Version::WIN10_V5_3);
+            let offers: Vec<ChannelOffer> = bus.offers().cloned().collect();
+            for reply in waiting_for_offers.drain(..) {
+                let _ = reply.send(Ok((version, offers.clone())));
+            }
+        }
+        if shutting_down && bus.is_unloaded() {
+            let statistics = bus.statistics();
+            log::debug!(
+                "vmbus: unloaded ({statistics:?}, {} events dropped)",
+                subscribers.dropped
+            );
+            bus.shutdown(&mut KernelPageAllocator)?;
+            return Ok(());
+        }
+        if shutting_down {
+            signal.wait();
+        } else {
+            ipc::select(&[signal, requests]);
+        }
+    }
+}
