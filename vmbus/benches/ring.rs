@@ -3,7 +3,8 @@
 //!    two threads;
 //! 2. `rtrb`'s SPSC ring of 256 KiB bytes, two threads;
 //! 3. plain memcpy through a 256 KiB buffer, one thread;
-//! 4. AtomicMemory's write+read copies alone, one thread (an upper bound for column 1).
+//! 4. AtomicMemory's write+read copies alone, one thread (column 1 does this work on two
+//!    threads, so it can reach about twice this).
 //!
 //! Run: `cargo bench -p vmbus --bench ring`. Prints a table; no assertions.
 
@@ -239,8 +240,9 @@ fn main() {
     }
     println!("load average after: {}", load_average());
     println!(
-        "note: the vmbus ring reaches guest memory through AtomicMemory, whose byte copies are \
-         per-word atomics; the last column (its write+read cost alone, one thread) bounds the \
-         first. The kernel's GuestMemory copies with plain memcpy into mapped RAM."
+        "note: the vmbus ring reaches guest memory through AtomicMemory, whose copies are \
+         per-word atomics; the last column is the same write+read copy work done serially on one \
+         thread, so the two-thread ring can reach at most about twice it: AtomicMemory dominates \
+         from 1 KiB up. The kernel's GuestMemory copies with plain memcpy into mapped RAM."
     );
 }
