@@ -507,7 +507,10 @@ fn deliveries_to_bad_pages_and_bad_arguments_are_survived() {
 
 #[test]
 fn queue_limit_is_enforced() {
-    let config = HostConfig { message_queue_limit: 2, ..Default::default() };
+    let config = HostConfig {
+        message_queue_limit: 2,
+        ..Default::default()
+    };
     let memory = AtomicMemory::new(0, 0x1000);
     let mut host = SynicHost::new(config);
     for _ in 0..2 {
