@@ -13,6 +13,9 @@ OPTIONS  --tests A,B       run only these in-kernel tests
          --log LEVEL       kernel log level: error, warn, info (default), debug, trace
          --arg KEY=VALUE   extra kernel command-line word (repeatable)
          --timeout SECS    kill QEMU after SECS seconds (default 180)
+         --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
+                           hypercall, message and interrupt, timestamped) to FILE
+         --no-emulator     boot without the emulated Hyper-V host on COM2
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
 environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
@@ -41,6 +44,8 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     .map_err(|_| format!("--timeout: not a number: {seconds}"))?;
                 config.timeout = Duration::from_secs(seconds);
             }
+            "--trace" => config.trace = Some(value("--trace")?.into()),
+            "--no-emulator" => config.emulator = false,
             "--verbose" => config.verbose = true,
             "--quiet" => config.echo = false,
             "-h" | "--help" => return Err(String::new()),
