@@ -1,0 +1,27 @@
+//! A minimal Hyper-V virtual PCI (vPCI) client: enough to find the BAR-less GPU-PV function
+//! on a vPCI bus and read its configuration space (reference vpci.md).
+//!
+//! - [`wire`]: message types, versions, statuses and the packed layouts.
+//! - [`VpciClient`]: the sans-I/O bus state machine. The glue feeds it the packets of the
+//!   channel's inbound ring and writes the [`Action::Send`] packets it produces to the
+//!   outbound ring; it reports [`Action::FunctionArrived`] / [`Action::FunctionRemoved`].
+//! - [`ConfigWindow`]: config-space access through the trapped 8 KiB window announced in
+//!   BUS_D0ENTRY, over [`hyperv::platform::MmioAccess`]; [`ConfigWindow::function`] adapts one
+//!   function to [`dxg::core::ConfigSpace`] for `Driver::probe_pci_function`.
+//!
+//! Not implemented (not needed by a BAR-less, MSI-less function): BAR assignment, interrupts
+//! (CREATE/DELETE_INTERRUPT_MESSAGE), READ/WRITE_BLOCK, power-state changes, the D0-entry
+//! retry Linux does after a kdump, and the MMIO hypercalls of confidential VMs.
+
+mod client;
+mod config_window;
+mod error;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::{Action, FunctionInfo, OutboundMessage, Phase, VpciClient, parse_relations};
+pub use config_window::{ConfigError, ConfigWindow, FunctionConfig};
+pub use error::VpciError;
+pub use wire::{ProtocolVersion, SlotNumber};
