@@ -156,7 +156,10 @@ fn connect_list_open_echo_close_unload() {
         .collect();
     assert_eq!(offers.len(), 6, "global, 2 vGPU, vPCI, unclaimed, echo");
     assert_eq!(offers[0].1.class, class::DXG_GLOBAL);
-    assert_eq!(offers[0].1.mmio_megabytes, 256);
+    assert_eq!(
+        offers[0].1.mmio_megabytes,
+        emulator::vmbus_server::DXG_IO_SPACE_MEGABYTES
+    );
     assert_eq!(
         offers
             .iter()

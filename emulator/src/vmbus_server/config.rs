@@ -9,9 +9,22 @@ pub enum DeviceKind {
     /// Echoes every in-band packet back (completion → completion with the same id).
     Echo,
     /// Nothing runs on the host side; the rings are available through
-    /// [`super::Server::host_channel`] for another emulated device (vGPU, vPCI) to drive.
+    /// [`super::Server::host_channel`] for another emulated device to drive by hand.
     Passive,
+    /// A host device model serves the channel: [`super::Server::run_services`] hands its
+    /// packets to a [`super::ChannelService`] and writes the model's replies back
+    /// (see [`super::service`]).
+    Service,
 }
+
+/// `mmio_megabytes` of the dxg global channel in [`ServerConfig::standard`]: the size of the
+/// GPU-PV "IO space" the guest must reserve and announce with SETIOSPACEREGION.
+///
+/// On Hyper-V the guest carves this out of the VMBus MMIO range (guest-physical space that
+/// is not RAM, backed by the host). Under QEMU nothing but RAM is shared with the emulator, so
+/// the dxgos kernel allocates the IO space from its own RAM and the emulated vGPU reads and
+/// writes it there; 16 MiB keeps that affordable for a 512 MiB guest.
+pub const DXG_IO_SPACE_MEGABYTES: u16 = 16;
 
 /// One offered device.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,21 +110,23 @@ pub const UNCLAIMED_CLASS: Guid = Guid::from_fields(
 );
 
 impl ServerConfig {
-    /// The standard test host: the dxg global channel, `virtual_gpus` vGPU channels, a vPCI
-    /// bus, an unclaimed device and an echo device; versions up to 5.3.
+    /// The standard test host: the dxg global channel (asking for
+    /// [`DXG_IO_SPACE_MEGABYTES`] of IO space), `virtual_gpus` vGPU channels (both served by
+    /// a device model when run by `HostServices`), a vPCI bus, an unclaimed device and an echo
+    /// device; versions up to 5.3. Relids follow this order from 1.
     pub fn standard(virtual_gpus: u8) -> Self {
         let mut devices = vec![DeviceConfig {
             class: class::DXG_GLOBAL,
             instance: instance_guid(1, 0),
-            mmio_megabytes: 256,
-            kind: DeviceKind::Passive,
+            mmio_megabytes: DXG_IO_SPACE_MEGABYTES,
+            kind: DeviceKind::Service,
         }];
         for index in 0..virtual_gpus {
             devices.push(DeviceConfig {
                 class: class::DXG_VIRTUAL_GPU,
                 instance: instance_guid(2, index),
                 mmio_megabytes: 0,
-                kind: DeviceKind::Passive,
+                kind: DeviceKind::Service,
             });
         }
         devices.push(DeviceConfig {

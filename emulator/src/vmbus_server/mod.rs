@@ -11,19 +11,27 @@
 //! 1, signalling connection id `0x2000 + relid`), the GPADL table (incomplete GPADLs keyed by
 //! handle while their bodies arrive), and the rings of open channels. A configurable
 //! [`Misbehaviour`] injects faults; [`Server::rescind`] withdraws an offer on demand.
+//!
+//! What runs behind an open channel depends on its [`DeviceKind`]: the echo device is built
+//! in; [`DeviceKind::Service`] channels are served by a host device model through
+//! [`ChannelService`] and [`Server::run_services`] (see [`service`]); `Passive` channels are
+//! left to whoever takes their rings with [`Server::host_channel`].
 
 mod channel;
 mod config;
 mod error;
 pub mod loopback;
+pub mod service;
 #[cfg(test)]
 mod tests;
 
 pub use channel::HostChannel;
 pub use config::{
-    DeviceConfig, DeviceKind, Misbehaviour, ServerConfig, UNCLAIMED_CLASS, instance_guid,
+    DXG_IO_SPACE_MEGABYTES, DeviceConfig, DeviceKind, Misbehaviour, ServerConfig, UNCLAIMED_CLASS,
+    instance_guid,
 };
 pub use error::ServerError;
+pub use service::{ChannelService, ReplyKind, ServicePacket, ServiceReply, ServiceStatistics};
 
 use hyperv::memory::GuestMemory;
 use std::collections::{BTreeMap, VecDeque};
@@ -94,7 +102,15 @@ pub struct Server<M: GuestMemory + Clone> {
     outputs: VecDeque<ServerOutput>,
     misbehaviour: Misbehaviour,
     corrupted: u32,
+    service_statistics: ServiceStatistics,
+    /// Packet copy buffer for service channels.
+    scratch: Vec<u8>,
 }
+
+/// Most guest packets one [`Server::run_services`] call hands to the device model; the rest
+/// wait for the next call (the next signal or poll), so a guest that writes without pause
+/// cannot keep the host in one call forever.
+const SERVICE_BUDGET: usize = 4096;
 
 impl<M: GuestMemory + Clone> Server<M> {
     /// A host over guest `memory` with `config`.
@@ -124,7 +140,172 @@ impl<M: GuestMemory + Clone> Server<M> {
             outputs: VecDeque::new(),
             misbehaviour,
             corrupted: 0,
+            service_statistics: ServiceStatistics::default(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// The relid of the offer with this instance GUID.
+    pub fn relid_of_instance(&self, instance: vmbus::Guid) -> Option<u32> {
+        self.offers
+            .iter()
+            .find(|(_, offer)| offer.device.instance == instance)
+            .map(|(relid, _)| *relid)
+    }
+
+    /// The device behind `relid` (while its offer exists).
+    pub fn device(&self, relid: u32) -> Option<&DeviceConfig> {
+        self.offers.get(&relid).map(|offer| &offer.device)
+    }
+
+    /// Changes how the host drives channel `relid` (e.g. to [`DeviceKind::Service`] once a
+    /// device model is attached). Takes effect at the next signal or poll.
+    pub fn set_device_kind(&mut self, relid: u32, kind: DeviceKind) {
+        if let Some(offer) = self.offers.get_mut(&relid) {
+            offer.device.kind = kind;
+        }
+    }
+
+    /// Counters of the service channels.
+    pub fn service_statistics(&self) -> ServiceStatistics {
+        self.service_statistics
+    }
+
+    /// Serves every open, not rescinded [`DeviceKind::Service`] channel with `service`:
+    /// writes queued replies, reads the guest's packets (while the channel's outbox is empty),
+    /// hands them to the model, routes the model's replies to their channels' outboxes, and
+    /// repeats until nothing moves. Sets the channels' event flags as `vmbus::ring` says
+    /// (host→guest empty→non-empty unless masked; guest→host pending_send_sz crossed).
+    ///
+    /// Call it after every guest signal on such a channel and periodically (the QEMU link's
+    /// poll), so that replies held back by a full ring go out once the guest made room.
+    /// A rescinded channel is no longer read and replies for it are dropped (the device is
+    /// gone); a channel whose ring the guest corrupted stops (logged, counted).
+    pub fn run_services(&mut self, service: &mut dyn ChannelService) {
+        let mut budget = SERVICE_BUDGET;
+        loop {
+            let mut progressed = self.collect_replies(service);
+            let relids: Vec<u32> = self
+                .offers
+                .iter()
+                .filter(|(_, offer)| {
+                    offer.device.kind == DeviceKind::Service
+                        && !offer.rescinded
+                        && matches!(&offer.state, ChannelState::Open { channel, .. } if !channel.broken)
+                })
+                .map(|(relid, _)| *relid)
+                .collect();
+            for relid in relids {
+                progressed |= self.service_channel(relid, service, &mut budget);
+            }
+            if !progressed || budget == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Moves the model's replies into their channels' outboxes. Returns whether there were any.
+    fn collect_replies(&mut self, service: &mut dyn ChannelService) -> bool {
+        let mut any = false;
+        while let Some(reply) = service.poll_reply() {
+            any = true;
+            match self.offers.get_mut(&reply.relid) {
+                Some(Offer {
+                    state: ChannelState::Open { channel, .. },
+                    rescinded: false,
+                    ..
+                }) if !channel.broken => channel.outbox.push_back(reply),
+                _ => {
+                    log::debug!(
+                        "vmbus server: reply for channel {} dropped (not open)",
+                        reply.relid
+                    );
+                    self.service_statistics.replies_dropped += 1;
+                }
+            }
+        }
+        any
+    }
+
+    /// One channel: flush, then read and dispatch packets while the outbox stays empty.
+    /// Returns whether a packet was read.
+    fn service_channel(
+        &mut self,
+        relid: u32,
+        service: &mut dyn ChannelService,
+        budget: &mut usize,
+    ) -> bool {
+        let mut buffer = std::mem::take(&mut self.scratch);
+        let mut progressed = false;
+        let mut signal = false;
+        let mut failure = None;
+        while let Some(offer) = self.offers.get_mut(&relid) {
+            let (class, instance) = (offer.device.class, offer.device.instance);
+            let ChannelState::Open { channel, .. } = &mut offer.state else {
+                break;
+            };
+            let packet = match channel.flush(&mut self.service_statistics) {
+                Ok((flush_signal, empty)) => {
+                    signal |= flush_signal;
+                    if !empty || *budget == 0 {
+                        break;
+                    }
+                    match channel.receiver.read_packet(&mut buffer) {
+                        Ok(Some(packet)) => packet,
+                        Ok(None) => break,
+                        Err(error) => {
+                            failure = Some(error);
+                            break;
+                        }
+                    }
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            };
+            *budget -= 1;
+            progressed = true;
+            self.service_statistics.packets_received += 1;
+            service.receive(ServicePacket {
+                relid,
+                class,
+                instance,
+                packet_type: packet.packet_type,
+                transaction_id: packet.transaction_id,
+                completion_requested: packet.completion_requested,
+                payload: packet.payload(&buffer),
+            });
+            self.collect_replies(service);
+        }
+        self.scratch = buffer;
+        let Some(Offer {
+            state: ChannelState::Open { channel, .. },
+            ..
+        }) = self.offers.get_mut(&relid)
+        else {
+            return progressed;
+        };
+        if failure.is_none() {
+            match channel.receiver.commit() {
+                Ok(commit_signal) => signal |= commit_signal,
+                Err(error) => failure = Some(error),
+            }
+        }
+        if let Some(error) = failure {
+            log::warn!("vmbus server: service channel {relid} stopped: {error}");
+            channel.broken = true;
+            channel.outbox.clear();
+            self.service_statistics.broken_channels += 1;
+            return progressed;
+        }
+        if signal {
+            let target_vp = channel.target_vp;
+            self.service_statistics.signals += 1;
+            self.outputs
+                .push_back(ServerOutput::SetEventFlag { target_vp, relid });
+        }
+        progressed
     }
 
     /// Changes the injected faults.

@@ -79,7 +79,7 @@ fn offers_carry_the_configured_devices() {
         panic!()
     };
     assert_eq!(first.interface_type, class::DXG_GLOBAL);
-    assert_eq!(first.mmio_megabytes.get(), 256);
+    assert_eq!(first.mmio_megabytes.get(), DXG_IO_SPACE_MEGABYTES);
     assert_eq!(first.child_relid.get(), 1);
     assert_eq!(first.connection_id.get(), CHANNEL_CONNECTION_ID_BASE + 1);
     assert_eq!(first.is_dedicated_interrupt.get(), 1);
