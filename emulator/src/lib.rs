@@ -12,3 +12,4 @@ pub mod platform;
 pub mod services;
 pub mod vgpu;
 pub mod vmbus_server;
+pub mod vpci;
