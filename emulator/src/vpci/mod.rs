@@ -6,12 +6,14 @@
 //! both over a VMBus [`HostChannel`]'s rings. Once the guest announced its config window in
 //! BUS_D0ENTRY, [`VpciHost::mmio_read`] / [`VpciHost::mmio_write`] serve the trapped accesses:
 //! page 0 offset 0 is the function-select register, page 1 the selected function's config
-//! space. [`VpciHost::eject`] starts a host-initiated hot remove.
+//! space. [`VpciHost::eject`] starts a host-initiated hot remove. `VpciHost` implements
+//! [`crate::services::VirtualPciService`], so `HostServices::attach_virtual_pci` takes it as is.
 //!
 //! The wire bytes are built here by hand from the reference, independently of the guest's
 //! `drivers::vpci::wire`, so the two implementations check each other in the loopback tests.
 
 mod function;
+mod service;
 
 pub use function::{BASE_CLASS_DISPLAY, SUB_CLASS_3D, VpciFunction};
 

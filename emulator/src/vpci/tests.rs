@@ -277,3 +277,31 @@ fn unsolicited_ejection_complete_is_an_error() {
     assert!(in_band(&mut host, 0, false, "0F 00 49 42 00 00 00 00 00 00 00 00").is_err());
     assert_eq!(host.eject_state(), EjectState::None);
 }
+
+#[test]
+fn serves_as_the_host_services_virtual_pci() {
+    use crate::services::VirtualPciService;
+    use crate::vmbus_server::{ReplyKind, ServicePacket};
+    let mut host = host();
+    let service: &mut dyn VirtualPciService = &mut host;
+    service.receive(ServicePacket {
+        relid: 3,
+        class: vmbus::guid::class::VIRTUAL_PCI,
+        instance: vmbus::guid::class::VIRTUAL_PCI,
+        packet_type: PacketType::DATA_IN_BAND,
+        transaction_id: 1,
+        completion_requested: true,
+        payload: &hex("13 00 49 42 04 00 01 00"),
+    });
+    assert_eq!(
+        service.poll_packet(),
+        Some((ReplyKind::Completion, 1, hex("00 00 00 00")))
+    );
+    assert_eq!(service.poll_packet(), None);
+    assert_eq!(service.mmio_read(WINDOW + 0x1000, 4), None);
+    assert_eq!(
+        service.vgpu_config(0).map(|config| config.host_version),
+        Some(40)
+    );
+    assert_eq!(service.vgpu_config(1), None);
+}

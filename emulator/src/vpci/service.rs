@@ -1,0 +1,46 @@
+//! [`VpciHost`] as the host services' [`VirtualPciService`]: the vPCI channel's packets and
+//! the trapped config-window accesses.
+
+use super::VpciHost;
+use crate::services::VirtualPciService;
+use crate::vgpu::VgpuPciConfig;
+use crate::vmbus_server::{ReplyKind, ServicePacket};
+use vmbus::ring::PacketType;
+
+impl VirtualPciService for VpciHost {
+    fn receive(&mut self, packet: ServicePacket<'_>) {
+        // Errors are recorded in `VpciHost::errors` and answered on the wire as §10 says.
+        let _ = VpciHost::receive(
+            self,
+            packet.packet_type,
+            packet.transaction_id,
+            packet.completion_requested,
+            packet.payload,
+        );
+    }
+
+    fn poll_packet(&mut self) -> Option<(ReplyKind, u64, Vec<u8>)> {
+        let packet = self.poll_output()?;
+        let kind = if packet.packet_type == PacketType::COMPLETION {
+            ReplyKind::Completion
+        } else {
+            ReplyKind::InBand {
+                completion_requested: false,
+            }
+        };
+        Some((kind, packet.transaction_id, packet.payload))
+    }
+
+    fn mmio_read(&mut self, gpa: u64, size: u8) -> Option<u64> {
+        VpciHost::mmio_read(self, gpa, size)
+    }
+
+    fn mmio_write(&mut self, gpa: u64, size: u8, value: u64) -> bool {
+        VpciHost::mmio_write(self, gpa, size, value)
+    }
+
+    /// The bus carries one function; it stands for vGPU 0.
+    fn vgpu_config(&self, index: usize) -> Option<VgpuPciConfig> {
+        (index == 0).then_some(self.function().config)
+    }
+}
