@@ -176,3 +176,135 @@ fn loopback_echo_smoke() {
     assert_eq!(reply.transaction_id, 5);
     assert_eq!(&reply.payload(&buffer)[..4], b"ping");
 }
+
+/// Answers every packet with a 1000-byte completion and a 16-byte notification.
+#[derive(Default)]
+struct Chatty {
+    received: Vec<u64>,
+    replies: std::collections::VecDeque<ServiceReply>,
+}
+
+impl ChannelService for Chatty {
+    fn receive(&mut self, packet: ServicePacket<'_>) {
+        self.received.push(packet.transaction_id);
+        let fill = packet.transaction_id as u8;
+        self.replies.push_back(ServiceReply::completion(
+            packet.relid,
+            packet.transaction_id,
+            vec![fill; 1000],
+        ));
+        self.replies
+            .push_back(ServiceReply::notification(packet.relid, vec![fill; 16]));
+    }
+
+    fn poll_reply(&mut self) -> Option<ServiceReply> {
+        self.replies.pop_front()
+    }
+}
+
+#[test]
+fn service_channel_back_pressure_loses_nothing() {
+    use vmbus::ring::{OutgoingPacket, PacketType, RingError};
+    const COUNT: u64 = 300;
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXG_VIRTUAL_GPU).unwrap();
+    assert_eq!(pair.server.device(relid).unwrap().kind, DeviceKind::Service);
+    // Two pages per ring: 4 KiB of data, so replies (1 KiB each) fill it after three packets.
+    let mut channel = pair.open_channel(relid, 2).unwrap();
+    let mut service = Chatty::default();
+    let (mut sent, mut completions, mut notifications) = (0u64, 0u64, 0u64);
+    let mut buffer = Vec::new();
+    let mut checked_stall = false;
+    for _ in 0..100_000 {
+        while sent < COUNT {
+            let payload = [sent as u8; 200];
+            match channel
+                .rings
+                .sender
+                .send(&OutgoingPacket::in_band(sent + 1, true, &payload))
+            {
+                Ok(_) => sent += 1,
+                Err(RingError::Full { needed }) => {
+                    if channel.rings.sender.wait_for_space(needed).unwrap() {
+                        continue;
+                    }
+                    break;
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+        pair.server.run_services(&mut service);
+        pair.pump();
+        if !checked_stall {
+            // The guest has not read anything: the host stopped taking requests.
+            checked_stall = true;
+            assert!(pair.server.host_channel(relid).unwrap().queued_replies() > 0);
+            assert!((service.received.len() as u64) < sent);
+        }
+        while let Some(packet) = channel.rings.receiver.read_packet(&mut buffer).unwrap() {
+            let payload = packet.payload(&buffer);
+            if packet.packet_type == PacketType::COMPLETION {
+                completions += 1;
+                assert_eq!(packet.transaction_id, completions, "completions in order");
+                assert_eq!(payload.len(), 1000);
+                assert!(payload.iter().all(|byte| *byte == completions as u8));
+            } else {
+                assert_eq!(packet.packet_type, PacketType::DATA_IN_BAND);
+                notifications += 1;
+                assert_eq!(
+                    notifications, completions,
+                    "notification after its completion"
+                );
+                assert_eq!(packet.transaction_id, 0);
+            }
+        }
+        channel.rings.receiver.commit().unwrap();
+        pair.server.run_services(&mut service);
+        pair.pump();
+        if completions == COUNT && notifications == COUNT {
+            break;
+        }
+    }
+    assert_eq!((completions, notifications), (COUNT, COUNT));
+    assert_eq!(service.received, (1..=COUNT).collect::<Vec<_>>());
+    let statistics = pair.server.service_statistics();
+    assert!(statistics.ring_full_waits > 0);
+    assert_eq!(statistics.replies_sent, 2 * COUNT);
+    assert_eq!(statistics.replies_dropped, 0);
+    assert!(statistics.signals > 0);
+    assert!(pair.server_errors.is_empty());
+}
+
+#[test]
+fn service_replies_for_closed_or_rescinded_channels_are_dropped() {
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXG_VIRTUAL_GPU).unwrap();
+    let mut service = Chatty::default();
+    service
+        .replies
+        .push_back(ServiceReply::notification(relid, vec![1; 8]));
+    pair.server.run_services(&mut service);
+    assert_eq!(
+        pair.server.service_statistics().replies_dropped,
+        1,
+        "not open"
+    );
+    let mut channel = pair.open_channel(relid, 2).unwrap();
+    pair.server.rescind(relid).unwrap();
+    channel
+        .rings
+        .sender
+        .send(&vmbus::ring::OutgoingPacket::in_band(1, true, &[0; 8]))
+        .unwrap();
+    service
+        .replies
+        .push_back(ServiceReply::notification(relid, vec![1; 8]));
+    pair.server.run_services(&mut service);
+    assert!(
+        service.received.is_empty(),
+        "a rescinded channel is not read"
+    );
+    assert_eq!(pair.server.service_statistics().replies_dropped, 2);
+}

@@ -1,0 +1,457 @@
+//! In-process integration of the whole stack: the guest's SynIC client, VMBus bus driver and
+//! dxg core over the emulated SynIC, VMBus server and GPU-PV host (see
+//! `support/guest_stack.rs`). The smoke sequence of dxg.md §8.3 through real rings, and a
+//! vGPU channel rescinded while in use.
+//!
+//! The PCI probe is fed from the emulated vGPU's config words directly (virtual PCI is not
+//! wired into `HostServices` yet).
+
+#[path = "support/guest_stack.rs"]
+mod guest_stack;
+
+use dxg::core::{AdapterState, AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::wire::{D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
+use emulator::vmbus_server::DXG_IO_SPACE_MEGABYTES;
+use guest_stack::{IO_SPACE_BASE, Stack};
+use hyperv::memory::GuestMemory;
+
+const WIDTH: u32 = 64;
+const HEIGHT: u32 = 48;
+const PITCH: u32 = WIDTH * 4;
+const PROCESS: ProcessId = ProcessId(1);
+
+fn words(values: &[u32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+/// FNV-1a 64.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The Mandelbrot image of docs/vgpu-command-processor.md, computed here independently.
+fn expected_mandelbrot(width: u32, height: u32, max: u32) -> Vec<u8> {
+    let one = 1i64 << 24;
+    let mut out = Vec::new();
+    for y in 0..i64::from(height) {
+        for x in 0..i64::from(width) {
+            let c_re = -5 * one / 2 + x * (7 * one / 2) / i64::from(width);
+            let c_im = -5 * one / 4 + y * (5 * one / 2) / i64::from(height);
+            let (mut re, mut im, mut n) = (0i64, 0i64, 0u32);
+            while n < max {
+                let (re2, im2) = ((re * re) >> 24, (im * im) >> 24);
+                if re2 + im2 > 4 * one {
+                    break;
+                }
+                im = ((2 * re * im) >> 24) + c_im;
+                re = re2 - im2 + c_re;
+                n += 1;
+            }
+            let grey = n * 255 / max;
+            out.extend_from_slice(&(0xFF00_0000 | grey << 16 | grey << 8 | grey).to_le_bytes());
+        }
+    }
+    out
+}
+
+fn ok(result: Result<Reply, NtStatus>) -> Reply {
+    result.unwrap_or_else(|status| panic!("request failed: {status:?}"))
+}
+
+struct Session {
+    adapter: D3dkmtHandle,
+    device: D3dkmtHandle,
+    context: D3dkmtHandle,
+    surface: D3dkmtHandle,
+    fence: D3dkmtHandle,
+    fence_address: u64,
+}
+
+fn start_session(stack: &mut Stack, process: ProcessId) -> Session {
+    ok(stack.call(
+        process,
+        Request::CreateProcess {
+            pid: 100 + process.0,
+            name: "over-vmbus".into(),
+        },
+    ));
+    let Reply::Adapters(adapters) = ok(stack.call(process, Request::EnumAdapters)) else {
+        panic!("no adapter list")
+    };
+    assert_eq!(adapters.len(), 1);
+    let adapter = adapters[0].handle;
+    let Reply::Device(device) =
+        ok(stack.call(process, Request::CreateDevice { adapter, flags: 0 }))
+    else {
+        panic!()
+    };
+    let Reply::Context { context, .. } = ok(stack.call(
+        process,
+        Request::CreateContext {
+            device,
+            node_ordinal: 0,
+            engine_affinity: 0,
+            flags: 0,
+            client_hint: 0,
+            private_data: vec![],
+        },
+    )) else {
+        panic!()
+    };
+    let size = u64::from(PITCH * HEIGHT);
+    let Reply::Allocations { allocations, .. } = ok(stack.call(
+        process,
+        Request::CreateAllocation {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest {
+                private_data: size.to_le_bytes().to_vec(),
+                ..Default::default()
+            }],
+        },
+    )) else {
+        panic!()
+    };
+    let Reply::SyncObject {
+        handle: fence,
+        fence_address,
+        ..
+    } = ok(stack.call(
+        process,
+        Request::CreateSyncObject {
+            device,
+            kind: SyncObjectKind::MonitoredFence {
+                initial_value: 0,
+                engine_affinity: 0,
+            },
+            flags: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    Session {
+        adapter,
+        device,
+        context,
+        surface: allocations[0].handle,
+        fence,
+        fence_address,
+    }
+}
+
+fn render(stack: &mut Stack, session: &Session, value: u64) -> Result<Reply, NtStatus> {
+    let mut stream = words(&[4, 32, session.surface.0, 0, WIDTH, HEIGHT, PITCH, 32]);
+    stream.extend(words(&[
+        5,
+        24,
+        session.fence.0,
+        0,
+        value as u32,
+        (value >> 32) as u32,
+    ]));
+    stack.call(
+        PROCESS,
+        Request::SubmitCommand {
+            contexts: vec![session.context],
+            command_buffer: 0,
+            command_length: 0,
+            private_data: stream,
+            history_buffers: vec![],
+        },
+    )
+}
+
+fn in_io_space(address: u64) -> bool {
+    let length = u64::from(DXG_IO_SPACE_MEGABYTES) << 20;
+    (IO_SPACE_BASE..IO_SPACE_BASE + length).contains(&address)
+}
+
+#[test]
+fn smoke_sequence_over_vmbus_rings() {
+    let mut stack = Stack::new(1);
+    assert!(stack.events.iter().any(|event| matches!(
+        event,
+        dxg::core::Action::AdapterStateChanged {
+            state: AdapterState::Active,
+            ..
+        }
+    )));
+    assert_eq!(stack.driver.interface_version(), 40);
+    assert_eq!(
+        stack.services.lock().gpu().io_space(),
+        Some((IO_SPACE_BASE, u64::from(DXG_IO_SPACE_MEGABYTES) << 20)),
+        "SETIOSPACEREGION reached the host with the guest-RAM range"
+    );
+    let session = start_session(&mut stack, PROCESS);
+
+    // QUERYADAPTERINFO the way libdxgtest does: 57, 31, 70, 65.
+    let Reply::AdapterInfo(data) = ok(stack.call(
+        PROCESS,
+        Request::QueryAdapterInfo {
+            adapter: session.adapter,
+            query_type: QUERY_ADAPTER_TYPE_RENDER,
+            data: vec![0; 4],
+        },
+    )) else {
+        panic!()
+    };
+    let adapter_type = u32::from_le_bytes(data[..4].try_into().unwrap());
+    assert_eq!(adapter_type & (1 << 7), 1 << 7, "paravirtualized");
+    for query_type in [31, 70, 65] {
+        ok(stack.call(
+            PROCESS,
+            Request::QueryAdapterInfo {
+                adapter: session.adapter,
+                query_type,
+                data: vec![0; 64],
+            },
+        ));
+    }
+
+    let Reply::PagingQueue {
+        paging_queue,
+        fence_address: paging_fence,
+        ..
+    } = ok(stack.call(
+        PROCESS,
+        Request::CreatePagingQueue {
+            device: session.device,
+            priority: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert!(in_io_space(paging_fence));
+    let Reply::Resident {
+        status,
+        paging_fence_value,
+        ..
+    } = ok(stack.call(
+        PROCESS,
+        Request::MakeResident {
+            paging_queue,
+            allocations: vec![session.surface],
+            flags: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(status, NtStatus::PENDING);
+    let memory = stack.loopback.memory();
+    assert!(memory.read_u64(paging_fence).unwrap() >= paging_fence_value);
+
+    // Render; the command stream signals the monitored fence; wait for it from the CPU.
+    ok(render(&mut stack, &session, 7));
+    assert!(in_io_space(session.fence_address));
+    assert_eq!(memory.read_u64(session.fence_address).unwrap(), 7);
+    let wait = stack.call(
+        PROCESS,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![7],
+            wait_any: false,
+        },
+    );
+    assert_eq!(wait, Ok(Reply::WaitCompleted));
+
+    // A wait that is not yet satisfied completes through SIGNALGUESTEVENT, an in-band
+    // notification on the global channel, when the GPU signals later.
+    let ticket = stack.driver.submit(
+        PROCESS,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![9],
+            wait_any: false,
+        },
+    );
+    stack.pump();
+    assert!(!stack.completions.contains_key(&ticket));
+    assert_eq!(stack.services.lock().gpu().pending_waits(), 1);
+    ok(stack.call(
+        PROCESS,
+        Request::SignalFromGpu {
+            context: session.context,
+            objects: vec![session.fence],
+            values: vec![9],
+        },
+    ));
+    assert_eq!(
+        stack.completions.remove(&ticket),
+        Some(Ok(Reply::WaitCompleted))
+    );
+
+    // Read the surface back from guest RAM.
+    let Reply::Locked { address, .. } = ok(stack.call(
+        PROCESS,
+        Request::Lock {
+            device: session.device,
+            allocation: session.surface,
+        },
+    )) else {
+        panic!()
+    };
+    assert!(
+        in_io_space(address),
+        "the surface lives in the IO space in guest RAM"
+    );
+    let mut pixels = vec![0u8; (PITCH * HEIGHT) as usize];
+    memory.read(address, &mut pixels).unwrap();
+    assert_eq!(
+        fnv1a(&pixels),
+        fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, 32))
+    );
+    ok(stack.call(
+        PROCESS,
+        Request::Unlock {
+            device: session.device,
+            allocation: session.surface,
+        },
+    ));
+
+    // Teardown in the §8.3 order.
+    for request in [
+        Request::DestroyAllocation {
+            device: session.device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![session.surface],
+            flags: 0,
+        },
+        Request::DestroySyncObject {
+            sync_object: session.fence,
+        },
+        Request::DestroyContext {
+            context: session.context,
+        },
+        Request::DestroyPagingQueue { paging_queue },
+        Request::DestroyDevice {
+            device: session.device,
+        },
+        Request::DestroyProcess,
+    ] {
+        ok(stack.call(PROCESS, request));
+    }
+    // Adapter removal: CLOSEADAPTER goes out and the vGPU channel is closed.
+    stack.driver.remove_pci_function(0);
+    stack.pump();
+
+    let mut services = stack.services.lock();
+    assert_eq!(services.gpu().process_count(), 0);
+    assert_eq!(services.gpu().io_pages_in_use(), 0);
+    let relid = services.vgpu_relid(0).unwrap();
+    assert!(!services.server().is_open(relid), "vGPU channel closed");
+    let statistics = services.server().service_statistics();
+    assert_eq!(statistics.replies_dropped, 0);
+    assert_eq!(statistics.broken_channels, 0);
+    // Every command was completed; notifications (SIGNALGUESTEVENT) come on top.
+    let notifications = services.gpu().statistics().events_signalled;
+    assert!(notifications >= 1);
+    assert_eq!(
+        statistics.replies_sent,
+        statistics.packets_received + notifications
+    );
+    assert_eq!(services.dropped_packets(), 0);
+    assert_eq!(services.delivery_failures(), 0);
+    drop(services);
+    assert_eq!(stack.driver.outstanding_transactions(), 0);
+    assert!(
+        stack.protocol_errors.is_empty(),
+        "{:?}",
+        stack.protocol_errors
+    );
+}
+
+#[test]
+fn vgpu_rescinded_while_in_use_fails_with_typed_errors() {
+    let mut stack = Stack::new(1);
+    let session = start_session(&mut stack, PROCESS);
+    ok(render(&mut stack, &session, 1));
+
+    // A CPU wait the host has acknowledged but not satisfied.
+    let wait = stack.driver.submit(
+        PROCESS,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![50],
+            wait_any: false,
+        },
+    );
+    stack.pump();
+    assert!(!stack.completions.contains_key(&wait));
+
+    // A request written into the vGPU ring that the host never gets to read.
+    stack.hold_signals = true;
+    let in_flight = stack.driver.submit(
+        PROCESS,
+        Request::QueryAdapterInfo {
+            adapter: session.adapter,
+            query_type: QUERY_ADAPTER_TYPE_RENDER,
+            data: vec![0; 4],
+        },
+    );
+    stack.pump();
+    assert!(!stack.completions.contains_key(&in_flight));
+
+    // The host hot-removes the vGPU.
+    stack.services.lock().rescind_vgpu(0).unwrap();
+    stack.release_signals();
+
+    assert_eq!(
+        stack.completions.remove(&wait),
+        Some(Err(NtStatus::DEVICE_REMOVED))
+    );
+    assert_eq!(
+        stack.completions.remove(&in_flight),
+        Some(Err(NtStatus::DEVICE_REMOVED))
+    );
+    assert!(stack.events.iter().any(|event| matches!(
+        event,
+        dxg::core::Action::AdapterStateChanged {
+            state: AdapterState::Removed,
+            ..
+        }
+    )));
+    // Later requests on the adapter fail at once; nothing waits on the host.
+    let later = stack.try_call(
+        PROCESS,
+        Request::QueryAdapterInfo {
+            adapter: session.adapter,
+            query_type: QUERY_ADAPTER_TYPE_RENDER,
+            data: vec![0; 4],
+        },
+    );
+    assert!(matches!(later, Some(Err(_))), "{later:?}");
+    let later = stack.try_call(
+        PROCESS,
+        Request::CreateDevice {
+            adapter: session.adapter,
+            flags: 0,
+        },
+    );
+    assert!(matches!(later, Some(Err(_))), "{later:?}");
+    assert_eq!(stack.driver.outstanding_transactions(), 0);
+
+    // The global channel still works: the process can go away.
+    ok(stack.call(PROCESS, Request::DestroyProcess));
+    let mut services = stack.services.lock();
+    assert_eq!(services.gpu().process_count(), 0);
+    let relid = services.vgpu_relid(0).unwrap();
+    assert!(
+        !services.server().is_open(relid),
+        "the guest closed the rescinded channel"
+    );
+    assert!(services.server().device(relid).is_none(), "relid released");
+}
