@@ -19,9 +19,11 @@
 //!   same guest memory as the rings: under QEMU the kernel allocates it from its RAM (on
 //!   Hyper-V it is part of the VMBus MMIO range, backed by the host).
 //!
-//! Virtual PCI: [`HostServices::attach_virtual_pci`] installs a [`VirtualPciService`] for the
-//! vPCI channel and the trapped MMIO (config window) accesses. Until one is attached the vPCI
-//! channel is passive and MMIO is unhandled.
+//! Virtual PCI: [`HostServices::new`] attaches a `vpci::VpciHost` carrying vGPU 0's GPU-PV
+//! function ([`VirtualPciService`]) when the configuration offers a vPCI channel and a vGPU:
+//! the vPCI channel becomes a service channel and trapped MMIO (the config window) goes to
+//! it; the guest's writes of the interface version and caps are copied into the GPU-PV host.
+//! Without a vGPU the vPCI channel stays passive and MMIO is unhandled.
 
 use crate::platform::{HostEvent, HostEventHandler, SynicHost};
 use crate::vgpu::{self, GpuHost, HostOutput, VgpuDescription, VgpuPciConfig};
@@ -192,7 +194,10 @@ impl<M: GuestMemory + Clone> HostServices<M> {
         for description in descriptions {
             gpu.add_vgpu(description);
         }
-        HostServices {
+        let vpci_function = gpu
+            .pci_config(0)
+            .map(|config| crate::vpci::VpciFunction::gpu_pv(*config, 1));
+        let mut services = HostServices {
             server: Server::new(memory.clone(), config),
             devices: Devices {
                 gpu,
@@ -205,7 +210,14 @@ impl<M: GuestMemory + Clone> HostServices<M> {
             memory,
             device_count,
             delivery_failures: 0,
+        };
+        // The vPCI bus carries vGPU 0's GPU-PV function (its config words are vGPU 0's).
+        if services.devices.vpci_relid.is_some()
+            && let Some(function) = vpci_function
+        {
+            services.attach_virtual_pci(Box::new(crate::vpci::VpciHost::new(function)));
         }
+        services
     }
 
     /// Registers the connection ids the guest may post to and signal on `host`. Call once,
