@@ -4,11 +4,13 @@
 //! Everything that needs `unsafe` to talk to the CPU lives here (or in `memory` and `platform`),
 //! so that tasks, channels and tests are written in safe Rust.
 
+pub mod address_space;
 pub mod context;
 pub mod cpu;
 pub mod exceptions;
 pub mod gdt;
 pub mod interrupt_entry;
+pub mod user_mode;
 
 /// Loads the GDT (with the TSS and its IST stacks) and the IDT.
 pub fn init() {

@@ -3,5 +3,6 @@
 mod ipc_tests;
 mod memory_tests;
 mod platform_tests;
+mod process_tests;
 mod task_tests;
 mod vmbus_tests;

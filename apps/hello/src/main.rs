@@ -1,0 +1,27 @@
+//! The smallest dxgos application: prints a greeting with the WriteConsole syscall (through
+//! userlib's `sys::process` wrappers) and exits with code 0.
+#![no_std]
+#![no_main]
+
+use userlib::sys::{Native, process};
+
+/// The entry point: the kernel enters ring 3 here with `rdi` = the spawn argument and `rsp` at
+/// the top of the user stack (aligned as after a call).
+#[unsafe(no_mangle)]
+pub extern "C" fn _start(_argument: u64) -> ! {
+    process::write_console(&Native, b"hello from ring 3\n");
+    process::exit(&Native, 0);
+    unreachable_exit()
+}
+
+fn unreachable_exit() -> ! {
+    loop {
+        process::exit(&Native, 127);
+    }
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    process::write_console(&Native, b"hello: panic\n");
+    unreachable_exit()
+}

@@ -1,0 +1,138 @@
+//! The application the kernel's process tests run (`kernel/src/tests/process_tests.rs`). The
+//! spawn argument (`rdi` at entry) selects what it does; the low byte is the mode:
+//!
+//! | mode | behaviour | expected end |
+//! |---|---|---|
+//! | 1 | passes bad pointers, bad sizes and unknown numbers to the kernel and checks the statuses; makes one good D3DKMT call | exit 0, or the number of the first failed check |
+//! | 2 | reads address 0x10 | killed: page fault |
+//! | 3 | executes `hlt` (privileged) | killed: #GP |
+//! | 4 | executes `ud2` | killed: #UD |
+//! | 5 | writes `<tag><i>` and yields, three times (tag = byte 1 of the argument) | exit 0 |
+//! | 6 | writes to a kernel address | killed: page fault |
+//!
+//! Faults are provoked with inline assembly on purpose; this crate is test code.
+#![no_std]
+#![no_main]
+
+use userlib::abi::status::{
+    STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_SYSTEM_SERVICE,
+    STATUS_SUCCESS,
+};
+use userlib::sys::{Native, process};
+
+/// The entry point: `argument` is the value the kernel was asked to pass.
+#[unsafe(no_mangle)]
+pub extern "C" fn _start(argument: u64) -> ! {
+    let code = match argument & 0xff {
+        1 => bad_pointers(),
+        2 => {
+            // SAFETY: deliberately not safe: the page is unmapped, the kernel kills us.
+            unsafe { core::ptr::read_volatile(0x10 as *const u8) };
+            100
+        }
+        3 => {
+            // SAFETY: deliberately privileged: #GP in ring 3, the kernel kills us.
+            unsafe { core::arch::asm!("hlt") };
+            101
+        }
+        4 => {
+            // SAFETY: deliberately undefined: #UD, the kernel kills us.
+            unsafe { core::arch::asm!("ud2") };
+            102
+        }
+        5 => interleave((argument >> 8) as u8),
+        6 => {
+            // SAFETY: deliberately not safe: a supervisor page, the kernel kills us.
+            unsafe { core::ptr::write_volatile(0xffff_8000_0010_0000 as *mut u64, 1) };
+            103
+        }
+        _ => 99,
+    };
+    exit(code)
+}
+
+fn exit(code: i32) -> ! {
+    loop {
+        process::exit(&Native, code);
+    }
+}
+
+/// A raw system call, for numbers and arguments userlib's typed wrappers would not produce.
+fn raw_syscall(number: u64, arg0: u64, arg1: u64, arg2: u64) -> i64 {
+    let result: i64;
+    // SAFETY: the dxgos syscall convention: rax/rdi/rsi/rdx in, rax out, rcx/r11 clobbered.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") number => result,
+            in("rdi") arg0,
+            in("rsi") arg1,
+            in("rdx") arg2,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    result
+}
+
+const WRITE_CONSOLE: u64 = 0x101;
+const OPEN_ADAPTER_FROM_LUID: u64 = 0x01;
+
+fn bad_pointers() -> i32 {
+    let violation = i64::from(STATUS_ACCESS_VIOLATION);
+    let stack_byte = 0u8;
+    let stack = core::ptr::from_ref(&stack_byte) as u64;
+    let checks: [(u64, u64, u64, i64); 9] = [
+        // Null, kernel, non-canonical, unmapped, wrapping around, running off the stack top.
+        (WRITE_CONSOLE, 0, 5, violation),
+        (WRITE_CONSOLE, 0xffff_8000_0000_0000, 16, violation),
+        (WRITE_CONSOLE, 0x0000_8000_0000_0000, 16, violation),
+        (WRITE_CONSOLE, 0x1000_0000, 16, violation),
+        (WRITE_CONSOLE, u64::MAX - 2, 16, violation),
+        (WRITE_CONSOLE, stack, 0x10_0000, violation),
+        // A D3DKMT call with an unreadable struct, a wrong size, an unknown number.
+        (OPEN_ADAPTER_FROM_LUID, 0x10, 12, violation),
+        (
+            OPEN_ADAPTER_FROM_LUID,
+            stack,
+            13,
+            i64::from(STATUS_INFO_LENGTH_MISMATCH),
+        ),
+        (0x7777, 0, 0, i64::from(STATUS_INVALID_SYSTEM_SERVICE)),
+    ];
+    for (index, (number, address, length, expected)) in checks.iter().enumerate() {
+        if raw_syscall(*number, *address, *length, 0) != *expected {
+            return index as i32 + 1;
+        }
+    }
+    // A good D3DKMT call: the test gateway writes 0x1234 into hAdapter (offset 8).
+    let mut open = [0u8; 12];
+    open[0] = 0x42;
+    let status = raw_syscall(OPEN_ADAPTER_FROM_LUID, open.as_mut_ptr() as u64, 12, 0);
+    if status != i64::from(STATUS_SUCCESS) {
+        return 20;
+    }
+    if u32::from_le_bytes([open[8], open[9], open[10], open[11]]) != 0x1234 {
+        return 21;
+    }
+    // Still alive and still able to write after all that.
+    if process::write_console(&Native, b"selftest: bad pointers refused\n") != 31 {
+        return 22;
+    }
+    0
+}
+
+fn interleave(tag: u8) -> i32 {
+    for index in 0..3u8 {
+        process::write_console(&Native, &[tag, b'0' + index]);
+        process::yield_now(&Native);
+    }
+    0
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    process::write_console(&Native, b"selftest: panic\n");
+    exit(98)
+}

@@ -1,0 +1,357 @@
+//! A process's address space: its own level-4 page table whose upper half (entries 256–511)
+//! is the kernel's, and whose lower half holds only the process's pages (user-accessible).
+//!
+//! Sharing the kernel half: the first address space pre-allocates an (empty) level-3 table for
+//! every upper-half slot of the kernel's level-4 table that has none, so the kernel half never
+//! gains a new level-4 entry afterwards. Every address space copies those 256 entries once, and
+//! every later kernel mapping (heap, MMIO, scratch) lands in a shared level-3 table that all of
+//! them see. Kernel tasks can therefore run on any process's page tables; a process's tables
+//! are only loaded into CR3 by its own task, and are freed only after CR3 has been moved back
+//! to the kernel's.
+//!
+//! User memory is never dereferenced by the kernel at its user address: [`AddressSpace::read`]
+//! and [`AddressSpace::write`] walk this address space's tables (checking present, user and,
+//! for writes, writable at every level, and canonical, below [`USER_END`], for the whole
+//! range) and copy through the physical-memory window. Copies cannot fault, and a bad pointer
+//! is an `Err`, never an exception.
+
+use spin::Once;
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::memory::{self, OutOfMemory};
+
+/// End (exclusive) of the user half: one page below the canonical boundary, so an instruction
+/// at the very end of user space cannot leave a non-canonical return address in `rcx`.
+pub const USER_END: u64 = 0x0000_7fff_ffff_f000;
+
+const PAGE_SIZE: u64 = 4096;
+
+/// A user address range that is not entirely mapped with the needed access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessViolation {
+    /// The first address that failed.
+    pub address: u64,
+}
+
+/// Access rights of a user page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserPageAccess {
+    /// Ring 3 may write it.
+    pub writable: bool,
+    /// Ring 3 may execute it.
+    pub executable: bool,
+}
+
+/// Why mapping a user page failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapUserError {
+    /// The address is not a page-aligned user address.
+    NotUserPage(u64),
+    /// No frame for the page or a page table.
+    OutOfMemory,
+}
+
+impl From<OutOfMemory> for MapUserError {
+    fn from(_: OutOfMemory) -> Self {
+        MapUserError::OutOfMemory
+    }
+}
+
+static KERNEL_LEVEL_4: Once<PhysFrame> = Once::new();
+
+/// The kernel's level-4 table, with every upper-half slot given a level-3 table (first call).
+fn kernel_level_4() -> Result<PhysFrame, OutOfMemory> {
+    if let Some(frame) = KERNEL_LEVEL_4.get() {
+        return Ok(*frame);
+    }
+    let (frame, _) = Cr3::read();
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        // SAFETY: no process exists yet (this runs before the first address space), so CR3 is
+        // the kernel's table, mapped by the window. Only unused upper-half entries are written,
+        // each with a fresh zeroed table, with interrupts off; the kernel's mapper (which owns
+        // this table) is not in the middle of an operation, since every mapper operation runs
+        // to completion with interrupts off on this single CPU.
+        let table = unsafe { table_at(frame.start_address()) };
+        for entry in table.iter_mut().skip(256) {
+            if entry.is_unused() {
+                let level_3 = allocate_zeroed_frame()?;
+                entry.set_addr(level_3, PageTableFlags::PRESENT | PageTableFlags::WRITABLE);
+            }
+        }
+        Ok::<(), OutOfMemory>(())
+    })?;
+    Ok(*KERNEL_LEVEL_4.call_once(|| frame))
+}
+
+/// Loads the kernel's own page tables if CR3 holds any other (before freeing a process's).
+pub fn activate_kernel() {
+    if let Some(kernel) = KERNEL_LEVEL_4.get() {
+        let (current, _) = Cr3::read();
+        if current != *kernel {
+            // SAFETY: the kernel's table maps the whole kernel half (shared by every address
+            // space), so the running code and stack stay mapped.
+            unsafe { Cr3::write(*kernel, Cr3Flags::empty()) };
+        }
+    }
+}
+
+fn allocate_zeroed_frame() -> Result<PhysAddr, OutOfMemory> {
+    let frame = memory::allocate_frame()?;
+    let start = memory::physical_to_virtual(frame).as_mut_ptr::<u8>();
+    // SAFETY: the frame was just claimed from the allocator, so nothing else refers to it, and
+    // the window maps it writable.
+    unsafe { core::ptr::write_bytes(start, 0, PAGE_SIZE as usize) };
+    Ok(frame)
+}
+
+/// The page table in frame `physical`, through the window.
+///
+/// # Safety
+/// `physical` must hold a page table that nothing else accesses while the reference lives.
+unsafe fn table_at(physical: PhysAddr) -> &'static mut PageTable {
+    // SAFETY: guaranteed by the caller; the window maps all RAM.
+    unsafe { &mut *memory::physical_to_virtual(physical).as_mut_ptr::<PageTable>() }
+}
+
+fn indices(address: u64) -> [usize; 4] {
+    [
+        ((address >> 39) & 0x1ff) as usize,
+        ((address >> 30) & 0x1ff) as usize,
+        ((address >> 21) & 0x1ff) as usize,
+        ((address >> 12) & 0x1ff) as usize,
+    ]
+}
+
+/// A process's page tables (see the module docs). Dropping it frees every user page and user
+/// page table; the kernel half is shared and untouched.
+#[derive(Debug)]
+pub struct AddressSpace {
+    level_4: PhysAddr,
+}
+
+impl AddressSpace {
+    /// An address space with no user pages.
+    pub fn new() -> Result<AddressSpace, OutOfMemory> {
+        let kernel = kernel_level_4()?;
+        let level_4 = allocate_zeroed_frame()?;
+        // SAFETY: `level_4` is a fresh frame only this value owns; the kernel's upper half is
+        // only read (its entries never change after `kernel_level_4`).
+        unsafe {
+            let kernel_table = table_at(kernel.start_address());
+            let table = table_at(level_4);
+            for index in 256..512 {
+                table[index] = kernel_table[index].clone();
+            }
+        }
+        Ok(AddressSpace { level_4 })
+    }
+
+    /// Loads this address space into CR3 (if it is not loaded already).
+    pub fn activate(&self) {
+        let frame = PhysFrame::containing_address(self.level_4);
+        let (current, _) = Cr3::read();
+        if current != frame {
+            // SAFETY: the upper half is the kernel's, so the running kernel code, its stack and
+            // heap stay mapped; the table lives as long as `self`, and `Drop` moves CR3 away
+            // before freeing it.
+            unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+        }
+    }
+
+    /// Maps a zeroed page at the page-aligned user address `page`. If the page is mapped
+    /// already, its access is widened to include `access` and its contents are kept.
+    pub fn map_zeroed(&mut self, page: u64, access: UserPageAccess) -> Result<(), MapUserError> {
+        if !page.is_multiple_of(PAGE_SIZE) || page >= USER_END {
+            return Err(MapUserError::NotUserPage(page));
+        }
+        let parent_flags =
+            PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::USER_ACCESSIBLE;
+        let indices = indices(page);
+        let mut table_address = self.level_4;
+        for index in &indices[..3] {
+            // SAFETY: `table_address` is one of this address space's tables, owned by `self`
+            // (borrowed mutably), not shared with the kernel half (index < 256 at level 4).
+            let table = unsafe { table_at(table_address) };
+            let entry = &mut table[*index];
+            if entry.is_unused() {
+                let next = allocate_zeroed_frame()?;
+                entry.set_addr(next, parent_flags);
+            }
+            table_address = entry.addr();
+        }
+        // SAFETY: as above: the level-1 table of this address space.
+        let table = unsafe { table_at(table_address) };
+        let entry = &mut table[indices[3]];
+        let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        if entry.is_unused() {
+            let frame = allocate_zeroed_frame()?;
+            if access.writable {
+                flags |= PageTableFlags::WRITABLE;
+            }
+            if !access.executable {
+                flags |= PageTableFlags::NO_EXECUTE;
+            }
+            entry.set_addr(frame, flags);
+        } else {
+            let old = entry.flags();
+            if access.writable || old.contains(PageTableFlags::WRITABLE) {
+                flags |= PageTableFlags::WRITABLE;
+            }
+            if !access.executable && old.contains(PageTableFlags::NO_EXECUTE) {
+                flags |= PageTableFlags::NO_EXECUTE;
+            }
+            entry.set_flags(flags);
+            x86_64::instructions::tlb::flush(VirtAddr::new(page));
+        }
+        Ok(())
+    }
+
+    /// The physical address of user address `address`, if its page is present and
+    /// user-accessible (and writable, when `write`) at every level.
+    pub fn translate(&self, address: u64, write: bool) -> Option<PhysAddr> {
+        if address >= USER_END {
+            return None;
+        }
+        let mut needed = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        if write {
+            needed |= PageTableFlags::WRITABLE;
+        }
+        let mut table_address = self.level_4;
+        for (level, index) in indices(address).iter().enumerate() {
+            // SAFETY: this address space's table (lower half), read only.
+            let table = unsafe { table_at(table_address) };
+            let entry = &table[*index];
+            if !entry.flags().contains(needed) || entry.flags().contains(PageTableFlags::HUGE_PAGE)
+            {
+                return None;
+            }
+            table_address = entry.addr();
+            if level == 3 {
+                return Some(table_address + (address & (PAGE_SIZE - 1)));
+            }
+        }
+        None
+    }
+
+    /// Copies `buffer.len()` bytes from user address `address`.
+    pub fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), AccessViolation> {
+        self.check(address, buffer.len() as u64, false)?;
+        self.copy_pages(address, buffer.len(), false, |physical, offset, length| {
+            // SAFETY: `check` found the range mapped and user-accessible; the window maps the
+            // frame; the source is user memory, not a Rust object.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    memory::physical_to_virtual(physical).as_ptr::<u8>(),
+                    buffer[offset..offset + length].as_mut_ptr(),
+                    length,
+                );
+            }
+        })
+    }
+
+    /// Copies `data` to user address `address`; with `ignore_write_protection` the page need
+    /// not be user-writable (for the ELF loader filling read-only segments).
+    pub fn write_with(
+        &self,
+        address: u64,
+        data: &[u8],
+        ignore_write_protection: bool,
+    ) -> Result<(), AccessViolation> {
+        let writable = !ignore_write_protection;
+        self.check(address, data.len() as u64, writable)?;
+        self.copy_pages(address, data.len(), writable, |physical, offset, length| {
+            // SAFETY: `check` found the range mapped (writable when required); the window maps
+            // the frame; the destination is user memory, not a Rust object.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    data[offset..offset + length].as_ptr(),
+                    memory::physical_to_virtual(physical).as_mut_ptr::<u8>(),
+                    length,
+                );
+            }
+        })
+    }
+
+    /// Copies `data` to user-writable memory at user address `address`.
+    pub fn write(&self, address: u64, data: &[u8]) -> Result<(), AccessViolation> {
+        self.write_with(address, data, false)
+    }
+
+    /// Checks that `length` bytes at `address` are user memory with the needed access.
+    pub fn check(&self, address: u64, length: u64, write: bool) -> Result<(), AccessViolation> {
+        if length == 0 {
+            return Ok(());
+        }
+        let end = address
+            .checked_add(length)
+            .filter(|end| *end <= USER_END)
+            .ok_or(AccessViolation { address })?;
+        let mut page = address & !(PAGE_SIZE - 1);
+        while page < end {
+            let probe = page.max(address);
+            if self.translate(probe, write).is_none() {
+                return Err(AccessViolation { address: probe });
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    fn copy_pages(
+        &self,
+        address: u64,
+        length: usize,
+        write: bool,
+        mut copy: impl FnMut(PhysAddr, usize, usize),
+    ) -> Result<(), AccessViolation> {
+        let mut done = 0usize;
+        while done < length {
+            let current = address + done as u64;
+            let in_page = (PAGE_SIZE - (current & (PAGE_SIZE - 1))) as usize;
+            let chunk = in_page.min(length - done);
+            let physical = self
+                .translate(current, write)
+                .ok_or(AccessViolation { address: current })?;
+            copy(physical, done, chunk);
+            done += chunk;
+        }
+        Ok(())
+    }
+
+    fn free_table(physical: PhysAddr, level: usize) {
+        // SAFETY: a table of this (dying) address space's lower half; nothing else refers to it.
+        let table = unsafe { table_at(physical) };
+        for entry in table.iter_mut() {
+            if entry.is_unused() {
+                continue;
+            }
+            if level > 1 {
+                Self::free_table(entry.addr(), level - 1);
+            } else {
+                memory::free_frame(entry.addr());
+            }
+            entry.set_unused();
+        }
+        memory::free_frame(physical);
+    }
+}
+
+impl Drop for AddressSpace {
+    fn drop(&mut self) {
+        if Cr3::read().0 == PhysFrame::containing_address(self.level_4) {
+            activate_kernel();
+        }
+        // SAFETY: the level-4 table belongs to this address space; only its lower half (the
+        // user part) is walked and freed; the upper half is the kernel's and stays.
+        let table = unsafe { table_at(self.level_4) };
+        for entry in table.iter_mut().take(256) {
+            if !entry.is_unused() {
+                Self::free_table(entry.addr(), 3);
+                entry.set_unused();
+            }
+        }
+        memory::free_frame(self.level_4);
+    }
+}

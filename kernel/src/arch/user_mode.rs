@@ -1,0 +1,201 @@
+//! Entering ring 3 and coming back on `syscall`.
+//!
+//! The model is "return to the kernel task": a process is an ordinary kernel task whose body
+//! loops `run(&mut registers)` → handle the system call → `run` again. [`run`] saves the
+//! task's callee-saved registers on its kernel stack, records that stack pointer (for the
+//! `syscall` entry and as the TSS's `rsp0`), loads the user registers and executes `sysretq`.
+//! The `syscall` entry switches back to the recorded kernel stack, stores every user register
+//! into the same [`UserRegisters`] and returns from [`run`] as if it were an ordinary call.
+//! System calls are therefore handled in plain Rust on the process task's stack, where they may
+//! block like any task; the CPU holds no user state while they do.
+//!
+//! One CPU and cooperative scheduling make two statics enough (no `swapgs`): only the running
+//! task can be in ring 3, and it re-records its stack on every entry. Interrupts in ring 3
+//! arrive on `rsp0` (just below the saved registers), run their handler and `iretq` back; they
+//! never switch tasks. Exceptions in ring 3 go through the normal fault policy
+//! (`arch::exceptions`): a process task is spawned with fault containment, so the fault ends
+//! only that task.
+//!
+//! MSRs: STAR (segment bases, see `gdt`), LSTAR = [`syscall_entry`], SFMASK clears IF, TF, DF,
+//! AC, NT and IOPL on entry (so the entry runs with interrupts off), EFER.SCE enables `syscall`.
+
+use x86_64::VirtAddr;
+use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+use x86_64::registers::rflags::RFlags;
+
+use super::gdt::{self, Selectors};
+
+/// A process's user-mode registers: what `syscall` saved, or what the next `sysretq` loads.
+/// `rcx` and `r11` are clobbered by `syscall` (they hold the return RIP and RFLAGS).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct UserRegisters {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    /// Where ring 3 resumes.
+    pub rip: u64,
+    /// The user stack pointer.
+    pub rsp: u64,
+    /// The user flags (sanitised by [`run`]).
+    pub rflags: u64,
+}
+
+const _: () = {
+    assert!(core::mem::offset_of!(UserRegisters, rdi) == 40);
+    assert!(core::mem::offset_of!(UserRegisters, rip) == 120);
+    assert!(core::mem::offset_of!(UserRegisters, rsp) == 128);
+    assert!(core::mem::offset_of!(UserRegisters, rflags) == 136);
+};
+
+/// The flags a process may keep across kernel entries: CF, PF, AF, ZF, SF, DF, OF. IF is
+/// always set; TF, IOPL, NT, AC, RF and the rest are cleared.
+const USER_FLAGS: u64 = 0x0cd5;
+
+/// Kernel stack pointer of the task in ring 3 (pointing at its saved registers).
+static mut KERNEL_STACK_POINTER: u64 = 0;
+/// Scratch for the user stack pointer during the `syscall` entry.
+static mut USER_STACK_POINTER: u64 = 0;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.user_mode, "ax"
+    .global user_mode_enter
+user_mode_enter:
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    push rdi
+    mov [rip + {kernel_stack}], rsp
+    mov [rsi], rsp
+    mov rcx, [rdi + 120]
+    mov r11, [rdi + 136]
+    mov rax, [rdi + 0]
+    mov rbx, [rdi + 8]
+    mov rdx, [rdi + 24]
+    mov rsi, [rdi + 32]
+    mov rbp, [rdi + 48]
+    mov r8, [rdi + 56]
+    mov r9, [rdi + 64]
+    mov r10, [rdi + 72]
+    mov r12, [rdi + 88]
+    mov r13, [rdi + 96]
+    mov r14, [rdi + 104]
+    mov r15, [rdi + 112]
+    mov rsp, [rdi + 128]
+    mov rdi, [rdi + 40]
+    sysretq
+
+    .global syscall_entry
+syscall_entry:
+    mov [rip + {user_stack}], rsp
+    mov rsp, [rip + {kernel_stack}]
+    xchg rdi, [rsp]
+    mov [rdi + 0], rax
+    mov [rdi + 8], rbx
+    mov [rdi + 16], rcx
+    mov [rdi + 24], rdx
+    mov [rdi + 32], rsi
+    mov [rdi + 48], rbp
+    mov [rdi + 56], r8
+    mov [rdi + 64], r9
+    mov [rdi + 72], r10
+    mov [rdi + 80], r11
+    mov [rdi + 88], r12
+    mov [rdi + 96], r13
+    mov [rdi + 104], r14
+    mov [rdi + 112], r15
+    mov [rdi + 120], rcx
+    mov [rdi + 136], r11
+    mov rax, [rip + {user_stack}]
+    mov [rdi + 128], rax
+    pop rax
+    mov [rdi + 40], rax
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    ret
+    .text
+"#,
+    kernel_stack = sym KERNEL_STACK_POINTER,
+    user_stack = sym USER_STACK_POINTER,
+);
+
+unsafe extern "sysv64" {
+    fn user_mode_enter(registers: *mut UserRegisters, ring0_stack_slot: *mut u64);
+    fn syscall_entry();
+}
+
+/// Programs STAR, LSTAR, SFMASK and EFER.SCE (called by `gdt::init`).
+pub(super) fn init(selectors: &Selectors) {
+    Star::write(
+        selectors.user_code,
+        selectors.user_data,
+        selectors.kernel_code,
+        selectors.kernel_data,
+    )
+    .expect("the GDT orders its segments as sysret needs");
+    LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::ALIGNMENT_CHECK
+            | RFlags::NESTED_TASK
+            | RFlags::IOPL_LOW
+            | RFlags::IOPL_HIGH,
+    );
+    // SAFETY: enabling `syscall` only makes LSTAR's entry (set above) reachable from ring 3.
+    unsafe { Efer::update(|flags| flags.insert(EferFlags::SYSTEM_CALL_EXTENSIONS)) };
+}
+
+/// Why [`run`] refused to enter ring 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryError {
+    /// `rip` is not a user address below `limit` (a non-canonical `rcx` would make `sysretq`
+    /// fault in ring 0).
+    BadInstructionPointer(u64),
+}
+
+/// Runs the current task in ring 3 with `registers` until it executes `syscall`; returns with
+/// `registers` holding the user state at the `syscall` (`rax` = number, `rip` after it).
+///
+/// The caller has loaded the process's address space (its kernel half is the kernel's, so the
+/// task keeps running normally afterwards). `registers.rip` must lie below `limit`, which must
+/// itself be a canonical lower-half address.
+pub fn run(registers: &mut UserRegisters, limit: u64) -> Result<(), EntryError> {
+    if registers.rip >= limit || limit > 0x0000_8000_0000_0000 {
+        return Err(EntryError::BadInstructionPointer(registers.rip));
+    }
+    registers.rflags = (registers.rflags & USER_FLAGS) | RFlags::INTERRUPT_FLAG.bits() | 0x2;
+    x86_64::instructions::interrupts::disable();
+    // SAFETY: interrupts are off until `sysretq` (which sets IF from the sanitised flags) and
+    // again when `syscall` (SFMASK clears IF) returns here, so nothing else can use the two
+    // statics or see the half-switched state. `registers` outlives the call (it is a
+    // `&mut`); the TSS slot is the live TSS's `rsp0`. The user registers cannot reach kernel
+    // memory: the user code and data segments have DPL 3, `rip` was checked above, and the
+    // address space maps kernel pages supervisor-only. The callee-saved registers and the stack
+    // are restored exactly by the `syscall` path before it returns.
+    unsafe { user_mode_enter(registers, gdt::ring0_stack_slot()) };
+    x86_64::instructions::interrupts::enable();
+    Ok(())
+}

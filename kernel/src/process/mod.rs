@@ -1,0 +1,286 @@
+//! User-mode processes.
+//!
+//! A process is an executable (one of [`images`]) loaded into its own [`AddressSpace`] (kernel
+//! half shared, user half private), with a 64 KiB user stack, running as a kernel task that
+//! enters ring 3 ([`crate::arch::user_mode`]). The task loops: enter ring 3 → `syscall` brings
+//! it back → [`crate::syscall::dispatch`] serves the call (possibly blocking, like any task) →
+//! enter ring 3 again. Scheduling stays cooperative: a process gives up the CPU only in system
+//! calls (yield, sleep, a D3DKMT call that waits, exit); a process that spins in ring 3
+//! without system calls starves the others (the timer interrupt does not preempt).
+//!
+//! Each process gets a second, kernel-only task, its supervisor, which joins the process task
+//! and then cleans up whatever ended it: exit, a CPU exception in ring 3 (contained by the
+//! fault policy: the task is ended, nothing else), or a kill by the kernel. It prints a report
+//! for faults and kills, calls the gateway's [`GpuGateway::on_exit`], and frees the address
+//! space (every user page and page table). [`ProcessHandle::join`] returns its verdict.
+//!
+//! The process's capabilities, its address space and its [`GpuGateway`], live in a shared
+//! [`ProcessState`] so that the supervisor can take them even when the process task was
+//! abandoned by an exception (the kernel does not unwind: the few bytes the abandoned task held
+//! on its stack, such as its reference to the state, are leaked; the pages and the gateway
+//! are not).
+
+pub mod elf;
+pub mod images;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use crate::arch::address_space::{self, AddressSpace, USER_END, UserPageAccess};
+use crate::arch::user_mode::{self, UserRegisters};
+use crate::syscall::{self, ConsoleCapture, GpuGateway, Outcome};
+use crate::task::{self, TaskFault, TaskHandle};
+pub use elf::ElfError;
+
+/// Top of the user stack (exclusive).
+pub const USER_STACK_TOP: u64 = 0x0000_7fff_ff00_0000;
+/// Size of the user stack; the page below it stays unmapped (a guard).
+pub const USER_STACK_SIZE: u64 = 64 * 1024;
+
+/// A process's identity (unique for the kernel's lifetime; never reused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProcessId(pub u64);
+
+impl core::fmt::Display for ProcessId {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(formatter, "{}", self.0)
+    }
+}
+
+static NEXT_PROCESS_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessExit {
+    /// It called Exit with this code.
+    Exited(i32),
+    /// A CPU exception in ring 3 (page fault, #GP, #UD, ...) ended it.
+    Faulted(TaskFault),
+    /// The kernel ended it for this reason.
+    Killed(&'static str),
+}
+
+/// Why a process could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnError {
+    /// The executable was refused.
+    Executable(ElfError),
+    /// No memory for its page tables or stack.
+    OutOfMemory,
+}
+
+impl From<ElfError> for SpawnError {
+    fn from(error: ElfError) -> Self {
+        match error {
+            ElfError::OutOfMemory => SpawnError::OutOfMemory,
+            other => SpawnError::Executable(other),
+        }
+    }
+}
+
+/// The capabilities of one process, shared between its task and its supervisor.
+pub struct ProcessState {
+    id: ProcessId,
+    name: String,
+    space: Mutex<Option<AddressSpace>>,
+    gateway: Mutex<Option<Box<dyn GpuGateway>>>,
+    console: Option<ConsoleCapture>,
+}
+
+/// Builds a process.
+pub struct Builder<'a> {
+    name: &'a str,
+    image: &'a [u8],
+    argument: u64,
+    console: Option<ConsoleCapture>,
+    expect_fault: bool,
+}
+
+impl<'a> Builder<'a> {
+    /// A process called `name` running the executable `image` (see [`images`]).
+    pub fn new(name: &'a str, image: &'a [u8]) -> Builder<'a> {
+        Builder {
+            name,
+            image,
+            argument: 0,
+            console: None,
+            expect_fault: false,
+        }
+    }
+
+    /// The value the process finds in `rdi` at its entry point (default 0).
+    pub fn argument(mut self, argument: u64) -> Self {
+        self.argument = argument;
+        self
+    }
+
+    /// Also appends the process's console output to `console`.
+    pub fn capture_console(mut self, console: ConsoleCapture) -> Self {
+        self.console = Some(console);
+        self
+    }
+
+    /// Labels the report of a CPU exception in this process "expected exception" (tests).
+    pub fn expect_fault(mut self) -> Self {
+        self.expect_fault = true;
+        self
+    }
+
+    /// Loads the executable and starts the process with `gateway` as its GPU capability.
+    /// The process becomes ready at once; errors in the executable are reported here.
+    pub fn spawn(self, gateway: Box<dyn GpuGateway>) -> Result<ProcessHandle, SpawnError> {
+        let mut space = AddressSpace::new().map_err(|_| SpawnError::OutOfMemory)?;
+        let entry = elf::load(self.image, &mut space)?;
+        let stack_access = UserPageAccess {
+            writable: true,
+            executable: false,
+        };
+        let mut page = USER_STACK_TOP - USER_STACK_SIZE;
+        while page < USER_STACK_TOP {
+            space
+                .map_zeroed(page, stack_access)
+                .map_err(|_| SpawnError::OutOfMemory)?;
+            page += 4096;
+        }
+        let registers = UserRegisters {
+            rip: entry,
+            // As after a call: the entry function sees rsp ≡ 8 (mod 16).
+            rsp: USER_STACK_TOP - 8,
+            rdi: self.argument,
+            rflags: 0x202,
+            ..UserRegisters::default()
+        };
+        let id = ProcessId(NEXT_PROCESS_ID.fetch_add(1, Ordering::Relaxed));
+        let state = Arc::new(ProcessState {
+            id,
+            name: String::from(self.name),
+            space: Mutex::new(Some(space)),
+            gateway: Mutex::new(Some(gateway)),
+            console: self.console,
+        });
+        let builder = task::Builder::new(&format!("process {id} {}", self.name));
+        let builder = if self.expect_fault {
+            builder.expect_fault()
+        } else {
+            builder.contain_faults()
+        };
+        let process_state = state.clone();
+        let process_task = builder.spawn(move || run(process_state, registers));
+        let supervisor = task::Builder::new(&format!("supervisor {id} {}", self.name))
+            .spawn(move || supervise(state, process_task));
+        Ok(ProcessHandle { id, supervisor })
+    }
+}
+
+/// Starts `image` as process `name` with `gateway` (see [`Builder`] for options).
+pub fn spawn(
+    name: &str,
+    image: &[u8],
+    gateway: Box<dyn GpuGateway>,
+) -> Result<ProcessHandle, SpawnError> {
+    Builder::new(name, image).spawn(gateway)
+}
+
+/// The owner's handle of a process.
+pub struct ProcessHandle {
+    id: ProcessId,
+    supervisor: TaskHandle<ProcessExit>,
+}
+
+impl ProcessHandle {
+    /// The process's id.
+    pub fn id(&self) -> ProcessId {
+        self.id
+    }
+
+    /// Whether the process has ended and been cleaned up.
+    pub fn is_finished(&self) -> bool {
+        self.supervisor.is_finished()
+    }
+
+    /// Waits until the process has ended and its resources are freed; returns how it ended.
+    pub fn join(self) -> ProcessExit {
+        self.supervisor
+            .join()
+            .unwrap_or(ProcessExit::Killed("the process supervisor faulted"))
+    }
+}
+
+/// The process task: ring 3 ↔ system calls until exit. `Err` is a kill reason.
+fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'static str> {
+    loop {
+        match state.space.lock().as_ref() {
+            Some(space) => space.activate(),
+            None => return Err("address space gone"),
+        }
+        if user_mode::run(&mut registers, USER_END).is_err() {
+            return Err("resumed at an address outside the user range");
+        }
+        let outcome = {
+            let space = state.space.lock();
+            let mut gateway = state.gateway.lock();
+            let (Some(space), Some(gateway)) = (space.as_ref(), gateway.as_mut()) else {
+                return Err("capabilities gone");
+            };
+            let mut context = syscall::Context {
+                process: state.id,
+                space,
+                gateway: gateway.as_mut(),
+                console: state.console.as_ref(),
+            };
+            syscall::dispatch(&mut context, &registers)
+        };
+        match outcome {
+            Outcome::Return(value) => registers.rax = value,
+            Outcome::Exit(code) => {
+                address_space::activate_kernel();
+                return Ok(code);
+            }
+        }
+    }
+}
+
+/// The supervisor: waits for the process task, reports, calls `on_exit`, frees everything.
+fn supervise(
+    state: Arc<ProcessState>,
+    process_task: TaskHandle<Result<i32, &'static str>>,
+) -> ProcessExit {
+    let exit = match process_task.join() {
+        Ok(Ok(code)) => ProcessExit::Exited(code),
+        Ok(Err(reason)) => ProcessExit::Killed(reason),
+        Err(fault) => ProcessExit::Faulted(fault),
+    };
+    let (id, name) = (state.id, &state.name);
+    match exit {
+        ProcessExit::Exited(code) => log::debug!("process {id} ({name}) exited with {code}"),
+        ProcessExit::Faulted(fault) => crate::serial::write_fmt(format_args!(
+            "process {id} ({name}) killed: {} at rip {:#x}, error code {:#x}, address {:#x}; \
+             its resources are freed\n",
+            fault.name, fault.instruction, fault.error_code, fault.address
+        )),
+        ProcessExit::Killed(reason) => crate::serial::write_fmt(format_args!(
+            "process {id} ({name}) killed: {reason}; its resources are freed\n"
+        )),
+    }
+    // Take the capabilities even if the task died holding a lock (a kernel bug): leaking is
+    // better than waiting forever.
+    let gateway = state
+        .gateway
+        .try_lock()
+        .and_then(|mut gateway| gateway.take());
+    if let Some(mut gateway) = gateway {
+        gateway.on_exit(id, &exit);
+    }
+    address_space::activate_kernel();
+    let space = state.space.try_lock().and_then(|mut space| space.take());
+    if space.is_none() {
+        log::warn!("process {id} ({name}): address space still locked; its pages are leaked");
+    }
+    drop(space);
+    exit
+}

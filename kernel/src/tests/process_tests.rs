@@ -1,0 +1,259 @@
+//! Tests of user-mode processes: loading, ring 3 entry, system calls, pointer validation,
+//! fault containment, clean-up and interleaving (with `apps/hello` and `apps/selftest`).
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use spin::Mutex;
+
+use crate::process::{self, ProcessExit, ProcessId, SpawnError, images};
+use crate::syscall::status::{STATUS_INVALID_PARAMETER, STATUS_SUCCESS};
+use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu, UserMemory};
+use crate::testing::TestResult;
+use crate::{ensure, kernel_test};
+
+/// A gateway that answers OpenAdapterFromLuid (0x01) with hAdapter 0x1234 and records calls
+/// and exits.
+#[derive(Clone, Default)]
+struct RecordingGateway {
+    calls: Arc<AtomicUsize>,
+    exits: Arc<Mutex<Vec<(ProcessId, ProcessExit)>>>,
+}
+
+impl GpuGateway for RecordingGateway {
+    fn call(&mut self, _process: ProcessId, number: u32, arguments: &mut [u8]) -> i32 {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if number != 1 || arguments.len() != 12 || arguments[0] != 0x42 {
+            return STATUS_INVALID_PARAMETER;
+        }
+        arguments[8..12].copy_from_slice(&0x1234u32.to_le_bytes());
+        STATUS_SUCCESS
+    }
+
+    fn call_with_memory(
+        &mut self,
+        process: ProcessId,
+        number: u32,
+        arguments: &mut [u8],
+        memory: &UserMemory<'_>,
+    ) -> i32 {
+        // Nested pointers go through the same checks: page 0 is never mapped, the stack is.
+        let mut word = [0u8; 8];
+        let stack = process::USER_STACK_TOP - 16;
+        if memory.read(0x10, &mut word).is_ok()
+            || memory.write(0x10, &word).is_ok()
+            || memory.check(stack, 16, true).is_err()
+            || memory.read(stack, &mut word).is_err()
+        {
+            return STATUS_INVALID_PARAMETER;
+        }
+        self.call(process, number, arguments)
+    }
+
+    fn on_exit(&mut self, process: ProcessId, exit: &ProcessExit) {
+        self.exits.lock().push((process, *exit));
+    }
+}
+
+fn capture() -> ConsoleCapture {
+    Arc::new(Mutex::new(String::new()))
+}
+
+fn spawn_error(error: SpawnError) -> String {
+    format!("spawn failed: {error:?}")
+}
+
+fn process_runs_and_exits_with_its_code() -> TestResult {
+    // The first process also sets up the shared kernel half once; measure from the second.
+    let hello = images::find("hello").ok_or("no embedded hello")?;
+    let first = process::spawn("hello", hello, Box::new(NoGpu)).map_err(spawn_error)?;
+    ensure!(
+        first.join() == ProcessExit::Exited(0),
+        "first hello did not exit 0"
+    );
+    let free_before = crate::memory::free_frames();
+    let console = capture();
+    let gateway = RecordingGateway::default();
+    let handle = process::Builder::new("hello", images::HELLO)
+        .capture_console(console.clone())
+        .spawn(Box::new(gateway.clone()))
+        .map_err(spawn_error)?;
+    let id = handle.id();
+    let exit = handle.join();
+    ensure!(exit == ProcessExit::Exited(0), "hello ended with {exit:?}");
+    let text = console.lock().clone();
+    ensure!(text == "hello from ring 3\n", "hello wrote {text:?}");
+    let exits = gateway.exits.lock().clone();
+    ensure!(
+        exits == [(id, ProcessExit::Exited(0))],
+        "on_exit calls {exits:?}"
+    );
+    let exit = process::Builder::new("selftest", images::SELFTEST)
+        .argument(0x55) // unknown mode: exits with 99
+        .spawn(Box::new(NoGpu))
+        .map_err(spawn_error)?
+        .join();
+    ensure!(
+        exit == ProcessExit::Exited(99),
+        "selftest ended with {exit:?}"
+    );
+    let free_after = crate::memory::free_frames();
+    ensure!(
+        free_after == free_before,
+        "frames leaked: {free_before} free before, {free_after} after"
+    );
+    Ok(())
+}
+kernel_test!(
+    process_runs_and_exits_with_its_code,
+    process_runs_and_exits_with_its_code
+);
+
+fn bad_pointers_get_access_violation() -> TestResult {
+    let console = capture();
+    let gateway = RecordingGateway::default();
+    let exit = process::Builder::new("selftest", images::SELFTEST)
+        .argument(1)
+        .capture_console(console.clone())
+        .spawn(Box::new(gateway.clone()))
+        .map_err(spawn_error)?
+        .join();
+    // Exit code n > 0 names the first check that got the wrong status (apps/selftest).
+    ensure!(
+        exit == ProcessExit::Exited(0),
+        "selftest ended with {exit:?}"
+    );
+    let calls = gateway.calls.load(Ordering::Relaxed);
+    ensure!(
+        calls == 1,
+        "the gateway saw {calls} calls (only the good one should reach it)"
+    );
+    let text = console.lock().clone();
+    ensure!(
+        text == "selftest: bad pointers refused\n",
+        "selftest wrote {text:?}"
+    );
+    Ok(())
+}
+kernel_test!(
+    bad_pointers_get_access_violation,
+    bad_pointers_get_access_violation
+);
+
+fn faulting_process_is_killed_and_others_continue() -> TestResult {
+    // Mode → expected vector: read of an unmapped page, `hlt`, `ud2`, write to a kernel page.
+    let cases = [(2u64, 14u8), (3, 13), (4, 6), (6, 14)];
+    // Warm up the shared kernel half before counting frames.
+    process::spawn("hello", images::HELLO, Box::new(NoGpu))
+        .map_err(spawn_error)?
+        .join();
+    let free_before = crate::memory::free_frames();
+    let gateway = RecordingGateway::default();
+    let mut faulting = Vec::new();
+    for (mode, vector) in cases {
+        let handle = process::Builder::new("selftest", images::SELFTEST)
+            .argument(mode)
+            .expect_fault()
+            .spawn(Box::new(gateway.clone()))
+            .map_err(spawn_error)?;
+        faulting.push((handle, vector));
+    }
+    let console = capture();
+    let survivor = process::Builder::new("hello", images::HELLO)
+        .capture_console(console.clone())
+        .spawn(Box::new(NoGpu))
+        .map_err(spawn_error)?;
+    for (handle, vector) in faulting {
+        match handle.join() {
+            ProcessExit::Faulted(fault) if fault.vector == vector => {}
+            other => {
+                return Err(format!(
+                    "expected a fault with vector {vector}, got {other:?}"
+                ));
+            }
+        }
+    }
+    let exit = survivor.join();
+    ensure!(
+        exit == ProcessExit::Exited(0),
+        "survivor ended with {exit:?}"
+    );
+    ensure!(
+        console.lock().as_str() == "hello from ring 3\n",
+        "survivor wrote {:?}",
+        console.lock()
+    );
+    let exits = gateway.exits.lock().len();
+    ensure!(exits == cases.len(), "on_exit ran {exits} times");
+    let free_after = crate::memory::free_frames();
+    ensure!(
+        free_after == free_before,
+        "frames leaked: {free_before} free before, {free_after} after"
+    );
+    Ok(())
+}
+kernel_test!(
+    faulting_process_is_killed_and_others_continue,
+    faulting_process_is_killed_and_others_continue
+);
+
+fn processes_interleave() -> TestResult {
+    let console = capture();
+    let handles = b"ab"
+        .iter()
+        .map(|tag| {
+            process::Builder::new("selftest", images::SELFTEST)
+                .argument(5 | (u64::from(*tag) << 8))
+                .capture_console(console.clone())
+                .spawn(Box::new(NoGpu))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(spawn_error)?;
+    // Cooperative: neither has run yet.
+    ensure!(
+        handles.iter().all(|handle| !handle.is_finished()),
+        "a process finished before the spawner blocked"
+    );
+    for handle in handles {
+        let exit = handle.join();
+        ensure!(exit == ProcessExit::Exited(0), "ended with {exit:?}");
+    }
+    let text = console.lock().clone();
+    ensure!(text == "a0b0a1b1a2b2", "interleaving {text:?}");
+    Ok(())
+}
+kernel_test!(processes_interleave, processes_interleave);
+
+fn bad_executables_are_refused() -> TestResult {
+    let mut truncated = Vec::from(images::HELLO);
+    truncated.truncate(100);
+    let mut shifted_entry = Vec::from(images::HELLO);
+    shifted_entry[24..32].copy_from_slice(&0xffff_8000_0000_0000u64.to_le_bytes());
+    let free_before = crate::memory::free_frames();
+    for (label, image) in [
+        ("empty", &[][..]),
+        ("text", &b"#!/bin/sh\necho hello\n"[..]),
+        ("truncated", &truncated[..]),
+        ("kernel entry point", &shifted_entry[..]),
+    ] {
+        match process::spawn("bad", image, Box::new(NoGpu)) {
+            Err(SpawnError::Executable(_)) => {}
+            Err(other) => return Err(format!("{label}: {other:?}")),
+            Ok(handle) => {
+                let exit = handle.join();
+                return Err(format!("{label}: accepted, ended with {exit:?}"));
+            }
+        }
+    }
+    let free_after = crate::memory::free_frames();
+    ensure!(
+        free_after == free_before,
+        "frames leaked: {free_before} free before, {free_after} after"
+    );
+    Ok(())
+}
+kernel_test!(bad_executables_are_refused, bad_executables_are_refused);
