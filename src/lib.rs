@@ -13,10 +13,12 @@
 mod firmware;
 mod host;
 mod qemu;
+mod screenshot;
 mod serial_monitor;
 
 pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};
-pub use qemu::{GuestExit, Mode, RunConfig, RunOutcome, RunnerError, run};
+pub use qemu::{GuestExit, Mode, RunConfig, RunOutcome, RunnerError, SCREENSHOT_MARKER, run};
+pub use screenshot::{Image, read_ppm};
 
 /// Path of the default boot disk written by build.rs.
 pub const DEFAULT_IMAGE: &str = env!("DXGOS_IMAGE");

@@ -74,6 +74,13 @@ fn main() -> ExitCode {
             let seconds = outcome.elapsed.as_secs_f64();
             match outcome.exit {
                 GuestExit::Success => {
+                    if let Some(ppm) = &outcome.screenshot {
+                        let png = ppm.with_extension("png");
+                        match dxgos::read_ppm(ppm).and_then(|image| image.write_png(&png)) {
+                            Ok(()) => println!("dxgos: screen saved to {}", png.display()),
+                            Err(error) => eprintln!("dxgos: screen not saved: {error}"),
+                        }
+                    }
                     println!("dxgos: guest reported success ({seconds:.1} s)");
                     ExitCode::SUCCESS
                 }

@@ -113,7 +113,12 @@ pub struct RunOutcome {
     pub console: String,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// The screen as QEMU showed it when the guest printed [`SCREENSHOT_MARKER`] (PPM).
+    pub screenshot: Option<PathBuf>,
 }
+
+/// A guest console line containing this asks the runner for a screendump (QMP) of the display.
+pub const SCREENSHOT_MARKER: &str = "dxgos: screen ready";
 
 /// A run that could not be started.
 #[derive(Debug)]
@@ -179,6 +184,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         .map_err(io_error("copy OVMF variables to", &variables))?;
     let memory_file = run_directory.join(format!("{}.ram", config.name));
     let socket = run_directory.join(format!("{}.hvlink", config.name));
+    let qmp_socket = run_directory.join(format!("{}.qmp", config.name));
     let emulator = if config.emulator {
         Some(crate::host::start(
             &memory_file,
@@ -229,6 +235,8 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     }
     command
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qmp_socket.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -262,12 +270,20 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     });
 
     let mut monitor = SerialMonitor::default();
+    let mut screenshot = None;
     let status = loop {
         match receiver.recv_timeout(Duration::from_millis(100)) {
             Ok(bytes) => {
                 for line in monitor.push(&bytes) {
                     if config.echo && (config.verbose || monitor.guest_started()) {
                         println!("{line}");
+                    }
+                    if line.contains(SCREENSHOT_MARKER) {
+                        let path = run_directory.join(format!("{}.screen.ppm", config.name));
+                        match crate::screenshot::take(&qmp_socket, &path) {
+                            Ok(()) => screenshot = Some(path),
+                            Err(error) => eprintln!("dxgos: screendump failed: {error}"),
+                        }
                     }
                 }
             }
@@ -303,9 +319,11 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     }
     let _ = std::fs::remove_file(&memory_file);
     let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(&qmp_socket);
     Ok(RunOutcome {
         exit,
         console: monitor.transcript(),
         elapsed: started.elapsed(),
+        screenshot,
     })
 }

@@ -51,6 +51,9 @@ pub trait VirtualPciService: Send {
     fn receive(&mut self, packet: ServicePacket<'_>);
     /// The next packet for the guest on the vPCI channel: kind, transaction id, payload.
     fn poll_packet(&mut self) -> Option<(ReplyKind, u64, Vec<u8>)>;
+    /// The guest closed the vPCI channel (or unloaded VMBus): the bus starts afresh (version
+    /// negotiation, D0 entry, resources) on the next open, as a real host's does.
+    fn channel_closed(&mut self);
     /// A trapped MMIO read; `None` if `gpa` is not in the config window.
     fn mmio_read(&mut self, gpa: u64, size: u8) -> Option<u64>;
     /// A trapped MMIO write; `false` if `gpa` is not in the config window.
@@ -280,6 +283,13 @@ impl<M: GuestMemory + Clone> HostServices<M> {
 
     /// Runs the service channels, then delivers the server's outputs through `host`.
     pub fn run(&mut self, host: &mut SynicHost) {
+        for relid in self.server.take_closed_channels() {
+            if Some(relid) == self.devices.vpci_relid
+                && let Some(vpci) = self.devices.vpci.as_mut()
+            {
+                vpci.channel_closed();
+            }
+        }
         self.server.run_services(&mut self.devices);
         self.deliver(host);
     }

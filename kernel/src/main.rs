@@ -12,6 +12,7 @@ extern crate alloc;
 mod arch;
 mod bench;
 mod clock;
+mod display;
 mod hypervisor;
 mod interrupts;
 mod ipc;
@@ -110,20 +111,23 @@ fn inject_faults(command_line: &str) {
     }
 }
 
-/// The normal boot path: an init task starts the services, then QEMU exits with success.
+/// The normal boot path: an init task brings the services up and runs the demo; QEMU exits
+/// with the demo's verdict.
 fn run(boot_info: &'static BootInfo) -> ! {
     let init = task::spawn("init", move || {
         log::info!("dxgos kernel up");
-        let drivers = services::start(&services::ServiceContext { boot_info });
-        for driver in drivers {
-            if let Err(fault) = driver.join() {
-                log::error!("driver task faulted: {fault:?}");
-            }
-        }
+        services::run(&services::ServiceContext { boot_info })
     });
     match init.join() {
-        Ok(()) => qemu::exit_success(),
-        Err(_) => qemu::exit_failure(),
+        Ok(Ok(())) => qemu::exit_success(),
+        Ok(Err(error)) => {
+            log::error!("{error}");
+            qemu::exit_failure()
+        }
+        Err(fault) => {
+            log::error!("init task faulted: {fault:?}");
+            qemu::exit_failure()
+        }
     }
 }
 

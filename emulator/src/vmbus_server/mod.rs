@@ -105,6 +105,9 @@ pub struct Server<M: GuestMemory + Clone> {
     service_statistics: ServiceStatistics,
     /// Packet copy buffer for service channels.
     scratch: Vec<u8>,
+    /// Channels closed since the last [`Server::take_closed_channels`] (CLOSECHANNEL, a new
+    /// connection or UNLOAD), so device models can reset their per-open state.
+    closed_channels: Vec<u32>,
 }
 
 /// Most guest packets one [`Server::run_services`] call hands to the device model; the rest
@@ -142,6 +145,7 @@ impl<M: GuestMemory + Clone> Server<M> {
             corrupted: 0,
             service_statistics: ServiceStatistics::default(),
             scratch: Vec::new(),
+            closed_channels: Vec::new(),
         }
     }
 
@@ -657,6 +661,7 @@ impl<M: GuestMemory + Clone> Server<M> {
                     return Err(unexpected);
                 }
                 offer.state = ChannelState::Offered;
+                self.closed_channels.push(relid);
                 let deferred = std::mem::take(&mut offer.deferred_teardowns);
                 for gpadl in deferred {
                     self.gpadls.remove(&gpadl);
@@ -787,9 +792,18 @@ impl<M: GuestMemory + Clone> Server<M> {
         self.send(encode::offer_channel(&fields));
     }
 
+    /// The channels closed since the last call (by CLOSECHANNEL, a new connection or UNLOAD),
+    /// oldest first: a device model behind one of them starts afresh on the next open.
+    pub fn take_closed_channels(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.closed_channels)
+    }
+
     /// Closes every channel and forgets every GPADL (new connection or UNLOAD).
     fn reset(&mut self) {
-        for offer in self.offers.values_mut() {
+        for (relid, offer) in self.offers.iter_mut() {
+            if matches!(offer.state, ChannelState::Open { .. }) {
+                self.closed_channels.push(*relid);
+            }
             offer.state = ChannelState::Offered;
             offer.deferred_teardowns.clear();
         }

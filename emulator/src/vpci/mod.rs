@@ -174,6 +174,17 @@ impl VpciHost {
         }
     }
 
+    /// Forgets the bus state of the last channel open (version, window, resources, a pending
+    /// eject, unsent packets); the function and the counters stay.
+    pub fn reset_bus(&mut self) {
+        self.version = None;
+        self.window = None;
+        self.selected_slot = 0;
+        self.resources_assigned = false;
+        self.eject = EjectState::None;
+        self.outputs.clear();
+    }
+
     /// The function (its config words record the guest's writes).
     pub fn function(&self) -> &VpciFunction {
         &self.function

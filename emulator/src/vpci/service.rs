@@ -31,6 +31,10 @@ impl VirtualPciService for VpciHost {
         Some((kind, packet.transaction_id, packet.payload))
     }
 
+    fn channel_closed(&mut self) {
+        self.reset_bus();
+    }
+
     fn mmio_read(&mut self, gpa: u64, size: u8) -> Option<u64> {
         VpciHost::mmio_read(self, gpa, size)
     }

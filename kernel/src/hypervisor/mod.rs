@@ -17,7 +17,7 @@ pub mod real;
 use hyperv::cpuid::{CpuidError, HypervisorFeatures, HypervisorLeaves};
 use hyperv::emulated_link::EmulatedLinkBackend;
 use hyperv::hypercall::{HypercallInput, HypercallOutput};
-use hyperv::platform::{HypervisorBackend, PlatformError};
+use hyperv::platform::{HypervisorBackend, MmioAccess, PlatformError};
 
 use crate::arch::cpu::cpuid;
 
@@ -164,6 +164,21 @@ impl HypervisorBackend for Backend {
         match self {
             Backend::Real(backend) => backend.hypercall_page_enabled(gpa),
             Backend::Emulated(backend) => backend.hypercall_page_enabled(gpa),
+        }
+    }
+}
+
+impl MmioAccess for Backend {
+    fn mmio_read(&mut self, gpa: u64, size: u8) -> Result<u64, PlatformError> {
+        match self {
+            Backend::Real(backend) => backend.mmio_read(gpa, size),
+            Backend::Emulated(backend) => backend.mmio_read(gpa, size),
+        }
+    }
+    fn mmio_write(&mut self, gpa: u64, size: u8, value: u64) -> Result<(), PlatformError> {
+        match self {
+            Backend::Real(backend) => backend.mmio_write(gpa, size, value),
+            Backend::Emulated(backend) => backend.mmio_write(gpa, size, value),
         }
     }
 }

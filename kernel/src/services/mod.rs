@@ -1,17 +1,26 @@
 //! The normal boot path's services: the platform, the VMBus bus task and the device drivers.
 //!
-//! [`start`] is called once by the init task. Each driver task is spawned with the channel
-//! endpoints and interrupt signals it needs, never reaching for globals.
+//! [`GpuStack::start`] detects the hypervisor, spawns the bus task, the virtual PCI task and the
+//! dxg task, each with the channel endpoints it needs (never globals), and returns the handles:
+//! a [`dxg_task::GpuClient`] to make GPU calls, and what is needed to shut everything down.
+//! [`run`] is the `mode=run` demo; the QEMU tests use [`GpuStack`] directly.
 
+pub mod dxg_task;
+pub mod gpu_demo;
 pub mod vmbus_task;
+pub mod vpci_task;
 
-use alloc::vec::Vec;
+use alloc::format;
+use alloc::string::String;
 
 use boot_info::BootInfo;
+use dxg::core::ProcessId;
+use vmbus::client::SubscriberId;
 
 use crate::hypervisor;
 use crate::hypervisor::physical_memory::PhysicalMemory;
-use crate::task::TaskHandle;
+use crate::ipc::Receiver;
+use crate::task::{self, TaskHandle};
 
 /// What the kernel hands the service start-up.
 pub struct ServiceContext {
@@ -19,36 +28,105 @@ pub struct ServiceContext {
     pub boot_info: &'static BootInfo,
 }
 
-/// Spawns the driver tasks and returns their handles (to join at shutdown).
-pub fn start(context: &ServiceContext) -> Vec<TaskHandle<()>> {
-    let mut tasks = Vec::new();
-    let (backend, _features) = match hypervisor::detect() {
-        Ok(found) => found,
-        Err(error) => {
-            log::warn!("services: {error}; no VMBus devices");
-            return tasks;
+/// Driver ids on the bus.
+const DXG_SUBSCRIBER: SubscriberId = SubscriberId(0x0d);
+const VPCI_SUBSCRIBER: SubscriberId = SubscriberId(0x0e);
+
+/// The running GPU driver stack.
+pub struct GpuStack {
+    /// Makes GPU calls to the dxg task.
+    pub gpu: dxg_task::GpuClient,
+    bus: vmbus_task::BusHandle,
+    dxg: TaskHandle<()>,
+    vpci: vpci_task::VpciHandle,
+}
+
+impl GpuStack {
+    /// Detects the platform and starts the bus, virtual PCI and dxg tasks. Waits until the bus
+    /// has all offers and the first adapter is up (or `wait_milliseconds` passed).
+    pub fn start(wait_milliseconds: u64) -> Result<GpuStack, String> {
+        let (backend, _) = hypervisor::detect().map_err(|error| format!("platform: {error}"))?;
+        let memory = PhysicalMemory::of_this_guest().ok_or("no boot memory map")?;
+        let bus = vmbus_task::spawn(backend, memory).map_err(|error| format!("vmbus: {error}"))?;
+        let (version, offers) = bus
+            .connect_and_list()
+            .map_err(|error| format!("vmbus: {error}"))?;
+        log::info!("vmbus: version {version:?}, {} offers", offers.len());
+        let (pci_functions, vpci) = vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER)
+            .map_err(|error| format!("vpci: {error}"))?;
+        let (gpu, adapter_events, dxg) =
+            dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions);
+        let stack = GpuStack {
+            gpu,
+            bus,
+            dxg,
+            vpci,
+        };
+        if !wait_for_adapter(&adapter_events, wait_milliseconds) {
+            log::warn!("dxg: no adapter became active within {wait_milliseconds} ms");
         }
-    };
-    let memory = PhysicalMemory::from_boot_info(context.boot_info);
-    match vmbus_task::spawn(backend, memory) {
-        Ok(bus) => {
-            match bus.connect_and_list() {
-                Ok((version, offers)) => {
-                    log::info!("vmbus: version {version:?}, {} offers", offers.len());
-                    for offer in &offers {
-                        log::info!(
-                            "vmbus offer: relid {} class {} instance {}",
-                            offer.relid,
-                            offer.class,
-                            offer.instance
-                        );
-                    }
-                }
-                Err(error) => log::error!("vmbus: {error}"),
-            }
-            tasks.push(bus.shut_down());
-        }
-        Err(error) => log::error!("vmbus: {error}"),
+        Ok(stack)
     }
-    tasks
+
+    /// Stops the dxg and vPCI tasks, unloads VMBus and waits for every task.
+    pub fn shut_down(self) -> Result<(), String> {
+        let GpuStack {
+            gpu,
+            bus,
+            dxg,
+            vpci,
+        } = self;
+        drop(gpu);
+        let dxg_result = dxg.join();
+        let vpci_result = vpci.stop().join();
+        let bus_result = bus.shut_down().join();
+        dxg_result.map_err(|fault| format!("dxg task faulted: {fault:?}"))?;
+        vpci_result.map_err(|fault| format!("vPCI task faulted: {fault:?}"))?;
+        bus_result.map_err(|fault| format!("bus task faulted: {fault:?}"))
+    }
+}
+
+/// Waits until an adapter reports `Active` or `wait_milliseconds` passed.
+fn wait_for_adapter(events: &Receiver<dxg_task::AdapterEvent>, wait_milliseconds: u64) -> bool {
+    let mut waited = 0;
+    loop {
+        while let Ok(event) = events.try_recv() {
+            if event.state == dxg::core::AdapterState::Active {
+                return true;
+            }
+        }
+        if waited >= wait_milliseconds {
+            return false;
+        }
+        task::sleep_milliseconds(5);
+        waited += 5;
+    }
+}
+
+/// `mode=run`: bring the GPU stack up, run the demo, show its picture, shut down.
+pub fn run(context: &ServiceContext) -> Result<(), String> {
+    let stack = GpuStack::start(5_000)?;
+    let framebuffer = context.boot_info.framebuffer();
+    let result = gpu_demo::run(&stack.gpu, ProcessId(1), framebuffer);
+    match &result {
+        Ok(report) => {
+            log::info!(
+                "demo: rendered {}x{} Mandelbrot on the vGPU (adapter LUID {:#x}:{:#x}), checksum {:#018x} verified",
+                gpu_demo::WIDTH,
+                gpu_demo::HEIGHT,
+                report.adapter_luid.1,
+                report.adapter_luid.0,
+                report.checksum
+            );
+            if report.shown {
+                crate::serial::write_str("dxgos: screen ready\n");
+                // Leave the picture up long enough for a screendump.
+                task::sleep_milliseconds(1_500);
+            }
+        }
+        Err(error) => log::error!("demo: {error}"),
+    }
+    let shutdown = stack.shut_down();
+    result?;
+    shutdown
 }

@@ -10,6 +10,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use drivers::vmbus_bus::{BusDriver, BusError, BusRequest, DriverEvent};
+use hyperv::platform::{MmioAccess, PlatformError};
 use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::version::Version;
 
@@ -50,8 +51,37 @@ pub enum BusMessage {
         /// Where the answer goes.
         reply: Sender<OfferList>,
     },
+    /// A trapped MMIO access (virtual PCI configuration space), carried out by the bus task
+    /// because it owns the platform backend.
+    Mmio {
+        /// The access.
+        access: MmioOperation,
+        /// The value read (0 for a write), or why the access failed.
+        reply: Sender<Result<u64, PlatformError>>,
+    },
     /// Send UNLOAD, wait for the host, tear the SynIC down and end the task.
     Shutdown,
+}
+
+/// One MMIO access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MmioOperation {
+    /// Read `size` bytes at `gpa`.
+    Read {
+        /// Guest-physical address.
+        gpa: u64,
+        /// 1, 2, 4 or 8.
+        size: u8,
+    },
+    /// Write the low `size` bytes of `value` at `gpa`.
+    Write {
+        /// Guest-physical address.
+        gpa: u64,
+        /// 1, 2, 4 or 8.
+        size: u8,
+        /// The value.
+        value: u64,
+    },
 }
 
 /// A failure to start the bus task.
@@ -206,6 +236,16 @@ fn run(
                     }
                 }
                 Ok(BusMessage::ListOffers { reply }) => waiting_for_offers.push(reply),
+                Ok(BusMessage::Mmio { access, reply }) => {
+                    let backend = bus.synic().backend();
+                    let result = match access {
+                        MmioOperation::Read { gpa, size } => backend.mmio_read(gpa, size),
+                        MmioOperation::Write { gpa, size, value } => {
+                            backend.mmio_write(gpa, size, value).map(|()| 0)
+                        }
+                    };
+                    let _ = reply.try_send(result);
+                }
                 Ok(BusMessage::Shutdown) | Err(ipc::TryRecvError::Closed) => {
                     if !shutting_down {
                         shutting_down = true;

@@ -1,5 +1,6 @@
 //! The in-kernel tests, grouped by subsystem.
 
+mod dxg_tests;
 mod ipc_tests;
 mod memory_tests;
 mod platform_tests;

@@ -1,0 +1,434 @@
+//! The dxg driver task: runs the sans-I/O GPU-PV core (`dxg::core::Driver`) on the VMBus
+//! channels the bus task opens for it, and serves typed GPU calls from the rest of the kernel.
+//!
+//! Inputs: offers and channel events from the bus task (its event channel), PCI functions from
+//! the virtual PCI layer, and [`GpuCall`]s from clients (kernel tests, the syscall gateway).
+//! Outputs: ring packets on the dxg channels, requests to the bus task (open, close, signal),
+//! and typed replies. All state lives in the task's own [`DxgTask`] value.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, RingMemory};
+use dxg::core::{
+    Action, AdapterState, ChannelId, ConfigSpace, Driver, DriverConfig, OutgoingPacket, PacketKind,
+    ProcessId, Reply, Request, Ticket,
+};
+use dxg::wire::{Guid as DxgGuid, NtStatus};
+use vmbus::client::{ChannelOffer, SubscriberId};
+use vmbus::guid::class;
+use vmbus::ring::{OutgoingPacket as RingPacket, PacketType, RingError};
+
+use crate::hypervisor::physical_memory::PhysicalMemory;
+use crate::ipc::{self, ReplySender, Sender};
+use crate::memory::ContiguousPages;
+use crate::services::vmbus_task::{BusEvent, BusMessage, EVENT_CAPACITY};
+use crate::task::{self, TaskHandle};
+
+/// A GPU call: what a process asks of the dxg driver.
+pub struct GpuCall {
+    /// The calling process.
+    pub process: ProcessId,
+    /// The request.
+    pub request: Request,
+}
+
+/// The answer to a [`GpuCall`].
+pub type GpuReply = Result<Reply, NtStatus>;
+
+/// A client of the dxg task (clonable; one per caller is fine).
+pub type GpuClient = ipc::Client<GpuCall, GpuReply>;
+
+/// An adapter's state change, as the dxg task reports it to whoever started it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdapterEvent {
+    /// The adapter.
+    pub adapter: dxg::core::AdapterId,
+    /// Its LUID.
+    pub luid: dxg::wire::Luid,
+    /// Its new state.
+    pub state: AdapterState,
+}
+
+/// Capacity of the adapter event channel (events beyond it are dropped, never waited for).
+const ADAPTER_EVENT_CAPACITY: usize = 64;
+
+/// A PCI function of a vGPU, found by the virtual PCI layer.
+pub struct PciFunction {
+    /// The function's slot (its id for the dxg core).
+    pub slot: u32,
+    /// PCI device id.
+    pub device_id: u16,
+    /// Access to its configuration space.
+    pub config: Box<dyn ConfigSpace + Send>,
+}
+
+/// Ring pages per direction, control page included (256 KiB of data, dxg's size).
+const RING_PAGES: u64 = 65;
+
+struct OpenChannel {
+    id: ChannelId,
+    rings: Option<ChannelRings<PhysicalMemory>>,
+    /// The ring pages; freed only when the channel is closed (the host is done with them).
+    _pages: Option<ContiguousPages>,
+    backlog: VecDeque<OutgoingPacket>,
+}
+
+/// The dxg task's state.
+struct DxgTask {
+    driver: Driver,
+    bus: Sender<BusMessage>,
+    subscriber: SubscriberId,
+    /// relid of each dxg channel the host offered.
+    relids: BTreeMap<ChannelId, u32>,
+    channels: BTreeMap<u32, OpenChannel>,
+    io_space: Option<ContiguousPages>,
+    pending: BTreeMap<Ticket, ReplySender<GpuReply>>,
+    receive_buffer: Vec<u8>,
+    adapter_events: Sender<AdapterEvent>,
+}
+
+/// Spawns the dxg task; it registers with the bus task as `subscriber`. Returns the client for
+/// GPU calls, the adapter state changes and the task handle.
+pub fn spawn(
+    bus: Sender<BusMessage>,
+    subscriber: SubscriberId,
+    pci_functions: ipc::Receiver<PciFunction>,
+) -> (GpuClient, ipc::Receiver<AdapterEvent>, TaskHandle<()>) {
+    let (client, calls) = ipc::service::<GpuCall, GpuReply>(64);
+    let (adapter_events, adapter_event_receiver) = ipc::channel(ADAPTER_EVENT_CAPACITY);
+    let handle = task::spawn("dxg", move || {
+        let (events_sender, events) = ipc::channel(EVENT_CAPACITY);
+        let mut state = DxgTask {
+            driver: Driver::new(DriverConfig::default()),
+            bus,
+            subscriber,
+            relids: BTreeMap::new(),
+            channels: BTreeMap::new(),
+            io_space: None,
+            pending: BTreeMap::new(),
+            receive_buffer: Vec::new(),
+            adapter_events,
+        };
+        if !state.bus_send(BusMessage::Register {
+            subscriber,
+            events: events_sender,
+        }) {
+            return;
+        }
+        for class in [class::DXG_GLOBAL, class::DXG_VIRTUAL_GPU] {
+            state.request(BusRequest::Subscribe { class, subscriber });
+        }
+        loop {
+            let mut progressed = false;
+            while let Ok(event) = events.try_recv() {
+                progressed = true;
+                state.on_bus_event(event);
+            }
+            while let Ok(function) = pci_functions.try_recv() {
+                progressed = true;
+                let mut config = function.config;
+                match state.driver.probe_pci_function(
+                    function.slot,
+                    function.device_id,
+                    config.as_mut(),
+                ) {
+                    Ok(adapter) => log::debug!(
+                        "dxg: PCI function {:#x} is adapter {adapter:?}",
+                        function.slot
+                    ),
+                    Err(error) => {
+                        log::warn!("dxg: PCI function {:#x} rejected: {error:?}", function.slot)
+                    }
+                }
+            }
+            match calls.try_recv() {
+                Ok(call) => {
+                    progressed = true;
+                    let (GpuCall { process, request }, reply) = call.into_parts();
+                    let ticket = state.driver.submit(process, request);
+                    state.pending.insert(ticket, reply);
+                }
+                Err(ipc::TryRecvError::Closed) if state.pending.is_empty() => {
+                    state.close_all();
+                    return;
+                }
+                Err(_) => {}
+            }
+            state.run_actions();
+            if !progressed {
+                ipc::select(&[&events, &pci_functions, &calls]);
+            }
+        }
+    });
+    (client, adapter_event_receiver, handle)
+}
+
+fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
+    DxgGuid(guid.bytes)
+}
+
+impl DxgTask {
+    fn bus_send(&self, message: BusMessage) -> bool {
+        self.bus.send(message).is_ok()
+    }
+
+    fn request(&self, request: BusRequest) {
+        if !self.bus_send(BusMessage::Request {
+            subscriber: self.subscriber,
+            request,
+        }) {
+            log::warn!("dxg: the bus task has ended");
+        }
+    }
+
+    fn on_offer(&mut self, offer: ChannelOffer) {
+        if offer.class == class::DXG_GLOBAL {
+            self.relids.insert(ChannelId::Global, offer.relid);
+            self.driver
+                .global_channel_offered(u32::from(offer.mmio_megabytes));
+        } else if offer.class == class::DXG_VIRTUAL_GPU {
+            let guid = to_dxg_guid(offer.instance);
+            self.relids.insert(ChannelId::Vgpu(guid), offer.relid);
+            self.driver.vgpu_channel_offered(guid);
+        }
+    }
+
+    fn channel_of(&self, relid: u32) -> Option<ChannelId> {
+        self.relids
+            .iter()
+            .find(|(_, value)| **value == relid)
+            .map(|(id, _)| *id)
+    }
+
+    fn on_bus_event(&mut self, event: BusEvent) {
+        match event {
+            DriverEvent::Offer(offer) => self.on_offer(offer),
+            DriverEvent::Opened { relid, result } => {
+                let Some(channel) = self.channels.get_mut(&relid) else {
+                    return;
+                };
+                match result {
+                    Ok(rings) => {
+                        channel.rings = Some(rings);
+                        self.flush(relid);
+                        self.drain(relid);
+                    }
+                    Err(failure) => {
+                        log::warn!("dxg: opening relid {relid} failed: {failure:?}");
+                        let id = channel.id;
+                        self.channels.remove(&relid);
+                        self.driver.channel_open_failed(id);
+                    }
+                }
+            }
+            DriverEvent::Signalled { relid } => {
+                self.drain(relid);
+                self.flush(relid);
+            }
+            DriverEvent::Rescinded { relid } => {
+                match self.channel_of(relid) {
+                    Some(ChannelId::Global) => self.driver.global_channel_rescinded(),
+                    Some(ChannelId::Vgpu(guid)) => self.driver.vgpu_channel_rescinded(guid),
+                    None => {}
+                }
+                if let Some(channel) = self.channels.get_mut(&relid) {
+                    channel.rings = None;
+                    self.request(BusRequest::Close { relid });
+                }
+                self.relids.retain(|_, value| *value != relid);
+            }
+            DriverEvent::Closed { relid } => {
+                self.channels.remove(&relid);
+            }
+        }
+    }
+
+    /// Reads every packet waiting on `relid` into the dxg core.
+    fn drain(&mut self, relid: u32) {
+        let Some(channel) = self.channels.get_mut(&relid) else {
+            return;
+        };
+        let id = channel.id;
+        let Some(rings) = channel.rings.as_mut() else {
+            return;
+        };
+        let mut signal = false;
+        loop {
+            match rings.inbound.read_packet(&mut self.receive_buffer) {
+                Ok(Some(packet)) => {
+                    let kind = if packet.packet_type == PacketType::COMPLETION {
+                        PacketKind::Completion
+                    } else {
+                        PacketKind::InBand
+                    };
+                    let payload = packet.payload(&self.receive_buffer).to_vec();
+                    self.driver
+                        .receive(id, kind, packet.transaction_id, &payload);
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    log::warn!("dxg: corrupt inbound ring on relid {relid}: {error:?}");
+                    break;
+                }
+            }
+        }
+        match rings.inbound.commit() {
+            Ok(needed) => signal |= needed,
+            Err(error) => log::warn!("dxg: ring commit on relid {relid}: {error:?}"),
+        }
+        if signal {
+            self.request(BusRequest::Signal { relid });
+        }
+    }
+
+    /// Writes queued packets of `relid` while the ring has room.
+    fn flush(&mut self, relid: u32) {
+        let Some(channel) = self.channels.get_mut(&relid) else {
+            return;
+        };
+        let Some(rings) = channel.rings.as_mut() else {
+            return;
+        };
+        let mut signal = false;
+        while let Some(packet) = channel.backlog.front() {
+            let ring_packet = RingPacket::in_band(
+                packet.transaction_id,
+                packet.completion_requested,
+                &packet.bytes,
+            );
+            match rings.outbound.send(&ring_packet) {
+                Ok(needed) => {
+                    signal |= needed;
+                    channel.backlog.pop_front();
+                }
+                Err(RingError::Full { needed }) => {
+                    // The host signals once `needed` bytes are free (pending_send_sz).
+                    if let Err(error) = rings.outbound.wait_for_space(needed) {
+                        log::warn!("dxg: ring wait on relid {relid}: {error:?}");
+                    }
+                    break;
+                }
+                Err(error) => {
+                    log::warn!("dxg: dropping a packet on relid {relid}: {error:?}");
+                    channel.backlog.pop_front();
+                }
+            }
+        }
+        if signal {
+            self.request(BusRequest::Signal { relid });
+        }
+    }
+
+    fn open_channel(&mut self, id: ChannelId) {
+        let Some(&relid) = self.relids.get(&id) else {
+            self.driver.channel_open_failed(id);
+            return;
+        };
+        let Ok(pages) = ContiguousPages::allocate_zeroed(2 * RING_PAGES as usize) else {
+            log::warn!("dxg: no memory for the rings of {id:?}");
+            self.driver.channel_open_failed(id);
+            return;
+        };
+        let rings = RingMemory {
+            gpa: pages.physical_address().as_u64(),
+            outbound_bytes: RING_PAGES * 4096,
+            inbound_bytes: RING_PAGES * 4096,
+        };
+        self.channels.insert(
+            relid,
+            OpenChannel {
+                id,
+                rings: None,
+                _pages: Some(pages),
+                backlog: VecDeque::new(),
+            },
+        );
+        self.request(BusRequest::Open {
+            relid,
+            rings,
+            user_data: [0; 120],
+        });
+    }
+
+    fn allocate_io_space(&mut self, bytes: u64, alignment: u64) {
+        // Under the emulator the IO space must be guest RAM (the only memory both sides share);
+        // on Hyper-V it would come from the VMBus MMIO range, which this kernel does not parse
+        // yet (see docs).
+        let pages = (bytes + alignment) / 4096;
+        match ContiguousPages::allocate_zeroed(pages as usize) {
+            Ok(region) => {
+                let base = region
+                    .physical_address()
+                    .as_u64()
+                    .next_multiple_of(alignment);
+                self.io_space = Some(region);
+                self.driver.io_space_allocated(base, bytes);
+            }
+            Err(_) => {
+                log::warn!("dxg: no {} KiB of RAM for the IO space", bytes / 1024);
+                self.driver.io_space_failed();
+            }
+        }
+    }
+
+    fn run_actions(&mut self) {
+        while let Some(action) = self.driver.poll_action() {
+            match action {
+                Action::OpenChannel { channel, .. } => self.open_channel(channel),
+                Action::CloseChannel(id) => {
+                    if let Some(&relid) = self.relids.get(&id) {
+                        self.request(BusRequest::Close { relid });
+                    }
+                }
+                Action::AllocateIoSpace { bytes, alignment } => {
+                    self.allocate_io_space(bytes, alignment)
+                }
+                Action::FreeIoSpace { .. } => self.io_space = None,
+                Action::Send(packet) => {
+                    let Some(&relid) = self.relids.get(&packet.channel) else {
+                        log::warn!("dxg: send on {:?}, which has no channel", packet.channel);
+                        continue;
+                    };
+                    if let Some(channel) = self.channels.get_mut(&relid) {
+                        channel.backlog.push_back(packet);
+                        self.flush(relid);
+                    }
+                }
+                Action::Complete { ticket, result } => {
+                    if let Some(reply) = self.pending.remove(&ticket) {
+                        let _ = reply.send(result);
+                    }
+                }
+                Action::AdapterStateChanged {
+                    adapter,
+                    luid,
+                    state,
+                } => {
+                    log::info!("dxg: adapter {adapter:?} (LUID {luid:?}) is {state:?}");
+                    // Nobody may be listening; a full channel only drops the report.
+                    let _ = self.adapter_events.try_send(AdapterEvent {
+                        adapter,
+                        luid,
+                        state,
+                    });
+                }
+                Action::SyncObjectNotified {
+                    process,
+                    sync_object,
+                } => {
+                    log::debug!("dxg: sync object {sync_object:?} of {process:?} signalled");
+                }
+                Action::ProtocolError(error) => log::warn!("dxg: host protocol error: {error:?}"),
+            }
+        }
+    }
+
+    fn close_all(&mut self) {
+        let relids: Vec<u32> = self.channels.keys().copied().collect();
+        for relid in relids {
+            self.request(BusRequest::Close { relid });
+        }
+    }
+}

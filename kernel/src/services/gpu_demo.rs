@@ -1,0 +1,251 @@
+//! The GPU demo: a kernel-side client of the dxg task that walks the smoke sequence of the
+//! GPU-PV protocol (process, adapter, device, context, allocation, monitored fence), has the
+//! (emulated) GPU render a Mandelbrot image into the allocation, waits on the fence from the CPU,
+//! reads the surface back, checks it against an image computed here independently, and shows
+//! it on the UEFI framebuffer.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use boot_info::Framebuffer;
+use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::wire::D3dkmtHandle;
+use hyperv::memory::GuestMemory;
+
+use super::dxg_task::{GpuCall, GpuClient};
+use crate::hypervisor::physical_memory::PhysicalMemory;
+
+/// Width of the rendered image in pixels.
+pub const WIDTH: u32 = 256;
+/// Height of the rendered image in pixels.
+pub const HEIGHT: u32 = 192;
+/// Mandelbrot iteration limit.
+pub const ITERATIONS: u32 = 48;
+const PITCH: u32 = WIDTH * 4;
+/// Fence value the render signals.
+const FENCE_VALUE: u64 = 1;
+
+/// What the demo verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoReport {
+    /// The adapter's LUID (low, high).
+    pub adapter_luid: (u32, u32),
+    /// FNV-1a 64 of the surface read back.
+    pub checksum: u64,
+    /// Whether the image was drawn on the framebuffer.
+    pub shown: bool,
+}
+
+/// FNV-1a 64, the checksum the demo and the QEMU test report.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The Mandelbrot image of docs/vgpu-command-processor.md, computed on the CPU.
+pub fn expected_mandelbrot(width: u32, height: u32, max_iterations: u32) -> Vec<u8> {
+    let one = 1i64 << 24;
+    let max = max_iterations.max(1);
+    let mut pixels = Vec::with_capacity((width * height * 4) as usize);
+    for y in 0..i64::from(height) {
+        for x in 0..i64::from(width) {
+            let c_re = -(5 * one / 2) + x * (7 * one / 2) / i64::from(width);
+            let c_im = -(5 * one / 4) + y * (5 * one / 2) / i64::from(height);
+            let (mut z_re, mut z_im, mut n) = (0i64, 0i64, 0u32);
+            while n < max {
+                let (re2, im2) = ((z_re * z_re) >> 24, (z_im * z_im) >> 24);
+                if re2 + im2 > 4 * one {
+                    break;
+                }
+                z_im = ((2 * z_re * z_im) >> 24) + c_im;
+                z_re = re2 - im2 + c_re;
+                n += 1;
+            }
+            let grey = n * 255 / max;
+            pixels.extend_from_slice(&(0xff00_0000 | grey << 16 | grey << 8 | grey).to_le_bytes());
+        }
+    }
+    pixels
+}
+
+fn words(values: &[u32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+struct Session<'a> {
+    gpu: &'a GpuClient,
+    process: ProcessId,
+}
+
+impl Session<'_> {
+    fn call(&self, request: Request) -> Result<Reply, String> {
+        let name = request_name(&request);
+        match self.gpu.call(GpuCall {
+            process: self.process,
+            request,
+        }) {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(status)) => Err(format!("{name} failed with {status:?}")),
+            Err(error) => Err(format!("{name}: the dxg task did not answer ({error:?})")),
+        }
+    }
+}
+
+fn request_name(request: &Request) -> &'static str {
+    match request {
+        Request::CreateProcess { .. } => "CreateProcess",
+        Request::EnumAdapters => "EnumAdapters",
+        Request::CreateDevice { .. } => "CreateDevice",
+        Request::CreateContext { .. } => "CreateContext",
+        Request::CreateAllocation { .. } => "CreateAllocation",
+        Request::CreateSyncObject { .. } => "CreateSyncObject",
+        Request::SubmitCommand { .. } => "SubmitCommand",
+        Request::WaitFromCpu { .. } => "WaitFromCpu",
+        Request::Lock { .. } => "Lock",
+        Request::Unlock { .. } => "Unlock",
+        Request::DestroyProcess => "DestroyProcess",
+        _ => "request",
+    }
+}
+
+fn unexpected(what: &str, reply: &Reply) -> String {
+    format!("{what}: unexpected reply {reply:?}")
+}
+
+/// Runs the demo as guest process `process` through `gpu`; draws on `framebuffer` if given.
+pub fn run(
+    gpu: &GpuClient,
+    process: ProcessId,
+    framebuffer: Option<&Framebuffer>,
+) -> Result<DemoReport, String> {
+    let session = Session { gpu, process };
+    session.call(Request::CreateProcess {
+        pid: process.0,
+        name: "gpu-demo".into(),
+    })?;
+    let result = render_and_verify(&session, framebuffer);
+    // DESTROYPROCESS also releases whatever the render left behind (the Linux exit order).
+    let teardown = session.call(Request::DestroyProcess);
+    let report = result?;
+    teardown?;
+    Ok(report)
+}
+
+fn render_and_verify(
+    session: &Session<'_>,
+    framebuffer: Option<&Framebuffer>,
+) -> Result<DemoReport, String> {
+    let adapters = match session.call(Request::EnumAdapters)? {
+        Reply::Adapters(adapters) => adapters,
+        other => return Err(unexpected("EnumAdapters", &other)),
+    };
+    let adapter = adapters.first().ok_or("no GPU adapter")?;
+    let device = match session.call(Request::CreateDevice {
+        adapter: adapter.handle,
+        flags: 0,
+    })? {
+        Reply::Device(device) => device,
+        other => return Err(unexpected("CreateDevice", &other)),
+    };
+    let context = match session.call(Request::CreateContext {
+        device,
+        node_ordinal: 0,
+        engine_affinity: 0,
+        flags: 0,
+        client_hint: 0,
+        private_data: vec![],
+    })? {
+        Reply::Context { context, .. } => context,
+        other => return Err(unexpected("CreateContext", &other)),
+    };
+    let size = u64::from(PITCH * HEIGHT);
+    let surface = match session.call(Request::CreateAllocation {
+        device,
+        resource: D3dkmtHandle::NULL,
+        flags: 0,
+        runtime_data: vec![],
+        driver_data: vec![],
+        allocations: vec![AllocationRequest {
+            private_data: size.to_le_bytes().to_vec(),
+            ..Default::default()
+        }],
+    })? {
+        Reply::Allocations { allocations, .. } => {
+            allocations.first().ok_or("no allocation created")?.handle
+        }
+        other => return Err(unexpected("CreateAllocation", &other)),
+    };
+    let fence = match session.call(Request::CreateSyncObject {
+        device,
+        kind: SyncObjectKind::MonitoredFence {
+            initial_value: 0,
+            engine_affinity: 0,
+        },
+        flags: 0,
+    })? {
+        Reply::SyncObject { handle, .. } => handle,
+        other => return Err(unexpected("CreateSyncObject", &other)),
+    };
+    let mut stream = words(&[4, 32, surface.0, 0, WIDTH, HEIGHT, PITCH, ITERATIONS]);
+    stream.extend(words(&[
+        5,
+        24,
+        fence.0,
+        0,
+        FENCE_VALUE as u32,
+        (FENCE_VALUE >> 32) as u32,
+    ]));
+    session.call(Request::SubmitCommand {
+        contexts: vec![context],
+        command_buffer: 0,
+        command_length: 0,
+        private_data: stream,
+        history_buffers: vec![],
+    })?;
+    match session.call(Request::WaitFromCpu {
+        device,
+        objects: vec![fence],
+        values: vec![FENCE_VALUE],
+        wait_any: false,
+    })? {
+        Reply::WaitCompleted => {}
+        other => return Err(unexpected("WaitFromCpu", &other)),
+    }
+    let address = match session.call(Request::Lock {
+        device,
+        allocation: surface,
+    })? {
+        Reply::Locked { address, .. } => address,
+        other => return Err(unexpected("Lock", &other)),
+    };
+    let memory = PhysicalMemory::of_this_guest().ok_or("no memory map")?;
+    let mut pixels = vec![0u8; size as usize];
+    memory
+        .read(address, &mut pixels)
+        .map_err(|error| format!("reading the surface at {address:#x}: {error}"))?;
+    session.call(Request::Unlock {
+        device,
+        allocation: surface,
+    })?;
+    let checksum = fnv1a(&pixels);
+    let expected = fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, ITERATIONS));
+    if checksum != expected {
+        return Err(format!(
+            "surface checksum {checksum:#018x}, expected {expected:#018x}"
+        ));
+    }
+    let shown = framebuffer
+        .map(|framebuffer| crate::display::draw_centred(framebuffer, WIDTH, HEIGHT, &pixels))
+        .unwrap_or(false);
+    Ok(DemoReport {
+        adapter_luid: (adapter.luid.low, adapter.luid.high),
+        checksum,
+        shown,
+    })
+}

@@ -1,0 +1,84 @@
+//! The README's first command, as a test: `cargo run` boots the guest beside the emulated host,
+//! the kernel renders a Mandelbrot image on the (emulated) vGPU, verifies it, and shows it on the
+//! UEFI framebuffer. This test checks the verdict and the console, then probes the screendump
+//! (taken through QMP) against the image computed here, independently of guest and emulator.
+
+use dxgos::{GuestExit, Image, Mode, RunConfig, read_ppm, run};
+
+const WIDTH: u32 = 256;
+const HEIGHT: u32 = 192;
+const ITERATIONS: u32 = 48;
+
+/// Grey level of image pixel (x, y) per docs/vgpu-command-processor.md.
+fn mandelbrot_grey(x: u32, y: u32) -> u8 {
+    let one = 1i64 << 24;
+    let c_re = -(5 * one / 2) + i64::from(x) * (7 * one / 2) / i64::from(WIDTH);
+    let c_im = -(5 * one / 4) + i64::from(y) * (5 * one / 2) / i64::from(HEIGHT);
+    let (mut z_re, mut z_im, mut n) = (0i64, 0i64, 0u32);
+    while n < ITERATIONS {
+        let (re2, im2) = ((z_re * z_re) >> 24, (z_im * z_im) >> 24);
+        if re2 + im2 > 4 * one {
+            break;
+        }
+        z_im = ((2 * z_re * z_im) >> 24) + c_im;
+        z_re = re2 - im2 + c_re;
+        n += 1;
+    }
+    (n * 255 / ITERATIONS) as u8
+}
+
+fn probe(screen: &Image) -> Result<u32, String> {
+    let scale = (screen.width / WIDTH).min(screen.height / HEIGHT).max(1);
+    let left = (screen.width - WIDTH * scale) / 2;
+    let top = (screen.height - HEIGHT * scale) / 2;
+    let mut checked = 0;
+    for y in (0..HEIGHT).step_by(12) {
+        for x in (0..WIDTH).step_by(16) {
+            let expected = mandelbrot_grey(x, y);
+            let (sx, sy) = (left + x * scale + scale / 2, top + y * scale + scale / 2);
+            let (red, green, blue) = screen
+                .pixel(sx, sy)
+                .ok_or(format!("({sx}, {sy}) is off screen"))?;
+            for channel in [red, green, blue] {
+                if channel.abs_diff(expected) > 4 {
+                    return Err(format!(
+                        "image pixel ({x}, {y}) at screen ({sx}, {sy}) is {red},{green},{blue}; expected grey {expected}"
+                    ));
+                }
+            }
+            checked += 1;
+        }
+    }
+    Ok(checked)
+}
+
+#[test]
+fn demo_renders_verifies_and_shows_the_picture() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "demo-test".into();
+    let outcome = run(&config).unwrap_or_else(|error| panic!("could not start QEMU: {error}"));
+    assert_eq!(
+        outcome.exit,
+        GuestExit::Success,
+        "guest verdict; console:\n{}",
+        outcome.console
+    );
+    let line = outcome
+        .console
+        .lines()
+        .find(|line| line.contains("demo: rendered") && line.contains("verified"))
+        .unwrap_or_else(|| panic!("no demo verdict line in the console:\n{}", outcome.console));
+    let screenshot = outcome.screenshot.expect("no screendump was taken");
+    let screen = read_ppm(&screenshot).unwrap();
+    let png = screenshot.with_extension("png");
+    screen.write_png(&png).unwrap();
+    let checked = probe(&screen)
+        .unwrap_or_else(|error| panic!("{error} (screen saved to {})", png.display()));
+    println!("QEMU checked: {line}");
+    println!(
+        "QEMU checked: {checked} pixel probes of the {}x{} screendump ({})",
+        screen.width,
+        screen.height,
+        png.display()
+    );
+}
