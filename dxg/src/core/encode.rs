@@ -9,9 +9,11 @@ use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
 
-use ObjectKind::{Allocation, Context, Device, MonitoredFence, PagingQueue, Resource, SyncObject};
+use ObjectKind::{
+    Allocation, Context, Device, HwQueue, MonitoredFence, PagingQueue, Resource, SyncObject,
+};
 
-fn check_count(count: usize, minimum: usize, limit: usize) -> Result<(), NtStatus> {
+pub(super) fn check_count(count: usize, minimum: usize, limit: usize) -> Result<(), NtStatus> {
     if count < minimum || count > limit {
         Err(NtStatus::INVALID_PARAMETER)
     } else {
@@ -19,7 +21,7 @@ fn check_count(count: usize, minimum: usize, limit: usize) -> Result<(), NtStatu
     }
 }
 
-fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
+pub(super) fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
     handles
         .iter()
         .flat_map(|handle| handle.0.to_le_bytes())
@@ -38,14 +40,18 @@ impl Driver {
         ticket
     }
 
-    fn active_process(&self, process: ProcessId) -> Result<&Process, NtStatus> {
+    pub(super) fn active_process(&self, process: ProcessId) -> Result<&Process, NtStatus> {
         match self.processes.get(&process) {
             Some(entry) if entry.state == ProcessState::Active => Ok(entry),
             _ => Err(NtStatus::INVALID_HANDLE),
         }
     }
 
-    fn adapter_of(&self, process: ProcessId, handle: D3dkmtHandle) -> Result<AdapterId, NtStatus> {
+    pub(super) fn adapter_of(
+        &self,
+        process: ProcessId,
+        handle: D3dkmtHandle,
+    ) -> Result<AdapterId, NtStatus> {
         let id = self
             .active_process(process)?
             .adapter(handle)
@@ -54,14 +60,14 @@ impl Driver {
         Ok(id)
     }
 
-    fn require_active(&self, id: AdapterId) -> Result<(), NtStatus> {
+    pub(super) fn require_active(&self, id: AdapterId) -> Result<(), NtStatus> {
         match self.adapters.get(id.0).map(|adapter| adapter.state) {
             Some(AdapterState::Active) => Ok(()),
             _ => Err(NtStatus::DEVICE_REMOVED),
         }
     }
 
-    fn object(
+    pub(super) fn object(
         &self,
         process: ProcessId,
         handle: D3dkmtHandle,
@@ -77,7 +83,7 @@ impl Driver {
         Ok(entry)
     }
 
-    fn host_process(&self, process: ProcessId) -> D3dkmtHandle {
+    pub(super) fn host_process(&self, process: ProcessId) -> D3dkmtHandle {
         self.processes
             .get(&process)
             .map(|entry| entry.host)
@@ -132,7 +138,7 @@ impl Driver {
     }
 
     /// Sends a vGPU command for `adapter`, routed per the async-messaging rule.
-    fn send_vgpu(
+    pub(super) fn send_vgpu(
         &mut self,
         adapter: AdapterId,
         command: Vec<u8>,
@@ -155,14 +161,19 @@ impl Driver {
     }
 
     /// Sends a global command.
-    fn send_global(&mut self, adapter: Option<AdapterId>, command: Vec<u8>, pending: Pending) {
+    pub(super) fn send_global(
+        &mut self,
+        adapter: Option<AdapterId>,
+        command: Vec<u8>,
+        pending: Pending,
+    ) {
         let luid = adapter
             .map(|id| self.adapters[id.0].vgpu_luid)
             .unwrap_or_default();
         self.send_raw(ChannelId::Global, adapter, luid, command, pending, false);
     }
 
-    fn vgpu_header(&self, command: VgpuCommand, process: ProcessId) -> CommandHeader {
+    pub(super) fn vgpu_header(&self, command: VgpuCommand, process: ProcessId) -> CommandHeader {
         CommandHeader::vgpu(command.as_u32(), self.host_process(process), false)
     }
 
@@ -402,7 +413,9 @@ impl Driver {
             }
             Request::DestroyContext { context } => {
                 let entry = self.object(pid, context, &[Context])?;
-                self.remove_objects(pid, &[context]);
+                if let Some(process) = self.processes.get_mut(&pid) {
+                    process.remove_context(context);
+                }
                 let command = self.handle_command(VgpuCommand::DestroyContext, pid, context);
                 let code = VgpuCommand::DestroyContext.as_u32();
                 self.send_vgpu(
@@ -707,7 +720,7 @@ impl Driver {
                 objects,
                 values,
             } => {
-                let entry = self.object(pid, context, &[Context])?;
+                let entry = self.object(pid, context, &[Context, HwQueue])?;
                 self.signal(pid, entry, &objects, &values, &[context], 0, ticket)?;
             }
             Request::SignalFromCpu {
@@ -775,7 +788,7 @@ impl Driver {
                 objects,
                 values,
             } => {
-                let entry = self.object(pid, context, &[Context])?;
+                let entry = self.object(pid, context, &[Context, HwQueue])?;
                 check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
                 if values.len() != objects.len() {
                     return Err(NtStatus::INVALID_PARAMETER);
@@ -867,6 +880,7 @@ impl Driver {
                     false,
                 );
             }
+            other => return self.start_extended_request(pid, ticket, other),
         }
         Ok(())
     }
@@ -915,7 +929,7 @@ impl Driver {
         Ok(())
     }
 
-    fn handle_command(
+    pub(super) fn handle_command(
         &self,
         command: VgpuCommand,
         pid: ProcessId,

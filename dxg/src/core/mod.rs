@@ -15,15 +15,19 @@
 mod adapter;
 mod bringup;
 mod encode;
+mod encode_memory;
+mod encode_scheduling;
 mod process;
 mod replies;
+mod replies_extended;
 mod request;
 
 pub use adapter::{Adapter, AdapterState};
 pub use bringup::{ConfigSpace, ConfigSpaceError};
 pub use process::{ObjectEntry, ObjectKind, Process, ProcessState};
 pub use request::{
-    AdapterEntry, AllocationRequest, CreatedAllocation, Reply, Request, SyncObjectKind,
+    AdapterEntry, AllocationRequest, CreatedAllocation, GpuVirtualAddressOperation, Reply, Request,
+    SyncObjectKind,
 };
 
 use crate::wire::{Guid, Luid, NtStatus, WireError};

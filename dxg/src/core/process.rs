@@ -22,8 +22,10 @@ pub enum ObjectKind {
     Resource,
     /// A sync object.
     SyncObject,
-    /// A monitored fence created implicitly (paging queue fence).
+    /// A monitored fence created implicitly (paging queue fence, hardware queue progress fence).
     MonitoredFence,
+    /// A hardware queue (its context and progress fence are in [`Process::hwqueue`]).
+    HwQueue,
 }
 
 /// One entry of the per-process object table.
@@ -74,6 +76,8 @@ pub struct Process {
     objects: BTreeMap<u32, ObjectEntry>,
     /// Outstanding teardown commands during DestroyProcess.
     pub teardown_outstanding: usize,
+    /// Hardware queues: queue handle → (context, progress fence).
+    hwqueues: BTreeMap<D3dkmtHandle, (D3dkmtHandle, D3dkmtHandle)>,
 }
 
 impl Process {
@@ -86,6 +90,7 @@ impl Process {
             next_adapter_index: 1,
             objects: BTreeMap::new(),
             teardown_outstanding: 0,
+            hwqueues: BTreeMap::new(),
         }
     }
 
@@ -168,11 +173,59 @@ impl Process {
     /// Removes a device and everything created on it.
     pub fn remove_device_tree(&mut self, device: D3dkmtHandle) {
         self.objects.retain(|_, entry| entry.device != device);
+        self.forget_dead_hwqueues();
     }
 
     /// Removes everything that lives on `adapter`.
     pub fn remove_adapter_objects(&mut self, adapter: AdapterId) {
         self.objects.retain(|_, entry| entry.adapter != adapter);
+        self.forget_dead_hwqueues();
+    }
+
+    /// Records a hardware queue's context and progress fence (both already inserted).
+    pub fn add_hwqueue(
+        &mut self,
+        hwqueue: D3dkmtHandle,
+        context: D3dkmtHandle,
+        progress_fence: D3dkmtHandle,
+    ) {
+        self.hwqueues.insert(hwqueue, (context, progress_fence));
+    }
+
+    /// A hardware queue's (context, progress fence).
+    pub fn hwqueue(&self, hwqueue: D3dkmtHandle) -> Option<(D3dkmtHandle, D3dkmtHandle)> {
+        self.hwqueues.get(&hwqueue).copied()
+    }
+
+    /// Removes a hardware queue and its progress fence.
+    pub fn remove_hwqueue(&mut self, hwqueue: D3dkmtHandle) {
+        if let Some((_, fence)) = self.hwqueues.remove(&hwqueue) {
+            self.remove(fence);
+        }
+        self.remove(hwqueue);
+    }
+
+    /// Removes a context with its hardware queues (and their progress fences).
+    pub fn remove_context(&mut self, context: D3dkmtHandle) {
+        let queues: Vec<D3dkmtHandle> = self
+            .hwqueues
+            .iter()
+            .filter(|(_, (owner, _))| *owner == context)
+            .map(|(queue, _)| *queue)
+            .collect();
+        for queue in queues {
+            self.remove_hwqueue(queue);
+        }
+        self.remove(context);
+    }
+
+    fn forget_dead_hwqueues(&mut self) {
+        let objects = &self.objects;
+        self.hwqueues.retain(|queue, _| {
+            objects
+                .get(&queue.index())
+                .is_some_and(|entry| entry.handle == *queue)
+        });
     }
 
     /// All live entries of a kind.

@@ -73,6 +73,38 @@ pub(super) enum Expect {
     Escape {
         size: usize,
     },
+    /// RESERVE (16 bytes, no status) or MAP (24 bytes with status) GPU VA reply.
+    GpuVirtualAddress {
+        map: bool,
+    },
+    /// CREATEHWQUEUE echo.
+    HwQueue {
+        device: D3dkmtHandle,
+        context: D3dkmtHandle,
+        private_size: usize,
+    },
+    /// GETCONTEXTSCHEDULINGPRIORITY: status + priority.
+    SchedulingPriority,
+    /// GETALLOCATIONPRIORITY: status + `count` priorities.
+    AllocationPriorities {
+        count: usize,
+    },
+    /// QUERYALLOCATIONRESIDENCY: status + `count` residency values.
+    Residency {
+        count: usize,
+    },
+    /// RECLAIMALLOCATIONS: fence, status, `results` results.
+    Reclaim {
+        results: usize,
+    },
+    /// QUERYCLOCKCALIBRATION: status + packed clock data.
+    ClockCalibration,
+    /// UPDATEALLOCATIONPROPERTY: fence + status.
+    PagingFence,
+    /// QUERYSTATISTICS: status, reserved, result.
+    Statistics,
+    /// ISFEATUREENABLED: status, descriptor, result.
+    Feature,
 }
 
 /// An outstanding transaction.
@@ -135,7 +167,7 @@ impl Driver {
     }
 
     /// Copies a `T` from the reply, or reports a short reply and fails the request.
-    fn need<T: FromBytes>(
+    pub(super) fn need<T: FromBytes>(
         &mut self,
         pending: &Pending,
         payload: &[u8],
@@ -152,20 +184,20 @@ impl Driver {
         read_prefix(payload).ok()
     }
 
-    fn bad_reply(&mut self, pending: &Pending, reason: &'static str) {
+    pub(super) fn bad_reply(&mut self, pending: &Pending, reason: &'static str) {
         self.protocol_error(ProtocolError::BadReply {
             command: pending.command,
             reason,
         });
     }
 
-    fn finish(&mut self, pending: &Pending, result: Result<Reply, NtStatus>) {
+    pub(super) fn finish(&mut self, pending: &Pending, result: Result<Reply, NtStatus>) {
         if let Some(ticket) = pending.ticket {
             self.complete(ticket, result);
         }
     }
 
-    fn insert_object(&mut self, pending: &Pending, entry: ObjectEntry) -> bool {
+    pub(super) fn insert_object(&mut self, pending: &Pending, entry: ObjectEntry) -> bool {
         let inserted = pending
             .process
             .and_then(|pid| self.processes.get_mut(&pid))
@@ -632,10 +664,11 @@ impl Driver {
                 }
                 self.finish(&pending, Ok(Reply::Escape(payload[..size].to_vec())));
             }
+            _ => self.on_extended_reply(pending, payload),
         }
     }
 
-    fn inside_io_space(&self, address: u64) -> bool {
+    pub(super) fn inside_io_space(&self, address: u64) -> bool {
         match self.io_space() {
             Some((base, length)) => {
                 address >= base && address.saturating_add(PAGE_SIZE) <= base.saturating_add(length)

@@ -1,5 +1,6 @@
 //! The typed API of the driver: requests in, replies out.
 
+use super::ProcessId;
 use crate::wire::{D3dkmtHandle, Luid, NtStatus};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -45,6 +46,59 @@ pub enum SyncObjectKind {
         initial_value: u64,
         /// Engine affinity.
         engine_affinity: u32,
+    },
+}
+
+/// One operation of UPDATEGPUVIRTUALADDRESS (dxg.md §3.12); addresses and sizes in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GpuVirtualAddressOperation {
+    /// MAP (0): map `allocation_size` bytes of `allocation` from `allocation_offset` at `base_address`.
+    Map {
+        /// GPU VA of the range.
+        base_address: u64,
+        /// Range size.
+        size: u64,
+        /// Allocation handle.
+        allocation: D3dkmtHandle,
+        /// Offset inside the allocation.
+        allocation_offset: u64,
+        /// Bytes of the allocation to map.
+        allocation_size: u64,
+    },
+    /// UNMAP (1): unmap a range (it stays reserved).
+    Unmap {
+        /// GPU VA of the range.
+        base_address: u64,
+        /// Range size.
+        size: u64,
+        /// `D3DDDIGPUVIRTUALADDRESS_PROTECTION_TYPE` left on the range.
+        protection: u64,
+    },
+    /// COPY (2): copy the mappings of one range to another.
+    Copy {
+        /// Source GPU VA.
+        source_address: u64,
+        /// Range size.
+        size: u64,
+        /// Destination GPU VA.
+        destination_address: u64,
+    },
+    /// MAP_PROTECT (3): MAP with protection.
+    MapProtect {
+        /// GPU VA of the range.
+        base_address: u64,
+        /// Range size.
+        size: u64,
+        /// Allocation handle.
+        allocation: D3dkmtHandle,
+        /// Offset inside the allocation.
+        allocation_offset: u64,
+        /// Bytes of the allocation to map.
+        allocation_size: u64,
+        /// `D3DDDIGPUVIRTUALADDRESS_PROTECTION_TYPE`.
+        protection: u64,
+        /// Driver protection.
+        driver_protection: u64,
     },
 }
 
@@ -277,6 +331,253 @@ pub enum Request {
         /// Private data (≤ 128 KiB).
         data: Vec<u8>,
     },
+    /// RESERVEGPUVIRTUALADDRESS: reserve a GPU VA range on the adapter named by `adapter` (a
+    /// guest-local adapter handle, replaced by the host adapter handle) or by `paging_queue`
+    /// (passed through); exactly one of the two is non-null.
+    ReserveGpuVirtualAddress {
+        /// Guest-local adapter handle, or null.
+        adapter: D3dkmtHandle,
+        /// Paging queue handle, or null.
+        paging_queue: D3dkmtHandle,
+        /// Requested base address (0 = anywhere in `[minimum, maximum)`).
+        base_address: u64,
+        /// Lowest acceptable address.
+        minimum_address: u64,
+        /// Highest acceptable end address (0 = no limit).
+        maximum_address: u64,
+        /// Size in bytes.
+        size: u64,
+        /// 0 no-access, 1 zero, 2 no-commit.
+        reservation_type: u32,
+        /// Driver protection.
+        driver_protection: u64,
+    },
+    /// MAPGPUVIRTUALADDRESS: map allocation pages at a GPU VA (the device field is sent as 0).
+    MapGpuVirtualAddress {
+        /// Paging queue handle (required).
+        paging_queue: D3dkmtHandle,
+        /// Allocation handle.
+        allocation: D3dkmtHandle,
+        /// Requested base address (0 = anywhere in `[minimum, maximum)`).
+        base_address: u64,
+        /// Lowest acceptable address.
+        minimum_address: u64,
+        /// Highest acceptable end address (0 = no limit).
+        maximum_address: u64,
+        /// First allocation page to map.
+        offset_in_pages: u64,
+        /// Pages to map.
+        size_in_pages: u64,
+        /// Protection bits (write, execute, zero, no_access, system_use_only).
+        protection: u64,
+        /// Driver protection.
+        driver_protection: u64,
+    },
+    /// FREEGPUVIRTUALADDRESS: release a reserved range.
+    FreeGpuVirtualAddress {
+        /// Guest-local adapter handle (replaced by the host adapter handle).
+        adapter: D3dkmtHandle,
+        /// Base of the range.
+        base_address: u64,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// UPDATEGPUVIRTUALADDRESS: a batch of map/unmap/copy operations (1 … 2047 with the
+    /// extension header, to fit in one packet).
+    UpdateGpuVirtualAddress {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Context the update is ordered against.
+        context: D3dkmtHandle,
+        /// Monitored fence to wait on before the update, or null.
+        fence_object: D3dkmtHandle,
+        /// Value of `fence_object` to wait for.
+        fence_value: u64,
+        /// Flags (bit 0 do_not_wait).
+        flags: u32,
+        /// The operations.
+        operations: Vec<GpuVirtualAddressOperation>,
+    },
+    /// CREATEHWQUEUE: a hardware queue on a context, with its progress fence.
+    CreateHwQueue {
+        /// Context handle.
+        context: D3dkmtHandle,
+        /// Flags (bit 0 disable_gpu_timeout).
+        flags: u32,
+        /// Private driver data (≤ 128 KiB with the command).
+        private_data: Vec<u8>,
+    },
+    /// DESTROYHWQUEUE (also forgets its progress fence).
+    DestroyHwQueue {
+        /// Hardware queue handle.
+        hwqueue: D3dkmtHandle,
+    },
+    /// SUBMITCOMMANDTOHWQUEUE: run a command stream; the host sets the queue's progress fence to
+    /// `progress_fence_value` when it finished. Asynchronous when the host enabled async messaging.
+    SubmitCommandToHwQueue {
+        /// Hardware queue handle.
+        hwqueue: D3dkmtHandle,
+        /// Progress fence value signalled on completion.
+        progress_fence_value: u64,
+        /// Command buffer GPU virtual address.
+        command_buffer: u64,
+        /// Command buffer length.
+        command_length: u32,
+        /// Private driver data (the vGPU's command stream, see `docs/vgpu-command-processor.md`).
+        private_data: Vec<u8>,
+        /// Written primaries (≤ 16 allocation handles).
+        primaries: Vec<D3dkmtHandle>,
+    },
+    /// SETCONTEXTSCHEDULINGPRIORITY.
+    SetContextSchedulingPriority {
+        /// Context handle.
+        context: D3dkmtHandle,
+        /// Priority.
+        priority: i32,
+        /// In-process (relative) priority instead of the absolute one.
+        in_process: bool,
+    },
+    /// GETCONTEXTSCHEDULINGPRIORITY.
+    GetContextSchedulingPriority {
+        /// Context handle.
+        context: D3dkmtHandle,
+        /// In-process (relative) priority instead of the absolute one.
+        in_process: bool,
+    },
+    /// SETALLOCATIONPRIORITY: either a resource (no allocations, one priority) or a list of
+    /// allocations with one priority each.
+    SetAllocationPriority {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Resource, or null.
+        resource: D3dkmtHandle,
+        /// Allocations (empty with a resource).
+        allocations: Vec<D3dkmtHandle>,
+        /// One priority per allocation, or one for the resource.
+        priorities: Vec<u32>,
+    },
+    /// GETALLOCATIONPRIORITY: a resource or a list of allocations.
+    GetAllocationPriority {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Resource, or null.
+        resource: D3dkmtHandle,
+        /// Allocations (empty with a resource).
+        allocations: Vec<D3dkmtHandle>,
+    },
+    /// QUERYALLOCATIONRESIDENCY: a resource or a list of allocations.
+    QueryAllocationResidency {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Resource, or null.
+        resource: D3dkmtHandle,
+        /// Allocations (empty with a resource).
+        allocations: Vec<D3dkmtHandle>,
+    },
+    /// OFFERALLOCATIONS: let the host discard the contents under memory pressure.
+    OfferAllocations {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Allocation (or, with `resources`, resource) handles, 1 … 10240.
+        handles: Vec<D3dkmtHandle>,
+        /// The handles are resources.
+        resources: bool,
+        /// Offer priority (1 low … 4 auto).
+        priority: u32,
+        /// Flags (bit 0 offer_immediately, bit 1 allow_decommit).
+        flags: u32,
+    },
+    /// RECLAIMALLOCATIONS: take offered allocations back.
+    ReclaimAllocations {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Paging queue handle.
+        paging_queue: D3dkmtHandle,
+        /// Allocation (or, with `resources`, resource) handles, 1 … 10240.
+        handles: Vec<D3dkmtHandle>,
+        /// The handles are resources.
+        resources: bool,
+        /// Ask for one result per handle (0 OK, 1 DISCARDED, 2 NOT_COMMITTED).
+        write_results: bool,
+    },
+    /// FLUSHHEAPTRANSITIONS (header only).
+    FlushHeapTransitions {
+        /// Guest-local adapter handle (picks the vGPU).
+        adapter: D3dkmtHandle,
+    },
+    /// INVALIDATECACHE: a byte range of an allocation.
+    InvalidateCache {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Allocation handle.
+        allocation: D3dkmtHandle,
+        /// Offset in bytes.
+        offset: u64,
+        /// Length in bytes.
+        length: u64,
+    },
+    /// MARKDEVICEASERROR.
+    MarkDeviceAsError {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Reason (0x80000000 generic, 0x80000006 driver error).
+        reason: u32,
+    },
+    /// QUERYCLOCKCALIBRATION.
+    QueryClockCalibration {
+        /// Guest-local adapter handle (replaced by the host adapter handle).
+        adapter: D3dkmtHandle,
+        /// Engine node.
+        node_ordinal: u32,
+        /// Physical adapter index.
+        physical_adapter_index: u32,
+    },
+    /// CHANGEVIDEOMEMORYRESERVATION (sent with process 0 and adapter 0 in the arguments, like
+    /// Linux; the vGPU is the one `adapter` names).
+    ChangeVideoMemoryReservation {
+        /// Guest-local adapter handle (picks the vGPU).
+        adapter: D3dkmtHandle,
+        /// 0 local, 1 non-local.
+        segment_group: u32,
+        /// Reservation in bytes.
+        reservation: u64,
+        /// Physical adapter index.
+        physical_adapter_index: u32,
+    },
+    /// UPDATEALLOCATIONPROPERTY.
+    UpdateAllocationProperty {
+        /// Paging queue handle.
+        paging_queue: D3dkmtHandle,
+        /// Allocation handle.
+        allocation: D3dkmtHandle,
+        /// Supported segment set.
+        supported_segment_set: u32,
+        /// Preferred segment.
+        preferred_segment: u32,
+        /// Flags.
+        flags: u32,
+        /// Which properties to change.
+        property_mask: u32,
+    },
+    /// QUERYSTATISTICS (the adapter LUID is replaced by the host adapter LUID).
+    QueryStatistics {
+        /// Guest-local adapter handle.
+        adapter: D3dkmtHandle,
+        /// `D3DKMT_QUERYSTATISTICS_TYPE`.
+        statistics_type: u32,
+        /// Segment / node / VidPN source id for the per-item types (first word of the query).
+        query_id: u32,
+        /// Another guest process to query (its host handle goes in the header), or `None` for the
+        /// caller.
+        process: Option<ProcessId>,
+    },
+    /// ISFEATUREENABLED (sent with process 0).
+    IsFeatureEnabled {
+        /// Guest-local adapter handle (picks the vGPU).
+        adapter: D3dkmtHandle,
+        /// Feature id (0 HWSCH, 32 PAGE_BASED_MEMORY_MANAGER, 33 KERNEL_MODE_TESTING).
+        feature_id: u32,
+    },
 }
 
 /// One enumerated adapter.
@@ -394,4 +695,80 @@ pub enum Reply {
     },
     /// Escape result: the updated private data.
     Escape(Vec<u8>),
+    /// ReserveGpuVirtualAddress / MapGpuVirtualAddress result.
+    GpuVirtualAddress {
+        /// SUCCESS, or PENDING for a map (wait for the paging fence).
+        status: NtStatus,
+        /// The GPU virtual address.
+        virtual_address: u64,
+        /// Paging fence value to wait for (maps).
+        paging_fence_value: u64,
+    },
+    /// CreateHwQueue result.
+    HwQueue {
+        /// Hardware queue handle.
+        hwqueue: D3dkmtHandle,
+        /// Its progress fence (a monitored fence).
+        progress_fence: D3dkmtHandle,
+        /// IO-space address of the progress fence page (u64 value at offset 0).
+        fence_address: u64,
+        /// GPU virtual address of the progress fence.
+        fence_gpu_address: u64,
+        /// Private data returned by the host.
+        private_data: Vec<u8>,
+    },
+    /// GetContextSchedulingPriority result.
+    SchedulingPriority(i32),
+    /// GetAllocationPriority result: one per allocation (or one for the resource).
+    AllocationPriorities(Vec<u32>),
+    /// QueryAllocationResidency result: 1 in GPU memory, 2 in shared memory, 3 not resident; one
+    /// per allocation (or one for the resource).
+    Residency(Vec<u32>),
+    /// ReclaimAllocations result.
+    Reclaimed {
+        /// SUCCESS or PENDING (wait for the paging fence).
+        status: NtStatus,
+        /// Paging fence value to wait for.
+        paging_fence_value: u64,
+        /// Per handle: 0 OK, 1 DISCARDED, 2 NOT_COMMITTED (empty unless requested).
+        results: Vec<u32>,
+    },
+    /// QueryClockCalibration result.
+    ClockCalibration {
+        /// GPU clock frequency in Hz.
+        gpu_frequency: u64,
+        /// GPU clock counter.
+        gpu_clock_counter: u64,
+        /// CPU clock counter sampled at the same time.
+        cpu_clock_counter: u64,
+        /// Flags (bit 0 context_management_processor).
+        flags: u32,
+    },
+    /// UpdateAllocationProperty result.
+    PagingFence {
+        /// SUCCESS or PENDING (wait for the paging fence).
+        status: NtStatus,
+        /// Paging fence value to wait for.
+        paging_fence_value: u64,
+    },
+    /// QueryStatistics result: the 776-byte `D3DKMT_QUERYSTATISTICS_RESULT`.
+    Statistics(Vec<u8>),
+    /// IsFeatureEnabled result.
+    Feature {
+        /// Result bit 0: the feature is enabled.
+        enabled: bool,
+        /// Result bit 1: the host knows the feature.
+        known: bool,
+        /// Result version.
+        version: u16,
+        /// Raw result bits (enabled b0, known_feature b1, supported_by_driver b2,
+        /// supported_on_config b3).
+        result_bits: u16,
+        /// Raw descriptor bits (supported b0, virtualization_mode b1..3, global b4, …).
+        descriptor_bits: u16,
+        /// Descriptor minimum version.
+        min_version: u16,
+        /// Descriptor maximum version.
+        max_version: u16,
+    },
 }

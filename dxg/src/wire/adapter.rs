@@ -161,3 +161,35 @@ wire_struct! {
         pub result: [u8; 776],
     } size 784;
 }
+/// Size of `D3DKMT_QUERYSTATISTICS_RESULT` (0x308); the 8-byte query union follows it.
+pub const STATISTICS_RESULT_SIZE: usize = 0x308;
+/// `D3DKMT_QUERYSTATISTICS_ADAPTER`.
+pub const STATISTICS_ADAPTER: u32 = 0;
+/// `D3DKMT_QUERYSTATISTICS_PROCESS`.
+pub const STATISTICS_PROCESS: u32 = 1;
+/// `D3DKMT_QUERYSTATISTICS_PROCESS_ADAPTER`.
+pub const STATISTICS_PROCESS_ADAPTER: u32 = 2;
+/// `D3DKMT_QUERYSTATISTICS_SEGMENT`.
+pub const STATISTICS_SEGMENT: u32 = 3;
+/// `D3DKMT_QUERYSTATISTICS_NODE`.
+pub const STATISTICS_NODE: u32 = 5;
+/// `D3DKMT_QUERYSTATISTICS_PROCESS_NODE`.
+pub const STATISTICS_PROCESS_NODE: u32 = 6;
+/// `D3DKMT_QUERYSTATISTICS_PHYSICAL_ADAPTER`.
+pub const STATISTICS_PHYSICAL_ADAPTER: u32 = 10;
+/// ISFEATUREENABLED feature id: hardware scheduling.
+pub const FEATURE_HWSCH: u32 = 0;
+/// ISFEATUREENABLED feature id: page-based memory manager.
+pub const FEATURE_PAGE_BASED_MEMORY_MANAGER: u32 = 32;
+/// ISFEATUREENABLED feature id: kernel-mode testing.
+pub const FEATURE_KERNEL_MODE_TESTING: u32 = 33;
+/// ISFEATUREENABLED result bit: enabled.
+pub const FEATURE_RESULT_ENABLED: u16 = 1 << 0;
+/// ISFEATUREENABLED result bit: known feature.
+pub const FEATURE_RESULT_KNOWN: u16 = 1 << 1;
+/// ISFEATUREENABLED result bit: supported by the driver.
+pub const FEATURE_RESULT_SUPPORTED_BY_DRIVER: u16 = 1 << 2;
+/// ISFEATUREENABLED result bit: supported on this configuration.
+pub const FEATURE_RESULT_SUPPORTED_ON_CONFIG: u16 = 1 << 3;
+/// ISFEATUREENABLED descriptor bit: supported.
+pub const FEATURE_DESCRIPTOR_SUPPORTED: u16 = 1 << 0;

@@ -423,3 +423,32 @@ wire_struct! {
         pub pitch: u32,
     } size 64;
 }
+
+/// QUERYALLOCATIONRESIDENCY: resident in GPU memory.
+pub const RESIDENCY_GPU_MEMORY: u32 = 1;
+/// QUERYALLOCATIONRESIDENCY: resident in shared (system) memory.
+pub const RESIDENCY_SHARED_MEMORY: u32 = 2;
+/// QUERYALLOCATIONRESIDENCY: not resident.
+pub const RESIDENCY_NOT_RESIDENT: u32 = 3;
+/// RECLAIMALLOCATIONS result: contents kept.
+pub const RECLAIM_OK: u32 = 0;
+/// RECLAIMALLOCATIONS result: contents discarded.
+pub const RECLAIM_DISCARDED: u32 = 1;
+/// RECLAIMALLOCATIONS result: not committed.
+pub const RECLAIM_NOT_COMMITTED: u32 = 2;
+/// Offset of the results in the RECLAIMALLOCATIONS reply (after the u64 fence and the status).
+pub const RECLAIM_RESULTS_OFFSET: usize = 12;
+/// Reserve type: no access.
+pub const RESERVE_NO_ACCESS: u32 = 0;
+/// Reserve type: reads return zero.
+pub const RESERVE_ZERO: u32 = 1;
+/// Reserve type: no commit.
+pub const RESERVE_NO_COMMIT: u32 = 2;
+/// UPDATEGPUVIRTUALADDRESS operation: MAP.
+pub const VA_OPERATION_MAP: u32 = 0;
+/// UPDATEGPUVIRTUALADDRESS operation: UNMAP.
+pub const VA_OPERATION_UNMAP: u32 = 1;
+/// UPDATEGPUVIRTUALADDRESS operation: COPY.
+pub const VA_OPERATION_COPY: u32 = 2;
+/// UPDATEGPUVIRTUALADDRESS operation: MAP_PROTECT.
+pub const VA_OPERATION_MAP_PROTECT: u32 = 3;

@@ -1,0 +1,286 @@
+//! Encoding of the scheduling and adapter-query requests (dxg.md §3.14, §3.23–§3.25): hardware
+//! queues (50–52), context priorities (33, 61), MARKDEVICEASERROR (29), FLUSHHEAPTRANSITIONS
+//! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68); plus the
+//! router that sends each newer request to its encoder.
+
+use super::encode_memory::check_packet;
+use super::replies::Expect;
+use super::{Driver, ProcessId, Request, Ticket};
+use crate::wire::*;
+use zerocopy::IntoBytes;
+
+use super::ObjectKind::{Allocation, Context, Device, HwQueue};
+
+/// Offset of the private data in CREATEHWQUEUE.
+pub(super) const CREATE_HWQUEUE_PRIVATE_OFFSET: usize = 68;
+/// Bytes Linux sends beyond `68 + n` when CREATEHWQUEUE carries private data (`72 + n − 1`).
+const CREATE_HWQUEUE_SLACK: usize = 3;
+/// Most written primaries one submission names (`D3DDDI_MAX_WRITTEN_PRIMARIES`).
+pub const MAX_WRITTEN_PRIMARIES: usize = 16;
+
+impl Driver {
+    /// Routes the requests added after the smoke path to their encoders.
+    pub(super) fn start_extended_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        match request {
+            Request::ReserveGpuVirtualAddress { .. }
+            | Request::MapGpuVirtualAddress { .. }
+            | Request::FreeGpuVirtualAddress { .. }
+            | Request::UpdateGpuVirtualAddress { .. }
+            | Request::SetAllocationPriority { .. }
+            | Request::GetAllocationPriority { .. }
+            | Request::QueryAllocationResidency { .. }
+            | Request::OfferAllocations { .. }
+            | Request::ReclaimAllocations { .. }
+            | Request::UpdateAllocationProperty { .. }
+            | Request::InvalidateCache { .. }
+            | Request::ChangeVideoMemoryReservation { .. } => {
+                self.start_memory_request(pid, ticket, request)
+            }
+            other => self.start_scheduling_request(pid, ticket, other),
+        }
+    }
+
+    fn start_scheduling_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        match request {
+            Request::CreateHwQueue {
+                context,
+                flags,
+                private_data,
+            } => {
+                let entry = self.object(pid, context, &[Context])?;
+                let mut command = CreateHwQueueCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::CreateHwQueue, pid);
+                command.context = context;
+                command.flags = flags;
+                command.private_data_size = private_data.len() as u32;
+                let bytes = if private_data.is_empty() {
+                    command.as_bytes().to_vec()
+                } else {
+                    build_message(
+                        None,
+                        &command.as_bytes()[..CREATE_HWQUEUE_PRIVATE_OFFSET],
+                        &[&private_data],
+                        CREATE_HWQUEUE_SLACK,
+                    )
+                };
+                check_packet(&bytes)?;
+                let expect = Expect::HwQueue {
+                    device: entry.device,
+                    context,
+                    private_size: private_data.len(),
+                };
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    expect,
+                    entry.adapter,
+                    VgpuCommand::CreateHwQueue,
+                );
+                self.send_vgpu(entry.adapter, bytes, pending, false);
+            }
+            Request::DestroyHwQueue { hwqueue } => {
+                let entry = self.object(pid, hwqueue, &[HwQueue])?;
+                if let Some(process) = self.processes.get_mut(&pid) {
+                    process.remove_hwqueue(hwqueue);
+                }
+                let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::Status,
+                    entry.adapter,
+                    VgpuCommand::DestroyHwQueue,
+                );
+                self.send_vgpu(entry.adapter, bytes, pending, false);
+            }
+            Request::SubmitCommandToHwQueue {
+                hwqueue,
+                progress_fence_value,
+                command_buffer,
+                command_length,
+                private_data,
+                primaries,
+            } => {
+                let entry = self.object(pid, hwqueue, &[HwQueue])?;
+                if primaries.len() > MAX_WRITTEN_PRIMARIES {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                for primary in &primaries {
+                    self.object_on(pid, *primary, &[Allocation], entry.adapter)?;
+                }
+                let mut command = SubmitCommandToHwQueueCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::SubmitCommandToHwQueue, pid);
+                command.hwqueue = hwqueue;
+                command.progress_fence_id = progress_fence_value;
+                command.command_buffer = command_buffer;
+                command.command_length = command_length;
+                command.private_data_size = private_data.len() as u32;
+                command.num_primaries = primaries.len() as u32;
+                let bytes = build_message(
+                    None,
+                    command.as_bytes(),
+                    &[&super::encode::handle_bytes(&primaries), &private_data],
+                    0,
+                );
+                check_packet(&bytes)?;
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::Status,
+                    entry.adapter,
+                    VgpuCommand::SubmitCommandToHwQueue,
+                );
+                self.send_vgpu(entry.adapter, bytes, pending, true);
+            }
+            Request::SetContextSchedulingPriority {
+                context,
+                priority,
+                in_process,
+            } => {
+                let entry = self.object(pid, context, &[Context])?;
+                let mut command = SetContextSchedulingPriorityCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::SetContextSchedulingPriority, pid);
+                command.context = context;
+                command.priority = priority;
+                command.in_process = u8::from(in_process);
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::Status,
+                    entry.adapter,
+                    VgpuCommand::SetContextSchedulingPriority,
+                );
+                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::GetContextSchedulingPriority {
+                context,
+                in_process,
+            } => {
+                let entry = self.object(pid, context, &[Context])?;
+                let mut command = GetContextSchedulingPriorityCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::GetContextSchedulingPriority, pid);
+                command.context = context;
+                command.in_process = u8::from(in_process);
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::SchedulingPriority,
+                    entry.adapter,
+                    VgpuCommand::GetContextSchedulingPriority,
+                );
+                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::MarkDeviceAsError { device, reason } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let mut command = MarkDeviceAsErrorCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::MarkDeviceAsError, pid);
+                command.device = device;
+                command.reason = reason;
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::Status,
+                    entry.adapter,
+                    VgpuCommand::MarkDeviceAsError,
+                );
+                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::FlushHeapTransitions { adapter } => {
+                let id = self.adapter_of(pid, adapter)?;
+                let header = self.vgpu_header(VgpuCommand::FlushHeapTransitions, pid);
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::Status,
+                    id,
+                    VgpuCommand::FlushHeapTransitions,
+                );
+                self.send_vgpu(id, header.as_bytes().to_vec(), pending, false);
+            }
+            Request::QueryClockCalibration {
+                adapter,
+                node_ordinal,
+                physical_adapter_index,
+            } => {
+                let id = self.adapter_of(pid, adapter)?;
+                let mut command = QueryClockCalibrationCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::QueryClockCalibration, pid);
+                command.adapter = self.adapters[id.0].host_adapter;
+                command.node_ordinal = node_ordinal;
+                command.physical_adapter_index = physical_adapter_index;
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::ClockCalibration,
+                    id,
+                    VgpuCommand::QueryClockCalibration,
+                );
+                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::QueryStatistics {
+                adapter,
+                statistics_type,
+                query_id,
+                process,
+            } => {
+                let id = self.adapter_of(pid, adapter)?;
+                let target = match process {
+                    None => pid,
+                    Some(other) => other,
+                };
+                let host = self.active_process(target)?.host;
+                let mut command = QueryStatisticsCommand::zeroed();
+                command.header =
+                    CommandHeader::vgpu(VgpuCommand::QueryStatistics.as_u32(), host, false);
+                command.statistics_type = statistics_type;
+                command.adapter_luid = self.adapters[id.0]
+                    .info
+                    .map(|info| info.host_adapter_luid)
+                    .unwrap_or(self.adapters[id.0].luid);
+                command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
+                    .copy_from_slice(&query_id.to_le_bytes());
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::Statistics,
+                    id,
+                    VgpuCommand::QueryStatistics,
+                );
+                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::IsFeatureEnabled {
+                adapter,
+                feature_id,
+            } => {
+                let id = self.adapter_of(pid, adapter)?;
+                let mut command = IsFeatureEnabledCommand::zeroed();
+                command.header = CommandHeader::vgpu(
+                    VgpuCommand::IsFeatureEnabled.as_u32(),
+                    D3dkmtHandle::NULL,
+                    false,
+                );
+                command.feature_id = feature_id;
+                let pending = self.pending_for(
+                    pid,
+                    ticket,
+                    Expect::Feature,
+                    id,
+                    VgpuCommand::IsFeatureEnabled,
+                );
+                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
+            }
+            _ => return Err(NtStatus::NOT_IMPLEMENTED),
+        }
+        Ok(())
+    }
+}
