@@ -8,6 +8,8 @@
 //!
 //! - [`vmbus_bus`]: the VMBus bus driver: the SynIC, the VMBus client, and opening channels
 //!   for device drivers.
+//! - [`d3dkmt`]: the per-process D3DKMT gateway: turns applications' D3DKMT argument structs
+//!   into dxg requests, maps CPU views of allocations and fences, and cleans up on exit.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -15,5 +17,6 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod d3dkmt;
 pub mod vmbus_bus;
 pub mod vpci;

@@ -1,0 +1,204 @@
+//! Adapters: EnumAdapters2/3, OpenAdapterFromLuid, CloseAdapter, QueryAdapterInfo,
+//! QueryVideoMemoryInfo and Escape.
+
+use super::{Call, unexpected};
+use crate::d3dkmt::arguments::{
+    MAX_PRIVATE_DATA, checked_count, decode, encode, read_bytes, read_private_data, write_bytes,
+};
+use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use alloc::vec::Vec;
+use dxg::core::AdapterEntry;
+use dxg::wire::{D3dkmtHandle, Luid};
+use userlib::abi::{
+    D3DKMT_ADAPTERINFO, D3DKMT_CLOSEADAPTER, D3DKMT_ENUMADAPTERS2, D3DKMT_ENUMADAPTERS3,
+    D3DKMT_ESCAPE, D3DKMT_OPENADAPTERFROMLUID, D3DKMT_QUERYADAPTERINFO,
+    D3DKMT_QUERYVIDEOMEMORYINFO, LUID,
+};
+use zerocopy::IntoBytes;
+
+/// `D3DKMTEnumAdapters2`: a null `pAdapters` asks for the count; a capacity below the count
+/// fails with `STATUS_BUFFER_TOO_SMALL` and the count in `NumAdapters`.
+pub fn enum_adapters2(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_ENUMADAPTERS2 = decode(call.arguments)?;
+    let count_only = arguments.pAdapters == 0;
+    let (count, result) = enumerate(call, arguments.NumAdapters, arguments.pAdapters, count_only);
+    if let Some(count) = count {
+        arguments.NumAdapters = count;
+        encode(call.arguments, &arguments);
+    }
+    result
+}
+
+/// `D3DKMTEnumAdapters3`: as EnumAdapters2 (a zero capacity also asks for the count); the
+/// filter is ignored, as in the Linux driver.
+pub fn enum_adapters3(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_ENUMADAPTERS3 = decode(call.arguments)?;
+    let count_only = arguments.pAdapters == 0 || arguments.NumAdapters == 0;
+    let (count, result) = enumerate(call, arguments.NumAdapters, arguments.pAdapters, count_only);
+    if let Some(count) = count {
+        arguments.NumAdapters = count;
+        encode(call.arguments, &arguments);
+    }
+    result
+}
+
+/// Enumerates the adapters into the user array; returns the count to report (if any) and the
+/// status. Adapter handles that are not handed to the user are closed again.
+fn enumerate(
+    call: &mut Call<'_>,
+    capacity: u32,
+    address: u64,
+    count_only: bool,
+) -> (Option<u32>, CallResult) {
+    let entries = match call.gpu(Request::EnumAdapters) {
+        Ok(Reply::Adapters(entries)) => entries,
+        Ok(other) => return (None, Err(unexpected(&other))),
+        Err(failure) => return (None, Err(failure)),
+    };
+    let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+    if count_only {
+        close_all(call, &entries);
+        return (Some(count), Ok(NtStatus::SUCCESS));
+    }
+    if capacity < count {
+        close_all(call, &entries);
+        return (Some(count), Err(NtStatus::BUFFER_TOO_SMALL));
+    }
+    let infos: Vec<D3DKMT_ADAPTERINFO> = entries
+        .iter()
+        .map(|entry| D3DKMT_ADAPTERINFO {
+            hAdapter: entry.handle.0,
+            AdapterLuid: to_abi_luid(entry.luid),
+            ..Default::default()
+        })
+        .collect();
+    if let Err(failure) = write_bytes(call.environment, address, infos.as_bytes()) {
+        close_all(call, &entries);
+        return (None, Err(failure));
+    }
+    (Some(count), Ok(NtStatus::SUCCESS))
+}
+
+fn close_all(call: &mut Call<'_>, entries: &[AdapterEntry]) {
+    for entry in entries {
+        call.undo(Request::CloseAdapter {
+            adapter: entry.handle,
+        });
+    }
+}
+
+fn to_abi_luid(luid: Luid) -> LUID {
+    LUID {
+        LowPart: luid.low,
+        HighPart: luid.high as i32,
+    }
+}
+
+/// `D3DKMTOpenAdapterFromLuid`.
+pub fn open_adapter_from_luid(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_OPENADAPTERFROMLUID = decode(call.arguments)?;
+    let luid = Luid {
+        low: arguments.AdapterLuid.LowPart,
+        high: arguments.AdapterLuid.HighPart as u32,
+    };
+    match call.gpu(Request::OpenAdapterFromLuid { luid })? {
+        Reply::AdapterOpened(entry) => {
+            arguments.hAdapter = entry.handle.0;
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTCloseAdapter`.
+pub fn close_adapter(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_CLOSEADAPTER = decode(call.arguments)?;
+    call.gpu_status(Request::CloseAdapter {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+    })
+}
+
+/// `D3DKMTQueryAdapterInfo`: the caller's buffer (1 … 128 KiB) goes to the host and the reply
+/// comes back into it.
+pub fn query_adapter_info(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_QUERYADAPTERINFO = decode(call.arguments)?;
+    let size = checked_count(arguments.PrivateDriverDataSize, 1, MAX_PRIVATE_DATA)?;
+    let data = read_bytes(call.environment, arguments.pPrivateDriverData, size)?;
+    let request = Request::QueryAdapterInfo {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+        query_type: arguments.Type,
+        data,
+    };
+    match call.gpu(request)? {
+        Reply::AdapterInfo(reply) => {
+            let length = reply.len().min(size);
+            write_bytes(
+                call.environment,
+                arguments.pPrivateDriverData,
+                &reply[..length],
+            )?;
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTQueryVideoMemoryInfo` (only for the calling process: `hProcess` must be 0).
+pub fn query_video_memory_info(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_QUERYVIDEOMEMORYINFO = decode(call.arguments)?;
+    if arguments.hProcess != 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let request = Request::QueryVideoMemoryInfo {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+        segment_group: arguments.MemorySegmentGroup,
+    };
+    match call.gpu(request)? {
+        Reply::VideoMemory {
+            budget,
+            current_usage,
+            current_reservation,
+            available_for_reservation,
+        } => {
+            arguments.Budget = budget;
+            arguments.CurrentUsage = current_usage;
+            arguments.CurrentReservation = current_reservation;
+            arguments.AvailableForReservation = available_for_reservation;
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTEscape`: the private data (≤ 128 KiB) goes to the host and its update comes back.
+pub fn escape(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_ESCAPE = decode(call.arguments)?;
+    let data = read_private_data(
+        call.environment,
+        arguments.pPrivateDriverData,
+        arguments.PrivateDriverDataSize,
+    )?;
+    let size = data.len();
+    let request = Request::Escape {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+        device: D3dkmtHandle(arguments.hDevice),
+        context: D3dkmtHandle(arguments.hContext),
+        escape_type: arguments.Type,
+        flags: arguments.Flags,
+        data,
+    };
+    match call.gpu(request)? {
+        Reply::Escape(reply) => {
+            let length = reply.len().min(size);
+            write_bytes(
+                call.environment,
+                arguments.pPrivateDriverData,
+                &reply[..length],
+            )?;
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}

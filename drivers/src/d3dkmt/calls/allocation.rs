@@ -1,0 +1,270 @@
+//! Allocations: CreateAllocation2, DestroyAllocation2, MakeResident, Evict, Lock2 and Unlock2.
+
+use super::{Call, success_or_failure, unexpected};
+use crate::d3dkmt::arguments::{
+    PrivateDataBudget, checked_count, decode, encode, read_array, read_handles, write_bytes,
+};
+use crate::d3dkmt::views::{AllocationRecord, Mapping, Release};
+use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use alloc::vec::Vec;
+use dxg::core::{AllocationRequest, CreatedAllocation};
+use dxg::wire::D3dkmtHandle;
+use userlib::abi::flags::{
+    D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+    D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM,
+};
+use userlib::abi::{
+    D3DDDI_ALLOCATIONINFO2, D3DDDI_MAKERESIDENT, D3DKMT_CREATEALLOCATION,
+    D3DKMT_CREATEALLOCATION_MAX, D3DKMT_DESTROYALLOCATION2, D3DKMT_EVICT, D3DKMT_LOCK2,
+    D3DKMT_MAKERESIDENT_ALLOC_MAX, D3DKMT_UNLOCK2,
+};
+use zerocopy::IntoBytes;
+
+/// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve: CreateProtected (3),
+/// ExistingSysMem (5), StandardAllocation (16) and ExistingSection (17) need host commands
+/// (pinning user pages, standard-allocation driver data) that have no `Request` yet.
+const UNSUPPORTED_CREATE_FLAGS: u32 =
+    1 << 3 | D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM | 1 << 16 | 1 << 17;
+
+/// `D3DKMTCreateAllocation2`: 1 … 1024 `D3DDDI_ALLOCATIONINFO2` entries, each with its private
+/// driver data; all private data together ≤ 128 KiB. Writes `hAllocation` (and a
+/// `GpuVirtualAddress` of 0: the host does not report one) into every entry.
+pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_CREATEALLOCATION = decode(call.arguments)?;
+    let count = checked_count(arguments.NumAllocations, 1, D3DKMT_CREATEALLOCATION_MAX)?;
+    if arguments.Flags & UNSUPPORTED_CREATE_FLAGS != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let device = D3dkmtHandle(arguments.hDevice);
+    let mut budget = PrivateDataBudget::new();
+    let runtime_data = budget.read(
+        call.environment,
+        arguments.pPrivateRuntimeData,
+        arguments.PrivateRuntimeDataSize,
+    )?;
+    let driver_data = budget.read(
+        call.environment,
+        arguments.pPrivateDriverData,
+        arguments.PrivateDriverDataSize,
+    )?;
+    let mut infos: Vec<D3DDDI_ALLOCATIONINFO2> =
+        read_array(call.environment, arguments.pAllocationInfo2, count)?;
+    let mut allocations = Vec::with_capacity(count);
+    for info in &infos {
+        if info.pSystemMem != 0 {
+            return Err(NtStatus::NOT_SUPPORTED);
+        }
+        allocations.push(AllocationRequest {
+            flags: info.Flags,
+            vidpn_source_id: info.VidPnSourceId,
+            private_data: budget.read(
+                call.environment,
+                info.pPrivateDriverData,
+                info.PrivateDriverDataSize,
+            )?,
+        });
+    }
+    let request = Request::CreateAllocation {
+        device,
+        resource: D3dkmtHandle(arguments.hResource),
+        flags: arguments.Flags,
+        runtime_data,
+        driver_data,
+        allocations,
+    };
+    let (resource, created) = match call.gpu(request)? {
+        Reply::Allocations {
+            resource,
+            allocations,
+        } => (resource, allocations),
+        other => return Err(unexpected(&other)),
+    };
+    if created.len() != count {
+        log::warn!(
+            "d3dkmt: CreateAllocation returned {} allocations for {count}",
+            created.len()
+        );
+        undo_create(call, device, resource, &created);
+        return Err(NtStatus::UNSUCCESSFUL);
+    }
+    for (info, allocation) in infos.iter_mut().zip(&created) {
+        info.hAllocation = allocation.handle.0;
+        info.GpuVirtualAddress = 0;
+    }
+    if let Err(failure) = write_bytes(
+        call.environment,
+        arguments.pAllocationInfo2,
+        infos.as_bytes(),
+    ) {
+        undo_create(call, device, resource, &created);
+        return Err(failure);
+    }
+    let owner = if resource.is_null() {
+        D3dkmtHandle(arguments.hResource)
+    } else {
+        resource
+    };
+    for allocation in &created {
+        call.views.add_allocation(
+            allocation.handle,
+            AllocationRecord {
+                device,
+                resource: owner,
+                size: allocation.size,
+            },
+        );
+    }
+    arguments.hResource = owner.0;
+    arguments.hGlobalShare = 0;
+    encode(call.arguments, &arguments);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// Destroys what a failed CreateAllocation2 created (the new resource, or the allocations).
+fn undo_create(
+    call: &mut Call<'_>,
+    device: D3dkmtHandle,
+    resource: D3dkmtHandle,
+    created: &[CreatedAllocation],
+) {
+    let allocations = if resource.is_null() {
+        created.iter().map(|allocation| allocation.handle).collect()
+    } else {
+        Vec::new()
+    };
+    if resource.is_null() && allocations.is_empty() {
+        return;
+    }
+    call.undo(Request::DestroyAllocation {
+        device,
+        resource,
+        allocations,
+        flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+    });
+}
+
+/// `D3DKMTDestroyAllocation2`: ≤ 1024 allocations, or a resource; their views go first.
+pub fn destroy_allocation2(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_DESTROYALLOCATION2 = decode(call.arguments)?;
+    let count = checked_count(arguments.AllocationCount, 0, D3DKMT_CREATEALLOCATION_MAX)?;
+    let allocations = read_handles(call.environment, arguments.phAllocationList, count)?;
+    let resource = D3dkmtHandle(arguments.hResource);
+    call.views
+        .remove_allocations(call.environment, &allocations);
+    call.views.remove_resource(call.environment, resource);
+    call.gpu_status(Request::DestroyAllocation {
+        device: D3dkmtHandle(arguments.hDevice),
+        resource,
+        allocations,
+        flags: arguments.Flags,
+    })
+}
+
+/// `D3DKMTMakeResident`: 1 … 10240 allocations (the priority list is not sent, as in the Linux
+/// driver). Returns `STATUS_PENDING` when the caller must wait for `PagingFenceValue`.
+pub fn make_resident(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DDDI_MAKERESIDENT = decode(call.arguments)?;
+    let count = checked_count(arguments.NumAllocations, 1, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
+    let allocations = read_handles(call.environment, arguments.AllocationList, count)?;
+    let request = Request::MakeResident {
+        paging_queue: D3dkmtHandle(arguments.hPagingQueue),
+        allocations,
+        flags: arguments.Flags,
+    };
+    match call.gpu(request)? {
+        Reply::Resident {
+            status,
+            paging_fence_value,
+            bytes_to_trim,
+        } => {
+            let result = success_or_failure(status);
+            if result.is_ok() {
+                arguments.PagingFenceValue = paging_fence_value;
+                arguments.NumBytesToTrim = bytes_to_trim;
+                encode(call.arguments, &arguments);
+            }
+            result
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTEvict`: 1 … 10240 allocations.
+pub fn evict(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_EVICT = decode(call.arguments)?;
+    let count = checked_count(arguments.NumAllocations, 1, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
+    let allocations = read_handles(call.environment, arguments.AllocationList, count)?;
+    let request = Request::Evict {
+        device: D3dkmtHandle(arguments.hDevice),
+        allocations,
+        flags: arguments.Flags,
+    };
+    match call.gpu(request)? {
+        Reply::Evicted { bytes_to_trim } => {
+            arguments.NumBytesToTrim = bytes_to_trim;
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTLock2`: maps the allocation read/write (its size rounded up to pages) and returns the
+/// user address in `pData`. A locked allocation's view is reused and counted, without a host
+/// message.
+pub fn lock2(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_LOCK2 = decode(call.arguments)?;
+    let device = D3dkmtHandle(arguments.hDevice);
+    let allocation = D3dkmtHandle(arguments.hAllocation);
+    let record = call.views.allocation(allocation);
+    if record.is_some_and(|record| record.device != device) {
+        return Err(NtStatus::INVALID_HANDLE);
+    }
+    if let Some(view) = call.views.lock_mut(allocation) {
+        view.count = view
+            .count
+            .checked_add(1)
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
+        arguments.pData = view.mapping.user_address;
+        encode(call.arguments, &arguments);
+        return Ok(NtStatus::SUCCESS);
+    }
+    let address = match call.gpu(Request::Lock { device, allocation })? {
+        Reply::Locked { address, .. } => address,
+        other => return Err(unexpected(&other)),
+    };
+    let Some(record) = record else {
+        // The core knows the handle but this process never created it: no size to map.
+        call.undo(Request::Unlock { device, allocation });
+        return Err(NtStatus::INVALID_HANDLE);
+    };
+    let mapping = match Mapping::map(call.environment, address, record.size, true) {
+        Ok(mapping) => mapping,
+        Err(failure) => {
+            call.undo(Request::Unlock { device, allocation });
+            return Err(failure);
+        }
+    };
+    call.views.add_lock(allocation, device, mapping);
+    arguments.pData = mapping.user_address;
+    encode(call.arguments, &arguments);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `D3DKMTUnlock2`: releases one Lock2; the last one unmaps the view and tells the host.
+pub fn unlock2(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_UNLOCK2 = decode(call.arguments)?;
+    let device = D3dkmtHandle(arguments.hDevice);
+    let allocation = D3dkmtHandle(arguments.hAllocation);
+    if let Some(view) = call.views.lock_mut(allocation)
+        && view.device != device
+    {
+        return Err(NtStatus::INVALID_HANDLE);
+    }
+    match call.views.release_lock(call.environment, allocation) {
+        Release::StillLocked => Ok(NtStatus::SUCCESS),
+        Release::Unmapped | Release::NotLocked => {
+            call.gpu_status(Request::Unlock { device, allocation })
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! Devices and what runs on them: CreateDevice, DestroyDevice, GetDeviceState,
+//! CreatePagingQueue, DestroyPagingQueue, CreateContextVirtual, DestroyContext and
+//! SubmitCommand.
+
+use super::{Call, unexpected};
+use crate::d3dkmt::arguments::{
+    MAX_HISTORY_BUFFERS, checked_count, decode, encode, handles_of, read_handles,
+    read_private_data, write_bytes,
+};
+use crate::d3dkmt::views::Mapping;
+use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use dxg::wire::D3dkmtHandle;
+use userlib::abi::{
+    D3DDDI_DESTROYPAGINGQUEUE, D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_WRITTEN_PRIMARIES,
+    D3DKMT_CREATECONTEXTVIRTUAL, D3DKMT_CREATEDEVICE, D3DKMT_CREATEPAGINGQUEUE,
+    D3DKMT_DESTROYCONTEXT, D3DKMT_DESTROYDEVICE, D3DKMT_GETDEVICESTATE, D3DKMT_SUBMITCOMMAND,
+};
+
+/// `D3DKMTCreateDevice`.
+pub fn create_device(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_CREATEDEVICE = decode(call.arguments)?;
+    let request = Request::CreateDevice {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+        flags: arguments.Flags,
+    };
+    match call.gpu(request)? {
+        Reply::Device(device) => {
+            arguments.hDevice = device.0;
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTDestroyDevice`: the device's views go first (its allocations and fences die with it).
+pub fn destroy_device(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_DESTROYDEVICE = decode(call.arguments)?;
+    let device = D3dkmtHandle(arguments.hDevice);
+    call.views.remove_device(call.environment, device);
+    call.gpu_status(Request::DestroyDevice { device })
+}
+
+/// `D3DKMTGetDeviceState`: the execution state (or the first word of the other states).
+pub fn get_device_state(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_GETDEVICESTATE = decode(call.arguments)?;
+    let request = Request::GetDeviceState {
+        device: D3dkmtHandle(arguments.hDevice),
+        state_type: arguments.StateType,
+    };
+    match call.gpu(request)? {
+        Reply::DeviceState { state, .. } => {
+            arguments.ExecutionState = state;
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTCreatePagingQueue`: the paging fence's page is mapped read-only for the CPU.
+pub fn create_paging_queue(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_CREATEPAGINGQUEUE = decode(call.arguments)?;
+    let device = D3dkmtHandle(arguments.hDevice);
+    let request = Request::CreatePagingQueue {
+        device,
+        priority: arguments.Priority,
+    };
+    let (paging_queue, sync_object, fence_address) = match call.gpu(request)? {
+        Reply::PagingQueue {
+            paging_queue,
+            sync_object,
+            fence_address,
+        } => (paging_queue, sync_object, fence_address),
+        other => return Err(unexpected(&other)),
+    };
+    let cpu_address = if fence_address == 0 {
+        0
+    } else {
+        match Mapping::map_fence(call.environment, fence_address) {
+            Ok((mapping, value_address)) => {
+                call.views.add_fence(paging_queue, device, mapping);
+                value_address
+            }
+            Err(failure) => {
+                call.undo(Request::DestroyPagingQueue { paging_queue });
+                return Err(failure);
+            }
+        }
+    };
+    arguments.hPagingQueue = paging_queue.0;
+    arguments.hSyncObject = sync_object.0;
+    arguments.FenceValueCPUVirtualAddress = cpu_address;
+    encode(call.arguments, &arguments);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `D3DKMTDestroyPagingQueue`: unmaps its fence page first.
+pub fn destroy_paging_queue(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DDDI_DESTROYPAGINGQUEUE = decode(call.arguments)?;
+    let paging_queue = D3dkmtHandle(arguments.hPagingQueue);
+    call.views.remove_fence(call.environment, paging_queue);
+    call.gpu_status(Request::DestroyPagingQueue { paging_queue })
+}
+
+/// `D3DKMTCreateContextVirtual`: private data (≤ 128 KiB) goes to the host and the host's
+/// version of it comes back.
+pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_CREATECONTEXTVIRTUAL = decode(call.arguments)?;
+    let private_data = read_private_data(
+        call.environment,
+        arguments.pPrivateDriverData,
+        arguments.PrivateDriverDataSize,
+    )?;
+    let size = private_data.len();
+    let request = Request::CreateContext {
+        device: D3dkmtHandle(arguments.hDevice),
+        node_ordinal: arguments.NodeOrdinal,
+        engine_affinity: arguments.EngineAffinity,
+        flags: arguments.Flags,
+        client_hint: arguments.ClientHint,
+        private_data,
+    };
+    let (context, reply_data) = match call.gpu(request)? {
+        Reply::Context {
+            context,
+            private_data,
+        } => (context, private_data),
+        other => return Err(unexpected(&other)),
+    };
+    let length = reply_data.len().min(size);
+    if let Err(failure) = write_bytes(
+        call.environment,
+        arguments.pPrivateDriverData,
+        &reply_data[..length],
+    ) {
+        call.undo(Request::DestroyContext { context });
+        return Err(failure);
+    }
+    arguments.hContext = context.0;
+    encode(call.arguments, &arguments);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `D3DKMTDestroyContext`.
+pub fn destroy_context(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_DESTROYCONTEXT = decode(call.arguments)?;
+    call.gpu_status(Request::DestroyContext {
+        context: D3dkmtHandle(arguments.hContext),
+    })
+}
+
+/// `D3DKMTSubmitCommand`: 1 … 64 broadcast contexts, ≤ 16 written primaries (not sent: the
+/// protocol has no field for them), ≤ 1024 history buffers, ≤ 128 KiB private data (the
+/// emulated vGPU's command stream).
+pub fn submit_command(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_SUBMITCOMMAND = decode(call.arguments)?;
+    let context_count = checked_count(
+        arguments.BroadcastContextCount,
+        1,
+        D3DDDI_MAX_BROADCAST_CONTEXT,
+    )?;
+    checked_count(arguments.NumPrimaries, 0, D3DDDI_MAX_WRITTEN_PRIMARIES)?;
+    let history_count = checked_count(arguments.NumHistoryBuffers, 0, MAX_HISTORY_BUFFERS)?;
+    let private_data = read_private_data(
+        call.environment,
+        arguments.pPrivateDriverData,
+        arguments.PrivateDriverDataSize,
+    )?;
+    let history_buffers = read_handles(
+        call.environment,
+        arguments.HistoryBufferArray,
+        history_count,
+    )?;
+    call.gpu_status(Request::SubmitCommand {
+        contexts: handles_of(&arguments.BroadcastContext, context_count),
+        command_buffer: arguments.Commands,
+        command_length: arguments.CommandLength,
+        private_data,
+        history_buffers,
+    })
+}

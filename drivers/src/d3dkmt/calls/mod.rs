@@ -1,0 +1,62 @@
+//! The handlers of the served D3DKMT calls, one file per object family.
+//!
+//! A handler decodes its argument struct, reads and bounds the user arrays it points to, sends
+//! one [`Request`] (several only to undo a half-done call) and stores the reply. Outputs are
+//! written only on success.
+
+pub mod adapter;
+pub mod allocation;
+pub mod device;
+pub mod sync;
+
+use super::views::Views;
+use super::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
+
+/// One call being served: the process's environment and views, and the argument struct.
+pub struct Call<'a> {
+    /// The kernel side of the process.
+    pub environment: &'a mut dyn Environment,
+    /// The process's CPU views.
+    pub views: &'a mut Views,
+    /// The copied-in argument struct (copied back afterwards).
+    pub arguments: &'a mut [u8],
+    /// The syscall's third argument (the CPU-wait timeout).
+    pub arg2: u64,
+}
+
+impl Call<'_> {
+    /// Sends a request that waits as long as it takes.
+    pub fn gpu(&mut self, request: Request) -> Result<Reply, NtStatus> {
+        self.environment.gpu(request, Timeout::Infinite)
+    }
+
+    /// Sends a request whose reply is a bare status.
+    pub fn gpu_status(&mut self, request: Request) -> CallResult {
+        match self.gpu(request)? {
+            Reply::Status(status) => success_or_failure(status),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends an undo request for a half-done call; its outcome only gets logged.
+    pub fn undo(&mut self, request: Request) {
+        if let Err(failure) = self.gpu(request) {
+            log::warn!("d3dkmt: undo request failed: {failure:?}");
+        }
+    }
+}
+
+/// `Ok` for a success status, `Err` for a failure status.
+pub fn success_or_failure(status: NtStatus) -> CallResult {
+    if status.is_success() {
+        Ok(status)
+    } else {
+        Err(status)
+    }
+}
+
+/// The status for a reply of the wrong kind (the dxg core never sends one).
+pub fn unexpected(reply: &Reply) -> NtStatus {
+    log::warn!("d3dkmt: unexpected reply {reply:?}");
+    NtStatus::UNSUCCESSFUL
+}

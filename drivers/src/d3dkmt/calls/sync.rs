@@ -1,0 +1,246 @@
+//! Synchronisation objects: CreateSynchronizationObject2, DestroySynchronizationObject, the
+//! FromCpu/FromGpu signals and waits.
+
+use super::{Call, success_or_failure, unexpected};
+use crate::d3dkmt::arguments::{checked_count, decode, encode, read_array, read_handles};
+use crate::d3dkmt::views::Mapping;
+use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
+use alloc::vec::Vec;
+use dxg::core::SyncObjectKind;
+use dxg::wire::D3dkmtHandle;
+use userlib::abi::flags::{
+    D3DDDI_CPU_NOTIFICATION, D3DDDI_FENCE, D3DDDI_MONITORED_FENCE, D3DDDI_PERIODIC_MONITORED_FENCE,
+    D3DDDI_SEMAPHORE, D3DDDI_SYNCHRONIZATION_MUTEX,
+    D3DDDI_WAITFORSYNCHRONIZATIONOBJECTFROMCPU_WAIT_ANY,
+};
+use userlib::abi::{
+    D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_OBJECT_SIGNALED, D3DDDI_MAX_OBJECT_WAITED_ON,
+    D3DKMT_CREATESYNCHRONIZATIONOBJECT2, D3DKMT_DESTROYSYNCHRONIZATIONOBJECT,
+    D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU, D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU,
+    D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU2, D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU,
+    D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMGPU,
+};
+
+/// `D3DKMTCreateSynchronizationObject2`. A monitored fence's value page is mapped read-only;
+/// its user address goes to `FenceValueCPUVirtualAddress`, its GPU address to
+/// `FenceValueGPUVirtualAddress`. Periodic monitored fences are not supported.
+pub fn create_synchronization_object2(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_CREATESYNCHRONIZATIONOBJECT2 = decode(call.arguments)?;
+    let device = D3dkmtHandle(arguments.hDevice);
+    let info = &arguments.Info;
+    // The 64-byte union starts with `InitialFenceValue`: mutex {BOOL InitialState}, semaphore
+    // {UINT MaxCount, UINT InitialCount}, fence {UINT64 FenceValue}, monitored fence {UINT64
+    // InitialFenceValue, …, UINT EngineAffinity}.
+    let union_start = info.InitialFenceValue;
+    let kind = match info.Type {
+        D3DDDI_SYNCHRONIZATION_MUTEX => SyncObjectKind::Mutex {
+            initial_state: union_start as u32 != 0,
+        },
+        D3DDDI_SEMAPHORE => SyncObjectKind::Semaphore {
+            max_count: union_start as u32,
+            initial_count: (union_start >> 32) as u32,
+        },
+        D3DDDI_FENCE => SyncObjectKind::Fence {
+            initial_value: union_start,
+        },
+        D3DDDI_CPU_NOTIFICATION => SyncObjectKind::CpuNotification,
+        D3DDDI_MONITORED_FENCE => SyncObjectKind::MonitoredFence {
+            initial_value: union_start,
+            engine_affinity: info.EngineAffinity,
+        },
+        D3DDDI_PERIODIC_MONITORED_FENCE => return Err(NtStatus::NOT_SUPPORTED),
+        _ => return Err(NtStatus::INVALID_PARAMETER),
+    };
+    let request = Request::CreateSyncObject {
+        device,
+        kind,
+        flags: info.Flags,
+    };
+    let (handle, global, gpu_address, fence_address) = match call.gpu(request)? {
+        Reply::SyncObject {
+            handle,
+            global,
+            gpu_address,
+            fence_address,
+        } => (handle, global, gpu_address, fence_address),
+        other => return Err(unexpected(&other)),
+    };
+    if matches!(kind, SyncObjectKind::MonitoredFence { .. }) {
+        let cpu_address = if fence_address == 0 {
+            0
+        } else {
+            match Mapping::map_fence(call.environment, fence_address) {
+                Ok((mapping, value_address)) => {
+                    call.views.add_fence(handle, device, mapping);
+                    value_address
+                }
+                Err(failure) => {
+                    call.undo(Request::DestroySyncObject {
+                        sync_object: handle,
+                    });
+                    return Err(failure);
+                }
+            }
+        };
+        arguments.Info.FenceValueCPUVirtualAddress = cpu_address;
+        arguments.Info.FenceValueGPUVirtualAddress = gpu_address;
+    }
+    arguments.Info.SharedHandle = global.0;
+    arguments.hSyncObject = handle.0;
+    encode(call.arguments, &arguments);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `D3DKMTDestroySynchronizationObject`: unmaps a monitored fence's page first.
+pub fn destroy_synchronization_object(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_DESTROYSYNCHRONIZATIONOBJECT = decode(call.arguments)?;
+    let sync_object = D3dkmtHandle(arguments.hSyncObject);
+    call.views.remove_fence(call.environment, sync_object);
+    call.gpu_status(Request::DestroySyncObject { sync_object })
+}
+
+/// Reads `count` (1 … `maximum`) object handles and as many fence values.
+fn objects_and_values(
+    environment: &dyn Environment,
+    count: u32,
+    maximum: usize,
+    handles: u64,
+    values: u64,
+) -> Result<(Vec<D3dkmtHandle>, Vec<u64>), NtStatus> {
+    let count = checked_count(count, 1, maximum)?;
+    let objects = read_handles(environment, handles, count)?;
+    let values = read_array(environment, values, count)?;
+    Ok((objects, values))
+}
+
+/// `D3DKMTSignalSynchronizationObjectFromCpu`: 1 … 32 objects with one value each. Signal
+/// flags have no `Request` field yet: non-zero flags are not supported.
+pub fn signal_from_cpu(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU = decode(call.arguments)?;
+    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_SIGNALED)?;
+    if arguments.Flags != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let (objects, values) = objects_and_values(
+        call.environment,
+        arguments.ObjectCount,
+        D3DDDI_MAX_OBJECT_SIGNALED,
+        arguments.ObjectHandleArray,
+        arguments.FenceValueArray,
+    )?;
+    call.gpu_status(Request::SignalFromCpu {
+        device: D3dkmtHandle(arguments.hDevice),
+        objects,
+        values,
+    })
+}
+
+/// `D3DKMTSignalSynchronizationObjectFromGpu`: 1 … 32 monitored fences with one value each,
+/// signalled by one context.
+pub fn signal_from_gpu(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU = decode(call.arguments)?;
+    let (objects, values) = objects_and_values(
+        call.environment,
+        arguments.ObjectCount,
+        D3DDDI_MAX_OBJECT_SIGNALED,
+        arguments.ObjectHandleArray,
+        arguments.MonitoredFenceValueArray,
+    )?;
+    call.gpu_status(Request::SignalFromGpu {
+        context: D3dkmtHandle(arguments.hContext),
+        objects,
+        values,
+    })
+}
+
+/// `D3DKMTSignalSynchronizationObjectFromGpu2`, served when it means what FromGpu means: one
+/// broadcast context, no flags, the union holding the monitored-fence value array. Several
+/// contexts and signal flags (CPU events, fence rewind) are not supported yet.
+pub fn signal_from_gpu2(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU2 = decode(call.arguments)?;
+    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_SIGNALED)?;
+    let context_count = checked_count(
+        arguments.BroadcastContextCount,
+        1,
+        D3DDDI_MAX_BROADCAST_CONTEXT,
+    )?;
+    if context_count != 1 || arguments.Flags != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let contexts = read_handles(
+        call.environment,
+        arguments.BroadcastContextArray,
+        context_count,
+    )?;
+    let (objects, values) = objects_and_values(
+        call.environment,
+        arguments.ObjectCount,
+        D3DDDI_MAX_OBJECT_SIGNALED,
+        arguments.ObjectHandleArray,
+        // The union's MonitoredFenceValueArray member.
+        arguments.FenceValue,
+    )?;
+    call.gpu_status(Request::SignalFromGpu {
+        context: contexts[0],
+        objects,
+        values,
+    })
+}
+
+/// `D3DKMTWaitForSynchronizationObjectFromCpu`: 1 … 32 objects with one value each; blocks for
+/// at most `arg2` microseconds (`u64::MAX` = forever) and returns `STATUS_TIMEOUT` when the
+/// time runs out. Waits that signal an event (`hAsyncEvent`) are not supported (dxgos
+/// processes have no event objects).
+pub fn wait_from_cpu(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU = decode(call.arguments)?;
+    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_WAITED_ON)?;
+    if arguments.hAsyncEvent != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let (objects, values) = objects_and_values(
+        call.environment,
+        arguments.ObjectCount,
+        D3DDDI_MAX_OBJECT_WAITED_ON,
+        arguments.ObjectHandleArray,
+        arguments.FenceValueArray,
+    )?;
+    let request = Request::WaitFromCpu {
+        device: D3dkmtHandle(arguments.hDevice),
+        objects,
+        values,
+        wait_any: arguments.Flags & D3DDDI_WAITFORSYNCHRONIZATIONOBJECTFROMCPU_WAIT_ANY != 0,
+    };
+    match call.environment.gpu(request, cpu_wait_timeout(call.arg2)) {
+        Ok(Reply::WaitCompleted) => Ok(NtStatus::SUCCESS),
+        Ok(Reply::Status(status)) => success_or_failure(status),
+        Ok(other) => Err(unexpected(&other)),
+        Err(NtStatus::TIMEOUT) => Ok(NtStatus::TIMEOUT),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// The timeout of a CPU wait: `arg2` microseconds, `u64::MAX` meaning forever.
+pub fn cpu_wait_timeout(arg2: u64) -> Timeout {
+    if arg2 == userlib::sys::TIMEOUT_INFINITE {
+        Timeout::Infinite
+    } else {
+        Timeout::Microseconds(arg2)
+    }
+}
+
+/// `D3DKMTWaitForSynchronizationObjectFromGpu`: a context waits for 1 … 32 monitored fences.
+pub fn wait_from_gpu(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMGPU = decode(call.arguments)?;
+    let (objects, values) = objects_and_values(
+        call.environment,
+        arguments.ObjectCount,
+        D3DDDI_MAX_OBJECT_WAITED_ON,
+        arguments.ObjectHandleArray,
+        arguments.MonitoredFenceValueArray,
+    )?;
+    call.gpu_status(Request::WaitFromGpu {
+        context: D3dkmtHandle(arguments.hContext),
+        objects,
+        values,
+    })
+}

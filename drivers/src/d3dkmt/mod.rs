@@ -1,0 +1,193 @@
+//! The per-process D3DKMT gateway, sans-I/O: application argument structs in, dxg requests out.
+//!
+//! An application calls a D3DKMT entry point through a system call. The kernel checks nothing
+//! but the struct's address, copies the struct in and hands it to this process's
+//! [`Translator`] together with an [`Environment`]: the kernel's side of one process (its user
+//! memory, the dxg driver task, and its address space for IO-space mappings). The translator
+//!
+//! 1. checks the call number (`STATUS_INVALID_SYSTEM_SERVICE`) and the struct size
+//!    (`STATUS_INFO_LENGTH_MISMATCH`);
+//! 2. answers `STATUS_NOT_SUPPORTED` for the calls listed in [`UNSERVED_CALLS`] (no
+//!    [`Request`] variant exists for them yet);
+//! 3. registers the process with the host on its first served call (`Request::CreateProcess`,
+//!    retried on the next call if it failed);
+//! 4. reads the nested user arrays (handles, fence values, private data, allocation infos)
+//!    through [`Environment::read_user`] after checking every count against the D3DKMT limits,
+//!    so a hostile count is refused before anything is allocated for it;
+//! 5. sends one typed [`Request`] through [`Environment::gpu`] and writes the reply into the
+//!    struct (copied back by the kernel) and into the user arrays it points to;
+//! 6. keeps the CPU views it created: allocations mapped by `Lock2` (reference counted, one
+//!    LOCK2/UNLOCK2 pair per mapping, as the Linux driver does) and the monitored-fence pages of
+//!    sync objects and paging queues (mapped read-only: user mode only reads them). Views are
+//!    unmapped when their object, or its device, is destroyed, and all of them on
+//!    [`Translator::exit`].
+//!
+//! Handles are not checked here: the dxg core's per-process handle tables answer
+//! `STATUS_INVALID_HANDLE` for unknown or foreign handles and the translator passes such
+//! statuses through.
+//!
+//! Files: [`arguments`](self) (struct and user-array access, limits), `views` (the view table),
+//! `table` (served and unserved calls), `calls/*` (one file per object family),
+//! [`test_memory`] (a user-memory model for tests and fuzzers).
+
+mod arguments;
+mod calls;
+mod table;
+pub mod test_memory;
+mod views;
+
+#[cfg(test)]
+mod tests;
+
+pub use dxg::core::{Reply, Request};
+pub use dxg::wire::NtStatus;
+pub use table::{UNSERVED_CALLS, is_served, served_calls};
+
+use alloc::string::String;
+use userlib::abi::status;
+use userlib::sys::SyscallNumber;
+use views::Views;
+
+/// How long a GPU request may wait (only CPU waits use a finite timeout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timeout {
+    /// Wait until the request completes.
+    Infinite,
+    /// Give up after this many microseconds (the request then fails with `STATUS_TIMEOUT`).
+    Microseconds(u64),
+}
+
+/// A user address that is not mapped/accessible as required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserMemoryError {
+    /// The first address of the failed access.
+    pub address: u64,
+}
+
+/// What the translator needs from the kernel, for ONE process.
+pub trait Environment {
+    /// Copies from user memory (validated by the kernel).
+    fn read_user(&self, address: u64, buffer: &mut [u8]) -> Result<(), UserMemoryError>;
+    /// Copies to user-writable memory.
+    fn write_user(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError>;
+    /// Sends a request to the dxg driver on behalf of this process and waits for its reply.
+    /// When `timeout` runs out first it returns Err(NtStatus(STATUS_TIMEOUT = 0x102)).
+    fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus>;
+    /// Maps `length` bytes (whole pages) of guest-physical memory at page-aligned `physical`
+    /// into the process; returns the user address. `writable == false` maps read-only.
+    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus>;
+    /// Removes a mapping made by `map_io` (same address and length).
+    fn unmap_io(&mut self, user_address: u64, length: u64);
+}
+
+/// The result of serving one call: `Ok` carries a success status (`STATUS_SUCCESS`,
+/// `STATUS_PENDING`, `STATUS_TIMEOUT`, …), `Err` a failure status.
+type CallResult = Result<NtStatus, NtStatus>;
+
+/// The per-process D3DKMT state.
+pub struct Translator {
+    /// Guest process id sent in CreateProcess.
+    pid: u64,
+    /// Process name sent in CreateProcess.
+    name: String,
+    /// Whether CreateProcess succeeded (and DestroyProcess is still owed).
+    process_created: bool,
+    /// CPU views and the allocation sizes they need.
+    views: Views,
+}
+
+impl Translator {
+    /// `pid`/`name`: what CreateProcess tells the host (sent lazily on the first call).
+    pub fn new(pid: u64, name: &str) -> Translator {
+        Translator {
+            pid,
+            name: String::from(name),
+            process_created: false,
+            views: Views::default(),
+        }
+    }
+
+    /// Serves D3DKMT call `number` (the Linux dxgkrnl ioctl number 0x01..=0x45, as in
+    /// userlib's `sys::SyscallNumber`); `arguments` is the copied-in argument struct, whatever is
+    /// left in it is copied back to the user; `arg2` is the syscall's rdx (the CPU-wait timeout
+    /// in microseconds, u64::MAX = infinite; 0 otherwise). Returns the NTSTATUS for rax.
+    pub fn call(
+        &mut self,
+        environment: &mut dyn Environment,
+        number: u32,
+        arguments: &mut [u8],
+        arg2: u64,
+    ) -> i32 {
+        let Some(call) = SyscallNumber::from_raw(u64::from(number)) else {
+            return status::STATUS_INVALID_SYSTEM_SERVICE;
+        };
+        let Some(size) = call.argument_size() else {
+            // A process call (Exit, WriteConsole, …): not a D3DKMT call.
+            return status::STATUS_INVALID_SYSTEM_SERVICE;
+        };
+        if arguments.len() != size {
+            return status::STATUS_INFO_LENGTH_MISMATCH;
+        }
+        let Some(handler) = table::handler(number) else {
+            return status::STATUS_NOT_SUPPORTED;
+        };
+        if let Err(failure) = self.ensure_process(environment) {
+            return failure.0;
+        }
+        let mut context = calls::Call {
+            environment,
+            views: &mut self.views,
+            arguments,
+            arg2,
+        };
+        match handler(&mut context) {
+            Ok(success) => success.0,
+            Err(failure) => failure.0,
+        }
+    }
+
+    /// The process ended: unmap every view still mapped, then DestroyProcess if CreateProcess
+    /// was sent. Idempotent.
+    pub fn exit(&mut self, environment: &mut dyn Environment) {
+        self.views.unmap_all(environment);
+        if self.process_created {
+            self.process_created = false;
+            if let Err(failure) = environment.gpu(Request::DestroyProcess, Timeout::Infinite) {
+                log::warn!(
+                    "d3dkmt: DestroyProcess of pid {} failed: {failure:?}",
+                    self.pid
+                );
+            }
+        }
+    }
+
+    /// Whether the process is registered with the host (CreateProcess succeeded and the process
+    /// has not exited).
+    pub fn process_created(&self) -> bool {
+        self.process_created
+    }
+
+    /// Number of CPU views currently mapped into the process (locked allocations and fence
+    /// pages).
+    pub fn mapped_views(&self) -> usize {
+        self.views.mapped_count()
+    }
+
+    /// Sends CreateProcess unless it already succeeded.
+    fn ensure_process(&mut self, environment: &mut dyn Environment) -> Result<(), NtStatus> {
+        if self.process_created {
+            return Ok(());
+        }
+        let request = Request::CreateProcess {
+            pid: self.pid,
+            name: self.name.clone(),
+        };
+        match environment.gpu(request, Timeout::Infinite)? {
+            Reply::ProcessCreated { .. } => {
+                self.process_created = true;
+                Ok(())
+            }
+            other => Err(calls::unexpected(&other)),
+        }
+    }
+}

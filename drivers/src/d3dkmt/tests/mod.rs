@@ -1,0 +1,280 @@
+//! Unit tests of the translator against a fake environment: user memory as permissioned pages,
+//! a recording GPU with scripted or automatic replies, and recording IO mappings.
+
+mod flows;
+mod invalid_arguments;
+mod views;
+
+use super::test_memory::SparseUserMemory;
+use super::{Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError};
+use alloc::collections::VecDeque;
+use alloc::vec;
+use alloc::vec::Vec;
+use dxg::core::{AdapterEntry, CreatedAllocation};
+use dxg::wire::{D3dkmtHandle, Luid};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+/// Where the fake's ordinary user memory starts.
+pub const USER_BASE: u64 = 0x10_0000;
+/// Where `map_io` places mappings.
+pub const MAPPING_BASE: u64 = 0x7F00_0000_0000;
+/// IO-space base of the automatic replies.
+pub const IO_BASE: u64 = 0x8_0000_0000;
+
+/// One `map_io` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapCall {
+    pub physical: u64,
+    pub length: u64,
+    pub writable: bool,
+    pub user_address: u64,
+}
+
+/// The fake kernel side of one process.
+pub struct FakeEnvironment {
+    pub memory: SparseUserMemory,
+    /// Every request sent, with its timeout.
+    pub requests: Vec<(Request, Timeout)>,
+    /// Replies to use before the automatic ones.
+    pub scripted: VecDeque<Result<Reply, NtStatus>>,
+    /// Every `map_io` that succeeded.
+    pub maps: Vec<MapCall>,
+    /// Every `unmap_io`.
+    pub unmaps: Vec<(u64, u64)>,
+    /// When set, `map_io` fails with this status.
+    pub map_failure: Option<NtStatus>,
+    next_handle: u32,
+    next_mapping: u64,
+}
+
+impl FakeEnvironment {
+    pub fn new() -> Self {
+        let memory = SparseUserMemory::new();
+        memory.map(USER_BASE, 0x10_0000, true);
+        Self {
+            memory,
+            requests: Vec::new(),
+            scripted: VecDeque::new(),
+            maps: Vec::new(),
+            unmaps: Vec::new(),
+            map_failure: None,
+            next_handle: 1,
+            next_mapping: MAPPING_BASE,
+        }
+    }
+
+    /// The requests sent, without CreateProcess.
+    pub fn sent(&self) -> Vec<Request> {
+        self.requests
+            .iter()
+            .map(|(request, _)| request.clone())
+            .filter(|request| !matches!(request, Request::CreateProcess { .. }))
+            .collect()
+    }
+
+    /// The last request sent.
+    pub fn last(&self) -> Request {
+        self.requests.last().expect("no request").0.clone()
+    }
+
+    /// Mappings still live (mapped, not unmapped).
+    pub fn live_mappings(&self) -> Vec<MapCall> {
+        self.maps
+            .iter()
+            .filter(|map| !self.unmaps.contains(&(map.user_address, map.length)))
+            .copied()
+            .collect()
+    }
+
+    fn handle(&mut self) -> D3dkmtHandle {
+        self.next_handle += 1;
+        D3dkmtHandle::new(self.next_handle, 1, 0)
+    }
+
+    /// A plausible reply for each request.
+    fn automatic(&mut self, request: &Request) -> Result<Reply, NtStatus> {
+        Ok(match request {
+            Request::CreateProcess { .. } => Reply::ProcessCreated {
+                host_process: D3dkmtHandle(0x99),
+            },
+            Request::EnumAdapters => Reply::Adapters(vec![
+                AdapterEntry {
+                    handle: D3dkmtHandle::new(1, 1, 0),
+                    luid: Luid::from_u64(0x1111),
+                },
+                AdapterEntry {
+                    handle: D3dkmtHandle::new(2, 1, 0),
+                    luid: Luid::from_u64(0x2222),
+                },
+            ]),
+            Request::OpenAdapterFromLuid { luid } => Reply::AdapterOpened(AdapterEntry {
+                handle: D3dkmtHandle::new(3, 1, 0),
+                luid: *luid,
+            }),
+            Request::QueryAdapterInfo { data, .. } => {
+                Reply::AdapterInfo(data.iter().map(|byte| byte ^ 0xFF).collect())
+            }
+            Request::CreateDevice { .. } => Reply::Device(self.handle()),
+            Request::CreatePagingQueue { .. } => Reply::PagingQueue {
+                paging_queue: self.handle(),
+                sync_object: self.handle(),
+                fence_address: IO_BASE + 0x1000,
+            },
+            Request::CreateContext { private_data, .. } => Reply::Context {
+                context: self.handle(),
+                private_data: private_data
+                    .iter()
+                    .map(|byte| byte.wrapping_add(1))
+                    .collect(),
+            },
+            Request::CreateAllocation { allocations, .. } => Reply::Allocations {
+                resource: D3dkmtHandle::NULL,
+                allocations: allocations
+                    .iter()
+                    .map(|allocation| CreatedAllocation {
+                        handle: self.handle(),
+                        size: allocation
+                            .private_data
+                            .get(..8)
+                            .map(|bytes| u64::from_le_bytes(bytes.try_into().unwrap()))
+                            .unwrap_or(4096),
+                        flags: 1 << 19,
+                    })
+                    .collect(),
+            },
+            Request::MakeResident { .. } => Reply::Resident {
+                status: NtStatus::PENDING,
+                paging_fence_value: 5,
+                bytes_to_trim: 6,
+            },
+            Request::Evict { .. } => Reply::Evicted { bytes_to_trim: 7 },
+            Request::Lock { allocation, .. } => Reply::Locked {
+                address: IO_BASE + 0x10_0000 + u64::from(allocation.index()) * 0x10_0000,
+                cached: true,
+            },
+            Request::CreateSyncObject { .. } => Reply::SyncObject {
+                handle: self.handle(),
+                global: D3dkmtHandle::NULL,
+                gpu_address: 0xFEED_0000,
+                fence_address: IO_BASE + 0x2000,
+            },
+            Request::WaitFromCpu { .. } => Reply::WaitCompleted,
+            Request::QueryVideoMemoryInfo { .. } => Reply::VideoMemory {
+                budget: 1,
+                current_usage: 2,
+                current_reservation: 3,
+                available_for_reservation: 4,
+            },
+            Request::GetDeviceState { state_type, .. } => Reply::DeviceState {
+                state_type: *state_type,
+                state: 1,
+            },
+            Request::Escape { data, .. } => Reply::Escape(data.iter().rev().copied().collect()),
+            _ => Reply::Status(NtStatus::SUCCESS),
+        })
+    }
+}
+
+impl Environment for FakeEnvironment {
+    fn read_user(&self, address: u64, buffer: &mut [u8]) -> Result<(), UserMemoryError> {
+        self.memory.read(address, buffer)
+    }
+
+    fn write_user(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError> {
+        self.memory.write(address, data)
+    }
+
+    fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus> {
+        self.requests.push((request.clone(), timeout));
+        match self.scripted.pop_front() {
+            Some(reply) => reply,
+            None => self.automatic(&request),
+        }
+    }
+
+    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus> {
+        assert_eq!(physical % 4096, 0, "map_io of an unaligned address");
+        assert!(
+            length > 0 && length.is_multiple_of(4096),
+            "map_io of {length:#x} bytes"
+        );
+        if let Some(failure) = self.map_failure {
+            return Err(failure);
+        }
+        let user_address = self.next_mapping;
+        self.next_mapping += length + 0x10_0000;
+        self.maps.push(MapCall {
+            physical,
+            length,
+            writable,
+            user_address,
+        });
+        Ok(user_address)
+    }
+
+    fn unmap_io(&mut self, user_address: u64, length: u64) {
+        assert!(
+            self.maps
+                .iter()
+                .any(|map| map.user_address == user_address && map.length == length),
+            "unmap_io of something never mapped"
+        );
+        assert!(
+            !self.unmaps.contains(&(user_address, length)),
+            "unmap_io twice"
+        );
+        self.unmaps.push((user_address, length));
+    }
+}
+
+/// Calls `number` with `arguments` (copied in and back out); returns the status.
+pub fn call<T: IntoBytes + FromBytes + Immutable>(
+    translator: &mut Translator,
+    environment: &mut FakeEnvironment,
+    number: u32,
+    arguments: &mut T,
+    arg2: u64,
+) -> i32 {
+    let mut bytes = arguments.as_bytes().to_vec();
+    let status = translator.call(environment, number, &mut bytes, arg2);
+    *arguments = T::read_from_bytes(&bytes).unwrap();
+    status
+}
+
+/// A translator that has not talked to the GPU yet.
+pub fn fresh() -> (Translator, FakeEnvironment) {
+    (Translator::new(42, "test"), FakeEnvironment::new())
+}
+
+/// A translator whose process is already created (the requests record is empty).
+pub fn started() -> (Translator, FakeEnvironment) {
+    let (mut translator, mut environment) = fresh();
+    let mut close = userlib::abi::D3DKMT_CLOSEADAPTER { hAdapter: 1 };
+    let number = userlib::sys::SyscallNumber::CloseAdapter as u32;
+    assert_eq!(
+        call(&mut translator, &mut environment, number, &mut close, 0),
+        0
+    );
+    assert!(translator.process_created());
+    environment.requests.clear();
+    (translator, environment)
+}
+
+/// Writes `values` into the fake's user memory at `address`.
+pub fn put<T: IntoBytes + Immutable + ?Sized>(
+    environment: &FakeEnvironment,
+    address: u64,
+    values: &T,
+) {
+    environment
+        .memory
+        .write(address, values.as_bytes())
+        .unwrap();
+}
+
+/// Reads a `T` from the fake's user memory.
+pub fn get<T: FromBytes>(environment: &FakeEnvironment, address: u64) -> T {
+    let mut bytes = vec![0u8; core::mem::size_of::<T>()];
+    environment.memory.read(address, &mut bytes).unwrap();
+    T::read_from_bytes(&bytes).unwrap()
+}
