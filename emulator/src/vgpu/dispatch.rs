@@ -10,13 +10,13 @@ use zerocopy::{FromBytes, IntoBytes};
 /// Largest allocation the emulator backs (bytes).
 pub const MAX_ALLOCATION_BYTES: u64 = 64 << 20;
 
-type Handled = Result<Vec<u8>, NtStatus>;
+pub(super) type Handled = Result<Vec<u8>, NtStatus>;
 
-fn status_bytes(status: NtStatus) -> Vec<u8> {
+pub(super) fn status_bytes(status: NtStatus) -> Vec<u8> {
     status.0.to_le_bytes().to_vec()
 }
 
-fn parse<T: FromBytes>(command: &[u8]) -> Result<T, NtStatus> {
+pub(super) fn parse<T: FromBytes>(command: &[u8]) -> Result<T, NtStatus> {
     read_prefix(command).map_err(|_| NtStatus::INVALID_PARAMETER)
 }
 
@@ -127,11 +127,7 @@ impl<M: GuestMemory> GpuHost<M> {
             VgpuCommand::OpenAdapter => self.open_adapter(adapter),
             VgpuCommand::CloseAdapter => Ok(Vec::new()),
             VgpuCommand::GetInternalAdapterInfo => Ok(self.internal_info(adapter)),
-            VgpuCommand::IsFeatureEnabled => {
-                let mut reply = IsFeatureEnabledReply::zeroed();
-                reply.result_bits = 0b10; // known feature, not enabled
-                Ok(reply.as_bytes().to_vec())
-            }
+            VgpuCommand::IsFeatureEnabled => self.is_feature_enabled(command),
             _ => self.process_command(header, command_kind, command, adapter),
         };
         if header.is_async() {
@@ -185,7 +181,11 @@ impl<M: GuestMemory> GpuHost<M> {
                 reply[56..60].copy_from_slice(&status.0.to_le_bytes());
                 return reply;
             }
-            _ => status_bytes(status),
+            Some(other) => match super::dispatch_memory::failure_reply(other, status, command) {
+                Some(reply) => return reply,
+                None => status_bytes(status),
+            },
+            None => status_bytes(status),
         };
         if code == VgpuCommand::QueryAdapterInfo.as_u32()
             && let Ok(request) = read_prefix::<QueryAdapterInfoCommand>(command)
@@ -459,7 +459,30 @@ impl<M: GuestMemory> GpuHost<M> {
                 self.expect(process_handle, request.handle, adapter, |object| {
                     matches!(object, HostObject::Context)
                 })?;
-                self.destroy_where(process_handle, |handle, _| handle == request.handle);
+                let context = request.handle;
+                let fences: Vec<D3dkmtHandle> = self
+                    .processes
+                    .get(&process_handle)
+                    .map(|process| {
+                        process
+                            .objects
+                            .values()
+                            .filter_map(|owned| match owned.object {
+                                HostObject::HwQueue {
+                                    context: owner,
+                                    fence,
+                                } if owner == context => Some(fence),
+                                _ => None,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                // A context takes its hardware queues (and their progress fences) with it.
+                self.destroy_where(process_handle, |handle, owned| {
+                    handle == context
+                        || fences.contains(&handle)
+                        || matches!(owned.object, HostObject::HwQueue { context: owner, .. } if owner == context)
+                });
                 Ok(status_bytes(NtStatus::SUCCESS))
             }
             VgpuCommand::CreateAllocation => {
@@ -501,15 +524,14 @@ impl<M: GuestMemory> GpuHost<M> {
                         HostObject::PagingQueue { fence } => fence,
                         _ => return Err(NtStatus::INVALID_HANDLE),
                     };
-                let page = self.fence_page(process_handle, fence)?;
-                let value = self
-                    .memory
-                    .read_u64(page)
-                    .map_err(|_| NtStatus::INVALID_PARAMETER)?
-                    + 1;
-                self.memory
-                    .write_u64(page, value)
+                let count = request.allocation_count as usize;
+                if count == 0 || count > MAX_RESIDENCY_ALLOCATIONS {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let handles = read_u32_array(command, MakeResidentCommand::SIZE, count)
                     .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                self.set_residency(process_handle, adapter, &handles, RESIDENCY_GPU_MEMORY)?;
+                let value = self.advance_paging_fence(process_handle, fence)?;
                 let reply = MakeResidentReply {
                     paging_fence_value: value,
                     num_bytes_to_trim: 0,
@@ -518,11 +540,24 @@ impl<M: GuestMemory> GpuHost<M> {
                 };
                 Ok(reply.as_bytes().to_vec())
             }
-            VgpuCommand::Evict => Ok(EvictReply {
-                num_bytes_to_trim: 0,
+            VgpuCommand::Evict => {
+                let request: EvictCommand = parse(command)?;
+                self.expect(process_handle, request.device, adapter, |object| {
+                    matches!(object, HostObject::Device { .. })
+                })?;
+                let count = request.allocation_count as usize;
+                if count == 0 || count > MAX_RESIDENCY_ALLOCATIONS {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let handles = read_u32_array(command, EVICT_HANDLES_OFFSET, count)
+                    .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                self.set_residency(process_handle, adapter, &handles, RESIDENCY_NOT_RESIDENT)?;
+                Ok(EvictReply {
+                    num_bytes_to_trim: 0,
+                }
+                .as_bytes()
+                .to_vec())
             }
-            .as_bytes()
-            .to_vec()),
             VgpuCommand::Lock2 => {
                 let request: Lock2Command = parse(command)?;
                 let address =
@@ -598,6 +633,17 @@ impl<M: GuestMemory> GpuHost<M> {
                 Ok(status_bytes(NtStatus::SUCCESS))
             }
             VgpuCommand::QueryVideoMemoryInfo => {
+                let request: QueryVideoMemoryInfoCommand = parse(command)?;
+                let reservation = self
+                    .processes
+                    .get(&process_handle)
+                    .and_then(|process| {
+                        process
+                            .reservations
+                            .get(&(adapter, request.memory_segment_group))
+                    })
+                    .copied()
+                    .unwrap_or(0);
                 let budget = self
                     .io_space
                     .as_ref()
@@ -607,7 +653,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 let reply = QueryVideoMemoryInfoReply {
                     budget,
                     current_usage: used,
-                    current_reservation: 0,
+                    current_reservation: reservation,
                     available_for_reservation: budget / 2,
                 };
                 Ok(reply.as_bytes().to_vec())
@@ -621,7 +667,15 @@ impl<M: GuestMemory> GpuHost<M> {
                 reply.device = request.device;
                 reply.state_type = request.state_type;
                 if request.state_type == DEVICE_STATE_EXECUTION {
-                    reply.state[0] = u64::from(DEVICE_EXECUTION_ACTIVE);
+                    let marked = self
+                        .processes
+                        .get(&process_handle)
+                        .is_some_and(|process| process.device_errors.contains_key(&request.device));
+                    reply.state[0] = u64::from(if marked {
+                        DEVICE_EXECUTION_ERROR_DMAFAULT
+                    } else {
+                        DEVICE_EXECUTION_ACTIVE
+                    });
                 }
                 Ok(reply.as_bytes().to_vec())
             }
@@ -635,18 +689,21 @@ impl<M: GuestMemory> GpuHost<M> {
                 .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 Ok(data.to_vec())
             }
-            _ => Err(NtStatus::NOT_IMPLEMENTED),
+            other => self.extended_command(process_handle, other, command, adapter),
         }
     }
 
-    fn process_mut(&mut self, handle: D3dkmtHandle) -> Result<&mut HostProcess, NtStatus> {
+    pub(super) fn process_mut(
+        &mut self,
+        handle: D3dkmtHandle,
+    ) -> Result<&mut HostProcess, NtStatus> {
         self.processes
             .get_mut(&handle)
             .ok_or(NtStatus::INVALID_HANDLE)
     }
 
     /// Checks that `handle` is an object of this process on `adapter` matching `kind`.
-    fn expect(
+    pub(super) fn expect(
         &self,
         process: D3dkmtHandle,
         handle: D3dkmtHandle,
@@ -667,7 +724,11 @@ impl<M: GuestMemory> GpuHost<M> {
         Ok(owned.object.clone())
     }
 
-    fn fence_page(&self, process: D3dkmtHandle, fence: D3dkmtHandle) -> Result<u64, NtStatus> {
+    pub(super) fn fence_page(
+        &self,
+        process: D3dkmtHandle,
+        fence: D3dkmtHandle,
+    ) -> Result<u64, NtStatus> {
         match self
             .processes
             .get(&process)
@@ -685,7 +746,7 @@ impl<M: GuestMemory> GpuHost<M> {
         }
     }
 
-    fn allocate_io(&mut self, bytes: u64) -> Result<u64, NtStatus> {
+    pub(super) fn allocate_io(&mut self, bytes: u64) -> Result<u64, NtStatus> {
         self.io_space
             .as_mut()
             .and_then(|space| space.allocate(bytes))
@@ -707,7 +768,7 @@ impl<M: GuestMemory> GpuHost<M> {
     }
 
     /// Destroys every object of `process` matching `filter`, freeing storage and handles.
-    fn destroy_where(
+    pub(super) fn destroy_where(
         &mut self,
         process: D3dkmtHandle,
         filter: impl Fn(D3dkmtHandle, &Owned) -> bool,
@@ -725,6 +786,7 @@ impl<M: GuestMemory> GpuHost<M> {
         for handle in &doomed {
             if let Some(owned) = entry.objects.remove(handle) {
                 entry.handles.free(*handle);
+                entry.forget(*handle);
                 released.push(owned.object);
             }
         }
@@ -965,26 +1027,62 @@ impl<M: GuestMemory> GpuHost<M> {
             read_bytes(command, private_offset, request.private_data_size as usize)
                 .map_err(|_| NtStatus::INVALID_PARAMETER)?
                 .to_vec()
-        } else if request.command_length > 0 {
-            // The command buffer lives in IO space (e.g. an allocation the guest filled through
-            // LOCK2); its GPU VA is its guest-physical address.
-            let length = (request.command_length as usize).min(MAX_PACKET_SIZE);
-            let mut buffer = vec![0u8; length];
-            let inside = self.io_space.as_ref().is_some_and(|space| {
-                request.command_buffer >= space.base()
-                    && request.command_buffer.saturating_add(length as u64)
-                        <= space.base() + space.length()
-            });
-            if !inside {
-                return Err(NtStatus::INVALID_PARAMETER);
-            }
-            self.memory
-                .read(request.command_buffer, &mut buffer)
-                .map_err(|_| NtStatus::INVALID_PARAMETER)?;
-            buffer
         } else {
-            Vec::new()
+            self.read_command_buffer(
+                process_handle,
+                adapter,
+                request.command_buffer,
+                request.command_length,
+            )?
         };
+        self.execute_stream(process_handle, adapter, &stream)?;
+        Ok(status_bytes(NtStatus::SUCCESS))
+    }
+
+    /// Reads a command buffer of `length` bytes at `address`: a GPU virtual address mapped in
+    /// the process's address space on `adapter` (contiguous in one allocation), or an IO-space
+    /// guest-physical address (e.g. an allocation the guest filled through LOCK2).
+    pub(super) fn read_command_buffer(
+        &self,
+        process_handle: D3dkmtHandle,
+        adapter: usize,
+        address: u64,
+        length: u32,
+    ) -> Result<Vec<u8>, NtStatus> {
+        if length == 0 {
+            return Ok(Vec::new());
+        }
+        let length = (length as usize).min(MAX_PACKET_SIZE);
+        let mut buffer = vec![0u8; length];
+        let physical = match self.translate_gpu_va(process_handle, adapter, address, length as u64)
+        {
+            Some(physical) => physical,
+            None => {
+                let inside = self.io_space.as_ref().is_some_and(|space| {
+                    address >= space.base()
+                        && address.saturating_add(length as u64) <= space.base() + space.length()
+                });
+                if !inside {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                address
+            }
+        };
+        self.memory
+            .read(physical, &mut buffer)
+            .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+        Ok(buffer)
+    }
+
+    /// Runs a command stream for a process (counting the work), see
+    /// `docs/vgpu-command-processor.md`.
+    pub(super) fn execute_stream(
+        &mut self,
+        process_handle: D3dkmtHandle,
+        adapter: usize,
+        stream: &[u8],
+    ) -> Result<(), NtStatus> {
+        let started = std::time::Instant::now();
         let process = self
             .processes
             .get(&process_handle)
@@ -995,11 +1093,22 @@ impl<M: GuestMemory> GpuHost<M> {
             adapter,
         };
         let mut signals = 0;
-        let result = command_processor::execute(&stream, &target, &mut |_, _| signals += 1);
+        let result = command_processor::execute(stream, &target, &mut |_, _| signals += 1);
+        let elapsed = (started.elapsed().as_nanos() / 100) as u64;
+        let packets = result.map(|executed| executed.packets).unwrap_or(0);
+        self.statistics.submissions += 1;
+        self.statistics.running_time += elapsed;
+        if let Some(process) = self.processes.get_mut(&process_handle) {
+            process.counters.submissions += 1;
+            process.counters.running_time += elapsed;
+        }
         match result {
             Ok(executed) => {
                 self.statistics.packets_executed += u64::from(executed.packets);
-                Ok(status_bytes(NtStatus::SUCCESS))
+                if let Some(process) = self.processes.get_mut(&process_handle) {
+                    process.counters.packets += u64::from(packets);
+                }
+                Ok(())
             }
             Err(error) => {
                 log::debug!("vgpu: command stream failed: {error:?}");
@@ -1062,7 +1171,7 @@ impl<M: GuestMemory> GpuHost<M> {
         Ok(status_bytes(NtStatus::SUCCESS))
     }
 
-    fn signal_guest_event(&mut self, event: u64) {
+    pub(super) fn signal_guest_event(&mut self, event: u64) {
         let mut message = SignalGuestEventMessage::zeroed();
         message.header =
             CommandHeader::host_to_guest(HostToGuestCommand::SignalGuestEvent.as_u32());

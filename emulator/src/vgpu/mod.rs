@@ -13,6 +13,9 @@
 pub mod command_processor;
 pub mod config;
 mod dispatch;
+mod dispatch_memory;
+mod dispatch_scheduling;
+pub mod gpu_va;
 pub mod handles;
 pub mod io_space;
 pub mod loopback;
@@ -22,7 +25,7 @@ mod objects;
 mod tests;
 
 pub use config::VgpuPciConfig;
-pub use objects::{HostObject, HostProcess, Owned};
+pub use objects::{ExecutionCounters, HostObject, HostProcess, Owned, ResidencyState};
 
 use dxg::wire::{D3dkmtHandle, Guid, Luid};
 use handles::HandleAllocator;
@@ -112,6 +115,10 @@ pub struct HostStatistics {
     pub packets_executed: u64,
     /// SIGNALGUESTEVENTs sent.
     pub events_signalled: u64,
+    /// Submissions executed (SUBMITCOMMAND and SUBMITCOMMANDTOHWQUEUE).
+    pub submissions: u64,
+    /// Host time spent executing submissions, in 100 ns units.
+    pub running_time: u64,
 }
 
 /// The emulated GPU-PV host of one VM.
@@ -127,6 +134,8 @@ pub struct GpuHost<M: GuestMemory> {
     /// Cookie from CREATEDEVICE.error_code (for SETGUESTDATA).
     device_state_cookie: u64,
     statistics: HostStatistics,
+    /// Time base of QUERYCLOCKCALIBRATION.
+    clock_origin: std::time::Instant,
     /// `mmio_megabytes` of the global channel offer.
     pub mmio_megabytes: u32,
 }
@@ -145,6 +154,7 @@ impl<M: GuestMemory> GpuHost<M> {
             outputs: VecDeque::new(),
             device_state_cookie: 0,
             statistics: HostStatistics::default(),
+            clock_origin: std::time::Instant::now(),
             mmio_megabytes,
         }
     }
