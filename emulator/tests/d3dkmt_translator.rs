@@ -1,0 +1,645 @@
+//! In-process integration: the D3DKMT translator (`drivers::d3dkmt`) with the real dxg core
+//! against the emulated vGPU (loopback, no VMBus). Applications' argument structs are laid out
+//! in a fake user address space; IO-space mappings made by the translator alias the loopback's
+//! IO-space memory, so the test reads fence values and pixels the way an application would.
+
+use drivers::d3dkmt::test_memory::SparseUserMemory;
+use drivers::d3dkmt::{
+    Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError,
+};
+use dxg::core::ProcessId;
+use emulator::vgpu::VgpuDescription;
+use emulator::vgpu::loopback::{IO_SPACE_BASE, Loopback};
+use hyperv::memory::GuestMemory;
+use std::cell::RefCell;
+use std::rc::Rc;
+use userlib::abi::flags::*;
+use userlib::abi::status::*;
+use userlib::abi::*;
+use userlib::sys::SyscallNumber as N;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+const WIDTH: u32 = 64;
+const HEIGHT: u32 = 48;
+const PITCH: u32 = WIDTH * 4;
+const ITERATIONS: u32 = 32;
+const ADAPTER_LUID: u64 = 0x1234_5678;
+const IO_SPACE_MEGABYTES: u32 = 16;
+
+/// Ordinary user memory of the fake processes.
+const USER_BASE: u64 = 0x40_0000;
+const USER_SIZE: u64 = 0x10_0000;
+/// Where the fake places IO-space views.
+const VIEW_BASE: u64 = 0x7E00_0000_0000;
+
+/// One IO-space view made by `map_io`.
+#[derive(Clone, Copy, Debug)]
+struct View {
+    user_address: u64,
+    physical: u64,
+    length: u64,
+    writable: bool,
+}
+
+/// The kernel side of one process: user memory, the shared loopback VM as its GPU, and IO
+/// views aliasing the loopback's IO-space memory.
+struct LoopbackEnvironment {
+    vm: Rc<RefCell<Loopback>>,
+    process: ProcessId,
+    memory: SparseUserMemory,
+    views: Vec<View>,
+    next_view: u64,
+    requests: Vec<Request>,
+}
+
+impl LoopbackEnvironment {
+    fn new(vm: &Rc<RefCell<Loopback>>, process: u64) -> Self {
+        let memory = SparseUserMemory::new();
+        memory.map(USER_BASE, USER_SIZE, true);
+        Self {
+            vm: vm.clone(),
+            process: ProcessId(process),
+            memory,
+            views: Vec::new(),
+            next_view: VIEW_BASE,
+            requests: Vec::new(),
+        }
+    }
+
+    /// The view holding `address .. address + length` entirely, with the physical address.
+    fn view_of(&self, address: u64, length: usize) -> Option<(View, u64)> {
+        self.views.iter().find_map(|view| {
+            let end = address.checked_add(length as u64)?;
+            (address >= view.user_address && end <= view.user_address + view.length)
+                .then(|| (*view, view.physical + (address - view.user_address)))
+        })
+    }
+
+    fn in_any_view(&self, address: u64) -> bool {
+        self.views
+            .iter()
+            .any(|view| address >= view.user_address && address < view.user_address + view.length)
+    }
+}
+
+impl Environment for LoopbackEnvironment {
+    fn read_user(&self, address: u64, buffer: &mut [u8]) -> Result<(), UserMemoryError> {
+        if let Some((_, physical)) = self.view_of(address, buffer.len()) {
+            return self
+                .vm
+                .borrow()
+                .memory
+                .read(physical, buffer)
+                .map_err(|_| UserMemoryError { address });
+        }
+        if self.in_any_view(address) {
+            return Err(UserMemoryError { address });
+        }
+        self.memory.read(address, buffer)
+    }
+
+    fn write_user(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError> {
+        if let Some((view, physical)) = self.view_of(address, data.len()) {
+            if !view.writable {
+                return Err(UserMemoryError { address });
+            }
+            return self
+                .vm
+                .borrow()
+                .memory
+                .write(physical, data)
+                .map_err(|_| UserMemoryError { address });
+        }
+        if self.in_any_view(address) {
+            return Err(UserMemoryError { address });
+        }
+        self.memory.write(address, data)
+    }
+
+    fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus> {
+        self.requests.push(request.clone());
+        let result = self.vm.borrow_mut().try_call(self.process, request);
+        match (result, timeout) {
+            (Some(result), _) => result,
+            // The loopback runs everything to completion: what is still pending now only
+            // completes after some later event, i.e. after any finite timeout.
+            (None, Timeout::Microseconds(_)) => Err(NtStatus::TIMEOUT),
+            (None, Timeout::Infinite) => panic!("an infinite wait would hang"),
+        }
+    }
+
+    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus> {
+        assert_eq!(physical % 4096, 0);
+        assert_eq!(length % 4096, 0);
+        let io_end = IO_SPACE_BASE + (u64::from(IO_SPACE_MEGABYTES) << 20);
+        if physical < IO_SPACE_BASE || physical + length > io_end {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        let user_address = self.next_view;
+        self.next_view += length + 0x1_0000;
+        self.views.push(View {
+            user_address,
+            physical,
+            length,
+            writable,
+        });
+        Ok(user_address)
+    }
+
+    fn unmap_io(&mut self, user_address: u64, length: u64) {
+        let before = self.views.len();
+        self.views
+            .retain(|view| !(view.user_address == user_address && view.length == length));
+        assert_eq!(self.views.len() + 1, before, "unmap of an unknown view");
+    }
+}
+
+/// An application: its translator and its kernel side.
+struct App {
+    translator: Translator,
+    environment: LoopbackEnvironment,
+    /// Bump allocator in user memory.
+    next_free: u64,
+}
+
+impl App {
+    fn new(vm: &Rc<RefCell<Loopback>>, process: u64, name: &str) -> Self {
+        Self {
+            translator: Translator::new(1000 + process, name),
+            environment: LoopbackEnvironment::new(vm, process),
+            next_free: USER_BASE,
+        }
+    }
+
+    /// Calls `number` with `arguments` (copied in and back out); returns the status.
+    fn call<T: IntoBytes + FromBytes + Immutable>(
+        &mut self,
+        number: N,
+        arguments: &mut T,
+        arg2: u64,
+    ) -> i32 {
+        let mut bytes = arguments.as_bytes().to_vec();
+        let status = self
+            .translator
+            .call(&mut self.environment, number as u32, &mut bytes, arg2);
+        *arguments = T::read_from_bytes(&bytes).unwrap();
+        status
+    }
+
+    /// Like [`App::call`], asserting success.
+    fn ok<T: IntoBytes + FromBytes + Immutable>(&mut self, number: N, arguments: &mut T) {
+        let status = self.call(number, arguments, 0);
+        assert_eq!(status, STATUS_SUCCESS, "{number:?} failed with {status:#x}");
+    }
+
+    /// Copies `data` into fresh user memory; returns its address.
+    fn place<T: IntoBytes + Immutable + ?Sized>(&mut self, data: &T) -> u64 {
+        let address = self.next_free;
+        let length = data.as_bytes().len().max(1) as u64;
+        self.next_free = (address + length).next_multiple_of(64);
+        assert!(self.next_free <= USER_BASE + USER_SIZE);
+        self.environment
+            .memory
+            .write(address, data.as_bytes())
+            .unwrap();
+        address
+    }
+
+    fn read<T: FromBytes>(&self, address: u64) -> Result<T, UserMemoryError> {
+        let mut bytes = vec![0u8; size_of::<T>()];
+        self.environment.read_user(address, &mut bytes)?;
+        Ok(T::read_from_bytes(&bytes).unwrap())
+    }
+}
+
+fn words(values: &[u32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+/// FNV-1a 64.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The Mandelbrot image of docs/vgpu-command-processor.md, computed here on the CPU.
+fn expected_mandelbrot(width: u32, height: u32, max: u32) -> Vec<u8> {
+    let one = 1i64 << 24;
+    let mut out = Vec::new();
+    for y in 0..i64::from(height) {
+        for x in 0..i64::from(width) {
+            let c_re = -5 * one / 2 + x * (7 * one / 2) / i64::from(width);
+            let c_im = -5 * one / 4 + y * (5 * one / 2) / i64::from(height);
+            let (mut re, mut im, mut n) = (0i64, 0i64, 0u32);
+            while n < max {
+                let (re2, im2) = ((re * re) >> 24, (im * im) >> 24);
+                if re2 + im2 > 4 * one {
+                    break;
+                }
+                im = ((2 * re * im) >> 24) + c_im;
+                re = re2 - im2 + c_re;
+                n += 1;
+            }
+            let grey = n * 255 / max;
+            out.extend_from_slice(&(0xFF00_0000 | grey << 16 | grey << 8 | grey).to_le_bytes());
+        }
+    }
+    out
+}
+
+fn new_vm() -> Rc<RefCell<Loopback>> {
+    Rc::new(RefCell::new(Loopback::new(
+        vec![VgpuDescription::new(ADAPTER_LUID, 0xABCD)],
+        IO_SPACE_MEGABYTES,
+    )))
+}
+
+/// What `open_session` created.
+struct Session {
+    adapter: u32,
+    device: u32,
+    context: u32,
+    surface: u32,
+    fence: u32,
+    fence_cpu_address: u64,
+}
+
+/// EnumAdapters2 (count, then list), CreateDevice, CreateContextVirtual, CreateAllocation2 and
+/// a monitored fence, all through the translator.
+fn open_session(app: &mut App) -> Session {
+    let mut count = D3DKMT_ENUMADAPTERS2::default();
+    app.ok(N::EnumAdapters2, &mut count);
+    assert_eq!(count.NumAdapters, 1);
+    let list = app.place(&[D3DKMT_ADAPTERINFO::default(); 4]);
+    let mut enumerate = D3DKMT_ENUMADAPTERS2 {
+        NumAdapters: 4,
+        pAdapters: list,
+        ..Default::default()
+    };
+    app.ok(N::EnumAdapters2, &mut enumerate);
+    assert_eq!(enumerate.NumAdapters, 1);
+    let adapter_info: D3DKMT_ADAPTERINFO = app.read(list).unwrap();
+    assert_eq!(adapter_info.AdapterLuid.LowPart as u64, ADAPTER_LUID);
+    let adapter = adapter_info.hAdapter;
+
+    let mut device = D3DKMT_CREATEDEVICE {
+        hAdapter: adapter,
+        ..Default::default()
+    };
+    app.ok(N::CreateDevice, &mut device);
+    let mut context = D3DKMT_CREATECONTEXTVIRTUAL {
+        hDevice: device.hDevice,
+        ClientHint: D3DKMT_CLIENTHINT_DX12,
+        ..Default::default()
+    };
+    app.ok(N::CreateContextVirtual, &mut context);
+
+    let size = u64::from(PITCH * HEIGHT);
+    let private = app.place(&size);
+    let infos = app.place(&[D3DDDI_ALLOCATIONINFO2 {
+        pPrivateDriverData: private,
+        PrivateDriverDataSize: 8,
+        ..Default::default()
+    }]);
+    let mut allocation = D3DKMT_CREATEALLOCATION {
+        hDevice: device.hDevice,
+        NumAllocations: 1,
+        pAllocationInfo2: infos,
+        ..Default::default()
+    };
+    app.ok(N::CreateAllocation2, &mut allocation);
+    let surface = app
+        .read::<D3DDDI_ALLOCATIONINFO2>(infos)
+        .unwrap()
+        .hAllocation;
+    assert_ne!(surface, 0);
+
+    let mut fence = D3DKMT_CREATESYNCHRONIZATIONOBJECT2 {
+        hDevice: device.hDevice,
+        ..Default::default()
+    };
+    fence.Info.Type = D3DDDI_MONITORED_FENCE;
+    app.ok(N::CreateSynchronizationObject2, &mut fence);
+    assert_ne!(fence.Info.FenceValueCPUVirtualAddress, 0);
+    Session {
+        adapter,
+        device: device.hDevice,
+        context: context.hContext,
+        surface,
+        fence: fence.hSyncObject,
+        fence_cpu_address: fence.Info.FenceValueCPUVirtualAddress,
+    }
+}
+
+/// SubmitCommand with the Mandelbrot render and a fence signal to `value`.
+fn submit_render(app: &mut App, session: &Session, value: u64) -> i32 {
+    let mut stream = words(&[4, 32, session.surface, 0, WIDTH, HEIGHT, PITCH, ITERATIONS]);
+    stream.extend(words(&[
+        5,
+        24,
+        session.fence,
+        0,
+        value as u32,
+        (value >> 32) as u32,
+    ]));
+    let length = stream.len() as u32;
+    let stream_address = app.place(stream.as_slice());
+    let mut submit = D3DKMT_SUBMITCOMMAND {
+        BroadcastContextCount: 1,
+        pPrivateDriverData: stream_address,
+        PrivateDriverDataSize: length,
+        ..Default::default()
+    };
+    submit.BroadcastContext[0] = session.context;
+    app.call(N::SubmitCommand, &mut submit, 0)
+}
+
+fn cpu_wait(app: &mut App, session: &Session, value: u64, timeout: u64) -> i32 {
+    let objects = app.place(&[session.fence]);
+    let values = app.place(&[value]);
+    let mut wait = D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU {
+        hDevice: session.device,
+        ObjectCount: 1,
+        ObjectHandleArray: objects,
+        FenceValueArray: values,
+        ..Default::default()
+    };
+    app.call(N::WaitForSynchronizationObjectFromCpu, &mut wait, timeout)
+}
+
+fn lock(app: &mut App, session: &Session) -> (i32, u64) {
+    let mut lock = D3DKMT_LOCK2 {
+        hDevice: session.device,
+        hAllocation: session.surface,
+        ..Default::default()
+    };
+    let status = app.call(N::Lock2, &mut lock, 0);
+    (status, lock.pData)
+}
+
+#[test]
+fn an_application_renders_a_mandelbrot_through_the_translator() {
+    let vm = new_vm();
+    let mut app = App::new(&vm, 1, "mandelbrot");
+    let session = open_session(&mut app);
+
+    // QueryAdapterInfo(ADAPTERTYPE_RENDER): the buffer comes back filled in.
+    let buffer = app.place(&0u32);
+    let mut query = D3DKMT_QUERYADAPTERINFO {
+        hAdapter: session.adapter,
+        Type: KMTQAITYPE_ADAPTERTYPE_RENDER,
+        pPrivateDriverData: buffer,
+        PrivateDriverDataSize: 4,
+        ..Default::default()
+    };
+    app.ok(N::QueryAdapterInfo, &mut query);
+    let adapter_type: u32 = app.read(buffer).unwrap();
+    assert_ne!(adapter_type & D3DKMT_ADAPTERTYPE_PARAVIRTUALIZED, 0);
+    assert_eq!(adapter_type & D3DKMT_ADAPTERTYPE_DISPLAY_SUPPORTED, 0);
+
+    // The fence page is mapped read-only: readable, not writable.
+    assert_eq!(app.read::<u64>(session.fence_cpu_address), Ok(0));
+    assert!(
+        app.environment
+            .write_user(session.fence_cpu_address, &1u64.to_le_bytes())
+            .is_err()
+    );
+
+    // Render, the command stream signalling the fence to 7.
+    assert_eq!(submit_render(&mut app, &session, 7), STATUS_SUCCESS);
+    assert_eq!(app.read::<u64>(session.fence_cpu_address), Ok(7));
+
+    // SignalSynchronizationObjectFromGpu to 9, then CPU waits.
+    let objects = app.place(&[session.fence]);
+    let values = app.place(&[9u64]);
+    let mut signal = D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU {
+        hContext: session.context,
+        ObjectCount: 1,
+        ObjectHandleArray: objects,
+        MonitoredFenceValueArray: values,
+        ..Default::default()
+    };
+    app.ok(N::SignalSynchronizationObjectFromGpu, &mut signal);
+    assert_eq!(app.read::<u64>(session.fence_cpu_address), Ok(9));
+    assert_eq!(cpu_wait(&mut app, &session, 9, u64::MAX), STATUS_SUCCESS);
+    assert_eq!(cpu_wait(&mut app, &session, 7, 0), STATUS_SUCCESS);
+
+    // Lock2: the pixels are the Mandelbrot computed on the CPU.
+    let (status, pixels_address) = lock(&mut app, &session);
+    assert_eq!(status, STATUS_SUCCESS);
+    let mut pixels = vec![0u8; (PITCH * HEIGHT) as usize];
+    app.environment
+        .read_user(pixels_address, &mut pixels)
+        .unwrap();
+    assert_eq!(
+        fnv1a(&pixels),
+        fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, ITERATIONS))
+    );
+    // The view is writable, and it is the allocation itself.
+    app.environment
+        .write_user(pixels_address, &[1, 2, 3, 4])
+        .unwrap();
+    let mut copy = [0u8; 4];
+    let physical = app
+        .environment
+        .views
+        .iter()
+        .find(|view| view.user_address == pixels_address)
+        .unwrap()
+        .physical;
+    vm.borrow().memory.read(physical, &mut copy).unwrap();
+    assert_eq!(copy, [1, 2, 3, 4]);
+    // A second Lock2 reuses the view; the second Unlock2 removes it.
+    assert_eq!(lock(&mut app, &session), (STATUS_SUCCESS, pixels_address));
+    let mut unlock = D3DKMT_UNLOCK2 {
+        hDevice: session.device,
+        hAllocation: session.surface,
+    };
+    app.ok(N::Unlock2, &mut unlock);
+    assert!(app.read::<u32>(pixels_address).is_ok());
+    app.ok(N::Unlock2, &mut unlock);
+    assert!(app.read::<u32>(pixels_address).is_err(), "view unmapped");
+
+    // Residency through a paging queue whose fence page is also read-only.
+    let mut queue = D3DKMT_CREATEPAGINGQUEUE {
+        hDevice: session.device,
+        ..Default::default()
+    };
+    app.ok(N::CreatePagingQueue, &mut queue);
+    let list = app.place(&[session.surface]);
+    let mut resident = D3DDDI_MAKERESIDENT {
+        hPagingQueue: queue.hPagingQueue,
+        NumAllocations: 1,
+        AllocationList: list,
+        ..Default::default()
+    };
+    assert_eq!(app.call(N::MakeResident, &mut resident, 0), STATUS_PENDING);
+    let paging_fence: u64 = app.read(queue.FenceValueCPUVirtualAddress).unwrap();
+    assert!(paging_fence >= resident.PagingFenceValue);
+    let mut evict = D3DKMT_EVICT {
+        hDevice: session.device,
+        NumAllocations: 1,
+        AllocationList: list,
+        ..Default::default()
+    };
+    app.ok(N::Evict, &mut evict);
+
+    // Device queries.
+    let mut state = D3DKMT_GETDEVICESTATE {
+        hDevice: session.device,
+        StateType: D3DKMT_DEVICESTATE_EXECUTION,
+        ..Default::default()
+    };
+    app.ok(N::GetDeviceState, &mut state);
+    assert_eq!(state.ExecutionState, D3DKMT_DEVICEEXECUTION_ACTIVE);
+    let mut memory = D3DKMT_QUERYVIDEOMEMORYINFO {
+        hAdapter: session.adapter,
+        ..Default::default()
+    };
+    app.ok(N::QueryVideoMemoryInfo, &mut memory);
+
+    // A wait that cannot be satisfied times out (STATUS_TIMEOUT is a success code).
+    assert_eq!(cpu_wait(&mut app, &session, 1000, 50), STATUS_TIMEOUT);
+
+    // Tear everything down.
+    let surfaces = app.place(&[session.surface]);
+    let mut destroy_allocation = D3DKMT_DESTROYALLOCATION2 {
+        hDevice: session.device,
+        phAllocationList: surfaces,
+        AllocationCount: 1,
+        ..Default::default()
+    };
+    app.ok(N::DestroyAllocation2, &mut destroy_allocation);
+    let mut destroy_fence = D3DKMT_DESTROYSYNCHRONIZATIONOBJECT {
+        hSyncObject: session.fence,
+    };
+    app.ok(N::DestroySynchronizationObject, &mut destroy_fence);
+    assert!(
+        app.read::<u64>(session.fence_cpu_address).is_err(),
+        "fence view unmapped"
+    );
+    let mut destroy_context = D3DKMT_DESTROYCONTEXT {
+        hContext: session.context,
+    };
+    app.ok(N::DestroyContext, &mut destroy_context);
+    let mut destroy_queue = D3DDDI_DESTROYPAGINGQUEUE {
+        hPagingQueue: queue.hPagingQueue,
+    };
+    app.ok(N::DestroyPagingQueue, &mut destroy_queue);
+    let mut destroy_device = D3DKMT_DESTROYDEVICE {
+        hDevice: session.device,
+    };
+    app.ok(N::DestroyDevice, &mut destroy_device);
+    let mut close = D3DKMT_CLOSEADAPTER {
+        hAdapter: session.adapter,
+    };
+    app.ok(N::CloseAdapter, &mut close);
+    assert!(app.environment.views.is_empty());
+    assert_eq!(app.translator.mapped_views(), 0);
+
+    app.translator.exit(&mut app.environment);
+    assert_eq!(
+        app.environment.requests.last(),
+        Some(&Request::DestroyProcess)
+    );
+    let vm = vm.borrow();
+    assert_eq!(vm.host.process_count(), 0);
+    assert_eq!(vm.host.object_count(), 0);
+    assert_eq!(vm.host.io_pages_in_use(), 0, "all IO-space pages returned");
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+    assert_eq!(vm.host.pending_waits(), 0);
+}
+
+#[test]
+fn another_process_cannot_use_foreign_handles() {
+    let vm = new_vm();
+    let mut first = App::new(&vm, 1, "owner");
+    let session = open_session(&mut first);
+    let mut second = App::new(&vm, 2, "intruder");
+
+    // B uses A's device, context, allocation and fence.
+    let mut device = D3DKMT_CREATECONTEXTVIRTUAL {
+        hDevice: session.device,
+        ..Default::default()
+    };
+    assert_eq!(
+        second.call(N::CreateContextVirtual, &mut device, 0),
+        STATUS_INVALID_HANDLE
+    );
+    assert!(
+        second.translator.process_created(),
+        "B is registered, with nothing of its own"
+    );
+    assert_eq!(
+        submit_render(&mut second, &session, 1),
+        STATUS_INVALID_HANDLE
+    );
+    assert_eq!(lock(&mut second, &session).0, STATUS_INVALID_HANDLE);
+    assert_eq!(
+        cpu_wait(&mut second, &session, 0, u64::MAX),
+        STATUS_INVALID_HANDLE
+    );
+    let mut destroy = D3DKMT_DESTROYDEVICE {
+        hDevice: session.device,
+    };
+    assert_eq!(
+        second.call(N::DestroyDevice, &mut destroy, 0),
+        STATUS_INVALID_HANDLE
+    );
+    let mut close = D3DKMT_CLOSEADAPTER {
+        hAdapter: session.adapter,
+    };
+    assert_eq!(
+        second.call(N::CloseAdapter, &mut close, 0),
+        STATUS_INVALID_HANDLE
+    );
+    assert!(second.environment.views.is_empty());
+
+    // A is unharmed.
+    assert_eq!(submit_render(&mut first, &session, 3), STATUS_SUCCESS);
+    assert_eq!(first.read::<u64>(session.fence_cpu_address), Ok(3));
+    second.translator.exit(&mut second.environment);
+    first.translator.exit(&mut first.environment);
+    assert_eq!(vm.borrow().host.process_count(), 0);
+}
+
+#[test]
+fn a_process_that_exits_without_cleaning_up_leaves_nothing_behind() {
+    let vm = new_vm();
+    let mut app = App::new(&vm, 7, "careless");
+    let session = open_session(&mut app);
+    let mut queue = D3DKMT_CREATEPAGINGQUEUE {
+        hDevice: session.device,
+        ..Default::default()
+    };
+    app.ok(N::CreatePagingQueue, &mut queue);
+    assert_eq!(submit_render(&mut app, &session, 1), STATUS_SUCCESS);
+    assert_eq!(lock(&mut app, &session).0, STATUS_SUCCESS);
+    assert_eq!(
+        app.environment.views.len(),
+        3,
+        "surface, fence and paging fence"
+    );
+    assert!(vm.borrow().host.object_count() >= 5);
+
+    app.translator.exit(&mut app.environment);
+    assert!(app.environment.views.is_empty(), "every view unmapped");
+    assert_eq!(
+        app.environment.requests.last(),
+        Some(&Request::DestroyProcess)
+    );
+    let loopback = vm.borrow();
+    assert_eq!(loopback.host.process_count(), 0);
+    assert_eq!(loopback.host.object_count(), 0);
+    assert_eq!(loopback.host.io_pages_in_use(), 0);
+    assert!(loopback.driver.process(ProcessId(7)).is_none());
+    drop(loopback);
+    // Exit is idempotent: nothing more is sent.
+    let sent = app.environment.requests.len();
+    app.translator.exit(&mut app.environment);
+    assert_eq!(app.environment.requests.len(), sent);
+}
