@@ -512,3 +512,740 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     );
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
 }
+
+fn create_hwqueue(
+    vm: &mut Loopback,
+    process: ProcessId,
+    context: D3dkmtHandle,
+) -> Result<Reply, NtStatus> {
+    vm.call(
+        process,
+        Request::CreateHwQueue {
+            context,
+            flags: 0,
+            private_data: vec![0xAB, 0xCD],
+        },
+    )
+}
+
+#[test]
+fn hardware_queues_run_streams_and_advance_their_progress_fence() {
+    let mut vm = vm();
+    let s = setup(&mut vm, P1);
+    let a = s.allocations[0];
+    let Reply::HwQueue {
+        hwqueue,
+        progress_fence,
+        fence_address,
+        private_data,
+        ..
+    } = ok(create_hwqueue(&mut vm, P1, s.context))
+    else {
+        panic!()
+    };
+    assert_eq!(private_data, vec![0xAB, 0xCD], "private data echoed back");
+    assert_eq!(vm.memory.read_u64(fence_address).unwrap(), 0);
+    assert_eq!(
+        create_hwqueue(&mut vm, P1, s.device),
+        Err(NtStatus::OBJECT_TYPE_MISMATCH)
+    );
+    assert_eq!(
+        create_hwqueue(&mut vm, P1, D3dkmtHandle(0x7FC0)),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+
+    let submit = |vm: &mut Loopback, hwqueue: D3dkmtHandle, value: u64, stream: Vec<u8>| {
+        vm.call(
+            P1,
+            Request::SubmitCommandToHwQueue {
+                hwqueue,
+                progress_fence_value: value,
+                command_buffer: 0,
+                command_length: 0,
+                private_data: stream,
+                primaries: vec![],
+            },
+        )
+    };
+    ok(submit(&mut vm, hwqueue, 3, fill(a, 0, 8, 0x0102_0304)));
+    assert_eq!(
+        vm.memory.read_u64(fence_address).unwrap(),
+        3,
+        "progress fence signalled"
+    );
+    assert_eq!(read(&mut vm, &s, a, 8), vec![4, 3, 2, 1, 4, 3, 2, 1]);
+    // A CPU wait on the progress fence (a monitored fence) completes.
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::WaitFromCpu {
+                device: s.device,
+                objects: vec![progress_fence],
+                values: vec![3],
+                wait_any: false,
+            },
+        ),
+        Ok(Reply::WaitCompleted)
+    );
+    // A failing stream leaves the fence alone.
+    assert_eq!(
+        submit(&mut vm, hwqueue, 4, fill(a, 0, 3 * PAGE as u32, 0)),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(vm.memory.read_u64(fence_address).unwrap(), 3);
+    // The hardware queue also serves as a context for GPU signals.
+    ok(vm.call(
+        P1,
+        Request::SignalFromGpu {
+            context: hwqueue,
+            objects: vec![progress_fence],
+            values: vec![10],
+        },
+    ));
+    assert_eq!(vm.memory.read_u64(fence_address).unwrap(), 10);
+    // Guest-side limits and handles.
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::SubmitCommandToHwQueue {
+                hwqueue,
+                progress_fence_value: 1,
+                command_buffer: 0,
+                command_length: 0,
+                private_data: vec![],
+                primaries: vec![a; 17],
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        submit(&mut vm, s.context, 1, vec![]),
+        Err(NtStatus::OBJECT_TYPE_MISMATCH)
+    );
+
+    // Another process cannot submit to it.
+    let extra = extra_allocation(&mut vm, &s);
+    let _ = extra;
+    let other = setup(&mut vm, P2);
+    let Reply::HwQueue {
+        hwqueue: other_queue,
+        ..
+    } = ok(create_hwqueue(&mut vm, P2, other.context))
+    else {
+        panic!()
+    };
+    let pages_before = vm.host.io_pages_in_use();
+    ok(vm.call(
+        P2,
+        Request::DestroyHwQueue {
+            hwqueue: other_queue,
+        },
+    ));
+    assert_eq!(
+        vm.host.io_pages_in_use(),
+        pages_before - 1,
+        "progress fence page released"
+    );
+    assert_eq!(
+        vm.call(
+            P2,
+            Request::DestroyHwQueue {
+                hwqueue: other_queue
+            }
+        ),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+
+    // Destroying the context takes the queue and its fence along (guest and host).
+    let objects_before = vm.host.object_count();
+    ok(vm.call(P1, Request::DestroyContext { context: s.context }));
+    assert_eq!(vm.host.object_count(), objects_before - 3);
+    assert_eq!(
+        submit(&mut vm, hwqueue, 11, vec![]),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+    let count = vm.driver.process(P1).unwrap().object_count();
+
+    // A fresh queue goes away with its device.
+    let Reply::Context { context, .. } = ok(vm.call(
+        P1,
+        Request::CreateContext {
+            device: s.device,
+            node_ordinal: 0,
+            engine_affinity: 0,
+            flags: 0,
+            client_hint: 0,
+            private_data: vec![],
+        },
+    )) else {
+        panic!()
+    };
+    ok(create_hwqueue(&mut vm, P1, context));
+    assert_eq!(vm.driver.process(P1).unwrap().object_count(), count + 3);
+    ok(vm.call(P1, Request::DestroyDevice { device: s.device }));
+    assert_eq!(vm.driver.process(P1).unwrap().object_count(), 0);
+    ok(vm.call(P1, Request::DestroyProcess));
+    ok(vm.call(P2, Request::DestroyProcess));
+    assert_eq!(vm.host.object_count(), 0);
+    assert_eq!(vm.host.io_pages_in_use(), 0);
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+#[test]
+fn priorities_residency_offer_and_reclaim() {
+    let mut vm = vm();
+    let s = setup(&mut vm, P1);
+    let (a, b) = (s.allocations[0], s.allocations[1]);
+
+    // Context priorities, absolute and in-process, stored and read back.
+    let get = |vm: &mut Loopback, context: D3dkmtHandle, in_process: bool| {
+        vm.call(
+            P1,
+            Request::GetContextSchedulingPriority {
+                context,
+                in_process,
+            },
+        )
+    };
+    assert_eq!(
+        get(&mut vm, s.context, false),
+        Ok(Reply::SchedulingPriority(16))
+    );
+    ok(vm.call(
+        P1,
+        Request::SetContextSchedulingPriority {
+            context: s.context,
+            priority: 20,
+            in_process: false,
+        },
+    ));
+    ok(vm.call(
+        P1,
+        Request::SetContextSchedulingPriority {
+            context: s.context,
+            priority: -3,
+            in_process: true,
+        },
+    ));
+    assert_eq!(
+        get(&mut vm, s.context, false),
+        Ok(Reply::SchedulingPriority(20))
+    );
+    assert_eq!(
+        get(&mut vm, s.context, true),
+        Ok(Reply::SchedulingPriority(-3))
+    );
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::SetContextSchedulingPriority {
+                context: s.context,
+                priority: 99,
+                in_process: false
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        get(&mut vm, s.device, false),
+        Err(NtStatus::OBJECT_TYPE_MISMATCH)
+    );
+
+    // Allocation priorities.
+    ok(vm.call(
+        P1,
+        Request::SetAllocationPriority {
+            device: s.device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![a, b],
+            priorities: vec![0x5000_0000, 0xA000_0000],
+        },
+    ));
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::GetAllocationPriority {
+                device: s.device,
+                resource: D3dkmtHandle::NULL,
+                allocations: vec![b, a]
+            },
+        ),
+        Ok(Reply::AllocationPriorities(vec![0xA000_0000, 0x5000_0000]))
+    );
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::SetAllocationPriority {
+                device: s.device,
+                resource: D3dkmtHandle::NULL,
+                allocations: vec![a],
+                priorities: vec![1, 2],
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER),
+        "one priority per allocation"
+    );
+
+    // Residency follows MAKERESIDENT / EVICT / OFFER / RECLAIM.
+    let residency = |vm: &mut Loopback| {
+        vm.call(
+            P1,
+            Request::QueryAllocationResidency {
+                device: s.device,
+                resource: D3dkmtHandle::NULL,
+                allocations: vec![a, b],
+            },
+        )
+    };
+    assert_eq!(
+        residency(&mut vm),
+        Ok(Reply::Residency(vec![RESIDENCY_GPU_MEMORY; 2]))
+    );
+    ok(vm.call(
+        P1,
+        Request::Evict {
+            device: s.device,
+            allocations: vec![b],
+            flags: 0,
+        },
+    ));
+    assert_eq!(
+        residency(&mut vm),
+        Ok(Reply::Residency(vec![
+            RESIDENCY_GPU_MEMORY,
+            RESIDENCY_NOT_RESIDENT
+        ]))
+    );
+    ok(vm.call(
+        P1,
+        Request::MakeResident {
+            paging_queue: s.paging_queue,
+            allocations: vec![b],
+            flags: 0,
+        },
+    ));
+    assert_eq!(
+        residency(&mut vm),
+        Ok(Reply::Residency(vec![RESIDENCY_GPU_MEMORY; 2]))
+    );
+
+    // Fill both, offer both, discard under "memory pressure", reclaim.
+    ok(vm.call(
+        P1,
+        Request::SubmitCommand {
+            contexts: vec![s.context],
+            command_buffer: 0,
+            command_length: 0,
+            private_data: [fill(a, 0, 8, 0x1111_1111), fill(b, 0, 8, 0x2222_2222)].concat(),
+            history_buffers: vec![],
+        },
+    ));
+    let offer = |vm: &mut Loopback, handles: Vec<D3dkmtHandle>| {
+        vm.call(
+            P1,
+            Request::OfferAllocations {
+                device: s.device,
+                handles,
+                resources: false,
+                priority: 2,
+                flags: 0,
+            },
+        )
+    };
+    ok(offer(&mut vm, vec![a]));
+    assert_eq!(
+        offer(&mut vm, vec![a]),
+        Err(NtStatus::INVALID_PARAMETER),
+        "already offered"
+    );
+    assert_eq!(
+        residency(&mut vm),
+        Ok(Reply::Residency(vec![
+            RESIDENCY_NOT_RESIDENT,
+            RESIDENCY_GPU_MEMORY
+        ]))
+    );
+    assert_eq!(vm.host.discard_offered(), 1);
+    ok(offer(&mut vm, vec![b]));
+    let Reply::Reclaimed {
+        status,
+        paging_fence_value,
+        results,
+    } = ok(vm.call(
+        P1,
+        Request::ReclaimAllocations {
+            device: s.device,
+            paging_queue: s.paging_queue,
+            handles: vec![a, b],
+            resources: false,
+            write_results: true,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(status, NtStatus::PENDING);
+    assert_eq!(results, vec![RECLAIM_DISCARDED, RECLAIM_OK]);
+    assert!(vm.memory.read_u64(s.paging_fence_address).unwrap() >= paging_fence_value);
+    assert_eq!(
+        read(&mut vm, &s, a, 8),
+        vec![0; 8],
+        "discarded contents are gone"
+    );
+    assert_eq!(
+        read(&mut vm, &s, b, 8),
+        vec![0x22; 8],
+        "kept contents survive"
+    );
+    assert_eq!(
+        residency(&mut vm),
+        Ok(Reply::Residency(vec![RESIDENCY_GPU_MEMORY; 2]))
+    );
+    let Reply::Reclaimed { results, .. } = ok(vm.call(
+        P1,
+        Request::ReclaimAllocations {
+            device: s.device,
+            paging_queue: s.paging_queue,
+            handles: vec![a],
+            resources: false,
+            write_results: false,
+        },
+    )) else {
+        panic!()
+    };
+    assert!(results.is_empty());
+    assert_eq!(offer(&mut vm, vec![]), Err(NtStatus::INVALID_PARAMETER));
+    assert_eq!(
+        offer(&mut vm, vec![s.device]),
+        Err(NtStatus::OBJECT_TYPE_MISMATCH)
+    );
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::OfferAllocations {
+                device: s.device,
+                handles: vec![a],
+                resources: false,
+                priority: 9,
+                flags: 0
+            }
+        ),
+        Err(NtStatus::INVALID_PARAMETER),
+        "priority 1..4"
+    );
+
+    // Allocation properties go through the paging queue.
+    let Reply::PagingFence {
+        status,
+        paging_fence_value,
+    } = ok(vm.call(
+        P1,
+        Request::UpdateAllocationProperty {
+            paging_queue: s.paging_queue,
+            allocation: a,
+            supported_segment_set: 3,
+            preferred_segment: 1,
+            flags: 0,
+            property_mask: 1,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(status, NtStatus::PENDING);
+    assert_eq!(
+        vm.memory.read_u64(s.paging_fence_address).unwrap(),
+        paging_fence_value
+    );
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::UpdateAllocationProperty {
+                paging_queue: s.paging_queue,
+                allocation: a,
+                supported_segment_set: 0,
+                preferred_segment: 0,
+                flags: 0,
+                property_mask: 1,
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+
+    // Cache invalidation is range-checked.
+    let invalidate = |vm: &mut Loopback, offset: u64, length: u64| {
+        vm.call(
+            P1,
+            Request::InvalidateCache {
+                device: s.device,
+                allocation: a,
+                offset,
+                length,
+            },
+        )
+    };
+    ok(invalidate(&mut vm, 16, 64));
+    assert_eq!(
+        invalidate(&mut vm, 2 * PAGE - 8, 16),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::InvalidateCache {
+                device: s.device,
+                allocation: D3dkmtHandle(0x7FC0),
+                offset: 0,
+                length: 1
+            }
+        ),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+#[test]
+fn device_error_clock_reservation_statistics_and_features() {
+    let mut vm = vm();
+    let s = setup(&mut vm, P1);
+
+    // MARKDEVICEASERROR: the host tells the guest its cached state is stale.
+    ok(vm.call(P1, Request::FlushHeapTransitions { adapter: s.adapter }));
+    let state = |vm: &mut Loopback| {
+        vm.call(
+            P1,
+            Request::GetDeviceState {
+                device: s.device,
+                state_type: 1,
+            },
+        )
+    };
+    assert_eq!(
+        state(&mut vm),
+        Ok(Reply::DeviceState {
+            state_type: 1,
+            state: 1
+        })
+    );
+    ok(vm.call(
+        P1,
+        Request::MarkDeviceAsError {
+            device: s.device,
+            reason: 0x8000_0006,
+        },
+    ));
+    assert_eq!(
+        state(&mut vm),
+        Ok(Reply::DeviceState {
+            state_type: 1,
+            state: DEVICE_EXECUTION_ERROR_DMAFAULT
+        })
+    );
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::MarkDeviceAsError {
+                device: s.context,
+                reason: 0
+            }
+        ),
+        Err(NtStatus::OBJECT_TYPE_MISMATCH)
+    );
+
+    // Clock calibration from the host's monotonic clock.
+    let clock = |vm: &mut Loopback, node_ordinal: u32| {
+        vm.call(
+            P1,
+            Request::QueryClockCalibration {
+                adapter: s.adapter,
+                node_ordinal,
+                physical_adapter_index: 0,
+            },
+        )
+    };
+    let Reply::ClockCalibration {
+        gpu_frequency,
+        gpu_clock_counter: first,
+        ..
+    } = ok(clock(&mut vm, 0))
+    else {
+        panic!()
+    };
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let Reply::ClockCalibration {
+        gpu_clock_counter: second,
+        cpu_clock_counter,
+        ..
+    } = ok(clock(&mut vm, 0))
+    else {
+        panic!()
+    };
+    assert_eq!(gpu_frequency, 10_000_000);
+    assert!(
+        second >= first + 10_000,
+        "2 ms at 10 MHz: {first} → {second}"
+    );
+    assert_eq!(cpu_clock_counter, second);
+    assert_eq!(
+        clock(&mut vm, 1),
+        Err(NtStatus::INVALID_PARAMETER),
+        "one engine node"
+    );
+
+    // Video memory reservations show up in QUERYVIDEOMEMORYINFO.
+    let reserve = |vm: &mut Loopback, reservation: u64| {
+        vm.call(
+            P1,
+            Request::ChangeVideoMemoryReservation {
+                adapter: s.adapter,
+                segment_group: 1,
+                reservation,
+                physical_adapter_index: 0,
+            },
+        )
+    };
+    ok(reserve(&mut vm, 1 << 20));
+    let Reply::VideoMemory {
+        current_reservation,
+        available_for_reservation,
+        ..
+    } = ok(vm.call(
+        P1,
+        Request::QueryVideoMemoryInfo {
+            adapter: s.adapter,
+            segment_group: 1,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(current_reservation, 1 << 20);
+    assert_eq!(
+        reserve(&mut vm, available_for_reservation + 1),
+        Err(NtStatus::NO_MEMORY)
+    );
+
+    // Statistics from real counters: submissions count on the node.
+    ok(vm.call(
+        P1,
+        Request::SubmitCommand {
+            contexts: vec![s.context],
+            command_buffer: 0,
+            command_length: 0,
+            private_data: words(&[0, 8]),
+            history_buffers: vec![],
+        },
+    ));
+    let statistics = |vm: &mut Loopback,
+                      process: ProcessId,
+                      statistics_type: u32,
+                      query_id: u32,
+                      target: Option<ProcessId>| {
+        vm.call(
+            process,
+            Request::QueryStatistics {
+                adapter: s.adapter,
+                statistics_type,
+                query_id,
+                process: target,
+            },
+        )
+    };
+    let Reply::Statistics(node) = ok(statistics(&mut vm, P1, STATISTICS_PROCESS_NODE, 0, None))
+    else {
+        panic!()
+    };
+    assert_eq!(node.len(), STATISTICS_RESULT_SIZE);
+    assert_eq!(
+        u32::from_le_bytes(node[8..12].try_into().unwrap()),
+        1,
+        "one submission"
+    );
+    let Reply::Statistics(adapter) = ok(statistics(&mut vm, P1, STATISTICS_ADAPTER, 0, None))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        &adapter[..8],
+        &[1, 0, 0, 0, 1, 0, 0, 0],
+        "one segment, one node"
+    );
+    let Reply::Statistics(segment) = ok(statistics(&mut vm, P1, STATISTICS_SEGMENT, 0, None))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        u64::from_le_bytes(segment[8..16].try_into().unwrap()),
+        vm.host.io_pages_in_use() as u64 * PAGE
+    );
+    assert_eq!(
+        statistics(&mut vm, P1, STATISTICS_NODE, 3, None),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        statistics(&mut vm, P1, 99, 0, None),
+        Err(NtStatus::NOT_SUPPORTED)
+    );
+    // Another process's counters (its host handle goes in the header).
+    setup(&mut vm, P2);
+    let Reply::Statistics(other) = ok(statistics(
+        &mut vm,
+        P1,
+        STATISTICS_PROCESS_NODE,
+        0,
+        Some(P2),
+    )) else {
+        panic!()
+    };
+    assert_eq!(u32::from_le_bytes(other[8..12].try_into().unwrap()), 0);
+    assert_eq!(
+        statistics(&mut vm, P1, STATISTICS_PROCESS_NODE, 0, Some(ProcessId(77))),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+
+    // Feature queries.
+    let feature = |vm: &mut Loopback, feature_id: u32| {
+        vm.call(
+            P1,
+            Request::IsFeatureEnabled {
+                adapter: s.adapter,
+                feature_id,
+            },
+        )
+    };
+    assert!(matches!(
+        ok(feature(&mut vm, FEATURE_HWSCH)),
+        Reply::Feature {
+            enabled: true,
+            known: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        ok(feature(&mut vm, FEATURE_PAGE_BASED_MEMORY_MANAGER)),
+        Reply::Feature {
+            enabled: false,
+            known: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        ok(feature(&mut vm, 1234)),
+        Reply::Feature {
+            enabled: false,
+            known: false,
+            ..
+        }
+    ));
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::IsFeatureEnabled {
+                adapter: D3dkmtHandle(0x7FC0),
+                feature_id: 0
+            }
+        ),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
