@@ -807,3 +807,417 @@ fn handle_bit_layout() {
         Some(GlobalCommand::IsFeatureEnabledGlobal)
     );
 }
+
+// ---- Commands beyond the smoke path (dxg.md §3.12, §3.14, §3.23–§3.25). ----
+
+const EXT: &str = "10000000 00000000 cdab0000 00000000";
+
+/// Answers `packet` and returns the single completion.
+fn answer(driver: &mut Driver, packet: &OutgoingPacket, reply: &[u8]) -> Result<Reply, NtStatus> {
+    driver.receive(
+        packet.channel,
+        PacketKind::Completion,
+        packet.transaction_id,
+        reply,
+    );
+    let mut done = completions(driver);
+    assert_eq!(done.len(), 1, "{done:?}");
+    done.remove(0).1
+}
+
+/// Device 0x80 plus context 0xC0, allocation 0x100 (2 pages), paging queue 0x140 with fence 0x180.
+fn with_objects() -> (Driver, D3dkmtHandle) {
+    let (mut driver, adapter, device) = with_device();
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::CreateContext {
+            device,
+            node_ordinal: 0,
+            engine_affinity: 0,
+            flags: 0,
+            client_hint: 0,
+            private_data: vec![],
+        },
+    );
+    let mut echo = packet.bytes[16..].to_vec();
+    echo[24..28].copy_from_slice(&hex("c0000000"));
+    assert!(answer(&mut driver, &packet, &echo).is_ok());
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::CreateAllocation {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest::default()],
+        },
+    );
+    let mut reply = hex("00000000 00000000 00000000 00000000");
+    reply.extend(hex("00010000 00000000 00000800 00000000 0020000000000000"));
+    reply.extend(vec![0u8; 48]);
+    assert!(answer(&mut driver, &packet, &reply).is_ok());
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::CreatePagingQueue {
+            device,
+            priority: 0,
+        },
+    );
+    let reply = hex("40010000 80010000 0040000001000000 0000000000000000");
+    assert!(answer(&mut driver, &packet, &reply).is_ok());
+    (driver, adapter)
+}
+
+#[test]
+fn gpu_virtual_address_vectors() {
+    let (mut driver, adapter) = with_objects();
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::ReserveGpuVirtualAddress {
+            adapter,
+            paging_queue: D3dkmtHandle::NULL,
+            base_address: 0,
+            minimum_address: 0x1000,
+            maximum_address: 0,
+            size: 0x2000,
+            reservation_type: 1,
+            driver_protection: 5,
+        },
+    );
+    // type 18 | host adapter 0x41 | pad | base | min | max | size | type 1 | pad | driver prot
+    // | virtual address (out) | paging fence (out) — 96 bytes.
+    let expected = hex(&format!(
+        "{EXT} 0000000000000000 40000000 00000000 12000000 00000000
+         41000000 00000000 0000000000000000 0010000000000000 0000000000000000
+         0020000000000000 01000000 00000000 0500000000000000 0000000000000000 0000000000000000"
+    ));
+    assert_eq!(packet.bytes, expected, "RESERVEGPUVIRTUALADDRESS");
+    assert_eq!(
+        answer(
+            &mut driver,
+            &packet,
+            &hex("0000000000100000 0000000000000000")
+        ),
+        Ok(Reply::GpuVirtualAddress {
+            status: NtStatus::SUCCESS,
+            virtual_address: 0x1000_0000_0000,
+            paging_fence_value: 0
+        })
+    );
+    // No status in the reply: a null address is a failure.
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::ReserveGpuVirtualAddress {
+            adapter: D3dkmtHandle::NULL,
+            paging_queue: D3dkmtHandle(0x140),
+            base_address: 0,
+            minimum_address: 0,
+            maximum_address: 0,
+            size: 0x1000,
+            reservation_type: 0,
+            driver_protection: 0,
+        },
+    );
+    assert_eq!(
+        &packet.bytes[40..44],
+        &hex("40010000"),
+        "paging queue passed through"
+    );
+    assert_eq!(
+        answer(&mut driver, &packet, &[0; 16]),
+        Err(NtStatus::UNSUCCESSFUL)
+    );
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::MapGpuVirtualAddress {
+            paging_queue: D3dkmtHandle(0x140),
+            allocation: D3dkmtHandle(0x100),
+            base_address: 0x1000_0000_0000,
+            minimum_address: 0,
+            maximum_address: 0,
+            offset_in_pages: 1,
+            size_in_pages: 2,
+            protection: 1,
+            driver_protection: 0,
+        },
+    );
+    // type 17 | queue | pad | base | min | max | allocation | pad | offset | size | protection
+    // | driver prot | reserved0 + pad | reserved1 | va | fence | device 0 + pad — 136 bytes.
+    let expected = hex(&format!(
+        "{EXT} 0000000000000000 40000000 00000000 11000000 00000000
+         40010000 00000000 0000000000100000 0000000000000000 0000000000000000
+         00010000 00000000 0100000000000000 0200000000000000 0100000000000000
+         0000000000000000 00000000 00000000 0000000000000000 0000000000000000
+         0000000000000000 00000000 00000000"
+    ));
+    assert_eq!(packet.bytes, expected, "MAPGPUVIRTUALADDRESS");
+    assert_eq!(
+        answer(
+            &mut driver,
+            &packet,
+            &hex("0000000000100000 0700000000000000 03010000 00000000")
+        ),
+        Ok(Reply::GpuVirtualAddress {
+            status: NtStatus::PENDING,
+            virtual_address: 0x1000_0000_0000,
+            paging_fence_value: 7
+        })
+    );
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::MapGpuVirtualAddress {
+            paging_queue: D3dkmtHandle(0x140),
+            allocation: D3dkmtHandle(0x100),
+            base_address: 0,
+            minimum_address: 0,
+            maximum_address: 0,
+            offset_in_pages: 0,
+            size_in_pages: 1,
+            protection: 0,
+            driver_protection: 0,
+        },
+    );
+    assert_eq!(
+        answer(
+            &mut driver,
+            &packet,
+            &hex("0000000000000000 0000000000000000 0d0000c0 00000000")
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::FreeGpuVirtualAddress {
+            adapter,
+            base_address: 0x1000_0000_0000,
+            size: 0x2000,
+        },
+    );
+    let expected = hex(&format!(
+        "{EXT} 0000000000000000 40000000 00000000 10000000 00000000
+         41000000 00000000 0000000000100000 0020000000000000"
+    ));
+    assert_eq!(packet.bytes, expected, "FREEGPUVIRTUALADDRESS");
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::UpdateGpuVirtualAddress {
+            device: D3dkmtHandle(0x80),
+            context: D3dkmtHandle(0xC0),
+            fence_object: D3dkmtHandle(0x180),
+            fence_value: 3,
+            flags: 1,
+            operations: vec![
+                GpuVirtualAddressOperation::Map {
+                    base_address: 0x1000_0000_0000,
+                    size: 0x1000,
+                    allocation: D3dkmtHandle(0x100),
+                    allocation_offset: 0,
+                    allocation_size: 0x1000,
+                },
+                GpuVirtualAddressOperation::Copy {
+                    source_address: 0x1000_0000_0000,
+                    size: 0x1000,
+                    destination_address: 0x1000_0000_2000,
+                },
+            ],
+        },
+    );
+    // type 19 | fence value | device | context | fence | n 2 | flags | pad, then 2 × 64 bytes:
+    // MAP {op 0, pad, base, size, allocation + pad, offset, allocation size, 0, 0},
+    // COPY {op 2, pad, source, size, destination, 0 …}.
+    let expected = hex(&format!(
+        "{EXT} 0000000000000000 40000000 00000000 13000000 00000000
+         0300000000000000 80000000 c0000000 80010000 02000000 01000000 00000000
+         00000000 00000000 0000000000100000 0010000000000000 00010000 00000000
+         0000000000000000 0010000000000000 0000000000000000 0000000000000000
+         02000000 00000000 0000000000100000 0010000000000000 0020000000100000
+         0000000000000000 0000000000000000 0000000000000000 0000000000000000"
+    ));
+    assert_eq!(packet.bytes, expected, "UPDATEGPUVIRTUALADDRESS");
+    assert_eq!(
+        answer(&mut driver, &packet, &hex("00000000")),
+        Ok(Reply::Status(NtStatus::SUCCESS))
+    );
+
+    // Unknown handles are refused before anything is sent.
+    for request in [
+        Request::MapGpuVirtualAddress {
+            paging_queue: D3dkmtHandle(0x140),
+            allocation: D3dkmtHandle(0x7FC0),
+            base_address: 0,
+            minimum_address: 0,
+            maximum_address: 0,
+            offset_in_pages: 0,
+            size_in_pages: 1,
+            protection: 0,
+            driver_protection: 0,
+        },
+        Request::FreeGpuVirtualAddress {
+            adapter: D3dkmtHandle(0x7FC0),
+            base_address: 0,
+            size: 0,
+        },
+    ] {
+        let ticket = driver.submit(ProcessId(1), request);
+        assert_eq!(
+            completions(&mut driver),
+            vec![(ticket, Err(NtStatus::INVALID_HANDLE))]
+        );
+    }
+}
+
+#[test]
+fn hardware_queue_vectors() {
+    let (mut driver, _) = with_objects();
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::CreateHwQueue {
+            context: D3dkmtHandle(0xC0),
+            flags: 1,
+            private_data: vec![0xAA, 0xBB],
+        },
+    );
+    // type 50 | status | queue | fence | pad | cpu va | gpu va | context | flags | n 2 | data
+    // + 3 bytes: 72 + n − 1.
+    let expected = hex(&format!(
+        "{EXT} 0000000000000000 40000000 00000000 32000000 00000000
+         00000000 00000000 00000000 00000000 0000000000000000 0000000000000000
+         c0000000 01000000 02000000 aabb 000000"
+    ));
+    assert_eq!(packet.bytes, expected, "CREATEHWQUEUE");
+    let mut echo = packet.bytes[16..].to_vec();
+    echo[28..32].copy_from_slice(&hex("c0010000"));
+    echo[32..36].copy_from_slice(&hex("00020000"));
+    echo[40..48].copy_from_slice(&hex("0020000001000000"));
+    echo[48..56].copy_from_slice(&hex("0000400000000000"));
+    echo[68] = 0x11;
+    assert_eq!(
+        answer(&mut driver, &packet, &echo),
+        Ok(Reply::HwQueue {
+            hwqueue: D3dkmtHandle(0x1C0),
+            progress_fence: D3dkmtHandle(0x200),
+            fence_address: IO_BASE + 0x2000,
+            fence_gpu_address: 0x40_0000,
+            private_data: vec![0x11, 0xBB]
+        })
+    );
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::SubmitCommandToHwQueue {
+            hwqueue: D3dkmtHandle(0x1C0),
+            progress_fence_value: 9,
+            command_buffer: 0,
+            command_length: 0,
+            private_data: hex("00000000 08000000"),
+            primaries: vec![D3dkmtHandle(0x100)],
+        },
+    );
+    // type 52 | queue | reserved | progress fence id | buffer | length | private size | private ptr
+    // | num primaries | reserved | primaries ptr, then primaries, then private data.
+    let expected = hex(&format!(
+        "{EXT} 0000000000000000 40000000 00000000 34000000 00000000
+         c0010000 00000000 0900000000000000 0000000000000000 00000000 08000000
+         0000000000000000 01000000 00000000 0000000000000000
+         00010000 00000000 08000000"
+    ));
+    assert_eq!(packet.bytes, expected, "SUBMITCOMMANDTOHWQUEUE");
+    assert!(answer(&mut driver, &packet, &hex("00000000")).is_ok());
+
+    // The progress fence is a monitored fence of the process (a CPU wait may name it).
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::WaitFromCpu {
+            device: D3dkmtHandle(0x80),
+            objects: vec![D3dkmtHandle(0x200)],
+            values: vec![9],
+            wait_any: false,
+        },
+    );
+    assert_eq!(&packet.bytes[16 + 56..16 + 60], &hex("00020000"));
+
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::DestroyHwQueue {
+            hwqueue: D3dkmtHandle(0x1C0),
+        },
+    );
+    let expected = hex(&format!(
+        "{EXT} 0000000000000000 40000000 00000000 33000000 00000000 c0010000 00000000"
+    ));
+    assert_eq!(packet.bytes, expected, "DESTROYHWQUEUE");
+    let ticket = driver.submit(
+        ProcessId(1),
+        Request::SignalFromCpu {
+            device: D3dkmtHandle(0x80),
+            objects: vec![D3dkmtHandle(0x200)],
+            values: vec![1],
+        },
+    );
+    assert!(
+        completions(&mut driver).contains(&(ticket, Err(NtStatus::INVALID_HANDLE))),
+        "the progress fence went away with its queue"
+    );
+
+    // A progress fence outside the IO space: refused, and the host queue is destroyed again.
+    let (ticket, packet) = one_packet(
+        &mut driver,
+        Request::CreateHwQueue {
+            context: D3dkmtHandle(0xC0),
+            flags: 0,
+            private_data: vec![],
+        },
+    );
+    assert_eq!(
+        packet.bytes.len(),
+        16 + 72,
+        "no private data: the full 72-byte struct"
+    );
+    let mut echo = packet.bytes[16..].to_vec();
+    echo[28..32].copy_from_slice(&hex("40020000"));
+    echo[32..36].copy_from_slice(&hex("80020000"));
+    driver.receive(
+        packet.channel,
+        PacketKind::Completion,
+        packet.transaction_id,
+        &echo,
+    );
+    let mut destroy = None;
+    let mut result = None;
+    while let Some(action) = driver.poll_action() {
+        match action {
+            Action::Send(packet) => destroy = Some(packet),
+            Action::Complete {
+                ticket: done,
+                result: r,
+            } if done == ticket => result = Some(r),
+            _ => {}
+        }
+    }
+    assert_eq!(result, Some(Err(NtStatus::INVALID_PARAMETER)));
+    assert_eq!(
+        destroy.unwrap().bytes,
+        hex(&format!(
+            "{EXT} 0000000000000000 40000000 00000000 33000000 00000000 40020000 00000000"
+        ))
+    );
+    // Failure status in the echo.
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::CreateHwQueue {
+            context: D3dkmtHandle(0xC0),
+            flags: 0,
+            private_data: vec![],
+        },
+    );
+    let mut echo = packet.bytes[16..].to_vec();
+    echo[24..28].copy_from_slice(&hex("170000c0"));
+    assert_eq!(
+        answer(&mut driver, &packet, &echo),
+        Err(NtStatus::NO_MEMORY)
+    );
+}
