@@ -1221,3 +1221,315 @@ fn hardware_queue_vectors() {
         Err(NtStatus::NO_MEMORY)
     );
 }
+
+#[test]
+fn priority_residency_and_query_vectors() {
+    let (mut driver, adapter) = with_objects();
+    let device = D3dkmtHandle(0x80);
+    let allocation = D3dkmtHandle(0x100);
+    let header = |code: &str, process: &str| {
+        format!("{EXT} 0000000000000000 {process} 00000000 {code} 00000000")
+    };
+    let cases: Vec<(Request, String, Vec<u8>, Result<Reply, NtStatus>)> = vec![
+        (
+            // +24 context | +28 priority −2 | +32 in_process 1 | pad to 40
+            Request::SetContextSchedulingPriority {
+                context: D3dkmtHandle(0xC0),
+                priority: -2,
+                in_process: true,
+            },
+            format!(
+                "{} c0000000 feffffff 01000000 00000000",
+                header("21000000", "40000000")
+            ),
+            hex("00000000"),
+            Ok(Reply::Status(NtStatus::SUCCESS)),
+        ),
+        (
+            // +24 context | +28 in_process 0 + pad; reply status, priority
+            Request::GetContextSchedulingPriority {
+                context: D3dkmtHandle(0xC0),
+                in_process: false,
+            },
+            format!("{} c0000000 00000000", header("3d000000", "40000000")),
+            hex("00000000 05000000"),
+            Ok(Reply::SchedulingPriority(5)),
+        ),
+        (
+            // +24 device | +28 resource | +32 count | handles | priorities
+            Request::SetAllocationPriority {
+                device,
+                resource: D3dkmtHandle::NULL,
+                allocations: vec![allocation],
+                priorities: vec![0x7800_0000],
+            },
+            format!(
+                "{} 80000000 00000000 01000000 00010000 00000078",
+                header("3b000000", "40000000")
+            ),
+            hex("00000000"),
+            Ok(Reply::Status(NtStatus::SUCCESS)),
+        ),
+        (
+            // same without priorities, plus the 8-byte-rounded result area
+            Request::GetAllocationPriority {
+                device,
+                resource: D3dkmtHandle::NULL,
+                allocations: vec![allocation],
+            },
+            format!(
+                "{} 80000000 00000000 01000000 00010000 0000000000000000",
+                header("3c000000", "40000000")
+            ),
+            hex("00000000 00000050"),
+            Ok(Reply::AllocationPriorities(vec![0x5000_0000])),
+        ),
+        (
+            // +24 device | +28 resource | +32 two user pointers (0) | +48 count + pad | handles
+            Request::QueryAllocationResidency {
+                device,
+                resource: D3dkmtHandle::NULL,
+                allocations: vec![allocation],
+            },
+            format!(
+                "{} 80000000 00000000 0000000000000000 0000000000000000 01000000 00000000 00010000",
+                header("29000000", "40000000")
+            ),
+            hex("00000000 03000000"),
+            Ok(Reply::Residency(vec![3])),
+        ),
+        (
+            // +24 device | +28 count | +32 priority | +36 flags | +40 resources + pad | +44 handles
+            Request::OfferAllocations {
+                device,
+                handles: vec![allocation],
+                resources: false,
+                priority: 2,
+                flags: 1,
+            },
+            format!(
+                "{} 80000000 01000000 02000000 01000000 00000000 00010000",
+                header("39000000", "40000000")
+            ),
+            hex("00000000"),
+            Ok(Reply::Status(NtStatus::SUCCESS)),
+        ),
+        (
+            // +24 device | +28 queue | +32 count | +36 resources | +37 write_results | +40 handles;
+            // reply u64 fence, status, results
+            Request::ReclaimAllocations {
+                device,
+                paging_queue: D3dkmtHandle(0x140),
+                handles: vec![allocation],
+                resources: false,
+                write_results: true,
+            },
+            format!(
+                "{} 80000000 40010000 01000000 00 01 0000 00010000",
+                header("3a000000", "40000000")
+            ),
+            hex("0400000000000000 03010000 01000000"),
+            Ok(Reply::Reclaimed {
+                status: NtStatus::PENDING,
+                paging_fence_value: 4,
+                results: vec![1],
+            }),
+        ),
+        (
+            Request::FlushHeapTransitions { adapter },
+            header("25000000", "40000000"),
+            hex("00000000"),
+            Ok(Reply::Status(NtStatus::SUCCESS)),
+        ),
+        (
+            // +24 device | +28 allocation | +32 offset | +40 length | +48 reserved
+            Request::InvalidateCache {
+                device,
+                allocation,
+                offset: 0x10,
+                length: 0x20,
+            },
+            format!(
+                "{} 80000000 00010000 1000000000000000 2000000000000000 0000000000000000",
+                header("43000000", "40000000")
+            ),
+            hex("00000000"),
+            Ok(Reply::Status(NtStatus::SUCCESS)),
+        ),
+        (
+            Request::MarkDeviceAsError {
+                device,
+                reason: 0x8000_0006,
+            },
+            format!("{} 80000000 06000080", header("1d000000", "40000000")),
+            hex("00000000"),
+            Ok(Reply::Status(NtStatus::SUCCESS)),
+        ),
+        (
+            // +24 host adapter | +28 node | +32 physical index | +36 28 bytes of clock data;
+            // reply: status then packed {u64 frequency, u64 gpu, u64 cpu, u32 flags}
+            Request::QueryClockCalibration {
+                adapter,
+                node_ordinal: 0,
+                physical_adapter_index: 0,
+            },
+            format!(
+                "{} 41000000 00000000 00000000 {}",
+                header("3e000000", "40000000"),
+                "00".repeat(28)
+            ),
+            hex("00000000 8096980000000000 1111000000000000 2222000000000000 01000000"),
+            Ok(Reply::ClockCalibration {
+                gpu_frequency: 10_000_000,
+                gpu_clock_counter: 0x1111,
+                cpu_clock_counter: 0x2222,
+                flags: 1,
+            }),
+        ),
+        (
+            // +24 u64 process 0 | +32 adapter 0 | +36 group | +40 reservation | +48 index + pad
+            Request::ChangeVideoMemoryReservation {
+                adapter,
+                segment_group: 1,
+                reservation: 0x10_0000,
+                physical_adapter_index: 0,
+            },
+            format!(
+                "{} 0000000000000000 00000000 01000000 0000100000000000 00000000 00000000",
+                header("31000000", "40000000")
+            ),
+            hex("00000000"),
+            Ok(Reply::Status(NtStatus::SUCCESS)),
+        ),
+        (
+            // +24 queue | +28 allocation | +32 segment set | +36 preferred | +40 flags | pad
+            // | +48 fence | +56 mask + pad; reply u64 fence, status
+            Request::UpdateAllocationProperty {
+                paging_queue: D3dkmtHandle(0x140),
+                allocation,
+                supported_segment_set: 3,
+                preferred_segment: 1,
+                flags: 0,
+                property_mask: 1,
+            },
+            format!(
+                "{} 40010000 00010000 03000000 01000000 00000000 00000000 0000000000000000 01000000 00000000",
+                header("38000000", "40000000")
+            ),
+            hex("0500000000000000 03010000 00000000"),
+            Ok(Reply::PagingFence {
+                status: NtStatus::PENDING,
+                paging_fence_value: 5,
+            }),
+        ),
+        (
+            // process 0 in the header | +24 feature id | pad; reply status, descriptor
+            // {min, max, bits}, result {version, bits}, pad
+            Request::IsFeatureEnabled {
+                adapter,
+                feature_id: 0,
+            },
+            format!("{} 00000000 00000000", header("44000000", "00000000")),
+            hex("00000000 0100 0200 0100 0100 0f00 0000"),
+            Ok(Reply::Feature {
+                enabled: true,
+                known: true,
+                version: 1,
+                result_bits: 0xF,
+                descriptor_bits: 1,
+                min_version: 1,
+                max_version: 2,
+            }),
+        ),
+    ];
+    for (request, expected, reply, result) in cases {
+        let name = format!("{request:?}");
+        let (_, packet) = one_packet(&mut driver, request);
+        assert_eq!(packet.bytes, hex(&expected), "{name}");
+        assert_eq!(answer(&mut driver, &packet, &reply), result, "{name}");
+    }
+
+    // QUERYSTATISTICS: 832 bytes; type, host adapter LUID (zero in this bring-up's
+    // GETINTERNALADAPTERINFO reply), process (0), 776-byte result, query id at +824.
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::QueryStatistics {
+            adapter,
+            statistics_type: 5,
+            query_id: 2,
+            process: None,
+        },
+    );
+    assert_eq!(packet.bytes.len(), 16 + 832);
+    assert_eq!(
+        &packet.bytes[..16 + 48],
+        &hex(&format!(
+            "{} 05000000 0000000000000000 00000000 0000000000000000",
+            header("30000000", "40000000")
+        ))[..]
+    );
+    assert_eq!(&packet.bytes[16 + 824..16 + 828], &hex("02000000"));
+    let mut reply = hex("00000000 00000000");
+    reply.extend(vec![0x77; 776]);
+    assert_eq!(
+        answer(&mut driver, &packet, &reply),
+        Ok(Reply::Statistics(vec![0x77; 776]))
+    );
+    // Short and failing replies.
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::GetAllocationPriority {
+            device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![allocation, allocation],
+        },
+    );
+    assert_eq!(
+        answer(&mut driver, &packet, &hex("00000000 01000000")),
+        Err(NtStatus::BUFFER_TOO_SMALL)
+    );
+    let (_, packet) = one_packet(
+        &mut driver,
+        Request::QueryAllocationResidency {
+            device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![allocation],
+        },
+    );
+    assert_eq!(
+        answer(&mut driver, &packet, &hex("080000c0 00000000")),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+    // Validation before sending: resource and allocations together, another kind of handle.
+    for (request, status) in [
+        (
+            Request::GetAllocationPriority {
+                device,
+                resource: D3dkmtHandle(0xC0),
+                allocations: vec![allocation],
+            },
+            NtStatus::INVALID_PARAMETER,
+        ),
+        (
+            Request::OfferAllocations {
+                device,
+                handles: vec![D3dkmtHandle(0xC0)],
+                resources: false,
+                priority: 1,
+                flags: 0,
+            },
+            NtStatus::OBJECT_TYPE_MISMATCH,
+        ),
+        (
+            Request::SetContextSchedulingPriority {
+                context: D3dkmtHandle(0x7FC0),
+                priority: 0,
+                in_process: false,
+            },
+            NtStatus::INVALID_HANDLE,
+        ),
+    ] {
+        let ticket = driver.submit(ProcessId(1), request);
+        assert_eq!(completions(&mut driver), vec![(ticket, Err(status))]);
+    }
+}
