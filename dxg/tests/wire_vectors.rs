@@ -1222,6 +1222,9 @@ fn hardware_queue_vectors() {
     );
 }
 
+/// A request, its expected bytes (hex), the host's reply and the decoded result.
+type VectorCase = (Request, String, Vec<u8>, Result<Reply, NtStatus>);
+
 #[test]
 fn priority_residency_and_query_vectors() {
     let (mut driver, adapter) = with_objects();
@@ -1230,7 +1233,7 @@ fn priority_residency_and_query_vectors() {
     let header = |code: &str, process: &str| {
         format!("{EXT} 0000000000000000 {process} 00000000 {code} 00000000")
     };
-    let cases: Vec<(Request, String, Vec<u8>, Result<Reply, NtStatus>)> = vec![
+    let cases: Vec<VectorCase> = vec![
         (
             // +24 context | +28 priority −2 | +32 in_process 1 | pad to 40
             Request::SetContextSchedulingPriority {
