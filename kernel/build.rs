@@ -19,7 +19,7 @@ mod apps {
     use std::process::Command;
 
     /// The apps the kernel embeds (each must exist under `apps/`).
-    const APPS: &[&str] = &["hello", "selftest"];
+    const APPS: &[&str] = &["hello", "selftest", "gpu-demo", "d3dkmt-info", "c-demo"];
 
     pub fn build_all(kernel_directory: &Path) {
         let root = kernel_directory.parent().expect("kernel/ has a parent");

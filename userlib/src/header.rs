@@ -45,6 +45,12 @@ pub fn write_header(out: &mut impl Write) -> fmt::Result {
         out.write_str("\n")?;
     }
 
+    out.write_str("/* Flag bits and enum values (userlib::abi::flags). */\n")?;
+    for (name, value) in crate::abi::flags::CONSTANTS {
+        writeln!(out, "#define {name} 0x{value:x}u")?;
+    }
+    out.write_str("\n")?;
+
     out.write_str("/* Syscall numbers (rax). */\n")?;
     for call in D3DKMT_CALLS {
         writeln!(

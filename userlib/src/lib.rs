@@ -9,6 +9,7 @@
 //!   kernel in host tests. The real `syscall` instruction lives in [`sys::Native`].
 //! - [`d3dkmt`]: the `D3DKMT*` C entry points (exported with the `c-abi` feature).
 //! - [`gpu`]: a safe Rust API of owned objects that destroy their kernel object on drop.
+//! - [`console`]: `core::fmt::Write` over the console syscall, and `print!`/`println!`.
 //! - [`header`]: the C header `include/d3dkmt_dxgos.h`, generated from the Rust tables.
 //!
 //! The crate is `no_std` and needs no allocator; the `alloc` feature adds a few conveniences.
@@ -20,6 +21,7 @@ extern crate alloc;
 
 pub mod abi;
 mod calls;
+pub mod console;
 pub mod d3dkmt;
 pub mod gpu;
 pub mod header;

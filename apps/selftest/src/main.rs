@@ -9,6 +9,8 @@
 //! | 4 | executes `ud2` | killed: #UD |
 //! | 5 | writes `<tag><i>` and yields, three times (tag = byte 1 of the argument) | exit 0 |
 //! | 6 | writes to a kernel address | killed: page fault |
+//! | 7 | the D3DKMT invalid-argument table ([`invalid_arguments`]); bits 32–63: another process's device handle | exit 0, or the number of failed rows |
+//! | 8 | creates a device, prints its handle, sleeps until killed | killed |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -19,6 +21,8 @@ use userlib::abi::status::{
     STATUS_SUCCESS,
 };
 use userlib::sys::{Native, process};
+
+mod invalid_arguments;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
 #[unsafe(no_mangle)]
@@ -46,6 +50,8 @@ pub extern "C" fn _start(argument: u64) -> ! {
             unsafe { core::ptr::write_volatile(0xffff_8000_0010_0000 as *mut u64, 1) };
             103
         }
+        7 => invalid_arguments::run((argument >> 32) as u32),
+        8 => invalid_arguments::hold_a_device(),
         _ => 99,
     };
     exit(code)
@@ -58,7 +64,7 @@ fn exit(code: i32) -> ! {
 }
 
 /// A raw system call, for numbers and arguments userlib's typed wrappers would not produce.
-fn raw_syscall(number: u64, arg0: u64, arg1: u64, arg2: u64) -> i64 {
+pub(crate) fn raw_syscall(number: u64, arg0: u64, arg1: u64, arg2: u64) -> i64 {
     let result: i64;
     // SAFETY: the dxgos syscall convention: rax/rdi/rsi/rdx in, rax out, rcx/r11 clobbered.
     unsafe {

@@ -17,9 +17,12 @@
 
 use spin::Once;
 use x86_64::registers::control::{Cr3, Cr3Flags};
-use x86_64::structures::paging::{PageTable, PageTableFlags, PhysFrame};
+use x86_64::structures::paging::{
+    PageTable, PageTableFlags, PhysFrame, page_table::PageTableEntry,
+};
 use x86_64::{PhysAddr, VirtAddr};
 
+use super::view_region::ViewRegion;
 use crate::memory::{self, OutOfMemory};
 
 /// End (exclusive) of the user half: one page below the canonical boundary, so an instruction
@@ -27,6 +30,13 @@ use crate::memory::{self, OutOfMemory};
 pub const USER_END: u64 = 0x0000_7fff_ffff_f000;
 
 const PAGE_SIZE: u64 = 4096;
+
+/// Page-table bit (available to software) marking a user page whose frame the address space
+/// does not own: an IO-space view or the framebuffer, never freed with the address space.
+const BORROWED: PageTableFlags = PageTableFlags::BIT_9;
+/// Page-table bit (available to software) marking a user page onto device memory, which the
+/// physical window may not map: the kernel's user copies refuse it.
+const DEVICE: PageTableFlags = PageTableFlags::BIT_10;
 
 /// A user address range that is not entirely mapped with the needed access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +61,8 @@ pub enum MapUserError {
     NotUserPage(u64),
     /// No frame for the page or a page table.
     OutOfMemory,
+    /// The page is mapped already (and may not be remapped this way).
+    AlreadyMapped(u64),
 }
 
 impl From<OutOfMemory> for MapUserError {
@@ -129,6 +141,7 @@ fn indices(address: u64) -> [usize; 4] {
 #[derive(Debug)]
 pub struct AddressSpace {
     level_4: PhysAddr,
+    views: ViewRegion,
 }
 
 impl AddressSpace {
@@ -145,7 +158,10 @@ impl AddressSpace {
                 table[index] = kernel_table[index].clone();
             }
         }
-        Ok(AddressSpace { level_4 })
+        Ok(AddressSpace {
+            level_4,
+            views: ViewRegion::default(),
+        })
     }
 
     /// Loads this address space into CR3 (if it is not loaded already).
@@ -163,6 +179,125 @@ impl AddressSpace {
     /// Maps a zeroed page at the page-aligned user address `page`. If the page is mapped
     /// already, its access is widened to include `access` and its contents are kept.
     pub fn map_zeroed(&mut self, page: u64, access: UserPageAccess) -> Result<(), MapUserError> {
+        let entry = self.leaf_entry(page)?;
+        let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
+        if entry.is_unused() {
+            let frame = allocate_zeroed_frame()?;
+            if access.writable {
+                flags |= PageTableFlags::WRITABLE;
+            }
+            if !access.executable {
+                flags |= PageTableFlags::NO_EXECUTE;
+            }
+            entry.set_addr(frame, flags);
+        } else {
+            let old = entry.flags();
+            if old.contains(BORROWED) {
+                return Err(MapUserError::AlreadyMapped(page));
+            }
+            if access.writable || old.contains(PageTableFlags::WRITABLE) {
+                flags |= PageTableFlags::WRITABLE;
+            }
+            if !access.executable && old.contains(PageTableFlags::NO_EXECUTE) {
+                flags |= PageTableFlags::NO_EXECUTE;
+            }
+            entry.set_flags(flags);
+            x86_64::instructions::tlb::flush(VirtAddr::new(page));
+        }
+        Ok(())
+    }
+
+    /// Maps the page-aligned user page `page` onto the physical frame `physical`, which this
+    /// address space does not own (IO-space views, the framebuffer): the frame is never freed
+    /// with the address space, and the page is never executable. With `device`, the frame may
+    /// lie outside RAM (the physical window may not map it), so the kernel's user copies refuse
+    /// it. The page must not be mapped yet.
+    pub fn map_borrowed(
+        &mut self,
+        page: u64,
+        physical: u64,
+        writable: bool,
+        device: bool,
+    ) -> Result<(), MapUserError> {
+        if !physical.is_multiple_of(PAGE_SIZE) {
+            return Err(MapUserError::NotUserPage(physical));
+        }
+        let entry = self.leaf_entry(page)?;
+        if !entry.is_unused() {
+            return Err(MapUserError::AlreadyMapped(page));
+        }
+        let mut flags = PageTableFlags::PRESENT
+            | PageTableFlags::USER_ACCESSIBLE
+            | PageTableFlags::NO_EXECUTE
+            | BORROWED;
+        if writable {
+            flags |= PageTableFlags::WRITABLE;
+        }
+        if device {
+            flags |= DEVICE;
+        }
+        entry.set_addr(PhysAddr::new(physical), flags);
+        Ok(())
+    }
+
+    /// Removes the mapping of user page `page` made by [`Self::map_borrowed`]; pages the
+    /// address space owns (and unmapped pages) are left alone. Returns whether it unmapped.
+    pub fn unmap_borrowed(&mut self, page: u64) -> bool {
+        let Ok(entry) = self.leaf_entry(page) else {
+            return false;
+        };
+        if entry.is_unused() || !entry.flags().contains(BORROWED) {
+            return false;
+        }
+        entry.set_unused();
+        x86_64::instructions::tlb::flush(VirtAddr::new(page));
+        true
+    }
+
+    /// Maps `length` bytes (whole pages) of physical memory at page-aligned `physical` into
+    /// the view region (see [`ViewRegion`]) as borrowed pages; returns the user address.
+    /// `device` as in [`Self::map_borrowed`].
+    pub fn map_view(
+        &mut self,
+        physical: u64,
+        length: u64,
+        writable: bool,
+        device: bool,
+    ) -> Result<u64, MapUserError> {
+        if !physical.is_multiple_of(PAGE_SIZE) || physical.checked_add(length).is_none() {
+            return Err(MapUserError::NotUserPage(physical));
+        }
+        let start = self
+            .views
+            .reserve(length)
+            .ok_or(MapUserError::OutOfMemory)?;
+        let pages = self.views.length(start).unwrap_or(0) / PAGE_SIZE;
+        for index in 0..pages {
+            let offset = index * PAGE_SIZE;
+            if let Err(error) =
+                self.map_borrowed(start + offset, physical + offset, writable, device)
+            {
+                self.unmap_view(start);
+                return Err(error);
+            }
+        }
+        Ok(start)
+    }
+
+    /// Unmaps the view starting at `start` (made by [`Self::map_view`]); returns its length in
+    /// bytes, or `None` if no view starts there.
+    pub fn unmap_view(&mut self, start: u64) -> Option<u64> {
+        let length = self.views.release(start)?;
+        let mut page = start;
+        while page < start + length {
+            self.unmap_borrowed(page);
+            page += PAGE_SIZE;
+        }
+        Some(length)
+    }
+
+    /// The level-1 entry of user page `page`, creating the page tables on the way.
+    fn leaf_entry(&mut self, page: u64) -> Result<&mut PageTableEntry, MapUserError> {
         if !page.is_multiple_of(PAGE_SIZE) || page >= USER_END {
             return Err(MapUserError::NotUserPage(page));
         }
@@ -181,31 +316,10 @@ impl AddressSpace {
             }
             table_address = entry.addr();
         }
-        // SAFETY: as above: the level-1 table of this address space.
+        // SAFETY: as above: the level-1 table of this address space; the returned reference
+        // borrows `self` mutably, so no other walk runs while it lives.
         let table = unsafe { table_at(table_address) };
-        let entry = &mut table[indices[3]];
-        let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
-        if entry.is_unused() {
-            let frame = allocate_zeroed_frame()?;
-            if access.writable {
-                flags |= PageTableFlags::WRITABLE;
-            }
-            if !access.executable {
-                flags |= PageTableFlags::NO_EXECUTE;
-            }
-            entry.set_addr(frame, flags);
-        } else {
-            let old = entry.flags();
-            if access.writable || old.contains(PageTableFlags::WRITABLE) {
-                flags |= PageTableFlags::WRITABLE;
-            }
-            if !access.executable && old.contains(PageTableFlags::NO_EXECUTE) {
-                flags |= PageTableFlags::NO_EXECUTE;
-            }
-            entry.set_flags(flags);
-            x86_64::instructions::tlb::flush(VirtAddr::new(page));
-        }
-        Ok(())
+        Ok(&mut table[indices[3]])
     }
 
     /// The physical address of user address `address`, if its page is present and
@@ -229,6 +343,9 @@ impl AddressSpace {
             }
             table_address = entry.addr();
             if level == 3 {
+                if entry.flags().contains(DEVICE) {
+                    return None;
+                }
                 return Some(table_address + (address & (PAGE_SIZE - 1)));
             }
         }
@@ -329,7 +446,7 @@ impl AddressSpace {
             }
             if level > 1 {
                 Self::free_table(entry.addr(), level - 1);
-            } else {
+            } else if !entry.flags().contains(BORROWED) {
                 memory::free_frame(entry.addr());
             }
             entry.set_unused();

@@ -11,6 +11,7 @@ pub mod exceptions;
 pub mod gdt;
 pub mod interrupt_entry;
 pub mod user_mode;
+pub mod view_region;
 
 /// Loads the GDT (with the TSS and its IST stacks) and the IDT.
 pub fn init() {

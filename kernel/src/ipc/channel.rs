@@ -54,6 +54,15 @@ pub enum TrySendError<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecvError;
 
+/// Why [`Receiver::recv_until`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// The deadline passed with no message.
+    Timeout,
+    /// Every sender is gone and the queue is drained.
+    Closed,
+}
+
 /// Why [`Receiver::try_recv`] returned nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
@@ -176,6 +185,31 @@ impl<T> Receiver<T> {
                     self.shared.state.lock().waiting_receivers.remove(&me);
                 }
             }
+        }
+    }
+
+    /// Like [`Self::recv`], but gives up when the timer reaches `deadline` (in
+    /// [`crate::clock::ticks`]).
+    pub fn recv_until(&self, deadline: u64) -> Result<T, RecvTimeoutError> {
+        loop {
+            match self.try_recv() {
+                Ok(message) => return Ok(message),
+                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
+                Err(TryRecvError::Empty) => {}
+            }
+            if crate::clock::ticks() >= deadline {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            let me = task::current();
+            {
+                let mut state = self.shared.state.lock();
+                if !state.queue.is_empty() || state.senders == 0 {
+                    continue;
+                }
+                state.waiting_receivers.add(&me);
+            }
+            task::park_until(deadline);
+            self.shared.state.lock().waiting_receivers.remove(&me);
         }
     }
 

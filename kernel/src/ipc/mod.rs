@@ -15,7 +15,9 @@ mod select;
 mod signal;
 mod wait_list;
 
-pub use channel::{Receiver, RecvError, SendError, Sender, TryRecvError, TrySendError, channel};
+pub use channel::{
+    Receiver, RecvError, RecvTimeoutError, SendError, Sender, TryRecvError, TrySendError, channel,
+};
 pub use request::{CallError, Client, ReplySender, Request, service};
 pub use select::{Selectable, select};
 pub use signal::InterruptSignal;

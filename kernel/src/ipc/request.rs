@@ -45,6 +45,8 @@ pub enum CallError {
     ServerGone,
     /// The server dropped the request without answering.
     NoReply,
+    /// The deadline passed before the answer (a late answer is dropped).
+    TimedOut,
 }
 
 /// The calling side of a service; clone it for more callers.
@@ -72,6 +74,26 @@ impl<Q, R> Client<Q, R> {
             .send(request)
             .map_err(|_| CallError::ServerGone)?;
         receiver.recv().map_err(|_| CallError::NoReply)
+    }
+
+    /// Like [`Self::call`], but stops waiting when the timer reaches `deadline` (in
+    /// [`crate::clock::ticks`]); `None` waits forever. The server still gets the question.
+    pub fn call_until(&self, question: Q, deadline: Option<u64>) -> Result<R, CallError> {
+        let Some(deadline) = deadline else {
+            return self.call(question);
+        };
+        let (sender, receiver) = channel(1);
+        let request = Request {
+            body: question,
+            reply: ReplySender { sender },
+        };
+        self.requests
+            .send(request)
+            .map_err(|_| CallError::ServerGone)?;
+        receiver.recv_until(deadline).map_err(|error| match error {
+            super::RecvTimeoutError::Timeout => CallError::TimedOut,
+            super::RecvTimeoutError::Closed => CallError::NoReply,
+        })
     }
 }
 

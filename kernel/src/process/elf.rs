@@ -30,7 +30,9 @@ pub enum ElfError {
 impl From<MapUserError> for ElfError {
     fn from(error: MapUserError) -> Self {
         match error {
-            MapUserError::NotUserPage(address) => ElfError::BadSegment(address),
+            MapUserError::NotUserPage(address) | MapUserError::AlreadyMapped(address) => {
+                ElfError::BadSegment(address)
+            }
             MapUserError::OutOfMemory => ElfError::OutOfMemory,
         }
     }

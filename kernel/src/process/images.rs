@@ -10,8 +10,24 @@ pub const HELLO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/hello.el
 /// `apps/selftest`: the process tests' application (mode = spawn argument).
 pub const SELFTEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/selftest.elf"));
 
+/// `apps/gpu-demo`: renders a Mandelbrot on the GPU through D3DKMT, verifies it and shows it
+/// (mode = spawn argument).
+pub const GPU_DEMO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/gpu-demo.elf"));
+
+/// `apps/d3dkmt-info`: prints what the adapters answer to QueryAdapterInfo and friends.
+pub const D3DKMT_INFO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/d3dkmt-info.elf"));
+
+/// `apps/c-demo`: a C program against the generated header, rendering and verifying a gradient.
+pub const C_DEMO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/c-demo.elf"));
+
 /// Every embedded application by name.
-pub const ALL: &[(&str, &[u8])] = &[("hello", HELLO), ("selftest", SELFTEST)];
+pub const ALL: &[(&str, &[u8])] = &[
+    ("hello", HELLO),
+    ("selftest", SELFTEST),
+    ("gpu-demo", GPU_DEMO),
+    ("d3dkmt-info", D3DKMT_INFO),
+    ("c-demo", C_DEMO),
+];
 
 /// The embedded application called `name`.
 pub fn find(name: &str) -> Option<&'static [u8]> {

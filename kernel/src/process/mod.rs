@@ -27,13 +27,15 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
 use crate::arch::address_space::{self, AddressSpace, USER_END, UserPageAccess};
 use crate::arch::user_mode::{self, UserRegisters};
-use crate::syscall::{self, ConsoleCapture, GpuGateway, Outcome};
+use crate::syscall::{
+    self, ConsoleCapture, FramebufferGrant, FramebufferMapping, GpuGateway, Outcome,
+};
 use crate::task::{self, TaskFault, TaskHandle};
 pub use elf::ElfError;
 
@@ -90,6 +92,9 @@ pub struct ProcessState {
     space: Mutex<Option<AddressSpace>>,
     gateway: Mutex<Option<Box<dyn GpuGateway>>>,
     console: Option<ConsoleCapture>,
+    framebuffer: Mutex<Option<FramebufferMapping>>,
+    /// Set by [`ProcessHandle::kill`]; the process ends at its next system call.
+    kill_requested: Arc<AtomicBool>,
 }
 
 /// Builds a process.
@@ -99,6 +104,7 @@ pub struct Builder<'a> {
     argument: u64,
     console: Option<ConsoleCapture>,
     expect_fault: bool,
+    framebuffer: Option<FramebufferGrant>,
 }
 
 impl<'a> Builder<'a> {
@@ -110,6 +116,7 @@ impl<'a> Builder<'a> {
             argument: 0,
             console: None,
             expect_fault: false,
+            framebuffer: None,
         }
     }
 
@@ -122,6 +129,12 @@ impl<'a> Builder<'a> {
     /// Also appends the process's console output to `console`.
     pub fn capture_console(mut self, console: ConsoleCapture) -> Self {
         self.console = Some(console);
+        self
+    }
+
+    /// Lets the process map the framebuffer (`MapFramebuffer`).
+    pub fn framebuffer(mut self, grant: FramebufferGrant) -> Self {
+        self.framebuffer = Some(grant);
         self
     }
 
@@ -156,12 +169,18 @@ impl<'a> Builder<'a> {
             ..UserRegisters::default()
         };
         let id = ProcessId(NEXT_PROCESS_ID.fetch_add(1, Ordering::Relaxed));
+        let kill_requested = Arc::new(AtomicBool::new(false));
         let state = Arc::new(ProcessState {
             id,
             name: String::from(self.name),
             space: Mutex::new(Some(space)),
             gateway: Mutex::new(Some(gateway)),
             console: self.console,
+            framebuffer: Mutex::new(self.framebuffer.map(|grant| FramebufferMapping {
+                grant,
+                address: None,
+            })),
+            kill_requested: kill_requested.clone(),
         });
         let builder = task::Builder::new(&format!("process {id} {}", self.name));
         let builder = if self.expect_fault {
@@ -173,7 +192,11 @@ impl<'a> Builder<'a> {
         let process_task = builder.spawn(move || run(process_state, registers));
         let supervisor = task::Builder::new(&format!("supervisor {id} {}", self.name))
             .spawn(move || supervise(state, process_task));
-        Ok(ProcessHandle { id, supervisor })
+        Ok(ProcessHandle {
+            id,
+            supervisor,
+            kill_requested,
+        })
     }
 }
 
@@ -190,6 +213,7 @@ pub fn spawn(
 pub struct ProcessHandle {
     id: ProcessId,
     supervisor: TaskHandle<ProcessExit>,
+    kill_requested: Arc<AtomicBool>,
 }
 
 impl ProcessHandle {
@@ -203,6 +227,13 @@ impl ProcessHandle {
         self.supervisor.is_finished()
     }
 
+    /// Asks the kernel to end the process: it is killed when its current system call returns
+    /// (or at its next one). A process spinning in ring 3 without system calls is not reached
+    /// (scheduling is cooperative).
+    pub fn kill(&self) {
+        self.kill_requested.store(true, Ordering::Release);
+    }
+
     /// Waits until the process has ended and its resources are freed; returns how it ended.
     pub fn join(self) -> ProcessExit {
         self.supervisor
@@ -210,6 +241,9 @@ impl ProcessHandle {
             .unwrap_or(ProcessExit::Killed("the process supervisor faulted"))
     }
 }
+
+/// The kill reason of [`ProcessHandle::kill`].
+pub const KILLED_BY_OWNER: &str = "killed by its owner";
 
 /// The process task: ring 3 ↔ system calls until exit. `Err` is a kill reason.
 fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'static str> {
@@ -222,9 +256,10 @@ fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'
             return Err("resumed at an address outside the user range");
         }
         let outcome = {
-            let space = state.space.lock();
+            let mut space = state.space.lock();
             let mut gateway = state.gateway.lock();
-            let (Some(space), Some(gateway)) = (space.as_ref(), gateway.as_mut()) else {
+            let mut framebuffer = state.framebuffer.lock();
+            let (Some(space), Some(gateway)) = (space.as_mut(), gateway.as_mut()) else {
                 return Err("capabilities gone");
             };
             let mut context = syscall::Context {
@@ -232,9 +267,14 @@ fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'
                 space,
                 gateway: gateway.as_mut(),
                 console: state.console.as_ref(),
+                framebuffer: framebuffer.as_mut(),
             };
             syscall::dispatch(&mut context, &registers)
         };
+        if state.kill_requested.load(Ordering::Acquire) {
+            address_space::activate_kernel();
+            return Err(KILLED_BY_OWNER);
+        }
         match outcome {
             Outcome::Return(value) => registers.rax = value,
             Outcome::Exit(code) => {

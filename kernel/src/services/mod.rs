@@ -3,23 +3,27 @@
 //! [`GpuStack::start`] detects the hypervisor, spawns the bus task, the virtual PCI task and the
 //! dxg task, each with the channel endpoints it needs (never globals), and returns the handles:
 //! a [`dxg_task::GpuClient`] to make GPU calls, and what is needed to shut everything down.
-//! [`run`] is the `mode=run` demo; the QEMU tests use [`GpuStack`] directly.
+//! [`run`] is the `mode=run` demo (user processes through [`gpu_gateway::DxgGateway`]); the
+//! QEMU tests use [`GpuStack`] directly.
 
 pub mod dxg_task;
 pub mod gpu_demo;
+pub mod gpu_gateway;
 pub mod vmbus_task;
 pub mod vpci_task;
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 
-use boot_info::BootInfo;
-use dxg::core::ProcessId;
+use boot_info::{BootInfo, Framebuffer};
 use vmbus::client::SubscriberId;
 
 use crate::hypervisor;
 use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::ipc::Receiver;
+use crate::process::{self, ProcessExit, images};
+use crate::syscall::FramebufferGrant;
 use crate::task::{self, TaskHandle};
 
 /// What the kernel hands the service start-up.
@@ -103,30 +107,58 @@ fn wait_for_adapter(events: &Receiver<dxg_task::AdapterEvent>, wait_milliseconds
     }
 }
 
-/// `mode=run`: bring the GPU stack up, run the demo, show its picture, shut down.
+/// The applications `mode=run` runs, in order: (name, spawn argument, gets the framebuffer).
+/// `gpu-demo` comes last so that its picture stays on the screen.
+const DEMO_APPLICATIONS: [(&str, u64, bool); 3] = [
+    ("d3dkmt-info", 0, false),
+    ("c-demo", 0, false),
+    ("gpu-demo", 0, true),
+];
+
+/// `mode=run`: bring the GPU stack up, run the demo applications as user processes (the last
+/// one renders on the GPU through D3DKMT and shows its picture), shut down.
 pub fn run(context: &ServiceContext) -> Result<(), String> {
     let stack = GpuStack::start(5_000)?;
-    let framebuffer = context.boot_info.framebuffer();
-    let result = gpu_demo::run(&stack.gpu, ProcessId(1), framebuffer);
-    match &result {
-        Ok(report) => {
-            log::info!(
-                "demo: rendered {}x{} Mandelbrot on the vGPU (adapter LUID {:#x}:{:#x}), checksum {:#018x} verified",
-                gpu_demo::WIDTH,
-                gpu_demo::HEIGHT,
-                report.adapter_luid.1,
-                report.adapter_luid.0,
-                report.checksum
-            );
-            if report.shown {
-                crate::serial::write_str("dxgos: screen ready\n");
-                // Leave the picture up long enough for a screendump.
-                task::sleep_milliseconds(1_500);
-            }
-        }
-        Err(error) => log::error!("demo: {error}"),
+    let framebuffer = context.boot_info.framebuffer().copied();
+    let result = run_applications(&stack, framebuffer);
+    if let Ok(true) = result {
+        crate::serial::write_str("dxgos: screen ready\n");
+        // Leave the picture up long enough for a screendump.
+        task::sleep_milliseconds(1_500);
+    }
+    if let Err(error) = &result {
+        log::error!("demo: {error}");
     }
     let shutdown = stack.shut_down();
     result?;
     shutdown
+}
+
+/// Runs [`DEMO_APPLICATIONS`] one after the other, each with its own GPU gateway; returns
+/// whether a picture was shown. Any application that does not exit with 0 is an error.
+fn run_applications(stack: &GpuStack, framebuffer: Option<Framebuffer>) -> Result<bool, String> {
+    let mut shown = false;
+    for (name, argument, wants_framebuffer) in DEMO_APPLICATIONS {
+        let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
+        // Without a framebuffer, the demo runs in its headless mode.
+        let (argument, grant) = match (wants_framebuffer, framebuffer) {
+            (true, Some(framebuffer)) => (argument, Some(FramebufferGrant { framebuffer })),
+            (true, None) => (argument | 1, None),
+            (false, _) => (argument, None),
+        };
+        let mut builder = process::Builder::new(name, image).argument(argument);
+        if let Some(grant) = grant {
+            builder = builder.framebuffer(grant);
+        }
+        let gateway = Box::new(gpu_gateway::DxgGateway::new(stack.gpu.clone(), name));
+        let handle = builder
+            .spawn(gateway)
+            .map_err(|error| format!("{name}: spawn failed: {error:?}"))?;
+        match handle.join() {
+            ProcessExit::Exited(0) => log::info!("demo: {name} exited with 0"),
+            other => return Err(format!("{name} ended badly: {other:?}")),
+        }
+        shown |= grant.is_some();
+    }
+    Ok(shown)
 }

@@ -11,7 +11,10 @@
 //! out afterwards. Unknown numbers get `STATUS_INVALID_SYSTEM_SERVICE`.
 //!
 //! Every user pointer is checked by walking the process's page tables and copied through the
-//! physical-memory window ([`UserMemory`]), so a bad pointer is a status, never a kernel fault.
+//! physical-memory window ([`UserSpace`]), so a bad pointer is a status, never a kernel fault.
+//!
+//! The framebuffer calls (0x102, 0x103) serve the process's [`FramebufferGrant`], if it was
+//! spawned with one: the info struct, and a writable, non-executable mapping in its view region.
 
 pub mod numbers;
 pub mod status;
@@ -22,12 +25,14 @@ use alloc::vec;
 
 use spin::Mutex;
 
-use crate::arch::address_space::{AccessViolation, AddressSpace};
+use boot_info::{Framebuffer, PixelFormat};
+
+use crate::arch::address_space::{AccessViolation, AddressSpace, MapUserError};
 use crate::arch::user_mode::UserRegisters;
 use crate::process::{ProcessExit, ProcessId};
 use status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_SYSTEM_SERVICE,
-    STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 
 /// The most a single WriteConsole copies (longer writes are cut; the count says how much).
@@ -41,26 +46,21 @@ pub const MAX_CONSOLE_WRITE: usize = 64 * 1024;
 pub trait GpuGateway: Send {
     /// Serves D3DKMT call `number` for `process`. `arguments` holds a copy of the user's
     /// argument struct (its size already checked against the call); whatever the gateway leaves
-    /// in it is copied back to the user. Returns the NTSTATUS for `rax`.
-    fn call(&mut self, process: ProcessId, number: u32, arguments: &mut [u8]) -> i32;
-
-    /// Like [`Self::call`], with access to the process's memory for the nested arrays some
-    /// structs point to (validated copies through [`UserMemory`]). The syscall layer calls this
-    /// one; the default forwards to [`Self::call`].
-    fn call_with_memory(
+    /// in it is copied back to the user. `user` reaches the process's memory for the nested
+    /// arrays some structs point to (validated copies) and maps views into it; `arg2` is the
+    /// caller's `rdx` (the CPU-wait timeout). Returns the NTSTATUS for `rax`.
+    fn call(
         &mut self,
         process: ProcessId,
         number: u32,
         arguments: &mut [u8],
-        memory: &UserMemory<'_>,
-    ) -> i32 {
-        let _ = memory;
-        self.call(process, number, arguments)
-    }
+        user: &mut UserSpace<'_>,
+        arg2: u64,
+    ) -> i32;
 
     /// The process has ended (exit, fault or kill): release what the GPU side holds for it
     /// (e.g. send DESTROYPROCESS). Called once, on the process's supervisor task, before the
-    /// process's memory is freed.
+    /// process's memory is freed (its views go with it).
     fn on_exit(&mut self, process: ProcessId, exit: &ProcessExit) {
         let _ = (process, exit);
     }
@@ -70,17 +70,29 @@ pub trait GpuGateway: Send {
 pub struct NoGpu;
 
 impl GpuGateway for NoGpu {
-    fn call(&mut self, _process: ProcessId, _number: u32, _arguments: &mut [u8]) -> i32 {
+    fn call(
+        &mut self,
+        _process: ProcessId,
+        _number: u32,
+        _arguments: &mut [u8],
+        _user: &mut UserSpace<'_>,
+        _arg2: u64,
+    ) -> i32 {
         STATUS_NOT_SUPPORTED
     }
 }
 
-/// Validated, copying access to one process's user memory.
-pub struct UserMemory<'a> {
-    space: &'a AddressSpace,
+/// Validated, copying access to one process's user memory, and its view region.
+pub struct UserSpace<'a> {
+    space: &'a mut AddressSpace,
 }
 
-impl UserMemory<'_> {
+impl<'a> UserSpace<'a> {
+    /// Access to `space`.
+    pub fn new(space: &'a mut AddressSpace) -> UserSpace<'a> {
+        UserSpace { space }
+    }
+
     /// Copies `buffer.len()` bytes from user address `address`; `Err` unless the whole range is
     /// canonical, below the user limit, present and user-accessible.
     pub fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), AccessViolation> {
@@ -96,6 +108,29 @@ impl UserMemory<'_> {
     pub fn check(&self, address: u64, length: u64, write: bool) -> Result<(), AccessViolation> {
         self.space.check(address, length, write)
     }
+
+    /// Maps `length` bytes of RAM at page-aligned `physical` (an IO-space view the GPU side
+    /// owns) into the process; returns the user address. Read-only unless `writable`.
+    pub fn map_view(
+        &mut self,
+        physical: u64,
+        length: u64,
+        writable: bool,
+    ) -> Result<u64, MapUserError> {
+        self.space.map_view(physical, length, writable, false)
+    }
+
+    /// Unmaps a view made by [`Self::map_view`]; returns its length (`None`: no such view).
+    pub fn unmap_view(&mut self, address: u64) -> Option<u64> {
+        self.space.unmap_view(address)
+    }
+}
+
+/// The framebuffer a process may draw on (a capability given at spawn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramebufferGrant {
+    /// The firmware's framebuffer.
+    pub framebuffer: Framebuffer,
 }
 
 /// Where a process's console text goes besides the serial port (tests read it back).
@@ -110,17 +145,28 @@ pub enum Outcome {
     Exit(i32),
 }
 
-/// Everything a system call may touch: the calling process's identity, memory, gateway and
-/// console.
+/// Everything a system call may touch: the calling process's identity, memory, gateway,
+/// console and framebuffer.
 pub struct Context<'a> {
     /// The caller.
     pub process: ProcessId,
     /// Its address space.
-    pub space: &'a AddressSpace,
+    pub space: &'a mut AddressSpace,
     /// Its GPU capability.
     pub gateway: &'a mut dyn GpuGateway,
     /// Optional copy of its console output.
     pub console: Option<&'a ConsoleCapture>,
+    /// The framebuffer it may map, and where it is mapped once it is.
+    pub framebuffer: Option<&'a mut FramebufferMapping>,
+}
+
+/// A process's framebuffer capability and its mapping.
+#[derive(Debug)]
+pub struct FramebufferMapping {
+    /// The grant.
+    pub grant: FramebufferGrant,
+    /// User address of the mapping, once mapped.
+    pub address: Option<u64>,
 }
 
 fn status(value: i32) -> Outcome {
@@ -129,7 +175,7 @@ fn status(value: i32) -> Outcome {
 
 /// Serves the system call described by `registers` (`rax` = number, `rdi`/`rsi`/`rdx`).
 pub fn dispatch(context: &mut Context<'_>, registers: &UserRegisters) -> Outcome {
-    let (number, arg0, arg1) = (registers.rax, registers.rdi, registers.rsi);
+    let (number, arg0, arg1, arg2) = (registers.rax, registers.rdi, registers.rsi, registers.rdx);
     match number {
         numbers::EXIT => Outcome::Exit(arg0 as u32 as i32),
         numbers::WRITE_CONSOLE => write_console(context, arg0, arg1),
@@ -141,9 +187,10 @@ pub fn dispatch(context: &mut Context<'_>, registers: &UserRegisters) -> Outcome
             crate::task::sleep_milliseconds(arg0.div_ceil(1000));
             status(STATUS_SUCCESS)
         }
-        numbers::GET_FRAMEBUFFER_INFO | numbers::MAP_FRAMEBUFFER => status(STATUS_NOT_SUPPORTED),
+        numbers::GET_FRAMEBUFFER_INFO => framebuffer(context, arg0, arg1, false),
+        numbers::MAP_FRAMEBUFFER => framebuffer(context, arg0, arg1, true),
         _ => match numbers::d3dkmt_argument_size(number) {
-            Some(size) => d3dkmt(context, number as u32, arg0, arg1, size),
+            Some(size) => d3dkmt(context, number as u32, [arg0, arg1, arg2], size),
             None => status(STATUS_INVALID_SYSTEM_SERVICE),
         },
     }
@@ -163,13 +210,8 @@ fn write_console(context: &mut Context<'_>, address: u64, length: u64) -> Outcom
     Outcome::Return(length as u64)
 }
 
-fn d3dkmt(
-    context: &mut Context<'_>,
-    number: u32,
-    address: u64,
-    size: u64,
-    expected: usize,
-) -> Outcome {
+fn d3dkmt(context: &mut Context<'_>, number: u32, registers: [u64; 3], expected: usize) -> Outcome {
+    let [address, size, arg2] = registers;
     if size != expected as u64 {
         return status(STATUS_INFO_LENGTH_MISMATCH);
     }
@@ -181,14 +223,60 @@ fn d3dkmt(
     if context.space.read(address, &mut arguments).is_err() {
         return status(STATUS_ACCESS_VIOLATION);
     }
-    let memory = UserMemory {
-        space: context.space,
-    };
+    let mut user = UserSpace::new(context.space);
     let result = context
         .gateway
-        .call_with_memory(context.process, number, &mut arguments, &memory);
+        .call(context.process, number, &mut arguments, &mut user, arg2);
     if context.space.write(address, &arguments).is_err() {
         return status(STATUS_ACCESS_VIOLATION);
     }
     status(result)
 }
+
+/// `GetFramebufferInfo` / `MapFramebuffer`: fills `DXGOS_FRAMEBUFFER_INFO` (userlib's layout:
+/// `Address` u64, `Size` u64, `Width`, `Height`, `Pitch`, `Format` u32) at `address`.
+fn framebuffer(context: &mut Context<'_>, address: u64, size: u64, map: bool) -> Outcome {
+    if size != FRAMEBUFFER_INFO_SIZE as u64 {
+        return status(STATUS_INFO_LENGTH_MISMATCH);
+    }
+    if context.space.check(address, size, true).is_err() {
+        return status(STATUS_ACCESS_VIOLATION);
+    }
+    let Some(mapping) = context.framebuffer.as_deref_mut() else {
+        return status(STATUS_NOT_SUPPORTED);
+    };
+    let framebuffer = mapping.grant.framebuffer;
+    if map && mapping.address.is_none() {
+        match context
+            .space
+            .map_view(framebuffer.physical_address, framebuffer.size, true, true)
+        {
+            Ok(user_address) => mapping.address = Some(user_address),
+            Err(_) => return status(STATUS_NO_MEMORY),
+        }
+    }
+    let format = if framebuffer.pixel_format == PixelFormat::Bgr as u32 {
+        FRAMEBUFFER_FORMAT_B8G8R8X8
+    } else {
+        FRAMEBUFFER_FORMAT_R8G8B8X8
+    };
+    let mut info = [0u8; FRAMEBUFFER_INFO_SIZE];
+    let user_address = if map { mapping.address.unwrap_or(0) } else { 0 };
+    info[0..8].copy_from_slice(&user_address.to_le_bytes());
+    info[8..16].copy_from_slice(&framebuffer.size.to_le_bytes());
+    info[16..20].copy_from_slice(&framebuffer.width.to_le_bytes());
+    info[20..24].copy_from_slice(&framebuffer.height.to_le_bytes());
+    info[24..28].copy_from_slice(&(framebuffer.stride * 4).to_le_bytes());
+    info[28..32].copy_from_slice(&format.to_le_bytes());
+    if context.space.write(address, &info).is_err() {
+        return status(STATUS_ACCESS_VIOLATION);
+    }
+    status(STATUS_SUCCESS)
+}
+
+/// `sizeof(DXGOS_FRAMEBUFFER_INFO)`.
+const FRAMEBUFFER_INFO_SIZE: usize = 32;
+/// `DXGOS_FRAMEBUFFER_INFO.Format`: blue in the low byte.
+const FRAMEBUFFER_FORMAT_B8G8R8X8: u32 = 1;
+/// `DXGOS_FRAMEBUFFER_INFO.Format`: red in the low byte.
+const FRAMEBUFFER_FORMAT_R8G8B8X8: u32 = 2;

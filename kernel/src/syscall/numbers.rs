@@ -6,9 +6,9 @@
 pub const EXIT: u64 = 0x100;
 /// Write UTF-8 text: `rdi` = address, `rsi` = length; returns bytes written or an NTSTATUS.
 pub const WRITE_CONSOLE: u64 = 0x101;
-/// Describe the demo framebuffer (not served here yet: `STATUS_NOT_SUPPORTED`).
+/// Describe the framebuffer (`STATUS_NOT_SUPPORTED` without a framebuffer grant).
 pub const GET_FRAMEBUFFER_INFO: u64 = 0x102;
-/// Map the demo framebuffer (not served here yet: `STATUS_NOT_SUPPORTED`).
+/// Map the framebuffer into the process (idempotent).
 pub const MAP_FRAMEBUFFER: u64 = 0x103;
 /// Yield to the other ready tasks.
 pub const YIELD: u64 = 0x104;

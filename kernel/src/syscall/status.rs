@@ -12,3 +12,5 @@ pub const STATUS_INVALID_PARAMETER: i32 = 0xC000_000D_u32 as i32;
 pub const STATUS_INVALID_SYSTEM_SERVICE: i32 = 0xC000_001C_u32 as i32;
 /// The call exists but is not available.
 pub const STATUS_NOT_SUPPORTED: i32 = 0xC000_00BB_u32 as i32;
+/// No memory (or address space) for the request.
+pub const STATUS_NO_MEMORY: i32 = 0xC000_0017_u32 as i32;

@@ -247,6 +247,15 @@ pub fn sleep_milliseconds(milliseconds: u64) {
     }
 }
 
+/// Blocks the current task until the timer reaches `deadline` (in [`crate::clock::ticks`]) or
+/// something unparks it, whichever comes first. Callers re-check their condition.
+pub fn park_until(deadline: u64) {
+    if crate::clock::ticks() < deadline {
+        scheduler::sleep_until(deadline);
+        scheduler::cancel_sleep();
+    }
+}
+
 /// What the exception handler needs to know about the running task (copied, so no lock is
 /// held while reporting).
 pub struct TaskDescription {

@@ -268,6 +268,18 @@ pub(super) fn sleep_until(deadline: u64) {
     });
 }
 
+/// Removes the current task's pending sleeps (after it was woken before its deadline), so it
+/// holds at most one sleeper slot and no stale wake-up reaches a later wait.
+pub(super) fn cancel_sleep() {
+    without_interrupts(|| {
+        let mut scheduler = SCHEDULER.lock();
+        let Some(me) = scheduler.current.clone() else {
+            return;
+        };
+        scheduler.sleepers.retain(|(_, task)| !task.same_task(&me));
+    });
+}
+
 /// Called from the timer interrupt: wakes every sleeper whose deadline has passed.
 pub fn wake_sleepers(now: u64) {
     let Some(mut scheduler) = SCHEDULER.try_lock() else {

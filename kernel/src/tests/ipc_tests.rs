@@ -285,3 +285,40 @@ fn request_reply_round_trip() -> TestResult {
     Ok(())
 }
 kernel_test!(request_reply_round_trip, request_reply_round_trip);
+
+fn call_until_times_out_and_recovers() -> TestResult {
+    // A server that answers each question after sleeping the asked number of milliseconds.
+    let (client, requests) = service::<u64, u64>(4);
+    let server = task::spawn("slow service", move || {
+        while let Ok(request) = requests.recv() {
+            task::sleep_milliseconds(request.body);
+            let answer = request.body;
+            let _ = request.reply(answer);
+        }
+    });
+    let now = crate::clock::ticks();
+    let deadline = now + crate::clock::milliseconds_to_ticks(10);
+    ensure!(
+        client.call_until(200, Some(deadline)) == Err(CallError::TimedOut),
+        "a 200 ms answer did not time out at 10 ms"
+    );
+    ensure!(
+        crate::clock::ticks() >= deadline,
+        "call_until returned before its deadline"
+    );
+    let later = crate::clock::ticks() + crate::clock::milliseconds_to_ticks(2_000);
+    ensure!(
+        client.call_until(1, Some(later)) == Ok(1),
+        "a fast answer after a timed-out one"
+    );
+    ensure!(client.call_until(2, None) == Ok(2), "no deadline");
+    // The task's timer slot was given back: a plain sleep still works.
+    task::sleep_milliseconds(1);
+    drop(client);
+    ensure!(server.join().is_ok(), "server ended badly");
+    Ok(())
+}
+kernel_test!(
+    call_until_times_out_and_recovers,
+    call_until_times_out_and_recovers
+);

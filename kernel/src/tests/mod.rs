@@ -1,6 +1,7 @@
 //! The in-kernel tests, grouped by subsystem.
 
 mod dxg_tests;
+mod gpu_process_tests;
 mod ipc_tests;
 mod memory_tests;
 mod platform_tests;

@@ -12,7 +12,7 @@ use spin::Mutex;
 
 use crate::process::{self, ProcessExit, ProcessId, SpawnError, images};
 use crate::syscall::status::{STATUS_INVALID_PARAMETER, STATUS_SUCCESS};
-use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu, UserMemory};
+use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu, UserSpace};
 use crate::testing::TestResult;
 use crate::{ensure, kernel_test};
 
@@ -25,33 +25,30 @@ struct RecordingGateway {
 }
 
 impl GpuGateway for RecordingGateway {
-    fn call(&mut self, _process: ProcessId, number: u32, arguments: &mut [u8]) -> i32 {
+    fn call(
+        &mut self,
+        _process: ProcessId,
+        number: u32,
+        arguments: &mut [u8],
+        user: &mut UserSpace<'_>,
+        _arg2: u64,
+    ) -> i32 {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        // Nested pointers go through the same checks: page 0 is never mapped, the stack is.
+        let mut word = [0u8; 8];
+        let stack = process::USER_STACK_TOP - 16;
+        if user.read(0x10, &mut word).is_ok()
+            || user.write(0x10, &word).is_ok()
+            || user.check(stack, 16, true).is_err()
+            || user.read(stack, &mut word).is_err()
+        {
+            return STATUS_INVALID_PARAMETER;
+        }
         if number != 1 || arguments.len() != 12 || arguments[0] != 0x42 {
             return STATUS_INVALID_PARAMETER;
         }
         arguments[8..12].copy_from_slice(&0x1234u32.to_le_bytes());
         STATUS_SUCCESS
-    }
-
-    fn call_with_memory(
-        &mut self,
-        process: ProcessId,
-        number: u32,
-        arguments: &mut [u8],
-        memory: &UserMemory<'_>,
-    ) -> i32 {
-        // Nested pointers go through the same checks: page 0 is never mapped, the stack is.
-        let mut word = [0u8; 8];
-        let stack = process::USER_STACK_TOP - 16;
-        if memory.read(0x10, &mut word).is_ok()
-            || memory.write(0x10, &word).is_ok()
-            || memory.check(stack, 16, true).is_err()
-            || memory.read(stack, &mut word).is_err()
-        {
-            return STATUS_INVALID_PARAMETER;
-        }
-        self.call(process, number, arguments)
     }
 
     fn on_exit(&mut self, process: ProcessId, exit: &ProcessExit) {

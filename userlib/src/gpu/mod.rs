@@ -7,6 +7,7 @@
 //! kernel's NTSTATUS. Nothing here allocates.
 
 mod error;
+mod fence;
 mod mapping;
 
 pub use error::{D3dkmtError, check};
@@ -332,6 +333,7 @@ impl<'a, S: Syscall + ?Sized> Device<'a, S> {
             device: self,
             handle: arguments.hSyncObject,
             gpu_virtual_address: arguments.Info.FenceValueGPUVirtualAddress,
+            fence_view: fence::FenceView::new(arguments.Info.FenceValueCPUVirtualAddress),
         })
     }
 
@@ -490,6 +492,7 @@ pub struct SyncObject<'a, S: Syscall + ?Sized> {
     device: &'a Device<'a, S>,
     handle: D3DKMT_HANDLE,
     gpu_virtual_address: D3DGPU_VIRTUAL_ADDRESS,
+    fence_view: Option<fence::FenceView>,
 }
 
 impl<S: Syscall + ?Sized> SyncObject<'_, S> {
@@ -501,6 +504,19 @@ impl<S: Syscall + ?Sized> SyncObject<'_, S> {
     /// GPU virtual address of the fence value.
     pub fn gpu_virtual_address(&self) -> D3DGPU_VIRTUAL_ADDRESS {
         self.gpu_virtual_address
+    }
+
+    /// The fence's current value, read from the page the kernel mapped read-only into this
+    /// process (`FenceValueCPUVirtualAddress`); `None` if the kernel mapped none.
+    pub fn current_value(&self) -> Option<u64> {
+        self.fence_view.as_ref().map(fence::FenceView::read)
+    }
+
+    /// The user address of the fence value's read-only mapping (0 if none).
+    pub fn cpu_virtual_address(&self) -> u64 {
+        self.fence_view
+            .as_ref()
+            .map_or(0, fence::FenceView::address)
     }
 
     /// Blocks until the fence reaches `value` (`D3DKMTWaitForSynchronizationObjectFromCpu`);

@@ -1,0 +1,436 @@
+//! Mode 7: the invalid-argument table. Every D3DKMT entry point gets bad arguments through the
+//! real system call (userlib's call table drives it, so a new entry point is covered without
+//! editing this file), and each answer must be the documented NTSTATUS:
+//!
+//! | row | input | expected |
+//! |---|---|---|
+//! | size | `rsi` one byte short | `STATUS_INFO_LENGTH_MISMATCH` |
+//! | unmapped | the struct at 0x10 | `STATUS_ACCESS_VIOLATION` |
+//! | read-only | the struct in this program's read-only data | `STATUS_ACCESS_VIOLATION` |
+//! | zeroed | an all-zero struct (null handles) | a failure status (`EnumAdapters2/3`: the count query succeeds) |
+//! | bad handle | a made-up handle where the call takes one | `STATUS_INVALID_HANDLE` |
+//! | oversize count | an object/allocation count above the D3DKMT limit | `STATUS_INVALID_PARAMETER` |
+//! | bad nested pointer | an array or buffer pointer to unmapped or kernel memory | `STATUS_ACCESS_VIOLATION` |
+//! | foreign handle | a device handle of another process (argument bits 32–63), a value this process has no object for | `STATUS_INVALID_HANDLE` |
+//!
+//! Each row prints one line; the result is the number of rows that failed.
+
+use userlib::abi::status::{
+    STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
+    STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+};
+use userlib::abi::{self, NTSTATUS};
+use userlib::gpu::Adapter;
+use userlib::println;
+use userlib::sys::{D3DKMT_CALLS, Native, SyscallNumber, call_d3dkmt, result_to_status};
+
+use crate::raw_syscall;
+
+/// A handle no process was given.
+const MADE_UP_HANDLE: u32 = 0x4000_0bad;
+/// An address in the kernel half.
+const KERNEL_ADDRESS: u64 = 0xffff_8000_0000_0000;
+/// An unmapped user address.
+const UNMAPPED: u64 = 0x10;
+
+/// Read-only bytes big enough for any argument struct (lives in .rodata).
+static READ_ONLY: [u8; 1024] = [0; 1024];
+
+struct Table {
+    rows: u32,
+    failed: u32,
+}
+
+impl Table {
+    fn check(&mut self, what: &str, call: &str, status: NTSTATUS, expected: NTSTATUS) {
+        self.check_with(what, call, status, status == expected, expected);
+    }
+
+    fn check_with(&mut self, what: &str, call: &str, status: NTSTATUS, good: bool, want: NTSTATUS) {
+        self.rows += 1;
+        if !good {
+            self.failed += 1;
+            println!("selftest: {what} {call}: got {status:#010x}, expected {want:#010x}: FAILED");
+        }
+    }
+}
+
+fn raw(number: SyscallNumber, address: u64, size: u64) -> NTSTATUS {
+    result_to_status(raw_syscall(number as u64, address, size, 0))
+}
+
+/// Runs the table; `foreign_device` is another process's device handle (0: skip that row).
+pub fn run(foreign_device: u32) -> i32 {
+    let mut table = Table { rows: 0, failed: 0 };
+    let mut buffer = [0u8; 1024]; // writable, bigger than any argument struct
+    let buffer_address = buffer.as_mut_ptr() as u64;
+    for call in D3DKMT_CALLS {
+        let size = call.argument_size as u64;
+        let name = call.export;
+        table.check(
+            "size",
+            name,
+            raw(call.number, buffer_address, size - 1),
+            STATUS_INFO_LENGTH_MISMATCH,
+        );
+        table.check(
+            "unmapped",
+            name,
+            raw(call.number, UNMAPPED, size),
+            STATUS_ACCESS_VIOLATION,
+        );
+        table.check(
+            "read-only",
+            name,
+            raw(call.number, READ_ONLY.as_ptr() as u64, size),
+            STATUS_ACCESS_VIOLATION,
+        );
+        buffer.fill(0);
+        let status = raw(call.number, buffer_address, size);
+        let count_query = matches!(
+            call.number,
+            SyscallNumber::EnumAdapters2 | SyscallNumber::EnumAdapters3
+        );
+        let good = if count_query {
+            status == STATUS_SUCCESS
+        } else {
+            status < 0
+        };
+        table.check_with("zeroed", name, status, good, -1);
+    }
+    bad_handles(&mut table);
+    with_a_device(&mut table, foreign_device);
+    println!(
+        "selftest: invalid-argument table: {} rows over {} entry points, {} failed",
+        table.rows,
+        D3DKMT_CALLS.len(),
+        table.failed
+    );
+    table.failed as i32
+}
+
+/// Calls whose first handle is at offset 0 (or 8), given a made-up handle.
+fn bad_handles(table: &mut Table) {
+    let calls: [(SyscallNumber, usize); 13] = [
+        (SyscallNumber::CloseAdapter, 0),
+        (SyscallNumber::CreateDevice, 0),
+        (SyscallNumber::DestroyDevice, 0),
+        (SyscallNumber::CreateContextVirtual, 0),
+        (SyscallNumber::DestroyContext, 0),
+        (SyscallNumber::DestroySynchronizationObject, 0),
+        (SyscallNumber::GetDeviceState, 0),
+        (SyscallNumber::CreatePagingQueue, 0),
+        (SyscallNumber::DestroyPagingQueue, 0),
+        (SyscallNumber::Lock2, 0),
+        (SyscallNumber::Unlock2, 0),
+        (SyscallNumber::QueryVideoMemoryInfo, 8),
+        (SyscallNumber::QueryAdapterInfo, 0),
+    ];
+    let mut info = [0u8; 64];
+    for (number, offset) in calls {
+        let mut bytes = [0u8; 1024];
+        let size = number.argument_size().unwrap_or(0);
+        {
+            bytes[offset..offset + 4].copy_from_slice(&MADE_UP_HANDLE.to_le_bytes());
+            match number {
+                // A readable buffer and a known query type, so only the handle is wrong.
+                SyscallNumber::QueryAdapterInfo => {
+                    bytes[4..8].copy_from_slice(&15u32.to_le_bytes());
+                    bytes[8..16].copy_from_slice(&(info.as_mut_ptr() as u64).to_le_bytes());
+                    bytes[16..20].copy_from_slice(&(info.len() as u32).to_le_bytes());
+                }
+                // The execution state type.
+                SyscallNumber::GetDeviceState => {
+                    bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+                }
+                _ => {}
+            }
+        }
+        let status = raw(number, bytes.as_mut_ptr() as u64, size as u64);
+        table.check(
+            "bad handle",
+            export_name(number),
+            status,
+            STATUS_INVALID_HANDLE,
+        );
+    }
+}
+
+fn export_name(number: SyscallNumber) -> &'static str {
+    D3DKMT_CALLS
+        .iter()
+        .find(|call| call.number == number)
+        .map_or("?", |call| call.export)
+}
+
+/// Oversize counts, bad nested pointers and a foreign handle, on a real device.
+fn with_a_device(table: &mut Table, foreign_device: u32) {
+    let Ok(mut adapters) = Adapter::enumerate(&Native) else {
+        table.check_with("setup", "EnumAdapters2", -1, false, 0);
+        return;
+    };
+    let Some(adapter) = adapters.take(0) else {
+        table.check_with("setup", "no adapter", -1, false, 0);
+        return;
+    };
+    let Ok(device) = adapter.create_device() else {
+        table.check_with("setup", "CreateDevice", -1, false, 0);
+        return;
+    };
+    let Ok(context) = device.create_context() else {
+        table.check_with("setup", "CreateContextVirtual", -1, false, 0);
+        return;
+    };
+    let Ok(fence) = device.create_sync_object() else {
+        table.check_with("setup", "CreateSynchronizationObject2", -1, false, 0);
+        return;
+    };
+    let objects = [fence.handle(); 40];
+    let values = [1u64; 40];
+
+    // Oversize counts.
+    let mut wait = abi::D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU {
+        hDevice: device.handle(),
+        ObjectCount: 33,
+        ObjectHandleArray: objects.as_ptr() as u64,
+        FenceValueArray: values.as_ptr() as u64,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(
+        &Native,
+        SyscallNumber::WaitForSynchronizationObjectFromCpu,
+        &mut wait,
+        0,
+    );
+    table.check(
+        "oversize count",
+        "D3DKMTWaitForSynchronizationObjectFromCpu",
+        status,
+        STATUS_INVALID_PARAMETER,
+    );
+    let mut signal = abi::D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU {
+        hContext: context.handle(),
+        ObjectCount: 33,
+        ObjectHandleArray: objects.as_ptr() as u64,
+        MonitoredFenceValueArray: values.as_ptr() as u64,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(
+        &Native,
+        SyscallNumber::SignalSynchronizationObjectFromGpu,
+        &mut signal,
+        0,
+    );
+    table.check(
+        "oversize count",
+        "D3DKMTSignalSynchronizationObjectFromGpu",
+        status,
+        STATUS_INVALID_PARAMETER,
+    );
+    let mut cpu_signal = abi::D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU {
+        hDevice: device.handle(),
+        ObjectCount: 33,
+        ObjectHandleArray: objects.as_ptr() as u64,
+        FenceValueArray: values.as_ptr() as u64,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(
+        &Native,
+        SyscallNumber::SignalSynchronizationObjectFromCpu,
+        &mut cpu_signal,
+        0,
+    );
+    table.check(
+        "oversize count",
+        "D3DKMTSignalSynchronizationObjectFromCpu",
+        status,
+        STATUS_INVALID_PARAMETER,
+    );
+    let mut submit = abi::D3DKMT_SUBMITCOMMAND {
+        BroadcastContextCount: 65,
+        ..Default::default()
+    };
+    submit.BroadcastContext[0] = context.handle();
+    let status = call_d3dkmt(&Native, SyscallNumber::SubmitCommand, &mut submit, 0);
+    table.check(
+        "oversize count",
+        "D3DKMTSubmitCommand",
+        status,
+        STATUS_INVALID_PARAMETER,
+    );
+    let mut allocation = abi::D3DKMT_CREATEALLOCATION {
+        hDevice: device.handle(),
+        NumAllocations: 1025,
+        pAllocationInfo2: UNMAPPED,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(
+        &Native,
+        SyscallNumber::CreateAllocation2,
+        &mut allocation,
+        0,
+    );
+    table.check(
+        "oversize count",
+        "D3DKMTCreateAllocation2",
+        status,
+        STATUS_INVALID_PARAMETER,
+    );
+    let mut private = [0u8; 8];
+    let mut query = abi::D3DKMT_QUERYADAPTERINFO {
+        hAdapter: adapter.handle(),
+        Type: 15,
+        pPrivateDriverData: private.as_mut_ptr() as u64,
+        PrivateDriverDataSize: 0x7fff_ffff,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(&Native, SyscallNumber::QueryAdapterInfo, &mut query, 0);
+    table.check(
+        "oversize count",
+        "D3DKMTQueryAdapterInfo",
+        status,
+        STATUS_INVALID_PARAMETER,
+    );
+
+    // Bad nested pointers.
+    let mut wait = abi::D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU {
+        hDevice: device.handle(),
+        ObjectCount: 1,
+        ObjectHandleArray: UNMAPPED,
+        FenceValueArray: values.as_ptr() as u64,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(
+        &Native,
+        SyscallNumber::WaitForSynchronizationObjectFromCpu,
+        &mut wait,
+        0,
+    );
+    table.check(
+        "bad nested pointer",
+        "D3DKMTWaitForSynchronizationObjectFromCpu",
+        status,
+        STATUS_ACCESS_VIOLATION,
+    );
+    let mut submit = abi::D3DKMT_SUBMITCOMMAND {
+        BroadcastContextCount: 1,
+        pPrivateDriverData: UNMAPPED,
+        PrivateDriverDataSize: 32,
+        ..Default::default()
+    };
+    submit.BroadcastContext[0] = context.handle();
+    let status = call_d3dkmt(&Native, SyscallNumber::SubmitCommand, &mut submit, 0);
+    table.check(
+        "bad nested pointer",
+        "D3DKMTSubmitCommand",
+        status,
+        STATUS_ACCESS_VIOLATION,
+    );
+    let mut allocation = abi::D3DKMT_CREATEALLOCATION {
+        hDevice: device.handle(),
+        NumAllocations: 1,
+        pAllocationInfo2: UNMAPPED,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(
+        &Native,
+        SyscallNumber::CreateAllocation2,
+        &mut allocation,
+        0,
+    );
+    table.check(
+        "bad nested pointer",
+        "D3DKMTCreateAllocation2",
+        status,
+        STATUS_ACCESS_VIOLATION,
+    );
+    let mut query = abi::D3DKMT_QUERYADAPTERINFO {
+        hAdapter: adapter.handle(),
+        Type: 15,
+        pPrivateDriverData: KERNEL_ADDRESS,
+        PrivateDriverDataSize: 8,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(&Native, SyscallNumber::QueryAdapterInfo, &mut query, 0);
+    table.check(
+        "bad nested pointer",
+        "D3DKMTQueryAdapterInfo",
+        status,
+        STATUS_ACCESS_VIOLATION,
+    );
+    let mut enumerate = abi::D3DKMT_ENUMADAPTERS2 {
+        NumAdapters: 4,
+        pAdapters: UNMAPPED,
+        ..Default::default()
+    };
+    let status = call_d3dkmt(&Native, SyscallNumber::EnumAdapters2, &mut enumerate, 0);
+    table.check(
+        "bad nested pointer",
+        "D3DKMTEnumAdapters2",
+        status,
+        STATUS_ACCESS_VIOLATION,
+    );
+
+    // Another process's device.
+    if foreign_device != 0 {
+        let mut create = abi::D3DKMT_CREATECONTEXTVIRTUAL {
+            hDevice: foreign_device,
+            ..Default::default()
+        };
+        let status = call_d3dkmt(&Native, SyscallNumber::CreateContextVirtual, &mut create, 0);
+        table.check(
+            "foreign handle",
+            "D3DKMTCreateContextVirtual",
+            status,
+            STATUS_INVALID_HANDLE,
+        );
+        let mut state = abi::D3DKMT_GETDEVICESTATE {
+            hDevice: foreign_device,
+            StateType: 1,
+            ..Default::default()
+        };
+        let status = call_d3dkmt(&Native, SyscallNumber::GetDeviceState, &mut state, 0);
+        table.check(
+            "foreign handle",
+            "D3DKMTGetDeviceState",
+            status,
+            STATUS_INVALID_HANDLE,
+        );
+        let mut destroy = abi::D3DKMT_DESTROYDEVICE {
+            hDevice: foreign_device,
+        };
+        let status = call_d3dkmt(&Native, SyscallNumber::DestroyDevice, &mut destroy, 0);
+        table.check(
+            "foreign handle",
+            "D3DKMTDestroyDevice",
+            status,
+            STATUS_INVALID_HANDLE,
+        );
+    }
+    // Still working after all that.
+    let status = match device.execution_state() {
+        Ok(_) => STATUS_SUCCESS,
+        Err(_) => -1,
+    };
+    table.check("afterwards", "D3DKMTGetDeviceState", status, STATUS_SUCCESS);
+}
+
+/// Mode 8: creates eight devices and reports the last one's handle, then waits to be killed.
+/// Handles are per process, so the table's process (with three objects of its own) does not
+/// hold that handle value itself: it is another process's handle and nothing of its own.
+pub fn hold_a_device() -> i32 {
+    let Ok(mut adapters) = Adapter::enumerate(&Native) else {
+        return 1;
+    };
+    let Some(adapter) = adapters.take(0) else {
+        return 2;
+    };
+    let devices: [_; 8] = core::array::from_fn(|_| adapter.create_device().ok());
+    let Some(Some(device)) = devices.last() else {
+        return 3;
+    };
+    println!("selftest: holding device {:#x}", device.handle());
+    loop {
+        userlib::sys::process::sleep(&Native, 1_000);
+    }
+}

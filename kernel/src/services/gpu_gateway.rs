@@ -1,0 +1,146 @@
+//! The GPU gateway of a user process: its D3DKMT calls, translated by the sans-I/O
+//! [`drivers::d3dkmt::Translator`] into typed requests to the dxg task.
+//!
+//! The gateway owns the process's translator (its lazily created host process, lock views and
+//! fence views) and a [`GpuClient`] to the dxg task; nothing is shared with other processes.
+//! For each call it builds a [`KernelEnvironment`]: user memory through the syscall layer's
+//! validated copies, GPU requests through the client (CPU waits with their timeout), and views
+//! mapped into the process's view region. When the process ends, [`GpuGateway::on_exit`] lets
+//! the translator destroy the host process (DESTROYPROCESS releases everything it still owns);
+//! the views go with the address space, which never frees the IO-space frames it borrowed.
+
+use alloc::string::String;
+
+use drivers::d3dkmt::{
+    Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError,
+};
+
+use super::dxg_task::{GpuCall, GpuClient};
+use crate::ipc::CallError;
+use crate::process::{ProcessExit, ProcessId};
+use crate::syscall::{GpuGateway, UserSpace};
+
+/// `STATUS_TIMEOUT`: a CPU wait ran out of time (a success code).
+const STATUS_TIMEOUT: i32 = 0x0000_0102;
+/// `STATUS_DEVICE_REMOVED`: the dxg task is gone.
+const STATUS_DEVICE_REMOVED: i32 = 0xC000_02B6_u32 as i32;
+/// `STATUS_NO_MEMORY`: no room for a view.
+const STATUS_NO_MEMORY: i32 = 0xC000_0017_u32 as i32;
+
+/// A process's D3DKMT service (see the module docs).
+pub struct DxgGateway {
+    gpu: GpuClient,
+    name: String,
+    translator: Option<Translator>,
+}
+
+impl DxgGateway {
+    /// A gateway for the process called `name`, talking to the dxg task through `gpu`.
+    pub fn new(gpu: GpuClient, name: &str) -> DxgGateway {
+        DxgGateway {
+            gpu,
+            name: String::from(name),
+            translator: None,
+        }
+    }
+}
+
+impl GpuGateway for DxgGateway {
+    fn call(
+        &mut self,
+        process: ProcessId,
+        number: u32,
+        arguments: &mut [u8],
+        user: &mut UserSpace<'_>,
+        arg2: u64,
+    ) -> i32 {
+        let translator = self
+            .translator
+            .get_or_insert_with(|| Translator::new(process.0, &self.name));
+        let mut environment = KernelEnvironment {
+            gpu: &self.gpu,
+            process: dxg::core::ProcessId(process.0),
+            user: Some(user),
+        };
+        translator.call(&mut environment, number, arguments, arg2)
+    }
+
+    fn on_exit(&mut self, process: ProcessId, _exit: &ProcessExit) {
+        if let Some(translator) = self.translator.as_mut() {
+            let mut environment = KernelEnvironment {
+                gpu: &self.gpu,
+                process: dxg::core::ProcessId(process.0),
+                user: None,
+            };
+            translator.exit(&mut environment);
+        }
+    }
+}
+
+/// What the translator may do for one call: copy user memory, ask the dxg task, map views.
+/// After the process has ended (`user` is `None`) user memory is gone: copies fail, and
+/// unmapping is left to the address space's destruction.
+struct KernelEnvironment<'a, 'b> {
+    gpu: &'a GpuClient,
+    process: dxg::core::ProcessId,
+    user: Option<&'a mut UserSpace<'b>>,
+}
+
+impl Environment for KernelEnvironment<'_, '_> {
+    fn read_user(&self, address: u64, buffer: &mut [u8]) -> Result<(), UserMemoryError> {
+        match self.user.as_deref() {
+            Some(user) => user
+                .read(address, buffer)
+                .map_err(|violation| UserMemoryError {
+                    address: violation.address,
+                }),
+            None => Err(UserMemoryError { address }),
+        }
+    }
+
+    fn write_user(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError> {
+        match self.user.as_deref() {
+            Some(user) => user
+                .write(address, data)
+                .map_err(|violation| UserMemoryError {
+                    address: violation.address,
+                }),
+            None => Err(UserMemoryError { address }),
+        }
+    }
+
+    fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus> {
+        let deadline = match timeout {
+            Timeout::Infinite => None,
+            // At least one tick, so that a poll (timeout 0) lets the dxg task answer first.
+            Timeout::Microseconds(microseconds) => Some(
+                crate::clock::ticks()
+                    + crate::clock::milliseconds_to_ticks(microseconds.div_ceil(1000)).max(1),
+            ),
+        };
+        let call = GpuCall {
+            process: self.process,
+            request,
+        };
+        match self.gpu.call_until(call, deadline) {
+            Ok(result) => result,
+            Err(CallError::TimedOut) => Err(NtStatus(STATUS_TIMEOUT)),
+            Err(CallError::ServerGone | CallError::NoReply) => Err(NtStatus(STATUS_DEVICE_REMOVED)),
+        }
+    }
+
+    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus> {
+        match self.user.as_deref_mut() {
+            Some(user) => user
+                .map_view(physical, length, writable)
+                .map_err(|_| NtStatus(STATUS_NO_MEMORY)),
+            None => Err(NtStatus(STATUS_NO_MEMORY)),
+        }
+    }
+
+    fn unmap_io(&mut self, user_address: u64, _length: u64) {
+        if let Some(user) = self.user.as_deref_mut() {
+            user.unmap_view(user_address);
+        }
+    }
+}

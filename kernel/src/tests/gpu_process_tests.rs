@@ -1,0 +1,217 @@
+//! End-to-end tests of user processes on the GPU: the demo applications through D3DKMT (the
+//! syscall layer, the process's `DxgGateway`, the dxg task, VMBus, the emulated vGPU), two
+//! processes at once, a process killed while it submits, the read-only fence page, and the
+//! invalid-argument table of `apps/selftest` (mode 7).
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use spin::Mutex;
+
+use crate::process::{self, KILLED_BY_OWNER, ProcessExit, ProcessHandle, images};
+use crate::services::GpuStack;
+use crate::services::gpu_gateway::DxgGateway;
+use crate::syscall::ConsoleCapture;
+use crate::testing::TestResult;
+use crate::{ensure, kernel_test, task};
+
+fn capture() -> ConsoleCapture {
+    Arc::new(Mutex::new(String::new()))
+}
+
+/// Spawns application `name` with `argument`, a GPU gateway on `stack` and a console capture.
+fn spawn(
+    stack: &GpuStack,
+    name: &str,
+    argument: u64,
+    console: &ConsoleCapture,
+    expect_fault: bool,
+) -> Result<ProcessHandle, String> {
+    let image = images::find(name).ok_or_else(|| format!("no embedded {name}"))?;
+    let mut builder = process::Builder::new(name, image)
+        .argument(argument)
+        .capture_console(console.clone());
+    if expect_fault {
+        builder = builder.expect_fault();
+    }
+    builder
+        .spawn(Box::new(DxgGateway::new(stack.gpu.clone(), name)))
+        .map_err(|error| format!("spawn {name}: {error:?}"))
+}
+
+/// Waits up to `milliseconds` for `text` to appear in `console`.
+fn wait_for(console: &ConsoleCapture, text: &str, milliseconds: u64) -> bool {
+    for _ in 0..milliseconds / 5 {
+        if console.lock().contains(text) {
+            return true;
+        }
+        task::sleep_milliseconds(5);
+    }
+    console.lock().contains(text)
+}
+
+fn line_with<'a>(console: &'a str, text: &str) -> &'a str {
+    console
+        .lines()
+        .find(|line| line.contains(text))
+        .unwrap_or("")
+}
+
+/// Runs `body` on a started GPU stack and shuts the stack down, whatever `body` returned.
+fn with_stack(body: impl FnOnce(&GpuStack) -> TestResult) -> TestResult {
+    let stack = GpuStack::start(5_000)?;
+    let result = body(&stack);
+    let shutdown = stack.shut_down();
+    result?;
+    shutdown
+}
+
+fn demo_applications_run_in_user_mode() -> TestResult {
+    with_stack(|stack| {
+        for (name, argument, verdict) in [
+            ("d3dkmt-info", 0, "driver description"),
+            ("c-demo", 0, "every pixel verified"),
+            ("gpu-demo", 1, "verified against the CPU"),
+        ] {
+            let console = capture();
+            let exit = spawn(stack, name, argument, &console, false)?.join();
+            let text = console.lock().clone();
+            ensure!(
+                exit == ProcessExit::Exited(0),
+                "{name} ended with {exit:?}; it wrote:\n{text}"
+            );
+            ensure!(text.contains(verdict), "{name} wrote:\n{text}");
+            log::info!("{name}: {}", line_with(&text, verdict));
+        }
+        Ok(())
+    })
+}
+kernel_test!(
+    gpu_user_demo_applications,
+    demo_applications_run_in_user_mode
+);
+
+fn two_processes_render_at_once() -> TestResult {
+    with_stack(|stack| {
+        let (first_console, second_console) = (capture(), capture());
+        let first = spawn(stack, "gpu-demo", 1, &first_console, false)?;
+        let second = spawn(stack, "gpu-demo", 1 | (32 << 8), &second_console, false)?;
+        let (first, second) = (first.join(), second.join());
+        let (first_text, second_text) =
+            (first_console.lock().clone(), second_console.lock().clone());
+        ensure!(
+            first == ProcessExit::Exited(0) && second == ProcessExit::Exited(0),
+            "ended with {first:?} and {second:?}; they wrote:\n{first_text}{second_text}"
+        );
+        ensure!(
+            first_text.contains("(48 iterations)") && second_text.contains("(32 iterations)"),
+            "each process should verify its own image:\n{first_text}{second_text}"
+        );
+        Ok(())
+    })
+}
+kernel_test!(gpu_user_two_processes_at_once, two_processes_render_at_once);
+
+fn process_killed_mid_submit_leaves_the_rest_healthy() -> TestResult {
+    with_stack(|stack| {
+        let looping_console = capture();
+        let looping = spawn(stack, "gpu-demo", 2, &looping_console, false)?;
+        ensure!(
+            wait_for(&looping_console, "submitting", 5_000),
+            "the looping process never started submitting: {}",
+            looping_console.lock()
+        );
+        // Let it get well into its submit loop while another process renders.
+        let other_console = capture();
+        let other = spawn(stack, "gpu-demo", 1, &other_console, false)?;
+        task::sleep_milliseconds(50);
+        looping.kill();
+        let exit = looping.join();
+        ensure!(
+            exit == ProcessExit::Killed(KILLED_BY_OWNER),
+            "the looping process ended with {exit:?}"
+        );
+        let exit = other.join();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "the other process ended with {exit:?}: {}",
+            other_console.lock()
+        );
+        // The driver still serves new processes.
+        let after_console = capture();
+        let exit = spawn(stack, "gpu-demo", 1, &after_console, false)?.join();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "a process after the kill ended with {exit:?}: {}",
+            after_console.lock()
+        );
+        Ok(())
+    })
+}
+kernel_test!(
+    gpu_user_process_killed_mid_submit,
+    process_killed_mid_submit_leaves_the_rest_healthy
+);
+
+fn fence_page_is_read_only() -> TestResult {
+    with_stack(|stack| {
+        let console = capture();
+        let exit = spawn(stack, "gpu-demo", 3, &console, true)?.join();
+        // Page fault (14) with error code bits: present (0) and write (1), from user mode (2).
+        match exit {
+            ProcessExit::Faulted(fault)
+                if fault.vector == 14 && fault.error_code & 0b111 == 0b111 =>
+            {
+                Ok(())
+            }
+            other => Err(format!(
+                "writing the fence page should be a protection fault, got {other:?}: {}",
+                console.lock()
+            )),
+        }
+    })
+}
+kernel_test!(gpu_user_fence_page_is_read_only, fence_page_is_read_only);
+
+fn invalid_argument_table() -> TestResult {
+    with_stack(|stack| {
+        let holder_console = capture();
+        let holder = spawn(stack, "selftest", 8, &holder_console, false)?;
+        ensure!(
+            wait_for(&holder_console, "holding device", 5_000),
+            "the holder never reported its device: {}",
+            holder_console.lock()
+        );
+        let text = holder_console.lock().clone();
+        let handle = line_with(&text, "holding device")
+            .rsplit("0x")
+            .next()
+            .and_then(|hex| u32::from_str_radix(hex.trim(), 16).ok())
+            .ok_or_else(|| format!("no handle in {text:?}"))?;
+        let console = capture();
+        let exit = spawn(
+            stack,
+            "selftest",
+            7 | (u64::from(handle) << 32),
+            &console,
+            false,
+        )?
+        .join();
+        holder.kill();
+        let holder_exit = holder.join();
+        let text = console.lock().clone();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "the table ended with {exit:?}:\n{text}"
+        );
+        ensure!(
+            holder_exit == ProcessExit::Killed(KILLED_BY_OWNER),
+            "the holder ended with {holder_exit:?}"
+        );
+        log::info!("{}", line_with(&text, "invalid-argument table"));
+        Ok(())
+    })
+}
+kernel_test!(gpu_user_invalid_argument_table, invalid_argument_table);
