@@ -1,7 +1,10 @@
-//! The README's first command, as a test: `cargo run` boots the guest beside the emulated host,
-//! the kernel renders a Mandelbrot image on the (emulated) vGPU, verifies it, and shows it on the
-//! UEFI framebuffer. This test checks the verdict and the console, then probes the screendump
-//! (taken through QMP) against the image computed here, independently of guest and emulator.
+//! The README's first command, as a test: `cargo run` boots the guest beside the emulated host and
+//! runs the demo applications as user processes through D3DKMT: `d3dkmt-info` lists the adapter,
+//! `c-demo` (C against the generated header) renders and checks a gradient, and `gpu-demo`
+//! renders a Mandelbrot image on the (emulated) vGPU, verifies it and shows it on the UEFI
+//! framebuffer. This test checks the verdict and the console (the demo's checksum against the
+//! image computed here, independently of guest and emulator), then probes the screendump (taken
+//! through QMP).
 
 use dxgos::{GuestExit, Image, Mode, RunConfig, read_ppm, run};
 
@@ -25,6 +28,21 @@ fn mandelbrot_grey(x: u32, y: u32) -> u8 {
         n += 1;
     }
     (n * 255 / ITERATIONS) as u8
+}
+
+/// FNV-1a 64 of the whole expected image (little-endian 0xAARRGGBB pixels, grey, alpha 0xff).
+fn expected_checksum() -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for y in 0..HEIGHT {
+        for x in 0..WIDTH {
+            let grey = u32::from(mandelbrot_grey(x, y));
+            let pixel = 0xff00_0000 | grey << 16 | grey << 8 | grey;
+            for byte in pixel.to_le_bytes() {
+                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+    hash
 }
 
 fn probe(screen: &Image) -> Result<u32, String> {
@@ -63,17 +81,30 @@ fn demo_renders_verifies_and_shows_the_picture() {
         "guest verdict; console:\n{}",
         outcome.console
     );
-    let line = outcome
-        .console
-        .lines()
-        .find(|line| line.contains("demo: rendered") && line.contains("verified"))
-        .unwrap_or_else(|| panic!("no demo verdict line in the console:\n{}", outcome.console));
+    let find = |pattern: &str| {
+        outcome
+            .console
+            .lines()
+            .find(|line| line.contains(pattern))
+            .unwrap_or_else(|| panic!("no {pattern:?} line in the console:\n{}", outcome.console))
+    };
+    let info = find("driver description");
+    let c_demo = find("c-demo: rendered");
+    assert!(c_demo.contains("every pixel verified"), "{c_demo}");
+    let line = find("gpu-demo: rendered");
+    let expected = format!("checksum {:#018x} verified", expected_checksum());
+    assert!(
+        line.contains(&expected),
+        "the demo's verdict {line:?} lacks {expected:?}"
+    );
     let screenshot = outcome.screenshot.expect("no screendump was taken");
     let screen = read_ppm(&screenshot).unwrap();
     let png = screenshot.with_extension("png");
     screen.write_png(&png).unwrap();
     let checked = probe(&screen)
         .unwrap_or_else(|error| panic!("{error} (screen saved to {})", png.display()));
+    println!("QEMU checked: d3dkmt-info printed {}", info.trim());
+    println!("QEMU checked: {c_demo}");
     println!("QEMU checked: {line}");
     println!(
         "QEMU checked: {checked} pixel probes of the {}x{} screendump ({})",
