@@ -131,14 +131,30 @@ impl Message {
     }
 }
 
-/// GPA of the message slot of `sint` in the SIM page at `simp_gpa`.
+/// GPA of the message slot of `sint` in the SIM page at `simp_gpa`. The page address must
+/// leave room for the slot (any page-aligned GPA with `sint` < 16 does); readers of the page
+/// use a checked form.
 pub const fn message_slot_gpa(simp_gpa: u64, sint: u8) -> u64 {
     simp_gpa + sint as u64 * MESSAGE_SIZE
 }
 
-/// GPA of the event-flag bitmap of `sint` in the SIEF page at `siefp_gpa`.
+/// GPA of the event-flag bitmap of `sint` in the SIEF page at `siefp_gpa`. The page address
+/// must leave room for the slot, as for [`message_slot_gpa`].
 pub const fn event_flags_slot_gpa(siefp_gpa: u64, sint: u8) -> u64 {
     siefp_gpa + sint as u64 * EVENT_FLAGS_SLOT_SIZE
+}
+
+/// The GPA of slot `sint` of `slot_size` bytes in the page at `page_gpa`, or `OutOfRange`
+/// when the slot would run past the top of the address space (no GPA there is backed).
+fn checked_slot_gpa(page_gpa: u64, sint: u8, slot_size: u64) -> Result<u64, MemoryError> {
+    let offset = u64::from(sint) * slot_size;
+    page_gpa
+        .checked_add(offset + slot_size)
+        .map(|_| page_gpa + offset)
+        .ok_or(MemoryError::OutOfRange {
+            gpa: page_gpa,
+            length: offset + slot_size,
+        })
 }
 
 /// The slot's declared payload size exceeds 240 bytes.
@@ -189,7 +205,7 @@ pub fn take_message<M: GuestMemory + ?Sized>(
     simp_gpa: u64,
     sint: u8,
 ) -> Result<Option<TakenMessage>, MemoryError> {
-    let slot = message_slot_gpa(simp_gpa, sint);
+    let slot = checked_slot_gpa(simp_gpa, sint, MESSAGE_SIZE)?;
     if memory.load_u32(slot)? == MessageType::NONE.0 {
         return Ok(None);
     }
@@ -265,7 +281,7 @@ pub fn take_event_flags<M: GuestMemory + ?Sized>(
     siefp_gpa: u64,
     sint: u8,
 ) -> Result<EventFlags, MemoryError> {
-    let base = event_flags_slot_gpa(siefp_gpa, sint);
+    let base = checked_slot_gpa(siefp_gpa, sint, EVENT_FLAGS_SLOT_SIZE)?;
     let mut flags = EventFlags::EMPTY;
     for (index, word) in flags.words.iter_mut().enumerate() {
         let gpa = base + index as u64 * 4;
@@ -372,6 +388,44 @@ mod tests {
     fn take_message_outside_memory_is_an_error() {
         let memory = AtomicMemory::new(0, 0x1000);
         assert!(take_message(&memory, SIMP, 2).is_err());
+    }
+
+    #[test]
+    fn pages_at_the_top_of_the_address_space_are_errors_not_overflows() {
+        // Found by the synic_message / synic_event_flags fuzz targets: the slot address
+        // overflowed u64 (a panic in debug builds) instead of failing the access.
+        let memory = AtomicMemory::new(0, 0x4000);
+        let top = u64::MAX - 0xFF;
+        assert_eq!(
+            take_message(&memory, top, 2),
+            Err(MemoryError::OutOfRange {
+                gpa: top,
+                length: 3 * MESSAGE_SIZE
+            })
+        );
+        assert_eq!(
+            take_event_flags(&memory, top, 2),
+            Err(MemoryError::OutOfRange {
+                gpa: top,
+                length: 3 * EVENT_FLAGS_SLOT_SIZE
+            })
+        );
+        // A page just below the top: an ordinary out-of-range access of the slot itself.
+        let high_page = u64::MAX - 0x1FFF;
+        assert_eq!(
+            take_message(&memory, high_page, 15),
+            Err(MemoryError::OutOfRange {
+                gpa: message_slot_gpa(high_page, 15),
+                length: 4
+            })
+        );
+        assert_eq!(
+            take_event_flags(&memory, high_page, 15),
+            Err(MemoryError::OutOfRange {
+                gpa: event_flags_slot_gpa(high_page, 15),
+                length: 4
+            })
+        );
     }
 
     #[test]
