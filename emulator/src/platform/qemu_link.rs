@@ -180,6 +180,7 @@ impl QemuLink {
                 }
             }
         }
+        session.finish();
         summary.session = session.statistics();
         summary.decoder = session.decoder_statistics();
         log::info!("emulated link closed: {summary:?}");

@@ -4,6 +4,10 @@
 //! The link carries one VP (index 0): COM2 is a single channel. Each request frame gets its
 //! reply frame first; `Interrupt` frames for SINTs raised while handling it (memory already
 //! updated) follow. A second `Hello` means the guest rebooted: the partition state is reset.
+//!
+//! Firmware (OVMF) prints its boot text on the same port, so the decoder skips many runs of
+//! non-frame bytes. They are counted and traced as one summary line when the next frame
+//! decodes (or when the session ends), never once per read.
 
 use super::events::{HostEventHandler, dispatch_host_events};
 use super::synic_host::SynicHost;
@@ -38,6 +42,8 @@ pub struct LinkSession {
     host: SynicHost,
     trace: Trace,
     statistics: SessionStatistics,
+    /// The decoder's `discarded_bytes` already reported in a summary line.
+    reported_discarded_bytes: u64,
 }
 
 impl LinkSession {
@@ -51,6 +57,7 @@ impl LinkSession {
             host,
             trace,
             statistics: SessionStatistics::default(),
+            reported_discarded_bytes: 0,
         }
     }
 
@@ -77,14 +84,23 @@ impl LinkSession {
         handler: &mut dyn HostEventHandler,
         out: &mut Vec<u8>,
     ) {
-        let discarded_before = self.decoder.statistics().discarded_bytes;
-        let frames: Vec<Frame> = self.decoder.decode(bytes).collect();
-        let discarded = self.decoder.statistics().discarded_bytes - discarded_before;
-        if discarded > 0 {
-            self.trace
-                .line(|| format!("skipped {discarded} non-frame bytes"));
-        }
-        for frame in frames {
+        let mut input = bytes;
+        loop {
+            let frame = match self.decoder.pull() {
+                Some(frame) => frame,
+                None => {
+                    let Some((&byte, rest)) = input.split_first() else {
+                        break;
+                    };
+                    input = rest;
+                    match self.decoder.push(byte) {
+                        Some(frame) => frame,
+                        None => continue,
+                    }
+                }
+            };
+            let number = self.decoder.statistics().frames;
+            self.report_skipped_bytes(|| format!("before frame {number}"));
             self.trace.line(|| format!("rx {frame:x?}"));
             if let Some(reply) = self.handle(frame, memory, handler) {
                 self.send(reply, out);
@@ -92,6 +108,29 @@ impl LinkSession {
             dispatch_host_events(&mut self.host, memory, handler);
             self.flush(out);
         }
+    }
+
+    /// Ends the session: reports the non-frame bytes skipped since the last frame. Dropping
+    /// the session does the same.
+    pub fn finish(&mut self) {
+        self.report_skipped_bytes(|| "at session end".to_string());
+    }
+
+    /// Traces the bytes skipped since the last report as one line (and logs it at debug),
+    /// `when` saying where the run ended.
+    fn report_skipped_bytes(&mut self, when: impl FnOnce() -> String) {
+        let discarded = self.decoder.statistics().discarded_bytes;
+        let skipped = discarded - self.reported_discarded_bytes;
+        if skipped == 0 {
+            return;
+        }
+        self.reported_discarded_bytes = discarded;
+        let text = format!(
+            "skipped {skipped} non-frame bytes (firmware output) {}",
+            when()
+        );
+        log::debug!("{text}");
+        self.trace.line(|| text);
     }
 
     /// Runs the handler's periodic work and sends what it raised.
@@ -241,5 +280,11 @@ impl LinkSession {
         self.trace.line(|| format!("tx {frame:x?}"));
         self.statistics.frames_sent += 1;
         out.extend_from_slice(frame.encode().as_bytes());
+    }
+}
+
+impl Drop for LinkSession {
+    fn drop(&mut self) {
+        self.finish();
     }
 }

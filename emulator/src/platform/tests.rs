@@ -686,6 +686,71 @@ fn second_hello_resets_the_partition_and_misdirected_frames_are_ignored() {
     assert_eq!(session.statistics().misdirected_frames, 1);
 }
 
+/// A trace sink shared with the test.
+struct SharedTrace(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedTrace {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn firmware_output_is_traced_as_one_line_per_run_of_skipped_bytes() {
+    let memory = AtomicMemory::new(0, 0x10000);
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let trace = trace::Trace::to_writer(Box::new(SharedTrace(Arc::clone(&lines))));
+    let mut session = LinkSession::new(host(), trace);
+    let mut out = Vec::new();
+    let text = b"BdsDxe: loading Boot0001 \"UEFI QEMU HARDDISK\"\r\n";
+    // OVMF's boot text arrives in many small reads, then the kernel's Hello; a frame split
+    // across reads with text around it; a last run of text before the socket closes.
+    for _ in 0..100 {
+        session.receive(text, &memory, &mut LoggingHandler, &mut out);
+    }
+    let hello = Frame::Hello { version: 1 }.encode();
+    session.receive(hello.as_bytes(), &memory, &mut LoggingHandler, &mut out);
+    let read = Frame::ReadMsr { msr: msr::VP_INDEX }.encode();
+    let (head, tail) = read.as_bytes().split_at(3);
+    for chunk in [&b"early text"[..], b"more", head] {
+        session.receive(chunk, &memory, &mut LoggingHandler, &mut out);
+    }
+    let mut last = tail.to_vec();
+    last.extend_from_slice(b"trailing");
+    session.receive(&last, &memory, &mut LoggingHandler, &mut out);
+    session.receive(b" text", &memory, &mut LoggingHandler, &mut out);
+    session.finish();
+    drop(session); // nothing left to report
+
+    let text_length = text.len() * 100;
+    let trace = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+    let skipped: Vec<&str> = trace
+        .lines()
+        .filter(|line| line.contains("non-frame bytes"))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{trace}");
+    assert!(
+        skipped[0].ends_with(&format!(
+            "skipped {text_length} non-frame bytes (firmware output) before frame 1"
+        )),
+        "{trace}"
+    );
+    assert!(
+        skipped[1].ends_with("skipped 14 non-frame bytes (firmware output) before frame 2"),
+        "{trace}"
+    );
+    assert!(
+        skipped[2].ends_with("skipped 13 non-frame bytes (firmware output) at session end"),
+        "{trace}"
+    );
+    let frames: Vec<Frame> = FrameDecoder::new().decode(&out).collect();
+    assert_eq!(frames.len(), 2, "replies unchanged");
+}
+
 #[test]
 fn qemu_link_over_a_real_socket() {
     use std::io::{Read, Write};
