@@ -13,6 +13,7 @@ pub const ROUND_TRIPS: usize = 10_000;
 /// Runs every benchmark and exits QEMU.
 pub fn run() -> ! {
     channel_round_trip();
+    user_d3dkmt_round_trip();
     qemu::exit_success()
 }
 
@@ -62,4 +63,37 @@ pub fn channel_round_trip() {
         clock::cycles_to_nanoseconds(median),
         clock::tsc_frequency()
     ));
+}
+
+/// The user → kernel → host path: `apps/selftest` mode 9 measures a bare syscall and
+/// `D3DKMTQueryAdapterInfo` from ring 3 (it prints its own `bench` lines).
+pub fn user_d3dkmt_round_trip() {
+    let stack = match crate::services::GpuStack::start(5_000) {
+        Ok(stack) => stack,
+        Err(error) => {
+            serial::write_fmt(format_args!("bench user_d3dkmt: skipped ({error})\n"));
+            return;
+        }
+    };
+    let gateway = alloc::boxed::Box::new(crate::services::gpu_gateway::DxgGateway::new(
+        stack.gpu.clone(),
+        "selftest-bench",
+    ));
+    match crate::process::Builder::new("selftest-bench", crate::process::images::SELFTEST)
+        .argument(9)
+        .spawn(gateway)
+    {
+        Ok(process) => {
+            let exit = process.join();
+            if exit != crate::process::ProcessExit::Exited(0) {
+                serial::write_fmt(format_args!("bench user_d3dkmt: FAILED ({exit:?})\n"));
+            }
+        }
+        Err(error) => serial::write_fmt(format_args!("bench user_d3dkmt: FAILED ({error:?})\n")),
+    }
+    if let Err(error) = stack.shut_down() {
+        serial::write_fmt(format_args!(
+            "bench user_d3dkmt: shutdown failed ({error})\n"
+        ));
+    }
 }

@@ -10,7 +10,8 @@
 //! | 5 | writes `<tag><i>` and yields, three times (tag = byte 1 of the argument) | exit 0 |
 //! | 6 | writes to a kernel address | killed: page fault |
 //! | 7 | the D3DKMT invalid-argument table ([`invalid_arguments`]); bits 32–63: another process's device handle | exit 0, or the number of failed rows |
-//! | 8 | creates a device, prints its handle, sleeps until killed | killed |
+//! | 8 | creates eight devices, prints the last handle, sleeps until killed | killed |
+//! | 9 | benchmarks of the user → kernel → host path ([`bench`]) | exit 0 |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -22,6 +23,7 @@ use userlib::abi::status::{
 };
 use userlib::sys::{Native, process};
 
+mod bench;
 mod invalid_arguments;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
@@ -52,6 +54,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         }
         7 => invalid_arguments::run((argument >> 32) as u32),
         8 => invalid_arguments::hold_a_device(),
+        9 => bench::run(),
         _ => 99,
     };
     exit(code)
