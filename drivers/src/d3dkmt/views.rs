@@ -136,15 +136,21 @@ impl Views {
     }
 
     /// Records a new Lock2 view (count 1).
-    pub fn add_lock(&mut self, allocation: D3dkmtHandle, device: D3dkmtHandle, mapping: Mapping) {
-        self.locks.insert(
-            allocation,
-            LockedView {
-                device,
-                mapping,
-                count: 1,
-            },
-        );
+    pub fn add_lock(
+        &mut self,
+        environment: &mut dyn Environment,
+        allocation: D3dkmtHandle,
+        device: D3dkmtHandle,
+        mapping: Mapping,
+    ) {
+        let view = LockedView {
+            device,
+            mapping,
+            count: 1,
+        };
+        if let Some(replaced) = self.locks.insert(allocation, view) {
+            replaced.mapping.unmap(environment);
+        }
     }
 
     /// Releases one Lock2 of an allocation, unmapping the view with the last one.
@@ -166,9 +172,18 @@ impl Views {
         Release::Unmapped
     }
 
-    /// Records the fence page of a sync object or paging queue.
-    pub fn add_fence(&mut self, owner: D3dkmtHandle, device: D3dkmtHandle, mapping: Mapping) {
-        self.fences.insert(owner, FenceView { device, mapping });
+    /// Records the fence page of a sync object or paging queue. A host that hands out a live
+    /// handle again replaces the old object: its page is unmapped rather than leaked.
+    pub fn add_fence(
+        &mut self,
+        environment: &mut dyn Environment,
+        owner: D3dkmtHandle,
+        device: D3dkmtHandle,
+        mapping: Mapping,
+    ) {
+        if let Some(replaced) = self.fences.insert(owner, FenceView { device, mapping }) {
+            replaced.mapping.unmap(environment);
+        }
     }
 
     /// Unmaps the fence page of a sync object or paging queue, if it has one.

@@ -245,7 +245,8 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
             return Err(failure);
         }
     };
-    call.views.add_lock(allocation, device, mapping);
+    call.views
+        .add_lock(call.environment, allocation, device, mapping);
     arguments.pData = mapping.user_address;
     encode(call.arguments, &arguments);
     Ok(NtStatus::SUCCESS)

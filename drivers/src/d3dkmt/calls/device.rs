@@ -79,7 +79,8 @@ pub fn create_paging_queue(call: &mut Call<'_>) -> CallResult {
     } else {
         match Mapping::map_fence(call.environment, fence_address) {
             Ok((mapping, value_address)) => {
-                call.views.add_fence(paging_queue, device, mapping);
+                call.views
+                    .add_fence(call.environment, paging_queue, device, mapping);
                 value_address
             }
             Err(failure) => {

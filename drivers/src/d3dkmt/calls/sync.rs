@@ -71,7 +71,8 @@ pub fn create_synchronization_object2(call: &mut Call<'_>) -> CallResult {
         } else {
             match Mapping::map_fence(call.environment, fence_address) {
                 Ok((mapping, value_address)) => {
-                    call.views.add_fence(handle, device, mapping);
+                    call.views
+                        .add_fence(call.environment, handle, device, mapping);
                     value_address
                 }
                 Err(failure) => {

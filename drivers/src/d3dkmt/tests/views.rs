@@ -476,3 +476,26 @@ fn exit_without_create_process_sends_nothing() {
     translator.exit(&mut environment);
     assert_eq!(environment.requests.len(), 1);
 }
+
+#[test]
+fn a_handle_handed_out_twice_does_not_leak_its_first_view() {
+    // Found by the d3dkmt_call fuzz target: a host answering two CreateSynchronizationObject2
+    // with the same handle.
+    let (mut translator, mut environment) = started();
+    let device = create_device(&mut translator, &mut environment);
+    for _ in 0..2 {
+        environment.scripted.push_back(Ok(Reply::SyncObject {
+            handle: D3dkmtHandle(0x4480),
+            global: D3dkmtHandle::NULL,
+            gpu_address: 0,
+            fence_address: IO_BASE + 0x3000,
+        }));
+        assert_eq!(
+            monitored_fence(&mut translator, &mut environment, device).0,
+            0
+        );
+    }
+    assert_eq!(environment.live_mappings().len(), 1);
+    translator.exit(&mut environment);
+    assert!(environment.live_mappings().is_empty());
+}
