@@ -12,6 +12,7 @@
 //! | 7 | the D3DKMT invalid-argument table ([`invalid_arguments`]); bits 32–63: another process's device handle | exit 0, or the number of failed rows |
 //! | 8 | creates eight devices, prints the last handle, sleeps until killed | killed |
 //! | 9 | benchmarks of the user → kernel → host path ([`bench`]) | exit 0 |
+//! | 10 | sets the trap flag (single-step) | killed: #DB |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -55,6 +56,14 @@ pub extern "C" fn _start(argument: u64) -> ! {
         7 => invalid_arguments::run((argument >> 32) as u32),
         8 => invalid_arguments::hold_a_device(),
         9 => bench::run(),
+        10 => {
+            // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
+            // and the kernel kills us.
+            unsafe {
+                core::arch::asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq", "nop");
+            }
+            104
+        }
         _ => 99,
     };
     exit(code)

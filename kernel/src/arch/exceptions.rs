@@ -48,6 +48,14 @@ fn is_containable(vector: u8) -> bool {
     matches!(vector, 0 | 3 | 4 | 5 | 6 | 13 | 14 | 16 | 17 | 19)
 }
 
+/// Whether an exception taken while ring 3 ran can end that process alone: every synchronous
+/// exception of user code can (the kernel was not in the middle of anything), including #DB
+/// from single-stepping (TF set with `popf`) or `int1`; NMI (2), #DF (8) and #MC (18) are about
+/// the machine, not the process.
+fn is_containable_from_user(vector: u8) -> bool {
+    !matches!(vector, 2 | 8 | 18)
+}
+
 /// Handles exception `frame.vector`; `nesting` is the interrupt depth before this one.
 pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
     let vector = frame.vector as u8;
@@ -57,7 +65,13 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
         0
     };
     let task = crate::task::current_task_description();
-    let contain = nesting == 0 && is_containable(vector) && task.contain_faults;
+    let from_user = frame.cs & 3 == 3;
+    let containable = if from_user {
+        is_containable_from_user(vector)
+    } else {
+        is_containable(vector)
+    };
+    let contain = nesting == 0 && containable && task.contain_faults;
     let heading = if task.expects_fault && contain {
         "expected exception"
     } else {

@@ -142,8 +142,9 @@ kernel_test!(
 );
 
 fn faulting_process_is_killed_and_others_continue() -> TestResult {
-    // Mode → expected vector: read of an unmapped page, `hlt`, `ud2`, write to a kernel page.
-    let cases = [(2u64, 14u8), (3, 13), (4, 6), (6, 14)];
+    // Mode → expected vector: read of an unmapped page, `hlt`, `ud2`, write to a kernel page,
+    // single-step trap.
+    let cases = [(2u64, 14u8), (3, 13), (4, 6), (6, 14), (10, 1)];
     // Warm up the shared kernel half before counting frames.
     process::spawn("hello", images::HELLO, Box::new(NoGpu))
         .map_err(spawn_error)?
