@@ -26,9 +26,10 @@
 //! `STATUS_INVALID_HANDLE` for unknown or foreign handles and the translator passes such
 //! statuses through.
 //!
-//! Files: [`arguments`](self) (struct and user-array access, limits), `views` (the view table),
-//! `table` (served and unserved calls), `calls/*` (one file per object family),
-//! [`test_memory`] (a user-memory model for tests and fuzzers).
+//! Files: `arguments.rs` (struct and user-array access, the limits), `views.rs` (the view
+//! table), `table.rs` (served calls and [`UNSERVED_CALLS`]), `calls/*.rs` (the handlers, one file
+//! per object family: adapters, devices, allocations, sync objects), [`test_memory`] (a model of
+//! user memory for tests and fuzzers).
 
 mod arguments;
 mod calls;
