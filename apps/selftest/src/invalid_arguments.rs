@@ -156,6 +156,19 @@ fn bad_handles(table: &mut Table) {
     }
 }
 
+/// A kind of row: its label and the status every row of the kind expects.
+type Expectation = (&'static str, NTSTATUS);
+const OVERSIZE: Expectation = ("oversize count", STATUS_INVALID_PARAMETER);
+const BAD_POINTER: Expectation = ("bad nested pointer", STATUS_ACCESS_VIOLATION);
+const FOREIGN: Expectation = ("foreign handle", STATUS_INVALID_HANDLE);
+
+/// One row: calls `number` with `arguments` and checks the status.
+fn row<T>(table: &mut Table, kind: Expectation, number: SyscallNumber, arguments: &mut T) {
+    let (what, expected) = kind;
+    let status = call_d3dkmt(&Native, number, arguments, 0);
+    table.check(what, export_name(number), status, expected);
+}
+
 fn export_name(number: SyscallNumber) -> &'static str {
     D3DKMT_CALLS
         .iter()
@@ -196,17 +209,11 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         FenceValueArray: values.as_ptr() as u64,
         ..Default::default()
     };
-    let status = call_d3dkmt(
-        &Native,
+    row(
+        table,
+        OVERSIZE,
         SyscallNumber::WaitForSynchronizationObjectFromCpu,
         &mut wait,
-        0,
-    );
-    table.check(
-        "oversize count",
-        "D3DKMTWaitForSynchronizationObjectFromCpu",
-        status,
-        STATUS_INVALID_PARAMETER,
     );
     let mut signal = abi::D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU {
         hContext: context.handle(),
@@ -215,17 +222,11 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         MonitoredFenceValueArray: values.as_ptr() as u64,
         ..Default::default()
     };
-    let status = call_d3dkmt(
-        &Native,
+    row(
+        table,
+        OVERSIZE,
         SyscallNumber::SignalSynchronizationObjectFromGpu,
         &mut signal,
-        0,
-    );
-    table.check(
-        "oversize count",
-        "D3DKMTSignalSynchronizationObjectFromGpu",
-        status,
-        STATUS_INVALID_PARAMETER,
     );
     let mut cpu_signal = abi::D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU {
         hDevice: device.handle(),
@@ -234,47 +235,29 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         FenceValueArray: values.as_ptr() as u64,
         ..Default::default()
     };
-    let status = call_d3dkmt(
-        &Native,
+    row(
+        table,
+        OVERSIZE,
         SyscallNumber::SignalSynchronizationObjectFromCpu,
         &mut cpu_signal,
-        0,
-    );
-    table.check(
-        "oversize count",
-        "D3DKMTSignalSynchronizationObjectFromCpu",
-        status,
-        STATUS_INVALID_PARAMETER,
     );
     let mut submit = abi::D3DKMT_SUBMITCOMMAND {
         BroadcastContextCount: 65,
         ..Default::default()
     };
     submit.BroadcastContext[0] = context.handle();
-    let status = call_d3dkmt(&Native, SyscallNumber::SubmitCommand, &mut submit, 0);
-    table.check(
-        "oversize count",
-        "D3DKMTSubmitCommand",
-        status,
-        STATUS_INVALID_PARAMETER,
-    );
+    row(table, OVERSIZE, SyscallNumber::SubmitCommand, &mut submit);
     let mut allocation = abi::D3DKMT_CREATEALLOCATION {
         hDevice: device.handle(),
         NumAllocations: 1025,
         pAllocationInfo2: UNMAPPED,
         ..Default::default()
     };
-    let status = call_d3dkmt(
-        &Native,
+    row(
+        table,
+        OVERSIZE,
         SyscallNumber::CreateAllocation2,
         &mut allocation,
-        0,
-    );
-    table.check(
-        "oversize count",
-        "D3DKMTCreateAllocation2",
-        status,
-        STATUS_INVALID_PARAMETER,
     );
     let mut private = [0u8; 8];
     let mut query = abi::D3DKMT_QUERYADAPTERINFO {
@@ -284,13 +267,7 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         PrivateDriverDataSize: 0x7fff_ffff,
         ..Default::default()
     };
-    let status = call_d3dkmt(&Native, SyscallNumber::QueryAdapterInfo, &mut query, 0);
-    table.check(
-        "oversize count",
-        "D3DKMTQueryAdapterInfo",
-        status,
-        STATUS_INVALID_PARAMETER,
-    );
+    row(table, OVERSIZE, SyscallNumber::QueryAdapterInfo, &mut query);
 
     // Bad nested pointers.
     let mut wait = abi::D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU {
@@ -300,17 +277,11 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         FenceValueArray: values.as_ptr() as u64,
         ..Default::default()
     };
-    let status = call_d3dkmt(
-        &Native,
+    row(
+        table,
+        BAD_POINTER,
         SyscallNumber::WaitForSynchronizationObjectFromCpu,
         &mut wait,
-        0,
-    );
-    table.check(
-        "bad nested pointer",
-        "D3DKMTWaitForSynchronizationObjectFromCpu",
-        status,
-        STATUS_ACCESS_VIOLATION,
     );
     let mut submit = abi::D3DKMT_SUBMITCOMMAND {
         BroadcastContextCount: 1,
@@ -319,12 +290,11 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         ..Default::default()
     };
     submit.BroadcastContext[0] = context.handle();
-    let status = call_d3dkmt(&Native, SyscallNumber::SubmitCommand, &mut submit, 0);
-    table.check(
-        "bad nested pointer",
-        "D3DKMTSubmitCommand",
-        status,
-        STATUS_ACCESS_VIOLATION,
+    row(
+        table,
+        BAD_POINTER,
+        SyscallNumber::SubmitCommand,
+        &mut submit,
     );
     let mut allocation = abi::D3DKMT_CREATEALLOCATION {
         hDevice: device.handle(),
@@ -332,17 +302,11 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         pAllocationInfo2: UNMAPPED,
         ..Default::default()
     };
-    let status = call_d3dkmt(
-        &Native,
+    row(
+        table,
+        BAD_POINTER,
         SyscallNumber::CreateAllocation2,
         &mut allocation,
-        0,
-    );
-    table.check(
-        "bad nested pointer",
-        "D3DKMTCreateAllocation2",
-        status,
-        STATUS_ACCESS_VIOLATION,
     );
     let mut query = abi::D3DKMT_QUERYADAPTERINFO {
         hAdapter: adapter.handle(),
@@ -351,24 +315,22 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
         PrivateDriverDataSize: 8,
         ..Default::default()
     };
-    let status = call_d3dkmt(&Native, SyscallNumber::QueryAdapterInfo, &mut query, 0);
-    table.check(
-        "bad nested pointer",
-        "D3DKMTQueryAdapterInfo",
-        status,
-        STATUS_ACCESS_VIOLATION,
+    row(
+        table,
+        BAD_POINTER,
+        SyscallNumber::QueryAdapterInfo,
+        &mut query,
     );
     let mut enumerate = abi::D3DKMT_ENUMADAPTERS2 {
         NumAdapters: 4,
         pAdapters: UNMAPPED,
         ..Default::default()
     };
-    let status = call_d3dkmt(&Native, SyscallNumber::EnumAdapters2, &mut enumerate, 0);
-    table.check(
-        "bad nested pointer",
-        "D3DKMTEnumAdapters2",
-        status,
-        STATUS_ACCESS_VIOLATION,
+    row(
+        table,
+        BAD_POINTER,
+        SyscallNumber::EnumAdapters2,
+        &mut enumerate,
     );
 
     // Another process's device.
@@ -377,35 +339,22 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
             hDevice: foreign_device,
             ..Default::default()
         };
-        let status = call_d3dkmt(&Native, SyscallNumber::CreateContextVirtual, &mut create, 0);
-        table.check(
-            "foreign handle",
-            "D3DKMTCreateContextVirtual",
-            status,
-            STATUS_INVALID_HANDLE,
+        row(
+            table,
+            FOREIGN,
+            SyscallNumber::CreateContextVirtual,
+            &mut create,
         );
         let mut state = abi::D3DKMT_GETDEVICESTATE {
             hDevice: foreign_device,
             StateType: 1,
             ..Default::default()
         };
-        let status = call_d3dkmt(&Native, SyscallNumber::GetDeviceState, &mut state, 0);
-        table.check(
-            "foreign handle",
-            "D3DKMTGetDeviceState",
-            status,
-            STATUS_INVALID_HANDLE,
-        );
+        row(table, FOREIGN, SyscallNumber::GetDeviceState, &mut state);
         let mut destroy = abi::D3DKMT_DESTROYDEVICE {
             hDevice: foreign_device,
         };
-        let status = call_d3dkmt(&Native, SyscallNumber::DestroyDevice, &mut destroy, 0);
-        table.check(
-            "foreign handle",
-            "D3DKMTDestroyDevice",
-            status,
-            STATUS_INVALID_HANDLE,
-        );
+        row(table, FOREIGN, SyscallNumber::DestroyDevice, &mut destroy);
     }
     // Still working after all that.
     let status = match device.execution_state() {
