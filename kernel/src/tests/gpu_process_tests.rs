@@ -11,7 +11,11 @@ use alloc::sync::Arc;
 use spin::Mutex;
 
 use crate::process::{self, KILLED_BY_OWNER, ProcessExit, ProcessHandle, images};
+use dxg::core::Request;
+use dxg::wire::NtStatus;
+
 use crate::services::GpuStack;
+use crate::services::dxg_task::GpuCall;
 use crate::services::gpu_gateway::DxgGateway;
 use crate::syscall::ConsoleCapture;
 use crate::testing::TestResult;
@@ -127,11 +131,22 @@ fn process_killed_mid_submit_leaves_the_rest_healthy() -> TestResult {
         let other_console = capture();
         let other = spawn(stack, "gpu-demo", 1, &other_console, false)?;
         task::sleep_milliseconds(50);
+        let looping_id = looping.id();
         looping.kill();
         let exit = looping.join();
         ensure!(
             exit == ProcessExit::Killed(KILLED_BY_OWNER),
             "the looping process ended with {exit:?}"
+        );
+        // Its gateway sent DESTROYPROCESS: the dxg core no longer knows the process.
+        let call = GpuCall {
+            process: dxg::core::ProcessId(looping_id.0),
+            request: Request::EnumAdapters,
+        };
+        let answer = stack.gpu.call(call);
+        ensure!(
+            matches!(answer, Ok(Err(status)) if status == NtStatus::INVALID_HANDLE),
+            "the killed process is still known to the dxg driver: {answer:?}"
         );
         let exit = other.join();
         ensure!(
