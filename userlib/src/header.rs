@@ -5,7 +5,7 @@
 //! from the call table. A test regenerates the committed header and fails if it differs.
 
 use crate::abi::STRUCTS;
-use crate::d3dkmt::NOT_SUPPORTED;
+use crate::d3dkmt::{NOT_SUPPORTED, REMAPPING_WRAPPERS};
 use crate::sys::{D3DKMT_CALLS, SyscallNumber};
 use core::fmt::{self, Write};
 
@@ -74,6 +74,19 @@ pub fn write_header(out: &mut impl Write) -> fmt::Result {
         writeln!(out, "NTSTATUS {}({}* pData);", call.export, call.argument)?;
     }
     out.write_str("NTSTATUS D3DKMTShareObjects(UINT cObjects, const D3DKMT_HANDLE* hObjects, VOID* pObjectAttributes, UINT dwDesiredAccess, HANDLE* phSharedNtHandle);\n")?;
+    out.write_str(
+        "/* libdxg's v1 wrappers: converted to the v2 struct and sent as the v2 call. For\n * D3DKMTOpenResource, pOpenAllocationInfo2 holds a D3DDDI_OPENALLOCATIONINFO array (cast). */\n",
+    )?;
+    for wrapper in REMAPPING_WRAPPERS {
+        let constant = if wrapper.constant { "const " } else { "" };
+        writeln!(
+            out,
+            "NTSTATUS {}({constant}{}* pData);",
+            wrapper.export, wrapper.argument
+        )?;
+    }
+    out.write_str("/* Does nothing: dxgos has no device file to close. */\n")?;
+    out.write_str("void D3DKMTCloseDxCoreDevice(void);\n")?;
     out.write_str("/* Succeeds without doing anything (as in libdxg). */\n")?;
     out.write_str("NTSTATUS D3DKMTSetStablePowerState(const VOID* pData);\n")?;
     out.write_str("/* Return STATUS_NOT_SUPPORTED (as in libdxg). */\n")?;

@@ -87,6 +87,18 @@ assert_sizes! {
     D3DKMT_CREATESYNCFILE = 24,
 }
 
+// libdxg's v1 structs (its remapping wrappers): sizes worked out by hand from the field lists of
+// `d3dkmthk.h` / `d3dukmdt.h` (Windows SDK, as shipped in microsoft/libdxg `include/` and
+// microsoft/DirectX-Headers) under the x86-64 LP64 rules, not taken from our definitions.
+assert_sizes! {
+    D3DDDI_OPENALLOCATIONINFO = 24,
+    D3DKMT_DESTROYALLOCATION = 24,
+    D3DDDI_SYNCHRONIZATIONOBJECTINFO = 68,
+    D3DKMT_CREATESYNCHRONIZATIONOBJECT = 76,
+    D3DKMT_WAITFORSYNCHRONIZATIONOBJECT = 136,
+    D3DKMT_SIGNALSYNCHRONIZATIONOBJECT = 140,
+}
+
 // Key offsets (dxg.md §5.4 and the uapi field order).
 const _: () = assert!(offset_of!(D3DKMT_ADAPTERINFO, AdapterLuid) == 4);
 const _: () = assert!(offset_of!(D3DKMT_ENUMADAPTERS2, pAdapters) == 8);

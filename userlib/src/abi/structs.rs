@@ -267,6 +267,21 @@ abi_structs! {
         hPrivateRuntimeResourceHandle: u64 => "HANDLE",
     }
 
+    /// `D3DKMTDestroyAllocation` (libdxg's v1 form; userlib sends it as
+    /// `D3DKMTDestroyAllocation2` with no flags).
+    D3DKMT_DESTROYALLOCATION {
+        /// in.
+        hDevice: D3DKMT_HANDLE => "D3DKMT_HANDLE",
+        /// in.
+        hResource: D3DKMT_HANDLE => "D3DKMT_HANDLE",
+        /// in.
+        phAllocationList: u64 => "const D3DKMT_HANDLE*",
+        /// in.
+        AllocationCount: u32 => "UINT",
+        /// Padding.
+        _Padding0: u32 => "UINT",
+    }
+
     /// `D3DKMTDestroyAllocation2`.
     D3DKMT_DESTROYALLOCATION2 {
         /// in.
@@ -588,6 +603,29 @@ abi_structs! {
         WrittenPrimaries: u64 => "const D3DKMT_HANDLE*",
     }
 
+    /// v1 sync object attributes, mutex or semaphore (the 64-byte union is shown as its Semaphore
+    /// member; `SynchronizationMutex.InitialState` shares the bytes of `MaxCount`).
+    D3DDDI_SYNCHRONIZATIONOBJECTINFO {
+        /// `D3DDDI_SYNCHRONIZATIONOBJECT_TYPE`.
+        Type: u32 => "UINT",
+        /// in: Semaphore.MaxCount (union with SynchronizationMutex.InitialState, a BOOL).
+        MaxCount: u32 => "UINT",
+        /// in: Semaphore.InitialCount.
+        InitialCount: u32 => "UINT",
+        /// The rest of the union.
+        _Reserved: [u32; 14] => "UINT[14]",
+    }
+
+    /// `D3DKMTCreateSynchronizationObject` (libdxg's v1 form: mutexes and semaphores only).
+    D3DKMT_CREATESYNCHRONIZATIONOBJECT {
+        /// in.
+        hDevice: D3DKMT_HANDLE => "D3DKMT_HANDLE",
+        /// in.
+        Info: D3DDDI_SYNCHRONIZATIONOBJECTINFO => "D3DDDI_SYNCHRONIZATIONOBJECTINFO",
+        /// out.
+        hSyncObject: D3DKMT_HANDLE => "D3DKMT_HANDLE",
+    }
+
     /// Sync object attributes (the union is shown as its MonitoredFence member; Fence.FenceValue
     /// and the mutex/semaphore parameters share the 8 bytes of `InitialFenceValue`).
     D3DDDI_SYNCHRONIZATIONOBJECTINFO2 {
@@ -641,6 +679,28 @@ abi_structs! {
         hSyncObject: D3DKMT_HANDLE => "D3DKMT_HANDLE",
         /// Reserved.
         Reserved: [u64; 8] => "UINT64[8]",
+    }
+
+    /// `D3DKMTWaitForSynchronizationObject` (libdxg's v1 form of the GPU wait).
+    D3DKMT_WAITFORSYNCHRONIZATIONOBJECT {
+        /// in.
+        hContext: D3DKMT_HANDLE => "D3DKMT_HANDLE",
+        /// in.
+        ObjectCount: u32 => "UINT",
+        /// in.
+        ObjectHandleArray: [D3DKMT_HANDLE; 32] => "D3DKMT_HANDLE[32]",
+    }
+
+    /// `D3DKMTSignalSynchronizationObject` (libdxg's v1 form of the signal).
+    D3DKMT_SIGNALSYNCHRONIZATIONOBJECT {
+        /// in.
+        hContext: D3DKMT_HANDLE => "D3DKMT_HANDLE",
+        /// in.
+        ObjectCount: u32 => "UINT",
+        /// in.
+        ObjectHandleArray: [D3DKMT_HANDLE; 32] => "D3DKMT_HANDLE[32]",
+        /// in: `D3DDDICB_SIGNALFLAGS`.
+        Flags: u32 => "UINT",
     }
 
     /// `D3DKMTWaitForSynchronizationObject2` (GPU wait by a context).
@@ -1021,6 +1081,21 @@ abi_structs! {
         Length: u64 => "UINT64",
     }
 
+    /// One allocation of `D3DKMTOpenResource` (libdxg's v1 form; the array's address goes in
+    /// `D3DKMT_OPENRESOURCE::pOpenAllocationInfo2`, the union's `pOpenAllocationInfo` member).
+    D3DDDI_OPENALLOCATIONINFO {
+        /// out.
+        hAllocation: D3DKMT_HANDLE => "D3DKMT_HANDLE",
+        /// Padding.
+        _Padding0: u32 => "UINT",
+        /// in.
+        pPrivateDriverData: u64 => "const VOID*",
+        /// in.
+        PrivateDriverDataSize: u32 => "UINT",
+        /// Padding.
+        _Padding1: u32 => "UINT",
+    }
+
     /// One allocation of `D3DKMT_OPENRESOURCE` / `D3DKMT_OPENRESOURCEFROMNTHANDLE`.
     D3DDDI_OPENALLOCATIONINFO2 {
         /// out.
@@ -1039,7 +1114,9 @@ abi_structs! {
         Reserved: [u64; 6] => "UINT64[6]",
     }
 
-    /// `D3DKMTOpenResource` (the Linux driver does not implement it).
+    /// `D3DKMTOpenResource2`, and `D3DKMTOpenResource` with a `D3DDDI_OPENALLOCATIONINFO` array in
+    /// `pOpenAllocationInfo2` (the union's `pOpenAllocationInfo`); the Linux driver implements
+    /// neither.
     D3DKMT_OPENRESOURCE {
         /// in.
         hDevice: D3DKMT_HANDLE => "D3DKMT_HANDLE",
@@ -1049,7 +1126,7 @@ abi_structs! {
         NumAllocations: u32 => "UINT",
         /// Padding.
         _Padding0: u32 => "UINT",
-        /// in/out.
+        /// in/out: the allocation array (a `D3DDDI_OPENALLOCATIONINFO*` for `D3DKMTOpenResource`).
         pOpenAllocationInfo2: u64 => "D3DDDI_OPENALLOCATIONINFO2*",
         /// in.
         pPrivateRuntimeData: u64 => "VOID*",

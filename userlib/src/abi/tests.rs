@@ -232,7 +232,46 @@ const OFFSETS: &[(&str, &str, usize)] = &[
     ("D3DKMT_RENDER", "PrivateDriverDataSize", 360),
     ("D3DKMT_CREATESYNCFILE", "FenceValue", 8),
     ("D3DKMT_CREATESYNCFILE", "hSyncFile", 16),
+    // libdxg's v1 structs: offsets from the field lists of `d3dkmthk.h` / `d3dukmdt.h` (Windows
+    // SDK, as in microsoft/libdxg `include/` and microsoft/DirectX-Headers), x86-64 LP64 rules.
+    ("D3DDDI_OPENALLOCATIONINFO", "hAllocation", 0),
+    ("D3DDDI_OPENALLOCATIONINFO", "pPrivateDriverData", 8),
+    ("D3DDDI_OPENALLOCATIONINFO", "PrivateDriverDataSize", 16),
+    ("D3DKMT_DESTROYALLOCATION", "hResource", 4),
+    ("D3DKMT_DESTROYALLOCATION", "phAllocationList", 8),
+    ("D3DKMT_DESTROYALLOCATION", "AllocationCount", 16),
+    ("D3DDDI_SYNCHRONIZATIONOBJECTINFO", "MaxCount", 4),
+    ("D3DDDI_SYNCHRONIZATIONOBJECTINFO", "InitialCount", 8),
+    ("D3DKMT_CREATESYNCHRONIZATIONOBJECT", "Info", 4),
+    ("D3DKMT_CREATESYNCHRONIZATIONOBJECT", "hSyncObject", 72),
+    ("D3DKMT_WAITFORSYNCHRONIZATIONOBJECT", "ObjectCount", 4),
+    (
+        "D3DKMT_WAITFORSYNCHRONIZATIONOBJECT",
+        "ObjectHandleArray",
+        8,
+    ),
+    ("D3DKMT_SIGNALSYNCHRONIZATIONOBJECT", "ObjectHandleArray", 8),
+    ("D3DKMT_SIGNALSYNCHRONIZATIONOBJECT", "Flags", 136),
 ];
+
+/// (struct, size, alignment) of libdxg's v1 structs, from the same headers (they have no ioctl
+/// of their own, so the ioctl-code test below cannot pin them).
+const V1_LAYOUTS: &[(&str, usize, usize)] = &[
+    ("D3DDDI_OPENALLOCATIONINFO", 24, 8),
+    ("D3DKMT_DESTROYALLOCATION", 24, 8),
+    ("D3DDDI_SYNCHRONIZATIONOBJECTINFO", 68, 4),
+    ("D3DKMT_CREATESYNCHRONIZATIONOBJECT", 76, 4),
+    ("D3DKMT_WAITFORSYNCHRONIZATIONOBJECT", 136, 4),
+    ("D3DKMT_SIGNALSYNCHRONIZATIONOBJECT", 140, 4),
+];
+
+#[test]
+fn v1_struct_layouts_match_the_headers() {
+    for &(name, size, align) in V1_LAYOUTS {
+        let layout = layout(name).unwrap_or_else(|| panic!("no struct {name}"));
+        assert_eq!((layout.size, layout.align), (size, align), "{name}");
+    }
+}
 
 #[test]
 fn field_offsets_match_the_reference() {
@@ -350,7 +389,7 @@ fn every_struct_is_described_and_has_no_hidden_padding() {
         );
         assert!(layout.size > 0);
     }
-    assert_eq!(STRUCTS.len(), 76);
+    assert_eq!(STRUCTS.len(), 82);
 }
 
 #[test]
