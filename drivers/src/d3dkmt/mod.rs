@@ -27,12 +27,14 @@
 //! statuses through.
 //!
 //! Files: `arguments.rs` (struct and user-array access, the limits), `views.rs` (the view
-//! table), `table.rs` (served calls and [`UNSERVED_CALLS`]), `calls/*.rs` (the handlers, one file
-//! per object family: adapters, devices, allocations, sync objects), [`test_memory`] (a model of
-//! user memory for tests and fuzzers).
+//! table), `owners.rs` (the devices of contexts and paging queues), `table.rs` (served calls and
+//! [`UNSERVED_CALLS`]), `calls/*.rs` (the handlers, one file per area: adapters, devices,
+//! allocations, sync objects, GPU virtual addresses, hardware queues, priorities, residency,
+//! adapter queries), [`test_memory`] (a model of user memory for tests and fuzzers).
 
 mod arguments;
 mod calls;
+mod owners;
 mod table;
 pub mod test_memory;
 mod views;
@@ -45,6 +47,7 @@ pub use dxg::wire::NtStatus;
 pub use table::{UNSERVED_CALLS, is_served, served_calls};
 
 use alloc::string::String;
+use owners::Owners;
 use userlib::abi::status;
 use userlib::sys::SyscallNumber;
 use views::Views;
@@ -95,6 +98,8 @@ pub struct Translator {
     process_created: bool,
     /// CPU views and the allocation sizes they need.
     views: Views,
+    /// The devices of the process's contexts and paging queues.
+    owners: Owners,
 }
 
 impl Translator {
@@ -105,6 +110,7 @@ impl Translator {
             name: String::from(name),
             process_created: false,
             views: Views::default(),
+            owners: Owners::default(),
         }
     }
 
@@ -138,6 +144,7 @@ impl Translator {
         let mut context = calls::Call {
             environment,
             views: &mut self.views,
+            owners: &mut self.owners,
             arguments,
             arg2,
         };
@@ -151,6 +158,7 @@ impl Translator {
     /// was sent. Idempotent.
     pub fn exit(&mut self, environment: &mut dyn Environment) {
         self.views.unmap_all(environment);
+        self.owners.clear();
         if self.process_created {
             self.process_created = false;
             if let Err(failure) = environment.gpu(Request::DestroyProcess, Timeout::Infinite) {

@@ -5,7 +5,10 @@
 //! exactly one of the two.
 
 use super::CallResult;
-use super::calls::{Call, adapter, allocation, device, sync};
+use super::calls::{
+    Call, adapter, allocation, device, hardware_queue, priority, query, residency, sync,
+    virtual_address,
+};
 use userlib::sys::SyscallNumber;
 
 /// A call handler.
@@ -83,65 +86,129 @@ static HANDLERS: &[(SyscallNumber, Handler)] = &[
         sync::wait_from_gpu,
     ),
     (SyscallNumber::EnumAdapters3, adapter::enum_adapters3),
+    (
+        SyscallNumber::ReserveGpuVirtualAddress,
+        virtual_address::reserve_gpu_virtual_address,
+    ),
+    (
+        SyscallNumber::MapGpuVirtualAddress,
+        virtual_address::map_gpu_virtual_address,
+    ),
+    (
+        SyscallNumber::FreeGpuVirtualAddress,
+        virtual_address::free_gpu_virtual_address,
+    ),
+    (
+        SyscallNumber::UpdateGpuVirtualAddress,
+        virtual_address::update_gpu_virtual_address,
+    ),
+    (
+        SyscallNumber::CreateHwQueue,
+        hardware_queue::create_hw_queue,
+    ),
+    (
+        SyscallNumber::DestroyHwQueue,
+        hardware_queue::destroy_hw_queue,
+    ),
+    (
+        SyscallNumber::SubmitCommandToHwQueue,
+        hardware_queue::submit_command_to_hw_queue,
+    ),
+    (
+        SyscallNumber::SubmitSignalSyncObjectsToHwQueue,
+        hardware_queue::submit_signal_to_hw_queue,
+    ),
+    (
+        SyscallNumber::SubmitWaitForSyncObjectsToHwQueue,
+        hardware_queue::submit_wait_to_hw_queue,
+    ),
+    (
+        SyscallNumber::SetContextSchedulingPriority,
+        priority::set_context_scheduling_priority,
+    ),
+    (
+        SyscallNumber::GetContextSchedulingPriority,
+        priority::get_context_scheduling_priority,
+    ),
+    (
+        SyscallNumber::SetContextInProcessSchedulingPriority,
+        priority::set_context_in_process_scheduling_priority,
+    ),
+    (
+        SyscallNumber::GetContextInProcessSchedulingPriority,
+        priority::get_context_in_process_scheduling_priority,
+    ),
+    (
+        SyscallNumber::SetAllocationPriority,
+        priority::set_allocation_priority,
+    ),
+    (
+        SyscallNumber::GetAllocationPriority,
+        priority::get_allocation_priority,
+    ),
+    (
+        SyscallNumber::QueryAllocationResidency,
+        residency::query_allocation_residency,
+    ),
+    (
+        SyscallNumber::OfferAllocations,
+        residency::offer_allocations,
+    ),
+    (
+        SyscallNumber::ReclaimAllocations2,
+        residency::reclaim_allocations2,
+    ),
+    (
+        SyscallNumber::UpdateAllocationProperty,
+        residency::update_allocation_property,
+    ),
+    (SyscallNumber::InvalidateCache, residency::invalidate_cache),
+    (
+        SyscallNumber::ChangeVideoMemoryReservation,
+        residency::change_video_memory_reservation,
+    ),
+    (
+        SyscallNumber::FlushHeapTransitions,
+        query::flush_heap_transitions,
+    ),
+    (
+        SyscallNumber::MarkDeviceAsError,
+        device::mark_device_as_error,
+    ),
+    (
+        SyscallNumber::QueryClockCalibration,
+        query::query_clock_calibration,
+    ),
+    (SyscallNumber::QueryStatistics, query::query_statistics),
 ];
 
 /// The D3DKMT calls answered with `STATUS_NOT_SUPPORTED`, with the reason: the dxg core has
-/// no `Request` for them yet (or the Linux driver does not implement them either).
+/// no (faithful) `Request` for them yet, or the Linux driver does not implement them either.
 pub const UNSERVED_CALLS: &[(u32, &str)] = &[
     (
         0x03,
         "CreateContext: legacy; the Linux driver does not implement it either",
     ),
     (
-        0x08,
-        "ReserveGpuVirtualAddress: no GPU virtual address Request yet",
-    ),
-    (
-        0x0c,
-        "MapGpuVirtualAddress: no GPU virtual address Request yet",
-    ),
-    (
         0x11,
-        "SignalSynchronizationObject2: no Request for legacy signals (single fence value, broadcast contexts, CPU events)",
+        "SignalSynchronizationObject2: no faithful Request: the legacy SIGNALSYNCOBJECT carries one fence value in the header (no per-object array), the call's context plus broadcast contexts, and CPU events; SignalFromGpu sends per-object values for one context",
     ),
     (
         0x12,
-        "WaitForSynchronizationObject2: no Request for legacy GPU waits (single fence value)",
-    ),
-    (
-        0x16,
-        "ChangeVideoMemoryReservation: no residency-budget Request yet",
+        "WaitForSynchronizationObject2: no faithful Request: the legacy WAITFORSYNCOBJECTFROMGPU sets legacy_fence_object with one fence value; WaitFromGpu always sends monitored-fence waits",
     ),
     (
         0x17,
         "CreateHwContext: the Linux driver does not implement it either",
     ),
-    (0x18, "CreateHwQueue: no hardware queue Request yet"),
     (
         0x1a,
         "DestroyHwContext: the Linux driver does not implement it either",
-    ),
-    (0x1b, "DestroyHwQueue: no hardware queue Request yet"),
-    (0x1f, "FlushHeapTransitions: no Request yet"),
-    (
-        0x20,
-        "FreeGpuVirtualAddress: no GPU virtual address Request yet",
-    ),
-    (
-        0x21,
-        "GetContextInProcessSchedulingPriority: no priority Request yet",
-    ),
-    (
-        0x22,
-        "GetContextSchedulingPriority: no priority Request yet",
     ),
     (
         0x23,
         "GetSharedResourceAdapterLuid: the Linux driver does not implement it either",
     ),
-    (0x24, "InvalidateCache: no Request yet"),
-    (0x26, "MarkDeviceAsError: no Request yet"),
-    (0x27, "OfferAllocations: no offer/reclaim Request yet"),
     (
         0x28,
         "OpenResource2: legacy sharing; the Linux driver does not implement it either",
@@ -150,44 +217,14 @@ pub const UNSERVED_CALLS: &[(u32, &str)] = &[
         0x29,
         "OpenSynchronizationObject: legacy sharing; the Linux driver does not implement it either",
     ),
-    (0x2a, "QueryAllocationResidency: no residency Request yet"),
     (
         0x2b,
         "QueryResourceInfo: legacy sharing; the Linux driver does not implement it either",
     ),
-    (0x2c, "ReclaimAllocations2: no offer/reclaim Request yet"),
     (
         0x2d,
         "Render: legacy; the Linux driver does not implement it either",
     ),
-    (0x2e, "SetAllocationPriority: no priority Request yet"),
-    (
-        0x2f,
-        "SetContextInProcessSchedulingPriority: no priority Request yet",
-    ),
-    (
-        0x30,
-        "SetContextSchedulingPriority: no priority Request yet",
-    ),
-    (
-        0x34,
-        "SubmitCommandToHwQueue: no hardware queue Request yet",
-    ),
-    (
-        0x35,
-        "SubmitSignalSyncObjectsToHwQueue: no hardware queue Request yet",
-    ),
-    (
-        0x36,
-        "SubmitWaitForSyncObjectsToHwQueue: no hardware queue Request yet",
-    ),
-    (0x38, "UpdateAllocationProperty: no residency Request yet"),
-    (
-        0x39,
-        "UpdateGpuVirtualAddress: no GPU virtual address Request yet",
-    ),
-    (0x3c, "GetAllocationPriority: no priority Request yet"),
-    (0x3d, "QueryClockCalibration: no Request yet"),
     (
         0x3f,
         "ShareObjectsInternal (behind ShareObjects): no sharing Request yet (and no NT handles in dxgos)",
@@ -198,7 +235,6 @@ pub const UNSERVED_CALLS: &[(u32, &str)] = &[
         "QueryResourceInfoFromNtHandle: no sharing Request yet",
     ),
     (0x42, "OpenResourceFromNtHandle: no sharing Request yet"),
-    (0x43, "QueryStatistics: no Request yet"),
     (0x44, "ShareObjectWithHost: no sharing Request yet"),
     (0x45, "CreateSyncFile: no sync files in dxgos"),
 ];

@@ -3,9 +3,10 @@
 //! Lock2 maps an allocation's IO-space pages read/write with the allocation's size (remembered
 //! from its CreateAllocation2 reply) rounded up to whole pages; further Lock2 calls of the same
 //! allocation reuse the view and count it, Unlock2 unmaps it when the count reaches 0. A
-//! monitored fence (sync object or paging-queue fence) has its value page mapped read-only
-//! until the object is destroyed. Destroying an allocation, a resource or a device drops every
-//! view that depends on it; [`Views::unmap_all`] drops them all when the process ends.
+//! monitored fence (sync object, paging-queue fence or hardware-queue progress fence) has its
+//! value page mapped read-only until the object is destroyed. Destroying an allocation, a
+//! resource, a context (its hardware queues) or a device drops every view that depends on it;
+//! [`Views::unmap_all`] drops them all when the process ends.
 //!
 //! Views are removed *before* the destroy request goes to the host: once the host has freed
 //! an object, its IO-space pages may be handed to another allocation, possibly another
@@ -96,6 +97,8 @@ pub struct LockedView {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FenceView {
     device: D3dkmtHandle,
+    /// The context of a hardware queue's progress fence (null for other fences).
+    context: D3dkmtHandle,
     mapping: Mapping,
 }
 
@@ -115,7 +118,8 @@ pub enum Release {
 pub struct Views {
     allocations: BTreeMap<D3dkmtHandle, AllocationRecord>,
     locks: BTreeMap<D3dkmtHandle, LockedView>,
-    /// Keyed by the object that owns the fence: the sync object, or the paging queue.
+    /// Keyed by the object that owns the fence: the sync object, the paging queue or the
+    /// hardware queue.
     fences: BTreeMap<D3dkmtHandle, FenceView>,
 }
 
@@ -181,12 +185,58 @@ impl Views {
         device: D3dkmtHandle,
         mapping: Mapping,
     ) {
-        if let Some(replaced) = self.fences.insert(owner, FenceView { device, mapping }) {
+        self.insert_fence(environment, owner, device, D3dkmtHandle::NULL, mapping);
+    }
+
+    /// Records the progress-fence page of a hardware queue on `context` (itself on `device`,
+    /// null if unknown): it goes with the queue, its context or its device.
+    pub fn add_queue_fence(
+        &mut self,
+        environment: &mut dyn Environment,
+        hwqueue: D3dkmtHandle,
+        context: D3dkmtHandle,
+        device: D3dkmtHandle,
+        mapping: Mapping,
+    ) {
+        self.insert_fence(environment, hwqueue, device, context, mapping);
+    }
+
+    fn insert_fence(
+        &mut self,
+        environment: &mut dyn Environment,
+        owner: D3dkmtHandle,
+        device: D3dkmtHandle,
+        context: D3dkmtHandle,
+        mapping: Mapping,
+    ) {
+        let view = FenceView {
+            device,
+            context,
+            mapping,
+        };
+        if let Some(replaced) = self.fences.insert(owner, view) {
             replaced.mapping.unmap(environment);
         }
     }
 
-    /// Unmaps the fence page of a sync object or paging queue, if it has one.
+    /// Unmaps the progress-fence pages of a context's hardware queues (the context is being
+    /// destroyed, and its queues with it).
+    pub fn remove_context(&mut self, environment: &mut dyn Environment, context: D3dkmtHandle) {
+        if context.is_null() {
+            return;
+        }
+        let queues: Vec<D3dkmtHandle> = self
+            .fences
+            .iter()
+            .filter(|(_, view)| view.context == context)
+            .map(|(handle, _)| *handle)
+            .collect();
+        for queue in queues {
+            self.remove_fence(environment, queue);
+        }
+    }
+
+    /// Unmaps the fence page of a sync object, paging queue or hardware queue, if it has one.
     pub fn remove_fence(&mut self, environment: &mut dyn Environment, owner: D3dkmtHandle) {
         if let Some(view) = self.fences.remove(&owner) {
             view.mapping.unmap(environment);

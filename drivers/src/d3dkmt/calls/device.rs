@@ -1,6 +1,6 @@
 //! Devices and what runs on them: CreateDevice, DestroyDevice, GetDeviceState,
-//! CreatePagingQueue, DestroyPagingQueue, CreateContextVirtual, DestroyContext and
-//! SubmitCommand.
+//! MarkDeviceAsError, CreatePagingQueue, DestroyPagingQueue, CreateContextVirtual,
+//! DestroyContext and SubmitCommand.
 
 use super::{Call, unexpected};
 use crate::d3dkmt::arguments::{
@@ -13,7 +13,8 @@ use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
     D3DDDI_DESTROYPAGINGQUEUE, D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_WRITTEN_PRIMARIES,
     D3DKMT_CREATECONTEXTVIRTUAL, D3DKMT_CREATEDEVICE, D3DKMT_CREATEPAGINGQUEUE,
-    D3DKMT_DESTROYCONTEXT, D3DKMT_DESTROYDEVICE, D3DKMT_GETDEVICESTATE, D3DKMT_SUBMITCOMMAND,
+    D3DKMT_DESTROYCONTEXT, D3DKMT_DESTROYDEVICE, D3DKMT_GETDEVICESTATE, D3DKMT_MARKDEVICEASERROR,
+    D3DKMT_SUBMITCOMMAND,
 };
 
 /// `D3DKMTCreateDevice`.
@@ -38,6 +39,7 @@ pub fn destroy_device(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_DESTROYDEVICE = decode(call.arguments)?;
     let device = D3dkmtHandle(arguments.hDevice);
     call.views.remove_device(call.environment, device);
+    call.owners.remove_device(device);
     call.gpu_status(Request::DestroyDevice { device })
 }
 
@@ -89,6 +91,7 @@ pub fn create_paging_queue(call: &mut Call<'_>) -> CallResult {
             }
         }
     };
+    call.owners.add_paging_queue(paging_queue, device);
     arguments.hPagingQueue = paging_queue.0;
     arguments.hSyncObject = sync_object.0;
     arguments.FenceValueCPUVirtualAddress = cpu_address;
@@ -101,6 +104,7 @@ pub fn destroy_paging_queue(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DDDI_DESTROYPAGINGQUEUE = decode(call.arguments)?;
     let paging_queue = D3dkmtHandle(arguments.hPagingQueue);
     call.views.remove_fence(call.environment, paging_queue);
+    call.owners.remove_paging_queue(paging_queue);
     call.gpu_status(Request::DestroyPagingQueue { paging_queue })
 }
 
@@ -108,6 +112,7 @@ pub fn destroy_paging_queue(call: &mut Call<'_>) -> CallResult {
 /// version of it comes back.
 pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_CREATECONTEXTVIRTUAL = decode(call.arguments)?;
+    let device = D3dkmtHandle(arguments.hDevice);
     let private_data = read_private_data(
         call.environment,
         arguments.pPrivateDriverData,
@@ -115,7 +120,7 @@ pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
     )?;
     let size = private_data.len();
     let request = Request::CreateContext {
-        device: D3dkmtHandle(arguments.hDevice),
+        device,
         node_ordinal: arguments.NodeOrdinal,
         engine_affinity: arguments.EngineAffinity,
         flags: arguments.Flags,
@@ -138,16 +143,28 @@ pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
         call.undo(Request::DestroyContext { context });
         return Err(failure);
     }
+    call.owners.add_context(context, device);
     arguments.hContext = context.0;
     encode(call.arguments, &arguments);
     Ok(NtStatus::SUCCESS)
 }
 
-/// `D3DKMTDestroyContext`.
+/// `D3DKMTDestroyContext`: its hardware queues die with it, so their progress-fence views go
+/// first.
 pub fn destroy_context(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_DESTROYCONTEXT = decode(call.arguments)?;
-    call.gpu_status(Request::DestroyContext {
-        context: D3dkmtHandle(arguments.hContext),
+    let context = D3dkmtHandle(arguments.hContext);
+    call.views.remove_context(call.environment, context);
+    call.owners.remove_context(context);
+    call.gpu_status(Request::DestroyContext { context })
+}
+
+/// `D3DKMTMarkDeviceAsError`.
+pub fn mark_device_as_error(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_MARKDEVICEASERROR = decode(call.arguments)?;
+    call.gpu_status(Request::MarkDeviceAsError {
+        device: D3dkmtHandle(arguments.hDevice),
+        reason: arguments.Reason,
     })
 }
 

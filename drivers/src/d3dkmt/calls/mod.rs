@@ -7,8 +7,14 @@
 pub mod adapter;
 pub mod allocation;
 pub mod device;
+pub mod hardware_queue;
+pub mod priority;
+pub mod query;
+pub mod residency;
 pub mod sync;
+pub mod virtual_address;
 
+use super::owners::Owners;
 use super::views::Views;
 use super::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
 
@@ -18,6 +24,8 @@ pub struct Call<'a> {
     pub environment: &'a mut dyn Environment,
     /// The process's CPU views.
     pub views: &'a mut Views,
+    /// The devices of the process's contexts and paging queues.
+    pub owners: &'a mut Owners,
     /// The copied-in argument struct (copied back afterwards).
     pub arguments: &'a mut [u8],
     /// The syscall's third argument (the CPU-wait timeout).

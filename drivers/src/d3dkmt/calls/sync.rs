@@ -101,7 +101,7 @@ pub fn destroy_synchronization_object(call: &mut Call<'_>) -> CallResult {
 }
 
 /// Reads `count` (1 … `maximum`) object handles and as many fence values.
-fn objects_and_values(
+pub(super) fn objects_and_values(
     environment: &dyn Environment,
     count: u32,
     maximum: usize,

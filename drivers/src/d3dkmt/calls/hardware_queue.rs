@@ -1,0 +1,174 @@
+//! Hardware queues: CreateHwQueue, DestroyHwQueue, SubmitCommandToHwQueue,
+//! SubmitSignalSyncObjectsToHwQueue and SubmitWaitForSyncObjectsToHwQueue (dxg.md §3.14,
+//! §3.16, §3.18).
+
+use super::Call;
+use super::sync::objects_and_values;
+use super::unexpected;
+use crate::d3dkmt::arguments::{
+    checked_count, decode, encode, read_handles, read_private_data, write_bytes,
+};
+use crate::d3dkmt::views::Mapping;
+use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use dxg::wire::D3dkmtHandle;
+use userlib::abi::{
+    D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_OBJECT_SIGNALED, D3DDDI_MAX_OBJECT_WAITED_ON,
+    D3DDDI_MAX_WRITTEN_PRIMARIES, D3DKMT_CREATEHWQUEUE, D3DKMT_DESTROYHWQUEUE,
+    D3DKMT_SUBMITCOMMANDTOHWQUEUE, D3DKMT_SUBMITSIGNALSYNCOBJECTSTOHWQUEUE,
+    D3DKMT_SUBMITWAITFORSYNCOBJECTSTOHWQUEUE,
+};
+
+/// `D3DKMTCreateHwQueue`: private data (≤ 128 KiB) goes to the host and the host's version of
+/// it comes back; the progress fence's value page is mapped read-only (like every monitored
+/// fence) and its user address goes to `HwQueueProgressFenceCPUVirtualAddress`. If the page
+/// cannot be mapped or the private data cannot be written back, the view is removed and the
+/// queue destroyed again.
+pub fn create_hw_queue(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_CREATEHWQUEUE = decode(call.arguments)?;
+    let context = D3dkmtHandle(arguments.hHwContext);
+    let private_data = read_private_data(
+        call.environment,
+        arguments.pPrivateDriverData,
+        arguments.PrivateDriverDataSize,
+    )?;
+    let size = private_data.len();
+    let request = Request::CreateHwQueue {
+        context,
+        flags: arguments.Flags,
+        private_data,
+    };
+    let (hwqueue, progress_fence, fence_address, fence_gpu_address, reply_data) =
+        match call.gpu(request)? {
+            Reply::HwQueue {
+                hwqueue,
+                progress_fence,
+                fence_address,
+                fence_gpu_address,
+                private_data,
+            } => (
+                hwqueue,
+                progress_fence,
+                fence_address,
+                fence_gpu_address,
+                private_data,
+            ),
+            other => return Err(unexpected(&other)),
+        };
+    let cpu_address = if fence_address == 0 {
+        0
+    } else {
+        match Mapping::map_fence(call.environment, fence_address) {
+            Ok((mapping, value_address)) => {
+                let device = call
+                    .owners
+                    .context_device(context)
+                    .unwrap_or(D3dkmtHandle::NULL);
+                call.views
+                    .add_queue_fence(call.environment, hwqueue, context, device, mapping);
+                value_address
+            }
+            Err(failure) => {
+                call.undo(Request::DestroyHwQueue { hwqueue });
+                return Err(failure);
+            }
+        }
+    };
+    let length = reply_data.len().min(size);
+    if let Err(failure) = write_bytes(
+        call.environment,
+        arguments.pPrivateDriverData,
+        &reply_data[..length],
+    ) {
+        call.views.remove_fence(call.environment, hwqueue);
+        call.undo(Request::DestroyHwQueue { hwqueue });
+        return Err(failure);
+    }
+    arguments.hHwQueue = hwqueue.0;
+    arguments.hHwQueueProgressFence = progress_fence.0;
+    arguments.HwQueueProgressFenceCPUVirtualAddress = cpu_address;
+    arguments.HwQueueProgressFenceGPUVirtualAddress = fence_gpu_address;
+    encode(call.arguments, &arguments);
+    Ok(NtStatus::SUCCESS)
+}
+
+/// `D3DKMTDestroyHwQueue`: unmaps its progress-fence page first.
+pub fn destroy_hw_queue(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_DESTROYHWQUEUE = decode(call.arguments)?;
+    let hwqueue = D3dkmtHandle(arguments.hHwQueue);
+    call.views.remove_fence(call.environment, hwqueue);
+    call.gpu_status(Request::DestroyHwQueue { hwqueue })
+}
+
+/// `D3DKMTSubmitCommandToHwQueue`: ≤ 16 written primaries, ≤ 128 KiB private data (the emulated
+/// vGPU's command stream); the host sets the progress fence to `HwQueueProgressFenceId` when
+/// the work is done.
+pub fn submit_command_to_hw_queue(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_SUBMITCOMMANDTOHWQUEUE = decode(call.arguments)?;
+    let primary_count = checked_count(arguments.NumPrimaries, 0, D3DDDI_MAX_WRITTEN_PRIMARIES)?;
+    let private_data = read_private_data(
+        call.environment,
+        arguments.pPrivateDriverData,
+        arguments.PrivateDriverDataSize,
+    )?;
+    let primaries = read_handles(call.environment, arguments.WrittenPrimaries, primary_count)?;
+    call.gpu_status(Request::SubmitCommandToHwQueue {
+        hwqueue: D3dkmtHandle(arguments.hHwQueue),
+        progress_fence_value: arguments.HwQueueProgressFenceId,
+        command_buffer: arguments.CommandBuffer,
+        command_length: arguments.CommandLength,
+        private_data,
+        primaries,
+    })
+}
+
+/// `D3DKMTSubmitSignalSyncObjectsToHwQueue`: the queue signals 1 … 32 monitored fences, one
+/// value each (the SIGNALSYNCOBJECT Linux sends with the queue as the context). Served for one
+/// queue and no flags, like SignalSynchronizationObjectFromGpu2; several queues (1 … 64) and
+/// signal flags are not supported yet.
+pub fn submit_signal_to_hw_queue(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_SUBMITSIGNALSYNCOBJECTSTOHWQUEUE = decode(call.arguments)?;
+    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_SIGNALED)?;
+    let queue_count = checked_count(
+        arguments.BroadcastHwQueueCount,
+        1,
+        D3DDDI_MAX_BROADCAST_CONTEXT,
+    )?;
+    if queue_count != 1 || arguments.Flags != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let queues = read_handles(
+        call.environment,
+        arguments.BroadcastHwQueueArray,
+        queue_count,
+    )?;
+    let (objects, values) = objects_and_values(
+        call.environment,
+        arguments.ObjectCount,
+        D3DDDI_MAX_OBJECT_SIGNALED,
+        arguments.ObjectHandleArray,
+        arguments.FenceValueArray,
+    )?;
+    call.gpu_status(Request::SignalFromGpu {
+        context: queues[0],
+        objects,
+        values,
+    })
+}
+
+/// `D3DKMTSubmitWaitForSyncObjectsToHwQueue`: the queue waits for 1 … 32 monitored fences (the
+/// WAITFORSYNCOBJECTFROMGPU Linux sends with the queue as the context, not legacy).
+pub fn submit_wait_to_hw_queue(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_SUBMITWAITFORSYNCOBJECTSTOHWQUEUE = decode(call.arguments)?;
+    let (objects, values) = objects_and_values(
+        call.environment,
+        arguments.ObjectCount,
+        D3DDDI_MAX_OBJECT_WAITED_ON,
+        arguments.ObjectHandleArray,
+        arguments.FenceValueArray,
+    )?;
+    call.gpu_status(Request::WaitFromGpu {
+        context: D3dkmtHandle(arguments.hHwQueue),
+        objects,
+        values,
+    })
+}

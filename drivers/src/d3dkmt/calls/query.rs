@@ -1,0 +1,83 @@
+//! Adapter-level queries and commands: QueryClockCalibration, QueryStatistics and
+//! FlushHeapTransitions (dxg.md §3.23–§3.25).
+
+use super::{Call, unexpected};
+use crate::d3dkmt::arguments::{decode, encode};
+use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use dxg::wire::{D3dkmtHandle, Luid};
+use userlib::abi::{
+    D3DKMT_FLUSHHEAPTRANSITIONS, D3DKMT_QUERYCLOCKCALIBRATION, D3DKMT_QUERYSTATISTICS,
+};
+use zerocopy::IntoBytes;
+
+/// `D3DKMTFlushHeapTransitions`.
+pub fn flush_heap_transitions(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_FLUSHHEAPTRANSITIONS = decode(call.arguments)?;
+    call.gpu_status(Request::FlushHeapTransitions {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+    })
+}
+
+/// `D3DKMTQueryClockCalibration`: writes the clock data.
+pub fn query_clock_calibration(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_QUERYCLOCKCALIBRATION = decode(call.arguments)?;
+    let request = Request::QueryClockCalibration {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+        node_ordinal: arguments.NodeOrdinal,
+        physical_adapter_index: arguments.PhysicalAdapterIndex,
+    };
+    match call.gpu(request)? {
+        Reply::ClockCalibration {
+            gpu_frequency,
+            gpu_clock_counter,
+            cpu_clock_counter,
+            flags,
+        } => {
+            arguments.GpuFrequency = gpu_frequency;
+            arguments.GpuClockCounter = gpu_clock_counter;
+            arguments.CpuClockCounter = cpu_clock_counter;
+            arguments.ClockDataFlags = flags;
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTQueryStatistics` for the caller (`hProcess` 0; other processes' statistics are not
+/// offered to applications). The struct names the adapter by LUID while the `Request` takes an
+/// adapter handle: the adapter is opened by its LUID for the query and closed again (an unknown
+/// LUID fails as OpenAdapterFromLuid does). The 776-byte result goes to `QueryResult`.
+pub fn query_statistics(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_QUERYSTATISTICS = decode(call.arguments)?;
+    if arguments.hProcess != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    let luid = Luid {
+        low: arguments.AdapterLuid.LowPart,
+        high: arguments.AdapterLuid.HighPart as u32,
+    };
+    let adapter = match call.gpu(Request::OpenAdapterFromLuid { luid })? {
+        Reply::AdapterOpened(entry) => entry.handle,
+        other => return Err(unexpected(&other)),
+    };
+    let request = Request::QueryStatistics {
+        adapter,
+        statistics_type: arguments.Type,
+        query_id: arguments.Query[0],
+        process: None,
+    };
+    let reply = call.gpu(request);
+    call.undo(Request::CloseAdapter { adapter });
+    match reply? {
+        Reply::Statistics(result) if result.len() == arguments.QueryResult.as_bytes().len() => {
+            arguments
+                .QueryResult
+                .as_mut_bytes()
+                .copy_from_slice(&result);
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}

@@ -1,0 +1,175 @@
+//! Residency and memory management: QueryAllocationResidency, OfferAllocations,
+//! ReclaimAllocations2, UpdateAllocationProperty, InvalidateCache and
+//! ChangeVideoMemoryReservation (dxg.md §3.25).
+
+use super::priority::{resource_or_allocations, write_values};
+use super::{Call, success_or_failure, unexpected};
+use crate::d3dkmt::arguments::{checked_count, decode, encode, read_handles};
+use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request};
+use alloc::vec::Vec;
+use dxg::wire::D3dkmtHandle;
+use userlib::abi::{
+    D3DDDI_UPDATEALLOCPROPERTY, D3DKMT_CHANGEVIDEOMEMORYRESERVATION, D3DKMT_INVALIDATECACHE,
+    D3DKMT_MAKERESIDENT_ALLOC_MAX, D3DKMT_OFFERALLOCATIONS, D3DKMT_QUERYALLOCATIONRESIDENCY,
+    D3DKMT_RECLAIMALLOCATIONS2,
+};
+
+/// `D3DKMTQueryAllocationResidency`: writes one `D3DKMT_ALLOCATIONRESIDENCYSTATUS` per
+/// allocation (or one for the resource) to `pResidencyStatus`.
+pub fn query_allocation_residency(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_QUERYALLOCATIONRESIDENCY = decode(call.arguments)?;
+    let (resource, allocations, values) = resource_or_allocations(
+        call.environment,
+        arguments.hResource,
+        arguments.AllocationCount,
+        arguments.phAllocationList,
+    )?;
+    let request = Request::QueryAllocationResidency {
+        device: D3dkmtHandle(arguments.hDevice),
+        resource,
+        allocations,
+    };
+    match call.gpu(request)? {
+        Reply::Residency(statuses) => write_values(
+            call.environment,
+            arguments.pResidencyStatus,
+            &statuses,
+            values,
+        ),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// The handles of Offer/Reclaim: exactly one of `resources` (resource handles) and
+/// `allocations` (allocation handles) is non-null, with 1 … 10240 handles. Returns the handles
+/// and whether they are resources.
+fn offered_handles(
+    environment: &dyn Environment,
+    resources: u64,
+    allocations: u64,
+    count: u32,
+) -> Result<(Vec<D3dkmtHandle>, bool), NtStatus> {
+    if (resources == 0) == (allocations == 0) {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let count = checked_count(count, 1, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
+    let are_resources = resources != 0;
+    let address = if are_resources {
+        resources
+    } else {
+        allocations
+    };
+    Ok((read_handles(environment, address, count)?, are_resources))
+}
+
+/// `D3DKMTOfferAllocations`.
+pub fn offer_allocations(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_OFFERALLOCATIONS = decode(call.arguments)?;
+    let (handles, resources) = offered_handles(
+        call.environment,
+        arguments.pResources,
+        arguments.HandleList,
+        arguments.NumAllocations,
+    )?;
+    call.gpu_status(Request::OfferAllocations {
+        device: D3dkmtHandle(arguments.hDevice),
+        handles,
+        resources,
+        priority: arguments.Priority,
+        flags: arguments.Flags,
+    })
+}
+
+/// `D3DKMTReclaimAllocations2`: the device is the paging queue's (an unknown paging queue is
+/// `STATUS_INVALID_HANDLE`); with `pResults` one `D3DDDI_RECLAIM_RESULT` per handle is written
+/// there. Writes `PagingFenceValue`; returns `STATUS_PENDING` when the caller must wait for it.
+pub fn reclaim_allocations2(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_RECLAIMALLOCATIONS2 = decode(call.arguments)?;
+    let paging_queue = D3dkmtHandle(arguments.hPagingQueue);
+    let (handles, resources) = offered_handles(
+        call.environment,
+        arguments.pResources,
+        arguments.HandleList,
+        arguments.NumAllocations,
+    )?;
+    let device = call
+        .owners
+        .paging_queue_device(paging_queue)
+        .ok_or(NtStatus::INVALID_HANDLE)?;
+    let count = handles.len();
+    let write_results = arguments.pResults != 0;
+    let request = Request::ReclaimAllocations {
+        device,
+        paging_queue,
+        handles,
+        resources,
+        write_results,
+    };
+    match call.gpu(request)? {
+        Reply::Reclaimed {
+            status,
+            paging_fence_value,
+            results,
+        } => {
+            let status = success_or_failure(status)?;
+            if write_results {
+                write_values(call.environment, arguments.pResults, &results, count)?;
+            }
+            arguments.PagingFenceValue = paging_fence_value;
+            encode(call.arguments, &arguments);
+            Ok(status)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTUpdateAllocationProperty`: writes `PagingFenceValue`; returns `STATUS_PENDING` when
+/// the caller must wait for it.
+pub fn update_allocation_property(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DDDI_UPDATEALLOCPROPERTY = decode(call.arguments)?;
+    let request = Request::UpdateAllocationProperty {
+        paging_queue: D3dkmtHandle(arguments.hPagingQueue),
+        allocation: D3dkmtHandle(arguments.hAllocation),
+        supported_segment_set: arguments.SupportedSegmentSet,
+        preferred_segment: arguments.PreferredSegment,
+        flags: arguments.Flags,
+        property_mask: arguments.PropertyMaskValue,
+    };
+    match call.gpu(request)? {
+        Reply::PagingFence {
+            status,
+            paging_fence_value,
+        } => {
+            let status = success_or_failure(status)?;
+            arguments.PagingFenceValue = paging_fence_value;
+            encode(call.arguments, &arguments);
+            Ok(status)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTInvalidateCache`.
+pub fn invalidate_cache(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_INVALIDATECACHE = decode(call.arguments)?;
+    call.gpu_status(Request::InvalidateCache {
+        device: D3dkmtHandle(arguments.hDevice),
+        allocation: D3dkmtHandle(arguments.hAllocation),
+        offset: arguments.Offset,
+        length: arguments.Length,
+    })
+}
+
+/// `D3DKMTChangeVideoMemoryReservation`: only for the caller (`hProcess` 0), as in Linux.
+pub fn change_video_memory_reservation(call: &mut Call<'_>) -> CallResult {
+    let arguments: D3DKMT_CHANGEVIDEOMEMORYRESERVATION = decode(call.arguments)?;
+    if arguments.hProcess != 0 {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    call.gpu_status(Request::ChangeVideoMemoryReservation {
+        adapter: D3dkmtHandle(arguments.hAdapter),
+        segment_group: arguments.MemorySegmentGroup,
+        reservation: arguments.Reservation,
+        physical_adapter_index: arguments.PhysicalAdapterIndex,
+    })
+}
