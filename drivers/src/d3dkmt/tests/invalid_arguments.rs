@@ -8,14 +8,14 @@ use userlib::abi::*;
 use userlib::sys::{D3DKMT_CALLS, SyscallNumber as N};
 
 /// Not mapped at all.
-const BAD: u64 = 0xDEAD_0000_0000;
+pub(super) const BAD: u64 = 0xDEAD_0000_0000;
 /// Mapped read-only (set up by [`environment`]).
-const READ_ONLY: u64 = USER_BASE + 0x8_0000;
+pub(super) const READ_ONLY: u64 = USER_BASE + 0x8_0000;
 /// One byte more than the private-data limit.
-const TOO_MUCH_DATA: u32 = 128 * 1024 + 1;
+pub(super) const TOO_MUCH_DATA: u32 = 128 * 1024 + 1;
 
 /// One invalid call.
-struct Case {
+pub(super) struct Case {
     what: &'static str,
     number: N,
     arguments: Vec<u8>,
@@ -24,7 +24,7 @@ struct Case {
     after_request: bool,
 }
 
-fn case<T: IntoBytes + Immutable>(
+pub(super) fn case<T: IntoBytes + Immutable>(
     what: &'static str,
     number: N,
     arguments: T,
@@ -39,7 +39,7 @@ fn case<T: IntoBytes + Immutable>(
     }
 }
 
-fn after_request(mut case: Case) -> Case {
+pub(super) fn after_request(mut case: Case) -> Case {
     case.after_request = true;
     case
 }
@@ -525,6 +525,7 @@ fn cases() -> Vec<Case> {
         gpu_wait(1, USER_BASE, BAD),
         AV,
     ));
+    cases.extend(super::invalid_extended::cases());
     cases
 }
 
@@ -624,6 +625,18 @@ fn bad_pointers_and_counts_fail_with_their_status() {
         N::SignalSynchronizationObjectFromGpu2,
         N::WaitForSynchronizationObjectFromCpu,
         N::WaitForSynchronizationObjectFromGpu,
+        N::UpdateGpuVirtualAddress,
+        N::CreateHwQueue,
+        N::SubmitCommandToHwQueue,
+        N::SubmitSignalSyncObjectsToHwQueue,
+        N::SubmitWaitForSyncObjectsToHwQueue,
+        N::SetAllocationPriority,
+        N::GetAllocationPriority,
+        N::QueryAllocationResidency,
+        N::OfferAllocations,
+        N::ReclaimAllocations2,
+        N::ChangeVideoMemoryReservation,
+        N::QueryStatistics,
     ];
     for number in with_pointers {
         assert!(covered.contains(&(number as u32)), "{number:?} has no case");

@@ -2,7 +2,10 @@
 //! a recording GPU with scripted or automatic replies, and recording IO mappings.
 
 mod flows;
+mod hardware_queues;
 mod invalid_arguments;
+mod invalid_extended;
+mod memory;
 mod views;
 
 use super::test_memory::SparseUserMemory;
@@ -170,6 +173,62 @@ impl FakeEnvironment {
                 state: 1,
             },
             Request::Escape { data, .. } => Reply::Escape(data.iter().rev().copied().collect()),
+            Request::ReserveGpuVirtualAddress { .. } => Reply::GpuVirtualAddress {
+                status: NtStatus::SUCCESS,
+                virtual_address: 0x1_0000_0000,
+                paging_fence_value: 11,
+            },
+            Request::MapGpuVirtualAddress { .. } => Reply::GpuVirtualAddress {
+                status: NtStatus::PENDING,
+                virtual_address: 0x2_0000_0000,
+                paging_fence_value: 12,
+            },
+            Request::CreateHwQueue { private_data, .. } => Reply::HwQueue {
+                hwqueue: self.handle(),
+                progress_fence: self.handle(),
+                fence_address: IO_BASE + 0x3000,
+                fence_gpu_address: 0xFACE_0000,
+                private_data: private_data.iter().map(|byte| byte ^ 0x5A).collect(),
+            },
+            Request::GetContextSchedulingPriority { in_process, .. } => {
+                Reply::SchedulingPriority(if *in_process { -3 } else { 7 })
+            }
+            Request::GetAllocationPriority { allocations, .. } => Reply::AllocationPriorities(
+                (0..allocations.len().max(1) as u32)
+                    .map(|index| 100 + index)
+                    .collect(),
+            ),
+            Request::QueryAllocationResidency { allocations, .. } => Reply::Residency(
+                (0..allocations.len().max(1) as u32)
+                    .map(|i| 1 + i % 3)
+                    .collect(),
+            ),
+            Request::ReclaimAllocations {
+                handles,
+                write_results,
+                ..
+            } => Reply::Reclaimed {
+                status: NtStatus::PENDING,
+                paging_fence_value: 13,
+                results: if *write_results {
+                    (0..handles.len() as u32).map(|i| i % 3).collect()
+                } else {
+                    Vec::new()
+                },
+            },
+            Request::UpdateAllocationProperty { .. } => Reply::PagingFence {
+                status: NtStatus::PENDING,
+                paging_fence_value: 14,
+            },
+            Request::QueryClockCalibration { .. } => Reply::ClockCalibration {
+                gpu_frequency: 10_000_000,
+                gpu_clock_counter: 15,
+                cpu_clock_counter: 16,
+                flags: 1,
+            },
+            Request::QueryStatistics { .. } => {
+                Reply::Statistics((0..776).map(|i| i as u8).collect())
+            }
             _ => Reply::Status(NtStatus::SUCCESS),
         })
     }
