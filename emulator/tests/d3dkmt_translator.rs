@@ -643,3 +643,225 @@ fn a_process_that_exits_without_cleaning_up_leaves_nothing_behind() {
     app.translator.exit(&mut app.environment);
     assert_eq!(app.environment.requests.len(), sent);
 }
+
+#[test]
+fn gpu_virtual_addresses_hardware_queues_and_priorities_through_the_translator() {
+    let vm = new_vm();
+    let mut app = App::new(&vm, 1, "queues");
+    let session = open_session(&mut app);
+    let mut paging = D3DKMT_CREATEPAGINGQUEUE {
+        hDevice: session.device,
+        ..Default::default()
+    };
+    app.ok(N::CreatePagingQueue, &mut paging);
+
+    // GPU VA: reserve on the adapter, then on the paging queue (the union's other member).
+    let size = u64::from(PITCH * HEIGHT).next_multiple_of(4096);
+    let mut reserve = D3DDDI_RESERVEGPUVIRTUALADDRESS {
+        hAdapter: session.adapter,
+        Size: size,
+        ..Default::default()
+    };
+    app.ok(N::ReserveGpuVirtualAddress, &mut reserve);
+    let base = reserve.VirtualAddress;
+    assert_ne!(base, 0);
+    let mut reserve_by_queue = D3DDDI_RESERVEGPUVIRTUALADDRESS {
+        hAdapter: paging.hPagingQueue,
+        Size: 4096,
+        ..Default::default()
+    };
+    app.ok(N::ReserveGpuVirtualAddress, &mut reserve_by_queue);
+    assert_ne!(reserve_by_queue.VirtualAddress, 0);
+    assert_ne!(reserve_by_queue.VirtualAddress, base);
+    // Map the surface into the first range.
+    let mut map = D3DDDI_MAPGPUVIRTUALADDRESS {
+        hPagingQueue: paging.hPagingQueue,
+        BaseAddress: base,
+        hAllocation: session.surface,
+        SizeInPages: size / 4096,
+        Protection: 1,
+        ..Default::default()
+    };
+    let status = app.call(N::MapGpuVirtualAddress, &mut map, 0);
+    assert!(
+        status == STATUS_SUCCESS || status == STATUS_PENDING,
+        "{status:#x}"
+    );
+    assert_eq!(map.VirtualAddress, base);
+    // Unknown adapter and paging queue alike: refused.
+    let mut bad = D3DDDI_RESERVEGPUVIRTUALADDRESS {
+        hAdapter: 0xDEAD,
+        Size: 4096,
+        ..Default::default()
+    };
+    assert_eq!(
+        app.call(N::ReserveGpuVirtualAddress, &mut bad, 0),
+        STATUS_INVALID_HANDLE
+    );
+
+    // Context priorities round trip, absolute and in-process.
+    let mut set = D3DKMT_SETCONTEXTSCHEDULINGPRIORITY {
+        hContext: session.context,
+        Priority: 3,
+    };
+    app.ok(N::SetContextSchedulingPriority, &mut set);
+    let mut get = D3DKMT_GETCONTEXTSCHEDULINGPRIORITY {
+        hContext: session.context,
+        Priority: 0,
+    };
+    app.ok(N::GetContextSchedulingPriority, &mut get);
+    assert_eq!(get.Priority, 3);
+    let mut set = D3DKMT_SETCONTEXTINPROCESSSCHEDULINGPRIORITY {
+        hContext: session.context,
+        Priority: -2,
+    };
+    app.ok(N::SetContextInProcessSchedulingPriority, &mut set);
+    let mut get = D3DKMT_GETCONTEXTINPROCESSSCHEDULINGPRIORITY {
+        hContext: session.context,
+        Priority: 0,
+    };
+    app.ok(N::GetContextInProcessSchedulingPriority, &mut get);
+    assert_eq!(get.Priority, -2);
+
+    // Allocation priority round trip.
+    let list = app.place(&[session.surface]);
+    let priorities = app.place(&[0x7800_0000u32]);
+    let mut set = D3DKMT_SETALLOCATIONPRIORITY {
+        hDevice: session.device,
+        phAllocationList: list,
+        AllocationCount: 1,
+        pPriorities: priorities,
+        ..Default::default()
+    };
+    app.ok(N::SetAllocationPriority, &mut set);
+    let output = app.place(&[0u32]);
+    let mut get = D3DKMT_GETALLOCATIONPRIORITY {
+        hDevice: session.device,
+        phAllocationList: list,
+        AllocationCount: 1,
+        pPriorities: output,
+        ..Default::default()
+    };
+    app.ok(N::GetAllocationPriority, &mut get);
+    assert_eq!(app.read::<u32>(output), Ok(0x7800_0000));
+
+    // A hardware queue: its progress fence is read through a read-only view.
+    let mut queue = D3DKMT_CREATEHWQUEUE {
+        hHwContext: session.context,
+        ..Default::default()
+    };
+    app.ok(N::CreateHwQueue, &mut queue);
+    let progress = queue.HwQueueProgressFenceCPUVirtualAddress;
+    assert_ne!(queue.hHwQueue, 0);
+    assert_ne!(progress, 0);
+    assert_eq!(app.read::<u64>(progress), Ok(0));
+    assert!(
+        app.environment
+            .write_user(progress, &1u64.to_le_bytes())
+            .is_err()
+    );
+    // Render through the queue (the command stream names the surface; the buffer by GPU VA is
+    // unused), then the progress fence shows the submission's value.
+    let stream = words(&[4, 32, session.surface, 0, WIDTH, HEIGHT, PITCH, ITERATIONS]);
+    let length = stream.len() as u32;
+    let stream_address = app.place(stream.as_slice());
+    let mut submit = D3DKMT_SUBMITCOMMANDTOHWQUEUE {
+        hHwQueue: queue.hHwQueue,
+        HwQueueProgressFenceId: 5,
+        pPrivateDriverData: stream_address,
+        PrivateDriverDataSize: length,
+        ..Default::default()
+    };
+    app.ok(N::SubmitCommandToHwQueue, &mut submit);
+    assert_eq!(app.read::<u64>(progress), Ok(5));
+    let (status, pixels_address) = lock(&mut app, &session);
+    assert_eq!(status, STATUS_SUCCESS);
+    let mut pixels = vec![0u8; (PITCH * HEIGHT) as usize];
+    app.environment
+        .read_user(pixels_address, &mut pixels)
+        .unwrap();
+    assert_eq!(
+        fnv1a(&pixels),
+        fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, ITERATIONS))
+    );
+    let mut unlock = D3DKMT_UNLOCK2 {
+        hDevice: session.device,
+        hAllocation: session.surface,
+    };
+    app.ok(N::Unlock2, &mut unlock);
+    // The queue signals the session's fence and waits for it.
+    let queues = app.place(&[queue.hHwQueue]);
+    let objects = app.place(&[session.fence]);
+    let values = app.place(&[11u64]);
+    let mut signal = D3DKMT_SUBMITSIGNALSYNCOBJECTSTOHWQUEUE {
+        BroadcastHwQueueCount: 1,
+        BroadcastHwQueueArray: queues,
+        ObjectCount: 1,
+        ObjectHandleArray: objects,
+        FenceValueArray: values,
+        ..Default::default()
+    };
+    app.ok(N::SubmitSignalSyncObjectsToHwQueue, &mut signal);
+    assert_eq!(app.read::<u64>(session.fence_cpu_address), Ok(11));
+    let mut wait = D3DKMT_SUBMITWAITFORSYNCOBJECTSTOHWQUEUE {
+        hHwQueue: queue.hHwQueue,
+        ObjectCount: 1,
+        ObjectHandleArray: objects,
+        FenceValueArray: values,
+    };
+    app.ok(N::SubmitWaitForSyncObjectsToHwQueue, &mut wait);
+    // DestroyHwQueue unmaps the progress fence.
+    let mut destroy = D3DKMT_DESTROYHWQUEUE {
+        hHwQueue: queue.hHwQueue,
+    };
+    app.ok(N::DestroyHwQueue, &mut destroy);
+    assert!(app.read::<u64>(progress).is_err(), "progress view unmapped");
+    assert_eq!(
+        app.call(N::SubmitCommandToHwQueue, &mut submit, 0),
+        STATUS_INVALID_HANDLE
+    );
+
+    // A queue left behind goes with its context.
+    let mut queue = D3DKMT_CREATEHWQUEUE {
+        hHwContext: session.context,
+        ..Default::default()
+    };
+    app.ok(N::CreateHwQueue, &mut queue);
+    let progress = queue.HwQueueProgressFenceCPUVirtualAddress;
+    let mut destroy_context = D3DKMT_DESTROYCONTEXT {
+        hContext: session.context,
+    };
+    app.ok(N::DestroyContext, &mut destroy_context);
+    assert!(
+        app.read::<u64>(progress).is_err(),
+        "view gone with its context"
+    );
+
+    // Free the GPU VA ranges.
+    let mut free = D3DKMT_FREEGPUVIRTUALADDRESS {
+        hAdapter: session.adapter,
+        BaseAddress: base,
+        Size: size,
+        ..Default::default()
+    };
+    app.ok(N::FreeGpuVirtualAddress, &mut free);
+    let mut free = D3DKMT_FREEGPUVIRTUALADDRESS {
+        hAdapter: session.adapter,
+        BaseAddress: reserve_by_queue.VirtualAddress,
+        Size: 4096,
+        ..Default::default()
+    };
+    app.ok(N::FreeGpuVirtualAddress, &mut free);
+
+    let mut destroy_device = D3DKMT_DESTROYDEVICE {
+        hDevice: session.device,
+    };
+    app.ok(N::DestroyDevice, &mut destroy_device);
+    assert!(app.environment.views.is_empty());
+    app.translator.exit(&mut app.environment);
+    let vm = vm.borrow();
+    assert_eq!(vm.host.process_count(), 0);
+    assert_eq!(vm.host.object_count(), 0);
+    assert_eq!(vm.host.io_pages_in_use(), 0, "all IO-space pages returned");
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
