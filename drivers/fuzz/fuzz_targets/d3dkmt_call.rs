@@ -1,7 +1,8 @@
 //! Fuzzes the D3DKMT translator: the input chooses a sequence of calls (number, argument
 //! bytes, the CPU-wait timeout), the contents of user memory (which addresses are mapped,
 //! read-only or absent) and every reply of the fake GPU (plausible ones that match the request,
-//! and arbitrary ones), plus process exits at arbitrary points. Invariants: no panic;
+//! and arbitrary ones, including the GPU-VA, hardware-queue, priority, residency and query
+//! replies), plus process exits at arbitrary points. Invariants: no panic;
 //! `map_io` only of whole, page-aligned pages; `unmap_io` only of live mappings, once; no
 //! mapping survives `exit`.
 #![no_main]
@@ -172,8 +173,63 @@ impl FuzzEnvironment<'_> {
                 let length = data.len() + usize::from(self.input.get_mut().byte() % 3);
                 Reply::Escape(self.input.get_mut().bytes(length.saturating_sub(1)))
             }
+            Request::ReserveGpuVirtualAddress { .. } | Request::MapGpuVirtualAddress { .. } => {
+                Reply::GpuVirtualAddress {
+                    status: NtStatus(self.input.get_mut().u32() as i32 & 0x103),
+                    virtual_address: self.input.get_mut().u64(),
+                    paging_fence_value: self.input.get_mut().u64(),
+                }
+            }
+            Request::CreateHwQueue { private_data, .. } => Reply::HwQueue {
+                hwqueue: self.handle(),
+                progress_fence: self.handle(),
+                fence_address: self.input.get_mut().u64() & !0xF,
+                fence_gpu_address: self.input.get_mut().u64(),
+                private_data: {
+                    let length = private_data.len() + usize::from(self.input.get_mut().byte() % 3);
+                    self.input.get_mut().bytes(length.saturating_sub(1))
+                },
+            },
+            Request::GetContextSchedulingPriority { .. } => {
+                Reply::SchedulingPriority(self.input.get_mut().u32() as i32)
+            }
+            Request::GetAllocationPriority { allocations, .. } => {
+                Reply::AllocationPriorities(self.values(allocations.len().max(1)))
+            }
+            Request::QueryAllocationResidency { allocations, .. } => {
+                Reply::Residency(self.values(allocations.len().max(1)))
+            }
+            Request::ReclaimAllocations { handles, .. } => Reply::Reclaimed {
+                status: NtStatus(self.input.get_mut().u32() as i32 & 0x103),
+                paging_fence_value: self.input.get_mut().u64(),
+                results: self.values(handles.len()),
+            },
+            Request::UpdateAllocationProperty { .. } => Reply::PagingFence {
+                status: NtStatus(self.input.get_mut().u32() as i32 & 0x103),
+                paging_fence_value: self.input.get_mut().u64(),
+            },
+            Request::QueryClockCalibration { .. } => Reply::ClockCalibration {
+                gpu_frequency: self.input.get_mut().u64(),
+                gpu_clock_counter: self.input.get_mut().u64(),
+                cpu_clock_counter: self.input.get_mut().u64(),
+                flags: self.input.get_mut().u32(),
+            },
+            Request::QueryStatistics { .. } => {
+                let length = 775 + usize::from(self.input.get_mut().byte() % 3);
+                Reply::Statistics(self.input.get_mut().bytes(length))
+            }
             _ => Reply::Status(NtStatus(self.input.get_mut().u32() as i32 & 0x103)),
         }
+    }
+
+    /// `count` u32 values, now and then one too few or too many.
+    fn values(&mut self, count: usize) -> Vec<u32> {
+        let length = (count + usize::from(self.input.get_mut().byte() % 3)).saturating_sub(1);
+        (0..length.min(64))
+            .map(|_| self.input.get_mut().u32())
+            .chain(core::iter::repeat(0))
+            .take(length)
+            .collect()
     }
 
     /// Any reply at all.
