@@ -1259,7 +1259,9 @@ fn priority_residency_and_query_vectors() {
             Ok(Reply::SchedulingPriority(5)),
         ),
         (
-            // +24 device | +28 resource | +32 count | handles | priorities
+            // Linux dxgvmbus.h dxgkvmb_command_setallocationpriority: +24 device | +28 resource |
+            // +32 count | +36 tail padding (sizeof 40) | +40 handles | priorities
+            // (dxgvmb_send_set_allocation_priority: cmd_size = 40 + 4n + 4n).
             Request::SetAllocationPriority {
                 device,
                 resource: D3dkmtHandle::NULL,
@@ -1267,21 +1269,22 @@ fn priority_residency_and_query_vectors() {
                 priorities: vec![0x7800_0000],
             },
             format!(
-                "{} 80000000 00000000 01000000 00010000 00000078",
+                "{} 80000000 00000000 01000000 00000000 00010000 00000078",
                 header("3b000000", "40000000")
             ),
             hex("00000000"),
             Ok(Reply::Status(NtStatus::SUCCESS)),
         ),
         (
-            // same without priorities, plus the 8-byte-rounded result area
+            // same without priorities; dxgvmb_send_get_allocation_priority sends msg.size +
+            // msg.res_size: the zeroed result buffer round8(4 + 4·1) = 8 bytes follows the handles.
             Request::GetAllocationPriority {
                 device,
                 resource: D3dkmtHandle::NULL,
                 allocations: vec![allocation],
             },
             format!(
-                "{} 80000000 00000000 01000000 00010000 0000000000000000",
+                "{} 80000000 00000000 01000000 00000000 00010000 0000000000000000",
                 header("3c000000", "40000000")
             ),
             hex("00000000 00000050"),
@@ -1327,8 +1330,11 @@ fn priority_residency_and_query_vectors() {
                 resources: false,
                 write_results: true,
             },
+            // (dxgvmb_send_reclaim_allocations: cmd_size = sizeof 48 − 4 + 4n = 44 + 4n, so 4
+            // zero bytes follow the handle; the reply's results start at +12, `discarded[]` of
+            // dxgkvmb_command_reclaimallocations_return.)
             format!(
-                "{} 80000000 40010000 01000000 00 01 0000 00010000",
+                "{} 80000000 40010000 01000000 00 01 0000 00010000 00000000",
                 header("3a000000", "40000000")
             ),
             hex("0400000000000000 03010000 01000000"),
@@ -1536,3 +1542,6 @@ fn priority_residency_and_query_vectors() {
         assert_eq!(completions(&mut driver), vec![(ticket, Err(status))]);
     }
 }
+
+#[path = "wire_vectors/sharing.rs"]
+mod sharing;

@@ -603,17 +603,32 @@ fn hardware_queues_run_streams_and_advance_their_progress_fence() {
         },
     ));
     assert_eq!(vm.memory.read_u64(fence_address).unwrap(), 10);
-    // Guest-side limits and handles.
+    // Guest-side limits and handles: Linux bounds the primaries only by the packet size
+    // (dxgkio_submit_command_to_hwqueue), so 17 are fine and 40 000 are not.
     assert_eq!(
         vm.call(
             P1,
             Request::SubmitCommandToHwQueue {
                 hwqueue,
-                progress_fence_value: 1,
+                progress_fence_value: 11,
                 command_buffer: 0,
                 command_length: 0,
                 private_data: vec![],
                 primaries: vec![a; 17],
+            },
+        ),
+        Ok(Reply::Status(NtStatus::SUCCESS))
+    );
+    assert_eq!(
+        vm.call(
+            P1,
+            Request::SubmitCommandToHwQueue {
+                hwqueue,
+                progress_fence_value: 12,
+                command_buffer: 0,
+                command_length: 0,
+                private_data: vec![],
+                primaries: vec![a; 40_000],
             },
         ),
         Err(NtStatus::INVALID_PARAMETER)

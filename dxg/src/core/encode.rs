@@ -471,6 +471,7 @@ impl Driver {
                     device,
                     count: allocations.len(),
                     creates_resource: flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
+                    resource,
                 };
                 let code = VgpuCommand::CreateAllocation.as_u32();
                 self.send_vgpu(
@@ -1004,11 +1005,12 @@ impl Driver {
             let destroy = self.handle_command(VgpuCommand::DestroyDevice, pid, device.handle);
             commands.push((device.adapter, destroy, VgpuCommand::DestroyDevice.as_u32()));
         }
+        let shared = self.teardown_shared_objects(pid, ticket);
         if let Some(process) = self.processes.get_mut(&pid) {
-            process.teardown_outstanding = commands.len();
+            process.teardown_outstanding = commands.len() + shared;
         }
         self.events.retain(|_, event| !matches!(event, GuestEvent::Notification { process, .. } if *process == pid));
-        if commands.is_empty() {
+        if commands.is_empty() && shared == 0 {
             self.send_destroy_process(pid, ticket);
         }
         for (adapter, bytes, code) in commands {

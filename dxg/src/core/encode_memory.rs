@@ -19,8 +19,6 @@ use zerocopy::IntoBytes;
 use super::ObjectKind::{Allocation, Context, Device, HwQueue, MonitoredFence, PagingQueue};
 use super::ObjectKind::{Resource, SyncObject};
 
-/// Offset of the handle array in SETALLOCATIONPRIORITY / GETALLOCATIONPRIORITY.
-const PRIORITY_HANDLES_OFFSET: usize = 36;
 /// Offset of the handle array in OFFERALLOCATIONS.
 const OFFER_HANDLES_OFFSET: usize = 44;
 
@@ -350,13 +348,13 @@ impl Driver {
                     resource,
                     allocations.len(),
                 );
-                // Linux sends the result area (rounded up to 8 bytes) along with the request.
-                let result_area = (4 * results).next_multiple_of(8);
+                // Linux (`dxgvmb_send_get_allocation_priority`) sends its zeroed result buffer,
+                // `round8(4 + 4 · count)` bytes, along with the request.
                 let bytes = build_message(
                     None,
                     &command.as_bytes()[..PRIORITY_HANDLES_OFFSET],
                     &[&handle_bytes(&allocations)],
-                    result_area,
+                    result_area(4 + 4 * results),
                 );
                 check_packet(&bytes)?;
                 let pending = self.pending_for(
@@ -449,7 +447,12 @@ impl Driver {
                 command.allocation_count = handles.len() as u32;
                 command.resources = u8::from(resources);
                 command.write_results = u8::from(write_results);
-                let bytes = build_message(None, command.as_bytes(), &[&handle_bytes(&handles)], 0);
+                let bytes = build_message(
+                    None,
+                    command.as_bytes(),
+                    &[&handle_bytes(&handles)],
+                    RECLAIM_SLACK,
+                );
                 check_packet(&bytes)?;
                 let results = if write_results { handles.len() } else { 0 };
                 let pending = self.pending_for(

@@ -15,8 +15,6 @@ use super::ObjectKind::{Allocation, Context, Device, HwQueue};
 pub(super) const CREATE_HWQUEUE_PRIVATE_OFFSET: usize = 68;
 /// Bytes Linux sends beyond `68 + n` when CREATEHWQUEUE carries private data (`72 + n − 1`).
 const CREATE_HWQUEUE_SLACK: usize = 3;
-/// Most written primaries one submission names (`D3DDDI_MAX_WRITTEN_PRIMARIES`).
-pub const MAX_WRITTEN_PRIMARIES: usize = 16;
 
 impl Driver {
     /// Routes the requests added after the smoke path to their encoders.
@@ -40,6 +38,16 @@ impl Driver {
             | Request::InvalidateCache { .. }
             | Request::ChangeVideoMemoryReservation { .. } => {
                 self.start_memory_request(pid, ticket, request)
+            }
+            Request::CreateNtSharedObject { .. }
+            | Request::DestroyNtSharedObject { .. }
+            | Request::OpenResource { .. }
+            | Request::OpenSyncObject { .. }
+            | Request::ShareObjectWithHost { .. }
+            | Request::GetStandardAllocationDriverData { .. }
+            | Request::SetExistingSysmemStore { .. }
+            | Request::SetExistingSysmemPages { .. } => {
+                self.start_sharing_request(pid, ticket, request)
             }
             other => self.start_scheduling_request(pid, ticket, other),
         }
@@ -112,9 +120,8 @@ impl Driver {
                 primaries,
             } => {
                 let entry = self.object(pid, hwqueue, &[HwQueue])?;
-                if primaries.len() > MAX_WRITTEN_PRIMARIES {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
+                // Linux bounds `num_primaries` only by the packet size
+                // (`dxgkio_submit_command_to_hwqueue`); so does `check_packet` below.
                 for primary in &primaries {
                     self.object_on(pid, *primary, &[Allocation], entry.adapter)?;
                 }

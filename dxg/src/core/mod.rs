@@ -17,20 +17,23 @@ mod bringup;
 mod encode;
 mod encode_memory;
 mod encode_scheduling;
+mod encode_sharing;
 mod process;
 mod replies;
 mod replies_extended;
+mod replies_sharing;
 mod request;
 
 pub use adapter::{Adapter, AdapterState};
 pub use bringup::{ConfigSpace, ConfigSpaceError};
+pub use encode_sharing::SYSMEM_PAGES_MESSAGE_BYTES;
 pub use process::{ObjectEntry, ObjectKind, Process, ProcessState};
 pub use request::{
-    AdapterEntry, AllocationRequest, CreatedAllocation, GpuVirtualAddressOperation, Reply, Request,
-    SyncObjectKind,
+    AdapterEntry, AllocationRequest, CreatedAllocation, GdiSurfaceData, GpuVirtualAddressOperation,
+    Reply, Request, SyncObjectKind,
 };
 
-use crate::wire::{Guid, Luid, NtStatus, WireError};
+use crate::wire::{D3dkmtHandle, Guid, Luid, NtStatus, WireError};
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
@@ -254,6 +257,8 @@ pub struct Driver {
     next_ticket: u64,
     device_state_counter: u64,
     actions: VecDeque<Action>,
+    /// VM-wide registry of shared handles (CREATENTSHAREDOBJECT).
+    shared: BTreeMap<D3dkmtHandle, encode_sharing::SharedObject>,
 }
 
 impl Driver {
@@ -274,6 +279,7 @@ impl Driver {
             next_ticket: 1,
             device_state_counter: 0,
             actions: VecDeque::new(),
+            shared: BTreeMap::new(),
         }
     }
 
@@ -310,6 +316,11 @@ impl Driver {
     /// Number of outstanding transactions.
     pub fn outstanding_transactions(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Number of live shared handles the driver knows (created and not destroyed).
+    pub fn shared_handles(&self) -> usize {
+        self.shared.len()
     }
 
     /// Number of registered guest events.

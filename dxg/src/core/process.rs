@@ -78,6 +78,10 @@ pub struct Process {
     pub teardown_outstanding: usize,
     /// Hardware queues: queue handle → (context, progress fence).
     hwqueues: BTreeMap<D3dkmtHandle, (D3dkmtHandle, D3dkmtHandle)>,
+    /// Resources: resource → (its allocations, total private driver data bytes), for sharing.
+    resources: BTreeMap<D3dkmtHandle, (Vec<D3dkmtHandle>, u32)>,
+    /// Sync objects: handle → (global handle, monitored fence), for sharing.
+    sync_objects: BTreeMap<D3dkmtHandle, (D3dkmtHandle, bool)>,
 }
 
 impl Process {
@@ -91,6 +95,8 @@ impl Process {
             objects: BTreeMap::new(),
             teardown_outstanding: 0,
             hwqueues: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            sync_objects: BTreeMap::new(),
         }
     }
 
@@ -164,6 +170,8 @@ impl Process {
     /// Removes a handle.
     pub fn remove(&mut self, handle: D3dkmtHandle) -> Option<ObjectEntry> {
         if self.get(handle).is_some() {
+            self.resources.remove(&handle);
+            self.sync_objects.remove(&handle);
             self.objects.remove(&handle.index())
         } else {
             None
@@ -221,11 +229,56 @@ impl Process {
 
     fn forget_dead_hwqueues(&mut self) {
         let objects = &self.objects;
-        self.hwqueues.retain(|queue, _| {
+        let live = |handle: &D3dkmtHandle| {
             objects
-                .get(&queue.index())
-                .is_some_and(|entry| entry.handle == *queue)
-        });
+                .get(&handle.index())
+                .is_some_and(|entry| entry.handle == *handle)
+        };
+        self.hwqueues.retain(|queue, _| live(queue));
+        self.resources.retain(|resource, _| live(resource));
+        self.sync_objects.retain(|object, _| live(object));
+    }
+
+    /// Records allocations (and their private driver data bytes) as members of `resource`.
+    pub fn add_resource_allocations(
+        &mut self,
+        resource: D3dkmtHandle,
+        allocations: &[D3dkmtHandle],
+        private_data_size: u32,
+    ) {
+        let entry = self.resources.entry(resource).or_default();
+        entry.0.extend_from_slice(allocations);
+        entry.1 = entry.1.saturating_add(private_data_size);
+    }
+
+    /// The live allocations of a resource and their total private driver data bytes.
+    pub fn resource_allocations(&self, resource: D3dkmtHandle) -> (Vec<ObjectEntry>, u32) {
+        match self.resources.get(&resource) {
+            Some((members, private)) => (
+                members
+                    .iter()
+                    .filter_map(|handle| self.get(*handle))
+                    .copied()
+                    .collect(),
+                *private,
+            ),
+            None => (Vec::new(), 0),
+        }
+    }
+
+    /// Records a sync object's global handle (null unless created shared) and kind.
+    pub fn set_sync_object_info(
+        &mut self,
+        sync_object: D3dkmtHandle,
+        global: D3dkmtHandle,
+        monitored: bool,
+    ) {
+        self.sync_objects.insert(sync_object, (global, monitored));
+    }
+
+    /// A sync object's (global handle, monitored fence).
+    pub fn sync_object_info(&self, sync_object: D3dkmtHandle) -> Option<(D3dkmtHandle, bool)> {
+        self.sync_objects.get(&sync_object).copied()
     }
 
     /// All live entries of a kind.

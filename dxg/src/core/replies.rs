@@ -48,6 +48,8 @@ pub(super) enum Expect {
         device: D3dkmtHandle,
         count: usize,
         creates_resource: bool,
+        /// The existing resource the allocations join (null if none).
+        resource: D3dkmtHandle,
     },
     DestroyObjects {
         handles: Vec<D3dkmtHandle>,
@@ -105,6 +107,38 @@ pub(super) enum Expect {
     Statistics,
     /// ISFEATUREENABLED: status, descriptor, result.
     Feature,
+    /// CREATENTSHAREDOBJECT: the shared handle; registers `kind` under it.
+    NtShared {
+        adapter: AdapterId,
+        kind: super::encode_sharing::SharedKind,
+    },
+    /// OPENRESOURCE: resource, status, handles; (size, flags) per allocation from the registry.
+    ResourceOpened {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        allocations: Vec<(u64, u32)>,
+    },
+    /// OPENSYNCOBJECT: handle, status, GPU VA, fence page.
+    SyncOpened {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        global: D3dkmtHandle,
+        monitored: bool,
+    },
+    /// SHAREOBJECTWITHHOST: status, VAIL handle.
+    VailHandle,
+    /// DDIGETSTANDARDALLOCATIONDRIVERDATA with the requested blob sizes (0, 0 = sizing call).
+    StandardAllocationData {
+        allocation_size: u32,
+        resource_size: u32,
+    },
+    /// One SETEXISTINGSYSMEMPAGES chunk starting at `offset`.
+    SysmemPages {
+        device: D3dkmtHandle,
+        allocation: D3dkmtHandle,
+        page_frames: Vec<u64>,
+        offset: usize,
+    },
 }
 
 /// An outstanding transaction.
@@ -424,6 +458,7 @@ impl Driver {
                 device,
                 count,
                 creates_resource,
+                resource: existing_resource,
             } => {
                 let expected = CreateAllocationReply::SIZE + count * CreatedAllocationInfo::SIZE;
                 let Some(reply) = self.need::<CreateAllocationReply>(&pending, payload, expected)
@@ -482,6 +517,23 @@ impl Driver {
                         flags: info.allocation_flags,
                     })
                     .collect();
+                let member_of = if creates_resource {
+                    reply.resource
+                } else {
+                    existing_resource
+                };
+                if !member_of.is_null()
+                    && let Some(process) =
+                        pending.process.and_then(|pid| self.processes.get_mut(&pid))
+                {
+                    let handles: Vec<D3dkmtHandle> =
+                        created.iter().map(|info| info.allocation).collect();
+                    let private = created
+                        .iter()
+                        .map(|info| info.private_driver_data_size)
+                        .fold(0u32, u32::saturating_add);
+                    process.add_resource_allocations(member_of, &handles, private);
+                }
                 let resource = if creates_resource {
                     reply.resource
                 } else {
@@ -562,6 +614,14 @@ impl Driver {
                     ObjectEntry::simple(reply.sync_object, ObjectKind::SyncObject, adapter, device),
                 ) {
                     return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
+                }
+                if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
+                {
+                    process.set_sync_object_info(
+                        reply.sync_object,
+                        reply.global_sync_object,
+                        monitored,
+                    );
                 }
                 if let (Some(event), Some(process)) = (event, pending.process) {
                     self.events.insert(

@@ -22,6 +22,9 @@ fn failure_at(payload: &[u8], offset: usize) -> Result<NtStatus, NtStatus> {
 impl Driver {
     /// Decodes the reply of a newer request (`pending.expect` is one of the extended kinds).
     pub(super) fn on_extended_reply(&mut self, pending: Pending, payload: &[u8]) {
+        if Self::is_sharing_reply(&pending.expect) {
+            return self.on_sharing_reply(pending, payload);
+        }
         let result = self.decode_extended(&pending, payload);
         self.finish(&pending, result);
     }

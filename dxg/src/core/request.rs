@@ -102,6 +102,23 @@ pub enum GpuVirtualAddressOperation {
     },
 }
 
+/// `D3DKMDT_GDISURFACEDATA`: the surface a standard allocation describes (24 bytes on the wire).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GdiSurfaceData {
+    /// Width (Linux sends the heap size in bytes).
+    pub width: u32,
+    /// Height (Linux sends 1).
+    pub height: u32,
+    /// `D3DDDIFORMAT` (Linux sends 0, UNKNOWN).
+    pub format: u32,
+    /// `D3DKMDT_GDISURFACETYPE` (Linux sends 7, TEXTURE_CROSSADAPTER).
+    pub surface_type: u32,
+    /// `D3DKMDT_GDISURFACEFLAGS`.
+    pub flags: u32,
+    /// Pitch in bytes.
+    pub pitch: u32,
+}
+
 /// A request from a guest process (the D3DKMT entry points the kernel's dxg task serves).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -425,7 +442,7 @@ pub enum Request {
         command_length: u32,
         /// Private driver data (the vGPU's command stream, see `docs/vgpu-command-processor.md`).
         private_data: Vec<u8>,
-        /// Written primaries (≤ 16 allocation handles).
+        /// Written primaries (allocation handles; bounded only by the packet size, as in Linux).
         primaries: Vec<D3dkmtHandle>,
     },
     /// SETCONTEXTSCHEDULINGPRIORITY.
@@ -577,6 +594,83 @@ pub enum Request {
         adapter: D3dkmtHandle,
         /// Feature id (0 HWSCH, 32 PAGE_BASED_MEMORY_MANAGER, 33 KERNEL_MODE_TESTING).
         feature_id: u32,
+    },
+    /// CREATENTSHAREDOBJECT (global 1004): share a resource or a sync object created shared; the
+    /// host returns a VM-wide shared handle other processes open it by ([`Reply::NtSharedObject`]).
+    /// The driver remembers what was shared (allocation sizes, the sync object's global handle),
+    /// like Linux's sealed shared resource.
+    CreateNtSharedObject {
+        /// Resource or sync object handle of the caller.
+        object: D3dkmtHandle,
+    },
+    /// DESTROYNTSHAREDOBJECT (global 1005, process 0): drop a shared handle the caller created.
+    /// Objects already opened through it stay.
+    DestroyNtSharedObject {
+        /// The shared handle from [`Reply::NtSharedObject`].
+        shared_handle: D3dkmtHandle,
+    },
+    /// OPENRESOURCE (vGPU 32): open a shared resource in this process; answered with
+    /// [`Reply::ResourceOpened`] (local handles to the same allocation memory).
+    OpenResource {
+        /// Device (on the resource's adapter).
+        device: D3dkmtHandle,
+        /// Shared handle of a resource.
+        shared_handle: D3dkmtHandle,
+    },
+    /// OPENSYNCOBJECT (global 1002): open a shared sync object in this process (the driver sends
+    /// its creation-time global handle); answered with [`Reply::SyncObject`].
+    OpenSyncObject {
+        /// Device (on the sync object's adapter).
+        device: D3dkmtHandle,
+        /// Shared handle of a sync object.
+        shared_handle: D3dkmtHandle,
+        /// `D3DDDI_SYNCHRONIZATIONOBJECT_FLAGS`.
+        flags: u32,
+        /// Engine affinity (sent for monitored fences only).
+        engine_affinity: u32,
+    },
+    /// SHAREOBJECTWITHHOST (global 1021): answered with [`Reply::VailNtHandle`].
+    ShareObjectWithHost {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Resource, allocation or sync object on the device's adapter.
+        object: D3dkmtHandle,
+    },
+    /// DDIGETSTANDARDALLOCATIONDRIVERDATA (vGPU 39): with both sizes 0 the sizing call, else the
+    /// data call with the sizes the sizing call returned. Only GDISURFACE (4) is sent, as in Linux.
+    GetStandardAllocationDriverData {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// `D3DKMDT_STANDARDALLOCATIONTYPE` (must be 4).
+        allocation_type: u32,
+        /// The surface.
+        surface: GdiSurfaceData,
+        /// Physical adapter index.
+        physical_adapter_index: u32,
+        /// Allocation blob size (0 on the sizing call).
+        allocation_data_size: u32,
+        /// Resource blob size (0 on the sizing call).
+        resource_data_size: u32,
+    },
+    /// SETEXISTINGSYSMEMSTORE (vGPU 45): back an existing-sysmem allocation with a GPADL the
+    /// caller established on the global channel (hosts without `map_guest_memory`).
+    SetExistingSysmemStore {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Allocation handle.
+        allocation: D3dkmtHandle,
+        /// GPADL handle.
+        gpadl: u32,
+    },
+    /// SETEXISTINGSYSMEMPAGES (vGPU 66): back an existing-sysmem allocation with guest pages,
+    /// one page frame number per allocation page; sent as one message per 15 867 frames.
+    SetExistingSysmemPages {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// Allocation handle.
+        allocation: D3dkmtHandle,
+        /// Guest page frame numbers, exactly `allocation size / 4096` of them.
+        page_frames: Vec<u64>,
     },
 }
 
@@ -770,5 +864,27 @@ pub enum Reply {
         min_version: u16,
         /// Descriptor maximum version.
         max_version: u16,
+    },
+    /// CreateNtSharedObject result: the VM-wide shared handle.
+    NtSharedObject(D3dkmtHandle),
+    /// OpenResource result.
+    ResourceOpened {
+        /// The caller's new resource handle.
+        resource: D3dkmtHandle,
+        /// The caller's new allocation handles (sizes and flags as shared).
+        allocations: Vec<CreatedAllocation>,
+    },
+    /// ShareObjectWithHost result: the host's (VAIL) NT handle.
+    VailNtHandle(u64),
+    /// GetStandardAllocationDriverData result.
+    StandardAllocationDriverData {
+        /// Allocation blob size.
+        allocation_data_size: u32,
+        /// Resource blob size.
+        resource_data_size: u32,
+        /// Allocation blob (empty on the sizing call).
+        allocation_data: Vec<u8>,
+        /// Resource blob (empty on the sizing call).
+        resource_data: Vec<u8>,
     },
 }

@@ -73,6 +73,8 @@ assert_offset!(CreatedAllocationInfo, allocation_size, 16);
 assert_offset!(CreatedAllocationInfo, description_allocation, 24);
 /// Reply allocation flag bit 19: cached (CPU mapping is cached, not write-combined).
 pub const ALLOCATION_FLAG_CACHED: u32 = 1 << 19;
+/// Allocation flag bit 11: existing_sysmem (backed by guest pages, `dxgkvmb_allocflags`).
+pub const ALLOCATION_FLAG_EXISTING_SYSMEM: u32 = 1 << 11;
 
 wire_struct! {
     /// DESTROYALLOCATION (vGPU 5) fixed part, 40 bytes; handles follow; message 48 + 4n.
@@ -292,15 +294,26 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// SETALLOCATIONPRIORITY (vGPU 59) / GETALLOCATIONPRIORITY (vGPU 60) fixed part, 36 bytes of
-    /// fields (struct rounded to 40 by its first handle slot); handles (and priorities) follow at +36.
+    /// SETALLOCATIONPRIORITY (vGPU 59) / GETALLOCATIONPRIORITY (vGPU 60) fixed part, 40 bytes:
+    /// 36 bytes of fields padded to the header's 8-byte alignment (`sizeof` of
+    /// `dxgkvmb_command_setallocationpriority` in Linux `dxgvmbus.h`). Handles (and, for SET, the
+    /// priorities after them) follow at +40 (`&command[1]` in `dxgvmb_send_set_allocation_priority`).
     pub struct AllocationPriorityCommand {
         pub header: CommandHeader,
         pub device: D3dkmtHandle,
         pub resource: D3dkmtHandle,
         pub allocation_count: u32,
-        pub first_allocation: D3dkmtHandle,
+        pub padding: u32,
     } size 40;
+}
+/// Offset of the handle array in SETALLOCATIONPRIORITY / GETALLOCATIONPRIORITY (after the 40-byte
+/// fixed part).
+pub const PRIORITY_HANDLES_OFFSET: usize = 40;
+/// Rounds a result size up to 8 bytes, as Linux's `init_message_res` does for the reply buffers
+/// of GETALLOCATIONPRIORITY, QUERYALLOCATIONRESIDENCY, RECLAIMALLOCATIONS, OPENRESOURCE and
+/// DDIGETSTANDARDALLOCATIONDRIVERDATA (the guest refuses shorter completions).
+pub const fn result_area(bytes: usize) -> usize {
+    (bytes + 7) & !7
 }
 
 wire_struct! {
@@ -342,6 +355,10 @@ wire_struct! {
         pub padding: [u8; 2],
     } size 40;
 }
+/// Bytes Linux sends for RECLAIMALLOCATIONS beyond `40 + 4n`: the message is
+/// `sizeof(dxgkvmb_command_reclaimallocations) − 4 + 4n` = `44 + 4n` (the 48-byte struct's tail
+/// padding after its one-handle placeholder).
+pub const RECLAIM_SLACK: usize = 4;
 
 wire_struct! {
     /// CHANGEVIDEOMEMORYRESERVATION (vGPU 49), 56 bytes.

@@ -20,13 +20,13 @@ pub(super) fn parse<T: FromBytes>(command: &[u8]) -> Result<T, NtStatus> {
     read_prefix(command).map_err(|_| NtStatus::INVALID_PARAMETER)
 }
 
-struct Target<'a, M: GuestMemory> {
-    memory: &'a M,
+struct Target<'a> {
+    memory: &'a super::sysmem::ScatteredMemory<'a>,
     process: &'a HostProcess,
     adapter: usize,
 }
 
-impl<M: GuestMemory> CommandTarget for Target<'_, M> {
+impl CommandTarget for Target<'_> {
     fn allocation(&self, handle: D3dkmtHandle) -> Option<Surface> {
         match self.process.objects.get(&handle) {
             Some(Owned {
@@ -109,6 +109,19 @@ impl<M: GuestMemory> GpuHost<M> {
                 Some(GlobalCommand::SetIoSpaceRegion) => self.set_io_space(command),
                 Some(GlobalCommand::DestroySyncObject) => {
                     self.destroy_sync_object(header.process, command)
+                }
+                Some(
+                    kind @ (GlobalCommand::CreateNtSharedObject
+                    | GlobalCommand::DestroyNtSharedObject
+                    | GlobalCommand::OpenSyncObject
+                    | GlobalCommand::ShareObjectWithHost),
+                ) => {
+                    let result = self.sharing_command(header.process, kind, command);
+                    if let Err(status) = result {
+                        self.statistics.failures += 1;
+                        return Some(super::dispatch_sharing::global_failure_reply(kind, status));
+                    }
+                    result
                 }
                 _ => Err(NtStatus::NOT_IMPLEMENTED),
             };
@@ -217,6 +230,7 @@ impl<M: GuestMemory> GpuHost<M> {
         for owned in process.objects.values() {
             self.release_storage(&owned.object);
         }
+        self.destroy_shared_of(handle);
         self.process_handles.free(handle);
         self.waits.retain(|wait| wait.process != handle);
         Ok(status_bytes(NtStatus::SUCCESS))
@@ -567,6 +581,10 @@ impl<M: GuestMemory> GpuHost<M> {
                         HostObject::Allocation { address, .. } => address,
                         _ => return Err(NtStatus::INVALID_HANDLE),
                     };
+                // Existing-sysmem allocations already have a CPU mapping (the guest's pages).
+                if super::sysmem::SysmemWindows::is_window(address) {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
                 Ok(Lock2Reply {
                     status: 0,
                     padding: 0,
@@ -753,17 +771,53 @@ impl<M: GuestMemory> GpuHost<M> {
             .ok_or(NtStatus::NO_MEMORY)
     }
 
-    fn release_storage(&mut self, object: &HostObject) {
-        let Some(space) = self.io_space.as_mut() else {
-            return;
-        };
-        match object {
-            HostObject::Allocation { address, size, .. } => space.free(*address, *size),
+    /// Drops one holder of an object's storage; IO-space pages and sysmem windows go with the
+    /// last holder (storage shared through OPENRESOURCE / OPENSYNCOBJECT has several).
+    pub(super) fn release_storage(&mut self, object: &HostObject) {
+        let (address, size) = match object {
+            HostObject::Allocation { address, size, .. } => (*address, *size),
             HostObject::SyncObject {
                 fence_page: Some(page),
                 ..
-            } => space.free(*page, PAGE_SIZE),
-            _ => {}
+            } => (*page, PAGE_SIZE),
+            _ => return,
+        };
+        self.release_range(address, size);
+    }
+
+    /// Drops one holder of `[address, address + size)` (see [`Self::retain_range`]).
+    pub(super) fn release_range(&mut self, address: u64, size: u64) {
+        if super::sysmem::SysmemWindows::is_window(address) {
+            self.sysmem.release(address);
+            return;
+        }
+        if let Some(extra) = self.storage_holders.get_mut(&address) {
+            *extra -= 1;
+            if *extra == 0 {
+                self.storage_holders.remove(&address);
+            }
+            return;
+        }
+        if let Some(space) = self.io_space.as_mut() {
+            space.free(address, size);
+        }
+    }
+
+    /// One more holder of the storage at `address` (an IO-space range or a sysmem window).
+    pub(super) fn retain_range(&mut self, address: u64) {
+        if super::sysmem::SysmemWindows::is_window(address) {
+            self.sysmem.retain(address);
+        } else {
+            *self.storage_holders.entry(address).or_insert(0) += 1;
+        }
+    }
+
+    /// Guest memory as the GPU sees it: IO space and guest RAM directly, existing-sysmem
+    /// windows translated to the guest's pages.
+    pub(super) fn gpu_memory(&self) -> super::sysmem::ScatteredMemory<'_> {
+        super::sysmem::ScatteredMemory {
+            inner: &self.memory,
+            windows: &self.sysmem,
         }
     }
 
@@ -793,6 +847,7 @@ impl<M: GuestMemory> GpuHost<M> {
         for object in released {
             self.release_storage(&object);
         }
+        self.forget_dead_globals();
         self.waits.retain(|wait| {
             wait.process != process
                 || wait
@@ -850,6 +905,7 @@ impl<M: GuestMemory> GpuHost<M> {
             })?;
             resource = request.resource;
         }
+        let existing_sysmem = request.flags & CREATE_ALLOCATION_EXISTING_SYSMEM != 0;
         let mut created: Vec<(D3dkmtHandle, u64, u64)> = Vec::with_capacity(count);
         let mut failure = None;
         for private in &privates {
@@ -865,34 +921,39 @@ impl<M: GuestMemory> GpuHost<M> {
                 failure = Some(NtStatus::NO_MEMORY);
                 break;
             }
-            let Ok(address) = self.allocate_io(size) else {
-                failure = Some(NtStatus::NO_MEMORY);
-                break;
+            let address = if existing_sysmem {
+                // Backed by guest pages named later (SETEXISTINGSYSMEMPAGES / ...STORE).
+                self.sysmem.create((size / PAGE_SIZE) as usize)
+            } else {
+                let Ok(address) = self.allocate_io(size) else {
+                    failure = Some(NtStatus::NO_MEMORY);
+                    break;
+                };
+                let zeros = vec![0u8; size as usize];
+                let _ = self.memory.write(address, &zeros);
+                address
             };
-            let zeros = vec![0u8; size as usize];
-            let _ = self.memory.write(address, &zeros);
             let Some(handle) = self.process_mut(process_handle)?.handles.allocate() else {
                 failure = Some(NtStatus::NO_MEMORY);
                 break;
             };
             created.push((handle, address, size));
         }
-        let process = self
-            .processes
-            .get_mut(&process_handle)
-            .ok_or(NtStatus::INVALID_HANDLE)?;
         if let Some(status) = failure {
             for (handle, address, size) in created {
-                process.handles.free(handle);
-                if let Some(space) = self.io_space.as_mut() {
-                    space.free(address, size);
-                }
+                self.process_mut(process_handle)?.handles.free(handle);
+                self.release_range(address, size);
             }
+            let process = self.process_mut(process_handle)?;
             if request.flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0 {
                 process.handles.free(resource);
             }
             return Err(status);
         }
+        let process = self
+            .processes
+            .get_mut(&process_handle)
+            .ok_or(NtStatus::INVALID_HANDLE)?;
         if request.flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0 {
             process.objects.insert(
                 resource,
@@ -927,7 +988,11 @@ impl<M: GuestMemory> GpuHost<M> {
             let mut info = CreatedAllocationInfo::zeroed();
             info.allocation = *handle;
             info.private_driver_data_size = private.len() as u32;
-            info.allocation_flags = ALLOCATION_FLAG_CACHED;
+            info.allocation_flags = if existing_sysmem {
+                ALLOCATION_FLAG_CACHED | ALLOCATION_FLAG_EXISTING_SYSMEM
+            } else {
+                ALLOCATION_FLAG_CACHED
+            };
             info.allocation_size = *size;
             reply.extend_from_slice(info.as_bytes());
         }
@@ -982,9 +1047,21 @@ impl<M: GuestMemory> GpuHost<M> {
                 object,
             },
         );
+        // Sync objects created shared get a host-global handle (OPENSYNCOBJECT names it).
+        let global = if request.flags & SYNC_FLAG_SHARED != 0 {
+            match self.new_global_sync(process_handle, handle) {
+                Ok(global) => global,
+                Err(status) => {
+                    self.destroy_where(process_handle, |candidate, _| candidate == handle);
+                    return Err(status);
+                }
+            }
+        } else {
+            D3dkmtHandle::NULL
+        };
         let reply = CreateSyncObjectReply {
             sync_object: handle,
-            global_sync_object: D3dkmtHandle::NULL,
+            global_sync_object: global,
             fence_gpu_virtual_address: fence_page.unwrap_or(0),
             fence_storage_address: fence_page.unwrap_or(0),
             fence_storage_offset: 0,
@@ -1068,7 +1145,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 address
             }
         };
-        self.memory
+        self.gpu_memory()
             .read(physical, &mut buffer)
             .map_err(|_| NtStatus::INVALID_PARAMETER)?;
         Ok(buffer)
@@ -1087,8 +1164,9 @@ impl<M: GuestMemory> GpuHost<M> {
             .processes
             .get(&process_handle)
             .ok_or(NtStatus::INVALID_HANDLE)?;
+        let memory = self.gpu_memory();
         let target = Target {
-            memory: &self.memory,
+            memory: &memory,
             process,
             adapter,
         };

@@ -42,21 +42,25 @@ pub(super) fn failure_reply(
             echo
         }
         VgpuCommand::GetContextSchedulingPriority => with_status_at(8, 0),
-        VgpuCommand::GetAllocationPriority => {
-            with_status_at(4 + 4 * count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS), 0)
-        }
-        VgpuCommand::QueryAllocationResidency => {
-            with_status_at(4 + 4 * count_at(48).clamp(1, MAX_RESIDENCY_ALLOCATIONS), 0)
-        }
+        VgpuCommand::GetAllocationPriority => with_status_at(
+            result_area(4 + 4 * count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS)),
+            0,
+        ),
+        VgpuCommand::QueryAllocationResidency => with_status_at(
+            result_area(4 + 4 * count_at(48).clamp(1, MAX_RESIDENCY_ALLOCATIONS)),
+            0,
+        ),
         VgpuCommand::ReclaimAllocations => with_status_at(
-            RECLAIM_RESULTS_OFFSET + 4 * count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS),
+            result_area(
+                RECLAIM_RESULTS_OFFSET + 4 * count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS),
+            ),
             8,
         ),
         VgpuCommand::QueryClockCalibration => with_status_at(QueryClockCalibrationReply::SIZE, 0),
         VgpuCommand::UpdateAllocationProperty => with_status_at(FenceValueStatusReply::SIZE, 8),
         VgpuCommand::QueryStatistics => with_status_at(QueryStatisticsReply::SIZE, 0),
         VgpuCommand::IsFeatureEnabled => with_status_at(IsFeatureEnabledReply::SIZE, 0),
-        _ => return None,
+        _ => return super::dispatch_sharing::failure_reply(kind, status, command),
     })
 }
 
@@ -92,11 +96,12 @@ impl<M: GuestMemory> GpuHost<M> {
                     QueryAllocationResidencyCommand::SIZE,
                 )?;
                 let mut reply = status_bytes(NtStatus::SUCCESS);
-                for handle in handles {
+                for handle in &handles {
                     reply.extend_from_slice(
-                        &self.residency_of(process, handle).residency.to_le_bytes(),
+                        &self.residency_of(process, *handle).residency.to_le_bytes(),
                     );
                 }
+                reply.resize(result_area(4 + 4 * handles.len()), 0);
                 Ok(reply)
             }
             VgpuCommand::SetAllocationPriority => {
@@ -108,11 +113,11 @@ impl<M: GuestMemory> GpuHost<M> {
                     request.resource,
                     request.allocation_count,
                     command,
-                    36,
+                    PRIORITY_HANDLES_OFFSET,
                 )?;
                 let priorities = read_u32_array(
                     command,
-                    36 + 4 * request.allocation_count as usize,
+                    PRIORITY_HANDLES_OFFSET + 4 * request.allocation_count as usize,
                     handles.len(),
                 )
                 .map_err(|_| NtStatus::INVALID_PARAMETER)?;
@@ -138,14 +143,15 @@ impl<M: GuestMemory> GpuHost<M> {
                     request.resource,
                     request.allocation_count,
                     command,
-                    36,
+                    PRIORITY_HANDLES_OFFSET,
                 )?;
                 let mut reply = status_bytes(NtStatus::SUCCESS);
-                for handle in handles {
+                for handle in &handles {
                     reply.extend_from_slice(
-                        &self.residency_of(process, handle).priority.to_le_bytes(),
+                        &self.residency_of(process, *handle).priority.to_le_bytes(),
                     );
                 }
+                reply.resize(result_area(4 + 4 * handles.len()), 0);
                 Ok(reply)
             }
             VgpuCommand::OfferAllocations => self.offer(process, adapter, command),
@@ -604,9 +610,10 @@ impl<M: GuestMemory> GpuHost<M> {
             for result in results {
                 reply.extend_from_slice(&result.to_le_bytes());
             }
-        } else {
-            reply.extend_from_slice(&[0; 4]);
         }
+        // `dxgkvmb_command_reclaimallocations_return` is 16 bytes (one result slot); Linux expects
+        // `round8(12 + 4n)` with results, 16 without.
+        reply.resize(result_area(reply.len().max(16)), 0);
         Ok(reply)
     }
 
@@ -629,7 +636,9 @@ impl<M: GuestMemory> GpuHost<M> {
             }
         }
         for (address, size) in &victims {
-            let _ = self.memory.write(*address, &vec![0u8; *size as usize]);
+            let _ = self
+                .gpu_memory()
+                .write(*address, &vec![0u8; *size as usize]);
         }
         victims.len()
     }

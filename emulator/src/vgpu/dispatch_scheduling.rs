@@ -18,7 +18,6 @@ pub const GPU_CLOCK_FREQUENCY: u64 = 10_000_000;
 /// Offset of the private data in CREATEHWQUEUE.
 const CREATE_HWQUEUE_PRIVATE_OFFSET: usize = 68;
 /// Most written primaries one hardware-queue submission names.
-const MAX_WRITTEN_PRIMARIES: usize = 16;
 /// Context scheduling priority bounds (`D3DKMT_SETCONTEXTSCHEDULINGPRIORITY`: −7 … 7 relative,
 /// 0 … 31 absolute).
 const IN_PROCESS_PRIORITY: core::ops::RangeInclusive<i32> = -7..=7;
@@ -128,7 +127,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 Ok(reply.as_bytes().to_vec())
             }
             VgpuCommand::QueryStatistics => self.query_statistics(process, adapter, command),
-            _ => Err(NtStatus::NOT_IMPLEMENTED),
+            _ => self.sharing_vgpu_command(process, kind, command, adapter),
         }
     }
 
@@ -233,10 +232,9 @@ impl<M: GuestMemory> GpuHost<M> {
             HostObject::HwQueue { fence, .. } => fence,
             _ => return Err(NtStatus::INVALID_HANDLE),
         };
-        let primaries = request.num_primaries as usize;
-        if primaries > MAX_WRITTEN_PRIMARIES {
-            return Err(NtStatus::INVALID_PARAMETER);
-        }
+        // Linux bounds the primaries only by the packet size; `read_u32_array` checks they are
+        // all inside the message.
+        let primaries = (request.num_primaries as usize).min(MAX_PACKET_SIZE);
         let handles = read_u32_array(command, SubmitCommandToHwQueueCommand::SIZE, primaries)
             .map_err(|_| NtStatus::INVALID_PARAMETER)?;
         for handle in handles {

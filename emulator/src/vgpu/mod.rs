@@ -15,11 +15,13 @@ pub mod config;
 mod dispatch;
 mod dispatch_memory;
 mod dispatch_scheduling;
+mod dispatch_sharing;
 pub mod gpu_va;
 pub mod handles;
 pub mod io_space;
 pub mod loopback;
 mod objects;
+pub mod sysmem;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +34,7 @@ use handles::HandleAllocator;
 use hyperv::memory::GuestMemory;
 use io_space::IoSpace;
 use std::collections::{BTreeMap, VecDeque};
+use sysmem::SysmemWindows;
 
 /// A host-side channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -138,6 +141,20 @@ pub struct GpuHost<M: GuestMemory> {
     clock_origin: std::time::Instant,
     /// `mmio_megabytes` of the global channel offer.
     pub mmio_megabytes: u32,
+    /// Host-global handles: NT shared objects and global sync-object handles.
+    shared_handles: HandleAllocator,
+    /// NT shared objects (CREATENTSHAREDOBJECT) by handle.
+    shared: BTreeMap<D3dkmtHandle, dispatch_sharing::SharedObject>,
+    /// Global handles of sync objects created shared: global → (process, sync object).
+    global_sync: BTreeMap<D3dkmtHandle, (D3dkmtHandle, D3dkmtHandle)>,
+    /// Extra holders of IO-space storage shared between processes (address → count).
+    storage_holders: BTreeMap<u64, u32>,
+    /// Existing-sysmem allocation windows.
+    sysmem: SysmemWindows,
+    /// GPADLs the VMBus side made known to the vGPU (handle → page frame numbers).
+    gpadls: BTreeMap<u32, Vec<u64>>,
+    /// Next SHAREOBJECTWITHHOST token.
+    next_vail_handle: u64,
 }
 
 impl<M: GuestMemory> GpuHost<M> {
@@ -156,6 +173,13 @@ impl<M: GuestMemory> GpuHost<M> {
             statistics: HostStatistics::default(),
             clock_origin: std::time::Instant::now(),
             mmio_megabytes,
+            shared_handles: HandleAllocator::new(),
+            shared: BTreeMap::new(),
+            global_sync: BTreeMap::new(),
+            storage_holders: BTreeMap::new(),
+            sysmem: SysmemWindows::default(),
+            gpadls: BTreeMap::new(),
+            next_vail_handle: 1,
         }
     }
 

@@ -1,0 +1,437 @@
+//! Encoding of sharing, standard allocations and existing system memory (dxg.md §3.9, §3.19,
+//! §3.26): CREATENTSHAREDOBJECT (1004), DESTROYNTSHAREDOBJECT (1005), OPENSYNCOBJECT (1002),
+//! SHAREOBJECTWITHHOST (1021), OPENRESOURCE (32), DDIGETSTANDARDALLOCATIONDRIVERDATA (39),
+//! SETEXISTINGSYSMEMSTORE (45) and SETEXISTINGSYSMEMPAGES (66).
+//!
+//! Sharing works like Linux's: the first share of an object sends CREATENTSHAREDOBJECT and the
+//! driver keeps what it needs to open it later in its VM-wide registry ([`SharedObject`]): the
+//! allocation sizes of a resource (Linux "seals" the resource), the creation-time global handle
+//! of a sync object. OPENRESOURCE and OPENSYNCOBJECT in another process name the shared handle;
+//! the driver checks it against the registry (unknown → INVALID_HANDLE, other kind →
+//! OBJECT_TYPE_MISMATCH, other adapter → INVALID_HANDLE) and fills the command from it. Only the
+//! creating process destroys a shared handle; its process teardown destroys the rest.
+//!
+//! Global commands are sent with a zero vGPU LUID in the extension header, as Linux does
+//! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
+
+use super::encode::handle_bytes;
+use super::encode_memory::check_packet;
+use super::replies::{Expect, Pending};
+use super::{AdapterId, Driver, ObjectKind, ProcessId, Request, Ticket};
+use crate::wire::*;
+use alloc::vec::Vec;
+use zerocopy::IntoBytes;
+
+use ObjectKind::{Allocation, Device, MonitoredFence, Resource, SyncObject};
+
+/// What a shared handle stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum SharedKind {
+    /// A resource: per allocation (size in bytes, allocation flags), and the total private
+    /// driver data bytes (sent in OPENRESOURCE).
+    Resource {
+        allocations: Vec<(u64, u32)>,
+        private_data_size: u32,
+    },
+    /// A sync object: its creation-time global handle and whether it is a monitored fence.
+    SyncObject {
+        global: D3dkmtHandle,
+        monitored: bool,
+    },
+}
+
+/// One entry of the VM-wide registry of shared handles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SharedObject {
+    /// The process that created the shared handle (the only one that may destroy it).
+    pub owner: ProcessId,
+    /// Adapter of the shared object.
+    pub adapter: AdapterId,
+    /// What was shared.
+    pub kind: SharedKind,
+}
+
+/// Bytes of one full SETEXISTINGSYSMEMPAGES message after the extension header: Linux always
+/// sends the 40-byte struct plus room for the maximum number of frames; `num_pages` says how
+/// many are valid.
+pub const SYSMEM_PAGES_MESSAGE_BYTES: usize =
+    SetExistingSysmemPagesCommand::SIZE + 8 * MAX_PFNS_PER_MESSAGE;
+
+impl Driver {
+    /// Builds a pending transaction for `ticket`.
+    fn sharing_pending(
+        pid: ProcessId,
+        ticket: Ticket,
+        expect: Expect,
+        adapter: Option<AdapterId>,
+        command: u32,
+    ) -> Pending {
+        Pending {
+            expect,
+            adapter,
+            ticket: Some(ticket),
+            process: Some(pid),
+            command,
+        }
+    }
+
+    /// Looks up a shared handle of `kind` usable on `adapter`.
+    fn shared_entry(
+        &self,
+        shared_handle: D3dkmtHandle,
+        want_resource: bool,
+        adapter: AdapterId,
+    ) -> Result<SharedKind, NtStatus> {
+        let entry = self
+            .shared
+            .get(&shared_handle)
+            .ok_or(NtStatus::INVALID_HANDLE)?;
+        if entry.adapter != adapter {
+            return Err(NtStatus::INVALID_HANDLE);
+        }
+        match (&entry.kind, want_resource) {
+            (SharedKind::Resource { .. }, true) | (SharedKind::SyncObject { .. }, false) => {
+                Ok(entry.kind.clone())
+            }
+            _ => Err(NtStatus::OBJECT_TYPE_MISMATCH),
+        }
+    }
+
+    /// Starts a sharing / standard-allocation / existing-sysmem request.
+    pub(super) fn start_sharing_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        match request {
+            Request::CreateNtSharedObject { object } => {
+                let entry = self.object(pid, object, &[Resource, SyncObject])?;
+                let process = self.active_process(pid)?;
+                let kind = if entry.kind == Resource {
+                    let (members, private_data_size) = process.resource_allocations(object);
+                    if members.is_empty() {
+                        return Err(NtStatus::INVALID_PARAMETER);
+                    }
+                    SharedKind::Resource {
+                        allocations: members
+                            .iter()
+                            .map(|member| {
+                                let flags = if member.cached {
+                                    ALLOCATION_FLAG_CACHED
+                                } else {
+                                    0
+                                };
+                                (member.size, flags)
+                            })
+                            .collect(),
+                        private_data_size,
+                    }
+                } else {
+                    // Linux shares only sync objects created shared (with a global handle).
+                    let (global, monitored) = process
+                        .sync_object_info(object)
+                        .ok_or(NtStatus::INVALID_PARAMETER)?;
+                    if global.is_null() {
+                        return Err(NtStatus::INVALID_PARAMETER);
+                    }
+                    SharedKind::SyncObject { global, monitored }
+                };
+                let mut command = HandleCommand::zeroed();
+                command.header = CommandHeader::global(
+                    GlobalCommand::CreateNtSharedObject.as_u32(),
+                    process.host,
+                );
+                command.handle = object;
+                let expect = Expect::NtShared {
+                    adapter: entry.adapter,
+                    kind,
+                };
+                let code = GlobalCommand::CreateNtSharedObject.as_u32();
+                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
+                self.send_global(None, command.as_bytes().to_vec(), pending);
+            }
+            Request::DestroyNtSharedObject { shared_handle } => {
+                self.active_process(pid)?;
+                match self.shared.get(&shared_handle) {
+                    Some(entry) if entry.owner == pid => {}
+                    _ => return Err(NtStatus::INVALID_HANDLE),
+                }
+                let adapter = self
+                    .shared
+                    .remove(&shared_handle)
+                    .map(|entry| entry.adapter);
+                let bytes = destroy_shared_command(shared_handle);
+                let code = GlobalCommand::DestroyNtSharedObject.as_u32();
+                let pending = Self::sharing_pending(pid, ticket, Expect::Status, adapter, code);
+                self.send_global(None, bytes, pending);
+            }
+            Request::OpenResource {
+                device,
+                shared_handle,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let SharedKind::Resource {
+                    allocations,
+                    private_data_size,
+                } = self.shared_entry(shared_handle, true, entry.adapter)?
+                else {
+                    return Err(NtStatus::OBJECT_TYPE_MISMATCH);
+                };
+                let mut command = OpenResourceCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::OpenResource, pid);
+                command.device = device;
+                command.nt_security_sharing = 1;
+                command.global_share = shared_handle;
+                command.allocation_count = allocations.len() as u32;
+                command.total_private_driver_data_size = private_data_size;
+                let expect = Expect::ResourceOpened {
+                    adapter: entry.adapter,
+                    device,
+                    allocations,
+                };
+                let code = VgpuCommand::OpenResource.as_u32();
+                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
+                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::OpenSyncObject {
+                device,
+                shared_handle,
+                flags,
+                engine_affinity,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let SharedKind::SyncObject { global, monitored } =
+                    self.shared_entry(shared_handle, false, entry.adapter)?
+                else {
+                    return Err(NtStatus::OBJECT_TYPE_MISMATCH);
+                };
+                let mut command = OpenSyncObjectCommand::zeroed();
+                command.header = CommandHeader::global(
+                    GlobalCommand::OpenSyncObject.as_u32(),
+                    self.host_process(pid),
+                );
+                command.device = device;
+                command.global_sync_object = global;
+                command.flags = flags;
+                if monitored {
+                    command.engine_affinity = engine_affinity;
+                }
+                let expect = Expect::SyncOpened {
+                    adapter: entry.adapter,
+                    device,
+                    global,
+                    monitored,
+                };
+                let code = GlobalCommand::OpenSyncObject.as_u32();
+                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
+                self.send_global(None, command.as_bytes().to_vec(), pending);
+            }
+            Request::ShareObjectWithHost { device, object } => {
+                let entry = self.object(pid, device, &[Device])?;
+                self.object_on(
+                    pid,
+                    object,
+                    &[Resource, Allocation, SyncObject, MonitoredFence],
+                    entry.adapter,
+                )?;
+                let mut command = ShareObjectWithHostCommand::zeroed();
+                command.header = CommandHeader::global(
+                    GlobalCommand::ShareObjectWithHost.as_u32(),
+                    self.host_process(pid),
+                );
+                command.device = device;
+                command.object = object;
+                let code = GlobalCommand::ShareObjectWithHost.as_u32();
+                let pending = Self::sharing_pending(
+                    pid,
+                    ticket,
+                    Expect::VailHandle,
+                    Some(entry.adapter),
+                    code,
+                );
+                self.send_global(None, command.as_bytes().to_vec(), pending);
+            }
+            Request::GetStandardAllocationDriverData {
+                device,
+                allocation_type,
+                surface,
+                physical_adapter_index,
+                allocation_data_size,
+                resource_data_size,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                if allocation_type != STANDARD_ALLOCATION_GDI_SURFACE {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let limit = (MAX_PACKET_SIZE - GetStandardAllocationDriverDataReply::SIZE) as u64;
+                if u64::from(allocation_data_size) + u64::from(resource_data_size) > limit {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let mut command = GetStandardAllocationDriverDataCommand::zeroed();
+                command.header =
+                    self.vgpu_header(VgpuCommand::DdiGetStandardAllocationDriverData, pid);
+                command.allocation_type = allocation_type;
+                command.private_driver_data_size = allocation_data_size;
+                command.private_driver_resource_size = resource_data_size;
+                command.physical_adapter_index = physical_adapter_index;
+                command.width = surface.width;
+                command.height = surface.height;
+                command.format = surface.format;
+                command.surface_type = surface.surface_type;
+                command.flags = surface.flags;
+                command.pitch = surface.pitch;
+                let expect = Expect::StandardAllocationData {
+                    allocation_size: allocation_data_size,
+                    resource_size: resource_data_size,
+                };
+                let code = VgpuCommand::DdiGetStandardAllocationDriverData.as_u32();
+                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
+                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::SetExistingSysmemStore {
+                device,
+                allocation,
+                gpadl,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
+                if gpadl == 0 {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let mut command = SetExistingSysmemStoreCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::SetExistingSysmemStore, pid);
+                command.device = device;
+                command.allocation = allocation;
+                command.gpadl = gpadl;
+                let code = VgpuCommand::SetExistingSysmemStore.as_u32();
+                let pending =
+                    Self::sharing_pending(pid, ticket, Expect::Status, Some(entry.adapter), code);
+                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+            }
+            Request::SetExistingSysmemPages {
+                device,
+                allocation,
+                page_frames,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let target = self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
+                let pages = target.size / PAGE_SIZE;
+                if page_frames.is_empty() || page_frames.len() as u64 != pages {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                self.send_sysmem_pages(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    device,
+                    allocation,
+                    page_frames,
+                    0,
+                );
+            }
+            _ => return Err(NtStatus::NOT_IMPLEMENTED),
+        }
+        Ok(())
+    }
+
+    /// Sends the SETEXISTINGSYSMEMPAGES message for frames `offset ..` (at most
+    /// [`MAX_PFNS_PER_MESSAGE`]); the reply sends the next one (Linux sends them one at a time and
+    /// stops at the first failure).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_sysmem_pages(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        allocation: D3dkmtHandle,
+        page_frames: Vec<u64>,
+        offset: usize,
+    ) {
+        let count = (page_frames.len() - offset).min(MAX_PFNS_PER_MESSAGE);
+        let mut command = SetExistingSysmemPagesCommand::zeroed();
+        command.header = self.vgpu_header(VgpuCommand::SetExistingSysmemPages, pid);
+        command.device = device;
+        command.allocation = allocation;
+        command.num_pages = count as u32;
+        command.alloc_offset_in_pages = offset as u32;
+        let frames = u64_bytes(&page_frames[offset..offset + count]);
+        let slack = 8 * (MAX_PFNS_PER_MESSAGE - count);
+        let bytes = build_message(None, command.as_bytes(), &[&frames], slack);
+        debug_assert!(check_packet(&bytes).is_ok());
+        let expect = Expect::SysmemPages {
+            device,
+            allocation,
+            page_frames,
+            offset,
+        };
+        let code = VgpuCommand::SetExistingSysmemPages.as_u32();
+        let pending = Self::sharing_pending(pid, ticket, expect, Some(adapter), code);
+        self.send_vgpu(adapter, bytes, pending, false);
+    }
+
+    /// Process exit: DESTROYNTSHAREDOBJECT for every shared handle the process created (Linux
+    /// closes the file descriptors). Returns how many teardown steps were sent.
+    pub(super) fn teardown_shared_objects(&mut self, pid: ProcessId, ticket: Ticket) -> usize {
+        let owned: Vec<(D3dkmtHandle, AdapterId)> = self
+            .shared
+            .iter()
+            .filter(|(_, entry)| entry.owner == pid)
+            .map(|(handle, entry)| (*handle, entry.adapter))
+            .collect();
+        for (handle, adapter) in &owned {
+            self.shared.remove(handle);
+            let pending = Pending {
+                expect: Expect::TeardownStep { ticket },
+                adapter: Some(*adapter),
+                ticket: None,
+                process: Some(pid),
+                command: GlobalCommand::DestroyNtSharedObject.as_u32(),
+            };
+            self.send_global(None, destroy_shared_command(*handle), pending);
+        }
+        owned.len()
+    }
+
+    /// Undoes an OPENRESOURCE the guest could not register (DESTROYALLOCATION of the resource).
+    pub(super) fn undo_open_resource(
+        &mut self,
+        pid: ProcessId,
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        resource: D3dkmtHandle,
+    ) {
+        let mut destroy = DestroyAllocationCommand::zeroed();
+        destroy.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
+        destroy.device = device;
+        destroy.resource = resource;
+        destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
+        let bytes = build_message(
+            None,
+            destroy.as_bytes(),
+            &[&handle_bytes(&[])],
+            DESTROY_ALLOCATION_SLACK,
+        );
+        let pending = Pending {
+            expect: Expect::Ignore,
+            adapter: Some(adapter),
+            ticket: None,
+            process: Some(pid),
+            command: VgpuCommand::DestroyAllocation.as_u32(),
+        };
+        self.send_vgpu(adapter, bytes, pending, false);
+    }
+}
+
+/// DESTROYNTSHAREDOBJECT: global header with process 0 (`command_vm_to_host_init1`), then the
+/// shared handle.
+fn destroy_shared_command(shared_handle: D3dkmtHandle) -> Vec<u8> {
+    let mut command = HandleCommand::zeroed();
+    command.header = CommandHeader::global(
+        GlobalCommand::DestroyNtSharedObject.as_u32(),
+        D3dkmtHandle::NULL,
+    );
+    command.handle = shared_handle;
+    command.as_bytes().to_vec()
+}
