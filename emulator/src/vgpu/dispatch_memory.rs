@@ -60,6 +60,7 @@ pub(super) fn failure_reply(
         VgpuCommand::UpdateAllocationProperty => with_status_at(FenceValueStatusReply::SIZE, 8),
         VgpuCommand::QueryStatistics => with_status_at(QueryStatisticsReply::SIZE, 0),
         VgpuCommand::IsFeatureEnabled => with_status_at(IsFeatureEnabledReply::SIZE, 0),
+        VgpuCommand::Lock2 => with_status_at(Lock2Reply::SIZE, 0),
         _ => return super::dispatch_sharing::failure_reply(kind, status, command),
     })
 }

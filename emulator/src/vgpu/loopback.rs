@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 /// Guest-physical base of the IO space in loopback setups.
 pub const IO_SPACE_BASE: u64 = 0x8_0000_0000;
+/// Bytes of ordinary guest RAM right after the IO space (for existing-sysmem allocations, whose
+/// pages are the guest's own, not IO space).
+pub const GUEST_RAM_BYTES: usize = 1 << 20;
 
 /// A host output filter: return `false` to drop the output (it may also be modified).
 pub type Intercept = Box<dyn FnMut(&mut HostOutput) -> bool>;
@@ -23,7 +26,8 @@ pub struct Loopback {
     pub driver: Driver,
     /// The emulated host.
     pub host: GpuHost<Arc<AtomicMemory>>,
-    /// Memory backing the IO space.
+    /// Memory backing the IO space, then [`GUEST_RAM_BYTES`] of guest RAM
+    /// ([`Loopback::guest_ram_base`]).
     pub memory: Arc<AtomicMemory>,
     /// Finished requests.
     pub completions: BTreeMap<Ticket, Result<Reply, NtStatus>>,
@@ -40,7 +44,7 @@ impl Loopback {
     pub fn new(vgpus: Vec<VgpuDescription>, mmio_megabytes: u32) -> Self {
         let memory = Arc::new(AtomicMemory::new(
             IO_SPACE_BASE,
-            (mmio_megabytes as usize) << 20,
+            ((mmio_megabytes as usize) << 20) + GUEST_RAM_BYTES,
         ));
         let mut host = GpuHost::new(memory.clone(), mmio_megabytes);
         for description in vgpus {
@@ -168,6 +172,11 @@ impl Loopback {
         let ticket = self.driver.submit(process, request);
         self.pump();
         self.completions.remove(&ticket)
+    }
+
+    /// First guest-physical address of the guest RAM after the IO space.
+    pub fn guest_ram_base(&self) -> u64 {
+        IO_SPACE_BASE + (u64::from(self.host.mmio_megabytes) << 20)
     }
 
     /// Like [`Loopback::try_call`] but treats "not completed" as an UNSUCCESSFUL status.

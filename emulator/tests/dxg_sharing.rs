@@ -1,0 +1,747 @@
+//! In-process integration of sharing, standard allocations and existing system memory: the dxg
+//! guest core against the emulated vGPU. Process A renders into a shared resource and signals a
+//! shared monitored fence; process B opens both by their shared handles and sees A's pixels and
+//! fence values in the same memory. Existing-sysmem allocations are backed by guest RAM pages the
+//! guest names; the GPU's writes land in those pages. Each with its error cases.
+
+use dxg::core::{AllocationRequest, GdiSurfaceData, ProcessId, Reply, Request};
+use dxg::wire::*;
+use emulator::vgpu::VgpuDescription;
+use emulator::vgpu::command_processor::gradient_pixel;
+use emulator::vgpu::loopback::Loopback;
+use hyperv::memory::GuestMemory;
+
+const A: ProcessId = ProcessId(1);
+const B: ProcessId = ProcessId(2);
+const PAGE: u64 = 4096;
+
+fn ok(result: Result<Reply, NtStatus>) -> Reply {
+    result.unwrap_or_else(|status| panic!("request failed: {status:?}"))
+}
+
+fn words(values: &[u32]) -> Vec<u8> {
+    values
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
+}
+
+struct Process {
+    device: D3dkmtHandle,
+    context: D3dkmtHandle,
+}
+
+fn vm() -> Loopback {
+    Loopback::new(vec![VgpuDescription::new(0x1_0000, 0xABCD)], 16)
+}
+
+fn process(vm: &mut Loopback, pid: ProcessId) -> Process {
+    ok(vm.call(
+        pid,
+        Request::CreateProcess {
+            pid: 700 + pid.0,
+            name: "sharing".into(),
+        },
+    ));
+    let Reply::Adapters(adapters) = ok(vm.call(pid, Request::EnumAdapters)) else {
+        panic!()
+    };
+    let Reply::Device(device) = ok(vm.call(
+        pid,
+        Request::CreateDevice {
+            adapter: adapters[0].handle,
+            flags: 0,
+        },
+    )) else {
+        panic!()
+    };
+    let Reply::Context { context, .. } = ok(vm.call(
+        pid,
+        Request::CreateContext {
+            device,
+            node_ordinal: 0,
+            engine_affinity: 0,
+            flags: 0,
+            client_hint: 0,
+            private_data: vec![],
+        },
+    )) else {
+        panic!()
+    };
+    Process { device, context }
+}
+
+fn submit(vm: &mut Loopback, pid: ProcessId, context: D3dkmtHandle, stream: Vec<u8>) {
+    ok(vm.call(
+        pid,
+        Request::SubmitCommand {
+            contexts: vec![context],
+            command_buffer: 0,
+            command_length: 0,
+            private_data: stream,
+            history_buffers: vec![],
+        },
+    ));
+}
+
+fn lock(vm: &mut Loopback, pid: ProcessId, device: D3dkmtHandle, allocation: D3dkmtHandle) -> u64 {
+    let Reply::Locked { address, .. } = ok(vm.call(pid, Request::Lock { device, allocation }))
+    else {
+        panic!()
+    };
+    address
+}
+
+#[test]
+fn process_b_sees_the_pixels_process_a_rendered() {
+    let mut vm = vm();
+    let a = process(&mut vm, A);
+    let b = process(&mut vm, B);
+    let pages_before = vm.host.io_pages_in_use();
+    // A: a shared resource with one 16 × 8 surface, rendered.
+    let Reply::Allocations {
+        resource,
+        allocations,
+    } = ok(vm.call(
+        A,
+        Request::CreateAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            flags: CREATE_ALLOCATION_CREATE_RESOURCE
+                | CREATE_ALLOCATION_CREATE_SHARED
+                | CREATE_ALLOCATION_NT_SECURITY_SHARING,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest {
+                private_data: PAGE.to_le_bytes().to_vec(),
+                ..Default::default()
+            }],
+        },
+    ))
+    else {
+        panic!()
+    };
+    let surface = allocations[0].handle;
+    // A few more objects in A, so A has handles B's table has never seen (foreign handles).
+    let Reply::Allocations {
+        allocations: padding,
+        ..
+    } = ok(vm.call(
+        A,
+        Request::CreateAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest::default(); 8],
+        },
+    ))
+    else {
+        panic!()
+    };
+    let foreign = padding[7].handle;
+    submit(
+        &mut vm,
+        A,
+        a.context,
+        words(&[3, 28, surface.0, 0, 16, 8, 64]),
+    );
+    let Reply::NtSharedObject(shared) =
+        ok(vm.call(A, Request::CreateNtSharedObject { object: resource }))
+    else {
+        panic!()
+    };
+    assert_eq!(vm.host.shared_object_count(), 1);
+
+    // B: opens it by the shared handle and gets its own handles.
+    let Reply::ResourceOpened {
+        resource: b_resource,
+        allocations: b_allocations,
+    } = ok(vm.call(
+        B,
+        Request::OpenResource {
+            device: b.device,
+            shared_handle: shared,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(b_allocations.len(), 1);
+    assert_eq!(b_allocations[0].size, PAGE);
+    let b_surface = b_allocations[0].handle;
+    // B's CPU view is the same memory: A's gradient.
+    let address = lock(&mut vm, B, b.device, b_surface);
+    for (x, y) in [(0u32, 0u32), (15, 0), (7, 3), (15, 7)] {
+        let pixel = vm
+            .memory
+            .read_u64(address + u64::from(y) * 64 + u64::from(x) * 4)
+            .unwrap() as u32;
+        assert_eq!(pixel, gradient_pixel(x, y, 16, 8), "pixel ({x}, {y})");
+    }
+    // B's GPU reads it too: copy into B's own allocation.
+    let Reply::Allocations { allocations, .. } = ok(vm.call(
+        B,
+        Request::CreateAllocation {
+            device: b.device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest::default()],
+        },
+    )) else {
+        panic!()
+    };
+    let copy = allocations[0].handle;
+    submit(
+        &mut vm,
+        B,
+        b.context,
+        words(&[2, 28, b_surface.0, 0, copy.0, 0, 512]),
+    );
+    let copy_address = lock(&mut vm, B, b.device, copy);
+    assert_eq!(
+        vm.memory.read_u64(copy_address + 4 * 5).unwrap() as u32,
+        gradient_pixel(5, 0, 16, 8)
+    );
+
+    // Error cases: unknown handle, foreign objects, not the owner, another kind.
+    let cases = [
+        (
+            B,
+            Request::OpenResource {
+                device: b.device,
+                shared_handle: D3dkmtHandle(0x7777),
+            },
+            NtStatus::INVALID_HANDLE,
+        ),
+        (
+            B,
+            Request::OpenResource {
+                device: foreign,
+                shared_handle: shared,
+            },
+            NtStatus::INVALID_HANDLE,
+        ),
+        (
+            B,
+            Request::CreateNtSharedObject { object: foreign },
+            NtStatus::INVALID_HANDLE,
+        ),
+        (
+            B,
+            Request::DestroyNtSharedObject {
+                shared_handle: shared,
+            },
+            NtStatus::INVALID_HANDLE,
+        ),
+        (
+            A,
+            Request::OpenSyncObject {
+                device: a.device,
+                shared_handle: shared,
+                flags: 0,
+                engine_affinity: 0,
+            },
+            NtStatus::OBJECT_TYPE_MISMATCH,
+        ),
+        (
+            A,
+            Request::CreateNtSharedObject { object: surface },
+            NtStatus::OBJECT_TYPE_MISMATCH,
+        ),
+    ];
+    for (pid, request, status) in cases {
+        assert_eq!(vm.call(pid, request.clone()), Err(status), "{request:?}");
+    }
+
+    // A destroys its resource: B's copy keeps the memory; then A drops the shared handle.
+    ok(vm.call(
+        A,
+        Request::DestroyAllocation {
+            device: a.device,
+            resource,
+            allocations: vec![],
+            flags: 0,
+        },
+    ));
+    assert_eq!(
+        vm.memory.read_u64(address).unwrap() as u32,
+        gradient_pixel(0, 0, 16, 8)
+    );
+    ok(vm.call(
+        A,
+        Request::DestroyNtSharedObject {
+            shared_handle: shared,
+        },
+    ));
+    assert_eq!(vm.host.shared_object_count(), 0);
+    assert_eq!(
+        vm.call(
+            B,
+            Request::OpenResource {
+                device: b.device,
+                shared_handle: shared,
+            },
+        ),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+    // The last holder frees the pages.
+    ok(vm.call(
+        B,
+        Request::DestroyAllocation {
+            device: b.device,
+            resource: b_resource,
+            allocations: vec![],
+            flags: 0,
+        },
+    ));
+    ok(vm.call(
+        B,
+        Request::DestroyAllocation {
+            device: b.device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![copy],
+            flags: 0,
+        },
+    ));
+    ok(vm.call(
+        A,
+        Request::DestroyAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            allocations: padding.iter().map(|created| created.handle).collect(),
+            flags: 0,
+        },
+    ));
+    assert_eq!(vm.host.io_pages_in_use(), pages_before);
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+#[test]
+fn shared_monitored_fence_is_one_value_in_both_processes() {
+    let mut vm = vm();
+    let a = process(&mut vm, A);
+    let b = process(&mut vm, B);
+    let Reply::SyncObject { handle, global, .. } = ok(vm.call(
+        A,
+        Request::CreateSyncObject {
+            device: a.device,
+            kind: dxg::core::SyncObjectKind::MonitoredFence {
+                initial_value: 0,
+                engine_affinity: 0,
+            },
+            flags: SYNC_FLAG_SHARED | SYNC_FLAG_NT_SECURITY_SHARING,
+        },
+    )) else {
+        panic!()
+    };
+    assert!(!global.is_null(), "created shared → a global handle");
+    let Reply::NtSharedObject(shared) =
+        ok(vm.call(A, Request::CreateNtSharedObject { object: handle }))
+    else {
+        panic!()
+    };
+    let Reply::SyncObject {
+        handle: b_fence,
+        global: b_global,
+        fence_address,
+        ..
+    } = ok(vm.call(
+        B,
+        Request::OpenSyncObject {
+            device: b.device,
+            shared_handle: shared,
+            flags: SYNC_FLAG_SHARED | SYNC_FLAG_NT_SECURITY_SHARING,
+            engine_affinity: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(b_global, global);
+    // A signals from its GPU; B reads the value through its own fence page, and waits on it.
+    submit(&mut vm, A, a.context, words(&[5, 24, handle.0, 0, 9, 0]));
+    assert_eq!(vm.memory.read_u64(fence_address).unwrap(), 9);
+    assert_eq!(
+        vm.call(
+            B,
+            Request::WaitFromCpu {
+                device: b.device,
+                objects: vec![b_fence],
+                values: vec![9],
+                wait_any: false,
+            },
+        ),
+        Ok(Reply::WaitCompleted)
+    );
+    // B signals from the CPU; A's wait completes.
+    ok(vm.call(
+        B,
+        Request::SignalFromCpu {
+            device: b.device,
+            objects: vec![b_fence],
+            values: vec![12],
+        },
+    ));
+    assert_eq!(
+        vm.call(
+            A,
+            Request::WaitFromCpu {
+                device: a.device,
+                objects: vec![handle],
+                values: vec![12],
+                wait_any: false,
+            },
+        ),
+        Ok(Reply::WaitCompleted)
+    );
+    // A sync object not created shared cannot be shared.
+    let Reply::SyncObject {
+        handle: private, ..
+    } = ok(vm.call(
+        A,
+        Request::CreateSyncObject {
+            device: a.device,
+            kind: dxg::core::SyncObjectKind::MonitoredFence {
+                initial_value: 0,
+                engine_affinity: 0,
+            },
+            flags: 0,
+        },
+    ))
+    else {
+        panic!()
+    };
+    assert_eq!(
+        vm.call(A, Request::CreateNtSharedObject { object: private }),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    // A exits: its shared handle goes (teardown sends DESTROYNTSHAREDOBJECT); B's fence stays.
+    ok(vm.call(A, Request::DestroyProcess));
+    assert_eq!(vm.host.shared_object_count(), 0);
+    assert_eq!(vm.driver.shared_handles(), 0);
+    ok(vm.call(
+        B,
+        Request::SignalFromCpu {
+            device: b.device,
+            objects: vec![b_fence],
+            values: vec![13],
+        },
+    ));
+    assert_eq!(vm.memory.read_u64(fence_address).unwrap(), 13);
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+#[test]
+fn share_object_with_host_returns_a_token() {
+    let mut vm = vm();
+    let a = process(&mut vm, A);
+    let b = process(&mut vm, B);
+    let Reply::Allocations { allocations, .. } = ok(vm.call(
+        A,
+        Request::CreateAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest::default()],
+        },
+    )) else {
+        panic!()
+    };
+    let allocation = allocations[0].handle;
+    let share = |device, object| Request::ShareObjectWithHost { device, object };
+    let Reply::VailNtHandle(first) = ok(vm.call(A, share(a.device, allocation))) else {
+        panic!()
+    };
+    let Reply::VailNtHandle(second) = ok(vm.call(A, share(a.device, allocation))) else {
+        panic!()
+    };
+    assert_ne!(first, 0);
+    assert_ne!(first, second, "one token per share");
+    assert_eq!(
+        vm.call(A, share(a.device, a.context)),
+        Err(NtStatus::OBJECT_TYPE_MISMATCH)
+    );
+    assert_eq!(
+        vm.call(B, share(b.device, allocation)),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+}
+
+#[test]
+fn existing_sysmem_allocation_is_backed_by_guest_pages() {
+    let mut vm = vm();
+    let a = process(&mut vm, A);
+    let ram = vm.guest_ram_base();
+    let io_before = vm.host.io_pages_in_use();
+    let Reply::Allocations { allocations, .. } = ok(vm.call(
+        A,
+        Request::CreateAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            flags: CREATE_ALLOCATION_EXISTING_SYSMEM,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest {
+                private_data: (2 * PAGE).to_le_bytes().to_vec(),
+                ..Default::default()
+            }],
+        },
+    )) else {
+        panic!()
+    };
+    let allocation = allocations[0].handle;
+    assert_ne!(allocations[0].flags & ALLOCATION_FLAG_EXISTING_SYSMEM, 0);
+    assert_eq!(
+        vm.host.io_pages_in_use(),
+        io_before,
+        "no IO space for sysmem"
+    );
+    // The guest's pages, out of order: allocation page 0 = RAM page 5, page 1 = RAM page 2.
+    let frames = vec![ram / PAGE + 5, ram / PAGE + 2];
+    // Guest-side validation: one frame per page.
+    assert_eq!(
+        vm.call(
+            A,
+            Request::SetExistingSysmemPages {
+                device: a.device,
+                allocation,
+                page_frames: vec![frames[0]],
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    // Host-side validation: frames outside guest memory.
+    assert_eq!(
+        vm.call(
+            A,
+            Request::SetExistingSysmemPages {
+                device: a.device,
+                allocation,
+                page_frames: vec![1, 2],
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    ok(vm.call(
+        A,
+        Request::SetExistingSysmemPages {
+            device: a.device,
+            allocation,
+            page_frames: frames.clone(),
+        },
+    ));
+    // The GPU fills the whole allocation; the bytes land in the named RAM pages.
+    submit(
+        &mut vm,
+        A,
+        a.context,
+        words(&[1, 24, allocation.0, 0, 2 * PAGE as u32, 0xA5A5_5A5A]),
+    );
+    assert_eq!(
+        vm.memory.read_u64(ram + 5 * PAGE).unwrap(),
+        0xA5A5_5A5A_A5A5_5A5A
+    );
+    assert_eq!(
+        vm.memory.read_u64(ram + 2 * PAGE + PAGE - 8).unwrap(),
+        0xA5A5_5A5A_A5A5_5A5A
+    );
+    assert_eq!(
+        vm.memory.read_u64(ram + 3 * PAGE).unwrap(),
+        0,
+        "other pages untouched"
+    );
+    // The GPU reads them: the guest writes its page, the GPU copies it into a normal allocation.
+    vm.memory
+        .write(ram + 2 * PAGE, &0x1122_3344u32.to_le_bytes())
+        .unwrap();
+    let Reply::Allocations { allocations, .. } = ok(vm.call(
+        A,
+        Request::CreateAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest::default()],
+        },
+    )) else {
+        panic!()
+    };
+    let normal = allocations[0].handle;
+    submit(
+        &mut vm,
+        A,
+        a.context,
+        words(&[2, 28, allocation.0, PAGE as u32, normal.0, 0, 8]),
+    );
+    let address = lock(&mut vm, A, a.device, normal);
+    assert_eq!(vm.memory.read_u64(address).unwrap(), 0xA5A5_5A5A_1122_3344);
+    // No LOCK2 for sysmem allocations (the guest already maps its pages), no pages for a normal
+    // allocation, and SETEXISTINGSYSMEMSTORE needs a GPADL the host knows.
+    assert_eq!(
+        vm.call(
+            A,
+            Request::Lock {
+                device: a.device,
+                allocation
+            }
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        vm.call(
+            A,
+            Request::SetExistingSysmemPages {
+                device: a.device,
+                allocation: normal,
+                page_frames: vec![frames[0]],
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        vm.call(
+            A,
+            Request::SetExistingSysmemStore {
+                device: a.device,
+                allocation,
+                gpadl: 9,
+            },
+        ),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+    // With the GPADL known (as the VMBus server would report it), the store moves the backing.
+    vm.host
+        .register_gpadl(9, vec![ram / PAGE + 7, ram / PAGE + 8]);
+    ok(vm.call(
+        A,
+        Request::SetExistingSysmemStore {
+            device: a.device,
+            allocation,
+            gpadl: 9,
+        },
+    ));
+    submit(
+        &mut vm,
+        A,
+        a.context,
+        words(&[1, 24, allocation.0, PAGE as u32, 8, 0x0BAD_F00D]),
+    );
+    assert_eq!(
+        vm.memory.read_u64(ram + 8 * PAGE).unwrap(),
+        0x0BAD_F00D_0BAD_F00D
+    );
+    assert_eq!(vm.host.sysmem_window_count(), 1);
+    ok(vm.call(
+        A,
+        Request::DestroyAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![allocation],
+            flags: 0,
+        },
+    ));
+    assert_eq!(vm.host.sysmem_window_count(), 0);
+}
+
+#[test]
+fn standard_allocation_driver_data_round_trip() {
+    let mut vm = vm();
+    let a = process(&mut vm, A);
+    let surface = GdiSurfaceData {
+        width: 3 * PAGE as u32,
+        height: 1,
+        format: 0,
+        surface_type: GDI_SURFACE_TEXTURE_CROSSADAPTER,
+        flags: 0,
+        pitch: 0,
+    };
+    let request =
+        |allocation_data_size, resource_data_size| Request::GetStandardAllocationDriverData {
+            device: a.device,
+            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
+            surface,
+            physical_adapter_index: 0,
+            allocation_data_size,
+            resource_data_size,
+        };
+    // Sizing call, then the data call with those sizes (as Linux does).
+    let Reply::StandardAllocationDriverData {
+        allocation_data_size,
+        resource_data_size,
+        allocation_data,
+        ..
+    } = ok(vm.call(A, request(0, 0)))
+    else {
+        panic!()
+    };
+    assert_eq!((allocation_data_size, resource_data_size), (8, 8));
+    assert!(allocation_data.is_empty());
+    let Reply::StandardAllocationDriverData {
+        allocation_data,
+        resource_data,
+        ..
+    } = ok(vm.call(A, request(allocation_data_size, resource_data_size)))
+    else {
+        panic!()
+    };
+    assert_eq!(allocation_data, (3 * PAGE).to_le_bytes().to_vec());
+    assert_eq!(resource_data, words(&[4, 7]));
+    // The allocation blob creates an allocation of the heap size.
+    let Reply::Allocations { allocations, .. } = ok(vm.call(
+        A,
+        Request::CreateAllocation {
+            device: a.device,
+            resource: D3dkmtHandle::NULL,
+            flags: CREATE_ALLOCATION_STANDARD,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest {
+                private_data: allocation_data,
+                ..Default::default()
+            }],
+        },
+    )) else {
+        panic!()
+    };
+    assert_eq!(allocations[0].size, 3 * PAGE);
+    // Errors: a size the host does not have, another standard type, a zero-width surface.
+    assert_eq!(vm.call(A, request(4, 8)), Err(NtStatus::INVALID_PARAMETER));
+    assert_eq!(
+        vm.call(
+            A,
+            Request::GetStandardAllocationDriverData {
+                device: a.device,
+                allocation_type: 2,
+                surface,
+                physical_adapter_index: 0,
+                allocation_data_size: 0,
+                resource_data_size: 0,
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+    assert_eq!(
+        vm.call(
+            A,
+            Request::GetStandardAllocationDriverData {
+                device: a.device,
+                allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
+                surface: GdiSurfaceData {
+                    width: 0,
+                    ..surface
+                },
+                physical_adapter_index: 0,
+                allocation_data_size: 0,
+                resource_data_size: 0,
+            },
+        ),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
+}
