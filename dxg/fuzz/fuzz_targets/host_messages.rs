@@ -1,5 +1,8 @@
 //! Fuzzes every parser of host data: host→guest notifications and the reply of each request
-//! kind, fed to a driver that has an adapter, a process and a device up. Must never panic.
+//! kind (all 40 kinds with a reply decoder, including GPU VA, hardware queues, priorities,
+//! residency, offer/reclaim, queries, sharing, standard allocations and existing sysmem), fed to
+//! a driver that has an adapter, a process, a device, a context, a resource with an allocation,
+//! a paging queue, a shared monitored fence and two shared handles up. Must never panic.
 #![no_main]
 
 use dxg::core::*;
@@ -58,18 +61,65 @@ fn ready_driver() -> (Driver, D3dkmtHandle, D3dkmtHandle) {
             adapter = list.first().map(|entry| entry.handle).unwrap_or_default();
         }
     }
+    let device = D3dkmtHandle(0x80);
     driver.submit(ProcessId(1), Request::CreateDevice { adapter, flags: 0 });
     answer(&mut driver, &[0x80, 0, 0, 0]);
-    (driver, adapter, D3dkmtHandle(0x80))
+    // Context 0xC0 (echo with the handle at +24).
+    driver.submit(ProcessId(1), Request::CreateContext { device, node_ordinal: 0, engine_affinity: 0, flags: 0, client_hint: 0, private_data: vec![] });
+    for packet in drain(&mut driver) {
+        let mut echo = packet.bytes[16..].to_vec();
+        echo[24..28].copy_from_slice(&0xC0u32.to_le_bytes());
+        driver.receive(packet.channel, PacketKind::Completion, packet.transaction_id, &echo);
+    }
+    // Resource 0x1C0 with allocation 0x100 (two pages).
+    driver.submit(ProcessId(1), Request::CreateAllocation {
+        device,
+        resource: D3dkmtHandle::NULL,
+        flags: CREATE_ALLOCATION_CREATE_RESOURCE,
+        runtime_data: vec![],
+        driver_data: vec![],
+        allocations: vec![AllocationRequest::default()],
+    });
+    let mut reply = vec![0u8; 16 + 72];
+    reply[4..8].copy_from_slice(&0x1C0u32.to_le_bytes());
+    reply[16..20].copy_from_slice(&0x100u32.to_le_bytes());
+    reply[32..40].copy_from_slice(&0x2000u64.to_le_bytes());
+    answer(&mut driver, &reply);
+    // Paging queue 0x140 with fence 0x180.
+    driver.submit(ProcessId(1), Request::CreatePagingQueue { device, priority: 0 });
+    let mut reply = vec![0u8; 24];
+    reply[0..4].copy_from_slice(&0x140u32.to_le_bytes());
+    reply[4..8].copy_from_slice(&0x180u32.to_le_bytes());
+    reply[8..16].copy_from_slice(&0x1_0000_4000u64.to_le_bytes());
+    answer(&mut driver, &reply);
+    // Shared monitored fence 0x2C0 (global 0x300), then shared handles 0x900 (resource) and
+    // 0x940 (fence).
+    driver.submit(ProcessId(1), Request::CreateSyncObject {
+        device,
+        kind: SyncObjectKind::MonitoredFence { initial_value: 0, engine_affinity: 0 },
+        flags: SYNC_FLAG_SHARED | SYNC_FLAG_NT_SECURITY_SHARING,
+    });
+    let mut reply = vec![0u8; 32];
+    reply[0..4].copy_from_slice(&0x2C0u32.to_le_bytes());
+    reply[4..8].copy_from_slice(&0x300u32.to_le_bytes());
+    reply[16..24].copy_from_slice(&0x1_0000_5000u64.to_le_bytes());
+    answer(&mut driver, &reply);
+    driver.submit(ProcessId(1), Request::CreateNtSharedObject { object: D3dkmtHandle(0x1C0) });
+    answer(&mut driver, &0x900u32.to_le_bytes());
+    driver.submit(ProcessId(1), Request::CreateNtSharedObject { object: D3dkmtHandle(0x2C0) });
+    answer(&mut driver, &0x940u32.to_le_bytes());
+    drain(&mut driver);
+    while driver.poll_action().is_some() {}
+    (driver, adapter, device)
 }
 
-fuzz_target!(|data: &[u8]| {
-    let _ = parse_notification(data);
-    let _ = split_message(data, true);
-    let Some((&selector, payload)) = data.split_first() else { return };
-    let (mut driver, adapter, device) = ready_driver();
-    let fence = D3dkmtHandle(0x80);
-    let request = match selector % 12 {
+/// The request kinds whose replies are fuzzed (every kind with a reply decoder).
+fn request(selector: u8, adapter: D3dkmtHandle, device: D3dkmtHandle) -> Request {
+    let fence = D3dkmtHandle(0x180);
+    let context = D3dkmtHandle(0xC0);
+    let allocation = D3dkmtHandle(0x100);
+    let paging_queue = D3dkmtHandle(0x140);
+    match selector % 40 {
         0 => Request::QueryAdapterInfo { adapter, query_type: 57, data: vec![0; 8] },
         1 => Request::CreateDevice { adapter, flags: 0 },
         2 => Request::CreatePagingQueue { device, priority: 0 },
@@ -88,8 +138,51 @@ fuzz_target!(|data: &[u8]| {
         8 => Request::QueryVideoMemoryInfo { adapter, segment_group: 0 },
         9 => Request::Escape { adapter, device, context: D3dkmtHandle::NULL, escape_type: 0, flags: 0, data: vec![0; 16] },
         10 => Request::DestroyProcess,
-        _ => Request::DestroyDevice { device },
-    };
+        11 => Request::DestroyDevice { device },
+        12 => Request::ReserveGpuVirtualAddress { adapter, paging_queue: D3dkmtHandle::NULL, base_address: 0, minimum_address: 0, maximum_address: 0, size: 0x1000, reservation_type: 0, driver_protection: 0 },
+        13 => Request::MapGpuVirtualAddress { paging_queue, allocation, base_address: 0, minimum_address: 0, maximum_address: 0, offset_in_pages: 0, size_in_pages: 1, protection: 0, driver_protection: 0 },
+        14 => Request::FreeGpuVirtualAddress { adapter, base_address: 0x1000, size: 0x1000 },
+        15 => Request::UpdateGpuVirtualAddress { device, context, fence_object: D3dkmtHandle::NULL, fence_value: 0, flags: 0, operations: vec![GpuVirtualAddressOperation::Unmap { base_address: 0x1000, size: 0x1000, protection: 0 }] },
+        16 => Request::CreateHwQueue { context, flags: 0, private_data: vec![7; 5] },
+        17 => Request::SetContextSchedulingPriority { context, priority: 1, in_process: true },
+        18 => Request::GetContextSchedulingPriority { context, in_process: false },
+        19 => Request::SetAllocationPriority { device, resource: D3dkmtHandle::NULL, allocations: vec![allocation], priorities: vec![1] },
+        20 => Request::GetAllocationPriority { device, resource: D3dkmtHandle::NULL, allocations: vec![allocation, allocation] },
+        21 => Request::QueryAllocationResidency { device, resource: D3dkmtHandle(0x1C0), allocations: vec![] },
+        22 => Request::OfferAllocations { device, handles: vec![allocation], resources: false, priority: 1, flags: 0 },
+        23 => Request::ReclaimAllocations { device, paging_queue, handles: vec![allocation], resources: false, write_results: true },
+        24 => Request::UpdateAllocationProperty { paging_queue, allocation, supported_segment_set: 1, preferred_segment: 0, flags: 0, property_mask: 1 },
+        25 => Request::InvalidateCache { device, allocation, offset: 0, length: 16 },
+        26 => Request::MarkDeviceAsError { device, reason: 0x8000_0000 },
+        27 => Request::FlushHeapTransitions { adapter },
+        28 => Request::QueryClockCalibration { adapter, node_ordinal: 0, physical_adapter_index: 0 },
+        29 => Request::ChangeVideoMemoryReservation { adapter, segment_group: 0, reservation: 0x1000, physical_adapter_index: 0 },
+        30 => Request::QueryStatistics { adapter, statistics_type: 0, query_id: 0, process: None },
+        31 => Request::IsFeatureEnabled { adapter, feature_id: 0 },
+        32 => Request::CreateNtSharedObject { object: D3dkmtHandle(0x1C0) },
+        33 => Request::DestroyNtSharedObject { shared_handle: D3dkmtHandle(0x900) },
+        34 => Request::OpenResource { device, shared_handle: D3dkmtHandle(0x900) },
+        35 => Request::OpenSyncObject { device, shared_handle: D3dkmtHandle(0x940), flags: 3, engine_affinity: 0 },
+        36 => Request::ShareObjectWithHost { device, object: allocation },
+        37 => Request::GetStandardAllocationDriverData {
+            device,
+            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
+            surface: GdiSurfaceData { width: 0x2000, height: 1, format: 0, surface_type: 7, flags: 0, pitch: 0 },
+            physical_adapter_index: 0,
+            allocation_data_size: u32::from(selector & 1) * 8,
+            resource_data_size: u32::from(selector & 2) * 4,
+        },
+        38 => Request::SetExistingSysmemStore { device, allocation, gpadl: 3 },
+        _ => Request::SetExistingSysmemPages { device, allocation, page_frames: vec![1, 2] },
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let _ = parse_notification(data);
+    let _ = split_message(data, true);
+    let Some((&selector, payload)) = data.split_first() else { return };
+    let (mut driver, adapter, device) = ready_driver();
+    let request = request(selector, adapter, device);
     driver.submit(ProcessId(1), request);
     let packets = drain(&mut driver);
     for packet in &packets {
