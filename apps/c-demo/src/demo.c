@@ -5,7 +5,8 @@
  * SubmitCommand with the vGPU's GRADIENT packet (docs/vgpu-command-processor.md),
  * SignalSynchronizationObjectFromGpu, WaitForSynchronizationObjectFromCpu, Lock2; then it checks
  * every pixel against the gradient formula, reads the fence through its read-only page,
- * and destroys everything. Returns 0 on success, the failing step's number otherwise. */
+ * creates and destroys a mutex through libdxg's v1 CreateSynchronizationObject, and destroys
+ * everything (the allocation through the v1 DestroyAllocation). Returns 0 on success, the failing step's number otherwise. */
 #include <d3dkmt_dxgos.h>
 
 #define WIDTH 64u
@@ -171,9 +172,23 @@ int dxgos_c_main(void) {
         return 12;
     }
 
+    /* libdxg's v1 entry points, remapped by userlib to their v2 calls: a mutex created and
+     * destroyed, and the allocation destroyed through D3DKMTDestroyAllocation. */
+    D3DKMT_CREATESYNCHRONIZATIONOBJECT mutex;
+    zero(&mutex, sizeof mutex);
+    mutex.hDevice = device.hDevice;
+    mutex.Info.Type = D3DDDI_SYNCHRONIZATION_MUTEX;
+    if ((status = D3DKMTCreateSynchronizationObject(&mutex)) != STATUS_SUCCESS || mutex.hSyncObject == 0) {
+        return fail(14, "D3DKMTCreateSynchronizationObject (v1, mutex)", status);
+    }
+    D3DKMT_DESTROYSYNCHRONIZATIONOBJECT destroy_mutex = {mutex.hSyncObject};
+    if ((status = D3DKMTDestroySynchronizationObject(&destroy_mutex)) != STATUS_SUCCESS) {
+        return fail(15, "D3DKMTDestroySynchronizationObject (mutex)", status);
+    }
+
     D3DKMT_DESTROYSYNCHRONIZATIONOBJECT destroy_fence = {fence.hSyncObject};
     D3DKMT_HANDLE allocations[1] = {info.hAllocation};
-    D3DKMT_DESTROYALLOCATION2 destroy_allocation;
+    D3DKMT_DESTROYALLOCATION destroy_allocation;
     zero(&destroy_allocation, sizeof destroy_allocation);
     destroy_allocation.hDevice = device.hDevice;
     destroy_allocation.phAllocationList = allocations;
@@ -182,7 +197,7 @@ int dxgos_c_main(void) {
     D3DKMT_DESTROYDEVICE destroy_device = {device.hDevice};
     D3DKMT_CLOSEADAPTER close_adapter = {adapters[0].hAdapter};
     if ((status = D3DKMTDestroySynchronizationObject(&destroy_fence)) != STATUS_SUCCESS ||
-        (status = D3DKMTDestroyAllocation2(&destroy_allocation)) != STATUS_SUCCESS ||
+        (status = D3DKMTDestroyAllocation(&destroy_allocation)) != STATUS_SUCCESS ||
         (status = D3DKMTDestroyContext(&destroy_context)) != STATUS_SUCCESS ||
         (status = D3DKMTDestroyDevice(&destroy_device)) != STATUS_SUCCESS ||
         (status = D3DKMTCloseAdapter(&close_adapter)) != STATUS_SUCCESS) {
