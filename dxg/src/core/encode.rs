@@ -762,6 +762,7 @@ impl Driver {
                         acknowledged: false,
                         signalled: false,
                         adapter: entry.adapter,
+                        process: pid,
                     },
                 );
                 let mut command = WaitForSyncObjectFromCpuCommand::zeroed();
@@ -797,16 +798,9 @@ impl Driver {
                 for object in &objects {
                     self.object(pid, *object, &[SyncObject, MonitoredFence])?;
                 }
-                let mut command = WaitForSyncObjectFromGpuCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::WaitForSyncObjectFromGpu, pid);
-                command.context = context;
-                command.object_count = objects.len() as u32;
-                let bytes = build_message(
-                    None,
-                    command.as_bytes(),
-                    &[&u64_bytes(&values), &handle_bytes(&objects)],
-                    WAIT_FROM_GPU_SLACK,
-                );
+                // Linux marks the wait legacy unless the first object is a monitored fence.
+                let legacy = !self.is_monitored_fence(pid, objects[0]);
+                let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
                 let code = VgpuCommand::WaitForSyncObjectFromGpu.as_u32();
                 self.send_vgpu(
                     entry.adapter,
@@ -1009,7 +1003,8 @@ impl Driver {
         if let Some(process) = self.processes.get_mut(&pid) {
             process.teardown_outstanding = commands.len() + shared;
         }
-        self.events.retain(|_, event| !matches!(event, GuestEvent::Notification { process, .. } if *process == pid));
+        // Waits still pending end now; their late signals are ignored (see `waits`).
+        self.abandon_process_events(pid, NtStatus::DEVICE_REMOVED);
         if commands.is_empty() && shared == 0 {
             self.send_destroy_process(pid, ticket);
         }
@@ -1040,6 +1035,7 @@ impl Driver {
             self.send_global(None, header.as_bytes().to_vec(), pending);
         } else {
             self.processes.remove(&pid);
+            self.forget_abandoned_events(pid);
             self.complete(ticket, Ok(Reply::Status(NtStatus::SUCCESS)));
         }
     }

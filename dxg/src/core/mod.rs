@@ -18,11 +18,13 @@ mod encode;
 mod encode_memory;
 mod encode_scheduling;
 mod encode_sharing;
+mod encode_sync;
 mod process;
 mod replies;
 mod replies_extended;
 mod replies_sharing;
 mod request;
+mod waits;
 
 pub use adapter::{Adapter, AdapterState};
 pub use bringup::{ConfigSpace, ConfigSpaceError};
@@ -209,13 +211,15 @@ struct GlobalChannel {
 /// What a guest event id stands for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum GuestEvent {
-    /// A WAITFORSYNCOBJECTFROMCPU; `acknowledged` once the host's status arrived, `signalled`
-    /// once SIGNALGUESTEVENT arrived (the two may come in either order).
+    /// A WAITFORSYNCOBJECTFROMCPU (or a SIGNALSYNCOBJECT with enqueue_cpu_event) of `process`;
+    /// `acknowledged` once the host's status arrived, `signalled` once SIGNALGUESTEVENT arrived
+    /// (the two may come in either order).
     Wait {
         ticket: Ticket,
         acknowledged: bool,
         signalled: bool,
         adapter: AdapterId,
+        process: ProcessId,
     },
     /// A CPU_NOTIFICATION sync object (lives as long as the object).
     Notification {
@@ -254,6 +258,9 @@ pub struct Driver {
     async_messaging: bool,
     next_event: u64,
     events: BTreeMap<u64, GuestEvent>,
+    /// Events of waits given up (CancelWait, process teardown) that the host may still signal:
+    /// event → process. Dropped with the process.
+    abandoned_events: BTreeMap<u64, ProcessId>,
     next_ticket: u64,
     device_state_counter: u64,
     actions: VecDeque<Action>,
@@ -276,6 +283,7 @@ impl Driver {
             async_messaging: false,
             next_event: 1,
             events: BTreeMap::new(),
+            abandoned_events: BTreeMap::new(),
             next_ticket: 1,
             device_state_counter: 0,
             actions: VecDeque::new(),
@@ -326,6 +334,11 @@ impl Driver {
     /// Number of registered guest events.
     pub fn registered_events(&self) -> usize {
         self.events.len()
+    }
+
+    /// Number of given-up CPU waits whose late host signal would still be ignored quietly.
+    pub fn abandoned_events(&self) -> usize {
+        self.abandoned_events.len()
     }
 
     /// The VM-global device-state counter (bumped by SETGUESTDATA).

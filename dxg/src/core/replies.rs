@@ -305,6 +305,7 @@ impl Driver {
             Expect::DestroyProcess => {
                 if let Some(pid) = pending.process {
                     self.processes.remove(&pid);
+                    self.forget_abandoned_events(pid);
                 }
                 let result = match self.need::<i32>(&pending, payload, 4) {
                     Some(status) if status < 0 => Err(NtStatus(status)),
@@ -666,8 +667,10 @@ impl Driver {
                         }
                     }
                     other => {
-                        self.events.remove(&event);
-                        self.finish(&pending, Err(other.unwrap_or(NtStatus::BUFFER_TOO_SMALL)));
+                        if self.wait_refused(event) {
+                            let status = other.unwrap_or(NtStatus::BUFFER_TOO_SMALL);
+                            self.finish(&pending, Err(status));
+                        }
                     }
                 }
             }
@@ -753,8 +756,9 @@ impl Driver {
         match pending.expect {
             Expect::TeardownStep { ticket } => self.teardown_step_done(pending.process, ticket),
             Expect::WaitFromCpu { event } => {
-                self.events.remove(&event);
-                self.finish(&pending, Err(status));
+                if self.wait_refused(event) {
+                    self.finish(&pending, Err(status));
+                }
             }
             Expect::OpenAdapter(id) | Expect::InternalInfo(id) => {
                 self.set_adapter_state(id, super::AdapterState::Stopped)
@@ -795,7 +799,13 @@ impl Driver {
                     };
                     self.actions.push_back(action);
                 }
-                None => self.protocol_error(ProtocolError::UnknownGuestEvent(event)),
+                None => {
+                    if self.late_signal(event) {
+                        log::debug!("dxg: late signal for abandoned guest event {event}");
+                    } else {
+                        self.protocol_error(ProtocolError::UnknownGuestEvent(event));
+                    }
+                }
             },
             Ok(Notification::SetGuestData {
                 guest_pointer,

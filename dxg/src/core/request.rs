@@ -672,6 +672,47 @@ pub enum Request {
         /// Guest page frame numbers, exactly `allocation size / 4096` of them.
         page_frames: Vec<u64>,
     },
+    /// SIGNALSYNCOBJECT as `D3DKMTSignalSynchronizationObject2` (ioctl 0x11) sends it: one
+    /// legacy fence value in the header (+40) for every object, no fence array; `context` is sent
+    /// as the first context, followed by `broadcast_contexts`. With
+    /// [`crate::wire::SIGNAL_FLAG_ENQUEUE_CPU_EVENT`] in `flags` the driver registers a guest
+    /// event (sent at +48) and the ticket completes with [`Reply::WaitCompleted`] once the host
+    /// signalled it (the point where Linux signals the caller's eventfd); otherwise it completes
+    /// with the host's status.
+    SignalSynchronizationObject2 {
+        /// The signalling context (picks the device and adapter).
+        context: D3dkmtHandle,
+        /// Objects (0 … 32; 0 is only useful with enqueue_cpu_event).
+        objects: Vec<D3dkmtHandle>,
+        /// Further contexts to broadcast to (0 … 63).
+        broadcast_contexts: Vec<D3dkmtHandle>,
+        /// `D3DDDICB_SIGNALFLAGS` (b0 signal_at_submission, b1 enqueue_cpu_event, b2
+        /// allow_fence_rewind).
+        flags: u32,
+        /// The legacy fence value (`Fence.FenceValue`).
+        fence_value: u64,
+    },
+    /// WAITFORSYNCOBJECTFROMGPU as `D3DKMTWaitForSynchronizationObject2` (ioctl 0x12) sends it:
+    /// `legacy_fence_object` = 1 and the single fence value in the first value slot (the other
+    /// slots are zero).
+    WaitForSynchronizationObject2 {
+        /// The waiting context (a context, not a hardware queue).
+        context: D3dkmtHandle,
+        /// Objects (1 … 32).
+        objects: Vec<D3dkmtHandle>,
+        /// The legacy fence value (`Fence.FenceValue`).
+        fence_value: u64,
+    },
+    /// Gives up a pending [`Request::WaitFromCpu`] (or an enqueued CPU event of
+    /// [`Request::SignalSynchronizationObject2`]) of the same process, e.g. after the caller's
+    /// timeout. Nothing is sent (the protocol has no cancel command): the wait's ticket completes
+    /// with STATUS_CANCELLED and a later host signal for its event is ignored. This request
+    /// completes with SUCCESS, or INVALID_PARAMETER when the ticket names no pending wait of the
+    /// process.
+    CancelWait {
+        /// The ticket of the wait to give up.
+        ticket: super::Ticket,
+    },
 }
 
 /// One enumerated adapter.

@@ -40,6 +40,8 @@ impl NtStatus {
     pub const OBJECT_NAME_COLLISION: Self = Self(0xC000_0035_u32 as i32);
     /// STATUS_NOT_SUPPORTED.
     pub const NOT_SUPPORTED: Self = Self(0xC000_00BB_u32 as i32);
+    /// STATUS_CANCELLED.
+    pub const CANCELLED: Self = Self(0xC000_0120_u32 as i32);
     /// STATUS_DEVICE_REMOVED.
     pub const DEVICE_REMOVED: Self = Self(0xC000_02B6_u32 as i32);
     /// STATUS_GRAPHICS_ALLOCATION_BUSY.
@@ -65,6 +67,7 @@ impl NtStatus {
             0xC000_0033 | 0xC000_0034 => 2, // ENOENT
             0xC000_0023 => 75,              // EOVERFLOW
             0xC000_02B6 => 19,              // ENODEV
+            0xC000_0120 => 125,             // ECANCELED
             0xC000_0022 => 13,              // EACCES
             0xC000_00BB | 0xC000_0002 => 1, // EPERM
             0xC000_001D => 95,              // EOPNOTSUPP

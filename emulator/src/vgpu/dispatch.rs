@@ -604,7 +604,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 self.create_sync_object(process_handle, adapter, command)
             }
             VgpuCommand::SubmitCommand => self.submit(process_handle, adapter, command),
-            VgpuCommand::SignalSyncObject => self.signal(process_handle, command),
+            VgpuCommand::SignalSyncObject => self.signal(process_handle, adapter, command),
             VgpuCommand::WaitForSyncObjectFromCpu => {
                 let request: WaitForSyncObjectFromCpuCommand = parse(command)?;
                 let count = request.object_count as usize;
@@ -631,12 +631,17 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::WaitForSyncObjectFromGpu => {
                 // The emulated GPU executes submissions synchronously, so a GPU-side wait has
-                // nothing to wait for once its objects exist.
+                // nothing to wait for once its context and objects exist. Legacy waits
+                // (`legacy_fence_object`, D3DKMTWaitForSynchronizationObject2 and non-monitored
+                // objects) carry one meaningful value, in the first slot.
                 let request: WaitForSyncObjectFromGpuCommand = parse(command)?;
                 let count = request.object_count as usize;
                 if count == 0 || count > MAX_SYNC_OBJECTS {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
+                self.expect(process_handle, request.context, adapter, |object| {
+                    matches!(object, HostObject::Context | HostObject::HwQueue { .. })
+                })?;
                 let handles = read_u32_array(
                     command,
                     WaitForSyncObjectFromGpuCommand::SIZE + 8 * count,
@@ -1195,7 +1200,11 @@ impl<M: GuestMemory> GpuHost<M> {
         }
     }
 
-    fn signal(&mut self, process_handle: D3dkmtHandle, command: &[u8]) -> Handled {
+    /// SIGNALSYNCOBJECT: objects, then contexts (validated: contexts or hardware queues of the
+    /// process on this vGPU), then one fence value per object — or none, as
+    /// D3DKMTSignalSynchronizationObject2 sends it, and then every object gets the legacy value
+    /// of the header.
+    fn signal(&mut self, process_handle: D3dkmtHandle, adapter: usize, command: &[u8]) -> Handled {
         let request: SignalSyncObjectCommand = parse(command)?;
         let objects = request.object_count as usize;
         let contexts = request.context_count as usize;
@@ -1205,6 +1214,18 @@ impl<M: GuestMemory> GpuHost<M> {
         let base = SignalSyncObjectCommand::SIZE;
         let handles =
             read_u32_array(command, base, objects).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+        let context_handles = read_u32_array(command, base + 4 * objects, contexts)
+            .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+        for context in context_handles {
+            self.expect(process_handle, D3dkmtHandle(context), adapter, |object| {
+                matches!(object, HostObject::Context | HostObject::HwQueue { .. })
+            })?;
+        }
+        for handle in &handles {
+            self.expect(process_handle, D3dkmtHandle(*handle), adapter, |object| {
+                matches!(object, HostObject::SyncObject { .. })
+            })?;
+        }
         let values_offset = base + 4 * (objects + contexts);
         let values = read_u64_array(command, values_offset, objects).ok();
         for (index, handle) in handles.iter().enumerate() {
