@@ -865,3 +865,241 @@ fn gpu_virtual_addresses_hardware_queues_and_priorities_through_the_translator()
     assert_eq!(vm.host.io_pages_in_use(), 0, "all IO-space pages returned");
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
 }
+
+/// A shared resource of one `WIDTH` × `HEIGHT` surface (CreateResource | CreateShared |
+/// NtSecuritySharing); returns (resource, allocation).
+fn create_shared_surface(app: &mut App, device: u32) -> (u32, u32) {
+    let size = u64::from(PITCH * HEIGHT);
+    let private = app.place(&size);
+    let infos = app.place(&[D3DDDI_ALLOCATIONINFO2 {
+        pPrivateDriverData: private,
+        PrivateDriverDataSize: 8,
+        ..Default::default()
+    }]);
+    let mut create = D3DKMT_CREATEALLOCATION {
+        hDevice: device,
+        NumAllocations: 1,
+        pAllocationInfo2: infos,
+        Flags: dxg::wire::CREATE_ALLOCATION_CREATE_RESOURCE
+            | dxg::wire::CREATE_ALLOCATION_CREATE_SHARED
+            | dxg::wire::CREATE_ALLOCATION_NT_SECURITY_SHARING,
+        ..Default::default()
+    };
+    app.ok(N::CreateAllocation2, &mut create);
+    assert_ne!(create.hResource, 0);
+    let surface = app
+        .read::<D3DDDI_ALLOCATIONINFO2>(infos)
+        .unwrap()
+        .hAllocation;
+    (create.hResource, surface)
+}
+
+/// ShareObjects of one object; returns the status and the "NT handle".
+fn share(app: &mut App, objects: &[u32]) -> (i32, u64) {
+    let handles = app.place(objects);
+    let output = app.place(&0u64);
+    let mut share = D3DKMT_SHAREOBJECTS {
+        ObjectCount: objects.len() as u32,
+        ObjectHandleArray: handles,
+        phSharedNtHandle: output,
+        ..Default::default()
+    };
+    let status = app.call(N::ShareObjectsInternal, &mut share, 0);
+    (status, app.read(output).unwrap())
+}
+
+/// OpenResourceFromNtHandle with `count` entries; returns the status, the struct and the
+/// entries.
+fn open_shared(
+    app: &mut App,
+    device: u32,
+    nt_handle: u64,
+    count: u32,
+) -> (
+    i32,
+    D3DKMT_OPENRESOURCEFROMNTHANDLE,
+    Vec<D3DDDI_OPENALLOCATIONINFO2>,
+) {
+    let entries = vec![D3DDDI_OPENALLOCATIONINFO2::default(); count as usize];
+    let infos = app.place(entries.as_slice());
+    let mut open = D3DKMT_OPENRESOURCEFROMNTHANDLE {
+        hDevice: device,
+        hNtHandle: nt_handle,
+        NumAllocations: count,
+        pOpenAllocationInfo2: infos,
+        ..Default::default()
+    };
+    let status = app.call(N::OpenResourceFromNtHandle, &mut open, 0);
+    let written = (0..u64::from(count))
+        .map(|index| app.read(infos + index * 80).unwrap())
+        .collect();
+    (status, open, written)
+}
+
+#[test]
+fn process_b_opens_what_process_a_shared_and_sees_its_pixels_and_fence() {
+    use emulator::vgpu::command_processor::gradient_pixel;
+    let vm = new_vm();
+    let mut a = App::new(&vm, 1, "sharer");
+    let session_a = open_session(&mut a);
+    let (resource, surface) = create_shared_surface(&mut a, session_a.device);
+    // A renders a gradient into the shared surface.
+    let stream = words(&[3, 28, surface, 0, WIDTH, HEIGHT, PITCH]);
+    let length = stream.len() as u32;
+    let stream_address = a.place(stream.as_slice());
+    let mut submit = D3DKMT_SUBMITCOMMAND {
+        BroadcastContextCount: 1,
+        pPrivateDriverData: stream_address,
+        PrivateDriverDataSize: length,
+        ..Default::default()
+    };
+    submit.BroadcastContext[0] = session_a.context;
+    a.ok(N::SubmitCommand, &mut submit);
+
+    // ShareObjects: exactly one object; the NT handle is the shared handle value.
+    assert_eq!(
+        share(&mut a, &[resource, resource]).0,
+        STATUS_INVALID_PARAMETER
+    );
+    let (status, nt_handle) = share(&mut a, &[resource]);
+    assert_eq!(status, STATUS_SUCCESS);
+    assert_ne!(nt_handle, 0);
+    assert_eq!(a.translator.shared_handles(), 1);
+    assert_eq!(vm.borrow().host.shared_object_count(), 1);
+
+    // B opens it: a wrong count is refused and leaves nothing behind.
+    let mut b = App::new(&vm, 2, "opener");
+    let session_b = open_session(&mut b);
+    let objects_before = vm.borrow().host.object_count();
+    let (status, ..) = open_shared(&mut b, session_b.device, nt_handle, 2);
+    assert_eq!(status, STATUS_INVALID_PARAMETER);
+    assert_eq!(vm.borrow().host.object_count(), objects_before);
+    let (status, ..) = open_shared(&mut b, session_b.device, 0x7777, 1);
+    assert_eq!(status, STATUS_INVALID_HANDLE);
+    let (status, open, entries) = open_shared(&mut b, session_b.device, nt_handle, 1);
+    assert_eq!(status, STATUS_SUCCESS);
+    assert_ne!(open.hResource, 0);
+    let b_surface = entries[0].hAllocation;
+    assert_ne!(b_surface, 0);
+
+    // B's Lock2 of its own handle shows A's pixels.
+    let mut lock = D3DKMT_LOCK2 {
+        hDevice: session_b.device,
+        hAllocation: b_surface,
+        ..Default::default()
+    };
+    b.ok(N::Lock2, &mut lock);
+    let mut pixels = vec![0u8; (PITCH * HEIGHT) as usize];
+    b.environment.read_user(lock.pData, &mut pixels).unwrap();
+    for y in 0..HEIGHT {
+        for x in 0..WIDTH {
+            let offset = (y * PITCH + x * 4) as usize;
+            let pixel = u32::from_le_bytes(pixels[offset..offset + 4].try_into().unwrap());
+            assert_eq!(
+                pixel,
+                gradient_pixel(x, y, WIDTH, HEIGHT),
+                "pixel ({x}, {y})"
+            );
+        }
+    }
+    let mut unlock = D3DKMT_UNLOCK2 {
+        hDevice: session_b.device,
+        hAllocation: b_surface,
+    };
+    b.ok(N::Unlock2, &mut unlock);
+
+    // A shared monitored fence (created shared), opened by B with a read-only view.
+    let mut fence = D3DKMT_CREATESYNCHRONIZATIONOBJECT2 {
+        hDevice: session_a.device,
+        ..Default::default()
+    };
+    fence.Info.Type = D3DDDI_MONITORED_FENCE;
+    fence.Info.Flags = dxg::wire::SYNC_FLAG_SHARED | dxg::wire::SYNC_FLAG_NT_SECURITY_SHARING;
+    a.ok(N::CreateSynchronizationObject2, &mut fence);
+    let (status, fence_handle) = share(&mut a, &[fence.hSyncObject]);
+    assert_eq!(status, STATUS_SUCCESS);
+    let mut open_fence = D3DKMT_OPENSYNCOBJECTFROMNTHANDLE2 {
+        hNtHandle: fence_handle,
+        hDevice: session_b.device,
+        Flags: dxg::wire::SYNC_FLAG_SHARED | dxg::wire::SYNC_FLAG_NT_SECURITY_SHARING,
+        ..Default::default()
+    };
+    b.ok(N::OpenSyncObjectFromNtHandle2, &mut open_fence);
+    let b_fence = open_fence.FenceValueCPUVirtualAddress;
+    assert_ne!(b_fence, 0);
+    assert_eq!(b.read::<u64>(b_fence), Ok(0));
+    assert!(
+        b.environment
+            .write_user(b_fence, &1u64.to_le_bytes())
+            .is_err(),
+        "B's fence view is read-only"
+    );
+    // A's GPU signals 21; B reads it through its own view and its CPU wait is met.
+    let signal = words(&[5, 24, fence.hSyncObject, 0, 21, 0]);
+    let length = signal.len() as u32;
+    submit.pPrivateDriverData = a.place(signal.as_slice());
+    submit.PrivateDriverDataSize = length;
+    a.ok(N::SubmitCommand, &mut submit);
+    assert_eq!(b.read::<u64>(b_fence), Ok(21));
+    assert_eq!(
+        a.read::<u64>(fence.Info.FenceValueCPUVirtualAddress),
+        Ok(21)
+    );
+    let b_session_fence = Session {
+        fence: open_fence.hSyncObject,
+        ..session_b
+    };
+    assert_eq!(cpu_wait(&mut b, &b_session_fence, 21, 0), STATUS_SUCCESS);
+    assert_eq!(a.translator.shared_handles(), 2);
+
+    // ShareObjectWithHost gives a token.
+    let mut host = D3DKMT_SHAREOBJECTWITHHOST {
+        hDevice: session_a.device,
+        hObject: resource,
+        ..Default::default()
+    };
+    a.ok(N::ShareObjectWithHost, &mut host);
+    assert_ne!(host.hVailNtHandle, 0);
+
+    // A exits without cleaning up: its shared handles go with it; B's copies stay.
+    a.translator.exit(&mut a.environment);
+    assert_eq!(vm.borrow().host.shared_object_count(), 0);
+    assert_eq!(
+        a.environment
+            .requests
+            .iter()
+            .filter(|request| matches!(request, Request::DestroyNtSharedObject { .. }))
+            .count(),
+        0,
+        "the core's teardown destroys them, once"
+    );
+    b.ok(N::Lock2, &mut lock);
+    b.environment
+        .read_user(lock.pData, &mut pixels[..4])
+        .unwrap();
+    assert_eq!(
+        u32::from_le_bytes(pixels[..4].try_into().unwrap()),
+        gradient_pixel(0, 0, WIDTH, HEIGHT)
+    );
+    assert_eq!(b.read::<u64>(b_fence), Ok(21));
+    // B destroys the opened resource (its view goes first) and the opened fence.
+    let mut destroy = D3DKMT_DESTROYALLOCATION2 {
+        hDevice: session_b.device,
+        hResource: open.hResource,
+        ..Default::default()
+    };
+    b.ok(N::DestroyAllocation2, &mut destroy);
+    assert!(b.read::<u32>(lock.pData).is_err(), "view unmapped");
+    let mut destroy_fence = D3DKMT_DESTROYSYNCHRONIZATIONOBJECT {
+        hSyncObject: open_fence.hSyncObject,
+    };
+    b.ok(N::DestroySynchronizationObject, &mut destroy_fence);
+    assert!(b.read::<u64>(b_fence).is_err(), "fence view unmapped");
+    b.translator.exit(&mut b.environment);
+    assert!(b.environment.views.is_empty());
+    let vm = vm.borrow();
+    assert_eq!(vm.host.process_count(), 0);
+    assert_eq!(vm.host.object_count(), 0);
+    assert_eq!(vm.host.io_pages_in_use(), 0, "all IO-space pages returned");
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}

@@ -1,8 +1,8 @@
 //! Fuzzes the D3DKMT translator: the input chooses a sequence of calls (number, argument
 //! bytes, the CPU-wait timeout), the contents of user memory (which addresses are mapped,
 //! read-only or absent) and every reply of the fake GPU (plausible ones that match the request,
-//! and arbitrary ones, including the GPU-VA, hardware-queue, priority, residency and query
-//! replies), plus process exits at arbitrary points. Invariants: no panic;
+//! and arbitrary ones, including the GPU-VA, hardware-queue, priority, residency, query and
+//! sharing replies), plus process exits at arbitrary points. Invariants: no panic;
 //! `map_io` only of whole, page-aligned pages; `unmap_io` only of live mappings, once; no
 //! mapping survives `exit`.
 #![no_main]
@@ -158,6 +158,31 @@ impl FuzzEnvironment<'_> {
                 gpu_address: self.input.get_mut().u64(),
                 fence_address: self.input.get_mut().u64(),
             },
+            Request::OpenSyncObject { .. } => Reply::SyncObject {
+                handle: self.handle(),
+                global: self.handle(),
+                gpu_address: self.input.get_mut().u64(),
+                fence_address: match self.input.get_mut().byte() % 4 {
+                    0 => 0,
+                    _ => self.input.get_mut().u64(),
+                },
+            },
+            Request::CreateNtSharedObject { .. } => Reply::NtSharedObject(self.handle()),
+            Request::OpenResource { .. } => {
+                // Usually one to three allocations: sometimes the caller's count, sometimes not.
+                let count = usize::from(self.input.get_mut().byte() % 4);
+                Reply::ResourceOpened {
+                    resource: self.handle(),
+                    allocations: (0..count)
+                        .map(|_| CreatedAllocation {
+                            handle: self.handle(),
+                            size: u64::from(self.input.get_mut().u32() % (1 << 24)),
+                            flags: 0,
+                        })
+                        .collect(),
+                }
+            }
+            Request::ShareObjectWithHost { .. } => Reply::VailNtHandle(self.input.get_mut().u64()),
             Request::WaitFromCpu { .. } => Reply::WaitCompleted,
             Request::QueryVideoMemoryInfo { .. } => Reply::VideoMemory {
                 budget: 1,
@@ -234,7 +259,7 @@ impl FuzzEnvironment<'_> {
 
     /// Any reply at all.
     fn arbitrary(&mut self) -> Reply {
-        let request = match self.input.get_mut().byte() % 6 {
+        let request = match self.input.get_mut().byte() % 7 {
             0 => Request::EnumAdapters,
             1 => Request::DestroyProcess,
             2 => Request::Lock {
@@ -252,6 +277,10 @@ impl FuzzEnvironment<'_> {
                 flags: 0,
                 client_hint: 0,
                 private_data: Vec::new(),
+            },
+            5 => Request::OpenResource {
+                device: D3dkmtHandle::NULL,
+                shared_handle: D3dkmtHandle::NULL,
             },
             _ => Request::WaitFromCpu {
                 device: D3dkmtHandle::NULL,

@@ -27,14 +27,16 @@
 //! statuses through.
 //!
 //! Files: `arguments.rs` (struct and user-array access, the limits), `views.rs` (the view
-//! table), `owners.rs` (the devices of contexts and paging queues), `table.rs` (served calls and
-//! [`UNSERVED_CALLS`]), `calls/*.rs` (the handlers, one file per area: adapters, devices,
-//! allocations, sync objects, GPU virtual addresses, hardware queues, priorities, residency,
-//! adapter queries), [`test_memory`] (a model of user memory for tests and fuzzers).
+//! table), `owners.rs` (the devices of contexts and paging queues), `shared.rs` (the shared
+//! handles the process created), `table.rs` (served calls and [`UNSERVED_CALLS`]), `calls/*.rs`
+//! (the handlers, one file per area: adapters, devices, allocations, sync objects, GPU virtual
+//! addresses, hardware queues, priorities, residency, adapter queries, sharing),
+//! [`test_memory`] (a model of user memory for tests and fuzzers).
 
 mod arguments;
 mod calls;
 mod owners;
+mod shared;
 mod table;
 pub mod test_memory;
 mod views;
@@ -48,6 +50,7 @@ pub use table::{UNSERVED_CALLS, is_served, served_calls};
 
 use alloc::string::String;
 use owners::Owners;
+use shared::SharedHandles;
 use userlib::abi::status;
 use userlib::sys::SyscallNumber;
 use views::Views;
@@ -100,6 +103,8 @@ pub struct Translator {
     views: Views,
     /// The devices of the process's contexts and paging queues.
     owners: Owners,
+    /// The shared handles the process created (ShareObjects).
+    shared: SharedHandles,
 }
 
 impl Translator {
@@ -111,6 +116,7 @@ impl Translator {
             process_created: false,
             views: Views::default(),
             owners: Owners::default(),
+            shared: SharedHandles::default(),
         }
     }
 
@@ -145,6 +151,7 @@ impl Translator {
             environment,
             views: &mut self.views,
             owners: &mut self.owners,
+            shared: &mut self.shared,
             arguments,
             arg2,
         };
@@ -155,10 +162,12 @@ impl Translator {
     }
 
     /// The process ended: unmap every view still mapped, then DestroyProcess if CreateProcess
-    /// was sent. Idempotent.
+    /// was sent. Idempotent. The shared handles the process created are destroyed by the dxg
+    /// core's DestroyProcess teardown, not here (see `shared.rs`).
     pub fn exit(&mut self, environment: &mut dyn Environment) {
         self.views.unmap_all(environment);
         self.owners.clear();
+        self.shared.clear();
         if self.process_created {
             self.process_created = false;
             if let Err(failure) = environment.gpu(Request::DestroyProcess, Timeout::Infinite) {
@@ -180,6 +189,12 @@ impl Translator {
     /// pages).
     pub fn mapped_views(&self) -> usize {
         self.views.mapped_count()
+    }
+
+    /// Number of shared handles the process created with ShareObjects (they live until the
+    /// process exits).
+    pub fn shared_handles(&self) -> usize {
+        self.shared.len()
     }
 
     /// Sends CreateProcess unless it already succeeded.

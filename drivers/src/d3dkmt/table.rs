@@ -6,7 +6,7 @@
 
 use super::CallResult;
 use super::calls::{
-    Call, adapter, allocation, device, hardware_queue, priority, query, residency, sync,
+    Call, adapter, allocation, device, hardware_queue, priority, query, residency, sharing, sync,
     virtual_address,
 };
 use userlib::sys::SyscallNumber;
@@ -180,6 +180,20 @@ static HANDLERS: &[(SyscallNumber, Handler)] = &[
         query::query_clock_calibration,
     ),
     (SyscallNumber::QueryStatistics, query::query_statistics),
+    (SyscallNumber::ShareObjectsInternal, sharing::share_objects),
+    (
+        SyscallNumber::OpenResourceFromNtHandle,
+        sharing::open_resource_from_nt_handle,
+    ),
+    (SyscallNumber::OpenResource2, sharing::open_resource2),
+    (
+        SyscallNumber::OpenSyncObjectFromNtHandle2,
+        sharing::open_sync_object_from_nt_handle2,
+    ),
+    (
+        SyscallNumber::ShareObjectWithHost,
+        sharing::share_object_with_host,
+    ),
 ];
 
 /// The D3DKMT calls answered with `STATUS_NOT_SUPPORTED`, with the reason: the dxg core has
@@ -210,12 +224,8 @@ pub const UNSERVED_CALLS: &[(u32, &str)] = &[
         "GetSharedResourceAdapterLuid: the Linux driver does not implement it either",
     ),
     (
-        0x28,
-        "OpenResource2: legacy sharing; the Linux driver does not implement it either",
-    ),
-    (
         0x29,
-        "OpenSynchronizationObject: legacy sharing; the Linux driver does not implement it either",
+        "OpenSynchronizationObject: D3DKMT_OPENSYNCHRONIZATIONOBJECT names no device while OpenSyncObject must name the device the object is opened on, and has no fields for a monitored fence's addresses (the Linux driver does not implement it either); use OpenSyncObjectFromNtHandle2",
     ),
     (
         0x2b,
@@ -226,16 +236,9 @@ pub const UNSERVED_CALLS: &[(u32, &str)] = &[
         "Render: legacy; the Linux driver does not implement it either",
     ),
     (
-        0x3f,
-        "ShareObjectsInternal (behind ShareObjects): no sharing Request yet (and no NT handles in dxgos)",
-    ),
-    (0x40, "OpenSyncObjectFromNtHandle2: no sharing Request yet"),
-    (
         0x41,
-        "QueryResourceInfoFromNtHandle: no sharing Request yet",
+        "QueryResourceInfoFromNtHandle: no Request reports a shared resource's allocation count and private data sizes (the dxg core keeps them in its shared registry but only OpenResource uses them)",
     ),
-    (0x42, "OpenResourceFromNtHandle: no sharing Request yet"),
-    (0x44, "ShareObjectWithHost: no sharing Request yet"),
     (0x45, "CreateSyncFile: no sync files in dxgos"),
 ];
 

@@ -20,9 +20,11 @@ use userlib::abi::{
 };
 use zerocopy::IntoBytes;
 
-/// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve: CreateProtected (3),
-/// ExistingSysMem (5), StandardAllocation (16) and ExistingSection (17) need host commands
-/// (pinning user pages, standard-allocation driver data) that have no `Request` yet.
+/// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve yet: CreateProtected (3) and
+/// ExistingSection (17) have no `Request`; ExistingSysMem (5) needs the guest page frames behind
+/// the user's pages for SetExistingSysmemPages, which the [`Environment`](crate::d3dkmt::Environment)
+/// does not give; StandardAllocation (16) needs the `D3DKMT_CREATESTANDARDALLOCATION` struct
+/// read and GetStandardAllocationDriverData sent first, not written yet.
 const UNSUPPORTED_CREATE_FLAGS: u32 =
     1 << 3 | D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM | 1 << 16 | 1 << 17;
 

@@ -11,10 +11,12 @@ pub mod hardware_queue;
 pub mod priority;
 pub mod query;
 pub mod residency;
+pub mod sharing;
 pub mod sync;
 pub mod virtual_address;
 
 use super::owners::Owners;
+use super::shared::SharedHandles;
 use super::views::Views;
 use super::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
 
@@ -26,6 +28,8 @@ pub struct Call<'a> {
     pub views: &'a mut Views,
     /// The devices of the process's contexts and paging queues.
     pub owners: &'a mut Owners,
+    /// The shared handles the process created.
+    pub shared: &'a mut SharedHandles,
     /// The copied-in argument struct (copied back afterwards).
     pub arguments: &'a mut [u8],
     /// The syscall's third argument (the CPU-wait timeout).

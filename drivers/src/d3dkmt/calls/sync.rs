@@ -66,23 +66,7 @@ pub fn create_synchronization_object2(call: &mut Call<'_>) -> CallResult {
         other => return Err(unexpected(&other)),
     };
     if matches!(kind, SyncObjectKind::MonitoredFence { .. }) {
-        let cpu_address = if fence_address == 0 {
-            0
-        } else {
-            match Mapping::map_fence(call.environment, fence_address) {
-                Ok((mapping, value_address)) => {
-                    call.views
-                        .add_fence(call.environment, handle, device, mapping);
-                    value_address
-                }
-                Err(failure) => {
-                    call.undo(Request::DestroySyncObject {
-                        sync_object: handle,
-                    });
-                    return Err(failure);
-                }
-            }
-        };
+        let cpu_address = map_fence_view(call, handle, device, fence_address)?;
         arguments.Info.FenceValueCPUVirtualAddress = cpu_address;
         arguments.Info.FenceValueGPUVirtualAddress = gpu_address;
     }
@@ -90,6 +74,33 @@ pub fn create_synchronization_object2(call: &mut Call<'_>) -> CallResult {
     arguments.hSyncObject = handle.0;
     encode(call.arguments, &arguments);
     Ok(NtStatus::SUCCESS)
+}
+
+/// Maps the value page of monitored fence `sync_object` (on `device`) read-only and records
+/// the view; returns the user address of the value (0 when the host reported no page). When
+/// the page cannot be mapped the sync object is destroyed again (DestroySyncObject) and the
+/// mapping failure returned. Used by CreateSynchronizationObject2 and by the opens of shared
+/// fences.
+pub(super) fn map_fence_view(
+    call: &mut Call<'_>,
+    sync_object: D3dkmtHandle,
+    device: D3dkmtHandle,
+    fence_address: u64,
+) -> Result<u64, NtStatus> {
+    if fence_address == 0 {
+        return Ok(0);
+    }
+    match Mapping::map_fence(call.environment, fence_address) {
+        Ok((mapping, value_address)) => {
+            call.views
+                .add_fence(call.environment, sync_object, device, mapping);
+            Ok(value_address)
+        }
+        Err(failure) => {
+            call.undo(Request::DestroySyncObject { sync_object });
+            Err(failure)
+        }
+    }
 }
 
 /// `D3DKMTDestroySynchronizationObject`: unmaps a monitored fence's page first.

@@ -526,6 +526,7 @@ fn cases() -> Vec<Case> {
         AV,
     ));
     cases.extend(super::invalid_extended::cases());
+    cases.extend(super::invalid_sharing::cases());
     cases
 }
 
@@ -637,6 +638,9 @@ fn bad_pointers_and_counts_fail_with_their_status() {
         N::ReclaimAllocations2,
         N::ChangeVideoMemoryReservation,
         N::QueryStatistics,
+        N::ShareObjectsInternal,
+        N::OpenResourceFromNtHandle,
+        N::OpenResource2,
     ];
     for number in with_pointers {
         assert!(covered.contains(&(number as u32)), "{number:?} has no case");

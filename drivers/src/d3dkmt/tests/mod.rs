@@ -5,7 +5,9 @@ mod flows;
 mod hardware_queues;
 mod invalid_arguments;
 mod invalid_extended;
+mod invalid_sharing;
 mod memory;
+mod sharing;
 mod views;
 
 use super::test_memory::SparseUserMemory;
@@ -229,6 +231,32 @@ impl FakeEnvironment {
             Request::QueryStatistics { .. } => {
                 Reply::Statistics((0..776).map(|i| i as u8).collect())
             }
+            Request::CreateNtSharedObject { .. } => {
+                Reply::NtSharedObject(D3dkmtHandle(0x4000_0040))
+            }
+            // Two allocations of 8 KiB and 4 KiB.
+            Request::OpenResource { .. } => Reply::ResourceOpened {
+                resource: self.handle(),
+                allocations: vec![
+                    CreatedAllocation {
+                        handle: self.handle(),
+                        size: 0x2000,
+                        flags: 0,
+                    },
+                    CreatedAllocation {
+                        handle: self.handle(),
+                        size: 0x1000,
+                        flags: 0,
+                    },
+                ],
+            },
+            Request::OpenSyncObject { .. } => Reply::SyncObject {
+                handle: self.handle(),
+                global: D3dkmtHandle(0x4000_0080),
+                gpu_address: 0xFEED_1000,
+                fence_address: IO_BASE + 0x4008,
+            },
+            Request::ShareObjectWithHost { .. } => Reply::VailNtHandle(0x1234_5678_9ABC),
             _ => Reply::Status(NtStatus::SUCCESS),
         })
     }
