@@ -1543,5 +1543,7 @@ fn priority_residency_and_query_vectors() {
     }
 }
 
+#[path = "wire_vectors/legacy_sync.rs"]
+mod legacy_sync;
 #[path = "wire_vectors/sharing.rs"]
 mod sharing;

@@ -1,10 +1,12 @@
 //! In-process integration: the dxg guest core against the emulated vGPU (no VMBus).
 //! The smoke sequence of dxg.md §8.3 and beyond.
 
-use dxg::core::{AdapterState, AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::core::{
+    Action, AdapterState, AllocationRequest, PacketKind, ProcessId, Reply, Request, SyncObjectKind,
+};
 use dxg::wire::{D3dkmtHandle, Luid, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
-use emulator::vgpu::VgpuDescription;
 use emulator::vgpu::loopback::Loopback;
+use emulator::vgpu::{HostChannel, HostOutput, VgpuDescription};
 use hyperv::memory::GuestMemory;
 
 const WIDTH: u32 = 64;
@@ -683,4 +685,229 @@ fn evict_escape_video_memory_gpu_wait_and_pci_removal() {
         Ok(Reply::Adapters(vec![]))
     );
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+/// A legacy (non-monitored) fence on the session's device.
+fn legacy_fence(vm: &mut Loopback, process: ProcessId, session: &Session) -> D3dkmtHandle {
+    let Reply::SyncObject { handle, .. } = expect_ok(vm.call(
+        process,
+        Request::CreateSyncObject {
+            device: session.device,
+            kind: SyncObjectKind::Fence { initial_value: 0 },
+            flags: 0,
+        },
+    )) else {
+        panic!()
+    };
+    handle
+}
+
+#[test]
+fn a_dying_process_takes_its_unsignalled_waits_along() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x91, 0x92)], 8);
+    let process = ProcessId(3);
+    let session = start_process(&mut vm, process, 0);
+    let wait = vm.driver.submit(
+        process,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![1000],
+            wait_any: false,
+        },
+    );
+    vm.pump();
+    assert!(!vm.completions.contains_key(&wait), "never signalled");
+    assert_eq!(vm.driver.registered_events(), 1);
+    assert_eq!(vm.host.pending_waits(), 1);
+    expect_ok(vm.call(process, Request::DestroyProcess));
+    assert_eq!(
+        vm.completions.remove(&wait),
+        Some(Err(NtStatus::DEVICE_REMOVED))
+    );
+    assert_eq!(vm.driver.registered_events(), 0);
+    assert_eq!(vm.driver.abandoned_events(), 0);
+    assert_eq!(vm.host.pending_waits(), 0);
+    assert_eq!(vm.host.process_count(), 0);
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+#[test]
+fn a_cancelled_wait_is_forgotten_when_the_host_signals_it() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x93, 0x94)], 8);
+    let process = ProcessId(4);
+    let session = start_process(&mut vm, process, 0);
+    let wait = vm.driver.submit(
+        process,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![5],
+            wait_any: false,
+        },
+    );
+    vm.pump();
+    expect_ok(vm.call(process, Request::CancelWait { ticket: wait }));
+    assert_eq!(vm.completions.remove(&wait), Some(Err(NtStatus::CANCELLED)));
+    assert_eq!(vm.driver.registered_events(), 0);
+    assert_eq!(vm.driver.abandoned_events(), 1);
+    // The host still holds the wait; its signal is swallowed.
+    assert_eq!(vm.host.pending_waits(), 1);
+    expect_ok(vm.call(
+        process,
+        Request::SignalFromCpu {
+            device: session.device,
+            objects: vec![session.fence],
+            values: vec![5],
+        },
+    ));
+    assert_eq!(vm.host.pending_waits(), 0);
+    assert_eq!(vm.driver.abandoned_events(), 0);
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+    expect_ok(vm.call(process, Request::DestroyProcess));
+}
+
+#[test]
+fn legacy_signal_and_wait_calls() {
+    let mut vm = Loopback::new(vec![VgpuDescription::new(0x95, 0x96)], 8);
+    let process = ProcessId(5);
+    let session = start_process(&mut vm, process, 0);
+    let fence = legacy_fence(&mut vm, process, &session);
+    let Reply::Context {
+        context: second, ..
+    } = expect_ok(vm.call(
+        process,
+        Request::CreateContext {
+            device: session.device,
+            node_ordinal: 0,
+            engine_affinity: 0,
+            flags: 0,
+            client_hint: 0,
+            private_data: vec![],
+        },
+    ))
+    else {
+        panic!()
+    };
+    // A CPU wait for value 5 of the legacy fence, satisfied by a legacy signal (value in the
+    // header, broadcast to two contexts).
+    let wait = vm.driver.submit(
+        process,
+        Request::WaitFromCpu {
+            device: session.device,
+            objects: vec![fence],
+            values: vec![5],
+            wait_any: false,
+        },
+    );
+    vm.pump();
+    assert!(!vm.completions.contains_key(&wait));
+    assert_eq!(
+        vm.call(
+            process,
+            Request::SignalSynchronizationObject2 {
+                context: session.context,
+                objects: vec![fence, session.fence],
+                broadcast_contexts: vec![second],
+                flags: 0,
+                fence_value: 5,
+            },
+        ),
+        Ok(Reply::Status(NtStatus::SUCCESS))
+    );
+    assert_eq!(vm.completions.remove(&wait), Some(Ok(Reply::WaitCompleted)));
+    // The monitored fence got the legacy value too.
+    assert_eq!(vm.memory.read_u64(session.fence_address).unwrap(), 5);
+    // enqueue_cpu_event: completes once the (synchronous) GPU passed the signal.
+    assert_eq!(
+        vm.call(
+            process,
+            Request::SignalSynchronizationObject2 {
+                context: session.context,
+                objects: vec![],
+                broadcast_contexts: vec![],
+                flags: dxg::wire::SIGNAL_FLAG_ENQUEUE_CPU_EVENT,
+                fence_value: 0,
+            },
+        ),
+        Ok(Reply::WaitCompleted)
+    );
+    assert_eq!(vm.driver.registered_events(), 0);
+    // GPU-side legacy waits and WaitFromGpu on a non-monitored object (legacy flag).
+    assert_eq!(
+        vm.call(
+            process,
+            Request::WaitForSynchronizationObject2 {
+                context: session.context,
+                objects: vec![fence, session.fence],
+                fence_value: 5,
+            },
+        ),
+        Ok(Reply::Status(NtStatus::SUCCESS))
+    );
+    assert_eq!(
+        vm.call(
+            process,
+            Request::WaitFromGpu {
+                context: second,
+                objects: vec![fence],
+                values: vec![5],
+            },
+        ),
+        Ok(Reply::Status(NtStatus::SUCCESS))
+    );
+    // The host checks the contexts itself: a sync object named as a context is refused.
+    let ticket = vm.driver.submit(
+        process,
+        Request::SignalSynchronizationObject2 {
+            context: session.context,
+            objects: vec![fence],
+            broadcast_contexts: vec![],
+            flags: 0,
+            fence_value: 9,
+        },
+    );
+    let packet = std::iter::from_fn(|| vm.driver.poll_action())
+        .find_map(|action| match action {
+            Action::Send(packet) => Some(packet),
+            _ => None,
+        })
+        .unwrap();
+    let mut bytes = packet.bytes.clone();
+    let context_offset = 16 + 56 + 4; // extension header, fixed part, one object
+    bytes[context_offset..context_offset + 4].copy_from_slice(&fence.0.to_le_bytes());
+    vm.host
+        .receive(HostChannel::Vgpu(0), packet.transaction_id, true, &bytes);
+    let Some(HostOutput::Completion { bytes: reply, .. }) = vm.host.poll_output() else {
+        panic!()
+    };
+    assert_eq!(reply, NtStatus::OBJECT_TYPE_MISMATCH.0.to_le_bytes());
+    vm.driver.receive(
+        packet.channel,
+        PacketKind::Completion,
+        packet.transaction_id,
+        &reply,
+    );
+    vm.pump();
+    assert_eq!(
+        vm.completions.remove(&ticket),
+        Some(Err(NtStatus::OBJECT_TYPE_MISMATCH))
+    );
+    // The core refuses a device as the signalling context before sending.
+    assert_eq!(
+        vm.call(
+            process,
+            Request::SignalSynchronizationObject2 {
+                context: session.device,
+                objects: vec![fence],
+                broadcast_contexts: vec![],
+                flags: 0,
+                fence_value: 6,
+            },
+        ),
+        Err(NtStatus::OBJECT_TYPE_MISMATCH)
+    );
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+    expect_ok(vm.call(process, Request::DestroyProcess));
+    assert_eq!(vm.host.object_count(), 0);
 }
