@@ -49,9 +49,6 @@ impl Driver {
             | Request::SetExistingSysmemPages { .. } => {
                 self.start_sharing_request(pid, ticket, request)
             }
-            Request::SignalSynchronizationObject2 { .. }
-            | Request::WaitForSynchronizationObject2 { .. }
-            | Request::CancelWait { .. } => self.start_sync_request(pid, ticket, request),
             other => self.start_scheduling_request(pid, ticket, other),
         }
     }

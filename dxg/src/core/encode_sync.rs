@@ -1,4 +1,5 @@
-//! Encoders of the legacy D3DKMT synchronization calls and of CancelWait (dxg.md §3.16, §3.18).
+//! Encoders of the synchronization requests (dxg.md §3.15–§3.18): sync objects, signals, CPU and
+//! GPU waits, the legacy D3DKMT calls and CancelWait.
 //!
 //! `D3DKMTSignalSynchronizationObject2` (ioctl 0x11) and `D3DKMTWaitForSynchronizationObject2`
 //! (ioctl 0x12) use the same vGPU commands as the newer calls but carry one legacy fence value:
@@ -9,22 +10,204 @@
 
 use super::encode::{check_count, handle_bytes};
 use super::replies::{Expect, Pending};
-use super::{Driver, GuestEvent, ObjectKind, ProcessId, Request, Ticket};
+use super::{
+    AdapterId, Driver, GuestEvent, ObjectEntry, ObjectKind, ProcessId, Request, SyncObjectKind,
+    Ticket,
+};
 use crate::wire::*;
 use alloc::vec;
 use zerocopy::IntoBytes;
 
-use ObjectKind::{Context, MonitoredFence, SyncObject};
+use ObjectKind::{Context, Device, HwQueue, MonitoredFence, SyncObject};
 
 impl Driver {
-    /// Routes the legacy synchronization requests and CancelWait.
+    /// Encodes the synchronization requests: sync objects, signals and waits (also the legacy
+    /// calls) and CancelWait.
     pub(super) fn start_sync_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
         request: Request,
     ) -> Result<(), NtStatus> {
+        let pending = |expect: Expect, adapter: Option<AdapterId>, command: u32| Pending {
+            expect,
+            adapter,
+            ticket: Some(ticket),
+            process: Some(pid),
+            command,
+        };
         match request {
+            Request::CreateSyncObject {
+                device,
+                kind,
+                flags,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let mut command = CreateSyncObjectCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::CreateSyncObject, pid);
+                command.device = device;
+                command.flags = flags;
+                command.client_hint = SYNC_CLIENT_HINT_UMD;
+                let mut event = None;
+                let (object_type, monitored) = match kind {
+                    SyncObjectKind::Mutex { initial_state } => {
+                        command.parameters[0] = u64::from(initial_state);
+                        (SYNC_OBJECT_MUTEX, false)
+                    }
+                    SyncObjectKind::Semaphore {
+                        max_count,
+                        initial_count,
+                    } => {
+                        command.parameters[0] =
+                            u64::from(max_count) | (u64::from(initial_count) << 32);
+                        (SYNC_OBJECT_SEMAPHORE, false)
+                    }
+                    SyncObjectKind::Fence { initial_value } => {
+                        command.parameters[0] = initial_value;
+                        (SYNC_OBJECT_FENCE, false)
+                    }
+                    SyncObjectKind::CpuNotification => {
+                        let id = self.new_event();
+                        command.parameters[0] = id;
+                        event = Some(id);
+                        (SYNC_OBJECT_CPU_NOTIFICATION, false)
+                    }
+                    SyncObjectKind::MonitoredFence {
+                        initial_value,
+                        engine_affinity,
+                    } => {
+                        command.parameters[0] = initial_value;
+                        command.parameters[3] = u64::from(engine_affinity);
+                        (SYNC_OBJECT_MONITORED_FENCE, true)
+                    }
+                };
+                command.object_type = object_type;
+                let expect = Expect::SyncObject {
+                    adapter: entry.adapter,
+                    device,
+                    monitored,
+                    event,
+                };
+                let code = VgpuCommand::CreateSyncObject.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    command.as_bytes().to_vec(),
+                    pending(expect, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::DestroySyncObject { sync_object } => {
+                let entry = self.object(pid, sync_object, &[SyncObject])?;
+                self.remove_objects(pid, &[sync_object]);
+                self.events.retain(|_, event| {
+                    !matches!(event, GuestEvent::Notification { process, sync_object: object } if *process == pid && *object == sync_object)
+                });
+                let mut command = HandleCommand::zeroed();
+                command.header = CommandHeader::global(
+                    GlobalCommand::DestroySyncObject.as_u32(),
+                    self.host_process(pid),
+                );
+                command.handle = sync_object;
+                let code = GlobalCommand::DestroySyncObject.as_u32();
+                self.send_global(
+                    Some(entry.adapter),
+                    command.as_bytes().to_vec(),
+                    pending(Expect::Status, Some(entry.adapter), code),
+                );
+            }
+            Request::SignalFromGpu {
+                context,
+                objects,
+                values,
+            } => {
+                let entry = self.object(pid, context, &[Context, HwQueue])?;
+                self.signal(pid, entry, &objects, &values, &[context], 0, ticket)?;
+            }
+            Request::SignalFromCpu {
+                device,
+                objects,
+                values,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                self.signal(
+                    pid,
+                    entry,
+                    &objects,
+                    &values,
+                    &[],
+                    u64::from(device.0),
+                    ticket,
+                )?;
+            }
+            Request::WaitFromCpu {
+                device,
+                objects,
+                values,
+                wait_any,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
+                if values.len() != objects.len() {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                for object in &objects {
+                    self.object(pid, *object, &[SyncObject, MonitoredFence])?;
+                }
+                let event = self.new_event();
+                self.events.insert(
+                    event,
+                    GuestEvent::Wait {
+                        ticket,
+                        acknowledged: false,
+                        signalled: false,
+                        adapter: entry.adapter,
+                        process: pid,
+                    },
+                );
+                let mut command = WaitForSyncObjectFromCpuCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::WaitForSyncObjectFromCpu, pid);
+                command.device = device;
+                command.object_count = objects.len() as u32;
+                command.flags = if wait_any { WAIT_FLAG_WAIT_ANY } else { 0 };
+                command.guest_event_pointer = event;
+                let bytes = build_message(
+                    None,
+                    command.as_bytes(),
+                    &[&handle_bytes(&objects), &u64_bytes(&values)],
+                    0,
+                );
+                let code = VgpuCommand::WaitForSyncObjectFromCpu.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(Expect::WaitFromCpu { event }, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::WaitFromGpu {
+                context,
+                objects,
+                values,
+            } => {
+                let entry = self.object(pid, context, &[Context, HwQueue])?;
+                check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
+                if values.len() != objects.len() {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                for object in &objects {
+                    self.object(pid, *object, &[SyncObject, MonitoredFence])?;
+                }
+                // Linux marks the wait legacy unless the first object is a monitored fence.
+                let legacy = !self.is_monitored_fence(pid, objects[0]);
+                let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
+                let code = VgpuCommand::WaitForSyncObjectFromGpu.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(Expect::Status, Some(entry.adapter), code),
+                    true,
+                );
+            }
             Request::SignalSynchronizationObject2 {
                 context,
                 objects,
@@ -39,7 +222,7 @@ impl Driver {
                 &broadcast_contexts,
                 flags,
                 fence_value,
-            ),
+            )?,
             Request::WaitForSynchronizationObject2 {
                 context,
                 objects,
@@ -63,11 +246,11 @@ impl Driver {
                     command: VgpuCommand::WaitForSyncObjectFromGpu.as_u32(),
                 };
                 self.send_vgpu(entry.adapter, bytes, pending, true);
-                Ok(())
             }
-            Request::CancelWait { ticket: wait } => self.cancel_wait(pid, ticket, wait),
-            _ => Err(NtStatus::NOT_IMPLEMENTED),
+            Request::CancelWait { ticket: wait } => self.cancel_wait(pid, ticket, wait)?,
+            _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }
+        Ok(())
     }
 
     /// The WAITFORSYNCOBJECTFROMGPU message: fixed part, `n` fence values, `n` handles, slack.
@@ -180,6 +363,50 @@ impl Driver {
             ticket: (!asynchronous).then_some(ticket),
             process: Some(pid),
             command: code,
+        };
+        self.send_vgpu(entry.adapter, bytes, pending, true);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn signal(
+        &mut self,
+        pid: ProcessId,
+        entry: ObjectEntry,
+        objects: &[D3dkmtHandle],
+        values: &[u64],
+        contexts: &[D3dkmtHandle],
+        device_word: u64,
+        ticket: Ticket,
+    ) -> Result<(), NtStatus> {
+        check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
+        if values.len() != objects.len() {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        for object in objects {
+            self.object(pid, *object, &[SyncObject, MonitoredFence])?;
+        }
+        let mut command = SignalSyncObjectCommand::zeroed();
+        command.header = self.vgpu_header(VgpuCommand::SignalSyncObject, pid);
+        command.object_count = objects.len() as u32;
+        command.context_count = contexts.len() as u32;
+        command.cpu_event_or_device = device_word;
+        let bytes = build_message(
+            None,
+            command.as_bytes(),
+            &[
+                &handle_bytes(objects),
+                &handle_bytes(contexts),
+                &u64_bytes(values),
+            ],
+            0,
+        );
+        let pending = Pending {
+            expect: Expect::Status,
+            adapter: Some(entry.adapter),
+            ticket: Some(ticket),
+            process: Some(pid),
+            command: VgpuCommand::SignalSyncObject.as_u32(),
         };
         self.send_vgpu(entry.adapter, bytes, pending, true);
         Ok(())

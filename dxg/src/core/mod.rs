@@ -16,6 +16,8 @@ mod adapter;
 mod bringup;
 mod encode;
 mod encode_memory;
+mod encode_objects;
+mod encode_process;
 mod encode_scheduling;
 mod encode_sharing;
 mod encode_sync;

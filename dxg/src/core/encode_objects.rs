@@ -1,0 +1,370 @@
+//! Encoders of the device-level requests (dxg.md §3): devices, paging queues, contexts,
+//! allocations, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
+
+use super::encode::{check_count, handle_bytes};
+use super::replies::{Expect, Pending};
+use super::{AdapterId, Driver, ObjectKind, ProcessId, Request, Ticket};
+use crate::wire::*;
+use alloc::vec::Vec;
+use zerocopy::IntoBytes;
+
+use ObjectKind::{Allocation, Context, Device, PagingQueue, Resource};
+
+impl Driver {
+    /// Encodes the device-level requests.
+    pub(super) fn start_object_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        let pending = |expect: Expect, adapter: Option<AdapterId>, command: u32| Pending {
+            expect,
+            adapter,
+            ticket: Some(ticket),
+            process: Some(pid),
+            command,
+        };
+        match request {
+            Request::CreateDevice { adapter, flags } => {
+                let id = self.adapter_of(pid, adapter)?;
+                let mut command = CreateDeviceCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::CreateDevice, pid);
+                command.flags = flags;
+                command.error_code = self.config.device_state_cookie;
+                let expect = Expect::Device { adapter: id };
+                let bytes = command.as_bytes().to_vec();
+                self.send_vgpu(
+                    id,
+                    bytes,
+                    pending(expect, Some(id), VgpuCommand::CreateDevice.as_u32()),
+                    false,
+                );
+            }
+            Request::DestroyDevice { device } => {
+                let entry = self.object(pid, device, &[Device])?;
+                if let Some(process) = self.processes.get_mut(&pid) {
+                    process.remove_device_tree(device);
+                }
+                let mut flush = FlushDeviceCommand::zeroed();
+                flush.header = self.vgpu_header(VgpuCommand::FlushDevice, pid);
+                flush.device = device;
+                flush.reason = FLUSH_REASON_DEVICE_TERMINATE;
+                let flush_pending = Pending {
+                    expect: Expect::Ignore,
+                    adapter: Some(entry.adapter),
+                    ticket: None,
+                    process: Some(pid),
+                    command: VgpuCommand::FlushDevice.as_u32(),
+                };
+                self.send_vgpu(
+                    entry.adapter,
+                    flush.as_bytes().to_vec(),
+                    flush_pending,
+                    false,
+                );
+                let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
+                let code = VgpuCommand::DestroyDevice.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    command,
+                    pending(Expect::Status, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::CreatePagingQueue { device, priority } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let mut command = CreatePagingQueueCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::CreatePagingQueue, pid);
+                command.device = device;
+                command.priority = priority;
+                let expect = Expect::PagingQueue {
+                    adapter: entry.adapter,
+                    device,
+                };
+                let code = VgpuCommand::CreatePagingQueue.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    command.as_bytes().to_vec(),
+                    pending(expect, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::DestroyPagingQueue { paging_queue } => {
+                let entry = self.object(pid, paging_queue, &[PagingQueue])?;
+                self.remove_objects(pid, &[paging_queue]);
+                let command =
+                    self.handle_command(VgpuCommand::DestroyPagingQueue, pid, paging_queue);
+                let code = VgpuCommand::DestroyPagingQueue.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    command,
+                    pending(Expect::NoResult, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::CreateContext {
+                device,
+                node_ordinal,
+                engine_affinity,
+                flags,
+                client_hint,
+                private_data,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
+                let mut command = CreateContextVirtualCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::CreateContextVirtual, pid);
+                command.device = device;
+                command.node_ordinal = node_ordinal;
+                command.engine_affinity = engine_affinity;
+                command.flags = flags;
+                command.client_hint = client_hint;
+                command.private_data_size = private_data.len() as u32;
+                let fixed = &command.as_bytes()[..CREATE_CONTEXT_PRIVATE_OFFSET];
+                let bytes = build_message(None, fixed, &[&private_data], CREATE_CONTEXT_SLACK);
+                let expect = Expect::Context {
+                    adapter: entry.adapter,
+                    device,
+                    private_size: private_data.len(),
+                };
+                let code = VgpuCommand::CreateContextVirtual.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(expect, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::DestroyContext { context } => {
+                let entry = self.object(pid, context, &[Context])?;
+                if let Some(process) = self.processes.get_mut(&pid) {
+                    process.remove_context(context);
+                }
+                let command = self.handle_command(VgpuCommand::DestroyContext, pid, context);
+                let code = VgpuCommand::DestroyContext.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    command,
+                    pending(Expect::Status, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::CreateAllocation {
+                device,
+                resource,
+                flags,
+                runtime_data,
+                driver_data,
+                allocations,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                check_count(allocations.len(), 1, MAX_ALLOCATIONS_PER_CREATE)?;
+                if !resource.is_null() {
+                    self.object(pid, resource, &[Resource])?;
+                }
+                let mut command = CreateAllocationCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::CreateAllocation, pid);
+                command.device = device;
+                command.resource = resource;
+                command.private_runtime_data_size = runtime_data.len() as u32;
+                command.private_driver_data_size = driver_data.len() as u32;
+                command.allocation_count = allocations.len() as u32;
+                command.flags = flags;
+                let mut infos = Vec::with_capacity(allocations.len() * AllocationInfo::SIZE);
+                let mut private = Vec::new();
+                for allocation in &allocations {
+                    let info = AllocationInfo {
+                        flags: allocation.flags,
+                        private_driver_data_size: allocation.private_data.len() as u32,
+                        vidpn_source_id: allocation.vidpn_source_id,
+                    };
+                    infos.extend_from_slice(info.as_bytes());
+                    private.extend_from_slice(&allocation.private_data);
+                }
+                let bytes = build_message(
+                    None,
+                    command.as_bytes(),
+                    &[&infos, &runtime_data, &driver_data, &private],
+                    0,
+                );
+                if bytes.len() + ExtensionHeader::SIZE > MAX_PACKET_SIZE {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let expect = Expect::Allocations {
+                    adapter: entry.adapter,
+                    device,
+                    count: allocations.len(),
+                    creates_resource: flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
+                    resource,
+                };
+                let code = VgpuCommand::CreateAllocation.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(expect, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::DestroyAllocation {
+                device,
+                resource,
+                allocations,
+                flags,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                check_count(allocations.len(), 0, MAX_ALLOCATIONS_PER_CREATE)?;
+                if allocations.is_empty() == resource.is_null() {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                for handle in &allocations {
+                    self.object(pid, *handle, &[Allocation])?;
+                }
+                if !resource.is_null() {
+                    self.object(pid, resource, &[Resource])?;
+                }
+                let mut command = DestroyAllocationCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
+                command.device = device;
+                command.resource = resource;
+                command.allocation_count = allocations.len() as u32;
+                command.flags = flags;
+                let tail = handle_bytes(&allocations);
+                let bytes =
+                    build_message(None, command.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK);
+                let mut destroyed = allocations;
+                if !resource.is_null() {
+                    destroyed.push(resource);
+                }
+                let expect = Expect::DestroyObjects { handles: destroyed };
+                let code = VgpuCommand::DestroyAllocation.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(expect, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::MakeResident {
+                paging_queue,
+                allocations,
+                flags,
+            } => {
+                let entry = self.object(pid, paging_queue, &[PagingQueue])?;
+                check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
+                let mut command = MakeResidentCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::MakeResident, pid);
+                command.paging_queue = paging_queue;
+                command.flags = flags;
+                command.allocation_count = allocations.len() as u32;
+                let tail = handle_bytes(&allocations);
+                let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
+                let code = VgpuCommand::MakeResident.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(Expect::MakeResident, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::Evict {
+                device,
+                allocations,
+                flags,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
+                let mut command = EvictCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::Evict, pid);
+                command.device = device;
+                command.flags = flags;
+                command.allocation_count = allocations.len() as u32;
+                let tail = handle_bytes(&allocations);
+                let bytes = build_message(
+                    None,
+                    &command.as_bytes()[..EVICT_HANDLES_OFFSET],
+                    &[&tail],
+                    0,
+                );
+                let code = VgpuCommand::Evict.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(Expect::Evict, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::Lock { device, allocation } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let allocation_entry = self.object(pid, allocation, &[Allocation])?;
+                let mut command = Lock2Command::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::Lock2, pid);
+                command.device = device;
+                command.allocation = allocation;
+                let expect = Expect::Lock {
+                    cached: allocation_entry.cached,
+                };
+                let code = VgpuCommand::Lock2.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    command.as_bytes().to_vec(),
+                    pending(expect, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::Unlock { device, allocation } => {
+                let entry = self.object(pid, device, &[Device])?;
+                self.object(pid, allocation, &[Allocation])?;
+                let mut command = Unlock2Command::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::Unlock2, pid);
+                command.device = device;
+                command.allocation = allocation;
+                let code = VgpuCommand::Unlock2.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    command.as_bytes().to_vec(),
+                    pending(Expect::Status, Some(entry.adapter), code),
+                    false,
+                );
+            }
+            Request::SubmitCommand {
+                contexts,
+                command_buffer,
+                command_length,
+                private_data,
+                history_buffers,
+            } => {
+                check_count(contexts.len(), 1, MAX_BROADCAST_CONTEXTS)?;
+                check_count(history_buffers.len(), 0, MAX_HISTORY_BUFFERS)?;
+                let entry = self.object(pid, contexts[0], &[Context])?;
+                for context in &contexts[1..] {
+                    self.object(pid, *context, &[Context])?;
+                }
+                let mut command = SubmitCommandCommand::zeroed();
+                command.header = self.vgpu_header(VgpuCommand::SubmitCommand, pid);
+                command.command_buffer = command_buffer;
+                command.command_length = command_length;
+                command.broadcast_context_count = contexts.len() as u32;
+                for (slot, context) in command.broadcast_context.iter_mut().zip(&contexts) {
+                    *slot = *context;
+                }
+                command.private_data_size = private_data.len() as u32;
+                command.num_history_buffers = history_buffers.len() as u32;
+                let history = handle_bytes(&history_buffers);
+                let bytes = build_message(None, command.as_bytes(), &[&history, &private_data], 0);
+                if bytes.len() + ExtensionHeader::SIZE > MAX_PACKET_SIZE {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let code = VgpuCommand::SubmitCommand.as_u32();
+                self.send_vgpu(
+                    entry.adapter,
+                    bytes,
+                    pending(Expect::Status, Some(entry.adapter), code),
+                    true,
+                );
+            }
+            _ => return Err(NtStatus::NOT_IMPLEMENTED),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! Process teardown (dxg.md §4.3 step 6): the commands a dying process's objects need, then
+//! DESTROYPROCESS.
+
+use super::replies::{Expect, Pending};
+use super::{AdapterId, Driver, ObjectKind, ProcessId, ProcessState, Reply, Ticket};
+use crate::wire::*;
+use alloc::vec::Vec;
+use zerocopy::IntoBytes;
+
+use ObjectKind::{Allocation, Device, Resource};
+
+impl Driver {
+    /// Process exit (dxg.md §4.3 step 6): FLUSHDEVICE, DESTROYALLOCATION per allocation and
+    /// resource, DESTROYDEVICE for every live device, then DESTROYPROCESS once all answered.
+    pub(super) fn start_process_teardown(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+    ) -> Result<(), NtStatus> {
+        let process = self
+            .processes
+            .get_mut(&pid)
+            .ok_or(NtStatus::INVALID_HANDLE)?;
+        if process.state != ProcessState::Active {
+            return Err(NtStatus::INVALID_HANDLE);
+        }
+        process.state = ProcessState::Destroying;
+        let devices = process.entries_of(Device);
+        let allocations = process.entries_of(Allocation);
+        let resources = process.entries_of(Resource);
+        let mut commands: Vec<(AdapterId, Vec<u8>, u32)> = Vec::new();
+        for device in devices
+            .iter()
+            .filter(|device| self.require_active(device.adapter).is_ok())
+        {
+            let mut flush = FlushDeviceCommand::zeroed();
+            flush.header = self.vgpu_header(VgpuCommand::FlushDevice, pid);
+            flush.device = device.handle;
+            flush.reason = FLUSH_REASON_DEVICE_TERMINATE;
+            commands.push((
+                device.adapter,
+                flush.as_bytes().to_vec(),
+                VgpuCommand::FlushDevice.as_u32(),
+            ));
+            let owned = allocations
+                .iter()
+                .chain(resources.iter())
+                .filter(|entry| entry.device == device.handle);
+            for entry in owned {
+                let mut destroy = DestroyAllocationCommand::zeroed();
+                destroy.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
+                destroy.device = device.handle;
+                destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
+                let tail = if entry.kind == Resource {
+                    destroy.resource = entry.handle;
+                    Vec::new()
+                } else {
+                    destroy.allocation_count = 1;
+                    entry.handle.0.to_le_bytes().to_vec()
+                };
+                let bytes =
+                    build_message(None, destroy.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK);
+                commands.push((
+                    device.adapter,
+                    bytes,
+                    VgpuCommand::DestroyAllocation.as_u32(),
+                ));
+            }
+            let destroy = self.handle_command(VgpuCommand::DestroyDevice, pid, device.handle);
+            commands.push((device.adapter, destroy, VgpuCommand::DestroyDevice.as_u32()));
+        }
+        let shared = self.teardown_shared_objects(pid, ticket);
+        if let Some(process) = self.processes.get_mut(&pid) {
+            process.teardown_outstanding = commands.len() + shared;
+        }
+        // Waits still pending end now; their late signals are ignored (see `waits`).
+        self.abandon_process_events(pid, NtStatus::DEVICE_REMOVED);
+        if commands.is_empty() && shared == 0 {
+            self.send_destroy_process(pid, ticket);
+        }
+        for (adapter, bytes, code) in commands {
+            let pending = Pending {
+                expect: Expect::TeardownStep { ticket },
+                adapter: Some(adapter),
+                ticket: None,
+                process: Some(pid),
+                command: code,
+            };
+            self.send_vgpu(adapter, bytes, pending, false);
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_destroy_process(&mut self, pid: ProcessId, ticket: Ticket) {
+        let host = self.host_process(pid);
+        let header = CommandHeader::global(GlobalCommand::DestroyProcess.as_u32(), host);
+        let pending = Pending {
+            expect: Expect::DestroyProcess,
+            adapter: None,
+            ticket: Some(ticket),
+            process: Some(pid),
+            command: GlobalCommand::DestroyProcess.as_u32(),
+        };
+        if self.global_ready() {
+            self.send_global(None, header.as_bytes().to_vec(), pending);
+        } else {
+            self.processes.remove(&pid);
+            self.forget_abandoned_events(pid);
+            self.complete(ticket, Ok(Reply::Status(NtStatus::SUCCESS)));
+        }
+    }
+}
