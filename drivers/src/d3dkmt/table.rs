@@ -6,8 +6,8 @@
 
 use super::CallResult;
 use super::calls::{
-    Call, adapter, allocation, device, hardware_queue, priority, query, residency, sharing, sync,
-    virtual_address,
+    Call, adapter, allocation, device, hardware_queue, legacy_sync, priority, query, residency,
+    sharing, sync, virtual_address,
 };
 use userlib::sys::SyscallNumber;
 
@@ -16,6 +16,14 @@ type Handler = fn(&mut Call<'_>) -> CallResult;
 
 /// The served calls.
 static HANDLERS: &[(SyscallNumber, Handler)] = &[
+    (
+        SyscallNumber::SignalSynchronizationObject2,
+        legacy_sync::signal_synchronization_object2,
+    ),
+    (
+        SyscallNumber::WaitForSynchronizationObject2,
+        legacy_sync::wait_for_synchronization_object2,
+    ),
     (
         SyscallNumber::OpenAdapterFromLuid,
         adapter::open_adapter_from_luid,
@@ -202,14 +210,6 @@ pub const UNSERVED_CALLS: &[(u32, &str)] = &[
     (
         0x03,
         "CreateContext: legacy; the Linux driver does not implement it either",
-    ),
-    (
-        0x11,
-        "SignalSynchronizationObject2: no faithful Request: the legacy SIGNALSYNCOBJECT carries one fence value in the header (no per-object array), the call's context plus broadcast contexts, and CPU events; SignalFromGpu sends per-object values for one context",
-    ),
-    (
-        0x12,
-        "WaitForSynchronizationObject2: no faithful Request: the legacy WAITFORSYNCOBJECTFROMGPU sets legacy_fence_object with one fence value; WaitFromGpu always sends monitored-fence waits",
     ),
     (
         0x17,

@@ -18,6 +18,11 @@ pub struct ReplySender<R> {
 }
 
 impl<R> ReplySender<R> {
+    /// Whether the caller has stopped waiting (its end is gone, e.g. after a timeout).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
     /// Sends the answer; gives it back if the caller has gone.
     pub fn send(self, reply: R) -> Result<(), R> {
         self.sender.try_send(reply).map_err(|error| match error {

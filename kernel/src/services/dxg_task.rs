@@ -75,6 +75,12 @@ struct OpenChannel {
     backlog: VecDeque<OutgoingPacket>,
 }
 
+/// A request the dxg core is working on, and who waits for it.
+struct PendingCall {
+    process: ProcessId,
+    reply: ReplySender<GpuReply>,
+}
+
 /// The dxg task's state.
 struct DxgTask {
     driver: Driver,
@@ -84,7 +90,7 @@ struct DxgTask {
     relids: BTreeMap<ChannelId, u32>,
     channels: BTreeMap<u32, OpenChannel>,
     io_space: Option<ContiguousPages>,
-    pending: BTreeMap<Ticket, ReplySender<GpuReply>>,
+    pending: BTreeMap<Ticket, PendingCall>,
     receive_buffer: Vec<u8>,
     adapter_events: Sender<AdapterEvent>,
 }
@@ -148,7 +154,7 @@ pub fn spawn(
                     progressed = true;
                     let (GpuCall { process, request }, reply) = call.into_parts();
                     let ticket = state.driver.submit(process, request);
-                    state.pending.insert(ticket, reply);
+                    state.pending.insert(ticket, PendingCall { process, reply });
                 }
                 Err(ipc::TryRecvError::Closed) if state.pending.is_empty() => {
                     state.close_all();
@@ -156,6 +162,7 @@ pub fn spawn(
                 }
                 Err(_) => {}
             }
+            state.cancel_abandoned_calls();
             state.run_actions();
             if !progressed {
                 ipc::select(&[&events, &pci_functions, &calls]);
@@ -170,6 +177,22 @@ fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
 }
 
 impl DxgTask {
+    /// Calls whose caller stopped waiting (a CPU wait that timed out): the dxg core is told to
+    /// cancel them (`CancelWait`; refused harmlessly for anything but a wait), so its state does
+    /// not grow with abandoned waits. Their completions then find no caller and are dropped.
+    fn cancel_abandoned_calls(&mut self) {
+        let abandoned: Vec<(Ticket, ProcessId)> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.reply.is_closed())
+            .map(|(ticket, pending)| (*ticket, pending.process))
+            .collect();
+        for (ticket, process) in abandoned {
+            self.pending.remove(&ticket);
+            self.driver.submit(process, Request::CancelWait { ticket });
+        }
+    }
+
     fn bus_send(&self, message: BusMessage) -> bool {
         self.bus.send(message).is_ok()
     }
@@ -397,8 +420,8 @@ impl DxgTask {
                     }
                 }
                 Action::Complete { ticket, result } => {
-                    if let Some(reply) = self.pending.remove(&ticket) {
-                        let _ = reply.send(result);
+                    if let Some(pending) = self.pending.remove(&ticket) {
+                        let _ = pending.reply.send(result);
                     }
                 }
                 Action::AdapterStateChanged {

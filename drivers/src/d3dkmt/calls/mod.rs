@@ -8,6 +8,7 @@ pub mod adapter;
 pub mod allocation;
 pub mod device;
 pub mod hardware_queue;
+pub mod legacy_sync;
 pub mod priority;
 pub mod query;
 pub mod residency;

@@ -6,6 +6,7 @@ mod hardware_queues;
 mod invalid_arguments;
 mod invalid_extended;
 mod invalid_sharing;
+mod legacy_sync;
 mod memory;
 mod sharing;
 mod views;
