@@ -13,6 +13,8 @@
 //! | 8 | creates eight devices, prints the last handle, sleeps until killed | killed |
 //! | 9 | benchmarks of the user → kernel → host path ([`bench`]) | exit 0 |
 //! | 10 | sets the trap flag (single-step) | killed: #DB |
+//! | 11 | renders a gradient into a shared resource, shares it, prints the handle, sleeps ([`sharing`]) | killed |
+//! | 12 | opens the shared resource of bits 32–63 and verifies its pixels ([`sharing`]) | exit 0 |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -26,6 +28,7 @@ use userlib::sys::{Native, process};
 
 mod bench;
 mod invalid_arguments;
+mod sharing;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
 #[unsafe(no_mangle)]
@@ -56,6 +59,8 @@ pub extern "C" fn _start(argument: u64) -> ! {
         7 => invalid_arguments::run((argument >> 32) as u32),
         8 => invalid_arguments::hold_a_device(),
         9 => bench::run(),
+        11 => sharing::produce(),
+        12 => sharing::consume(argument >> 32),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.

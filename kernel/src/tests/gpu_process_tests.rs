@@ -1,7 +1,8 @@
 //! End-to-end tests of user processes on the GPU: the demo applications through D3DKMT (the
 //! syscall layer, the process's `DxgGateway`, the dxg task, VMBus, the emulated vGPU), two
-//! processes at once, a process killed while it submits, the read-only fence page, and the
-//! invalid-argument table of `apps/selftest` (mode 7).
+//! processes at once, a process killed while it submits, the read-only fence page, the
+//! invalid-argument table of `apps/selftest` (mode 7), and a resource shared between two
+//! processes (modes 11 and 12).
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -230,3 +231,47 @@ fn invalid_argument_table() -> TestResult {
     })
 }
 kernel_test!(gpu_user_invalid_argument_table, invalid_argument_table);
+
+fn resource_shared_between_processes() -> TestResult {
+    with_stack(|stack| {
+        let producer_console = capture();
+        let producer = spawn(stack, "selftest", 11, &producer_console, false)?;
+        ensure!(
+            wait_for(&producer_console, "shared resource", 5_000),
+            "the producer never shared its resource: {}",
+            producer_console.lock()
+        );
+        let text = producer_console.lock().clone();
+        let handle = line_with(&text, "shared resource")
+            .rsplit("0x")
+            .next()
+            .and_then(|hex| u32::from_str_radix(hex.trim(), 16).ok())
+            .ok_or_else(|| format!("no handle in {text:?}"))?;
+        let console = capture();
+        let exit = spawn(
+            stack,
+            "selftest",
+            12 | (u64::from(handle) << 32),
+            &console,
+            false,
+        )?
+        .join();
+        producer.kill();
+        let producer_exit = producer.join();
+        let text = console.lock().clone();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "the consumer ended with {exit:?}:\n{text}"
+        );
+        ensure!(
+            producer_exit == ProcessExit::Killed(KILLED_BY_OWNER),
+            "the producer ended with {producer_exit:?}"
+        );
+        log::info!("{}", line_with(&text, "opened the shared resource"));
+        Ok(())
+    })
+}
+kernel_test!(
+    gpu_user_resource_shared_between_processes,
+    resource_shared_between_processes
+);
