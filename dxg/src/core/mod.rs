@@ -24,18 +24,24 @@ mod encode_sync;
 mod process;
 mod replies;
 mod replies_extended;
+mod replies_memory;
+mod replies_pending;
 mod replies_sharing;
+mod replies_sync;
 mod request;
+mod request_parameters;
+mod request_reply;
 mod waits;
 
 pub use adapter::{Adapter, AdapterState};
 pub use bringup::{ConfigSpace, ConfigSpaceError};
 pub use encode_sharing::SYSMEM_PAGES_MESSAGE_BYTES;
 pub use process::{ObjectEntry, ObjectKind, Process, ProcessState};
-pub use request::{
-    AdapterEntry, AllocationRequest, CreatedAllocation, GdiSurfaceData, GpuVirtualAddressOperation,
-    Reply, Request, SyncObjectKind,
+pub use request::Request;
+pub use request_parameters::{
+    AllocationRequest, GdiSurfaceData, GpuVirtualAddressOperation, SyncObjectKind,
 };
+pub use request_reply::{AdapterEntry, CreatedAllocation, Reply};
 
 use crate::wire::{D3dkmtHandle, Guid, Luid, NtStatus, WireError};
 use alloc::collections::{BTreeMap, VecDeque};

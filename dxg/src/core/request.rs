@@ -1,123 +1,11 @@
-//! The typed API of the driver: requests in, replies out.
+//! The typed API of the driver: requests in. Their parameter types live in
+//! `request_parameters`, the replies in `request_reply`.
 
-use super::ProcessId;
-use crate::wire::{D3dkmtHandle, Luid, NtStatus};
+use super::SyncObjectKind;
+use super::{AllocationRequest, GdiSurfaceData, GpuVirtualAddressOperation, ProcessId};
+use crate::wire::{D3dkmtHandle, Luid};
 use alloc::string::String;
 use alloc::vec::Vec;
-
-/// One allocation to create.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AllocationRequest {
-    /// `D3DDDI_ALLOCATIONINFO2` flags (primary, stereo, override_priority).
-    pub flags: u32,
-    /// VidPN source id.
-    pub vidpn_source_id: u32,
-    /// Per-allocation private driver data (the vGPU reads the surface size from it, see
-    /// `docs/vgpu-command-processor.md`).
-    pub private_data: Vec<u8>,
-}
-
-/// The kind of synchronisation object to create, with its type-specific parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncObjectKind {
-    /// SYNCHRONIZATION_MUTEX.
-    Mutex {
-        /// Initially owned.
-        initial_state: bool,
-    },
-    /// SEMAPHORE.
-    Semaphore {
-        /// Maximum count.
-        max_count: u32,
-        /// Initial count.
-        initial_count: u32,
-    },
-    /// FENCE.
-    Fence {
-        /// Initial value.
-        initial_value: u64,
-    },
-    /// CPU_NOTIFICATION: the driver assigns a guest event; each signal is reported as
-    /// [`super::Action::SyncObjectNotified`].
-    CpuNotification,
-    /// MONITORED_FENCE.
-    MonitoredFence {
-        /// Initial value.
-        initial_value: u64,
-        /// Engine affinity.
-        engine_affinity: u32,
-    },
-}
-
-/// One operation of UPDATEGPUVIRTUALADDRESS (dxg.md §3.12); addresses and sizes in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GpuVirtualAddressOperation {
-    /// MAP (0): map `allocation_size` bytes of `allocation` from `allocation_offset` at `base_address`.
-    Map {
-        /// GPU VA of the range.
-        base_address: u64,
-        /// Range size.
-        size: u64,
-        /// Allocation handle.
-        allocation: D3dkmtHandle,
-        /// Offset inside the allocation.
-        allocation_offset: u64,
-        /// Bytes of the allocation to map.
-        allocation_size: u64,
-    },
-    /// UNMAP (1): unmap a range (it stays reserved).
-    Unmap {
-        /// GPU VA of the range.
-        base_address: u64,
-        /// Range size.
-        size: u64,
-        /// `D3DDDIGPUVIRTUALADDRESS_PROTECTION_TYPE` left on the range.
-        protection: u64,
-    },
-    /// COPY (2): copy the mappings of one range to another.
-    Copy {
-        /// Source GPU VA.
-        source_address: u64,
-        /// Range size.
-        size: u64,
-        /// Destination GPU VA.
-        destination_address: u64,
-    },
-    /// MAP_PROTECT (3): MAP with protection.
-    MapProtect {
-        /// GPU VA of the range.
-        base_address: u64,
-        /// Range size.
-        size: u64,
-        /// Allocation handle.
-        allocation: D3dkmtHandle,
-        /// Offset inside the allocation.
-        allocation_offset: u64,
-        /// Bytes of the allocation to map.
-        allocation_size: u64,
-        /// `D3DDDIGPUVIRTUALADDRESS_PROTECTION_TYPE`.
-        protection: u64,
-        /// Driver protection.
-        driver_protection: u64,
-    },
-}
-
-/// `D3DKMDT_GDISURFACEDATA`: the surface a standard allocation describes (24 bytes on the wire).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GdiSurfaceData {
-    /// Width (Linux sends the heap size in bytes).
-    pub width: u32,
-    /// Height (Linux sends 1).
-    pub height: u32,
-    /// `D3DDDIFORMAT` (Linux sends 0, UNKNOWN).
-    pub format: u32,
-    /// `D3DKMDT_GDISURFACETYPE` (Linux sends 7, TEXTURE_CROSSADAPTER).
-    pub surface_type: u32,
-    /// `D3DKMDT_GDISURFACEFLAGS`.
-    pub flags: u32,
-    /// Pitch in bytes.
-    pub pitch: u32,
-}
 
 /// A request from a guest process (the D3DKMT entry points the kernel's dxg task serves).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -596,9 +484,10 @@ pub enum Request {
         feature_id: u32,
     },
     /// CREATENTSHAREDOBJECT (global 1004): share a resource or a sync object created shared; the
-    /// host returns a VM-wide shared handle other processes open it by ([`Reply::NtSharedObject`]).
-    /// The driver remembers what was shared (allocation sizes, the sync object's global handle),
-    /// like Linux's sealed shared resource.
+    /// host returns a VM-wide shared handle other processes open it by
+    /// ([`Reply::NtSharedObject`](super::Reply::NtSharedObject)). The driver remembers what was
+    /// shared (allocation sizes, the sync object's global handle), like Linux's sealed shared
+    /// resource.
     CreateNtSharedObject {
         /// Resource or sync object handle of the caller.
         object: D3dkmtHandle,
@@ -606,11 +495,12 @@ pub enum Request {
     /// DESTROYNTSHAREDOBJECT (global 1005, process 0): drop a shared handle the caller created.
     /// Objects already opened through it stay.
     DestroyNtSharedObject {
-        /// The shared handle from [`Reply::NtSharedObject`].
+        /// The shared handle from [`Reply::NtSharedObject`](super::Reply::NtSharedObject).
         shared_handle: D3dkmtHandle,
     },
     /// OPENRESOURCE (vGPU 32): open a shared resource in this process; answered with
-    /// [`Reply::ResourceOpened`] (local handles to the same allocation memory).
+    /// [`Reply::ResourceOpened`](super::Reply::ResourceOpened) (local handles to the same
+    /// allocation memory).
     OpenResource {
         /// Device (on the resource's adapter).
         device: D3dkmtHandle,
@@ -618,7 +508,8 @@ pub enum Request {
         shared_handle: D3dkmtHandle,
     },
     /// OPENSYNCOBJECT (global 1002): open a shared sync object in this process (the driver sends
-    /// its creation-time global handle); answered with [`Reply::SyncObject`].
+    /// its creation-time global handle); answered with
+    /// [`Reply::SyncObject`](super::Reply::SyncObject).
     OpenSyncObject {
         /// Device (on the sync object's adapter).
         device: D3dkmtHandle,
@@ -629,7 +520,8 @@ pub enum Request {
         /// Engine affinity (sent for monitored fences only).
         engine_affinity: u32,
     },
-    /// SHAREOBJECTWITHHOST (global 1021): answered with [`Reply::VailNtHandle`].
+    /// SHAREOBJECTWITHHOST (global 1021): answered with
+    /// [`Reply::VailNtHandle`](super::Reply::VailNtHandle).
     ShareObjectWithHost {
         /// Device handle.
         device: D3dkmtHandle,
@@ -676,9 +568,10 @@ pub enum Request {
     /// legacy fence value in the header (+40) for every object, no fence array; `context` is sent
     /// as the first context, followed by `broadcast_contexts`. With
     /// [`crate::wire::SIGNAL_FLAG_ENQUEUE_CPU_EVENT`] in `flags` the driver registers a guest
-    /// event (sent at +48) and the ticket completes with [`Reply::WaitCompleted`] once the host
-    /// signalled it (the point where Linux signals the caller's eventfd); otherwise it completes
-    /// with the host's status.
+    /// event (sent at +48) and the ticket completes with
+    /// [`Reply::WaitCompleted`](super::Reply::WaitCompleted) once the host signalled it (the
+    /// point where Linux signals the caller's eventfd); otherwise it completes with the host's
+    /// status.
     SignalSynchronizationObject2 {
         /// The signalling context (picks the device and adapter).
         context: D3dkmtHandle,
@@ -712,220 +605,5 @@ pub enum Request {
     CancelWait {
         /// The ticket of the wait to give up.
         ticket: super::Ticket,
-    },
-}
-
-/// One enumerated adapter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AdapterEntry {
-    /// Guest-local adapter handle (per process).
-    pub handle: D3dkmtHandle,
-    /// Adapter LUID.
-    pub luid: Luid,
-}
-
-/// One allocation created by CREATEALLOCATION.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CreatedAllocation {
-    /// Allocation handle.
-    pub handle: D3dkmtHandle,
-    /// Size in bytes.
-    pub size: u64,
-    /// Allocation flags (bit 19 = cached).
-    pub flags: u32,
-}
-
-/// A typed reply.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reply {
-    /// The command succeeded with this (non-negative) status; PENDING is passed through.
-    Status(NtStatus),
-    /// CreateProcess done.
-    ProcessCreated {
-        /// Host process handle.
-        host_process: D3dkmtHandle,
-    },
-    /// EnumAdapters result.
-    Adapters(Vec<AdapterEntry>),
-    /// OpenAdapterFromLuid result.
-    AdapterOpened(AdapterEntry),
-    /// QueryAdapterInfo result data (same size as the request's).
-    AdapterInfo(Vec<u8>),
-    /// CreateDevice result.
-    Device(D3dkmtHandle),
-    /// CreatePagingQueue result.
-    PagingQueue {
-        /// Paging queue handle.
-        paging_queue: D3dkmtHandle,
-        /// Its paging fence (a monitored fence).
-        sync_object: D3dkmtHandle,
-        /// IO-space address of the fence value page (u64 at offset 0).
-        fence_address: u64,
-    },
-    /// CreateContext result.
-    Context {
-        /// Context handle.
-        context: D3dkmtHandle,
-        /// Private data returned by the host.
-        private_data: Vec<u8>,
-    },
-    /// CreateAllocation result.
-    Allocations {
-        /// Resource handle (null unless created).
-        resource: D3dkmtHandle,
-        /// The allocations, in request order.
-        allocations: Vec<CreatedAllocation>,
-    },
-    /// MakeResident result.
-    Resident {
-        /// SUCCESS or PENDING (wait for the paging fence).
-        status: NtStatus,
-        /// Paging fence value to wait for.
-        paging_fence_value: u64,
-        /// Bytes to trim.
-        bytes_to_trim: u64,
-    },
-    /// Evict result.
-    Evicted {
-        /// Bytes to trim.
-        bytes_to_trim: u64,
-    },
-    /// Lock result: the IO-space guest-physical address of the allocation's CPU view.
-    Locked {
-        /// Page-aligned guest-physical address.
-        address: u64,
-        /// Whether the mapping should be cached (else write-combined).
-        cached: bool,
-    },
-    /// CreateSyncObject result.
-    SyncObject {
-        /// Sync object handle.
-        handle: D3dkmtHandle,
-        /// Global handle (shared objects).
-        global: D3dkmtHandle,
-        /// Fence GPU virtual address.
-        gpu_address: u64,
-        /// IO-space address of the fence value page (monitored fences), 0 otherwise.
-        fence_address: u64,
-    },
-    /// WaitFromCpu: the host signalled the wait's guest event.
-    WaitCompleted,
-    /// QueryVideoMemoryInfo result.
-    VideoMemory {
-        /// Budget.
-        budget: u64,
-        /// Current usage.
-        current_usage: u64,
-        /// Current reservation.
-        current_reservation: u64,
-        /// Available for reservation.
-        available_for_reservation: u64,
-    },
-    /// GetDeviceState result: the state words (execution state in the first).
-    DeviceState {
-        /// State type.
-        state_type: u32,
-        /// Execution state for type 1, else the first union word.
-        state: u32,
-    },
-    /// Escape result: the updated private data.
-    Escape(Vec<u8>),
-    /// ReserveGpuVirtualAddress / MapGpuVirtualAddress result.
-    GpuVirtualAddress {
-        /// SUCCESS, or PENDING for a map (wait for the paging fence).
-        status: NtStatus,
-        /// The GPU virtual address.
-        virtual_address: u64,
-        /// Paging fence value to wait for (maps).
-        paging_fence_value: u64,
-    },
-    /// CreateHwQueue result.
-    HwQueue {
-        /// Hardware queue handle.
-        hwqueue: D3dkmtHandle,
-        /// Its progress fence (a monitored fence).
-        progress_fence: D3dkmtHandle,
-        /// IO-space address of the progress fence page (u64 value at offset 0).
-        fence_address: u64,
-        /// GPU virtual address of the progress fence.
-        fence_gpu_address: u64,
-        /// Private data returned by the host.
-        private_data: Vec<u8>,
-    },
-    /// GetContextSchedulingPriority result.
-    SchedulingPriority(i32),
-    /// GetAllocationPriority result: one per allocation (or one for the resource).
-    AllocationPriorities(Vec<u32>),
-    /// QueryAllocationResidency result: 1 in GPU memory, 2 in shared memory, 3 not resident; one
-    /// per allocation (or one for the resource).
-    Residency(Vec<u32>),
-    /// ReclaimAllocations result.
-    Reclaimed {
-        /// SUCCESS or PENDING (wait for the paging fence).
-        status: NtStatus,
-        /// Paging fence value to wait for.
-        paging_fence_value: u64,
-        /// Per handle: 0 OK, 1 DISCARDED, 2 NOT_COMMITTED (empty unless requested).
-        results: Vec<u32>,
-    },
-    /// QueryClockCalibration result.
-    ClockCalibration {
-        /// GPU clock frequency in Hz.
-        gpu_frequency: u64,
-        /// GPU clock counter.
-        gpu_clock_counter: u64,
-        /// CPU clock counter sampled at the same time.
-        cpu_clock_counter: u64,
-        /// Flags (bit 0 context_management_processor).
-        flags: u32,
-    },
-    /// UpdateAllocationProperty result.
-    PagingFence {
-        /// SUCCESS or PENDING (wait for the paging fence).
-        status: NtStatus,
-        /// Paging fence value to wait for.
-        paging_fence_value: u64,
-    },
-    /// QueryStatistics result: the 776-byte `D3DKMT_QUERYSTATISTICS_RESULT`.
-    Statistics(Vec<u8>),
-    /// IsFeatureEnabled result.
-    Feature {
-        /// Result bit 0: the feature is enabled.
-        enabled: bool,
-        /// Result bit 1: the host knows the feature.
-        known: bool,
-        /// Result version.
-        version: u16,
-        /// Raw result bits (enabled b0, known_feature b1, supported_by_driver b2,
-        /// supported_on_config b3).
-        result_bits: u16,
-        /// Raw descriptor bits (supported b0, virtualization_mode b1..3, global b4, …).
-        descriptor_bits: u16,
-        /// Descriptor minimum version.
-        min_version: u16,
-        /// Descriptor maximum version.
-        max_version: u16,
-    },
-    /// CreateNtSharedObject result: the VM-wide shared handle.
-    NtSharedObject(D3dkmtHandle),
-    /// OpenResource result.
-    ResourceOpened {
-        /// The caller's new resource handle.
-        resource: D3dkmtHandle,
-        /// The caller's new allocation handles (sizes and flags as shared).
-        allocations: Vec<CreatedAllocation>,
-    },
-    /// ShareObjectWithHost result: the host's (VAIL) NT handle.
-    VailNtHandle(u64),
-    /// GetStandardAllocationDriverData result.
-    StandardAllocationDriverData {
-        /// Allocation blob size.
-        allocation_data_size: u32,
-        /// Resource blob size.
-        resource_data_size: u32,
-        /// Allocation blob (empty on the sizing call).
-        allocation_data: Vec<u8>,
-        /// Resource blob (empty on the sizing call).
-        resource_data: Vec<u8>,
     },
 }

@@ -1,0 +1,167 @@
+//! Outstanding transactions: what each reply means to the driver ([`Expect`]) and the record
+//! kept per transaction until its completion arrives ([`Pending`]).
+
+use super::{AdapterId, ProcessId, Ticket};
+use crate::wire::{D3dkmtHandle, GlobalCommand, VgpuCommand};
+use alloc::vec::Vec;
+
+/// What a reply means to the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Expect {
+    SetIoSpace,
+    OpenAdapter(AdapterId),
+    InternalInfo(AdapterId),
+    CloseAdapter(AdapterId),
+    CreateProcess,
+    DestroyProcess,
+    TeardownStep {
+        ticket: Ticket,
+    },
+    /// A reply nobody waits for (FLUSHDEVICE before DESTROYDEVICE).
+    Ignore,
+    /// 4-byte status.
+    Status,
+    /// No result expected (any payload).
+    NoResult,
+    QueryAdapterInfo {
+        size: usize,
+        query_type: u32,
+    },
+    Device {
+        adapter: AdapterId,
+    },
+    PagingQueue {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+    },
+    Context {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        private_size: usize,
+    },
+    Allocations {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        count: usize,
+        creates_resource: bool,
+        /// The existing resource the allocations join (null if none).
+        resource: D3dkmtHandle,
+    },
+    DestroyObjects {
+        handles: Vec<D3dkmtHandle>,
+    },
+    MakeResident,
+    Evict,
+    Lock {
+        cached: bool,
+    },
+    SyncObject {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        monitored: bool,
+        event: Option<u64>,
+    },
+    WaitFromCpu {
+        event: u64,
+    },
+    VideoMemory,
+    DeviceState {
+        device: D3dkmtHandle,
+    },
+    Escape {
+        size: usize,
+    },
+    /// RESERVE (16 bytes, no status) or MAP (24 bytes with status) GPU VA reply.
+    GpuVirtualAddress {
+        map: bool,
+    },
+    /// CREATEHWQUEUE echo.
+    HwQueue {
+        device: D3dkmtHandle,
+        context: D3dkmtHandle,
+        private_size: usize,
+    },
+    /// GETCONTEXTSCHEDULINGPRIORITY: status + priority.
+    SchedulingPriority,
+    /// GETALLOCATIONPRIORITY: status + `count` priorities.
+    AllocationPriorities {
+        count: usize,
+    },
+    /// QUERYALLOCATIONRESIDENCY: status + `count` residency values.
+    Residency {
+        count: usize,
+    },
+    /// RECLAIMALLOCATIONS: fence, status, `results` results.
+    Reclaim {
+        results: usize,
+    },
+    /// QUERYCLOCKCALIBRATION: status + packed clock data.
+    ClockCalibration,
+    /// UPDATEALLOCATIONPROPERTY: fence + status.
+    PagingFence,
+    /// QUERYSTATISTICS: status, reserved, result.
+    Statistics,
+    /// ISFEATUREENABLED: status, descriptor, result.
+    Feature,
+    /// CREATENTSHAREDOBJECT: the shared handle; registers `kind` under it.
+    NtShared {
+        adapter: AdapterId,
+        kind: super::encode_sharing::SharedKind,
+    },
+    /// OPENRESOURCE: resource, status, handles; (size, flags) per allocation from the registry.
+    ResourceOpened {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        allocations: Vec<(u64, u32)>,
+    },
+    /// OPENSYNCOBJECT: handle, status, GPU VA, fence page.
+    SyncOpened {
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        global: D3dkmtHandle,
+        monitored: bool,
+    },
+    /// SHAREOBJECTWITHHOST: status, VAIL handle.
+    VailHandle,
+    /// DDIGETSTANDARDALLOCATIONDRIVERDATA with the requested blob sizes (0, 0 = sizing call).
+    StandardAllocationData {
+        allocation_size: u32,
+        resource_size: u32,
+    },
+    /// One SETEXISTINGSYSMEMPAGES chunk starting at `offset`.
+    SysmemPages {
+        device: D3dkmtHandle,
+        allocation: D3dkmtHandle,
+        page_frames: Vec<u64>,
+        offset: usize,
+    },
+}
+
+/// An outstanding transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Pending {
+    pub expect: Expect,
+    pub adapter: Option<AdapterId>,
+    pub ticket: Option<Ticket>,
+    pub process: Option<ProcessId>,
+    pub command: u32,
+}
+
+impl Pending {
+    pub fn new(expect: Expect, adapter: Option<AdapterId>) -> Self {
+        let command = match &expect {
+            Expect::SetIoSpace => GlobalCommand::SetIoSpaceRegion.as_u32(),
+            Expect::OpenAdapter(_) => VgpuCommand::OpenAdapter.as_u32(),
+            Expect::InternalInfo(_) => VgpuCommand::GetInternalAdapterInfo.as_u32(),
+            Expect::CloseAdapter(_) => VgpuCommand::CloseAdapter.as_u32(),
+            _ => u32::MAX,
+        };
+        Self {
+            expect,
+            adapter,
+            ticket: None,
+            process: None,
+            command,
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Decoding of the replies to sync object requests (CREATESYNCOBJECT, WAITFORSYNCOBJECTFROMCPU)
+//! and of the host→guest notifications on the global channel (SIGNALGUESTEVENT completes CPU
+//! waits and reports CPU_NOTIFICATION signals; SETGUESTDATA bumps the device-state counter).
+
+use super::replies::{Expect, Pending};
+use super::{Action, Driver, GuestEvent, ObjectEntry, ObjectKind, ProtocolError, Reply};
+use crate::wire::*;
+
+impl Driver {
+    /// Decodes the reply of a sync object request; any other reply goes on to
+    /// [`Driver::on_extended_reply`].
+    pub(super) fn on_sync_reply(&mut self, pending: Pending, payload: &[u8]) {
+        let short = Err(NtStatus::BUFFER_TOO_SMALL);
+        match pending.expect.clone() {
+            Expect::SyncObject {
+                adapter,
+                device,
+                monitored,
+                event,
+            } => {
+                let Some(reply) = self.need::<CreateSyncObjectReply>(
+                    &pending,
+                    payload,
+                    CreateSyncObjectReply::SIZE,
+                ) else {
+                    return self.finish(&pending, short);
+                };
+                if monitored && !self.inside_io_space(reply.fence_storage_address) {
+                    self.bad_reply(&pending, "fence address outside the IO space");
+                    return self.finish(&pending, Err(NtStatus::INVALID_PARAMETER));
+                }
+                if !self.insert_object(
+                    &pending,
+                    ObjectEntry::simple(reply.sync_object, ObjectKind::SyncObject, adapter, device),
+                ) {
+                    return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
+                }
+                if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
+                {
+                    process.set_sync_object_info(
+                        reply.sync_object,
+                        reply.global_sync_object,
+                        monitored,
+                    );
+                }
+                if let (Some(event), Some(process)) = (event, pending.process) {
+                    self.events.insert(
+                        event,
+                        GuestEvent::Notification {
+                            process,
+                            sync_object: reply.sync_object,
+                        },
+                    );
+                }
+                self.finish(
+                    &pending,
+                    Ok(Reply::SyncObject {
+                        handle: reply.sync_object,
+                        global: reply.global_sync_object,
+                        gpu_address: reply.fence_gpu_virtual_address,
+                        fence_address: if monitored {
+                            reply.fence_storage_address
+                        } else {
+                            0
+                        },
+                    }),
+                );
+            }
+            Expect::WaitFromCpu { event } => {
+                let status = self.need::<i32>(&pending, payload, 4).map(NtStatus);
+                match status {
+                    Some(status) if status.is_success() => {
+                        if let Some(GuestEvent::Wait {
+                            ticket,
+                            acknowledged,
+                            signalled,
+                            ..
+                        }) = self.events.get_mut(&event)
+                        {
+                            *acknowledged = true;
+                            if *signalled {
+                                let ticket = *ticket;
+                                self.events.remove(&event);
+                                self.complete(ticket, Ok(Reply::WaitCompleted));
+                            }
+                        }
+                    }
+                    other => {
+                        if self.wait_refused(event) {
+                            let status = other.unwrap_or(NtStatus::BUFFER_TOO_SMALL);
+                            self.finish(&pending, Err(status));
+                        }
+                    }
+                }
+            }
+            _ => self.on_extended_reply(pending, payload),
+        }
+    }
+
+    /// Handles an in-band packet of the global channel (a host→guest notification).
+    pub(super) fn on_notification(&mut self, payload: &[u8]) {
+        match parse_notification(payload) {
+            Ok(Notification::SignalGuestEvent { event, .. }) => match self.events.get_mut(&event) {
+                Some(GuestEvent::Wait {
+                    ticket,
+                    acknowledged,
+                    signalled,
+                    ..
+                }) => {
+                    *signalled = true;
+                    if *acknowledged {
+                        let ticket = *ticket;
+                        self.events.remove(&event);
+                        self.complete(ticket, Ok(Reply::WaitCompleted));
+                    }
+                }
+                Some(GuestEvent::Notification {
+                    process,
+                    sync_object,
+                }) => {
+                    let action = Action::SyncObjectNotified {
+                        process: *process,
+                        sync_object: *sync_object,
+                    };
+                    self.actions.push_back(action);
+                }
+                None => {
+                    if self.late_signal(event) {
+                        log::debug!("dxg: late signal for abandoned guest event {event}");
+                    } else {
+                        self.protocol_error(ProtocolError::UnknownGuestEvent(event));
+                    }
+                }
+            },
+            Ok(Notification::SetGuestData {
+                guest_pointer,
+                data,
+                data_type,
+            }) => {
+                if data_type == 0
+                    && guest_pointer == self.config.device_state_cookie
+                    && data as u32 != 0
+                {
+                    self.device_state_counter += 1;
+                }
+            }
+            Ok(Notification::PropagatePresentHistoryToken) => {
+                log::debug!("dxg: unexpected PROPAGATEPRESENTHISTORYTOKEN");
+            }
+            Ok(Notification::SendWnfNotification) => {}
+            Err(error) => self.protocol_error(ProtocolError::BadNotification(error)),
+        }
+    }
+}
