@@ -18,14 +18,8 @@ use drivers::d3dkmt::{
 use super::dxg_task::{GpuCall, GpuClient};
 use crate::ipc::CallError;
 use crate::process::{ProcessExit, ProcessId};
+use crate::syscall::status::{STATUS_DEVICE_REMOVED, STATUS_NO_MEMORY, STATUS_TIMEOUT};
 use crate::syscall::{GpuGateway, UserSpace};
-
-/// `STATUS_TIMEOUT`: a CPU wait ran out of time (a success code).
-const STATUS_TIMEOUT: i32 = 0x0000_0102;
-/// `STATUS_DEVICE_REMOVED`: the dxg task is gone.
-const STATUS_DEVICE_REMOVED: i32 = 0xC000_02B6_u32 as i32;
-/// `STATUS_NO_MEMORY`: no room for a view.
-const STATUS_NO_MEMORY: i32 = 0xC000_0017_u32 as i32;
 
 /// A process's D3DKMT service (see the module docs).
 pub struct DxgGateway {

@@ -26,6 +26,8 @@ use alloc::vec;
 use spin::Mutex;
 
 use boot_info::{Framebuffer, PixelFormat};
+use userlib::abi::DXGOS_FRAMEBUFFER_INFO;
+use zerocopy::IntoBytes;
 
 use crate::arch::address_space::{AccessViolation, AddressSpace, MapUserError};
 use crate::arch::user_mode::UserRegisters;
@@ -233,8 +235,8 @@ fn d3dkmt(context: &mut Context<'_>, number: u32, registers: [u64; 3], expected:
     status(result)
 }
 
-/// `GetFramebufferInfo` / `MapFramebuffer`: fills `DXGOS_FRAMEBUFFER_INFO` (userlib's layout:
-/// `Address` u64, `Size` u64, `Width`, `Height`, `Pitch`, `Format` u32) at `address`.
+/// `GetFramebufferInfo` / `MapFramebuffer`: fills userlib's `DXGOS_FRAMEBUFFER_INFO` at
+/// `address`.
 fn framebuffer(context: &mut Context<'_>, address: u64, size: u64, map: bool) -> Outcome {
     if size != FRAMEBUFFER_INFO_SIZE as u64 {
         return status(STATUS_INFO_LENGTH_MISMATCH);
@@ -255,27 +257,26 @@ fn framebuffer(context: &mut Context<'_>, address: u64, size: u64, map: bool) ->
             Err(_) => return status(STATUS_NO_MEMORY),
         }
     }
-    let format = if framebuffer.pixel_format == PixelFormat::Bgr as u32 {
-        FRAMEBUFFER_FORMAT_B8G8R8X8
-    } else {
-        FRAMEBUFFER_FORMAT_R8G8B8X8
+    let info = DXGOS_FRAMEBUFFER_INFO {
+        Address: if map { mapping.address.unwrap_or(0) } else { 0 },
+        Size: framebuffer.size,
+        Width: framebuffer.width,
+        Height: framebuffer.height,
+        Pitch: framebuffer.stride * 4,
+        Format: if framebuffer.pixel_format == PixelFormat::Bgr as u32 {
+            FRAMEBUFFER_FORMAT_B8G8R8X8
+        } else {
+            FRAMEBUFFER_FORMAT_R8G8B8X8
+        },
     };
-    let mut info = [0u8; FRAMEBUFFER_INFO_SIZE];
-    let user_address = if map { mapping.address.unwrap_or(0) } else { 0 };
-    info[0..8].copy_from_slice(&user_address.to_le_bytes());
-    info[8..16].copy_from_slice(&framebuffer.size.to_le_bytes());
-    info[16..20].copy_from_slice(&framebuffer.width.to_le_bytes());
-    info[20..24].copy_from_slice(&framebuffer.height.to_le_bytes());
-    info[24..28].copy_from_slice(&(framebuffer.stride * 4).to_le_bytes());
-    info[28..32].copy_from_slice(&format.to_le_bytes());
-    if context.space.write(address, &info).is_err() {
+    if context.space.write(address, info.as_bytes()).is_err() {
         return status(STATUS_ACCESS_VIOLATION);
     }
     status(STATUS_SUCCESS)
 }
 
 /// `sizeof(DXGOS_FRAMEBUFFER_INFO)`.
-const FRAMEBUFFER_INFO_SIZE: usize = 32;
+const FRAMEBUFFER_INFO_SIZE: usize = size_of::<DXGOS_FRAMEBUFFER_INFO>();
 /// `DXGOS_FRAMEBUFFER_INFO.Format`: blue in the low byte.
 const FRAMEBUFFER_FORMAT_B8G8R8X8: u32 = 1;
 /// `DXGOS_FRAMEBUFFER_INFO.Format`: red in the low byte.
