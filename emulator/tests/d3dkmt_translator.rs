@@ -2,6 +2,8 @@
 //! against the emulated vGPU (loopback, no VMBus). Applications' argument structs are laid out
 //! in a fake user address space; IO-space mappings made by the translator alias the loopback's
 //! IO-space memory, so the test reads fence values and pixels the way an application would.
+//! A range of user memory is backed by the loopback's guest RAM (for existing-sysmem
+//! allocations), its pages in reverse order so a wrong page-frame order shows.
 
 use drivers::d3dkmt::test_memory::SparseUserMemory;
 use drivers::d3dkmt::{
@@ -9,7 +11,7 @@ use drivers::d3dkmt::{
 };
 use dxg::core::ProcessId;
 use emulator::vgpu::VgpuDescription;
-use emulator::vgpu::loopback::{IO_SPACE_BASE, Loopback};
+use emulator::vgpu::loopback::{GUEST_RAM_BYTES, IO_SPACE_BASE, Loopback};
 use hyperv::memory::GuestMemory;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -31,6 +33,10 @@ const USER_BASE: u64 = 0x40_0000;
 const USER_SIZE: u64 = 0x10_0000;
 /// Where the fake places IO-space views.
 const VIEW_BASE: u64 = 0x7E00_0000_0000;
+/// User memory backed by the loopback's guest RAM: user page `i` is RAM page
+/// `RAM_PAGES - 1 - i`.
+const RAM_USER_BASE: u64 = 0x60_0000;
+const RAM_PAGES: u64 = (GUEST_RAM_BYTES / 4096) as u64;
 
 /// One IO-space view made by `map_io`.
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +56,8 @@ struct LoopbackEnvironment {
     views: Vec<View>,
     next_view: u64,
     requests: Vec<Request>,
+    /// Guest-physical address of the loopback's guest RAM.
+    ram_base: u64,
 }
 
 impl LoopbackEnvironment {
@@ -63,7 +71,41 @@ impl LoopbackEnvironment {
             views: Vec::new(),
             next_view: VIEW_BASE,
             requests: Vec::new(),
+            ram_base: vm.borrow().guest_ram_base(),
         }
+    }
+
+    /// The guest-physical address behind a user address of the RAM-backed range.
+    fn ram_physical(&self, address: u64) -> Option<u64> {
+        let page = address.checked_sub(RAM_USER_BASE)? / 4096;
+        (page < RAM_PAGES).then(|| self.ram_base + (RAM_PAGES - 1 - page) * 4096 + address % 4096)
+    }
+
+    /// Whether `address .. address + length` touches the RAM-backed range.
+    fn touches_ram(address: u64, length: usize) -> bool {
+        let end = address.saturating_add(length as u64);
+        address < RAM_USER_BASE + RAM_PAGES * 4096 && end > RAM_USER_BASE
+    }
+
+    /// Calls `access(physical, offset, length)` for each page piece of a range inside the
+    /// RAM-backed user memory.
+    fn ram_pieces(
+        &self,
+        address: u64,
+        length: usize,
+        mut access: impl FnMut(u64, usize, usize) -> Result<(), ()>,
+    ) -> Result<(), UserMemoryError> {
+        let mut offset = 0;
+        while offset < length {
+            let at = address + offset as u64;
+            let physical = self
+                .ram_physical(at)
+                .ok_or(UserMemoryError { address: at })?;
+            let piece = (4096 - (at % 4096) as usize).min(length - offset);
+            access(physical, offset, piece).map_err(|_| UserMemoryError { address: at })?;
+            offset += piece;
+        }
+        Ok(())
     }
 
     /// The view holding `address .. address + length` entirely, with the physical address.
@@ -95,6 +137,14 @@ impl Environment for LoopbackEnvironment {
         if self.in_any_view(address) {
             return Err(UserMemoryError { address });
         }
+        if Self::touches_ram(address, buffer.len()) {
+            let vm = self.vm.borrow();
+            return self.ram_pieces(address, buffer.len(), |physical, offset, length| {
+                vm.memory
+                    .read(physical, &mut buffer[offset..offset + length])
+                    .map_err(|_| ())
+            });
+        }
         self.memory.read(address, buffer)
     }
 
@@ -112,6 +162,14 @@ impl Environment for LoopbackEnvironment {
         }
         if self.in_any_view(address) {
             return Err(UserMemoryError { address });
+        }
+        if Self::touches_ram(address, data.len()) {
+            let vm = self.vm.borrow();
+            return self.ram_pieces(address, data.len(), |physical, offset, length| {
+                vm.memory
+                    .write(physical, &data[offset..offset + length])
+                    .map_err(|_| ())
+            });
         }
         self.memory.write(address, data)
     }
@@ -144,6 +202,19 @@ impl Environment for LoopbackEnvironment {
             writable,
         });
         Ok(user_address)
+    }
+
+    /// Only the RAM-backed range has frames (ordinary user memory here is not guest RAM).
+    fn user_page_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, NtStatus> {
+        assert_eq!(address % 4096, 0);
+        assert_eq!(length % 4096, 0);
+        (0..length / 4096)
+            .map(|page| {
+                self.ram_physical(address + page * 4096)
+                    .map(|physical| physical / 4096)
+                    .ok_or(NtStatus(STATUS_ACCESS_VIOLATION))
+            })
+            .collect()
     }
 
     fn unmap_io(&mut self, user_address: u64, length: u64) {
@@ -1097,6 +1168,177 @@ fn process_b_opens_what_process_a_shared_and_sees_its_pixels_and_fence() {
     assert!(b.read::<u64>(b_fence).is_err(), "fence view unmapped");
     b.translator.exit(&mut b.environment);
     assert!(b.environment.views.is_empty());
+    let vm = vm.borrow();
+    assert_eq!(vm.host.process_count(), 0);
+    assert_eq!(vm.host.object_count(), 0);
+    assert_eq!(vm.host.io_pages_in_use(), 0, "all IO-space pages returned");
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+/// CreateAllocation2 of one `WIDTH` × `HEIGHT` surface over the application's memory at
+/// `address`; returns the status and the allocation handle.
+fn create_sysmem_surface(app: &mut App, device: u32, address: u64) -> (i32, u32) {
+    let size = u64::from(PITCH * HEIGHT);
+    let private = app.place(&size);
+    let infos = app.place(&[D3DDDI_ALLOCATIONINFO2 {
+        pSystemMem: address,
+        pPrivateDriverData: private,
+        PrivateDriverDataSize: 8,
+        ..Default::default()
+    }]);
+    let mut create = D3DKMT_CREATEALLOCATION {
+        hDevice: device,
+        NumAllocations: 1,
+        pAllocationInfo2: infos,
+        Flags: D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM,
+        ..Default::default()
+    };
+    let status = app.call(N::CreateAllocation2, &mut create, 0);
+    let allocation = app.read::<D3DDDI_ALLOCATIONINFO2>(infos).unwrap();
+    (status, allocation.hAllocation)
+}
+
+/// SubmitCommand of a command stream on the session's context.
+fn submit_stream(app: &mut App, session: &Session, stream: &[u32]) {
+    let stream = words(stream);
+    let length = stream.len() as u32;
+    let address = app.place(stream.as_slice());
+    let mut submit = D3DKMT_SUBMITCOMMAND {
+        BroadcastContextCount: 1,
+        pPrivateDriverData: address,
+        PrivateDriverDataSize: length,
+        ..Default::default()
+    };
+    submit.BroadcastContext[0] = session.context;
+    app.ok(N::SubmitCommand, &mut submit);
+}
+
+#[test]
+fn the_gpu_renders_into_the_applications_own_memory() {
+    use emulator::vgpu::command_processor::gradient_pixel;
+    let vm = new_vm();
+    let mut app = App::new(&vm, 1, "sysmem");
+    let session = open_session(&mut app);
+    let size = (PITCH * HEIGHT) as usize;
+    let pages = (size / 4096) as u64;
+    assert_eq!(size % 4096, 0);
+
+    // Memory that is not guest RAM cannot back an allocation: refused, nothing left behind.
+    let objects = vm.borrow().host.object_count();
+    let (status, _) = create_sysmem_surface(&mut app, session.device, USER_BASE + 0x8_0000);
+    assert_eq!(status, STATUS_ACCESS_VIOLATION);
+    assert_eq!(vm.borrow().host.object_count(), objects);
+    assert_eq!(vm.borrow().host.sysmem_window_count(), 0);
+
+    // The application fills its memory, then hands it to the GPU.
+    let pattern: Vec<u8> = (0..size).map(|index| (index * 7 % 251) as u8).collect();
+    app.environment.write_user(RAM_USER_BASE, &pattern).unwrap();
+    app.environment.requests.clear();
+    let (status, surface) = create_sysmem_surface(&mut app, session.device, RAM_USER_BASE);
+    assert_eq!(status, STATUS_SUCCESS);
+    assert_ne!(surface, 0);
+    let ram_page = |page: u64| vm.borrow().guest_ram_base() / 4096 + RAM_PAGES - 1 - page;
+    assert_eq!(
+        app.environment.requests[1],
+        Request::SetExistingSysmemPages {
+            device: dxg::wire::D3dkmtHandle(session.device),
+            allocation: dxg::wire::D3dkmtHandle(surface),
+            page_frames: (0..pages).map(ram_page).collect(),
+        }
+    );
+    assert_eq!(vm.borrow().host.sysmem_window_count(), 1);
+
+    // The GPU reads the application's bytes: COPY into the IO-space surface, seen by Lock2.
+    let length = size as u32;
+    submit_stream(
+        &mut app,
+        &session,
+        &[2, 28, surface, 0, session.surface, 0, length],
+    );
+    let (status, view) = lock(&mut app, &session);
+    assert_eq!(status, STATUS_SUCCESS);
+    let mut copied = vec![0u8; size];
+    app.environment.read_user(view, &mut copied).unwrap();
+    assert_eq!(copied, pattern);
+    let mut unlock = D3DKMT_UNLOCK2 {
+        hDevice: session.device,
+        hAllocation: session.surface,
+    };
+    app.ok(N::Unlock2, &mut unlock);
+
+    // The GPU renders a gradient into the allocation; the application reads it from its own
+    // memory, without Lock2.
+    submit_stream(
+        &mut app,
+        &session,
+        &[
+            3,
+            28,
+            surface,
+            0,
+            WIDTH,
+            HEIGHT,
+            PITCH,
+            5,
+            24,
+            session.fence,
+            0,
+            3,
+            0,
+        ],
+    );
+    assert_eq!(cpu_wait(&mut app, &session, 3, 0), STATUS_SUCCESS);
+    let mut pixels = vec![0u8; size];
+    app.environment
+        .read_user(RAM_USER_BASE, &mut pixels)
+        .unwrap();
+    for y in 0..HEIGHT {
+        for x in 0..WIDTH {
+            let offset = (y * PITCH + x * 4) as usize;
+            let pixel = u32::from_le_bytes(pixels[offset..offset + 4].try_into().unwrap());
+            assert_eq!(
+                pixel,
+                gradient_pixel(x, y, WIDTH, HEIGHT),
+                "pixel ({x}, {y})"
+            );
+        }
+    }
+
+    // Lock2 gives the application's own address back (no view); Unlock2 is answered.
+    let mut lock = D3DKMT_LOCK2 {
+        hDevice: session.device,
+        hAllocation: surface,
+        ..Default::default()
+    };
+    app.ok(N::Lock2, &mut lock);
+    assert_eq!(lock.pData, RAM_USER_BASE);
+    assert_eq!(app.translator.mapped_views(), 1, "only the fence page");
+    let mut unlock = D3DKMT_UNLOCK2 {
+        hDevice: session.device,
+        hAllocation: surface,
+    };
+    app.ok(N::Unlock2, &mut unlock);
+
+    // Destroyed like any allocation: the window goes, the application's memory stays.
+    let list = app.place(&[surface]);
+    let mut destroy = D3DKMT_DESTROYALLOCATION2 {
+        hDevice: session.device,
+        phAllocationList: list,
+        AllocationCount: 1,
+        ..Default::default()
+    };
+    app.ok(N::DestroyAllocation2, &mut destroy);
+    assert_eq!(vm.borrow().host.sysmem_window_count(), 0);
+    let mut first = [0u8; 4];
+    app.environment
+        .read_user(RAM_USER_BASE, &mut first)
+        .unwrap();
+    assert_eq!(
+        u32::from_le_bytes(first),
+        gradient_pixel(0, 0, WIDTH, HEIGHT)
+    );
+
+    app.translator.exit(&mut app.environment);
     let vm = vm.borrow();
     assert_eq!(vm.host.process_count(), 0);
     assert_eq!(vm.host.object_count(), 0);

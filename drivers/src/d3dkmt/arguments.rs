@@ -21,6 +21,9 @@ pub const INFO_LENGTH_MISMATCH: NtStatus = NtStatus(status::STATUS_INFO_LENGTH_M
 pub const MAX_PRIVATE_DATA: usize = 128 * 1024;
 /// History buffers per SubmitCommand (dxg.md §2.9).
 pub const MAX_HISTORY_BUFFERS: usize = 1024;
+/// Bytes of existing system memory one CreateAllocation2 may hand to the GPU, all its
+/// allocations together (the translator's own cap: 65 536 page frames, 512 KiB of frame list).
+pub const MAX_EXISTING_SYSMEM_BYTES: u64 = 256 << 20;
 
 /// Checks `count` against `minimum..=maximum`; `STATUS_INVALID_PARAMETER` otherwise.
 pub fn checked_count(count: u32, minimum: usize, maximum: usize) -> Result<usize, NtStatus> {

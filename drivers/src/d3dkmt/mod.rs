@@ -16,7 +16,9 @@
 //!    so a hostile count is refused before anything is allocated for it;
 //! 5. sends one typed [`Request`] through [`Environment::gpu`] and writes the reply into the
 //!    struct (copied back by the kernel) and into the user arrays it points to;
-//! 6. keeps the CPU views it created: allocations mapped by `Lock2` (reference counted, one
+//! 6. backs allocations over existing system memory with the application's own pages
+//!    ([`Environment::user_page_frames`], `calls/existing_sysmem.rs`);
+//! 7. keeps the CPU views it created: allocations mapped by `Lock2` (reference counted, one
 //!    LOCK2/UNLOCK2 pair per mapping, as the Linux driver does) and the monitored-fence pages of
 //!    sync objects and paging queues (mapped read-only: user mode only reads them). Views are
 //!    unmapped when their object, or its device, is destroyed, and all of them on
@@ -29,8 +31,9 @@
 //! Files: `arguments.rs` (struct and user-array access, the limits), `views.rs` (the view
 //! table), `owners.rs` (the devices of contexts and paging queues), `shared.rs` (the shared
 //! handles the process created), `table.rs` (served calls and [`UNSERVED_CALLS`]), `calls/*.rs`
-//! (the handlers, one file per area: adapters, devices, allocations, sync objects, GPU virtual
-//! addresses, hardware queues, priorities, residency, adapter queries, sharing),
+//! (the handlers, one file per area: adapters, devices, allocations, existing system memory,
+//! sync objects, GPU virtual addresses, hardware queues, priorities, residency, adapter
+//! queries, sharing),
 //! [`test_memory`] (a model of user memory for tests and fuzzers).
 
 mod arguments;
@@ -49,6 +52,7 @@ pub use dxg::wire::NtStatus;
 pub use table::{UNSERVED_CALLS, is_served, served_calls};
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use owners::Owners;
 use shared::SharedHandles;
 use userlib::abi::status;
@@ -85,6 +89,13 @@ pub trait Environment {
     fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus>;
     /// Removes a mapping made by `map_io` (same address and length).
     fn unmap_io(&mut self, user_address: u64, length: u64);
+    /// The guest-physical page frame numbers behind `length` bytes of user memory at page-aligned
+    /// `address` (each page must be mapped, user-accessible and writable), for an allocation the
+    /// GPU reads and writes in place. The kernel keeps those pages mapped for the process's life.
+    fn user_page_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, NtStatus> {
+        let _ = (address, length);
+        Err(NtStatus::NOT_SUPPORTED)
+    }
 }
 
 /// The result of serving one call: `Ok` carries a success status (`STATUS_SUCCESS`,

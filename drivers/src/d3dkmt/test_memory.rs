@@ -78,19 +78,26 @@ impl SparseUserMemory {
 
     /// Copies to memory; fails (writing nothing) if any page is absent or read-only.
     pub fn write(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError> {
+        self.check_writable(address, data.len())?;
         let mut pages = self.pages.borrow_mut();
-        Self::walk(address, data.len(), |at, _, _| {
-            match pages.get(&(at / PAGE_SIZE)) {
-                Some(page) if page.writable => Ok(()),
-                _ => Err(UserMemoryError { address: at }),
-            }
-        })?;
         Self::walk(address, data.len(), |at, offset, range| {
             if let Some(page) = pages.get_mut(&(at / PAGE_SIZE)) {
                 let length = range.len();
                 page.bytes[range].copy_from_slice(&data[offset..offset + length]);
             }
             Ok(())
+        })
+    }
+
+    /// Checks that every page of `address .. address + length` is present and writable (what
+    /// the kernel requires of the pages behind an existing-system-memory allocation).
+    pub fn check_writable(&self, address: u64, length: usize) -> Result<(), UserMemoryError> {
+        let pages = self.pages.borrow();
+        Self::walk(address, length, |at, _, _| {
+            match pages.get(&(at / PAGE_SIZE)) {
+                Some(page) if page.writable => Ok(()),
+                _ => Err(UserMemoryError { address: at }),
+            }
         })
     }
 

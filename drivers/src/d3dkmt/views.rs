@@ -2,11 +2,13 @@
 //!
 //! Lock2 maps an allocation's IO-space pages read/write with the allocation's size (remembered
 //! from its CreateAllocation2 reply) rounded up to whole pages; further Lock2 calls of the same
-//! allocation reuse the view and count it, Unlock2 unmaps it when the count reaches 0. A
-//! monitored fence (sync object, paging-queue fence or hardware-queue progress fence) has its
-//! value page mapped read-only until the object is destroyed. Destroying an allocation, a
-//! resource, a context (its hardware queues) or a device drops every view that depends on it;
-//! [`Views::unmap_all`] drops them all when the process ends.
+//! allocation reuse the view and count it, Unlock2 unmaps it when the count reaches 0. An
+//! allocation over existing system memory needs no view (Lock2 returns the application's own
+//! address, [`AllocationRecord::system_memory`]). A monitored fence (sync object, paging-queue
+//! fence or hardware-queue progress fence) has its value page mapped read-only until the object
+//! is destroyed. Destroying an allocation, a resource, a context (its hardware queues) or a
+//! device drops every view that depends on it; [`Views::unmap_all`] drops them all when the
+//! process ends.
 //!
 //! Views are removed *before* the destroy request goes to the host: once the host has freed
 //! an object, its IO-space pages may be handed to another allocation, possibly another
@@ -29,6 +31,9 @@ pub struct AllocationRecord {
     pub resource: D3dkmtHandle,
     /// Its size in bytes (from the host's reply).
     pub size: u64,
+    /// The user address of the application's own pages behind an existing-system-memory
+    /// allocation (what Lock2 returns), 0 for an allocation in IO space.
+    pub system_memory: u64,
 }
 
 /// One `map_io` mapping.

@@ -1,6 +1,7 @@
 //! Allocations: CreateAllocation2, DestroyAllocation2, MakeResident, Evict, Lock2 and Unlock2.
+//! Allocations over existing system memory are backed in `existing_sysmem.rs`.
 
-use super::{Call, success_or_failure, unexpected};
+use super::{Call, existing_sysmem, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{
     PrivateDataBudget, checked_count, decode, encode, read_array, read_handles, write_bytes,
 };
@@ -21,16 +22,16 @@ use userlib::abi::{
 use zerocopy::IntoBytes;
 
 /// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve yet: CreateProtected (3) and
-/// ExistingSection (17) have no `Request`; ExistingSysMem (5) needs the guest page frames behind
-/// the user's pages for SetExistingSysmemPages, which the [`Environment`](crate::d3dkmt::Environment)
-/// does not give; StandardAllocation (16) needs the `D3DKMT_CREATESTANDARDALLOCATION` struct
-/// read and GetStandardAllocationDriverData sent first, not written yet.
-const UNSUPPORTED_CREATE_FLAGS: u32 =
-    1 << 3 | D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM | 1 << 16 | 1 << 17;
+/// ExistingSection (17) have no `Request` (Linux refuses both too); StandardAllocation (16)
+/// needs the `D3DKMT_CREATESTANDARDALLOCATION` struct read and GetStandardAllocationDriverData
+/// sent first, not written yet.
+const UNSUPPORTED_CREATE_FLAGS: u32 = 1 << 3 | 1 << 16 | 1 << 17;
 
 /// `D3DKMTCreateAllocation2`: 1 … 1024 `D3DDDI_ALLOCATIONINFO2` entries, each with its private
 /// driver data; all private data together ≤ 128 KiB. Writes `hAllocation` (and a
-/// `GpuVirtualAddress` of 0: the host does not report one) into every entry.
+/// `GpuVirtualAddress` of 0: the host does not report one) into every entry. With ExistingSysMem
+/// (or `pSystemMem` set) the allocations are backed by the application's pages at `pSystemMem`
+/// (see `existing_sysmem.rs`).
 pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_CREATEALLOCATION = decode(call.arguments)?;
     let count = checked_count(arguments.NumAllocations, 1, D3DKMT_CREATEALLOCATION_MAX)?;
@@ -51,11 +52,13 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     )?;
     let mut infos: Vec<D3DDDI_ALLOCATIONINFO2> =
         read_array(call.environment, arguments.pAllocationInfo2, count)?;
+    let system_memory = existing_sysmem::user_memory(arguments.Flags, &infos)?;
+    let mut flags = arguments.Flags;
+    if system_memory.is_some() {
+        flags |= D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM;
+    }
     let mut allocations = Vec::with_capacity(count);
     for info in &infos {
-        if info.pSystemMem != 0 {
-            return Err(NtStatus::NOT_SUPPORTED);
-        }
         allocations.push(AllocationRequest {
             flags: info.Flags,
             vidpn_source_id: info.VidPnSourceId,
@@ -69,7 +72,7 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     let request = Request::CreateAllocation {
         device,
         resource: D3dkmtHandle(arguments.hResource),
-        flags: arguments.Flags,
+        flags,
         runtime_data,
         driver_data,
         allocations,
@@ -89,6 +92,12 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
         undo_create(call, device, resource, &created);
         return Err(NtStatus::UNSUCCESSFUL);
     }
+    if let Some(addresses) = &system_memory
+        && let Err(failure) = existing_sysmem::back(call, device, &created, addresses)
+    {
+        undo_create(call, device, resource, &created);
+        return Err(failure);
+    }
     for (info, allocation) in infos.iter_mut().zip(&created) {
         info.hAllocation = allocation.handle.0;
         info.GpuVirtualAddress = 0;
@@ -106,13 +115,17 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     } else {
         resource
     };
-    for allocation in &created {
+    for (index, allocation) in created.iter().enumerate() {
+        let user_address = system_memory
+            .as_ref()
+            .map_or(0, |addresses| addresses[index]);
         call.views.add_allocation(
             allocation.handle,
             AllocationRecord {
                 device,
                 resource: owner,
                 size: allocation.size,
+                system_memory: user_address,
             },
         );
     }
@@ -213,7 +226,8 @@ pub fn evict(call: &mut Call<'_>) -> CallResult {
 
 /// `D3DKMTLock2`: maps the allocation read/write (its size rounded up to pages) and returns the
 /// user address in `pData`. A locked allocation's view is reused and counted, without a host
-/// message.
+/// message. An allocation over existing system memory is already the application's memory:
+/// `pData` is its `pSystemMem`, without a host message or a view (as Linux).
 pub fn lock2(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_LOCK2 = decode(call.arguments)?;
     let device = D3dkmtHandle(arguments.hDevice);
@@ -221,6 +235,13 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
     let record = call.views.allocation(allocation);
     if record.is_some_and(|record| record.device != device) {
         return Err(NtStatus::INVALID_HANDLE);
+    }
+    if let Some(record) = record
+        && record.system_memory != 0
+    {
+        arguments.pData = record.system_memory;
+        encode(call.arguments, &arguments);
+        return Ok(NtStatus::SUCCESS);
     }
     if let Some(view) = call.views.lock_mut(allocation) {
         view.count = view
@@ -254,7 +275,9 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
     Ok(NtStatus::SUCCESS)
 }
 
-/// `D3DKMTUnlock2`: releases one Lock2; the last one unmaps the view and tells the host.
+/// `D3DKMTUnlock2`: releases one Lock2; the last one unmaps the view and tells the host. An
+/// allocation without a view (existing system memory, or never locked) tells the host each time,
+/// as Linux does.
 pub fn unlock2(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_UNLOCK2 = decode(call.arguments)?;
     let device = D3dkmtHandle(arguments.hDevice);

@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod allocation;
 pub mod device;
+pub mod existing_sysmem;
 pub mod hardware_queue;
 pub mod legacy_sync;
 pub mod priority;

@@ -141,6 +141,8 @@ fn open_resource(call: &mut Call<'_>, open: OpenRequest) -> Result<D3dkmtHandle,
                 device,
                 resource,
                 size: allocation.size,
+                // An opened allocation is never the opener's own memory: Lock2 asks the host.
+                system_memory: 0,
             },
         );
     }

@@ -286,6 +286,46 @@ fn cases() -> Vec<Case> {
         create(1, READ_ONLY),
         AV,
     )));
+    // Existing system memory (infos at USER_BASE + 0x4000 … 0x8000, see
+    // `environment_for_cases`).
+    let mut no_pointer = create(1, USER_BASE + 0x1000);
+    no_pointer.Flags = userlib::abi::flags::D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM;
+    cases.push(case(
+        "existing sysmem without pSystemMem",
+        N::CreateAllocation2,
+        no_pointer,
+        IP,
+    ));
+    cases.push(case(
+        "unaligned pSystemMem",
+        N::CreateAllocation2,
+        create(1, USER_BASE + 0x4000),
+        IP,
+    ));
+    cases.push(case(
+        "pSystemMem on the first allocation only",
+        N::CreateAllocation2,
+        create(2, USER_BASE + 0x5000),
+        IP,
+    ));
+    cases.push(case(
+        "pSystemMem on the second allocation only",
+        N::CreateAllocation2,
+        create(2, USER_BASE + 0x6000),
+        IP,
+    ));
+    cases.push(after_request(case(
+        "read-only pSystemMem",
+        N::CreateAllocation2,
+        create(1, USER_BASE + 0x7000),
+        AV,
+    )));
+    cases.push(after_request(case(
+        "unmapped pSystemMem",
+        N::CreateAllocation2,
+        create(1, USER_BASE + 0x8000),
+        AV,
+    )));
     let destroy = |count, list| D3DKMT_DESTROYALLOCATION2 {
         hDevice: 0x40,
         AllocationCount: count,
@@ -553,6 +593,24 @@ fn environment_for_cases() -> FakeEnvironment {
         ..Default::default()
     };
     put(&environment, USER_BASE + 0x3000, &[half, half][..]);
+    let sysmem = |address| D3DDDI_ALLOCATIONINFO2 {
+        pSystemMem: address,
+        ..Default::default()
+    };
+    put(&environment, USER_BASE + 0x4000, &sysmem(USER_BASE + 0x10));
+    let page = USER_BASE + 0x9000;
+    put(
+        &environment,
+        USER_BASE + 0x5000,
+        &[sysmem(page), sysmem(0)][..],
+    );
+    put(
+        &environment,
+        USER_BASE + 0x6000,
+        &[sysmem(0), sysmem(page)][..],
+    );
+    put(&environment, USER_BASE + 0x7000, &sysmem(READ_ONLY));
+    put(&environment, USER_BASE + 0x8000, &sysmem(BAD));
     environment
         .memory
         .poke(READ_ONLY, D3DDDI_ALLOCATIONINFO2::default().as_bytes())

@@ -1,6 +1,7 @@
 //! Unit tests of the translator against a fake environment: user memory as permissioned pages,
 //! a recording GPU with scripted or automatic replies, and recording IO mappings.
 
+mod existing_sysmem;
 mod flows;
 mod hardware_queues;
 mod invalid_arguments;
@@ -26,6 +27,8 @@ pub const USER_BASE: u64 = 0x10_0000;
 pub const MAPPING_BASE: u64 = 0x7F00_0000_0000;
 /// IO-space base of the automatic replies.
 pub const IO_BASE: u64 = 0x8_0000_0000;
+/// The made-up page frame number of user page 0 (`user_page_frames` of the fake).
+pub const FRAME_BASE: u64 = 0x50_0000;
 
 /// One `map_io` call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,6 +301,25 @@ impl Environment for FakeEnvironment {
             user_address,
         });
         Ok(user_address)
+    }
+
+    fn user_page_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, NtStatus> {
+        assert_eq!(
+            address % 4096,
+            0,
+            "user_page_frames of an unaligned address"
+        );
+        assert!(
+            length > 0 && length.is_multiple_of(4096),
+            "user_page_frames of {length:#x} bytes"
+        );
+        let bytes = usize::try_from(length).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+        self.memory
+            .check_writable(address, bytes)
+            .map_err(|_| NtStatus(userlib::abi::status::STATUS_ACCESS_VIOLATION))?;
+        Ok((address / 4096..(address + length) / 4096)
+            .map(|page| FRAME_BASE + page)
+            .collect())
     }
 
     fn unmap_io(&mut self, user_address: u64, length: u64) {
