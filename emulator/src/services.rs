@@ -18,6 +18,13 @@
 //! - The IO space the guest announces with SETIOSPACEREGION is read and written through the
 //!   same guest memory as the rings: under QEMU the kernel allocates it from its RAM (on
 //!   Hyper-V it is part of the VMBus MMIO range, backed by the host).
+//! - GPADLs the guest creates on the global channel are made known to the GPU-PV host
+//!   ([`GpuHost::register_gpadl`]) with their page frames, and forgotten when the VMBus server
+//!   forgets them (GPADL_TEARDOWN, a teardown deferred to CLOSECHANNEL, a new connection or
+//!   UNLOAD): SETEXISTINGSYSMEMSTORE names such a GPADL (Linux establishes the store's GPADL
+//!   on the global channel and sends the command on the vGPU channel). Only GPADLs of whole,
+//!   page-aligned ranges are registered (a store backs whole pages). GPADLs of other channels
+//!   (rings, vGPU channels) are not.
 //!
 //! Virtual PCI: [`HostServices::new`] attaches a `vpci::VpciHost` carrying vGPU 0's GPU-PV
 //! function ([`VirtualPciService`]) when the configuration offers a vPCI channel and a vGPU:
@@ -28,8 +35,8 @@
 use crate::platform::{HostEvent, HostEventHandler, SynicHost};
 use crate::vgpu::{self, GpuHost, HostOutput, VgpuDescription, VgpuPciConfig};
 use crate::vmbus_server::{
-    CHANNEL_CONNECTION_ID_BASE, ChannelService, DeviceKind, ReplyKind, Server, ServerConfig,
-    ServerError, ServerOutput, ServicePacket, ServiceReply,
+    CHANNEL_CONNECTION_ID_BASE, ChannelService, DeviceKind, GpadlEvent, ReplyKind, Server,
+    ServerConfig, ServerError, ServerOutput, ServicePacket, ServiceReply,
 };
 use hyperv::memory::GuestMemory;
 use hyperv::synic::{MessageType, VMBUS_SINT};
@@ -90,6 +97,31 @@ impl<M: GuestMemory> Devices<M> {
         match channel {
             vgpu::HostChannel::Global => self.global_relid,
             vgpu::HostChannel::Vgpu(index) => self.vgpu_relids.get(index).copied(),
+        }
+    }
+
+    /// Mirrors a change of the VMBus server's GPADL table into the GPU-PV host (global channel
+    /// GPADLs of whole pages only, see the module documentation).
+    fn gpadl_changed(&mut self, event: GpadlEvent) {
+        match event {
+            GpadlEvent::Created {
+                relid,
+                gpadl,
+                ranges,
+            } if Some(relid) == self.global_relid => {
+                if ranges.iter().all(|range| range.is_page_aligned()) {
+                    let frames = ranges.into_iter().flat_map(|range| range.pfns).collect();
+                    self.gpu.register_gpadl(gpadl, frames);
+                } else {
+                    log::debug!(
+                        "host services: GPADL {gpadl:#x} is not whole pages; not usable as a sysmem store"
+                    );
+                }
+            }
+            GpadlEvent::Removed { relid, gpadl } if Some(relid) == self.global_relid => {
+                self.gpu.unregister_gpadl(gpadl);
+            }
+            _ => {}
         }
     }
 }
@@ -200,8 +232,10 @@ impl<M: GuestMemory + Clone> HostServices<M> {
         let vpci_function = gpu
             .pci_config(0)
             .map(|config| crate::vpci::VpciFunction::gpu_pv(*config, 1));
+        let mut server = Server::new(memory.clone(), config);
+        server.report_gpadls();
         let mut services = HostServices {
-            server: Server::new(memory.clone(), config),
+            server,
             devices: Devices {
                 gpu,
                 global_relid,
@@ -289,6 +323,9 @@ impl<M: GuestMemory + Clone> HostServices<M> {
             {
                 vpci.channel_closed();
             }
+        }
+        for event in self.server.take_gpadl_events() {
+            self.devices.gpadl_changed(event);
         }
         self.server.run_services(&mut self.devices);
         self.deliver(host);

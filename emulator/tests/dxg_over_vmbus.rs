@@ -1,7 +1,8 @@
 //! In-process integration of the whole stack: the guest's SynIC client, VMBus bus driver and
 //! dxg core over the emulated SynIC, VMBus server and GPU-PV host (see
-//! `support/guest_stack.rs`). The smoke sequence of dxg.md §8.3 through real rings, and a
-//! vGPU channel rescinded while in use.
+//! `support/guest_stack.rs`). The smoke sequence of dxg.md §8.3 through real rings, a vGPU
+//! channel rescinded while in use, and an existing-sysmem allocation backed by a GPADL of the
+//! global channel (SETEXISTINGSYSMEMSTORE).
 //!
 //! The PCI probe is fed from the emulated vGPU's config words directly (virtual PCI is not
 //! wired into `HostServices` yet).
@@ -10,10 +11,15 @@
 mod guest_stack;
 
 use dxg::core::{AdapterState, AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
-use dxg::wire::{D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
+use dxg::wire::{
+    CREATE_ALLOCATION_EXISTING_SYSMEM, D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER,
+};
 use emulator::vmbus_server::DXG_IO_SPACE_MEGABYTES;
-use guest_stack::{IO_SPACE_BASE, Stack};
+use guest_stack::{IO_SPACE_BASE, MEMORY_BYTES, Stack};
 use hyperv::memory::GuestMemory;
+use hyperv::synic::MessageType;
+use vmbus::messages::encode;
+use vmbus::version::MESSAGE_CONNECTION_ID;
 
 const WIDTH: u32 = 64;
 const HEIGHT: u32 = 48;
@@ -149,7 +155,17 @@ fn start_session(stack: &mut Stack, process: ProcessId) -> Session {
 }
 
 fn render(stack: &mut Stack, session: &Session, value: u64) -> Result<Reply, NtStatus> {
-    let mut stream = words(&[4, 32, session.surface.0, 0, WIDTH, HEIGHT, PITCH, 32]);
+    render_into(stack, session, session.surface, value)
+}
+
+/// Renders the Mandelbrot image into `surface`, then signals the session's fence with `value`.
+fn render_into(
+    stack: &mut Stack,
+    session: &Session,
+    surface: D3dkmtHandle,
+    value: u64,
+) -> Result<Reply, NtStatus> {
+    let mut stream = words(&[4, 32, surface.0, 0, WIDTH, HEIGHT, PITCH, 32]);
     stream.extend(words(&[
         5,
         24,
@@ -454,4 +470,140 @@ fn vgpu_rescinded_while_in_use_fails_with_typed_errors() {
         "the guest closed the rescinded channel"
     );
     assert!(services.server().device(relid).is_none(), "relid released");
+}
+
+/// Posts a VMBus control message from the guest's SynIC straight to the host, past the bus
+/// driver (whose client therefore rejects the host's answer as naming an unknown GPADL).
+fn post_control(stack: &mut Stack, payload: &[u8]) {
+    stack
+        .bus
+        .synic()
+        .post_message(MESSAGE_CONNECTION_ID, MessageType::VMBUS, payload)
+        .expect("post");
+    stack.pump();
+}
+
+/// Creates GPADL `gpadl` of whole pages `frames` on channel `relid`, as the guest's VMBus
+/// client would (GPADL_HEADER and, for long lists, GPADL_BODY messages).
+fn create_gpadl(stack: &mut Stack, relid: u32, gpadl: u32, frames: &[u64]) {
+    let bytes = (frames.len() * 4096) as u32;
+    for message in vmbus::gpadl::split(relid, gpadl, 0, bytes, frames).expect("GPADL") {
+        post_control(stack, &message);
+    }
+}
+
+#[test]
+fn sysmem_store_backed_by_a_global_channel_gpadl() {
+    const PAGE: u64 = 4096;
+    const GLOBAL_GPADL: u32 = 0x5157_0001;
+    const VGPU_GPADL: u32 = 0x5157_0002;
+    let mut stack = Stack::new(1);
+    let session = start_session(&mut stack, PROCESS);
+    let size = u64::from(PITCH * HEIGHT);
+    let Reply::Allocations { allocations, .. } = ok(stack.call(
+        PROCESS,
+        Request::CreateAllocation {
+            device: session.device,
+            resource: D3dkmtHandle::NULL,
+            flags: CREATE_ALLOCATION_EXISTING_SYSMEM,
+            runtime_data: vec![],
+            driver_data: vec![],
+            allocations: vec![AllocationRequest {
+                private_data: size.to_le_bytes().to_vec(),
+                ..Default::default()
+            }],
+        },
+    )) else {
+        panic!()
+    };
+    let allocation = allocations[0].handle;
+    let store = |gpadl| Request::SetExistingSysmemStore {
+        device: session.device,
+        allocation,
+        gpadl,
+    };
+    // Guest pages above the rings and the IO space, out of order.
+    let first = (MEMORY_BYTES as u64 - (8 << 20)) / PAGE;
+    let frames = [first + 5, first + 1, first + 3];
+    assert_eq!(frames.len() as u64 * PAGE, size);
+    let (global, vgpu) = {
+        let services = stack.services.lock();
+        (
+            services.global_relid().unwrap(),
+            services.vgpu_relid(0).unwrap(),
+        )
+    };
+    assert_eq!(
+        stack.call(PROCESS, store(GLOBAL_GPADL)),
+        Err(NtStatus::INVALID_HANDLE),
+        "no such GPADL yet"
+    );
+
+    // A GPADL of the vGPU channel is the server's, but not a sysmem store (Linux establishes
+    // the store's GPADL on the global channel).
+    create_gpadl(&mut stack, vgpu, VGPU_GPADL, &frames);
+    assert!(stack.services.lock().server().gpadl(VGPU_GPADL).is_some());
+    assert_eq!(
+        stack.call(PROCESS, store(VGPU_GPADL)),
+        Err(NtStatus::INVALID_HANDLE)
+    );
+
+    // The global channel's GPADL reaches the vGPU with its pages.
+    create_gpadl(&mut stack, global, GLOBAL_GPADL, &frames);
+    let recorded = stack
+        .services
+        .lock()
+        .server()
+        .gpadl(GLOBAL_GPADL)
+        .map(|(relid, ranges)| (relid, ranges[0].pfns.clone()));
+    assert_eq!(recorded, Some((global, frames.to_vec())));
+    ok(stack.call(PROCESS, store(GLOBAL_GPADL)));
+
+    // The GPU renders into the allocation; the pixels land in the GPADL's pages, in order.
+    ok(render_into(&mut stack, &session, allocation, 5));
+    let memory = stack.loopback.memory();
+    assert_eq!(memory.read_u64(session.fence_address).unwrap(), 5);
+    let mut pixels = vec![0u8; size as usize];
+    for (index, frame) in frames.iter().enumerate() {
+        let page = &mut pixels[index * PAGE as usize..][..PAGE as usize];
+        memory.read(frame * PAGE, page).unwrap();
+    }
+    assert_eq!(
+        fnv1a(&pixels),
+        fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, 32))
+    );
+    let mut untouched = [0u8; PAGE as usize];
+    memory.read((first + 2) * PAGE, &mut untouched).unwrap();
+    assert!(
+        untouched.iter().all(|byte| *byte == 0),
+        "other pages untouched"
+    );
+
+    // GPADL_TEARDOWN: the vGPU forgets the GPADL with the server.
+    post_control(&mut stack, &encode::gpadl_teardown(global, GLOBAL_GPADL));
+    assert!(stack.services.lock().server().gpadl(GLOBAL_GPADL).is_none());
+    assert_eq!(
+        stack.call(PROCESS, store(GLOBAL_GPADL)),
+        Err(NtStatus::INVALID_HANDLE),
+        "torn down"
+    );
+    ok(stack.call(
+        PROCESS,
+        Request::DestroyAllocation {
+            device: session.device,
+            resource: D3dkmtHandle::NULL,
+            allocations: vec![allocation],
+            flags: 0,
+        },
+    ));
+
+    // The bus driver's client never knew these GPADLs: it rejected the host's two
+    // GPADL_CREATED and one GPADL_TORNDOWN answers, and nothing else.
+    assert_eq!(stack.bus.statistics().rejected_messages, 3);
+    assert_eq!(stack.driver.outstanding_transactions(), 0);
+    assert!(
+        stack.protocol_errors.is_empty(),
+        "{:?}",
+        stack.protocol_errors
+    );
 }

@@ -9,7 +9,8 @@
 //!
 //! State: the connection (version, message connection id), the offered channels (relids from
 //! 1, signalling connection id `0x2000 + relid`), the GPADL table (incomplete GPADLs keyed by
-//! handle while their bodies arrive), and the rings of open channels. A configurable
+//! handle while their bodies arrive; its changes reported to device models on request, see
+//! [`GpadlEvent`]), and the rings of open channels. A configurable
 //! [`Misbehaviour`] injects faults; [`Server::rescind`] withdraws an offer on demand.
 //!
 //! What runs behind an open channel depends on its [`DeviceKind`]: the echo device is built
@@ -20,6 +21,7 @@
 mod channel;
 mod config;
 mod error;
+mod gpadl_events;
 pub mod loopback;
 pub mod service;
 #[cfg(test)]
@@ -31,6 +33,7 @@ pub use config::{
     instance_guid,
 };
 pub use error::ServerError;
+pub use gpadl_events::GpadlEvent;
 pub use service::{ChannelService, ReplyKind, ServicePacket, ServiceReply, ServiceStatistics};
 
 use hyperv::memory::GuestMemory;
@@ -108,6 +111,9 @@ pub struct Server<M: GuestMemory + Clone> {
     /// Channels closed since the last [`Server::take_closed_channels`] (CLOSECHANNEL, a new
     /// connection or UNLOAD), so device models can reset their per-open state.
     closed_channels: Vec<u32>,
+    /// GPADL table changes since the last [`Server::take_gpadl_events`] (`None` until
+    /// [`Server::report_gpadls`]).
+    gpadl_events: Option<Vec<GpadlEvent>>,
 }
 
 /// Most guest packets one [`Server::run_services`] call hands to the device model; the rest
@@ -146,6 +152,7 @@ impl<M: GuestMemory + Clone> Server<M> {
             service_statistics: ServiceStatistics::default(),
             scratch: Vec::new(),
             closed_channels: Vec::new(),
+            gpadl_events: None,
         }
     }
 
@@ -594,7 +601,7 @@ impl<M: GuestMemory + Clone> Server<M> {
                     offer.deferred_teardowns.push(gpadl);
                     return Ok(());
                 }
-                self.gpadls.remove(&gpadl);
+                self.remove_gpadl(gpadl);
                 self.send(encode::gpadl_torndown(gpadl));
                 Ok(())
             }
@@ -664,7 +671,7 @@ impl<M: GuestMemory + Clone> Server<M> {
                 self.closed_channels.push(relid);
                 let deferred = std::mem::take(&mut offer.deferred_teardowns);
                 for gpadl in deferred {
-                    self.gpadls.remove(&gpadl);
+                    self.remove_gpadl(gpadl);
                     self.send(encode::gpadl_torndown(gpadl));
                 }
                 Ok(())
@@ -748,7 +755,7 @@ impl<M: GuestMemory + Clone> Server<M> {
         let status = match (result, self.misbehaviour.gpadl_status) {
             (Ok(_), Some(status)) => status,
             (Ok(ranges), None) => {
-                self.gpadls.insert(gpadl, (relid, ranges));
+                self.insert_gpadl(gpadl, relid, ranges);
                 0
             }
             (Err(error), _) => {
@@ -808,7 +815,7 @@ impl<M: GuestMemory + Clone> Server<M> {
             offer.deferred_teardowns.clear();
         }
         self.offers.retain(|_, offer| !offer.rescinded);
-        self.gpadls.clear();
+        self.remove_all_gpadls();
         self.incomplete_gpadls.clear();
     }
 

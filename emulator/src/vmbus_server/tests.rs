@@ -308,3 +308,70 @@ fn service_replies_for_closed_or_rescinded_channels_are_dropped() {
     );
     assert_eq!(pair.server.service_statistics().replies_dropped, 2);
 }
+
+#[test]
+fn gpadl_changes_are_reported_in_order_once_asked_for() {
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXGOS_ECHO).unwrap();
+    // Not recording by default.
+    let early = pair.allocate_pages(1);
+    let early = pair.client.create_gpadl(relid, 0, 4096, &early).unwrap();
+    pair.pump();
+    assert!(pair.server.take_gpadl_events().is_empty());
+    // Asking reports what exists.
+    pair.server.report_gpadls();
+    let events = pair.server.take_gpadl_events();
+    assert!(
+        matches!(&events[..], [GpadlEvent::Created { relid: r, gpadl, ranges }]
+            if *r == relid && *gpadl == early && ranges[0].pfns.len() == 1)
+    );
+    assert!(pair.server.take_gpadl_events().is_empty(), "taken once");
+
+    // A data GPADL: created, then torn down at once.
+    let pfns = pair.allocate_pages(3);
+    let data = pair.client.create_gpadl(relid, 0, 3 * 4096, &pfns).unwrap();
+    pair.pump();
+    assert_eq!(pair.server.gpadl(data).unwrap().0, relid);
+    assert_eq!(pair.server.gpadl(data).unwrap().1[0].pfns, pfns);
+    pair.client.teardown_gpadl(data).unwrap();
+    pair.pump();
+    assert!(pair.server.gpadl(data).is_none());
+    let events = pair.server.take_gpadl_events();
+    assert_eq!(events.len(), 2);
+    assert!(
+        matches!(&events[0], GpadlEvent::Created { gpadl, ranges, .. } if *gpadl == data && ranges[0].pfns == pfns)
+    );
+    assert_eq!(events[1], GpadlEvent::Removed { relid, gpadl: data });
+
+    // A ring GPADL torn down while in use goes at CLOSECHANNEL.
+    let channel = pair.open_channel(relid, 2).unwrap();
+    let events = pair.server.take_gpadl_events();
+    assert!(matches!(&events[..], [GpadlEvent::Created { gpadl, .. }] if *gpadl == channel.gpadl));
+    let teardown = encode::gpadl_teardown(relid, channel.gpadl);
+    pair.server.on_guest_message(1, 1, &teardown).unwrap();
+    assert!(pair.server.take_gpadl_events().is_empty(), "deferred");
+    pair.server
+        .on_guest_message(1, 1, &encode::close_channel(relid))
+        .unwrap();
+    assert_eq!(
+        pair.server.take_gpadl_events(),
+        vec![GpadlEvent::Removed {
+            relid,
+            gpadl: channel.gpadl
+        }]
+    );
+
+    // UNLOAD forgets the rest.
+    pair.server
+        .on_guest_message(1, 1, &encode::unload())
+        .unwrap();
+    assert_eq!(
+        pair.server.take_gpadl_events(),
+        vec![GpadlEvent::Removed {
+            relid,
+            gpadl: early
+        }]
+    );
+    assert_eq!(pair.server.gpadl_count(), 0);
+}
