@@ -15,6 +15,7 @@
 //! | 10 | sets the trap flag (single-step) | killed: #DB |
 //! | 11 | renders a gradient into a shared resource, shares it, prints the handle, sleeps ([`sharing`]) | killed |
 //! | 12 | opens the shared resource of bits 32–63 and verifies its pixels ([`sharing`]) | exit 0 |
+//! | 13 | the GPU renders into the process's own memory (existing-sysmem allocation) ([`sharing`]) | exit 0 |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -61,6 +62,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         9 => bench::run(),
         11 => sharing::produce(),
         12 => sharing::consume(argument >> 32),
+        13 => sharing::existing_system_memory(),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.

@@ -15,6 +15,7 @@
 //! range) and copy through the physical-memory window. Copies cannot fault, and a bad pointer
 //! is an `Err`, never an exception.
 
+use alloc::vec::Vec;
 use spin::Once;
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::structures::paging::{
@@ -325,6 +326,37 @@ impl AddressSpace {
     /// The physical address of user address `address`, if its page is present and
     /// user-accessible (and writable, when `write`) at every level.
     pub fn translate(&self, address: u64, write: bool) -> Option<PhysAddr> {
+        self.leaf(address, write)
+            .map(|(physical, _)| physical + (address & (PAGE_SIZE - 1)))
+    }
+
+    /// The frames behind `length` bytes of user memory at page-aligned `address`, for memory a
+    /// device will read and write in place (an application's existing-system-memory GPU
+    /// allocation): every page must be present, user-writable and owned by this address space
+    /// (a view of IO space or the framebuffer is refused). The frames stay valid until the
+    /// address space is dropped (processes cannot unmap memory).
+    pub fn owned_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, AccessViolation> {
+        if !address.is_multiple_of(PAGE_SIZE) || !length.is_multiple_of(PAGE_SIZE) {
+            return Err(AccessViolation { address });
+        }
+        self.check(address, length, true)?;
+        let mut frames = Vec::with_capacity((length / PAGE_SIZE) as usize);
+        let mut page = address;
+        while page < address + length {
+            match self.leaf(page, true) {
+                Some((frame, flags)) if !flags.contains(BORROWED) => {
+                    frames.push(frame.as_u64() / PAGE_SIZE)
+                }
+                _ => return Err(AccessViolation { address: page }),
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(frames)
+    }
+
+    /// The frame and leaf flags of user address `address`, if its page is present and
+    /// user-accessible (and writable, when `write`) at every level, and not device memory.
+    fn leaf(&self, address: u64, write: bool) -> Option<(PhysAddr, PageTableFlags)> {
         if address >= USER_END {
             return None;
         }
@@ -346,7 +378,7 @@ impl AddressSpace {
                 if entry.flags().contains(DEVICE) {
                     return None;
                 }
-                return Some(table_address + (address & (PAGE_SIZE - 1)));
+                return Some((table_address, entry.flags()));
             }
         }
         None

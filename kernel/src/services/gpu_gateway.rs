@@ -10,6 +10,7 @@
 //! the views go with the address space, which never frees the IO-space frames it borrowed.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError,
@@ -18,7 +19,9 @@ use drivers::d3dkmt::{
 use super::dxg_task::{GpuCall, GpuClient};
 use crate::ipc::CallError;
 use crate::process::{ProcessExit, ProcessId};
-use crate::syscall::status::{STATUS_DEVICE_REMOVED, STATUS_NO_MEMORY, STATUS_TIMEOUT};
+use crate::syscall::status::{
+    STATUS_ACCESS_VIOLATION, STATUS_DEVICE_REMOVED, STATUS_NO_MEMORY, STATUS_TIMEOUT,
+};
 use crate::syscall::{GpuGateway, UserSpace};
 
 /// A process's D3DKMT service (see the module docs).
@@ -129,6 +132,15 @@ impl Environment for KernelEnvironment<'_, '_> {
                 .map_view(physical, length, writable)
                 .map_err(|_| NtStatus(STATUS_NO_MEMORY)),
             None => Err(NtStatus(STATUS_NO_MEMORY)),
+        }
+    }
+
+    fn user_page_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, NtStatus> {
+        match self.user.as_deref() {
+            Some(user) => user
+                .owned_frames(address, length)
+                .map_err(|_| NtStatus(STATUS_ACCESS_VIOLATION)),
+            None => Err(NtStatus(STATUS_ACCESS_VIOLATION)),
         }
     }
 

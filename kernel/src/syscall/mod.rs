@@ -22,6 +22,7 @@ pub mod status;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use spin::Mutex;
 
@@ -120,6 +121,12 @@ impl<'a> UserSpace<'a> {
         writable: bool,
     ) -> Result<u64, MapUserError> {
         self.space.map_view(physical, length, writable, false)
+    }
+
+    /// The frame numbers behind page-aligned user memory the process owns (see
+    /// [`AddressSpace::owned_frames`]).
+    pub fn owned_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, AccessViolation> {
+        self.space.owned_frames(address, length)
     }
 
     /// Unmaps a view made by [`Self::map_view`]; returns its length (`None`: no such view).

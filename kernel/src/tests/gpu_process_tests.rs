@@ -1,8 +1,8 @@
 //! End-to-end tests of user processes on the GPU: the demo applications through D3DKMT (the
 //! syscall layer, the process's `DxgGateway`, the dxg task, VMBus, the emulated vGPU), two
 //! processes at once, a process killed while it submits, the read-only fence page, the
-//! invalid-argument table of `apps/selftest` (mode 7), and a resource shared between two
-//! processes (modes 11 and 12).
+//! invalid-argument table of `apps/selftest` (mode 7), a resource shared between two
+//! processes (modes 11 and 12), and the GPU rendering into a process's own memory (mode 13).
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -274,4 +274,22 @@ fn resource_shared_between_processes() -> TestResult {
 kernel_test!(
     gpu_user_resource_shared_between_processes,
     resource_shared_between_processes
+);
+
+fn gpu_renders_into_process_memory() -> TestResult {
+    with_stack(|stack| {
+        let console = capture();
+        let exit = spawn(stack, "selftest", 13, &console, false)?.join();
+        let text = console.lock().clone();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "existing-sysmem process ended with {exit:?}:\n{text}"
+        );
+        log::info!("{}", line_with(&text, "own memory"));
+        Ok(())
+    })
+}
+kernel_test!(
+    gpu_user_existing_system_memory,
+    gpu_renders_into_process_memory
 );
