@@ -368,18 +368,14 @@ fn with_a_device(table: &mut Table, foreign_device: u32) {
 /// Handles are per process, so the table's process (with three objects of its own) does not
 /// hold that handle value itself: it is another process's handle and nothing of its own.
 pub fn hold_a_device() -> i32 {
-    let Ok(mut adapters) = Adapter::enumerate(&Native) else {
-        return 1;
-    };
-    let Some(adapter) = adapters.take(0) else {
-        return 2;
-    };
-    let devices: [_; 8] = core::array::from_fn(|_| adapter.create_device().ok());
-    let Some(Some(device)) = devices.last() else {
-        return 3;
-    };
-    println!("selftest: holding device {:#x}", device.handle());
-    loop {
-        userlib::sys::process::sleep(&Native, 1_000);
-    }
+    crate::sharing::with_device(|first| {
+        let more: [_; 7] = core::array::from_fn(|_| first.adapter().create_device().ok());
+        let Some(Some(device)) = more.last() else {
+            return 4;
+        };
+        println!("selftest: holding device {:#x}", device.handle());
+        loop {
+            userlib::sys::process::sleep(&Native, 1_000);
+        }
+    })
 }

@@ -191,42 +191,56 @@ fn fence_page_is_read_only() -> TestResult {
 }
 kernel_test!(gpu_user_fence_page_is_read_only, fence_page_is_read_only);
 
+/// Runs two `selftest` processes: the holder (mode `holder_mode`) prints a handle after
+/// `marker` and waits; the user (mode `user_mode`) gets that handle in argument bits 32–63 and
+/// must exit 0; then the holder is killed. Returns the user's console line with `verdict`.
+fn handle_passed_between_processes(
+    stack: &GpuStack,
+    holder_mode: u64,
+    marker: &str,
+    user_mode: u64,
+    verdict: &str,
+) -> Result<String, String> {
+    let holder_console = capture();
+    let holder = spawn(stack, "selftest", holder_mode, &holder_console, false)?;
+    ensure!(
+        wait_for(&holder_console, marker, 5_000),
+        "the holder never printed {marker:?}: {}",
+        holder_console.lock()
+    );
+    let text = holder_console.lock().clone();
+    let handle = line_with(&text, marker)
+        .rsplit("0x")
+        .next()
+        .and_then(|hex| u32::from_str_radix(hex.trim(), 16).ok())
+        .ok_or_else(|| format!("no handle in {text:?}"))?;
+    let console = capture();
+    let argument = user_mode | (u64::from(handle) << 32);
+    let exit = spawn(stack, "selftest", argument, &console, false)?.join();
+    holder.kill();
+    let holder_exit = holder.join();
+    let text = console.lock().clone();
+    ensure!(
+        exit == ProcessExit::Exited(0),
+        "mode {user_mode} ended with {exit:?}:\n{text}"
+    );
+    ensure!(
+        holder_exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the holder ended with {holder_exit:?}"
+    );
+    Ok(String::from(line_with(&text, verdict)))
+}
+
 fn invalid_argument_table() -> TestResult {
     with_stack(|stack| {
-        let holder_console = capture();
-        let holder = spawn(stack, "selftest", 8, &holder_console, false)?;
-        ensure!(
-            wait_for(&holder_console, "holding device", 5_000),
-            "the holder never reported its device: {}",
-            holder_console.lock()
-        );
-        let text = holder_console.lock().clone();
-        let handle = line_with(&text, "holding device")
-            .rsplit("0x")
-            .next()
-            .and_then(|hex| u32::from_str_radix(hex.trim(), 16).ok())
-            .ok_or_else(|| format!("no handle in {text:?}"))?;
-        let console = capture();
-        let exit = spawn(
+        let line = handle_passed_between_processes(
             stack,
-            "selftest",
-            7 | (u64::from(handle) << 32),
-            &console,
-            false,
-        )?
-        .join();
-        holder.kill();
-        let holder_exit = holder.join();
-        let text = console.lock().clone();
-        ensure!(
-            exit == ProcessExit::Exited(0),
-            "the table ended with {exit:?}:\n{text}"
-        );
-        ensure!(
-            holder_exit == ProcessExit::Killed(KILLED_BY_OWNER),
-            "the holder ended with {holder_exit:?}"
-        );
-        log::info!("{}", line_with(&text, "invalid-argument table"));
+            8,
+            "holding device",
+            7,
+            "invalid-argument table",
+        )?;
+        log::info!("{line}");
         Ok(())
     })
 }
@@ -234,40 +248,14 @@ kernel_test!(gpu_user_invalid_argument_table, invalid_argument_table);
 
 fn resource_shared_between_processes() -> TestResult {
     with_stack(|stack| {
-        let producer_console = capture();
-        let producer = spawn(stack, "selftest", 11, &producer_console, false)?;
-        ensure!(
-            wait_for(&producer_console, "shared resource", 5_000),
-            "the producer never shared its resource: {}",
-            producer_console.lock()
-        );
-        let text = producer_console.lock().clone();
-        let handle = line_with(&text, "shared resource")
-            .rsplit("0x")
-            .next()
-            .and_then(|hex| u32::from_str_radix(hex.trim(), 16).ok())
-            .ok_or_else(|| format!("no handle in {text:?}"))?;
-        let console = capture();
-        let exit = spawn(
+        let line = handle_passed_between_processes(
             stack,
-            "selftest",
-            12 | (u64::from(handle) << 32),
-            &console,
-            false,
-        )?
-        .join();
-        producer.kill();
-        let producer_exit = producer.join();
-        let text = console.lock().clone();
-        ensure!(
-            exit == ProcessExit::Exited(0),
-            "the consumer ended with {exit:?}:\n{text}"
-        );
-        ensure!(
-            producer_exit == ProcessExit::Killed(KILLED_BY_OWNER),
-            "the producer ended with {producer_exit:?}"
-        );
-        log::info!("{}", line_with(&text, "opened the shared resource"));
+            11,
+            "shared resource",
+            12,
+            "opened the shared resource",
+        )?;
+        log::info!("{line}");
         Ok(())
     })
 }

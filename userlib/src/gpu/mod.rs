@@ -247,6 +247,11 @@ impl<'a, S: Syscall + ?Sized> Device<'a, S> {
         self.handle
     }
 
+    /// The adapter the device was created on.
+    pub fn adapter(&self) -> &'a Adapter<'a, S> {
+        self.adapter
+    }
+
     /// A context on node 0 (`D3DKMTCreateContextVirtual`).
     pub fn create_context(&self) -> Result<Context<'_, S>, D3dkmtError> {
         self.create_context_with(&ContextDescription::default())
