@@ -22,6 +22,15 @@ pub(super) fn check_count(count: usize, minimum: usize, limit: usize) -> Result<
     }
 }
 
+/// Refuses a message that would not fit in one packet with its extension header.
+pub(super) fn check_packet(bytes: &[u8]) -> Result<(), NtStatus> {
+    if bytes.len() + ExtensionHeader::SIZE > MAX_PACKET_SIZE {
+        Err(NtStatus::INVALID_PARAMETER)
+    } else {
+        Ok(())
+    }
+}
+
 pub(super) fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
     handles
         .iter()
@@ -82,6 +91,35 @@ impl Driver {
         };
         self.require_active(entry.adapter)?;
         Ok(entry)
+    }
+
+    /// Looks up `handle` as one of `kinds` and checks it lives on `adapter`.
+    pub(super) fn object_on(
+        &self,
+        pid: ProcessId,
+        handle: D3dkmtHandle,
+        kinds: &[ObjectKind],
+        adapter: AdapterId,
+    ) -> Result<ObjectEntry, NtStatus> {
+        let entry = self.object(pid, handle, kinds)?;
+        if entry.adapter != adapter {
+            return Err(NtStatus::INVALID_HANDLE);
+        }
+        Ok(entry)
+    }
+
+    /// [`Self::object_on`] for every handle of `handles`.
+    pub(super) fn objects_on(
+        &self,
+        pid: ProcessId,
+        handles: &[D3dkmtHandle],
+        kinds: &[ObjectKind],
+        adapter: AdapterId,
+    ) -> Result<(), NtStatus> {
+        for handle in handles {
+            self.object_on(pid, *handle, kinds, adapter)?;
+        }
+        Ok(())
     }
 
     pub(super) fn host_process(&self, process: ProcessId) -> D3dkmtHandle {
@@ -161,6 +199,51 @@ impl Driver {
         }
     }
 
+    /// Sends the vGPU command of a request of `pid` (never asynchronous); the reply, read as
+    /// `expect`, completes `ticket`.
+    pub(super) fn send_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        adapter: AdapterId,
+        command: VgpuCommand,
+        expect: Expect,
+        bytes: Vec<u8>,
+    ) {
+        let pending = Pending::request(pid, ticket, expect, Some(adapter), command.as_u32());
+        self.send_vgpu(adapter, bytes, pending, false);
+    }
+
+    /// [`Self::send_request`] for a command that may go asynchronously (submissions, signals
+    /// and GPU waits).
+    pub(super) fn send_request_async(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        adapter: AdapterId,
+        command: VgpuCommand,
+        expect: Expect,
+        bytes: Vec<u8>,
+    ) {
+        let pending = Pending::request(pid, ticket, expect, Some(adapter), command.as_u32());
+        self.send_vgpu(adapter, bytes, pending, true);
+    }
+
+    /// Sends the global command of a request of `pid` with a zero vGPU LUID (as Linux does for
+    /// the sharing commands); `adapter` is the one the reply concerns.
+    pub(super) fn send_global_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        adapter: Option<AdapterId>,
+        command: GlobalCommand,
+        expect: Expect,
+        bytes: Vec<u8>,
+    ) {
+        let pending = Pending::request(pid, ticket, expect, adapter, command.as_u32());
+        self.send_global(None, bytes, pending);
+    }
+
     /// Sends a global command.
     pub(super) fn send_global(
         &mut self,
@@ -184,13 +267,6 @@ impl Driver {
         ticket: Ticket,
         request: Request,
     ) -> Result<(), NtStatus> {
-        let pending = |expect: Expect, adapter: Option<AdapterId>, command: u32| Pending {
-            expect,
-            adapter,
-            ticket: Some(ticket),
-            process: Some(pid),
-            command,
-        };
         match request {
             Request::CreateProcess { pid: os_pid, name } => {
                 if !self.global_ready() {
@@ -216,11 +292,13 @@ impl Driver {
                     *slot = unit;
                 }
                 command.flags = CREATE_PROCESS_LINUX;
-                let code = GlobalCommand::CreateProcess.as_u32();
-                self.send_global(
+                self.send_global_request(
+                    pid,
+                    ticket,
                     None,
+                    GlobalCommand::CreateProcess,
+                    Expect::CreateProcess,
                     command.as_bytes().to_vec(),
-                    pending(Expect::CreateProcess, None, code),
                 );
             }
             Request::DestroyProcess => self.start_process_teardown(pid, ticket)?,
@@ -295,11 +373,13 @@ impl Driver {
                     size: data.len(),
                     query_type,
                 };
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     id,
+                    VgpuCommand::QueryAdapterInfo,
+                    expect,
                     bytes,
-                    pending(expect, Some(id), VgpuCommand::QueryAdapterInfo.as_u32()),
-                    false,
                 );
             }
             Request::QueryVideoMemoryInfo {
@@ -311,12 +391,13 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::QueryVideoMemoryInfo, pid);
                 command.adapter = self.adapters[id.0].host_adapter;
                 command.memory_segment_group = segment_group;
-                let code = VgpuCommand::QueryVideoMemoryInfo.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     id,
+                    VgpuCommand::QueryVideoMemoryInfo,
+                    Expect::VideoMemory,
                     command.as_bytes().to_vec(),
-                    pending(Expect::VideoMemory, Some(id), code),
-                    false,
                 );
             }
             Request::GetDeviceState { device, state_type } => {
@@ -333,12 +414,13 @@ impl Driver {
                 command.device = device;
                 command.state_type = state_type;
                 let expect = Expect::DeviceState { device };
-                let code = VgpuCommand::GetDeviceState.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::GetDeviceState,
+                    expect,
                     command.as_bytes().to_vec(),
-                    pending(expect, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::Escape {
@@ -360,12 +442,13 @@ impl Driver {
                 command.private_data_size = data.len() as u32;
                 command.context = context;
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
-                let code = VgpuCommand::Escape.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     id,
+                    VgpuCommand::Escape,
+                    Expect::Escape { size: data.len() },
                     bytes,
-                    pending(Expect::Escape { size: data.len() }, Some(id), code),
-                    false,
                 );
             }
             Request::CreateDevice { .. }

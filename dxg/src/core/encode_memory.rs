@@ -7,11 +7,9 @@
 //! OBJECT_TYPE_MISMATCH), objects named together must live on the same adapter, and counts stay
 //! within the §2.9 limits and the 128 KiB packet size.
 
-use super::encode::{check_count, handle_bytes};
-use super::replies::{Expect, Pending};
-use super::{
-    AdapterId, Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request, Ticket,
-};
+use super::encode::{check_count, check_packet, handle_bytes};
+use super::replies::Expect;
+use super::{Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
@@ -28,15 +26,6 @@ pub(super) fn max_update_operations() -> usize {
     let fit = (MAX_PACKET_SIZE - ExtensionHeader::SIZE - UpdateGpuVirtualAddressCommand::SIZE)
         / UpdateGpuVirtualAddressOperation::SIZE;
     fit.min(MAX_UPDATE_GPU_VA_OPERATIONS)
-}
-
-/// Refuses a message that would not fit in one packet with its extension header.
-pub(super) fn check_packet(bytes: &[u8]) -> Result<(), NtStatus> {
-    if bytes.len() + ExtensionHeader::SIZE > MAX_PACKET_SIZE {
-        Err(NtStatus::INVALID_PARAMETER)
-    } else {
-        Ok(())
-    }
 }
 
 fn encode_operation(operation: &GpuVirtualAddressOperation) -> UpdateGpuVirtualAddressOperation {
@@ -99,39 +88,6 @@ fn encode_operation(operation: &GpuVirtualAddressOperation) -> UpdateGpuVirtualA
 }
 
 impl Driver {
-    /// Builds the bookkeeping of a request's transaction.
-    pub(super) fn pending_for(
-        &self,
-        pid: ProcessId,
-        ticket: Ticket,
-        expect: Expect,
-        adapter: AdapterId,
-        command: VgpuCommand,
-    ) -> Pending {
-        Pending {
-            expect,
-            adapter: Some(adapter),
-            ticket: Some(ticket),
-            process: Some(pid),
-            command: command.as_u32(),
-        }
-    }
-
-    /// Looks up `handle` as one of `kinds` and checks it lives on `adapter`.
-    pub(super) fn object_on(
-        &self,
-        pid: ProcessId,
-        handle: D3dkmtHandle,
-        kinds: &[super::ObjectKind],
-        adapter: AdapterId,
-    ) -> Result<ObjectEntry, NtStatus> {
-        let entry = self.object(pid, handle, kinds)?;
-        if entry.adapter != adapter {
-            return Err(NtStatus::INVALID_HANDLE);
-        }
-        Ok(entry)
-    }
-
     /// Validates "a resource, or a list of allocations" (priorities, residency); returns the
     /// number of results the host answers with.
     fn resource_or_allocations(
@@ -148,9 +104,7 @@ impl Driver {
         if !resource.is_null() {
             self.object_on(pid, resource, &[Resource], device.adapter)?;
         }
-        for handle in allocations {
-            self.object_on(pid, *handle, &[Allocation], device.adapter)?;
-        }
+        self.objects_on(pid, allocations, &[Allocation], device.adapter)?;
         Ok(allocations.len().max(1))
     }
 
@@ -192,14 +146,14 @@ impl Driver {
                 command.size = size;
                 command.reservation_type = reservation_type;
                 command.driver_protection = driver_protection;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::GpuVirtualAddress { map: false },
                     id,
                     VgpuCommand::ReserveGpuVirtualAddress,
+                    Expect::GpuVirtualAddress { map: false },
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
             }
             Request::MapGpuVirtualAddress {
                 paging_queue,
@@ -225,14 +179,14 @@ impl Driver {
                 command.size_in_pages = size_in_pages;
                 command.protection = protection;
                 command.driver_protection = driver_protection;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::GpuVirtualAddress { map: true },
                     queue.adapter,
                     VgpuCommand::MapGpuVirtualAddress,
+                    Expect::GpuVirtualAddress { map: true },
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(queue.adapter, command.as_bytes().to_vec(), pending, false);
             }
             Request::FreeGpuVirtualAddress {
                 adapter,
@@ -245,14 +199,14 @@ impl Driver {
                 command.adapter = self.adapters[id.0].host_adapter;
                 command.base_address = base_address;
                 command.size = size;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     id,
                     VgpuCommand::FreeGpuVirtualAddress,
+                    Expect::Status,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
             }
             Request::UpdateGpuVirtualAddress {
                 device,
@@ -291,14 +245,14 @@ impl Driver {
                 command.flags = flags;
                 let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
                 check_packet(&bytes)?;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     adapter,
                     VgpuCommand::UpdateGpuVirtualAddress,
+                    Expect::Status,
+                    bytes,
                 );
-                self.send_vgpu(adapter, bytes, pending, false);
             }
             Request::SetAllocationPriority {
                 device,
@@ -325,14 +279,14 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     entry.adapter,
                     VgpuCommand::SetAllocationPriority,
+                    Expect::Status,
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, false);
             }
             Request::GetAllocationPriority {
                 device,
@@ -357,14 +311,14 @@ impl Driver {
                     result_area(4 + 4 * results),
                 );
                 check_packet(&bytes)?;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::AllocationPriorities { count: results },
                     entry.adapter,
                     VgpuCommand::GetAllocationPriority,
+                    Expect::AllocationPriorities { count: results },
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, false);
             }
             Request::QueryAllocationResidency {
                 device,
@@ -381,14 +335,14 @@ impl Driver {
                 let bytes =
                     build_message(None, command.as_bytes(), &[&handle_bytes(&allocations)], 0);
                 check_packet(&bytes)?;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Residency { count: results },
                     entry.adapter,
                     VgpuCommand::QueryAllocationResidency,
+                    Expect::Residency { count: results },
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, false);
             }
             Request::OfferAllocations {
                 device,
@@ -400,9 +354,7 @@ impl Driver {
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(handles.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
                 let kind = if resources { Resource } else { Allocation };
-                for handle in &handles {
-                    self.object_on(pid, *handle, &[kind], entry.adapter)?;
-                }
+                self.objects_on(pid, &handles, &[kind], entry.adapter)?;
                 let mut command = OfferAllocationsCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::OfferAllocations, pid);
                 command.device = device;
@@ -417,14 +369,14 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     entry.adapter,
                     VgpuCommand::OfferAllocations,
+                    Expect::Status,
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, false);
             }
             Request::ReclaimAllocations {
                 device,
@@ -437,9 +389,7 @@ impl Driver {
                 self.object_on(pid, paging_queue, &[PagingQueue], entry.adapter)?;
                 check_count(handles.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
                 let kind = if resources { Resource } else { Allocation };
-                for handle in &handles {
-                    self.object_on(pid, *handle, &[kind], entry.adapter)?;
-                }
+                self.objects_on(pid, &handles, &[kind], entry.adapter)?;
                 let mut command = ReclaimAllocationsCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::ReclaimAllocations, pid);
                 command.device = device;
@@ -455,14 +405,14 @@ impl Driver {
                 );
                 check_packet(&bytes)?;
                 let results = if write_results { handles.len() } else { 0 };
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Reclaim { results },
                     entry.adapter,
                     VgpuCommand::ReclaimAllocations,
+                    Expect::Reclaim { results },
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, false);
             }
             Request::UpdateAllocationProperty {
                 paging_queue,
@@ -482,14 +432,14 @@ impl Driver {
                 command.preferred_segment = preferred_segment;
                 command.flags = flags;
                 command.property_mask = property_mask;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::PagingFence,
                     queue.adapter,
                     VgpuCommand::UpdateAllocationProperty,
+                    Expect::PagingFence,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(queue.adapter, command.as_bytes().to_vec(), pending, false);
             }
             Request::InvalidateCache {
                 device,
@@ -505,14 +455,14 @@ impl Driver {
                 command.allocation = allocation;
                 command.offset = offset;
                 command.length = length;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     entry.adapter,
                     VgpuCommand::InvalidateCache,
+                    Expect::Status,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
             }
             Request::ChangeVideoMemoryReservation {
                 adapter,
@@ -527,14 +477,14 @@ impl Driver {
                 command.memory_segment_group = segment_group;
                 command.reservation = reservation;
                 command.physical_adapter_index = physical_adapter_index;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     id,
                     VgpuCommand::ChangeVideoMemoryReservation,
+                    Expect::Status,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -1,9 +1,9 @@
 //! Encoders of the device-level requests (dxg.md §3): devices, paging queues, contexts,
 //! allocations, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
 
-use super::encode::{check_count, handle_bytes};
+use super::encode::{check_count, check_packet, handle_bytes};
 use super::replies::{Expect, Pending};
-use super::{AdapterId, Driver, ObjectKind, ProcessId, Request, Ticket};
+use super::{Driver, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
@@ -18,13 +18,6 @@ impl Driver {
         ticket: Ticket,
         request: Request,
     ) -> Result<(), NtStatus> {
-        let pending = |expect: Expect, adapter: Option<AdapterId>, command: u32| Pending {
-            expect,
-            adapter,
-            ticket: Some(ticket),
-            process: Some(pid),
-            command,
-        };
         match request {
             Request::CreateDevice { adapter, flags } => {
                 let id = self.adapter_of(pid, adapter)?;
@@ -34,12 +27,7 @@ impl Driver {
                 command.error_code = self.config.device_state_cookie;
                 let expect = Expect::Device { adapter: id };
                 let bytes = command.as_bytes().to_vec();
-                self.send_vgpu(
-                    id,
-                    bytes,
-                    pending(expect, Some(id), VgpuCommand::CreateDevice.as_u32()),
-                    false,
-                );
+                self.send_request(pid, ticket, id, VgpuCommand::CreateDevice, expect, bytes);
             }
             Request::DestroyDevice { device } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -50,13 +38,12 @@ impl Driver {
                 flush.header = self.vgpu_header(VgpuCommand::FlushDevice, pid);
                 flush.device = device;
                 flush.reason = FLUSH_REASON_DEVICE_TERMINATE;
-                let flush_pending = Pending {
-                    expect: Expect::Ignore,
-                    adapter: Some(entry.adapter),
-                    ticket: None,
-                    process: Some(pid),
-                    command: VgpuCommand::FlushDevice.as_u32(),
-                };
+                let flush_pending = Pending::internal(
+                    pid,
+                    Expect::Ignore,
+                    entry.adapter,
+                    VgpuCommand::FlushDevice.as_u32(),
+                );
                 self.send_vgpu(
                     entry.adapter,
                     flush.as_bytes().to_vec(),
@@ -64,12 +51,13 @@ impl Driver {
                     false,
                 );
                 let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
-                let code = VgpuCommand::DestroyDevice.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::DestroyDevice,
+                    Expect::Status,
                     command,
-                    pending(Expect::Status, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::CreatePagingQueue { device, priority } => {
@@ -82,12 +70,13 @@ impl Driver {
                     adapter: entry.adapter,
                     device,
                 };
-                let code = VgpuCommand::CreatePagingQueue.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::CreatePagingQueue,
+                    expect,
                     command.as_bytes().to_vec(),
-                    pending(expect, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::DestroyPagingQueue { paging_queue } => {
@@ -95,12 +84,13 @@ impl Driver {
                 self.remove_objects(pid, &[paging_queue]);
                 let command =
                     self.handle_command(VgpuCommand::DestroyPagingQueue, pid, paging_queue);
-                let code = VgpuCommand::DestroyPagingQueue.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::DestroyPagingQueue,
+                    Expect::NoResult,
                     command,
-                    pending(Expect::NoResult, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::CreateContext {
@@ -128,12 +118,13 @@ impl Driver {
                     device,
                     private_size: private_data.len(),
                 };
-                let code = VgpuCommand::CreateContextVirtual.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::CreateContextVirtual,
+                    expect,
                     bytes,
-                    pending(expect, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::DestroyContext { context } => {
@@ -142,12 +133,13 @@ impl Driver {
                     process.remove_context(context);
                 }
                 let command = self.handle_command(VgpuCommand::DestroyContext, pid, context);
-                let code = VgpuCommand::DestroyContext.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::DestroyContext,
+                    Expect::Status,
                     command,
-                    pending(Expect::Status, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::CreateAllocation {
@@ -188,9 +180,7 @@ impl Driver {
                     &[&infos, &runtime_data, &driver_data, &private],
                     0,
                 );
-                if bytes.len() + ExtensionHeader::SIZE > MAX_PACKET_SIZE {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
+                check_packet(&bytes)?;
                 let expect = Expect::Allocations {
                     adapter: entry.adapter,
                     device,
@@ -198,12 +188,13 @@ impl Driver {
                     creates_resource: flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
                     resource,
                 };
-                let code = VgpuCommand::CreateAllocation.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::CreateAllocation,
+                    expect,
                     bytes,
-                    pending(expect, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::DestroyAllocation {
@@ -237,12 +228,13 @@ impl Driver {
                     destroyed.push(resource);
                 }
                 let expect = Expect::DestroyObjects { handles: destroyed };
-                let code = VgpuCommand::DestroyAllocation.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::DestroyAllocation,
+                    expect,
                     bytes,
-                    pending(expect, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::MakeResident {
@@ -259,12 +251,13 @@ impl Driver {
                 command.allocation_count = allocations.len() as u32;
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
-                let code = VgpuCommand::MakeResident.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::MakeResident,
+                    Expect::MakeResident,
                     bytes,
-                    pending(Expect::MakeResident, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::Evict {
@@ -286,12 +279,13 @@ impl Driver {
                     &[&tail],
                     0,
                 );
-                let code = VgpuCommand::Evict.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::Evict,
+                    Expect::Evict,
                     bytes,
-                    pending(Expect::Evict, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::Lock { device, allocation } => {
@@ -304,12 +298,13 @@ impl Driver {
                 let expect = Expect::Lock {
                     cached: allocation_entry.cached,
                 };
-                let code = VgpuCommand::Lock2.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::Lock2,
+                    expect,
                     command.as_bytes().to_vec(),
-                    pending(expect, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::Unlock { device, allocation } => {
@@ -319,12 +314,13 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::Unlock2, pid);
                 command.device = device;
                 command.allocation = allocation;
-                let code = VgpuCommand::Unlock2.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::Unlock2,
+                    Expect::Status,
                     command.as_bytes().to_vec(),
-                    pending(Expect::Status, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::SubmitCommand {
@@ -352,15 +348,14 @@ impl Driver {
                 command.num_history_buffers = history_buffers.len() as u32;
                 let history = handle_bytes(&history_buffers);
                 let bytes = build_message(None, command.as_bytes(), &[&history, &private_data], 0);
-                if bytes.len() + ExtensionHeader::SIZE > MAX_PACKET_SIZE {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                let code = VgpuCommand::SubmitCommand.as_u32();
-                self.send_vgpu(
+                check_packet(&bytes)?;
+                self.send_request_async(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::SubmitCommand,
+                    Expect::Status,
                     bytes,
-                    pending(Expect::Status, Some(entry.adapter), code),
-                    true,
                 );
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),

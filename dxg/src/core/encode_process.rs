@@ -79,13 +79,7 @@ impl Driver {
             self.send_destroy_process(pid, ticket);
         }
         for (adapter, bytes, code) in commands {
-            let pending = Pending {
-                expect: Expect::TeardownStep { ticket },
-                adapter: Some(adapter),
-                ticket: None,
-                process: Some(pid),
-                command: code,
-            };
+            let pending = Pending::internal(pid, Expect::TeardownStep { ticket }, adapter, code);
             self.send_vgpu(adapter, bytes, pending, false);
         }
         Ok(())
@@ -94,13 +88,13 @@ impl Driver {
     pub(super) fn send_destroy_process(&mut self, pid: ProcessId, ticket: Ticket) {
         let host = self.host_process(pid);
         let header = CommandHeader::global(GlobalCommand::DestroyProcess.as_u32(), host);
-        let pending = Pending {
-            expect: Expect::DestroyProcess,
-            adapter: None,
-            ticket: Some(ticket),
-            process: Some(pid),
-            command: GlobalCommand::DestroyProcess.as_u32(),
-        };
+        let pending = Pending::request(
+            pid,
+            ticket,
+            Expect::DestroyProcess,
+            None,
+            GlobalCommand::DestroyProcess.as_u32(),
+        );
         if self.global_ready() {
             self.send_global(None, header.as_bytes().to_vec(), pending);
         } else {

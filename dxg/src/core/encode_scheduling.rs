@@ -3,7 +3,7 @@
 //! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68); plus the
 //! router that sends each newer request to its encoder.
 
-use super::encode_memory::check_packet;
+use super::encode::check_packet;
 use super::replies::Expect;
 use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -87,14 +87,14 @@ impl Driver {
                     context,
                     private_size: private_data.len(),
                 };
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    expect,
                     entry.adapter,
                     VgpuCommand::CreateHwQueue,
+                    expect,
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, false);
             }
             Request::DestroyHwQueue { hwqueue } => {
                 let entry = self.object(pid, hwqueue, &[HwQueue])?;
@@ -102,14 +102,14 @@ impl Driver {
                     process.remove_hwqueue(hwqueue);
                 }
                 let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     entry.adapter,
                     VgpuCommand::DestroyHwQueue,
+                    Expect::Status,
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, false);
             }
             Request::SubmitCommandToHwQueue {
                 hwqueue,
@@ -122,9 +122,7 @@ impl Driver {
                 let entry = self.object(pid, hwqueue, &[HwQueue])?;
                 // Linux bounds `num_primaries` only by the packet size
                 // (`dxgkio_submit_command_to_hwqueue`); so does `check_packet` below.
-                for primary in &primaries {
-                    self.object_on(pid, *primary, &[Allocation], entry.adapter)?;
-                }
+                self.objects_on(pid, &primaries, &[Allocation], entry.adapter)?;
                 let mut command = SubmitCommandToHwQueueCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::SubmitCommandToHwQueue, pid);
                 command.hwqueue = hwqueue;
@@ -140,14 +138,14 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                let pending = self.pending_for(
+                self.send_request_async(
                     pid,
                     ticket,
-                    Expect::Status,
                     entry.adapter,
                     VgpuCommand::SubmitCommandToHwQueue,
+                    Expect::Status,
+                    bytes,
                 );
-                self.send_vgpu(entry.adapter, bytes, pending, true);
             }
             Request::SetContextSchedulingPriority {
                 context,
@@ -160,14 +158,14 @@ impl Driver {
                 command.context = context;
                 command.priority = priority;
                 command.in_process = u8::from(in_process);
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     entry.adapter,
                     VgpuCommand::SetContextSchedulingPriority,
+                    Expect::Status,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
             }
             Request::GetContextSchedulingPriority {
                 context,
@@ -178,14 +176,14 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::GetContextSchedulingPriority, pid);
                 command.context = context;
                 command.in_process = u8::from(in_process);
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::SchedulingPriority,
                     entry.adapter,
                     VgpuCommand::GetContextSchedulingPriority,
+                    Expect::SchedulingPriority,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
             }
             Request::MarkDeviceAsError { device, reason } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -193,26 +191,26 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::MarkDeviceAsError, pid);
                 command.device = device;
                 command.reason = reason;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     entry.adapter,
                     VgpuCommand::MarkDeviceAsError,
+                    Expect::Status,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
             }
             Request::FlushHeapTransitions { adapter } => {
                 let id = self.adapter_of(pid, adapter)?;
                 let header = self.vgpu_header(VgpuCommand::FlushHeapTransitions, pid);
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Status,
                     id,
                     VgpuCommand::FlushHeapTransitions,
+                    Expect::Status,
+                    header.as_bytes().to_vec(),
                 );
-                self.send_vgpu(id, header.as_bytes().to_vec(), pending, false);
             }
             Request::QueryClockCalibration {
                 adapter,
@@ -225,14 +223,14 @@ impl Driver {
                 command.adapter = self.adapters[id.0].host_adapter;
                 command.node_ordinal = node_ordinal;
                 command.physical_adapter_index = physical_adapter_index;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::ClockCalibration,
                     id,
                     VgpuCommand::QueryClockCalibration,
+                    Expect::ClockCalibration,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
             }
             Request::QueryStatistics {
                 adapter,
@@ -256,14 +254,14 @@ impl Driver {
                     .unwrap_or(self.adapters[id.0].luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Statistics,
                     id,
                     VgpuCommand::QueryStatistics,
+                    Expect::Statistics,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
             }
             Request::IsFeatureEnabled {
                 adapter,
@@ -277,14 +275,14 @@ impl Driver {
                     false,
                 );
                 command.feature_id = feature_id;
-                let pending = self.pending_for(
+                self.send_request(
                     pid,
                     ticket,
-                    Expect::Feature,
                     id,
                     VgpuCommand::IsFeatureEnabled,
+                    Expect::Feature,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_vgpu(id, command.as_bytes().to_vec(), pending, false);
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

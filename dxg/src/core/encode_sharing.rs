@@ -14,8 +14,8 @@
 //! Global commands are sent with a zero vGPU LUID in the extension header, as Linux does
 //! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
 
+use super::encode::check_packet;
 use super::encode::handle_bytes;
-use super::encode_memory::check_packet;
 use super::replies::{Expect, Pending};
 use super::{AdapterId, Driver, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -58,23 +58,6 @@ pub const SYSMEM_PAGES_MESSAGE_BYTES: usize =
     SetExistingSysmemPagesCommand::SIZE + 8 * MAX_PFNS_PER_MESSAGE;
 
 impl Driver {
-    /// Builds a pending transaction for `ticket`.
-    fn sharing_pending(
-        pid: ProcessId,
-        ticket: Ticket,
-        expect: Expect,
-        adapter: Option<AdapterId>,
-        command: u32,
-    ) -> Pending {
-        Pending {
-            expect,
-            adapter,
-            ticket: Some(ticket),
-            process: Some(pid),
-            command,
-        }
-    }
-
     /// Looks up a shared handle of `kind` usable on `adapter`.
     fn shared_entry(
         &self,
@@ -147,9 +130,14 @@ impl Driver {
                     adapter: entry.adapter,
                     kind,
                 };
-                let code = GlobalCommand::CreateNtSharedObject.as_u32();
-                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
-                self.send_global(None, command.as_bytes().to_vec(), pending);
+                self.send_global_request(
+                    pid,
+                    ticket,
+                    Some(entry.adapter),
+                    GlobalCommand::CreateNtSharedObject,
+                    expect,
+                    command.as_bytes().to_vec(),
+                );
             }
             Request::DestroyNtSharedObject { shared_handle } => {
                 self.active_process(pid)?;
@@ -162,9 +150,14 @@ impl Driver {
                     .remove(&shared_handle)
                     .map(|entry| entry.adapter);
                 let bytes = destroy_shared_command(shared_handle);
-                let code = GlobalCommand::DestroyNtSharedObject.as_u32();
-                let pending = Self::sharing_pending(pid, ticket, Expect::Status, adapter, code);
-                self.send_global(None, bytes, pending);
+                self.send_global_request(
+                    pid,
+                    ticket,
+                    adapter,
+                    GlobalCommand::DestroyNtSharedObject,
+                    Expect::Status,
+                    bytes,
+                );
             }
             Request::OpenResource {
                 device,
@@ -190,9 +183,14 @@ impl Driver {
                     device,
                     allocations,
                 };
-                let code = VgpuCommand::OpenResource.as_u32();
-                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
-                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+                self.send_request(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    VgpuCommand::OpenResource,
+                    expect,
+                    command.as_bytes().to_vec(),
+                );
             }
             Request::OpenSyncObject {
                 device,
@@ -223,9 +221,14 @@ impl Driver {
                     global,
                     monitored,
                 };
-                let code = GlobalCommand::OpenSyncObject.as_u32();
-                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
-                self.send_global(None, command.as_bytes().to_vec(), pending);
+                self.send_global_request(
+                    pid,
+                    ticket,
+                    Some(entry.adapter),
+                    GlobalCommand::OpenSyncObject,
+                    expect,
+                    command.as_bytes().to_vec(),
+                );
             }
             Request::ShareObjectWithHost { device, object } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -242,15 +245,14 @@ impl Driver {
                 );
                 command.device = device;
                 command.object = object;
-                let code = GlobalCommand::ShareObjectWithHost.as_u32();
-                let pending = Self::sharing_pending(
+                self.send_global_request(
                     pid,
                     ticket,
-                    Expect::VailHandle,
                     Some(entry.adapter),
-                    code,
+                    GlobalCommand::ShareObjectWithHost,
+                    Expect::VailHandle,
+                    command.as_bytes().to_vec(),
                 );
-                self.send_global(None, command.as_bytes().to_vec(), pending);
             }
             Request::GetStandardAllocationDriverData {
                 device,
@@ -285,9 +287,14 @@ impl Driver {
                     allocation_size: allocation_data_size,
                     resource_size: resource_data_size,
                 };
-                let code = VgpuCommand::DdiGetStandardAllocationDriverData.as_u32();
-                let pending = Self::sharing_pending(pid, ticket, expect, Some(entry.adapter), code);
-                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+                self.send_request(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    VgpuCommand::DdiGetStandardAllocationDriverData,
+                    expect,
+                    command.as_bytes().to_vec(),
+                );
             }
             Request::SetExistingSysmemStore {
                 device,
@@ -304,10 +311,14 @@ impl Driver {
                 command.device = device;
                 command.allocation = allocation;
                 command.gpadl = gpadl;
-                let code = VgpuCommand::SetExistingSysmemStore.as_u32();
-                let pending =
-                    Self::sharing_pending(pid, ticket, Expect::Status, Some(entry.adapter), code);
-                self.send_vgpu(entry.adapter, command.as_bytes().to_vec(), pending, false);
+                self.send_request(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    VgpuCommand::SetExistingSysmemStore,
+                    Expect::Status,
+                    command.as_bytes().to_vec(),
+                );
             }
             Request::SetExistingSysmemPages {
                 device,
@@ -366,9 +377,14 @@ impl Driver {
             page_frames,
             offset,
         };
-        let code = VgpuCommand::SetExistingSysmemPages.as_u32();
-        let pending = Self::sharing_pending(pid, ticket, expect, Some(adapter), code);
-        self.send_vgpu(adapter, bytes, pending, false);
+        self.send_request(
+            pid,
+            ticket,
+            adapter,
+            VgpuCommand::SetExistingSysmemPages,
+            expect,
+            bytes,
+        );
     }
 
     /// Process exit: DESTROYNTSHAREDOBJECT for every shared handle the process created (Linux
@@ -382,13 +398,12 @@ impl Driver {
             .collect();
         for (handle, adapter) in &owned {
             self.shared.remove(handle);
-            let pending = Pending {
-                expect: Expect::TeardownStep { ticket },
-                adapter: Some(*adapter),
-                ticket: None,
-                process: Some(pid),
-                command: GlobalCommand::DestroyNtSharedObject.as_u32(),
-            };
+            let pending = Pending::internal(
+                pid,
+                Expect::TeardownStep { ticket },
+                *adapter,
+                GlobalCommand::DestroyNtSharedObject.as_u32(),
+            );
             self.send_global(None, destroy_shared_command(*handle), pending);
         }
         owned.len()
@@ -413,13 +428,12 @@ impl Driver {
             &[&handle_bytes(&[])],
             DESTROY_ALLOCATION_SLACK,
         );
-        let pending = Pending {
-            expect: Expect::Ignore,
-            adapter: Some(adapter),
-            ticket: None,
-            process: Some(pid),
-            command: VgpuCommand::DestroyAllocation.as_u32(),
-        };
+        let pending = Pending::internal(
+            pid,
+            Expect::Ignore,
+            adapter,
+            VgpuCommand::DestroyAllocation.as_u32(),
+        );
         self.send_vgpu(adapter, bytes, pending, false);
     }
 }

@@ -11,8 +11,7 @@
 use super::encode::{check_count, handle_bytes};
 use super::replies::{Expect, Pending};
 use super::{
-    AdapterId, Driver, GuestEvent, ObjectEntry, ObjectKind, ProcessId, Request, SyncObjectKind,
-    Ticket,
+    Driver, GuestEvent, ObjectEntry, ObjectKind, ProcessId, Request, SyncObjectKind, Ticket,
 };
 use crate::wire::*;
 use alloc::vec;
@@ -29,13 +28,6 @@ impl Driver {
         ticket: Ticket,
         request: Request,
     ) -> Result<(), NtStatus> {
-        let pending = |expect: Expect, adapter: Option<AdapterId>, command: u32| Pending {
-            expect,
-            adapter,
-            ticket: Some(ticket),
-            process: Some(pid),
-            command,
-        };
         match request {
             Request::CreateSyncObject {
                 device,
@@ -88,12 +80,13 @@ impl Driver {
                     monitored,
                     event,
                 };
-                let code = VgpuCommand::CreateSyncObject.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::CreateSyncObject,
+                    expect,
                     command.as_bytes().to_vec(),
-                    pending(expect, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::DestroySyncObject { sync_object } => {
@@ -109,11 +102,9 @@ impl Driver {
                 );
                 command.handle = sync_object;
                 let code = GlobalCommand::DestroySyncObject.as_u32();
-                self.send_global(
-                    Some(entry.adapter),
-                    command.as_bytes().to_vec(),
-                    pending(Expect::Status, Some(entry.adapter), code),
-                );
+                let pending =
+                    Pending::request(pid, ticket, Expect::Status, Some(entry.adapter), code);
+                self.send_global(Some(entry.adapter), command.as_bytes().to_vec(), pending);
             }
             Request::SignalFromGpu {
                 context,
@@ -176,12 +167,13 @@ impl Driver {
                     &[&handle_bytes(&objects), &u64_bytes(&values)],
                     0,
                 );
-                let code = VgpuCommand::WaitForSyncObjectFromCpu.as_u32();
-                self.send_vgpu(
+                self.send_request(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::WaitForSyncObjectFromCpu,
+                    Expect::WaitFromCpu { event },
                     bytes,
-                    pending(Expect::WaitFromCpu { event }, Some(entry.adapter), code),
-                    false,
                 );
             }
             Request::WaitFromGpu {
@@ -200,12 +192,13 @@ impl Driver {
                 // Linux marks the wait legacy unless the first object is a monitored fence.
                 let legacy = !self.is_monitored_fence(pid, objects[0]);
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
-                let code = VgpuCommand::WaitForSyncObjectFromGpu.as_u32();
-                self.send_vgpu(
+                self.send_request_async(
+                    pid,
+                    ticket,
                     entry.adapter,
+                    VgpuCommand::WaitForSyncObjectFromGpu,
+                    Expect::Status,
                     bytes,
-                    pending(Expect::Status, Some(entry.adapter), code),
-                    true,
                 );
             }
             Request::SignalSynchronizationObject2 {
@@ -238,14 +231,8 @@ impl Driver {
                 let mut values = vec![0u64; objects.len()];
                 values[0] = fence_value;
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, true);
-                let pending = Pending {
-                    expect: Expect::Status,
-                    adapter: Some(entry.adapter),
-                    ticket: Some(ticket),
-                    process: Some(pid),
-                    command: VgpuCommand::WaitForSyncObjectFromGpu.as_u32(),
-                };
-                self.send_vgpu(entry.adapter, bytes, pending, true);
+                let code = VgpuCommand::WaitForSyncObjectFromGpu;
+                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             }
             Request::CancelWait { ticket: wait } => self.cancel_wait(pid, ticket, wait)?,
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
@@ -332,16 +319,9 @@ impl Driver {
             ],
             0,
         );
-        let code = VgpuCommand::SignalSyncObject.as_u32();
+        let code = VgpuCommand::SignalSyncObject;
         if !enqueue {
-            let pending = Pending {
-                expect: Expect::Status,
-                adapter: Some(entry.adapter),
-                ticket: Some(ticket),
-                process: Some(pid),
-                command: code,
-            };
-            self.send_vgpu(entry.adapter, bytes, pending, true);
+            self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             return Ok(());
         }
         // The ticket completes when the host signals the event (after its acknowledgement, which
@@ -362,7 +342,7 @@ impl Driver {
             adapter: Some(entry.adapter),
             ticket: (!asynchronous).then_some(ticket),
             process: Some(pid),
-            command: code,
+            command: code.as_u32(),
         };
         self.send_vgpu(entry.adapter, bytes, pending, true);
         Ok(())
@@ -401,14 +381,8 @@ impl Driver {
             ],
             0,
         );
-        let pending = Pending {
-            expect: Expect::Status,
-            adapter: Some(entry.adapter),
-            ticket: Some(ticket),
-            process: Some(pid),
-            command: VgpuCommand::SignalSyncObject.as_u32(),
-        };
-        self.send_vgpu(entry.adapter, bytes, pending, true);
+        let code = VgpuCommand::SignalSyncObject;
+        self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
         Ok(())
     }
 }

@@ -222,13 +222,12 @@ impl Driver {
             };
         if let Err(status) = registered {
             let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-            let undo = Pending {
-                expect: Expect::Ignore,
-                adapter: Some(adapter),
-                ticket: None,
-                process: Some(pid),
-                command: VgpuCommand::DestroyHwQueue.as_u32(),
-            };
+            let undo = Pending::internal(
+                pid,
+                Expect::Ignore,
+                adapter,
+                VgpuCommand::DestroyHwQueue.as_u32(),
+            );
             self.send_vgpu(adapter, bytes, undo, false);
             return Err(status);
         }

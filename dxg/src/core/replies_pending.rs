@@ -164,4 +164,32 @@ impl Pending {
             command,
         }
     }
+
+    /// The transaction of a request of `process`, answered on `ticket`.
+    pub fn request(
+        process: ProcessId,
+        ticket: Ticket,
+        expect: Expect,
+        adapter: Option<AdapterId>,
+        command: u32,
+    ) -> Self {
+        Self {
+            expect,
+            adapter,
+            ticket: Some(ticket),
+            process: Some(process),
+            command,
+        }
+    }
+
+    /// A transaction of `process` the driver sends on its own (no ticket waits for it).
+    pub fn internal(process: ProcessId, expect: Expect, adapter: AdapterId, command: u32) -> Self {
+        Self {
+            expect,
+            adapter: Some(adapter),
+            ticket: None,
+            process: Some(process),
+            command,
+        }
+    }
 }
