@@ -8,7 +8,7 @@ use super::{Environment, NtStatus};
 use alloc::vec;
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
-use userlib::abi::status;
+use userlib::abi::{D3DKMT_MAKERESIDENT_ALLOC_MAX, status};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// `STATUS_ACCESS_VIOLATION`: a nested user pointer is not readable or writable.
@@ -97,6 +97,16 @@ pub fn read_handles(
     Ok(raw.into_iter().map(D3dkmtHandle).collect())
 }
 
+/// Reads the 1 … 10240 handles (`count`) of a residency call's list at user `address`.
+pub fn read_residency_list(
+    environment: &dyn Environment,
+    count: u32,
+    address: u64,
+) -> Result<Vec<D3dkmtHandle>, NtStatus> {
+    let count = checked_count(count, 1, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
+    read_handles(environment, address, count)
+}
+
 /// Writes `data` at user `address` (nothing for empty data).
 pub fn write_bytes(
     environment: &dyn Environment,
@@ -109,6 +119,17 @@ pub fn write_bytes(
     environment
         .write_user(address, data)
         .map_err(|_| ACCESS_VIOLATION)
+}
+
+/// Writes the host's version of a caller's buffer back to user `address`: at most `capacity`
+/// bytes of `reply` (the size of the caller's buffer).
+pub fn write_reply(
+    environment: &dyn Environment,
+    address: u64,
+    reply: &[u8],
+    capacity: usize,
+) -> Result<(), NtStatus> {
+    write_bytes(environment, address, &reply[..reply.len().min(capacity)])
 }
 
 /// The handles of a struct's fixed array, the first `count` of them (`count` ≤ its length).

@@ -181,32 +181,11 @@ impl Views {
         Release::Unmapped
     }
 
-    /// Records the fence page of a sync object or paging queue. A host that hands out a live
-    /// handle again replaces the old object: its page is unmapped rather than leaked.
+    /// Records the fence page of a sync object, paging queue or hardware queue (`owner`, on
+    /// `device`, null if unknown). A hardware queue's progress fence names its `context` (null
+    /// for the others): it goes with the queue, its context or its device. A host that hands out
+    /// a live handle again replaces the old object: its page is unmapped rather than leaked.
     pub fn add_fence(
-        &mut self,
-        environment: &mut dyn Environment,
-        owner: D3dkmtHandle,
-        device: D3dkmtHandle,
-        mapping: Mapping,
-    ) {
-        self.insert_fence(environment, owner, device, D3dkmtHandle::NULL, mapping);
-    }
-
-    /// Records the progress-fence page of a hardware queue on `context` (itself on `device`,
-    /// null if unknown): it goes with the queue, its context or its device.
-    pub fn add_queue_fence(
-        &mut self,
-        environment: &mut dyn Environment,
-        hwqueue: D3dkmtHandle,
-        context: D3dkmtHandle,
-        device: D3dkmtHandle,
-        mapping: Mapping,
-    ) {
-        self.insert_fence(environment, hwqueue, device, context, mapping);
-    }
-
-    fn insert_fence(
         &mut self,
         environment: &mut dyn Environment,
         owner: D3dkmtHandle,

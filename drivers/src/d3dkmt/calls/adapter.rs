@@ -4,6 +4,7 @@
 use super::{Call, unexpected};
 use crate::d3dkmt::arguments::{
     MAX_PRIVATE_DATA, checked_count, decode, encode, read_bytes, read_private_data, write_bytes,
+    write_reply,
 };
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
@@ -132,12 +133,7 @@ pub fn query_adapter_info(call: &mut Call<'_>) -> CallResult {
     };
     match call.gpu(request)? {
         Reply::AdapterInfo(reply) => {
-            let length = reply.len().min(size);
-            write_bytes(
-                call.environment,
-                arguments.pPrivateDriverData,
-                &reply[..length],
-            )?;
+            write_reply(call.environment, arguments.pPrivateDriverData, &reply, size)?;
             Ok(NtStatus::SUCCESS)
         }
         other => Err(unexpected(&other)),
@@ -191,12 +187,7 @@ pub fn escape(call: &mut Call<'_>) -> CallResult {
     };
     match call.gpu(request)? {
         Reply::Escape(reply) => {
-            let length = reply.len().min(size);
-            write_bytes(
-                call.environment,
-                arguments.pPrivateDriverData,
-                &reply[..length],
-            )?;
+            write_reply(call.environment, arguments.pPrivateDriverData, &reply, size)?;
             Ok(NtStatus::SUCCESS)
         }
         other => Err(unexpected(&other)),

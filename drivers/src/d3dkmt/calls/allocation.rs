@@ -3,7 +3,8 @@
 
 use super::{Call, existing_sysmem, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{
-    PrivateDataBudget, checked_count, decode, encode, read_array, read_handles, write_bytes,
+    PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
+    read_residency_list, write_bytes,
 };
 use crate::d3dkmt::views::{AllocationRecord, Mapping, Release};
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
@@ -17,7 +18,7 @@ use userlib::abi::flags::{
 use userlib::abi::{
     D3DDDI_ALLOCATIONINFO2, D3DDDI_MAKERESIDENT, D3DKMT_CREATEALLOCATION,
     D3DKMT_CREATEALLOCATION_MAX, D3DKMT_DESTROYALLOCATION2, D3DKMT_EVICT, D3DKMT_LOCK2,
-    D3DKMT_MAKERESIDENT_ALLOC_MAX, D3DKMT_UNLOCK2,
+    D3DKMT_UNLOCK2,
 };
 use zerocopy::IntoBytes;
 
@@ -179,8 +180,11 @@ pub fn destroy_allocation2(call: &mut Call<'_>) -> CallResult {
 /// driver). Returns `STATUS_PENDING` when the caller must wait for `PagingFenceValue`.
 pub fn make_resident(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DDDI_MAKERESIDENT = decode(call.arguments)?;
-    let count = checked_count(arguments.NumAllocations, 1, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
-    let allocations = read_handles(call.environment, arguments.AllocationList, count)?;
+    let allocations = read_residency_list(
+        call.environment,
+        arguments.NumAllocations,
+        arguments.AllocationList,
+    )?;
     let request = Request::MakeResident {
         paging_queue: D3dkmtHandle(arguments.hPagingQueue),
         allocations,
@@ -207,8 +211,11 @@ pub fn make_resident(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTEvict`: 1 … 10240 allocations.
 pub fn evict(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_EVICT = decode(call.arguments)?;
-    let count = checked_count(arguments.NumAllocations, 1, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
-    let allocations = read_handles(call.environment, arguments.AllocationList, count)?;
+    let allocations = read_residency_list(
+        call.environment,
+        arguments.NumAllocations,
+        arguments.AllocationList,
+    )?;
     let request = Request::Evict {
         device: D3dkmtHandle(arguments.hDevice),
         allocations,

@@ -5,9 +5,8 @@
 use super::{Call, unexpected};
 use crate::d3dkmt::arguments::{
     MAX_HISTORY_BUFFERS, checked_count, decode, encode, handles_of, read_handles,
-    read_private_data, write_bytes,
+    read_private_data, write_reply,
 };
-use crate::d3dkmt::views::Mapping;
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
@@ -76,21 +75,13 @@ pub fn create_paging_queue(call: &mut Call<'_>) -> CallResult {
         } => (paging_queue, sync_object, fence_address),
         other => return Err(unexpected(&other)),
     };
-    let cpu_address = if fence_address == 0 {
-        0
-    } else {
-        match Mapping::map_fence(call.environment, fence_address) {
-            Ok((mapping, value_address)) => {
-                call.views
-                    .add_fence(call.environment, paging_queue, device, mapping);
-                value_address
-            }
-            Err(failure) => {
-                call.undo(Request::DestroyPagingQueue { paging_queue });
-                return Err(failure);
-            }
-        }
-    };
+    let cpu_address = call.map_fence_view(
+        fence_address,
+        paging_queue,
+        device,
+        D3dkmtHandle::NULL,
+        Request::DestroyPagingQueue { paging_queue },
+    )?;
     call.owners.add_paging_queue(paging_queue, device);
     arguments.hPagingQueue = paging_queue.0;
     arguments.hSyncObject = sync_object.0;
@@ -134,15 +125,13 @@ pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
         } => (context, private_data),
         other => return Err(unexpected(&other)),
     };
-    let length = reply_data.len().min(size);
-    if let Err(failure) = write_bytes(
+    let written = write_reply(
         call.environment,
         arguments.pPrivateDriverData,
-        &reply_data[..length],
-    ) {
-        call.undo(Request::DestroyContext { context });
-        return Err(failure);
-    }
+        &reply_data,
+        size,
+    );
+    call.or_undo(written, Request::DestroyContext { context })?;
     call.owners.add_context(context, device);
     arguments.hContext = context.0;
     encode(call.arguments, &arguments);

@@ -3,16 +3,14 @@
 //! §3.16, §3.18).
 
 use super::Call;
-use super::sync::objects_and_values;
+use super::sync::{signal_from_context, single_broadcast_context, wait_from_context};
 use super::unexpected;
 use crate::d3dkmt::arguments::{
-    checked_count, decode, encode, read_handles, read_private_data, write_bytes,
+    checked_count, decode, encode, read_handles, read_private_data, write_reply,
 };
-use crate::d3dkmt::views::Mapping;
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
-    D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_OBJECT_SIGNALED, D3DDDI_MAX_OBJECT_WAITED_ON,
     D3DDDI_MAX_WRITTEN_PRIMARIES, D3DKMT_CREATEHWQUEUE, D3DKMT_DESTROYHWQUEUE,
     D3DKMT_SUBMITCOMMANDTOHWQUEUE, D3DKMT_SUBMITSIGNALSYNCOBJECTSTOHWQUEUE,
     D3DKMT_SUBMITWAITFORSYNCOBJECTSTOHWQUEUE,
@@ -54,35 +52,22 @@ pub fn create_hw_queue(call: &mut Call<'_>) -> CallResult {
             ),
             other => return Err(unexpected(&other)),
         };
-    let cpu_address = if fence_address == 0 {
-        0
-    } else {
-        match Mapping::map_fence(call.environment, fence_address) {
-            Ok((mapping, value_address)) => {
-                let device = call
-                    .owners
-                    .context_device(context)
-                    .unwrap_or(D3dkmtHandle::NULL);
-                call.views
-                    .add_queue_fence(call.environment, hwqueue, context, device, mapping);
-                value_address
-            }
-            Err(failure) => {
-                call.undo(Request::DestroyHwQueue { hwqueue });
-                return Err(failure);
-            }
-        }
-    };
-    let length = reply_data.len().min(size);
-    if let Err(failure) = write_bytes(
+    let device = call
+        .owners
+        .context_device(context)
+        .unwrap_or(D3dkmtHandle::NULL);
+    let undo = Request::DestroyHwQueue { hwqueue };
+    let cpu_address = call.map_fence_view(fence_address, hwqueue, device, context, undo.clone())?;
+    let written = write_reply(
         call.environment,
         arguments.pPrivateDriverData,
-        &reply_data[..length],
-    ) {
+        &reply_data,
+        size,
+    );
+    if written.is_err() {
         call.views.remove_fence(call.environment, hwqueue);
-        call.undo(Request::DestroyHwQueue { hwqueue });
-        return Err(failure);
     }
+    call.or_undo(written, undo)?;
     arguments.hHwQueue = hwqueue.0;
     arguments.hHwQueueProgressFence = progress_fence.0;
     arguments.HwQueueProgressFenceCPUVirtualAddress = cpu_address;
@@ -127,48 +112,31 @@ pub fn submit_command_to_hw_queue(call: &mut Call<'_>) -> CallResult {
 /// signal flags are not supported yet.
 pub fn submit_signal_to_hw_queue(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_SUBMITSIGNALSYNCOBJECTSTOHWQUEUE = decode(call.arguments)?;
-    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_SIGNALED)?;
-    let queue_count = checked_count(
-        arguments.BroadcastHwQueueCount,
-        1,
-        D3DDDI_MAX_BROADCAST_CONTEXT,
-    )?;
-    if queue_count != 1 || arguments.Flags != 0 {
-        return Err(NtStatus::NOT_SUPPORTED);
-    }
-    let queues = read_handles(
-        call.environment,
-        arguments.BroadcastHwQueueArray,
-        queue_count,
-    )?;
-    let (objects, values) = objects_and_values(
+    let queue = single_broadcast_context(
         call.environment,
         arguments.ObjectCount,
-        D3DDDI_MAX_OBJECT_SIGNALED,
+        arguments.BroadcastHwQueueCount,
+        arguments.BroadcastHwQueueArray,
+        arguments.Flags,
+    )?;
+    signal_from_context(
+        call,
+        queue,
+        arguments.ObjectCount,
         arguments.ObjectHandleArray,
         arguments.FenceValueArray,
-    )?;
-    call.gpu_status(Request::SignalFromGpu {
-        context: queues[0],
-        objects,
-        values,
-    })
+    )
 }
 
 /// `D3DKMTSubmitWaitForSyncObjectsToHwQueue`: the queue waits for 1 … 32 monitored fences (the
 /// WAITFORSYNCOBJECTFROMGPU Linux sends with the queue as the context, not legacy).
 pub fn submit_wait_to_hw_queue(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_SUBMITWAITFORSYNCOBJECTSTOHWQUEUE = decode(call.arguments)?;
-    let (objects, values) = objects_and_values(
-        call.environment,
+    wait_from_context(
+        call,
+        D3dkmtHandle(arguments.hHwQueue),
         arguments.ObjectCount,
-        D3DDDI_MAX_OBJECT_WAITED_ON,
         arguments.ObjectHandleArray,
         arguments.FenceValueArray,
-    )?;
-    call.gpu_status(Request::WaitFromGpu {
-        context: D3dkmtHandle(arguments.hHwQueue),
-        objects,
-        values,
-    })
+    )
 }

@@ -19,8 +19,9 @@ pub mod virtual_address;
 
 use super::owners::Owners;
 use super::shared::SharedHandles;
-use super::views::Views;
+use super::views::{Mapping, Views};
 use super::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
+use dxg::wire::D3dkmtHandle;
 
 /// One call being served: the process's environment and views, and the argument struct.
 pub struct Call<'a> {
@@ -57,6 +58,42 @@ impl Call<'_> {
         if let Err(failure) = self.gpu(request) {
             log::warn!("d3dkmt: undo request failed: {failure:?}");
         }
+    }
+
+    /// Passes on `result` of a step after a create; a failure first sends `undo` (which
+    /// destroys the created object again).
+    pub fn or_undo<T>(
+        &mut self,
+        result: Result<T, NtStatus>,
+        undo: Request,
+    ) -> Result<T, NtStatus> {
+        if result.is_err() {
+            self.undo(undo);
+        }
+        result
+    }
+
+    /// Maps the value page of a fence the host just created (at IO-space `fence_address`, 0
+    /// for none) read-only and records the view under `owner` (on `device`; `context` for a
+    /// hardware queue's progress fence, null otherwise). Returns the user address of the value
+    /// (0 when the host reported no page). When the page cannot be mapped, `undo` destroys the
+    /// new object again and the mapping failure is returned.
+    pub fn map_fence_view(
+        &mut self,
+        fence_address: u64,
+        owner: D3dkmtHandle,
+        device: D3dkmtHandle,
+        context: D3dkmtHandle,
+        undo: Request,
+    ) -> Result<u64, NtStatus> {
+        if fence_address == 0 {
+            return Ok(0);
+        }
+        let mapped = Mapping::map_fence(self.environment, fence_address);
+        let (mapping, value_address) = self.or_undo(mapped, undo)?;
+        self.views
+            .add_fence(self.environment, owner, device, context, mapping);
+        Ok(value_address)
     }
 }
 

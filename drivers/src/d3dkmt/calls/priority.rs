@@ -9,8 +9,8 @@ use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
     D3DKMT_GETALLOCATIONPRIORITY, D3DKMT_GETCONTEXTINPROCESSSCHEDULINGPRIORITY,
     D3DKMT_GETCONTEXTSCHEDULINGPRIORITY, D3DKMT_MAKERESIDENT_ALLOC_MAX,
-    D3DKMT_SETALLOCATIONPRIORITY, D3DKMT_SETCONTEXTINPROCESSSCHEDULINGPRIORITY,
-    D3DKMT_SETCONTEXTSCHEDULINGPRIORITY,
+    D3DKMT_QUERYALLOCATIONRESIDENCY, D3DKMT_SETALLOCATIONPRIORITY,
+    D3DKMT_SETCONTEXTINPROCESSSCHEDULINGPRIORITY, D3DKMT_SETCONTEXTSCHEDULINGPRIORITY,
 };
 use zerocopy::IntoBytes;
 
@@ -70,22 +70,67 @@ fn get_context_priority(
     }
 }
 
-/// "A resource, or 1 … 10240 allocations" (priorities, residency): checks the pair, reads the
-/// allocation handles and returns them with the number of per-allocation values (one for a
-/// resource).
-pub fn resource_or_allocations(
-    environment: &dyn Environment,
-    resource: u32,
-    count: u32,
-    handles: u64,
-) -> Result<(D3dkmtHandle, Vec<D3dkmtHandle>, usize), NtStatus> {
-    let count = checked_count(count, 0, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
-    let resource = D3dkmtHandle(resource);
-    if resource.is_null() == (count == 0) {
-        return Err(NtStatus::INVALID_PARAMETER);
+/// "A resource, or 1 … 10240 allocations" of a device (priorities, residency), read from the
+/// argument struct.
+pub struct AllocationList {
+    /// `hDevice`.
+    pub device: D3dkmtHandle,
+    /// `hResource` (null when allocations are named).
+    pub resource: D3dkmtHandle,
+    /// The handles at `phAllocationList` (none when a resource is named).
+    pub allocations: Vec<D3dkmtHandle>,
+    /// The number of per-allocation values (one for a resource).
+    pub values: usize,
+}
+
+/// An argument struct naming a resource or an allocation list: `hDevice`, `hResource`,
+/// `AllocationCount` and `phAllocationList`.
+pub trait NamesAllocations {
+    /// `(hDevice, hResource, AllocationCount, phAllocationList)`.
+    fn fields(&self) -> (u32, u32, u32, u64);
+}
+
+macro_rules! names_allocations {
+    ($($name:ty),*) => {
+        $(impl NamesAllocations for $name {
+            fn fields(&self) -> (u32, u32, u32, u64) {
+                (
+                    self.hDevice,
+                    self.hResource,
+                    self.AllocationCount,
+                    self.phAllocationList,
+                )
+            }
+        })*
+    };
+}
+
+names_allocations!(
+    D3DKMT_SETALLOCATIONPRIORITY,
+    D3DKMT_GETALLOCATIONPRIORITY,
+    D3DKMT_QUERYALLOCATIONRESIDENCY
+);
+
+impl AllocationList {
+    /// Checks the resource-or-allocations pair of `arguments` (exactly one of them, with
+    /// 0 … 10240 allocations) and reads the allocation handles.
+    pub fn read(
+        environment: &dyn Environment,
+        arguments: &impl NamesAllocations,
+    ) -> Result<Self, NtStatus> {
+        let (device, resource, count, handles) = arguments.fields();
+        let count = checked_count(count, 0, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
+        let resource = D3dkmtHandle(resource);
+        if resource.is_null() == (count == 0) {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        Ok(Self {
+            device: D3dkmtHandle(device),
+            resource,
+            allocations: read_handles(environment, handles, count)?,
+            values: count.max(1),
+        })
     }
-    let allocations = read_handles(environment, handles, count)?;
-    Ok((resource, allocations, count.max(1)))
 }
 
 /// Writes one `u32` per allocation (or one for the resource) to user `address`; a reply with
@@ -111,17 +156,12 @@ pub fn write_values(
 /// one priority each.
 pub fn set_allocation_priority(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_SETALLOCATIONPRIORITY = decode(call.arguments)?;
-    let (resource, allocations, values) = resource_or_allocations(
-        call.environment,
-        arguments.hResource,
-        arguments.AllocationCount,
-        arguments.phAllocationList,
-    )?;
-    let priorities = read_array(call.environment, arguments.pPriorities, values)?;
+    let list = AllocationList::read(call.environment, &arguments)?;
+    let priorities = read_array(call.environment, arguments.pPriorities, list.values)?;
     call.gpu_status(Request::SetAllocationPriority {
-        device: D3dkmtHandle(arguments.hDevice),
-        resource,
-        allocations,
+        device: list.device,
+        resource: list.resource,
+        allocations: list.allocations,
         priorities,
     })
 }
@@ -130,21 +170,19 @@ pub fn set_allocation_priority(call: &mut Call<'_>) -> CallResult {
 /// resource) to `pPriorities`.
 pub fn get_allocation_priority(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_GETALLOCATIONPRIORITY = decode(call.arguments)?;
-    let (resource, allocations, values) = resource_or_allocations(
-        call.environment,
-        arguments.hResource,
-        arguments.AllocationCount,
-        arguments.phAllocationList,
-    )?;
+    let list = AllocationList::read(call.environment, &arguments)?;
     let request = Request::GetAllocationPriority {
-        device: D3dkmtHandle(arguments.hDevice),
-        resource,
-        allocations,
+        device: list.device,
+        resource: list.resource,
+        allocations: list.allocations,
     };
     match call.gpu(request)? {
-        Reply::AllocationPriorities(priorities) => {
-            write_values(call.environment, arguments.pPriorities, &priorities, values)
-        }
+        Reply::AllocationPriorities(priorities) => write_values(
+            call.environment,
+            arguments.pPriorities,
+            &priorities,
+            list.values,
+        ),
         other => Err(unexpected(&other)),
     }
 }

@@ -2,39 +2,33 @@
 //! ReclaimAllocations2, UpdateAllocationProperty, InvalidateCache and
 //! ChangeVideoMemoryReservation (dxg.md §3.25).
 
-use super::priority::{resource_or_allocations, write_values};
+use super::priority::{AllocationList, write_values};
 use super::{Call, success_or_failure, unexpected};
-use crate::d3dkmt::arguments::{checked_count, decode, encode, read_handles};
+use crate::d3dkmt::arguments::{decode, encode, read_residency_list};
 use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
     D3DDDI_UPDATEALLOCPROPERTY, D3DKMT_CHANGEVIDEOMEMORYRESERVATION, D3DKMT_INVALIDATECACHE,
-    D3DKMT_MAKERESIDENT_ALLOC_MAX, D3DKMT_OFFERALLOCATIONS, D3DKMT_QUERYALLOCATIONRESIDENCY,
-    D3DKMT_RECLAIMALLOCATIONS2,
+    D3DKMT_OFFERALLOCATIONS, D3DKMT_QUERYALLOCATIONRESIDENCY, D3DKMT_RECLAIMALLOCATIONS2,
 };
 
 /// `D3DKMTQueryAllocationResidency`: writes one `D3DKMT_ALLOCATIONRESIDENCYSTATUS` per
 /// allocation (or one for the resource) to `pResidencyStatus`.
 pub fn query_allocation_residency(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_QUERYALLOCATIONRESIDENCY = decode(call.arguments)?;
-    let (resource, allocations, values) = resource_or_allocations(
-        call.environment,
-        arguments.hResource,
-        arguments.AllocationCount,
-        arguments.phAllocationList,
-    )?;
+    let list = AllocationList::read(call.environment, &arguments)?;
     let request = Request::QueryAllocationResidency {
-        device: D3dkmtHandle(arguments.hDevice),
-        resource,
-        allocations,
+        device: list.device,
+        resource: list.resource,
+        allocations: list.allocations,
     };
     match call.gpu(request)? {
         Reply::Residency(statuses) => write_values(
             call.environment,
             arguments.pResidencyStatus,
             &statuses,
-            values,
+            list.values,
         ),
         other => Err(unexpected(&other)),
     }
@@ -52,14 +46,16 @@ fn offered_handles(
     if (resources == 0) == (allocations == 0) {
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    let count = checked_count(count, 1, D3DKMT_MAKERESIDENT_ALLOC_MAX)?;
     let are_resources = resources != 0;
     let address = if are_resources {
         resources
     } else {
         allocations
     };
-    Ok((read_handles(environment, address, count)?, are_resources))
+    Ok((
+        read_residency_list(environment, count, address)?,
+        are_resources,
+    ))
 }
 
 /// `D3DKMTOfferAllocations`.

@@ -3,7 +3,6 @@
 
 use super::{Call, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{checked_count, decode, encode, read_array, read_handles};
-use crate::d3dkmt::views::Mapping;
 use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
 use alloc::vec::Vec;
 use dxg::core::SyncObjectKind;
@@ -87,20 +86,13 @@ pub(super) fn map_fence_view(
     device: D3dkmtHandle,
     fence_address: u64,
 ) -> Result<u64, NtStatus> {
-    if fence_address == 0 {
-        return Ok(0);
-    }
-    match Mapping::map_fence(call.environment, fence_address) {
-        Ok((mapping, value_address)) => {
-            call.views
-                .add_fence(call.environment, sync_object, device, mapping);
-            Ok(value_address)
-        }
-        Err(failure) => {
-            call.undo(Request::DestroySyncObject { sync_object });
-            Err(failure)
-        }
-    }
+    call.map_fence_view(
+        fence_address,
+        sync_object,
+        device,
+        D3dkmtHandle::NULL,
+        Request::DestroySyncObject { sync_object },
+    )
 }
 
 /// `D3DKMTDestroySynchronizationObject`: unmaps a monitored fence's page first.
@@ -151,18 +143,55 @@ pub fn signal_from_cpu(call: &mut Call<'_>) -> CallResult {
 /// signalled by one context.
 pub fn signal_from_gpu(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU = decode(call.arguments)?;
-    let (objects, values) = objects_and_values(
-        call.environment,
+    signal_from_context(
+        call,
+        D3dkmtHandle(arguments.hContext),
         arguments.ObjectCount,
-        D3DDDI_MAX_OBJECT_SIGNALED,
         arguments.ObjectHandleArray,
         arguments.MonitoredFenceValueArray,
+    )
+}
+
+/// The SignalFromGpu of 1 … 32 monitored fences (`count` handles at `handles`, as many values
+/// at `values`) by `context`: FromGpu, FromGpu2 and SubmitSignalSyncObjectsToHwQueue (the queue
+/// as the context).
+pub(super) fn signal_from_context(
+    call: &mut Call<'_>,
+    context: D3dkmtHandle,
+    count: u32,
+    handles: u64,
+    values: u64,
+) -> CallResult {
+    let (objects, values) = objects_and_values(
+        call.environment,
+        count,
+        D3DDDI_MAX_OBJECT_SIGNALED,
+        handles,
+        values,
     )?;
     call.gpu_status(Request::SignalFromGpu {
-        context: D3dkmtHandle(arguments.hContext),
+        context,
         objects,
         values,
     })
+}
+
+/// The one broadcast context (or hardware queue) of a signal that is served only when it means
+/// what FromGpu means: the object count (1 … 32) is checked first, then the broadcast count
+/// (1 … 64); several contexts and any signal flags are not supported yet.
+pub(super) fn single_broadcast_context(
+    environment: &dyn Environment,
+    object_count: u32,
+    broadcast_count: u32,
+    broadcast_array: u64,
+    flags: u32,
+) -> Result<D3dkmtHandle, NtStatus> {
+    checked_count(object_count, 1, D3DDDI_MAX_OBJECT_SIGNALED)?;
+    let count = checked_count(broadcast_count, 1, D3DDDI_MAX_BROADCAST_CONTEXT)?;
+    if count != 1 || flags != 0 {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    Ok(read_handles(environment, broadcast_array, count)?[0])
 }
 
 /// `D3DKMTSignalSynchronizationObjectFromGpu2`, served when it means what FromGpu means: one
@@ -170,33 +199,21 @@ pub fn signal_from_gpu(call: &mut Call<'_>) -> CallResult {
 /// contexts and signal flags (CPU events, fence rewind) are not supported yet.
 pub fn signal_from_gpu2(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU2 = decode(call.arguments)?;
-    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_SIGNALED)?;
-    let context_count = checked_count(
-        arguments.BroadcastContextCount,
-        1,
-        D3DDDI_MAX_BROADCAST_CONTEXT,
-    )?;
-    if context_count != 1 || arguments.Flags != 0 {
-        return Err(NtStatus::NOT_SUPPORTED);
-    }
-    let contexts = read_handles(
-        call.environment,
-        arguments.BroadcastContextArray,
-        context_count,
-    )?;
-    let (objects, values) = objects_and_values(
+    let context = single_broadcast_context(
         call.environment,
         arguments.ObjectCount,
-        D3DDDI_MAX_OBJECT_SIGNALED,
+        arguments.BroadcastContextCount,
+        arguments.BroadcastContextArray,
+        arguments.Flags,
+    )?;
+    signal_from_context(
+        call,
+        context,
+        arguments.ObjectCount,
         arguments.ObjectHandleArray,
         // The union's MonitoredFenceValueArray member.
         arguments.FenceValue,
-    )?;
-    call.gpu_status(Request::SignalFromGpu {
-        context: contexts[0],
-        objects,
-        values,
-    })
+    )
 }
 
 /// `D3DKMTWaitForSynchronizationObjectFromCpu`: 1 … 32 objects with one value each; blocks for
@@ -243,15 +260,34 @@ pub fn cpu_wait_timeout(arg2: u64) -> Timeout {
 /// `D3DKMTWaitForSynchronizationObjectFromGpu`: a context waits for 1 … 32 monitored fences.
 pub fn wait_from_gpu(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMGPU = decode(call.arguments)?;
-    let (objects, values) = objects_and_values(
-        call.environment,
+    wait_from_context(
+        call,
+        D3dkmtHandle(arguments.hContext),
         arguments.ObjectCount,
-        D3DDDI_MAX_OBJECT_WAITED_ON,
         arguments.ObjectHandleArray,
         arguments.MonitoredFenceValueArray,
+    )
+}
+
+/// The WaitFromGpu of `context` for 1 … 32 monitored fences (`count` handles at `handles`, as
+/// many values at `values`): FromGpu and SubmitWaitForSyncObjectsToHwQueue (the queue as the
+/// context).
+pub(super) fn wait_from_context(
+    call: &mut Call<'_>,
+    context: D3dkmtHandle,
+    count: u32,
+    handles: u64,
+    values: u64,
+) -> CallResult {
+    let (objects, values) = objects_and_values(
+        call.environment,
+        count,
+        D3DDDI_MAX_OBJECT_WAITED_ON,
+        handles,
+        values,
     )?;
     call.gpu_status(Request::WaitFromGpu {
-        context: D3dkmtHandle(arguments.hContext),
+        context,
         objects,
         values,
     })
