@@ -56,13 +56,7 @@ fn create_allocation2(
     environment: &mut FakeEnvironment,
     arguments: &mut D3DKMT_CREATEALLOCATION,
 ) -> i32 {
-    call(
-        translator,
-        environment,
-        N::CreateAllocation2 as u32,
-        arguments,
-        0,
-    )
+    translator.run(environment, N::CreateAllocation2, arguments)
 }
 
 /// The frames the fake gives for `pages` pages at `address`.
@@ -82,7 +76,7 @@ fn lock(
         hAllocation: allocation,
         ..Default::default()
     };
-    let status = call(translator, environment, N::Lock2 as u32, &mut lock, 0);
+    let status = translator.run(environment, N::Lock2, &mut lock);
     (status, lock.pData)
 }
 
@@ -150,13 +144,7 @@ fn allocations_are_created_then_backed_by_the_frames_of_the_user_pages() {
         hAllocation: first,
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::Unlock2 as u32,
-            &mut unlock,
-            0
-        ),
+        translator.run(&mut environment, N::Unlock2, &mut unlock),
         STATUS_SUCCESS
     );
     assert_eq!(
@@ -173,13 +161,7 @@ fn allocations_are_created_then_backed_by_the_frames_of_the_user_pages() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::Lock2 as u32,
-            &mut foreign,
-            0
-        ),
+        translator.run(&mut environment, N::Lock2, &mut foreign),
         STATUS_INVALID_HANDLE
     );
     assert_eq!(foreign.pData, 0);
@@ -194,13 +176,7 @@ fn allocations_are_created_then_backed_by_the_frames_of_the_user_pages() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::DestroyAllocation2 as u32,
-            &mut destroy,
-            0
-        ),
+        translator.run(&mut environment, N::DestroyAllocation2, &mut destroy),
         STATUS_SUCCESS
     );
     environment.requests.clear();

@@ -22,13 +22,7 @@ fn create_process_is_sent_lazily_once_and_retried_after_a_failure() {
         .push_back(Err(NtStatus::DEVICE_REMOVED));
     let mut close = D3DKMT_CLOSEADAPTER { hAdapter: 5 };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CloseAdapter as u32,
-            &mut close,
-            0
-        ),
+        translator.run(&mut environment, N::CloseAdapter, &mut close),
         STATUS_DEVICE_REMOVED
     );
     assert_eq!(
@@ -44,13 +38,7 @@ fn create_process_is_sent_lazily_once_and_retried_after_a_failure() {
     );
     for _ in 0..2 {
         assert_eq!(
-            call(
-                &mut translator,
-                &mut environment,
-                N::CloseAdapter as u32,
-                &mut close,
-                0
-            ),
+            translator.run(&mut environment, N::CloseAdapter, &mut close),
             STATUS_SUCCESS
         );
     }
@@ -150,13 +138,7 @@ fn submit_command_carries_contexts_private_data_and_history_buffers() {
     submit.BroadcastContext[1] = 0x2000;
     submit.BroadcastContext[2] = 0x3000; // beyond the count: not sent
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::SubmitCommand as u32,
-            &mut submit,
-            0
-        ),
+        translator.run(&mut environment, N::SubmitCommand, &mut submit),
         STATUS_SUCCESS
     );
     assert_eq!(
@@ -235,7 +217,7 @@ fn cpu_waits_convert_the_timeout_and_report_status_timeout() {
     // A poll that times out.
     environment.scripted.push_back(Err(NtStatus::TIMEOUT));
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut wait, 0),
+        translator.run(&mut environment, number, &mut wait),
         STATUS_TIMEOUT
     );
     assert_eq!(
@@ -246,7 +228,7 @@ fn cpu_waits_convert_the_timeout_and_report_status_timeout() {
     wait.hAsyncEvent = 3;
     let before = environment.requests.len();
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut wait, 0),
+        translator.run(&mut environment, number, &mut wait),
         STATUS_NOT_SUPPORTED
     );
     assert_eq!(environment.requests.len(), before);
@@ -271,10 +253,7 @@ fn signals_and_gpu_waits_carry_objects_and_values() {
         values: vec![7, 9],
     };
     let number = N::SignalSynchronizationObjectFromGpu as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut from_gpu, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut from_gpu), 0);
     assert_eq!(environment.last(), expected);
 
     let mut from_gpu2 = D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU2 {
@@ -286,14 +265,11 @@ fn signals_and_gpu_waits_carry_objects_and_values() {
         ..Default::default()
     };
     let number = N::SignalSynchronizationObjectFromGpu2 as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut from_gpu2, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut from_gpu2), 0);
     assert_eq!(environment.last(), expected);
     from_gpu2.BroadcastContextCount = 2;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut from_gpu2, 0),
+        translator.run(&mut environment, number, &mut from_gpu2),
         STATUS_NOT_SUPPORTED
     );
 
@@ -305,10 +281,7 @@ fn signals_and_gpu_waits_carry_objects_and_values() {
         ..Default::default()
     };
     let number = N::SignalSynchronizationObjectFromCpu as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut from_cpu, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut from_cpu), 0);
     assert_eq!(
         environment.last(),
         Request::SignalFromCpu {
@@ -326,10 +299,7 @@ fn signals_and_gpu_waits_carry_objects_and_values() {
         ..Default::default()
     };
     let number = N::WaitForSynchronizationObjectFromGpu as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut wait, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut wait), 0);
     assert_eq!(
         environment.last(),
         Request::WaitFromGpu {
@@ -346,10 +316,7 @@ fn enum_adapters2_counts_fills_and_refuses_small_buffers() {
     let number = N::EnumAdapters2 as u32;
     // Count query: the handles the core opened are closed again.
     let mut query = D3DKMT_ENUMADAPTERS2::default();
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut query, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut query), 0);
     assert_eq!(query.NumAdapters, 2);
     assert_eq!(
         environment.sent(),
@@ -370,7 +337,7 @@ fn enum_adapters2_counts_fills_and_refuses_small_buffers() {
         ..Default::default()
     };
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut small, 0),
+        translator.run(&mut environment, number, &mut small),
         STATUS_BUFFER_TOO_SMALL
     );
     assert_eq!(small.NumAdapters, 2);
@@ -382,10 +349,7 @@ fn enum_adapters2_counts_fills_and_refuses_small_buffers() {
         ..Default::default()
     };
     environment.requests.clear();
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut full, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut full), 0);
     assert_eq!(full.NumAdapters, 2);
     assert_eq!(environment.sent(), vec![Request::EnumAdapters]);
     let second: D3DKMT_ADAPTERINFO = get(&environment, USER_BASE + 20);
@@ -400,13 +364,7 @@ fn enum_adapters2_counts_fills_and_refuses_small_buffers() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::EnumAdapters3 as u32,
-            &mut three,
-            0
-        ),
+        translator.run(&mut environment, N::EnumAdapters3, &mut three),
         0
     );
     assert_eq!(three.NumAdapters, 2);
@@ -424,13 +382,7 @@ fn query_adapter_info_and_escape_copy_the_buffer_in_and_the_reply_out() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::QueryAdapterInfo as u32,
-            &mut query,
-            0
-        ),
+        translator.run(&mut environment, N::QueryAdapterInfo, &mut query),
         0
     );
     assert_eq!(
@@ -455,16 +407,7 @@ fn query_adapter_info_and_escape_copy_the_buffer_in_and_the_reply_out() {
         PrivateDriverDataSize: 3,
         hContext: 0xC0,
     };
-    assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::Escape as u32,
-            &mut escape,
-            0
-        ),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, N::Escape, &mut escape), 0);
     assert_eq!(
         environment.last(),
         Request::Escape {
@@ -493,13 +436,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
         hAdapter: 0,
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::OpenAdapterFromLuid as u32,
-            &mut open,
-            0
-        ),
+        translator.run(&mut environment, N::OpenAdapterFromLuid, &mut open),
         0
     );
     assert_eq!(
@@ -519,13 +456,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateDevice as u32,
-            &mut device,
-            0
-        ),
+        translator.run(&mut environment, N::CreateDevice, &mut device),
         0
     );
     assert_eq!(
@@ -549,13 +480,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateContextVirtual as u32,
-            &mut context,
-            0
-        ),
+        translator.run(&mut environment, N::CreateContextVirtual, &mut context),
         0
     );
     assert_eq!(
@@ -582,13 +507,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::GetDeviceState as u32,
-            &mut state,
-            0
-        ),
+        translator.run(&mut environment, N::GetDeviceState, &mut state),
         0
     );
     assert_eq!(state.ExecutionState, D3DKMT_DEVICEEXECUTION_ACTIVE);
@@ -599,13 +518,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::QueryVideoMemoryInfo as u32,
-            &mut memory,
-            0
-        ),
+        translator.run(&mut environment, N::QueryVideoMemoryInfo, &mut memory),
         0
     );
     assert_eq!(
@@ -619,13 +532,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
     );
     memory.hProcess = 77;
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::QueryVideoMemoryInfo as u32,
-            &mut memory,
-            0
-        ),
+        translator.run(&mut environment, N::QueryVideoMemoryInfo, &mut memory),
         STATUS_INVALID_PARAMETER,
         "another process's budget"
     );
@@ -639,13 +546,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::MakeResident as u32,
-            &mut resident,
-            0
-        ),
+        translator.run(&mut environment, N::MakeResident, &mut resident),
         STATUS_PENDING
     );
     assert_eq!(
@@ -664,16 +565,7 @@ fn devices_contexts_and_queries_fill_their_outputs() {
         Flags: 2,
         ..Default::default()
     };
-    assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::Evict as u32,
-            &mut evict,
-            0
-        ),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, N::Evict, &mut evict), 0);
     assert_eq!(
         environment.last(),
         Request::Evict {
@@ -696,26 +588,14 @@ fn a_failed_request_leaves_the_outputs_alone_and_passes_its_status_through() {
         .scripted
         .push_back(Err(NtStatus::INVALID_HANDLE));
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateDevice as u32,
-            &mut device,
-            0
-        ),
+        translator.run(&mut environment, N::CreateDevice, &mut device),
         STATUS_INVALID_HANDLE
     );
     assert_eq!(device.hDevice, 0);
     // A reply of the wrong kind is a failure, not a panic.
     environment.scripted.push_back(Ok(Reply::WaitCompleted));
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateDevice as u32,
-            &mut device,
-            0
-        ),
+        translator.run(&mut environment, N::CreateDevice, &mut device),
         STATUS_UNSUCCESSFUL
     );
 }
@@ -752,13 +632,7 @@ fn create_allocation2_sends_each_allocation_and_writes_the_handles_back() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateAllocation2 as u32,
-            &mut create,
-            0
-        ),
+        translator.run(&mut environment, N::CreateAllocation2, &mut create),
         0
     );
     assert_eq!(
@@ -795,13 +669,7 @@ fn create_allocation2_sends_each_allocation_and_writes_the_handles_back() {
     environment.memory.map(infos, 4096, false);
     environment.requests.clear();
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateAllocation2 as u32,
-            &mut create,
-            0
-        ),
+        translator.run(&mut environment, N::CreateAllocation2, &mut create),
         STATUS_ACCESS_VIOLATION
     );
     let sent = environment.sent();
@@ -832,13 +700,7 @@ fn create_allocation2_sends_each_allocation_and_writes_the_handles_back() {
     put(&environment, infos, &sysmem[..]);
     environment.requests.clear();
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateAllocation2 as u32,
-            &mut create,
-            0
-        ),
+        translator.run(&mut environment, N::CreateAllocation2, &mut create),
         STATUS_INVALID_PARAMETER
     );
     assert!(environment.sent().is_empty());
@@ -867,13 +729,7 @@ fn create_allocation2_treats_a_short_reply_as_a_failure_and_cleans_up() {
         }],
     }));
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreateAllocation2 as u32,
-            &mut create,
-            0
-        ),
+        translator.run(&mut environment, N::CreateAllocation2, &mut create),
         STATUS_UNSUCCESSFUL
     );
     assert_eq!(
@@ -922,10 +778,7 @@ fn sync_object_kinds_come_from_the_union() {
         create.Info.Type = object_type;
         create.Info.Flags = 0x20;
         create.Info.InitialFenceValue = union_start;
-        assert_eq!(
-            call(&mut translator, &mut environment, number, &mut create, 0),
-            0
-        );
+        assert_eq!(translator.run(&mut environment, number, &mut create), 0);
         assert_eq!(
             environment.last(),
             Request::CreateSyncObject {
@@ -944,12 +797,12 @@ fn sync_object_kinds_come_from_the_union() {
     let mut periodic = D3DKMT_CREATESYNCHRONIZATIONOBJECT2::default();
     periodic.Info.Type = D3DDDI_PERIODIC_MONITORED_FENCE;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut periodic, 0),
+        translator.run(&mut environment, number, &mut periodic),
         STATUS_NOT_SUPPORTED
     );
     periodic.Info.Type = 99;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut periodic, 0),
+        translator.run(&mut environment, number, &mut periodic),
         STATUS_INVALID_PARAMETER
     );
 }

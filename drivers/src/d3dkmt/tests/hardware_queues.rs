@@ -19,28 +19,13 @@ fn device_and_context(
         hAdapter: 1,
         ..Default::default()
     };
-    assert_eq!(
-        call(
-            translator,
-            environment,
-            N::CreateDevice as u32,
-            &mut device,
-            0
-        ),
-        0
-    );
+    assert_eq!(translator.run(environment, N::CreateDevice, &mut device), 0);
     let mut context = D3DKMT_CREATECONTEXTVIRTUAL {
         hDevice: device.hDevice,
         ..Default::default()
     };
     assert_eq!(
-        call(
-            translator,
-            environment,
-            N::CreateContextVirtual as u32,
-            &mut context,
-            0
-        ),
+        translator.run(environment, N::CreateContextVirtual, &mut context),
         0
     );
     (device.hDevice, context.hContext)
@@ -55,13 +40,7 @@ fn create_queue(
         hHwContext: context,
         ..Default::default()
     };
-    let status = call(
-        translator,
-        environment,
-        N::CreateHwQueue as u32,
-        &mut queue,
-        0,
-    );
+    let status = translator.run(environment, N::CreateHwQueue, &mut queue);
     (status, queue)
 }
 
@@ -79,10 +58,7 @@ fn create_hw_queue_maps_its_progress_fence_read_only_and_returns_the_private_dat
         ..Default::default()
     };
     let number = N::CreateHwQueue as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut queue, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut queue), 0);
     assert_eq!(
         environment.sent(),
         vec![Request::CreateHwQueue {
@@ -115,10 +91,7 @@ fn create_hw_queue_maps_its_progress_fence_read_only_and_returns_the_private_dat
     };
     environment.requests.clear();
     let number = N::DestroyHwQueue as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut destroy, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut destroy), 0);
     assert_eq!(
         environment.sent(),
         vec![Request::DestroyHwQueue {
@@ -137,10 +110,7 @@ fn a_hw_queue_view_goes_with_its_context_or_its_device() {
     assert_eq!(status, 0);
     let mut destroy = D3DKMT_DESTROYCONTEXT { hContext: context };
     let number = N::DestroyContext as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut destroy, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut destroy), 0);
     assert!(environment.live_mappings().is_empty());
 
     let (device, context) = device_and_context(&mut translator, &mut environment);
@@ -149,10 +119,7 @@ fn a_hw_queue_view_goes_with_its_context_or_its_device() {
     assert_eq!(environment.live_mappings().len(), 1);
     let mut destroy = D3DKMT_DESTROYDEVICE { hDevice: device };
     let number = N::DestroyDevice as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut destroy, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut destroy), 0);
     assert!(environment.live_mappings().is_empty());
     assert_eq!(translator.mapped_views(), 0);
 }
@@ -185,7 +152,7 @@ fn a_hw_queue_whose_view_or_private_data_fails_is_destroyed_again() {
     };
     let number = N::CreateHwQueue as u32;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut queue, 0),
+        translator.run(&mut environment, number, &mut queue),
         STATUS_ACCESS_VIOLATION
     );
     assert_eq!(queue.hHwQueue, 0);
@@ -213,10 +180,7 @@ fn hw_queue_submissions_signals_and_waits_carry_their_arrays() {
         ..Default::default()
     };
     let number = N::SubmitCommandToHwQueue as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut submit, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut submit), 0);
     assert_eq!(
         environment.last(),
         Request::SubmitCommandToHwQueue {
@@ -238,10 +202,7 @@ fn hw_queue_submissions_signals_and_waits_carry_their_arrays() {
         ..Default::default()
     };
     let number = N::SubmitSignalSyncObjectsToHwQueue as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut signal, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut signal), 0);
     assert_eq!(
         environment.last(),
         Request::SignalFromGpu {
@@ -253,13 +214,13 @@ fn hw_queue_submissions_signals_and_waits_carry_their_arrays() {
     let sent = environment.requests.len();
     signal.BroadcastHwQueueCount = 2;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut signal, 0),
+        translator.run(&mut environment, number, &mut signal),
         STATUS_NOT_SUPPORTED
     );
     signal.BroadcastHwQueueCount = 1;
     signal.Flags = 1;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut signal, 0),
+        translator.run(&mut environment, number, &mut signal),
         STATUS_NOT_SUPPORTED
     );
     assert_eq!(environment.requests.len(), sent);
@@ -271,10 +232,7 @@ fn hw_queue_submissions_signals_and_waits_carry_their_arrays() {
         FenceValueArray: USER_BASE + 0x48,
     };
     let number = N::SubmitWaitForSyncObjectsToHwQueue as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut wait, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut wait), 0);
     assert_eq!(
         environment.last(),
         Request::WaitFromGpu {
@@ -293,10 +251,7 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
         Priority: 5,
     };
     let number = N::SetContextSchedulingPriority as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut set, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut set), 0);
     assert_eq!(
         environment.last(),
         Request::SetContextSchedulingPriority {
@@ -310,10 +265,7 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
         Priority: -2,
     };
     let number = N::SetContextInProcessSchedulingPriority as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut set, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut set), 0);
     assert_eq!(
         environment.last(),
         Request::SetContextSchedulingPriority {
@@ -327,10 +279,7 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
         Priority: 0,
     };
     let number = N::GetContextSchedulingPriority as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut get, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut get), 0);
     assert_eq!(get.Priority, 7);
     assert_eq!(
         environment.last(),
@@ -344,10 +293,7 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
         Priority: 0,
     };
     let number = N::GetContextInProcessSchedulingPriority as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut get, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut get), 0);
     assert_eq!(get.Priority, -3);
     assert_eq!(
         environment.last(),
@@ -362,7 +308,7 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
         .push_back(Err(NtStatus::INVALID_HANDLE));
     get.Priority = 99;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut get, 0),
+        translator.run(&mut environment, number, &mut get),
         STATUS_INVALID_HANDLE
     );
     assert_eq!(get.Priority, 99);

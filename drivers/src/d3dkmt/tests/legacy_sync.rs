@@ -21,7 +21,7 @@ fn legacy_signal_carries_its_objects_broadcast_contexts_flags_and_value() {
     signal.ObjectHandleArray[..3].copy_from_slice(&[0x21, 0x22, 0x99]);
     signal.BroadcastContext[..2].copy_from_slice(&[0x30, 0x98]);
     let number = N::SignalSynchronizationObject2 as u32;
-    let status = call(&mut translator, &mut environment, number, &mut signal, 0);
+    let status = translator.run(&mut environment, number, &mut signal);
     assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(
         environment.sent(),
@@ -46,7 +46,7 @@ fn legacy_wait_carries_its_objects_and_value() {
     };
     wait.ObjectHandleArray[0] = 0x21;
     let number = N::WaitForSynchronizationObject2 as u32;
-    let status = call(&mut translator, &mut environment, number, &mut wait, 0);
+    let status = translator.run(&mut environment, number, &mut wait);
     assert_eq!(status, STATUS_SUCCESS);
     assert_eq!(
         environment.sent(),
@@ -80,13 +80,7 @@ fn legacy_calls_refuse_bad_counts_and_cpu_events_without_a_request() {
             Flags: flags,
             ..Default::default()
         };
-        let status = call(
-            &mut translator,
-            &mut environment,
-            signal_number,
-            &mut signal,
-            0,
-        );
+        let status = translator.run(&mut environment, signal_number, &mut signal);
         assert_eq!(
             status, expected,
             "{objects} objects, {contexts} contexts, flags {flags}"
@@ -99,7 +93,7 @@ fn legacy_calls_refuse_bad_counts_and_cpu_events_without_a_request() {
             ObjectCount: objects,
             ..Default::default()
         };
-        let status = call(&mut translator, &mut environment, wait_number, &mut wait, 0);
+        let status = translator.run(&mut environment, wait_number, &mut wait);
         assert_eq!(status, STATUS_INVALID_PARAMETER, "{objects} objects");
     }
     assert!(environment.sent().is_empty());

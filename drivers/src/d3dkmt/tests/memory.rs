@@ -35,10 +35,7 @@ fn reserve_tries_the_handle_as_an_adapter_then_as_a_paging_queue() {
         driver_protection: 3,
     };
     let number = N::ReserveGpuVirtualAddress as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut reserve, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut reserve), 0);
     assert_eq!(environment.sent(), vec![as_adapter.clone()]);
     assert_eq!(reserve.VirtualAddress, 0x1_0000_0000);
     // Only the address goes back, as in Linux.
@@ -49,10 +46,7 @@ fn reserve_tries_the_handle_as_an_adapter_then_as_a_paging_queue() {
         .scripted
         .push_back(Err(NtStatus::INVALID_HANDLE));
     reserve.VirtualAddress = 0;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut reserve, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut reserve), 0);
     let Request::ReserveGpuVirtualAddress { size, .. } = as_adapter else {
         unreachable!()
     };
@@ -79,7 +73,7 @@ fn reserve_tries_the_handle_as_an_adapter_then_as_a_paging_queue() {
         .extend([Err(NtStatus::INVALID_HANDLE), Err(NtStatus::INVALID_HANDLE)]);
     reserve.VirtualAddress = 0;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut reserve, 0),
+        translator.run(&mut environment, number, &mut reserve),
         STATUS_INVALID_HANDLE
     );
     assert_eq!(reserve.VirtualAddress, 0);
@@ -103,7 +97,7 @@ fn map_free_and_update_carry_their_fields() {
     };
     let number = N::MapGpuVirtualAddress as u32;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut map, 0),
+        translator.run(&mut environment, number, &mut map),
         STATUS_PENDING
     );
     assert_eq!(
@@ -132,10 +126,7 @@ fn map_free_and_update_carry_their_fields() {
         ..Default::default()
     };
     let number = N::FreeGpuVirtualAddress as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut free, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut free), 0);
     assert_eq!(
         environment.last(),
         Request::FreeGpuVirtualAddress {
@@ -191,10 +182,7 @@ fn map_free_and_update_carry_their_fields() {
         ..Default::default()
     };
     let number = N::UpdateGpuVirtualAddress as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut update, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut update), 0);
     let mapped = Operation::Map {
         base_address: 0x1000,
         size: 0x2000,
@@ -245,7 +233,7 @@ fn map_free_and_update_carry_their_fields() {
         },
     );
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut update, 0),
+        translator.run(&mut environment, number, &mut update),
         STATUS_INVALID_PARAMETER
     );
     assert_eq!(environment.requests.len(), sent);
@@ -264,10 +252,7 @@ fn allocation_priorities_and_residency_name_a_resource_or_allocations() {
         ..Default::default()
     };
     let number = N::SetAllocationPriority as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut set, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut set), 0);
     assert_eq!(
         environment.last(),
         Request::SetAllocationPriority {
@@ -283,10 +268,7 @@ fn allocation_priorities_and_residency_name_a_resource_or_allocations() {
         pPriorities: USER_BASE + 0x44,
         ..Default::default()
     };
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut set, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut set), 0);
     assert_eq!(
         environment.last(),
         Request::SetAllocationPriority {
@@ -307,13 +289,7 @@ fn allocation_priorities_and_residency_name_a_resource_or_allocations() {
     };
     let number = N::GetAllocationPriority as u32;
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number,
-            &mut get_priority,
-            0
-        ),
+        translator.run(&mut environment, number, &mut get_priority),
         0
     );
     assert_eq!(
@@ -331,13 +307,7 @@ fn allocation_priorities_and_residency_name_a_resource_or_allocations() {
         .scripted
         .push_back(Ok(Reply::AllocationPriorities(vec![1])));
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number,
-            &mut get_priority,
-            0
-        ),
+        translator.run(&mut environment, number, &mut get_priority),
         STATUS_UNSUCCESSFUL
     );
     assert_eq!(get::<[u32; 2]>(&environment, output), [0, 0]);
@@ -349,10 +319,7 @@ fn allocation_priorities_and_residency_name_a_resource_or_allocations() {
         ..Default::default()
     };
     let number = N::QueryAllocationResidency as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut residency, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut residency), 0);
     assert_eq!(
         environment.last(),
         Request::QueryAllocationResidency {
@@ -367,13 +334,13 @@ fn allocation_priorities_and_residency_name_a_resource_or_allocations() {
     residency.AllocationCount = 1;
     residency.phAllocationList = USER_BASE;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut residency, 0),
+        translator.run(&mut environment, number, &mut residency),
         STATUS_INVALID_PARAMETER
     );
     residency.AllocationCount = 0;
     residency.hResource = 0;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut residency, 0),
+        translator.run(&mut environment, number, &mut residency),
         STATUS_INVALID_PARAMETER
     );
     assert_eq!(environment.requests.len(), sent);
@@ -392,10 +359,7 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
         ..Default::default()
     };
     let number = N::OfferAllocations as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut offer, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut offer), 0);
     assert_eq!(
         environment.last(),
         Request::OfferAllocations {
@@ -409,10 +373,7 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
     offer.pResources = USER_BASE + 4;
     offer.HandleList = 0;
     offer.NumAllocations = 1;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut offer, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut offer), 0);
     assert_eq!(
         environment.last(),
         Request::OfferAllocations {
@@ -434,7 +395,7 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
     let number = N::ReclaimAllocations2 as u32;
     let sent = environment.requests.len();
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut reclaim, 0),
+        translator.run(&mut environment, number, &mut reclaim),
         STATUS_INVALID_HANDLE
     );
     assert_eq!(environment.requests.len(), sent);
@@ -443,14 +404,11 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
         ..Default::default()
     };
     let create = N::CreatePagingQueue as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, create, &mut queue, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, create, &mut queue), 0);
     reclaim.hPagingQueue = queue.hPagingQueue;
     reclaim.pResults = USER_BASE + 0x100;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut reclaim, 0),
+        translator.run(&mut environment, number, &mut reclaim),
         STATUS_PENDING
     );
     assert_eq!(
@@ -471,17 +429,11 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
     };
     let number_destroy = N::DestroyPagingQueue as u32;
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number_destroy,
-            &mut destroy,
-            0
-        ),
+        translator.run(&mut environment, number_destroy, &mut destroy),
         0
     );
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut reclaim, 0),
+        translator.run(&mut environment, number, &mut reclaim),
         STATUS_INVALID_HANDLE
     );
 }
@@ -500,7 +452,7 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
     };
     let number = N::UpdateAllocationProperty as u32;
     assert_eq!(
-        call(&mut translator, &mut environment, number, &mut property, 0),
+        translator.run(&mut environment, number, &mut property),
         STATUS_PENDING
     );
     assert_eq!(
@@ -523,10 +475,7 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
         Length: 128,
     };
     let number = N::InvalidateCache as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut cache, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut cache), 0);
     assert_eq!(
         environment.last(),
         Request::InvalidateCache {
@@ -546,13 +495,7 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
     };
     let number = N::ChangeVideoMemoryReservation as u32;
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number,
-            &mut reservation,
-            0
-        ),
+        translator.run(&mut environment, number, &mut reservation),
         0
     );
     assert_eq!(
@@ -566,13 +509,7 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
     );
     reservation.hProcess = 1;
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number,
-            &mut reservation,
-            0
-        ),
+        translator.run(&mut environment, number, &mut reservation),
         STATUS_INVALID_PARAMETER
     );
 
@@ -581,10 +518,7 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
         Reason: 0x8000_0006,
     };
     let number = N::MarkDeviceAsError as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut error, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut error), 0);
     assert_eq!(
         environment.last(),
         Request::MarkDeviceAsError {
@@ -595,10 +529,7 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
 
     let mut flush = D3DKMT_FLUSHHEAPTRANSITIONS { hAdapter: 0x40 };
     let number = N::FlushHeapTransitions as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut flush, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut flush), 0);
     assert_eq!(
         environment.last(),
         Request::FlushHeapTransitions {
@@ -617,10 +548,7 @@ fn clock_calibration_and_statistics_fill_their_outputs() {
         ..Default::default()
     };
     let number = N::QueryClockCalibration as u32;
-    assert_eq!(
-        call(&mut translator, &mut environment, number, &mut clock, 0),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut clock), 0);
     assert_eq!(
         environment.last(),
         Request::QueryClockCalibration {
@@ -649,16 +577,7 @@ fn clock_calibration_and_statistics_fill_their_outputs() {
         ..Default::default()
     };
     let number = N::QueryStatistics as u32;
-    assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number,
-            &mut statistics,
-            0
-        ),
-        0
-    );
+    assert_eq!(translator.run(&mut environment, number, &mut statistics), 0);
     let adapter = D3dkmtHandle::new(3, 1, 0);
     assert_eq!(
         environment.sent(),
@@ -693,13 +612,7 @@ fn clock_calibration_and_statistics_fill_their_outputs() {
     };
     fresh_statistics.QueryResult = [0; 97];
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number,
-            &mut fresh_statistics,
-            0
-        ),
+        translator.run(&mut environment, number, &mut fresh_statistics),
         STATUS_INVALID_PARAMETER
     );
     assert_eq!(environment.last(), Request::CloseAdapter { adapter });
@@ -709,13 +622,7 @@ fn clock_calibration_and_statistics_fill_their_outputs() {
     environment.requests.clear();
     statistics.hProcess = 7;
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            number,
-            &mut statistics,
-            0
-        ),
+        translator.run(&mut environment, number, &mut statistics),
         STATUS_NOT_SUPPORTED
     );
     assert!(environment.sent().is_empty());

@@ -19,6 +19,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use dxg::core::{AdapterEntry, CreatedAllocation};
 use dxg::wire::{D3dkmtHandle, Luid};
+use userlib::sys::SyscallNumber;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// Where the fake's ordinary user memory starts.
@@ -349,6 +350,45 @@ pub fn call<T: IntoBytes + FromBytes + Immutable>(
     let status = translator.call(environment, number, &mut bytes, arg2);
     *arguments = T::read_from_bytes(&bytes).unwrap();
     status
+}
+
+/// A syscall number: a [`SyscallNumber`] or its `u32`.
+pub trait Number {
+    fn number(self) -> u32;
+}
+
+impl Number for u32 {
+    fn number(self) -> u32 {
+        self
+    }
+}
+
+impl Number for SyscallNumber {
+    fn number(self) -> u32 {
+        self as u32
+    }
+}
+
+/// [`call`] as a method, without a third syscall argument (`arg2` 0).
+pub trait Run {
+    /// Calls `number` with `arguments` (copied in and back out); returns the status.
+    fn run<T: IntoBytes + FromBytes + Immutable>(
+        &mut self,
+        environment: &mut FakeEnvironment,
+        number: impl Number,
+        arguments: &mut T,
+    ) -> i32;
+}
+
+impl Run for Translator {
+    fn run<T: IntoBytes + FromBytes + Immutable>(
+        &mut self,
+        environment: &mut FakeEnvironment,
+        number: impl Number,
+        arguments: &mut T,
+    ) -> i32 {
+        call(self, environment, number.number(), arguments, 0)
+    }
 }
 
 /// A translator that has not talked to the GPU yet.

@@ -25,13 +25,7 @@ fn share(
         phSharedNtHandle: output,
         ..Default::default()
     };
-    call(
-        translator,
-        environment,
-        N::ShareObjectsInternal as u32,
-        &mut arguments,
-        0,
-    )
+    translator.run(environment, N::ShareObjectsInternal, &mut arguments)
 }
 
 #[test]
@@ -132,13 +126,7 @@ fn open_resource_from_nt_handle_writes_the_handles_and_lock2_maps_the_opened_all
     );
     let mut open = open_from_nt_handle(2, infos);
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::OpenResourceFromNtHandle as u32,
-            &mut open,
-            0
-        ),
+        translator.run(&mut environment, N::OpenResourceFromNtHandle, &mut open),
         STATUS_SUCCESS
     );
     assert_eq!(
@@ -183,13 +171,7 @@ fn open_resource_from_nt_handle_writes_the_handles_and_lock2_maps_the_opened_all
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::Lock2 as u32,
-            &mut lock,
-            0
-        ),
+        translator.run(&mut environment, N::Lock2, &mut lock),
         STATUS_SUCCESS
     );
     let map = environment.maps.last().copied().unwrap();
@@ -203,13 +185,7 @@ fn open_resource_from_nt_handle_writes_the_handles_and_lock2_maps_the_opened_all
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::DestroyAllocation2 as u32,
-            &mut destroy,
-            0
-        ),
+        translator.run(&mut environment, N::DestroyAllocation2, &mut destroy),
         STATUS_SUCCESS
     );
     assert!(environment.live_mappings().is_empty());
@@ -228,13 +204,7 @@ fn open_resource_with_the_wrong_count_or_a_read_only_array_is_closed_again() {
             STATUS_INVALID_PARAMETER
         };
         assert_eq!(
-            call(
-                &mut translator,
-                &mut environment,
-                N::OpenResourceFromNtHandle as u32,
-                &mut open,
-                0
-            ),
+            translator.run(&mut environment, N::OpenResourceFromNtHandle, &mut open),
             expected,
             "{count} allocations, read-only {read_only}"
         );
@@ -273,13 +243,7 @@ fn open_resource2_opens_by_the_global_share_handle() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::OpenResource2 as u32,
-            &mut open,
-            0
-        ),
+        translator.run(&mut environment, N::OpenResource2, &mut open),
         STATUS_SUCCESS
     );
     assert_eq!(
@@ -302,13 +266,7 @@ fn an_nt_handle_beyond_32_bits_names_nothing() {
     let mut open = open_from_nt_handle(2, USER_BASE);
     open.hNtHandle = 1 << 32 | u64::from(SHARED);
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::OpenResourceFromNtHandle as u32,
-            &mut open,
-            0
-        ),
+        translator.run(&mut environment, N::OpenResourceFromNtHandle, &mut open),
         STATUS_INVALID_HANDLE
     );
     let mut sync = D3DKMT_OPENSYNCOBJECTFROMNTHANDLE2 {
@@ -317,13 +275,7 @@ fn an_nt_handle_beyond_32_bits_names_nothing() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::OpenSyncObjectFromNtHandle2 as u32,
-            &mut sync,
-            0
-        ),
+        translator.run(&mut environment, N::OpenSyncObjectFromNtHandle2, &mut sync),
         STATUS_INVALID_HANDLE
     );
     assert!(environment.sent().is_empty());
@@ -340,13 +292,7 @@ fn open_sync(
         EngineAffinity: 1,
         ..Default::default()
     };
-    let status = call(
-        translator,
-        environment,
-        N::OpenSyncObjectFromNtHandle2 as u32,
-        &mut open,
-        0,
-    );
+    let status = translator.run(environment, N::OpenSyncObjectFromNtHandle2, &mut open);
     (status, open)
 }
 
@@ -378,12 +324,10 @@ fn open_sync_object_maps_a_monitored_fence_read_only_until_it_is_destroyed() {
         hSyncObject: open.hSyncObject,
     };
     assert_eq!(
-        call(
-            &mut translator,
+        translator.run(
             &mut environment,
-            N::DestroySynchronizationObject as u32,
-            &mut destroy,
-            0
+            N::DestroySynchronizationObject,
+            &mut destroy
         ),
         STATUS_SUCCESS
     );
@@ -432,13 +376,7 @@ fn share_object_with_host_writes_the_token() {
         hVailNtHandle: 0,
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::ShareObjectWithHost as u32,
-            &mut share,
-            0
-        ),
+        translator.run(&mut environment, N::ShareObjectWithHost, &mut share),
         STATUS_SUCCESS
     );
     assert_eq!(
@@ -455,13 +393,7 @@ fn share_object_with_host_writes_the_token() {
         .push_back(Err(NtStatus::INVALID_HANDLE));
     share.hVailNtHandle = 5;
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::ShareObjectWithHost as u32,
-            &mut share,
-            0
-        ),
+        translator.run(&mut environment, N::ShareObjectWithHost, &mut share),
         STATUS_INVALID_HANDLE
     );
     assert_eq!(share.hVailNtHandle, 5);

@@ -12,16 +12,7 @@ fn create_device(translator: &mut Translator, environment: &mut FakeEnvironment)
         hAdapter: 0x40,
         ..Default::default()
     };
-    assert_eq!(
-        call(
-            translator,
-            environment,
-            N::CreateDevice as u32,
-            &mut device,
-            0
-        ),
-        0
-    );
+    assert_eq!(translator.run(environment, N::CreateDevice, &mut device), 0);
     device.hDevice
 }
 
@@ -50,13 +41,7 @@ fn create_allocation(
         ..Default::default()
     };
     assert_eq!(
-        call(
-            translator,
-            environment,
-            N::CreateAllocation2 as u32,
-            &mut create,
-            0
-        ),
+        translator.run(environment, N::CreateAllocation2, &mut create),
         0
     );
     get::<D3DDDI_ALLOCATIONINFO2>(environment, info_address).hAllocation
@@ -74,13 +59,7 @@ fn monitored_fence(
     create.Info.Type = D3DDDI_MONITORED_FENCE;
     create.Info.InitialFenceValue = 3;
     create.Info.EngineAffinity = 1;
-    let status = call(
-        translator,
-        environment,
-        N::CreateSynchronizationObject2 as u32,
-        &mut create,
-        0,
-    );
+    let status = translator.run(environment, N::CreateSynchronizationObject2, &mut create);
     (status, create)
 }
 
@@ -95,7 +74,7 @@ fn lock(
         hAllocation: allocation,
         ..Default::default()
     };
-    let status = call(translator, environment, N::Lock2 as u32, &mut lock, 0);
+    let status = translator.run(environment, N::Lock2, &mut lock);
     (status, lock.pData)
 }
 
@@ -109,7 +88,7 @@ fn unlock(
         hDevice: device,
         hAllocation: allocation,
     };
-    call(translator, environment, N::Unlock2 as u32, &mut unlock, 0)
+    translator.run(environment, N::Unlock2, &mut unlock)
 }
 
 #[test]
@@ -156,12 +135,10 @@ fn monitored_fences_are_mapped_read_only_and_unmapped_on_destroy() {
         hSyncObject: created.hSyncObject,
     };
     assert_eq!(
-        call(
-            &mut translator,
+        translator.run(
             &mut environment,
-            N::DestroySynchronizationObject as u32,
-            &mut destroy,
-            0
+            N::DestroySynchronizationObject,
+            &mut destroy
         ),
         0
     );
@@ -196,13 +173,7 @@ fn a_fence_that_cannot_be_mapped_is_destroyed_again() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreatePagingQueue as u32,
-            &mut queue,
-            0
-        ),
+        translator.run(&mut environment, N::CreatePagingQueue, &mut queue),
         STATUS_NO_MEMORY
     );
     assert!(matches!(
@@ -223,13 +194,7 @@ fn paging_queue_fences_are_mapped_read_only_until_the_queue_is_destroyed() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::CreatePagingQueue as u32,
-            &mut queue,
-            0
-        ),
+        translator.run(&mut environment, N::CreatePagingQueue, &mut queue),
         0
     );
     assert_eq!(
@@ -249,13 +214,7 @@ fn paging_queue_fences_are_mapped_read_only_until_the_queue_is_destroyed() {
         hPagingQueue: queue.hPagingQueue,
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::DestroyPagingQueue as u32,
-            &mut destroy,
-            0
-        ),
+        translator.run(&mut environment, N::DestroyPagingQueue, &mut destroy),
         0
     );
     assert_eq!(environment.unmaps, vec![(map.user_address, 4096)]);
@@ -380,13 +339,7 @@ fn destroying_allocations_and_devices_unmaps_their_views() {
         ..Default::default()
     };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::DestroyAllocation2 as u32,
-            &mut destroy,
-            0
-        ),
+        translator.run(&mut environment, N::DestroyAllocation2, &mut destroy),
         0
     );
     assert_eq!(environment.unmaps, vec![(first_view, 4096)]);
@@ -402,13 +355,7 @@ fn destroying_allocations_and_devices_unmaps_their_views() {
 
     let mut destroy_device = D3DKMT_DESTROYDEVICE { hDevice: device };
     assert_eq!(
-        call(
-            &mut translator,
-            &mut environment,
-            N::DestroyDevice as u32,
-            &mut destroy_device,
-            0
-        ),
+        translator.run(&mut environment, N::DestroyDevice, &mut destroy_device),
         0
     );
     let mut unmapped: Vec<u64> = environment
@@ -466,13 +413,7 @@ fn exit_without_create_process_sends_nothing() {
         .scripted
         .push_back(Err(NtStatus::DEVICE_REMOVED));
     let mut close = D3DKMT_CLOSEADAPTER { hAdapter: 1 };
-    call(
-        &mut translator,
-        &mut environment,
-        N::CloseAdapter as u32,
-        &mut close,
-        0,
-    );
+    translator.run(&mut environment, N::CloseAdapter, &mut close);
     translator.exit(&mut environment);
     assert_eq!(environment.requests.len(), 1);
 }
