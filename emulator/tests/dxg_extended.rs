@@ -3,12 +3,20 @@
 //! offer/reclaim, and the adapter queries — each with its error cases (bad handles, out-of-range
 //! addresses, another process's handles).
 
+mod support;
+
 use dxg::core::{AllocationRequest, GpuVirtualAddressOperation, ProcessId, Reply, Request};
 use dxg::wire::*;
-use emulator::vgpu::VgpuDescription;
 use emulator::vgpu::gpu_va::VA_BASE;
 use emulator::vgpu::loopback::Loopback;
 use hyperv::memory::GuestMemory;
+use support::images::words;
+use support::requests::{
+    create_allocation, create_allocations, create_context, create_device, create_paging_queue,
+    create_process, destroy_allocations, enum_adapters, lock, read_allocation, sized,
+    submit_request, wait_request,
+};
+use support::vm::{loopback as vm, ok};
 
 const P1: ProcessId = ProcessId(1);
 const P2: ProcessId = ProcessId(2);
@@ -24,107 +32,29 @@ struct Setup {
     allocations: Vec<D3dkmtHandle>,
 }
 
-fn ok(result: Result<Reply, NtStatus>) -> Reply {
-    result.unwrap_or_else(|status| panic!("request failed: {status:?}"))
-}
-
-fn words(values: &[u32]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
-
-fn vm() -> Loopback {
-    Loopback::new(vec![VgpuDescription::new(0x1_0000, 0xABCD)], 16)
-}
-
 fn setup(vm: &mut Loopback, process: ProcessId) -> Setup {
-    ok(vm.call(
-        process,
-        Request::CreateProcess {
-            pid: 500 + process.0,
-            name: "extended".into(),
-        },
-    ));
-    let Reply::Adapters(adapters) = ok(vm.call(process, Request::EnumAdapters)) else {
-        panic!()
-    };
-    let adapter = adapters[0].handle;
-    let Reply::Device(device) = ok(vm.call(process, Request::CreateDevice { adapter, flags: 0 }))
-    else {
-        panic!()
-    };
-    let Reply::Context { context, .. } = ok(vm.call(
-        process,
-        Request::CreateContext {
-            device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
-            private_data: vec![],
-        },
-    )) else {
-        panic!()
-    };
-    let Reply::PagingQueue {
-        paging_queue,
-        fence_address,
-        ..
-    } = ok(vm.call(
-        process,
-        Request::CreatePagingQueue {
-            device,
-            priority: 0,
-        },
-    ))
-    else {
-        panic!()
-    };
-    let allocation = AllocationRequest {
-        private_data: (2 * PAGE).to_le_bytes().to_vec(),
-        ..Default::default()
-    };
-    let Reply::Allocations { allocations, .. } = ok(vm.call(
-        process,
-        Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![allocation.clone(), allocation],
-        },
-    )) else {
-        panic!()
-    };
+    create_process(vm, process, 500 + process.0, "extended");
+    let adapter = enum_adapters(vm, process)[0].handle;
+    let device = create_device(vm, process, adapter);
+    let context = create_context(vm, process, device);
+    let (paging_queue, fence_address) = create_paging_queue(vm, process, device);
+    let allocation = sized(2 * PAGE);
+    let (_, allocations) =
+        create_allocations(vm, process, device, 0, vec![allocation.clone(), allocation]);
+    let allocations = allocations.iter().map(|created| created.handle).collect();
     Setup {
         adapter,
         device,
         context,
         paging_queue,
         paging_fence_address: fence_address,
-        allocations: allocations.iter().map(|created| created.handle).collect(),
+        allocations,
     }
 }
 
 /// One more one-page allocation in P1.
 fn extra_allocation(vm: &mut Loopback, s: &Setup) -> D3dkmtHandle {
-    let Reply::Allocations { allocations, .. } = ok(vm.call(
-        P1,
-        Request::CreateAllocation {
-            device: s.device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest::default()],
-        },
-    )) else {
-        panic!()
-    };
-    allocations[0].handle
+    create_allocation(vm, P1, s.device, 0, AllocationRequest::default()).handle
 }
 
 fn reserve(vm: &mut Loopback, s: &Setup, base: u64, size: u64) -> Result<Reply, NtStatus> {
@@ -175,25 +105,7 @@ fn fill(allocation: D3dkmtHandle, offset: u32, length: u32, pattern: u32) -> Vec
 
 /// Reads an allocation through LOCK2.
 fn read(vm: &mut Loopback, s: &Setup, allocation: D3dkmtHandle, length: usize) -> Vec<u8> {
-    let Reply::Locked { address, .. } = ok(vm.call(
-        P1,
-        Request::Lock {
-            device: s.device,
-            allocation,
-        },
-    )) else {
-        panic!()
-    };
-    let mut bytes = vec![0u8; length];
-    vm.memory.read(address, &mut bytes).unwrap();
-    ok(vm.call(
-        P1,
-        Request::Unlock {
-            device: s.device,
-            allocation,
-        },
-    ));
-    bytes
+    read_allocation(vm, P1, s.device, allocation, length)
 }
 
 #[test]
@@ -308,15 +220,7 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     // A command buffer at a GPU VA: the stream lives in allocation `a` (mapped at base + PAGE)
     // and fills allocation `b`.
     let stream = fill(b, 0, 16, 0x5A5A_5A5A);
-    let Reply::Locked { address, .. } = ok(vm.call(
-        P1,
-        Request::Lock {
-            device: s.device,
-            allocation: a,
-        },
-    )) else {
-        panic!()
-    };
+    let address = lock(&mut vm, P1, s.device, a);
     vm.memory.write(address + 8, &stream).unwrap();
     ok(vm.call(
         P1,
@@ -497,15 +401,7 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
         Err(NtStatus::INVALID_HANDLE)
     );
     // A destroyed allocation disappears from the address space.
-    ok(vm.call(
-        P1,
-        Request::DestroyAllocation {
-            device: s.device,
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![b],
-            flags: 0,
-        },
-    ));
+    destroy_allocations(&mut vm, P1, s.device, D3dkmtHandle::NULL, vec![b]);
     assert_eq!(
         submit_at(&mut vm, implicit),
         Err(NtStatus::INVALID_PARAMETER)
@@ -576,15 +472,7 @@ fn hardware_queues_run_streams_and_advance_their_progress_fence() {
     assert_eq!(read(&mut vm, &s, a, 8), vec![4, 3, 2, 1, 4, 3, 2, 1]);
     // A CPU wait on the progress fence (a monitored fence) completes.
     assert_eq!(
-        vm.call(
-            P1,
-            Request::WaitFromCpu {
-                device: s.device,
-                objects: vec![progress_fence],
-                values: vec![3],
-                wait_any: false,
-            },
-        ),
+        vm.call(P1, wait_request(s.device, progress_fence, 3),),
         Ok(Reply::WaitCompleted)
     );
     // A failing stream leaves the fence alone.
@@ -682,19 +570,7 @@ fn hardware_queues_run_streams_and_advance_their_progress_fence() {
     let count = vm.driver.process(P1).unwrap().object_count();
 
     // A fresh queue goes away with its device.
-    let Reply::Context { context, .. } = ok(vm.call(
-        P1,
-        Request::CreateContext {
-            device: s.device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
-            private_data: vec![],
-        },
-    )) else {
-        panic!()
-    };
+    let context = create_context(&mut vm, P1, s.device);
     ok(create_hwqueue(&mut vm, P1, context));
     assert_eq!(vm.driver.process(P1).unwrap().object_count(), count + 3);
     ok(vm.call(P1, Request::DestroyDevice { device: s.device }));
@@ -847,13 +723,10 @@ fn priorities_residency_offer_and_reclaim() {
     // Fill both, offer both, discard under "memory pressure", reclaim.
     ok(vm.call(
         P1,
-        Request::SubmitCommand {
-            contexts: vec![s.context],
-            command_buffer: 0,
-            command_length: 0,
-            private_data: [fill(a, 0, 8, 0x1111_1111), fill(b, 0, 8, 0x2222_2222)].concat(),
-            history_buffers: vec![],
-        },
+        submit_request(
+            s.context,
+            [fill(a, 0, 8, 0x1111_1111), fill(b, 0, 8, 0x2222_2222)].concat(),
+        ),
     ));
     let offer = |vm: &mut Loopback, handles: Vec<D3dkmtHandle>| {
         vm.call(
@@ -1141,16 +1014,7 @@ fn device_error_clock_reservation_statistics_and_features() {
     );
 
     // Statistics from real counters: submissions count on the node.
-    ok(vm.call(
-        P1,
-        Request::SubmitCommand {
-            contexts: vec![s.context],
-            command_buffer: 0,
-            command_length: 0,
-            private_data: words(&[0, 8]),
-            history_buffers: vec![],
-        },
-    ));
+    ok(vm.call(P1, submit_request(s.context, words(&[0, 8]))));
     let statistics = |vm: &mut Loopback,
                       process: ProcessId,
                       statistics_type: u32,

@@ -7,183 +7,40 @@
 //! The PCI probe is fed from the emulated vGPU's config words directly (virtual PCI is not
 //! wired into `HostServices` yet).
 
-#[path = "support/guest_stack.rs"]
-mod guest_stack;
+mod support;
 
-use dxg::core::{AdapterState, AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::core::{AdapterState, ProcessId, Reply, Request};
 use dxg::wire::{
     CREATE_ALLOCATION_EXISTING_SYSMEM, D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER,
 };
 use emulator::vmbus_server::DXG_IO_SPACE_MEGABYTES;
-use guest_stack::{IO_SPACE_BASE, MEMORY_BYTES, Stack};
 use hyperv::memory::GuestMemory;
 use hyperv::synic::MessageType;
+use support::guest_stack::{IO_SPACE_BASE, MEMORY_BYTES, Stack};
+use support::images::{expected_mandelbrot, fnv1a};
+use support::requests::{
+    create_allocation, create_paging_queue, destroy_allocations, lock, query_adapter_info, sized,
+    unlock, wait_request,
+};
+use support::session::{HEIGHT, PITCH, Session, WIDTH, render_into, tear_down};
+use support::vm::ok;
 use vmbus::messages::encode;
 use vmbus::version::MESSAGE_CONNECTION_ID;
 
-const WIDTH: u32 = 64;
-const HEIGHT: u32 = 48;
-const PITCH: u32 = WIDTH * 4;
 const PROCESS: ProcessId = ProcessId(1);
 
-fn words(values: &[u32]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
-
-/// FNV-1a 64.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// The Mandelbrot image of docs/vgpu-command-processor.md, computed here independently.
-fn expected_mandelbrot(width: u32, height: u32, max: u32) -> Vec<u8> {
-    let one = 1i64 << 24;
-    let mut out = Vec::new();
-    for y in 0..i64::from(height) {
-        for x in 0..i64::from(width) {
-            let c_re = -5 * one / 2 + x * (7 * one / 2) / i64::from(width);
-            let c_im = -5 * one / 4 + y * (5 * one / 2) / i64::from(height);
-            let (mut re, mut im, mut n) = (0i64, 0i64, 0u32);
-            while n < max {
-                let (re2, im2) = ((re * re) >> 24, (im * im) >> 24);
-                if re2 + im2 > 4 * one {
-                    break;
-                }
-                im = ((2 * re * im) >> 24) + c_im;
-                re = re2 - im2 + c_re;
-                n += 1;
-            }
-            let grey = n * 255 / max;
-            out.extend_from_slice(&(0xFF00_0000 | grey << 16 | grey << 8 | grey).to_le_bytes());
-        }
-    }
-    out
-}
-
-fn ok(result: Result<Reply, NtStatus>) -> Reply {
-    result.unwrap_or_else(|status| panic!("request failed: {status:?}"))
-}
-
-struct Session {
-    adapter: D3dkmtHandle,
-    device: D3dkmtHandle,
-    context: D3dkmtHandle,
-    surface: D3dkmtHandle,
-    fence: D3dkmtHandle,
-    fence_address: u64,
-}
-
 fn start_session(stack: &mut Stack, process: ProcessId) -> Session {
-    ok(stack.call(
+    support::session::start_session(
+        stack,
         process,
-        Request::CreateProcess {
-            pid: 100 + process.0,
-            name: "over-vmbus".into(),
-        },
-    ));
-    let Reply::Adapters(adapters) = ok(stack.call(process, Request::EnumAdapters)) else {
-        panic!("no adapter list")
-    };
-    assert_eq!(adapters.len(), 1);
-    let adapter = adapters[0].handle;
-    let Reply::Device(device) =
-        ok(stack.call(process, Request::CreateDevice { adapter, flags: 0 }))
-    else {
-        panic!()
-    };
-    let Reply::Context { context, .. } = ok(stack.call(
-        process,
-        Request::CreateContext {
-            device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
-            private_data: vec![],
-        },
-    )) else {
-        panic!()
-    };
-    let size = u64::from(PITCH * HEIGHT);
-    let Reply::Allocations { allocations, .. } = ok(stack.call(
-        process,
-        Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest {
-                private_data: size.to_le_bytes().to_vec(),
-                ..Default::default()
-            }],
-        },
-    )) else {
-        panic!()
-    };
-    let Reply::SyncObject {
-        handle: fence,
-        fence_address,
-        ..
-    } = ok(stack.call(
-        process,
-        Request::CreateSyncObject {
-            device,
-            kind: SyncObjectKind::MonitoredFence {
-                initial_value: 0,
-                engine_affinity: 0,
-            },
-            flags: 0,
-        },
-    ))
-    else {
-        panic!()
-    };
-    Session {
-        adapter,
-        device,
-        context,
-        surface: allocations[0].handle,
-        fence,
-        fence_address,
-    }
+        (100 + process.0, "over-vmbus"),
+        0,
+        |adapters| assert_eq!(adapters.len(), 1),
+    )
 }
 
 fn render(stack: &mut Stack, session: &Session, value: u64) -> Result<Reply, NtStatus> {
-    render_into(stack, session, session.surface, value)
-}
-
-/// Renders the Mandelbrot image into `surface`, then signals the session's fence with `value`.
-fn render_into(
-    stack: &mut Stack,
-    session: &Session,
-    surface: D3dkmtHandle,
-    value: u64,
-) -> Result<Reply, NtStatus> {
-    let mut stream = words(&[4, 32, surface.0, 0, WIDTH, HEIGHT, PITCH, 32]);
-    stream.extend(words(&[
-        5,
-        24,
-        session.fence.0,
-        0,
-        value as u32,
-        (value >> 32) as u32,
-    ]));
-    stack.call(
-        PROCESS,
-        Request::SubmitCommand {
-            contexts: vec![session.context],
-            command_buffer: 0,
-            command_length: 0,
-            private_data: stream,
-            history_buffers: vec![],
-        },
-    )
+    support::session::render(stack, PROCESS, session, value)
 }
 
 fn in_io_space(address: u64) -> bool {
@@ -210,43 +67,20 @@ fn smoke_sequence_over_vmbus_rings() {
     let session = start_session(&mut stack, PROCESS);
 
     // QUERYADAPTERINFO the way libdxgtest does: 57, 31, 70, 65.
-    let Reply::AdapterInfo(data) = ok(stack.call(
+    let data = query_adapter_info(
+        &mut stack,
         PROCESS,
-        Request::QueryAdapterInfo {
-            adapter: session.adapter,
-            query_type: QUERY_ADAPTER_TYPE_RENDER,
-            data: vec![0; 4],
-        },
-    )) else {
-        panic!()
-    };
+        session.adapter,
+        QUERY_ADAPTER_TYPE_RENDER,
+        4,
+    );
     let adapter_type = u32::from_le_bytes(data[..4].try_into().unwrap());
     assert_eq!(adapter_type & (1 << 7), 1 << 7, "paravirtualized");
     for query_type in [31, 70, 65] {
-        ok(stack.call(
-            PROCESS,
-            Request::QueryAdapterInfo {
-                adapter: session.adapter,
-                query_type,
-                data: vec![0; 64],
-            },
-        ));
+        query_adapter_info(&mut stack, PROCESS, session.adapter, query_type, 64);
     }
 
-    let Reply::PagingQueue {
-        paging_queue,
-        fence_address: paging_fence,
-        ..
-    } = ok(stack.call(
-        PROCESS,
-        Request::CreatePagingQueue {
-            device: session.device,
-            priority: 0,
-        },
-    ))
-    else {
-        panic!()
-    };
+    let (paging_queue, paging_fence) = create_paging_queue(&mut stack, PROCESS, session.device);
     assert!(in_io_space(paging_fence));
     let Reply::Resident {
         status,
@@ -271,28 +105,14 @@ fn smoke_sequence_over_vmbus_rings() {
     ok(render(&mut stack, &session, 7));
     assert!(in_io_space(session.fence_address));
     assert_eq!(memory.read_u64(session.fence_address).unwrap(), 7);
-    let wait = stack.call(
-        PROCESS,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![7],
-            wait_any: false,
-        },
-    );
+    let wait = stack.call(PROCESS, wait_request(session.device, session.fence, 7));
     assert_eq!(wait, Ok(Reply::WaitCompleted));
 
     // A wait that is not yet satisfied completes through SIGNALGUESTEVENT, an in-band
     // notification on the global channel, when the GPU signals later.
-    let ticket = stack.driver.submit(
-        PROCESS,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![9],
-            wait_any: false,
-        },
-    );
+    let ticket = stack
+        .driver
+        .submit(PROCESS, wait_request(session.device, session.fence, 9));
     stack.pump();
     assert!(!stack.completions.contains_key(&ticket));
     assert_eq!(stack.services.lock().gpu().pending_waits(), 1);
@@ -310,15 +130,7 @@ fn smoke_sequence_over_vmbus_rings() {
     );
 
     // Read the surface back from guest RAM.
-    let Reply::Locked { address, .. } = ok(stack.call(
-        PROCESS,
-        Request::Lock {
-            device: session.device,
-            allocation: session.surface,
-        },
-    )) else {
-        panic!()
-    };
+    let address = lock(&mut stack, PROCESS, session.device, session.surface);
     assert!(
         in_io_space(address),
         "the surface lives in the IO space in guest RAM"
@@ -329,36 +141,10 @@ fn smoke_sequence_over_vmbus_rings() {
         fnv1a(&pixels),
         fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, 32))
     );
-    ok(stack.call(
-        PROCESS,
-        Request::Unlock {
-            device: session.device,
-            allocation: session.surface,
-        },
-    ));
+    unlock(&mut stack, PROCESS, session.device, session.surface);
 
     // Teardown in the §8.3 order.
-    for request in [
-        Request::DestroyAllocation {
-            device: session.device,
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![session.surface],
-            flags: 0,
-        },
-        Request::DestroySyncObject {
-            sync_object: session.fence,
-        },
-        Request::DestroyContext {
-            context: session.context,
-        },
-        Request::DestroyPagingQueue { paging_queue },
-        Request::DestroyDevice {
-            device: session.device,
-        },
-        Request::DestroyProcess,
-    ] {
-        ok(stack.call(PROCESS, request));
-    }
+    tear_down(&mut stack, PROCESS, &session, paging_queue);
     // Adapter removal: CLOSEADAPTER goes out and the vGPU channel is closed.
     stack.driver.remove_pci_function(0);
     stack.pump();
@@ -396,15 +182,9 @@ fn vgpu_rescinded_while_in_use_fails_with_typed_errors() {
     ok(render(&mut stack, &session, 1));
 
     // A CPU wait the host has acknowledged but not satisfied.
-    let wait = stack.driver.submit(
-        PROCESS,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![50],
-            wait_any: false,
-        },
-    );
+    let wait = stack
+        .driver
+        .submit(PROCESS, wait_request(session.device, session.fence, 50));
     stack.pump();
     assert!(!stack.completions.contains_key(&wait));
 
@@ -500,23 +280,14 @@ fn sysmem_store_backed_by_a_global_channel_gpadl() {
     let mut stack = Stack::new(1);
     let session = start_session(&mut stack, PROCESS);
     let size = u64::from(PITCH * HEIGHT);
-    let Reply::Allocations { allocations, .. } = ok(stack.call(
+    let allocation = create_allocation(
+        &mut stack,
         PROCESS,
-        Request::CreateAllocation {
-            device: session.device,
-            resource: D3dkmtHandle::NULL,
-            flags: CREATE_ALLOCATION_EXISTING_SYSMEM,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest {
-                private_data: size.to_le_bytes().to_vec(),
-                ..Default::default()
-            }],
-        },
-    )) else {
-        panic!()
-    };
-    let allocation = allocations[0].handle;
+        session.device,
+        CREATE_ALLOCATION_EXISTING_SYSMEM,
+        sized(size),
+    )
+    .handle;
     let store = |gpadl| Request::SetExistingSysmemStore {
         device: session.device,
         allocation,
@@ -560,7 +331,7 @@ fn sysmem_store_backed_by_a_global_channel_gpadl() {
     ok(stack.call(PROCESS, store(GLOBAL_GPADL)));
 
     // The GPU renders into the allocation; the pixels land in the GPADL's pages, in order.
-    ok(render_into(&mut stack, &session, allocation, 5));
+    ok(render_into(&mut stack, PROCESS, &session, allocation, 5));
     let memory = stack.loopback.memory();
     assert_eq!(memory.read_u64(session.fence_address).unwrap(), 5);
     let mut pixels = vec![0u8; size as usize];
@@ -587,15 +358,13 @@ fn sysmem_store_backed_by_a_global_channel_gpadl() {
         Err(NtStatus::INVALID_HANDLE),
         "torn down"
     );
-    ok(stack.call(
+    destroy_allocations(
+        &mut stack,
         PROCESS,
-        Request::DestroyAllocation {
-            device: session.device,
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![allocation],
-            flags: 0,
-        },
-    ));
+        session.device,
+        D3dkmtHandle::NULL,
+        vec![allocation],
+    );
 
     // The bus driver's client never knew these GPADLs: it rejected the host's two
     // GPADL_CREATED and one GPADL_TORNDOWN answers, and nothing else.

@@ -4,92 +4,39 @@
 //! fence values in the same memory. Existing-sysmem allocations are backed by guest RAM pages the
 //! guest names; the GPU's writes land in those pages. Each with its error cases.
 
+mod support;
+
 use dxg::core::{AllocationRequest, GdiSurfaceData, ProcessId, Reply, Request};
 use dxg::wire::*;
-use emulator::vgpu::VgpuDescription;
 use emulator::vgpu::command_processor::gradient_pixel;
 use emulator::vgpu::loopback::Loopback;
 use hyperv::memory::GuestMemory;
+use support::images::words;
+use support::requests::{
+    create_allocation, create_allocations, create_context, create_device, create_monitored_fence,
+    create_process, destroy_allocations, enum_adapters, lock, sized, submit_request, wait_request,
+};
+use support::vm::{loopback as vm, ok};
 
 const A: ProcessId = ProcessId(1);
 const B: ProcessId = ProcessId(2);
 const PAGE: u64 = 4096;
-
-fn ok(result: Result<Reply, NtStatus>) -> Reply {
-    result.unwrap_or_else(|status| panic!("request failed: {status:?}"))
-}
-
-fn words(values: &[u32]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
 
 struct Process {
     device: D3dkmtHandle,
     context: D3dkmtHandle,
 }
 
-fn vm() -> Loopback {
-    Loopback::new(vec![VgpuDescription::new(0x1_0000, 0xABCD)], 16)
-}
-
 fn process(vm: &mut Loopback, pid: ProcessId) -> Process {
-    ok(vm.call(
-        pid,
-        Request::CreateProcess {
-            pid: 700 + pid.0,
-            name: "sharing".into(),
-        },
-    ));
-    let Reply::Adapters(adapters) = ok(vm.call(pid, Request::EnumAdapters)) else {
-        panic!()
-    };
-    let Reply::Device(device) = ok(vm.call(
-        pid,
-        Request::CreateDevice {
-            adapter: adapters[0].handle,
-            flags: 0,
-        },
-    )) else {
-        panic!()
-    };
-    let Reply::Context { context, .. } = ok(vm.call(
-        pid,
-        Request::CreateContext {
-            device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
-            private_data: vec![],
-        },
-    )) else {
-        panic!()
-    };
+    create_process(vm, pid, 700 + pid.0, "sharing");
+    let adapter = enum_adapters(vm, pid)[0].handle;
+    let device = create_device(vm, pid, adapter);
+    let context = create_context(vm, pid, device);
     Process { device, context }
 }
 
 fn submit(vm: &mut Loopback, pid: ProcessId, context: D3dkmtHandle, stream: Vec<u8>) {
-    ok(vm.call(
-        pid,
-        Request::SubmitCommand {
-            contexts: vec![context],
-            command_buffer: 0,
-            command_length: 0,
-            private_data: stream,
-            history_buffers: vec![],
-        },
-    ));
-}
-
-fn lock(vm: &mut Loopback, pid: ProcessId, device: D3dkmtHandle, allocation: D3dkmtHandle) -> u64 {
-    let Reply::Locked { address, .. } = ok(vm.call(pid, Request::Lock { device, allocation }))
-    else {
-        panic!()
-    };
-    address
+    ok(vm.call(pid, submit_request(context, stream)));
 }
 
 #[test]
@@ -123,23 +70,13 @@ fn process_b_sees_the_pixels_process_a_rendered() {
     };
     let surface = allocations[0].handle;
     // A few more objects in A, so A has handles B's table has never seen (foreign handles).
-    let Reply::Allocations {
-        allocations: padding,
-        ..
-    } = ok(vm.call(
+    let (_, padding) = create_allocations(
+        &mut vm,
         A,
-        Request::CreateAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest::default(); 8],
-        },
-    ))
-    else {
-        panic!()
-    };
+        a.device,
+        0,
+        vec![AllocationRequest::default(); 8],
+    );
     let foreign = padding[7].handle;
     submit(
         &mut vm,
@@ -181,20 +118,7 @@ fn process_b_sees_the_pixels_process_a_rendered() {
         assert_eq!(pixel, gradient_pixel(x, y, 16, 8), "pixel ({x}, {y})");
     }
     // B's GPU reads it too: copy into B's own allocation.
-    let Reply::Allocations { allocations, .. } = ok(vm.call(
-        B,
-        Request::CreateAllocation {
-            device: b.device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest::default()],
-        },
-    )) else {
-        panic!()
-    };
-    let copy = allocations[0].handle;
+    let copy = create_allocation(&mut vm, B, b.device, 0, AllocationRequest::default()).handle;
     submit(
         &mut vm,
         B,
@@ -258,15 +182,7 @@ fn process_b_sees_the_pixels_process_a_rendered() {
     }
 
     // A destroys its resource: B's copy keeps the memory; then A drops the shared handle.
-    ok(vm.call(
-        A,
-        Request::DestroyAllocation {
-            device: a.device,
-            resource,
-            allocations: vec![],
-            flags: 0,
-        },
-    ));
+    destroy_allocations(&mut vm, A, a.device, resource, vec![]);
     assert_eq!(
         vm.memory.read_u64(address).unwrap() as u32,
         gradient_pixel(0, 0, 16, 8)
@@ -289,33 +205,15 @@ fn process_b_sees_the_pixels_process_a_rendered() {
         Err(NtStatus::INVALID_HANDLE)
     );
     // The last holder frees the pages.
-    ok(vm.call(
-        B,
-        Request::DestroyAllocation {
-            device: b.device,
-            resource: b_resource,
-            allocations: vec![],
-            flags: 0,
-        },
-    ));
-    ok(vm.call(
-        B,
-        Request::DestroyAllocation {
-            device: b.device,
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![copy],
-            flags: 0,
-        },
-    ));
-    ok(vm.call(
+    destroy_allocations(&mut vm, B, b.device, b_resource, vec![]);
+    destroy_allocations(&mut vm, B, b.device, D3dkmtHandle::NULL, vec![copy]);
+    destroy_allocations(
+        &mut vm,
         A,
-        Request::DestroyAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            allocations: padding.iter().map(|created| created.handle).collect(),
-            flags: 0,
-        },
-    ));
+        a.device,
+        D3dkmtHandle::NULL,
+        padding.iter().map(|created| created.handle).collect(),
+    );
     assert_eq!(vm.host.io_pages_in_use(), pages_before);
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
 }
@@ -366,15 +264,7 @@ fn shared_monitored_fence_is_one_value_in_both_processes() {
     submit(&mut vm, A, a.context, words(&[5, 24, handle.0, 0, 9, 0]));
     assert_eq!(vm.memory.read_u64(fence_address).unwrap(), 9);
     assert_eq!(
-        vm.call(
-            B,
-            Request::WaitFromCpu {
-                device: b.device,
-                objects: vec![b_fence],
-                values: vec![9],
-                wait_any: false,
-            },
-        ),
+        vm.call(B, wait_request(b.device, b_fence, 9),),
         Ok(Reply::WaitCompleted)
     );
     // B signals from the CPU; A's wait completes.
@@ -387,34 +277,11 @@ fn shared_monitored_fence_is_one_value_in_both_processes() {
         },
     ));
     assert_eq!(
-        vm.call(
-            A,
-            Request::WaitFromCpu {
-                device: a.device,
-                objects: vec![handle],
-                values: vec![12],
-                wait_any: false,
-            },
-        ),
+        vm.call(A, wait_request(a.device, handle, 12),),
         Ok(Reply::WaitCompleted)
     );
     // A sync object not created shared cannot be shared.
-    let Reply::SyncObject {
-        handle: private, ..
-    } = ok(vm.call(
-        A,
-        Request::CreateSyncObject {
-            device: a.device,
-            kind: dxg::core::SyncObjectKind::MonitoredFence {
-                initial_value: 0,
-                engine_affinity: 0,
-            },
-            flags: 0,
-        },
-    ))
-    else {
-        panic!()
-    };
+    let (private, _) = create_monitored_fence(&mut vm, A, a.device);
     assert_eq!(
         vm.call(A, Request::CreateNtSharedObject { object: private }),
         Err(NtStatus::INVALID_PARAMETER)
@@ -440,20 +307,8 @@ fn share_object_with_host_returns_a_token() {
     let mut vm = vm();
     let a = process(&mut vm, A);
     let b = process(&mut vm, B);
-    let Reply::Allocations { allocations, .. } = ok(vm.call(
-        A,
-        Request::CreateAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest::default()],
-        },
-    )) else {
-        panic!()
-    };
-    let allocation = allocations[0].handle;
+    let allocation =
+        create_allocation(&mut vm, A, a.device, 0, AllocationRequest::default()).handle;
     let share = |device, object| Request::ShareObjectWithHost { device, object };
     let Reply::VailNtHandle(first) = ok(vm.call(A, share(a.device, allocation))) else {
         panic!()
@@ -479,24 +334,15 @@ fn existing_sysmem_allocation_is_backed_by_guest_pages() {
     let a = process(&mut vm, A);
     let ram = vm.guest_ram_base();
     let io_before = vm.host.io_pages_in_use();
-    let Reply::Allocations { allocations, .. } = ok(vm.call(
+    let created = create_allocation(
+        &mut vm,
         A,
-        Request::CreateAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            flags: CREATE_ALLOCATION_EXISTING_SYSMEM,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest {
-                private_data: (2 * PAGE).to_le_bytes().to_vec(),
-                ..Default::default()
-            }],
-        },
-    )) else {
-        panic!()
-    };
-    let allocation = allocations[0].handle;
-    assert_ne!(allocations[0].flags & ALLOCATION_FLAG_EXISTING_SYSMEM, 0);
+        a.device,
+        CREATE_ALLOCATION_EXISTING_SYSMEM,
+        sized(2 * PAGE),
+    );
+    let allocation = created.handle;
+    assert_ne!(created.flags & ALLOCATION_FLAG_EXISTING_SYSMEM, 0);
     assert_eq!(
         vm.host.io_pages_in_use(),
         io_before,
@@ -560,20 +406,7 @@ fn existing_sysmem_allocation_is_backed_by_guest_pages() {
     vm.memory
         .write(ram + 2 * PAGE, &0x1122_3344u32.to_le_bytes())
         .unwrap();
-    let Reply::Allocations { allocations, .. } = ok(vm.call(
-        A,
-        Request::CreateAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest::default()],
-        },
-    )) else {
-        panic!()
-    };
-    let normal = allocations[0].handle;
+    let normal = create_allocation(&mut vm, A, a.device, 0, AllocationRequest::default()).handle;
     submit(
         &mut vm,
         A,
@@ -638,15 +471,7 @@ fn existing_sysmem_allocation_is_backed_by_guest_pages() {
         0x0BAD_F00D_0BAD_F00D
     );
     assert_eq!(vm.host.sysmem_window_count(), 1);
-    ok(vm.call(
-        A,
-        Request::DestroyAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![allocation],
-            flags: 0,
-        },
-    ));
+    destroy_allocations(&mut vm, A, a.device, D3dkmtHandle::NULL, vec![allocation]);
     assert_eq!(vm.host.sysmem_window_count(), 0);
 }
 
@@ -694,23 +519,17 @@ fn standard_allocation_driver_data_round_trip() {
     assert_eq!(allocation_data, (3 * PAGE).to_le_bytes().to_vec());
     assert_eq!(resource_data, words(&[4, 7]));
     // The allocation blob creates an allocation of the heap size.
-    let Reply::Allocations { allocations, .. } = ok(vm.call(
+    let created = create_allocation(
+        &mut vm,
         A,
-        Request::CreateAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            flags: CREATE_ALLOCATION_STANDARD,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest {
-                private_data: allocation_data,
-                ..Default::default()
-            }],
+        a.device,
+        CREATE_ALLOCATION_STANDARD,
+        AllocationRequest {
+            private_data: allocation_data,
+            ..Default::default()
         },
-    )) else {
-        panic!()
-    };
-    assert_eq!(allocations[0].size, 3 * PAGE);
+    );
+    assert_eq!(created.size, 3 * PAGE);
     // Errors: a size the host does not have, another standard type, a zero-width surface.
     assert_eq!(vm.call(A, request(4, 8)), Err(NtStatus::INVALID_PARAMETER));
     assert_eq!(

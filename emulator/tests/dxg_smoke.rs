@@ -1,193 +1,31 @@
 //! In-process integration: the dxg guest core against the emulated vGPU (no VMBus).
 //! The smoke sequence of dxg.md §8.3 and beyond.
 
-use dxg::core::{
-    Action, AdapterState, AllocationRequest, PacketKind, ProcessId, Reply, Request, SyncObjectKind,
-};
+mod support;
+
+use dxg::core::{Action, AdapterState, PacketKind, ProcessId, Reply, Request, SyncObjectKind};
 use dxg::wire::{D3dkmtHandle, Luid, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
 use emulator::vgpu::loopback::Loopback;
 use emulator::vgpu::{HostChannel, HostOutput, VgpuDescription};
 use hyperv::memory::GuestMemory;
-
-const WIDTH: u32 = 64;
-const HEIGHT: u32 = 48;
-const PITCH: u32 = WIDTH * 4;
-
-fn words(values: &[u32]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
-
-/// FNV-1a 64.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// The Mandelbrot image as documented in docs/vgpu-command-processor.md, written here
-/// independently of the emulator's renderer.
-fn expected_mandelbrot(width: u32, height: u32, max: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    for y in 0..height as i64 {
-        for x in 0..width as i64 {
-            let one = 1i64 << 24;
-            let cr = -5 * one / 2 + x * (7 * one / 2) / width as i64;
-            let ci = -5 * one / 4 + y * (5 * one / 2) / height as i64;
-            let (mut a, mut b, mut n) = (0i64, 0i64, 0u32);
-            while n < max {
-                let (aa, bb) = ((a * a) >> 24, (b * b) >> 24);
-                if aa + bb > 4 * one {
-                    break;
-                }
-                b = ((2 * a * b) >> 24) + ci;
-                a = aa - bb + cr;
-                n += 1;
-            }
-            let g = n * 255 / max;
-            out.extend_from_slice(&(0xFF00_0000u32 | g << 16 | g << 8 | g).to_le_bytes());
-        }
-    }
-    out
-}
-
-struct Session {
-    adapter: D3dkmtHandle,
-    device: D3dkmtHandle,
-    context: D3dkmtHandle,
-    surface: D3dkmtHandle,
-    fence: D3dkmtHandle,
-    fence_address: u64,
-}
-
-fn expect_ok(result: Result<Reply, NtStatus>) -> Reply {
-    result.unwrap_or_else(|status| panic!("request failed: {status:?}"))
-}
+use support::images::{expected_mandelbrot, fnv1a, words};
+use support::requests::{
+    create_context, create_paging_queue, create_process, enum_adapters, lock, query_adapter_info,
+    submit_request, wait_request,
+};
+use support::session::{
+    HEIGHT, PITCH, Session, WIDTH, read_surface, render, start_session, tear_down,
+};
+use support::vm::ok;
 
 fn start_process(vm: &mut Loopback, process: ProcessId, adapter_index: usize) -> Session {
-    expect_ok(vm.call(
+    start_session(
+        vm,
         process,
-        Request::CreateProcess {
-            pid: 100 + process.0,
-            name: "smoke".into(),
-        },
-    ));
-    let Reply::Adapters(adapters) = expect_ok(vm.call(process, Request::EnumAdapters)) else {
-        panic!()
-    };
-    let adapter = adapters[adapter_index].handle;
-    let Reply::Device(device) =
-        expect_ok(vm.call(process, Request::CreateDevice { adapter, flags: 0 }))
-    else {
-        panic!()
-    };
-    let Reply::Context { context, .. } = expect_ok(vm.call(
-        process,
-        Request::CreateContext {
-            device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
-            private_data: vec![],
-        },
-    )) else {
-        panic!()
-    };
-    let size = u64::from(PITCH * HEIGHT);
-    let Reply::Allocations { allocations, .. } = expect_ok(vm.call(
-        process,
-        Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![],
-            driver_data: vec![],
-            allocations: vec![AllocationRequest {
-                private_data: size.to_le_bytes().to_vec(),
-                ..Default::default()
-            }],
-        },
-    )) else {
-        panic!()
-    };
-    let Reply::SyncObject {
-        handle: fence,
-        fence_address,
-        ..
-    } = expect_ok(vm.call(
-        process,
-        Request::CreateSyncObject {
-            device,
-            kind: SyncObjectKind::MonitoredFence {
-                initial_value: 0,
-                engine_affinity: 0,
-            },
-            flags: 0,
-        },
-    ))
-    else {
-        panic!()
-    };
-    Session {
-        adapter,
-        device,
-        context,
-        surface: allocations[0].handle,
-        fence,
-        fence_address,
-    }
-}
-
-fn render(
-    vm: &mut Loopback,
-    process: ProcessId,
-    session: &Session,
-    value: u64,
-) -> Result<Reply, NtStatus> {
-    let mut stream = words(&[4, 32, session.surface.0, 0, WIDTH, HEIGHT, PITCH, 32]);
-    stream.extend(words(&[
-        5,
-        24,
-        session.fence.0,
-        0,
-        value as u32,
-        (value >> 32) as u32,
-    ]));
-    vm.call(
-        process,
-        Request::SubmitCommand {
-            contexts: vec![session.context],
-            command_buffer: 0,
-            command_length: 0,
-            private_data: stream,
-            history_buffers: vec![],
-        },
+        (100 + process.0, "smoke"),
+        adapter_index,
+        |_| {},
     )
-}
-
-fn read_surface(vm: &mut Loopback, process: ProcessId, session: &Session) -> Vec<u8> {
-    let Reply::Locked { address, .. } = expect_ok(vm.call(
-        process,
-        Request::Lock {
-            device: session.device,
-            allocation: session.surface,
-        },
-    )) else {
-        panic!()
-    };
-    let mut pixels = vec![0u8; (PITCH * HEIGHT) as usize];
-    vm.memory.read(address, &mut pixels).unwrap();
-    expect_ok(vm.call(
-        process,
-        Request::Unlock {
-            device: session.device,
-            allocation: session.surface,
-        },
-    ));
-    pixels
 }
 
 #[test]
@@ -205,16 +43,13 @@ fn smoke_sequence_renders_and_waits() {
     let session = start_process(&mut vm, process, 0);
 
     // QUERYADAPTERINFO the way libdxgtest does: 57, 31, 70, 65.
-    let Reply::AdapterInfo(data) = expect_ok(vm.call(
+    let data = query_adapter_info(
+        &mut vm,
         process,
-        Request::QueryAdapterInfo {
-            adapter: session.adapter,
-            query_type: QUERY_ADAPTER_TYPE_RENDER,
-            data: vec![0; 4],
-        },
-    )) else {
-        panic!()
-    };
+        session.adapter,
+        QUERY_ADAPTER_TYPE_RENDER,
+        4,
+    );
     let adapter_type = u32::from_le_bytes(data[..4].try_into().unwrap());
     assert_eq!(
         adapter_type & (1 << 7),
@@ -227,35 +62,15 @@ fn smoke_sequence_renders_and_waits() {
         "display_supported cleared by the guest"
     );
     for query_type in [31, 70, 65] {
-        expect_ok(vm.call(
-            process,
-            Request::QueryAdapterInfo {
-                adapter: session.adapter,
-                query_type,
-                data: vec![0; 64],
-            },
-        ));
+        query_adapter_info(&mut vm, process, session.adapter, query_type, 64);
     }
 
-    let Reply::PagingQueue {
-        paging_queue,
-        fence_address: paging_fence,
-        ..
-    } = expect_ok(vm.call(
-        process,
-        Request::CreatePagingQueue {
-            device: session.device,
-            priority: 0,
-        },
-    ))
-    else {
-        panic!()
-    };
+    let (paging_queue, paging_fence) = create_paging_queue(&mut vm, process, session.device);
     let Reply::Resident {
         status,
         paging_fence_value,
         ..
-    } = expect_ok(vm.call(
+    } = ok(vm.call(
         process,
         Request::MakeResident {
             paging_queue,
@@ -270,21 +85,13 @@ fn smoke_sequence_renders_and_waits() {
     assert!(vm.memory.read_u64(paging_fence).unwrap() >= paging_fence_value);
 
     // Render, signal the fence from the command stream, wait for it from the CPU.
-    expect_ok(render(&mut vm, process, &session, 7));
+    ok(render(&mut vm, process, &session, 7));
     assert_eq!(
         vm.memory.read_u64(session.fence_address).unwrap(),
         7,
         "monitored fence value lives in IO space"
     );
-    let wait = vm.call(
-        process,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![7],
-            wait_any: false,
-        },
-    );
+    let wait = vm.call(process, wait_request(session.device, session.fence, 7));
     assert_eq!(wait, Ok(Reply::WaitCompleted));
     let pixels = read_surface(&mut vm, process, &session);
     assert_eq!(
@@ -293,19 +100,13 @@ fn smoke_sequence_renders_and_waits() {
     );
 
     // A CPU wait that is not yet satisfied completes when a later SIGNALSYNCOBJECT arrives.
-    let ticket = vm.driver.submit(
-        process,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![9],
-            wait_any: false,
-        },
-    );
+    let ticket = vm
+        .driver
+        .submit(process, wait_request(session.device, session.fence, 9));
     vm.pump();
     assert!(!vm.completions.contains_key(&ticket));
     assert_eq!(vm.host.pending_waits(), 1);
-    expect_ok(vm.call(
+    ok(vm.call(
         process,
         Request::SignalFromGpu {
             context: session.context,
@@ -319,27 +120,7 @@ fn smoke_sequence_renders_and_waits() {
     );
 
     // Teardown in the §8.3 order.
-    for request in [
-        Request::DestroyAllocation {
-            device: session.device,
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![session.surface],
-            flags: 0,
-        },
-        Request::DestroySyncObject {
-            sync_object: session.fence,
-        },
-        Request::DestroyContext {
-            context: session.context,
-        },
-        Request::DestroyPagingQueue { paging_queue },
-        Request::DestroyDevice {
-            device: session.device,
-        },
-        Request::DestroyProcess,
-    ] {
-        expect_ok(vm.call(process, request));
-    }
+    tear_down(&mut vm, process, &session, paging_queue);
     assert_eq!(vm.host.process_count(), 0);
     assert_eq!(vm.host.io_pages_in_use(), 0, "all IO-space pages returned");
     assert_eq!(vm.driver.outstanding_transactions(), 0);
@@ -362,14 +143,7 @@ fn fill_copy_and_gradient_do_real_work() {
         PITCH * 2,
         16,
     ]));
-    let request = Request::SubmitCommand {
-        contexts: vec![session.context],
-        command_buffer: 0,
-        command_length: 0,
-        private_data: stream,
-        history_buffers: vec![],
-    };
-    expect_ok(vm.call(process, request));
+    ok(vm.call(process, submit_request(session.context, stream)));
     let pixels = read_surface(&mut vm, process, &session);
     assert_eq!(&pixels[..4], &[0xAA, 0xBB, 0xCC, 0xDD]);
     assert_eq!(
@@ -384,13 +158,10 @@ fn fill_copy_and_gradient_do_real_work() {
         0xFF00_0000 | (10 * 255 / 63) << 16 | (255 / 47) << 8 | (11 * 255 / 110)
     );
     // A bad stream fails cleanly with a status.
-    let bad = Request::SubmitCommand {
-        contexts: vec![session.context],
-        command_buffer: 0,
-        command_length: 0,
-        private_data: words(&[1, 24, session.surface.0, PITCH * HEIGHT, 16, 0]),
-        history_buffers: vec![],
-    };
+    let bad = submit_request(
+        session.context,
+        words(&[1, 24, session.surface.0, PITCH * HEIGHT, 16, 0]),
+    );
     assert_eq!(vm.call(process, bad), Err(NtStatus::INVALID_PARAMETER));
 }
 
@@ -403,42 +174,21 @@ fn two_processes_two_adapters_are_isolated() {
         ],
         16,
     );
-    let Reply::Adapters(list) = ({
-        vm.call(
-            ProcessId(1),
-            Request::CreateProcess {
-                pid: 1,
-                name: "a".into(),
-            },
-        )
-        .unwrap();
-        vm.call(ProcessId(1), Request::EnumAdapters).unwrap()
-    }) else {
-        panic!()
-    };
+    create_process(&mut vm, ProcessId(1), 1, "a");
+    let list = enum_adapters(&mut vm, ProcessId(1));
     assert_eq!(
         list.iter().map(|entry| entry.luid).collect::<Vec<_>>(),
         vec![Luid::from_u64(0x1000), Luid::from_u64(0x3000)]
     );
     let first = start_process(&mut vm, ProcessId(2), 0);
     let second = start_process(&mut vm, ProcessId(3), 1);
-    expect_ok(render(&mut vm, ProcessId(2), &first, 1));
-    expect_ok(render(&mut vm, ProcessId(3), &second, 1));
+    ok(render(&mut vm, ProcessId(2), &first, 1));
+    ok(render(&mut vm, ProcessId(3), &second, 1));
     // Handles are per host process: the same values name different objects in each process.
     assert_eq!(first.surface, second.surface);
-    let lock = |vm: &mut Loopback, process, session: &Session| match vm.call(
-        process,
-        Request::Lock {
-            device: session.device,
-            allocation: session.surface,
-        },
-    ) {
-        Ok(Reply::Locked { address, .. }) => address,
-        other => panic!("{other:?}"),
-    };
     assert_ne!(
-        lock(&mut vm, ProcessId(2), &first),
-        lock(&mut vm, ProcessId(3), &second)
+        lock(&mut vm, ProcessId(2), first.device, first.surface),
+        lock(&mut vm, ProcessId(3), second.device, second.surface)
     );
     // A handle the process never received is refused.
     let bogus = D3dkmtHandle::new(0x1234, 1, 0);
@@ -471,15 +221,9 @@ fn adapter_removed_while_in_use() {
     let second = start_process(&mut vm, ProcessId(2), 1);
     let instance = vm.host.vgpu(0).unwrap().description.config.channel_instance;
     // A CPU wait is outstanding when the adapter goes away.
-    let ticket = vm.driver.submit(
-        ProcessId(1),
-        Request::WaitFromCpu {
-            device: first.device,
-            objects: vec![first.fence],
-            values: vec![50],
-            wait_any: false,
-        },
-    );
+    let ticket = vm
+        .driver
+        .submit(ProcessId(1), wait_request(first.device, first.fence, 50));
     vm.pump();
     vm.host.remove_vgpu(0);
     vm.driver.vgpu_channel_rescinded(instance);
@@ -503,12 +247,12 @@ fn adapter_removed_while_in_use() {
         ),
         Err(NtStatus::DEVICE_REMOVED)
     );
-    expect_ok(render(&mut vm, ProcessId(2), &second, 2));
+    ok(render(&mut vm, ProcessId(2), &second, 2));
     let Reply::Adapters(list) = vm.call(ProcessId(2), Request::EnumAdapters).unwrap() else {
         panic!()
     };
     assert_eq!(list.len(), 1);
-    expect_ok(vm.call(ProcessId(1), Request::DestroyProcess));
+    ok(vm.call(ProcessId(1), Request::DestroyProcess));
     assert_eq!(vm.driver.registered_events(), 0);
 }
 
@@ -517,15 +261,9 @@ fn process_exit_without_cleanup_releases_everything() {
     let mut vm = Loopback::new(vec![VgpuDescription::new(0x77, 0x78)], 8);
     let process = ProcessId(9);
     let session = start_process(&mut vm, process, 0);
-    expect_ok(vm.call(
-        process,
-        Request::CreatePagingQueue {
-            device: session.device,
-            priority: 0,
-        },
-    ));
+    create_paging_queue(&mut vm, process, session.device);
     assert!(vm.host.object_count() >= 5);
-    expect_ok(vm.call(process, Request::DestroyProcess));
+    ok(vm.call(process, Request::DestroyProcess));
     assert_eq!(vm.host.process_count(), 0);
     assert_eq!(vm.host.object_count(), 0);
     assert_eq!(vm.host.io_pages_in_use(), 0);
@@ -555,7 +293,7 @@ fn version_27_host_has_no_extension_header() {
         matches!(reply, Ok(Reply::AdapterInfo(ref data)) if data.len() == 4),
         "{reply:?}"
     );
-    expect_ok(render(&mut vm, ProcessId(1), &session, 1));
+    ok(render(&mut vm, ProcessId(1), &session, 1));
 }
 
 #[test]
@@ -565,16 +303,8 @@ fn async_messaging_moves_traffic_to_the_global_channel() {
     let mut vm = Loopback::new(vec![description], 8);
     assert!(vm.driver.async_messaging());
     let session = start_process(&mut vm, ProcessId(1), 0);
-    expect_ok(render(&mut vm, ProcessId(1), &session, 3));
-    let wait = vm.call(
-        ProcessId(1),
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![3],
-            wait_any: false,
-        },
-    );
+    ok(render(&mut vm, ProcessId(1), &session, 3));
+    let wait = vm.call(ProcessId(1), wait_request(session.device, session.fence, 3));
     assert_eq!(wait, Ok(Reply::WaitCompleted));
 }
 
@@ -689,7 +419,7 @@ fn evict_escape_video_memory_gpu_wait_and_pci_removal() {
 
 /// A legacy (non-monitored) fence on the session's device.
 fn legacy_fence(vm: &mut Loopback, process: ProcessId, session: &Session) -> D3dkmtHandle {
-    let Reply::SyncObject { handle, .. } = expect_ok(vm.call(
+    let Reply::SyncObject { handle, .. } = ok(vm.call(
         process,
         Request::CreateSyncObject {
             device: session.device,
@@ -707,20 +437,14 @@ fn a_dying_process_takes_its_unsignalled_waits_along() {
     let mut vm = Loopback::new(vec![VgpuDescription::new(0x91, 0x92)], 8);
     let process = ProcessId(3);
     let session = start_process(&mut vm, process, 0);
-    let wait = vm.driver.submit(
-        process,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![1000],
-            wait_any: false,
-        },
-    );
+    let wait = vm
+        .driver
+        .submit(process, wait_request(session.device, session.fence, 1000));
     vm.pump();
     assert!(!vm.completions.contains_key(&wait), "never signalled");
     assert_eq!(vm.driver.registered_events(), 1);
     assert_eq!(vm.host.pending_waits(), 1);
-    expect_ok(vm.call(process, Request::DestroyProcess));
+    ok(vm.call(process, Request::DestroyProcess));
     assert_eq!(
         vm.completions.remove(&wait),
         Some(Err(NtStatus::DEVICE_REMOVED))
@@ -737,23 +461,17 @@ fn a_cancelled_wait_is_forgotten_when_the_host_signals_it() {
     let mut vm = Loopback::new(vec![VgpuDescription::new(0x93, 0x94)], 8);
     let process = ProcessId(4);
     let session = start_process(&mut vm, process, 0);
-    let wait = vm.driver.submit(
-        process,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![session.fence],
-            values: vec![5],
-            wait_any: false,
-        },
-    );
+    let wait = vm
+        .driver
+        .submit(process, wait_request(session.device, session.fence, 5));
     vm.pump();
-    expect_ok(vm.call(process, Request::CancelWait { ticket: wait }));
+    ok(vm.call(process, Request::CancelWait { ticket: wait }));
     assert_eq!(vm.completions.remove(&wait), Some(Err(NtStatus::CANCELLED)));
     assert_eq!(vm.driver.registered_events(), 0);
     assert_eq!(vm.driver.abandoned_events(), 1);
     // The host still holds the wait; its signal is swallowed.
     assert_eq!(vm.host.pending_waits(), 1);
-    expect_ok(vm.call(
+    ok(vm.call(
         process,
         Request::SignalFromCpu {
             device: session.device,
@@ -764,7 +482,7 @@ fn a_cancelled_wait_is_forgotten_when_the_host_signals_it() {
     assert_eq!(vm.host.pending_waits(), 0);
     assert_eq!(vm.driver.abandoned_events(), 0);
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
-    expect_ok(vm.call(process, Request::DestroyProcess));
+    ok(vm.call(process, Request::DestroyProcess));
 }
 
 #[test]
@@ -773,33 +491,12 @@ fn legacy_signal_and_wait_calls() {
     let process = ProcessId(5);
     let session = start_process(&mut vm, process, 0);
     let fence = legacy_fence(&mut vm, process, &session);
-    let Reply::Context {
-        context: second, ..
-    } = expect_ok(vm.call(
-        process,
-        Request::CreateContext {
-            device: session.device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
-            private_data: vec![],
-        },
-    ))
-    else {
-        panic!()
-    };
+    let second = create_context(&mut vm, process, session.device);
     // A CPU wait for value 5 of the legacy fence, satisfied by a legacy signal (value in the
     // header, broadcast to two contexts).
-    let wait = vm.driver.submit(
-        process,
-        Request::WaitFromCpu {
-            device: session.device,
-            objects: vec![fence],
-            values: vec![5],
-            wait_any: false,
-        },
-    );
+    let wait = vm
+        .driver
+        .submit(process, wait_request(session.device, fence, 5));
     vm.pump();
     assert!(!vm.completions.contains_key(&wait));
     assert_eq!(
@@ -908,6 +605,6 @@ fn legacy_signal_and_wait_calls() {
         Err(NtStatus::OBJECT_TYPE_MISMATCH)
     );
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
-    expect_ok(vm.call(process, Request::DestroyProcess));
+    ok(vm.call(process, Request::DestroyProcess));
     assert_eq!(vm.host.object_count(), 0);
 }
