@@ -9,10 +9,6 @@ use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::{D3DKMT_CALLS, SyscallNumber as N};
 
-fn handle(raw: u32) -> D3dkmtHandle {
-    D3dkmtHandle(raw)
-}
-
 #[test]
 fn create_process_is_sent_lazily_once_and_retried_after_a_failure() {
     let (mut translator, mut environment) = fresh();

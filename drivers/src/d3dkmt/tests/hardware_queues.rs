@@ -6,29 +6,21 @@ use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
 
-fn handle(raw: u32) -> D3dkmtHandle {
-    D3dkmtHandle(raw)
-}
-
 /// A device and a context on it, through the translator (so their owners are recorded).
 fn device_and_context(
     translator: &mut Translator,
     environment: &mut FakeEnvironment,
 ) -> (u32, u32) {
-    let mut device = D3DKMT_CREATEDEVICE {
-        hAdapter: 1,
-        ..Default::default()
-    };
-    assert_eq!(translator.run(environment, N::CreateDevice, &mut device), 0);
+    let device = create_device(translator, environment, 1);
     let mut context = D3DKMT_CREATECONTEXTVIRTUAL {
-        hDevice: device.hDevice,
+        hDevice: device,
         ..Default::default()
     };
     assert_eq!(
         translator.run(environment, N::CreateContextVirtual, &mut context),
         0
     );
-    (device.hDevice, context.hContext)
+    (device, context.hContext)
 }
 
 fn create_queue(

@@ -7,10 +7,6 @@ use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
 
-fn handle(raw: u32) -> D3dkmtHandle {
-    D3dkmtHandle(raw)
-}
-
 #[test]
 fn reserve_tries_the_handle_as_an_adapter_then_as_a_paging_queue() {
     let (mut translator, mut environment) = started();

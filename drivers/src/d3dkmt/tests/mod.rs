@@ -410,6 +410,28 @@ pub fn started() -> (Translator, FakeEnvironment) {
     (translator, environment)
 }
 
+/// A raw handle as a [`D3dkmtHandle`].
+pub fn handle(raw: u32) -> D3dkmtHandle {
+    D3dkmtHandle(raw)
+}
+
+/// Creates a device on `adapter` through the translator; returns its handle.
+pub fn create_device(
+    translator: &mut Translator,
+    environment: &mut FakeEnvironment,
+    adapter: u32,
+) -> u32 {
+    let mut device = userlib::abi::D3DKMT_CREATEDEVICE {
+        hAdapter: adapter,
+        ..Default::default()
+    };
+    assert_eq!(
+        translator.run(environment, SyscallNumber::CreateDevice, &mut device),
+        0
+    );
+    device.hDevice
+}
+
 /// Writes `values` into the fake's user memory at `address`.
 pub fn put<T: IntoBytes + Immutable + ?Sized>(
     environment: &FakeEnvironment,

@@ -111,6 +111,14 @@ fn open_from_nt_handle(count: u32, infos: u64) -> D3DKMT_OPENRESOURCEFROMNTHANDL
     }
 }
 
+/// The OpenResource of the shared resource on device 0x500.
+fn open_request() -> Request {
+    Request::OpenResource {
+        device: D3dkmtHandle(0x500),
+        shared_handle: D3dkmtHandle(SHARED),
+    }
+}
+
 #[test]
 fn open_resource_from_nt_handle_writes_the_handles_and_lock2_maps_the_opened_allocations() {
     let (mut translator, mut environment) = started();
@@ -129,23 +137,12 @@ fn open_resource_from_nt_handle_writes_the_handles_and_lock2_maps_the_opened_all
         translator.run(&mut environment, N::OpenResourceFromNtHandle, &mut open),
         STATUS_SUCCESS
     );
-    assert_eq!(
-        environment.sent(),
-        vec![Request::OpenResource {
-            device: D3dkmtHandle(0x500),
-            shared_handle: D3dkmtHandle(SHARED),
-        }]
-    );
+    assert_eq!(environment.sent(), vec![open_request()]);
     let written: [D3DDDI_OPENALLOCATIONINFO2; 2] = get(&environment, infos);
     let Reply::ResourceOpened {
         resource,
         allocations,
-    } = FakeEnvironment::new()
-        .automatic(&Request::OpenResource {
-            device: D3dkmtHandle(0x500),
-            shared_handle: D3dkmtHandle(SHARED),
-        })
-        .unwrap()
+    } = FakeEnvironment::new().automatic(&open_request()).unwrap()
     else {
         panic!()
     };
@@ -246,13 +243,7 @@ fn open_resource2_opens_by_the_global_share_handle() {
         translator.run(&mut environment, N::OpenResource2, &mut open),
         STATUS_SUCCESS
     );
-    assert_eq!(
-        environment.sent(),
-        vec![Request::OpenResource {
-            device: D3dkmtHandle(0x500),
-            shared_handle: D3dkmtHandle(SHARED),
-        }]
-    );
+    assert_eq!(environment.sent(), vec![open_request()]);
     let written: [D3DDDI_OPENALLOCATIONINFO2; 2] = get(&environment, infos);
     assert_ne!(written[0].hAllocation, 0);
     assert_ne!(written[1].hAllocation, written[0].hAllocation);

@@ -7,15 +7,6 @@ use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
 
-fn create_device(translator: &mut Translator, environment: &mut FakeEnvironment) -> u32 {
-    let mut device = D3DKMT_CREATEDEVICE {
-        hAdapter: 0x40,
-        ..Default::default()
-    };
-    assert_eq!(translator.run(environment, N::CreateDevice, &mut device), 0);
-    device.hDevice
-}
-
 /// Creates one allocation of `size` bytes on `device`; returns its handle.
 fn create_allocation(
     translator: &mut Translator,
@@ -94,7 +85,7 @@ fn unlock(
 #[test]
 fn monitored_fences_are_mapped_read_only_and_unmapped_on_destroy() {
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
     // The fence value sits at offset 0x18 of its page.
     environment.scripted.push_back(Ok(Reply::SyncObject {
         handle: D3dkmtHandle(0x4480),
@@ -155,7 +146,7 @@ fn monitored_fences_are_mapped_read_only_and_unmapped_on_destroy() {
 #[test]
 fn a_fence_that_cannot_be_mapped_is_destroyed_again() {
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
     environment.map_failure = Some(NtStatus::NO_MEMORY);
     let (status, created) = monitored_fence(&mut translator, &mut environment, device);
     assert_eq!(status, STATUS_NO_MEMORY);
@@ -187,7 +178,7 @@ fn a_fence_that_cannot_be_mapped_is_destroyed_again() {
 #[test]
 fn paging_queue_fences_are_mapped_read_only_until_the_queue_is_destroyed() {
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
     let mut queue = D3DKMT_CREATEPAGINGQUEUE {
         hDevice: device,
         Priority: -1,
@@ -223,7 +214,7 @@ fn paging_queue_fences_are_mapped_read_only_until_the_queue_is_destroyed() {
 #[test]
 fn lock2_maps_read_write_once_and_counts_further_locks() {
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
     let allocation = create_allocation(&mut translator, &mut environment, device, 5000);
     environment.requests.clear();
     let (status, first) = lock(&mut translator, &mut environment, device, allocation);
@@ -283,7 +274,7 @@ fn lock2_maps_read_write_once_and_counts_further_locks() {
 #[test]
 fn lock2_undoes_the_lock_when_the_view_cannot_be_mapped() {
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
     let allocation = create_allocation(&mut translator, &mut environment, device, 4096);
     environment.map_failure = Some(NtStatus::NO_MEMORY);
     let (status, address) = lock(&mut translator, &mut environment, device, allocation);
@@ -319,8 +310,8 @@ fn lock2_undoes_the_lock_when_the_view_cannot_be_mapped() {
 #[test]
 fn destroying_allocations_and_devices_unmaps_their_views() {
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
-    let other_device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
+    let other_device = create_device(&mut translator, &mut environment, 0x40);
     let first = create_allocation(&mut translator, &mut environment, device, 4096);
     let second = create_allocation(&mut translator, &mut environment, device, 4096);
     let elsewhere = create_allocation(&mut translator, &mut environment, other_device, 4096);
@@ -384,7 +375,7 @@ fn destroying_allocations_and_devices_unmaps_their_views() {
 #[test]
 fn exit_unmaps_everything_and_destroys_the_process_once() {
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
     let allocation = create_allocation(&mut translator, &mut environment, device, 4096);
     lock(&mut translator, &mut environment, device, allocation);
     lock(&mut translator, &mut environment, device, allocation);
@@ -423,7 +414,7 @@ fn a_handle_handed_out_twice_does_not_leak_its_first_view() {
     // Found by the d3dkmt_call fuzz target: a host answering two CreateSynchronizationObject2
     // with the same handle.
     let (mut translator, mut environment) = started();
-    let device = create_device(&mut translator, &mut environment);
+    let device = create_device(&mut translator, &mut environment, 0x40);
     for _ in 0..2 {
         environment.scripted.push_back(Ok(Reply::SyncObject {
             handle: D3dkmtHandle(0x4480),
