@@ -5,6 +5,8 @@
 //! A range of user memory is backed by the loopback's guest RAM (for existing-sysmem
 //! allocations), its pages in reverse order so a wrong page-frame order shows.
 
+mod support;
+
 use drivers::d3dkmt::test_memory::SparseUserMemory;
 use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError,
@@ -15,6 +17,7 @@ use emulator::vgpu::loopback::{GUEST_RAM_BYTES, IO_SPACE_BASE, Loopback};
 use hyperv::memory::GuestMemory;
 use std::cell::RefCell;
 use std::rc::Rc;
+use support::images::{expected_mandelbrot, fnv1a, words};
 use userlib::abi::flags::*;
 use userlib::abi::status::*;
 use userlib::abi::*;
@@ -124,54 +127,65 @@ impl LoopbackEnvironment {
     }
 }
 
+/// What backs a range of user memory.
+enum Backing {
+    /// Entirely inside an IO-space view, at this physical address.
+    View(View, u64),
+    /// Partly inside a view: refused.
+    Refused,
+    /// Touches the RAM-backed range.
+    Ram,
+    /// Ordinary user memory.
+    User,
+}
+
+impl LoopbackEnvironment {
+    fn backing(&self, address: u64, length: usize) -> Backing {
+        if let Some((view, physical)) = self.view_of(address, length) {
+            Backing::View(view, physical)
+        } else if self.in_any_view(address) {
+            Backing::Refused
+        } else if Self::touches_ram(address, length) {
+            Backing::Ram
+        } else {
+            Backing::User
+        }
+    }
+}
+
 impl Environment for LoopbackEnvironment {
     fn read_user(&self, address: u64, buffer: &mut [u8]) -> Result<(), UserMemoryError> {
-        if let Some((_, physical)) = self.view_of(address, buffer.len()) {
-            return self
-                .vm
-                .borrow()
+        let vm = self.vm.borrow();
+        match self.backing(address, buffer.len()) {
+            Backing::View(_, physical) => vm
                 .memory
                 .read(physical, buffer)
-                .map_err(|_| UserMemoryError { address });
-        }
-        if self.in_any_view(address) {
-            return Err(UserMemoryError { address });
-        }
-        if Self::touches_ram(address, buffer.len()) {
-            let vm = self.vm.borrow();
-            return self.ram_pieces(address, buffer.len(), |physical, offset, length| {
+                .map_err(|_| UserMemoryError { address }),
+            Backing::Refused => Err(UserMemoryError { address }),
+            Backing::Ram => self.ram_pieces(address, buffer.len(), |physical, offset, length| {
                 vm.memory
                     .read(physical, &mut buffer[offset..offset + length])
                     .map_err(|_| ())
-            });
+            }),
+            Backing::User => self.memory.read(address, buffer),
         }
-        self.memory.read(address, buffer)
     }
 
     fn write_user(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError> {
-        if let Some((view, physical)) = self.view_of(address, data.len()) {
-            if !view.writable {
-                return Err(UserMemoryError { address });
-            }
-            return self
-                .vm
-                .borrow()
+        let vm = self.vm.borrow();
+        match self.backing(address, data.len()) {
+            Backing::View(view, physical) if view.writable => vm
                 .memory
                 .write(physical, data)
-                .map_err(|_| UserMemoryError { address });
-        }
-        if self.in_any_view(address) {
-            return Err(UserMemoryError { address });
-        }
-        if Self::touches_ram(address, data.len()) {
-            let vm = self.vm.borrow();
-            return self.ram_pieces(address, data.len(), |physical, offset, length| {
+                .map_err(|_| UserMemoryError { address }),
+            Backing::View(..) | Backing::Refused => Err(UserMemoryError { address }),
+            Backing::Ram => self.ram_pieces(address, data.len(), |physical, offset, length| {
                 vm.memory
                     .write(physical, &data[offset..offset + length])
                     .map_err(|_| ())
-            });
+            }),
+            Backing::User => self.memory.write(address, data),
         }
-        self.memory.write(address, data)
     }
 
     fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus> {
@@ -281,45 +295,6 @@ impl App {
         self.environment.read_user(address, &mut bytes)?;
         Ok(T::read_from_bytes(&bytes).unwrap())
     }
-}
-
-fn words(values: &[u32]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
-}
-
-/// FNV-1a 64.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-/// The Mandelbrot image of docs/vgpu-command-processor.md, computed here on the CPU.
-fn expected_mandelbrot(width: u32, height: u32, max: u32) -> Vec<u8> {
-    let one = 1i64 << 24;
-    let mut out = Vec::new();
-    for y in 0..i64::from(height) {
-        for x in 0..i64::from(width) {
-            let c_re = -5 * one / 2 + x * (7 * one / 2) / i64::from(width);
-            let c_im = -5 * one / 4 + y * (5 * one / 2) / i64::from(height);
-            let (mut re, mut im, mut n) = (0i64, 0i64, 0u32);
-            while n < max {
-                let (re2, im2) = ((re * re) >> 24, (im * im) >> 24);
-                if re2 + im2 > 4 * one {
-                    break;
-                }
-                im = ((2 * re * im) >> 24) + c_im;
-                re = re2 - im2 + c_re;
-                n += 1;
-            }
-            let grey = n * 255 / max;
-            out.extend_from_slice(&(0xFF00_0000 | grey << 16 | grey << 8 | grey).to_le_bytes());
-        }
-    }
-    out
 }
 
 fn new_vm() -> Rc<RefCell<Loopback>> {
