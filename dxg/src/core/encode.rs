@@ -244,6 +244,19 @@ impl Driver {
         self.send_global(None, bytes, pending);
     }
 
+    /// Sends a vGPU command the driver issues on its own for `pid` (no ticket waits for it).
+    pub(super) fn send_internal(
+        &mut self,
+        pid: ProcessId,
+        adapter: AdapterId,
+        command: VgpuCommand,
+        expect: Expect,
+        bytes: Vec<u8>,
+    ) {
+        let pending = Pending::internal(pid, expect, adapter, command.as_u32());
+        self.send_vgpu(adapter, bytes, pending, false);
+    }
+
     /// Sends a global command.
     pub(super) fn send_global(
         &mut self,
@@ -490,6 +503,38 @@ impl Driver {
         message.header = self.vgpu_header(command, pid);
         message.handle = handle;
         message.as_bytes().to_vec()
+    }
+
+    /// FLUSHDEVICE with the device-terminate reason (before DESTROYDEVICE).
+    pub(super) fn flush_device_command(&self, pid: ProcessId, device: D3dkmtHandle) -> Vec<u8> {
+        let mut flush = FlushDeviceCommand::zeroed();
+        flush.header = self.vgpu_header(VgpuCommand::FlushDevice, pid);
+        flush.device = device;
+        flush.reason = FLUSH_REASON_DEVICE_TERMINATE;
+        flush.as_bytes().to_vec()
+    }
+
+    /// DESTROYALLOCATION of one resource or one allocation of `device`, assumed not in use
+    /// (process teardown, undoing an OPENRESOURCE).
+    pub(super) fn destroy_not_in_use_command(
+        &self,
+        pid: ProcessId,
+        device: D3dkmtHandle,
+        handle: D3dkmtHandle,
+        is_resource: bool,
+    ) -> Vec<u8> {
+        let mut destroy = DestroyAllocationCommand::zeroed();
+        destroy.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
+        destroy.device = device;
+        destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
+        let tail = if is_resource {
+            destroy.resource = handle;
+            Vec::new()
+        } else {
+            destroy.allocation_count = 1;
+            handle_bytes(&[handle])
+        };
+        build_message(None, destroy.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK)
     }
 
     pub(super) fn remove_objects(&mut self, pid: ProcessId, handles: &[D3dkmtHandle]) {

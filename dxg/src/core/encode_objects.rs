@@ -2,7 +2,7 @@
 //! allocations, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
 
 use super::encode::{check_count, check_packet, handle_bytes};
-use super::replies::{Expect, Pending};
+use super::replies::Expect;
 use super::{Driver, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
@@ -34,22 +34,9 @@ impl Driver {
                 if let Some(process) = self.processes.get_mut(&pid) {
                     process.remove_device_tree(device);
                 }
-                let mut flush = FlushDeviceCommand::zeroed();
-                flush.header = self.vgpu_header(VgpuCommand::FlushDevice, pid);
-                flush.device = device;
-                flush.reason = FLUSH_REASON_DEVICE_TERMINATE;
-                let flush_pending = Pending::internal(
-                    pid,
-                    Expect::Ignore,
-                    entry.adapter,
-                    VgpuCommand::FlushDevice.as_u32(),
-                );
-                self.send_vgpu(
-                    entry.adapter,
-                    flush.as_bytes().to_vec(),
-                    flush_pending,
-                    false,
-                );
+                let flush = self.flush_device_command(pid, device);
+                let code = VgpuCommand::FlushDevice;
+                self.send_internal(pid, entry.adapter, code, Expect::Ignore, flush);
                 let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
                 self.send_request(
                     pid,

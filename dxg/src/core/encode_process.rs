@@ -28,46 +28,28 @@ impl Driver {
         let devices = process.entries_of(Device);
         let allocations = process.entries_of(Allocation);
         let resources = process.entries_of(Resource);
-        let mut commands: Vec<(AdapterId, Vec<u8>, u32)> = Vec::new();
+        let mut commands: Vec<(AdapterId, Vec<u8>, VgpuCommand)> = Vec::new();
         for device in devices
             .iter()
             .filter(|device| self.require_active(device.adapter).is_ok())
         {
-            let mut flush = FlushDeviceCommand::zeroed();
-            flush.header = self.vgpu_header(VgpuCommand::FlushDevice, pid);
-            flush.device = device.handle;
-            flush.reason = FLUSH_REASON_DEVICE_TERMINATE;
-            commands.push((
-                device.adapter,
-                flush.as_bytes().to_vec(),
-                VgpuCommand::FlushDevice.as_u32(),
-            ));
+            let flush = self.flush_device_command(pid, device.handle);
+            commands.push((device.adapter, flush, VgpuCommand::FlushDevice));
             let owned = allocations
                 .iter()
                 .chain(resources.iter())
                 .filter(|entry| entry.device == device.handle);
             for entry in owned {
-                let mut destroy = DestroyAllocationCommand::zeroed();
-                destroy.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
-                destroy.device = device.handle;
-                destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
-                let tail = if entry.kind == Resource {
-                    destroy.resource = entry.handle;
-                    Vec::new()
-                } else {
-                    destroy.allocation_count = 1;
-                    entry.handle.0.to_le_bytes().to_vec()
-                };
-                let bytes =
-                    build_message(None, destroy.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK);
-                commands.push((
-                    device.adapter,
-                    bytes,
-                    VgpuCommand::DestroyAllocation.as_u32(),
-                ));
+                let bytes = self.destroy_not_in_use_command(
+                    pid,
+                    device.handle,
+                    entry.handle,
+                    entry.kind == Resource,
+                );
+                commands.push((device.adapter, bytes, VgpuCommand::DestroyAllocation));
             }
             let destroy = self.handle_command(VgpuCommand::DestroyDevice, pid, device.handle);
-            commands.push((device.adapter, destroy, VgpuCommand::DestroyDevice.as_u32()));
+            commands.push((device.adapter, destroy, VgpuCommand::DestroyDevice));
         }
         let shared = self.teardown_shared_objects(pid, ticket);
         if let Some(process) = self.processes.get_mut(&pid) {
@@ -79,8 +61,7 @@ impl Driver {
             self.send_destroy_process(pid, ticket);
         }
         for (adapter, bytes, code) in commands {
-            let pending = Pending::internal(pid, Expect::TeardownStep { ticket }, adapter, code);
-            self.send_vgpu(adapter, bytes, pending, false);
+            self.send_internal(pid, adapter, code, Expect::TeardownStep { ticket }, bytes);
         }
         Ok(())
     }

@@ -15,7 +15,6 @@
 //! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
 
 use super::encode::check_packet;
-use super::encode::handle_bytes;
 use super::replies::{Expect, Pending};
 use super::{AdapterId, Driver, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -417,24 +416,9 @@ impl Driver {
         device: D3dkmtHandle,
         resource: D3dkmtHandle,
     ) {
-        let mut destroy = DestroyAllocationCommand::zeroed();
-        destroy.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
-        destroy.device = device;
-        destroy.resource = resource;
-        destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
-        let bytes = build_message(
-            None,
-            destroy.as_bytes(),
-            &[&handle_bytes(&[])],
-            DESTROY_ALLOCATION_SLACK,
-        );
-        let pending = Pending::internal(
-            pid,
-            Expect::Ignore,
-            adapter,
-            VgpuCommand::DestroyAllocation.as_u32(),
-        );
-        self.send_vgpu(adapter, bytes, pending, false);
+        let bytes = self.destroy_not_in_use_command(pid, device, resource, true);
+        let code = VgpuCommand::DestroyAllocation;
+        self.send_internal(pid, adapter, code, Expect::Ignore, bytes);
     }
 }
 

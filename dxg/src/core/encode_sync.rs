@@ -137,13 +137,7 @@ impl Driver {
                 wait_any,
             } => {
                 let entry = self.object(pid, device, &[Device])?;
-                check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
-                if values.len() != objects.len() {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                for object in &objects {
-                    self.object(pid, *object, &[SyncObject, MonitoredFence])?;
-                }
+                self.sync_operands(pid, &objects, &values)?;
                 let event = self.new_event();
                 self.events.insert(
                     event,
@@ -182,13 +176,7 @@ impl Driver {
                 values,
             } => {
                 let entry = self.object(pid, context, &[Context, HwQueue])?;
-                check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
-                if values.len() != objects.len() {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                for object in &objects {
-                    self.object(pid, *object, &[SyncObject, MonitoredFence])?;
-                }
+                self.sync_operands(pid, &objects, &values)?;
                 // Linux marks the wait legacy unless the first object is a monitored fence.
                 let legacy = !self.is_monitored_fence(pid, objects[0]);
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
@@ -223,9 +211,7 @@ impl Driver {
             } => {
                 let entry = self.object(pid, context, &[Context])?;
                 check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
-                for object in &objects {
-                    self.object(pid, *object, &[SyncObject, MonitoredFence])?;
-                }
+                self.sync_objects(pid, &objects)?;
                 // Linux copies `n` values starting at the call's single fence value; the rest of
                 // the argument union (reserved, zero) fills the other slots.
                 let mut values = vec![0u64; objects.len()];
@@ -238,6 +224,29 @@ impl Driver {
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }
         Ok(())
+    }
+
+    /// Checks that every handle names a sync object or monitored fence of `pid`.
+    fn sync_objects(&self, pid: ProcessId, objects: &[D3dkmtHandle]) -> Result<(), NtStatus> {
+        for object in objects {
+            self.object(pid, *object, &[SyncObject, MonitoredFence])?;
+        }
+        Ok(())
+    }
+
+    /// The operands of a signal or wait with a value per object: 1 to 32 objects (see
+    /// [`Self::sync_objects`]) and as many values.
+    fn sync_operands(
+        &self,
+        pid: ProcessId,
+        objects: &[D3dkmtHandle],
+        values: &[u64],
+    ) -> Result<(), NtStatus> {
+        check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
+        if values.len() != objects.len() {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        self.sync_objects(pid, objects)
     }
 
     /// The WAITFORSYNCOBJECTFROMGPU message: fixed part, `n` fence values, `n` handles, slack.
@@ -297,9 +306,7 @@ impl Driver {
                 return Err(NtStatus::INVALID_PARAMETER);
             }
         }
-        for object in objects {
-            self.object(pid, *object, &[SyncObject, MonitoredFence])?;
-        }
+        self.sync_objects(pid, objects)?;
         let enqueue = flags & SIGNAL_FLAG_ENQUEUE_CPU_EVENT != 0;
         let event = if enqueue { self.new_event() } else { 0 };
         let mut command = SignalSyncObjectCommand::zeroed();
@@ -359,13 +366,7 @@ impl Driver {
         device_word: u64,
         ticket: Ticket,
     ) -> Result<(), NtStatus> {
-        check_count(objects.len(), 1, MAX_SYNC_OBJECTS)?;
-        if values.len() != objects.len() {
-            return Err(NtStatus::INVALID_PARAMETER);
-        }
-        for object in objects {
-            self.object(pid, *object, &[SyncObject, MonitoredFence])?;
-        }
+        self.sync_operands(pid, objects, values)?;
         let mut command = SignalSyncObjectCommand::zeroed();
         command.header = self.vgpu_header(VgpuCommand::SignalSyncObject, pid);
         command.object_count = objects.len() as u32;

@@ -222,13 +222,8 @@ impl Driver {
             };
         if let Err(status) = registered {
             let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-            let undo = Pending::internal(
-                pid,
-                Expect::Ignore,
-                adapter,
-                VgpuCommand::DestroyHwQueue.as_u32(),
-            );
-            self.send_vgpu(adapter, bytes, undo, false);
+            let code = VgpuCommand::DestroyHwQueue;
+            self.send_internal(pid, adapter, code, Expect::Ignore, bytes);
             return Err(status);
         }
         if let Some(process) = self.processes.get_mut(&pid) {
