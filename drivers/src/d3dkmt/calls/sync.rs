@@ -117,18 +117,32 @@ pub(super) fn objects_and_values(
     Ok((objects, values))
 }
 
+/// The objects and values of a FromCpu signal or wait: the count (1 … `maximum`) is checked
+/// before `unsupported` (a request for what is not served yet) refuses the call.
+fn cpu_objects_and_values(
+    environment: &dyn Environment,
+    count: u32,
+    maximum: usize,
+    unsupported: bool,
+    handles: u64,
+    values: u64,
+) -> Result<(Vec<D3dkmtHandle>, Vec<u64>), NtStatus> {
+    checked_count(count, 1, maximum)?;
+    if unsupported {
+        return Err(NtStatus::NOT_SUPPORTED);
+    }
+    objects_and_values(environment, count, maximum, handles, values)
+}
+
 /// `D3DKMTSignalSynchronizationObjectFromCpu`: 1 … 32 objects with one value each. Signal
 /// flags have no `Request` field yet: non-zero flags are not supported.
 pub fn signal_from_cpu(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU = decode(call.arguments)?;
-    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_SIGNALED)?;
-    if arguments.Flags != 0 {
-        return Err(NtStatus::NOT_SUPPORTED);
-    }
-    let (objects, values) = objects_and_values(
+    let (objects, values) = cpu_objects_and_values(
         call.environment,
         arguments.ObjectCount,
         D3DDDI_MAX_OBJECT_SIGNALED,
+        arguments.Flags != 0,
         arguments.ObjectHandleArray,
         arguments.FenceValueArray,
     )?;
@@ -222,14 +236,11 @@ pub fn signal_from_gpu2(call: &mut Call<'_>) -> CallResult {
 /// processes have no event objects).
 pub fn wait_from_cpu(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU = decode(call.arguments)?;
-    checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_WAITED_ON)?;
-    if arguments.hAsyncEvent != 0 {
-        return Err(NtStatus::NOT_SUPPORTED);
-    }
-    let (objects, values) = objects_and_values(
+    let (objects, values) = cpu_objects_and_values(
         call.environment,
         arguments.ObjectCount,
         D3DDDI_MAX_OBJECT_WAITED_ON,
+        arguments.hAsyncEvent != 0,
         arguments.ObjectHandleArray,
         arguments.FenceValueArray,
     )?;
