@@ -825,11 +825,22 @@ fn answer(driver: &mut Driver, packet: &OutgoingPacket, reply: &[u8]) -> Result<
     done.remove(0).1
 }
 
-/// Device 0x80 plus context 0xC0, allocation 0x100 (2 pages), paging queue 0x140 with fence 0x180.
-fn with_objects() -> (Driver, D3dkmtHandle) {
-    let (mut driver, adapter, device) = with_device();
+/// A request, its expected bytes (hex), the host's reply and the decoded result.
+type VectorCase = (Request, String, Vec<u8>, Result<Reply, NtStatus>);
+
+/// Answers `packet` with status 0 and expects success.
+fn answer_status_ok(driver: &mut Driver, packet: &OutgoingPacket) {
+    assert_eq!(
+        answer(driver, packet, &hex("00000000")),
+        Ok(Reply::Status(NtStatus::SUCCESS))
+    );
+}
+
+/// Creates a context of `device` without private data; the host's echo names it by `handle`
+/// (hand-written hex, at +24 of the echo).
+fn create_plain_context(driver: &mut Driver, device: D3dkmtHandle, handle: &str) {
     let (_, packet) = one_packet(
-        &mut driver,
+        driver,
         Request::CreateContext {
             device,
             node_ordinal: 0,
@@ -840,8 +851,24 @@ fn with_objects() -> (Driver, D3dkmtHandle) {
         },
     );
     let mut echo = packet.bytes[16..].to_vec();
-    echo[24..28].copy_from_slice(&hex("c0000000"));
-    assert!(answer(&mut driver, &packet, &echo).is_ok());
+    echo[24..28].copy_from_slice(&hex(handle));
+    assert!(answer(driver, &packet, &echo).is_ok());
+}
+
+/// Sends each request, compares its bytes with the hand-written hex and the decoded reply.
+fn check_vectors(driver: &mut Driver, cases: Vec<VectorCase>) {
+    for (request, expected, reply, result) in cases {
+        let name = format!("{request:?}");
+        let (_, packet) = one_packet(driver, request);
+        assert_eq!(packet.bytes, hex(&expected), "{name}");
+        assert_eq!(answer(driver, &packet, &reply), result, "{name}");
+    }
+}
+
+/// Device 0x80 plus context 0xC0, allocation 0x100 (2 pages), paging queue 0x140 with fence 0x180.
+fn with_objects() -> (Driver, D3dkmtHandle) {
+    let (mut driver, adapter, device) = with_device();
+    create_plain_context(&mut driver, device, "c0000000");
     let (_, packet) = one_packet(
         &mut driver,
         Request::CreateAllocation {
@@ -1038,10 +1065,7 @@ fn gpu_virtual_address_vectors() {
          0000000000000000 0000000000000000 0000000000000000 0000000000000000"
     ));
     assert_eq!(packet.bytes, expected, "UPDATEGPUVIRTUALADDRESS");
-    assert_eq!(
-        answer(&mut driver, &packet, &hex("00000000")),
-        Ok(Reply::Status(NtStatus::SUCCESS))
-    );
+    answer_status_ok(&mut driver, &packet);
 
     // Unknown handles are refused before anything is sent.
     for request in [
@@ -1221,9 +1245,6 @@ fn hardware_queue_vectors() {
         Err(NtStatus::NO_MEMORY)
     );
 }
-
-/// A request, its expected bytes (hex), the host's reply and the decoded result.
-type VectorCase = (Request, String, Vec<u8>, Result<Reply, NtStatus>);
 
 #[test]
 fn priority_residency_and_query_vectors() {
@@ -1451,12 +1472,7 @@ fn priority_residency_and_query_vectors() {
             }),
         ),
     ];
-    for (request, expected, reply, result) in cases {
-        let name = format!("{request:?}");
-        let (_, packet) = one_packet(&mut driver, request);
-        assert_eq!(packet.bytes, hex(&expected), "{name}");
-        assert_eq!(answer(&mut driver, &packet, &reply), result, "{name}");
-    }
+    check_vectors(&mut driver, cases);
 
     // QUERYSTATISTICS: 832 bytes; type, host adapter LUID (zero in this bring-up's
     // GETINTERNALADAPTERINFO reply), process (0), 776-byte result, query id at +824.

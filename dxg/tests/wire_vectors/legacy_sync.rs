@@ -92,27 +92,11 @@ fn signal_synchronization_object2_vectors() {
          c0010000 80010000 c0000000"
     ));
     assert_eq!(packet.bytes, expected, "SIGNALSYNCOBJECT (legacy)");
-    assert_eq!(
-        answer(&mut driver, &packet, &hex("00000000")),
-        Ok(Reply::Status(NtStatus::SUCCESS))
-    );
+    answer_status_ok(&mut driver, &packet);
     let _ = ticket;
 
     // A second context to broadcast to.
-    let (_, packet) = one_packet(
-        &mut driver,
-        Request::CreateContext {
-            device: D3dkmtHandle(0x80),
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
-            private_data: vec![],
-        },
-    );
-    let mut echo = packet.bytes[16..].to_vec();
-    echo[24..28].copy_from_slice(&hex("00020000"));
-    assert!(answer(&mut driver, &packet, &echo).is_ok());
+    create_plain_context(&mut driver, D3dkmtHandle(0x80), "00020000");
 
     // enqueue_cpu_event without objects: the event id (2, the first handed out) at +48.
     let (ticket, packet) = one_packet(
@@ -217,10 +201,7 @@ fn wait_for_synchronization_object2_and_legacy_gpu_waits() {
          0700000000000000 0000000000000000 c0010000 80010000 0000000000000000"
     ));
     assert_eq!(packet.bytes, expected, "WAITFORSYNCOBJECTFROMGPU (legacy)");
-    assert_eq!(
-        answer(&mut driver, &packet, &hex("00000000")),
-        Ok(Reply::Status(NtStatus::SUCCESS))
-    );
+    answer_status_ok(&mut driver, &packet);
 
     // WaitFromGpu: legacy when the first object is not a monitored fence …
     let (_, packet) = one_packet(

@@ -179,10 +179,7 @@ fn sharing_vectors() {
             "{GLOBAL_EXT} 0000000000000000 00000000 01000000 ed030000 00000000 00090000 00000000"
         ))
     );
-    assert_eq!(
-        answer(&mut driver, &packet, &hex("00000000")),
-        Ok(Reply::Status(NtStatus::SUCCESS))
-    );
+    answer_status_ok(&mut driver, &packet);
     // Hostile and failing replies.
     let (_, packet) = one_packet(
         &mut driver,
@@ -362,10 +359,7 @@ fn standard_allocation_and_sysmem_vectors() {
             "{EXT} 0000000000000000 40000000 00000000 2d000000 00000000 80000000 00010000 07000000 00000000"
         ))
     );
-    assert_eq!(
-        answer(&mut driver, &packet, &hex("00000000")),
-        Ok(Reply::Status(NtStatus::SUCCESS))
-    );
+    answer_status_ok(&mut driver, &packet);
     // SETEXISTINGSYSMEMPAGES (66): +24 device | +28 allocation | +32 num_pages | +36 offset |
     // frames; always sent at the maximum length 40 + 8 · 15867.
     let (_, packet) = one_packet(
@@ -386,10 +380,7 @@ fn standard_allocation_and_sysmem_vectors() {
         ))[..]
     );
     assert!(packet.bytes[72..].iter().all(|byte| *byte == 0));
-    assert_eq!(
-        answer(&mut driver, &packet, &hex("00000000")),
-        Ok(Reply::Status(NtStatus::SUCCESS))
-    );
+    answer_status_ok(&mut driver, &packet);
     // Validation: frame count must match the allocation, type 4 only.
     for (request, status) in [
         (
