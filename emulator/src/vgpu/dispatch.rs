@@ -4,7 +4,7 @@
 //! `dispatch_scheduling`, `dispatch_sharing`; shared bookkeeping in `dispatch_support`.
 
 use super::io_space::IoSpace;
-use super::{GpuHost, HostChannel, HostObject, HostOutput, HostProcess};
+use super::{GpuHost, HostChannel, HostOutput, HostProcess};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
 use zerocopy::{FromBytes, IntoBytes};
@@ -363,9 +363,7 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::GetDeviceState => {
                 let request: GetDeviceStateCommand = parse(command)?;
-                self.expect(process_handle, request.device, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
+                self.expect_device(process_handle, request.device, adapter)?;
                 let mut reply = GetDeviceStateReply::zeroed();
                 reply.device = request.device;
                 reply.state_type = request.state_type;

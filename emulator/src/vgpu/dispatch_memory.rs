@@ -96,26 +96,11 @@ impl<M: GuestMemory> GpuHost<M> {
                     command,
                     QueryAllocationResidencyCommand::SIZE,
                 )?;
-                let mut reply = status_bytes(NtStatus::SUCCESS);
-                for handle in &handles {
-                    reply.extend_from_slice(
-                        &self.residency_of(process, *handle).residency.to_le_bytes(),
-                    );
-                }
-                reply.resize(result_area(4 + 4 * handles.len()), 0);
-                Ok(reply)
+                Ok(self.residency_reply(process, &handles, |state| state.residency))
             }
             VgpuCommand::SetAllocationPriority => {
                 let request: AllocationPriorityCommand = parse(command)?;
-                let handles = self.resource_or_allocations(
-                    process,
-                    adapter,
-                    request.device,
-                    request.resource,
-                    request.allocation_count,
-                    command,
-                    PRIORITY_HANDLES_OFFSET,
-                )?;
+                let handles = self.priority_handles(process, adapter, &request, command)?;
                 let priorities = read_u32_array(
                     command,
                     PRIORITY_HANDLES_OFFSET + 4 * request.allocation_count as usize,
@@ -137,32 +122,15 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::GetAllocationPriority => {
                 let request: AllocationPriorityCommand = parse(command)?;
-                let handles = self.resource_or_allocations(
-                    process,
-                    adapter,
-                    request.device,
-                    request.resource,
-                    request.allocation_count,
-                    command,
-                    PRIORITY_HANDLES_OFFSET,
-                )?;
-                let mut reply = status_bytes(NtStatus::SUCCESS);
-                for handle in &handles {
-                    reply.extend_from_slice(
-                        &self.residency_of(process, *handle).priority.to_le_bytes(),
-                    );
-                }
-                reply.resize(result_area(4 + 4 * handles.len()), 0);
-                Ok(reply)
+                let handles = self.priority_handles(process, adapter, &request, command)?;
+                Ok(self.residency_reply(process, &handles, |state| state.priority))
             }
             VgpuCommand::OfferAllocations => self.offer(process, adapter, command),
             VgpuCommand::ReclaimAllocations => self.reclaim(process, adapter, command),
             VgpuCommand::UpdateAllocationProperty => {
                 let request: UpdateAllocationPropertyCommand = parse(command)?;
                 let fence = self.paging_queue_fence(process, adapter, request.paging_queue)?;
-                self.expect(process, request.allocation, adapter, |object| {
-                    matches!(object, HostObject::Allocation { .. })
-                })?;
+                self.expect_allocation(process, request.allocation, adapter)?;
                 if request.supported_segment_set == 0 {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
@@ -181,12 +149,8 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::InvalidateCache => {
                 let request: InvalidateCacheCommand = parse(command)?;
-                self.expect(process, request.device, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
-                let size = match self.expect(process, request.allocation, adapter, |object| {
-                    matches!(object, HostObject::Allocation { .. })
-                })? {
+                self.expect_device(process, request.device, adapter)?;
+                let size = match self.expect_allocation(process, request.allocation, adapter)? {
                     HostObject::Allocation { size, .. } => size,
                     _ => 0,
                 };
@@ -306,9 +270,7 @@ impl<M: GuestMemory> GpuHost<M> {
         residency: u32,
     ) -> Result<(), NtStatus> {
         for handle in handles {
-            self.expect(process, D3dkmtHandle(*handle), adapter, |object| {
-                matches!(object, HostObject::Allocation { .. })
-            })?;
+            self.expect_allocation(process, D3dkmtHandle(*handle), adapter)?;
         }
         let entry = self.process_mut(process)?;
         for handle in handles {
@@ -319,6 +281,40 @@ impl<M: GuestMemory> GpuHost<M> {
                 .residency = residency;
         }
         Ok(())
+    }
+
+    /// The handles an allocation-priority command names: its resource, or its allocations.
+    fn priority_handles(
+        &self,
+        process: D3dkmtHandle,
+        adapter: usize,
+        request: &AllocationPriorityCommand,
+        command: &[u8],
+    ) -> Result<Vec<D3dkmtHandle>, NtStatus> {
+        self.resource_or_allocations(
+            process,
+            adapter,
+            request.device,
+            request.resource,
+            request.allocation_count,
+            command,
+            PRIORITY_HANDLES_OFFSET,
+        )
+    }
+
+    /// A SUCCESS reply with `field` of each handle's residency state, in a result area.
+    fn residency_reply(
+        &self,
+        process: D3dkmtHandle,
+        handles: &[D3dkmtHandle],
+        field: impl Fn(ResidencyState) -> u32,
+    ) -> Vec<u8> {
+        let mut reply = status_bytes(NtStatus::SUCCESS);
+        for handle in handles {
+            reply.extend_from_slice(&field(self.residency_of(process, *handle)).to_le_bytes());
+        }
+        reply.resize(result_area(4 + 4 * handles.len()), 0);
+        reply
     }
 
     fn residency_of(&self, process: D3dkmtHandle, handle: D3dkmtHandle) -> ResidencyState {
@@ -342,9 +338,7 @@ impl<M: GuestMemory> GpuHost<M> {
         command: &[u8],
         offset: usize,
     ) -> Result<Vec<D3dkmtHandle>, NtStatus> {
-        self.expect(process, device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
+        self.expect_device(process, device, adapter)?;
         let count = count as usize;
         if count > MAX_RESIDENCY_ALLOCATIONS || (count == 0) == resource.is_null() {
             return Err(NtStatus::INVALID_PARAMETER);
@@ -359,9 +353,7 @@ impl<M: GuestMemory> GpuHost<M> {
             read_u32_array(command, offset, count).map_err(|_| NtStatus::INVALID_PARAMETER)?;
         let handles: Vec<D3dkmtHandle> = handles.into_iter().map(D3dkmtHandle).collect();
         for handle in &handles {
-            self.expect(process, *handle, adapter, |object| {
-                matches!(object, HostObject::Allocation { .. })
-            })?;
+            self.expect_allocation(process, *handle, adapter)?;
         }
         Ok(handles)
     }
@@ -390,9 +382,7 @@ impl<M: GuestMemory> GpuHost<M> {
     fn map_va(&mut self, process: D3dkmtHandle, adapter: usize, command: &[u8]) -> Handled {
         let request: MapGpuVirtualAddressCommand = parse(command)?;
         let fence = self.paging_queue_fence(process, adapter, request.paging_queue)?;
-        let size = match self.expect(process, request.allocation, adapter, |object| {
-            matches!(object, HostObject::Allocation { .. })
-        })? {
+        let size = match self.expect_allocation(process, request.allocation, adapter)? {
             HostObject::Allocation { size, .. } => size,
             _ => 0,
         };
@@ -422,9 +412,7 @@ impl<M: GuestMemory> GpuHost<M> {
     /// flight that could be ordered after it.
     fn update_va(&mut self, process: D3dkmtHandle, adapter: usize, command: &[u8]) -> Handled {
         let request: UpdateGpuVirtualAddressCommand = parse(command)?;
-        self.expect(process, request.device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
+        self.expect_device(process, request.device, adapter)?;
         let context = self
             .processes
             .get(&process)
@@ -440,9 +428,7 @@ impl<M: GuestMemory> GpuHost<M> {
             return Err(NtStatus::INVALID_HANDLE);
         }
         if !request.fence_object.is_null() {
-            self.expect(process, request.fence_object, adapter, |object| {
-                matches!(object, HostObject::SyncObject { .. })
-            })?;
+            self.expect_sync_object(process, request.fence_object, adapter)?;
         }
         let count = request.num_operations as usize;
         if count == 0 || count > MAX_UPDATE_GPU_VA_OPERATIONS {
@@ -460,9 +446,7 @@ impl<M: GuestMemory> GpuHost<M> {
             match operation.operation {
                 VA_OPERATION_MAP | VA_OPERATION_MAP_PROTECT => {
                     let allocation = D3dkmtHandle(words[2] as u32);
-                    let size = match self.expect(process, allocation, adapter, |object| {
-                        matches!(object, HostObject::Allocation { .. })
-                    })? {
+                    let size = match self.expect_allocation(process, allocation, adapter)? {
                         HostObject::Allocation { size, .. } => size,
                         _ => 0,
                     };
@@ -535,9 +519,7 @@ impl<M: GuestMemory> GpuHost<M> {
     /// discarded by [`GpuHost::discard_offered`]). Offering twice is refused.
     fn offer(&mut self, process: D3dkmtHandle, adapter: usize, command: &[u8]) -> Handled {
         let request: OfferAllocationsCommand = parse(command)?;
-        self.expect(process, request.device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
+        self.expect_device(process, request.device, adapter)?;
         if !(1..=4).contains(&request.priority) {
             return Err(NtStatus::INVALID_PARAMETER);
         }
@@ -574,9 +556,7 @@ impl<M: GuestMemory> GpuHost<M> {
     /// that was never offered answers OK. Completes through the paging fence (PENDING).
     fn reclaim(&mut self, process: D3dkmtHandle, adapter: usize, command: &[u8]) -> Handled {
         let request: ReclaimAllocationsCommand = parse(command)?;
-        self.expect(process, request.device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
+        self.expect_device(process, request.device, adapter)?;
         let fence = self.paging_queue_fence(process, adapter, request.paging_queue)?;
         let resources = request.resources != 0;
         let handles = self.offered_handles(

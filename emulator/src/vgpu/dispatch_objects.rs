@@ -34,9 +34,7 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::DestroyDevice => {
                 let request: HandleCommand = parse(command)?;
-                self.expect(process_handle, request.handle, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
+                self.expect_device(process_handle, request.handle, adapter)?;
                 self.destroy_where(process_handle, |handle, owned| {
                     handle == request.handle || owned.device == request.handle
                 });
@@ -44,16 +42,12 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::FlushDevice => {
                 let request: FlushDeviceCommand = parse(command)?;
-                self.expect(process_handle, request.device, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
+                self.expect_device(process_handle, request.device, adapter)?;
                 Ok(status_bytes(NtStatus::SUCCESS))
             }
             VgpuCommand::CreatePagingQueue => {
                 let request: CreatePagingQueueCommand = parse(command)?;
-                self.expect(process_handle, request.device, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
+                self.expect_device(process_handle, request.device, adapter)?;
                 let page = self.allocate_io(PAGE_SIZE)?;
                 self.memory
                     .write_u64(page, 0)
@@ -117,9 +111,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 }
                 fixed[..available].copy_from_slice(&command[..available]);
                 let request: CreateContextVirtualCommand = parse(&fixed)?;
-                self.expect(process_handle, request.device, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
+                self.expect_device(process_handle, request.device, adapter)?;
                 let process = self.process_mut(process_handle)?;
                 let handle = process.handles.allocate().ok_or(NtStatus::NO_MEMORY)?;
                 process.objects.insert(
@@ -177,9 +169,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 let handles = read_u32_array(command, DestroyAllocationCommand::SIZE, count)
                     .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 for handle in &handles {
-                    self.expect(process_handle, D3dkmtHandle(*handle), adapter, |object| {
-                        matches!(object, HostObject::Allocation { .. })
-                    })?;
+                    self.expect_allocation(process_handle, D3dkmtHandle(*handle), adapter)?;
                 }
                 let resource = request.resource;
                 if !resource.is_null() {
@@ -222,9 +212,7 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::Evict => {
                 let request: EvictCommand = parse(command)?;
-                self.expect(process_handle, request.device, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
+                self.expect_device(process_handle, request.device, adapter)?;
                 let count = request.allocation_count as usize;
                 if count == 0 || count > MAX_RESIDENCY_ALLOCATIONS {
                     return Err(NtStatus::INVALID_PARAMETER);
@@ -241,9 +229,7 @@ impl<M: GuestMemory> GpuHost<M> {
             VgpuCommand::Lock2 => {
                 let request: Lock2Command = parse(command)?;
                 let address =
-                    match self.expect(process_handle, request.allocation, adapter, |object| {
-                        matches!(object, HostObject::Allocation { .. })
-                    })? {
+                    match self.expect_allocation(process_handle, request.allocation, adapter)? {
                         HostObject::Allocation { address, .. } => address,
                         _ => return Err(NtStatus::INVALID_HANDLE),
                     };
@@ -261,9 +247,7 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::Unlock2 => {
                 let request: Unlock2Command = parse(command)?;
-                self.expect(process_handle, request.allocation, adapter, |object| {
-                    matches!(object, HostObject::Allocation { .. })
-                })?;
+                self.expect_allocation(process_handle, request.allocation, adapter)?;
                 Ok(status_bytes(NtStatus::SUCCESS))
             }
             _ => Err(NtStatus::NOT_IMPLEMENTED),
@@ -277,9 +261,7 @@ impl<M: GuestMemory> GpuHost<M> {
         command: &[u8],
     ) -> Handled {
         let request: CreateAllocationCommand = parse(command)?;
-        self.expect(process_handle, request.device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
+        self.expect_device(process_handle, request.device, adapter)?;
         let count = request.allocation_count as usize;
         if count == 0 || count > MAX_ALLOCATIONS_PER_CREATE {
             return Err(NtStatus::INVALID_PARAMETER);

@@ -99,9 +99,7 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             VgpuCommand::MarkDeviceAsError => {
                 let request: MarkDeviceAsErrorCommand = parse(command)?;
-                self.expect(process, request.device, adapter, |object| {
-                    matches!(object, HostObject::Device { .. })
-                })?;
+                self.expect_device(process, request.device, adapter)?;
                 self.process_mut(process)?
                     .device_errors
                     .insert(request.device, request.reason);
@@ -238,9 +236,7 @@ impl<M: GuestMemory> GpuHost<M> {
         let handles = read_u32_array(command, SubmitCommandToHwQueueCommand::SIZE, primaries)
             .map_err(|_| NtStatus::INVALID_PARAMETER)?;
         for handle in handles {
-            self.expect(process, D3dkmtHandle(handle), adapter, |object| {
-                matches!(object, HostObject::Allocation { .. })
-            })?;
+            self.expect_allocation(process, D3dkmtHandle(handle), adapter)?;
         }
         let stream = if request.private_data_size > 0 {
             read_bytes(

@@ -217,12 +217,8 @@ impl<M: GuestMemory> GpuHost<M> {
         device: D3dkmtHandle,
         allocation: D3dkmtHandle,
     ) -> Result<u64, NtStatus> {
-        self.expect(process, device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
-        match self.expect(process, allocation, adapter, |object| {
-            matches!(object, HostObject::Allocation { .. })
-        })? {
+        self.expect_device(process, device, adapter)?;
+        match self.expect_allocation(process, allocation, adapter)? {
             HostObject::Allocation { address, .. } if SysmemWindows::is_window(address) => {
                 Ok(address)
             }
@@ -444,9 +440,7 @@ impl<M: GuestMemory> GpuHost<M> {
 
     fn open_resource(&mut self, process: D3dkmtHandle, adapter: usize, command: &[u8]) -> Handled {
         let request: OpenResourceCommand = parse(command)?;
-        self.expect(process, request.device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
+        self.expect_device(process, request.device, adapter)?;
         let allocations = match self.shared.get(&request.global_share) {
             Some(SharedObject {
                 adapter: shared_adapter,

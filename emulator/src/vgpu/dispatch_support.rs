@@ -37,6 +37,42 @@ impl<M: GuestMemory> GpuHost<M> {
         Ok(owned.object.clone())
     }
 
+    /// [`GpuHost::expect`] a device.
+    pub(super) fn expect_device(
+        &self,
+        process: D3dkmtHandle,
+        handle: D3dkmtHandle,
+        adapter: usize,
+    ) -> Result<HostObject, NtStatus> {
+        self.expect(process, handle, adapter, |object| {
+            matches!(object, HostObject::Device { .. })
+        })
+    }
+
+    /// [`GpuHost::expect`] an allocation.
+    pub(super) fn expect_allocation(
+        &self,
+        process: D3dkmtHandle,
+        handle: D3dkmtHandle,
+        adapter: usize,
+    ) -> Result<HostObject, NtStatus> {
+        self.expect(process, handle, adapter, |object| {
+            matches!(object, HostObject::Allocation { .. })
+        })
+    }
+
+    /// [`GpuHost::expect`] a synchronization object.
+    pub(super) fn expect_sync_object(
+        &self,
+        process: D3dkmtHandle,
+        handle: D3dkmtHandle,
+        adapter: usize,
+    ) -> Result<HostObject, NtStatus> {
+        self.expect(process, handle, adapter, |object| {
+            matches!(object, HostObject::SyncObject { .. })
+        })
+    }
+
     pub(super) fn fence_page(
         &self,
         process: D3dkmtHandle,

@@ -34,9 +34,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 let values = read_u64_array(command, base + 4 * count, count)
                     .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 for handle in &handles {
-                    self.expect(process_handle, D3dkmtHandle(*handle), adapter, |object| {
-                        matches!(object, HostObject::SyncObject { .. })
-                    })?;
+                    self.expect_sync_object(process_handle, D3dkmtHandle(*handle), adapter)?;
                 }
                 self.waits.push(CpuWait {
                     process: process_handle,
@@ -66,9 +64,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 )
                 .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 for handle in handles {
-                    self.expect(process_handle, D3dkmtHandle(handle), adapter, |object| {
-                        matches!(object, HostObject::SyncObject { .. })
-                    })?;
+                    self.expect_sync_object(process_handle, D3dkmtHandle(handle), adapter)?;
                 }
                 Ok(status_bytes(NtStatus::SUCCESS))
             }
@@ -83,9 +79,7 @@ impl<M: GuestMemory> GpuHost<M> {
         command: &[u8],
     ) -> Handled {
         let request: CreateSyncObjectCommand = parse(command)?;
-        self.expect(process_handle, request.device, adapter, |object| {
-            matches!(object, HostObject::Device { .. })
-        })?;
+        self.expect_device(process_handle, request.device, adapter)?;
         let (fence_page, value, event) = match request.object_type {
             SYNC_OBJECT_MONITORED_FENCE => {
                 let page = self.allocate_io(PAGE_SIZE)?;
@@ -184,9 +178,7 @@ impl<M: GuestMemory> GpuHost<M> {
             })?;
         }
         for handle in &handles {
-            self.expect(process_handle, D3dkmtHandle(*handle), adapter, |object| {
-                matches!(object, HostObject::SyncObject { .. })
-            })?;
+            self.expect_sync_object(process_handle, D3dkmtHandle(*handle), adapter)?;
         }
         let values_offset = base + 4 * (objects + contexts);
         let values = read_u64_array(command, values_offset, objects).ok();
