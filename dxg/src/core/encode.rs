@@ -208,10 +208,10 @@ impl Driver {
         adapter: AdapterId,
         command: VgpuCommand,
         expect: Expect,
-        bytes: Vec<u8>,
+        bytes: impl Into<Vec<u8>>,
     ) {
         let pending = Pending::request(pid, ticket, expect, Some(adapter), command.as_u32());
-        self.send_vgpu(adapter, bytes, pending, false);
+        self.send_vgpu(adapter, bytes.into(), pending, false);
     }
 
     /// [`Self::send_request`] for a command that may go asynchronously (submissions, signals
@@ -223,10 +223,10 @@ impl Driver {
         adapter: AdapterId,
         command: VgpuCommand,
         expect: Expect,
-        bytes: Vec<u8>,
+        bytes: impl Into<Vec<u8>>,
     ) {
         let pending = Pending::request(pid, ticket, expect, Some(adapter), command.as_u32());
-        self.send_vgpu(adapter, bytes, pending, true);
+        self.send_vgpu(adapter, bytes.into(), pending, true);
     }
 
     /// Sends the global command of a request of `pid` with a zero vGPU LUID (as Linux does for
@@ -238,10 +238,10 @@ impl Driver {
         adapter: Option<AdapterId>,
         command: GlobalCommand,
         expect: Expect,
-        bytes: Vec<u8>,
+        bytes: impl Into<Vec<u8>>,
     ) {
         let pending = Pending::request(pid, ticket, expect, adapter, command.as_u32());
-        self.send_global(None, bytes, pending);
+        self.send_global(None, bytes.into(), pending);
     }
 
     /// Sends a vGPU command the driver issues on its own for `pid` (no ticket waits for it).
@@ -305,13 +305,14 @@ impl Driver {
                     *slot = unit;
                 }
                 command.flags = CREATE_PROCESS_LINUX;
+                let code = GlobalCommand::CreateProcess;
                 self.send_global_request(
                     pid,
                     ticket,
                     None,
-                    GlobalCommand::CreateProcess,
+                    code,
                     Expect::CreateProcess,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::DestroyProcess => self.start_process_teardown(pid, ticket)?,
@@ -386,14 +387,8 @@ impl Driver {
                     size: data.len(),
                     query_type,
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    VgpuCommand::QueryAdapterInfo,
-                    expect,
-                    bytes,
-                );
+                let code = VgpuCommand::QueryAdapterInfo;
+                self.send_request(pid, ticket, id, code, expect, bytes);
             }
             Request::QueryVideoMemoryInfo {
                 adapter,
@@ -404,13 +399,14 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::QueryVideoMemoryInfo, pid);
                 command.adapter = self.adapters[id.0].host_adapter;
                 command.memory_segment_group = segment_group;
+                let code = VgpuCommand::QueryVideoMemoryInfo;
                 self.send_request(
                     pid,
                     ticket,
                     id,
-                    VgpuCommand::QueryVideoMemoryInfo,
+                    code,
                     Expect::VideoMemory,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::GetDeviceState { device, state_type } => {
@@ -427,14 +423,8 @@ impl Driver {
                 command.device = device;
                 command.state_type = state_type;
                 let expect = Expect::DeviceState { device };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::GetDeviceState,
-                    expect,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::GetDeviceState;
+                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
             }
             Request::Escape {
                 adapter,
@@ -455,11 +445,12 @@ impl Driver {
                 command.private_data_size = data.len() as u32;
                 command.context = context;
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
+                let code = VgpuCommand::Escape;
                 self.send_request(
                     pid,
                     ticket,
                     id,
-                    VgpuCommand::Escape,
+                    code,
                     Expect::Escape { size: data.len() },
                     bytes,
                 );

@@ -146,13 +146,14 @@ impl Driver {
                 command.size = size;
                 command.reservation_type = reservation_type;
                 command.driver_protection = driver_protection;
+                let code = VgpuCommand::ReserveGpuVirtualAddress;
                 self.send_request(
                     pid,
                     ticket,
                     id,
-                    VgpuCommand::ReserveGpuVirtualAddress,
+                    code,
                     Expect::GpuVirtualAddress { map: false },
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::MapGpuVirtualAddress {
@@ -179,13 +180,14 @@ impl Driver {
                 command.size_in_pages = size_in_pages;
                 command.protection = protection;
                 command.driver_protection = driver_protection;
+                let code = VgpuCommand::MapGpuVirtualAddress;
                 self.send_request(
                     pid,
                     ticket,
                     queue.adapter,
-                    VgpuCommand::MapGpuVirtualAddress,
+                    code,
                     Expect::GpuVirtualAddress { map: true },
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::FreeGpuVirtualAddress {
@@ -199,14 +201,8 @@ impl Driver {
                 command.adapter = self.adapters[id.0].host_adapter;
                 command.base_address = base_address;
                 command.size = size;
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    VgpuCommand::FreeGpuVirtualAddress,
-                    Expect::Status,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::FreeGpuVirtualAddress;
+                self.send_request(pid, ticket, id, code, Expect::Status, command.as_bytes());
             }
             Request::UpdateGpuVirtualAddress {
                 device,
@@ -245,14 +241,8 @@ impl Driver {
                 command.flags = flags;
                 let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
                 check_packet(&bytes)?;
-                self.send_request(
-                    pid,
-                    ticket,
-                    adapter,
-                    VgpuCommand::UpdateGpuVirtualAddress,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = VgpuCommand::UpdateGpuVirtualAddress;
+                self.send_request(pid, ticket, adapter, code, Expect::Status, bytes);
             }
             Request::SetAllocationPriority {
                 device,
@@ -279,14 +269,8 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::SetAllocationPriority,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = VgpuCommand::SetAllocationPriority;
+                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             }
             Request::GetAllocationPriority {
                 device,
@@ -311,11 +295,12 @@ impl Driver {
                     result_area(4 + 4 * results),
                 );
                 check_packet(&bytes)?;
+                let code = VgpuCommand::GetAllocationPriority;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::GetAllocationPriority,
+                    code,
                     Expect::AllocationPriorities { count: results },
                     bytes,
                 );
@@ -335,11 +320,12 @@ impl Driver {
                 let bytes =
                     build_message(None, command.as_bytes(), &[&handle_bytes(&allocations)], 0);
                 check_packet(&bytes)?;
+                let code = VgpuCommand::QueryAllocationResidency;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::QueryAllocationResidency,
+                    code,
                     Expect::Residency { count: results },
                     bytes,
                 );
@@ -369,14 +355,8 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::OfferAllocations,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = VgpuCommand::OfferAllocations;
+                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             }
             Request::ReclaimAllocations {
                 device,
@@ -405,11 +385,12 @@ impl Driver {
                 );
                 check_packet(&bytes)?;
                 let results = if write_results { handles.len() } else { 0 };
+                let code = VgpuCommand::ReclaimAllocations;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::ReclaimAllocations,
+                    code,
                     Expect::Reclaim { results },
                     bytes,
                 );
@@ -432,13 +413,14 @@ impl Driver {
                 command.preferred_segment = preferred_segment;
                 command.flags = flags;
                 command.property_mask = property_mask;
+                let code = VgpuCommand::UpdateAllocationProperty;
                 self.send_request(
                     pid,
                     ticket,
                     queue.adapter,
-                    VgpuCommand::UpdateAllocationProperty,
+                    code,
                     Expect::PagingFence,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::InvalidateCache {
@@ -455,13 +437,14 @@ impl Driver {
                 command.allocation = allocation;
                 command.offset = offset;
                 command.length = length;
+                let code = VgpuCommand::InvalidateCache;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::InvalidateCache,
+                    code,
                     Expect::Status,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::ChangeVideoMemoryReservation {
@@ -477,14 +460,8 @@ impl Driver {
                 command.memory_segment_group = segment_group;
                 command.reservation = reservation;
                 command.physical_adapter_index = physical_adapter_index;
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    VgpuCommand::ChangeVideoMemoryReservation,
-                    Expect::Status,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::ChangeVideoMemoryReservation;
+                self.send_request(pid, ticket, id, code, Expect::Status, command.as_bytes());
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -27,7 +27,8 @@ impl Driver {
                 command.error_code = self.config.device_state_cookie;
                 let expect = Expect::Device { adapter: id };
                 let bytes = command.as_bytes().to_vec();
-                self.send_request(pid, ticket, id, VgpuCommand::CreateDevice, expect, bytes);
+                let code = VgpuCommand::CreateDevice;
+                self.send_request(pid, ticket, id, code, expect, bytes);
             }
             Request::DestroyDevice { device } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -38,14 +39,8 @@ impl Driver {
                 let code = VgpuCommand::FlushDevice;
                 self.send_internal(pid, entry.adapter, code, Expect::Ignore, flush);
                 let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::DestroyDevice,
-                    Expect::Status,
-                    command,
-                );
+                let code = VgpuCommand::DestroyDevice;
+                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, command);
             }
             Request::CreatePagingQueue { device, priority } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -57,28 +52,16 @@ impl Driver {
                     adapter: entry.adapter,
                     device,
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::CreatePagingQueue,
-                    expect,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::CreatePagingQueue;
+                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
             }
             Request::DestroyPagingQueue { paging_queue } => {
                 let entry = self.object(pid, paging_queue, &[PagingQueue])?;
                 self.remove_objects(pid, &[paging_queue]);
                 let command =
                     self.handle_command(VgpuCommand::DestroyPagingQueue, pid, paging_queue);
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::DestroyPagingQueue,
-                    Expect::NoResult,
-                    command,
-                );
+                let code = VgpuCommand::DestroyPagingQueue;
+                self.send_request(pid, ticket, entry.adapter, code, Expect::NoResult, command);
             }
             Request::CreateContext {
                 device,
@@ -105,14 +88,8 @@ impl Driver {
                     device,
                     private_size: private_data.len(),
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::CreateContextVirtual,
-                    expect,
-                    bytes,
-                );
+                let code = VgpuCommand::CreateContextVirtual;
+                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
             }
             Request::DestroyContext { context } => {
                 let entry = self.object(pid, context, &[Context])?;
@@ -120,14 +97,8 @@ impl Driver {
                     process.remove_context(context);
                 }
                 let command = self.handle_command(VgpuCommand::DestroyContext, pid, context);
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::DestroyContext,
-                    Expect::Status,
-                    command,
-                );
+                let code = VgpuCommand::DestroyContext;
+                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, command);
             }
             Request::CreateAllocation {
                 device,
@@ -175,14 +146,8 @@ impl Driver {
                     creates_resource: flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
                     resource,
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::CreateAllocation,
-                    expect,
-                    bytes,
-                );
+                let code = VgpuCommand::CreateAllocation;
+                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
             }
             Request::DestroyAllocation {
                 device,
@@ -215,14 +180,8 @@ impl Driver {
                     destroyed.push(resource);
                 }
                 let expect = Expect::DestroyObjects { handles: destroyed };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::DestroyAllocation,
-                    expect,
-                    bytes,
-                );
+                let code = VgpuCommand::DestroyAllocation;
+                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
             }
             Request::MakeResident {
                 paging_queue,
@@ -238,11 +197,12 @@ impl Driver {
                 command.allocation_count = allocations.len() as u32;
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
+                let code = VgpuCommand::MakeResident;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::MakeResident,
+                    code,
                     Expect::MakeResident,
                     bytes,
                 );
@@ -266,14 +226,8 @@ impl Driver {
                     &[&tail],
                     0,
                 );
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::Evict,
-                    Expect::Evict,
-                    bytes,
-                );
+                let code = VgpuCommand::Evict;
+                self.send_request(pid, ticket, entry.adapter, code, Expect::Evict, bytes);
             }
             Request::Lock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -285,14 +239,8 @@ impl Driver {
                 let expect = Expect::Lock {
                     cached: allocation_entry.cached,
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::Lock2,
-                    expect,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::Lock2;
+                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
             }
             Request::Unlock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -301,13 +249,14 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::Unlock2, pid);
                 command.device = device;
                 command.allocation = allocation;
+                let code = VgpuCommand::Unlock2;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::Unlock2,
+                    code,
                     Expect::Status,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::SubmitCommand {
@@ -336,14 +285,8 @@ impl Driver {
                 let history = handle_bytes(&history_buffers);
                 let bytes = build_message(None, command.as_bytes(), &[&history, &private_data], 0);
                 check_packet(&bytes)?;
-                self.send_request_async(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::SubmitCommand,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = VgpuCommand::SubmitCommand;
+                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -87,14 +87,8 @@ impl Driver {
                     context,
                     private_size: private_data.len(),
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::CreateHwQueue,
-                    expect,
-                    bytes,
-                );
+                let code = VgpuCommand::CreateHwQueue;
+                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
             }
             Request::DestroyHwQueue { hwqueue } => {
                 let entry = self.object(pid, hwqueue, &[HwQueue])?;
@@ -102,14 +96,8 @@ impl Driver {
                     process.remove_hwqueue(hwqueue);
                 }
                 let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::DestroyHwQueue,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = VgpuCommand::DestroyHwQueue;
+                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             }
             Request::SubmitCommandToHwQueue {
                 hwqueue,
@@ -138,14 +126,8 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                self.send_request_async(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::SubmitCommandToHwQueue,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = VgpuCommand::SubmitCommandToHwQueue;
+                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             }
             Request::SetContextSchedulingPriority {
                 context,
@@ -158,13 +140,14 @@ impl Driver {
                 command.context = context;
                 command.priority = priority;
                 command.in_process = u8::from(in_process);
+                let code = VgpuCommand::SetContextSchedulingPriority;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::SetContextSchedulingPriority,
+                    code,
                     Expect::Status,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::GetContextSchedulingPriority {
@@ -176,13 +159,14 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::GetContextSchedulingPriority, pid);
                 command.context = context;
                 command.in_process = u8::from(in_process);
+                let code = VgpuCommand::GetContextSchedulingPriority;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::GetContextSchedulingPriority,
+                    code,
                     Expect::SchedulingPriority,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::MarkDeviceAsError { device, reason } => {
@@ -191,26 +175,21 @@ impl Driver {
                 command.header = self.vgpu_header(VgpuCommand::MarkDeviceAsError, pid);
                 command.device = device;
                 command.reason = reason;
+                let code = VgpuCommand::MarkDeviceAsError;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::MarkDeviceAsError,
+                    code,
                     Expect::Status,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::FlushHeapTransitions { adapter } => {
                 let id = self.adapter_of(pid, adapter)?;
                 let header = self.vgpu_header(VgpuCommand::FlushHeapTransitions, pid);
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    VgpuCommand::FlushHeapTransitions,
-                    Expect::Status,
-                    header.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::FlushHeapTransitions;
+                self.send_request(pid, ticket, id, code, Expect::Status, header.as_bytes());
             }
             Request::QueryClockCalibration {
                 adapter,
@@ -223,13 +202,14 @@ impl Driver {
                 command.adapter = self.adapters[id.0].host_adapter;
                 command.node_ordinal = node_ordinal;
                 command.physical_adapter_index = physical_adapter_index;
+                let code = VgpuCommand::QueryClockCalibration;
                 self.send_request(
                     pid,
                     ticket,
                     id,
-                    VgpuCommand::QueryClockCalibration,
+                    code,
                     Expect::ClockCalibration,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::QueryStatistics {
@@ -254,13 +234,14 @@ impl Driver {
                     .unwrap_or(self.adapters[id.0].luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
+                let code = VgpuCommand::QueryStatistics;
                 self.send_request(
                     pid,
                     ticket,
                     id,
-                    VgpuCommand::QueryStatistics,
+                    code,
                     Expect::Statistics,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::IsFeatureEnabled {
@@ -275,14 +256,8 @@ impl Driver {
                     false,
                 );
                 command.feature_id = feature_id;
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    VgpuCommand::IsFeatureEnabled,
-                    Expect::Feature,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::IsFeatureEnabled;
+                self.send_request(pid, ticket, id, code, Expect::Feature, command.as_bytes());
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -129,13 +129,14 @@ impl Driver {
                     adapter: entry.adapter,
                     kind,
                 };
+                let code = GlobalCommand::CreateNtSharedObject;
                 self.send_global_request(
                     pid,
                     ticket,
                     Some(entry.adapter),
-                    GlobalCommand::CreateNtSharedObject,
+                    code,
                     expect,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::DestroyNtSharedObject { shared_handle } => {
@@ -149,14 +150,8 @@ impl Driver {
                     .remove(&shared_handle)
                     .map(|entry| entry.adapter);
                 let bytes = destroy_shared_command(shared_handle);
-                self.send_global_request(
-                    pid,
-                    ticket,
-                    adapter,
-                    GlobalCommand::DestroyNtSharedObject,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = GlobalCommand::DestroyNtSharedObject;
+                self.send_global_request(pid, ticket, adapter, code, Expect::Status, bytes);
             }
             Request::OpenResource {
                 device,
@@ -182,14 +177,8 @@ impl Driver {
                     device,
                     allocations,
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::OpenResource,
-                    expect,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::OpenResource;
+                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
             }
             Request::OpenSyncObject {
                 device,
@@ -220,13 +209,14 @@ impl Driver {
                     global,
                     monitored,
                 };
+                let code = GlobalCommand::OpenSyncObject;
                 self.send_global_request(
                     pid,
                     ticket,
                     Some(entry.adapter),
-                    GlobalCommand::OpenSyncObject,
+                    code,
                     expect,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::ShareObjectWithHost { device, object } => {
@@ -244,13 +234,14 @@ impl Driver {
                 );
                 command.device = device;
                 command.object = object;
+                let code = GlobalCommand::ShareObjectWithHost;
                 self.send_global_request(
                     pid,
                     ticket,
                     Some(entry.adapter),
-                    GlobalCommand::ShareObjectWithHost,
+                    code,
                     Expect::VailHandle,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::GetStandardAllocationDriverData {
@@ -286,14 +277,8 @@ impl Driver {
                     allocation_size: allocation_data_size,
                     resource_size: resource_data_size,
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::DdiGetStandardAllocationDriverData,
-                    expect,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::DdiGetStandardAllocationDriverData;
+                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
             }
             Request::SetExistingSysmemStore {
                 device,
@@ -310,13 +295,14 @@ impl Driver {
                 command.device = device;
                 command.allocation = allocation;
                 command.gpadl = gpadl;
+                let code = VgpuCommand::SetExistingSysmemStore;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::SetExistingSysmemStore,
+                    code,
                     Expect::Status,
-                    command.as_bytes().to_vec(),
+                    command.as_bytes(),
                 );
             }
             Request::SetExistingSysmemPages {
@@ -376,14 +362,8 @@ impl Driver {
             page_frames,
             offset,
         };
-        self.send_request(
-            pid,
-            ticket,
-            adapter,
-            VgpuCommand::SetExistingSysmemPages,
-            expect,
-            bytes,
-        );
+        let code = VgpuCommand::SetExistingSysmemPages;
+        self.send_request(pid, ticket, adapter, code, expect, bytes);
     }
 
     /// Process exit: DESTROYNTSHAREDOBJECT for every shared handle the process created (Linux

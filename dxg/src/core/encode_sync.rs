@@ -80,14 +80,8 @@ impl Driver {
                     monitored,
                     event,
                 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::CreateSyncObject,
-                    expect,
-                    command.as_bytes().to_vec(),
-                );
+                let code = VgpuCommand::CreateSyncObject;
+                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
             }
             Request::DestroySyncObject { sync_object } => {
                 let entry = self.object(pid, sync_object, &[SyncObject])?;
@@ -161,11 +155,12 @@ impl Driver {
                     &[&handle_bytes(&objects), &u64_bytes(&values)],
                     0,
                 );
+                let code = VgpuCommand::WaitForSyncObjectFromCpu;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    VgpuCommand::WaitForSyncObjectFromCpu,
+                    code,
                     Expect::WaitFromCpu { event },
                     bytes,
                 );
@@ -180,14 +175,8 @@ impl Driver {
                 // Linux marks the wait legacy unless the first object is a monitored fence.
                 let legacy = !self.is_monitored_fence(pid, objects[0]);
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
-                self.send_request_async(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    VgpuCommand::WaitForSyncObjectFromGpu,
-                    Expect::Status,
-                    bytes,
-                );
+                let code = VgpuCommand::WaitForSyncObjectFromGpu;
+                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
             }
             Request::SignalSynchronizationObject2 {
                 context,
