@@ -1013,9 +1013,18 @@ fn process_b_opens_what_process_a_shared_and_sees_its_pixels_and_fence() {
     assert_eq!(a.translator.shared_handles(), 1);
     assert_eq!(vm.borrow().host.shared_object_count(), 1);
 
-    // B opens it: a wrong count is refused and leaves nothing behind.
+    // B asks what the handle holds, then opens it: a wrong count is refused and leaves
+    // nothing behind.
     let mut b = App::new(&vm, 2, "opener");
     let session_b = open_session(&mut b);
+    let mut query = D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE {
+        hDevice: session_b.device,
+        hNtHandle: nt_handle,
+        ..Default::default()
+    };
+    let status = b.call(N::QueryResourceInfoFromNtHandle, &mut query, 0);
+    assert_eq!(status, STATUS_SUCCESS);
+    assert_eq!(query.NumAllocations, 1);
     let objects_before = vm.borrow().host.object_count();
     let (status, ..) = open_shared(&mut b, session_b.device, nt_handle, 2);
     assert_eq!(status, STATUS_INVALID_PARAMETER);

@@ -91,6 +91,28 @@ fn process_b_sees_the_pixels_process_a_rendered() {
     };
     assert_eq!(vm.host.shared_object_count(), 1);
 
+    // B: asks what the handle holds (answered by the guest driver's registry, no host message).
+    let before = vm.host.statistics().commands;
+    assert_eq!(
+        vm.call(
+            B,
+            Request::QuerySharedResource {
+                device: b.device,
+                shared_handle: shared,
+            },
+        ),
+        // One allocation whose private driver data is its size (8 bytes).
+        Ok(Reply::SharedResourceInfo {
+            allocation_count: 1,
+            private_data_size: 8,
+        })
+    );
+    assert_eq!(
+        vm.host.statistics().commands,
+        before,
+        "the query went to the host"
+    );
+
     // B: opens it by the shared handle and gets its own handles.
     let Reply::ResourceOpened {
         resource: b_resource,
@@ -170,6 +192,22 @@ fn process_b_sees_the_pixels_process_a_rendered() {
                 engine_affinity: 0,
             },
             NtStatus::OBJECT_TYPE_MISMATCH,
+        ),
+        (
+            B,
+            Request::QuerySharedResource {
+                device: b.device,
+                shared_handle: D3dkmtHandle(0x7777),
+            },
+            NtStatus::INVALID_HANDLE,
+        ),
+        (
+            B,
+            Request::QuerySharedResource {
+                device: foreign,
+                shared_handle: shared,
+            },
+            NtStatus::INVALID_HANDLE,
         ),
         (
             A,

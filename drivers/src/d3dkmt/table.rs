@@ -17,6 +17,10 @@ type Handler = fn(&mut Call<'_>) -> CallResult;
 /// The served calls.
 static HANDLERS: &[(SyscallNumber, Handler)] = &[
     (
+        SyscallNumber::QueryResourceInfoFromNtHandle,
+        sharing::query_resource_info_from_nt_handle,
+    ),
+    (
         SyscallNumber::SignalSynchronizationObject2,
         legacy_sync::signal_synchronization_object2,
     ),
@@ -234,10 +238,6 @@ pub const UNSERVED_CALLS: &[(u32, &str)] = &[
     (
         0x2d,
         "Render: legacy; the Linux driver does not implement it either",
-    ),
-    (
-        0x41,
-        "QueryResourceInfoFromNtHandle: no Request reports a shared resource's allocation count and private data sizes (the dxg core keeps them in its shared registry but only OpenResource uses them)",
     ),
     (0x45, "CreateSyncFile: no sync files in dxgos"),
 ];

@@ -44,6 +44,7 @@ impl Driver {
             | Request::OpenResource { .. }
             | Request::OpenSyncObject { .. }
             | Request::ShareObjectWithHost { .. }
+            | Request::QuerySharedResource { .. }
             | Request::GetStandardAllocationDriverData { .. }
             | Request::SetExistingSysmemStore { .. }
             | Request::SetExistingSysmemPages { .. } => {

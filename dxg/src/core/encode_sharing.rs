@@ -16,7 +16,7 @@
 
 use super::encode::check_packet;
 use super::replies::{Expect, Pending};
-use super::{AdapterId, Driver, ObjectKind, ProcessId, Request, Ticket};
+use super::{AdapterId, Driver, ObjectKind, ProcessId, Reply, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
@@ -217,6 +217,28 @@ impl Driver {
                     code,
                     expect,
                     command.as_bytes(),
+                );
+            }
+            Request::QuerySharedResource {
+                device,
+                shared_handle,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let SharedKind::Resource {
+                    allocations,
+                    private_data_size,
+                } = self.shared_entry(shared_handle, true, entry.adapter)?
+                else {
+                    return Err(NtStatus::OBJECT_TYPE_MISMATCH);
+                };
+                let allocation_count =
+                    u32::try_from(allocations.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                self.complete(
+                    ticket,
+                    Ok(Reply::SharedResourceInfo {
+                        allocation_count,
+                        private_data_size,
+                    }),
                 );
             }
             Request::ShareObjectWithHost { device, object } => {

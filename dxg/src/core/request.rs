@@ -528,6 +528,16 @@ pub enum Request {
         /// Resource, allocation or sync object on the device's adapter.
         object: D3dkmtHandle,
     },
+    /// What a shared resource holds (D3DKMTQueryResourceInfoFromNtHandle): answered by the
+    /// driver from its registry of shared handles, without a host message (Linux answers it
+    /// from the shared resource object it keeps). The device picks the adapter the handle
+    /// must be on.
+    QuerySharedResource {
+        /// Device handle.
+        device: D3dkmtHandle,
+        /// The shared handle.
+        shared_handle: D3dkmtHandle,
+    },
     /// DDIGETSTANDARDALLOCATIONDRIVERDATA (vGPU 39): with both sizes 0 the sizing call, else the
     /// data call with the sizes the sizing call returned. Only GDISURFACE (4) is sent, as in Linux.
     GetStandardAllocationDriverData {

@@ -205,6 +205,13 @@ pub enum Reply {
     },
     /// ShareObjectWithHost result: the host's (VAIL) NT handle.
     VailNtHandle(u64),
+    /// QuerySharedResource result.
+    SharedResourceInfo {
+        /// Number of allocations of the resource.
+        allocation_count: u32,
+        /// Total private driver data bytes of the resource (sent with OPENRESOURCE).
+        private_data_size: u32,
+    },
     /// GetStandardAllocationDriverData result.
     StandardAllocationDriverData {
         /// Allocation blob size.

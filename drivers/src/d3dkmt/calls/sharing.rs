@@ -1,5 +1,6 @@
 //! Sharing between processes: ShareObjects (0x3f), OpenResourceFromNtHandle (0x42),
-//! OpenResource2 (0x28), OpenSyncObjectFromNtHandle2 (0x40) and ShareObjectWithHost (0x44).
+//! OpenResource2 (0x28), OpenSyncObjectFromNtHandle2 (0x40), QueryResourceInfoFromNtHandle
+//! (0x41) and ShareObjectWithHost (0x44).
 //!
 //! Semantics follow the Linux dxgkrnl ioctls that libdxg calls:
 //!
@@ -39,8 +40,8 @@ use dxg::wire::D3dkmtHandle;
 use userlib::abi::flags::D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE;
 use userlib::abi::{
     D3DDDI_OPENALLOCATIONINFO2, D3DKMT_CREATEALLOCATION_MAX, D3DKMT_OPENRESOURCE,
-    D3DKMT_OPENRESOURCEFROMNTHANDLE, D3DKMT_OPENSYNCOBJECTFROMNTHANDLE2, D3DKMT_SHAREOBJECTS,
-    D3DKMT_SHAREOBJECTWITHHOST,
+    D3DKMT_OPENRESOURCEFROMNTHANDLE, D3DKMT_OPENSYNCOBJECTFROMNTHANDLE2,
+    D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE, D3DKMT_SHAREOBJECTS, D3DKMT_SHAREOBJECTWITHHOST,
 };
 use zerocopy::IntoBytes;
 
@@ -225,6 +226,33 @@ pub fn share_object_with_host(call: &mut Call<'_>) -> CallResult {
     match call.gpu(request)? {
         Reply::VailNtHandle(token) => {
             arguments.hVailNtHandle = token;
+            encode(call.arguments, &arguments);
+            Ok(NtStatus::SUCCESS)
+        }
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// `D3DKMTQueryResourceInfoFromNtHandle`: what the shared resource behind `hNtHandle` holds,
+/// for sizing the buffers of an OpenResourceFromNtHandle: `NumAllocations` and
+/// `TotalPrivateDriverDataSize` from the dxg driver's registry. The runtime and resource-level
+/// private data are not kept by the registry, so their sizes are 0 (and OpenResource copies
+/// none out, see the module docs).
+pub fn query_resource_info_from_nt_handle(call: &mut Call<'_>) -> CallResult {
+    let mut arguments: D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE = decode(call.arguments)?;
+    let request = Request::QuerySharedResource {
+        device: D3dkmtHandle(arguments.hDevice),
+        shared_handle: shared_handle(arguments.hNtHandle)?,
+    };
+    match call.gpu(request)? {
+        Reply::SharedResourceInfo {
+            allocation_count,
+            private_data_size,
+        } => {
+            arguments.NumAllocations = allocation_count;
+            arguments.TotalPrivateDriverDataSize = private_data_size;
+            arguments.PrivateRuntimeDataSize = 0;
+            arguments.ResourcePrivateDriverDataSize = 0;
             encode(call.arguments, &arguments);
             Ok(NtStatus::SUCCESS)
         }

@@ -389,3 +389,66 @@ fn share_object_with_host_writes_the_token() {
     );
     assert_eq!(share.hVailNtHandle, 5);
 }
+
+#[test]
+fn query_resource_info_asks_the_registry_and_fills_the_sizes() {
+    let (mut translator, mut environment) = started();
+    environment
+        .scripted
+        .push_back(Ok(Reply::SharedResourceInfo {
+            allocation_count: 3,
+            private_data_size: 24,
+        }));
+    let mut query = D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE {
+        hDevice: 0x500,
+        hNtHandle: u64::from(SHARED),
+        PrivateRuntimeDataSize: 99,
+        ResourcePrivateDriverDataSize: 99,
+        ..Default::default()
+    };
+    let number = N::QueryResourceInfoFromNtHandle;
+    assert_eq!(
+        translator.run(&mut environment, number, &mut query),
+        STATUS_SUCCESS
+    );
+    assert_eq!(
+        environment.sent(),
+        vec![Request::QuerySharedResource {
+            device: D3dkmtHandle(0x500),
+            shared_handle: D3dkmtHandle(SHARED),
+        }]
+    );
+    assert_eq!(query.NumAllocations, 3);
+    assert_eq!(query.TotalPrivateDriverDataSize, 24);
+    assert_eq!(query.PrivateRuntimeDataSize, 0);
+    assert_eq!(query.ResourcePrivateDriverDataSize, 0);
+
+    // A handle beyond 32 bits names nothing; a failure leaves the outputs alone.
+    environment.requests.clear();
+    let mut wide = D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE {
+        hDevice: 0x500,
+        hNtHandle: 1 << 40,
+        NumAllocations: 7,
+        ..Default::default()
+    };
+    assert_eq!(
+        translator.run(&mut environment, number, &mut wide),
+        STATUS_INVALID_HANDLE
+    );
+    assert_eq!(wide.NumAllocations, 7);
+    assert!(environment.sent().is_empty());
+    environment
+        .scripted
+        .push_back(Err(NtStatus::OBJECT_TYPE_MISMATCH));
+    let mut mismatch = D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE {
+        hDevice: 0x500,
+        hNtHandle: u64::from(SHARED),
+        NumAllocations: 7,
+        ..Default::default()
+    };
+    assert_eq!(
+        translator.run(&mut environment, number, &mut mismatch),
+        NtStatus::OBJECT_TYPE_MISMATCH.0
+    );
+    assert_eq!(mismatch.NumAllocations, 7);
+}
