@@ -1,4 +1,4 @@
-//! VMBus ring buffers over [`GuestMemory`].
+//! VMBus ring buffers over [`GuestMemory`](hyperv::memory::GuestMemory).
 //!
 //! A channel has two rings in one GPADL: pages `[0, S)` carry guest→host packets, pages
 //! `[S, end)` host→guest packets. Each ring is a 4 KiB control page followed by a data area of

@@ -41,7 +41,7 @@ pub struct PacketDescriptor {
     pub data_offset8: U16,
     /// Packet length (without the trailer), in 8-byte units.
     pub length8: U16,
-    /// Flags; only [`FLAG_COMPLETION_REQUESTED`] is defined.
+    /// Flags; only `FLAG_COMPLETION_REQUESTED` (bit 0) is defined.
     pub flags: U16,
     /// Transaction id.
     pub transaction_id: U64,
