@@ -10,6 +10,7 @@
 //! - [`d3dkmt`]: the `D3DKMT*` C entry points (exported with the `c-abi` feature).
 //! - [`gpu`]: a safe Rust API of owned objects that destroy their kernel object on drop.
 //! - [`console`]: `core::fmt::Write` over the console syscall, and `print!`/`println!`.
+//! - [`vgpu`]: the dxgos vGPU's command packets and reference images (CPU checks of its work).
 //! - [`header`]: the C header `include/d3dkmt_dxgos.h`, generated from the Rust tables.
 //!
 //! The crate is `no_std` and needs no allocator; the `alloc` feature adds a few conveniences.
@@ -26,3 +27,4 @@ pub mod d3dkmt;
 pub mod gpu;
 pub mod header;
 pub mod sys;
+pub mod vgpu;

@@ -205,6 +205,14 @@ pub mod process {
         kernel.call(SyscallNumber::Exit, code as u32 as u64, 0, 0);
     }
 
+    /// Ends this process through the real kernel ([`super::Native`]); never returns (the call
+    /// is repeated should a kernel ever return from Exit).
+    pub fn exit_now(code: i32) -> ! {
+        loop {
+            exit(&super::Native, code);
+        }
+    }
+
     /// Writes text to the console; returns the bytes written or a negative NTSTATUS.
     pub fn write_console<S: Syscall + ?Sized>(kernel: &S, text: &[u8]) -> i64 {
         kernel.call(

@@ -16,17 +16,12 @@ unsafe extern "C" {
 /// The entry point.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start(_argument: u64) -> ! {
-    let code = dxgos_c_main();
-    loop {
-        process::exit(&Native, code);
-    }
+    process::exit_now(dxgos_c_main())
 }
 
 /// `memset`, `memcpy` and friends come from compiler_builtins; the C side uses none of libc.
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     process::write_console(&Native, b"c-demo: panic\n");
-    loop {
-        process::exit(&Native, 98);
-    }
+    process::exit_now(98)
 }

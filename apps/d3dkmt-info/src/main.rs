@@ -44,9 +44,7 @@ pub extern "C" fn _start(_argument: u64) -> ! {
             2
         }
     };
-    loop {
-        process::exit(&Native, code);
-    }
+    process::exit_now(code)
 }
 
 type Failure = (&'static str, D3dkmtError);
@@ -135,7 +133,5 @@ fn describe(index: usize, adapter: &Adapter<'_, Native>) -> Result<(), Failure> 
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     println!("d3dkmt-info: panic");
-    loop {
-        process::exit(&Native, 98);
-    }
+    process::exit_now(98)
 }

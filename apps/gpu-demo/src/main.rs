@@ -25,6 +25,7 @@
 use userlib::abi::LUID;
 use userlib::gpu::{Adapter, Allocation, Context, D3dkmtError, SyncObject};
 use userlib::sys::{Native, process};
+use userlib::vgpu::{Fnv1a, Surface, image_checksum, mandelbrot_packet, mandelbrot_pixel};
 use userlib::{abi, println};
 
 /// Width of the image in pixels.
@@ -57,9 +58,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
 }
 
 fn exit(code: i32) -> ! {
-    loop {
-        process::exit(&Native, code);
-    }
+    process::exit_now(code)
 }
 
 type Step = &'static str;
@@ -125,7 +124,7 @@ fn run(mode: u64, iterations: u32) -> Result<(), (Step, D3dkmtError)> {
                 return Err(("fence page", D3dkmtError::InvalidReply));
             }
             let mapping = at("lock", surface.lock())?;
-            let checksum = fnv1a(&mapping);
+            let checksum = Fnv1a::of(&mapping);
             let expected = expected_checksum(iterations);
             if checksum != expected {
                 println!("gpu-demo: checksum {checksum:#018x}, expected {expected:#018x}");
@@ -152,11 +151,14 @@ fn render(
     iterations: u32,
     value: u64,
 ) -> Result<(), (Step, D3dkmtError)> {
-    let words: [u32; 8] = [4, 32, surface.handle(), 0, WIDTH, HEIGHT, PITCH, iterations];
-    let mut stream = [0u8; 32];
-    for (chunk, word) in stream.chunks_exact_mut(4).zip(words) {
-        chunk.copy_from_slice(&word.to_le_bytes());
-    }
+    let target = Surface {
+        allocation: surface.handle(),
+        offset: 0,
+        width: WIDTH,
+        height: HEIGHT,
+        pitch: PITCH,
+    };
+    let stream = mandelbrot_packet(target, iterations);
     at("submit", context.submit(&stream, (fence, value)))?;
     at("wait", fence.wait_cpu(value, Some(WAIT)))
 }
@@ -217,47 +219,12 @@ fn show(pixels: &[u8]) -> Result<(), (Step, D3dkmtError)> {
     Ok(())
 }
 
-/// FNV-1a 64 (the checksum the kernel demo and the tests use).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(FNV_OFFSET, |hash, byte| fnv_step(hash, *byte))
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-fn fnv_step(hash: u64, byte: u8) -> u64 {
-    (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-}
-
-/// The checksum of the image the GPU should have drawn, computed here pixel by pixel with the
-/// formula of docs/vgpu-command-processor.md (8.24 fixed point), without storing the image.
+/// The checksum of the image the GPU should have drawn, computed on the CPU with the formula
+/// of docs/vgpu-command-processor.md.
 fn expected_checksum(max_iterations: u32) -> u64 {
-    let one = 1i64 << 24;
-    let max = max_iterations.max(1);
-    let mut hash = FNV_OFFSET;
-    for y in 0..i64::from(HEIGHT) {
-        for x in 0..i64::from(WIDTH) {
-            let c_re = -(5 * one / 2) + x * (7 * one / 2) / i64::from(WIDTH);
-            let c_im = -(5 * one / 4) + y * (5 * one / 2) / i64::from(HEIGHT);
-            let (mut z_re, mut z_im, mut n) = (0i64, 0i64, 0u32);
-            while n < max {
-                let (re2, im2) = ((z_re * z_re) >> 24, (z_im * z_im) >> 24);
-                if re2 + im2 > 4 * one {
-                    break;
-                }
-                z_im = ((2 * z_re * z_im) >> 24) + c_im;
-                z_re = re2 - im2 + c_re;
-                n += 1;
-            }
-            let grey = n * 255 / max;
-            let pixel = 0xff00_0000 | grey << 16 | grey << 8 | grey;
-            for byte in pixel.to_le_bytes() {
-                hash = fnv_step(hash, byte);
-            }
-        }
-    }
-    hash
+    image_checksum(WIDTH, HEIGHT, |x, y| {
+        mandelbrot_pixel(x, y, WIDTH, HEIGHT, max_iterations)
+    })
 }
 
 #[panic_handler]

@@ -20,7 +20,7 @@ use userlib::abi::status::{
     STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
 };
 use userlib::abi::{self, NTSTATUS};
-use userlib::gpu::Adapter;
+use userlib::gpu::Device;
 use userlib::println;
 use userlib::sys::{D3DKMT_CALLS, Native, SyscallNumber, call_d3dkmt, result_to_status};
 
@@ -178,18 +178,17 @@ fn export_name(number: SyscallNumber) -> &'static str {
 
 /// Oversize counts, bad nested pointers and a foreign handle, on a real device.
 fn with_a_device(table: &mut Table, foreign_device: u32) {
-    let Ok(mut adapters) = Adapter::enumerate(&Native) else {
-        table.check_with("setup", "EnumAdapters2", -1, false, 0);
-        return;
-    };
-    let Some(adapter) = adapters.take(0) else {
-        table.check_with("setup", "no adapter", -1, false, 0);
-        return;
-    };
-    let Ok(device) = adapter.create_device() else {
-        table.check_with("setup", "CreateDevice", -1, false, 0);
-        return;
-    };
+    let status = crate::sharing::with_device(|device| {
+        rows_on_a_device(table, device, foreign_device);
+        0
+    });
+    if status != 0 {
+        table.check_with("setup", "adapter and device", -1, false, 0);
+    }
+}
+
+fn rows_on_a_device(table: &mut Table, device: &Device<'_, Native>, foreign_device: u32) {
+    let adapter = device.adapter();
     let Ok(context) = device.create_context() else {
         table.check_with("setup", "CreateContextVirtual", -1, false, 0);
         return;

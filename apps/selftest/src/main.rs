@@ -77,9 +77,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
 }
 
 fn exit(code: i32) -> ! {
-    loop {
-        process::exit(&Native, code);
-    }
+    process::exit_now(code)
 }
 
 /// A raw system call, for numbers and arguments userlib's typed wrappers would not produce.

@@ -14,17 +14,15 @@ use userlib::abi::{self, flags};
 use userlib::gpu::{Adapter, Device};
 use userlib::println;
 use userlib::sys::{Native, SyscallNumber, call_d3dkmt, process};
+use userlib::vgpu::{Surface, gradient_packet, gradient_pixel};
 
 const WIDTH: u32 = 64;
 const HEIGHT: u32 = 48;
 const PITCH: u32 = WIDTH * 4;
 
-/// The GRADIENT pixel at (x, y).
+/// The GRADIENT pixel at (x, y) of this test's image.
 fn gradient(x: u32, y: u32) -> u32 {
-    let red = x * 255 / (WIDTH - 1).max(1);
-    let green = y * 255 / (HEIGHT - 1).max(1);
-    let blue = (x + y) * 255 / (WIDTH + HEIGHT - 2).max(1);
-    0xff00_0000 | red << 16 | green << 8 | blue
+    gradient_pixel(x, y, WIDTH, HEIGHT)
 }
 
 /// Runs `body` with a device on the first adapter; 1–3 when enumeration, the adapter or the
@@ -46,13 +44,13 @@ pub fn with_device(body: impl FnOnce(&Device<'_, Native>) -> i32) -> i32 {
 fn render_gradient(device: &Device<'_, Native>, allocation: u32) -> Result<(), i32> {
     let context = device.create_context().map_err(|_| 4)?;
     let fence = device.create_sync_object().map_err(|_| 5)?;
-    let mut stream = [0u8; 28];
-    for (chunk, word) in stream
-        .chunks_exact_mut(4)
-        .zip([3, 28, allocation, 0, WIDTH, HEIGHT, PITCH])
-    {
-        chunk.copy_from_slice(&word.to_le_bytes());
-    }
+    let stream = gradient_packet(Surface {
+        allocation,
+        offset: 0,
+        width: WIDTH,
+        height: HEIGHT,
+        pitch: PITCH,
+    });
     if context.submit(&stream, (&fence, 1)).is_err() || fence.wait_cpu(1, None).is_err() {
         return Err(7);
     }

@@ -268,11 +268,11 @@ impl AddressSpace {
         if !physical.is_multiple_of(PAGE_SIZE) || physical.checked_add(length).is_none() {
             return Err(MapUserError::NotUserPage(physical));
         }
-        let start = self
+        let (start, reserved) = self
             .views
             .reserve(length)
             .ok_or(MapUserError::OutOfMemory)?;
-        let pages = self.views.length(start).unwrap_or(0) / PAGE_SIZE;
+        let pages = reserved / PAGE_SIZE;
         for index in 0..pages {
             let offset = index * PAGE_SIZE;
             if let Err(error) =

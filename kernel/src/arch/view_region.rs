@@ -19,8 +19,9 @@ pub struct ViewRegion {
 }
 
 impl ViewRegion {
-    /// Reserves `length` bytes (rounded up to pages); returns the start address.
-    pub fn reserve(&mut self, length: u64) -> Option<u64> {
+    /// Reserves `length` bytes (rounded up to whole pages, at least one); returns the start
+    /// address and the rounded length.
+    pub fn reserve(&mut self, length: u64) -> Option<(u64, u64)> {
         let length = length.checked_next_multiple_of(PAGE_SIZE)?.max(PAGE_SIZE);
         let needed = length.checked_add(PAGE_SIZE)?;
         let mut candidate = VIEW_REGION_START;
@@ -34,16 +35,11 @@ impl ViewRegion {
             return None;
         }
         self.views.insert(candidate, length);
-        Some(candidate)
+        Some((candidate, length))
     }
 
     /// Releases the view starting at `start`; returns its length, or `None` if there is none.
     pub fn release(&mut self, start: u64) -> Option<u64> {
         self.views.remove(&start)
-    }
-
-    /// The length of the view starting at `start`.
-    pub fn length(&self, start: u64) -> Option<u64> {
-        self.views.get(&start).copied()
     }
 }

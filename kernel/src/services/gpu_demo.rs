@@ -13,6 +13,7 @@ use boot_info::Framebuffer;
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
 use dxg::wire::D3dkmtHandle;
 use hyperv::memory::GuestMemory;
+use userlib::vgpu::{Fnv1a, Surface, mandelbrot_packet, mandelbrot_pixel, signal_fence_packet};
 
 use super::dxg_task::{GpuCall, GpuClient};
 use crate::hypervisor::physical_memory::PhysicalMemory;
@@ -38,43 +39,11 @@ pub struct DemoReport {
     pub shown: bool,
 }
 
-/// FNV-1a 64, the checksum the demo and the QEMU test report.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 /// The Mandelbrot image of docs/vgpu-command-processor.md, computed on the CPU.
 pub fn expected_mandelbrot(width: u32, height: u32, max_iterations: u32) -> Vec<u8> {
-    let one = 1i64 << 24;
-    let max = max_iterations.max(1);
-    let mut pixels = Vec::with_capacity((width * height * 4) as usize);
-    for y in 0..i64::from(height) {
-        for x in 0..i64::from(width) {
-            let c_re = -(5 * one / 2) + x * (7 * one / 2) / i64::from(width);
-            let c_im = -(5 * one / 4) + y * (5 * one / 2) / i64::from(height);
-            let (mut z_re, mut z_im, mut n) = (0i64, 0i64, 0u32);
-            while n < max {
-                let (re2, im2) = ((z_re * z_re) >> 24, (z_im * z_im) >> 24);
-                if re2 + im2 > 4 * one {
-                    break;
-                }
-                z_im = ((2 * z_re * z_im) >> 24) + c_im;
-                z_re = re2 - im2 + c_re;
-                n += 1;
-            }
-            let grey = n * 255 / max;
-            pixels.extend_from_slice(&(0xff00_0000 | grey << 16 | grey << 8 | grey).to_le_bytes());
-        }
-    }
-    pixels
-}
-
-fn words(values: &[u32]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
+    (0..height)
+        .flat_map(|y| (0..width).map(move |x| (x, y)))
+        .flat_map(|(x, y)| mandelbrot_pixel(x, y, width, height, max_iterations).to_le_bytes())
         .collect()
 }
 
@@ -192,15 +161,15 @@ fn render_and_verify(
         Reply::SyncObject { handle, .. } => handle,
         other => return Err(unexpected("CreateSyncObject", &other)),
     };
-    let mut stream = words(&[4, 32, surface.0, 0, WIDTH, HEIGHT, PITCH, ITERATIONS]);
-    stream.extend(words(&[
-        5,
-        24,
-        fence.0,
-        0,
-        FENCE_VALUE as u32,
-        (FENCE_VALUE >> 32) as u32,
-    ]));
+    let target = Surface {
+        allocation: surface.0,
+        offset: 0,
+        width: WIDTH,
+        height: HEIGHT,
+        pitch: PITCH,
+    };
+    let mut stream = mandelbrot_packet(target, ITERATIONS).to_vec();
+    stream.extend(signal_fence_packet(fence.0, FENCE_VALUE));
     session.call(Request::SubmitCommand {
         contexts: vec![context],
         command_buffer: 0,
@@ -233,8 +202,8 @@ fn render_and_verify(
         device,
         allocation: surface,
     })?;
-    let checksum = fnv1a(&pixels);
-    let expected = fnv1a(&expected_mandelbrot(WIDTH, HEIGHT, ITERATIONS));
+    let checksum = Fnv1a::of(&pixels);
+    let expected = Fnv1a::of(&expected_mandelbrot(WIDTH, HEIGHT, ITERATIONS));
     if checksum != expected {
         return Err(format!(
             "surface checksum {checksum:#018x}, expected {expected:#018x}"

@@ -17,6 +17,7 @@ use drivers::d3dkmt::{
 };
 
 use super::dxg_task::{GpuCall, GpuClient};
+use crate::arch::address_space::AccessViolation;
 use crate::ipc::CallError;
 use crate::process::{ProcessExit, ProcessId};
 use crate::syscall::status::{
@@ -83,27 +84,28 @@ struct KernelEnvironment<'a, 'b> {
     user: Option<&'a mut UserSpace<'b>>,
 }
 
+impl<'b> KernelEnvironment<'_, 'b> {
+    /// The process's memory, or the error for `address` once the process has ended.
+    fn user(&self, address: u64) -> Result<&UserSpace<'b>, UserMemoryError> {
+        self.user.as_deref().ok_or(UserMemoryError { address })
+    }
+}
+
+fn user_memory_error(violation: AccessViolation) -> UserMemoryError {
+    UserMemoryError {
+        address: violation.address,
+    }
+}
+
 impl Environment for KernelEnvironment<'_, '_> {
     fn read_user(&self, address: u64, buffer: &mut [u8]) -> Result<(), UserMemoryError> {
-        match self.user.as_deref() {
-            Some(user) => user
-                .read(address, buffer)
-                .map_err(|violation| UserMemoryError {
-                    address: violation.address,
-                }),
-            None => Err(UserMemoryError { address }),
-        }
+        let result = self.user(address)?.read(address, buffer);
+        result.map_err(user_memory_error)
     }
 
     fn write_user(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError> {
-        match self.user.as_deref() {
-            Some(user) => user
-                .write(address, data)
-                .map_err(|violation| UserMemoryError {
-                    address: violation.address,
-                }),
-            None => Err(UserMemoryError { address }),
-        }
+        let result = self.user(address)?.write(address, data);
+        result.map_err(user_memory_error)
     }
 
     fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus> {
@@ -136,12 +138,11 @@ impl Environment for KernelEnvironment<'_, '_> {
     }
 
     fn user_page_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, NtStatus> {
-        match self.user.as_deref() {
-            Some(user) => user
-                .owned_frames(address, length)
-                .map_err(|_| NtStatus(STATUS_ACCESS_VIOLATION)),
-            None => Err(NtStatus(STATUS_ACCESS_VIOLATION)),
-        }
+        let user = self
+            .user(address)
+            .map_err(|_| NtStatus(STATUS_ACCESS_VIOLATION))?;
+        user.owned_frames(address, length)
+            .map_err(|_| NtStatus(STATUS_ACCESS_VIOLATION))
     }
 
     fn unmap_io(&mut self, user_address: u64, _length: u64) {
