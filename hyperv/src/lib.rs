@@ -12,6 +12,7 @@
 //! - [`synic_client`]: SynIC bring-up, post/signal, polling and teardown over a backend.
 //! - [`emulated_link`]: the frame codec between the kernel under QEMU and the emulator.
 //! - [`memory`]: guest memory addressed by GPA.
+//! - [`mmio`]: the VMBus MMIO gaps and the allocator for config windows and the dxg IO space.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,7 @@ pub mod cpuid;
 pub mod emulated_link;
 pub mod hypercall;
 pub mod memory;
+pub mod mmio;
 pub mod msr;
 pub mod platform;
 pub mod reference_tsc;
