@@ -9,6 +9,7 @@
 pub mod dxg_task;
 pub mod gpu_demo;
 pub mod gpu_gateway;
+pub mod mmio_space;
 pub mod vmbus_task;
 pub mod vpci_task;
 

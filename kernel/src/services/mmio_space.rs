@@ -1,0 +1,50 @@
+//! The kernel's share of the VMBus MMIO gaps: one [`MmioSpace`] per boot, cloned into every
+//! driver task that needs MMIO addresses (the virtual PCI task for its config windows, the dxg
+//! task for its IO space). The policy lives in `hyperv::mmio::MmioAllocator`; this type only
+//! shares it between tasks.
+
+use alloc::sync::Arc;
+
+use hyperv::mmio::{MmioAllocator, MmioError, MmioGaps, MmioRange, Placement};
+use spin::Mutex;
+
+/// A clonable handle on the boot's MMIO allocator.
+#[derive(Clone)]
+pub struct MmioSpace {
+    gaps: MmioGaps,
+    allocator: Arc<Mutex<MmioAllocator>>,
+}
+
+impl MmioSpace {
+    /// A pool over `gaps` with `reserved` (the firmware framebuffer) taken out.
+    pub fn new(gaps: MmioGaps, reserved: Option<MmioRange>) -> Result<Self, MmioError> {
+        let mut allocator = MmioAllocator::new(&gaps)?;
+        if let Some(range) = reserved {
+            allocator.reserve(range);
+        }
+        Ok(MmioSpace {
+            gaps,
+            allocator: Arc::new(Mutex::new(allocator)),
+        })
+    }
+
+    /// The gaps as the firmware described them.
+    pub fn gaps(&self) -> MmioGaps {
+        self.gaps
+    }
+
+    /// Allocates `length` bytes aligned to `alignment`; see [`MmioAllocator::allocate`].
+    pub fn allocate(
+        &self,
+        length: u64,
+        alignment: u64,
+        placement: Placement,
+    ) -> Result<u64, MmioError> {
+        self.allocator.lock().allocate(length, alignment, placement)
+    }
+
+    /// Returns an allocation; see [`MmioAllocator::free`].
+    pub fn free(&self, base: u64) -> Result<(), MmioError> {
+        self.allocator.lock().free(base)
+    }
+}
