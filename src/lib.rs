@@ -11,7 +11,9 @@
 #![forbid(unsafe_code)]
 
 mod firmware;
+mod firmware_tables;
 mod host;
+pub mod platform_layout;
 mod qemu;
 mod screenshot;
 mod serial_monitor;

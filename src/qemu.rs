@@ -1,12 +1,15 @@
 //! Starting QEMU for one run and mapping its end to a [`GuestExit`].
 
 use crate::firmware::{FirmwareError, find_firmware, find_qemu};
+use crate::platform_layout::{MemoryLayout, default_gaps};
 use crate::serial_monitor::SerialMonitor;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use hyperv::mmio::MmioGaps;
 
 /// What the kernel does after boot (`mode=` on its command line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,8 @@ pub struct RunConfig {
     pub emulator: bool,
     /// Write the emulator's protocol trace here.
     pub trace: Option<PathBuf>,
+    /// The VMBus MMIO gaps the emulated firmware offers (`--mmio-gaps`).
+    pub mmio_gaps: MmioGaps,
 }
 
 impl RunConfig {
@@ -71,6 +76,7 @@ impl RunConfig {
             memory_mib: 512,
             emulator: true,
             trace: None,
+            mmio_gaps: default_gaps(),
         }
     }
 
@@ -185,11 +191,17 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     let memory_file = run_directory.join(format!("{}.ram", config.name));
     let socket = run_directory.join(format!("{}.hvlink", config.name));
     let qmp_socket = run_directory.join(format!("{}.qmp", config.name));
+    let layout = MemoryLayout::new(u64::from(config.memory_mib), config.mmio_gaps)
+        .map_err(RunnerError::Io)?;
+    let dimm_file = run_directory.join(format!("{}.vmbus-mmio", config.name));
+    let ssdt_file = run_directory.join(format!("{}.ssdt.aml", config.name));
+    crate::firmware_tables::write(&layout, &dimm_file, &ssdt_file)?;
     let emulator = if config.emulator {
         Some(crate::host::start(
             &memory_file,
             &socket,
-            u64::from(config.memory_mib) << 20,
+            &layout,
+            &dimm_file,
             config.trace.clone(),
         )?)
     } else {
@@ -208,7 +220,8 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         ])
         .args(["-machine", "q35,memory-backend=ram"])
         .arg("-m")
-        .arg(format!("{}M", config.memory_mib))
+        .arg(layout.memory_argument())
+        .args(layout.dimm_arguments(&dimm_file))
         .arg("-object")
         .arg(format!(
             "memory-backend-file,id=ram,size={}M,mem-path={},share=on",
@@ -318,6 +331,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         emulator.finish();
     }
     let _ = std::fs::remove_file(&memory_file);
+    let _ = std::fs::remove_file(&dimm_file);
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(&qmp_socket);
     Ok(RunOutcome {

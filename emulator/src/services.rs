@@ -277,6 +277,12 @@ impl<M: GuestMemory + Clone> HostServices<M> {
         &mut self.devices.gpu
     }
 
+    /// Tells the device models where RAM and the VMBus MMIO gaps are, so they refuse device
+    /// ranges Hyper-V would refuse (an IO space inside RAM or outside the gaps).
+    pub fn set_platform_layout(&mut self, layout: crate::platform::PlatformLayout) {
+        self.devices.gpu.set_platform_layout(layout);
+    }
+
     /// The relid of vGPU `index`'s channel.
     pub fn vgpu_relid(&self, index: usize) -> Option<u32> {
         self.devices.vgpu_relids.get(index).copied()

@@ -63,6 +63,7 @@ pub extern "sysv64" fn kernel_entry(boot_info: &'static BootInfo) -> ! {
         Err(reason) => fatal(format_args!("memory setup failed: {reason}")),
     };
     hypervisor::physical_memory::PhysicalMemory::record_boot_map(boot_info);
+    services::mmio_space::record_framebuffer(boot_info.framebuffer());
     let memory_tsc = arch::cpu::read_tsc();
     log::debug!("memory ready: {} MiB free", free_frames / 256);
     if let Err(error) = platform::init(boot_info.rsdp_address, clock::TICK_HZ) {

@@ -1,5 +1,6 @@
-//! [`SharedFileMemory`]: guest RAM shared with QEMU through its memory-backend file
-//! (GPA = file offset), mapped with `memmap2`.
+//! [`SharedFileMemory`]: guest memory shared with QEMU through a memory-backend file mapped at
+//! a base GPA (GPA = base + file offset), mapped with `memmap2`: guest RAM at GPA 0, and the
+//! `pc-dimm` that backs the emulated VMBus high MMIO gap at its own address.
 //!
 //! This is the emulator's one `unsafe` module. The guest writes the mapping concurrently, so
 //! nothing here ever forms a Rust reference into it: bytes are copied with volatile accesses
@@ -12,22 +13,46 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Guest RAM mapped from QEMU's shared memory-backend file.
+/// Guest memory mapped from one of QEMU's shared memory-backend files.
 pub struct SharedFileMemory {
     map: MmapRaw,
+    base: u64,
 }
 
 impl SharedFileMemory {
-    /// Maps the whole file read-write and shared.
+    /// Maps the whole file read-write and shared, as guest RAM at GPA 0.
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let map = MmapRaw::map_raw(&file)?;
-        Ok(Self { map })
+        Self::open_at(path, 0)
     }
 
-    /// Bytes of guest RAM mapped.
+    /// Maps the whole file read-write and shared, its first byte at GPA `base`.
+    pub fn open_at(path: &Path, base: u64) -> std::io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let map = MmapRaw::map_raw(&file)?;
+        if base.checked_add(map.len() as u64).is_none() {
+            return Err(std::io::Error::other(
+                "mapping wraps past the top of the GPA space",
+            ));
+        }
+        Ok(Self { map, base })
+    }
+
+    /// Bytes mapped.
     pub fn size(&self) -> u64 {
         self.map.len() as u64
+    }
+
+    /// GPA of the first byte.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Whether `[gpa, gpa + length)` lies inside this mapping.
+    pub fn covers(&self, gpa: u64, length: u64) -> bool {
+        gpa >= self.base
+            && gpa
+                .checked_add(length)
+                .is_some_and(|end| end <= self.base + self.size())
     }
 
     /// Checks `[gpa, gpa + length)` and returns its offset in the mapping.
@@ -36,11 +61,10 @@ impl SharedFileMemory {
             gpa,
             length: length as u64,
         };
-        let end = gpa.checked_add(length as u64).ok_or(error)?;
-        if end > self.size() {
+        if !self.covers(gpa, length as u64) {
             return Err(error);
         }
-        usize::try_from(gpa).map_err(|_| error)
+        usize::try_from(gpa - self.base).map_err(|_| error)
     }
 
     fn word(&self, gpa: u64) -> Result<&AtomicU32, MemoryError> {
@@ -131,6 +155,23 @@ mod tests {
         drop(memory);
         let contents = std::fs::read(&path).unwrap();
         assert_eq!(&contents[0x1003..0x1008], &[1, 2, 3, 4, 5]);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_mapping_at_a_base_address_is_reached_by_gpa() {
+        let path = std::env::temp_dir().join(format!("dxgos-shared-base-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        let memory = SharedFileMemory::open_at(&path, 0x1_0000_0000).unwrap();
+        memory.write(0x1_0000_0010, &[7, 8]).unwrap();
+        assert!(matches!(
+            memory.read(0x10, &mut [0; 2]),
+            Err(MemoryError::OutOfRange { .. })
+        ));
+        assert!(memory.covers(0x1_0000_0000, 4096));
+        assert!(!memory.covers(0x1_0000_0001, 4096));
+        drop(memory);
+        assert_eq!(&std::fs::read(&path).unwrap()[0x10..0x12], &[7, 8]);
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -7,6 +7,7 @@ use super::io_space::IoSpace;
 use super::{GpuHost, HostChannel, HostOutput, HostProcess};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
+use hyperv::mmio::MmioRange;
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Largest allocation the emulator backs (bytes).
@@ -208,8 +209,35 @@ impl<M: GuestMemory> GpuHost<M> {
         {
             return Err(NtStatus::INVALID_PARAMETER);
         }
+        self.check_io_space_placement(request.start, request.length)?;
         self.io_space = Some(IoSpace::new(request.start, request.length));
         Ok(status_bytes(NtStatus::SUCCESS))
+    }
+
+    /// With a known platform layout, the IO space must lie inside one VMBus MMIO gap, outside
+    /// RAM (Hyper-V maps GPU memory there; it cannot be the guest's own RAM), and where this
+    /// host has memory to back it (under QEMU only the high-gap dimm is backed). Hyper-V's
+    /// exact status for a refused region is not documented; INVALID_PARAMETER is ours.
+    fn check_io_space_placement(&self, start: u64, length: u64) -> Result<(), NtStatus> {
+        let Some(layout) = &self.layout else {
+            return Ok(());
+        };
+        if let Err(error) = layout.check_device_range(MmioRange::new(start, length)) {
+            log::warn!("vgpu: SETIOSPACEREGION refused: {error}");
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        let mut probe = [0u8; 1];
+        let last = start + length - 1;
+        if self.memory.read(start, &mut probe).is_err()
+            || self.memory.read(last, &mut probe).is_err()
+        {
+            log::warn!(
+                "vgpu: SETIOSPACEREGION refused: {:#x}+{length:#x} is not backed by host memory",
+                start
+            );
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        Ok(())
     }
 
     fn open_adapter(&mut self, adapter: usize) -> Handled {

@@ -33,6 +33,7 @@ mod tests;
 pub use config::VgpuPciConfig;
 pub use objects::{ExecutionCounters, HostObject, HostProcess, Owned, ResidencyState};
 
+use crate::platform::PlatformLayout;
 use dxg::wire::{D3dkmtHandle, Guid, Luid};
 use handles::HandleAllocator;
 use hyperv::memory::GuestMemory;
@@ -159,6 +160,9 @@ pub struct GpuHost<M: GuestMemory> {
     gpadls: BTreeMap<u32, Vec<u64>>,
     /// Next SHAREOBJECTWITHHOST token.
     next_vail_handle: u64,
+    /// RAM and the VMBus MMIO gaps, when the platform told us (SETIOSPACEREGION is checked
+    /// against them as Hyper-V would).
+    layout: Option<PlatformLayout>,
 }
 
 impl<M: GuestMemory> GpuHost<M> {
@@ -184,7 +188,19 @@ impl<M: GuestMemory> GpuHost<M> {
             sysmem: SysmemWindows::default(),
             gpadls: BTreeMap::new(),
             next_vail_handle: 1,
+            layout: None,
         }
+    }
+
+    /// Tells the host where RAM and the VMBus MMIO gaps are: from then on SETIOSPACEREGION
+    /// must name a range inside one gap, outside RAM, and backed by host memory.
+    pub fn set_platform_layout(&mut self, layout: PlatformLayout) {
+        self.layout = Some(layout);
+    }
+
+    /// The platform layout, if set.
+    pub fn platform_layout(&self) -> Option<&PlatformLayout> {
+        self.layout.as_ref()
     }
 
     /// Adds a vGPU; returns its index (the `HostChannel::Vgpu` index).

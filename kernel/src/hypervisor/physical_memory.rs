@@ -16,6 +16,30 @@ use crate::memory::physical_to_virtual;
 /// The RAM map of this guest, recorded once at boot (see [`PhysicalMemory::record_boot_map`]).
 static BOOT_MAP: spin::Once<PhysicalMemory> = spin::Once::new();
 
+/// Device memory outside RAM that [`map_device_range`] made reachable (start, end): every
+/// `PhysicalMemory` accepts it too.
+static DEVICE_RANGES: spin::Mutex<Vec<(u64, u64)>> = spin::Mutex::new(Vec::new());
+
+/// Maps `[base, base + length)` of device memory (the dxg IO space in a VMBus MMIO gap)
+/// uncached into the physical-memory window and lets every [`PhysicalMemory`] reach it.
+pub fn map_device_range(base: u64, length: u64) -> Result<(), crate::memory::MapError> {
+    let end = base
+        .checked_add(length)
+        .ok_or(crate::memory::MapError::NotMapped)?;
+    crate::memory::map_device_window(PhysAddr::new(base), length)?;
+    x86_64::instructions::interrupts::without_interrupts(|| DEVICE_RANGES.lock().push((base, end)));
+    Ok(())
+}
+
+fn in_device_range(gpa: u64, end: u64) -> bool {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        DEVICE_RANGES
+            .lock()
+            .iter()
+            .any(|&(start, stop)| start <= gpa && end <= stop)
+    })
+}
+
 /// The guest's RAM by guest-physical address.
 #[derive(Clone, Debug)]
 pub struct PhysicalMemory {
@@ -63,6 +87,7 @@ impl PhysicalMemory {
             .ranges
             .iter()
             .any(|&(start, stop)| start <= gpa && end <= stop)
+            && !in_device_range(gpa, end)
         {
             return Err(error);
         }

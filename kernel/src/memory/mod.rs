@@ -162,6 +162,27 @@ pub fn map_mmio(physical: PhysAddr, size: u64) -> Result<VirtAddr, MapError> {
     Ok(VirtAddr::new(base + (physical.as_u64() - first.as_u64())))
 }
 
+/// Makes device memory outside RAM (the dxg IO space in a VMBus MMIO gap, say) reachable at
+/// its place in the physical-memory window, `[physical, physical + length)` in whole pages,
+/// uncached. Pages the boot window already maps (its 2 MiB pages cover at least the first
+/// 4 GiB, write-back; on Hyper-V the MTRR default type makes such aliases over MMIO uncached)
+/// are left as they are. Mappings are permanent: the IO space lives as long as the VM.
+pub fn map_device_window(physical: PhysAddr, length: u64) -> Result<(), MapError> {
+    let first = physical.align_down(FRAME_SIZE);
+    let pages = (physical.as_u64() - first.as_u64() + length).div_ceil(FRAME_SIZE);
+    for index in 0..pages {
+        let frame = first + index * FRAME_SIZE;
+        if paging::translate(physical_to_virtual(frame)).is_some() {
+            continue;
+        }
+        match paging::map_page(physical_to_virtual(frame), frame, MappingKind::Mmio) {
+            Ok(()) | Err(MapError::AlreadyMapped) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
 /// Reads a `u64` at physical address `physical` through the window (for tests and diagnostics).
 pub fn read_physical_u64(physical: PhysAddr) -> u64 {
     // SAFETY: the window maps all physical memory; a volatile read of RAM or a register has no

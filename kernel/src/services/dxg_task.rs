@@ -20,11 +20,13 @@ use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::guid::class;
 use vmbus::ring::{OutgoingPacket as RingPacket, PacketType, RingError};
 
-use crate::hypervisor::physical_memory::PhysicalMemory;
+use crate::hypervisor::physical_memory::{PhysicalMemory, map_device_range};
 use crate::ipc::{self, ReplySender, Sender};
 use crate::memory::ContiguousPages;
+use crate::services::mmio_space::MmioSpace;
 use crate::services::vmbus_task::{BusEvent, BusMessage, EVENT_CAPACITY};
 use crate::task::{self, TaskHandle};
+use hyperv::mmio::Placement;
 
 /// A GPU call: what a process asks of the dxg driver.
 pub struct GpuCall {
@@ -89,7 +91,10 @@ struct DxgTask {
     /// relid of each dxg channel the host offered.
     relids: BTreeMap<ChannelId, u32>,
     channels: BTreeMap<u32, OpenChannel>,
-    io_space: Option<ContiguousPages>,
+    /// Base of the IO space, once allocated from the MMIO gaps.
+    io_space: Option<u64>,
+    /// The VMBus MMIO gaps the IO space comes from.
+    mmio: MmioSpace,
     pending: BTreeMap<Ticket, PendingCall>,
     receive_buffer: Vec<u8>,
     adapter_events: Sender<AdapterEvent>,
@@ -101,6 +106,7 @@ pub fn spawn(
     bus: Sender<BusMessage>,
     subscriber: SubscriberId,
     pci_functions: ipc::Receiver<PciFunction>,
+    mmio: MmioSpace,
 ) -> (GpuClient, ipc::Receiver<AdapterEvent>, TaskHandle<()>) {
     let (client, calls) = ipc::service::<GpuCall, GpuReply>(64);
     let (adapter_events, adapter_event_receiver) = ipc::channel(ADAPTER_EVENT_CAPACITY);
@@ -113,6 +119,7 @@ pub fn spawn(
             relids: BTreeMap::new(),
             channels: BTreeMap::new(),
             io_space: None,
+            mmio,
             pending: BTreeMap::new(),
             receive_buffer: Vec::new(),
             adapter_events,
@@ -375,25 +382,31 @@ impl DxgTask {
         });
     }
 
+    /// Takes the IO space from the VMBus MMIO gaps, as Linux's `dxgglobal_getiospace` does
+    /// (`mmio_megabytes` of the global channel's offer, 64 KiB aligned), maps it uncached into
+    /// the physical-memory window, and tells the core. Never guest RAM: the host maps GPU
+    /// memory, fence pages and CPU views of allocations there.
     fn allocate_io_space(&mut self, bytes: u64, alignment: u64) {
-        // Under the emulator the IO space must be guest RAM (the only memory both sides share);
-        // on Hyper-V it would come from the VMBus MMIO range, which this kernel does not parse
-        // yet (see docs).
-        let pages = (bytes + alignment) / 4096;
-        match ContiguousPages::allocate_zeroed(pages as usize) {
-            Ok(region) => {
-                let base = region
-                    .physical_address()
-                    .as_u64()
-                    .next_multiple_of(alignment);
-                self.io_space = Some(region);
-                self.driver.io_space_allocated(base, bytes);
-            }
-            Err(_) => {
-                log::warn!("dxg: no {} KiB of RAM for the IO space", bytes / 1024);
+        let base = match self.mmio.allocate(bytes, alignment, Placement::HighFirst) {
+            Ok(base) => base,
+            Err(error) => {
+                log::error!(
+                    "hvdiag: io space does not fit: {} MiB: {error}",
+                    bytes >> 20
+                );
                 self.driver.io_space_failed();
+                return;
             }
+        };
+        if let Err(error) = map_device_range(base, bytes) {
+            log::error!("hvdiag: io space base={base:#x} could not be mapped: {error:?}");
+            let _ = self.mmio.free(base);
+            self.driver.io_space_failed();
+            return;
         }
+        log::info!("hvdiag: io space base={base:#x} size={} MiB", bytes >> 20);
+        self.io_space = Some(base);
+        self.driver.io_space_allocated(base, bytes);
     }
 
     fn run_actions(&mut self) {
@@ -408,7 +421,12 @@ impl DxgTask {
                 Action::AllocateIoSpace { bytes, alignment } => {
                     self.allocate_io_space(bytes, alignment)
                 }
-                Action::FreeIoSpace { .. } => self.io_space = None,
+                Action::FreeIoSpace { .. } => {
+                    // The window mapping stays (it is permanent); the range goes back to the pool.
+                    if let Some(base) = self.io_space.take() {
+                        let _ = self.mmio.free(base);
+                    }
+                }
                 Action::Send(packet) => {
                     let Some(&relid) = self.relids.get(&packet.channel) else {
                         log::warn!("dxg: send on {:?}, which has no channel", packet.channel);

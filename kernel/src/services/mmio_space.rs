@@ -11,7 +11,6 @@ use spin::Mutex;
 /// A clonable handle on the boot's MMIO allocator.
 #[derive(Clone)]
 pub struct MmioSpace {
-    gaps: MmioGaps,
     allocator: Arc<Mutex<MmioAllocator>>,
 }
 
@@ -23,14 +22,8 @@ impl MmioSpace {
             allocator.reserve(range);
         }
         Ok(MmioSpace {
-            gaps,
             allocator: Arc::new(Mutex::new(allocator)),
         })
-    }
-
-    /// The gaps as the firmware described them.
-    pub fn gaps(&self) -> MmioGaps {
-        self.gaps
     }
 
     /// Allocates `length` bytes aligned to `alignment`; see [`MmioAllocator::allocate`].
@@ -47,4 +40,22 @@ impl MmioSpace {
     pub fn free(&self, base: u64) -> Result<(), MmioError> {
         self.allocator.lock().free(base)
     }
+}
+
+/// The GOP framebuffer's physical range, recorded at boot (see [`record_framebuffer`]).
+static FRAMEBUFFER: spin::Once<Option<MmioRange>> = spin::Once::new();
+
+/// Records the firmware framebuffer (from the boot information) so that the MMIO pool keeps it
+/// out, as Linux's `vmbus_reserve_fb` does.
+pub fn record_framebuffer(framebuffer: Option<&boot_info::Framebuffer>) {
+    FRAMEBUFFER.call_once(|| {
+        framebuffer
+            .filter(|framebuffer| framebuffer.size != 0)
+            .map(|framebuffer| MmioRange::new(framebuffer.physical_address, framebuffer.size))
+    });
+}
+
+/// The framebuffer recorded at boot, if any.
+pub fn framebuffer() -> Option<MmioRange> {
+    FRAMEBUFFER.get().copied().flatten()
 }

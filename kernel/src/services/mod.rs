@@ -18,6 +18,7 @@ use alloc::format;
 use alloc::string::String;
 
 use boot_info::{BootInfo, Framebuffer};
+use hyperv::mmio::{MmioGaps, MmioRange};
 use vmbus::client::SubscriberId;
 
 use crate::hypervisor;
@@ -31,6 +32,35 @@ use crate::task::{self, TaskHandle};
 pub struct ServiceContext {
     /// The boot information (framebuffer, command line, ...).
     pub boot_info: &'static BootInfo,
+}
+
+/// The boot's MMIO pool: the VMBus MMIO gaps the firmware describes in ACPI, with the GOP
+/// framebuffer taken out (as Linux's `vmbus_reserve_fb`: on Gen2 it lies in the low gap).
+fn boot_mmio_space() -> Result<mmio_space::MmioSpace, String> {
+    let gaps = vmbus_mmio_gaps()?;
+    let framebuffer = mmio_space::framebuffer();
+    log::info!(
+        "hvdiag: mmio low={} high={}{}",
+        gap_text(gaps.low),
+        gap_text(gaps.high),
+        framebuffer
+            .filter(|range| gaps.ranges().any(|gap| gap.overlaps(range)))
+            .map(|range| format!(" framebuffer={range} reserved"))
+            .unwrap_or_default()
+    );
+    mmio_space::MmioSpace::new(gaps, framebuffer).map_err(|error| format!("mmio gaps: {error}"))
+}
+
+fn gap_text(gap: Option<MmioRange>) -> String {
+    gap.map(|range| format!("{range}"))
+        .unwrap_or_else(|| "none".into())
+}
+
+fn vmbus_mmio_gaps() -> Result<MmioGaps, String> {
+    Ok(MmioGaps {
+        low: Some(MmioRange::new(0xC000_0000, 16 << 20)),
+        high: Some(MmioRange::new(0x8_0000_0000, 256 << 20)),
+    })
 }
 
 /// Driver ids on the bus.
@@ -59,8 +89,9 @@ impl GpuStack {
         log::info!("vmbus: version {version:?}, {} offers", offers.len());
         let (pci_functions, vpci) = vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER)
             .map_err(|error| format!("vpci: {error}"))?;
+        let mmio = boot_mmio_space()?;
         let (gpu, adapter_events, dxg) =
-            dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions);
+            dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
         let stack = GpuStack {
             gpu,
             bus,
