@@ -16,6 +16,10 @@ OPTIONS  --tests A,B       run only these in-kernel tests
          --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
                            hypercall, message and interrupt, timestamped) to FILE
          --no-emulator     boot without the emulated Hyper-V host on COM2
+         --mmio-gaps low=0xBASE+0xSIZE,high=0xBASE+0xSIZE
+                           the VMBus MMIO gaps the emulated firmware offers (either may be
+                           `none`; default low=0xc0000000+0x1000000,high=0x800000000+0x10000000),
+                           as Hyper-V's Set-VM -LowMemoryMappedIoSpace/-HighMemoryMappedIoSpace
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
 environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
@@ -46,6 +50,10 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
             }
             "--trace" => config.trace = Some(value("--trace")?.into()),
             "--no-emulator" => config.emulator = false,
+            "--mmio-gaps" => {
+                config.mmio_gaps =
+                    dxgos::platform_layout::parse_gaps(&value("--mmio-gaps")?, config.mmio_gaps)?
+            }
             "--verbose" => config.verbose = true,
             "--quiet" => config.echo = false,
             "-h" | "--help" => return Err(String::new()),

@@ -7,6 +7,7 @@
 
 mod support;
 
+use drivers::d3dkmt::ViewAccess;
 use drivers::d3dkmt::test_memory::SparseUserMemory;
 use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError,
@@ -200,7 +201,8 @@ impl Environment for LoopbackEnvironment {
         }
     }
 
-    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus> {
+    fn map_io(&mut self, physical: u64, length: u64, access: ViewAccess) -> Result<u64, NtStatus> {
+        let writable = access.writable;
         assert_eq!(physical % 4096, 0);
         assert_eq!(length % 4096, 0);
         let io_end = IO_SPACE_BASE + (u64::from(IO_SPACE_MEGABYTES) << 20);

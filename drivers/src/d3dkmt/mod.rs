@@ -50,6 +50,7 @@ mod tests;
 pub use dxg::core::{Reply, Request};
 pub use dxg::wire::NtStatus;
 pub use table::{UNSERVED_CALLS, is_served, served_calls};
+pub use views::ViewAccess;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -85,8 +86,9 @@ pub trait Environment {
     /// When `timeout` runs out first it returns Err(NtStatus(STATUS_TIMEOUT = 0x102)).
     fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus>;
     /// Maps `length` bytes (whole pages) of guest-physical memory at page-aligned `physical`
-    /// into the process; returns the user address. `writable == false` maps read-only.
-    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus>;
+    /// into the process; returns the user address. `access` says whether it is writable and
+    /// whether it is cached or write-combined.
+    fn map_io(&mut self, physical: u64, length: u64, access: ViewAccess) -> Result<u64, NtStatus>;
     /// Removes a mapping made by `map_io` (same address and length).
     fn unmap_io(&mut self, user_address: u64, length: u64);
     /// The guest-physical page frame numbers behind `length` bytes of user memory at page-aligned

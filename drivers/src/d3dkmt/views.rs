@@ -19,6 +19,24 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
 
+/// How a view of IO space is mapped into a process (Linux `dxg_map_iospace` maps an
+/// allocation write-combined unless the host marked it cached, and fence pages read-only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewAccess {
+    /// The process may write through the view.
+    pub writable: bool,
+    /// Cached (write-back); otherwise write-combined.
+    pub cached: bool,
+}
+
+impl ViewAccess {
+    /// A fence-value page: read-only, cached (the host writes, the CPU polls).
+    pub const FENCE_PAGE: ViewAccess = ViewAccess {
+        writable: false,
+        cached: true,
+    };
+}
+
 /// The page size of IO-space mappings.
 pub const PAGE_SIZE: u64 = 4096;
 
@@ -51,14 +69,14 @@ impl Mapping {
         environment: &mut dyn Environment,
         physical: u64,
         length: u64,
-        writable: bool,
+        access: ViewAccess,
     ) -> Result<Mapping, NtStatus> {
         if !physical.is_multiple_of(PAGE_SIZE) {
             log::warn!("d3dkmt: IO-space address {physical:#x} is not page-aligned");
             return Err(NtStatus::UNSUCCESSFUL);
         }
         let length = round_up_to_pages(length.max(1)).ok_or(NtStatus::UNSUCCESSFUL)?;
-        let user_address = environment.map_io(physical, length, writable)?;
+        let user_address = environment.map_io(physical, length, access)?;
         Ok(Mapping {
             user_address,
             length,
@@ -72,7 +90,12 @@ impl Mapping {
         address: u64,
     ) -> Result<(Mapping, u64), NtStatus> {
         let offset = address % PAGE_SIZE;
-        let mapping = Mapping::map(environment, address - offset, PAGE_SIZE, false)?;
+        let mapping = Mapping::map(
+            environment,
+            address - offset,
+            PAGE_SIZE,
+            ViewAccess::FENCE_PAGE,
+        )?;
         Ok((mapping, mapping.user_address + offset))
     }
 

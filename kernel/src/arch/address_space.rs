@@ -39,6 +39,26 @@ const BORROWED: PageTableFlags = PageTableFlags::BIT_9;
 /// physical window may not map: the kernel's user copies refuse it.
 const DEVICE: PageTableFlags = PageTableFlags::BIT_10;
 
+/// The memory type of a borrowed user page, through the page-attribute table the kernel
+/// programs at boot (`crate::memory::paging::init`: entry 1 write-combining, as Linux lays out
+/// IA32_PAT; kernel MMIO mappings use entry 3, uncached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryType {
+    /// Write-back (PAT entry 0): RAM, fence pages, allocations the host marked cached.
+    WriteBack,
+    /// Write-combining (PAT entry 1, PWT): the framebuffer, allocations not marked cached.
+    WriteCombining,
+}
+
+impl MemoryType {
+    fn flags(self) -> PageTableFlags {
+        match self {
+            MemoryType::WriteBack => PageTableFlags::empty(),
+            MemoryType::WriteCombining => PageTableFlags::WRITE_THROUGH,
+        }
+    }
+}
+
 /// A user address range that is not entirely mapped with the needed access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AccessViolation {
@@ -212,13 +232,14 @@ impl AddressSpace {
     /// address space does not own (IO-space views, the framebuffer): the frame is never freed
     /// with the address space, and the page is never executable. With `device`, the frame may
     /// lie outside RAM (the physical window may not map it), so the kernel's user copies refuse
-    /// it. The page must not be mapped yet.
+    /// it. `memory_type` picks the caching. The page must not be mapped yet.
     pub fn map_borrowed(
         &mut self,
         page: u64,
         physical: u64,
         writable: bool,
         device: bool,
+        memory_type: MemoryType,
     ) -> Result<(), MapUserError> {
         if !physical.is_multiple_of(PAGE_SIZE) {
             return Err(MapUserError::NotUserPage(physical));
@@ -230,7 +251,8 @@ impl AddressSpace {
         let mut flags = PageTableFlags::PRESENT
             | PageTableFlags::USER_ACCESSIBLE
             | PageTableFlags::NO_EXECUTE
-            | BORROWED;
+            | BORROWED
+            | memory_type.flags();
         if writable {
             flags |= PageTableFlags::WRITABLE;
         }
@@ -257,13 +279,14 @@ impl AddressSpace {
 
     /// Maps `length` bytes (whole pages) of physical memory at page-aligned `physical` into
     /// the view region (see [`ViewRegion`]) as borrowed pages; returns the user address.
-    /// `device` as in [`Self::map_borrowed`].
+    /// `device` and `memory_type` as in [`Self::map_borrowed`].
     pub fn map_view(
         &mut self,
         physical: u64,
         length: u64,
         writable: bool,
         device: bool,
+        memory_type: MemoryType,
     ) -> Result<u64, MapUserError> {
         if !physical.is_multiple_of(PAGE_SIZE) || physical.checked_add(length).is_none() {
             return Err(MapUserError::NotUserPage(physical));
@@ -275,9 +298,13 @@ impl AddressSpace {
         let pages = reserved / PAGE_SIZE;
         for index in 0..pages {
             let offset = index * PAGE_SIZE;
-            if let Err(error) =
-                self.map_borrowed(start + offset, physical + offset, writable, device)
-            {
+            if let Err(error) = self.map_borrowed(
+                start + offset,
+                physical + offset,
+                writable,
+                device,
+                memory_type,
+            ) {
                 self.unmap_view(start);
                 return Err(error);
             }

@@ -63,8 +63,27 @@ unsafe impl FrameAllocator<Size4KiB> for KernelFrames {
     }
 }
 
-/// Takes over the active page tables.
+/// IA32_PAT as the kernel programs it (Linux's layout): entry 0 write-back, 1 write-combining,
+/// 2 uncached-minus, 3 uncached, 4 write-back, 5 write-protected, 6 uncached-minus,
+/// 7 write-through. Only entry 1 differs from the power-on value (write-through), so PWT alone
+/// selects write-combining; PCD + PWT stays uncached.
+pub const PAGE_ATTRIBUTE_TABLE: u64 = 0x0407_0506_0007_0106;
+
+/// The IA32_PAT MSR.
+const IA32_PAT: u32 = 0x277;
+
+/// Reads IA32_PAT back (for tests and diagnostics).
+pub fn page_attribute_table() -> u64 {
+    // SAFETY: IA32_PAT exists on every x86_64 CPU; reading it has no side effect.
+    unsafe { x86_64::registers::model_specific::Msr::new(IA32_PAT).read() }
+}
+
+/// Takes over the active page tables and programs the page-attribute table.
 pub fn init() {
+    // SAFETY: writing IA32_PAT changes only the memory type of entry 1 (PWT without PCD),
+    // which no mapping made before this point uses (the stub's and the window's pages are
+    // write-back, MMIO mappings use PCD + PWT), so no cached translation depends on it.
+    unsafe { x86_64::registers::model_specific::Msr::new(IA32_PAT).write(PAGE_ATTRIBUTE_TABLE) };
     let (level_4_frame, _) = Cr3::read();
     let table = physical_to_virtual(level_4_frame.start_address()).as_mut_ptr::<PageTable>();
     // SAFETY: CR3 holds the active level-4 table, which the physical-memory window maps at this

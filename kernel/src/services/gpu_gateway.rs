@@ -13,7 +13,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use drivers::d3dkmt::{
-    Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError,
+    Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 
 use super::dxg_task::{GpuCall, GpuClient};
@@ -128,10 +128,10 @@ impl Environment for KernelEnvironment<'_, '_> {
         }
     }
 
-    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus> {
+    fn map_io(&mut self, physical: u64, length: u64, access: ViewAccess) -> Result<u64, NtStatus> {
         match self.user.as_deref_mut() {
             Some(user) => user
-                .map_view(physical, length, writable)
+                .map_view(physical, length, access)
                 .map_err(|_| NtStatus(STATUS_NO_MEMORY)),
             None => Err(NtStatus(STATUS_NO_MEMORY)),
         }

@@ -30,9 +30,10 @@ use boot_info::{Framebuffer, PixelFormat};
 use userlib::abi::DXGOS_FRAMEBUFFER_INFO;
 use zerocopy::IntoBytes;
 
-use crate::arch::address_space::{AccessViolation, AddressSpace, MapUserError};
+use crate::arch::address_space::{AccessViolation, AddressSpace, MapUserError, MemoryType};
 use crate::arch::user_mode::UserRegisters;
 use crate::process::{ProcessExit, ProcessId};
+use drivers::d3dkmt::ViewAccess;
 use status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_SYSTEM_SERVICE,
     STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
@@ -112,15 +113,24 @@ impl<'a> UserSpace<'a> {
         self.space.check(address, length, write)
     }
 
-    /// Maps `length` bytes of RAM at page-aligned `physical` (an IO-space view the GPU side
-    /// owns) into the process; returns the user address. Read-only unless `writable`.
+    /// Maps `length` bytes of IO space at page-aligned `physical` (a view the GPU side owns)
+    /// into the process; returns the user address. Read-only unless `access.writable`;
+    /// write-back if `access.cached`, else write-combining (as Linux's `dxg_map_iospace`).
+    /// The IO space lies in a VMBus MMIO gap, which the kernel maps into its window, so the
+    /// kernel's user copies may still reach it (not a `device` page).
     pub fn map_view(
         &mut self,
         physical: u64,
         length: u64,
-        writable: bool,
+        access: ViewAccess,
     ) -> Result<u64, MapUserError> {
-        self.space.map_view(physical, length, writable, false)
+        let memory_type = if access.cached {
+            MemoryType::WriteBack
+        } else {
+            MemoryType::WriteCombining
+        };
+        self.space
+            .map_view(physical, length, access.writable, false, memory_type)
     }
 
     /// The frame numbers behind page-aligned user memory the process owns (see
@@ -256,10 +266,13 @@ fn framebuffer(context: &mut Context<'_>, address: u64, size: u64, map: bool) ->
     };
     let framebuffer = mapping.grant.framebuffer;
     if map && mapping.address.is_none() {
-        match context
-            .space
-            .map_view(framebuffer.physical_address, framebuffer.size, true, true)
-        {
+        match context.space.map_view(
+            framebuffer.physical_address,
+            framebuffer.size,
+            true,
+            true,
+            MemoryType::WriteCombining,
+        ) {
             Ok(user_address) => mapping.address = Some(user_address),
             Err(_) => return status(STATUS_NO_MEMORY),
         }

@@ -173,3 +173,23 @@ fn identity_map_is_gone() -> TestResult {
     Ok(())
 }
 kernel_test!(identity_map_is_gone, identity_map_is_gone);
+
+/// The kernel programs IA32_PAT as Linux does: entry 1 (PWT alone) write-combining for
+/// framebuffer and IO-space views, entry 3 (PCD + PWT) uncached, entry 0 write-back.
+fn page_attribute_table_is_programmed() -> TestResult {
+    let table = paging::page_attribute_table();
+    ensure!(
+        table == paging::PAGE_ATTRIBUTE_TABLE,
+        "IA32_PAT reads back a different value"
+    );
+    let entry = |index: u32| (table >> (index * 8)) & 0x7;
+    ensure!(
+        (entry(0), entry(1), entry(3)) == (6, 1, 0),
+        "PAT entries 0/1/3 are not WB/WC/UC"
+    );
+    Ok(())
+}
+kernel_test!(
+    page_attribute_table_is_programmed,
+    page_attribute_table_is_programmed
+);

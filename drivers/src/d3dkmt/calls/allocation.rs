@@ -6,7 +6,7 @@ use crate::d3dkmt::arguments::{
     PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
     read_residency_list, write_bytes,
 };
-use crate::d3dkmt::views::{AllocationRecord, Mapping, Release};
+use crate::d3dkmt::views::{AllocationRecord, Mapping, Release, ViewAccess};
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::{AllocationRequest, CreatedAllocation};
@@ -259,8 +259,8 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
         encode(call.arguments, &arguments);
         return Ok(NtStatus::SUCCESS);
     }
-    let address = match call.gpu(Request::Lock { device, allocation })? {
-        Reply::Locked { address, .. } => address,
+    let (address, cached) = match call.gpu(Request::Lock { device, allocation })? {
+        Reply::Locked { address, cached } => (address, cached),
         other => return Err(unexpected(&other)),
     };
     let Some(record) = record else {
@@ -268,7 +268,15 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
         call.undo(Request::Unlock { device, allocation });
         return Err(NtStatus::INVALID_HANDLE);
     };
-    let mapping = match Mapping::map(call.environment, address, record.size, true) {
+    let mapping = match Mapping::map(
+        call.environment,
+        address,
+        record.size,
+        ViewAccess {
+            writable: true,
+            cached,
+        },
+    ) {
         Ok(mapping) => mapping,
         Err(failure) => {
             call.undo(Request::Unlock { device, allocation });

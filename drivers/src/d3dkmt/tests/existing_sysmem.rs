@@ -2,6 +2,7 @@
 //! allocation, and the undo of every failure after the allocations exist.
 
 use super::*;
+use crate::d3dkmt::ViewAccess;
 use dxg::core::AllocationRequest;
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
@@ -381,8 +382,8 @@ impl Environment for WithoutFrames {
         self.0.gpu(request, timeout)
     }
 
-    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus> {
-        self.0.map_io(physical, length, writable)
+    fn map_io(&mut self, physical: u64, length: u64, access: ViewAccess) -> Result<u64, NtStatus> {
+        self.0.map_io(physical, length, access)
     }
 
     fn unmap_io(&mut self, user_address: u64, length: u64) {

@@ -14,6 +14,7 @@ mod views;
 
 use super::test_memory::SparseUserMemory;
 use super::{Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError};
+use crate::d3dkmt::ViewAccess;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -37,6 +38,7 @@ pub struct MapCall {
     pub physical: u64,
     pub length: u64,
     pub writable: bool,
+    pub cached: bool,
     pub user_address: u64,
 }
 
@@ -284,7 +286,8 @@ impl Environment for FakeEnvironment {
         }
     }
 
-    fn map_io(&mut self, physical: u64, length: u64, writable: bool) -> Result<u64, NtStatus> {
+    fn map_io(&mut self, physical: u64, length: u64, access: ViewAccess) -> Result<u64, NtStatus> {
+        let writable = access.writable;
         assert_eq!(physical % 4096, 0, "map_io of an unaligned address");
         assert!(
             length > 0 && length.is_multiple_of(4096),
@@ -299,6 +302,7 @@ impl Environment for FakeEnvironment {
             physical,
             length,
             writable,
+            cached: access.cached,
             user_address,
         });
         Ok(user_address)

@@ -110,9 +110,9 @@ fn monitored_fences_are_mapped_read_only_and_unmapped_on_destroy() {
         panic!("{:?}", environment.maps)
     };
     assert_eq!(
-        (map.physical, map.length, map.writable),
-        (IO_BASE + 0x3000, 4096, false),
-        "one read-only page"
+        (map.physical, map.length, map.writable, map.cached),
+        (IO_BASE + 0x3000, 4096, false, true),
+        "one read-only page, cached (as Linux maps fence pages)"
     );
     assert_eq!(
         created.Info.FenceValueCPUVirtualAddress,
@@ -227,6 +227,7 @@ fn lock2_maps_read_write_once_and_counts_further_locks() {
         (8192, true),
         "5000 bytes → two writable pages"
     );
+    assert!(map.cached, "the host said cached");
     assert_eq!(first, map.user_address);
     let (status, second) = lock(&mut translator, &mut environment, device, allocation);
     assert_eq!((status, second), (0, first), "the view is reused");
@@ -430,4 +431,23 @@ fn a_handle_handed_out_twice_does_not_leak_its_first_view() {
     assert_eq!(environment.live_mappings().len(), 1);
     translator.exit(&mut environment);
     assert!(environment.live_mappings().is_empty());
+}
+
+#[test]
+fn lock2_maps_an_allocation_the_host_did_not_mark_cached_write_combined() {
+    let (mut translator, mut environment) = started();
+    let device = create_device(&mut translator, &mut environment, 0x40);
+    let allocation = create_allocation(&mut translator, &mut environment, device, 4096);
+    environment.scripted.push_back(Ok(Reply::Locked {
+        address: IO_BASE + 0x4_0000,
+        cached: false,
+    }));
+    assert_eq!(
+        lock(&mut translator, &mut environment, device, allocation).0,
+        0
+    );
+    let [map] = environment.maps[..] else {
+        panic!("{:?}", environment.maps)
+    };
+    assert_eq!((map.writable, map.cached), (true, false));
 }
