@@ -161,3 +161,41 @@ fn hostile_guest_packets_get_status_replies_and_async_gets_none() {
         matches!(host.poll_output(), Some(HostOutput::Completion { bytes, .. }) if bytes == vec![0x0D, 0, 0, 0xC0])
     );
 }
+
+/// SETIOSPACEREGION with a known platform layout: only a range inside a VMBus MMIO gap,
+/// outside RAM and backed by host memory is accepted (Hyper-V maps GPU memory there).
+#[test]
+fn io_space_must_lie_in_a_gap_outside_ram_and_backed() {
+    use crate::platform::PlatformLayout;
+    use hyperv::mmio::{MmioGaps, MmioRange};
+    const HIGH: u64 = 0x8_0000_0000;
+    // Host memory: the high gap only (as under QEMU, where a pc-dimm backs it).
+    let memory = AtomicMemory::new(HIGH, 2 << 20);
+    let mut host = GpuHost::new(&memory, 1);
+    host.set_platform_layout(PlatformLayout {
+        ram: vec![MmioRange::new(0, 512 << 20)],
+        gaps: MmioGaps {
+            low: Some(MmioRange::new(0xC000_0000, 16 << 20)),
+            high: Some(MmioRange::new(HIGH, 4 << 20)),
+        },
+    });
+    let mut set_io_space = |start: u64, length: u64| {
+        let mut command = vec![0u8; 48];
+        command[12..16].copy_from_slice(&1u32.to_le_bytes());
+        command[16..20].copy_from_slice(&1010u32.to_le_bytes());
+        command[24..32].copy_from_slice(&start.to_le_bytes());
+        command[32..40].copy_from_slice(&length.to_le_bytes());
+        host.receive(HostChannel::Global, 9, true, &command);
+        match host.poll_output() {
+            Some(HostOutput::Completion { bytes, .. }) => bytes,
+            other => panic!("{other:?}"),
+        }
+    };
+    let invalid_parameter = vec![0x0D, 0, 0, 0xC0];
+    assert_eq!(set_io_space(0x100_0000, 1 << 20), invalid_parameter, "RAM");
+    assert_eq!(set_io_space(0xC000_0000, 1 << 20), invalid_parameter, "unbacked low gap");
+    assert_eq!(set_io_space(0x1_0000_0000, 1 << 20), invalid_parameter, "no gap");
+    assert_eq!(set_io_space(HIGH + (3 << 20), 2 << 20), invalid_parameter, "straddles the gap end");
+    assert_eq!(set_io_space(HIGH, 1 << 20), vec![0, 0, 0, 0], "inside the backed high gap");
+    assert_eq!(host.io_space(), Some((HIGH, 1 << 20)));
+}
