@@ -1,0 +1,52 @@
+//! The Hyper-V-shaped platform under QEMU: the VMBus MMIO gaps the emulated firmware offers
+//! (`--mmio-gaps`, as Hyper-V's `Set-VM -LowMemoryMappedIoSpace/-HighMemoryMappedIoSpace`)
+//! decide where the guest puts the dxg IO space and the vPCI config windows, and an IO space
+//! that does not fit fails with a clear `hvdiag:` line instead of a panic or a hang.
+
+use dxgos::platform_layout::{default_gaps, parse_gaps};
+use dxgos::{GuestExit, Mode, RunConfig, run};
+
+/// The value of `key=0x…` in the first console line that contains `prefix`.
+fn hex_field(console: &str, prefix: &str, key: &str) -> Option<u64> {
+    let line = console.lines().find(|line| line.contains(prefix))?;
+    let value = line.split_whitespace().find_map(|word| word.strip_prefix(key))?;
+    u64::from_str_radix(value.trim_start_matches("0x"), 16).ok()
+}
+
+#[test]
+fn io_space_and_config_windows_follow_the_mmio_gaps() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "gaps-moved".into();
+    config.echo = false;
+    config.mmio_gaps = parse_gaps("high=0x1000000000+0x8000000", default_gaps()).unwrap();
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert_eq!(outcome.exit, GuestExit::Success, "{console}");
+    assert!(
+        console.contains("hvdiag: mmio low=0xc0000000+0x1000000 high=0x1000000000+0x8000000"),
+        "{console}"
+    );
+    let gap = 0x10_0000_0000..0x10_0800_0000u64;
+    let io_space = hex_field(console, "hvdiag: io space", "base=").expect("io space line");
+    assert!(gap.contains(&io_space), "IO space {io_space:#x} outside the high gap");
+    assert_eq!(io_space % 0x1_0000, 0, "64 KiB aligned");
+    let window = hex_field(console, "hvdiag: config window", "base=").expect("window line");
+    assert!(gap.contains(&window), "config window {window:#x} outside the high gap");
+}
+
+#[test]
+fn an_io_space_that_does_not_fit_fails_clearly() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "gaps-too-small".into();
+    config.echo = false;
+    // 2 MiB of high gap for a 16 MiB IO space, and no low gap.
+    config.mmio_gaps = parse_gaps("low=none,high=0x800000000+0x200000", default_gaps()).unwrap();
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
+    assert!(
+        console.contains("hvdiag: io space does not fit: 16 MiB"),
+        "{console}"
+    );
+    assert!(!console.contains("panic"), "{console}");
+}
