@@ -18,7 +18,7 @@ const BOOTSTRAP_PROCESSOR: u64 = 1 << 8;
 const X2APIC_ENABLE: u64 = 1 << 10;
 const GLOBAL_ENABLE: u64 = 1 << 11;
 const PAGE_MASK: u64 = 0xfff;
-/// The narrowest and widest physical address widths x86-64 defines (CPUID 0x80000008 EAX[7:0]).
+/// The narrowest and widest physical address widths x86-64 defines (CPUID 0x80000008 EAX bits 7:0).
 const PHYSICAL_ADDRESS_BITS: core::ops::RangeInclusive<u8> = 36..=52;
 
 /// The value of IA32_APIC_BASE.
@@ -116,7 +116,7 @@ pub enum ModeError {
 }
 
 /// Chooses the access mode from IA32_APIC_BASE (`apic_base`) and the processor's physical
-/// address width (CPUID 0x80000008 EAX[7:0]; 36 when the leaf is absent).
+/// address width (CPUID 0x80000008 EAX bits 7:0; 36 when the leaf is absent).
 pub fn choose_mode(apic_base: u64, physical_address_bits: u8) -> Result<ModeChoice, ModeError> {
     let value = ApicBase(apic_base);
     match (value.is_enabled(), value.is_x2apic()) {

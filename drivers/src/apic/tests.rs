@@ -18,12 +18,18 @@ struct FakePage {
 
 impl MmioWindow for &FakePage {
     fn read32(&self, offset: u16) -> u32 {
-        assert!(offset < 0x400 && offset.is_multiple_of(16), "offset {offset:#x}");
+        assert!(
+            offset < 0x400 && offset.is_multiple_of(16),
+            "offset {offset:#x}"
+        );
         self.loads.borrow_mut().push(offset);
         self.registers.borrow().get(&offset).copied().unwrap_or(0)
     }
     fn write32(&self, offset: u16, value: u32) {
-        assert!(offset < 0x400 && offset.is_multiple_of(16), "offset {offset:#x}");
+        assert!(
+            offset < 0x400 && offset.is_multiple_of(16),
+            "offset {offset:#x}"
+        );
         self.stores.borrow_mut().push((offset, value));
         self.registers.borrow_mut().insert(offset, value);
     }
