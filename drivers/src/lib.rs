@@ -8,6 +8,11 @@
 //!
 //! - [`vmbus_bus`]: the VMBus bus driver: the SynIC, the VMBus client, and opening channels
 //!   for device drivers.
+//! - [`apic`]: the local APIC's mode choice, register map and its xAPIC (MMIO) and x2APIC
+//!   (MSR) backends, over raw accessors the kernel supplies.
+//! - [`timekeeping`]: the choice of calibration reference (Hyper-V's frequency MSRs and
+//!   reference counter, the ACPI PM timer, the HPET), the bounded measurement loop and
+//!   time-bounded early waits.
 //! - [`d3dkmt`]: the per-process D3DKMT gateway: turns applications' D3DKMT argument structs
 //!   into dxg requests, maps CPU views of allocations and fences, and cleans up on exit.
 #![no_std]
@@ -17,6 +22,8 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod apic;
 pub mod d3dkmt;
+pub mod timekeeping;
 pub mod vmbus_bus;
 pub mod vpci;

@@ -3,6 +3,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use drivers::timekeeping::WaitBudget;
+
 use crate::arch::cpu::read_tsc;
 
 /// Frequency of the periodic timer interrupt.
@@ -52,6 +54,22 @@ pub fn busy_wait_microseconds(microseconds: u64) {
     while read_tsc().wrapping_sub(start) < cycles {
         core::hint::spin_loop();
     }
+}
+
+/// A wait bounded by `microseconds` of TSC time once the TSC is calibrated, by
+/// `spins_before_calibration` polls before; poll it with [`budget_expired`].
+pub fn wait_budget(microseconds: u64, spins_before_calibration: u64) -> WaitBudget {
+    WaitBudget::new(
+        tsc_frequency(),
+        microseconds,
+        spins_before_calibration,
+        read_tsc(),
+    )
+}
+
+/// Whether `budget` (from [`wait_budget`]) is spent; call once per poll.
+pub fn budget_expired(budget: &mut WaitBudget) -> bool {
+    budget.expired(read_tsc())
 }
 
 /// Converts milliseconds to timer ticks, rounding up.

@@ -46,6 +46,9 @@ pub enum InterruptError {
     NoFreeVector,
     /// No I/O APIC serves this global system interrupt.
     NoIoApicFor(u32),
+    /// This processor's APIC id cannot be named in an I/O APIC redirection entry (an x2APIC
+    /// id above 255).
+    DestinationOutOfRange(u32),
     /// The platform has not been initialised.
     NoPlatform,
 }
@@ -126,11 +129,14 @@ pub fn route_gsi(
     polarity: Polarity,
     trigger: TriggerMode,
 ) -> Result<(), InterruptError> {
-    if io_apic::route_gsi(gsi, vector, local_apic::id(), polarity, trigger) {
-        Ok(())
-    } else {
-        Err(InterruptError::NoIoApicFor(gsi))
-    }
+    io_apic::route_gsi(gsi, vector, local_apic::id(), polarity, trigger).map_err(
+        |error| match error {
+            io_apic::RouteError::NoIoApic => InterruptError::NoIoApicFor(gsi),
+            io_apic::RouteError::DestinationOutOfRange(id) => {
+                InterruptError::DestinationOutOfRange(id)
+            }
+        },
+    )
 }
 
 /// Masks global system interrupt `gsi` at its I/O APIC.

@@ -2,6 +2,13 @@
 //!
 //! On Hyper-V Gen2 COM1 exists only when the VM has it configured; when the scratch register
 //! does not hold what was written, the port is treated as absent and output is dropped.
+//!
+//! Each byte waits for "transmitter holding register empty" at most
+//! [`TRANSMIT_TIMEOUT_MICROSECONDS`] by the TSC once it is calibrated, and at most
+//! [`TRANSMIT_SPINS_BEFORE_CALIBRATION`] polls before. A wait that runs out marks the port
+//! stalled: from then on a byte is sent only if the transmitter is already empty (one poll,
+//! no wait), else dropped, until the port drains again. So a wedged UART costs one bounded
+//! wait, not one per byte of every log line.
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +20,18 @@ static PRESENT: AtomicBool = AtomicBool::new(false);
 static LOCK: Mutex<()> = Mutex::new(());
 static BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
 static AT_LINE_START: AtomicBool = AtomicBool::new(true);
+static STALLED: AtomicBool = AtomicBool::new(false);
+static BYTES_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Line status register bit 5: the transmitter holding register (the FIFO) is empty.
+const TRANSMIT_EMPTY: u8 = 1 << 5;
+/// How long one byte may wait for the transmitter once the TSC is calibrated: a byte takes
+/// 87 µs at 115200 baud, so this covers a full 16-byte FIFO draining even at 9600 baud.
+pub const TRANSMIT_TIMEOUT_MICROSECONDS: u64 = 20_000;
+/// Polls of the line status before the TSC is calibrated. A port read takes at least ~100 ns
+/// (an I/O cycle; a VM exit on Hyper-V), so this is at least 10 ms (over 100 byte times) and
+/// at most a few hundred milliseconds, once.
+pub const TRANSMIT_SPINS_BEFORE_CALIBRATION: u64 = 100_000;
 
 /// Programs COM1 for 115200 8N1 and checks that it exists.
 pub fn init() {
@@ -34,17 +53,39 @@ pub fn init() {
     PRESENT.store(true, Ordering::Release);
 }
 
+fn transmitter_empty() -> bool {
+    // SAFETY: reading COM1's line-status register has no side effect on memory.
+    unsafe { Port::<u8>::new(COM1 + 5).read() & TRANSMIT_EMPTY != 0 }
+}
+
+/// Waits (bounded) for the transmitter, then sends `byte`; drops it when the port stalled.
 fn write_byte(byte: u8) {
-    // SAFETY: port I/O to COM1's line-status and data registers.
-    unsafe {
-        let mut status: Port<u8> = Port::new(COM1 + 5);
-        let mut spins = 0u32;
-        while status.read() & 0x20 == 0 && spins < 100_000 {
-            spins += 1;
-            core::hint::spin_loop();
+    if STALLED.load(Ordering::Relaxed) {
+        if !transmitter_empty() {
+            BYTES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
         }
-        Port::<u8>::new(COM1).write(byte);
+        STALLED.store(false, Ordering::Relaxed);
     }
+    let mut budget = crate::clock::wait_budget(
+        TRANSMIT_TIMEOUT_MICROSECONDS,
+        TRANSMIT_SPINS_BEFORE_CALIBRATION,
+    );
+    while !transmitter_empty() {
+        if crate::clock::budget_expired(&mut budget) {
+            STALLED.store(true, Ordering::Relaxed);
+            BYTES_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        core::hint::spin_loop();
+    }
+    // SAFETY: writing COM1's data register sends the byte; no memory is touched.
+    unsafe { Port::<u8>::new(COM1).write(byte) }
+}
+
+/// Bytes dropped because COM1's transmitter did not empty in time.
+pub fn bytes_dropped() -> u64 {
+    BYTES_DROPPED.load(Ordering::Relaxed)
 }
 
 struct Writer;

@@ -1,4 +1,4 @@
-//! Small CPU helpers: time stamp counter, halting, port I/O and CPUID wrappers.
+//! Small CPU helpers: time stamp counter, halting, port I/O, CPUID and MSR wrappers.
 
 use x86_64::instructions::port::Port;
 
@@ -72,6 +72,28 @@ pub fn cpuid(leaf: u32, subleaf: u32) -> (u32, u32, u32, u32) {
 pub unsafe fn read_msr(msr: u32) -> u64 {
     // SAFETY: the caller guarantees the MSR exists.
     unsafe { x86_64::registers::model_specific::Msr::new(msr).read() }
+}
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// The MSR must exist on this CPU and accept `value` (else #GP), and writing it must not break
+/// an invariant the kernel relies on (paging, the GDT, the running code's mode).
+pub unsafe fn write_msr(msr: u32, value: u64) {
+    // SAFETY: the caller guarantees the MSR exists and that the write is harmless.
+    unsafe { x86_64::registers::model_specific::Msr::new(msr).write(value) }
+}
+
+/// The processor's physical address width (CPUID 0x80000008 EAX bits 7:0; 36 when the leaf is
+/// absent, the architectural minimum).
+pub fn physical_address_bits() -> u8 {
+    const ADDRESS_SIZES_LEAF: u32 = 0x8000_0008;
+    let (highest_extended_leaf, ..) = cpuid(0x8000_0000, 0);
+    if highest_extended_leaf < ADDRESS_SIZES_LEAF {
+        return 36;
+    }
+    let (eax, ..) = cpuid(ADDRESS_SIZES_LEAF, 0);
+    eax as u8
 }
 
 /// Reads CR2, the faulting address of the last page fault.

@@ -84,22 +84,38 @@ pub fn add(id: u8, physical_address: u64, gsi_base: u32) -> Result<(), PlatformE
     Ok(())
 }
 
+/// Why a global system interrupt could not be routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteError {
+    /// No I/O APIC serves the GSI.
+    NoIoApic,
+    /// The destination APIC id does not fit the redirection entry's 8-bit physical
+    /// destination field (x2APIC ids above 255 need interrupt remapping, which dxgos lacks).
+    DestinationOutOfRange(u32),
+}
+
+/// Largest APIC id a redirection entry can name (bits 63:56, physical mode).
+const MAXIMUM_DESTINATION: u32 = 0xff;
+
 /// Routes global system interrupt `gsi` to `vector` on the processor with APIC id
-/// `destination`, unmasked. Returns `false` when no I/O APIC serves `gsi`.
+/// `destination`, unmasked.
 pub fn route_gsi(
     gsi: u32,
     vector: u8,
     destination: u32,
     polarity: Polarity,
     trigger: TriggerMode,
-) -> bool {
+) -> Result<(), RouteError> {
+    if destination > MAXIMUM_DESTINATION {
+        return Err(RouteError::DestinationOutOfRange(destination));
+    }
     x86_64::instructions::interrupts::without_interrupts(|| {
         let io_apics = IO_APICS.lock();
         let Some(io_apic) = io_apics
             .iter()
             .find(|io_apic| (io_apic.gsi_base..io_apic.gsi_base + io_apic.entries).contains(&gsi))
         else {
-            return false;
+            return Err(RouteError::NoIoApic);
         };
         let mut low = u32::from(vector);
         if polarity == Polarity::ActiveLow {
@@ -109,7 +125,7 @@ pub fn route_gsi(
             low |= 1 << 15;
         }
         io_apic.set_entry(gsi - io_apic.gsi_base, low, destination << 24);
-        true
+        Ok(())
     })
 }
 

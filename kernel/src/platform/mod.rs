@@ -2,7 +2,9 @@
 //! (only ever masked: Hyper-V Gen2 has none) and the reference timers used for calibration.
 //!
 //! Nothing here relies on devices a Hyper-V Gen2 VM lacks (PIC, PIT, PS/2, VGA): timing comes
-//! from the ACPI PM timer, the HPET or Hyper-V's frequency MSRs, interrupts from the APICs.
+//! from Hyper-V's frequency MSRs or reference counter, the ACPI PM timer or the HPET
+//! ([`reference_timer`]), interrupts from the APICs (the local APIC in xAPIC or x2APIC mode,
+//! [`local_apic`]).
 
 pub mod acpi;
 pub mod io_apic;
@@ -25,8 +27,12 @@ pub enum PlatformError {
     Acpi(&'static str),
     /// An MMIO mapping failed.
     Mapping,
-    /// No reference timer to calibrate against.
+    /// No reference timer to calibrate against (or every one failed; the log says why).
     NoReferenceTimer,
+    /// IA32_APIC_BASE describes a local APIC the kernel cannot use.
+    LocalApic(drivers::apic::ModeError),
+    /// A local APIC register access was refused.
+    LocalApicAccess(drivers::apic::ApicError),
 }
 
 /// Parses ACPI, masks the PICs, enables the local APIC and I/O APICs, calibrates the TSC and
@@ -38,21 +44,16 @@ pub fn init(rsdp_address: u64, tick_hz: u32) -> Result<&'static PlatformInfo, Pl
     let info = acpi::parse(rsdp_address)?;
     let info = PLATFORM.call_once(|| info);
     pic::mask_all();
-    local_apic::init(info.local_apic_address)?;
+    let apic_mode = local_apic::init(info.local_apic_address)?;
     for io_apic in &info.io_apics {
         io_apic::add(io_apic.id, io_apic.address, io_apic.gsi_base)?;
     }
     let calibration = reference_timer::calibrate(info)?;
-    log::debug!(
-        "calibrated against {}: TSC {} Hz, APIC timer {} Hz",
-        calibration.source,
-        calibration.tsc_hz,
-        calibration.apic_timer_hz
-    );
-    crate::clock::set_tsc_frequency(calibration.tsc_hz);
+    log::debug!("platform: local APIC {apic_mode}; {calibration}");
+    crate::clock::set_tsc_frequency(calibration.frequencies.tsc_hz);
     local_apic::start_periodic_timer(
         crate::interrupts::TIMER_VECTOR,
-        calibration.apic_timer_hz / u64::from(tick_hz),
+        calibration.frequencies.apic_timer_hz / u64::from(tick_hz),
     );
     Ok(info)
 }

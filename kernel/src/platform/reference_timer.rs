@@ -1,108 +1,208 @@
-//! Calibration of the TSC and the local APIC timer against a fixed-frequency reference: the
-//! ACPI PM timer (3.579545 MHz), else the HPET, else Hyper-V's frequency MSRs.
+//! Calibration of the TSC and the local APIC timer, bounded in time.
+//!
+//! The sources are tried in the order `drivers::timekeeping::candidates` gives: Hyper-V's
+//! frequency MSRs (no measurement), Hyper-V's partition reference counter (TIME_REF_COUNT,
+//! 10 MHz), the ACPI PM timer, the HPET. A source that fails (a stuck or jumping counter, a
+//! measurement over budget, an implausible result) is logged and the next one is tried, so a
+//! broken reference costs a bounded delay, never a hung boot: every measurement loop runs
+//! under `drivers::timekeeping::Measurement`, which ends on a stuck counter, a spent TSC
+//! budget or a spent read budget.
+//!
+//! The Hyper-V sources are used only when CPUID shows Hyper-V itself, whose synthetic MSRs the
+//! kernel reads directly. Under QEMU the emulated host's MSRs are reached over COM2, which is
+//! not connected yet at this point (its request timeouts need this calibration), and its
+//! frequency MSRs are not emulated: there the PM timer is the reference.
 
+use alloc::vec::Vec;
+
+use drivers::timekeeping::{
+    CalibrationError, CounterSpec, Frequencies, HypervisorTimeFeatures, Limits, Measurement,
+    PlatformTimers, Progress, TimeSource, candidates,
+};
+use hyperv::cpuid::{HypervisorLeaves, LEAF_FEATURES, LEAF_INTERFACE, LEAF_VENDOR};
+use hyperv::msr;
+use spin::Once;
 use x86_64::PhysAddr;
 
+use super::acpi::PmTimer;
 use super::{PlatformError, PlatformInfo, local_apic};
 use crate::arch::cpu;
 
-/// Frequency of the ACPI PM timer.
-pub const PM_TIMER_HZ: u64 = 3_579_545;
-/// How long each calibration measures.
+/// How long each measurement runs.
 const CALIBRATION_MICROSECONDS: u64 = 20_000;
 
 /// The result of a calibration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Calibration {
-    /// TSC ticks per second.
-    pub tsc_hz: u64,
-    /// Local APIC timer ticks per second at divide-by-16.
-    pub apic_timer_hz: u64,
-    /// Which reference was used.
-    pub source: &'static str,
+    /// The TSC and APIC timer (divide-by-16) rates.
+    pub frequencies: Frequencies,
+    /// The source that gave them.
+    pub source: TimeSource,
+    /// Sources tried before, and why each failed.
+    pub rejected: Vec<(TimeSource, CalibrationError)>,
 }
 
-/// Calibrates against the best reference the platform has.
-pub fn calibrate(info: &PlatformInfo) -> Result<Calibration, PlatformError> {
-    if let Some(pm_timer) = info.pm_timer {
-        let mask = if pm_timer.is_32_bit {
-            u32::MAX
-        } else {
-            0x00ff_ffff
-        };
-        let read = || cpu::read_port_u32(pm_timer.port) & mask;
-        let (tsc_hz, apic_timer_hz) = measure(read, mask, PM_TIMER_HZ);
-        return Ok(Calibration {
-            tsc_hz,
-            apic_timer_hz,
-            source: "ACPI PM timer",
-        });
+impl core::fmt::Display for Calibration {
+    /// `clock source=<name> tsc=<Hz> apic-timer=<Hz>`, then ` rejected=<name>:<reason>,...`
+    /// when sources failed (the boot report's clock line).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "clock source={} tsc={} apic-timer={}",
+            self.source, self.frequencies.tsc_hz, self.frequencies.apic_timer_hz
+        )?;
+        for (index, (source, error)) in self.rejected.iter().enumerate() {
+            let separator = if index == 0 { " rejected=" } else { "," };
+            write!(f, "{separator}{source}:{error}")?;
+        }
+        Ok(())
     }
-    if let Some(address) = info.hpet_address {
-        let registers = crate::memory::map_mmio(PhysAddr::new(address), 0x100)
-            .map_err(|_| PlatformError::Mapping)?
-            .as_u64();
-        // SAFETY: `registers` is the uncached mapping of the HPET register block; offset 0 is
-        // the capabilities register, 0x10 the configuration register, 0xF0 the main counter.
-        let (period_femtoseconds, read) = unsafe {
-            let capabilities = core::ptr::read_volatile(registers as *const u64);
-            let configuration = (registers + 0x10) as *mut u64;
-            core::ptr::write_volatile(configuration, core::ptr::read_volatile(configuration) | 1);
-            let counter = (registers + 0xf0) as *const u32;
-            (capabilities >> 32, move || {
-                core::ptr::read_volatile(counter)
-            })
-        };
-        if let Some(hpet_hz) = 1_000_000_000_000_000u64.checked_div(period_femtoseconds) {
-            let (tsc_hz, apic_timer_hz) = measure(read, u32::MAX, hpet_hz);
-            return Ok(Calibration {
-                tsc_hz,
-                apic_timer_hz,
-                source: "HPET",
-            });
+}
+
+static CALIBRATION: Once<Calibration> = Once::new();
+
+/// The calibration, once [`calibrate`] has succeeded (for the boot report).
+pub fn calibration() -> Option<&'static Calibration> {
+    CALIBRATION.get()
+}
+
+/// Calibrates against the best reference that works.
+pub fn calibrate(info: &PlatformInfo) -> Result<&'static Calibration, PlatformError> {
+    let timers = PlatformTimers {
+        hypervisor: HypervisorTimeFeatures::from_leaves(&hypervisor_leaves()),
+        pm_timer: info.pm_timer.is_some(),
+        hpet: info.hpet_address.is_some(),
+    };
+    let mut rejected = Vec::new();
+    for source in candidates(timers) {
+        match calibrate_with(source, info) {
+            Ok(frequencies) => {
+                return Ok(CALIBRATION.call_once(|| Calibration {
+                    frequencies,
+                    source,
+                    rejected,
+                }));
+            }
+            Err(error) => {
+                log::warn!("calibration against {source} failed: {error}");
+                rejected.push((source, error));
+            }
         }
     }
-    hyperv_frequencies().ok_or(PlatformError::NoReferenceTimer)
+    Err(PlatformError::NoReferenceTimer)
 }
 
-/// Counts TSC and APIC timer ticks while `read` (a counter of `reference_hz`, wrapping at
-/// `mask`) advances by [`CALIBRATION_MICROSECONDS`].
-fn measure(read: impl Fn() -> u32, mask: u32, reference_hz: u64) -> (u64, u64) {
-    let wanted = reference_hz * CALIBRATION_MICROSECONDS / 1_000_000;
+fn calibrate_with(
+    source: TimeSource,
+    info: &PlatformInfo,
+) -> Result<Frequencies, CalibrationError> {
+    match source {
+        TimeSource::HypervFrequencyRegisters => hyperv_frequency_registers(),
+        TimeSource::HypervReferenceCounter => hyperv_reference_counter(),
+        TimeSource::AcpiPmTimer => info
+            .pm_timer
+            .map_or(Err(CalibrationError::NotGranted), pm_timer),
+        TimeSource::Hpet => info
+            .hpet_address
+            .map_or(Err(CalibrationError::NotGranted), hpet),
+    }
+}
+
+/// The CPUID leaves that say whether this is Hyper-V and what it grants.
+fn hypervisor_leaves() -> HypervisorLeaves {
+    let (_, _, processor_info_ecx, _) = cpu::cpuid(1, 0);
+    let (a, b, c, d) = cpu::cpuid(LEAF_VENDOR, 0);
+    let (interface, ..) = cpu::cpuid(LEAF_INTERFACE, 0);
+    let (fa, fb, fc, fd) = cpu::cpuid(LEAF_FEATURES, 0);
+    HypervisorLeaves {
+        processor_info_ecx,
+        vendor: [a, b, c, d],
+        interface,
+        features: [fa, fb, fc, fd],
+        recommendations: 0,
+    }
+}
+
+/// Hyper-V's TSC_FREQUENCY and APIC_FREQUENCY (the APIC timer's input clock).
+fn hyperv_frequency_registers() -> Result<Frequencies, CalibrationError> {
+    // SAFETY: `candidates` offers this source only when CPUID shows Hyper-V granting the
+    // frequency-register privilege and feature, so both MSRs exist; reading them has no side
+    // effects.
+    let (tsc_hz, apic_hz) = unsafe {
+        (
+            cpu::read_msr(msr::TSC_FREQUENCY),
+            cpu::read_msr(msr::APIC_FREQUENCY),
+        )
+    };
+    Frequencies::from_hypervisor(tsc_hz, apic_hz)
+}
+
+/// Measures against TIME_REF_COUNT.
+fn hyperv_reference_counter() -> Result<Frequencies, CalibrationError> {
+    // SAFETY: offered only when CPUID shows Hyper-V granting the partition-reference-counter
+    // privilege, so the MSR exists; reading it has no side effects.
+    let read = || unsafe { cpu::read_msr(msr::TIME_REF_COUNT) };
+    measure(CounterSpec::HYPERV_REFERENCE_COUNTER, read)
+}
+
+/// Measures against the ACPI PM timer.
+fn pm_timer(pm_timer: PmTimer) -> Result<Frequencies, CalibrationError> {
+    let read = || u64::from(cpu::read_port_u32(pm_timer.port));
+    measure(CounterSpec::pm_timer(pm_timer.is_32_bit), read)
+}
+
+/// Measures against the HPET's main counter (enabling it).
+fn hpet(address: u64) -> Result<Frequencies, CalibrationError> {
+    let Ok(mapping) = crate::memory::map_mmio(PhysAddr::new(address), 0x100) else {
+        return Err(CalibrationError::NotGranted);
+    };
+    let registers = mapping.as_u64();
+    // SAFETY: `registers` is the uncached mapping of the HPET register block; offset 0 is the
+    // capabilities register (period in femtoseconds in bits 63:32), 0x10 the configuration
+    // register (bit 0 enables the main counter).
+    let period_femtoseconds = unsafe {
+        let capabilities = core::ptr::read_volatile(registers as *const u64);
+        let configuration = (registers + 0x10) as *mut u64;
+        core::ptr::write_volatile(configuration, core::ptr::read_volatile(configuration) | 1);
+        capabilities >> 32
+    };
+    let spec =
+        CounterSpec::hpet(period_femtoseconds).ok_or(CalibrationError::ImplausibleFrequency {
+            which: "hpet",
+            hz: 1_000_000_000_000_000u64
+                .checked_div(period_femtoseconds)
+                .unwrap_or(0),
+        })?;
+    let counter = (registers + 0xf0) as *const u32;
+    // SAFETY: offset 0xF0 of the mapped block is the main counter; its low 32 bits are read.
+    let read = || u64::from(unsafe { core::ptr::read_volatile(counter) });
+    measure(spec, read)
+}
+
+/// Counts TSC and APIC timer ticks while the reference advances by [`CALIBRATION_MICROSECONDS`],
+/// with interrupts off; [`Measurement`] ends the loop, whatever the counter does.
+fn measure(spec: CounterSpec, read: impl Fn() -> u64) -> Result<Frequencies, CalibrationError> {
     x86_64::instructions::interrupts::without_interrupts(|| {
-        let start = read();
+        let first = read();
         local_apic::start_calibration_count();
-        let tsc_start = cpu::read_tsc();
-        let elapsed = loop {
-            let elapsed = u64::from(read().wrapping_sub(start) & mask);
-            if elapsed >= wanted {
-                break elapsed;
+        let mut measurement = Measurement::start(
+            spec,
+            CALIBRATION_MICROSECONDS,
+            first,
+            cpu::read_tsc(),
+            Limits::BOOT,
+        );
+        loop {
+            match measurement.observe(read(), cpu::read_tsc()) {
+                Progress::Continue => core::hint::spin_loop(),
+                Progress::Finished(sample) => {
+                    return sample.frequencies(local_apic::stop_calibration_count());
+                }
+                Progress::Failed(error) => {
+                    local_apic::stop_calibration_count();
+                    return Err(error);
+                }
             }
-            core::hint::spin_loop();
-        };
-        let tsc = cpu::read_tsc() - tsc_start;
-        let apic = local_apic::stop_calibration_count();
-        (tsc * reference_hz / elapsed, apic * reference_hz / elapsed)
-    })
-}
-
-/// Hyper-V reports both frequencies in MSRs 0x40000022/0x40000023 when the partition may read
-/// them (CPUID 0x40000003 EAX bit 11).
-fn hyperv_frequencies() -> Option<Calibration> {
-    let (_, ebx, ecx, edx) = cpu::cpuid(0x4000_0000, 0);
-    let vendor = [ebx.to_le_bytes(), ecx.to_le_bytes(), edx.to_le_bytes()];
-    if vendor.concat() != b"Microsoft Hv" {
-        return None;
-    }
-    let (privileges, ..) = cpu::cpuid(0x4000_0003, 0);
-    if privileges & (1 << 11) == 0 {
-        return None;
-    }
-    // SAFETY: the frequency MSRs exist when the access-frequency privilege is set.
-    let (tsc_hz, apic_hz) = unsafe { (cpu::read_msr(0x4000_0022), cpu::read_msr(0x4000_0023)) };
-    Some(Calibration {
-        tsc_hz,
-        apic_timer_hz: apic_hz / 16,
-        source: "Hyper-V frequency MSRs",
+        }
     })
 }

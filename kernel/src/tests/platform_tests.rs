@@ -40,6 +40,62 @@ fn timer_interrupts_arrive() -> TestResult {
 }
 kernel_test!(timer_interrupts_arrive, timer_interrupts_arrive);
 
+/// Under QEMU (TCG: no x2APIC, no Hyper-V CPUID leaves) the local APIC is in xAPIC mode at
+/// the base IA32_APIC_BASE gives, which the MADT agrees with, and the clock was calibrated
+/// against the ACPI PM timer with nothing rejected; both summaries have the boot report's shape.
+fn apic_mode_and_clock_source_are_reported() -> TestResult {
+    use alloc::string::ToString;
+    use drivers::apic::ApicMode;
+    use drivers::timekeeping::TimeSource;
+
+    let info = platform::info().ok_or("platform not initialised")?;
+    let apic = platform::local_apic::summary().ok_or("no local APIC summary")?;
+    ensure!(
+        apic.mode
+            == ApicMode::XApic {
+                base: info.local_apic_address
+            },
+        "APIC mode {} (MADT {:#x})",
+        apic.mode,
+        info.local_apic_address
+    );
+    ensure!(
+        platform::local_apic::mode() == Some(apic.mode),
+        "mode() disagrees with summary()"
+    );
+    let line = apic.to_string();
+    ensure!(
+        line.starts_with("apic mode=xapic base=0x")
+            && line.ends_with(&alloc::format!("id={}", apic.id)),
+        "apic line {line:?}"
+    );
+    let calibration = platform::reference_timer::calibration().ok_or("no calibration recorded")?;
+    ensure!(
+        calibration.source == TimeSource::AcpiPmTimer && calibration.rejected.is_empty(),
+        "calibration {calibration}"
+    );
+    ensure!(
+        calibration.frequencies.tsc_hz == clock::tsc_frequency(),
+        "calibration {calibration} but the clock runs at {} Hz",
+        clock::tsc_frequency()
+    );
+    let line = calibration.to_string();
+    ensure!(
+        line.starts_with("clock source=acpi-pm-timer tsc=") && !line.contains("rejected"),
+        "clock line {line:?}"
+    );
+    ensure!(
+        crate::serial::bytes_dropped() == 0,
+        "COM1 dropped {} bytes",
+        crate::serial::bytes_dropped()
+    );
+    Ok(())
+}
+kernel_test!(
+    apic_mode_and_clock_source_are_reported,
+    apic_mode_and_clock_source_are_reported
+);
+
 static FUNCTION_HANDLER_CALLS: AtomicU32 = AtomicU32::new(0);
 
 fn count_call(_vector: u8) {
