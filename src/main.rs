@@ -16,6 +16,8 @@ OPTIONS  --tests A,B       run only these in-kernel tests
          --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
                            hypercall, message and interrupt, timestamped) to FILE
          --no-emulator     boot without the emulated Hyper-V host on COM2
+         --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the
+                           boot report then ends `result fail stage=offers`
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
 environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
@@ -46,6 +48,7 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
             }
             "--trace" => config.trace = Some(value("--trace")?.into()),
             "--no-emulator" => config.emulator = false,
+            "--no-dxg-offer" => config.host.offer_dxg = false,
             "--verbose" => config.verbose = true,
             "--quiet" => config.echo = false,
             "-h" | "--help" => return Err(String::new()),

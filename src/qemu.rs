@@ -54,6 +54,8 @@ pub struct RunConfig {
     pub emulator: bool,
     /// Write the emulator's protocol trace here.
     pub trace: Option<PathBuf>,
+    /// What the emulated host offers (`crate::host::HostOptions`).
+    pub host: crate::host::HostOptions,
 }
 
 impl RunConfig {
@@ -71,6 +73,7 @@ impl RunConfig {
             memory_mib: 512,
             emulator: true,
             trace: None,
+            host: crate::host::HostOptions::default(),
         }
     }
 
@@ -191,6 +194,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
             &socket,
             u64::from(config.memory_mib) << 20,
             config.trace.clone(),
+            &config.host,
         )?)
     } else {
         None
@@ -293,6 +297,9 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
                 break Some(status);
             }
         }
+        if monitor.boot_report_failed() {
+            break None; // after `hvdiag: result fail` the guest only idles
+        }
         if started.elapsed() > config.timeout {
             break None;
         }
@@ -300,6 +307,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     drop(process);
     let qemu_errors = stderr_reader.join().unwrap_or_default();
     let exit = match status {
+        _ if monitor.boot_report_failed() => GuestExit::Failure,
         None => GuestExit::Timeout {
             hung_test: monitor.running_test().map(str::to_string),
         },
