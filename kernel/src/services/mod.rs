@@ -9,7 +9,7 @@
 //! The boot report (`crate::diagnostics`) follows the bring-up here: the `hypervisor`,
 //! `synic`, `vmbus` and `offers` stages (the platform line, CPUID leaves, SynIC read-back, the
 //! negotiated version and every offer), each adapter event, and in `mode=run` the
-//! `gpupv-check` round trip ([`gpupv_check`]) before `result ok`. The vPCI and dxg tasks enter
+//! `gpupv-check` round trip ([`gpu_demo::gpupv_check`]) before `result ok`. The vPCI and dxg tasks enter
 //! the stages between (`vpci-d0`, `dxg-io-space`, `adapter-active`) themselves.
 
 pub mod dxg_task;
