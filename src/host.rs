@@ -11,10 +11,38 @@ use emulator::services::HostServices;
 use emulator::vmbus_server::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use vmbus::guid::class;
 
 /// Virtual GPUs the emulated host offers.
 const VIRTUAL_GPUS: u8 = 1;
-use std::thread::JoinHandle;
+
+/// Switches for what the emulated host offers (the runner's host options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOptions {
+    /// Offer the dxg channels (the global one and the vGPUs). Off: a Hyper-V VM without a
+    /// GPU partition adapter, as far as VMBus shows it (`--no-dxg-offer`).
+    pub offer_dxg: bool,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions { offer_dxg: true }
+    }
+}
+
+impl HostOptions {
+    /// The VMBus server configuration these options select.
+    pub fn server_config(&self) -> ServerConfig {
+        let mut config = ServerConfig::standard(VIRTUAL_GPUS);
+        if !self.offer_dxg {
+            config.devices.retain(|device| {
+                device.class != class::DXG_GLOBAL && device.class != class::DXG_VIRTUAL_GPU
+            });
+        }
+        config
+    }
+}
 
 /// The running emulator.
 pub struct RunningHost {
@@ -28,6 +56,7 @@ pub fn start(
     layout: &MemoryLayout,
     dimm_file: &Path,
     trace: Option<PathBuf>,
+    options: &HostOptions,
 ) -> Result<RunningHost, RunnerError> {
     let mut config = QemuLinkConfig::new(memory_file.to_path_buf(), socket.to_path_buf());
     config.memory_size = Some(layout.ram().length);
@@ -44,7 +73,7 @@ pub fn start(
         map(dimm_file, layout.dimm.base)?,
     ])
     .map_err(|error| RunnerError::Io(format!("emulator: {error}")))?;
-    let mut services = HostServices::new(Arc::new(memory), ServerConfig::standard(VIRTUAL_GPUS));
+    let mut services = HostServices::new(Arc::new(memory), options.server_config());
     services.set_platform_layout(PlatformLayout {
         ram: vec![layout.ram()],
         gaps: layout.gaps,
@@ -65,5 +94,28 @@ impl RunningHost {
     /// Waits for the emulator to notice that QEMU has gone.
     pub fn finish(self) {
         let _ = self.thread.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_dxg_offer_removes_exactly_the_dxg_channels() {
+        let standard = HostOptions::default().server_config();
+        let without = HostOptions { offer_dxg: false }.server_config();
+        let is_dxg = |class| class == class::DXG_GLOBAL || class == class::DXG_VIRTUAL_GPU;
+        assert!(standard.devices.iter().any(|device| is_dxg(device.class)));
+        assert!(!without.devices.iter().any(|device| is_dxg(device.class)));
+        let others = |config: &ServerConfig| {
+            config
+                .devices
+                .iter()
+                .filter(|device| !is_dxg(device.class))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(others(&standard), others(&without));
     }
 }

@@ -59,6 +59,8 @@ pub struct RunConfig {
     pub trace: Option<PathBuf>,
     /// The VMBus MMIO gaps the emulated firmware offers (`--mmio-gaps`).
     pub mmio_gaps: MmioGaps,
+    /// What the emulated host offers (`crate::host::HostOptions`).
+    pub host: crate::host::HostOptions,
 }
 
 impl RunConfig {
@@ -77,6 +79,7 @@ impl RunConfig {
             emulator: true,
             trace: None,
             mmio_gaps: default_gaps(),
+            host: crate::host::HostOptions::default(),
         }
     }
 
@@ -203,6 +206,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
             &layout,
             &dimm_file,
             config.trace.clone(),
+            &config.host,
         )?)
     } else {
         None
@@ -306,6 +310,9 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
                 break Some(status);
             }
         }
+        if monitor.boot_report_failed() {
+            break None; // after `hvdiag: result fail` the guest only idles
+        }
         if started.elapsed() > config.timeout {
             break None;
         }
@@ -313,6 +320,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     drop(process);
     let qemu_errors = stderr_reader.join().unwrap_or_default();
     let exit = match status {
+        _ if monitor.boot_report_failed() => GuestExit::Failure,
         None => GuestExit::Timeout {
             hung_test: monitor.running_test().map(str::to_string),
         },

@@ -2,6 +2,45 @@
 //!
 //! The kernel prints `test <name> ... ` before a test runs and `ok` or `FAILED: ...` on the same
 //! line when it ends, so a line that starts a test without finishing it names the test that hung.
+//!
+//! In `mode=run` the kernel writes a boot report whose last line is
+//! `hvdiag: result <ok|fail> stage=<stage> reason=<text>` (see `docs/boot-report.md`); the
+//! monitor keeps the first such line ([`SerialMonitor::boot_report_failed`]). After `result
+//! fail` the guest idles (on Hyper-V it repeats the report), so the runner ends QEMU then.
+
+/// The prefix of the boot report's result line.
+const RESULT_PREFIX: &str = "hvdiag: result ";
+
+/// The boot report's result line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootReportResult {
+    /// `ok` (true) or `fail` (false).
+    pub ok: bool,
+    /// The stage named by `stage=`.
+    pub stage: String,
+    /// The text after `reason=`.
+    pub reason: String,
+}
+
+impl BootReportResult {
+    /// Parses `hvdiag: result <ok|fail> stage=<stage> reason=<text>`; `None` for any other line.
+    pub fn parse(line: &str) -> Option<BootReportResult> {
+        let rest = line.trim_end().strip_prefix(RESULT_PREFIX)?;
+        let (verdict, rest) = rest.split_once(' ')?;
+        let ok = match verdict {
+            "ok" => true,
+            "fail" => false,
+            _ => return None,
+        };
+        let (stage, reason) = rest.strip_prefix("stage=")?.split_once(' ')?;
+        let reason = reason.strip_prefix("reason=")?;
+        Some(BootReportResult {
+            ok,
+            stage: stage.to_string(),
+            reason: reason.to_string(),
+        })
+    }
+}
 
 /// Incremental view of the guest's console.
 #[derive(Default)]
@@ -10,6 +49,7 @@ pub struct SerialMonitor {
     partial: String,
     running_test: Option<String>,
     started: bool,
+    boot_report_result: Option<BootReportResult>,
 }
 
 impl SerialMonitor {
@@ -36,6 +76,9 @@ impl SerialMonitor {
     }
 
     fn observe(&mut self, line: &str, complete: bool) {
+        if complete && self.boot_report_result.is_none() {
+            self.boot_report_result = BootReportResult::parse(line);
+        }
         if line.contains("dxgos boot stub") || line.contains("dxgos kernel") {
             self.started = true;
         }
@@ -61,6 +104,13 @@ impl SerialMonitor {
     /// The test that has started and not finished, if any.
     pub fn running_test(&self) -> Option<&str> {
         self.running_test.as_deref()
+    }
+
+    /// Whether the boot report ended with `result fail`.
+    pub fn boot_report_failed(&self) -> bool {
+        self.boot_report_result
+            .as_ref()
+            .is_some_and(|result| !result.ok)
     }
 
     /// Everything received so far, escapes removed.
@@ -110,5 +160,42 @@ mod tests {
         assert_eq!(lines, vec!["test page_fault ... FAILED: boom".to_string()]);
         assert_eq!(monitor.running_test(), None);
         assert!(monitor.transcript().contains("firmware noise\n"));
+    }
+
+    #[test]
+    fn recognises_the_boot_report_result_only_on_a_complete_line() {
+        let mut monitor = SerialMonitor::default();
+        monitor.push(b"dxgos kernel\r\nhvdiag: stage offers\r\nhvdiag: result fail stage=off");
+        assert!(!monitor.boot_report_failed());
+        monitor.push(b"ers reason=offers: no dxg global channel\r\n");
+        assert!(monitor.boot_report_failed());
+        let result = monitor.boot_report_result.clone().unwrap();
+        assert_eq!(result.stage, "offers");
+        assert_eq!(result.reason, "offers: no dxg global channel");
+        // The repeats of the report do not replace the first result.
+        monitor.push(b"hvdiag: result ok stage=gpupv-check reason=none\r\n");
+        assert!(monitor.boot_report_failed());
+    }
+
+    #[test]
+    fn parses_ok_and_rejects_other_lines() {
+        let ok = BootReportResult::parse("hvdiag: result ok stage=gpupv-check reason=none\r");
+        assert_eq!(
+            ok,
+            Some(BootReportResult {
+                ok: true,
+                stage: "gpupv-check".into(),
+                reason: "none".into(),
+            })
+        );
+        for line in [
+            "hvdiag: result maybe stage=acpi reason=x",
+            "hvdiag: result fail reason=x",
+            "hvdiag: result fail stage=acpi",
+            "  hvdiag: result fail stage=acpi reason=x",
+            "hvdiag: stage acpi",
+        ] {
+            assert_eq!(BootReportResult::parse(line), None, "{line}");
+        }
     }
 }

@@ -9,7 +9,9 @@ use dxgos::{GuestExit, Mode, RunConfig, run};
 /// The value of `key=0x…` in the first console line that contains `prefix`.
 fn hex_field(console: &str, prefix: &str, key: &str) -> Option<u64> {
     let line = console.lines().find(|line| line.contains(prefix))?;
-    let value = line.split_whitespace().find_map(|word| word.strip_prefix(key))?;
+    let value = line
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix(key))?;
     u64::from_str_radix(value.trim_start_matches("0x"), 16).ok()
 }
 
@@ -28,10 +30,16 @@ fn io_space_and_config_windows_follow_the_mmio_gaps() {
     );
     let gap = 0x10_0000_0000..0x10_0800_0000u64;
     let io_space = hex_field(console, "hvdiag: io space", "base=").expect("io space line");
-    assert!(gap.contains(&io_space), "IO space {io_space:#x} outside the high gap");
+    assert!(
+        gap.contains(&io_space),
+        "IO space {io_space:#x} outside the high gap"
+    );
     assert_eq!(io_space % 0x1_0000, 0, "64 KiB aligned");
     let window = hex_field(console, "hvdiag: config window", "base=").expect("window line");
-    assert!(gap.contains(&window), "config window {window:#x} outside the high gap");
+    assert!(
+        gap.contains(&window),
+        "config window {window:#x} outside the high gap"
+    );
 }
 
 #[test]

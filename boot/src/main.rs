@@ -9,15 +9,21 @@
 //! 5. exits boot services, converts the final memory map into a [`BootInfo`], and
 //! 6. switches to the new page tables and jumps to the kernel entry point.
 //!
-//! It uses no legacy device (Hyper-V Gen2 has none); its messages go to the UEFI console.
+//! It uses no legacy device (Hyper-V Gen2 has none); its messages go to the UEFI console, and
+//! its part of the boot report (`report`: `hvdiag: firmware ...` lines, `docs/boot-report.md`)
+//! to the console and COM1. It opens the GOP without taking it (GET_PROTOCOL): an exclusive
+//! open would stop the firmware's graphics console, and the stub's later messages would vanish
+//! from the screen.
 #![no_std]
 #![no_main]
 
 extern crate alloc;
 
+mod com1;
 mod elf_loader;
 mod memory_map;
 mod paging;
+mod report;
 
 use alloc::vec::Vec;
 use boot_info::{
@@ -26,7 +32,8 @@ use boot_info::{
 };
 use core::arch::x86_64::_rdtsc;
 use core::convert::Infallible;
-use uefi::boot::{self, AllocateType, MemoryType};
+use report::Reporter;
+use uefi::boot::{self, AllocateType, MemoryType, OpenProtocolAttributes, OpenProtocolParams};
 use uefi::fs::FileSystem;
 use uefi::prelude::*;
 use uefi::proto::console::gop::{self, GraphicsOutput};
@@ -43,10 +50,13 @@ fn main() -> Status {
         return Status::ABORTED;
     }
     log::info!("dxgos boot stub");
-    match load_and_enter(stub_entry) {
+    let mut reporter = Reporter::new();
+    reporter.report_firmware();
+    match load_and_enter(stub_entry, &mut reporter) {
         Ok(never) => match never {},
         Err(error) => {
             log::error!("dxgos boot stub: {error}");
+            reporter.line(format_args!("result fail stage=firmware reason={error}"));
             error.status()
         }
     }
@@ -117,7 +127,9 @@ fn find_rsdp() -> u64 {
     })
 }
 
-fn find_framebuffer() -> Framebuffer {
+/// The GOP framebuffer, and a report line on it. The GOP is opened with GET_PROTOCOL, which
+/// leaves the drivers that use it (the graphics console) connected.
+fn find_framebuffer(reporter: &mut Reporter) -> Framebuffer {
     let none = Framebuffer {
         physical_address: 0,
         size: 0,
@@ -127,19 +139,42 @@ fn find_framebuffer() -> Framebuffer {
         pixel_format: 0,
     };
     let Ok(handle) = boot::get_handle_for_protocol::<GraphicsOutput>() else {
+        reporter.line(format_args!("firmware gop none"));
         return none;
     };
-    let Ok(mut output) = boot::open_protocol_exclusive::<GraphicsOutput>(handle) else {
+    // SAFETY: GET_PROTOCOL does not take the GOP from its users; the GOP driver stays
+    // connected (nothing here disconnects drivers), so the interface stays valid while
+    // `output` lives, and it is only read.
+    let opened = unsafe {
+        boot::open_protocol::<GraphicsOutput>(
+            OpenProtocolParams {
+                handle,
+                agent: boot::image_handle(),
+                controller: None,
+            },
+            OpenProtocolAttributes::GetProtocol,
+        )
+    };
+    let Ok(mut output) = opened else {
+        reporter.line(format_args!("firmware gop unavailable"));
         return none;
     };
     let mode = output.current_mode_info();
+    let (width, height) = mode.resolution();
+    let mut buffer = output.frame_buffer();
+    reporter.line(format_args!(
+        "firmware gop resolution={width}x{height} stride={} format={:?} framebuffer=0x{:x}+0x{:x} open=shared console-on-gop={}",
+        mode.stride(),
+        mode.pixel_format(),
+        buffer.as_mut_ptr() as u64,
+        buffer.size(),
+        u8::from(report::has_text_output(handle))
+    ));
     let pixel_format = match mode.pixel_format() {
         gop::PixelFormat::Rgb => PixelFormat::Rgb,
         gop::PixelFormat::Bgr => PixelFormat::Bgr,
         _ => return none,
     };
-    let (width, height) = mode.resolution();
-    let mut buffer = output.frame_buffer();
     Framebuffer {
         physical_address: buffer.as_mut_ptr() as u64,
         size: buffer.size() as u64,
@@ -150,7 +185,7 @@ fn find_framebuffer() -> Framebuffer {
     }
 }
 
-fn load_and_enter(stub_entry: u64) -> Result<Infallible, BootError> {
+fn load_and_enter(stub_entry: u64, reporter: &mut Reporter) -> Result<Infallible, BootError> {
     let kernel_file = read_file(KERNEL_PATH)?;
     let command_line = read_file(COMMAND_LINE_PATH).unwrap_or_default();
     let kernel = elf_loader::load(&kernel_file, allocate_zeroed)?;
@@ -174,7 +209,8 @@ fn load_and_enter(stub_entry: u64) -> Result<Infallible, BootError> {
     info.rsdp_address = find_rsdp();
     info.kernel_physical_start = kernel.physical_start;
     info.kernel_physical_size = kernel.physical_size;
-    info.framebuffer = find_framebuffer();
+    reporter.line(format_args!("firmware rsdp=0x{:x}", info.rsdp_address));
+    info.framebuffer = find_framebuffer(reporter);
     let text = core::str::from_utf8(&command_line).unwrap_or("").trim();
     let length = text.len().min(MAX_COMMAND_LINE);
     info.command_line[..length].copy_from_slice(&text.as_bytes()[..length]);
@@ -185,6 +221,11 @@ fn load_and_enter(stub_entry: u64) -> Result<Infallible, BootError> {
     // afterwards only re-types memory, it does not add any.
     let highest = memory_map::highest_address()?;
     let page_tables = paging::build(&kernel, highest, allocate_zeroed)?;
+    reporter.report_memory_map();
+    reporter.line(format_args!(
+        "firmware kernel=0x{:x}+0x{:x} entry=0x{:x}; leaving boot services",
+        kernel.physical_start, kernel.physical_size, kernel.entry
+    ));
 
     // SAFETY: nothing uses boot services after this point; the final map is converted into
     // the BootInfo we allocated as LOADER_DATA above.

@@ -1,6 +1,7 @@
 //! The `log` backend: every record goes to COM1 as `[seconds.micros] LEVEL target: message`.
 //! The level comes from `log=<level>` on the command line; the default is `info`, and the
-//! kernel logs little at info, so a working boot is quiet.
+//! kernel logs little at info, so a working boot is quiet. Warnings and errors also go into
+//! the boot report while it is open ([`crate::diagnostics::log_record`]).
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -26,6 +27,7 @@ impl Log for SerialLogger {
             record.target(),
             record.args()
         ));
+        crate::diagnostics::log_record(record.level(), record.target(), record.args());
     }
 
     fn flush(&self) {}

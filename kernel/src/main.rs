@@ -4,6 +4,9 @@
 //! memory (frames, paging, heap, identity map removed), ACPI and the APICs with the calibrated
 //! periodic tick, tasks; then the mode: `run` (init task → `services::start`), `test` (the
 //! in-kernel tests) or `bench`.
+//!
+//! In `mode=run` the boot writes the boot report (`diagnostics`): it opens once the heap
+//! exists, and after a failure the kernel idles, repeating the report on COM1.
 #![no_std]
 #![no_main]
 
@@ -12,6 +15,7 @@ extern crate alloc;
 mod arch;
 mod bench;
 mod clock;
+mod diagnostics;
 mod display;
 mod hypervisor;
 mod interrupts;
@@ -30,6 +34,7 @@ mod testing;
 mod tests;
 
 use boot_info::BootInfo;
+use diagnostics::{Outcome, Stage};
 use options::{Mode, Options};
 
 /// The kernel heap; `memory::init` gives it its pages.
@@ -49,6 +54,10 @@ pub extern "sysv64" fn kernel_entry(boot_info: &'static BootInfo) -> ! {
             boot_info::BOOT_INFO_MAGIC,
             boot_info::BOOT_INFO_VERSION
         ));
+        diagnostics::fail_early(
+            Stage::Firmware,
+            format_args!("boot info from the stub does not match this kernel"),
+        );
         arch::cpu::halt_forever();
     }
     clock::mark_boot(entry_tsc);
@@ -60,13 +69,26 @@ pub extern "sysv64" fn kernel_entry(boot_info: &'static BootInfo) -> ! {
     arch::init();
     let free_frames = match memory::init(boot_info) {
         Ok(free_frames) => free_frames,
-        Err(reason) => fatal(format_args!("memory setup failed: {reason}")),
+        Err(reason) => {
+            if options.mode == Mode::Run {
+                diagnostics::fail_early(
+                    Stage::Firmware,
+                    format_args!("memory setup failed: {reason}"),
+                );
+            }
+            fatal(format_args!("memory setup failed: {reason}"))
+        }
     };
+    if options.mode == Mode::Run {
+        diagnostics::start(boot_info);
+        diagnostics::enter(Stage::Acpi);
+    }
     hypervisor::physical_memory::PhysicalMemory::record_boot_map(boot_info);
     services::mmio_space::record_framebuffer(boot_info.framebuffer());
     let memory_tsc = arch::cpu::read_tsc();
     log::debug!("memory ready: {} MiB free", free_frames / 256);
     if let Err(error) = platform::init(boot_info.rsdp_address, clock::TICK_HZ) {
+        diagnostics::fail(format_args!("platform setup failed: {error:?}"));
         fatal(format_args!("platform setup failed: {error:?}"));
     }
     task::init();
@@ -113,7 +135,8 @@ fn inject_faults(command_line: &str) {
 }
 
 /// The normal boot path: an init task brings the services up and runs the demo; QEMU exits
-/// with the demo's verdict.
+/// with the demo's verdict. A failure before the report's `result ok` ends the report with
+/// `result fail`; the kernel then idles and repeats it (the runner ends QEMU on that line).
 fn run(boot_info: &'static BootInfo) -> ! {
     let init = task::spawn("init", move || {
         log::info!("dxgos kernel up");
@@ -122,14 +145,18 @@ fn run(boot_info: &'static BootInfo) -> ! {
     match init.join() {
         Ok(Ok(())) => qemu::exit_success(),
         Ok(Err(error)) => {
+            diagnostics::fail(&error);
             log::error!("{error}");
-            qemu::exit_failure()
         }
         Err(fault) => {
+            diagnostics::fail(format_args!("init task faulted: {fault:?}"));
             log::error!("init task faulted: {fault:?}");
-            qemu::exit_failure()
         }
     }
+    if diagnostics::outcome() == Some(Outcome::Failed) {
+        diagnostics::idle_after_failure()
+    }
+    qemu::exit_failure()
 }
 
 fn log_boot_timestamps(boot_info: &BootInfo, phases: &[(&str, u64)]) {
@@ -153,5 +180,6 @@ fn fatal(message: core::fmt::Arguments<'_>) -> ! {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     x86_64::instructions::interrupts::disable();
     serial::write_fmt(format_args!("KERNEL PANIC: {info}\n"));
+    diagnostics::fail_from_panic(info);
     qemu::exit_failure()
 }

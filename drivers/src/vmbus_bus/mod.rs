@@ -212,6 +212,11 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         self.client.version()
     }
 
+    /// The connection id for control messages the host gave at connect time, once connected.
+    pub fn message_connection_id(&self) -> Option<u32> {
+        self.client.message_connection_id().ok()
+    }
+
     /// Whether the host has delivered all its offers.
     pub fn is_ready(&self) -> bool {
         self.offers_complete

@@ -193,9 +193,25 @@ fn io_space_must_lie_in_a_gap_outside_ram_and_backed() {
     };
     let invalid_parameter = vec![0x0D, 0, 0, 0xC0];
     assert_eq!(set_io_space(0x100_0000, 1 << 20), invalid_parameter, "RAM");
-    assert_eq!(set_io_space(0xC000_0000, 1 << 20), invalid_parameter, "unbacked low gap");
-    assert_eq!(set_io_space(0x1_0000_0000, 1 << 20), invalid_parameter, "no gap");
-    assert_eq!(set_io_space(HIGH + (3 << 20), 2 << 20), invalid_parameter, "straddles the gap end");
-    assert_eq!(set_io_space(HIGH, 1 << 20), vec![0, 0, 0, 0], "inside the backed high gap");
+    assert_eq!(
+        set_io_space(0xC000_0000, 1 << 20),
+        invalid_parameter,
+        "unbacked low gap"
+    );
+    assert_eq!(
+        set_io_space(0x1_0000_0000, 1 << 20),
+        invalid_parameter,
+        "no gap"
+    );
+    assert_eq!(
+        set_io_space(HIGH + (3 << 20), 2 << 20),
+        invalid_parameter,
+        "straddles the gap end"
+    );
+    assert_eq!(
+        set_io_space(HIGH, 1 << 20),
+        vec![0, 0, 0, 0],
+        "inside the backed high gap"
+    );
     assert_eq!(host.io_space(), Some((HIGH, 1 << 20)));
 }

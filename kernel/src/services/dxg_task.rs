@@ -20,6 +20,8 @@ use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::guid::class;
 use vmbus::ring::{OutgoingPacket as RingPacket, PacketType, RingError};
 
+use crate::diagnostics::{self, Stage};
+use crate::hvdiag;
 use crate::hypervisor::physical_memory::{PhysicalMemory, map_device_range};
 use crate::ipc::{self, ReplySender, Sender};
 use crate::memory::ContiguousPages;
@@ -387,26 +389,37 @@ impl DxgTask {
     /// the physical-memory window, and tells the core. Never guest RAM: the host maps GPU
     /// memory, fence pages and CPU views of allocations there.
     fn allocate_io_space(&mut self, bytes: u64, alignment: u64) {
+        diagnostics::enter(Stage::DxgIoSpace);
         let base = match self.mmio.allocate(bytes, alignment, Placement::HighFirst) {
             Ok(base) => base,
             Err(error) => {
-                log::error!(
-                    "hvdiag: io space does not fit: {} MiB: {error}",
+                self.io_space_failed(format_args!(
+                    "io space does not fit: {} MiB: {error}",
                     bytes >> 20
-                );
-                self.driver.io_space_failed();
+                ));
                 return;
             }
         };
         if let Err(error) = map_device_range(base, bytes) {
-            log::error!("hvdiag: io space base={base:#x} could not be mapped: {error:?}");
             let _ = self.mmio.free(base);
-            self.driver.io_space_failed();
+            self.io_space_failed(format_args!(
+                "io space base={base:#x} could not be mapped: {error:?}"
+            ));
             return;
         }
-        log::info!("hvdiag: io space base={base:#x} size={} MiB", bytes >> 20);
+        log::debug!("dxg: io space at {base:#x}, {} MiB", bytes >> 20);
+        hvdiag!("io space base={base:#x} size={} MiB", bytes >> 20);
         self.io_space = Some(base);
         self.driver.io_space_allocated(base, bytes);
+    }
+
+    /// Reports why the IO space could not be had (a report line, and the boot's result), and
+    /// tells the core, which fails the adapters that wait for it.
+    fn io_space_failed(&mut self, reason: core::fmt::Arguments<'_>) {
+        log::debug!("dxg: {reason}");
+        hvdiag!("{reason}");
+        diagnostics::fail(reason);
+        self.driver.io_space_failed();
     }
 
     fn run_actions(&mut self) {

@@ -3,6 +3,10 @@
 //! (emulated) GPU render a Mandelbrot image into the allocation, waits on the fence from the CPU,
 //! reads the surface back, checks it against an image computed here independently, and shows
 //! it on the UEFI framebuffer.
+//!
+//! [`gpupv_check`] is the boot report's `gpupv-check` stage: the smallest round trip that shows
+//! the host's GPU-PV works for this guest with no vendor driver in it (enumerate, query the
+//! adapter type and driver description, create and destroy a device).
 
 use alloc::format;
 use alloc::string::String;
@@ -11,7 +15,7 @@ use alloc::vec::Vec;
 
 use boot_info::Framebuffer;
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
-use dxg::wire::D3dkmtHandle;
+use dxg::wire::{D3dkmtHandle, Luid};
 use hyperv::memory::GuestMemory;
 use userlib::vgpu::{Fnv1a, Surface, mandelbrot_packet, mandelbrot_pixel, signal_fence_packet};
 
@@ -78,6 +82,8 @@ fn request_name(request: &Request) -> &'static str {
         Request::WaitFromCpu { .. } => "WaitFromCpu",
         Request::Lock { .. } => "Lock",
         Request::Unlock { .. } => "Unlock",
+        Request::QueryAdapterInfo { .. } => "QueryAdapterInfo",
+        Request::DestroyDevice { .. } => "DestroyDevice",
         Request::DestroyProcess => "DestroyProcess",
         _ => "request",
     }
@@ -85,6 +91,94 @@ fn request_name(request: &Request) -> &'static str {
 
 fn unexpected(what: &str, reply: &Reply) -> String {
     format!("{what}: unexpected reply {reply:?}")
+}
+
+/// `KMTQAITYPE_DRIVER_DESCRIPTION` (d3dkmthk.h): the driver's description, UTF-16, ≤ 256 units.
+const QUERY_DRIVER_DESCRIPTION: u32 = 65;
+
+/// What the GPU-PV check got from the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpupvCheck {
+    /// Adapters the host enumerated.
+    pub adapters: usize,
+    /// The first adapter's LUID.
+    pub luid: Luid,
+    /// Its `D3DKMT_ADAPTERTYPE` bits (KMTQAITYPE_ADAPTERTYPE).
+    pub adapter_type: u32,
+    /// Its driver description, or why the host did not give one (not every host answers
+    /// this query; it is reported, not required).
+    pub description: Result<String, String>,
+    /// The handle of the device created and destroyed.
+    pub device: u32,
+}
+
+/// The `gpupv-check`: as guest process `process`, enumerates the adapters, queries the first
+/// one's type and driver description, creates a device and destroys it, then destroys the
+/// process. Every step is a real host round trip through the dxg task.
+pub fn gpupv_check(gpu: &GpuClient, process: ProcessId) -> Result<GpupvCheck, String> {
+    let session = Session { gpu, process };
+    session.call(Request::CreateProcess {
+        pid: process.0,
+        name: "gpupv-check".into(),
+    })?;
+    let result = check_first_adapter(&session);
+    let teardown = session.call(Request::DestroyProcess);
+    let check = result?;
+    teardown?;
+    Ok(check)
+}
+
+fn check_first_adapter(session: &Session<'_>) -> Result<GpupvCheck, String> {
+    let adapters = match session.call(Request::EnumAdapters)? {
+        Reply::Adapters(adapters) => adapters,
+        other => return Err(unexpected("EnumAdapters", &other)),
+    };
+    let adapter = *adapters.first().ok_or("EnumAdapters: no GPU adapter")?;
+    let adapter_type = match session.call(Request::QueryAdapterInfo {
+        adapter: adapter.handle,
+        query_type: userlib::abi::flags::KMTQAITYPE_ADAPTERTYPE,
+        data: vec![0; 4],
+    })? {
+        Reply::AdapterInfo(data) if data.len() >= 4 => {
+            u32::from_le_bytes([data[0], data[1], data[2], data[3]])
+        }
+        other => return Err(unexpected("QueryAdapterInfo(ADAPTERTYPE)", &other)),
+    };
+    let description = match session.call(Request::QueryAdapterInfo {
+        adapter: adapter.handle,
+        query_type: QUERY_DRIVER_DESCRIPTION,
+        data: vec![0; 512],
+    }) {
+        Ok(Reply::AdapterInfo(data)) => Ok(utf16_text(&data)),
+        Ok(other) => Err(unexpected("QueryAdapterInfo(DRIVER_DESCRIPTION)", &other)),
+        Err(error) => Err(error),
+    };
+    let device = match session.call(Request::CreateDevice {
+        adapter: adapter.handle,
+        flags: 0,
+    })? {
+        Reply::Device(device) => device,
+        other => return Err(unexpected("CreateDevice", &other)),
+    };
+    session.call(Request::DestroyDevice { device })?;
+    Ok(GpupvCheck {
+        adapters: adapters.len(),
+        luid: adapter.luid,
+        adapter_type,
+        description,
+        device: device.0,
+    })
+}
+
+/// NUL-terminated little-endian UTF-16 as text (unpaired surrogates as U+FFFD).
+fn utf16_text(data: &[u8]) -> String {
+    let units = data
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+        .take_while(|unit| *unit != 0);
+    char::decode_utf16(units)
+        .map(|character| character.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect()
 }
 
 /// Runs the demo as guest process `process` through `gpu`; draws on `framebuffer` if given.

@@ -5,6 +5,12 @@
 //! a [`dxg_task::GpuClient`] to make GPU calls, and what is needed to shut everything down.
 //! [`run`] is the `mode=run` demo (user processes through [`gpu_gateway::DxgGateway`]); the
 //! QEMU tests use [`GpuStack`] directly.
+//!
+//! The boot report (`crate::diagnostics`) follows the bring-up here: the `hypervisor`,
+//! `synic`, `vmbus` and `offers` stages (the platform line, CPUID leaves, SynIC read-back, the
+//! negotiated version and every offer), each adapter event, and in `mode=run` the
+//! `gpupv-check` round trip ([`gpu_demo::gpupv_check`]) before `result ok`. The vPCI and dxg tasks enter
+//! the stages between (`vpci-d0`, `dxg-io-space`, `adapter-active`) themselves.
 
 pub mod dxg_task;
 pub mod gpu_demo;
@@ -18,11 +24,15 @@ use alloc::format;
 use alloc::string::String;
 
 use boot_info::{BootInfo, Framebuffer};
+use dxg::core::{AdapterState, ProcessId};
 use hyperv::mmio::{MmioGaps, MmioRange};
-use vmbus::client::SubscriberId;
+use vmbus::client::{ChannelOffer, SubscriberId};
+use vmbus::guid::{Guid, class};
 
-use crate::hypervisor;
+use crate::diagnostics::{self, Stage};
+use crate::hvdiag;
 use crate::hypervisor::physical_memory::PhysicalMemory;
+use crate::hypervisor::{self, Backend};
 use crate::ipc::Receiver;
 use crate::process::{self, ProcessExit, images};
 use crate::syscall::FramebufferGrant;
@@ -39,8 +49,8 @@ pub struct ServiceContext {
 fn boot_mmio_space() -> Result<mmio_space::MmioSpace, String> {
     let gaps = vmbus_mmio_gaps()?;
     let framebuffer = mmio_space::framebuffer();
-    log::info!(
-        "hvdiag: mmio low={} high={}{}",
+    hvdiag!(
+        "mmio low={} high={}{}",
         gap_text(gaps.low),
         gap_text(gaps.high),
         framebuffer
@@ -80,13 +90,27 @@ impl GpuStack {
     /// Detects the platform and starts the bus, virtual PCI and dxg tasks. Waits until the bus
     /// has all offers and the first adapter is up (or `wait_milliseconds` passed).
     pub fn start(wait_milliseconds: u64) -> Result<GpuStack, String> {
-        let (backend, _) = hypervisor::detect().map_err(|error| format!("platform: {error}"))?;
+        diagnostics::enter(Stage::Hypervisor);
+        let (backend, features) =
+            hypervisor::detect().map_err(|error| format!("platform: {error}"))?;
+        diagnostics::report_platform(&backend);
+        let backend_is_real = matches!(backend, Backend::Real(_));
         let memory = PhysicalMemory::of_this_guest().ok_or("no boot memory map")?;
+        diagnostics::enter(Stage::Synic);
         let bus = vmbus_task::spawn(backend, memory).map_err(|error| format!("vmbus: {error}"))?;
-        let (version, offers) = bus
-            .connect_and_list()
-            .map_err(|error| format!("vmbus: {error}"))?;
+        let listed = bus.connect_and_list();
+        diagnostics::report_synic(backend_is_real, features.as_ref())
+            .map_err(|reason| format!("synic: {reason}"))?;
+        diagnostics::enter(Stage::Vmbus);
+        let (version, offers) = listed.map_err(|error| format!("vmbus: {error}"))?;
         log::info!("vmbus: version {version:?}, {} offers", offers.len());
+        match bus.connection_id() {
+            Some(connection) => hvdiag!("vmbus version={version} connection={connection}"),
+            None => hvdiag!("vmbus version={version} connection=unknown"),
+        }
+        diagnostics::enter(Stage::Offers);
+        check_offers(&offers)?;
+        diagnostics::enter(Stage::VpciD0);
         let (pci_functions, vpci) = vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER)
             .map_err(|error| format!("vpci: {error}"))?;
         let mmio = boot_mmio_space()?;
@@ -100,6 +124,9 @@ impl GpuStack {
         };
         if !wait_for_adapter(&adapter_events, wait_milliseconds) {
             log::warn!("dxg: no adapter became active within {wait_milliseconds} ms");
+            diagnostics::fail(format_args!(
+                "no dxg adapter became active within {wait_milliseconds} ms"
+            ));
         }
         Ok(stack)
     }
@@ -122,13 +149,71 @@ impl GpuStack {
     }
 }
 
-/// Waits until an adapter reports `Active` or `wait_milliseconds` passed.
+/// Device classes the report names.
+const KNOWN_CLASSES: [(Guid, &str); 4] = [
+    (class::DXG_GLOBAL, "dxg-global"),
+    (class::DXG_VIRTUAL_GPU, "dxg-vgpu"),
+    (class::VIRTUAL_PCI, "vpci"),
+    (class::DXGOS_ECHO, "dxgos-echo"),
+];
+
+/// Writes one report line per offer and checks that GPU-PV is offered: the dxg global channel
+/// and at least one vGPU channel. Without them there is nothing for the later stages to
+/// bring up, so this is where the boot fails (the `offers` stage).
+fn check_offers(offers: &[ChannelOffer]) -> Result<(), String> {
+    for offer in offers {
+        let name = KNOWN_CLASSES
+            .iter()
+            .find(|(class, _)| *class == offer.class)
+            .map_or("other", |(_, name)| name);
+        hvdiag!(
+            "offer class={name} type={} instance={} relid={} connection={} mmio={} MiB",
+            offer.class,
+            offer.instance,
+            offer.relid,
+            offer.connection_id,
+            offer.mmio_megabytes
+        );
+    }
+    let count = |wanted: Guid| offers.iter().filter(|offer| offer.class == wanted).count();
+    let (global, virtual_gpus, pci_buses) = (
+        count(class::DXG_GLOBAL),
+        count(class::DXG_VIRTUAL_GPU),
+        count(class::VIRTUAL_PCI),
+    );
+    hvdiag!(
+        "offers total={} dxg-global={global} dxg-vgpu={virtual_gpus} vpci={pci_buses}",
+        offers.len()
+    );
+    match (global, virtual_gpus) {
+        (0, _) => Err(String::from(
+            "offers: the host offered no dxg global channel (no GPU partition adapter?)",
+        )),
+        (_, 0) => Err(String::from("offers: the host offered no dxg vGPU channel")),
+        _ => Ok(()),
+    }
+}
+
+/// Waits until an adapter reports `Active` or `wait_milliseconds` passed; writes each adapter
+/// event to the boot report.
 fn wait_for_adapter(events: &Receiver<dxg_task::AdapterEvent>, wait_milliseconds: u64) -> bool {
     let mut waited = 0;
     loop {
         while let Ok(event) = events.try_recv() {
-            if event.state == dxg::core::AdapterState::Active {
-                return true;
+            hvdiag!(
+                "adapter {} luid=0x{:x}:0x{:x} state={:?}",
+                event.adapter.0,
+                event.luid.high,
+                event.luid.low,
+                event.state
+            );
+            match event.state {
+                AdapterState::Starting => diagnostics::enter(Stage::AdapterActive),
+                AdapterState::Active => {
+                    diagnostics::enter(Stage::GpupvCheck);
+                    return true;
+                }
+                _ => {}
             }
         }
         if waited >= wait_milliseconds {
@@ -151,6 +236,8 @@ const DEMO_APPLICATIONS: [(&str, u64, bool); 3] = [
 /// one renders on the GPU through D3DKMT and shows its picture), shut down.
 pub fn run(context: &ServiceContext) -> Result<(), String> {
     let stack = GpuStack::start(5_000)?;
+    report_gpupv_check(&stack.gpu)?;
+    diagnostics::finish_ok();
     let framebuffer = context.boot_info.framebuffer().copied();
     let result = run_applications(&stack, framebuffer);
     if let Ok(true) = result {
@@ -164,6 +251,36 @@ pub fn run(context: &ServiceContext) -> Result<(), String> {
     let shutdown = stack.shut_down();
     result?;
     shutdown
+}
+
+/// Guest process id of the `gpupv-check` (apart from the applications').
+const GPUPV_CHECK_PROCESS: ProcessId = ProcessId(0x6b0c);
+
+/// The `gpupv-check` stage: a round trip through the dxg task ([`gpu_demo::gpupv_check`]),
+/// written to the report; an error ends the boot.
+fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<(), String> {
+    diagnostics::enter(Stage::GpupvCheck);
+    let check = gpu_demo::gpupv_check(gpu, GPUPV_CHECK_PROCESS)
+        .map_err(|error| format!("gpupv-check: {error}"))?;
+    let paravirtualized =
+        check.adapter_type & userlib::abi::flags::D3DKMT_ADAPTERTYPE_PARAVIRTUALIZED != 0;
+    hvdiag!(
+        "gpupv adapters={} luid=0x{:x}:0x{:x} type=0x{:x} paravirtualized={}",
+        check.adapters,
+        check.luid.high,
+        check.luid.low,
+        check.adapter_type,
+        u8::from(paravirtualized)
+    );
+    match &check.description {
+        Ok(description) => hvdiag!("gpupv driver-description=\"{description}\""),
+        Err(error) => hvdiag!("gpupv driver-description unavailable: {error}"),
+    }
+    hvdiag!(
+        "gpupv device create+destroy ok handle=0x{:x} (no vendor driver in the guest)",
+        check.device
+    );
+    Ok(())
 }
 
 /// Runs [`DEMO_APPLICATIONS`] one after the other, each with its own GPU gateway; returns

@@ -7,7 +7,9 @@
 //! channels. Device tasks hold only a [`BusHandle`] (a sender) and their own event receiver.
 
 use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use drivers::vmbus_bus::{BusDriver, BusError, BusRequest, DriverEvent};
 use hyperv::platform::{MmioAccess, PlatformError};
@@ -104,6 +106,8 @@ pub struct BusHandle {
     /// Requests to the bus task.
     pub requests: Sender<BusMessage>,
     task: TaskHandle<()>,
+    /// The host's message connection id, stored when offers are listed (0: not yet).
+    connection_id: Arc<AtomicU32>,
 }
 
 impl BusHandle {
@@ -118,6 +122,12 @@ impl BusHandle {
             return Err(BusError::ConnectFailed);
         }
         answer.recv().unwrap_or(Err(BusError::ConnectFailed))
+    }
+
+    /// The message connection id the host gave (for the boot report), once
+    /// [`BusHandle::connect_and_list`] has answered.
+    pub fn connection_id(&self) -> Option<u32> {
+        Some(self.connection_id.load(Ordering::Acquire)).filter(|id| *id != 0)
     }
 
     /// Asks the bus to unload and returns its task handle to join.
@@ -157,8 +167,18 @@ pub fn spawn_with_version(
     let signal = InterruptSignal::new();
     let (vector, gsi) = route_interrupt(&backend, &signal)?;
     let (requests, receiver) = ipc::channel(64);
+    let connection_id = Arc::new(AtomicU32::new(0));
+    let connection_slot = connection_id.clone();
     let task = task::spawn("vmbus", move || {
-        let result = run(backend, memory, vector, max_version, &signal, &receiver);
+        let result = run(
+            backend,
+            memory,
+            vector,
+            max_version,
+            &signal,
+            &receiver,
+            &connection_slot,
+        );
         if let Some(gsi) = gsi {
             interrupts::mask_gsi(gsi);
         }
@@ -167,7 +187,11 @@ pub fn spawn_with_version(
             log::error!("vmbus: bus task ended: {error}");
         }
     });
-    Ok(BusHandle { requests, task })
+    Ok(BusHandle {
+        requests,
+        task,
+        connection_id,
+    })
 }
 
 struct Subscribers {
@@ -201,6 +225,7 @@ fn run(
     max_version: Option<Version>,
     signal: &InterruptSignal,
     requests: &Receiver<BusMessage>,
+    connection_id: &AtomicU32,
 ) -> Result<(), BusError> {
     // Bytes that arrived before the route existed would never raise a new edge.
     backend.acknowledge_interrupt();
@@ -262,6 +287,7 @@ fn run(
         if bus.is_ready() && !waiting_for_offers.is_empty() {
             let version = bus.version().unwrap_or(Version::WIN10_V5_3);
             let offers: Vec<ChannelOffer> = bus.offers().cloned().collect();
+            connection_id.store(bus.message_connection_id().unwrap_or(0), Ordering::Release);
             for reply in waiting_for_offers.drain(..) {
                 let _ = reply.send(Ok((version, offers.clone())));
             }

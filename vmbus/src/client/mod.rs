@@ -713,7 +713,9 @@ impl Client {
         }
     }
 
-    fn message_connection_id(&self) -> Result<u32, ClientError> {
+    /// The connection id control messages go to, as the host gave it in VERSION_RESPONSE
+    /// (≥ 5.0; 1 below); an error unless connected.
+    pub fn message_connection_id(&self) -> Result<u32, ClientError> {
         match self.connection {
             Connection::Connected {
                 message_connection_id,
