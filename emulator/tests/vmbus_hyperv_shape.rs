@@ -302,3 +302,23 @@ fn below_3_0_no_unload_is_sent_and_a_late_unload_response_is_ignored() {
     machine.pump(&mut bus);
     assert_eq!(bus.statistics().rejected_messages, rejected);
 }
+
+#[test]
+fn a_lost_requestoffers_is_reported_by_the_bus_instead_of_a_hang() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    // INITIATE_CONTACT is through (its answer waits in the SynIC); then every post fails.
+    let mut bus = machine.start(None).expect("the bus starts");
+    machine.set_post_faults(PostFaults {
+        transient: 0,
+        permanent: Some(HvError::InvalidParameter),
+    });
+    machine.pump(&mut bus);
+    assert_eq!(bus.version(), Some(Version::WIN10_V5_3));
+    assert!(!bus.is_ready());
+    assert_eq!(
+        bus.failure(),
+        Some(&BusError::PostFailed(PostFailure::Refused(
+            HvError::InvalidParameter
+        )))
+    );
+}

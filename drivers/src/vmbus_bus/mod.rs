@@ -589,16 +589,12 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             }
             ClientEvent::AllOffersDelivered => self.offers_complete = true,
             ClientEvent::Unloaded => self.unloaded = true,
+            // The client has logged it; only a lost REQUESTOFFERS concerns the bus itself.
             ClientEvent::PostFailed {
-                message_type,
+                message_type: vmbus::messages::MessageType::REQUEST_OFFERS,
                 failure,
                 ..
-            } => {
-                log::warn!("vmbus: {message_type:?} not delivered: {failure}");
-                if message_type == vmbus::messages::MessageType::REQUEST_OFFERS {
-                    self.failure = Some(BusError::PostFailed(failure));
-                }
-            }
+            } => self.failure = Some(BusError::PostFailed(failure)),
             ClientEvent::OfferArrived(offer) => {
                 if let Some(subscriber) = subscriber {
                     self.outputs.push_back(BusOutput {
