@@ -32,7 +32,7 @@
 //! it; the guest's writes of the interface version and caps are copied into the GPU-PV host.
 //! Without a vGPU the vPCI channel stays passive and MMIO is unhandled.
 
-use crate::platform::{HostEvent, HostEventHandler, SynicHost};
+use crate::platform::{HostEvent, HostEventHandler, PostFaults, SynicHost};
 use crate::vgpu::{self, GpuHost, HostOutput, VgpuDescription, VgpuPciConfig};
 use crate::vmbus_server::{
     CHANNEL_CONNECTION_ID_BASE, ChannelService, DeviceKind, GpadlEvent, ReplyKind, Server,
@@ -259,9 +259,19 @@ impl<M: GuestMemory + Clone> HostServices<M> {
 
     /// Registers the connection ids the guest may post to and signal on `host`. Call once,
     /// before the guest runs.
+    /// The server's post-failure switches become the SynIC model's [`PostFaults`]; without
+    /// connection id 4 (a host below 5.0, or the `no_connection_id_4` switch) only id 1 is
+    /// registered.
     pub fn register(&self, host: &mut SynicHost) {
         host.register_message_connection(MESSAGE_CONNECTION_ID);
-        host.register_message_connection(MESSAGE_CONNECTION_ID_MULTICLIENT);
+        if self.server.listens_on_connection_id_4() {
+            host.register_message_connection(MESSAGE_CONNECTION_ID_MULTICLIENT);
+        }
+        let misbehaviour = self.server.misbehaviour();
+        host.set_post_faults(PostFaults {
+            transient: misbehaviour.transient_post_failures,
+            permanent: misbehaviour.permanent_post_failure,
+        });
         for relid in 1..=self.device_count {
             host.register_event_connection(CHANNEL_CONNECTION_ID_BASE + relid);
         }

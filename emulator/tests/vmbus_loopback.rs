@@ -543,3 +543,19 @@ fn large_gpadl_through_header_and_bodies() {
     )));
     assert_eq!(pair.server.gpadl_count(), 1);
 }
+
+#[test]
+fn without_connection_id_4_the_client_connects_at_4_1() {
+    let mut config = ServerConfig::standard(1);
+    config.misbehaviour.no_connection_id_4 = true;
+    let mut pair = Loopback::new(config, ClientConfig::default(), MEMORY);
+    let events = pair.connect();
+    assert!(events.contains(&(
+        None,
+        ClientEvent::Connected {
+            version: Version::WIN10_V4_1
+        }
+    )));
+    assert_eq!(pair.server.version(), Some(Version::WIN10_V4_1));
+    assert!(pair.client_errors.is_empty());
+}

@@ -13,6 +13,7 @@
 //! - [`messages`]: wire layouts, the parser and encoders of control messages.
 //! - [`gpadl`]: splitting a GPADL into GPADL_HEADER/GPADL_BODY messages and reassembling it.
 //! - [`ring`]: the ring-buffer sender and receiver.
+//! - [`post_retry`]: when a failed HvPostMessage is retried, and for how long.
 //! - [`client`]: the client state machine.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod client;
 pub mod gpadl;
 pub mod guid;
 pub mod messages;
+pub mod post_retry;
 pub mod ring;
 pub mod version;
 

@@ -6,21 +6,36 @@
 //! ring memory they allocated, and get back the channel's two rings. Signalling the host for a
 //! channel is a request too, because only the bus owns the hypercall path.
 //!
-//! Opening a channel is a sequence (GPADL for the ring pages, then OPENCHANNEL); the bus runs it
-//! for the driver and answers once with [`DriverEvent::Opened`].
+//! Opening a channel is a sequence (ring control pages initialised with the pending-send-size
+//! feature, GPADL for the ring pages, then OPENCHANNEL); the bus runs it for the driver and
+//! answers once with [`DriverEvent::Opened`].
+//!
+//! Posting: every control message is posted in order. A failed HvPostMessage is retried as
+//! [`vmbus::post_retry`] decides (Linux `vmbus_post_msg` semantics, bounded at 5 s in total),
+//! waiting through the [`RetryClock`] the kernel supplies; a message given up on is reported to
+//! the client, which fails the request that carried it (the driver gets a typed
+//! [`OpenFailure`], the bus a [`BusError::PostFailed`] for REQUESTOFFERS). A post failure
+//! never ends the bus: only a broken platform link (not a hypercall status) does.
+//!
+//! Connection pages: as Linux's `vmbus_connect` (torvalds/linux drivers/hv/connection.c), the
+//! bus allocates zeroed pages for the interrupt page (sent below 5.0) and the two monitor pages
+//! (parent→child, child→parent; sent with every INITIATE_CONTACT).
 
 mod opening;
 
 use alloc::collections::{BTreeMap, VecDeque};
 
-use hyperv::memory::GuestMemory;
-use hyperv::platform::{HypervisorBackend, PageAllocator};
+use alloc::boxed::Box;
+
+use hyperv::memory::{GuestMemory, PAGE_SIZE};
+use hyperv::platform::{HypervisorBackend, PageAllocator, PagePurpose};
 use hyperv::synic::{MessageType, VMBUS_SINT};
 use hyperv::synic_client::{SynicClient, SynicConfig, SynicError};
 use vmbus::client::{
     Action, ChannelOffer, Client, ClientConfig, ClientError, ClientEvent, SubscriberId,
 };
 use vmbus::guid::Guid;
+use vmbus::post_retry::{PostFailure, PostRetry, RetryDecision};
 use vmbus::ring::{RingReceiver, RingSender};
 
 use opening::Opening;
@@ -117,8 +132,19 @@ pub enum BusError {
     Synic(SynicError),
     /// The VMBus client refused a request or a host message.
     Client(ClientError),
-    /// The host refused every protocol version.
+    /// The host refused every protocol version (or none could be posted).
     ConnectFailed,
+    /// REQUESTOFFERS could not be posted: no offers will come on this connection.
+    PostFailed(PostFailure),
+}
+
+/// Time for the post-retry policy: the kernel reads its clock and sleeps; tests pass a clock
+/// that advances by the time waited.
+pub trait RetryClock {
+    /// A monotonic time in microseconds.
+    fn now_microseconds(&mut self) -> u64;
+    /// Waits at least `microseconds` (sleeping or spinning).
+    fn wait_microseconds(&mut self, microseconds: u64);
 }
 
 impl From<SynicError> for BusError {
@@ -139,6 +165,7 @@ impl core::fmt::Display for BusError {
             BusError::Synic(error) => write!(f, "SynIC: {error:?}"),
             BusError::Client(error) => write!(f, "VMBus client: {error:?}"),
             BusError::ConnectFailed => f.write_str("the host refused every VMBus version"),
+            BusError::PostFailed(failure) => write!(f, "REQUESTOFFERS not delivered: {failure}"),
         }
     }
 }
@@ -154,6 +181,24 @@ pub struct BusStatistics {
     pub signals_received: u64,
     /// Channel signals sent.
     pub signals_sent: u64,
+    /// Control-message posts retried after a transient failure.
+    pub post_retries: u64,
+    /// Control messages given up on (the request failed).
+    pub failed_posts: u64,
+    /// HvSignalEvent calls that failed (logged; the host may miss that signal).
+    pub failed_signals: u64,
+}
+
+/// What the connection pages are allocated as: plain shared data pages, mapped like the
+/// hypercall input page (the host reads and writes them; nothing executes there).
+const CONNECTION_PAGE: PagePurpose = PagePurpose::HypercallInput;
+
+/// The zeroed pages INITIATE_CONTACT names, owned by the bus until shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ConnectionPages {
+    interrupt: u64,
+    monitor_parent_to_child: u64,
+    monitor_child_to_parent: u64,
 }
 
 /// The bus driver of one VMBus connection.
@@ -161,32 +206,46 @@ pub struct BusDriver<B: HypervisorBackend, M: GuestMemory + Clone> {
     synic: SynicClient<B, M>,
     client: Client,
     memory: M,
+    clock: Box<dyn RetryClock + Send>,
+    pages: ConnectionPages,
     openings: BTreeMap<u32, Opening>,
     outputs: VecDeque<BusOutput<M>>,
     offers_complete: bool,
     unloaded: bool,
+    failure: Option<BusError>,
     statistics: BusStatistics,
 }
 
 impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
-    /// Brings up the SynIC (SINT 2 on `vector`) and starts version negotiation. Install the
-    /// interrupt handler for `vector` first; then call [`BusDriver::on_interrupt`] whenever it
-    /// fires until [`BusDriver::is_ready`].
+    /// Brings up the SynIC (SINT 2 on `vector`), allocates the connection pages and starts
+    /// version negotiation. Install the interrupt handler for `vector` first; then call
+    /// [`BusDriver::on_interrupt`] whenever it fires until [`BusDriver::is_ready`]. `clock`
+    /// times the retries of failed posts.
     pub fn start<A: PageAllocator>(
         backend: B,
         memory: M,
         allocator: &mut A,
         vector: u8,
         max_version: Option<vmbus::version::Version>,
+        clock: Box<dyn RetryClock + Send>,
     ) -> Result<Self, BusError> {
-        let synic = SynicClient::initialize(
+        let pages = Self::allocate_connection_pages(&memory, allocator)?;
+        let synic = match SynicClient::initialize(
             backend,
             memory.clone(),
             allocator,
             SynicConfig::vmbus(vector),
-        )?;
+        ) {
+            Ok(synic) => synic,
+            Err(error) => {
+                Self::free_connection_pages(pages, allocator);
+                return Err(error.into());
+            }
+        };
         let mut config = ClientConfig {
             target_vp: synic.vp_index(),
+            interrupt_page: pages.interrupt,
+            monitor_pages: (pages.monitor_parent_to_child, pages.monitor_child_to_parent),
             ..ClientConfig::default()
         };
         if let Some(version) = max_version {
@@ -196,15 +255,90 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             synic,
             client: Client::new(config),
             memory,
+            clock,
+            pages,
             openings: BTreeMap::new(),
             outputs: VecDeque::new(),
             offers_complete: false,
             unloaded: false,
+            failure: None,
             statistics: BusStatistics::default(),
         };
-        bus.client.connect()?;
-        bus.run_actions()?;
-        Ok(bus)
+        let started = bus
+            .client
+            .connect()
+            .map_err(BusError::from)
+            .and_then(|()| bus.run_actions());
+        match started {
+            Ok(()) => Ok(bus),
+            Err(error) => {
+                // Nothing was connected: give the SynIC and the pages back.
+                if let Err(shutdown) = bus.shutdown(allocator) {
+                    log::warn!("vmbus: SynIC teardown after a failed start: {shutdown}");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Three zeroed pages (zeroed again here: the host reads them as soon as it knows them).
+    fn allocate_connection_pages<A: PageAllocator>(
+        memory: &M,
+        allocator: &mut A,
+    ) -> Result<ConnectionPages, BusError> {
+        let mut taken = [0u64; 3];
+        for index in 0..taken.len() {
+            let page = allocator
+                .allocate_page(CONNECTION_PAGE)
+                .map_err(|_| SynicError::OutOfPages);
+            let zeroed = page.and_then(|gpa| {
+                memory
+                    .write(gpa, &[0u8; PAGE_SIZE as usize])
+                    .map(|()| gpa)
+                    .map_err(|error| {
+                        allocator.free_page(gpa, CONNECTION_PAGE);
+                        SynicError::Memory(error)
+                    })
+            });
+            match zeroed {
+                Ok(gpa) => taken[index] = gpa,
+                Err(error) => {
+                    for gpa in &taken[..index] {
+                        allocator.free_page(*gpa, CONNECTION_PAGE);
+                    }
+                    return Err(error.into());
+                }
+            }
+        }
+        Ok(ConnectionPages {
+            interrupt: taken[0],
+            monitor_parent_to_child: taken[1],
+            monitor_child_to_parent: taken[2],
+        })
+    }
+
+    fn free_connection_pages<A: PageAllocator>(pages: ConnectionPages, allocator: &mut A) {
+        for gpa in [
+            pages.interrupt,
+            pages.monitor_parent_to_child,
+            pages.monitor_child_to_parent,
+        ] {
+            allocator.free_page(gpa, CONNECTION_PAGE);
+        }
+    }
+
+    /// The GPAs of the parent→child and child→parent monitor pages sent in INITIATE_CONTACT.
+    pub fn monitor_pages(&self) -> (u64, u64) {
+        (
+            self.pages.monitor_parent_to_child,
+            self.pages.monitor_child_to_parent,
+        )
+    }
+
+    /// Why the bus cannot serve offers on this connection, if it cannot (REQUESTOFFERS not
+    /// delivered). The bus still answers requests; callers waiting for offers should stop.
+    pub fn failure(&self) -> Option<&BusError> {
+        self.failure.as_ref()
     }
 
     /// The negotiated version, once connected.
@@ -248,9 +382,14 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         self.unloaded
     }
 
-    /// Tears the SynIC down and returns the backend and the memory.
+    /// Tears the SynIC down, frees the connection pages and returns the backend and the
+    /// memory. Call it only after the host has answered UNLOAD (or never connected): until
+    /// then it may still write the monitor pages.
     pub fn shutdown<A: PageAllocator>(self, allocator: &mut A) -> Result<(B, M), BusError> {
-        Ok(self.synic.shutdown(allocator)?)
+        let pages = self.pages;
+        let result = self.synic.shutdown(allocator)?;
+        Self::free_connection_pages(pages, allocator);
+        Ok(result)
     }
 
     /// Takes the next event for a device driver.
@@ -312,6 +451,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 let target_vp = self.synic.vp_index();
                 match Opening::start(
                     &mut self.client,
+                    &self.memory,
                     relid,
                     subscriber,
                     target_vp,
@@ -349,7 +489,8 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         self.run_actions()
     }
 
-    /// Carries out the client's actions until there are none.
+    /// Carries out the client's actions until there are none. Only a broken platform link
+    /// (not a hypercall status) is an error.
     fn run_actions(&mut self) -> Result<(), BusError> {
         while let Some(action) = self.client.poll_action() {
             match action {
@@ -358,17 +499,64 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                     message_type,
                     payload,
                 } => {
-                    self.synic
-                        .post_message(connection_id, MessageType(message_type), &payload)?;
+                    if let Err(failure) =
+                        self.post_with_retries(connection_id, MessageType(message_type), &payload)?
+                    {
+                        self.statistics.failed_posts += 1;
+                        self.client.on_post_message_failed(&payload, failure)?;
+                    }
                 }
                 Action::SignalEvent { connection_id } => {
                     self.statistics.signals_sent += 1;
-                    self.synic.signal_event(connection_id, 0)?;
+                    match self.synic.signal_event(connection_id, 0) {
+                        Ok(()) => {}
+                        Err(SynicError::Hypervisor(error)) => {
+                            // As Linux's vmbus_set_event, which ignores the status.
+                            self.statistics.failed_signals += 1;
+                            log::warn!(
+                                "vmbus: HvSignalEvent({connection_id:#x}) failed: {}",
+                                error.name()
+                            );
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
                 }
                 Action::Event { subscriber, event } => self.route(subscriber, event)?,
             }
         }
         Ok(())
+    }
+
+    /// Posts one message, retrying transient failures within the policy's bound. The outer
+    /// error is a broken link; the inner one the failure to report to the client.
+    fn post_with_retries(
+        &mut self,
+        connection_id: u32,
+        message_type: MessageType,
+        payload: &[u8],
+    ) -> Result<Result<(), PostFailure>, BusError> {
+        let mut retry = PostRetry::for_payload(payload);
+        loop {
+            let error = match self
+                .synic
+                .post_message(connection_id, message_type, payload)
+            {
+                Ok(()) => return Ok(Ok(())),
+                Err(SynicError::Hypervisor(error)) => error,
+                Err(error) => return Err(error.into()),
+            };
+            match retry.on_failure(error, self.clock.now_microseconds()) {
+                RetryDecision::RetryAfter(microseconds) => {
+                    self.statistics.post_retries += 1;
+                    log::debug!(
+                        "vmbus: HvPostMessage({connection_id}) {}: retry in {microseconds} µs",
+                        error.name()
+                    );
+                    self.clock.wait_microseconds(microseconds);
+                }
+                RetryDecision::GiveUp(failure) => return Ok(Err(failure)),
+            }
+        }
     }
 
     fn route(
@@ -379,7 +567,10 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         let relid_of_opening = match &event {
             ClientEvent::GpadlCreated { relid, .. }
             | ClientEvent::ChannelOpened { relid, .. }
-            | ClientEvent::GpadlTornDown { relid, .. } => Some(*relid),
+            | ClientEvent::GpadlTornDown { relid, .. }
+            | ClientEvent::PostFailed {
+                relid: Some(relid), ..
+            } => Some(*relid),
             _ => None,
         };
         if let Some(relid) = relid_of_opening
@@ -403,6 +594,12 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             }
             ClientEvent::AllOffersDelivered => self.offers_complete = true,
             ClientEvent::Unloaded => self.unloaded = true,
+            // The client has logged it; only a lost REQUESTOFFERS concerns the bus itself.
+            ClientEvent::PostFailed {
+                message_type: vmbus::messages::MessageType::REQUEST_OFFERS,
+                failure,
+                ..
+            } => self.failure = Some(BusError::PostFailed(failure)),
             ClientEvent::OfferArrived(offer) => {
                 if let Some(subscriber) = subscriber {
                     self.outputs.push_back(BusOutput {

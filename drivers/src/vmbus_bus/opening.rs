@@ -1,11 +1,16 @@
-//! The open and close sequences of one channel: GPADL for the ring pages, OPENCHANNEL, and
-//! back (CLOSECHANNEL, GPADL teardown).
+//! The open and close sequences of one channel: both ring control pages initialised with the
+//! pending-send-size feature bit (as Linux's `hv_ringbuffer_init`, before the GPADL and
+//! OPENCHANNEL), GPADL for the ring pages, OPENCHANNEL, and back (CLOSECHANNEL, GPADL
+//! teardown).
 
 use hyperv::memory::{GuestMemory, PAGE_SIZE};
 use vmbus::client::{
     Client, ClientError, ClientEvent, GpadlCreateError, OpenError, OpenRequest, SubscriberId,
 };
-use vmbus::ring::{RingPages, RingReceiver, RingSender};
+use vmbus::messages::MessageType;
+use vmbus::ring::{
+    FEATURE_PENDING_SEND_SIZE, RingPages, RingReceiver, RingSender, initialize_control_page,
+};
 
 use super::{BusOutput, ChannelRings, DriverEvent};
 
@@ -74,9 +79,11 @@ pub(super) struct Opening {
 }
 
 impl Opening {
-    /// Starts the sequence by creating the GPADL.
-    pub(super) fn start(
+    /// Starts the sequence: initialises both rings' control pages (indices zero, feature bit
+    /// pending-send-size) and creates the GPADL.
+    pub(super) fn start<M: GuestMemory>(
         client: &mut Client,
+        memory: &M,
         relid: u32,
         subscriber: SubscriberId,
         target_vp: u32,
@@ -85,6 +92,16 @@ impl Opening {
     ) -> Result<Opening, OpenFailure> {
         if !rings.is_valid() {
             return Err(OpenFailure::BadRingMemory);
+        }
+        for (gpa, bytes) in [
+            (rings.gpa, rings.outbound_bytes),
+            (rings.gpa + rings.outbound_bytes, rings.inbound_bytes),
+        ] {
+            RingPages::contiguous(gpa, bytes)
+                .and_then(|pages| {
+                    initialize_control_page(memory, &pages, FEATURE_PENDING_SEND_SIZE)
+                })
+                .map_err(|_| OpenFailure::Ring)?;
         }
         let total = rings.outbound_bytes + rings.inbound_bytes;
         let first = rings.gpa / PAGE_SIZE;
@@ -199,6 +216,22 @@ impl Opening {
                         self.fail(client, OpenFailure::Ring)
                     }
                 }
+            }
+            (
+                Stage::TearingDown,
+                ClientEvent::PostFailed {
+                    message_type: MessageType::GPADL_TEARDOWN,
+                    failure,
+                    ..
+                },
+            ) => {
+                // The host still maps the ring pages: they must not be handed back as free.
+                log::error!(
+                    "vmbus: GPADL {:#x} of relid {relid} could not be torn down ({failure}); \
+                     its ring memory stays with the host",
+                    self.gpadl
+                );
+                None
             }
             (Stage::TearingDown, ClientEvent::GpadlTornDown { gpadl, .. })
                 if *gpadl == self.gpadl =>

@@ -111,10 +111,15 @@ impl SynicHost {
         }
         let connection_id = block.connection_id & CONNECTION_ID_MASK;
         let buffers = self.config.post_message_buffers;
-        let outstanding = self
-            .message_connections
-            .get_mut(&connection_id)
-            .ok_or(HvError::InvalidConnectionId)?;
+        if !self.message_connections.contains_key(&connection_id) {
+            return Err(HvError::InvalidConnectionId);
+        }
+        if let Some(error) = self.post_fault() {
+            return Err(error);
+        }
+        let Some(outstanding) = self.message_connections.get_mut(&connection_id) else {
+            return Err(HvError::InvalidConnectionId);
+        };
         if *outstanding >= buffers {
             return Err(HvError::InsufficientBuffers);
         }
@@ -126,6 +131,23 @@ impl SynicHost {
             payload: block.payload[..block.payload_size as usize].to_vec(),
         });
         Ok(())
+    }
+
+    /// The status an injected [`super::synic_host::PostFaults`] gives this post, if any.
+    fn post_fault(&mut self) -> Option<HvError> {
+        let faults = &mut self.post_faults;
+        let error = if faults.transient > 0 {
+            faults.transient -= 1;
+            Some(if faults.transient % 2 == 1 {
+                HvError::InsufficientBuffers
+            } else {
+                HvError::InsufficientMemory
+            })
+        } else {
+            faults.permanent
+        }?;
+        self.injected_post_failures += 1;
+        Some(error)
     }
 
     fn signal_event(

@@ -28,7 +28,7 @@ pub use memory_map::{GuestMemoryMap, LayoutError, PlatformLayout};
 pub use qemu_link::{LinkError, LinkSummary, QemuLink, QemuLinkConfig, run_qemu_link};
 pub use session::LinkSession;
 pub use shared_memory::SharedFileMemory;
-pub use synic_host::{DeliveryError, HostConfig, MsrError, SynicHost, VpState};
+pub use synic_host::{DeliveryError, HostConfig, MsrError, PostFaults, SynicHost, VpState};
 
 #[cfg(test)]
 mod tests;

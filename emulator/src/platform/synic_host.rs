@@ -51,6 +51,17 @@ impl Default for HostConfig {
     }
 }
 
+/// Injected HvPostMessage failures (the misbehaviour switches of the VMBus host, applied where
+/// Hyper-V decides a post's status: in the hypercall, before the message reaches the server).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PostFaults {
+    /// The next this-many posts to a registered connection fail with a transient status,
+    /// alternately INSUFFICIENT_BUFFERS and INSUFFICIENT_MEMORY (a guest retries them).
+    pub transient: u32,
+    /// After the transient ones, every post fails with this status.
+    pub permanent: Option<HvError>,
+}
+
 /// Why an MSR access raises #GP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsrError {
@@ -133,6 +144,9 @@ pub struct SynicHost {
     pub(super) events: VecDeque<HostEvent>,
     interrupts: Vec<Interrupt>,
     pub(super) injected_errors: VecDeque<(u16, HvError)>,
+    pub(super) post_faults: PostFaults,
+    /// Posts failed by [`PostFaults`] so far.
+    pub(super) injected_post_failures: u64,
     clock: Box<dyn Fn() -> u64 + Send>,
     journal: Option<Vec<String>>,
 }
@@ -152,6 +166,8 @@ impl SynicHost {
             events: VecDeque::new(),
             interrupts: Vec::new(),
             injected_errors: VecDeque::new(),
+            post_faults: PostFaults::default(),
+            injected_post_failures: 0,
             clock: Box::new(move || (start.elapsed().as_nanos() / 100) as u64),
             journal: None,
         }
@@ -223,6 +239,21 @@ impl SynicHost {
     /// Fault injection: the next hypercall with `call_code` fails with `error`.
     pub fn inject_hypercall_error(&mut self, call_code: u16, error: HvError) {
         self.injected_errors.push_back((call_code, error));
+    }
+
+    /// Fault injection: HvPostMessage fails as `faults` says (replaces earlier settings).
+    pub fn set_post_faults(&mut self, faults: PostFaults) {
+        self.post_faults = faults;
+    }
+
+    /// The post faults still to come.
+    pub fn post_faults(&self) -> PostFaults {
+        self.post_faults
+    }
+
+    /// How many posts [`PostFaults`] have failed so far.
+    pub fn injected_post_failures(&self) -> u64 {
+        self.injected_post_failures
     }
 
     /// The next guest request, in order.

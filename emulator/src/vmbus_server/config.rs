@@ -1,5 +1,6 @@
 //! What the emulated VMBus host offers, and how it misbehaves on purpose.
 
+use hyperv::status::HvError;
 use vmbus::guid::{Guid, class};
 use vmbus::version::{MESSAGE_CONNECTION_ID, Version};
 
@@ -58,13 +59,25 @@ pub struct Misbehaviour {
     pub corrupt_ring_on_open: bool,
     /// Send the first offer twice (same relid).
     pub duplicate_first_offer: bool,
+    /// No connection id 4: the host does not listen on the ≥ 5.0 INITIATE_CONTACT connection
+    /// (as a host without protocol 5.0), so HvPostMessage to it fails with
+    /// INVALID_CONNECTION_ID and the guest must connect at 4.x on connection id 1.
+    pub no_connection_id_4: bool,
+    /// The guest's next this-many HvPostMessage calls fail with INSUFFICIENT_BUFFERS /
+    /// INSUFFICIENT_MEMORY (alternately) — transient failures a guest retries. Applied by the
+    /// SynIC model ([`crate::platform::PostFaults`]) when the services register with it; the
+    /// server-only loopback does not see them.
+    pub transient_post_failures: u32,
+    /// After the transient ones, every HvPostMessage fails with this status (a permanent
+    /// failure). Applied like `transient_post_failures`.
+    pub permanent_post_failure: Option<HvError>,
 }
 
 /// The host's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Highest version accepted; below 5.0 connection id 4 is not registered (posts to it fail
-    /// with INVALID_CONNECTION_ID, as on QEMU).
+    /// with INVALID_CONNECTION_ID, as on a host without protocol 5.0).
     pub max_version: Version,
     /// Lowest version accepted.
     pub min_version: Version,

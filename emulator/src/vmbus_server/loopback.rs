@@ -4,10 +4,12 @@
 
 use super::{Server, ServerConfig, ServerError, ServerOutput};
 use hyperv::memory::AtomicMemory;
+use hyperv::status::HvError;
 use std::sync::Arc;
 use vmbus::client::{
     Action, Client, ClientConfig, ClientError, ClientEvent, OpenRequest, SubscriberId,
 };
+use vmbus::post_retry::{PostRetry, RetryDecision};
 use vmbus::ring::ChannelRings;
 
 /// Guest memory shared by both sides.
@@ -82,19 +84,7 @@ impl Loopback {
                         message_type,
                         payload,
                     } => {
-                        if let Err(error) =
-                            self.server
-                                .on_guest_message(connection_id, message_type, &payload)
-                        {
-                            match error.hypercall_status() {
-                                Some(status) => {
-                                    if let Err(error) = self.client.on_post_message_failed(status) {
-                                        self.client_errors.push(error);
-                                    }
-                                }
-                                None => self.server_errors.push(error),
-                            }
-                        }
+                        self.post(connection_id, message_type, &payload);
                     }
                     Action::SignalEvent { connection_id } => {
                         if let Err(error) = self.server.on_guest_signal(connection_id) {
@@ -117,6 +107,32 @@ impl Loopback {
                 }
             }
             if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Delivers one guest post, retrying as [`vmbus::post_retry`] says (without waiting: the
+    /// host here changes only when posted to) and reporting a message given up on to the
+    /// client.
+    fn post(&mut self, connection_id: u32, message_type: u32, payload: &[u8]) {
+        let mut retry = PostRetry::for_payload(payload);
+        loop {
+            let error = match self
+                .server
+                .on_guest_message(connection_id, message_type, payload)
+            {
+                Ok(()) => return,
+                Err(error) => error,
+            };
+            let Some(status) = error.hypercall_status().and_then(HvError::from_code) else {
+                self.server_errors.push(error);
+                return;
+            };
+            if let RetryDecision::GiveUp(failure) = retry.on_failure(status, 0) {
+                if let Err(error) = self.client.on_post_message_failed(payload, failure) {
+                    self.client_errors.push(error);
+                }
                 return;
             }
         }

@@ -40,7 +40,7 @@ use hyperv::memory::GuestMemory;
 use std::collections::{BTreeMap, VecDeque};
 use vmbus::gpadl::{GpaRange, GpadlAssembler};
 use vmbus::messages::{ControlMessage, MessageType, STATUS_UNSUCCESSFUL, encode, parse};
-use vmbus::ring::{ChannelRings, IndexKind, WRITE_INDEX_OFFSET};
+use vmbus::ring::{ChannelRings, FEATURE_BITS_OFFSET, IndexKind, WRITE_INDEX_OFFSET};
 use vmbus::version::{
     MESSAGE_CONNECTION_ID, MESSAGE_CONNECTION_ID_MULTICLIENT, VMBUS_SYNIC_MESSAGE_TYPE, Version,
 };
@@ -114,6 +114,11 @@ pub struct Server<M: GuestMemory + Clone> {
     /// GPADL table changes since the last [`Server::take_gpadl_events`] (`None` until
     /// [`Server::report_gpadls`]).
     gpadl_events: Option<Vec<GpadlEvent>>,
+    /// The monitor pages of the last accepted INITIATE_CONTACT (parent→child, child→parent).
+    monitor_pages: Option<(u64, u64)>,
+    /// The feature bits of each channel's two rings (guest→host, host→guest) as the guest had
+    /// set them when its OPENCHANNEL arrived.
+    ring_features_at_open: BTreeMap<u32, (u32, u32)>,
 }
 
 /// Most guest packets one [`Server::run_services`] call hands to the device model; the rest
@@ -153,7 +158,32 @@ impl<M: GuestMemory + Clone> Server<M> {
             scratch: Vec::new(),
             closed_channels: Vec::new(),
             gpadl_events: None,
+            monitor_pages: None,
+            ring_features_at_open: BTreeMap::new(),
         }
+    }
+
+    /// Whether the host listens on connection id 4 (the INITIATE_CONTACT connection of
+    /// protocol ≥ 5.0): a host that accepts 5.0 and was not told to refuse it.
+    pub fn listens_on_connection_id_4(&self) -> bool {
+        self.config.max_version >= Version::WIN10_V5 && !self.misbehaviour.no_connection_id_4
+    }
+
+    /// The faults configured for this host.
+    pub fn misbehaviour(&self) -> &Misbehaviour {
+        &self.misbehaviour
+    }
+
+    /// The monitor pages (parent→child, child→parent) the guest named in the INITIATE_CONTACT
+    /// that was accepted, once connected.
+    pub fn monitor_pages(&self) -> Option<(u64, u64)> {
+        self.monitor_pages
+    }
+
+    /// The feature bits of channel `relid`'s guest→host and host→guest rings as they were when
+    /// the guest's OPENCHANNEL arrived (bit 0: pending send size).
+    pub fn ring_features_at_open(&self, relid: u32) -> Option<(u32, u32)> {
+        self.ring_features_at_open.get(&relid).copied()
     }
 
     /// The relid of the offer with this instance GUID.
@@ -449,7 +479,7 @@ impl<M: GuestMemory + Clone> Server<M> {
         message_type: u32,
         payload: &[u8],
     ) -> Result<(), ServerError> {
-        let multiclient = self.config.max_version >= Version::WIN10_V5;
+        let multiclient = self.listens_on_connection_id_4();
         let registered = connection_id == MESSAGE_CONNECTION_ID
             || (multiclient && connection_id == MESSAGE_CONNECTION_ID_MULTICLIENT)
             || (multiclient && connection_id == self.config.message_connection_id);
@@ -469,7 +499,8 @@ impl<M: GuestMemory + Clone> Server<M> {
                     found: connection_id,
                 });
             }
-            return self.initiate_contact(version, message.target_vcpu.get());
+            let monitor_pages = (message.monitor_page1.get(), message.monitor_page2.get());
+            return self.initiate_contact(version, message.target_vcpu.get(), monitor_pages);
         }
         let Connection::Connected {
             message_connection_id,
@@ -487,7 +518,12 @@ impl<M: GuestMemory + Clone> Server<M> {
         self.handle(message)
     }
 
-    fn initiate_contact(&mut self, version: Version, target_vp: u32) -> Result<(), ServerError> {
+    fn initiate_contact(
+        &mut self,
+        version: Version,
+        target_vp: u32,
+        monitor_pages: (u64, u64),
+    ) -> Result<(), ServerError> {
         let known = vmbus::version::SUPPORTED_VERSIONS.contains(&version)
             || [Version::WS2008, Version::WIN7].contains(&version);
         let supported = known
@@ -501,6 +537,7 @@ impl<M: GuestMemory + Clone> Server<M> {
         };
         if supported {
             self.reset();
+            self.monitor_pages = Some(monitor_pages);
             self.connection = Connection::Connected {
                 version,
                 target_vp,
@@ -632,6 +669,11 @@ impl<M: GuestMemory + Clone> Server<M> {
                 }
                 let gpadl = message.ring_buffer_gpadl.get();
                 let target_vp = message.target_vp.get();
+                if let Some(features) =
+                    self.ring_features(gpadl, message.downstream_ring_buffer_page_offset.get())
+                {
+                    self.ring_features_at_open.insert(relid, features);
+                }
                 match self.open_rings(
                     relid,
                     gpadl,
@@ -740,6 +782,19 @@ impl<M: GuestMemory + Clone> Server<M> {
             downstream_page_offset,
         )?;
         Ok(HostChannel::new(rings.receiver, rings.sender, target_vp))
+    }
+
+    /// The feature bits of both rings of a ring GPADL (first page of each ring), if readable.
+    fn ring_features(&self, gpadl: u32, downstream_page_offset: u32) -> Option<(u32, u32)> {
+        let (_, ranges) = self.gpadls.get(&gpadl)?;
+        let pfns = &ranges.first()?.pfns;
+        let read = |pfn: &u64| {
+            let gpa = pfn.checked_mul(hyperv::memory::PAGE_SIZE)?;
+            self.memory.load_u32(gpa + FEATURE_BITS_OFFSET).ok()
+        };
+        let outbound = read(pfns.first()?)?;
+        let inbound = read(pfns.get(downstream_page_offset as usize)?)?;
+        Some((outbound, inbound))
     }
 
     fn try_complete_gpadl(&mut self, gpadl: u32) {

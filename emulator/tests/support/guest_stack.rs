@@ -13,7 +13,9 @@
 
 #![allow(dead_code)]
 
-use drivers::vmbus_bus::{BusDriver, BusRequest, ChannelRings, DriverEvent, RingMemory};
+use drivers::vmbus_bus::{
+    BusDriver, BusRequest, ChannelRings, DriverEvent, RetryClock, RingMemory,
+};
 use dxg::core::{
     Action, ChannelId, Driver, DriverConfig, OutgoingPacket, PacketKind, ProcessId, ProtocolError,
     Reply, Request, Ticket,
@@ -43,6 +45,23 @@ const RING_BASE: u64 = 0x20_0000;
 pub const IO_SPACE_BASE: u64 = 0x100_0000;
 const VECTOR: u8 = 0xF3;
 const SUBSCRIBER: SubscriberId = SubscriberId(7);
+
+/// A clock for the bus's post retries that advances exactly by the time waited (no real
+/// sleeping; tests never depend on wall-clock time).
+#[derive(Debug, Default)]
+pub struct SteppingClock {
+    now: u64,
+}
+
+impl RetryClock for SteppingClock {
+    fn now_microseconds(&mut self) -> u64 {
+        self.now
+    }
+
+    fn wait_microseconds(&mut self, microseconds: u64) {
+        self.now += microseconds;
+    }
+}
 
 struct GuestChannel {
     id: ChannelId,
@@ -91,6 +110,7 @@ impl Stack {
             &mut pages,
             VECTOR,
             None,
+            Box::new(SteppingClock::default()),
         )
         .expect("bus starts");
         let mut stack = Stack {

@@ -335,13 +335,17 @@ impl DxgTask {
                     signal |= needed;
                     channel.backlog.pop_front();
                 }
-                Err(RingError::Full { needed }) => {
+                Err(RingError::Full { needed }) => match rings.outbound.wait_for_space(needed) {
+                    // The host read meanwhile: the room is there, write now.
+                    Ok(true) => continue,
                     // The host signals once `needed` bytes are free (pending_send_sz).
-                    if let Err(error) = rings.outbound.wait_for_space(needed) {
+                    Ok(false) => break,
+                    Err(error) => {
+                        // The packet stays in the backlog for the next signal or flush.
                         log::warn!("dxg: ring wait on relid {relid}: {error:?}");
+                        break;
                     }
-                    break;
-                }
+                },
                 Err(error) => {
                     log::warn!("dxg: dropping a packet on relid {relid}: {error:?}");
                     channel.backlog.pop_front();

@@ -11,7 +11,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use drivers::vmbus_bus::{BusDriver, BusError, BusRequest, DriverEvent};
+use alloc::boxed::Box;
+
+use drivers::vmbus_bus::{BusDriver, BusError, BusRequest, DriverEvent, RetryClock};
 use hyperv::platform::{MmioAccess, PlatformError};
 use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::version::Version;
@@ -194,6 +196,25 @@ pub fn spawn_with_version(
     })
 }
 
+/// The kernel's clock for the bus's post retries: the TSC for the time, the scheduler for
+/// waits of a millisecond or more (other tasks run meanwhile) and a spin below that (Linux's
+/// `vmbus_post_msg` likewise uses udelay for short and msleep for long delays).
+struct KernelRetryClock;
+
+impl RetryClock for KernelRetryClock {
+    fn now_microseconds(&mut self) -> u64 {
+        crate::clock::nanoseconds_since_boot() / 1000
+    }
+
+    fn wait_microseconds(&mut self, microseconds: u64) {
+        if microseconds >= 1000 {
+            task::sleep_milliseconds(microseconds.div_ceil(1000));
+        } else {
+            crate::clock::busy_wait_microseconds(microseconds);
+        }
+    }
+}
+
 struct Subscribers {
     channels: BTreeMap<SubscriberId, Sender<BusEvent>>,
     dropped: u64,
@@ -235,6 +256,7 @@ fn run(
         &mut KernelPageAllocator,
         vector,
         max_version,
+        Box::new(KernelRetryClock),
     )?;
     let mut subscribers = Subscribers {
         channels: BTreeMap::new(),
@@ -246,7 +268,14 @@ fn run(
         // The interrupt path first: a response may already be latched by a synchronous call.
         signal.take();
         bus.synic().backend().acknowledge_interrupt();
-        bus.on_interrupt()?;
+        if let Err(error) = bus.on_interrupt() {
+            // The connection is gone (every version refused, or the link broke): tell the
+            // waiters why before the task ends.
+            for reply in waiting_for_offers.drain(..) {
+                let _ = reply.send(Err(error.clone()));
+            }
+            return Err(error);
+        }
         loop {
             match requests.try_recv() {
                 Ok(BusMessage::Register { subscriber, events }) => {
@@ -283,6 +312,13 @@ fn run(
         }
         while let Some(output) = bus.poll_output() {
             subscribers.deliver(output.subscriber, output.event);
+        }
+        if let Some(failure) = bus.failure()
+            && !waiting_for_offers.is_empty()
+        {
+            for reply in waiting_for_offers.drain(..) {
+                let _ = reply.send(Err(failure.clone()));
+            }
         }
         if bus.is_ready() && !waiting_for_offers.is_empty() {
             let version = bus.version().unwrap_or(Version::WIN10_V5_3);

@@ -298,12 +298,17 @@ impl VpciTask {
                     signal |= needed;
                     self.backlog.pop_front();
                 }
-                Err(RingError::Full { needed }) => {
-                    if let Err(error) = rings.outbound.wait_for_space(needed) {
+                Err(RingError::Full { needed }) => match rings.outbound.wait_for_space(needed) {
+                    // The host read meanwhile: the room is there, write now.
+                    Ok(true) => continue,
+                    // The host signals once `needed` bytes are free (pending_send_sz).
+                    Ok(false) => break,
+                    Err(error) => {
+                        // The message stays in the backlog for the next signal or flush.
                         log::warn!("vpci: ring wait: {error:?}");
+                        break;
                     }
-                    break;
-                }
+                },
                 Err(error) => {
                     log::warn!("vpci: dropping a message: {error:?}");
                     self.backlog.pop_front();

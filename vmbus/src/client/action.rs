@@ -1,6 +1,8 @@
 //! What the client asks its caller to do, and the events it reports to drivers.
 
 use super::channel::ChannelOffer;
+use crate::messages::MessageType;
+use crate::post_retry::PostFailure;
 use crate::version::Version;
 use alloc::vec::Vec;
 
@@ -15,6 +17,8 @@ pub enum OpenError {
     Status(u32),
     /// The offer was rescinded before the host answered (the host drops such opens).
     Rescinded,
+    /// OPENCHANNEL could not be posted.
+    PostFailed(PostFailure),
 }
 
 /// Why a GPADL was not created.
@@ -24,6 +28,8 @@ pub enum GpadlCreateError {
     Status(u32),
     /// The offer was rescinded while the GPADL was being created.
     Rescinded,
+    /// A GPADL_HEADER or GPADL_BODY could not be posted (the rest of the GPADL was not sent).
+    PostFailed(PostFailure),
 }
 
 /// An event for the bus task or for the driver of a channel.
@@ -81,6 +87,17 @@ pub enum ClientEvent {
     },
     /// UNLOAD completed; the connection is gone and [`super::Client::connect`] may be called.
     Unloaded,
+    /// A message with no other answer could not be posted (REQUESTOFFERS, CLOSECHANNEL,
+    /// GPADL_TEARDOWN, RELID_RELEASED, MODIFYCHANNEL). The client's state is as before the
+    /// request where that is possible (a GPADL being torn down is `Created` again).
+    PostFailed {
+        /// The channel the message was about, if any.
+        relid: Option<u32>,
+        /// The message that was not delivered.
+        message_type: MessageType,
+        /// Why.
+        failure: PostFailure,
+    },
 }
 
 /// Something for the caller to carry out.

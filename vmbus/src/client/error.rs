@@ -42,9 +42,6 @@ pub enum ClientError {
     Gpadl(GpadlError),
     /// All GPADL handles are used.
     OutOfGpadlHandles,
-    /// HvPostMessage failed with this status outside the version handshake. The caller
-    /// retries INSUFFICIENT_BUFFERS (0x13) itself; other statuses are reported here.
-    PostFailed(u16),
 }
 
 impl From<ParseError> for ClientError {

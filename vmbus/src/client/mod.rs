@@ -9,9 +9,13 @@
 //!
 //! Connection: INITIATE_CONTACT for each version of [`SUPPORTED_VERSIONS`] at or below the
 //! configured maximum, newest first, on connection id 4 (≥ 5.0) or 1; a refusal moves to the
-//! next version, as does INVALID_CONNECTION_ID from the post of a ≥ 5.0 request (hosts without
-//! 5.0 do not listen on id 4). After acceptance every message goes to the connection id the
-//! host returned (≥ 5.0) or to 1.
+//! next older version, as does a failed post of the request (INVALID_CONNECTION_ID: hosts
+//! without 5.0 do not listen on id 4, so the walk reaches 4.1 on id 1). After acceptance every
+//! message goes to the connection id the host returned (≥ 5.0) or to 1.
+//!
+//! Posting: the caller posts each [`Action::PostMessage`] in order, retrying transient
+//! failures as [`crate::post_retry`] says, and reports a message it gave up on with
+//! [`Client::on_post_message_failed`]; the request it carried then fails with a typed error.
 //!
 //! Channels: each offer becomes a channel keyed by relid. Drivers subscribe by class GUID and
 //! receive that class's offers, rescinds and channel events. A rescind may come at any time:
@@ -30,10 +34,11 @@ pub use channel::{ChannelOffer, ChannelState, GpadlState};
 pub use error::ClientError;
 
 use crate::guid::Guid;
-use crate::messages::{ControlMessage, encode, parse};
+use crate::messages::{ControlMessage, MessageType, encode, parse};
+use crate::post_retry::PostFailure;
 use crate::version::{
-    HV_STATUS_INVALID_CONNECTION_ID, MAX_RELID, MESSAGE_CONNECTION_ID, SUPPORTED_VERSIONS,
-    VMBUS_SINT, VMBUS_SYNIC_MESSAGE_TYPE, Version,
+    MAX_RELID, MESSAGE_CONNECTION_ID, SUPPORTED_VERSIONS, VMBUS_SINT, VMBUS_SYNIC_MESSAGE_TYPE,
+    Version,
 };
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
@@ -235,23 +240,124 @@ impl Client {
         self.post(version.initiate_contact_connection_id(), payload);
     }
 
-    /// Reports that posting a message failed with hypercall `status`. During the handshake,
-    /// INVALID_CONNECTION_ID for a ≥ 5.0 proposal means the host has no connection id 4: the
-    /// client continues with the newest version below 5.0.
-    pub fn on_post_message_failed(&mut self, status: u16) -> Result<(), ClientError> {
-        if let Connection::Connecting { version_index } = self.connection {
-            let version = SUPPORTED_VERSIONS[version_index];
-            if status == HV_STATUS_INVALID_CONNECTION_ID && version.has_message_connection_id() {
-                let next = SUPPORTED_VERSIONS
-                    .iter()
-                    .position(|candidate| !candidate.has_message_connection_id())
-                    .unwrap_or(SUPPORTED_VERSIONS.len());
-                self.try_version(next);
-                return Ok(());
+    /// Reports that the message `payload` (from one of this client's
+    /// [`Action::PostMessage`]s) was not delivered, after the caller's retries (see
+    /// [`crate::post_retry`]). The request it carried fails and whoever waits is told:
+    /// - INITIATE_CONTACT: the handshake moves on to the next older version at once (as
+    ///   Linux's `vmbus_connect` does for any failure to post it), ending in
+    ///   [`ClientEvent::ConnectFailed`] after the oldest;
+    /// - GPADL_HEADER/BODY: [`ClientEvent::GpadlCreated`] with
+    ///   [`GpadlCreateError::PostFailed`]; the GPADL's remaining bodies are not sent;
+    /// - OPENCHANNEL: [`ClientEvent::ChannelOpened`] with [`OpenError::PostFailed`];
+    /// - UNLOAD: the unload completes locally ([`ClientEvent::Unloaded`]);
+    /// - anything else: [`ClientEvent::PostFailed`] to the channel's subscriber (or the bus).
+    ///
+    /// A payload that is not a control message is refused with [`ClientError::Parse`].
+    pub fn on_post_message_failed(
+        &mut self,
+        payload: &[u8],
+        failure: PostFailure,
+    ) -> Result<(), ClientError> {
+        let message = parse(payload)?;
+        let message_type = message.message_type();
+        log::warn!("vmbus: {message_type:?} not delivered: {failure}");
+        match message {
+            ControlMessage::InitiateContact { message, .. } => {
+                if let Connection::Connecting { version_index } = self.connection
+                    && SUPPORTED_VERSIONS[version_index].0 == message.version_requested.get()
+                {
+                    self.try_version(version_index + 1);
+                }
             }
+            ControlMessage::GpadlHeader { message, .. } => {
+                self.gpadl_post_failed(message.gpadl.get(), failure);
+            }
+            ControlMessage::GpadlBody { message, .. } => {
+                self.gpadl_post_failed(message.gpadl.get(), failure);
+            }
+            ControlMessage::OpenChannel { message, .. } => {
+                let relid = message.child_relid.get();
+                if let Some(channel) = self.channels.get_mut(&relid)
+                    && matches!(channel.state, ChannelState::Opening { .. })
+                {
+                    channel.state = ChannelState::Offered;
+                    let result = Err(OpenError::PostFailed(failure));
+                    self.channel_event(relid, ClientEvent::ChannelOpened { relid, result });
+                    self.release_if_done(relid);
+                }
+            }
+            ControlMessage::GpadlTeardown(message) => {
+                let (relid, gpadl) = (message.child_relid.get(), message.gpadl.get());
+                if let Some(entry) = self.gpadls.get_mut(&gpadl)
+                    && entry.state == GpadlState::TearingDown
+                {
+                    entry.state = GpadlState::Created;
+                }
+                self.post_failed_event(Some(relid), message_type, failure);
+            }
+            ControlMessage::Unload => {
+                if matches!(self.connection, Connection::Unloading { .. }) {
+                    self.finish_unload();
+                }
+            }
+            ControlMessage::CloseChannel(message) => {
+                self.post_failed_event(Some(message.child_relid.get()), message_type, failure);
+            }
+            ControlMessage::RelidReleased(message) => {
+                self.post_failed_event(Some(message.child_relid.get()), message_type, failure);
+            }
+            ControlMessage::ModifyChannel(message) => {
+                self.post_failed_event(Some(message.child_relid.get()), message_type, failure);
+            }
+            _ => self.post_failed_event(None, message_type, failure),
         }
-        log::warn!("vmbus: HvPostMessage failed with status {status:#x}");
-        Err(ClientError::PostFailed(status))
+        Ok(())
+    }
+
+    /// A GPADL_HEADER or BODY of `gpadl` was not delivered: the GPADL fails and its bodies
+    /// still queued are dropped (the host cannot complete it).
+    fn gpadl_post_failed(&mut self, gpadl: u32, failure: PostFailure) {
+        self.actions.retain(|action| match action {
+            Action::PostMessage { payload, .. } => !is_gpadl_body_of(payload, gpadl),
+            _ => true,
+        });
+        let Some(entry) = self.gpadls.get(&gpadl).copied() else {
+            return;
+        };
+        if entry.state != GpadlState::Creating {
+            return;
+        }
+        self.gpadls.remove(&gpadl);
+        // The host may hold part of it; a late GPADL_TORNDOWN is absorbed.
+        self.abandoned_gpadls.insert(gpadl);
+        let relid = entry.relid;
+        let result = Err(GpadlCreateError::PostFailed(failure));
+        self.channel_event(
+            relid,
+            ClientEvent::GpadlCreated {
+                relid,
+                gpadl,
+                result,
+            },
+        );
+        self.release_if_done(relid);
+    }
+
+    fn post_failed_event(
+        &mut self,
+        relid: Option<u32>,
+        message_type: MessageType,
+        failure: PostFailure,
+    ) {
+        let event = ClientEvent::PostFailed {
+            relid,
+            message_type,
+            failure,
+        };
+        match relid {
+            Some(relid) => self.channel_event(relid, event),
+            None => self.event(None, event),
+        }
     }
 
     /// Sends REQUESTOFFERS (once per connection).
@@ -412,8 +518,10 @@ impl Client {
         }
     }
 
-    /// Sends UNLOAD; [`ClientEvent::Unloaded`] follows when the host confirms (at once for
-    /// hosts older than 3.0, which do not answer).
+    /// Ends the connection. From 3.0 this sends UNLOAD and [`ClientEvent::Unloaded`] follows
+    /// when the host confirms; below 3.0 nothing is sent and the connection ends at once (as
+    /// Linux's `vmbus_initiate_unload` in torvalds/linux `drivers/hv/channel_mgmt.c`, which
+    /// returns early below VERSION_WIN8_1).
     pub fn unload(&mut self) -> Result<(), ClientError> {
         let Connection::Connected {
             version,
@@ -422,8 +530,8 @@ impl Client {
         else {
             return Err(ClientError::NotConnected);
         };
-        self.post(message_connection_id, encode::unload());
         if version.supports_unload() {
+            self.post(message_connection_id, encode::unload());
             self.connection = Connection::Unloading {
                 version,
                 message_connection_id,
@@ -609,10 +717,12 @@ impl Client {
                 Ok(())
             }
             ControlMessage::UnloadResponse => {
-                if !matches!(self.connection, Connection::Unloading { .. }) {
-                    return Err(unexpected);
+                if matches!(self.connection, Connection::Unloading { .. }) {
+                    self.finish_unload();
+                } else {
+                    // A late or unsolicited answer (some hosts answer below 3.0 too): harmless.
+                    log::debug!("vmbus: ignored UNLOAD_RESPONSE outside an unload");
                 }
-                self.finish_unload();
                 Ok(())
             }
             ControlMessage::ModifyChannelResponse(message) => {
@@ -756,4 +866,15 @@ impl Client {
             .copied();
         self.event(subscriber, event);
     }
+}
+
+/// Whether `payload` is a GPADL_BODY continuing `gpadl`.
+fn is_gpadl_body_of(payload: &[u8], gpadl: u32) -> bool {
+    let field = |range: core::ops::Range<usize>| {
+        payload
+            .get(range)
+            .and_then(|bytes| bytes.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    field(0..4) == Some(MessageType::GPADL_BODY.0) && field(12..16) == Some(gpadl)
 }

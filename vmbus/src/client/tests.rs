@@ -107,6 +107,58 @@ fn version_walk_uses_the_connection_id_rules() {
     assert_eq!(posts(&mut client)[0].0, 1);
 }
 
+/// INITIATE_CONTACT as the client sends it, byte for byte, written from Linux's
+/// `struct vmbus_channel_initiate_contact` (torvalds/linux include/linux/hyperv.h): header
+/// (type u32, padding u32), `vmbus_version_requested` u32, `target_vcpu` u32, then a u64 union
+/// (below 5.0 `interrupt_page`; from 5.0 `msg_sint` u8, `msg_vtl` u8, `reserved[2]`,
+/// `feature_flags` u32), `monitor_page1` u64, `monitor_page2` u64: 40 bytes. Linux, Windows and
+/// FreeBSD always fill both monitor pages.
+#[test]
+fn initiate_contact_carries_both_monitor_pages() {
+    let mut client = Client::new(ClientConfig {
+        target_vp: 3,
+        monitor_pages: (0x0012_3000, 0x0045_6000),
+        interrupt_page: 0x0007_8000,
+        ..ClientConfig::default()
+    });
+    client.connect().unwrap();
+    let sent = posts(&mut client);
+    let expected: [u8; 40] = [
+        0x0E, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, // CHANNELMSG_INITIATE_CONTACT, padding
+        0x03, 0x00, 0x05, 0x00, // version 5.3
+        0x03, 0x00, 0x00, 0x00, // target_vcpu 3
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // msg_sint 2, msg_vtl 0, features 0
+        0x00, 0x30, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, // monitor_page1
+        0x00, 0x60, 0x45, 0x00, 0x00, 0x00, 0x00, 0x00, // monitor_page2
+    ];
+    assert_eq!(sent[0].2, expected);
+    // Below 5.0 the union is the interrupt page; the monitor pages are the same.
+    client
+        .on_post_message_failed(&sent[0].2, PostFailure::ConnectionIdRefused)
+        .unwrap();
+    let _ = posts(&mut client);
+    for _ in 0..3 {
+        client
+            .on_message(&encode::version_response(false, 0, 0))
+            .unwrap();
+        let _ = posts(&mut client);
+    }
+    client
+        .on_message(&encode::version_response(false, 0, 0))
+        .unwrap();
+    let sent = posts(&mut client);
+    let expected_4_0: [u8; 40] = [
+        0x0E, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // header
+        0x00, 0x00, 0x04, 0x00, // version 4.0
+        0x03, 0x00, 0x00, 0x00, // target_vcpu 3
+        0x00, 0x80, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, // interrupt_page
+        0x00, 0x30, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, // monitor_page1
+        0x00, 0x60, 0x45, 0x00, 0x00, 0x00, 0x00, 0x00, // monitor_page2
+    ];
+    assert_eq!(sent[0].2, expected_4_0);
+}
+
 #[test]
 fn message_connection_id_comes_from_the_response_at_5_0_and_above() {
     let mut client = Client::new(ClientConfig::default());
@@ -124,24 +176,135 @@ fn message_connection_id_comes_from_the_response_at_5_0_and_above() {
 }
 
 #[test]
-fn invalid_connection_id_skips_to_the_versions_below_5_0() {
+fn a_refused_connection_id_moves_to_the_next_older_version_down_to_4_1_on_id_1() {
     let mut client = Client::new(ClientConfig {
         interrupt_page: 0x5000,
+        monitor_pages: (0x6000, 0x7000),
         ..ClientConfig::default()
     });
     client.connect().unwrap();
-    let _ = client.drain_actions().count();
-    client
-        .on_post_message_failed(crate::version::HV_STATUS_INVALID_CONNECTION_ID)
-        .unwrap();
-    let sent = posts(&mut client);
-    assert_eq!(sent[0].0, 1);
-    assert_eq!(&sent[0].2[8..12], &0x0004_0001u32.to_le_bytes());
+    let mut sent = posts(&mut client);
+    // A host without connection id 4 refuses every >= 5.0 proposal's post.
+    for version in [0x0005_0002u32, 0x0005_0001, 0x0005_0000, 0x0004_0001] {
+        assert_eq!(sent.len(), 1);
+        client
+            .on_post_message_failed(&sent[0].2, PostFailure::ConnectionIdRefused)
+            .unwrap();
+        sent = posts(&mut client);
+        assert_eq!(&sent[0].2[8..12], &version.to_le_bytes());
+    }
+    assert_eq!(sent[0].0, 1, "4.1 goes to connection id 1");
     assert_eq!(
         &sent[0].2[16..24],
         &0x5000u64.to_le_bytes(),
         "interrupt page below 5.0"
     );
+    assert_eq!(
+        &sent[0].2[24..40],
+        &[0x00, 0x60, 0, 0, 0, 0, 0, 0, 0x00, 0x70, 0, 0, 0, 0, 0, 0]
+    );
+    client
+        .on_message(&encode::version_response(true, 0, 0))
+        .unwrap();
+    assert_eq!(client.version(), Some(Version::WIN10_V4_1));
+    // A stale failure report for an earlier proposal changes nothing.
+    let stale = encode::initiate_contact(0x0005_0003, 0, 0, 0, 0);
+    client
+        .on_post_message_failed(&stale, PostFailure::ConnectionIdRefused)
+        .unwrap();
+    assert!(client.is_connected());
+}
+
+#[test]
+fn failed_posts_fail_the_request_that_waits() {
+    use hyperv::status::HvError;
+    let failure = PostFailure::RetriesExhausted {
+        error: HvError::InsufficientBuffers,
+        attempts: 20,
+    };
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.subscribe(class::SCSI, SubscriberId(3));
+    client.on_message(&offer(6, class::SCSI)).unwrap();
+    let _ = client.drain_actions().count();
+    // A GPADL of 40 pages: header + one body. The header fails: the body is not sent.
+    let pfns: Vec<u64> = (100..140).collect();
+    let gpadl = client.create_gpadl(6, 0, 40 * 4096, &pfns).unwrap();
+    let header = client.poll_action().unwrap();
+    let Action::PostMessage { payload, .. } = header else {
+        panic!("expected the header post, got {header:?}");
+    };
+    client.on_post_message_failed(&payload, failure).unwrap();
+    assert_eq!(
+        events(&mut client),
+        vec![(
+            Some(SubscriberId(3)),
+            ClientEvent::GpadlCreated {
+                relid: 6,
+                gpadl,
+                result: Err(GpadlCreateError::PostFailed(failure)),
+            }
+        )]
+    );
+    assert!(posts(&mut client).is_empty(), "the body was dropped");
+    assert_eq!(client.gpadl_state(gpadl), None);
+    // OPENCHANNEL fails: the channel is closed again and the opener is told.
+    let ring = open(&mut client, 6);
+    let open_payload = encode::open_channel(6, 6, ring, 0, 2, &[0; 120]);
+    client
+        .on_post_message_failed(&open_payload, PostFailure::Refused(HvError::AccessDenied))
+        .unwrap();
+    assert_eq!(
+        events(&mut client),
+        vec![(
+            Some(SubscriberId(3)),
+            ClientEvent::ChannelOpened {
+                relid: 6,
+                result: Err(OpenError::PostFailed(PostFailure::Refused(
+                    HvError::AccessDenied
+                ))),
+            }
+        )]
+    );
+    assert_eq!(client.channel_state(6), Some(ChannelState::Offered));
+    // GPADL_TEARDOWN fails: the GPADL is usable (and can be torn down) again.
+    client.teardown_gpadl(ring).unwrap();
+    let teardown = posts(&mut client).pop().unwrap().2;
+    client.on_post_message_failed(&teardown, failure).unwrap();
+    assert_eq!(client.gpadl_state(ring), Some(GpadlState::Created));
+    assert_eq!(
+        events(&mut client),
+        vec![(
+            Some(SubscriberId(3)),
+            ClientEvent::PostFailed {
+                relid: Some(6),
+                message_type: MessageType::GPADL_TEARDOWN,
+                failure,
+            }
+        )]
+    );
+    // REQUESTOFFERS goes to the bus; garbage is refused.
+    client
+        .on_post_message_failed(&encode::request_offers(), failure)
+        .unwrap();
+    assert!(matches!(
+        events(&mut client)[..],
+        [(None, ClientEvent::PostFailed { relid: None, .. })]
+    ));
+    assert!(matches!(
+        client.on_post_message_failed(&[1], failure),
+        Err(ClientError::Parse(_))
+    ));
+}
+
+#[test]
+fn a_failed_unload_post_still_ends_the_connection() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.unload().unwrap();
+    let unload = posts(&mut client).pop().unwrap().2;
+    client
+        .on_post_message_failed(&unload, PostFailure::ConnectionIdRefused)
+        .unwrap();
+    assert_eq!(events(&mut client), vec![(None, ClientEvent::Unloaded)]);
 }
 
 #[test]
@@ -424,10 +587,28 @@ fn unload_resets_the_connection() {
     assert_eq!(events(&mut client), vec![(None, ClientEvent::Unloaded)]);
     assert_eq!(client.offers().count(), 0);
     client.connect().unwrap();
-    // Hosts older than 3.0 do not answer UNLOAD.
+}
+
+#[test]
+fn below_3_0_no_unload_is_sent_and_a_late_answer_is_ignored() {
     let mut old = connected_client(Version::WIN8);
     old.unload().unwrap();
-    assert!(events(&mut old).contains(&(None, ClientEvent::Unloaded)));
+    let actions: Vec<Action> = old.drain_actions().collect();
+    assert_eq!(
+        actions,
+        vec![Action::Event {
+            subscriber: None,
+            event: ClientEvent::Unloaded
+        }],
+        "no UNLOAD is sent below 3.0 (Linux vmbus_initiate_unload)"
+    );
+    // A host that answers anyway: ignored, not an error, nothing happens.
+    assert_eq!(old.on_message(&encode::unload_response()), Ok(()));
+    assert_eq!(old.drain_actions().count(), 0);
+    // The same for an unsolicited answer on a live connection.
+    let mut client = connected_client(Version::WIN10_V5_3);
+    assert_eq!(client.on_message(&encode::unload_response()), Ok(()));
+    assert!(client.is_connected());
 }
 
 #[test]
@@ -452,7 +633,6 @@ fn hostile_and_out_of_state_messages_are_rejected() {
         encode::request_offers(),
         encode::unload(),
         encode::close_channel(1),
-        encode::unload_response(),
         encode::all_offers_delivered(),
     ] {
         assert!(matches!(

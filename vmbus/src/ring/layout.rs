@@ -161,7 +161,9 @@ impl RingPages {
 }
 
 /// Resets a ring's control page: indices, mask and pending size zero, and `feature_bits`.
-/// The guest does this for both rings before OPENCHANNEL.
+/// The guest does this for both rings before OPENCHANNEL, with
+/// [`super::FEATURE_PENDING_SEND_SIZE`] (Linux's `hv_ringbuffer_init` sets `feature_bits` to 1
+/// in `struct hv_ring_buffer`, offset 64 of the control page, for both rings).
 pub fn initialize_control_page<M: GuestMemory>(
     memory: &M,
     pages: &RingPages,

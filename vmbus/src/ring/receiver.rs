@@ -101,9 +101,11 @@ impl<M: GuestMemory> RingReceiver<M> {
         }))
     }
 
-    /// Publishes the read index. Returns whether the producer must be signalled: it supports
-    /// pending send size, asked for `pending_send_sz` bytes, and the free space crossed from
-    /// "not enough" (≤) to "enough" (>) with this commit.
+    /// Publishes the read index. Returns whether the producer must be signalled: the ring's
+    /// feature bits enable pending send size, the producer asked for `pending_send_sz` bytes,
+    /// and the free space crossed from "not enough" (≤) to "enough" (>) with this commit — the
+    /// rule of Linux's `hv_pkt_iter_close` (torvalds/linux drivers/hv/ring_buffer.c), so a
+    /// producer is woken once per wait, not on every read.
     pub fn commit(&mut self) -> Result<bool, RingError> {
         if self.next_read == self.committed_read {
             return Ok(false);

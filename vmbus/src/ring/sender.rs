@@ -2,9 +2,8 @@
 
 use super::packet::{FLAG_COMPLETION_REQUESTED, OutgoingPacket, PacketDescriptor};
 use super::{
-    FEATURE_BITS_OFFSET, FEATURE_PENDING_SEND_SIZE, INTERRUPT_MASK_OFFSET, IndexKind,
-    PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError, RingPages, TRAILER_SIZE,
-    WRITE_INDEX_OFFSET,
+    INTERRUPT_MASK_OFFSET, IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError,
+    RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET,
 };
 use hyperv::memory::GuestMemory;
 use zerocopy::IntoBytes;
@@ -25,15 +24,11 @@ pub struct RingSender<M: GuestMemory> {
 
 impl<M: GuestMemory> RingSender<M> {
     /// Attaches to a ring, taking the write index found in the control page (0 after
-    /// [`super::initialize_control_page`]), and advertises pending-send-size support.
+    /// [`super::initialize_control_page`]). The feature bits are left as found: the guest sets
+    /// them when it initialises both rings before OPENCHANNEL; the host only reads them.
     pub fn new(memory: M, pages: RingPages) -> Result<Self, RingError> {
         let write = memory.load_u32(pages.field(WRITE_INDEX_OFFSET))?;
         check_index(write, pages.data_size(), IndexKind::Write)?;
-        let features = memory.load_u32(pages.field(FEATURE_BITS_OFFSET))?;
-        memory.store_u32(
-            pages.field(FEATURE_BITS_OFFSET),
-            features | FEATURE_PENDING_SEND_SIZE,
-        )?;
         Ok(RingSender {
             memory,
             pages,

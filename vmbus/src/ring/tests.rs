@@ -18,7 +18,7 @@ fn ring(
 ) {
     let memory = Arc::new(AtomicMemory::new(BASE, ((data_pages + 1) * 4096) as usize));
     let pages = RingPages::contiguous(BASE, (data_pages + 1) * 4096).unwrap();
-    initialize_control_page(&memory, &pages, 0).unwrap();
+    initialize_control_page(&memory, &pages, FEATURE_PENDING_SEND_SIZE).unwrap();
     let sender = RingSender::new(memory.clone(), pages.clone()).unwrap();
     let receiver = RingReceiver::new(memory.clone(), pages).unwrap();
     (memory, sender, receiver)
@@ -214,6 +214,77 @@ fn pending_send_size_signals_when_crossed() {
         .unwrap();
     receive(&mut receiver).unwrap();
     assert!(!receiver.commit().unwrap());
+}
+
+#[test]
+fn without_the_feature_bit_the_reader_never_signals() {
+    let (memory, mut sender, mut receiver) = ring(1);
+    memory.store_u32(BASE + FEATURE_BITS_OFFSET, 0).unwrap();
+    for id in 0..3 {
+        sender
+            .send(&OutgoingPacket::in_band(id, false, &[0; 1024]))
+            .unwrap();
+    }
+    assert!(!sender.wait_for_space(1048).unwrap());
+    assert_eq!(
+        memory.load_u32(BASE + PENDING_SEND_SIZE_OFFSET).unwrap(),
+        1048
+    );
+    receive(&mut receiver).unwrap();
+    assert!(!receiver.commit().unwrap());
+}
+
+#[test]
+fn the_reader_signals_only_on_the_crossing_of_pending_send_size() {
+    // 4 data pages; the writer waits for 3000 bytes while 2000 are free.
+    let (memory, mut sender, mut receiver) = ring(4);
+    let packet = [0u8; 1000]; // 1024 bytes in the ring
+    for id in 0..14 {
+        sender
+            .send(&OutgoingPacket::in_band(id, false, &packet))
+            .unwrap();
+    }
+    let free = 16384 - 14 * 1024;
+    assert_eq!(free, 2048);
+    assert!(!sender.wait_for_space(3000).unwrap());
+    // Reading one packet: 3072 free > 3000, and 2048 ≤ 3000 before: crossing → signal.
+    receive(&mut receiver).unwrap();
+    assert!(receiver.commit().unwrap());
+    // Already above: no second signal.
+    receive(&mut receiver).unwrap();
+    assert!(!receiver.commit().unwrap());
+    // Exactly reaching pending_send_sz is not enough (a write needs strictly more).
+    memory
+        .store_u32(BASE + PENDING_SEND_SIZE_OFFSET, 5120)
+        .unwrap();
+    receive(&mut receiver).unwrap();
+    assert!(!receiver.commit().unwrap(), "5120 free is not > 5120");
+    receive(&mut receiver).unwrap();
+    assert!(receiver.commit().unwrap(), "6144 free crosses 5120");
+    // pending_send_sz 0: the writer is not waiting.
+    memory
+        .store_u32(BASE + PENDING_SEND_SIZE_OFFSET, 0)
+        .unwrap();
+    receive(&mut receiver).unwrap();
+    assert!(!receiver.commit().unwrap());
+}
+
+#[test]
+fn attaching_leaves_the_feature_bits_alone_and_the_guest_sets_both() {
+    let memory = Arc::new(AtomicMemory::new(BASE, 8 * 4096));
+    let pfns: Vec<u64> = (0..8).map(|page| BASE / 4096 + page).collect();
+    // The host attaching to uninitialised rings does not set the guest's feature bits.
+    let _host = ChannelRings::attach_for_host(memory.clone(), &pfns, 4).unwrap();
+    for control in [BASE, BASE + 4 * 4096] {
+        assert_eq!(memory.load_u32(control + FEATURE_BITS_OFFSET).unwrap(), 0);
+    }
+    let _guest = ChannelRings::initialize_for_guest(memory.clone(), &pfns, 4).unwrap();
+    for control in [BASE, BASE + 4 * 4096] {
+        assert_eq!(
+            memory.load_u32(control + FEATURE_BITS_OFFSET).unwrap(),
+            FEATURE_PENDING_SEND_SIZE
+        );
+    }
 }
 
 #[test]

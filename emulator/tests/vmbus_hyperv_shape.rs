@@ -1,0 +1,324 @@
+//! The guest's VMBus bus driver against a Hyper-V-shaped emulated host, in one process: the
+//! `hyperv` SynIC client and `drivers::vmbus_bus::BusDriver` over `emulator::platform::Loopback`
+//! with `HostServices`, steered by the misbehaviour switches (no connection id 4, transient and
+//! permanent HvPostMessage failures) and checked on what a real host sees (monitor pages in
+//! INITIATE_CONTACT, ring feature bits at OPENCHANNEL, no UNLOAD below 3.0).
+
+mod support;
+
+use drivers::vmbus_bus::{BusDriver, BusError, BusRequest, DriverEvent, OpenFailure, RingMemory};
+use emulator::platform::{HostConfig, Loopback, LoopbackBackend, PostFaults, SynicHost};
+use emulator::services::{HostServices, SharedHostServices};
+use emulator::vmbus_server::ServerConfig;
+use hyperv::memory::{AtomicMemory, GuestMemory, PAGE_SIZE};
+use hyperv::platform::BumpPageAllocator;
+use hyperv::status::HvError;
+use hyperv::synic::{MessageType, VMBUS_SINT};
+use std::sync::Arc;
+use support::guest_stack::SteppingClock;
+use vmbus::client::{GpadlCreateError, SubscriberId};
+use vmbus::guid::class;
+use vmbus::messages::encode;
+use vmbus::post_retry::PostFailure;
+use vmbus::ring::FEATURE_PENDING_SEND_SIZE;
+use vmbus::version::Version;
+
+const MEMORY_BYTES: usize = 16 << 20;
+const SYNIC_PAGES: (u64, u64) = (0x10_0000, 0x20_0000);
+const RING_BASE: u64 = 0x20_0000;
+const RING_BYTES: u64 = 8 * PAGE_SIZE;
+const VECTOR: u8 = 0xF3;
+const DRIVER: SubscriberId = SubscriberId(3);
+
+type Bus = BusDriver<LoopbackBackend, Arc<AtomicMemory>>;
+
+struct Machine {
+    loopback: Loopback,
+    services: SharedHostServices<Arc<AtomicMemory>>,
+    events: Vec<DriverEvent<Arc<AtomicMemory>>>,
+}
+
+impl Machine {
+    fn new(config: ServerConfig) -> Machine {
+        let loopback = Loopback::new(SynicHost::new(HostConfig::default()), MEMORY_BYTES);
+        let services = HostServices::new(loopback.memory(), config);
+        loopback.with_host(|host, _| services.register(host));
+        let services = SharedHostServices::new(services);
+        loopback.set_handler(Box::new(services.clone()));
+        Machine {
+            loopback,
+            services,
+            events: Vec::new(),
+        }
+    }
+
+    fn start(&self, max_version: Option<Version>) -> Result<Bus, BusError> {
+        let mut pages = BumpPageAllocator::new(SYNIC_PAGES.0, SYNIC_PAGES.1);
+        BusDriver::start(
+            self.loopback.backend(0),
+            self.loopback.memory(),
+            &mut pages,
+            VECTOR,
+            max_version,
+            Box::new(SteppingClock::default()),
+        )
+    }
+
+    /// Delivers interrupts and bus outputs until nothing moves.
+    fn pump(&mut self, bus: &mut Bus) {
+        loop {
+            self.loopback.poll();
+            if self.loopback.take_interrupts().is_empty() {
+                break;
+            }
+            bus.on_interrupt().expect("the bus survives");
+        }
+        while let Some(output) = bus.poll_output() {
+            assert_eq!(output.subscriber, DRIVER);
+            self.events.push(output.event);
+        }
+    }
+
+    fn ready_bus(&mut self, max_version: Option<Version>) -> Bus {
+        let mut bus = self.start(max_version).expect("the bus starts");
+        self.pump(&mut bus);
+        assert!(bus.is_ready(), "all offers delivered");
+        bus
+    }
+
+    fn set_post_faults(&self, faults: PostFaults) {
+        self.loopback
+            .with_host(|host, _| host.set_post_faults(faults));
+    }
+
+    /// Subscribes to the echo device and asks to open it on fresh ring memory at `slot`.
+    fn open_echo(&mut self, bus: &mut Bus, slot: u64) -> u32 {
+        bus.handle(
+            DRIVER,
+            BusRequest::Subscribe {
+                class: class::DXGOS_ECHO,
+                subscriber: DRIVER,
+            },
+        )
+        .expect("subscribe");
+        self.pump(bus);
+        let relid = self
+            .events
+            .iter()
+            .find_map(|event| match event {
+                DriverEvent::Offer(offer) => Some(offer.relid),
+                _ => None,
+            })
+            .expect("the echo offer");
+        self.events.clear();
+        let rings = RingMemory {
+            gpa: RING_BASE + slot * 2 * RING_BYTES,
+            outbound_bytes: RING_BYTES,
+            inbound_bytes: RING_BYTES,
+        };
+        bus.handle(
+            DRIVER,
+            BusRequest::Open {
+                relid,
+                rings,
+                user_data: [0; 120],
+            },
+        )
+        .expect("open request");
+        self.pump(bus);
+        relid
+    }
+
+    fn take_open_result(&mut self) -> Result<(), OpenFailure> {
+        let index = self
+            .events
+            .iter()
+            .position(|event| matches!(event, DriverEvent::Opened { .. }))
+            .expect("an answer to the open");
+        match self.events.remove(index) {
+            DriverEvent::Opened { result, .. } => result.map(|_| ()),
+            _ => unreachable!(),
+        }
+    }
+}
+
+#[test]
+fn connects_at_4_1_on_connection_id_1_when_connection_id_4_is_refused() {
+    let mut config = ServerConfig::standard(1);
+    config.misbehaviour.no_connection_id_4 = true;
+    let mut machine = Machine::new(config);
+    let bus = machine.ready_bus(None);
+    assert_eq!(bus.version(), Some(Version::WIN10_V4_1));
+    assert_eq!(
+        machine.services.lock().server().version(),
+        Some(Version::WIN10_V4_1)
+    );
+    let statistics = bus.statistics();
+    assert_eq!(statistics.failed_posts, 4, "5.3, 5.2, 5.1 and 5.0 on id 4");
+    assert_eq!(
+        statistics.post_retries, 0,
+        "INVALID_CONNECTION_ID is not retried"
+    );
+}
+
+#[test]
+fn transient_post_failures_are_retried_until_they_clear() {
+    let mut config = ServerConfig::standard(1);
+    config.misbehaviour.transient_post_failures = 7;
+    let mut machine = Machine::new(config);
+    let mut bus = machine.ready_bus(None);
+    assert_eq!(bus.version(), Some(Version::WIN10_V5_3));
+    assert_eq!(bus.statistics().post_retries, 7);
+    assert_eq!(bus.statistics().failed_posts, 0);
+    assert_eq!(
+        machine
+            .loopback
+            .with_host(|host, _| host.injected_post_failures()),
+        7
+    );
+    // Failures in the middle of a GPADL's messages: still retried, and the open succeeds.
+    machine.set_post_faults(PostFaults {
+        transient: 3,
+        permanent: None,
+    });
+    machine.open_echo(&mut bus, 0);
+    assert_eq!(machine.take_open_result(), Ok(()));
+    assert_eq!(bus.statistics().post_retries, 10);
+}
+
+#[test]
+fn a_permanent_post_failure_fails_the_request_and_the_bus_lives_on() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    let mut bus = machine.ready_bus(None);
+    machine.set_post_faults(PostFaults {
+        transient: 0,
+        permanent: Some(HvError::InsufficientBuffers),
+    });
+    machine.open_echo(&mut bus, 0);
+    let failure = machine.take_open_result().unwrap_err();
+    let OpenFailure::Gpadl(GpadlCreateError::PostFailed(PostFailure::RetriesExhausted {
+        error: HvError::InsufficientBuffers,
+        attempts,
+    })) = failure
+    else {
+        panic!("expected a typed post failure, got {failure:?}");
+    };
+    assert!(attempts > 1, "retried before giving up");
+    // A status that is never retried fails at once.
+    machine.set_post_faults(PostFaults {
+        transient: 0,
+        permanent: Some(HvError::AccessDenied),
+    });
+    machine.open_echo(&mut bus, 1);
+    assert_eq!(
+        machine.take_open_result(),
+        Err(OpenFailure::Gpadl(GpadlCreateError::PostFailed(
+            PostFailure::Refused(HvError::AccessDenied)
+        )))
+    );
+    // The host recovers: the same bus opens the channel.
+    machine.set_post_faults(PostFaults::default());
+    machine.open_echo(&mut bus, 2);
+    assert_eq!(machine.take_open_result(), Ok(()));
+}
+
+#[test]
+fn a_host_refusing_every_post_ends_the_connect_with_a_typed_error() {
+    let mut config = ServerConfig::standard(1);
+    config.misbehaviour.permanent_post_failure = Some(HvError::InsufficientMemory);
+    let machine = Machine::new(config);
+    assert_eq!(machine.start(None).err(), Some(BusError::ConnectFailed));
+}
+
+#[test]
+fn initiate_contact_names_two_zeroed_page_aligned_monitor_pages() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    let bus = machine.ready_bus(None);
+    let (parent_to_child, child_to_parent) = machine
+        .services
+        .lock()
+        .server()
+        .monitor_pages()
+        .expect("connected");
+    assert_eq!((parent_to_child, child_to_parent), bus.monitor_pages());
+    assert_ne!(parent_to_child, 0);
+    assert_ne!(child_to_parent, 0);
+    assert_ne!(parent_to_child, child_to_parent);
+    let memory = machine.loopback.memory();
+    for page in [parent_to_child, child_to_parent] {
+        assert_eq!(page % PAGE_SIZE, 0);
+        let mut bytes = vec![0xAAu8; PAGE_SIZE as usize];
+        memory.read(page, &mut bytes).unwrap();
+        assert!(bytes.iter().all(|byte| *byte == 0), "zeroed");
+    }
+}
+
+#[test]
+fn both_rings_have_the_pending_send_size_bit_before_openchannel() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    let mut bus = machine.ready_bus(None);
+    // Stale bytes in the ring memory must not leak into the control pages.
+    let memory = machine.loopback.memory();
+    memory
+        .write(RING_BASE, &vec![0x5Au8; 2 * RING_BYTES as usize])
+        .unwrap();
+    let relid = machine.open_echo(&mut bus, 0);
+    assert_eq!(machine.take_open_result(), Ok(()));
+    assert_eq!(
+        machine
+            .services
+            .lock()
+            .server()
+            .ring_features_at_open(relid),
+        Some((FEATURE_PENDING_SEND_SIZE, FEATURE_PENDING_SEND_SIZE))
+    );
+}
+
+#[test]
+fn below_3_0_no_unload_is_sent_and_a_late_unload_response_is_ignored() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    let mut bus = machine.ready_bus(Some(Version::WIN8));
+    assert_eq!(bus.version(), Some(Version::WIN8));
+    bus.unload().expect("unload");
+    assert!(bus.is_unloaded(), "done at once below 3.0");
+    machine.pump(&mut bus);
+    assert_eq!(
+        machine.services.lock().server().version(),
+        Some(Version::WIN8),
+        "the host got no UNLOAD"
+    );
+    // A host that answers anyway (seen on a Microsoft VMBus host): ignored, not an error.
+    let rejected = bus.statistics().rejected_messages;
+    machine.loopback.with_host(|host, memory| {
+        host.deliver_message(
+            0,
+            VMBUS_SINT,
+            MessageType::VMBUS,
+            &encode::unload_response(),
+            memory,
+        )
+        .unwrap()
+    });
+    machine.pump(&mut bus);
+    assert_eq!(bus.statistics().rejected_messages, rejected);
+}
+
+#[test]
+fn a_lost_requestoffers_is_reported_by_the_bus_instead_of_a_hang() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    // INITIATE_CONTACT is through (its answer waits in the SynIC); then every post fails.
+    let mut bus = machine.start(None).expect("the bus starts");
+    machine.set_post_faults(PostFaults {
+        transient: 0,
+        permanent: Some(HvError::InvalidParameter),
+    });
+    machine.pump(&mut bus);
+    assert_eq!(bus.version(), Some(Version::WIN10_V5_3));
+    assert!(!bus.is_ready());
+    assert_eq!(
+        bus.failure(),
+        Some(&BusError::PostFailed(PostFailure::Refused(
+            HvError::InvalidParameter
+        )))
+    );
+}
