@@ -17,6 +17,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod acpi_mmio;
 pub mod d3dkmt;
 pub mod vmbus_bus;
 pub mod vpci;
