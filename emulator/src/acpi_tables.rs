@@ -82,7 +82,7 @@ pub fn check_gap_layout(gaps: &MmioGaps) -> Result<(), GapLayoutError> {
         return Err(GapLayoutError::LowGapAbove4GiB);
     }
     if let Some(high) = gaps.high {
-        let whole = |value: u64| value % MIB == 0 && value / MIB <= u64::from(u32::MAX);
+        let whole = |value: u64| value.is_multiple_of(MIB) && value / MIB <= u64::from(u32::MAX);
         if !whole(high.base) || !whole(high.length) {
             return Err(GapLayoutError::HighGapNotInMiB);
         }
