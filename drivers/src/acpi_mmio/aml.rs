@@ -36,6 +36,9 @@ pub const MAXIMUM_STEPS: u32 = 200_000;
 const MAXIMUM_OBJECTS: usize = 16_384;
 /// Largest buffer or string an AML object may hold.
 const MAXIMUM_BUFFER_LENGTH: u64 = 64 * 1024;
+/// Bytes of buffers and strings one search may create (literals and copies together), so that
+/// hostile AML cannot exhaust the kernel heap.
+pub const MAXIMUM_VALUE_BYTES: usize = 2 * 1024 * 1024;
 /// Widest integer field or buffer field read or written.
 const MAXIMUM_FIELD_BITS: u64 = 64;
 /// Operation region space SystemMemory.
@@ -263,6 +266,7 @@ pub struct Interpreter<'a> {
     index: BTreeMap<AmlPath, usize>,
     memory: &'a dyn PhysicalMemory,
     steps_left: u32,
+    value_bytes_left: usize,
     /// The first error met while loading (the block it happened in was skipped).
     pub first_load_error: Option<AmlError>,
 }
@@ -276,6 +280,7 @@ impl<'a> Interpreter<'a> {
             index: BTreeMap::new(),
             memory,
             steps_left: MAXIMUM_STEPS,
+            value_bytes_left: MAXIMUM_VALUE_BYTES,
             first_load_error: None,
         }
     }
@@ -354,6 +359,15 @@ impl<'a> Interpreter<'a> {
 
     fn step(&mut self) -> Result<()> {
         self.steps_left = self.steps_left.checked_sub(1).ok_or(AmlError::StepLimit)?;
+        Ok(())
+    }
+
+    /// Accounts for `length` bytes of a new buffer or string.
+    fn charge(&mut self, length: usize) -> Result<()> {
+        self.value_bytes_left = self
+            .value_bytes_left
+            .checked_sub(length)
+            .ok_or(AmlError::SizeLimit)?;
         Ok(())
     }
 
@@ -995,6 +1009,7 @@ impl<'a> Interpreter<'a> {
                         byte => bytes.push(byte),
                     }
                 }
+                self.charge(bytes.len())?;
                 Value::String(bytes)
             }
             // BufferOp: PkgLength BufferSize ByteList
@@ -1011,6 +1026,7 @@ impl<'a> Interpreter<'a> {
                 if length > MAXIMUM_BUFFER_LENGTH {
                     return Err(AmlError::SizeLimit);
                 }
+                self.charge(length as usize)?;
                 let mut bytes = vec![0u8; length as usize];
                 bytes[..initializer.len()].copy_from_slice(initializer);
                 Value::Buffer(bytes)
@@ -1153,8 +1169,16 @@ impl<'a> Interpreter<'a> {
         };
         match object {
             Object::Integer(value) => Ok(Value::Integer(*value)),
-            Object::String(bytes) => Ok(Value::String(bytes.clone())),
-            Object::Buffer(bytes) => Ok(Value::Buffer(bytes.clone())),
+            Object::String(bytes) => {
+                let value = Value::String(bytes.clone());
+                self.charge(bytes.len())?;
+                Ok(value)
+            }
+            Object::Buffer(bytes) => {
+                let value = Value::Buffer(bytes.clone());
+                self.charge(bytes.len())?;
+                Ok(value)
+            }
             Object::Method { .. } => self.call(index, Vec::new(), depth + 1),
             &Object::FieldUnit {
                 region,

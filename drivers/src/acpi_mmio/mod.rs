@@ -34,7 +34,7 @@ use aml::{AmlError, AmlPath, Interpreter, TABLE_HEADER_LENGTH, Value};
 use resource::ResourceError;
 
 /// Largest DSDT or SSDT accepted.
-pub const MAXIMUM_TABLE_LENGTH: usize = 4 * 1024 * 1024;
+pub const MAXIMUM_TABLE_LENGTH: usize = 1024 * 1024;
 /// Most tables (the DSDT and the SSDTs) accepted.
 pub const MAXIMUM_TABLES: usize = 64;
 /// Linux ignores VMBus ranges that end below 1 MiB (`vmbus_walk_resources`).
@@ -208,13 +208,15 @@ fn check_table(table: &[u8]) -> Result<u8, TableError> {
     if table.len() < TABLE_HEADER_LENGTH {
         return Err(TableError::BadLength);
     }
-    if table.len() > MAXIMUM_TABLE_LENGTH {
-        return Err(TableError::TooLarge);
-    }
     if &table[0..4] != b"DSDT" && &table[0..4] != b"SSDT" {
         return Err(TableError::NotAml);
     }
     let length = u32::from_le_bytes([table[4], table[5], table[6], table[7]]);
+    if usize::try_from(length).map_or(true, |length| length > MAXIMUM_TABLE_LENGTH)
+        || table.len() > MAXIMUM_TABLE_LENGTH
+    {
+        return Err(TableError::TooLarge);
+    }
     if usize::try_from(length) != Ok(table.len()) {
         return Err(TableError::BadLength);
     }

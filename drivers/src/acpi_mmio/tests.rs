@@ -354,3 +354,32 @@ fn stores_into_the_firmware_region_are_refused() {
 fn path(segments: &[&[u8; 4]]) -> AmlPath {
     AmlPath(segments.iter().map(|segment| **segment).collect())
 }
+
+#[test]
+fn buffer_copies_are_bounded() {
+    // Name (BUFF, Buffer (0xFFFF) {}) ; While (One) { Store (BUFF, Local0) }
+    let memory = hyper_v_defaults();
+    let mut body = Vec::new();
+    body.extend_from_slice(b"\x08BUFF\x11\x04\x0B\xFF\xFF");
+    body.extend_from_slice(b"\xA2\x08\x01\x70BUFF\x60");
+    assert_eq!(
+        find_vmbus_mmio_gaps(&[&table(&body)], &memory),
+        Err(GapsError::NoVmbusDevice {
+            load_error: Some(AmlError::SizeLimit)
+        })
+    );
+}
+
+#[test]
+fn oversized_tables_are_refused_by_their_header() {
+    let memory = hyper_v_defaults();
+    let mut header = table(&[]);
+    header[4..8].copy_from_slice(&(2 * MAXIMUM_TABLE_LENGTH as u32).to_le_bytes());
+    assert_eq!(
+        find_vmbus_mmio_gaps(&[&header], &memory),
+        Err(GapsError::InvalidTable {
+            index: 0,
+            reason: TableError::TooLarge
+        })
+    );
+}
