@@ -112,7 +112,7 @@ pub enum GapsError {
         /// Why it is invalid.
         error: ResourceError,
     },
-    /// A memory descriptor with `_MAX` below `_MIN`, or covering all 2^64 addresses.
+    /// A memory descriptor with `_MAX` below `_MIN`, or reaching the last address (2^64 - 1).
     InvalidRange {
         /// The device whose `_CRS` holds it.
         path: AmlPath,
@@ -123,6 +123,8 @@ pub enum GapsError {
     },
     /// More ranges than one low and one high gap, not adjacent to each other.
     TooManyRanges(AmlPath),
+    /// A range starting below 4 GiB that reaches into the range above it.
+    OverlappingRanges(AmlPath),
     /// The VMBus device was found, but neither it nor any ancestor has memory descriptors in
     /// its `_CRS`.
     NoMmioRanges {
@@ -164,6 +166,9 @@ impl fmt::Display for GapsError {
                     formatter,
                     "{path}._CRS: more than one low and one high range"
                 )
+            }
+            GapsError::OverlappingRanges(path) => {
+                write!(formatter, "{path}._CRS: the low and high ranges overlap")
             }
             GapsError::NoMmioRanges { device } => write!(
                 formatter,
@@ -340,6 +345,9 @@ fn gaps_from_resources(
             .checked_add(1)
             .ok_or_else(invalid)?;
         let range = MmioRange::new(window.minimum, length);
+        if range.end().is_none() {
+            return Err(invalid());
+        }
         let slot = if range.base < FOUR_GIB {
             &mut gaps.low
         } else {
@@ -351,6 +359,11 @@ fn gaps_from_resources(
                 .ok_or_else(|| GapsError::TooManyRanges(path.clone()))?,
         });
         found = true;
+    }
+    if let (Some(low), Some(high)) = (gaps.low, gaps.high)
+        && low.overlaps(&high)
+    {
+        return Err(GapsError::OverlappingRanges(path.clone()));
     }
     Ok(found.then_some(gaps))
 }

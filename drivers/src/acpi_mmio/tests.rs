@@ -383,3 +383,83 @@ fn oversized_tables_are_refused_by_their_header() {
         })
     );
 }
+
+/// `content` preceded by its PkgLength (one or two bytes).
+fn package(content: &[u8]) -> Vec<u8> {
+    let mut bytes = if content.len() + 1 < 0x40 {
+        vec![(content.len() + 1) as u8]
+    } else {
+        let total = content.len() + 2;
+        assert!(total < 0x1000);
+        vec![0x40 | (total & 0x0F) as u8, (total >> 4) as u8]
+    };
+    bytes.extend_from_slice(content);
+    bytes
+}
+
+/// An SSDT with `\VMBS` (`_CID "VMBus"`) whose `_CRS` is `template` (which must end with its
+/// end tag).
+fn vmbus_with_resources(template: &[u8]) -> Vec<u8> {
+    let mut buffer = vec![0x0A, template.len() as u8];
+    buffer.extend_from_slice(template);
+    let mut body = b"VMBS\x08_CID\x0DVMBus\x00\x08_CRS\x11".to_vec();
+    body.extend(package(&buffer));
+    let mut device = vec![0x5B, 0x82];
+    device.extend(package(&body));
+    table(&device)
+}
+
+fn qword_memory(minimum: u64, maximum: u64, length: u64) -> Vec<u8> {
+    let mut bytes = vec![0x8A, 0x2B, 0x00, 0x00, 0x0C, 0x03];
+    for value in [0, minimum, maximum, 0, length] {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn ranges_reaching_the_top_inverted_or_overlapping_are_refused() {
+    let memory = hyper_v_defaults();
+    let vmbus = path(&[b"VMBS"]);
+    let mut top = qword_memory(0x10_0000_0000, u64::MAX, 1);
+    top.extend_from_slice(&[0x79, 0x00]);
+    assert!(matches!(
+        find_vmbus_mmio_gaps(&[&vmbus_with_resources(&top)], &memory),
+        Err(GapsError::InvalidRange { .. })
+    ));
+    let mut inverted = qword_memory(0x10_0000_0000, 0xF_0000_0000, 1);
+    inverted.extend_from_slice(&[0x79, 0x00]);
+    assert!(matches!(
+        find_vmbus_mmio_gaps(&[&vmbus_with_resources(&inverted)], &memory),
+        Err(GapsError::InvalidRange { .. })
+    ));
+    let mut overlapping = qword_memory(0xFF00_0000, 0x1_1FFF_FFFF, 0x2100_0000);
+    overlapping.extend(qword_memory(0x1_0000_0000, 0x1_0FFF_FFFF, 0x1000_0000));
+    overlapping.extend_from_slice(&[0x79, 0x00]);
+    assert_eq!(
+        find_vmbus_mmio_gaps(&[&vmbus_with_resources(&overlapping)], &memory),
+        Err(GapsError::OverlappingRanges(vmbus))
+    );
+}
+
+#[test]
+fn adjacent_ranges_merge_and_separate_ones_are_too_many() {
+    let memory = hyper_v_defaults();
+    let mut adjacent = qword_memory(0x10_0000_0000, 0x10_0FFF_FFFF, 0x1000_0000);
+    adjacent.extend(qword_memory(0x10_1000_0000, 0x10_1FFF_FFFF, 0x1000_0000));
+    adjacent.extend_from_slice(&[0x79, 0x00]);
+    assert_eq!(
+        find_vmbus_mmio_gaps(&[&vmbus_with_resources(&adjacent)], &memory),
+        Ok(MmioGaps {
+            low: None,
+            high: Some(MmioRange::new(0x10_0000_0000, 0x2000_0000))
+        })
+    );
+    let mut apart = qword_memory(0x10_0000_0000, 0x10_0FFF_FFFF, 0x1000_0000);
+    apart.extend(qword_memory(0x20_0000_0000, 0x20_0FFF_FFFF, 0x1000_0000));
+    apart.extend_from_slice(&[0x79, 0x00]);
+    assert_eq!(
+        find_vmbus_mmio_gaps(&[&vmbus_with_resources(&apart)], &memory),
+        Err(GapsError::TooManyRanges(path(&[b"VMBS"])))
+    );
+}
