@@ -1334,8 +1334,8 @@ impl<'a> Interpreter<'a> {
     }
 }
 
-/// Implicit conversion to an integer: buffers take their first eight bytes, little-endian
-/// (ACPI 6.4 §19.3.5.5); strings are not converted here.
+/// Implicit conversion to an integer: buffers take their first eight bytes, little-endian;
+/// strings are not converted here.
 fn to_integer(value: &Value, mask: u64) -> Option<u64> {
     match value {
         Value::Integer(value) => Some(value & mask),

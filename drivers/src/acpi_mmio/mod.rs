@@ -15,7 +15,8 @@
 //! gaps. Like Linux it uses only DWord/QWord address descriptors (start `_MIN`, end `_MAX`),
 //! ignores ranges ending below 1 MiB and ends a range that spans the vTPM base (0xFED40000)
 //! just below it. Unlike Linux it treats a descriptor whose `_LEN` is zero as absent (the newer
-//! firmware leaves `_MIN` 0 and `_MAX` 0xFFFFFFFF there for a gap of size zero).
+//! firmware leaves `_MIN` 0 and `_MAX` 0xFFFFFFFF there for a gap of size zero) and skips
+//! address descriptors whose resource type is not memory (I/O or bus-number windows).
 //!
 //! The AML comes from the host, so it runs in the bounded evaluator of [`aml`] (see
 //! `docs/acpi-mmio-gaps.md` for why not the `acpi` crate's interpreter). Physical memory (the
