@@ -24,10 +24,10 @@ pub fn write(layout: &MemoryLayout, dimm_file: &Path, ssdt_file: &Path) -> Resul
         .map_err(failure("create", dimm_file))?;
     file.set_len(layout.dimm.length)
         .map_err(failure("size", dimm_file))?;
-    let region = Vec::<u8>::new();
+    let region = emulator::acpi_tables::bios_region(&layout.gaps);
     file.seek(SeekFrom::Start(layout.bios_region_file_offset()))
         .and_then(|_| file.write_all(&region))
         .map_err(failure("write the BIOS region to", dimm_file))?;
-    let ssdt = Vec::<u8>::new();
+    let ssdt = emulator::acpi_tables::vmbus_ssdt(layout.bios_region_address());
     std::fs::write(ssdt_file, ssdt).map_err(failure("write", ssdt_file))
 }

@@ -226,6 +226,8 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         .arg("-m")
         .arg(layout.memory_argument())
         .args(layout.dimm_arguments(&dimm_file))
+        .arg("-acpitable")
+        .arg(format!("file={}", ssdt_file.display()))
         .arg("-object")
         .arg(format!(
             "memory-backend-file,id=ram,size={}M,mem-path={},share=on",

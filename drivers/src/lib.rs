@@ -22,6 +22,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod acpi_mmio;
 pub mod apic;
 pub mod d3dkmt;
 pub mod timekeeping;

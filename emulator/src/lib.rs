@@ -8,6 +8,7 @@
 //! `unsafe` is denied crate-wide and allowed only in [`platform::shared_memory`].
 #![deny(unsafe_code)]
 
+pub mod acpi_tables;
 pub mod platform;
 pub mod services;
 pub mod vgpu;

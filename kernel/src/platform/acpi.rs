@@ -2,21 +2,40 @@
 //! the I/O APICs and the ISA interrupt source overrides, the FADT the PM timer, the HPET table
 //! the HPET.
 //!
+//! The VMBus MMIO gaps come from AML (`\_SB.VMOD._CRS`, filled by its `_INI`): this module copies
+//! the DSDT and SSDTs out of firmware memory (bounded in size) and hands them to the host-tested,
+//! bounded AML evaluator in `drivers::acpi_mmio`, with [`FirmwareMemory`] as its reader of the
+//! firmware's data block. The `acpi` crate's own AML interpreter is not used: it may panic on
+//! malformed AML and has no loop bound (see `docs/acpi-mmio-gaps.md`).
+//!
 //! [`KernelAcpiHandler`] implements the crate's `Handler` honestly: tables are read through the
 //! physical-memory window (so unmapping is a no-op), port I/O and PCI configuration mechanism #1
 //! are real, and the timing functions use the calibrated TSC.
 
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::ptr::NonNull;
 
 use acpi::sdt::fadt::Fadt;
 use acpi::sdt::madt::{Madt, MadtEntry};
-use acpi::{AcpiTables, Handler, HpetInfo, PciAddress, PhysicalMapping};
+use acpi::{AcpiTables, AmlTable, Handler, HpetInfo, PciAddress, PhysicalMapping};
+use drivers::acpi_mmio::{
+    self, GapsError, MAXIMUM_TABLE_LENGTH, MAXIMUM_TABLES, MemoryReadError, PhysicalMemory,
+};
+use hyperv::mmio::MmioGaps;
 use x86_64::PhysAddr;
 
 use super::PlatformError;
 use crate::arch::cpu;
-use crate::memory::physical_to_virtual;
+use crate::memory::{is_readable, map_mmio, physical_to_virtual};
+
+/// Most bytes of AML (DSDT and SSDTs together) copied for the VMBus gap search.
+const MAXIMUM_AML_BYTES: usize = 2 * 1024 * 1024;
+/// Most pages outside the physical-memory window the gap search may map (the firmware's data
+/// block is one page or two).
+const MAXIMUM_REGION_PAGES: usize = 8;
+/// Size of the ACPI table header.
+const TABLE_HEADER_LENGTH: usize = 36;
 
 /// An I/O APIC from the MADT.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +85,9 @@ pub struct PlatformInfo {
     pub hpet_address: Option<u64>,
     /// Whether the MADT says dual 8259 PICs are present.
     pub has_8259: bool,
+    /// The VMBus MMIO gaps from `_CRS` of the VMBus device's ancestors (the framebuffer is not
+    /// yet taken out), or why they were not found.
+    pub vmbus_mmio: Result<MmioGaps, GapsError>,
 }
 
 /// The `acpi` crate's view of the machine.
@@ -227,6 +249,7 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
         pm_timer: None,
         hpet_address: None,
         has_8259: madt_table.supports_8259(),
+        vmbus_mmio: Err(GapsError::NoVmbusDevice { load_error: None }),
     };
     for entry in madt_table.entries() {
         match entry {
@@ -267,6 +290,11 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
     if let Ok(hpet) = HpetInfo::new(&tables) {
         info.hpet_address = Some(hpet.base_address as u64);
     }
+    info.vmbus_mmio = find_vmbus_mmio(&tables);
+    match &info.vmbus_mmio {
+        Ok(gaps) => log::debug!("ACPI: VMBus MMIO gaps {gaps:?}"),
+        Err(error) => log::info!("ACPI: {error}"),
+    }
     log::debug!(
         "ACPI: local APIC {:#x}, {} processor(s), {} I/O APIC(s), {} override(s), PM timer {:?}, HPET {:?}, 8259 {}",
         info.local_apic_address,
@@ -278,4 +306,104 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
         info.has_8259
     );
     Ok(info)
+}
+
+/// Finds the VMBus MMIO gaps in the DSDT and SSDTs.
+fn find_vmbus_mmio(tables: &AcpiTables<KernelAcpiHandler>) -> Result<MmioGaps, GapsError> {
+    let mut budget = MAXIMUM_AML_BYTES;
+    let copies: Vec<Vec<u8>> = tables
+        .dsdt()
+        .ok()
+        .into_iter()
+        .chain(tables.ssdts())
+        .take(MAXIMUM_TABLES + 1)
+        .filter_map(|table| copy_table(table, &mut budget))
+        .collect();
+    let slices: Vec<&[u8]> = copies.iter().map(Vec::as_slice).collect();
+    acpi_mmio::find_vmbus_mmio_gaps(&slices, &FirmwareMemory::default())
+}
+
+/// A copy of an AML table out of firmware memory: whole, or only its header when it is larger
+/// than the search accepts (the search then names it too large). `None` when it is not in the
+/// physical-memory window or the copy budget is spent.
+fn copy_table(table: AmlTable, budget: &mut usize) -> Option<Vec<u8>> {
+    let length = usize::try_from(table.length).ok()?;
+    let copied = if length > MAXIMUM_TABLE_LENGTH {
+        TABLE_HEADER_LENGTH
+    } else {
+        length
+    };
+    if copied > *budget {
+        log::warn!(
+            "ACPI: AML table at {:#x} skipped: more than {MAXIMUM_AML_BYTES} bytes of AML",
+            table.phys_address
+        );
+        return None;
+    }
+    let start = PhysAddr::try_new(table.phys_address as u64).ok()?;
+    let window = physical_to_virtual(start).as_u64();
+    if copied == 0 || !is_readable(window, copied as u64) {
+        return None;
+    }
+    *budget -= copied;
+    let mut bytes = Vec::with_capacity(copied);
+    for offset in 0..copied {
+        // SAFETY: the first and last byte are mapped (checked above) and the window maps
+        // physical memory contiguously; a volatile byte read of firmware memory has no effect on
+        // Rust-visible memory.
+        bytes.push(unsafe { core::ptr::read_volatile((window + offset as u64) as *const u8) });
+    }
+    Some(bytes)
+}
+
+/// Reads the firmware data block the AML's SystemMemory regions name: through the
+/// physical-memory window where it is mapped, else through an uncached mapping of its page,
+/// made here (at most [`MAXIMUM_REGION_PAGES`], kept: mappings are permanent).
+#[derive(Default)]
+pub struct FirmwareMemory {
+    mapped_pages: RefCell<Vec<(u64, u64)>>,
+}
+
+impl FirmwareMemory {
+    /// The virtual address of `physical`, mapping its page when the window does not cover it.
+    fn virtual_address(&self, physical: u64) -> Option<u64> {
+        let address = PhysAddr::try_new(physical).ok()?;
+        let window = physical_to_virtual(address).as_u64();
+        if is_readable(window, 1) {
+            return Some(window);
+        }
+        let page = physical & !0xFFF;
+        let offset = physical - page;
+        let mut mapped = self.mapped_pages.borrow_mut();
+        if let Some((_, virtual_page)) = mapped.iter().find(|(mapped_page, _)| *mapped_page == page)
+        {
+            return Some(virtual_page + offset);
+        }
+        if mapped.len() >= MAXIMUM_REGION_PAGES {
+            return None;
+        }
+        let virtual_page = map_mmio(PhysAddr::try_new(page).ok()?, 0x1000)
+            .ok()?
+            .as_u64();
+        mapped.push((page, virtual_page));
+        Some(virtual_page + offset)
+    }
+}
+
+impl PhysicalMemory for FirmwareMemory {
+    fn read(&self, address: u64, bytes: &mut [u8]) -> Result<(), MemoryReadError> {
+        let error = MemoryReadError {
+            address,
+            length: bytes.len(),
+        };
+        for (index, byte) in bytes.iter_mut().enumerate() {
+            let physical = address.checked_add(index as u64).ok_or(error)?;
+            let pointer = self.virtual_address(physical).ok_or(error)? as *const u8;
+            // SAFETY: `virtual_address` returns only mapped addresses (the window, checked with
+            // the page tables, or a page mapped just above); a volatile byte read has no effect
+            // on Rust-visible memory.
+            *byte = unsafe { core::ptr::read_volatile(pointer) };
+        }
+        Ok(())
+    }
 }

@@ -47,7 +47,7 @@ pub struct ServiceContext {
 /// The boot's MMIO pool: the VMBus MMIO gaps the firmware describes in ACPI, with the GOP
 /// framebuffer taken out (as Linux's `vmbus_reserve_fb`: on Gen2 it lies in the low gap).
 fn boot_mmio_space() -> Result<mmio_space::MmioSpace, String> {
-    let gaps = vmbus_mmio_gaps()?;
+    let gaps = vmbus_mmio_gaps().inspect_err(|reason| hvdiag!("mmio {reason}"))?;
     let framebuffer = mmio_space::framebuffer();
     hvdiag!(
         "mmio low={} high={}{}",
@@ -66,11 +66,13 @@ fn gap_text(gap: Option<MmioRange>) -> String {
         .unwrap_or_else(|| "none".into())
 }
 
+/// The VMBus MMIO gaps as ACPI describes them (`\\_SB.VMOD._CRS`, see
+/// `drivers::acpi_mmio`), found when the platform was parsed.
 fn vmbus_mmio_gaps() -> Result<MmioGaps, String> {
-    Ok(MmioGaps {
-        low: Some(MmioRange::new(0xC000_0000, 16 << 20)),
-        high: Some(MmioRange::new(0x8_0000_0000, 256 << 20)),
-    })
+    let info = crate::platform::info().ok_or("the platform was not set up")?;
+    info.vmbus_mmio
+        .clone()
+        .map_err(|error| format!("no VMBus MMIO gaps in ACPI: {error}"))
 }
 
 /// Driver ids on the bus.
