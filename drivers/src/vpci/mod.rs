@@ -5,6 +5,8 @@
 //! - [`VpciClient`]: the sans-I/O bus state machine. The glue feeds it the packets of the
 //!   channel's inbound ring and writes the [`Action::Send`] packets it produces to the
 //!   outbound ring; it reports [`Action::FunctionArrived`] / [`Action::FunctionRemoved`].
+//! - [`PciDomains`] / [`FunctionAddress`]: one PCI domain per bus (per vPCI channel), so the
+//!   functions of several buses keep distinct names, as Linux numbers them.
 //! - [`ConfigWindow`]: config-space access through the trapped 8 KiB window announced in
 //!   BUS_D0ENTRY, over [`hyperv::platform::MmioAccess`]; [`ConfigWindow::function`] adapts one
 //!   function to [`dxg::core::ConfigSpace`] for `Driver::probe_pci_function`.
@@ -15,6 +17,7 @@
 
 mod client;
 mod config_window;
+mod domain;
 mod error;
 pub mod wire;
 
@@ -23,5 +26,6 @@ mod tests;
 
 pub use client::{Action, FunctionInfo, OutboundMessage, Phase, VpciClient, parse_relations};
 pub use config_window::{ConfigError, ConfigWindow, FunctionConfig};
+pub use domain::{FunctionAddress, PciDomains, requested_domain};
 pub use error::VpciError;
 pub use wire::{ProtocolVersion, SlotNumber};

@@ -171,6 +171,7 @@ fn bring_up_matches_the_reference_vectors() {
     // OpenVMM resends the list before the D0 completion: nothing changes.
     feed(&mut client, &hex(VECTOR_C)).unwrap();
     assert_eq!(drain(&mut client), vec![]);
+    assert_eq!(client.d0_status(), None);
 
     // E' → F: RESOURCES_ASSIGNED2 slot 0, id 4, 202 bytes padded to 208.
     feed(
@@ -179,6 +180,7 @@ fn bring_up_matches_the_reference_vectors() {
     )
     .unwrap();
     let f = only_send(&mut client);
+    assert_eq!(client.d0_status(), Some(0));
     let mut expected =
         hex("06 00 02 00 1C 00 01 00  04 00 00 00 00 00 00 00  16 00 49 42 00 00 00 00");
     expected.extend_from_slice(&[0; 200]);
@@ -331,6 +333,7 @@ fn d0_entry_failure_fails_the_bus() {
             status: 0xC000_0001
         })
     );
+    assert_eq!(client.d0_status(), Some(0xC000_0001));
     assert_eq!(client.phase(), Phase::Failed);
 }
 
@@ -751,4 +754,51 @@ fn wire_sizes_match_the_reference_tables() {
         CLASS.bytes,
         hex("1D F6 C4 44 44 44 00 44 9D 52 80 2E 27 ED E1 9F")[..]
     );
+}
+
+/// An instance GUID (wire bytes) whose bytes 4 and 5 are `low` and `high`.
+fn instance_with_domain_bytes(low: u8, high: u8, tag: u8) -> [u8; 16] {
+    [tag, 0, 0, 0, low, high, 0, 0, 0, 0, 0, 0, 0, 0, 0, tag]
+}
+
+#[test]
+fn each_bus_gets_the_domain_its_instance_asks_for() {
+    let mut domains = PciDomains::new();
+    let first = instance_with_domain_bytes(0x34, 0x12, 1);
+    let second = instance_with_domain_bytes(0x78, 0x56, 2);
+    assert_eq!(requested_domain(&first), 0x1234);
+    assert_eq!(domains.allocate(&first), Some(0x1234));
+    assert_eq!(domains.allocate(&second), Some(0x5678));
+}
+
+#[test]
+fn colliding_or_zero_domains_get_the_lowest_free_number() {
+    let mut domains = PciDomains::new();
+    let zero = instance_with_domain_bytes(0, 0, 1);
+    assert_eq!(domains.allocate(&zero), Some(1));
+    let one = instance_with_domain_bytes(1, 0, 2);
+    assert_eq!(domains.allocate(&one), Some(2));
+    let same = instance_with_domain_bytes(1, 0, 3);
+    assert_eq!(domains.allocate(&same), Some(3));
+    domains.release(2);
+    assert_eq!(domains.allocate(&same), Some(2));
+}
+
+#[test]
+fn the_same_slot_on_two_buses_has_two_names() {
+    let first = FunctionAddress {
+        domain: 0x1234,
+        slot: SlotNumber(0),
+    };
+    let second = FunctionAddress {
+        domain: 0x5678,
+        slot: SlotNumber(0),
+    };
+    assert_ne!(first.as_u32(), second.as_u32());
+    assert_eq!(first.as_u32(), 0x1234_0000);
+    let function = FunctionAddress {
+        domain: 1,
+        slot: SlotNumber(0xFF),
+    };
+    assert_eq!(function.as_u32(), 0x0001_00FF);
 }
