@@ -18,6 +18,7 @@ use alloc::format;
 use alloc::string::String;
 
 use boot_info::{BootInfo, Framebuffer};
+use hyperv::mmio::{MmioGaps, MmioRange};
 use vmbus::client::SubscriberId;
 
 use crate::hypervisor;
@@ -57,8 +58,14 @@ impl GpuStack {
             .connect_and_list()
             .map_err(|error| format!("vmbus: {error}"))?;
         log::info!("vmbus: version {version:?}, {} offers", offers.len());
-        let (pci_functions, vpci) = vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER)
-            .map_err(|error| format!("vpci: {error}"))?;
+        // PROVISIONAL (lead replaces with ACPI gaps)
+        let gaps = MmioGaps {
+            low: None,
+            high: Some(MmioRange::new(0x10_0000_0000, 1 << 30)),
+        };
+        let mmio =
+            mmio_space::MmioSpace::new(gaps, None).map_err(|error| format!("mmio: {error}"))?;
+        let (pci_functions, vpci) = vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER, mmio);
         let (gpu, adapter_events, dxg) =
             dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions);
         let stack = GpuStack {
