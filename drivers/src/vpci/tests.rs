@@ -802,3 +802,80 @@ fn the_same_slot_on_two_buses_has_two_names() {
     };
     assert_eq!(function.as_u32(), 0x0001_00FF);
 }
+
+fn bus_instance(tag: u8) -> vmbus::guid::Guid {
+    vmbus::guid::Guid {
+        bytes: instance_with_domain_bytes(tag, 0, tag),
+    }
+}
+
+fn drain_buses(buses: &mut VpciBuses) -> Vec<BusesAction> {
+    core::iter::from_fn(|| buses.poll_action()).collect()
+}
+
+#[test]
+fn buses_open_each_channel_and_drop_one_that_does_not_open() {
+    let mut buses = VpciBuses::new();
+    buses.add_bus(4, bus_instance(1), WINDOW).unwrap();
+    buses.add_bus(7, bus_instance(2), WINDOW + 0x2000).unwrap();
+    assert_eq!(
+        buses.add_bus(7, bus_instance(3), WINDOW + 0x4000),
+        Err(AddBusError::Duplicate(7))
+    );
+    assert_eq!(
+        buses.add_bus(9, bus_instance(3), WINDOW + 1),
+        Err(AddBusError::Client(VpciError::BadWindow {
+            gpa: WINDOW + 1
+        }))
+    );
+    assert_eq!(
+        drain_buses(&mut buses),
+        vec![
+            BusesAction::Open { relid: 4 },
+            BusesAction::Open { relid: 7 }
+        ]
+    );
+    buses.opened(4, false);
+    buses.opened(7, true);
+    let actions = drain_buses(&mut buses);
+    assert_eq!(
+        actions[0],
+        BusesAction::Removed {
+            relid: 4,
+            window: WINDOW
+        }
+    );
+    // Bus 7 goes on: its first version request.
+    assert!(matches!(actions[1], BusesAction::Send { relid: 7, .. }));
+    assert_eq!(buses.phase(7), Some(Phase::Negotiating));
+    assert!(!buses.contains(4));
+}
+
+#[test]
+fn a_failed_bus_is_closed_and_its_window_returned_while_the_other_runs() {
+    let mut buses = VpciBuses::new();
+    buses.add_bus(4, bus_instance(1), WINDOW).unwrap();
+    buses.add_bus(7, bus_instance(2), WINDOW + 0x2000).unwrap();
+    buses.opened(4, true);
+    buses.opened(7, true);
+    drain_buses(&mut buses);
+    // Bus 4's host refuses version 1.4 with a status other than REVISION_MISMATCH: fatal.
+    let refusal = 0xC000_0001u32.to_le_bytes();
+    let mut padded_refusal = refusal.to_vec();
+    padded_refusal.resize(8, 0);
+    let _ = buses
+        .buses_client_for_test(4)
+        .receive(PacketType::COMPLETION, 1, &padded_refusal);
+    let actions = drain_buses(&mut buses);
+    assert_eq!(actions, vec![BusesAction::Close { relid: 4 }]);
+    assert_eq!(buses.phase(7), Some(Phase::Negotiating));
+    buses.closed(4);
+    assert_eq!(
+        drain_buses(&mut buses),
+        vec![BusesAction::Removed {
+            relid: 4,
+            window: WINDOW
+        }]
+    );
+    assert!(buses.contains(7));
+}

@@ -1,46 +1,36 @@
-//! The virtual PCI task: runs one sans-I/O vPCI client (`drivers::vpci::VpciClient`) per
-//! VMBus channel of class `VIRTUAL_PCI` and hands the GPU-PV functions they find to the dxg
-//! task.
+//! The virtual PCI task: the I/O side of `drivers::vpci::VpciBuses`, which runs one vPCI
+//! client per VMBus channel of class `VIRTUAL_PCI` (every vPCI channel is a PCI bus of its
+//! own; a VM with a NIC VF, an assigned device or several GPU partitions has several, in any
+//! order). The task hands the GPU-PV functions the buses find to the dxg task; which functions
+//! those are, and how buses fail independently, is documented on `VpciBuses`.
 //!
-//! Every vPCI channel is a PCI bus of its own (Linux: `hv_pci_probe` in
-//! torvalds/linux `drivers/pci/controller/pci-hyperv.c` runs once per channel). A VM with a
-//! NIC VF, an assigned device or several GPU partitions has several, in any order. This one
-//! task manages them all, each as a [`Bus`] keyed by relid: one task keeps a single
-//! registration with the bus task, and the buses share nothing but the MMIO allocator and the
-//! domain numbers. A bus that fails (its channel does not open, version negotiation or
-//! BUS_D0ENTRY is refused) is reported, closed and dropped; the others go on.
+//! One task serves every bus (rather than one task per bus): it keeps a single registration
+//! with the bus task, the buses share the MMIO pool and the PCI domain numbers, and the
+//! per-bus protocol state lives in `VpciBuses`, where host tests reach it.
 //!
 //! Each bus gets its own 8 KiB, page-aligned config window from the VMBus MMIO gaps
-//! ([`MmioSpace`], high gap first, as Linux's `hv_allocate_config_window`), announced in its
-//! BUS_D0ENTRY and returned to the pool once its channel is closed. Each bus also gets a PCI
-//! domain number (`drivers::vpci::PciDomains`, Linux's rule), so functions in the same slot
-//! of two buses keep distinct ids ([`FunctionAddress`]) for the dxg core.
-//!
-//! Which functions go to dxg: those Linux's dxgkrnl PCI driver binds, vendor 0x1414 with
-//! device 0x008E (virtual render) or 0x008A (compute accelerator), on any bus
-//! (microsoft/WSL2-Linux-Kernel `drivers/hv/dxgkrnl/dxgmodule.c`, `dxg_pci_id_table`). Other
-//! functions are left alone. The dxg core pairs a function with its vGPU channel through the
-//! channel instance GUID the function's config space carries (offset 0xC0).
+//! ([`MmioSpace`], high gap first, as Linux's `hv_allocate_config_window` in torvalds/linux
+//! `drivers/pci/controller/pci-hyperv.c`), announced in its BUS_D0ENTRY and returned to the
+//! pool once its channel is closed.
 //!
 //! Inputs: offers and channel events from the bus task, and a stop request from the kernel.
 //! Outputs: ring packets on the vPCI channels, requests to the bus task (open, close,
-//! signal), [`PciFunction`]s on the channel to the dxg task, and one `hvdiag: config window`
-//! line per bus ([`report_config_window`]). A function's configuration space is reached
-//! through its bus's trapped config window; the accesses travel to the bus task as
-//! [`BusMessage::Mmio`] requests, since the bus task owns the platform backend.
+//! signal), [`PciFunction`]s on the channel to the dxg task (id: the bus-qualified
+//! `drivers::vpci::FunctionAddress`), and one `hvdiag: config window` line per bus
+//! ([`report_config_window`]). A function's configuration space is reached through its bus's
+//! trapped config window; the accesses travel to the bus task as [`BusMessage::Mmio`]
+//! requests, since the bus task owns the platform backend.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
 use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, RingMemory};
 use drivers::vpci::wire::{CONFIG_WINDOW_ALIGNMENT, CONFIG_WINDOW_SIZE};
 use drivers::vpci::{
-    Action, ConfigWindow, FunctionAddress, FunctionInfo, OutboundMessage, PciDomains, SlotNumber,
-    VpciClient,
+    BusesAction, ConfigWindow, GpuFunction, OutboundMessage, SlotNumber, VpciBuses,
 };
 use dxg::core::{ConfigSpace, ConfigSpaceError};
-use dxg::wire::{PCI_DEVICE_COMPUTE_ACCELERATOR, PCI_DEVICE_VIRTUAL_RENDER, PCI_VENDOR_MICROSOFT};
 use hyperv::mmio::Placement;
 use hyperv::platform::{MmioAccess, PlatformError};
 use vmbus::client::{ChannelOffer, SubscriberId};
@@ -71,15 +61,6 @@ pub fn report_config_window(base: u64, instance: Guid, d0_status: u32) {
 /// Writes the boot report's line for a bus that got no config window.
 fn report_config_window_failure(instance: Guid, reason: &dyn core::fmt::Display) {
     log::warn!("hvdiag: config window bus={instance} error={reason}");
-}
-
-/// Whether Linux's dxgkrnl would bind `function` (see the module docs).
-pub fn is_gpu_pv(function: &FunctionInfo) -> bool {
-    function.vendor_id == PCI_VENDOR_MICROSOFT
-        && matches!(
-            function.device_id,
-            PCI_DEVICE_VIRTUAL_RENDER | PCI_DEVICE_COMPUTE_ACCELERATOR
-        )
 }
 
 /// The kernel's handle on the running vPCI task.
@@ -139,19 +120,12 @@ impl ConfigSpace for FunctionWindow {
     }
 }
 
-/// One vPCI bus: its channel, its client and its config window.
-struct Bus {
-    instance: Guid,
-    domain: u16,
-    window: u64,
-    client: VpciClient,
+/// An open (or opening) vPCI channel's rings and queued messages.
+struct Channel {
     rings: Option<ChannelRings<PhysicalMemory>>,
-    /// The ring pages; freed with the bus, after the channel is closed.
-    pages: ContiguousPages,
+    /// The ring pages; freed with the channel, after it is closed.
+    _pages: ContiguousPages,
     backlog: VecDeque<OutboundMessage>,
-    d0_reported: bool,
-    stopped: bool,
-    closing: bool,
 }
 
 struct VpciTask {
@@ -159,9 +133,9 @@ struct VpciTask {
     subscriber: SubscriberId,
     functions: Sender<PciFunction>,
     mmio: MmioSpace,
-    domains: PciDomains,
-    /// The buses, by relid.
-    buses: BTreeMap<u32, Bus>,
+    buses: VpciBuses,
+    /// The channels of the buses, by relid.
+    channels: BTreeMap<u32, Channel>,
     receive_buffer: Vec<u8>,
 }
 
@@ -182,8 +156,8 @@ pub fn spawn(
             subscriber,
             functions,
             mmio,
-            domains: PciDomains::new(),
-            buses: BTreeMap::new(),
+            buses: VpciBuses::new(),
+            channels: BTreeMap::new(),
             receive_buffer: Vec::new(),
         };
         let Some(events) = state.register() else {
@@ -242,39 +216,43 @@ impl VpciTask {
         match event {
             DriverEvent::Offer(offer) => self.on_offer(&offer),
             DriverEvent::Opened { relid, result } => {
-                let Some(bus) = self.buses.get_mut(&relid) else {
-                    return;
-                };
-                match result {
-                    Ok(rings) => {
-                        bus.rings = Some(rings);
-                        bus.client.start();
-                    }
+                let success = match result {
+                    Ok(rings) => match self.channels.get_mut(&relid) {
+                        Some(channel) => {
+                            channel.rings = Some(rings);
+                            true
+                        }
+                        None => false,
+                    },
                     Err(failure) => {
-                        log::warn!("vpci: opening bus {} failed: {failure:?}", bus.instance);
-                        self.remove_bus(relid);
+                        log::warn!("vpci: opening relid {relid} failed: {failure:?}");
+                        self.channels.remove(&relid);
+                        false
                     }
-                }
+                };
+                self.buses.opened(relid, success);
             }
             DriverEvent::Signalled { relid } => {
                 self.drain(relid);
                 self.flush(relid);
             }
             DriverEvent::Rescinded { relid } => {
-                if let Some(bus) = self.buses.get_mut(&relid) {
-                    bus.rings = None;
-                    bus.backlog.clear();
-                    bus.client.rescinded();
-                    self.close_bus(relid);
+                if let Some(channel) = self.channels.get_mut(&relid) {
+                    channel.rings = None;
+                    channel.backlog.clear();
                 }
+                self.buses.rescinded(relid);
             }
-            DriverEvent::Closed { relid } => self.remove_bus(relid),
+            DriverEvent::Closed { relid } => {
+                self.channels.remove(&relid);
+                self.buses.closed(relid);
+            }
         }
     }
 
-    /// A vPCI offer: a new bus with its own config window, domain and channel.
+    /// A vPCI offer: a new bus, with a config window of its own from the MMIO gaps.
     fn on_offer(&mut self, offer: &ChannelOffer) {
-        if offer.class != class::VIRTUAL_PCI || self.buses.contains_key(&offer.relid) {
+        if offer.class != class::VIRTUAL_PCI || self.buses.contains(offer.relid) {
             return;
         }
         let window = match self.mmio.allocate(
@@ -288,54 +266,10 @@ impl VpciTask {
                 return;
             }
         };
-        match self.new_bus(offer.instance, window) {
-            Some(bus) => {
-                let rings = RingMemory {
-                    gpa: bus.pages.physical_address().as_u64(),
-                    outbound_bytes: RING_PAGES * 4096,
-                    inbound_bytes: RING_PAGES * 4096,
-                };
-                self.buses.insert(offer.relid, bus);
-                self.request(BusRequest::Open {
-                    relid: offer.relid,
-                    rings,
-                    user_data: [0; 120],
-                });
-            }
-            None => self.free_window(window),
+        if let Err(error) = self.buses.add_bus(offer.relid, offer.instance, window) {
+            report_config_window_failure(offer.instance, &error);
+            self.free_window(window);
         }
-    }
-
-    /// The bus state for channel `instance` with its window at `window`; `None` (logged) when
-    /// a domain, the client or the ring memory cannot be had.
-    fn new_bus(&mut self, instance: Guid, window: u64) -> Option<Bus> {
-        let client = match VpciClient::new(window) {
-            Ok(client) => client,
-            Err(error) => {
-                report_config_window_failure(instance, &error);
-                return None;
-            }
-        };
-        let Ok(pages) = ContiguousPages::allocate_zeroed(2 * RING_PAGES as usize) else {
-            log::warn!("vpci: no memory for the rings of bus {instance}");
-            return None;
-        };
-        let Some(domain) = self.domains.allocate(&instance.bytes) else {
-            log::warn!("vpci: no PCI domain number left for bus {instance}");
-            return None;
-        };
-        Some(Bus {
-            instance,
-            domain,
-            window,
-            client,
-            rings: None,
-            pages,
-            backlog: VecDeque::new(),
-            d0_reported: false,
-            stopped: false,
-            closing: false,
-        })
     }
 
     fn free_window(&self, window: u64) {
@@ -344,46 +278,53 @@ impl VpciTask {
         }
     }
 
-    /// Asks the bus task to close `relid`'s channel (once); the bus goes on [`DriverEvent::Closed`].
-    fn close_bus(&mut self, relid: u32) {
-        let Some(bus) = self.buses.get_mut(&relid) else {
+    /// Allocates `relid`'s rings and asks the bus task to open its channel.
+    fn open(&mut self, relid: u32) {
+        let Ok(pages) = ContiguousPages::allocate_zeroed(2 * RING_PAGES as usize) else {
+            log::warn!("vpci: no memory for the rings of relid {relid}");
+            self.buses.opened(relid, false);
             return;
         };
-        if !bus.closing {
-            bus.closing = true;
-            self.request(BusRequest::Close { relid });
-        }
+        let rings = RingMemory {
+            gpa: pages.physical_address().as_u64(),
+            outbound_bytes: RING_PAGES * 4096,
+            inbound_bytes: RING_PAGES * 4096,
+        };
+        self.channels.insert(
+            relid,
+            Channel {
+                rings: None,
+                _pages: pages,
+                backlog: VecDeque::new(),
+            },
+        );
+        self.request(BusRequest::Open {
+            relid,
+            rings,
+            user_data: [0; 120],
+        });
     }
 
-    /// Forgets `relid`'s bus and returns its window and domain (its channel is closed or
-    /// never opened, so the host no longer traps the window).
-    fn remove_bus(&mut self, relid: u32) {
-        if let Some(bus) = self.buses.remove(&relid) {
-            self.free_window(bus.window);
-            self.domains.release(bus.domain);
-        }
-    }
-
-    /// Reads every waiting packet of `relid` into its client.
+    /// Reads every waiting packet of `relid` into its bus.
     fn drain(&mut self, relid: u32) {
-        let Some(bus) = self.buses.get_mut(&relid) else {
-            return;
-        };
-        let Some(rings) = bus.rings.as_mut() else {
+        let Some(rings) = self
+            .channels
+            .get_mut(&relid)
+            .and_then(|channel| channel.rings.as_mut())
+        else {
             return;
         };
         loop {
             match rings.inbound.read_packet(&mut self.receive_buffer) {
                 Ok(Some(packet)) => {
-                    // Errors are logged by the client; a fatal one becomes Action::Failed.
-                    let _ = bus.client.receive_packet(&packet, &self.receive_buffer);
+                    // Errors are logged by the client; a fatal one closes the bus.
+                    let _ = self
+                        .buses
+                        .receive_packet(relid, &packet, &self.receive_buffer);
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    log::warn!(
-                        "vpci: corrupt inbound ring of bus {}: {error:?}",
-                        bus.instance
-                    );
+                    log::warn!("vpci: corrupt inbound ring of relid {relid}: {error:?}");
                     break;
                 }
             }
@@ -391,40 +332,37 @@ impl VpciTask {
         match rings.inbound.commit() {
             Ok(true) => self.request(BusRequest::Signal { relid }),
             Ok(false) => {}
-            Err(error) => log::warn!("vpci: ring commit of bus {}: {error:?}", bus.instance),
+            Err(error) => log::warn!("vpci: ring commit of relid {relid}: {error:?}"),
         }
     }
 
     /// Writes `relid`'s queued messages while its ring has room.
     fn flush(&mut self, relid: u32) {
-        let Some(bus) = self.buses.get_mut(&relid) else {
+        let Some(channel) = self.channels.get_mut(&relid) else {
             return;
         };
-        let Some(rings) = bus.rings.as_mut() else {
+        let Some(rings) = channel.rings.as_mut() else {
             return;
         };
         let mut signal = false;
-        while let Some(message) = bus.backlog.front() {
+        while let Some(message) = channel.backlog.front() {
             match rings.outbound.send(&message.packet()) {
                 Ok(needed) => {
                     signal |= needed;
-                    bus.backlog.pop_front();
+                    channel.backlog.pop_front();
                 }
                 // The host signals once `needed` bytes are free; when they already are, retry.
                 Err(RingError::Full { needed }) => match rings.outbound.wait_for_space(needed) {
                     Ok(true) => {}
                     Ok(false) => break,
                     Err(error) => {
-                        log::warn!("vpci: ring wait of bus {}: {error:?}", bus.instance);
+                        log::warn!("vpci: ring wait of relid {relid}: {error:?}");
                         break;
                     }
                 },
                 Err(error) => {
-                    log::warn!(
-                        "vpci: dropping a message of bus {}: {error:?}",
-                        bus.instance
-                    );
-                    bus.backlog.pop_front();
+                    log::warn!("vpci: dropping a message of relid {relid}: {error:?}");
+                    channel.backlog.pop_front();
                 }
             }
         }
@@ -433,98 +371,61 @@ impl VpciTask {
         }
     }
 
-    /// Runs every bus's client actions.
+    /// Carries out what the buses ask for.
     fn run_actions(&mut self) {
-        let relids: Vec<u32> = self.buses.keys().copied().collect();
-        for relid in relids {
-            self.run_bus_actions(relid);
-        }
-    }
-
-    fn run_bus_actions(&mut self, relid: u32) {
-        let Some(bus) = self.buses.get_mut(&relid) else {
-            return;
-        };
-        let actions: Vec<Action> = core::iter::from_fn(|| bus.client.poll_action()).collect();
-        if !bus.d0_reported
-            && let Some(status) = bus.client.d0_status()
-        {
-            bus.d0_reported = true;
-            report_config_window(bus.window, bus.instance, status);
-        }
-        let mut sent = false;
-        for action in actions {
+        let mut sent = BTreeSet::new();
+        while let Some(action) = self.buses.poll_action() {
             match action {
-                Action::Send(message) => {
-                    if let Some(bus) = self.buses.get_mut(&relid) {
-                        bus.backlog.push_back(message);
-                        sent = true;
+                BusesAction::Open { relid } => self.open(relid),
+                BusesAction::Send { relid, message } => {
+                    if let Some(channel) = self.channels.get_mut(&relid) {
+                        channel.backlog.push_back(message);
+                        sent.insert(relid);
                     }
                 }
-                Action::FunctionArrived(info) => self.function_arrived(relid, &info),
-                Action::FunctionRemoved { slot } => {
+                BusesAction::D0EntryCompleted {
+                    instance,
+                    window,
+                    status,
+                    ..
+                } => report_config_window(window, instance, status),
+                BusesAction::GpuFunctionArrived(function) => self.hand_to_dxg(&function),
+                BusesAction::GpuFunctionRemoved { address, .. } => {
                     // dxg removes the adapter when its vGPU channel is rescinded.
-                    log::info!("vpci: function {:#x} removed", slot.0);
+                    log::info!("vpci: GPU-PV function {:#x} removed", address.as_u32());
                 }
-                Action::Stopped => {
-                    if let Some(bus) = self.buses.get_mut(&relid) {
-                        bus.stopped = true;
-                    }
-                }
-                Action::Failed(error) => {
-                    log::warn!("vpci: bus failed: {error}; closing it");
-                    self.close_bus(relid);
-                }
+                BusesAction::Close { relid } => self.request(BusRequest::Close { relid }),
+                BusesAction::Removed { window, .. } => self.free_window(window),
             }
         }
-        if sent {
+        for relid in sent {
             self.flush(relid);
         }
     }
 
-    /// Hands a GPU-PV function of `relid`'s bus to the dxg task; ignores any other function.
-    fn function_arrived(&mut self, relid: u32, info: &FunctionInfo) {
-        let Some(bus) = self.buses.get(&relid) else {
-            return;
-        };
-        if !is_gpu_pv(info) {
-            log::debug!(
-                "vpci: bus {}: function {:#x} ({:04x}:{:04x}, class {:02x}{:02x}) is not GPU-PV; ignored",
-                bus.instance,
-                info.slot.0,
-                info.vendor_id,
-                info.device_id,
-                info.base_class,
-                info.sub_class
-            );
-            return;
-        }
-        let address = FunctionAddress {
-            domain: bus.domain,
-            slot: info.slot,
-        };
+    /// Sends a GPU-PV function, with access to its config space, to the dxg task.
+    fn hand_to_dxg(&self, function: &GpuFunction) {
+        let id = function.address.as_u32();
         log::debug!(
-            "vpci: bus {}: GPU-PV function {:04x}:{:04x} at {:#x}",
-            bus.instance,
-            info.vendor_id,
-            info.device_id,
-            address.as_u32()
+            "vpci: GPU-PV function {:04x}:{:04x} at {id:#x}",
+            function.info.vendor_id,
+            function.info.device_id
         );
         let mmio = BusMmio {
             bus_task: self.bus_task.clone(),
         };
-        let Some(window) = ConfigWindow::new(mmio, bus.window) else {
+        let Some(window) = ConfigWindow::new(mmio, function.window) else {
             return;
         };
-        let function = PciFunction {
-            id: address.as_u32(),
-            device_id: info.device_id,
+        let pci_function = PciFunction {
+            id,
+            device_id: function.info.device_id,
             config: Box::new(FunctionWindow {
                 window,
-                slot: info.slot,
+                slot: function.info.slot,
             }),
         };
-        if self.functions.try_send(function).is_err() {
+        if self.functions.try_send(pci_function).is_err() {
             log::warn!("vpci: the dxg task is not taking PCI functions");
         }
     }
@@ -555,21 +456,13 @@ impl VpciTask {
 
     /// Powers every bus down (D0 exit) and closes the channels, each step with a bounded wait.
     fn shut_down(mut self, events: &Receiver<BusEvent>) {
-        for bus in self.buses.values_mut() {
-            // A bus that is not running has nothing to power down.
-            if bus.client.shutdown().is_err() {
-                bus.stopped = true;
-            }
-        }
+        self.buses.shutdown();
         if !self.wait_until(events, SHUTDOWN_WAIT_MILLISECONDS, |state| {
-            state.buses.values().all(|bus| bus.stopped)
+            state.buses.all_stopped()
         }) {
             log::warn!("vpci: the host did not complete every D0 exit");
         }
-        let relids: Vec<u32> = self.buses.keys().copied().collect();
-        for relid in relids {
-            self.close_bus(relid);
-        }
+        self.buses.close_all();
         if !self.wait_until(events, SHUTDOWN_WAIT_MILLISECONDS, |state| {
             state.buses.is_empty()
         }) {
