@@ -17,12 +17,14 @@ pub struct RunningHost {
     thread: JoinHandle<()>,
 }
 
-/// Binds the socket (so it exists before QEMU connects) and serves it in a thread.
+/// Binds the socket (so it exists before QEMU connects) and serves it in a thread. With
+/// `vpci_network_bus_first`, a vPCI bus with a NIC VF is offered before the GPU's.
 pub fn start(
     memory_file: &Path,
     socket: &Path,
     memory_bytes: u64,
     trace: Option<PathBuf>,
+    vpci_network_bus_first: bool,
 ) -> Result<RunningHost, RunnerError> {
     let mut config = QemuLinkConfig::new(memory_file.to_path_buf(), socket.to_path_buf());
     config.memory_size = Some(memory_bytes);
@@ -33,7 +35,11 @@ pub fn start(
     let memory = SharedFileMemory::open(memory_file).map_err(|error| {
         RunnerError::Io(format!("emulator: map {}: {error}", memory_file.display()))
     })?;
-    let mut services = HostServices::new(Arc::new(memory), ServerConfig::standard(VIRTUAL_GPUS));
+    let mut server_config = ServerConfig::standard(VIRTUAL_GPUS);
+    if vpci_network_bus_first {
+        server_config = server_config.with_network_bus_first();
+    }
+    let mut services = HostServices::new(Arc::new(memory), server_config);
     let mut host = SynicHost::new(HostConfig::default());
     services.register(&mut host);
     let thread = std::thread::Builder::new()

@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub emulator: bool,
     /// Write the emulator's protocol trace here.
     pub trace: Option<PathBuf>,
+    /// The emulator offers a vPCI bus carrying a NIC VF before the GPU's
+    /// (`ServerConfig::with_network_bus_first`).
+    pub vpci_network_bus_first: bool,
 }
 
 impl RunConfig {
@@ -71,6 +74,7 @@ impl RunConfig {
             memory_mib: 512,
             emulator: true,
             trace: None,
+            vpci_network_bus_first: false,
         }
     }
 
@@ -191,6 +195,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
             &socket,
             u64::from(config.memory_mib) << 20,
             config.trace.clone(),
+            config.vpci_network_bus_first,
         )?)
     } else {
         None

@@ -392,7 +392,7 @@ impl VpciTask {
                 BusesAction::GpuFunctionArrived(function) => self.hand_to_dxg(&function),
                 BusesAction::GpuFunctionRemoved { address, .. } => {
                     // dxg removes the adapter when its vGPU channel is rescinded.
-                    log::info!("vpci: GPU-PV function {:#x} removed", address.as_u32());
+                    log::debug!("vpci: GPU-PV function {:#x} removed", address.as_u32());
                 }
                 BusesAction::Close { relid } => self.request(BusRequest::Close { relid }),
                 BusesAction::Removed { window, .. } => self.free_window(window),
