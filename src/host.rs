@@ -3,7 +3,7 @@
 
 use crate::qemu::RunnerError;
 use emulator::platform::{HostConfig, QemuLink, QemuLinkConfig, SharedFileMemory, SynicHost};
-use emulator::services::HostServices;
+use emulator::services::{HostServices, MmioRange};
 use emulator::vmbus_server::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +40,8 @@ pub fn start(
         server_config = server_config.with_network_bus_first();
     }
     let mut services = HostServices::new(Arc::new(memory), server_config);
+    // Guest RAM is the memory file from GPA 0 (all below q35's PCI hole); no window there.
+    services.set_address_map(&[MmioRange::new(0, memory_bytes)], None);
     let mut host = SynicHost::new(HostConfig::default());
     services.register(&mut host);
     let thread = std::thread::Builder::new()

@@ -44,7 +44,8 @@ use crate::vmbus_server::{
     Server, ServerConfig, ServerError, ServerOutput, ServicePacket, ServiceReply, VpciBus,
 };
 use hyperv::memory::GuestMemory;
-use hyperv::mmio::{MmioGaps, MmioRange};
+/// The address ranges [`HostServices::set_address_map`] takes.
+pub use hyperv::mmio::{MmioGaps, MmioRange};
 use hyperv::synic::{MessageType, VMBUS_SINT};
 use std::sync::{Arc, Mutex, MutexGuard};
 use vmbus::guid::class;
