@@ -23,11 +23,17 @@ pub struct HostOptions {
     /// Offer the dxg channels (the global one and the vGPUs). Off: a Hyper-V VM without a
     /// GPU partition adapter, as far as VMBus shows it (`--no-dxg-offer`).
     pub offer_dxg: bool,
+    /// Offer a vPCI bus carrying a NIC VF before the GPU's, as a VM with an assigned network
+    /// device has (`ServerConfig::with_network_bus_first`).
+    pub vpci_network_bus_first: bool,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
-        HostOptions { offer_dxg: true }
+        HostOptions {
+            offer_dxg: true,
+            vpci_network_bus_first: false,
+        }
     }
 }
 
@@ -35,6 +41,9 @@ impl HostOptions {
     /// The VMBus server configuration these options select.
     pub fn server_config(&self) -> ServerConfig {
         let mut config = ServerConfig::standard(VIRTUAL_GPUS);
+        if self.vpci_network_bus_first {
+            config = config.with_network_bus_first();
+        }
         if !self.offer_dxg {
             config.devices.retain(|device| {
                 device.class != class::DXG_GLOBAL && device.class != class::DXG_VIRTUAL_GPU
@@ -104,7 +113,11 @@ mod tests {
     #[test]
     fn no_dxg_offer_removes_exactly_the_dxg_channels() {
         let standard = HostOptions::default().server_config();
-        let without = HostOptions { offer_dxg: false }.server_config();
+        let without = HostOptions {
+            offer_dxg: false,
+            ..HostOptions::default()
+        }
+        .server_config();
         let is_dxg = |class| class == class::DXG_GLOBAL || class == class::DXG_VIRTUAL_GPU;
         assert!(standard.devices.iter().any(|device| is_dxg(device.class)));
         assert!(!without.devices.iter().any(|device| is_dxg(device.class)));

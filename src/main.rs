@@ -20,6 +20,8 @@ OPTIONS  --tests A,B       run only these in-kernel tests
                            the VMBus MMIO gaps the emulated firmware offers (either may be
                            `none`; default low=0xc0000000+0x1000000,high=0x800000000+0x10000000),
                            as Hyper-V's Set-VM -LowMemoryMappedIoSpace/-HighMemoryMappedIoSpace
+         --vpci-network-bus-first
+                           the emulated host offers a vPCI bus with a NIC VF before the GPU's
          --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the
                            boot report then ends `result fail stage=offers`
          --verbose         also show the firmware's console output
@@ -57,6 +59,7 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     dxgos::platform_layout::parse_gaps(&value("--mmio-gaps")?, config.mmio_gaps)?
             }
             "--no-dxg-offer" => config.host.offer_dxg = false,
+            "--vpci-network-bus-first" => config.host.vpci_network_bus_first = true,
             "--verbose" => config.verbose = true,
             "--quiet" => config.echo = false,
             "-h" | "--help" => return Err(String::new()),

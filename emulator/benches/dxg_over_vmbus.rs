@@ -11,6 +11,9 @@
 
 #[path = "../tests/support/guest_stack.rs"]
 mod guest_stack;
+#[path = "../tests/support/vpci_guest.rs"]
+#[allow(dead_code)]
+mod vpci_guest;
 
 use dxg::core::{Action, ProcessId, Reply, Request};
 use dxg::wire::{D3dkmtHandle, QUERY_ADAPTER_TYPE_RENDER};

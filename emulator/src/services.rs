@@ -26,19 +26,26 @@
 //!   page-aligned ranges are registered (a store backs whole pages). GPADLs of other channels
 //!   (rings, vGPU channels) are not.
 //!
-//! Virtual PCI: [`HostServices::new`] attaches a `vpci::VpciHost` carrying vGPU 0's GPU-PV
-//! function ([`VirtualPciService`]) when the configuration offers a vPCI channel and a vGPU:
-//! the vPCI channel becomes a service channel and trapped MMIO (the config window) goes to
-//! it; the guest's writes of the interface version and caps are copied into the GPU-PV host.
-//! Without a vGPU the vPCI channel stays passive and MMIO is unhandled.
+//! Virtual PCI: every offer of the vPCI class is a bus of its own (its own channel, instance
+//! GUID and config-window trap). [`ServerConfig::vpci_buses`] says what each carries, in offer
+//! order: vGPU `i`'s GPU-PV function ([`VpciBus::GpuPv`]) or a NIC VF ([`VpciBus::NetworkVf`]);
+//! [`HostServices::new`] attaches a `vpci::VpciHost` with that function to each
+//! ([`VirtualPciService`]): the channel becomes a service channel, trapped MMIO goes to the bus
+//! whose window it hits, and the guest's writes of the interface version and caps to a GPU-PV
+//! function are copied into the GPU-PV host. A vPCI offer with nothing listed, or listing a
+//! vGPU that does not exist, stays passive. [`HostServices::set_address_map`] tells the buses
+//! where guest RAM (and the MMIO gaps) are, so D0 entry refuses a window Hyper-V could not
+//! trap.
 
 use crate::platform::{HostEvent, HostEventHandler, PostFaults, SynicHost};
 use crate::vgpu::{self, GpuHost, HostOutput, VgpuDescription, VgpuPciConfig};
 use crate::vmbus_server::{
-    CHANNEL_CONNECTION_ID_BASE, ChannelService, DeviceKind, GpadlEvent, ReplyKind, Server,
-    ServerConfig, ServerError, ServerOutput, ServicePacket, ServiceReply,
+    CHANNEL_CONNECTION_ID_BASE, ChannelService, DeviceConfig, DeviceKind, GpadlEvent, ReplyKind,
+    Server, ServerConfig, ServerError, ServerOutput, ServicePacket, ServiceReply, VpciBus,
 };
 use hyperv::memory::GuestMemory;
+/// The address ranges [`HostServices::set_address_map`] takes.
+pub use hyperv::mmio::{MmioGaps, MmioRange};
 use hyperv::synic::{MessageType, VMBUS_SINT};
 use std::sync::{Arc, Mutex, MutexGuard};
 use vmbus::guid::class;
@@ -65,10 +72,22 @@ pub trait VirtualPciService: Send {
     fn mmio_read(&mut self, gpa: u64, size: u8) -> Option<u64>;
     /// A trapped MMIO write; `false` if `gpa` is not in the config window.
     fn mmio_write(&mut self, gpa: u64, size: u8, value: u64) -> bool;
-    /// The config words of the GPU-PV function behind vGPU `index` as the guest left them
-    /// (the services copy the guest's version and caps writes into the [`GpuHost`], which
-    /// needs the written version to know whether commands carry the extension header).
-    fn vgpu_config(&self, index: usize) -> Option<VgpuPciConfig>;
+    /// Where guest RAM and (when known) the VMBus MMIO gaps are: D0 entry refuses a config
+    /// window in RAM or outside the gaps.
+    fn set_address_map(&mut self, guest_ram: &[MmioRange], gaps: Option<MmioGaps>);
+    /// The config words of the bus's GPU-PV function as the guest left them, `None` when the
+    /// bus carries no GPU-PV function (the services copy the guest's version and caps writes
+    /// into the [`GpuHost`], which needs the written version to know whether commands carry
+    /// the extension header).
+    fn gpu_pv_config(&self) -> Option<VgpuPciConfig>;
+}
+
+/// One vPCI bus of the host: its channel and its model.
+struct VirtualPciBus {
+    relid: u32,
+    /// The vGPU whose function the bus carries, if any.
+    vgpu: Option<usize>,
+    model: Box<dyn VirtualPciService>,
 }
 
 /// The device models behind the service channels, and which relid is which.
@@ -77,12 +96,17 @@ pub struct Devices<M: GuestMemory> {
     global_relid: Option<u32>,
     /// Relid of vGPU `i`'s channel.
     vgpu_relids: Vec<u32>,
-    vpci: Option<Box<dyn VirtualPciService>>,
-    vpci_relid: Option<u32>,
+    /// Relids of the vPCI offers, in offer order.
+    vpci_relids: Vec<u32>,
+    vpci: Vec<VirtualPciBus>,
     dropped_packets: u64,
 }
 
 impl<M: GuestMemory> Devices<M> {
+    fn vpci_bus(&mut self, relid: u32) -> Option<&mut VirtualPciBus> {
+        self.vpci.iter_mut().find(|bus| bus.relid == relid)
+    }
+
     fn channel_of(&self, relid: u32) -> Option<vgpu::HostChannel> {
         if Some(relid) == self.global_relid {
             return Some(vgpu::HostChannel::Global);
@@ -128,10 +152,8 @@ impl<M: GuestMemory> Devices<M> {
 
 impl<M: GuestMemory> ChannelService for Devices<M> {
     fn receive(&mut self, packet: ServicePacket<'_>) {
-        if Some(packet.relid) == self.vpci_relid
-            && let Some(vpci) = self.vpci.as_mut()
-        {
-            vpci.receive(packet);
+        if let Some(bus) = self.vpci_bus(packet.relid) {
+            bus.model.receive(packet);
             return;
         }
         let Some(channel) = self.channel_of(packet.relid) else {
@@ -179,13 +201,14 @@ impl<M: GuestMemory> ChannelService for Devices<M> {
                 None => self.dropped_packets += 1,
             }
         }
-        let relid = self.vpci_relid?;
-        let (kind, transaction_id, bytes) = self.vpci.as_mut()?.poll_packet()?;
-        Some(ServiceReply {
-            relid,
-            kind,
-            transaction_id,
-            bytes,
+        self.vpci.iter_mut().find_map(|bus| {
+            let (kind, transaction_id, bytes) = bus.model.poll_packet()?;
+            Some(ServiceReply {
+                relid: bus.relid,
+                kind,
+                transaction_id,
+                bytes,
+            })
         })
     }
 }
@@ -202,59 +225,61 @@ pub struct HostServices<M: GuestMemory + Clone> {
 impl<M: GuestMemory + Clone> HostServices<M> {
     /// Services over `memory` with the VMBus server configured by `config`. The GPU-PV host
     /// gets the global channel's `mmio_megabytes` and one vGPU per vGPU channel in `config`
-    /// (PCI config: that channel's instance GUID, host vGPU LUID [`host_vgpu_luid`]`(i)`).
+    /// (PCI config: that channel's instance GUID, host vGPU LUID [`host_vgpu_luid`]`(i)`);
+    /// each vPCI offer gets the bus [`ServerConfig::vpci_buses`] lists for it.
     pub fn new(memory: M, config: ServerConfig) -> Self {
         let device_count = config.devices.len() as u32;
-        let mut global_relid = None;
-        let mut mmio_megabytes = 0;
-        let mut descriptions = Vec::new();
-        let mut vgpu_relids = Vec::new();
-        let mut vpci_relid = None;
-        for (index, device) in config.devices.iter().enumerate() {
-            let relid = index as u32 + 1;
-            if device.class == class::DXG_GLOBAL && global_relid.is_none() {
-                global_relid = Some(relid);
-                mmio_megabytes = u32::from(device.mmio_megabytes);
-            } else if device.class == class::DXG_VIRTUAL_GPU {
-                let luid = host_vgpu_luid(descriptions.len());
-                let mut description = VgpuDescription::new(0, luid);
-                description.config.channel_instance = dxg::wire::Guid(device.instance.bytes);
-                descriptions.push(description);
-                vgpu_relids.push(relid);
-            } else if device.class == class::VIRTUAL_PCI && vpci_relid.is_none() {
-                vpci_relid = Some(relid);
-            }
-        }
-        let mut gpu = GpuHost::new(memory.clone(), mmio_megabytes);
-        for description in descriptions {
+        let roles = ChannelRoles::of(&config.devices);
+        let mut gpu = GpuHost::new(memory.clone(), roles.mmio_megabytes);
+        for description in roles.vgpus {
             gpu.add_vgpu(description);
         }
-        let vpci_function = gpu
-            .pci_config(0)
-            .map(|config| crate::vpci::VpciFunction::gpu_pv(*config, 1));
+        let vpci_buses = config.vpci_buses.clone();
         let mut server = Server::new(memory.clone(), config);
         server.report_gpadls();
         let mut services = HostServices {
             server,
             devices: Devices {
                 gpu,
-                global_relid,
-                vgpu_relids,
-                vpci: None,
-                vpci_relid,
+                global_relid: roles.global_relid,
+                vgpu_relids: roles.vgpu_relids,
+                vpci_relids: roles.vpci_relids,
+                vpci: Vec::new(),
                 dropped_packets: 0,
             },
             memory,
             device_count,
             delivery_failures: 0,
         };
-        // The vPCI bus carries vGPU 0's GPU-PV function (its config words are vGPU 0's).
-        if services.devices.vpci_relid.is_some()
-            && let Some(function) = vpci_function
-        {
-            services.attach_virtual_pci(Box::new(crate::vpci::VpciHost::new(function)));
-        }
+        services.attach_configured_buses(&vpci_buses);
         services
+    }
+
+    /// Attaches a `vpci::VpciHost` to each vPCI offer that `buses` (in offer order) gives a
+    /// function whose model exists.
+    fn attach_configured_buses(&mut self, buses: &[VpciBus]) {
+        let relids = self.devices.vpci_relids.clone();
+        for (index, (relid, bus)) in relids.iter().zip(buses).enumerate() {
+            let serial_number = index as u32 + 1;
+            let (function, vgpu) = match *bus {
+                VpciBus::GpuPv(vgpu) => match self.devices.gpu.pci_config(vgpu) {
+                    Some(config) => (
+                        crate::vpci::VpciFunction::gpu_pv(*config, serial_number),
+                        Some(vgpu),
+                    ),
+                    None => continue,
+                },
+                VpciBus::NetworkVf => (crate::vpci::VpciFunction::network_vf(serial_number), None),
+            };
+            let model = Box::new(crate::vpci::VpciHost::new(function));
+            self.attach_bus(*relid, vgpu, model);
+        }
+    }
+
+    fn attach_bus(&mut self, relid: u32, vgpu: Option<usize>, model: Box<dyn VirtualPciService>) {
+        self.server.set_device_kind(relid, DeviceKind::Service);
+        self.devices.vpci.retain(|bus| bus.relid != relid);
+        self.devices.vpci.push(VirtualPciBus { relid, vgpu, model });
     }
 
     /// Registers the connection ids the guest may post to and signal on `host`. Call once,
@@ -290,6 +315,7 @@ impl<M: GuestMemory + Clone> HostServices<M> {
     /// Tells the device models where RAM and the VMBus MMIO gaps are, so they refuse device
     /// ranges Hyper-V would refuse (an IO space inside RAM or outside the gaps).
     pub fn set_platform_layout(&mut self, layout: crate::platform::PlatformLayout) {
+        self.set_address_map(&layout.ram, Some(layout.gaps));
         self.devices.gpu.set_platform_layout(layout);
     }
 
@@ -303,13 +329,26 @@ impl<M: GuestMemory + Clone> HostServices<M> {
         self.devices.global_relid
     }
 
-    /// Installs the virtual PCI host: the vPCI channel (first offer of the vPCI class) becomes
-    /// a service channel and trapped MMIO goes to it.
+    /// Installs `vpci` as the bus of the first vPCI offer (replacing the configured one): its
+    /// channel becomes a service channel and trapped MMIO in its window goes to it. It stands
+    /// for vGPU 0.
     pub fn attach_virtual_pci(&mut self, vpci: Box<dyn VirtualPciService>) {
-        if let Some(relid) = self.devices.vpci_relid {
-            self.server.set_device_kind(relid, DeviceKind::Service);
+        if let Some(&relid) = self.devices.vpci_relids.first() {
+            self.attach_bus(relid, Some(0), vpci);
         }
-        self.devices.vpci = Some(vpci);
+    }
+
+    /// Tells every vPCI bus where guest RAM is and, when known, the VMBus MMIO gaps; D0 entry
+    /// then refuses a config window in RAM or outside the gaps, as Hyper-V would.
+    pub fn set_address_map(&mut self, guest_ram: &[MmioRange], gaps: Option<MmioGaps>) {
+        for bus in &mut self.devices.vpci {
+            bus.model.set_address_map(guest_ram, gaps);
+        }
+    }
+
+    /// The relids of the vPCI offers, in offer order.
+    pub fn vpci_relids(&self) -> &[u32] {
+        &self.devices.vpci_relids
     }
 
     /// Hot-removes vGPU `index`: rescinds its channel (the guest gets RESCIND_CHANNELOFFER at
@@ -334,10 +373,8 @@ impl<M: GuestMemory + Clone> HostServices<M> {
     /// Runs the service channels, then delivers the server's outputs through `host`.
     pub fn run(&mut self, host: &mut SynicHost) {
         for relid in self.server.take_closed_channels() {
-            if Some(relid) == self.devices.vpci_relid
-                && let Some(vpci) = self.devices.vpci.as_mut()
-            {
-                vpci.channel_closed();
+            if let Some(bus) = self.devices.vpci_bus(relid) {
+                bus.model.channel_closed();
             }
         }
         for event in self.server.take_gpadl_events() {
@@ -368,18 +405,54 @@ impl<M: GuestMemory + Clone> HostServices<M> {
         }
     }
 
+    /// Copies the guest's version and caps writes to GPU-PV functions into the GPU-PV host.
     fn sync_vgpu_configs(&mut self) {
-        let Some(vpci) = self.devices.vpci.as_ref() else {
-            return;
-        };
-        for index in 0..self.devices.vgpu_relids.len() {
-            if let Some(written) = vpci.vgpu_config(index)
-                && let Some(config) = self.devices.gpu.pci_config(index)
+        for bus in &self.devices.vpci {
+            if let Some(vgpu) = bus.vgpu
+                && let Some(written) = bus.model.gpu_pv_config()
+                && let Some(config) = self.devices.gpu.pci_config(vgpu)
             {
                 config.guest_version = written.guest_version;
                 config.guest_caps = written.guest_caps;
             }
         }
+    }
+}
+
+/// Which configured device is which channel (relids follow the device order from 1).
+struct ChannelRoles {
+    global_relid: Option<u32>,
+    mmio_megabytes: u32,
+    vgpus: Vec<VgpuDescription>,
+    vgpu_relids: Vec<u32>,
+    vpci_relids: Vec<u32>,
+}
+
+impl ChannelRoles {
+    fn of(devices: &[DeviceConfig]) -> Self {
+        let mut roles = ChannelRoles {
+            global_relid: None,
+            mmio_megabytes: 0,
+            vgpus: Vec::new(),
+            vgpu_relids: Vec::new(),
+            vpci_relids: Vec::new(),
+        };
+        for (index, device) in devices.iter().enumerate() {
+            let relid = index as u32 + 1;
+            if device.class == class::DXG_GLOBAL && roles.global_relid.is_none() {
+                roles.global_relid = Some(relid);
+                roles.mmio_megabytes = u32::from(device.mmio_megabytes);
+            } else if device.class == class::DXG_VIRTUAL_GPU {
+                let luid = host_vgpu_luid(roles.vgpus.len());
+                let mut description = VgpuDescription::new(0, luid);
+                description.config.channel_instance = dxg::wire::Guid(device.instance.bytes);
+                roles.vgpus.push(description);
+                roles.vgpu_relids.push(relid);
+            } else if device.class == class::VIRTUAL_PCI {
+                roles.vpci_relids.push(relid);
+            }
+        }
+        roles
     }
 }
 
@@ -406,15 +479,21 @@ impl<M: GuestMemory + Clone> HostEventHandler for HostServices<M> {
         self.run(host);
     }
 
+    /// A trapped read goes to the bus whose config window holds `gpa`.
     fn mmio_read(&mut self, gpa: u64, size: u8, _memory: &dyn GuestMemory) -> Option<u64> {
-        self.devices.vpci.as_mut()?.mmio_read(gpa, size)
+        self.devices
+            .vpci
+            .iter_mut()
+            .find_map(|bus| bus.model.mmio_read(gpa, size))
     }
 
+    /// A trapped write goes to the bus whose config window holds `gpa`.
     fn mmio_write(&mut self, gpa: u64, size: u8, value: u64, _memory: &dyn GuestMemory) -> bool {
-        let Some(vpci) = self.devices.vpci.as_mut() else {
-            return false;
-        };
-        let handled = vpci.mmio_write(gpa, size, value);
+        let handled = self
+            .devices
+            .vpci
+            .iter_mut()
+            .any(|bus| bus.model.mmio_write(gpa, size, value));
         if handled {
             self.sync_vgpu_configs();
         }

@@ -177,6 +177,7 @@ pub struct VpciClient {
     phase: Phase,
     version: Option<ProtocolVersion>,
     d0: D0State,
+    d0_status: Option<u32>,
     functions: BTreeMap<SlotNumber, Function>,
     pending: BTreeMap<u64, Request>,
     next_transaction_id: u64,
@@ -197,6 +198,7 @@ impl VpciClient {
             phase: Phase::Created,
             version: None,
             d0: D0State::NotSent,
+            d0_status: None,
             functions: BTreeMap::new(),
             pending: BTreeMap::new(),
             next_transaction_id: 1,
@@ -217,6 +219,12 @@ impl VpciClient {
     /// The negotiated protocol version.
     pub fn version(&self) -> Option<ProtocolVersion> {
         self.version
+    }
+
+    /// The status the host completed BUS_D0ENTRY with (0 on success), once it has; a failure
+    /// also ends the bus with [`Action::Failed`]. What the boot report shows per bus.
+    pub fn d0_status(&self) -> Option<u32> {
+        self.d0_status
     }
 
     /// The functions that have arrived, by slot.
@@ -416,6 +424,7 @@ impl VpciClient {
                 self.function_step_completed(slot, QUERY_RESOURCE_REQUIREMENTS, status)
             }
             Request::D0Entry => {
+                self.d0_status = Some(status);
                 if !status_is_success(status) {
                     return Err(VpciError::D0EntryFailed { status });
                 }

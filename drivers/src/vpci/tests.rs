@@ -171,6 +171,7 @@ fn bring_up_matches_the_reference_vectors() {
     // OpenVMM resends the list before the D0 completion: nothing changes.
     feed(&mut client, &hex(VECTOR_C)).unwrap();
     assert_eq!(drain(&mut client), vec![]);
+    assert_eq!(client.d0_status(), None);
 
     // E' → F: RESOURCES_ASSIGNED2 slot 0, id 4, 202 bytes padded to 208.
     feed(
@@ -179,6 +180,7 @@ fn bring_up_matches_the_reference_vectors() {
     )
     .unwrap();
     let f = only_send(&mut client);
+    assert_eq!(client.d0_status(), Some(0));
     let mut expected =
         hex("06 00 02 00 1C 00 01 00  04 00 00 00 00 00 00 00  16 00 49 42 00 00 00 00");
     expected.extend_from_slice(&[0; 200]);
@@ -331,6 +333,7 @@ fn d0_entry_failure_fails_the_bus() {
             status: 0xC000_0001
         })
     );
+    assert_eq!(client.d0_status(), Some(0xC000_0001));
     assert_eq!(client.phase(), Phase::Failed);
 }
 
@@ -751,4 +754,128 @@ fn wire_sizes_match_the_reference_tables() {
         CLASS.bytes,
         hex("1D F6 C4 44 44 44 00 44 9D 52 80 2E 27 ED E1 9F")[..]
     );
+}
+
+/// An instance GUID (wire bytes) whose bytes 4 and 5 are `low` and `high`.
+fn instance_with_domain_bytes(low: u8, high: u8, tag: u8) -> [u8; 16] {
+    [tag, 0, 0, 0, low, high, 0, 0, 0, 0, 0, 0, 0, 0, 0, tag]
+}
+
+#[test]
+fn each_bus_gets_the_domain_its_instance_asks_for() {
+    let mut domains = PciDomains::new();
+    let first = instance_with_domain_bytes(0x34, 0x12, 1);
+    let second = instance_with_domain_bytes(0x78, 0x56, 2);
+    assert_eq!(requested_domain(&first), 0x1234);
+    assert_eq!(domains.allocate(&first), Some(0x1234));
+    assert_eq!(domains.allocate(&second), Some(0x5678));
+}
+
+#[test]
+fn colliding_or_zero_domains_get_the_lowest_free_number() {
+    let mut domains = PciDomains::new();
+    let zero = instance_with_domain_bytes(0, 0, 1);
+    assert_eq!(domains.allocate(&zero), Some(1));
+    let one = instance_with_domain_bytes(1, 0, 2);
+    assert_eq!(domains.allocate(&one), Some(2));
+    let same = instance_with_domain_bytes(1, 0, 3);
+    assert_eq!(domains.allocate(&same), Some(3));
+    domains.release(2);
+    assert_eq!(domains.allocate(&same), Some(2));
+}
+
+#[test]
+fn the_same_slot_on_two_buses_has_two_names() {
+    let first = FunctionAddress {
+        domain: 0x1234,
+        slot: SlotNumber(0),
+    };
+    let second = FunctionAddress {
+        domain: 0x5678,
+        slot: SlotNumber(0),
+    };
+    assert_ne!(first.as_u32(), second.as_u32());
+    assert_eq!(first.as_u32(), 0x1234_0000);
+    let function = FunctionAddress {
+        domain: 1,
+        slot: SlotNumber(0xFF),
+    };
+    assert_eq!(function.as_u32(), 0x0001_00FF);
+}
+
+fn bus_instance(tag: u8) -> vmbus::guid::Guid {
+    vmbus::guid::Guid {
+        bytes: instance_with_domain_bytes(tag, 0, tag),
+    }
+}
+
+fn drain_buses(buses: &mut VpciBuses) -> Vec<BusesAction> {
+    core::iter::from_fn(|| buses.poll_action()).collect()
+}
+
+#[test]
+fn buses_open_each_channel_and_drop_one_that_does_not_open() {
+    let mut buses = VpciBuses::new();
+    buses.add_bus(4, bus_instance(1), WINDOW).unwrap();
+    buses.add_bus(7, bus_instance(2), WINDOW + 0x2000).unwrap();
+    assert_eq!(
+        buses.add_bus(7, bus_instance(3), WINDOW + 0x4000),
+        Err(AddBusError::Duplicate(7))
+    );
+    assert_eq!(
+        buses.add_bus(9, bus_instance(3), WINDOW + 1),
+        Err(AddBusError::Client(VpciError::BadWindow {
+            gpa: WINDOW + 1
+        }))
+    );
+    assert_eq!(
+        drain_buses(&mut buses),
+        vec![
+            BusesAction::Open { relid: 4 },
+            BusesAction::Open { relid: 7 }
+        ]
+    );
+    buses.opened(4, false);
+    buses.opened(7, true);
+    let actions = drain_buses(&mut buses);
+    assert_eq!(
+        actions[0],
+        BusesAction::Removed {
+            relid: 4,
+            window: WINDOW
+        }
+    );
+    // Bus 7 goes on: its first version request.
+    assert!(matches!(actions[1], BusesAction::Send { relid: 7, .. }));
+    assert_eq!(buses.phase(7), Some(Phase::Negotiating));
+    assert!(!buses.contains(4));
+}
+
+#[test]
+fn a_failed_bus_is_closed_and_its_window_returned_while_the_other_runs() {
+    let mut buses = VpciBuses::new();
+    buses.add_bus(4, bus_instance(1), WINDOW).unwrap();
+    buses.add_bus(7, bus_instance(2), WINDOW + 0x2000).unwrap();
+    buses.opened(4, true);
+    buses.opened(7, true);
+    drain_buses(&mut buses);
+    // Bus 4's host refuses version 1.4 with a status other than REVISION_MISMATCH: fatal.
+    let refusal = 0xC000_0001u32.to_le_bytes();
+    let mut padded_refusal = refusal.to_vec();
+    padded_refusal.resize(8, 0);
+    let _ = buses
+        .buses_client_for_test(4)
+        .receive(PacketType::COMPLETION, 1, &padded_refusal);
+    let actions = drain_buses(&mut buses);
+    assert_eq!(actions, vec![BusesAction::Close { relid: 4 }]);
+    assert_eq!(buses.phase(7), Some(Phase::Negotiating));
+    buses.closed(4);
+    assert_eq!(
+        drain_buses(&mut buses),
+        vec![BusesAction::Removed {
+            relid: 4,
+            window: WINDOW
+        }]
+    );
+    assert!(buses.contains(7));
 }

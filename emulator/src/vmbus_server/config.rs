@@ -73,6 +73,16 @@ pub struct Misbehaviour {
     pub permanent_post_failure: Option<HvError>,
 }
 
+/// What one vPCI bus (one offer of class `VIRTUAL_PCI`) carries, when run by
+/// `HostServices`: one function at slot 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VpciBus {
+    /// The GPU-PV function of vGPU `i` (its config words name vGPU `i`'s channel).
+    GpuPv(usize),
+    /// A NIC virtual function (Mellanox 15B3:1016): a device the guest must leave alone.
+    NetworkVf,
+}
+
 /// The host's configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -87,6 +97,9 @@ pub struct ServerConfig {
     pub devices: Vec<DeviceConfig>,
     /// Faults to inject.
     pub misbehaviour: Misbehaviour,
+    /// What each vPCI offer carries, in offer order (a vPCI offer beyond the list stays
+    /// passive).
+    pub vpci_buses: Vec<VpciBus>,
 }
 
 /// Instance GUID of the `index`th device of a class: a readable pattern whose first 8 bytes
@@ -166,6 +179,40 @@ impl ServerConfig {
             message_connection_id: MESSAGE_CONNECTION_ID,
             devices,
             misbehaviour: Misbehaviour::default(),
+            vpci_buses: vec![VpciBus::GpuPv(0)],
         }
+    }
+
+    /// Several vPCI buses with the GPU's not first, as on a VM with accelerated networking: a
+    /// vPCI bus carrying a NIC VF is offered just before the GPU's bus (each bus has its own
+    /// instance GUID; the relids of the GPU's bus and of every later device grow by one).
+    pub fn with_network_bus_first(mut self) -> Self {
+        let Some(gpu_bus) = self
+            .devices
+            .iter()
+            .position(|device| device.class == class::VIRTUAL_PCI)
+        else {
+            return self;
+        };
+        self.devices.insert(
+            gpu_bus,
+            DeviceConfig {
+                class: class::VIRTUAL_PCI,
+                // Bytes 4 and 5 (a Linux guest's PCI domain) differ from the GPU bus's too.
+                instance: Guid {
+                    bytes: [
+                        0x11, 0x3C, 0, 0, 0x4E, 0x1C, 0, 0, 0xD0, 0x5E, 0, 0, 0, 0, 3, 0x80,
+                    ],
+                },
+                mmio_megabytes: 0,
+                kind: DeviceKind::Passive,
+            },
+        );
+        let first_vpci = self.devices[..gpu_bus]
+            .iter()
+            .filter(|device| device.class == class::VIRTUAL_PCI)
+            .count();
+        self.vpci_buses.insert(first_vpci, VpciBus::NetworkVf);
+        self
     }
 }

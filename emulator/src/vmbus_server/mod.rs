@@ -30,7 +30,7 @@ mod tests;
 pub use channel::HostChannel;
 pub use config::{
     DXG_IO_SPACE_MEGABYTES, DeviceConfig, DeviceKind, Misbehaviour, ServerConfig, UNCLAIMED_CLASS,
-    instance_guid,
+    VpciBus, instance_guid,
 };
 pub use error::ServerError;
 pub use gpadl_events::GpadlEvent;

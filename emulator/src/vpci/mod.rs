@@ -1,6 +1,7 @@
 //! The emulated virtual PCI host (the "PCI pass-through VSP"), sans-I/O (vpci.md §10).
 //!
-//! One bus with one BAR-less GPU-PV function at slot 0. [`VpciHost::receive`] takes the
+//! One bus (one vPCI channel) with one BAR-less function at slot 0: the GPU-PV function, or
+//! a stand-in for another device (a NIC VF) when the host has several buses. [`VpciHost::receive`] takes the
 //! guest's packets from the vPCI channel and queues [`HostPacket`]s (completions and
 //! unsolicited messages) for [`VpciHost::poll_output`]; [`VpciHost::service_channel`] does
 //! both over a VMBus [`HostChannel`]'s rings. Once the guest announced its config window in
@@ -9,16 +10,27 @@
 //! space. [`VpciHost::eject`] starts a host-initiated hot remove. `VpciHost` implements
 //! [`crate::services::VirtualPciService`], so `HostServices::attach_virtual_pci` takes it as is.
 //!
+//!
+//! BUS_D0ENTRY's config window is refused with STATUS_INVALID_PARAMETER when Hyper-V could not
+//! trap it ([`check_config_window`]): unaligned, wrapping, overlapping guest RAM, or (once the
+//! host is told the VMBus MMIO gaps) outside them. OpenVMM's vPCI device maps whatever
+//! `mmio_start` it gets (microsoft/openvmm `vm/devices/pci/vpci/src/device.rs`, `FdoD0Entry`)
+//! and Hyper-V's status for a bad window is not public, so the status is our choice.
+//!
 //! The wire bytes are built here by hand from the reference, independently of the guest's
 //! `drivers::vpci::wire`, so the two implementations check each other in the loopback tests.
 
 mod function;
 mod service;
 
-pub use function::{BASE_CLASS_DISPLAY, SUB_CLASS_3D, VpciFunction};
+pub use function::{
+    BASE_CLASS_DISPLAY, BASE_CLASS_NETWORK, PCI_DEVICE_CONNECTX4_LX_VF, PCI_VENDOR_MELLANOX,
+    SUB_CLASS_3D, SUB_CLASS_ETHERNET, VpciFunction,
+};
 
 use crate::vmbus_server::HostChannel;
 use hyperv::memory::GuestMemory;
+use hyperv::mmio::{MmioGaps, MmioRange};
 use std::collections::VecDeque;
 use vmbus::ring::{OutgoingPacket, PacketType, RingError};
 
@@ -56,7 +68,7 @@ pub mod message {
 pub const STATUS_REVISION_MISMATCH: u32 = 0xC000_0059;
 /// STATUS_BAD_DATA: malformed or unknown request, bad slot.
 pub const STATUS_BAD_DATA: u32 = 0xC000_090B;
-/// STATUS_INVALID_PARAMETER: BUS_D0ENTRY with an unusable window.
+/// STATUS_INVALID_PARAMETER: BUS_D0ENTRY with an unusable window ([`check_config_window`]).
 pub const STATUS_INVALID_PARAMETER: u32 = 0xC000_000D;
 
 /// Protocol versions the host accepts (1.1 to 1.4).
@@ -68,6 +80,26 @@ const VERSION_1_3: u32 = 0x0001_0003;
 pub const WINDOW_SIZE: u64 = 0x2000;
 /// Offset of the config-space page in the window.
 const CONFIG_PAGE: u64 = 0x1000;
+
+/// Whether Hyper-V could trap an 8 KiB config window at `base`: not 0, 4 KiB aligned, not
+/// wrapping, overlapping none of `guest_ram`, and inside one of `gaps` when they are known.
+pub fn check_config_window(
+    base: u64,
+    guest_ram: &[MmioRange],
+    gaps: Option<&MmioGaps>,
+) -> Result<(), VpciHostError> {
+    if base == 0 || !base.is_multiple_of(0x1000) || base.checked_add(WINDOW_SIZE).is_none() {
+        return Err(VpciHostError::BadWindow(base));
+    }
+    let window = MmioRange::new(base, WINDOW_SIZE);
+    if guest_ram.iter().any(|ram| ram.overlaps(&window)) {
+        return Err(VpciHostError::WindowInRam(base));
+    }
+    match gaps {
+        Some(gaps) if !gaps.contain(&window) => Err(VpciHostError::WindowOutsideGaps(base)),
+        _ => Ok(()),
+    }
+}
 
 /// A packet for the guest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +155,10 @@ pub enum VpciHostError {
     BadSlot(u32),
     /// BUS_D0ENTRY with an unaligned, zero or wrapping window.
     BadWindow(u64),
+    /// BUS_D0ENTRY with a window that overlaps guest RAM (nothing could trap it).
+    WindowInRam(u64),
+    /// BUS_D0ENTRY with a window outside the VMBus MMIO gaps.
+    WindowOutsideGaps(u64),
     /// An unknown or unsupported message type.
     UnknownMessage(u32),
     /// A request that wants a completion came with transaction id 0.
@@ -147,6 +183,8 @@ pub struct VpciHostStatistics {
 pub struct VpciHost {
     function: VpciFunction,
     present: bool,
+    guest_ram: Vec<MmioRange>,
+    gaps: Option<MmioGaps>,
     version: Option<u32>,
     window: Option<u64>,
     selected_slot: u32,
@@ -163,6 +201,8 @@ impl VpciHost {
         VpciHost {
             function,
             present: true,
+            guest_ram: Vec::new(),
+            gaps: None,
             version: None,
             window: None,
             selected_slot: 0,
@@ -172,6 +212,14 @@ impl VpciHost {
             errors: Vec::new(),
             statistics: VpciHostStatistics::default(),
         }
+    }
+
+    /// Tells the bus where guest RAM is and, when known, the VMBus MMIO gaps: D0 entry then
+    /// refuses windows [`check_config_window`] rejects. (Until called, only the window's own
+    /// shape is checked.)
+    pub fn set_address_map(&mut self, guest_ram: Vec<MmioRange>, gaps: Option<MmioGaps>) {
+        self.guest_ram = guest_ram;
+        self.gaps = gaps;
     }
 
     /// Forgets the bus state of the last channel open (version, window, resources, a pending
@@ -355,13 +403,13 @@ impl VpciHost {
                     self.complete_if(completion_requested, transaction_id, STATUS_BAD_DATA);
                     return Err(truncated);
                 };
-                if base == 0 || base % 0x1000 != 0 || base.checked_add(WINDOW_SIZE).is_none() {
+                if let Err(error) = check_config_window(base, &self.guest_ram, self.gaps.as_ref()) {
                     self.complete_if(
                         completion_requested,
                         transaction_id,
                         STATUS_INVALID_PARAMETER,
                     );
-                    return Err(VpciHostError::BadWindow(base));
+                    return Err(error);
                 }
                 self.window = Some(base);
                 self.send_relations();

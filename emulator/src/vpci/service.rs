@@ -5,6 +5,7 @@ use super::VpciHost;
 use crate::services::VirtualPciService;
 use crate::vgpu::VgpuPciConfig;
 use crate::vmbus_server::{ReplyKind, ServicePacket};
+use hyperv::mmio::{MmioGaps, MmioRange};
 use vmbus::ring::PacketType;
 
 impl VirtualPciService for VpciHost {
@@ -43,8 +44,14 @@ impl VirtualPciService for VpciHost {
         VpciHost::mmio_write(self, gpa, size, value)
     }
 
-    /// The bus carries one function; it stands for vGPU 0.
-    fn vgpu_config(&self, index: usize) -> Option<VgpuPciConfig> {
-        (index == 0).then_some(self.function().config)
+    fn set_address_map(&mut self, guest_ram: &[MmioRange], gaps: Option<MmioGaps>) {
+        VpciHost::set_address_map(self, guest_ram.to_vec(), gaps);
+    }
+
+    /// The bus's one function, when it is a GPU-PV function.
+    fn gpu_pv_config(&self) -> Option<VgpuPciConfig> {
+        self.function()
+            .is_gpu_pv()
+            .then_some(self.function().config)
     }
 }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::vgpu::VgpuPciConfig;
 use dxg::wire::{Guid, Luid};
+use hyperv::mmio::{MmioGaps, MmioRange};
 
 const WINDOW: u64 = 0x0000_0010_0000_0000;
 
@@ -300,8 +301,78 @@ fn serves_as_the_host_services_virtual_pci() {
     assert_eq!(service.poll_packet(), None);
     assert_eq!(service.mmio_read(WINDOW + 0x1000, 4), None);
     assert_eq!(
-        service.vgpu_config(0).map(|config| config.host_version),
+        service.gpu_pv_config().map(|config| config.host_version),
         Some(40)
     );
-    assert_eq!(service.vgpu_config(1), None);
+    let nic = VpciHost::new(VpciFunction::network_vf(1));
+    assert_eq!(VirtualPciService::gpu_pv_config(&nic), None);
+}
+
+#[test]
+fn config_window_check_refuses_ram_and_outside_the_gaps() {
+    let ram = [MmioRange::new(0, 512 << 20)];
+    let gaps = MmioGaps {
+        low: Some(MmioRange::new(0xF800_0000, 0x0800_0000)),
+        high: Some(MmioRange::new(WINDOW, 1 << 30)),
+    };
+    assert_eq!(check_config_window(WINDOW, &ram, Some(&gaps)), Ok(()));
+    assert_eq!(check_config_window(0xF800_0000, &ram, Some(&gaps)), Ok(()));
+    assert_eq!(
+        check_config_window(0x100_0000, &ram, None),
+        Err(VpciHostError::WindowInRam(0x100_0000))
+    );
+    // The window's second page in RAM is as bad as the first.
+    assert_eq!(
+        check_config_window((512 << 20) - 0x1000, &ram, None),
+        Err(VpciHostError::WindowInRam((512 << 20) - 0x1000))
+    );
+    assert_eq!(check_config_window(512 << 20, &ram, None), Ok(()));
+    assert_eq!(
+        check_config_window(512 << 20, &ram, Some(&gaps)),
+        Err(VpciHostError::WindowOutsideGaps(512 << 20))
+    );
+    // Straddling the end of the high gap.
+    assert_eq!(
+        check_config_window(WINDOW + (1 << 30) - 0x1000, &ram, Some(&gaps)),
+        Err(VpciHostError::WindowOutsideGaps(
+            WINDOW + (1 << 30) - 0x1000
+        ))
+    );
+    assert_eq!(
+        check_config_window(0, &[], None),
+        Err(VpciHostError::BadWindow(0))
+    );
+}
+
+#[test]
+fn d0_entry_with_a_window_in_guest_ram_is_refused() {
+    let mut host = host();
+    host.set_address_map(vec![MmioRange::new(0, 512 << 20)], None);
+    in_band(&mut host, 1, true, "13 00 49 42 04 00 01 00").unwrap();
+    in_band(&mut host, 0, false, "01 00 49 42").unwrap();
+    outputs(&mut host);
+    // BUS_D0ENTRY with the window at 16 MiB, inside RAM.
+    assert_eq!(
+        in_band(
+            &mut host,
+            2,
+            true,
+            "07 00 49 42 00 00 00 00 00 00 00 01 00 00 00 00"
+        ),
+        Err(VpciHostError::WindowInRam(0x100_0000))
+    );
+    assert_eq!(outputs(&mut host), vec![completion(2, hex("0D 00 00 C0"))]);
+    assert_eq!(host.window(), None);
+    assert_eq!(host.mmio_read(0x100_1000, 4), None);
+}
+
+#[test]
+fn a_network_function_shows_no_gpu_pv_words() {
+    let mut function = VpciFunction::network_vf(3);
+    assert!(!function.is_gpu_pv());
+    assert_eq!(function.read_dword(0), 0x1016_15B3);
+    assert_eq!(function.read_dword(8) >> 16, 0x0200);
+    function.write(0xC0, 4, 0xFFFF_FFFF);
+    assert_eq!(function.read_dword(0xC0), 0);
+    assert_eq!(function.read_dword(0xD0), 0);
 }

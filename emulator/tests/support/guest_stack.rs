@@ -9,13 +9,18 @@
 //! inbound ring on every signal (completions → `PacketKind::Completion`, in-band →
 //! `PacketKind::InBand`), and allocate the IO space from guest RAM.
 //!
-//! The PCI probe is fed from the emulated vGPU's config words directly (no virtual PCI yet).
+//! [`Stack::new`] feeds the PCI probe from the emulated vGPU's config words directly;
+//! [`Stack::over_virtual_pci`] finds the GPU-PV functions on the host's vPCI buses instead
+//! (`super::vpci_guest`, what the kernel's vPCI task does) and probes them through their
+//! buses' config windows.
 
 #![allow(dead_code)]
 
+use super::vpci_guest::{ServicesMmio, VPCI_SUBSCRIBER, VpciGuest};
 use drivers::vmbus_bus::{
     BusDriver, BusRequest, ChannelRings, DriverEvent, RetryClock, RingMemory,
 };
+use drivers::vpci::ConfigWindow;
 use dxg::core::{
     Action, ChannelId, Driver, DriverConfig, OutgoingPacket, PacketKind, ProcessId, ProtocolError,
     Reply, Request, Ticket,
@@ -25,6 +30,7 @@ use emulator::platform::{HostConfig, Loopback, LoopbackBackend, SynicHost};
 use emulator::services::{HostServices, SharedHostServices};
 use emulator::vmbus_server::ServerConfig;
 use hyperv::memory::AtomicMemory;
+use hyperv::mmio::{MmioGaps, MmioRange};
 use hyperv::platform::BumpPageAllocator;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -92,14 +98,48 @@ pub struct Stack {
     /// While true, the guest writes packets but does not signal the host (to keep requests
     /// in flight).
     pub hold_signals: bool,
+    /// The guest's vPCI driver ([`Stack::over_virtual_pci`]).
+    pub vpci: Option<VpciGuest>,
+    /// How many of the vPCI driver's GPU-PV functions were probed.
+    probed: usize,
 }
 
 impl Stack {
     /// Boots the bus, probes vGPU `0..virtual_gpus` from their config words, and pumps until
     /// the adapters have started.
     pub fn new(virtual_gpus: u8) -> Self {
+        let mut stack = Stack::boot(ServerConfig::standard(virtual_gpus));
+        for index in 0..usize::from(virtual_gpus) {
+            let mut services = stack.services.lock();
+            let config = services.gpu().pci_config(index).expect("vGPU");
+            stack
+                .driver
+                .probe_pci_function(index as u32, PCI_DEVICE_VIRTUAL_RENDER, config)
+                .expect("probe");
+        }
+        stack.start_dxg();
+        stack
+    }
+
+    /// Boots the bus against a host configured by `config`, finds the GPU-PV functions on its
+    /// vPCI buses (config windows from `gaps`; the host knows guest RAM is `0..MEMORY_BYTES`),
+    /// probes them through their windows, and pumps until the adapters have started.
+    pub fn over_virtual_pci(config: ServerConfig, gaps: MmioGaps) -> Self {
+        let mut stack = Stack::boot(config);
+        stack
+            .services
+            .lock()
+            .set_address_map(&[MmioRange::new(0, MEMORY_BYTES as u64)], None);
+        let mut vpci = VpciGuest::new(&gaps, MEMORY_BYTES as u64);
+        vpci.subscribe(&mut stack.bus);
+        stack.vpci = Some(vpci);
+        stack.start_dxg();
+        stack
+    }
+
+    fn boot(config: ServerConfig) -> Self {
         let loopback = Loopback::new(SynicHost::new(HostConfig::default()), MEMORY_BYTES);
-        let services = HostServices::new(loopback.memory(), ServerConfig::standard(virtual_gpus));
+        let services = HostServices::new(loopback.memory(), config);
         loopback.with_host(|host, _| services.register(host));
         let services = SharedHostServices::new(services);
         loopback.set_handler(Box::new(services.clone()));
@@ -113,7 +153,7 @@ impl Stack {
             Box::new(SteppingClock::default()),
         )
         .expect("bus starts");
-        let mut stack = Stack {
+        Stack {
             loopback,
             services,
             bus,
@@ -125,24 +165,46 @@ impl Stack {
             protocol_errors: Vec::new(),
             events: Vec::new(),
             hold_signals: false,
-        };
-        for index in 0..usize::from(virtual_gpus) {
-            let mut services = stack.services.lock();
-            let config = services.gpu().pci_config(index).expect("vGPU");
-            stack
-                .driver
-                .probe_pci_function(index as u32, PCI_DEVICE_VIRTUAL_RENDER, config)
-                .expect("probe");
+            vpci: None,
+            probed: 0,
         }
+    }
+
+    /// Subscribes the dxg core to its channels and pumps until the bus has every offer.
+    fn start_dxg(&mut self) {
         for class in [class::DXG_GLOBAL, class::DXG_VIRTUAL_GPU] {
-            stack.bus_request(BusRequest::Subscribe {
+            self.bus_request(BusRequest::Subscribe {
                 class,
                 subscriber: SUBSCRIBER,
             });
         }
-        stack.pump();
-        assert!(stack.bus.is_ready(), "all offers delivered");
-        stack
+        self.pump();
+        assert!(self.bus.is_ready(), "all offers delivered");
+    }
+
+    /// Runs the vPCI driver's actions and probes the GPU-PV functions it found since the last
+    /// call; returns whether anything happened.
+    fn run_virtual_pci(&mut self) -> bool {
+        let Some(vpci) = self.vpci.as_mut() else {
+            return false;
+        };
+        let progressed = vpci.run(&mut self.bus);
+        let found: Vec<_> = vpci.found[self.probed..].to_vec();
+        self.probed += found.len();
+        for function in found {
+            let mmio = ServicesMmio {
+                services: self.services.clone(),
+                memory: self.loopback.memory(),
+            };
+            let mut window = ConfigWindow::new(mmio, function.window).expect("window");
+            let result = self.driver.probe_pci_function(
+                function.address.as_u32(),
+                function.info.device_id,
+                &mut window.function(function.info.slot),
+            );
+            log::debug!("probe of {:#x}: {result:?}", function.address.as_u32());
+        }
+        progressed
     }
 
     fn bus_request(&mut self, request: BusRequest) {
@@ -166,8 +228,15 @@ impl Stack {
             }
             while let Some(output) = self.bus.poll_output() {
                 progressed = true;
-                self.on_bus_event(output.event);
+                if output.subscriber == VPCI_SUBSCRIBER {
+                    if let Some(vpci) = self.vpci.as_mut() {
+                        vpci.on_event(output.event, &mut self.bus);
+                    }
+                } else {
+                    self.on_bus_event(output.event);
+                }
             }
+            progressed |= self.run_virtual_pci();
             while let Some(action) = self.driver.poll_action() {
                 progressed = true;
                 self.on_action(action);

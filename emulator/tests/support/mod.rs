@@ -2,6 +2,8 @@
 //! `mod support;` and uses the parts it needs (hence `dead_code` is allowed here).
 //!
 //! - [`guest_stack`]: the real guest stack over the real host stack (also used by the bench).
+//! - [`vpci_guest`]: the guest's vPCI driver for [`guest_stack`] (every vPCI bus, windows
+//!   from the MMIO gaps).
 //! - [`vm`]: one way to send dxg requests to either loopback, and the standard loopback VM.
 //! - [`requests`]: the object-creation and access requests the tests repeat.
 //! - [`session`]: a process with a device, context, surface and monitored fence; rendering.
@@ -14,3 +16,4 @@ pub mod images;
 pub mod requests;
 pub mod session;
 pub mod vm;
+pub mod vpci_guest;

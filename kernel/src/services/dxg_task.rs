@@ -60,8 +60,9 @@ const ADAPTER_EVENT_CAPACITY: usize = 64;
 
 /// A PCI function of a vGPU, found by the virtual PCI layer.
 pub struct PciFunction {
-    /// The function's slot (its id for the dxg core).
-    pub slot: u32,
+    /// The function's id for the dxg core, unique across vPCI buses: its bus's PCI domain and
+    /// its slot (`drivers::vpci::FunctionAddress::as_u32`).
+    pub id: u32,
     /// PCI device id.
     pub device_id: u16,
     /// Access to its configuration space.
@@ -145,16 +146,16 @@ pub fn spawn(
                 progressed = true;
                 let mut config = function.config;
                 match state.driver.probe_pci_function(
-                    function.slot,
+                    function.id,
                     function.device_id,
                     config.as_mut(),
                 ) {
                     Ok(adapter) => log::debug!(
                         "dxg: PCI function {:#x} is adapter {adapter:?}",
-                        function.slot
+                        function.id
                     ),
                     Err(error) => {
-                        log::warn!("dxg: PCI function {:#x} rejected: {error:?}", function.slot)
+                        log::warn!("dxg: PCI function {:#x} rejected: {error:?}", function.id)
                     }
                 }
             }

@@ -113,9 +113,9 @@ impl GpuStack {
         diagnostics::enter(Stage::Offers);
         check_offers(&offers)?;
         diagnostics::enter(Stage::VpciD0);
-        let (pci_functions, vpci) = vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER)
-            .map_err(|error| format!("vpci: {error}"))?;
         let mmio = boot_mmio_space()?;
+        let (pci_functions, vpci) =
+            vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER, mmio.clone());
         let (gpu, adapter_events, dxg) =
             dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
         let stack = GpuStack {

@@ -1,45 +1,69 @@
-//! The virtual PCI task: runs the sans-I/O vPCI client (`drivers::vpci::VpciClient`) on the
-//! VMBus channel of class `VIRTUAL_PCI` and hands the GPU-PV functions it finds to the dxg task.
+//! The virtual PCI task: the I/O side of `drivers::vpci::VpciBuses`, which runs one vPCI
+//! client per VMBus channel of class `VIRTUAL_PCI` (every vPCI channel is a PCI bus of its
+//! own; a VM with a NIC VF, an assigned device or several GPU partitions has several, in any
+//! order). The task hands the GPU-PV functions the buses find to the dxg task; which functions
+//! those are, and how buses fail independently, is documented on `VpciBuses`.
+//!
+//! One task serves every bus (rather than one task per bus): it keeps a single registration
+//! with the bus task, the buses share the MMIO pool and the PCI domain numbers, and the
+//! per-bus protocol state lives in `VpciBuses`, where host tests reach it.
+//!
+//! Each bus gets its own 8 KiB, page-aligned config window from the VMBus MMIO gaps
+//! ([`MmioSpace`], high gap first, as Linux's `hv_allocate_config_window` in torvalds/linux
+//! `drivers/pci/controller/pci-hyperv.c`), announced in its BUS_D0ENTRY and returned to the
+//! pool once its channel is closed.
 //!
 //! Inputs: offers and channel events from the bus task, and a stop request from the kernel.
-//! Outputs: ring packets on the vPCI channel, requests to the bus task (open, close, signal),
-//! and [`PciFunction`]s on the channel to the dxg task. A function's configuration space is
-//! reached through the bus's trapped config window; the accesses travel to the bus task as
-//! [`BusMessage::Mmio`] requests, since the bus task owns the platform backend.
-//!
-//! The config window's GPA: under the emulator any unbacked GPA works (MMIO is carried by link
-//! frames). On Hyper-V it must come from the VMBus ACPI device's MMIO ranges, which this
-//! kernel does not parse yet; [`CONFIG_WINDOW_GPA`] is the high range Hyper-V Gen2 VMs
-//! commonly get above 64 GiB, an assumption documented in `docs/vpci.md`.
+//! Outputs: ring packets on the vPCI channels, requests to the bus task (open, close,
+//! signal), [`PciFunction`]s on the channel to the dxg task (id: the bus-qualified
+//! `drivers::vpci::FunctionAddress`), and one `hvdiag: config window` line per bus
+//! ([`report_config_window`]). A function's configuration space is reached through its bus's
+//! trapped config window; the accesses travel to the bus task as [`BusMessage::Mmio`]
+//! requests, since the bus task owns the platform backend.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
 use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, RingMemory};
-use drivers::vpci::{Action, ConfigWindow, OutboundMessage, SlotNumber, VpciClient};
+use drivers::vpci::wire::{CONFIG_WINDOW_ALIGNMENT, CONFIG_WINDOW_SIZE};
+use drivers::vpci::{
+    BusesAction, ConfigWindow, GpuFunction, OutboundMessage, SlotNumber, VpciBuses,
+};
 use dxg::core::{ConfigSpace, ConfigSpaceError};
-use dxg::wire::PCI_VENDOR_MICROSOFT;
+use hyperv::mmio::Placement;
 use hyperv::platform::{MmioAccess, PlatformError};
-use vmbus::client::SubscriberId;
-use vmbus::guid::class;
+use vmbus::client::{ChannelOffer, SubscriberId};
+use vmbus::guid::{Guid, class};
 use vmbus::ring::RingError;
 
 use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::ipc::{self, Receiver, Sender};
 use crate::memory::ContiguousPages;
 use crate::services::dxg_task::PciFunction;
+use crate::services::mmio_space::MmioSpace;
 use crate::services::vmbus_task::{BusEvent, BusMessage, EVENT_CAPACITY, MmioOperation};
 use crate::task::{self, TaskHandle};
-
-/// Where the config window is announced (8 KiB, see the module docs).
-pub const CONFIG_WINDOW_GPA: u64 = 0x10_0000_0000;
 
 /// Ring pages per direction, control page included (vPCI messages are small).
 const RING_PAGES: u64 = 8;
 
-/// How long shutdown waits for the host to complete the D0 exit and the close.
+/// How long shutdown waits for the host to complete the D0 exits and the closes.
 const SHUTDOWN_WAIT_MILLISECONDS: u64 = 1_000;
+
+/// Writes the boot report's line for one bus's config window: its base, the bus (channel
+/// instance GUID) and the status the host completed BUS_D0ENTRY with. Logged for now; the
+/// boot report collects it once it exists.
+pub fn report_config_window(base: u64, instance: Guid, d0_status: u32) {
+    log::debug!("vpci: bus {instance}: config window at {base:#x}, D0 status {d0_status:#010x}");
+    crate::hvdiag!("config window base={base:#x} bus={instance} d0={d0_status:#010x}");
+}
+
+/// Writes the boot report's line for a bus that got no config window.
+fn report_config_window_failure(instance: Guid, reason: &dyn core::fmt::Display) {
+    log::debug!("vpci: bus {instance}: no config window: {reason}");
+    crate::hvdiag!("config window bus={instance} error={reason}");
+}
 
 /// The kernel's handle on the running vPCI task.
 pub struct VpciHandle {
@@ -48,7 +72,7 @@ pub struct VpciHandle {
 }
 
 impl VpciHandle {
-    /// Powers the bus down, closes the channel and returns the task handle to join.
+    /// Powers every bus down, closes the channels and returns the task handle to join.
     pub fn stop(self) -> TaskHandle<()> {
         let _ = self.stop.try_send(());
         self.task
@@ -58,13 +82,13 @@ impl VpciHandle {
 /// MMIO through the bus task.
 #[derive(Clone)]
 struct BusMmio {
-    bus: Sender<BusMessage>,
+    bus_task: Sender<BusMessage>,
 }
 
 impl BusMmio {
     fn access(&self, access: MmioOperation) -> Result<u64, PlatformError> {
         let (reply, answer) = ipc::channel(1);
-        self.bus
+        self.bus_task
             .send(BusMessage::Mmio { access, reply })
             .map_err(|_| PlatformError::LinkFailure)?;
         answer.recv().unwrap_or(Err(PlatformError::LinkFailure))
@@ -98,58 +122,48 @@ impl ConfigSpace for FunctionWindow {
     }
 }
 
-struct OpenChannel {
-    relid: u32,
+/// An open (or opening) vPCI channel's rings and queued messages.
+struct Channel {
     rings: Option<ChannelRings<PhysicalMemory>>,
+    /// The ring pages; freed with the channel, after it is closed.
     _pages: ContiguousPages,
+    backlog: VecDeque<OutboundMessage>,
 }
 
 struct VpciTask {
-    client: VpciClient,
-    bus: Sender<BusMessage>,
+    bus_task: Sender<BusMessage>,
     subscriber: SubscriberId,
     functions: Sender<PciFunction>,
-    channel: Option<OpenChannel>,
-    backlog: VecDeque<OutboundMessage>,
+    mmio: MmioSpace,
+    buses: VpciBuses,
+    /// The channels of the buses, by relid.
+    channels: BTreeMap<u32, Channel>,
     receive_buffer: Vec<u8>,
-    stopped: bool,
 }
 
-/// Spawns the vPCI task; it registers with the bus task as `subscriber` and sends the GPU-PV
-/// functions it finds on the returned receiver.
+/// Spawns the vPCI task; it registers with the bus task as `subscriber`, takes each bus's
+/// config window from `mmio`, and sends the GPU-PV functions it finds on the returned
+/// receiver.
 pub fn spawn(
-    bus: Sender<BusMessage>,
+    bus_task: Sender<BusMessage>,
     subscriber: SubscriberId,
-) -> Result<(Receiver<PciFunction>, VpciHandle), drivers::vpci::VpciError> {
-    let client = VpciClient::new(CONFIG_WINDOW_GPA)?;
+    mmio: MmioSpace,
+) -> (Receiver<PciFunction>, VpciHandle) {
     let (functions, function_receiver) = ipc::channel(8);
     let (stop, stop_receiver) = ipc::channel::<()>(1);
     let task = task::spawn("vpci", move || {
-        let (events_sender, events) = ipc::channel(EVENT_CAPACITY);
         let mut state = VpciTask {
-            client,
-            bus,
+            bus_task,
             subscriber,
             functions,
-            channel: None,
-            backlog: VecDeque::new(),
+            mmio,
+            buses: VpciBuses::new(),
+            channels: BTreeMap::new(),
             receive_buffer: Vec::new(),
-            stopped: false,
         };
-        if state
-            .bus
-            .send(BusMessage::Register {
-                subscriber,
-                events: events_sender,
-            })
-            .is_err()
-        {
+        let Some(events) = state.register() else {
             return;
-        }
-        state.request(BusRequest::Subscribe {
-            class: class::VIRTUAL_PCI,
-            subscriber,
-        });
+        };
         loop {
             loop {
                 match events.try_recv() {
@@ -168,72 +182,108 @@ pub fn spawn(
         }
         state.shut_down(&events);
     });
-    Ok((function_receiver, VpciHandle { stop, task }))
+    (function_receiver, VpciHandle { stop, task })
 }
 
 impl VpciTask {
+    /// Registers with the bus task and subscribes to vPCI offers; `None` if the bus task is
+    /// gone.
+    fn register(&self) -> Option<Receiver<BusEvent>> {
+        let (events_sender, events) = ipc::channel(EVENT_CAPACITY);
+        self.bus_task
+            .send(BusMessage::Register {
+                subscriber: self.subscriber,
+                events: events_sender,
+            })
+            .ok()?;
+        self.request(BusRequest::Subscribe {
+            class: class::VIRTUAL_PCI,
+            subscriber: self.subscriber,
+        });
+        Some(events)
+    }
+
     fn request(&self, request: BusRequest) {
         let message = BusMessage::Request {
             subscriber: self.subscriber,
             request,
         };
-        if self.bus.send(message).is_err() {
+        if self.bus_task.send(message).is_err() {
             log::warn!("vpci: the bus task has ended");
         }
     }
 
     fn on_bus_event(&mut self, event: BusEvent) {
         match event {
-            DriverEvent::Offer(offer) => {
-                if offer.class != class::VIRTUAL_PCI {
-                    return;
-                }
-                if self.channel.is_some() {
-                    log::info!("vpci: ignoring a second vPCI bus (relid {})", offer.relid);
-                    return;
-                }
-                self.open(offer.relid);
-            }
+            DriverEvent::Offer(offer) => self.on_offer(&offer),
             DriverEvent::Opened { relid, result } => {
-                let Some(channel) = self.channel.as_mut().filter(|c| c.relid == relid) else {
-                    return;
-                };
-                match result {
-                    Ok(rings) => {
-                        channel.rings = Some(rings);
-                        self.client.start();
-                    }
+                let success = match result {
+                    Ok(rings) => match self.channels.get_mut(&relid) {
+                        Some(channel) => {
+                            channel.rings = Some(rings);
+                            true
+                        }
+                        None => false,
+                    },
                     Err(failure) => {
                         log::warn!("vpci: opening relid {relid} failed: {failure:?}");
-                        self.channel = None;
+                        self.channels.remove(&relid);
+                        false
                     }
-                }
+                };
+                self.buses.opened(relid, success);
             }
             DriverEvent::Signalled { relid } => {
-                if self.channel.as_ref().is_some_and(|c| c.relid == relid) {
-                    self.drain();
-                    self.flush();
-                }
+                self.drain(relid);
+                self.flush(relid);
             }
             DriverEvent::Rescinded { relid } => {
-                if let Some(channel) = self.channel.as_mut().filter(|c| c.relid == relid) {
+                if let Some(channel) = self.channels.get_mut(&relid) {
                     channel.rings = None;
-                    self.backlog.clear();
-                    self.client.rescinded();
-                    self.request(BusRequest::Close { relid });
+                    channel.backlog.clear();
                 }
+                self.buses.rescinded(relid);
             }
             DriverEvent::Closed { relid } => {
-                if self.channel.as_ref().is_some_and(|c| c.relid == relid) {
-                    self.channel = None;
-                }
+                self.channels.remove(&relid);
+                self.buses.closed(relid);
             }
         }
     }
 
+    /// A vPCI offer: a new bus, with a config window of its own from the MMIO gaps.
+    fn on_offer(&mut self, offer: &ChannelOffer) {
+        if offer.class != class::VIRTUAL_PCI || self.buses.contains(offer.relid) {
+            return;
+        }
+        let window = match self.mmio.allocate(
+            CONFIG_WINDOW_SIZE,
+            CONFIG_WINDOW_ALIGNMENT,
+            Placement::HighFirst,
+        ) {
+            Ok(window) => window,
+            Err(error) => {
+                report_config_window_failure(offer.instance, &error);
+                return;
+            }
+        };
+        if let Err(error) = self.buses.add_bus(offer.relid, offer.instance, window) {
+            report_config_window_failure(offer.instance, &error);
+            self.free_window(window);
+        }
+    }
+
+    fn free_window(&self, window: u64) {
+        if let Err(error) = self.mmio.free(window) {
+            log::warn!("vpci: returning config window {window:#x}: {error}");
+        }
+    }
+
+    /// Allocates `relid`'s rings and asks the bus task to open its channel.
     fn open(&mut self, relid: u32) {
         let Ok(pages) = ContiguousPages::allocate_zeroed(2 * RING_PAGES as usize) else {
-            log::warn!("vpci: no memory for the rings");
+            log::warn!("vpci: no memory for the rings of relid {relid}");
+            self.buses.opened(relid, false);
             return;
         };
         let rings = RingMemory {
@@ -241,11 +291,14 @@ impl VpciTask {
             outbound_bytes: RING_PAGES * 4096,
             inbound_bytes: RING_PAGES * 4096,
         };
-        self.channel = Some(OpenChannel {
+        self.channels.insert(
             relid,
-            rings: None,
-            _pages: pages,
-        });
+            Channel {
+                rings: None,
+                _pages: pages,
+                backlog: VecDeque::new(),
+            },
+        );
         self.request(BusRequest::Open {
             relid,
             rings,
@@ -253,24 +306,26 @@ impl VpciTask {
         });
     }
 
-    /// Reads every waiting packet into the client.
-    fn drain(&mut self) {
-        let Some(channel) = self.channel.as_mut() else {
-            return;
-        };
-        let relid = channel.relid;
-        let Some(rings) = channel.rings.as_mut() else {
+    /// Reads every waiting packet of `relid` into its bus.
+    fn drain(&mut self, relid: u32) {
+        let Some(rings) = self
+            .channels
+            .get_mut(&relid)
+            .and_then(|channel| channel.rings.as_mut())
+        else {
             return;
         };
         loop {
             match rings.inbound.read_packet(&mut self.receive_buffer) {
                 Ok(Some(packet)) => {
-                    // Errors are logged by the client; a fatal one becomes Action::Failed.
-                    let _ = self.client.receive_packet(&packet, &self.receive_buffer);
+                    // Errors are logged by the client; a fatal one closes the bus.
+                    let _ = self
+                        .buses
+                        .receive_packet(relid, &packet, &self.receive_buffer);
                 }
                 Ok(None) => break,
                 Err(error) => {
-                    log::warn!("vpci: corrupt inbound ring: {error:?}");
+                    log::warn!("vpci: corrupt inbound ring of relid {relid}: {error:?}");
                     break;
                 }
             }
@@ -278,40 +333,37 @@ impl VpciTask {
         match rings.inbound.commit() {
             Ok(true) => self.request(BusRequest::Signal { relid }),
             Ok(false) => {}
-            Err(error) => log::warn!("vpci: ring commit: {error:?}"),
+            Err(error) => log::warn!("vpci: ring commit of relid {relid}: {error:?}"),
         }
     }
 
-    /// Writes queued messages while the ring has room.
-    fn flush(&mut self) {
-        let Some(channel) = self.channel.as_mut() else {
+    /// Writes `relid`'s queued messages while its ring has room.
+    fn flush(&mut self, relid: u32) {
+        let Some(channel) = self.channels.get_mut(&relid) else {
             return;
         };
-        let relid = channel.relid;
         let Some(rings) = channel.rings.as_mut() else {
             return;
         };
         let mut signal = false;
-        while let Some(message) = self.backlog.front() {
+        while let Some(message) = channel.backlog.front() {
             match rings.outbound.send(&message.packet()) {
                 Ok(needed) => {
                     signal |= needed;
-                    self.backlog.pop_front();
+                    channel.backlog.pop_front();
                 }
+                // The host signals once `needed` bytes are free; when they already are, retry.
                 Err(RingError::Full { needed }) => match rings.outbound.wait_for_space(needed) {
-                    // The host read meanwhile: the room is there, write now.
-                    Ok(true) => continue,
-                    // The host signals once `needed` bytes are free (pending_send_sz).
+                    Ok(true) => {}
                     Ok(false) => break,
                     Err(error) => {
-                        // The message stays in the backlog for the next signal or flush.
-                        log::warn!("vpci: ring wait: {error:?}");
+                        log::warn!("vpci: ring wait of relid {relid}: {error:?}");
                         break;
                     }
                 },
                 Err(error) => {
-                    log::warn!("vpci: dropping a message: {error:?}");
-                    self.backlog.pop_front();
+                    log::warn!("vpci: dropping a message of relid {relid}: {error:?}");
+                    channel.backlog.pop_front();
                 }
             }
         }
@@ -320,54 +372,62 @@ impl VpciTask {
         }
     }
 
+    /// Carries out what the buses ask for.
     fn run_actions(&mut self) {
-        let mut sent = false;
-        while let Some(action) = self.client.poll_action() {
+        let mut sent = BTreeSet::new();
+        while let Some(action) = self.buses.poll_action() {
             match action {
-                Action::Send(message) => {
-                    self.backlog.push_back(message);
-                    sent = true;
-                }
-                Action::FunctionArrived(info) => {
-                    log::info!(
-                        "vpci: function {:#x}: {:04x}:{:04x} class {:02x}{:02x}",
-                        info.slot.0,
-                        info.vendor_id,
-                        info.device_id,
-                        info.base_class,
-                        info.sub_class
-                    );
-                    if info.vendor_id != PCI_VENDOR_MICROSOFT {
-                        continue;
-                    }
-                    let mmio = BusMmio {
-                        bus: self.bus.clone(),
-                    };
-                    let Some(window) = ConfigWindow::new(mmio, self.client.window_gpa()) else {
-                        continue;
-                    };
-                    let function = PciFunction {
-                        slot: info.slot.0,
-                        device_id: info.device_id,
-                        config: Box::new(FunctionWindow {
-                            window,
-                            slot: info.slot,
-                        }),
-                    };
-                    if self.functions.try_send(function).is_err() {
-                        log::warn!("vpci: the dxg task is not taking PCI functions");
+                BusesAction::Open { relid } => self.open(relid),
+                BusesAction::Send { relid, message } => {
+                    if let Some(channel) = self.channels.get_mut(&relid) {
+                        channel.backlog.push_back(message);
+                        sent.insert(relid);
                     }
                 }
-                Action::FunctionRemoved { slot } => {
+                BusesAction::D0EntryCompleted {
+                    instance,
+                    window,
+                    status,
+                    ..
+                } => report_config_window(window, instance, status),
+                BusesAction::GpuFunctionArrived(function) => self.hand_to_dxg(&function),
+                BusesAction::GpuFunctionRemoved { address, .. } => {
                     // dxg removes the adapter when its vGPU channel is rescinded.
-                    log::info!("vpci: function {:#x} removed", slot.0);
+                    log::debug!("vpci: GPU-PV function {:#x} removed", address.as_u32());
                 }
-                Action::Stopped => self.stopped = true,
-                Action::Failed(error) => log::warn!("vpci: bus failed: {error}"),
+                BusesAction::Close { relid } => self.request(BusRequest::Close { relid }),
+                BusesAction::Removed { window, .. } => self.free_window(window),
             }
         }
-        if sent {
-            self.flush();
+        for relid in sent {
+            self.flush(relid);
+        }
+    }
+
+    /// Sends a GPU-PV function, with access to its config space, to the dxg task.
+    fn hand_to_dxg(&self, function: &GpuFunction) {
+        let id = function.address.as_u32();
+        log::debug!(
+            "vpci: GPU-PV function {:04x}:{:04x} at {id:#x}",
+            function.info.vendor_id,
+            function.info.device_id
+        );
+        let mmio = BusMmio {
+            bus_task: self.bus_task.clone(),
+        };
+        let Some(window) = ConfigWindow::new(mmio, function.window) else {
+            return;
+        };
+        let pci_function = PciFunction {
+            id,
+            device_id: function.info.device_id,
+            config: Box::new(FunctionWindow {
+                window,
+                slot: function.info.slot,
+            }),
+        };
+        if self.functions.try_send(pci_function).is_err() {
+            log::warn!("vpci: the dxg task is not taking PCI functions");
         }
     }
 
@@ -395,21 +455,19 @@ impl VpciTask {
         }
     }
 
-    /// Powers the bus down (D0 exit) and closes the channel, each with a bounded wait.
+    /// Powers every bus down (D0 exit) and closes the channels, each step with a bounded wait.
     fn shut_down(mut self, events: &Receiver<BusEvent>) {
-        let Some(relid) = self.channel.as_ref().map(|channel| channel.relid) else {
-            return;
-        };
-        if self.client.shutdown().is_ok()
-            && !self.wait_until(events, SHUTDOWN_WAIT_MILLISECONDS, |state| state.stopped)
-        {
-            log::warn!("vpci: the host did not complete the D0 exit");
-        }
-        self.request(BusRequest::Close { relid });
+        self.buses.shutdown();
         if !self.wait_until(events, SHUTDOWN_WAIT_MILLISECONDS, |state| {
-            state.channel.is_none()
+            state.buses.all_stopped()
         }) {
-            log::warn!("vpci: the channel close was not confirmed");
+            log::warn!("vpci: the host did not complete every D0 exit");
+        }
+        self.buses.close_all();
+        if !self.wait_until(events, SHUTDOWN_WAIT_MILLISECONDS, |state| {
+            state.buses.is_empty()
+        }) {
+            log::warn!("vpci: not every channel close was confirmed");
         }
     }
 }
