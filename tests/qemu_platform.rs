@@ -28,6 +28,15 @@ fn io_space_and_config_windows_follow_the_mmio_gaps() {
         console.contains("hvdiag: mmio low=0xc0000000+0x1000000 high=0x1000000000+0x8000000"),
         "{console}"
     );
+    // The GOP framebuffer (OVMF puts the VGA BAR at the low gap's base) is kept out of the pool.
+    let mmio_line = console
+        .lines()
+        .find(|line| line.contains("hvdiag: mmio "))
+        .expect("mmio line");
+    assert!(
+        mmio_line.contains("framebuffer=0xc0000000+") && mmio_line.ends_with("reserved"),
+        "{mmio_line}"
+    );
     let gap = 0x10_0000_0000..0x10_0800_0000u64;
     let io_space = hex_field(console, "hvdiag: io space", "base=").expect("io space line");
     assert!(
@@ -54,6 +63,10 @@ fn an_io_space_that_does_not_fit_fails_clearly() {
     assert_ne!(outcome.exit, GuestExit::Success, "{console}");
     assert!(
         console.contains("hvdiag: io space does not fit: 16 MiB"),
+        "{console}"
+    );
+    assert!(
+        console.contains("hvdiag: result fail stage=dxg-io-space"),
         "{console}"
     );
     assert!(!console.contains("panic"), "{console}");

@@ -19,7 +19,7 @@
 //! address descriptors whose resource type is not memory (I/O or bus-number windows).
 //!
 //! The AML comes from the host, so it runs in the bounded evaluator of [`aml`] (see
-//! `docs/acpi-mmio-gaps.md` for why not the `acpi` crate's interpreter). Physical memory (the
+//! `docs/hyperv.md`, "Finding the MMIO gaps" for why not the `acpi` crate's interpreter). Physical memory (the
 //! firmware data block) is read through the [`PhysicalMemory`] trait, so this module is free
 //! of `unsafe` and runs in host tests and fuzzers.
 

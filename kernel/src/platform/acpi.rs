@@ -6,7 +6,7 @@
 //! the DSDT and SSDTs out of firmware memory (bounded in size) and hands them to the host-tested,
 //! bounded AML evaluator in `drivers::acpi_mmio`, with [`FirmwareMemory`] as its reader of the
 //! firmware's data block. The `acpi` crate's own AML interpreter is not used: it may panic on
-//! malformed AML and has no loop bound (see `docs/acpi-mmio-gaps.md`).
+//! malformed AML and has no loop bound (see `docs/hyperv.md`, "Finding the MMIO gaps").
 //!
 //! [`KernelAcpiHandler`] implements the crate's `Handler` honestly: tables are read through the
 //! physical-memory window (so unmapping is a no-op), port I/O and PCI configuration mechanism #1
