@@ -9,6 +9,7 @@ use emulator::platform::{
 };
 use emulator::services::HostServices;
 use emulator::vmbus_server::ServerConfig;
+use hyperv::status::HvError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,6 +27,42 @@ pub struct HostOptions {
     /// Offer a vPCI bus carrying a NIC VF before the GPU's, as a VM with an assigned network
     /// device has (`ServerConfig::with_network_bus_first`).
     pub vpci_network_bus_first: bool,
+    /// VMBus message faults the host injects (`--vmbus-faults`).
+    pub vmbus_faults: VmbusFaults,
+}
+
+/// Faults of the host's message path, as a misbehaving or busy Hyper-V shows them
+/// (`--vmbus-faults no-connection-id-4,transient-posts=N,permanent-post`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmbusFaults {
+    /// INITIATE_CONTACT on message connection id 4 is refused with INVALID_CONNECTION_ID
+    /// (a host without the 5.0 connection id): the guest must connect at 4.x on id 1.
+    pub no_connection_id_4: bool,
+    /// The first N posts fail with INSUFFICIENT_BUFFERS / INSUFFICIENT_MEMORY, alternately.
+    pub transient_posts: u32,
+    /// After the transient failures, every post fails with INVALID_PARAMETER (the guest cannot
+    /// connect; its boot report ends at the `vmbus` stage).
+    pub permanent_post: bool,
+}
+
+impl VmbusFaults {
+    /// Parses `no-connection-id-4,transient-posts=N,permanent-post` (any subset).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut faults = VmbusFaults::default();
+        for word in text.split(',').filter(|word| !word.is_empty()) {
+            match word.split_once('=') {
+                None if word == "no-connection-id-4" => faults.no_connection_id_4 = true,
+                None if word == "permanent-post" => faults.permanent_post = true,
+                Some(("transient-posts", count)) => {
+                    faults.transient_posts = count
+                        .parse()
+                        .map_err(|_| format!("--vmbus-faults: not a count: {count:?}"))?
+                }
+                _ => return Err(format!("--vmbus-faults: unknown fault {word:?}")),
+            }
+        }
+        Ok(faults)
+    }
 }
 
 impl Default for HostOptions {
@@ -33,6 +70,7 @@ impl Default for HostOptions {
         HostOptions {
             offer_dxg: true,
             vpci_network_bus_first: false,
+            vmbus_faults: VmbusFaults::default(),
         }
     }
 }
@@ -43,6 +81,12 @@ impl HostOptions {
         let mut config = ServerConfig::standard(VIRTUAL_GPUS);
         if self.vpci_network_bus_first {
             config = config.with_network_bus_first();
+        }
+        let faults = self.vmbus_faults;
+        config.misbehaviour.no_connection_id_4 = faults.no_connection_id_4;
+        config.misbehaviour.transient_post_failures = faults.transient_posts;
+        if faults.permanent_post {
+            config.misbehaviour.permanent_post_failure = Some(HvError::InvalidParameter);
         }
         if !self.offer_dxg {
             config.devices.retain(|device| {

@@ -19,7 +19,7 @@ mod screenshot;
 mod serial_monitor;
 
 pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};
-pub use host::HostOptions;
+pub use host::{HostOptions, VmbusFaults};
 pub use qemu::{GuestExit, Mode, RunConfig, RunOutcome, RunnerError, SCREENSHOT_MARKER, run};
 pub use screenshot::{Image, read_ppm};
 

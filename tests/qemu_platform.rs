@@ -71,3 +71,41 @@ fn an_io_space_that_does_not_fit_fails_clearly() {
     );
     assert!(!console.contains("panic"), "{console}");
 }
+
+/// Defect 4 end to end: a host without message connection id 4 and with a busy message path
+/// (transient HvPostMessage failures) still gets a connected guest, at a 4.x version on
+/// connection id 1, that passes the GPU-PV check.
+#[test]
+fn a_host_refusing_connection_id_4_and_posts_is_retried_and_connected() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "vmbus-faults".into();
+    config.echo = false;
+    config.host.vmbus_faults =
+        dxgos::VmbusFaults::parse("no-connection-id-4,transient-posts=4").expect("valid faults");
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert!(
+        console.contains("hvdiag: vmbus version=4.1 connection=1"),
+        "{console}"
+    );
+    assert!(console.contains("hvdiag: result ok"), "{console}");
+    assert_eq!(outcome.exit, GuestExit::Success, "{console}");
+}
+
+/// A host that refuses every post: the guest gives up within its time bound and says so at
+/// the `vmbus` stage, no hang and no panic.
+#[test]
+fn a_host_refusing_every_post_fails_the_report_at_vmbus() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "vmbus-refused".into();
+    config.echo = false;
+    config.host.vmbus_faults = dxgos::VmbusFaults::parse("permanent-post").expect("valid");
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
+    assert!(
+        console.contains("hvdiag: result fail stage=vmbus"),
+        "{console}"
+    );
+    assert!(!console.contains("panic"), "{console}");
+}
