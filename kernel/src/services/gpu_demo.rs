@@ -153,13 +153,7 @@ fn check_first_adapter(session: &Session<'_>) -> Result<GpupvCheck, String> {
         Ok(other) => Err(unexpected("QueryAdapterInfo(DRIVER_DESCRIPTION)", &other)),
         Err(error) => Err(error),
     };
-    let device = match session.call(Request::CreateDevice {
-        adapter: adapter.handle,
-        flags: 0,
-    })? {
-        Reply::Device(device) => device,
-        other => return Err(unexpected("CreateDevice", &other)),
-    };
+    let device = create_device(session, adapter.handle)?;
     session.call(Request::DestroyDevice { device })?;
     Ok(GpupvCheck {
         adapters: adapters.len(),
@@ -171,6 +165,14 @@ fn check_first_adapter(session: &Session<'_>) -> Result<GpupvCheck, String> {
 }
 
 /// NUL-terminated little-endian UTF-16 as text (unpaired surrogates as U+FFFD).
+/// Creates a device on `adapter`.
+fn create_device(session: &Session<'_>, adapter: D3dkmtHandle) -> Result<D3dkmtHandle, String> {
+    match session.call(Request::CreateDevice { adapter, flags: 0 })? {
+        Reply::Device(device) => Ok(device),
+        other => Err(unexpected("CreateDevice", &other)),
+    }
+}
+
 fn utf16_text(data: &[u8]) -> String {
     let units = data
         .chunks_exact(2)
@@ -209,13 +211,7 @@ fn render_and_verify(
         other => return Err(unexpected("EnumAdapters", &other)),
     };
     let adapter = adapters.first().ok_or("no GPU adapter")?;
-    let device = match session.call(Request::CreateDevice {
-        adapter: adapter.handle,
-        flags: 0,
-    })? {
-        Reply::Device(device) => device,
-        other => return Err(unexpected("CreateDevice", &other)),
-    };
+    let device = create_device(session, adapter.handle)?;
     let context = match session.call(Request::CreateContext {
         device,
         node_ordinal: 0,
