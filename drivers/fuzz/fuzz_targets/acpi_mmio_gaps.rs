@@ -22,8 +22,8 @@ impl PhysicalMemory for Block<'_> {
             address,
             length: bytes.len(),
         };
-        let start = usize::try_from(address.checked_sub(DATA_BLOCK).ok_or(error)?)
-            .map_err(|_| error)?;
+        let start =
+            usize::try_from(address.checked_sub(DATA_BLOCK).ok_or(error)?).map_err(|_| error)?;
         let end = start.checked_add(bytes.len()).ok_or(error)?;
         bytes.copy_from_slice(self.0.get(start..end).ok_or(error)?);
         Ok(())

@@ -8,7 +8,7 @@
 #![no_main]
 
 use drivers::d3dkmt::{
-    Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError,
+    Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 use dxg::core::{AdapterEntry, CreatedAllocation};
 use dxg::wire::{D3dkmtHandle, Luid};
@@ -317,7 +317,7 @@ impl Environment for FuzzEnvironment<'_> {
         }
     }
 
-    fn map_io(&mut self, physical: u64, length: u64, _writable: bool) -> Result<u64, NtStatus> {
+    fn map_io(&mut self, physical: u64, length: u64, _access: ViewAccess) -> Result<u64, NtStatus> {
         assert_eq!(physical % 4096, 0, "unaligned map_io");
         assert!(
             length > 0 && length.is_multiple_of(4096),
