@@ -12,12 +12,13 @@
 //! | oversize count | an object/allocation count above the D3DKMT limit | `STATUS_INVALID_PARAMETER` |
 //! | bad nested pointer | an array or buffer pointer to unmapped or kernel memory | `STATUS_ACCESS_VIOLATION` |
 //! | foreign handle | a device handle of another process (argument bits 32–63), a value this process has no object for | `STATUS_INVALID_HANDLE` |
+//! | swapped handle | a live handle of this process, but of another kind (a context where a device goes, a device where an allocation goes, a sync object where a context goes, the adapter where a device goes) | `STATUS_OBJECT_TYPE_MISMATCH` (the translator knows each handle's kind) |
 //!
 //! Each row prints one line; the result is the number of rows that failed.
 
 use userlib::abi::status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
-    STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+    STATUS_INVALID_PARAMETER, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS,
 };
 use userlib::abi::{self, NTSTATUS};
 use userlib::gpu::Device;
@@ -161,6 +162,7 @@ type Expectation = (&'static str, NTSTATUS);
 const OVERSIZE: Expectation = ("oversize count", STATUS_INVALID_PARAMETER);
 const BAD_POINTER: Expectation = ("bad nested pointer", STATUS_ACCESS_VIOLATION);
 const FOREIGN: Expectation = ("foreign handle", STATUS_INVALID_HANDLE);
+const SWAPPED: Expectation = ("swapped handle", STATUS_OBJECT_TYPE_MISMATCH);
 
 /// One row: calls `number` with `arguments` and checks the status.
 fn row<T>(table: &mut Table, kind: Expectation, number: SyscallNumber, arguments: &mut T) {
@@ -332,6 +334,8 @@ fn rows_on_a_device(table: &mut Table, device: &Device<'_, Native>, foreign_devi
         &mut enumerate,
     );
 
+    swapped_handles(table, device, context.handle(), fence.handle());
+
     // Another process's device.
     if foreign_device != 0 {
         let mut create = abi::D3DKMT_CREATECONTEXTVIRTUAL {
@@ -361,6 +365,51 @@ fn rows_on_a_device(table: &mut Table, device: &Device<'_, Native>, foreign_devi
         Err(_) => -1,
     };
     table.check("afterwards", "D3DKMTGetDeviceState", status, STATUS_SUCCESS);
+}
+
+/// Live handles of this process in the wrong place: each call must refuse the kind it did not
+/// ask for, not act on whatever object the number names.
+fn swapped_handles(
+    table: &mut Table,
+    device: &Device<'_, Native>,
+    context: abi::D3DKMT_HANDLE,
+    fence: abi::D3DKMT_HANDLE,
+) {
+    let mut state = abi::D3DKMT_GETDEVICESTATE {
+        hDevice: context,
+        StateType: 1,
+        ..Default::default()
+    };
+    row(table, SWAPPED, SyscallNumber::GetDeviceState, &mut state);
+    let mut create = abi::D3DKMT_CREATECONTEXTVIRTUAL {
+        hDevice: fence,
+        ..Default::default()
+    };
+    row(
+        table,
+        SWAPPED,
+        SyscallNumber::CreateContextVirtual,
+        &mut create,
+    );
+    let mut lock = abi::D3DKMT_LOCK2 {
+        hDevice: device.handle(),
+        hAllocation: context,
+        ..Default::default()
+    };
+    row(table, SWAPPED, SyscallNumber::Lock2, &mut lock);
+    let mut destroy = abi::D3DKMT_DESTROYCONTEXT { hContext: fence };
+    row(table, SWAPPED, SyscallNumber::DestroyContext, &mut destroy);
+    let mut destroy = abi::D3DKMT_DESTROYSYNCHRONIZATIONOBJECT { hSyncObject: context };
+    row(
+        table,
+        SWAPPED,
+        SyscallNumber::DestroySynchronizationObject,
+        &mut destroy,
+    );
+    let mut destroy = abi::D3DKMT_DESTROYDEVICE {
+        hDevice: device.adapter().handle(),
+    };
+    row(table, SWAPPED, SyscallNumber::DestroyDevice, &mut destroy);
 }
 
 /// Mode 8: creates eight devices and reports the last one's handle, then waits to be killed.

@@ -16,6 +16,8 @@
 //! | 11 | renders a gradient into a shared resource, shares it, prints the handle, sleeps ([`sharing`]) | killed |
 //! | 12 | opens the shared resource of bits 32–63 and verifies its pixels ([`sharing`]) | exit 0 |
 //! | 13 | the GPU renders into the process's own memory (existing-sysmem allocation) ([`sharing`]) | exit 0 |
+//! | 14 | locks an allocation, unlocks it, then writes through the released view ([`released_views`]) | killed: page fault (not present) |
+//! | 15 | locks an allocation, destroys it while locked, then writes through the view ([`released_views`]) | killed: page fault (not present) |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -29,6 +31,7 @@ use userlib::sys::{Native, process};
 
 mod bench;
 mod invalid_arguments;
+mod released_views;
 mod sharing;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
@@ -63,6 +66,8 @@ pub extern "C" fn _start(argument: u64) -> ! {
         11 => sharing::produce(),
         12 => sharing::consume(argument >> 32),
         13 => sharing::existing_system_memory(),
+        14 => released_views::write_after(released_views::Release::Unlock),
+        15 => released_views::write_after(released_views::Release::Destroy),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.

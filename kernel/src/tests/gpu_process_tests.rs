@@ -231,6 +231,45 @@ fn handle_passed_between_processes(
     Ok(String::from(line_with(&text, verdict)))
 }
 
+/// A view released by Unlock2 (mode 14) or by destroying the locked allocation (mode 15) is
+/// unmapped: the process's write through it is a not-present page fault, and the stack keeps
+/// working afterwards.
+fn released_views_are_unmapped() -> TestResult {
+    with_stack(|stack| {
+        for mode in [14, 15] {
+            let console = capture();
+            let exit = spawn(stack, "selftest", mode, &console, false)?.join();
+            let text = console.lock().clone();
+            ensure!(
+                text.contains("view released"),
+                "mode {mode} failed before the release: {exit:?}: {text}"
+            );
+            // Page fault (14), error code: not present (bit 0 clear), write (1), user (2).
+            match exit {
+                ProcessExit::Faulted(fault)
+                    if fault.vector == 14 && fault.error_code & 0b111 == 0b110 => {}
+                other => {
+                    return Err(format!(
+                        "mode {mode}: a write through a released view should fault, got {other:?}: {text}"
+                    ));
+                }
+            }
+        }
+        let console = capture();
+        let exit = spawn(stack, "gpu-demo", 1, &console, false)?.join();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "a process after the faults ended with {exit:?}: {}",
+            console.lock()
+        );
+        Ok(())
+    })
+}
+kernel_test!(
+    gpu_user_released_views_are_unmapped,
+    released_views_are_unmapped
+);
+
 fn invalid_argument_table() -> TestResult {
     with_stack(|stack| {
         let line = handle_passed_between_processes(
