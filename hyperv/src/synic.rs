@@ -4,6 +4,15 @@
 //! The helpers here are sans-I/O: they reach the pages through [`GuestMemory`] by GPA, copy
 //! everything they read, and leave MSR writes (EOM) to the caller, telling it when one is due.
 
+// SynIC pages are written by the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use crate::memory::{GuestMemory, MemoryError};
 use bitflags::bitflags;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -126,7 +135,10 @@ impl Message {
             },
             payload: [0; MESSAGE_PAYLOAD_SIZE],
         };
-        message.payload[..payload.len()].copy_from_slice(payload);
+        message
+            .payload
+            .get_mut(..payload.len())?
+            .copy_from_slice(payload);
         Some(message)
     }
 }
@@ -135,25 +147,27 @@ impl Message {
 /// leave room for the slot (any page-aligned GPA with `sint` < 16 does); readers of the page
 /// use a checked form.
 pub const fn message_slot_gpa(simp_gpa: u64, sint: u8) -> u64 {
-    simp_gpa + sint as u64 * MESSAGE_SIZE
+    simp_gpa.wrapping_add((sint as u64).wrapping_mul(MESSAGE_SIZE))
 }
 
 /// GPA of the event-flag bitmap of `sint` in the SIEF page at `siefp_gpa`. The page address
 /// must leave room for the slot, as for [`message_slot_gpa`].
 pub const fn event_flags_slot_gpa(siefp_gpa: u64, sint: u8) -> u64 {
-    siefp_gpa + sint as u64 * EVENT_FLAGS_SLOT_SIZE
+    siefp_gpa.wrapping_add((sint as u64).wrapping_mul(EVENT_FLAGS_SLOT_SIZE))
 }
 
 /// The GPA of slot `sint` of `slot_size` bytes in the page at `page_gpa`, or `OutOfRange`
 /// when the slot would run past the top of the address space (no GPA there is backed).
 fn checked_slot_gpa(page_gpa: u64, sint: u8, slot_size: u64) -> Result<u64, MemoryError> {
-    let offset = u64::from(sint) * slot_size;
+    // At most 16 slots of at most 256 bytes: neither product nor sum can overflow.
+    let offset = u64::from(sint).saturating_mul(slot_size);
+    let end_offset = offset.saturating_add(slot_size);
     page_gpa
-        .checked_add(offset + slot_size)
-        .map(|_| page_gpa + offset)
+        .checked_add(end_offset)
+        .and_then(|_| page_gpa.checked_add(offset))
         .ok_or(MemoryError::OutOfRange {
             gpa: page_gpa,
-            length: offset + slot_size,
+            length: end_offset,
         })
 }
 
@@ -218,7 +232,8 @@ pub fn take_message<M: GuestMemory + ?Sized>(
     memory.store_u32(slot, MessageType::NONE.0)?;
     memory.fence();
     let mut flags = [0u8; 1];
-    memory.read(slot + MESSAGE_FLAGS_OFFSET, &mut flags)?;
+    // `slot + MESSAGE_SIZE` was checked above and the flags byte lies inside the slot.
+    memory.read(slot.wrapping_add(MESSAGE_FLAGS_OFFSET), &mut flags)?;
     Ok(Some(TakenMessage {
         message: ReceivedMessage {
             message_type: MessageType(copy.header.message_type),
@@ -267,9 +282,10 @@ impl EventFlags {
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.words.iter().enumerate().flat_map(|(index, word)| {
             let word = *word;
-            (0..32)
-                .filter(move |bit| word & (1 << bit) != 0)
-                .map(move |bit| index as u32 * 32 + bit)
+            // At most 64 words of 32 bits: the flag number stays below 2048.
+            (0..32u32)
+                .filter(move |bit| word & (1u32 << bit) != 0)
+                .map(move |bit| (index as u32).wrapping_mul(32).wrapping_add(bit))
         })
     }
 }
@@ -284,7 +300,8 @@ pub fn take_event_flags<M: GuestMemory + ?Sized>(
     let base = checked_slot_gpa(siefp_gpa, sint, EVENT_FLAGS_SLOT_SIZE)?;
     let mut flags = EventFlags::EMPTY;
     for (index, word) in flags.words.iter_mut().enumerate() {
-        let gpa = base + index as u64 * 4;
+        // `base + EVENT_FLAGS_SLOT_SIZE` was checked, and the words lie inside the slot.
+        let gpa = base.wrapping_add((index as u64).wrapping_mul(4));
         if memory.load_u32(gpa)? != 0 {
             *word = memory.swap_u32(gpa, 0)?;
         }
@@ -293,6 +310,11 @@ pub fn take_event_flags<M: GuestMemory + ?Sized>(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used
+)]
 mod tests {
     use super::*;
     use crate::memory::AtomicMemory;

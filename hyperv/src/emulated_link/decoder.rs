@@ -1,5 +1,15 @@
 //! The incremental frame decoder: push bytes, pull frames, skip garbage.
 
+// Frames come from the other side of the link (the host, or the guest for the emulator): nothing
+// here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::frame::{Frame, FrameKind};
 use super::{FRAME_OVERHEAD, MAGIC, MAX_FRAME_LENGTH, crc16};
 
@@ -62,65 +72,45 @@ impl FrameDecoder {
     /// one frame after a false start.
     pub fn push(&mut self, byte: u8) -> Option<Frame> {
         if self.length == MAX_FRAME_LENGTH {
-            // Only reachable if frames were not pulled; keep the newest bytes.
+            // A full buffer holds no frame (a frame is at most MAX_FRAME_LENGTH bytes and would
+            // have been taken): drop the oldest byte.
             self.discard(1);
         }
-        self.buffer[self.length] = byte;
-        self.length += 1;
+        if let Some(slot) = self.buffer.get_mut(self.length) {
+            *slot = byte;
+            self.length = self.length.saturating_add(1);
+        }
         self.pull()
     }
 
     /// Returns the next frame already complete in the buffer.
     pub fn pull(&mut self) -> Option<Frame> {
         loop {
-            if self.length == 0 {
-                return None;
-            }
-            if self.buffer[0] != MAGIC[0] {
-                self.discard(1);
-                continue;
-            }
-            if self.length < 2 {
-                return None;
-            }
-            if self.buffer[1] != MAGIC[1] {
-                self.discard(1);
-                continue;
-            }
-            if self.length < 4 {
-                return None;
-            }
-            let Some(kind) = FrameKind::from_byte(self.buffer[2]) else {
-                self.discard(1);
-                continue;
-            };
-            let payload_length = kind.payload_length();
-            if usize::from(self.buffer[3]) != payload_length {
-                self.discard(1);
-                continue;
-            }
-            let total = FRAME_OVERHEAD + payload_length;
-            if self.length < total {
-                return None;
-            }
-            let expected = crc16(&self.buffer[2..4 + payload_length]);
-            let received = u16::from_le_bytes([
-                self.buffer[4 + payload_length],
-                self.buffer[5 + payload_length],
-            ]);
-            if expected != received {
-                self.statistics.checksum_failures += 1;
-                self.discard(1);
-                continue;
-            }
-            let frame = Frame::parse(kind, &self.buffer[4..4 + payload_length]);
-            self.remove(total);
-            match frame {
-                Some(frame) => {
-                    self.statistics.frames += 1;
-                    return Some(frame);
+            let buffered = self.buffer.get(..self.length).unwrap_or_default();
+            match examine(buffered) {
+                Examined::NeedMore => return None,
+                Examined::Garbage => self.discard(1),
+                Examined::ChecksumFailure => {
+                    self.statistics.checksum_failures =
+                        self.statistics.checksum_failures.saturating_add(1);
+                    self.discard(1);
                 }
-                None => self.statistics.discarded_bytes += total as u64,
+                Examined::Complete { kind, total } => {
+                    let frame = buffered
+                        .get(4..total.saturating_sub(2))
+                        .and_then(|payload| Frame::parse(kind, payload));
+                    self.remove(total);
+                    match frame {
+                        Some(frame) => {
+                            self.statistics.frames = self.statistics.frames.saturating_add(1);
+                            return Some(frame);
+                        }
+                        None => {
+                            self.statistics.discarded_bytes =
+                                self.statistics.discarded_bytes.saturating_add(total as u64)
+                        }
+                    }
+                }
             }
         }
     }
@@ -136,13 +126,63 @@ impl FrameDecoder {
 
     fn discard(&mut self, count: usize) {
         self.remove(count);
-        self.statistics.discarded_bytes += count as u64;
+        self.statistics.discarded_bytes =
+            self.statistics.discarded_bytes.saturating_add(count as u64);
     }
 
     fn remove(&mut self, count: usize) {
+        let count = count.min(self.length);
         self.buffer.copy_within(count..self.length, 0);
-        self.length -= count;
+        self.length = self.length.saturating_sub(count);
     }
+}
+
+/// What the buffered bytes start with.
+enum Examined {
+    /// A frame may start here but is not complete yet.
+    NeedMore,
+    /// The first byte cannot start a frame (wrong magic, kind or length).
+    Garbage,
+    /// A whole frame whose CRC does not match.
+    ChecksumFailure,
+    /// A whole frame with a good CRC: its kind and total length.
+    Complete { kind: FrameKind, total: usize },
+}
+
+/// Looks at the start of `bytes` as a frame: magic, kind, the kind's length, CRC.
+fn examine(bytes: &[u8]) -> Examined {
+    let byte = |index: usize| bytes.get(index).copied();
+    match (byte(0), byte(1)) {
+        (None, _) => return Examined::NeedMore,
+        (Some(first), _) if first != MAGIC[0] => return Examined::Garbage,
+        (_, None) => return Examined::NeedMore,
+        (_, Some(second)) if second != MAGIC[1] => return Examined::Garbage,
+        _ => {}
+    }
+    let (Some(kind_byte), Some(length_byte)) = (byte(2), byte(3)) else {
+        return Examined::NeedMore;
+    };
+    let Some(kind) = FrameKind::from_byte(kind_byte) else {
+        return Examined::Garbage;
+    };
+    let payload_length = kind.payload_length();
+    if usize::from(length_byte) != payload_length {
+        return Examined::Garbage;
+    }
+    // Payload lengths are at most MAX_FRAME_LENGTH − FRAME_OVERHEAD: no overflow.
+    let total = FRAME_OVERHEAD.saturating_add(payload_length);
+    let crc_at = total.saturating_sub(2);
+    let (Some(covered), Some(&low), Some(&high)) = (
+        bytes.get(2..crc_at),
+        bytes.get(crc_at),
+        bytes.get(crc_at.saturating_add(1)),
+    ) else {
+        return Examined::NeedMore;
+    };
+    if crc16(covered) != u16::from_le_bytes([low, high]) {
+        return Examined::ChecksumFailure;
+    }
+    Examined::Complete { kind, total }
 }
 
 /// Iterator of [`FrameDecoder::decode`].
