@@ -22,13 +22,25 @@ const GUID_BYTES: [u8; 16] = [
 struct Config {
     version: u32,
     writes: Vec<(u16, u32)>,
+    guid: [u8; 16],
+}
+
+impl Config {
+    /// Config space of vector G reporting `version`.
+    fn new(version: u32) -> Self {
+        Self {
+            version,
+            writes: Vec::new(),
+            guid: GUID_BYTES,
+        }
+    }
 }
 
 impl ConfigSpace for Config {
     fn read_u32(&mut self, offset: u16) -> Result<u32, ConfigSpaceError> {
         Ok(match offset {
             0xC0..=0xCC => u32::from_le_bytes(
-                GUID_BYTES[(offset - 0xC0) as usize..][..4]
+                self.guid[(offset - 0xC0) as usize..][..4]
                     .try_into()
                     .unwrap(),
             ),
@@ -70,10 +82,7 @@ fn vgpu_channel() -> ChannelId {
 /// Brings one adapter up by hand, checking every bring-up packet byte for byte.
 fn bring_up() -> Driver {
     let mut driver = Driver::new(DriverConfig::default());
-    let mut config = Config {
-        version: 40,
-        writes: Vec::new(),
-    };
+    let mut config = Config::new(40);
     // PCI function first, then the vGPU offer, then the global offer (any order works).
     driver.probe_pci_function(7, 0x008E, &mut config).unwrap();
     assert_eq!(config.writes, vec![(0xD4, 1), (0xD0, 40)]);
@@ -739,10 +748,7 @@ fn requests_are_validated_before_sending() {
 #[test]
 fn version_27_and_zero_mmio() {
     let mut driver = Driver::new(DriverConfig::default());
-    let mut config = Config {
-        version: 0,
-        writes: Vec::new(),
-    };
+    let mut config = Config::new(0);
     driver.probe_pci_function(1, 0x008E, &mut config).unwrap();
     assert_eq!(
         config.writes,
@@ -767,27 +773,18 @@ fn version_27_and_zero_mmio() {
 #[test]
 fn sixty_five_adapters_are_refused() {
     let mut driver = Driver::new(DriverConfig::default());
+    let function = |index: u8| {
+        let mut config = Config::new(40);
+        config.guid[15] = index;
+        config
+    };
     for index in 0..64 {
         driver
-            .probe_pci_function(
-                index,
-                0x008E,
-                &mut Config {
-                    version: 40,
-                    writes: Vec::new(),
-                },
-            )
+            .probe_pci_function(u32::from(index), 0x008E, &mut function(index))
             .unwrap();
     }
-    let result = driver.probe_pci_function(
-        64,
-        0x008E,
-        &mut Config {
-            version: 40,
-            writes: Vec::new(),
-        },
-    );
-    assert!(result.is_err());
+    let result = driver.probe_pci_function(64, 0x008E, &mut function(64));
+    assert_eq!(result, Err(ProbeError::TooManyAdapters));
 }
 
 #[test]
@@ -1312,18 +1309,23 @@ fn priority_residency_and_query_vectors() {
             Ok(Reply::AllocationPriorities(vec![0x5000_0000])),
         ),
         (
-            // +24 device | +28 resource | +32 two user pointers (0) | +48 count + pad | handles
+            // Linux dxgvmbus.h dxgkvmb_command_queryallocationresidency = header +
+            // d3dkmt_queryallocationresidency (uapi d3dkmthk.h): +24 device | +28 resource |
+            // +32 allocations pointer (the guest sends 0) | +40 allocation count | +44 reserved |
+            // +48 residency-status pointer (0) | +56 handles. Two allocations, so the count (2)
+            // differs from every zero field it could be swapped with; the reply carries
+            // round8(4 + 4·2) = 16 bytes.
             Request::QueryAllocationResidency {
                 device,
                 resource: D3dkmtHandle::NULL,
-                allocations: vec![allocation],
+                allocations: vec![allocation, allocation],
             },
             format!(
-                "{} 80000000 00000000 0000000000000000 0000000000000000 01000000 00000000 00010000",
+                "{} 80000000 00000000 0000000000000000 02000000 00000000 0000000000000000 00010000 00010000",
                 header("29000000", "40000000")
             ),
-            hex("00000000 03000000"),
-            Ok(Reply::Residency(vec![3])),
+            hex("00000000 03000000 01000000 00000000"),
+            Ok(Reply::Residency(vec![3, 1])),
         ),
         (
             // +24 device | +28 count | +32 priority | +36 flags | +40 resources + pad | +44 handles
@@ -1559,6 +1561,8 @@ fn priority_residency_and_query_vectors() {
     }
 }
 
+#[path = "wire_vectors/hostile_host.rs"]
+mod hostile_host;
 #[path = "wire_vectors/legacy_sync.rs"]
 mod legacy_sync;
 #[path = "wire_vectors/sharing.rs"]
