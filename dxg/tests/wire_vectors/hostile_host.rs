@@ -222,12 +222,12 @@ fn the_first_adapter_fixes_the_async_flag_and_a_disagreeing_one_is_refused() {
 /// Fence addresses the host must not get away with (IO space: 16 MiB at `IO_BASE`).
 fn bad_fence_addresses() -> [u64; 6] {
     [
-        0x1000,                      // guest RAM, outside the IO space
-        IO_BASE + 0x4008,            // inside, not page-aligned
-        IO_BASE + 0x4800,            // inside, half a page in
-        IO_BASE + (16 << 20),        // the page just past the end
-        IO_BASE - 0x1000,            // the page just before the start
-        u64::MAX & !(PAGE_SIZE - 1), // aligned, page end overflows
+        0x1000,               // guest RAM, outside the IO space
+        IO_BASE + 0x4008,     // inside, not page-aligned
+        IO_BASE + 0x4800,     // inside, half a page in
+        IO_BASE + (16 << 20), // the page just past the end
+        IO_BASE - 0x1000,     // the page just before the start
+        !(PAGE_SIZE - 1),     // the last page: aligned, its end overflows
     ]
 }
 
