@@ -22,13 +22,25 @@ const GUID_BYTES: [u8; 16] = [
 struct Config {
     version: u32,
     writes: Vec<(u16, u32)>,
+    guid: [u8; 16],
+}
+
+impl Config {
+    /// Config space of vector G reporting `version`.
+    fn new(version: u32) -> Self {
+        Self {
+            version,
+            writes: Vec::new(),
+            guid: GUID_BYTES,
+        }
+    }
 }
 
 impl ConfigSpace for Config {
     fn read_u32(&mut self, offset: u16) -> Result<u32, ConfigSpaceError> {
         Ok(match offset {
             0xC0..=0xCC => u32::from_le_bytes(
-                GUID_BYTES[(offset - 0xC0) as usize..][..4]
+                self.guid[(offset - 0xC0) as usize..][..4]
                     .try_into()
                     .unwrap(),
             ),
@@ -70,10 +82,7 @@ fn vgpu_channel() -> ChannelId {
 /// Brings one adapter up by hand, checking every bring-up packet byte for byte.
 fn bring_up() -> Driver {
     let mut driver = Driver::new(DriverConfig::default());
-    let mut config = Config {
-        version: 40,
-        writes: Vec::new(),
-    };
+    let mut config = Config::new(40);
     // PCI function first, then the vGPU offer, then the global offer (any order works).
     driver.probe_pci_function(7, 0x008E, &mut config).unwrap();
     assert_eq!(config.writes, vec![(0xD4, 1), (0xD0, 40)]);
@@ -141,7 +150,9 @@ fn bring_up() -> Driver {
     let expected = hex("10000000 00000000 cdab0000 00000000
                         0000000000000000 00000000 00000000 24000000 00000000");
     assert_eq!(info[0].bytes, expected);
+    // dxgkvmb_command_getinternaladapterinfo_return: host adapter LUID at +16, vGPU LUID at +704.
     let mut reply = vec![0u8; 712];
+    reply[16..24].copy_from_slice(&hex("99887766 55000000"));
     reply[704..708].copy_from_slice(&0xABCDu32.to_le_bytes());
     driver.receive(vgpu_channel(), PacketKind::Completion, 2, &reply);
     let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
@@ -327,22 +338,24 @@ fn device_context_allocation_lock_vectors() {
         Request::CreateAllocation {
             device,
             resource: D3dkmtHandle::NULL,
-            flags: 0,
-            runtime_data: vec![0x01],
+            flags: 0x200,
+            runtime_data: vec![0x01, 0x0A, 0x0B],
             driver_data: vec![0x02, 0x03],
             allocations: vec![AllocationRequest {
                 flags: 1,
                 vidpn_source_id: 5,
-                private_data: vec![0x04],
+                private_data: vec![0x04, 0x05, 0x06, 0x07],
             }],
         },
     );
-    // CREATEALLOCATION: device | resource | R=1 | G=2 | n=1 | flags | runtime handle | make_resident
-    //                   then {flags, Pi, vidpn} then R, G, P0.
+    // Linux dxgvmbus.h dxgkvmb_command_createallocation: +24 device | +28 resource |
+    // +32 R=3 | +36 G=2 | +40 n=1 | +44 flags (create_cached) | +48 runtime resource handle |
+    // +56 make_resident + pad, then dxgkvmb_command_createallocation_allocinfo
+    // {flags 1, P0=4, vidpn 5}, then R, G, P0 bytes.
     let expected = hex("10000000 00000000 cdab0000 00000000
                         0000000000000000 40000000 00000000 04000000 00000000
-                        80000000 00000000 01000000 02000000 01000000 00000000 0000000000000000 00 00000000000000
-                        01000000 01000000 05000000 01 0203 04");
+                        80000000 00000000 03000000 02000000 01000000 00020000 0000000000000000 00 00000000000000
+                        01000000 04000000 05000000 010a0b 0203 04050607");
     assert_eq!(packet.bytes, expected, "CREATEALLOCATION");
     // Reply: 16-byte header + 72-byte info (allocation 0x100, size 0x2000, cached) + private byte.
     let mut reply = hex("00000000 00000000 00000000 00000000");
@@ -416,13 +429,15 @@ fn device_context_allocation_lock_vectors() {
             device,
             resource: D3dkmtHandle::NULL,
             allocations: vec![allocation],
-            flags: 1,
+            flags: 2,
         },
     );
-    // DESTROYALLOCATION: 48 + 4n (one slot + 4 bytes of slack)
+    // Linux dxgvmbus.h dxgkvmb_command_destroyallocation: +24 device | +28 resource |
+    // +32 count 1 | +36 flags 2 (synchronous_destroy) | +40 handles; 48 + 4n (one slot + 4 bytes
+    // of slack)
     let expected = hex("10000000 00000000 cdab0000 00000000
                         0000000000000000 40000000 00000000 05000000 00000000
-                        80000000 00000000 01000000 01000000 00010000 0000000000000000");
+                        80000000 00000000 01000000 02000000 00010000 0000000000000000");
     assert_eq!(packet.bytes, expected, "DESTROYALLOCATION");
 }
 
@@ -434,16 +449,21 @@ fn sync_object_wait_and_signal_vectors() {
         Request::CreateSyncObject {
             device,
             kind: SyncObjectKind::MonitoredFence {
-                initial_value: 5,
-                engine_affinity: 1,
+                initial_value: 9,
+                engine_affinity: 3,
             },
-            flags: 0,
+            flags: 0x20,
         },
     );
+    // Linux dxgvmbus.h dxgkvmb_command_createsyncobject = header +
+    // d3dkmt_createsynchronizationobject2 (uapi d3dkmthk.h) + client_hint: +24 device |
+    // +28 reserved | +32 type 5 (monitored fence) | +36 flags (no_wait) | +40 64-byte union
+    // {initial value 9, CPU VA, GPU VA, engine affinity 3} | +104 shared handle | pad |
+    // +112 sync object | +116 reserved1 | +120 client hint 1 | pad.
     let expected = hex("10000000 00000000 cdab0000 00000000
                         0000000000000000 40000000 00000000 08000000 00000000
-                        80000000 00000000 05000000 00000000
-                        0500000000000000 0000000000000000 0000000000000000 0100000000000000
+                        80000000 00000000 05000000 20000000
+                        0900000000000000 0000000000000000 0000000000000000 0300000000000000
                         0000000000000000 0000000000000000 0000000000000000 0000000000000000
                         00000000 00000000 00000000 00000000 01000000 00000000");
     assert_eq!(packet.bytes, expected, "CREATESYNCOBJECT");
@@ -463,16 +483,18 @@ fn sync_object_wait_and_signal_vectors() {
         &mut driver,
         Request::WaitFromCpu {
             device,
-            objects: vec![fence],
-            values: vec![9],
-            wait_any: false,
+            objects: vec![fence, fence],
+            values: vec![9, 10],
+            wait_any: true,
         },
     );
-    // WAITFORSYNCOBJECTFROMCPU: device | n | flags | pad | event id 2 (first id handed out) | deref | handles | values
+    // Linux dxgvmbus.h dxgkvmb_command_waitforsyncobjectfromcpu: +24 device | +28 n 2 |
+    // +32 flags (wait_any) | pad | +40 event id 2 (first id handed out) | +48 dereference_event
+    // + pad | +56 handles | values
     let expected = hex("10000000 00000000 cdab0000 00000000
                         0000000000000000 40000000 00000000 16000000 00000000
-                        80000000 01000000 00000000 00000000 0200000000000000 00 00000000000000
-                        40010000 0900000000000000");
+                        80000000 02000000 01000000 00000000 0200000000000000 00 00000000000000
+                        40010000 40010000 0900000000000000 0a00000000000000");
     assert_eq!(packet.bytes, expected, "WAITFORSYNCOBJECTFROMCPU");
     // The signal may arrive before the acknowledgement.
     let signal = hex(
@@ -739,10 +761,7 @@ fn requests_are_validated_before_sending() {
 #[test]
 fn version_27_and_zero_mmio() {
     let mut driver = Driver::new(DriverConfig::default());
-    let mut config = Config {
-        version: 0,
-        writes: Vec::new(),
-    };
+    let mut config = Config::new(0);
     driver.probe_pci_function(1, 0x008E, &mut config).unwrap();
     assert_eq!(
         config.writes,
@@ -767,27 +786,18 @@ fn version_27_and_zero_mmio() {
 #[test]
 fn sixty_five_adapters_are_refused() {
     let mut driver = Driver::new(DriverConfig::default());
+    let function = |index: u8| {
+        let mut config = Config::new(40);
+        config.guid[15] = index;
+        config
+    };
     for index in 0..64 {
         driver
-            .probe_pci_function(
-                index,
-                0x008E,
-                &mut Config {
-                    version: 40,
-                    writes: Vec::new(),
-                },
-            )
+            .probe_pci_function(u32::from(index), 0x008E, &mut function(index))
             .unwrap();
     }
-    let result = driver.probe_pci_function(
-        64,
-        0x008E,
-        &mut Config {
-            version: 40,
-            writes: Vec::new(),
-        },
-    );
-    assert!(result.is_err());
+    let result = driver.probe_pci_function(64, 0x008E, &mut function(64));
+    assert_eq!(result, Err(ProbeError::TooManyAdapters));
 }
 
 #[test]
@@ -904,19 +914,21 @@ fn gpu_virtual_address_vectors() {
         Request::ReserveGpuVirtualAddress {
             adapter,
             paging_queue: D3dkmtHandle::NULL,
-            base_address: 0,
+            base_address: 0x4000_0000,
             minimum_address: 0x1000,
-            maximum_address: 0,
+            maximum_address: 0x7000_0000_0000,
             size: 0x2000,
             reservation_type: 1,
             driver_protection: 5,
         },
     );
-    // type 18 | host adapter 0x41 | pad | base | min | max | size | type 1 | pad | driver prot
-    // | virtual address (out) | paging fence (out) — 96 bytes.
+    // Linux dxgvmbus.h dxgkvmb_command_reservegpuvirtualaddress = header +
+    // d3dddi_reservegpuvirtualaddress (uapi d3dkmthk.h): +24 adapter (host handle 0x41) | pad |
+    // +32 base | +40 minimum | +48 maximum | +56 size | +64 reservation type + pad |
+    // +72 driver protection | +80 virtual address (out) | +88 paging fence (out) — 96 bytes.
     let expected = hex(&format!(
         "{EXT} 0000000000000000 40000000 00000000 12000000 00000000
-         41000000 00000000 0000000000000000 0010000000000000 0000000000000000
+         41000000 00000000 0000004000000000 0010000000000000 0000000000700000
          0020000000000000 01000000 00000000 0500000000000000 0000000000000000 0000000000000000"
     ));
     assert_eq!(packet.bytes, expected, "RESERVEGPUVIRTUALADDRESS");
@@ -962,21 +974,24 @@ fn gpu_virtual_address_vectors() {
             paging_queue: D3dkmtHandle(0x140),
             allocation: D3dkmtHandle(0x100),
             base_address: 0x1000_0000_0000,
-            minimum_address: 0,
-            maximum_address: 0,
-            offset_in_pages: 1,
+            minimum_address: 0x1000,
+            maximum_address: 0x7000_0000_0000,
+            offset_in_pages: 3,
             size_in_pages: 2,
             protection: 1,
-            driver_protection: 0,
+            driver_protection: 9,
         },
     );
-    // type 17 | queue | pad | base | min | max | allocation | pad | offset | size | protection
-    // | driver prot | reserved0 + pad | reserved1 | va | fence | device 0 + pad — 136 bytes.
+    // Linux dxgvmbus.h dxgkvmb_command_mapgpuvirtualaddress = header +
+    // d3dddi_mapgpuvirtualaddress (uapi d3dkmthk.h) + device: +24 queue | pad | +32 base |
+    // +40 minimum | +48 maximum | +56 allocation + pad | +64 offset in pages | +72 size in pages |
+    // +80 protection | +88 driver protection | +96 reserved0 + pad | +104 reserved1 |
+    // +112 virtual address | +120 paging fence | +128 device (0, as Linux) + pad — 136 bytes.
     let expected = hex(&format!(
         "{EXT} 0000000000000000 40000000 00000000 11000000 00000000
-         40010000 00000000 0000000000100000 0000000000000000 0000000000000000
-         00010000 00000000 0100000000000000 0200000000000000 0100000000000000
-         0000000000000000 00000000 00000000 0000000000000000 0000000000000000
+         40010000 00000000 0000000000100000 0010000000000000 0000000000700000
+         00010000 00000000 0300000000000000 0200000000000000 0100000000000000
+         0900000000000000 00000000 00000000 0000000000000000 0000000000000000
          0000000000000000 00000000 00000000"
     ));
     assert_eq!(packet.bytes, expected, "MAPGPUVIRTUALADDRESS");
@@ -1042,8 +1057,8 @@ fn gpu_virtual_address_vectors() {
                     base_address: 0x1000_0000_0000,
                     size: 0x1000,
                     allocation: D3dkmtHandle(0x100),
-                    allocation_offset: 0,
-                    allocation_size: 0x1000,
+                    allocation_offset: 0x3000,
+                    allocation_size: 0x5000,
                 },
                 GpuVirtualAddressOperation::Copy {
                     source_address: 0x1000_0000_0000,
@@ -1053,14 +1068,16 @@ fn gpu_virtual_address_vectors() {
             ],
         },
     );
-    // type 19 | fence value | device | context | fence | n 2 | flags | pad, then 2 × 64 bytes:
-    // MAP {op 0, pad, base, size, allocation + pad, offset, allocation size, 0, 0},
+    // Linux dxgvmbus.h dxgkvmb_command_updategpuvirtualaddress: +24 fence value | +32 device |
+    // +36 context | +40 fence | +44 n 2 | +48 flags | pad, then 2 × 64-byte
+    // d3dddi_updategpuvirtualaddress_operation (uapi d3dkmthk.h):
+    // MAP {op 0, pad, base, size, allocation + pad, allocation offset, allocation size, 0, 0},
     // COPY {op 2, pad, source, size, destination, 0 …}.
     let expected = hex(&format!(
         "{EXT} 0000000000000000 40000000 00000000 13000000 00000000
          0300000000000000 80000000 c0000000 80010000 02000000 01000000 00000000
          00000000 00000000 0000000000100000 0010000000000000 00010000 00000000
-         0000000000000000 0010000000000000 0000000000000000 0000000000000000
+         0030000000000000 0050000000000000 0000000000000000 0000000000000000
          02000000 00000000 0000000000100000 0010000000000000 0020000000100000
          0000000000000000 0000000000000000 0000000000000000 0000000000000000"
     ));
@@ -1135,17 +1152,19 @@ fn hardware_queue_vectors() {
         Request::SubmitCommandToHwQueue {
             hwqueue: D3dkmtHandle(0x1C0),
             progress_fence_value: 9,
-            command_buffer: 0,
-            command_length: 0,
+            command_buffer: 0x7000_0000,
+            command_length: 0x40,
             private_data: hex("00000000 08000000"),
             primaries: vec![D3dkmtHandle(0x100)],
         },
     );
-    // type 52 | queue | reserved | progress fence id | buffer | length | private size | private ptr
-    // | num primaries | reserved | primaries ptr, then primaries, then private data.
+    // Linux dxgvmbus.h dxgkvmb_command_submitcommandtohwqueue = header +
+    // d3dkmt_submitcommandtohwqueue (uapi d3dkmthk.h): +24 queue | reserved | +32 progress fence
+    // id | +40 buffer | +48 length | +52 private size | +56 private ptr | +64 num primaries |
+    // reserved | +72 primaries ptr, then primaries, then private data.
     let expected = hex(&format!(
         "{EXT} 0000000000000000 40000000 00000000 34000000 00000000
-         c0010000 00000000 0900000000000000 0000000000000000 00000000 08000000
+         c0010000 00000000 0900000000000000 0000007000000000 40000000 08000000
          0000000000000000 01000000 00000000 0000000000000000
          00010000 00000000 08000000"
     ));
@@ -1312,30 +1331,36 @@ fn priority_residency_and_query_vectors() {
             Ok(Reply::AllocationPriorities(vec![0x5000_0000])),
         ),
         (
-            // +24 device | +28 resource | +32 two user pointers (0) | +48 count + pad | handles
+            // Linux dxgvmbus.h dxgkvmb_command_queryallocationresidency = header +
+            // d3dkmt_queryallocationresidency (uapi d3dkmthk.h): +24 device | +28 resource |
+            // +32 allocations pointer (the guest sends 0) | +40 allocation count | +44 reserved |
+            // +48 residency-status pointer (0) | +56 handles. Two allocations, so the count (2)
+            // differs from every zero field it could be swapped with; the reply carries
+            // round8(4 + 4·2) = 16 bytes.
             Request::QueryAllocationResidency {
                 device,
                 resource: D3dkmtHandle::NULL,
-                allocations: vec![allocation],
+                allocations: vec![allocation, allocation],
             },
             format!(
-                "{} 80000000 00000000 0000000000000000 0000000000000000 01000000 00000000 00010000",
+                "{} 80000000 00000000 0000000000000000 02000000 00000000 0000000000000000 00010000 00010000",
                 header("29000000", "40000000")
             ),
-            hex("00000000 03000000"),
-            Ok(Reply::Residency(vec![3])),
+            hex("00000000 03000000 01000000 00000000"),
+            Ok(Reply::Residency(vec![3, 1])),
         ),
         (
-            // +24 device | +28 count | +32 priority | +36 flags | +40 resources + pad | +44 handles
+            // Linux dxgvmbus.h dxgkvmb_command_offerallocations: +24 device | +28 count 1 |
+            // +32 priority 3 | +36 flags 2 | +40 resources + pad | +44 handles
             Request::OfferAllocations {
                 device,
                 handles: vec![allocation],
                 resources: false,
-                priority: 2,
-                flags: 1,
+                priority: 3,
+                flags: 2,
             },
             format!(
-                "{} 80000000 01000000 02000000 01000000 00000000 00010000",
+                "{} 80000000 01000000 03000000 02000000 00000000 00010000",
                 header("39000000", "40000000")
             ),
             hex("00000000"),
@@ -1400,11 +1425,11 @@ fn priority_residency_and_query_vectors() {
             // reply: status then packed {u64 frequency, u64 gpu, u64 cpu, u32 flags}
             Request::QueryClockCalibration {
                 adapter,
-                node_ordinal: 0,
-                physical_adapter_index: 0,
+                node_ordinal: 1,
+                physical_adapter_index: 2,
             },
             format!(
-                "{} 41000000 00000000 00000000 {}",
+                "{} 41000000 01000000 02000000 {}",
                 header("3e000000", "40000000"),
                 "00".repeat(28)
             ),
@@ -1422,10 +1447,10 @@ fn priority_residency_and_query_vectors() {
                 adapter,
                 segment_group: 1,
                 reservation: 0x10_0000,
-                physical_adapter_index: 0,
+                physical_adapter_index: 3,
             },
             format!(
-                "{} 0000000000000000 00000000 01000000 0000100000000000 00000000 00000000",
+                "{} 0000000000000000 00000000 01000000 0000100000000000 03000000 00000000",
                 header("31000000", "40000000")
             ),
             hex("00000000"),
@@ -1438,12 +1463,12 @@ fn priority_residency_and_query_vectors() {
                 paging_queue: D3dkmtHandle(0x140),
                 allocation,
                 supported_segment_set: 3,
-                preferred_segment: 1,
-                flags: 0,
-                property_mask: 1,
+                preferred_segment: 2,
+                flags: 1,
+                property_mask: 5,
             },
             format!(
-                "{} 40010000 00010000 03000000 01000000 00000000 00000000 0000000000000000 01000000 00000000",
+                "{} 40010000 00010000 03000000 02000000 01000000 00000000 0000000000000000 05000000 00000000",
                 header("38000000", "40000000")
             ),
             hex("0500000000000000 03010000 00000000"),
@@ -1474,8 +1499,9 @@ fn priority_residency_and_query_vectors() {
     ];
     check_vectors(&mut driver, cases);
 
-    // QUERYSTATISTICS: 832 bytes; type, host adapter LUID (zero in this bring-up's
-    // GETINTERNALADAPTERINFO reply), process (0), 776-byte result, query id at +824.
+    // QUERYSTATISTICS (d3dkmt_querystatistics): 832 bytes; +24 type | +28 host adapter LUID
+    // (this bring-up's GETINTERNALADAPTERINFO reply) | pad | +40 process (0) | 776-byte result |
+    // query id at +824.
     let (_, packet) = one_packet(
         &mut driver,
         Request::QueryStatistics {
@@ -1489,7 +1515,7 @@ fn priority_residency_and_query_vectors() {
     assert_eq!(
         &packet.bytes[..16 + 48],
         &hex(&format!(
-            "{} 05000000 0000000000000000 00000000 0000000000000000",
+            "{} 05000000 9988776655000000 00000000 0000000000000000",
             header("30000000", "40000000")
         ))[..]
     );
@@ -1559,6 +1585,8 @@ fn priority_residency_and_query_vectors() {
     }
 }
 
+#[path = "wire_vectors/hostile_host.rs"]
+mod hostile_host;
 #[path = "wire_vectors/legacy_sync.rs"]
 mod legacy_sync;
 #[path = "wire_vectors/sharing.rs"]

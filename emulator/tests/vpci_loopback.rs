@@ -23,7 +23,9 @@ use hyperv::platform::{MmioAccess, PlatformError};
 use vmbus::client::{ClientConfig, ClientEvent};
 use vmbus::guid::class;
 use vmbus::ring::PacketType;
-use vpci::{Action, ConfigWindow, FunctionInfo, Phase, SlotNumber, VpciClient, VpciError};
+use vpci::{
+    Action, ConfigError, ConfigWindow, FunctionInfo, Phase, SlotNumber, VpciClient, VpciError,
+};
 
 const WINDOW: u64 = 0x0000_0010_0000_0000;
 
@@ -209,9 +211,12 @@ fn host_initiated_eject() {
     assert_eq!(pair.host.eject_state(), EjectState::Completed);
     assert_eq!(pair.client.functions().count(), 0);
     assert!(pair.host.errors().is_empty());
-    // The function reads as gone.
+    // The function reads as gone: vendor id 0xFFFF, which the window reports as absent.
     let mut window = ConfigWindow::new(HostMmio(&mut pair.host), WINDOW).unwrap();
-    assert_eq!(window.read_u32(SlotNumber(0), 0).unwrap(), 0xFFFF_FFFF);
+    assert_eq!(
+        window.read_u32(SlotNumber(0), 0),
+        Err(ConfigError::FunctionAbsent(0))
+    );
 }
 
 #[test]

@@ -6,6 +6,14 @@
 //! immune to a host that forgot the selection). The select register is shared by the whole
 //! bus; `&mut self` makes the select+access pair exclusive.
 //!
+//! Presence follows PCI: a function that is gone (or a window the host does not back) reads
+//! all-ones, so a vendor id of 0xFFFF means "absent". A read whose value is all-ones is
+//! confirmed by reading the vendor id; if that is 0xFFFF the read fails with
+//! [`ConfigError::FunctionAbsent`] instead of handing all-ones on as data. Every later read of an
+//! absent function fails the same way (it reads all-ones again), with no state to go stale when
+//! the host puts a new function in the slot. Writes are not checked (PCI drops writes to an
+//! absent function; the dxg probe reads the vendor id before its first write).
+//!
 //! The window is reached through [`MmioAccess`]: volatile loads and stores on real Hyper-V,
 //! `MmioRead`/`MmioWrite` frames on the emulated link, a direct call into the emulated host in
 //! tests.
@@ -14,6 +22,11 @@ use super::wire::{
     CONFIG_SPACE_OFFSET, CONFIG_SPACE_SIZE, CONFIG_WINDOW_ALIGNMENT, CONFIG_WINDOW_SIZE, SlotNumber,
 };
 use hyperv::platform::{MmioAccess, PlatformError};
+
+/// Config offset of the vendor id (low 16 bits of the first dword).
+const VENDOR_ID_OFFSET: u16 = 0;
+/// The vendor id an absent function reads as (all-ones, as PCI).
+const ABSENT_VENDOR_ID: u16 = 0xFFFF;
 
 /// A failed config-space access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +37,8 @@ pub enum ConfigError {
     BadSlot(u32),
     /// The MMIO access failed.
     Mmio(PlatformError),
+    /// The function in this slot is absent: its vendor id reads 0xFFFF.
+    FunctionAbsent(u32),
 }
 
 impl From<PlatformError> for ConfigError {
@@ -38,6 +53,9 @@ impl core::fmt::Display for ConfigError {
             ConfigError::BadOffset(offset) => write!(f, "bad config offset {offset:#x}"),
             ConfigError::BadSlot(slot) => write!(f, "bad slot {slot:#x}"),
             ConfigError::Mmio(error) => write!(f, "config window access failed: {error}"),
+            ConfigError::FunctionAbsent(slot) => {
+                write!(f, "no function in slot {slot:#x} (vendor id 0xffff)")
+            }
         }
     }
 }
@@ -82,8 +100,25 @@ impl<A: MmioAccess> ConfigWindow<A> {
         Ok(self.base + CONFIG_SPACE_OFFSET + u64::from(offset))
     }
 
-    /// Reads the dword at `offset` of `slot`'s config space.
+    /// Reads the dword at `offset` of `slot`'s config space. An all-ones value (or a vendor id
+    /// of 0xFFFF at offset 0) is checked against the vendor id:
+    /// [`ConfigError::FunctionAbsent`] when the function is not there.
     pub fn read_u32(&mut self, slot: SlotNumber, offset: u16) -> Result<u32, ConfigError> {
+        let value = self.read_raw(slot, offset)?;
+        let vendor = if offset == VENDOR_ID_OFFSET {
+            value as u16
+        } else if value == u32::MAX {
+            self.read_raw(slot, VENDOR_ID_OFFSET)? as u16
+        } else {
+            return Ok(value);
+        };
+        if vendor == ABSENT_VENDOR_ID {
+            return Err(ConfigError::FunctionAbsent(slot.0));
+        }
+        Ok(value)
+    }
+
+    fn read_raw(&mut self, slot: SlotNumber, offset: u16) -> Result<u32, ConfigError> {
         let address = self.data_address(slot, offset)?;
         Ok(self.access.mmio_read(address, 4)? as u32)
     }

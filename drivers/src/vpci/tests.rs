@@ -664,6 +664,9 @@ fn dxg_probe_through_the_window_matches_vector_g() {
         .unwrap();
     let select = Access::Write(W, 0);
     let expected = vec![
+        // Presence first: the vendor id (0 here) is not 0xFFFF.
+        select,
+        Access::Read(W + 0x1000),
         select,
         Access::Write(W + 0x10D4, 1),
         select,
@@ -686,6 +689,55 @@ fn dxg_probe_through_the_window_matches_vector_g() {
         Access::Read(W + 0x10D8),
     ];
     assert_eq!(window.access().trace, expected);
+}
+
+#[test]
+fn an_absent_function_reads_as_an_error_not_as_all_ones() {
+    // Nothing behind the window: every dword reads all-ones, as PCI answers for an absent
+    // function or an unmapped window.
+    let mut mmio = Recorder::default();
+    for offset in (0..0x1000).step_by(4) {
+        mmio.values.insert(WINDOW + 0x1000 + offset, 0xFFFF_FFFF);
+    }
+    let mut window = ConfigWindow::new(mmio, WINDOW).unwrap();
+    let slot = SlotNumber(0x41);
+    assert_eq!(
+        window.read_u32(slot, 0),
+        Err(ConfigError::FunctionAbsent(0x41))
+    );
+    // Later reads are errors too, each confirmed by the vendor id.
+    window.access().trace.clear();
+    assert_eq!(
+        window.read_u32(slot, 0xD0),
+        Err(ConfigError::FunctionAbsent(0x41))
+    );
+    assert_eq!(
+        window.access().trace,
+        vec![
+            Access::Write(WINDOW, 0x41),
+            Access::Read(WINDOW + 0x10D0),
+            Access::Write(WINDOW, 0x41),
+            Access::Read(WINDOW + 0x1000),
+        ]
+    );
+    // The dxg probe sees a typed failure and creates no adapter.
+    let mut driver = dxg::core::Driver::new(dxg::core::DriverConfig::default());
+    assert_eq!(
+        driver.probe_pci_function(0, 0x008E, &mut window.function(slot)),
+        Err(dxg::core::ProbeError::ConfigSpace)
+    );
+    assert!(driver.adapter(dxg::core::AdapterId(0)).is_none());
+    assert_eq!(driver.interface_version(), 0);
+}
+
+#[test]
+fn an_all_ones_register_of_a_present_function_is_data() {
+    let mut mmio = Recorder::default();
+    mmio.values.insert(WINDOW + 0x1000, 0x008E_1414);
+    mmio.values.insert(WINDOW + 0x10D4, 0xFFFF_FFFF);
+    let mut window = ConfigWindow::new(mmio, WINDOW).unwrap();
+    assert_eq!(window.read_u32(SlotNumber(0), 0xD4), Ok(0xFFFF_FFFF));
+    assert_eq!(window.read_u32(SlotNumber(0), 0), Ok(0x008E_1414));
 }
 
 #[test]

@@ -32,13 +32,97 @@ pub enum ProbeError {
     TooManyAdapters,
     /// The device id is not a GPU-PV function.
     NotGpuPv,
+    /// The function is absent: its vendor id reads 0xFFFF (PCI's answer for a function that is
+    /// gone or a config window that is not mapped), before or during the probe.
+    FunctionAbsent,
+    /// A live adapter already has this vGPU channel instance GUID; a second PCI function with
+    /// the same GUID would share its channel and LUID.
+    DuplicateInstance(Guid),
+}
+
+/// Offset of the vendor id (low 16 bits) and device id (high 16 bits) in PCI config space.
+const PCI_CONFIG_VENDOR_DEVICE: u16 = 0x00;
+/// The vendor id an absent PCI function reads as.
+const PCI_VENDOR_ABSENT: u16 = 0xFFFF;
+
+/// What the first probed function negotiated (committed only when the probe succeeds).
+struct Negotiated {
+    version: u32,
+    host_caps: u32,
+}
+
+/// Fails with [`ProbeError::FunctionAbsent`] when the function's vendor id reads 0xFFFF.
+fn check_present(config: &mut dyn ConfigSpace) -> Result<(), ProbeError> {
+    let word = config
+        .read_u32(PCI_CONFIG_VENDOR_DEVICE)
+        .map_err(|_| ProbeError::ConfigSpace)?;
+    if word as u16 == PCI_VENDOR_ABSENT {
+        return Err(ProbeError::FunctionAbsent);
+    }
+    Ok(())
+}
+
+/// Reads the dword at `offset`; an all-ones value is data only if the function is still present
+/// (a function that went away mid-probe reads all-ones everywhere).
+fn read_present(config: &mut dyn ConfigSpace, offset: u16) -> Result<u32, ProbeError> {
+    let value = config
+        .read_u32(offset)
+        .map_err(|_| ProbeError::ConfigSpace)?;
+    if value == u32::MAX {
+        check_present(config)?;
+    }
+    Ok(value)
+}
+
+/// Negotiates the interface version with the first function (dxg.md §1.2): writes the guest
+/// caps, reads the host's version; an old host (0 or below ours) keeps its version, otherwise
+/// the guest writes its own and reads the host caps.
+fn negotiate_version(config: &mut dyn ConfigSpace) -> Result<Negotiated, ProbeError> {
+    config
+        .write_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS, GUEST_CAPS_WSL2)
+        .map_err(|_| ProbeError::ConfigSpace)?;
+    let host_version = read_present(config, PCI_CONFIG_VERSION)?;
+    if host_version < INTERFACE_VERSION {
+        let version = if host_version == 0 {
+            INTERFACE_VERSION_OLD
+        } else {
+            host_version
+        };
+        return Ok(Negotiated {
+            version,
+            host_caps: 0,
+        });
+    }
+    config
+        .write_u32(PCI_CONFIG_VERSION, INTERFACE_VERSION)
+        .map_err(|_| ProbeError::ConfigSpace)?;
+    let host_caps = read_present(config, PCI_CONFIG_HOST_CAPS)?;
+    Ok(Negotiated {
+        version: INTERFACE_VERSION,
+        host_caps,
+    })
 }
 
 impl Driver {
-    /// Probes a GPU-PV PCI function (vendor 0x1414, device 0x008E or 0x008A): negotiates the
-    /// interface version on the first function, reads the channel GUID (and vGPU LUID), and
-    /// creates an adapter waiting for its channels.
+    /// Probes a GPU-PV PCI function (vendor 0x1414, device 0x008E or 0x008A): checks that the
+    /// function is present (vendor id not 0xFFFF), negotiates the interface version on the first
+    /// function, reads the channel GUID (and vGPU LUID), refuses a GUID a live adapter already
+    /// has, and creates an adapter waiting for its channels. Nothing is recorded unless the whole
+    /// probe succeeds.
     pub fn probe_pci_function(
+        &mut self,
+        pci_function: u32,
+        device_id: u16,
+        config: &mut dyn ConfigSpace,
+    ) -> Result<AdapterId, ProbeError> {
+        let result = self.probe_checked(pci_function, device_id, config);
+        if let Err(error) = result {
+            log::warn!("dxg: PCI function {pci_function:#x} refused: {error:?}");
+        }
+        result
+    }
+
+    fn probe_checked(
         &mut self,
         pci_function: u32,
         device_id: u16,
@@ -55,41 +139,32 @@ impl Driver {
         if live >= MAX_ADAPTERS {
             return Err(ProbeError::TooManyAdapters);
         }
-        if self.version == 0 {
-            config
-                .write_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS, GUEST_CAPS_WSL2)
-                .map_err(|_| ProbeError::ConfigSpace)?;
-            let host_version = config.read_u32(PCI_CONFIG_VERSION).unwrap_or(0);
-            if host_version == 0 || host_version < INTERFACE_VERSION {
-                self.version = if host_version == 0 {
-                    INTERFACE_VERSION_OLD
-                } else {
-                    host_version
-                };
-            } else {
-                config
-                    .write_u32(PCI_CONFIG_VERSION, INTERFACE_VERSION)
-                    .map_err(|_| ProbeError::ConfigSpace)?;
-                self.host_caps = config.read_u32(PCI_CONFIG_HOST_CAPS).unwrap_or(0);
-                self.version = INTERFACE_VERSION;
-            }
-        }
+        check_present(config)?;
+        let negotiated = if self.version == 0 {
+            Some(negotiate_version(config)?)
+        } else {
+            None
+        };
+        let version = negotiated
+            .as_ref()
+            .map_or(self.version, |negotiated| negotiated.version);
         let mut guid = [0u8; 16];
         for (index, chunk) in guid.chunks_exact_mut(4).enumerate() {
-            let word = config
-                .read_u32(PCI_CONFIG_GUID + 4 * index as u16)
-                .map_err(|_| ProbeError::ConfigSpace)?;
+            let word = read_present(config, PCI_CONFIG_GUID + 4 * index as u16)?;
             chunk.copy_from_slice(&word.to_le_bytes());
         }
         let guid = Guid(guid);
         let mut vgpu_luid = Luid::default();
-        if self.version >= INTERFACE_VERSION {
-            vgpu_luid.low = config
-                .read_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS)
-                .map_err(|_| ProbeError::ConfigSpace)?;
-            vgpu_luid.high = config
-                .read_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS + 4)
-                .map_err(|_| ProbeError::ConfigSpace)?;
+        if version >= INTERFACE_VERSION {
+            vgpu_luid.low = read_present(config, PCI_CONFIG_LUID_OR_GUEST_CAPS)?;
+            vgpu_luid.high = read_present(config, PCI_CONFIG_LUID_OR_GUEST_CAPS + 4)?;
+        }
+        if self.adapter_by_instance(guid).is_some() {
+            return Err(ProbeError::DuplicateInstance(guid));
+        }
+        if let Some(negotiated) = negotiated {
+            self.version = negotiated.version;
+            self.host_caps = negotiated.host_caps;
         }
         let id = AdapterId(self.adapters.len());
         self.adapters.push(Adapter {
@@ -380,7 +455,7 @@ impl Driver {
         command.last_compatible_interface_version = LAST_COMPATIBLE_INTERFACE_VERSION;
         let bytes = command.as_bytes().to_vec();
         let luid = self.adapters[id.0].vgpu_luid;
-        let channel = if self.async_messaging {
+        let channel = if self.async_messaging() {
             ChannelId::Global
         } else {
             channel
@@ -422,7 +497,7 @@ impl Driver {
                 let bytes = command.as_bytes().to_vec();
                 let adapter = &self.adapters[id.0];
                 let luid = adapter.vgpu_luid;
-                let channel = if self.async_messaging {
+                let channel = if self.async_messaging() {
                     ChannelId::Global
                 } else {
                     ChannelId::Vgpu(adapter.channel_instance)
@@ -449,13 +524,42 @@ impl Driver {
             self.set_adapter_state(id, AdapterState::Stopped);
             return;
         };
-        self.async_messaging = reply.flags & ADAPTER_FLAG_ASYNC_MESSAGE_ENABLED != 0;
+        let reported = reply.flags & ADAPTER_FLAG_ASYNC_MESSAGE_ENABLED != 0;
+        if !self.accept_async_messaging(id, reported) {
+            self.set_adapter_state(id, AdapterState::Stopped);
+            return;
+        }
         let adapter = &mut self.adapters[id.0];
         if self.version >= INTERFACE_VERSION {
             adapter.vgpu_luid = reply.host_vgpu_luid;
         }
         adapter.info = Some(reply);
         self.set_adapter_state(id, AdapterState::Active);
+    }
+
+    /// Applies an adapter's async-message flag to the VM-wide one. Linux's dxgkrnl keeps one
+    /// VM-wide flag and lets each GETINTERNALADAPTERINFO overwrite it
+    /// (`dxgglobal->async_msg_enabled` in `dxgvmb_send_get_internal_adapter_info`,
+    /// microsoft/WSL2-Linux-Kernel drivers/hv/dxgkrnl/dxgvmbus.c), so the last adapter decides
+    /// silently and the routing of every adapter's traffic changes under it. Here the first
+    /// adapter to answer fixes the flag for the VM; a later adapter that disagrees is refused
+    /// (logged as [`ProtocolError::AsyncMessagingMismatch`]) because its traffic could not be
+    /// routed as it expects without re-routing everyone else's.
+    fn accept_async_messaging(&mut self, id: AdapterId, reported: bool) -> bool {
+        match self.async_messaging {
+            None => {
+                self.async_messaging = Some(reported);
+                true
+            }
+            Some(fixed) if fixed == reported => true,
+            Some(_) => {
+                self.protocol_error(ProtocolError::AsyncMessagingMismatch {
+                    adapter: id,
+                    reported,
+                });
+                false
+            }
+        }
     }
 
     pub(super) fn on_close_adapter_reply(&mut self, id: AdapterId) {

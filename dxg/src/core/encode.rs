@@ -186,12 +186,12 @@ impl Driver {
     ) {
         let entry = &self.adapters[adapter.0];
         let luid = entry.vgpu_luid;
-        let channel = if self.async_messaging {
+        let channel = if self.async_messaging() {
             ChannelId::Global
         } else {
             ChannelId::Vgpu(entry.channel_instance)
         };
-        let asynchronous = may_be_async && self.async_messaging;
+        let asynchronous = may_be_async && self.async_messaging();
         let ticket = pending.ticket;
         self.send_raw(channel, Some(adapter), luid, command, pending, asynchronous);
         if asynchronous && let Some(ticket) = ticket {

@@ -322,7 +322,7 @@ impl Driver {
         }
         // The ticket completes when the host signals the event (after its acknowledgement, which
         // an asynchronous send never gets).
-        let asynchronous = self.async_messaging;
+        let asynchronous = self.async_messaging();
         self.events.insert(
             event,
             GuestEvent::Wait {

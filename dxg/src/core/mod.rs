@@ -34,7 +34,7 @@ mod request_reply;
 mod waits;
 
 pub use adapter::{Adapter, AdapterState};
-pub use bringup::{ConfigSpace, ConfigSpaceError};
+pub use bringup::{ConfigSpace, ConfigSpaceError, ProbeError};
 pub use encode_sharing::SYSMEM_PAGES_MESSAGE_BYTES;
 pub use process::{ObjectEntry, ObjectKind, Process, ProcessState};
 pub use request::Request;
@@ -133,6 +133,14 @@ pub enum ProtocolError {
     DuplicateGlobalChannel,
     /// The global channel offer announced no IO space; no adapter can start.
     NoIoSpace,
+    /// An adapter's GETINTERNALADAPTERINFO disagrees with the VM-wide async-message flag that
+    /// the first adapter to answer fixed; the adapter is stopped.
+    AsyncMessagingMismatch {
+        /// The adapter that disagreed.
+        adapter: AdapterId,
+        /// What it reported.
+        reported: bool,
+    },
 }
 
 /// Output of the driver.
@@ -263,7 +271,9 @@ pub struct Driver {
     adapters: Vec<Adapter>,
     processes: BTreeMap<ProcessId, Process>,
     pending: BTreeMap<(ChannelId, u64), replies::Pending>,
-    async_messaging: bool,
+    /// VM-wide async-message flag: `None` until the first adapter answers
+    /// GETINTERNALADAPTERINFO, then fixed (see `on_internal_info_reply`).
+    async_messaging: Option<bool>,
     next_event: u64,
     events: BTreeMap<u64, GuestEvent>,
     /// Events of waits given up (CancelWait, process teardown) that the host may still signal:
@@ -288,7 +298,7 @@ impl Driver {
             adapters: Vec::new(),
             processes: BTreeMap::new(),
             pending: BTreeMap::new(),
-            async_messaging: false,
+            async_messaging: None,
             next_event: 1,
             events: BTreeMap::new(),
             abandoned_events: BTreeMap::new(),
@@ -314,9 +324,10 @@ impl Driver {
         self.host_caps
     }
 
-    /// Whether the host enabled async messaging (VM-global).
+    /// Whether the host enabled async messaging (VM-global; false until the first adapter
+    /// answered GETINTERNALADAPTERINFO).
     pub fn async_messaging(&self) -> bool {
-        self.async_messaging
+        self.async_messaging == Some(true)
     }
 
     /// The adapter with this id.

@@ -234,6 +234,10 @@ impl Driver {
                 ) else {
                     return self.finish(&pending, short);
                 };
+                if !self.is_io_space_page(reply.fence_storage_physical_address) {
+                    self.bad_reply(&pending, "paging queue fence address outside the IO space");
+                    return self.finish(&pending, Err(NtStatus::INVALID_PARAMETER));
+                }
                 let queue = ObjectEntry::simple(
                     reply.paging_queue,
                     ObjectKind::PagingQueue,
@@ -333,13 +337,22 @@ impl Driver {
         }
     }
 
-    pub(super) fn inside_io_space(&self, address: u64) -> bool {
-        match self.io_space() {
-            Some((base, length)) => {
-                address >= base && address.saturating_add(PAGE_SIZE) <= base.saturating_add(length)
-            }
-            None => false,
-        }
+    /// Whether `address` names a whole page of the IO space the host may hand the guest: a
+    /// monitored-fence page (CREATESYNCHRONIZATIONOBJECT, OPENSYNCOBJECT, CREATEPAGINGQUEUE,
+    /// CREATEHWQUEUE) or a LOCK2 view. The rule: page-aligned, and the page from `address` to
+    /// `address + PAGE_SIZE` lies inside the registered IO space. This is stricter than Linux
+    /// (`dxgkrnl` checks the range only and drops an in-page offset); an unaligned or outside
+    /// address is a bad reply, since the kernel maps that page into the calling process.
+    pub(super) fn is_io_space_page(&self, address: u64) -> bool {
+        let Some((base, length)) = self.io_space() else {
+            return false;
+        };
+        let (Some(page_end), Some(space_end)) =
+            (address.checked_add(PAGE_SIZE), base.checked_add(length))
+        else {
+            return false;
+        };
+        address.is_multiple_of(PAGE_SIZE) && address >= base && page_end <= space_end
     }
 
     fn teardown_step_done(&mut self, pid: Option<ProcessId>, ticket: Ticket) {

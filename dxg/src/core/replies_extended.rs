@@ -202,24 +202,23 @@ impl Driver {
         let (Some(adapter), Some(pid)) = (pending.adapter, pending.process) else {
             return Err(NtStatus::INVALID_HANDLE);
         };
-        let registered =
-            if !self.inside_io_space(fence_address) || !fence_address.is_multiple_of(PAGE_SIZE) {
-                self.bad_reply(pending, "progress fence address outside the IO space");
-                Err(NtStatus::INVALID_PARAMETER)
-            } else if !self.insert_object(
-                pending,
-                ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device),
-            ) {
-                Err(NtStatus::INVALID_HANDLE)
-            } else if !self.insert_object(
-                pending,
-                ObjectEntry::simple(progress_fence, ObjectKind::MonitoredFence, adapter, device),
-            ) {
-                self.remove_objects(pid, &[hwqueue]);
-                Err(NtStatus::INVALID_HANDLE)
-            } else {
-                Ok(())
-            };
+        let registered = if !self.is_io_space_page(fence_address) {
+            self.bad_reply(pending, "progress fence address outside the IO space");
+            Err(NtStatus::INVALID_PARAMETER)
+        } else if !self.insert_object(
+            pending,
+            ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device),
+        ) {
+            Err(NtStatus::INVALID_HANDLE)
+        } else if !self.insert_object(
+            pending,
+            ObjectEntry::simple(progress_fence, ObjectKind::MonitoredFence, adapter, device),
+        ) {
+            self.remove_objects(pid, &[hwqueue]);
+            Err(NtStatus::INVALID_HANDLE)
+        } else {
+            Ok(())
+        };
         if let Err(status) = registered {
             let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
             let code = VgpuCommand::DestroyHwQueue;

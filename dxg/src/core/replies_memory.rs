@@ -147,7 +147,7 @@ impl Driver {
                     return self.finish(&pending, Err(NtStatus(reply.status)));
                 }
                 let address = reply.cpu_visible_buffer_offset;
-                if !self.inside_io_space(address) || address % PAGE_SIZE != 0 {
+                if !self.is_io_space_page(address) {
                     self.bad_reply(&pending, "lock address outside the IO space");
                     return self.finish(&pending, Err(NtStatus::INVALID_PARAMETER));
                 }

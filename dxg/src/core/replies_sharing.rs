@@ -168,7 +168,7 @@ impl Driver {
                 };
                 failure(reply.status)?;
                 let address = reply.guest_cpu_physical_address;
-                if monitored && (!self.inside_io_space(address) || address % PAGE_SIZE != 0) {
+                if monitored && !self.is_io_space_page(address) {
                     self.bad_reply(pending, "fence address outside the IO space");
                     return Err(NtStatus::INVALID_PARAMETER);
                 }

@@ -25,7 +25,7 @@ impl Driver {
                 ) else {
                     return self.finish(&pending, short);
                 };
-                if monitored && !self.inside_io_space(reply.fence_storage_address) {
+                if monitored && !self.is_io_space_page(reply.fence_storage_address) {
                     self.bad_reply(&pending, "fence address outside the IO space");
                     return self.finish(&pending, Err(NtStatus::INVALID_PARAMETER));
                 }

@@ -317,15 +317,19 @@ pub const fn result_area(bytes: usize) -> usize {
 }
 
 wire_struct! {
-    /// QUERYALLOCATIONRESIDENCY (vGPU 41) fixed part, 56 bytes; handles follow.
+    /// QUERYALLOCATIONRESIDENCY (vGPU 41) fixed part, 56 bytes; handles follow. The header and
+    /// then `d3dkmt_queryallocationresidency` (microsoft/WSL2-Linux-Kernel
+    /// drivers/hv/dxgkrnl/dxgvmbus.h `dxgkvmb_command_queryallocationresidency`, fields from
+    /// include/uapi/misc/d3dkmthk.h): +24 device, +28 resource, +32 allocations pointer,
+    /// +40 allocation count, +44 reserved, +48 residency-status pointer.
     pub struct QueryAllocationResidencyCommand {
         pub header: CommandHeader,
         pub device: D3dkmtHandle,
         pub resource: D3dkmtHandle,
         pub allocations_pointer: u64,
-        pub residency_status_pointer: u64,
         pub allocation_count: u32,
-        pub padding: u32,
+        pub reserved: u32,
+        pub residency_status_pointer: u64,
     } size 56;
 }
 

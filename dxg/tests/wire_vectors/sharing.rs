@@ -10,8 +10,9 @@ use super::*;
 /// Global-channel extension header (no adapter: LUID 0).
 const GLOBAL_EXT: &str = "10000000 00000000 00000000 00000000";
 
-/// `with_objects` plus resource 0x1C0 holding allocation 0x200 (2 pages, cached) and a shared
-/// monitored fence 0x2C0 with global handle 0x300.
+/// `with_objects` plus resource 0x1C0 holding allocations 0x200 (2 pages, cached, 3 bytes of
+/// private data) and 0x400 (1 page, 2 bytes), and a shared monitored fence 0x2C0 with global
+/// handle 0x300.
 fn with_shareable() -> (Driver, D3dkmtHandle) {
     let (mut driver, adapter) = with_objects();
     let (_, packet) = one_packet(
@@ -22,12 +23,15 @@ fn with_shareable() -> (Driver, D3dkmtHandle) {
             flags: CREATE_ALLOCATION_CREATE_RESOURCE,
             runtime_data: vec![],
             driver_data: vec![],
-            allocations: vec![AllocationRequest::default()],
+            allocations: vec![AllocationRequest::default(), AllocationRequest::default()],
         },
     );
     let mut reply = hex("00000000 c0010000 00000000 00000000");
-    reply.extend(hex("00020000 00000000 00000800 00000000 0020000000000000"));
+    reply.extend(hex("00020000 03000000 00000800 00000000 0020000000000000"));
     reply.extend(vec![0u8; 48]);
+    reply.extend(hex("00040000 02000000 00000000 00000000 0010000000000000"));
+    reply.extend(vec![0u8; 48]);
+    reply.extend(hex("aabbcc ddee"));
     assert!(answer(&mut driver, &packet, &reply).is_ok());
     let (_, packet) = one_packet(
         &mut driver,
@@ -40,7 +44,8 @@ fn with_shareable() -> (Driver, D3dkmtHandle) {
             flags: SYNC_FLAG_SHARED | SYNC_FLAG_NT_SECURITY_SHARING,
         },
     );
-    let reply = hex("c0020000 00030000 0050000001000000 0050000001000000 00000000 00000000");
+    // dxgkvmb_command_createsyncobject_return: handle | global | GPU VA | fence page | offset.
+    let reply = hex("c0020000 00030000 0000500000000000 0050000001000000 00000000 00000000");
     assert!(answer(&mut driver, &packet, &reply).is_ok());
     (driver, adapter)
 }
@@ -68,8 +73,9 @@ fn sharing_vectors() {
         answer(&mut driver, &packet, &hex("00090000")),
         Ok(Reply::NtSharedObject(D3dkmtHandle(0x900)))
     );
-    // OPENRESOURCE (vGPU 32): +24 device | +28 nt_security_sharing 1 | +32 global share |
-    // +36 allocation count | +40 total private data | pad to 48.
+    // OPENRESOURCE (vGPU 32, Linux dxgvmbus.h dxgkvmb_command_openresource): +24 device |
+    // +28 nt_security_sharing 1 | +32 global share | +36 allocation count 2 | +40 total private
+    // data 5 (3 + 2) | pad to 48.
     let (_, packet) = one_packet(
         &mut driver,
         Request::OpenResource {
@@ -81,23 +87,30 @@ fn sharing_vectors() {
         packet.bytes,
         hex(&format!(
             "{EXT} 0000000000000000 40000000 00000000 20000000 00000000
-             80000000 01000000 00090000 01000000 00000000 00000000"
+             80000000 01000000 00090000 02000000 05000000 00000000"
         ))
     );
-    // Reply: resource | status | handles, padded to round8(8 + 4).
+    // Reply: resource | status | handles, round8(8 + 4 · 2) = 16 bytes.
     assert_eq!(
         answer(
             &mut driver,
             &packet,
-            &hex("40020000 00000000 80020000 00000000")
+            &hex("40020000 00000000 80020000 40040000")
         ),
         Ok(Reply::ResourceOpened {
             resource: D3dkmtHandle(0x240),
-            allocations: vec![CreatedAllocation {
-                handle: D3dkmtHandle(0x280),
-                size: 0x2000,
-                flags: ALLOCATION_FLAG_CACHED,
-            }],
+            allocations: vec![
+                CreatedAllocation {
+                    handle: D3dkmtHandle(0x280),
+                    size: 0x2000,
+                    flags: ALLOCATION_FLAG_CACHED,
+                },
+                CreatedAllocation {
+                    handle: D3dkmtHandle(0x440),
+                    size: 0x1000,
+                    flags: 0,
+                }
+            ],
         })
     );
     // The fence: CREATENTSHAREDOBJECT, then OPENSYNCOBJECT (1002 = 0x3EA) with the global handle:
@@ -128,17 +141,18 @@ fn sharing_vectors() {
              80000000 00030000 01000000 03000000"
         ))
     );
-    // Reply: handle | status | u64 GPU VA | u64 fence page.
+    // Reply (dxgkvmb_command_opensyncobject_return): handle | status | u64 GPU VA |
+    // u64 fence page (guest_cpu_physical_address); a GPU VA unlike the page, so a swap shows.
     assert_eq!(
         answer(
             &mut driver,
             &packet,
-            &hex("80030000 00000000 0050000001000000 0050000001000000")
+            &hex("80030000 00000000 0000500000000000 0050000001000000")
         ),
         Ok(Reply::SyncObject {
             handle: D3dkmtHandle(0x380),
             global: D3dkmtHandle(0x300),
-            gpu_address: IO_BASE + 0x5000,
+            gpu_address: 0x50_0000,
             fence_address: IO_BASE + 0x5000,
         })
     );
@@ -262,20 +276,21 @@ fn standard_allocation_and_sysmem_vectors() {
     let surface = GdiSurfaceData {
         width: 0x2000,
         height: 1,
-        format: 0,
+        format: 21,
         surface_type: GDI_SURFACE_TEXTURE_CROSSADAPTER,
-        flags: 0,
-        pitch: 0,
+        flags: 0x10,
+        pitch: 0x8000,
     };
-    // DDIGETSTANDARDALLOCATIONDRIVERDATA (39): +24 type 4 | +28 alloc size | +32 resource size |
-    // +36 physical adapter | +40 GDI surface {width, height, format, type, flags, pitch}.
+    // Linux dxgvmbus.h dxgkvmb_command_getstandardallocprivdata (39): +24 type 4 |
+    // +28 alloc size | +32 resource size | +36 physical adapter | +40 d3dkmdt_gdisurfacedata
+    // {width, height, format, type, flags, pitch} (uapi d3dkmthk.h).
     let (_, packet) = one_packet(
         &mut driver,
         Request::GetStandardAllocationDriverData {
             device,
             allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
             surface,
-            physical_adapter_index: 0,
+            physical_adapter_index: 1,
             allocation_data_size: 0,
             resource_data_size: 0,
         },
@@ -284,19 +299,20 @@ fn standard_allocation_and_sysmem_vectors() {
         packet.bytes,
         hex(&format!(
             "{EXT} 0000000000000000 40000000 00000000 27000000 00000000
-             04000000 00000000 00000000 00000000
-             00200000 01000000 00000000 07000000 00000000 00000000"
+             04000000 00000000 00000000 01000000
+             00200000 01000000 15000000 07000000 10000000 00800000"
         ))
     );
-    // Reply: status | sizes | 24-byte union, padded to round8(36) = 40.
+    // Reply (dxgkvmb_command_getstandardallocprivdata_return): status | allocation size 8 |
+    // resource size 16 | 24-byte union, padded to round8(36) = 40.
     let sizing = hex(
-        "00000000 08000000 08000000 00200000 01000000 00000000 07000000 00000000 00000000 00000000",
+        "00000000 08000000 10000000 00200000 01000000 15000000 07000000 10000000 00800000 00000000",
     );
     assert_eq!(
         answer(&mut driver, &packet, &sizing),
         Ok(Reply::StandardAllocationDriverData {
             allocation_data_size: 8,
-            resource_data_size: 8,
+            resource_data_size: 16,
             allocation_data: vec![],
             resource_data: vec![],
         })
@@ -307,25 +323,27 @@ fn standard_allocation_and_sysmem_vectors() {
             device,
             allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
             surface,
-            physical_adapter_index: 0,
+            physical_adapter_index: 1,
             allocation_data_size: 8,
-            resource_data_size: 8,
+            resource_data_size: 16,
         },
     );
     assert_eq!(
         &packet.bytes[16 + 28..16 + 36],
-        &hex("08000000 08000000")[..]
+        &hex("08000000 10000000")[..]
     );
     let mut data = sizing.clone();
     data.truncate(36);
-    data.extend(hex("0020000000000000 0400000007000000 00000000"));
+    data.extend(hex(
+        "0020000000000000 0400000007000000 0800000009000000 00000000",
+    ));
     assert_eq!(
         answer(&mut driver, &packet, &data),
         Ok(Reply::StandardAllocationDriverData {
             allocation_data_size: 8,
-            resource_data_size: 8,
+            resource_data_size: 16,
             allocation_data: hex("0020000000000000"),
-            resource_data: hex("0400000007000000"),
+            resource_data: hex("0400000007000000 0800000009000000"),
         })
     );
     // A data call answered with other sizes is refused.
