@@ -42,6 +42,9 @@ pub enum ClientError {
     Gpadl(GpadlError),
     /// All GPADL handles are used.
     OutOfGpadlHandles,
+    /// VERSION_RESPONSE (≥ 5.0) named a message connection id no message can go to: 0, or
+    /// one with bits above the 24-bit id set (0xFFFFFFFF among them). The connection fails.
+    InvalidMessageConnectionId(u32),
 }
 
 impl From<ParseError> for ClientError {

@@ -11,7 +11,9 @@
 //! configured maximum, newest first, on connection id 4 (≥ 5.0) or 1; a refusal moves to the
 //! next older version, as does a failed post of the request (INVALID_CONNECTION_ID: hosts
 //! without 5.0 do not listen on id 4, so the walk reaches 4.1 on id 1). After acceptance every
-//! message goes to the connection id the host returned (≥ 5.0) or to 1.
+//! message goes to the connection id the host returned (≥ 5.0) or to 1. A returned id of 0 or
+//! with bits above the 24-bit id set fails the connection (stricter than Linux, which uses it
+//! unchecked).
 //!
 //! Posting: the caller posts each [`Action::PostMessage`] in order, retrying transient
 //! failures as [`crate::post_retry`] says, and reports a message it gave up on with
@@ -38,7 +40,7 @@ use crate::messages::{ControlMessage, MessageType, encode, parse};
 use crate::post_retry::PostFailure;
 use crate::version::{
     MAX_RELID, MESSAGE_CONNECTION_ID, SUPPORTED_VERSIONS, VMBUS_SINT, VMBUS_SYNIC_MESSAGE_TYPE,
-    Version,
+    Version, is_valid_message_connection_id,
 };
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
@@ -542,7 +544,10 @@ impl Client {
         Ok(())
     }
 
-    /// Handles one control message from the host. A rejected message changes nothing.
+    /// Handles one control message from the host. A rejected message changes nothing, except
+    /// a VERSION_RESPONSE that accepts a version with an unusable message connection id
+    /// ([`ClientError::InvalidMessageConnectionId`]): that ends the handshake with
+    /// [`ClientEvent::ConnectFailed`].
     pub fn on_message(&mut self, payload: &[u8]) -> Result<(), ClientError> {
         let result = parse(payload)
             .map_err(ClientError::from)
@@ -576,6 +581,20 @@ impl Client {
                     } else {
                         MESSAGE_CONNECTION_ID
                     };
+                    if !is_valid_message_connection_id(message_connection_id) {
+                        // Stricter than Linux (see `is_valid_message_connection_id`): the
+                        // host accepted a version but named nowhere to post; trying an older
+                        // version would re-contact a host that considers itself connected.
+                        log::warn!(
+                            "vmbus: host accepted {version} with message connection id \
+                             {message_connection_id:#x}; connection failed"
+                        );
+                        self.connection = Connection::Disconnected;
+                        self.event(None, ClientEvent::ConnectFailed);
+                        return Err(ClientError::InvalidMessageConnectionId(
+                            message_connection_id,
+                        ));
+                    }
                     self.connection = Connection::Connected {
                         version,
                         message_connection_id,

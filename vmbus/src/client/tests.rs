@@ -666,3 +666,36 @@ fn hostile_and_out_of_state_messages_are_rejected() {
         let _ = client.on_message(&bytes);
     }
 }
+
+#[test]
+fn a_reserved_message_connection_id_fails_the_connection() {
+    for bad in [0u32, 0xFFFF_FFFF, 0x0100_0001] {
+        let mut client = Client::new(ClientConfig::default());
+        client.connect().unwrap();
+        let _ = client.drain_actions().count();
+        assert_eq!(
+            client.on_message(&encode::version_response(true, 0, bad)),
+            Err(ClientError::InvalidMessageConnectionId(bad))
+        );
+        assert!(!client.is_connected(), "id {bad:#x} accepted");
+        assert_eq!(client.message_connection_id(), Err(ClientError::NotConnected));
+        let events = events(&mut client);
+        assert!(
+            events
+                .iter()
+                .any(|(_, event)| *event == ClientEvent::ConnectFailed),
+            "id {bad:#x}: {events:?}"
+        );
+        // Nothing can be posted to it afterwards.
+        assert_eq!(client.request_offers(), Err(ClientError::NotConnected));
+        assert!(posts(&mut client).is_empty());
+    }
+    // The highest 24-bit id is a real one.
+    let mut client = Client::new(ClientConfig::default());
+    client.connect().unwrap();
+    let _ = client.drain_actions().count();
+    client
+        .on_message(&encode::version_response(true, 0, 0x00FF_FFFF))
+        .unwrap();
+    assert_eq!(client.message_connection_id(), Ok(0x00FF_FFFF));
+}
