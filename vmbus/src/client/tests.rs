@@ -678,7 +678,10 @@ fn a_reserved_message_connection_id_fails_the_connection() {
             Err(ClientError::InvalidMessageConnectionId(bad))
         );
         assert!(!client.is_connected(), "id {bad:#x} accepted");
-        assert_eq!(client.message_connection_id(), Err(ClientError::NotConnected));
+        assert_eq!(
+            client.message_connection_id(),
+            Err(ClientError::NotConnected)
+        );
         let events = events(&mut client);
         assert!(
             events
