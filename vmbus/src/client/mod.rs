@@ -402,7 +402,11 @@ impl Client {
     }
 
     /// Withdraws a GPADL. The answer arrives as [`ClientEvent::GpadlTornDown`] (at once for a
-    /// rescinded channel, whose host may not answer).
+    /// rescinded channel, whose host may not answer). The ring GPADL of an OPENCHANNEL still
+    /// waiting for its result is refused ([`ClientError::OpenInFlight`]): the host may be
+    /// mapping the rings, so as in Linux (whose `vmbus_open` waits for the result or the
+    /// rescind before `vmbus_teardown_gpadl`, torvalds/linux drivers/hv/channel.c) the teardown
+    /// waits for [`ClientEvent::ChannelOpened`].
     pub fn teardown_gpadl(&mut self, gpadl: u32) -> Result<(), ClientError> {
         let connection_id = self.message_connection_id()?;
         let entry = *self
@@ -411,6 +415,15 @@ impl Client {
             .ok_or(ClientError::UnknownGpadl(gpadl))?;
         if entry.state != GpadlState::Created {
             return Err(ClientError::GpadlNotReady(gpadl));
+        }
+        if self.channels.get(&entry.relid).is_some_and(|channel| {
+            matches!(channel.state, ChannelState::Opening { .. })
+                && channel.ring_gpadl == Some(gpadl)
+        }) {
+            return Err(ClientError::OpenInFlight {
+                relid: entry.relid,
+                gpadl,
+            });
         }
         self.post(connection_id, encode::gpadl_teardown(entry.relid, gpadl));
         let rescinded = self
@@ -452,6 +465,7 @@ impl Client {
         let open_id = relid;
         if let Some(channel) = self.channels.get_mut(&relid) {
             channel.state = ChannelState::Opening { open_id };
+            channel.ring_gpadl = Some(request.ring_gpadl);
         }
         let payload = encode::open_channel(
             relid,
@@ -620,6 +634,7 @@ impl Client {
                         offer: offer.clone(),
                         state: ChannelState::Offered,
                         rescinded: false,
+                        ring_gpadl: None,
                     },
                 );
                 self.channel_event(relid, ClientEvent::OfferArrived(offer));
