@@ -105,6 +105,17 @@ pub const SUPPORTED_VERSIONS: [Version; 8] = [
 
 /// Control-message connection id for versions < 5.0 (and what most hosts return for ≥ 5.0).
 pub const MESSAGE_CONNECTION_ID: u32 = 1;
+/// The bits of a connection id that name the connection (`HV_CONNECTION_ID`: a 24-bit id and
+/// 8 reserved bits; vmbus.md §4.1, QEMU masks with 0x00FFFFFF). 0 names no connection.
+pub const CONNECTION_ID_MASK: u32 = 0x00FF_FFFF;
+
+/// Whether `id` can be a message connection id: non-zero, reserved bits clear. Linux's
+/// `vmbus_negotiate_version` (torvalds/linux drivers/hv/connection.c) takes `msg_conn_id`
+/// unchecked; dxgos refuses what cannot name a connection, so no later post goes there.
+pub const fn is_valid_message_connection_id(id: u32) -> bool {
+    id != 0 && id & !CONNECTION_ID_MASK == 0
+}
+
 /// Legacy guest→host event connection id (WS2008 doorbell).
 pub const EVENT_CONNECTION_ID: u32 = 2;
 /// Legacy monitor connection id.

@@ -17,11 +17,18 @@
 //! [`OpenFailure`], the bus a [`BusError::PostFailed`] for REQUESTOFFERS). A post failure
 //! never ends the bus: only a broken platform link (not a hypercall status) does.
 //!
+//! Bounded polling: one [`BusDriver::on_interrupt`] takes at most [`MESSAGES_PER_POLL`]
+//! messages and says whether it stopped early ([`InterruptOutcome`]); the caller then polls
+//! again by itself, as Linux's `vmbus_on_event` reschedules its tasklet after a time limit
+//! (torvalds/linux drivers/hv/connection.c) instead of looping on.
+//!
 //! Connection pages: as Linux's `vmbus_connect` (torvalds/linux drivers/hv/connection.c), the
 //! bus allocates zeroed pages for the interrupt page (sent below 5.0) and the two monitor pages
 //! (parent→child, child→parent; sent with every INITIATE_CONTACT).
 
 mod opening;
+#[cfg(test)]
+mod tests;
 
 use alloc::collections::{BTreeMap, VecDeque};
 
@@ -170,6 +177,25 @@ impl core::fmt::Display for BusError {
     }
 }
 
+/// The most SynIC messages one [`BusDriver::on_interrupt`] handles. A host that refills the
+/// message slot as fast as the guest empties it would otherwise keep the bus task (and
+/// everything waiting behind it on its CPU) inside one call indefinitely. 64 is above a
+/// boot's burst of offers (a Gen2 VM offers a few dozen channels at most), so a normal boot
+/// still finishes in one call, and small enough that one call stays short (each message is
+/// at most 240 bytes to parse plus the posts it causes).
+pub const MESSAGES_PER_POLL: usize = 64;
+
+/// What [`BusDriver::on_interrupt`] left behind.
+#[must_use = "MorePending means the bus must be polled again without waiting for an interrupt"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterruptOutcome {
+    /// Fewer than [`MESSAGES_PER_POLL`] messages were waiting: wait for the next interrupt.
+    Drained,
+    /// [`MESSAGES_PER_POLL`] messages were handled and more may be waiting in the slot. The
+    /// host raises no new interrupt for them: poll again soon (after yielding).
+    MorePending,
+}
+
 /// Counters a person can read to see what the bus did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BusStatistics {
@@ -187,6 +213,8 @@ pub struct BusStatistics {
     pub failed_posts: u64,
     /// HvSignalEvent calls that failed (logged; the host may miss that signal).
     pub failed_signals: u64,
+    /// Polls that stopped at [`MESSAGES_PER_POLL`] messages with more possibly waiting.
+    pub message_bound_reached: u64,
 }
 
 /// What the connection pages are allocated as: plain shared data pages, mapped like the
@@ -397,9 +425,18 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         self.outputs.pop_front()
     }
 
-    /// Handles the SynIC interrupt: every waiting message, then every fired channel flag.
-    pub fn on_interrupt(&mut self) -> Result<(), BusError> {
-        while let Some(message) = self.synic.poll_message(VMBUS_SINT)? {
+    /// Handles the SynIC interrupt: up to [`MESSAGES_PER_POLL`] waiting messages, then every
+    /// fired channel flag. [`InterruptOutcome::MorePending`] means the bound was reached: the
+    /// host may have refilled the slot, and since it raises no new interrupt for a message
+    /// the guest has not taken, the caller must call again by itself (after letting other
+    /// work run) until [`InterruptOutcome::Drained`].
+    pub fn on_interrupt(&mut self) -> Result<InterruptOutcome, BusError> {
+        let mut taken = 0;
+        while taken < MESSAGES_PER_POLL {
+            let Some(message) = self.synic.poll_message(VMBUS_SINT)? else {
+                break;
+            };
+            taken += 1;
             self.statistics.messages += 1;
             if message.message_type != MessageType::VMBUS {
                 log::warn!(
@@ -422,6 +459,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             }
             self.run_actions()?;
         }
+        // The channel flags are served on every poll, so a message flood cannot starve them.
         let flags = self.synic.fired_event_flags(VMBUS_SINT)?;
         for relid in flags.iter() {
             self.statistics.signals_received += 1;
@@ -429,7 +467,14 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 log::debug!("vmbus: signal for relid {relid} nobody owns: {error:?}");
             }
         }
-        self.run_actions()
+        self.run_actions()?;
+        if taken == MESSAGES_PER_POLL {
+            self.statistics.message_bound_reached += 1;
+            log::debug!("vmbus: {MESSAGES_PER_POLL} messages in one poll; polling again later");
+            Ok(InterruptOutcome::MorePending)
+        } else {
+            Ok(InterruptOutcome::Drained)
+        }
     }
 
     /// Handles a device driver's request. `subscriber` is the requesting driver.

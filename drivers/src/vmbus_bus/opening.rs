@@ -2,6 +2,13 @@
 //! pending-send-size feature bit (as Linux's `hv_ringbuffer_init`, before the GPADL and
 //! OPENCHANNEL), GPADL for the ring pages, OPENCHANNEL, and back (CLOSECHANNEL, GPADL
 //! teardown).
+//!
+//! A close that comes while the GPADL or the open is still in flight is deferred: the ring
+//! GPADL is torn down only once the host has answered GPADL_CREATED and OPENCHANNEL (or
+//! rescinded the channel, which ends the open), as Linux's `__vmbus_open` waits for the open
+//! result or the rescind before `vmbus_teardown_gpadl` (torvalds/linux drivers/hv/channel.c).
+//! Until then the host may be mapping the rings. Such a close is answered by
+//! [`DriverEvent::Closed`] alone (no `Opened`).
 
 use hyperv::memory::{GuestMemory, PAGE_SIZE};
 use vmbus::client::{
@@ -76,6 +83,8 @@ pub(super) struct Opening {
     gpadl: u32,
     stage: Stage,
     failure: Option<OpenFailure>,
+    /// The driver asked to close while the GPADL or the open was in flight.
+    close_requested: bool,
 }
 
 impl Opening {
@@ -119,6 +128,7 @@ impl Opening {
             gpadl,
             stage: Stage::CreatingGpadl,
             failure: None,
+            close_requested: false,
         })
     }
 
@@ -129,9 +139,39 @@ impl Opening {
         }
     }
 
-    /// The driver closed the channel: tear the GPADL down.
+    /// The driver closed the channel: tear the GPADL down, at once if the channel is open,
+    /// or once the GPADL and the open in flight are answered.
     pub(super) fn close(&mut self, client: &mut Client) {
-        self.teardown(client);
+        match self.stage {
+            Stage::CreatingGpadl | Stage::Opening => {
+                log::debug!(
+                    "vmbus: close of relid {} waits for the host's answer ({:?})",
+                    self.relid,
+                    self.stage
+                );
+                self.close_requested = true;
+            }
+            Stage::Open => self.teardown(client),
+            Stage::TearingDown => self.close_requested = true,
+        }
+    }
+
+    /// Tears the GPADL down after a failure: the failure is reported when the teardown is
+    /// answered, unless the driver asked to close (then it gets `Closed`).
+    fn close_after_failure<M: GuestMemory>(
+        &mut self,
+        client: &mut Client,
+        failure: OpenFailure,
+    ) -> Option<BusOutput<M>> {
+        if self.close_requested {
+            log::debug!(
+                "vmbus: relid {} closed before it opened: {failure:?}",
+                self.relid
+            );
+            self.teardown(client);
+            return None;
+        }
+        self.fail(client, failure)
     }
 
     fn teardown(&mut self, client: &mut Client) {
@@ -171,6 +211,9 @@ impl Opening {
                 if *gpadl == self.gpadl =>
             {
                 if let Err(error) = result {
+                    if self.close_requested {
+                        return self.output(DriverEvent::Closed { relid });
+                    }
                     self.failure = Some(OpenFailure::Gpadl(*error));
                     return self.output(DriverEvent::Opened {
                         relid,
@@ -178,7 +221,12 @@ impl Opening {
                     });
                 }
                 if let Some(failure) = self.failure.clone() {
-                    return self.fail(client, failure);
+                    return self.close_after_failure(client, failure);
+                }
+                if self.close_requested {
+                    // Never opened: only the GPADL to undo.
+                    self.teardown(client);
+                    return None;
                 }
                 let request = OpenRequest {
                     ring_gpadl: self.gpadl,
@@ -194,7 +242,14 @@ impl Opening {
             }
             (Stage::Opening, ClientEvent::ChannelOpened { result, .. }) => {
                 if let Err(error) = result {
-                    return self.fail(client, OpenFailure::Open(*error));
+                    return self.close_after_failure(client, OpenFailure::Open(*error));
+                }
+                if self.close_requested {
+                    if let Err(error) = client.close_channel(relid) {
+                        log::debug!("vmbus: deferred close of relid {relid}: {error:?}");
+                    }
+                    self.teardown(client);
+                    return None;
                 }
                 let outbound = RingPages::contiguous(self.rings.gpa, self.rings.outbound_bytes)
                     .and_then(|pages| RingSender::new(memory.clone(), pages));
@@ -236,6 +291,9 @@ impl Opening {
             (Stage::TearingDown, ClientEvent::GpadlTornDown { gpadl, .. })
                 if *gpadl == self.gpadl =>
             {
+                if self.close_requested {
+                    return self.output(DriverEvent::Closed { relid });
+                }
                 match self.failure.take() {
                     Some(failure) => self.output(DriverEvent::Opened {
                         relid,
@@ -246,5 +304,211 @@ impl Opening {
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+    use hyperv::memory::AtomicMemory;
+    use vmbus::client::{Action, ClientConfig};
+    use vmbus::guid::{Guid, class};
+    use vmbus::messages::encode::{self, OfferFields};
+
+    type Memory = Arc<AtomicMemory>;
+
+    const RELID: u32 = 5;
+    const DRIVER: SubscriberId = SubscriberId(1);
+    const RINGS: RingMemory = RingMemory {
+        gpa: 0x1000,
+        outbound_bytes: 2 * PAGE_SIZE,
+        inbound_bytes: 2 * PAGE_SIZE,
+    };
+
+    /// A channel being opened, and what the host sees of it.
+    struct Harness {
+        client: Client,
+        memory: Memory,
+        opening: Opening,
+        posted: Vec<MessageType>,
+        outputs: Vec<DriverEvent<Memory>>,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let mut client = Client::new(ClientConfig::default());
+            client.connect().unwrap();
+            client
+                .on_message(&encode::version_response(true, 0, 1))
+                .unwrap();
+            client.request_offers().unwrap();
+            client
+                .on_message(&encode::offer_channel(&OfferFields {
+                    interface_type: class::DXG_VIRTUAL_GPU,
+                    interface_instance: Guid { bytes: [7; 16] },
+                    flags: 0,
+                    mmio_megabytes: 0,
+                    user_defined: [0; 120],
+                    sub_channel_index: 0,
+                    child_relid: RELID,
+                    monitor_id: 0xFF,
+                    monitor_allocated: false,
+                    is_dedicated_interrupt: true,
+                    connection_id: 0x100,
+                }))
+                .unwrap();
+            client.subscribe(class::DXG_VIRTUAL_GPU, DRIVER);
+            let _ = client.drain_actions().count();
+            let memory = Arc::new(AtomicMemory::new(0, 0x10000));
+            let opening =
+                Opening::start(&mut client, &memory, RELID, DRIVER, 0, RINGS, [0; 120]).unwrap();
+            let mut harness = Harness {
+                client,
+                memory,
+                opening,
+                posted: Vec::new(),
+                outputs: Vec::new(),
+            };
+            harness.pump();
+            assert_eq!(harness.take_posted(), [MessageType::GPADL_HEADER]);
+            harness
+        }
+
+        /// Carries out the client's actions as the bus does: posts are recorded, events go
+        /// to the opening.
+        fn pump(&mut self) {
+            while let Some(action) = self.client.poll_action() {
+                match action {
+                    Action::PostMessage { payload, .. } => {
+                        let kind = u32::from_le_bytes(payload[..4].try_into().unwrap());
+                        self.posted.push(MessageType(kind));
+                    }
+                    Action::Event { event, .. } => {
+                        if let Some(output) =
+                            self.opening
+                                .on_event(&mut self.client, &self.memory, &event)
+                        {
+                            assert_eq!(output.subscriber, DRIVER);
+                            self.outputs.push(output.event);
+                        }
+                    }
+                    Action::SignalEvent { .. } => {}
+                }
+            }
+        }
+
+        fn host(&mut self, message: &[u8]) {
+            self.client.on_message(message).unwrap();
+            self.pump();
+        }
+
+        fn close(&mut self) {
+            self.opening.close(&mut self.client);
+            self.pump();
+        }
+
+        fn take_posted(&mut self) -> Vec<MessageType> {
+            core::mem::take(&mut self.posted)
+        }
+
+        fn gpadl(&self) -> u32 {
+            self.opening.gpadl
+        }
+
+        fn closed(&self) -> bool {
+            matches!(self.outputs[..], [DriverEvent::Closed { relid: RELID }])
+        }
+    }
+
+    fn open_in_flight() -> Harness {
+        let mut harness = Harness::new();
+        let gpadl = harness.gpadl();
+        harness.host(&encode::gpadl_created(RELID, gpadl, 0));
+        assert_eq!(harness.take_posted(), [MessageType::OPEN_CHANNEL]);
+        harness
+    }
+
+    #[test]
+    fn a_close_during_the_open_waits_for_the_result_then_closes_and_tears_down() {
+        let mut harness = open_in_flight();
+        harness.close();
+        assert_eq!(
+            harness.take_posted(),
+            [],
+            "no GPADL_TEARDOWN while the open is in flight"
+        );
+        assert!(harness.outputs.is_empty());
+        harness.host(&encode::open_channel_result(RELID, RELID, 0));
+        assert_eq!(
+            harness.take_posted(),
+            [MessageType::CLOSE_CHANNEL, MessageType::GPADL_TEARDOWN]
+        );
+        assert!(harness.outputs.is_empty(), "ring memory still mapped");
+        let gpadl = harness.gpadl();
+        harness.host(&encode::gpadl_torndown(gpadl));
+        assert!(harness.closed(), "{:?}", harness.outputs);
+    }
+
+    #[test]
+    fn a_close_during_a_refused_open_tears_down_after_the_refusal() {
+        let mut harness = open_in_flight();
+        harness.close();
+        assert_eq!(harness.take_posted(), []);
+        harness.host(&encode::open_channel_result(RELID, RELID, 0xC000_0001));
+        assert_eq!(harness.take_posted(), [MessageType::GPADL_TEARDOWN]);
+        let gpadl = harness.gpadl();
+        harness.host(&encode::gpadl_torndown(gpadl));
+        assert!(harness.closed(), "{:?}", harness.outputs);
+    }
+
+    #[test]
+    fn a_close_during_the_open_ends_at_the_rescind() {
+        let mut harness = open_in_flight();
+        harness.close();
+        assert_eq!(harness.take_posted(), []);
+        harness.host(&encode::rescind_channel_offer(RELID));
+        // The teardown of a rescinded channel's GPADL completes locally.
+        assert_eq!(
+            harness.take_posted(),
+            [MessageType::GPADL_TEARDOWN, MessageType::RELID_RELEASED]
+        );
+        assert!(harness.closed(), "{:?}", harness.outputs);
+    }
+
+    #[test]
+    fn a_close_during_gpadl_creation_tears_the_gpadl_down_once_created() {
+        let mut harness = Harness::new();
+        harness.close();
+        assert_eq!(harness.take_posted(), []);
+        let gpadl = harness.gpadl();
+        harness.host(&encode::gpadl_created(RELID, gpadl, 0));
+        assert_eq!(
+            harness.take_posted(),
+            [MessageType::GPADL_TEARDOWN],
+            "never opened: no OPENCHANNEL"
+        );
+        harness.host(&encode::gpadl_torndown(gpadl));
+        assert!(harness.closed(), "{:?}", harness.outputs);
+    }
+
+    #[test]
+    fn a_close_of_an_open_channel_closes_and_tears_down_at_once() {
+        let mut harness = open_in_flight();
+        harness.host(&encode::open_channel_result(RELID, RELID, 0));
+        assert!(matches!(
+            harness.outputs.pop(),
+            Some(DriverEvent::Opened { result: Ok(_), .. })
+        ));
+        harness.client.close_channel(RELID).unwrap();
+        harness.close();
+        assert_eq!(
+            harness.take_posted(),
+            [MessageType::CLOSE_CHANNEL, MessageType::GPADL_TEARDOWN]
+        );
+        let gpadl = harness.gpadl();
+        harness.host(&encode::gpadl_torndown(gpadl));
+        assert!(harness.closed(), "{:?}", harness.outputs);
     }
 }

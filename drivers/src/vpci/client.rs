@@ -5,6 +5,10 @@
 //! function → BUS_D0ENTRY with the config window → RESOURCES_ASSIGNED (1.1) or
 //! RESOURCES_ASSIGNED2 (≥ 1.2) per function → [`Action::FunctionArrived`].
 //!
+//! Per-function requests are tied to the function instance, not just the slot: when a list
+//! puts a different function at a slot, answers still outstanding for the old one are dropped
+//! ([`VpciError::StaleCompletion`]) and cannot advance the new one.
+//!
 //! Later function lists are complete lists: functions missing from them are removed
 //! ([`Action::FunctionRemoved`]), new ones go through the per-function steps; an identical list
 //! (OpenVMM resends it after D0 entry) changes nothing. EJECT removes the function and answers
@@ -134,12 +138,21 @@ pub enum Action {
     Failed(VpciError),
 }
 
+/// Which function instance a per-function request was for. A slot can be reused by another
+/// function (a later list names a different one there); the instance number tells the
+/// answers for the old one apart, so they cannot advance the new one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FunctionInstance {
+    slot: SlotNumber,
+    instance: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Request {
     ProtocolVersion(usize),
-    ResourceRequirements(SlotNumber),
+    ResourceRequirements(FunctionInstance),
     D0Entry,
-    ResourcesAssigned(SlotNumber),
+    ResourcesAssigned(FunctionInstance),
     D0Exit,
 }
 
@@ -161,6 +174,8 @@ enum FunctionState {
 struct Function {
     info: FunctionInfo,
     state: FunctionState,
+    /// Unique per client: which function this is, whatever its slot.
+    instance: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +196,7 @@ pub struct VpciClient {
     functions: BTreeMap<SlotNumber, Function>,
     pending: BTreeMap<u64, Request>,
     next_transaction_id: u64,
+    next_instance: u64,
     actions: VecDeque<Action>,
 }
 
@@ -202,6 +218,7 @@ impl VpciClient {
             functions: BTreeMap::new(),
             pending: BTreeMap::new(),
             next_transaction_id: 1,
+            next_instance: 0,
             actions: VecDeque::new(),
         })
     }
@@ -418,10 +435,23 @@ impl VpciClient {
             }
         };
         self.pending.remove(&transaction_id);
+        if let Request::ResourceRequirements(function) | Request::ResourcesAssigned(function) =
+            request
+            && !self.is_current(function)
+        {
+            log::warn!(
+                "vpci: completion {transaction_id} for a function gone from slot {:#x} dropped",
+                function.slot.0
+            );
+            return Err(VpciError::StaleCompletion {
+                slot: function.slot.0,
+                transaction_id,
+            });
+        }
         match request {
             Request::ProtocolVersion(index) => self.version_completed(index, status),
-            Request::ResourceRequirements(slot) => {
-                self.function_step_completed(slot, QUERY_RESOURCE_REQUIREMENTS, status)
+            Request::ResourceRequirements(function) => {
+                self.function_step_completed(function.slot, QUERY_RESOURCE_REQUIREMENTS, status)
             }
             Request::D0Entry => {
                 self.d0_status = Some(status);
@@ -432,13 +462,13 @@ impl VpciClient {
                 self.advance();
                 Ok(())
             }
-            Request::ResourcesAssigned(slot) => {
+            Request::ResourcesAssigned(function) => {
                 let message_type = if self.version == Some(ProtocolVersion::V1_1) {
                     RESOURCES_ASSIGNED
                 } else {
                     RESOURCES_ASSIGNED2
                 };
-                self.function_step_completed(slot, message_type, status)
+                self.function_step_completed(function.slot, message_type, status)
             }
             Request::D0Exit => {
                 if self.phase == Phase::Stopping {
@@ -447,6 +477,24 @@ impl VpciClient {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Whether `function` is still the one at its slot (not removed, not replaced).
+    fn is_current(&self, function: FunctionInstance) -> bool {
+        self.functions
+            .get(&function.slot)
+            .is_some_and(|known| known.instance == function.instance)
+    }
+
+    /// The request key for the function now at `slot`.
+    fn instance_at(&self, slot: SlotNumber) -> FunctionInstance {
+        FunctionInstance {
+            slot,
+            instance: self
+                .functions
+                .get(&slot)
+                .map_or(u64::MAX, |known| known.instance),
         }
     }
 
@@ -474,7 +522,7 @@ impl VpciClient {
         message_type: u32,
         status: u32,
     ) -> Result<(), VpciError> {
-        // The function may have been removed while the request was outstanding.
+        // `completion` has checked that this is still the function the request was for.
         let Some(function) = self.functions.get_mut(&slot) else {
             return Ok(());
         };
@@ -557,15 +605,22 @@ impl VpciClient {
             if self.functions.contains_key(&info.slot) {
                 continue;
             }
+            let instance = self.next_instance;
+            self.next_instance = self.next_instance.wrapping_add(1);
             self.functions.insert(
                 info.slot,
                 Function {
                     info,
                     state: FunctionState::Querying,
+                    instance,
                 },
             );
             let message = slot_message(QUERY_RESOURCE_REQUIREMENTS, info.slot);
-            self.send_request(Request::ResourceRequirements(info.slot), message.as_bytes());
+            let function = FunctionInstance {
+                slot: info.slot,
+                instance,
+            };
+            self.send_request(Request::ResourceRequirements(function), message.as_bytes());
         }
         self.advance();
     }
@@ -611,12 +666,13 @@ impl VpciClient {
             if let Some(function) = self.functions.get_mut(&slot) {
                 function.state = FunctionState::Assigning;
             }
+            let function = self.instance_at(slot);
             if self.version == Some(ProtocolVersion::V1_1) {
                 let message = resources_assigned(slot);
-                self.send_request(Request::ResourcesAssigned(slot), message.as_bytes());
+                self.send_request(Request::ResourcesAssigned(function), message.as_bytes());
             } else {
                 let message = resources_assigned2(slot);
-                self.send_request(Request::ResourcesAssigned(slot), message.as_bytes());
+                self.send_request(Request::ResourcesAssigned(function), message.as_bytes());
             }
         }
     }

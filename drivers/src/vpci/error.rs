@@ -38,6 +38,14 @@ pub enum VpciError {
     },
     /// A completion whose transaction id matches no outstanding request.
     UnknownTransaction(u64),
+    /// A completion answers a request for a function that has since been removed or replaced
+    /// at the same slot; it is dropped and advances nothing.
+    StaleCompletion {
+        /// The slot the request was for.
+        slot: u32,
+        /// The completion's transaction id.
+        transaction_id: u64,
+    },
     /// The host refused every protocol version the client speaks.
     NoCommonVersion,
     /// The host failed version negotiation with a status other than REVISION_MISMATCH.
@@ -112,6 +120,13 @@ impl fmt::Display for VpciError {
                 phase,
             } => write!(f, "message {message_type:#x} unexpected in phase {phase:?}"),
             VpciError::UnknownTransaction(id) => write!(f, "completion for unknown id {id}"),
+            VpciError::StaleCompletion {
+                slot,
+                transaction_id,
+            } => write!(
+                f,
+                "completion {transaction_id} is for a function no longer at slot {slot:#x}"
+            ),
             VpciError::NoCommonVersion => {
                 f.write_str("the host accepts no protocol version we speak")
             }

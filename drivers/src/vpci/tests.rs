@@ -531,6 +531,92 @@ fn a_list_without_the_function_removes_it_and_a_new_list_brings_it_back() {
     assert_eq!(info.serial_number, 1);
 }
 
+/// VECTOR_C with another serial number: the same slot, a different function.
+fn replacement(serial: u8) -> Vec<u8> {
+    let mut list = hex(VECTOR_C);
+    list[40..44].copy_from_slice(&[serial, 0, 0, 0]);
+    list
+}
+
+#[test]
+fn a_stale_requirements_completion_does_not_advance_the_replacement() {
+    let mut client = brought_up();
+    // The host replaces slot 0 (serial 1) and, before answering its requirements query,
+    // replaces it again (serial 2).
+    feed(&mut client, &replacement(1)).unwrap();
+    let actions = drain(&mut client);
+    assert_eq!(
+        actions[0],
+        Action::FunctionRemoved {
+            slot: SlotNumber(0)
+        }
+    );
+    let [Action::Send(first_query)] = &actions[1..] else {
+        panic!("{actions:?}")
+    };
+    feed(&mut client, &replacement(2)).unwrap();
+    let second_query = only_send(&mut client);
+    assert_eq!(second_query.payload, hex("05 00 49 42 00 00 00 00"));
+    // The answer to the first query is for a function that is gone.
+    assert_eq!(
+        feed(
+            &mut client,
+            &completion(first_query.transaction_id, &[0; 28])
+        ),
+        Err(VpciError::StaleCompletion {
+            slot: 0,
+            transaction_id: first_query.transaction_id
+        })
+    );
+    assert_eq!(
+        drain(&mut client),
+        vec![],
+        "no RESOURCES_ASSIGNED2 before the answer"
+    );
+    // The real answer brings the new function up.
+    feed(
+        &mut client,
+        &completion(second_query.transaction_id, &[0; 28]),
+    )
+    .unwrap();
+    let assigned = only_send(&mut client);
+    assert_eq!(assigned.payload[..4], hex("16 00 49 42"));
+    feed(&mut client, &completion(assigned.transaction_id, &[0; 4])).unwrap();
+    let actions = drain(&mut client);
+    let [Action::FunctionArrived(info)] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(info.serial_number, 2);
+}
+
+#[test]
+fn a_stale_assignment_completion_does_not_advance_the_replacement() {
+    let mut client = brought_up();
+    feed(&mut client, &replacement(1)).unwrap();
+    let query = match &drain(&mut client)[..] {
+        [Action::FunctionRemoved { .. }, Action::Send(query)] => query.clone(),
+        other => panic!("{other:?}"),
+    };
+    feed(&mut client, &completion(query.transaction_id, &[0; 28])).unwrap();
+    let assigned = only_send(&mut client);
+    // Replaced while RESOURCES_ASSIGNED2 is outstanding.
+    feed(&mut client, &replacement(2)).unwrap();
+    let second_query = only_send(&mut client);
+    assert!(
+        feed(&mut client, &completion(assigned.transaction_id, &[0; 4])).is_err(),
+        "the old function's assignment answer is stale"
+    );
+    assert_eq!(drain(&mut client), vec![]);
+    assert_eq!(client.functions().count(), 0);
+    feed(
+        &mut client,
+        &completion(second_query.transaction_id, &[0; 28]),
+    )
+    .unwrap();
+    let assigned = only_send(&mut client);
+    assert_eq!(assigned.payload[..4], hex("16 00 49 42"));
+}
+
 #[test]
 fn numa_node_is_reported_only_when_flagged() {
     let mut payload = hex(VECTOR_C)[16..].to_vec();

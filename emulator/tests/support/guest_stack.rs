@@ -18,7 +18,7 @@
 
 use super::vpci_guest::{ServicesMmio, VPCI_SUBSCRIBER, VpciGuest};
 use drivers::vmbus_bus::{
-    BusDriver, BusRequest, ChannelRings, DriverEvent, RetryClock, RingMemory,
+    BusDriver, BusRequest, ChannelRings, DriverEvent, InterruptOutcome, RetryClock, RingMemory,
 };
 use drivers::vpci::ConfigWindow;
 use dxg::core::{
@@ -223,7 +223,7 @@ impl Stack {
         loop {
             let mut progressed = false;
             if !self.loopback.take_interrupts().is_empty() {
-                self.bus.on_interrupt().expect("bus interrupt");
+                self.poll_bus();
                 progressed = true;
             }
             while let Some(output) = self.bus.poll_output() {
@@ -253,8 +253,13 @@ impl Stack {
             if interrupts.is_empty() {
                 break;
             }
-            self.bus.on_interrupt().expect("bus interrupt");
+            self.poll_bus();
         }
+    }
+
+    /// Polls the bus as the kernel's bus task does: again while it says more may be waiting.
+    fn poll_bus(&mut self) {
+        while self.bus.on_interrupt().expect("bus interrupt") == InterruptOutcome::MorePending {}
     }
 
     fn on_bus_event(&mut self, event: DriverEvent<Memory>) {

@@ -5,6 +5,11 @@
 //! SynIC vector on Hyper-V; COM2's IRQ 3 under the emulator) and on its request channel, feeds
 //! both into the bus driver, and forwards the driver's events to the subscribed device tasks'
 //! channels. Device tasks hold only a [`BusHandle`] (a sender) and their own event receiver.
+//!
+//! One pass handles a bounded number of SynIC messages
+//! ([`drivers::vmbus_bus::MESSAGES_PER_POLL`]). When the bound is reached the host may have
+//! refilled the slot, and it raises no new interrupt for a message the guest has not taken,
+//! so the task does not wait: it yields (other tasks run) and polls again.
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -13,7 +18,9 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use alloc::boxed::Box;
 
-use drivers::vmbus_bus::{BusDriver, BusError, BusRequest, DriverEvent, RetryClock};
+use drivers::vmbus_bus::{
+    BusDriver, BusError, BusRequest, DriverEvent, InterruptOutcome, RetryClock,
+};
 use hyperv::platform::{MmioAccess, PlatformError};
 use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::version::Version;
@@ -268,14 +275,17 @@ fn run(
         // The interrupt path first: a response may already be latched by a synchronous call.
         signal.take();
         bus.synic().backend().acknowledge_interrupt();
-        if let Err(error) = bus.on_interrupt() {
-            // The connection is gone (every version refused, or the link broke): tell the
-            // waiters why before the task ends.
-            for reply in waiting_for_offers.drain(..) {
-                let _ = reply.send(Err(error.clone()));
+        let more_pending = match bus.on_interrupt() {
+            Ok(outcome) => outcome == InterruptOutcome::MorePending,
+            Err(error) => {
+                // The connection is gone (every version refused, or the link broke): tell the
+                // waiters why before the task ends.
+                for reply in waiting_for_offers.drain(..) {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                return Err(error);
             }
-            return Err(error);
-        }
+        };
         loop {
             match requests.try_recv() {
                 Ok(BusMessage::Register { subscriber, events }) => {
@@ -337,7 +347,10 @@ fn run(
             bus.shutdown(&mut KernelPageAllocator)?;
             return Ok(());
         }
-        if shutting_down {
+        if more_pending {
+            // Messages may be waiting with no interrupt to come: come back by ourselves.
+            task::yield_now();
+        } else if shutting_down {
             signal.wait();
         } else {
             ipc::select(&[signal, requests]);

@@ -66,6 +66,8 @@ pub(super) struct Channel {
     pub offer: ChannelOffer,
     pub state: ChannelState,
     pub rescinded: bool,
+    /// The ring GPADL of the last OPENCHANNEL sent (meaningful while `Opening`).
+    pub ring_gpadl: Option<u32>,
 }
 
 /// Where a GPADL is in its life.

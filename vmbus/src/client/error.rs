@@ -42,6 +42,17 @@ pub enum ClientError {
     Gpadl(GpadlError),
     /// All GPADL handles are used.
     OutOfGpadlHandles,
+    /// VERSION_RESPONSE (≥ 5.0) named a message connection id no message can go to: 0, or
+    /// one with bits above the 24-bit id set (0xFFFFFFFF among them). The connection fails.
+    InvalidMessageConnectionId(u32),
+    /// The GPADL carries the rings of an OPENCHANNEL still waiting for its result: it may be
+    /// torn down only once the host has answered the open (or rescinded the channel).
+    OpenInFlight {
+        /// The channel being opened.
+        relid: u32,
+        /// Its ring GPADL.
+        gpadl: u32,
+    },
 }
 
 impl From<ParseError> for ClientError {

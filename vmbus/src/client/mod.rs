@@ -11,7 +11,9 @@
 //! configured maximum, newest first, on connection id 4 (≥ 5.0) or 1; a refusal moves to the
 //! next older version, as does a failed post of the request (INVALID_CONNECTION_ID: hosts
 //! without 5.0 do not listen on id 4, so the walk reaches 4.1 on id 1). After acceptance every
-//! message goes to the connection id the host returned (≥ 5.0) or to 1.
+//! message goes to the connection id the host returned (≥ 5.0) or to 1. A returned id of 0 or
+//! with bits above the 24-bit id set fails the connection (stricter than Linux, which uses it
+//! unchecked).
 //!
 //! Posting: the caller posts each [`Action::PostMessage`] in order, retrying transient
 //! failures as [`crate::post_retry`] says, and reports a message it gave up on with
@@ -38,7 +40,7 @@ use crate::messages::{ControlMessage, MessageType, encode, parse};
 use crate::post_retry::PostFailure;
 use crate::version::{
     MAX_RELID, MESSAGE_CONNECTION_ID, SUPPORTED_VERSIONS, VMBUS_SINT, VMBUS_SYNIC_MESSAGE_TYPE,
-    Version,
+    Version, is_valid_message_connection_id,
 };
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
@@ -400,7 +402,11 @@ impl Client {
     }
 
     /// Withdraws a GPADL. The answer arrives as [`ClientEvent::GpadlTornDown`] (at once for a
-    /// rescinded channel, whose host may not answer).
+    /// rescinded channel, whose host may not answer). The ring GPADL of an OPENCHANNEL still
+    /// waiting for its result is refused ([`ClientError::OpenInFlight`]): the host may be
+    /// mapping the rings, so as in Linux (whose `vmbus_open` waits for the result or the
+    /// rescind before `vmbus_teardown_gpadl`, torvalds/linux drivers/hv/channel.c) the teardown
+    /// waits for [`ClientEvent::ChannelOpened`].
     pub fn teardown_gpadl(&mut self, gpadl: u32) -> Result<(), ClientError> {
         let connection_id = self.message_connection_id()?;
         let entry = *self
@@ -409,6 +415,15 @@ impl Client {
             .ok_or(ClientError::UnknownGpadl(gpadl))?;
         if entry.state != GpadlState::Created {
             return Err(ClientError::GpadlNotReady(gpadl));
+        }
+        if self.channels.get(&entry.relid).is_some_and(|channel| {
+            matches!(channel.state, ChannelState::Opening { .. })
+                && channel.ring_gpadl == Some(gpadl)
+        }) {
+            return Err(ClientError::OpenInFlight {
+                relid: entry.relid,
+                gpadl,
+            });
         }
         self.post(connection_id, encode::gpadl_teardown(entry.relid, gpadl));
         let rescinded = self
@@ -450,6 +465,7 @@ impl Client {
         let open_id = relid;
         if let Some(channel) = self.channels.get_mut(&relid) {
             channel.state = ChannelState::Opening { open_id };
+            channel.ring_gpadl = Some(request.ring_gpadl);
         }
         let payload = encode::open_channel(
             relid,
@@ -542,7 +558,10 @@ impl Client {
         Ok(())
     }
 
-    /// Handles one control message from the host. A rejected message changes nothing.
+    /// Handles one control message from the host. A rejected message changes nothing, except
+    /// a VERSION_RESPONSE that accepts a version with an unusable message connection id
+    /// ([`ClientError::InvalidMessageConnectionId`]): that ends the handshake with
+    /// [`ClientEvent::ConnectFailed`].
     pub fn on_message(&mut self, payload: &[u8]) -> Result<(), ClientError> {
         let result = parse(payload)
             .map_err(ClientError::from)
@@ -576,6 +595,20 @@ impl Client {
                     } else {
                         MESSAGE_CONNECTION_ID
                     };
+                    if !is_valid_message_connection_id(message_connection_id) {
+                        // Stricter than Linux (see `is_valid_message_connection_id`): the
+                        // host accepted a version but named nowhere to post; trying an older
+                        // version would re-contact a host that considers itself connected.
+                        log::warn!(
+                            "vmbus: host accepted {version} with message connection id \
+                             {message_connection_id:#x}; connection failed"
+                        );
+                        self.connection = Connection::Disconnected;
+                        self.event(None, ClientEvent::ConnectFailed);
+                        return Err(ClientError::InvalidMessageConnectionId(
+                            message_connection_id,
+                        ));
+                    }
                     self.connection = Connection::Connected {
                         version,
                         message_connection_id,
@@ -601,6 +634,7 @@ impl Client {
                         offer: offer.clone(),
                         state: ChannelState::Offered,
                         rescinded: false,
+                        ring_gpadl: None,
                     },
                 );
                 self.channel_event(relid, ClientEvent::OfferArrived(offer));

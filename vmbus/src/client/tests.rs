@@ -666,3 +666,78 @@ fn hostile_and_out_of_state_messages_are_rejected() {
         let _ = client.on_message(&bytes);
     }
 }
+
+#[test]
+fn a_reserved_message_connection_id_fails_the_connection() {
+    for bad in [0u32, 0xFFFF_FFFF, 0x0100_0001] {
+        let mut client = Client::new(ClientConfig::default());
+        client.connect().unwrap();
+        let _ = client.drain_actions().count();
+        assert_eq!(
+            client.on_message(&encode::version_response(true, 0, bad)),
+            Err(ClientError::InvalidMessageConnectionId(bad))
+        );
+        assert!(!client.is_connected(), "id {bad:#x} accepted");
+        assert_eq!(
+            client.message_connection_id(),
+            Err(ClientError::NotConnected)
+        );
+        let events = events(&mut client);
+        assert!(
+            events
+                .iter()
+                .any(|(_, event)| *event == ClientEvent::ConnectFailed),
+            "id {bad:#x}: {events:?}"
+        );
+        // Nothing can be posted to it afterwards.
+        assert_eq!(client.request_offers(), Err(ClientError::NotConnected));
+        assert!(posts(&mut client).is_empty());
+    }
+    // The highest 24-bit id is a real one.
+    let mut client = Client::new(ClientConfig::default());
+    client.connect().unwrap();
+    let _ = client.drain_actions().count();
+    client
+        .on_message(&encode::version_response(true, 0, 0x00FF_FFFF))
+        .unwrap();
+    assert_eq!(client.message_connection_id(), Ok(0x00FF_FFFF));
+}
+
+#[test]
+fn the_ring_gpadl_is_not_torn_down_while_its_open_is_in_flight() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client
+        .on_message(&offer(3, class::DXG_VIRTUAL_GPU))
+        .unwrap();
+    let _ = client.drain_actions().count();
+    let gpadl = open(&mut client, 3);
+    assert_eq!(
+        client.teardown_gpadl(gpadl),
+        Err(ClientError::OpenInFlight { relid: 3, gpadl })
+    );
+    assert!(posts(&mut client).is_empty(), "no GPADL_TEARDOWN");
+    assert_eq!(client.gpadl_state(gpadl), Some(GpadlState::Created));
+    // Once the host answered (here: refused) the open, the teardown goes out.
+    client
+        .on_message(&encode::open_channel_result(3, 3, 0xC000_0001))
+        .unwrap();
+    let _ = client.drain_actions().count();
+    client.teardown_gpadl(gpadl).unwrap();
+    let sent = posts(&mut client);
+    assert_eq!(sent[0].1, MessageType::GPADL_TEARDOWN);
+}
+
+#[test]
+fn a_rescind_ends_the_open_in_flight_and_frees_the_ring_gpadl_for_teardown() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client
+        .on_message(&offer(3, class::DXG_VIRTUAL_GPU))
+        .unwrap();
+    let _ = client.drain_actions().count();
+    let gpadl = open(&mut client, 3);
+    client
+        .on_message(&encode::rescind_channel_offer(3))
+        .unwrap();
+    let _ = client.drain_actions().count();
+    assert_eq!(client.teardown_gpadl(gpadl), Ok(()));
+}

@@ -1,0 +1,158 @@
+//! Bus driver tests over a scripted SynIC: a backend that keeps MSRs in a map, accepts every
+//! hypercall, and (as a flooding host) puts the next message into the VMBus slot each time
+//! the guest writes EOM.
+
+use super::*;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use hyperv::hypercall::{HypercallInput, HypercallOutput};
+use hyperv::memory::AtomicMemory;
+use hyperv::msr;
+use hyperv::platform::{BumpPageAllocator, PlatformError};
+use hyperv::synic::{MESSAGE_FLAGS_OFFSET, Message, MessageFlags, message_slot_gpa};
+use std::collections::BTreeMap;
+use zerocopy::IntoBytes;
+
+type Memory = Arc<AtomicMemory>;
+
+const MEMORY_BYTES: usize = 1 << 20;
+
+/// A host that answers MSR accesses from a map and refills the VMBus message slot on EOM
+/// while it has messages left.
+struct FloodingHost {
+    memory: Memory,
+    registers: BTreeMap<u32, u64>,
+    /// Messages still to deliver after the one in the slot.
+    remaining: usize,
+    payload: Vec<u8>,
+}
+
+impl FloodingHost {
+    fn message_slot(&self) -> u64 {
+        let simp = self.registers.get(&msr::SIMP).copied().unwrap_or(0);
+        message_slot_gpa(simp & !0xFFF, VMBUS_SINT)
+    }
+
+    /// Puts the next message into the slot, flagged pending when more follow.
+    fn deliver(&mut self) {
+        if self.remaining == 0 {
+            return;
+        }
+        self.remaining -= 1;
+        let mut message = Message::new(MessageType::VMBUS, &self.payload).unwrap();
+        if self.remaining > 0 {
+            message.header.flags = MessageFlags::MESSAGE_PENDING.bits();
+        }
+        let slot = self.message_slot();
+        self.memory.write(slot, message.as_bytes()).unwrap();
+    }
+
+    fn pending_flag(&self) -> u8 {
+        let mut flags = [0u8; 1];
+        self.memory
+            .read(self.message_slot() + MESSAGE_FLAGS_OFFSET, &mut flags)
+            .unwrap();
+        flags[0]
+    }
+}
+
+impl HypervisorBackend for FloodingHost {
+    fn write_msr(&mut self, register: u32, value: u64) -> Result<(), PlatformError> {
+        if register == msr::EOM {
+            self.deliver();
+        } else {
+            self.registers.insert(register, value);
+        }
+        Ok(())
+    }
+
+    fn read_msr(&mut self, register: u32) -> Result<u64, PlatformError> {
+        Ok(self.registers.get(&register).copied().unwrap_or(0))
+    }
+
+    fn hypercall(
+        &mut self,
+        _input: HypercallInput,
+        _input_parameter: u64,
+        _output_parameter: u64,
+    ) -> Result<HypercallOutput, PlatformError> {
+        Ok(HypercallOutput::SUCCESS)
+    }
+
+    fn vp_index(&self) -> u32 {
+        0
+    }
+}
+
+/// A clock that advances by the time waited.
+struct SteppingClock(u64);
+
+impl RetryClock for SteppingClock {
+    fn now_microseconds(&mut self) -> u64 {
+        self.0
+    }
+    fn wait_microseconds(&mut self, microseconds: u64) {
+        self.0 += microseconds;
+    }
+}
+
+fn flooded_bus(messages: usize) -> BusDriver<FloodingHost, Memory> {
+    let memory: Memory = Arc::new(AtomicMemory::new(0, MEMORY_BYTES));
+    let host = FloodingHost {
+        memory: memory.clone(),
+        registers: BTreeMap::new(),
+        remaining: messages,
+        // An unsolicited UNLOAD_RESPONSE: harmless, ignored by the client.
+        payload: vmbus::messages::encode::unload_response(),
+    };
+    let mut allocator = BumpPageAllocator::new(0x1000, MEMORY_BYTES as u64);
+    let mut bus = BusDriver::start(
+        host,
+        memory,
+        &mut allocator,
+        0xF3,
+        None,
+        Box::new(SteppingClock(0)),
+    )
+    .unwrap();
+    // The first message arrives with the interrupt; the rest follow on each EOM.
+    bus.synic().backend().deliver();
+    bus
+}
+
+#[test]
+fn one_poll_handles_at_most_the_bound_and_says_more_is_pending() {
+    // A host that keeps the slot full for 1000 messages (one was seen sending 200,000).
+    let total = 1000;
+    let mut bus = flooded_bus(total);
+    assert_eq!(bus.on_interrupt(), Ok(InterruptOutcome::MorePending));
+    let first = bus.statistics().messages;
+    assert!(first < total as u64, "one poll took all {first} messages");
+    assert_eq!(first, MESSAGES_PER_POLL as u64);
+    // The host refilled the slot and is waiting for the guest: no interrupt will come.
+    assert_eq!(bus.synic().backend().pending_flag(), 1);
+    // As the kernel's bus task: poll again by itself while more is pending.
+    let expected_polls = total.div_ceil(MESSAGES_PER_POLL);
+    let mut polls = 1;
+    while bus.on_interrupt() == Ok(InterruptOutcome::MorePending) {
+        polls += 1;
+        assert!(
+            polls < expected_polls,
+            "the flood ends after {expected_polls} polls"
+        );
+    }
+    assert_eq!(polls + 1, expected_polls);
+    assert_eq!(bus.statistics().messages, total as u64);
+    assert_eq!(
+        bus.statistics().message_bound_reached,
+        (expected_polls - 1) as u64
+    );
+    assert_eq!(bus.on_interrupt(), Ok(InterruptOutcome::Drained));
+}
+
+#[test]
+fn fewer_messages_than_the_bound_drain_in_one_poll() {
+    let mut bus = flooded_bus(MESSAGES_PER_POLL - 1);
+    assert_eq!(bus.on_interrupt(), Ok(InterruptOutcome::Drained));
+    assert_eq!(bus.statistics().messages, (MESSAGES_PER_POLL - 1) as u64);
+}
