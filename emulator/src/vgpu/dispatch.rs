@@ -296,7 +296,7 @@ impl<M: GuestMemory> GpuHost<M> {
         }
         let mut data = vec![0u8; size];
         let put = |data: &mut Vec<u8>, offset: usize, value: u32| {
-            if let Some(slot) = data.get_mut(offset..offset + 4) {
+            if let Some(slot) = data.get_mut(offset..offset.saturating_add(4)) {
                 slot.copy_from_slice(&value.to_le_bytes());
             }
         };
@@ -313,9 +313,19 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             QUERY_WDDM_2_7_CAPS => {}
             QUERY_DRIVER_DESCRIPTION => {
+                // A NUL-terminated UTF-16 string: the buffer must hold at least the
+                // terminator (the size is the application's; BUFFER_TOO_SMALL is ours).
+                if size < 2 {
+                    return Err(NtStatus::BUFFER_TOO_SMALL);
+                }
                 let text = &self.vgpus[adapter].description.description;
-                for (index, unit) in text.encode_utf16().enumerate().take(size / 2 - 1) {
-                    data[index * 2..index * 2 + 2].copy_from_slice(&unit.to_le_bytes());
+                let room = size / 2 - 1;
+                for (slot, unit) in data
+                    .chunks_exact_mut(2)
+                    .take(room)
+                    .zip(text.encode_utf16())
+                {
+                    slot.copy_from_slice(&unit.to_le_bytes());
                 }
             }
             _ => return Err(NtStatus::NOT_SUPPORTED),
@@ -422,3 +432,7 @@ impl<M: GuestMemory> GpuHost<M> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;
