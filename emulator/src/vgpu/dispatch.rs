@@ -320,11 +320,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 }
                 let text = &self.vgpus[adapter].description.description;
                 let room = size / 2 - 1;
-                for (slot, unit) in data
-                    .chunks_exact_mut(2)
-                    .take(room)
-                    .zip(text.encode_utf16())
-                {
+                for (slot, unit) in data.chunks_exact_mut(2).take(room).zip(text.encode_utf16()) {
                     slot.copy_from_slice(&unit.to_le_bytes());
                 }
             }
