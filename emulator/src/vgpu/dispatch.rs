@@ -206,7 +206,14 @@ impl<M: GuestMemory> GpuHost<M> {
         if request.length == 0
             || request.length > u64::from(self.mmio_megabytes) << 20
             || !request.start.is_multiple_of(PAGE_SIZE)
+            || request.start.checked_add(request.length).is_none()
         {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        // Moving the IO space under live objects would orphan their storage; Hyper-V's answer
+        // to a second SETIOSPACEREGION is not documented, refusing it is ours.
+        if self.io_pages_in_use() > 0 {
+            log::warn!("vgpu: SETIOSPACEREGION refused: the IO space has objects");
             return Err(NtStatus::INVALID_PARAMETER);
         }
         self.check_io_space_placement(request.start, request.length)?;
@@ -227,7 +234,9 @@ impl<M: GuestMemory> GpuHost<M> {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         let mut probe = [0u8; 1];
-        let last = start + length - 1;
+        let Some(last) = start.checked_add(length - 1) else {
+            return Err(NtStatus::INVALID_PARAMETER);
+        };
         if self.memory.read(start, &mut probe).is_err()
             || self.memory.read(last, &mut probe).is_err()
         {
