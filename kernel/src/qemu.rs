@@ -10,7 +10,7 @@ pub const FAILURE: u8 = 0x11;
 
 /// Exits QEMU with `value`, then halts if QEMU did not exit.
 pub fn exit(value: u8) -> ! {
-    cpu::write_port_u32(0xf4, u32::from(value));
+    cpu::write_debug_exit_port(value);
     cpu::halt_forever()
 }
 

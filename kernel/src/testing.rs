@@ -34,9 +34,12 @@ pub struct KernelTest {
 
 /// Registers `function` (a `fn() -> TestResult`) as kernel test `name`.
 #[macro_export]
+#[allow_internal_unsafe]
 macro_rules! kernel_test {
     ($name:ident, $function:path) => {
         const _: () = {
+            // SAFETY: `.kernel_tests` holds only `KernelTest` statics (the linker script
+            // collects it between the two symbols `registered_tests` reads); this is one.
             #[used]
             #[unsafe(link_section = ".kernel_tests")]
             static TEST: $crate::testing::KernelTest = $crate::testing::KernelTest {

@@ -21,12 +21,48 @@ use crate::abi::{self, NTSTATUS};
 use crate::calls::for_each_d3dkmt_call;
 
 /// The kernel entry: one system call with up to three arguments.
-pub trait Syscall {
+///
+/// The safe API ([`crate::gpu`]) trusts what an implementation writes back: it builds a slice
+/// over the `pData` of a successful `Lock2` and reads the fence value at the
+/// `FenceValueCPUVirtualAddress` of a successful `CreateSynchronizationObject2`. So the trait is
+/// `unsafe` to implement.
+///
+/// # Safety
+///
+/// An implementation must behave like the dxgos kernel (`docs/d3dkmt.md`) in everything that
+/// touches this process's memory:
+/// - it reads and writes user memory only through the addresses it is given, within the sizes
+///   the call defines (the argument struct at `arg0` of `arg1` bytes, and the arrays and buffers
+///   that struct names with their counts);
+/// - when `Lock2` returns success with a non-zero `pData`, `pData` is the start of a mapping of
+///   the allocation's whole size (as created), readable and writable, aligned for bytes, that
+///   nothing else in the process aliases and that stays valid until the matching `Unlock2`
+///   (or the allocation's destruction) is issued through this implementation;
+/// - when `CreateSynchronizationObject2` returns success with a non-zero, 8-byte aligned
+///   `FenceValueCPUVirtualAddress`, that address is readable as a `u64` (volatile reads) until
+///   `DestroySynchronizationObject` for the object is issued through this implementation;
+///
+/// A fake kernel for tests meets this by returning addresses of buffers it owns and keeps
+/// alive (or null). A safe `impl` does not compile:
+///
+/// ```compile_fail,E0200
+/// use userlib::sys::{Syscall, SyscallNumber};
+/// struct AnyAddress;
+/// impl Syscall for AnyAddress {
+///     fn call(&self, _: SyscallNumber, _: u64, _: u64, _: u64) -> i64 {
+///         0
+///     }
+/// }
+/// ```
+#[allow(unsafe_code)]
+pub unsafe trait Syscall {
     /// Performs call `number` with `arg0`…`arg2` (`rdi`, `rsi`, `rdx`) and returns `rax`.
     fn call(&self, number: SyscallNumber, arg0: u64, arg1: u64, arg2: u64) -> i64;
 }
 
-impl<S: Syscall + ?Sized> Syscall for &S {
+// SAFETY: forwards every call unchanged to `S`, which meets the contract.
+#[allow(unsafe_code)]
+unsafe impl<S: Syscall + ?Sized> Syscall for &S {
     fn call(&self, number: SyscallNumber, arg0: u64, arg1: u64, arg2: u64) -> i64 {
         (**self).call(number, arg0, arg1, arg2)
     }
@@ -154,7 +190,11 @@ pub fn result_to_status(result: i64) -> NTSTATUS {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Native;
 
-impl Syscall for Native {
+// SAFETY: `Native` is the dxgos kernel itself (the `syscall` instruction), whose Lock2 and
+// CreateSynchronizationObject2 give exactly the mappings the contract describes (see the
+// kernel's D3DKMT translator and `docs/d3dkmt.md`); off dxgos every call fails.
+#[allow(unsafe_code)]
+unsafe impl Syscall for Native {
     fn call(&self, number: SyscallNumber, arg0: u64, arg1: u64, arg2: u64) -> i64 {
         native::syscall(number as u32 as u64, arg0, arg1, arg2)
     }

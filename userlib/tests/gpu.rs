@@ -159,7 +159,11 @@ impl FakeKernel {
     }
 }
 
-impl Syscall for FakeKernel {
+// SAFETY: the fake reads and writes only the structs and arrays userlib passes; Lock2 returns
+// null or the address of `mapping`, a buffer of the allocation's size that the fake owns, does
+// not touch while locked and keeps until the next CreateAllocation2 (after the test's mapping
+// is gone); it never returns a CPU fence address.
+unsafe impl Syscall for FakeKernel {
     fn call(&self, number: SyscallNumber, arg0: u64, arg1: u64, arg2: u64) -> i64 {
         let expected = number.argument_size().expect("a D3DKMT call");
         assert_eq!(

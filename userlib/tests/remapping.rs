@@ -57,7 +57,10 @@ impl FakeKernel {
     }
 }
 
-impl Syscall for FakeKernel {
+// SAFETY: the fake reads and writes only the structs and arrays userlib passes; it never serves
+// Lock2 and leaves CreateSynchronizationObject2's CPU fence address as the caller passed it, so
+// it hands out no mapping.
+unsafe impl Syscall for FakeKernel {
     fn call(&self, number: SyscallNumber, arg0: u64, arg1: u64, arg2: u64) -> i64 {
         let size = number.argument_size().expect("a D3DKMT call");
         assert_eq!(arg1 as usize, size, "{number:?}: rsi is the v2 struct size");

@@ -206,7 +206,14 @@ impl<M: GuestMemory> GpuHost<M> {
         if request.length == 0
             || request.length > u64::from(self.mmio_megabytes) << 20
             || !request.start.is_multiple_of(PAGE_SIZE)
+            || request.start.checked_add(request.length).is_none()
         {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        // Moving the IO space under live objects would orphan their storage; Hyper-V's answer
+        // to a second SETIOSPACEREGION is not documented, refusing it is ours.
+        if self.io_pages_in_use() > 0 {
+            log::warn!("vgpu: SETIOSPACEREGION refused: the IO space has objects");
             return Err(NtStatus::INVALID_PARAMETER);
         }
         self.check_io_space_placement(request.start, request.length)?;
@@ -227,7 +234,9 @@ impl<M: GuestMemory> GpuHost<M> {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         let mut probe = [0u8; 1];
-        let last = start + length - 1;
+        let Some(last) = start.checked_add(length - 1) else {
+            return Err(NtStatus::INVALID_PARAMETER);
+        };
         if self.memory.read(start, &mut probe).is_err()
             || self.memory.read(last, &mut probe).is_err()
         {
@@ -296,7 +305,7 @@ impl<M: GuestMemory> GpuHost<M> {
         }
         let mut data = vec![0u8; size];
         let put = |data: &mut Vec<u8>, offset: usize, value: u32| {
-            if let Some(slot) = data.get_mut(offset..offset + 4) {
+            if let Some(slot) = data.get_mut(offset..offset.saturating_add(4)) {
                 slot.copy_from_slice(&value.to_le_bytes());
             }
         };
@@ -313,9 +322,15 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             QUERY_WDDM_2_7_CAPS => {}
             QUERY_DRIVER_DESCRIPTION => {
+                // A NUL-terminated UTF-16 string: the buffer must hold at least the
+                // terminator (the size is the application's; BUFFER_TOO_SMALL is ours).
+                if size < 2 {
+                    return Err(NtStatus::BUFFER_TOO_SMALL);
+                }
                 let text = &self.vgpus[adapter].description.description;
-                for (index, unit) in text.encode_utf16().enumerate().take(size / 2 - 1) {
-                    data[index * 2..index * 2 + 2].copy_from_slice(&unit.to_le_bytes());
+                let room = size / 2 - 1;
+                for (slot, unit) in data.chunks_exact_mut(2).take(room).zip(text.encode_utf16()) {
+                    slot.copy_from_slice(&unit.to_le_bytes());
                 }
             }
             _ => return Err(NtStatus::NOT_SUPPORTED),
@@ -422,3 +437,7 @@ impl<M: GuestMemory> GpuHost<M> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

@@ -114,8 +114,9 @@ impl<M: GuestMemory> GpuHost<M> {
                 if !request.resource.is_null() {
                     // The resource's priority also applies to all of its allocations.
                     let members = members_of(&entry.objects, request.resource);
+                    let priority = priorities.first().copied().unwrap_or_default();
                     for member in members {
-                        entry.residency.entry(member).or_default().priority = priorities[0];
+                        entry.residency.entry(member).or_default().priority = priority;
                     }
                 }
                 Ok(status_bytes(NtStatus::SUCCESS))
@@ -213,13 +214,24 @@ impl<M: GuestMemory> GpuHost<M> {
             HostObject::Allocation { address, size, .. } => (address, size),
             _ => return None,
         };
-        let start = page.allocation_page * PAGE_SIZE + offset;
+        let start = page
+            .allocation_page
+            .checked_mul(PAGE_SIZE)?
+            .checked_add(offset)?;
         // The whole range must be mapped contiguously onto the same allocation.
-        let last = address.checked_add(length.max(1) - 1)?;
+        let span = length.max(1) - 1;
+        let last = address.checked_add(span)?;
         let (last_page, last_offset) = space.translate(last)?;
+        let last_in_allocation = last_page
+            .allocation_page
+            .checked_mul(PAGE_SIZE)?
+            .checked_add(last_offset)?;
         let contiguous = last_page.allocation == page.allocation
-            && last_page.allocation_page * PAGE_SIZE + last_offset == start + length.max(1) - 1;
-        (contiguous && start + length <= size).then_some(base + start)
+            && Some(last_in_allocation) == start.checked_add(span);
+        let inside = start.checked_add(length).is_some_and(|end| end <= size);
+        (contiguous && inside)
+            .then(|| base.checked_add(start))
+            .flatten()
     }
 
     fn check_host_adapter(&self, adapter: usize, handle: D3dkmtHandle) -> Result<(), NtStatus> {

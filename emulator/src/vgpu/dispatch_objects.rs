@@ -305,17 +305,17 @@ impl<M: GuestMemory> GpuHost<M> {
         let mut failure = None;
         for private in &privates {
             // Private data: u64 size in bytes at offset 0 (default one page).
-            let size = private
+            let requested = private
                 .get(..8)
                 .map(|bytes| u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])))
                 .unwrap_or(PAGE_SIZE)
-                .max(1)
-                .div_ceil(PAGE_SIZE)
-                * PAGE_SIZE;
-            if size > MAX_ALLOCATION_BYTES {
+                .max(1);
+            // Checked before rounding up to pages, which would overflow near u64::MAX.
+            if requested > MAX_ALLOCATION_BYTES {
                 failure = Some(NtStatus::NO_MEMORY);
                 break;
             }
+            let size = requested.div_ceil(PAGE_SIZE) * PAGE_SIZE;
             let address = if existing_sysmem {
                 // Backed by guest pages named later (SETEXISTINGSYSMEMPAGES / ...STORE).
                 self.sysmem.create((size / PAGE_SIZE) as usize)

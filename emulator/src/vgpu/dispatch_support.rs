@@ -129,7 +129,11 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             return;
         }
-        if let Some(space) = self.io_space.as_mut() {
+        if let Some(space) = self.io_space.as_mut()
+            && address
+                .checked_sub(space.base())
+                .is_some_and(|offset| offset < space.length())
+        {
             space.free(address, size);
         }
     }

@@ -185,7 +185,7 @@ impl<M: GuestMemory> GpuHost<M> {
         for (index, handle) in handles.iter().enumerate() {
             let value = values
                 .as_ref()
-                .map(|values| values[index])
+                .and_then(|values| values.get(index).copied())
                 .unwrap_or(request.fence_value);
             let handle = D3dkmtHandle(*handle);
             let process = self

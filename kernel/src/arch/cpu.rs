@@ -23,40 +23,70 @@ pub fn enable_interrupts_and_halt() {
 }
 
 /// Reads an 8-bit I/O port.
-pub fn read_port_u8(port: u16) -> u8 {
-    // SAFETY: port reads of the ports the kernel uses (ACPI PM block, UART) have no memory effects.
+///
+/// # Safety
+/// Port I/O reaches devices, and through them memory: PCI configuration space (0xCF8/0xCFC)
+/// can move BARs over RAM or enable bus mastering, and reads can have device side effects (a
+/// UART's data register, a PCI data port after an address write). The caller must name a port
+/// of a device it owns, with an access that keeps the device from touching memory the kernel
+/// uses (`docs/kernel.md`: the UARTs, the ACPI PM block, the PCI configuration mechanism
+/// #1 ports under the ACPI handler's rules, QEMU's isa-debug-exit, the legacy PIC masks).
+pub unsafe fn read_port_u8(port: u16) -> u8 {
+    // SAFETY: the caller meets this function's contract.
     unsafe { Port::<u8>::new(port).read() }
 }
 
 /// Reads a 16-bit I/O port.
-pub fn read_port_u16(port: u16) -> u16 {
-    // SAFETY: see `read_port_u8`.
+///
+/// # Safety
+/// As [`read_port_u8`].
+pub unsafe fn read_port_u16(port: u16) -> u16 {
+    // SAFETY: the caller meets `read_port_u8`'s contract.
     unsafe { Port::<u16>::new(port).read() }
 }
 
 /// Reads a 32-bit I/O port.
-pub fn read_port_u32(port: u16) -> u32 {
-    // SAFETY: see `read_port_u8`.
+///
+/// # Safety
+/// As [`read_port_u8`].
+pub unsafe fn read_port_u32(port: u16) -> u32 {
+    // SAFETY: the caller meets `read_port_u8`'s contract.
     unsafe { Port::<u32>::new(port).read() }
 }
 
 /// Writes an 8-bit I/O port.
-pub fn write_port_u8(port: u16, value: u8) {
-    // SAFETY: port I/O cannot violate Rust memory safety on this platform (no DMA is set up
-    // through ports the kernel writes).
+///
+/// # Safety
+/// As [`read_port_u8`]; a write must also leave the device unable to write memory the kernel
+/// has not given it (no DMA set up through the port, no BAR moved over RAM).
+pub unsafe fn write_port_u8(port: u16, value: u8) {
+    // SAFETY: the caller meets this function's contract.
     unsafe { Port::<u8>::new(port).write(value) }
 }
 
 /// Writes a 16-bit I/O port.
-pub fn write_port_u16(port: u16, value: u16) {
-    // SAFETY: see `write_port_u8`.
+///
+/// # Safety
+/// As [`write_port_u8`].
+pub unsafe fn write_port_u16(port: u16, value: u16) {
+    // SAFETY: the caller meets `write_port_u8`'s contract.
     unsafe { Port::<u16>::new(port).write(value) }
 }
 
 /// Writes a 32-bit I/O port.
-pub fn write_port_u32(port: u16, value: u32) {
-    // SAFETY: see `write_port_u8`.
+///
+/// # Safety
+/// As [`write_port_u8`].
+pub unsafe fn write_port_u32(port: u16, value: u32) {
+    // SAFETY: the caller meets `write_port_u8`'s contract.
     unsafe { Port::<u32>::new(port).write(value) }
+}
+
+/// Writes `value` to QEMU's `isa-debug-exit` port (0xF4), which ends QEMU with status
+/// `(value << 1) | 1`; elsewhere nothing claims the port.
+pub fn write_debug_exit_port(value: u8) {
+    // SAFETY: 0xF4 is the isa-debug-exit device (or unclaimed): the write reaches no memory.
+    unsafe { write_port_u32(0xf4, u32::from(value)) }
 }
 
 /// Executes CPUID for `leaf`/`subleaf` and returns (eax, ebx, ecx, edx).

@@ -13,6 +13,13 @@ pub mod interrupt_entry;
 pub mod user_mode;
 pub mod view_region;
 
+/// Entered from the UEFI boot stub with the boot info's virtual address in `rdi` (the linker
+/// script's `ENTRY`); runs the kernel.
+#[unsafe(no_mangle)]
+pub extern "sysv64" fn kernel_entry(boot_info: &'static boot_info::BootInfo) -> ! {
+    crate::kernel_main(boot_info)
+}
+
 /// Loads the GDT (with the TSS and its IST stacks) and the IDT.
 pub fn init() {
     gdt::init();

@@ -7,7 +7,7 @@
 use hyperv::emulated_link::SerialLink;
 use hyperv::platform::PlatformError;
 
-use crate::arch::cpu::{read_port_u8, write_port_u8};
+use crate::arch::cpu;
 use crate::clock;
 
 const BASE: u16 = 0x2f8;
@@ -24,6 +24,21 @@ const TRANSMIT_EMPTY: u8 = 1 << 5;
 pub const IRQ: u8 = 3;
 /// How long a request waits for its reply.
 const REPLY_TIMEOUT_MICROSECONDS: u64 = 5_000_000;
+
+/// Reads a COM2 register.
+fn read_port_u8(port: u16) -> u8 {
+    debug_assert!((BASE..=SCRATCH).contains(&port));
+    // SAFETY: only COM2's own registers (BASE..=SCRATCH, constants of this module) are read;
+    // this module owns the UART, which has no DMA, so a read affects nothing but its FIFO.
+    unsafe { cpu::read_port_u8(port) }
+}
+
+/// Writes a COM2 register.
+fn write_port_u8(port: u16, value: u8) {
+    debug_assert!((BASE..=SCRATCH).contains(&port));
+    // SAFETY: as `read_port_u8`: COM2's own registers; a UART cannot reach memory.
+    unsafe { cpu::write_port_u8(port, value) }
+}
 
 /// The COM2 UART. Holds no state: the port is the state.
 pub struct Com2Link {

@@ -1,23 +1,48 @@
-//! `hyperv::platform::PageAllocator` over the kernel's frame allocator.
+//! `hyperv::platform::PageAllocator` over the kernel's frame allocator, and the registry of the
+//! pages it granted.
+//!
+//! The registry is what makes [`super::real::RealHypervisor`]'s safe MSR and hypercall methods
+//! sound: the hypervisor overlays (HYPERCALL, SIMP, SIEFP) and reads or writes (slow hypercall
+//! blocks) only pages this allocator handed out for that purpose and that are not yet freed,
+//! never an arbitrary guest page.
 
+use alloc::collections::BTreeMap;
 use hyperv::platform::{OutOfPages, PageAllocator, PagePurpose};
+use spin::Mutex;
 use x86_64::PhysAddr;
 
 use crate::memory;
+
+/// Pages handed out and not yet freed, by GPA, with their purpose.
+static GRANTED: Mutex<BTreeMap<u64, PagePurpose>> = Mutex::new(BTreeMap::new());
+
+/// Whether `gpa` is the start of a page granted for `purpose` and not yet freed.
+pub fn is_granted(gpa: u64, purpose: PagePurpose) -> bool {
+    GRANTED.lock().get(&gpa) == Some(&purpose)
+}
 
 /// Hands out zeroed frames by physical address (the window maps them executable too, which the
 /// hypercall page needs).
 pub struct KernelPageAllocator;
 
 impl PageAllocator for KernelPageAllocator {
-    fn allocate_page(&mut self, _purpose: PagePurpose) -> Result<u64, OutOfPages> {
+    fn allocate_page(&mut self, purpose: PagePurpose) -> Result<u64, OutOfPages> {
         let pages = memory::ContiguousPages::allocate_zeroed(1).map_err(|_| OutOfPages)?;
         let address = pages.physical_address().as_u64();
         core::mem::forget(pages); // owned by the SynIC until `free_page`
+        GRANTED.lock().insert(address, purpose);
         Ok(address)
     }
 
-    fn free_page(&mut self, gpa: u64, _purpose: PagePurpose) {
+    fn free_page(&mut self, gpa: u64, purpose: PagePurpose) {
+        // Only a page this allocator granted for `purpose` goes back to the frame allocator.
+        let mut granted = GRANTED.lock();
+        if granted.get(&gpa) != Some(&purpose) {
+            log::warn!("hypervisor: free of a page not granted for {purpose:?}: {gpa:#x}");
+            return;
+        }
+        granted.remove(&gpa);
+        drop(granted);
         memory::free_frame(PhysAddr::new(gpa));
     }
 }

@@ -111,9 +111,10 @@ impl PhysicalMemory {
 /// Both ranges must be valid for `length` bytes and must not overlap.
 unsafe fn volatile_copy(source: *const u8, destination: *mut u8, length: usize) {
     let mut index = 0;
-    // SAFETY (all blocks below): indices stay below `length`, which the caller guarantees valid.
     if (source as usize) % 8 == (destination as usize) % 8 {
         while index < length && !(source as usize + index).is_multiple_of(8) {
+            // SAFETY: `index < length`, and the caller guarantees both ranges valid for
+            // `length` bytes.
             unsafe {
                 destination
                     .add(index)
@@ -122,6 +123,8 @@ unsafe fn volatile_copy(source: *const u8, destination: *mut u8, length: usize) 
             index += 1;
         }
         while index + 8 <= length {
+            // SAFETY: `index + 8 <= length` (both ranges valid, per the caller), and both
+            // pointers are 8-byte aligned here (same alignment, the head loop aligned them).
             unsafe {
                 let word = (source.add(index) as *const u64).read_volatile();
                 (destination.add(index) as *mut u64).write_volatile(word);
@@ -130,6 +133,7 @@ unsafe fn volatile_copy(source: *const u8, destination: *mut u8, length: usize) 
         }
     }
     while index < length {
+        // SAFETY: `index < length`, within both ranges the caller guarantees.
         unsafe {
             destination
                 .add(index)

@@ -4,11 +4,12 @@
 
 use alloc::collections::BTreeMap;
 use hyperv::hypercall::{HypercallInput, HypercallOutput};
-use hyperv::msr;
+use hyperv::msr::{self, PageMsr};
 
-use hyperv::platform::{HypervisorBackend, MmioAccess, PlatformError};
+use hyperv::platform::{HypervisorBackend, MmioAccess, PagePurpose, PlatformError};
 use x86_64::PhysAddr;
 
+use super::page_allocator;
 use crate::memory::physical_to_virtual;
 
 /// Microsoft Hyper-V, detected by CPUID.
@@ -32,16 +33,53 @@ impl RealHypervisor {
     }
 }
 
+/// Checks an MSR write before `wrmsr`: only the synthetic MSRs the SynIC client needs
+/// (GUEST_OS_ID, HYPERCALL, SCONTROL, SIMP, SIEFP, EOM, SINT0–15; TLFS §3.13, §11.8) may be
+/// written, and an enabled overlay MSR (HYPERCALL, SIMP, SIEFP) must name a page the kernel's
+/// page allocator granted for that purpose, since the hypervisor then overlays that page
+/// (replacing its contents). Anything else is refused as the #GP it could be.
+fn check_msr_write(register: u32, value: u64) -> Result<(), PlatformError> {
+    let purpose = match register {
+        msr::GUEST_OS_ID | msr::SCONTROL | msr::EOM => return Ok(()),
+        msr::HYPERCALL => PagePurpose::HypercallCode,
+        msr::SIMP => PagePurpose::SynicMessages,
+        msr::SIEFP => PagePurpose::SynicEventFlags,
+        sint if msr::sint_index(sint).is_some() => return Ok(()),
+        _ => return Err(PlatformError::GeneralProtection { msr: register }),
+    };
+    let page = PageMsr::from_bits(value);
+    if page.enabled() && !page_allocator::is_granted(page.gpa(), purpose) {
+        log::warn!(
+            "hypervisor: refused {register:#x} <- {value:#x}: not a granted {purpose:?} page"
+        );
+        return Err(PlatformError::GeneralProtection { msr: register });
+    }
+    Ok(())
+}
+
+/// Whether a slow hypercall's parameter is acceptable: 0 (none) or an 8-byte aligned address
+/// inside a granted hypercall-input page (the hypervisor reads the input block there and may
+/// write output there).
+fn is_hypercall_block(gpa: u64) -> bool {
+    gpa == 0
+        || (gpa.is_multiple_of(8)
+            && page_allocator::is_granted(gpa & !0xfff, PagePurpose::HypercallInput))
+}
+
 impl HypervisorBackend for RealHypervisor {
     fn write_msr(&mut self, register: u32, value: u64) -> Result<(), PlatformError> {
-        // SAFETY: only synthetic MSRs that CPUID said exist are written (the SynIC client
-        // writes the ones of the TLFS bring-up order); their effects are the SynIC's.
+        check_msr_write(register, value)?;
+        // SAFETY: `check_msr_write` admitted only synthetic SynIC MSRs, which exist on Hyper-V
+        // (this backend is chosen only when CPUID says so) and touch no memory the kernel
+        // uses, except the overlay MSRs, whose page is then one the page allocator granted
+        // to the SynIC for exactly that overlay.
         unsafe { x86_64::registers::model_specific::Msr::new(register).write(value) };
         Ok(())
     }
 
     fn read_msr(&mut self, register: u32) -> Result<u64, PlatformError> {
-        // SAFETY: reading a synthetic MSR that CPUID said exists has no side effects.
+        // SAFETY: `rdmsr` has no memory effects; an absent MSR raises #GP, which the
+        // exception handler reports (no undefined behaviour).
         Ok(unsafe { x86_64::registers::model_specific::Msr::new(register).read() })
     }
 
@@ -52,12 +90,19 @@ impl HypervisorBackend for RealHypervisor {
         output_parameter: u64,
     ) -> Result<HypercallOutput, PlatformError> {
         let page = self.hypercall_page.ok_or(PlatformError::LinkFailure)?;
+        if !input.fast
+            && !(is_hypercall_block(input_parameter) && is_hypercall_block(output_parameter))
+        {
+            log::warn!("hypervisor: refused a slow hypercall with blocks outside granted pages");
+            return Err(PlatformError::LinkFailure);
+        }
         let entry = physical_to_virtual(PhysAddr::new(page)).as_u64();
         let result: u64;
         // SAFETY: the hypervisor filled the hypercall page (enabled through the HYPERCALL MSR)
         // with the calling sequence; it is mapped executable in the physical window. The
         // call follows the TLFS x64 convention: RCX input, RDX and R8 parameters, RAX result;
-        // it may clobber the caller-saved registers.
+        // it may clobber the caller-saved registers. A slow call's blocks were checked to lie
+        // in the granted hypercall-input page, so the hypervisor touches no other memory.
         unsafe {
             core::arch::asm!(
                 "call {entry}",
@@ -77,7 +122,12 @@ impl HypervisorBackend for RealHypervisor {
     }
 
     fn hypercall_page_enabled(&mut self, gpa: u64) {
-        self.hypercall_page = Some(gpa);
+        // Only the granted hypercall page is ever called into (its code is the hypervisor's).
+        if page_allocator::is_granted(gpa, PagePurpose::HypercallCode) {
+            self.hypercall_page = Some(gpa);
+        } else {
+            log::warn!("hypervisor: {gpa:#x} is not the granted hypercall page");
+        }
     }
 }
 
@@ -132,3 +182,61 @@ impl MmioAccess for RealHypervisor {
         Ok(())
     }
 }
+
+/// The MSR-write check: only the SynIC's MSRs, and overlay MSRs only onto pages the kernel's
+/// page allocator granted for that overlay (and has not taken back).
+fn msr_writes_are_checked() -> crate::testing::TestResult {
+    use crate::ensure;
+    use hyperv::platform::PageAllocator;
+    const IA32_APIC_BASE: u32 = 0x1b;
+    const IA32_EFER: u32 = 0xc000_0080;
+    for register in [IA32_APIC_BASE, IA32_EFER, msr::VP_INDEX, msr::REFERENCE_TSC] {
+        ensure!(
+            check_msr_write(register, 0).is_err(),
+            "write to MSR {register:#x} was admitted"
+        );
+    }
+    for register in [
+        msr::GUEST_OS_ID,
+        msr::SCONTROL,
+        msr::EOM,
+        msr::SINT0,
+        msr::SINT15,
+    ] {
+        ensure!(
+            check_msr_write(register, 0x1_0000_0031).is_ok(),
+            "SynIC MSR {register:#x} refused"
+        );
+    }
+    let mut allocator = super::page_allocator::KernelPageAllocator;
+    let page = allocator
+        .allocate_page(PagePurpose::SynicMessages)
+        .map_err(|_| alloc::string::String::from("no page"))?;
+    let enabled = |gpa: u64| PageMsr::default().with_gpa(gpa).with_enabled(true).bits();
+    let granted = check_msr_write(msr::SIMP, enabled(page)).is_ok();
+    let other_purpose = check_msr_write(msr::SIEFP, enabled(page)).is_err();
+    let other_page = check_msr_write(msr::SIMP, enabled(0x20_0000)).is_err();
+    let disabled = check_msr_write(msr::SIMP, page).is_ok();
+    let kernel_code = check_msr_write(msr::HYPERCALL, enabled(0x10_0000)).is_err();
+    let input_block = !is_hypercall_block(page) && is_hypercall_block(0);
+    allocator.free_page(page, PagePurpose::SynicMessages);
+    let after_free = check_msr_write(msr::SIMP, enabled(page)).is_err();
+    ensure!(granted, "the granted message page was refused");
+    ensure!(
+        other_purpose,
+        "a message page was admitted as the event-flags page"
+    );
+    ensure!(other_page, "a page never granted was admitted");
+    ensure!(disabled, "disabling the overlay was refused");
+    ensure!(
+        kernel_code,
+        "an arbitrary page was admitted as the hypercall page"
+    );
+    ensure!(
+        input_block,
+        "hypercall blocks are not limited to input pages"
+    );
+    ensure!(after_free, "a freed page was still admitted");
+    Ok(())
+}
+crate::kernel_test!(msr_writes_are_checked, msr_writes_are_checked);

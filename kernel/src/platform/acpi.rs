@@ -151,22 +151,55 @@ impl Handler for KernelAcpiHandler {
         unsafe { core::ptr::write_volatile(window_pointer(address), value) }
     }
     fn read_io_u8(&self, port: u16) -> u8 {
-        cpu::read_port_u8(port)
+        // SAFETY: the `acpi` crate's `Handler` I/O methods serve AML only (this kernel does not
+        // run the crate's AML interpreter, module docs); a read of a port the firmware's AML
+        // names for its own devices has no memory effect.
+        unsafe { cpu::read_port_u8(port) }
     }
     fn read_io_u16(&self, port: u16) -> u16 {
-        cpu::read_port_u16(port)
+        // SAFETY: the `acpi` crate's `Handler` I/O methods serve AML only (this kernel does not
+        // run the crate's AML interpreter, module docs); a read of a port the firmware's AML
+        // names for its own devices has no memory effect.
+        unsafe { cpu::read_port_u16(port) }
     }
     fn read_io_u32(&self, port: u16) -> u32 {
-        cpu::read_port_u32(port)
+        // SAFETY: the `acpi` crate's `Handler` I/O methods serve AML only (this kernel does not
+        // run the crate's AML interpreter, module docs); a read of a port the firmware's AML
+        // names for its own devices has no memory effect.
+        unsafe { cpu::read_port_u32(port) }
     }
     fn write_io_u8(&self, port: u16, value: u8) {
-        cpu::write_port_u8(port, value)
+        if is_pci_configuration_port(port) {
+            log::warn!("acpi: refused a write to PCI configuration port {port:#x}");
+            return;
+        }
+        // SAFETY: the `acpi` crate's `Handler` I/O methods serve AML only (this kernel does not
+        // run the crate's AML interpreter, module docs); the port is one the firmware's AML
+        // names for its own devices, and PCI configuration (the one port path to memory, BARs
+        // and bus mastering) is refused above.
+        unsafe { cpu::write_port_u8(port, value) }
     }
     fn write_io_u16(&self, port: u16, value: u16) {
-        cpu::write_port_u16(port, value)
+        if is_pci_configuration_port(port) {
+            log::warn!("acpi: refused a write to PCI configuration port {port:#x}");
+            return;
+        }
+        // SAFETY: the `acpi` crate's `Handler` I/O methods serve AML only (this kernel does not
+        // run the crate's AML interpreter, module docs); the port is one the firmware's AML
+        // names for its own devices, and PCI configuration (the one port path to memory, BARs
+        // and bus mastering) is refused above.
+        unsafe { cpu::write_port_u16(port, value) }
     }
     fn write_io_u32(&self, port: u16, value: u32) {
-        cpu::write_port_u32(port, value)
+        if is_pci_configuration_port(port) {
+            log::warn!("acpi: refused a write to PCI configuration port {port:#x}");
+            return;
+        }
+        // SAFETY: the `acpi` crate's `Handler` I/O methods serve AML only (this kernel does not
+        // run the crate's AML interpreter, module docs); the port is one the firmware's AML
+        // names for its own devices, and PCI configuration (the one port path to memory, BARs
+        // and bus mastering) is refused above.
+        unsafe { cpu::write_port_u32(port, value) }
     }
     fn read_pci_u8(&self, address: PciAddress, offset: u16) -> u8 {
         let shift = (offset & 3) * 8;
@@ -203,6 +236,11 @@ impl Handler for KernelAcpiHandler {
     }
 }
 
+/// Whether `port` is one of configuration mechanism #1's (0xCF8–0xCFF).
+fn is_pci_configuration_port(port: u16) -> bool {
+    (0xcf8..=0xcff).contains(&port)
+}
+
 /// PCI configuration mechanism #1 (ports 0xCF8/0xCFC), segment 0 only.
 fn pci_config_address(address: PciAddress, offset: u16) -> u32 {
     0x8000_0000
@@ -217,18 +255,36 @@ fn pci_read(address: PciAddress, offset: u16) -> u32 {
         return u32::MAX;
     }
     x86_64::instructions::interrupts::without_interrupts(|| {
-        cpu::write_port_u32(0xcf8, pci_config_address(address, offset));
-        cpu::read_port_u32(0xcfc)
+        // SAFETY: configuration mechanism #1 with interrupts off (no other 0xCF8 user in
+        // between); a configuration read has no memory effect.
+        unsafe {
+            cpu::write_port_u32(0xcf8, pci_config_address(address, offset));
+            cpu::read_port_u32(0xcfc)
+        }
     })
 }
 
+/// Whether a configuration write at `offset` could let the function reach memory: the
+/// command register (memory space, bus master), the BARs and the expansion ROM BAR (PCI Local
+/// Bus 3.0 §6.2, type 0 header; for a bridge these are its windows and bus numbers).
+fn reaches_memory(offset: u16) -> bool {
+    let register = offset & 0xfc;
+    register == 0x04 || (0x10..0x28).contains(&register) || register == 0x30 || register == 0x38
+}
+
 fn pci_write(address: PciAddress, offset: u16, value: u32) {
-    if address.segment() != 0 {
+    if address.segment() != 0 || reaches_memory(offset) {
+        log::warn!("acpi: refused PCI configuration write at {offset:#x} of {address:?}");
         return;
     }
     x86_64::instructions::interrupts::without_interrupts(|| {
-        cpu::write_port_u32(0xcf8, pci_config_address(address, offset));
-        cpu::write_port_u32(0xcfc, value);
+        // SAFETY: configuration mechanism #1 with interrupts off; `offset` is not one of the
+        // registers through which a function reaches memory (checked above), so the write
+        // cannot move a BAR over RAM or start DMA.
+        unsafe {
+            cpu::write_port_u32(0xcf8, pci_config_address(address, offset));
+            cpu::write_port_u32(0xcfc, value);
+        }
     })
 }
 
@@ -407,3 +463,28 @@ impl PhysicalMemory for FirmwareMemory {
         Ok(())
     }
 }
+
+/// The PCI configuration writes the ACPI handler refuses: the ones through which a function
+/// reaches memory (command register, BARs, expansion ROM), and the mechanism #1 ports.
+fn pci_writes_that_reach_memory_are_refused() -> crate::testing::TestResult {
+    use crate::ensure;
+    for offset in [0x04, 0x06, 0x10, 0x14, 0x24, 0x27, 0x30, 0x38] {
+        ensure!(reaches_memory(offset), "offset {offset:#x} admitted");
+    }
+    for offset in [0x00, 0x08, 0x0c, 0x28, 0x2c, 0x34, 0x3c, 0x40, 0xfc] {
+        ensure!(!reaches_memory(offset), "offset {offset:#x} refused");
+    }
+    ensure!(
+        is_pci_configuration_port(0xcf8) && is_pci_configuration_port(0xcfc),
+        "mechanism #1 ports admitted"
+    );
+    ensure!(
+        !is_pci_configuration_port(0xcf7) && !is_pci_configuration_port(0xd00),
+        "ports beside mechanism #1 refused"
+    );
+    Ok(())
+}
+crate::kernel_test!(
+    pci_writes_that_reach_memory_are_refused,
+    pci_writes_that_reach_memory_are_refused
+);

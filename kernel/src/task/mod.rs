@@ -20,6 +20,9 @@
 //! A task spawned with fault containment that takes a CPU exception is ended with a
 //! [`TaskFault`] its joiner receives; other faults stop the kernel (see `arch::exceptions`).
 
+// The context switch (`arch::context::switch`) is called here, under the scheduler's
+// invariants; ARCHITECTURE.md lists this module.
+#[allow(unsafe_code)]
 mod scheduler;
 
 use alloc::boxed::Box;

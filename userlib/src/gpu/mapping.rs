@@ -1,7 +1,8 @@
 //! The CPU view of a locked allocation.
 //!
 //! One of the few `unsafe` places outside the kernel: a slice over memory the kernel mapped
-//! into this process by `D3DKMTLock2`. The kernel keeps the mapping until `D3DKMTUnlock2`; the
+//! into this process by `D3DKMTLock2`. Sound because [`Syscall`] is an `unsafe trait` whose
+//! implementations promise what `Lock2` returns. The kernel keeps the mapping until `D3DKMTUnlock2`; the
 //! guard unlocks on drop and holds the [`Allocation`] mutably borrowed, so nothing else in the
 //! program can unlock, destroy or lock it again while the slice exists.
 #![allow(unsafe_code)]
@@ -31,7 +32,8 @@ impl<'m, 'a, S: Syscall + ?Sized> Mapping<'m, 'a, S> {
             unlock(kernel, allocation.device.handle, allocation.handle);
             return Err(D3dkmtError::InvalidReply);
         }
-        // SAFETY: the kernel's `Lock2` contract: `pData` is a user mapping of the whole
+        // SAFETY: the `Lock2` clause of the `unsafe trait Syscall` contract, which `S`
+        // promises to meet: `pData` is a user mapping of the whole
         // allocation (`allocation.size` bytes, as created), readable and writable, that stays
         // valid until `Unlock2`. `Unlock2` is only sent by this guard's drop, and the allocation
         // (the only other way to reach the mapping or to destroy the object) is mutably borrowed
