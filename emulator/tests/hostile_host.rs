@@ -9,8 +9,12 @@
 //! - the row's message really appeared (the hook fired), so a row cannot pass by missing;
 //! - what the row expects of the guest: a typed error (the request's NTSTATUS, a rejected
 //!   message counted by the bus, a dxg protocol error), or nothing in particular;
-//! - the rest keeps working: a new process can still be created and enumerate the adapter
-//!   (after UNLOAD: the bus reports itself unloaded);
+//! - the rest keeps working: the echo device (a channel nobody else uses) can still be opened
+//!   and echoes a packet, and a new process can still be created and enumerate the adapter
+//!   (none after the vGPU was rescinded). A row the guest must notice at boot may cost the
+//!   device it hit (a vPCI bus that failed D0 entry has no GPU), but never the bus (unless it
+//!   refused the host's VERSION_RESPONSE: then there is no connection). After UNLOAD: the bus
+//!   reports itself unloaded;
 //! - nothing leaks: no dxg transaction outstanding, no GPADL on the host without its open
 //!   channel, no half-built GPADL, the guest holds no channel the host has closed, and for
 //!   rows the guest may simply ignore, every count equals that of a VM without the row.
@@ -20,8 +24,10 @@
 
 mod support;
 
+use drivers::vmbus_bus::{BusRequest, DriverEvent, RingMemory};
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
 use dxg::wire::{D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
+use emulator::hostile::rows::ECHO_RELID;
 use emulator::hostile::{
     Expect, HOSTILE_ROWS, HookHandle, HostileHook, HostileRow, Injection, Mutation, RequestKind,
     Scenario, Target,
@@ -33,7 +39,11 @@ use hyperv::synic::{MessageType, VMBUS_SINT};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use support::guest_stack::Stack;
 use support::requests::{create_device, create_process, enum_adapters, sized};
+use support::vm::ok;
+use vmbus::client::SubscriberId;
+use vmbus::guid::class;
 use vmbus::messages::encode;
+use vmbus::ring::OutgoingPacket;
 use vmbus::version::MESSAGE_CONNECTION_ID;
 
 /// The process each row's request runs in.
@@ -88,12 +98,95 @@ fn counts(stack: &mut Stack) -> Counts {
     }
 }
 
-/// How much the guest has noticed so far: messages its bus rejected, dxg protocol errors.
-fn notices(stack: &Stack) -> (u64, usize) {
+/// How much the guest has noticed so far: messages its bus rejected, dxg protocol errors, and
+/// whether its vPCI driver gave the bus up, never got it running or handed on no GPU function
+/// (a failed open, version negotiation, D0 entry or resource assignment).
+fn notices(stack: &Stack) -> (u64, usize, bool) {
+    let vpci_failed = stack.vpci.as_ref().is_some_and(|vpci| {
+        vpci.reports.iter().any(|report| report.status != 0)
+            || vpci.found.is_empty()
+            || vpci.buses.phase(emulator::hostile::rows::VPCI_RELID)
+                != Some(drivers::vpci::Phase::Running)
+    });
     (
         stack.bus.statistics().rejected_messages,
         stack.protocol_errors.len(),
+        vpci_failed,
     )
+}
+
+/// The echo test device's subscriber (nobody else in the stack claims its class).
+const ECHO_SUBSCRIBER: SubscriberId = SubscriberId(42);
+/// Ring memory for the echo channel: above the vPCI rings (40 MiB), below the end of RAM.
+const ECHO_RING_GPA: u64 = 0x2C0_0000;
+/// Most rounds of the echo exchange (each round runs every pending interrupt and event).
+const ECHO_ROUNDS: usize = 64;
+
+/// Opens the echo device through the guest's bus and sees one packet come back: the VMBus
+/// connection still works beside whatever the row broke.
+fn echo_works(stack: &mut Stack) -> bool {
+    let subscribe = BusRequest::Subscribe {
+        class: class::DXGOS_ECHO,
+        subscriber: ECHO_SUBSCRIBER,
+    };
+    if stack.bus.handle(ECHO_SUBSCRIBER, subscribe).is_err() {
+        return false;
+    }
+    let payload = *b"hostile echo 16b";
+    let mut rings = None;
+    let mut buffer = Vec::new();
+    for _ in 0..ECHO_ROUNDS {
+        stack.loopback.poll();
+        if !stack.loopback.take_interrupts().is_empty() && stack.bus.on_interrupt().is_err() {
+            return false;
+        }
+        while let Some(output) = stack.bus.poll_output() {
+            if output.subscriber != ECHO_SUBSCRIBER {
+                continue; // the other drivers are not run any more in this row
+            }
+            match output.event {
+                DriverEvent::Offer(offer) if offer.relid == ECHO_RELID => {
+                    let open = BusRequest::Open {
+                        relid: offer.relid,
+                        rings: RingMemory {
+                            gpa: ECHO_RING_GPA,
+                            outbound_bytes: 4 * 4096,
+                            inbound_bytes: 4 * 4096,
+                        },
+                        user_data: [0; 120],
+                    };
+                    if stack.bus.handle(ECHO_SUBSCRIBER, open).is_err() {
+                        return false;
+                    }
+                }
+                DriverEvent::Opened {
+                    relid,
+                    result: Ok(mut opened),
+                } => {
+                    let packet = OutgoingPacket::in_band(7, false, &payload);
+                    if opened.outbound.send(&packet).is_err()
+                        || stack
+                            .bus
+                            .handle(ECHO_SUBSCRIBER, BusRequest::Signal { relid })
+                            .is_err()
+                    {
+                        return false;
+                    }
+                    rings = Some(opened);
+                }
+                DriverEvent::Opened { result: Err(_), .. } => return false,
+                DriverEvent::Signalled { .. } => {
+                    if let Some(opened) = rings.as_mut()
+                        && let Ok(Some(packet)) = opened.inbound.read_packet(&mut buffer)
+                    {
+                        return packet.payload(&buffer) == payload;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    false
 }
 
 /// Creates what `kind` needs and returns the request itself.
@@ -109,17 +202,21 @@ fn prepare(stack: &mut Stack, kind: RequestKind) -> Request {
         .first()
         .expect("an adapter")
         .handle;
+    // The first device also opens the adapter on the host (a request of its own); made here,
+    // so that the row's reply is the first one after arming.
+    let device = create_device(stack, PROCESS, adapter);
+    let query = Request::QueryAdapterInfo {
+        adapter,
+        query_type: QUERY_ADAPTER_TYPE_RENDER,
+        data: vec![0; 4],
+    };
     if kind == RequestKind::QueryAdapterInfo {
-        return Request::QueryAdapterInfo {
-            adapter,
-            query_type: QUERY_ADAPTER_TYPE_RENDER,
-            data: vec![0; 4],
-        };
+        ok(stack.call(PROCESS, query.clone()));
+        return query;
     }
     if kind == RequestKind::CreateDevice {
         return Request::CreateDevice { adapter, flags: 0 };
     }
-    let device = create_device(stack, PROCESS, adapter);
     let allocation = |allocations: Vec<AllocationRequest>| Request::CreateAllocation {
         device,
         resource: D3dkmtHandle::NULL,
@@ -197,7 +294,9 @@ fn perform(stack: &mut Stack, injection: Injection) {
                     .expect("monitor page in RAM");
             }
         }
-        Injection::OpenResult { relid } => deliver(stack, &encode::open_channel_result(relid, 0, 0)),
+        Injection::OpenResult { relid } => {
+            deliver(stack, &encode::open_channel_result(relid, 0, 0))
+        }
         Injection::Torndown { gpadl } => deliver(stack, &encode::gpadl_torndown(gpadl)),
         Injection::Created { relid, gpadl } => {
             deliver(stack, &encode::gpadl_created(relid, gpadl, 0))
@@ -218,8 +317,12 @@ struct Outcome {
     result: Option<Result<Reply, NtStatus>>,
     counts: Counts,
     noticed: bool,
-    /// Whether a new process still finds the adapter (or, after UNLOAD, the bus unloaded).
-    works: bool,
+    /// Whether a new process still finds the adapter.
+    dxg_works: bool,
+    /// Whether the echo channel still works (after UNLOAD: whether the bus unloaded).
+    bus_works: bool,
+    /// The connection id the guest posts control messages to.
+    message_connection_id: Option<u32>,
 }
 
 /// Runs `row` (with its hostile host, or with an honest one when `honest`).
@@ -237,7 +340,7 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
     };
     // Boot rows count from a clean start; the others from after boot.
     let before = if row.scenario == Scenario::Boot {
-        (0, 0)
+        (0, 0, false)
     } else {
         notices(&stack)
     };
@@ -265,10 +368,15 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
             stack.pump();
         }
     }
+    // A delayed control message the guest was waiting for arrives late.
+    if let Some(late) = handle.take_held_control() {
+        deliver(&stack, &late);
+        stack.pump();
+    }
     let after = notices(&stack);
-    let noticed = after.0 > before.0 || after.1 > before.1;
-    let works = if row.scenario == Scenario::Unload {
-        stack.bus.is_unloaded()
+    let noticed = after.0 > before.0 || after.1 > before.1 || (after.2 && !before.2);
+    let (dxg_works, bus_works) = if row.scenario == Scenario::Unload {
+        (true, stack.bus.is_unloaded())
     } else {
         let create = stack.try_call(
             LATER,
@@ -278,16 +386,29 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
             },
         );
         let adapters = stack.try_call(LATER, Request::EnumAdapters);
-        matches!(create, Some(Ok(_)))
-            && matches!(adapters, Some(Ok(Reply::Adapters(list))) if list.len() == 1)
+        // After the vGPU's rescind no adapter is left (one, if the row kept the rescind from
+        // the guest).
+        let expected = if row.scenario == Scenario::RescindVgpu {
+            0..=1
+        } else {
+            1..=1
+        };
+        let dxg_works = matches!(create, Some(Ok(_)))
+            && matches!(adapters, Some(Ok(Reply::Adapters(list))) if expected.contains(&list.len()));
+        // The counts are taken before the echo channel is opened.
+        (dxg_works, true)
     };
     let counts = counts(&mut stack);
+    let message_connection_id = stack.bus.message_connection_id();
+    let bus_works = bus_works && (row.scenario == Scenario::Unload || echo_works(&mut stack));
     (
         Outcome {
             result,
             counts,
             noticed,
-            works,
+            dxg_works,
+            bus_works,
+            message_connection_id,
         },
         handle,
     )
@@ -302,18 +423,45 @@ fn check(row: &HostileRow) -> Result<(), String> {
     if handle.holding() {
         return Err("a delayed message was never released".into());
     }
+    // A connection id the host made up must not be where the guest posts (the guest may
+    // notice only later, when its posts fail).
+    if let (
+        Target::Control(vmbus::messages::MessageType::VERSION_RESPONSE),
+        Mutation::PatchU32 { offset, value },
+    ) = (row.target, row.mutation)
+        && offset == emulator::hostile::offsets::VERSION_CONNECTION_ID
+        && outcome.message_connection_id == Some(value)
+    {
+        return Err(format!("the guest posts to connection id {value:#x}"));
+    }
     let counts = outcome.counts;
     if counts.outstanding_transactions != 0 {
         return Err(format!("leak: {counts:?}"));
     }
-    if counts.host_gpadls != counts.host_open_channels || counts.host_incomplete_gpadls != 0 {
+    // A host that lies in GPADL_CREATED keeps a GPADL the guest was told does not exist: the
+    // host's own inconsistency, not the guest's leak.
+    let lies_about_gpadls =
+        row.target == Target::Control(vmbus::messages::MessageType::GPADL_CREATED);
+    if (counts.host_gpadls != counts.host_open_channels && !lies_about_gpadls)
+        || counts.host_incomplete_gpadls != 0
+    {
         return Err(format!("GPADL leak: {counts:?}"));
     }
-    if counts.guest_open_channels > counts.host_open_channels {
+    // After UNLOAD the bus no longer tells the dxg glue anything (it is going away).
+    if counts.guest_open_channels > counts.host_open_channels && row.scenario != Scenario::Unload {
         return Err(format!("guest holds channels the host closed: {counts:?}"));
     }
-    if !outcome.works {
-        return Err(format!("the rest stopped working ({counts:?})"));
+    // A guest that refuses the host's VERSION_RESPONSE has no connection to keep working.
+    let may_lose_bus = row.target
+        == Target::Control(vmbus::messages::MessageType::VERSION_RESPONSE)
+        && row.expect == Expect::Noticed
+        && outcome.noticed;
+    if !outcome.bus_works && !may_lose_bus {
+        return Err(format!("the VMBus connection stopped working ({counts:?})"));
+    }
+    let may_lose_device = row.scenario == Scenario::Boot && row.expect == Expect::Noticed;
+    if !outcome.dxg_works && !may_lose_device {
+        return Err(format!("dxg stopped working ({counts:?})"));
     }
     match row.expect {
         Expect::Survives => {
@@ -350,15 +498,14 @@ fn every_hostile_row() {
             continue;
         }
         ran += 1;
-        let verdict = catch_unwind(AssertUnwindSafe(|| check(row)))
-            .unwrap_or_else(|panic| {
-                let text = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
-                    .unwrap_or_default();
-                Err(format!("panicked: {text}"))
-            });
+        let verdict = catch_unwind(AssertUnwindSafe(|| check(row))).unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {text}"))
+        });
         match (verdict, row.known_defect) {
             (Ok(()), None) => println!("ok      {}", row.name),
             (Err(why), Some(defect)) => {

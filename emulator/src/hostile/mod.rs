@@ -84,7 +84,8 @@ pub enum Target {
 /// How the targeted message is made wrong.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mutation {
-    /// Cut to this many bytes (control message: the whole payload; packet: the payload).
+    /// Cut to this many bytes (control message: the whole payload; packet: the payload, which
+    /// the ring pads to a multiple of 8 bytes).
     Truncate(usize),
     /// This many zero bytes appended (a control message stays within the 240-byte SynIC
     /// payload).
@@ -116,7 +117,9 @@ pub enum Mutation {
     Drop,
     /// Sent twice (answered twice).
     Duplicate,
-    /// Held back and sent after the next message of the same stream (out of order).
+    /// Held back and sent after the next message of the same stream (control messages, or
+    /// packets of any service channel): out of order. If nothing follows (the guest waits for
+    /// this very message), the test delivers it late with [`HookHandle::take_held_control`].
     Delay,
     /// Nothing rewritten; the test performs the injection.
     Inject(Injection),
@@ -236,6 +239,12 @@ impl HookHandle {
         self.lock().fired
     }
 
+    /// The delayed control message, if nothing has released it yet (for the test to deliver
+    /// late).
+    pub fn take_held_control(&self) -> Option<Vec<u8>> {
+        self.lock().held_control.take()
+    }
+
     /// Whether a delayed message is still held back.
     pub fn holding(&self) -> bool {
         let state = self.lock();
@@ -317,7 +326,8 @@ impl OutgoingHook for HostileHook {
             .get(..4)
             .and_then(|word| word.try_into().ok())
             .map(|word| MessageType(u32::from_le_bytes(word)));
-        let matches = matches!(self.target, Target::Control(wanted) if Some(wanted) == message_type);
+        let matches =
+            matches!(self.target, Target::Control(wanted) if Some(wanted) == message_type);
         let mut out = Vec::new();
         if self.hit(matches) {
             log::info!(
@@ -329,8 +339,9 @@ impl OutgoingHook for HostileHook {
                 Mutation::Drop => {}
                 Mutation::Duplicate => out.extend([payload.clone(), payload]),
                 Mutation::Delay => self.handle.lock().held_control = Some(payload),
-                other => out.extend(mutate_bytes(other, payload.clone(), SYNIC_PAYLOAD_LIMIT)
-                    .or(Some(payload))),
+                other => out.extend(
+                    mutate_bytes(other, payload.clone(), SYNIC_PAYLOAD_LIMIT).or(Some(payload)),
+                ),
             }
             return out;
         }
@@ -356,13 +367,13 @@ impl OutgoingHook for HostileHook {
             }
             _ => false,
         };
-        let relid = reply.relid;
         let mut out = Vec::new();
         if self.hit(matches) {
             log::info!(
-                "hostile host: {:?} of a {:?} on channel {relid}",
+                "hostile host: {:?} of a {:?} on channel {}",
                 self.mutation,
-                reply.kind
+                reply.kind,
+                reply.relid
             );
             match self.mutation {
                 Mutation::Drop => {}
@@ -383,13 +394,7 @@ impl OutgoingHook for HostileHook {
             return out;
         }
         out.push(reply);
-        let mut state = self.handle.lock();
-        if state
-            .held_reply
-            .as_ref()
-            .is_some_and(|held| held.relid == relid)
-            && let Some(held) = state.held_reply.take()
-        {
+        if let Some(held) = self.handle.lock().held_reply.take() {
             out.push(held);
         }
         out

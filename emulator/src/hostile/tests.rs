@@ -23,14 +23,24 @@ fn offsets_match_the_vmbus_encoder() {
         connection_id: 0x0102_0304,
     });
     assert_eq!(word(&offer, MESSAGE_TYPE), MessageType::OFFER_CHANNEL.0);
-    assert_eq!(offer[OFFER_CLASS..OFFER_CLASS + 16], class::DXG_GLOBAL.bytes);
-    assert_eq!(offer[OFFER_MMIO_MEGABYTES..OFFER_MMIO_MEGABYTES + 2], [0x34, 0x12]);
+    assert_eq!(
+        offer[OFFER_CLASS..OFFER_CLASS + 16],
+        class::DXG_GLOBAL.bytes
+    );
+    assert_eq!(
+        offer[OFFER_MMIO_MEGABYTES..OFFER_MMIO_MEGABYTES + 2],
+        [0x34, 0x12]
+    );
     assert_eq!(word(&offer, OFFER_RELID), 0xA1B2_C3D4);
     assert_eq!(word(&offer, OFFER_CONNECTION_ID), 0x0102_0304);
 
     let open = encode::open_channel_result(11, 22, 33);
     assert_eq!(
-        (word(&open, CHILD_RELID), word(&open, OPEN_ID), word(&open, OPEN_STATUS)),
+        (
+            word(&open, CHILD_RELID),
+            word(&open, OPEN_ID),
+            word(&open, OPEN_STATUS)
+        ),
         (11, 22, 33)
     );
     let created = encode::gpadl_created(11, 22, 33);
@@ -67,13 +77,22 @@ fn the_hook_rewrites_only_the_chosen_occurrence_once_armed() {
     let (mut hook, handle) = HostileHook::new(&control_row(1, Mutation::Truncate(3)));
     let torndown = encode::gpadl_torndown(9);
     // Not armed: untouched.
-    assert_eq!(hook.control_message(torndown.clone()), vec![torndown.clone()]);
+    assert_eq!(
+        hook.control_message(torndown.clone()),
+        vec![torndown.clone()]
+    );
     handle.arm();
     // Another type passes; the first torndown is occurrence 0 and passes too.
     let other = encode::all_offers_delivered();
     assert_eq!(hook.control_message(other.clone()), vec![other]);
-    assert_eq!(hook.control_message(torndown.clone()), vec![torndown.clone()]);
-    assert_eq!(hook.control_message(torndown.clone()), vec![torndown[..3].to_vec()]);
+    assert_eq!(
+        hook.control_message(torndown.clone()),
+        vec![torndown.clone()]
+    );
+    assert_eq!(
+        hook.control_message(torndown.clone()),
+        vec![torndown[..3].to_vec()]
+    );
     assert_eq!(handle.fired(), 1);
     // Fires once.
     assert_eq!(hook.control_message(torndown.clone()), vec![torndown]);
@@ -109,7 +128,10 @@ fn service_replies_are_matched_by_channel_and_kind() {
     let (mut hook, handle) = HostileHook::new(&row);
     handle.arm();
     let other_channel = ServiceReply::completion(2, 5, vec![1, 2, 3]);
-    assert_eq!(hook.service_reply(other_channel.clone()), vec![other_channel]);
+    assert_eq!(
+        hook.service_reply(other_channel.clone()),
+        vec![other_channel]
+    );
     let notification = ServiceReply::notification(3, vec![1, 2, 3]);
     assert_eq!(hook.service_reply(notification.clone()), vec![notification]);
     let reply = hook.service_reply(ServiceReply::completion(3, 5, vec![1, 2, 3]));
@@ -123,5 +145,9 @@ fn row_names_are_unique_and_skips_say_why() {
     let count = names.len();
     names.dedup();
     assert_eq!(names.len(), count, "duplicate row names");
-    assert!(HOSTILE_ROWS.iter().all(|row| row.skipped.is_none_or(|why| !why.is_empty())));
+    assert!(
+        HOSTILE_ROWS
+            .iter()
+            .all(|row| row.skipped.is_none_or(|why| !why.is_empty()))
+    );
 }
