@@ -235,6 +235,12 @@ fn prepare(stack: &mut Stack, kind: RequestKind) -> Request {
             private_data: vec![],
         },
         RequestKind::CreateAllocation => allocation(vec![sized(4096)]),
+        RequestKind::QueryVideoMemoryInfo => Request::QueryVideoMemoryInfo {
+            adapter,
+            segment_group: 0,
+        },
+        RequestKind::DestroyDevice => Request::DestroyDevice { device },
+        RequestKind::DestroyProcess => Request::DestroyProcess,
         RequestKind::CreatePagingQueue => Request::CreatePagingQueue {
             device,
             priority: 0,
@@ -306,6 +312,9 @@ fn perform(stack: &mut Stack, injection: Injection) {
             &encode::version_response(true, 0, MESSAGE_CONNECTION_ID),
         ),
         Injection::UnloadResponse => deliver(stack, &encode::unload_response()),
+        Injection::ModifyChannelResponse { relid } => {
+            deliver(stack, &encode::modify_channel_response(relid, 0))
+        }
         Injection::AllOffersDelivered => deliver(stack, &encode::all_offers_delivered()),
         Injection::Rescind { relid } => deliver(stack, &encode::rescind_channel_offer(relid)),
     }
@@ -317,6 +326,9 @@ struct Outcome {
     result: Option<Result<Reply, NtStatus>>,
     counts: Counts,
     noticed: bool,
+    /// Whether the row's message was sent while the row's request was being answered (a
+    /// request the guest answers itself makes no host reply to bend).
+    fired_by_request: bool,
     /// Whether a new process still finds the adapter.
     dxg_works: bool,
     /// Whether the echo channel still works (after UNLOAD: whether the bus unloaded).
@@ -333,6 +345,7 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
     }
     let mut stack = Stack::hostile(ServerConfig::standard(1), gaps(), Box::new(hook));
     let mut result = None;
+    let mut fired_by_request = true;
     let arm = |handle: &HookHandle| {
         if !honest {
             handle.arm();
@@ -350,6 +363,7 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
             let request = prepare(&mut stack, kind);
             arm(&handle);
             result = stack.try_call(PROCESS, request);
+            fired_by_request = handle.fired() > 0;
         }
         Scenario::RescindVgpu => {
             arm(&handle);
@@ -406,6 +420,7 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
             result,
             counts,
             noticed,
+            fired_by_request,
             dxg_works,
             bus_works,
             message_connection_id,
@@ -419,6 +434,9 @@ fn check(row: &HostileRow) -> Result<(), String> {
     let (outcome, handle) = run(row, false);
     if row.target != Target::None && handle.fired() != 1 {
         return Err("the row's message never appeared".into());
+    }
+    if !outcome.fired_by_request {
+        return Err("the row's request got no reply from the host to bend".into());
     }
     if handle.holding() {
         return Err("a delayed message was never released".into());

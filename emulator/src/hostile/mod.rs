@@ -160,6 +160,11 @@ pub enum Injection {
     VersionResponse,
     /// An UNLOAD_RESPONSE the guest never asked for.
     UnloadResponse,
+    /// A MODIFYCHANNEL_RESPONSE the guest never asked for.
+    ModifyChannelResponse {
+        /// The relid named.
+        relid: u32,
+    },
     /// ALLOFFERS_DELIVERED a second time.
     AllOffersDelivered,
     /// A RESCIND for a relid never offered.

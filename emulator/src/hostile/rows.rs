@@ -75,6 +75,12 @@ pub enum RequestKind {
     CreateMonitoredFence,
     /// LOCK2 (reply carries an IO-space address).
     Lock,
+    /// QUERYVIDEOMEMORYINFO.
+    QueryVideoMemoryInfo,
+    /// DESTROYDEVICE (a status reply).
+    DestroyDevice,
+    /// DESTROYPROCESS (global channel, a status reply).
+    DestroyProcess,
 }
 
 /// What the guest does, with the row's hook armed, to make the target appear.
@@ -133,6 +139,11 @@ const fn control(
 
 const fn skipped(mut row: HostileRow, reason: &'static str) -> HostileRow {
     row.skipped = Some(reason);
+    row
+}
+
+const fn nth(mut row: HostileRow, occurrence: usize) -> HostileRow {
+    row.occurrence = occurrence;
     row
 }
 
@@ -281,6 +292,7 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     inject("gpadl created never asked for", Injection::Created { relid: DXG_VGPU_RELID, gpadl: 0xDEAD }, Noticed),
     inject("version response while connected", Injection::VersionResponse, Noticed),
     inject("unload response never asked for", Injection::UnloadResponse, Survives),
+    inject("modify channel response never asked for", Injection::ModifyChannelResponse { relid: DXG_GLOBAL_RELID }, Survives),
     inject("all offers delivered again", Injection::AllOffersDelivered, Survives),
     inject("rescind of a relid never offered", Injection::Rescind { relid: 0xFFF0 }, Noticed),
     inject("event flag for no channel", Injection::EventFlag { relid: 100 }, Survives),
@@ -328,6 +340,13 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     known(dxg("dxg monitored fence unaligned", RequestKind::CreateMonitoredFence, p64(16, IO_SPACE_UNALIGNED), RequestFails), UNALIGNED_FENCE),
     dxg("dxg lock reply truncated", RequestKind::Lock, Truncate(4), RequestFails),
     dxg("dxg lock reply address outside the IO space", RequestKind::Lock, p64(8, GUEST_PAGE), RequestFails),
+    dxg("dxg query video memory info reply truncated", RequestKind::QueryVideoMemoryInfo, Truncate(0), RequestFails),
+    // DESTROYDEVICE first tears the device's objects down (one reply), DESTROYPROCESS its
+    // devices (two): the row bends the last reply, the request's own.
+    nth(dxg("dxg destroy device reply truncated", RequestKind::DestroyDevice, Truncate(0), RequestFails), 1),
+    nth(dxg("dxg destroy device failure status", RequestKind::DestroyDevice, p32(0, 0xC000_0001), RequestFails), 1),
+    nth(dxg("dxg destroy device reply duplicated", RequestKind::DestroyDevice, Duplicate, Survives), 1),
+    nth(dxg("dxg destroy process reply truncated", RequestKind::DestroyProcess, Truncate(0), RequestFails), 2),
     dxg("dxg reply out of order", RequestKind::CreateDevice, Delay, Survives),
     skipped(dxg("dxg reply never sent", RequestKind::CreateDevice, Drop, RequestFails), NO_TIME_BOUND),
 ];
