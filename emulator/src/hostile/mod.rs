@@ -6,7 +6,7 @@
 //! channel and kind), which occurrence of it to hit, and one [`Mutation`] (truncated,
 //! oversized, a field patched to a wrong id or address, dropped, duplicated, delayed behind
 //! the next message). The row goes into the VMBus server as an
-//! [`OutgoingHook`](crate::vmbus_server::OutgoingHook) ([`HostileHook`]), which sees every
+//! [`OutgoingHook`] ([`HostileHook`]), which sees every
 //! control message and every service-channel packet just before it is queued; everything not
 //! targeted passes unchanged. Faults that are not a rewrite of one message (event flags set
 //! for nobody, monitor pages scribbled on, stray control messages) are [`Injection`]s that
