@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod acpi_tables;
+pub mod hostile;
 pub mod platform;
 pub mod services;
 pub mod vgpu;

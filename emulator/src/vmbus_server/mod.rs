@@ -22,6 +22,7 @@ mod channel;
 mod config;
 mod error;
 mod gpadl_events;
+mod hook;
 pub mod loopback;
 pub mod service;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use config::{
 };
 pub use error::ServerError;
 pub use gpadl_events::GpadlEvent;
+pub use hook::OutgoingHook;
 pub use service::{ChannelService, ReplyKind, ServicePacket, ServiceReply, ServiceStatistics};
 
 use hyperv::memory::GuestMemory;
@@ -119,6 +121,8 @@ pub struct Server<M: GuestMemory + Clone> {
     /// The feature bits of each channel's two rings (guest→host, host→guest) as the guest had
     /// set them when its OPENCHANNEL arrived.
     ring_features_at_open: BTreeMap<u32, (u32, u32)>,
+    /// Rewrites outgoing traffic (the hostile-host suite), if set.
+    hook: Option<Box<dyn OutgoingHook>>,
 }
 
 /// Most guest packets one [`Server::run_services`] call hands to the device model; the rest
@@ -160,6 +164,7 @@ impl<M: GuestMemory + Clone> Server<M> {
             gpadl_events: None,
             monitor_pages: None,
             ring_features_at_open: BTreeMap::new(),
+            hook: None,
         }
     }
 
@@ -250,22 +255,34 @@ impl<M: GuestMemory + Clone> Server<M> {
         let mut any = false;
         while let Some(reply) = service.poll_reply() {
             any = true;
-            match self.offers.get_mut(&reply.relid) {
-                Some(Offer {
-                    state: ChannelState::Open { channel, .. },
-                    rescinded: false,
-                    ..
-                }) if !channel.broken => channel.outbox.push_back(reply),
-                _ => {
-                    log::debug!(
-                        "vmbus server: reply for channel {} dropped (not open)",
-                        reply.relid
-                    );
-                    self.service_statistics.replies_dropped += 1;
-                }
+            let replies = match self.hook.as_mut() {
+                Some(hook) => hook.service_reply(reply),
+                None => vec![reply],
+            };
+            for reply in replies {
+                self.queue_reply(reply);
             }
         }
         any
+    }
+
+    /// Puts a device model's packet into its channel's outbox (dropped if the channel is not
+    /// open).
+    fn queue_reply(&mut self, reply: ServiceReply) {
+        match self.offers.get_mut(&reply.relid) {
+            Some(Offer {
+                state: ChannelState::Open { channel, .. },
+                rescinded: false,
+                ..
+            }) if !channel.broken => channel.outbox.push_back(reply),
+            _ => {
+                log::debug!(
+                    "vmbus server: reply for channel {} dropped (not open)",
+                    reply.relid
+                );
+                self.service_statistics.replies_dropped += 1;
+            }
+        }
     }
 
     /// One channel: flush, then read and dispatch packets while the outbox stays empty.
@@ -347,6 +364,25 @@ impl<M: GuestMemory + Clone> Server<M> {
                 .push_back(ServerOutput::SetEventFlag { target_vp, relid });
         }
         progressed
+    }
+
+    /// Installs (or with `None` removes) a hook that rewrites every control message and
+    /// device-model packet before it is queued for the guest (see [`OutgoingHook`]).
+    pub fn set_outgoing_hook(&mut self, hook: Option<Box<dyn OutgoingHook>>) {
+        self.hook = hook;
+    }
+
+    /// Number of open channels.
+    pub fn open_channel_count(&self) -> usize {
+        self.offers
+            .values()
+            .filter(|offer| matches!(offer.state, ChannelState::Open { .. }))
+            .count()
+    }
+
+    /// Number of GPADLs whose header arrived but not yet all their bodies.
+    pub fn incomplete_gpadl_count(&self) -> usize {
+        self.incomplete_gpadls.len()
     }
 
     /// Changes the injected faults.
@@ -901,7 +937,13 @@ impl<M: GuestMemory + Clone> Server<M> {
                 MessageType(u32::from(payload.first().copied().unwrap_or(0)))
             );
         }
-        self.outputs
-            .push_back(ServerOutput::Message { target_vp, payload });
+        let payloads = match self.hook.as_mut() {
+            Some(hook) => hook.control_message(payload),
+            None => vec![payload],
+        };
+        for payload in payloads {
+            self.outputs
+                .push_back(ServerOutput::Message { target_vp, payload });
+        }
     }
 }

@@ -490,3 +490,69 @@ impl Stack {
         self.pump();
     }
 }
+
+/// For the hostile-host suite (`tests/hostile_host.rs`): a stack whose host rewrites its
+/// traffic through `hook` from the first message on, and whose boot is not required to
+/// succeed.
+impl Stack {
+    /// As [`Stack::over_virtual_pci`], with `hook` installed in the VMBus server before the
+    /// guest connects; pumps until idle without requiring the bus to be ready (a hostile host
+    /// may keep it from ever becoming so).
+    pub fn hostile(
+        config: ServerConfig,
+        gaps: MmioGaps,
+        hook: Box<dyn emulator::vmbus_server::OutgoingHook>,
+    ) -> Self {
+        let loopback = Loopback::new(SynicHost::new(HostConfig::default()), MEMORY_BYTES);
+        let mut services = HostServices::new(loopback.memory(), config);
+        services.server().set_outgoing_hook(Some(hook));
+        services.set_address_map(&[MmioRange::new(0, MEMORY_BYTES as u64)], None);
+        loopback.with_host(|host, _| services.register(host));
+        let services = SharedHostServices::new(services);
+        loopback.set_handler(Box::new(services.clone()));
+        let mut pages = BumpPageAllocator::new(SYNIC_PAGES.0, SYNIC_PAGES.1);
+        let bus = BusDriver::start(
+            loopback.backend(0),
+            loopback.memory(),
+            &mut pages,
+            VECTOR,
+            None,
+            Box::new(SteppingClock::default()),
+        )
+        .expect("bus starts");
+        let mut stack = Stack {
+            loopback,
+            services,
+            bus,
+            driver: Driver::new(DriverConfig::default()),
+            channels: BTreeMap::new(),
+            next_ring_gpa: RING_BASE,
+            buffer: Vec::new(),
+            completions: BTreeMap::new(),
+            protocol_errors: Vec::new(),
+            events: Vec::new(),
+            hold_signals: false,
+            vpci: None,
+            probed: 0,
+        };
+        let mut vpci = VpciGuest::new(&gaps, MEMORY_BYTES as u64);
+        vpci.subscribe(&mut stack.bus);
+        stack.vpci = Some(vpci);
+        for class in [class::DXG_GLOBAL, class::DXG_VIRTUAL_GPU] {
+            stack.bus_request(BusRequest::Subscribe {
+                class,
+                subscriber: SUBSCRIBER,
+            });
+        }
+        stack.pump();
+        stack
+    }
+
+    /// The dxg channels the glue holds open (rings attached).
+    pub fn open_guest_channels(&self) -> usize {
+        self.channels
+            .values()
+            .filter(|channel| channel.rings.is_some())
+            .count()
+    }
+}

@@ -1,0 +1,546 @@
+//! The standing hostile-host suite: every row of `emulator::hostile::HOSTILE_ROWS` against the
+//! real guest stack in-process (`support/guest_stack.rs`: SynIC client, VMBus bus driver, vPCI
+//! driver and dxg core over the emulated SynIC, VMBus server, vPCI host and vGPU).
+//!
+//! Each row gets a fresh VM whose host rewrites one message (`emulator::hostile::HostileHook`
+//! in the VMBus server) or performs one injection, and then is checked for:
+//! - no panic (each row runs under `catch_unwind`, so one failing row names itself and the
+//!   others still run);
+//! - the row's message really appeared (the hook fired), so a row cannot pass by missing;
+//! - what the row expects of the guest: a typed error (the request's NTSTATUS, a rejected
+//!   message counted by the bus, a dxg protocol error), or nothing in particular;
+//! - the rest keeps working: the echo device (a channel nobody else uses) can still be opened
+//!   and echoes a packet, and a new process can still be created and enumerate the adapter
+//!   (none after the vGPU was rescinded). A row the guest must notice at boot may cost the
+//!   device it hit (a vPCI bus that failed D0 entry has no GPU), but never the bus (unless it
+//!   refused the host's VERSION_RESPONSE: then there is no connection). After UNLOAD: the bus
+//!   reports itself unloaded;
+//! - nothing leaks: no dxg transaction outstanding, no GPADL on the host without its open
+//!   channel, no half-built GPADL, the guest holds no channel the host has closed, and for
+//!   rows the guest may simply ignore, every count equals that of a VM without the row.
+//!
+//! Skipped rows (faults the guest cannot survive yet without a time bound) are printed with
+//! their reason.
+
+mod support;
+
+use drivers::vmbus_bus::{BusRequest, DriverEvent, RingMemory};
+use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::wire::{D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
+use emulator::hostile::rows::ECHO_RELID;
+use emulator::hostile::{
+    Expect, HOSTILE_ROWS, HookHandle, HostileHook, HostileRow, Injection, Mutation, RequestKind,
+    Scenario, Target,
+};
+use emulator::vmbus_server::ServerConfig;
+use hyperv::memory::{GuestMemory, PAGE_SIZE};
+use hyperv::mmio::{MmioGaps, MmioRange};
+use hyperv::synic::{MessageType, VMBUS_SINT};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use support::guest_stack::Stack;
+use support::requests::{create_device, create_process, enum_adapters, sized};
+use support::vm::ok;
+use vmbus::client::SubscriberId;
+use vmbus::guid::class;
+use vmbus::messages::encode;
+use vmbus::ring::OutgoingPacket;
+use vmbus::version::MESSAGE_CONNECTION_ID;
+
+/// The process each row's request runs in.
+const PROCESS: ProcessId = ProcessId(1);
+/// The process created afterwards to see that the rest still works.
+const LATER: ProcessId = ProcessId(2);
+
+fn gaps() -> MmioGaps {
+    MmioGaps {
+        low: Some(MmioRange::new(0xF800_0000, 0x0400_0000)),
+        high: Some(MmioRange::new(0x10_0000_0000, 1 << 30)),
+    }
+}
+
+/// What is counted before and after a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counts {
+    /// dxg channels the guest glue holds open.
+    guest_open_channels: usize,
+    /// Offers the guest's bus knows.
+    guest_offers: usize,
+    /// dxg requests waiting for the host.
+    outstanding_transactions: usize,
+    /// Channels open on the host.
+    host_open_channels: usize,
+    /// GPADLs created on the host.
+    host_gpadls: usize,
+    /// GPADLs half-built on the host.
+    host_incomplete_gpadls: usize,
+    /// vGPU processes on the host.
+    host_processes: usize,
+}
+
+fn counts(stack: &mut Stack) -> Counts {
+    let mut services = stack.services.lock();
+    let server = services.server();
+    let (host_open_channels, host_gpadls, host_incomplete_gpadls) = (
+        server.open_channel_count(),
+        server.gpadl_count(),
+        server.incomplete_gpadl_count(),
+    );
+    let host_processes = services.gpu().process_count();
+    drop(services);
+    Counts {
+        guest_open_channels: stack.open_guest_channels(),
+        guest_offers: stack.bus.offers().count(),
+        outstanding_transactions: stack.driver.outstanding_transactions(),
+        host_open_channels,
+        host_gpadls,
+        host_incomplete_gpadls,
+        host_processes,
+    }
+}
+
+/// How much the guest has noticed so far: messages its bus rejected, dxg protocol errors, and
+/// whether its vPCI driver gave the bus up, never got it running or handed on no GPU function
+/// (a failed open, version negotiation, D0 entry or resource assignment).
+fn notices(stack: &Stack) -> (u64, usize, bool) {
+    let vpci_failed = stack.vpci.as_ref().is_some_and(|vpci| {
+        vpci.reports.iter().any(|report| report.status != 0)
+            || vpci.found.is_empty()
+            || vpci.buses.phase(emulator::hostile::rows::VPCI_RELID)
+                != Some(drivers::vpci::Phase::Running)
+    });
+    (
+        stack.bus.statistics().rejected_messages,
+        stack.protocol_errors.len(),
+        vpci_failed,
+    )
+}
+
+/// The echo test device's subscriber (nobody else in the stack claims its class).
+const ECHO_SUBSCRIBER: SubscriberId = SubscriberId(42);
+/// Ring memory for the echo channel: above the vPCI rings (40 MiB), below the end of RAM.
+const ECHO_RING_GPA: u64 = 0x2C0_0000;
+/// Most rounds of the echo exchange (each round runs every pending interrupt and event).
+const ECHO_ROUNDS: usize = 64;
+
+/// Opens the echo device through the guest's bus and sees one packet come back: the VMBus
+/// connection still works beside whatever the row broke.
+fn echo_works(stack: &mut Stack) -> bool {
+    let subscribe = BusRequest::Subscribe {
+        class: class::DXGOS_ECHO,
+        subscriber: ECHO_SUBSCRIBER,
+    };
+    if stack.bus.handle(ECHO_SUBSCRIBER, subscribe).is_err() {
+        return false;
+    }
+    let payload = *b"hostile echo 16b";
+    let mut rings = None;
+    let mut buffer = Vec::new();
+    for _ in 0..ECHO_ROUNDS {
+        stack.loopback.poll();
+        if !stack.loopback.take_interrupts().is_empty() && stack.bus.on_interrupt().is_err() {
+            return false;
+        }
+        while let Some(output) = stack.bus.poll_output() {
+            if output.subscriber != ECHO_SUBSCRIBER {
+                continue; // the other drivers are not run any more in this row
+            }
+            match output.event {
+                DriverEvent::Offer(offer) if offer.relid == ECHO_RELID => {
+                    let open = BusRequest::Open {
+                        relid: offer.relid,
+                        rings: RingMemory {
+                            gpa: ECHO_RING_GPA,
+                            outbound_bytes: 4 * 4096,
+                            inbound_bytes: 4 * 4096,
+                        },
+                        user_data: [0; 120],
+                    };
+                    if stack.bus.handle(ECHO_SUBSCRIBER, open).is_err() {
+                        return false;
+                    }
+                }
+                DriverEvent::Opened {
+                    relid,
+                    result: Ok(mut opened),
+                } => {
+                    let packet = OutgoingPacket::in_band(7, false, &payload);
+                    if opened.outbound.send(&packet).is_err()
+                        || stack
+                            .bus
+                            .handle(ECHO_SUBSCRIBER, BusRequest::Signal { relid })
+                            .is_err()
+                    {
+                        return false;
+                    }
+                    rings = Some(opened);
+                }
+                DriverEvent::Opened { result: Err(_), .. } => return false,
+                DriverEvent::Signalled { .. } => {
+                    if let Some(opened) = rings.as_mut()
+                        && let Ok(Some(packet)) = opened.inbound.read_packet(&mut buffer)
+                    {
+                        return packet.payload(&buffer) == payload;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    false
+}
+
+/// Creates what `kind` needs and returns the request itself.
+fn prepare(stack: &mut Stack, kind: RequestKind) -> Request {
+    if kind == RequestKind::CreateProcess {
+        return Request::CreateProcess {
+            pid: 100,
+            name: "hostile".into(),
+        };
+    }
+    create_process(stack, PROCESS, 100, "hostile");
+    let adapter = enum_adapters(stack, PROCESS)
+        .first()
+        .expect("an adapter")
+        .handle;
+    // The first device also opens the adapter on the host (a request of its own); made here,
+    // so that the row's reply is the first one after arming.
+    let device = create_device(stack, PROCESS, adapter);
+    let query = Request::QueryAdapterInfo {
+        adapter,
+        query_type: QUERY_ADAPTER_TYPE_RENDER,
+        data: vec![0; 4],
+    };
+    if kind == RequestKind::QueryAdapterInfo {
+        ok(stack.call(PROCESS, query.clone()));
+        return query;
+    }
+    if kind == RequestKind::CreateDevice {
+        return Request::CreateDevice { adapter, flags: 0 };
+    }
+    let allocation = |allocations: Vec<AllocationRequest>| Request::CreateAllocation {
+        device,
+        resource: D3dkmtHandle::NULL,
+        flags: 0,
+        runtime_data: vec![],
+        driver_data: vec![],
+        allocations,
+    };
+    match kind {
+        RequestKind::CreateContext => Request::CreateContext {
+            device,
+            node_ordinal: 0,
+            engine_affinity: 0,
+            flags: 0,
+            client_hint: 0,
+            private_data: vec![],
+        },
+        RequestKind::CreateAllocation => allocation(vec![sized(4096)]),
+        RequestKind::QueryVideoMemoryInfo => Request::QueryVideoMemoryInfo {
+            adapter,
+            segment_group: 0,
+        },
+        RequestKind::DestroyDevice => Request::DestroyDevice { device },
+        RequestKind::DestroyProcess => Request::DestroyProcess,
+        RequestKind::CreatePagingQueue => Request::CreatePagingQueue {
+            device,
+            priority: 0,
+        },
+        RequestKind::CreateMonitoredFence => Request::CreateSyncObject {
+            device,
+            kind: SyncObjectKind::MonitoredFence {
+                initial_value: 0,
+                engine_affinity: 0,
+            },
+            flags: 0,
+        },
+        RequestKind::Lock => {
+            let Ok(Reply::Allocations { allocations, .. }) =
+                stack.call(PROCESS, allocation(vec![sized(4096)]))
+            else {
+                panic!("no allocation to lock")
+            };
+            Request::Lock {
+                device,
+                allocation: allocations[0].handle,
+            }
+        }
+        RequestKind::CreateProcess | RequestKind::QueryAdapterInfo | RequestKind::CreateDevice => {
+            unreachable!("handled above")
+        }
+    }
+}
+
+/// Delivers a control message to the guest's VMBus SINT as the host would.
+fn deliver(stack: &Stack, payload: &[u8]) {
+    stack.loopback.with_host(|host, memory| {
+        host.deliver_message(0, VMBUS_SINT, MessageType::VMBUS, payload, memory)
+            .expect("delivered")
+    });
+}
+
+fn perform(stack: &mut Stack, injection: Injection) {
+    match injection {
+        Injection::EventFlag { relid } => {
+            stack.loopback.with_host(|host, memory| {
+                host.signal_event_flag(0, VMBUS_SINT, relid, memory)
+                    .expect("flag set")
+            });
+        }
+        Injection::MonitorPages { fill } => {
+            let (first, second) = stack
+                .services
+                .lock()
+                .server()
+                .monitor_pages()
+                .expect("connected");
+            let memory = stack.loopback.memory();
+            for page in [first, second] {
+                memory
+                    .write(page, &vec![fill; PAGE_SIZE as usize])
+                    .expect("monitor page in RAM");
+            }
+        }
+        Injection::OpenResult { relid } => {
+            deliver(stack, &encode::open_channel_result(relid, 0, 0))
+        }
+        Injection::Torndown { gpadl } => deliver(stack, &encode::gpadl_torndown(gpadl)),
+        Injection::Created { relid, gpadl } => {
+            deliver(stack, &encode::gpadl_created(relid, gpadl, 0))
+        }
+        Injection::VersionResponse => deliver(
+            stack,
+            &encode::version_response(true, 0, MESSAGE_CONNECTION_ID),
+        ),
+        Injection::UnloadResponse => deliver(stack, &encode::unload_response()),
+        Injection::ModifyChannelResponse { relid } => {
+            deliver(stack, &encode::modify_channel_response(relid, 0))
+        }
+        Injection::AllOffersDelivered => deliver(stack, &encode::all_offers_delivered()),
+        Injection::Rescind { relid } => deliver(stack, &encode::rescind_channel_offer(relid)),
+    }
+}
+
+/// What happened in one row.
+struct Outcome {
+    /// The row's request, if it had one and it completed.
+    result: Option<Result<Reply, NtStatus>>,
+    counts: Counts,
+    noticed: bool,
+    /// Whether the row's message was sent while the row's request was being answered (a
+    /// request the guest answers itself makes no host reply to bend).
+    fired_by_request: bool,
+    /// Whether a new process still finds the adapter.
+    dxg_works: bool,
+    /// Whether the echo channel still works (after UNLOAD: whether the bus unloaded).
+    bus_works: bool,
+    /// The connection id the guest posts control messages to.
+    message_connection_id: Option<u32>,
+}
+
+/// Runs `row` (with its hostile host, or with an honest one when `honest`).
+fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
+    let (hook, handle) = HostileHook::new(row);
+    if row.scenario == Scenario::Boot && !honest {
+        handle.arm();
+    }
+    let mut stack = Stack::hostile(ServerConfig::standard(1), gaps(), Box::new(hook));
+    let mut result = None;
+    let mut fired_by_request = true;
+    let arm = |handle: &HookHandle| {
+        if !honest {
+            handle.arm();
+        }
+    };
+    // Boot rows count from a clean start; the others from after boot.
+    let before = if row.scenario == Scenario::Boot {
+        (0, 0, false)
+    } else {
+        notices(&stack)
+    };
+    match row.scenario {
+        Scenario::Boot => {}
+        Scenario::Request(kind) => {
+            let request = prepare(&mut stack, kind);
+            arm(&handle);
+            result = stack.try_call(PROCESS, request);
+            fired_by_request = handle.fired() > 0;
+        }
+        Scenario::RescindVgpu => {
+            arm(&handle);
+            stack.services.lock().rescind_vgpu(0).expect("rescinded");
+            stack.pump();
+        }
+        Scenario::Unload => {
+            arm(&handle);
+            stack.bus.unload().expect("unload sent");
+            stack.pump();
+        }
+        Scenario::Inject => {
+            if let (Mutation::Inject(injection), false) = (row.mutation, honest) {
+                perform(&mut stack, injection);
+            }
+            stack.pump();
+        }
+    }
+    // A delayed control message the guest was waiting for arrives late.
+    if let Some(late) = handle.take_held_control() {
+        deliver(&stack, &late);
+        stack.pump();
+    }
+    let after = notices(&stack);
+    let noticed = after.0 > before.0 || after.1 > before.1 || (after.2 && !before.2);
+    let (dxg_works, bus_works) = if row.scenario == Scenario::Unload {
+        (true, stack.bus.is_unloaded())
+    } else {
+        let create = stack.try_call(
+            LATER,
+            Request::CreateProcess {
+                pid: 200,
+                name: "later".into(),
+            },
+        );
+        let adapters = stack.try_call(LATER, Request::EnumAdapters);
+        // After the vGPU's rescind no adapter is left (one, if the row kept the rescind from
+        // the guest).
+        let expected = if row.scenario == Scenario::RescindVgpu {
+            0..=1
+        } else {
+            1..=1
+        };
+        let dxg_works = matches!(create, Some(Ok(_)))
+            && matches!(adapters, Some(Ok(Reply::Adapters(list))) if expected.contains(&list.len()));
+        // The counts are taken before the echo channel is opened.
+        (dxg_works, true)
+    };
+    let counts = counts(&mut stack);
+    let message_connection_id = stack.bus.message_connection_id();
+    let bus_works = bus_works && (row.scenario == Scenario::Unload || echo_works(&mut stack));
+    (
+        Outcome {
+            result,
+            counts,
+            noticed,
+            fired_by_request,
+            dxg_works,
+            bus_works,
+            message_connection_id,
+        },
+        handle,
+    )
+}
+
+/// The checks of one row; `Err` says what went wrong.
+fn check(row: &HostileRow) -> Result<(), String> {
+    let (outcome, handle) = run(row, false);
+    if row.target != Target::None && handle.fired() != 1 {
+        return Err("the row's message never appeared".into());
+    }
+    if !outcome.fired_by_request {
+        return Err("the row's request got no reply from the host to bend".into());
+    }
+    if handle.holding() {
+        return Err("a delayed message was never released".into());
+    }
+    // A connection id the host made up must not be where the guest posts (the guest may
+    // notice only later, when its posts fail).
+    if let (
+        Target::Control(vmbus::messages::MessageType::VERSION_RESPONSE),
+        Mutation::PatchU32 { offset, value },
+    ) = (row.target, row.mutation)
+        && offset == emulator::hostile::offsets::VERSION_CONNECTION_ID
+        && outcome.message_connection_id == Some(value)
+    {
+        return Err(format!("the guest posts to connection id {value:#x}"));
+    }
+    let counts = outcome.counts;
+    if counts.outstanding_transactions != 0 {
+        return Err(format!("leak: {counts:?}"));
+    }
+    // A host that lies in GPADL_CREATED keeps a GPADL the guest was told does not exist: the
+    // host's own inconsistency, not the guest's leak.
+    let lies_about_gpadls =
+        row.target == Target::Control(vmbus::messages::MessageType::GPADL_CREATED);
+    if (counts.host_gpadls != counts.host_open_channels && !lies_about_gpadls)
+        || counts.host_incomplete_gpadls != 0
+    {
+        return Err(format!("GPADL leak: {counts:?}"));
+    }
+    // After UNLOAD the bus no longer tells the dxg glue anything (it is going away).
+    if counts.guest_open_channels > counts.host_open_channels && row.scenario != Scenario::Unload {
+        return Err(format!("guest holds channels the host closed: {counts:?}"));
+    }
+    // A guest that refuses the host's VERSION_RESPONSE has no connection to keep working.
+    let may_lose_bus = row.target
+        == Target::Control(vmbus::messages::MessageType::VERSION_RESPONSE)
+        && row.expect == Expect::Noticed
+        && outcome.noticed;
+    if !outcome.bus_works && !may_lose_bus {
+        return Err(format!("the VMBus connection stopped working ({counts:?})"));
+    }
+    let may_lose_device = row.scenario == Scenario::Boot && row.expect == Expect::Noticed;
+    if !outcome.dxg_works && !may_lose_device {
+        return Err(format!("dxg stopped working ({counts:?})"));
+    }
+    match row.expect {
+        Expect::Survives => {
+            let (honest, _) = run(row, true);
+            if counts != honest.counts {
+                return Err(format!(
+                    "counts differ from an honest host: {counts:?} vs {:?}",
+                    honest.counts
+                ));
+            }
+        }
+        Expect::Noticed => {
+            if !outcome.noticed && !matches!(outcome.result, Some(Err(_))) {
+                return Err("the guest did not notice".into());
+            }
+        }
+        Expect::RequestFails => match outcome.result {
+            Some(Err(_)) => {}
+            Some(Ok(reply)) => return Err(format!("the request succeeded: {reply:?}")),
+            None => return Err("the request never completed".into()),
+        },
+    }
+    Ok(())
+}
+
+#[test]
+fn every_hostile_row() {
+    let mut failures = Vec::new();
+    let mut defects_seen = Vec::new();
+    let mut ran = 0;
+    for row in HOSTILE_ROWS {
+        if let Some(reason) = row.skipped {
+            println!("SKIPPED {:<50} {reason}", row.name);
+            continue;
+        }
+        ran += 1;
+        let verdict = catch_unwind(AssertUnwindSafe(|| check(row))).unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                .unwrap_or_default();
+            Err(format!("panicked: {text}"))
+        });
+        match (verdict, row.known_defect) {
+            (Ok(()), None) => println!("ok      {}", row.name),
+            (Err(why), Some(defect)) => {
+                println!("DEFECT  {:<50} {why} ({defect})", row.name);
+                defects_seen.push(row.name);
+            }
+            (Ok(()), Some(defect)) => failures.push(format!(
+                "{}: passes now; remove its known_defect marker ({defect})",
+                row.name
+            )),
+            (Err(why), None) => failures.push(format!("{}: {why}", row.name)),
+        }
+    }
+    println!(
+        "{ran} rows run, {} skipped, {} known defects shown",
+        HOSTILE_ROWS.len() - ran,
+        defects_seen.len()
+    );
+    assert!(failures.is_empty(), "rows failed:\n{}", failures.join("\n"));
+}
