@@ -109,7 +109,8 @@ fn notices(stack: &Stack) -> (u64, usize, bool) {
                 != Some(drivers::vpci::Phase::Running)
     });
     (
-        stack.bus.statistics().rejected_messages,
+        // A message the bus refused, or a connection it gave up (a bad VERSION_RESPONSE).
+        stack.bus.statistics().rejected_messages + stack.bus_errors.len() as u64,
         stack.protocol_errors.len(),
         vpci_failed,
     )

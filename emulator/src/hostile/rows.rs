@@ -35,26 +35,12 @@ const IO_SPACE_IN_PROCESS: &str = "the in-process glue carves the IO space out o
 /// Why a rejected VERSION_RESPONSE is a never-answered row.
 const REJECTED_THEN_WAITS: &str = "rejected, and then the guest waits for a valid answer that never comes: never answered (issue 14, supervision)";
 
-/// Known defect (issue 12).
-const CONNECTION_ID_0: &str =
-    "issue 12: a message connection id of 0 in VERSION_RESPONSE is accepted";
-
-/// Known defect (issue 12).
-const CONNECTION_ID_ALL_ONES: &str =
-    "issue 12: a message connection id of 0xFFFFFFFF in VERSION_RESPONSE is accepted";
-
 /// Why a vPCI completion with a wrong transaction id is a never-answered row.
 const IGNORED_THEN_WAITS: &str =
     "ignored, and then the real answer never comes: never answered (issue 14, supervision)";
 
 /// Why a dxg completion with a wrong transaction id is a never-answered row.
 const UNKNOWN_TRANSACTION_THEN_WAITS: &str = "reported as a protocol error, but the real answer then never comes: never answered (issue 14, supervision)";
-
-/// Known defect (issue 12).
-const PAGING_QUEUE_FENCE: &str = "issue 12: the CREATEPAGINGQUEUE fence storage address is not range-checked (dxg/src/core/replies.rs)";
-
-/// Known defect (issue 12).
-const UNALIGNED_FENCE: &str = "issue 12: an unaligned monitored-fence storage address is accepted";
 
 /// A dxg request the guest makes (after creating what it needs) to make a reply appear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,11 +130,6 @@ const fn skipped(mut row: HostileRow, reason: &'static str) -> HostileRow {
 
 const fn nth(mut row: HostileRow, occurrence: usize) -> HostileRow {
     row.occurrence = occurrence;
-    row
-}
-
-const fn known(mut row: HostileRow, defect: &'static str) -> HostileRow {
-    row.known_defect = Some(defect);
     row
 }
 
@@ -250,8 +231,8 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     control("version response oversized", VERSION, 0, Oversize(64), Boot, Survives),
     control("version response duplicated", VERSION, 0, Duplicate, Boot, Survives),
     control("version response refused", VERSION, 0, p8(VERSION_SUPPORTED, 0), Boot, Survives),
-    known(control("version response connection id 0", VERSION, 0, p32(VERSION_CONNECTION_ID, 0), Boot, Noticed), CONNECTION_ID_0),
-    known(control("version response connection id all-ones", VERSION, 0, p32(VERSION_CONNECTION_ID, u32::MAX), Boot, Noticed), CONNECTION_ID_ALL_ONES),
+    control("version response connection id 0", VERSION, 0, p32(VERSION_CONNECTION_ID, 0), Boot, Noticed),
+    control("version response connection id all-ones", VERSION, 0, p32(VERSION_CONNECTION_ID, u32::MAX), Boot, Noticed),
     skipped(control("version response never sent", VERSION, 0, Drop, Boot, Noticed), NO_TIME_BOUND),
     // ALLOFFERS_DELIVERED
     control("all offers delivered duplicated", ALL_OFFERS, 0, Duplicate, Boot, Survives),
@@ -333,11 +314,11 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     dxg("dxg create allocation reply truncated", RequestKind::CreateAllocation, Truncate(8), RequestFails),
     dxg("dxg create allocation reply duplicated", RequestKind::CreateAllocation, Duplicate, Survives),
     dxg("dxg create paging queue reply truncated", RequestKind::CreatePagingQueue, Truncate(12), RequestFails),
-    known(dxg("dxg paging queue fence outside the IO space", RequestKind::CreatePagingQueue, p64(8, GUEST_PAGE), RequestFails), PAGING_QUEUE_FENCE),
-    known(dxg("dxg paging queue fence in no memory", RequestKind::CreatePagingQueue, p64(8, NOWHERE), RequestFails), PAGING_QUEUE_FENCE),
+    dxg("dxg paging queue fence outside the IO space", RequestKind::CreatePagingQueue, p64(8, GUEST_PAGE), RequestFails),
+    dxg("dxg paging queue fence in no memory", RequestKind::CreatePagingQueue, p64(8, NOWHERE), RequestFails),
     dxg("dxg monitored fence reply truncated", RequestKind::CreateMonitoredFence, Truncate(16), RequestFails),
     dxg("dxg monitored fence outside the IO space", RequestKind::CreateMonitoredFence, p64(16, GUEST_PAGE), RequestFails),
-    known(dxg("dxg monitored fence unaligned", RequestKind::CreateMonitoredFence, p64(16, IO_SPACE_UNALIGNED), RequestFails), UNALIGNED_FENCE),
+    dxg("dxg monitored fence unaligned", RequestKind::CreateMonitoredFence, p64(16, IO_SPACE_UNALIGNED), RequestFails),
     dxg("dxg lock reply truncated", RequestKind::Lock, Truncate(4), RequestFails),
     dxg("dxg lock reply address outside the IO space", RequestKind::Lock, p64(8, GUEST_PAGE), RequestFails),
     dxg("dxg query video memory info reply truncated", RequestKind::QueryVideoMemoryInfo, Truncate(0), RequestFails),

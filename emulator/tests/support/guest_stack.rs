@@ -18,7 +18,8 @@
 
 use super::vpci_guest::{ServicesMmio, VPCI_SUBSCRIBER, VpciGuest};
 use drivers::vmbus_bus::{
-    BusDriver, BusRequest, ChannelRings, DriverEvent, InterruptOutcome, RetryClock, RingMemory,
+    BusDriver, BusError, BusRequest, ChannelRings, DriverEvent, InterruptOutcome, RetryClock,
+    RingMemory,
 };
 use drivers::vpci::ConfigWindow;
 use dxg::core::{
@@ -102,6 +103,10 @@ pub struct Stack {
     pub vpci: Option<VpciGuest>,
     /// How many of the vPCI driver's GPU-PV functions were probed.
     probed: usize,
+    /// Bus errors seen while polling ([`Stack::hostile`] records them; the other stacks
+    /// treat any as a test failure).
+    pub bus_errors: Vec<BusError>,
+    tolerate_bus_errors: bool,
 }
 
 impl Stack {
@@ -167,6 +172,8 @@ impl Stack {
             hold_signals: false,
             vpci: None,
             probed: 0,
+            bus_errors: Vec::new(),
+            tolerate_bus_errors: false,
         }
     }
 
@@ -259,7 +266,17 @@ impl Stack {
 
     /// Polls the bus as the kernel's bus task does: again while it says more may be waiting.
     fn poll_bus(&mut self) {
-        while self.bus.on_interrupt().expect("bus interrupt") == InterruptOutcome::MorePending {}
+        loop {
+            match self.bus.on_interrupt() {
+                Ok(InterruptOutcome::MorePending) => {}
+                Ok(_) => return,
+                Err(error) if self.tolerate_bus_errors => {
+                    self.bus_errors.push(error);
+                    return;
+                }
+                Err(error) => panic!("bus interrupt: {error:?}"),
+            }
+        }
     }
 
     fn on_bus_event(&mut self, event: DriverEvent<Memory>) {
@@ -534,6 +551,8 @@ impl Stack {
             hold_signals: false,
             vpci: None,
             probed: 0,
+            bus_errors: Vec::new(),
+            tolerate_bus_errors: true,
         };
         let mut vpci = VpciGuest::new(&gaps, MEMORY_BYTES as u64);
         vpci.subscribe(&mut stack.bus);
