@@ -5,6 +5,15 @@
 //! arithmetic is integer (the guest kernel is soft-float). Memory is reached through
 //! `GuestMemory` by GPA; every range is checked against its allocation first.
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use dxg::wire::D3dkmtHandle;
 use hyperv::memory::GuestMemory;
 
@@ -73,8 +82,8 @@ pub struct Executed {
 }
 
 fn word(stream: &[u8], offset: usize) -> Option<u32> {
-    let bytes = stream.get(offset..offset + 4)?;
-    Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    let bytes = stream.get(offset..offset.checked_add(4)?)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
 }
 
 fn range(surface: Surface, offset: u64, length: u64) -> Result<u64, CommandError> {
@@ -84,20 +93,43 @@ fn range(surface: Surface, offset: u64, length: u64) -> Result<u64, CommandError
     if end > surface.size {
         return Err(CommandError::OutOfBounds);
     }
-    Ok(surface.address + offset)
+    surface
+        .address
+        .checked_add(offset)
+        .ok_or(CommandError::OutOfBounds)
 }
 
 /// The gradient pixel at (x, y) of a width × height surface (0xAARRGGBB, stored little-endian).
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "u32 inputs widened to u64: x * 255 and (x + y) * 255 stay below 2^42, and every \
+              divisor is at least 1"
+)]
 pub fn gradient_pixel(x: u32, y: u32, width: u32, height: u32) -> u32 {
+    let (x, y, width, height) = (
+        u64::from(x),
+        u64::from(y),
+        u64::from(width),
+        u64::from(height),
+    );
     let red = x * 255 / width.saturating_sub(1).max(1);
     let green = y * 255 / height.saturating_sub(1).max(1);
     let blue = (x + y) * 255 / (width + height).saturating_sub(2).max(1);
-    0xFF00_0000 | (red << 16) | (green << 8) | blue
+    let channel = |value: u64| value.min(255) as u32;
+    0xFF00_0000 | (channel(red) << 16) | (channel(green) << 8) | channel(blue)
 }
 
 /// The Mandelbrot pixel at (x, y): the view is re ∈ [−2.5, 1), im ∈ [−1.25, 1.25) in 8.24 fixed
-/// point; the escape count `n` (0 ..= max) becomes grey level `n * 255 / max`.
+/// point; the escape count `n` (0 ..= max) becomes grey level `n * 255 / max`. Coordinates past
+/// the surface are clamped to its edge.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "x <= width and y <= height keep |c| <= 2.5 (< 2^26 in 8.24); the loop only \
+              continues while |z|^2 <= 4, so |z| stays below 2^28 and every product below 2^57; \
+              the grey level is computed in u64 (iterations < 2^32 times 255); divisors >= 1"
+)]
 pub fn mandelbrot_pixel(x: u32, y: u32, width: u32, height: u32, max_iterations: u32) -> u32 {
+    let (x, y) = (x.min(width), y.min(height));
     let one: i64 = 1 << MANDELBROT_FRACTION_BITS;
     let c_re = -(5 * one / 2) + i64::from(x) * (7 * one / 2) / i64::from(width.max(1));
     let c_im = -(5 * one / 4) + i64::from(y) * (5 * one / 2) / i64::from(height.max(1));
@@ -114,7 +146,7 @@ pub fn mandelbrot_pixel(x: u32, y: u32, width: u32, height: u32, max_iterations:
         z_im = next_im;
         iterations += 1;
     }
-    let grey = iterations * 255 / max_iterations.max(1);
+    let grey = (u64::from(iterations) * 255 / u64::from(max_iterations.max(1))).min(255) as u32;
     0xFF00_0000 | (grey << 16) | (grey << 8) | grey
 }
 
@@ -126,19 +158,28 @@ pub fn execute(
 ) -> Result<Executed, CommandError> {
     let memory = target.memory();
     let mut executed = Executed::default();
-    let mut offset = 0;
+    let mut offset = 0usize;
     while offset < stream.len() {
         let malformed = CommandError::Malformed { offset };
         let opcode = word(stream, offset).ok_or(malformed)?;
-        let size = word(stream, offset + 4).ok_or(malformed)? as usize;
-        if size < 8 || !size.is_multiple_of(4) || offset + size > stream.len() {
+        let size = word(stream, offset.checked_add(4).ok_or(malformed)?).ok_or(malformed)? as usize;
+        let end = offset.checked_add(size).ok_or(malformed)?;
+        if size < 8 || !size.is_multiple_of(4) || end > stream.len() {
             return Err(malformed);
         }
         let argument = |index: usize| -> Result<u32, CommandError> {
-            if 8 + 4 * index + 4 > size {
+            // Argument `index` occupies bytes [8 + 4 * index, 12 + 4 * index) of the packet.
+            let start = index
+                .checked_mul(4)
+                .and_then(|bytes| bytes.checked_add(8))
+                .ok_or(malformed)?;
+            if start
+                .checked_add(4)
+                .is_none_or(|argument_end| argument_end > size)
+            {
                 return Err(malformed);
             }
-            word(stream, offset + 8 + 4 * index).ok_or(malformed)
+            word(stream, offset.checked_add(start).ok_or(malformed)?).ok_or(malformed)
         };
         let allocation = |index: usize| -> Result<Surface, CommandError> {
             let handle = D3dkmtHandle(argument(index)?);
@@ -154,19 +195,19 @@ pub fn execute(
                 let pattern = argument(3)?.to_le_bytes();
                 let address = range(surface, start, length)?;
                 let mut chunk = vec![0u8; (length as usize).min(CHUNK)];
-                for (index, byte) in chunk.iter_mut().enumerate() {
-                    *byte = pattern[index % 4];
+                for (byte, pattern_byte) in chunk.iter_mut().zip(pattern.iter().cycle()) {
+                    *byte = *pattern_byte;
                 }
                 let mut done = 0u64;
-                while done < length {
-                    let take = (length - done).min(chunk.len() as u64) as usize;
+                while let Some(remaining) = length.checked_sub(done).filter(|left| *left > 0) {
+                    let take = remaining.min(chunk.len() as u64) as usize;
                     // Keep the pattern phase: chunk length is a multiple of 4 except at the end.
-                    memory
-                        .write(address + done, &chunk[..take])
-                        .map_err(|_| CommandError::Memory)?;
-                    done += take as u64;
+                    let bytes = chunk.get(..take).ok_or(CommandError::OutOfBounds)?;
+                    let at = address.checked_add(done).ok_or(CommandError::OutOfBounds)?;
+                    memory.write(at, bytes).map_err(|_| CommandError::Memory)?;
+                    done = done.saturating_add(take as u64);
                 }
-                executed.bytes_written += length;
+                executed.bytes_written = executed.bytes_written.saturating_add(length);
             }
             OPCODE_COPY => {
                 let source = allocation(0)?;
@@ -182,7 +223,7 @@ pub fn execute(
                 memory
                     .write(destination_address, &staged)
                     .map_err(|_| CommandError::Memory)?;
-                executed.bytes_written += length;
+                executed.bytes_written = executed.bytes_written.saturating_add(length);
             }
             OPCODE_GRADIENT | OPCODE_MANDELBROT => {
                 let surface = allocation(0)?;
@@ -193,31 +234,43 @@ pub fn execute(
                 } else {
                     0
                 };
-                if u64::from(pitch) < u64::from(width) * 4 {
+                let row_bytes = u64::from(width)
+                    .checked_mul(4)
+                    .ok_or(CommandError::OutOfBounds)?;
+                if u64::from(pitch) < row_bytes {
                     return Err(CommandError::OutOfBounds);
                 }
-                let span =
-                    u64::from(pitch) * u64::from(height.saturating_sub(1)) + u64::from(width) * 4;
                 if height > 0 {
-                    range(surface, start, span)?;
-                }
-                let mut row = vec![0u8; width as usize * 4];
-                for y in 0..height {
-                    for x in 0..width {
-                        let pixel = if opcode == OPCODE_GRADIENT {
-                            gradient_pixel(x, y, width, height)
-                        } else {
-                            mandelbrot_pixel(x, y, width, height, max_iterations)
-                        };
-                        row[x as usize * 4..x as usize * 4 + 4]
-                            .copy_from_slice(&pixel.to_le_bytes());
+                    let span = u64::from(pitch)
+                        .checked_mul(u64::from(height.saturating_sub(1)))
+                        .and_then(|rows| rows.checked_add(row_bytes))
+                        .ok_or(CommandError::OutOfBounds)?;
+                    let first_row = range(surface, start, span)?;
+                    // The span fits the allocation, so the row buffer is at most its size.
+                    let mut row = vec![0u8; row_bytes as usize];
+                    for y in 0..height {
+                        for (x, slot) in (0..width).zip(row.chunks_exact_mut(4)) {
+                            let pixel = if opcode == OPCODE_GRADIENT {
+                                gradient_pixel(x, y, width, height)
+                            } else {
+                                mandelbrot_pixel(x, y, width, height, max_iterations)
+                            };
+                            slot.copy_from_slice(&pixel.to_le_bytes());
+                        }
+                        let address = u64::from(y)
+                            .checked_mul(u64::from(pitch))
+                            .and_then(|row_offset| first_row.checked_add(row_offset))
+                            .ok_or(CommandError::OutOfBounds)?;
+                        memory
+                            .write(address, &row)
+                            .map_err(|_| CommandError::Memory)?;
                     }
-                    let address = surface.address + start + u64::from(y) * u64::from(pitch);
-                    memory
-                        .write(address, &row)
-                        .map_err(|_| CommandError::Memory)?;
                 }
-                executed.bytes_written += u64::from(width) * u64::from(height) * 4;
+                executed.bytes_written = executed.bytes_written.saturating_add(
+                    u64::from(width)
+                        .saturating_mul(u64::from(height))
+                        .saturating_mul(4),
+                );
             }
             OPCODE_SIGNAL_FENCE => {
                 let handle = D3dkmtHandle(argument(0)?);
@@ -232,8 +285,40 @@ pub fn execute(
             }
             other => return Err(CommandError::UnknownOpcode(other)),
         }
-        executed.packets += 1;
-        offset += size;
+        executed.packets = executed.packets.saturating_add(1);
+        offset = end;
     }
     Ok(executed)
+}
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+
+    /// c = 0 (x = 5 of 7 columns, y = 1 of 2 rows) never escapes, so the escape count is the
+    /// guest's `max_iterations`, past where `count * 255` fits in 32 bits.
+    #[test]
+    fn mandelbrot_grey_level_does_not_overflow_with_many_iterations() {
+        let max_iterations = 20_000_000;
+        assert_eq!(
+            mandelbrot_pixel(5, 1, 7, 2, max_iterations),
+            0xFFFF_FFFF,
+            "a point in the set is white"
+        );
+    }
+
+    #[test]
+    fn mandelbrot_coordinates_past_the_surface_do_not_overflow() {
+        let pixel = mandelbrot_pixel(u32::MAX, u32::MAX, 1, 1, 8);
+        assert_eq!(pixel, mandelbrot_pixel(1, 1, 1, 1, 8));
+    }
+
+    #[test]
+    fn gradient_of_the_widest_surface_does_not_overflow() {
+        let last = u32::MAX - 1;
+        assert_eq!(gradient_pixel(last, 0, u32::MAX, 1), 0xFFFF_00FF);
+        assert_eq!(gradient_pixel(0, 0, 2, 2), 0xFF00_0000);
+        assert_eq!(gradient_pixel(1, 1, 2, 2), 0xFFFF_FFFF);
+    }
 }

@@ -2,6 +2,15 @@
 //! emulation: 0xC0 channel instance GUID, 0xD0 interface version, 0xD4 vGPU LUID (read) /
 //! guest caps (write), 0xDC host caps.
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use dxg::wire::{
     Guid, INTERFACE_VERSION, Luid, PCI_CONFIG_GUID, PCI_CONFIG_HOST_CAPS,
     PCI_CONFIG_LUID_OR_GUEST_CAPS, PCI_CONFIG_VERSION,
@@ -41,18 +50,23 @@ impl VgpuPciConfig {
     pub fn read_u32(&self, offset: u16) -> u32 {
         let guid = &self.channel_instance.0;
         match offset {
-            o if (PCI_CONFIG_GUID..PCI_CONFIG_GUID + 16).contains(&o) && o % 4 == 0 => {
-                let start = usize::from(o - PCI_CONFIG_GUID);
-                u32::from_le_bytes([
-                    guid[start],
-                    guid[start + 1],
-                    guid[start + 2],
-                    guid[start + 3],
-                ])
+            o if o >= PCI_CONFIG_GUID && o % 4 == 0 => {
+                // The GUID's 16 bytes are the dwords at 0xC0..0xCF; past them, 0.
+                let start = usize::from(o.saturating_sub(PCI_CONFIG_GUID));
+                guid.get(start..start.saturating_add(4))
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .map_or_else(|| self.read_register(o), u32::from_le_bytes)
             }
+            _ => self.read_register(offset),
+        }
+    }
+
+    /// The dwords after the GUID (0 for offsets this function does not define).
+    fn read_register(&self, offset: u16) -> u32 {
+        match offset {
             PCI_CONFIG_VERSION => self.host_version,
             PCI_CONFIG_LUID_OR_GUEST_CAPS => self.vgpu_luid.low,
-            o if o == PCI_CONFIG_LUID_OR_GUEST_CAPS + 4 => self.vgpu_luid.high,
+            o if Some(o) == PCI_CONFIG_LUID_OR_GUEST_CAPS.checked_add(4) => self.vgpu_luid.high,
             PCI_CONFIG_HOST_CAPS => self.host_caps,
             _ => 0,
         }
@@ -70,7 +84,12 @@ impl VgpuPciConfig {
 
     /// The config words 0xC0..0xDF as bytes (reads view), for a vPCI config-space image.
     pub fn words(&self) -> [u32; 8] {
-        core::array::from_fn(|index| self.read_u32(PCI_CONFIG_GUID + 4 * index as u16))
+        let mut words = [0u32; 8];
+        let offsets = (PCI_CONFIG_GUID..=u16::MAX).step_by(4);
+        for (word, offset) in words.iter_mut().zip(offsets) {
+            *word = self.read_u32(offset);
+        }
+        words
     }
 }
 

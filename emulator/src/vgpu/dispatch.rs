@@ -3,6 +3,15 @@
 //! `dispatch_objects`, `dispatch_sync`, `dispatch_submit`, `dispatch_memory`,
 //! `dispatch_scheduling`, `dispatch_sharing`; shared bookkeeping in `dispatch_support`.
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::io_space::IoSpace;
 use super::{GpuHost, HostChannel, HostOutput, HostProcess};
 use dxg::wire::*;
@@ -19,6 +28,38 @@ pub(super) fn status_bytes(status: NtStatus) -> Vec<u8> {
     status.0.to_le_bytes().to_vec()
 }
 
+/// Writes `status` little-endian at `offset` of a reply the caller sized; the offsets used are
+/// constants inside the fixed reply sizes, and a write past the end is dropped, not a panic.
+pub(super) fn put_status(reply: &mut [u8], offset: usize, status: NtStatus) {
+    put_bytes(reply, offset, &status.0.to_le_bytes());
+}
+
+/// Copies `bytes` into `reply` at `offset`; the offsets used are constants inside the reply's
+/// fixed part, and a write past the end is dropped, not a panic.
+pub(super) fn put_bytes(reply: &mut [u8], offset: usize, bytes: &[u8]) {
+    if let Some(slot) = offset
+        .checked_add(bytes.len())
+        .and_then(|end| reply.get_mut(offset..end))
+    {
+        slot.copy_from_slice(bytes);
+    }
+}
+
+/// Byte offset of element `index` of an array of `stride`-byte elements starting at `base`;
+/// `None` where that overflows (the guest chose the index or the count).
+pub(super) fn element_offset(base: usize, index: usize, stride: usize) -> Option<usize> {
+    index.checked_mul(stride)?.checked_add(base)
+}
+
+/// `result_area(base + 4 * count)`: a reply of `base` bytes then `count` u32 entries, rounded
+/// up to the result-area alignment. Callers clamp `count` to [`MAX_RESIDENCY_ALLOCATIONS`];
+/// an overflow (never reached) gives the largest aligned size instead of a panic.
+pub(super) fn u32_result_area(base: usize, count: usize) -> usize {
+    element_offset(base, count, 4)
+        .and_then(|end| end.checked_add(7))
+        .map_or(usize::MAX & !7, |rounded| rounded & !7)
+}
+
 pub(super) fn parse<T: FromBytes>(command: &[u8]) -> Result<T, NtStatus> {
     read_prefix(command).map_err(|_| NtStatus::INVALID_PARAMETER)
 }
@@ -32,7 +73,7 @@ impl<M: GuestMemory> GpuHost<M> {
         completion_requested: bool,
         bytes: &[u8],
     ) {
-        self.statistics.commands += 1;
+        self.statistics.commands = self.statistics.commands.saturating_add(1);
         let extension = self.extension_headers();
         let reply = match split_message(bytes, extension) {
             Ok(message) => {
@@ -83,7 +124,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 ) => {
                     let result = self.sharing_command(header.process, kind, command);
                     if let Err(status) = result {
-                        self.statistics.failures += 1;
+                        self.statistics.failures = self.statistics.failures.saturating_add(1);
                         return Some(super::dispatch_sharing::global_failure_reply(kind, status));
                     }
                     result
@@ -95,16 +136,17 @@ impl<M: GuestMemory> GpuHost<M> {
         let Some(command_kind) = VgpuCommand::from_u32(code) else {
             return Some(self.finish(code, Err(NtStatus::NOT_IMPLEMENTED), command));
         };
-        let Some(adapter) = adapter.filter(|index| *index < self.vgpus.len()) else {
+        let Some((adapter, vgpu)) = adapter.and_then(|index| Some((index, self.vgpus.get(index)?)))
+        else {
             return Some(self.finish(code, Err(NtStatus::INVALID_PARAMETER), command));
         };
-        if self.vgpus[adapter].removed {
+        if vgpu.removed {
             return Some(self.finish(code, Err(NtStatus::DEVICE_REMOVED), command));
         }
         let result = match command_kind {
             VgpuCommand::OpenAdapter => self.open_adapter(adapter),
             VgpuCommand::CloseAdapter => Ok(Vec::new()),
-            VgpuCommand::GetInternalAdapterInfo => Ok(self.internal_info(adapter)),
+            VgpuCommand::GetInternalAdapterInfo => self.internal_info(adapter),
             VgpuCommand::IsFeatureEnabled => self.is_feature_enabled(command),
             _ => self.process_command(header, command_kind, command, adapter),
         };
@@ -123,11 +165,11 @@ impl<M: GuestMemory> GpuHost<M> {
             Ok(bytes) => return bytes,
             Err(status) => status,
         };
-        self.statistics.failures += 1;
+        self.statistics.failures = self.statistics.failures.saturating_add(1);
         let mut reply = match VgpuCommand::from_u32(code) {
             Some(VgpuCommand::OpenAdapter) => {
                 let mut reply = vec![0u8; OpenAdapterReply::SIZE];
-                reply[4..8].copy_from_slice(&status.0.to_le_bytes());
+                put_status(&mut reply, 4, status);
                 return reply;
             }
             Some(VgpuCommand::CreateDevice)
@@ -144,19 +186,19 @@ impl<M: GuestMemory> GpuHost<M> {
             }
             Some(VgpuCommand::CreateContextVirtual) => {
                 let mut echo = command.to_vec();
-                if echo.len() >= 28 {
-                    echo[24..28].fill(0);
+                if let Some(status_slot) = echo.get_mut(24..28) {
+                    status_slot.fill(0);
                 }
                 return echo;
             }
             Some(VgpuCommand::MakeResident) => {
                 let mut reply = vec![0u8; MakeResidentReply::SIZE];
-                reply[16..20].copy_from_slice(&status.0.to_le_bytes());
+                put_status(&mut reply, 16, status);
                 return reply;
             }
             Some(VgpuCommand::GetDeviceState) => {
                 let mut reply = vec![0u8; GetDeviceStateReply::SIZE];
-                reply[56..60].copy_from_slice(&status.0.to_le_bytes());
+                put_status(&mut reply, 56, status);
                 return reply;
             }
             Some(other) => match super::dispatch_memory::failure_reply(other, status, command) {
@@ -168,10 +210,8 @@ impl<M: GuestMemory> GpuHost<M> {
         if code == VgpuCommand::QueryAdapterInfo.as_u32()
             && let Ok(request) = read_prefix::<QueryAdapterInfoCommand>(command)
         {
-            reply.resize(
-                4 + (request.private_data_size as usize).min(MAX_PACKET_SIZE),
-                0,
-            );
+            let size = (request.private_data_size as usize).min(MAX_PACKET_SIZE);
+            reply.resize(size.saturating_add(4), 0);
         }
         reply
     }
@@ -234,7 +274,10 @@ impl<M: GuestMemory> GpuHost<M> {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         let mut probe = [0u8; 1];
-        let Some(last) = start.checked_add(length - 1) else {
+        let Some(last) = length
+            .checked_sub(1)
+            .and_then(|last_offset| start.checked_add(last_offset))
+        else {
             return Err(NtStatus::INVALID_PARAMETER);
         };
         if self.memory.read(start, &mut probe).is_err()
@@ -250,12 +293,15 @@ impl<M: GuestMemory> GpuHost<M> {
     }
 
     fn open_adapter(&mut self, adapter: usize) -> Handled {
-        if self.vgpus[adapter].host_adapter.is_null() {
-            self.vgpus[adapter].host_adapter =
-                self.adapter_handles.allocate().ok_or(NtStatus::NO_MEMORY)?;
+        let vgpu = self
+            .vgpus
+            .get_mut(adapter)
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
+        if vgpu.host_adapter.is_null() {
+            vgpu.host_adapter = self.adapter_handles.allocate().ok_or(NtStatus::NO_MEMORY)?;
         }
         let reply = OpenAdapterReply {
-            host_adapter: self.vgpus[adapter].host_adapter,
+            host_adapter: vgpu.host_adapter,
             status: 0,
             host_interface_version: INTERFACE_VERSION,
             host_last_compatible_interface_version: LAST_COMPATIBLE_INTERFACE_VERSION,
@@ -263,8 +309,12 @@ impl<M: GuestMemory> GpuHost<M> {
         Ok(reply.as_bytes().to_vec())
     }
 
-    fn internal_info(&self, adapter: usize) -> Vec<u8> {
-        let description = &self.vgpus[adapter].description;
+    fn internal_info(&self, adapter: usize) -> Handled {
+        let description = &self
+            .vgpus
+            .get(adapter)
+            .ok_or(NtStatus::INVALID_PARAMETER)?
+            .description;
         let mut reply = InternalAdapterInfoReply::zeroed();
         reply.device_types = DEVICE_TYPE_VIRTUAL_RENDER;
         reply.flags = if description.async_messaging {
@@ -294,7 +344,7 @@ impl<M: GuestMemory> GpuHost<M> {
         if !self.extension_headers() {
             bytes.truncate(INTERNAL_ADAPTER_INFO_REPLY_OLD_SIZE);
         }
-        bytes
+        Ok(bytes)
     }
 
     fn query_adapter_info(&self, adapter: usize, command: &[u8]) -> Handled {
@@ -324,18 +374,22 @@ impl<M: GuestMemory> GpuHost<M> {
             QUERY_DRIVER_DESCRIPTION => {
                 // A NUL-terminated UTF-16 string: the buffer must hold at least the
                 // terminator (the size is the application's; BUFFER_TOO_SMALL is ours).
-                if size < 2 {
+                let Some(room) = (size / 2).checked_sub(1) else {
                     return Err(NtStatus::BUFFER_TOO_SMALL);
-                }
-                let text = &self.vgpus[adapter].description.description;
-                let room = size / 2 - 1;
+                };
+                let text = &self
+                    .vgpus
+                    .get(adapter)
+                    .ok_or(NtStatus::INVALID_PARAMETER)?
+                    .description
+                    .description;
                 for (slot, unit) in data.chunks_exact_mut(2).take(room).zip(text.encode_utf16()) {
                     slot.copy_from_slice(&unit.to_le_bytes());
                 }
             }
             _ => return Err(NtStatus::NOT_SUPPORTED),
         }
-        let mut reply = Vec::with_capacity(size + 4);
+        let mut reply = Vec::with_capacity(size.saturating_add(4));
         if self.extension_headers() {
             reply.extend_from_slice(&0i32.to_le_bytes());
         }
@@ -395,7 +449,7 @@ impl<M: GuestMemory> GpuHost<M> {
                     .as_ref()
                     .map(|space| space.length())
                     .unwrap_or(0);
-                let used = self.io_pages_in_use() as u64 * PAGE_SIZE;
+                let used = (self.io_pages_in_use() as u64).saturating_mul(PAGE_SIZE);
                 let reply = QueryVideoMemoryInfoReply {
                     budget,
                     current_usage: used,
@@ -439,5 +493,12 @@ impl<M: GuestMemory> GpuHost<M> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 #[path = "dispatch_tests.rs"]
 mod tests;

@@ -8,7 +8,16 @@
 //! advances the paging queue's fence page and answers PENDING with that value, which the fence
 //! has already reached.
 
-use super::dispatch::{Handled, parse, status_bytes};
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::dispatch::{Handled, element_offset, parse, put_bytes, status_bytes, u32_result_area};
 use super::gpu_va::GpuVaSpace;
 use super::{GpuHost, HostObject, Owned, ResidencyState};
 use dxg::wire::*;
@@ -25,7 +34,7 @@ pub(super) fn failure_reply(
     let code = status.0.to_le_bytes();
     let with_status_at = |size: usize, offset: usize| {
         let mut reply = vec![0u8; size];
-        reply[offset..offset + 4].copy_from_slice(&code);
+        put_bytes(&mut reply, offset, &code);
         reply
     };
     let count_at = |offset: usize| read_at::<u32>(command, offset).unwrap_or(0) as usize;
@@ -36,23 +45,24 @@ pub(super) fn failure_reply(
         VgpuCommand::CreateHwQueue => {
             let mut echo = command.to_vec();
             if echo.len() >= 36 {
-                echo[24..28].copy_from_slice(&code);
-                echo[28..36].fill(0);
+                put_bytes(&mut echo, 24, &code);
+                put_bytes(&mut echo, 28, &[0u8; 8]);
             }
             echo
         }
         VgpuCommand::GetContextSchedulingPriority => with_status_at(8, 0),
         VgpuCommand::GetAllocationPriority => with_status_at(
-            result_area(4 + 4 * count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS)),
+            u32_result_area(4, count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS)),
             0,
         ),
         VgpuCommand::QueryAllocationResidency => with_status_at(
-            result_area(4 + 4 * count_at(48).clamp(1, MAX_RESIDENCY_ALLOCATIONS)),
+            u32_result_area(4, count_at(48).clamp(1, MAX_RESIDENCY_ALLOCATIONS)),
             0,
         ),
         VgpuCommand::ReclaimAllocations => with_status_at(
-            result_area(
-                RECLAIM_RESULTS_OFFSET + 4 * count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS),
+            u32_result_area(
+                RECLAIM_RESULTS_OFFSET,
+                count_at(32).clamp(1, MAX_RESIDENCY_ALLOCATIONS),
             ),
             8,
         ),
@@ -101,12 +111,14 @@ impl<M: GuestMemory> GpuHost<M> {
             VgpuCommand::SetAllocationPriority => {
                 let request: AllocationPriorityCommand = parse(command)?;
                 let handles = self.priority_handles(process, adapter, &request, command)?;
-                let priorities = read_u32_array(
-                    command,
-                    PRIORITY_HANDLES_OFFSET + 4 * request.allocation_count as usize,
-                    handles.len(),
+                let priorities_offset = element_offset(
+                    PRIORITY_HANDLES_OFFSET,
+                    request.allocation_count as usize,
+                    4,
                 )
-                .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                .ok_or(NtStatus::INVALID_PARAMETER)?;
+                let priorities = read_u32_array(command, priorities_offset, handles.len())
+                    .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 let entry = self.process_mut(process)?;
                 for (handle, priority) in handles.iter().zip(&priorities) {
                     entry.residency.entry(*handle).or_default().priority = *priority;
@@ -160,11 +172,8 @@ impl<M: GuestMemory> GpuHost<M> {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
                 let entry = self.process_mut(process)?;
-                entry
-                    .residency
-                    .entry(request.allocation)
-                    .or_default()
-                    .cache_invalidations += 1;
+                let state = entry.residency.entry(request.allocation).or_default();
+                state.cache_invalidations = state.cache_invalidations.saturating_add(1);
                 Ok(status_bytes(NtStatus::SUCCESS))
             }
             VgpuCommand::ChangeVideoMemoryReservation => {
@@ -219,7 +228,7 @@ impl<M: GuestMemory> GpuHost<M> {
             .checked_mul(PAGE_SIZE)?
             .checked_add(offset)?;
         // The whole range must be mapped contiguously onto the same allocation.
-        let span = length.max(1) - 1;
+        let span = length.saturating_sub(1);
         let last = address.checked_add(span)?;
         let (last_page, last_offset) = space.translate(last)?;
         let last_in_allocation = last_page
@@ -235,7 +244,8 @@ impl<M: GuestMemory> GpuHost<M> {
     }
 
     fn check_host_adapter(&self, adapter: usize, handle: D3dkmtHandle) -> Result<(), NtStatus> {
-        if handle.is_null() || self.vgpus[adapter].host_adapter != handle {
+        let host_adapter = self.vgpus.get(adapter).map(|vgpu| vgpu.host_adapter);
+        if handle.is_null() || host_adapter != Some(handle) {
             return Err(NtStatus::INVALID_HANDLE);
         }
         Ok(())
@@ -325,7 +335,7 @@ impl<M: GuestMemory> GpuHost<M> {
         for handle in handles {
             reply.extend_from_slice(&field(self.residency_of(process, *handle)).to_le_bytes());
         }
-        reply.resize(result_area(4 + 4 * handles.len()), 0);
+        reply.resize(u32_result_area(4, handles.len()), 0);
         reply
     }
 
@@ -448,12 +458,14 @@ impl<M: GuestMemory> GpuHost<M> {
         }
         let mut space = self.va_space(process, adapter)?.clone();
         for index in 0..count {
-            let operation: UpdateGpuVirtualAddressOperation = read_at(
-                command,
-                UpdateGpuVirtualAddressCommand::SIZE
-                    + index * UpdateGpuVirtualAddressOperation::SIZE,
+            let operation_offset = element_offset(
+                UpdateGpuVirtualAddressCommand::SIZE,
+                index,
+                UpdateGpuVirtualAddressOperation::SIZE,
             )
-            .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
+            let operation: UpdateGpuVirtualAddressOperation =
+                read_at(command, operation_offset).map_err(|_| NtStatus::INVALID_PARAMETER)?;
             let words = operation.words;
             match operation.operation {
                 VA_OPERATION_MAP | VA_OPERATION_MAP_PROTECT => {

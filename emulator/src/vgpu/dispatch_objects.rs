@@ -1,7 +1,18 @@
 //! Host handlers of the device-level commands: devices, paging queues, contexts, allocations,
 //! residency and LOCK2/UNLOCK2 (dxg.md §3).
 
-use super::dispatch::{Handled, MAX_ALLOCATION_BYTES, parse, status_bytes};
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::dispatch::{
+    Handled, MAX_ALLOCATION_BYTES, element_offset, parse, put_bytes, status_bytes,
+};
 use super::{GpuHost, HostObject, Owned};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
@@ -109,7 +120,13 @@ impl<M: GuestMemory> GpuHost<M> {
                 if available < CREATE_CONTEXT_PRIVATE_OFFSET {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                fixed[..available].copy_from_slice(&command[..available]);
+                put_bytes(
+                    &mut fixed,
+                    0,
+                    command
+                        .get(..available)
+                        .ok_or(NtStatus::INVALID_PARAMETER)?,
+                );
                 let request: CreateContextVirtualCommand = parse(&fixed)?;
                 self.expect_device(process_handle, request.device, adapter)?;
                 let process = self.process_mut(process_handle)?;
@@ -123,7 +140,7 @@ impl<M: GuestMemory> GpuHost<M> {
                     },
                 );
                 let mut echo = command.to_vec();
-                echo[24..28].copy_from_slice(&handle.0.to_le_bytes());
+                put_bytes(&mut echo, 24, &handle.0.to_le_bytes());
                 Ok(echo)
             }
             VgpuCommand::DestroyContext => {
@@ -268,23 +285,24 @@ impl<M: GuestMemory> GpuHost<M> {
         }
         let mut infos = Vec::with_capacity(count);
         for index in 0..count {
-            let info: AllocationInfo = read_at(
-                command,
-                CreateAllocationCommand::SIZE + index * AllocationInfo::SIZE,
-            )
-            .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+            let info_offset =
+                element_offset(CreateAllocationCommand::SIZE, index, AllocationInfo::SIZE)
+                    .ok_or(NtStatus::INVALID_PARAMETER)?;
+            let info: AllocationInfo =
+                read_at(command, info_offset).map_err(|_| NtStatus::INVALID_PARAMETER)?;
             infos.push(info);
         }
-        let mut offset = CreateAllocationCommand::SIZE + count * AllocationInfo::SIZE;
-        offset = offset
-            .checked_add(request.private_runtime_data_size as usize)
+        let mut offset = element_offset(CreateAllocationCommand::SIZE, count, AllocationInfo::SIZE)
+            .and_then(|offset| offset.checked_add(request.private_runtime_data_size as usize))
             .and_then(|offset| offset.checked_add(request.private_driver_data_size as usize))
             .ok_or(NtStatus::INVALID_PARAMETER)?;
         let mut privates = Vec::with_capacity(count);
         for info in &infos {
             let data = read_bytes(command, offset, info.private_driver_data_size as usize)
                 .map_err(|_| NtStatus::INVALID_PARAMETER)?;
-            offset += data.len();
+            offset = offset
+                .checked_add(data.len())
+                .ok_or(NtStatus::INVALID_PARAMETER)?;
             privates.push(data.to_vec());
         }
         let mut resource = D3dkmtHandle::NULL;
@@ -315,10 +333,17 @@ impl<M: GuestMemory> GpuHost<M> {
                 failure = Some(NtStatus::NO_MEMORY);
                 break;
             }
-            let size = requested.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            let Some(size) = requested.div_ceil(PAGE_SIZE).checked_mul(PAGE_SIZE) else {
+                failure = Some(NtStatus::NO_MEMORY);
+                break;
+            };
             let address = if existing_sysmem {
                 // Backed by guest pages named later (SETEXISTINGSYSMEMPAGES / ...STORE).
-                self.sysmem.create((size / PAGE_SIZE) as usize)
+                let Some(address) = self.sysmem.create((size / PAGE_SIZE) as usize) else {
+                    failure = Some(NtStatus::NO_MEMORY);
+                    break;
+                };
+                address
             } else {
                 let Ok(address) = self.allocate_io(size) else {
                     failure = Some(NtStatus::NO_MEMORY);

@@ -7,7 +7,16 @@
 //! SUBMITCOMMANDTOHWQUEUE runs the command stream (docs/vgpu-command-processor.md) and then
 //! writes the submission's progress fence value there.
 
-use super::dispatch::{Handled, parse, status_bytes};
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::dispatch::{Handled, element_offset, parse, put_bytes, status_bytes};
 use super::{GpuHost, HostObject, Owned};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
@@ -111,7 +120,8 @@ impl<M: GuestMemory> GpuHost<M> {
             VgpuCommand::FlushHeapTransitions => Ok(status_bytes(NtStatus::SUCCESS)),
             VgpuCommand::QueryClockCalibration => {
                 let request: QueryClockCalibrationCommand = parse(command)?;
-                if self.vgpus[adapter].host_adapter != request.adapter {
+                let host_adapter = self.vgpus.get(adapter).map(|vgpu| vgpu.host_adapter);
+                if host_adapter != Some(request.adapter) {
                     return Err(NtStatus::INVALID_HANDLE);
                 }
                 if request.node_ordinal != 0 || request.physical_adapter_index != 0 {
@@ -148,7 +158,13 @@ impl<M: GuestMemory> GpuHost<M> {
         if available < CREATE_HWQUEUE_PRIVATE_OFFSET {
             return Err(NtStatus::INVALID_PARAMETER);
         }
-        fixed[..available].copy_from_slice(&command[..available]);
+        put_bytes(
+            &mut fixed,
+            0,
+            command
+                .get(..available)
+                .ok_or(NtStatus::INVALID_PARAMETER)?,
+        );
         let request: CreateHwQueueCommand = parse(&fixed)?;
         let device = match self
             .processes
@@ -206,11 +222,11 @@ impl<M: GuestMemory> GpuHost<M> {
         );
         let _ = self.memory.write_u64(page, 0);
         let mut echo = command.to_vec();
-        echo[24..28].copy_from_slice(&0i32.to_le_bytes());
-        echo[28..32].copy_from_slice(&queue.0.to_le_bytes());
-        echo[32..36].copy_from_slice(&fence.0.to_le_bytes());
-        echo[40..48].copy_from_slice(&page.to_le_bytes());
-        echo[48..56].copy_from_slice(&page.to_le_bytes());
+        put_bytes(&mut echo, 24, &0i32.to_le_bytes());
+        put_bytes(&mut echo, 28, &queue.0.to_le_bytes());
+        put_bytes(&mut echo, 32, &fence.0.to_le_bytes());
+        put_bytes(&mut echo, 40, &page.to_le_bytes());
+        put_bytes(&mut echo, 48, &page.to_le_bytes());
         Ok(echo)
     }
 
@@ -239,13 +255,11 @@ impl<M: GuestMemory> GpuHost<M> {
             self.expect_allocation(process, D3dkmtHandle(handle), adapter)?;
         }
         let stream = if request.private_data_size > 0 {
-            read_bytes(
-                command,
-                SubmitCommandToHwQueueCommand::SIZE + 4 * primaries,
-                request.private_data_size as usize,
-            )
-            .map_err(|_| NtStatus::INVALID_PARAMETER)?
-            .to_vec()
+            let private_offset = element_offset(SubmitCommandToHwQueueCommand::SIZE, primaries, 4)
+                .ok_or(NtStatus::INVALID_PARAMETER)?;
+            read_bytes(command, private_offset, request.private_data_size as usize)
+                .map_err(|_| NtStatus::INVALID_PARAMETER)?
+                .to_vec()
         } else {
             self.read_command_buffer(
                 process,
@@ -272,7 +286,10 @@ impl<M: GuestMemory> GpuHost<M> {
         command: &[u8],
     ) -> Handled {
         let request: QueryStatisticsCommand = parse(command)?;
-        let luid = self.vgpus[adapter]
+        let luid = self
+            .vgpus
+            .get(adapter)
+            .ok_or(NtStatus::INVALID_PARAMETER)?
             .description
             .config
             .channel_instance
@@ -288,11 +305,9 @@ impl<M: GuestMemory> GpuHost<M> {
             .unwrap_or_default();
         let (base, length) = self.io_space().unwrap_or((0, 0));
         let _ = base;
-        let used = self.io_pages_in_use() as u64 * PAGE_SIZE;
+        let used = (self.io_pages_in_use() as u64).saturating_mul(PAGE_SIZE);
         let mut result = vec![0u8; STATISTICS_RESULT_SIZE];
-        let mut put = |offset: usize, bytes: &[u8]| {
-            result[offset..offset + bytes.len()].copy_from_slice(bytes)
-        };
+        let mut put = |offset: usize, bytes: &[u8]| put_bytes(&mut result, offset, bytes);
         match request.statistics_type {
             STATISTICS_ADAPTER => {
                 put(0, &1u32.to_le_bytes()); // segments

@@ -15,7 +15,16 @@
 //! ([`super::sysmem`]); SETEXISTINGSYSMEMPAGES names its guest pages by frame number,
 //! SETEXISTINGSYSMEMSTORE by a GPADL made known with [`GpuHost::register_gpadl`].
 
-use super::dispatch::{Handled, parse, status_bytes};
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::dispatch::{Handled, parse, put_bytes, status_bytes, u32_result_area};
 use super::sysmem::{PagesError, SysmemWindows};
 use super::{GpuHost, HostObject, Owned};
 use dxg::wire::*;
@@ -59,12 +68,12 @@ pub(super) fn global_failure_reply(kind: GlobalCommand, status: NtStatus) -> Vec
         GlobalCommand::CreateNtSharedObject => vec![0; 4],
         GlobalCommand::OpenSyncObject => {
             let mut reply = vec![0; OpenSyncObjectReply::SIZE];
-            reply[4..8].copy_from_slice(&code);
+            put_bytes(&mut reply, 4, &code);
             reply
         }
         GlobalCommand::ShareObjectWithHost => {
             let mut reply = vec![0; ShareObjectWithHostReply::SIZE];
-            reply[..4].copy_from_slice(&code);
+            put_bytes(&mut reply, 0, &code);
             reply
         }
         _ => status_bytes(status),
@@ -82,7 +91,7 @@ pub(super) fn failure_reply(
         VgpuCommand::OpenResource => {
             let count = read_at::<u32>(command, 36).unwrap_or(0) as usize;
             let count = count.min(MAX_ALLOCATIONS_PER_CREATE);
-            (result_area(OpenResourceReply::SIZE + 4 * count), 4)
+            (u32_result_area(OpenResourceReply::SIZE, count), 4)
         }
         VgpuCommand::DdiGetStandardAllocationDriverData => {
             (result_area(GetStandardAllocationDriverDataReply::SIZE), 0)
@@ -90,7 +99,7 @@ pub(super) fn failure_reply(
         _ => return None,
     };
     let mut reply = vec![0; size];
-    reply[offset..offset + 4].copy_from_slice(&code);
+    put_bytes(&mut reply, offset, &code);
     Some(reply)
 }
 
@@ -157,7 +166,7 @@ impl<M: GuestMemory> GpuHost<M> {
                     return Err(NtStatus::INVALID_HANDLE);
                 }
                 let token = VAIL_HANDLE_TAG | self.next_vail_handle;
-                self.next_vail_handle += 1;
+                self.next_vail_handle = self.next_vail_handle.saturating_add(1);
                 let reply = ShareObjectWithHostReply {
                     status: 0,
                     padding: 0,
@@ -457,7 +466,7 @@ impl<M: GuestMemory> GpuHost<M> {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         let entry = self.process_mut(process)?;
-        let mut handles = Vec::with_capacity(allocations.len() + 1);
+        let mut handles = Vec::with_capacity(allocations.len().saturating_add(1));
         for _ in 0..=allocations.len() {
             match entry.handles.allocate() {
                 Some(handle) => handles.push(handle),
@@ -469,7 +478,10 @@ impl<M: GuestMemory> GpuHost<M> {
                 }
             }
         }
-        let resource = handles[0];
+        // One handle for the resource, then one per allocation (the loop above made them all).
+        let Some((&resource, allocation_handles)) = handles.split_first() else {
+            return Err(NtStatus::NO_MEMORY);
+        };
         entry.objects.insert(
             resource,
             Owned {
@@ -478,7 +490,7 @@ impl<M: GuestMemory> GpuHost<M> {
                 object: HostObject::Resource,
             },
         );
-        for (handle, (address, size)) in handles[1..].iter().zip(&allocations) {
+        for (handle, (address, size)) in allocation_handles.iter().zip(&allocations) {
             entry.objects.insert(
                 *handle,
                 Owned {
@@ -501,7 +513,7 @@ impl<M: GuestMemory> GpuHost<M> {
         }
         .as_bytes()
         .to_vec();
-        for handle in &handles[1..] {
+        for handle in allocation_handles {
             reply.extend_from_slice(&handle.0.to_le_bytes());
         }
         reply.resize(result_area(reply.len()), 0);

@@ -1,8 +1,17 @@
 //! SUBMITCOMMAND on the emulated host: reading the command buffer and running the stream
 //! through the command processor (`docs/vgpu-command-processor.md`).
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::command_processor::{self, CommandTarget, Surface};
-use super::dispatch::{Handled, parse, status_bytes};
+use super::dispatch::{Handled, element_offset, parse, status_bytes};
 use super::{GpuHost, HostObject, HostProcess, Owned};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
@@ -66,7 +75,12 @@ impl<M: GuestMemory> GpuHost<M> {
             adapter,
             |object| matches!(object, HostObject::Context),
         )?;
-        let private_offset = SubmitCommandCommand::SIZE + 4 * request.num_history_buffers as usize;
+        let private_offset = element_offset(
+            SubmitCommandCommand::SIZE,
+            request.num_history_buffers as usize,
+            4,
+        )
+        .ok_or(NtStatus::INVALID_PARAMETER)?;
         let stream = if request.private_data_size > 0 {
             read_bytes(command, private_offset, request.private_data_size as usize)
                 .map_err(|_| NtStatus::INVALID_PARAMETER)?
@@ -103,8 +117,8 @@ impl<M: GuestMemory> GpuHost<M> {
             Some(physical) => physical,
             None => {
                 let inside = self.io_space.as_ref().is_some_and(|space| {
-                    address >= space.base()
-                        && address.saturating_add(length as u64) <= space.base() + space.length()
+                    let end = space.base().saturating_add(space.length());
+                    address >= space.base() && address.saturating_add(length as u64) <= end
                 });
                 if !inside {
                     return Err(NtStatus::INVALID_PARAMETER);
@@ -137,21 +151,29 @@ impl<M: GuestMemory> GpuHost<M> {
             process,
             adapter,
         };
-        let mut signals = 0;
-        let result = command_processor::execute(stream, &target, &mut |_, _| signals += 1);
+        let mut signals = 0u64;
+        let result = command_processor::execute(stream, &target, &mut |_, _| {
+            signals = signals.saturating_add(1);
+        });
         let elapsed = (started.elapsed().as_nanos() / 100) as u64;
         let packets = result.map(|executed| executed.packets).unwrap_or(0);
-        self.statistics.submissions += 1;
-        self.statistics.running_time += elapsed;
+        let statistics = &mut self.statistics;
+        statistics.submissions = statistics.submissions.saturating_add(1);
+        statistics.running_time = statistics.running_time.saturating_add(elapsed);
         if let Some(process) = self.processes.get_mut(&process_handle) {
-            process.counters.submissions += 1;
-            process.counters.running_time += elapsed;
+            let counters = &mut process.counters;
+            counters.submissions = counters.submissions.saturating_add(1);
+            counters.running_time = counters.running_time.saturating_add(elapsed);
         }
         match result {
             Ok(executed) => {
-                self.statistics.packets_executed += u64::from(executed.packets);
+                self.statistics.packets_executed = self
+                    .statistics
+                    .packets_executed
+                    .saturating_add(u64::from(executed.packets));
                 if let Some(process) = self.processes.get_mut(&process_handle) {
-                    process.counters.packets += u64::from(packets);
+                    process.counters.packets =
+                        process.counters.packets.saturating_add(u64::from(packets));
                 }
                 Ok(())
             }

@@ -1,6 +1,15 @@
 //! Object bookkeeping shared by the host's command handlers: lookups with kind checks, IO-space
 //! storage and its holders, and destroying objects (with the CPU waits naming them).
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{GpuHost, HostObject, HostProcess, Owned};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
@@ -123,7 +132,7 @@ impl<M: GuestMemory> GpuHost<M> {
             return;
         }
         if let Some(extra) = self.storage_holders.get_mut(&address) {
-            *extra -= 1;
+            *extra = extra.saturating_sub(1);
             if *extra == 0 {
                 self.storage_holders.remove(&address);
             }
@@ -143,7 +152,8 @@ impl<M: GuestMemory> GpuHost<M> {
         if super::sysmem::SysmemWindows::is_window(address) {
             self.sysmem.retain(address);
         } else {
-            *self.storage_holders.entry(address).or_insert(0) += 1;
+            let holders = self.storage_holders.entry(address).or_insert(0);
+            *holders = holders.saturating_add(1);
         }
     }
 

@@ -2,7 +2,16 @@
 //! legacy D3DKMTSignalSynchronizationObject2 sends it), CPU waits answered with SIGNALGUESTEVENT,
 //! and GPU waits (validated and acknowledged: the emulated GPU is synchronous).
 
-use super::dispatch::{Handled, parse, status_bytes};
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::dispatch::{Handled, element_offset, parse, status_bytes};
 use super::{CpuWait, GpuHost, HostObject, HostOutput, Owned};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
@@ -31,7 +40,9 @@ impl<M: GuestMemory> GpuHost<M> {
                 let base = WaitForSyncObjectFromCpuCommand::SIZE;
                 let handles = read_u32_array(command, base, count)
                     .map_err(|_| NtStatus::INVALID_PARAMETER)?;
-                let values = read_u64_array(command, base + 4 * count, count)
+                let values_offset =
+                    element_offset(base, count, 4).ok_or(NtStatus::INVALID_PARAMETER)?;
+                let values = read_u64_array(command, values_offset, count)
                     .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 for handle in &handles {
                     self.expect_sync_object(process_handle, D3dkmtHandle(*handle), adapter)?;
@@ -57,12 +68,11 @@ impl<M: GuestMemory> GpuHost<M> {
                 self.expect(process_handle, request.context, adapter, |object| {
                     matches!(object, HostObject::Context | HostObject::HwQueue { .. })
                 })?;
-                let handles = read_u32_array(
-                    command,
-                    WaitForSyncObjectFromGpuCommand::SIZE + 8 * count,
-                    count,
-                )
-                .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                let handles_offset =
+                    element_offset(WaitForSyncObjectFromGpuCommand::SIZE, count, 8)
+                        .ok_or(NtStatus::INVALID_PARAMETER)?;
+                let handles = read_u32_array(command, handles_offset, count)
+                    .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 for handle in handles {
                     self.expect_sync_object(process_handle, D3dkmtHandle(handle), adapter)?;
                 }
@@ -170,7 +180,9 @@ impl<M: GuestMemory> GpuHost<M> {
         let base = SignalSyncObjectCommand::SIZE;
         let handles =
             read_u32_array(command, base, objects).map_err(|_| NtStatus::INVALID_PARAMETER)?;
-        let context_handles = read_u32_array(command, base + 4 * objects, contexts)
+        let contexts_offset =
+            element_offset(base, objects, 4).ok_or(NtStatus::INVALID_PARAMETER)?;
+        let context_handles = read_u32_array(command, contexts_offset, contexts)
             .map_err(|_| NtStatus::INVALID_PARAMETER)?;
         for context in context_handles {
             self.expect(process_handle, D3dkmtHandle(context), adapter, |object| {
@@ -180,7 +192,10 @@ impl<M: GuestMemory> GpuHost<M> {
         for handle in &handles {
             self.expect_sync_object(process_handle, D3dkmtHandle(*handle), adapter)?;
         }
-        let values_offset = base + 4 * (objects + contexts);
+        let values_offset = objects
+            .checked_add(contexts)
+            .and_then(|words| element_offset(base, words, 4))
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
         let values = read_u64_array(command, values_offset, objects).ok();
         for (index, handle) in handles.iter().enumerate() {
             let value = values
@@ -229,7 +244,7 @@ impl<M: GuestMemory> GpuHost<M> {
         message.header =
             CommandHeader::host_to_guest(HostToGuestCommand::SignalGuestEvent.as_u32());
         message.event = event;
-        self.statistics.events_signalled += 1;
+        self.statistics.events_signalled = self.statistics.events_signalled.saturating_add(1);
         self.outputs
             .push_back(HostOutput::Notification(message.as_bytes().to_vec()));
     }
@@ -248,8 +263,7 @@ impl<M: GuestMemory> GpuHost<M> {
     /// Completes every CPU wait whose objects reached their values.
     pub(super) fn evaluate_waits(&mut self) {
         let mut index = 0;
-        while index < self.waits.len() {
-            let wait = &self.waits[index];
+        while let Some(wait) = self.waits.get(index) {
             let mut reached = wait.objects.iter().map(|(handle, value)| {
                 self.current_value(wait.process, *handle)
                     .is_some_and(|current| current >= *value)
@@ -264,7 +278,8 @@ impl<M: GuestMemory> GpuHost<M> {
                 self.waits.remove(index);
                 self.signal_guest_event(event);
             } else {
-                index += 1;
+                // index < waits.len() here, so this never saturates.
+                index = index.saturating_add(1);
             }
         }
     }

@@ -6,6 +6,15 @@
 //! existing mapping replaces it and UNMAP / COPY work on any page range. Every mapped page lies in
 //! a reservation; MAP at address 0 makes an implicit reservation of its own size.
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use dxg::wire::{D3dkmtHandle, NtStatus, PAGE_SIZE, RESERVE_NO_COMMIT};
 use std::collections::BTreeMap;
 
@@ -33,6 +42,14 @@ pub struct Reservation {
     pub size: u64,
     /// 0 no-access, 1 zero, 2 no-commit.
     pub reservation_type: u32,
+}
+
+impl Reservation {
+    /// The end of the reservation starting at `start`. Reservations lie inside
+    /// [`VA_BASE`, `VA_END`) (checked when made), so the sum never saturates.
+    fn end(&self, start: u64) -> u64 {
+        start.saturating_add(self.size)
+    }
 }
 
 /// A process's GPU virtual address space on one vGPU.
@@ -124,19 +141,24 @@ impl GpuVaSpace {
         if pages == 0 || end_page > allocation_pages {
             return Err(NtStatus::INVALID_PARAMETER);
         }
-        let size = pages * PAGE_SIZE;
+        let size = pages
+            .checked_mul(PAGE_SIZE)
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
         let address = if base == 0 {
             self.reserve(0, minimum, maximum, size, 0)?
         } else {
             self.check_reserved(base, size)?;
             base
         };
-        for index in 0..pages {
+        // [address, address + size) is inside a reservation (below VA_END) and the allocation
+        // pages end at end_page, both checked above: the page walk cannot overflow.
+        let page_addresses = (address..address.saturating_add(size)).step_by(PAGE_SIZE as usize);
+        for (page_address, allocation_page) in page_addresses.zip(first_allocation_page..end_page) {
             self.pages.insert(
-                address + index * PAGE_SIZE,
+                page_address,
                 MappedPage {
                     allocation,
-                    allocation_page: first_allocation_page + index,
+                    allocation_page,
                     protection,
                 },
             );
@@ -156,12 +178,15 @@ impl GpuVaSpace {
     pub fn copy(&mut self, source: u64, size: u64, destination: u64) -> Result<(), NtStatus> {
         self.check_reserved(source, size)?;
         self.check_reserved(destination, size)?;
-        let pages = size / PAGE_SIZE;
-        let copied: Vec<Option<MappedPage>> = (0..pages)
-            .map(|index| self.pages.get(&(source + index * PAGE_SIZE)).copied())
+        // Both ranges are whole pages inside reservations (checked above), so neither end
+        // overflows.
+        let source_pages = (source..source.saturating_add(size)).step_by(PAGE_SIZE as usize);
+        let copied: Vec<Option<MappedPage>> = source_pages
+            .map(|address| self.pages.get(&address).copied())
             .collect();
-        for (index, page) in copied.into_iter().enumerate() {
-            let address = destination + index as u64 * PAGE_SIZE;
+        let destination_pages =
+            (destination..destination.saturating_add(size)).step_by(PAGE_SIZE as usize);
+        for (address, page) in destination_pages.zip(copied) {
             match page {
                 Some(page) => self.pages.insert(address, page),
                 None => self.pages.remove(&address),
@@ -172,10 +197,10 @@ impl GpuVaSpace {
 
     /// The mapping of the page containing `address`, with the byte offset inside that page.
     pub fn translate(&self, address: u64) -> Option<(MappedPage, u64)> {
-        let page = address - address % PAGE_SIZE;
-        self.pages
-            .get(&page)
-            .map(|mapped| (*mapped, address % PAGE_SIZE))
+        let offset = address % PAGE_SIZE;
+        // offset <= address, so the page base never wraps.
+        let page = address.saturating_sub(offset);
+        self.pages.get(&page).map(|mapped| (*mapped, offset))
     }
 
     /// Unmaps every page of a destroyed allocation.
@@ -212,7 +237,7 @@ impl GpuVaSpace {
             return Err(NtStatus::INVALID_PARAMETER);
         }
         match self.reservations.range(..=base).next_back() {
-            Some((start, reservation)) if end <= start + reservation.size => Ok(()),
+            Some((start, reservation)) if end <= reservation.end(*start) => Ok(()),
             _ => Err(NtStatus::INVALID_PARAMETER),
         }
     }
@@ -222,7 +247,7 @@ impl GpuVaSpace {
             .reservations
             .range(..end)
             .next_back()
-            .is_some_and(|(start, reservation)| start + reservation.size > base);
+            .is_some_and(|(start, reservation)| reservation.end(*start) > base);
         !before
     }
 
@@ -235,7 +260,7 @@ impl GpuVaSpace {
         };
         let mut candidate = low;
         for (start, reservation) in &self.reservations {
-            let end = start + reservation.size;
+            let end = reservation.end(*start);
             if end <= candidate {
                 continue;
             }
@@ -249,6 +274,13 @@ impl GpuVaSpace {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
 

@@ -2,6 +2,15 @@
 //! across all object types of the process while live, and not reused right after a free (the
 //! index only moves forward; it wraps after 16 M allocations, skipping live indices).
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use dxg::wire::D3dkmtHandle;
 use std::collections::BTreeSet;
 
@@ -33,10 +42,11 @@ impl HandleAllocator {
     pub fn allocate(&mut self) -> Option<D3dkmtHandle> {
         for _ in 0..=D3dkmtHandle::MAX_INDEX {
             let index = self.next_index;
-            self.next_index += 1;
+            // next_index <= MAX_INDEX (< 2^24) and generation is 1 ..= 3: neither saturates.
+            self.next_index = self.next_index.saturating_add(1);
             if self.next_index > D3dkmtHandle::MAX_INDEX {
                 self.next_index = 1;
-                self.generation = (self.generation % 3) + 1;
+                self.generation = (self.generation % 3).saturating_add(1);
             }
             if !self.live.contains(&index) {
                 self.live.insert(index);

@@ -10,6 +10,15 @@
 //! with SETIOSPACEREGION, reached through `GuestMemory`. SUBMITCOMMAND runs the command
 //! processor ([`command_processor`]); CPU waits complete with SIGNALGUESTEVENT.
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 pub mod command_processor;
 pub mod config;
 mod dispatch;
@@ -23,11 +32,23 @@ mod dispatch_sync;
 pub mod gpu_va;
 pub mod handles;
 pub mod io_space;
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "an in-process test and benchmark harness: its sizes are the harness's own \
+              constants, no guest input"
+)]
 pub mod loopback;
 mod objects;
 pub mod sysmem;
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests;
 
 pub use config::VgpuPciConfig;
@@ -210,7 +231,8 @@ impl<M: GuestMemory> GpuHost<M> {
             host_adapter: D3dkmtHandle::NULL,
             removed: false,
         });
-        self.vgpus.len() - 1
+        // Just pushed, so the vector is not empty.
+        self.vgpus.len().saturating_sub(1)
     }
 
     /// Hot-removes a vGPU: later commands for it fail with DEVICE_REMOVED.

@@ -11,6 +11,15 @@
 //! Windows are reference counted: an allocation opened by another process (OPENRESOURCE) shares
 //! its creator's window.
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use hyperv::memory::{GuestMemory, MemoryError};
 use std::collections::BTreeMap;
 
@@ -50,10 +59,14 @@ impl SysmemWindows {
         address >= WINDOW_BASE
     }
 
-    /// A new window of `pages` pages (none named yet); returns its address.
-    pub fn create(&mut self, pages: usize) -> u64 {
-        let address = WINDOW_BASE + self.next * WINDOW_STRIDE;
-        self.next += 1;
+    /// A new window of `pages` pages (none named yet); returns its address, or `None` once the
+    /// window range above [`WINDOW_BASE`] is used up.
+    pub fn create(&mut self, pages: usize) -> Option<u64> {
+        let address = self
+            .next
+            .checked_mul(WINDOW_STRIDE)
+            .and_then(|offset| WINDOW_BASE.checked_add(offset))?;
+        self.next = self.next.checked_add(1)?;
         self.windows.insert(
             address,
             Window {
@@ -61,13 +74,13 @@ impl SysmemWindows {
                 references: 1,
             },
         );
-        address
+        Some(address)
     }
 
     /// One more holder of the window at `address`.
     pub fn retain(&mut self, address: u64) {
         if let Some(window) = self.windows.get_mut(&address) {
-            window.references += 1;
+            window.references = window.references.saturating_add(1);
         }
     }
 
@@ -108,9 +121,9 @@ impl SysmemWindows {
     /// The guest-physical address behind window address `address` (one page at most).
     fn translate(&self, address: u64) -> Option<u64> {
         let (base, window) = self.windows.range(..=address).next_back()?;
-        let offset = address - base;
+        let offset = address.checked_sub(*base)?;
         let page = window.pages.get((offset / PAGE) as usize).copied()??;
-        Some(page + offset % PAGE)
+        page.checked_add(offset % PAGE)
     }
 
     /// Whether every page of the window at `address` was named.
@@ -152,10 +165,16 @@ impl ScatteredMemory<'_> {
             return each(address, 0, length);
         }
         let mut done = 0usize;
-        while done < length {
-            let current = address + done as u64;
-            let in_page = (PAGE - current % PAGE) as usize;
-            let take = in_page.min(length - done);
+        while let Some(remaining) = length.checked_sub(done).filter(|left| *left > 0) {
+            let current = address
+                .checked_add(done as u64)
+                .ok_or(MemoryError::OutOfRange {
+                    gpa: address,
+                    length: length as u64,
+                })?;
+            // current % PAGE < PAGE, so this is 1 ..= PAGE.
+            let in_page = PAGE.saturating_sub(current % PAGE) as usize;
+            let take = in_page.min(remaining);
             let physical = self
                 .windows
                 .translate(current)
@@ -164,7 +183,8 @@ impl ScatteredMemory<'_> {
                     length: take as u64,
                 })?;
             each(physical, done, take)?;
-            done += take;
+            // take <= remaining, so done stays <= length.
+            done = done.saturating_add(take);
         }
         Ok(())
     }
@@ -174,14 +194,27 @@ impl GuestMemory for ScatteredMemory<'_> {
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         let length = buffer.len();
         self.pieces(gpa, length, |physical, offset, take| {
-            self.inner
-                .read(physical, &mut buffer[offset..offset + take])
+            let piece = offset
+                .checked_add(take)
+                .and_then(|end| buffer.get_mut(offset..end))
+                .ok_or(MemoryError::OutOfRange {
+                    gpa: physical,
+                    length: take as u64,
+                })?;
+            self.inner.read(physical, piece)
         })
     }
 
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
         self.pieces(gpa, data.len(), |physical, offset, take| {
-            self.inner.write(physical, &data[offset..offset + take])
+            let piece = offset
+                .checked_add(take)
+                .and_then(|end| data.get(offset..end))
+                .ok_or(MemoryError::OutOfRange {
+                    gpa: physical,
+                    length: take as u64,
+                })?;
+            self.inner.write(physical, piece)
         })
     }
 

@@ -20,6 +20,15 @@
 //! The wire bytes are built here by hand from the reference, independently of the guest's
 //! `drivers::vpci::wire`, so the two implementations check each other in the loopback tests.
 
+// Guest commands reach this module: nothing here may panic on what the guest sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 mod function;
 mod service;
 
@@ -335,7 +344,7 @@ impl VpciHost {
         completion_requested: bool,
         payload: &[u8],
     ) -> Result<(), VpciHostError> {
-        self.statistics.packets += 1;
+        self.statistics.packets = self.statistics.packets.saturating_add(1);
         let result = if packet_type != PacketType::DATA_IN_BAND {
             Err(VpciHostError::UnexpectedPacketType(packet_type.0))
         } else {
@@ -343,7 +352,7 @@ impl VpciHost {
         };
         if let Err(error) = result {
             log::debug!("vpci host: {error:?}");
-            self.statistics.errors += 1;
+            self.statistics.errors = self.statistics.errors.saturating_add(1);
             self.errors.push(error);
         }
         result
@@ -451,7 +460,9 @@ impl VpciHost {
                 // OpenVMM's full translate reply: status, slot, six zero translated
                 // descriptors, MSI count 0, reserved 0 (136 bytes).
                 let mut reply = vec![0; 136];
-                reply[4..8].copy_from_slice(&slot.to_le_bytes());
+                if let Some(slot_field) = reply.get_mut(4..8) {
+                    slot_field.copy_from_slice(&slot.to_le_bytes());
+                }
                 self.complete_if_with(completion_requested, transaction_id, reply);
                 Ok(())
             }
@@ -553,14 +564,15 @@ impl VpciHost {
     /// window or the access is malformed (page-0 read, bad size, misaligned).
     pub fn mmio_read(&mut self, gpa: u64, size: u8) -> Option<u64> {
         let offset = self.config_offset(gpa, size)?;
-        self.statistics.mmio_accesses += 1;
-        let all_ones = u64::MAX >> (64 - 8 * u32::from(size));
+        self.count_mmio_access();
+        let all_ones = access_mask(size);
         if !self.is_function(self.selected_slot) {
             return Some(all_ones);
         }
         let dword = self.function.read_dword(offset & !3);
-        let shift = 8 * u32::from(offset & 3);
-        Some((u64::from(dword) >> shift) & all_ones)
+        // The byte lane: 0 ..= 3 bytes into the dword, so the shift is at most 24 bits.
+        let shift = u32::from(offset & 3).saturating_mul(8);
+        Some(u64::from(dword).checked_shr(shift).unwrap_or(0) & all_ones)
     }
 
     /// A trapped MMIO write; `false` when `gpa` is not in the trapped window or the access is
@@ -570,16 +582,16 @@ impl VpciHost {
             return false;
         };
         if gpa == window && size == 4 {
-            self.statistics.mmio_accesses += 1;
+            self.count_mmio_access();
             self.selected_slot = value as u32;
             return true;
         }
         let Some(offset) = self.config_offset(gpa, size) else {
             return false;
         };
-        self.statistics.mmio_accesses += 1;
+        self.count_mmio_access();
         if self.is_function(self.selected_slot) {
-            let mask = u64::MAX >> (64 - 8 * u32::from(size));
+            let mask = access_mask(size);
             self.function.write(offset, size, (value & mask) as u32);
         }
         true
@@ -595,10 +607,26 @@ impl VpciHost {
             && matches!(size, 1 | 2 | 4)
             && offset.is_multiple_of(u64::from(size));
         if !valid {
-            self.statistics.bad_mmio_accesses += 1;
+            self.statistics.bad_mmio_accesses = self.statistics.bad_mmio_accesses.saturating_add(1);
             return None;
         }
-        Some((offset - CONFIG_PAGE) as u16)
+        offset
+            .checked_sub(CONFIG_PAGE)
+            .map(|config_offset| config_offset as u16)
+    }
+
+    fn count_mmio_access(&mut self) {
+        self.statistics.mmio_accesses = self.statistics.mmio_accesses.saturating_add(1);
+    }
+}
+
+/// The value mask of a `size`-byte access (`config_offset` lets only 1, 2 and 4 through).
+fn access_mask(size: u8) -> u64 {
+    match size {
+        1 => 0xFF,
+        2 => 0xFFFF,
+        4 => 0xFFFF_FFFF,
+        _ => u64::MAX,
     }
 }
 
@@ -623,4 +651,11 @@ fn read_u64(bytes: &[u8], offset: usize) -> Option<u64> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests;
