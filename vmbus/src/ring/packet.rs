@@ -159,7 +159,7 @@ const fn padded8(length: usize) -> usize {
 }
 
 /// The zero bytes that pad `length` bytes to a multiple of 8: `(−length) mod 8` of them
-/// (wrapping negation keeps the residue because 2^64 is a multiple of 8).
+/// (wrapping negation keeps the residue because 2^usize::BITS is a multiple of 8).
 pub(super) fn zero_padding8(length: usize) -> &'static [u8] {
     const ZEROS: [u8; 8] = [0; 8];
     ZEROS.get(..length.wrapping_neg() % 8).unwrap_or(&[])
