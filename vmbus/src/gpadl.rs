@@ -9,6 +9,16 @@
 //! [`split`] is the guest half (single range, as every guest uses); [`GpadlAssembler`] is the
 //! host half and accepts any number of ranges.
 
+// The emulated host reassembles GPADLs from guest messages and the guest splits lists it was
+// given: nothing here may panic on their values.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use crate::messages::{GPADL_MAX_PAGES, encode};
 use crate::version::MAX_MESSAGE_SIZE;
 use alloc::vec::Vec;
@@ -34,6 +44,10 @@ pub struct GpaRange {
 
 impl GpaRange {
     /// Number of pages `[byte_offset, byte_offset + byte_count)` spans.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "two u32 values summed in a u64 cannot overflow"
+    )]
     pub fn pages_spanned(byte_offset: u32, byte_count: u32) -> u64 {
         (u64::from(byte_offset) + u64::from(byte_count)).div_ceil(PAGE_SIZE)
     }
@@ -41,7 +55,8 @@ impl GpaRange {
     /// Whether the range is one whole number of pages starting at a page boundary (the shape
     /// ring GPADLs must have).
     pub fn is_page_aligned(&self) -> bool {
-        self.byte_offset == 0 && u64::from(self.byte_count) == self.pfns.len() as u64 * PAGE_SIZE
+        self.byte_offset == 0
+            && (self.pfns.len() as u64).checked_mul(PAGE_SIZE) == Some(u64::from(self.byte_count))
     }
 }
 
@@ -111,24 +126,33 @@ pub fn split(
     if pfns.len() > GPADL_MAX_PAGES {
         return Err(GpadlError::TooLarge { pages: pfns.len() });
     }
-    let mut stream = Vec::with_capacity(8 + pfns.len() * 8);
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "pfns.len() ≤ GPADL_MAX_PAGES (checked above), so 8 + 8 · pages ≤ u16::MAX"
+    )]
+    let stream_length = 8 + pfns.len() * 8;
+    let mut stream = Vec::with_capacity(stream_length);
     stream.extend_from_slice(&byte_count.to_le_bytes());
     stream.extend_from_slice(&byte_offset.to_le_bytes());
     for pfn in pfns {
         stream.extend_from_slice(&pfn.to_le_bytes());
     }
     let range_buffer_length = stream.len() as u16; // ≤ 8 + 8·8190 by the check above
-    let first = stream.len().min(HEADER_STREAM_BYTES);
-    let mut messages = Vec::with_capacity(1 + (stream.len() - first).div_ceil(BODY_STREAM_BYTES));
+    // `split_at` cannot panic: the split point is at most the length (`min`).
+    let (header_part, body_part) = stream.split_at(stream.len().min(HEADER_STREAM_BYTES));
+    let body_count = body_part.len().div_ceil(BODY_STREAM_BYTES);
+    let mut messages = Vec::with_capacity(body_count.saturating_add(1));
     messages.push(encode::gpadl_header(
         child_relid,
         gpadl,
         range_buffer_length,
         1,
-        &stream[..first],
+        header_part,
     ));
-    for (index, chunk) in stream[first..].chunks(BODY_STREAM_BYTES).enumerate() {
-        messages.push(encode::gpadl_body(index as u32 + 1, gpadl, chunk));
+    // Bodies are numbered from 1; there are at most GPADL_MAX_PAGES / 28 + 1 of them, far
+    // below u32::MAX, so the sequence never reaches the end of `1u32..`.
+    for (sequence, chunk) in (1u32..).zip(body_part.chunks(BODY_STREAM_BYTES)) {
+        messages.push(encode::gpadl_body(sequence, gpadl, chunk));
     }
     Ok(messages)
 }
@@ -157,9 +181,14 @@ impl GpadlAssembler {
         if range_count == 0 {
             return Err(GpadlError::BadRangeCount { range_count });
         }
+        #[allow(
+            clippy::arithmetic_side_effects,
+            reason = "range_count ≤ u16::MAX, so range_count · 16 < 2^20 fits any usize"
+        )]
+        let minimum_length = usize::from(range_count) * 16;
         if range_buffer_length == 0
             || !range_buffer_length.is_multiple_of(8)
-            || usize::from(range_buffer_length) < usize::from(range_count) * 16
+            || usize::from(range_buffer_length) < minimum_length
         {
             return Err(GpadlError::BadLength {
                 range_buffer_length,
@@ -178,7 +207,8 @@ impl GpadlAssembler {
 
     /// Adds a GPADL_BODY's stream bytes.
     pub fn add(&mut self, data: &[u8]) -> Result<(), GpadlError> {
-        if self.stream.len() + data.len() > usize::from(self.range_buffer_length) {
+        let total = self.stream.len().checked_add(data.len());
+        if total.is_none_or(|total| total > usize::from(self.range_buffer_length)) {
             return Err(GpadlError::Overrun);
         }
         self.stream.extend_from_slice(data);
@@ -198,7 +228,7 @@ impl GpadlAssembler {
         let mut ranges = Vec::with_capacity(usize::from(self.range_count));
         let mut rest = self.stream.as_slice();
         for _ in 0..self.range_count {
-            let (head, tail) = rest.split_at_checked(8).ok_or(bad_count)?;
+            let (head, tail) = rest.split_first_chunk::<8>().ok_or(bad_count)?;
             let byte_count = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
             let byte_offset = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
             if byte_count == 0 || u64::from(byte_offset) >= PAGE_SIZE {
@@ -207,13 +237,15 @@ impl GpadlAssembler {
                     byte_count,
                 });
             }
-            let pages = GpaRange::pages_spanned(byte_offset, byte_count) as usize;
-            let (pfn_bytes, tail) =
-                tail.split_at_checked(pages * 8)
-                    .ok_or(GpadlError::PageCountMismatch {
-                        expected: pages as u64,
-                        actual: tail.len() as u64 / 8,
-                    })?;
+            let pages = GpaRange::pages_spanned(byte_offset, byte_count);
+            let (pfn_bytes, tail) = usize::try_from(pages)
+                .ok()
+                .and_then(|pages| pages.checked_mul(8))
+                .and_then(|length| tail.split_at_checked(length))
+                .ok_or(GpadlError::PageCountMismatch {
+                    expected: pages,
+                    actual: tail.len() as u64 / 8,
+                })?;
             let pfns = pfn_bytes
                 .chunks_exact(8)
                 .map(|chunk| {
@@ -237,6 +269,13 @@ impl GpadlAssembler {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use crate::messages::{ControlMessage, parse};

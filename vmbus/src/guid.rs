@@ -4,6 +4,15 @@
 //! `data3` (u16) little-endian, then `data4` as eight bytes in order. [`Guid`] stores exactly
 //! those 16 wire bytes, so it can sit inside `#[repr(C)]` wire structs and compare by bytes.
 
+// GUIDs arrive from the host inside offers: nothing here may panic on their bytes.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use core::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -64,21 +73,21 @@ impl Guid {
 
 impl fmt::Display for Guid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = &self.bytes[8..];
+        let [_, _, _, _, _, _, _, _, d0, d1, d2, d3, d4, d5, d6, d7] = self.bytes;
         write!(
             f,
             "{:08x}-{:04x}-{:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
             self.data1(),
             self.data2(),
             self.data3(),
-            d[0],
-            d[1],
-            d[2],
-            d[3],
-            d[4],
-            d[5],
-            d[6],
-            d[7]
+            d0,
+            d1,
+            d2,
+            d3,
+            d4,
+            d5,
+            d6,
+            d7
         )
     }
 }
@@ -259,6 +268,13 @@ pub mod class {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests {
     use super::*;
     use alloc::format;

@@ -25,10 +25,27 @@
 //! the driver has closed the channel and torn down its GPADLs the client sends RELID_RELEASED.
 //! Host messages that make no sense are rejected with a [`ClientError`], logged and dropped.
 
+// The client reacts to every host message: nothing in this module or below it (actions,
+// channel records, errors) may panic on what the host sends.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 mod action;
 mod channel;
 mod error;
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests;
 
 pub use action::{Action, ClientEvent, GpadlCreateError, OpenError, SubscriberId};
@@ -266,9 +283,13 @@ impl Client {
         match message {
             ControlMessage::InitiateContact { message, .. } => {
                 if let Connection::Connecting { version_index } = self.connection
-                    && SUPPORTED_VERSIONS[version_index].0 == message.version_requested.get()
+                    && SUPPORTED_VERSIONS
+                        .get(version_index)
+                        .map(|version| version.0)
+                        == Some(message.version_requested.get())
                 {
-                    self.try_version(version_index + 1);
+                    // An index past the end makes `try_version` end the walk.
+                    self.try_version(version_index.saturating_add(1));
                 }
             }
             ControlMessage::GpadlHeader { message, .. } => {
@@ -579,9 +600,13 @@ impl Client {
                 let Connection::Connecting { version_index } = self.connection else {
                     return Err(unexpected);
                 };
-                let version = SUPPORTED_VERSIONS[version_index];
+                // `try_version` only enters `Connecting` with an index it looked up.
+                let Some(version) = SUPPORTED_VERSIONS.get(version_index).copied() else {
+                    return Err(unexpected);
+                };
                 if message.version_supported == 0 {
-                    self.try_version(version_index + 1);
+                    // An index past the end makes `try_version` end the walk.
+                    self.try_version(version_index.saturating_add(1));
                 } else if message.connection_state != 0 {
                     log::warn!(
                         "vmbus: host accepted {version} but reports connection state {}",

@@ -3,6 +3,16 @@
 //! Each encoder fills the header (type, zero padding) and emits the layout's size for the
 //! version in use (the base size unless the function says otherwise).
 
+// The encoders also serve the emulated host, which builds replies from guest input: nothing
+// here may panic on argument values.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::*;
 use crate::guid::Guid;
 use alloc::vec::Vec;
@@ -20,7 +30,11 @@ fn header(message_type: MessageType) -> MessageHeader {
 /// Serialises `message` with its header type set, truncated to `length` bytes.
 pub fn to_payload<T: Message>(message: &T, length: usize) -> Vec<u8> {
     let mut bytes = message.as_bytes().to_vec();
-    bytes[..8].copy_from_slice(header(T::TYPE).as_bytes());
+    // Every layout starts with its header (the `wire!` macro puts it first), so the prefix is
+    // always there.
+    if let Some(prefix) = bytes.get_mut(..size_of::<MessageHeader>()) {
+        prefix.copy_from_slice(header(T::TYPE).as_bytes());
+    }
     bytes.truncate(length.clamp(size_of::<MessageHeader>(), size_of::<T>()));
     bytes
 }

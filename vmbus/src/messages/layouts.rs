@@ -8,6 +8,15 @@
 //! Sizes and offsets are pinned at compile time below and by hand-written byte vectors in the
 //! tests.
 
+// Wire layouts of host data: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::MessageType;
 use crate::guid::Guid;
 use core::mem::{offset_of, size_of};
@@ -37,6 +46,9 @@ macro_rules! wire {
             const MIN_SIZE: usize = $min;
         }
         const _: () = assert!(size_of::<$name>() == $size);
+        // The header is always there and the oldest layout is a prefix of the newest: the
+        // parser's minimum-length checks and `encode::to_payload`'s clamp rely on it.
+        const _: () = assert!(size_of::<MessageHeader>() <= $min && $min <= $size);
         $(const _: () = assert!(offset_of!($name, $field) == $offset);)*
     };
 }

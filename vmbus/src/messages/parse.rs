@@ -6,6 +6,16 @@
 //! and shorter versions of grown layouts are zero-extended. Field values are not judged here:
 //! that is the job of the state machines, which know what they expect.
 
+// Payloads come from the host (or, in the emulator, from the guest): nothing here may panic on
+// what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::*;
 use crate::version::MAX_MESSAGE_SIZE;
 use alloc::vec::Vec;
@@ -187,12 +197,12 @@ impl fmt::Display for ParseError {
 /// Parses a control-message payload (starting with its 8-byte header).
 pub fn parse(bytes: &[u8]) -> Result<ControlMessage, ParseError> {
     let length = bytes.len();
-    if length > MAX_MESSAGE_SIZE {
-        return Err(ParseError::TooLong { length });
-    }
     // Copy first: everything below looks only at the private, zero-extended copy.
     let mut buffer = [0u8; MAX_MESSAGE_SIZE];
-    buffer[..length].copy_from_slice(bytes);
+    let Some(destination) = buffer.get_mut(..length) else {
+        return Err(ParseError::TooLong { length });
+    };
+    destination.copy_from_slice(bytes);
     if length < size_of::<MessageHeader>() {
         return Err(ParseError::NoHeader { length });
     }
@@ -217,6 +227,15 @@ pub fn parse(bytes: &[u8]) -> Result<ControlMessage, ParseError> {
         T::read_from_prefix(buffer)
             .map(|(value, _)| value)
             .unwrap_or_else(|_| T::new_zeroed())
+    }
+    /// The bytes after a fixed part of `fixed_size` bytes, up to `length`. The callers have
+    /// checked `length >= MIN_SIZE`, which is the fixed size for GPADL messages, so the range
+    /// is never empty-by-error; an impossible range gives no bytes rather than a panic.
+    fn variable_part(buffer: &[u8; MAX_MESSAGE_SIZE], fixed_size: usize, length: usize) -> Vec<u8> {
+        buffer
+            .get(fixed_size..length)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default()
     }
     macro_rules! fixed {
         ($variant:ident, $ty:ty) => {{
@@ -248,14 +267,14 @@ pub fn parse(bytes: &[u8]) -> Result<ControlMessage, ParseError> {
             check(GpadlHeader::MIN_SIZE)?;
             ControlMessage::GpadlHeader {
                 message: read(buffer),
-                data: buffer[size_of::<GpadlHeader>()..length].to_vec(),
+                data: variable_part(buffer, size_of::<GpadlHeader>(), length),
             }
         }
         MessageType::GPADL_BODY => {
             check(GpadlBody::MIN_SIZE)?;
             ControlMessage::GpadlBody {
                 message: read(buffer),
-                data: buffer[size_of::<GpadlBody>()..length].to_vec(),
+                data: variable_part(buffer, size_of::<GpadlBody>(), length),
             }
         }
         MessageType::GPADL_CREATED => fixed!(GpadlCreated, GpadlCreated),

@@ -1,11 +1,26 @@
 //! Where a ring lives: its control page and its data area, possibly spread over many pages.
 
+// Ring pages come from a GPADL (in the emulator, from the guest) and offsets from the peer's
+// indices: nothing here may panic on them.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{
     CONTROL_PAGE_SIZE, FEATURE_BITS_OFFSET, INTERRUPT_MASK_OFFSET, PENDING_SEND_SIZE_OFFSET,
     READ_INDEX_OFFSET, RingError, WRITE_INDEX_OFFSET,
 };
 use alloc::vec::Vec;
+use core::ops::Range;
 use hyperv::memory::{GuestMemory, PAGE_SIZE};
+
+/// [`PAGE_SIZE`] as a data-area length.
+const PAGE_BYTES: u32 = PAGE_SIZE as u32;
+const _: () = assert!(PAGE_BYTES as u64 == PAGE_SIZE);
 
 /// A contiguous piece of the data area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +51,10 @@ impl RingPages {
         {
             return Err(RingError::BadGeometry);
         }
-        let data_size =
-            u32::try_from(total_bytes - CONTROL_PAGE_SIZE).map_err(|_| RingError::BadGeometry)?;
+        let data_size = total_bytes
+            .checked_sub(CONTROL_PAGE_SIZE)
+            .and_then(|size| u32::try_from(size).ok())
+            .ok_or(RingError::BadGeometry)?;
         let data_gpa = gpa
             .checked_add(CONTROL_PAGE_SIZE)
             .ok_or(RingError::BadGeometry)?;
@@ -55,29 +72,37 @@ impl RingPages {
     /// A ring over the pages `pfns` (guest frame numbers): the first is the control page.
     pub fn from_pfns(pfns: &[u64]) -> Result<Self, RingError> {
         let (control, data) = pfns.split_first().ok_or(RingError::BadGeometry)?;
-        if data.is_empty() || data.len() as u64 * PAGE_SIZE >= u64::from(u32::MAX) {
-            return Err(RingError::BadGeometry);
-        }
+        // The data area must be addressable by u32 offsets: `pages · 4096` fits a u32 (it is a
+        // multiple of 4096, so it is never u32::MAX itself).
+        let data_size = u32::try_from(data.len())
+            .ok()
+            .and_then(|pages| pages.checked_mul(PAGE_BYTES))
+            .filter(|size| *size != 0)
+            .ok_or(RingError::BadGeometry)?;
         let page_gpa = |pfn: u64| pfn.checked_mul(PAGE_SIZE).ok_or(RingError::BadGeometry);
         let mut segments: Vec<Segment> = Vec::new();
-        for (index, pfn) in data.iter().enumerate() {
+        let offsets = (0..data_size).step_by(PAGE_BYTES as usize);
+        for (offset, pfn) in offsets.zip(data) {
             let gpa = page_gpa(*pfn)?;
-            let offset = (index as u64 * PAGE_SIZE) as u32;
             match segments.last_mut() {
                 Some(last) if last.gpa.checked_add(u64::from(last.length)) == Some(gpa) => {
-                    last.length += PAGE_SIZE as u32;
+                    // The lengths of all segments add up to at most `data_size`.
+                    last.length = last
+                        .length
+                        .checked_add(PAGE_BYTES)
+                        .ok_or(RingError::BadGeometry)?;
                 }
                 _ => segments.push(Segment {
                     offset,
                     gpa,
-                    length: PAGE_SIZE as u32,
+                    length: PAGE_BYTES,
                 }),
             }
         }
         Ok(RingPages {
             control_gpa: page_gpa(*control)?,
             segments,
-            data_size: (data.len() as u64 * PAGE_SIZE) as u32,
+            data_size,
         })
     }
 
@@ -91,6 +116,13 @@ impl RingPages {
         self.control_gpa
     }
 
+    /// Guest-physical address of the control-page field at `offset`.
+    #[allow(
+        clippy::arithmetic_side_effects,
+        reason = "control_gpa is page-aligned (both constructors check it) and offset is one of \
+                  the control-page constants (< CONTROL_PAGE_SIZE), so the sum stays inside \
+                  that page and cannot overflow"
+    )]
     pub(super) fn field(&self, offset: u64) -> u64 {
         self.control_gpa + offset
     }
@@ -102,13 +134,15 @@ impl RingPages {
         offset: u32,
         buffer: &mut [u8],
     ) -> Result<(), RingError> {
-        let first = buffer.len().min((self.data_size - offset) as usize);
+        let first = buffer.len().min(self.bytes_to_end(offset)?);
         let (head, tail) = buffer.split_at_mut(first);
-        self.copy(offset, head.len(), |gpa, start, length| {
-            memory.read(gpa, &mut head[start..start + length])
+        self.copy(offset, head.len(), |gpa, range| {
+            let piece = head.get_mut(range).ok_or(RingError::BadGeometry)?;
+            Ok(memory.read(gpa, piece)?)
         })?;
-        self.copy(0, tail.len(), |gpa, start, length| {
-            memory.read(gpa, &mut tail[start..start + length])
+        self.copy(0, tail.len(), |gpa, range| {
+            let piece = tail.get_mut(range).ok_or(RingError::BadGeometry)?;
+            Ok(memory.read(gpa, piece)?)
         })
     }
 
@@ -120,41 +154,71 @@ impl RingPages {
         offset: u32,
         data: &[u8],
     ) -> Result<u32, RingError> {
-        let first = data.len().min((self.data_size - offset) as usize);
+        let first = data.len().min(self.bytes_to_end(offset)?);
         let (head, tail) = data.split_at(first);
-        self.copy(offset, head.len(), |gpa, start, length| {
-            memory.write(gpa, &head[start..start + length])
+        self.copy(offset, head.len(), |gpa, range| {
+            let piece = head.get(range).ok_or(RingError::BadGeometry)?;
+            Ok(memory.write(gpa, piece)?)
         })?;
-        self.copy(0, tail.len(), |gpa, start, length| {
-            memory.write(gpa, &tail[start..start + length])
+        self.copy(0, tail.len(), |gpa, range| {
+            let piece = tail.get(range).ok_or(RingError::BadGeometry)?;
+            Ok(memory.write(gpa, piece)?)
         })?;
-        Ok(((u64::from(offset) + data.len() as u64) % u64::from(self.data_size)) as u32)
+        super::ring_advance(offset, data.len(), self.data_size).ok_or(RingError::BadGeometry)
     }
 
-    /// Walks the segments covering `[offset, offset + length)` (no wrap).
+    /// Bytes from data offset `offset` to the end of the data area (`offset` is an index the
+    /// caller validated, below `data_size`).
+    fn bytes_to_end(&self, offset: u32) -> Result<usize, RingError> {
+        let bytes = self
+            .data_size
+            .checked_sub(offset)
+            .ok_or(RingError::BadGeometry)?;
+        usize::try_from(bytes).map_err(|_| RingError::BadGeometry)
+    }
+
+    /// Walks the segments covering `[offset, offset + length)` (no wrap), calling `access`
+    /// with each piece's guest-physical address and its range in the caller's buffer. Every
+    /// step is checked: an offset or length beyond the data area is `BadGeometry`.
     fn copy(
         &self,
         offset: u32,
         length: usize,
-        mut access: impl FnMut(u64, usize, usize) -> Result<(), hyperv::memory::MemoryError>,
+        mut access: impl FnMut(u64, Range<usize>) -> Result<(), RingError>,
     ) -> Result<(), RingError> {
         if length == 0 {
             return Ok(());
         }
+        // The first segment starts at offset 0, so at least one segment precedes `offset`.
         let mut index = self
             .segments
             .partition_point(|segment| segment.offset <= offset)
-            - 1;
+            .checked_sub(1)
+            .ok_or(RingError::BadGeometry)?;
         let mut position = offset;
         let mut done = 0usize;
-        while done < length {
+        while let Some(remaining) = length.checked_sub(done).filter(|remaining| *remaining > 0) {
             let segment = self.segments.get(index).ok_or(RingError::BadGeometry)?;
-            let inside = position - segment.offset;
-            let take = ((segment.length - inside) as usize).min(length - done);
-            access(segment.gpa + u64::from(inside), done, take)?;
-            done += take;
-            position += take as u32;
-            index += 1;
+            let inside = position
+                .checked_sub(segment.offset)
+                .ok_or(RingError::BadGeometry)?;
+            let left_in_segment = segment
+                .length
+                .checked_sub(inside)
+                .ok_or(RingError::BadGeometry)?;
+            let take = (left_in_segment as usize).min(remaining);
+            let gpa = segment
+                .gpa
+                .checked_add(u64::from(inside))
+                .ok_or(RingError::BadGeometry)?;
+            let end = done.checked_add(take).ok_or(RingError::BadGeometry)?;
+            access(gpa, done..end)?;
+            done = end;
+            // `take` ≤ the segment's length, a u32, so the cast is exact.
+            position = position
+                .checked_add(take as u32)
+                .ok_or(RingError::BadGeometry)?;
+            index = index.checked_add(1).ok_or(RingError::BadGeometry)?;
         }
         Ok(())
     }
@@ -183,12 +247,13 @@ pub fn split_channel_rings(
     pfns: &[u64],
     downstream_page_offset: u32,
 ) -> Result<(RingPages, RingPages), RingError> {
-    let split = downstream_page_offset as usize;
-    if split < 2 || pfns.len() < split + 2 {
+    let split = usize::try_from(downstream_page_offset).map_err(|_| RingError::BadGeometry)?;
+    let (upstream, downstream) = pfns.split_at_checked(split).ok_or(RingError::BadGeometry)?;
+    if upstream.len() < 2 || downstream.len() < 2 {
         return Err(RingError::BadGeometry);
     }
     Ok((
-        RingPages::from_pfns(&pfns[..split])?,
-        RingPages::from_pfns(&pfns[split..])?,
+        RingPages::from_pfns(upstream)?,
+        RingPages::from_pfns(downstream)?,
     ))
 }

@@ -23,6 +23,16 @@
 //! the free space crossed the peer's `pending_send_sz`. Work can be batched: write or read
 //! several packets, then `commit` once.
 
+// The peer writes the control page and the packets: nothing in this module or below it may
+// panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 mod channel;
 mod layout;
 mod packet;
@@ -149,5 +159,46 @@ impl fmt::Display for RingError {
     }
 }
 
+/// Bytes from index `from` forward to index `to` in a ring of `size` bytes (both below `size`,
+/// as `sender::check_index` ensures). Ring indices are modulo the ring size, so the distance
+/// wraps at the end of the data area: `(to − from) mod size`, computed without overflow for
+/// any `size` up to `u32::MAX`.
+fn ring_distance(from: u32, to: u32, size: u32) -> u32 {
+    // Wrapping is the protocol's semantics here: both operations are modulo 2^32 and the true
+    // result lies in `[0, size)`.
+    let difference = to.wrapping_sub(from);
+    if to >= from {
+        difference
+    } else {
+        difference.wrapping_add(size)
+    }
+}
+
+/// Free bytes of a ring of `size` bytes whose producer is at `write` and consumer at `read`:
+/// the distance from `write` forward to `read`, where equal indices mean an empty ring (all
+/// `size` bytes free; the ring is never exactly full).
+fn ring_free(write: u32, read: u32, size: u32) -> u32 {
+    match ring_distance(write, read, size) {
+        0 => size,
+        free => free,
+    }
+}
+
+/// The index `length` bytes after `index` in a ring of `size` bytes (modulo the ring size).
+/// `None` only if `size` is zero, which no [`RingPages`] has.
+fn ring_advance(index: u32, length: usize, size: u32) -> Option<u32> {
+    let end = u64::from(index)
+        .checked_add(u64::try_from(length).ok()?)?
+        .checked_rem(u64::from(size))?;
+    u32::try_from(end).ok()
+}
+
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests;

@@ -1,5 +1,14 @@
 //! Packet descriptors and the packets that go into and come out of a ring.
 
+// Descriptors and GPA-direct headers come from the peer: nothing here may panic on them.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{DescriptorError, TRAILER_SIZE};
 use alloc::vec::Vec;
 use core::mem::size_of;
@@ -64,6 +73,10 @@ impl PacketDescriptor {
         if offset8 < 2 || offset8 > length8 {
             return Err(DescriptorError::BadOffset { offset8, length8 });
         }
+        #[allow(
+            clippy::arithmetic_side_effects,
+            reason = "length8 ≤ u16::MAX, so length8 · 8 + TRAILER_SIZE < 2^20 fits a u32"
+        )]
         let claimed = u32::from(length8) * 8 + TRAILER_SIZE;
         if claimed > available {
             return Err(DescriptorError::Overlong { claimed, available });
@@ -122,20 +135,51 @@ impl<'a> OutgoingPacket<'a> {
         }
     }
 
-    /// Bytes of descriptor + extra header, i.e. `offset8 · 8`.
+    /// Bytes of descriptor + extra header, i.e. `offset8 · 8`. Saturates at `usize::MAX`,
+    /// a size no ring holds (the sender then refuses the packet as too large).
     pub fn header_size(&self) -> usize {
-        size_of::<PacketDescriptor>() + self.extra_header.len().next_multiple_of(8)
+        size_of::<PacketDescriptor>().saturating_add(padded8(self.extra_header.len()))
     }
 
-    /// Bytes the packet occupies in the ring, trailer included.
+    /// Bytes the packet occupies in the ring, trailer included. Saturates at `usize::MAX`, as
+    /// [`header_size`](Self::header_size).
     pub fn ring_size(&self) -> usize {
-        self.header_size() + self.payload.len().next_multiple_of(8) + TRAILER_SIZE as usize
+        self.header_size()
+            .saturating_add(padded8(self.payload.len()))
+            .saturating_add(TRAILER_SIZE as usize)
     }
 }
 
-/// Bytes an in-band packet with `payload_length` bytes occupies in a ring.
+/// `length` rounded up to a multiple of 8, saturating at `usize::MAX` (a size no ring holds).
+const fn padded8(length: usize) -> usize {
+    match length.checked_next_multiple_of(8) {
+        Some(padded) => padded,
+        None => usize::MAX,
+    }
+}
+
+/// The zero bytes that pad `length` bytes to a multiple of 8: `(−length) mod 8` of them
+/// (wrapping negation keeps the residue because 2^usize::BITS is a multiple of 8).
+pub(super) fn zero_padding8(length: usize) -> &'static [u8] {
+    const ZEROS: [u8; 8] = [0; 8];
+    ZEROS.get(..length.wrapping_neg() % 8).unwrap_or(&[])
+}
+
+/// `units · 8` bytes, for the descriptor's 8-byte-unit fields.
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "units ≤ u16::MAX, so units · 8 < 2^19 fits any usize of 32 bits or more"
+)]
+pub(super) fn units8_to_bytes(units: u16) -> usize {
+    usize::from(units) * 8
+}
+
+/// Bytes an in-band packet with `payload_length` bytes occupies in a ring. Saturates at
+/// `usize::MAX`, a size no ring holds.
 pub const fn in_band_packet_size(payload_length: usize) -> usize {
-    16 + payload_length.next_multiple_of(8) + TRAILER_SIZE as usize
+    16usize
+        .saturating_add(padded8(payload_length))
+        .saturating_add(TRAILER_SIZE as usize)
 }
 
 /// One range of a GPA-direct packet.
@@ -180,31 +224,35 @@ pub enum GpaDirectError {
 /// [`gpa_direct_header`]). Works on the copy the receiver made; never panics.
 pub fn parse_gpa_direct_header(bytes: &[u8]) -> Result<Vec<GpaDirectRange>, GpaDirectError> {
     let word = |offset: usize| -> Result<u32, GpaDirectError> {
-        let slice = bytes
-            .get(offset..offset + 4)
+        let slice = offset
+            .checked_add(4)
+            .and_then(|end| bytes.get(offset..end))
             .ok_or(GpaDirectError::Truncated)?;
-        Ok(u32::from_le_bytes([slice[0], slice[1], slice[2], slice[3]]))
+        let array: [u8; 4] = slice.try_into().map_err(|_| GpaDirectError::Truncated)?;
+        Ok(u32::from_le_bytes(array))
     };
     let range_count = word(4)?;
     if range_count == 0 {
         return Err(GpaDirectError::NoRanges);
     }
-    let mut offset = 8;
+    let mut offset: usize = 8;
     let mut ranges = Vec::new();
     for _ in 0..range_count {
         let byte_count = word(offset)?;
-        let byte_offset = word(offset + 4)?;
+        let byte_offset = word(offset.checked_add(4).ok_or(GpaDirectError::Truncated)?)?;
         if byte_offset >= 4096 {
             return Err(GpaDirectError::BadOffset);
         }
-        offset += 8;
-        let pages = (u64::from(byte_offset) + u64::from(byte_count)).div_ceil(4096) as usize;
-        let end = pages
-            .checked_mul(8)
+        offset = offset.checked_add(8).ok_or(GpaDirectError::Truncated)?;
+        let pages = crate::gpadl::GpaRange::pages_spanned(byte_offset, byte_count);
+        let range_bytes = usize::try_from(pages)
+            .ok()
+            .and_then(|pages| pages.checked_mul(8));
+        let (end, range) = range_bytes
             .and_then(|length| offset.checked_add(length))
-            .filter(|end| *end <= bytes.len())
+            .and_then(|end| Some((end, bytes.get(offset..end)?)))
             .ok_or(GpaDirectError::Truncated)?;
-        let pfns = bytes[offset..end]
+        let pfns = range
             .chunks_exact(8)
             .map(|chunk| {
                 let mut value = [0u8; 8];

@@ -1,11 +1,23 @@
 //! The consumer side of one ring.
 
-use super::packet::{FLAG_COMPLETION_REQUESTED, IncomingPacket, PacketDescriptor, PacketType};
+// The producer's write index, pending send size and packets come from the peer: nothing here
+// may panic on them.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::packet::{
+    FLAG_COMPLETION_REQUESTED, IncomingPacket, PacketDescriptor, PacketType, units8_to_bytes,
+};
 use super::sender::check_index;
 use super::{
     DescriptorError, FEATURE_BITS_OFFSET, FEATURE_PENDING_SEND_SIZE, INTERRUPT_MASK_OFFSET,
     IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError, RingPages, TRAILER_SIZE,
-    WRITE_INDEX_OFFSET,
+    WRITE_INDEX_OFFSET, ring_advance, ring_distance, ring_free,
 };
 use alloc::vec::Vec;
 use core::mem::size_of;
@@ -44,11 +56,16 @@ impl<M: GuestMemory> RingReceiver<M> {
         &self.pages
     }
 
-    fn available(&self) -> Result<u32, RingError> {
-        let size = self.pages.data_size();
+    /// The producer's write index, validated.
+    fn load_write_index(&self) -> Result<u32, RingError> {
         let write = self.memory.load_u32(self.pages.field(WRITE_INDEX_OFFSET))?;
-        check_index(write, size, IndexKind::Write)?;
-        Ok((write + size - self.next_read) % size)
+        check_index(write, self.pages.data_size(), IndexKind::Write)?;
+        Ok(write)
+    }
+
+    fn available(&self) -> Result<u32, RingError> {
+        let write = self.load_write_index()?;
+        Ok(ring_distance(self.next_read, write, self.pages.data_size()))
     }
 
     /// Whether nothing is left to read.
@@ -67,8 +84,8 @@ impl<M: GuestMemory> RingReceiver<M> {
         if available == 0 {
             return Ok(None);
         }
-        let minimum = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
-        if available < minimum {
+        const MINIMUM: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
+        if available < MINIMUM {
             return Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
                 available,
             }));
@@ -81,22 +98,31 @@ impl<M: GuestMemory> RingReceiver<M> {
         descriptor
             .validate(available)
             .map_err(RingError::CorruptDescriptor)?;
-        let length = usize::from(descriptor.length8.get()) * 8;
+        let size = self.pages.data_size();
+        let length = units8_to_bytes(descriptor.length8.get());
         buffer.resize(length, 0);
-        let body_offset =
-            (self.next_read + size_of::<PacketDescriptor>() as u32) % self.pages.data_size();
-        self.pages.read_data(
-            &self.memory,
-            body_offset,
-            &mut buffer[size_of::<PacketDescriptor>()..],
-        )?;
+        let body_offset = ring_advance(self.next_read, size_of::<PacketDescriptor>(), size)
+            .ok_or(RingError::BadGeometry)?;
+        // `validate` checked offset8 ≥ 2 and offset8 ≤ length8, so the packet holds at least
+        // the 16-byte descriptor and the body range exists.
+        let body =
+            buffer
+                .get_mut(size_of::<PacketDescriptor>()..)
+                .ok_or(RingError::CorruptDescriptor(DescriptorError::Truncated {
+                    available,
+                }))?;
+        self.pages.read_data(&self.memory, body_offset, body)?;
+        let next_read = length
+            .checked_add(TRAILER_SIZE as usize)
+            .and_then(|claimed| ring_advance(self.next_read, claimed, size))
+            .ok_or(RingError::BadGeometry)?;
         self.last_start = Some(self.next_read);
-        self.next_read = (self.next_read + length as u32 + TRAILER_SIZE) % self.pages.data_size();
+        self.next_read = next_read;
         Ok(Some(IncomingPacket {
             packet_type: PacketType(descriptor.packet_type.get()),
             transaction_id: descriptor.transaction_id.get(),
             completion_requested: descriptor.flags.get() & FLAG_COMPLETION_REQUESTED != 0,
-            payload_offset: usize::from(descriptor.data_offset8.get()) * 8,
+            payload_offset: units8_to_bytes(descriptor.data_offset8.get()),
             length,
         }))
     }
@@ -111,7 +137,7 @@ impl<M: GuestMemory> RingReceiver<M> {
             return Ok(false);
         }
         let size = self.pages.data_size();
-        let consumed = (self.next_read + size - self.committed_read) % size;
+        let consumed = ring_distance(self.committed_read, self.next_read, size);
         self.memory
             .store_u32(self.pages.field(READ_INDEX_OFFSET), self.next_read)?;
         self.committed_read = self.next_read;
@@ -131,7 +157,7 @@ impl<M: GuestMemory> RingReceiver<M> {
         if pending == 0 {
             return Ok(false);
         }
-        let free_after = size - self.available()?;
+        let free_after = ring_free(self.load_write_index()?, self.next_read, size);
         let free_before = free_after.saturating_sub(consumed);
         Ok(free_before <= pending && pending < free_after)
     }

@@ -1,9 +1,19 @@
 //! The producer side of one ring.
 
-use super::packet::{FLAG_COMPLETION_REQUESTED, OutgoingPacket, PacketDescriptor};
+// The consumer's read index and interrupt mask come from the peer: nothing here may panic on
+// them.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::packet::{FLAG_COMPLETION_REQUESTED, OutgoingPacket, PacketDescriptor, zero_padding8};
 use super::{
     INTERRUPT_MASK_OFFSET, IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError,
-    RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET,
+    RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET, ring_free,
 };
 use hyperv::memory::GuestMemory;
 use zerocopy::IntoBytes;
@@ -51,22 +61,23 @@ impl<M: GuestMemory> RingSender<M> {
     /// The largest payload of an in-band packet that can ever fit.
     pub fn max_payload(&self) -> usize {
         // 16 + payload + 8 < data size, payload a multiple of 8.
-        (self.pages.data_size() as usize).saturating_sub(16 + TRAILER_SIZE as usize + 8)
+        const OVERHEAD: usize = 16 + TRAILER_SIZE as usize + 8;
+        (self.pages.data_size() as usize).saturating_sub(OVERHEAD)
     }
 
     fn free_bytes(&self) -> Result<u32, RingError> {
         let size = self.pages.data_size();
         let read = self.memory.load_u32(self.pages.field(READ_INDEX_OFFSET))?;
         check_index(read, size, IndexKind::Read)?;
-        let used = (self.next_write + size - read) % size;
-        Ok(size - used)
+        Ok(ring_free(self.next_write, read, size))
     }
 
     /// Writes a packet without publishing it; call [`commit`](Self::commit) to publish.
     pub fn write_packet(&mut self, packet: &OutgoingPacket<'_>) -> Result<(), RingError> {
         let size = self.pages.data_size();
         let needed = packet.ring_size();
-        let length8 = (needed - TRAILER_SIZE as usize) / 8;
+        // `ring_size` counts the trailer, so the subtraction never saturates.
+        let length8 = needed.saturating_sub(TRAILER_SIZE as usize) / 8;
         if needed >= size as usize || length8 > usize::from(u16::MAX) {
             return Err(RingError::TooLarge { needed });
         }
@@ -87,7 +98,6 @@ impl<M: GuestMemory> RingSender<M> {
             }),
             transaction_id: U64::new(packet.transaction_id),
         };
-        let zeros = [0u8; 8];
         let mut offset = self
             .pages
             .write_data(&self.memory, start, descriptor.as_bytes())?;
@@ -95,18 +105,18 @@ impl<M: GuestMemory> RingSender<M> {
             offset = self
                 .pages
                 .write_data(&self.memory, offset, packet.extra_header)?;
-            let padding = header_size - 16 - packet.extra_header.len();
-            offset = self
-                .pages
-                .write_data(&self.memory, offset, &zeros[..padding])?;
+            offset = self.pages.write_data(
+                &self.memory,
+                offset,
+                zero_padding8(packet.extra_header.len()),
+            )?;
         }
         offset = self
             .pages
             .write_data(&self.memory, offset, packet.payload)?;
-        let padding = packet.payload.len().next_multiple_of(8) - packet.payload.len();
-        offset = self
-            .pages
-            .write_data(&self.memory, offset, &zeros[..padding])?;
+        offset =
+            self.pages
+                .write_data(&self.memory, offset, zero_padding8(packet.payload.len()))?;
         let trailer = u64::from(start) << 32;
         self.next_write = self
             .pages

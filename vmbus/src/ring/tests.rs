@@ -464,3 +464,32 @@ fn two_threads_move_every_byte_in_order() {
     producer.join().unwrap();
     drop(memory);
 }
+
+/// A ring whose data area is larger than 2 GiB (the u32 index space allows it): index
+/// arithmetic is modulo the ring size and must not overflow u32 on the way (it did:
+/// `write + size − read` overflowed for indices near the end). Every data page maps the same
+/// guest page, so the test needs only two pages of memory.
+#[test]
+fn ring_index_arithmetic_does_not_overflow_in_rings_above_two_gigabytes() {
+    let memory = Arc::new(AtomicMemory::new(BASE, 2 * 4096));
+    let control_pfn = BASE / 4096;
+    let data_pages = (1usize << 31) / 4096 + 1;
+    let mut pfns = vec![control_pfn];
+    pfns.extend(core::iter::repeat_n(control_pfn + 1, data_pages));
+    let pages = RingPages::from_pfns(&pfns).unwrap();
+    let size = pages.data_size();
+    assert!(size > 1 << 31);
+    initialize_control_page(&memory, &pages, FEATURE_PENDING_SEND_SIZE).unwrap();
+    // The producer is 8 bytes short of the end, the consumer at 0.
+    memory
+        .store_u32(BASE + WRITE_INDEX_OFFSET, size - 8)
+        .unwrap();
+    let receiver = RingReceiver::new(memory.clone(), pages.clone()).unwrap();
+    assert_eq!(receiver.is_empty(), Ok(false));
+    let mut sender = RingSender::new(memory.clone(), pages).unwrap();
+    // 8 bytes free (the distance from the write index forward to the read index).
+    assert_eq!(
+        sender.send(&OutgoingPacket::in_band(1, false, &[0; 8])),
+        Err(RingError::Full { needed: 32 })
+    );
+}
