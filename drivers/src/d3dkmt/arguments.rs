@@ -4,6 +4,16 @@
 //! hostile count costs nothing. User memory is reached only through the [`Environment`]; a
 //! failed copy is `STATUS_ACCESS_VIOLATION`.
 
+// Argument structs, user memory and counts come from the application: nothing here may panic
+// on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{Environment, NtStatus};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -80,7 +90,8 @@ pub fn read_array<T: FromBytes>(
     count: usize,
 ) -> Result<Vec<T>, NtStatus> {
     let size = core::mem::size_of::<T>();
-    let bytes = read_bytes(environment, address, count * size)?;
+    let length = count.checked_mul(size).ok_or(NtStatus::INVALID_PARAMETER)?;
+    let bytes = read_bytes(environment, address, length)?;
     bytes
         .chunks_exact(size)
         .map(|chunk| T::read_from_bytes(chunk).map_err(|_| ACCESS_VIOLATION))
@@ -95,6 +106,13 @@ pub fn read_handles(
 ) -> Result<Vec<D3dkmtHandle>, NtStatus> {
     let raw: Vec<u32> = read_array(environment, address, count)?;
     Ok(raw.into_iter().map(D3dkmtHandle).collect())
+}
+
+/// Reads the one handle at user `address`.
+pub fn read_handle(environment: &dyn Environment, address: u64) -> Result<D3dkmtHandle, NtStatus> {
+    let bytes = read_bytes(environment, address, core::mem::size_of::<u32>())?;
+    let raw = u32::read_from_bytes(&bytes).map_err(|_| ACCESS_VIOLATION)?;
+    Ok(D3dkmtHandle(raw))
 }
 
 /// Reads the 1 … 10240 handles (`count`) of a residency call's list at user `address`.
@@ -129,7 +147,9 @@ pub fn write_reply(
     reply: &[u8],
     capacity: usize,
 ) -> Result<(), NtStatus> {
-    write_bytes(environment, address, &reply[..reply.len().min(capacity)])
+    // `get` fails only when the buffer is larger than the reply: then all of it is written.
+    let shown = reply.get(..capacity).unwrap_or(reply);
+    write_bytes(environment, address, shown)
 }
 
 /// The handles of a struct's fixed array, the first `count` of them (`count` ≤ its length).
@@ -165,7 +185,11 @@ impl PrivateDataBudget {
         size: u32,
     ) -> Result<Vec<u8>, NtStatus> {
         let length = checked_count(size, 0, self.remaining)?;
-        self.remaining -= length;
+        // `checked_count` bounded `length` by `remaining`: the subtraction always succeeds.
+        self.remaining = self
+            .remaining
+            .checked_sub(length)
+            .ok_or(NtStatus::INVALID_PARAMETER)?;
         read_bytes(environment, address, length)
     }
 }

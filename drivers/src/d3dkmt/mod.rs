@@ -36,15 +36,37 @@
 //! queries, sharing),
 //! [`test_memory`] (a model of user memory for tests and fuzzers).
 
+// Argument structs, user memory and counts come from the application: nothing in the translator
+// may panic on what they hold (the modules that decode them deny `arithmetic_side_effects` as
+// well).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod arguments;
 mod calls;
 mod owners;
 mod shared;
 mod table;
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a model of user memory for tests and fuzzers, not the kernel's; it indexes its \
+              own pages within ranges it computed"
+)]
 pub mod test_memory;
 mod views;
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 mod tests;
 
 pub use dxg::core::{Reply, Request};

@@ -14,6 +14,16 @@
 //! an object, its IO-space pages may be handed to another allocation, possibly another
 //! process's, and must no longer be reachable from this process.
 
+// Argument structs, user memory and counts come from the application: nothing here may panic
+// on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{Environment, NtStatus};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -90,13 +100,15 @@ impl Mapping {
         address: u64,
     ) -> Result<(Mapping, u64), NtStatus> {
         let offset = address % PAGE_SIZE;
-        let mapping = Mapping::map(
-            environment,
-            address - offset,
-            PAGE_SIZE,
-            ViewAccess::FENCE_PAGE,
-        )?;
-        Ok((mapping, mapping.user_address + offset))
+        let page = address & !(PAGE_SIZE - 1);
+        let mapping = Mapping::map(environment, page, PAGE_SIZE, ViewAccess::FENCE_PAGE)?;
+        // A page-aligned user address plus an in-page offset cannot overflow; the address comes
+        // from the kernel, so it is checked rather than assumed.
+        let Some(value_address) = mapping.user_address.checked_add(offset) else {
+            mapping.unmap(environment);
+            return Err(NtStatus::UNSUCCESSFUL);
+        };
+        Ok((mapping, value_address))
     }
 
     /// Removes the mapping.
@@ -195,7 +207,7 @@ impl Views {
             return Release::NotLocked;
         };
         if view.count > 1 {
-            view.count -= 1;
+            view.count = view.count.saturating_sub(1);
             return Release::StillLocked;
         }
         if let Some(view) = self.locks.remove(&allocation) {
@@ -318,6 +330,6 @@ impl Views {
 
     /// Number of mapped views.
     pub fn mapped_count(&self) -> usize {
-        self.locks.len() + self.fences.len()
+        self.locks.len().saturating_add(self.fences.len())
     }
 }

@@ -15,6 +15,15 @@
 //! vGPU channel through the channel instance GUID in the function's config space (offset
 //! 0xC0; `dxg_pci_probe_device`), so bus order does not matter.
 
+// vPCI messages come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::client::{Action, FunctionInfo, OutboundMessage, Phase, VpciClient};
 use super::domain::{FunctionAddress, PciDomains};
 use super::error::VpciError;
@@ -258,6 +267,10 @@ impl VpciBuses {
     }
 
     #[cfg(test)]
+    #[allow(
+        clippy::expect_used,
+        reason = "test helper: the test names a bus it added"
+    )]
     pub(super) fn buses_client_for_test(&mut self, relid: u32) -> &mut VpciClient {
         &mut self.buses.get_mut(&relid).expect("bus").client
     }

@@ -19,6 +19,15 @@
 //! which the glue drains with [`VpciClient::poll_action`]. Bad packets are dropped with a typed
 //! error and change nothing.
 
+// vPCI messages come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::error::VpciError;
 use super::wire::*;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -259,7 +268,9 @@ impl VpciClient {
             return;
         }
         self.phase = Phase::Negotiating;
-        self.offer_version(0);
+        if !self.offer_version(0) {
+            self.fail(VpciError::NoCommonVersion);
+        }
     }
 
     /// Takes the next action.
@@ -403,10 +414,15 @@ impl VpciClient {
         }));
     }
 
-    fn offer_version(&mut self, index: usize) {
-        let version = ProtocolVersion::CLIENT_ORDER[index];
+    /// Offers the version at `index` of [`ProtocolVersion::CLIENT_ORDER`]; `false` (nothing
+    /// sent) when the list has no such entry.
+    fn offer_version(&mut self, index: usize) -> bool {
+        let Some(&version) = ProtocolVersion::CLIENT_ORDER.get(index) else {
+            return false;
+        };
         let message = query_protocol_version(version);
         self.send_request(Request::ProtocolVersion(index), message.as_bytes());
+        true
     }
 
     fn completion(&mut self, transaction_id: u64, payload: &[u8]) -> Result<(), VpciError> {
@@ -499,7 +515,9 @@ impl VpciClient {
     }
 
     fn version_completed(&mut self, index: usize, status: u32) -> Result<(), VpciError> {
-        let version = ProtocolVersion::CLIENT_ORDER[index];
+        let Some(&version) = ProtocolVersion::CLIENT_ORDER.get(index) else {
+            return Err(VpciError::NoCommonVersion);
+        };
         if status_is_success(status) {
             self.version = Some(version);
             self.phase = Phase::Discovering;
@@ -509,10 +527,13 @@ impl VpciClient {
         if status != STATUS_REVISION_MISMATCH {
             return Err(VpciError::VersionRejected { version, status });
         }
-        if index + 1 >= ProtocolVersion::CLIENT_ORDER.len() {
+        // The next older version, if the list has one.
+        let offered = index
+            .checked_add(1)
+            .is_some_and(|next| self.offer_version(next));
+        if !offered {
             return Err(VpciError::NoCommonVersion);
         }
-        self.offer_version(index + 1);
         Ok(())
     }
 
@@ -699,8 +720,13 @@ pub fn parse_relations(payload: &[u8]) -> Result<Vec<FunctionInfo>, VpciError> {
         BUS_RELATIONS2 => size_of::<FunctionDescription2>(),
         other => return Err(VpciError::UnknownMessage(other)),
     };
-    let body = &payload[size_of::<BusRelationsHeader>()..];
-    if body.len() < count as usize * element {
+    // `read_prefix` succeeded, so the payload holds the header and `get` finds the body.
+    let body = payload
+        .get(size_of::<BusRelationsHeader>()..)
+        .unwrap_or_default();
+    // `count` ≤ MAX_FUNCTIONS, so the product cannot overflow; checked all the same.
+    let needed = (count as usize).checked_mul(element);
+    if needed.is_none_or(|needed| body.len() < needed) {
         return Err(VpciError::RelationsTruncated {
             count,
             length: payload.len(),

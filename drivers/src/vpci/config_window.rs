@@ -18,6 +18,15 @@
 //! `MmioRead`/`MmioWrite` frames on the emulated link, a direct call into the emulated host in
 //! tests.
 
+// vPCI messages come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::wire::{
     CONFIG_SPACE_OFFSET, CONFIG_SPACE_SIZE, CONFIG_WINDOW_ALIGNMENT, CONFIG_WINDOW_SIZE, SlotNumber,
 };
@@ -97,7 +106,14 @@ impl<A: MmioAccess> ConfigWindow<A> {
             return Err(ConfigError::BadOffset(offset));
         }
         self.access.mmio_write(self.base, 4, u64::from(slot.0))?;
-        Ok(self.base + CONFIG_SPACE_OFFSET + u64::from(offset))
+        #[allow(
+            clippy::arithmetic_side_effects,
+            reason = "`new` checked base + CONFIG_WINDOW_SIZE (0x2000) fits a u64, and \
+                      CONFIG_SPACE_OFFSET (0x1000) + offset (< CONFIG_SPACE_SIZE, 0x1000, \
+                      checked above) < CONFIG_WINDOW_SIZE"
+        )]
+        let address = self.base + CONFIG_SPACE_OFFSET + u64::from(offset);
+        Ok(address)
     }
 
     /// Reads the dword at `offset` of `slot`'s config space. An all-ones value (or a vendor id

@@ -8,6 +8,15 @@
 //! (torvalds/linux `drivers/pci/controller/pci-hyperv.c`, `hv_pci_probe`). [`PciDomains`]
 //! does the same; [`FunctionAddress`] is the bus-qualified name of one function.
 
+// vPCI messages come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::wire::SlotNumber;
 use alloc::collections::BTreeSet;
 

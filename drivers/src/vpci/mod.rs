@@ -17,6 +17,15 @@
 //! (CREATE/DELETE_INTERRUPT_MESSAGE), READ/WRITE_BLOCK, power-state changes, the D0-entry
 //! retry Linux does after a kdump, and the MMIO hypercalls of confidential VMs.
 
+// vPCI messages come from the host: nothing in the client may panic on what they hold (the
+// modules that parse them deny `arithmetic_side_effects` as well).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod buses;
 mod client;
 mod config_window;
@@ -25,6 +34,13 @@ mod error;
 pub mod wire;
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 mod tests;
 
 pub use buses::{AddBusError, BusesAction, GpuFunction, VpciBuses, is_gpu_pv};

@@ -7,6 +7,15 @@
 //! little-endian integer types, so `#[repr(C)]` adds no padding and the sizes below are the
 //! wire sizes (asserted at compile time).
 
+// vPCI messages come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use core::mem::size_of;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};

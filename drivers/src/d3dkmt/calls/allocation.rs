@@ -1,6 +1,16 @@
 //! Allocations: CreateAllocation2, DestroyAllocation2, MakeResident, Evict, Lock2 and Unlock2.
 //! Allocations over existing system memory are backed in `existing_sysmem.rs`.
 
+// Argument structs, user memory and counts come from the application: nothing here may panic
+// on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{Call, existing_sysmem, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{
     PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
@@ -116,10 +126,14 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     } else {
         resource
     };
-    for (index, allocation) in created.iter().enumerate() {
-        let user_address = system_memory
-            .as_ref()
-            .map_or(0, |addresses| addresses[index]);
+    // One user address per created allocation (`created.len() == count == infos.len()`),
+    // or none (0) for allocations in IO space.
+    let user_addresses = system_memory
+        .iter()
+        .flatten()
+        .copied()
+        .chain(core::iter::repeat(0));
+    for (allocation, user_address) in created.iter().zip(user_addresses) {
         call.views.add_allocation(
             allocation.handle,
             AllocationRecord {

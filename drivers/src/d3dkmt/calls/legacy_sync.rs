@@ -3,20 +3,25 @@
 //! inline in the struct. The dxg core sends them as Linux does (SIGNALSYNCOBJECT with the value
 //! in the header; WAITFORSYNCOBJECTFROMGPU with `legacy_fence_object`).
 
+// Argument structs, user memory and counts come from the application: nothing here may panic
+// on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::Call;
-use crate::d3dkmt::arguments::{checked_count, decode};
+use crate::d3dkmt::arguments::{checked_count, decode, handles_of};
 use crate::d3dkmt::{CallResult, NtStatus, Request};
-use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::flags::D3DDDICB_SIGNALFLAGS_ENQUEUE_CPU_EVENT;
 use userlib::abi::{
     D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_OBJECT_SIGNALED, D3DDDI_MAX_OBJECT_WAITED_ON,
     D3DKMT_SIGNALSYNCHRONIZATIONOBJECT2, D3DKMT_WAITFORSYNCHRONIZATIONOBJECT2,
 };
-
-fn handles(raw: &[u32]) -> Vec<D3dkmtHandle> {
-    raw.iter().copied().map(D3dkmtHandle).collect()
-}
 
 /// `D3DKMTSignalSynchronizationObject2`: 1…32 objects signalled to `FenceValue` from
 /// `hContext` and up to 63 more broadcast contexts (Linux refuses 64). Enqueueing a CPU event
@@ -34,8 +39,8 @@ pub fn signal_synchronization_object2(call: &mut Call<'_>) -> CallResult {
     }
     call.gpu_status(Request::SignalSynchronizationObject2 {
         context: D3dkmtHandle(arguments.hContext),
-        objects: handles(&arguments.ObjectHandleArray[..objects]),
-        broadcast_contexts: handles(&arguments.BroadcastContext[..contexts]),
+        objects: handles_of(&arguments.ObjectHandleArray, objects),
+        broadcast_contexts: handles_of(&arguments.BroadcastContext, contexts),
         flags: arguments.Flags,
         fence_value: arguments.FenceValue,
     })
@@ -48,7 +53,7 @@ pub fn wait_for_synchronization_object2(call: &mut Call<'_>) -> CallResult {
     let objects = checked_count(arguments.ObjectCount, 1, D3DDDI_MAX_OBJECT_WAITED_ON)?;
     call.gpu_status(Request::WaitForSynchronizationObject2 {
         context: D3dkmtHandle(arguments.hContext),
-        objects: handles(&arguments.ObjectHandleArray[..objects]),
+        objects: handles_of(&arguments.ObjectHandleArray, objects),
         fence_value: arguments.FenceValue,
     })
 }

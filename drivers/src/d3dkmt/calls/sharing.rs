@@ -29,9 +29,19 @@
 //! written afterwards, what was created is destroyed again (DestroyNtSharedObject for a share,
 //! DestroyAllocation of the resource for an open, DestroySyncObject for a sync object).
 
+// Argument structs, user memory and counts come from the application: nothing here may panic
+// on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{Call, sync, unexpected};
 use crate::d3dkmt::arguments::{
-    checked_count, decode, encode, read_array, read_bytes, read_handles, write_bytes,
+    checked_count, decode, encode, read_array, read_bytes, read_handle, write_bytes,
 };
 use crate::d3dkmt::views::AllocationRecord;
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
@@ -58,7 +68,7 @@ fn shared_handle(nt_handle: u64) -> Result<D3dkmtHandle, NtStatus> {
 pub fn share_objects(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_SHAREOBJECTS = decode(call.arguments)?;
     checked_count(arguments.ObjectCount, 1, 1)?;
-    let object = read_handles(call.environment, arguments.ObjectHandleArray, 1)?[0];
+    let object = read_handle(call.environment, arguments.ObjectHandleArray)?;
     // The output must at least exist before anything is shared.
     read_bytes(call.environment, arguments.phSharedNtHandle, 8)?;
     let shared = match call.gpu(Request::CreateNtSharedObject { object })? {

@@ -1,8 +1,20 @@
 //! Synchronisation objects: CreateSynchronizationObject2, DestroySynchronizationObject, the
 //! FromCpu/FromGpu signals and waits.
 
+// Argument structs, user memory and counts come from the application: nothing here may panic
+// on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{Call, success_or_failure, unexpected};
-use crate::d3dkmt::arguments::{checked_count, decode, encode, read_array, read_handles};
+use crate::d3dkmt::arguments::{
+    checked_count, decode, encode, read_array, read_handle, read_handles,
+};
 use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
 use alloc::vec::Vec;
 use dxg::core::SyncObjectKind;
@@ -205,7 +217,7 @@ pub(super) fn single_broadcast_context(
     if count != 1 || flags != 0 {
         return Err(NtStatus::NOT_SUPPORTED);
     }
-    Ok(read_handles(environment, broadcast_array, count)?[0])
+    read_handle(environment, broadcast_array)
 }
 
 /// `D3DKMTSignalSynchronizationObjectFromGpu2`, served when it means what FromGpu means: one
