@@ -165,9 +165,13 @@ impl Driver {
             .as_ref()
             .map_or(self.version, |negotiated| negotiated.version);
         let mut guid = [0u8; 16];
-        for (chunk, offset) in guid.chunks_exact_mut(4).zip(GUID_WORD_OFFSETS) {
-            let word = read_present(config, offset)?;
-            chunk.copy_from_slice(&word.to_le_bytes());
+        for (chunk, offset) in guid
+            .as_chunks_mut::<4>()
+            .0
+            .iter_mut()
+            .zip(GUID_WORD_OFFSETS)
+        {
+            *chunk = read_present(config, offset)?.to_le_bytes();
         }
         let guid = Guid(guid);
         let mut vgpu_luid = Luid::default();
