@@ -207,6 +207,34 @@ fn with_process() -> Driver {
     driver
 }
 
+/// The CREATEPROCESS cookie is the caller's process id plus 0x1000_0000; an id whose cookie
+/// does not fit in 64 bits is refused (it overflowed, a panic in debug builds) and leaves no
+/// process behind.
+#[test]
+fn create_process_refuses_an_id_whose_cookie_overflows() {
+    let mut driver = bring_up();
+    let pid = ProcessId(u64::MAX - 0x0FFF_FFFF);
+    let ticket = driver.submit(
+        pid,
+        Request::CreateProcess {
+            pid: 7,
+            name: "x".into(),
+        },
+    );
+    let mut sent = Vec::new();
+    let mut done = Vec::new();
+    while let Some(action) = driver.poll_action() {
+        match action {
+            Action::Send(packet) => sent.push(packet),
+            Action::Complete { ticket, result } => done.push((ticket, result)),
+            _ => {}
+        }
+    }
+    assert!(sent.is_empty(), "{sent:?}");
+    assert_eq!(done, vec![(ticket, Err(NtStatus::INVALID_PARAMETER))]);
+    assert!(driver.process(pid).is_none());
+}
+
 fn adapter_handle(driver: &mut Driver) -> D3dkmtHandle {
     driver.submit(ProcessId(1), Request::EnumAdapters);
     match completions(driver).remove(0).1 {

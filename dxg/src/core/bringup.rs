@@ -1,6 +1,15 @@
 //! Discovery and bring-up (dxg.md §1): PCI config negotiation, channel offers in any order,
 //! IO space, OPENADAPTER and GETINTERNALADAPTERINFO, and adapter removal.
 
+// PCI config space and bring-up replies come from the host: nothing here may panic on them.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::replies::{Expect, Pending};
 use super::{
     Action, Adapter, AdapterId, AdapterState, ChannelId, Driver, GlobalChannel, GlobalState,
@@ -44,6 +53,13 @@ pub enum ProbeError {
 const PCI_CONFIG_VENDOR_DEVICE: u16 = 0x00;
 /// The vendor id an absent PCI function reads as.
 const PCI_VENDOR_ABSENT: u16 = 0xFFFF;
+/// Config offsets of the four dwords of the vGPU channel instance GUID.
+const GUID_WORD_OFFSETS: [u16; 4] = [
+    PCI_CONFIG_GUID,
+    PCI_CONFIG_GUID + 4,
+    PCI_CONFIG_GUID + 8,
+    PCI_CONFIG_GUID + 12,
+];
 
 /// What the first probed function negotiated (committed only when the probe succeeds).
 struct Negotiated {
@@ -149,9 +165,13 @@ impl Driver {
             .as_ref()
             .map_or(self.version, |negotiated| negotiated.version);
         let mut guid = [0u8; 16];
-        for (index, chunk) in guid.chunks_exact_mut(4).enumerate() {
-            let word = read_present(config, PCI_CONFIG_GUID + 4 * index as u16)?;
-            chunk.copy_from_slice(&word.to_le_bytes());
+        for (chunk, offset) in guid
+            .as_chunks_mut::<4>()
+            .0
+            .iter_mut()
+            .zip(GUID_WORD_OFFSETS)
+        {
+            *chunk = read_present(config, offset)?.to_le_bytes();
         }
         let guid = Guid(guid);
         let mut vgpu_luid = Luid::default();
@@ -245,7 +265,9 @@ impl Driver {
             ChannelId::Global => self.io_space_failed(),
             ChannelId::Vgpu(instance) => {
                 if let Some(id) = self.adapter_by_instance(instance) {
-                    self.adapters[id.0].channel_open = false;
+                    if let Some(adapter) = self.adapters.get_mut(id.0) {
+                        adapter.channel_open = false;
+                    }
                     self.fail_adapter_pending(id);
                     self.set_adapter_state(id, AdapterState::Stopped);
                 }
@@ -267,17 +289,24 @@ impl Driver {
     pub fn vgpu_channel_rescinded(&mut self, instance: Guid) {
         self.vgpu_offers.retain(|offer| *offer != instance);
         if let Some(id) = self.adapter_by_instance(instance) {
-            self.adapters[id.0].channel_open = false;
+            if let Some(adapter) = self.adapters.get_mut(id.0) {
+                adapter.channel_open = false;
+            }
             self.remove_adapter(id, false);
         }
     }
 
     /// The host rescinded the global channel: everything stops.
     pub fn global_channel_rescinded(&mut self) {
-        for index in 0..self.adapters.len() {
-            if self.adapters[index].state != AdapterState::Removed {
-                self.remove_adapter(AdapterId(index), false);
-            }
+        let live: Vec<AdapterId> = self
+            .adapters
+            .iter()
+            .enumerate()
+            .filter(|(_, adapter)| adapter.state != AdapterState::Removed)
+            .map(|(index, _)| AdapterId(index))
+            .collect();
+        for id in live {
+            self.remove_adapter(id, false);
         }
         let stale: Vec<_> = self.pending.keys().copied().collect();
         for key in stale {
@@ -306,10 +335,10 @@ impl Driver {
     }
 
     fn remove_adapter(&mut self, id: AdapterId, send_close: bool) {
-        let was_started = matches!(
-            self.adapters[id.0].state,
-            AdapterState::Active | AdapterState::Starting
-        );
+        let Some(adapter) = self.adapters.get(id.0) else {
+            return;
+        };
+        let was_started = matches!(adapter.state, AdapterState::Active | AdapterState::Starting);
         self.fail_adapter_pending(id);
         let waits: Vec<(u64, super::Ticket)> = self
             .events
@@ -328,7 +357,9 @@ impl Driver {
         for process in self.processes.values_mut() {
             process.remove_adapter_objects(id);
         }
-        let adapter = &self.adapters[id.0];
+        let Some(adapter) = self.adapters.get(id.0) else {
+            return;
+        };
         let channel = ChannelId::Vgpu(adapter.channel_instance);
         if send_close && was_started && adapter.channel_open && !adapter.host_adapter.is_null() {
             let mut command = HandleCommand::zeroed();
@@ -350,7 +381,9 @@ impl Driver {
                 false,
             );
         } else if adapter.channel_open {
-            self.adapters[id.0].channel_open = false;
+            if let Some(adapter) = self.adapters.get_mut(id.0) {
+                adapter.channel_open = false;
+            }
             self.actions.push_back(Action::CloseChannel(channel));
         }
         self.set_adapter_state(id, AdapterState::Removed);
@@ -373,7 +406,9 @@ impl Driver {
     }
 
     pub(super) fn set_adapter_state(&mut self, id: AdapterId, state: AdapterState) {
-        let adapter = &mut self.adapters[id.0];
+        let Some(adapter) = self.adapters.get_mut(id.0) else {
+            return;
+        };
         if adapter.state == state {
             return;
         }
@@ -437,7 +472,9 @@ impl Driver {
     }
 
     fn open_adapter(&mut self, id: AdapterId) {
-        let adapter = &mut self.adapters[id.0];
+        let Some(adapter) = self.adapters.get_mut(id.0) else {
+            return;
+        };
         adapter.state = AdapterState::Starting;
         let channel = ChannelId::Vgpu(adapter.channel_instance);
         if !adapter.channel_open {
@@ -454,7 +491,7 @@ impl Driver {
         command.interface_version = self.version;
         command.last_compatible_interface_version = LAST_COMPATIBLE_INTERFACE_VERSION;
         let bytes = command.as_bytes().to_vec();
-        let luid = self.adapters[id.0].vgpu_luid;
+        let luid = adapter.vgpu_luid;
         let channel = if self.async_messaging() {
             ChannelId::Global
         } else {
@@ -487,7 +524,10 @@ impl Driver {
     pub(super) fn on_open_adapter_reply(&mut self, id: AdapterId, reply: Option<OpenAdapterReply>) {
         match reply {
             Some(reply) if reply.status >= 0 && reply.host_adapter.0 != 0 => {
-                self.adapters[id.0].host_adapter = reply.host_adapter;
+                let Some(adapter) = self.adapters.get_mut(id.0) else {
+                    return;
+                };
+                adapter.host_adapter = reply.host_adapter;
                 let mut command = CommandHeader::vgpu(
                     VgpuCommand::GetInternalAdapterInfo.as_u32(),
                     D3dkmtHandle::NULL,
@@ -495,12 +535,12 @@ impl Driver {
                 );
                 command.padding = 0;
                 let bytes = command.as_bytes().to_vec();
-                let adapter = &self.adapters[id.0];
                 let luid = adapter.vgpu_luid;
+                let instance = adapter.channel_instance;
                 let channel = if self.async_messaging() {
                     ChannelId::Global
                 } else {
-                    ChannelId::Vgpu(adapter.channel_instance)
+                    ChannelId::Vgpu(instance)
                 };
                 self.send_raw(
                     channel,
@@ -529,8 +569,11 @@ impl Driver {
             self.set_adapter_state(id, AdapterState::Stopped);
             return;
         }
-        let adapter = &mut self.adapters[id.0];
-        if self.version >= INTERFACE_VERSION {
+        let version = self.version;
+        let Some(adapter) = self.adapters.get_mut(id.0) else {
+            return;
+        };
+        if version >= INTERFACE_VERSION {
             adapter.vgpu_luid = reply.host_vgpu_luid;
         }
         adapter.info = Some(reply);
@@ -563,7 +606,9 @@ impl Driver {
     }
 
     pub(super) fn on_close_adapter_reply(&mut self, id: AdapterId) {
-        let adapter = &mut self.adapters[id.0];
+        let Some(adapter) = self.adapters.get_mut(id.0) else {
+            return;
+        };
         if adapter.channel_open {
             adapter.channel_open = false;
             let channel = ChannelId::Vgpu(adapter.channel_instance);

@@ -5,6 +5,15 @@
 //! `encode_sync` (sync objects, signals, waits), `encode_process` (teardown), `encode_memory`,
 //! `encode_scheduling` and `encode_sharing`.
 
+// Requests come from applications: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::replies::{Expect, Pending};
 use super::{AdapterEntry, AdapterId, AdapterState, ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{Process, ProcessId, ProcessState, Reply, Request, Ticket};
@@ -22,9 +31,16 @@ pub(super) fn check_count(count: usize, minimum: usize, limit: usize) -> Result<
     }
 }
 
+/// The first `length` bytes of a command's fixed struct (the part before its variable tail).
+/// Every `length` passed is a field offset inside that struct (pinned by the wire module's
+/// offset asserts), so the error is not expected.
+pub(super) fn fixed_part(command: &[u8], length: usize) -> Result<&[u8], NtStatus> {
+    command.get(..length).ok_or(NtStatus::INVALID_PARAMETER)
+}
+
 /// Refuses a message that would not fit in one packet with its extension header.
 pub(super) fn check_packet(bytes: &[u8]) -> Result<(), NtStatus> {
-    if bytes.len() + ExtensionHeader::SIZE > MAX_PACKET_SIZE {
+    if bytes.len().saturating_add(ExtensionHeader::SIZE) > MAX_PACKET_SIZE {
         Err(NtStatus::INVALID_PARAMETER)
     } else {
         Ok(())
@@ -68,6 +84,14 @@ impl Driver {
             .ok_or(NtStatus::INVALID_HANDLE)?;
         self.require_active(id)?;
         Ok(id)
+    }
+
+    /// The host's handle for adapter `id` (DEVICE_REMOVED if there is no such adapter).
+    pub(super) fn host_adapter(&self, id: AdapterId) -> Result<D3dkmtHandle, NtStatus> {
+        self.adapters
+            .get(id.0)
+            .map(|adapter| adapter.host_adapter)
+            .ok_or(NtStatus::DEVICE_REMOVED)
     }
 
     pub(super) fn require_active(&self, id: AdapterId) -> Result<(), NtStatus> {
@@ -152,7 +176,7 @@ impl Driver {
             } else {
                 12
             };
-            if let Some(word) = bytes.get_mut(offset + 1) {
+            if let Some(word) = offset.checked_add(1).and_then(|index| bytes.get_mut(index)) {
                 *word |= (ASYNC_MESSAGE_BIT >> 8) as u8;
             }
             self.actions
@@ -184,7 +208,11 @@ impl Driver {
         pending: Pending,
         may_be_async: bool,
     ) {
-        let entry = &self.adapters[adapter.0];
+        let Some(entry) = self.adapters.get(adapter.0) else {
+            // Callers pass adapters they looked up; a missing one is treated as removed.
+            self.fail_pending(pending, NtStatus::DEVICE_REMOVED);
+            return;
+        };
         let luid = entry.vgpu_luid;
         let channel = if self.async_messaging() {
             ChannelId::Global
@@ -265,7 +293,8 @@ impl Driver {
         pending: Pending,
     ) {
         let luid = adapter
-            .map(|id| self.adapters[id.0].vgpu_luid)
+            .and_then(|id| self.adapters.get(id.0))
+            .map(|entry| entry.vgpu_luid)
             .unwrap_or_default();
         self.send_raw(ChannelId::Global, adapter, luid, command, pending, false);
     }
@@ -288,13 +317,17 @@ impl Driver {
                 if self.processes.contains_key(&pid) {
                     return Err(NtStatus::OBJECT_NAME_COLLISION);
                 }
+                let process_key = pid
+                    .0
+                    .checked_add(0x1000_0000)
+                    .ok_or(NtStatus::INVALID_PARAMETER)?;
                 self.processes.insert(pid, Process::new());
                 let mut command = CreateProcessCommand::zeroed();
                 command.header = CommandHeader::global(
                     GlobalCommand::CreateProcess.as_u32(),
                     D3dkmtHandle::NULL,
                 );
-                command.process = 0x1000_0000 + pid.0;
+                command.process = process_key;
                 command.process_id = os_pid;
                 for (slot, unit) in command
                     .process_name
@@ -397,7 +430,7 @@ impl Driver {
                 let id = self.adapter_of(pid, adapter)?;
                 let mut command = QueryVideoMemoryInfoCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::QueryVideoMemoryInfo, pid);
-                command.adapter = self.adapters[id.0].host_adapter;
+                command.adapter = self.host_adapter(id)?;
                 command.memory_segment_group = segment_group;
                 let code = VgpuCommand::QueryVideoMemoryInfo;
                 self.send_request(
@@ -438,7 +471,7 @@ impl Driver {
                 check_count(data.len(), 0, MAX_PACKET_SIZE)?;
                 let mut command = EscapeCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::Escape, pid);
-                command.adapter = self.adapters[id.0].host_adapter;
+                command.adapter = self.host_adapter(id)?;
                 command.device = device;
                 command.escape_type = escape_type;
                 command.flags = flags;

@@ -7,7 +7,16 @@
 //! OBJECT_TYPE_MISMATCH), objects named together must live on the same adapter, and counts stay
 //! within the §2.9 limits and the 128 KiB packet size.
 
-use super::encode::{check_count, check_packet, handle_bytes};
+// Requests come from applications: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
 use super::replies::Expect;
 use super::{Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -129,7 +138,7 @@ impl Driver {
                 let (id, target) = match (adapter.is_null(), paging_queue.is_null()) {
                     (false, true) => {
                         let id = self.adapter_of(pid, adapter)?;
-                        (id, self.adapters[id.0].host_adapter)
+                        (id, self.host_adapter(id)?)
                     }
                     (true, false) => {
                         let entry = self.object(pid, paging_queue, &[PagingQueue])?;
@@ -198,7 +207,7 @@ impl Driver {
                 let id = self.adapter_of(pid, adapter)?;
                 let mut command = FreeGpuVirtualAddressCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::FreeGpuVirtualAddress, pid);
-                command.adapter = self.adapters[id.0].host_adapter;
+                command.adapter = self.host_adapter(id)?;
                 command.base_address = base_address;
                 command.size = size;
                 let code = VgpuCommand::FreeGpuVirtualAddress;
@@ -222,7 +231,8 @@ impl Driver {
                 if !fence_object.is_null() {
                     self.object_on(pid, fence_object, &[SyncObject, MonitoredFence], adapter)?;
                 }
-                let mut tail = Vec::with_capacity(operations.len() * 64);
+                // At most `max_update_operations()` operations (checked above): no saturation.
+                let mut tail = Vec::with_capacity(operations.len().saturating_mul(64));
                 for operation in &operations {
                     if let GpuVirtualAddressOperation::Map { allocation, .. }
                     | GpuVirtualAddressOperation::MapProtect { allocation, .. } = operation
@@ -264,7 +274,7 @@ impl Driver {
                 );
                 let bytes = build_message(
                     None,
-                    &command.as_bytes()[..PRIORITY_HANDLES_OFFSET],
+                    fixed_part(command.as_bytes(), PRIORITY_HANDLES_OFFSET)?,
                     &[&handle_bytes(&allocations), &u32_bytes(&priorities)],
                     0,
                 );
@@ -290,9 +300,9 @@ impl Driver {
                 // `round8(4 + 4 · count)` bytes, along with the request.
                 let bytes = build_message(
                     None,
-                    &command.as_bytes()[..PRIORITY_HANDLES_OFFSET],
+                    fixed_part(command.as_bytes(), PRIORITY_HANDLES_OFFSET)?,
                     &[&handle_bytes(&allocations)],
-                    result_area(4 + 4 * results),
+                    result_area(results.saturating_mul(4).saturating_add(4)),
                 );
                 check_packet(&bytes)?;
                 let code = VgpuCommand::GetAllocationPriority;
@@ -350,7 +360,7 @@ impl Driver {
                 command.resources = u8::from(resources);
                 let bytes = build_message(
                     None,
-                    &command.as_bytes()[..OFFER_HANDLES_OFFSET],
+                    fixed_part(command.as_bytes(), OFFER_HANDLES_OFFSET)?,
                     &[&handle_bytes(&handles)],
                     0,
                 );

@@ -1,7 +1,16 @@
 //! Encoders of the device-level requests (dxg.md §3): devices, paging queues, contexts,
 //! allocations, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
 
-use super::encode::{check_count, check_packet, handle_bytes};
+// Requests come from applications: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
 use super::replies::Expect;
 use super::{Driver, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -81,7 +90,7 @@ impl Driver {
                 command.flags = flags;
                 command.client_hint = client_hint;
                 command.private_data_size = private_data.len() as u32;
-                let fixed = &command.as_bytes()[..CREATE_CONTEXT_PRIVATE_OFFSET];
+                let fixed = fixed_part(command.as_bytes(), CREATE_CONTEXT_PRIVATE_OFFSET)?;
                 let bytes = build_message(None, fixed, &[&private_data], CREATE_CONTEXT_SLACK);
                 let expect = Expect::Context {
                     adapter: entry.adapter,
@@ -121,7 +130,8 @@ impl Driver {
                 command.private_driver_data_size = driver_data.len() as u32;
                 command.allocation_count = allocations.len() as u32;
                 command.flags = flags;
-                let mut infos = Vec::with_capacity(allocations.len() * AllocationInfo::SIZE);
+                let mut infos =
+                    Vec::with_capacity(allocations.len().saturating_mul(AllocationInfo::SIZE));
                 let mut private = Vec::new();
                 for allocation in &allocations {
                     let info = AllocationInfo {
@@ -222,7 +232,7 @@ impl Driver {
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(
                     None,
-                    &command.as_bytes()[..EVICT_HANDLES_OFFSET],
+                    fixed_part(command.as_bytes(), EVICT_HANDLES_OFFSET)?,
                     &[&tail],
                     0,
                 );
@@ -268,8 +278,9 @@ impl Driver {
             } => {
                 check_count(contexts.len(), 1, MAX_BROADCAST_CONTEXTS)?;
                 check_count(history_buffers.len(), 0, MAX_HISTORY_BUFFERS)?;
-                let entry = self.object(pid, contexts[0], &[Context])?;
-                for context in &contexts[1..] {
+                let (first, others) = contexts.split_first().ok_or(NtStatus::INVALID_PARAMETER)?;
+                let entry = self.object(pid, *first, &[Context])?;
+                for context in others {
                     self.object(pid, *context, &[Context])?;
                 }
                 let mut command = SubmitCommandCommand::zeroed();

@@ -1,6 +1,15 @@
 //! Process teardown (dxg.md §4.3 step 6): the commands a dying process's objects need, then
 //! DESTROYPROCESS.
 
+// Requests come from applications: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::replies::{Expect, Pending};
 use super::{AdapterId, Driver, ObjectKind, ProcessId, ProcessState, Reply, Ticket};
 use crate::wire::*;
@@ -53,7 +62,7 @@ impl Driver {
         }
         let shared = self.teardown_shared_objects(pid, ticket);
         if let Some(process) = self.processes.get_mut(&pid) {
-            process.teardown_outstanding = commands.len() + shared;
+            process.teardown_outstanding = commands.len().saturating_add(shared);
         }
         // Waits still pending end now; their late signals are ignored (see `waits`).
         self.abandon_process_events(pid, NtStatus::DEVICE_REMOVED);

@@ -3,7 +3,16 @@
 //! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68); plus the
 //! router that sends each newer request to its encoder.
 
-use super::encode::check_packet;
+// Requests come from applications: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use super::encode::{check_packet, fixed_part};
 use super::replies::Expect;
 use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -77,7 +86,7 @@ impl Driver {
                 } else {
                     build_message(
                         None,
-                        &command.as_bytes()[..CREATE_HWQUEUE_PRIVATE_OFFSET],
+                        fixed_part(command.as_bytes(), CREATE_HWQUEUE_PRIVATE_OFFSET)?,
                         &[&private_data],
                         CREATE_HWQUEUE_SLACK,
                     )
@@ -200,7 +209,7 @@ impl Driver {
                 let id = self.adapter_of(pid, adapter)?;
                 let mut command = QueryClockCalibrationCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::QueryClockCalibration, pid);
-                command.adapter = self.adapters[id.0].host_adapter;
+                command.adapter = self.host_adapter(id)?;
                 command.node_ordinal = node_ordinal;
                 command.physical_adapter_index = physical_adapter_index;
                 let code = VgpuCommand::QueryClockCalibration;
@@ -229,10 +238,11 @@ impl Driver {
                 command.header =
                     CommandHeader::vgpu(VgpuCommand::QueryStatistics.as_u32(), host, false);
                 command.statistics_type = statistics_type;
-                command.adapter_luid = self.adapters[id.0]
+                let adapter = self.adapters.get(id.0).ok_or(NtStatus::DEVICE_REMOVED)?;
+                command.adapter_luid = adapter
                     .info
                     .map(|info| info.host_adapter_luid)
-                    .unwrap_or(self.adapters[id.0].luid);
+                    .unwrap_or(adapter.luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
                 let code = VgpuCommand::QueryStatistics;

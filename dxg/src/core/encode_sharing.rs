@@ -14,6 +14,15 @@
 //! Global commands are sent with a zero vGPU LUID in the extension header, as Linux does
 //! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
 
+// Requests come from applications: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::encode::check_packet;
 use super::replies::{Expect, Pending};
 use super::{AdapterId, Driver, ObjectKind, ProcessId, Reply, Request, Ticket};
@@ -279,7 +288,10 @@ impl Driver {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
                 let limit = (MAX_PACKET_SIZE - GetStandardAllocationDriverDataReply::SIZE) as u64;
-                if u64::from(allocation_data_size) + u64::from(resource_data_size) > limit {
+                // Two u32 values: their u64 sum cannot saturate.
+                let total =
+                    u64::from(allocation_data_size).saturating_add(u64::from(resource_data_size));
+                if total > limit {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
                 let mut command = GetStandardAllocationDriverDataCommand::zeroed();
@@ -367,15 +379,20 @@ impl Driver {
         page_frames: Vec<u64>,
         offset: usize,
     ) {
-        let count = (page_frames.len() - offset).min(MAX_PFNS_PER_MESSAGE);
+        // `offset` (frames already sent) never exceeds the frame count: 0 at first, then the
+        // `next` of the reply, which is at most the count.
+        let remaining = page_frames.get(offset..).unwrap_or_default();
+        let batch = remaining.get(..MAX_PFNS_PER_MESSAGE).unwrap_or(remaining);
+        let count = batch.len();
         let mut command = SetExistingSysmemPagesCommand::zeroed();
         command.header = self.vgpu_header(VgpuCommand::SetExistingSysmemPages, pid);
         command.device = device;
         command.allocation = allocation;
         command.num_pages = count as u32;
         command.alloc_offset_in_pages = offset as u32;
-        let frames = u64_bytes(&page_frames[offset..offset + count]);
-        let slack = 8 * (MAX_PFNS_PER_MESSAGE - count);
+        let frames = u64_bytes(batch);
+        // count ≤ MAX_PFNS_PER_MESSAGE, so the difference is exact and the product fits.
+        let slack = MAX_PFNS_PER_MESSAGE.saturating_sub(count).saturating_mul(8);
         let bytes = build_message(None, command.as_bytes(), &[&frames], slack);
         debug_assert!(check_packet(&bytes).is_ok());
         let expect = Expect::SysmemPages {

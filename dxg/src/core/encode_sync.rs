@@ -8,6 +8,15 @@
 //! first slot. Facts from Linux `ioctl.c` (`dxgkio_signal_sync_object`, `dxgkio_wait_sync_object`)
 //! and `dxgvmbus.c` (`dxgvmb_send_signal_sync_object`, `dxgvmb_send_wait_sync_object_gpu`).
 
+// Requests come from applications: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::encode::{check_count, handle_bytes};
 use super::replies::{Expect, Pending};
 use super::{
@@ -173,7 +182,8 @@ impl Driver {
                 let entry = self.object(pid, context, &[Context, HwQueue])?;
                 self.sync_operands(pid, &objects, &values)?;
                 // Linux marks the wait legacy unless the first object is a monitored fence.
-                let legacy = !self.is_monitored_fence(pid, objects[0]);
+                let first = objects.first().ok_or(NtStatus::INVALID_PARAMETER)?;
+                let legacy = !self.is_monitored_fence(pid, *first);
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
                 let code = VgpuCommand::WaitForSyncObjectFromGpu;
                 self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
@@ -204,7 +214,9 @@ impl Driver {
                 // Linux copies `n` values starting at the call's single fence value; the rest of
                 // the argument union (reserved, zero) fills the other slots.
                 let mut values = vec![0u64; objects.len()];
-                values[0] = fence_value;
+                if let Some(first) = values.first_mut() {
+                    *first = fence_value;
+                }
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, true);
                 let code = VgpuCommand::WaitForSyncObjectFromGpu;
                 self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
@@ -302,7 +314,7 @@ impl Driver {
         command.header = self.vgpu_header(VgpuCommand::SignalSyncObject, pid);
         command.object_count = objects.len() as u32;
         command.flags = flags;
-        command.context_count = 1 + broadcast_contexts.len() as u32;
+        command.context_count = (broadcast_contexts.len() as u32).saturating_add(1);
         command.fence_value = fence_value;
         command.cpu_event_or_device = event;
         let bytes = build_message(

@@ -12,6 +12,15 @@
 //! allocate, request completions and protocol errors. All state lives in the `Driver` value —
 //! per adapter and per process; there are no globals.
 
+// The driver state holds host- and application-supplied values: nothing here may panic on them.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 mod adapter;
 mod bringup;
 mod encode;
@@ -371,12 +380,14 @@ impl Driver {
 
     fn new_ticket(&mut self) -> Ticket {
         let ticket = Ticket(self.next_ticket);
-        self.next_ticket += 1;
+        // Wrapping is the intended rollover of an id counter (2^64 requests do not happen).
+        self.next_ticket = self.next_ticket.wrapping_add(1);
         ticket
     }
 
     fn new_event(&mut self) -> u64 {
-        self.next_event += 1;
+        // Event ids roll over like transaction ids and skip 0, which means "no event".
+        self.next_event = self.next_event.wrapping_add(1).max(1);
         self.next_event
     }
 

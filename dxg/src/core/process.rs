@@ -1,6 +1,15 @@
 //! Per-process state: the host process handle, guest-local adapter handles and the table of
 //! host-assigned object handles.
 
+// Handle tables hold host-assigned handles: nothing here may panic on them.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use crate::wire::D3dkmtHandle;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -118,7 +127,7 @@ impl Process {
     pub fn close_adapter(&mut self, handle: D3dkmtHandle) -> bool {
         match self.adapters.get_mut(&handle) {
             Some(entry) if entry.1 > 1 => {
-                entry.1 -= 1;
+                entry.1 = entry.1.saturating_sub(1);
                 true
             }
             Some(_) => {

@@ -4,6 +4,15 @@
 //! `replies_sync` (which also handles the host→guest notifications), `replies_extended` and
 //! `replies_sharing`. The per-transaction records live in `replies_pending`.
 
+// Replies come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 pub(super) use super::replies_pending::{Expect, Pending};
 use super::{AdapterId, ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
@@ -109,8 +118,9 @@ impl Driver {
                     None
                 } else {
                     let mut buffer = [0u8; InternalAdapterInfoReply::SIZE];
-                    let length = payload.len().min(buffer.len());
-                    buffer[..length].copy_from_slice(&payload[..length]);
+                    for (target, source) in buffer.iter_mut().zip(payload) {
+                        *target = *source;
+                    }
                     read_prefix::<InternalAdapterInfoReply>(&buffer).ok()
                 };
                 self.on_internal_info_reply(id, reply);
@@ -174,7 +184,9 @@ impl Driver {
             }
             Expect::QueryAdapterInfo { size, query_type } => {
                 let with_status = self.has_extension_header();
-                let expected = size + if with_status { 4 } else { 0 };
+                let start: usize = if with_status { 4 } else { 0 };
+                // `size` comes from the application: a sum past usize::MAX is simply too long.
+                let expected = start.saturating_add(size);
                 if payload.len() < expected {
                     self.need::<u8>(&pending, payload, expected);
                     return self.finish(&pending, short);
@@ -184,22 +196,24 @@ impl Driver {
                 {
                     return self.finish(&pending, Err(status));
                 }
-                let start = if with_status { 4 } else { 0 };
-                let mut data = payload[start..start + size].to_vec();
+                let Some(data) = payload.get(start..expected) else {
+                    return self.finish(&pending, short);
+                };
+                let mut data = data.to_vec();
+                let compute_only = pending
+                    .adapter
+                    .and_then(|id| self.adapters.get(id.0))
+                    .is_some_and(|adapter| adapter.compute_only);
                 if (query_type == QUERY_ADAPTER_TYPE || query_type == QUERY_ADAPTER_TYPE_RENDER)
-                    && data.len() >= 4
+                    && let Some(first) = data.first_chunk_mut::<4>()
                 {
-                    let compute_only = pending
-                        .adapter
-                        .map(|id| self.adapters[id.0].compute_only)
-                        .unwrap_or(false);
-                    let mut word = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                    let mut word = u32::from_le_bytes(*first);
                     word &= !ADAPTER_TYPE_GUEST_CLEARED;
                     word |= ADAPTER_TYPE_PARAVIRTUALIZED;
                     if compute_only {
                         word |= ADAPTER_TYPE_COMPUTE_ONLY;
                     }
-                    data[..4].copy_from_slice(&word.to_le_bytes());
+                    *first = word.to_le_bytes();
                 }
                 self.finish(&pending, Ok(Reply::AdapterInfo(data)));
             }
@@ -273,7 +287,7 @@ impl Driver {
                 device,
                 private_size,
             } => {
-                let expected = CREATE_CONTEXT_PRIVATE_OFFSET + private_size;
+                let expected = CREATE_CONTEXT_PRIVATE_OFFSET.saturating_add(private_size);
                 if self.need::<u8>(&pending, payload, expected).is_none() {
                     return self.finish(&pending, short);
                 }
@@ -327,11 +341,11 @@ impl Driver {
                 );
             }
             Expect::Escape { size } => {
-                if payload.len() < size {
+                let Some(data) = payload.get(..size) else {
                     self.need::<u8>(&pending, payload, size);
                     return self.finish(&pending, short);
-                }
-                self.finish(&pending, Ok(Reply::Escape(payload[..size].to_vec())));
+                };
+                self.finish(&pending, Ok(Reply::Escape(data.to_vec())));
             }
             _ => self.on_memory_reply(pending, payload),
         }

@@ -2,6 +2,15 @@
 //! (dxg.md §3.12, §3.14, §3.23–§3.25). Every reply is length-checked before use (short →
 //! BUFFER_TOO_SMALL and a protocol error); negative statuses fail the request with that status.
 
+// Replies come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::encode_scheduling::CREATE_HWQUEUE_PRIVATE_OFFSET;
 use super::replies::{Expect, Pending};
 use super::{Driver, ObjectEntry, ObjectKind, Reply};
@@ -87,7 +96,9 @@ impl Driver {
                 Ok(Reply::SchedulingPriority(reply.priority))
             }
             Expect::AllocationPriorities { count } | Expect::Residency { count } => {
-                if !self.long_enough(pending, payload, 4 + 4 * count) {
+                // `count` comes from the application: a length past usize::MAX is too long.
+                let expected = count.saturating_mul(4).saturating_add(4);
+                if !self.long_enough(pending, payload, expected) {
                     return short;
                 }
                 failure_at(payload, 0)?;
@@ -100,7 +111,10 @@ impl Driver {
                 }
             }
             Expect::Reclaim { results } => {
-                if !self.long_enough(pending, payload, RECLAIM_RESULTS_OFFSET + 4 * results) {
+                let expected = results
+                    .saturating_mul(4)
+                    .saturating_add(RECLAIM_RESULTS_OFFSET);
+                if !self.long_enough(pending, payload, expected) {
                     return short;
                 }
                 let status = failure_at(payload, 8)?;
@@ -118,12 +132,12 @@ impl Driver {
                     return short;
                 }
                 failure_at(payload, 0)?;
-                let counters =
-                    read_u64_array(payload, 4, 3).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
+                let [gpu_frequency, gpu_clock_counter, cpu_clock_counter] =
+                    read_at::<[u64; 3]>(payload, 4).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
                 Ok(Reply::ClockCalibration {
-                    gpu_frequency: counters[0],
-                    gpu_clock_counter: counters[1],
-                    cpu_clock_counter: counters[2],
+                    gpu_frequency,
+                    gpu_clock_counter,
+                    cpu_clock_counter,
                     flags: read_at::<u32>(payload, 28).unwrap_or(0),
                 })
             }
@@ -146,9 +160,9 @@ impl Driver {
                     return short;
                 }
                 failure_at(payload, 0)?;
-                Ok(Reply::Statistics(
-                    payload[8..8 + STATISTICS_RESULT_SIZE].to_vec(),
-                ))
+                let statistics = read_bytes(payload, 8, STATISTICS_RESULT_SIZE)
+                    .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
+                Ok(Reply::Statistics(statistics.to_vec()))
             }
             Expect::Feature => {
                 let Some(reply) = self.need::<IsFeatureEnabledReply>(
@@ -187,7 +201,7 @@ impl Driver {
         context: D3dkmtHandle,
         private_size: usize,
     ) -> Result<Reply, NtStatus> {
-        let expected = CREATE_HWQUEUE_PRIVATE_OFFSET + private_size;
+        let expected = CREATE_HWQUEUE_PRIVATE_OFFSET.saturating_add(private_size);
         if !self.long_enough(pending, payload, expected) {
             return Err(NtStatus::BUFFER_TOO_SMALL);
         }

@@ -3,6 +3,15 @@
 //! use (short → BUFFER_TOO_SMALL and a protocol error); host handles go through the per-process
 //! table (null or duplicate → INVALID_HANDLE and a protocol error).
 
+// Replies come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::replies::{Expect, Pending};
 use super::{CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
 use crate::wire::*;
@@ -21,15 +30,21 @@ impl Driver {
                 creates_resource,
                 resource: existing_resource,
             } => {
-                let expected = CreateAllocationReply::SIZE + count * CreatedAllocationInfo::SIZE;
+                // A saturated length is longer than any payload, so `need` refuses it.
+                let expected = count
+                    .saturating_mul(CreatedAllocationInfo::SIZE)
+                    .saturating_add(CreateAllocationReply::SIZE);
                 let Some(reply) = self.need::<CreateAllocationReply>(&pending, payload, expected)
                 else {
                     return self.finish(&pending, short);
                 };
                 let mut created = Vec::with_capacity(count);
                 for index in 0..count {
-                    let offset = CreateAllocationReply::SIZE + index * CreatedAllocationInfo::SIZE;
-                    let Ok(info) = read_at::<CreatedAllocationInfo>(payload, offset) else {
+                    let info = index
+                        .checked_mul(CreatedAllocationInfo::SIZE)
+                        .and_then(|offset| offset.checked_add(CreateAllocationReply::SIZE))
+                        .map(|offset| read_at::<CreatedAllocationInfo>(payload, offset));
+                    let Some(Ok(info)) = info else {
                         return self.finish(&pending, short);
                     };
                     created.push(info);

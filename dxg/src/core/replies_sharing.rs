@@ -3,6 +3,15 @@
 //! statuses fail the request with that status; host handles go through the per-process table
 //! (null or duplicate → INVALID_HANDLE and a protocol error).
 
+// Replies come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::encode_sharing::SharedObject;
 use super::replies::{Expect, Pending};
 use super::{CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
@@ -45,7 +54,13 @@ impl Driver {
                 Some(status) => failure(status),
                 None => Err(NtStatus::BUFFER_TOO_SMALL),
             };
-            let next = offset + (page_frames.len() - offset).min(MAX_PFNS_PER_MESSAGE);
+            // `offset` is how many frames were already sent (≤ the frame count), so neither
+            // operation saturates and `next` ≤ the frame count.
+            let next = page_frames
+                .len()
+                .saturating_sub(offset)
+                .min(MAX_PFNS_PER_MESSAGE)
+                .saturating_add(offset);
             match (status, pending.ticket, pending.process, pending.adapter) {
                 (Ok(_), Some(ticket), Some(pid), Some(adapter)) if next < page_frames.len() => {
                     self.send_sysmem_pages(
@@ -100,7 +115,10 @@ impl Driver {
                 device,
                 allocations,
             } => {
-                let expected = OpenResourceReply::SIZE + 4 * allocations.len();
+                let expected = allocations
+                    .len()
+                    .saturating_mul(4)
+                    .saturating_add(OpenResourceReply::SIZE);
                 let Some(reply) = self.need::<OpenResourceReply>(pending, payload, expected) else {
                     return short;
                 };
@@ -230,20 +248,18 @@ impl Driver {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
                 let start = GetStandardAllocationDriverDataReply::SIZE;
-                let total = start + allocation_size as usize + resource_size as usize;
+                // Saturated sums exceed any payload length and are refused below.
+                let resource_start = start.saturating_add(allocation_size as usize);
+                let total = resource_start.saturating_add(resource_size as usize);
                 if self.need::<u8>(pending, payload, total).is_none() {
                     return short;
                 }
                 let allocation_data = read_bytes(payload, start, allocation_size as usize)
                     .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
                     .to_vec();
-                let resource_data = read_bytes(
-                    payload,
-                    start + allocation_size as usize,
-                    resource_size as usize,
-                )
-                .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
-                .to_vec();
+                let resource_data = read_bytes(payload, resource_start, resource_size as usize)
+                    .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
+                    .to_vec();
                 Ok(Reply::StandardAllocationDriverData {
                     allocation_data_size: allocation_size,
                     resource_data_size: resource_size,

@@ -2,6 +2,15 @@
 //! and of the host→guest notifications on the global channel (SIGNALGUESTEVENT completes CPU
 //! waits and reports CPU_NOTIFICATION signals; SETGUESTDATA bumps the device-state counter).
 
+// Replies come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::replies::{Expect, Pending};
 use super::{Action, Driver, GuestEvent, ObjectEntry, ObjectKind, ProtocolError, Reply};
 use crate::wire::*;
@@ -141,7 +150,9 @@ impl Driver {
                     && guest_pointer == self.config.device_state_cookie
                     && data as u32 != 0
                 {
-                    self.device_state_counter += 1;
+                    // A generation compared only for equality with cached values: wrapping is
+                    // intended (aliasing would take 2^64 host notifications).
+                    self.device_state_counter = self.device_state_counter.wrapping_add(1);
                 }
             }
             Ok(Notification::PropagatePresentHistoryToken) => {

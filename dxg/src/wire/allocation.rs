@@ -1,6 +1,15 @@
 //! Allocations: create/destroy, lock/unlock, residency, GPU virtual addresses, existing sysmem,
 //! priorities and properties (dxg.md §3.7–§3.12, §3.25, §3.26).
 
+// Wire bytes come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{CommandHeader, D3dkmtHandle, assert_offset, wire_struct};
 
 wire_struct! {
@@ -311,9 +320,14 @@ wire_struct! {
 pub const PRIORITY_HANDLES_OFFSET: usize = 40;
 /// Rounds a result size up to 8 bytes, as Linux's `init_message_res` does for the reply buffers
 /// of GETALLOCATIONPRIORITY, QUERYALLOCATIONRESIDENCY, RECLAIMALLOCATIONS, OPENRESOURCE and
-/// DDIGETSTANDARDALLOCATIONDRIVERDATA (the guest refuses shorter completions).
+/// DDIGETSTANDARDALLOCATIONDRIVERDATA (the guest refuses shorter completions). A size within 7
+/// of `usize::MAX` gives `usize::MAX` (never less than `bytes`, so a length check against it
+/// still refuses).
 pub const fn result_area(bytes: usize) -> usize {
-    (bytes + 7) & !7
+    match bytes.checked_add(7) {
+        Some(padded) => padded & !7,
+        None => usize::MAX,
+    }
 }
 
 wire_struct! {

@@ -1,5 +1,14 @@
 //! The 16-byte extension header and the 24-byte command headers (dxg.md §2.2–§2.3).
 
+// Wire bytes come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{ChannelType, D3dkmtHandle, Luid, WireError, assert_offset, assert_size, read_prefix};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -125,7 +134,13 @@ pub fn split_message(bytes: &[u8], has_extension: bool) -> Result<SplitMessage<'
         if extension.command_offset as usize != ExtensionHeader::SIZE {
             return Err(WireError::InvalidField("command_offset"));
         }
-        (Some(extension), &bytes[ExtensionHeader::SIZE..])
+        let command = bytes
+            .get(ExtensionHeader::SIZE..)
+            .ok_or(WireError::TooShort {
+                needed: ExtensionHeader::SIZE,
+                available: bytes.len(),
+            })?;
+        (Some(extension), command)
     } else {
         (None, bytes)
     };

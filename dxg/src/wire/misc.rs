@@ -1,5 +1,14 @@
 //! Helpers to build whole messages: `[extension header][fixed struct][tail][slack]`.
 
+// Wire bytes come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 use super::{ExtensionHeader, Luid};
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
@@ -13,8 +22,16 @@ pub fn build_message(
     tail: &[&[u8]],
     slack: usize,
 ) -> Vec<u8> {
-    let tail_length: usize = tail.iter().map(|part| part.len()).sum();
-    let mut message = Vec::with_capacity(ExtensionHeader::SIZE + fixed.len() + tail_length + slack);
+    // The capacity is only a hint: if the sum overflows, start empty and let the pushes grow it.
+    let capacity = tail
+        .iter()
+        .try_fold(ExtensionHeader::SIZE, |total, part| {
+            total.checked_add(part.len())
+        })
+        .and_then(|total| total.checked_add(fixed.len()))
+        .and_then(|total| total.checked_add(slack))
+        .unwrap_or(0);
+    let mut message = Vec::with_capacity(capacity);
     if let Some(luid) = extension {
         message.extend_from_slice(ExtensionHeader::new(luid).as_bytes());
     }
@@ -22,7 +39,8 @@ pub fn build_message(
     for part in tail {
         message.extend_from_slice(part);
     }
-    message.resize(message.len() + slack, 0);
+    // A saturated length cannot be allocated: `resize` then fails as the overflow would have.
+    message.resize(message.len().saturating_add(slack), 0);
     message
 }
 

@@ -9,6 +9,15 @@
 //!
 //! Only little-endian targets are supported (the guest is x86-64), so native integers are used.
 
+// Wire bytes come from the host: nothing here may panic on what they hold.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
 #[cfg(target_endian = "big")]
 compile_error!("the dxg wire format is little-endian; big-endian targets are not supported");
 
@@ -101,7 +110,7 @@ pub fn read_at<T: FromBytes>(bytes: &[u8], offset: usize) -> Result<T, WireError
         available: bytes.len(),
     })?;
     read_prefix(tail).map_err(|_| WireError::TooShort {
-        needed: offset + core::mem::size_of::<T>(),
+        needed: offset.saturating_add(core::mem::size_of::<T>()),
         available: bytes.len(),
     })
 }
@@ -121,10 +130,8 @@ pub fn read_u32_array(
             needed: end.unwrap_or(usize::MAX),
             available: bytes.len(),
         })?;
-    Ok(slice
-        .chunks_exact(4)
-        .map(|chunk| u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-        .collect())
+    let (words, _) = slice.as_chunks::<4>();
+    Ok(words.iter().copied().map(u32::from_le_bytes).collect())
 }
 
 /// Reads `count` little-endian u64 values starting at `offset` (unaligned allowed).
@@ -142,14 +149,8 @@ pub fn read_u64_array(
             needed: end.unwrap_or(usize::MAX),
             available: bytes.len(),
         })?;
-    Ok(slice
-        .chunks_exact(8)
-        .map(|chunk| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            u64::from_le_bytes(word)
-        })
-        .collect())
+    let (words, _) = slice.as_chunks::<8>();
+    Ok(words.iter().copied().map(u64::from_le_bytes).collect())
 }
 
 /// Returns `length` bytes at `offset`.
