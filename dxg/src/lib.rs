@@ -7,6 +7,15 @@
 //!   kernel's dxg driver task, in host tests and against the in-process emulated vGPU.
 #![no_std]
 #![forbid(unsafe_code)]
+// Everything here handles bytes from the host (wire, replies, notifications, config space) or
+// requests built from applications' arguments: nothing may panic on what they hold (issue 12).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 extern crate alloc;
 

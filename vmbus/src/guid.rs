@@ -4,15 +4,6 @@
 //! `data3` (u16) little-endian, then `data4` as eight bytes in order. [`Guid`] stores exactly
 //! those 16 wire bytes, so it can sit inside `#[repr(C)]` wire structs and compare by bytes.
 
-// GUIDs arrive from the host inside offers: nothing here may panic on their bytes.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use core::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 

@@ -17,6 +17,16 @@
 //! - [`client`]: the client state machine.
 #![no_std]
 #![forbid(unsafe_code)]
+// Everything here handles what the host writes (messages, rings, GPADL answers) or drives the
+// client's state from it: nothing may panic on what it holds (issue 12). Ring indices are
+// modulo the ring size through the helpers in `ring`.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 
 extern crate alloc;
 #[cfg(test)]

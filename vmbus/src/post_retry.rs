@@ -21,15 +21,6 @@
 //! current time, and either wait the delay it returns and post again, or give up with the
 //! [`PostFailure`] it returns (hand that to [`crate::client::Client::on_post_message_failed`]).
 
-// Statuses come from the hypervisor and times from the caller: nothing here may panic on them.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use crate::messages::MessageType;
 use core::fmt;
 use hyperv::status::HvError;

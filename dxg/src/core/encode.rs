@@ -5,15 +5,6 @@
 //! `encode_sync` (sync objects, signals, waits), `encode_process` (teardown), `encode_memory`,
 //! `encode_scheduling` and `encode_sharing`.
 
-// Requests come from applications: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::replies::{Expect, Pending};
 use super::{AdapterEntry, AdapterId, AdapterState, ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{Process, ProcessId, ProcessState, Reply, Request, Ticket};

@@ -7,15 +7,6 @@
 //! OBJECT_TYPE_MISMATCH), objects named together must live on the same adapter, and counts stay
 //! within the §2.9 limits and the 128 KiB packet size.
 
-// Requests come from applications: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
 use super::replies::Expect;
 use super::{Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request, Ticket};

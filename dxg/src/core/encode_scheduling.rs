@@ -3,15 +3,6 @@
 //! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68); plus the
 //! router that sends each newer request to its encoder.
 
-// Requests come from applications: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::encode::{check_packet, fixed_part};
 use super::replies::Expect;
 use super::{Driver, ProcessId, Request, Ticket};

@@ -4,15 +4,6 @@
 //! `replies_sync` (which also handles the host→guest notifications), `replies_extended` and
 //! `replies_sharing`. The per-transaction records live in `replies_pending`.
 
-// Replies come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 pub(super) use super::replies_pending::{Expect, Pending};
 use super::{AdapterId, ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};

@@ -2,15 +2,6 @@
 //! (dxg.md §3.12, §3.14, §3.23–§3.25). Every reply is length-checked before use (short →
 //! BUFFER_TOO_SMALL and a protocol error); negative statuses fail the request with that status.
 
-// Replies come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::encode_scheduling::CREATE_HWQUEUE_PRIVATE_OFFSET;
 use super::replies::{Expect, Pending};
 use super::{Driver, ObjectEntry, ObjectKind, Reply};

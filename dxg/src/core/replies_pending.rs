@@ -1,15 +1,6 @@
 //! Outstanding transactions: what each reply means to the driver ([`Expect`]) and the record
 //! kept per transaction until its completion arrives ([`Pending`]).
 
-// Replies come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{AdapterId, ProcessId, Ticket};
 use crate::wire::{D3dkmtHandle, GlobalCommand, VgpuCommand};
 use alloc::vec::Vec;

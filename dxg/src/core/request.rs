@@ -1,15 +1,6 @@
 //! The typed API of the driver: requests in. Their parameter types live in
 //! `request_parameters`, the replies in `request_reply`.
 
-// Requests come from applications: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::SyncObjectKind;
 use super::{AllocationRequest, GdiSurfaceData, GpuVirtualAddressOperation, ProcessId};
 use crate::wire::{D3dkmtHandle, Luid};

@@ -1,15 +1,6 @@
 //! Parameter types of [`super::Request`]: allocations to create, sync object kinds, GPU
 //! virtual address operations and the standard-allocation surface description.
 
-// Requests come from applications: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use crate::wire::D3dkmtHandle;
 use alloc::vec::Vec;
 

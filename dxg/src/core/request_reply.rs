@@ -1,14 +1,5 @@
 //! The typed replies requests complete with ([`Reply`]) and their element types.
 
-// Replies carry host-supplied values: nothing here may panic on them.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use crate::wire::{D3dkmtHandle, Luid, NtStatus};
 use alloc::vec::Vec;
 

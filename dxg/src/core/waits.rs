@@ -8,15 +8,6 @@
 //! acknowledgement) is swallowed instead of being reported as a protocol error. Abandoned ids live
 //! until their process is gone (after DESTROYPROCESS the host holds none of its waits).
 
-// Guest-event signals come from the host: nothing here may panic on them.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Driver, GuestEvent, ProcessId, Reply, Ticket};
 use crate::wire::NtStatus;
 use alloc::vec::Vec;

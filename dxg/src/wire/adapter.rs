@@ -1,14 +1,5 @@
 //! OPENADAPTER, CLOSEADAPTER, GETINTERNALADAPTERINFO and QUERYADAPTERINFO (dxg.md §3.3–§3.4).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{CommandHeader, D3dkmtHandle, Luid, assert_offset, wire_struct};
 
 wire_struct! {

@@ -1,15 +1,6 @@
 //! Allocations: create/destroy, lock/unlock, residency, GPU virtual addresses, existing sysmem,
 //! priorities and properties (dxg.md §3.7–§3.12, §3.25, §3.26).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{CommandHeader, D3dkmtHandle, assert_offset, wire_struct};
 
 wire_struct! {

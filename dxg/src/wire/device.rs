@@ -1,15 +1,6 @@
 //! Devices, contexts, paging queues, hardware queues and device state (dxg.md §3.5, §3.6, §3.11,
 //! §3.13, §3.14, §3.20, §3.25).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{CommandHeader, D3dkmtHandle, assert_offset, wire_struct};
 
 wire_struct! {

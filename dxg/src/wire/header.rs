@@ -1,14 +1,5 @@
 //! The 16-byte extension header and the 24-byte command headers (dxg.md §2.2–§2.3).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{ChannelType, D3dkmtHandle, Luid, WireError, assert_offset, assert_size, read_prefix};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 

@@ -1,14 +1,5 @@
 //! Helpers to build whole messages: `[extension header][fixed struct][tail][slack]`.
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{ExtensionHeader, Luid};
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;

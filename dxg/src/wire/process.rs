@@ -1,14 +1,5 @@
 //! CREATEPROCESS / DESTROYPROCESS and the other global-channel commands (dxg.md §3.1, §3.19, §3.25).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{CommandHeader, D3dkmtHandle, assert_offset, wire_struct};
 
 wire_struct! {

@@ -5,15 +5,6 @@
 //! Layouts from Linux `drivers/hv/dxgkrnl/dxgvmbus.h` (`dxgkvmb_command_openresource_return`,
 //! `dxgkvmb_command_getstandardallocprivdata_return`).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{D3dkmtHandle, assert_offset, wire_struct};
 use super::{GetStandardAllocationDriverDataCommand, OpenResourceCommand, OpenSyncObjectCommand};
 

@@ -1,14 +1,5 @@
 //! NTSTATUS values (dxg.md §2.8).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// A Windows NTSTATUS: negative is failure, zero and positive are success codes.

@@ -1,14 +1,5 @@
 //! Synchronisation objects: create, signal, CPU and GPU waits (dxg.md §3.15–§3.18).
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{CommandHeader, D3dkmtHandle, assert_offset, wire_struct};
 
 /// Sync object type: SYNCHRONIZATION_MUTEX.

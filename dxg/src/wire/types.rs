@@ -1,14 +1,5 @@
 //! Basic wire types: D3DKMT handles, LUIDs and GUIDs.
 
-// Wire bytes come from the host: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{assert_offset, assert_size};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 

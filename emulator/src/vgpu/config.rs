@@ -2,15 +2,6 @@
 //! emulation: 0xC0 channel instance GUID, 0xD0 interface version, 0xD4 vGPU LUID (read) /
 //! guest caps (write), 0xDC host caps.
 
-// Guest commands reach this module: nothing here may panic on what the guest sends.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use dxg::wire::{
     Guid, INTERFACE_VERSION, Luid, PCI_CONFIG_GUID, PCI_CONFIG_HOST_CAPS,
     PCI_CONFIG_LUID_OR_GUEST_CAPS, PCI_CONFIG_VERSION,

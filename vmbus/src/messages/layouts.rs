@@ -8,15 +8,6 @@
 //! Sizes and offsets are pinned at compile time below and by hand-written byte vectors in the
 //! tests.
 
-// Wire layouts of host data: nothing here may panic on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::MessageType;
 use crate::guid::Guid;
 use core::mem::{offset_of, size_of};

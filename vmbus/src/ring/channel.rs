@@ -1,14 +1,5 @@
 //! Both rings of a channel, from either side's point of view.
 
-// Ring geometry comes from the GPADL and OPENCHANNEL: nothing here may panic on it.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{
     FEATURE_PENDING_SEND_SIZE, RingError, RingReceiver, RingSender, initialize_control_page,
     split_channel_rings,

@@ -1,15 +1,5 @@
 //! Where a ring lives: its control page and its data area, possibly spread over many pages.
 
-// Ring pages come from a GPADL (in the emulator, from the guest) and offsets from the peer's
-// indices: nothing here may panic on them.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{
     CONTROL_PAGE_SIZE, FEATURE_BITS_OFFSET, INTERRUPT_MASK_OFFSET, PENDING_SEND_SIZE_OFFSET,
     READ_INDEX_OFFSET, RingError, WRITE_INDEX_OFFSET,

@@ -1,15 +1,5 @@
 //! The consumer side of one ring.
 
-// The producer's write index, pending send size and packets come from the peer: nothing here
-// may panic on them.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::packet::{
     FLAG_COMPLETION_REQUESTED, IncomingPacket, PacketDescriptor, PacketType, units8_to_bytes,
 };

@@ -1,15 +1,5 @@
 //! The producer side of one ring.
 
-// The consumer's read index and interrupt mask come from the peer: nothing here may panic on
-// them.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::packet::{FLAG_COMPLETION_REQUESTED, OutgoingPacket, PacketDescriptor, zero_padding8};
 use super::{
     INTERRUPT_MASK_OFFSET, IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError,
