@@ -32,7 +32,7 @@ pub struct HostOptions {
 }
 
 /// Faults of the host's message path, as a misbehaving or busy Hyper-V shows them
-/// (`--vmbus-faults no-connection-id-4,transient-posts=N,permanent-post`).
+/// (`--vmbus-faults no-connection-id-4,transient-posts=N,permanent-post,silent`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct VmbusFaults {
     /// INITIATE_CONTACT on message connection id 4 is refused with INVALID_CONNECTION_ID
@@ -40,19 +40,22 @@ pub struct VmbusFaults {
     pub no_connection_id_4: bool,
     /// The first N posts fail with INSUFFICIENT_BUFFERS / INSUFFICIENT_MEMORY, alternately.
     pub transient_posts: u32,
+    /// The host never answers INITIATE_CONTACT.
+    pub silent: bool,
     /// After the transient failures, every post fails with INVALID_PARAMETER (the guest cannot
     /// connect; its boot report ends at the `vmbus` stage).
     pub permanent_post: bool,
 }
 
 impl VmbusFaults {
-    /// Parses `no-connection-id-4,transient-posts=N,permanent-post` (any subset).
+    /// Parses `no-connection-id-4,transient-posts=N,permanent-post,silent` (any subset).
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut faults = VmbusFaults::default();
         for word in text.split(',').filter(|word| !word.is_empty()) {
             match word.split_once('=') {
                 None if word == "no-connection-id-4" => faults.no_connection_id_4 = true,
                 None if word == "permanent-post" => faults.permanent_post = true,
+                None if word == "silent" => faults.silent = true,
                 Some(("transient-posts", count)) => {
                     faults.transient_posts = count
                         .parse()
@@ -85,6 +88,7 @@ impl HostOptions {
         let faults = self.vmbus_faults;
         config.misbehaviour.no_connection_id_4 = faults.no_connection_id_4;
         config.misbehaviour.transient_post_failures = faults.transient_posts;
+        config.misbehaviour.silent = faults.silent;
         if faults.permanent_post {
             config.misbehaviour.permanent_post_failure = Some(HvError::InvalidParameter);
         }

@@ -20,9 +20,10 @@ OPTIONS  --tests A,B       run only these in-kernel tests
                            the VMBus MMIO gaps the emulated firmware offers (either may be
                            `none`; default low=0xc0000000+0x1000000,high=0x800000000+0x10000000),
                            as Hyper-V's Set-VM -LowMemoryMappedIoSpace/-HighMemoryMappedIoSpace
-         --vmbus-faults no-connection-id-4,transient-posts=N,permanent-post
+         --vmbus-faults no-connection-id-4,transient-posts=N,permanent-post,silent
                            the emulated host refuses connection id 4 / fails the first N posts
-                           with INSUFFICIENT_BUFFERS or _MEMORY / fails every post
+                           with INSUFFICIENT_BUFFERS or _MEMORY / fails every post / never
+                           answers INITIATE_CONTACT
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
          --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the

@@ -109,3 +109,24 @@ fn a_host_refusing_every_post_fails_the_report_at_vmbus() {
     );
     assert!(!console.contains("panic"), "{console}");
 }
+
+/// A host that never answers INITIATE_CONTACT: the guest's connection wait has a bound
+/// (`vmbus_task::CONNECT_MILLISECONDS`), so the boot report still ends, at the `vmbus` stage.
+#[test]
+fn a_silent_host_still_gets_a_report_result() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "vmbus-silent".into();
+    config.echo = false;
+    config.host.vmbus_faults = dxgos::VmbusFaults::parse("silent").expect("valid");
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
+    assert!(
+        console.contains("hvdiag: result fail stage=vmbus"),
+        "{console}"
+    );
+    assert!(
+        console.contains("did not complete the VMBus connection"),
+        "{console}"
+    );
+}

@@ -143,6 +143,12 @@ pub enum BusError {
     ConnectFailed,
     /// REQUESTOFFERS could not be posted: no offers will come on this connection.
     PostFailed(PostFailure),
+    /// The host did not finish the connection (VERSION_RESPONSE … ALLOFFERS_DELIVERED) within
+    /// the caller's bound.
+    HostSilent {
+        /// How long the caller waited.
+        milliseconds: u64,
+    },
 }
 
 /// Time for the post-retry policy: the kernel reads its clock and sleeps; tests pass a clock
@@ -173,6 +179,10 @@ impl core::fmt::Display for BusError {
             BusError::Client(error) => write!(f, "VMBus client: {error:?}"),
             BusError::ConnectFailed => f.write_str("the host refused every VMBus version"),
             BusError::PostFailed(failure) => write!(f, "REQUESTOFFERS not delivered: {failure}"),
+            BusError::HostSilent { milliseconds } => write!(
+                f,
+                "the host did not complete the VMBus connection within {milliseconds} ms"
+            ),
         }
     }
 }

@@ -45,6 +45,9 @@ pub struct DeviceConfig {
 pub struct Misbehaviour {
     /// Versions answered with "not supported" even if otherwise acceptable.
     pub refuse_versions: Vec<Version>,
+    /// INITIATE_CONTACT is never answered (a host that has gone silent): the guest's wait for
+    /// VERSION_RESPONSE must end by its own time bound.
+    pub silent: bool,
     /// Relids whose OPENCHANNEL is answered by rescinding the offer (and dropping the open).
     pub rescind_on_open: Vec<u32>,
     /// Answer every OPENCHANNEL with this failure status.

@@ -560,6 +560,10 @@ impl<M: GuestMemory + Clone> Server<M> {
         target_vp: u32,
         monitor_pages: (u64, u64),
     ) -> Result<(), ServerError> {
+        if self.misbehaviour.silent {
+            log::debug!("vmbus server: INITIATE_CONTACT for {version} left unanswered (silent)");
+            return Ok(());
+        }
         let known = vmbus::version::SUPPORTED_VERSIONS.contains(&version)
             || [Version::WS2008, Version::WIN7].contains(&version);
         let supported = known

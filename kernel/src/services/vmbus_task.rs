@@ -25,11 +25,12 @@ use hyperv::platform::{MmioAccess, PlatformError};
 use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::version::Version;
 
+use crate::clock;
 use crate::hypervisor::page_allocator::KernelPageAllocator;
 use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::hypervisor::{Backend, com2};
 use crate::interrupts;
-use crate::ipc::{self, InterruptSignal, Receiver, Sender, TrySendError};
+use crate::ipc::{self, InterruptSignal, Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::task::{self, TaskHandle};
 
 /// Events for a device task.
@@ -110,6 +111,10 @@ impl core::fmt::Display for StartError {
     }
 }
 
+/// How long [`BusHandle::connect_and_list`] waits for the host: every version walked with its
+/// post retries (8 versions × the 5 s post-retry bound) fits, with room for the offers.
+pub const CONNECT_MILLISECONDS: u64 = 60_000;
+
 /// The kernel's handle on the running bus task.
 pub struct BusHandle {
     /// Requests to the bus task.
@@ -121,6 +126,9 @@ pub struct BusHandle {
 
 impl BusHandle {
     /// Waits until the host delivered all offers; returns the version and the offers.
+    /// Gives up after [`CONNECT_MILLISECONDS`] with [`BusError::HostSilent`], so a host that
+    /// never answers (VERSION_RESPONSE, ALLOFFERS_DELIVERED) ends the boot report with a
+    /// result instead of leaving it waiting.
     pub fn connect_and_list(&self) -> OfferList {
         let (reply, answer) = ipc::channel(1);
         if self
@@ -130,7 +138,14 @@ impl BusHandle {
         {
             return Err(BusError::ConnectFailed);
         }
-        answer.recv().unwrap_or(Err(BusError::ConnectFailed))
+        let deadline = clock::ticks() + clock::milliseconds_to_ticks(CONNECT_MILLISECONDS);
+        match answer.recv_until(deadline) {
+            Ok(listed) => listed,
+            Err(RecvTimeoutError::Timeout) => Err(BusError::HostSilent {
+                milliseconds: CONNECT_MILLISECONDS,
+            }),
+            Err(RecvTimeoutError::Closed) => Err(BusError::ConnectFailed),
+        }
     }
 
     /// The message connection id the host gave (for the boot report), once
