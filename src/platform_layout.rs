@@ -82,9 +82,8 @@ pub struct MemoryLayout {
 impl MemoryLayout {
     /// Checks `gaps` against what QEMU and the emulator can give and lays out the dimm.
     pub fn new(ram_mib: u64, gaps: MmioGaps) -> Result<Self, String> {
-        emulator::acpi_tables::check_gap_layout(&gaps).map_err(|error| {
-            format!("--mmio-gaps: the firmware data block cannot hold these gaps: {error:?}")
-        })?;
+        emulator::acpi_tables::check_gap_layout(&gaps)
+            .map_err(|error| format!("--mmio-gaps: {error}"))?;
         let ram_end = ram_mib * MIB;
         if let Some(low) = gaps.low {
             let end = low.end().ok_or("--mmio-gaps: the low gap wraps")?;

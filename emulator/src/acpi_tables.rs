@@ -73,6 +73,17 @@ pub enum GapLayoutError {
     HighGapNotInMiB,
 }
 
+impl core::fmt::Display for GapLayoutError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str(match self {
+            GapLayoutError::LowGapAbove4GiB => "the low gap must end at or below 4 GiB",
+            GapLayoutError::HighGapNotInMiB => {
+                "the high gap's base and size must be whole MiB (the firmware's fields count MiB)"
+            }
+        })
+    }
+}
+
 /// Checks that `gaps` can be written to the data block without loss: the low gap below 4 GiB
 /// (32-bit fields in bytes), the high gap in whole MiB with 32-bit MiB counts.
 pub fn check_gap_layout(gaps: &MmioGaps) -> Result<(), GapLayoutError> {
