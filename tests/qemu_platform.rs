@@ -4,7 +4,26 @@
 //! that does not fit fails with a clear `hvdiag:` line instead of a panic or a hang.
 
 use dxgos::platform_layout::{default_gaps, parse_gaps};
-use dxgos::{GuestExit, Mode, RunConfig, run};
+use dxgos::{GuestExit, Mode, RunConfig, RunOutcome, run};
+
+/// Boots the demo (`mode=run`) quietly as `name`, with `configure` applied to the run.
+fn boot(name: &str, configure: impl FnOnce(&mut RunConfig)) -> RunOutcome {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = name.into();
+    config.echo = false;
+    configure(&mut config);
+    run(&config).expect("QEMU and OVMF are installed")
+}
+
+/// The run failed and its boot report ended at `stage`.
+fn assert_report_fails_at(outcome: &RunOutcome, stage: &str) {
+    let console = &outcome.console;
+    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
+    assert!(
+        console.contains(&format!("hvdiag: result fail stage={stage}")),
+        "{console}"
+    );
+}
 
 /// The value of `key=0x…` in the first console line that contains `prefix`.
 fn hex_field(console: &str, prefix: &str, key: &str) -> Option<u64> {
@@ -17,11 +36,9 @@ fn hex_field(console: &str, prefix: &str, key: &str) -> Option<u64> {
 
 #[test]
 fn io_space_and_config_windows_follow_the_mmio_gaps() {
-    let mut config = RunConfig::new(Mode::Run);
-    config.name = "gaps-moved".into();
-    config.echo = false;
-    config.mmio_gaps = parse_gaps("high=0x1000000000+0x8000000", default_gaps()).unwrap();
-    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let outcome = boot("gaps-moved", |config| {
+        config.mmio_gaps = parse_gaps("high=0x1000000000+0x8000000", default_gaps()).unwrap();
+    });
     let console = &outcome.console;
     assert_eq!(outcome.exit, GuestExit::Success, "{console}");
     assert!(
@@ -53,22 +70,17 @@ fn io_space_and_config_windows_follow_the_mmio_gaps() {
 
 #[test]
 fn an_io_space_that_does_not_fit_fails_clearly() {
-    let mut config = RunConfig::new(Mode::Run);
-    config.name = "gaps-too-small".into();
-    config.echo = false;
     // 2 MiB of high gap for a 16 MiB IO space, and no low gap.
-    config.mmio_gaps = parse_gaps("low=none,high=0x800000000+0x200000", default_gaps()).unwrap();
-    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let outcome = boot("gaps-too-small", |config| {
+        config.mmio_gaps =
+            parse_gaps("low=none,high=0x800000000+0x200000", default_gaps()).unwrap();
+    });
     let console = &outcome.console;
-    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
     assert!(
         console.contains("hvdiag: io space does not fit: 16 MiB"),
         "{console}"
     );
-    assert!(
-        console.contains("hvdiag: result fail stage=dxg-io-space"),
-        "{console}"
-    );
+    assert_report_fails_at(&outcome, "dxg-io-space");
     assert!(!console.contains("panic"), "{console}");
 }
 
@@ -77,12 +89,11 @@ fn an_io_space_that_does_not_fit_fails_clearly() {
 /// connection id 1, that passes the GPU-PV check.
 #[test]
 fn a_host_refusing_connection_id_4_and_posts_is_retried_and_connected() {
-    let mut config = RunConfig::new(Mode::Run);
-    config.name = "vmbus-faults".into();
-    config.echo = false;
-    config.host.vmbus_faults =
-        dxgos::VmbusFaults::parse("no-connection-id-4,transient-posts=4").expect("valid faults");
-    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let outcome = boot("vmbus-faults", |config| {
+        config.host.vmbus_faults =
+            dxgos::VmbusFaults::parse("no-connection-id-4,transient-posts=4")
+                .expect("valid faults");
+    });
     let console = &outcome.console;
     assert!(
         console.contains("hvdiag: vmbus version=4.1 connection=1"),
@@ -96,17 +107,11 @@ fn a_host_refusing_connection_id_4_and_posts_is_retried_and_connected() {
 /// the `vmbus` stage, no hang and no panic.
 #[test]
 fn a_host_refusing_every_post_fails_the_report_at_vmbus() {
-    let mut config = RunConfig::new(Mode::Run);
-    config.name = "vmbus-refused".into();
-    config.echo = false;
-    config.host.vmbus_faults = dxgos::VmbusFaults::parse("permanent-post").expect("valid");
-    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let outcome = boot("vmbus-refused", |config| {
+        config.host.vmbus_faults = dxgos::VmbusFaults::parse("permanent-post").expect("valid");
+    });
     let console = &outcome.console;
-    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
-    assert!(
-        console.contains("hvdiag: result fail stage=vmbus"),
-        "{console}"
-    );
+    assert_report_fails_at(&outcome, "vmbus");
     assert!(!console.contains("panic"), "{console}");
 }
 
@@ -114,17 +119,11 @@ fn a_host_refusing_every_post_fails_the_report_at_vmbus() {
 /// (`vmbus_task::CONNECT_MILLISECONDS`), so the boot report still ends, at the `vmbus` stage.
 #[test]
 fn a_silent_host_still_gets_a_report_result() {
-    let mut config = RunConfig::new(Mode::Run);
-    config.name = "vmbus-silent".into();
-    config.echo = false;
-    config.host.vmbus_faults = dxgos::VmbusFaults::parse("silent").expect("valid");
-    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let outcome = boot("vmbus-silent", |config| {
+        config.host.vmbus_faults = dxgos::VmbusFaults::parse("silent").expect("valid");
+    });
     let console = &outcome.console;
-    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
-    assert!(
-        console.contains("hvdiag: result fail stage=vmbus"),
-        "{console}"
-    );
+    assert_report_fails_at(&outcome, "vmbus");
     assert!(
         console.contains("did not complete the VMBus connection"),
         "{console}"

@@ -143,8 +143,14 @@ impl Stack {
     }
 
     fn boot(config: ServerConfig) -> Self {
+        Self::boot_with(config, |_| {})
+    }
+
+    /// Boots with `prepare` applied to the host services before the guest's bus starts.
+    fn boot_with(config: ServerConfig, prepare: impl FnOnce(&mut HostServices<Memory>)) -> Self {
         let loopback = Loopback::new(SynicHost::new(HostConfig::default()), MEMORY_BYTES);
-        let services = HostServices::new(loopback.memory(), config);
+        let mut services = HostServices::new(loopback.memory(), config);
+        prepare(&mut services);
         loopback.with_host(|host, _| services.register(host));
         let services = SharedHostServices::new(services);
         loopback.set_handler(Box::new(services.clone()));
@@ -520,40 +526,11 @@ impl Stack {
         gaps: MmioGaps,
         hook: Box<dyn emulator::vmbus_server::OutgoingHook>,
     ) -> Self {
-        let loopback = Loopback::new(SynicHost::new(HostConfig::default()), MEMORY_BYTES);
-        let mut services = HostServices::new(loopback.memory(), config);
-        services.server().set_outgoing_hook(Some(hook));
-        services.set_address_map(&[MmioRange::new(0, MEMORY_BYTES as u64)], None);
-        loopback.with_host(|host, _| services.register(host));
-        let services = SharedHostServices::new(services);
-        loopback.set_handler(Box::new(services.clone()));
-        let mut pages = BumpPageAllocator::new(SYNIC_PAGES.0, SYNIC_PAGES.1);
-        let bus = BusDriver::start(
-            loopback.backend(0),
-            loopback.memory(),
-            &mut pages,
-            VECTOR,
-            None,
-            Box::new(SteppingClock::default()),
-        )
-        .expect("bus starts");
-        let mut stack = Stack {
-            loopback,
-            services,
-            bus,
-            driver: Driver::new(DriverConfig::default()),
-            channels: BTreeMap::new(),
-            next_ring_gpa: RING_BASE,
-            buffer: Vec::new(),
-            completions: BTreeMap::new(),
-            protocol_errors: Vec::new(),
-            events: Vec::new(),
-            hold_signals: false,
-            vpci: None,
-            probed: 0,
-            bus_errors: Vec::new(),
-            tolerate_bus_errors: true,
-        };
+        let mut stack = Self::boot_with(config, |services| {
+            services.server().set_outgoing_hook(Some(hook));
+            services.set_address_map(&[MmioRange::new(0, MEMORY_BYTES as u64)], None);
+        });
+        stack.tolerate_bus_errors = true;
         let mut vpci = VpciGuest::new(&gaps, MEMORY_BYTES as u64);
         vpci.subscribe(&mut stack.bus);
         stack.vpci = Some(vpci);
