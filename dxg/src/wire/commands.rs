@@ -10,10 +10,10 @@
 //! in its two channels) is not in the table: its users name the code with [`new_command`].
 
 use super::*;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// A guest→host command struct with a fixed command number.
-pub trait Command: FromBytes + IntoBytes {
+pub trait Command: FromBytes + IntoBytes + Immutable {
     /// The command number.
     const CODE: CommandCode;
     /// How long the driver waits for the reply before giving up on it, in milliseconds; `None`
