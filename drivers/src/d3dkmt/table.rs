@@ -4,16 +4,6 @@
 //! [`UNSERVED_CALLS`] to `HANDLERS`; a unit test checks that every call of userlib's table is in
 //! exactly one of the two.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::CallResult;
 use super::calls::{
     Call, adapter, allocation, device, hardware_queue, legacy_sync, priority, query, residency,

@@ -1,16 +1,6 @@
 //! Allocations: CreateAllocation2, DestroyAllocation2, MakeResident, Evict, Lock2 and Unlock2.
 //! Allocations over existing system memory are backed in `existing_sysmem.rs`.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Call, existing_sysmem, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{
     PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
