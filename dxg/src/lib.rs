@@ -7,6 +7,7 @@
 //!   kernel's dxg driver task, in host tests and against the in-process emulated vGPU.
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 // Everything here handles bytes from the host (wire, replies, notifications, config space) or
 // requests built from applications' arguments: nothing may panic on what they hold (issue 12).
 #![deny(
@@ -21,3 +22,8 @@ extern crate alloc;
 
 pub mod core;
 pub mod wire;
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -15,6 +15,7 @@
 //! - [`mmio`]: the VMBus MMIO gaps and the allocator for config windows and the dxg IO space.
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 #[cfg(target_endian = "big")]
 compile_error!("the Hyper-V guest interface is little-endian");
@@ -34,3 +35,8 @@ pub mod reference_tsc;
 pub mod status;
 pub mod synic;
 pub mod synic_client;
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

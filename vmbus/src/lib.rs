@@ -17,6 +17,7 @@
 //! - [`client`]: the client state machine.
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 // Everything here handles what the host writes (messages, rings, GPADL answers) or drives the
 // client's state from it: nothing may panic on what it holds (issue 12). Ring indices are
 // modulo the ring size through the helpers in `ring`.
@@ -42,3 +43,8 @@ pub mod version;
 
 pub use guid::Guid;
 pub use version::Version;
+
+// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
