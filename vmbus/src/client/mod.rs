@@ -43,7 +43,10 @@ pub use channel::{ChannelOffer, ChannelState, GpadlState};
 pub use error::ClientError;
 
 use crate::guid::Guid;
-use crate::messages::{ControlMessage, MessageType, encode, parse};
+use crate::messages::{
+    ControlMessage, GpadlCreated, GpadlTorndown, MessageType, OfferChannel, OpenChannelResult,
+    VersionResponse, encode, parse,
+};
 use crate::post_retry::PostFailure;
 use crate::version::{
     MAX_RELID, MESSAGE_CONNECTION_ID, SUPPORTED_VERSIONS, VMBUS_SINT, VMBUS_SYNIC_MESSAGE_TYPE,
@@ -587,74 +590,9 @@ impl Client {
         let unexpected = ClientError::UnexpectedMessage(message.message_type());
         match message {
             ControlMessage::VersionResponse { message, .. } => {
-                let Connection::Connecting { version_index } = self.connection else {
-                    return Err(unexpected);
-                };
-                // `try_version` only enters `Connecting` with an index it looked up.
-                let Some(version) = SUPPORTED_VERSIONS.get(version_index).copied() else {
-                    return Err(unexpected);
-                };
-                if message.version_supported == 0 {
-                    // An index past the end makes `try_version` end the walk.
-                    self.try_version(version_index.saturating_add(1));
-                } else if message.connection_state != 0 {
-                    log::warn!(
-                        "vmbus: host accepted {version} but reports connection state {}",
-                        message.connection_state
-                    );
-                    self.connection = Connection::Disconnected;
-                    self.event(None, ClientEvent::ConnectFailed);
-                } else {
-                    let message_connection_id = if version.has_message_connection_id() {
-                        message.message_connection_id.get()
-                    } else {
-                        MESSAGE_CONNECTION_ID
-                    };
-                    if !is_valid_message_connection_id(message_connection_id) {
-                        // Stricter than Linux (see `is_valid_message_connection_id`): the
-                        // host accepted a version but named nowhere to post; trying an older
-                        // version would re-contact a host that considers itself connected.
-                        log::warn!(
-                            "vmbus: host accepted {version} with message connection id \
-                             {message_connection_id:#x}; connection failed"
-                        );
-                        self.connection = Connection::Disconnected;
-                        self.event(None, ClientEvent::ConnectFailed);
-                        return Err(ClientError::InvalidMessageConnectionId(
-                            message_connection_id,
-                        ));
-                    }
-                    self.connection = Connection::Connected {
-                        version,
-                        message_connection_id,
-                    };
-                    self.offers = Offers::NotRequested;
-                    self.event(None, ClientEvent::Connected { version });
-                }
-                Ok(())
+                self.on_version_response(message, unexpected)
             }
-            ControlMessage::OfferChannel(message) => {
-                self.require_connected(unexpected)?;
-                let offer = ChannelOffer::from_message(&message);
-                let relid = offer.relid;
-                if relid == 0 || relid > MAX_RELID {
-                    return Err(ClientError::InvalidRelid(relid));
-                }
-                if self.channels.contains_key(&relid) {
-                    return Err(ClientError::DuplicateRelid(relid));
-                }
-                self.channels.insert(
-                    relid,
-                    Channel {
-                        offer: offer.clone(),
-                        state: ChannelState::Offered,
-                        rescinded: false,
-                        ring_gpadl: None,
-                    },
-                );
-                self.channel_event(relid, ClientEvent::OfferArrived(offer));
-                Ok(())
-            }
+            ControlMessage::OfferChannel(message) => self.on_offer(message, unexpected),
             ControlMessage::AllOffersDelivered => {
                 self.require_connected(unexpected)?;
                 if self.offers != Offers::Requested {
@@ -668,102 +606,10 @@ impl Client {
                 self.require_connected(unexpected)?;
                 self.rescind(message.child_relid.get())
             }
-            ControlMessage::GpadlCreated(message) => {
-                self.require_connected(unexpected)?;
-                let (relid, gpadl, status) = (
-                    message.child_relid.get(),
-                    message.gpadl.get(),
-                    message.status.get(),
-                );
-                let entry = *self
-                    .gpadls
-                    .get(&gpadl)
-                    .ok_or(ClientError::UnknownGpadl(gpadl))?;
-                if entry.state != GpadlState::Creating {
-                    return Err(unexpected);
-                }
-                if entry.relid != relid {
-                    return Err(ClientError::Mismatch {
-                        expected: entry.relid,
-                        found: relid,
-                    });
-                }
-                let result = if status == 0 {
-                    if let Some(entry) = self.gpadls.get_mut(&gpadl) {
-                        entry.state = GpadlState::Created;
-                    }
-                    Ok(())
-                } else {
-                    self.gpadls.remove(&gpadl);
-                    Err(GpadlCreateError::Status(status))
-                };
-                self.channel_event(
-                    relid,
-                    ClientEvent::GpadlCreated {
-                        relid,
-                        gpadl,
-                        result,
-                    },
-                );
-                if result.is_err() {
-                    self.release_if_done(relid);
-                }
-                Ok(())
-            }
-            ControlMessage::GpadlTorndown(message) => {
-                self.require_connected(unexpected)?;
-                let gpadl = message.gpadl.get();
-                if self.abandoned_gpadls.remove(&gpadl) {
-                    return Ok(());
-                }
-                let entry = *self
-                    .gpadls
-                    .get(&gpadl)
-                    .ok_or(ClientError::UnknownGpadl(gpadl))?;
-                if entry.state != GpadlState::TearingDown {
-                    return Err(unexpected);
-                }
-                self.gpadls.remove(&gpadl);
-                self.channel_event(
-                    entry.relid,
-                    ClientEvent::GpadlTornDown {
-                        relid: entry.relid,
-                        gpadl,
-                    },
-                );
-                self.release_if_done(entry.relid);
-                Ok(())
-            }
+            ControlMessage::GpadlCreated(message) => self.on_gpadl_created(message, unexpected),
+            ControlMessage::GpadlTorndown(message) => self.on_gpadl_torndown(message, unexpected),
             ControlMessage::OpenChannelResult(message) => {
-                self.require_connected(unexpected)?;
-                let (relid, open_id, status) = (
-                    message.child_relid.get(),
-                    message.open_id.get(),
-                    message.status.get(),
-                );
-                let channel = self
-                    .channels
-                    .get_mut(&relid)
-                    .ok_or(ClientError::UnknownRelid(relid))?;
-                match channel.state {
-                    ChannelState::Opening { open_id: expected } if expected == open_id => {}
-                    ChannelState::Opening { open_id: expected } => {
-                        return Err(ClientError::Mismatch {
-                            expected,
-                            found: open_id,
-                        });
-                    }
-                    _ => return Err(unexpected),
-                }
-                let result = if status == 0 {
-                    channel.state = ChannelState::Open;
-                    Ok(())
-                } else {
-                    channel.state = ChannelState::Offered;
-                    Err(OpenError::Status(status))
-                };
-                self.channel_event(relid, ClientEvent::ChannelOpened { relid, result });
-                Ok(())
+                self.on_open_channel_result(message, unexpected)
             }
             ControlMessage::UnloadResponse => {
                 if matches!(self.connection, Connection::Unloading { .. }) {
@@ -791,6 +637,202 @@ impl Client {
             // Replies to requests this client never sends, and guest→host messages.
             _ => Err(unexpected),
         }
+    }
+
+    /// VERSION_RESPONSE: the host accepted or refused the version proposed last.
+    fn on_version_response(
+        &mut self,
+        message: VersionResponse,
+        unexpected: ClientError,
+    ) -> Result<(), ClientError> {
+        let Connection::Connecting { version_index } = self.connection else {
+            return Err(unexpected);
+        };
+        // `try_version` only enters `Connecting` with an index it looked up.
+        let Some(version) = SUPPORTED_VERSIONS.get(version_index).copied() else {
+            return Err(unexpected);
+        };
+        if message.version_supported == 0 {
+            // An index past the end makes `try_version` end the walk.
+            self.try_version(version_index.saturating_add(1));
+        } else if message.connection_state != 0 {
+            log::warn!(
+                "vmbus: host accepted {version} but reports connection state {}",
+                message.connection_state
+            );
+            self.connection = Connection::Disconnected;
+            self.event(None, ClientEvent::ConnectFailed);
+        } else {
+            let message_connection_id = if version.has_message_connection_id() {
+                message.message_connection_id.get()
+            } else {
+                MESSAGE_CONNECTION_ID
+            };
+            if !is_valid_message_connection_id(message_connection_id) {
+                // Stricter than Linux (see `is_valid_message_connection_id`): the
+                // host accepted a version but named nowhere to post; trying an older
+                // version would re-contact a host that considers itself connected.
+                log::warn!(
+                    "vmbus: host accepted {version} with message connection id \
+                     {message_connection_id:#x}; connection failed"
+                );
+                self.connection = Connection::Disconnected;
+                self.event(None, ClientEvent::ConnectFailed);
+                return Err(ClientError::InvalidMessageConnectionId(
+                    message_connection_id,
+                ));
+            }
+            self.connection = Connection::Connected {
+                version,
+                message_connection_id,
+            };
+            self.offers = Offers::NotRequested;
+            self.event(None, ClientEvent::Connected { version });
+        }
+        Ok(())
+    }
+
+    /// OFFERCHANNEL: a new channel, keyed by its relid.
+    fn on_offer(
+        &mut self,
+        message: OfferChannel,
+        unexpected: ClientError,
+    ) -> Result<(), ClientError> {
+        self.require_connected(unexpected)?;
+        let offer = ChannelOffer::from_message(&message);
+        let relid = offer.relid;
+        if relid == 0 || relid > MAX_RELID {
+            return Err(ClientError::InvalidRelid(relid));
+        }
+        if self.channels.contains_key(&relid) {
+            return Err(ClientError::DuplicateRelid(relid));
+        }
+        self.channels.insert(
+            relid,
+            Channel {
+                offer: offer.clone(),
+                state: ChannelState::Offered,
+                rescinded: false,
+                ring_gpadl: None,
+            },
+        );
+        self.channel_event(relid, ClientEvent::OfferArrived(offer));
+        Ok(())
+    }
+
+    /// GPADL_CREATED: the host's answer to a GPADL this client is creating.
+    fn on_gpadl_created(
+        &mut self,
+        message: GpadlCreated,
+        unexpected: ClientError,
+    ) -> Result<(), ClientError> {
+        self.require_connected(unexpected)?;
+        let (relid, gpadl, status) = (
+            message.child_relid.get(),
+            message.gpadl.get(),
+            message.status.get(),
+        );
+        let entry = *self
+            .gpadls
+            .get(&gpadl)
+            .ok_or(ClientError::UnknownGpadl(gpadl))?;
+        if entry.state != GpadlState::Creating {
+            return Err(unexpected);
+        }
+        if entry.relid != relid {
+            return Err(ClientError::Mismatch {
+                expected: entry.relid,
+                found: relid,
+            });
+        }
+        let result = if status == 0 {
+            if let Some(entry) = self.gpadls.get_mut(&gpadl) {
+                entry.state = GpadlState::Created;
+            }
+            Ok(())
+        } else {
+            self.gpadls.remove(&gpadl);
+            Err(GpadlCreateError::Status(status))
+        };
+        self.channel_event(
+            relid,
+            ClientEvent::GpadlCreated {
+                relid,
+                gpadl,
+                result,
+            },
+        );
+        if result.is_err() {
+            self.release_if_done(relid);
+        }
+        Ok(())
+    }
+
+    /// GPADL_TORNDOWN: the host released a GPADL this client is tearing down.
+    fn on_gpadl_torndown(
+        &mut self,
+        message: GpadlTorndown,
+        unexpected: ClientError,
+    ) -> Result<(), ClientError> {
+        self.require_connected(unexpected)?;
+        let gpadl = message.gpadl.get();
+        if self.abandoned_gpadls.remove(&gpadl) {
+            return Ok(());
+        }
+        let entry = *self
+            .gpadls
+            .get(&gpadl)
+            .ok_or(ClientError::UnknownGpadl(gpadl))?;
+        if entry.state != GpadlState::TearingDown {
+            return Err(unexpected);
+        }
+        self.gpadls.remove(&gpadl);
+        self.channel_event(
+            entry.relid,
+            ClientEvent::GpadlTornDown {
+                relid: entry.relid,
+                gpadl,
+            },
+        );
+        self.release_if_done(entry.relid);
+        Ok(())
+    }
+
+    /// OPENCHANNEL_RESULT: the host's answer to an open in flight.
+    fn on_open_channel_result(
+        &mut self,
+        message: OpenChannelResult,
+        unexpected: ClientError,
+    ) -> Result<(), ClientError> {
+        self.require_connected(unexpected)?;
+        let (relid, open_id, status) = (
+            message.child_relid.get(),
+            message.open_id.get(),
+            message.status.get(),
+        );
+        let channel = self
+            .channels
+            .get_mut(&relid)
+            .ok_or(ClientError::UnknownRelid(relid))?;
+        match channel.state {
+            ChannelState::Opening { open_id: expected } if expected == open_id => {}
+            ChannelState::Opening { open_id: expected } => {
+                return Err(ClientError::Mismatch {
+                    expected,
+                    found: open_id,
+                });
+            }
+            _ => return Err(unexpected),
+        }
+        let result = if status == 0 {
+            channel.state = ChannelState::Open;
+            Ok(())
+        } else {
+            channel.state = ChannelState::Offered;
+            Err(OpenError::Status(status))
+        };
+        self.channel_event(relid, ClientEvent::ChannelOpened { relid, result });
+        Ok(())
     }
 
     fn rescind(&mut self, relid: u32) -> Result<(), ClientError> {
