@@ -3,6 +3,7 @@
 
 use crate::platform_layout::MemoryLayout;
 use crate::qemu::RunnerError;
+use emulator::hostile::{HOSTILE_ROWS, HostileHook, HostileRow};
 use emulator::platform::{
     GuestMemoryMap, HostConfig, PlatformLayout, QemuLink, QemuLinkConfig, SharedFileMemory,
     SynicHost,
@@ -29,6 +30,9 @@ pub struct HostOptions {
     pub vpci_network_bus_first: bool,
     /// VMBus message faults the host injects (`--vmbus-faults`).
     pub vmbus_faults: VmbusFaults,
+    /// A row of the hostile-host table (`emulator::hostile::HOSTILE_ROWS`, by name) whose
+    /// message the host makes wrong from boot on (`--hostile-row`).
+    pub hostile_row: Option<String>,
 }
 
 /// Faults of the host's message path, as a misbehaving or busy Hyper-V shows them
@@ -74,11 +78,24 @@ impl Default for HostOptions {
             offer_dxg: true,
             vpci_network_bus_first: false,
             vmbus_faults: VmbusFaults::default(),
+            hostile_row: None,
         }
     }
 }
 
 impl HostOptions {
+    /// The hostile-host row `--hostile-row` names, if any (an unknown name is an error).
+    pub fn hostile_row(&self) -> Result<Option<&'static HostileRow>, String> {
+        let Some(name) = &self.hostile_row else {
+            return Ok(None);
+        };
+        HOSTILE_ROWS
+            .iter()
+            .find(|row| row.name == name)
+            .map(Some)
+            .ok_or_else(|| format!("--hostile-row: no row named {name:?}"))
+    }
+
     /// The VMBus server configuration these options select.
     pub fn server_config(&self) -> ServerConfig {
         let mut config = ServerConfig::standard(VIRTUAL_GPUS);
@@ -131,6 +148,12 @@ pub fn start(
     ])
     .map_err(|error| RunnerError::Io(format!("emulator: {error}")))?;
     let mut services = HostServices::new(Arc::new(memory), options.server_config());
+    if let Some(row) = options.hostile_row().map_err(RunnerError::Io)? {
+        // Armed from the first message: the row's occurrence counts from boot.
+        let (hook, handle) = HostileHook::new(row);
+        handle.arm();
+        services.server().set_outgoing_hook(Some(Box::new(hook)));
+    }
     services.set_platform_layout(PlatformLayout {
         ram: vec![layout.ram()],
         gaps: layout.gaps,

@@ -24,6 +24,10 @@ OPTIONS  --tests A,B       run only these in-kernel tests
                            the emulated host refuses connection id 4 / fails the first N posts
                            with INSUFFICIENT_BUFFERS or _MEMORY / fails every post / never
                            answers INITIATE_CONTACT
+         --hostile-row NAME
+                           the emulated host makes one message wrong from boot on, as the
+                           row NAME of the hostile-host table (emulator/src/hostile/rows.rs)
+                           says, e.g. \"all offers delivered never sent\"
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
          --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the
@@ -67,6 +71,7 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
             "--vmbus-faults" => {
                 config.host.vmbus_faults = dxgos::VmbusFaults::parse(&value("--vmbus-faults")?)?
             }
+            "--hostile-row" => config.host.hostile_row = Some(value("--hostile-row")?),
             "--verbose" => config.verbose = true,
             "--quiet" => config.echo = false,
             "-h" | "--help" => return Err(String::new()),

@@ -15,6 +15,7 @@
 pub mod dxg_task;
 pub mod gpu_demo;
 pub mod gpu_gateway;
+pub mod host_waits;
 pub mod mmio_space;
 pub mod vmbus_task;
 pub mod vpci_task;
@@ -237,6 +238,7 @@ const DEMO_APPLICATIONS: [(&str, u64, bool); 3] = [
 /// `mode=run`: bring the GPU stack up, run the demo applications as user processes (the last
 /// one renders on the GPU through D3DKMT and shows its picture), shut down.
 pub fn run(context: &ServiceContext) -> Result<(), String> {
+    host_waits::configure(context.boot_info.command_line());
     let stack = GpuStack::start(5_000)?;
     report_gpupv_check(&stack.gpu)?;
     diagnostics::finish_ok();

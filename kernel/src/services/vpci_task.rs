@@ -25,7 +25,7 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
-use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, RingMemory};
+use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, OpenFailure, RingMemory};
 use drivers::vpci::wire::{CONFIG_WINDOW_ALIGNMENT, CONFIG_WINDOW_SIZE};
 use drivers::vpci::{
     BusesAction, ConfigWindow, GpuFunction, OutboundMessage, SlotNumber, VpciBuses,
@@ -227,7 +227,14 @@ impl VpciTask {
                     },
                     Err(failure) => {
                         log::warn!("vpci: opening relid {relid} failed: {failure:?}");
-                        self.channels.remove(&relid);
+                        crate::diagnostics::fail(format_args!(
+                            "vpci: opening relid {relid} failed: {failure:?}"
+                        ));
+                        // After a time-out the host may still map the rings: the pages stay
+                        // until the bus reports the channel closed.
+                        if !matches!(failure, OpenFailure::TimedOut { .. }) {
+                            self.channels.remove(&relid);
+                        }
                         false
                     }
                 };
