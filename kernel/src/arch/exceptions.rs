@@ -10,6 +10,7 @@
 //!   NMI or machine check, or an uncontained task) exits QEMU with the failure status.
 
 use super::interrupt_entry::InterruptFrame;
+use crate::memory::stacks;
 use crate::serial;
 use crate::task::TaskFault;
 
@@ -64,6 +65,13 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
     } else {
         0
     };
+    // A double fault's CR2 is the page fault that could not be delivered (the CPU could not
+    // push its frame): in a stack's guard, that is a stack overflow.
+    let fault_address = if vector == 8 {
+        super::cpu::read_cr2()
+    } else {
+        address
+    };
     let task = crate::task::current_task_description();
     let from_user = frame.cs & 3 == 3;
     let containable = if from_user {
@@ -88,6 +96,12 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
         serial::write_fmt(format_args!(
             "  faulting address (CR2) {address:#018x}: {}\n",
             describe_page_fault(frame.error_code)
+        ));
+    }
+    if !from_user && matches!(vector, 8 | 14) && stacks::guard_slot(fault_address).is_some() {
+        serial::write_fmt(format_args!(
+            "stack overflow: task {:?} ran off its stack into the guard page at {fault_address:#018x}\n",
+            task.name()
         ));
     }
     print_registers(frame);

@@ -5,6 +5,7 @@
 //! - [`HEAP_START`]: the kernel heap, [`HEAP_SIZE`] of 4 KiB pages;
 //! - [`MMIO_START`]: uncached device mappings, handed out by a bump allocator;
 //! - [`SCRATCH_START`]: pages tests map and unmap;
+//! - [`stacks::STACKS_START`]: kernel task stacks, each above an unmapped guard;
 //! - `0xffff_ffff_8000_0000`: the kernel image.
 //!
 //! The lower half is empty once [`paging::remove_identity_map`] has run.
@@ -12,6 +13,7 @@
 pub mod frames;
 pub mod heap;
 pub mod paging;
+pub mod stacks;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
