@@ -25,14 +25,8 @@ const DXG: &[u32] = &[DXG_GLOBAL_RELID, DXG_VGPU_RELID];
 /// The vPCI bus's channel.
 const VPCI: &[u32] = &[VPCI_RELID];
 
-/// Why the never-answered vPCI rows are skipped.
-const NO_VPCI_TIME_BOUND: &str = "never answered: the vPCI driver's waits for its completions have no time bound yet (issue 14 bounds the VMBus and dxg waits only)";
-
 /// Why a huge IO space cannot be tried in-process.
 const IO_SPACE_IN_PROCESS: &str = "the in-process glue carves the IO space out of a fixed 48 MiB of RAM and asserts it fits (support/guest_stack.rs); the kernel's allocation-failure path is not modelled in-process";
-
-/// Why a vPCI completion with a wrong transaction id is a never-answered row.
-const IGNORED_THEN_WAITS: &str = "ignored, and then the real answer never comes: never answered, and the vPCI driver's waits have no time bound yet";
 
 /// A dxg request the guest makes (after creating what it needs) to make a reply appear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,7 +271,7 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     // in-band after the version and again when asked).
     vpci("vpci version completion truncated", Target::Completion { relids: VPCI }, 0, Truncate(0), Noticed),
     vpci("vpci version completion duplicated", Target::Completion { relids: VPCI }, 0, Duplicate, Survives),
-    skipped(vpci("vpci version completion wrong transaction", Target::Completion { relids: VPCI }, 0, Mutation::TransactionId(0xBAD), Noticed), IGNORED_THEN_WAITS),
+    vpci("vpci version completion wrong transaction", Target::Completion { relids: VPCI }, 0, Mutation::TransactionId(0xBAD), Noticed),
     vpci("vpci version completion refused", Target::Completion { relids: VPCI }, 0, p32(0, 0xC000_0059), Noticed),
     vpci("vpci bus relations truncated", Target::InBand { relid: VPCI_RELID, message_type: BUS_RELATIONS2 }, 0, Truncate(6), Noticed),
     vpci("vpci bus relations count huge", Target::InBand { relid: VPCI_RELID, message_type: BUS_RELATIONS2 }, 0, p32(4, 0xFFFF_FFFF), Noticed),
@@ -291,7 +285,7 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     vpci("vpci resource requirements duplicated", Target::Completion { relids: VPCI }, 1, Duplicate, Survives),
     vpci("vpci resources assigned failure", Target::Completion { relids: VPCI }, 3, p32(0, 0xC000_0001), Noticed),
     vpci("vpci resources assigned truncated", Target::Completion { relids: VPCI }, 3, Truncate(0), Noticed),
-    skipped(vpci("vpci version completion never sent", Target::Completion { relids: VPCI }, 0, Drop, Noticed), NO_VPCI_TIME_BOUND),
+    vpci("vpci version completion never sent", Target::Completion { relids: VPCI }, 0, Drop, Noticed),
     // dxg replies (one request each; the reply is the first dxg completion after arming).
     dxg("dxg create process reply truncated", RequestKind::CreateProcess, Truncate(0), RequestFails),
     dxg("dxg create process reply duplicated", RequestKind::CreateProcess, Duplicate, Survives),

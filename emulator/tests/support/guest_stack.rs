@@ -85,6 +85,10 @@ impl RetryClock for SteppingClock {
     }
 }
 
+/// How long the vPCI glue lets a bus take to come up (the kernel's vPCI task uses the same
+/// bound, `host_waits::VPCI_BRING_UP_MILLISECONDS`).
+pub const VPCI_BRING_UP_MICROSECONDS: u64 = 30_000_000;
+
 /// How long the glue lets the host take to answer a dxg request (the kernel's dxg task uses
 /// the same bound, `REPLY_MILLISECONDS`).
 pub const REPLY_MICROSECONDS: u64 = 30_000_000;
@@ -274,6 +278,9 @@ impl Stack {
                 } else {
                     self.on_bus_event(output.event);
                 }
+            }
+            if let Some(vpci) = self.vpci.as_mut() {
+                vpci.set_now(self.clock.now());
             }
             progressed |= self.run_virtual_pci();
             while let Some(action) = self.driver.poll_action() {
@@ -546,6 +553,9 @@ impl Stack {
         for (channel, transaction_id) in self.replies.take_expired(self.clock.now()) {
             self.driver
                 .abandon_transaction(channel, transaction_id, NtStatus::IO_TIMEOUT);
+        }
+        if let Some(vpci) = self.vpci.as_mut() {
+            vpci.expire_waits(self.clock.now(), VPCI_BRING_UP_MICROSECONDS);
         }
         self.pump();
     }

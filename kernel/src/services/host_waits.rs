@@ -51,3 +51,12 @@ pub fn reply_milliseconds() -> u64 {
 pub fn adapter_start_milliseconds() -> u64 {
     capped(super::dxg_task::ADAPTER_START_MILLISECONDS)
 }
+
+/// How long a vPCI bus may take from its channel's open to running (protocol version and bus
+/// relations answered): 30 s unless capped.
+pub fn vpci_bring_up_milliseconds() -> u64 {
+    capped(VPCI_BRING_UP_MILLISECONDS)
+}
+
+/// The default of [`vpci_bring_up_milliseconds`] (a Hyper-V host answers in milliseconds).
+pub const VPCI_BRING_UP_MILLISECONDS: u64 = 30_000;

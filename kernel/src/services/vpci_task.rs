@@ -174,11 +174,25 @@ pub fn spawn(
                 }
             }
             state.run_actions();
+            let bound = crate::clock::milliseconds_to_ticks(
+                super::host_waits::vpci_bring_up_milliseconds(),
+            );
+            if !state
+                .buses
+                .end_late_bring_ups(crate::clock::ticks(), bound)
+                .is_empty()
+            {
+                crate::diagnostics::fail(
+                    "vpci: a bus did not come up in time (the host did not answer its bring-up)",
+                );
+                state.run_actions();
+            }
             match stop_receiver.try_recv() {
                 Ok(()) | Err(ipc::TryRecvError::Closed) => break,
                 Err(ipc::TryRecvError::Empty) => {}
             }
-            ipc::select(&[&events, &stop_receiver]);
+            let deadline = state.buses.next_bring_up_deadline(bound);
+            ipc::select_until(&[&events, &stop_receiver], deadline);
         }
         state.shut_down(&events);
     });
@@ -239,6 +253,9 @@ impl VpciTask {
                     }
                 };
                 self.buses.opened(relid, success);
+                if success {
+                    self.buses.bring_up_started(relid, crate::clock::ticks());
+                }
             }
             DriverEvent::Signalled { relid } => {
                 self.drain(relid);
