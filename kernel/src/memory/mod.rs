@@ -79,6 +79,7 @@ pub fn init(boot_info: &BootInfo) -> Result<usize, &'static str> {
     *FRAMES.lock() = Some(bitmap);
     paging::init();
     heap::init()?;
+    stacks::init().map_err(|_| "could not create the page tables of the stack region")?;
     paging::remove_identity_map().map_err(|_| "could not remove the identity map")?;
     Ok(free_frames())
 }

@@ -10,9 +10,11 @@
 //! from [`guard_slot`] (`arch::exceptions`), instead of the triple fault that would reset the
 //! machine.
 //!
-//! A freed stack's slot keeps its mapping and goes to a free list, and the next stack takes
-//! it: no page-table change happens when a task is dropped (which may be in any context), and
-//! the frames of the stacks stay with the pool (bounded by the most tasks alive at once).
+//! A dropped stack's pages are unmapped and their frames freed, and its slot goes to a free
+//! list for the next stack. The page-table and frame locks are only taken with interrupts
+//! disabled, so a drop in any context cannot deadlock on them; a task's stack is dropped only
+//! after the scheduler has switched away from it (it keeps the previous task alive across
+//! the switch).
 
 use alloc::vec::Vec;
 
@@ -28,8 +30,11 @@ pub const STACKS_START: u64 = 0xffff_f000_0000_0000;
 pub const SLOT_SIZE: u64 = 2 * crate::task::STACK_SIZE as u64;
 /// The unmapped bytes under each stack.
 pub const GUARD_SIZE: u64 = SLOT_SIZE - crate::task::STACK_SIZE as u64;
-/// Slots in the region (far more than the kernel ever runs at once).
-const SLOTS: u64 = 4096;
+/// Slots in the region (far more tasks than the kernel runs at once).
+const SLOTS: u64 = 1024;
+
+/// Bytes one last-level page table maps.
+const TABLE_SPAN: u64 = 2 * 1024 * 1024;
 
 const PAGE: u64 = 4096;
 
@@ -45,6 +50,26 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 
 fn with_pool<R>(body: impl FnOnce(&mut Pool) -> R) -> R {
     x86_64::instructions::interrupts::without_interrupts(|| body(&mut POOL.lock()))
+}
+
+/// Creates the page tables of the whole region once (by mapping and unmapping one page in
+/// each 2 MiB), so that making a stack later allocates only its own frames: the frames of a
+/// dropped stack are all given back, and counts of free frames before and after tasks come
+/// and go match (256 KiB of tables for the 1024 slots).
+pub fn init() -> Result<(), StackError> {
+    let frame = allocate_frame()?;
+    let mut result = Ok(());
+    for table in (STACKS_START..STACKS_START + SLOTS * SLOT_SIZE).step_by(TABLE_SPAN as usize) {
+        let page = VirtAddr::new(table);
+        result = paging::map_page(page, frame, MappingKind::Memory)
+            .and_then(|()| paging::unmap_page(page).map(|_| ()))
+            .map_err(StackError::Map);
+        if result.is_err() {
+            break;
+        }
+    }
+    free_frame(frame);
+    result
 }
 
 /// A stack could not be made.
@@ -78,27 +103,30 @@ fn slot_base(slot: u64) -> u64 {
 impl KernelStack {
     /// A stack from the pool (a freed slot, or a new one mapped now).
     pub fn new() -> Result<KernelStack, StackError> {
-        if let Some(slot) = with_pool(|pool| pool.free.pop()) {
-            return Ok(KernelStack { slot });
-        }
         let slot = with_pool(|pool| {
-            let slot = pool.next_unused;
-            if slot >= SLOTS {
-                return None;
-            }
-            pool.next_unused += 1;
-            Some(slot)
+            pool.free.pop().or_else(|| {
+                let slot = pool.next_unused;
+                (slot < SLOTS).then(|| {
+                    pool.next_unused += 1;
+                    slot
+                })
+            })
         })
         .ok_or(StackError::NoSlot)?;
+        // On a failed mapping, the drop unmaps what was mapped and returns the slot.
         let stack = KernelStack { slot };
         stack.map()?;
         Ok(stack)
     }
 
-    /// Maps the stack part of a new slot to fresh zeroed frames.
-    fn map(&self) -> Result<(), StackError> {
+    fn pages(&self) -> impl Iterator<Item = u64> {
         let bottom = slot_base(self.slot) + GUARD_SIZE;
-        for page in (bottom..bottom + crate::task::STACK_SIZE as u64).step_by(PAGE as usize) {
+        (bottom..bottom + crate::task::STACK_SIZE as u64).step_by(PAGE as usize)
+    }
+
+    /// Maps the stack part of the slot to fresh zeroed frames.
+    fn map(&self) -> Result<(), StackError> {
+        for page in self.pages() {
             let frame = allocate_frame()?;
             let window = physical_to_virtual(frame);
             // SAFETY: the frame was just allocated, so nothing else refers to it; the window
@@ -128,6 +156,12 @@ impl KernelStack {
 
 impl Drop for KernelStack {
     fn drop(&mut self) {
+        for page in self.pages() {
+            // A page a failed `map` never reached is simply not mapped.
+            if let Ok(frame) = paging::unmap_page(VirtAddr::new(page)) {
+                free_frame(frame);
+            }
+        }
         let slot = self.slot;
         with_pool(|pool| pool.free.push(slot));
     }
