@@ -13,6 +13,8 @@
 //! - [`timekeeping`]: the choice of calibration reference (Hyper-V's frequency MSRs and
 //!   reference counter, the ACPI PM timer, the HPET), the bounded measurement loop and
 //!   time-bounded early waits.
+//! - [`integration`]: the Hyper-V integration services (heartbeat, shutdown, time sync,
+//!   key-value exchange), sans I/O.
 //! - [`d3dkmt`]: the per-process D3DKMT gateway: turns applications' D3DKMT argument structs
 //!   into dxg requests, maps CPU views of allocations and fences, and cleans up on exit.
 #![no_std]
@@ -25,6 +27,7 @@ extern crate std;
 pub mod acpi_mmio;
 pub mod apic;
 pub mod d3dkmt;
+pub mod integration;
 pub mod timekeeping;
 pub mod vmbus_bus;
 pub mod vpci;
