@@ -4,6 +4,7 @@
 //! ictransaction_id u8, icflags u8, reserved u8×2}, `icmsg_negotiate`, the payloads; OpenVMM's
 //! host messages in `vm/devices/hyperv_ic/src/`), never produced with this module's structs.
 
+use alloc::string::ToString;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -428,4 +429,36 @@ fn host_time_converts_to_the_unix_epoch() {
         Some(100)
     );
     assert_eq!(host_time_to_unix_nanoseconds(5), None);
+}
+
+#[test]
+fn utc_time_of_known_instants() {
+    assert_eq!(
+        UtcTime::from_unix_nanoseconds(0).to_string(),
+        "1970-01-01T00:00:00Z"
+    );
+    // 2000-02-29T12:34:56Z = 951827696 s
+    assert_eq!(
+        UtcTime::from_unix_nanoseconds(951_827_696_000_000_000).to_string(),
+        "2000-02-29T12:34:56Z"
+    );
+    // 2031-01-01T00:00:00Z = 1924992000 s
+    assert_eq!(
+        UtcTime::from_unix_nanoseconds(1_924_992_000_000_000_000).to_string(),
+        "2031-01-01T00:00:00Z"
+    );
+}
+
+#[test]
+fn a_sample_is_advanced_by_the_reference_time_since_it_was_taken() {
+    let sample = TimeSample {
+        host_time: 1_000,
+        reference_time: Some(500),
+        flags: 1,
+    };
+    assert_eq!(sample_time_now(&sample, Some(800)), 1_300);
+    // no counter, a counter behind the sample, or a sample over a minute old: as sent
+    assert_eq!(sample_time_now(&sample, None), 1_000);
+    assert_eq!(sample_time_now(&sample, Some(100)), 1_000);
+    assert_eq!(sample_time_now(&sample, Some(500 + 600_000_001)), 1_000);
 }
