@@ -229,4 +229,35 @@ mod tests {
         };
         assert_eq!(others(&standard), others(&without));
     }
+
+    #[test]
+    fn integration_services_are_offered_unless_switched_off() {
+        let is_ic = |class| IcService::of_class(class).is_some();
+        let standard = HostOptions::default().server_config();
+        assert_eq!(
+            standard.devices.iter().filter(|d| is_ic(d.class)).count(),
+            4
+        );
+        let without = HostOptions {
+            offer_integration_services: false,
+            ..HostOptions::default()
+        }
+        .server_config();
+        assert!(!without.devices.iter().any(|d| is_ic(d.class)));
+    }
+
+    #[test]
+    fn ic_switches_parse_and_refuse_unknown_words() {
+        let faults = parse_ic_faults("unknown-versions,malformed=3,heartbeat-flood=50").unwrap();
+        assert!(faults.unknown_versions);
+        assert_eq!((faults.malformed_messages, faults.heartbeat_flood), (3, 50));
+        assert!(parse_ic_faults("malformed=x").is_err());
+        assert!(parse_ic_faults("sometimes").is_err());
+        assert_eq!(
+            parse_ic_rescind("kvp@7").unwrap(),
+            (IcService::KeyValue, std::time::Duration::from_secs(7))
+        );
+        assert!(parse_ic_rescind("vss@1").is_err());
+        assert!(parse_ic_rescind("heartbeat").is_err());
+    }
 }
