@@ -3,6 +3,7 @@
 
 use crate::platform_layout::MemoryLayout;
 use crate::qemu::RunnerError;
+use emulator::integration::{IcMisbehaviour, IcService, IntegrationConfig};
 use emulator::platform::{
     GuestMemoryMap, HostConfig, PlatformLayout, QemuLink, QemuLinkConfig, SharedFileMemory,
     SynicHost,
@@ -29,6 +30,49 @@ pub struct HostOptions {
     pub vpci_network_bus_first: bool,
     /// VMBus message faults the host injects (`--vmbus-faults`).
     pub vmbus_faults: VmbusFaults,
+    /// Offer the integration services (heartbeat, shutdown, time sync, KVP), as Hyper-V does
+    /// by default (`--no-integration-services` turns them off).
+    pub offer_integration_services: bool,
+    /// How the host drives them (`--host-shutdown-after`, `--host-restart-after`,
+    /// `--host-hibernate-after`, `--host-time`, `--ic-rescind`, `--ic-faults`).
+    pub integration: IntegrationConfig,
+}
+
+/// Parses `unknown-versions,malformed=N,heartbeat-flood=N` (any subset).
+pub fn parse_ic_faults(text: &str) -> Result<IcMisbehaviour, String> {
+    let mut faults = IcMisbehaviour::default();
+    for word in text.split(',').filter(|word| !word.is_empty()) {
+        let count = |value: &str| {
+            value
+                .parse::<u32>()
+                .map_err(|_| format!("--ic-faults: not a count: {value:?}"))
+        };
+        match word.split_once('=') {
+            None if word == "unknown-versions" => faults.unknown_versions = true,
+            Some(("malformed", value)) => faults.malformed_messages = count(value)?,
+            Some(("heartbeat-flood", value)) => faults.heartbeat_flood = count(value)?,
+            _ => return Err(format!("--ic-faults: unknown fault {word:?}")),
+        }
+    }
+    Ok(faults)
+}
+
+/// Parses `SERVICE@SECS` (`heartbeat`, `shutdown`, `timesync`, `kvp`) for `--ic-rescind`.
+pub fn parse_ic_rescind(text: &str) -> Result<(IcService, std::time::Duration), String> {
+    let (name, seconds) = text
+        .split_once('@')
+        .ok_or(format!("--ic-rescind: expected SERVICE@SECS, got {text:?}"))?;
+    let service = match name {
+        "heartbeat" => IcService::Heartbeat,
+        "shutdown" => IcService::Shutdown,
+        "timesync" => IcService::TimeSync,
+        "kvp" => IcService::KeyValue,
+        _ => return Err(format!("--ic-rescind: unknown service {name:?}")),
+    };
+    let seconds: u64 = seconds
+        .parse()
+        .map_err(|_| format!("--ic-rescind: not a number: {seconds:?}"))?;
+    Ok((service, std::time::Duration::from_secs(seconds)))
 }
 
 /// Faults of the host's message path, as a misbehaving or busy Hyper-V shows them
@@ -74,6 +118,8 @@ impl Default for HostOptions {
             offer_dxg: true,
             vpci_network_bus_first: false,
             vmbus_faults: VmbusFaults::default(),
+            offer_integration_services: true,
+            integration: IntegrationConfig::default(),
         }
     }
 }
@@ -82,6 +128,9 @@ impl HostOptions {
     /// The VMBus server configuration these options select.
     pub fn server_config(&self) -> ServerConfig {
         let mut config = ServerConfig::standard(VIRTUAL_GPUS);
+        if self.offer_integration_services {
+            config = config.with_integration_services();
+        }
         if self.vpci_network_bus_first {
             config = config.with_network_bus_first();
         }
@@ -131,6 +180,7 @@ pub fn start(
     ])
     .map_err(|error| RunnerError::Io(format!("emulator: {error}")))?;
     let mut services = HostServices::new(Arc::new(memory), options.server_config());
+    services.set_integration_config(options.integration.clone());
     services.set_platform_layout(PlatformLayout {
         ram: vec![layout.ram()],
         gaps: layout.gaps,
@@ -178,5 +228,36 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(others(&standard), others(&without));
+    }
+
+    #[test]
+    fn integration_services_are_offered_unless_switched_off() {
+        let is_ic = |class| IcService::of_class(class).is_some();
+        let standard = HostOptions::default().server_config();
+        assert_eq!(
+            standard.devices.iter().filter(|d| is_ic(d.class)).count(),
+            4
+        );
+        let without = HostOptions {
+            offer_integration_services: false,
+            ..HostOptions::default()
+        }
+        .server_config();
+        assert!(!without.devices.iter().any(|d| is_ic(d.class)));
+    }
+
+    #[test]
+    fn ic_switches_parse_and_refuse_unknown_words() {
+        let faults = parse_ic_faults("unknown-versions,malformed=3,heartbeat-flood=50").unwrap();
+        assert!(faults.unknown_versions);
+        assert_eq!((faults.malformed_messages, faults.heartbeat_flood), (3, 50));
+        assert!(parse_ic_faults("malformed=x").is_err());
+        assert!(parse_ic_faults("sometimes").is_err());
+        assert_eq!(
+            parse_ic_rescind("kvp@7").unwrap(),
+            (IcService::KeyValue, std::time::Duration::from_secs(7))
+        );
+        assert!(parse_ic_rescind("vss@1").is_err());
+        assert!(parse_ic_rescind("heartbeat").is_err());
     }
 }

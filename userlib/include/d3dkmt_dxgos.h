@@ -1532,6 +1532,7 @@ DXGOS_ASSERT(offsetof(DXGOS_FRAMEBUFFER_INFO, Format) == 28, "DXGOS_FRAMEBUFFER_
 #define DXGOS_SYSCALL_MapFramebuffer 0x103
 #define DXGOS_SYSCALL_Yield 0x104
 #define DXGOS_SYSCALL_Sleep 0x105
+#define DXGOS_SYSCALL_GetTime 0x106
 
 #ifdef __cplusplus
 extern "C" {

@@ -84,6 +84,11 @@ pub struct D3dkmtCall {
     pub argument_size: usize,
 }
 
+/// [`SyscallNumber::GetTime`]: nanoseconds since boot; never jumps.
+pub const CLOCK_MONOTONIC: u64 = 0;
+/// [`SyscallNumber::GetTime`]: nanoseconds since 1970-01-01 UTC (from the host's time sync).
+pub const CLOCK_WALL: u64 = 1;
+
 macro_rules! define_numbers {
     ($( $variant:ident = $number:literal => $export:ident($argument:ident), )*) => {
         /// Syscall numbers. D3DKMT calls use the Linux dxgkrnl ioctl number of the same operation
@@ -110,6 +115,11 @@ macro_rules! define_numbers {
             Yield = 0x104,
             /// Sleep for at least `rdi` microseconds. Returns `STATUS_SUCCESS`.
             Sleep = 0x105,
+            /// Read a clock: `rdi` = [`CLOCK_MONOTONIC`] (nanoseconds since boot, never jumps)
+            /// or [`CLOCK_WALL`] (nanoseconds since 1970-01-01 UTC, set from the host's time
+            /// sync). Returns the nanoseconds, `STATUS_NOT_SUPPORTED` while the wall clock is
+            /// unset, `STATUS_INVALID_PARAMETER` for another clock.
+            GetTime = 0x106,
         }
 
         /// Every D3DKMT call, in number order.
@@ -126,13 +136,14 @@ macro_rules! define_numbers {
 
         impl SyscallNumber {
             /// The process (non-D3DKMT) calls.
-            pub const PROCESS_CALLS: [SyscallNumber; 6] = [
+            pub const PROCESS_CALLS: [SyscallNumber; 7] = [
                 Self::Exit,
                 Self::WriteConsole,
                 Self::GetFramebufferInfo,
                 Self::MapFramebuffer,
                 Self::Yield,
                 Self::Sleep,
+                Self::GetTime,
             ];
 
             /// Decodes a raw number (what the kernel sees in `rax`).
@@ -145,6 +156,7 @@ macro_rules! define_numbers {
                     0x103 => Some(Self::MapFramebuffer),
                     0x104 => Some(Self::Yield),
                     0x105 => Some(Self::Sleep),
+                    0x106 => Some(Self::GetTime),
                     _ => None,
                 }
             }
@@ -291,5 +303,13 @@ pub mod process {
     /// Sleeps for at least `microseconds`.
     pub fn sleep<S: Syscall + ?Sized>(kernel: &S, microseconds: u64) {
         kernel.call(SyscallNumber::Sleep, microseconds, 0, 0);
+    }
+
+    /// Reads clock `clock` ([`super::CLOCK_MONOTONIC`] or [`super::CLOCK_WALL`]): nanoseconds,
+    /// or the NTSTATUS the kernel answered (the wall clock is unset until the host's time
+    /// sync set it).
+    pub fn time<S: Syscall + ?Sized>(kernel: &S, clock: u64) -> Result<u64, NTSTATUS> {
+        let value = kernel.call(SyscallNumber::GetTime, clock, 0, 0);
+        u64::try_from(value).map_err(|_| value as NTSTATUS)
     }
 }

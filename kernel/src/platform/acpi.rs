@@ -22,6 +22,7 @@ use acpi::{AcpiTables, AmlTable, Handler, HpetInfo, PciAddress, PhysicalMapping}
 use drivers::acpi_mmio::{
     self, GapsError, MAXIMUM_TABLE_LENGTH, MAXIMUM_TABLES, MemoryReadError, PhysicalMemory,
 };
+use drivers::acpi_sleep::{SleepTypeError, SleepTypes};
 use hyperv::mmio::MmioGaps;
 use x86_64::PhysAddr;
 
@@ -88,6 +89,48 @@ pub struct PlatformInfo {
     /// The VMBus MMIO gaps from `_CRS` of the VMBus device's ancestors (the framebuffer is not
     /// yet taken out), or why they were not found.
     pub vmbus_mmio: Result<MmioGaps, GapsError>,
+    /// How to power off and reset (FADT registers, `\_S5`).
+    pub power: PowerControl,
+}
+
+/// An ACPI register the kernel can write: only SystemIO ports are supported (the PM1 control
+/// and reset registers are I/O ports on Hyper-V Gen2 and QEMU's q35).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoRegister {
+    /// The port.
+    pub port: u16,
+}
+
+/// What the FADT and `\_S5` say about powering off and resetting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PowerControl {
+    /// PM1a control register.
+    pub pm1a_control: Option<IoRegister>,
+    /// PM1b control register, if any.
+    pub pm1b_control: Option<IoRegister>,
+    /// `\_S5`'s sleep types.
+    pub s5: Result<SleepTypes, SleepTypeError>,
+    /// The reset register and value, when the FADT says reset through it is supported.
+    pub reset: Option<(IoRegister, u8)>,
+}
+
+impl Default for PowerControl {
+    fn default() -> Self {
+        PowerControl {
+            pm1a_control: None,
+            pm1b_control: None,
+            s5: Err(SleepTypeError::NotFound),
+            reset: None,
+        }
+    }
+}
+
+/// The port of a SystemIO generic address.
+fn io_register(address: &acpi::address::GenericAddress) -> Option<IoRegister> {
+    (address.address_space == acpi::address::AddressSpace::SystemIo)
+        .then(|| u16::try_from(address.address).ok())
+        .flatten()
+        .map(|port| IoRegister { port })
 }
 
 /// The `acpi` crate's view of the machine.
@@ -306,6 +349,7 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
         hpet_address: None,
         has_8259: madt_table.supports_8259(),
         vmbus_mmio: Err(GapsError::NoVmbusDevice { load_error: None }),
+        power: PowerControl::default(),
     };
     for entry in madt_table.entries() {
         match entry {
@@ -343,10 +387,33 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
             is_32_bit: { fadt.flags }.pm_timer_is_32_bit(),
         });
     }
+    if let Some(fadt) = tables.find_table::<Fadt>() {
+        info.power.pm1a_control = fadt
+            .pm1a_control_block()
+            .ok()
+            .as_ref()
+            .and_then(io_register);
+        info.power.pm1b_control = fadt
+            .pm1b_control_block()
+            .ok()
+            .flatten()
+            .as_ref()
+            .and_then(io_register);
+        if { fadt.flags }.supports_system_reset_via_fadt()
+            && let Ok(register) = fadt.reset_register()
+            && let Some(port) = io_register(&register)
+        {
+            info.power.reset = Some((port, fadt.reset_value));
+        }
+    }
     if let Ok(hpet) = HpetInfo::new(&tables) {
         info.hpet_address = Some(hpet.base_address as u64);
     }
-    info.vmbus_mmio = find_vmbus_mmio(&tables);
+    let aml = copy_aml_tables(&tables);
+    let slices: Vec<&[u8]> = aml.iter().map(Vec::as_slice).collect();
+    info.vmbus_mmio = acpi_mmio::find_vmbus_mmio_gaps(&slices, &FirmwareMemory::default());
+    info.power.s5 = drivers::acpi_sleep::find_s5(&slices);
+    log::debug!("ACPI: power control {:?}", info.power);
     match &info.vmbus_mmio {
         Ok(gaps) => log::debug!("ACPI: VMBus MMIO gaps {gaps:?}"),
         Err(error) => log::info!("ACPI: {error}"),
@@ -364,19 +431,18 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
     Ok(info)
 }
 
-/// Finds the VMBus MMIO gaps in the DSDT and SSDTs.
-fn find_vmbus_mmio(tables: &AcpiTables<KernelAcpiHandler>) -> Result<MmioGaps, GapsError> {
+/// Copies of the DSDT and SSDTs (bounded in number and bytes), for the VMBus MMIO gap search
+/// and the `\_S5` lookup.
+fn copy_aml_tables(tables: &AcpiTables<KernelAcpiHandler>) -> Vec<Vec<u8>> {
     let mut budget = MAXIMUM_AML_BYTES;
-    let copies: Vec<Vec<u8>> = tables
+    tables
         .dsdt()
         .ok()
         .into_iter()
         .chain(tables.ssdts())
         .take(MAXIMUM_TABLES + 1)
         .filter_map(|table| copy_table(table, &mut budget))
-        .collect();
-    let slices: Vec<&[u8]> = copies.iter().map(Vec::as_slice).collect();
-    acpi_mmio::find_vmbus_mmio_gaps(&slices, &FirmwareMemory::default())
+        .collect()
 }
 
 /// A copy of an AML table out of firmware memory: whole, or only its header when it is larger

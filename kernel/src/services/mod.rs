@@ -15,6 +15,7 @@
 pub mod dxg_task;
 pub mod gpu_demo;
 pub mod gpu_gateway;
+pub mod integration_task;
 pub mod mmio_space;
 pub mod vmbus_task;
 pub mod vpci_task;
@@ -24,6 +25,7 @@ use alloc::format;
 use alloc::string::String;
 
 use boot_info::{BootInfo, Framebuffer};
+use drivers::integration::{GuestIdentity, ShutdownKind};
 use dxg::core::{AdapterState, ProcessId};
 use hyperv::mmio::{MmioGaps, MmioRange};
 use vmbus::client::{ChannelOffer, SubscriberId};
@@ -78,6 +80,7 @@ fn vmbus_mmio_gaps() -> Result<MmioGaps, String> {
 /// Driver ids on the bus.
 const DXG_SUBSCRIBER: SubscriberId = SubscriberId(0x0d);
 const VPCI_SUBSCRIBER: SubscriberId = SubscriberId(0x0e);
+const INTEGRATION_SUBSCRIBER: SubscriberId = SubscriberId(0x0f);
 
 /// The running GPU driver stack.
 pub struct GpuStack {
@@ -86,6 +89,11 @@ pub struct GpuStack {
     bus: vmbus_task::BusHandle,
     dxg: TaskHandle<()>,
     vpci: vpci_task::VpciHandle,
+    /// Shutdown and restart requests of the host (the shutdown integration service).
+    pub host_requests: Receiver<integration_task::ShutdownRequest>,
+    integration: integration_task::IntegrationHandle,
+    /// Whether the platform is real Hyper-V (not the emulator).
+    pub on_real_hyperv: bool,
 }
 
 impl GpuStack {
@@ -110,6 +118,11 @@ impl GpuStack {
             Some(connection) => hvdiag!("vmbus version={version} connection={connection}"),
             None => hvdiag!("vmbus version={version} connection=unknown"),
         }
+        let (host_requests, integration) = integration_task::spawn(
+            bus.requests.clone(),
+            INTEGRATION_SUBSCRIBER,
+            GuestIdentity::default(),
+        );
         diagnostics::enter(Stage::Offers);
         check_offers(&offers)?;
         diagnostics::enter(Stage::VpciD0);
@@ -123,6 +136,9 @@ impl GpuStack {
             bus,
             dxg,
             vpci,
+            host_requests,
+            integration,
+            on_real_hyperv: backend_is_real,
         };
         if !wait_for_adapter(&adapter_events, wait_milliseconds) {
             log::warn!("dxg: no adapter became active within {wait_milliseconds} ms");
@@ -133,30 +149,38 @@ impl GpuStack {
         Ok(stack)
     }
 
-    /// Stops the dxg and vPCI tasks, unloads VMBus and waits for every task.
+    /// Stops the dxg, vPCI and integration tasks, unloads VMBus and waits for every task.
     pub fn shut_down(self) -> Result<(), String> {
         let GpuStack {
             gpu,
             bus,
             dxg,
             vpci,
+            integration,
+            ..
         } = self;
         drop(gpu);
         let dxg_result = dxg.join();
         let vpci_result = vpci.stop().join();
+        let integration_result = integration.stop().join();
         let bus_result = bus.shut_down().join();
         dxg_result.map_err(|fault| format!("dxg task faulted: {fault:?}"))?;
         vpci_result.map_err(|fault| format!("vPCI task faulted: {fault:?}"))?;
+        integration_result.map_err(|fault| format!("integration task faulted: {fault:?}"))?;
         bus_result.map_err(|fault| format!("bus task faulted: {fault:?}"))
     }
 }
 
 /// Device classes the report names.
-const KNOWN_CLASSES: [(Guid, &str); 4] = [
+const KNOWN_CLASSES: [(Guid, &str); 8] = [
     (class::DXG_GLOBAL, "dxg-global"),
     (class::DXG_VIRTUAL_GPU, "dxg-vgpu"),
     (class::VIRTUAL_PCI, "vpci"),
     (class::DXGOS_ECHO, "dxgos-echo"),
+    (class::HEARTBEAT, "ic-heartbeat"),
+    (class::SHUTDOWN, "ic-shutdown"),
+    (class::TIME_SYNC, "ic-timesync"),
+    (class::KEY_VALUE_PAIR, "ic-kvp"),
 ];
 
 /// Writes one report line per offer and checks that GPU-PV is offered: the dxg global channel
@@ -242,7 +266,7 @@ pub fn run(context: &ServiceContext) -> Result<(), String> {
     diagnostics::finish_ok();
     let framebuffer = context.boot_info.framebuffer().copied();
     let result = run_applications(&stack, framebuffer);
-    if let Ok(true) = result {
+    if let Ok((true, None)) = result {
         crate::serial::write_str("dxgos: screen ready\n");
         // Leave the picture up long enough for a screendump.
         task::sleep_milliseconds(1_500);
@@ -250,9 +274,71 @@ pub fn run(context: &ServiceContext) -> Result<(), String> {
     if let Err(error) = &result {
         log::error!("demo: {error}");
     }
+    let request = match result {
+        Ok((_, Some(request))) => Some(request),
+        Ok((_, None)) => wait_for_host_request(&stack, context.boot_info.command_line()),
+        Err(_) => None,
+    };
+    if let Some(request) = request {
+        return Err(carry_out_host_request(stack, request));
+    }
     let shutdown = stack.shut_down();
     result?;
     shutdown
+}
+
+/// How long `mode=run` stays up after the demo for a shutdown or restart request of the host:
+/// `ic-wait=SECONDS` on the command line; without it, until the host asks on real Hyper-V (the
+/// VM then behaves like any OS that Stop-VM shuts down), not at all under the emulator (the
+/// demo's verdict ends QEMU).
+fn host_request_wait(stack: &GpuStack, command_line: &str) -> Option<u64> {
+    match boot_info::command_line_value(command_line, "ic-wait") {
+        Some(seconds) => Some(seconds.parse::<u64>().unwrap_or(0).saturating_mul(1_000)),
+        None if stack.on_real_hyperv => None,
+        None => Some(0),
+    }
+}
+
+/// Waits for a host request as [`host_request_wait`] says; `None` when none came.
+fn wait_for_host_request(stack: &GpuStack, command_line: &str) -> Option<ShutdownKind> {
+    let limit = host_request_wait(stack, command_line);
+    if limit != Some(0) {
+        log::info!("run: waiting for the host to ask for a shutdown ({limit:?} ms)");
+    }
+    let mut waited = 0u64;
+    loop {
+        if let Ok(request) = stack.host_requests.try_recv() {
+            return Some(request);
+        }
+        if limit.is_some_and(|limit| waited >= limit) {
+            return None;
+        }
+        task::sleep_milliseconds(20);
+        waited = waited.saturating_add(20);
+    }
+}
+
+/// Carries out the host's request in order: the user processes have ended (the caller killed
+/// or joined them), the drivers are closed and VMBus is unloaded (`GpuStack::shut_down`: the
+/// bus task sends UNLOAD where the negotiated version allows), then ACPI S5 or the FADT reset.
+/// Returns only if the platform did not stop: why.
+fn carry_out_host_request(stack: GpuStack, request: ShutdownKind) -> String {
+    let (verb, done) = match request {
+        ShutdownKind::PowerOff => ("power off", "shutdown: complete"),
+        ShutdownKind::Restart => ("restart", "restart: complete"),
+    };
+    crate::serial::write_fmt(format_args!(
+        "shutdown: the host asked to {verb}; processes ended, closing drivers\n"
+    ));
+    if let Err(error) = stack.shut_down() {
+        log::warn!("shutdown: {error}");
+    }
+    crate::serial::write_fmt(format_args!("{done}\n"));
+    let error = match request {
+        ShutdownKind::PowerOff => crate::platform::power::power_off(),
+        ShutdownKind::Restart => crate::platform::power::reset(),
+    };
+    format!("{verb} failed: {error:?}")
 }
 
 /// Guest process id of the `gpupv-check` (apart from the applications').
@@ -286,8 +372,13 @@ fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<(), String> {
 }
 
 /// Runs [`DEMO_APPLICATIONS`] one after the other, each with its own GPU gateway; returns
-/// whether a picture was shown. Any application that does not exit with 0 is an error.
-fn run_applications(stack: &GpuStack, framebuffer: Option<Framebuffer>) -> Result<bool, String> {
+/// whether a picture was shown, and a host shutdown/restart request if one arrived meanwhile
+/// (the running application is then killed and the rest are not started). Any application
+/// that does not exit with 0 is an error.
+fn run_applications(
+    stack: &GpuStack,
+    framebuffer: Option<Framebuffer>,
+) -> Result<(bool, Option<ShutdownKind>), String> {
     let mut shown = false;
     for (name, argument, wants_framebuffer) in DEMO_APPLICATIONS {
         let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
@@ -305,11 +396,25 @@ fn run_applications(stack: &GpuStack, framebuffer: Option<Framebuffer>) -> Resul
         let handle = builder
             .spawn(gateway)
             .map_err(|error| format!("{name}: spawn failed: {error:?}"))?;
-        match handle.join() {
+        let mut request = None;
+        while !handle.is_finished() {
+            if let Ok(kind) = stack.host_requests.try_recv() {
+                log::info!("demo: the host asks for {kind:?}; ending {name}");
+                handle.kill();
+                request = Some(kind);
+                break;
+            }
+            task::sleep_milliseconds(5);
+        }
+        let exit = handle.join();
+        if request.is_some() {
+            return Ok((shown, request));
+        }
+        match exit {
             ProcessExit::Exited(0) => log::info!("demo: {name} exited with 0"),
             other => return Err(format!("{name} ended badly: {other:?}")),
         }
         shown |= grant.is_some();
     }
-    Ok(shown)
+    Ok((shown, None))
 }

@@ -35,8 +35,8 @@ use crate::arch::user_mode::UserRegisters;
 use crate::process::{ProcessExit, ProcessId};
 use drivers::d3dkmt::ViewAccess;
 use status::{
-    STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_SYSTEM_SERVICE,
-    STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_PARAMETER,
+    STATUS_INVALID_SYSTEM_SERVICE, STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 
 /// The most a single WriteConsole copies (longer writes are cut; the count says how much).
@@ -206,12 +206,26 @@ pub fn dispatch(context: &mut Context<'_>, registers: &UserRegisters) -> Outcome
             crate::task::sleep_milliseconds(arg0.div_ceil(1000));
             status(STATUS_SUCCESS)
         }
+        numbers::GET_TIME => time(arg0),
         numbers::GET_FRAMEBUFFER_INFO => framebuffer(context, arg0, arg1, false),
         numbers::MAP_FRAMEBUFFER => framebuffer(context, arg0, arg1, true),
         _ => match numbers::d3dkmt_argument_size(number) {
             Some(size) => d3dkmt(context, number as u32, [arg0, arg1, arg2], size),
             None => status(STATUS_INVALID_SYSTEM_SERVICE),
         },
+    }
+}
+
+/// GetTime: the monotonic clock never jumps; the wall clock is the monotonic clock plus the
+/// offset the host's time sync set (`crate::clock::set_wall_clock`).
+fn time(clock: u64) -> Outcome {
+    match clock {
+        userlib::sys::CLOCK_MONOTONIC => Outcome::Return(crate::clock::nanoseconds_since_boot()),
+        userlib::sys::CLOCK_WALL => match crate::clock::wall_clock_nanoseconds() {
+            Some(nanoseconds) => Outcome::Return(nanoseconds),
+            None => status(STATUS_NOT_SUPPORTED),
+        },
+        _ => status(STATUS_INVALID_PARAMETER),
     }
 }
 
