@@ -110,6 +110,13 @@ macro_rules! define_numbers {
             Yield = 0x104,
             /// Sleep for at least `rdi` microseconds. Returns `STATUS_SUCCESS`.
             Sleep = 0x105,
+            /// How many dxg objects the calling process holds (devices, contexts, allocations,
+            /// resources, sync objects, paging and hardware queues, and one per open adapter
+            /// reference): the count in `rax`, or a negative NTSTATUS. A debug query: leak checks.
+            DxgObjectCount = 0x110,
+            /// How many physical page frames the kernel has free: the count in `rax`. A debug
+            /// query (other tasks allocate too: compare only across quiet points).
+            FreeFrames = 0x111,
         }
 
         /// Every D3DKMT call, in number order.
@@ -126,13 +133,15 @@ macro_rules! define_numbers {
 
         impl SyscallNumber {
             /// The process (non-D3DKMT) calls.
-            pub const PROCESS_CALLS: [SyscallNumber; 6] = [
+            pub const PROCESS_CALLS: [SyscallNumber; 8] = [
                 Self::Exit,
                 Self::WriteConsole,
                 Self::GetFramebufferInfo,
                 Self::MapFramebuffer,
                 Self::Yield,
                 Self::Sleep,
+                Self::DxgObjectCount,
+                Self::FreeFrames,
             ];
 
             /// Decodes a raw number (what the kernel sees in `rax`).
@@ -145,6 +154,8 @@ macro_rules! define_numbers {
                     0x103 => Some(Self::MapFramebuffer),
                     0x104 => Some(Self::Yield),
                     0x105 => Some(Self::Sleep),
+                    0x110 => Some(Self::DxgObjectCount),
+                    0x111 => Some(Self::FreeFrames),
                     _ => None,
                 }
             }
@@ -291,5 +302,22 @@ pub mod process {
     /// Sleeps for at least `microseconds`.
     pub fn sleep<S: Syscall + ?Sized>(kernel: &S, microseconds: u64) {
         kernel.call(SyscallNumber::Sleep, microseconds, 0, 0);
+    }
+
+    /// The number of dxg objects this process holds (`DxgObjectCount`), or the NTSTATUS the
+    /// kernel refused the query with.
+    pub fn dxg_object_count<S: Syscall + ?Sized>(kernel: &S) -> Result<u64, NTSTATUS> {
+        count(kernel.call(SyscallNumber::DxgObjectCount, 0, 0, 0))
+    }
+
+    /// The number of free physical page frames (`FreeFrames`), or the NTSTATUS the kernel
+    /// refused the query with.
+    pub fn free_frames<S: Syscall + ?Sized>(kernel: &S) -> Result<u64, NTSTATUS> {
+        count(kernel.call(SyscallNumber::FreeFrames, 0, 0, 0))
+    }
+
+    /// A count in `rax`, or a negative NTSTATUS.
+    fn count(result: i64) -> Result<u64, NTSTATUS> {
+        u64::try_from(result).map_err(|_| result_to_status(result))
     }
 }
