@@ -1,5 +1,6 @@
 //! The README's first command, as a test: `cargo run` boots the guest beside the emulated host and
-//! runs the demo applications as user processes through D3DKMT: `d3dkmt-info` lists the adapter,
+//! runs the applications as user processes through D3DKMT: `gpupv-check` (vendor-neutral calls
+//! only) passes first, then `d3dkmt-info` lists the adapter,
 //! `c-demo` (C against the generated header) renders and checks a gradient, and `gpu-demo`
 //! renders a Mandelbrot image on the (emulated) vGPU, verifies it and shows it on the UEFI
 //! framebuffer. This test checks the verdict and the console (the demo's checksum against the
@@ -88,6 +89,21 @@ fn demo_renders_verifies_and_shows_the_picture() {
             .find(|line| line.contains(pattern))
             .unwrap_or_else(|| panic!("no {pattern:?} line in the console:\n{}", outcome.console))
     };
+    // `gpupv-check` runs first and passes; the vGPU-specific demos are not skipped on it.
+    let passed = outcome
+        .console
+        .find("\ngpupv-check: passed")
+        .unwrap_or_else(|| panic!("no gpupv-check verdict:\n{}", outcome.console));
+    let first_demo = outcome
+        .console
+        .find("d3dkmt-info:")
+        .expect("d3dkmt-info printed nothing");
+    assert!(passed < first_demo, "gpupv-check runs first");
+    assert!(
+        !outcome.console.contains("demo: skipping"),
+        "no demo is skipped on the emulated vGPU:\n{}",
+        outcome.console
+    );
     let info = find("driver description");
     let c_demo = find("c-demo: rendered");
     assert!(c_demo.contains("every pixel verified"), "{c_demo}");
