@@ -29,6 +29,9 @@ pub struct HostOptions {
     pub vpci_network_bus_first: bool,
     /// VMBus message faults the host injects (`--vmbus-faults`).
     pub vmbus_faults: VmbusFaults,
+    /// The driver description the vGPU reports instead of the emulator's own
+    /// (`--vgpu-description`): the guest then takes it for a real host's GPU.
+    pub vgpu_description: Option<String>,
 }
 
 /// Faults of the host's message path, as a misbehaving or busy Hyper-V shows them
@@ -74,6 +77,7 @@ impl Default for HostOptions {
             offer_dxg: true,
             vpci_network_bus_first: false,
             vmbus_faults: VmbusFaults::default(),
+            vgpu_description: None,
         }
     }
 }
@@ -131,6 +135,9 @@ pub fn start(
     ])
     .map_err(|error| RunnerError::Io(format!("emulator: {error}")))?;
     let mut services = HostServices::new(Arc::new(memory), options.server_config());
+    if let Some(description) = &options.vgpu_description {
+        services.gpu().set_driver_description(0, description);
+    }
     services.set_platform_layout(PlatformLayout {
         ram: vec![layout.ram()],
         gaps: layout.gaps,

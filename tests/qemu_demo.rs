@@ -129,3 +129,33 @@ fn demo_renders_verifies_and_shows_the_picture() {
         png.display()
     );
 }
+
+/// On an adapter that is not the emulated vGPU (here: the emulated host reporting a real GPU's
+/// driver description, as a real Hyper-V host would), `gpupv-check` still passes and the demos
+/// that submit the emulated vGPU's private command stream are skipped, each with a line saying
+/// why; the run still succeeds.
+#[test]
+fn a_foreign_gpu_passes_gpupv_check_and_skips_the_vgpu_demos() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "demo-foreign-gpu".into();
+    config.host.vgpu_description = Some("NVIDIA GeForce RTX 4090".into());
+    let outcome = run(&config).unwrap_or_else(|error| panic!("could not start QEMU: {error}"));
+    let console = &outcome.console;
+    assert_eq!(outcome.exit, GuestExit::Success, "console:\n{console}");
+    assert!(
+        console
+            .contains("hvdiag: gpupv-check: query driver description: \"NVIDIA GeForce RTX 4090\""),
+        "{console}"
+    );
+    assert!(console.contains("hvdiag: gpupv-check: passed"), "{console}");
+    for name in ["c-demo", "gpu-demo"] {
+        let skip = format!(
+            "demo: skipping {name}: the adapter is not the dxgos emulated vGPU (driver description \"NVIDIA GeForce RTX 4090\")"
+        );
+        assert!(console.contains(&skip), "no {skip:?} in:\n{console}");
+    }
+    assert!(!console.contains("gpu-demo: rendered"), "{console}");
+    assert!(!console.contains("c-demo: rendered"), "{console}");
+    assert!(console.contains("d3dkmt-info: 1 adapter(s)"), "{console}");
+    println!("QEMU checked: gpupv-check passed and the vGPU demos were skipped on a foreign GPU");
+}

@@ -215,6 +215,11 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
+                // EVICT's reply carries no status (`dxgkvmb_command_evict_return`), so the host
+                // cannot refuse a handle that is not an allocation: checked here instead.
+                for allocation in &allocations {
+                    self.object_on(pid, *allocation, &[Allocation], entry.adapter)?;
+                }
                 let mut command = EvictCommand::zeroed();
                 command.header = self.vgpu_header(VgpuCommand::Evict, pid);
                 command.device = device;
