@@ -14,8 +14,8 @@
 //! 4. a monitored fence: signal from the CPU, wait from the CPU, read the fence page;
 //! 5. residency (MakeResident, QueryAllocationResidency, Evict), priority (Set / Get) and
 //!    QueryClockCalibration;
-//! 6. destroy everything and check that the process's dxg object count is back to zero
-//!    (the `DxgObjectCount` debug call).
+//! 6. check that the process's dxg object count (the `DxgObjectCount` debug call) names the
+//!    live objects, destroy everything and check that the count is back to zero.
 //!
 //! The last line is `gpupv-check: passed` or `gpupv-check: failed at <step>: 0x<NTSTATUS>`
 //! (after the objects made so far were destroyed). Exits 0 when passed, 1 otherwise.
@@ -160,7 +160,26 @@ fn run(objects: &mut Objects) -> Step<()> {
     fence(objects)?;
     residency(objects)?;
     priority(objects)?;
-    clock_calibration(adapter)
+    clock_calibration(adapter)?;
+    check_live(objects)
+}
+
+/// While everything lives, the object count names at least the adapter, the device, the paging
+/// queue, the allocation and the fence (so the count after the teardown means something).
+fn check_live(objects: &Objects) -> Step<()> {
+    let step = "object count while live";
+    let minimum = objects.adapter_count as u64 + 4;
+    match process::dxg_object_count(&Native) {
+        Ok(count) if count >= minimum => {
+            println!("gpupv-check: {step}: {count} dxg objects (at least {minimum})");
+            Ok(())
+        }
+        Ok(count) => {
+            println!("gpupv-check: {step}: {count} dxg objects, expected at least {minimum}");
+            Err(data_error(step))
+        }
+        Err(status) => Err(Failure { step, status }),
+    }
 }
 
 /// EnumAdapters2: every adapter comes back open (closed in [`destroy`]); returns the first.
