@@ -19,7 +19,14 @@ mod apps {
     use std::process::Command;
 
     /// The apps the kernel embeds (each must exist under `apps/`).
-    const APPS: &[&str] = &["hello", "selftest", "gpu-demo", "d3dkmt-info", "c-demo"];
+    const APPS: &[&str] = &[
+        "hello",
+        "selftest",
+        "gpu-demo",
+        "d3dkmt-info",
+        "c-demo",
+        "gpupv-check",
+    ];
 
     pub fn build_all(kernel_directory: &Path) {
         let root = kernel_directory.parent().expect("kernel/ has a parent");

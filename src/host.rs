@@ -36,6 +36,9 @@ pub struct HostOptions {
     /// How the host drives them (`--host-shutdown-after`, `--host-restart-after`,
     /// `--host-hibernate-after`, `--host-time`, `--ic-rescind`, `--ic-faults`).
     pub integration: IntegrationConfig,
+    /// The driver description the vGPU reports instead of the emulator's own
+    /// (`--vgpu-description`): the guest then takes it for a real host's GPU.
+    pub vgpu_description: Option<String>,
 }
 
 /// Parses `unknown-versions,malformed=N,heartbeat-flood=N` (any subset).
@@ -120,6 +123,7 @@ impl Default for HostOptions {
             vmbus_faults: VmbusFaults::default(),
             offer_integration_services: true,
             integration: IntegrationConfig::default(),
+            vgpu_description: None,
         }
     }
 }
@@ -181,6 +185,9 @@ pub fn start(
     .map_err(|error| RunnerError::Io(format!("emulator: {error}")))?;
     let mut services = HostServices::new(Arc::new(memory), options.server_config());
     services.set_integration_config(options.integration.clone());
+    if let Some(description) = &options.vgpu_description {
+        services.gpu().set_driver_description(0, description);
+    }
     services.set_platform_layout(PlatformLayout {
         ram: vec![layout.ram()],
         gaps: layout.gaps,

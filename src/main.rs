@@ -41,6 +41,9 @@ OPTIONS  --tests A,B       run only these in-kernel tests
                            integration-service faults of the emulated host
          --no-integration-services
                            the emulated host offers no integration services
+         --vgpu-description TEXT
+                           the driver description the emulated vGPU reports (as a real host's
+                           GPU would): the vGPU-specific demos are then skipped
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
 environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
@@ -76,6 +79,9 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     dxgos::platform_layout::parse_gaps(&value("--mmio-gaps")?, config.mmio_gaps)?
             }
             "--no-dxg-offer" => config.host.offer_dxg = false,
+            "--vgpu-description" => {
+                config.host.vgpu_description = Some(value("--vgpu-description")?)
+            }
             "--vpci-network-bus-first" => config.host.vpci_network_bus_first = true,
             "--vmbus-faults" => {
                 config.host.vmbus_faults = dxgos::VmbusFaults::parse(&value("--vmbus-faults")?)?

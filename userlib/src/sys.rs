@@ -120,6 +120,13 @@ macro_rules! define_numbers {
             /// sync). Returns the nanoseconds, `STATUS_NOT_SUPPORTED` while the wall clock is
             /// unset, `STATUS_INVALID_PARAMETER` for another clock.
             GetTime = 0x106,
+            /// How many dxg objects the calling process holds (devices, contexts, allocations,
+            /// resources, sync objects, paging and hardware queues, and one per open adapter
+            /// reference): the count in `rax`, or a negative NTSTATUS. A debug query: leak checks.
+            DxgObjectCount = 0x110,
+            /// How many physical page frames the kernel has free: the count in `rax`. A debug
+            /// query (other tasks allocate too: compare only across quiet points).
+            FreeFrames = 0x111,
         }
 
         /// Every D3DKMT call, in number order.
@@ -136,7 +143,7 @@ macro_rules! define_numbers {
 
         impl SyscallNumber {
             /// The process (non-D3DKMT) calls.
-            pub const PROCESS_CALLS: [SyscallNumber; 7] = [
+            pub const PROCESS_CALLS: [SyscallNumber; 9] = [
                 Self::Exit,
                 Self::WriteConsole,
                 Self::GetFramebufferInfo,
@@ -144,6 +151,8 @@ macro_rules! define_numbers {
                 Self::Yield,
                 Self::Sleep,
                 Self::GetTime,
+                Self::DxgObjectCount,
+                Self::FreeFrames,
             ];
 
             /// Decodes a raw number (what the kernel sees in `rax`).
@@ -157,6 +166,8 @@ macro_rules! define_numbers {
                     0x104 => Some(Self::Yield),
                     0x105 => Some(Self::Sleep),
                     0x106 => Some(Self::GetTime),
+                    0x110 => Some(Self::DxgObjectCount),
+                    0x111 => Some(Self::FreeFrames),
                     _ => None,
                 }
             }
@@ -311,5 +322,22 @@ pub mod process {
     pub fn time<S: Syscall + ?Sized>(kernel: &S, clock: u64) -> Result<u64, NTSTATUS> {
         let value = kernel.call(SyscallNumber::GetTime, clock, 0, 0);
         u64::try_from(value).map_err(|_| value as NTSTATUS)
+    }
+
+    /// The number of dxg objects this process holds (`DxgObjectCount`), or the NTSTATUS the
+    /// kernel refused the query with.
+    pub fn dxg_object_count<S: Syscall + ?Sized>(kernel: &S) -> Result<u64, NTSTATUS> {
+        count(kernel.call(SyscallNumber::DxgObjectCount, 0, 0, 0))
+    }
+
+    /// The number of free physical page frames (`FreeFrames`), or the NTSTATUS the kernel
+    /// refused the query with.
+    pub fn free_frames<S: Syscall + ?Sized>(kernel: &S) -> Result<u64, NTSTATUS> {
+        count(kernel.call(SyscallNumber::FreeFrames, 0, 0, 0))
+    }
+
+    /// A count in `rax`, or a negative NTSTATUS.
+    fn count(result: i64) -> Result<u64, NTSTATUS> {
+        u64::try_from(result).map_err(|_| result_to_status(result))
     }
 }

@@ -13,8 +13,15 @@
 //! | bad nested pointer | an array or buffer pointer to unmapped or kernel memory | `STATUS_ACCESS_VIOLATION` |
 //! | foreign handle | a device handle of another process (argument bits 32–63), a value this process has no object for | `STATUS_INVALID_HANDLE` |
 //! | swapped handle | a live handle of this process, but of another kind (a context where a device goes, a device where an allocation goes, a sync object where a context goes, the adapter where a device goes) | `STATUS_OBJECT_TYPE_MISMATCH` (the translator knows each handle's kind) |
+//! | kernel struct, non-canonical struct | the argument struct at a kernel or non-canonical address | `STATUS_ACCESS_VIOLATION` |
 //!
-//! Each row prints one line; the result is the number of rows that failed.
+//! [`crate::hostile_rows`] adds huge counts, kernel-space nested pointers, views already
+//! released (by Unlock2 or by destroying the allocation), more swapped handles and more of
+//! another process's handles. Every row also checks that the process's dxg object count
+//! (`DxgObjectCount`) is the same after the call as before it (nothing created, nothing
+//! leaked); the free page frames before and after the whole table are printed.
+//!
+//! Each failed row prints one line; the result is the number of rows that failed.
 
 use userlib::abi::status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
@@ -23,31 +30,74 @@ use userlib::abi::status::{
 use userlib::abi::{self, NTSTATUS};
 use userlib::gpu::Device;
 use userlib::println;
-use userlib::sys::{D3DKMT_CALLS, Native, SyscallNumber, call_d3dkmt, result_to_status};
+use userlib::sys::{D3DKMT_CALLS, Native, SyscallNumber, call_d3dkmt, process, result_to_status};
 
 use crate::raw_syscall;
 
 /// A handle no process was given.
 const MADE_UP_HANDLE: u32 = 0x4000_0bad;
 /// An address in the kernel half.
-const KERNEL_ADDRESS: u64 = 0xffff_8000_0000_0000;
+pub(crate) const KERNEL_ADDRESS: u64 = 0xffff_8000_0000_0000;
+/// A non-canonical address.
+const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
 /// An unmapped user address.
-const UNMAPPED: u64 = 0x10;
+pub(crate) const UNMAPPED: u64 = 0x10;
 
 /// Read-only bytes big enough for any argument struct (lives in .rodata).
 static READ_ONLY: [u8; 1024] = [0; 1024];
 
-struct Table {
+pub(crate) struct Table {
     rows: u32,
     failed: u32,
+    /// Rows whose dxg object count was compared before and after.
+    counted: u32,
+    /// The D3DKMT calls rows beyond the four generic ones reached.
+    reached: [bool; 0x46],
 }
 
 impl Table {
-    fn check(&mut self, what: &str, call: &str, status: NTSTATUS, expected: NTSTATUS) {
+    /// Runs one row's call and checks that the process's dxg object count is the same after
+    /// it as before (`DxgObjectCount`); returns the call's status.
+    pub(crate) fn counted(
+        &mut self,
+        what: &str,
+        number: SyscallNumber,
+        run: impl FnOnce() -> NTSTATUS,
+    ) -> NTSTATUS {
+        let before = process::dxg_object_count(&Native);
+        let status = run();
+        let after = process::dxg_object_count(&Native);
+        self.counted += 1;
+        if before.is_err() || before != after {
+            self.rows += 1;
+            self.failed += 1;
+            let call = export_name(number);
+            println!(
+                "selftest: {what} {call}: dxg objects {before:?} before, {after:?} after: FAILED"
+            );
+        }
+        status
+    }
+
+    /// Notes that a specific row reached call `number`.
+    pub(crate) fn reach(&mut self, number: SyscallNumber) {
+        if let Some(slot) = self.reached.get_mut(number as usize) {
+            *slot = true;
+        }
+    }
+
+    pub(crate) fn check(&mut self, what: &str, call: &str, status: NTSTATUS, expected: NTSTATUS) {
         self.check_with(what, call, status, status == expected, expected);
     }
 
-    fn check_with(&mut self, what: &str, call: &str, status: NTSTATUS, good: bool, want: NTSTATUS) {
+    pub(crate) fn check_with(
+        &mut self,
+        what: &str,
+        call: &str,
+        status: NTSTATUS,
+        good: bool,
+        want: NTSTATUS,
+    ) {
         self.rows += 1;
         if !good {
             self.failed += 1;
@@ -62,32 +112,37 @@ fn raw(number: SyscallNumber, address: u64, size: u64) -> NTSTATUS {
 
 /// Runs the table; `foreign_device` is another process's device handle (0: skip that row).
 pub fn run(foreign_device: u32) -> i32 {
-    let mut table = Table { rows: 0, failed: 0 };
+    let mut table = Table {
+        rows: 0,
+        failed: 0,
+        counted: 0,
+        reached: [false; 0x46],
+    };
+    let frames_before = process::free_frames(&Native);
     let mut buffer = [0u8; 1024]; // writable, bigger than any argument struct
     let buffer_address = buffer.as_mut_ptr() as u64;
     for call in D3DKMT_CALLS {
         let size = call.argument_size as u64;
         let name = call.export;
-        table.check(
-            "size",
-            name,
-            raw(call.number, buffer_address, size - 1),
-            STATUS_INFO_LENGTH_MISMATCH,
-        );
-        table.check(
-            "unmapped",
-            name,
-            raw(call.number, UNMAPPED, size),
-            STATUS_ACCESS_VIOLATION,
-        );
-        table.check(
-            "read-only",
-            name,
-            raw(call.number, READ_ONLY.as_ptr() as u64, size),
-            STATUS_ACCESS_VIOLATION,
-        );
+        let number = call.number;
+        let rows: [(&str, u64, u64); 5] = [
+            ("size", buffer_address, size - 1),
+            ("unmapped", UNMAPPED, size),
+            ("read-only", READ_ONLY.as_ptr() as u64, size),
+            ("kernel struct", KERNEL_ADDRESS, size),
+            ("non-canonical struct", NON_CANONICAL, size),
+        ];
+        for (what, address, length) in rows {
+            let status = table.counted(what, number, || raw(number, address, length));
+            let expected = if what == "size" {
+                STATUS_INFO_LENGTH_MISMATCH
+            } else {
+                STATUS_ACCESS_VIOLATION
+            };
+            table.check(what, name, status, expected);
+        }
         buffer.fill(0);
-        let status = raw(call.number, buffer_address, size);
+        let status = table.counted("zeroed", number, || raw(number, buffer_address, size));
         let count_query = matches!(
             call.number,
             SyscallNumber::EnumAdapters2 | SyscallNumber::EnumAdapters3
@@ -101,10 +156,13 @@ pub fn run(foreign_device: u32) -> i32 {
     }
     bad_handles(&mut table);
     with_a_device(&mut table, foreign_device);
+    let frames_after = process::free_frames(&Native);
+    let reached = table.reached.iter().filter(|reached| **reached).count();
     println!(
-        "selftest: invalid-argument table: {} rows over {} entry points, {} failed",
+        "selftest: invalid-argument table: {} rows over {} entry points ({reached} with rows beyond the generic ones), {} with the object count compared, {} failed; free frames {frames_before:?} before, {frames_after:?} after",
         table.rows,
         D3DKMT_CALLS.len(),
+        table.counted,
         table.failed
     );
     table.failed as i32
@@ -147,7 +205,9 @@ fn bad_handles(table: &mut Table) {
                 _ => {}
             }
         }
-        let status = raw(number, bytes.as_mut_ptr() as u64, size as u64);
+        let address = bytes.as_mut_ptr() as u64;
+        let status = table.counted("bad handle", number, || raw(number, address, size as u64));
+        table.reach(number);
         table.check(
             "bad handle",
             export_name(number),
@@ -158,20 +218,26 @@ fn bad_handles(table: &mut Table) {
 }
 
 /// A kind of row: its label and the status every row of the kind expects.
-type Expectation = (&'static str, NTSTATUS);
-const OVERSIZE: Expectation = ("oversize count", STATUS_INVALID_PARAMETER);
-const BAD_POINTER: Expectation = ("bad nested pointer", STATUS_ACCESS_VIOLATION);
-const FOREIGN: Expectation = ("foreign handle", STATUS_INVALID_HANDLE);
-const SWAPPED: Expectation = ("swapped handle", STATUS_OBJECT_TYPE_MISMATCH);
+pub(crate) type Expectation = (&'static str, NTSTATUS);
+pub(crate) const OVERSIZE: Expectation = ("oversize count", STATUS_INVALID_PARAMETER);
+pub(crate) const BAD_POINTER: Expectation = ("bad nested pointer", STATUS_ACCESS_VIOLATION);
+pub(crate) const FOREIGN: Expectation = ("foreign handle", STATUS_INVALID_HANDLE);
+pub(crate) const SWAPPED: Expectation = ("swapped handle", STATUS_OBJECT_TYPE_MISMATCH);
 
-/// One row: calls `number` with `arguments` and checks the status.
-fn row<T>(table: &mut Table, kind: Expectation, number: SyscallNumber, arguments: &mut T) {
+/// One row: calls `number` with `arguments` and checks the status and the object count.
+pub(crate) fn row<T>(
+    table: &mut Table,
+    kind: Expectation,
+    number: SyscallNumber,
+    arguments: &mut T,
+) {
     let (what, expected) = kind;
-    let status = call_d3dkmt(&Native, number, arguments, 0);
+    let status = table.counted(what, number, || call_d3dkmt(&Native, number, arguments, 0));
+    table.reach(number);
     table.check(what, export_name(number), status, expected);
 }
 
-fn export_name(number: SyscallNumber) -> &'static str {
+pub(crate) fn export_name(number: SyscallNumber) -> &'static str {
     D3DKMT_CALLS
         .iter()
         .find(|call| call.number == number)
@@ -335,6 +401,13 @@ fn rows_on_a_device(table: &mut Table, device: &Device<'_, Native>, foreign_devi
     );
 
     swapped_handles(table, device, context.handle(), fence.handle());
+    crate::hostile_rows::run(
+        table,
+        device,
+        context.handle(),
+        fence.handle(),
+        foreign_device,
+    );
 
     // Another process's device.
     if foreign_device != 0 {
@@ -399,7 +472,9 @@ fn swapped_handles(
     row(table, SWAPPED, SyscallNumber::Lock2, &mut lock);
     let mut destroy = abi::D3DKMT_DESTROYCONTEXT { hContext: fence };
     row(table, SWAPPED, SyscallNumber::DestroyContext, &mut destroy);
-    let mut destroy = abi::D3DKMT_DESTROYSYNCHRONIZATIONOBJECT { hSyncObject: context };
+    let mut destroy = abi::D3DKMT_DESTROYSYNCHRONIZATIONOBJECT {
+        hSyncObject: context,
+    };
     row(
         table,
         SWAPPED,

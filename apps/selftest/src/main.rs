@@ -30,6 +30,7 @@ use userlib::abi::status::{
 use userlib::sys::{Native, process};
 
 mod bench;
+mod hostile_rows;
 mod invalid_arguments;
 mod released_views;
 mod sharing;

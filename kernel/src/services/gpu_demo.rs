@@ -112,6 +112,20 @@ pub struct GpupvCheck {
     pub device: u32,
 }
 
+/// The driver description our emulated vGPU reports (`emulator/src/vgpu/mod.rs`,
+/// `VgpuDescription::new`). The virtual PCI ids (1414:008E) are the same on every GPU-PV host
+/// and the emulator reports them as the physical ids too, so the description is what tells our
+/// vGPU from a real host's GPU.
+pub const EMULATED_VGPU_DESCRIPTION: &str = "dxgos emulated vGPU";
+
+impl GpupvCheck {
+    /// Whether the adapter is the dxgos emulated vGPU, whose private command stream the
+    /// vGPU-specific demos submit (a vendor kernel driver would reject it).
+    pub fn is_emulated_vgpu(&self) -> bool {
+        self.description.as_deref() == Ok(EMULATED_VGPU_DESCRIPTION)
+    }
+}
+
 /// The `gpupv-check`: as guest process `process`, enumerates the adapters, queries the first
 /// one's type and driver description, creates a device and destroys it, then destroys the
 /// process. Every step is a real host round trip through the dxg task.

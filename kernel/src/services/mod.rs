@@ -9,7 +9,8 @@
 //! The boot report (`crate::diagnostics`) follows the bring-up here: the `hypervisor`,
 //! `synic`, `vmbus` and `offers` stages (the platform line, CPUID leaves, SynIC read-back, the
 //! negotiated version and every offer), each adapter event, and in `mode=run` the
-//! `gpupv-check` round trip ([`gpu_demo::gpupv_check`]) before `result ok`. The vPCI and dxg tasks enter
+//! `gpupv-check` round trip ([`gpu_demo::gpupv_check`]) and the `gpupv-check` application
+//! (vendor-neutral D3DKMT calls only; its lines copied into the report) before `result ok`. The vPCI and dxg tasks enter
 //! the stages between (`vpci-d0`, `dxg-io-space`, `adapter-active`) themselves.
 
 pub mod dxg_task;
@@ -86,6 +87,8 @@ const INTEGRATION_SUBSCRIBER: SubscriberId = SubscriberId(0x0f);
 pub struct GpuStack {
     /// Makes GPU calls to the dxg task.
     pub gpu: dxg_task::GpuClient,
+    /// Asks the dxg task for a process's object count.
+    pub objects: dxg_task::ObjectCountClient,
     bus: vmbus_task::BusHandle,
     dxg: TaskHandle<()>,
     vpci: vpci_task::VpciHandle,
@@ -129,10 +132,15 @@ impl GpuStack {
         let mmio = boot_mmio_space()?;
         let (pci_functions, vpci) =
             vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER, mmio.clone());
-        let (gpu, adapter_events, dxg) =
-            dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
+        let dxg_task::DxgHandles {
+            gpu,
+            objects,
+            adapter_events,
+            task: dxg,
+        } = dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
         let stack = GpuStack {
             gpu,
+            objects,
             bus,
             dxg,
             vpci,
@@ -153,6 +161,7 @@ impl GpuStack {
     pub fn shut_down(self) -> Result<(), String> {
         let GpuStack {
             gpu,
+            objects,
             bus,
             dxg,
             vpci,
@@ -160,6 +169,7 @@ impl GpuStack {
             ..
         } = self;
         drop(gpu);
+        drop(objects);
         let dxg_result = dxg.join();
         let vpci_result = vpci.stop().join();
         let integration_result = integration.stop().join();
@@ -250,22 +260,27 @@ fn wait_for_adapter(events: &Receiver<dxg_task::AdapterEvent>, wait_milliseconds
     }
 }
 
-/// The applications `mode=run` runs, in order: (name, spawn argument, gets the framebuffer).
-/// `gpu-demo` comes last so that its picture stays on the screen.
-const DEMO_APPLICATIONS: [(&str, u64, bool); 3] = [
-    ("d3dkmt-info", 0, false),
-    ("c-demo", 0, false),
-    ("gpu-demo", 0, true),
+/// The applications `mode=run` runs after the boot report, in order: (name, spawn argument,
+/// gets the framebuffer, needs the dxgos emulated vGPU). `gpu-demo` comes last so that its
+/// picture stays on the screen. The `gpupv-check` application runs before them, inside the
+/// report's `gpupv-check` stage ([`run_gpupv_check_application`]).
+const DEMO_APPLICATIONS: [(&str, u64, bool, bool); 3] = [
+    ("d3dkmt-info", 0, false, false),
+    ("c-demo", 0, false, true),
+    ("gpu-demo", 0, true, true),
 ];
 
-/// `mode=run`: bring the GPU stack up, run the demo applications as user processes (the last
-/// one renders on the GPU through D3DKMT and shows its picture), shut down.
+/// `mode=run`: bring the GPU stack up, run `gpupv-check` (the boot report's last stage), then
+/// the demo applications as user processes (the last one renders on the GPU through D3DKMT and
+/// shows its picture; those that submit the emulated vGPU's command stream only on that vGPU),
+/// shut down.
 pub fn run(context: &ServiceContext) -> Result<(), String> {
     let stack = GpuStack::start(5_000)?;
-    report_gpupv_check(&stack.gpu)?;
+    let check = report_gpupv_check(&stack.gpu)?;
+    run_gpupv_check_application(&stack)?;
     diagnostics::finish_ok();
     let framebuffer = context.boot_info.framebuffer().copied();
-    let result = run_applications(&stack, framebuffer);
+    let result = run_applications(&stack, framebuffer, &check);
     if let Ok((true, None)) = result {
         crate::serial::write_str("dxgos: screen ready\n");
         // Leave the picture up long enough for a screendump.
@@ -346,7 +361,7 @@ const GPUPV_CHECK_PROCESS: ProcessId = ProcessId(0x6b0c);
 
 /// The `gpupv-check` stage: a round trip through the dxg task ([`gpu_demo::gpupv_check`]),
 /// written to the report; an error ends the boot.
-fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<(), String> {
+fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<gpu_demo::GpupvCheck, String> {
     diagnostics::enter(Stage::GpupvCheck);
     let check = gpu_demo::gpupv_check(gpu, GPUPV_CHECK_PROCESS)
         .map_err(|error| format!("gpupv-check: {error}"))?;
@@ -368,19 +383,71 @@ fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<(), String> {
         "gpupv device create+destroy ok handle=0x{:x} (no vendor driver in the guest)",
         check.device
     );
-    Ok(())
+    Ok(check)
+}
+
+/// How long the `gpupv-check` application may take (generous: a loaded emulator host).
+const GPUPV_CHECK_BOUND_MILLISECONDS: u64 = 120_000;
+
+/// Runs `apps/gpupv-check` as a user process and copies each line it writes into the boot
+/// report (`hvdiag: gpupv-check: ...`); the boot fails unless it exits 0 within
+/// [`GPUPV_CHECK_BOUND_MILLISECONDS`] (its last line then names the failed step).
+fn run_gpupv_check_application(stack: &GpuStack) -> Result<(), String> {
+    let name = "gpupv-check";
+    let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
+    let console = crate::syscall::ConsoleCapture::default();
+    let gateway = gpu_gateway::DxgGateway::new(stack.gpu.clone(), name)
+        .with_object_counts(stack.objects.clone());
+    let handle = process::Builder::new(name, image)
+        .capture_console(console.clone())
+        .spawn(Box::new(gateway))
+        .map_err(|error| format!("{name}: spawn failed: {error:?}"))?;
+    let mut waited = 0;
+    while !handle.is_finished() && waited < GPUPV_CHECK_BOUND_MILLISECONDS {
+        task::sleep_milliseconds(10);
+        waited += 10;
+    }
+    let timed_out = !handle.is_finished();
+    if timed_out {
+        handle.kill();
+    }
+    let exit = handle.join();
+    let text = console.lock().clone();
+    for line in text.lines().filter(|line| line.starts_with("gpupv-check:")) {
+        hvdiag!("{line}");
+    }
+    let last = text.lines().last().unwrap_or("no output").trim();
+    match exit {
+        ProcessExit::Exited(0) if !timed_out => Ok(()),
+        _ if timed_out => Err(format!(
+            "{name}: no result within {GPUPV_CHECK_BOUND_MILLISECONDS} ms (last line: {last})"
+        )),
+        other => Err(format!("{last} ({other:?})")),
+    }
 }
 
 /// Runs [`DEMO_APPLICATIONS`] one after the other, each with its own GPU gateway; returns
 /// whether a picture was shown, and a host shutdown/restart request if one arrived meanwhile
 /// (the running application is then killed and the rest are not started). Any application
-/// that does not exit with 0 is an error.
+/// that does not exit with 0 is an error. Those that need the emulated vGPU are skipped, with a
+/// line saying why, on any other adapter.
 fn run_applications(
     stack: &GpuStack,
     framebuffer: Option<Framebuffer>,
+    check: &gpu_demo::GpupvCheck,
 ) -> Result<(bool, Option<ShutdownKind>), String> {
     let mut shown = false;
-    for (name, argument, wants_framebuffer) in DEMO_APPLICATIONS {
+    for (name, argument, wants_framebuffer, needs_emulated_vgpu) in DEMO_APPLICATIONS {
+        if needs_emulated_vgpu && !check.is_emulated_vgpu() {
+            let description = match &check.description {
+                Ok(text) => format!("\"{text}\""),
+                Err(_) => String::from("unavailable"),
+            };
+            crate::serial::write_str(&format!(
+                "demo: skipping {name}: the adapter is not the dxgos emulated vGPU (driver description {description}); it submits that vGPU's private command stream, which a vendor driver rejects\n"
+            ));
+            continue;
+        }
         let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
         // Without a framebuffer, the demo runs in its headless mode.
         let (argument, grant) = match (wants_framebuffer, framebuffer) {
