@@ -223,6 +223,20 @@ unsafe impl Syscall for Native {
     }
 }
 
+/// One `syscall` with any number and arguments, untyped: for programs that test the kernel
+/// with calls the typed layer would not produce (`apps/selftest`: bad pointers, wrong sizes,
+/// unknown numbers). Off dxgos it returns `STATUS_NOT_SUPPORTED`.
+///
+/// # Safety
+/// The kernel writes through the addresses passed as the call's contract says (an argument
+/// struct, an output buffer, a new mapping); the caller must make sure no such write lands in
+/// memory Rust code relies on: pass addresses the kernel must refuse, or buffers of the
+/// caller's own at least as large as the size passed with them.
+#[allow(unsafe_code)]
+pub unsafe fn raw_syscall(number: u64, arg0: u64, arg1: u64, arg2: u64) -> i64 {
+    native::syscall(number, arg0, arg1, arg2)
+}
+
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
 mod native {
     #![allow(unsafe_code)]

@@ -11,13 +11,14 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
-use alloc::vec::Vec;
 
 use boot_info::Framebuffer;
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
 use dxg::wire::{D3dkmtHandle, Luid};
 use hyperv::memory::GuestMemory;
-use userlib::vgpu::{Fnv1a, Surface, mandelbrot_packet, mandelbrot_pixel, signal_fence_packet};
+use userlib::vgpu::{
+    Fnv1a, Surface, image_checksum, mandelbrot_packet, mandelbrot_pixel, signal_fence_packet,
+};
 
 use super::dxg_task::{GpuCall, GpuClient};
 use crate::hypervisor::physical_memory::PhysicalMemory;
@@ -41,14 +42,6 @@ pub struct DemoReport {
     pub checksum: u64,
     /// Whether the image was drawn on the framebuffer.
     pub shown: bool,
-}
-
-/// The Mandelbrot image of docs/vgpu-command-processor.md, computed on the CPU.
-pub fn expected_mandelbrot(width: u32, height: u32, max_iterations: u32) -> Vec<u8> {
-    (0..height)
-        .flat_map(|y| (0..width).map(move |x| (x, y)))
-        .flat_map(|(x, y)| mandelbrot_pixel(x, y, width, height, max_iterations).to_le_bytes())
-        .collect()
 }
 
 struct Session<'a> {
@@ -307,7 +300,10 @@ fn render_and_verify(
         allocation: surface,
     })?;
     let checksum = Fnv1a::of(&pixels);
-    let expected = Fnv1a::of(&expected_mandelbrot(WIDTH, HEIGHT, ITERATIONS));
+    // The Mandelbrot image of docs/vgpu-command-processor.md, computed on the CPU.
+    let expected = image_checksum(WIDTH, HEIGHT, |x, y| {
+        mandelbrot_pixel(x, y, WIDTH, HEIGHT, ITERATIONS)
+    });
     if checksum != expected {
         return Err(format!(
             "surface checksum {checksum:#018x}, expected {expected:#018x}"
