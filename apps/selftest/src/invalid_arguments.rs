@@ -244,7 +244,10 @@ fn zeroed_status(number: SyscallNumber) -> Option<NTSTATUS> {
         | N::GetFramebufferInfo
         | N::MapFramebuffer
         | N::Yield
-        | N::Sleep => return None,
+        | N::Sleep
+        | N::GetTime
+        | N::DxgObjectCount
+        | N::FreeFrames => return None,
     };
     Some(status)
 }
