@@ -11,6 +11,9 @@
 //! The runner learns the paths through `DXGOS_*` environment variables set at compile time.
 //! Set `DXGOS_PROFILE=release` to build the kernel and stub optimised.
 
+#[path = "scripts/nested_cargo.rs"]
+mod nested_cargo;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -33,6 +36,7 @@ fn main() {
         "kernel/Cargo.lock",
         "kernel/linker.ld",
         "kernel/build.rs",
+        "scripts/nested_cargo.rs",
         "boot/src",
         "boot/Cargo.toml",
         "boot/Cargo.lock",
@@ -119,8 +123,7 @@ fn build(
     extra: &[&str],
     profile: &str,
 ) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = nested_cargo::command();
     command
         .current_dir(root.join(name))
         .arg("build")
@@ -133,35 +136,6 @@ fn build(
             "--target-dir",
         ])
         .arg(target_directory);
-    // The outer build's variables describe the host build; none of them may leak in.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        let keep = key == "CARGO_HOME"
-            || key == "CARGO_NET_OFFLINE"
-            || key.starts_with("CARGO_REGISTRIES");
-        let drop = key.starts_with("CARGO_")
-            || key.starts_with("RUSTC")
-            || matches!(
-                key.as_ref(),
-                "RUSTFLAGS"
-                    | "RUSTDOCFLAGS"
-                    | "TARGET"
-                    | "HOST"
-                    | "OUT_DIR"
-                    | "PROFILE"
-                    | "OPT_LEVEL"
-                    | "DEBUG"
-                    | "NUM_JOBS"
-            );
-        if drop && !keep {
-            command.env_remove(key.as_ref());
-        }
-    }
-    let status = command
-        .status()
-        .unwrap_or_else(|error| panic!("run cargo for {name}: {error}"));
-    if !status.success() {
-        panic!("building the {name} crate failed ({status}); see the errors above");
-    }
+    nested_cargo::run(command, &format!("the {name} crate"));
     target_directory.to_path_buf()
 }

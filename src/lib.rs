@@ -19,8 +19,11 @@ mod screenshot;
 mod serial_monitor;
 
 pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};
-pub use host::{HostOptions, VmbusFaults};
-pub use qemu::{GuestExit, Mode, RunConfig, RunOutcome, RunnerError, SCREENSHOT_MARKER, run};
+pub use host::{HostOptions, VmbusFaults, parse_ic_faults, parse_ic_rescind};
+pub use qemu::{
+    GuestExit, Mode, POWER_OFF_MARKER, RESTART_MARKER, RunConfig, RunOutcome, RunnerError,
+    SCREENSHOT_MARKER, run,
+};
 pub use screenshot::{Image, read_ppm};
 
 /// Path of the default boot disk written by build.rs.

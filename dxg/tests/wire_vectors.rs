@@ -1619,3 +1619,67 @@ mod hostile_host;
 mod legacy_sync;
 #[path = "wire_vectors/sharing.rs"]
 mod sharing;
+
+/// The command table pairs each struct with the number of the reference (dxg.md §2.5, from
+/// Linux `dxgvmbus.h` `dxgkvmb_commandtype` / `dxgkvmb_commandtype_global`), and every
+/// command built from it carries that number and its channel in the header.
+#[test]
+fn command_table_numbers_match_the_reference() {
+    fn check<T: Command>(number: u32, global: bool) {
+        assert_eq!(T::CODE.as_u32(), number, "{}", core::any::type_name::<T>());
+        assert_eq!(matches!(T::CODE, CommandCode::Global(_)), global);
+        assert_eq!(T::TIMEOUT_MILLISECONDS, None);
+        let command = T::with_process(D3dkmtHandle(0x4000_0001));
+        let bytes = command.as_bytes();
+        assert_eq!(command_number(bytes), Some(number));
+        let header: CommandHeader = zerocopy::FromBytes::read_from_prefix(bytes).unwrap().0;
+        assert_eq!(header.process, D3dkmtHandle(0x4000_0001));
+        assert_eq!(header.channel_type(), if global { 1 } else { 0 });
+        assert!(!header.is_async());
+    }
+    check::<CreateProcessCommand>(1000, true);
+    check::<OpenSyncObjectCommand>(1002, true);
+    check::<SetIoSpaceRegionCommand>(1010, true);
+    check::<ShareObjectWithHostCommand>(1021, true);
+    check::<CreateDeviceCommand>(0, false);
+    check::<QueryAdapterInfoCommand>(2, false);
+    check::<CreateAllocationCommand>(4, false);
+    check::<DestroyAllocationCommand>(5, false);
+    check::<CreateContextVirtualCommand>(6, false);
+    check::<CreateSyncObjectCommand>(8, false);
+    check::<CreatePagingQueueCommand>(9, false);
+    check::<MakeResidentCommand>(11, false);
+    check::<EvictCommand>(12, false);
+    check::<EscapeCommand>(13, false);
+    check::<OpenAdapterCommand>(14, false);
+    check::<FreeGpuVirtualAddressCommand>(16, false);
+    check::<MapGpuVirtualAddressCommand>(17, false);
+    check::<ReserveGpuVirtualAddressCommand>(18, false);
+    check::<UpdateGpuVirtualAddressCommand>(19, false);
+    check::<SubmitCommandCommand>(20, false);
+    check::<QueryVideoMemoryInfoCommand>(21, false);
+    check::<WaitForSyncObjectFromCpuCommand>(22, false);
+    check::<Lock2Command>(23, false);
+    check::<Unlock2Command>(24, false);
+    check::<WaitForSyncObjectFromGpuCommand>(25, false);
+    check::<SignalSyncObjectCommand>(26, false);
+    check::<GetDeviceStateCommand>(28, false);
+    check::<MarkDeviceAsErrorCommand>(29, false);
+    check::<OpenResourceCommand>(32, false);
+    check::<SetContextSchedulingPriorityCommand>(33, false);
+    check::<GetStandardAllocationDriverDataCommand>(39, false);
+    check::<QueryAllocationResidencyCommand>(41, false);
+    check::<FlushDeviceCommand>(42, false);
+    check::<SetExistingSysmemStoreCommand>(45, false);
+    check::<QueryStatisticsCommand>(48, false);
+    check::<ChangeVideoMemoryReservationCommand>(49, false);
+    check::<CreateHwQueueCommand>(50, false);
+    check::<SubmitCommandToHwQueueCommand>(52, false);
+    check::<UpdateAllocationPropertyCommand>(56, false);
+    check::<OfferAllocationsCommand>(57, false);
+    check::<ReclaimAllocationsCommand>(58, false);
+    check::<GetContextSchedulingPriorityCommand>(61, false);
+    check::<QueryClockCalibrationCommand>(62, false);
+    check::<SetExistingSysmemPagesCommand>(66, false);
+    check::<InvalidateCacheCommand>(67, false);
+}

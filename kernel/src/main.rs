@@ -2,7 +2,7 @@
 //!
 //! Boot order (see `docs/kernel.md`): COM1, boot-info check, command line and logger, GDT/IDT,
 //! memory (frames, paging, heap, identity map removed), ACPI and the APICs with the calibrated
-//! periodic tick, tasks; then the mode: `run` (init task → `services::start`), `test` (the
+//! periodic tick, tasks; then the mode: `run` (init task → `services::run`), `test` (the
 //! in-kernel tests) or `bench`.
 //!
 //! In `mode=run` the boot writes the boot report (`diagnostics`): it opens once the heap

@@ -4,16 +4,6 @@
 //! hostile count costs nothing. User memory is reached only through the [`Environment`]; a
 //! failed copy is `STATUS_ACCESS_VIOLATION`.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Environment, NtStatus};
 use alloc::vec;
 use alloc::vec::Vec;

@@ -37,13 +37,14 @@
 //! [`test_memory`] (a model of user memory for tests and fuzzers).
 
 // Argument structs, user memory and counts come from the application: nothing in the translator
-// may panic on what they hold (the modules that decode them deny `arithmetic_side_effects` as
-// well).
+// may panic on what they hold, nor overflow. The lints hold for every module below (stated once,
+// here); only the test model of user memory and the tests opt out.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
 )]
 
 mod arguments;
@@ -53,6 +54,7 @@ mod shared;
 mod table;
 #[allow(
     clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
     reason = "a model of user memory for tests and fuzzers, not the kernel's; it indexes its \
               own pages within ranges it computed"
 )]
@@ -65,6 +67,7 @@ mod views;
     clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
     reason = "tests: a panic is a failed test"
 )]
 mod tests;

@@ -6,16 +6,6 @@
 //! translator records the owners from the replies of CreateContextVirtual and
 //! CreatePagingQueue and forgets them with the object, its device, or the process.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use alloc::collections::BTreeMap;
 use dxg::wire::D3dkmtHandle;
 

@@ -7,16 +7,6 @@
 //! process created. [`Translator::exit`](super::Translator::exit) therefore sends no
 //! DestroyNtSharedObject of its own (that would destroy them twice); it only forgets them.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use alloc::collections::BTreeSet;
 use dxg::wire::D3dkmtHandle;
 

@@ -4,16 +4,6 @@
 //! [`UNSERVED_CALLS`] to `HANDLERS`; a unit test checks that every call of userlib's table is in
 //! exactly one of the two.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::CallResult;
 use super::calls::{
     Call, adapter, allocation, device, hardware_queue, legacy_sync, priority, query, residency,
@@ -24,199 +14,77 @@ use userlib::sys::SyscallNumber;
 /// A call handler.
 type Handler = fn(&mut Call<'_>) -> CallResult;
 
-/// The served calls.
-static HANDLERS: &[(SyscallNumber, Handler)] = &[
-    (
-        SyscallNumber::QueryResourceInfoFromNtHandle,
-        sharing::query_resource_info_from_nt_handle,
-    ),
-    (
-        SyscallNumber::SignalSynchronizationObject2,
-        legacy_sync::signal_synchronization_object2,
-    ),
-    (
-        SyscallNumber::WaitForSynchronizationObject2,
-        legacy_sync::wait_for_synchronization_object2,
-    ),
-    (
-        SyscallNumber::OpenAdapterFromLuid,
-        adapter::open_adapter_from_luid,
-    ),
-    (SyscallNumber::CreateDevice, device::create_device),
-    (
-        SyscallNumber::CreateContextVirtual,
-        device::create_context_virtual,
-    ),
-    (SyscallNumber::DestroyContext, device::destroy_context),
-    (
-        SyscallNumber::CreateAllocation2,
-        allocation::create_allocation2,
-    ),
-    (
-        SyscallNumber::CreatePagingQueue,
-        device::create_paging_queue,
-    ),
-    (SyscallNumber::QueryAdapterInfo, adapter::query_adapter_info),
-    (
-        SyscallNumber::QueryVideoMemoryInfo,
-        adapter::query_video_memory_info,
-    ),
-    (SyscallNumber::MakeResident, allocation::make_resident),
-    (SyscallNumber::Escape, adapter::escape),
-    (SyscallNumber::GetDeviceState, device::get_device_state),
-    (SyscallNumber::SubmitCommand, device::submit_command),
-    (
-        SyscallNumber::CreateSynchronizationObject2,
-        sync::create_synchronization_object2,
-    ),
-    (
-        SyscallNumber::DestroyAllocation2,
-        allocation::destroy_allocation2,
-    ),
-    (SyscallNumber::EnumAdapters2, adapter::enum_adapters2),
-    (SyscallNumber::CloseAdapter, adapter::close_adapter),
-    (SyscallNumber::DestroyDevice, device::destroy_device),
-    (
-        SyscallNumber::DestroyPagingQueue,
-        device::destroy_paging_queue,
-    ),
-    (
-        SyscallNumber::DestroySynchronizationObject,
-        sync::destroy_synchronization_object,
-    ),
-    (SyscallNumber::Evict, allocation::evict),
-    (SyscallNumber::Lock2, allocation::lock2),
-    (
-        SyscallNumber::SignalSynchronizationObjectFromCpu,
-        sync::signal_from_cpu,
-    ),
-    (
-        SyscallNumber::SignalSynchronizationObjectFromGpu,
-        sync::signal_from_gpu,
-    ),
-    (
-        SyscallNumber::SignalSynchronizationObjectFromGpu2,
-        sync::signal_from_gpu2,
-    ),
-    (SyscallNumber::Unlock2, allocation::unlock2),
-    (
-        SyscallNumber::WaitForSynchronizationObjectFromCpu,
-        sync::wait_from_cpu,
-    ),
-    (
-        SyscallNumber::WaitForSynchronizationObjectFromGpu,
-        sync::wait_from_gpu,
-    ),
-    (SyscallNumber::EnumAdapters3, adapter::enum_adapters3),
-    (
-        SyscallNumber::ReserveGpuVirtualAddress,
-        virtual_address::reserve_gpu_virtual_address,
-    ),
-    (
-        SyscallNumber::MapGpuVirtualAddress,
-        virtual_address::map_gpu_virtual_address,
-    ),
-    (
-        SyscallNumber::FreeGpuVirtualAddress,
-        virtual_address::free_gpu_virtual_address,
-    ),
-    (
-        SyscallNumber::UpdateGpuVirtualAddress,
-        virtual_address::update_gpu_virtual_address,
-    ),
-    (
-        SyscallNumber::CreateHwQueue,
-        hardware_queue::create_hw_queue,
-    ),
-    (
-        SyscallNumber::DestroyHwQueue,
-        hardware_queue::destroy_hw_queue,
-    ),
-    (
-        SyscallNumber::SubmitCommandToHwQueue,
-        hardware_queue::submit_command_to_hw_queue,
-    ),
-    (
-        SyscallNumber::SubmitSignalSyncObjectsToHwQueue,
-        hardware_queue::submit_signal_to_hw_queue,
-    ),
-    (
-        SyscallNumber::SubmitWaitForSyncObjectsToHwQueue,
-        hardware_queue::submit_wait_to_hw_queue,
-    ),
-    (
-        SyscallNumber::SetContextSchedulingPriority,
-        priority::set_context_scheduling_priority,
-    ),
-    (
-        SyscallNumber::GetContextSchedulingPriority,
-        priority::get_context_scheduling_priority,
-    ),
-    (
-        SyscallNumber::SetContextInProcessSchedulingPriority,
-        priority::set_context_in_process_scheduling_priority,
-    ),
-    (
-        SyscallNumber::GetContextInProcessSchedulingPriority,
-        priority::get_context_in_process_scheduling_priority,
-    ),
-    (
-        SyscallNumber::SetAllocationPriority,
-        priority::set_allocation_priority,
-    ),
-    (
-        SyscallNumber::GetAllocationPriority,
-        priority::get_allocation_priority,
-    ),
-    (
-        SyscallNumber::QueryAllocationResidency,
-        residency::query_allocation_residency,
-    ),
-    (
-        SyscallNumber::OfferAllocations,
-        residency::offer_allocations,
-    ),
-    (
-        SyscallNumber::ReclaimAllocations2,
-        residency::reclaim_allocations2,
-    ),
-    (
-        SyscallNumber::UpdateAllocationProperty,
-        residency::update_allocation_property,
-    ),
-    (SyscallNumber::InvalidateCache, residency::invalidate_cache),
-    (
-        SyscallNumber::ChangeVideoMemoryReservation,
-        residency::change_video_memory_reservation,
-    ),
-    (
-        SyscallNumber::FlushHeapTransitions,
-        query::flush_heap_transitions,
-    ),
-    (
-        SyscallNumber::MarkDeviceAsError,
-        device::mark_device_as_error,
-    ),
-    (
-        SyscallNumber::QueryClockCalibration,
-        query::query_clock_calibration,
-    ),
-    (SyscallNumber::QueryStatistics, query::query_statistics),
-    (SyscallNumber::ShareObjectsInternal, sharing::share_objects),
-    (
-        SyscallNumber::OpenResourceFromNtHandle,
-        sharing::open_resource_from_nt_handle,
-    ),
-    (SyscallNumber::OpenResource2, sharing::open_resource2),
-    (
-        SyscallNumber::OpenSyncObjectFromNtHandle2,
-        sharing::open_sync_object_from_nt_handle2,
-    ),
-    (
-        SyscallNumber::ShareObjectWithHost,
-        sharing::share_object_with_host,
-    ),
-];
+/// Declares the served calls: `HANDLERS` pairs each call number with its handler.
+macro_rules! handlers {
+    ($($call:ident => $handler:path,)*) => {
+        /// The served calls.
+        static HANDLERS: &[(SyscallNumber, Handler)] = &[$((SyscallNumber::$call, $handler),)*];
+    };
+}
+
+handlers! {
+    QueryResourceInfoFromNtHandle => sharing::query_resource_info_from_nt_handle,
+    SignalSynchronizationObject2 => legacy_sync::signal_synchronization_object2,
+    WaitForSynchronizationObject2 => legacy_sync::wait_for_synchronization_object2,
+    OpenAdapterFromLuid => adapter::open_adapter_from_luid,
+    CreateDevice => device::create_device,
+    CreateContextVirtual => device::create_context_virtual,
+    DestroyContext => device::destroy_context,
+    CreateAllocation2 => allocation::create_allocation2,
+    CreatePagingQueue => device::create_paging_queue,
+    QueryAdapterInfo => adapter::query_adapter_info,
+    QueryVideoMemoryInfo => adapter::query_video_memory_info,
+    MakeResident => allocation::make_resident,
+    Escape => adapter::escape,
+    GetDeviceState => device::get_device_state,
+    SubmitCommand => device::submit_command,
+    CreateSynchronizationObject2 => sync::create_synchronization_object2,
+    DestroyAllocation2 => allocation::destroy_allocation2,
+    EnumAdapters2 => adapter::enum_adapters2,
+    CloseAdapter => adapter::close_adapter,
+    DestroyDevice => device::destroy_device,
+    DestroyPagingQueue => device::destroy_paging_queue,
+    DestroySynchronizationObject => sync::destroy_synchronization_object,
+    Evict => allocation::evict,
+    Lock2 => allocation::lock2,
+    SignalSynchronizationObjectFromCpu => sync::signal_from_cpu,
+    SignalSynchronizationObjectFromGpu => sync::signal_from_gpu,
+    SignalSynchronizationObjectFromGpu2 => sync::signal_from_gpu2,
+    Unlock2 => allocation::unlock2,
+    WaitForSynchronizationObjectFromCpu => sync::wait_from_cpu,
+    WaitForSynchronizationObjectFromGpu => sync::wait_from_gpu,
+    EnumAdapters3 => adapter::enum_adapters3,
+    ReserveGpuVirtualAddress => virtual_address::reserve_gpu_virtual_address,
+    MapGpuVirtualAddress => virtual_address::map_gpu_virtual_address,
+    FreeGpuVirtualAddress => virtual_address::free_gpu_virtual_address,
+    UpdateGpuVirtualAddress => virtual_address::update_gpu_virtual_address,
+    CreateHwQueue => hardware_queue::create_hw_queue,
+    DestroyHwQueue => hardware_queue::destroy_hw_queue,
+    SubmitCommandToHwQueue => hardware_queue::submit_command_to_hw_queue,
+    SubmitSignalSyncObjectsToHwQueue => hardware_queue::submit_signal_to_hw_queue,
+    SubmitWaitForSyncObjectsToHwQueue => hardware_queue::submit_wait_to_hw_queue,
+    SetContextSchedulingPriority => priority::set_context_scheduling_priority,
+    GetContextSchedulingPriority => priority::get_context_scheduling_priority,
+    SetContextInProcessSchedulingPriority => priority::set_context_in_process_scheduling_priority,
+    GetContextInProcessSchedulingPriority => priority::get_context_in_process_scheduling_priority,
+    SetAllocationPriority => priority::set_allocation_priority,
+    GetAllocationPriority => priority::get_allocation_priority,
+    QueryAllocationResidency => residency::query_allocation_residency,
+    OfferAllocations => residency::offer_allocations,
+    ReclaimAllocations2 => residency::reclaim_allocations2,
+    UpdateAllocationProperty => residency::update_allocation_property,
+    InvalidateCache => residency::invalidate_cache,
+    ChangeVideoMemoryReservation => residency::change_video_memory_reservation,
+    FlushHeapTransitions => query::flush_heap_transitions,
+    MarkDeviceAsError => device::mark_device_as_error,
+    QueryClockCalibration => query::query_clock_calibration,
+    QueryStatistics => query::query_statistics,
+    ShareObjectsInternal => sharing::share_objects,
+    OpenResourceFromNtHandle => sharing::open_resource_from_nt_handle,
+    OpenResource2 => sharing::open_resource2,
+    OpenSyncObjectFromNtHandle2 => sharing::open_sync_object_from_nt_handle2,
+    ShareObjectWithHost => sharing::share_object_with_host,
+}
 
 /// The D3DKMT calls answered with `STATUS_NOT_SUPPORTED`, with the reason: the dxg core has
 /// no (faithful) `Request` for them yet, or the Linux driver does not implement them either.

@@ -14,16 +14,6 @@
 //! an object, its IO-space pages may be handed to another allocation, possibly another
 //! process's, and must no longer be reachable from this process.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Environment, NtStatus};
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;

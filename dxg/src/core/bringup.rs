@@ -227,9 +227,7 @@ impl Driver {
         }
         global.io_space = Some((base, length));
         global.state = GlobalState::SettingIoSpace;
-        let mut command = SetIoSpaceRegionCommand::zeroed();
-        command.header =
-            CommandHeader::global(GlobalCommand::SetIoSpaceRegion.as_u32(), D3dkmtHandle::NULL);
+        let mut command = SetIoSpaceRegionCommand::with_process(D3dkmtHandle::NULL);
         command.start = base;
         command.length = length;
         let bytes = command.as_bytes().to_vec();
@@ -353,12 +351,8 @@ impl Driver {
         };
         let channel = ChannelId::Vgpu(adapter.channel_instance);
         if send_close && was_started && adapter.channel_open && !adapter.host_adapter.is_null() {
-            let mut command = HandleCommand::zeroed();
-            command.header = CommandHeader::vgpu(
-                VgpuCommand::CloseAdapter.as_u32(),
-                D3dkmtHandle::NULL,
-                false,
-            );
+            let mut command: HandleCommand =
+                new_command(VgpuCommand::CloseAdapter, D3dkmtHandle::NULL);
             command.handle = adapter.host_adapter;
             let bytes = command.as_bytes().to_vec();
             let luid = adapter.vgpu_luid;
@@ -476,9 +470,7 @@ impl Driver {
                 max_packet_bytes: MAX_INCOMING_PACKET,
             });
         }
-        let mut command = OpenAdapterCommand::zeroed();
-        command.header =
-            CommandHeader::vgpu(VgpuCommand::OpenAdapter.as_u32(), D3dkmtHandle::NULL, false);
+        let mut command = OpenAdapterCommand::with_process(D3dkmtHandle::NULL);
         command.interface_version = self.version;
         command.last_compatible_interface_version = LAST_COMPATIBLE_INTERFACE_VERSION;
         let bytes = command.as_bytes().to_vec();
@@ -519,12 +511,8 @@ impl Driver {
                     return;
                 };
                 adapter.host_adapter = reply.host_adapter;
-                let mut command = CommandHeader::vgpu(
-                    VgpuCommand::GetInternalAdapterInfo.as_u32(),
-                    D3dkmtHandle::NULL,
-                    false,
-                );
-                command.padding = 0;
+                let command: CommandHeader =
+                    new_command(VgpuCommand::GetInternalAdapterInfo, D3dkmtHandle::NULL);
                 let bytes = command.as_bytes().to_vec();
                 let luid = adapter.vgpu_luid;
                 let instance = adapter.channel_instance;

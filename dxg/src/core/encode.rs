@@ -1,16 +1,24 @@
 //! Turning typed requests into commands (dxg.md §3): validation, handle translation, routing.
 //!
-//! This file holds the sending helpers, the process- and adapter-level requests and the router;
-//! the other encoders live by area: `encode_objects` (devices, contexts, allocations),
-//! `encode_sync` (sync objects, signals, waits), `encode_process` (teardown), `encode_memory`,
-//! `encode_scheduling` and `encode_sharing`.
+//! This file holds the sending helpers and the process- and adapter-level requests; the other
+//! encoders live by area: `encode_objects` (devices, contexts, allocations), `encode_sync` (sync
+//! objects, signals, waits), `encode_process` (teardown), `encode_memory`, `encode_sharing` and
+//! `encode_scheduling`. The encoders form one chain: each matches the requests of its area and
+//! hands any other to the next (process/adapter → devices → allocations → sync → GPU virtual
+//! addresses → memory → memory properties → sharing → sysmem → scheduling, which refuses what
+//! is left with NOT_IMPLEMENTED), so a request variant is named once, in its encoder.
+//!
+//! An encoder gets its command struct from [`Driver::command`], which fills the header from the
+//! command table (`wire::commands`); the send helpers read the command number back from the
+//! header, so a call site names its command once (by its struct, or by its code for a struct
+//! several commands share).
 
 use super::replies::{Expect, Pending};
 use super::{AdapterEntry, AdapterId, AdapterState, ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{Process, ProcessId, ProcessState, Reply, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 use ObjectKind::Device;
 
@@ -152,9 +160,10 @@ impl Driver {
         adapter: Option<AdapterId>,
         vgpu_luid: Luid,
         command: Vec<u8>,
-        pending: Pending,
+        mut pending: Pending,
         asynchronous: bool,
     ) {
+        pending.command = command_number(&command).unwrap_or(u32::MAX);
         let mut bytes = if self.has_extension_header() {
             build_message(Some(vgpu_luid), &command, &[], 0)
         } else {
@@ -225,11 +234,10 @@ impl Driver {
         pid: ProcessId,
         ticket: Ticket,
         adapter: AdapterId,
-        command: VgpuCommand,
         expect: Expect,
         bytes: impl Into<Vec<u8>>,
     ) {
-        let pending = Pending::request(pid, ticket, expect, Some(adapter), command.as_u32());
+        let pending = Pending::request(pid, ticket, expect, Some(adapter));
         self.send_vgpu(adapter, bytes.into(), pending, false);
     }
 
@@ -240,11 +248,10 @@ impl Driver {
         pid: ProcessId,
         ticket: Ticket,
         adapter: AdapterId,
-        command: VgpuCommand,
         expect: Expect,
         bytes: impl Into<Vec<u8>>,
     ) {
-        let pending = Pending::request(pid, ticket, expect, Some(adapter), command.as_u32());
+        let pending = Pending::request(pid, ticket, expect, Some(adapter));
         self.send_vgpu(adapter, bytes.into(), pending, true);
     }
 
@@ -255,11 +262,10 @@ impl Driver {
         pid: ProcessId,
         ticket: Ticket,
         adapter: Option<AdapterId>,
-        command: GlobalCommand,
         expect: Expect,
         bytes: impl Into<Vec<u8>>,
     ) {
-        let pending = Pending::request(pid, ticket, expect, adapter, command.as_u32());
+        let pending = Pending::request(pid, ticket, expect, adapter);
         self.send_global(None, bytes.into(), pending);
     }
 
@@ -268,11 +274,10 @@ impl Driver {
         &mut self,
         pid: ProcessId,
         adapter: AdapterId,
-        command: VgpuCommand,
         expect: Expect,
         bytes: Vec<u8>,
     ) {
-        let pending = Pending::internal(pid, expect, adapter, command.as_u32());
+        let pending = Pending::internal(pid, expect, adapter);
         self.send_vgpu(adapter, bytes, pending, false);
     }
 
@@ -290,8 +295,19 @@ impl Driver {
         self.send_raw(ChannelId::Global, adapter, luid, command, pending, false);
     }
 
-    pub(super) fn vgpu_header(&self, command: VgpuCommand, process: ProcessId) -> CommandHeader {
-        CommandHeader::vgpu(command.as_u32(), self.host_process(process), false)
+    /// A zeroed command `T` whose header carries its code (from the command table) and the host
+    /// handle of `process`; the send helpers read the code back from the header.
+    pub(super) fn command<T: Command>(&self, process: ProcessId) -> T {
+        T::with_process(self.host_process(process))
+    }
+
+    /// [`Self::command`] for a struct several commands share: the caller names the code.
+    pub(super) fn command_as<T: FromBytes + IntoBytes>(
+        &self,
+        code: impl Into<CommandCode>,
+        process: ProcessId,
+    ) -> T {
+        new_command(code, self.host_process(process))
     }
 
     fn start_request(
@@ -313,11 +329,7 @@ impl Driver {
                     .checked_add(0x1000_0000)
                     .ok_or(NtStatus::INVALID_PARAMETER)?;
                 self.processes.insert(pid, Process::new());
-                let mut command = CreateProcessCommand::zeroed();
-                command.header = CommandHeader::global(
-                    GlobalCommand::CreateProcess.as_u32(),
-                    D3dkmtHandle::NULL,
-                );
+                let mut command = CreateProcessCommand::with_process(D3dkmtHandle::NULL);
                 command.process = process_key;
                 command.process_id = os_pid;
                 for (slot, unit) in command
@@ -329,12 +341,10 @@ impl Driver {
                     *slot = unit;
                 }
                 command.flags = CREATE_PROCESS_LINUX;
-                let code = GlobalCommand::CreateProcess;
                 self.send_global_request(
                     pid,
                     ticket,
                     None,
-                    code,
                     Expect::CreateProcess,
                     command.as_bytes(),
                 );
@@ -401,8 +411,7 @@ impl Driver {
             } => {
                 let id = self.adapter_of(pid, adapter)?;
                 check_count(data.len(), 1, MAX_PACKET_SIZE)?;
-                let mut command = QueryAdapterInfoCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::QueryAdapterInfo, pid);
+                let mut command: QueryAdapterInfoCommand = self.command(pid);
                 command.query_type = query_type;
                 command.private_data_size = data.len() as u32;
                 let bytes =
@@ -411,27 +420,17 @@ impl Driver {
                     size: data.len(),
                     query_type,
                 };
-                let code = VgpuCommand::QueryAdapterInfo;
-                self.send_request(pid, ticket, id, code, expect, bytes);
+                self.send_request(pid, ticket, id, expect, bytes);
             }
             Request::QueryVideoMemoryInfo {
                 adapter,
                 segment_group,
             } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let mut command = QueryVideoMemoryInfoCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::QueryVideoMemoryInfo, pid);
+                let mut command: QueryVideoMemoryInfoCommand = self.command(pid);
                 command.adapter = self.host_adapter(id)?;
                 command.memory_segment_group = segment_group;
-                let code = VgpuCommand::QueryVideoMemoryInfo;
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    code,
-                    Expect::VideoMemory,
-                    command.as_bytes(),
-                );
+                self.send_request(pid, ticket, id, Expect::VideoMemory, command.as_bytes());
             }
             Request::GetDeviceState { device, state_type } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -442,13 +441,11 @@ impl Driver {
                     self.complete(ticket, Ok(Reply::DeviceState { state_type, state }));
                     return Ok(());
                 }
-                let mut command = GetDeviceStateCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::GetDeviceState, pid);
+                let mut command: GetDeviceStateCommand = self.command(pid);
                 command.device = device;
                 command.state_type = state_type;
                 let expect = Expect::DeviceState { device };
-                let code = VgpuCommand::GetDeviceState;
-                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::Escape {
                 adapter,
@@ -460,8 +457,7 @@ impl Driver {
             } => {
                 let id = self.adapter_of(pid, adapter)?;
                 check_count(data.len(), 0, MAX_PACKET_SIZE)?;
-                let mut command = EscapeCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::Escape, pid);
+                let mut command: EscapeCommand = self.command(pid);
                 command.adapter = self.host_adapter(id)?;
                 command.device = device;
                 command.escape_type = escape_type;
@@ -469,41 +465,9 @@ impl Driver {
                 command.private_data_size = data.len() as u32;
                 command.context = context;
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
-                let code = VgpuCommand::Escape;
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    code,
-                    Expect::Escape { size: data.len() },
-                    bytes,
-                );
+                self.send_request(pid, ticket, id, Expect::Escape { size: data.len() }, bytes);
             }
-            Request::CreateDevice { .. }
-            | Request::DestroyDevice { .. }
-            | Request::CreatePagingQueue { .. }
-            | Request::DestroyPagingQueue { .. }
-            | Request::CreateContext { .. }
-            | Request::DestroyContext { .. }
-            | Request::CreateAllocation { .. }
-            | Request::DestroyAllocation { .. }
-            | Request::MakeResident { .. }
-            | Request::Evict { .. }
-            | Request::Lock { .. }
-            | Request::Unlock { .. }
-            | Request::SubmitCommand { .. } => {
-                return self.start_object_request(pid, ticket, request);
-            }
-            Request::CreateSyncObject { .. }
-            | Request::DestroySyncObject { .. }
-            | Request::SignalFromGpu { .. }
-            | Request::SignalFromCpu { .. }
-            | Request::WaitFromCpu { .. }
-            | Request::WaitFromGpu { .. }
-            | Request::SignalSynchronizationObject2 { .. }
-            | Request::WaitForSynchronizationObject2 { .. }
-            | Request::CancelWait { .. } => return self.start_sync_request(pid, ticket, request),
-            other => return self.start_extended_request(pid, ticket, other),
+            other => return self.start_object_request(pid, ticket, other),
         }
         Ok(())
     }
@@ -514,16 +478,14 @@ impl Driver {
         pid: ProcessId,
         handle: D3dkmtHandle,
     ) -> Vec<u8> {
-        let mut message = HandleCommand::zeroed();
-        message.header = self.vgpu_header(command, pid);
+        let mut message: HandleCommand = self.command_as(command, pid);
         message.handle = handle;
         message.as_bytes().to_vec()
     }
 
     /// FLUSHDEVICE with the device-terminate reason (before DESTROYDEVICE).
     pub(super) fn flush_device_command(&self, pid: ProcessId, device: D3dkmtHandle) -> Vec<u8> {
-        let mut flush = FlushDeviceCommand::zeroed();
-        flush.header = self.vgpu_header(VgpuCommand::FlushDevice, pid);
+        let mut flush: FlushDeviceCommand = self.command(pid);
         flush.device = device;
         flush.reason = FLUSH_REASON_DEVICE_TERMINATE;
         flush.as_bytes().to_vec()
@@ -538,8 +500,7 @@ impl Driver {
         handle: D3dkmtHandle,
         is_resource: bool,
     ) -> Vec<u8> {
-        let mut destroy = DestroyAllocationCommand::zeroed();
-        destroy.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
+        let mut destroy: DestroyAllocationCommand = self.command(pid);
         destroy.device = device;
         destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
         let tail = if is_resource {

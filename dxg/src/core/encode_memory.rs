@@ -108,8 +108,8 @@ impl Driver {
         Ok(allocations.len().max(1))
     }
 
-    /// Starts a GPU-memory request; the caller routed only the variants handled here.
-    pub(super) fn start_memory_request(
+    /// Starts a GPU virtual-address request (reserve, map, free, update).
+    pub(super) fn start_virtual_address_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
@@ -137,8 +137,7 @@ impl Driver {
                     }
                     _ => return Err(NtStatus::INVALID_PARAMETER),
                 };
-                let mut command = ReserveGpuVirtualAddressCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::ReserveGpuVirtualAddress, pid);
+                let mut command: ReserveGpuVirtualAddressCommand = self.command(pid);
                 command.adapter = target;
                 command.base_address = base_address;
                 command.minimum_address = minimum_address;
@@ -146,12 +145,10 @@ impl Driver {
                 command.size = size;
                 command.reservation_type = reservation_type;
                 command.driver_protection = driver_protection;
-                let code = VgpuCommand::ReserveGpuVirtualAddress;
                 self.send_request(
                     pid,
                     ticket,
                     id,
-                    code,
                     Expect::GpuVirtualAddress { map: false },
                     command.as_bytes(),
                 );
@@ -169,8 +166,7 @@ impl Driver {
             } => {
                 let queue = self.object(pid, paging_queue, &[PagingQueue])?;
                 self.object_on(pid, allocation, &[Allocation], queue.adapter)?;
-                let mut command = MapGpuVirtualAddressCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::MapGpuVirtualAddress, pid);
+                let mut command: MapGpuVirtualAddressCommand = self.command(pid);
                 command.paging_queue = paging_queue;
                 command.base_address = base_address;
                 command.minimum_address = minimum_address;
@@ -180,12 +176,10 @@ impl Driver {
                 command.size_in_pages = size_in_pages;
                 command.protection = protection;
                 command.driver_protection = driver_protection;
-                let code = VgpuCommand::MapGpuVirtualAddress;
                 self.send_request(
                     pid,
                     ticket,
                     queue.adapter,
-                    code,
                     Expect::GpuVirtualAddress { map: true },
                     command.as_bytes(),
                 );
@@ -196,13 +190,11 @@ impl Driver {
                 size,
             } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let mut command = FreeGpuVirtualAddressCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::FreeGpuVirtualAddress, pid);
+                let mut command: FreeGpuVirtualAddressCommand = self.command(pid);
                 command.adapter = self.host_adapter(id)?;
                 command.base_address = base_address;
                 command.size = size;
-                let code = VgpuCommand::FreeGpuVirtualAddress;
-                self.send_request(pid, ticket, id, code, Expect::Status, command.as_bytes());
+                self.send_request(pid, ticket, id, Expect::Status, command.as_bytes());
             }
             Request::UpdateGpuVirtualAddress {
                 device,
@@ -232,8 +224,7 @@ impl Driver {
                     }
                     tail.extend_from_slice(encode_operation(operation).as_bytes());
                 }
-                let mut command = UpdateGpuVirtualAddressCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::UpdateGpuVirtualAddress, pid);
+                let mut command: UpdateGpuVirtualAddressCommand = self.command(pid);
                 command.fence_value = fence_value;
                 command.device = device;
                 command.context = context;
@@ -242,9 +233,21 @@ impl Driver {
                 command.flags = flags;
                 let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
                 check_packet(&bytes)?;
-                let code = VgpuCommand::UpdateGpuVirtualAddress;
-                self.send_request(pid, ticket, adapter, code, Expect::Status, bytes);
+                self.send_request(pid, ticket, adapter, Expect::Status, bytes);
             }
+            other => return self.start_memory_request(pid, ticket, other),
+        }
+        Ok(())
+    }
+
+    /// Starts the allocation-list memory requests: priorities, residency, offer / reclaim.
+    fn start_memory_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        match request {
             Request::SetAllocationPriority {
                 device,
                 resource,
@@ -270,8 +273,7 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                let code = VgpuCommand::SetAllocationPriority;
-                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::GetAllocationPriority {
                 device,
@@ -296,12 +298,10 @@ impl Driver {
                     result_area(results.saturating_mul(4).saturating_add(4)),
                 );
                 check_packet(&bytes)?;
-                let code = VgpuCommand::GetAllocationPriority;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::AllocationPriorities { count: results },
                     bytes,
                 );
@@ -313,20 +313,17 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 let results = self.resource_or_allocations(pid, &entry, resource, &allocations)?;
-                let mut command = QueryAllocationResidencyCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::QueryAllocationResidency, pid);
+                let mut command: QueryAllocationResidencyCommand = self.command(pid);
                 command.device = device;
                 command.resource = resource;
                 command.allocation_count = allocations.len() as u32;
                 let bytes =
                     build_message(None, command.as_bytes(), &[&handle_bytes(&allocations)], 0);
                 check_packet(&bytes)?;
-                let code = VgpuCommand::QueryAllocationResidency;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::Residency { count: results },
                     bytes,
                 );
@@ -342,8 +339,7 @@ impl Driver {
                 check_count(handles.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
                 let kind = if resources { Resource } else { Allocation };
                 self.objects_on(pid, &handles, &[kind], entry.adapter)?;
-                let mut command = OfferAllocationsCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::OfferAllocations, pid);
+                let mut command: OfferAllocationsCommand = self.command(pid);
                 command.device = device;
                 command.allocation_count = handles.len() as u32;
                 command.priority = priority;
@@ -356,8 +352,7 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                let code = VgpuCommand::OfferAllocations;
-                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::ReclaimAllocations {
                 device,
@@ -371,8 +366,7 @@ impl Driver {
                 check_count(handles.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
                 let kind = if resources { Resource } else { Allocation };
                 self.objects_on(pid, &handles, &[kind], entry.adapter)?;
-                let mut command = ReclaimAllocationsCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::ReclaimAllocations, pid);
+                let mut command: ReclaimAllocationsCommand = self.command(pid);
                 command.device = device;
                 command.paging_queue = paging_queue;
                 command.allocation_count = handles.len() as u32;
@@ -386,16 +380,27 @@ impl Driver {
                 );
                 check_packet(&bytes)?;
                 let results = if write_results { handles.len() } else { 0 };
-                let code = VgpuCommand::ReclaimAllocations;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::Reclaim { results },
                     bytes,
                 );
             }
+            other => return self.start_memory_property_request(pid, ticket, other),
+        }
+        Ok(())
+    }
+
+    /// Starts UPDATEALLOCATIONPROPERTY, INVALIDATECACHE and CHANGEVIDEOMEMORYRESERVATION.
+    fn start_memory_property_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        match request {
             Request::UpdateAllocationProperty {
                 paging_queue,
                 allocation,
@@ -406,20 +411,17 @@ impl Driver {
             } => {
                 let queue = self.object(pid, paging_queue, &[PagingQueue])?;
                 self.object_on(pid, allocation, &[Allocation], queue.adapter)?;
-                let mut command = UpdateAllocationPropertyCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::UpdateAllocationProperty, pid);
+                let mut command: UpdateAllocationPropertyCommand = self.command(pid);
                 command.paging_queue = paging_queue;
                 command.allocation = allocation;
                 command.supported_segment_set = supported_segment_set;
                 command.preferred_segment = preferred_segment;
                 command.flags = flags;
                 command.property_mask = property_mask;
-                let code = VgpuCommand::UpdateAllocationProperty;
                 self.send_request(
                     pid,
                     ticket,
                     queue.adapter,
-                    code,
                     Expect::PagingFence,
                     command.as_bytes(),
                 );
@@ -432,18 +434,15 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
-                let mut command = InvalidateCacheCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::InvalidateCache, pid);
+                let mut command: InvalidateCacheCommand = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
                 command.offset = offset;
                 command.length = length;
-                let code = VgpuCommand::InvalidateCache;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::Status,
                     command.as_bytes(),
                 );
@@ -455,16 +454,14 @@ impl Driver {
                 physical_adapter_index,
             } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let mut command = ChangeVideoMemoryReservationCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::ChangeVideoMemoryReservation, pid);
+                let mut command: ChangeVideoMemoryReservationCommand = self.command(pid);
                 // Linux leaves the process and adapter fields of the arguments zero.
                 command.memory_segment_group = segment_group;
                 command.reservation = reservation;
                 command.physical_adapter_index = physical_adapter_index;
-                let code = VgpuCommand::ChangeVideoMemoryReservation;
-                self.send_request(pid, ticket, id, code, Expect::Status, command.as_bytes());
+                self.send_request(pid, ticket, id, Expect::Status, command.as_bytes());
             }
-            _ => return Err(NtStatus::NOT_IMPLEMENTED),
+            other => return self.start_sharing_request(pid, ticket, other),
         }
         Ok(())
     }
@@ -477,8 +474,7 @@ impl Driver {
         resource: D3dkmtHandle,
         count: usize,
     ) -> AllocationPriorityCommand {
-        let mut message = AllocationPriorityCommand::zeroed();
-        message.header = self.vgpu_header(command, pid);
+        let mut message: AllocationPriorityCommand = self.command_as(command, pid);
         message.device = device;
         message.resource = resource;
         message.allocation_count = count as u32;

@@ -11,7 +11,7 @@ use zerocopy::IntoBytes;
 use ObjectKind::{Allocation, Context, Device, PagingQueue, Resource};
 
 impl Driver {
-    /// Encodes the device-level requests.
+    /// Encodes the device, paging-queue and context requests.
     pub(super) fn start_object_request(
         &mut self,
         pid: ProcessId,
@@ -21,14 +21,12 @@ impl Driver {
         match request {
             Request::CreateDevice { adapter, flags } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let mut command = CreateDeviceCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::CreateDevice, pid);
+                let mut command: CreateDeviceCommand = self.command(pid);
                 command.flags = flags;
                 command.error_code = self.config.device_state_cookie;
                 let expect = Expect::Device { adapter: id };
                 let bytes = command.as_bytes().to_vec();
-                let code = VgpuCommand::CreateDevice;
-                self.send_request(pid, ticket, id, code, expect, bytes);
+                self.send_request(pid, ticket, id, expect, bytes);
             }
             Request::DestroyDevice { device } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -36,32 +34,27 @@ impl Driver {
                     process.remove_device_tree(device);
                 }
                 let flush = self.flush_device_command(pid, device);
-                let code = VgpuCommand::FlushDevice;
-                self.send_internal(pid, entry.adapter, code, Expect::Ignore, flush);
+                self.send_internal(pid, entry.adapter, Expect::Ignore, flush);
                 let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
-                let code = VgpuCommand::DestroyDevice;
-                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, command);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, command);
             }
             Request::CreatePagingQueue { device, priority } => {
                 let entry = self.object(pid, device, &[Device])?;
-                let mut command = CreatePagingQueueCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::CreatePagingQueue, pid);
+                let mut command: CreatePagingQueueCommand = self.command(pid);
                 command.device = device;
                 command.priority = priority;
                 let expect = Expect::PagingQueue {
                     adapter: entry.adapter,
                     device,
                 };
-                let code = VgpuCommand::CreatePagingQueue;
-                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::DestroyPagingQueue { paging_queue } => {
                 let entry = self.object(pid, paging_queue, &[PagingQueue])?;
                 self.remove_objects(pid, &[paging_queue]);
                 let command =
                     self.handle_command(VgpuCommand::DestroyPagingQueue, pid, paging_queue);
-                let code = VgpuCommand::DestroyPagingQueue;
-                self.send_request(pid, ticket, entry.adapter, code, Expect::NoResult, command);
+                self.send_request(pid, ticket, entry.adapter, Expect::NoResult, command);
             }
             Request::CreateContext {
                 device,
@@ -73,8 +66,7 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
-                let mut command = CreateContextVirtualCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::CreateContextVirtual, pid);
+                let mut command: CreateContextVirtualCommand = self.command(pid);
                 command.device = device;
                 command.node_ordinal = node_ordinal;
                 command.engine_affinity = engine_affinity;
@@ -88,8 +80,7 @@ impl Driver {
                     device,
                     private_size: private_data.len(),
                 };
-                let code = VgpuCommand::CreateContextVirtual;
-                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
+                self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::DestroyContext { context } => {
                 let entry = self.object(pid, context, &[Context])?;
@@ -97,9 +88,21 @@ impl Driver {
                     process.remove_context(context);
                 }
                 let command = self.handle_command(VgpuCommand::DestroyContext, pid, context);
-                let code = VgpuCommand::DestroyContext;
-                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, command);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, command);
             }
+            other => return self.start_allocation_request(pid, ticket, other),
+        }
+        Ok(())
+    }
+
+    /// Encodes the allocation requests: create, destroy, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
+    fn start_allocation_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        match request {
             Request::CreateAllocation {
                 device,
                 resource,
@@ -113,8 +116,7 @@ impl Driver {
                 if !resource.is_null() {
                     self.object(pid, resource, &[Resource])?;
                 }
-                let mut command = CreateAllocationCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::CreateAllocation, pid);
+                let mut command: CreateAllocationCommand = self.command(pid);
                 command.device = device;
                 command.resource = resource;
                 command.private_runtime_data_size = runtime_data.len() as u32;
@@ -147,8 +149,7 @@ impl Driver {
                     creates_resource: flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
                     resource,
                 };
-                let code = VgpuCommand::CreateAllocation;
-                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
+                self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::DestroyAllocation {
                 device,
@@ -167,8 +168,7 @@ impl Driver {
                 if !resource.is_null() {
                     self.object(pid, resource, &[Resource])?;
                 }
-                let mut command = DestroyAllocationCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::DestroyAllocation, pid);
+                let mut command: DestroyAllocationCommand = self.command(pid);
                 command.device = device;
                 command.resource = resource;
                 command.allocation_count = allocations.len() as u32;
@@ -181,8 +181,7 @@ impl Driver {
                     destroyed.push(resource);
                 }
                 let expect = Expect::DestroyObjects { handles: destroyed };
-                let code = VgpuCommand::DestroyAllocation;
-                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
+                self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::MakeResident {
                 paging_queue,
@@ -191,22 +190,13 @@ impl Driver {
             } => {
                 let entry = self.object(pid, paging_queue, &[PagingQueue])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
-                let mut command = MakeResidentCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::MakeResident, pid);
+                let mut command: MakeResidentCommand = self.command(pid);
                 command.paging_queue = paging_queue;
                 command.flags = flags;
                 command.allocation_count = allocations.len() as u32;
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
-                let code = VgpuCommand::MakeResident;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    code,
-                    Expect::MakeResident,
-                    bytes,
-                );
+                self.send_request(pid, ticket, entry.adapter, Expect::MakeResident, bytes);
             }
             Request::Evict {
                 device,
@@ -215,8 +205,12 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
-                let mut command = EvictCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::Evict, pid);
+                // EVICT's reply carries no status (`dxgkvmb_command_evict_return`), so the host
+                // cannot refuse a handle that is not an allocation: checked here instead.
+                for allocation in &allocations {
+                    self.object_on(pid, *allocation, &[Allocation], entry.adapter)?;
+                }
+                let mut command: EvictCommand = self.command(pid);
                 command.device = device;
                 command.flags = flags;
                 command.allocation_count = allocations.len() as u32;
@@ -227,35 +221,29 @@ impl Driver {
                     &[&tail],
                     0,
                 );
-                let code = VgpuCommand::Evict;
-                self.send_request(pid, ticket, entry.adapter, code, Expect::Evict, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Evict, bytes);
             }
             Request::Lock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;
                 let allocation_entry = self.object(pid, allocation, &[Allocation])?;
-                let mut command = Lock2Command::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::Lock2, pid);
+                let mut command: Lock2Command = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
                 let expect = Expect::Lock {
                     cached: allocation_entry.cached,
                 };
-                let code = VgpuCommand::Lock2;
-                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::Unlock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;
                 self.object(pid, allocation, &[Allocation])?;
-                let mut command = Unlock2Command::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::Unlock2, pid);
+                let mut command: Unlock2Command = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
-                let code = VgpuCommand::Unlock2;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::Status,
                     command.as_bytes(),
                 );
@@ -274,8 +262,7 @@ impl Driver {
                 for context in others {
                     self.object(pid, *context, &[Context])?;
                 }
-                let mut command = SubmitCommandCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::SubmitCommand, pid);
+                let mut command: SubmitCommandCommand = self.command(pid);
                 command.command_buffer = command_buffer;
                 command.command_length = command_length;
                 command.broadcast_context_count = contexts.len() as u32;
@@ -287,10 +274,9 @@ impl Driver {
                 let history = handle_bytes(&history_buffers);
                 let bytes = build_message(None, command.as_bytes(), &[&history, &private_data], 0);
                 check_packet(&bytes)?;
-                let code = VgpuCommand::SubmitCommand;
-                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
-            _ => return Err(NtStatus::NOT_IMPLEMENTED),
+            other => return self.start_sync_request(pid, ticket, other),
         }
         Ok(())
     }

@@ -28,13 +28,13 @@ impl Driver {
         let devices = process.entries_of(Device);
         let allocations = process.entries_of(Allocation);
         let resources = process.entries_of(Resource);
-        let mut commands: Vec<(AdapterId, Vec<u8>, VgpuCommand)> = Vec::new();
+        let mut commands: Vec<(AdapterId, Vec<u8>)> = Vec::new();
         for device in devices
             .iter()
             .filter(|device| self.require_active(device.adapter).is_ok())
         {
             let flush = self.flush_device_command(pid, device.handle);
-            commands.push((device.adapter, flush, VgpuCommand::FlushDevice));
+            commands.push((device.adapter, flush));
             let owned = allocations
                 .iter()
                 .chain(resources.iter())
@@ -46,10 +46,10 @@ impl Driver {
                     entry.handle,
                     entry.kind == Resource,
                 );
-                commands.push((device.adapter, bytes, VgpuCommand::DestroyAllocation));
+                commands.push((device.adapter, bytes));
             }
             let destroy = self.handle_command(VgpuCommand::DestroyDevice, pid, device.handle);
-            commands.push((device.adapter, destroy, VgpuCommand::DestroyDevice));
+            commands.push((device.adapter, destroy));
         }
         let shared = self.teardown_shared_objects(pid, ticket);
         if let Some(process) = self.processes.get_mut(&pid) {
@@ -60,22 +60,16 @@ impl Driver {
         if commands.is_empty() && shared == 0 {
             self.send_destroy_process(pid, ticket);
         }
-        for (adapter, bytes, code) in commands {
-            self.send_internal(pid, adapter, code, Expect::TeardownStep { ticket }, bytes);
+        for (adapter, bytes) in commands {
+            self.send_internal(pid, adapter, Expect::TeardownStep { ticket }, bytes);
         }
         Ok(())
     }
 
     pub(super) fn send_destroy_process(&mut self, pid: ProcessId, ticket: Ticket) {
         let host = self.host_process(pid);
-        let header = CommandHeader::global(GlobalCommand::DestroyProcess.as_u32(), host);
-        let pending = Pending::request(
-            pid,
-            ticket,
-            Expect::DestroyProcess,
-            None,
-            GlobalCommand::DestroyProcess.as_u32(),
-        );
+        let header: CommandHeader = new_command(GlobalCommand::DestroyProcess, host);
+        let pending = Pending::request(pid, ticket, Expect::DestroyProcess, None);
         if self.global_ready() {
             self.send_global(None, header.as_bytes().to_vec(), pending);
         } else {

@@ -1,7 +1,7 @@
 //! Encoding of the scheduling and adapter-query requests (dxg.md §3.14, §3.23–§3.25): hardware
 //! queues (50–52), context priorities (33, 61), MARKDEVICEASERROR (29), FLUSHHEAPTRANSITIONS
-//! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68); plus the
-//! router that sends each newer request to its encoder.
+//! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68). This is the
+//! last encoder of the chain (see `encode`).
 
 use super::encode::{check_packet, fixed_part};
 use super::replies::Expect;
@@ -17,44 +17,8 @@ pub(super) const CREATE_HWQUEUE_PRIVATE_OFFSET: usize = 68;
 const CREATE_HWQUEUE_SLACK: usize = 3;
 
 impl Driver {
-    /// Routes the requests added after the smoke path to their encoders.
-    pub(super) fn start_extended_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        request: Request,
-    ) -> Result<(), NtStatus> {
-        match request {
-            Request::ReserveGpuVirtualAddress { .. }
-            | Request::MapGpuVirtualAddress { .. }
-            | Request::FreeGpuVirtualAddress { .. }
-            | Request::UpdateGpuVirtualAddress { .. }
-            | Request::SetAllocationPriority { .. }
-            | Request::GetAllocationPriority { .. }
-            | Request::QueryAllocationResidency { .. }
-            | Request::OfferAllocations { .. }
-            | Request::ReclaimAllocations { .. }
-            | Request::UpdateAllocationProperty { .. }
-            | Request::InvalidateCache { .. }
-            | Request::ChangeVideoMemoryReservation { .. } => {
-                self.start_memory_request(pid, ticket, request)
-            }
-            Request::CreateNtSharedObject { .. }
-            | Request::DestroyNtSharedObject { .. }
-            | Request::OpenResource { .. }
-            | Request::OpenSyncObject { .. }
-            | Request::ShareObjectWithHost { .. }
-            | Request::QuerySharedResource { .. }
-            | Request::GetStandardAllocationDriverData { .. }
-            | Request::SetExistingSysmemStore { .. }
-            | Request::SetExistingSysmemPages { .. } => {
-                self.start_sharing_request(pid, ticket, request)
-            }
-            other => self.start_scheduling_request(pid, ticket, other),
-        }
-    }
-
-    fn start_scheduling_request(
+    /// Starts a scheduling or adapter-query request (the last encoder of the chain).
+    pub(super) fn start_scheduling_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
@@ -67,8 +31,7 @@ impl Driver {
                 private_data,
             } => {
                 let entry = self.object(pid, context, &[Context])?;
-                let mut command = CreateHwQueueCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::CreateHwQueue, pid);
+                let mut command: CreateHwQueueCommand = self.command(pid);
                 command.context = context;
                 command.flags = flags;
                 command.private_data_size = private_data.len() as u32;
@@ -88,8 +51,7 @@ impl Driver {
                     context,
                     private_size: private_data.len(),
                 };
-                let code = VgpuCommand::CreateHwQueue;
-                self.send_request(pid, ticket, entry.adapter, code, expect, bytes);
+                self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::DestroyHwQueue { hwqueue } => {
                 let entry = self.object(pid, hwqueue, &[HwQueue])?;
@@ -97,8 +59,7 @@ impl Driver {
                     process.remove_hwqueue(hwqueue);
                 }
                 let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-                let code = VgpuCommand::DestroyHwQueue;
-                self.send_request(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::SubmitCommandToHwQueue {
                 hwqueue,
@@ -112,8 +73,7 @@ impl Driver {
                 // Linux bounds `num_primaries` only by the packet size
                 // (`dxgkio_submit_command_to_hwqueue`); so does `check_packet` below.
                 self.objects_on(pid, &primaries, &[Allocation], entry.adapter)?;
-                let mut command = SubmitCommandToHwQueueCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::SubmitCommandToHwQueue, pid);
+                let mut command: SubmitCommandToHwQueueCommand = self.command(pid);
                 command.hwqueue = hwqueue;
                 command.progress_fence_id = progress_fence_value;
                 command.command_buffer = command_buffer;
@@ -127,8 +87,7 @@ impl Driver {
                     0,
                 );
                 check_packet(&bytes)?;
-                let code = VgpuCommand::SubmitCommandToHwQueue;
-                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::SetContextSchedulingPriority {
                 context,
@@ -136,17 +95,14 @@ impl Driver {
                 in_process,
             } => {
                 let entry = self.object(pid, context, &[Context])?;
-                let mut command = SetContextSchedulingPriorityCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::SetContextSchedulingPriority, pid);
+                let mut command: SetContextSchedulingPriorityCommand = self.command(pid);
                 command.context = context;
                 command.priority = priority;
                 command.in_process = u8::from(in_process);
-                let code = VgpuCommand::SetContextSchedulingPriority;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::Status,
                     command.as_bytes(),
                 );
@@ -156,41 +112,34 @@ impl Driver {
                 in_process,
             } => {
                 let entry = self.object(pid, context, &[Context])?;
-                let mut command = GetContextSchedulingPriorityCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::GetContextSchedulingPriority, pid);
+                let mut command: GetContextSchedulingPriorityCommand = self.command(pid);
                 command.context = context;
                 command.in_process = u8::from(in_process);
-                let code = VgpuCommand::GetContextSchedulingPriority;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::SchedulingPriority,
                     command.as_bytes(),
                 );
             }
             Request::MarkDeviceAsError { device, reason } => {
                 let entry = self.object(pid, device, &[Device])?;
-                let mut command = MarkDeviceAsErrorCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::MarkDeviceAsError, pid);
+                let mut command: MarkDeviceAsErrorCommand = self.command(pid);
                 command.device = device;
                 command.reason = reason;
-                let code = VgpuCommand::MarkDeviceAsError;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::Status,
                     command.as_bytes(),
                 );
             }
             Request::FlushHeapTransitions { adapter } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let header = self.vgpu_header(VgpuCommand::FlushHeapTransitions, pid);
-                let code = VgpuCommand::FlushHeapTransitions;
-                self.send_request(pid, ticket, id, code, Expect::Status, header.as_bytes());
+                let header: CommandHeader = self.command_as(VgpuCommand::FlushHeapTransitions, pid);
+                self.send_request(pid, ticket, id, Expect::Status, header.as_bytes());
             }
             Request::QueryClockCalibration {
                 adapter,
@@ -198,17 +147,14 @@ impl Driver {
                 physical_adapter_index,
             } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let mut command = QueryClockCalibrationCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::QueryClockCalibration, pid);
+                let mut command: QueryClockCalibrationCommand = self.command(pid);
                 command.adapter = self.host_adapter(id)?;
                 command.node_ordinal = node_ordinal;
                 command.physical_adapter_index = physical_adapter_index;
-                let code = VgpuCommand::QueryClockCalibration;
                 self.send_request(
                     pid,
                     ticket,
                     id,
-                    code,
                     Expect::ClockCalibration,
                     command.as_bytes(),
                 );
@@ -225,9 +171,7 @@ impl Driver {
                     Some(other) => other,
                 };
                 let host = self.active_process(target)?.host;
-                let mut command = QueryStatisticsCommand::zeroed();
-                command.header =
-                    CommandHeader::vgpu(VgpuCommand::QueryStatistics.as_u32(), host, false);
+                let mut command = QueryStatisticsCommand::with_process(host);
                 command.statistics_type = statistics_type;
                 let adapter = self.adapters.get(id.0).ok_or(NtStatus::DEVICE_REMOVED)?;
                 command.adapter_luid = adapter
@@ -236,30 +180,17 @@ impl Driver {
                     .unwrap_or(adapter.luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
-                let code = VgpuCommand::QueryStatistics;
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    code,
-                    Expect::Statistics,
-                    command.as_bytes(),
-                );
+                self.send_request(pid, ticket, id, Expect::Statistics, command.as_bytes());
             }
             Request::IsFeatureEnabled {
                 adapter,
                 feature_id,
             } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let mut command = IsFeatureEnabledCommand::zeroed();
-                command.header = CommandHeader::vgpu(
-                    VgpuCommand::IsFeatureEnabled.as_u32(),
-                    D3dkmtHandle::NULL,
-                    false,
-                );
+                let mut command: IsFeatureEnabledCommand =
+                    new_command(VgpuCommand::IsFeatureEnabled, D3dkmtHandle::NULL);
                 command.feature_id = feature_id;
-                let code = VgpuCommand::IsFeatureEnabled;
-                self.send_request(pid, ticket, id, code, Expect::Feature, command.as_bytes());
+                self.send_request(pid, ticket, id, Expect::Feature, command.as_bytes());
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -79,7 +79,7 @@ impl Driver {
         }
     }
 
-    /// Starts a sharing / standard-allocation / existing-sysmem request.
+    /// Starts a sharing request: NT shared objects, OPENRESOURCE, OPENSYNCOBJECT, queries.
     pub(super) fn start_sharing_request(
         &mut self,
         pid: ProcessId,
@@ -119,22 +119,17 @@ impl Driver {
                     }
                     SharedKind::SyncObject { global, monitored }
                 };
-                let mut command = HandleCommand::zeroed();
-                command.header = CommandHeader::global(
-                    GlobalCommand::CreateNtSharedObject.as_u32(),
-                    process.host,
-                );
+                let mut command: HandleCommand =
+                    new_command(GlobalCommand::CreateNtSharedObject, process.host);
                 command.handle = object;
                 let expect = Expect::NtShared {
                     adapter: entry.adapter,
                     kind,
                 };
-                let code = GlobalCommand::CreateNtSharedObject;
                 self.send_global_request(
                     pid,
                     ticket,
                     Some(entry.adapter),
-                    code,
                     expect,
                     command.as_bytes(),
                 );
@@ -150,8 +145,7 @@ impl Driver {
                     .remove(&shared_handle)
                     .map(|entry| entry.adapter);
                 let bytes = destroy_shared_command(shared_handle);
-                let code = GlobalCommand::DestroyNtSharedObject;
-                self.send_global_request(pid, ticket, adapter, code, Expect::Status, bytes);
+                self.send_global_request(pid, ticket, adapter, Expect::Status, bytes);
             }
             Request::OpenResource {
                 device,
@@ -165,8 +159,7 @@ impl Driver {
                 else {
                     return Err(NtStatus::OBJECT_TYPE_MISMATCH);
                 };
-                let mut command = OpenResourceCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::OpenResource, pid);
+                let mut command: OpenResourceCommand = self.command(pid);
                 command.device = device;
                 command.nt_security_sharing = 1;
                 command.global_share = shared_handle;
@@ -177,8 +170,7 @@ impl Driver {
                     device,
                     allocations,
                 };
-                let code = VgpuCommand::OpenResource;
-                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::OpenSyncObject {
                 device,
@@ -192,11 +184,7 @@ impl Driver {
                 else {
                     return Err(NtStatus::OBJECT_TYPE_MISMATCH);
                 };
-                let mut command = OpenSyncObjectCommand::zeroed();
-                command.header = CommandHeader::global(
-                    GlobalCommand::OpenSyncObject.as_u32(),
-                    self.host_process(pid),
-                );
+                let mut command: OpenSyncObjectCommand = self.command(pid);
                 command.device = device;
                 command.global_sync_object = global;
                 command.flags = flags;
@@ -209,12 +197,10 @@ impl Driver {
                     global,
                     monitored,
                 };
-                let code = GlobalCommand::OpenSyncObject;
                 self.send_global_request(
                     pid,
                     ticket,
                     Some(entry.adapter),
-                    code,
                     expect,
                     command.as_bytes(),
                 );
@@ -249,23 +235,30 @@ impl Driver {
                     &[Resource, Allocation, SyncObject, MonitoredFence],
                     entry.adapter,
                 )?;
-                let mut command = ShareObjectWithHostCommand::zeroed();
-                command.header = CommandHeader::global(
-                    GlobalCommand::ShareObjectWithHost.as_u32(),
-                    self.host_process(pid),
-                );
+                let mut command: ShareObjectWithHostCommand = self.command(pid);
                 command.device = device;
                 command.object = object;
-                let code = GlobalCommand::ShareObjectWithHost;
                 self.send_global_request(
                     pid,
                     ticket,
                     Some(entry.adapter),
-                    code,
                     Expect::VailHandle,
                     command.as_bytes(),
                 );
             }
+            other => return self.start_sysmem_request(pid, ticket, other),
+        }
+        Ok(())
+    }
+
+    /// Starts a standard-allocation or existing-sysmem request.
+    fn start_sysmem_request(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        request: Request,
+    ) -> Result<(), NtStatus> {
+        match request {
             Request::GetStandardAllocationDriverData {
                 device,
                 allocation_type,
@@ -285,9 +278,7 @@ impl Driver {
                 if total > limit {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                let mut command = GetStandardAllocationDriverDataCommand::zeroed();
-                command.header =
-                    self.vgpu_header(VgpuCommand::DdiGetStandardAllocationDriverData, pid);
+                let mut command: GetStandardAllocationDriverDataCommand = self.command(pid);
                 command.allocation_type = allocation_type;
                 command.private_driver_data_size = allocation_data_size;
                 command.private_driver_resource_size = resource_data_size;
@@ -302,8 +293,7 @@ impl Driver {
                     allocation_size: allocation_data_size,
                     resource_size: resource_data_size,
                 };
-                let code = VgpuCommand::DdiGetStandardAllocationDriverData;
-                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::SetExistingSysmemStore {
                 device,
@@ -315,17 +305,14 @@ impl Driver {
                 if gpadl == 0 {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                let mut command = SetExistingSysmemStoreCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::SetExistingSysmemStore, pid);
+                let mut command: SetExistingSysmemStoreCommand = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
                 command.gpadl = gpadl;
-                let code = VgpuCommand::SetExistingSysmemStore;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::Status,
                     command.as_bytes(),
                 );
@@ -351,7 +338,7 @@ impl Driver {
                     0,
                 );
             }
-            _ => return Err(NtStatus::NOT_IMPLEMENTED),
+            other => return self.start_scheduling_request(pid, ticket, other),
         }
         Ok(())
     }
@@ -375,8 +362,7 @@ impl Driver {
         let remaining = page_frames.get(offset..).unwrap_or_default();
         let batch = remaining.get(..MAX_PFNS_PER_MESSAGE).unwrap_or(remaining);
         let count = batch.len();
-        let mut command = SetExistingSysmemPagesCommand::zeroed();
-        command.header = self.vgpu_header(VgpuCommand::SetExistingSysmemPages, pid);
+        let mut command: SetExistingSysmemPagesCommand = self.command(pid);
         command.device = device;
         command.allocation = allocation;
         command.num_pages = count as u32;
@@ -392,8 +378,7 @@ impl Driver {
             page_frames,
             offset,
         };
-        let code = VgpuCommand::SetExistingSysmemPages;
-        self.send_request(pid, ticket, adapter, code, expect, bytes);
+        self.send_request(pid, ticket, adapter, expect, bytes);
     }
 
     /// Process exit: DESTROYNTSHAREDOBJECT for every shared handle the process created (Linux
@@ -407,12 +392,7 @@ impl Driver {
             .collect();
         for (handle, adapter) in &owned {
             self.shared.remove(handle);
-            let pending = Pending::internal(
-                pid,
-                Expect::TeardownStep { ticket },
-                *adapter,
-                GlobalCommand::DestroyNtSharedObject.as_u32(),
-            );
+            let pending = Pending::internal(pid, Expect::TeardownStep { ticket }, *adapter);
             self.send_global(None, destroy_shared_command(*handle), pending);
         }
         owned.len()
@@ -427,19 +407,15 @@ impl Driver {
         resource: D3dkmtHandle,
     ) {
         let bytes = self.destroy_not_in_use_command(pid, device, resource, true);
-        let code = VgpuCommand::DestroyAllocation;
-        self.send_internal(pid, adapter, code, Expect::Ignore, bytes);
+        self.send_internal(pid, adapter, Expect::Ignore, bytes);
     }
 }
 
 /// DESTROYNTSHAREDOBJECT: global header with process 0 (`command_vm_to_host_init1`), then the
 /// shared handle.
 fn destroy_shared_command(shared_handle: D3dkmtHandle) -> Vec<u8> {
-    let mut command = HandleCommand::zeroed();
-    command.header = CommandHeader::global(
-        GlobalCommand::DestroyNtSharedObject.as_u32(),
-        D3dkmtHandle::NULL,
-    );
+    let mut command: HandleCommand =
+        new_command(GlobalCommand::DestroyNtSharedObject, D3dkmtHandle::NULL);
     command.handle = shared_handle;
     command.as_bytes().to_vec()
 }

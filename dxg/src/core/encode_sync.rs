@@ -35,8 +35,7 @@ impl Driver {
                 flags,
             } => {
                 let entry = self.object(pid, device, &[Device])?;
-                let mut command = CreateSyncObjectCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::CreateSyncObject, pid);
+                let mut command: CreateSyncObjectCommand = self.command(pid);
                 command.device = device;
                 command.flags = flags;
                 command.client_hint = SYNC_CLIENT_HINT_UMD;
@@ -80,8 +79,7 @@ impl Driver {
                     monitored,
                     event,
                 };
-                let code = VgpuCommand::CreateSyncObject;
-                self.send_request(pid, ticket, entry.adapter, code, expect, command.as_bytes());
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::DestroySyncObject { sync_object } => {
                 let entry = self.object(pid, sync_object, &[SyncObject])?;
@@ -89,15 +87,10 @@ impl Driver {
                 self.events.retain(|_, event| {
                     !matches!(event, GuestEvent::Notification { process, sync_object: object } if *process == pid && *object == sync_object)
                 });
-                let mut command = HandleCommand::zeroed();
-                command.header = CommandHeader::global(
-                    GlobalCommand::DestroySyncObject.as_u32(),
-                    self.host_process(pid),
-                );
+                let mut command: HandleCommand =
+                    self.command_as(GlobalCommand::DestroySyncObject, pid);
                 command.handle = sync_object;
-                let code = GlobalCommand::DestroySyncObject.as_u32();
-                let pending =
-                    Pending::request(pid, ticket, Expect::Status, Some(entry.adapter), code);
+                let pending = Pending::request(pid, ticket, Expect::Status, Some(entry.adapter));
                 self.send_global(Some(entry.adapter), command.as_bytes().to_vec(), pending);
             }
             Request::SignalFromGpu {
@@ -143,8 +136,7 @@ impl Driver {
                         process: pid,
                     },
                 );
-                let mut command = WaitForSyncObjectFromCpuCommand::zeroed();
-                command.header = self.vgpu_header(VgpuCommand::WaitForSyncObjectFromCpu, pid);
+                let mut command: WaitForSyncObjectFromCpuCommand = self.command(pid);
                 command.device = device;
                 command.object_count = objects.len() as u32;
                 command.flags = if wait_any { WAIT_FLAG_WAIT_ANY } else { 0 };
@@ -155,12 +147,10 @@ impl Driver {
                     &[&handle_bytes(&objects), &u64_bytes(&values)],
                     0,
                 );
-                let code = VgpuCommand::WaitForSyncObjectFromCpu;
                 self.send_request(
                     pid,
                     ticket,
                     entry.adapter,
-                    code,
                     Expect::WaitFromCpu { event },
                     bytes,
                 );
@@ -176,8 +166,7 @@ impl Driver {
                 let first = objects.first().ok_or(NtStatus::INVALID_PARAMETER)?;
                 let legacy = !self.is_monitored_fence(pid, *first);
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
-                let code = VgpuCommand::WaitForSyncObjectFromGpu;
-                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::SignalSynchronizationObject2 {
                 context,
@@ -209,11 +198,10 @@ impl Driver {
                     *first = fence_value;
                 }
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, true);
-                let code = VgpuCommand::WaitForSyncObjectFromGpu;
-                self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::CancelWait { ticket: wait } => self.cancel_wait(pid, ticket, wait)?,
-            _ => return Err(NtStatus::NOT_IMPLEMENTED),
+            other => return self.start_virtual_address_request(pid, ticket, other),
         }
         Ok(())
     }
@@ -250,8 +238,7 @@ impl Driver {
         values: &[u64],
         legacy_fence_object: bool,
     ) -> alloc::vec::Vec<u8> {
-        let mut command = WaitForSyncObjectFromGpuCommand::zeroed();
-        command.header = self.vgpu_header(VgpuCommand::WaitForSyncObjectFromGpu, pid);
+        let mut command: WaitForSyncObjectFromGpuCommand = self.command(pid);
         command.context = context;
         command.object_count = objects.len() as u32;
         command.legacy_fence_object = u8::from(legacy_fence_object);
@@ -301,8 +288,7 @@ impl Driver {
         self.sync_objects(pid, objects)?;
         let enqueue = flags & SIGNAL_FLAG_ENQUEUE_CPU_EVENT != 0;
         let event = if enqueue { self.new_event() } else { 0 };
-        let mut command = SignalSyncObjectCommand::zeroed();
-        command.header = self.vgpu_header(VgpuCommand::SignalSyncObject, pid);
+        let mut command: SignalSyncObjectCommand = self.command(pid);
         command.object_count = objects.len() as u32;
         command.flags = flags;
         command.context_count = (broadcast_contexts.len() as u32).saturating_add(1);
@@ -318,9 +304,8 @@ impl Driver {
             ],
             0,
         );
-        let code = VgpuCommand::SignalSyncObject;
         if !enqueue {
-            self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+            self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
             return Ok(());
         }
         // The ticket completes when the host signals the event (after its acknowledgement, which
@@ -341,7 +326,7 @@ impl Driver {
             adapter: Some(entry.adapter),
             ticket: (!asynchronous).then_some(ticket),
             process: Some(pid),
-            command: code.as_u32(),
+            command: u32::MAX,
         };
         self.send_vgpu(entry.adapter, bytes, pending, true);
         Ok(())
@@ -359,8 +344,7 @@ impl Driver {
         ticket: Ticket,
     ) -> Result<(), NtStatus> {
         self.sync_operands(pid, objects, values)?;
-        let mut command = SignalSyncObjectCommand::zeroed();
-        command.header = self.vgpu_header(VgpuCommand::SignalSyncObject, pid);
+        let mut command: SignalSyncObjectCommand = self.command(pid);
         command.object_count = objects.len() as u32;
         command.context_count = contexts.len() as u32;
         command.cpu_event_or_device = device_word;
@@ -374,8 +358,7 @@ impl Driver {
             ],
             0,
         );
-        let code = VgpuCommand::SignalSyncObject;
-        self.send_request_async(pid, ticket, entry.adapter, code, Expect::Status, bytes);
+        self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
         Ok(())
     }
 }

@@ -77,6 +77,16 @@ impl Driver {
         read_prefix(payload).ok()
     }
 
+    /// Reads a reply struct `T` (its size is the reply's minimum); a short reply is reported
+    /// and fails the request with BUFFER_TOO_SMALL, and `None` tells the decoder it is done.
+    pub(super) fn decode<T: FromBytes>(&mut self, pending: &Pending, payload: &[u8]) -> Option<T> {
+        let reply = self.need::<T>(pending, payload, core::mem::size_of::<T>());
+        if reply.is_none() {
+            self.finish(pending, Err(NtStatus::BUFFER_TOO_SMALL));
+        }
+        reply
+    }
+
     pub(super) fn bad_reply(&mut self, pending: &Pending, reason: &'static str) {
         self.protocol_error(ProtocolError::BadReply {
             command: pending.command,
@@ -227,6 +237,15 @@ impl Driver {
                 }
                 self.finish(&pending, Ok(Reply::AdapterInfo(data)));
             }
+            _ => self.on_device_reply(pending, payload),
+        }
+    }
+
+    /// Decodes the device, paging-queue, context, device-state and escape replies; hands the
+    /// others to the memory decoder.
+    fn on_device_reply(&mut self, pending: Pending, payload: &[u8]) {
+        let short = Err(NtStatus::BUFFER_TOO_SMALL);
+        match pending.expect.clone() {
             Expect::Device { adapter } => {
                 let Some(handle) = self.need::<u32>(&pending, payload, 4) else {
                     return self.finish(&pending, short);
@@ -251,12 +270,8 @@ impl Driver {
                 self.finish(&pending, Ok(Reply::Device(device)));
             }
             Expect::PagingQueue { adapter, device } => {
-                let Some(reply) = self.need::<CreatePagingQueueReply>(
-                    &pending,
-                    payload,
-                    CreatePagingQueueReply::SIZE,
-                ) else {
-                    return self.finish(&pending, short);
+                let Some(reply) = self.decode::<CreatePagingQueueReply>(&pending, payload) else {
+                    return;
                 };
                 if !self.is_io_space_page(reply.fence_storage_physical_address) {
                     self.bad_reply(&pending, "paging queue fence address outside the IO space");
@@ -323,10 +338,8 @@ impl Driver {
                 );
             }
             Expect::DeviceState { device } => {
-                let Some(reply) =
-                    self.need::<GetDeviceStateReply>(&pending, payload, GetDeviceStateReply::SIZE)
-                else {
-                    return self.finish(&pending, short);
+                let Some(reply) = self.decode::<GetDeviceStateReply>(&pending, payload) else {
+                    return;
                 };
                 if reply.status < 0 {
                     return self.finish(&pending, Err(NtStatus(reply.status)));

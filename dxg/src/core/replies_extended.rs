@@ -226,8 +226,7 @@ impl Driver {
         };
         if let Err(status) = registered {
             let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-            let code = VgpuCommand::DestroyHwQueue;
-            self.send_internal(pid, adapter, code, Expect::Ignore, bytes);
+            self.send_internal(pid, adapter, Expect::Ignore, bytes);
             return Err(status);
         }
         if let Some(process) = self.processes.get_mut(&pid) {

@@ -115,10 +115,8 @@ impl Driver {
                 );
             }
             Expect::MakeResident => {
-                let Some(reply) =
-                    self.need::<MakeResidentReply>(&pending, payload, MakeResidentReply::SIZE)
-                else {
-                    return self.finish(&pending, short);
+                let Some(reply) = self.decode::<MakeResidentReply>(&pending, payload) else {
+                    return;
                 };
                 let status = NtStatus(reply.status);
                 let result = if status.is_success() {
@@ -133,9 +131,8 @@ impl Driver {
                 self.finish(&pending, result);
             }
             Expect::Evict => {
-                let Some(reply) = self.need::<EvictReply>(&pending, payload, EvictReply::SIZE)
-                else {
-                    return self.finish(&pending, short);
+                let Some(reply) = self.decode::<EvictReply>(&pending, payload) else {
+                    return;
                 };
                 self.finish(
                     &pending,
@@ -145,9 +142,8 @@ impl Driver {
                 );
             }
             Expect::Lock { cached } => {
-                let Some(reply) = self.need::<Lock2Reply>(&pending, payload, Lock2Reply::SIZE)
-                else {
-                    return self.finish(&pending, short);
+                let Some(reply) = self.decode::<Lock2Reply>(&pending, payload) else {
+                    return;
                 };
                 if reply.status < 0 {
                     return self.finish(&pending, Err(NtStatus(reply.status)));
@@ -160,12 +156,9 @@ impl Driver {
                 self.finish(&pending, Ok(Reply::Locked { address, cached }));
             }
             Expect::VideoMemory => {
-                let Some(reply) = self.need::<QueryVideoMemoryInfoReply>(
-                    &pending,
-                    payload,
-                    QueryVideoMemoryInfoReply::SIZE,
-                ) else {
-                    return self.finish(&pending, short);
+                let Some(reply) = self.decode::<QueryVideoMemoryInfoReply>(&pending, payload)
+                else {
+                    return;
                 };
                 self.finish(
                     &pending,

@@ -2,7 +2,7 @@
 //! kept per transaction until its completion arrives ([`Pending`]).
 
 use super::{AdapterId, ProcessId, Ticket};
-use crate::wire::{D3dkmtHandle, GlobalCommand, VgpuCommand};
+use crate::wire::D3dkmtHandle;
 use alloc::vec::Vec;
 
 /// What a reply means to the driver.
@@ -144,24 +144,18 @@ pub(super) struct Pending {
     pub adapter: Option<AdapterId>,
     pub ticket: Option<Ticket>,
     pub process: Option<ProcessId>,
+    /// The command number, recorded by `send_raw` from the command's header (for error reports).
     pub command: u32,
 }
 
 impl Pending {
     pub fn new(expect: Expect, adapter: Option<AdapterId>) -> Self {
-        let command = match &expect {
-            Expect::SetIoSpace => GlobalCommand::SetIoSpaceRegion.as_u32(),
-            Expect::OpenAdapter(_) => VgpuCommand::OpenAdapter.as_u32(),
-            Expect::InternalInfo(_) => VgpuCommand::GetInternalAdapterInfo.as_u32(),
-            Expect::CloseAdapter(_) => VgpuCommand::CloseAdapter.as_u32(),
-            _ => u32::MAX,
-        };
         Self {
             expect,
             adapter,
             ticket: None,
             process: None,
-            command,
+            command: u32::MAX,
         }
     }
 
@@ -171,25 +165,24 @@ impl Pending {
         ticket: Ticket,
         expect: Expect,
         adapter: Option<AdapterId>,
-        command: u32,
     ) -> Self {
         Self {
             expect,
             adapter,
             ticket: Some(ticket),
             process: Some(process),
-            command,
+            command: u32::MAX,
         }
     }
 
     /// A transaction of `process` the driver sends on its own (no ticket waits for it).
-    pub fn internal(process: ProcessId, expect: Expect, adapter: AdapterId, command: u32) -> Self {
+    pub fn internal(process: ProcessId, expect: Expect, adapter: AdapterId) -> Self {
         Self {
             expect,
             adapter: Some(adapter),
             ticket: None,
             process: Some(process),
-            command,
+            command: u32::MAX,
         }
     }
 }

@@ -10,7 +10,6 @@ impl Driver {
     /// Decodes the reply of a sync object request; any other reply goes on to
     /// [`Driver::on_extended_reply`].
     pub(super) fn on_sync_reply(&mut self, pending: Pending, payload: &[u8]) {
-        let short = Err(NtStatus::BUFFER_TOO_SMALL);
         match pending.expect.clone() {
             Expect::SyncObject {
                 adapter,
@@ -18,12 +17,8 @@ impl Driver {
                 monitored,
                 event,
             } => {
-                let Some(reply) = self.need::<CreateSyncObjectReply>(
-                    &pending,
-                    payload,
-                    CreateSyncObjectReply::SIZE,
-                ) else {
-                    return self.finish(&pending, short);
+                let Some(reply) = self.decode::<CreateSyncObjectReply>(&pending, payload) else {
+                    return;
                 };
                 if monitored && !self.is_io_space_page(reply.fence_storage_address) {
                     self.bad_reply(&pending, "fence address outside the IO space");

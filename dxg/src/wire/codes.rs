@@ -218,6 +218,38 @@ command_enum! {
     }
 }
 
+/// A guest→host command number of either channel: the one value a call site names to build a
+/// command (the header, the transaction record and error reports all take it from there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandCode {
+    /// A per-vGPU command.
+    Vgpu(VgpuCommand),
+    /// A global (VM-wide) command.
+    Global(GlobalCommand),
+}
+
+impl CommandCode {
+    /// The wire number.
+    pub const fn as_u32(self) -> u32 {
+        match self {
+            Self::Vgpu(command) => command.as_u32(),
+            Self::Global(command) => command.as_u32(),
+        }
+    }
+}
+
+impl From<VgpuCommand> for CommandCode {
+    fn from(command: VgpuCommand) -> Self {
+        Self::Vgpu(command)
+    }
+}
+
+impl From<GlobalCommand> for CommandCode {
+    fn from(command: GlobalCommand) -> Self {
+        Self::Global(command)
+    }
+}
+
 /// `channel_type` values of the command header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]

@@ -1,6 +1,7 @@
 //! The 16-byte extension header and the 24-byte command headers (dxg.md §2.2–§2.3).
 
-use super::{ChannelType, D3dkmtHandle, Luid, WireError, assert_offset, assert_size, read_prefix};
+use super::{ChannelType, CommandCode, D3dkmtHandle, Luid, WireError};
+use super::{assert_offset, assert_size, read_prefix};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Prefix of every guest→host command when the interface version is ≥ 40.
@@ -82,6 +83,13 @@ impl CommandHeader {
             padding: 0,
         }
     }
+    /// The (synchronous) header of `code` on its own channel.
+    pub const fn of(code: CommandCode, process: D3dkmtHandle) -> Self {
+        match code {
+            CommandCode::Vgpu(command) => Self::vgpu(command.as_u32(), process, false),
+            CommandCode::Global(command) => Self::global(command.as_u32(), process),
+        }
+    }
     /// A header for a host→guest notification.
     pub const fn host_to_guest(command_type: u32) -> Self {
         Self {
@@ -104,6 +112,24 @@ impl CommandHeader {
     pub const fn is_async(&self) -> bool {
         self.channel_word & ASYNC_MESSAGE_BIT != 0
     }
+}
+
+/// A zeroed command struct whose leading 24-byte [`CommandHeader`] carries `code` for the host
+/// process `process`. Every guest→host command struct starts with its header (§2.3), so the
+/// header is written over the struct's first bytes; a type shorter than a header stays zero.
+pub fn new_command<T: FromBytes + IntoBytes>(
+    code: impl Into<CommandCode>,
+    process: D3dkmtHandle,
+) -> T {
+    let mut command = T::new_zeroed();
+    let header = CommandHeader::of(code.into(), process);
+    let _ = header.write_to_prefix(command.as_mut_bytes());
+    command
+}
+
+/// The command number of an encoded command (the bytes from its header onwards).
+pub fn command_number(command: &[u8]) -> Option<u32> {
+    super::read_at::<u32>(command, core::mem::offset_of!(CommandHeader, command_type)).ok()
 }
 
 /// A guest→host message split into its parts (host side parsing).

@@ -15,6 +15,7 @@ compile_error!("the dxg wire format is little-endian; big-endian targets are not
 mod adapter;
 mod allocation;
 mod codes;
+mod commands;
 mod device;
 mod header;
 mod misc;
@@ -28,6 +29,7 @@ mod types;
 pub use adapter::*;
 pub use allocation::*;
 pub use codes::*;
+pub use commands::*;
 pub use device::*;
 pub use header::*;
 pub use misc::*;

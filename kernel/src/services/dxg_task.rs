@@ -57,6 +57,11 @@ pub type GpuReply = Result<Reply, NtStatus>;
 /// A client of the dxg task (clonable; one per caller is fine).
 pub type GpuClient = ipc::Client<GpuCall, GpuReply>;
 
+/// Asks the dxg task how many objects a process holds (devices, contexts, allocations,
+/// resources, sync objects, paging and hardware queues, plus one per open adapter reference):
+/// the `DxgObjectCount` debug query. A process the dxg core does not know holds none.
+pub type ObjectCountClient = ipc::Client<ProcessId, u64>;
+
 /// An adapter's state change, as the dxg task reports it to whoever started it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdapterEvent {
@@ -130,15 +135,27 @@ struct DxgTask {
     pci_functions: BTreeMap<AdapterId, u32>,
 }
 
-/// Spawns the dxg task; it registers with the bus task as `subscriber`. Returns the client for
-/// GPU calls, the adapter state changes and the task handle.
+/// What [`spawn`] returns: the clients, the adapter events and the task.
+pub struct DxgHandles {
+    /// GPU calls.
+    pub gpu: GpuClient,
+    /// Object counts per process.
+    pub objects: ObjectCountClient,
+    /// The adapter state changes.
+    pub adapter_events: ipc::Receiver<AdapterEvent>,
+    /// The task.
+    pub task: TaskHandle<()>,
+}
+
+/// Spawns the dxg task; it registers with the bus task as `subscriber`.
 pub fn spawn(
     bus: Sender<BusMessage>,
     subscriber: SubscriberId,
     pci_functions: ipc::Receiver<PciFunction>,
     mmio: MmioSpace,
-) -> (GpuClient, ipc::Receiver<AdapterEvent>, TaskHandle<()>) {
+) -> DxgHandles {
     let (client, calls) = ipc::service::<GpuCall, GpuReply>(64);
+    let (objects, object_queries) = ipc::service::<ProcessId, u64>(8);
     let (adapter_events, adapter_event_receiver) = ipc::channel(ADAPTER_EVENT_CAPACITY);
     let handle = task::spawn("dxg", move || {
         let (events_sender, events) = ipc::channel(EVENT_CAPACITY);
@@ -199,6 +216,11 @@ pub fn spawn(
                     }
                 }
             }
+            while let Ok(query) = object_queries.try_recv() {
+                progressed = true;
+                let (process, reply) = query.into_parts();
+                let _ = reply.send(state.object_count(process));
+            }
             match calls.try_recv() {
                 Ok(call) => {
                     progressed = true;
@@ -217,11 +239,16 @@ pub fn spawn(
             state.end_expired_waits();
             if !progressed {
                 let deadline = state.next_deadline();
-                ipc::select_until(&[&events, &pci_functions, &calls], deadline);
+                ipc::select_until(&[&events, &pci_functions, &calls, &object_queries], deadline);
             }
         }
     });
-    (client, adapter_event_receiver, handle)
+    DxgHandles {
+        gpu: client,
+        objects,
+        adapter_events: adapter_event_receiver,
+        task: handle,
+    }
 }
 
 fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
@@ -229,6 +256,18 @@ fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
 }
 
 impl DxgTask {
+    /// The objects `process` holds in the dxg core, open adapter references included.
+    fn object_count(&self, process: ProcessId) -> u64 {
+        self.driver.process(process).map_or(0, |entry| {
+            let adapters: u64 = entry
+                .adapters
+                .values()
+                .map(|(_, references)| u64::from(*references))
+                .sum();
+            (entry.object_count() as u64).saturating_add(adapters)
+        })
+    }
+
     /// Calls whose caller stopped waiting (a CPU wait that timed out): the dxg core is told to
     /// cancel them (`CancelWait`; refused harmlessly for anything but a wait), so its state does
     /// not grow with abandoned waits. Their completions then find no caller and are dropped.

@@ -1,16 +1,6 @@
 //! Adapters: EnumAdapters2/3, OpenAdapterFromLuid, CloseAdapter, QueryAdapterInfo,
 //! QueryVideoMemoryInfo and Escape.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Call, unexpected};
 use crate::d3dkmt::arguments::{
     MAX_PRIVATE_DATA, checked_count, decode, encode, read_bytes, read_private_data, write_bytes,

@@ -2,16 +2,6 @@
 //! MarkDeviceAsError, CreatePagingQueue, DestroyPagingQueue, CreateContextVirtual,
 //! DestroyContext and SubmitCommand.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Call, unexpected};
 use crate::d3dkmt::arguments::{
     MAX_HISTORY_BUFFERS, checked_count, decode, encode, handles_of, read_handles,

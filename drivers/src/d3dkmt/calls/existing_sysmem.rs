@@ -22,16 +22,6 @@
 //! establish; a host without `map_guest_memory` refuses the pages and the call fails with its
 //! status).
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::Call;
 use crate::d3dkmt::arguments::MAX_EXISTING_SYSMEM_BYTES;
 use crate::d3dkmt::views::PAGE_SIZE;

@@ -2,16 +2,6 @@
 //! SubmitSignalSyncObjectsToHwQueue and SubmitWaitForSyncObjectsToHwQueue (dxg.md §3.14,
 //! §3.16, §3.18).
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::Call;
 use super::sync::{signal_from_context, single_broadcast_context, wait_from_context};
 use super::unexpected;

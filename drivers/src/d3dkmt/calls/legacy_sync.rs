@@ -3,16 +3,6 @@
 //! inline in the struct. The dxg core sends them as Linux does (SIGNALSYNCOBJECT with the value
 //! in the header; WAITFORSYNCOBJECTFROMGPU with `legacy_fence_object`).
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::Call;
 use crate::d3dkmt::arguments::{checked_count, decode, handles_of};
 use crate::d3dkmt::{CallResult, NtStatus, Request};

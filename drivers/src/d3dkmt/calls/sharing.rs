@@ -29,16 +29,6 @@
 //! written afterwards, what was created is destroyed again (DestroyNtSharedObject for a share,
 //! DestroyAllocation of the resource for an open, DestroySyncObject for a sync object).
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Call, sync, unexpected};
 use crate::d3dkmt::arguments::{
     checked_count, decode, encode, read_array, read_bytes, read_handle, write_bytes,

@@ -1,16 +1,6 @@
 //! GPU virtual addresses: ReserveGpuVirtualAddress, MapGpuVirtualAddress,
 //! FreeGpuVirtualAddress and UpdateGpuVirtualAddress (dxg.md §3.12).
 
-// Argument structs, user memory and counts come from the application: nothing here may panic
-// on what they hold.
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
-
 use super::{Call, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{checked_count, decode, encode, read_array};
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
