@@ -11,10 +11,10 @@
 //!
 //! Each run of every column is made [`RUNS`] times in one process, the columns interleaved (so
 //! a burst of load from other processes hits all of them alike). Two-thread cells are the
-//! median run; one-thread cells the fastest run (CPU-bound work on one thread: the fastest run
-//! is the one the scheduler disturbed least, which on a shared machine is the closest to its
-//! cost; std offers no per-thread CPU clock). The `÷rtrb` columns divide the VMBus ring's
-//! throughput by rtrb's.
+//! median run, timed by the wall clock; one-thread cells the median run too, timed by the
+//! thread's own CPU time (`/proc/thread-self/schedstat`), so that on a machine shared with
+//! other work the time spent waiting for a CPU does not count. The `÷rtrb` columns divide the
+//! VMBus ring's throughput by rtrb's.
 //!
 //! Run: `cargo bench -p vmbus --bench ring`. Prints a table and writes a plot of throughput by
 //! packet size (VMBus ring, rtrb, memcpy) to `target/ring-bench.svg`, or to the path in
@@ -152,12 +152,27 @@ fn rtrb_ring(size: usize) -> Result {
     }
 }
 
-/// Times `work` by wall time.
-fn timed(work: impl FnOnce() -> (usize, usize)) -> Result {
-    let start = Instant::now();
+/// This thread's time on a CPU so far: the first field of `/proc/thread-self/schedstat`, in
+/// ns, or `None` where that file does not exist. Linux brings that sum up to date when the
+/// thread passes through the scheduler, so the thread yields first.
+fn thread_cpu_time() -> Option<Duration> {
+    std::thread::yield_now();
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanoseconds = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanoseconds))
+}
+
+/// Times `work` by this thread's CPU time (wall time where that is unavailable), so that
+/// waiting for a CPU on a busy machine does not count.
+fn on_cpu(work: impl FnOnce() -> (usize, usize)) -> Result {
+    let (wall, cpu) = (Instant::now(), thread_cpu_time());
     let (bytes, packets) = work();
+    let elapsed = match (cpu, thread_cpu_time()) {
+        (Some(before), Some(after)) if after > before => after - before,
+        _ => wall.elapsed(),
+    };
     Result {
-        elapsed: start.elapsed(),
+        elapsed,
         bytes,
         packets,
     }
@@ -176,7 +191,7 @@ fn vmbus_ring_one_thread(size: usize) -> Result {
     let batch = (16 * 1024 / size).max(1);
     let payload = vec![0x5Au8; size];
     let mut buffer = Vec::with_capacity(size + 64);
-    timed(|| {
+    on_cpu(|| {
         let mut bytes = 0;
         let mut sent = 0;
         while sent < packets {
@@ -204,7 +219,7 @@ fn rtrb_ring_one_thread(size: usize) -> Result {
     let batch = (16 * 1024 / size).max(1);
     let payload = vec![0x5Au8; size];
     let mut out = vec![0u8; size];
-    timed(|| {
+    on_cpu(|| {
         let mut bytes = 0;
         let mut sent = 0;
         while sent < packets {
@@ -235,7 +250,7 @@ fn memcpy(size: usize) -> Result {
     let source = vec![0x5Au8; size];
     let mut ring = vec![0u8; RING_BYTES];
     let mut out = vec![0u8; size];
-    timed(|| {
+    on_cpu(|| {
         let mut offset = 0;
         for _ in 0..packets {
             if offset + size > RING_BYTES {
@@ -255,7 +270,7 @@ fn atomic_memory_copies(size: usize) -> Result {
     let packets = TOTAL_BYTES / size;
     let source = vec![0x5Au8; size];
     let mut out = vec![0u8; size];
-    timed(|| {
+    on_cpu(|| {
         let mut offset = 0u64;
         for _ in 0..packets {
             if offset as usize + size > RING_BYTES {
@@ -268,14 +283,6 @@ fn atomic_memory_copies(size: usize) -> Result {
         std::hint::black_box(&out);
         (packets * size, packets)
     })
-}
-
-/// The fastest of `results`.
-fn fastest(results: Vec<Result>) -> Result {
-    results
-        .into_iter()
-        .min_by_key(|result| result.elapsed)
-        .unwrap()
 }
 
 /// The median of `results` by elapsed time.
@@ -310,10 +317,10 @@ fn measure(size: usize) -> Row {
         size,
         vmbus: median(vmbus),
         rtrb: median(rtrb),
-        memcpy: fastest(copy),
-        atomic: fastest(atomic),
-        vmbus_one_thread: fastest(vmbus_one),
-        rtrb_one_thread: fastest(rtrb_one),
+        memcpy: median(copy),
+        atomic: median(atomic),
+        vmbus_one_thread: median(vmbus_one),
+        rtrb_one_thread: median(rtrb_one),
     }
 }
 

@@ -110,11 +110,13 @@ impl<M: GuestMemory> RingSender<M> {
             transaction_id: U64::new(packet.transaction_id),
         };
         let trailer = (u64::from(start) << 32).to_le_bytes();
-        let mut small = [0u8; SMALL_PACKET];
-        if let Some(bytes) = assemble(&mut small, &descriptor, packet, &trailer) {
-            // A small packet is one copy into the ring.
-            self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
-            return Ok(());
+        if needed as usize <= SMALL_PACKET {
+            let mut small = [0u8; SMALL_PACKET];
+            if let Some(bytes) = assemble(&mut small, &descriptor, packet, &trailer) {
+                // A small packet is one copy into the ring.
+                self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
+                return Ok(());
+            }
         }
         let mut offset = self
             .pages
