@@ -324,22 +324,33 @@ fn measure(size: usize) -> Row {
     }
 }
 
-/// One line of the plot: its name, its colour and its value in a row.
-type Series = (&'static str, &'static str, fn(&Row) -> f64);
+/// One line of the plot: its name, its colour, its dash pattern and its value in a row.
+type Series = (&'static str, &'static str, &'static str, fn(&Row) -> f64);
 
-/// A log-log line plot of MB/s by packet size, one line per ring.
+/// A log-log line plot of MB/s by packet size: each ring on one thread (solid; CPU time) and on
+/// two threads (dashed; wall time), and memcpy.
 fn svg(rows: &[Row]) -> String {
-    let (width, height, left, bottom, top, right) = (640.0, 400.0, 70.0, 50.0, 30.0, 150.0);
-    let series: [Series; 3] = [
-        ("VMBus ring", "#d62728", |row| {
+    let (width, height, left, bottom, top, right) = (720.0, 420.0, 80.0, 50.0, 30.0, 200.0);
+    let series: [Series; 5] = [
+        ("VMBus ring, 1 thread", "#d62728", "", |row| {
+            row.vmbus_one_thread.megabytes_per_second()
+        }),
+        ("rtrb, 1 thread", "#1f77b4", "", |row| {
+            row.rtrb_one_thread.megabytes_per_second()
+        }),
+        ("memcpy", "#7f7f7f", "", |row| {
+            row.memcpy.megabytes_per_second()
+        }),
+        ("VMBus ring, 2 threads", "#d62728", "6,4", |row| {
             row.vmbus.megabytes_per_second()
         }),
-        ("rtrb", "#1f77b4", |row| row.rtrb.megabytes_per_second()),
-        ("memcpy", "#7f7f7f", |row| row.memcpy.megabytes_per_second()),
+        ("rtrb, 2 threads", "#1f77b4", "6,4", |row| {
+            row.rtrb.megabytes_per_second()
+        }),
     ];
     let values = rows
         .iter()
-        .flat_map(|row| series.iter().map(move |(_, _, value)| value(row)));
+        .flat_map(|row| series.iter().map(move |(_, _, _, value)| value(row)));
     let low = values
         .clone()
         .fold(f64::MAX, f64::min)
@@ -362,7 +373,7 @@ fn svg(rows: &[Row]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
          font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{left}\" y=\"18\">Ring throughput, 256 KiB ring, 2 threads (median of {RUNS})</text>\n"
+         <text x=\"{left}\" y=\"18\">Ring throughput by packet size, 256 KiB ring (median of {RUNS} runs)</text>\n"
     );
     for decade in low as i32..=high as i32 {
         let position = y(10f64.powi(decade));
@@ -392,16 +403,17 @@ fn svg(rows: &[Row]) -> String {
         (left + width - right) / 2.0,
         height - 10.0
     );
-    for (index, (name, colour, value)) in series.iter().enumerate() {
+    for (index, (name, colour, dash, value)) in series.iter().enumerate() {
         let points: Vec<String> = rows
             .iter()
             .map(|row| format!("{:.1},{:.1}", x(row.size), y(value(row))))
             .collect();
         let legend_y = top + 20.0 * index as f64 + 10.0;
         out += &format!(
-            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n\
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" \
+             stroke-dasharray=\"{dash}\" points=\"{}\"/>\n\
              <line x1=\"{:.1}\" y1=\"{legend_y:.1}\" x2=\"{:.1}\" y2=\"{legend_y:.1}\" \
-             stroke=\"{colour}\" stroke-width=\"2\"/>\n\
+             stroke=\"{colour}\" stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>\n\
              <text x=\"{:.1}\" y=\"{:.1}\">{name}</text>\n",
             points.join(" "),
             width - right + 10.0,
@@ -493,8 +505,8 @@ fn main() {
         Err(error) => println!("plot not written to {path}: {error}"),
     }
     println!(
-        "note: the last-but-one column is AtomicMemory's write+read copy work done serially on \
-         one thread (the two-thread ring splits it over two threads). With two CPUs shared with \
-         other processes, two-thread columns swing with the load average."
+        "note: the last column is AtomicMemory's write+read copy work alone on one thread; \
+         one-thread columns are CPU time, two-thread columns wall time (on two CPUs shared with \
+         other processes they swing with the load average)."
     );
 }
