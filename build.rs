@@ -82,7 +82,8 @@ fn main() {
     let read = |path: &Path| {
         std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
     };
-    let kernel_bytes = read(&stripped(&kernel_elf));
+    let kernel_on_esp = stripped(&kernel_elf);
+    let kernel_bytes = read(&kernel_on_esp);
     let stub_bytes = read(&boot_efi);
     let contents = disk_image::DiskContents {
         boot_stub: &stub_bytes,
@@ -105,6 +106,10 @@ fn main() {
         Err(_) => {} // qemu-img is optional: without it there is no .vhdx
     }
     println!("cargo:rustc-env=DXGOS_KERNEL={}", kernel_elf.display());
+    println!(
+        "cargo:rustc-env=DXGOS_KERNEL_ON_ESP={}",
+        kernel_on_esp.display()
+    );
     println!("cargo:rustc-env=DXGOS_BOOT_STUB={}", boot_efi.display());
     println!("cargo:rustc-env=DXGOS_IMAGE={}", image.display());
     println!("cargo:rustc-env=DXGOS_TARGET_DIR={}", target.display());

@@ -256,8 +256,10 @@ fn find_framebuffer(reporter: &mut Reporter) -> Framebuffer {
 }
 
 fn load_and_enter(stub_entry: u64, reporter: &mut Reporter) -> Result<Infallible, BootError> {
-    let mut kernel_file = UefiKernelFile::open(KERNEL_PATH)?;
+    // The command line first: the kernel file holds the partition's file system open
+    // (exclusively) until it is dropped.
     let command_line = read_file(COMMAND_LINE_PATH).unwrap_or_default();
+    let mut kernel_file = UefiKernelFile::open(KERNEL_PATH)?;
     let kernel = elf_loader::load(&mut kernel_file, allocate_zeroed)?;
     drop(kernel_file);
     log::info!(
