@@ -3,7 +3,7 @@
 //! `pc-dimm` that backs the emulated VMBus high MMIO gap at its own address.
 //!
 //! This is the emulator's one `unsafe` module. The guest writes the mapping concurrently, so
-//! nothing here ever forms a Rust reference into it: bytes are copied by [`shared_copy`] (inline
+//! nothing here ever forms a Rust reference into it: bytes are copied by `shared_copy` (inline
 //! assembly on x86-64, volatile bytes elsewhere) and the 32-bit words with atomics created on
 //! the fly, after a bounds check.
 #![allow(unsafe_code)]
