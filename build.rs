@@ -5,7 +5,10 @@
 //!    `target/kernel` and `target/boot` (their own target directories, so the outer build's
 //!    lock is not contended).
 //! 2. `disk-image` writes `target/dxgos.img`: GPT + FAT EFI system partition with the stub, the
-//!    kernel and the default command line.
+//!    kernel and the default command line. The kernel on the ESP is a stripped copy
+//!    (`kernel.stripped` beside the kernel, made with `llvm-objcopy`/`objcopy --strip-all`); the
+//!    unstripped ELF stays under `target/kernel` for debuggers (`DXGOS_KERNEL`). Without either
+//!    tool the image carries the unstripped kernel and the build says so.
 //! 3. When `qemu-img` is on the PATH, `target/dxgos.vhdx` is written beside it for Hyper-V.
 //!
 //! The runner learns the paths through `DXGOS_*` environment variables set at compile time.
@@ -83,7 +86,8 @@ fn main() {
     let read = |path: &Path| {
         std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
     };
-    let kernel_bytes = read(&kernel_elf);
+    let kernel_on_esp = stripped(&kernel_elf);
+    let kernel_bytes = read(&kernel_on_esp);
     let stub_bytes = read(&boot_efi);
     let contents = disk_image::DiskContents {
         boot_stub: &stub_bytes,
@@ -106,9 +110,34 @@ fn main() {
         Err(_) => {} // qemu-img is optional: without it there is no .vhdx
     }
     println!("cargo:rustc-env=DXGOS_KERNEL={}", kernel_elf.display());
+    println!(
+        "cargo:rustc-env=DXGOS_KERNEL_ON_ESP={}",
+        kernel_on_esp.display()
+    );
     println!("cargo:rustc-env=DXGOS_BOOT_STUB={}", boot_efi.display());
     println!("cargo:rustc-env=DXGOS_IMAGE={}", image.display());
     println!("cargo:rustc-env=DXGOS_TARGET_DIR={}", target.display());
+}
+
+/// A copy of `elf` without symbols and debug sections, written beside it; `elf` itself when no
+/// objcopy is on the PATH (with a warning).
+fn stripped(elf: &Path) -> PathBuf {
+    let output = elf.with_extension("stripped");
+    for tool in ["llvm-objcopy", "objcopy"] {
+        let status = Command::new(tool)
+            .arg("--strip-all")
+            .arg(elf)
+            .arg(&output)
+            .status();
+        if matches!(status, Ok(status) if status.success()) {
+            return output;
+        }
+    }
+    println!(
+        "cargo:warning=neither llvm-objcopy nor objcopy could strip {}; the image carries it with its debug sections",
+        elf.display()
+    );
+    elf.to_path_buf()
 }
 
 fn profile_directory(profile: &str) -> &str {

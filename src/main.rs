@@ -14,6 +14,7 @@ OPTIONS  --tests A,B       run only these in-kernel tests
          --log LEVEL       kernel log level: error, warn, info (default), debug, trace
          --arg KEY=VALUE   extra kernel command-line word (repeatable)
          --timeout SECS    kill QEMU after SECS seconds (default 180)
+         --memory MIB      guest RAM in MiB (default 512; 16 to 2047)
          --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
                            hypercall, message and interrupt, timestamped) to FILE
          --no-emulator     boot without the emulated Hyper-V host on COM2
@@ -75,6 +76,14 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     .parse()
                     .map_err(|_| format!("--timeout: not a number: {seconds}"))?;
                 config.timeout = Duration::from_secs(seconds);
+            }
+            "--memory" => {
+                let text = value("--memory")?;
+                config.memory_mib = text
+                    .parse()
+                    .ok()
+                    .filter(|mib| (16..2048).contains(mib))
+                    .ok_or(format!("--memory: not a size from 16 to 2047 MiB: {text}"))?;
             }
             "--trace" => config.trace = Some(value("--trace")?.into()),
             "--no-emulator" => config.emulator = false,

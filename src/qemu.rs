@@ -198,7 +198,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     let image = run_directory.join(format!("{}.img", config.name));
     let read = |path: &str| std::fs::read(path).map_err(io_error("read", Path::new(path)));
     let stub = read(crate::BOOT_STUB)?;
-    let kernel = read(crate::KERNEL_ELF)?;
+    let kernel = read(crate::KERNEL_ON_ESP)?;
     let command_line = config.command_line();
     let contents = disk_image::DiskContents {
         boot_stub: &stub,
