@@ -5,11 +5,17 @@
 //!    `target/kernel` and `target/boot` (their own target directories, so the outer build's
 //!    lock is not contended).
 //! 2. `disk-image` writes `target/dxgos.img`: GPT + FAT EFI system partition with the stub, the
-//!    kernel and the default command line.
+//!    kernel and the default command line. The kernel on the ESP is a stripped copy
+//!    (`kernel.stripped` beside the kernel, made with `llvm-objcopy`/`objcopy --strip-all`); the
+//!    unstripped ELF stays under `target/kernel` for debuggers (`DXGOS_KERNEL`). Without either
+//!    tool the image carries the unstripped kernel and the build says so.
 //! 3. When `qemu-img` is on the PATH, `target/dxgos.vhdx` is written beside it for Hyper-V.
 //!
 //! The runner learns the paths through `DXGOS_*` environment variables set at compile time.
 //! Set `DXGOS_PROFILE=release` to build the kernel and stub optimised.
+
+#[path = "scripts/nested_cargo.rs"]
+mod nested_cargo;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +39,7 @@ fn main() {
         "kernel/Cargo.lock",
         "kernel/linker.ld",
         "kernel/build.rs",
+        "scripts/nested_cargo.rs",
         "boot/src",
         "boot/Cargo.toml",
         "boot/Cargo.lock",
@@ -79,7 +86,8 @@ fn main() {
     let read = |path: &Path| {
         std::fs::read(path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()))
     };
-    let kernel_bytes = read(&kernel_elf);
+    let kernel_on_esp = stripped(&kernel_elf);
+    let kernel_bytes = read(&kernel_on_esp);
     let stub_bytes = read(&boot_efi);
     let contents = disk_image::DiskContents {
         boot_stub: &stub_bytes,
@@ -102,9 +110,34 @@ fn main() {
         Err(_) => {} // qemu-img is optional: without it there is no .vhdx
     }
     println!("cargo:rustc-env=DXGOS_KERNEL={}", kernel_elf.display());
+    println!(
+        "cargo:rustc-env=DXGOS_KERNEL_ON_ESP={}",
+        kernel_on_esp.display()
+    );
     println!("cargo:rustc-env=DXGOS_BOOT_STUB={}", boot_efi.display());
     println!("cargo:rustc-env=DXGOS_IMAGE={}", image.display());
     println!("cargo:rustc-env=DXGOS_TARGET_DIR={}", target.display());
+}
+
+/// A copy of `elf` without symbols and debug sections, written beside it; `elf` itself when no
+/// objcopy is on the PATH (with a warning).
+fn stripped(elf: &Path) -> PathBuf {
+    let output = elf.with_extension("stripped");
+    for tool in ["llvm-objcopy", "objcopy"] {
+        let status = Command::new(tool)
+            .arg("--strip-all")
+            .arg(elf)
+            .arg(&output)
+            .status();
+        if matches!(status, Ok(status) if status.success()) {
+            return output;
+        }
+    }
+    println!(
+        "cargo:warning=neither llvm-objcopy nor objcopy could strip {}; the image carries it with its debug sections",
+        elf.display()
+    );
+    elf.to_path_buf()
 }
 
 fn profile_directory(profile: &str) -> &str {
@@ -119,8 +152,7 @@ fn build(
     extra: &[&str],
     profile: &str,
 ) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
+    let mut command = nested_cargo::command();
     command
         .current_dir(root.join(name))
         .arg("build")
@@ -133,35 +165,6 @@ fn build(
             "--target-dir",
         ])
         .arg(target_directory);
-    // The outer build's variables describe the host build; none of them may leak in.
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        let keep = key == "CARGO_HOME"
-            || key == "CARGO_NET_OFFLINE"
-            || key.starts_with("CARGO_REGISTRIES");
-        let drop = key.starts_with("CARGO_")
-            || key.starts_with("RUSTC")
-            || matches!(
-                key.as_ref(),
-                "RUSTFLAGS"
-                    | "RUSTDOCFLAGS"
-                    | "TARGET"
-                    | "HOST"
-                    | "OUT_DIR"
-                    | "PROFILE"
-                    | "OPT_LEVEL"
-                    | "DEBUG"
-                    | "NUM_JOBS"
-            );
-        if drop && !keep {
-            command.env_remove(key.as_ref());
-        }
-    }
-    let status = command
-        .status()
-        .unwrap_or_else(|error| panic!("run cargo for {name}: {error}"));
-    if !status.success() {
-        panic!("building the {name} crate failed ({status}); see the errors above");
-    }
+    nested_cargo::run(command, &format!("the {name} crate"));
     target_directory.to_path_buf()
 }

@@ -1,7 +1,11 @@
+#[path = "../scripts/nested_cargo.rs"]
+mod nested_cargo;
+
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
     println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
     println!("cargo:rerun-if-changed=linker.ld");
+    println!("cargo:rerun-if-changed=../scripts/nested_cargo.rs");
     apps::build_all(std::path::Path::new(&dir));
 }
 
@@ -16,10 +20,16 @@ fn main() {
 // to load nothing but the kernel.
 mod apps {
     use std::path::{Path, PathBuf};
-    use std::process::Command;
 
     /// The apps the kernel embeds (each must exist under `apps/`).
-    const APPS: &[&str] = &["hello", "selftest", "gpu-demo", "d3dkmt-info", "c-demo"];
+    const APPS: &[&str] = &[
+        "hello",
+        "selftest",
+        "gpu-demo",
+        "d3dkmt-info",
+        "c-demo",
+        "gpupv-check",
+    ];
 
     pub fn build_all(kernel_directory: &Path) {
         let root = kernel_directory.parent().expect("kernel/ has a parent");
@@ -60,44 +70,15 @@ mod apps {
     }
 
     fn build(crate_directory: &Path, target_directory: &Path, name: &str) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = Command::new(cargo);
+        // The kernel build's variables (its JSON target, build-std, rustflags) must not leak
+        // in: the app's own .cargo/config.toml decides its target and flags.
+        let mut command = super::nested_cargo::command();
         command
             .current_dir(crate_directory)
             .args(["build", "--release", "--target-dir"])
             .arg(target_directory)
             // A build script's stdout is read by cargo as directives: keep the child's off it.
             .stdout(std::io::stderr());
-        // The kernel build's variables (its JSON target, build-std, rustflags) must not leak in:
-        // the app's own .cargo/config.toml decides its target and flags.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            let keep = key == "CARGO_HOME"
-                || key == "CARGO_NET_OFFLINE"
-                || key.starts_with("CARGO_REGISTRIES");
-            let drop = key.starts_with("CARGO_")
-                || key.starts_with("RUSTC")
-                || matches!(
-                    key.as_ref(),
-                    "RUSTFLAGS"
-                        | "RUSTDOCFLAGS"
-                        | "TARGET"
-                        | "HOST"
-                        | "OUT_DIR"
-                        | "PROFILE"
-                        | "OPT_LEVEL"
-                        | "DEBUG"
-                        | "NUM_JOBS"
-                );
-            if drop && !keep {
-                command.env_remove(key.as_ref());
-            }
-        }
-        let status = command
-            .status()
-            .unwrap_or_else(|error| panic!("run cargo for app {name}: {error}"));
-        if !status.success() {
-            panic!("building app {name} failed ({status}); see the errors above");
-        }
+        super::nested_cargo::run(command, &format!("app {name}"));
     }
 }

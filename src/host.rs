@@ -3,6 +3,8 @@
 
 use crate::platform_layout::MemoryLayout;
 use crate::qemu::RunnerError;
+use emulator::hostile::{HOSTILE_ROWS, HostileHook, HostileRow};
+use emulator::integration::{IcMisbehaviour, IcService, IntegrationConfig};
 use emulator::platform::{
     GuestMemoryMap, HostConfig, PlatformLayout, QemuLink, QemuLinkConfig, SharedFileMemory,
     SynicHost,
@@ -29,6 +31,55 @@ pub struct HostOptions {
     pub vpci_network_bus_first: bool,
     /// VMBus message faults the host injects (`--vmbus-faults`).
     pub vmbus_faults: VmbusFaults,
+    /// A row of the hostile-host table (`emulator::hostile::HOSTILE_ROWS`, by name) whose
+    /// message the host makes wrong from boot on (`--hostile-row`).
+    pub hostile_row: Option<String>,
+    /// Offer the integration services (heartbeat, shutdown, time sync, KVP), as Hyper-V does
+    /// by default (`--no-integration-services` turns them off).
+    pub offer_integration_services: bool,
+    /// How the host drives them (`--host-shutdown-after`, `--host-restart-after`,
+    /// `--host-hibernate-after`, `--host-time`, `--ic-rescind`, `--ic-faults`).
+    pub integration: IntegrationConfig,
+    /// The driver description the vGPU reports instead of the emulator's own
+    /// (`--vgpu-description`): the guest then takes it for a real host's GPU.
+    pub vgpu_description: Option<String>,
+}
+
+/// Parses `unknown-versions,malformed=N,heartbeat-flood=N` (any subset).
+pub fn parse_ic_faults(text: &str) -> Result<IcMisbehaviour, String> {
+    let mut faults = IcMisbehaviour::default();
+    for word in text.split(',').filter(|word| !word.is_empty()) {
+        let count = |value: &str| {
+            value
+                .parse::<u32>()
+                .map_err(|_| format!("--ic-faults: not a count: {value:?}"))
+        };
+        match word.split_once('=') {
+            None if word == "unknown-versions" => faults.unknown_versions = true,
+            Some(("malformed", value)) => faults.malformed_messages = count(value)?,
+            Some(("heartbeat-flood", value)) => faults.heartbeat_flood = count(value)?,
+            _ => return Err(format!("--ic-faults: unknown fault {word:?}")),
+        }
+    }
+    Ok(faults)
+}
+
+/// Parses `SERVICE@SECS` (`heartbeat`, `shutdown`, `timesync`, `kvp`) for `--ic-rescind`.
+pub fn parse_ic_rescind(text: &str) -> Result<(IcService, std::time::Duration), String> {
+    let (name, seconds) = text
+        .split_once('@')
+        .ok_or(format!("--ic-rescind: expected SERVICE@SECS, got {text:?}"))?;
+    let service = match name {
+        "heartbeat" => IcService::Heartbeat,
+        "shutdown" => IcService::Shutdown,
+        "timesync" => IcService::TimeSync,
+        "kvp" => IcService::KeyValue,
+        _ => return Err(format!("--ic-rescind: unknown service {name:?}")),
+    };
+    let seconds: u64 = seconds
+        .parse()
+        .map_err(|_| format!("--ic-rescind: not a number: {seconds:?}"))?;
+    Ok((service, std::time::Duration::from_secs(seconds)))
 }
 
 /// Faults of the host's message path, as a misbehaving or busy Hyper-V shows them
@@ -74,14 +125,33 @@ impl Default for HostOptions {
             offer_dxg: true,
             vpci_network_bus_first: false,
             vmbus_faults: VmbusFaults::default(),
+            hostile_row: None,
+            offer_integration_services: true,
+            integration: IntegrationConfig::default(),
+            vgpu_description: None,
         }
     }
 }
 
 impl HostOptions {
+    /// The hostile-host row `--hostile-row` names, if any (an unknown name is an error).
+    pub fn hostile_row(&self) -> Result<Option<&'static HostileRow>, String> {
+        let Some(name) = &self.hostile_row else {
+            return Ok(None);
+        };
+        HOSTILE_ROWS
+            .iter()
+            .find(|row| row.name == name)
+            .map(Some)
+            .ok_or_else(|| format!("--hostile-row: no row named {name:?}"))
+    }
+
     /// The VMBus server configuration these options select.
     pub fn server_config(&self) -> ServerConfig {
         let mut config = ServerConfig::standard(VIRTUAL_GPUS);
+        if self.offer_integration_services {
+            config = config.with_integration_services();
+        }
         if self.vpci_network_bus_first {
             config = config.with_network_bus_first();
         }
@@ -131,6 +201,16 @@ pub fn start(
     ])
     .map_err(|error| RunnerError::Io(format!("emulator: {error}")))?;
     let mut services = HostServices::new(Arc::new(memory), options.server_config());
+    if let Some(row) = options.hostile_row().map_err(RunnerError::Io)? {
+        // Armed from the first message: the row's occurrence counts from boot.
+        let (hook, handle) = HostileHook::new(row);
+        handle.arm();
+        services.server().set_outgoing_hook(Some(Box::new(hook)));
+    }
+    services.set_integration_config(options.integration.clone());
+    if let Some(description) = &options.vgpu_description {
+        services.gpu().set_driver_description(0, description);
+    }
     services.set_platform_layout(PlatformLayout {
         ram: vec![layout.ram()],
         gaps: layout.gaps,
@@ -178,5 +258,36 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(others(&standard), others(&without));
+    }
+
+    #[test]
+    fn integration_services_are_offered_unless_switched_off() {
+        let is_ic = |class| IcService::of_class(class).is_some();
+        let standard = HostOptions::default().server_config();
+        assert_eq!(
+            standard.devices.iter().filter(|d| is_ic(d.class)).count(),
+            4
+        );
+        let without = HostOptions {
+            offer_integration_services: false,
+            ..HostOptions::default()
+        }
+        .server_config();
+        assert!(!without.devices.iter().any(|d| is_ic(d.class)));
+    }
+
+    #[test]
+    fn ic_switches_parse_and_refuse_unknown_words() {
+        let faults = parse_ic_faults("unknown-versions,malformed=3,heartbeat-flood=50").unwrap();
+        assert!(faults.unknown_versions);
+        assert_eq!((faults.malformed_messages, faults.heartbeat_flood), (3, 50));
+        assert!(parse_ic_faults("malformed=x").is_err());
+        assert!(parse_ic_faults("sometimes").is_err());
+        assert_eq!(
+            parse_ic_rescind("kvp@7").unwrap(),
+            (IcService::KeyValue, std::time::Duration::from_secs(7))
+        );
+        assert!(parse_ic_rescind("vss@1").is_err());
+        assert!(parse_ic_rescind("heartbeat").is_err());
     }
 }

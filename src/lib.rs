@@ -19,14 +19,19 @@ mod screenshot;
 mod serial_monitor;
 
 pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};
-pub use host::{HostOptions, VmbusFaults};
-pub use qemu::{GuestExit, Mode, RunConfig, RunOutcome, RunnerError, SCREENSHOT_MARKER, run};
+pub use host::{HostOptions, VmbusFaults, parse_ic_faults, parse_ic_rescind};
+pub use qemu::{
+    GuestExit, Mode, POWER_OFF_MARKER, RESTART_MARKER, RunConfig, RunOutcome, RunnerError,
+    SCREENSHOT_MARKER, run,
+};
 pub use screenshot::{Image, read_ppm};
 
 /// Path of the default boot disk written by build.rs.
 pub const DEFAULT_IMAGE: &str = env!("DXGOS_IMAGE");
-/// Path of the kernel ELF built by build.rs.
+/// Path of the kernel ELF built by build.rs (unstripped: for debuggers).
 pub const KERNEL_ELF: &str = env!("DXGOS_KERNEL");
+/// Path of the kernel ELF that goes on the ESP (stripped by build.rs where it could be).
+pub const KERNEL_ON_ESP: &str = env!("DXGOS_KERNEL_ON_ESP");
 /// Path of the UEFI boot stub built by build.rs.
 pub const BOOT_STUB: &str = env!("DXGOS_BOOT_STUB");
 /// The workspace's target directory (per-run files go to `run/` below it).

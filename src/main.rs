@@ -2,6 +2,7 @@
 //! verdict (0 when the guest reports success).
 
 use dxgos::{GuestExit, Mode, RunConfig};
+use emulator::integration::HostShutdown;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ OPTIONS  --tests A,B       run only these in-kernel tests
          --log LEVEL       kernel log level: error, warn, info (default), debug, trace
          --arg KEY=VALUE   extra kernel command-line word (repeatable)
          --timeout SECS    kill QEMU after SECS seconds (default 180)
+         --memory MIB      guest RAM in MiB (default 512; 16 to 2047)
          --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
                            hypercall, message and interrupt, timestamped) to FILE
          --no-emulator     boot without the emulated Hyper-V host on COM2
@@ -24,10 +26,29 @@ OPTIONS  --tests A,B       run only these in-kernel tests
                            the emulated host refuses connection id 4 / fails the first N posts
                            with INSUFFICIENT_BUFFERS or _MEMORY / fails every post / never
                            answers INITIATE_CONTACT
+         --hostile-row NAME
+                           the emulated host makes one message wrong from boot on, as the
+                           row NAME of the hostile-host table (emulator/src/hostile/rows.rs)
+                           says, e.g. \"all offers delivered never sent\"
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
          --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the
                            boot report then ends `result fail stage=offers`
+         --host-shutdown-after SECS / --host-restart-after SECS / --host-hibernate-after SECS
+                           the emulated host asks the guest (shutdown IC) to power off /
+                           restart / hibernate SECS seconds after the shutdown channel is ready;
+                           the guest powers off (QEMU ends after `shutdown: complete`) or resets
+         --host-time 100NS the host's time for time sync (100 ns units since 1601-01-01)
+         --ic-rescind SERVICE@SECS
+                           rescind heartbeat/shutdown/timesync/kvp SECS seconds after it was
+                           negotiated (with a request outstanding) and offer it again
+         --ic-faults unknown-versions,malformed=N,heartbeat-flood=N
+                           integration-service faults of the emulated host
+         --no-integration-services
+                           the emulated host offers no integration services
+         --vgpu-description TEXT
+                           the driver description the emulated vGPU reports (as a real host's
+                           GPU would): the vGPU-specific demos are then skipped
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
 environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
@@ -56,6 +77,14 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     .map_err(|_| format!("--timeout: not a number: {seconds}"))?;
                 config.timeout = Duration::from_secs(seconds);
             }
+            "--memory" => {
+                let text = value("--memory")?;
+                config.memory_mib = text
+                    .parse()
+                    .ok()
+                    .filter(|mib| (16..2048).contains(mib))
+                    .ok_or(format!("--memory: not a size from 16 to 2047 MiB: {text}"))?;
+            }
             "--trace" => config.trace = Some(value("--trace")?.into()),
             "--no-emulator" => config.emulator = false,
             "--mmio-gaps" => {
@@ -63,10 +92,42 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     dxgos::platform_layout::parse_gaps(&value("--mmio-gaps")?, config.mmio_gaps)?
             }
             "--no-dxg-offer" => config.host.offer_dxg = false,
+            "--vgpu-description" => {
+                config.host.vgpu_description = Some(value("--vgpu-description")?)
+            }
             "--vpci-network-bus-first" => config.host.vpci_network_bus_first = true,
             "--vmbus-faults" => {
                 config.host.vmbus_faults = dxgos::VmbusFaults::parse(&value("--vmbus-faults")?)?
             }
+            "--hostile-row" => config.host.hostile_row = Some(value("--hostile-row")?),
+            "--host-shutdown-after" | "--host-restart-after" | "--host-hibernate-after" => {
+                let seconds = value(argument)?;
+                let seconds: u64 = seconds
+                    .parse()
+                    .map_err(|_| format!("{argument}: not a number: {seconds}"))?;
+                let kind = match argument.as_str() {
+                    "--host-shutdown-after" => HostShutdown::PowerOff,
+                    "--host-restart-after" => HostShutdown::Restart,
+                    _ => HostShutdown::Hibernate,
+                };
+                config.host.integration.shutdown = Some((Duration::from_secs(seconds), kind));
+            }
+            "--host-time" => {
+                let time = value("--host-time")?;
+                config.host.integration.host_time_at_start = Some(
+                    time.parse()
+                        .map_err(|_| format!("--host-time: not a number: {time}"))?,
+                );
+            }
+            "--ic-rescind" => {
+                config.host.integration.rescind =
+                    Some(dxgos::parse_ic_rescind(&value("--ic-rescind")?)?)
+            }
+            "--ic-faults" => {
+                config.host.integration.misbehaviour =
+                    dxgos::parse_ic_faults(&value("--ic-faults")?)?
+            }
+            "--no-integration-services" => config.host.offer_integration_services = false,
             "--verbose" => config.verbose = true,
             "--quiet" => config.echo = false,
             "-h" | "--help" => return Err(String::new()),
@@ -117,6 +178,14 @@ fn main() -> ExitCode {
                         None => eprintln!("dxgos: timed out after {seconds:.0} s"),
                     }
                     ExitCode::FAILURE
+                }
+                GuestExit::PoweredOff => {
+                    println!("dxgos: guest shut down cleanly ({seconds:.1} s)");
+                    ExitCode::SUCCESS
+                }
+                GuestExit::Restarted => {
+                    println!("dxgos: guest restarted ({seconds:.1} s)");
+                    ExitCode::SUCCESS
                 }
                 GuestExit::Other(code) => {
                     eprintln!(

@@ -93,6 +93,13 @@ impl RunConfig {
             words.push(format!("tests={tests}"));
         }
         words.extend(self.extra_command_line.iter().cloned());
+        // When the host will ask for a shutdown or restart, the guest stays up for it after the
+        // demo (with a generous margin: QEMU under TCG on a loaded machine is slow).
+        if let Some((delay, _)) = self.host.integration.shutdown
+            && !words.iter().any(|word| word.starts_with("ic-wait="))
+        {
+            words.push(format!("ic-wait={}", delay.as_secs() + 240));
+        }
         words.join(" ")
     }
 }
@@ -109,7 +116,14 @@ pub enum GuestExit {
         /// The in-kernel test running at the time, if any.
         hung_test: Option<String>,
     },
-    /// QEMU ended some other way (guest reset or power-off, QEMU error); its exit status.
+    /// The guest powered itself off (ACPI S5) after printing [`POWER_OFF_MARKER`]: an orderly
+    /// shutdown, a success.
+    PoweredOff,
+    /// The guest reset itself after printing [`RESTART_MARKER`] (QEMU runs with `-no-reboot`,
+    /// so the reset ends QEMU): an orderly restart.
+    Restarted,
+    /// QEMU ended some other way (an unannounced reset or power-off, QEMU error); its exit
+    /// status.
     Other(Option<i32>),
 }
 
@@ -125,6 +139,11 @@ pub struct RunOutcome {
     /// The screen as QEMU showed it when the guest printed [`SCREENSHOT_MARKER`] (PPM).
     pub screenshot: Option<PathBuf>,
 }
+
+/// The guest's last line before it powers off through ACPI S5.
+pub const POWER_OFF_MARKER: &str = "shutdown: complete";
+/// The guest's last line before it resets through the FADT reset register.
+pub const RESTART_MARKER: &str = "restart: complete";
 
 /// A guest console line containing this asks the runner for a screendump (QMP) of the display.
 pub const SCREENSHOT_MARKER: &str = "dxgos: screen ready";
@@ -179,7 +198,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     let image = run_directory.join(format!("{}.img", config.name));
     let read = |path: &str| std::fs::read(path).map_err(io_error("read", Path::new(path)));
     let stub = read(crate::BOOT_STUB)?;
-    let kernel = read(crate::KERNEL_ELF)?;
+    let kernel = read(crate::KERNEL_ON_ESP)?;
     let command_line = config.command_line();
     let contents = disk_image::DiskContents {
         boot_stub: &stub,
@@ -329,6 +348,9 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         Some(status) => match status.code() {
             Some(33) => GuestExit::Success,
             Some(35) => GuestExit::Failure,
+            // QEMU ends with 0 when the guest powers off, or resets under -no-reboot.
+            Some(0) if monitor.transcript().contains(POWER_OFF_MARKER) => GuestExit::PoweredOff,
+            Some(0) if monitor.transcript().contains(RESTART_MARKER) => GuestExit::Restarted,
             code => {
                 if !qemu_errors.trim().is_empty() {
                     eprintln!("qemu: {}", qemu_errors.trim());

@@ -6,7 +6,8 @@
 //! - On the normal path the report walks the stages in order, its lines have the documented
 //!   shapes, the boot stub's lines come first (on COM1 through OVMF's console mirror) and show
 //!   that the firmware's graphics console is still connected after the stub opened the GOP
-//!   (defect 11), and `result ok` comes before the applications run.
+//!   (defect 11), the `gpupv-check` application's lines end `hvdiag: gpupv-check: passed`
+//!   before the result, and `result ok` comes before the applications run.
 
 use dxgos::{GuestExit, Mode, RunConfig, run};
 
@@ -179,8 +180,38 @@ fn the_normal_boot_reports_every_step_and_ends_ok_before_the_applications() {
     assert!(check.ends_with(" paravirtualized=1"), "{check}");
     find(&report, "hvdiag: gpupv device create+destroy ok ", console);
 
-    // The result, then the applications.
+    // The gpupv-check application's lines, its verdict last, then the result.
+    let check_lines: Vec<&&str> = report
+        .iter()
+        .filter(|line| line.starts_with("hvdiag: gpupv-check: "))
+        .collect();
+    for step in [
+        "enumerate adapters: 1 adapter(s)",
+        "query driver description: \"dxgos emulated vGPU\"",
+        "create existing-heap allocation: handle ",
+        "write and read back: 8192 bytes verified",
+        "read fence page: 1",
+        "object count after: 0 dxg objects",
+    ] {
+        let prefix = format!("hvdiag: gpupv-check: {step}");
+        find(&report, &prefix, console);
+    }
+    assert_eq!(
+        check_lines.last().map(|line| **line),
+        Some("hvdiag: gpupv-check: passed"),
+        "the verdict is gpupv-check's last line; console:\n{console}"
+    );
     let result = "hvdiag: result ok stage=gpupv-check reason=none";
+    let verdict_index = report
+        .iter()
+        .position(|line| *line == "hvdiag: gpupv-check: passed");
+    let result_index = report.iter().position(|line| *line == result);
+    assert!(
+        verdict_index < result_index && verdict_index.is_some(),
+        "hvdiag: gpupv-check: passed comes before the result"
+    );
+
+    // The result, then the applications.
     let result_at = console
         .find(result)
         .unwrap_or_else(|| panic!("no {result:?} in the console:\n{console}"));

@@ -1,5 +1,6 @@
 //! The README's first command, as a test: `cargo run` boots the guest beside the emulated host and
-//! runs the demo applications as user processes through D3DKMT: `d3dkmt-info` lists the adapter,
+//! runs the applications as user processes through D3DKMT: `gpupv-check` (vendor-neutral calls
+//! only) passes first, then `d3dkmt-info` lists the adapter,
 //! `c-demo` (C against the generated header) renders and checks a gradient, and `gpu-demo`
 //! renders a Mandelbrot image on the (emulated) vGPU, verifies it and shows it on the UEFI
 //! framebuffer. This test checks the verdict and the console (the demo's checksum against the
@@ -88,6 +89,21 @@ fn demo_renders_verifies_and_shows_the_picture() {
             .find(|line| line.contains(pattern))
             .unwrap_or_else(|| panic!("no {pattern:?} line in the console:\n{}", outcome.console))
     };
+    // `gpupv-check` runs first and passes; the vGPU-specific demos are not skipped on it.
+    let passed = outcome
+        .console
+        .find("\ngpupv-check: passed")
+        .unwrap_or_else(|| panic!("no gpupv-check verdict:\n{}", outcome.console));
+    let first_demo = outcome
+        .console
+        .find("d3dkmt-info:")
+        .expect("d3dkmt-info printed nothing");
+    assert!(passed < first_demo, "gpupv-check runs first");
+    assert!(
+        !outcome.console.contains("demo: skipping"),
+        "no demo is skipped on the emulated vGPU:\n{}",
+        outcome.console
+    );
     let info = find("driver description");
     let c_demo = find("c-demo: rendered");
     assert!(c_demo.contains("every pixel verified"), "{c_demo}");
@@ -112,4 +128,34 @@ fn demo_renders_verifies_and_shows_the_picture() {
         screen.height,
         png.display()
     );
+}
+
+/// On an adapter that is not the emulated vGPU (here: the emulated host reporting a real GPU's
+/// driver description, as a real Hyper-V host would), `gpupv-check` still passes and the demos
+/// that submit the emulated vGPU's private command stream are skipped, each with a line saying
+/// why; the run still succeeds.
+#[test]
+fn a_foreign_gpu_passes_gpupv_check_and_skips_the_vgpu_demos() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "demo-foreign-gpu".into();
+    config.host.vgpu_description = Some("NVIDIA GeForce RTX 4090".into());
+    let outcome = run(&config).unwrap_or_else(|error| panic!("could not start QEMU: {error}"));
+    let console = &outcome.console;
+    assert_eq!(outcome.exit, GuestExit::Success, "console:\n{console}");
+    assert!(
+        console
+            .contains("hvdiag: gpupv-check: query driver description: \"NVIDIA GeForce RTX 4090\""),
+        "{console}"
+    );
+    assert!(console.contains("hvdiag: gpupv-check: passed"), "{console}");
+    for name in ["c-demo", "gpu-demo"] {
+        let skip = format!(
+            "demo: skipping {name}: the adapter is not the dxgos emulated vGPU (driver description \"NVIDIA GeForce RTX 4090\")"
+        );
+        assert!(console.contains(&skip), "no {skip:?} in:\n{console}");
+    }
+    assert!(!console.contains("gpu-demo: rendered"), "{console}");
+    assert!(!console.contains("c-demo: rendered"), "{console}");
+    assert!(console.contains("d3dkmt-info: 1 adapter(s)"), "{console}");
+    println!("QEMU checked: gpupv-check passed and the vGPU demos were skipped on a foreign GPU");
 }

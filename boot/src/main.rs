@@ -2,8 +2,11 @@
 //!
 //! Runs as `\EFI\BOOT\BOOTX64.EFI` on the EFI system partition, under OVMF in QEMU or the
 //! Hyper-V Generation 2 firmware. It
-//! 1. reads `\EFI\dxgos\kernel.elf` and `\EFI\dxgos\cmdline.txt` from its own partition,
-//! 2. loads the kernel's segments into one physically contiguous block,
+//! 1. opens `\EFI\dxgos\kernel.elf` and reads `\EFI\dxgos\cmdline.txt` from its own
+//!    partition,
+//! 2. loads the kernel's segments into one physically contiguous block, reading the ELF
+//!    headers and then each segment straight into its pages (the file is never held whole, so
+//!    its debug sections cost no guest memory; see `elf_loader`),
 //! 3. builds the kernel's page tables (see `paging`),
 //! 4. collects the ACPI RSDP and the GOP framebuffer,
 //! 5. exits boot services, converts the final memory map into a [`BootInfo`], and
@@ -37,6 +40,8 @@ use uefi::boot::{self, AllocateType, MemoryType, OpenProtocolAttributes, OpenPro
 use uefi::fs::FileSystem;
 use uefi::prelude::*;
 use uefi::proto::console::gop::{self, GraphicsOutput};
+use uefi::proto::media::file::{File, FileAttribute, FileInfo, FileMode, RegularFile};
+use uefi::proto::media::fs::SimpleFileSystem;
 use uefi::table::cfg::ConfigTableEntry;
 use uefi::{CString16, Error};
 
@@ -99,6 +104,71 @@ fn read_file(path: &str) -> Result<Vec<u8>, BootError> {
         status: Status::NOT_FOUND,
         what: "read a file from the boot partition",
     })
+}
+
+/// The kernel file, opened on the boot partition, read piece by piece.
+struct UefiKernelFile {
+    /// Keeps the partition's file system open while the file is.
+    _file_system: boot::ScopedProtocol<SimpleFileSystem>,
+    file: RegularFile,
+    size: u64,
+}
+
+impl UefiKernelFile {
+    fn open(path: &str) -> Result<Self, BootError> {
+        let image = boot::image_handle();
+        let mut file_system =
+            boot::get_image_file_system(image).map_err(fail("open the boot partition"))?;
+        let mut root = file_system
+            .open_volume()
+            .map_err(fail("open the boot partition's root directory"))?;
+        let name = CString16::try_from(path).map_err(|_| BootError {
+            status: Status::INVALID_PARAMETER,
+            what: "file name is not UCS-2",
+        })?;
+        let mut file = root
+            .open(&name, FileMode::Read, FileAttribute::empty())
+            .map_err(fail("open kernel.elf"))?
+            .into_regular_file()
+            .ok_or(BootError {
+                status: Status::NOT_FOUND,
+                what: "kernel.elf is a directory",
+            })?;
+        let size = file
+            .get_boxed_info::<FileInfo>()
+            .map_err(fail("read kernel.elf's size"))?
+            .file_size();
+        Ok(UefiKernelFile {
+            _file_system: file_system,
+            file,
+            size,
+        })
+    }
+}
+
+impl elf_loader::KernelFile for UefiKernelFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_exact_at(&mut self, offset: u64, buffer: &mut [u8]) -> Result<(), BootError> {
+        self.file
+            .set_position(offset)
+            .map_err(fail("seek in kernel.elf"))?;
+        let mut done = 0;
+        while let Some(rest) = buffer.get_mut(done..).filter(|rest| !rest.is_empty()) {
+            match self.file.read(rest).map_err(fail("read kernel.elf"))? {
+                0 => {
+                    return Err(BootError {
+                        status: Status::END_OF_FILE,
+                        what: "kernel.elf ends early",
+                    });
+                }
+                read => done += read,
+            }
+        }
+        Ok(())
+    }
 }
 
 fn allocate_zeroed(pages: u64) -> Result<u64, BootError> {
@@ -186,9 +256,11 @@ fn find_framebuffer(reporter: &mut Reporter) -> Framebuffer {
 }
 
 fn load_and_enter(stub_entry: u64, reporter: &mut Reporter) -> Result<Infallible, BootError> {
-    let kernel_file = read_file(KERNEL_PATH)?;
+    // The command line first: the kernel file holds the partition's file system open
+    // (exclusively) until it is dropped.
     let command_line = read_file(COMMAND_LINE_PATH).unwrap_or_default();
-    let kernel = elf_loader::load(&kernel_file, allocate_zeroed)?;
+    let mut kernel_file = UefiKernelFile::open(KERNEL_PATH)?;
+    let kernel = elf_loader::load(&mut kernel_file, allocate_zeroed)?;
     drop(kernel_file);
     log::info!(
         "kernel: {} KiB at physical {:#x}, entry {:#x}",

@@ -13,6 +13,11 @@
 //! - [`timekeeping`]: the choice of calibration reference (Hyper-V's frequency MSRs and
 //!   reference counter, the ACPI PM timer, the HPET), the bounded measurement loop and
 //!   time-bounded early waits.
+//! - [`deadlines`]: deadlines of waits for the host by key (dxg transactions, PCI functions
+//!   waiting for their vGPU channel), so that every such wait ends.
+//! - [`acpi_sleep`]: the ACPI S5 sleep type (`\_S5`) by a bounded search of the AML.
+//! - [`integration`]: the Hyper-V integration services (heartbeat, shutdown, time sync,
+//!   key-value exchange), sans I/O.
 //! - [`d3dkmt`]: the per-process D3DKMT gateway: turns applications' D3DKMT argument structs
 //!   into dxg requests, maps CPU views of allocations and fences, and cleans up on exit.
 #![no_std]
@@ -23,8 +28,11 @@ extern crate alloc;
 extern crate std;
 
 pub mod acpi_mmio;
+pub mod acpi_sleep;
 pub mod apic;
 pub mod d3dkmt;
+pub mod deadlines;
+pub mod integration;
 pub mod timekeeping;
 pub mod vmbus_bus;
 pub mod vpci;

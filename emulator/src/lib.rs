@@ -10,6 +10,7 @@
 
 pub mod acpi_tables;
 pub mod hostile;
+pub mod integration;
 pub mod platform;
 pub mod services;
 pub mod vgpu;

@@ -37,6 +37,7 @@
 //! where guest RAM (and the MMIO gaps) are, so D0 entry refuses a window Hyper-V could not
 //! trap.
 
+use crate::integration::{IcHost, IcService, IntegrationConfig};
 use crate::platform::{HostEvent, HostEventHandler, PostFaults, SynicHost};
 use crate::vgpu::{self, GpuHost, HostOutput, VgpuDescription, VgpuPciConfig};
 use crate::vmbus_server::{
@@ -99,6 +100,8 @@ pub struct Devices<M: GuestMemory> {
     /// Relids of the vPCI offers, in offer order.
     vpci_relids: Vec<u32>,
     vpci: Vec<VirtualPciBus>,
+    /// The integration services (heartbeat, shutdown, time sync, KVP), when offered.
+    integration: IcHost,
     dropped_packets: u64,
 }
 
@@ -152,6 +155,10 @@ impl<M: GuestMemory> Devices<M> {
 
 impl<M: GuestMemory> ChannelService for Devices<M> {
     fn receive(&mut self, packet: ServicePacket<'_>) {
+        if self.integration.serves(packet.relid) {
+            self.integration.receive(packet);
+            return;
+        }
         if let Some(bus) = self.vpci_bus(packet.relid) {
             bus.model.receive(packet);
             return;
@@ -183,6 +190,9 @@ impl<M: GuestMemory> ChannelService for Devices<M> {
     }
 
     fn poll_reply(&mut self) -> Option<ServiceReply> {
+        if let Some(reply) = self.integration.poll_reply() {
+            return Some(reply);
+        }
         while let Some(output) = self.gpu.poll_output() {
             let reply = match output {
                 HostOutput::Completion {
@@ -220,6 +230,18 @@ pub struct HostServices<M: GuestMemory + Clone> {
     memory: M,
     device_count: u32,
     delivery_failures: u64,
+    /// When the services started (the integration services' clock).
+    started: std::time::Instant,
+    /// Progress of [`IntegrationConfig::rescind`].
+    rescind_script: RescindScript,
+}
+
+/// Where [`IntegrationConfig::rescind`] stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RescindScript {
+    Waiting,
+    Rescinded,
+    Reoffered,
 }
 
 impl<M: GuestMemory + Clone> HostServices<M> {
@@ -245,11 +267,14 @@ impl<M: GuestMemory + Clone> HostServices<M> {
                 vgpu_relids: roles.vgpu_relids,
                 vpci_relids: roles.vpci_relids,
                 vpci: Vec::new(),
+                integration: IcHost::new(IntegrationConfig::default(), &roles.integration),
                 dropped_packets: 0,
             },
             memory,
             device_count,
             delivery_failures: 0,
+            started: std::time::Instant::now(),
+            rescind_script: RescindScript::Waiting,
         };
         services.attach_configured_buses(&vpci_buses);
         services
@@ -370,13 +395,94 @@ impl<M: GuestMemory + Clone> HostServices<M> {
         self.devices.dropped_packets
     }
 
+    /// The integration services' host side (to inspect, or to change its settings before the
+    /// guest opens the channels).
+    pub fn integration(&mut self) -> &mut IcHost {
+        &mut self.devices.integration
+    }
+
+    /// Replaces the integration services' settings (shutdown request, time, faults); call
+    /// before the guest runs.
+    pub fn set_integration_config(&mut self, config: IntegrationConfig) {
+        *self.devices.integration.config_mut() = config;
+    }
+
+    /// Rescinds the channel of integration service `service` (a user turning the service off
+    /// in Hyper-V Manager).
+    pub fn rescind_integration_service(&mut self, service: IcService) -> Result<(), ServerError> {
+        let relid = self
+            .devices
+            .integration
+            .relid_of(service)
+            .ok_or(ServerError::UnknownRelid(0))?;
+        self.devices.integration.set_open(relid, false);
+        self.server.rescind(relid)
+    }
+
+    /// Offers integration service `service` again after the guest released its rescinded
+    /// channel (a user turning the service back on), at the same relid.
+    pub fn reoffer_integration_service(&mut self, service: IcService) -> Result<(), ServerError> {
+        let relid = self
+            .devices
+            .integration
+            .relid_of(service)
+            .ok_or(ServerError::UnknownRelid(0))?;
+        self.server.reoffer(relid)
+    }
+
+    /// Tells the integration services which of their channels are open and what time it is.
+    fn run_integration(&mut self) {
+        let relids: Vec<u32> = self.devices.integration.relids().collect();
+        for relid in relids {
+            let open = self.server.is_open(relid) && !self.server.is_rescinded(relid);
+            self.devices.integration.set_open(relid, open);
+        }
+        let now = self.started.elapsed();
+        self.devices.integration.tick(now);
+        self.run_rescind_script(now);
+    }
+
+    /// Carries out [`IntegrationConfig::rescind`]: rescind once due, re-offer once released.
+    fn run_rescind_script(&mut self, now: std::time::Duration) {
+        let Some((service, delay)) = self.devices.integration.config().rescind else {
+            return;
+        };
+        let Some(relid) = self.devices.integration.relid_of(service) else {
+            return;
+        };
+        match self.rescind_script {
+            RescindScript::Waiting => {
+                let Some(since) = self.devices.integration.ready_since(service) else {
+                    return;
+                };
+                let due = since + delay;
+                let outstanding = self.devices.integration.has_outstanding(relid);
+                if now >= due && (outstanding || now >= due + std::time::Duration::from_secs(2)) {
+                    log::info!("host services: rescinding the {service:?} channel");
+                    if self.rescind_integration_service(service).is_ok() {
+                        self.rescind_script = RescindScript::Rescinded;
+                    }
+                }
+            }
+            RescindScript::Rescinded => {
+                if self.reoffer_integration_service(service).is_ok() {
+                    log::info!("host services: offered the {service:?} channel again");
+                    self.rescind_script = RescindScript::Reoffered;
+                }
+            }
+            RescindScript::Reoffered => {}
+        }
+    }
+
     /// Runs the service channels, then delivers the server's outputs through `host`.
     pub fn run(&mut self, host: &mut SynicHost) {
         for relid in self.server.take_closed_channels() {
             if let Some(bus) = self.devices.vpci_bus(relid) {
                 bus.model.channel_closed();
             }
+            self.devices.integration.set_open(relid, false);
         }
+        self.run_integration();
         for event in self.server.take_gpadl_events() {
             self.devices.gpadl_changed(event);
         }
@@ -426,6 +532,7 @@ struct ChannelRoles {
     vgpus: Vec<VgpuDescription>,
     vgpu_relids: Vec<u32>,
     vpci_relids: Vec<u32>,
+    integration: Vec<(u32, IcService)>,
 }
 
 impl ChannelRoles {
@@ -436,6 +543,7 @@ impl ChannelRoles {
             vgpus: Vec::new(),
             vgpu_relids: Vec::new(),
             vpci_relids: Vec::new(),
+            integration: Vec::new(),
         };
         for (index, device) in devices.iter().enumerate() {
             let relid = index as u32 + 1;
@@ -450,6 +558,10 @@ impl ChannelRoles {
                 roles.vgpu_relids.push(relid);
             } else if device.class == class::VIRTUAL_PCI {
                 roles.vpci_relids.push(relid);
+            } else if let Some(service) = IcService::of_class(device.class)
+                && device.kind == DeviceKind::Service
+            {
+                roles.integration.push((relid, service));
             }
         }
         roles

@@ -986,7 +986,8 @@ fn open_shared(
 
 #[test]
 fn process_b_opens_what_process_a_shared_and_sees_its_pixels_and_fence() {
-    use emulator::vgpu::command_processor::gradient_pixel;
+    // The guest's formula, not the emulator's renderer: the pixels are checked independently.
+    use userlib::vgpu::gradient_pixel;
     let vm = new_vm();
     let mut a = App::new(&vm, 1, "sharer");
     let session_a = open_session(&mut a);
@@ -1201,7 +1202,8 @@ fn submit_stream(app: &mut App, session: &Session, stream: &[u32]) {
 
 #[test]
 fn the_gpu_renders_into_the_applications_own_memory() {
-    use emulator::vgpu::command_processor::gradient_pixel;
+    // The guest's formula, not the emulator's renderer: the pixels are checked independently.
+    use userlib::vgpu::gradient_pixel;
     let vm = new_vm();
     let mut app = App::new(&vm, 1, "sysmem");
     let session = open_session(&mut app);

@@ -692,6 +692,30 @@ fn priorities_residency_offer_and_reclaim() {
         residency(&mut vm),
         Ok(Reply::Residency(vec![RESIDENCY_GPU_MEMORY; 2]))
     );
+    // EVICT's reply has no status (`dxgkvmb_command_evict_return`), so a handle that is not an
+    // allocation must be refused before anything is sent: the context, a made-up handle.
+    for (handle, expected) in [
+        (s.context, NtStatus::OBJECT_TYPE_MISMATCH),
+        (D3dkmtHandle(0x4000_0bad), NtStatus::INVALID_HANDLE),
+    ] {
+        assert_eq!(
+            vm.call(
+                P1,
+                Request::Evict {
+                    device: s.device,
+                    allocations: vec![b, handle],
+                    flags: 0,
+                },
+            ),
+            Err(expected),
+            "Evict naming {handle:?}"
+        );
+    }
+    assert_eq!(
+        residency(&mut vm),
+        Ok(Reply::Residency(vec![RESIDENCY_GPU_MEMORY; 2])),
+        "a refused Evict changes nothing"
+    );
     ok(vm.call(
         P1,
         Request::Evict {

@@ -8,7 +8,6 @@ mod support;
 
 use dxg::core::{AllocationRequest, GdiSurfaceData, ProcessId, Reply, Request};
 use dxg::wire::*;
-use emulator::vgpu::command_processor::gradient_pixel;
 use emulator::vgpu::loopback::Loopback;
 use hyperv::memory::GuestMemory;
 use support::images::words;
@@ -17,6 +16,8 @@ use support::requests::{
     create_process, destroy_allocations, enum_adapters, lock, sized, submit_request, wait_request,
 };
 use support::vm::{loopback as vm, ok};
+// The guest's gradient formula, not the emulator's renderer: pixels are checked independently.
+use userlib::vgpu::gradient_pixel;
 
 const A: ProcessId = ProcessId(1);
 const B: ProcessId = ProcessId(2);

@@ -83,3 +83,29 @@ pub fn on_timer_tick() {
     crate::task::wake_sleepers(now);
     crate::testing::check_watchdog(now);
 }
+
+/// The wall clock: Unix time in nanoseconds minus [`nanoseconds_since_boot`] at the moment it
+/// was set (0: never set). Setting it moves only this offset; the monotonic clock
+/// ([`nanoseconds_since_boot`]) never jumps.
+static WALL_CLOCK_OFFSET: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the wall clock to `unix_nanoseconds` (nanoseconds since 1970-01-01 UTC), e.g. from a
+/// Hyper-V time-sync sample. A value before boot time (smaller than the monotonic clock) is
+/// ignored.
+pub fn set_wall_clock(unix_nanoseconds: u64) -> bool {
+    match unix_nanoseconds.checked_sub(nanoseconds_since_boot()) {
+        Some(offset) if offset != 0 => {
+            WALL_CLOCK_OFFSET.store(offset, Ordering::Relaxed);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The wall clock in nanoseconds since 1970-01-01 UTC, `None` until it was set.
+pub fn wall_clock_nanoseconds() -> Option<u64> {
+    match WALL_CLOCK_OFFSET.load(Ordering::Relaxed) {
+        0 => None,
+        offset => Some(offset.saturating_add(nanoseconds_since_boot())),
+    }
+}

@@ -11,7 +11,7 @@
 use boot_info::{Framebuffer, PixelFormat};
 use noto_sans_mono_bitmap::{FontWeight, RasterHeight, get_raster, get_raster_width};
 
-use crate::memory::{is_readable, physical_to_virtual};
+use crate::memory::registers::RegisterBlock;
 
 /// A colour as red, green, blue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,8 +49,8 @@ impl Colour {
 /// The firmware's framebuffer, checked and ready to draw on.
 #[derive(Clone, Copy, Debug)]
 pub struct Screen {
-    /// Virtual address of the first pixel (in the physical-memory window).
-    base: u64,
+    /// The visible area's pixels (through the physical-memory window).
+    pixels: RegisterBlock,
     width: u32,
     height: u32,
     stride: u32,
@@ -79,14 +79,12 @@ impl Screen {
         if visible_bytes > framebuffer.size {
             return None;
         }
-        let base =
-            physical_to_virtual(x86_64::PhysAddr::try_new(framebuffer.physical_address).ok()?)
-                .as_u64();
-        if !is_readable(base, visible_bytes) {
-            return None;
-        }
+        let pixels = RegisterBlock::in_window(
+            x86_64::PhysAddr::try_new(framebuffer.physical_address).ok()?,
+            visible_bytes,
+        )?;
         Some(Screen {
-            base,
+            pixels,
             width: framebuffer.width,
             height: framebuffer.height,
             stride: framebuffer.stride,
@@ -102,8 +100,9 @@ impl Screen {
         }
     }
 
-    fn pixel_pointer(&self, x: u32, y: u32) -> *mut u32 {
-        (self.base + (u64::from(y) * u64::from(self.stride) + u64::from(x)) * 4) as *mut u32
+    /// Byte offset of pixel (`x`, `y`) from the first pixel.
+    fn pixel_offset(&self, x: u32, y: u32) -> usize {
+        ((u64::from(y) * u64::from(self.stride) + u64::from(x)) * 4) as usize
     }
 
     /// Sets pixel (`x`, `y`); does nothing outside the visible area.
@@ -111,10 +110,10 @@ impl Screen {
         if x >= self.width || y >= self.height {
             return;
         }
-        let value = self.encode(colour);
-        // SAFETY: (x, y) lies in the visible area, which `new` checked lies inside the
-        // framebuffer and is mapped by the window; no Rust reference covers framebuffer memory.
-        unsafe { self.pixel_pointer(x, y).write_volatile(value) };
+        // (x, y) lies in the visible area, which `new` made the block: the write cannot fail.
+        let _ = self
+            .pixels
+            .write_at(self.pixel_offset(x, y), self.encode(colour));
     }
 
     /// Fills `count` pixel rows from row `top` with `colour` (clipped to the visible area).
@@ -134,16 +133,12 @@ impl Screen {
         let top = top.min(end);
         let rows = rows.min(end - top);
         for y in top..end - rows {
-            // SAFETY: rows `y` and `y + rows` lie in the visible area (below `end`), which
-            // `new` checked lies inside the framebuffer and is mapped by the window; `copy`
-            // allows overlapping ranges; no Rust reference covers framebuffer memory.
-            unsafe {
-                core::ptr::copy(
-                    self.pixel_pointer(0, y + rows),
-                    self.pixel_pointer(0, y),
-                    self.width as usize,
-                );
-            }
+            // Rows `y` and `y + rows` lie in the visible area (below `end`): cannot fail.
+            let _ = self.pixels.copy_within(
+                self.pixel_offset(0, y + rows),
+                self.pixel_offset(0, y),
+                self.width as usize * 4,
+            );
         }
         self.fill_rows(end - rows, rows, fill);
     }

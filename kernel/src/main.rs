@@ -2,7 +2,7 @@
 //!
 //! Boot order (see `docs/kernel.md`): COM1, boot-info check, command line and logger, GDT/IDT,
 //! memory (frames, paging, heap, identity map removed), ACPI and the APICs with the calibrated
-//! periodic tick, tasks; then the mode: `run` (init task → `services::start`), `test` (the
+//! periodic tick, tasks; then the mode: `run` (init task → `services::run`), `test` (the
 //! in-kernel tests) or `bench`.
 //!
 //! In `mode=run` the boot writes the boot report (`diagnostics`): it opens once the heap
@@ -126,8 +126,10 @@ fn kernel_main(boot_info: &'static BootInfo) -> ! {
     }
 }
 
-/// `fault=kernel-panic` panics and `fault=kernel-page-fault` takes an uncontained page fault in
-/// a task, so the host can check that both end QEMU with the failure status instead of hanging.
+/// `fault=kernel-panic` panics, `fault=kernel-page-fault` takes an uncontained page fault in
+/// a task and `fault=kernel-stack-overflow` overflows a task's stack into its guard page, so
+/// the host can check that each ends QEMU with the failure status (and a report naming the
+/// task) instead of hanging or resetting.
 fn inject_faults(command_line: &str) {
     let Some(faults) = boot_info::command_line_value(command_line, "fault") else {
         return;
@@ -141,8 +143,21 @@ fn inject_faults(command_line: &str) {
                 })
                 .join();
             }
+            "kernel-stack-overflow" => {
+                let _ = task::spawn("deep", || recurse_without_end(0)).join();
+            }
             _ => {}
         }
+    }
+}
+
+/// Recurses until the stack runs out (for `fault=kernel-stack-overflow`).
+fn recurse_without_end(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(true) {
+        recurse_without_end(depth + 1).wrapping_add(frame[63])
+    } else {
+        frame[0]
     }
 }
 

@@ -84,6 +84,11 @@ pub struct D3dkmtCall {
     pub argument_size: usize,
 }
 
+/// [`SyscallNumber::GetTime`]: nanoseconds since boot; never jumps.
+pub const CLOCK_MONOTONIC: u64 = 0;
+/// [`SyscallNumber::GetTime`]: nanoseconds since 1970-01-01 UTC (from the host's time sync).
+pub const CLOCK_WALL: u64 = 1;
+
 macro_rules! define_numbers {
     ($( $variant:ident = $number:literal => $export:ident($argument:ident), )*) => {
         /// Syscall numbers. D3DKMT calls use the Linux dxgkrnl ioctl number of the same operation
@@ -110,6 +115,18 @@ macro_rules! define_numbers {
             Yield = 0x104,
             /// Sleep for at least `rdi` microseconds. Returns `STATUS_SUCCESS`.
             Sleep = 0x105,
+            /// Read a clock: `rdi` = [`CLOCK_MONOTONIC`] (nanoseconds since boot, never jumps)
+            /// or [`CLOCK_WALL`] (nanoseconds since 1970-01-01 UTC, set from the host's time
+            /// sync). Returns the nanoseconds, `STATUS_NOT_SUPPORTED` while the wall clock is
+            /// unset, `STATUS_INVALID_PARAMETER` for another clock.
+            GetTime = 0x106,
+            /// How many dxg objects the calling process holds (devices, contexts, allocations,
+            /// resources, sync objects, paging and hardware queues, and one per open adapter
+            /// reference): the count in `rax`, or a negative NTSTATUS. A debug query: leak checks.
+            DxgObjectCount = 0x110,
+            /// How many physical page frames the kernel has free: the count in `rax`. A debug
+            /// query (other tasks allocate too: compare only across quiet points).
+            FreeFrames = 0x111,
         }
 
         /// Every D3DKMT call, in number order.
@@ -126,13 +143,16 @@ macro_rules! define_numbers {
 
         impl SyscallNumber {
             /// The process (non-D3DKMT) calls.
-            pub const PROCESS_CALLS: [SyscallNumber; 6] = [
+            pub const PROCESS_CALLS: [SyscallNumber; 9] = [
                 Self::Exit,
                 Self::WriteConsole,
                 Self::GetFramebufferInfo,
                 Self::MapFramebuffer,
                 Self::Yield,
                 Self::Sleep,
+                Self::GetTime,
+                Self::DxgObjectCount,
+                Self::FreeFrames,
             ];
 
             /// Decodes a raw number (what the kernel sees in `rax`).
@@ -145,6 +165,9 @@ macro_rules! define_numbers {
                     0x103 => Some(Self::MapFramebuffer),
                     0x104 => Some(Self::Yield),
                     0x105 => Some(Self::Sleep),
+                    0x106 => Some(Self::GetTime),
+                    0x110 => Some(Self::DxgObjectCount),
+                    0x111 => Some(Self::FreeFrames),
                     _ => None,
                 }
             }
@@ -198,6 +221,20 @@ unsafe impl Syscall for Native {
     fn call(&self, number: SyscallNumber, arg0: u64, arg1: u64, arg2: u64) -> i64 {
         native::syscall(number as u32 as u64, arg0, arg1, arg2)
     }
+}
+
+/// One `syscall` with any number and arguments, untyped: for programs that test the kernel
+/// with calls the typed layer would not produce (`apps/selftest`: bad pointers, wrong sizes,
+/// unknown numbers). Off dxgos it returns `STATUS_NOT_SUPPORTED`.
+///
+/// # Safety
+/// The kernel writes through the addresses passed as the call's contract says (an argument
+/// struct, an output buffer, a new mapping); the caller must make sure no such write lands in
+/// memory Rust code relies on: pass addresses the kernel must refuse, or buffers of the
+/// caller's own at least as large as the size passed with them.
+#[allow(unsafe_code)]
+pub unsafe fn raw_syscall(number: u64, arg0: u64, arg1: u64, arg2: u64) -> i64 {
+    native::syscall(number, arg0, arg1, arg2)
 }
 
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
@@ -291,5 +328,30 @@ pub mod process {
     /// Sleeps for at least `microseconds`.
     pub fn sleep<S: Syscall + ?Sized>(kernel: &S, microseconds: u64) {
         kernel.call(SyscallNumber::Sleep, microseconds, 0, 0);
+    }
+
+    /// Reads clock `clock` ([`super::CLOCK_MONOTONIC`] or [`super::CLOCK_WALL`]): nanoseconds,
+    /// or the NTSTATUS the kernel answered (the wall clock is unset until the host's time
+    /// sync set it).
+    pub fn time<S: Syscall + ?Sized>(kernel: &S, clock: u64) -> Result<u64, NTSTATUS> {
+        let value = kernel.call(SyscallNumber::GetTime, clock, 0, 0);
+        u64::try_from(value).map_err(|_| value as NTSTATUS)
+    }
+
+    /// The number of dxg objects this process holds (`DxgObjectCount`), or the NTSTATUS the
+    /// kernel refused the query with.
+    pub fn dxg_object_count<S: Syscall + ?Sized>(kernel: &S) -> Result<u64, NTSTATUS> {
+        count(kernel.call(SyscallNumber::DxgObjectCount, 0, 0, 0))
+    }
+
+    /// The number of free physical page frames (`FreeFrames`), or the NTSTATUS the kernel
+    /// refused the query with.
+    pub fn free_frames<S: Syscall + ?Sized>(kernel: &S) -> Result<u64, NTSTATUS> {
+        count(kernel.call(SyscallNumber::FreeFrames, 0, 0, 0))
+    }
+
+    /// A count in `rax`, or a negative NTSTATUS.
+    fn count(result: i64) -> Result<u64, NTSTATUS> {
+        u64::try_from(result).map_err(|_| result_to_status(result))
     }
 }

@@ -43,10 +43,10 @@ fn compile(language: &str, extra: &[&str]) {
         .output()
     {
         Ok(output) => output,
-        Err(_) => {
-            println!("NOTICE: {compiler} not found; skipping the header compile check");
-            return;
-        }
+        Err(error) => panic!(
+            "cannot run {compiler} ({error}): the header compile check needs gcc and g++ \
+             (Debian: apt-get install gcc g++; .ci/run installs them)"
+        ),
     };
     assert!(
         output.status.success(),

@@ -7,47 +7,97 @@
 //! | size | `rsi` one byte short | `STATUS_INFO_LENGTH_MISMATCH` |
 //! | unmapped | the struct at 0x10 | `STATUS_ACCESS_VIOLATION` |
 //! | read-only | the struct in this program's read-only data | `STATUS_ACCESS_VIOLATION` |
-//! | zeroed | an all-zero struct (null handles) | a failure status (`EnumAdapters2/3`: the count query succeeds) |
+//! | zeroed | an all-zero struct (null handles) | per call ([`zeroed_status`]): `STATUS_INVALID_HANDLE` where the first thing checked is a handle, `STATUS_INVALID_PARAMETER` where it is a count, pointer or LUID, `STATUS_NOT_SUPPORTED` for the calls dxgos does not serve, `STATUS_SUCCESS` for the `EnumAdapters2/3` count query |
 //! | bad handle | a made-up handle where the call takes one | `STATUS_INVALID_HANDLE` |
 //! | oversize count | an object/allocation count above the D3DKMT limit | `STATUS_INVALID_PARAMETER` |
 //! | bad nested pointer | an array or buffer pointer to unmapped or kernel memory | `STATUS_ACCESS_VIOLATION` |
 //! | foreign handle | a device handle of another process (argument bits 32–63), a value this process has no object for | `STATUS_INVALID_HANDLE` |
 //! | swapped handle | a live handle of this process, but of another kind (a context where a device goes, a device where an allocation goes, a sync object where a context goes, the adapter where a device goes) | `STATUS_OBJECT_TYPE_MISMATCH` (the translator knows each handle's kind) |
+//! | kernel struct, non-canonical struct | the argument struct at a kernel or non-canonical address | `STATUS_ACCESS_VIOLATION` |
 //!
-//! Each row prints one line; the result is the number of rows that failed.
+//! [`crate::hostile_rows`] adds huge counts, kernel-space nested pointers, views already
+//! released (by Unlock2 or by destroying the allocation), more swapped handles and more of
+//! another process's handles. Every row also checks that the process's dxg object count
+//! (`DxgObjectCount`) is the same after the call as before it (nothing created, nothing
+//! leaked); the free page frames before and after the whole table are printed.
+//!
+//! Each failed row prints one line; the result is the number of rows that failed.
 
 use userlib::abi::status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_HANDLE,
-    STATUS_INVALID_PARAMETER, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_OBJECT_TYPE_MISMATCH, STATUS_SUCCESS,
 };
 use userlib::abi::{self, NTSTATUS};
 use userlib::gpu::Device;
 use userlib::println;
-use userlib::sys::{D3DKMT_CALLS, Native, SyscallNumber, call_d3dkmt, result_to_status};
+use userlib::sys::{D3DKMT_CALLS, Native, SyscallNumber, call_d3dkmt, process, result_to_status};
 
 use crate::raw_syscall;
 
 /// A handle no process was given.
 const MADE_UP_HANDLE: u32 = 0x4000_0bad;
 /// An address in the kernel half.
-const KERNEL_ADDRESS: u64 = 0xffff_8000_0000_0000;
+pub(crate) const KERNEL_ADDRESS: u64 = 0xffff_8000_0000_0000;
+/// A non-canonical address.
+const NON_CANONICAL: u64 = 0x0000_8000_0000_0000;
 /// An unmapped user address.
-const UNMAPPED: u64 = 0x10;
+pub(crate) const UNMAPPED: u64 = 0x10;
 
 /// Read-only bytes big enough for any argument struct (lives in .rodata).
 static READ_ONLY: [u8; 1024] = [0; 1024];
 
-struct Table {
+pub(crate) struct Table {
     rows: u32,
     failed: u32,
+    /// Rows whose dxg object count was compared before and after.
+    counted: u32,
+    /// The D3DKMT calls rows beyond the four generic ones reached.
+    reached: [bool; 0x46],
 }
 
 impl Table {
-    fn check(&mut self, what: &str, call: &str, status: NTSTATUS, expected: NTSTATUS) {
+    /// Runs one row's call and checks that the process's dxg object count is the same after
+    /// it as before (`DxgObjectCount`); returns the call's status.
+    pub(crate) fn counted(
+        &mut self,
+        what: &str,
+        number: SyscallNumber,
+        run: impl FnOnce() -> NTSTATUS,
+    ) -> NTSTATUS {
+        let before = process::dxg_object_count(&Native);
+        let status = run();
+        let after = process::dxg_object_count(&Native);
+        self.counted += 1;
+        if before.is_err() || before != after {
+            self.rows += 1;
+            self.failed += 1;
+            let call = export_name(number);
+            println!(
+                "selftest: {what} {call}: dxg objects {before:?} before, {after:?} after: FAILED"
+            );
+        }
+        status
+    }
+
+    /// Notes that a specific row reached call `number`.
+    pub(crate) fn reach(&mut self, number: SyscallNumber) {
+        if let Some(slot) = self.reached.get_mut(number as usize) {
+            *slot = true;
+        }
+    }
+
+    pub(crate) fn check(&mut self, what: &str, call: &str, status: NTSTATUS, expected: NTSTATUS) {
         self.check_with(what, call, status, status == expected, expected);
     }
 
-    fn check_with(&mut self, what: &str, call: &str, status: NTSTATUS, good: bool, want: NTSTATUS) {
+    pub(crate) fn check_with(
+        &mut self,
+        what: &str,
+        call: &str,
+        status: NTSTATUS,
+        good: bool,
+        want: NTSTATUS,
+    ) {
         self.rows += 1;
         if !good {
             self.failed += 1;
@@ -62,52 +112,144 @@ fn raw(number: SyscallNumber, address: u64, size: u64) -> NTSTATUS {
 
 /// Runs the table; `foreign_device` is another process's device handle (0: skip that row).
 pub fn run(foreign_device: u32) -> i32 {
-    let mut table = Table { rows: 0, failed: 0 };
+    let mut table = Table {
+        rows: 0,
+        failed: 0,
+        counted: 0,
+        reached: [false; 0x46],
+    };
+    let frames_before = process::free_frames(&Native);
     let mut buffer = [0u8; 1024]; // writable, bigger than any argument struct
     let buffer_address = buffer.as_mut_ptr() as u64;
     for call in D3DKMT_CALLS {
         let size = call.argument_size as u64;
         let name = call.export;
-        table.check(
-            "size",
-            name,
-            raw(call.number, buffer_address, size - 1),
-            STATUS_INFO_LENGTH_MISMATCH,
-        );
-        table.check(
-            "unmapped",
-            name,
-            raw(call.number, UNMAPPED, size),
-            STATUS_ACCESS_VIOLATION,
-        );
-        table.check(
-            "read-only",
-            name,
-            raw(call.number, READ_ONLY.as_ptr() as u64, size),
-            STATUS_ACCESS_VIOLATION,
-        );
+        let number = call.number;
+        let rows: [(&str, u64, u64); 5] = [
+            ("size", buffer_address, size - 1),
+            ("unmapped", UNMAPPED, size),
+            ("read-only", READ_ONLY.as_ptr() as u64, size),
+            ("kernel struct", KERNEL_ADDRESS, size),
+            ("non-canonical struct", NON_CANONICAL, size),
+        ];
+        for (what, address, length) in rows {
+            let status = table.counted(what, number, || raw(number, address, length));
+            let expected = if what == "size" {
+                STATUS_INFO_LENGTH_MISMATCH
+            } else {
+                STATUS_ACCESS_VIOLATION
+            };
+            table.check(what, name, status, expected);
+        }
         buffer.fill(0);
-        let status = raw(call.number, buffer_address, size);
-        let count_query = matches!(
-            call.number,
-            SyscallNumber::EnumAdapters2 | SyscallNumber::EnumAdapters3
-        );
-        let good = if count_query {
-            status == STATUS_SUCCESS
-        } else {
-            status < 0
-        };
-        table.check_with("zeroed", name, status, good, -1);
+        let status = table.counted("zeroed", number, || raw(number, buffer_address, size));
+        match zeroed_status(number) {
+            Some(expected) => table.check("zeroed", name, status, expected),
+            None => table.check_with("zeroed", name, status, false, -1),
+        }
     }
     bad_handles(&mut table);
     with_a_device(&mut table, foreign_device);
+    let frames_after = process::free_frames(&Native);
+    let reached = table.reached.iter().filter(|reached| **reached).count();
     println!(
-        "selftest: invalid-argument table: {} rows over {} entry points, {} failed",
+        "selftest: invalid-argument table: {} rows over {} entry points ({reached} with rows beyond the generic ones), {} with the object count compared, {} failed; free frames {frames_before:?} before, {frames_after:?} after",
         table.rows,
         D3DKMT_CALLS.len(),
+        table.counted,
         table.failed
     );
     table.failed as i32
+}
+
+/// The answer to an all-zero argument struct, for every D3DKMT call (`None`: not one). The
+/// match is exhaustive, so a new entry point does not build until its answer is stated here.
+fn zeroed_status(number: SyscallNumber) -> Option<NTSTATUS> {
+    use SyscallNumber as N;
+    let status = match number {
+        // The count query: zero adapters asked for, the count comes back.
+        N::EnumAdapters2 | N::EnumAdapters3 => STATUS_SUCCESS,
+        // The first field checked is a handle, and 0 names no object.
+        N::CreateDevice
+        | N::CreateContextVirtual
+        | N::DestroyContext
+        | N::CreatePagingQueue
+        | N::QueryVideoMemoryInfo
+        | N::MapGpuVirtualAddress
+        | N::Escape
+        | N::GetDeviceState
+        | N::DestroyAllocation2
+        | N::CloseAdapter
+        | N::ChangeVideoMemoryReservation
+        | N::CreateHwQueue
+        | N::DestroyDevice
+        | N::DestroyHwQueue
+        | N::DestroyPagingQueue
+        | N::DestroySynchronizationObject
+        | N::FlushHeapTransitions
+        | N::FreeGpuVirtualAddress
+        | N::GetContextInProcessSchedulingPriority
+        | N::GetContextSchedulingPriority
+        | N::InvalidateCache
+        | N::Lock2
+        | N::MarkDeviceAsError
+        | N::SetContextInProcessSchedulingPriority
+        | N::SetContextSchedulingPriority
+        | N::SubmitCommandToHwQueue
+        | N::Unlock2
+        | N::UpdateAllocationProperty
+        | N::QueryClockCalibration
+        | N::OpenSyncObjectFromNtHandle2
+        | N::QueryResourceInfoFromNtHandle
+        | N::ShareObjectWithHost => STATUS_INVALID_HANDLE,
+        // The first field checked is a count, a pointer, a type or a LUID, and 0 is refused.
+        N::OpenAdapterFromLuid
+        | N::CreateAllocation2
+        | N::ReserveGpuVirtualAddress
+        | N::QueryAdapterInfo
+        | N::MakeResident
+        | N::SubmitCommand
+        | N::CreateSynchronizationObject2
+        | N::SignalSynchronizationObject2
+        | N::WaitForSynchronizationObject2
+        | N::Evict
+        | N::OfferAllocations
+        | N::OpenResource2
+        | N::QueryAllocationResidency
+        | N::ReclaimAllocations2
+        | N::SetAllocationPriority
+        | N::SignalSynchronizationObjectFromCpu
+        | N::SignalSynchronizationObjectFromGpu
+        | N::SignalSynchronizationObjectFromGpu2
+        | N::SubmitSignalSyncObjectsToHwQueue
+        | N::SubmitWaitForSyncObjectsToHwQueue
+        | N::UpdateGpuVirtualAddress
+        | N::WaitForSynchronizationObjectFromCpu
+        | N::WaitForSynchronizationObjectFromGpu
+        | N::GetAllocationPriority
+        | N::ShareObjectsInternal
+        | N::OpenResourceFromNtHandle
+        | N::QueryStatistics => STATUS_INVALID_PARAMETER,
+        // Not served by dxgos (docs/d3dkmt.md), whatever the arguments.
+        N::CreateContext
+        | N::CreateHwContext
+        | N::DestroyHwContext
+        | N::GetSharedResourceAdapterLuid
+        | N::OpenSynchronizationObject
+        | N::QueryResourceInfo
+        | N::Render
+        | N::CreateSyncFile => STATUS_NOT_SUPPORTED,
+        N::Exit
+        | N::WriteConsole
+        | N::GetFramebufferInfo
+        | N::MapFramebuffer
+        | N::Yield
+        | N::Sleep
+        | N::GetTime
+        | N::DxgObjectCount
+        | N::FreeFrames => return None,
+    };
+    Some(status)
 }
 
 /// Calls whose first handle is at offset 0 (or 8), given a made-up handle.
@@ -147,7 +289,9 @@ fn bad_handles(table: &mut Table) {
                 _ => {}
             }
         }
-        let status = raw(number, bytes.as_mut_ptr() as u64, size as u64);
+        let address = bytes.as_mut_ptr() as u64;
+        let status = table.counted("bad handle", number, || raw(number, address, size as u64));
+        table.reach(number);
         table.check(
             "bad handle",
             export_name(number),
@@ -158,20 +302,26 @@ fn bad_handles(table: &mut Table) {
 }
 
 /// A kind of row: its label and the status every row of the kind expects.
-type Expectation = (&'static str, NTSTATUS);
-const OVERSIZE: Expectation = ("oversize count", STATUS_INVALID_PARAMETER);
-const BAD_POINTER: Expectation = ("bad nested pointer", STATUS_ACCESS_VIOLATION);
-const FOREIGN: Expectation = ("foreign handle", STATUS_INVALID_HANDLE);
-const SWAPPED: Expectation = ("swapped handle", STATUS_OBJECT_TYPE_MISMATCH);
+pub(crate) type Expectation = (&'static str, NTSTATUS);
+pub(crate) const OVERSIZE: Expectation = ("oversize count", STATUS_INVALID_PARAMETER);
+pub(crate) const BAD_POINTER: Expectation = ("bad nested pointer", STATUS_ACCESS_VIOLATION);
+pub(crate) const FOREIGN: Expectation = ("foreign handle", STATUS_INVALID_HANDLE);
+pub(crate) const SWAPPED: Expectation = ("swapped handle", STATUS_OBJECT_TYPE_MISMATCH);
 
-/// One row: calls `number` with `arguments` and checks the status.
-fn row<T>(table: &mut Table, kind: Expectation, number: SyscallNumber, arguments: &mut T) {
+/// One row: calls `number` with `arguments` and checks the status and the object count.
+pub(crate) fn row<T>(
+    table: &mut Table,
+    kind: Expectation,
+    number: SyscallNumber,
+    arguments: &mut T,
+) {
     let (what, expected) = kind;
-    let status = call_d3dkmt(&Native, number, arguments, 0);
+    let status = table.counted(what, number, || call_d3dkmt(&Native, number, arguments, 0));
+    table.reach(number);
     table.check(what, export_name(number), status, expected);
 }
 
-fn export_name(number: SyscallNumber) -> &'static str {
+pub(crate) fn export_name(number: SyscallNumber) -> &'static str {
     D3DKMT_CALLS
         .iter()
         .find(|call| call.number == number)
@@ -335,6 +485,13 @@ fn rows_on_a_device(table: &mut Table, device: &Device<'_, Native>, foreign_devi
     );
 
     swapped_handles(table, device, context.handle(), fence.handle());
+    crate::hostile_rows::run(
+        table,
+        device,
+        context.handle(),
+        fence.handle(),
+        foreign_device,
+    );
 
     // Another process's device.
     if foreign_device != 0 {
@@ -399,7 +556,9 @@ fn swapped_handles(
     row(table, SWAPPED, SyscallNumber::Lock2, &mut lock);
     let mut destroy = abi::D3DKMT_DESTROYCONTEXT { hContext: fence };
     row(table, SWAPPED, SyscallNumber::DestroyContext, &mut destroy);
-    let mut destroy = abi::D3DKMT_DESTROYSYNCHRONIZATIONOBJECT { hSyncObject: context };
+    let mut destroy = abi::D3DKMT_DESTROYSYNCHRONIZATIONOBJECT {
+        hSyncObject: context,
+    };
     row(
         table,
         SWAPPED,

@@ -30,6 +30,7 @@ use userlib::abi::status::{
 use userlib::sys::{Native, process};
 
 mod bench;
+mod hostile_rows;
 mod invalid_arguments;
 mod released_views;
 mod sharing;
@@ -85,23 +86,13 @@ fn exit(code: i32) -> ! {
     process::exit_now(code)
 }
 
-/// A raw system call, for numbers and arguments userlib's typed wrappers would not produce.
+/// A raw system call, for numbers and arguments userlib's typed wrappers would not produce
+/// (through userlib's one `syscall` instruction, [`userlib::sys::raw_syscall`]).
 pub(crate) fn raw_syscall(number: u64, arg0: u64, arg1: u64, arg2: u64) -> i64 {
-    let result: i64;
-    // SAFETY: the dxgos syscall convention: rax/rdi/rsi/rdx in, rax out, rcx/r11 clobbered.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") number => result,
-            in("rdi") arg0,
-            in("rsi") arg1,
-            in("rdx") arg2,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    result
+    // SAFETY: every address selftest passes is either one the kernel must refuse (null, kernel,
+    // non-canonical, unmapped, wrapping: the point of the tests) or a buffer of selftest's own
+    // at least as large as the size passed with it, which the kernel writes only within.
+    unsafe { userlib::sys::raw_syscall(number, arg0, arg1, arg2) }
 }
 
 const WRITE_CONSOLE: u64 = 0x101;

@@ -29,6 +29,7 @@
 mod opening;
 #[cfg(test)]
 mod tests;
+mod time_bounds;
 
 use alloc::collections::{BTreeMap, VecDeque};
 
@@ -47,6 +48,8 @@ use vmbus::ring::{RingReceiver, RingSender};
 
 use opening::Opening;
 pub use opening::{OpenFailure, RingMemory};
+pub use time_bounds::TimeBounds;
+use time_bounds::WaitStarts;
 
 /// Something a device driver asks of the bus.
 #[derive(Debug, Clone)]
@@ -149,6 +152,12 @@ pub enum BusError {
         /// How long the caller waited.
         milliseconds: u64,
     },
+    /// The host did not answer UNLOAD within [`TimeBounds::unload_microseconds`]: the
+    /// connection pages stay with the host (it may still write them).
+    UnloadTimedOut {
+        /// The bound that passed.
+        milliseconds: u64,
+    },
 }
 
 /// Time for the post-retry policy: the kernel reads its clock and sleeps; tests pass a clock
@@ -183,6 +192,9 @@ impl core::fmt::Display for BusError {
                 f,
                 "the host did not complete the VMBus connection within {milliseconds} ms"
             ),
+            BusError::UnloadTimedOut { milliseconds } => {
+                write!(f, "the host did not answer UNLOAD within {milliseconds} ms")
+            }
         }
     }
 }
@@ -225,6 +237,8 @@ pub struct BusStatistics {
     pub failed_signals: u64,
     /// Polls that stopped at [`MESSAGES_PER_POLL`] messages with more possibly waiting.
     pub message_bound_reached: u64,
+    /// Waits for the host that passed their bound ([`TimeBounds`]).
+    pub timeouts: u64,
 }
 
 /// What the connection pages are allocated as: plain shared data pages, mapped like the
@@ -252,6 +266,9 @@ pub struct BusDriver<B: HypervisorBackend, M: GuestMemory + Clone> {
     unloaded: bool,
     failure: Option<BusError>,
     statistics: BusStatistics,
+    bounds: TimeBounds,
+    starts: WaitStarts,
+    unload_timed_out: bool,
 }
 
 impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
@@ -301,7 +318,11 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             unloaded: false,
             failure: None,
             statistics: BusStatistics::default(),
+            bounds: TimeBounds::default(),
+            starts: WaitStarts::default(),
+            unload_timed_out: false,
         };
+        bus.starts.connect = Some(bus.clock.now_microseconds());
         let started = bus
             .client
             .connect()
@@ -412,6 +433,9 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
     /// Sends UNLOAD; [`BusDriver::is_unloaded`] turns true when the host has answered.
     pub fn unload(&mut self) -> Result<(), BusError> {
         self.client.unload()?;
+        if !self.unloaded {
+            self.starts.unload = Some(self.clock.now_microseconds());
+        }
         self.run_actions()
     }
 
@@ -504,6 +528,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 user_data,
             } => {
                 let target_vp = self.synic.vp_index();
+                let now = self.clock.now_microseconds();
                 match Opening::start(
                     &mut self.client,
                     &self.memory,
@@ -513,7 +538,8 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                     rings,
                     user_data,
                 ) {
-                    Ok(opening) => {
+                    Ok(mut opening) => {
+                        opening.started = now;
                         self.openings.insert(relid, opening);
                     }
                     Err(failure) => self.outputs.push_back(BusOutput {
@@ -642,19 +668,31 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             return Ok(());
         }
         match event {
-            ClientEvent::ConnectFailed => return Err(BusError::ConnectFailed),
+            ClientEvent::ConnectFailed => {
+                self.connection_wait_over();
+                return Err(BusError::ConnectFailed);
+            }
             ClientEvent::Connected { version } => {
                 log::info!("vmbus: connected, version {version:?}");
                 self.client.request_offers()?;
             }
-            ClientEvent::AllOffersDelivered => self.offers_complete = true,
-            ClientEvent::Unloaded => self.unloaded = true,
+            ClientEvent::AllOffersDelivered => {
+                self.connection_wait_over();
+                self.offers_complete = true;
+            }
+            ClientEvent::Unloaded => {
+                self.starts.unload = None;
+                self.unloaded = true;
+            }
             // The client has logged it; only a lost REQUESTOFFERS concerns the bus itself.
             ClientEvent::PostFailed {
                 message_type: vmbus::messages::MessageType::REQUEST_OFFERS,
                 failure,
                 ..
-            } => self.failure = Some(BusError::PostFailed(failure)),
+            } => {
+                self.connection_wait_over();
+                self.failure = Some(BusError::PostFailed(failure));
+            }
             ClientEvent::OfferArrived(offer) => {
                 if let Some(subscriber) = subscriber {
                     self.outputs.push_back(BusOutput {

@@ -62,6 +62,13 @@ pub enum OpenFailure {
     Ring,
     /// The channel was rescinded meanwhile.
     Rescinded,
+    /// The host did not answer (GPADL_CREATED or OPENCHANNEL_RESULT) within the bound. The
+    /// ring memory stays lent to the host: free it only after the [`DriverEvent::Closed`]
+    /// that follows if the host answers later.
+    TimedOut {
+        /// The bound that passed.
+        milliseconds: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +90,13 @@ pub(super) struct Opening {
     gpadl: u32,
     stage: Stage,
     failure: Option<OpenFailure>,
-    /// The driver asked to close while the GPADL or the open was in flight.
+    /// The driver asked to close while the GPADL or the open was in flight (or the open
+    /// timed out: a late answer then ends in a close).
     close_requested: bool,
+    /// When the open started (the bus's clock, microseconds; set by the bus).
+    pub(super) started: u64,
+    /// The open passed its bound and the driver was told so.
+    timed_out: bool,
 }
 
 impl Opening {
@@ -129,6 +141,33 @@ impl Opening {
             stage: Stage::CreatingGpadl,
             failure: None,
             close_requested: false,
+            started: 0,
+            timed_out: false,
+        })
+    }
+
+    /// When the open's wait for the host started, while it waits (GPADL_CREATED or
+    /// OPENCHANNEL_RESULT outstanding, not yet timed out, not closed meanwhile).
+    pub(super) fn waiting_since(&self) -> Option<u64> {
+        let waiting = matches!(self.stage, Stage::CreatingGpadl | Stage::Opening)
+            && !self.timed_out
+            && !self.close_requested;
+        waiting.then_some(self.started)
+    }
+
+    /// The open passed its bound: tell the driver, and treat a late answer as a close (undo
+    /// the open, then report [`DriverEvent::Closed`], when the ring memory is free again).
+    pub(super) fn time_out<M: GuestMemory>(&mut self, milliseconds: u64) -> Option<BusOutput<M>> {
+        self.timed_out = true;
+        self.close_requested = true;
+        log::warn!(
+            "vmbus: relid {}: no answer to the open within {milliseconds} ms ({:?})",
+            self.relid,
+            self.stage
+        );
+        self.output(DriverEvent::Opened {
+            relid: self.relid,
+            result: Err(OpenFailure::TimedOut { milliseconds }),
         })
     }
 
@@ -428,6 +467,42 @@ mod tests {
         harness.host(&encode::gpadl_created(RELID, gpadl, 0));
         assert_eq!(harness.take_posted(), [MessageType::OPEN_CHANNEL]);
         harness
+    }
+
+    #[test]
+    fn an_open_that_times_out_reports_it_and_a_late_answer_ends_in_closed() {
+        let mut harness = open_in_flight();
+        assert_eq!(harness.opening.waiting_since(), Some(0));
+        let output = harness.opening.time_out::<Memory>(30);
+        assert!(matches!(
+            output.map(|output| output.event),
+            Some(DriverEvent::Opened {
+                relid: RELID,
+                result: Err(OpenFailure::TimedOut { milliseconds: 30 })
+            })
+        ));
+        assert_eq!(harness.opening.waiting_since(), None, "reported once");
+        // The host answers late: the open is undone, and only then is the memory free.
+        harness.host(&encode::open_channel_result(RELID, RELID, 0));
+        assert_eq!(
+            harness.take_posted(),
+            [MessageType::CLOSE_CHANNEL, MessageType::GPADL_TEARDOWN]
+        );
+        assert!(harness.outputs.is_empty(), "ring memory still mapped");
+        let gpadl = harness.gpadl();
+        harness.host(&encode::gpadl_torndown(gpadl));
+        assert!(harness.closed(), "{:?}", harness.outputs);
+    }
+
+    #[test]
+    fn a_gpadl_that_times_out_is_torn_down_when_created_late() {
+        let mut harness = Harness::new();
+        assert!(harness.opening.time_out::<Memory>(30).is_some());
+        let gpadl = harness.gpadl();
+        harness.host(&encode::gpadl_created(RELID, gpadl, 0));
+        assert_eq!(harness.take_posted(), [MessageType::GPADL_TEARDOWN]);
+        harness.host(&encode::gpadl_torndown(gpadl));
+        assert!(harness.closed(), "{:?}", harness.outputs);
     }
 
     #[test]

@@ -156,3 +156,81 @@ fn fewer_messages_than_the_bound_drain_in_one_poll() {
     assert_eq!(bus.on_interrupt(), Ok(InterruptOutcome::Drained));
     assert_eq!(bus.statistics().messages, (MESSAGES_PER_POLL - 1) as u64);
 }
+
+/// A clock the test moves (shared with the bus).
+#[derive(Clone, Default)]
+struct TestClock(Arc<core::sync::atomic::AtomicU64>);
+
+impl TestClock {
+    fn advance(&self, microseconds: u64) {
+        self.0
+            .fetch_add(microseconds, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl RetryClock for TestClock {
+    fn now_microseconds(&mut self) -> u64 {
+        self.0.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    fn wait_microseconds(&mut self, microseconds: u64) {
+        self.advance(microseconds);
+    }
+}
+
+/// A bus whose host never answers anything (INITIATE_CONTACT is posted, nothing comes back).
+fn silent_bus(clock: &TestClock) -> BusDriver<FloodingHost, Memory> {
+    let memory: Memory = Arc::new(AtomicMemory::new(0, MEMORY_BYTES));
+    let host = FloodingHost {
+        memory: memory.clone(),
+        registers: BTreeMap::new(),
+        remaining: 0,
+        payload: Vec::new(),
+    };
+    let mut allocator = BumpPageAllocator::new(0x1000, MEMORY_BYTES as u64);
+    BusDriver::start(
+        host,
+        memory,
+        &mut allocator,
+        0xF3,
+        None,
+        Box::new(clock.clone()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_connection_the_host_never_answers_fails_with_host_silent_at_its_bound() {
+    let clock = TestClock::default();
+    let mut bus = silent_bus(&clock);
+    let bound = bus.time_bounds().connect_microseconds;
+    assert_eq!(bus.next_deadline_microseconds(), Some(bound));
+    clock.advance(bound - 1);
+    bus.check_time_bounds();
+    assert_eq!(bus.failure(), None, "not before the bound");
+    clock.advance(1);
+    bus.check_time_bounds();
+    assert_eq!(
+        bus.failure(),
+        Some(&BusError::HostSilent {
+            milliseconds: bound / 1000
+        })
+    );
+    assert_eq!(bus.statistics().timeouts, 1);
+    assert_eq!(bus.next_deadline_microseconds(), None, "reported once");
+    bus.check_time_bounds();
+    assert_eq!(bus.statistics().timeouts, 1);
+}
+
+#[test]
+fn the_bounds_are_configurable() {
+    let clock = TestClock::default();
+    let mut bus = silent_bus(&clock);
+    bus.set_time_bounds(TimeBounds {
+        connect_microseconds: 10,
+        ..TimeBounds::default()
+    });
+    assert_eq!(bus.next_deadline_microseconds(), Some(10));
+    clock.advance(10);
+    bus.check_time_bounds();
+    assert!(matches!(bus.failure(), Some(BusError::HostSilent { .. })));
+}

@@ -138,6 +138,9 @@ struct Bus {
     d0_reported: bool,
     stopped: bool,
     closing: bool,
+    /// When the bring-up (version, relations, D0 entry) started, while it has not reached
+    /// `Running` (the glue's clock; see [`VpciBuses::bring_up_started`]).
+    bring_up_since: Option<u64>,
 }
 
 /// The vPCI buses, by relid.
@@ -177,10 +180,70 @@ impl VpciBuses {
                 d0_reported: false,
                 stopped: false,
                 closing: false,
+                bring_up_since: None,
             },
         );
         self.actions.push_back(BusesAction::Open { relid });
         Ok(())
+    }
+
+    /// The glue opened `relid`'s channel at `now` (its clock, any unit): the host's answers
+    /// to the bring-up (protocol version, bus relations, D0 entry) are timed from here, and
+    /// [`VpciBuses::end_late_bring_ups`] gives the bus up if it is not running in time.
+    pub fn bring_up_started(&mut self, relid: u32, now: u64) {
+        if let Some(bus) = self.buses.get_mut(&relid) {
+            bus.bring_up_since = Some(now);
+        }
+    }
+
+    /// When the earliest bring-up passes `bound`, if one is running.
+    pub fn next_bring_up_deadline(&mut self, bound: u64) -> Option<u64> {
+        self.forget_finished_bring_ups();
+        self.buses
+            .values()
+            .filter_map(|bus| bus.bring_up_since)
+            .map(|start| start.saturating_add(bound))
+            .min()
+    }
+
+    /// Closes every bus whose bring-up has lasted `bound` or more at `now` without reaching
+    /// `Running` (the host did not answer a bring-up message); returns their relids. Their
+    /// functions never appeared, so nothing else is affected.
+    pub fn end_late_bring_ups(&mut self, now: u64, bound: u64) -> Vec<u32> {
+        self.forget_finished_bring_ups();
+        let late: Vec<u32> = self
+            .buses
+            .iter()
+            .filter(|(_, bus)| {
+                bus.bring_up_since
+                    .is_some_and(|start| now.saturating_sub(start) >= bound)
+            })
+            .map(|(relid, _)| *relid)
+            .collect();
+        for relid in &late {
+            if let Some(bus) = self.buses.get_mut(relid) {
+                bus.bring_up_since = None;
+                log::warn!(
+                    "vpci: bus {} did not come up in time ({:?}); closed",
+                    bus.instance,
+                    bus.client.phase()
+                );
+            }
+            self.close(*relid);
+        }
+        late
+    }
+
+    fn forget_finished_bring_ups(&mut self) {
+        for bus in self.buses.values_mut() {
+            if !matches!(
+                bus.client.phase(),
+                Phase::Created | Phase::Negotiating | Phase::Discovering
+            ) || bus.closing
+            {
+                bus.bring_up_since = None;
+            }
+        }
     }
 
     /// Whether `relid` is one of the buses.

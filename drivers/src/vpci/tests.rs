@@ -1017,3 +1017,19 @@ fn a_failed_bus_is_closed_and_its_window_returned_while_the_other_runs() {
     );
     assert!(buses.contains(7));
 }
+
+#[test]
+fn a_bus_whose_host_never_answers_the_bring_up_is_closed_at_its_bound() {
+    let mut buses = VpciBuses::new();
+    buses.add_bus(4, bus_instance(1), WINDOW).unwrap();
+    buses.opened(4, true);
+    buses.bring_up_started(4, 100);
+    drain_buses(&mut buses); // the version request, never answered
+    assert_eq!(buses.next_bring_up_deadline(50), Some(150));
+    assert!(buses.end_late_bring_ups(149, 50).is_empty());
+    assert_eq!(buses.phase(4), Some(Phase::Negotiating));
+    assert_eq!(buses.end_late_bring_ups(150, 50), [4]);
+    assert_eq!(drain_buses(&mut buses), [BusesAction::Close { relid: 4 }]);
+    assert_eq!(buses.next_bring_up_deadline(50), None, "ended once");
+    assert!(buses.end_late_bring_ups(u64::MAX, 50).is_empty());
+}

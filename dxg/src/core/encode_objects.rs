@@ -205,6 +205,11 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
+                // EVICT's reply carries no status (`dxgkvmb_command_evict_return`), so the host
+                // cannot refuse a handle that is not an allocation: checked here instead.
+                for allocation in &allocations {
+                    self.object_on(pid, *allocation, &[Allocation], entry.adapter)?;
+                }
                 let mut command: EvictCommand = self.command(pid);
                 command.device = device;
                 command.flags = flags;

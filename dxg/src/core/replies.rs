@@ -40,6 +40,25 @@ impl Driver {
         }
     }
 
+    /// Gives up on transaction `transaction_id` of `channel`: its packet was never sent (the
+    /// ring refused it, or the channel is gone) or the host did not answer within its bound.
+    /// The request fails with `status` (as when its adapter goes away); a late completion is
+    /// then an unknown transaction. Returns whether the transaction was outstanding.
+    pub fn abandon_transaction(
+        &mut self,
+        channel: ChannelId,
+        transaction_id: u64,
+        status: NtStatus,
+    ) -> bool {
+        match self.pending.remove(&(channel, transaction_id)) {
+            Some(pending) => {
+                self.fail_pending(pending, status);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Copies a `T` from the reply, or reports a short reply and fails the request.
     pub(super) fn need<T: FromBytes>(
         &mut self,

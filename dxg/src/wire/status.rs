@@ -38,6 +38,11 @@ impl NtStatus {
     pub const OBJECT_NAME_NOT_FOUND: Self = Self(0xC000_0034_u32 as i32);
     /// STATUS_OBJECT_NAME_COLLISION.
     pub const OBJECT_NAME_COLLISION: Self = Self(0xC000_0035_u32 as i32);
+    /// STATUS_DEVICE_NOT_CONNECTED: a request whose packet could not be sent (its channel is
+    /// gone or its ring refused it).
+    pub const DEVICE_NOT_CONNECTED: Self = Self(0xC000_009D_u32 as i32);
+    /// STATUS_IO_TIMEOUT: the host did not answer a request within its bound.
+    pub const IO_TIMEOUT: Self = Self(0xC000_00B5_u32 as i32);
     /// STATUS_NOT_SUPPORTED.
     pub const NOT_SUPPORTED: Self = Self(0xC000_00BB_u32 as i32);
     /// STATUS_CANCELLED.

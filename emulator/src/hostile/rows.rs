@@ -25,22 +25,8 @@ const DXG: &[u32] = &[DXG_GLOBAL_RELID, DXG_VGPU_RELID];
 /// The vPCI bus's channel.
 const VPCI: &[u32] = &[VPCI_RELID];
 
-/// Why never-answered rows are skipped.
-const NO_TIME_BOUND: &str =
-    "never answered: the guest has no time bound on this wait yet (issue 14, supervision)";
-
 /// Why a huge IO space cannot be tried in-process.
 const IO_SPACE_IN_PROCESS: &str = "the in-process glue carves the IO space out of a fixed 48 MiB of RAM and asserts it fits (support/guest_stack.rs); the kernel's allocation-failure path is not modelled in-process";
-
-/// Why a rejected VERSION_RESPONSE is a never-answered row.
-const REJECTED_THEN_WAITS: &str = "rejected, and then the guest waits for a valid answer that never comes: never answered (issue 14, supervision)";
-
-/// Why a vPCI completion with a wrong transaction id is a never-answered row.
-const IGNORED_THEN_WAITS: &str =
-    "ignored, and then the real answer never comes: never answered (issue 14, supervision)";
-
-/// Why a dxg completion with a wrong transaction id is a never-answered row.
-const UNKNOWN_TRANSACTION_THEN_WAITS: &str = "reported as a protocol error, but the real answer then never comes: never answered (issue 14, supervision)";
 
 /// A dxg request the guest makes (after creating what it needs) to make a reply appear.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,17 +213,17 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     control("offer connection id 0", OFFER, 3, p32(OFFER_CONNECTION_ID, 0), Boot, Survives),
     skipped(control("offer mmio megabytes huge", OFFER, 0, p32(OFFER_MMIO_MEGABYTES, 0xFFFF), Boot, Survives), IO_SPACE_IN_PROCESS),
     // VERSION_RESPONSE
-    skipped(control("version response truncated", VERSION, 0, Truncate(9), Boot, Noticed), REJECTED_THEN_WAITS),
+    control("version response truncated", VERSION, 0, Truncate(9), Boot, Noticed),
     control("version response oversized", VERSION, 0, Oversize(64), Boot, Survives),
     control("version response duplicated", VERSION, 0, Duplicate, Boot, Survives),
     control("version response refused", VERSION, 0, p8(VERSION_SUPPORTED, 0), Boot, Survives),
     control("version response connection id 0", VERSION, 0, p32(VERSION_CONNECTION_ID, 0), Boot, Noticed),
     control("version response connection id all-ones", VERSION, 0, p32(VERSION_CONNECTION_ID, u32::MAX), Boot, Noticed),
-    skipped(control("version response never sent", VERSION, 0, Drop, Boot, Noticed), NO_TIME_BOUND),
+    control("version response never sent", VERSION, 0, Drop, Boot, Noticed),
     // ALLOFFERS_DELIVERED
     control("all offers delivered duplicated", ALL_OFFERS, 0, Duplicate, Boot, Survives),
     control("all offers delivered oversized", ALL_OFFERS, 0, Oversize(32), Boot, Survives),
-    skipped(control("all offers delivered never sent", ALL_OFFERS, 0, Drop, Boot, Noticed), NO_TIME_BOUND),
+    control("all offers delivered never sent", ALL_OFFERS, 0, Drop, Boot, Noticed),
     // OPENCHANNEL_RESULT
     control("open result duplicated", OPEN_RESULT, 0, Duplicate, Boot, Survives),
     control("open result unknown relid", OPEN_RESULT, 0, p32(CHILD_RELID, 0xFFF0), Boot, Noticed),
@@ -246,14 +232,14 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     control("open result failure status", OPEN_RESULT, 0, p32(OPEN_STATUS, 0xC000_0001), Boot, Noticed),
     control("open result truncated", OPEN_RESULT, 0, Truncate(12), Boot, Noticed),
     control("open result out of order", OPEN_RESULT, 0, Delay, Boot, Survives),
-    skipped(control("open result never sent", OPEN_RESULT, 0, Drop, Boot, Noticed), NO_TIME_BOUND),
+    control("open result never sent", OPEN_RESULT, 0, Drop, Boot, Noticed),
     // GPADL_CREATED
     control("gpadl created duplicated", CREATED, 0, Duplicate, Boot, Survives),
     control("gpadl created unknown handle", CREATED, 0, p32(CREATED_GPADL, 0xDEAD), Boot, Noticed),
     control("gpadl created wrong relid", CREATED, 0, p32(CHILD_RELID, UNCLAIMED_RELID), Boot, Noticed),
     control("gpadl created failure status", CREATED, 0, p32(CREATED_STATUS, 0xC000_0001), Boot, Noticed),
     control("gpadl created truncated", CREATED, 0, Truncate(14), Boot, Noticed),
-    skipped(control("gpadl created never sent", CREATED, 0, Drop, Boot, Noticed), NO_TIME_BOUND),
+    control("gpadl created never sent", CREATED, 0, Drop, Boot, Noticed),
     // GPADL_TORNDOWN (the vGPU channel's ring GPADL, closed after a rescind)
     control("gpadl torndown duplicated", TORNDOWN, 0, Duplicate, Scenario::RescindVgpu, Survives),
     control("gpadl torndown unknown handle", TORNDOWN, 0, p32(TORNDOWN_GPADL, 0xDEAD), Scenario::RescindVgpu, Noticed),
@@ -265,7 +251,7 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     // UNLOAD_RESPONSE
     control("unload response duplicated", UNLOAD, 0, Duplicate, Scenario::Unload, Survives),
     control("unload response oversized", UNLOAD, 0, Oversize(32), Scenario::Unload, Survives),
-    skipped(control("unload response never sent", UNLOAD, 0, Drop, Scenario::Unload, Noticed), NO_TIME_BOUND),
+    control("unload response never sent", UNLOAD, 0, Drop, Scenario::Unload, Noticed),
     // Stray control messages, event flags, monitor pages.
     inject("open result for a channel never opened", Injection::OpenResult { relid: UNCLAIMED_RELID }, Noticed),
     inject("open result for an open channel", Injection::OpenResult { relid: DXG_GLOBAL_RELID }, Noticed),
@@ -285,7 +271,7 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     // in-band after the version and again when asked).
     vpci("vpci version completion truncated", Target::Completion { relids: VPCI }, 0, Truncate(0), Noticed),
     vpci("vpci version completion duplicated", Target::Completion { relids: VPCI }, 0, Duplicate, Survives),
-    skipped(vpci("vpci version completion wrong transaction", Target::Completion { relids: VPCI }, 0, Mutation::TransactionId(0xBAD), Noticed), IGNORED_THEN_WAITS),
+    vpci("vpci version completion wrong transaction", Target::Completion { relids: VPCI }, 0, Mutation::TransactionId(0xBAD), Noticed),
     vpci("vpci version completion refused", Target::Completion { relids: VPCI }, 0, p32(0, 0xC000_0059), Noticed),
     vpci("vpci bus relations truncated", Target::InBand { relid: VPCI_RELID, message_type: BUS_RELATIONS2 }, 0, Truncate(6), Noticed),
     vpci("vpci bus relations count huge", Target::InBand { relid: VPCI_RELID, message_type: BUS_RELATIONS2 }, 0, p32(4, 0xFFFF_FFFF), Noticed),
@@ -299,11 +285,11 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     vpci("vpci resource requirements duplicated", Target::Completion { relids: VPCI }, 1, Duplicate, Survives),
     vpci("vpci resources assigned failure", Target::Completion { relids: VPCI }, 3, p32(0, 0xC000_0001), Noticed),
     vpci("vpci resources assigned truncated", Target::Completion { relids: VPCI }, 3, Truncate(0), Noticed),
-    skipped(vpci("vpci version completion never sent", Target::Completion { relids: VPCI }, 0, Drop, Noticed), NO_TIME_BOUND),
+    vpci("vpci version completion never sent", Target::Completion { relids: VPCI }, 0, Drop, Noticed),
     // dxg replies (one request each; the reply is the first dxg completion after arming).
     dxg("dxg create process reply truncated", RequestKind::CreateProcess, Truncate(0), RequestFails),
     dxg("dxg create process reply duplicated", RequestKind::CreateProcess, Duplicate, Survives),
-    skipped(dxg("dxg create process reply wrong transaction", RequestKind::CreateProcess, Mutation::TransactionId(0xBAD), Noticed), UNKNOWN_TRANSACTION_THEN_WAITS),
+    dxg("dxg create process reply wrong transaction", RequestKind::CreateProcess, Mutation::TransactionId(0xBAD), Noticed),
     dxg("dxg query adapter info reply truncated", RequestKind::QueryAdapterInfo, Truncate(0), RequestFails),
     dxg("dxg query adapter info reply oversized", RequestKind::QueryAdapterInfo, Oversize(4096), Survives),
     dxg("dxg create device reply truncated", RequestKind::CreateDevice, Truncate(0), RequestFails),
@@ -329,5 +315,5 @@ pub const HOSTILE_ROWS: &[HostileRow] = &[
     nth(dxg("dxg destroy device reply duplicated", RequestKind::DestroyDevice, Duplicate, Survives), 1),
     nth(dxg("dxg destroy process reply truncated", RequestKind::DestroyProcess, Truncate(0), RequestFails), 2),
     dxg("dxg reply out of order", RequestKind::CreateDevice, Delay, Survives),
-    skipped(dxg("dxg reply never sent", RequestKind::CreateDevice, Drop, RequestFails), NO_TIME_BOUND),
+    dxg("dxg reply never sent", RequestKind::CreateDevice, Drop, RequestFails),
 ];

@@ -19,6 +19,9 @@ pub(super) fn status_bytes(status: NtStatus) -> Vec<u8> {
     status.0.to_le_bytes().to_vec()
 }
 
+/// `KMTQAITYPE_GETSEGMENTSIZE` (d3dkmthk.h): a 24-byte `D3DKMT_SEGMENTSIZEINFO`.
+pub const QUERY_GET_SEGMENT_SIZE: u32 = 3;
+
 /// Writes `status` little-endian at `offset` of a reply the caller sized; the offsets used are
 /// constants inside the fixed reply sizes, and a write past the end is dropped, not a panic.
 pub(super) fn put_status(reply: &mut [u8], offset: usize, status: NtStatus) {
@@ -338,6 +341,8 @@ impl<M: GuestMemory> GpuHost<M> {
         Ok(bytes)
     }
 
+    /// Answers QUERYADAPTERINFO for the types this host's adapter knows; others are
+    /// NOT_SUPPORTED.
     fn query_adapter_info(&self, adapter: usize, command: &[u8]) -> Handled {
         let request: QueryAdapterInfoCommand = parse(command)?;
         let size = request.private_data_size as usize;
@@ -362,6 +367,14 @@ impl<M: GuestMemory> GpuHost<M> {
                 put(&mut data, 8, u32::from(PCI_DEVICE_VIRTUAL_RENDER));
             }
             QUERY_WDDM_2_7_CAPS => {}
+            QUERY_GET_SEGMENT_SIZE => {
+                // D3DKMT_SEGMENTSIZEINFO {u64 dedicated video, dedicated system, shared system}:
+                // the IO space is the adapter's only (dedicated) memory. Every WDDM driver's
+                // adapter answers this type (d3dkmthk.h, KMTQAITYPE_GETSEGMENTSIZE).
+                let dedicated = self.io_space.as_ref().map_or(0, |space| space.length());
+                put(&mut data, 0, dedicated as u32);
+                put(&mut data, 4, (dedicated >> 32) as u32);
+            }
             QUERY_DRIVER_DESCRIPTION => {
                 // A NUL-terminated UTF-16 string: the buffer must hold at least the
                 // terminator (the size is the application's; BUFFER_TOO_SMALL is ours).

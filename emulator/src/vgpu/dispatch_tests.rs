@@ -170,3 +170,22 @@ fn a_huge_allocation_size_is_no_memory() {
     assert_eq!(status_of(&reply), NtStatus::NO_MEMORY);
     assert_eq!(host.io_pages_in_use(), 0);
 }
+
+/// QueryAdapterInfo(GETSEGMENTSIZE): the IO space as the dedicated video memory, the rest 0;
+/// an unknown type is NOT_SUPPORTED.
+#[test]
+fn segment_sizes_report_the_io_space() {
+    let memory = AtomicMemory::new(0x1_0000_0000, 1 << 20);
+    let mut host = GpuHost::new(&memory, 1);
+    host.add_vgpu(VgpuDescription::new(1, 2));
+    assert_eq!(set_io_space(&mut host, 1 << 20, 1 << 20), NtStatus::SUCCESS);
+    let reply = call(
+        &mut host,
+        &query_adapter_info(super::QUERY_GET_SEGMENT_SIZE, 24),
+    );
+    let mut expected = vec![0u8; 24];
+    expected[..8].copy_from_slice(&(1u64 << 20).to_le_bytes());
+    assert_eq!(reply, expected);
+    let reply = call(&mut host, &query_adapter_info(4, 16));
+    assert_eq!(status_of(&reply), NtStatus::NOT_SUPPORTED);
+}

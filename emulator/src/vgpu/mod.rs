@@ -242,6 +242,14 @@ impl<M: GuestMemory> GpuHost<M> {
         }
     }
 
+    /// Sets the driver description vGPU `index` reports (KMTQAITYPE_DRIVER_DESCRIPTION), e.g.
+    /// a real GPU's, so that the guest takes it for another host's adapter.
+    pub fn set_driver_description(&mut self, index: usize, description: &str) {
+        if let Some(vgpu) = self.vgpus.get_mut(index) {
+            vgpu.description.description = String::from(description);
+        }
+    }
+
     /// The PCI config of vGPU `index` (for the vPCI emulation).
     pub fn pci_config(&mut self, index: usize) -> Option<&mut VgpuPciConfig> {
         self.vgpus

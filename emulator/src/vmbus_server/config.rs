@@ -186,6 +186,21 @@ impl ServerConfig {
         }
     }
 
+    /// Adds the integration services Hyper-V offers every VM (heartbeat, shutdown, time sync,
+    /// key-value exchange; Hyper-V's interface GUIDs), after the other devices so their relids
+    /// do not change. `HostServices` drives them (`crate::integration`).
+    pub fn with_integration_services(mut self) -> Self {
+        for (index, service) in crate::integration::IcService::ALL.into_iter().enumerate() {
+            self.devices.push(DeviceConfig {
+                class: service.class(),
+                instance: instance_guid(6, index as u8),
+                mmio_megabytes: 0,
+                kind: DeviceKind::Service,
+            });
+        }
+        self
+    }
+
     /// Several vPCI buses with the GPU's not first, as on a VM with accelerated networking: a
     /// vPCI bus carrying a NIC VF is offered just before the GPU's bus (each bus has its own
     /// instance GUID; the relids of the GPU's bus and of every later device grow by one).

@@ -26,6 +26,8 @@ pub enum ServerError {
     Unexpected(MessageType),
     /// No such channel.
     UnknownRelid(u32),
+    /// The relid is still held by the guest (a re-offer before RELID_RELEASED).
+    RelidInUse(u32),
     /// No such GPADL (or it belongs to another channel).
     UnknownGpadl(u32),
     /// A signal on a connection id no channel uses.

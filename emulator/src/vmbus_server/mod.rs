@@ -448,6 +448,49 @@ impl<M: GuestMemory + Clone> Server<M> {
         }
     }
 
+    /// Whether offer `relid` is rescinded (and not yet released by the guest).
+    pub fn is_rescinded(&self, relid: u32) -> bool {
+        self.offers.get(&relid).is_some_and(|offer| offer.rescinded)
+    }
+
+    /// Offers device `relid` of the configuration again after it was rescinded and the guest
+    /// released the relid (RELID_RELEASED), with the same relid and instance, as a user
+    /// re-enabling an integration service in Hyper-V Manager. Fails while the guest still
+    /// holds the old channel (the relid is not released yet).
+    pub fn reoffer(&mut self, relid: u32) -> Result<(), ServerError> {
+        if self.offers.contains_key(&relid) {
+            return Err(ServerError::RelidInUse(relid));
+        }
+        let index = usize::try_from(
+            relid
+                .checked_sub(1)
+                .ok_or(ServerError::UnknownRelid(relid))?,
+        )
+        .map_err(|_| ServerError::UnknownRelid(relid))?;
+        let device = self
+            .config
+            .devices
+            .get(index)
+            .cloned()
+            .ok_or(ServerError::UnknownRelid(relid))?;
+        self.offers.insert(
+            relid,
+            Offer {
+                device,
+                state: ChannelState::Offered,
+                rescinded: false,
+                deferred_teardowns: Vec::new(),
+            },
+        );
+        if let Connection::Connected {
+            offers_sent: true, ..
+        } = self.connection
+        {
+            self.send_offer(relid);
+        }
+        Ok(())
+    }
+
     /// Withdraws the offer `relid` (if the guest is connected it gets RESCIND_CHANNELOFFER).
     /// The relid stays reserved until the guest sends RELID_RELEASED.
     pub fn rescind(&mut self, relid: u32) -> Result<(), ServerError> {

@@ -375,3 +375,28 @@ fn gpadl_changes_are_reported_in_order_once_asked_for() {
     );
     assert_eq!(pair.server.gpadl_count(), 0);
 }
+
+#[test]
+fn a_released_relid_is_offered_again_with_the_same_device() {
+    let mut server = server(Version::WIN10_V5_3);
+    connect(&mut server);
+    // Not before it was rescinded and released.
+    assert_eq!(server.reoffer(2), Err(ServerError::RelidInUse(2)));
+    server.rescind(2).unwrap();
+    let _ = messages(&mut server);
+    assert_eq!(server.reoffer(2), Err(ServerError::RelidInUse(2)));
+    server
+        .on_guest_message(1, 1, &encode::relid_released(2))
+        .unwrap();
+    server.reoffer(2).unwrap();
+    match &messages(&mut server)[..] {
+        [ControlMessage::OfferChannel(offer)] => {
+            assert_eq!(offer.child_relid.get(), 2);
+            assert_eq!(offer.interface_type, class::DXG_VIRTUAL_GPU);
+        }
+        other => panic!("expected one offer, got {other:?}"),
+    }
+    assert!(!server.is_rescinded(2));
+    // A relid the configuration never had cannot be offered.
+    assert_eq!(server.reoffer(99), Err(ServerError::UnknownRelid(99)));
+}

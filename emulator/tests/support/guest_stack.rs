@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 use super::vpci_guest::{ServicesMmio, VPCI_SUBSCRIBER, VpciGuest};
+use drivers::deadlines::Deadlines;
 use drivers::vmbus_bus::{
     BusDriver, BusError, BusRequest, ChannelRings, DriverEvent, InterruptOutcome, RetryClock,
     RingMemory,
@@ -35,6 +36,7 @@ use hyperv::mmio::{MmioGaps, MmioRange};
 use hyperv::platform::BumpPageAllocator;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use vmbus::client::SubscriberId;
 use vmbus::guid::class;
 use vmbus::ring::{OutgoingPacket as RingPacket, PacketType, RingError};
@@ -53,22 +55,43 @@ pub const IO_SPACE_BASE: u64 = 0x100_0000;
 const VECTOR: u8 = 0xF3;
 const SUBSCRIBER: SubscriberId = SubscriberId(7);
 
-/// A clock for the bus's post retries that advances exactly by the time waited (no real
-/// sleeping; tests never depend on wall-clock time).
-#[derive(Debug, Default)]
+/// A clock for the bus's post retries and time bounds that advances exactly by the time
+/// waited, or when the test moves it (no real sleeping; tests never depend on wall-clock
+/// time). Clones share the time.
+#[derive(Debug, Default, Clone)]
 pub struct SteppingClock {
-    now: u64,
+    now: Arc<AtomicU64>,
+}
+
+impl SteppingClock {
+    /// Moves the time on by `microseconds`.
+    pub fn advance(&self, microseconds: u64) {
+        self.now.fetch_add(microseconds, Ordering::Relaxed);
+    }
+
+    /// The time now.
+    pub fn now(&self) -> u64 {
+        self.now.load(Ordering::Relaxed)
+    }
 }
 
 impl RetryClock for SteppingClock {
     fn now_microseconds(&mut self) -> u64 {
-        self.now
+        self.now()
     }
 
     fn wait_microseconds(&mut self, microseconds: u64) {
-        self.now += microseconds;
+        self.advance(microseconds);
     }
 }
+
+/// How long the vPCI glue lets a bus take to come up (the kernel's vPCI task uses the same
+/// bound, `host_waits::VPCI_BRING_UP_MILLISECONDS`).
+pub const VPCI_BRING_UP_MICROSECONDS: u64 = 30_000_000;
+
+/// How long the glue lets the host take to answer a dxg request (the kernel's dxg task uses
+/// the same bound, `REPLY_MILLISECONDS`).
+pub const REPLY_MICROSECONDS: u64 = 30_000_000;
 
 struct GuestChannel {
     id: ChannelId,
@@ -107,6 +130,10 @@ pub struct Stack {
     /// treat any as a test failure).
     pub bus_errors: Vec<BusError>,
     tolerate_bus_errors: bool,
+    /// The clock the bus times its waits with (and the glue its dxg requests).
+    pub clock: SteppingClock,
+    /// Deadlines of the dxg transactions waiting for the host.
+    replies: Deadlines<(ChannelId, u64)>,
 }
 
 impl Stack {
@@ -155,13 +182,14 @@ impl Stack {
         let services = SharedHostServices::new(services);
         loopback.set_handler(Box::new(services.clone()));
         let mut pages = BumpPageAllocator::new(SYNIC_PAGES.0, SYNIC_PAGES.1);
+        let clock = SteppingClock::default();
         let bus = BusDriver::start(
             loopback.backend(0),
             loopback.memory(),
             &mut pages,
             VECTOR,
             None,
-            Box::new(SteppingClock::default()),
+            Box::new(clock.clone()),
         )
         .expect("bus starts");
         Stack {
@@ -180,6 +208,8 @@ impl Stack {
             probed: 0,
             bus_errors: Vec::new(),
             tolerate_bus_errors: false,
+            clock,
+            replies: Deadlines::new(),
         }
     }
 
@@ -248,6 +278,9 @@ impl Stack {
                 } else {
                     self.on_bus_event(output.event);
                 }
+            }
+            if let Some(vpci) = self.vpci.as_mut() {
+                vpci.set_now(self.clock.now());
             }
             progressed |= self.run_virtual_pci();
             while let Some(action) = self.driver.poll_action() {
@@ -391,6 +424,13 @@ impl Stack {
                 let Some(relid) = self.relid_of(packet.channel) else {
                     panic!("send on a channel never offered: {:?}", packet.channel);
                 };
+                if packet.completion_requested {
+                    self.replies.start(
+                        (packet.channel, packet.transaction_id),
+                        self.clock.now(),
+                        REPLY_MICROSECONDS,
+                    );
+                }
                 if let Some(channel) = self.channels.get_mut(&relid) {
                     channel.queued.push_back(packet);
                 }
@@ -478,6 +518,9 @@ impl Stack {
         }
         let signal = rings.inbound.commit().expect("ring");
         for (kind, transaction_id, payload) in received {
+            if kind == PacketKind::Completion {
+                self.replies.finish(&(id, transaction_id));
+            }
             self.driver.receive(id, kind, transaction_id, &payload);
         }
         if signal {
@@ -494,6 +537,27 @@ impl Stack {
         let ticket = self.driver.submit(process, request);
         self.pump();
         self.completions.remove(&ticket)
+    }
+
+    /// Lets every bounded wait for the host run out, as the kernel's tasks do when their
+    /// deadlines pass: moves the clock past the longest bound, lets the bus end its late
+    /// waits, fails the dxg requests the host has not answered (STATUS_IO_TIMEOUT), and pumps.
+    pub fn expire_waits(&mut self) {
+        let longest = self
+            .bus
+            .time_bounds()
+            .longest_microseconds()
+            .max(REPLY_MICROSECONDS);
+        self.clock.advance(longest + 1);
+        self.bus.check_time_bounds();
+        for (channel, transaction_id) in self.replies.take_expired(self.clock.now()) {
+            self.driver
+                .abandon_transaction(channel, transaction_id, NtStatus::IO_TIMEOUT);
+        }
+        if let Some(vpci) = self.vpci.as_mut() {
+            vpci.expire_waits(self.clock.now(), VPCI_BRING_UP_MICROSECONDS);
+        }
+        self.pump();
     }
 
     /// Submits a request and pumps; "not completed" is a test failure.

@@ -86,6 +86,8 @@ pub struct VpciGuest {
     next_ring_gpa: u64,
     ring_limit: u64,
     buffer: Vec<u8>,
+    /// The stack's clock (microseconds), as last told ([`VpciGuest::set_now`]).
+    now: u64,
 }
 
 impl VpciGuest {
@@ -101,7 +103,20 @@ impl VpciGuest {
             next_ring_gpa: RING_BASE,
             ring_limit,
             buffer: Vec::new(),
+            now: 0,
         }
+    }
+
+    /// The stack's clock now (bring-ups are timed from it).
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    /// Ends the bring-ups the host left unanswered for `bound` (as the kernel's vPCI task
+    /// does at its deadline).
+    pub fn expire_waits(&mut self, now: u64, bound: u64) {
+        self.now = now;
+        self.buses.end_late_bring_ups(now, bound);
     }
 
     /// Subscribes to vPCI offers.
@@ -143,6 +158,9 @@ impl VpciGuest {
                     channel.rings = Some(rings);
                 }
                 self.buses.opened(relid, opened);
+                if opened {
+                    self.buses.bring_up_started(relid, self.now);
+                }
             }
             DriverEvent::Signalled { relid } => {
                 self.drain(relid, bus);

@@ -9,17 +9,28 @@
 //! are only loaded into CR3 by its own task, and are freed only after CR3 has been moved back
 //! to the kernel's.
 //!
+//! Both halves go through x86_64's page-table types: the user half is mapped, translated and
+//! unmapped with an `OffsetPageTable` over this address space's level-4 table (the same mapper
+//! type the kernel half uses, `crate::memory::paging`). Every user-half table the mapper makes
+//! carries present, writable and user, so the leaf entry alone decides a page's access; only
+//! the teardown in `Drop` walks the tables itself (the crate has no walk that frees leaf
+//! frames).
+//!
 //! User memory is never dereferenced by the kernel at its user address: [`AddressSpace::read`]
-//! and [`AddressSpace::write`] walk this address space's tables (checking present, user and,
-//! for writes, writable at every level, and canonical, below [`USER_END`], for the whole
-//! range) and copy through the physical-memory window. Copies cannot fault, and a bad pointer
-//! is an `Err`, never an exception.
+//! and [`AddressSpace::write`] translate through this address space's tables (checking present,
+//! user and, for writes, writable, and canonical, below [`USER_END`], for the whole range) and
+//! copy through the physical-memory window. Copies cannot fault, and a bad pointer is an
+//! `Err`, never an exception.
 
 use alloc::vec::Vec;
 use spin::Once;
 use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::mapper::{
+    MapToError, MappedFrame, MapperFlush, TranslateResult, UnmapError,
+};
 use x86_64::structures::paging::{
-    PageTable, PageTableFlags, PhysFrame, page_table::PageTableEntry,
+    FrameAllocator, Mapper, OffsetPageTable, Page, PageTable, PageTableFlags, PhysFrame, Size4KiB,
+    Translate,
 };
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -148,13 +159,29 @@ unsafe fn table_at(physical: PhysAddr) -> &'static mut PageTable {
     unsafe { &mut *memory::physical_to_virtual(physical).as_mut_ptr::<PageTable>() }
 }
 
-fn indices(address: u64) -> [usize; 4] {
-    [
-        ((address >> 39) & 0x1ff) as usize,
-        ((address >> 30) & 0x1ff) as usize,
-        ((address >> 21) & 0x1ff) as usize,
-        ((address >> 12) & 0x1ff) as usize,
-    ]
+/// Frames for the user half's page tables (the mapper zeroes each new table itself).
+struct TableFrames;
+
+// SAFETY: every frame comes from the kernel's frame allocator, which hands each out once.
+unsafe impl FrameAllocator<Size4KiB> for TableFrames {
+    fn allocate_frame(&mut self) -> Option<PhysFrame<Size4KiB>> {
+        memory::allocate_frame()
+            .ok()
+            .map(PhysFrame::containing_address)
+    }
+}
+
+/// Flags of every user-half page table above a leaf: the leaf entry alone restricts access.
+const PARENT_FLAGS: PageTableFlags = PageTableFlags::PRESENT
+    .union(PageTableFlags::WRITABLE)
+    .union(PageTableFlags::USER_ACCESSIBLE);
+
+/// The 4 KiB user page at `page`, when `page` is a page-aligned user address.
+fn user_page(page: u64) -> Result<Page<Size4KiB>, MapUserError> {
+    if !page.is_multiple_of(PAGE_SIZE) || page >= USER_END {
+        return Err(MapUserError::NotUserPage(page));
+    }
+    Page::from_start_address(VirtAddr::new(page)).map_err(|_| MapUserError::NotUserPage(page))
 }
 
 /// A process's page tables (see the module docs). Dropping it frees every user page and user
@@ -197,12 +224,70 @@ impl AddressSpace {
         }
     }
 
+    /// This address space's tables as x86_64's mapper (through the physical-memory window).
+    fn mapper(&mut self) -> OffsetPageTable<'_> {
+        // SAFETY: `level_4` is this address space's own level-4 table, mapped by the window;
+        // the mapper borrows `self` mutably, so no other mapper or walk of these tables lives
+        // meanwhile. Only the user half is changed through it (every caller passes a
+        // `user_page`); the shared kernel half is only read.
+        unsafe { OffsetPageTable::new(table_at(self.level_4), memory::window_offset()) }
+    }
+
+    /// What this address space maps at `address` (frame and leaf flags), read only.
+    fn translate_entry(&self, address: u64) -> TranslateResult {
+        // SAFETY: as in `mapper`; `translate` only reads the tables, and the mapper is dropped
+        // before this returns; `&self` excludes the `&mut self` operations that change them.
+        let mapper =
+            unsafe { OffsetPageTable::new(table_at(self.level_4), memory::window_offset()) };
+        mapper.translate(VirtAddr::new(address))
+    }
+
+    /// Maps `page` to `frame` with `flags`, making the page tables on the way.
+    fn map_leaf(
+        &mut self,
+        page: Page<Size4KiB>,
+        frame: PhysAddr,
+        flags: PageTableFlags,
+    ) -> Result<(), MapUserError> {
+        let frame = PhysFrame::containing_address(frame);
+        // SAFETY: `page` is a user page of this address space; the frame is either fresh (owned
+        // pages) or borrowed device/framebuffer memory no Rust reference covers, so the mapping
+        // aliases no Rust object.
+        let mapped = unsafe {
+            self.mapper().map_to_with_table_flags(
+                page,
+                frame,
+                flags,
+                PARENT_FLAGS,
+                &mut TableFrames,
+            )
+        };
+        match mapped {
+            // The page was not present: no stale TLB entry to flush.
+            Ok(flush) => {
+                flush.ignore();
+                Ok(())
+            }
+            Err(MapToError::FrameAllocationFailed) => Err(MapUserError::OutOfMemory),
+            Err(MapToError::PageAlreadyMapped(_) | MapToError::ParentEntryHugePage) => {
+                Err(MapUserError::AlreadyMapped(page.start_address().as_u64()))
+            }
+        }
+    }
+
     /// Maps a zeroed page at the page-aligned user address `page`. If the page is mapped
     /// already, its access is widened to include `access` and its contents are kept.
     pub fn map_zeroed(&mut self, page: u64, access: UserPageAccess) -> Result<(), MapUserError> {
-        let entry = self.leaf_entry(page)?;
+        let user = user_page(page)?;
         let mut flags = PageTableFlags::PRESENT | PageTableFlags::USER_ACCESSIBLE;
-        if entry.is_unused() {
+        let old = match self.translate_entry(page) {
+            TranslateResult::NotMapped => None,
+            TranslateResult::Mapped { flags, .. } => Some(flags),
+            TranslateResult::InvalidFrameAddress(_) => {
+                return Err(MapUserError::AlreadyMapped(page));
+            }
+        };
+        let Some(old) = old else {
             let frame = allocate_zeroed_frame()?;
             if access.writable {
                 flags |= PageTableFlags::WRITABLE;
@@ -210,22 +295,25 @@ impl AddressSpace {
             if !access.executable {
                 flags |= PageTableFlags::NO_EXECUTE;
             }
-            entry.set_addr(frame, flags);
-        } else {
-            let old = entry.flags();
-            if old.contains(BORROWED) {
-                return Err(MapUserError::AlreadyMapped(page));
-            }
-            if access.writable || old.contains(PageTableFlags::WRITABLE) {
-                flags |= PageTableFlags::WRITABLE;
-            }
-            if !access.executable && old.contains(PageTableFlags::NO_EXECUTE) {
-                flags |= PageTableFlags::NO_EXECUTE;
-            }
-            entry.set_flags(flags);
-            x86_64::instructions::tlb::flush(VirtAddr::new(page));
+            return self.map_leaf(user, frame, flags).inspect_err(|_| {
+                memory::free_frame(frame);
+            });
+        };
+        if old.contains(BORROWED) {
+            return Err(MapUserError::AlreadyMapped(page));
         }
-        Ok(())
+        if access.writable || old.contains(PageTableFlags::WRITABLE) {
+            flags |= PageTableFlags::WRITABLE;
+        }
+        if !access.executable && old.contains(PageTableFlags::NO_EXECUTE) {
+            flags |= PageTableFlags::NO_EXECUTE;
+        }
+        // SAFETY: only widens (or keeps) the access of a page this address space owns; no Rust
+        // reference points into user memory.
+        let updated = unsafe { self.mapper().update_flags(user, flags) };
+        updated
+            .map(MapperFlush::flush)
+            .map_err(|_| MapUserError::AlreadyMapped(page))
     }
 
     /// Maps the page-aligned user page `page` onto the physical frame `physical`, which this
@@ -244,10 +332,7 @@ impl AddressSpace {
         if !physical.is_multiple_of(PAGE_SIZE) {
             return Err(MapUserError::NotUserPage(physical));
         }
-        let entry = self.leaf_entry(page)?;
-        if !entry.is_unused() {
-            return Err(MapUserError::AlreadyMapped(page));
-        }
+        let user = user_page(page)?;
         let mut flags = PageTableFlags::PRESENT
             | PageTableFlags::USER_ACCESSIBLE
             | PageTableFlags::NO_EXECUTE
@@ -259,22 +344,29 @@ impl AddressSpace {
         if device {
             flags |= DEVICE;
         }
-        entry.set_addr(PhysAddr::new(physical), flags);
-        Ok(())
+        let physical =
+            PhysAddr::try_new(physical).map_err(|_| MapUserError::NotUserPage(physical))?;
+        self.map_leaf(user, physical, flags)
     }
 
     /// Removes the mapping of user page `page` made by [`Self::map_borrowed`]; pages the
     /// address space owns (and unmapped pages) are left alone. Returns whether it unmapped.
     pub fn unmap_borrowed(&mut self, page: u64) -> bool {
-        let Ok(entry) = self.leaf_entry(page) else {
+        let Ok(user) = user_page(page) else {
             return false;
         };
-        if entry.is_unused() || !entry.flags().contains(BORROWED) {
-            return false;
+        match self.translate_entry(page) {
+            TranslateResult::Mapped { flags, .. } if flags.contains(BORROWED) => {}
+            _ => return false,
         }
-        entry.set_unused();
-        x86_64::instructions::tlb::flush(VirtAddr::new(page));
-        true
+        match self.mapper().unmap(user) {
+            Ok((_, flush)) => {
+                flush.flush();
+                true
+            }
+            Err(UnmapError::PageNotMapped | UnmapError::ParentEntryHugePage) => false,
+            Err(UnmapError::InvalidFrameAddress(_)) => false,
+        }
     }
 
     /// Maps `length` bytes (whole pages) of physical memory at page-aligned `physical` into
@@ -324,32 +416,6 @@ impl AddressSpace {
         Some(length)
     }
 
-    /// The level-1 entry of user page `page`, creating the page tables on the way.
-    fn leaf_entry(&mut self, page: u64) -> Result<&mut PageTableEntry, MapUserError> {
-        if !page.is_multiple_of(PAGE_SIZE) || page >= USER_END {
-            return Err(MapUserError::NotUserPage(page));
-        }
-        let parent_flags =
-            PageTableFlags::PRESENT | PageTableFlags::WRITABLE | PageTableFlags::USER_ACCESSIBLE;
-        let indices = indices(page);
-        let mut table_address = self.level_4;
-        for index in &indices[..3] {
-            // SAFETY: `table_address` is one of this address space's tables, owned by `self`
-            // (borrowed mutably), not shared with the kernel half (index < 256 at level 4).
-            let table = unsafe { table_at(table_address) };
-            let entry = &mut table[*index];
-            if entry.is_unused() {
-                let next = allocate_zeroed_frame()?;
-                entry.set_addr(next, parent_flags);
-            }
-            table_address = entry.addr();
-        }
-        // SAFETY: as above: the level-1 table of this address space; the returned reference
-        // borrows `self` mutably, so no other walk runs while it lives.
-        let table = unsafe { table_at(table_address) };
-        Ok(&mut table[indices[3]])
-    }
-
     /// The physical address of user address `address`, if its page is present and
     /// user-accessible (and writable, when `write`) at every level.
     pub fn translate(&self, address: u64, write: bool) -> Option<PhysAddr> {
@@ -391,24 +457,16 @@ impl AddressSpace {
         if write {
             needed |= PageTableFlags::WRITABLE;
         }
-        let mut table_address = self.level_4;
-        for (level, index) in indices(address).iter().enumerate() {
-            // SAFETY: this address space's table (lower half), read only.
-            let table = unsafe { table_at(table_address) };
-            let entry = &table[*index];
-            if !entry.flags().contains(needed) || entry.flags().contains(PageTableFlags::HUGE_PAGE)
-            {
-                return None;
+        match self.translate_entry(address & !(PAGE_SIZE - 1)) {
+            TranslateResult::Mapped {
+                frame: MappedFrame::Size4KiB(frame),
+                flags,
+                ..
+            } if flags.contains(needed) && !flags.contains(DEVICE) => {
+                Some((frame.start_address(), flags))
             }
-            table_address = entry.addr();
-            if level == 3 {
-                if entry.flags().contains(DEVICE) {
-                    return None;
-                }
-                return Some((table_address, entry.flags()));
-            }
+            _ => None,
         }
-        None
     }
 
     /// Copies `buffer.len()` bytes from user address `address`.

@@ -10,6 +10,7 @@
 //!   NMI or machine check, or an uncontained task) exits QEMU with the failure status.
 
 use super::interrupt_entry::InterruptFrame;
+use crate::memory::stacks;
 use crate::serial;
 use crate::task::TaskFault;
 
@@ -64,6 +65,13 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
     } else {
         0
     };
+    // A double fault's CR2 is the page fault that could not be delivered (the CPU could not
+    // push its frame): in a stack's guard, that is a stack overflow.
+    let fault_address = if vector == 8 {
+        super::cpu::read_cr2()
+    } else {
+        address
+    };
     let task = crate::task::current_task_description();
     let from_user = frame.cs & 3 == 3;
     let containable = if from_user {
@@ -88,6 +96,12 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
         serial::write_fmt(format_args!(
             "  faulting address (CR2) {address:#018x}: {}\n",
             describe_page_fault(frame.error_code)
+        ));
+    }
+    if !from_user && matches!(vector, 8 | 14) && stacks::guard_slot(fault_address).is_some() {
+        serial::write_fmt(format_args!(
+            "stack overflow: task {:?} ran off its stack into the guard page at {fault_address:#018x}\n",
+            task.name()
         ));
     }
     print_registers(frame);
@@ -175,21 +189,25 @@ pub fn print_backtrace(rip: u64, rbp: u64) {
 }
 
 fn read_frame_record(frame_pointer: u64) -> (u64, u64) {
-    let pointer = frame_pointer as *const u64;
-    // SAFETY: the caller checked that the 16 bytes at `frame_pointer` are mapped and readable;
-    // volatile reads because the memory is not known to hold initialised Rust values.
-    unsafe {
-        (
-            core::ptr::read_volatile(pointer),
-            core::ptr::read_volatile(pointer.add(1)),
-        )
-    }
+    let Some(pointer) = core::ptr::NonNull::new(frame_pointer as *mut [u64; 2]) else {
+        return (0, 0);
+    };
+    // SAFETY: the caller checked that the 16 bytes at `frame_pointer` are mapped, readable and
+    // 8-byte aligned; volatile reads because the memory is not known to hold initialised Rust
+    // values, and no reference is made.
+    unsafe { volatile::VolatilePtr::new_read_only(pointer) }
+        .read()
+        .into()
 }
 
 /// Reads one byte from a virtual address: used by the fault tests to provoke a page fault.
+/// Address 0 (never mapped, and null to Rust) reads as 0 without an access.
 pub fn read_byte_at(address: u64) -> u8 {
+    let Some(pointer) = core::ptr::NonNull::new(address as *mut u8) else {
+        return 0;
+    };
     // SAFETY: deliberately not safe in general: reading an unmapped address raises a page fault,
     // which the exception handler reports and contains (the fault tests run this in a task
     // spawned with fault containment). A mapped address is read without creating a reference.
-    unsafe { core::ptr::read_volatile(address as *const u8) }
+    unsafe { volatile::VolatilePtr::new_read_only(pointer) }.read()
 }

@@ -1,8 +1,9 @@
 //! `GuestMemory` over the guest's own RAM, through the physical-memory window.
 //!
 //! Only RAM from the boot memory map is reachable (never MMIO), and every access is
-//! bounds-checked against it. Copies are volatile so the compiler neither elides nor repeats
-//! them: the host may change shared pages at any time, and callers validate what they copied.
+//! bounds-checked against it. Bulk copies are `rep movsq` / `rep movsb` in inline assembly
+//! ([`shared_copy`]): the host may change shared pages at any time, so the copy must be one the
+//! compiler neither elides, repeats nor reasons about, and callers validate what they copied.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -105,56 +106,56 @@ impl PhysicalMemory {
     }
 }
 
-/// Copies `length` bytes with volatile accesses, 8 bytes at a time where both sides allow.
+/// Copies `length` bytes from `source` to `destination`: `rep movsq` for the whole 8-byte
+/// words, then `rep movsb` for the rest.
+///
+/// Memory the host shares can change under the copy. A Rust copy (`copy_nonoverlapping`, or
+/// volatile reads, which Rust does not define as atomic) racing with a writer is a data race in
+/// Rust's memory model; an inline-assembly copy is outside that model and has the hardware's
+/// semantics: each byte read is some value the host wrote, never undefined behaviour. That is
+/// how OpenVMM's `trycopy` crate copies guest memory (microsoft/openvmm
+/// `support/trycopy/src/lib.rs`: "safe to use even when the memory is being concurrently
+/// modified"). Callers validate the copy, never the shared bytes. One `rep` instruction per
+/// piece is also what keeps the copy cheap in guest instructions (QEMU's `-icount` benches).
 ///
 /// # Safety
-/// Both ranges must be valid for `length` bytes and must not overlap.
-unsafe fn volatile_copy(source: *const u8, destination: *mut u8, length: usize) {
-    let mut index = 0;
-    if (source as usize) % 8 == (destination as usize) % 8 {
-        while index < length && !(source as usize + index).is_multiple_of(8) {
-            // SAFETY: `index < length`, and the caller guarantees both ranges valid for
-            // `length` bytes.
-            unsafe {
-                destination
-                    .add(index)
-                    .write_volatile(source.add(index).read_volatile())
-            };
-            index += 1;
-        }
-        while index + 8 <= length {
-            // SAFETY: `index + 8 <= length` (both ranges valid, per the caller), and both
-            // pointers are 8-byte aligned here (same alignment, the head loop aligned them).
-            unsafe {
-                let word = (source.add(index) as *const u64).read_volatile();
-                (destination.add(index) as *mut u64).write_volatile(word);
-            }
-            index += 8;
-        }
-    }
-    while index < length {
-        // SAFETY: `index < length`, within both ranges the caller guarantees.
-        unsafe {
-            destination
-                .add(index)
-                .write_volatile(source.add(index).read_volatile())
-        };
-        index += 1;
+/// `source` must be valid for reads and `destination` for writes of `length` bytes, and the
+/// ranges must not overlap.
+unsafe fn shared_copy(source: *const u8, destination: *mut u8, length: usize) {
+    let words = length / 8;
+    let bytes = length % 8;
+    // SAFETY: the caller guarantees both ranges valid for `length` = 8·words + bytes bytes and
+    // disjoint; `rep movs` copies exactly that many bytes forward (the direction flag is clear
+    // on entry to an asm block, as Rust's inline-assembly rules require), touches no stack and
+    // no flags, and leaves rsi/rdi/rcx changed, which the operands declare.
+    unsafe {
+        core::arch::asm!(
+            "rep movsq",
+            "mov rcx, {bytes}",
+            "rep movsb",
+            bytes = in(reg) bytes,
+            inout("rcx") words => _,
+            inout("rsi") source => _,
+            inout("rdi") destination => _,
+            options(nostack, preserves_flags)
+        );
     }
 }
 
 impl GuestMemory for PhysicalMemory {
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         let source = self.check(gpa, buffer.len())?;
-        // SAFETY: `source..source + len` is mapped RAM (checked above); `buffer` is ours.
-        unsafe { volatile_copy(source, buffer.as_mut_ptr(), buffer.len()) };
+        // SAFETY: `source..source + len` is mapped RAM (checked above); `buffer` is ours, so
+        // the two do not overlap.
+        unsafe { shared_copy(source, buffer.as_mut_ptr(), buffer.len()) };
         Ok(())
     }
 
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
         let destination = self.check(gpa, data.len())?;
-        // SAFETY: `destination..destination + len` is mapped RAM (checked above).
-        unsafe { volatile_copy(data.as_ptr(), destination, data.len()) };
+        // SAFETY: `destination..destination + len` is mapped RAM (checked above); `data` is a
+        // Rust slice the caller holds, so the two do not overlap.
+        unsafe { shared_copy(data.as_ptr(), destination, data.len()) };
         Ok(())
     }
 

@@ -11,13 +11,14 @@ use x86_64::PhysAddr;
 
 use super::page_allocator;
 use crate::memory::physical_to_virtual;
+use crate::memory::registers::RegisterBlock;
 
 /// Microsoft Hyper-V, detected by CPUID.
 pub struct RealHypervisor {
     hypercall_page: Option<u64>,
     vp_index: u32,
     /// Uncached mappings of the MMIO pages touched so far (e.g. the vPCI config window).
-    mmio_pages: BTreeMap<u64, u64>,
+    mmio_pages: BTreeMap<u64, RegisterBlock>,
 }
 
 impl RealHypervisor {
@@ -132,54 +133,51 @@ impl HypervisorBackend for RealHypervisor {
 }
 
 impl RealHypervisor {
-    /// The virtual address of `gpa` in an uncached mapping of its page.
-    fn mmio_address(&mut self, gpa: u64, size: u8) -> Result<u64, PlatformError> {
+    /// The uncached mapping of `gpa`'s page (made on first use, kept) and `gpa`'s offset in it.
+    fn mmio_register(
+        &mut self,
+        gpa: u64,
+        size: u8,
+    ) -> Result<(RegisterBlock, usize), PlatformError> {
         if !matches!(size, 1 | 2 | 4 | 8) || !gpa.is_multiple_of(u64::from(size)) {
             return Err(PlatformError::InvalidAccessSize);
         }
         let page = gpa & !0xfff;
-        let base = match self.mmio_pages.get(&page) {
-            Some(&base) => base,
+        let block = match self.mmio_pages.get(&page) {
+            Some(&block) => block,
             None => {
-                let mapped = crate::memory::map_mmio(PhysAddr::new(page), 4096)
-                    .map_err(|_| PlatformError::UnhandledMmio { gpa })?
-                    .as_u64();
-                self.mmio_pages.insert(page, mapped);
-                mapped
+                let block = RegisterBlock::map_device(PhysAddr::new(page), 4096)
+                    .map_err(|_| PlatformError::UnhandledMmio { gpa })?;
+                self.mmio_pages.insert(page, block);
+                block
             }
         };
-        Ok(base + (gpa & 0xfff))
+        Ok((block, (gpa & 0xfff) as usize))
     }
 }
 
 impl MmioAccess for RealHypervisor {
+    /// An aligned access of `size` bytes; it traps to the hypervisor, which emulates it.
     fn mmio_read(&mut self, gpa: u64, size: u8) -> Result<u64, PlatformError> {
-        let address = self.mmio_address(gpa, size)?;
-        // SAFETY: `address` is an aligned access of `size` bytes inside an uncached mapping of
-        // the device page; the access traps to the hypervisor, which emulates it.
-        let value = unsafe {
-            match size {
-                1 => u64::from((address as *const u8).read_volatile()),
-                2 => u64::from((address as *const u16).read_volatile()),
-                4 => u64::from((address as *const u32).read_volatile()),
-                _ => (address as *const u64).read_volatile(),
-            }
+        let (block, offset) = self.mmio_register(gpa, size)?;
+        let value = match size {
+            1 => block.read_at::<u8>(offset).map(u64::from),
+            2 => block.read_at::<u16>(offset).map(u64::from),
+            4 => block.read_at::<u32>(offset).map(u64::from),
+            _ => block.read_at::<u64>(offset),
         };
-        Ok(value)
+        value.map_err(|_| PlatformError::InvalidAccessSize)
     }
 
     fn mmio_write(&mut self, gpa: u64, size: u8, value: u64) -> Result<(), PlatformError> {
-        let address = self.mmio_address(gpa, size)?;
-        // SAFETY: as in `mmio_read`.
-        unsafe {
-            match size {
-                1 => (address as *mut u8).write_volatile(value as u8),
-                2 => (address as *mut u16).write_volatile(value as u16),
-                4 => (address as *mut u32).write_volatile(value as u32),
-                _ => (address as *mut u64).write_volatile(value),
-            }
-        }
-        Ok(())
+        let (block, offset) = self.mmio_register(gpa, size)?;
+        let result = match size {
+            1 => block.write_at(offset, value as u8),
+            2 => block.write_at(offset, value as u16),
+            4 => block.write_at(offset, value as u32),
+            _ => block.write_at(offset, value),
+        };
+        result.map_err(|_| PlatformError::InvalidAccessSize)
     }
 }
 

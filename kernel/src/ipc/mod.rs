@@ -19,5 +19,5 @@ pub use channel::{
     Receiver, RecvError, RecvTimeoutError, SendError, Sender, TryRecvError, TrySendError, channel,
 };
 pub use request::{CallError, Client, ReplySender, Request, service};
-pub use select::{Selectable, select};
+pub use select::{Selectable, select, select_until};
 pub use signal::InterruptSignal;

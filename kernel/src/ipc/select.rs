@@ -19,6 +19,13 @@ pub trait Selectable {
 
 /// Waits until one of `sources` is ready and returns its index (`None` for an empty list).
 pub fn select(sources: &[&dyn Selectable]) -> Option<usize> {
+    select_until(sources, None)
+}
+
+/// As [`select`], but gives up (`None`) when the timer reaches `deadline` (in
+/// [`crate::clock::ticks`]; `None`: no deadline). Tasks that wait for the host pass the
+/// earliest deadline of their waits, so that they come back to end the late ones.
+pub fn select_until(sources: &[&dyn Selectable], deadline: Option<u64>) -> Option<usize> {
     if sources.is_empty() {
         return None;
     }
@@ -31,14 +38,21 @@ pub fn select(sources: &[&dyn Selectable]) -> Option<usize> {
             source.add_waiter(&me);
         }
         let ready = sources.iter().position(|source| source.is_ready());
-        if ready.is_none() {
-            task::park();
+        let timed_out = deadline.is_some_and(|deadline| crate::clock::ticks() >= deadline);
+        if ready.is_none() && !timed_out {
+            match deadline {
+                Some(deadline) => task::park_until(deadline),
+                None => task::park(),
+            }
         }
         for source in sources {
             source.remove_waiter(&me);
         }
         if let Some(index) = ready.or_else(|| sources.iter().position(|source| source.is_ready())) {
             return Some(index);
+        }
+        if deadline.is_some_and(|deadline| crate::clock::ticks() >= deadline) {
+            return None;
         }
     }
 }

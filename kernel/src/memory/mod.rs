@@ -5,6 +5,7 @@
 //! - [`HEAP_START`]: the kernel heap, [`HEAP_SIZE`] of 4 KiB pages;
 //! - [`MMIO_START`]: uncached device mappings, handed out by a bump allocator;
 //! - [`SCRATCH_START`]: pages tests map and unmap;
+//! - [`stacks::STACKS_START`]: kernel task stacks, each above an unmapped guard;
 //! - `0xffff_ffff_8000_0000`: the kernel image.
 //!
 //! The lower half is empty once [`paging::remove_identity_map`] has run.
@@ -12,6 +13,8 @@
 pub mod frames;
 pub mod heap;
 pub mod paging;
+pub mod stacks;
+pub mod registers;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -38,7 +41,8 @@ static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_START);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutOfMemory;
 
-fn window_offset() -> VirtAddr {
+/// The physical-memory window's offset (physical address 0 maps here).
+pub(crate) fn window_offset() -> VirtAddr {
     VirtAddr::new(PHYSICAL_MEMORY_OFFSET)
 }
 
@@ -77,6 +81,7 @@ pub fn init(boot_info: &BootInfo) -> Result<usize, &'static str> {
     *FRAMES.lock() = Some(bitmap);
     paging::init();
     heap::init()?;
+    stacks::init().map_err(|_| "could not create the page tables of the stack region")?;
     paging::remove_identity_map().map_err(|_| "could not remove the identity map")?;
     Ok(free_frames())
 }
@@ -185,9 +190,10 @@ pub fn map_device_window(physical: PhysAddr, length: u64) -> Result<(), MapError
 
 /// Reads a `u64` at physical address `physical` through the window (for tests and diagnostics).
 pub fn read_physical_u64(physical: PhysAddr) -> u64 {
-    // SAFETY: the window maps all physical memory; a volatile read of RAM or a register has no
-    // effect on Rust-visible memory.
-    unsafe { core::ptr::read_volatile(physical_to_virtual(physical).as_ptr::<u64>()) }
+    // SAFETY: the window maps all physical memory permanently; a volatile read of RAM or a
+    // register has no effect on Rust-visible memory.
+    let word = unsafe { registers::RegisterBlock::new(physical_to_virtual(physical), 8) };
+    word.and_then(|word| word.read_at(0).ok()).unwrap_or(0)
 }
 
 /// Writes a `u64` at virtual address `address`, which the caller has mapped and owns (for tests
@@ -196,7 +202,10 @@ pub fn write_virtual_u64(address: VirtAddr, value: u64) {
     if !is_readable(address.as_u64(), 8) {
         return;
     }
-    // SAFETY: the address is mapped (checked above); callers only pass pages they mapped
-    // themselves and that no Rust reference covers.
-    unsafe { core::ptr::write_volatile(address.as_mut_ptr::<u64>(), value) }
+    // SAFETY: the address is mapped (checked above) and stays mapped while the caller uses it;
+    // callers only pass pages they mapped themselves and that no Rust reference covers.
+    let word = unsafe { registers::RegisterBlock::new(address, 8) };
+    if let Some(word) = word {
+        let _ = word.write_at(0, value);
+    }
 }

@@ -22,12 +22,14 @@ use acpi::{AcpiTables, AmlTable, Handler, HpetInfo, PciAddress, PhysicalMapping}
 use drivers::acpi_mmio::{
     self, GapsError, MAXIMUM_TABLE_LENGTH, MAXIMUM_TABLES, MemoryReadError, PhysicalMemory,
 };
+use drivers::acpi_sleep::{SleepTypeError, SleepTypes};
 use hyperv::mmio::MmioGaps;
 use x86_64::PhysAddr;
 
 use super::PlatformError;
 use crate::arch::cpu;
-use crate::memory::{is_readable, map_mmio, physical_to_virtual};
+use crate::memory::physical_to_virtual;
+use crate::memory::registers::RegisterBlock;
 
 /// Most bytes of AML (DSDT and SSDTs together) copied for the VMBus gap search.
 const MAXIMUM_AML_BYTES: usize = 2 * 1024 * 1024;
@@ -88,6 +90,48 @@ pub struct PlatformInfo {
     /// The VMBus MMIO gaps from `_CRS` of the VMBus device's ancestors (the framebuffer is not
     /// yet taken out), or why they were not found.
     pub vmbus_mmio: Result<MmioGaps, GapsError>,
+    /// How to power off and reset (FADT registers, `\_S5`).
+    pub power: PowerControl,
+}
+
+/// An ACPI register the kernel can write: only SystemIO ports are supported (the PM1 control
+/// and reset registers are I/O ports on Hyper-V Gen2 and QEMU's q35).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IoRegister {
+    /// The port.
+    pub port: u16,
+}
+
+/// What the FADT and `\_S5` say about powering off and resetting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PowerControl {
+    /// PM1a control register.
+    pub pm1a_control: Option<IoRegister>,
+    /// PM1b control register, if any.
+    pub pm1b_control: Option<IoRegister>,
+    /// `\_S5`'s sleep types.
+    pub s5: Result<SleepTypes, SleepTypeError>,
+    /// The reset register and value, when the FADT says reset through it is supported.
+    pub reset: Option<(IoRegister, u8)>,
+}
+
+impl Default for PowerControl {
+    fn default() -> Self {
+        PowerControl {
+            pm1a_control: None,
+            pm1b_control: None,
+            s5: Err(SleepTypeError::NotFound),
+            reset: None,
+        }
+    }
+}
+
+/// The port of a SystemIO generic address.
+fn io_register(address: &acpi::address::GenericAddress) -> Option<IoRegister> {
+    (address.address_space == acpi::address::AddressSpace::SystemIo)
+        .then(|| u16::try_from(address.address).ok())
+        .flatten()
+        .map(|port| IoRegister { port })
 }
 
 /// The `acpi` crate's view of the machine.
@@ -96,6 +140,37 @@ pub struct KernelAcpiHandler;
 
 fn window_pointer<T>(address: usize) -> *mut T {
     physical_to_virtual(PhysAddr::new(address as u64)).as_mut_ptr()
+}
+
+/// The `T`-sized register or table field at physical `address`, through the window.
+fn window_register<T>(address: usize) -> Option<RegisterBlock> {
+    let physical = PhysAddr::try_new(address as u64).ok()?;
+    // SAFETY: the `acpi` crate asks for registers and tables in physical memory, which the
+    // window maps permanently; no Rust reference covers them; ACPI only writes registers it
+    // owns.
+    unsafe { RegisterBlock::new(physical_to_virtual(physical), size_of::<T>()) }
+}
+
+/// A volatile read for the `acpi` crate (registers may be device registers); 0 when the
+/// address is outside physical memory or misaligned.
+fn window_read<T: Copy + Default>(address: usize) -> T {
+    let value = window_register::<T>(address).map(|register| register.read_at::<T>(0));
+    match value {
+        Some(Ok(value)) => value,
+        Some(Err(error)) => {
+            log::warn!("ACPI: read at {address:#x}: {error}");
+            T::default()
+        }
+        None => T::default(),
+    }
+}
+
+/// A volatile write for the `acpi` crate; ignored (logged) when the address is unusable.
+fn window_write<T: Copy>(address: usize, value: T) {
+    let result = window_register::<T>(address).map(|register| register.write_at(0, value));
+    if !matches!(result, Some(Ok(()))) {
+        log::warn!("ACPI: write at {address:#x} refused");
+    }
 }
 
 impl Handler for KernelAcpiHandler {
@@ -118,37 +193,28 @@ impl Handler for KernelAcpiHandler {
     fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
 
     fn read_u8(&self, address: usize) -> u8 {
-        // SAFETY: the `acpi` crate asks for registers/tables in physical memory, which the
-        // window maps; volatile because they may be device registers.
-        unsafe { core::ptr::read_volatile(window_pointer(address)) }
+        window_read(address)
     }
     fn read_u16(&self, address: usize) -> u16 {
-        // SAFETY: as in `read_u8`.
-        unsafe { core::ptr::read_volatile(window_pointer(address)) }
+        window_read(address)
     }
     fn read_u32(&self, address: usize) -> u32 {
-        // SAFETY: as in `read_u8`.
-        unsafe { core::ptr::read_volatile(window_pointer(address)) }
+        window_read(address)
     }
     fn read_u64(&self, address: usize) -> u64 {
-        // SAFETY: as in `read_u8`.
-        unsafe { core::ptr::read_volatile(window_pointer(address)) }
+        window_read(address)
     }
     fn write_u8(&self, address: usize, value: u8) {
-        // SAFETY: as in `read_u8`; ACPI only writes registers it owns.
-        unsafe { core::ptr::write_volatile(window_pointer(address), value) }
+        window_write(address, value);
     }
     fn write_u16(&self, address: usize, value: u16) {
-        // SAFETY: as in `write_u8`.
-        unsafe { core::ptr::write_volatile(window_pointer(address), value) }
+        window_write(address, value);
     }
     fn write_u32(&self, address: usize, value: u32) {
-        // SAFETY: as in `write_u8`.
-        unsafe { core::ptr::write_volatile(window_pointer(address), value) }
+        window_write(address, value);
     }
     fn write_u64(&self, address: usize, value: u64) {
-        // SAFETY: as in `write_u8`.
-        unsafe { core::ptr::write_volatile(window_pointer(address), value) }
+        window_write(address, value);
     }
     fn read_io_u8(&self, port: u16) -> u8 {
         // SAFETY: the `acpi` crate's `Handler` I/O methods serve AML only (this kernel does not
@@ -306,6 +372,7 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
         hpet_address: None,
         has_8259: madt_table.supports_8259(),
         vmbus_mmio: Err(GapsError::NoVmbusDevice { load_error: None }),
+        power: PowerControl::default(),
     };
     for entry in madt_table.entries() {
         match entry {
@@ -343,10 +410,33 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
             is_32_bit: { fadt.flags }.pm_timer_is_32_bit(),
         });
     }
+    if let Some(fadt) = tables.find_table::<Fadt>() {
+        info.power.pm1a_control = fadt
+            .pm1a_control_block()
+            .ok()
+            .as_ref()
+            .and_then(io_register);
+        info.power.pm1b_control = fadt
+            .pm1b_control_block()
+            .ok()
+            .flatten()
+            .as_ref()
+            .and_then(io_register);
+        if { fadt.flags }.supports_system_reset_via_fadt()
+            && let Ok(register) = fadt.reset_register()
+            && let Some(port) = io_register(&register)
+        {
+            info.power.reset = Some((port, fadt.reset_value));
+        }
+    }
     if let Ok(hpet) = HpetInfo::new(&tables) {
         info.hpet_address = Some(hpet.base_address as u64);
     }
-    info.vmbus_mmio = find_vmbus_mmio(&tables);
+    let aml = copy_aml_tables(&tables);
+    let slices: Vec<&[u8]> = aml.iter().map(Vec::as_slice).collect();
+    info.vmbus_mmio = acpi_mmio::find_vmbus_mmio_gaps(&slices, &FirmwareMemory::default());
+    info.power.s5 = drivers::acpi_sleep::find_s5(&slices);
+    log::debug!("ACPI: power control {:?}", info.power);
     match &info.vmbus_mmio {
         Ok(gaps) => log::debug!("ACPI: VMBus MMIO gaps {gaps:?}"),
         Err(error) => log::info!("ACPI: {error}"),
@@ -364,19 +454,18 @@ pub fn parse(rsdp_address: u64) -> Result<PlatformInfo, PlatformError> {
     Ok(info)
 }
 
-/// Finds the VMBus MMIO gaps in the DSDT and SSDTs.
-fn find_vmbus_mmio(tables: &AcpiTables<KernelAcpiHandler>) -> Result<MmioGaps, GapsError> {
+/// Copies of the DSDT and SSDTs (bounded in number and bytes), for the VMBus MMIO gap search
+/// and the `\_S5` lookup.
+fn copy_aml_tables(tables: &AcpiTables<KernelAcpiHandler>) -> Vec<Vec<u8>> {
     let mut budget = MAXIMUM_AML_BYTES;
-    let copies: Vec<Vec<u8>> = tables
+    tables
         .dsdt()
         .ok()
         .into_iter()
         .chain(tables.ssdts())
         .take(MAXIMUM_TABLES + 1)
         .filter_map(|table| copy_table(table, &mut budget))
-        .collect();
-    let slices: Vec<&[u8]> = copies.iter().map(Vec::as_slice).collect();
-    acpi_mmio::find_vmbus_mmio_gaps(&slices, &FirmwareMemory::default())
+        .collect()
 }
 
 /// A copy of an AML table out of firmware memory: whole, or only its header when it is larger
@@ -397,18 +486,10 @@ fn copy_table(table: AmlTable, budget: &mut usize) -> Option<Vec<u8>> {
         return None;
     }
     let start = PhysAddr::try_new(table.phys_address as u64).ok()?;
-    let window = physical_to_virtual(start).as_u64();
-    if copied == 0 || !is_readable(window, copied as u64) {
-        return None;
-    }
+    let table = RegisterBlock::in_window(start, copied as u64)?;
     *budget -= copied;
-    let mut bytes = Vec::with_capacity(copied);
-    for offset in 0..copied {
-        // SAFETY: the first and last byte are mapped (checked above) and the window maps
-        // physical memory contiguously; a volatile byte read of firmware memory has no effect on
-        // Rust-visible memory.
-        bytes.push(unsafe { core::ptr::read_volatile((window + offset as u64) as *const u8) });
-    }
+    let mut bytes = alloc::vec![0; copied];
+    table.copy_to_slice(0, &mut bytes).ok()?;
     Some(bytes)
 }
 
@@ -417,32 +498,28 @@ fn copy_table(table: AmlTable, budget: &mut usize) -> Option<Vec<u8>> {
 /// made here (at most [`MAXIMUM_REGION_PAGES`], kept: mappings are permanent).
 #[derive(Default)]
 pub struct FirmwareMemory {
-    mapped_pages: RefCell<Vec<(u64, u64)>>,
+    mapped_pages: RefCell<Vec<(u64, RegisterBlock)>>,
 }
 
 impl FirmwareMemory {
-    /// The virtual address of `physical`, mapping its page when the window does not cover it.
-    fn virtual_address(&self, physical: u64) -> Option<u64> {
+    /// The byte at `physical`, mapping its page when the window does not cover it.
+    fn byte(&self, physical: u64) -> Option<u8> {
         let address = PhysAddr::try_new(physical).ok()?;
-        let window = physical_to_virtual(address).as_u64();
-        if is_readable(window, 1) {
-            return Some(window);
+        if let Some(window) = RegisterBlock::in_window(address, 1) {
+            return window.read_at(0).ok();
         }
         let page = physical & !0xFFF;
-        let offset = physical - page;
+        let offset = (physical - page) as usize;
         let mut mapped = self.mapped_pages.borrow_mut();
-        if let Some((_, virtual_page)) = mapped.iter().find(|(mapped_page, _)| *mapped_page == page)
-        {
-            return Some(virtual_page + offset);
+        if let Some((_, block)) = mapped.iter().find(|(mapped_page, _)| *mapped_page == page) {
+            return block.read_at(offset).ok();
         }
         if mapped.len() >= MAXIMUM_REGION_PAGES {
             return None;
         }
-        let virtual_page = map_mmio(PhysAddr::try_new(page).ok()?, 0x1000)
-            .ok()?
-            .as_u64();
-        mapped.push((page, virtual_page));
-        Some(virtual_page + offset)
+        let block = RegisterBlock::map_device(PhysAddr::try_new(page).ok()?, 0x1000).ok()?;
+        mapped.push((page, block));
+        block.read_at(offset).ok()
     }
 }
 
@@ -454,11 +531,7 @@ impl PhysicalMemory for FirmwareMemory {
         };
         for (index, byte) in bytes.iter_mut().enumerate() {
             let physical = address.checked_add(index as u64).ok_or(error)?;
-            let pointer = self.virtual_address(physical).ok_or(error)? as *const u8;
-            // SAFETY: `virtual_address` returns only mapped addresses (the window, checked with
-            // the page tables, or a page mapped just above); a volatile byte read has no effect
-            // on Rust-visible memory.
-            *byte = unsafe { core::ptr::read_volatile(pointer) };
+            *byte = self.byte(physical).ok_or(error)?;
         }
         Ok(())
     }

@@ -7,10 +7,18 @@ use spin::Mutex;
 use x86_64::PhysAddr;
 
 use super::PlatformError;
+use crate::memory::registers::{Register, RegisterBlock};
+
+/// IOREGSEL: selects the register IOWIN reaches (82093AA datasheet, §3.1).
+const REGISTER_SELECT: Register<u32> = Register::at(0x00);
+/// IOWIN: the register IOREGSEL selected.
+const REGISTER_WINDOW: Register<u32> = Register::at(0x10);
+/// Size of the register window mapped.
+const WINDOW_LENGTH: u64 = 0x20;
 
 /// One I/O APIC's mapped registers and the interrupts it serves.
 struct IoApic {
-    registers: u64,
+    registers: RegisterBlock,
     gsi_base: u32,
     entries: u32,
 }
@@ -36,21 +44,27 @@ pub enum TriggerMode {
 }
 
 impl IoApic {
+    /// Reads indirect register `index`. Callers hold the I/O APIC lock (or own the I/O APIC
+    /// before it is published), so the select/data pair is not interleaved.
     fn read(&self, index: u32) -> u32 {
-        // SAFETY: `registers` is the uncached mapping of this I/O APIC's register window
-        // (IOREGSEL at 0, IOWIN at 0x10); callers hold the I/O APIC lock, so the select/data
-        // pair is not interleaved.
-        unsafe {
-            core::ptr::write_volatile(self.registers as *mut u32, index);
-            core::ptr::read_volatile((self.registers + 0x10) as *const u32)
-        }
+        let result = self
+            .registers
+            .write(REGISTER_SELECT, index)
+            .and_then(|()| self.registers.read(REGISTER_WINDOW));
+        result.unwrap_or_else(|error| {
+            log::error!("I/O APIC: {error}");
+            0
+        })
     }
 
+    /// Writes indirect register `index`; the same locking as [`IoApic::read`].
     fn write(&self, index: u32, value: u32) {
-        // SAFETY: as in `read`.
-        unsafe {
-            core::ptr::write_volatile(self.registers as *mut u32, index);
-            core::ptr::write_volatile((self.registers + 0x10) as *mut u32, value);
+        let result = self
+            .registers
+            .write(REGISTER_SELECT, index)
+            .and_then(|()| self.registers.write(REGISTER_WINDOW, value));
+        if let Err(error) = result {
+            log::error!("I/O APIC: {error}");
         }
     }
 
@@ -65,10 +79,10 @@ const LOW_MASKED: u32 = 1 << 16;
 
 /// Maps an I/O APIC and masks all its entries.
 pub fn add(id: u8, physical_address: u64, gsi_base: u32) -> Result<(), PlatformError> {
-    let registers = crate::memory::map_mmio(PhysAddr::new(physical_address), 0x20)
+    let registers = RegisterBlock::map_device(PhysAddr::new(physical_address), WINDOW_LENGTH)
         .map_err(|_| PlatformError::Mapping)?;
     let mut io_apic = IoApic {
-        registers: registers.as_u64(),
+        registers,
         gsi_base,
         entries: 0,
     };

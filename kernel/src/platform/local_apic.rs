@@ -4,25 +4,24 @@
 //! The decisions live, host-tested, in `drivers::apic`: [`drivers::apic::choose_mode`] reads
 //! IA32_APIC_BASE (EN, EXTD, the base), the register map and access rules, the interrupt
 //! command's two encodings and the operation sequences ([`drivers::apic::LocalApic`]). This
-//! file only supplies the two raw accessors, [`XApicPage`] (volatile 32-bit loads and stores,
-//! with the `volatile` crate) and [`X2ApicMsrs`] (`rdmsr`/`wrmsr` in the x2APIC range), and
-//! keeps the one local APIC of the boot processor.
+//! file only supplies the two raw accessors behind that one register interface, [`XApicPage`]
+//! (the kernel's [`RegisterBlock`]: volatile 32-bit loads and stores with the `volatile`
+//! crate) and [`X2ApicMsrs`] (`rdmsr`/`wrmsr` in the x2APIC range), and keeps the one local
+//! APIC of the boot processor.
 //!
 //! The MMIO base comes from IA32_APIC_BASE; the MADT's address is only compared with it (a
 //! mismatch is logged, the MSR wins: it is what the processor decodes).
-
-use core::ptr::NonNull;
 
 use drivers::apic::{
     ApicBackend, ApicMode, IA32_APIC_BASE, LocalApic, LocalApicRegisters, MmioWindow,
     ModelSpecificRegisters, X2ApicRegisters, XApicRegisters, choose_mode,
 };
 use spin::Once;
-use volatile::VolatilePtr;
 use x86_64::PhysAddr;
 
 use super::PlatformError;
 use crate::arch::cpu;
+use crate::memory::registers::RegisterBlock;
 
 /// Size of the xAPIC register page.
 const PAGE_SIZE: u64 = 4096;
@@ -35,33 +34,32 @@ const DELIVERY_SPINS_BEFORE_CALIBRATION: u64 = 100_000;
 
 /// The uncached mapping of the xAPIC register page (its virtual address).
 pub struct XApicPage {
-    virtual_address: u64,
+    registers: RegisterBlock,
 }
 
 impl XApicPage {
-    /// The 32-bit register at `offset`, when `offset` is one (16-byte aligned, in the page).
-    fn register(&self, offset: u16) -> Option<VolatilePtr<'static, u32>> {
-        let offset = u64::from(offset);
-        if offset >= PAGE_SIZE || !offset.is_multiple_of(16) {
+    /// Whether `offset` names a register (16-byte aligned, in the page).
+    fn is_register(offset: u16) -> bool {
+        let is_register = u64::from(offset) < PAGE_SIZE && offset.is_multiple_of(16);
+        if !is_register {
             log::error!("local APIC: no register at offset {offset:#x}");
-            return None;
         }
-        let pointer = NonNull::new((self.virtual_address + offset) as *mut u32)?;
-        // SAFETY: `virtual_address` is the uncached mapping of the 4 KiB xAPIC page made by
-        // `init` and never unmapped; `offset` is a 16-byte-aligned register inside it. The
-        // pointer is only used for volatile 32-bit accesses, as the APIC requires.
-        Some(unsafe { VolatilePtr::new(pointer) })
+        is_register
     }
 }
 
 impl MmioWindow for XApicPage {
     fn read32(&self, offset: u16) -> u32 {
-        self.register(offset).map_or(0, VolatilePtr::read)
+        if Self::is_register(offset) {
+            self.registers.read32(offset)
+        } else {
+            0
+        }
     }
 
     fn write32(&self, offset: u16, value: u32) {
-        if let Some(register) = self.register(offset) {
-            register.write(value);
+        if Self::is_register(offset) {
+            self.registers.write32(offset, value);
         }
     }
 }
@@ -125,11 +123,9 @@ pub fn init(madt_address: u64) -> Result<ApicMode, PlatformError> {
     }
     let backend = match choice.mode {
         ApicMode::XApic { base } => {
-            let mapping = crate::memory::map_mmio(PhysAddr::new(base), PAGE_SIZE)
+            let registers = RegisterBlock::map_device(PhysAddr::new(base), PAGE_SIZE)
                 .map_err(|_| PlatformError::Mapping)?;
-            let page = XApicPage {
-                virtual_address: mapping.as_u64(),
-            };
+            let page = XApicPage { registers };
             ApicBackend::XApic(XApicRegisters::new(page, base))
         }
         ApicMode::X2Apic => ApicBackend::X2Apic(X2ApicRegisters::new(X2ApicMsrs { _private: () })),

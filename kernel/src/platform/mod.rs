@@ -10,6 +10,7 @@ pub mod acpi;
 pub mod io_apic;
 pub mod local_apic;
 pub mod pic;
+pub mod power;
 pub mod reference_timer;
 
 use spin::Once;

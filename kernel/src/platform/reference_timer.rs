@@ -22,11 +22,24 @@ use drivers::timekeeping::{
 use hyperv::cpuid::{HypervisorLeaves, LEAF_FEATURES, LEAF_INTERFACE, LEAF_VENDOR};
 use hyperv::msr;
 use spin::Once;
+use volatile::access::ReadOnly;
 use x86_64::PhysAddr;
 
 use super::acpi::PmTimer;
 use super::{PlatformError, PlatformInfo, local_apic};
 use crate::arch::cpu;
+use crate::memory::registers::{AccessError, Register, RegisterBlock};
+
+/// Length of the HPET register block mapped (IA-PC HPET specification 1.0a, §2.3.1).
+const HPET_BLOCK_LENGTH: u64 = 0x100;
+/// General capabilities and ID: the counter period in femtoseconds in bits 63:32.
+const HPET_CAPABILITIES: Register<u64, ReadOnly> = Register::at(0x00);
+/// General configuration: bit 0 (ENABLE_CNF) starts the main counter.
+const HPET_CONFIGURATION: Register<u64> = Register::at(0x10);
+/// ENABLE_CNF.
+const HPET_ENABLE: u64 = 1;
+/// The main counter (its low 32 bits are read).
+const HPET_MAIN_COUNTER: Register<u32, ReadOnly> = Register::at(0xf0);
 
 /// How long each measurement runs.
 const CALIBRATION_MICROSECONDS: u64 = 20_000;
@@ -155,18 +168,17 @@ fn pm_timer(pm_timer: PmTimer) -> Result<Frequencies, CalibrationError> {
 
 /// Measures against the HPET's main counter (enabling it).
 fn hpet(address: u64) -> Result<Frequencies, CalibrationError> {
-    let Ok(mapping) = crate::memory::map_mmio(PhysAddr::new(address), 0x100) else {
+    let Ok(registers) = RegisterBlock::map_device(PhysAddr::new(address), HPET_BLOCK_LENGTH) else {
         return Err(CalibrationError::NotGranted);
     };
-    let registers = mapping.as_u64();
-    // SAFETY: `registers` is the uncached mapping of the HPET register block; offset 0 is the
-    // capabilities register (period in femtoseconds in bits 63:32), 0x10 the configuration
-    // register (bit 0 enables the main counter).
-    let period_femtoseconds = unsafe {
-        let capabilities = core::ptr::read_volatile(registers as *const u64);
-        let configuration = (registers + 0x10) as *mut u64;
-        core::ptr::write_volatile(configuration, core::ptr::read_volatile(configuration) | 1);
-        capabilities >> 32
+    let enable = || -> Result<u64, AccessError> {
+        let capabilities = registers.read(HPET_CAPABILITIES)?;
+        let configuration = registers.read(HPET_CONFIGURATION)?;
+        registers.write(HPET_CONFIGURATION, configuration | HPET_ENABLE)?;
+        Ok(capabilities >> 32)
+    };
+    let Ok(period_femtoseconds) = enable() else {
+        return Err(CalibrationError::NotGranted);
     };
     let spec =
         CounterSpec::hpet(period_femtoseconds).ok_or(CalibrationError::ImplausibleFrequency {
@@ -175,9 +187,7 @@ fn hpet(address: u64) -> Result<Frequencies, CalibrationError> {
                 .checked_div(period_femtoseconds)
                 .unwrap_or(0),
         })?;
-    let counter = (registers + 0xf0) as *const u32;
-    // SAFETY: offset 0xF0 of the mapped block is the main counter; its low 32 bits are read.
-    let read = || u64::from(unsafe { core::ptr::read_volatile(counter) });
+    let read = || u64::from(registers.read(HPET_MAIN_COUNTER).unwrap_or(0));
     measure(spec, read)
 }
 

@@ -1,16 +1,25 @@
 //! A loader for the static ring-3 executables under `apps/`: ELF64, little-endian, x86-64,
 //! `ET_EXEC`, `PT_LOAD` segments at their link addresses (no relocations, no interpreter).
-//! Every field is checked against the file and the user half before anything is mapped.
+//!
+//! Parsing is `xmas-elf`'s (the crate and version the boot stub loads the kernel with). The
+//! crate trusts its input in two places, which this loader checks first so that no image can
+//! make it panic: a program header outside the file (it slices without a bound), and a header
+//! not aligned for its type (its reader asserts alignment; an unaligned image is copied into an
+//! aligned buffer). Every field the loader uses is then checked against the file and the user
+//! half before anything is mapped, each failure a typed [`ElfError`].
+
+use alloc::vec::Vec;
+
+use xmas_elf::ElfFile;
+use xmas_elf::header::{Class, Data, Machine, Type};
+use xmas_elf::program::{self, ProgramHeader};
 
 use crate::arch::address_space::{AddressSpace, MapUserError, USER_END, UserPageAccess};
 
 const PAGE_SIZE: u64 = 4096;
-const HEADER_SIZE: usize = 64;
-const PROGRAM_HEADER_SIZE: usize = 56;
-const PT_LOAD: u32 = 1;
-const PT_INTERP: u32 = 3;
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
+const PROGRAM_HEADER_SIZE: u64 = 56;
+/// Alignment of the ELF64 headers (their widest field).
+const HEADER_ALIGNMENT: usize = 8;
 /// Segments may not start below 64 KiB (keeps null-pointer dereferences faulting).
 const LOWEST_LOAD_ADDRESS: u64 = 0x1_0000;
 
@@ -38,25 +47,6 @@ impl From<MapUserError> for ElfError {
     }
 }
 
-fn bytes<const N: usize>(image: &[u8], offset: usize) -> Result<[u8; N], ElfError> {
-    image
-        .get(offset..offset.checked_add(N).ok_or(ElfError::Truncated)?)
-        .and_then(|slice| slice.try_into().ok())
-        .ok_or(ElfError::Truncated)
-}
-
-fn u16_at(image: &[u8], offset: usize) -> Result<u16, ElfError> {
-    bytes::<2>(image, offset).map(u16::from_le_bytes)
-}
-
-fn u32_at(image: &[u8], offset: usize) -> Result<u32, ElfError> {
-    bytes::<4>(image, offset).map(u32::from_le_bytes)
-}
-
-fn u64_at(image: &[u8], offset: usize) -> Result<u64, ElfError> {
-    bytes::<8>(image, offset).map(u64::from_le_bytes)
-}
-
 struct Segment {
     offset: u64,
     address: u64,
@@ -65,25 +55,55 @@ struct Segment {
     access: UserPageAccess,
 }
 
-fn segment(image: &[u8], header: usize) -> Result<Option<Segment>, ElfError> {
-    let kind = u32_at(image, header)?;
-    if kind == PT_INTERP {
-        return Err(ElfError::Unsupported(
-            "has an interpreter (dynamically linked)",
-        ));
+/// The file header, checked: ELF64, little-endian, `ET_EXEC`, x86-64, 56-byte program headers
+/// whose table lies inside the file at an aligned offset (so `xmas-elf` may read it).
+fn check_header(file: &ElfFile<'_>) -> Result<(), ElfError> {
+    let header = &file.header;
+    if header.pt1.class() != Class::SixtyFour || header.pt1.data() != Data::LittleEndian {
+        return Err(ElfError::Unsupported("not 64-bit little-endian"));
     }
-    if kind != PT_LOAD {
-        return Ok(None);
+    if header.pt2.type_().as_type() != Type::Executable {
+        return Err(ElfError::Unsupported("not a static executable (ET_EXEC)"));
     }
-    let flags = u32_at(image, header + 4)?;
+    if header.pt2.machine().as_machine() != Machine::X86_64 {
+        return Err(ElfError::Unsupported("not x86-64"));
+    }
+    if u64::from(header.pt2.ph_entry_size()) != PROGRAM_HEADER_SIZE {
+        return Err(ElfError::Unsupported("unexpected program header size"));
+    }
+    let table = header.pt2.ph_offset();
+    let table_end = u64::from(header.pt2.ph_count())
+        .checked_mul(PROGRAM_HEADER_SIZE)
+        .and_then(|size| table.checked_add(size));
+    if table_end.is_none_or(|end| end > file.input.len() as u64) {
+        return Err(ElfError::Truncated);
+    }
+    if !table.is_multiple_of(HEADER_ALIGNMENT as u64) {
+        return Err(ElfError::Unsupported("misaligned program header table"));
+    }
+    Ok(())
+}
+
+/// The loadable segment `header` describes, checked; `None` for segments not loaded.
+fn segment(header: ProgramHeader<'_>, image_length: u64) -> Result<Option<Segment>, ElfError> {
+    match header.get_type() {
+        Ok(program::Type::Interp) => {
+            return Err(ElfError::Unsupported(
+                "has an interpreter (dynamically linked)",
+            ));
+        }
+        Ok(program::Type::Load) => {}
+        _ => return Ok(None),
+    }
+    let flags = header.flags();
     let segment = Segment {
-        offset: u64_at(image, header + 8)?,
-        address: u64_at(image, header + 16)?,
-        file_size: u64_at(image, header + 32)?,
-        memory_size: u64_at(image, header + 40)?,
+        offset: header.offset(),
+        address: header.virtual_addr(),
+        file_size: header.file_size(),
+        memory_size: header.mem_size(),
         access: UserPageAccess {
-            writable: flags & PF_W != 0,
-            executable: flags & PF_X != 0,
+            writable: flags.is_write(),
+            executable: flags.is_execute(),
         },
     };
     let end = segment.address.checked_add(segment.memory_size);
@@ -91,44 +111,27 @@ fn segment(image: &[u8], header: usize) -> Result<Option<Segment>, ElfError> {
     if segment.file_size > segment.memory_size
         || segment.address < LOWEST_LOAD_ADDRESS
         || end.is_none_or(|end| end > USER_END)
-        || file_end.is_none_or(|end| end > image.len() as u64)
+        || file_end.is_none_or(|end| end > image_length)
     {
         return Err(ElfError::BadSegment(segment.address));
     }
     Ok(Some(segment))
 }
 
-/// Checks `image` and maps its `PT_LOAD` segments into `space` (zero-filled beyond the file
-/// bytes); returns the entry point.
-pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, ElfError> {
-    if image.len() < HEADER_SIZE || image[..4] != [0x7f, b'E', b'L', b'F'] {
-        return Err(ElfError::Unsupported("not an ELF file"));
-    }
-    if image[4] != 2 || image[5] != 1 {
-        return Err(ElfError::Unsupported("not 64-bit little-endian"));
-    }
-    if u16_at(image, 16)? != 2 {
-        return Err(ElfError::Unsupported("not a static executable (ET_EXEC)"));
-    }
-    if u16_at(image, 18)? != 62 {
-        return Err(ElfError::Unsupported("not x86-64"));
-    }
-    let entry = u64_at(image, 24)?;
-    let table = usize::try_from(u64_at(image, 32)?).map_err(|_| ElfError::Truncated)?;
-    let entry_size = usize::from(u16_at(image, 54)?);
-    let count = usize::from(u16_at(image, 56)?);
-    if entry_size != PROGRAM_HEADER_SIZE {
-        return Err(ElfError::Unsupported("unexpected program header size"));
-    }
-    let mut segments = alloc::vec::Vec::new();
-    for index in 0..count {
-        let header = table
-            .checked_add(index * PROGRAM_HEADER_SIZE)
-            .ok_or(ElfError::Truncated)?;
-        if let Some(segment) = segment(image, header)? {
+/// The checked entry point and loadable segments of `image` (which is 8-byte aligned).
+fn parse(image: &[u8]) -> Result<(u64, Vec<Segment>), ElfError> {
+    let file = ElfFile::new(image).map_err(|_| ElfError::Unsupported("not an ELF file"))?;
+    check_header(&file)?;
+    let mut segments = Vec::new();
+    for index in 0..file.header.pt2.ph_count() {
+        let header = file
+            .program_header(index)
+            .map_err(|_| ElfError::Truncated)?;
+        if let Some(segment) = segment(header, image.len() as u64)? {
             segments.push(segment);
         }
     }
+    let entry = file.header.pt2.entry_point();
     let entry_is_loaded = segments.iter().any(|segment| {
         segment.access.executable
             && entry >= segment.address
@@ -137,6 +140,28 @@ pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, ElfError> {
     if segments.is_empty() || !entry_is_loaded {
         return Err(ElfError::BadSegment(entry));
     }
+    Ok((entry, segments))
+}
+
+/// Checks `image` and maps its `PT_LOAD` segments into `space` (zero-filled beyond the file
+/// bytes); returns the entry point.
+pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, ElfError> {
+    let aligned_copy: Vec<u64>;
+    let image = if (image.as_ptr() as usize).is_multiple_of(HEADER_ALIGNMENT) {
+        image
+    } else {
+        aligned_copy = image
+            .chunks(HEADER_ALIGNMENT)
+            .map(|chunk| {
+                let mut word = [0u8; HEADER_ALIGNMENT];
+                word[..chunk.len()].copy_from_slice(chunk);
+                u64::from_ne_bytes(word)
+            })
+            .collect();
+        let bytes: &[u8] = zerocopy::IntoBytes::as_bytes(aligned_copy.as_slice());
+        &bytes[..image.len()]
+    };
+    let (entry, segments) = parse(image)?;
     for segment in &segments {
         let first = segment.address & !(PAGE_SIZE - 1);
         let end = (segment.address + segment.memory_size).next_multiple_of(PAGE_SIZE);

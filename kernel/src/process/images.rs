@@ -20,6 +20,10 @@ pub const D3DKMT_INFO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/d3
 /// `apps/c-demo`: a C program against the generated header, rendering and verifying a gradient.
 pub const C_DEMO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/c-demo.elf"));
 
+/// `apps/gpupv-check`: GPU-PV with only the vendor-neutral D3DKMT calls (the boot's
+/// `gpupv-check` stage runs it).
+pub const GPUPV_CHECK: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/gpupv-check.elf"));
+
 /// Every embedded application by name.
 pub const ALL: &[(&str, &[u8])] = &[
     ("hello", HELLO),
@@ -27,6 +31,7 @@ pub const ALL: &[(&str, &[u8])] = &[
     ("gpu-demo", GPU_DEMO),
     ("d3dkmt-info", D3DKMT_INFO),
     ("c-demo", C_DEMO),
+    ("gpupv-check", GPUPV_CHECK),
 ];
 
 /// The embedded application called `name`.

@@ -5,15 +5,28 @@
 //! the virtual PCI layer, and [`GpuCall`]s from clients (kernel tests, the syscall gateway).
 //! Outputs: ring packets on the dxg channels, requests to the bus task (open, close, signal),
 //! and typed replies. All state lives in the task's own [`DxgTask`] value.
+//!
+//! Time bounds: every packet that asks for a completion has a deadline
+//! ([`REPLY_MILLISECONDS`]); when the host has not answered by then, the dxg core is told to
+//! give the transaction up (`Driver::abandon_transaction`) and the caller gets
+//! STATUS_IO_TIMEOUT. A packet the task could not send (no channel, or the ring refused it)
+//! fails its request at once with STATUS_DEVICE_NOT_CONNECTED. A probed PCI function whose
+//! adapter does not start within [`ADAPTER_START_MILLISECONDS`] (its vGPU channel never came,
+//! or its start was never answered) is removed. So a process blocked in a GPU call always gets
+//! an answer, and can be killed, within these bounds. (Linux's dxgkrnl waits for a reply
+//! without a bound but killably, `wait_for_completion_killable` in `dxgvmb_send_sync_msg`,
+//! microsoft/WSL2-Linux-Kernel drivers/hv/dxgkrnl/dxgvmbus.c; here the bound also ends the
+//! wait of a process nobody kills.)
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
-use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, RingMemory};
+use drivers::deadlines::Deadlines;
+use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, OpenFailure, RingMemory};
 use dxg::core::{
-    Action, AdapterState, ChannelId, ConfigSpace, Driver, DriverConfig, OutgoingPacket, PacketKind,
-    ProcessId, Reply, Request, Ticket,
+    Action, AdapterId, AdapterState, ChannelId, ConfigSpace, Driver, DriverConfig, OutgoingPacket,
+    PacketKind, ProcessId, Reply, Request, Ticket,
 };
 use dxg::wire::{Guid as DxgGuid, NtStatus};
 use vmbus::client::{ChannelOffer, SubscriberId};
@@ -44,6 +57,11 @@ pub type GpuReply = Result<Reply, NtStatus>;
 /// A client of the dxg task (clonable; one per caller is fine).
 pub type GpuClient = ipc::Client<GpuCall, GpuReply>;
 
+/// Asks the dxg task how many objects a process holds (devices, contexts, allocations,
+/// resources, sync objects, paging and hardware queues, plus one per open adapter reference):
+/// the `DxgObjectCount` debug query. A process the dxg core does not know holds none.
+pub type ObjectCountClient = ipc::Client<ProcessId, u64>;
+
 /// An adapter's state change, as the dxg task reports it to whoever started it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdapterEvent {
@@ -68,6 +86,15 @@ pub struct PciFunction {
     /// Access to its configuration space.
     pub config: Box<dyn ConfigSpace + Send>,
 }
+
+/// How long the host may take to answer one dxg request (a Hyper-V host answers in
+/// milliseconds; generous for a loaded host). A CPU wait's own timeout is separate: its
+/// transaction is answered at once, the signal comes later.
+pub const REPLY_MILLISECONDS: u64 = 30_000;
+
+/// How long a probed PCI function's adapter may take to become active (its vGPU channel
+/// offered and opened, OPENADAPTER answered) before the function is given up.
+pub const ADAPTER_START_MILLISECONDS: u64 = 60_000;
 
 /// Ring pages per direction, control page included (256 KiB of data, dxg's size).
 const RING_PAGES: u64 = 65;
@@ -101,17 +128,34 @@ struct DxgTask {
     pending: BTreeMap<Ticket, PendingCall>,
     receive_buffer: Vec<u8>,
     adapter_events: Sender<AdapterEvent>,
+    /// Deadlines (timer ticks) of the transactions waiting for the host's completion.
+    replies: Deadlines<(ChannelId, u64)>,
+    /// Deadlines (timer ticks) of adapters waiting to start, with their PCI function ids.
+    starting_adapters: Deadlines<AdapterId>,
+    pci_functions: BTreeMap<AdapterId, u32>,
 }
 
-/// Spawns the dxg task; it registers with the bus task as `subscriber`. Returns the client for
-/// GPU calls, the adapter state changes and the task handle.
+/// What [`spawn`] returns: the clients, the adapter events and the task.
+pub struct DxgHandles {
+    /// GPU calls.
+    pub gpu: GpuClient,
+    /// Object counts per process.
+    pub objects: ObjectCountClient,
+    /// The adapter state changes.
+    pub adapter_events: ipc::Receiver<AdapterEvent>,
+    /// The task.
+    pub task: TaskHandle<()>,
+}
+
+/// Spawns the dxg task; it registers with the bus task as `subscriber`.
 pub fn spawn(
     bus: Sender<BusMessage>,
     subscriber: SubscriberId,
     pci_functions: ipc::Receiver<PciFunction>,
     mmio: MmioSpace,
-) -> (GpuClient, ipc::Receiver<AdapterEvent>, TaskHandle<()>) {
+) -> DxgHandles {
     let (client, calls) = ipc::service::<GpuCall, GpuReply>(64);
+    let (objects, object_queries) = ipc::service::<ProcessId, u64>(8);
     let (adapter_events, adapter_event_receiver) = ipc::channel(ADAPTER_EVENT_CAPACITY);
     let handle = task::spawn("dxg", move || {
         let (events_sender, events) = ipc::channel(EVENT_CAPACITY);
@@ -126,6 +170,9 @@ pub fn spawn(
             pending: BTreeMap::new(),
             receive_buffer: Vec::new(),
             adapter_events,
+            replies: Deadlines::new(),
+            starting_adapters: Deadlines::new(),
+            pci_functions: BTreeMap::new(),
         };
         if !state.bus_send(BusMessage::Register {
             subscriber,
@@ -150,14 +197,29 @@ pub fn spawn(
                     function.device_id,
                     config.as_mut(),
                 ) {
-                    Ok(adapter) => log::debug!(
-                        "dxg: PCI function {:#x} is adapter {adapter:?}",
-                        function.id
-                    ),
+                    Ok(adapter) => {
+                        log::debug!(
+                            "dxg: PCI function {:#x} is adapter {adapter:?}",
+                            function.id
+                        );
+                        state.starting_adapters.start(
+                            adapter,
+                            crate::clock::ticks(),
+                            crate::clock::milliseconds_to_ticks(
+                                super::host_waits::adapter_start_milliseconds(),
+                            ),
+                        );
+                        state.pci_functions.insert(adapter, function.id);
+                    }
                     Err(error) => {
                         log::warn!("dxg: PCI function {:#x} rejected: {error:?}", function.id)
                     }
                 }
+            }
+            while let Ok(query) = object_queries.try_recv() {
+                progressed = true;
+                let (process, reply) = query.into_parts();
+                let _ = reply.send(state.object_count(process));
             }
             match calls.try_recv() {
                 Ok(call) => {
@@ -174,12 +236,19 @@ pub fn spawn(
             }
             state.cancel_abandoned_calls();
             state.run_actions();
+            state.end_expired_waits();
             if !progressed {
-                ipc::select(&[&events, &pci_functions, &calls]);
+                let deadline = state.next_deadline();
+                ipc::select_until(&[&events, &pci_functions, &calls, &object_queries], deadline);
             }
         }
     });
-    (client, adapter_event_receiver, handle)
+    DxgHandles {
+        gpu: client,
+        objects,
+        adapter_events: adapter_event_receiver,
+        task: handle,
+    }
 }
 
 fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
@@ -187,6 +256,18 @@ fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
 }
 
 impl DxgTask {
+    /// The objects `process` holds in the dxg core, open adapter references included.
+    fn object_count(&self, process: ProcessId) -> u64 {
+        self.driver.process(process).map_or(0, |entry| {
+            let adapters: u64 = entry
+                .adapters
+                .values()
+                .map(|(_, references)| u64::from(*references))
+                .sum();
+            (entry.object_count() as u64).saturating_add(adapters)
+        })
+    }
+
     /// Calls whose caller stopped waiting (a CPU wait that timed out): the dxg core is told to
     /// cancel them (`CancelWait`; refused harmlessly for anything but a wait), so its state does
     /// not grow with abandoned waits. Their completions then find no caller and are dropped.
@@ -250,8 +331,15 @@ impl DxgTask {
                     }
                     Err(failure) => {
                         log::warn!("dxg: opening relid {relid} failed: {failure:?}");
+                        diagnostics::fail(format_args!(
+                            "dxg: opening relid {relid} failed: {failure:?}"
+                        ));
                         let id = channel.id;
-                        self.channels.remove(&relid);
+                        // After a time-out the host may still map the rings: the pages stay
+                        // until the bus reports the channel closed.
+                        if !matches!(failure, OpenFailure::TimedOut { .. }) {
+                            self.channels.remove(&relid);
+                        }
                         self.driver.channel_open_failed(id);
                     }
                 }
@@ -297,6 +385,9 @@ impl DxgTask {
                         PacketKind::InBand
                     };
                     let payload = packet.payload(&self.receive_buffer).to_vec();
+                    if kind == PacketKind::Completion {
+                        self.replies.finish(&(id, packet.transaction_id));
+                    }
                     self.driver
                         .receive(id, kind, packet.transaction_id, &payload);
                 }
@@ -325,6 +416,7 @@ impl DxgTask {
             return;
         };
         let mut signal = false;
+        let mut dropped = Vec::new();
         while let Some(packet) = channel.backlog.front() {
             let ring_packet = RingPacket::in_band(
                 packet.transaction_id,
@@ -349,13 +441,71 @@ impl DxgTask {
                 },
                 Err(error) => {
                     log::warn!("dxg: dropping a packet on relid {relid}: {error:?}");
-                    channel.backlog.pop_front();
+                    if let Some(packet) = channel.backlog.pop_front() {
+                        dropped.push(packet);
+                    }
                 }
             }
+        }
+        for packet in dropped {
+            self.fail_unsent(&packet);
         }
         if signal {
             self.request(BusRequest::Signal { relid });
         }
+    }
+
+    /// A packet that could not be sent: its request (if it waits for a completion) fails now
+    /// with STATUS_DEVICE_NOT_CONNECTED instead of waiting for an answer that cannot come.
+    fn fail_unsent(&mut self, packet: &OutgoingPacket) {
+        if packet.completion_requested {
+            self.replies
+                .finish(&(packet.channel, packet.transaction_id));
+            self.driver.abandon_transaction(
+                packet.channel,
+                packet.transaction_id,
+                NtStatus::DEVICE_NOT_CONNECTED,
+            );
+        }
+    }
+
+    /// The earliest deadline of a wait for the host, in timer ticks.
+    fn next_deadline(&self) -> Option<u64> {
+        [self.replies.next(), self.starting_adapters.next()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Ends the waits for the host whose bound passed: requests fail with STATUS_IO_TIMEOUT,
+    /// adapters that never started are removed.
+    fn end_expired_waits(&mut self) {
+        let now = crate::clock::ticks();
+        let late_replies = self.replies.take_expired(now);
+        let late_adapters = self.starting_adapters.take_expired(now);
+        if late_replies.is_empty() && late_adapters.is_empty() {
+            return;
+        }
+        for (channel, transaction_id) in late_replies {
+            log::warn!(
+                "dxg: no reply to transaction {transaction_id} on {channel:?} within {} ms; \
+                 the request fails with STATUS_IO_TIMEOUT",
+                super::host_waits::reply_milliseconds()
+            );
+            self.driver
+                .abandon_transaction(channel, transaction_id, NtStatus::IO_TIMEOUT);
+        }
+        for adapter in late_adapters {
+            if let Some(function) = self.pci_functions.remove(&adapter) {
+                log::warn!(
+                    "dxg: adapter {adapter:?} (PCI function {function:#x}) did not start within \
+                     {} ms (no vGPU channel?); removed",
+                    super::host_waits::adapter_start_milliseconds()
+                );
+                self.driver.remove_pci_function(function);
+            }
+        }
+        self.run_actions();
     }
 
     fn open_channel(&mut self, id: ChannelId) {
@@ -446,12 +596,24 @@ impl DxgTask {
                     }
                 }
                 Action::Send(packet) => {
-                    let Some(&relid) = self.relids.get(&packet.channel) else {
+                    let relid = self.relids.get(&packet.channel).copied();
+                    let Some(channel) = relid.and_then(|relid| self.channels.get_mut(&relid))
+                    else {
                         log::warn!("dxg: send on {:?}, which has no channel", packet.channel);
+                        self.fail_unsent(&packet);
                         continue;
                     };
-                    if let Some(channel) = self.channels.get_mut(&relid) {
-                        channel.backlog.push_back(packet);
+                    if packet.completion_requested {
+                        self.replies.start(
+                            (packet.channel, packet.transaction_id),
+                            crate::clock::ticks(),
+                            crate::clock::milliseconds_to_ticks(
+                                super::host_waits::reply_milliseconds(),
+                            ),
+                        );
+                    }
+                    channel.backlog.push_back(packet);
+                    if let Some(relid) = relid {
                         self.flush(relid);
                     }
                 }
@@ -466,6 +628,10 @@ impl DxgTask {
                     state,
                 } => {
                     log::info!("dxg: adapter {adapter:?} (LUID {luid:?}) is {state:?}");
+                    if state != AdapterState::WaitingVmbus && state != AdapterState::Starting {
+                        self.starting_adapters.finish(&adapter);
+                        self.pci_functions.remove(&adapter);
+                    }
                     // Nobody may be listening; a full channel only drops the report.
                     let _ = self.adapter_events.try_send(AdapterEvent {
                         adapter,

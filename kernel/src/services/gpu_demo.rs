@@ -11,13 +11,14 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
-use alloc::vec::Vec;
 
 use boot_info::Framebuffer;
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
 use dxg::wire::{D3dkmtHandle, Luid};
 use hyperv::memory::GuestMemory;
-use userlib::vgpu::{Fnv1a, Surface, mandelbrot_packet, mandelbrot_pixel, signal_fence_packet};
+use userlib::vgpu::{
+    Fnv1a, Surface, image_checksum, mandelbrot_packet, mandelbrot_pixel, signal_fence_packet,
+};
 
 use super::dxg_task::{GpuCall, GpuClient};
 use crate::hypervisor::physical_memory::PhysicalMemory;
@@ -41,14 +42,6 @@ pub struct DemoReport {
     pub checksum: u64,
     /// Whether the image was drawn on the framebuffer.
     pub shown: bool,
-}
-
-/// The Mandelbrot image of docs/vgpu-command-processor.md, computed on the CPU.
-pub fn expected_mandelbrot(width: u32, height: u32, max_iterations: u32) -> Vec<u8> {
-    (0..height)
-        .flat_map(|y| (0..width).map(move |x| (x, y)))
-        .flat_map(|(x, y)| mandelbrot_pixel(x, y, width, height, max_iterations).to_le_bytes())
-        .collect()
 }
 
 struct Session<'a> {
@@ -110,6 +103,20 @@ pub struct GpupvCheck {
     pub description: Result<String, String>,
     /// The handle of the device created and destroyed.
     pub device: u32,
+}
+
+/// The driver description our emulated vGPU reports (`emulator/src/vgpu/mod.rs`,
+/// `VgpuDescription::new`). The virtual PCI ids (1414:008E) are the same on every GPU-PV host
+/// and the emulator reports them as the physical ids too, so the description is what tells our
+/// vGPU from a real host's GPU.
+pub const EMULATED_VGPU_DESCRIPTION: &str = "dxgos emulated vGPU";
+
+impl GpupvCheck {
+    /// Whether the adapter is the dxgos emulated vGPU, whose private command stream the
+    /// vGPU-specific demos submit (a vendor kernel driver would reject it).
+    pub fn is_emulated_vgpu(&self) -> bool {
+        self.description.as_deref() == Ok(EMULATED_VGPU_DESCRIPTION)
+    }
 }
 
 /// The `gpupv-check`: as guest process `process`, enumerates the adapters, queries the first
@@ -293,7 +300,10 @@ fn render_and_verify(
         allocation: surface,
     })?;
     let checksum = Fnv1a::of(&pixels);
-    let expected = Fnv1a::of(&expected_mandelbrot(WIDTH, HEIGHT, ITERATIONS));
+    // The Mandelbrot image of docs/vgpu-command-processor.md, computed on the CPU.
+    let expected = image_checksum(WIDTH, HEIGHT, |x, y| {
+        mandelbrot_pixel(x, y, WIDTH, HEIGHT, ITERATIONS)
+    });
     if checksum != expected {
         return Err(format!(
             "surface checksum {checksum:#018x}, expected {expected:#018x}"

@@ -16,18 +16,20 @@ use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 
-use super::dxg_task::{GpuCall, GpuClient};
+use super::dxg_task::{GpuCall, GpuClient, ObjectCountClient};
 use crate::arch::address_space::AccessViolation;
 use crate::ipc::CallError;
 use crate::process::{ProcessExit, ProcessId};
 use crate::syscall::status::{
-    STATUS_ACCESS_VIOLATION, STATUS_DEVICE_REMOVED, STATUS_NO_MEMORY, STATUS_TIMEOUT,
+    STATUS_ACCESS_VIOLATION, STATUS_DEVICE_REMOVED, STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED,
+    STATUS_TIMEOUT,
 };
 use crate::syscall::{GpuGateway, UserSpace};
 
 /// A process's D3DKMT service (see the module docs).
 pub struct DxgGateway {
     gpu: GpuClient,
+    objects: Option<ObjectCountClient>,
     name: String,
     translator: Option<Translator>,
 }
@@ -37,9 +39,17 @@ impl DxgGateway {
     pub fn new(gpu: GpuClient, name: &str) -> DxgGateway {
         DxgGateway {
             gpu,
+            objects: None,
             name: String::from(name),
             translator: None,
         }
+    }
+
+    /// Lets the process ask for its dxg object count (`DxgObjectCount`); without it the query
+    /// is `STATUS_NOT_SUPPORTED`.
+    pub fn with_object_counts(mut self, objects: ObjectCountClient) -> DxgGateway {
+        self.objects = Some(objects);
+        self
     }
 }
 
@@ -61,6 +71,13 @@ impl GpuGateway for DxgGateway {
             user: Some(user),
         };
         translator.call(&mut environment, number, arguments, arg2)
+    }
+
+    fn object_count(&mut self, process: ProcessId) -> Result<u64, i32> {
+        let objects = self.objects.as_ref().ok_or(STATUS_NOT_SUPPORTED)?;
+        objects
+            .call(dxg::core::ProcessId(process.0))
+            .map_err(|_| STATUS_DEVICE_REMOVED)
     }
 
     fn on_exit(&mut self, process: ProcessId, _exit: &ProcessExit) {

@@ -9,12 +9,15 @@
 //! The boot report (`crate::diagnostics`) follows the bring-up here: the `hypervisor`,
 //! `synic`, `vmbus` and `offers` stages (the platform line, CPUID leaves, SynIC read-back, the
 //! negotiated version and every offer), each adapter event, and in `mode=run` the
-//! `gpupv-check` round trip ([`gpu_demo::gpupv_check`]) before `result ok`. The vPCI and dxg tasks enter
+//! `gpupv-check` round trip ([`gpu_demo::gpupv_check`]) and the `gpupv-check` application
+//! (vendor-neutral D3DKMT calls only; its lines copied into the report) before `result ok`. The vPCI and dxg tasks enter
 //! the stages between (`vpci-d0`, `dxg-io-space`, `adapter-active`) themselves.
 
 pub mod dxg_task;
 pub mod gpu_demo;
 pub mod gpu_gateway;
+pub mod host_waits;
+pub mod integration_task;
 pub mod mmio_space;
 pub mod vmbus_task;
 pub mod vpci_task;
@@ -24,6 +27,7 @@ use alloc::format;
 use alloc::string::String;
 
 use boot_info::{BootInfo, Framebuffer};
+use drivers::integration::{GuestIdentity, ShutdownKind};
 use dxg::core::{AdapterState, ProcessId};
 use hyperv::mmio::{MmioGaps, MmioRange};
 use vmbus::client::{ChannelOffer, SubscriberId};
@@ -78,14 +82,22 @@ fn vmbus_mmio_gaps() -> Result<MmioGaps, String> {
 /// Driver ids on the bus.
 const DXG_SUBSCRIBER: SubscriberId = SubscriberId(0x0d);
 const VPCI_SUBSCRIBER: SubscriberId = SubscriberId(0x0e);
+const INTEGRATION_SUBSCRIBER: SubscriberId = SubscriberId(0x0f);
 
 /// The running GPU driver stack.
 pub struct GpuStack {
     /// Makes GPU calls to the dxg task.
     pub gpu: dxg_task::GpuClient,
+    /// Asks the dxg task for a process's object count.
+    pub objects: dxg_task::ObjectCountClient,
     bus: vmbus_task::BusHandle,
     dxg: TaskHandle<()>,
     vpci: vpci_task::VpciHandle,
+    /// Shutdown and restart requests of the host (the shutdown integration service).
+    pub host_requests: Receiver<integration_task::ShutdownRequest>,
+    integration: integration_task::IntegrationHandle,
+    /// Whether the platform is real Hyper-V (not the emulator).
+    pub on_real_hyperv: bool,
 }
 
 impl GpuStack {
@@ -110,19 +122,32 @@ impl GpuStack {
             Some(connection) => hvdiag!("vmbus version={version} connection={connection}"),
             None => hvdiag!("vmbus version={version} connection=unknown"),
         }
+        let (host_requests, integration) = integration_task::spawn(
+            bus.requests.clone(),
+            INTEGRATION_SUBSCRIBER,
+            GuestIdentity::default(),
+        );
         diagnostics::enter(Stage::Offers);
         check_offers(&offers)?;
         diagnostics::enter(Stage::VpciD0);
         let mmio = boot_mmio_space()?;
         let (pci_functions, vpci) =
             vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER, mmio.clone());
-        let (gpu, adapter_events, dxg) =
-            dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
+        let dxg_task::DxgHandles {
+            gpu,
+            objects,
+            adapter_events,
+            task: dxg,
+        } = dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
         let stack = GpuStack {
             gpu,
+            objects,
             bus,
             dxg,
             vpci,
+            host_requests,
+            integration,
+            on_real_hyperv: backend_is_real,
         };
         if !wait_for_adapter(&adapter_events, wait_milliseconds) {
             log::warn!("dxg: no adapter became active within {wait_milliseconds} ms");
@@ -133,30 +158,40 @@ impl GpuStack {
         Ok(stack)
     }
 
-    /// Stops the dxg and vPCI tasks, unloads VMBus and waits for every task.
+    /// Stops the dxg, vPCI and integration tasks, unloads VMBus and waits for every task.
     pub fn shut_down(self) -> Result<(), String> {
         let GpuStack {
             gpu,
+            objects,
             bus,
             dxg,
             vpci,
+            integration,
+            ..
         } = self;
         drop(gpu);
+        drop(objects);
         let dxg_result = dxg.join();
         let vpci_result = vpci.stop().join();
+        let integration_result = integration.stop().join();
         let bus_result = bus.shut_down().join();
         dxg_result.map_err(|fault| format!("dxg task faulted: {fault:?}"))?;
         vpci_result.map_err(|fault| format!("vPCI task faulted: {fault:?}"))?;
+        integration_result.map_err(|fault| format!("integration task faulted: {fault:?}"))?;
         bus_result.map_err(|fault| format!("bus task faulted: {fault:?}"))
     }
 }
 
 /// Device classes the report names.
-const KNOWN_CLASSES: [(Guid, &str); 4] = [
+const KNOWN_CLASSES: [(Guid, &str); 8] = [
     (class::DXG_GLOBAL, "dxg-global"),
     (class::DXG_VIRTUAL_GPU, "dxg-vgpu"),
     (class::VIRTUAL_PCI, "vpci"),
     (class::DXGOS_ECHO, "dxgos-echo"),
+    (class::HEARTBEAT, "ic-heartbeat"),
+    (class::SHUTDOWN, "ic-shutdown"),
+    (class::TIME_SYNC, "ic-timesync"),
+    (class::KEY_VALUE_PAIR, "ic-kvp"),
 ];
 
 /// Writes one report line per offer and checks that GPU-PV is offered: the dxg global channel
@@ -226,23 +261,29 @@ fn wait_for_adapter(events: &Receiver<dxg_task::AdapterEvent>, wait_milliseconds
     }
 }
 
-/// The applications `mode=run` runs, in order: (name, spawn argument, gets the framebuffer).
-/// `gpu-demo` comes last so that its picture stays on the screen.
-const DEMO_APPLICATIONS: [(&str, u64, bool); 3] = [
-    ("d3dkmt-info", 0, false),
-    ("c-demo", 0, false),
-    ("gpu-demo", 0, true),
+/// The applications `mode=run` runs after the boot report, in order: (name, spawn argument,
+/// gets the framebuffer, needs the dxgos emulated vGPU). `gpu-demo` comes last so that its
+/// picture stays on the screen. The `gpupv-check` application runs before them, inside the
+/// report's `gpupv-check` stage ([`run_gpupv_check_application`]).
+const DEMO_APPLICATIONS: [(&str, u64, bool, bool); 3] = [
+    ("d3dkmt-info", 0, false, false),
+    ("c-demo", 0, false, true),
+    ("gpu-demo", 0, true, true),
 ];
 
-/// `mode=run`: bring the GPU stack up, run the demo applications as user processes (the last
-/// one renders on the GPU through D3DKMT and shows its picture), shut down.
+/// `mode=run`: bring the GPU stack up, run `gpupv-check` (the boot report's last stage), then
+/// the demo applications as user processes (the last one renders on the GPU through D3DKMT and
+/// shows its picture; those that submit the emulated vGPU's command stream only on that vGPU),
+/// shut down.
 pub fn run(context: &ServiceContext) -> Result<(), String> {
+    host_waits::configure(context.boot_info.command_line());
     let stack = GpuStack::start(5_000)?;
-    report_gpupv_check(&stack.gpu)?;
+    let check = report_gpupv_check(&stack.gpu)?;
+    run_gpupv_check_application(&stack)?;
     diagnostics::finish_ok();
     let framebuffer = context.boot_info.framebuffer().copied();
-    let result = run_applications(&stack, framebuffer);
-    if let Ok(true) = result {
+    let result = run_applications(&stack, framebuffer, &check);
+    if let Ok((true, None)) = result {
         crate::serial::write_str("dxgos: screen ready\n");
         // Leave the picture up long enough for a screendump.
         task::sleep_milliseconds(1_500);
@@ -250,9 +291,71 @@ pub fn run(context: &ServiceContext) -> Result<(), String> {
     if let Err(error) = &result {
         log::error!("demo: {error}");
     }
+    let request = match result {
+        Ok((_, Some(request))) => Some(request),
+        Ok((_, None)) => wait_for_host_request(&stack, context.boot_info.command_line()),
+        Err(_) => None,
+    };
+    if let Some(request) = request {
+        return Err(carry_out_host_request(stack, request));
+    }
     let shutdown = stack.shut_down();
     result?;
     shutdown
+}
+
+/// How long `mode=run` stays up after the demo for a shutdown or restart request of the host:
+/// `ic-wait=SECONDS` on the command line; without it, until the host asks on real Hyper-V (the
+/// VM then behaves like any OS that Stop-VM shuts down), not at all under the emulator (the
+/// demo's verdict ends QEMU).
+fn host_request_wait(stack: &GpuStack, command_line: &str) -> Option<u64> {
+    match boot_info::command_line_value(command_line, "ic-wait") {
+        Some(seconds) => Some(seconds.parse::<u64>().unwrap_or(0).saturating_mul(1_000)),
+        None if stack.on_real_hyperv => None,
+        None => Some(0),
+    }
+}
+
+/// Waits for a host request as [`host_request_wait`] says; `None` when none came.
+fn wait_for_host_request(stack: &GpuStack, command_line: &str) -> Option<ShutdownKind> {
+    let limit = host_request_wait(stack, command_line);
+    if limit != Some(0) {
+        log::info!("run: waiting for the host to ask for a shutdown ({limit:?} ms)");
+    }
+    let mut waited = 0u64;
+    loop {
+        if let Ok(request) = stack.host_requests.try_recv() {
+            return Some(request);
+        }
+        if limit.is_some_and(|limit| waited >= limit) {
+            return None;
+        }
+        task::sleep_milliseconds(20);
+        waited = waited.saturating_add(20);
+    }
+}
+
+/// Carries out the host's request in order: the user processes have ended (the caller killed
+/// or joined them), the drivers are closed and VMBus is unloaded (`GpuStack::shut_down`: the
+/// bus task sends UNLOAD where the negotiated version allows), then ACPI S5 or the FADT reset.
+/// Returns only if the platform did not stop: why.
+fn carry_out_host_request(stack: GpuStack, request: ShutdownKind) -> String {
+    let (verb, done) = match request {
+        ShutdownKind::PowerOff => ("power off", "shutdown: complete"),
+        ShutdownKind::Restart => ("restart", "restart: complete"),
+    };
+    crate::serial::write_fmt(format_args!(
+        "shutdown: the host asked to {verb}; processes ended, closing drivers\n"
+    ));
+    if let Err(error) = stack.shut_down() {
+        log::warn!("shutdown: {error}");
+    }
+    crate::serial::write_fmt(format_args!("{done}\n"));
+    let error = match request {
+        ShutdownKind::PowerOff => crate::platform::power::power_off(),
+        ShutdownKind::Restart => crate::platform::power::reset(),
+    };
+    format!("{verb} failed: {error:?}")
 }
 
 /// Guest process id of the `gpupv-check` (apart from the applications').
@@ -260,7 +363,7 @@ const GPUPV_CHECK_PROCESS: ProcessId = ProcessId(0x6b0c);
 
 /// The `gpupv-check` stage: a round trip through the dxg task ([`gpu_demo::gpupv_check`]),
 /// written to the report; an error ends the boot.
-fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<(), String> {
+fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<gpu_demo::GpupvCheck, String> {
     diagnostics::enter(Stage::GpupvCheck);
     let check = gpu_demo::gpupv_check(gpu, GPUPV_CHECK_PROCESS)
         .map_err(|error| format!("gpupv-check: {error}"))?;
@@ -282,14 +385,71 @@ fn report_gpupv_check(gpu: &dxg_task::GpuClient) -> Result<(), String> {
         "gpupv device create+destroy ok handle=0x{:x} (no vendor driver in the guest)",
         check.device
     );
-    Ok(())
+    Ok(check)
+}
+
+/// How long the `gpupv-check` application may take (generous: a loaded emulator host).
+const GPUPV_CHECK_BOUND_MILLISECONDS: u64 = 120_000;
+
+/// Runs `apps/gpupv-check` as a user process and copies each line it writes into the boot
+/// report (`hvdiag: gpupv-check: ...`); the boot fails unless it exits 0 within
+/// [`GPUPV_CHECK_BOUND_MILLISECONDS`] (its last line then names the failed step).
+fn run_gpupv_check_application(stack: &GpuStack) -> Result<(), String> {
+    let name = "gpupv-check";
+    let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
+    let console = crate::syscall::ConsoleCapture::default();
+    let gateway = gpu_gateway::DxgGateway::new(stack.gpu.clone(), name)
+        .with_object_counts(stack.objects.clone());
+    let handle = process::Builder::new(name, image)
+        .capture_console(console.clone())
+        .spawn(Box::new(gateway))
+        .map_err(|error| format!("{name}: spawn failed: {error:?}"))?;
+    let mut waited = 0;
+    while !handle.is_finished() && waited < GPUPV_CHECK_BOUND_MILLISECONDS {
+        task::sleep_milliseconds(10);
+        waited += 10;
+    }
+    let timed_out = !handle.is_finished();
+    if timed_out {
+        handle.kill();
+    }
+    let exit = handle.join();
+    let text = console.lock().clone();
+    for line in text.lines().filter(|line| line.starts_with("gpupv-check:")) {
+        hvdiag!("{line}");
+    }
+    let last = text.lines().last().unwrap_or("no output").trim();
+    match exit {
+        ProcessExit::Exited(0) if !timed_out => Ok(()),
+        _ if timed_out => Err(format!(
+            "{name}: no result within {GPUPV_CHECK_BOUND_MILLISECONDS} ms (last line: {last})"
+        )),
+        other => Err(format!("{last} ({other:?})")),
+    }
 }
 
 /// Runs [`DEMO_APPLICATIONS`] one after the other, each with its own GPU gateway; returns
-/// whether a picture was shown. Any application that does not exit with 0 is an error.
-fn run_applications(stack: &GpuStack, framebuffer: Option<Framebuffer>) -> Result<bool, String> {
+/// whether a picture was shown, and a host shutdown/restart request if one arrived meanwhile
+/// (the running application is then killed and the rest are not started). Any application
+/// that does not exit with 0 is an error. Those that need the emulated vGPU are skipped, with a
+/// line saying why, on any other adapter.
+fn run_applications(
+    stack: &GpuStack,
+    framebuffer: Option<Framebuffer>,
+    check: &gpu_demo::GpupvCheck,
+) -> Result<(bool, Option<ShutdownKind>), String> {
     let mut shown = false;
-    for (name, argument, wants_framebuffer) in DEMO_APPLICATIONS {
+    for (name, argument, wants_framebuffer, needs_emulated_vgpu) in DEMO_APPLICATIONS {
+        if needs_emulated_vgpu && !check.is_emulated_vgpu() {
+            let description = match &check.description {
+                Ok(text) => format!("\"{text}\""),
+                Err(_) => String::from("unavailable"),
+            };
+            crate::serial::write_str(&format!(
+                "demo: skipping {name}: the adapter is not the dxgos emulated vGPU (driver description {description}); it submits that vGPU's private command stream, which a vendor driver rejects\n"
+            ));
+            continue;
+        }
         let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
         // Without a framebuffer, the demo runs in its headless mode.
         let (argument, grant) = match (wants_framebuffer, framebuffer) {
@@ -305,11 +465,25 @@ fn run_applications(stack: &GpuStack, framebuffer: Option<Framebuffer>) -> Resul
         let handle = builder
             .spawn(gateway)
             .map_err(|error| format!("{name}: spawn failed: {error:?}"))?;
-        match handle.join() {
+        let mut request = None;
+        while !handle.is_finished() {
+            if let Ok(kind) = stack.host_requests.try_recv() {
+                log::info!("demo: the host asks for {kind:?}; ending {name}");
+                handle.kill();
+                request = Some(kind);
+                break;
+            }
+            task::sleep_milliseconds(5);
+        }
+        let exit = handle.join();
+        if request.is_some() {
+            return Ok((shown, request));
+        }
+        match exit {
             ProcessExit::Exited(0) => log::info!("demo: {name} exited with 0"),
             other => return Err(format!("{name} ended badly: {other:?}")),
         }
         shown |= grant.is_some();
     }
-    Ok(shown)
+    Ok((shown, None))
 }

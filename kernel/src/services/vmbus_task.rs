@@ -10,6 +10,13 @@
 //! ([`drivers::vmbus_bus::MESSAGES_PER_POLL`]). When the bound is reached the host may have
 //! refilled the slot, and it raises no new interrupt for a message the guest has not taken,
 //! so the task does not wait: it yields (other tasks run) and polls again.
+//!
+//! Time bounds: the bus driver times its waits for the host (the connection through
+//! ALLOFFERS_DELIVERED, each channel open, UNLOAD_RESPONSE; `drivers::vmbus_bus::TimeBounds`).
+//! The task never sleeps past the driver's next deadline, and then lets the driver end the
+//! late waits with their typed errors: the offer list answers `BusError::HostSilent`, a
+//! driver's open gets `OpenFailure::TimedOut`, and a shutdown whose UNLOAD is never answered
+//! ends with `BusError::UnloadTimedOut` (leaving the SynIC and connection pages to the host).
 
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -111,9 +118,11 @@ impl core::fmt::Display for StartError {
     }
 }
 
-/// How long [`BusHandle::connect_and_list`] waits for the host: every version walked with its
-/// post retries (8 versions × the 5 s post-retry bound) fits, with room for the offers.
-pub const CONNECT_MILLISECONDS: u64 = 60_000;
+/// How long [`BusHandle::connect_and_list`] waits for the bus task's answer: the bus driver's
+/// own connection bound (`TimeBounds::connect_microseconds`, 60 s) ends the wait first with
+/// [`BusError::HostSilent`]; this one is a backstop a little later, for a bus task that does
+/// not answer at all.
+pub const CONNECT_MILLISECONDS: u64 = 65_000;
 
 /// The kernel's handle on the running bus task.
 pub struct BusHandle {
@@ -280,6 +289,7 @@ fn run(
         max_version,
         Box::new(KernelRetryClock),
     )?;
+    bus.set_time_bounds(super::host_waits::bus_bounds());
     let mut subscribers = Subscribers {
         channels: BTreeMap::new(),
         dropped: 0,
@@ -335,6 +345,7 @@ fn run(
                 Err(ipc::TryRecvError::Empty) => break,
             }
         }
+        bus.check_time_bounds();
         while let Some(output) = bus.poll_output() {
             subscribers.deliver(output.subscriber, output.event);
         }
@@ -353,6 +364,11 @@ fn run(
                 let _ = reply.send(Ok((version, offers.clone())));
             }
         }
+        if shutting_down && bus.unload_timed_out() {
+            let milliseconds = bus.time_bounds().unload_microseconds / 1000;
+            // Not torn down: the host may still write the SynIC and monitor pages.
+            return Err(BusError::UnloadTimedOut { milliseconds });
+        }
         if shutting_down && bus.is_unloaded() {
             let statistics = bus.statistics();
             log::debug!(
@@ -362,13 +378,22 @@ fn run(
             bus.shutdown(&mut KernelPageAllocator)?;
             return Ok(());
         }
+        let deadline = bus.next_deadline_microseconds().map(deadline_in_ticks);
         if more_pending {
             // Messages may be waiting with no interrupt to come: come back by ourselves.
             task::yield_now();
         } else if shutting_down {
-            signal.wait();
+            ipc::select_until(&[signal], deadline);
         } else {
-            ipc::select(&[signal, requests]);
+            ipc::select_until(&[signal, requests], deadline);
         }
     }
+}
+
+/// A deadline on the bus's clock ([`KernelRetryClock`], microseconds since boot) in timer
+/// ticks, rounded up so that the task wakes at or after it.
+fn deadline_in_ticks(deadline_microseconds: u64) -> u64 {
+    let now = crate::clock::nanoseconds_since_boot() / 1000;
+    let milliseconds = deadline_microseconds.saturating_sub(now).div_ceil(1000);
+    clock::ticks() + clock::milliseconds_to_ticks(milliseconds).max(1)
 }

@@ -25,7 +25,7 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
-use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, RingMemory};
+use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, OpenFailure, RingMemory};
 use drivers::vpci::wire::{CONFIG_WINDOW_ALIGNMENT, CONFIG_WINDOW_SIZE};
 use drivers::vpci::{
     BusesAction, ConfigWindow, GpuFunction, OutboundMessage, SlotNumber, VpciBuses,
@@ -174,11 +174,25 @@ pub fn spawn(
                 }
             }
             state.run_actions();
+            let bound = crate::clock::milliseconds_to_ticks(
+                super::host_waits::vpci_bring_up_milliseconds(),
+            );
+            if !state
+                .buses
+                .end_late_bring_ups(crate::clock::ticks(), bound)
+                .is_empty()
+            {
+                crate::diagnostics::fail(
+                    "vpci: a bus did not come up in time (the host did not answer its bring-up)",
+                );
+                state.run_actions();
+            }
             match stop_receiver.try_recv() {
                 Ok(()) | Err(ipc::TryRecvError::Closed) => break,
                 Err(ipc::TryRecvError::Empty) => {}
             }
-            ipc::select(&[&events, &stop_receiver]);
+            let deadline = state.buses.next_bring_up_deadline(bound);
+            ipc::select_until(&[&events, &stop_receiver], deadline);
         }
         state.shut_down(&events);
     });
@@ -227,11 +241,21 @@ impl VpciTask {
                     },
                     Err(failure) => {
                         log::warn!("vpci: opening relid {relid} failed: {failure:?}");
-                        self.channels.remove(&relid);
+                        crate::diagnostics::fail(format_args!(
+                            "vpci: opening relid {relid} failed: {failure:?}"
+                        ));
+                        // After a time-out the host may still map the rings: the pages stay
+                        // until the bus reports the channel closed.
+                        if !matches!(failure, OpenFailure::TimedOut { .. }) {
+                            self.channels.remove(&relid);
+                        }
                         false
                     }
                 };
                 self.buses.opened(relid, success);
+                if success {
+                    self.buses.bring_up_started(relid, crate::clock::ticks());
+                }
             }
             DriverEvent::Signalled { relid } => {
                 self.drain(relid);

@@ -13,6 +13,9 @@
 //! Every user pointer is checked by walking the process's page tables and copied through the
 //! physical-memory window ([`UserSpace`]), so a bad pointer is a status, never a kernel fault.
 //!
+//! The debug queries DxgObjectCount (0x110, through the gateway) and FreeFrames (0x111) return
+//! counts for leak checks.
+//!
 //! The framebuffer calls (0x102, 0x103) serve the process's [`FramebufferGrant`], if it was
 //! spawned with one: the info struct, and a writable, non-executable mapping in its view region.
 
@@ -35,8 +38,8 @@ use crate::arch::user_mode::UserRegisters;
 use crate::process::{ProcessExit, ProcessId};
 use drivers::d3dkmt::ViewAccess;
 use status::{
-    STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_SYSTEM_SERVICE,
-    STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_PARAMETER,
+    STATUS_INVALID_SYSTEM_SERVICE, STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 
 /// The most a single WriteConsole copies (longer writes are cut; the count says how much).
@@ -68,6 +71,13 @@ pub trait GpuGateway: Send {
     fn on_exit(&mut self, process: ProcessId, exit: &ProcessExit) {
         let _ = (process, exit);
     }
+
+    /// How many dxg objects `process` holds (the `DxgObjectCount` debug query), or the
+    /// NTSTATUS for `rax` when the gateway cannot tell.
+    fn object_count(&mut self, process: ProcessId) -> Result<u64, i32> {
+        let _ = process;
+        Err(STATUS_NOT_SUPPORTED)
+    }
 }
 
 /// A gateway that has no GPU: every D3DKMT call returns `STATUS_NOT_SUPPORTED`.
@@ -83,6 +93,10 @@ impl GpuGateway for NoGpu {
         _arg2: u64,
     ) -> i32 {
         STATUS_NOT_SUPPORTED
+    }
+
+    fn object_count(&mut self, _process: ProcessId) -> Result<u64, i32> {
+        Ok(0)
     }
 }
 
@@ -206,12 +220,31 @@ pub fn dispatch(context: &mut Context<'_>, registers: &UserRegisters) -> Outcome
             crate::task::sleep_milliseconds(arg0.div_ceil(1000));
             status(STATUS_SUCCESS)
         }
+        numbers::GET_TIME => time(arg0),
         numbers::GET_FRAMEBUFFER_INFO => framebuffer(context, arg0, arg1, false),
         numbers::MAP_FRAMEBUFFER => framebuffer(context, arg0, arg1, true),
+        numbers::DXG_OBJECT_COUNT => match context.gateway.object_count(context.process) {
+            Ok(count) => Outcome::Return(count),
+            Err(failure) => status(failure),
+        },
+        numbers::FREE_FRAMES => Outcome::Return(crate::memory::free_frames() as u64),
         _ => match numbers::d3dkmt_argument_size(number) {
             Some(size) => d3dkmt(context, number as u32, [arg0, arg1, arg2], size),
             None => status(STATUS_INVALID_SYSTEM_SERVICE),
         },
+    }
+}
+
+/// GetTime: the monotonic clock never jumps; the wall clock is the monotonic clock plus the
+/// offset the host's time sync set (`crate::clock::set_wall_clock`).
+fn time(clock: u64) -> Outcome {
+    match clock {
+        userlib::sys::CLOCK_MONOTONIC => Outcome::Return(crate::clock::nanoseconds_since_boot()),
+        userlib::sys::CLOCK_WALL => match crate::clock::wall_clock_nanoseconds() {
+            Some(nanoseconds) => Outcome::Return(nanoseconds),
+            None => status(STATUS_NOT_SUPPORTED),
+        },
+        _ => status(STATUS_INVALID_PARAMETER),
     }
 }
 

@@ -16,6 +16,12 @@ pub const MAP_FRAMEBUFFER: u64 = SyscallNumber::MapFramebuffer as u64;
 pub const YIELD: u64 = SyscallNumber::Yield as u64;
 /// Sleep `rdi` microseconds.
 pub const SLEEP: u64 = SyscallNumber::Sleep as u64;
+/// Read clock `rdi` (monotonic or wall): nanoseconds, or an NTSTATUS.
+pub const GET_TIME: u64 = SyscallNumber::GetTime as u64;
+/// The caller's dxg object count (a debug query for leak checks).
+pub const DXG_OBJECT_COUNT: u64 = SyscallNumber::DxgObjectCount as u64;
+/// The kernel's free page frames (a debug query for leak checks).
+pub const FREE_FRAMES: u64 = SyscallNumber::FreeFrames as u64;
 
 /// The argument-struct size of D3DKMT call `number`, or `None` if there is no such call: the
 /// table of userlib (the ABI both sides share), so it cannot drift from what applications send.

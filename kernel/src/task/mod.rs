@@ -77,7 +77,7 @@ pub struct Task {
     permit: AtomicBool,
     saved_stack_pointer: AtomicU64,
     /// Owned only to be freed with the task (the context switch uses raw stack pointers).
-    _stack: Option<Box<[u64]>>,
+    _stack: Option<crate::memory::stacks::KernelStack>,
     entry: Mutex<Option<Box<dyn FnOnce() + Send>>>,
     completion: Mutex<Completion>,
     contain_faults: bool,

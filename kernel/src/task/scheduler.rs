@@ -11,15 +11,15 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use spin::Mutex;
 use x86_64::instructions::interrupts::without_interrupts;
 
-use super::{Completion, STACK_SIZE, State, Task, TaskDescription, TaskFault, TaskRef};
+use super::{Completion, State, Task, TaskDescription, TaskFault, TaskRef};
 use crate::arch::context;
+use crate::memory::stacks::KernelStack;
 
 struct Scheduler {
     run_queue: VecDeque<TaskRef>,
@@ -47,18 +47,14 @@ fn new_task(
     contain_faults: bool,
     expects_fault: bool,
 ) -> TaskRef {
-    let mut stack = with_stack.then(|| vec![0u64; STACK_SIZE / 8 + 1].into_boxed_slice());
+    // A stack above a guard page (`memory::stacks`); its top is 16-byte aligned. Running out
+    // of memory for a stack is as fatal as running out of heap was before.
+    let mut stack = with_stack.then(|| match KernelStack::new() {
+        Ok(stack) => stack,
+        Err(error) => panic!("no stack for task {name:?}: {error:?}"),
+    });
     let saved_stack_pointer = match stack.as_mut() {
-        Some(stack) => {
-            // Use a 16-byte aligned top.
-            let top = stack.as_ptr() as usize + stack.len() * 8;
-            let usable = if top.is_multiple_of(16) {
-                stack.len()
-            } else {
-                stack.len() - 1
-            };
-            context::prepare_stack(&mut stack[..usable], task_entry)
-        }
+        Some(stack) => context::prepare_stack(stack.words(), task_entry),
         None => 0,
     };
     TaskRef(Arc::new(Task {

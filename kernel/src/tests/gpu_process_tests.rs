@@ -42,7 +42,9 @@ fn spawn(
         builder = builder.expect_fault();
     }
     builder
-        .spawn(Box::new(DxgGateway::new(stack.gpu.clone(), name)))
+        .spawn(Box::new(
+            DxgGateway::new(stack.gpu.clone(), name).with_object_counts(stack.objects.clone()),
+        ))
         .map_err(|error| format!("spawn {name}: {error:?}"))
 }
 

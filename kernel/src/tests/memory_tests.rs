@@ -193,3 +193,62 @@ kernel_test!(
     page_attribute_table_is_programmed,
     page_attribute_table_is_programmed
 );
+
+/// The register block refuses accesses past its end or misaligned for their width, and its
+/// typed reads and writes reach the memory they name.
+fn register_block_checks_every_access() -> TestResult {
+    use crate::memory::registers::{AccessError, Register, RegisterBlock};
+    const SECOND_WORD: Register<u32> = Register::at(4);
+    let pages = ContiguousPages::allocate_zeroed(1).map_err(|_| "allocation failed")?;
+    let block = RegisterBlock::in_window(pages.physical_address(), 16).ok_or("not mapped")?;
+    block
+        .write(SECOND_WORD, 0xdead_beef)
+        .map_err(|error| alloc::format!("{error}"))?;
+    ensure!(
+        memory::read_physical_u64(pages.physical_address()) == 0xdead_beef_0000_0000,
+        "typed write not at offset 4"
+    );
+    ensure!(
+        block.read_at::<u16>(6) == Ok(0xdead),
+        "16-bit read at 6 wrong"
+    );
+    ensure!(
+        block.read_at::<u64>(16)
+            == Err(AccessError::OutOfBounds {
+                offset: 16,
+                width: 8,
+                length: 16
+            }),
+        "read past the end admitted"
+    );
+    ensure!(
+        block.write_at::<u64>(12, 0).is_err(),
+        "write straddling the end admitted"
+    );
+    ensure!(
+        block.read_at::<u32>(usize::MAX - 1).is_err(),
+        "overflowing offset admitted"
+    );
+    ensure!(
+        block.read_at::<u32>(2)
+            == Err(AccessError::Misaligned {
+                offset: 2,
+                width: 4
+            }),
+        "misaligned read admitted"
+    );
+    let mut bytes = [0u8; 4];
+    block
+        .copy_to_slice(4, &mut bytes)
+        .map_err(|error| alloc::format!("{error}"))?;
+    ensure!(bytes == 0xdead_beefu32.to_le_bytes(), "byte copy wrong");
+    ensure!(
+        block.copy_within(0, 12, 8).is_err(),
+        "copy past the end admitted"
+    );
+    Ok(())
+}
+kernel_test!(
+    register_block_checks_every_access,
+    register_block_checks_every_access
+);

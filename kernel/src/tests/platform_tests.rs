@@ -159,3 +159,48 @@ kernel_test!(
     isa_irq_routed_through_io_apic,
     isa_irq_routed_through_io_apic
 );
+
+fn acpi_gives_the_power_off_and_reset_registers() -> TestResult {
+    let info = platform::info().ok_or("platform not initialised")?;
+    let power = info.power;
+    ensure!(power.pm1a_control.is_some(), "no PM1a control register");
+    ensure!(power.s5.is_ok(), "no \\_S5: {:?}", power.s5);
+    ensure!(power.reset.is_some(), "no FADT reset register");
+    Ok(())
+}
+kernel_test!(
+    acpi_gives_the_power_off_and_reset_registers,
+    acpi_gives_the_power_off_and_reset_registers
+);
+
+fn setting_the_wall_clock_never_moves_the_monotonic_clock() -> TestResult {
+    // 2031-01-01T00:00:00Z and ten seconds before it, in Unix nanoseconds.
+    const LATER: u64 = 1_924_992_000_000_000_000;
+    const EARLIER: u64 = LATER - 10_000_000_000;
+    let before = clock::nanoseconds_since_boot();
+    ensure!(clock::set_wall_clock(LATER), "the wall clock was not set");
+    let wall = clock::wall_clock_nanoseconds().ok_or("no wall clock after setting it")?;
+    let after = clock::nanoseconds_since_boot();
+    ensure!(after >= before, "the monotonic clock went back");
+    ensure!(
+        wall >= LATER && wall - LATER <= after - before,
+        "the wall clock reads {wall}, set to {LATER} within {} ns",
+        after - before
+    );
+    // Setting it back in time moves the wall clock only.
+    ensure!(
+        clock::set_wall_clock(EARLIER),
+        "the wall clock was not set back"
+    );
+    let wall = clock::wall_clock_nanoseconds().ok_or("no wall clock")?;
+    ensure!(wall < LATER, "the wall clock did not go back");
+    ensure!(
+        clock::nanoseconds_since_boot() >= after,
+        "the monotonic clock went back with the wall clock"
+    );
+    Ok(())
+}
+kernel_test!(
+    setting_the_wall_clock_never_moves_the_monotonic_clock,
+    setting_the_wall_clock_never_moves_the_monotonic_clock
+);

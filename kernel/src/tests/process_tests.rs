@@ -255,3 +255,144 @@ fn bad_executables_are_refused() -> TestResult {
     Ok(())
 }
 kernel_test!(bad_executables_are_refused, bad_executables_are_refused);
+
+/// A minimal static x86-64 executable: the file header and one readable, executable `PT_LOAD`
+/// segment (the file itself, at 0x40_0000, one page in memory), entry at its start; `edit`
+/// changes bytes before it is returned. Offsets from the ELF64 specification (System V ABI).
+fn small_executable(edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut image = alloc::vec![0u8; 120];
+    image[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    image[16..18].copy_from_slice(&2u16.to_le_bytes()); // e_type ET_EXEC
+    image[18..20].copy_from_slice(&62u16.to_le_bytes()); // e_machine x86-64
+    image[20..24].copy_from_slice(&1u32.to_le_bytes()); // e_version
+    image[24..32].copy_from_slice(&0x40_0000u64.to_le_bytes()); // e_entry
+    image[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+    image[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    image[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    image[56..58].copy_from_slice(&1u16.to_le_bytes()); // e_phnum
+    image[64..68].copy_from_slice(&1u32.to_le_bytes()); // p_type PT_LOAD
+    image[68..72].copy_from_slice(&5u32.to_le_bytes()); // p_flags R+X
+    image[80..88].copy_from_slice(&0x40_0000u64.to_le_bytes()); // p_vaddr
+    image[96..104].copy_from_slice(&120u64.to_le_bytes()); // p_filesz
+    image[104..112].copy_from_slice(&0x1000u64.to_le_bytes()); // p_memsz
+    edit(&mut image);
+    image
+}
+
+/// Loads `image` into a fresh address space, starting at byte `misalignment` of a buffer.
+fn load_at(image: &[u8], misalignment: usize) -> Result<u64, process::ElfError> {
+    let mut buffer = alloc::vec![0u8; image.len() + misalignment];
+    buffer[misalignment..].copy_from_slice(image);
+    let mut space = crate::arch::address_space::AddressSpace::new()
+        .map_err(|_| process::ElfError::OutOfMemory)?;
+    process::elf::load(&buffer[misalignment..], &mut space)
+}
+
+/// A named hostile image and the error it must get.
+type Case = (&'static str, Vec<u8>, fn(&process::ElfError) -> bool);
+
+/// Every field of an executable is checked, with the typed error naming what failed, and no
+/// image makes the loader (or the ELF crate under it) panic; a sound image loads from any
+/// buffer alignment.
+fn hostile_executables_are_refused() -> TestResult {
+    use process::ElfError::{BadSegment, Truncated, Unsupported};
+    for misalignment in [0, 1, 3] {
+        let entry = load_at(&small_executable(|_| {}), misalignment);
+        ensure!(
+            entry == Ok(0x40_0000),
+            "sound image at +{misalignment}: {entry:?}"
+        );
+    }
+    let put = |at: usize, bytes: &[u8]| {
+        let bytes = bytes.to_vec();
+        move |image: &mut Vec<u8>| image[at..at + bytes.len()].copy_from_slice(&bytes)
+    };
+    let cases: [Case; 12] = [
+        ("not ELF", small_executable(put(0, b"\x7fELG")), |e| {
+            matches!(e, Unsupported(_))
+        }),
+        (
+            "too short",
+            small_executable(|image| image.truncate(40)),
+            |e| matches!(e, Unsupported(_)),
+        ),
+        ("32-bit", small_executable(put(4, &[1])), |e| {
+            matches!(e, Unsupported(_))
+        }),
+        ("big-endian", small_executable(put(5, &[2])), |e| {
+            matches!(e, Unsupported(_))
+        }),
+        ("PIE", small_executable(put(16, &3u16.to_le_bytes())), |e| {
+            matches!(e, Unsupported(_))
+        }),
+        (
+            "not x86-64",
+            small_executable(put(18, &40u16.to_le_bytes())),
+            |e| matches!(e, Unsupported(_)),
+        ),
+        (
+            "headers past the end",
+            small_executable(put(56, &3u16.to_le_bytes())),
+            |e| *e == Truncated,
+        ),
+        (
+            "header offset overflows",
+            small_executable(put(32, &u64::MAX.to_le_bytes())),
+            |e| *e == Truncated,
+        ),
+        (
+            "misaligned headers",
+            small_executable(|image| {
+                image[32..40].copy_from_slice(&60u64.to_le_bytes());
+                image.truncate(116);
+            }),
+            |e| matches!(e, Unsupported(_)),
+        ),
+        (
+            "interpreter",
+            small_executable(put(64, &3u32.to_le_bytes())),
+            |e| matches!(e, Unsupported(_)),
+        ),
+        (
+            "file bytes past the end",
+            small_executable(put(96, &121u64.to_le_bytes())),
+            |e| *e == BadSegment(0x40_0000),
+        ),
+        (
+            "entry outside the segment",
+            small_executable(put(24, &0x40_1000u64.to_le_bytes())),
+            |e| *e == BadSegment(0x40_1000),
+        ),
+    ];
+    for (name, image, expected) in cases {
+        let result = load_at(&image, 0);
+        ensure!(result.as_ref().is_err_and(expected), "{name}: {result:?}");
+    }
+    let low = small_executable(|image| {
+        image[80..88].copy_from_slice(&0x1000u64.to_le_bytes());
+        image[24..32].copy_from_slice(&0x1000u64.to_le_bytes());
+    });
+    ensure!(
+        load_at(&low, 0) == Err(BadSegment(0x1000)),
+        "segment below 64 KiB admitted"
+    );
+    let larger_file =
+        small_executable(|image| image[104..112].copy_from_slice(&8u64.to_le_bytes()));
+    ensure!(
+        load_at(&larger_file, 0) == Err(BadSegment(0x40_0000)),
+        "file size above memory size admitted"
+    );
+    let kernel_half = small_executable(|image| {
+        image[80..88].copy_from_slice(&0xffff_8000_0000_0000u64.to_le_bytes());
+        image[24..32].copy_from_slice(&0xffff_8000_0000_0000u64.to_le_bytes());
+    });
+    ensure!(
+        load_at(&kernel_half, 0) == Err(BadSegment(0xffff_8000_0000_0000)),
+        "segment in the kernel half admitted"
+    );
+    Ok(())
+}
+kernel_test!(
+    hostile_executables_are_refused,
+    hostile_executables_are_refused
+);

@@ -20,6 +20,7 @@ assert_sizes! {
     D3DKMT_DESTROYCONTEXT = 4,
     D3DKMT_CREATEALLOCATION = 72,
     D3DDDI_ALLOCATIONINFO2 = 96,
+    D3DKMT_CREATESTANDARDALLOCATION = 24,
     D3DKMT_CREATEPAGINGQUEUE = 32,
     D3DDDI_RESERVEGPUVIRTUALADDRESS = 72,
     D3DKMT_QUERYADAPTERINFO = 24,
@@ -101,6 +102,9 @@ assert_sizes! {
 
 // Key offsets (dxg.md §5.4 and the uapi field order).
 const _: () = assert!(offset_of!(D3DKMT_ADAPTERINFO, AdapterLuid) == 4);
+// dxg.md §3.7: type u32, reserved, u64 heap size, flags u32, reserved.
+const _: () = assert!(offset_of!(D3DKMT_CREATESTANDARDALLOCATION, ExistingHeapSize) == 8);
+const _: () = assert!(offset_of!(D3DKMT_CREATESTANDARDALLOCATION, Flags) == 16);
 const _: () = assert!(offset_of!(D3DKMT_ENUMADAPTERS2, pAdapters) == 8);
 const _: () = assert!(offset_of!(D3DDDI_ALLOCATIONINFO2, pSystemMem) == 8);
 const _: () = assert!(offset_of!(D3DDDI_ALLOCATIONINFO2, pPrivateDriverData) == 16);

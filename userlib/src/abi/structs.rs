@@ -267,6 +267,22 @@ abi_structs! {
         hPrivateRuntimeResourceHandle: u64 => "HANDLE",
     }
 
+    /// `D3DKMT_CREATESTANDARDALLOCATION`: what `D3DKMT_CREATEALLOCATION.pPrivateDriverData`
+    /// points to when the StandardAllocation flag is set (the uapi's
+    /// `d3dkmt_createstandardallocation`).
+    D3DKMT_CREATESTANDARDALLOCATION {
+        /// in: `D3DKMT_STANDARDALLOCATIONTYPE` (1 EXISTINGHEAP, 2 CROSSADAPTER).
+        Type: u32 => "UINT",
+        /// Reserved.
+        _Padding0: u32 => "UINT",
+        /// in: the heap's size in bytes (`ExistingHeapData.Size`; non-zero, page-aligned).
+        ExistingHeapSize: u64 => "UINT64",
+        /// in: `D3DKMT_CREATESTANDARDALLOCATIONFLAGS`.
+        Flags: u32 => "UINT",
+        /// Reserved.
+        _Padding1: u32 => "UINT",
+    }
+
     /// `D3DKMTDestroyAllocation` (libdxg's v1 form; userlib sends it as
     /// `D3DKMTDestroyAllocation2` with no flags).
     D3DKMT_DESTROYALLOCATION {

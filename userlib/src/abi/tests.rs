@@ -59,6 +59,8 @@ const OFFSETS: &[(&str, &str, usize)] = &[
     ("D3DKMT_DESTROYALLOCATION2", "phAllocationList", 8),
     ("D3DKMT_DESTROYALLOCATION2", "AllocationCount", 16),
     ("D3DKMT_DESTROYALLOCATION2", "Flags", 20),
+    ("D3DKMT_CREATESTANDARDALLOCATION", "ExistingHeapSize", 8),
+    ("D3DKMT_CREATESTANDARDALLOCATION", "Flags", 16),
     ("D3DKMT_LOCK2", "Flags", 8),
     ("D3DKMT_LOCK2", "pData", 16),
     ("D3DDDI_MAKERESIDENT", "AllocationList", 8),
@@ -389,7 +391,7 @@ fn every_struct_is_described_and_has_no_hidden_padding() {
         );
         assert!(layout.size > 0);
     }
-    assert_eq!(STRUCTS.len(), 82);
+    assert_eq!(STRUCTS.len(), 83);
 }
 
 #[test]

@@ -177,9 +177,15 @@ fn ring_free(write: u32, read: u32, size: u32) -> u32 {
 /// The index `length` bytes after `index` in a ring of `size` bytes (modulo the ring size).
 /// `None` only if `size` is zero, which no [`RingPages`] has.
 fn ring_advance(index: u32, length: usize, size: u32) -> Option<u32> {
-    let end = u64::from(index)
-        .checked_add(u64::try_from(length).ok()?)?
-        .checked_rem(u64::from(size))?;
+    let end = u64::from(index).checked_add(u64::try_from(length).ok()?)?;
+    let size = u64::from(size);
+    // The common case (index < size, length ≤ size) wraps at most once: a compare and a
+    // subtraction instead of a 64-bit division on every packet.
+    let end = match end.checked_sub(size) {
+        None => end,
+        Some(wrapped) if wrapped < size => wrapped,
+        Some(_) => end.checked_rem(size)?,
+    };
     u32::try_from(end).ok()
 }
 

@@ -23,6 +23,10 @@ pub struct RingReceiver<M: GuestMemory> {
     next_read: u32,
     /// The read index last published.
     committed_read: u32,
+    /// The producer's write index as last loaded (validated). Bytes up to it stay readable
+    /// until this side consumes them, so `read_packet` reloads the index only when it has
+    /// caught up with the cached value.
+    cached_write: u32,
     /// Start of the packet returned by the last `read_packet`, for `unread_last`.
     last_start: Option<u32>,
 }
@@ -37,6 +41,9 @@ impl<M: GuestMemory> RingReceiver<M> {
             pages,
             next_read: read,
             committed_read: read,
+            // Equal to the read index: "nothing known to be readable", so the first read
+            // loads the real write index.
+            cached_write: read,
             last_start: None,
         })
     }
@@ -58,6 +65,18 @@ impl<M: GuestMemory> RingReceiver<M> {
         Ok(ring_distance(self.next_read, write, self.pages.data_size()))
     }
 
+    /// Bytes readable according to the cached write index, reloading it only when that says
+    /// the ring is drained.
+    fn available_cached(&mut self) -> Result<u32, RingError> {
+        let size = self.pages.data_size();
+        let cached = ring_distance(self.next_read, self.cached_write, size);
+        if cached != 0 {
+            return Ok(cached);
+        }
+        self.cached_write = self.load_write_index()?;
+        Ok(ring_distance(self.next_read, self.cached_write, size))
+    }
+
     /// Whether nothing is left to read.
     pub fn is_empty(&self) -> Result<bool, RingError> {
         Ok(self.available()? == 0)
@@ -70,7 +89,7 @@ impl<M: GuestMemory> RingReceiver<M> {
         &mut self,
         buffer: &mut Vec<u8>,
     ) -> Result<Option<IncomingPacket>, RingError> {
-        let available = self.available()?;
+        let available = self.available_cached()?;
         if available == 0 {
             return Ok(None);
         }
@@ -80,27 +99,34 @@ impl<M: GuestMemory> RingReceiver<M> {
                 available,
             }));
         }
-        buffer.clear();
-        buffer.resize(size_of::<PacketDescriptor>(), 0);
-        self.pages.read_data(&self.memory, self.next_read, buffer)?;
-        let descriptor = PacketDescriptor::read_from_bytes(buffer.as_slice())
+        let mut header = [0u8; size_of::<PacketDescriptor>()];
+        self.pages
+            .read_data(&self.memory, self.next_read, &mut header)?;
+        let descriptor = PacketDescriptor::read_from_bytes(&header)
             .map_err(|_| RingError::CorruptDescriptor(DescriptorError::Truncated { available }))?;
         descriptor
             .validate(available)
             .map_err(RingError::CorruptDescriptor)?;
         let size = self.pages.data_size();
         let length = units8_to_bytes(descriptor.length8.get());
-        buffer.resize(length, 0);
-        let body_offset = ring_advance(self.next_read, size_of::<PacketDescriptor>(), size)
-            .ok_or(RingError::BadGeometry)?;
+        // Reuse the caller's buffer: only bytes beyond its current length are zeroed (a
+        // buffer reused for packets of similar size is never zero-filled again), and every
+        // byte kept is overwritten by the copy below.
+        if buffer.len() < length {
+            buffer.resize(length, 0);
+        } else {
+            buffer.truncate(length);
+        }
+        let (head, body) = buffer
+            .split_at_mut_checked(size_of::<PacketDescriptor>())
+            .ok_or(RingError::CorruptDescriptor(DescriptorError::Truncated {
+                available,
+            }))?;
         // `validate` checked offset8 ≥ 2 and offset8 ≤ length8, so the packet holds at least
         // the 16-byte descriptor and the body range exists.
-        let body =
-            buffer
-                .get_mut(size_of::<PacketDescriptor>()..)
-                .ok_or(RingError::CorruptDescriptor(DescriptorError::Truncated {
-                    available,
-                }))?;
+        head.copy_from_slice(&header);
+        let body_offset = ring_advance(self.next_read, size_of::<PacketDescriptor>(), size)
+            .ok_or(RingError::BadGeometry)?;
         self.pages.read_data(&self.memory, body_offset, body)?;
         let next_read = length
             .checked_add(TRAILER_SIZE as usize)

@@ -18,6 +18,10 @@ pub struct RingSender<M: GuestMemory> {
     next_write: u32,
     /// The write index last published.
     committed_write: u32,
+    /// The consumer's read index as last loaded (validated). Free space computed from it is a
+    /// lower bound (the consumer only moves forward), so the sender reloads the index only
+    /// when the cached value says a packet does not fit, as rtrb caches its peer's position.
+    cached_read: u32,
     /// Whether this side set `pending_send_sz` and must clear it.
     waiting_for_space: bool,
 }
@@ -29,11 +33,14 @@ impl<M: GuestMemory> RingSender<M> {
     pub fn new(memory: M, pages: RingPages) -> Result<Self, RingError> {
         let write = memory.load_u32(pages.field(WRITE_INDEX_OFFSET))?;
         check_index(write, pages.data_size(), IndexKind::Write)?;
+        let read = memory.load_u32(pages.field(READ_INDEX_OFFSET))?;
+        check_index(read, pages.data_size(), IndexKind::Read)?;
         Ok(RingSender {
             memory,
             pages,
             next_write: write,
             committed_write: write,
+            cached_read: read,
             waiting_for_space: false,
         })
     }
@@ -55,11 +62,23 @@ impl<M: GuestMemory> RingSender<M> {
         (self.pages.data_size() as usize).saturating_sub(OVERHEAD)
     }
 
-    fn free_bytes(&self) -> Result<u32, RingError> {
-        let size = self.pages.data_size();
+    /// Loads and validates the consumer's read index, and caches it.
+    fn load_read_index(&mut self) -> Result<u32, RingError> {
         let read = self.memory.load_u32(self.pages.field(READ_INDEX_OFFSET))?;
-        check_index(read, size, IndexKind::Read)?;
-        Ok(ring_free(self.next_write, read, size))
+        check_index(read, self.pages.data_size(), IndexKind::Read)?;
+        self.cached_read = read;
+        Ok(read)
+    }
+
+    /// Free bytes according to the read index last loaded (a lower bound).
+    fn cached_free_bytes(&self) -> u32 {
+        ring_free(self.next_write, self.cached_read, self.pages.data_size())
+    }
+
+    /// Free bytes according to a fresh load of the read index.
+    fn free_bytes(&mut self) -> Result<u32, RingError> {
+        self.load_read_index()?;
+        Ok(self.cached_free_bytes())
     }
 
     /// Writes a packet without publishing it; call [`commit`](Self::commit) to publish.
@@ -72,7 +91,9 @@ impl<M: GuestMemory> RingSender<M> {
             return Err(RingError::TooLarge { needed });
         }
         let needed = needed as u32;
-        if needed >= self.free_bytes()? {
+        // The cached read index is enough while it shows room; only a ring that looks full
+        // costs a load of the shared index.
+        if needed >= self.cached_free_bytes() && needed >= self.free_bytes()? {
             return Err(RingError::Full { needed });
         }
         let start = self.next_write;
@@ -88,6 +109,15 @@ impl<M: GuestMemory> RingSender<M> {
             }),
             transaction_id: U64::new(packet.transaction_id),
         };
+        let trailer = (u64::from(start) << 32).to_le_bytes();
+        if needed as usize <= SMALL_PACKET {
+            let mut small = [0u8; SMALL_PACKET];
+            if let Some(bytes) = assemble(&mut small, &descriptor, packet, &trailer) {
+                // A small packet is one copy into the ring.
+                self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
+                return Ok(());
+            }
+        }
         let mut offset = self
             .pages
             .write_data(&self.memory, start, descriptor.as_bytes())?;
@@ -104,13 +134,16 @@ impl<M: GuestMemory> RingSender<M> {
         offset = self
             .pages
             .write_data(&self.memory, offset, packet.payload)?;
-        offset =
-            self.pages
-                .write_data(&self.memory, offset, zero_padding8(packet.payload.len()))?;
-        let trailer = u64::from(start) << 32;
-        self.next_write = self
-            .pages
-            .write_data(&self.memory, offset, &trailer.to_le_bytes())?;
+        // The payload's padding and the trailer go in one copy.
+        let mut tail = [0u8; 16];
+        let padding = zero_padding8(packet.payload.len()).len();
+        let tail = tail
+            .get_mut(..padding.saturating_add(trailer.len()))
+            .ok_or(RingError::BadGeometry)?;
+        tail.get_mut(padding..)
+            .ok_or(RingError::BadGeometry)?
+            .copy_from_slice(&trailer);
+        self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
         Ok(())
     }
 
@@ -138,7 +171,10 @@ impl<M: GuestMemory> RingSender<M> {
         {
             return Ok(false);
         }
-        let read = self.memory.load_u32(self.pages.field(READ_INDEX_OFFSET))?;
+        // Linux's hv_ringbuffer_write / hv_signal_on_write rule (torvalds/linux
+        // drivers/hv/ring_buffer.c): after publishing, signal only if the consumer had caught
+        // up with the previously published write index, i.e. the ring went empty→non-empty.
+        let read = self.load_read_index()?;
         Ok(read == previous)
     }
 
@@ -169,6 +205,37 @@ impl<M: GuestMemory> RingSender<M> {
         }
         Ok(false)
     }
+}
+
+/// Packets up to this many ring bytes are assembled on the stack and copied in one piece.
+const SMALL_PACKET: usize = 256;
+
+/// Lays out a whole packet (descriptor, extra header, payload, zero padding, trailer) in
+/// `buffer`, or `None` if it does not fit there.
+fn assemble<'a>(
+    buffer: &'a mut [u8; SMALL_PACKET],
+    descriptor: &PacketDescriptor,
+    packet: &OutgoingPacket<'_>,
+    trailer: &[u8; 8],
+) -> Option<&'a [u8]> {
+    let length = packet.ring_size();
+    let bytes = buffer.get_mut(..length)?;
+    let header_size = packet.header_size();
+    let descriptor_bytes = descriptor.as_bytes();
+    bytes
+        .get_mut(..descriptor_bytes.len())?
+        .copy_from_slice(descriptor_bytes);
+    let extra_start = descriptor_bytes.len();
+    bytes
+        .get_mut(extra_start..extra_start.checked_add(packet.extra_header.len())?)?
+        .copy_from_slice(packet.extra_header);
+    bytes
+        .get_mut(header_size..header_size.checked_add(packet.payload.len())?)?
+        .copy_from_slice(packet.payload);
+    let trailer_start = length.checked_sub(trailer.len())?;
+    bytes.get_mut(trailer_start..)?.copy_from_slice(trailer);
+    // The stack buffer started zeroed, so the padding between the pieces is zero.
+    Some(bytes)
 }
 
 pub(super) fn check_index(value: u32, size: u32, kind: IndexKind) -> Result<(), RingError> {

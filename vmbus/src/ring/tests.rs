@@ -493,3 +493,67 @@ fn ring_index_arithmetic_does_not_overflow_in_rings_above_two_gigabytes() {
         Err(RingError::Full { needed: 32 })
     );
 }
+
+/// Guest memory that counts the loads of each control-page index.
+struct CountingMemory {
+    inner: Arc<AtomicMemory>,
+    read_index_loads: core::cell::Cell<usize>,
+    write_index_loads: core::cell::Cell<usize>,
+}
+
+impl GuestMemory for &CountingMemory {
+    fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), hyperv::memory::MemoryError> {
+        self.inner.read(gpa, buffer)
+    }
+    fn write(&self, gpa: u64, data: &[u8]) -> Result<(), hyperv::memory::MemoryError> {
+        self.inner.write(gpa, data)
+    }
+    fn load_u32(&self, gpa: u64) -> Result<u32, hyperv::memory::MemoryError> {
+        let counter = match gpa - BASE {
+            READ_INDEX_OFFSET => Some(&self.read_index_loads),
+            WRITE_INDEX_OFFSET => Some(&self.write_index_loads),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            counter.set(counter.get() + 1);
+        }
+        self.inner.load_u32(gpa)
+    }
+    fn store_u32(&self, gpa: u64, value: u32) -> Result<(), hyperv::memory::MemoryError> {
+        self.inner.store_u32(gpa, value)
+    }
+}
+
+#[test]
+fn the_peer_index_is_loaded_only_when_the_cached_one_runs_out() {
+    let (memory, _, _) = ring(4);
+    let counting = CountingMemory {
+        inner: memory,
+        read_index_loads: core::cell::Cell::new(0),
+        write_index_loads: core::cell::Cell::new(0),
+    };
+    let pages = RingPages::contiguous(BASE, 5 * 4096).unwrap();
+    let mut sender = RingSender::new(&counting, pages.clone()).unwrap();
+    let mut receiver = RingReceiver::new(&counting, pages).unwrap();
+    let loads_at_start = (
+        counting.read_index_loads.get(),
+        counting.write_index_loads.get(),
+    );
+    // 100 packets of 64 + 24 bytes fit the 16 KiB ring: no read-index load while writing.
+    for id in 0..100 {
+        sender
+            .write_packet(&OutgoingPacket::in_band(id, false, &[7; 64]))
+            .unwrap();
+    }
+    assert_eq!(counting.read_index_loads.get(), loads_at_start.0);
+    sender.commit().unwrap();
+    // One load of the write index serves all 100 packets, one more finds the ring drained.
+    let mut buffer = Vec::new();
+    let mut received = 0;
+    while let Some(packet) = receiver.read_packet(&mut buffer).unwrap() {
+        assert_eq!(packet.payload(&buffer), &[7; 64]);
+        received += 1;
+    }
+    assert_eq!(received, 100);
+    assert_eq!(counting.write_index_loads.get(), loads_at_start.1 + 2);
+}

@@ -1,7 +1,7 @@
 //! Allocations: CreateAllocation2, DestroyAllocation2, MakeResident, Evict, Lock2 and Unlock2.
 //! Allocations over existing system memory are backed in `existing_sysmem.rs`.
 
-use super::{Call, existing_sysmem, success_or_failure, unexpected};
+use super::{Call, existing_sysmem, standard_allocation, success_or_failure, unexpected};
 use crate::d3dkmt::arguments::{
     PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
     read_residency_list, write_bytes,
@@ -13,7 +13,7 @@ use dxg::core::{AllocationRequest, CreatedAllocation};
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
-    D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM,
+    D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM, D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION,
 };
 use userlib::abi::{
     D3DDDI_ALLOCATIONINFO2, D3DDDI_MAKERESIDENT, D3DKMT_CREATEALLOCATION,
@@ -22,11 +22,10 @@ use userlib::abi::{
 };
 use zerocopy::IntoBytes;
 
-/// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve yet: CreateProtected (3) and
-/// ExistingSection (17) have no `Request` (Linux refuses both too); StandardAllocation (16)
-/// needs the `D3DKMT_CREATESTANDARDALLOCATION` struct read and GetStandardAllocationDriverData
-/// sent first, not written yet.
-const UNSUPPORTED_CREATE_FLAGS: u32 = 1 << 3 | 1 << 16 | 1 << 17;
+/// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve: CreateProtected (3) and
+/// ExistingSection (17) have no `Request` (Linux refuses both too). StandardAllocation (16) is
+/// served in `standard_allocation.rs`.
+const UNSUPPORTED_CREATE_FLAGS: u32 = 1 << 3 | 1 << 17;
 
 /// `D3DKMTCreateAllocation2`: 1 … 1024 `D3DDDI_ALLOCATIONINFO2` entries, each with its private
 /// driver data; all private data together ≤ 128 KiB. Writes `hAllocation` (and a
@@ -53,6 +52,11 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     )?;
     let mut infos: Vec<D3DDDI_ALLOCATIONINFO2> =
         read_array(call.environment, arguments.pAllocationInfo2, count)?;
+    let standard = if arguments.Flags & D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION != 0 {
+        Some(standard_allocation::driver_data(call, &arguments, &infos)?)
+    } else {
+        None
+    };
     let system_memory = existing_sysmem::user_memory(arguments.Flags, &infos)?;
     let mut flags = arguments.Flags;
     if system_memory.is_some() {
@@ -60,16 +64,21 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     }
     let mut allocations = Vec::with_capacity(count);
     for info in &infos {
-        allocations.push(AllocationRequest {
-            flags: info.Flags,
-            vidpn_source_id: info.VidPnSourceId,
-            private_data: budget.read(
+        let private_data = match &standard {
+            Some(standard) => standard.allocation.clone(),
+            None => budget.read(
                 call.environment,
                 info.pPrivateDriverData,
                 info.PrivateDriverDataSize,
             )?,
+        };
+        allocations.push(AllocationRequest {
+            flags: info.Flags,
+            vidpn_source_id: info.VidPnSourceId,
+            private_data,
         });
     }
+    let driver_data = standard.map_or(driver_data, |standard| standard.global);
     let request = Request::CreateAllocation {
         device,
         resource: D3dkmtHandle(arguments.hResource),

@@ -14,6 +14,7 @@ pub mod priority;
 pub mod query;
 pub mod residency;
 pub mod sharing;
+pub mod standard_allocation;
 pub mod sync;
 pub mod virtual_address;
 

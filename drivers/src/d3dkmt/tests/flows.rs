@@ -57,7 +57,7 @@ fn create_process_is_sent_lazily_once_and_retried_after_a_failure() {
 #[test]
 fn unknown_numbers_and_process_calls_are_invalid_system_services() {
     let (mut translator, mut environment) = fresh();
-    for number in [0, 0x46, 0x49, 0x100, 0x105, 0xFFFF_FFFF] {
+    for number in [0, 0x46, 0x49, 0x100, 0x105, 0x106, 0xFFFF_FFFF] {
         let mut bytes = [0u8; 8];
         assert_eq!(
             translator.call(&mut environment, number, &mut bytes, 0),

@@ -10,6 +10,7 @@ mod invalid_sharing;
 mod legacy_sync;
 mod memory;
 mod sharing;
+mod standard_allocation;
 mod views;
 
 use super::test_memory::SparseUserMemory;
