@@ -15,11 +15,28 @@ fn boot_with_row(name: &str, row: &str) -> RunOutcome {
     boot(name, row, Some("host-wait-ms=2000"))
 }
 
+/// Like [`boot_with_row`], without the integration-service channels: the first channel the
+/// guest opens is then the vPCI bus (relid 3), the one a row on OPENCHANNEL_RESULT is meant to
+/// hit (with them, the heartbeat channel is opened first and takes the row).
+fn boot_with_row_without_integration_services(name: &str, row: &str) -> RunOutcome {
+    boot_configured(name, row, Some("host-wait-ms=2000"), false)
+}
+
 fn boot(name: &str, row: &str, extra: Option<&str>) -> RunOutcome {
+    boot_configured(name, row, extra, true)
+}
+
+fn boot_configured(
+    name: &str,
+    row: &str,
+    extra: Option<&str>,
+    integration_services: bool,
+) -> RunOutcome {
     let mut config = RunConfig::new(Mode::Run);
     config.name = name.into();
     config.echo = false;
     config.host.hostile_row = Some(row.into());
+    config.host.offer_integration_services = integration_services;
     config.extra_command_line.extend(extra.map(String::from));
     run(&config).expect("QEMU and OVMF are installed")
 }
@@ -50,7 +67,8 @@ fn all_offers_delivered_never_sent_ends_at_the_connection_bound() {
 
 #[test]
 fn open_result_never_sent_ends_at_the_open_bound() {
-    let outcome = boot_with_row("hostile-open-result", "open result never sent");
+    let outcome =
+        boot_with_row_without_integration_services("hostile-open-result", "open result never sent");
     assert_fails_at(&outcome, "vpci-d0");
     assert!(
         outcome
@@ -76,7 +94,10 @@ fn a_dxg_reply_never_sent_fails_its_request_with_io_timeout() {
 
 #[test]
 fn a_truncated_open_result_is_rejected_and_the_open_times_out() {
-    let outcome = boot_with_row("hostile-open-truncated", "open result truncated");
+    let outcome = boot_with_row_without_integration_services(
+        "hostile-open-truncated",
+        "open result truncated",
+    );
     assert_fails_at(&outcome, "vpci-d0");
     let console = &outcome.console;
     assert!(
