@@ -379,31 +379,41 @@ impl DxgTask {
             return;
         };
         let mut signal = false;
-        loop {
-            match rings.inbound.read_packet(&mut self.receive_buffer) {
-                Ok(Some(packet)) => {
-                    let kind = if packet.packet_type == PacketType::COMPLETION {
-                        PacketKind::Completion
-                    } else {
-                        PacketKind::InBand
-                    };
-                    let payload = packet.payload(&self.receive_buffer).to_vec();
-                    if kind == PacketKind::Completion {
-                        self.replies.finish(&(id, packet.transaction_id));
+        let mut corrupt = false;
+        for round in 1..=super::DRAIN_ROUNDS {
+            loop {
+                match rings.inbound.read_packet(&mut self.receive_buffer) {
+                    Ok(Some(packet)) => {
+                        let kind = if packet.packet_type == PacketType::COMPLETION {
+                            PacketKind::Completion
+                        } else {
+                            PacketKind::InBand
+                        };
+                        let payload = packet.payload(&self.receive_buffer).to_vec();
+                        if kind == PacketKind::Completion {
+                            self.replies.finish(&(id, packet.transaction_id));
+                        }
+                        self.driver
+                            .receive(id, kind, packet.transaction_id, &payload);
                     }
-                    self.driver
-                        .receive(id, kind, packet.transaction_id, &payload);
+                    Ok(None) => break,
+                    Err(error) => {
+                        log::warn!("dxg: corrupt inbound ring on relid {relid}: {error:?}");
+                        corrupt = true;
+                        break;
+                    }
                 }
-                Ok(None) => break,
+            }
+            match rings.inbound.commit() {
+                Ok(needed) => signal |= needed,
                 Err(error) => {
-                    log::warn!("dxg: corrupt inbound ring on relid {relid}: {error:?}");
+                    log::warn!("dxg: ring commit on relid {relid}: {error:?}");
                     break;
                 }
             }
-        }
-        match rings.inbound.commit() {
-            Ok(needed) => signal |= needed,
-            Err(error) => log::warn!("dxg: ring commit on relid {relid}: {error:?}"),
+            if corrupt || super::drained(&mut rings.inbound, relid, round) {
+                break;
+            }
         }
         if signal {
             self.request(BusRequest::Signal { relid });

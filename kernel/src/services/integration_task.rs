@@ -225,39 +225,49 @@ impl IntegrationTask {
             let Some(rings) = channel.rings.as_mut() else {
                 return;
             };
-            loop {
-                let packet = match rings.inbound.read_packet(&mut self.receive_buffer) {
-                    Ok(Some(packet)) => packet,
-                    Ok(None) => break,
-                    Err(error) => {
-                        log::warn!("ic: corrupt inbound ring of relid {relid}: {error:?}");
-                        break;
-                    }
-                };
-                let payload = packet.payload(&self.receive_buffer);
-                match channel.protocol.handle(payload) {
-                    Ok(handled) => {
-                        if let Some(reply) = handled.reply {
-                            let outgoing =
-                                OutgoingPacket::in_band(packet.transaction_id, false, &reply);
-                            match rings.outbound.send(&outgoing) {
-                                Ok(needed) => signal |= needed,
-                                Err(error) => {
-                                    log::warn!("ic: reply on relid {relid} dropped: {error:?}")
+            let mut corrupt = false;
+            for round in 1..=super::DRAIN_ROUNDS {
+                loop {
+                    let packet = match rings.inbound.read_packet(&mut self.receive_buffer) {
+                        Ok(Some(packet)) => packet,
+                        Ok(None) => break,
+                        Err(error) => {
+                            log::warn!("ic: corrupt inbound ring of relid {relid}: {error:?}");
+                            corrupt = true;
+                            break;
+                        }
+                    };
+                    let payload = packet.payload(&self.receive_buffer);
+                    match channel.protocol.handle(payload) {
+                        Ok(handled) => {
+                            if let Some(reply) = handled.reply {
+                                let outgoing =
+                                    OutgoingPacket::in_band(packet.transaction_id, false, &reply);
+                                match rings.outbound.send(&outgoing) {
+                                    Ok(needed) => signal |= needed,
+                                    Err(error) => {
+                                        log::warn!("ic: reply on relid {relid} dropped: {error:?}")
+                                    }
                                 }
                             }
+                            events.extend(handled.event.map(|event| (channel.service, event)));
                         }
-                        events.extend(handled.event.map(|event| (channel.service, event)));
-                    }
-                    Err(error) => {
-                        log::debug!("ic: {} message dropped: {error}", channel.service.name())
+                        Err(error) => {
+                            log::debug!("ic: {} message dropped: {error}", channel.service.name())
+                        }
                     }
                 }
-            }
-            match rings.inbound.commit() {
-                Ok(true) => signal = true,
-                Ok(false) => {}
-                Err(error) => log::warn!("ic: ring commit of relid {relid}: {error:?}"),
+                match rings.inbound.commit() {
+                    Ok(true) => signal = true,
+                    Ok(false) => {}
+                    Err(error) => {
+                        log::warn!("ic: ring commit of relid {relid}: {error:?}");
+                        break;
+                    }
+                }
+                if corrupt || super::drained(&mut rings.inbound, relid, round) {
+                    break;
+                }
             }
         }
         if signal {

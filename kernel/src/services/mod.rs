@@ -80,6 +80,36 @@ fn vmbus_mmio_gaps() -> Result<MmioGaps, String> {
 }
 
 /// Driver ids on the bus.
+/// How many times a driver task re-reads an inbound ring in one drain when the host keeps
+/// writing (see [`drained`]): a host that never stops cannot keep a task in one drain forever.
+pub(crate) const DRAIN_ROUNDS: u32 = 64;
+
+/// Ends one round of a drain, after the read index was committed, as Linux's `hv_end_read`
+/// (include/linux/hyperv.h) does: clear the interrupt mask, fence, and look at the ring again.
+/// The host signals only when it finds the ring empty (the read index equal to its previous
+/// write index, `hv_signal_on_write`), so a packet it wrote after our last read but before our
+/// commit came without a signal and must be read now, or it waits for an unrelated wake-up.
+/// Returns `true` when the drain may end: the ring is empty, it cannot be read, or `round`
+/// reached [`DRAIN_ROUNDS`] (logged; the rest waits for the next signal or the waits' bounds).
+pub(crate) fn drained<M: hyperv::memory::GuestMemory>(
+    inbound: &mut vmbus::ring::RingReceiver<M>,
+    relid: u32,
+    round: u32,
+) -> bool {
+    match inbound.unmask_and_check_empty() {
+        Ok(true) => true,
+        Ok(false) if round >= DRAIN_ROUNDS => {
+            log::warn!("vmbus: relid {relid}: the host kept writing through {round} drain rounds");
+            true
+        }
+        Ok(false) => false,
+        Err(error) => {
+            log::warn!("vmbus: relid {relid}: ring re-check failed: {error:?}");
+            true
+        }
+    }
+}
+
 const DXG_SUBSCRIBER: SubscriberId = SubscriberId(0x0d);
 const VPCI_SUBSCRIBER: SubscriberId = SubscriberId(0x0e);
 const INTEGRATION_SUBSCRIBER: SubscriberId = SubscriberId(0x0f);

@@ -339,25 +339,39 @@ impl VpciTask {
         else {
             return;
         };
-        loop {
-            match rings.inbound.read_packet(&mut self.receive_buffer) {
-                Ok(Some(packet)) => {
-                    // Errors are logged by the client; a fatal one closes the bus.
-                    let _ = self
-                        .buses
-                        .receive_packet(relid, &packet, &self.receive_buffer);
+        let mut signal = false;
+        let mut corrupt = false;
+        for round in 1..=super::DRAIN_ROUNDS {
+            loop {
+                match rings.inbound.read_packet(&mut self.receive_buffer) {
+                    Ok(Some(packet)) => {
+                        // Errors are logged by the client; a fatal one closes the bus.
+                        let _ = self
+                            .buses
+                            .receive_packet(relid, &packet, &self.receive_buffer);
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        log::warn!("vpci: corrupt inbound ring of relid {relid}: {error:?}");
+                        corrupt = true;
+                        break;
+                    }
                 }
-                Ok(None) => break,
+            }
+            match rings.inbound.commit() {
+                Ok(true) => signal = true,
+                Ok(false) => {}
                 Err(error) => {
-                    log::warn!("vpci: corrupt inbound ring of relid {relid}: {error:?}");
+                    log::warn!("vpci: ring commit of relid {relid}: {error:?}");
                     break;
                 }
             }
+            if corrupt || super::drained(&mut rings.inbound, relid, round) {
+                break;
+            }
         }
-        match rings.inbound.commit() {
-            Ok(true) => self.request(BusRequest::Signal { relid }),
-            Ok(false) => {}
-            Err(error) => log::warn!("vpci: ring commit of relid {relid}: {error:?}"),
+        if signal {
+            self.request(BusRequest::Signal { relid });
         }
     }
 
