@@ -13,8 +13,8 @@
 pub mod frames;
 pub mod heap;
 pub mod paging;
-pub mod stacks;
 pub mod registers;
+pub mod stacks;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -239,7 +239,10 @@ pub fn spawn(
             state.end_expired_waits();
             if !progressed {
                 let deadline = state.next_deadline();
-                ipc::select_until(&[&events, &pci_functions, &calls, &object_queries], deadline);
+                ipc::select_until(
+                    &[&events, &pci_functions, &calls, &object_queries],
+                    deadline,
+                );
             }
         }
     });
