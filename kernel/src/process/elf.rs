@@ -64,7 +64,7 @@ struct Segment<'image> {
 
 /// The file header, parsed by `object` (magic, ELFCLASS64, EI_VERSION and a known data
 /// encoding) and checked here: little-endian, `ET_EXEC`, x86-64, `e_version` 1, 56-byte
-/// program headers at an aligned offset.
+/// program headers.
 fn check_header(image: &[u8]) -> Result<&ElfHeader, ElfError> {
     let header = ElfHeader::parse(image).map_err(|_| ElfError::Unsupported("not an ELF file"))?;
     let endian = header
@@ -81,9 +81,6 @@ fn check_header(image: &[u8]) -> Result<&ElfHeader, ElfError> {
     }
     if u64::from(header.e_phentsize(endian)) != PROGRAM_HEADER_SIZE {
         return Err(ElfError::Unsupported("unexpected program header size"));
-    }
-    if !header.e_phoff(endian).is_multiple_of(HEADER_ALIGNMENT) {
-        return Err(ElfError::Unsupported("misaligned program header table"));
     }
     Ok(header)
 }
@@ -128,12 +125,19 @@ fn segment<'image>(
     }))
 }
 
-/// The checked entry point and loadable segments of `image`.
+/// The checked entry point and loadable segments of `image`: the program header table inside
+/// the file (`object` checks), then at an aligned offset.
 fn parse(image: &[u8]) -> Result<(u64, Vec<Segment<'_>>), ElfError> {
     let header = check_header(image)?;
     let program_headers = header
         .program_headers(LittleEndian, image)
         .map_err(|_| ElfError::Truncated)?;
+    if !header
+        .e_phoff(LittleEndian)
+        .is_multiple_of(HEADER_ALIGNMENT)
+    {
+        return Err(ElfError::Unsupported("misaligned program header table"));
+    }
     let mut segments = Vec::new();
     for program_header in program_headers {
         if let Some(segment) = segment(program_header, image)? {
