@@ -1,23 +1,33 @@
 //! Loading the kernel ELF into physical memory, segment by segment, straight from the file.
 //!
-//! The stub never holds the whole file: it reads the 64-byte ELF header, then the program
-//! header table, then each `PT_LOAD` segment's file bytes directly into the pages that segment
-//! occupies. So the memory the kernel file needs at boot is its loaded image, not the file
-//! (whose debug sections can be many times larger).
+//! The stub never holds the whole file: it reads the 64-byte ELF header, then the rest of the
+//! header block (the file's first bytes up to the end of the program header table, at most
+//! [`HEADER_BLOCK_SIZE`]), then each `PT_LOAD` segment's file bytes directly into the pages that
+//! segment occupies. So the memory the kernel file needs at boot is its loaded image, not the
+//! file (whose debug sections can be many times larger).
 //!
 //! All `PT_LOAD` segments go into one physically contiguous block that spans the image from its
 //! lowest to its highest virtual page, so that virtual = physical + constant inside the kernel.
 //!
-//! Every field the loader uses is checked before use (the file is input like any other): the
-//! identification bytes (ELFCLASS64, ELFDATA2LSB, EV_CURRENT), `e_type` (ET_EXEC), `e_machine`
-//! (EM_X86_64), `e_phentsize` (56), `e_phnum` (at most [`MAX_PROGRAM_HEADERS`]), the table's
-//! place in the file, and for each segment `p_filesz ≤ p_memsz`, its bytes inside the file, its
-//! addresses inside the kernel area without overflow, ascending and non-overlapping pages, and
-//! the entry point inside the image. Offsets and values are those of the System V ABI's ELF-64
-//! object file format (gABI "ELF Header" and "Program Header" chapters).
+//! The header block is parsed with `object`'s ELF reader (`FileHeader64`, `program_headers`;
+//! the crate the kernel's process loader uses too), which returns errors, never panics, on
+//! malformed input. Every field the loader uses is checked before use (the file is input like
+//! any other): the identification bytes (ELFCLASS64, ELFDATA2LSB, EV_CURRENT), `e_type`
+//! (ET_EXEC), `e_machine` (EM_X86_64), `e_version`, `e_phentsize` (56), `e_phnum` (at most
+//! [`MAX_PROGRAM_HEADERS`]), the table's place in the file, and for each segment
+//! `p_filesz ≤ p_memsz`, its bytes inside the file, its addresses inside the kernel area without
+//! overflow, ascending and non-overlapping pages, and the entry point inside the image. Values
+//! are those of the System V ABI's ELF-64 object file format (gABI "ELF Header" and "Program
+//! Header" chapters).
+
+use object::LittleEndian;
+use object::elf::{
+    EM_X86_64, ET_EXEC, EV_CURRENT, FileHeader64, PF_W, PF_X, PT_LOAD, ProgramHeader64,
+};
+use object::read::elf::{FileHeader as _, ProgramHeader as _};
+use uefi::Status;
 
 use crate::{BootError, PAGE};
-use uefi::Status;
 
 /// Size of the ELF-64 file header.
 const HEADER_SIZE: usize = 64;
@@ -25,15 +35,17 @@ const HEADER_SIZE: usize = 64;
 const PROGRAM_HEADER_SIZE: usize = 56;
 /// Most program headers accepted (the kernel has about five).
 const MAX_PROGRAM_HEADERS: usize = 32;
+/// The header block: the file's first bytes, holding the ELF header and the program header
+/// table (linkers put the table right after the header).
+const HEADER_BLOCK_SIZE: usize = 4096;
 /// Most `PT_LOAD` segments accepted.
 const MAX_SEGMENTS: usize = 16;
-/// `PT_LOAD`.
-const PT_LOAD: u32 = 1;
-/// `PF_X`, `PF_W`.
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
 /// The largest kernel image accepted (from its lowest to its highest page).
 const MAX_IMAGE_SIZE: u64 = 256 * 1024 * 1024;
+
+/// The ELF-64 header and program header types, little-endian (`object`'s, alignment 1).
+type ElfHeader = FileHeader64<LittleEndian>;
+type ProgramHeader = ProgramHeader64<LittleEndian>;
 
 /// A segment's mapping rule.
 #[derive(Clone, Copy)]
@@ -77,64 +89,84 @@ fn invalid(what: &'static str) -> BootError {
     }
 }
 
-/// Little-endian field readers over a header already read into memory; `None` past its end.
-fn u16_at(bytes: &[u8], offset: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        bytes.get(offset..offset + 2)?.try_into().ok()?,
-    ))
-}
-fn u32_at(bytes: &[u8], offset: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        bytes.get(offset..offset + 4)?.try_into().ok()?,
-    ))
-}
-fn u64_at(bytes: &[u8], offset: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        bytes.get(offset..offset + 8)?.try_into().ok()?,
-    ))
+/// The header block: the file's first bytes, up to the end of the program header table.
+struct HeaderBlock {
+    bytes: [u8; HEADER_BLOCK_SIZE],
+    /// Bytes read (the end of the program header table).
+    length: usize,
 }
 
-/// The fields of the ELF header the loader uses.
-struct FileHeader {
-    entry: u64,
-    program_header_offset: u64,
-    program_header_count: usize,
+impl HeaderBlock {
+    /// The ELF header, parsed by `object` (magic, ELFCLASS64, EI_VERSION = EV_CURRENT and a
+    /// known data encoding), then checked here: little-endian, `ET_EXEC`, `EM_X86_64`,
+    /// `e_version` = EV_CURRENT.
+    fn header(&self) -> Result<&ElfHeader, BootError> {
+        let bytes = self
+            .bytes
+            .get(..self.length.max(HEADER_SIZE))
+            .unwrap_or(&[]);
+        let header =
+            ElfHeader::parse(bytes).map_err(|_| invalid("kernel.elf is not an ELF-64 file"))?;
+        let endian = header
+            .endian()
+            .map_err(|_| invalid("kernel.elf is not a little-endian ELF-64 file"))?;
+        if header.e_type(endian) != ET_EXEC {
+            return Err(invalid("kernel.elf is not an executable"));
+        }
+        if header.e_machine(endian) != EM_X86_64 {
+            return Err(invalid("kernel.elf is not an x86-64 ELF"));
+        }
+        if header.e_version(endian) != u32::from(EV_CURRENT.0) {
+            return Err(invalid("kernel.elf has an unknown ELF version"));
+        }
+        Ok(header)
+    }
+
+    /// The program header table, read by `object` from the block (it checks `e_phentsize`
+    /// and that the table lies inside the block).
+    fn program_headers(&self) -> Result<&[ProgramHeader], BootError> {
+        let bytes = self.bytes.get(..self.length).unwrap_or(&[]);
+        self.header()?
+            .program_headers(LittleEndian, bytes)
+            .map_err(|_| invalid("kernel.elf program headers are malformed"))
+    }
 }
 
-fn parse_file_header(header: &[u8; HEADER_SIZE]) -> Result<FileHeader, BootError> {
-    let field = |value: Option<u64>| value.ok_or(invalid("kernel.elf header is truncated"));
-    // e_ident: magic, EI_CLASS = ELFCLASS64 (2), EI_DATA = ELFDATA2LSB (1), EI_VERSION = 1.
-    if header.get(..4) != Some(b"\x7fELF".as_slice()) {
-        return Err(invalid("kernel.elf is not an ELF file"));
+/// Reads the ELF header, checks it, then reads the rest of the block up to the end of the
+/// program header table (which must lie in the file's first [`HEADER_BLOCK_SIZE`] bytes).
+fn read_header_block(file: &mut impl KernelFile) -> Result<HeaderBlock, BootError> {
+    if file.size() < HEADER_SIZE as u64 {
+        return Err(invalid("kernel.elf is shorter than an ELF header"));
     }
-    if header.get(4..7) != Some([2u8, 1, 1].as_slice()) {
-        return Err(invalid("kernel.elf is not a little-endian ELF-64 file"));
-    }
-    // e_type (16) = ET_EXEC (2), e_machine (18) = EM_X86_64 (62), e_version (20) = 1.
-    if field(u16_at(header, 16).map(u64::from))? != 2 {
-        return Err(invalid("kernel.elf is not an executable"));
-    }
-    if field(u16_at(header, 18).map(u64::from))? != 62 {
-        return Err(invalid("kernel.elf is not an x86-64 ELF"));
-    }
-    if field(u32_at(header, 20).map(u64::from))? != 1 {
-        return Err(invalid("kernel.elf has an unknown ELF version"));
-    }
-    // e_entry (24), e_phoff (32), e_phentsize (54), e_phnum (56).
-    let entry = field(u64_at(header, 24))?;
-    let program_header_offset = field(u64_at(header, 32))?;
-    if field(u16_at(header, 54).map(u64::from))? != PROGRAM_HEADER_SIZE as u64 {
+    let mut block = HeaderBlock {
+        bytes: [0; HEADER_BLOCK_SIZE],
+        length: HEADER_SIZE,
+    };
+    file.read_exact_at(0, &mut block.bytes[..HEADER_SIZE])?;
+    let header = block.header()?;
+    if usize::from(header.e_phentsize(LittleEndian)) != PROGRAM_HEADER_SIZE {
         return Err(invalid("kernel.elf program headers have the wrong size"));
     }
-    let program_header_count = field(u16_at(header, 56).map(u64::from))? as usize;
-    if program_header_count == 0 || program_header_count > MAX_PROGRAM_HEADERS {
+    let count = usize::from(header.e_phnum(LittleEndian));
+    if count == 0 || count > MAX_PROGRAM_HEADERS {
         return Err(invalid("kernel.elf has no or too many program headers"));
     }
-    Ok(FileHeader {
-        entry,
-        program_header_offset,
-        program_header_count,
-    })
+    let table_end = header
+        .e_phoff(LittleEndian)
+        .checked_add((count * PROGRAM_HEADER_SIZE) as u64);
+    let length = match table_end {
+        Some(end) if end <= file.size() && end <= HEADER_BLOCK_SIZE as u64 => end as usize,
+        _ => {
+            return Err(invalid(
+                "kernel.elf program headers lie outside its first page",
+            ));
+        }
+    };
+    if length > HEADER_SIZE {
+        file.read_exact_at(HEADER_SIZE as u64, &mut block.bytes[HEADER_SIZE..length])?;
+        block.length = length;
+    }
+    Ok(block)
 }
 
 /// A `PT_LOAD` program header, checked against the file.
@@ -158,20 +190,20 @@ impl LoadSegment {
     }
 }
 
-/// Parses program header `bytes` (56 bytes); `None` for headers other than a non-empty
-/// `PT_LOAD`.
-fn parse_load_segment(bytes: &[u8], file_size: u64) -> Result<Option<LoadSegment>, BootError> {
-    let field = |value: Option<u64>| value.ok_or(invalid("kernel.elf program header is truncated"));
-    // p_type (0), p_flags (4), p_offset (8), p_vaddr (16), p_filesz (32), p_memsz (40).
-    if field(u32_at(bytes, 0).map(u64::from))? != u64::from(PT_LOAD) {
+/// Checks program header `header`; `None` for headers other than a non-empty `PT_LOAD`.
+fn parse_load_segment(
+    header: &ProgramHeader,
+    file_size: u64,
+) -> Result<Option<LoadSegment>, BootError> {
+    if header.p_type(LittleEndian) != PT_LOAD {
         return Ok(None);
     }
     let segment = LoadSegment {
-        flags: field(u32_at(bytes, 4).map(u64::from))? as u32,
-        file_offset: field(u64_at(bytes, 8))?,
-        virtual_address: field(u64_at(bytes, 16))?,
-        file_size: field(u64_at(bytes, 32))?,
-        memory_size: field(u64_at(bytes, 40))?,
+        flags: header.p_flags(LittleEndian).0,
+        file_offset: header.p_offset(LittleEndian),
+        virtual_address: header.p_vaddr(LittleEndian),
+        file_size: header.p_filesz(LittleEndian),
+        memory_size: header.p_memsz(LittleEndian),
     };
     if segment.memory_size == 0 {
         return Ok(None);
@@ -195,25 +227,16 @@ fn parse_load_segment(bytes: &[u8], file_size: u64) -> Result<Option<LoadSegment
     Ok(Some(segment))
 }
 
-/// Reads and checks the program header table; returns the `PT_LOAD` segments in order.
-fn read_segments(
-    file: &mut impl KernelFile,
-    header: &FileHeader,
+/// Checks the program header table; returns the `PT_LOAD` segments in order.
+fn load_segments(
+    program_headers: &[ProgramHeader],
+    file_size: u64,
 ) -> Result<([Option<LoadSegment>; MAX_SEGMENTS], usize), BootError> {
-    let mut table = [0u8; MAX_PROGRAM_HEADERS * PROGRAM_HEADER_SIZE];
-    let table = table
-        .get_mut(..header.program_header_count * PROGRAM_HEADER_SIZE)
-        .ok_or(invalid("kernel.elf has too many program headers"))?;
-    match header.program_header_offset.checked_add(table.len() as u64) {
-        Some(end) if end <= file.size() => {}
-        _ => return Err(invalid("kernel.elf program headers lie outside the file")),
-    }
-    file.read_exact_at(header.program_header_offset, table)?;
     let mut segments = [None; MAX_SEGMENTS];
     let mut count = 0;
     let mut previous_end = 0;
-    for bytes in table.chunks_exact(PROGRAM_HEADER_SIZE) {
-        let Some(segment) = parse_load_segment(bytes, file.size())? else {
+    for header in program_headers {
+        let Some(segment) = parse_load_segment(header, file_size)? else {
             continue;
         };
         // The gABI requires PT_LOAD entries sorted by p_vaddr; overlapping pages would be
@@ -239,13 +262,9 @@ pub fn load(
     file: &mut impl KernelFile,
     allocate: impl Fn(u64) -> Result<u64, BootError>,
 ) -> Result<LoadedKernel, BootError> {
-    let mut header_bytes = [0u8; HEADER_SIZE];
-    if file.size() < HEADER_SIZE as u64 {
-        return Err(invalid("kernel.elf is shorter than an ELF header"));
-    }
-    file.read_exact_at(0, &mut header_bytes)?;
-    let header = parse_file_header(&header_bytes)?;
-    let (loads, count) = read_segments(file, &header)?;
+    let block = read_header_block(file)?;
+    let entry = block.header()?.e_entry(LittleEndian);
+    let (loads, count) = load_segments(block.program_headers()?, file.size())?;
     let loads = loads.iter().take(count).flatten();
     // Sorted and non-overlapping (checked above): the first starts lowest, the last ends highest.
     let lowest = loads.clone().next().map(LoadSegment::first_page);
@@ -256,7 +275,7 @@ pub fn load(
     if highest - lowest > MAX_IMAGE_SIZE {
         return Err(invalid("kernel.elf segments are outside the kernel area"));
     }
-    if !(lowest..highest).contains(&header.entry) {
+    if !(lowest..highest).contains(&entry) {
         return Err(invalid("kernel.elf entry point is outside its image"));
     }
     let size = highest - lowest;
@@ -272,15 +291,15 @@ pub fn load(
         *slot = Some(Segment {
             virtual_start: start,
             size: segment.end_page() - start,
-            writable: segment.flags & PF_W != 0,
-            executable: segment.flags & PF_X != 0,
+            writable: segment.flags & PF_W.0 != 0,
+            executable: segment.flags & PF_X.0 != 0,
         });
     }
     Ok(LoadedKernel {
         physical_start,
         virtual_start: lowest,
         physical_size: size,
-        entry: header.entry,
+        entry,
         segments,
     })
 }

@@ -1,25 +1,28 @@
 //! A loader for the static ring-3 executables under `apps/`: ELF64, little-endian, x86-64,
 //! `ET_EXEC`, `PT_LOAD` segments at their link addresses (no relocations, no interpreter).
 //!
-//! Parsing is `xmas-elf`'s (the crate and version the boot stub loads the kernel with). The
-//! crate trusts its input in two places, which this loader checks first so that no image can
-//! make it panic: a program header outside the file (it slices without a bound), and a header
-//! not aligned for its type (its reader asserts alignment; an unaligned image is copied into an
-//! aligned buffer). Every field the loader uses is then checked against the file and the user
-//! half before anything is mapped, each failure a typed [`ElfError`].
+//! Parsing is `object`'s ELF reader (the crate the boot stub loads the kernel with), which
+//! returns an error for any header or table that does not fit the file instead of panicking;
+//! its types have alignment 1, so an image is read in place from any buffer address. This
+//! loader checks what the reader does not: the file type, machine and `e_version`, the program
+//! header size and alignment, and every field of each `PT_LOAD` segment against the user half
+//! before anything is mapped, each failure a typed [`ElfError`].
 
 use alloc::vec::Vec;
 
-use xmas_elf::ElfFile;
-use xmas_elf::header::{Class, Data, Machine, Type};
-use xmas_elf::program::{self, ProgramHeader};
+use object::LittleEndian;
+use object::elf::{
+    EM_X86_64, ET_EXEC, EV_CURRENT, FileHeader64, PF_W, PF_X, PT_INTERP, PT_LOAD, ProgramHeader64,
+};
+use object::read::elf::{FileHeader as _, ProgramHeader as _};
 
 use crate::arch::address_space::{AddressSpace, MapUserError, USER_END, UserPageAccess};
 
 const PAGE_SIZE: u64 = 4096;
 const PROGRAM_HEADER_SIZE: u64 = 56;
-/// Alignment of the ELF64 headers (their widest field).
-const HEADER_ALIGNMENT: usize = 8;
+/// Alignment of the program header table in the file: the gABI lays ELF64 structures out at
+/// their natural alignment (that of their widest field).
+const HEADER_ALIGNMENT: u64 = 8;
 /// Segments may not start below 64 KiB (keeps null-pointer dereferences faulting).
 const LOWEST_LOAD_ADDRESS: u64 = 0x1_0000;
 
@@ -47,91 +50,101 @@ impl From<MapUserError> for ElfError {
     }
 }
 
-struct Segment {
-    offset: u64,
+/// The ELF-64 header and program header types, little-endian.
+type ElfHeader = FileHeader64<LittleEndian>;
+type ProgramHeader = ProgramHeader64<LittleEndian>;
+
+struct Segment<'image> {
     address: u64,
-    file_size: u64,
     memory_size: u64,
+    /// The segment's bytes in the file (`p_filesz` of them).
+    data: &'image [u8],
     access: UserPageAccess,
 }
 
-/// The file header, checked: ELF64, little-endian, `ET_EXEC`, x86-64, 56-byte program headers
-/// whose table lies inside the file at an aligned offset (so `xmas-elf` may read it).
-fn check_header(file: &ElfFile<'_>) -> Result<(), ElfError> {
-    let header = &file.header;
-    if header.pt1.class() != Class::SixtyFour || header.pt1.data() != Data::LittleEndian {
-        return Err(ElfError::Unsupported("not 64-bit little-endian"));
-    }
-    if header.pt2.type_().as_type() != Type::Executable {
+/// The file header, parsed by `object` (magic, ELFCLASS64, EI_VERSION and a known data
+/// encoding) and checked here: little-endian, `ET_EXEC`, x86-64, `e_version` 1, 56-byte
+/// program headers.
+fn check_header(image: &[u8]) -> Result<&ElfHeader, ElfError> {
+    let header = ElfHeader::parse(image).map_err(|_| ElfError::Unsupported("not an ELF file"))?;
+    let endian = header
+        .endian()
+        .map_err(|_| ElfError::Unsupported("not 64-bit little-endian"))?;
+    if header.e_type(endian) != ET_EXEC {
         return Err(ElfError::Unsupported("not a static executable (ET_EXEC)"));
     }
-    if header.pt2.machine().as_machine() != Machine::X86_64 {
+    if header.e_machine(endian) != EM_X86_64 {
         return Err(ElfError::Unsupported("not x86-64"));
     }
-    if u64::from(header.pt2.ph_entry_size()) != PROGRAM_HEADER_SIZE {
+    if header.e_version(endian) != u32::from(EV_CURRENT.0) {
+        return Err(ElfError::Unsupported("unknown ELF version"));
+    }
+    if u64::from(header.e_phentsize(endian)) != PROGRAM_HEADER_SIZE {
         return Err(ElfError::Unsupported("unexpected program header size"));
     }
-    let table = header.pt2.ph_offset();
-    let table_end = u64::from(header.pt2.ph_count())
-        .checked_mul(PROGRAM_HEADER_SIZE)
-        .and_then(|size| table.checked_add(size));
-    if table_end.is_none_or(|end| end > file.input.len() as u64) {
-        return Err(ElfError::Truncated);
-    }
-    if !table.is_multiple_of(HEADER_ALIGNMENT as u64) {
-        return Err(ElfError::Unsupported("misaligned program header table"));
-    }
-    Ok(())
+    Ok(header)
 }
 
 /// The loadable segment `header` describes, checked; `None` for segments not loaded.
-fn segment(header: ProgramHeader<'_>, image_length: u64) -> Result<Option<Segment>, ElfError> {
-    match header.get_type() {
-        Ok(program::Type::Interp) => {
+fn segment<'image>(
+    header: &ProgramHeader,
+    image: &'image [u8],
+) -> Result<Option<Segment<'image>>, ElfError> {
+    let endian = LittleEndian;
+    match header.p_type(endian) {
+        PT_INTERP => {
             return Err(ElfError::Unsupported(
                 "has an interpreter (dynamically linked)",
             ));
         }
-        Ok(program::Type::Load) => {}
+        PT_LOAD => {}
         _ => return Ok(None),
     }
-    let flags = header.flags();
-    let segment = Segment {
-        offset: header.offset(),
-        address: header.virtual_addr(),
-        file_size: header.file_size(),
-        memory_size: header.mem_size(),
-        access: UserPageAccess {
-            writable: flags.is_write(),
-            executable: flags.is_execute(),
-        },
-    };
-    let end = segment.address.checked_add(segment.memory_size);
-    let file_end = segment.offset.checked_add(segment.file_size);
-    if segment.file_size > segment.memory_size
-        || segment.address < LOWEST_LOAD_ADDRESS
+    let flags = header.p_flags(endian).0;
+    let address = header.p_vaddr(endian);
+    let memory_size = header.p_memsz(endian);
+    // `object` returns the file bytes or an error if they do not lie inside the image.
+    let data = header
+        .data(endian, image)
+        .map_err(|_| ElfError::BadSegment(address))?;
+    let end = address.checked_add(memory_size);
+    if data.len() as u64 > memory_size
+        || address < LOWEST_LOAD_ADDRESS
         || end.is_none_or(|end| end > USER_END)
-        || file_end.is_none_or(|end| end > image_length)
     {
-        return Err(ElfError::BadSegment(segment.address));
+        return Err(ElfError::BadSegment(address));
     }
-    Ok(Some(segment))
+    Ok(Some(Segment {
+        address,
+        memory_size,
+        data,
+        access: UserPageAccess {
+            writable: flags & PF_W.0 != 0,
+            executable: flags & PF_X.0 != 0,
+        },
+    }))
 }
 
-/// The checked entry point and loadable segments of `image` (which is 8-byte aligned).
-fn parse(image: &[u8]) -> Result<(u64, Vec<Segment>), ElfError> {
-    let file = ElfFile::new(image).map_err(|_| ElfError::Unsupported("not an ELF file"))?;
-    check_header(&file)?;
+/// The checked entry point and loadable segments of `image`: the program header table inside
+/// the file (`object` checks), then at an aligned offset.
+fn parse(image: &[u8]) -> Result<(u64, Vec<Segment<'_>>), ElfError> {
+    let header = check_header(image)?;
+    let program_headers = header
+        .program_headers(LittleEndian, image)
+        .map_err(|_| ElfError::Truncated)?;
+    if !header
+        .e_phoff(LittleEndian)
+        .is_multiple_of(HEADER_ALIGNMENT)
+    {
+        return Err(ElfError::Unsupported("misaligned program header table"));
+    }
     let mut segments = Vec::new();
-    for index in 0..file.header.pt2.ph_count() {
-        let header = file
-            .program_header(index)
-            .map_err(|_| ElfError::Truncated)?;
-        if let Some(segment) = segment(header, image.len() as u64)? {
+    for program_header in program_headers {
+        if let Some(segment) = segment(program_header, image)? {
             segments.push(segment);
         }
     }
-    let entry = file.header.pt2.entry_point();
+    let entry = header.e_entry(LittleEndian);
     let entry_is_loaded = segments.iter().any(|segment| {
         segment.access.executable
             && entry >= segment.address
@@ -146,21 +159,6 @@ fn parse(image: &[u8]) -> Result<(u64, Vec<Segment>), ElfError> {
 /// Checks `image` and maps its `PT_LOAD` segments into `space` (zero-filled beyond the file
 /// bytes); returns the entry point.
 pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, ElfError> {
-    let aligned_copy: Vec<u64>;
-    let image = if (image.as_ptr() as usize).is_multiple_of(HEADER_ALIGNMENT) {
-        image
-    } else {
-        aligned_copy = image
-            .chunks(HEADER_ALIGNMENT)
-            .map(|chunk| {
-                let mut word = [0u8; HEADER_ALIGNMENT];
-                word[..chunk.len()].copy_from_slice(chunk);
-                u64::from_ne_bytes(word)
-            })
-            .collect();
-        let bytes: &[u8] = zerocopy::IntoBytes::as_bytes(aligned_copy.as_slice());
-        &bytes[..image.len()]
-    };
     let (entry, segments) = parse(image)?;
     for segment in &segments {
         let first = segment.address & !(PAGE_SIZE - 1);
@@ -170,10 +168,8 @@ pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, ElfError> {
             space.map_zeroed(page, segment.access)?;
             page += PAGE_SIZE;
         }
-        let start = segment.offset as usize;
-        let data = &image[start..start + segment.file_size as usize];
         space
-            .write_with(segment.address, data, true)
+            .write_with(segment.address, segment.data, true)
             .map_err(|violation| ElfError::BadSegment(violation.address))?;
     }
     Ok(entry)
