@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs a fuzz campaign over every cargo-fuzz target and prints the docs/fuzzing.md table.
 
-Each target runs until it has executed --runs inputs or for --minutes of wall time, whichever
-comes first (libFuzzer's -runs and -max_total_time), one libFuzzer process per target, --jobs
+Each target runs until it has executed --runs inputs or for --minutes of CPU time, whichever
+comes first (libFuzzer's -runs; the CPU bound is watched by this script), one libFuzzer process per target, --jobs
 targets at a time. The corpus is kept in each fuzz crate's corpus/<target> (not committed), so a
 second campaign starts where the first stopped. A target that crashes, leaks or times out stops
 the campaign's exit status from being 0; its artifact stays in fuzz/artifacts/<target>.
@@ -12,6 +12,9 @@ needs: cargo-fuzz (`cargo install cargo-fuzz`), the pinned nightly toolchain.
 """
 
 import argparse
+import os
+import signal
+import tempfile
 import concurrent.futures
 import pathlib
 import re
@@ -20,6 +23,8 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The exit code asked of libFuzzer when this script interrupts it at the CPU bound.
+INTERRUPTED = 72
 
 
 def targets():
@@ -33,28 +38,71 @@ def build(crate):
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def run(crate, target, runs, seconds):
+def fuzzer_binary(crate, target):
+    """The binary `cargo fuzz build --release` wrote for one target."""
+    found = sorted(crate.glob(f"target/*/release/{target}"))
+    if not found:
+        raise SystemExit(f"{crate}: no built fuzzer for {target} (did `cargo fuzz build` run?)")
+    return found[0]
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a running process, from /proc (Linux only)."""
+    try:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def run(crate, target, runs, cpu_limit):
+    """Runs one target until `runs` executions or `cpu_limit` CPU-seconds, whichever first.
+
+    The CPU bound is enforced here (libFuzzer only knows wall time): the fuzzer's own CPU time
+    is read from /proc every second and the fuzzer is interrupted (SIGINT, after which libFuzzer
+    prints its final statistics and exits with its interrupt code) once it passes the bound. So
+    a target on a loaded machine still gets its full share of CPU, not of wall time.
+    """
     corpus = crate / "corpus" / target
     corpus.mkdir(parents=True, exist_ok=True)
+    artifacts = crate / "artifacts" / target
+    artifacts.mkdir(parents=True, exist_ok=True)
+    command = [str(fuzzer_binary(crate, target)), str(corpus)]
     seeds = crate / "seeds" / target
-    command = ["cargo", "fuzz", "run", "--release", target, str(corpus)]
     if seeds.is_dir():
         command.append(str(seeds))
-    command += ["--", f"-runs={runs}", f"-max_total_time={seconds}", "-print_final_stats=1"]
+    command += [f"-runs={runs}", "-print_final_stats=1", f"-artifact_prefix={artifacts}/",
+                f"-interrupted_exit_code={INTERRUPTED}"]
     started = time.monotonic()
-    result = subprocess.run(command, cwd=crate, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, errors="replace")
+    with tempfile.TemporaryFile("w+", errors="replace") as log:
+        process = subprocess.Popen(command, cwd=crate, stdout=log, stderr=subprocess.STDOUT)
+        used = 0.0
+        while process.poll() is None:
+            time.sleep(1)
+            used = max(used, cpu_seconds(process.pid))
+            if used >= cpu_limit:
+                process.send_signal(signal.SIGINT)
+                process.wait()
+        log.seek(0)
+        text = log.read()
     elapsed = time.monotonic() - started
-    text = result.stdout
     stat = lambda name: int(m.group(1)) if (m := re.search(rf"stat::{name}:\s+(\d+)", text)) else 0
+    executions = stat("number_of_executed_units")
+    if executions == 0 and (last := re.findall(r"^#(\d+)", text, re.MULTILINE)):
+        executions = int(last[-1])
     coverage = re.findall(r"cov: (\d+) ft: (\d+) corp: (\d+)/", text)
     cov, features, corpus_size = coverage[-1] if coverage else ("?", "?", "?")
-    crashed = result.returncode != 0
+    crashed = process.returncode not in (0, INTERRUPTED)
+    print(f"{crate.relative_to(ROOT).as_posix()}/{target}: {executions:,} executions, "
+          f"{round(used)} CPU s, {round(elapsed)} wall s, exit {process.returncode}",
+          file=sys.stderr, flush=True)
     return {
         "crate": crate.relative_to(ROOT).as_posix(),
         "target": target,
-        "executions": stat("number_of_executed_units"),
-        "per_second": stat("average_exec_per_sec"),
+        "executions": executions,
+        "per_second": round(executions / used) if used else 0,
+        "cpu_seconds": round(used),
         "seconds": round(elapsed),
         "coverage": cov,
         "features": features,
@@ -77,14 +125,14 @@ def main():
               in arguments.only.split(",")]
     for crate in sorted({crate for crate, _ in chosen}):
         build(crate)
-    seconds = int(arguments.minutes * 60)
+    cpu_limit = arguments.minutes * 60
     with concurrent.futures.ThreadPoolExecutor(arguments.jobs) as pool:
-        rows = list(pool.map(lambda item: run(*item, arguments.runs, seconds), chosen))
-    print("| crate | target | executions | exec/s | wall s | cov | ft | corpus | result |")
-    print("|---|---|---|---|---|---|---|---|---|")
+        rows = list(pool.map(lambda item: run(*item, arguments.runs, cpu_limit), chosen))
+    print("| crate | target | executions | exec/CPU-s | CPU s | wall s | cov | ft | corpus | result |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| `{row['crate']}` | `{row['target']}` | {row['executions']:,} | "
-              f"{row['per_second']:,} | {row['seconds']} | {row['coverage']} | {row['features']} | "
+              f"{row['per_second']:,} | {row['cpu_seconds']} | {row['seconds']} | {row['coverage']} | {row['features']} | "
               f"{row['corpus']} | {row['result']} |")
     failed = [row for row in rows if row["log"]]
     for row in failed:
