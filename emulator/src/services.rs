@@ -230,7 +230,8 @@ pub struct HostServices<M: GuestMemory + Clone> {
     memory: M,
     device_count: u32,
     delivery_failures: u64,
-    /// When the services started (the integration services' clock).
+    /// When the services started: the integration services' clock, and the origin of the
+    /// partition reference counter (TIME_REF_COUNT and the 4.0 time samples' reference time).
     started: std::time::Instant,
     /// Progress of [`IntegrationConfig::rescind`].
     rescind_script: RescindScript,
@@ -311,8 +312,13 @@ impl<M: GuestMemory + Clone> HostServices<M> {
     /// before the guest runs.
     /// The server's post-failure switches become the SynIC model's [`PostFaults`]; without
     /// connection id 4 (a host below 5.0, or the `no_connection_id_4` switch) only id 1 is
-    /// registered.
+    /// registered. The host's partition reference counter (MSR TIME_REF_COUNT) becomes the
+    /// services' clock, so the reference time in the time-sync samples is read from the same
+    /// counter the guest reads, as on Hyper-V (OpenVMM's timesync IC takes both from one
+    /// `ReferenceTimeSource`: microsoft/openvmm `vm/devices/hyperv_ic/src/timesync.rs`).
     pub fn register(&self, host: &mut SynicHost) {
+        let started = self.started;
+        host.set_reference_clock(Box::new(move || reference_time_since(started)));
         host.register_message_connection(MESSAGE_CONNECTION_ID);
         if self.server.listens_on_connection_id_4() {
             host.register_message_connection(MESSAGE_CONNECTION_ID_MULTICLIENT);
@@ -325,6 +331,11 @@ impl<M: GuestMemory + Clone> HostServices<M> {
         for relid in 1..=self.device_count {
             host.register_event_connection(CHANNEL_CONNECTION_ID_BASE + relid);
         }
+    }
+
+    /// The partition reference counter now: 100 ns units since the services started.
+    pub fn reference_time(&self) -> u64 {
+        reference_time_since(self.started)
     }
 
     /// The VMBus server (to rescind, inspect, or set misbehaviour).
@@ -437,6 +448,8 @@ impl<M: GuestMemory + Clone> HostServices<M> {
             let open = self.server.is_open(relid) && !self.server.is_rescinded(relid);
             self.devices.integration.set_open(relid, open);
         }
+        // The integration host's reference time is `now` in 100 ns units: the counter
+        // `register` gives TIME_REF_COUNT.
         let now = self.started.elapsed();
         self.devices.integration.tick(now);
         self.run_rescind_script(now);
@@ -656,4 +669,9 @@ impl<M: GuestMemory + Clone> HostEventHandler for SharedHostServices<M> {
     fn mmio_write(&mut self, gpa: u64, size: u8, value: u64, memory: &dyn GuestMemory) -> bool {
         self.lock().mmio_write(gpa, size, value, memory)
     }
+}
+
+/// 100 ns units since `started` (the partition reference counter's unit).
+fn reference_time_since(started: std::time::Instant) -> u64 {
+    u64::try_from(started.elapsed().as_nanos() / 100).unwrap_or(u64::MAX)
 }

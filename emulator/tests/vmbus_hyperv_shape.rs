@@ -325,3 +325,42 @@ fn a_lost_requestoffers_is_reported_by_the_bus_instead_of_a_hang() {
         )))
     );
 }
+
+#[test]
+fn time_ref_count_is_the_services_reference_clock() {
+    use hyperv::platform::HypervisorBackend;
+    let loopback = Loopback::new(SynicHost::new(HostConfig::default()), MEMORY_BYTES);
+    // The SynIC model's own clock starts here; the services' later: without `register` tying
+    // them together the MSR would read ahead of the time samples' reference time.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let services = HostServices::new(loopback.memory(), ServerConfig::standard(1));
+    loopback.with_host(|host, _| services.register(host));
+    let before = services.reference_time();
+    // MSR TIME_REF_COUNT (Hyper-V TLFS: 0x40000020).
+    let counter = loopback.backend(0).read_msr(0x4000_0020).unwrap();
+    let after = services.reference_time();
+    assert!(
+        before <= counter && counter <= after,
+        "TIME_REF_COUNT {counter} outside the services' clock [{before}, {after}]"
+    );
+}
+
+#[test]
+fn a_stale_time_sample_is_advanced_by_the_emulated_reference_counter() {
+    use drivers::integration::{TimeSample, sample_time_with_counter};
+    use hyperv::platform::read_reference_counter;
+    let loopback = Loopback::new(SynicHost::new(HostConfig::default()), MEMORY_BYTES);
+    loopback.with_host(|host, _| host.set_reference_clock(Box::new(|| 70_000_000)));
+    // The emulator grants the counter, as Hyper-V does (CPUID 0x40000003 EAX bit 1).
+    let privileges = HostConfig::default().privileges;
+    let mut backend = loopback.backend(0);
+    // Taken at reference time 4 s, read at 7 s: 3 s (30,000,000 × 100 ns) old.
+    let sample = TimeSample {
+        host_time: 133_000_000_000_000_000,
+        reference_time: Some(40_000_000),
+        flags: 1,
+    };
+    let now =
+        sample_time_with_counter(&sample, || read_reference_counter(&mut backend, privileges));
+    assert_eq!(now, 133_000_000_030_000_000);
+}

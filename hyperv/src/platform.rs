@@ -13,8 +13,10 @@
 //! [emulated link]: crate::emulated_link
 //! [`GuestMemory`]: crate::memory::GuestMemory
 
+use crate::cpuid::PartitionPrivileges;
 use crate::hypercall::{HypercallInput, HypercallOutput};
 use crate::memory::PAGE_SIZE;
+use crate::msr;
 
 /// A failure of the platform itself (not a hypercall status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,9 +177,82 @@ pub trait MmioAccess {
     fn mmio_write(&mut self, gpa: u64, size: u8, value: u64) -> Result<(), PlatformError>;
 }
 
+/// Reads the partition reference counter (MSR TIME_REF_COUNT, 100 ns units since the partition
+/// started), or `None` when `privileges` (CPUID 0x40000003 EAX/EBX) do not grant it
+/// (AccessPartitionReferenceCounter, bit 1; the MSR is then not read, as it would raise #GP)
+/// or the read fails. Linux reads the same counter for time sync (`hv_read_reference_counter`
+/// in `drivers/hv/hv_util.c`, torvalds/linux).
+pub fn read_reference_counter(
+    backend: &mut impl HypervisorBackend,
+    privileges: PartitionPrivileges,
+) -> Option<u64> {
+    if !privileges.contains(PartitionPrivileges::ACCESS_PARTITION_REFERENCE_COUNTER) {
+        return None;
+    }
+    backend.read_msr(msr::TIME_REF_COUNT).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use alloc::vec::Vec;
+
+    /// A backend whose TIME_REF_COUNT reads `counter` (or fails), counting the reads.
+    struct CounterBackend {
+        counter: Result<u64, PlatformError>,
+        reads: Vec<u32>,
+    }
+
+    impl HypervisorBackend for CounterBackend {
+        fn write_msr(&mut self, msr: u32, _value: u64) -> Result<(), PlatformError> {
+            Err(PlatformError::GeneralProtection { msr })
+        }
+        fn read_msr(&mut self, msr: u32) -> Result<u64, PlatformError> {
+            self.reads.push(msr);
+            if msr == 0x4000_0020 {
+                self.counter
+            } else {
+                Err(PlatformError::GeneralProtection { msr })
+            }
+        }
+        fn hypercall(
+            &mut self,
+            _input: HypercallInput,
+            _input_parameter: u64,
+            _output_parameter: u64,
+        ) -> Result<HypercallOutput, PlatformError> {
+            Err(PlatformError::LinkFailure)
+        }
+        fn vp_index(&self) -> u32 {
+            0
+        }
+    }
+
+    #[test]
+    fn the_reference_counter_is_read_only_when_granted() {
+        let granted = PartitionPrivileges::REQUIRED_FOR_VMBUS
+            .union(PartitionPrivileges::ACCESS_PARTITION_REFERENCE_COUNTER);
+        let mut backend = CounterBackend {
+            counter: Ok(123_456_789),
+            reads: Vec::new(),
+        };
+        assert_eq!(
+            read_reference_counter(&mut backend, granted),
+            Some(123_456_789)
+        );
+        // MSR 0x40000020, written from the TLFS number, not from our constant.
+        assert_eq!(backend.reads, [0x4000_0020]);
+        // Not granted (CPUID 0x40000003 EAX bit 1 clear): not read at all.
+        assert_eq!(
+            read_reference_counter(&mut backend, PartitionPrivileges::REQUIRED_FOR_VMBUS),
+            None
+        );
+        assert_eq!(backend.reads.len(), 1);
+        // A failing read gives None.
+        backend.counter = Err(PlatformError::LinkFailure);
+        assert_eq!(read_reference_counter(&mut backend, granted), None);
+    }
 
     #[test]
     fn bump_allocator_hands_out_aligned_pages_until_the_end() {

@@ -123,3 +123,15 @@ pub fn sample_time_now(sample: &TimeSample, reference_now: Option<u64>) -> u64 {
         _ => sample.host_time,
     }
 }
+
+/// [`sample_time_now`] with the reference counter read by `read_reference_counter` (the
+/// partition reference counter, MSR TIME_REF_COUNT, or `None` where it cannot be read), only
+/// for a sample that carries a reference time (4.0): an older sample is taken as current and
+/// the counter is not read.
+pub fn sample_time_with_counter(
+    sample: &TimeSample,
+    read_reference_counter: impl FnOnce() -> Option<u64>,
+) -> u64 {
+    let reference_now = sample.reference_time.and_then(|_| read_reference_counter());
+    sample_time_now(sample, reference_now)
+}

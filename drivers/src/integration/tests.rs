@@ -462,3 +462,33 @@ fn a_sample_is_advanced_by_the_reference_time_since_it_was_taken() {
     assert_eq!(sample_time_now(&sample, Some(100)), 1_000);
     assert_eq!(sample_time_now(&sample, Some(500 + 600_000_001)), 1_000);
 }
+
+#[test]
+fn only_a_sample_with_a_reference_time_reads_the_counter() {
+    let mut reads = 0;
+    let old = TimeSample {
+        host_time: 133_000_000_000_000_000,
+        reference_time: Some(20_000_000),
+        flags: 1,
+    };
+    // Taken 3 s (30,000,000 × 100 ns) before the counter read: advanced by exactly that.
+    let now = sample_time_with_counter(&old, || {
+        reads += 1;
+        Some(50_000_000)
+    });
+    assert_eq!(now, 133_000_000_030_000_000);
+    assert_eq!(reads, 1);
+    // The counter cannot be read: as sent.
+    assert_eq!(sample_time_with_counter(&old, || None), old.host_time);
+    // A 1.0/3.0 sample has no reference time: as sent, and the counter is not read.
+    let older_layout = TimeSample {
+        reference_time: None,
+        ..old
+    };
+    let now = sample_time_with_counter(&older_layout, || {
+        reads += 1;
+        Some(50_000_000)
+    });
+    assert_eq!(now, older_layout.host_time);
+    assert_eq!(reads, 1);
+}

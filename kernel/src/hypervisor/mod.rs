@@ -14,7 +14,7 @@ pub mod page_allocator;
 pub mod physical_memory;
 pub mod real;
 
-use hyperv::cpuid::{CpuidError, HypervisorFeatures, HypervisorLeaves};
+use hyperv::cpuid::{CpuidError, HypervisorFeatures, HypervisorLeaves, PartitionPrivileges};
 use hyperv::emulated_link::EmulatedLinkBackend;
 use hyperv::hypercall::{HypercallInput, HypercallOutput};
 use hyperv::platform::{HypervisorBackend, MmioAccess, PlatformError};
@@ -125,6 +125,25 @@ impl Backend {
                 any
             }
         }
+    }
+
+    /// The partition privileges this platform grants: CPUID 0x40000003 EAX/EBX on Hyper-V,
+    /// the privileges the emulator announced on the link otherwise.
+    pub fn privileges(&self) -> PartitionPrivileges {
+        match self {
+            Backend::Real(_) => read_leaves()
+                .check()
+                .map_or(PartitionPrivileges::empty(), |features| features.privileges),
+            Backend::Emulated(link) => link.privileges(),
+        }
+    }
+
+    /// The partition reference counter (MSR TIME_REF_COUNT, 100 ns units), the same path the
+    /// TSC calibration reads on Hyper-V (`platform::reference_timer`); `None` when the
+    /// privilege is not granted or the read fails.
+    pub fn reference_counter(&mut self) -> Option<u64> {
+        let privileges = self.privileges();
+        hyperv::platform::read_reference_counter(self, privileges)
     }
 }
 

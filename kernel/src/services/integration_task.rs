@@ -5,7 +5,10 @@
 //! - a negotiation writes `ic: <service> negotiated framework X.Y message X.Y` to COM1;
 //! - a time sample sets the kernel's wall clock (`crate::clock::set_wall_clock`; the monotonic
 //!   clock does not move), from the first sample and from every SYNC sample, as Linux's
-//!   `adj_guesttime` does (SYNC is the host's "set the clock now"; SAMPLEs are hints);
+//!   `adj_guesttime` does (SYNC is the host's "set the clock now"; SAMPLEs are hints); a 4.0
+//!   sample is advanced by the partition reference time elapsed since the host took it (the
+//!   counter, MSR TIME_REF_COUNT, is read by the bus task; where the platform does not grant
+//!   it the sample is taken as current);
 //! - an accepted shutdown or restart request is passed to the kernel's init task
 //!   ([`ShutdownRequest`]) after the reply was written; the init task carries it out
 //!   (`services::carry_out_shutdown`).
@@ -21,7 +24,7 @@ use alloc::vec::Vec;
 
 use drivers::integration::{
     GuestIdentity, IcChannel, IcEvent, Service, ShutdownKind, TimeSample, UtcTime,
-    host_time_to_unix_nanoseconds, sample_time_now, wire::time_sync_flags,
+    host_time_to_unix_nanoseconds, sample_time_with_counter, wire::time_sync_flags,
 };
 use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, RingMemory};
 use vmbus::client::{ChannelOffer, SubscriberId};
@@ -39,6 +42,10 @@ const RING_PAGES: u64 = 4;
 
 /// How long stopping waits for the host to confirm the closes.
 const STOP_WAIT_MILLISECONDS: u64 = 1_000;
+
+/// How long a time sample waits for the bus task to read the reference counter (one MSR read,
+/// over COM2 under the emulator; generous for a loaded machine).
+const REFERENCE_COUNTER_MILLISECONDS: u64 = 1_000;
 
 /// A host request the kernel must carry out.
 pub type ShutdownRequest = ShutdownKind;
@@ -307,9 +314,8 @@ impl IntegrationTask {
         if self.clock_set && sample.flags & time_sync_flags::SYNC == 0 {
             return;
         }
-        // The guest does not read the partition reference counter here (under the emulator it
-        // is not reachable): the sample is taken as current.
-        let host_time = sample_time_now(sample, None);
+        // A 4.0 sample is advanced by the reference time elapsed since the host took it.
+        let host_time = sample_time_with_counter(sample, || self.read_reference_counter());
         let Some(unix) = host_time_to_unix_nanoseconds(host_time) else {
             log::warn!("ic: time sample {host_time} is before 1970; ignored");
             return;
@@ -321,6 +327,19 @@ impl IntegrationTask {
                 UtcTime::from_unix_nanoseconds(unix)
             ));
         }
+    }
+
+    /// The partition reference counter, read by the bus task (which owns the backend); `None`
+    /// where the platform does not grant it, or when the bus task does not answer within
+    /// [`REFERENCE_COUNTER_MILLISECONDS`] (the sample is then taken as current).
+    fn read_reference_counter(&self) -> Option<u64> {
+        let (reply, answer) = ipc::channel(1);
+        self.bus_task
+            .send(BusMessage::ReferenceCounter { reply })
+            .ok()?;
+        let deadline = crate::clock::ticks()
+            + crate::clock::milliseconds_to_ticks(REFERENCE_COUNTER_MILLISECONDS);
+        answer.recv_until(deadline).ok().flatten()
     }
 
     /// Closes every open channel, with a bounded wait for the host's confirmations.

@@ -78,6 +78,12 @@ pub enum BusMessage {
         /// The value read (0 for a write), or why the access failed.
         reply: Sender<Result<u64, PlatformError>>,
     },
+    /// Read the partition reference counter (for time sync), carried out by the bus task
+    /// because it owns the platform backend.
+    ReferenceCounter {
+        /// The counter in 100 ns units, or `None` where it cannot be read.
+        reply: Sender<Option<u64>>,
+    },
     /// Send UNLOAD, wait for the host, tear the SynIC down and end the task.
     Shutdown,
 }
@@ -334,6 +340,9 @@ fn run(
                         }
                     };
                     let _ = reply.try_send(result);
+                }
+                Ok(BusMessage::ReferenceCounter { reply }) => {
+                    let _ = reply.try_send(bus.synic().backend().reference_counter());
                 }
                 Ok(BusMessage::Shutdown) | Err(ipc::TryRecvError::Closed) => {
                     if !shutting_down {
