@@ -89,6 +89,12 @@ fn demo_renders_verifies_and_shows_the_picture() {
             .find(|line| line.contains(pattern))
             .unwrap_or_else(|| panic!("no {pattern:?} line in the console:\n{}", outcome.console))
     };
+    // The emulated host offers the four integration services by default, as Hyper-V does; the
+    // README's demo shows each negotiated (issue 16's first check).
+    for service in ["heartbeat", "shutdown", "timesync", "kvp"] {
+        let line = find(&format!("ic: {service} negotiated"));
+        assert!(line.starts_with("ic: "), "{line:?}");
+    }
     // `gpupv-check` runs first and passes; the vGPU-specific demos are not skipped on it.
     let passed = outcome
         .console
