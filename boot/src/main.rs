@@ -258,7 +258,16 @@ fn find_framebuffer(reporter: &mut Reporter) -> Framebuffer {
 fn load_and_enter(stub_entry: u64, reporter: &mut Reporter) -> Result<Infallible, BootError> {
     // The command line first: the kernel file holds the partition's file system open
     // (exclusively) until it is dropped.
-    let command_line = read_file(COMMAND_LINE_PATH).unwrap_or_default();
+    // No command line file is normal (a disk made without one): the kernel's defaults apply.
+    // It is said, so that a file that exists but cannot be read is not taken silently for none.
+    let command_line = read_file(COMMAND_LINE_PATH).unwrap_or_else(|error| {
+        log::warn!(
+            "no command line from {COMMAND_LINE_PATH} ({}: {:?}); the kernel's defaults apply",
+            error.what,
+            error.status
+        );
+        Vec::new()
+    });
     let mut kernel_file = UefiKernelFile::open(KERNEL_PATH)?;
     let kernel = elf_loader::load(&mut kernel_file, allocate_zeroed)?;
     drop(kernel_file);
@@ -283,7 +292,12 @@ fn load_and_enter(stub_entry: u64, reporter: &mut Reporter) -> Result<Infallible
     info.kernel_physical_size = kernel.physical_size;
     reporter.line(format_args!("firmware rsdp=0x{:x}", info.rsdp_address));
     info.framebuffer = find_framebuffer(reporter);
-    let text = core::str::from_utf8(&command_line).unwrap_or("").trim();
+    let text = core::str::from_utf8(&command_line)
+        .unwrap_or_else(|_| {
+            log::warn!("the command line is not UTF-8; the kernel's defaults apply");
+            ""
+        })
+        .trim();
     let length = text.len().min(MAX_COMMAND_LINE);
     info.command_line[..length].copy_from_slice(&text.as_bytes()[..length]);
     info.command_line_length = length as u32;
