@@ -39,7 +39,7 @@ use crate::hypervisor::physical_memory::{PhysicalMemory, map_device_range};
 use crate::ipc::{self, ReplySender, Sender};
 use crate::memory::ContiguousPages;
 use crate::services::mmio_space::MmioSpace;
-use crate::services::vmbus_task::{BusEvent, BusMessage, EVENT_CAPACITY};
+use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY};
 use crate::task::{self, TaskHandle};
 use hyperv::mmio::Placement;
 
@@ -292,12 +292,7 @@ impl DxgTask {
     }
 
     fn request(&self, request: BusRequest) {
-        if !self.bus_send(BusMessage::Request {
-            subscriber: self.subscriber,
-            request,
-        }) {
-            log::warn!("dxg: the bus task has ended");
-        }
+        vmbus_task::send_request(&self.bus, self.subscriber, request, "dxg");
     }
 
     fn on_offer(&mut self, offer: ChannelOffer) {

@@ -33,7 +33,7 @@ use vmbus::ring::OutgoingPacket;
 use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::ipc::{self, Receiver, Sender};
 use crate::memory::ContiguousPages;
-use crate::services::vmbus_task::{BusEvent, BusMessage, EVENT_CAPACITY};
+use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY};
 use crate::task::{self, TaskHandle};
 
 /// Ring pages per direction, control page included (Linux's util drivers open with
@@ -148,13 +148,7 @@ impl IntegrationTask {
     }
 
     fn request(&self, request: BusRequest) {
-        let message = BusMessage::Request {
-            subscriber: self.subscriber,
-            request,
-        };
-        if self.bus_task.send(message).is_err() {
-            log::warn!("ic: the bus task has ended");
-        }
+        vmbus_task::send_request(&self.bus_task, self.subscriber, request, "ic");
     }
 
     fn on_bus_event(&mut self, event: BusEvent) {

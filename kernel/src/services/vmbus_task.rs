@@ -49,6 +49,26 @@ pub type OfferList = Result<(Version, Vec<ChannelOffer>), BusError>;
 /// Capacity of each device task's event channel.
 pub const EVENT_CAPACITY: usize = 1024;
 
+/// Sends `request` to the bus task as `subscriber`; a bus task that has ended is logged under
+/// `driver`'s name (the request is then moot: the bus and every channel are gone). The one path
+/// by which the device tasks ask the bus for something.
+pub fn send_request(
+    bus_task: &Sender<BusMessage>,
+    subscriber: SubscriberId,
+    request: BusRequest,
+    driver: &str,
+) {
+    if bus_task
+        .send(BusMessage::Request {
+            subscriber,
+            request,
+        })
+        .is_err()
+    {
+        log::warn!("{driver}: the bus task has ended");
+    }
+}
+
 /// What device tasks (and the kernel) send to the bus task.
 pub enum BusMessage {
     /// Register `subscriber`'s event channel (before sending it requests).

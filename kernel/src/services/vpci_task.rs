@@ -42,7 +42,7 @@ use crate::ipc::{self, Receiver, Sender};
 use crate::memory::ContiguousPages;
 use crate::services::dxg_task::PciFunction;
 use crate::services::mmio_space::MmioSpace;
-use crate::services::vmbus_task::{BusEvent, BusMessage, EVENT_CAPACITY, MmioOperation};
+use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY, MmioOperation};
 use crate::task::{self, TaskHandle};
 
 /// Ring pages per direction, control page included (vPCI messages are small).
@@ -218,13 +218,7 @@ impl VpciTask {
     }
 
     fn request(&self, request: BusRequest) {
-        let message = BusMessage::Request {
-            subscriber: self.subscriber,
-            request,
-        };
-        if self.bus_task.send(message).is_err() {
-            log::warn!("vpci: the bus task has ended");
-        }
+        vmbus_task::send_request(&self.bus_task, self.subscriber, request, "vpci");
     }
 
     fn on_bus_event(&mut self, event: BusEvent) {
