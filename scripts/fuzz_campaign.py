@@ -95,7 +95,8 @@ def run(crate, target, runs, cpu_limit):
     cov, features, corpus_size = coverage[-1] if coverage else ("?", "?", "?")
     crashed = process.returncode not in (0, INTERRUPTED)
     print(f"{crate.relative_to(ROOT).as_posix()}/{target}: {executions:,} executions, "
-          f"{round(used)} CPU s, {round(elapsed)} wall s, exit {process.returncode}",
+          f"{round(used)} CPU s, {round(elapsed)} wall s, exit {process.returncode}, "
+          f"cov {cov}, ft {features}, corpus {corpus_size}",
           file=sys.stderr, flush=True)
     return {
         "crate": crate.relative_to(ROOT).as_posix(),
