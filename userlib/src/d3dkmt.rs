@@ -17,6 +17,8 @@
 use crate::abi::{self, NTSTATUS, flags, status};
 use crate::sys::{self, Syscall, SyscallNumber};
 
+pub mod wide_strings;
+
 /// Forwards one D3DKMT call: a null `argument` is `STATUS_INVALID_PARAMETER` without a syscall;
 /// otherwise the struct's address and size go to the kernel and its NTSTATUS comes back.
 pub fn forward<S: Syscall + ?Sized, T>(
@@ -314,18 +316,50 @@ pub mod exports {
     use crate::calls::{for_each_d3dkmt_call, for_each_not_supported};
     use crate::sys::{Native, SyscallNumber, process};
 
+    /// One forwarding export; `D3DKMTQueryAdapterInfo` is written by hand below (it converts
+    /// UTF-16 strings for `wchar_t` callers).
+    macro_rules! define_export {
+        (QueryAdapterInfo, $export:ident, $argument:ident) => {};
+        ($variant:ident, $export:ident, $argument:ident) => {
+            #[doc = concat!("`", stringify!($export), "`: forwards to the kernel.")]
+            #[unsafe(no_mangle)]
+            pub extern "C" fn $export(arguments: *mut abi::$argument) -> NTSTATUS {
+                forward(&Native, SyscallNumber::$variant, arguments)
+            }
+        };
+    }
+
     macro_rules! define_exports {
         ($( $variant:ident = $number:literal => $export:ident($argument:ident), )*) => {
-            $(
-                #[doc = concat!("`", stringify!($export), "`: forwards to the kernel.")]
-                #[unsafe(no_mangle)]
-                pub extern "C" fn $export(arguments: *mut abi::$argument) -> NTSTATUS {
-                    forward(&Native, SyscallNumber::$variant, arguments)
-                }
-            )*
+            $( define_export!($variant, $export, $argument); )*
         };
     }
     for_each_d3dkmt_call!(define_exports);
+
+    /// `D3DKMTQueryAdapterInfo`: see [`super::wide_strings::query_adapter_info`].
+    ///
+    /// # Safety
+    /// `arguments` is null or a valid `D3DKMT_QUERYADAPTERINFO` whose `pPrivateDriverData` points
+    /// at `PrivateDriverDataSize` writable bytes not overlapping it.
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn D3DKMTQueryAdapterInfo(
+        arguments: *const abi::D3DKMT_QUERYADAPTERINFO,
+    ) -> NTSTATUS {
+        // SAFETY: the C caller passes null or a valid D3DKMT_QUERYADAPTERINFO.
+        let arguments = unsafe { arguments.as_ref() };
+        let buffer = arguments.map_or(0, |arguments| arguments.pPrivateDriverData);
+        super::wide_strings::query_adapter_info(&Native, arguments, |layout| {
+            let buffer = buffer as *mut u8;
+            if buffer.is_null() {
+                return;
+            }
+            // SAFETY: the caller's result buffer of `PrivateDriverDataSize` bytes, which the
+            // layout's `wide_size` equals (checked by `wide_layout`); the kernel's write to it
+            // has completed, and no other reference to it is live.
+            let buffer = unsafe { core::slice::from_raw_parts_mut(buffer, layout.wide_size()) };
+            super::wide_strings::widen_in_place(layout, buffer);
+        })
+    }
 
     macro_rules! define_not_supported {
         ($( $export:ident, )*) => {

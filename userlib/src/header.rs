@@ -103,7 +103,9 @@ const PROLOGUE: &str = r#"/* d3dkmt_dxgos.h: the D3DKMT API of dxgos guest appli
  *
  * Layouts are the x86-64 d3dkmthk.h ones. Pointers inside structs are 64-bit; implicit padding
  * is spelled out as _Padding* fields; flag words are plain UINTs; unions are flattened to their
- * most used member (see docs/d3dkmt.md). */
+ * most used member (see docs/d3dkmt.md). Code written against Microsoft's d3dkmthk.h includes
+ * <dxg/d3dkmthk.h> instead (the same layouts with Microsoft's unions and bit-fields); the two
+ * headers are not meant to be included together. */
 #ifndef D3DKMT_DXGOS_H
 #define D3DKMT_DXGOS_H
 

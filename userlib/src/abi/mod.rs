@@ -107,6 +107,8 @@ pub struct FieldLayout {
     pub c_type: &'static str,
     /// Byte offset in the struct.
     pub offset: usize,
+    /// `sizeof` the field.
+    pub size: usize,
 }
 
 /// The layout of one ABI struct, taken from the Rust definition (for the C header generator).
@@ -174,6 +176,7 @@ macro_rules! abi_structs {
                             name: stringify!($field),
                             c_type: $cty,
                             offset: core::mem::offset_of!($name, $field),
+                            size: core::mem::size_of::<$ty>(),
                         },
                     )* ],
                 },
