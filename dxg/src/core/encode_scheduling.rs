@@ -11,8 +11,6 @@ use zerocopy::IntoBytes;
 
 use super::ObjectKind::{Allocation, Context, Device, HwQueue};
 
-/// Offset of the private data in CREATEHWQUEUE.
-pub(super) const CREATE_HWQUEUE_PRIVATE_OFFSET: usize = 68;
 /// Bytes Linux sends beyond `68 + n` when CREATEHWQUEUE carries private data (`72 + n − 1`).
 const CREATE_HWQUEUE_SLACK: usize = 3;
 
