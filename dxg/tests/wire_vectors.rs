@@ -1722,4 +1722,12 @@ fn command_table_reply_minimums_match_the_reference() {
     for (code, minimum) in REPLY_MINIMUMS {
         assert!(*minimum <= MAX_PACKET_SIZE, "{code:?}");
     }
+    // What destroys a created object again (Linux ioctl.c error paths).
+    let vgpu = |command| Some(CommandCode::Vgpu(command));
+    let global = |command| Some(CommandCode::Global(command));
+    assert_eq!(undo_command(9), vgpu(VgpuCommand::DestroyPagingQueue));
+    assert_eq!(undo_command(50), vgpu(VgpuCommand::DestroyHwQueue));
+    assert_eq!(undo_command(8), global(GlobalCommand::DestroySyncObject));
+    assert_eq!(undo_command(1002), global(GlobalCommand::DestroySyncObject));
+    assert_eq!(undo_command(21), None);
 }

@@ -392,7 +392,6 @@ impl Driver {
         device: D3dkmtHandle,
     ) -> Result<Reply, NtStatus> {
         let reply = fixed::<CreatePagingQueueReply>(payload)?;
-        let destroy = CommandCode::Vgpu(VgpuCommand::DestroyPagingQueue);
         let registered = if !self.is_io_space_page(reply.fence_storage_physical_address) {
             self.bad_reply(pending, "paging queue fence address outside the IO space");
             Err(NtStatus::INVALID_PARAMETER)
@@ -408,7 +407,7 @@ impl Driver {
             self.insert_objects(pending, &[queue, fence])
         };
         if let Err(status) = registered {
-            self.destroy_refused(pending, destroy, reply.paging_queue);
+            self.destroy_refused(pending, reply.paging_queue);
             return Err(status);
         }
         Ok(Reply::PagingQueue {
@@ -437,20 +436,20 @@ impl Driver {
     }
 
     /// Destroys on the host an object it created in a reply the driver then refused (a fence
-    /// page outside the IO space, a handle that cannot be registered), so the host keeps no
-    /// object the guest does not know: the error paths of Linux's `ioctl.c`
+    /// page outside the IO space, a handle that cannot be registered) with the command the
+    /// command table names for it ([`undo_command`]), so the host keeps no object the guest
+    /// does not know: the error paths of Linux's `ioctl.c`
     /// (microsoft/WSL2-Linux-Kernel `drivers/hv/dxgkrnl/ioctl.c`: `dxgkio_create_paging_queue`
     /// sends DESTROYPAGINGQUEUE, `dxgkio_create_sync_object` and `dxgkio_open_sync_object_nt`
     /// DESTROYSYNCOBJECT, `dxgkio_create_hwqueue` DESTROYHWQUEUE). Nothing is sent for a null
     /// handle (nothing was created) or for a handle the process already owns (a host repeating
     /// a live handle: destroying it would take the process's own object); the reply is ignored.
-    pub(super) fn destroy_refused(
-        &mut self,
-        pending: &Pending,
-        code: CommandCode,
-        handle: D3dkmtHandle,
-    ) {
-        let (Some(pid), Some(adapter)) = (pending.process, pending.adapter) else {
+    pub(super) fn destroy_refused(&mut self, pending: &Pending, handle: D3dkmtHandle) {
+        let (Some(pid), Some(adapter), Some(code)) = (
+            pending.process,
+            pending.adapter,
+            undo_command(pending.command),
+        ) else {
             return;
         };
         let owned = self

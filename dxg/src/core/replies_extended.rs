@@ -143,8 +143,7 @@ impl Driver {
             self.insert_objects(pending, &[queue, fence])
         };
         if let Err(status) = registered {
-            let destroy = CommandCode::Vgpu(VgpuCommand::DestroyHwQueue);
-            self.destroy_refused(pending, destroy, hwqueue);
+            self.destroy_refused(pending, hwqueue);
             return Err(status);
         }
         if let Some(process) = self.processes.get_mut(&pid) {

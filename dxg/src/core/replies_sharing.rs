@@ -94,8 +94,7 @@ impl Driver {
                     self.insert_object(pending, entry)
                 };
                 if let Err(status) = registered {
-                    let destroy = CommandCode::Global(GlobalCommand::DestroySyncObject);
-                    self.destroy_refused(pending, destroy, handle);
+                    self.destroy_refused(pending, handle);
                     return Err(status);
                 }
                 if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))

@@ -24,7 +24,6 @@ impl Driver {
             return self.decode_extended(pending, payload);
         };
         let reply = fixed::<CreateSyncObjectReply>(payload)?;
-        let destroy = CommandCode::Global(GlobalCommand::DestroySyncObject);
         let registered = if monitored && !self.is_io_space_page(reply.fence_storage_address) {
             self.bad_reply(pending, "fence address outside the IO space");
             Err(NtStatus::INVALID_PARAMETER)
@@ -34,7 +33,7 @@ impl Driver {
             self.insert_object(pending, entry)
         };
         if let Err(status) = registered {
-            self.destroy_refused(pending, destroy, reply.sync_object);
+            self.destroy_refused(pending, reply.sync_object);
             return Err(status);
         }
         if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid)) {

@@ -6,8 +6,11 @@
 //! size is the reply's minimum, `NtStatus` for a bare status, `D3dkmtHandle` for a bare handle,
 //! `()` for a command answered without data or with only a variable part (the decoder checks
 //! it), with `{ minimum: N }` where the reply is shorter than its struct (an echo whose private
-//! data starts before the struct's end). The objects a command creates or frees are noted on its
-//! row (`creates`/`frees`); the decoders (`core::replies*`) register and remove them.
+//! data starts before the struct's end). A command that creates a host object the guest may have
+//! to destroy again (a reply it refuses) names the command that does so (`[undo …]`, sent with
+//! the created handle in the 32-byte handle command: [`undo_command`]); the other objects a
+//! command creates or frees are noted on its row, and the decoders (`core::replies*`) register
+//! and remove them.
 //!
 //! One generic path uses the table: an encoder asks the driver for a `T` ([`new_command`] /
 //! `Driver::command`) and gets the header filled from `T::CODE`; the send path records the
@@ -52,10 +55,23 @@ pub fn reply_minimum(command: u32) -> Option<usize> {
         .map(|(_, minimum)| *minimum)
 }
 
-/// Builds the [`Command`] impls and [`REPLY_MINIMUMS`] from the rows below.
+/// The command that destroys the object command number `command` created (the handle command
+/// naming the new handle), from the command table's `[undo …]` column.
+pub fn undo_command(command: u32) -> Option<CommandCode> {
+    UNDO_COMMANDS
+        .iter()
+        .find(|(code, _)| code.as_u32() == command)
+        .map(|(_, undo)| *undo)
+}
+
+/// Builds the [`Command`] impls, [`REPLY_MINIMUMS`] and [`UNDO_COMMANDS`] from the rows below.
 macro_rules! command_table {
     (
-        typed { $($type:ident => $channel:ident $code:ident -> $reply:ty $({ minimum: $minimum:expr })?,)* }
+        typed { $(
+            $type:ident => $channel:ident $code:ident
+            $([undo $undo_channel:ident $undo_code:ident])?
+            -> $reply:ty $({ minimum: $minimum:expr })?,
+        )* }
         shared { $($shared_channel:ident $shared_code:ident -> $shared_reply:ty $({ minimum: $shared_minimum:expr })?,)* }
     ) => {
         $(
@@ -72,6 +88,13 @@ macro_rules! command_table {
                 command_table!(@code $shared_channel $shared_code),
                 command_table!(@minimum $shared_reply $(, $shared_minimum)?),
             ),)*
+        ];
+        /// Each command that creates a host object with the command that destroys it again.
+        pub const UNDO_COMMANDS: &[(CommandCode, CommandCode)] = &[
+            $($((
+                <$type as Command>::CODE,
+                command_table!(@code $undo_channel $undo_code),
+            ),)?)*
         ];
     };
     (@code Vgpu $code:ident) => { CommandCode::Vgpu(VgpuCommand::$code) };
@@ -98,10 +121,12 @@ command_table! {
         CreateContextVirtualCommand => Vgpu CreateContextVirtual -> CreateContextVirtualCommand
             { minimum: CREATE_CONTEXT_PRIVATE_OFFSET },
         // Creates a paging queue and its fence (a monitored fence).
-        CreatePagingQueueCommand => Vgpu CreatePagingQueue -> CreatePagingQueueReply,
+        CreatePagingQueueCommand => Vgpu CreatePagingQueue [undo Vgpu DestroyPagingQueue]
+            -> CreatePagingQueueReply,
         SubmitCommandCommand => Vgpu SubmitCommand -> NtStatus,
         // Echo; creates a hardware queue and its progress fence; private data follows at +68.
-        CreateHwQueueCommand => Vgpu CreateHwQueue -> CreateHwQueueCommand
+        CreateHwQueueCommand => Vgpu CreateHwQueue [undo Vgpu DestroyHwQueue]
+            -> CreateHwQueueCommand
             { minimum: CREATE_HWQUEUE_PRIVATE_OFFSET },
         SubmitCommandToHwQueueCommand => Vgpu SubmitCommandToHwQueue -> NtStatus,
         GetDeviceStateCommand => Vgpu GetDeviceState -> GetDeviceStateReply,
@@ -139,11 +164,13 @@ command_table! {
         GetStandardAllocationDriverDataCommand => Vgpu DdiGetStandardAllocationDriverData
             -> GetStandardAllocationDriverDataReply,
         // Synchronization and sharing (§3.15–§3.19, §3.21).
-        CreateSyncObjectCommand => Vgpu CreateSyncObject -> CreateSyncObjectReply, // creates one
+        CreateSyncObjectCommand => Vgpu CreateSyncObject [undo Global DestroySyncObject]
+            -> CreateSyncObjectReply,
         SignalSyncObjectCommand => Vgpu SignalSyncObject -> NtStatus,
         WaitForSyncObjectFromCpuCommand => Vgpu WaitForSyncObjectFromCpu -> NtStatus,
         WaitForSyncObjectFromGpuCommand => Vgpu WaitForSyncObjectFromGpu -> NtStatus,
-        OpenSyncObjectCommand => Global OpenSyncObject -> OpenSyncObjectReply, // creates one
+        OpenSyncObjectCommand => Global OpenSyncObject [undo Global DestroySyncObject]
+            -> OpenSyncObjectReply,
         ShareObjectWithHostCommand => Global ShareObjectWithHost -> ShareObjectWithHostReply,
     }
     shared {
