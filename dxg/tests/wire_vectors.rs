@@ -1683,3 +1683,51 @@ fn command_table_numbers_match_the_reference() {
     check::<SetExistingSysmemPagesCommand>(66, false);
     check::<InvalidateCacheCommand>(67, false);
 }
+
+/// The reply minimums of the command table, from the reply sizes of the reference (dxg.md §3:
+/// "Reply (N bytes)", echoes up to their private data, "no result expected" as 0, variable
+/// replies as their fixed part); a number the driver never sends has none.
+#[test]
+fn command_table_reply_minimums_match_the_reference() {
+    let cases: &[(u32, usize)] = &[
+        (1000, 4),  // CREATEPROCESS: host process handle
+        (1010, 4),  // SETIOSPACEREGION: status
+        (14, 16),   // OPENADAPTER
+        (0, 4),     // CREATEDEVICE: bare device handle
+        (6, 52),    // CREATECONTEXTVIRTUAL: echo, private data at +52
+        (4, 16),    // CREATEALLOCATION: 16 + 72·n + private data
+        (23, 16),   // LOCK2
+        (11, 24),   // MAKERESIDENT
+        (12, 8),    // EVICT
+        (9, 24),    // CREATEPAGINGQUEUE
+        (10, 0),    // DESTROYPAGINGQUEUE: no result expected
+        (15, 0),    // CLOSEADAPTER: no result expected
+        (18, 16),   // RESERVEGPUVIRTUALADDRESS
+        (17, 24),   // MAPGPUVIRTUALADDRESS
+        (50, 68),   // CREATEHWQUEUE: echo, private data at +68
+        (8, 32),    // CREATESYNCOBJECT
+        (1002, 24), // OPENSYNCOBJECT
+        (1004, 4),  // CREATENTSHAREDOBJECT: bare shared handle
+        (1021, 16), // SHAREOBJECTWITHHOST
+        (13, 0),    // ESCAPE: exactly the caller's n bytes
+        (21, 32),   // QUERYVIDEOMEMORYINFO
+        (48, 784),  // QUERYSTATISTICS
+        (1, 4),     // DESTROYDEVICE: status
+        (1003, 4),  // DESTROYSYNCOBJECT: status
+    ];
+    for (command, minimum) in cases {
+        assert_eq!(reply_minimum(*command), Some(*minimum), "command {command}");
+    }
+    assert_eq!(reply_minimum(3), None, "DDIQUERYADAPTERINFO is never sent");
+    for (code, minimum) in REPLY_MINIMUMS {
+        assert!(*minimum <= MAX_PACKET_SIZE, "{code:?}");
+    }
+    // What destroys a created object again (Linux ioctl.c error paths).
+    let vgpu = |command| Some(CommandCode::Vgpu(command));
+    let global = |command| Some(CommandCode::Global(command));
+    assert_eq!(undo_command(9), vgpu(VgpuCommand::DestroyPagingQueue));
+    assert_eq!(undo_command(50), vgpu(VgpuCommand::DestroyHwQueue));
+    assert_eq!(undo_command(8), global(GlobalCommand::DestroySyncObject));
+    assert_eq!(undo_command(1002), global(GlobalCommand::DestroySyncObject));
+    assert_eq!(undo_command(21), None);
+}

@@ -339,6 +339,9 @@ struct Outcome {
     bus_works: bool,
     /// The connection id the guest posts control messages to.
     message_connection_id: Option<u32>,
+    /// Objects of all processes on the host right before the row's request was sent and once
+    /// it (and whatever the guest sent to undo it) was answered; `None` without a request.
+    host_objects: Option<(usize, usize)>,
 }
 
 /// Runs `row` (with its hostile host, or with an honest one when `honest`).
@@ -350,6 +353,7 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
     let mut stack = Stack::hostile(ServerConfig::standard(1), gaps(), Box::new(hook));
     let mut result = None;
     let mut fired_by_request = true;
+    let mut host_objects = None;
     let arm = |handle: &HookHandle| {
         if !honest {
             handle.arm();
@@ -365,6 +369,7 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
         Scenario::Boot => {}
         Scenario::Request(kind) => {
             let request = prepare(&mut stack, kind);
+            let objects_before = stack.services.lock().gpu().object_count();
             arm(&handle);
             let ticket = stack.driver.submit(PROCESS, request);
             stack.pump();
@@ -374,6 +379,9 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
                 stack.expire_waits();
             }
             result = stack.completions.remove(&ticket);
+            stack.pump();
+            let objects_after = stack.services.lock().gpu().object_count();
+            host_objects = Some((objects_before, objects_after));
         }
         Scenario::RescindVgpu => {
             arm(&handle);
@@ -441,6 +449,7 @@ fn run(row: &HostileRow, honest: bool) -> (Outcome, HookHandle) {
             dxg_works,
             bus_works,
             message_connection_id,
+            host_objects,
         },
         handle,
     )
@@ -560,4 +569,55 @@ fn every_hostile_row() {
         defects_seen.len()
     );
     assert!(failures.is_empty(), "rows failed:\n{}", failures.join("\n"));
+}
+
+/// A CREATEPAGINGQUEUE or monitored-fence CREATESYNCOBJECT reply the guest refuses for its
+/// fence address (outside the IO space, unaligned, in no memory) still created the objects on
+/// the host: the guest destroys them again (as Linux's `ioctl.c` error paths do), so the host
+/// holds as many objects afterwards as before the request. A truncated reply is not among these
+/// rows: its handles cannot be read, so nothing can be destroyed (Linux cannot either).
+#[test]
+fn refused_fence_replies_leave_no_host_objects() {
+    let rows: Vec<&HostileRow> = HOSTILE_ROWS
+        .iter()
+        .filter(|row| {
+            matches!(
+                row.scenario,
+                Scenario::Request(
+                    RequestKind::CreatePagingQueue | RequestKind::CreateMonitoredFence
+                )
+            ) && matches!(row.mutation, Mutation::PatchU64 { .. })
+                && row.skipped.is_none()
+        })
+        .collect();
+    assert!(rows.len() >= 4, "fence-address rows: {}", rows.len());
+    for row in rows {
+        let (outcome, handle) = run(row, false);
+        assert_eq!(
+            handle.fired(),
+            1,
+            "{}: the row's reply never appeared",
+            row.name
+        );
+        assert!(
+            matches!(outcome.result, Some(Err(_))),
+            "{}: the request did not fail: {:?}",
+            row.name,
+            outcome.result
+        );
+        let (before, after) = outcome.host_objects.expect("a request row");
+        assert_eq!(
+            after, before,
+            "{}: host objects before and after the refused reply",
+            row.name
+        );
+        // The honest host did create objects for the same request (the count can move).
+        let (honest, _) = run(row, true);
+        let (honest_before, honest_after) = honest.host_objects.expect("a request row");
+        assert!(
+            honest_after > honest_before,
+            "{}: honest host created nothing",
+            row.name
+        );
+    }
 }

@@ -241,6 +241,27 @@ impl Driver {
         self.send_vgpu(adapter, bytes.into(), pending, false);
     }
 
+    /// Sends command `C` of a request of `pid` on the channel the command table gives it: a
+    /// vGPU command for `adapter` per the async-messaging rule (never asynchronously), a global
+    /// command with a zero vGPU LUID (as Linux sends the sharing commands). The reply, read as
+    /// `expect`, completes `ticket`.
+    pub(super) fn send<C: Command>(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        adapter: AdapterId,
+        expect: Expect,
+        command: &C,
+    ) {
+        let bytes = command.as_bytes();
+        match C::CODE {
+            CommandCode::Vgpu(_) => self.send_request(pid, ticket, adapter, expect, bytes),
+            CommandCode::Global(_) => {
+                self.send_global_request(pid, ticket, Some(adapter), expect, bytes)
+            }
+        }
+    }
+
     /// [`Self::send_request`] for a command that may go asynchronously (submissions, signals
     /// and GPU waits).
     pub(super) fn send_request_async(
@@ -430,7 +451,7 @@ impl Driver {
                 let mut command: QueryVideoMemoryInfoCommand = self.command(pid);
                 command.adapter = self.host_adapter(id)?;
                 command.memory_segment_group = segment_group;
-                self.send_request(pid, ticket, id, Expect::VideoMemory, command.as_bytes());
+                self.send(pid, ticket, id, Expect::VideoMemory, &command);
             }
             Request::GetDeviceState { device, state_type } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -445,7 +466,7 @@ impl Driver {
                 command.device = device;
                 command.state_type = state_type;
                 let expect = Expect::DeviceState { device };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                self.send(pid, ticket, entry.adapter, expect, &command);
             }
             Request::Escape {
                 adapter,

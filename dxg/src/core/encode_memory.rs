@@ -145,12 +145,12 @@ impl Driver {
                 command.size = size;
                 command.reservation_type = reservation_type;
                 command.driver_protection = driver_protection;
-                self.send_request(
+                self.send(
                     pid,
                     ticket,
                     id,
                     Expect::GpuVirtualAddress { map: false },
-                    command.as_bytes(),
+                    &command,
                 );
             }
             Request::MapGpuVirtualAddress {
@@ -176,12 +176,12 @@ impl Driver {
                 command.size_in_pages = size_in_pages;
                 command.protection = protection;
                 command.driver_protection = driver_protection;
-                self.send_request(
+                self.send(
                     pid,
                     ticket,
                     queue.adapter,
                     Expect::GpuVirtualAddress { map: true },
-                    command.as_bytes(),
+                    &command,
                 );
             }
             Request::FreeGpuVirtualAddress {
@@ -194,7 +194,7 @@ impl Driver {
                 command.adapter = self.host_adapter(id)?;
                 command.base_address = base_address;
                 command.size = size;
-                self.send_request(pid, ticket, id, Expect::Status, command.as_bytes());
+                self.send(pid, ticket, id, Expect::Status, &command);
             }
             Request::UpdateGpuVirtualAddress {
                 device,
@@ -418,13 +418,7 @@ impl Driver {
                 command.preferred_segment = preferred_segment;
                 command.flags = flags;
                 command.property_mask = property_mask;
-                self.send_request(
-                    pid,
-                    ticket,
-                    queue.adapter,
-                    Expect::PagingFence,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, queue.adapter, Expect::PagingFence, &command);
             }
             Request::InvalidateCache {
                 device,
@@ -439,13 +433,7 @@ impl Driver {
                 command.allocation = allocation;
                 command.offset = offset;
                 command.length = length;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Status,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
             }
             Request::ChangeVideoMemoryReservation {
                 adapter,
@@ -459,7 +447,7 @@ impl Driver {
                 command.memory_segment_group = segment_group;
                 command.reservation = reservation;
                 command.physical_adapter_index = physical_adapter_index;
-                self.send_request(pid, ticket, id, Expect::Status, command.as_bytes());
+                self.send(pid, ticket, id, Expect::Status, &command);
             }
             other => return self.start_sharing_request(pid, ticket, other),
         }

@@ -47,7 +47,7 @@ impl Driver {
                     adapter: entry.adapter,
                     device,
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                self.send(pid, ticket, entry.adapter, expect, &command);
             }
             Request::DestroyPagingQueue { paging_queue } => {
                 let entry = self.object(pid, paging_queue, &[PagingQueue])?;
@@ -232,7 +232,7 @@ impl Driver {
                 let expect = Expect::Lock {
                     cached: allocation_entry.cached,
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                self.send(pid, ticket, entry.adapter, expect, &command);
             }
             Request::Unlock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -240,13 +240,7 @@ impl Driver {
                 let mut command: Unlock2Command = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Status,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
             }
             Request::SubmitCommand {
                 contexts,

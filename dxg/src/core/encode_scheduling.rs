@@ -11,8 +11,6 @@ use zerocopy::IntoBytes;
 
 use super::ObjectKind::{Allocation, Context, Device, HwQueue};
 
-/// Offset of the private data in CREATEHWQUEUE.
-pub(super) const CREATE_HWQUEUE_PRIVATE_OFFSET: usize = 68;
 /// Bytes Linux sends beyond `68 + n` when CREATEHWQUEUE carries private data (`72 + n − 1`).
 const CREATE_HWQUEUE_SLACK: usize = 3;
 
@@ -99,13 +97,7 @@ impl Driver {
                 command.context = context;
                 command.priority = priority;
                 command.in_process = u8::from(in_process);
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Status,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
             }
             Request::GetContextSchedulingPriority {
                 context,
@@ -115,12 +107,12 @@ impl Driver {
                 let mut command: GetContextSchedulingPriorityCommand = self.command(pid);
                 command.context = context;
                 command.in_process = u8::from(in_process);
-                self.send_request(
+                self.send(
                     pid,
                     ticket,
                     entry.adapter,
                     Expect::SchedulingPriority,
-                    command.as_bytes(),
+                    &command,
                 );
             }
             Request::MarkDeviceAsError { device, reason } => {
@@ -128,13 +120,7 @@ impl Driver {
                 let mut command: MarkDeviceAsErrorCommand = self.command(pid);
                 command.device = device;
                 command.reason = reason;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Status,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
             }
             Request::FlushHeapTransitions { adapter } => {
                 let id = self.adapter_of(pid, adapter)?;
@@ -151,13 +137,7 @@ impl Driver {
                 command.adapter = self.host_adapter(id)?;
                 command.node_ordinal = node_ordinal;
                 command.physical_adapter_index = physical_adapter_index;
-                self.send_request(
-                    pid,
-                    ticket,
-                    id,
-                    Expect::ClockCalibration,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, id, Expect::ClockCalibration, &command);
             }
             Request::QueryStatistics {
                 adapter,
@@ -180,7 +160,7 @@ impl Driver {
                     .unwrap_or(adapter.luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
-                self.send_request(pid, ticket, id, Expect::Statistics, command.as_bytes());
+                self.send(pid, ticket, id, Expect::Statistics, &command);
             }
             Request::IsFeatureEnabled {
                 adapter,

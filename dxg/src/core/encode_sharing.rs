@@ -126,13 +126,8 @@ impl Driver {
                     adapter: entry.adapter,
                     kind,
                 };
-                self.send_global_request(
-                    pid,
-                    ticket,
-                    Some(entry.adapter),
-                    expect,
-                    command.as_bytes(),
-                );
+                let bytes = command.as_bytes();
+                self.send_global_request(pid, ticket, Some(entry.adapter), expect, bytes);
             }
             Request::DestroyNtSharedObject { shared_handle } => {
                 self.active_process(pid)?;
@@ -170,7 +165,7 @@ impl Driver {
                     device,
                     allocations,
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                self.send(pid, ticket, entry.adapter, expect, &command);
             }
             Request::OpenSyncObject {
                 device,
@@ -197,13 +192,7 @@ impl Driver {
                     global,
                     monitored,
                 };
-                self.send_global_request(
-                    pid,
-                    ticket,
-                    Some(entry.adapter),
-                    expect,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, entry.adapter, expect, &command);
             }
             Request::QuerySharedResource {
                 device,
@@ -238,13 +227,7 @@ impl Driver {
                 let mut command: ShareObjectWithHostCommand = self.command(pid);
                 command.device = device;
                 command.object = object;
-                self.send_global_request(
-                    pid,
-                    ticket,
-                    Some(entry.adapter),
-                    Expect::VailHandle,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, entry.adapter, Expect::VailHandle, &command);
             }
             other => return self.start_sysmem_request(pid, ticket, other),
         }
@@ -293,7 +276,7 @@ impl Driver {
                     allocation_size: allocation_data_size,
                     resource_size: resource_data_size,
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                self.send(pid, ticket, entry.adapter, expect, &command);
             }
             Request::SetExistingSysmemStore {
                 device,
@@ -309,13 +292,7 @@ impl Driver {
                 command.device = device;
                 command.allocation = allocation;
                 command.gpadl = gpadl;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Status,
-                    command.as_bytes(),
-                );
+                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
             }
             Request::SetExistingSysmemPages {
                 device,

@@ -79,7 +79,7 @@ impl Driver {
                     monitored,
                     event,
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                self.send(pid, ticket, entry.adapter, expect, &command);
             }
             Request::DestroySyncObject { sync_object } => {
                 let entry = self.object(pid, sync_object, &[SyncObject])?;

@@ -1,17 +1,51 @@
-//! Received packets: transaction matching and the decoding (with length checks) of the bring-up,
-//! process, adapter-info, device, paging queue and context replies. The other replies are
-//! decoded by area, each decoder handing what it does not know to the next: `replies_memory`,
-//! `replies_sync` (which also handles the host→guest notifications), `replies_extended` and
-//! `replies_sharing`. The per-transaction records live in `replies_pending`.
+//! Received packets: transaction matching and the one generic path for replies.
+//!
+//! A completion is matched to its transaction ([`Pending`]). The bring-up and process replies
+//! (whose short reply means a stopped adapter or a process that never existed) and the replies
+//! that complete something other than their own request (CPU waits, sysmem chunks, teardown
+//! steps) are handled first. Every other reply takes the generic path: it is checked against the
+//! command table's minimum for the command it answers ([`reply_minimum`], `wire::commands`)
+//! before any decoder reads it — a short reply is a [`ProtocolError::ReplyTooShort`] and fails
+//! the request with BUFFER_TOO_SMALL — then decoded by [`Driver::decode_reply`] into the
+//! request's result, which is completed here once. A decoder therefore reads the fixed part of
+//! its reply without a check of its own ([`fixed`]) and checks only a variable tail
+//! ([`Driver::tail`]). Decoders by area: this file (adapter queries, devices, paging queues,
+//! contexts), `replies_memory` (allocations, residency, LOCK2), `replies_sync` (sync objects and
+//! the host→guest notifications), `replies_extended` (GPU virtual addresses, hardware queues,
+//! priorities, queries) and `replies_sharing`. The per-transaction records live in
+//! `replies_pending`.
 
 pub(super) use super::replies_pending::{Expect, Pending};
 use super::{AdapterId, ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
 use crate::wire::*;
-use zerocopy::FromBytes;
+use alloc::vec::Vec;
+use zerocopy::{FromBytes, IntoBytes};
 
 fn status_of(payload: &[u8]) -> Option<NtStatus> {
     read_prefix::<i32>(payload).ok().map(NtStatus)
+}
+
+/// The fixed part `T` at the start of a reply the generic path already checked against the
+/// command table's minimum (a reply shorter than `T`, which the table allows for an echo, is
+/// BUFFER_TOO_SMALL here: such decoders read fields with `read_at` instead).
+pub(super) fn fixed<T: FromBytes>(payload: &[u8]) -> Result<T, NtStatus> {
+    read_prefix(payload).map_err(|_| NtStatus::BUFFER_TOO_SMALL)
+}
+
+/// `Ok` for a success status, `Err` (the request's result) for a failure status.
+pub(super) fn success(status: i32) -> Result<NtStatus, NtStatus> {
+    let status = NtStatus(status);
+    if status.is_success() {
+        Ok(status)
+    } else {
+        Err(status)
+    }
+}
+
+/// [`success`] of the status at `offset` of a reply.
+pub(super) fn success_at(payload: &[u8], offset: usize) -> Result<NtStatus, NtStatus> {
+    success(read_at::<i32>(payload, offset).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?)
 }
 
 impl Driver {
@@ -59,32 +93,37 @@ impl Driver {
         }
     }
 
-    /// Copies a `T` from the reply, or reports a short reply and fails the request.
+    /// Copies a `T` from the reply, or reports a short reply (the replies handled before the
+    /// generic path).
     pub(super) fn need<T: FromBytes>(
         &mut self,
         pending: &Pending,
         payload: &[u8],
         expected: usize,
     ) -> Option<T> {
+        if self.tail(pending, payload, expected).is_err() {
+            return None;
+        }
+        read_prefix(payload).ok()
+    }
+
+    /// Checks that a reply holds `expected` bytes (its fixed part and a variable tail); a
+    /// shorter one is reported and is BUFFER_TOO_SMALL.
+    pub(super) fn tail(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+        expected: usize,
+    ) -> Result<(), NtStatus> {
         if payload.len() < expected {
             self.protocol_error(ProtocolError::ReplyTooShort {
                 command: pending.command,
                 expected,
                 received: payload.len(),
             });
-            return None;
+            return Err(NtStatus::BUFFER_TOO_SMALL);
         }
-        read_prefix(payload).ok()
-    }
-
-    /// Reads a reply struct `T` (its size is the reply's minimum); a short reply is reported
-    /// and fails the request with BUFFER_TOO_SMALL, and `None` tells the decoder it is done.
-    pub(super) fn decode<T: FromBytes>(&mut self, pending: &Pending, payload: &[u8]) -> Option<T> {
-        let reply = self.need::<T>(pending, payload, core::mem::size_of::<T>());
-        if reply.is_none() {
-            self.finish(pending, Err(NtStatus::BUFFER_TOO_SMALL));
-        }
-        reply
+        Ok(())
     }
 
     pub(super) fn bad_reply(&mut self, pending: &Pending, reason: &'static str) {
@@ -100,7 +139,13 @@ impl Driver {
         }
     }
 
-    pub(super) fn insert_object(&mut self, pending: &Pending, entry: ObjectEntry) -> bool {
+    /// Registers a host-created object in the process's table; `Err(INVALID_HANDLE)` (and a
+    /// protocol error) for a null, out-of-range or duplicate handle.
+    pub(super) fn insert_object(
+        &mut self,
+        pending: &Pending,
+        entry: ObjectEntry,
+    ) -> Result<(), NtStatus> {
         let inserted = pending
             .process
             .and_then(|pid| self.processes.get_mut(&pid))
@@ -108,12 +153,36 @@ impl Driver {
             .unwrap_or(false);
         if !inserted {
             self.bad_reply(pending, "null, out-of-range or duplicate handle");
+            return Err(NtStatus::INVALID_HANDLE);
         }
-        inserted
+        Ok(())
     }
 
+    /// Registers `entries` (all or none: on a failure the ones registered are removed again).
+    pub(super) fn insert_objects(
+        &mut self,
+        pending: &Pending,
+        entries: &[ObjectEntry],
+    ) -> Result<(), NtStatus> {
+        for (index, entry) in entries.iter().enumerate() {
+            if let Err(status) = self.insert_object(pending, *entry) {
+                let inserted: Vec<D3dkmtHandle> = entries
+                    .iter()
+                    .take(index)
+                    .map(|entry| entry.handle)
+                    .collect();
+                if let Some(pid) = pending.process {
+                    self.remove_objects(pid, &inserted);
+                }
+                return Err(status);
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a completion: the special replies here, every other one through the generic
+    /// path (table minimum, [`Self::decode_reply`], one completion).
     fn on_reply(&mut self, pending: Pending, payload: &[u8]) {
-        let short = Err(NtStatus::BUFFER_TOO_SMALL);
         match pending.expect.clone() {
             Expect::SetIoSpace => {
                 let status = match self.need::<i32>(&pending, payload, 4) {
@@ -133,179 +202,97 @@ impl Driver {
                 } else {
                     INTERNAL_ADAPTER_INFO_REPLY_OLD_SIZE
                 };
-                let reply = if payload.len() < expected {
-                    self.need::<u8>(&pending, payload, expected);
-                    None
-                } else {
+                let reply = self.tail(&pending, payload, expected).ok().and_then(|()| {
                     let mut buffer = [0u8; InternalAdapterInfoReply::SIZE];
                     for (target, source) in buffer.iter_mut().zip(payload) {
                         *target = *source;
                     }
                     read_prefix::<InternalAdapterInfoReply>(&buffer).ok()
-                };
+                });
                 self.on_internal_info_reply(id, reply);
             }
             Expect::CloseAdapter(id) => self.on_close_adapter_reply(id),
-            Expect::CreateProcess => {
-                let Some(pid) = pending.process else { return };
-                match self.need::<u32>(&pending, payload, 4) {
-                    Some(handle) if handle != 0 => {
-                        if let Some(process) = self.processes.get_mut(&pid) {
-                            process.host = D3dkmtHandle(handle);
-                            process.state = ProcessState::Active;
-                        }
-                        self.finish(
-                            &pending,
-                            Ok(Reply::ProcessCreated {
-                                host_process: D3dkmtHandle(handle),
-                            }),
-                        );
-                    }
-                    other => {
-                        self.processes.remove(&pid);
-                        let status = if other.is_some() {
-                            NtStatus::INVALID_HANDLE
-                        } else {
-                            NtStatus::BUFFER_TOO_SMALL
-                        };
-                        self.finish(&pending, Err(status));
-                    }
-                }
-            }
+            Expect::CreateProcess => self.on_create_process_reply(&pending, payload),
             Expect::DestroyProcess => {
                 if let Some(pid) = pending.process {
                     self.processes.remove(&pid);
                     self.forget_abandoned_events(pid);
                 }
-                let result = match self.need::<i32>(&pending, payload, 4) {
-                    Some(status) if status < 0 => Err(NtStatus(status)),
-                    Some(status) => Ok(Reply::Status(NtStatus(status))),
-                    None => short,
-                };
+                let result = self.status_reply(&pending, payload);
                 self.finish(&pending, result);
             }
             Expect::TeardownStep { ticket } => self.teardown_step_done(pending.process, ticket),
-            Expect::Ignore | Expect::NoResult => {
-                self.finish(&pending, Ok(Reply::Status(NtStatus::SUCCESS)))
-            }
-            Expect::Status | Expect::DestroyObjects { .. } => {
-                let result = match self.need::<i32>(&pending, payload, 4) {
-                    Some(status) if status < 0 => Err(NtStatus(status)),
-                    Some(status) => Ok(Reply::Status(NtStatus(status))),
-                    None => short,
+            Expect::Ignore => self.finish(&pending, Ok(Reply::Status(NtStatus::SUCCESS))),
+            Expect::WaitFromCpu { event } => self.on_wait_reply(&pending, payload, event),
+            Expect::SysmemPages { .. } => self.on_sysmem_pages_reply(pending, payload),
+            _ => {
+                let minimum = reply_minimum(pending.command).unwrap_or(0);
+                let result = match self.tail(&pending, payload, minimum) {
+                    Ok(()) => self.decode_reply(&pending, payload),
+                    Err(status) => Err(status),
                 };
-                if let (Ok(_), Expect::DestroyObjects { handles }, Some(pid)) =
-                    (&result, &pending.expect, pending.process)
-                {
-                    let handles = handles.clone();
-                    self.remove_objects(pid, &handles);
-                }
                 self.finish(&pending, result);
             }
-            Expect::QueryAdapterInfo { size, query_type } => {
-                let with_status = self.has_extension_header();
-                let start: usize = if with_status { 4 } else { 0 };
-                // `size` comes from the application: a sum past usize::MAX is simply too long.
-                let expected = start.saturating_add(size);
-                if payload.len() < expected {
-                    self.need::<u8>(&pending, payload, expected);
-                    return self.finish(&pending, short);
-                }
-                if with_status
-                    && let Some(status) = status_of(payload).filter(|status| !status.is_success())
-                {
-                    return self.finish(&pending, Err(status));
-                }
-                let Some(data) = payload.get(start..expected) else {
-                    return self.finish(&pending, short);
-                };
-                let mut data = data.to_vec();
-                let compute_only = pending
-                    .adapter
-                    .and_then(|id| self.adapters.get(id.0))
-                    .is_some_and(|adapter| adapter.compute_only);
-                if (query_type == QUERY_ADAPTER_TYPE || query_type == QUERY_ADAPTER_TYPE_RENDER)
-                    && let Some(first) = data.first_chunk_mut::<4>()
-                {
-                    let mut word = u32::from_le_bytes(*first);
-                    word &= !ADAPTER_TYPE_GUEST_CLEARED;
-                    word |= ADAPTER_TYPE_PARAVIRTUALIZED;
-                    if compute_only {
-                        word |= ADAPTER_TYPE_COMPUTE_ONLY;
-                    }
-                    *first = word.to_le_bytes();
-                }
-                self.finish(&pending, Ok(Reply::AdapterInfo(data)));
-            }
-            _ => self.on_device_reply(pending, payload),
         }
     }
 
-    /// Decodes the device, paging-queue, context, device-state and escape replies; hands the
-    /// others to the memory decoder.
-    fn on_device_reply(&mut self, pending: Pending, payload: &[u8]) {
-        let short = Err(NtStatus::BUFFER_TOO_SMALL);
+    /// A bare status reply: `Ok(Reply::Status)` for a success, `Err` for a failure.
+    fn status_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
+        self.tail(pending, payload, 4)?;
+        success_at(payload, 0).map(Reply::Status)
+    }
+
+    fn on_create_process_reply(&mut self, pending: &Pending, payload: &[u8]) {
+        let Some(pid) = pending.process else { return };
+        match self.need::<u32>(pending, payload, 4) {
+            Some(handle) if handle != 0 => {
+                if let Some(process) = self.processes.get_mut(&pid) {
+                    process.host = D3dkmtHandle(handle);
+                    process.state = ProcessState::Active;
+                }
+                let host_process = D3dkmtHandle(handle);
+                self.finish(pending, Ok(Reply::ProcessCreated { host_process }));
+            }
+            other => {
+                self.processes.remove(&pid);
+                let status = if other.is_some() {
+                    NtStatus::INVALID_HANDLE
+                } else {
+                    NtStatus::BUFFER_TOO_SMALL
+                };
+                self.finish(pending, Err(status));
+            }
+        }
+    }
+
+    /// Decodes a reply that passed the table's minimum into its request's result.
+    fn decode_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
         match pending.expect.clone() {
+            Expect::NoResult => Ok(Reply::Status(NtStatus::SUCCESS)),
+            Expect::Status => self.status_reply(pending, payload),
+            Expect::DestroyObjects { handles } => {
+                let result = self.status_reply(pending, payload);
+                if let (Ok(_), Some(pid)) = (&result, pending.process) {
+                    self.remove_objects(pid, &handles);
+                }
+                result
+            }
+            Expect::QueryAdapterInfo { size, query_type } => {
+                self.adapter_info_reply(pending, payload, size, query_type)
+            }
             Expect::Device { adapter } => {
-                let Some(handle) = self.need::<u32>(&pending, payload, 4) else {
-                    return self.finish(&pending, short);
-                };
-                let device = D3dkmtHandle(handle);
+                let device = fixed::<D3dkmtHandle>(payload)?;
                 if device.is_null() {
-                    return self.finish(&pending, Err(NtStatus::UNSUCCESSFUL));
+                    return Err(NtStatus::UNSUCCESSFUL);
                 }
-                let counter = self.device_state_counter;
-                let entry = ObjectEntry {
-                    handle: device,
-                    kind: ObjectKind::Device,
-                    adapter,
-                    device,
-                    size: 0,
-                    cached: false,
-                    cached_execution_state: Some((counter, DEVICE_EXECUTION_ACTIVE)),
-                };
-                if !self.insert_object(&pending, entry) {
-                    return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
-                }
-                self.finish(&pending, Ok(Reply::Device(device)));
+                let mut entry = ObjectEntry::simple(device, ObjectKind::Device, adapter, device);
+                entry.cached_execution_state =
+                    Some((self.device_state_counter, DEVICE_EXECUTION_ACTIVE));
+                self.insert_object(pending, entry)?;
+                Ok(Reply::Device(device))
             }
             Expect::PagingQueue { adapter, device } => {
-                let Some(reply) = self.decode::<CreatePagingQueueReply>(&pending, payload) else {
-                    return;
-                };
-                if !self.is_io_space_page(reply.fence_storage_physical_address) {
-                    self.bad_reply(&pending, "paging queue fence address outside the IO space");
-                    return self.finish(&pending, Err(NtStatus::INVALID_PARAMETER));
-                }
-                let queue = ObjectEntry::simple(
-                    reply.paging_queue,
-                    ObjectKind::PagingQueue,
-                    adapter,
-                    device,
-                );
-                let fence = ObjectEntry::simple(
-                    reply.sync_object,
-                    ObjectKind::MonitoredFence,
-                    adapter,
-                    device,
-                );
-                if !self.insert_object(&pending, queue) {
-                    return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
-                }
-                if !self.insert_object(&pending, fence) {
-                    if let Some(pid) = pending.process {
-                        self.remove_objects(pid, &[reply.paging_queue]);
-                    }
-                    return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
-                }
-                self.finish(
-                    &pending,
-                    Ok(Reply::PagingQueue {
-                        paging_queue: reply.paging_queue,
-                        sync_object: reply.sync_object,
-                        fence_address: reply.fence_storage_physical_address,
-                    }),
-                );
+                self.paging_queue_reply(pending, payload, adapter, device)
             }
             Expect::Context {
                 adapter,
@@ -313,65 +300,121 @@ impl Driver {
                 private_size,
             } => {
                 let expected = CREATE_CONTEXT_PRIVATE_OFFSET.saturating_add(private_size);
-                if self.need::<u8>(&pending, payload, expected).is_none() {
-                    return self.finish(&pending, short);
-                }
+                self.tail(pending, payload, expected)?;
                 let context = D3dkmtHandle(read_at::<u32>(payload, 24).unwrap_or(0));
                 if context.is_null() {
-                    return self.finish(&pending, Err(NtStatus::UNSUCCESSFUL));
+                    return Err(NtStatus::UNSUCCESSFUL);
                 }
                 let private_data = read_bytes(payload, CREATE_CONTEXT_PRIVATE_OFFSET, private_size)
                     .unwrap_or(&[])
                     .to_vec();
-                if !self.insert_object(
-                    &pending,
-                    ObjectEntry::simple(context, ObjectKind::Context, adapter, device),
-                ) {
-                    return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
-                }
-                self.finish(
-                    &pending,
-                    Ok(Reply::Context {
-                        context,
-                        private_data,
-                    }),
-                );
+                let entry = ObjectEntry::simple(context, ObjectKind::Context, adapter, device);
+                self.insert_object(pending, entry)?;
+                Ok(Reply::Context {
+                    context,
+                    private_data,
+                })
             }
             Expect::DeviceState { device } => {
-                let Some(reply) = self.decode::<GetDeviceStateReply>(&pending, payload) else {
-                    return;
-                };
-                if reply.status < 0 {
-                    return self.finish(&pending, Err(NtStatus(reply.status)));
-                }
+                let reply = fixed::<GetDeviceStateReply>(payload)?;
+                success(reply.status)?;
                 let state = reply.state[0] as u32;
                 if reply.state_type == DEVICE_STATE_EXECUTION {
                     let counter = self.device_state_counter;
                     if let Some(entry) = pending
                         .process
                         .and_then(|pid| self.processes.get_mut(&pid))
-                        .and_then(|p| p.get_mut(device))
+                        .and_then(|process| process.get_mut(device))
                     {
                         entry.cached_execution_state = Some((counter, state));
                     }
                 }
-                self.finish(
-                    &pending,
-                    Ok(Reply::DeviceState {
-                        state_type: reply.state_type,
-                        state,
-                    }),
-                );
+                let state_type = reply.state_type;
+                Ok(Reply::DeviceState { state_type, state })
             }
             Expect::Escape { size } => {
-                let Some(data) = payload.get(..size) else {
-                    self.need::<u8>(&pending, payload, size);
-                    return self.finish(&pending, short);
-                };
-                self.finish(&pending, Ok(Reply::Escape(data.to_vec())));
+                self.tail(pending, payload, size)?;
+                Ok(Reply::Escape(payload.get(..size).unwrap_or(&[]).to_vec()))
             }
-            _ => self.on_memory_reply(pending, payload),
+            _ => self.decode_memory_reply(pending, payload),
         }
+    }
+
+    /// QUERYADAPTERINFO: `[status,]` then the caller's `size` bytes; the adapter type is
+    /// rewritten as Linux does (paravirtualized, compute-only when the adapter is).
+    fn adapter_info_reply(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+        size: usize,
+        query_type: u32,
+    ) -> Result<Reply, NtStatus> {
+        let with_status = self.has_extension_header();
+        let start: usize = if with_status { 4 } else { 0 };
+        // `size` comes from the application: a sum past usize::MAX is simply too long.
+        let expected = start.saturating_add(size);
+        self.tail(pending, payload, expected)?;
+        if with_status
+            && let Some(status) = status_of(payload).filter(|status| !status.is_success())
+        {
+            return Err(status);
+        }
+        let mut data = payload
+            .get(start..expected)
+            .ok_or(NtStatus::BUFFER_TOO_SMALL)?
+            .to_vec();
+        let compute_only = pending
+            .adapter
+            .and_then(|id| self.adapters.get(id.0))
+            .is_some_and(|adapter| adapter.compute_only);
+        if (query_type == QUERY_ADAPTER_TYPE || query_type == QUERY_ADAPTER_TYPE_RENDER)
+            && let Some(first) = data.first_chunk_mut::<4>()
+        {
+            let mut word = u32::from_le_bytes(*first);
+            word &= !ADAPTER_TYPE_GUEST_CLEARED;
+            word |= ADAPTER_TYPE_PARAVIRTUALIZED;
+            if compute_only {
+                word |= ADAPTER_TYPE_COMPUTE_ONLY;
+            }
+            *first = word.to_le_bytes();
+        }
+        Ok(Reply::AdapterInfo(data))
+    }
+
+    /// CREATEPAGINGQUEUE: registers the queue and its fence (a monitored fence); a fence page
+    /// outside the IO space or a handle that cannot be registered destroys the queue (and with
+    /// it the fence) on the host again.
+    fn paging_queue_reply(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+    ) -> Result<Reply, NtStatus> {
+        let reply = fixed::<CreatePagingQueueReply>(payload)?;
+        let registered = if !self.is_io_space_page(reply.fence_storage_physical_address) {
+            self.bad_reply(pending, "paging queue fence address outside the IO space");
+            Err(NtStatus::INVALID_PARAMETER)
+        } else {
+            let queue =
+                ObjectEntry::simple(reply.paging_queue, ObjectKind::PagingQueue, adapter, device);
+            let fence = ObjectEntry::simple(
+                reply.sync_object,
+                ObjectKind::MonitoredFence,
+                adapter,
+                device,
+            );
+            self.insert_objects(pending, &[queue, fence])
+        };
+        if let Err(status) = registered {
+            self.destroy_refused(pending, reply.paging_queue);
+            return Err(status);
+        }
+        Ok(Reply::PagingQueue {
+            paging_queue: reply.paging_queue,
+            sync_object: reply.sync_object,
+            fence_address: reply.fence_storage_physical_address,
+        })
     }
 
     /// Whether `address` names a whole page of the IO space the host may hand the guest: a
@@ -390,6 +433,42 @@ impl Driver {
             return false;
         };
         address.is_multiple_of(PAGE_SIZE) && address >= base && page_end <= space_end
+    }
+
+    /// Destroys on the host an object it created in a reply the driver then refused (a fence
+    /// page outside the IO space, a handle that cannot be registered) with the command the
+    /// command table names for it ([`undo_command`]), so the host keeps no object the guest
+    /// does not know: the error paths of Linux's `ioctl.c`
+    /// (microsoft/WSL2-Linux-Kernel `drivers/hv/dxgkrnl/ioctl.c`: `dxgkio_create_paging_queue`
+    /// sends DESTROYPAGINGQUEUE, `dxgkio_create_sync_object` and `dxgkio_open_sync_object_nt`
+    /// DESTROYSYNCOBJECT, `dxgkio_create_hwqueue` DESTROYHWQUEUE). Nothing is sent for a null
+    /// handle (nothing was created) or for a handle the process already owns (a host repeating
+    /// a live handle: destroying it would take the process's own object); the reply is ignored.
+    pub(super) fn destroy_refused(&mut self, pending: &Pending, handle: D3dkmtHandle) {
+        let (Some(pid), Some(adapter), Some(code)) = (
+            pending.process,
+            pending.adapter,
+            undo_command(pending.command),
+        ) else {
+            return;
+        };
+        let owned = self
+            .processes
+            .get(&pid)
+            .is_some_and(|process| process.get(handle).is_some());
+        if handle.is_null() || owned {
+            return;
+        }
+        let mut command: HandleCommand = self.command_as(code, pid);
+        command.handle = handle;
+        let bytes = command.as_bytes().to_vec();
+        match code {
+            CommandCode::Global(_) => {
+                let pending = Pending::internal(pid, Expect::Ignore, adapter);
+                self.send_global(Some(adapter), bytes, pending);
+            }
+            CommandCode::Vgpu(_) => self.send_internal(pid, adapter, Expect::Ignore, bytes),
+        }
     }
 
     fn teardown_step_done(&mut self, pid: Option<ProcessId>, ticket: Ticket) {

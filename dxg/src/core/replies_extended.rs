@@ -1,50 +1,24 @@
 //! Decoding of the replies to the requests of `encode_memory` and `encode_scheduling`
-//! (dxg.md §3.12, §3.14, §3.23–§3.25). Every reply is length-checked before use (short →
-//! BUFFER_TOO_SMALL and a protocol error); negative statuses fail the request with that status.
+//! (dxg.md §3.12, §3.14, §3.23–§3.25). The generic path (`replies`) checked each reply against
+//! the command table's minimum; variable tails are checked here. Negative statuses fail the
+//! request with that status.
 
-use super::encode_scheduling::CREATE_HWQUEUE_PRIVATE_OFFSET;
-use super::replies::{Expect, Pending};
+use super::replies::{Expect, Pending, fixed, success_at};
 use super::{Driver, ObjectEntry, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
-use zerocopy::IntoBytes;
-
-/// Status at `offset`, and the request's result if it is a failure.
-fn failure_at(payload: &[u8], offset: usize) -> Result<NtStatus, NtStatus> {
-    let status = NtStatus(read_at::<i32>(payload, offset).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?);
-    if status.is_success() {
-        Ok(status)
-    } else {
-        Err(status)
-    }
-}
 
 impl Driver {
-    /// Decodes the reply of a newer request (`pending.expect` is one of the extended kinds).
-    pub(super) fn on_extended_reply(&mut self, pending: Pending, payload: &[u8]) {
-        if Self::is_sharing_reply(&pending.expect) {
-            return self.on_sharing_reply(pending, payload);
-        }
-        let result = self.decode_extended(&pending, payload);
-        self.finish(&pending, result);
-    }
-
-    /// Checks the reply length, reporting a short reply as a protocol error.
-    fn long_enough(&mut self, pending: &Pending, payload: &[u8], expected: usize) -> bool {
-        self.need::<u8>(pending, payload, expected.max(1)).is_some() && payload.len() >= expected
-    }
-
-    fn decode_extended(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
-        let short = Err(NtStatus::BUFFER_TOO_SMALL);
+    /// Decodes the reply of a newer request; the sharing replies go on to
+    /// [`Driver::decode_sharing`].
+    pub(super) fn decode_extended(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+    ) -> Result<Reply, NtStatus> {
         match pending.expect.clone() {
             Expect::GpuVirtualAddress { map: false } => {
-                let Some(reply) = self.need::<ReserveGpuVirtualAddressReply>(
-                    pending,
-                    payload,
-                    ReserveGpuVirtualAddressReply::SIZE,
-                ) else {
-                    return short;
-                };
+                let reply = fixed::<ReserveGpuVirtualAddressReply>(payload)?;
                 // The reply has no status: a null address is the host's failure.
                 if reply.virtual_address == 0 {
                     return Err(NtStatus::UNSUCCESSFUL);
@@ -56,16 +30,9 @@ impl Driver {
                 })
             }
             Expect::GpuVirtualAddress { map: true } => {
-                let Some(reply) = self.need::<MapGpuVirtualAddressReply>(
-                    pending,
-                    payload,
-                    MapGpuVirtualAddressReply::SIZE,
-                ) else {
-                    return short;
-                };
-                let status = failure_at(reply.as_bytes(), 16)?;
+                let reply = fixed::<MapGpuVirtualAddressReply>(payload)?;
                 Ok(Reply::GpuVirtualAddress {
-                    status,
+                    status: success_at(payload, 16)?,
                     virtual_address: reply.virtual_address,
                     paging_fence_value: reply.paging_fence_value,
                 })
@@ -76,23 +43,14 @@ impl Driver {
                 private_size,
             } => self.hwqueue_created(pending, payload, device, context, private_size),
             Expect::SchedulingPriority => {
-                let Some(reply) = self.need::<GetContextSchedulingPriorityReply>(
-                    pending,
-                    payload,
-                    GetContextSchedulingPriorityReply::SIZE,
-                ) else {
-                    return short;
-                };
-                failure_at(payload, 0)?;
+                let reply = fixed::<GetContextSchedulingPriorityReply>(payload)?;
+                success_at(payload, 0)?;
                 Ok(Reply::SchedulingPriority(reply.priority))
             }
             Expect::AllocationPriorities { count } | Expect::Residency { count } => {
                 // `count` comes from the application: a length past usize::MAX is too long.
-                let expected = count.saturating_mul(4).saturating_add(4);
-                if !self.long_enough(pending, payload, expected) {
-                    return short;
-                }
-                failure_at(payload, 0)?;
+                self.tail(pending, payload, count.saturating_mul(4).saturating_add(4))?;
+                success_at(payload, 0)?;
                 let values =
                     read_u32_array(payload, 4, count).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
                 if matches!(pending.expect, Expect::Residency { .. }) {
@@ -105,24 +63,16 @@ impl Driver {
                 let expected = results
                     .saturating_mul(4)
                     .saturating_add(RECLAIM_RESULTS_OFFSET);
-                if !self.long_enough(pending, payload, expected) {
-                    return short;
-                }
-                let status = failure_at(payload, 8)?;
-                let paging_fence_value = read_at::<u64>(payload, 0).unwrap_or(0);
-                let results = read_u32_array(payload, RECLAIM_RESULTS_OFFSET, results)
-                    .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
+                self.tail(pending, payload, expected)?;
                 Ok(Reply::Reclaimed {
-                    status,
-                    paging_fence_value,
-                    results,
+                    status: success_at(payload, 8)?,
+                    paging_fence_value: read_at::<u64>(payload, 0).unwrap_or(0),
+                    results: read_u32_array(payload, RECLAIM_RESULTS_OFFSET, results)
+                        .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?,
                 })
             }
             Expect::ClockCalibration => {
-                if !self.long_enough(pending, payload, QueryClockCalibrationReply::SIZE) {
-                    return short;
-                }
-                failure_at(payload, 0)?;
+                success_at(payload, 0)?;
                 let [gpu_frequency, gpu_clock_counter, cpu_clock_counter] =
                     read_at::<[u64; 3]>(payload, 4).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
                 Ok(Reply::ClockCalibration {
@@ -132,38 +82,19 @@ impl Driver {
                     flags: read_at::<u32>(payload, 28).unwrap_or(0),
                 })
             }
-            Expect::PagingFence => {
-                let Some(reply) = self.need::<FenceValueStatusReply>(
-                    pending,
-                    payload,
-                    FenceValueStatusReply::SIZE,
-                ) else {
-                    return short;
-                };
-                let status = failure_at(payload, 8)?;
-                Ok(Reply::PagingFence {
-                    status,
-                    paging_fence_value: reply.paging_fence_value,
-                })
-            }
+            Expect::PagingFence => Ok(Reply::PagingFence {
+                status: success_at(payload, 8)?,
+                paging_fence_value: fixed::<FenceValueStatusReply>(payload)?.paging_fence_value,
+            }),
             Expect::Statistics => {
-                if !self.long_enough(pending, payload, QueryStatisticsReply::SIZE) {
-                    return short;
-                }
-                failure_at(payload, 0)?;
+                success_at(payload, 0)?;
                 let statistics = read_bytes(payload, 8, STATISTICS_RESULT_SIZE)
                     .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
                 Ok(Reply::Statistics(statistics.to_vec()))
             }
             Expect::Feature => {
-                let Some(reply) = self.need::<IsFeatureEnabledReply>(
-                    pending,
-                    payload,
-                    IsFeatureEnabledReply::SIZE,
-                ) else {
-                    return short;
-                };
-                failure_at(payload, 0)?;
+                let reply = fixed::<IsFeatureEnabledReply>(payload)?;
+                success_at(payload, 0)?;
                 Ok(Reply::Feature {
                     enabled: reply.result_bits & FEATURE_RESULT_ENABLED != 0,
                     known: reply.result_bits & FEATURE_RESULT_KNOWN != 0,
@@ -174,10 +105,7 @@ impl Driver {
                     max_version: reply.max_version,
                 })
             }
-            other => {
-                log::warn!("dxg: no decoder for {other:?}");
-                Err(NtStatus::NOT_IMPLEMENTED)
-            }
+            _ => self.decode_sharing(pending, payload),
         }
     }
 
@@ -193,10 +121,8 @@ impl Driver {
         private_size: usize,
     ) -> Result<Reply, NtStatus> {
         let expected = CREATE_HWQUEUE_PRIVATE_OFFSET.saturating_add(private_size);
-        if !self.long_enough(pending, payload, expected) {
-            return Err(NtStatus::BUFFER_TOO_SMALL);
-        }
-        failure_at(payload, 24)?;
+        self.tail(pending, payload, expected)?;
+        success_at(payload, 24)?;
         let hwqueue = D3dkmtHandle(read_at::<u32>(payload, 28).unwrap_or(0));
         let progress_fence = D3dkmtHandle(read_at::<u32>(payload, 32).unwrap_or(0));
         let fence_address = read_at::<u64>(payload, 40).unwrap_or(0);
@@ -210,23 +136,14 @@ impl Driver {
         let registered = if !self.is_io_space_page(fence_address) {
             self.bad_reply(pending, "progress fence address outside the IO space");
             Err(NtStatus::INVALID_PARAMETER)
-        } else if !self.insert_object(
-            pending,
-            ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device),
-        ) {
-            Err(NtStatus::INVALID_HANDLE)
-        } else if !self.insert_object(
-            pending,
-            ObjectEntry::simple(progress_fence, ObjectKind::MonitoredFence, adapter, device),
-        ) {
-            self.remove_objects(pid, &[hwqueue]);
-            Err(NtStatus::INVALID_HANDLE)
         } else {
-            Ok(())
+            let queue = ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device);
+            let fence_kind = ObjectKind::MonitoredFence;
+            let fence = ObjectEntry::simple(progress_fence, fence_kind, adapter, device);
+            self.insert_objects(pending, &[queue, fence])
         };
         if let Err(status) = registered {
-            let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-            self.send_internal(pid, adapter, Expect::Ignore, bytes);
+            self.destroy_refused(pending, hwqueue);
             return Err(status);
         }
         if let Some(process) = self.processes.get_mut(&pid) {

@@ -1,85 +1,56 @@
 //! Decoding of the replies to the requests of `encode_sharing` (dxg.md §3.9, §3.19, §3.26).
-//! Every reply is length-checked (short → BUFFER_TOO_SMALL and a protocol error); negative
+//! The generic path (`replies`) checked each reply against the command table's minimum (short →
+//! BUFFER_TOO_SMALL and a protocol error); variable tails are checked here; negative
 //! statuses fail the request with that status; host handles go through the per-process table
 //! (null or duplicate → INVALID_HANDLE and a protocol error).
 
 use super::encode_sharing::SharedObject;
-use super::replies::{Expect, Pending};
-use super::{CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
+use super::replies::{Expect, Pending, fixed, success};
+use super::{AdapterId, CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
-fn failure(status: i32) -> Result<NtStatus, NtStatus> {
-    let status = NtStatus(status);
-    if status.is_success() {
-        Ok(status)
-    } else {
-        Err(status)
-    }
-}
-
 impl Driver {
-    /// Whether `expect` is decoded here.
-    pub(super) fn is_sharing_reply(expect: &Expect) -> bool {
-        matches!(
-            expect,
-            Expect::NtShared { .. }
-                | Expect::ResourceOpened { .. }
-                | Expect::SyncOpened { .. }
-                | Expect::VailHandle
-                | Expect::StandardAllocationData { .. }
-                | Expect::SysmemPages { .. }
-        )
-    }
-
-    /// Decodes a sharing reply and completes its request (or sends the next sysmem chunk).
-    pub(super) fn on_sharing_reply(&mut self, pending: Pending, payload: &[u8]) {
-        if let Expect::SysmemPages {
+    /// The status of one SETEXISTINGSYSMEMPAGES chunk: the next chunk goes out, or the request
+    /// completes (after the last chunk or a failure).
+    pub(super) fn on_sysmem_pages_reply(&mut self, pending: Pending, payload: &[u8]) {
+        let Expect::SysmemPages {
             device,
             allocation,
             page_frames,
             offset,
         } = pending.expect.clone()
-        {
-            let status = match self.need::<i32>(&pending, payload, 4) {
-                Some(status) => failure(status),
-                None => Err(NtStatus::BUFFER_TOO_SMALL),
-            };
-            // `offset` is how many frames were already sent (≤ the frame count), so neither
-            // operation saturates and `next` ≤ the frame count.
-            let next = page_frames
-                .len()
-                .saturating_sub(offset)
-                .min(MAX_PFNS_PER_MESSAGE)
-                .saturating_add(offset);
-            match (status, pending.ticket, pending.process, pending.adapter) {
-                (Ok(_), Some(ticket), Some(pid), Some(adapter)) if next < page_frames.len() => {
-                    self.send_sysmem_pages(
-                        pid,
-                        ticket,
-                        adapter,
-                        device,
-                        allocation,
-                        page_frames,
-                        next,
-                    );
-                }
-                (result, ..) => self.finish(&pending, result.map(Reply::Status)),
-            }
+        else {
             return;
+        };
+        let status = match self.need::<i32>(&pending, payload, 4) {
+            Some(status) => success(status),
+            None => Err(NtStatus::BUFFER_TOO_SMALL),
+        };
+        // `offset` is how many frames were already sent (≤ the frame count), so neither
+        // operation saturates and `next` ≤ the frame count.
+        let next = page_frames
+            .len()
+            .saturating_sub(offset)
+            .min(MAX_PFNS_PER_MESSAGE)
+            .saturating_add(offset);
+        match (status, pending.ticket, pending.process, pending.adapter) {
+            (Ok(_), Some(ticket), Some(pid), Some(adapter)) if next < page_frames.len() => {
+                self.send_sysmem_pages(pid, ticket, adapter, device, allocation, page_frames, next);
+            }
+            (result, ..) => self.finish(&pending, result.map(Reply::Status)),
         }
-        let result = self.decode_sharing(&pending, payload);
-        self.finish(&pending, result);
     }
 
-    fn decode_sharing(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
-        let short = Err(NtStatus::BUFFER_TOO_SMALL);
+    /// Decodes a sharing reply (the last decoder of the chain).
+    pub(super) fn decode_sharing(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+    ) -> Result<Reply, NtStatus> {
         match pending.expect.clone() {
             Expect::NtShared { adapter, kind } => {
-                let Some(handle) = self.need::<u32>(pending, payload, 4) else {
-                    return short;
-                };
-                let handle = D3dkmtHandle(handle);
+                let handle = fixed::<D3dkmtHandle>(payload)?;
                 // A null handle is the host's failure (Linux: -ENOTRECOVERABLE).
                 if handle.is_null() {
                     return Err(NtStatus::UNSUCCESSFUL);
@@ -91,102 +62,40 @@ impl Driver {
                     self.bad_reply(pending, "shared handle already live");
                     return Err(NtStatus::INVALID_HANDLE);
                 }
-                self.shared.insert(
-                    handle,
-                    SharedObject {
-                        owner,
-                        adapter,
-                        kind,
-                    },
-                );
+                let object = SharedObject {
+                    owner,
+                    adapter,
+                    kind,
+                };
+                self.shared.insert(handle, object);
                 Ok(Reply::NtSharedObject(handle))
             }
             Expect::ResourceOpened {
                 adapter,
                 device,
                 allocations,
-            } => {
-                let expected = allocations
-                    .len()
-                    .saturating_mul(4)
-                    .saturating_add(OpenResourceReply::SIZE);
-                let Some(reply) = self.need::<OpenResourceReply>(pending, payload, expected) else {
-                    return short;
-                };
-                failure(reply.status)?;
-                let handles = read_u32_array(payload, OpenResourceReply::SIZE, allocations.len())
-                    .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
-                let (Some(pid), resource) = (pending.process, reply.resource) else {
-                    return Err(NtStatus::INVALID_HANDLE);
-                };
-                let mut inserted = Vec::new();
-                let mut ok = self.insert_object(
-                    pending,
-                    ObjectEntry::simple(resource, ObjectKind::Resource, adapter, device),
-                );
-                if ok {
-                    inserted.push(resource);
-                }
-                let mut opened = Vec::with_capacity(handles.len());
-                for (handle, (size, flags)) in handles.iter().zip(&allocations) {
-                    if !ok {
-                        break;
-                    }
-                    let handle = D3dkmtHandle(*handle);
-                    let mut entry =
-                        ObjectEntry::simple(handle, ObjectKind::Allocation, adapter, device);
-                    entry.size = *size;
-                    entry.cached = flags & ALLOCATION_FLAG_CACHED != 0;
-                    ok = self.insert_object(pending, entry);
-                    if ok {
-                        inserted.push(handle);
-                        opened.push(CreatedAllocation {
-                            handle,
-                            size: *size,
-                            flags: *flags,
-                        });
-                    }
-                }
-                if !ok {
-                    self.remove_objects(pid, &inserted);
-                    if !resource.is_null() {
-                        self.undo_open_resource(pid, adapter, device, resource);
-                    }
-                    return Err(NtStatus::INVALID_HANDLE);
-                }
-                if let Some(process) = self.processes.get_mut(&pid) {
-                    let members: Vec<D3dkmtHandle> =
-                        opened.iter().map(|allocation| allocation.handle).collect();
-                    process.add_resource_allocations(resource, &members, 0);
-                }
-                Ok(Reply::ResourceOpened {
-                    resource,
-                    allocations: opened,
-                })
-            }
+            } => self.resource_opened(pending, payload, adapter, device, &allocations),
             Expect::SyncOpened {
                 adapter,
                 device,
                 global,
                 monitored,
             } => {
-                let Some(reply) =
-                    self.need::<OpenSyncObjectReply>(pending, payload, OpenSyncObjectReply::SIZE)
-                else {
-                    return short;
-                };
-                failure(reply.status)?;
+                let reply = fixed::<OpenSyncObjectReply>(payload)?;
+                success(reply.status)?;
                 let address = reply.guest_cpu_physical_address;
-                if monitored && !self.is_io_space_page(address) {
-                    self.bad_reply(pending, "fence address outside the IO space");
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
                 let handle = reply.sync_object;
-                if !self.insert_object(
-                    pending,
-                    ObjectEntry::simple(handle, ObjectKind::SyncObject, adapter, device),
-                ) {
-                    return Err(NtStatus::INVALID_HANDLE);
+                let registered = if monitored && !self.is_io_space_page(address) {
+                    self.bad_reply(pending, "fence address outside the IO space");
+                    Err(NtStatus::INVALID_PARAMETER)
+                } else {
+                    let entry =
+                        ObjectEntry::simple(handle, ObjectKind::SyncObject, adapter, device);
+                    self.insert_object(pending, entry)
+                };
+                if let Err(status) = registered {
+                    self.destroy_refused(pending, handle);
+                    return Err(status);
                 }
                 if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
                 {
@@ -200,28 +109,16 @@ impl Driver {
                 })
             }
             Expect::VailHandle => {
-                let Some(reply) = self.need::<ShareObjectWithHostReply>(
-                    pending,
-                    payload,
-                    ShareObjectWithHostReply::SIZE,
-                ) else {
-                    return short;
-                };
-                failure(reply.status)?;
+                let reply = fixed::<ShareObjectWithHostReply>(payload)?;
+                success(reply.status)?;
                 Ok(Reply::VailNtHandle(reply.vail_nt_handle))
             }
             Expect::StandardAllocationData {
                 allocation_size,
                 resource_size,
             } => {
-                let Some(reply) = self.need::<GetStandardAllocationDriverDataReply>(
-                    pending,
-                    payload,
-                    GetStandardAllocationDriverDataReply::SIZE,
-                ) else {
-                    return short;
-                };
-                failure(reply.status)?;
+                let reply = fixed::<GetStandardAllocationDriverDataReply>(payload)?;
+                success(reply.status)?;
                 let sizing = allocation_size == 0 && resource_size == 0;
                 if sizing {
                     return Ok(Reply::StandardAllocationDriverData {
@@ -242,9 +139,7 @@ impl Driver {
                 // Saturated sums exceed any payload length and are refused below.
                 let resource_start = start.saturating_add(allocation_size as usize);
                 let total = resource_start.saturating_add(resource_size as usize);
-                if self.need::<u8>(pending, payload, total).is_none() {
-                    return short;
-                }
+                self.tail(pending, payload, total)?;
                 let allocation_data = read_bytes(payload, start, allocation_size as usize)
                     .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
                     .to_vec();
@@ -263,5 +158,65 @@ impl Driver {
                 Err(NtStatus::NOT_IMPLEMENTED)
             }
         }
+    }
+
+    /// OPENRESOURCE: resource, status, one handle per allocation. Registers the resource and
+    /// its allocations (all or none; on a failure OPENRESOURCE is undone on the host).
+    fn resource_opened(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+        adapter: AdapterId,
+        device: D3dkmtHandle,
+        allocations: &[(u64, u32)],
+    ) -> Result<Reply, NtStatus> {
+        let expected = allocations
+            .len()
+            .saturating_mul(4)
+            .saturating_add(OpenResourceReply::SIZE);
+        self.tail(pending, payload, expected)?;
+        let reply = fixed::<OpenResourceReply>(payload)?;
+        success(reply.status)?;
+        let handles = read_u32_array(payload, OpenResourceReply::SIZE, allocations.len())
+            .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
+        let (Some(pid), resource) = (pending.process, reply.resource) else {
+            return Err(NtStatus::INVALID_HANDLE);
+        };
+        let mut entries = Vec::with_capacity(handles.len().saturating_add(1));
+        entries.push(ObjectEntry::simple(
+            resource,
+            ObjectKind::Resource,
+            adapter,
+            device,
+        ));
+        let mut opened = Vec::with_capacity(handles.len());
+        for (handle, (size, flags)) in handles.iter().zip(allocations) {
+            let handle = D3dkmtHandle(*handle);
+            let mut entry = ObjectEntry::simple(handle, ObjectKind::Allocation, adapter, device);
+            entry.size = *size;
+            entry.cached = flags & ALLOCATION_FLAG_CACHED != 0;
+            entries.push(entry);
+            let (size, flags) = (*size, *flags);
+            opened.push(CreatedAllocation {
+                handle,
+                size,
+                flags,
+            });
+        }
+        if let Err(status) = self.insert_objects(pending, &entries) {
+            if !resource.is_null() {
+                self.undo_open_resource(pid, adapter, device, resource);
+            }
+            return Err(status);
+        }
+        if let Some(process) = self.processes.get_mut(&pid) {
+            let members: Vec<D3dkmtHandle> =
+                opened.iter().map(|allocation| allocation.handle).collect();
+            process.add_resource_allocations(resource, &members, 0);
+        }
+        Ok(Reply::ResourceOpened {
+            resource,
+            allocations: opened,
+        })
     }
 }

@@ -2,93 +2,89 @@
 //! and of the host→guest notifications on the global channel (SIGNALGUESTEVENT completes CPU
 //! waits and reports CPU_NOTIFICATION signals; SETGUESTDATA bumps the device-state counter).
 
-use super::replies::{Expect, Pending};
+use super::replies::{Expect, Pending, fixed};
 use super::{Action, Driver, GuestEvent, ObjectEntry, ObjectKind, ProtocolError, Reply};
 use crate::wire::*;
 
 impl Driver {
-    /// Decodes the reply of a sync object request; any other reply goes on to
-    /// [`Driver::on_extended_reply`].
-    pub(super) fn on_sync_reply(&mut self, pending: Pending, payload: &[u8]) {
-        match pending.expect.clone() {
-            Expect::SyncObject {
-                adapter,
-                device,
-                monitored,
-                event,
-            } => {
-                let Some(reply) = self.decode::<CreateSyncObjectReply>(&pending, payload) else {
-                    return;
-                };
-                if monitored && !self.is_io_space_page(reply.fence_storage_address) {
-                    self.bad_reply(&pending, "fence address outside the IO space");
-                    return self.finish(&pending, Err(NtStatus::INVALID_PARAMETER));
-                }
-                if !self.insert_object(
-                    &pending,
-                    ObjectEntry::simple(reply.sync_object, ObjectKind::SyncObject, adapter, device),
-                ) {
-                    return self.finish(&pending, Err(NtStatus::INVALID_HANDLE));
-                }
-                if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
+    /// Decodes the reply of CREATESYNCOBJECT; any other reply goes on to
+    /// [`Driver::decode_extended`].
+    pub(super) fn decode_sync_reply(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+    ) -> Result<Reply, NtStatus> {
+        let Expect::SyncObject {
+            adapter,
+            device,
+            monitored,
+            event,
+        } = pending.expect
+        else {
+            return self.decode_extended(pending, payload);
+        };
+        let reply = fixed::<CreateSyncObjectReply>(payload)?;
+        let registered = if monitored && !self.is_io_space_page(reply.fence_storage_address) {
+            self.bad_reply(pending, "fence address outside the IO space");
+            Err(NtStatus::INVALID_PARAMETER)
+        } else {
+            let kind = ObjectKind::SyncObject;
+            let entry = ObjectEntry::simple(reply.sync_object, kind, adapter, device);
+            self.insert_object(pending, entry)
+        };
+        if let Err(status) = registered {
+            self.destroy_refused(pending, reply.sync_object);
+            return Err(status);
+        }
+        if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid)) {
+            process.set_sync_object_info(reply.sync_object, reply.global_sync_object, monitored);
+        }
+        if let (Some(event), Some(process)) = (event, pending.process) {
+            let sync_object = reply.sync_object;
+            let notification = GuestEvent::Notification {
+                process,
+                sync_object,
+            };
+            self.events.insert(event, notification);
+        }
+        Ok(Reply::SyncObject {
+            handle: reply.sync_object,
+            global: reply.global_sync_object,
+            gpu_address: reply.fence_gpu_virtual_address,
+            fence_address: if monitored {
+                reply.fence_storage_address
+            } else {
+                0
+            },
+        })
+    }
+
+    /// The host's status for a WAITFORSYNCOBJECTFROMCPU: a success acknowledges the wait (it
+    /// completes once the event was also signalled), a failure or a short reply ends it.
+    pub(super) fn on_wait_reply(&mut self, pending: &Pending, payload: &[u8], event: u64) {
+        match self.need::<i32>(pending, payload, 4).map(NtStatus) {
+            Some(status) if status.is_success() => {
+                if let Some(GuestEvent::Wait {
+                    ticket,
+                    acknowledged,
+                    signalled,
+                    ..
+                }) = self.events.get_mut(&event)
                 {
-                    process.set_sync_object_info(
-                        reply.sync_object,
-                        reply.global_sync_object,
-                        monitored,
-                    );
-                }
-                if let (Some(event), Some(process)) = (event, pending.process) {
-                    self.events.insert(
-                        event,
-                        GuestEvent::Notification {
-                            process,
-                            sync_object: reply.sync_object,
-                        },
-                    );
-                }
-                self.finish(
-                    &pending,
-                    Ok(Reply::SyncObject {
-                        handle: reply.sync_object,
-                        global: reply.global_sync_object,
-                        gpu_address: reply.fence_gpu_virtual_address,
-                        fence_address: if monitored {
-                            reply.fence_storage_address
-                        } else {
-                            0
-                        },
-                    }),
-                );
-            }
-            Expect::WaitFromCpu { event } => {
-                let status = self.need::<i32>(&pending, payload, 4).map(NtStatus);
-                match status {
-                    Some(status) if status.is_success() => {
-                        if let Some(GuestEvent::Wait {
-                            ticket,
-                            acknowledged,
-                            signalled,
-                            ..
-                        }) = self.events.get_mut(&event)
-                        {
-                            *acknowledged = true;
-                            if *signalled {
-                                let ticket = *ticket;
-                                self.events.remove(&event);
-                                self.complete(ticket, Ok(Reply::WaitCompleted));
-                            }
-                        }
-                    }
-                    other => {
-                        if self.wait_refused(event) {
-                            let status = other.unwrap_or(NtStatus::BUFFER_TOO_SMALL);
-                            self.finish(&pending, Err(status));
-                        }
+                    *acknowledged = true;
+                    if *signalled {
+                        let ticket = *ticket;
+                        self.events.remove(&event);
+                        self.complete(ticket, Ok(Reply::WaitCompleted));
                     }
                 }
             }
-            _ => self.on_extended_reply(pending, payload),
+            other => {
+                if self.wait_refused(event) {
+                    let status = other.unwrap_or(NtStatus::BUFFER_TOO_SMALL);
+                    self.finish(pending, Err(status));
+                }
+            }
         }
     }
 

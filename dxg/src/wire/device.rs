@@ -115,6 +115,8 @@ wire_struct! {
 }
 assert_offset!(CreateHwQueueCommand, context, 56);
 assert_offset!(CreateHwQueueCommand, private_data_size, 64);
+/// Offset of CREATEHWQUEUE's private data (in the command and in its echo).
+pub const CREATE_HWQUEUE_PRIVATE_OFFSET: usize = 68;
 
 wire_struct! {
     /// SUBMITCOMMANDTOHWQUEUE (vGPU 52), 80 bytes; primaries then private data follow.

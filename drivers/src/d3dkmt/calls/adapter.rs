@@ -102,14 +102,9 @@ pub fn open_adapter_from_luid(call: &mut Call<'_>) -> CallResult {
         low: arguments.AdapterLuid.LowPart,
         high: arguments.AdapterLuid.HighPart as u32,
     };
-    match call.gpu(Request::OpenAdapterFromLuid { luid })? {
-        Reply::AdapterOpened(entry) => {
-            arguments.hAdapter = entry.handle.0;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    let request = Request::OpenAdapterFromLuid { luid };
+    arguments.hAdapter = reply!(call.gpu(request)?, Reply::AdapterOpened(entry) => entry.handle.0);
+    call.store(&arguments)
 }
 
 /// `D3DKMTCloseAdapter`.
@@ -131,13 +126,9 @@ pub fn query_adapter_info(call: &mut Call<'_>) -> CallResult {
         query_type: arguments.Type,
         data,
     };
-    match call.gpu(request)? {
-        Reply::AdapterInfo(reply) => {
-            write_reply(call.environment, arguments.pPrivateDriverData, &reply, size)?;
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    let reply = reply!(call.gpu(request)?, Reply::AdapterInfo(reply) => reply);
+    write_reply(call.environment, arguments.pPrivateDriverData, &reply, size)?;
+    Ok(NtStatus::SUCCESS)
 }
 
 /// `D3DKMTQueryVideoMemoryInfo` (only for the calling process: `hProcess` must be 0).
@@ -150,22 +141,15 @@ pub fn query_video_memory_info(call: &mut Call<'_>) -> CallResult {
         adapter: D3dkmtHandle(arguments.hAdapter),
         segment_group: arguments.MemorySegmentGroup,
     };
-    match call.gpu(request)? {
-        Reply::VideoMemory {
-            budget,
-            current_usage,
-            current_reservation,
-            available_for_reservation,
-        } => {
-            arguments.Budget = budget;
-            arguments.CurrentUsage = current_usage;
-            arguments.CurrentReservation = current_reservation;
-            arguments.AvailableForReservation = available_for_reservation;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    (
+        arguments.Budget,
+        arguments.CurrentUsage,
+        arguments.CurrentReservation,
+        arguments.AvailableForReservation,
+    ) = reply!(call.gpu(request)?, Reply::VideoMemory {
+            budget, current_usage, current_reservation, available_for_reservation,
+        } => (budget, current_usage, current_reservation, available_for_reservation));
+    call.store(&arguments)
 }
 
 /// `D3DKMTEscape`: the private data (≤ 128 KiB) goes to the host and its update comes back.
@@ -185,11 +169,7 @@ pub fn escape(call: &mut Call<'_>) -> CallResult {
         flags: arguments.Flags,
         data,
     };
-    match call.gpu(request)? {
-        Reply::Escape(reply) => {
-            write_reply(call.environment, arguments.pPrivateDriverData, &reply, size)?;
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    let reply = reply!(call.gpu(request)?, Reply::Escape(reply) => reply);
+    write_reply(call.environment, arguments.pPrivateDriverData, &reply, size)?;
+    Ok(NtStatus::SUCCESS)
 }

@@ -87,13 +87,8 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
         driver_data,
         allocations,
     };
-    let (resource, created) = match call.gpu(request)? {
-        Reply::Allocations {
-            resource,
-            allocations,
-        } => (resource, allocations),
-        other => return Err(unexpected(&other)),
-    };
+    let (resource, created) = reply!(call.gpu(request)?,
+        Reply::Allocations { resource, allocations } => (resource, allocations));
     if created.len() != count {
         log::warn!(
             "d3dkmt: CreateAllocation returned {} allocations for {count}",
@@ -203,22 +198,14 @@ pub fn make_resident(call: &mut Call<'_>) -> CallResult {
         allocations,
         flags: arguments.Flags,
     };
-    match call.gpu(request)? {
-        Reply::Resident {
-            status,
-            paging_fence_value,
-            bytes_to_trim,
-        } => {
-            let result = success_or_failure(status);
-            if result.is_ok() {
-                arguments.PagingFenceValue = paging_fence_value;
-                arguments.NumBytesToTrim = bytes_to_trim;
-                encode(call.arguments, &arguments);
-            }
-            result
-        }
-        other => Err(unexpected(&other)),
-    }
+    let (status, paging_fence_value, bytes_to_trim) = reply!(call.gpu(request)?,
+        Reply::Resident { status, paging_fence_value, bytes_to_trim } =>
+            (status, paging_fence_value, bytes_to_trim));
+    let status = success_or_failure(status)?;
+    arguments.PagingFenceValue = paging_fence_value;
+    arguments.NumBytesToTrim = bytes_to_trim;
+    call.store(&arguments)?;
+    Ok(status)
 }
 
 /// `D3DKMTEvict`: 1 … 10240 allocations.
@@ -234,14 +221,9 @@ pub fn evict(call: &mut Call<'_>) -> CallResult {
         allocations,
         flags: arguments.Flags,
     };
-    match call.gpu(request)? {
-        Reply::Evicted { bytes_to_trim } => {
-            arguments.NumBytesToTrim = bytes_to_trim;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    arguments.NumBytesToTrim =
+        reply!(call.gpu(request)?, Reply::Evicted { bytes_to_trim } => bytes_to_trim);
+    call.store(&arguments)
 }
 
 /// `D3DKMTLock2`: maps the allocation read/write (its size rounded up to pages) and returns the

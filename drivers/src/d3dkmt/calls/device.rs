@@ -2,12 +2,12 @@
 //! MarkDeviceAsError, CreatePagingQueue, DestroyPagingQueue, CreateContextVirtual,
 //! DestroyContext and SubmitCommand.
 
-use super::{Call, unexpected};
+use super::Call;
 use crate::d3dkmt::arguments::{
-    MAX_HISTORY_BUFFERS, checked_count, decode, encode, handles_of, read_handles,
-    read_private_data, write_reply,
+    MAX_HISTORY_BUFFERS, checked_count, decode, handles_of, read_handles, read_private_data,
+    write_reply,
 };
-use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use crate::d3dkmt::{CallResult, Reply, Request};
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
     D3DDDI_DESTROYPAGINGQUEUE, D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_WRITTEN_PRIMARIES,
@@ -23,14 +23,8 @@ pub fn create_device(call: &mut Call<'_>) -> CallResult {
         adapter: D3dkmtHandle(arguments.hAdapter),
         flags: arguments.Flags,
     };
-    match call.gpu(request)? {
-        Reply::Device(device) => {
-            arguments.hDevice = device.0;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    arguments.hDevice = reply!(call.gpu(request)?, Reply::Device(device) => device.0);
+    call.store(&arguments)
 }
 
 /// `D3DKMTDestroyDevice`: the device's views go first (its allocations and fences die with it).
@@ -49,14 +43,9 @@ pub fn get_device_state(call: &mut Call<'_>) -> CallResult {
         device: D3dkmtHandle(arguments.hDevice),
         state_type: arguments.StateType,
     };
-    match call.gpu(request)? {
-        Reply::DeviceState { state, .. } => {
-            arguments.ExecutionState = state;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    arguments.ExecutionState =
+        reply!(call.gpu(request)?, Reply::DeviceState { state, .. } => state);
+    call.store(&arguments)
 }
 
 /// `D3DKMTCreatePagingQueue`: the paging fence's page is mapped read-only for the CPU.
@@ -67,14 +56,9 @@ pub fn create_paging_queue(call: &mut Call<'_>) -> CallResult {
         device,
         priority: arguments.Priority,
     };
-    let (paging_queue, sync_object, fence_address) = match call.gpu(request)? {
-        Reply::PagingQueue {
-            paging_queue,
-            sync_object,
-            fence_address,
-        } => (paging_queue, sync_object, fence_address),
-        other => return Err(unexpected(&other)),
-    };
+    let (paging_queue, sync_object, fence_address) = reply!(call.gpu(request)?,
+        Reply::PagingQueue { paging_queue, sync_object, fence_address } =>
+            (paging_queue, sync_object, fence_address));
     let cpu_address = call.map_fence_view(
         fence_address,
         paging_queue,
@@ -86,8 +70,7 @@ pub fn create_paging_queue(call: &mut Call<'_>) -> CallResult {
     arguments.hPagingQueue = paging_queue.0;
     arguments.hSyncObject = sync_object.0;
     arguments.FenceValueCPUVirtualAddress = cpu_address;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTDestroyPagingQueue`: unmaps its fence page first.
@@ -118,13 +101,8 @@ pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
         client_hint: arguments.ClientHint,
         private_data,
     };
-    let (context, reply_data) = match call.gpu(request)? {
-        Reply::Context {
-            context,
-            private_data,
-        } => (context, private_data),
-        other => return Err(unexpected(&other)),
-    };
+    let (context, reply_data) = reply!(call.gpu(request)?,
+        Reply::Context { context, private_data } => (context, private_data));
     let written = write_reply(
         call.environment,
         arguments.pPrivateDriverData,
@@ -134,8 +112,7 @@ pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
     call.or_undo(written, Request::DestroyContext { context })?;
     call.owners.add_context(context, device);
     arguments.hContext = context.0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTDestroyContext`: its hardware queues die with it, so their progress-fence views go

@@ -4,7 +4,6 @@
 
 use super::Call;
 use super::sync::{signal_from_context, single_broadcast_context, wait_from_context};
-use super::unexpected;
 use crate::d3dkmt::arguments::{
     checked_count, decode, encode, read_handles, read_private_data, write_reply,
 };
@@ -35,23 +34,12 @@ pub fn create_hw_queue(call: &mut Call<'_>) -> CallResult {
         flags: arguments.Flags,
         private_data,
     };
-    let (hwqueue, progress_fence, fence_address, fence_gpu_address, reply_data) =
-        match call.gpu(request)? {
-            Reply::HwQueue {
-                hwqueue,
-                progress_fence,
-                fence_address,
-                fence_gpu_address,
-                private_data,
-            } => (
-                hwqueue,
-                progress_fence,
-                fence_address,
-                fence_gpu_address,
-                private_data,
-            ),
-            other => return Err(unexpected(&other)),
-        };
+    let (hwqueue, progress_fence, fence_address, fence_gpu_address, reply_data) = reply!(
+        call.gpu(request)?,
+        Reply::HwQueue {
+            hwqueue, progress_fence, fence_address, fence_gpu_address, private_data,
+        } => (hwqueue, progress_fence, fence_address, fence_gpu_address, private_data)
+    );
     let device = call
         .owners
         .context_device(context)

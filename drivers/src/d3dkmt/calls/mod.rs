@@ -4,6 +4,18 @@
 //! one [`Request`] (several only to undo a half-done call) and stores the reply. Outputs are
 //! written only on success.
 
+/// Takes apart the one reply variant a request is answered with:
+/// `let device = reply!(call.gpu(request)?, Reply::Device(device) => device);`. Any other variant
+/// (the dxg core never sends one) ends the handler with [`unexpected`].
+macro_rules! reply {
+    ($reply:expr, $pattern:pat => $value:expr) => {
+        match $reply {
+            $pattern => $value,
+            other => return Err($crate::d3dkmt::calls::unexpected(&other)),
+        }
+    };
+}
+
 pub mod adapter;
 pub mod allocation;
 pub mod device;
@@ -18,11 +30,13 @@ pub mod standard_allocation;
 pub mod sync;
 pub mod virtual_address;
 
+use super::arguments::encode;
 use super::owners::Owners;
 use super::shared::SharedHandles;
 use super::views::{Mapping, Views};
 use super::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
 use dxg::wire::D3dkmtHandle;
+use zerocopy::{Immutable, IntoBytes};
 
 /// One call being served: the process's environment and views, and the argument struct.
 pub struct Call<'a> {
@@ -44,6 +58,13 @@ impl Call<'_> {
     /// Sends a request that waits as long as it takes.
     pub fn gpu(&mut self, request: Request) -> Result<Reply, NtStatus> {
         self.environment.gpu(request, Timeout::Infinite)
+    }
+
+    /// Stores the updated argument struct (copied back to the user) and succeeds: the last step
+    /// of a call that writes its results into its struct.
+    pub fn store<A: IntoBytes + Immutable>(&mut self, arguments: &A) -> CallResult {
+        encode(self.arguments, arguments);
+        Ok(NtStatus::SUCCESS)
     }
 
     /// Sends a request whose reply is a bare status.

@@ -1,8 +1,8 @@
 //! Priorities: Set/GetContextSchedulingPriority, Set/GetContextInProcessSchedulingPriority,
 //! SetAllocationPriority and GetAllocationPriority (dxg.md §3.25).
 
-use super::{Call, unexpected};
-use crate::d3dkmt::arguments::{checked_count, decode, encode, read_array, read_handles};
+use super::Call;
+use crate::d3dkmt::arguments::{checked_count, decode, read_array, read_handles};
 use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
@@ -43,16 +43,14 @@ fn set_context_priority(
 pub fn get_context_scheduling_priority(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_GETCONTEXTSCHEDULINGPRIORITY = decode(call.arguments)?;
     arguments.Priority = get_context_priority(call, arguments.hContext, false)?;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTGetContextInProcessSchedulingPriority`.
 pub fn get_context_in_process_scheduling_priority(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_GETCONTEXTINPROCESSSCHEDULINGPRIORITY = decode(call.arguments)?;
     arguments.Priority = get_context_priority(call, arguments.hContext, true)?;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 fn get_context_priority(
@@ -64,10 +62,7 @@ fn get_context_priority(
         context: D3dkmtHandle(context),
         in_process,
     };
-    match call.gpu(request)? {
-        Reply::SchedulingPriority(priority) => Ok(priority),
-        other => Err(unexpected(&other)),
-    }
+    Ok(reply!(call.gpu(request)?, Reply::SchedulingPriority(priority) => priority))
 }
 
 /// "A resource, or 1 … 10240 allocations" of a device (priorities, residency), read from the
@@ -176,13 +171,11 @@ pub fn get_allocation_priority(call: &mut Call<'_>) -> CallResult {
         resource: list.resource,
         allocations: list.allocations,
     };
-    match call.gpu(request)? {
-        Reply::AllocationPriorities(priorities) => write_values(
-            call.environment,
-            arguments.pPriorities,
-            &priorities,
-            list.values,
-        ),
-        other => Err(unexpected(&other)),
-    }
+    let priorities = reply!(call.gpu(request)?, Reply::AllocationPriorities(values) => values);
+    write_values(
+        call.environment,
+        arguments.pPriorities,
+        &priorities,
+        list.values,
+    )
 }

@@ -2,7 +2,7 @@
 //! FlushHeapTransitions (dxg.md §3.23–§3.25).
 
 use super::{Call, unexpected};
-use crate::d3dkmt::arguments::{decode, encode};
+use crate::d3dkmt::arguments::decode;
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
 use dxg::wire::{D3dkmtHandle, Luid};
 use userlib::abi::{
@@ -26,22 +26,15 @@ pub fn query_clock_calibration(call: &mut Call<'_>) -> CallResult {
         node_ordinal: arguments.NodeOrdinal,
         physical_adapter_index: arguments.PhysicalAdapterIndex,
     };
-    match call.gpu(request)? {
-        Reply::ClockCalibration {
-            gpu_frequency,
-            gpu_clock_counter,
-            cpu_clock_counter,
-            flags,
-        } => {
-            arguments.GpuFrequency = gpu_frequency;
-            arguments.GpuClockCounter = gpu_clock_counter;
-            arguments.CpuClockCounter = cpu_clock_counter;
-            arguments.ClockDataFlags = flags;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    (
+        arguments.GpuFrequency,
+        arguments.GpuClockCounter,
+        arguments.CpuClockCounter,
+        arguments.ClockDataFlags,
+    ) = reply!(call.gpu(request)?, Reply::ClockCalibration {
+            gpu_frequency, gpu_clock_counter, cpu_clock_counter, flags,
+        } => (gpu_frequency, gpu_clock_counter, cpu_clock_counter, flags));
+    call.store(&arguments)
 }
 
 /// `D3DKMTQueryStatistics` for the caller (`hProcess` 0; other processes' statistics are not
@@ -57,10 +50,8 @@ pub fn query_statistics(call: &mut Call<'_>) -> CallResult {
         low: arguments.AdapterLuid.LowPart,
         high: arguments.AdapterLuid.HighPart as u32,
     };
-    let adapter = match call.gpu(Request::OpenAdapterFromLuid { luid })? {
-        Reply::AdapterOpened(entry) => entry.handle,
-        other => return Err(unexpected(&other)),
-    };
+    let request = Request::OpenAdapterFromLuid { luid };
+    let adapter = reply!(call.gpu(request)?, Reply::AdapterOpened(entry) => entry.handle);
     let request = Request::QueryStatistics {
         adapter,
         statistics_type: arguments.Type,
@@ -75,8 +66,7 @@ pub fn query_statistics(call: &mut Call<'_>) -> CallResult {
                 .QueryResult
                 .as_mut_bytes()
                 .copy_from_slice(&result);
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
+            call.store(&arguments)
         }
         other => Err(unexpected(&other)),
     }

@@ -3,8 +3,8 @@
 //! ChangeVideoMemoryReservation (dxg.md §3.25).
 
 use super::priority::{AllocationList, write_values};
-use super::{Call, success_or_failure, unexpected};
-use crate::d3dkmt::arguments::{decode, encode, read_residency_list};
+use super::{Call, success_or_failure};
+use crate::d3dkmt::arguments::{decode, read_residency_list};
 use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
@@ -23,15 +23,13 @@ pub fn query_allocation_residency(call: &mut Call<'_>) -> CallResult {
         resource: list.resource,
         allocations: list.allocations,
     };
-    match call.gpu(request)? {
-        Reply::Residency(statuses) => write_values(
-            call.environment,
-            arguments.pResidencyStatus,
-            &statuses,
-            list.values,
-        ),
-        other => Err(unexpected(&other)),
-    }
+    let statuses = reply!(call.gpu(request)?, Reply::Residency(statuses) => statuses);
+    write_values(
+        call.environment,
+        arguments.pResidencyStatus,
+        &statuses,
+        list.values,
+    )
 }
 
 /// The handles of Offer/Reclaim: exactly one of `resources` (resource handles) and
@@ -101,22 +99,16 @@ pub fn reclaim_allocations2(call: &mut Call<'_>) -> CallResult {
         resources,
         write_results,
     };
-    match call.gpu(request)? {
-        Reply::Reclaimed {
-            status,
-            paging_fence_value,
-            results,
-        } => {
-            let status = success_or_failure(status)?;
-            if write_results {
-                write_values(call.environment, arguments.pResults, &results, count)?;
-            }
-            arguments.PagingFenceValue = paging_fence_value;
-            encode(call.arguments, &arguments);
-            Ok(status)
-        }
-        other => Err(unexpected(&other)),
+    let (status, paging_fence_value, results) = reply!(call.gpu(request)?,
+        Reply::Reclaimed { status, paging_fence_value, results } =>
+            (status, paging_fence_value, results));
+    let status = success_or_failure(status)?;
+    if write_results {
+        write_values(call.environment, arguments.pResults, &results, count)?;
     }
+    arguments.PagingFenceValue = paging_fence_value;
+    call.store(&arguments)?;
+    Ok(status)
 }
 
 /// `D3DKMTUpdateAllocationProperty`: writes `PagingFenceValue`; returns `STATUS_PENDING` when
@@ -131,18 +123,12 @@ pub fn update_allocation_property(call: &mut Call<'_>) -> CallResult {
         flags: arguments.Flags,
         property_mask: arguments.PropertyMaskValue,
     };
-    match call.gpu(request)? {
-        Reply::PagingFence {
-            status,
-            paging_fence_value,
-        } => {
-            let status = success_or_failure(status)?;
-            arguments.PagingFenceValue = paging_fence_value;
-            encode(call.arguments, &arguments);
-            Ok(status)
-        }
-        other => Err(unexpected(&other)),
-    }
+    let (status, paging_fence_value) = reply!(call.gpu(request)?,
+        Reply::PagingFence { status, paging_fence_value } => (status, paging_fence_value));
+    let status = success_or_failure(status)?;
+    arguments.PagingFenceValue = paging_fence_value;
+    call.store(&arguments)?;
+    Ok(status)
 }
 
 /// `D3DKMTInvalidateCache`.

@@ -29,7 +29,7 @@
 //! written afterwards, what was created is destroyed again (DestroyNtSharedObject for a share,
 //! DestroyAllocation of the resource for an open, DestroySyncObject for a sync object).
 
-use super::{Call, sync, unexpected};
+use super::{Call, sync};
 use crate::d3dkmt::arguments::{
     checked_count, decode, encode, read_array, read_bytes, read_handle, write_bytes,
 };
@@ -61,10 +61,8 @@ pub fn share_objects(call: &mut Call<'_>) -> CallResult {
     let object = read_handle(call.environment, arguments.ObjectHandleArray)?;
     // The output must at least exist before anything is shared.
     read_bytes(call.environment, arguments.phSharedNtHandle, 8)?;
-    let shared = match call.gpu(Request::CreateNtSharedObject { object })? {
-        Reply::NtSharedObject(shared) => shared,
-        other => return Err(unexpected(&other)),
-    };
+    let request = Request::CreateNtSharedObject { object };
+    let shared = reply!(call.gpu(request)?, Reply::NtSharedObject(shared) => shared);
     let nt_handle = u64::from(shared.0);
     if let Err(failure) = write_bytes(
         call.environment,
@@ -102,13 +100,8 @@ fn open_resource(call: &mut Call<'_>, open: OpenRequest) -> Result<D3dkmtHandle,
         device,
         shared_handle: open.shared_handle,
     };
-    let (resource, allocations) = match call.gpu(request)? {
-        Reply::ResourceOpened {
-            resource,
-            allocations,
-        } => (resource, allocations),
-        other => return Err(unexpected(&other)),
-    };
+    let (resource, allocations) = reply!(call.gpu(request)?,
+        Reply::ResourceOpened { resource, allocations } => (resource, allocations));
     let undo = |call: &mut Call<'_>| {
         call.undo(Request::DestroyAllocation {
             device,
@@ -197,23 +190,16 @@ pub fn open_sync_object_from_nt_handle2(call: &mut Call<'_>) -> CallResult {
         flags: arguments.Flags,
         engine_affinity: arguments.EngineAffinity,
     };
-    let (handle, gpu_address, fence_address) = match call.gpu(request)? {
-        Reply::SyncObject {
-            handle,
-            gpu_address,
-            fence_address,
-            ..
-        } => (handle, gpu_address, fence_address),
-        other => return Err(unexpected(&other)),
-    };
+    let (handle, gpu_address, fence_address) = reply!(call.gpu(request)?,
+        Reply::SyncObject { handle, gpu_address, fence_address, .. } =>
+            (handle, gpu_address, fence_address));
     if fence_address != 0 {
         arguments.FenceValueCPUVirtualAddress =
             sync::map_fence_view(call, handle, device, fence_address)?;
         arguments.FenceValueGPUVirtualAddress = gpu_address;
     }
     arguments.hSyncObject = handle.0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTShareObjectWithHost`: the host's token for `hObject` goes to `hVailNtHandle`.
@@ -223,14 +209,8 @@ pub fn share_object_with_host(call: &mut Call<'_>) -> CallResult {
         device: D3dkmtHandle(arguments.hDevice),
         object: D3dkmtHandle(arguments.hObject),
     };
-    match call.gpu(request)? {
-        Reply::VailNtHandle(token) => {
-            arguments.hVailNtHandle = token;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    arguments.hVailNtHandle = reply!(call.gpu(request)?, Reply::VailNtHandle(token) => token);
+    call.store(&arguments)
 }
 
 /// `D3DKMTQueryResourceInfoFromNtHandle`: what the shared resource behind `hNtHandle` holds,
@@ -244,18 +224,15 @@ pub fn query_resource_info_from_nt_handle(call: &mut Call<'_>) -> CallResult {
         device: D3dkmtHandle(arguments.hDevice),
         shared_handle: shared_handle(arguments.hNtHandle)?,
     };
-    match call.gpu(request)? {
-        Reply::SharedResourceInfo {
-            allocation_count,
-            private_data_size,
-        } => {
-            arguments.NumAllocations = allocation_count;
-            arguments.TotalPrivateDriverDataSize = private_data_size;
-            arguments.PrivateRuntimeDataSize = 0;
-            arguments.ResourcePrivateDriverDataSize = 0;
-            encode(call.arguments, &arguments);
-            Ok(NtStatus::SUCCESS)
-        }
-        other => Err(unexpected(&other)),
-    }
+    (
+        arguments.NumAllocations,
+        arguments.TotalPrivateDriverDataSize,
+    ) = reply!(
+        call.gpu(request)?,
+        Reply::SharedResourceInfo { allocation_count, private_data_size } =>
+            (allocation_count, private_data_size)
+    );
+    arguments.PrivateRuntimeDataSize = 0;
+    arguments.ResourcePrivateDriverDataSize = 0;
+    call.store(&arguments)
 }

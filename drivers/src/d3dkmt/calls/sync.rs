@@ -2,9 +2,7 @@
 //! FromCpu/FromGpu signals and waits.
 
 use super::{Call, success_or_failure, unexpected};
-use crate::d3dkmt::arguments::{
-    checked_count, decode, encode, read_array, read_handle, read_handles,
-};
+use crate::d3dkmt::arguments::{checked_count, decode, read_array, read_handle, read_handles};
 use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
 use alloc::vec::Vec;
 use dxg::core::SyncObjectKind;
@@ -57,15 +55,9 @@ pub fn create_synchronization_object2(call: &mut Call<'_>) -> CallResult {
         kind,
         flags: info.Flags,
     };
-    let (handle, global, gpu_address, fence_address) = match call.gpu(request)? {
-        Reply::SyncObject {
-            handle,
-            global,
-            gpu_address,
-            fence_address,
-        } => (handle, global, gpu_address, fence_address),
-        other => return Err(unexpected(&other)),
-    };
+    let (handle, global, gpu_address, fence_address) = reply!(call.gpu(request)?,
+        Reply::SyncObject { handle, global, gpu_address, fence_address } =>
+            (handle, global, gpu_address, fence_address));
     if matches!(kind, SyncObjectKind::MonitoredFence { .. }) {
         let cpu_address = map_fence_view(call, handle, device, fence_address)?;
         arguments.Info.FenceValueCPUVirtualAddress = cpu_address;
@@ -73,8 +65,7 @@ pub fn create_synchronization_object2(call: &mut Call<'_>) -> CallResult {
     }
     arguments.Info.SharedHandle = global.0;
     arguments.hSyncObject = handle.0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// Maps the value page of monitored fence `sync_object` (on `device`) read-only and records

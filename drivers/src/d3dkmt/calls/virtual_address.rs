@@ -1,8 +1,8 @@
 //! GPU virtual addresses: ReserveGpuVirtualAddress, MapGpuVirtualAddress,
 //! FreeGpuVirtualAddress and UpdateGpuVirtualAddress (dxg.md §3.12).
 
-use super::{Call, success_or_failure, unexpected};
-use crate::d3dkmt::arguments::{checked_count, decode, encode, read_array};
+use super::{Call, success_or_failure};
+use crate::d3dkmt::arguments::{checked_count, decode, read_array};
 use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::GpuVirtualAddressOperation;
@@ -41,21 +41,12 @@ pub fn reserve_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
         }
         other => other?,
     };
-    match reply {
-        Reply::GpuVirtualAddress {
-            status,
-            virtual_address,
-            ..
-        } => {
-            let result = success_or_failure(status);
-            if result.is_ok() {
-                arguments.VirtualAddress = virtual_address;
-                encode(call.arguments, &arguments);
-            }
-            result
-        }
-        other => Err(unexpected(&other)),
-    }
+    let (status, virtual_address) = reply!(reply,
+        Reply::GpuVirtualAddress { status, virtual_address, .. } => (status, virtual_address));
+    let status = success_or_failure(status)?;
+    arguments.VirtualAddress = virtual_address;
+    call.store(&arguments)?;
+    Ok(status)
 }
 
 /// `D3DKMTMapGpuVirtualAddress`: writes `VirtualAddress` and `PagingFenceValue`; returns
@@ -73,22 +64,14 @@ pub fn map_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
         protection: arguments.Protection,
         driver_protection: arguments.DriverProtection,
     };
-    match call.gpu(request)? {
-        Reply::GpuVirtualAddress {
-            status,
-            virtual_address,
-            paging_fence_value,
-        } => {
-            let result = success_or_failure(status);
-            if result.is_ok() {
-                arguments.VirtualAddress = virtual_address;
-                arguments.PagingFenceValue = paging_fence_value;
-                encode(call.arguments, &arguments);
-            }
-            result
-        }
-        other => Err(unexpected(&other)),
-    }
+    let (status, virtual_address, paging_fence_value) = reply!(call.gpu(request)?,
+        Reply::GpuVirtualAddress { status, virtual_address, paging_fence_value } =>
+            (status, virtual_address, paging_fence_value));
+    let status = success_or_failure(status)?;
+    arguments.VirtualAddress = virtual_address;
+    arguments.PagingFenceValue = paging_fence_value;
+    call.store(&arguments)?;
+    Ok(status)
 }
 
 /// `D3DKMTFreeGpuVirtualAddress`.
