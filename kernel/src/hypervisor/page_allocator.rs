@@ -43,6 +43,8 @@ impl PageAllocator for KernelPageAllocator {
         }
         granted.remove(&gpa);
         drop(granted);
-        memory::free_frame(PhysAddr::new(gpa));
+        // SAFETY: the page was granted (allocated from the frame allocator) for `purpose` and
+        // its owner returns it: the caller disabled the overlay or took it back from the host.
+        unsafe { memory::free_frame(PhysAddr::new(gpa)) };
     }
 }

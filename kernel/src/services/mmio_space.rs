@@ -26,19 +26,29 @@ impl MmioSpace {
         })
     }
 
-    /// Allocates `length` bytes aligned to `alignment`; see [`MmioAllocator::allocate`].
+    /// Allocates `length` bytes aligned to `alignment`; see [`MmioAllocator::allocate`]. The
+    /// range becomes reachable through trapped MMIO (`hypervisor::mmio_grants`) until freed;
+    /// a range over kernel RAM (a hostile firmware's gap) is taken back and refused.
     pub fn allocate(
         &self,
         length: u64,
         alignment: u64,
         placement: Placement,
     ) -> Result<u64, MmioError> {
-        self.allocator.lock().allocate(length, alignment, placement)
+        let mut allocator = self.allocator.lock();
+        let base = allocator.allocate(length, alignment, placement)?;
+        if !crate::hypervisor::mmio_grants::grant(MmioRange::new(base, length)) {
+            let _ = allocator.free(base);
+            return Err(MmioError::InvalidRequest);
+        }
+        Ok(base)
     }
 
     /// Returns an allocation; see [`MmioAllocator::free`].
     pub fn free(&self, base: u64) -> Result<(), MmioError> {
-        self.allocator.lock().free(base)
+        self.allocator.lock().free(base)?;
+        crate::hypervisor::mmio_grants::revoke(base);
+        Ok(())
     }
 }
 
