@@ -20,6 +20,14 @@ const RELEASED_BY_DESTROY: Expectation = (
     "view released by DestroyAllocation2",
     STATUS_ACCESS_VIOLATION,
 );
+/// The framebuffer view (a borrowed device mapping, never the process's own memory): the
+/// kernel's user copies refuse device pages, and it cannot back an allocation.
+const FRAMEBUFFER_VIEW: Expectation = ("the framebuffer view", STATUS_ACCESS_VIOLATION);
+
+/// The framebuffer view given back to the kernel, as for a released view ([`view_rows`]).
+pub(crate) fn framebuffer_view_rows(table: &mut Table, device: &Device<'_, Native>, view: u64) {
+    view_rows(table, device, FRAMEBUFFER_VIEW, view);
+}
 
 /// The live objects the rows use.
 struct Live {

@@ -9,7 +9,7 @@
 //! | 4 | executes `ud2` | killed: #UD |
 //! | 5 | writes `<tag><i>` and yields, three times (tag = byte 1 of the argument) | exit 0 |
 //! | 6 | writes to a kernel address | killed: page fault |
-//! | 7 | the D3DKMT invalid-argument table ([`invalid_arguments`]); bits 32–63: another process's device handle | exit 0, or the number of failed rows |
+//! | 7 | the D3DKMT invalid-argument table ([`invalid_arguments`], [`call_rows`]); bits 32–63: another process's device handle; wants a framebuffer grant | exit 0, or the number of failed rows |
 //! | 8 | creates eight devices, prints the last handle, sleeps until killed | killed |
 //! | 9 | benchmarks of the user → kernel → host path ([`bench`]) | exit 0 |
 //! | 10 | sets the trap flag (single-step) | killed: #DB |
@@ -30,6 +30,7 @@ use userlib::abi::status::{
 use userlib::sys::{Native, process};
 
 mod bench;
+mod call_rows;
 mod hostile_rows;
 mod invalid_arguments;
 mod released_views;

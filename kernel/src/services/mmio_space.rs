@@ -54,15 +54,24 @@ impl MmioSpace {
 
 /// The GOP framebuffer's physical range, recorded at boot (see [`record_framebuffer`]).
 static FRAMEBUFFER: spin::Once<Option<MmioRange>> = spin::Once::new();
+/// The GOP framebuffer as the boot stub described it (for grants made outside the boot path,
+/// e.g. by the kernel's process tests).
+static BOOT_FRAMEBUFFER: spin::Once<Option<boot_info::Framebuffer>> = spin::Once::new();
 
 /// Records the firmware framebuffer (from the boot information) so that the MMIO pool keeps it
 /// out, as Linux's `vmbus_reserve_fb` does.
 pub fn record_framebuffer(framebuffer: Option<&boot_info::Framebuffer>) {
+    BOOT_FRAMEBUFFER.call_once(|| framebuffer.copied());
     FRAMEBUFFER.call_once(|| {
         framebuffer
             .filter(|framebuffer| framebuffer.size != 0)
             .map(|framebuffer| MmioRange::new(framebuffer.physical_address, framebuffer.size))
     });
+}
+
+/// The boot framebuffer, if the firmware gave one.
+pub fn boot_framebuffer() -> Option<boot_info::Framebuffer> {
+    BOOT_FRAMEBUFFER.get().copied().flatten()
 }
 
 /// The framebuffer recorded at boot, if any.

@@ -27,6 +27,8 @@ fn capture() -> ConsoleCapture {
 }
 
 /// Spawns application `name` with `argument`, a GPU gateway on `stack` and a console capture.
+/// The invalid-argument table (selftest mode 7) also gets the boot framebuffer, for its
+/// framebuffer-view rows.
 fn spawn(
     stack: &GpuStack,
     name: &str,
@@ -38,6 +40,10 @@ fn spawn(
     let mut builder = process::Builder::new(name, image)
         .argument(argument)
         .capture_console(console.clone());
+    let framebuffer = crate::services::mmio_space::boot_framebuffer();
+    if let (true, Some(framebuffer)) = (name == "selftest" && argument & 0xff == 7, framebuffer) {
+        builder = builder.framebuffer(crate::syscall::FramebufferGrant { framebuffer });
+    }
     if expect_fault {
         builder = builder.expect_fault();
     }
