@@ -1,13 +1,13 @@
-//! Rows of the mode-7 table ([`crate::invalid_arguments`]) described as data: each row names a
-//! D3DKMT call, the fields of its argument struct that are set (every other byte is zero) and
-//! the status it must end in. [`rows!`] turns `Kind Call STRUCT { Field: value, ... }` into a
-//! [`Row`] (field offsets from `offset_of!`), so a new row is one line, not another struct
-//! literal. These rows reach the calls the generic rows alone covered: GPU virtual addresses,
-//! hardware queues, scheduling priorities, residency, sharing by NT handle, statistics, and the
-//! calls dxgos does not serve.
+//! The rows of the mode-7 table ([`crate::invalid_arguments`]) that run on a live device,
+//! described as data: each row names a D3DKMT call, the fields of its argument struct that are
+//! set (every other byte is zero) and the status it must end in. [`rows!`] turns
+//! `Kind Call STRUCT { Field: value, ... }` into a [`Row`] (field offsets from `offset_of!`), so
+//! a row is one line, not another struct literal. The groups: oversize and huge counts, bad
+//! nested pointers (unmapped, kernel), live handles of the wrong kind, made-up handles and
+//! LUIDs, another process's handles, and the calls dxgos does not serve.
 
 use userlib::abi::status::{STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED};
-use userlib::abi::{self, D3DKMT_HANDLE};
+use userlib::abi::{self, D3DKMT_HANDLE, flags};
 use userlib::sys::SyscallNumber as N;
 
 use crate::invalid_arguments::{
@@ -50,12 +50,16 @@ pub(crate) enum Value {
     Kernel,
     /// An unmapped user address.
     Unmapped,
-    /// A readable array of four fence handles.
+    /// A readable array of 40 fence handles.
     Fences,
-    /// A readable array of four fence values (1).
+    /// A readable array of 40 fence values (1).
     Values,
     /// A readable array holding the context handle.
     Contexts,
+    /// A readable array holding another process's device handle.
+    Foreigns,
+    /// A readable `D3DDDI_ALLOCATIONINFO2` asking for a 4 KiB allocation.
+    AllocationInfo,
     /// 64 writable bytes.
     Buffer,
 }
@@ -69,19 +73,90 @@ pub(crate) struct Row {
 
 /// `Kind Call STRUCT { Field: value, ... }` rows; see the module docs.
 macro_rules! rows {
-    ($($kind:ident $call:ident $abi:ident { $($field:ident: $value:expr),* $(,)? })*) => {
+    ($($kind:ident $call:ident $abi:ident { $($($field:ident).+: $value:expr),* $(,)? })*) => {
         &[$(Row {
             kind: $kind,
             call: N::$call,
-            fields: &[$((core::mem::offset_of!(abi::$abi, $field), $value)),*],
+            fields: &[$((core::mem::offset_of!(abi::$abi, $($field).+), $value)),*],
         }),*]
     };
 }
 
 use Value::*;
 
+/// A count far above every D3DKMT limit.
+const HUGE: u32 = u32::MAX;
+/// `D3DDDI_SYNCHRONIZATIONOBJECTINFO2.Type` of a monitored fence.
+const MONITORED_FENCE: u32 = flags::D3DDDI_MONITORED_FENCE;
+
 /// The rows; `Foreign` rows run only when another process's device handle was given.
 const ROWS: &[Row] = rows! {
+    OVERSIZE WaitForSynchronizationObjectFromCpu D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU { hDevice: Device, ObjectCount: Word(33), ObjectHandleArray: Fences, FenceValueArray: Values }
+    OVERSIZE SignalSynchronizationObjectFromGpu D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU { hContext: Context, ObjectCount: Word(33), ObjectHandleArray: Fences, MonitoredFenceValueArray: Values }
+    OVERSIZE SignalSynchronizationObjectFromCpu D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU { hDevice: Device, ObjectCount: Word(33), ObjectHandleArray: Fences, FenceValueArray: Values }
+    OVERSIZE SubmitCommand D3DKMT_SUBMITCOMMAND { BroadcastContextCount: Word(65), BroadcastContext: Context }
+    OVERSIZE CreateAllocation2 D3DKMT_CREATEALLOCATION { hDevice: Device, NumAllocations: Word(1025), pAllocationInfo2: Unmapped }
+    OVERSIZE QueryAdapterInfo D3DKMT_QUERYADAPTERINFO { hAdapter: Adapter, Type: Word(15), pPrivateDriverData: Buffer, PrivateDriverDataSize: Word(0x7fff_ffff) }
+    OVERSIZE MakeResident D3DDDI_MAKERESIDENT { NumAllocations: Word(HUGE), AllocationList: Fences }
+    OVERSIZE Evict D3DKMT_EVICT { hDevice: Device, NumAllocations: Word(HUGE), AllocationList: Fences }
+    OVERSIZE DestroyAllocation2 D3DKMT_DESTROYALLOCATION2 { hDevice: Device, phAllocationList: Fences, AllocationCount: Word(HUGE) }
+    OVERSIZE SetAllocationPriority D3DKMT_SETALLOCATIONPRIORITY { hDevice: Device, phAllocationList: Fences, AllocationCount: Word(HUGE), pPriorities: Buffer }
+    OVERSIZE GetAllocationPriority D3DKMT_GETALLOCATIONPRIORITY { hDevice: Device, phAllocationList: Fences, AllocationCount: Word(HUGE), pPriorities: Buffer }
+    OVERSIZE QueryAllocationResidency D3DKMT_QUERYALLOCATIONRESIDENCY { hDevice: Device, phAllocationList: Fences, AllocationCount: Word(HUGE), pResidencyStatus: Buffer }
+    OVERSIZE OfferAllocations D3DKMT_OFFERALLOCATIONS { hDevice: Device, HandleList: Fences, NumAllocations: Word(HUGE) }
+    OVERSIZE ReclaimAllocations2 D3DKMT_RECLAIMALLOCATIONS2 { NumAllocations: Word(HUGE), HandleList: Fences, pResults: Buffer }
+    OVERSIZE CreateAllocation2 D3DKMT_CREATEALLOCATION { hDevice: Device, NumAllocations: Word(HUGE), pAllocationInfo2: Fences }
+    OVERSIZE WaitForSynchronizationObjectFromGpu D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMGPU { hContext: Context, ObjectCount: Word(33), ObjectHandleArray: Fences, MonitoredFenceValueArray: Values }
+    OVERSIZE SignalSynchronizationObject2 D3DKMT_SIGNALSYNCHRONIZATIONOBJECT2 { hContext: Context, ObjectCount: Word(33) }
+    OVERSIZE WaitForSynchronizationObject2 D3DKMT_WAITFORSYNCHRONIZATIONOBJECT2 { hContext: Context, ObjectCount: Word(33) }
+    OVERSIZE SubmitCommandToHwQueue D3DKMT_SUBMITCOMMANDTOHWQUEUE { NumPrimaries: Word(17), WrittenPrimaries: Fences }
+    OVERSIZE UpdateGpuVirtualAddress D3DKMT_UPDATEGPUVIRTUALADDRESS { hDevice: Device, hContext: Context, NumOperations: Word(HUGE), pOperations: Fences }
+
+    BAD_POINTER WaitForSynchronizationObjectFromCpu D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU { hDevice: Device, ObjectCount: Word(1), ObjectHandleArray: Unmapped, FenceValueArray: Values }
+    BAD_POINTER SubmitCommand D3DKMT_SUBMITCOMMAND { BroadcastContextCount: Word(1), BroadcastContext: Context, pPrivateDriverData: Unmapped, PrivateDriverDataSize: Word(32) }
+    BAD_POINTER CreateAllocation2 D3DKMT_CREATEALLOCATION { hDevice: Device, NumAllocations: Word(1), pAllocationInfo2: Unmapped }
+    BAD_POINTER QueryAdapterInfo D3DKMT_QUERYADAPTERINFO { hAdapter: Adapter, Type: Word(15), pPrivateDriverData: Kernel, PrivateDriverDataSize: Word(8) }
+    BAD_POINTER EnumAdapters2 D3DKMT_ENUMADAPTERS2 { NumAdapters: Word(4), pAdapters: Unmapped }
+    BAD_POINTER MakeResident D3DDDI_MAKERESIDENT { NumAllocations: Word(1), AllocationList: Kernel }
+    BAD_POINTER Evict D3DKMT_EVICT { hDevice: Device, NumAllocations: Word(1), AllocationList: Kernel }
+    BAD_POINTER DestroyAllocation2 D3DKMT_DESTROYALLOCATION2 { hDevice: Device, phAllocationList: Kernel, AllocationCount: Word(1) }
+    BAD_POINTER SetAllocationPriority D3DKMT_SETALLOCATIONPRIORITY { hDevice: Device, phAllocationList: Kernel, AllocationCount: Word(1), pPriorities: Buffer }
+    BAD_POINTER SignalSynchronizationObjectFromCpu D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU { hDevice: Device, ObjectCount: Word(1), ObjectHandleArray: Kernel, FenceValueArray: Values }
+    BAD_POINTER SignalSynchronizationObjectFromCpu D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU { hDevice: Device, ObjectCount: Word(1), ObjectHandleArray: Fences, FenceValueArray: Kernel }
+    BAD_POINTER Escape D3DKMT_ESCAPE { hAdapter: Adapter, hDevice: Device, pPrivateDriverData: Kernel, PrivateDriverDataSize: Word(8) }
+    BAD_POINTER CreateContextVirtual D3DKMT_CREATECONTEXTVIRTUAL { hDevice: Device, pPrivateDriverData: Kernel, PrivateDriverDataSize: Word(8) }
+    BAD_POINTER EnumAdapters3 D3DKMT_ENUMADAPTERS3 { NumAdapters: Word(4), pAdapters: Kernel }
+    BAD_POINTER OfferAllocations D3DKMT_OFFERALLOCATIONS { hDevice: Device, HandleList: Kernel, NumAllocations: Word(1) }
+    BAD_POINTER WaitForSynchronizationObjectFromGpu D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMGPU { hContext: Context, ObjectCount: Word(1), ObjectHandleArray: Kernel, MonitoredFenceValueArray: Values }
+
+    SWAPPED GetDeviceState D3DKMT_GETDEVICESTATE { hDevice: Context, StateType: Word(1) }
+    SWAPPED CreateContextVirtual D3DKMT_CREATECONTEXTVIRTUAL { hDevice: Fence }
+    SWAPPED Lock2 D3DKMT_LOCK2 { hDevice: Device, hAllocation: Context }
+    SWAPPED DestroyContext D3DKMT_DESTROYCONTEXT { hContext: Fence }
+    SWAPPED DestroySynchronizationObject D3DKMT_DESTROYSYNCHRONIZATIONOBJECT { hSyncObject: Context }
+    ADAPTER_SWAPPED DestroyDevice D3DKMT_DESTROYDEVICE { hDevice: Adapter }
+    SWAPPED CreateAllocation2 D3DKMT_CREATEALLOCATION { hDevice: Context, NumAllocations: Word(1), pAllocationInfo2: AllocationInfo }
+    SWAPPED CreatePagingQueue D3DKMT_CREATEPAGINGQUEUE { hDevice: Fence }
+    SWAPPED CreateSynchronizationObject2 D3DKMT_CREATESYNCHRONIZATIONOBJECT2 { hDevice: Context, Info.Type: Word(MONITORED_FENCE) }
+    SWAPPED SignalSynchronizationObjectFromCpu D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU { hDevice: Device, ObjectCount: Word(1), ObjectHandleArray: Contexts, FenceValueArray: Values }
+    SWAPPED SubmitCommand D3DKMT_SUBMITCOMMAND { BroadcastContextCount: Word(1), BroadcastContext: Fence }
+    SWAPPED DestroyPagingQueue D3DDDI_DESTROYPAGINGQUEUE { hPagingQueue: Context }
+    SWAPPED Evict D3DKMT_EVICT { hDevice: Device, NumAllocations: Word(1), AllocationList: Fences }
+    SWAPPED SetContextSchedulingPriority D3DKMT_SETCONTEXTSCHEDULINGPRIORITY { hContext: Device }
+    SWAPPED GetContextSchedulingPriority D3DKMT_GETCONTEXTSCHEDULINGPRIORITY { hContext: Fence }
+    SWAPPED MarkDeviceAsError D3DKMT_MARKDEVICEASERROR { hDevice: Context }
+
+    FOREIGN CreateContextVirtual D3DKMT_CREATECONTEXTVIRTUAL { hDevice: Foreign }
+    FOREIGN GetDeviceState D3DKMT_GETDEVICESTATE { hDevice: Foreign, StateType: Word(1) }
+    FOREIGN CreateAllocation2 D3DKMT_CREATEALLOCATION { hDevice: Foreign, NumAllocations: Word(1), pAllocationInfo2: AllocationInfo }
+    FOREIGN CreatePagingQueue D3DKMT_CREATEPAGINGQUEUE { hDevice: Foreign }
+    FOREIGN CreateSynchronizationObject2 D3DKMT_CREATESYNCHRONIZATIONOBJECT2 { hDevice: Foreign, Info.Type: Word(MONITORED_FENCE) }
+    FOREIGN Lock2 D3DKMT_LOCK2 { hDevice: Foreign, hAllocation: Foreign }
+    FOREIGN MarkDeviceAsError D3DKMT_MARKDEVICEASERROR { hDevice: Foreign }
+    FOREIGN SignalSynchronizationObjectFromCpu D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU { hDevice: Device, ObjectCount: Word(1), ObjectHandleArray: Foreigns, FenceValueArray: Values }
+    FOREIGN DestroySynchronizationObject D3DKMT_DESTROYSYNCHRONIZATIONOBJECT { hSyncObject: Foreign }
+    FOREIGN DestroyDevice D3DKMT_DESTROYDEVICE { hDevice: Foreign }
+
     UNKNOWN_LUID OpenAdapterFromLuid D3DKMT_OPENADAPTERFROMLUID { AdapterLuid: Quad(0x7777_0000_0bad) }
     UNKNOWN_LUID QueryStatistics D3DKMT_QUERYSTATISTICS { Type: Word(0), AdapterLuid: Quad(0x7777_0000_0bad) }
     OTHER_PROCESS QueryStatistics D3DKMT_QUERYSTATISTICS { hProcess: Quad(4) }
@@ -151,11 +226,18 @@ pub(crate) struct Live {
 
 /// Runs every row of [`ROWS`].
 pub(crate) fn run(table: &mut Table, live: &Live) {
-    let fences = [live.fence; 4];
-    let values = [1u64; 4];
+    let fences = [live.fence; 40];
+    let values = [1u64; 40];
     let contexts = [live.context];
+    let foreigns = [live.foreign];
     let mut buffer = [0u64; 8];
     let buffer_address = buffer.as_mut_ptr() as u64;
+    let size = 4096u64.to_le_bytes();
+    let allocation_info = abi::D3DDDI_ALLOCATIONINFO2 {
+        pPrivateDriverData: size.as_ptr() as u64,
+        PrivateDriverDataSize: size.len() as u32,
+        ..Default::default()
+    };
     for row in ROWS {
         let uses_foreign = row.fields.iter().any(|(_, value)| matches!(value, Foreign));
         if uses_foreign && live.foreign == 0 {
@@ -179,6 +261,8 @@ pub(crate) fn run(table: &mut Table, live: &Live) {
                 Fences => (fences.as_ptr() as u64, true),
                 Values => (values.as_ptr() as u64, true),
                 Contexts => (contexts.as_ptr() as u64, true),
+                Foreigns => (foreigns.as_ptr() as u64, true),
+                AllocationInfo => (core::ptr::from_ref(&allocation_info) as u64, true),
                 Buffer => (buffer_address, true),
             };
             let width = if wide { 8 } else { 4 };
