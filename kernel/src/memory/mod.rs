@@ -36,6 +36,9 @@ pub const SCRATCH_START: u64 = 0xffff_e000_0000_0000;
 
 static FRAMES: Mutex<Option<FrameBitmap>> = Mutex::new(None);
 static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_START);
+/// The live [`ContiguousPages`] as `[start, end)` physical ranges: the RAM the kernel may lend
+/// to the host (rings, SynIC pages), and so the only RAM `PhysicalMemory` reaches.
+static LENDABLE: Mutex<alloc::vec::Vec<(u64, u64)>> = Mutex::new(alloc::vec::Vec::new());
 /// The boot memory map, recorded by [`init`] (for [`is_kernel_ram`]).
 static MEMORY_MAP: spin::Once<&'static [MemoryRegion]> = spin::Once::new();
 
@@ -110,6 +113,18 @@ pub fn is_kernel_ram(physical: PhysAddr, length: u64) -> bool {
     })
 }
 
+/// Whether `[physical, end)` lies inside one live [`ContiguousPages`] allocation: memory only
+/// ever accessed volatile or atomically (never through a Rust reference), which the host may
+/// share. Everything else in RAM (heap, stacks, page tables, process memory) is not.
+pub fn is_lendable(physical: u64, end: u64) -> bool {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        LENDABLE
+            .lock()
+            .iter()
+            .any(|&(start, stop)| start <= physical && end <= stop)
+    })
+}
+
 /// Number of free physical frames.
 pub fn free_frames() -> usize {
     with_frames(|frames| frames.free_frames()).unwrap_or(0)
@@ -150,6 +165,10 @@ impl ContiguousPages {
         // SAFETY: the frames were just claimed from the allocator, so nothing else refers to
         // them, and the window maps them writable.
         unsafe { core::ptr::write_bytes(start, 0, count * FRAME_SIZE as usize) };
+        let end = physical.as_u64() + count as u64 * FRAME_SIZE;
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            LENDABLE.lock().push((physical.as_u64(), end));
+        });
         Ok(ContiguousPages { physical, count })
     }
 
@@ -204,6 +223,10 @@ impl ContiguousPages {
 
 impl Drop for ContiguousPages {
     fn drop(&mut self) {
+        let start = self.physical.as_u64();
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            LENDABLE.lock().retain(|&(lent, _)| lent != start);
+        });
         with_frames(|frames| frames.free(self.physical, self.count));
     }
 }

@@ -211,3 +211,39 @@ kernel_test!(
     device_views_refuse_kernel_ram,
     device_views_refuse_kernel_ram
 );
+
+/// `PhysicalMemory` (the safe `GuestMemory` the VMBus and dxg code use) reaches only RAM the
+/// kernel may lend to the host: live `ContiguousPages`, not the heap, and no longer pages once
+/// they are freed (issue 12: it reached all RAM, so safe code could write the heap).
+fn physical_memory_reaches_only_lendable_pages() -> TestResult {
+    use crate::hypervisor::physical_memory::PhysicalMemory;
+    use hyperv::memory::GuestMemory;
+    let memory = PhysicalMemory::of_this_guest().ok_or("no boot memory map")?;
+    let heap = paging::translate(VirtAddr::new(memory::HEAP_START)).ok_or("heap unmapped")?;
+    ensure!(
+        memory.read_u64(heap.as_u64()).is_err(),
+        "the heap is readable through PhysicalMemory"
+    );
+    let pages = ContiguousPages::allocate_zeroed(2).map_err(|_| "allocation failed")?;
+    let base = pages.physical_address().as_u64();
+    ensure!(memory.write_u64(base + 8, 42).is_ok(), "live pages refused");
+    ensure!(
+        pages.read_u64(8) == Some(42),
+        "the write did not reach the pages"
+    );
+    let mut straddling = [0u8; 16];
+    ensure!(
+        memory.read(base + 2 * 4096 - 8, &mut straddling).is_err(),
+        "a read past the end of the pages admitted"
+    );
+    drop(pages);
+    ensure!(
+        memory.read_u64(base).is_err(),
+        "freed pages still reachable"
+    );
+    Ok(())
+}
+kernel_test!(
+    physical_memory_reaches_only_lendable_pages,
+    physical_memory_reaches_only_lendable_pages
+);
