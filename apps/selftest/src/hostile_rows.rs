@@ -5,7 +5,7 @@
 //! ([`crate::call_rows`]). Each row expects one exact NTSTATUS and, like every row of the
 //! table, leaves the dxg object count unchanged.
 
-use userlib::abi::status::STATUS_ACCESS_VIOLATION;
+use userlib::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_SUCCESS};
 use userlib::abi::{self, flags};
 use userlib::gpu::Device;
 use userlib::sys::{Native, SyscallNumber as N};
@@ -22,9 +22,19 @@ const RELEASED_BY_DESTROY: Expectation = (
 /// kernel's user copies refuse device pages, and it cannot back an allocation.
 const FRAMEBUFFER_VIEW: Expectation = ("the framebuffer view", STATUS_ACCESS_VIOLATION);
 
-/// The framebuffer view given back to the kernel, as for a released view ([`view_rows`]).
+/// The framebuffer view after `UnmapFramebuffer`: no longer mapped.
+const RELEASED_BY_UNMAP: Expectation = (
+    "view released by UnmapFramebuffer",
+    STATUS_ACCESS_VIOLATION,
+);
+
+/// The framebuffer view given back to the kernel, as for a released view ([`view_rows`]);
+/// then the view is unmapped (`UnmapFramebuffer`) and its old address given back again.
 pub(crate) fn framebuffer_view_rows(table: &mut Table, device: &Device<'_, Native>, view: u64) {
     view_rows(table, device, FRAMEBUFFER_VIEW, view);
+    let unmapped = userlib::sys::process::unmap_framebuffer(&Native);
+    table.check("setup", "UnmapFramebuffer", unmapped, STATUS_SUCCESS);
+    view_rows(table, device, RELEASED_BY_UNMAP, view);
 }
 
 /// A view's address after Unlock2, and after the allocation was destroyed while locked, given

@@ -278,6 +278,7 @@ fn zeroed_status(number: SyscallNumber) -> Option<NTSTATUS> {
         | N::WriteConsole
         | N::GetFramebufferInfo
         | N::MapFramebuffer
+        | N::UnmapFramebuffer
         | N::Yield
         | N::Sleep
         | N::GetTime

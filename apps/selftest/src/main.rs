@@ -18,6 +18,7 @@
 //! | 13 | the GPU renders into the process's own memory (existing-sysmem allocation) ([`sharing`]) | exit 0 |
 //! | 14 | locks an allocation, unlocks it, then writes through the released view ([`released_views`]) | killed: page fault (not present) |
 //! | 15 | locks an allocation, destroys it while locked, then writes through the view ([`released_views`]) | killed: page fault (not present) |
+//! | 16 | maps the framebuffer, unmaps it (`UnmapFramebuffer`), then writes through the old view ([`released_views`]); wants a framebuffer grant | killed: page fault (not present) |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -70,6 +71,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         13 => sharing::existing_system_memory(),
         14 => released_views::write_after(released_views::Release::Unlock),
         15 => released_views::write_after(released_views::Release::Destroy),
+        16 => released_views::write_after_framebuffer_unmap(),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.
