@@ -1552,6 +1552,7 @@ DXGOS_ASSERT(offsetof(DXGOS_FRAMEBUFFER_INFO, Format) == 28, "DXGOS_FRAMEBUFFER_
 #define DXGOS_SYSCALL_Yield 0x104
 #define DXGOS_SYSCALL_Sleep 0x105
 #define DXGOS_SYSCALL_GetTime 0x106
+#define DXGOS_SYSCALL_UnmapFramebuffer 0x107
 #define DXGOS_SYSCALL_DxgObjectCount 0x110
 #define DXGOS_SYSCALL_FreeFrames 0x111
 

@@ -111,6 +111,10 @@ macro_rules! define_numbers {
             /// Map the demo framebuffer into the process (idempotent): as `GetFramebufferInfo`,
             /// with `Address` the user address of the mapping.
             MapFramebuffer = 0x103,
+            /// Unmap the framebuffer view `MapFramebuffer` made (a no-op when it is not
+            /// mapped): later accesses through the old address fault, and the kernel refuses it
+            /// as memory. Returns NTSTATUS (`STATUS_NOT_SUPPORTED` without a framebuffer grant).
+            UnmapFramebuffer = 0x107,
             /// Give up the rest of the time slice. Returns `STATUS_SUCCESS`.
             Yield = 0x104,
             /// Sleep for at least `rdi` microseconds. Returns `STATUS_SUCCESS`.
@@ -143,7 +147,7 @@ macro_rules! define_numbers {
 
         impl SyscallNumber {
             /// The process (non-D3DKMT) calls.
-            pub const PROCESS_CALLS: [SyscallNumber; 9] = [
+            pub const PROCESS_CALLS: [SyscallNumber; 10] = [
                 Self::Exit,
                 Self::WriteConsole,
                 Self::GetFramebufferInfo,
@@ -151,6 +155,7 @@ macro_rules! define_numbers {
                 Self::Yield,
                 Self::Sleep,
                 Self::GetTime,
+                Self::UnmapFramebuffer,
                 Self::DxgObjectCount,
                 Self::FreeFrames,
             ];
@@ -163,6 +168,7 @@ macro_rules! define_numbers {
                     0x101 => Some(Self::WriteConsole),
                     0x102 => Some(Self::GetFramebufferInfo),
                     0x103 => Some(Self::MapFramebuffer),
+                    0x107 => Some(Self::UnmapFramebuffer),
                     0x104 => Some(Self::Yield),
                     0x105 => Some(Self::Sleep),
                     0x106 => Some(Self::GetTime),
@@ -318,6 +324,11 @@ pub mod process {
             size_of::<DXGOS_FRAMEBUFFER_INFO>() as u64,
             0,
         ))
+    }
+
+    /// Unmaps the framebuffer view (`UnmapFramebuffer`).
+    pub fn unmap_framebuffer<S: Syscall + ?Sized>(kernel: &S) -> NTSTATUS {
+        result_to_status(kernel.call(SyscallNumber::UnmapFramebuffer, 0, 0, 0))
     }
 
     /// Yields the CPU.

@@ -9,7 +9,7 @@
 //! | 4 | executes `ud2` | killed: #UD |
 //! | 5 | writes `<tag><i>` and yields, three times (tag = byte 1 of the argument) | exit 0 |
 //! | 6 | writes to a kernel address | killed: page fault |
-//! | 7 | the D3DKMT invalid-argument table ([`invalid_arguments`]); bits 32–63: another process's device handle | exit 0, or the number of failed rows |
+//! | 7 | the D3DKMT invalid-argument table ([`invalid_arguments`], [`call_rows`]); bits 32–63: another process's device handle; wants a framebuffer grant | exit 0, or the number of failed rows |
 //! | 8 | creates eight devices, prints the last handle, sleeps until killed | killed |
 //! | 9 | benchmarks of the user → kernel → host path ([`bench`]) | exit 0 |
 //! | 10 | sets the trap flag (single-step) | killed: #DB |
@@ -18,6 +18,7 @@
 //! | 13 | the GPU renders into the process's own memory (existing-sysmem allocation) ([`sharing`]) | exit 0 |
 //! | 14 | locks an allocation, unlocks it, then writes through the released view ([`released_views`]) | killed: page fault (not present) |
 //! | 15 | locks an allocation, destroys it while locked, then writes through the view ([`released_views`]) | killed: page fault (not present) |
+//! | 16 | maps the framebuffer, unmaps it (`UnmapFramebuffer`), then writes through the old view ([`released_views`]); wants a framebuffer grant | killed: page fault (not present) |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -30,6 +31,7 @@ use userlib::abi::status::{
 use userlib::sys::{Native, process};
 
 mod bench;
+mod call_rows;
 mod hostile_rows;
 mod invalid_arguments;
 mod released_views;
@@ -69,6 +71,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         13 => sharing::existing_system_memory(),
         14 => released_views::write_after(released_views::Release::Unlock),
         15 => released_views::write_after(released_views::Release::Destroy),
+        16 => released_views::write_after_framebuffer_unmap(),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.

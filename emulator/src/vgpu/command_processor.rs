@@ -26,6 +26,19 @@ pub const MANDELBROT_FRACTION_BITS: u32 = 24;
 /// Largest copy / fill chunk staged at once.
 const CHUNK: usize = 64 * 1024;
 
+/// The work one submission may ask for, in work units ([`packet_work`]: a byte written or
+/// read, a Mandelbrot iteration, at least 8 per packet).
+///
+/// A real host has no such cap: the GPU starts the work, and when a submission runs past the
+/// TDR delay (the `TdrDelay` registry value, 2 seconds by default, Microsoft's "Timeout
+/// Detection and Recovery" page) the host's graphics kernel resets the GPU. The emulated GPU
+/// runs every stream synchronously on the host's CPU, so it bounds the work up front instead:
+/// a packet that would take the stream past 2^30 units (about a second of this processor's
+/// work, far above the demos' few million) is not run, and the stream ends there, answered
+/// `STATUS_INVALID_PARAMETER` like every stream the processor stops (the packets before it
+/// have run, as for a malformed packet).
+pub const MAX_SUBMISSION_WORK: u64 = 1 << 30;
+
 /// A memory range the processor may touch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Surface {
@@ -51,6 +64,11 @@ pub enum CommandError {
     OutOfBounds,
     /// Guest memory access failed.
     Memory,
+    /// The packet at `offset` would take the stream past [`MAX_SUBMISSION_WORK`].
+    WorkLimit {
+        /// Byte offset of the packet in the stream.
+        offset: usize,
+    },
 }
 
 /// What the processor needs from the host.
@@ -141,7 +159,26 @@ pub fn mandelbrot_pixel(x: u32, y: u32, width: u32, height: u32, max_iterations:
     0xFF00_0000 | (grey << 16) | (grey << 8) | grey
 }
 
-/// Executes a command stream; fence signals are reported through `on_signal` in order.
+/// The work units of one packet, from its arguments (`argument(i)`; a missing argument counts
+/// 0, the packet is then refused as malformed when it runs): FILL its length, COPY twice its
+/// length (read and write), GRADIENT its bytes, MANDELBROT its pixels times (4 + iterations),
+/// and at least 8 for any packet.
+pub fn packet_work(opcode: u32, argument: &dyn Fn(usize) -> Option<u32>) -> u64 {
+    let value = |index: usize| u64::from(argument(index).unwrap_or(0));
+    let work = match opcode {
+        OPCODE_FILL => value(2),
+        OPCODE_COPY => value(4).saturating_mul(2),
+        OPCODE_GRADIENT => value(2).saturating_mul(value(3)).saturating_mul(4),
+        OPCODE_MANDELBROT => value(2)
+            .saturating_mul(value(3))
+            .saturating_mul(value(5).max(1).saturating_add(4)),
+        _ => 0,
+    };
+    work.max(8)
+}
+
+/// Executes a command stream; fence signals are reported through `on_signal` in order. The
+/// stream stops before a packet that would take it past [`MAX_SUBMISSION_WORK`].
 pub fn execute(
     stream: &[u8],
     target: &dyn CommandTarget,
@@ -150,6 +187,7 @@ pub fn execute(
     let memory = target.memory();
     let mut executed = Executed::default();
     let mut offset = 0usize;
+    let mut work_left = MAX_SUBMISSION_WORK;
     while offset < stream.len() {
         let malformed = CommandError::Malformed { offset };
         let opcode = word(stream, offset).ok_or(malformed)?;
@@ -172,6 +210,10 @@ pub fn execute(
             }
             word(stream, offset.checked_add(start).ok_or(malformed)?).ok_or(malformed)
         };
+        let work = packet_work(opcode, &|index| argument(index).ok());
+        work_left = work_left
+            .checked_sub(work)
+            .ok_or(CommandError::WorkLimit { offset })?;
         let allocation = |index: usize| -> Result<Surface, CommandError> {
             let handle = D3dkmtHandle(argument(index)?);
             target
@@ -305,6 +347,74 @@ mod tests {
     fn mandelbrot_coordinates_past_the_surface_do_not_overflow() {
         assert_eq!(mandelbrot_pixel(u32::MAX, u32::MAX, 1, 1, 8), 0xFF3F_3F3F);
         assert_eq!(mandelbrot_pixel(1, 1, 1, 1, 8), 0xFF3F_3F3F);
+    }
+
+    /// One 4 KiB allocation (handle 1) at GPA 0 of a small guest memory.
+    struct OneAllocation(hyperv::memory::AtomicMemory);
+
+    impl CommandTarget for OneAllocation {
+        fn allocation(&self, handle: D3dkmtHandle) -> Option<Surface> {
+            (handle == D3dkmtHandle(1)).then_some(Surface {
+                address: 0,
+                size: 4096,
+            })
+        }
+        fn fence(&self, _handle: D3dkmtHandle) -> Option<u64> {
+            None
+        }
+        fn memory(&self) -> &dyn GuestMemory {
+            &self.0
+        }
+    }
+
+    fn packet(words: &[u32]) -> Vec<u8> {
+        words.iter().flat_map(|word| word.to_le_bytes()).collect()
+    }
+
+    /// A hostile stream: a 7 × 2 Mandelbrot whose point (5, 1) never escapes, at 2^31
+    /// iterations (about 2^31 loop turns of host CPU for one 32-byte packet). It used to run
+    /// to the end; now it is refused before it starts, and nothing is written.
+    #[test]
+    fn a_submission_past_the_work_cap_is_refused_before_it_runs() {
+        let target = OneAllocation(hyperv::memory::AtomicMemory::new(0, 4096));
+        let stream = packet(&[OPCODE_MANDELBROT, 32, 1, 0, 7, 2, 28, 1 << 31]);
+        let result = execute(&stream, &target, &mut |_, _| {});
+        assert_eq!(result, Err(CommandError::WorkLimit { offset: 0 }));
+        let mut first = [0u8; 4];
+        assert!(target.0.read(0, &mut first).is_ok());
+        assert_eq!(first, [0; 4], "nothing was rendered");
+    }
+
+    /// Many packets each under the cap add up: the packet that crosses it stops the stream,
+    /// the ones before have run.
+    #[test]
+    fn the_work_cap_counts_the_whole_stream() {
+        let target = OneAllocation(hyperv::memory::AtomicMemory::new(0, 4096));
+        let per_packet = packet_work(OPCODE_MANDELBROT, &|index| {
+            [1u32, 0, 7, 2, 28, 1 << 24].get(index).copied()
+        });
+        let fitting = MAX_SUBMISSION_WORK / per_packet;
+        assert!(fitting > 0 && fitting < 128);
+        let fill = packet(&[OPCODE_FILL, 24, 1, 0, 4, 0x0102_0304]);
+        let mut stream = Vec::new();
+        // The FILLs run, then Mandelbrots up to the cap; the first past it is refused.
+        for _ in 0..2 {
+            stream.extend_from_slice(&fill);
+        }
+        let expensive = packet(&[OPCODE_MANDELBROT, 32, 1, 0, 7, 2, 28, 1 << 24]);
+        let fill_work = 2 * packet_work(OPCODE_FILL, &|index| [1u32, 0, 4].get(index).copied());
+        let runnable = (MAX_SUBMISSION_WORK - fill_work) / per_packet;
+        for _ in 0..=runnable {
+            stream.extend_from_slice(&expensive);
+        }
+        let offset = 2 * fill.len() + runnable as usize * expensive.len();
+        assert_eq!(
+            execute(&stream, &target, &mut |_, _| {}),
+            Err(CommandError::WorkLimit { offset })
+        );
+        let mut first = [0u8; 4];
+        assert!(target.0.read(0, &mut first).is_ok());
+        assert_ne!(first, [0; 4], "the packets before the cap ran");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and GPU waits (validated and acknowledged: the emulated GPU is synchronous).
 
 use super::dispatch::{Handled, element_offset, parse, status_bytes};
-use super::{CpuWait, GpuHost, HostObject, HostOutput, Owned};
+use super::{CpuWait, GpuHost, HostObject, HostOutput, MAX_CPU_WAITS_PER_PROCESS, Owned};
 use dxg::wire::*;
 use hyperv::memory::GuestMemory;
 use zerocopy::IntoBytes;
@@ -37,6 +37,15 @@ impl<M: GuestMemory> GpuHost<M> {
                     .map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 for handle in &handles {
                     self.expect_sync_object(process_handle, D3dkmtHandle(*handle), adapter)?;
+                }
+                let pending = self
+                    .waits
+                    .iter()
+                    .filter(|wait| wait.process == process_handle)
+                    .count();
+                if pending >= MAX_CPU_WAITS_PER_PROCESS {
+                    log::debug!("vgpu: {pending} CPU waits pending for the process; refused");
+                    return Err(NtStatus::NO_MEMORY);
                 }
                 self.waits.push(CpuWait {
                     process: process_handle,

@@ -189,3 +189,68 @@ fn segment_sizes_report_the_io_space() {
     let reply = call(&mut host, &query_adapter_info(4, 16));
     assert_eq!(status_of(&reply), NtStatus::NOT_SUPPORTED);
 }
+
+/// A monitored fence of `device`: its handle.
+fn monitored_fence(host: &mut GpuHost<&AtomicMemory>, process: u32, device: u32) -> u32 {
+    let mut request = CreateSyncObjectCommand::zeroed();
+    request.device = D3dkmtHandle(device);
+    request.object_type = SYNC_OBJECT_MONITORED_FENCE;
+    let code = VgpuCommand::CreateSyncObject.as_u32();
+    let reply = call(host, &command_of(code, process, &request));
+    u32::from_le_bytes(reply[..4].try_into().unwrap())
+}
+
+/// WAITFORSYNCOBJECTFROMCPU on one object for `value`, signalling guest event `event`.
+fn cpu_wait(process: u32, device: u32, fence: u32, value: u64, event: u64) -> Vec<u8> {
+    let mut request = WaitForSyncObjectFromCpuCommand::zeroed();
+    request.device = D3dkmtHandle(device);
+    request.object_count = 1;
+    request.guest_event_pointer = event;
+    let code = VgpuCommand::WaitForSyncObjectFromCpu.as_u32();
+    let mut command = command_of(code, process, &request);
+    command.extend_from_slice(&fence.to_le_bytes());
+    command.extend_from_slice(&value.to_le_bytes());
+    command
+}
+
+/// A guest that queues CPU waits that never complete used to grow the host's wait list without
+/// bound. Now the wait past `MAX_CPU_WAITS_PER_PROCESS` is NO_MEMORY and not queued; another
+/// process still gets its waits, and the process's waits go with it.
+#[test]
+fn cpu_waits_are_bounded_per_process() {
+    let memory = AtomicMemory::new(0, 4 << 20);
+    let (mut host, process, device) = host_with_device(&memory);
+    let fence = monitored_fence(&mut host, process, device);
+    let limit = super::super::MAX_CPU_WAITS_PER_PROCESS;
+    for event in 0..limit as u64 {
+        let reply = call(&mut host, &cpu_wait(process, device, fence, 1, event + 1));
+        assert_eq!(status_of(&reply), NtStatus::SUCCESS, "wait {event}");
+    }
+    assert_eq!(host.pending_waits(), limit);
+    let reply = call(&mut host, &cpu_wait(process, device, fence, 1, 0xffff));
+    assert_eq!(status_of(&reply), NtStatus::NO_MEMORY);
+    assert_eq!(host.pending_waits(), limit);
+
+    // Another process is not refused because of the first one's waits.
+    let create = GlobalCommand::CreateProcess.as_u32();
+    let reply = global_call(
+        &mut host,
+        &command_of(create, 0, &CreateProcessCommand::zeroed()),
+    );
+    let other = u32::from_le_bytes(reply[..4].try_into().unwrap());
+    let code = VgpuCommand::CreateDevice.as_u32();
+    let reply = call(
+        &mut host,
+        &command_of(code, other, &CreateDeviceCommand::zeroed()),
+    );
+    let other_device = u32::from_le_bytes(reply[..4].try_into().unwrap());
+    let other_fence = monitored_fence(&mut host, other, other_device);
+    let reply = call(&mut host, &cpu_wait(other, other_device, other_fence, 1, 7));
+    assert_eq!(status_of(&reply), NtStatus::SUCCESS);
+    assert_eq!(host.pending_waits(), limit + 1);
+
+    let destroy = GlobalCommand::DestroyProcess.as_u32();
+    let header = [0u8; CommandHeader::SIZE];
+    global_call(&mut host, &command_of(destroy, process, &header));
+    assert_eq!(host.pending_waits(), 1);
+}

@@ -124,6 +124,17 @@ pub struct Vgpu {
     pub removed: bool,
 }
 
+/// Pending CPU waits (WAITFORSYNCOBJECTFROMCPU with an event) one process may have at once.
+///
+/// Neither the TLFS nor the dxgkrnl sources state a host limit: on Windows each pending wait
+/// is a kernel wait block charged to the process, and an exhausted quota fails the call. The
+/// emulator keeps the list bounded the same way: the wait past this many is refused with
+/// `STATUS_NO_MEMORY` (the status the host gives for every other exhausted resource, e.g. a
+/// full handle table) and nothing is queued. 1024 is far above what a driver keeps in flight
+/// (one or two waits per queue) and keeps the host's wait list at most 1024 × 32 objects per
+/// process.
+pub const MAX_CPU_WAITS_PER_PROCESS: usize = 1024;
+
 /// A pending CPU wait.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct CpuWait {

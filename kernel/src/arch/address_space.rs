@@ -296,7 +296,9 @@ impl AddressSpace {
                 flags |= PageTableFlags::NO_EXECUTE;
             }
             return self.map_leaf(user, frame, flags).inspect_err(|_| {
-                memory::free_frame(frame);
+                // SAFETY: the frame was allocated just above and the failed map left no
+                // mapping of it.
+                unsafe { memory::free_frame(frame) };
             });
         };
         if old.contains(BORROWED) {
@@ -329,7 +331,12 @@ impl AddressSpace {
         device: bool,
         memory_type: MemoryType,
     ) -> Result<(), MapUserError> {
-        if !physical.is_multiple_of(PAGE_SIZE) {
+        if !physical.is_multiple_of(PAGE_SIZE)
+            || PhysAddr::try_new(physical)
+                .is_ok_and(|frame| memory::is_kernel_ram(frame, PAGE_SIZE))
+        {
+            // Borrowed pages are device, framebuffer or IO-space memory; kernel RAM (the heap,
+            // page tables, another process's frames) is never lent to a process.
             return Err(MapUserError::NotUserPage(physical));
         }
         let user = user_page(page)?;
@@ -564,11 +571,15 @@ impl AddressSpace {
             if level > 1 {
                 Self::free_table(entry.addr(), level - 1);
             } else if !entry.flags().contains(BORROWED) {
-                memory::free_frame(entry.addr());
+                // SAFETY: an owned (not borrowed) leaf of this dying address space: its frame
+                // came from the frame allocator, and the entry is cleared right after.
+                unsafe { memory::free_frame(entry.addr()) };
             }
             entry.set_unused();
         }
-        memory::free_frame(physical);
+        // SAFETY: the table itself, allocated for this address space; its parent entry is
+        // cleared by the caller and it is not active (the kernel tables are loaded).
+        unsafe { memory::free_frame(physical) };
     }
 }
 
@@ -586,6 +597,8 @@ impl Drop for AddressSpace {
                 entry.set_unused();
             }
         }
-        memory::free_frame(self.level_4);
+        // SAFETY: the level-4 table of this address space, no longer active (switched away
+        // above) and reached by nothing else.
+        unsafe { memory::free_frame(self.level_4) };
     }
 }

@@ -200,14 +200,22 @@ fn read_frame_record(frame_pointer: u64) -> (u64, u64) {
         .into()
 }
 
-/// Reads one byte from a virtual address: used by the fault tests to provoke a page fault.
-/// Address 0 (never mapped, and null to Rust) reads as 0 without an access.
+/// Reads one byte from an unmapped address of the scratch region, to provoke a page fault: used
+/// by the fault tests (in a task spawned with fault containment, which the fault ends). Any
+/// other address (outside the scratch region, or mapped) is not touched and reads as 0, so
+/// this never reads memory.
 pub fn read_byte_at(address: u64) -> u8 {
+    let scratch = crate::memory::SCRATCH_START..crate::memory::stacks::STACKS_START;
+    if !scratch.contains(&address)
+        || crate::memory::paging::translate(x86_64::VirtAddr::new(address)).is_some()
+    {
+        return 0;
+    }
     let Some(pointer) = core::ptr::NonNull::new(address as *mut u8) else {
         return 0;
     };
-    // SAFETY: deliberately not safe in general: reading an unmapped address raises a page fault,
-    // which the exception handler reports and contains (the fault tests run this in a task
-    // spawned with fault containment). A mapped address is read without creating a reference.
+    // SAFETY: the address is in the scratch region and unmapped (checked above; only tests
+    // map scratch pages, and they do not map this one while provoking the fault), so the read
+    // raises a page fault, which the exception handler reports and contains; no memory is read.
     unsafe { volatile::VolatilePtr::new_read_only(pointer) }.read()
 }

@@ -21,7 +21,7 @@ use x86_64::PhysAddr;
 use crate::arch::cpu::cpuid;
 use crate::hypervisor::Backend;
 use crate::hypervisor::real::RealHypervisor;
-use crate::memory::{is_readable, physical_to_virtual, read_physical_u64};
+use crate::memory::registers::RegisterBlock;
 
 /// The last hypervisor leaf printed, whatever the highest leaf says (a bound on the lines).
 const LAST_PRINTED_LEAF: u32 = 0x4000_001f;
@@ -163,14 +163,13 @@ fn cpuid_vendor() -> String {
 fn acpi_oem_id(rsdp_address: u64) -> Option<String> {
     let mut bytes = [0u8; 16];
     let physical = PhysAddr::try_new(rsdp_address).ok()?;
-    if rsdp_address == 0 || !is_readable(physical_to_virtual(physical).as_u64(), 16) {
+    if rsdp_address == 0 {
         return None;
     }
-    for (offset, byte) in bytes.iter_mut().enumerate() {
-        let address = rsdp_address + offset as u64;
-        let word = read_physical_u64(PhysAddr::new(address & !7));
-        *byte = word.to_le_bytes()[(address & 7) as usize];
-    }
+    // Firmware memory through the window (refused if it is kernel RAM or unmapped).
+    RegisterBlock::in_window(physical, 16)?
+        .copy_to_slice(0, &mut bytes)
+        .ok()?;
     if &bytes[..8] != b"RSD PTR " {
         return None;
     }

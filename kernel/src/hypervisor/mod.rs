@@ -10,6 +10,7 @@
 //! [`physical_memory::PhysicalMemory`] is `GuestMemory` for the guest's own RAM, used by both.
 
 pub mod com2;
+pub mod mmio_grants;
 pub mod page_allocator;
 pub mod physical_memory;
 pub mod real;

@@ -1,7 +1,10 @@
 //! `GuestMemory` over the guest's own RAM, through the physical-memory window.
 //!
-//! Only RAM from the boot memory map is reachable (never MMIO), and every access is
-//! bounds-checked against it. Bulk copies are `rep movsq` / `rep movsb` in inline assembly
+//! Only RAM the kernel may lend to the host is reachable: the live `ContiguousPages` (rings,
+//! SynIC and monitor pages; `memory::is_lendable`) inside the boot memory map's RAM, and the
+//! device ranges [`map_device_range`] added; never the heap, stacks, page tables or process
+//! memory (a safe `GuestMemory` over all RAM let safe code write any of them). Every access is
+//! bounds-checked against that. Bulk copies are `rep movsq` / `rep movsb` in inline assembly
 //! ([`shared_copy`]): the host may change shared pages at any time, so the copy must be one the
 //! compiler neither elides, repeats nor reasons about, and callers validate what they copied.
 
@@ -84,12 +87,12 @@ impl PhysicalMemory {
             length: length as u64,
         };
         let end = gpa.checked_add(length as u64).ok_or(error)?;
-        if !self
-            .ranges
-            .iter()
-            .any(|&(start, stop)| start <= gpa && end <= stop)
-            && !in_device_range(gpa, end)
-        {
+        let lendable_ram = crate::memory::is_lendable(gpa, end)
+            && self
+                .ranges
+                .iter()
+                .any(|&(start, stop)| start <= gpa && end <= stop);
+        if !lendable_ram && !in_device_range(gpa, end) {
             return Err(error);
         }
         Ok(physical_to_virtual(PhysAddr::new(gpa)).as_mut_ptr())

@@ -133,15 +133,14 @@ impl HypervisorBackend for RealHypervisor {
 }
 
 impl RealHypervisor {
-    /// The uncached mapping of `gpa`'s page (made on first use, kept) and `gpa`'s offset in it.
+    /// The uncached mapping of `gpa`'s page (made on first use, kept) and `gpa`'s offset in it,
+    /// after [`check_mmio_access`].
     fn mmio_register(
         &mut self,
         gpa: u64,
         size: u8,
     ) -> Result<(RegisterBlock, usize), PlatformError> {
-        if !matches!(size, 1 | 2 | 4 | 8) || !gpa.is_multiple_of(u64::from(size)) {
-            return Err(PlatformError::InvalidAccessSize);
-        }
+        check_mmio_access(gpa, size)?;
         let page = gpa & !0xfff;
         let block = match self.mmio_pages.get(&page) {
             Some(&block) => block,
@@ -154,6 +153,22 @@ impl RealHypervisor {
         };
         Ok((block, (gpa & 0xfff) as usize))
     }
+}
+
+/// Checks a trapped-MMIO access before it is made: 1, 2, 4 or 8 bytes, aligned to its size,
+/// inside a range the kernel's MMIO allocator handed out ([`super::mmio_grants`]). Anything
+/// else (RAM, the local APIC, an address a driver or the host made up) is refused as unhandled
+/// MMIO: `MmioAccess` is a safe trait, so this check is what keeps it from reaching memory
+/// that is not the caller's.
+fn check_mmio_access(gpa: u64, size: u8) -> Result<(), PlatformError> {
+    if !matches!(size, 1 | 2 | 4 | 8) || !gpa.is_multiple_of(u64::from(size)) {
+        return Err(PlatformError::InvalidAccessSize);
+    }
+    if !super::mmio_grants::is_granted(gpa, u64::from(size)) {
+        log::warn!("hypervisor: refused MMIO at {gpa:#x}: not in a granted MMIO range");
+        return Err(PlatformError::UnhandledMmio { gpa });
+    }
+    Ok(())
 }
 
 impl MmioAccess for RealHypervisor {
@@ -238,3 +253,40 @@ fn msr_writes_are_checked() -> crate::testing::TestResult {
     Ok(())
 }
 crate::kernel_test!(msr_writes_are_checked, msr_writes_are_checked);
+
+/// Trapped MMIO reaches only granted MMIO ranges: not RAM (a ring page, the heap), not the
+/// local APIC, and a range no longer once it is taken back (issue 12: `mmio_read`/`mmio_write`
+/// mapped and accessed any guest-physical address from safe code).
+fn mmio_accesses_are_checked() -> crate::testing::TestResult {
+    use crate::ensure;
+    use hyperv::mmio::MmioRange;
+    let pages = crate::memory::ContiguousPages::allocate_zeroed(1)
+        .map_err(|_| alloc::string::String::from("no pages"))?;
+    let ram = pages.physical_address().as_u64();
+    ensure!(
+        !super::mmio_grants::grant(MmioRange::new(ram, 4096)),
+        "a RAM range was granted"
+    );
+    ensure!(check_mmio_access(ram, 4).is_err(), "RAM admitted");
+    ensure!(
+        check_mmio_access(0xfee0_0030, 4).is_err(),
+        "the local APIC admitted"
+    );
+    // A range from the top of the 64-bit space, never RAM on these machines.
+    let window = 0x7f_0000_0000u64;
+    ensure!(
+        super::mmio_grants::grant(MmioRange::new(window, 0x2000)),
+        "a device range was refused"
+    );
+    let inside = check_mmio_access(window + 0x1004, 4).is_ok();
+    let misaligned = check_mmio_access(window + 0x1002, 4).is_err();
+    let straddling = check_mmio_access(window + 0x1ffc, 8).is_err();
+    super::mmio_grants::revoke(window);
+    let after_revoke = check_mmio_access(window + 0x1004, 4).is_err();
+    ensure!(inside, "an access inside the granted range was refused");
+    ensure!(misaligned, "a misaligned access was admitted");
+    ensure!(straddling, "an access past the range's end was admitted");
+    ensure!(after_revoke, "a revoked range was still admitted");
+    Ok(())
+}
+crate::kernel_test!(mmio_accesses_are_checked, mmio_accesses_are_checked);

@@ -18,7 +18,7 @@ pub mod stacks;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use boot_info::{BootInfo, MemoryKind, PHYSICAL_MEMORY_OFFSET};
+use boot_info::{BootInfo, MemoryKind, MemoryRegion, PHYSICAL_MEMORY_OFFSET};
 use spin::Mutex;
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -36,6 +36,11 @@ pub const SCRATCH_START: u64 = 0xffff_e000_0000_0000;
 
 static FRAMES: Mutex<Option<FrameBitmap>> = Mutex::new(None);
 static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_START);
+/// The live [`ContiguousPages`] as `[start, end)` physical ranges: the RAM the kernel may lend
+/// to the host (rings, SynIC pages), and so the only RAM `PhysicalMemory` reaches.
+static LENDABLE: Mutex<alloc::vec::Vec<(u64, u64)>> = Mutex::new(alloc::vec::Vec::new());
+/// The boot memory map, recorded by [`init`] (for [`is_kernel_ram`]).
+static MEMORY_MAP: spin::Once<&'static [MemoryRegion]> = spin::Once::new();
 
 /// Memory could not be provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +62,9 @@ fn with_frames<R>(body: impl FnOnce(&mut FrameBitmap) -> R) -> Option<R> {
 
 /// Sets up the frame allocator, the page-table mapper and the heap, then removes the identity
 /// map. Returns the number of free frames afterwards.
-pub fn init(boot_info: &BootInfo) -> Result<usize, &'static str> {
+pub fn init(boot_info: &'static BootInfo) -> Result<usize, &'static str> {
     let regions = boot_info.memory_regions();
+    MEMORY_MAP.call_once(|| regions);
     let usable_end = regions
         .iter()
         .filter(|region| region.kind() == MemoryKind::Usable)
@@ -86,6 +92,39 @@ pub fn init(boot_info: &BootInfo) -> Result<usize, &'static str> {
     Ok(free_frames())
 }
 
+/// Whether any byte of `[physical, physical + length)` is RAM the kernel owns: a usable region
+/// (the frame allocator's: the heap, page tables, stacks, rings, process memory) or one the
+/// boot stub reserved for the kernel (image, page tables, boot information). Before [`init`]
+/// recorded the memory map, every range counts as kernel RAM. Mappings of device memory
+/// ([`map_mmio`], [`registers::RegisterBlock`]) refuse such ranges: a second, uncached or
+/// volatile view of memory Rust code owns would let safe code change it behind its owner.
+pub fn is_kernel_ram(physical: PhysAddr, length: u64) -> bool {
+    let Some(regions) = MEMORY_MAP.get() else {
+        return true;
+    };
+    let start = physical.as_u64();
+    let end = start.saturating_add(length.max(1));
+    regions.iter().any(|region| {
+        matches!(
+            region.kind(),
+            MemoryKind::Usable | MemoryKind::KernelReserved
+        ) && region.start < end
+            && start < region.end()
+    })
+}
+
+/// Whether `[physical, end)` lies inside one live [`ContiguousPages`] allocation: memory only
+/// ever accessed volatile or atomically (never through a Rust reference), which the host may
+/// share. Everything else in RAM (heap, stacks, page tables, process memory) is not.
+pub fn is_lendable(physical: u64, end: u64) -> bool {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        LENDABLE
+            .lock()
+            .iter()
+            .any(|&(start, stop)| start <= physical && end <= stop)
+    })
+}
+
 /// Number of free physical frames.
 pub fn free_frames() -> usize {
     with_frames(|frames| frames.free_frames()).unwrap_or(0)
@@ -99,7 +138,12 @@ pub fn allocate_frame() -> Result<PhysAddr, OutOfMemory> {
 }
 
 /// Returns a frame from [`allocate_frame`].
-pub fn free_frame(frame: PhysAddr) {
+///
+/// # Safety
+/// `frame` came from [`allocate_frame`], is not freed yet, and nothing uses it any more (no
+/// mapping the kernel or a process still reaches it through, no device or host it was lent
+/// to): the allocator hands it to the next caller.
+pub unsafe fn free_frame(frame: PhysAddr) {
     with_frames(|frames| frames.free(frame, 1));
 }
 
@@ -121,6 +165,10 @@ impl ContiguousPages {
         // SAFETY: the frames were just claimed from the allocator, so nothing else refers to
         // them, and the window maps them writable.
         unsafe { core::ptr::write_bytes(start, 0, count * FRAME_SIZE as usize) };
+        let end = physical.as_u64() + count as u64 * FRAME_SIZE;
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            LENDABLE.lock().push((physical.as_u64(), end));
+        });
         Ok(ContiguousPages { physical, count })
     }
 
@@ -139,6 +187,34 @@ impl ContiguousPages {
         self.count
     }
 
+    /// Reads the `u64` at byte `offset` of these pages (volatile); `None` when it is not an
+    /// aligned offset inside them.
+    pub fn read_u64(&self, offset: u64) -> Option<u64> {
+        self.words()?.read_at(usize::try_from(offset).ok()?).ok()
+    }
+
+    /// Writes the `u64` at byte `offset` of these pages (volatile); `false` when it is not an
+    /// aligned offset inside them.
+    pub fn write_u64(&self, offset: u64, value: u64) -> bool {
+        let Some(offset) = usize::try_from(offset).ok() else {
+            return false;
+        };
+        self.words()
+            .is_some_and(|words| words.write_at(offset, value).is_ok())
+    }
+
+    /// The pages as a register block, for the two accessors above only (the block must not
+    /// outlive `self`, so it is never handed out).
+    fn words(&self) -> Option<registers::RegisterBlock> {
+        // SAFETY: the pages are this value's own (claimed from the allocator, freed only on
+        // drop, which `&self` keeps from happening while the block is used), mapped through
+        // the window, and only ever accessed volatile or through the host-shared memory
+        // types, never through a Rust reference.
+        unsafe {
+            registers::RegisterBlock::new(self.virtual_address(), self.count * FRAME_SIZE as usize)
+        }
+    }
+
     /// Physical address of page `index`.
     pub fn page_physical_address(&self, index: usize) -> Option<PhysAddr> {
         (index < self.count).then(|| self.physical + index as u64 * FRAME_SIZE)
@@ -147,13 +223,22 @@ impl ContiguousPages {
 
 impl Drop for ContiguousPages {
     fn drop(&mut self) {
+        let start = self.physical.as_u64();
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            LENDABLE.lock().retain(|&(lent, _)| lent != start);
+        });
         with_frames(|frames| frames.free(self.physical, self.count));
     }
 }
 
 /// Maps `size` bytes of device registers at `physical` uncached and returns the virtual address
 /// of `physical`. Mappings are permanent (devices live as long as the kernel).
+/// Kernel RAM ([`is_kernel_ram`]) is refused with [`MapError::KernelMemory`].
 pub fn map_mmio(physical: PhysAddr, size: u64) -> Result<VirtAddr, MapError> {
+    if is_kernel_ram(physical, size) {
+        log::warn!("memory: refused an MMIO mapping of kernel RAM at {physical:?}+{size:#x}");
+        return Err(MapError::KernelMemory);
+    }
     let first = physical.align_down(FRAME_SIZE);
     let pages = (physical.as_u64() - first.as_u64() + size).div_ceil(FRAME_SIZE);
     let base = NEXT_MMIO.fetch_add(pages * FRAME_SIZE, Ordering::Relaxed);
@@ -186,26 +271,4 @@ pub fn map_device_window(physical: PhysAddr, length: u64) -> Result<(), MapError
         }
     }
     Ok(())
-}
-
-/// Reads a `u64` at physical address `physical` through the window (for tests and diagnostics).
-pub fn read_physical_u64(physical: PhysAddr) -> u64 {
-    // SAFETY: the window maps all physical memory permanently; a volatile read of RAM or a
-    // register has no effect on Rust-visible memory.
-    let word = unsafe { registers::RegisterBlock::new(physical_to_virtual(physical), 8) };
-    word.and_then(|word| word.read_at(0).ok()).unwrap_or(0)
-}
-
-/// Writes a `u64` at virtual address `address`, which the caller has mapped and owns (for tests
-/// of fresh mappings).
-pub fn write_virtual_u64(address: VirtAddr, value: u64) {
-    if !is_readable(address.as_u64(), 8) {
-        return;
-    }
-    // SAFETY: the address is mapped (checked above) and stays mapped while the caller uses it;
-    // callers only pass pages they mapped themselves and that no Rust reference covers.
-    let word = unsafe { registers::RegisterBlock::new(address, 8) };
-    if let Some(word) = word {
-        let _ = word.write_at(0, value);
-    }
 }

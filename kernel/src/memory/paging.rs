@@ -31,6 +31,8 @@ pub enum MapError {
     InsideHugePage,
     /// Paging has not been set up yet.
     NotInitialized,
+    /// The physical range is RAM the kernel owns, not device memory.
+    KernelMemory,
 }
 
 /// Caching and permissions of a new mapping.
@@ -109,8 +111,9 @@ pub fn remove_identity_map() -> Result<(), MapError> {
     })
 }
 
-/// Maps the 4 KiB page at `page` to `frame`.
-pub fn map_page(page: VirtAddr, frame: PhysAddr, kind: MappingKind) -> Result<(), MapError> {
+/// Maps the 4 KiB page at `page` to `frame`. Memory-internal: the callers (heap, stacks, MMIO
+/// mappings) map fresh virtual ranges of their own to frames they own or device memory.
+pub(super) fn map_page(page: VirtAddr, frame: PhysAddr, kind: MappingKind) -> Result<(), MapError> {
     let page = Page::<Size4KiB>::containing_address(page);
     let frame = PhysFrame::<Size4KiB>::containing_address(frame);
     with_mapper(|mapper| {
@@ -129,7 +132,8 @@ pub fn map_page(page: VirtAddr, frame: PhysAddr, kind: MappingKind) -> Result<()
 }
 
 /// Unmaps the 4 KiB page at `page` (flushing its TLB entry) and returns the frame it mapped.
-pub fn unmap_page(page: VirtAddr) -> Result<PhysAddr, MapError> {
+/// Memory-internal: only the owner of a mapping (a stack, a test page) takes it away.
+pub(super) fn unmap_page(page: VirtAddr) -> Result<PhysAddr, MapError> {
     let page = Page::<Size4KiB>::containing_address(page);
     with_mapper(|mapper| match mapper.unmap(page) {
         Ok((frame, flush)) => {
@@ -167,3 +171,57 @@ pub fn is_readable(address: u64, length: u64) -> bool {
         .iter()
         .all(|address| matches!(mapper.translate(*address), TranslateResult::Mapped { .. }))
 }
+
+/// Maps a fresh frame at a scratch page, writes through the new mapping, sees the write through
+/// the window, refuses a second map, unmaps it (returning the frame), and the page then faults.
+/// (Here, not in `tests/`: `map_page` and `unmap_page` are memory-internal.)
+fn page_map_and_unmap() -> crate::testing::TestResult {
+    use crate::ensure;
+    const TEST_PAGE: u64 = super::SCRATCH_START + 0x10_0000;
+    let frame = super::allocate_frame().map_err(|_| "no frame")?;
+    let page = VirtAddr::new(TEST_PAGE);
+    map_page(page, frame, MappingKind::Memory).map_err(|error| alloc::format!("{error:?}"))?;
+    ensure!(
+        translate(page) == Some(frame),
+        "translation after map is wrong"
+    );
+    // SAFETY: the scratch page was just mapped to a frame this test owns, and no Rust
+    // reference covers either view of it; both blocks are used only within this test.
+    let (through_page, through_window) = unsafe {
+        (
+            super::registers::RegisterBlock::new(page, 4096),
+            super::registers::RegisterBlock::new(physical_to_virtual(frame), 4096),
+        )
+    };
+    let (through_page, through_window) = through_page.zip(through_window).ok_or("null block")?;
+    let _ = through_page.write_at(16, 0x1234_5678_9abc_def0u64);
+    ensure!(
+        through_window.read_at::<u64>(16) == Ok(0x1234_5678_9abc_def0),
+        "write through the new mapping not visible through the window"
+    );
+    ensure!(
+        map_page(page, frame, MappingKind::Memory) == Err(MapError::AlreadyMapped),
+        "double map not refused"
+    );
+    let unmapped = unmap_page(page).map_err(|error| alloc::format!("{error:?}"))?;
+    ensure!(unmapped == frame, "unmap returned another frame");
+    ensure!(translate(page).is_none(), "still mapped after unmap");
+    ensure!(
+        unmap_page(page) == Err(MapError::NotMapped),
+        "second unmap not refused"
+    );
+    // SAFETY: allocated above; its only mapping (the scratch page) is gone, and the blocks
+    // over it are not used any more.
+    unsafe { super::free_frame(frame) };
+    // Touching the unmapped page must fault (the TLB entry was flushed).
+    let toucher = crate::task::Builder::new("touch unmapped")
+        .expect_fault()
+        .spawn(move || crate::arch::exceptions::read_byte_at(TEST_PAGE + 16));
+    match toucher.join() {
+        Err(fault) if fault.vector == 14 && fault.address == TEST_PAGE + 16 => Ok(()),
+        other => Err(alloc::format!(
+            "expected a page fault at the unmapped page, got {other:?}"
+        )),
+    }
+}
+crate::kernel_test!(page_map_and_unmap, page_map_and_unmap);

@@ -124,7 +124,8 @@ impl RegisterBlock {
     }
 
     /// Maps `length` bytes of device registers at `physical` uncached (a fresh, permanent
-    /// mapping in the MMIO region) and returns them as a block.
+    /// mapping in the MMIO region) and returns them as a block; kernel RAM is refused
+    /// ([`map_mmio`]).
     pub fn map_device(physical: PhysAddr, length: u64) -> Result<RegisterBlock, MapError> {
         let virtual_address = map_mmio(physical, length)?;
         let length = usize::try_from(length).map_err(|_| MapError::NotMapped)?;
@@ -134,15 +135,19 @@ impl RegisterBlock {
     }
 
     /// `length` bytes at `physical` through the physical-memory window (firmware memory, the
-    /// framebuffer); `None` unless the whole range is mapped.
+    /// framebuffer); `None` unless the whole range is mapped and none of it is kernel RAM
+    /// ([`super::is_kernel_ram`]: the frame allocator's memory or the kernel's image).
     pub fn in_window(physical: PhysAddr, length: u64) -> Option<RegisterBlock> {
         let virtual_address = physical_to_virtual(physical);
-        if length == 0 || !is_readable(virtual_address.as_u64(), length) {
+        if length == 0
+            || super::is_kernel_ram(physical, length)
+            || !is_readable(virtual_address.as_u64(), length)
+        {
             return None;
         }
         // SAFETY: the window maps physical memory permanently and is checked mapped above; the
-        // kernel never makes Rust references into firmware, device or framebuffer memory,
-        // which is what callers read here.
+        // range is not kernel RAM (checked above), so it is firmware, device or framebuffer
+        // memory, which the kernel never makes Rust references into.
         unsafe { RegisterBlock::new(virtual_address, usize::try_from(length).ok()?) }
     }
 
@@ -257,3 +262,64 @@ impl drivers::apic::MmioWindow for RegisterBlock {
         }
     }
 }
+
+/// The register block refuses accesses past its end or misaligned for their width, and its
+/// typed reads and writes reach the memory they name.
+fn register_block_checks_every_access() -> crate::testing::TestResult {
+    use crate::ensure;
+    const SECOND_WORD: Register<u32> = Register::at(4);
+    let pages = super::ContiguousPages::allocate_zeroed(1).map_err(|_| "allocation failed")?;
+    // SAFETY: the test's own pages, alive until the end of the test (the block is not used
+    // after), no Rust reference covers them.
+    let block = unsafe { RegisterBlock::new(pages.virtual_address(), 16) }.ok_or("null")?;
+    block
+        .write(SECOND_WORD, 0xdead_beef)
+        .map_err(|error| alloc::format!("{error}"))?;
+    ensure!(
+        pages.read_u64(0) == Some(0xdead_beef_0000_0000),
+        "typed write not at offset 4"
+    );
+    ensure!(
+        block.read_at::<u16>(6) == Ok(0xdead),
+        "16-bit read at 6 wrong"
+    );
+    ensure!(
+        block.read_at::<u64>(16)
+            == Err(AccessError::OutOfBounds {
+                offset: 16,
+                width: 8,
+                length: 16
+            }),
+        "read past the end admitted"
+    );
+    ensure!(
+        block.write_at::<u64>(12, 0).is_err(),
+        "write straddling the end admitted"
+    );
+    ensure!(
+        block.read_at::<u32>(usize::MAX - 1).is_err(),
+        "overflowing offset admitted"
+    );
+    ensure!(
+        block.read_at::<u32>(2)
+            == Err(AccessError::Misaligned {
+                offset: 2,
+                width: 4
+            }),
+        "misaligned read admitted"
+    );
+    let mut bytes = [0u8; 4];
+    block
+        .copy_to_slice(4, &mut bytes)
+        .map_err(|error| alloc::format!("{error}"))?;
+    ensure!(bytes == 0xdead_beefu32.to_le_bytes(), "byte copy wrong");
+    ensure!(
+        block.copy_within(0, 12, 8).is_err(),
+        "copy past the end admitted"
+    );
+    Ok(())
+}
+crate::kernel_test!(
+    register_block_checks_every_access,
+    register_block_checks_every_access
+);

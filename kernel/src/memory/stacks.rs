@@ -68,7 +68,8 @@ pub fn init() -> Result<(), StackError> {
             break;
         }
     }
-    free_frame(frame);
+    // SAFETY: the frame was allocated above and every mapping of it was removed again.
+    unsafe { free_frame(frame) };
     result
 }
 
@@ -133,7 +134,8 @@ impl KernelStack {
             // maps it writable, and 4096 bytes from its start are the frame itself.
             unsafe { core::ptr::write_bytes(window.as_mut_ptr::<u8>(), 0, PAGE as usize) };
             if let Err(error) = paging::map_page(VirtAddr::new(page), frame, MappingKind::Memory) {
-                free_frame(frame);
+                // SAFETY: allocated just above; the failed map left no mapping of it.
+                unsafe { free_frame(frame) };
                 return Err(StackError::Map(error));
             }
         }
@@ -159,7 +161,8 @@ impl Drop for KernelStack {
         for page in self.pages() {
             // A page a failed `map` never reached is simply not mapped.
             if let Ok(frame) = paging::unmap_page(VirtAddr::new(page)) {
-                free_frame(frame);
+                // SAFETY: the stack's own frame, just unmapped; the stack is being dropped.
+                unsafe { free_frame(frame) };
             }
         }
         let slot = self.slot;

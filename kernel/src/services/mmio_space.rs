@@ -26,33 +26,52 @@ impl MmioSpace {
         })
     }
 
-    /// Allocates `length` bytes aligned to `alignment`; see [`MmioAllocator::allocate`].
+    /// Allocates `length` bytes aligned to `alignment`; see [`MmioAllocator::allocate`]. The
+    /// range becomes reachable through trapped MMIO (`hypervisor::mmio_grants`) until freed;
+    /// a range over kernel RAM (a hostile firmware's gap) is taken back and refused.
     pub fn allocate(
         &self,
         length: u64,
         alignment: u64,
         placement: Placement,
     ) -> Result<u64, MmioError> {
-        self.allocator.lock().allocate(length, alignment, placement)
+        let mut allocator = self.allocator.lock();
+        let base = allocator.allocate(length, alignment, placement)?;
+        if !crate::hypervisor::mmio_grants::grant(MmioRange::new(base, length)) {
+            let _ = allocator.free(base);
+            return Err(MmioError::InvalidRequest);
+        }
+        Ok(base)
     }
 
     /// Returns an allocation; see [`MmioAllocator::free`].
     pub fn free(&self, base: u64) -> Result<(), MmioError> {
-        self.allocator.lock().free(base)
+        self.allocator.lock().free(base)?;
+        crate::hypervisor::mmio_grants::revoke(base);
+        Ok(())
     }
 }
 
 /// The GOP framebuffer's physical range, recorded at boot (see [`record_framebuffer`]).
 static FRAMEBUFFER: spin::Once<Option<MmioRange>> = spin::Once::new();
+/// The GOP framebuffer as the boot stub described it (for grants made outside the boot path,
+/// e.g. by the kernel's process tests).
+static BOOT_FRAMEBUFFER: spin::Once<Option<boot_info::Framebuffer>> = spin::Once::new();
 
 /// Records the firmware framebuffer (from the boot information) so that the MMIO pool keeps it
 /// out, as Linux's `vmbus_reserve_fb` does.
 pub fn record_framebuffer(framebuffer: Option<&boot_info::Framebuffer>) {
+    BOOT_FRAMEBUFFER.call_once(|| framebuffer.copied());
     FRAMEBUFFER.call_once(|| {
         framebuffer
             .filter(|framebuffer| framebuffer.size != 0)
             .map(|framebuffer| MmioRange::new(framebuffer.physical_address, framebuffer.size))
     });
+}
+
+/// The boot framebuffer, if the firmware gave one.
+pub fn boot_framebuffer() -> Option<boot_info::Framebuffer> {
+    BOOT_FRAMEBUFFER.get().copied().flatten()
 }
 
 /// The framebuffer recorded at boot, if any.

@@ -223,6 +223,7 @@ pub fn dispatch(context: &mut Context<'_>, registers: &UserRegisters) -> Outcome
         numbers::GET_TIME => time(arg0),
         numbers::GET_FRAMEBUFFER_INFO => framebuffer(context, arg0, arg1, false),
         numbers::MAP_FRAMEBUFFER => framebuffer(context, arg0, arg1, true),
+        numbers::UNMAP_FRAMEBUFFER => unmap_framebuffer(context),
         numbers::DXG_OBJECT_COUNT => match context.gateway.object_count(context.process) {
             Ok(count) => Outcome::Return(count),
             Err(failure) => status(failure),
@@ -324,6 +325,18 @@ fn framebuffer(context: &mut Context<'_>, address: u64, size: u64, map: bool) ->
     };
     if context.space.write(address, info.as_bytes()).is_err() {
         return status(STATUS_ACCESS_VIOLATION);
+    }
+    status(STATUS_SUCCESS)
+}
+
+/// `UnmapFramebuffer`: removes the framebuffer view, if there is one (the next
+/// `MapFramebuffer` makes a new one).
+fn unmap_framebuffer(context: &mut Context<'_>) -> Outcome {
+    let Some(mapping) = context.framebuffer.as_deref_mut() else {
+        return status(STATUS_NOT_SUPPORTED);
+    };
+    if let Some(address) = mapping.address.take() {
+        context.space.unmap_view(address);
     }
     status(STATUS_SUCCESS)
 }

@@ -12,6 +12,8 @@ pub const WRITE_CONSOLE: u64 = SyscallNumber::WriteConsole as u64;
 pub const GET_FRAMEBUFFER_INFO: u64 = SyscallNumber::GetFramebufferInfo as u64;
 /// Map the framebuffer into the process (idempotent).
 pub const MAP_FRAMEBUFFER: u64 = SyscallNumber::MapFramebuffer as u64;
+/// Unmap the framebuffer view (a no-op when it is not mapped).
+pub const UNMAP_FRAMEBUFFER: u64 = SyscallNumber::UnmapFramebuffer as u64;
 /// Yield to the other ready tasks.
 pub const YIELD: u64 = SyscallNumber::Yield as u64;
 /// Sleep `rdi` microseconds.

@@ -27,6 +27,8 @@ fn capture() -> ConsoleCapture {
 }
 
 /// Spawns application `name` with `argument`, a GPU gateway on `stack` and a console capture.
+/// The invalid-argument table (selftest mode 7) and the framebuffer release (mode 16) also get
+/// the boot framebuffer.
 fn spawn(
     stack: &GpuStack,
     name: &str,
@@ -38,6 +40,11 @@ fn spawn(
     let mut builder = process::Builder::new(name, image)
         .argument(argument)
         .capture_console(console.clone());
+    let framebuffer = crate::services::mmio_space::boot_framebuffer();
+    let wants_framebuffer = name == "selftest" && matches!(argument & 0xff, 7 | 16);
+    if let (true, Some(framebuffer)) = (wants_framebuffer, framebuffer) {
+        builder = builder.framebuffer(crate::syscall::FramebufferGrant { framebuffer });
+    }
     if expect_fault {
         builder = builder.expect_fault();
     }
@@ -233,12 +240,12 @@ fn handle_passed_between_processes(
     Ok(String::from(line_with(&text, verdict)))
 }
 
-/// A view released by Unlock2 (mode 14) or by destroying the locked allocation (mode 15) is
-/// unmapped: the process's write through it is a not-present page fault, and the stack keeps
-/// working afterwards.
+/// A view released by Unlock2 (mode 14), by destroying the locked allocation (mode 15) or by
+/// UnmapFramebuffer (mode 16) is unmapped: the process's write through it is a not-present
+/// page fault, and the stack keeps working afterwards.
 fn released_views_are_unmapped() -> TestResult {
     with_stack(|stack| {
-        for mode in [14, 15] {
+        for mode in [14, 15, 16] {
             let console = capture();
             let exit = spawn(stack, "selftest", mode, &console, false)?.join();
             let text = console.lock().clone();

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use x86_64::VirtAddr;
 
-use crate::memory::{self, ContiguousPages, MappingKind, paging, physical_to_virtual};
+use crate::memory::{self, ContiguousPages, paging, physical_to_virtual};
 use crate::task::Builder;
 use crate::testing::TestResult;
 use crate::{ensure, kernel_test};
@@ -74,7 +74,7 @@ fn contiguous_pages_are_zeroed_and_returned() -> TestResult {
                 "window does not map page {index} to its frame"
             );
         }
-        let sample = memory::read_physical_u64(pages.physical_address() + 8 * 4096u64);
+        let sample = pages.read_u64(8 * 4096).ok_or("page 8 unreadable")?;
         ensure!(sample == 0, "page not zeroed");
     }
     ensure!(
@@ -87,50 +87,6 @@ kernel_test!(
     contiguous_pages_are_zeroed_and_returned,
     contiguous_pages_are_zeroed_and_returned
 );
-
-const TEST_PAGE: u64 = memory::SCRATCH_START + 0x10_0000;
-
-fn page_map_and_unmap() -> TestResult {
-    let frame = memory::allocate_frame().map_err(|_| "no frame")?;
-    let page = VirtAddr::new(TEST_PAGE);
-    paging::map_page(page, frame, MappingKind::Memory)
-        .map_err(|error| alloc::format!("{error:?}"))?;
-    ensure!(
-        paging::translate(page) == Some(frame),
-        "translation after map is wrong"
-    );
-    memory::write_virtual_u64(page + 16u64, 0x1234_5678_9abc_def0);
-    ensure!(
-        memory::read_physical_u64(frame + 16u64) == 0x1234_5678_9abc_def0,
-        "write through the new mapping not visible through the window"
-    );
-    ensure!(
-        paging::map_page(page, frame, MappingKind::Memory) == Err(memory::MapError::AlreadyMapped),
-        "double map not refused"
-    );
-    let unmapped = paging::unmap_page(page).map_err(|error| alloc::format!("{error:?}"))?;
-    ensure!(unmapped == frame, "unmap returned another frame");
-    ensure!(
-        paging::translate(page).is_none(),
-        "still mapped after unmap"
-    );
-    ensure!(
-        paging::unmap_page(page) == Err(memory::MapError::NotMapped),
-        "second unmap not refused"
-    );
-    memory::free_frame(frame);
-    // Touching the unmapped page must fault (the TLB entry was flushed).
-    let toucher = Builder::new("touch unmapped")
-        .expect_fault()
-        .spawn(move || crate::arch::exceptions::read_byte_at(TEST_PAGE + 16));
-    match toucher.join() {
-        Err(fault) if fault.vector == 14 && fault.address == TEST_PAGE + 16 => Ok(()),
-        other => Err(alloc::format!(
-            "expected a page fault at the unmapped page, got {other:?}"
-        )),
-    }
-}
-kernel_test!(page_map_and_unmap, page_map_and_unmap);
 
 fn page_fault_is_reported_and_contained() -> TestResult {
     const ADDRESS: u64 = 0xffff_e000_dead_b000;
@@ -194,61 +150,100 @@ kernel_test!(
     page_attribute_table_is_programmed
 );
 
-/// The register block refuses accesses past its end or misaligned for their width, and its
-/// typed reads and writes reach the memory they name.
-fn register_block_checks_every_access() -> TestResult {
-    use crate::memory::registers::{AccessError, Register, RegisterBlock};
-    const SECOND_WORD: Register<u32> = Register::at(4);
+/// Device-memory views refuse RAM the kernel owns (issue 12: they were safe over any
+/// physical address, so safe code could get a volatile, writable view of the heap or of a
+/// ring's pages): the window view, a fresh uncached mapping and the register block over it.
+fn device_views_refuse_kernel_ram() -> TestResult {
+    use crate::memory::registers::RegisterBlock;
     let pages = ContiguousPages::allocate_zeroed(1).map_err(|_| "allocation failed")?;
-    let block = RegisterBlock::in_window(pages.physical_address(), 16).ok_or("not mapped")?;
-    block
-        .write(SECOND_WORD, 0xdead_beef)
-        .map_err(|error| alloc::format!("{error}"))?;
+    let ring = pages.physical_address();
+    let heap = paging::translate(VirtAddr::new(memory::HEAP_START)).ok_or("heap unmapped")?;
+    for (what, physical) in [("allocated pages", ring), ("the heap", heap)] {
+        ensure!(
+            memory::is_kernel_ram(physical, 8),
+            "{what} not seen as kernel RAM"
+        );
+        ensure!(
+            RegisterBlock::in_window(physical, 8).is_none(),
+            "a window view of {what} was given"
+        );
+        ensure!(
+            RegisterBlock::map_device(physical, 4096).is_err(),
+            "an uncached mapping of {what} was made"
+        );
+        ensure!(
+            memory::map_mmio(physical, 8) == Err(memory::MapError::KernelMemory),
+            "map_mmio of {what} was not refused"
+        );
+    }
+    // Nor is kernel RAM lent to a process as a borrowed view.
+    let mut space = crate::arch::address_space::AddressSpace::new().map_err(|_| "no space")?;
     ensure!(
-        memory::read_physical_u64(pages.physical_address()) == 0xdead_beef_0000_0000,
-        "typed write not at offset 4"
+        space
+            .map_view(
+                ring.as_u64(),
+                4096,
+                true,
+                false,
+                crate::arch::address_space::MemoryType::WriteBack
+            )
+            .is_err(),
+        "kernel RAM was mapped into a process as a view"
+    );
+    drop(space);
+    // Device memory is still reachable: the local APIC's page is not RAM.
+    ensure!(
+        !memory::is_kernel_ram(x86_64::PhysAddr::new(0xfee0_0000), 4096),
+        "the local APIC's page was taken for RAM"
+    );
+    ensure!(pages.read_u64(0) == Some(0), "own pages unreadable");
+    ensure!(
+        pages.write_u64(8, 7) && pages.read_u64(8) == Some(7),
+        "own pages unwritable"
     );
     ensure!(
-        block.read_at::<u16>(6) == Ok(0xdead),
-        "16-bit read at 6 wrong"
-    );
-    ensure!(
-        block.read_at::<u64>(16)
-            == Err(AccessError::OutOfBounds {
-                offset: 16,
-                width: 8,
-                length: 16
-            }),
-        "read past the end admitted"
-    );
-    ensure!(
-        block.write_at::<u64>(12, 0).is_err(),
-        "write straddling the end admitted"
-    );
-    ensure!(
-        block.read_at::<u32>(usize::MAX - 1).is_err(),
-        "overflowing offset admitted"
-    );
-    ensure!(
-        block.read_at::<u32>(2)
-            == Err(AccessError::Misaligned {
-                offset: 2,
-                width: 4
-            }),
-        "misaligned read admitted"
-    );
-    let mut bytes = [0u8; 4];
-    block
-        .copy_to_slice(4, &mut bytes)
-        .map_err(|error| alloc::format!("{error}"))?;
-    ensure!(bytes == 0xdead_beefu32.to_le_bytes(), "byte copy wrong");
-    ensure!(
-        block.copy_within(0, 12, 8).is_err(),
-        "copy past the end admitted"
+        pages.read_u64(4096).is_none() && pages.read_u64(3).is_none(),
+        "access outside or misaligned admitted"
     );
     Ok(())
 }
 kernel_test!(
-    register_block_checks_every_access,
-    register_block_checks_every_access
+    device_views_refuse_kernel_ram,
+    device_views_refuse_kernel_ram
+);
+
+/// `PhysicalMemory` (the safe `GuestMemory` the VMBus and dxg code use) reaches only RAM the
+/// kernel may lend to the host: live `ContiguousPages`, not the heap, and no longer pages once
+/// they are freed (issue 12: it reached all RAM, so safe code could write the heap).
+fn physical_memory_reaches_only_lendable_pages() -> TestResult {
+    use crate::hypervisor::physical_memory::PhysicalMemory;
+    use hyperv::memory::GuestMemory;
+    let memory = PhysicalMemory::of_this_guest().ok_or("no boot memory map")?;
+    let heap = paging::translate(VirtAddr::new(memory::HEAP_START)).ok_or("heap unmapped")?;
+    ensure!(
+        memory.read_u64(heap.as_u64()).is_err(),
+        "the heap is readable through PhysicalMemory"
+    );
+    let pages = ContiguousPages::allocate_zeroed(2).map_err(|_| "allocation failed")?;
+    let base = pages.physical_address().as_u64();
+    ensure!(memory.write_u64(base + 8, 42).is_ok(), "live pages refused");
+    ensure!(
+        pages.read_u64(8) == Some(42),
+        "the write did not reach the pages"
+    );
+    let mut straddling = [0u8; 16];
+    ensure!(
+        memory.read(base + 2 * 4096 - 8, &mut straddling).is_err(),
+        "a read past the end of the pages admitted"
+    );
+    drop(pages);
+    ensure!(
+        memory.read_u64(base).is_err(),
+        "freed pages still reachable"
+    );
+    Ok(())
+}
+kernel_test!(
+    physical_memory_reaches_only_lendable_pages,
+    physical_memory_reaches_only_lendable_pages
 );
