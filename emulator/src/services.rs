@@ -489,9 +489,13 @@ impl<M: GuestMemory + Clone> HostServices<M> {
 
     /// Runs the service channels, then delivers the server's outputs through `host`.
     pub fn run(&mut self, host: &mut SynicHost) {
+        self.server.advance_clock(self.started.elapsed());
         for relid in self.server.take_closed_channels() {
             if let Some(bus) = self.devices.vpci_bus(relid) {
                 bus.model.channel_closed();
+            }
+            if let Some(channel) = self.devices.channel_of(relid) {
+                self.devices.gpu.channel_closed(channel);
             }
             self.devices.integration.set_open(relid, false);
         }
