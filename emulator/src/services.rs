@@ -586,6 +586,10 @@ impl ChannelRoles {
 }
 
 impl<M: GuestMemory + Clone> HostEventHandler for HostServices<M> {
+    fn partition_reset(&mut self) {
+        self.server.vm_reset();
+    }
+
     fn handle(&mut self, event: HostEvent, host: &mut SynicHost, _memory: &dyn GuestMemory) {
         let result = match event {
             HostEvent::Message {
@@ -658,6 +662,10 @@ impl<M: GuestMemory + Clone> SharedHostServices<M> {
 }
 
 impl<M: GuestMemory + Clone> HostEventHandler for SharedHostServices<M> {
+    fn partition_reset(&mut self) {
+        self.lock().partition_reset();
+    }
+
     fn handle(&mut self, event: HostEvent, host: &mut SynicHost, memory: &dyn GuestMemory) {
         self.lock().handle(event, host, memory);
     }

@@ -212,6 +212,18 @@ impl<M: GuestMemory + Clone> Server<M> {
         }
     }
 
+    /// The VM was reset (the guest rebooted): the connection ends as at UNLOAD, without an
+    /// answer, and the host is as at VM start (a host below 3.0 accepts a first connection
+    /// again). OpenVMM resets its server the same way on a VM reset (`ConnectionAction::Reset`
+    /// in microsoft/openvmm `vm/devices/vmbus/vmbus_server/src/channels.rs`).
+    pub fn vm_reset(&mut self) {
+        self.reset();
+        self.connection = Connection::Disconnected;
+        self.ever_connected = false;
+        self.held_messages.clear();
+        self.held_replies.clear();
+    }
+
     /// Answers the late-answer faults still hold (control messages and device packets).
     pub fn held_answer_count(&self) -> usize {
         self.held_messages.len() + self.held_replies.len()

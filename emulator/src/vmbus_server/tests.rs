@@ -613,3 +613,19 @@ fn answer_faults_parse_the_runner_spelling() {
         assert!(AnswerFault::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_vm_reset_lets_a_host_below_3_0_accept_a_first_connection_again() {
+    let mut old = server(Version::WIN8);
+    let contact = encode::initiate_contact(0x0002_0004, 0, 0, 0, 0);
+    old.on_guest_message(1, 1, &contact).unwrap();
+    let _ = messages(&mut old);
+    old.vm_reset();
+    assert_eq!(old.version(), None);
+    assert!(messages(&mut old).is_empty(), "a reset is not answered");
+    old.on_guest_message(1, 1, &contact).unwrap();
+    assert!(matches!(
+        &messages(&mut old)[..],
+        [ControlMessage::VersionResponse { message, .. }] if message.version_supported == 1
+    ));
+}
