@@ -47,10 +47,12 @@ const DEFAULT_ITERATIONS: u32 = 48;
 const PITCH: u32 = WIDTH * 4;
 /// How long the CPU waits for the GPU, at most.
 const WAIT: core::time::Duration = core::time::Duration::from_secs(10);
-/// How many times the demo opens the adapter again after it was removed.
-const REOPEN_ATTEMPTS: u32 = 5;
+/// How many times the demo opens the adapter again after it was removed (with
+/// [`REOPEN_PAUSE`], the kernel's dxg driver has 10 s to come back: generous for a restart
+/// under QEMU without acceleration).
+const REOPEN_ATTEMPTS: u32 = 10;
 /// How long the demo waits before each re-open (microseconds).
-const REOPEN_PAUSE: u64 = 500_000;
+const REOPEN_PAUSE: u64 = 1_000_000;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
 #[unsafe(no_mangle)]
@@ -116,7 +118,9 @@ fn run(mode: u64, iterations: u32) -> Result<(), (Step, D3dkmtError)> {
                 process::sleep(&Native, REOPEN_PAUSE);
             }
             Err((step, D3dkmtError::DeviceRemoved)) => {
-                println!("gpu-demo: adapter removed during {step}; giving up after {attempt} re-opens");
+                println!(
+                    "gpu-demo: adapter removed during {step}; giving up after {attempt} re-opens"
+                );
                 return Err((step, D3dkmtError::DeviceRemoved));
             }
             other => {
@@ -178,11 +182,7 @@ fn open_adapter(
 }
 
 /// One session on one opening of the adapter.
-fn session(
-    mode: u64,
-    iterations: u32,
-    luid: &mut Option<LUID>,
-) -> Result<(), (Step, D3dkmtError)> {
+fn session(mode: u64, iterations: u32, luid: &mut Option<LUID>) -> Result<(), (Step, D3dkmtError)> {
     let (adapter, adapters) = open_adapter(luid)?;
     let LUID {
         LowPart: low,
