@@ -10,7 +10,7 @@ use emulator::platform::{
     SynicHost,
 };
 use emulator::services::HostServices;
-use emulator::vmbus_server::ServerConfig;
+use emulator::vmbus_server::{AnswerFault, ServerConfig};
 use hyperv::status::HvError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +34,8 @@ pub struct HostOptions {
     /// A row of the hostile-host table (`emulator::hostile::HOSTILE_ROWS`, by name) whose
     /// message the host makes wrong from boot on (`--hostile-row`).
     pub hostile_row: Option<String>,
+    /// Host answers never sent or sent late (`--host-fault`, repeatable).
+    pub answer_faults: Vec<AnswerFault>,
     /// Offer the integration services (heartbeat, shutdown, time sync, KVP), as Hyper-V does
     /// by default (`--no-integration-services` turns them off).
     pub offer_integration_services: bool,
@@ -126,6 +128,7 @@ impl Default for HostOptions {
             vpci_network_bus_first: false,
             vmbus_faults: VmbusFaults::default(),
             hostile_row: None,
+            answer_faults: Vec::new(),
             offer_integration_services: true,
             integration: IntegrationConfig::default(),
             vgpu_description: None,
@@ -162,6 +165,7 @@ impl HostOptions {
         if faults.permanent_post {
             config.misbehaviour.permanent_post_failure = Some(HvError::InvalidParameter);
         }
+        config.misbehaviour.answer_faults = self.answer_faults.clone();
         if !self.offer_dxg {
             config.devices.retain(|device| {
                 device.class != class::DXG_GLOBAL && device.class != class::DXG_VIRTUAL_GPU

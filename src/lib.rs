@@ -18,6 +18,7 @@ mod qemu;
 mod screenshot;
 mod serial_monitor;
 
+pub use emulator::vmbus_server::AnswerFault;
 pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};
 pub use host::{HostOptions, VmbusFaults, parse_ic_faults, parse_ic_rescind};
 pub use qemu::{

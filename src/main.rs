@@ -30,6 +30,12 @@ OPTIONS  --tests A,B       run only these in-kernel tests
                            the emulated host makes one message wrong from boot on, as the
                            row NAME of the hostile-host table (emulator/src/hostile/rows.rs)
                            says, e.g. \"all offers delivered never sent\"
+         --host-fault KIND:never | KIND:late=MS  [@N]
+                           the emulated host never sends / sends MS milliseconds late the
+                           answer KIND (every one, or only the N-th): version-response, offer,
+                           all-offers-delivered, open-channel-result, gpadl-created,
+                           gpadl-torndown, unload-response, modify-channel-response, or dxg
+                           (the completions of dxg requests); repeatable
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
          --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the
@@ -100,6 +106,10 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                 config.host.vmbus_faults = dxgos::VmbusFaults::parse(&value("--vmbus-faults")?)?
             }
             "--hostile-row" => config.host.hostile_row = Some(value("--hostile-row")?),
+            "--host-fault" => config
+                .host
+                .answer_faults
+                .push(dxgos::AnswerFault::parse(&value("--host-fault")?)?),
             "--host-shutdown-after" | "--host-restart-after" | "--host-hibernate-after" => {
                 let seconds = value(argument)?;
                 let seconds: u64 = seconds

@@ -489,9 +489,13 @@ impl<M: GuestMemory + Clone> HostServices<M> {
 
     /// Runs the service channels, then delivers the server's outputs through `host`.
     pub fn run(&mut self, host: &mut SynicHost) {
+        self.server.advance_clock(self.started.elapsed());
         for relid in self.server.take_closed_channels() {
             if let Some(bus) = self.devices.vpci_bus(relid) {
                 bus.model.channel_closed();
+            }
+            if let Some(channel) = self.devices.channel_of(relid) {
+                self.devices.gpu.channel_closed(channel);
             }
             self.devices.integration.set_open(relid, false);
         }
@@ -582,6 +586,10 @@ impl ChannelRoles {
 }
 
 impl<M: GuestMemory + Clone> HostEventHandler for HostServices<M> {
+    fn partition_reset(&mut self) {
+        self.server.vm_reset();
+    }
+
     fn handle(&mut self, event: HostEvent, host: &mut SynicHost, _memory: &dyn GuestMemory) {
         let result = match event {
             HostEvent::Message {
@@ -654,6 +662,10 @@ impl<M: GuestMemory + Clone> SharedHostServices<M> {
 }
 
 impl<M: GuestMemory + Clone> HostEventHandler for SharedHostServices<M> {
+    fn partition_reset(&mut self) {
+        self.lock().partition_reset();
+    }
+
     fn handle(&mut self, event: HostEvent, host: &mut SynicHost, memory: &dyn GuestMemory) {
         self.lock().handle(event, host, memory);
     }

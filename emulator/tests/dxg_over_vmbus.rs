@@ -376,3 +376,32 @@ fn sysmem_store_backed_by_a_global_channel_gpadl() {
         stack.protocol_errors
     );
 }
+
+/// Issue 14: when the guest's drivers restart, the host holds nothing of the old session. A
+/// VMBus restart (UNLOAD, then INITIATE_CONTACT) closes the dxg channels host-side, and the
+/// GPU-PV host drops every process and object it held for them: the counts the chaos run
+/// compares are back to zero.
+#[test]
+fn a_vmbus_restart_releases_every_host_object_of_the_dxg_channels() {
+    let mut stack = Stack::new(1);
+    let session = start_session(&mut stack, PROCESS);
+    ok(render(&mut stack, &session, 1));
+    {
+        let mut services = stack.services.lock();
+        assert_eq!(services.gpu().process_count(), 1);
+        assert!(services.gpu().object_count() > 0);
+    }
+    stack.bus.restart().expect("the bus restarts");
+    stack.pump();
+    let mut services = stack.services.lock();
+    assert_eq!(services.gpu().process_count(), 0);
+    assert_eq!(services.gpu().object_count(), 0);
+    assert_eq!(services.gpu().io_pages_in_use(), 0);
+    assert_eq!(
+        services.server().version().map(|_| ()),
+        Some(()),
+        "connected again"
+    );
+    drop(services);
+    assert!(stack.bus.is_ready());
+}

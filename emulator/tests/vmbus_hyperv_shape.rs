@@ -7,11 +7,12 @@
 mod support;
 
 use drivers::vmbus_bus::{
-    BusDriver, BusError, BusRequest, DriverEvent, InterruptOutcome, OpenFailure, RingMemory,
+    BusDriver, BusError, BusNotice, BusRequest, DriverEvent, InterruptOutcome, OpenFailure,
+    RingMemory,
 };
 use emulator::platform::{HostConfig, Loopback, LoopbackBackend, PostFaults, SynicHost};
 use emulator::services::{HostServices, SharedHostServices};
-use emulator::vmbus_server::ServerConfig;
+use emulator::vmbus_server::{AnswerFault, ServerConfig};
 use hyperv::memory::{AtomicMemory, GuestMemory, PAGE_SIZE};
 use hyperv::platform::BumpPageAllocator;
 use hyperv::status::HvError;
@@ -55,6 +56,14 @@ impl Machine {
     }
 
     fn start(&self, max_version: Option<Version>) -> Result<Bus, BusError> {
+        self.start_clocked(max_version, SteppingClock::default())
+    }
+
+    fn start_clocked(
+        &self,
+        max_version: Option<Version>,
+        clock: SteppingClock,
+    ) -> Result<Bus, BusError> {
         let mut pages = BumpPageAllocator::new(SYNIC_PAGES.0, SYNIC_PAGES.1);
         BusDriver::start(
             self.loopback.backend(0),
@@ -62,7 +71,7 @@ impl Machine {
             &mut pages,
             VECTOR,
             max_version,
-            Box::new(SteppingClock::default()),
+            Box::new(clock),
         )
     }
 
@@ -363,4 +372,196 @@ fn a_stale_time_sample_is_advanced_by_the_emulated_reference_counter() {
     let now =
         sample_time_with_counter(&sample, || read_reference_counter(&mut backend, privileges));
     assert_eq!(now, 133_000_000_030_000_000);
+}
+
+// Issue 14: restarting the bus against the emulated host.
+
+fn notices(bus: &mut Bus) -> Vec<BusNotice> {
+    std::iter::from_fn(|| bus.poll_notice()).collect()
+}
+
+fn offered_again(machine: &Machine, relid: u32) -> bool {
+    machine
+        .events
+        .iter()
+        .any(|event| matches!(event, DriverEvent::Offer(offer) if offer.relid == relid))
+}
+
+#[test]
+fn a_restart_unloads_resets_every_channel_and_the_offers_come_again() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    let mut bus = machine.ready_bus(None);
+    let relid = machine.open_echo(&mut bus, 0);
+    assert_eq!(machine.take_open_result(), Ok(()));
+    machine.events.clear();
+    bus.restart().expect("5.3 restarts");
+    assert!(bus.is_restarting() && !bus.is_ready());
+    machine.pump(&mut bus);
+    assert_eq!(
+        notices(&mut bus),
+        vec![BusNotice::ChannelReset {
+            subscriber: DRIVER,
+            relid,
+            memory_released: true
+        }]
+    );
+    assert!(bus.is_ready(), "connected again, every offer delivered");
+    assert!(!bus.is_restarting() && !bus.is_unloaded());
+    assert_eq!(bus.failure(), None);
+    assert!(offered_again(&machine, relid), "the subscription stays");
+    {
+        let mut services = machine.services.lock();
+        let server = services.server();
+        assert_eq!(server.version(), Some(Version::WIN10_V5_3));
+        assert_eq!((server.open_channel_count(), server.gpadl_count()), (0, 0));
+    }
+    // The channel opens again on the same ring memory, as a restarted driver would.
+    machine.events.clear();
+    machine.open_echo(&mut bus, 0);
+    assert_eq!(machine.take_open_result(), Ok(()));
+}
+
+#[test]
+fn below_3_0_a_restart_is_refused_and_the_bus_is_left_as_it_was() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    let mut bus = machine.ready_bus(Some(Version::WIN8));
+    assert_eq!(
+        bus.restart(),
+        Err(BusError::RestartUnsupported {
+            version: Version::WIN8
+        })
+    );
+    machine.pump(&mut bus);
+    assert!(bus.is_ready() && !bus.is_restarting());
+    assert_eq!(
+        machine.services.lock().server().version(),
+        Some(Version::WIN8),
+        "nothing was sent"
+    );
+    let previous = bus.previous_connection().expect("connected");
+    let mut pages = BumpPageAllocator::new(SYNIC_PAGES.0, SYNIC_PAGES.1);
+    let second = BusDriver::start_after(
+        machine.loopback.backend(0),
+        machine.loopback.memory(),
+        &mut pages,
+        VECTOR,
+        None,
+        Box::new(SteppingClock::default()),
+        previous,
+    );
+    assert_eq!(
+        second.err(),
+        Some(BusError::RestartUnsupported {
+            version: Version::WIN8
+        })
+    );
+}
+
+#[test]
+fn a_new_bus_instance_ends_the_dead_ones_connection_before_it_connects() {
+    let mut machine = Machine::new(ServerConfig::standard(1));
+    let mut first = machine.ready_bus(None);
+    machine.open_echo(&mut first, 0);
+    assert_eq!(machine.take_open_result(), Ok(()));
+    let previous = first.previous_connection().expect("connected");
+    // The first instance dies with its task: nothing of it runs again.
+    drop(first);
+    let mut pages = BumpPageAllocator::new(SYNIC_PAGES.0, SYNIC_PAGES.1);
+    let mut second = BusDriver::start_after(
+        machine.loopback.backend(0),
+        machine.loopback.memory(),
+        &mut pages,
+        VECTOR,
+        None,
+        Box::new(SteppingClock::default()),
+        previous,
+    )
+    .expect("the second instance starts");
+    machine.pump(&mut second);
+    assert!(second.is_ready());
+    {
+        let mut services = machine.services.lock();
+        let server = services.server();
+        assert_eq!(
+            (server.open_channel_count(), server.gpadl_count()),
+            (0, 0),
+            "the UNLOAD released the dead instance's channel"
+        );
+    }
+    machine.events.clear();
+    machine.open_echo(&mut second, 1);
+    assert_eq!(machine.take_open_result(), Ok(()));
+}
+
+fn faulty(fault: &str) -> ServerConfig {
+    let mut config = ServerConfig::standard(1);
+    config.misbehaviour.answer_faults = vec![AnswerFault::parse(fault).unwrap()];
+    config
+}
+
+#[test]
+fn a_restart_whose_unload_is_never_answered_stays_down_at_its_bound() {
+    let mut machine = Machine::new(faulty("unload-response:never"));
+    let clock = SteppingClock::default();
+    let mut bus = machine.start_clocked(None, clock.clone()).unwrap();
+    machine.pump(&mut bus);
+    assert!(bus.is_ready());
+    bus.restart().unwrap();
+    machine.pump(&mut bus);
+    assert!(bus.is_restarting());
+    let bound = bus.time_bounds().unload_microseconds;
+    assert_eq!(bus.next_deadline_microseconds(), Some(clock.now() + bound));
+    clock.advance(bound);
+    bus.check_time_bounds();
+    assert_eq!(
+        bus.failure(),
+        Some(&BusError::UnloadTimedOut {
+            milliseconds: bound / 1000
+        })
+    );
+    assert!(!bus.is_restarting() && !bus.is_ready());
+    assert_eq!(bus.next_deadline_microseconds(), None);
+}
+
+#[test]
+fn a_close_whose_gpadl_teardown_is_never_answered_ends_at_its_bound() {
+    let mut machine = Machine::new(faulty("gpadl-torndown:never"));
+    let clock = SteppingClock::default();
+    let mut bus = machine.start_clocked(None, clock.clone()).unwrap();
+    machine.pump(&mut bus);
+    let relid = machine.open_echo(&mut bus, 0);
+    assert_eq!(machine.take_open_result(), Ok(()));
+    bus.handle(DRIVER, BusRequest::Close { relid }).unwrap();
+    machine.pump(&mut bus);
+    assert!(
+        !machine
+            .events
+            .iter()
+            .any(|event| matches!(event, DriverEvent::Closed { .. })),
+        "no GPADL_TORNDOWN, no Closed"
+    );
+    let bound = bus.time_bounds().teardown_microseconds;
+    assert_eq!(bus.next_deadline_microseconds(), Some(clock.now() + bound));
+    clock.advance(bound - 1);
+    bus.check_time_bounds();
+    assert!(notices(&mut bus).is_empty(), "not before the bound");
+    clock.advance(1);
+    bus.check_time_bounds();
+    assert_eq!(
+        notices(&mut bus),
+        vec![BusNotice::CloseTimedOut {
+            subscriber: DRIVER,
+            relid,
+            milliseconds: bound / 1000
+        }]
+    );
+    assert_eq!(bus.next_deadline_microseconds(), None, "reported once");
+    // A restart releases the pages the host kept.
+    bus.restart().unwrap();
+    machine.pump(&mut bus);
+    assert!(matches!(
+        &notices(&mut bus)[..],
+        [BusNotice::ChannelReset { relid: reset, memory_released: true, .. }] if *reset == relid
+    ));
+    assert!(bus.is_ready());
 }

@@ -241,7 +241,25 @@ fn connect_list_open_echo_close_unload() {
     )));
     pair.client.unload().unwrap();
     pair.pump();
-    assert_eq!(pair.take_events(), vec![(None, ClientEvent::Unloaded)]);
+    // Every channel is reset (to its subscriber; the host released its memory), then the
+    // connection is gone.
+    let mut events = pair.take_events();
+    assert_eq!(events.pop(), Some((None, ClientEvent::Unloaded)));
+    assert_eq!(events.len(), 6, "one reset per offer: {events:?}");
+    assert!(events.iter().all(|(_, event)| matches!(
+        event,
+        ClientEvent::ChannelReset {
+            memory_released: true,
+            ..
+        }
+    )));
+    assert!(events.contains(&(
+        Some(SubscriberId(1)),
+        ClientEvent::ChannelReset {
+            relid,
+            memory_released: true
+        }
+    )));
     assert_eq!(pair.server.version(), None);
     assert!(pair.client_errors.is_empty(), "{:?}", pair.client_errors);
     assert!(pair.server_errors.is_empty(), "{:?}", pair.server_errors);

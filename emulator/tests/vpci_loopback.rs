@@ -394,3 +394,59 @@ fn over_vmbus_rings_of_the_emulated_server() {
     assert_eq!(host.window(), Some(WINDOW));
     assert!(host.errors().is_empty());
 }
+
+/// Issue 14: the vPCI driver restarts by closing its channel and opening it again. The host
+/// starts its protocol over on the close (`reset_bus`, as the services call it), the client
+/// with `restart`: the bus comes up again, bus relations included, and what the old instance
+/// still had in flight is refused.
+#[test]
+fn a_reopened_channel_brings_the_bus_up_again() {
+    let mut pair = brought_up();
+    // The old instance's last completion is held back, as if still in the ring at the close.
+    pair.client.shutdown().unwrap();
+    let stale: Vec<HostPacket> = {
+        let mut packets = Vec::new();
+        while let Some(action) = pair.client.poll_action() {
+            if let Action::Send(message) = action {
+                let _ = pair.host.receive(
+                    PacketType::DATA_IN_BAND,
+                    message.transaction_id,
+                    message.completion_requested,
+                    &padded(&message.payload),
+                );
+            }
+        }
+        while let Some(packet) = pair.host.poll_output() {
+            packets.push(packet);
+        }
+        packets
+    };
+    assert!(!stale.is_empty(), "the D0 exit's completion");
+    // CLOSECHANNEL, then OPENCHANNEL on the same offer.
+    pair.host.reset_bus();
+    pair.client.restart();
+    pair.events.clear();
+    pair.client.start();
+    pair.pump();
+    for packet in &stale {
+        let result = pair.client.receive(
+            packet.packet_type,
+            packet.transaction_id,
+            &padded(&packet.payload),
+        );
+        assert!(
+            matches!(result, Err(VpciError::UnknownTransaction(_))),
+            "stale: {result:?}"
+        );
+    }
+    assert_eq!(pair.client_errors, vec![]);
+    assert_eq!(pair.client.phase(), Phase::Running);
+    assert_eq!(
+        pair.arrived().len(),
+        1,
+        "bus relations and the function again"
+    );
+    assert_eq!(pair.host.window(), Some(WINDOW));
+    assert!(pair.host.resources_assigned());
+    assert!(pair.host.errors().is_empty());
+}

@@ -420,3 +420,61 @@ fn native_off_target_says_not_supported() {
     );
     assert_eq!(status, STATUS_NOT_SUPPORTED);
 }
+
+/// Issue 14: a GPU call whose adapter died answers STATUS_DEVICE_REMOVED (0xC00002B6); every
+/// call of the safe API surfaces it as `D3dkmtError::DeviceRemoved` (the error an app
+/// re-opens on), and the adapter opens again by LUID.
+#[test]
+fn a_removed_adapter_is_a_typed_error_on_every_call_and_opens_again_by_luid() {
+    use SyscallNumber as N;
+    assert_eq!(STATUS_DEVICE_REMOVED as u32, 0xC000_02B6);
+    let kernel = FakeKernel::new(1);
+    let mut adapters = Adapter::enumerate(&kernel).unwrap();
+    let adapter = adapters.take(0).unwrap();
+    drop(adapters);
+    let luid = adapter.luid();
+    {
+        let device = adapter.create_device().unwrap();
+        let context = device.create_context().unwrap();
+        let fence = device.create_sync_object().unwrap();
+        for number in [
+            N::SubmitCommand,
+            N::WaitForSynchronizationObjectFromCpu,
+            N::QueryAdapterInfo,
+            N::CreateAllocation2,
+        ] {
+            kernel
+                .fail
+                .borrow_mut()
+                .insert(number, STATUS_DEVICE_REMOVED);
+        }
+        assert_eq!(
+            context.submit(b"DRAW", (&fence, 7)).err(),
+            Some(D3dkmtError::DeviceRemoved)
+        );
+        assert_eq!(
+            fence.wait_cpu(1, Some(Duration::from_millis(10))).err(),
+            Some(D3dkmtError::DeviceRemoved)
+        );
+        assert_eq!(
+            adapter.adapter_type().err(),
+            Some(D3dkmtError::DeviceRemoved)
+        );
+        assert_eq!(
+            device.create_allocation(64).err(),
+            Some(D3dkmtError::DeviceRemoved)
+        );
+    }
+    drop(adapter);
+    kernel.fail.borrow_mut().clear();
+    // Re-open: enumerate, then OpenAdapterFromLuid with the same LUID.
+    let again = Adapter::enumerate(&kernel).unwrap();
+    assert_eq!(again.len(), 1);
+    let reopened = Adapter::open(&kernel, luid).unwrap();
+    let opened: abi::D3DKMT_OPENADAPTERFROMLUID = kernel.last(N::OpenAdapterFromLuid);
+    assert_eq!(
+        (opened.AdapterLuid.LowPart, opened.AdapterLuid.HighPart),
+        (luid.LowPart, luid.HighPart)
+    );
+    assert_eq!(reopened.luid().LowPart, luid.LowPart);
+}

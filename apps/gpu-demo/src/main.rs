@@ -19,6 +19,15 @@
 //! | 3 | writes to its read-only fence page | killed: page fault |
 //!
 //! Failures exit with the step's code (10 + step) after printing what went wrong.
+//!
+//! Adapter removal (issue 14): when a call answers `STATUS_DEVICE_REMOVED`
+//! ([`D3dkmtError::DeviceRemoved`]; the kernel's dxg driver was restarted under the demo),
+//! every object of the old adapter is dropped and the demo opens the adapter again the way a
+//! D3D runtime does after device removal: enumerate the adapters, open the same LUID with
+//! OpenAdapterFromLuid (the first adapter if that LUID is gone), create the device, context,
+//! allocation and fence again, and render again. It does so at most [`REOPEN_ATTEMPTS`] times,
+//! waiting [`REOPEN_PAUSE`] before each (the driver needs a moment to come back), and says so
+//! on its console: `gpu-demo: adapter removed during <step>; opening it again (attempt i of n)`.
 #![no_std]
 #![no_main]
 
@@ -38,6 +47,12 @@ const DEFAULT_ITERATIONS: u32 = 48;
 const PITCH: u32 = WIDTH * 4;
 /// How long the CPU waits for the GPU, at most.
 const WAIT: core::time::Duration = core::time::Duration::from_secs(10);
+/// How many times the demo opens the adapter again after it was removed (with
+/// [`REOPEN_PAUSE`], the kernel's dxg driver has 10 s to come back: generous for a restart
+/// under QEMU without acceleration).
+const REOPEN_ATTEMPTS: u32 = 10;
+/// How long the demo waits before each re-open (microseconds).
+const REOPEN_PAUSE: u64 = 1_000_000;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
 #[unsafe(no_mangle)]
@@ -88,19 +103,94 @@ fn at<T>(step: Step, result: Result<T, D3dkmtError>) -> Result<T, (Step, D3dkmtE
     result.map_err(|error| (step, error))
 }
 
+/// Runs the demo, opening the adapter again (at most [`REOPEN_ATTEMPTS`] times) whenever a
+/// call says it was removed.
 fn run(mode: u64, iterations: u32) -> Result<(), (Step, D3dkmtError)> {
+    let mut luid = None;
+    let mut attempt = 0;
+    loop {
+        match session(mode, iterations, &mut luid) {
+            Err((step, error)) if should_reopen(error, attempt) => {
+                attempt += 1;
+                println!(
+                    "gpu-demo: adapter removed during {step}; opening it again (attempt {attempt} of {REOPEN_ATTEMPTS})"
+                );
+                process::sleep(&Native, REOPEN_PAUSE);
+            }
+            Err((step, D3dkmtError::DeviceRemoved)) => {
+                println!(
+                    "gpu-demo: adapter removed during {step}; giving up after {attempt} re-opens"
+                );
+                return Err((step, D3dkmtError::DeviceRemoved));
+            }
+            other => {
+                if attempt > 0 && other.is_ok() {
+                    println!("gpu-demo: rendered again after {attempt} re-open(s)");
+                }
+                return other;
+            }
+        }
+    }
+}
+
+/// Whether a failure is an adapter removal the demo recovers from by opening it again: the
+/// removal itself, or (while re-opening) an adapter not back yet.
+fn should_reopen(error: D3dkmtError, attempt: u32) -> bool {
+    if attempt >= REOPEN_ATTEMPTS {
+        return false;
+    }
+    match error {
+        D3dkmtError::DeviceRemoved => true,
+        D3dkmtError::NotFound | D3dkmtError::InvalidHandle => attempt > 0,
+        _ => false,
+    }
+}
+
+/// Opens the adapter: the first one enumerated, or (after a removal) the one with `luid`
+/// through OpenAdapterFromLuid, enumerating first as a D3D runtime does.
+/// Also returns how many adapters were enumerated.
+fn open_adapter(
+    luid: &mut Option<LUID>,
+) -> Result<(Adapter<'static, Native>, usize), (Step, D3dkmtError)> {
     let mut adapters = at("enumerate adapters", Adapter::enumerate(&Native))?;
-    let adapter: Adapter<'_, Native> = adapters
-        .take(0)
-        .ok_or(("enumerate adapters", D3dkmtError::NotFound))?;
+    let count = adapters.len();
+    let listed = |wanted: LUID| {
+        adapters.iter().any(|adapter| {
+            let found = adapter.luid();
+            (found.LowPart, found.HighPart) == (wanted.LowPart, wanted.HighPart)
+        })
+    };
+    let wanted = match *luid {
+        Some(known) if listed(known) => Some(known),
+        Some(_) => {
+            println!("gpu-demo: the adapter came back with another LUID; taking the first");
+            None
+        }
+        None => None,
+    };
+    let adapter = match wanted {
+        Some(known) => {
+            drop(adapters);
+            at("enumerate adapters", Adapter::open(&Native, known))?
+        }
+        None => adapters
+            .take(0)
+            .ok_or(("enumerate adapters", D3dkmtError::NotFound))?,
+    };
+    *luid = Some(adapter.luid());
+    Ok((adapter, count))
+}
+
+/// One session on one opening of the adapter.
+fn session(mode: u64, iterations: u32, luid: &mut Option<LUID>) -> Result<(), (Step, D3dkmtError)> {
+    let (adapter, adapters) = open_adapter(luid)?;
     let LUID {
         LowPart: low,
         HighPart: high,
     } = adapter.luid();
     let adapter_type = at("query adapter", adapter.adapter_type())?;
     println!(
-        "gpu-demo: adapter LUID {high:#x}:{low:#x}, type flags {adapter_type:#x}, {} adapter(s)",
-        adapters.len()
+        "gpu-demo: adapter LUID {high:#x}:{low:#x}, type flags {adapter_type:#x}, {adapters} adapter(s)"
     );
     let device = at("create device", adapter.create_device())?;
     let context = at("create context", device.create_context())?;

@@ -27,6 +27,7 @@
 //! (parent→child, child→parent; sent with every INITIATE_CONTACT).
 
 mod opening;
+mod restart;
 #[cfg(test)]
 mod tests;
 mod time_bounds;
@@ -48,8 +49,10 @@ use vmbus::ring::{RingReceiver, RingSender};
 
 use opening::Opening;
 pub use opening::{OpenFailure, RingMemory};
+pub use restart::BusNotice;
 pub use time_bounds::TimeBounds;
 use time_bounds::WaitStarts;
+pub use vmbus::client::PreviousConnection;
 
 /// Something a device driver asks of the bus.
 #[derive(Debug, Clone)]
@@ -158,6 +161,13 @@ pub enum BusError {
         /// The bound that passed.
         milliseconds: u64,
     },
+    /// A restart needs protocol 3.0 (UNLOAD): below it the bus stays down.
+    RestartUnsupported {
+        /// The connection's version.
+        version: vmbus::version::Version,
+    },
+    /// A restart's UNLOAD could not be delivered to the host: the bus stays down.
+    RestartNotDelivered,
 }
 
 /// Time for the post-retry policy: the kernel reads its clock and sleeps; tests pass a clock
@@ -194,6 +204,13 @@ impl core::fmt::Display for BusError {
             ),
             BusError::UnloadTimedOut { milliseconds } => {
                 write!(f, "the host did not answer UNLOAD within {milliseconds} ms")
+            }
+            BusError::RestartUnsupported { version } => write!(
+                f,
+                "VMBus {version:?} has no UNLOAD (3.0 and later): the bus cannot restart"
+            ),
+            BusError::RestartNotDelivered => {
+                f.write_str("the restart's UNLOAD did not reach the host")
             }
         }
     }
@@ -269,6 +286,10 @@ pub struct BusDriver<B: HypervisorBackend, M: GuestMemory + Clone> {
     bounds: TimeBounds,
     starts: WaitStarts,
     unload_timed_out: bool,
+    /// A restart is in progress (UNLOAD sent; INITIATE_CONTACT follows its answer).
+    restarting: bool,
+    /// Channel resets and close time-outs for the drivers ([`BusDriver::poll_notice`]).
+    notices: VecDeque<BusNotice>,
 }
 
 impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
@@ -283,6 +304,54 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         vector: u8,
         max_version: Option<vmbus::version::Version>,
         clock: Box<dyn RetryClock + Send>,
+    ) -> Result<Self, BusError> {
+        Self::start_with(backend, memory, allocator, vector, max_version, clock, None)
+    }
+
+    /// [`BusDriver::start`] over a host that may still hold the connection of an earlier bus
+    /// instance (one that died with its task): UNLOAD on `previous`'s connection id first,
+    /// INITIATE_CONTACT once the host answers (bounded by [`TimeBounds::unload_microseconds`];
+    /// past it the bus stays down with [`BusError::UnloadTimedOut`] as its
+    /// [`BusDriver::failure`]). Below 3.0 it fails at once with
+    /// [`BusError::RestartUnsupported`]: the bus stays down. `previous` is what
+    /// [`BusDriver::previous_connection`] said of the earlier instance once it was connected.
+    pub fn start_after<A: PageAllocator>(
+        backend: B,
+        memory: M,
+        allocator: &mut A,
+        vector: u8,
+        max_version: Option<vmbus::version::Version>,
+        clock: Box<dyn RetryClock + Send>,
+        previous: PreviousConnection,
+    ) -> Result<Self, BusError> {
+        if !previous.version.supports_unload() {
+            log::error!(
+                "vmbus: the bus stays down: VMBus {:?} has no UNLOAD to restart with",
+                previous.version
+            );
+            return Err(BusError::RestartUnsupported {
+                version: previous.version,
+            });
+        }
+        Self::start_with(
+            backend,
+            memory,
+            allocator,
+            vector,
+            max_version,
+            clock,
+            Some(previous),
+        )
+    }
+
+    fn start_with<A: PageAllocator>(
+        backend: B,
+        memory: M,
+        allocator: &mut A,
+        vector: u8,
+        max_version: Option<vmbus::version::Version>,
+        clock: Box<dyn RetryClock + Send>,
+        previous: Option<PreviousConnection>,
     ) -> Result<Self, BusError> {
         let pages = Self::allocate_connection_pages(&memory, allocator)?;
         let synic = match SynicClient::initialize(
@@ -321,11 +390,22 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             bounds: TimeBounds::default(),
             starts: WaitStarts::default(),
             unload_timed_out: false,
+            restarting: false,
+            notices: VecDeque::new(),
         };
-        bus.starts.connect = Some(bus.clock.now_microseconds());
-        let started = bus
-            .client
-            .connect()
+        let now = bus.clock.now_microseconds();
+        let begun = match previous {
+            None => {
+                bus.starts.connect = Some(now);
+                bus.client.connect()
+            }
+            Some(previous) => {
+                bus.starts.unload = Some(now);
+                bus.restarting = true;
+                bus.client.restart_after(previous)
+            }
+        };
+        let started = begun
             .map_err(BusError::from)
             .and_then(|()| bus.run_actions());
         match started {
@@ -605,6 +685,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 Action::Event { subscriber, event } => self.route(subscriber, event)?,
             }
         }
+        self.stamp_teardowns();
         Ok(())
     }
 
@@ -680,10 +761,11 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 self.connection_wait_over();
                 self.offers_complete = true;
             }
-            ClientEvent::Unloaded => {
-                self.starts.unload = None;
-                self.unloaded = true;
-            }
+            ClientEvent::Unloaded => self.on_unloaded(),
+            ClientEvent::ChannelReset {
+                relid,
+                memory_released,
+            } => self.on_channel_reset(subscriber, relid, memory_released),
             // The client has logged it; only a lost REQUESTOFFERS concerns the bus itself.
             ClientEvent::PostFailed {
                 message_type: vmbus::messages::MessageType::REQUEST_OFFERS,

@@ -97,6 +97,10 @@ pub(super) struct Opening {
     pub(super) started: u64,
     /// The open passed its bound and the driver was told so.
     timed_out: bool,
+    /// When the GPADL teardown started (the bus's clock; stamped by the bus).
+    teardown_started: Option<u64>,
+    /// The teardown passed its bound and the driver was told so.
+    teardown_timed_out: bool,
 }
 
 impl Opening {
@@ -143,7 +147,42 @@ impl Opening {
             close_requested: false,
             started: 0,
             timed_out: false,
+            teardown_started: None,
+            teardown_timed_out: false,
         })
+    }
+
+    /// The driver that asked for the open.
+    pub(super) fn subscriber(&self) -> SubscriberId {
+        self.subscriber
+    }
+
+    /// Notes `now` as the start of the GPADL teardown's wait, if one began since the last
+    /// call.
+    pub(super) fn stamp_teardown(&mut self, now: u64) {
+        if self.stage == Stage::TearingDown && self.teardown_started.is_none() {
+            self.teardown_started = Some(now);
+        }
+    }
+
+    /// When the wait for GPADL_TORNDOWN started, while it waits (not yet timed out).
+    pub(super) fn teardown_waiting_since(&self) -> Option<u64> {
+        if self.stage == Stage::TearingDown && !self.teardown_timed_out {
+            self.teardown_started
+        } else {
+            None
+        }
+    }
+
+    /// The teardown passed its bound: the ring memory stays lent to the host (a late
+    /// GPADL_TORNDOWN still ends in [`DriverEvent::Closed`]).
+    pub(super) fn teardown_time_out(&mut self, milliseconds: u64) {
+        self.teardown_timed_out = true;
+        log::warn!(
+            "vmbus: relid {}: no GPADL_TORNDOWN for {:#x} within {milliseconds} ms; its pages stay with the host",
+            self.relid,
+            self.gpadl
+        );
     }
 
     /// When the open's wait for the host started, while it waits (GPADL_CREATED or

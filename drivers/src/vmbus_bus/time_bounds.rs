@@ -1,6 +1,6 @@
 //! Time bounds on the bus's waits for the host: the connection (INITIATE_CONTACT's
 //! VERSION_RESPONSE through ALLOFFERS_DELIVERED), each channel open (GPADL_CREATED and
-//! OPENCHANNEL_RESULT) and UNLOAD_RESPONSE.
+//! OPENCHANNEL_RESULT), each close's GPADL_TORNDOWN and UNLOAD_RESPONSE.
 //!
 //! The bus is sans-I/O, so nothing here sleeps: the bus reads its [`super::RetryClock`] when a
 //! wait starts, and [`BusDriver::check_time_bounds`] (called by whoever runs the bus, at the
@@ -14,7 +14,10 @@
 //!   the bus undoes the open (CLOSECHANNEL, GPADL_TEARDOWN) and then sends
 //!   [`DriverEvent::Closed`], and only then may the driver free it;
 //! - UNLOAD: [`BusDriver::unload_timed_out`] turns true; the connection pages stay with the
-//!   host (it may still write the monitor pages).
+//!   host (it may still write the monitor pages); during a restart the bus stays down
+//!   ([`BusDriver::failure`] is [`BusError::UnloadTimedOut`]);
+//! - a close's GPADL teardown: the driver gets [`super::BusNotice::CloseTimedOut`]; the ring
+//!   pages stay lent to the host.
 //!
 //! Linux bounds only some of these waits (`vmbus_connect` waits for VERSION_RESPONSE with a
 //! timeout, `vmbus_wait_for_unload` up to 100 s; `__vmbus_open` and `vmbus_establish_gpadl`
@@ -38,6 +41,10 @@ pub struct TimeBounds {
     /// From UNLOAD to UNLOAD_RESPONSE: Linux's `vmbus_wait_for_unload` allows 100 s, because
     /// Azure hosts may flush disk caches first (shared/reference/vmbus.md).
     pub unload_microseconds: u64,
+    /// From a close's GPADL_TEARDOWN to GPADL_TORNDOWN (Linux's `vmbus_teardown_gpadl` waits
+    /// without a bound); past it the driver gets [`super::BusNotice::CloseTimedOut`] and the
+    /// ring pages stay lent to the host.
+    pub teardown_microseconds: u64,
 }
 
 impl Default for TimeBounds {
@@ -46,6 +53,7 @@ impl Default for TimeBounds {
             connect_microseconds: 60_000_000,
             open_microseconds: 30_000_000,
             unload_microseconds: 100_000_000,
+            teardown_microseconds: 30_000_000,
         }
     }
 }
@@ -57,6 +65,7 @@ impl TimeBounds {
         self.connect_microseconds
             .max(self.open_microseconds)
             .max(self.unload_microseconds)
+            .max(self.teardown_microseconds)
     }
 }
 
@@ -101,7 +110,17 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             .values()
             .filter_map(|opening| opening.waiting_since())
             .map(|start| start.saturating_add(self.bounds.open_microseconds));
-        connect.into_iter().chain(unload).chain(opens).min()
+        let teardowns = self
+            .openings
+            .values()
+            .filter_map(|opening| opening.teardown_waiting_since())
+            .map(|start| start.saturating_add(self.bounds.teardown_microseconds));
+        connect
+            .into_iter()
+            .chain(unload)
+            .chain(opens)
+            .chain(teardowns)
+            .min()
     }
 
     /// Ends every wait whose bound has passed, with its typed error (see the module docs).
@@ -126,6 +145,20 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 "vmbus: no UNLOAD_RESPONSE within {} ms; the connection pages stay with the host",
                 self.bounds.unload_microseconds / 1000
             );
+            self.restart_timed_out(self.bounds);
+        }
+        let teardown_bound = self.bounds.teardown_microseconds;
+        for (relid, opening) in self.openings.iter_mut() {
+            if passed(opening.teardown_waiting_since(), teardown_bound) {
+                self.statistics.timeouts += 1;
+                let milliseconds = teardown_bound / 1000;
+                opening.teardown_time_out(milliseconds);
+                self.notices.push_back(super::BusNotice::CloseTimedOut {
+                    subscriber: opening.subscriber(),
+                    relid: *relid,
+                    milliseconds,
+                });
+            }
         }
         let bound = self.bounds.open_microseconds;
         let mut timed_out: alloc::vec::Vec<BusOutput<M>> = alloc::vec::Vec::new();

@@ -367,6 +367,33 @@ impl VpciClient {
         self.phase = Phase::Rescinded;
     }
 
+    /// Starts over on a re-opened channel (issue 14: the vPCI driver restarts by closing its
+    /// channel and opening it again; the host then starts its protocol over, vpci.md §7, and
+    /// so does OpenVMM's `vpci` device on a new open). Every function is removed
+    /// ([`Action::FunctionRemoved`] for those that had arrived), the version, D0 state and
+    /// requests in flight are forgotten and the client is as new (same window): call
+    /// [`VpciClient::start`] once the channel is open again. Transaction ids go on from where
+    /// they were, so a completion the old channel instance still delivers names no request
+    /// of the new one and is refused ([`VpciError::UnknownTransaction`]); a BUS_RELATIONS of
+    /// the old instance before the new version is agreed is refused too
+    /// ([`VpciError::UnexpectedMessage`]).
+    pub fn restart(&mut self) {
+        let functions = core::mem::take(&mut self.functions);
+        for function in functions.values() {
+            if function.state == FunctionState::Ready {
+                self.actions.push_back(Action::FunctionRemoved {
+                    slot: function.info.slot,
+                });
+            }
+        }
+        self.pending.clear();
+        self.phase = Phase::Created;
+        self.version = None;
+        self.d0 = D0State::NotSent;
+        self.d0_status = None;
+        log::info!("vpci: starting over on a re-opened channel");
+    }
+
     #[cfg(test)]
     pub(super) fn next_transaction_id_for_test(&mut self, id: u64) {
         self.next_transaction_id = id;

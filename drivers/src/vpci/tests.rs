@@ -1033,3 +1033,48 @@ fn a_bus_whose_host_never_answers_the_bring_up_is_closed_at_its_bound() {
     assert_eq!(buses.next_bring_up_deadline(50), None, "ended once");
     assert!(buses.end_late_bring_ups(u64::MAX, 50).is_empty());
 }
+
+/// Issue 14: the vPCI driver restarts by re-opening its channel; the client starts over and
+/// refuses what the old channel instance still delivers.
+#[test]
+fn a_restarted_client_starts_over_and_refuses_the_old_instance() {
+    let mut client = brought_up();
+    assert_eq!(client.phase(), Phase::Running);
+    client.restart();
+    assert_eq!(
+        drain(&mut client),
+        vec![Action::FunctionRemoved {
+            slot: SlotNumber(0)
+        }]
+    );
+    assert_eq!(
+        (client.phase(), client.version(), client.d0_status()),
+        (Phase::Created, None, None)
+    );
+    assert_eq!(client.functions().count(), 0);
+    // The old instance's function list, before the new version is agreed: refused.
+    assert!(matches!(
+        feed(&mut client, &hex(VECTOR_C)),
+        Err(VpciError::UnexpectedMessage { .. })
+    ));
+    // The re-opened channel: negotiation again, with a fresh transaction id.
+    client.start();
+    let version = only_send(&mut client);
+    assert_eq!(
+        version.transaction_id, 5,
+        "ids go on from the old instance's"
+    );
+    // A late completion of the old instance's last request (id 4): refused, changes nothing.
+    assert_eq!(
+        feed(&mut client, &completion(4, &[0; 4])),
+        Err(VpciError::UnknownTransaction(4))
+    );
+    assert_eq!(client.phase(), Phase::Negotiating);
+    assert!(drain(&mut client).is_empty());
+    // The new instance comes up as the first did.
+    feed(&mut client, &completion(5, &[0; 8])).unwrap();
+    assert_eq!(client.phase(), Phase::Discovering);
+    only_send(&mut client);
+    feed(&mut client, &hex(VECTOR_C)).unwrap();
+    assert_eq!(client.phase(), Phase::Running);
+}

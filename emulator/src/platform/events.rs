@@ -50,6 +50,9 @@ pub trait HostEventHandler {
     /// [`SynicHost::signal_event_flag`].
     fn handle(&mut self, event: HostEvent, host: &mut SynicHost, memory: &dyn GuestMemory);
 
+    /// The guest rebooted (a second Hello): devices return to their state at VM start.
+    fn partition_reset(&mut self) {}
+
     /// Periodic work.
     fn poll(&mut self, host: &mut SynicHost, memory: &dyn GuestMemory) {
         let _ = (host, memory);

@@ -158,6 +158,7 @@ impl LinkSession {
                 if self.statistics.hellos > 1 {
                     log::info!("guest said Hello again (reboot): resetting the partition");
                     self.host.reset_partition();
+                    handler.partition_reset();
                 }
                 if version != PROTOCOL_VERSION {
                     log::warn!("guest speaks link protocol {version}, we speak {PROTOCOL_VERSION}");

@@ -221,6 +221,60 @@ impl<M: GuestMemory> GpuHost<M> {
         Ok(handle.0.to_le_bytes().to_vec())
     }
 
+    /// The guest closed `channel` (CLOSECHANNEL, UNLOAD or a new connection): the host objects
+    /// that lived on it go with it, so that a guest driver that re-opens the channel starts
+    /// from nothing and the host holds nothing for the old instance.
+    /// - the global channel carries the VM's host processes (CREATEPROCESS) and, through them,
+    ///   every object: all processes are destroyed as by DESTROYPROCESS, pending CPU waits
+    ///   dropped, adapters closed;
+    /// - vGPU `i`'s channel carries the objects created on adapter `i`: they are destroyed
+    ///   (storage freed, as DESTROYDEVICE would), and the adapter is closed.
+    ///
+    /// Hyper-V's GPU-PV host is not public, so this is the emulator's model (see
+    /// docs/emulated-platform.md): the handles a closed channel's session created cannot be
+    /// named on a later session, so keeping their objects could only leak them.
+    pub fn channel_closed(&mut self, channel: HostChannel) {
+        match channel {
+            HostChannel::Global => {
+                let processes: Vec<D3dkmtHandle> = self.processes.keys().copied().collect();
+                let count = processes.len();
+                for process in processes {
+                    let _ = self.destroy_process(process);
+                }
+                self.waits.clear();
+                for index in 0..self.vgpus.len() {
+                    self.close_host_adapter(index);
+                }
+                if count > 0 {
+                    log::info!("vgpu: global channel closed: {count} host processes destroyed");
+                }
+            }
+            HostChannel::Vgpu(index) => {
+                let processes: Vec<D3dkmtHandle> = self.processes.keys().copied().collect();
+                for process in processes {
+                    self.destroy_where(process, |_, owned| owned.adapter == index);
+                    if let Some(entry) = self.processes.get_mut(&process) {
+                        entry.gpu_va.remove(&index);
+                        entry
+                            .reservations
+                            .retain(|(adapter, _), _| *adapter != index);
+                    }
+                }
+                self.close_host_adapter(index);
+            }
+        }
+    }
+
+    /// Forgets vGPU `index`'s host adapter handle (OPENADAPTER allocates a new one).
+    fn close_host_adapter(&mut self, index: usize) {
+        if let Some(vgpu) = self.vgpus.get_mut(index)
+            && !vgpu.host_adapter.is_null()
+        {
+            let handle = std::mem::replace(&mut vgpu.host_adapter, D3dkmtHandle::NULL);
+            self.adapter_handles.free(handle);
+        }
+    }
+
     fn destroy_process(&mut self, handle: D3dkmtHandle) -> Handled {
         let process = self
             .processes

@@ -190,6 +190,56 @@ fn segment_sizes_report_the_io_space() {
     assert_eq!(status_of(&reply), NtStatus::NOT_SUPPORTED);
 }
 
+/// A host process with a device and a monitored fence (one IO-space page).
+fn host_with_fence(memory: &AtomicMemory) -> (GpuHost<&AtomicMemory>, u32) {
+    let (mut host, process, device) = host_with_device(memory);
+    let mut request = CreateSyncObjectCommand::zeroed();
+    request.device = D3dkmtHandle(device);
+    request.object_type = SYNC_OBJECT_MONITORED_FENCE;
+    let code = VgpuCommand::CreateSyncObject.as_u32();
+    call(&mut host, &command_of(code, process, &request));
+    assert_eq!((host.object_count(), host.io_pages_in_use()), (2, 1));
+    (host, process)
+}
+
+/// Issue 14: the guest's dxg driver restarts by closing and re-opening its channels; the host
+/// must not keep what it held for the old session, or the chaos run's host object counts grow.
+#[test]
+fn closing_the_global_channel_releases_every_host_process_and_object() {
+    let memory = AtomicMemory::new(0, 4 << 20);
+    let (mut host, _process) = host_with_fence(&memory);
+    host.channel_closed(HostChannel::Global);
+    assert_eq!(
+        (
+            host.process_count(),
+            host.object_count(),
+            host.io_pages_in_use()
+        ),
+        (0, 0, 0)
+    );
+    // The re-opened session starts over: the IO space may be announced again.
+    assert_eq!(set_io_space(&mut host, 2 << 20, 1 << 20), NtStatus::SUCCESS);
+}
+
+#[test]
+fn closing_a_vgpu_channel_releases_the_objects_of_that_adapter() {
+    let memory = AtomicMemory::new(0, 4 << 20);
+    let (mut host, _process) = host_with_fence(&memory);
+    host.channel_closed(HostChannel::Vgpu(1));
+    assert_eq!(
+        host.object_count(),
+        2,
+        "another adapter's channel: nothing changes"
+    );
+    host.channel_closed(HostChannel::Vgpu(0));
+    assert_eq!((host.object_count(), host.io_pages_in_use()), (0, 0));
+    assert_eq!(
+        host.process_count(),
+        1,
+        "the process lives on the global channel"
+    );
+}
+
 /// A monitored fence of `device`: its handle.
 fn monitored_fence(host: &mut GpuHost<&AtomicMemory>, process: u32, device: u32) -> u32 {
     let mut request = CreateSyncObjectCommand::zeroed();

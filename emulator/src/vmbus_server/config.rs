@@ -74,6 +74,10 @@ pub struct Misbehaviour {
     /// After the transient ones, every HvPostMessage fails with this status (a permanent
     /// failure). Applied like `transient_post_failures`.
     pub permanent_post_failure: Option<HvError>,
+    /// Host answers never sent, or sent late (issue 14's host faults; see
+    /// [`super::AnswerFault`]). Applied by the server to the control messages it sends and to
+    /// the dxg channels' completions.
+    pub answer_faults: Vec<super::AnswerFault>,
 }
 
 /// What one vPCI bus (one offer of class `VIRTUAL_PCI`) carries, when run by

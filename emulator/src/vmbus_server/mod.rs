@@ -18,6 +18,7 @@
 //! [`ChannelService`] and [`Server::run_services`] (see [`service`]); `Passive` channels are
 //! left to whoever takes their rings with [`Server::host_channel`].
 
+mod answer_faults;
 mod channel;
 mod config;
 mod error;
@@ -28,6 +29,7 @@ pub mod service;
 #[cfg(test)]
 mod tests;
 
+pub use answer_faults::{AnswerFault, AnswerKind, AnswerTiming};
 pub use channel::HostChannel;
 pub use config::{
     DXG_IO_SPACE_MEGABYTES, DeviceConfig, DeviceKind, Misbehaviour, ServerConfig, UNCLAIMED_CLASS,
@@ -38,8 +40,10 @@ pub use gpadl_events::GpadlEvent;
 pub use hook::OutgoingHook;
 pub use service::{ChannelService, ReplyKind, ServicePacket, ServiceReply, ServiceStatistics};
 
+use answer_faults::{AnswerFaults, Held};
 use hyperv::memory::GuestMemory;
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 use vmbus::gpadl::{GpaRange, GpadlAssembler};
 use vmbus::messages::{ControlMessage, MessageType, STATUS_UNSUCCESSFUL, encode, parse};
 use vmbus::ring::{ChannelRings, FEATURE_BITS_OFFSET, IndexKind, WRITE_INDEX_OFFSET};
@@ -123,6 +127,14 @@ pub struct Server<M: GuestMemory + Clone> {
     ring_features_at_open: BTreeMap<u32, (u32, u32)>,
     /// Rewrites outgoing traffic (the hostile-host suite), if set.
     hook: Option<Box<dyn OutgoingHook>>,
+    /// The "never answer" / "answer late" switches and the host's clock.
+    answer_faults: AnswerFaults,
+    /// Control messages held by a late-answer fault: (VP, payload) released when due.
+    held_messages: VecDeque<Held<(u32, Vec<u8>)>>,
+    /// Device-model packets held by a late-answer fault.
+    held_replies: VecDeque<Held<ServiceReply>>,
+    /// Whether a connection was ever accepted (a host below 3.0 accepts no second one).
+    ever_connected: bool,
 }
 
 /// Most guest packets one [`Server::run_services`] call hands to the device model; the rest
@@ -148,6 +160,7 @@ impl<M: GuestMemory + Clone> Server<M> {
             })
             .collect();
         let misbehaviour = config.misbehaviour.clone();
+        let answer_faults = AnswerFaults::new(&misbehaviour.answer_faults);
         Server {
             memory,
             config,
@@ -165,7 +178,60 @@ impl<M: GuestMemory + Clone> Server<M> {
             monitor_pages: None,
             ring_features_at_open: BTreeMap::new(),
             hook: None,
+            answer_faults,
+            held_messages: VecDeque::new(),
+            held_replies: VecDeque::new(),
+            ever_connected: false,
         }
+    }
+
+    /// Tells the host the time (since it started; never goes back) and sends the answers held
+    /// by a late-answer fault whose time has come, in the order they were held.
+    pub fn advance_clock(&mut self, now: Duration) {
+        self.answer_faults.set_now(now);
+        let now = self.answer_faults.now();
+        while self
+            .held_messages
+            .front()
+            .is_some_and(|held| held.due <= now)
+        {
+            if let Some(held) = self.held_messages.pop_front() {
+                let (target_vp, payload) = held.answer;
+                self.outputs
+                    .push_back(ServerOutput::Message { target_vp, payload });
+            }
+        }
+        while self
+            .held_replies
+            .front()
+            .is_some_and(|held| held.due <= now)
+        {
+            if let Some(held) = self.held_replies.pop_front() {
+                self.queue_reply_now(held.answer);
+            }
+        }
+    }
+
+    /// The VM was reset (the guest rebooted): the connection ends as at UNLOAD, without an
+    /// answer, and the host is as at VM start (a host below 3.0 accepts a first connection
+    /// again). OpenVMM resets its server the same way on a VM reset (`ConnectionAction::Reset`
+    /// in microsoft/openvmm `vm/devices/vmbus/vmbus_server/src/channels.rs`).
+    pub fn vm_reset(&mut self) {
+        self.reset();
+        self.connection = Connection::Disconnected;
+        self.ever_connected = false;
+        self.held_messages.clear();
+        self.held_replies.clear();
+    }
+
+    /// Answers the late-answer faults still hold (control messages and device packets).
+    pub fn held_answer_count(&self) -> usize {
+        self.held_messages.len() + self.held_replies.len()
+    }
+
+    /// Answers the never-answer faults dropped, and answers the late-answer faults delayed.
+    pub fn answer_fault_counts(&self) -> (u64, u64) {
+        (self.answer_faults.dropped, self.answer_faults.delayed)
     }
 
     /// Whether the host listens on connection id 4 (the INITIATE_CONTACT connection of
@@ -266,9 +332,30 @@ impl<M: GuestMemory + Clone> Server<M> {
         any
     }
 
+    /// Puts a device model's packet into its channel's outbox, unless an answer fault drops or
+    /// holds it (dxg completions).
+    fn queue_reply(&mut self, reply: ServiceReply) {
+        let dxg = self.offers.get(&reply.relid).is_some_and(|offer| {
+            offer.device.class == vmbus::guid::class::DXG_GLOBAL
+                || offer.device.class == vmbus::guid::class::DXG_VIRTUAL_GPU
+        });
+        if dxg && reply.kind == ReplyKind::Completion {
+            match self.answer_faults.decide(AnswerKind::DxgCompletion) {
+                None => {}
+                Some(AnswerTiming::Never) => return,
+                Some(AnswerTiming::Late(delay)) => {
+                    let due = self.answer_faults.now().saturating_add(delay);
+                    self.held_replies.push_back(Held { due, answer: reply });
+                    return;
+                }
+            }
+        }
+        self.queue_reply_now(reply);
+    }
+
     /// Puts a device model's packet into its channel's outbox (dropped if the channel is not
     /// open).
-    fn queue_reply(&mut self, reply: ServiceReply) {
+    fn queue_reply_now(&mut self, reply: ServiceReply) {
         match self.offers.get_mut(&reply.relid) {
             Some(Offer {
                 state: ChannelState::Open { channel, .. },
@@ -607,9 +694,25 @@ impl<M: GuestMemory + Clone> Server<M> {
             log::debug!("vmbus server: INITIATE_CONTACT for {version} left unanswered (silent)");
             return Ok(());
         }
+        // A new INITIATE_CONTACT ends the connection there is, whatever version it asks for:
+        // OpenVMM's server releases every channel and GPADL (`request_disconnect` with a
+        // `Reconnect` action) before it checks the version (microsoft/openvmm
+        // `vm/devices/vmbus/vmbus_server/src/channels.rs`, `initiate_contact`).
+        self.reset();
+        self.connection = Connection::Disconnected;
         let known = vmbus::version::SUPPORTED_VERSIONS.contains(&version)
             || [Version::WS2008, Version::WIN7].contains(&version);
+        // Hosts older than Windows Server 2012 R2 (protocol 3.0) do not support a reconnect
+        // (torvalds/linux `drivers/hv/channel_mgmt.c`, `vmbus_initiate_unload`: "Pre-Win2012R2
+        // hosts don't support reconnect"): such a host refuses every later INITIATE_CONTACT.
+        let reconnect_refused = self.ever_connected && self.config.max_version < Version::WIN8_1;
+        if reconnect_refused {
+            log::warn!(
+                "vmbus server: INITIATE_CONTACT refused: this host (< 3.0) has no reconnect"
+            );
+        }
         let supported = known
+            && !reconnect_refused
             && version <= self.config.max_version
             && version >= self.config.min_version
             && !self.misbehaviour.refuse_versions.contains(&version);
@@ -619,7 +722,7 @@ impl<M: GuestMemory + Clone> Server<M> {
             MESSAGE_CONNECTION_ID
         };
         if supported {
-            self.reset();
+            self.ever_connected = true;
             self.monitor_pages = Some(monitor_pages);
             self.connection = Connection::Connected {
                 version,
@@ -832,6 +935,12 @@ impl<M: GuestMemory + Clone> Server<M> {
                 Ok(())
             }
             ControlMessage::Unload => {
+                // As OpenVMM's `handle_unload` (microsoft/openvmm
+                // `vm/devices/vmbus/vmbus_server/src/channels.rs`): every channel is released
+                // (open ones closed for their device), every GPADL forgotten, rescinded offers
+                // dropped, then UNLOAD_COMPLETE (our UNLOAD_RESPONSE, 17). UNLOAD is a V1
+                // message there (`vmbus_core/src/protocol.rs`), accepted at every version once
+                // connected; the guest is the one that sends it only from 3.0 (Linux).
                 self.reset();
                 let target_vp = match self.connection {
                     Connection::Connected { target_vp, .. } => target_vp,
@@ -989,8 +1098,27 @@ impl<M: GuestMemory + Clone> Server<M> {
             None => vec![payload],
         };
         for payload in payloads {
-            self.outputs
-                .push_back(ServerOutput::Message { target_vp, payload });
+            let message_type = payload
+                .get(..4)
+                .and_then(|bytes| bytes.try_into().ok())
+                .map(u32::from_le_bytes)
+                .map(MessageType);
+            let decision = message_type.and_then(|message_type| {
+                self.answer_faults.decide(AnswerKind::Control(message_type))
+            });
+            match decision {
+                None => self
+                    .outputs
+                    .push_back(ServerOutput::Message { target_vp, payload }),
+                Some(AnswerTiming::Never) => {}
+                Some(AnswerTiming::Late(delay)) => {
+                    let due = self.answer_faults.now().saturating_add(delay);
+                    self.held_messages.push_back(Held {
+                        due,
+                        answer: (target_vp, payload),
+                    });
+                }
+            }
         }
     }
 }

@@ -400,3 +400,232 @@ fn a_released_relid_is_offered_again_with_the_same_device() {
     // A relid the configuration never had cannot be offered.
     assert_eq!(server.reoffer(99), Err(ServerError::UnknownRelid(99)));
 }
+
+// Issue 14: what the host does when the guest restarts its drivers.
+
+#[test]
+fn unload_releases_every_channel_and_gpadl_and_a_new_contact_gets_every_offer_again() {
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXGOS_ECHO).unwrap();
+    let _channel = pair.open_channel(relid, 2).unwrap();
+    let _ = pair.server.take_closed_channels();
+    assert_eq!(
+        (pair.server.open_channel_count(), pair.server.gpadl_count()),
+        (1, 1)
+    );
+    pair.server
+        .on_guest_message(1, 1, &encode::unload())
+        .unwrap();
+    assert_eq!(
+        messages(&mut pair.server),
+        vec![ControlMessage::UnloadResponse]
+    );
+    assert_eq!(pair.server.version(), None);
+    assert_eq!(
+        (pair.server.open_channel_count(), pair.server.gpadl_count()),
+        (0, 0)
+    );
+    assert_eq!(pair.server.take_closed_channels(), vec![relid]);
+    // Nothing but INITIATE_CONTACT is accepted now.
+    assert_eq!(
+        pair.server
+            .on_guest_message(1, 1, &encode::request_offers()),
+        Err(ServerError::Unexpected(MessageType::REQUEST_OFFERS))
+    );
+    connect_again_and_count_offers(&mut pair.server);
+}
+
+fn connect_again_and_count_offers<M: GuestMemory + Clone>(server: &mut Server<M>) {
+    let contact = encode::initiate_contact(0x0005_0003, 0, encode::target_info(2, 0, 0), 0, 0);
+    server.on_guest_message(4, 1, &contact).unwrap();
+    assert!(matches!(
+        &messages_of(server)[..],
+        [ControlMessage::VersionResponse { message, .. }] if message.version_supported == 1
+    ));
+    server
+        .on_guest_message(1, 1, &encode::request_offers())
+        .unwrap();
+    let offers = messages_of(server);
+    assert_eq!(offers.len(), 6, "five offers and ALLOFFERS_DELIVERED");
+    assert_eq!(offers.last(), Some(&ControlMessage::AllOffersDelivered));
+}
+
+fn messages_of<M: GuestMemory + Clone>(server: &mut Server<M>) -> Vec<ControlMessage> {
+    let mut out = Vec::new();
+    while let Some(output) = server.poll_output() {
+        if let ServerOutput::Message { payload, .. } = output {
+            out.push(parse(&payload).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn initiate_contact_while_connected_ends_the_connection_even_when_its_version_is_refused() {
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXGOS_ECHO).unwrap();
+    let _channel = pair.open_channel(relid, 2).unwrap();
+    let _ = pair.server.take_closed_channels();
+    // 6.0 is beyond this host's 5.3: refused, but the old connection is gone all the same
+    // (OpenVMM releases everything before it checks the version).
+    let contact = encode::initiate_contact(0x0006_0000, 0, encode::target_info(2, 0, 0), 0, 0);
+    pair.server.on_guest_message(4, 1, &contact).unwrap();
+    assert!(matches!(
+        &messages_of(&mut pair.server)[..],
+        [ControlMessage::VersionResponse { message, .. }] if message.version_supported == 0
+    ));
+    assert_eq!(pair.server.version(), None);
+    assert_eq!(
+        (pair.server.open_channel_count(), pair.server.gpadl_count()),
+        (0, 0)
+    );
+    assert_eq!(pair.server.take_closed_channels(), vec![relid]);
+    connect_again_and_count_offers(&mut pair.server);
+}
+
+#[test]
+fn a_host_below_3_0_answers_unload_but_refuses_a_reconnect() {
+    let mut old = server(Version::WIN8);
+    let contact = encode::initiate_contact(0x0002_0004, 0, 0, 0, 0);
+    old.on_guest_message(1, 1, &contact).unwrap();
+    assert!(matches!(
+        &messages(&mut old)[..],
+        [ControlMessage::VersionResponse { message, .. }] if message.version_supported == 1
+    ));
+    old.on_guest_message(1, 1, &encode::unload()).unwrap();
+    assert_eq!(messages(&mut old), vec![ControlMessage::UnloadResponse]);
+    old.on_guest_message(1, 1, &contact).unwrap();
+    assert!(matches!(
+        &messages(&mut old)[..],
+        [ControlMessage::VersionResponse { message, .. }] if message.version_supported == 0
+    ));
+    assert_eq!(old.version(), None);
+}
+
+#[test]
+fn a_closed_channel_opens_again_on_the_same_offer() {
+    let mut pair = Loopback::new(ServerConfig::standard(1), ClientConfig::default(), 4 << 20);
+    pair.connect();
+    let relid = pair.server.relid_of(class::DXGOS_ECHO).unwrap();
+    let first = pair.open_channel(relid, 2).unwrap();
+    pair.client.close_channel(relid).unwrap();
+    pair.client.teardown_gpadl(first.gpadl).unwrap();
+    pair.pump();
+    assert!(!pair.server.is_open(relid));
+    assert_eq!(pair.server.gpadl_count(), 0);
+    assert_eq!(pair.server.take_closed_channels(), vec![relid]);
+    let mut second = pair.open_channel(relid, 2).unwrap();
+    assert!(pair.server.is_open(relid));
+    let packet = vmbus::ring::OutgoingPacket::in_band(9, true, b"again");
+    assert!(second.rings.sender.send(&packet).unwrap());
+    pair.client.signal_channel(relid).unwrap();
+    pair.pump();
+    let mut buffer = Vec::new();
+    let reply = second
+        .rings
+        .receiver
+        .read_packet(&mut buffer)
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.transaction_id, 9);
+}
+
+fn faulty_server(faults: &[&str]) -> Server<Arc<AtomicMemory>> {
+    let mut config = ServerConfig::standard(1);
+    config.misbehaviour.answer_faults = faults
+        .iter()
+        .map(|text| AnswerFault::parse(text).unwrap())
+        .collect();
+    Server::new(Arc::new(AtomicMemory::new(0, 1 << 20)), config)
+}
+
+#[test]
+fn a_never_answered_message_is_never_sent() {
+    let mut server = faulty_server(&["all-offers-delivered:never"]);
+    let contact = encode::initiate_contact(0x0005_0003, 0, encode::target_info(2, 0, 0), 0, 0);
+    server.on_guest_message(4, 1, &contact).unwrap();
+    server
+        .on_guest_message(1, 1, &encode::request_offers())
+        .unwrap();
+    let sent = messages(&mut server);
+    assert_eq!(sent.len(), 6, "the VERSION_RESPONSE and five offers");
+    assert!(!sent.contains(&ControlMessage::AllOffersDelivered));
+    server.advance_clock(Duration::from_secs(3600));
+    assert!(messages(&mut server).is_empty());
+    assert_eq!(server.answer_fault_counts(), (1, 0));
+}
+
+#[test]
+fn a_late_answer_goes_out_once_its_time_has_come() {
+    let mut server = faulty_server(&["unload-response:late=1500"]);
+    connect(&mut server);
+    server.advance_clock(Duration::from_secs(10));
+    server.on_guest_message(1, 1, &encode::unload()).unwrap();
+    assert!(messages(&mut server).is_empty(), "held");
+    assert_eq!(server.held_answer_count(), 1);
+    server.advance_clock(Duration::from_millis(11_499));
+    assert!(messages(&mut server).is_empty(), "not yet due");
+    server.advance_clock(Duration::from_millis(11_500));
+    assert_eq!(messages(&mut server), vec![ControlMessage::UnloadResponse]);
+    assert_eq!(server.held_answer_count(), 0);
+}
+
+#[test]
+fn an_occurrence_picks_one_answer_of_the_kind() {
+    // Only the second VERSION_RESPONSE is dropped: the first connection works, the second
+    // contact is never answered.
+    let mut server = faulty_server(&["version-response:never@2"]);
+    connect(&mut server);
+    let contact = encode::initiate_contact(0x0005_0003, 0, encode::target_info(2, 0, 0), 0, 0);
+    server.on_guest_message(4, 1, &contact).unwrap();
+    assert!(messages(&mut server).is_empty());
+    server.on_guest_message(4, 1, &contact).unwrap();
+    assert_eq!(messages(&mut server).len(), 1, "the third is answered");
+}
+
+#[test]
+fn answer_faults_parse_the_runner_spelling() {
+    assert_eq!(
+        AnswerFault::parse("open-channel-result:never").unwrap(),
+        AnswerFault {
+            kind: AnswerKind::Control(MessageType::OPEN_CHANNEL_RESULT),
+            timing: AnswerTiming::Never,
+            occurrence: None,
+        }
+    );
+    assert_eq!(
+        AnswerFault::parse("dxg:late=250@3").unwrap(),
+        AnswerFault {
+            kind: AnswerKind::DxgCompletion,
+            timing: AnswerTiming::Late(Duration::from_millis(250)),
+            occurrence: Some(3),
+        }
+    );
+    for bad in [
+        "dxg",
+        "dxg:soon",
+        "nothing:never",
+        "dxg:late=x",
+        "dxg:never@0",
+    ] {
+        assert!(AnswerFault::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_vm_reset_lets_a_host_below_3_0_accept_a_first_connection_again() {
+    let mut old = server(Version::WIN8);
+    let contact = encode::initiate_contact(0x0002_0004, 0, 0, 0, 0);
+    old.on_guest_message(1, 1, &contact).unwrap();
+    let _ = messages(&mut old);
+    old.vm_reset();
+    assert_eq!(old.version(), None);
+    assert!(messages(&mut old).is_empty(), "a reset is not answered");
+    old.on_guest_message(1, 1, &contact).unwrap();
+    assert!(matches!(
+        &messages(&mut old)[..],
+        [ControlMessage::VersionResponse { message, .. }] if message.version_supported == 1
+    ));
+}

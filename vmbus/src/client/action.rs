@@ -85,8 +85,21 @@ pub enum ClientEvent {
         /// The channel.
         relid: u32,
     },
-    /// UNLOAD completed; the connection is gone and [`super::Client::connect`] may be called.
+    /// UNLOAD completed; the connection is gone and [`super::Client::connect`] may be called
+    /// (after [`super::Client::restart`] the client has already started connecting again).
     Unloaded,
+    /// The connection ended (UNLOAD) while the channel existed: it is gone with everything
+    /// asked of it (an open, a close, GPADLs in flight). Sent to the channel's subscriber just
+    /// before [`ClientEvent::Unloaded`]; the offer comes again on the next connection.
+    ChannelReset {
+        /// The channel.
+        relid: u32,
+        /// Whether the host confirmed the unload (UNLOAD_RESPONSE): it then holds none of the
+        /// channel's memory (rings, GPADL pages) any more and the driver may free it. `false`
+        /// when the unload ended without the host (below 3.0, or the UNLOAD could not be
+        /// posted): the host may still use that memory, which must stay allocated.
+        memory_released: bool,
+    },
     /// A message with no other answer could not be posted (REQUESTOFFERS, CLOSECHANNEL,
     /// GPADL_TEARDOWN, RELID_RELEASED, MODIFYCHANNEL). The client's state is as before the
     /// request where that is possible (a GPADL being torn down is `Created` again).

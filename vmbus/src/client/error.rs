@@ -45,6 +45,13 @@ pub enum ClientError {
     /// VERSION_RESPONSE (≥ 5.0) named a message connection id no message can go to: 0, or
     /// one with bits above the 24-bit id set (0xFFFFFFFF among them). The connection fails.
     InvalidMessageConnectionId(u32),
+    /// A restart (UNLOAD, then INITIATE_CONTACT) needs protocol 3.0: an older host has no
+    /// reconnect (torvalds/linux `drivers/hv/channel_mgmt.c`, `vmbus_initiate_unload`), so the
+    /// bus stays down.
+    RestartUnsupported {
+        /// The version of the connection.
+        version: crate::version::Version,
+    },
     /// The GPADL carries the rings of an OPENCHANNEL still waiting for its result: it may be
     /// torn down only once the host has answered the open (or rescinded the channel).
     OpenInFlight {

@@ -56,6 +56,17 @@ use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use channel::{Channel, Gpadl};
 
+/// What a fresh client must know of the connection an earlier client instance left behind
+/// (e.g. one that died with its task) to end it with UNLOAD before connecting again: the
+/// version and message connection id the host gave it ([`Client::previous_connection`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreviousConnection {
+    /// The negotiated version.
+    pub version: Version,
+    /// The connection id control messages went to.
+    pub message_connection_id: u32,
+}
+
 /// Fixed parameters of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -132,6 +143,8 @@ pub struct Client {
     next_gpadl: u32,
     subscriptions: BTreeMap<Guid, SubscriberId>,
     actions: VecDeque<Action>,
+    /// Connect again as soon as the unload in progress completes ([`Client::restart`]).
+    reconnect_after_unload: bool,
 }
 
 impl Client {
@@ -147,7 +160,67 @@ impl Client {
             next_gpadl: FIRST_GPADL_HANDLE,
             subscriptions: BTreeMap::new(),
             actions: VecDeque::new(),
+            reconnect_after_unload: false,
         }
+    }
+
+    /// The connection as [`Client::restart_after`] needs it in a later client instance, while
+    /// connected.
+    pub fn previous_connection(&self) -> Option<PreviousConnection> {
+        match self.connection {
+            Connection::Connected {
+                version,
+                message_connection_id,
+            } => Some(PreviousConnection {
+                version,
+                message_connection_id,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Restarts the connection as Linux's kexec path does (torvalds/linux
+    /// `drivers/hv/channel_mgmt.c` `vmbus_initiate_unload`, then `vmbus_connect` in the new
+    /// kernel, `drivers/hv/connection.c`): UNLOAD; when UNLOAD_RESPONSE comes, every channel
+    /// is reset ([`ClientEvent::ChannelReset`] to its subscriber, memory released), the
+    /// client reports [`ClientEvent::Unloaded`] and starts again with INITIATE_CONTACT, fresh
+    /// state and the same subscriptions: the offers come again ([`ClientEvent::Connected`],
+    /// then REQUESTOFFERS as after [`Client::connect`]). Needs protocol 3.0
+    /// ([`ClientError::RestartUnsupported`] below: the bus stays down).
+    pub fn restart(&mut self) -> Result<(), ClientError> {
+        let Some(previous) = self.previous_connection() else {
+            return Err(ClientError::NotConnected);
+        };
+        if !previous.version.supports_unload() {
+            return Err(ClientError::RestartUnsupported {
+                version: previous.version,
+            });
+        }
+        self.unload()?;
+        self.reconnect_after_unload = true;
+        Ok(())
+    }
+
+    /// [`Client::restart`] for a fresh, disconnected client whose host still holds the
+    /// connection of an earlier instance (`previous`): UNLOAD on that connection's id, then,
+    /// when UNLOAD_RESPONSE comes, INITIATE_CONTACT. The earlier instance's channels are not
+    /// known here; the host releases them all at the UNLOAD.
+    pub fn restart_after(&mut self, previous: PreviousConnection) -> Result<(), ClientError> {
+        if self.connection != Connection::Disconnected {
+            return Err(ClientError::AlreadyConnected);
+        }
+        if !previous.version.supports_unload() {
+            return Err(ClientError::RestartUnsupported {
+                version: previous.version,
+            });
+        }
+        self.post(previous.message_connection_id, encode::unload());
+        self.connection = Connection::Unloading {
+            version: previous.version,
+            message_connection_id: previous.message_connection_id,
+        };
+        self.reconnect_after_unload = true;
+        Ok(())
     }
 
     /// Takes the next action to carry out.
@@ -168,6 +241,11 @@ impl Client {
             }
             _ => None,
         }
+    }
+
+    /// Whether the version handshake is in progress (INITIATE_CONTACT sent, no answer yet).
+    pub fn is_connecting(&self) -> bool {
+        matches!(self.connection, Connection::Connecting { .. })
     }
 
     /// Whether the version handshake has completed.
@@ -313,7 +391,7 @@ impl Client {
             }
             ControlMessage::Unload => {
                 if matches!(self.connection, Connection::Unloading { .. }) {
-                    self.finish_unload();
+                    self.finish_unload(false);
                 }
             }
             ControlMessage::CloseChannel(message) => {
@@ -567,7 +645,7 @@ impl Client {
                 message_connection_id,
             };
         } else {
-            self.finish_unload();
+            self.finish_unload(false);
         }
         Ok(())
     }
@@ -613,7 +691,7 @@ impl Client {
             }
             ControlMessage::UnloadResponse => {
                 if matches!(self.connection, Connection::Unloading { .. }) {
-                    self.finish_unload();
+                    self.finish_unload(true);
                 } else {
                     // A late or unsolicited answer (some hosts answer below 3.0 too): harmless.
                     log::debug!("vmbus: ignored UNLOAD_RESPONSE outside an unload");
@@ -898,13 +976,34 @@ impl Client {
         self.channels.remove(&relid);
     }
 
-    fn finish_unload(&mut self) {
+    /// Ends the connection. `confirmed`: the host answered UNLOAD (it released every channel
+    /// and GPADL).
+    fn finish_unload(&mut self, confirmed: bool) {
+        let relids: Vec<u32> = self.channels.keys().copied().collect();
+        for relid in relids {
+            self.channel_event(
+                relid,
+                ClientEvent::ChannelReset {
+                    relid,
+                    memory_released: confirmed,
+                },
+            );
+        }
         self.connection = Connection::Disconnected;
         self.offers = Offers::NotRequested;
         self.channels.clear();
         self.gpadls.clear();
         self.abandoned_gpadls.clear();
         self.event(None, ClientEvent::Unloaded);
+        if core::mem::take(&mut self.reconnect_after_unload) {
+            if confirmed {
+                log::info!("vmbus: unloaded; connecting again");
+                // Disconnected just above, so `connect` cannot refuse.
+                let _ = self.connect();
+            } else {
+                log::error!("vmbus: the unload did not reach the host; the bus stays down");
+            }
+        }
     }
 
     fn require_connected(&self, error: ClientError) -> Result<(), ClientError> {

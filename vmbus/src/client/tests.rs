@@ -584,9 +584,141 @@ fn unload_resets_the_connection() {
     client.unload().unwrap();
     assert_eq!(posts(&mut client).last().unwrap().2, encode::unload());
     client.on_message(&encode::unload_response()).unwrap();
-    assert_eq!(events(&mut client), vec![(None, ClientEvent::Unloaded)]);
+    assert_eq!(
+        events(&mut client),
+        vec![
+            (
+                None,
+                ClientEvent::ChannelReset {
+                    relid: 1,
+                    memory_released: true
+                }
+            ),
+            (None, ClientEvent::Unloaded)
+        ]
+    );
     assert_eq!(client.offers().count(), 0);
     client.connect().unwrap();
+}
+
+#[test]
+fn restart_unloads_then_connects_again_with_fresh_state() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    let subscriber = SubscriberId(7);
+    client.subscribe(class::SCSI, subscriber);
+    client.request_offers().unwrap();
+    client.on_message(&offer(1, class::SCSI)).unwrap();
+    client.on_message(&encode::all_offers_delivered()).unwrap();
+    let _ = client.drain_actions().count();
+    client.restart().unwrap();
+    assert_eq!(
+        posts(&mut client),
+        vec![(1, MessageType::UNLOAD, encode::unload())]
+    );
+    assert!(!client.is_connected(), "no requests while unloading");
+    client.on_message(&encode::unload_response()).unwrap();
+    let actions: Vec<Action> = client.drain_actions().collect();
+    assert_eq!(
+        actions[..2],
+        [
+            Action::Event {
+                subscriber: Some(subscriber),
+                event: ClientEvent::ChannelReset {
+                    relid: 1,
+                    memory_released: true
+                }
+            },
+            Action::Event {
+                subscriber: None,
+                event: ClientEvent::Unloaded
+            },
+        ]
+    );
+    let Action::PostMessage {
+        connection_id,
+        payload,
+        ..
+    } = &actions[2]
+    else {
+        panic!("expected INITIATE_CONTACT, got {:?}", actions[2]);
+    };
+    assert_eq!(*connection_id, 4);
+    assert_eq!(
+        &payload[..4],
+        &MessageType::INITIATE_CONTACT.0.to_le_bytes()
+    );
+    assert_eq!(actions.len(), 3);
+    assert_eq!(client.channel_state(1), None, "every channel invalidated");
+    // The new connection: offers come again to the same subscriber.
+    client
+        .on_message(&encode::version_response(true, 0, 1))
+        .unwrap();
+    client.request_offers().unwrap();
+    client.on_message(&offer(1, class::SCSI)).unwrap();
+    assert!(
+        events(&mut client)
+            .iter()
+            .any(|(to, event)| *to == Some(subscriber)
+                && matches!(event, ClientEvent::OfferArrived(offer) if offer.relid == 1))
+    );
+}
+
+#[test]
+fn below_3_0_a_restart_is_refused_and_the_connection_stays() {
+    let mut old = connected_client(Version::WIN8);
+    assert_eq!(
+        old.restart(),
+        Err(ClientError::RestartUnsupported {
+            version: Version::WIN8
+        })
+    );
+    assert!(old.is_connected());
+    assert_eq!(old.drain_actions().count(), 0);
+    let mut fresh = Client::new(ClientConfig::default());
+    assert_eq!(
+        fresh.restart_after(PreviousConnection {
+            version: Version::WIN7,
+            message_connection_id: 1
+        }),
+        Err(ClientError::RestartUnsupported {
+            version: Version::WIN7
+        })
+    );
+    assert_eq!(
+        Client::new(ClientConfig::default()).restart(),
+        Err(ClientError::NotConnected)
+    );
+}
+
+#[test]
+fn a_fresh_client_ends_the_previous_connection_before_it_connects() {
+    let previous = connected_client(Version::WIN10_V5_3)
+        .previous_connection()
+        .unwrap();
+    assert_eq!(previous.version, Version::WIN10_V5_3);
+    let mut client = Client::new(ClientConfig::default());
+    client.restart_after(previous).unwrap();
+    assert_eq!(
+        posts(&mut client),
+        vec![(1, MessageType::UNLOAD, encode::unload())]
+    );
+    client.on_message(&encode::unload_response()).unwrap();
+    let sent = posts(&mut client);
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].0, sent[0].1), (4, MessageType::INITIATE_CONTACT));
+}
+
+#[test]
+fn a_restart_whose_unload_cannot_be_posted_stays_down() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    client.restart().unwrap();
+    let unload = posts(&mut client).pop().unwrap().2;
+    client
+        .on_post_message_failed(&unload, PostFailure::ConnectionIdRefused)
+        .unwrap();
+    assert_eq!(events(&mut client), vec![(None, ClientEvent::Unloaded)]);
+    assert!(posts(&mut client).is_empty(), "no INITIATE_CONTACT");
+    assert_eq!(client.version(), None);
 }
 
 #[test]
