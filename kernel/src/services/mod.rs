@@ -19,6 +19,7 @@ pub mod gpu_gateway;
 pub mod host_waits;
 pub mod integration_task;
 pub mod mmio_space;
+pub mod supervisor;
 pub mod vmbus_task;
 pub mod vpci_task;
 
@@ -40,7 +41,7 @@ use crate::hypervisor::{self, Backend};
 use crate::ipc::Receiver;
 use crate::process::{self, ProcessExit, images};
 use crate::syscall::FramebufferGrant;
-use crate::task::{self, TaskHandle};
+use crate::task;
 
 /// What the kernel hands the service start-up.
 pub struct ServiceContext {
@@ -116,13 +117,14 @@ const INTEGRATION_SUBSCRIBER: SubscriberId = SubscriberId(0x0f);
 
 /// The running GPU driver stack.
 pub struct GpuStack {
-    /// Makes GPU calls to the dxg task.
+    /// Makes GPU calls to the first dxg task (a restarted one is reached through `link`).
     pub gpu: dxg_task::GpuClient,
-    /// Asks the dxg task for a process's object count.
+    /// Asks the first dxg task for a process's object count.
     pub objects: dxg_task::ObjectCountClient,
+    /// The current dxg task, followed across restarts (what process gateways use).
+    pub link: gpu_gateway::GpuLink,
     bus: vmbus_task::BusHandle,
-    dxg: TaskHandle<()>,
-    vpci: vpci_task::VpciHandle,
+    supervisor: supervisor::SupervisorHandle,
     /// Shutdown and restart requests of the host (the shutdown integration service).
     pub host_requests: Receiver<integration_task::ShutdownRequest>,
     integration: integration_task::IntegrationHandle,
@@ -161,20 +163,23 @@ impl GpuStack {
         check_offers(&offers)?;
         diagnostics::enter(Stage::VpciD0);
         let mmio = boot_mmio_space()?;
-        let (pci_functions, vpci) =
-            vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER, mmio.clone());
-        let dxg_task::DxgHandles {
-            gpu,
-            objects,
+        let supervisor::Started {
+            link,
             adapter_events,
-            task: dxg,
-        } = dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
+            supervisor,
+        } = supervisor::start(supervisor::DriverContext {
+            bus: bus.requests.clone(),
+            vpci_subscriber: VPCI_SUBSCRIBER,
+            dxg_subscriber: DXG_SUBSCRIBER,
+            mmio,
+        })?;
+        let first = link.current();
         let stack = GpuStack {
-            gpu,
-            objects,
+            gpu: first.gpu,
+            objects: first.objects,
+            link,
             bus,
-            dxg,
-            vpci,
+            supervisor,
             host_requests,
             integration,
             on_real_hyperv: backend_is_real,
@@ -193,20 +198,19 @@ impl GpuStack {
         let GpuStack {
             gpu,
             objects,
+            link,
             bus,
-            dxg,
-            vpci,
+            supervisor,
             integration,
             ..
         } = self;
         drop(gpu);
         drop(objects);
-        let dxg_result = dxg.join();
-        let vpci_result = vpci.stop().join();
+        drop(link);
+        let drivers_result = supervisor.shut_down();
         let integration_result = integration.stop().join();
         let bus_result = bus.shut_down().join();
-        dxg_result.map_err(|fault| format!("dxg task faulted: {fault:?}"))?;
-        vpci_result.map_err(|fault| format!("vPCI task faulted: {fault:?}"))?;
+        drivers_result?;
         integration_result.map_err(|fault| format!("integration task faulted: {fault:?}"))?;
         bus_result.map_err(|fault| format!("bus task faulted: {fault:?}"))
     }
@@ -428,8 +432,7 @@ fn run_gpupv_check_application(stack: &GpuStack) -> Result<(), String> {
     let name = "gpupv-check";
     let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
     let console = crate::syscall::ConsoleCapture::default();
-    let gateway = gpu_gateway::DxgGateway::new(stack.gpu.clone(), name)
-        .with_object_counts(stack.objects.clone());
+    let gateway = gpu_gateway::DxgGateway::supervised(stack.link.clone(), name);
     let handle = process::Builder::new(name, image)
         .capture_console(console.clone())
         .spawn(Box::new(gateway))
@@ -491,7 +494,10 @@ fn run_applications(
         if let Some(grant) = grant {
             builder = builder.framebuffer(grant);
         }
-        let gateway = Box::new(gpu_gateway::DxgGateway::new(stack.gpu.clone(), name));
+        let gateway = Box::new(gpu_gateway::DxgGateway::supervised(
+            stack.link.clone(),
+            name,
+        ));
         let handle = builder
             .spawn(gateway)
             .map_err(|error| format!("{name}: spawn failed: {error:?}"))?;
