@@ -312,7 +312,8 @@ const DEMO_APPLICATIONS: [(&str, u64, bool, bool); 3] = [
 pub fn run(context: &ServiceContext) -> Result<(), String> {
     host_waits::configure(context.boot_info.command_line());
     let stack = GpuStack::start(5_000)?;
-    let check = report_gpupv_check(&stack.gpu)?;
+    // The current dxg instance (a restarted one, when a fault came during the bring-up).
+    let check = report_gpupv_check(&stack.link.current().gpu)?;
     run_gpupv_check_application(&stack)?;
     diagnostics::finish_ok();
     let framebuffer = context.boot_info.framebuffer().copied();
