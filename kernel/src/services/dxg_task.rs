@@ -177,10 +177,23 @@ impl DxgTaskHandle {
     /// the service gone: STATUS_DEVICE_REMOVED) and closes the task's channel ends. `Err`: the
     /// fault that ended the task.
     pub fn join_and_release(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(false)
+    }
+
+    /// As [`Self::join_and_release`], after VMBus was unloaded: the host has forgotten every
+    /// channel and GPADL, so the ring pages are freed without waiting for closes.
+    pub fn join_and_release_after_unload(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(true)
+    }
+
+    fn join_and_release_with(self, unloaded: bool) -> Result<(), crate::task::TaskFault> {
         let DxgTaskHandle { task, slot, .. } = self;
         let owner = task.task().clone();
         let result = task.join();
         if let Some(mut run) = slot.reclaim(&owner) {
+            if unloaded {
+                run.state.channels.clear();
+            }
             run.release();
         }
         result

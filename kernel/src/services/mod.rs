@@ -123,11 +123,9 @@ pub struct GpuStack {
     pub objects: dxg_task::ObjectCountClient,
     /// The current dxg task, followed across restarts (what process gateways use).
     pub link: gpu_gateway::GpuLink,
-    bus: vmbus_task::BusHandle,
     supervisor: supervisor::SupervisorHandle,
     /// Shutdown and restart requests of the host (the shutdown integration service).
     pub host_requests: Receiver<integration_task::ShutdownRequest>,
-    integration: integration_task::IntegrationHandle,
     /// Whether the platform is real Hyper-V (not the emulator).
     pub on_real_hyperv: bool,
 }
@@ -154,10 +152,12 @@ impl GpuStack {
             Some(connection) => hvdiag!("vmbus version={version} connection={connection}"),
             None => hvdiag!("vmbus version={version} connection=unknown"),
         }
-        let (host_requests, integration) = integration_task::spawn(
+        let (host_request_sender, host_requests) = crate::ipc::channel(4);
+        let integration = integration_task::spawn_with_requests(
             bus.requests.clone(),
             INTEGRATION_SUBSCRIBER,
             GuestIdentity::default(),
+            host_request_sender.clone(),
         );
         diagnostics::enter(Stage::Offers);
         check_offers(&offers)?;
@@ -167,21 +167,25 @@ impl GpuStack {
             link,
             adapter_events,
             supervisor,
-        } = supervisor::start(supervisor::DriverContext {
-            bus: bus.requests.clone(),
-            vpci_subscriber: VPCI_SUBSCRIBER,
-            dxg_subscriber: DXG_SUBSCRIBER,
-            mmio,
-        })?;
+        } = supervisor::start(
+            supervisor::DriverContext {
+                bus: bus.requests.clone(),
+                integration_subscriber: INTEGRATION_SUBSCRIBER,
+                host_requests: host_request_sender,
+                vpci_subscriber: VPCI_SUBSCRIBER,
+                dxg_subscriber: DXG_SUBSCRIBER,
+                mmio,
+            },
+            bus,
+            integration,
+        )?;
         let first = link.current();
         let stack = GpuStack {
             gpu: first.gpu,
             objects: first.objects,
             link,
-            bus,
             supervisor,
             host_requests,
-            integration,
             on_real_hyperv: backend_is_real,
         };
         if !wait_for_adapter(&adapter_events, wait_milliseconds) {
@@ -199,20 +203,14 @@ impl GpuStack {
             gpu,
             objects,
             link,
-            bus,
             supervisor,
-            integration,
             ..
         } = self;
         drop(gpu);
         drop(objects);
         drop(link);
-        let drivers_result = supervisor.shut_down();
-        let integration_result = integration.stop().join();
-        let bus_result = bus.shut_down().join();
-        drivers_result?;
-        integration_result.map_err(|fault| format!("integration task faulted: {fault:?}"))?;
-        bus_result.map_err(|fault| format!("bus task faulted: {fault:?}"))
+        // dxg, vPCI, the integration services, then the bus (UNLOAD).
+        supervisor.shut_down()
     }
 }
 

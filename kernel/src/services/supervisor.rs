@@ -13,8 +13,14 @@
 //!   views of its IO space are unmapped, and a new instance opens the channels again and gets
 //!   the GPU-PV functions again from vPCI; [`GpuLink`] points the gateways at it, so a process
 //!   that opens the adapter again gets the restarted one.
-//! - **VMBus** and the integration services are not supervised yet (a fault there still
-//!   stops the kernel): see docs/kernel.md, "Fault model".
+//! - **VMBus** restarts the way Linux's kexec path starts a new connection: the dead bus
+//!   task's state is taken back, UNLOAD is sent (the host closes every channel and forgets
+//!   every GPADL) and UNLOAD_RESPONSE awaited (bounded), the SynIC is torn down, and a new bus
+//!   task sends a fresh INITIATE_CONTACT and gets fresh offers (`vmbus_task`). Every channel
+//!   died with the old connection, so the integration services, vPCI and dxg restart above
+//!   it. Below VMBus 3.0 there is no UNLOAD: the bus stays down, with a log line saying so.
+//! - The integration services task is not spawned with containment (a fault there still
+//!   stops the kernel); it is only restarted after a VMBus restart.
 //!
 //! Every restart logs `supervisor: restarted <driver> (<reason>)`. Restarts back off
 //! ([`backoff_milliseconds`]); a driver that fails more than [`MAXIMUM_FAILURES`] times within
@@ -28,10 +34,13 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use vmbus::client::SubscriberId;
 
+use drivers::integration::GuestIdentity;
+
 use super::dxg_task::{self, AdapterEvent, DxgTaskHandle};
 use super::gpu_gateway::GpuLink;
+use super::integration_task::{self, IntegrationHandle, ShutdownRequest};
 use super::mmio_space::MmioSpace;
-use super::vmbus_task::BusMessage;
+use super::vmbus_task::{BusHandle, BusMessage};
 use super::vpci_task::{self, VpciHandle};
 use crate::faults::Driver;
 use crate::ipc::{self, Receiver, RecvTimeoutError, Sender};
@@ -60,6 +69,10 @@ pub fn backoff_milliseconds(failures: usize) -> u64 {
 pub struct DriverContext {
     /// Requests to the bus task.
     pub bus: Sender<BusMessage>,
+    /// The integration services task's subscriber id.
+    pub integration_subscriber: SubscriberId,
+    /// Where it sends the host's shutdown and restart requests.
+    pub host_requests: Sender<ShutdownRequest>,
     /// The vPCI task's subscriber id.
     pub vpci_subscriber: SubscriberId,
     /// The dxg task's subscriber id.
@@ -122,19 +135,27 @@ impl History {
 
 struct Supervisor {
     context: DriverContext,
+    bus: Option<BusHandle>,
+    integration: Option<IntegrationHandle>,
     link: GpuLink,
     vpci: Option<VpciHandle>,
     dxg: Option<DxgTaskHandle>,
     adapter_events: Receiver<AdapterEvent>,
     forward: Sender<AdapterEvent>,
+    vmbus_history: History,
     vpci_history: History,
     dxg_history: History,
     /// Why a driver ended for good (reported at shutdown).
     lost: Option<String>,
 }
 
-/// Starts vPCI and dxg under a new supervisor task.
-pub fn start(context: DriverContext) -> Result<Started, String> {
+/// Starts vPCI and dxg under a new supervisor task, which also takes over the bus task `bus`
+/// (connected, its offers listed) and the integration services task `integration`.
+pub fn start(
+    context: DriverContext,
+    bus: BusHandle,
+    integration: IntegrationHandle,
+) -> Result<Started, String> {
     let (functions, function_receiver) = ipc::channel(8);
     let vpci = vpci_task::spawn(
         context.bus.clone(),
@@ -155,11 +176,14 @@ pub fn start(context: DriverContext) -> Result<Started, String> {
     let (stop, stop_receiver) = ipc::channel(1);
     let mut supervisor = Supervisor {
         context,
+        bus: Some(bus),
+        integration: Some(integration),
         link: link.clone(),
         vpci: Some(vpci),
         dxg: Some(dxg.task),
         adapter_events: dxg.adapter_events,
         forward,
+        vmbus_history: History::default(),
         vpci_history: History::default(),
         dxg_history: History::default(),
         lost: None,
@@ -178,7 +202,9 @@ impl Supervisor {
     fn run(&mut self, stop: &Receiver<()>) -> Result<(), String> {
         loop {
             self.forward_adapter_events();
-            if self.vpci.as_ref().is_some_and(VpciHandle::is_finished) {
+            if self.bus.as_ref().is_some_and(BusHandle::is_finished) {
+                self.on_bus_ended();
+            } else if self.vpci.as_ref().is_some_and(VpciHandle::is_finished) {
                 self.on_vpci_ended();
             } else if self.dxg.as_ref().is_some_and(DxgTaskHandle::is_finished) {
                 self.on_dxg_ended();
@@ -217,7 +243,99 @@ impl Supervisor {
                 result = Err(format!("vPCI task faulted: {fault:?}"));
             }
         }
+        if let Some(integration) = self.integration.take()
+            && let Err(fault) = integration.stop().join()
+        {
+            result = Err(format!("integration task faulted: {fault:?}"));
+        }
+        if let Some(bus) = self.bus.take()
+            && let Err(fault) = bus.shut_down().join()
+        {
+            result = Err(format!("bus task faulted: {fault:?}"));
+        }
         result
+    }
+
+    /// The bus task ended: restart the connection, then everything above it.
+    fn on_bus_ended(&mut self) {
+        let Some(bus) = self.bus.take() else {
+            return;
+        };
+        let (result, stopped) = bus.join_stopped();
+        let reason = match result {
+            Ok(()) => {
+                log::warn!("supervisor: vmbus ended; not restarted");
+                self.lost = Some(String::from("vmbus ended"));
+                return;
+            }
+            Err(fault) => fault.reason(),
+        };
+        if !Self::may_restart(&mut self.vmbus_history, Driver::Vmbus, reason) {
+            self.lost = Some(format!("vmbus stays down ({reason})"));
+            return;
+        }
+        let restarted = match stopped {
+            Some(stopped) => stopped.restart().map_err(|error| format!("{error}")),
+            None => Err(String::from("its state was lost")),
+        };
+        let new_bus = match restarted {
+            Ok(bus) => bus,
+            Err(error) => {
+                log::error!("supervisor: vmbus stays down ({reason}; restart: {error})");
+                self.lost = Some(format!("vmbus stays down ({reason}: {error})"));
+                self.release_drivers_above(false);
+                return;
+            }
+        };
+        // The old connection's channels are gone: the drivers above end (their event channels
+        // closed) and are released without waiting for closes the host no longer expects.
+        self.release_drivers_above(true);
+        if let Err(error) = new_bus.connect_and_list() {
+            log::error!("supervisor: vmbus stays down ({reason}; new connection: {error})");
+            self.lost = Some(format!("vmbus stays down ({reason}: {error})"));
+            self.bus = Some(new_bus);
+            return;
+        }
+        self.context.bus = new_bus.requests.clone();
+        self.bus = Some(new_bus);
+        self.restarted(Driver::Vmbus, reason);
+        self.integration = Some(integration_task::spawn_with_requests(
+            self.context.bus.clone(),
+            self.context.integration_subscriber,
+            GuestIdentity::default(),
+            self.context.host_requests.clone(),
+        ));
+        self.restarted(Driver::Integration, "vmbus restarted");
+        let (functions, function_receiver) = ipc::channel(8);
+        self.vpci = vpci_task::spawn(
+            self.context.bus.clone(),
+            self.context.vpci_subscriber,
+            self.context.mmio.clone(),
+            functions,
+        );
+        if self.vpci.is_some() {
+            self.restarted(Driver::Vpci, "vmbus restarted");
+        }
+        self.spawn_dxg(function_receiver, "vmbus restarted");
+    }
+
+    /// Ends and releases the integration, vPCI and dxg tasks (after their bus went away;
+    /// `unloaded`: the host forgot every channel and GPADL).
+    fn release_drivers_above(&mut self, unloaded: bool) {
+        if let Some(dxg) = self.dxg.take() {
+            dxg.stop();
+            let _ = if unloaded {
+                dxg.join_and_release_after_unload()
+            } else {
+                dxg.join_and_release()
+            };
+        }
+        if let Some(vpci) = self.vpci.take() {
+            let _ = vpci.join_and_release();
+        }
+        if let Some(integration) = self.integration.take() {
+            let _ = integration.stop().join();
+        }
     }
 
     /// Whether to restart after `fault` (logging the give-up line if not); waits the backoff.

@@ -250,3 +250,30 @@ kernel_test!(
     supervision_vpci_faults_are_contained_and_vpci_restarted,
     vpci_faults_are_contained_and_vpci_restarted
 );
+
+fn vmbus_faults_are_contained_and_everything_restarted() -> TestResult {
+    let stack = GpuStack::start(RESTART_MILLISECONDS)?;
+    let result = (|| {
+        ensure!(
+            run_info(&stack)? == ProcessExit::Exited(0),
+            "d3dkmt-info before any fault"
+        );
+        for kind in [Kind::Panic, Kind::PageFault, Kind::StackOverflow] {
+            let plan = Plan {
+                driver: Driver::Vmbus,
+                kind,
+                after: 0,
+            };
+            // VMBus, then the integration services, vPCI and dxg above it.
+            fault_and_recover(&stack, plan, 4)?;
+        }
+        Ok(())
+    })();
+    let shutdown = stack.shut_down();
+    result?;
+    shutdown
+}
+kernel_test!(
+    supervision_vmbus_faults_are_contained_and_everything_restarted,
+    vmbus_faults_are_contained_and_everything_restarted
+);
