@@ -277,3 +277,65 @@ kernel_test!(
     supervision_vmbus_faults_are_contained_and_everything_restarted,
     vmbus_faults_are_contained_and_everything_restarted
 );
+
+fn a_driver_failing_too_often_stays_down() -> TestResult {
+    let stack = GpuStack::start(RESTART_MILLISECONDS)?;
+    let restarts = supervisor::restarts();
+    // Each restarted instance meets the next fault at once: one more failure than allowed.
+    for _ in 0..=supervisor::MAXIMUM_FAILURES {
+        faults::arm(Plan {
+            driver: Driver::Dxg,
+            kind: Kind::Panic,
+            after: 0,
+        });
+    }
+    let generation = stack.link.current().generation;
+    // Wakes the dxg task, which meets the first fault.
+    let _ = run_info(&stack)?;
+    let mut waited = 0;
+    while faults::armed() != 0 && waited < RESTART_MILLISECONDS {
+        task::sleep_milliseconds(10);
+        waited += 10;
+    }
+    let result = (|| {
+        ensure!(faults::armed() == 0, "not every armed dxg fault fired");
+        ensure!(
+            supervisor::restarts() == restarts + supervisor::MAXIMUM_FAILURES as u64,
+            "{} restarts, expected {}",
+            supervisor::restarts() - restarts,
+            supervisor::MAXIMUM_FAILURES
+        );
+        ensure!(
+            !stack.link.wait_for_adapter(generation + 6, 100),
+            "a dxg instance came up after the give-up"
+        );
+        // The rest of the system lives: a process runs, and a GPU call gets an answer.
+        let image = images::find("hello").ok_or("no embedded hello")?;
+        let hello = process::Builder::new("hello", image)
+            .spawn(Box::new(DxgGateway::supervised(
+                stack.link.clone(),
+                "hello",
+            )))
+            .map_err(|error| format!("spawn hello: {error:?}"))?;
+        ensure!(
+            hello.join() == ProcessExit::Exited(0),
+            "hello after the give-up"
+        );
+        let exit = run_info(&stack)?;
+        ensure!(
+            matches!(exit, ProcessExit::Exited(code) if code != 0),
+            "d3dkmt-info without a dxg driver: {exit:?}"
+        );
+        Ok(())
+    })();
+    let shutdown = stack.shut_down();
+    result?;
+    match shutdown {
+        Err(reason) if reason.contains("dxg stays down (panic)") => Ok(()),
+        other => Err(format!("shutdown after the give-up: {other:?}")),
+    }
+}
+kernel_test!(
+    supervision_a_driver_failing_too_often_stays_down,
+    a_driver_failing_too_often_stays_down
+);
