@@ -1,7 +1,9 @@
 //! Guard pages under kernel task stacks (issue 14): a task that overflows its stack runs into
-//! the unmapped guard below it; the double-fault handler (on its own IST stack) reports the
-//! overflow naming the task, and QEMU ends with the failure status instead of a triple fault
-//! (which would reset the machine and loop through the firmware until the runner's timeout).
+//! the unmapped guard below it; the page-fault handler (on its own IST stack) reports the
+//! overflow naming the task, and, the task having no fault containment, QEMU ends with the
+//! failure status instead of a triple fault (which would reset the machine and loop through
+//! the firmware until the runner's timeout). A contained overflow ends only its task
+//! (tests/qemu_supervision.rs).
 
 use dxgos::{GuestExit, Mode, RunConfig, run};
 

@@ -25,6 +25,7 @@ mod clock;
 mod diagnostics;
 #[allow(unsafe_code)]
 mod display;
+mod faults;
 #[allow(unsafe_code)]
 mod hypervisor;
 mod interrupts;
@@ -52,7 +53,7 @@ use options::{Mode, Options};
 
 /// The kernel heap; `memory::init` gives it its pages.
 #[global_allocator]
-static HEAP: linked_list_allocator::LockedHeap = linked_list_allocator::LockedHeap::empty();
+static HEAP: memory::heap::KernelHeap = memory::heap::KernelHeap::empty();
 
 /// The kernel proper, called by `arch::kernel_entry` (the symbol the boot stub jumps to).
 fn kernel_main(boot_info: &'static BootInfo) -> ! {
@@ -119,6 +120,7 @@ fn kernel_main(boot_info: &'static BootInfo) -> ! {
         ],
     );
     inject_faults(boot_info.command_line());
+    faults::configure(boot_info.command_line());
     match options.mode {
         Mode::Test => testing::run(options.tests),
         Mode::Bench => bench::run(),
@@ -203,9 +205,26 @@ fn fatal(message: core::fmt::Arguments<'_>) -> ! {
     qemu::exit_failure()
 }
 
+/// A panic in a task spawned with fault containment, outside interrupt context and with no
+/// kernel-global lock held, ends that task only (`task::contain_panic`); any other stops the
+/// kernel.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
+    let interrupts_were_enabled = x86_64::instructions::interrupts::are_enabled();
     x86_64::instructions::interrupts::disable();
+    if let Some((fault, task)) = task::contain_panic(interrupts_were_enabled) {
+        let heading = if task.expects_fault {
+            "expected panic"
+        } else {
+            "TASK PANIC"
+        };
+        serial::finish_line();
+        serial::write_fmt(format_args!(
+            "{heading} in task {:?} (contained): {info}\n",
+            task.name()
+        ));
+        task::abandon_current(fault);
+    }
     serial::write_fmt(format_args!("KERNEL PANIC: {info}\n"));
     diagnostics::fail_from_panic(info);
     qemu::exit_failure()

@@ -4,8 +4,14 @@
 //! registers, CR2 for page faults and a frame-pointer backtrace (the target keeps frame
 //! pointers). Then:
 //! - a fault in an ordinary kernel task whose builder asked for fault containment (the test
-//!   runner does this for every test) ends that task with a [`TaskFault`] that its joiner sees,
-//!   and the kernel carries on;
+//!   runner does this for every test, the supervisor for every driver) ends that task with a
+//!   [`TaskFault`] that its joiner sees, and the kernel carries on — unless a kernel-global lock
+//!   may be held (`task::global_locks_held`: interrupts were disabled, or the heap allocator
+//!   was running), which the dead task could never release;
+//! - a stack overflow is such a fault: the page-fault handler runs on its own IST stack
+//!   (`gdt::PAGE_FAULT_IST_INDEX`), so the CPU can push the fault's frame even when the
+//!   task's stack pointer is in its guard page, and the fault is reported and contained like
+//!   any other page fault;
 //! - anything else (a fault in interrupt context, in the boot or idle task, a double fault, an
 //!   NMI or machine check, or an uncontained task) exits QEMU with the failure status.
 
@@ -44,6 +50,9 @@ pub fn exception_name(vector: u8) -> &'static str {
     }
 }
 
+/// RFLAGS.IF: interrupts were enabled where the exception was taken.
+const INTERRUPT_FLAG: u64 = 1 << 9;
+
 /// Vectors a task can be ended for without endangering the rest of the kernel.
 fn is_containable(vector: u8) -> bool {
     matches!(vector, 0 | 3 | 4 | 5 | 6 | 13 | 14 | 16 | 17 | 19)
@@ -79,7 +88,11 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
     } else {
         is_containable(vector)
     };
-    let contain = nesting == 0 && containable && task.contain_faults;
+    let interrupts_were_enabled = frame.rflags & INTERRUPT_FLAG != 0;
+    let contain = nesting == 0
+        && containable
+        && task.contain_faults
+        && (from_user || !crate::task::global_locks_held(interrupts_were_enabled));
     let heading = if task.expects_fault && contain {
         "expected exception"
     } else {

@@ -11,8 +11,9 @@
 //! | 0x20 (0x23 with RPL 3) | user code (64-bit) |
 //! | 0x28 | TSS (two slots) |
 //!
-//! The TSS's interrupt stack table gives the double-fault, NMI and machine-check handlers
-//! known-good stacks (so a stack overflow reports instead of triple-faulting), and its `rsp0` is
+//! The TSS's interrupt stack table gives the double-fault, NMI, machine-check and page-fault
+//! handlers known-good stacks (so a stack overflow is reported, and contained in a task with
+//! fault containment, instead of triple-faulting), and its `rsp0` is
 //! the stack the CPU switches to when an interrupt or exception arrives in ring 3:
 //! `arch::user_mode` points it at the running process task's kernel stack before every entry
 //! to ring 3.
@@ -30,6 +31,12 @@ pub const DOUBLE_FAULT_IST_INDEX: u16 = 0;
 pub const NMI_IST_INDEX: u16 = 1;
 /// IST slot of the machine-check stack.
 pub const MACHINE_CHECK_IST_INDEX: u16 = 2;
+/// IST slot of the page-fault stack: a task that ran off its stack into the guard page gets
+/// its page fault reported (and contained) instead of a double fault. Page faults never nest
+/// (a second one while the handler runs is fatal, and the handler runs with interrupts
+/// disabled and never switches tasks except to abandon the faulting one for good), so one
+/// stack serves every page fault, from ring 3 too.
+pub const PAGE_FAULT_IST_INDEX: u16 = 3;
 
 const IST_STACK_SIZE: usize = 16 * 1024;
 
@@ -40,6 +47,7 @@ struct IstStack([u8; IST_STACK_SIZE]);
 static mut DOUBLE_FAULT_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 static mut NMI_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 static mut MACHINE_CHECK_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
+static mut PAGE_FAULT_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 
 fn stack_top(stack: *const IstStack) -> VirtAddr {
     VirtAddr::from_ptr(stack) + IST_STACK_SIZE as u64
@@ -71,6 +79,8 @@ static GDT: Lazy<(GlobalDescriptorTable, Selectors)> = Lazy::new(|| {
         (*tss).interrupt_stack_table[NMI_IST_INDEX as usize] = stack_top(&raw const NMI_STACK);
         (*tss).interrupt_stack_table[MACHINE_CHECK_IST_INDEX as usize] =
             stack_top(&raw const MACHINE_CHECK_STACK);
+        (*tss).interrupt_stack_table[PAGE_FAULT_IST_INDEX as usize] =
+            stack_top(&raw const PAGE_FAULT_STACK);
     }
     let mut gdt = GlobalDescriptorTable::new();
     let kernel_code = gdt.append(Descriptor::kernel_code_segment());

@@ -138,7 +138,9 @@ static IDT: Lazy<InterruptDescriptorTable> = Lazy::new(|| {
         idt.stack_segment_fault.set_handler_addr(stub_address(12));
         idt.general_protection_fault
             .set_handler_addr(stub_address(13));
-        idt.page_fault.set_handler_addr(stub_address(14));
+        idt.page_fault
+            .set_handler_addr(stub_address(14))
+            .set_stack_index(gdt::PAGE_FAULT_IST_INDEX);
         idt.x87_floating_point.set_handler_addr(stub_address(16));
         idt.alignment_check.set_handler_addr(stub_address(17));
         idt.machine_check

@@ -40,7 +40,7 @@ use crate::ipc::{self, ReplySender, Sender};
 use crate::memory::ContiguousPages;
 use crate::services::mmio_space::MmioSpace;
 use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY};
-use crate::task::{self, TaskHandle};
+use crate::task::{self, TaskHandle, TaskSlot};
 use hyperv::mmio::Placement;
 
 /// A GPU call: what a process asks of the dxg driver.
@@ -103,7 +103,7 @@ struct OpenChannel {
     id: ChannelId,
     rings: Option<ChannelRings<PhysicalMemory>>,
     /// The ring pages; freed only when the channel is closed (the host is done with them).
-    _pages: Option<ContiguousPages>,
+    pages: Option<ContiguousPages>,
     backlog: VecDeque<OutgoingPacket>,
 }
 
@@ -133,6 +133,8 @@ struct DxgTask {
     /// Deadlines (timer ticks) of adapters waiting to start, with their PCI function ids.
     starting_adapters: Deadlines<AdapterId>,
     pci_functions: BTreeMap<AdapterId, u32>,
+    /// Messages handled by this instance (for fault injection).
+    handled: u64,
 }
 
 /// What [`spawn`] returns: the clients, the adapter events and the task.
@@ -143,87 +145,198 @@ pub struct DxgHandles {
     pub objects: ObjectCountClient,
     /// The adapter state changes.
     pub adapter_events: ipc::Receiver<AdapterEvent>,
-    /// The task.
-    pub task: TaskHandle<()>,
+    /// The task and its state.
+    pub task: DxgTaskHandle,
 }
 
-/// Spawns the dxg task; it registers with the bus task as `subscriber`.
+/// The kernel's handle on a running dxg task.
+pub struct DxgTaskHandle {
+    task: TaskHandle<()>,
+    slot: TaskSlot<DxgRun>,
+    stop: Sender<()>,
+}
+
+/// How long releasing a dead dxg task's state waits for its channels' closes.
+const RELEASE_WAIT_MILLISECONDS: u64 = 1_000;
+
+impl DxgTaskHandle {
+    /// Whether the task has ended (normally or by a contained fault).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Asks the task to end (pending calls then fail with STATUS_DEVICE_REMOVED).
+    pub fn stop(&self) {
+        let _ = self.stop.try_send(());
+    }
+
+    /// Waits for the task to end, then releases its state (taken back from its slot): the
+    /// channels are closed (each close confirmed by the bus, within a bound; ring pages of a
+    /// close never confirmed are kept, since the host may still write them), the IO space goes
+    /// back to the MMIO pool, and dropping the rest ends every waiting call (its caller sees
+    /// the service gone: STATUS_DEVICE_REMOVED) and closes the task's channel ends. `Err`: the
+    /// fault that ended the task.
+    pub fn join_and_release(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(false)
+    }
+
+    /// As [`Self::join_and_release`], after VMBus was unloaded: the host has forgotten every
+    /// channel and GPADL, so the ring pages are freed without waiting for closes.
+    pub fn join_and_release_after_unload(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(true)
+    }
+
+    fn join_and_release_with(self, unloaded: bool) -> Result<(), crate::task::TaskFault> {
+        let DxgTaskHandle { task, slot, .. } = self;
+        let owner = task.task().clone();
+        let result = task.join();
+        if let Some(mut run) = slot.reclaim(&owner) {
+            if unloaded {
+                run.state.channels.clear();
+            }
+            run.release();
+        }
+        result
+    }
+}
+
+/// The dxg task's state, owned through its [`TaskSlot`] so that a contained fault releases
+/// it: the dxg core, the channels' rings, the waiting calls, and the task's channel ends.
+struct DxgRun {
+    state: DxgTask,
+    events: ipc::Receiver<BusEvent>,
+    pci_functions: ipc::Receiver<PciFunction>,
+    calls: ipc::Receiver<ipc::Request<GpuCall, GpuReply>>,
+    object_queries: ipc::Receiver<ipc::Request<ProcessId, u64>>,
+    stop: ipc::Receiver<()>,
+}
+
+/// Spawns the dxg task with fault containment; it registers with the bus task as
+/// `subscriber` and takes GPU-PV functions from `pci_functions`. `None` when the bus task is
+/// gone.
 pub fn spawn(
     bus: Sender<BusMessage>,
     subscriber: SubscriberId,
     pci_functions: ipc::Receiver<PciFunction>,
     mmio: MmioSpace,
-) -> DxgHandles {
+) -> Option<DxgHandles> {
     let (client, calls) = ipc::service::<GpuCall, GpuReply>(64);
     let (objects, object_queries) = ipc::service::<ProcessId, u64>(8);
     let (adapter_events, adapter_event_receiver) = ipc::channel(ADAPTER_EVENT_CAPACITY);
-    let handle = task::spawn("dxg", move || {
-        let (events_sender, events) = ipc::channel(EVENT_CAPACITY);
-        let mut state = DxgTask {
-            driver: Driver::new(DriverConfig::default()),
-            bus,
-            subscriber,
-            relids: BTreeMap::new(),
-            channels: BTreeMap::new(),
-            io_space: None,
-            mmio,
-            pending: BTreeMap::new(),
-            receive_buffer: Vec::new(),
-            adapter_events,
-            replies: Deadlines::new(),
-            starting_adapters: Deadlines::new(),
-            pci_functions: BTreeMap::new(),
-        };
-        if !state.bus_send(BusMessage::Register {
-            subscriber,
-            events: events_sender,
-        }) {
-            return;
+    let (stop, stop_receiver) = ipc::channel(1);
+    let (events_sender, events) = ipc::channel(EVENT_CAPACITY);
+    let state = DxgTask {
+        driver: Driver::new(DriverConfig::default()),
+        bus,
+        subscriber,
+        relids: BTreeMap::new(),
+        channels: BTreeMap::new(),
+        io_space: None,
+        mmio,
+        pending: BTreeMap::new(),
+        receive_buffer: Vec::new(),
+        adapter_events,
+        replies: Deadlines::new(),
+        starting_adapters: Deadlines::new(),
+        pci_functions: BTreeMap::new(),
+        handled: 0,
+    };
+    if !state.bus_send(BusMessage::Register {
+        subscriber,
+        events: events_sender,
+    }) {
+        return None;
+    }
+    for class in [class::DXG_GLOBAL, class::DXG_VIRTUAL_GPU] {
+        state.request(BusRequest::Subscribe { class, subscriber });
+    }
+    let slot = TaskSlot::new(DxgRun {
+        state,
+        events,
+        pci_functions,
+        calls,
+        object_queries,
+        stop: stop_receiver,
+    });
+    let task_slot = slot.clone();
+    let task = task::Builder::new("dxg").contain_faults().spawn(move || {
+        if let Some(mut run) = task_slot.enter() {
+            run.serve();
         }
-        for class in [class::DXG_GLOBAL, class::DXG_VIRTUAL_GPU] {
-            state.request(BusRequest::Subscribe { class, subscriber });
-        }
+    });
+    Some(DxgHandles {
+        gpu: client,
+        objects,
+        adapter_events: adapter_event_receiver,
+        task: DxgTaskHandle { task, slot, stop },
+    })
+}
+
+impl DxgRun {
+    /// The task's loop: bus events, PCI functions, object queries and GPU calls, until the
+    /// clients are gone (and no call waits) or the kernel asks it to stop.
+    fn serve(&mut self) {
+        let DxgRun {
+            state,
+            events,
+            pci_functions,
+            calls,
+            object_queries,
+            stop,
+        } = self;
+        // A closed channel is always ready: it leaves the wait's sources, or the task would
+        // never block again (a vPCI task that ended closes `pci_functions`).
+        let mut functions_open = true;
+        let mut queries_open = true;
+        let mut calls_open = true;
         loop {
+            crate::faults::checkpoint(crate::faults::Driver::Dxg, state.handled);
             let mut progressed = false;
-            while let Ok(event) = events.try_recv() {
-                progressed = true;
-                state.on_bus_event(event);
-            }
-            while let Ok(function) = pci_functions.try_recv() {
-                progressed = true;
-                let mut config = function.config;
-                match state.driver.probe_pci_function(
-                    function.id,
-                    function.device_id,
-                    config.as_mut(),
-                ) {
-                    Ok(adapter) => {
-                        log::debug!(
-                            "dxg: PCI function {:#x} is adapter {adapter:?}",
-                            function.id
-                        );
-                        state.starting_adapters.start(
-                            adapter,
-                            crate::clock::ticks(),
-                            crate::clock::milliseconds_to_ticks(
-                                super::host_waits::adapter_start_milliseconds(),
-                            ),
-                        );
-                        state.pci_functions.insert(adapter, function.id);
+            loop {
+                match events.try_recv() {
+                    Ok(event) => {
+                        progressed = true;
+                        state.handled += 1;
+                        state.on_bus_event(event);
                     }
-                    Err(error) => {
-                        log::warn!("dxg: PCI function {:#x} rejected: {error:?}", function.id)
+                    Err(ipc::TryRecvError::Empty) => break,
+                    // The bus task has ended: no channel can be used any more.
+                    Err(ipc::TryRecvError::Closed) => return,
+                }
+            }
+            loop {
+                match pci_functions.try_recv() {
+                    Ok(function) => {
+                        progressed = true;
+                        state.handled += 1;
+                        state.probe(function);
+                    }
+                    Err(ipc::TryRecvError::Empty) => break,
+                    Err(ipc::TryRecvError::Closed) => {
+                        functions_open = false;
+                        break;
                     }
                 }
             }
-            while let Ok(query) = object_queries.try_recv() {
-                progressed = true;
-                let (process, reply) = query.into_parts();
-                let _ = reply.send(state.object_count(process));
+            loop {
+                match object_queries.try_recv() {
+                    Ok(query) => {
+                        progressed = true;
+                        state.handled += 1;
+                        let (process, reply) = query.into_parts();
+                        let _ = reply.send(state.object_count(process));
+                    }
+                    Err(ipc::TryRecvError::Empty) => break,
+                    Err(ipc::TryRecvError::Closed) => {
+                        queries_open = false;
+                        break;
+                    }
+                }
             }
             match calls.try_recv() {
                 Ok(call) => {
                     progressed = true;
+                    state.handled += 1;
                     let (GpuCall { process, request }, reply) = call.into_parts();
                     let ticket = state.driver.submit(process, request);
                     state.pending.insert(ticket, PendingCall { process, reply });
@@ -232,25 +345,59 @@ pub fn spawn(
                     state.close_all();
                     return;
                 }
-                Err(_) => {}
+                Err(ipc::TryRecvError::Closed) => calls_open = false,
+                Err(ipc::TryRecvError::Empty) => {}
+            }
+            if !matches!(stop.try_recv(), Err(ipc::TryRecvError::Empty)) {
+                return;
             }
             state.cancel_abandoned_calls();
             state.run_actions();
             state.end_expired_waits();
             if !progressed {
-                let deadline = state.next_deadline();
-                ipc::select_until(
-                    &[&events, &pci_functions, &calls, &object_queries],
-                    deadline,
-                );
+                let candidates: [(&dyn ipc::Selectable, bool); 5] = [
+                    (&*events, true),
+                    (&*pci_functions, functions_open),
+                    (&*calls, calls_open),
+                    (&*object_queries, queries_open),
+                    (&*stop, true),
+                ];
+                let mut sources: [&dyn ipc::Selectable; 5] = [&*stop; 5];
+                let mut count = 0;
+                for (source, open) in candidates {
+                    if open {
+                        sources[count] = source;
+                        count += 1;
+                    }
+                }
+                ipc::select_until(&sources[..count], state.next_deadline());
             }
         }
-    });
-    DxgHandles {
-        gpu: client,
-        objects,
-        adapter_events: adapter_event_receiver,
-        task: handle,
+    }
+
+    /// Releases what the task held (see [`DxgTaskHandle::join_and_release`]).
+    fn release(&mut self) {
+        self.state.close_all();
+        let deadline =
+            crate::clock::ticks() + crate::clock::milliseconds_to_ticks(RELEASE_WAIT_MILLISECONDS);
+        while !self.state.channels.is_empty() {
+            match self.events.recv_until(deadline) {
+                Ok(DriverEvent::Closed { relid }) => {
+                    self.state.channels.remove(&relid);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        for (relid, channel) in core::mem::take(&mut self.state.channels) {
+            log::warn!("dxg: the close of relid {relid} was not confirmed; its ring pages stay");
+            core::mem::forget(channel.pages);
+        }
+        if let Some(base) = self.state.io_space.take()
+            && let Err(error) = self.state.mmio.free(base)
+        {
+            log::warn!("dxg: returning the io space at {base:#x}: {error}");
+        }
     }
 }
 
@@ -259,6 +406,31 @@ fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
 }
 
 impl DxgTask {
+    /// Probes a GPU-PV function from the virtual PCI layer: a new adapter, waiting to start.
+    fn probe(&mut self, function: PciFunction) {
+        let mut config = function.config;
+        match self
+            .driver
+            .probe_pci_function(function.id, function.device_id, config.as_mut())
+        {
+            Ok(adapter) => {
+                log::debug!(
+                    "dxg: PCI function {:#x} is adapter {adapter:?}",
+                    function.id
+                );
+                self.starting_adapters.start(
+                    adapter,
+                    crate::clock::ticks(),
+                    crate::clock::milliseconds_to_ticks(
+                        super::host_waits::adapter_start_milliseconds(),
+                    ),
+                );
+                self.pci_functions.insert(adapter, function.id);
+            }
+            Err(error) => log::warn!("dxg: PCI function {:#x} rejected: {error:?}", function.id),
+        }
+    }
+
     /// The objects `process` holds in the dxg core, open adapter references included.
     fn object_count(&self, process: ProcessId) -> u64 {
         self.driver.process(process).map_or(0, |entry| {
@@ -536,7 +708,7 @@ impl DxgTask {
             OpenChannel {
                 id,
                 rings: None,
-                _pages: Some(pages),
+                pages: Some(pages),
                 backlog: VecDeque::new(),
             },
         );

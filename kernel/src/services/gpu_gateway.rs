@@ -8,9 +8,22 @@
 //! mapped into the process's view region. When the process ends, [`GpuGateway::on_exit`] lets
 //! the translator destroy the host process (DESTROYPROCESS releases everything it still owns);
 //! the views go with the address space, which never frees the IO-space frames it borrowed.
+//!
+//! Restarts of the dxg task (`services::supervisor`): a gateway made with
+//! [`DxgGateway::supervised`] reaches dxg through a [`GpuLink`], which the supervisor points at
+//! each new instance. At the process's first call after a restart, the gateway drops what it
+//! had with the dead driver: the translator's views are unmapped from the process (a later
+//! touch is a contained process fault), its handles are forgotten, and every call answers
+//! STATUS_DEVICE_REMOVED until the process opens an adapter again (EnumAdapters2/3 and
+//! OpenAdapterFromLuid go through, to the restarted adapter). A call that was waiting when the
+//! driver died gets STATUS_DEVICE_REMOVED too (its reply was dropped with the dead state).
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+
+use spin::Mutex;
+use userlib::sys::SyscallNumber;
 
 use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
@@ -26,23 +39,145 @@ use crate::syscall::status::{
 };
 use crate::syscall::{GpuGateway, UserSpace};
 
+/// The current dxg task's clients, and how many times dxg was restarted.
+#[derive(Clone)]
+pub struct GpuEndpoint {
+    /// Counts the dxg task's restarts (0: the first instance).
+    pub generation: u64,
+    /// GPU calls.
+    pub gpu: GpuClient,
+    /// Object counts.
+    pub objects: ObjectCountClient,
+    /// Whether this instance's adapter has become active.
+    pub adapter_active: bool,
+}
+
+/// Where the running dxg task is: shared by the gateways and the supervisor, which replaces
+/// the endpoint at each restart.
+#[derive(Clone)]
+pub struct GpuLink(Arc<Mutex<GpuEndpoint>>);
+
+impl GpuLink {
+    /// A link to the first dxg instance.
+    pub fn new(gpu: GpuClient, objects: ObjectCountClient) -> GpuLink {
+        GpuLink(Arc::new(Mutex::new(GpuEndpoint {
+            generation: 0,
+            gpu,
+            objects,
+            adapter_active: false,
+        })))
+    }
+
+    /// The current endpoint.
+    pub fn current(&self) -> GpuEndpoint {
+        self.0.lock().clone()
+    }
+
+    /// Points the link at a restarted dxg task.
+    pub fn replace(&self, gpu: GpuClient, objects: ObjectCountClient) {
+        let mut endpoint = self.0.lock();
+        endpoint.generation += 1;
+        endpoint.gpu = gpu;
+        endpoint.objects = objects;
+        endpoint.adapter_active = false;
+    }
+
+    /// Records that the current instance's adapter became active.
+    pub fn set_adapter_active(&self) {
+        self.0.lock().adapter_active = true;
+    }
+
+    /// Waits (polling, at most `milliseconds`) until the current instance's adapter is active
+    /// and at least `generation` restarts happened; whether it did.
+    pub fn wait_for_adapter(&self, generation: u64, milliseconds: u64) -> bool {
+        let mut waited = 0;
+        loop {
+            let endpoint = self.current();
+            if endpoint.generation >= generation && endpoint.adapter_active {
+                return true;
+            }
+            if waited >= milliseconds {
+                return false;
+            }
+            crate::task::sleep_milliseconds(10);
+            waited += 10;
+        }
+    }
+}
+
 /// A process's D3DKMT service (see the module docs).
 pub struct DxgGateway {
     gpu: GpuClient,
     objects: Option<ObjectCountClient>,
     name: String,
     translator: Option<Translator>,
+    /// The supervised dxg task, when the gateway follows its restarts.
+    link: Option<GpuLink>,
+    /// The dxg generation `gpu` and the translator belong to.
+    generation: u64,
+    /// The adapter died under the process, which has not opened one again.
+    adapter_removed: bool,
 }
 
 impl DxgGateway {
-    /// A gateway for the process called `name`, talking to the dxg task through `gpu`.
+    /// A gateway for the process called `name`, talking to the dxg task through `gpu` (a
+    /// fixed dxg instance: after its end, calls answer STATUS_DEVICE_REMOVED).
     pub fn new(gpu: GpuClient, name: &str) -> DxgGateway {
         DxgGateway {
             gpu,
             objects: None,
             name: String::from(name),
             translator: None,
+            link: None,
+            generation: 0,
+            adapter_removed: false,
         }
+    }
+
+    /// A gateway for the process called `name` that follows the dxg task's restarts through
+    /// `link` (object counts included).
+    pub fn supervised(link: GpuLink, name: &str) -> DxgGateway {
+        let endpoint = link.current();
+        DxgGateway {
+            gpu: endpoint.gpu,
+            objects: Some(endpoint.objects),
+            name: String::from(name),
+            translator: None,
+            link: Some(link),
+            generation: endpoint.generation,
+            adapter_removed: false,
+        }
+    }
+
+    /// After a restart of dxg: ends everything the process had with the dead instance (its
+    /// views unmapped, its handles forgotten) and moves to the new one.
+    fn follow_restart(&mut self, process: ProcessId, user: &mut UserSpace<'_>) {
+        let Some(link) = &self.link else {
+            return;
+        };
+        let endpoint = link.current();
+        if endpoint.generation == self.generation {
+            return;
+        }
+        if let Some(mut translator) = self.translator.take() {
+            let mut environment = KernelEnvironment {
+                gpu: &self.gpu,
+                process: dxg::core::ProcessId(process.0),
+                user: Some(user),
+            };
+            // Unmaps every view; the DestroyProcess it sends finds the old dxg gone.
+            translator.exit(&mut environment);
+            self.adapter_removed = true;
+            log::info!(
+                "gateway: {}: the GPU adapter was removed (dxg restarted); views unmapped",
+                self.name
+            );
+        }
+        self.gpu = endpoint.gpu;
+        if self.objects.is_some() {
+            self.objects = Some(endpoint.objects);
+        }
+        self.generation = endpoint.generation;
     }
 
     /// Lets the process ask for its dxg object count (`DxgObjectCount`); without it the query
@@ -51,6 +186,18 @@ impl DxgGateway {
         self.objects = Some(objects);
         self
     }
+}
+
+/// Calls a process may make after its adapter was removed: those that find and open the
+/// adapter again.
+fn reopens_adapter(number: u32) -> bool {
+    [
+        SyscallNumber::EnumAdapters2,
+        SyscallNumber::EnumAdapters3,
+        SyscallNumber::OpenAdapterFromLuid,
+    ]
+    .into_iter()
+    .any(|call| call as u32 == number)
 }
 
 impl GpuGateway for DxgGateway {
@@ -62,6 +209,10 @@ impl GpuGateway for DxgGateway {
         user: &mut UserSpace<'_>,
         arg2: u64,
     ) -> i32 {
+        self.follow_restart(process, user);
+        if self.adapter_removed && !reopens_adapter(number) {
+            return STATUS_DEVICE_REMOVED;
+        }
         let translator = self
             .translator
             .get_or_insert_with(|| Translator::new(process.0, &self.name));
@@ -70,7 +221,11 @@ impl GpuGateway for DxgGateway {
             process: dxg::core::ProcessId(process.0),
             user: Some(user),
         };
-        translator.call(&mut environment, number, arguments, arg2)
+        let status = translator.call(&mut environment, number, arguments, arg2);
+        if status >= 0 && number == SyscallNumber::OpenAdapterFromLuid as u32 {
+            self.adapter_removed = false;
+        }
+        status
     }
 
     fn object_count(&mut self, process: ProcessId) -> Result<u64, i32> {

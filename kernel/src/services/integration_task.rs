@@ -84,13 +84,14 @@ struct IntegrationTask {
 }
 
 /// Spawns the task; it registers with the bus task as `subscriber`. Accepted shutdown and
-/// restart requests arrive on the returned receiver.
-pub fn spawn(
+/// restart requests are sent to `requests` (the supervisor starts the task again on the same
+/// channel after a VMBus restart).
+pub fn spawn_with_requests(
     bus_task: Sender<BusMessage>,
     subscriber: SubscriberId,
     identity: GuestIdentity,
-) -> (Receiver<ShutdownRequest>, IntegrationHandle) {
-    let (requests, request_receiver) = ipc::channel(4);
+    requests: Sender<ShutdownRequest>,
+) -> IntegrationHandle {
     let (stop, stop_receiver) = ipc::channel::<()>(1);
     let task = task::spawn("integration", move || {
         let mut state = IntegrationTask {
@@ -121,7 +122,7 @@ pub fn spawn(
         }
         state.stop(&events);
     });
-    (request_receiver, IntegrationHandle { stop, task })
+    IntegrationHandle { stop, task }
 }
 
 impl IntegrationTask {

@@ -19,6 +19,7 @@ pub mod gpu_gateway;
 pub mod host_waits;
 pub mod integration_task;
 pub mod mmio_space;
+pub mod supervisor;
 pub mod vmbus_task;
 pub mod vpci_task;
 
@@ -40,7 +41,7 @@ use crate::hypervisor::{self, Backend};
 use crate::ipc::Receiver;
 use crate::process::{self, ProcessExit, images};
 use crate::syscall::FramebufferGrant;
-use crate::task::{self, TaskHandle};
+use crate::task;
 
 /// What the kernel hands the service start-up.
 pub struct ServiceContext {
@@ -116,16 +117,15 @@ const INTEGRATION_SUBSCRIBER: SubscriberId = SubscriberId(0x0f);
 
 /// The running GPU driver stack.
 pub struct GpuStack {
-    /// Makes GPU calls to the dxg task.
+    /// Makes GPU calls to the first dxg task (a restarted one is reached through `link`).
     pub gpu: dxg_task::GpuClient,
-    /// Asks the dxg task for a process's object count.
+    /// Asks the first dxg task for a process's object count.
     pub objects: dxg_task::ObjectCountClient,
-    bus: vmbus_task::BusHandle,
-    dxg: TaskHandle<()>,
-    vpci: vpci_task::VpciHandle,
+    /// The current dxg task, followed across restarts (what process gateways use).
+    pub link: gpu_gateway::GpuLink,
+    supervisor: supervisor::SupervisorHandle,
     /// Shutdown and restart requests of the host (the shutdown integration service).
     pub host_requests: Receiver<integration_task::ShutdownRequest>,
-    integration: integration_task::IntegrationHandle,
     /// Whether the platform is real Hyper-V (not the emulator).
     pub on_real_hyperv: bool,
 }
@@ -152,31 +152,40 @@ impl GpuStack {
             Some(connection) => hvdiag!("vmbus version={version} connection={connection}"),
             None => hvdiag!("vmbus version={version} connection=unknown"),
         }
-        let (host_requests, integration) = integration_task::spawn(
+        let (host_request_sender, host_requests) = crate::ipc::channel(4);
+        let integration = integration_task::spawn_with_requests(
             bus.requests.clone(),
             INTEGRATION_SUBSCRIBER,
             GuestIdentity::default(),
+            host_request_sender.clone(),
         );
         diagnostics::enter(Stage::Offers);
         check_offers(&offers)?;
         diagnostics::enter(Stage::VpciD0);
         let mmio = boot_mmio_space()?;
-        let (pci_functions, vpci) =
-            vpci_task::spawn(bus.requests.clone(), VPCI_SUBSCRIBER, mmio.clone());
-        let dxg_task::DxgHandles {
-            gpu,
-            objects,
+        let supervisor::Started {
+            link,
             adapter_events,
-            task: dxg,
-        } = dxg_task::spawn(bus.requests.clone(), DXG_SUBSCRIBER, pci_functions, mmio);
-        let stack = GpuStack {
-            gpu,
-            objects,
+            supervisor,
+        } = supervisor::start(
+            supervisor::DriverContext {
+                bus: bus.requests.clone(),
+                integration_subscriber: INTEGRATION_SUBSCRIBER,
+                host_requests: host_request_sender,
+                vpci_subscriber: VPCI_SUBSCRIBER,
+                dxg_subscriber: DXG_SUBSCRIBER,
+                mmio,
+            },
             bus,
-            dxg,
-            vpci,
-            host_requests,
             integration,
+        )?;
+        let first = link.current();
+        let stack = GpuStack {
+            gpu: first.gpu,
+            objects: first.objects,
+            link,
+            supervisor,
+            host_requests,
             on_real_hyperv: backend_is_real,
         };
         if !wait_for_adapter(&adapter_events, wait_milliseconds) {
@@ -193,22 +202,15 @@ impl GpuStack {
         let GpuStack {
             gpu,
             objects,
-            bus,
-            dxg,
-            vpci,
-            integration,
+            link,
+            supervisor,
             ..
         } = self;
         drop(gpu);
         drop(objects);
-        let dxg_result = dxg.join();
-        let vpci_result = vpci.stop().join();
-        let integration_result = integration.stop().join();
-        let bus_result = bus.shut_down().join();
-        dxg_result.map_err(|fault| format!("dxg task faulted: {fault:?}"))?;
-        vpci_result.map_err(|fault| format!("vPCI task faulted: {fault:?}"))?;
-        integration_result.map_err(|fault| format!("integration task faulted: {fault:?}"))?;
-        bus_result.map_err(|fault| format!("bus task faulted: {fault:?}"))
+        drop(link);
+        // dxg, vPCI, the integration services, then the bus (UNLOAD).
+        supervisor.shut_down()
     }
 }
 
@@ -308,7 +310,8 @@ const DEMO_APPLICATIONS: [(&str, u64, bool, bool); 3] = [
 pub fn run(context: &ServiceContext) -> Result<(), String> {
     host_waits::configure(context.boot_info.command_line());
     let stack = GpuStack::start(5_000)?;
-    let check = report_gpupv_check(&stack.gpu)?;
+    // The current dxg instance (a restarted one, when a fault came during the bring-up).
+    let check = report_gpupv_check(&stack.link.current().gpu)?;
     run_gpupv_check_application(&stack)?;
     diagnostics::finish_ok();
     let framebuffer = context.boot_info.framebuffer().copied();
@@ -428,8 +431,7 @@ fn run_gpupv_check_application(stack: &GpuStack) -> Result<(), String> {
     let name = "gpupv-check";
     let image = images::find(name).ok_or_else(|| format!("no embedded application {name}"))?;
     let console = crate::syscall::ConsoleCapture::default();
-    let gateway = gpu_gateway::DxgGateway::new(stack.gpu.clone(), name)
-        .with_object_counts(stack.objects.clone());
+    let gateway = gpu_gateway::DxgGateway::supervised(stack.link.clone(), name);
     let handle = process::Builder::new(name, image)
         .capture_console(console.clone())
         .spawn(Box::new(gateway))
@@ -491,7 +493,10 @@ fn run_applications(
         if let Some(grant) = grant {
             builder = builder.framebuffer(grant);
         }
-        let gateway = Box::new(gpu_gateway::DxgGateway::new(stack.gpu.clone(), name));
+        let gateway = Box::new(gpu_gateway::DxgGateway::supervised(
+            stack.link.clone(),
+            name,
+        ));
         let handle = builder
             .spawn(gateway)
             .map_err(|error| format!("{name}: spawn failed: {error:?}"))?;

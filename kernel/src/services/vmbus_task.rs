@@ -38,7 +38,7 @@ use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::hypervisor::{Backend, com2};
 use crate::interrupts;
 use crate::ipc::{self, InterruptSignal, Receiver, RecvTimeoutError, Sender, TrySendError};
-use crate::task::{self, TaskHandle};
+use crate::task::{self, TaskHandle, TaskSlot};
 
 /// Events for a device task.
 pub type BusEvent = DriverEvent<PhysicalMemory>;
@@ -157,6 +157,36 @@ pub struct BusHandle {
     task: TaskHandle<()>,
     /// The host's message connection id, stored when offers are listed (0: not yet).
     connection_id: Arc<AtomicU32>,
+    slot: TaskSlot<BusRun>,
+}
+
+/// How long a restart waits for the host's UNLOAD_RESPONSE (the bus driver's own bound,
+/// `TimeBounds::unload_microseconds`, ends the wait first).
+const RESTART_UNLOAD_MILLISECONDS: u64 = 30_000;
+
+/// Why the bus could not be restarted (it stays down).
+#[derive(Debug)]
+pub enum RestartError {
+    /// The task's state was lost (it faulted before storing it).
+    StateLost,
+    /// The negotiated version has no UNLOAD (below VMBus 3.0): the host keeps the old
+    /// connection, so there is no clean new one.
+    NoUnload,
+    /// UNLOAD failed or was not answered in time.
+    Unload(BusError),
+}
+
+impl core::fmt::Display for RestartError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RestartError::StateLost => write!(formatter, "the bus state was lost"),
+            RestartError::NoUnload => write!(
+                formatter,
+                "the negotiated VMBus version has no UNLOAD (below 3.0)"
+            ),
+            RestartError::Unload(error) => write!(formatter, "UNLOAD: {error}"),
+        }
+    }
 }
 
 impl BusHandle {
@@ -194,6 +224,57 @@ impl BusHandle {
         let _ = self.requests.send(BusMessage::Shutdown);
         self.task
     }
+
+    /// Whether the task has ended (normally or by a contained fault).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Joins the ended bus task (`Err`: the fault that ended it) and takes its state back from
+    /// its slot; [`StoppedBus::restart`] then starts a new connection the way Linux's kexec
+    /// path does: UNLOAD
+    /// (the host closes every channel and forgets every GPADL), UNLOAD_RESPONSE, the SynIC
+    /// torn down and the connection pages freed, then a new bus task on the same backend and
+    /// interrupt route that sends a fresh INITIATE_CONTACT and gets fresh offers. Every
+    /// driver above must restart: its channels are gone (its event channel closes when the old
+    /// state is dropped here).
+    pub fn join_stopped(self) -> (Result<(), crate::task::TaskFault>, Option<StoppedBus>) {
+        let BusHandle { task, slot, .. } = self;
+        let owner = task.task().clone();
+        let result = task.join();
+        (result, slot.reclaim(&owner).map(StoppedBus))
+    }
+}
+
+/// The state of a bus task that ended, as [`BusHandle::join_stopped`] took it back.
+pub struct StoppedBus(BusRun);
+
+impl StoppedBus {
+    /// Starts a new connection on the old one's backend (see [`BusHandle::join_stopped`]).
+    pub fn restart(self) -> Result<BusHandle, RestartError> {
+        self.0.restart()
+    }
+}
+
+/// The bus task's state, owned through its [`TaskSlot`] so that a contained fault leaves it
+/// to the supervisor: the bus driver (SynIC, connection pages, the connection), the
+/// interrupt route, the subscribers' event channels and the request channel.
+struct BusRun {
+    /// The backend until the driver is started.
+    backend: Option<Backend>,
+    memory: Option<PhysicalMemory>,
+    bus: Option<BusDriver<Backend, PhysicalMemory>>,
+    vector: u8,
+    gsi: Option<u32>,
+    max_version: Option<Version>,
+    signal: InterruptSignal,
+    requests: Receiver<BusMessage>,
+    connection_id: Arc<AtomicU32>,
+    subscribers: Subscribers,
+    waiting_for_offers: Vec<Sender<OfferList>>,
+    shutting_down: bool,
+    /// Messages handled by this instance (for fault injection).
+    handled: u64,
 }
 
 /// Routes the platform's interrupt to a fresh signal; returns the vector and what to undo.
@@ -225,32 +306,66 @@ pub fn spawn_with_version(
 ) -> Result<BusHandle, StartError> {
     let signal = InterruptSignal::new();
     let (vector, gsi) = route_interrupt(&backend, &signal)?;
+    Ok(spawn_run(
+        backend,
+        memory,
+        vector,
+        gsi,
+        max_version,
+        signal,
+        Arc::new(AtomicU32::new(0)),
+    ))
+}
+
+/// Spawns a bus task, with fault containment, on an interrupt route already made.
+fn spawn_run(
+    backend: Backend,
+    memory: PhysicalMemory,
+    vector: u8,
+    gsi: Option<u32>,
+    max_version: Option<Version>,
+    signal: InterruptSignal,
+    connection_id: Arc<AtomicU32>,
+) -> BusHandle {
     let (requests, receiver) = ipc::channel(64);
-    let connection_id = Arc::new(AtomicU32::new(0));
-    let connection_slot = connection_id.clone();
-    let task = task::spawn("vmbus", move || {
-        let result = run(
-            backend,
-            memory,
-            vector,
-            max_version,
-            &signal,
-            &receiver,
-            &connection_slot,
-        );
-        if let Some(gsi) = gsi {
+    let slot = TaskSlot::new(BusRun {
+        backend: Some(backend),
+        memory: Some(memory),
+        bus: None,
+        vector,
+        gsi,
+        max_version,
+        signal,
+        requests: receiver,
+        connection_id: connection_id.clone(),
+        subscribers: Subscribers {
+            channels: BTreeMap::new(),
+            dropped: 0,
+        },
+        waiting_for_offers: Vec::new(),
+        shutting_down: false,
+        handled: 0,
+    });
+    let task_slot = slot.clone();
+    let task = task::Builder::new("vmbus").contain_faults().spawn(move || {
+        let Some(mut run) = task_slot.enter() else {
+            return;
+        };
+        let result = run.run();
+        if let Some(gsi) = run.gsi {
             interrupts::mask_gsi(gsi);
         }
-        interrupts::unregister(vector);
+        interrupts::unregister(run.vector);
         if let Err(error) = result {
             log::error!("vmbus: bus task ended: {error}");
         }
     });
-    Ok(BusHandle {
+    BusHandle {
         requests,
         task,
         connection_id,
-    })
+        slot,
+    }
 }
 
 /// The kernel's clock for the bus's post retries: the TSC for the time, the scheduler for
@@ -296,126 +411,223 @@ impl Subscribers {
     }
 }
 
-fn run(
-    mut backend: Backend,
-    memory: PhysicalMemory,
-    vector: u8,
-    max_version: Option<Version>,
-    signal: &InterruptSignal,
-    requests: &Receiver<BusMessage>,
-    connection_id: &AtomicU32,
-) -> Result<(), BusError> {
-    // Bytes that arrived before the route existed would never raise a new edge.
-    backend.acknowledge_interrupt();
-    let mut bus = BusDriver::start(
-        backend,
-        memory,
-        &mut KernelPageAllocator,
-        vector,
-        max_version,
-        Box::new(KernelRetryClock),
-    )?;
-    bus.set_time_bounds(super::host_waits::bus_bounds());
-    let mut subscribers = Subscribers {
-        channels: BTreeMap::new(),
-        dropped: 0,
-    };
-    let mut waiting_for_offers: Vec<Sender<OfferList>> = Vec::new();
-    let mut shutting_down = false;
-    loop {
-        // The interrupt path first: a response may already be latched by a synchronous call.
-        signal.take();
-        bus.synic().backend().acknowledge_interrupt();
-        let more_pending = match bus.on_interrupt() {
-            Ok(outcome) => outcome == InterruptOutcome::MorePending,
-            Err(error) => {
-                // The connection is gone (every version refused, or the link broke): tell the
-                // waiters why before the task ends.
-                for reply in waiting_for_offers.drain(..) {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                return Err(error);
-            }
+impl BusRun {
+    /// Starts the bus driver (SynIC, INITIATE_CONTACT) and serves until shut down.
+    fn run(&mut self) -> Result<(), BusError> {
+        let (Some(mut backend), Some(memory)) = (self.backend.take(), self.memory.take()) else {
+            return Err(BusError::ConnectFailed);
         };
+        // Bytes that arrived before the route existed would never raise a new edge.
+        backend.acknowledge_interrupt();
+        let mut bus = BusDriver::start(
+            backend,
+            memory,
+            &mut KernelPageAllocator,
+            self.vector,
+            self.max_version,
+            Box::new(KernelRetryClock),
+        )?;
+        bus.set_time_bounds(super::host_waits::bus_bounds());
+        self.bus = Some(bus);
+        self.serve()
+    }
+
+    fn serve(&mut self) -> Result<(), BusError> {
         loop {
-            match requests.try_recv() {
-                Ok(BusMessage::Register { subscriber, events }) => {
-                    subscribers.channels.insert(subscriber, events);
-                }
-                Ok(BusMessage::Request {
-                    subscriber,
-                    request,
-                }) => {
-                    if let Err(error) = bus.handle(subscriber, request) {
-                        log::warn!("vmbus: request from {subscriber:?} failed: {error}");
+            crate::faults::checkpoint(crate::faults::Driver::Vmbus, self.handled);
+            let BusRun {
+                bus: Some(bus),
+                signal,
+                requests,
+                subscribers,
+                waiting_for_offers,
+                shutting_down,
+                connection_id,
+                handled,
+                ..
+            } = self
+            else {
+                return Err(BusError::ConnectFailed);
+            };
+            // The interrupt path first: a response may already be latched by a synchronous
+            // call.
+            signal.take();
+            bus.synic().backend().acknowledge_interrupt();
+            let more_pending = match bus.on_interrupt() {
+                Ok(outcome) => outcome == InterruptOutcome::MorePending,
+                Err(error) => {
+                    // The connection is gone (every version refused, or the link broke): tell
+                    // the waiters why before the task ends.
+                    for reply in waiting_for_offers.drain(..) {
+                        let _ = reply.send(Err(error.clone()));
                     }
+                    return Err(error);
                 }
-                Ok(BusMessage::ListOffers { reply }) => waiting_for_offers.push(reply),
-                Ok(BusMessage::Mmio { access, reply }) => {
-                    let backend = bus.synic().backend();
-                    let result = match access {
-                        MmioOperation::Read { gpa, size } => backend.mmio_read(gpa, size),
-                        MmioOperation::Write { gpa, size, value } => {
-                            backend.mmio_write(gpa, size, value).map(|()| 0)
+            };
+            loop {
+                let message = match requests.try_recv() {
+                    Ok(message) => message,
+                    Err(ipc::TryRecvError::Empty) => break,
+                    Err(ipc::TryRecvError::Closed) => BusMessage::Shutdown,
+                };
+                *handled += 1;
+                match message {
+                    BusMessage::Register { subscriber, events } => {
+                        subscribers.channels.insert(subscriber, events);
+                    }
+                    BusMessage::Request {
+                        subscriber,
+                        request,
+                    } => {
+                        if let Err(error) = bus.handle(subscriber, request) {
+                            log::warn!("vmbus: request from {subscriber:?} failed: {error}");
                         }
-                    };
-                    let _ = reply.try_send(result);
-                }
-                Ok(BusMessage::ReferenceCounter { reply }) => {
-                    let _ = reply.try_send(bus.synic().backend().reference_counter());
-                }
-                Ok(BusMessage::Shutdown) | Err(ipc::TryRecvError::Closed) => {
-                    if !shutting_down {
-                        shutting_down = true;
-                        bus.unload()?;
                     }
-                    break;
+                    BusMessage::ListOffers { reply } => waiting_for_offers.push(reply),
+                    BusMessage::Mmio { access, reply } => {
+                        let backend = bus.synic().backend();
+                        let result = match access {
+                            MmioOperation::Read { gpa, size } => backend.mmio_read(gpa, size),
+                            MmioOperation::Write { gpa, size, value } => {
+                                backend.mmio_write(gpa, size, value).map(|()| 0)
+                            }
+                        };
+                        let _ = reply.try_send(result);
+                    }
+                    BusMessage::ReferenceCounter { reply } => {
+                        let _ = reply.try_send(bus.synic().backend().reference_counter());
+                    }
+                    BusMessage::Shutdown => {
+                        if !*shutting_down {
+                            *shutting_down = true;
+                            bus.unload()?;
+                        }
+                        break;
+                    }
                 }
-                Err(ipc::TryRecvError::Empty) => break,
+            }
+            bus.check_time_bounds();
+            while let Some(output) = bus.poll_output() {
+                subscribers.deliver(output.subscriber, output.event);
+            }
+            if let Some(failure) = bus.failure()
+                && !waiting_for_offers.is_empty()
+            {
+                for reply in waiting_for_offers.drain(..) {
+                    let _ = reply.send(Err(failure.clone()));
+                }
+            }
+            if bus.is_ready() && !waiting_for_offers.is_empty() {
+                let version = bus.version().unwrap_or(Version::WIN10_V5_3);
+                let offers: Vec<ChannelOffer> = bus.offers().cloned().collect();
+                connection_id.store(bus.message_connection_id().unwrap_or(0), Ordering::Release);
+                for reply in waiting_for_offers.drain(..) {
+                    let _ = reply.send(Ok((version, offers.clone())));
+                }
+            }
+            if *shutting_down && bus.unload_timed_out() {
+                let milliseconds = bus.time_bounds().unload_microseconds / 1000;
+                // Not torn down: the host may still write the SynIC and monitor pages.
+                return Err(BusError::UnloadTimedOut { milliseconds });
+            }
+            if *shutting_down && bus.is_unloaded() {
+                let statistics = bus.statistics();
+                log::debug!(
+                    "vmbus: unloaded ({statistics:?}, {} events dropped)",
+                    subscribers.dropped
+                );
+                if let Some(bus) = self.bus.take() {
+                    bus.shutdown(&mut KernelPageAllocator)?;
+                }
+                return Ok(());
+            }
+            let deadline = bus.next_deadline_microseconds().map(deadline_in_ticks);
+            if more_pending {
+                // Messages may be waiting with no interrupt to come: come back by ourselves.
+                task::yield_now();
+            } else if *shutting_down {
+                ipc::select_until(&[&*signal], deadline);
+            } else {
+                ipc::select_until(&[&*signal, &*requests], deadline);
             }
         }
-        bus.check_time_bounds();
-        while let Some(output) = bus.poll_output() {
-            subscribers.deliver(output.subscriber, output.event);
+    }
+
+    /// The restart after a contained fault (see [`BusHandle::restart`]), run by the
+    /// supervisor on the dead task's state.
+    fn restart(mut self) -> Result<BusHandle, RestartError> {
+        self.waiting_for_offers.clear();
+        let (backend, memory) = match self.bus.take() {
+            Some(bus) => self.unload_and_tear_down(bus)?,
+            // It faulted before starting the driver: nothing was set up.
+            None => (
+                self.backend.take().ok_or(RestartError::StateLost)?,
+                self.memory.take().ok_or(RestartError::StateLost)?,
+            ),
+        };
+        // Only now (the host has forgotten every channel and GPADL) do the drivers' event
+        // channels close: they end, free their rings, and are restarted above the new bus.
+        let BusRun {
+            vector,
+            gsi,
+            max_version,
+            signal,
+            connection_id,
+            ..
+        } = self;
+        connection_id.store(0, Ordering::Release);
+        Ok(spawn_run(
+            backend,
+            memory,
+            vector,
+            gsi,
+            max_version,
+            signal,
+            connection_id,
+        ))
+    }
+
+    /// UNLOAD, the wait for UNLOAD_RESPONSE (bounded), then the SynIC and connection pages
+    /// torn down; gives back the backend and the memory.
+    fn unload_and_tear_down(
+        &mut self,
+        mut bus: BusDriver<Backend, PhysicalMemory>,
+    ) -> Result<(Backend, PhysicalMemory), RestartError> {
+        if !bus.version().is_some_and(Version::supports_unload) {
+            return Err(RestartError::NoUnload);
         }
-        if let Some(failure) = bus.failure()
-            && !waiting_for_offers.is_empty()
-        {
-            for reply in waiting_for_offers.drain(..) {
-                let _ = reply.send(Err(failure.clone()));
+        bus.unload().map_err(RestartError::Unload)?;
+        let deadline = clock::ticks() + clock::milliseconds_to_ticks(RESTART_UNLOAD_MILLISECONDS);
+        while !bus.is_unloaded() {
+            self.signal.take();
+            bus.synic().backend().acknowledge_interrupt();
+            let outcome = bus.on_interrupt().map_err(RestartError::Unload)?;
+            bus.check_time_bounds();
+            while bus.poll_output().is_some() {}
+            if bus.is_unloaded() {
+                break;
             }
-        }
-        if bus.is_ready() && !waiting_for_offers.is_empty() {
-            let version = bus.version().unwrap_or(Version::WIN10_V5_3);
-            let offers: Vec<ChannelOffer> = bus.offers().cloned().collect();
-            connection_id.store(bus.message_connection_id().unwrap_or(0), Ordering::Release);
-            for reply in waiting_for_offers.drain(..) {
-                let _ = reply.send(Ok((version, offers.clone())));
+            if outcome == InterruptOutcome::MorePending {
+                // Messages may be waiting with no interrupt to come.
+                task::yield_now();
+                continue;
             }
+            if bus.unload_timed_out() || clock::ticks() >= deadline {
+                // Not torn down: the host may still write the SynIC and monitor pages.
+                let milliseconds = bus.time_bounds().unload_microseconds / 1000;
+                core::mem::forget(bus);
+                return Err(RestartError::Unload(BusError::UnloadTimedOut {
+                    milliseconds,
+                }));
+            }
+            let wake = bus
+                .next_deadline_microseconds()
+                .map_or(deadline, deadline_in_ticks)
+                .min(deadline);
+            ipc::select_until(&[&self.signal], Some(wake));
         }
-        if shutting_down && bus.unload_timed_out() {
-            let milliseconds = bus.time_bounds().unload_microseconds / 1000;
-            // Not torn down: the host may still write the SynIC and monitor pages.
-            return Err(BusError::UnloadTimedOut { milliseconds });
-        }
-        if shutting_down && bus.is_unloaded() {
-            let statistics = bus.statistics();
-            log::debug!(
-                "vmbus: unloaded ({statistics:?}, {} events dropped)",
-                subscribers.dropped
-            );
-            bus.shutdown(&mut KernelPageAllocator)?;
-            return Ok(());
-        }
-        let deadline = bus.next_deadline_microseconds().map(deadline_in_ticks);
-        if more_pending {
-            // Messages may be waiting with no interrupt to come: come back by ourselves.
-            task::yield_now();
-        } else if shutting_down {
-            ipc::select_until(&[signal], deadline);
-        } else {
-            ipc::select_until(&[signal, requests], deadline);
-        }
+        bus.shutdown(&mut KernelPageAllocator)
+            .map_err(RestartError::Unload)
     }
 }
 

@@ -43,7 +43,7 @@ use crate::memory::ContiguousPages;
 use crate::services::dxg_task::PciFunction;
 use crate::services::mmio_space::MmioSpace;
 use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY, MmioOperation};
-use crate::task::{self, TaskHandle};
+use crate::task::{self, TaskHandle, TaskSlot};
 
 /// Ring pages per direction, control page included (vPCI messages are small).
 const RING_PAGES: u64 = 8;
@@ -65,18 +65,65 @@ fn report_config_window_failure(instance: Guid, reason: &dyn core::fmt::Display)
     crate::hvdiag!("config window bus={instance} error={reason}");
 }
 
+/// What the kernel (the supervisor) asks of the vPCI task.
+pub enum VpciControl {
+    /// Power every bus down, close the channels and end.
+    Stop,
+    /// Send every GPU-PV function found so far, and the later ones, to this channel (a
+    /// restarted dxg task's).
+    HandFunctionsTo(Sender<PciFunction>),
+}
+
 /// The kernel's handle on the running vPCI task.
 pub struct VpciHandle {
-    stop: Sender<()>,
+    control: Sender<VpciControl>,
     task: TaskHandle<()>,
+    slot: TaskSlot<VpciRun>,
 }
 
 impl VpciHandle {
     /// Powers every bus down, closes the channels and returns the task handle to join.
     pub fn stop(self) -> TaskHandle<()> {
-        let _ = self.stop.try_send(());
+        let _ = self.control.try_send(VpciControl::Stop);
         self.task
     }
+
+    /// Asks the task to hand its GPU-PV functions to `functions` (a restarted dxg task).
+    pub fn hand_functions_to(&self, functions: Sender<PciFunction>) {
+        if self
+            .control
+            .try_send(VpciControl::HandFunctionsTo(functions))
+            .is_err()
+        {
+            log::warn!("vpci: the task does not take control requests");
+        }
+    }
+
+    /// Whether the task has ended (normally or by a contained fault).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Joins the ended task: `Err` with the fault that ended it. Its state, taken back from
+    /// its slot, is released in order: the buses powered down and their channels closed
+    /// (each with a bounded wait), then the ring pages and config windows freed.
+    pub fn join_and_release(self) -> Result<(), crate::task::TaskFault> {
+        let VpciHandle { task, slot, .. } = self;
+        let owner = task.task().clone();
+        let result = task.join();
+        if let Some(mut run) = slot.reclaim(&owner) {
+            run.state.shut_down(&run.events);
+        }
+        result
+    }
+}
+
+/// The vPCI task's state, owned through its [`TaskSlot`] so that a contained fault releases
+/// it: the protocol state, the channels' rings, and the task's channel ends.
+struct VpciRun {
+    state: VpciTask,
+    events: Receiver<BusEvent>,
+    control: Receiver<VpciControl>,
 }
 
 /// MMIO through the bus task.
@@ -139,35 +186,69 @@ struct VpciTask {
     /// The channels of the buses, by relid.
     channels: BTreeMap<u32, Channel>,
     receive_buffer: Vec<u8>,
+    /// The GPU-PV functions handed to dxg and not removed, by address (handed again to a
+    /// restarted dxg task).
+    handed: BTreeMap<u32, GpuFunction>,
+    /// Messages handled by this instance (for fault injection).
+    handled: u64,
 }
 
-/// Spawns the vPCI task; it registers with the bus task as `subscriber`, takes each bus's
-/// config window from `mmio`, and sends the GPU-PV functions it finds on the returned
-/// receiver.
+/// Spawns the vPCI task with fault containment; it registers with the bus task as
+/// `subscriber`, takes each bus's config window from `mmio`, and sends the GPU-PV functions it
+/// finds to `functions`. `None` when the bus task is gone.
 pub fn spawn(
     bus_task: Sender<BusMessage>,
     subscriber: SubscriberId,
     mmio: MmioSpace,
-) -> (Receiver<PciFunction>, VpciHandle) {
-    let (functions, function_receiver) = ipc::channel(8);
-    let (stop, stop_receiver) = ipc::channel::<()>(1);
-    let task = task::spawn("vpci", move || {
-        let mut state = VpciTask {
-            bus_task,
-            subscriber,
-            functions,
-            mmio,
-            buses: VpciBuses::new(),
-            channels: BTreeMap::new(),
-            receive_buffer: Vec::new(),
-        };
-        let Some(events) = state.register() else {
-            return;
-        };
+    functions: Sender<PciFunction>,
+) -> Option<VpciHandle> {
+    let (control, control_receiver) = ipc::channel(4);
+    let state = VpciTask {
+        bus_task,
+        subscriber,
+        functions,
+        mmio,
+        buses: VpciBuses::new(),
+        channels: BTreeMap::new(),
+        receive_buffer: Vec::new(),
+        handed: BTreeMap::new(),
+        handled: 0,
+    };
+    let events = state.register()?;
+    let slot = TaskSlot::new(VpciRun {
+        state,
+        events,
+        control: control_receiver,
+    });
+    let task_slot = slot.clone();
+    let task = task::Builder::new("vpci").contain_faults().spawn(move || {
+        if let Some(mut run) = task_slot.enter() {
+            run.serve();
+        }
+    });
+    Some(VpciHandle {
+        control,
+        task,
+        slot,
+    })
+}
+
+impl VpciRun {
+    /// The task's loop: bus events and control requests until stopped, then the shutdown.
+    fn serve(&mut self) {
+        let VpciRun {
+            state,
+            events,
+            control,
+        } = self;
         loop {
+            crate::faults::checkpoint(crate::faults::Driver::Vpci, state.handled);
             loop {
                 match events.try_recv() {
-                    Ok(event) => state.on_bus_event(event),
+                    Ok(event) => {
+                        state.handled += 1;
+                        state.on_bus_event(event);
+                    }
                     Err(ipc::TryRecvError::Empty) => break,
                     // The bus task has ended: nothing can be sent or received any more.
                     Err(ipc::TryRecvError::Closed) => return,
@@ -187,16 +268,24 @@ pub fn spawn(
                 );
                 state.run_actions();
             }
-            match stop_receiver.try_recv() {
-                Ok(()) | Err(ipc::TryRecvError::Closed) => break,
+            match control.try_recv() {
+                Ok(VpciControl::Stop) | Err(ipc::TryRecvError::Closed) => break,
+                Ok(VpciControl::HandFunctionsTo(functions)) => {
+                    state.handled += 1;
+                    state.functions = functions;
+                    let handed: Vec<GpuFunction> = state.handed.values().copied().collect();
+                    for function in handed {
+                        state.hand_to_dxg(&function);
+                    }
+                    continue;
+                }
                 Err(ipc::TryRecvError::Empty) => {}
             }
             let deadline = state.buses.next_bring_up_deadline(bound);
-            ipc::select_until(&[&events, &stop_receiver], deadline);
+            ipc::select_until(&[&*events, &*control], deadline);
         }
-        state.shut_down(&events);
-    });
-    (function_receiver, VpciHandle { stop, task })
+        state.shut_down(events);
+    }
 }
 
 impl VpciTask {
@@ -422,8 +511,12 @@ impl VpciTask {
                     status,
                     ..
                 } => report_config_window(window, instance, status),
-                BusesAction::GpuFunctionArrived(function) => self.hand_to_dxg(&function),
+                BusesAction::GpuFunctionArrived(function) => {
+                    self.handed.insert(function.address.as_u32(), function);
+                    self.hand_to_dxg(&function);
+                }
                 BusesAction::GpuFunctionRemoved { address, .. } => {
+                    self.handed.remove(&address.as_u32());
                     // dxg removes the adapter when its vGPU channel is rescinded.
                     log::debug!("vpci: GPU-PV function {:#x} removed", address.as_u32());
                 }
@@ -488,7 +581,7 @@ impl VpciTask {
     }
 
     /// Powers every bus down (D0 exit) and closes the channels, each step with a bounded wait.
-    fn shut_down(mut self, events: &Receiver<BusEvent>) {
+    fn shut_down(&mut self, events: &Receiver<BusEvent>) {
         self.buses.shutdown();
         if !self.wait_until(events, SHUTDOWN_WAIT_MILLISECONDS, |state| {
             state.buses.all_stopped()

@@ -17,13 +17,20 @@
 //! that touches the scheduler does so with interrupts disabled, so interrupt handlers may
 //! unpark tasks; the run queue keeps capacity for every live task, so waking never allocates.
 //!
-//! A task spawned with fault containment that takes a CPU exception is ended with a
-//! [`TaskFault`] its joiner receives; other faults stop the kernel (see `arch::exceptions`).
+//! A task spawned with fault containment that takes a CPU exception or panics is ended with a
+//! [`TaskFault`] its joiner receives, unless the fault came while a kernel-global lock was held
+//! (interrupts disabled, or inside the heap allocator: [`global_locks_held`]), which stops the
+//! kernel like any fault in an uncontained task (see `arch::exceptions` and the panic handler).
+//! What the task owns that must be released when it ends lives in a [`TaskSlot`], since an
+//! abandoned stack is never unwound (ARCHITECTURE.md, "Containment").
 
 // The context switch (`arch::context::switch`) is called here, under the scheduler's
 // invariants; ARCHITECTURE.md lists this module.
 #[allow(unsafe_code)]
 mod scheduler;
+// Forces open the lock an abandoned task's guard left held (see its module docs).
+#[allow(unsafe_code)]
+mod owned;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -33,6 +40,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use spin::Mutex;
 
+pub use owned::TaskSlot;
 pub use scheduler::{current, init, park, wake_sleepers, yield_now};
 
 /// Size of each task's stack.
@@ -51,6 +59,33 @@ pub struct TaskFault {
     pub instruction: u64,
     /// The faulting address (CR2) for page faults, else 0.
     pub address: u64,
+}
+
+/// The [`TaskFault::vector`] of a contained panic (not a CPU vector).
+pub const PANIC_VECTOR: u8 = 0xfe;
+
+impl TaskFault {
+    /// A contained panic.
+    pub fn panic() -> TaskFault {
+        TaskFault {
+            vector: PANIC_VECTOR,
+            name: "panic",
+            error_code: 0,
+            instruction: 0,
+            address: 0,
+        }
+    }
+
+    /// A short reason for logs: `panic`, `stack overflow` (a page fault in a stack's guard
+    /// page), `page fault`, or the exception's name.
+    pub fn reason(&self) -> &'static str {
+        match self.vector {
+            PANIC_VECTOR => "panic",
+            14 if crate::memory::stacks::guard_slot(self.address).is_some() => "stack overflow",
+            14 => "page fault",
+            _ => self.name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +137,11 @@ impl TaskRef {
     /// Whether two references name the same task.
     pub fn same_task(&self, other: &TaskRef) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether the task has ended (returned, or was ended by a contained fault).
+    pub fn is_finished(&self) -> bool {
+        self.0.completion.lock().done
     }
 
     /// Makes the task runnable if it is parked, or lets its next [`park`] return at once.
@@ -300,4 +340,23 @@ pub fn current_task_description() -> TaskDescription {
 /// Ends the running task with `fault` (called by the exception handler, interrupts disabled).
 pub fn abandon_current(fault: TaskFault) -> ! {
     scheduler::exit_current(Some(fault))
+}
+
+/// Whether a kernel-global lock may be held by the code that faulted: the scheduler's, the
+/// frame allocator's, the page tables', the stack pool's and the console's are taken only with
+/// interrupts disabled (`interrupts_were_enabled` false), the heap's is counted by the
+/// allocator. A fault then is never contained: the lock could not be released.
+pub fn global_locks_held(interrupts_were_enabled: bool) -> bool {
+    !interrupts_were_enabled || crate::memory::heap::is_busy()
+}
+
+/// Called by the panic handler: the fault that ends the running task, when the panic can be
+/// contained — a task spawned with fault containment, not in interrupt context, no
+/// kernel-global lock held ([`global_locks_held`]). `None`: the panic stops the kernel.
+pub fn contain_panic(interrupts_were_enabled: bool) -> Option<(TaskFault, TaskDescription)> {
+    if crate::arch::interrupt_entry::in_interrupt() || global_locks_held(interrupts_were_enabled) {
+        return None;
+    }
+    let task = current_task_description();
+    task.contain_faults.then(|| (TaskFault::panic(), task))
 }

@@ -1,5 +1,6 @@
 //! The in-kernel tests, grouped by subsystem.
 
+mod containment_tests;
 mod dxg_tests;
 mod gpu_process_tests;
 mod ipc_tests;

@@ -1,0 +1,221 @@
+//! Fault injection into driver tasks (issue 14): `fault=<driver>:<kind>@<N>` on the kernel
+//! command line, with `<driver>` one of `vmbus`, `vpci`, `dxg`, `integration`, `<kind>` one of
+//! `panic`, `page-fault`, `stack-overflow`, and `<N>` the message count: the fault fires in the
+//! driver task right after it has handled its N-th message (counted from the start of that
+//! driver instance). Several words are allowed, and one word may list several faults
+//! separated by commas (`fault=dxg:panic@3,vpci:page-fault@2`); each fires once. The
+//! `fault=kernel-*` words (handled in `main.rs`) are left alone here.
+//!
+//! Where a fault fires: [`checkpoint`], which each driver task calls between two messages, at
+//! the top of its loop, with only its own task-owned state locked (`task::TaskSlot`) and no
+//! kernel-global lock held; so an injected fault is always containable and leaves the
+//! driver's state as it was between messages. The kernel tests arm faults with [`arm`].
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+/// A driver task faults can be injected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// The VMBus bus task.
+    Vmbus,
+    /// The virtual PCI task.
+    Vpci,
+    /// The dxg task.
+    Dxg,
+    /// The integration services task.
+    Integration,
+}
+
+impl Driver {
+    /// The driver's name, as in fault words and supervisor log lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Vmbus => "vmbus",
+            Driver::Vpci => "vpci",
+            Driver::Dxg => "dxg",
+            Driver::Integration => "integration",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Driver> {
+        [
+            Driver::Vmbus,
+            Driver::Vpci,
+            Driver::Dxg,
+            Driver::Integration,
+        ]
+        .into_iter()
+        .find(|driver| driver.name() == name)
+    }
+}
+
+/// What fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `panic!`.
+    Panic,
+    /// A read of an unmapped kernel address.
+    PageFault,
+    /// Recursion until the task's stack runs into its guard page.
+    StackOverflow,
+}
+
+impl Kind {
+    fn from_name(name: &str) -> Option<Kind> {
+        match name {
+            "panic" => Some(Kind::Panic),
+            "page-fault" => Some(Kind::PageFault),
+            "stack-overflow" => Some(Kind::StackOverflow),
+            _ => None,
+        }
+    }
+}
+
+/// One planned fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The driver it fires in.
+    pub driver: Driver,
+    /// What it does.
+    pub kind: Kind,
+    /// It fires once the driver instance has handled this many messages.
+    pub after: u64,
+}
+
+/// Why a fault word was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not `<driver>:<kind>@<N>`.
+    Malformed,
+    /// The driver is not one of the four.
+    UnknownDriver,
+    /// The kind is not one of the three.
+    UnknownKind,
+    /// `<N>` is not a decimal number.
+    BadCount,
+}
+
+/// Parses one `<driver>:<kind>@<N>`.
+pub fn parse(text: &str) -> Result<Plan, ParseError> {
+    let (driver, rest) = text.split_once(':').ok_or(ParseError::Malformed)?;
+    let (kind, count) = rest.split_once('@').ok_or(ParseError::Malformed)?;
+    Ok(Plan {
+        driver: Driver::from_name(driver).ok_or(ParseError::UnknownDriver)?,
+        kind: Kind::from_name(kind).ok_or(ParseError::UnknownKind)?,
+        after: count.parse().map_err(|_| ParseError::BadCount)?,
+    })
+}
+
+static PLANS: Mutex<Vec<Plan>> = Mutex::new(Vec::new());
+static INJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Arms every driver fault of the command line's `fault=` words (other values, such as the
+/// `kernel-*` words, are skipped; a malformed driver fault is logged and skipped).
+pub fn configure(command_line: &str) {
+    let values = command_line
+        .split_ascii_whitespace()
+        .filter_map(|word| word.strip_prefix("fault="));
+    for text in values.flat_map(|value| value.split(',')) {
+        if text.starts_with("kernel-") {
+            continue;
+        }
+        match parse(text) {
+            Ok(plan) => arm(plan),
+            Err(error) => log::warn!("command line: fault word {text:?} ignored: {error:?}"),
+        }
+    }
+}
+
+/// Arms `plan`.
+pub fn arm(plan: Plan) {
+    PLANS.lock().push(plan);
+}
+
+/// Faults armed and not fired yet.
+pub fn armed() -> usize {
+    PLANS.lock().len()
+}
+
+/// Faults fired so far.
+pub fn injected() -> u64 {
+    INJECTED.load(Ordering::Relaxed)
+}
+
+/// Called by `driver`'s task between messages, after it handled `handled` messages: fires
+/// the first armed fault that is due (and disarms it). Must be called with no lock held but
+/// the task's own slot.
+pub fn checkpoint(driver: Driver, handled: u64) {
+    let due = {
+        let mut plans = PLANS.lock();
+        let index = plans
+            .iter()
+            .position(|plan| plan.driver == driver && handled >= plan.after);
+        index.map(|index| plans.remove(index))
+    };
+    if let Some(plan) = due {
+        INJECTED.fetch_add(1, Ordering::Relaxed);
+        log::info!(
+            "fault injection: {}:{:?} after {handled} messages",
+            driver.name(),
+            plan.kind
+        );
+        fire(plan.kind, driver);
+    }
+}
+
+fn fire(kind: Kind, driver: Driver) {
+    match kind {
+        Kind::Panic => panic!("fault injection: {} panics", driver.name()),
+        Kind::PageFault => {
+            // Never mapped: the scratch region's tests map only its first pages.
+            let address = crate::memory::SCRATCH_START + 0xbad_0000;
+            core::hint::black_box(crate::arch::exceptions::read_byte_at(address));
+        }
+        Kind::StackOverflow => {
+            core::hint::black_box(recurse_without_end(0));
+        }
+    }
+}
+
+/// Recurses until the stack runs out.
+fn recurse_without_end(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(true) {
+        recurse_without_end(depth + 1).wrapping_add(frame[63])
+    } else {
+        frame[0]
+    }
+}
+
+fn parses_fault_words() -> crate::testing::TestResult {
+    use crate::ensure;
+    ensure!(
+        parse("dxg:panic@3")
+            == Ok(Plan {
+                driver: Driver::Dxg,
+                kind: Kind::Panic,
+                after: 3
+            }),
+        "dxg:panic@3"
+    );
+    ensure!(
+        parse("vmbus:stack-overflow@0").map(|plan| plan.kind) == Ok(Kind::StackOverflow),
+        "vmbus:stack-overflow@0"
+    );
+    ensure!(
+        parse("vpci:page-fault@12").map(|plan| (plan.driver, plan.after)) == Ok((Driver::Vpci, 12)),
+        "vpci:page-fault@12"
+    );
+    ensure!(
+        parse("gpu:panic@1") == Err(ParseError::UnknownDriver),
+        "gpu"
+    );
+    ensure!(parse("dxg:oops@1") == Err(ParseError::UnknownKind), "oops");
+    ensure!(parse("dxg:panic@x") == Err(ParseError::BadCount), "@x");
+    ensure!(parse("dxg-panic") == Err(ParseError::Malformed), "no colon");
+    Ok(())
+}
+crate::kernel_test!(fault_words_parse, parses_fault_words);
