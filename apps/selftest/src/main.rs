@@ -18,6 +18,8 @@
 //! | 13 | the GPU renders into the process's own memory (existing-sysmem allocation) ([`sharing`]) | exit 0 |
 //! | 14 | locks an allocation, unlocks it, then writes through the released view ([`released_views`]) | killed: page fault (not present) |
 //! | 15 | locks an allocation, destroys it while locked, then writes through the view ([`released_views`]) | killed: page fault (not present) |
+//! | 16 | prints `selftest: spinning`, then spins in ring 3 without system calls ([`spin`]) | killed |
+//! | 17 | opens the first adapter, prints `selftest: creating a device`, creates one (a host that never answers blocks it here), prints `selftest: device created`, sleeps ([`block_in_a_gpu_call`]) | killed |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -27,6 +29,7 @@ use userlib::abi::status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_SYSTEM_SERVICE,
     STATUS_SUCCESS,
 };
+use userlib::println;
 use userlib::sys::{Native, process};
 
 mod bench;
@@ -69,6 +72,8 @@ pub extern "C" fn _start(argument: u64) -> ! {
         13 => sharing::existing_system_memory(),
         14 => released_views::write_after(released_views::Release::Unlock),
         15 => released_views::write_after(released_views::Release::Destroy),
+        16 => spin(),
+        17 => block_in_a_gpu_call(),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.
@@ -80,6 +85,36 @@ pub extern "C" fn _start(argument: u64) -> ! {
         _ => 99,
     };
     exit(code)
+}
+
+/// Mode 16: loops forever without a system call; only preemption lets anything else run, and
+/// only a kill that reaches ring 3 ends it.
+fn spin() -> i32 {
+    println!("selftest: spinning");
+    let mut counter = 0u64;
+    loop {
+        // `black_box` keeps the loop (and its lack of system calls) in the binary.
+        counter = core::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+/// Mode 17: a GPU call the kernel's test kills the process in (the emulated host's "dxg reply
+/// never sent" row drops the CreateDevice reply); with an answering host it sleeps instead.
+fn block_in_a_gpu_call() -> i32 {
+    let Ok(mut adapters) = userlib::gpu::Adapter::enumerate(&Native) else {
+        return 1;
+    };
+    let Some(adapter) = adapters.take(0) else {
+        return 2;
+    };
+    println!("selftest: creating a device");
+    let Ok(device) = adapter.create_device() else {
+        return 3;
+    };
+    println!("selftest: device created {:#x}", device.handle());
+    loop {
+        process::sleep(&Native, 1_000);
+    }
 }
 
 fn exit(code: i32) -> ! {
