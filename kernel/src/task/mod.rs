@@ -47,7 +47,8 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use spin::Mutex;
 
 pub use scheduler::{
-    check_runaway, current, init, park, preemption_due, runaway_reports, wake_sleepers, yield_now,
+    check_runaway, current, init, park, preemption_due, preemptions, runaway_reports,
+    wake_sleepers, yield_now,
 };
 
 /// How long a process may run in ring 3 while other tasks are ready before it is preempted:

@@ -54,6 +54,8 @@ static SLICE_START: AtomicU64 = AtomicU64::new(0);
 static LAST_SCHEDULING_POINT: AtomicU64 = AtomicU64::new(0);
 /// Whether the watchdog has reported the current episode (cleared at every scheduling point).
 static RUNAWAY_REPORTED: AtomicBool = AtomicBool::new(false);
+/// How many time slices ended in a preemption since boot.
+static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
 /// How many runaway episodes the watchdog has reported since boot.
 static RUNAWAY_REPORTS: AtomicU64 = AtomicU64::new(0);
 
@@ -335,8 +337,17 @@ pub fn preemption_due() -> bool {
         return true;
     }
     let running_for = crate::clock::ticks().saturating_sub(SLICE_START.load(Ordering::Relaxed));
-    !scheduler.run_queue.is_empty()
-        && running_for >= crate::clock::milliseconds_to_ticks(TIME_SLICE_MILLISECONDS)
+    let due = !scheduler.run_queue.is_empty()
+        && running_for >= crate::clock::milliseconds_to_ticks(TIME_SLICE_MILLISECONDS);
+    if due {
+        PREEMPTIONS.fetch_add(1, Ordering::Relaxed);
+    }
+    due
+}
+
+/// How many times a process was preempted at the end of its time slice since boot.
+pub fn preemptions() -> u64 {
+    PREEMPTIONS.load(Ordering::Relaxed)
 }
 
 /// The runaway-task watchdog, called on every timer tick (interrupt context): when the

@@ -90,6 +90,32 @@ kernel_test!(
     ring_3_spinner_does_not_starve_another_process
 );
 
+fn registers_survive_preemption() -> TestResult {
+    let console = capture();
+    let preemptions_before = task::preemptions();
+    // Two spinners preempt each other every time slice, each in the middle of its loop.
+    let first = selftest(18, &console, Box::new(NoGpu))?;
+    let second = selftest(18, &console, Box::new(NoGpu))?;
+    for process in [first, second] {
+        let exit = process.join();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "a register checker ended with {exit:?}: {:?}",
+            console.lock()
+        );
+    }
+    let preemptions = task::preemptions() - preemptions_before;
+    ensure!(
+        preemptions >= 2,
+        "only {preemptions} preemptions while two processes spun side by side"
+    );
+    Ok(())
+}
+kernel_test!(
+    preemption_registers_survive_preemption,
+    registers_survive_preemption
+);
+
 /// A gateway whose every call asks a server that never answers, as a GPU call whose host never
 /// replies waits for the dxg task (without a deadline: only an interruption ends the wait).
 struct SilentServerGateway {
