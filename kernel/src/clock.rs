@@ -81,6 +81,7 @@ pub fn milliseconds_to_ticks(milliseconds: u64) -> u64 {
 pub fn on_timer_tick() {
     let now = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
     crate::task::wake_sleepers(now);
+    crate::task::check_runaway(now);
     crate::testing::check_watchdog(now);
 }
 

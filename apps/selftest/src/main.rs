@@ -19,6 +19,9 @@
 //! | 14 | locks an allocation, unlocks it, then writes through the released view ([`released_views`]) | killed: page fault (not present) |
 //! | 15 | locks an allocation, destroys it while locked, then writes through the view ([`released_views`]) | killed: page fault (not present) |
 //! | 16 | maps the framebuffer, unmaps it (`UnmapFramebuffer`), then writes through the old view ([`released_views`]); wants a framebuffer grant | killed: page fault (not present) |
+//! | 17 | prints `selftest: spinning`, then spins in ring 3 without system calls ([`spin`]) | killed |
+//! | 18 | opens the first adapter, prints `selftest: creating a device`, creates one (a host that never answers blocks it here), prints `selftest: device created`, sleeps ([`block_in_a_gpu_call`]) | killed |
+//! | 19 | keeps known values in `rax`, `rcx`, `rdx`, `rsi`, `rdi`, `r8`–`r15` across spin loops for 300 ms of the monotonic clock, so preemption interrupts it mid-loop ([`registers_survive_preemption`]) | exit 0, or 1 if a register changed |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -28,6 +31,7 @@ use userlib::abi::status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_SYSTEM_SERVICE,
     STATUS_SUCCESS,
 };
+use userlib::println;
 use userlib::sys::{Native, process};
 
 mod bench;
@@ -72,6 +76,9 @@ pub extern "C" fn _start(argument: u64) -> ! {
         14 => released_views::write_after(released_views::Release::Unlock),
         15 => released_views::write_after(released_views::Release::Destroy),
         16 => released_views::write_after_framebuffer_unmap(),
+        17 => spin(),
+        18 => block_in_a_gpu_call(),
+        19 => registers_survive_preemption(),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.
@@ -83,6 +90,90 @@ pub extern "C" fn _start(argument: u64) -> ! {
         _ => 99,
     };
     exit(code)
+}
+
+/// Mode 16: loops forever without a system call; only preemption lets anything else run, and
+/// only a kill that reaches ring 3 ends it.
+fn spin() -> i32 {
+    println!("selftest: spinning");
+    let mut counter = 0u64;
+    loop {
+        // `black_box` keeps the loop (and its lack of system calls) in the binary.
+        counter = core::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+/// Mode 18: spins with known values in every register an interrupt-driven preemption must
+/// restore (`rcx` and `r11` included, which `sysretq` would not), until 300 ms of the monotonic
+/// clock have passed; 1 if any value changed. Two of these side by side preempt each other.
+fn registers_survive_preemption() -> i32 {
+    const SPINS: u64 = 1 << 22;
+    let monotonic = userlib::sys::CLOCK_MONOTONIC;
+    let Ok(start) = process::time(&Native, monotonic) else {
+        return 2;
+    };
+    let mut round = 0u64;
+    loop {
+        let expected: [u64; 12] = core::array::from_fn(|index| {
+            0x0101_0101_0101_0101u64.wrapping_mul(index as u64 + 1) ^ round
+        });
+        let mut values = expected;
+        let mut counter = SPINS;
+        // SAFETY: the assembly only counts `rax` down; every other operand is read back
+        // unchanged unless the kernel failed to restore it.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "dec rax",
+                "jnz 2b",
+                inout("rax") counter,
+                inout("rcx") values[0],
+                inout("rdx") values[1],
+                inout("rsi") values[2],
+                inout("rdi") values[3],
+                inout("r8") values[4],
+                inout("r9") values[5],
+                inout("r10") values[6],
+                inout("r11") values[7],
+                inout("r12") values[8],
+                inout("r13") values[9],
+                inout("r14") values[10],
+                inout("r15") values[11],
+                options(nomem, nostack),
+            );
+        }
+        if counter != 0 || values != expected {
+            println!("selftest: a register changed in round {round}: {values:x?}");
+            return 1;
+        }
+        round += 1;
+        match process::time(&Native, monotonic) {
+            Ok(now) if now.saturating_sub(start) >= 300_000_000 => break,
+            Ok(_) => {}
+            Err(_) => return 3,
+        }
+    }
+    println!("selftest: registers kept over {round} rounds");
+    0
+}
+
+/// Mode 17: a GPU call the kernel's test kills the process in (the emulated host's "dxg reply
+/// never sent" row drops the CreateDevice reply); with an answering host it sleeps instead.
+fn block_in_a_gpu_call() -> i32 {
+    let Ok(mut adapters) = userlib::gpu::Adapter::enumerate(&Native) else {
+        return 1;
+    };
+    let Some(adapter) = adapters.take(0) else {
+        return 2;
+    };
+    println!("selftest: creating a device");
+    let Ok(device) = adapter.create_device() else {
+        return 3;
+    };
+    println!("selftest: device created {:#x}", device.handle());
+    loop {
+        process::sleep(&Native, 1_000);
+    }
 }
 
 fn exit(code: i32) -> ! {

@@ -2,6 +2,12 @@
 //! register into an [`InterruptFrame`] and calls [`interrupt_dispatch`], which sends exceptions
 //! (vectors 0–31) to [`super::exceptions`] and everything else to [`crate::interrupts`].
 //!
+//! When an interrupt (vector 32 and up) arrived in ring 3 and the scheduler wants the CPU back,
+//! [`interrupt_dispatch`] answers `true` and the common stub leaves through
+//! `arch::user_mode`'s `interrupt_leave_user_mode` instead of `iretq`: the process task's
+//! [`super::user_mode::run`] returns and the task yields in task context (preemption of ring 3
+//! only; kernel code is never preempted, see `task`).
+//!
 //! Hand-written stubs (instead of the `x86-interrupt` ABI) give exception reports every
 //! register, and give every device vector one generic path without 224 generic functions.
 
@@ -83,6 +89,8 @@ interrupt_common:
     push r15
     mov rdi, rsp
     call {dispatch}
+    test al, al
+    jnz interrupt_leave_user_mode
     pop r15
     pop r14
     pop r13
@@ -175,8 +183,10 @@ pub fn in_interrupt() -> bool {
     NESTING.load(core::sync::atomic::Ordering::Relaxed) != 0
 }
 
-/// Called by the common stub with the saved registers.
-extern "C" fn interrupt_dispatch(frame: &mut InterruptFrame) {
+/// Called by the common stub with the saved registers. Returns whether the stub should leave
+/// ring 3 for the interrupted process task's kernel side (an interrupt that arrived in ring 3
+/// while [`crate::task::preemption_due`]) instead of returning to where it was interrupted.
+extern "C" fn interrupt_dispatch(frame: &mut InterruptFrame) -> bool {
     let nesting = NESTING.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     if frame.vector < 32 {
         super::exceptions::handle(frame, nesting);
@@ -184,6 +194,7 @@ extern "C" fn interrupt_dispatch(frame: &mut InterruptFrame) {
         crate::interrupts::dispatch(frame.vector as u8);
     }
     NESTING.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
+    frame.vector >= 32 && frame.cs & 3 == 3 && nesting == 0 && crate::task::preemption_due()
 }
 
 /// Forgets one level of interrupt nesting: used when an exception handler abandons the faulting

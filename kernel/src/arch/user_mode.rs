@@ -9,12 +9,21 @@
 //! System calls are therefore handled in plain Rust on the process task's stack, where they may
 //! block like any task; the CPU holds no user state while they do.
 //!
-//! One CPU and cooperative scheduling make two statics enough (no `swapgs`): only the running
-//! task can be in ring 3, and it re-records its stack on every entry. Interrupts in ring 3
-//! arrive on `rsp0` (just below the saved registers), run their handler and `iretq` back; they
-//! never switch tasks. Exceptions in ring 3 go through the normal fault policy
-//! (`arch::exceptions`): a process task is spawned with fault containment, so the fault ends
-//! only that task.
+//! One CPU makes two statics enough (no `swapgs`): only the running task can be in ring 3, and
+//! it re-records its stack on every entry. Interrupts in ring 3 arrive on `rsp0` (just below
+//! the saved registers) and run their handler. Normally the handler `iretq`s back to ring 3;
+//! when the scheduler wants the CPU back ([`crate::task::preemption_due`]: the time slice is
+//! used up while other tasks are ready, or the task was interrupted to be killed), the
+//! interrupt entry instead jumps to `interrupt_leave_user_mode`, which stores the user
+//! registers from the interrupt frame into the same [`UserRegisters`] and returns from [`run`]
+//! with [`Exit::Interrupted`], exactly as a `syscall` would. The process task then yields like
+//! any task, at an ordinary scheduling point in task context: no kernel code was interrupted,
+//! so no kernel lock is held across the switch (the kernel's `spin` locks do not disable
+//! interrupts, and preempting a holder would deadlock the next locker). Because `rcx` and
+//! `r11` hold live user values after an interrupt, the next entry then goes through `iretq`
+//! (`user_mode_enter_full`) instead of `sysretq`. Exceptions in ring 3 go through the normal
+//! fault policy (`arch::exceptions`): a process task is spawned with fault containment, so the
+//! fault ends only that task.
 //!
 //! MSRs: STAR (segment bases, see `gdt`), LSTAR = [`syscall_entry`], SFMASK clears IF, TF, DF,
 //! AC, NT and IOPL on entry (so the entry runs with interrupts off), EFER.SCE enables `syscall`.
@@ -102,6 +111,39 @@ user_mode_enter:
     mov rdi, [rdi + 40]
     sysretq
 
+    .global user_mode_enter_full
+user_mode_enter_full:
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    push rdi
+    mov [rip + {kernel_stack}], rsp
+    mov [rsi], rsp
+    push {user_data}
+    push qword ptr [rdi + 128]
+    push qword ptr [rdi + 136]
+    push {user_code}
+    push qword ptr [rdi + 120]
+    mov rax, [rdi + 0]
+    mov rbx, [rdi + 8]
+    mov rcx, [rdi + 16]
+    mov rdx, [rdi + 24]
+    mov rsi, [rdi + 32]
+    mov rbp, [rdi + 48]
+    mov r8, [rdi + 56]
+    mov r9, [rdi + 64]
+    mov r10, [rdi + 72]
+    mov r11, [rdi + 80]
+    mov r12, [rdi + 88]
+    mov r13, [rdi + 96]
+    mov r14, [rdi + 104]
+    mov r15, [rdi + 112]
+    mov rdi, [rdi + 40]
+    iretq
+
     .global syscall_entry
 syscall_entry:
     mov [rip + {user_stack}], rsp
@@ -133,15 +175,90 @@ syscall_entry:
     pop r12
     pop rbx
     pop rbp
+    xor eax, eax
+    ret
+
+    .global interrupt_leave_user_mode
+interrupt_leave_user_mode:
+    mov rax, [rip + {kernel_stack}]
+    mov rax, [rax]
+    mov rcx, [rsp + 112]
+    mov [rax + 0], rcx
+    mov rcx, [rsp + 88]
+    mov [rax + 8], rcx
+    mov rcx, [rsp + 104]
+    mov [rax + 16], rcx
+    mov rcx, [rsp + 96]
+    mov [rax + 24], rcx
+    mov rcx, [rsp + 72]
+    mov [rax + 32], rcx
+    mov rcx, [rsp + 64]
+    mov [rax + 40], rcx
+    mov rcx, [rsp + 80]
+    mov [rax + 48], rcx
+    mov rcx, [rsp + 56]
+    mov [rax + 56], rcx
+    mov rcx, [rsp + 48]
+    mov [rax + 64], rcx
+    mov rcx, [rsp + 40]
+    mov [rax + 72], rcx
+    mov rcx, [rsp + 32]
+    mov [rax + 80], rcx
+    mov rcx, [rsp + 24]
+    mov [rax + 88], rcx
+    mov rcx, [rsp + 16]
+    mov [rax + 96], rcx
+    mov rcx, [rsp + 8]
+    mov [rax + 104], rcx
+    mov rcx, [rsp + 0]
+    mov [rax + 112], rcx
+    mov rcx, [rsp + 136]
+    mov [rax + 120], rcx
+    mov rcx, [rsp + 160]
+    mov [rax + 128], rcx
+    mov rcx, [rsp + 152]
+    mov [rax + 136], rcx
+    mov rsp, [rip + {kernel_stack}]
+    add rsp, 8
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    mov eax, 1
     ret
     .text
 "#,
     kernel_stack = sym KERNEL_STACK_POINTER,
     user_stack = sym USER_STACK_POINTER,
+    user_data = const USER_DATA_SELECTOR,
+    user_code = const USER_CODE_SELECTOR,
 );
 
+/// The user data selector with RPL 3 (`gdt`'s table: 0x18), the `ss` of an `iretq` to ring 3.
+const USER_DATA_SELECTOR: u64 = 0x1b;
+/// The user code selector with RPL 3 (`gdt`'s table: 0x20), the `cs` of an `iretq` to ring 3.
+const USER_CODE_SELECTOR: u64 = 0x23;
+
+// The interrupt frame `interrupt_leave_user_mode` reads (offsets in its assembly).
+const _: () = {
+    use super::interrupt_entry::InterruptFrame as Frame;
+    assert!(core::mem::offset_of!(Frame, r15) == 0);
+    assert!(core::mem::offset_of!(Frame, r11) == 32);
+    assert!(core::mem::offset_of!(Frame, rdi) == 64);
+    assert!(core::mem::offset_of!(Frame, rax) == 112);
+    assert!(core::mem::offset_of!(Frame, rip) == 136);
+    assert!(core::mem::offset_of!(Frame, rflags) == 152);
+    assert!(core::mem::offset_of!(Frame, rsp) == 160);
+};
+
 unsafe extern "sysv64" {
-    fn user_mode_enter(registers: *mut UserRegisters, ring0_stack_slot: *mut u64);
+    /// Enters ring 3 with `sysretq`; returns 0 after `syscall`, 1 after an interrupt that
+    /// left user mode.
+    fn user_mode_enter(registers: *mut UserRegisters, ring0_stack_slot: *mut u64) -> u64;
+    /// Like `user_mode_enter`, restoring every register (`rcx`, `r11` too) with `iretq`.
+    fn user_mode_enter_full(registers: *mut UserRegisters, ring0_stack_slot: *mut u64) -> u64;
     fn syscall_entry();
 }
 
@@ -154,6 +271,11 @@ pub(super) fn init(selectors: &Selectors) {
         selectors.kernel_data,
     )
     .expect("the GDT orders its segments as sysret needs");
+    assert!(
+        u64::from(selectors.user_data.0) == USER_DATA_SELECTOR
+            && u64::from(selectors.user_code.0) == USER_CODE_SELECTOR,
+        "the GDT's user selectors are the ones iretq to ring 3 uses"
+    );
     LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
     SFMask::write(
         RFlags::INTERRUPT_FLAG
@@ -176,26 +298,51 @@ pub enum EntryError {
     BadInstructionPointer(u64),
 }
 
-/// Runs the current task in ring 3 with `registers` until it executes `syscall`; returns with
-/// `registers` holding the user state at the `syscall` (`rax` = number, `rip` after it).
+/// How ring 3 gave the CPU back to [`run`]'s caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The process executed `syscall`: `rax` is the number, `rip` the instruction after it,
+    /// `rcx`/`r11` are clobbered (they hold `rip` and the flags).
+    SystemCall,
+    /// An interrupt arrived while the scheduler wanted the CPU back (time slice used up, or a
+    /// kill pending): every register holds the interrupted user state, including `rcx` and
+    /// `r11`; nothing is to be served.
+    Interrupted,
+}
+
+/// Runs the current task in ring 3 with `registers` until it executes `syscall` or is
+/// interrupted to give the CPU back (see the module docs); returns which, with `registers`
+/// holding the user state at that point.
 ///
-/// The caller has loaded the process's address space (its kernel half is the kernel's, so the
-/// task keeps running normally afterwards). `registers.rip` must lie below `limit`, which must
-/// itself be a canonical lower-half address.
-pub fn run(registers: &mut UserRegisters, limit: u64) -> Result<(), EntryError> {
+/// `previous` is how ring 3 was last left (use [`Exit::SystemCall`] for a fresh process): after
+/// [`Exit::Interrupted`] the entry restores every register with `iretq`, after a system call it
+/// uses the faster `sysretq`. The caller has loaded the process's address space (its kernel
+/// half is the kernel's, so the task keeps running normally afterwards). `registers.rip` must
+/// lie below `limit`, which must itself be a canonical lower-half address.
+pub fn run(registers: &mut UserRegisters, limit: u64, previous: Exit) -> Result<Exit, EntryError> {
     if registers.rip >= limit || limit > 0x0000_8000_0000_0000 {
         return Err(EntryError::BadInstructionPointer(registers.rip));
     }
     registers.rflags = (registers.rflags & USER_FLAGS) | RFlags::INTERRUPT_FLAG.bits() | 0x2;
     x86_64::instructions::interrupts::disable();
-    // SAFETY: interrupts are off until `sysretq` (which sets IF from the sanitised flags) and
-    // again when `syscall` (SFMASK clears IF) returns here, so nothing else can use the two
-    // statics or see the half-switched state. `registers` outlives the call (it is a
-    // `&mut`); the TSS slot is the live TSS's `rsp0`. The user registers cannot reach kernel
-    // memory: the user code and data segments have DPL 3, `rip` was checked above, and the
-    // address space maps kernel pages supervisor-only. The callee-saved registers and the stack
-    // are restored exactly by the `syscall` path before it returns.
-    unsafe { user_mode_enter(registers, gdt::ring0_stack_slot()) };
+    // SAFETY: interrupts are off until `sysretq`/`iretq` (which set IF from the sanitised
+    // flags) and again when `syscall` (SFMASK clears IF) or the interrupt exit (an interrupt
+    // gate clears IF) returns here, so nothing else can use the two statics or see the
+    // half-switched state. `registers` outlives the call (it is a `&mut`); the TSS slot is the
+    // live TSS's `rsp0`. The user registers cannot reach kernel memory: the user code and data
+    // segments have DPL 3, `rip` was checked above, and the address space maps kernel pages
+    // supervisor-only. The callee-saved registers and the stack are restored exactly by the
+    // `syscall` and interrupt-exit paths before they return.
+    let exit = unsafe {
+        match previous {
+            Exit::SystemCall => user_mode_enter(registers, gdt::ring0_stack_slot()),
+            Exit::Interrupted => user_mode_enter_full(registers, gdt::ring0_stack_slot()),
+        }
+    };
     x86_64::instructions::interrupts::enable();
-    Ok(())
+    Ok(if exit == 0 {
+        Exit::SystemCall
+    } else {
+        Exit::Interrupted
+    })
 }

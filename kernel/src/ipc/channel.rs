@@ -61,6 +61,9 @@ pub enum RecvTimeoutError {
     Timeout,
     /// Every sender is gone and the queue is drained.
     Closed,
+    /// The receiving task was [interrupted](crate::task::TaskRef::interrupt) (its process is
+    /// being killed).
+    Interrupted,
 }
 
 /// Why [`Receiver::try_recv`] returned nothing.
@@ -71,6 +74,10 @@ pub enum TryRecvError {
     /// Every sender is gone and the channel is empty.
     Closed,
 }
+
+/// The deadline of [`Receiver::recv_until`] that never passes: the wait ends only with a
+/// message, the channel's close or an interruption.
+pub const NEVER: u64 = u64::MAX;
 
 /// A channel holding at most `capacity` messages (a capacity of 0 is treated as 1).
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
@@ -189,7 +196,8 @@ impl<T> Receiver<T> {
     }
 
     /// Like [`Self::recv`], but gives up when the timer reaches `deadline` (in
-    /// [`crate::clock::ticks`]).
+    /// [`crate::clock::ticks`]; [`NEVER`] waits without a bound), or when the receiving task is
+    /// [interrupted](crate::task::TaskRef::interrupt).
     pub fn recv_until(&self, deadline: u64) -> Result<T, RecvTimeoutError> {
         loop {
             match self.try_recv() {
@@ -201,6 +209,9 @@ impl<T> Receiver<T> {
                 return Err(RecvTimeoutError::Timeout);
             }
             let me = task::current();
+            if me.is_interrupted() {
+                return Err(RecvTimeoutError::Interrupted);
+            }
             {
                 let mut state = self.shared.state.lock();
                 if !state.queue.is_empty() || state.senders == 0 {
@@ -208,7 +219,11 @@ impl<T> Receiver<T> {
                 }
                 state.waiting_receivers.add(&me);
             }
-            task::park_until(deadline);
+            if deadline == NEVER {
+                task::park();
+            } else {
+                task::park_until(deadline);
+            }
             self.shared.state.lock().waiting_receivers.remove(&me);
         }
     }

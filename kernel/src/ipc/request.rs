@@ -52,6 +52,9 @@ pub enum CallError {
     NoReply,
     /// The deadline passed before the answer (a late answer is dropped).
     TimedOut,
+    /// The calling task was [interrupted](crate::task::TaskRef::interrupt) while it waited
+    /// (its process is being killed); a late answer is dropped.
+    Interrupted,
 }
 
 /// The calling side of a service; clone it for more callers.
@@ -82,11 +85,11 @@ impl<Q, R> Client<Q, R> {
     }
 
     /// Like [`Self::call`], but stops waiting when the timer reaches `deadline` (in
-    /// [`crate::clock::ticks`]); `None` waits forever. The server still gets the question.
+    /// [`crate::clock::ticks`]; `None`: no deadline) or when the calling task is
+    /// [interrupted](crate::task::TaskRef::interrupt), so a process blocked in it can be
+    /// killed. The server still gets the question.
     pub fn call_until(&self, question: Q, deadline: Option<u64>) -> Result<R, CallError> {
-        let Some(deadline) = deadline else {
-            return self.call(question);
-        };
+        let deadline = deadline.unwrap_or(super::channel::NEVER);
         let (sender, receiver) = channel(1);
         let request = Request {
             body: question,
@@ -98,6 +101,7 @@ impl<Q, R> Client<Q, R> {
         receiver.recv_until(deadline).map_err(|error| match error {
             super::RecvTimeoutError::Timeout => CallError::TimedOut,
             super::RecvTimeoutError::Closed => CallError::NoReply,
+            super::RecvTimeoutError::Interrupted => CallError::Interrupted,
         })
     }
 }

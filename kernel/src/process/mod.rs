@@ -4,9 +4,15 @@
 //! half shared, user half private), with a 64 KiB user stack, running as a kernel task that
 //! enters ring 3 ([`crate::arch::user_mode`]). The task loops: enter ring 3 → `syscall` brings
 //! it back → [`crate::syscall::dispatch`] serves the call (possibly blocking, like any task) →
-//! enter ring 3 again. Scheduling stays cooperative: a process gives up the CPU only in system
-//! calls (yield, sleep, a D3DKMT call that waits, exit); a process that spins in ring 3
-//! without system calls starves the others (the timer interrupt does not preempt).
+//! enter ring 3 again. A process gives up the CPU in system calls (yield, sleep, a D3DKMT call
+//! that waits, exit) and is preempted in ring 3: when it has used its time slice while other
+//! tasks are ready, an interrupt takes it out of ring 3 ([`user_mode::Exit::Interrupted`]) and
+//! the task yields before entering ring 3 again (docs/kernel.md, "Scheduling").
+//!
+//! [`ProcessHandle::kill`] is bounded: it sets the kill flag and interrupts the process task.
+//! In ring 3 the next interrupt takes it out; blocked in a system call, its wait (Sleep, a GPU
+//! call waiting for the dxg task, however long the host's bound) ends at once; either way the
+//! task sees the flag before it enters ring 3 again and ends.
 //!
 //! Each process gets a second, kernel-only task, its supervisor, which joins the process task
 //! and then cleans up whatever ended it: exit, a CPU exception in ring 3 (contained by the
@@ -36,7 +42,7 @@ use crate::arch::user_mode::{self, UserRegisters};
 use crate::syscall::{
     self, ConsoleCapture, FramebufferGrant, FramebufferMapping, GpuGateway, Outcome,
 };
-use crate::task::{self, TaskFault, TaskHandle};
+use crate::task::{self, TaskFault, TaskHandle, TaskRef};
 pub use elf::ElfError;
 
 /// Top of the user stack (exclusive).
@@ -93,7 +99,7 @@ pub struct ProcessState {
     gateway: Mutex<Option<Box<dyn GpuGateway>>>,
     console: Option<ConsoleCapture>,
     framebuffer: Mutex<Option<FramebufferMapping>>,
-    /// Set by [`ProcessHandle::kill`]; the process ends at its next system call.
+    /// Set by [`ProcessHandle::kill`]; the process ends before it enters ring 3 again.
     kill_requested: Arc<AtomicBool>,
 }
 
@@ -190,11 +196,13 @@ impl<'a> Builder<'a> {
         };
         let process_state = state.clone();
         let process_task = builder.spawn(move || run(process_state, registers));
+        let task = process_task.task().clone();
         let supervisor = task::Builder::new(&format!("supervisor {id} {}", self.name))
             .spawn(move || supervise(state, process_task));
         Ok(ProcessHandle {
             id,
             supervisor,
+            task,
             kill_requested,
         })
     }
@@ -213,6 +221,7 @@ pub fn spawn(
 pub struct ProcessHandle {
     id: ProcessId,
     supervisor: TaskHandle<ProcessExit>,
+    task: TaskRef,
     kill_requested: Arc<AtomicBool>,
 }
 
@@ -227,11 +236,19 @@ impl ProcessHandle {
         self.supervisor.is_finished()
     }
 
-    /// Asks the kernel to end the process: it is killed when its current system call returns
-    /// (or at its next one). A process spinning in ring 3 without system calls is not reached
-    /// (scheduling is cooperative).
+    /// Asks the kernel to end the process, without waiting: a process in ring 3 is taken out
+    /// by the next interrupt (within a timer tick); one blocked in a system call has its wait
+    /// interrupted (it does not wait for the host's bound). [`Self::join`] then returns
+    /// [`ProcessExit::Killed`] with [`KILLED_BY_OWNER`].
     pub fn kill(&self) {
         self.kill_requested.store(true, Ordering::Release);
+        self.task.interrupt();
+    }
+
+    /// Whether the process's task is blocked in a system call right now (tests use it to kill
+    /// a process while it waits).
+    pub fn is_blocked(&self) -> bool {
+        self.task.is_blocked()
     }
 
     /// Waits until the process has ended and its resources are freed; returns how it ended.
@@ -247,13 +264,24 @@ pub const KILLED_BY_OWNER: &str = "killed by its owner";
 
 /// The process task: ring 3 ↔ system calls until exit. `Err` is a kill reason.
 fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'static str> {
+    let mut exit = user_mode::Exit::SystemCall;
     loop {
+        if state.kill_requested.load(Ordering::Acquire) {
+            address_space::activate_kernel();
+            return Err(KILLED_BY_OWNER);
+        }
         match state.space.lock().as_ref() {
             Some(space) => space.activate(),
             None => return Err("address space gone"),
         }
-        if user_mode::run(&mut registers, USER_END).is_err() {
-            return Err("resumed at an address outside the user range");
+        exit = match user_mode::run(&mut registers, USER_END, exit) {
+            Ok(exit) => exit,
+            Err(_) => return Err("resumed at an address outside the user range"),
+        };
+        if exit == user_mode::Exit::Interrupted {
+            // Preempted (or being killed): a scheduling point in task context, no lock held.
+            task::yield_now();
+            continue;
         }
         let outcome = {
             let mut space = state.space.lock();
@@ -271,10 +299,6 @@ fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'
             };
             syscall::dispatch(&mut context, &registers)
         };
-        if state.kill_requested.load(Ordering::Acquire) {
-            address_space::activate_kernel();
-            return Err(KILLED_BY_OWNER);
-        }
         match outcome {
             Outcome::Return(value) => registers.rax = value,
             Outcome::Exit(code) => {

@@ -297,6 +297,8 @@ impl Environment for KernelEnvironment<'_, '_> {
             Ok(result) => result,
             Err(CallError::TimedOut) => Err(NtStatus(STATUS_TIMEOUT)),
             Err(CallError::ServerGone | CallError::NoReply) => Err(NtStatus(STATUS_DEVICE_REMOVED)),
+            // The process is being killed: the status never reaches it.
+            Err(CallError::Interrupted) => Err(NtStatus(STATUS_TIMEOUT)),
         }
     }
 

@@ -209,7 +209,10 @@ impl BusHandle {
             Err(RecvTimeoutError::Timeout) => Err(BusError::HostSilent {
                 milliseconds: CONNECT_MILLISECONDS,
             }),
-            Err(RecvTimeoutError::Closed) => Err(BusError::ConnectFailed),
+            // Interrupted: only a process being killed is interrupted, and it never starts the bus.
+            Err(RecvTimeoutError::Closed | RecvTimeoutError::Interrupted) => {
+                Err(BusError::ConnectFailed)
+            }
         }
     }
 

@@ -10,6 +10,10 @@
 //! its whole length) and are handed to the process's [`GpuGateway`]; the struct is copied back
 //! out afterwards. Unknown numbers get `STATUS_INVALID_SYSTEM_SERVICE`.
 //!
+//! Blocking calls are killable: the waits they block in (Sleep, a GPU call's wait for the dxg
+//! task) end early when the process task is interrupted by [`crate::process::ProcessHandle::kill`],
+//! and the process ends when the call returns (`process`).
+//!
 //! Every user pointer is checked by walking the process's page tables and copied through the
 //! physical-memory window ([`UserSpace`]), so a bad pointer is a status, never a kernel fault.
 //!
@@ -40,6 +44,7 @@ use drivers::d3dkmt::ViewAccess;
 use status::{
     STATUS_ACCESS_VIOLATION, STATUS_INFO_LENGTH_MISMATCH, STATUS_INVALID_PARAMETER,
     STATUS_INVALID_SYSTEM_SERVICE, STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    STATUS_TIMEOUT,
 };
 
 /// The most a single WriteConsole copies (longer writes are cut; the count says how much).
@@ -216,9 +221,12 @@ pub fn dispatch(context: &mut Context<'_>, registers: &UserRegisters) -> Outcome
             crate::task::yield_now();
             status(STATUS_SUCCESS)
         }
+        // A process being killed stops sleeping at once (the status never reaches it).
         numbers::SLEEP => {
-            crate::task::sleep_milliseconds(arg0.div_ceil(1000));
-            status(STATUS_SUCCESS)
+            match crate::task::sleep_milliseconds_interruptible(arg0.div_ceil(1000)) {
+                Ok(()) => status(STATUS_SUCCESS),
+                Err(crate::task::Interrupted) => status(STATUS_TIMEOUT),
+            }
         }
         numbers::GET_TIME => time(arg0),
         numbers::GET_FRAMEBUFFER_INFO => framebuffer(context, arg0, arg1, false),

@@ -1,16 +1,29 @@
 //! Kernel tasks: spawn, join, yield, sleep, park/unpark.
 //!
-//! Scheduling is cooperative run-to-block on one processor: a task runs until it blocks
-//! (receiving from an empty channel, sending to a full one, joining, sleeping, waiting on an
-//! interrupt signal) or yields. Interrupt handlers never switch tasks; they only make tasks
-//! ready (the timer wakes sleepers, an [`crate::ipc::InterruptSignal`] wakes its waiter), and
-//! the woken task runs at the next scheduling point or, when the processor idles, at once.
+//! Scheduling on one processor (docs/kernel.md, "Scheduling"): kernel code is cooperative
+//! run-to-block, ring 3 is preempted.
 //!
-//! Why cooperative: our drivers are sans-I/O state machines that react to messages, so every
-//! task naturally blocks often. Without preemption there is no lock held across a switch, no
-//! need for interrupt-safe locks outside the scheduler, and every interleaving happens at a
-//! visible blocking call, which makes channel code and tests deterministic. The cost — a task
-//! that spins forever starves the others — is caught by the test watchdog and by review.
+//! - A task running kernel code runs until it blocks (receiving from an empty channel, sending
+//!   to a full one, joining, sleeping, waiting on an interrupt signal) or yields. Interrupt
+//!   handlers never switch tasks away from kernel code; they only make tasks ready (the timer
+//!   wakes sleepers, an [`crate::ipc::InterruptSignal`] wakes its waiter), and the woken task
+//!   runs at the next scheduling point or, when the processor idles, at once. Why: the
+//!   kernel's locks are plain `spin` locks that do not disable interrupts, so preempting a
+//!   holder would deadlock the next locker; our drivers are sans-I/O state machines that block
+//!   often anyway, and every interleaving of kernel code happens at a visible blocking call.
+//! - A process task running in ring 3 is preempted: an interrupt that arrives in ring 3 when
+//!   the task has used its time slice ([`TIME_SLICE_MILLISECONDS`]) while other tasks are
+//!   ready, or when the task was [interrupted](TaskRef::interrupt), makes it leave ring 3
+//!   (`arch::user_mode`), and it yields at an ordinary scheduling point. No kernel code was
+//!   running, so no lock is held across that switch.
+//! - A runaway kernel task (one that has not reached a scheduling point for
+//!   [`RUNAWAY_MILLISECONDS`] while other tasks are ready) cannot be preempted; the timer's
+//!   watchdog reports it by name on the console, once per episode, and the kernel goes on.
+//!
+//! A task can be [interrupted](TaskRef::interrupt) (a process being killed): the flag stays set,
+//! the task is unparked, and the waits a system call may block in (channel receives with a
+//! deadline, `Client::call_until`, the Sleep call) return early with a typed error, so the
+//! process task gets back to its loop and ends.
 //!
 //! Blocking is built on one primitive, [`park`]/[`TaskRef::unpark`] with a permit (like
 //! `std::thread::park`): a wake-up that arrives before the task parks is not lost. Everything
@@ -41,7 +54,19 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use spin::Mutex;
 
 pub use owned::TaskSlot;
-pub use scheduler::{current, init, park, wake_sleepers, yield_now};
+pub use scheduler::{
+    check_runaway, current, init, park, preemption_due, preemptions, runaway_reports,
+    wake_sleepers, yield_now,
+};
+
+/// How long a process may run in ring 3 while other tasks are ready before it is preempted:
+/// 10 ms, ten ticks of the 1 kHz timer (short enough that a spinning process delays a driver
+/// task's reaction only by milliseconds, long enough that switching costs stay far below 1 %).
+pub const TIME_SLICE_MILLISECONDS: u64 = 10;
+/// How long a task may run kernel code without reaching a scheduling point, while other tasks
+/// are ready, before the watchdog reports it: 2 s (no driver's work between two blocking
+/// calls comes near it; a loaded machine's stalls are far shorter).
+pub const RUNAWAY_MILLISECONDS: u64 = 2_000;
 
 /// Size of each task's stack.
 pub const STACK_SIZE: usize = 64 * 1024;
@@ -110,6 +135,8 @@ pub struct Task {
     name: String,
     state: AtomicU8,
     permit: AtomicBool,
+    /// Set by [`TaskRef::interrupt`]; never cleared (the task is being ended).
+    interrupted: AtomicBool,
     saved_stack_pointer: AtomicU64,
     /// Owned only to be freed with the task (the context switch uses raw stack pointers).
     _stack: Option<crate::memory::stacks::KernelStack>,
@@ -148,6 +175,24 @@ impl TaskRef {
     /// Callable from interrupt handlers: it never allocates.
     pub fn unpark(&self) {
         scheduler::unpark(self);
+    }
+
+    /// Asks the task to stop waiting and give up the CPU (a process being killed): sets its
+    /// interrupted flag for good and unparks it. Its interruptible waits then return early, and
+    /// if it is running in ring 3 the next interrupt takes it out (see the module docs).
+    pub fn interrupt(&self) {
+        self.0.interrupted.store(true, Ordering::Release);
+        scheduler::unpark(self);
+    }
+
+    /// Whether [`Self::interrupt`] was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.0.interrupted.load(Ordering::Acquire)
+    }
+
+    /// Whether the task is parked (waiting), as opposed to ready, running or ended.
+    pub fn is_blocked(&self) -> bool {
+        self.state() == State::Blocked
     }
 
     fn state(&self) -> State {
@@ -288,6 +333,25 @@ pub fn sleep_milliseconds(milliseconds: u64) {
     while crate::clock::ticks() < deadline {
         scheduler::sleep_until(deadline);
     }
+}
+
+/// The current task was [interrupted](TaskRef::interrupt) during a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted;
+
+/// Like [`sleep_milliseconds`], but returns `Err(Interrupted)` as soon as the current task is
+/// interrupted (the Sleep system call: a process being killed must not sleep on).
+pub fn sleep_milliseconds_interruptible(milliseconds: u64) -> Result<(), Interrupted> {
+    let deadline = crate::clock::ticks() + crate::clock::milliseconds_to_ticks(milliseconds).max(1);
+    let me = current();
+    while crate::clock::ticks() < deadline {
+        if me.is_interrupted() {
+            scheduler::cancel_sleep();
+            return Err(Interrupted);
+        }
+        scheduler::sleep_until(deadline);
+    }
+    Ok(())
 }
 
 /// Blocks the current task until the timer reaches `deadline` (in [`crate::clock::ticks`]) or

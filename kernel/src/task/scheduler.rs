@@ -6,6 +6,11 @@
 //!   handlers can wake tasks without allocating;
 //! - `previous` keeps the task that just switched away alive until the next task has left its
 //!   stack (an exited task's stack is freed there).
+//!
+//! Besides the queue, three atomics serve the timer (read there with the scheduler lock only
+//! tried): when the running task got the CPU ([`SLICE_START`], for ring-3 preemption), when
+//! the CPU last passed a scheduling point ([`LAST_SCHEDULING_POINT`], for the runaway-task
+//! watchdog) and whether the current episode was already reported.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -17,7 +22,10 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use spin::Mutex;
 use x86_64::instructions::interrupts::without_interrupts;
 
-use super::{Completion, State, Task, TaskDescription, TaskFault, TaskRef};
+use super::{
+    Completion, RUNAWAY_MILLISECONDS, State, TIME_SLICE_MILLISECONDS, Task, TaskDescription,
+    TaskFault, TaskRef,
+};
 use crate::arch::context;
 use crate::memory::stacks::KernelStack;
 
@@ -39,6 +47,23 @@ static SCHEDULER: Mutex<Scheduler> = Mutex::new(Scheduler {
     tasks: Vec::new(),
 });
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Timer tick at which the running task got the CPU.
+static SLICE_START: AtomicU64 = AtomicU64::new(0);
+/// Timer tick at which the CPU last passed a scheduling point (park, yield, exit).
+static LAST_SCHEDULING_POINT: AtomicU64 = AtomicU64::new(0);
+/// Whether the watchdog has reported the current episode (cleared at every scheduling point).
+static RUNAWAY_REPORTED: AtomicBool = AtomicBool::new(false);
+/// How many time slices ended in a preemption since boot.
+static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
+/// How many runaway episodes the watchdog has reported since boot.
+static RUNAWAY_REPORTS: AtomicU64 = AtomicU64::new(0);
+
+/// Records that the current task reached a scheduling point at `now`.
+fn note_scheduling_point(now: u64) {
+    LAST_SCHEDULING_POINT.store(now, Ordering::Relaxed);
+    RUNAWAY_REPORTED.store(false, Ordering::Relaxed);
+}
 
 fn new_task(
     name: String,
@@ -62,6 +87,7 @@ fn new_task(
         name,
         state: AtomicU8::new(State::Ready as u8),
         permit: AtomicBool::new(false),
+        interrupted: AtomicBool::new(false),
         saved_stack_pointer: AtomicU64::new(saved_stack_pointer),
         _stack: stack,
         entry: Mutex::new(entry),
@@ -162,6 +188,8 @@ pub(super) fn current_description() -> TaskDescription {
 /// Switches to the next ready task (or idle). The caller has set the current task's state and
 /// disabled interrupts. Returns when the current task runs again.
 fn switch_away() {
+    let now = crate::clock::ticks();
+    note_scheduling_point(now);
     let (save, next_stack_pointer) = {
         let mut scheduler = SCHEDULER.lock();
         let Some(current) = scheduler.current.take() else {
@@ -181,6 +209,7 @@ fn switch_away() {
             return;
         }
         next.set_state(State::Running);
+        SLICE_START.store(now, Ordering::Relaxed);
         let save = current.0.saved_stack_pointer.as_ptr();
         let next_stack_pointer = next.0.saved_stack_pointer.load(Ordering::Acquire);
         scheduler.previous = Some(current);
@@ -242,6 +271,7 @@ pub fn yield_now() {
         {
             let mut scheduler = SCHEDULER.lock();
             if scheduler.run_queue.is_empty() {
+                note_scheduling_point(crate::clock::ticks());
                 return;
             }
             let me = scheduler.current.clone().expect("a current task");
@@ -290,6 +320,72 @@ pub fn wake_sleepers(now: u64) {
             index += 1;
         }
     }
+}
+
+/// Whether the task running in ring 3 should give the CPU back now: it was interrupted (a
+/// kill), or it has run for a time slice while other tasks are ready. Called in interrupt
+/// context for interrupts that arrived in ring 3 (so no task holds the scheduler lock; it is
+/// only tried).
+pub fn preemption_due() -> bool {
+    let Some(scheduler) = SCHEDULER.try_lock() else {
+        return false;
+    };
+    let Some(current) = scheduler.current.as_ref() else {
+        return false;
+    };
+    if current.is_interrupted() {
+        return true;
+    }
+    let running_for = crate::clock::ticks().saturating_sub(SLICE_START.load(Ordering::Relaxed));
+    let due = !scheduler.run_queue.is_empty()
+        && running_for >= crate::clock::milliseconds_to_ticks(TIME_SLICE_MILLISECONDS);
+    if due {
+        PREEMPTIONS.fetch_add(1, Ordering::Relaxed);
+    }
+    due
+}
+
+/// How many times a process was preempted at the end of its time slice since boot.
+pub fn preemptions() -> u64 {
+    PREEMPTIONS.load(Ordering::Relaxed)
+}
+
+/// The runaway-task watchdog, called on every timer tick (interrupt context): when the
+/// running task (not idle) has not reached a scheduling point for [`RUNAWAY_MILLISECONDS`]
+/// while other tasks are ready, prints its name on the console, once per episode. Kernel code
+/// is not preempted, so this is a report, not a cure; the kernel goes on.
+pub fn check_runaway(now: u64) {
+    let since = now.saturating_sub(LAST_SCHEDULING_POINT.load(Ordering::Relaxed));
+    if since < crate::clock::milliseconds_to_ticks(RUNAWAY_MILLISECONDS)
+        || RUNAWAY_REPORTED.load(Ordering::Relaxed)
+    {
+        return;
+    }
+    let Some(scheduler) = SCHEDULER.try_lock() else {
+        return;
+    };
+    let (Some(current), Some(idle)) = (scheduler.current.as_ref(), scheduler.idle.as_ref()) else {
+        return;
+    };
+    if current.same_task(idle) || scheduler.run_queue.is_empty() {
+        return;
+    }
+    RUNAWAY_REPORTED.store(true, Ordering::Relaxed);
+    RUNAWAY_REPORTS.fetch_add(1, Ordering::Relaxed);
+    // Tasks take the console lock only with interrupts disabled, so it is free here.
+    crate::serial::write_fmt(format_args!(
+        "watchdog: task {} ({:?}) has not reached a scheduling point for {} ms while {} \
+         task(s) wait; kernel code is not preempted\n",
+        current.0.id,
+        current.0.name,
+        since * 1000 / u64::from(crate::clock::TICK_HZ),
+        scheduler.run_queue.len()
+    ));
+}
+
+/// How many runaway episodes [`check_runaway`] has reported since boot.
+pub fn runaway_reports() -> u64 {
+    RUNAWAY_REPORTS.load(Ordering::Relaxed)
 }
 
 /// Ends the current task (with `fault` when an exception ended it) and never returns.

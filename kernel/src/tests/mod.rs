@@ -6,6 +6,7 @@ mod gpu_process_tests;
 mod ipc_tests;
 mod memory_tests;
 mod platform_tests;
+mod preemption_tests;
 mod process_tests;
 mod task_tests;
 mod vmbus_tests;

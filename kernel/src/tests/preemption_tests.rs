@@ -1,0 +1,255 @@
+//! Tests of the scheduling model (docs/kernel.md, "Scheduling"): a process spinning in ring 3
+//! is preempted and killable, a process blocked in a GPU call is killed without waiting for an
+//! answer, and the watchdog reports a runaway kernel task by name.
+//!
+//! No test asserts a duration: "completes" and "is killed" are checked, and the bounds below
+//! only keep a broken kernel from hanging the run (the framework's watchdog is the last one).
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use spin::Mutex;
+
+use crate::ipc::{self, Client};
+use crate::process::{self, KILLED_BY_OWNER, ProcessExit, ProcessHandle, ProcessId, images};
+use crate::services::GpuStack;
+use crate::services::gpu_gateway::DxgGateway;
+use crate::syscall::status::STATUS_TIMEOUT;
+use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu, UserSpace};
+use crate::testing::TestResult;
+use crate::{clock, ensure, kernel_test, task};
+
+/// Generous bound for a step that normally takes milliseconds (a loaded machine is slow).
+const STEP_MILLISECONDS: u64 = 20_000;
+
+fn capture() -> ConsoleCapture {
+    Arc::new(Mutex::new(String::new()))
+}
+
+/// Spawns `apps/selftest` in `mode` with `gateway`, its console captured.
+fn selftest(
+    mode: u64,
+    console: &ConsoleCapture,
+    gateway: Box<dyn GpuGateway>,
+) -> Result<ProcessHandle, String> {
+    process::Builder::new("selftest", images::SELFTEST)
+        .argument(mode)
+        .capture_console(console.clone())
+        .spawn(gateway)
+        .map_err(|error| format!("spawn selftest mode {mode}: {error:?}"))
+}
+
+/// Waits (sleeping, so others run) until `condition` holds or `milliseconds` pass; returns
+/// whether it held.
+fn wait_until(milliseconds: u64, mut condition: impl FnMut() -> bool) -> bool {
+    for _ in 0..milliseconds / 5 {
+        if condition() {
+            return true;
+        }
+        task::sleep_milliseconds(5);
+    }
+    condition()
+}
+
+fn ring_3_spinner_does_not_starve_another_process() -> TestResult {
+    let spinner_console = capture();
+    let spinner = selftest(17, &spinner_console, Box::new(NoGpu))?;
+    // Without preemption this task would never run again once the spinner has the CPU.
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || spinner_console
+            .lock()
+            .contains("selftest: spinning")),
+        "the spinner never started: {:?}",
+        spinner_console.lock()
+    );
+    let console = capture();
+    let other = selftest(5 | (u64::from(b'x') << 8), &console, Box::new(NoGpu))?;
+    let exit = other.join();
+    ensure!(
+        exit == ProcessExit::Exited(0),
+        "the other process ended with {exit:?} beside the spinner"
+    );
+    ensure!(
+        *console.lock() == "x0x1x2",
+        "the other process wrote {:?}",
+        console.lock()
+    );
+    ensure!(!spinner.is_finished(), "the spinner ended by itself");
+    spinner.kill();
+    let exit = spinner.join();
+    ensure!(
+        exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the spinner ended with {exit:?}"
+    );
+    Ok(())
+}
+kernel_test!(
+    preemption_ring_3_spinner_does_not_starve_another_process,
+    ring_3_spinner_does_not_starve_another_process
+);
+
+fn registers_survive_preemption() -> TestResult {
+    let console = capture();
+    let preemptions_before = task::preemptions();
+    // Two spinners preempt each other every time slice, each in the middle of its loop.
+    let first = selftest(19, &console, Box::new(NoGpu))?;
+    let second = selftest(19, &console, Box::new(NoGpu))?;
+    for process in [first, second] {
+        let exit = process.join();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "a register checker ended with {exit:?}: {:?}",
+            console.lock()
+        );
+    }
+    let preemptions = task::preemptions() - preemptions_before;
+    ensure!(
+        preemptions >= 2,
+        "only {preemptions} preemptions while two processes spun side by side"
+    );
+    Ok(())
+}
+kernel_test!(
+    preemption_registers_survive_preemption,
+    registers_survive_preemption
+);
+
+/// A gateway whose every call asks a server that never answers, as a GPU call whose host never
+/// replies waits for the dxg task (without a deadline: only an interruption ends the wait).
+struct SilentServerGateway {
+    client: Client<u32, i32>,
+}
+
+impl GpuGateway for SilentServerGateway {
+    fn call(
+        &mut self,
+        _process: ProcessId,
+        number: u32,
+        _arguments: &mut [u8],
+        _user: &mut UserSpace<'_>,
+        _arg2: u64,
+    ) -> i32 {
+        self.client
+            .call_until(number, None)
+            .unwrap_or(STATUS_TIMEOUT)
+    }
+}
+
+fn process_waiting_for_a_silent_server_is_killed() -> TestResult {
+    let (client, requests) = ipc::service::<u32, i32>(4);
+    // The server keeps every request it gets, unanswered, and reports each one.
+    let (received_sender, received) = ipc::channel::<u32>(4);
+    let server = task::spawn("silent server", move || {
+        let mut held = alloc::vec::Vec::new();
+        while let Ok(request) = requests.recv() {
+            let _ = received_sender.try_send(request.body);
+            held.push(request);
+        }
+        held.len()
+    });
+    let console = capture();
+    let blocked = selftest(18, &console, Box::new(SilentServerGateway { client }))?;
+    let deadline = clock::ticks() + clock::milliseconds_to_ticks(STEP_MILLISECONDS);
+    ensure!(
+        received.recv_until(deadline).is_ok(),
+        "the process never called the gateway: {:?}",
+        console.lock()
+    );
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
+        "the process is not blocked in its call"
+    );
+    blocked.kill();
+    let exit = blocked.join();
+    ensure!(
+        exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the blocked process ended with {exit:?}"
+    );
+    // The server never answered: the kill did not wait for it. Its client went with the
+    // process, so it ends holding the one request.
+    let held = server
+        .join()
+        .map_err(|fault| format!("server: {fault:?}"))?;
+    ensure!(held == 1, "the server held {held} requests");
+    Ok(())
+}
+kernel_test!(
+    preemption_process_waiting_for_a_silent_server_is_killed,
+    process_waiting_for_a_silent_server_is_killed
+);
+
+/// A process blocked in a real GPU call (selftest mode 18's CreateDevice, through the dxg task,
+/// VMBus and the host) is killed while it waits; should the answer have come first, it is
+/// killed in its Sleep call (the console line says which). A host that never answers
+/// CreateDevice needs a host-fault switch for that one message (the hostile-host row "dxg
+/// reply never sent" drops the adapter start's reply instead); the silent-server test above
+/// covers a wait that only the kill ends.
+fn process_blocked_in_a_gpu_call_is_killed() -> TestResult {
+    let stack = GpuStack::start(5_000)?;
+    let result = kill_while_creating_a_device(&stack);
+    let shutdown = stack.shut_down();
+    result?;
+    shutdown
+}
+kernel_test!(
+    preemption_process_blocked_in_a_gpu_call_is_killed,
+    process_blocked_in_a_gpu_call_is_killed
+);
+
+fn kill_while_creating_a_device(stack: &GpuStack) -> TestResult {
+    let console = capture();
+    let gateway = DxgGateway::new(stack.gpu.clone(), "selftest");
+    let blocked = selftest(18, &console, Box::new(gateway))?;
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || console
+            .lock()
+            .contains("selftest: creating a device")),
+        "the process never got to CreateDevice: {:?}",
+        console.lock()
+    );
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
+        "the process is not blocked"
+    );
+    let created = console.lock().contains("selftest: device created");
+    blocked.kill();
+    let exit = blocked.join();
+    ensure!(
+        exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the blocked process ended with {exit:?}: {:?}",
+        console.lock()
+    );
+    crate::serial::write_fmt(format_args!(
+        "preemption test: process killed while {}\n",
+        if created {
+            "sleeping after CreateDevice"
+        } else {
+            "blocked in CreateDevice"
+        }
+    ));
+    Ok(())
+}
+
+fn runaway_kernel_task_is_reported() -> TestResult {
+    let before = task::runaway_reports();
+    // A ready task this one starves.
+    let starved = task::spawn("starved by the runaway", || ());
+    let limit =
+        clock::ticks() + clock::milliseconds_to_ticks(3 * task::RUNAWAY_MILLISECONDS + 10_000);
+    while task::runaway_reports() == before && clock::ticks() < limit {
+        core::hint::spin_loop();
+    }
+    let reports = task::runaway_reports() - before;
+    let _ = starved.join();
+    ensure!(
+        reports == 1,
+        "the watchdog reported {reports} runaway episodes"
+    );
+    Ok(())
+}
+kernel_test!(
+    preemption_runaway_kernel_task_is_reported,
+    runaway_kernel_task_is_reported
+);
