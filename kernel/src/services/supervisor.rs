@@ -213,7 +213,8 @@ impl Supervisor {
                 crate::clock::ticks() + crate::clock::milliseconds_to_ticks(POLL_MILLISECONDS);
             match stop.recv_until(deadline) {
                 Ok(()) | Err(RecvTimeoutError::Closed) => break,
-                Err(RecvTimeoutError::Timeout) => {}
+                // Only process tasks are interrupted (by a kill); the supervisor carries on.
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Interrupted) => {}
             }
         }
         self.shut_down()
