@@ -48,6 +48,7 @@ fn main() {
         "vmbus/src",
         "dxg/src",
         "drivers/src",
+        "d3dkmt/src",
         "userlib/src",
         "apps",
         "x86_64-target.json",

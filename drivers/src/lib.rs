@@ -19,7 +19,9 @@
 //! - [`integration`]: the Hyper-V integration services (heartbeat, shutdown, time sync,
 //!   key-value exchange), sans I/O.
 //! - [`d3dkmt`]: the per-process D3DKMT gateway: turns applications' D3DKMT argument structs
-//!   into dxg requests, maps CPU views of allocations and fences, and cleans up on exit.
+//!   into dxg requests, maps CPU views of allocations and fences, and cleans up on exit. It is
+//!   its own package (`dxgos-d3dkmt`, issue 18), re-exported here so `drivers::d3dkmt` paths
+//!   keep working.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -30,9 +32,10 @@ extern crate std;
 pub mod acpi_mmio;
 pub mod acpi_sleep;
 pub mod apic;
-pub mod d3dkmt;
 pub mod deadlines;
 pub mod integration;
 pub mod timekeeping;
 pub mod vmbus_bus;
 pub mod vpci;
+
+pub use d3dkmt;

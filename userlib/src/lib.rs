@@ -16,6 +16,7 @@
 //! The crate is `no_std` and needs no allocator; the `alloc` feature adds a few conveniences.
 #![no_std]
 #![deny(unsafe_code)]
+#![deny(missing_docs)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -28,3 +29,8 @@ pub mod gpu;
 pub mod header;
 pub mod sys;
 pub mod vgpu;
+
+// The README's example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

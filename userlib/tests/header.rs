@@ -22,7 +22,7 @@ fn committed_header_is_current() {
     let committed = std::fs::read_to_string(header_path()).unwrap_or_default();
     assert!(
         committed == generated,
-        "include/d3dkmt_dxgos.h is stale; regenerate with DXGOS_BLESS=1 cargo test -p userlib --test header"
+        "include/d3dkmt_dxgos.h is stale; regenerate with DXGOS_BLESS=1 cargo test -p dxgos-userlib --test header"
     );
 }
 

@@ -1,16 +1,24 @@
 //! Adoption example (issue 18): "another OS" brings up the SynIC, VMBus and a GPU-PV adapter
-//! with only the public APIs of `hyperv`, `vmbus` and `dxg`, its own `HypervisorBackend` and
-//! `GuestMemory`, against the in-process emulated Hyper-V host, and makes D3DKMT calls
-//! (CreateProcess, EnumAdapters, QueryAdapterInfo) that travel through real VMBus rings.
+//! with only the public APIs of `hyperv`, `vmbus`, `dxg` and `d3dkmt`, its own
+//! `HypervisorBackend` and `GuestMemory`, against the in-process emulated Hyper-V host, and
+//! serves an application's D3DKMT calls (`D3DKMTEnumAdapters2`, `D3DKMTQueryAdapterInfo`) with
+//! the D3DKMT translator and its own `d3dkmt::Environment`; the requests travel through real
+//! VMBus rings.
 //!
 //! The emulator is only the host here: the guest side uses nothing of it, and nothing of the
 //! dxgos kernel or `drivers` crate. The glue below is what `docs/porting.md` asks an OS to do.
 
-use dxg::core::{
-    Action as DxgAction, ChannelId, Driver, DriverConfig, PacketKind, ProcessId, Reply, Request,
-    Ticket,
+use d3dkmt::abi::flags::{D3DKMT_ADAPTERTYPE_PARAVIRTUALIZED, KMTQAITYPE_ADAPTERTYPE_RENDER};
+use d3dkmt::abi::status::STATUS_SUCCESS;
+use d3dkmt::abi::{D3DKMT_ADAPTERINFO, D3DKMT_ENUMADAPTERS2, D3DKMT_QUERYADAPTERINFO};
+use d3dkmt::{
+    Environment, NtStatus, Reply, Request, SyscallNumber, Timeout, Translator, UserMemoryError,
+    ViewAccess,
 };
-use dxg::wire::{Guid as DxgGuid, PCI_DEVICE_VIRTUAL_RENDER, QUERY_ADAPTER_TYPE_RENDER};
+use dxg::core::{
+    Action as DxgAction, ChannelId, Driver, DriverConfig, PacketKind, ProcessId, Ticket,
+};
+use dxg::wire::{Guid as DxgGuid, PCI_DEVICE_VIRTUAL_RENDER};
 use emulator::platform::{HostConfig, SynicHost, dispatch_host_events};
 use emulator::platform::{HostEventHandler, Interrupt};
 use emulator::services::HostServices;
@@ -22,12 +30,14 @@ use hyperv::synic::{MessageType, VMBUS_SINT};
 use hyperv::synic_client::{SynicClient, SynicConfig};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use vmbus::client::{Action, Client, ClientConfig, ClientEvent, OpenRequest, SubscriberId};
 use vmbus::guid::class;
 use vmbus::ring::{ChannelRings, OutgoingPacket, PacketType};
+use zerocopy::IntoBytes;
 
 /// This OS's guest RAM: 32-bit words at GPA 0 (an OS would map its physical memory instead).
 struct Ram(Vec<AtomicU32>);
@@ -398,15 +408,64 @@ impl Guest {
         }
     }
 
-    /// Submits a D3DKMT request of `process` and pumps until it completes.
-    fn call(&mut self, process: ProcessId, request: Request) -> Reply {
+    /// Submits a request of `process` to the dxg core and pumps until it completes.
+    fn request(&mut self, process: ProcessId, request: Request) -> Result<Reply, NtStatus> {
         let ticket = self.driver.submit(process, request);
         self.pump_until(|guest| guest.completions.contains_key(&ticket));
-        self.completions
-            .remove(&ticket)
-            .expect("completed")
-            .expect("request succeeded")
+        self.completions.remove(&ticket).expect("completed")
     }
+}
+
+/// Where this OS's one application keeps the buffers its D3DKMT calls point to.
+const USER_BASE: u64 = 0x40_0000;
+
+/// One application of this OS as the D3DKMT translator sees it: its user memory (one region at
+/// [`USER_BASE`]) and its way to the dxg core.
+struct Process<'g> {
+    guest: &'g mut Guest,
+    id: ProcessId,
+    user: RefCell<Vec<u8>>,
+}
+
+impl Process<'_> {
+    /// The offsets of `length` bytes at user `address`, if all of them are in the region.
+    fn user_range(&self, address: u64, length: usize) -> Result<Range<usize>, UserMemoryError> {
+        let start = address
+            .checked_sub(USER_BASE)
+            .and_then(|offset| usize::try_from(offset).ok());
+        let range = start.and_then(|start| Some(start..start.checked_add(length)?));
+        match range {
+            Some(range) if range.end <= self.user.borrow().len() => Ok(range),
+            _ => Err(UserMemoryError { address }),
+        }
+    }
+}
+
+impl Environment for Process<'_> {
+    fn read_user(&self, address: u64, buffer: &mut [u8]) -> Result<(), UserMemoryError> {
+        let range = self.user_range(address, buffer.len())?;
+        buffer.copy_from_slice(&self.user.borrow()[range]);
+        Ok(())
+    }
+
+    fn write_user(&self, address: u64, data: &[u8]) -> Result<(), UserMemoryError> {
+        let range = self.user_range(address, data.len())?;
+        self.user.borrow_mut()[range].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn gpu(&mut self, request: Request, _timeout: Timeout) -> Result<Reply, NtStatus> {
+        // Every wait is bounded by `pump_until` (the host is untrusted).
+        self.guest.request(self.id, request)
+    }
+
+    fn map_io(&mut self, _: u64, _: u64, _: ViewAccess) -> Result<u64, NtStatus> {
+        // This OS gives its application no CPU views (no Lock2, no monitored fences): the
+        // translator then fails those calls with this status.
+        Err(NtStatus::NOT_SUPPORTED)
+    }
+
+    fn unmap_io(&mut self, _: u64, _: u64) {}
 }
 
 #[test]
@@ -473,30 +532,62 @@ fn another_os_brings_up_vmbus_and_a_gpu_pv_adapter_and_calls_d3dkmt() {
             .is_some_and(|adapter| adapter.state == dxg::core::AdapterState::Active)
     });
 
-    // D3DKMT calls of one process.
-    let process = ProcessId(1);
-    let created = guest.call(
-        process,
-        Request::CreateProcess {
-            pid: 1,
-            name: "adoption".into(),
-        },
+    // An application's D3DKMT calls, served by the translator: the argument struct as the
+    // kernel copied it in, the call number, and the process's environment.
+    let mut process = Process {
+        guest: &mut guest,
+        id: ProcessId(1),
+        user: RefCell::new(vec![0; 4096]),
+    };
+    let mut translator = Translator::new(1, "adoption");
+    let adapters_address = USER_BASE;
+    let mut enumerate = D3DKMT_ENUMADAPTERS2 {
+        NumAdapters: 4,
+        pAdapters: adapters_address,
+        ..Default::default()
+    };
+    let status = translator.call(
+        &mut process,
+        SyscallNumber::EnumAdapters2 as u32,
+        enumerate.as_mut_bytes(),
+        0,
     );
-    assert!(matches!(created, Reply::ProcessCreated { .. }));
-    let Reply::Adapters(adapters) = guest.call(process, Request::EnumAdapters) else {
-        panic!("EnumAdapters answers with adapters");
+    assert_eq!(status, STATUS_SUCCESS);
+    assert_eq!(enumerate.NumAdapters, 1);
+    assert!(translator.process_created(), "CreateProcess went first");
+    let mut adapter = D3DKMT_ADAPTERINFO::default();
+    process
+        .read_user(adapters_address, adapter.as_mut_bytes())
+        .expect("the adapter array is user memory");
+    assert_ne!(adapter.hAdapter, 0);
+
+    let adapter_type_address = USER_BASE + 0x100;
+    let mut query = D3DKMT_QUERYADAPTERINFO {
+        hAdapter: adapter.hAdapter,
+        Type: KMTQAITYPE_ADAPTERTYPE_RENDER,
+        pPrivateDriverData: adapter_type_address,
+        PrivateDriverDataSize: 4,
+        ..Default::default()
     };
-    assert_eq!(adapters.len(), 1);
-    let Reply::AdapterInfo(data) = guest.call(
-        process,
-        Request::QueryAdapterInfo {
-            adapter: adapters[0].handle,
-            query_type: QUERY_ADAPTER_TYPE_RENDER,
-            data: vec![0; 4],
-        },
-    ) else {
-        panic!("QueryAdapterInfo answers with data");
-    };
-    let adapter_type = u32::from_le_bytes(data[..4].try_into().unwrap());
-    assert_eq!(adapter_type & (1 << 7), 1 << 7, "paravirtualized");
+    let status = translator.call(
+        &mut process,
+        SyscallNumber::QueryAdapterInfo as u32,
+        query.as_mut_bytes(),
+        0,
+    );
+    assert_eq!(status, STATUS_SUCCESS);
+    let mut adapter_type = [0u8; 4];
+    process
+        .read_user(adapter_type_address, &mut adapter_type)
+        .expect("the query buffer is user memory");
+    let adapter_type = u32::from_le_bytes(adapter_type);
+    assert_eq!(
+        adapter_type & D3DKMT_ADAPTERTYPE_PARAVIRTUALIZED,
+        D3DKMT_ADAPTERTYPE_PARAVIRTUALIZED,
+        "paravirtualized"
+    );
+
+    // The application exits: the translator unregisters it from the host.
+    translator.exit(&mut process);
+    assert!(!translator.process_created());
 }

@@ -1,7 +1,7 @@
 //! The Requests built from argument structs, the outputs written back, and the lazy process.
 
 use super::*;
-use crate::d3dkmt::UNSERVED_CALLS;
+use crate::UNSERVED_CALLS;
 use alloc::string::String;
 use dxg::core::{AllocationRequest, SyncObjectKind};
 use userlib::abi::flags::*;
@@ -73,13 +73,11 @@ fn every_call_is_either_served_or_listed_as_unserved() {
     for entry in D3DKMT_CALLS {
         let number = entry.number as u32;
         let unserved = UNSERVED_CALLS.iter().filter(|(n, _)| *n == number).count();
-        let served = crate::d3dkmt::served_calls()
-            .filter(|n| *n == number)
-            .count();
+        let served = crate::served_calls().filter(|n| *n == number).count();
         assert_eq!(served + unserved, 1, "{} ({number:#x})", entry.export);
     }
     assert_eq!(
-        UNSERVED_CALLS.len() + crate::d3dkmt::served_calls().count(),
+        UNSERVED_CALLS.len() + crate::served_calls().count(),
         D3DKMT_CALLS.len()
     );
     for (number, reason) in UNSERVED_CALLS {

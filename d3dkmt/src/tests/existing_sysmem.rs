@@ -2,7 +2,7 @@
 //! allocation, and the undo of every failure after the allocations exist.
 
 use super::*;
-use crate::d3dkmt::ViewAccess;
+use crate::ViewAccess;
 use dxg::core::AllocationRequest;
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,

@@ -2,8 +2,8 @@
 //! SetAllocationPriority and GetAllocationPriority (dxg.md §3.25).
 
 use super::Call;
-use crate::d3dkmt::arguments::{checked_count, decode, read_array, read_handles};
-use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request};
+use crate::arguments::{checked_count, decode, read_array, read_handles};
+use crate::{CallResult, Environment, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
@@ -143,7 +143,7 @@ pub fn write_values(
         );
         return Err(NtStatus::UNSUCCESSFUL);
     }
-    crate::d3dkmt::arguments::write_bytes(environment, address, values.as_bytes())?;
+    crate::arguments::write_bytes(environment, address, values.as_bytes())?;
     Ok(NtStatus::SUCCESS)
 }
 

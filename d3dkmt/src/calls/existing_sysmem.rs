@@ -8,7 +8,7 @@
 //!   the caller left the flag clear;
 //! - the host sizes the allocations (the CREATEALLOCATION reply's `allocation_size`), so the user
 //!   pages are looked up only after the allocations exist: `size / 4 KiB` page frames per
-//!   allocation from [`Environment::user_page_frames`](crate::d3dkmt::Environment), then one
+//!   allocation from [`Environment::user_page_frames`](crate::Environment), then one
 //!   SETEXISTINGSYSMEMPAGES per allocation; any failure destroys what the call created;
 //! - Lock2 of such an allocation returns `pSystemMem` itself without a host message (Linux keeps
 //!   it as the allocation's CPU address, not counted); Unlock2 goes to the host as for any
@@ -23,9 +23,9 @@
 //! status).
 
 use super::Call;
-use crate::d3dkmt::arguments::MAX_EXISTING_SYSMEM_BYTES;
-use crate::d3dkmt::views::PAGE_SIZE;
-use crate::d3dkmt::{NtStatus, Request};
+use crate::arguments::MAX_EXISTING_SYSMEM_BYTES;
+use crate::views::PAGE_SIZE;
+use crate::{NtStatus, Request};
 use alloc::vec::Vec;
 use dxg::core::CreatedAllocation;
 use dxg::wire::D3dkmtHandle;

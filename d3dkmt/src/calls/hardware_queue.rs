@@ -4,10 +4,10 @@
 
 use super::Call;
 use super::sync::{signal_from_context, single_broadcast_context, wait_from_context};
-use crate::d3dkmt::arguments::{
+use crate::arguments::{
     checked_count, decode, encode, read_handles, read_private_data, write_reply,
 };
-use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use crate::{CallResult, NtStatus, Reply, Request};
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
     D3DDDI_MAX_WRITTEN_PRIMARIES, D3DKMT_CREATEHWQUEUE, D3DKMT_DESTROYHWQUEUE,

@@ -1,4 +1,11 @@
-//! The per-process D3DKMT gateway, sans-I/O: application argument structs in, dxg requests out.
+//! dxgos-d3dkmt: the per-process D3DKMT translator, sans-I/O: application argument structs in,
+//! dxg requests out.
+//!
+//! This is the piece of a guest OS that sits between an application's D3DKMT calls (the
+//! `d3dkmthk.h` API that WSL's libdxg and Windows user-mode drivers use) and the GPU-PV protocol
+//! core ([`dxg::core`], package `dxgos-dxg`). The argument structs and call numbers are
+//! `dxgos-userlib`'s (re-exported as [`abi`] and [`SyscallNumber`]); the OS supplies an
+//! [`Environment`] per process. See `docs/porting.md` in the dxgos repository.
 //!
 //! An application calls a D3DKMT entry point through a system call. The kernel checks nothing
 //! but the struct's address, copies the struct in and hands it to this process's
@@ -34,11 +41,14 @@
 //! (the handlers, one file per area: adapters, devices, allocations, existing system memory,
 //! sync objects, GPU virtual addresses, hardware queues, priorities, residency, adapter
 //! queries, sharing),
-//! [`test_memory`] (a model of user memory for tests and fuzzers).
+//! `test_memory` (a model of user memory for tests and fuzzers, with the `test-memory` feature).
 
 // Argument structs, user memory and counts come from the application: nothing in the translator
 // may panic on what they hold, nor overflow. The lints hold for every module below (stated once,
 // here); only the test model of user memory and the tests opt out.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -46,6 +56,10 @@
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects
 )]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
 
 mod arguments;
 mod calls;
@@ -58,6 +72,7 @@ mod table;
     reason = "a model of user memory for tests and fuzzers, not the kernel's; it indexes its \
               own pages within ranges it computed"
 )]
+#[cfg(any(test, feature = "test-memory"))]
 pub mod test_memory;
 mod views;
 
@@ -72,9 +87,16 @@ mod views;
 )]
 mod tests;
 
+// The README's example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use dxg::core::{Reply, Request};
 pub use dxg::wire::NtStatus;
 pub use table::{UNSERVED_CALLS, is_served, served_calls};
+pub use userlib::abi;
+pub use userlib::sys::SyscallNumber;
 pub use views::ViewAccess;
 
 use alloc::string::String;
@@ -82,7 +104,6 @@ use alloc::vec::Vec;
 use owners::Owners;
 use shared::SharedHandles;
 use userlib::abi::status;
-use userlib::sys::SyscallNumber;
 use views::Views;
 
 /// How long a GPU request may wait (only CPU waits use a finite timeout).

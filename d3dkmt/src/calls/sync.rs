@@ -2,8 +2,8 @@
 //! FromCpu/FromGpu signals and waits.
 
 use super::{Call, success_or_failure, unexpected};
-use crate::d3dkmt::arguments::{checked_count, decode, read_array, read_handle, read_handles};
-use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
+use crate::arguments::{checked_count, decode, read_array, read_handle, read_handles};
+use crate::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
 use alloc::vec::Vec;
 use dxg::core::SyncObjectKind;
 use dxg::wire::D3dkmtHandle;

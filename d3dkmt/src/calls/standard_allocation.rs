@@ -20,9 +20,9 @@
 //! being truncated into the surface's 32-bit width.
 
 use super::Call;
-use crate::d3dkmt::arguments::{ACCESS_VIOLATION, read_bytes};
-use crate::d3dkmt::views::PAGE_SIZE;
-use crate::d3dkmt::{NtStatus, Reply, Request};
+use crate::arguments::{ACCESS_VIOLATION, read_bytes};
+use crate::views::PAGE_SIZE;
+use crate::{NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::GdiSurfaceData;
 use dxg::wire::D3dkmtHandle;

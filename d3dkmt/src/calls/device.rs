@@ -3,11 +3,11 @@
 //! DestroyContext and SubmitCommand.
 
 use super::Call;
-use crate::d3dkmt::arguments::{
+use crate::arguments::{
     MAX_HISTORY_BUFFERS, checked_count, decode, handles_of, read_handles, read_private_data,
     write_reply,
 };
-use crate::d3dkmt::{CallResult, Reply, Request};
+use crate::{CallResult, Reply, Request};
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{
     D3DDDI_DESTROYPAGINGQUEUE, D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_WRITTEN_PRIMARIES,

@@ -2,11 +2,11 @@
 //! QueryVideoMemoryInfo and Escape.
 
 use super::{Call, unexpected};
-use crate::d3dkmt::arguments::{
+use crate::arguments::{
     MAX_PRIVATE_DATA, checked_count, decode, encode, read_bytes, read_private_data, write_bytes,
     write_reply,
 };
-use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::AdapterEntry;
 use dxg::wire::{D3dkmtHandle, Luid};

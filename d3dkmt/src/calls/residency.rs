@@ -4,8 +4,8 @@
 
 use super::priority::{AllocationList, write_values};
 use super::{Call, success_or_failure};
-use crate::d3dkmt::arguments::{decode, read_residency_list};
-use crate::d3dkmt::{CallResult, Environment, NtStatus, Reply, Request};
+use crate::arguments::{decode, read_residency_list};
+use crate::{CallResult, Environment, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::{

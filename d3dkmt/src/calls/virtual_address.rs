@@ -2,8 +2,8 @@
 //! FreeGpuVirtualAddress and UpdateGpuVirtualAddress (dxg.md §3.12).
 
 use super::{Call, success_or_failure};
-use crate::d3dkmt::arguments::{checked_count, decode, read_array};
-use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use crate::arguments::{checked_count, decode, read_array};
+use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::GpuVirtualAddressOperation;
 use dxg::wire::{D3dkmtHandle, MAX_UPDATE_GPU_VA_OPERATIONS};

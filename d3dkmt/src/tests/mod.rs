@@ -15,7 +15,7 @@ mod views;
 
 use super::test_memory::SparseUserMemory;
 use super::{Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError};
-use crate::d3dkmt::ViewAccess;
+use crate::ViewAccess;
 use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;

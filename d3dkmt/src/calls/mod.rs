@@ -11,7 +11,7 @@ macro_rules! reply {
     ($reply:expr, $pattern:pat => $value:expr) => {
         match $reply {
             $pattern => $value,
-            other => return Err($crate::d3dkmt::calls::unexpected(&other)),
+            other => return Err($crate::calls::unexpected(&other)),
         }
     };
 }

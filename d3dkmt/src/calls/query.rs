@@ -2,8 +2,8 @@
 //! FlushHeapTransitions (dxg.md §3.23–§3.25).
 
 use super::{Call, unexpected};
-use crate::d3dkmt::arguments::decode;
-use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use crate::arguments::decode;
+use crate::{CallResult, NtStatus, Reply, Request};
 use dxg::wire::{D3dkmtHandle, Luid};
 use userlib::abi::{
     D3DKMT_FLUSHHEAPTRANSITIONS, D3DKMT_QUERYCLOCKCALIBRATION, D3DKMT_QUERYSTATISTICS,

@@ -30,11 +30,11 @@
 //! DestroyAllocation of the resource for an open, DestroySyncObject for a sync object).
 
 use super::{Call, sync};
-use crate::d3dkmt::arguments::{
+use crate::arguments::{
     checked_count, decode, encode, read_array, read_bytes, read_handle, write_bytes,
 };
-use crate::d3dkmt::views::AllocationRecord;
-use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use crate::views::AllocationRecord;
+use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::flags::D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE;

@@ -2,12 +2,12 @@
 //! Allocations over existing system memory are backed in `existing_sysmem.rs`.
 
 use super::{Call, existing_sysmem, standard_allocation, success_or_failure, unexpected};
-use crate::d3dkmt::arguments::{
+use crate::arguments::{
     PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
     read_residency_list, write_bytes,
 };
-use crate::d3dkmt::views::{AllocationRecord, Mapping, Release, ViewAccess};
-use crate::d3dkmt::{CallResult, NtStatus, Reply, Request};
+use crate::views::{AllocationRecord, Mapping, Release, ViewAccess};
+use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::{AllocationRequest, CreatedAllocation};
 use dxg::wire::D3dkmtHandle;

@@ -4,8 +4,8 @@
 //! in the header; WAITFORSYNCOBJECTFROMGPU with `legacy_fence_object`).
 
 use super::Call;
-use crate::d3dkmt::arguments::{checked_count, decode, handles_of};
-use crate::d3dkmt::{CallResult, NtStatus, Request};
+use crate::arguments::{checked_count, decode, handles_of};
+use crate::{CallResult, NtStatus, Request};
 use dxg::wire::D3dkmtHandle;
 use userlib::abi::flags::D3DDDICB_SIGNALFLAGS_ENQUEUE_CPU_EVENT;
 use userlib::abi::{
