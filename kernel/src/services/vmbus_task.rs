@@ -513,6 +513,9 @@ impl BusRun {
             while let Some(output) = bus.poll_output() {
                 subscribers.deliver(output.subscriber, output.event);
             }
+            while let Some(notice) = bus.poll_notice() {
+                report_notice(notice);
+            }
             if let Some(failure) = bus.failure()
                 && !waiting_for_offers.is_empty()
             {
@@ -631,6 +634,29 @@ impl BusRun {
         }
         bus.shutdown(&mut KernelPageAllocator)
             .map_err(RestartError::Unload)
+    }
+}
+
+/// Logs a notice of the bus for its drivers ([`drivers::vmbus_bus::BusNotice`]). They are not
+/// forwarded: channel resets come only from an UNLOAD, after which the supervisor restarts every
+/// driver above the bus, and a close that timed out is the drivers' own bounded close wait
+/// ending (the drivers do not yet keep that channel's ring pages lent: see docs/kernel.md,
+/// "Fault model", what is not contained).
+fn report_notice(notice: drivers::vmbus_bus::BusNotice) {
+    use drivers::vmbus_bus::BusNotice;
+    match notice {
+        BusNotice::CloseTimedOut {
+            relid,
+            milliseconds,
+            ..
+        } => log::warn!(
+            "vmbus: channel {relid}: no GPADL teardown answer within {milliseconds} ms; its ring pages stay with the host"
+        ),
+        BusNotice::ChannelReset {
+            relid,
+            memory_released,
+            ..
+        } => log::debug!("vmbus: channel {relid} reset (memory released: {memory_released})"),
     }
 }
 
