@@ -639,9 +639,8 @@ impl BusRun {
 
 /// Logs a notice of the bus for its drivers ([`drivers::vmbus_bus::BusNotice`]). They are not
 /// forwarded: channel resets come only from an UNLOAD, after which the supervisor restarts every
-/// driver above the bus, and a close that timed out is the drivers' own bounded close wait
-/// ending (the drivers do not yet keep that channel's ring pages lent: see docs/kernel.md,
-/// "Fault model", what is not contained).
+/// driver above the bus; a close that timed out ends the driver's own bounded close wait, and
+/// the driver keeps that channel's ring pages lent to the host (docs/kernel.md, "Fault model").
 fn report_notice(notice: drivers::vmbus_bus::BusNotice) {
     use drivers::vmbus_bus::BusNotice;
     match notice {

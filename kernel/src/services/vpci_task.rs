@@ -172,8 +172,9 @@ impl ConfigSpace for FunctionWindow {
 /// An open (or opening) vPCI channel's rings and queued messages.
 struct Channel {
     rings: Option<ChannelRings<PhysicalMemory>>,
-    /// The ring pages; freed with the channel, after it is closed.
-    _pages: ContiguousPages,
+    /// The ring pages; freed with the channel once its close is confirmed (kept lent to the
+    /// host otherwise, see `VpciTask::shut_down`).
+    pages: ContiguousPages,
     backlog: VecDeque<OutboundMessage>,
 }
 
@@ -402,7 +403,7 @@ impl VpciTask {
             relid,
             Channel {
                 rings: None,
-                _pages: pages,
+                pages,
                 backlog: VecDeque::new(),
             },
         );
@@ -593,6 +594,12 @@ impl VpciTask {
             state.buses.is_empty()
         }) {
             log::warn!("vpci: not every channel close was confirmed");
+        }
+        // The host may still hold the GPADL of a close it never confirmed and write its rings:
+        // those pages stay lent (as the dxg task does), never back in the frame allocator.
+        for (relid, channel) in core::mem::take(&mut self.channels) {
+            log::warn!("vpci: the close of relid {relid} was not confirmed; its ring pages stay");
+            core::mem::forget(channel.pages);
         }
     }
 }
