@@ -304,6 +304,11 @@ impl VpciBuses {
         }
     }
 
+    /// The relids of every bus.
+    pub fn relids(&self) -> Vec<u32> {
+        self.buses.keys().copied().collect()
+    }
+
     /// The channel of `relid` is closed: the bus is dropped and its window returned.
     pub fn closed(&mut self, relid: u32) {
         self.remove(relid);

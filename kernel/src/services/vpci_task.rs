@@ -108,11 +108,26 @@ impl VpciHandle {
     /// its slot, is released in order: the buses powered down and their channels closed
     /// (each with a bounded wait), then the ring pages and config windows freed.
     pub fn join_and_release(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(false)
+    }
+
+    /// [`VpciHandle::join_and_release`] after the host answered a VMBus UNLOAD: it forgot every
+    /// channel and GPADL, so nothing is closed or waited for; the ring pages go back to the
+    /// frame allocator and the config windows to the MMIO pool.
+    pub fn join_and_release_after_unload(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(true)
+    }
+
+    fn join_and_release_with(self, unloaded: bool) -> Result<(), crate::task::TaskFault> {
         let VpciHandle { task, slot, .. } = self;
         let owner = task.task().clone();
         let result = task.join();
         if let Some(mut run) = slot.reclaim(&owner) {
-            run.state.shut_down(&run.events);
+            if unloaded {
+                run.state.release_after_unload();
+            } else {
+                run.state.shut_down(&run.events);
+            }
         }
         result
     }
@@ -582,6 +597,20 @@ impl VpciTask {
     }
 
     /// Powers every bus down (D0 exit) and closes the channels, each step with a bounded wait.
+    /// Releases everything without the host: after an answered UNLOAD it holds none of the
+    /// channels' memory.
+    fn release_after_unload(&mut self) {
+        self.channels.clear();
+        for relid in self.buses.relids() {
+            self.buses.closed(relid);
+        }
+        while let Some(action) = self.buses.poll_action() {
+            if let BusesAction::Removed { window, .. } = action {
+                self.free_window(window);
+            }
+        }
+    }
+
     fn shut_down(&mut self, events: &Receiver<BusEvent>) {
         self.buses.shutdown();
         if !self.wait_until(events, SHUTDOWN_WAIT_MILLISECONDS, |state| {
