@@ -282,7 +282,8 @@ impl VpciRun {
                 Err(ipc::TryRecvError::Empty) => {}
             }
             let deadline = state.buses.next_bring_up_deadline(bound);
-            ipc::select_until(&[&*events, &*control], deadline);
+            let doorbell = crate::faults::Doorbell::new(crate::faults::Driver::Vpci, state.handled);
+            ipc::select_until(&[&*events, &*control, &doorbell], deadline);
         }
         state.shut_down(events);
     }
