@@ -133,6 +133,14 @@ fn chaos(fault_count: u64) -> bool {
             break;
         }
         spacing.record(plan.driver);
+        let usage = Usage::now();
+        log::debug!(
+            "chaos: after fault {index} ({} {:?}): {} free frames, {} heap bytes in use",
+            plan.driver.name(),
+            plan.kind,
+            usage.free_frames,
+            usage.heap_bytes
+        );
     }
     let end = Usage::now();
     let leaked_frames = baseline.free_frames.saturating_sub(end.free_frames);
@@ -232,9 +240,20 @@ fn run_app(stack: &GpuStack) -> Result<ProcessExit, String> {
 
 /// When each driver's recent faults were injected (timer ticks), to keep within the
 /// supervisor's give-up rule.
-#[derive(Default)]
 struct Spacing {
     injected: [VecDeque<u64>; 3],
+}
+
+impl Default for Spacing {
+    /// Sized for the most faults a window holds, so the run's own bookkeeping does not grow
+    /// the heap between the baseline and the end.
+    fn default() -> Spacing {
+        Spacing {
+            injected: core::array::from_fn(|_| {
+                VecDeque::with_capacity(supervisor::MAXIMUM_FAILURES + 1)
+            }),
+        }
+    }
 }
 
 impl Spacing {

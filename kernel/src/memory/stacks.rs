@@ -57,6 +57,11 @@ fn with_pool<R>(body: impl FnOnce(&mut Pool) -> R) -> R {
 /// dropped stack are all given back, and counts of free frames before and after tasks come
 /// and go match (256 KiB of tables for the 1024 slots).
 pub fn init() -> Result<(), StackError> {
+    // The free list holds at most every slot: sized once, so that it does not grow the heap
+    // as tasks come and go (the chaos run compares heap use before and after its faults).
+    let mut free = Vec::with_capacity(SLOTS as usize);
+    with_pool(|pool| core::mem::swap(&mut pool.free, &mut free));
+    drop(free);
     let frame = allocate_frame()?;
     let mut result = Ok(());
     for table in (STACKS_START..STACKS_START + SLOTS * SLOT_SIZE).step_by(TABLE_SPAN as usize) {

@@ -258,12 +258,13 @@ pub fn spawn(
         object_queries,
         stop: stop_receiver,
     });
-    let task_slot = slot.clone();
-    let task = task::Builder::new("dxg").contain_faults().spawn(move || {
-        if let Some(mut run) = task_slot.enter() {
-            run.serve();
-        }
-    });
+    let task = task::Builder::new("dxg")
+        .contain_faults()
+        .spawn_in_slot(slot.clone(), |entered| {
+            if let Some(mut run) = entered {
+                run.serve();
+            }
+        });
     Some(DxgHandles {
         gpu: client,
         objects,

@@ -220,12 +220,13 @@ pub fn spawn(
         events,
         control: control_receiver,
     });
-    let task_slot = slot.clone();
-    let task = task::Builder::new("vpci").contain_faults().spawn(move || {
-        if let Some(mut run) = task_slot.enter() {
-            run.serve();
-        }
-    });
+    let task = task::Builder::new("vpci")
+        .contain_faults()
+        .spawn_in_slot(slot.clone(), |entered| {
+            if let Some(mut run) = entered {
+                run.serve();
+            }
+        });
     Some(VpciHandle {
         control,
         task,

@@ -42,7 +42,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 fn new_task(
     name: String,
-    entry: Option<Box<dyn FnOnce() + Send>>,
+    entry: Option<Box<dyn super::body::TaskBody>>,
     with_stack: bool,
     contain_faults: bool,
     expects_fault: bool,
@@ -81,7 +81,7 @@ pub fn init() {
     boot.set_state(State::Running);
     let idle = new_task(
         String::from("idle"),
-        Some(Box::new(idle_loop)),
+        Some(Box::new(super::body::OnceBody::new(idle_loop))),
         true,
         false,
         false,
@@ -110,7 +110,7 @@ fn idle_loop() {
 
 pub(super) fn spawn_task(
     name: String,
-    entry: Box<dyn FnOnce() + Send>,
+    entry: Box<dyn super::body::TaskBody>,
     contain_faults: bool,
     expects_fault: bool,
 ) -> TaskRef {
@@ -132,12 +132,8 @@ pub(super) fn spawn_task(
 extern "C" fn task_entry() -> ! {
     finish_switch();
     x86_64::instructions::interrupts::enable();
-    let me = current();
-    let entry = me.0.entry.lock().take();
-    drop(me);
-    if let Some(entry) = entry {
-        entry();
-    }
+    // The body runs in place in the control block: nothing owned stays on this stack.
+    super::body::run_in_place(current());
     exit_current(None)
 }
 
