@@ -15,10 +15,11 @@
 //! injected faults within the window plus [`WINDOW_MARGIN_SECONDS`] (the supervisor records a
 //! failure a little after the fault fires).
 //!
-//! Leaks: the first round over the three drivers is the warm-up (the scheduler's queues,
-//! the stack pool and the drivers' caches reach their size); the free frames and heap bytes in
-//! use are then taken as the baseline and compared again after the last fault and app run,
-//! with the stack in the same state (adapter active, no process). The stack is then shut
+//! Leaks: the first nine faults (every driver and kind once; half the faults in a run of
+//! fewer than 18) are the warm-up, in which the kernel's high-water marks are reached; the
+//! free frames and heap bytes in use are then taken as the baseline and compared again after
+//! the last fault and app run, with the stack in the same state (adapter active, no
+//! process). The stack is then shut
 //! down (VMBus UNLOAD), so the emulated host should hold no process, object or IO page: the
 //! runner checks its counts after QEMU ends.
 //!
@@ -48,6 +49,11 @@ const RESTART_MILLISECONDS: u64 = 120_000;
 /// App runs that may pass before an armed VMBus or dxg fault fires (each run sends the
 /// drivers messages; the first one normally meets the fault).
 const RUNS_TO_MEET_A_FAULT: u32 = 5;
+/// Faults before the leak baseline: every driver and kind once, so that the kernel's
+/// high-water marks (the scheduler's queues, say, sized for the most tasks alive at once, which
+/// peaks at the first VMBus stack overflow) are reached. Shorter runs warm up for half their
+/// faults.
+const WARM_UP_FAULTS: u64 = (DRIVERS.len() * KINDS.len()) as u64;
 /// The app run in a loop.
 const APP: &str = "d3dkmt-info";
 
@@ -115,7 +121,7 @@ fn chaos(fault_count: u64) -> bool {
     let mut tally = Tally::default();
     let mut spacing = Spacing::default();
     expect_clean_run(&stack, &mut tally, "before any fault");
-    let warm_up = fault_count.min(DRIVERS.len() as u64);
+    let warm_up = (fault_count / 2).min(WARM_UP_FAULTS);
     let mut baseline = Usage::now();
     for index in 0..fault_count {
         if index == warm_up {
