@@ -39,6 +39,8 @@ static SCHEDULER: Mutex<Scheduler> = Mutex::new(Scheduler {
     tasks: Vec::new(),
 });
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// The run queue's, the sleepers' and the task list's capacity from the start.
+const INITIAL_CAPACITY: usize = 128;
 
 fn new_task(
     name: String,
@@ -88,8 +90,11 @@ pub fn init() {
     );
     without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
-        scheduler.run_queue.reserve(16);
-        scheduler.sleepers.reserve(16);
+        // Sized once for more tasks than the kernel runs at once, so that the queues do not
+        // grow the heap as tasks come and go (the chaos run compares heap use).
+        scheduler.run_queue.reserve(INITIAL_CAPACITY);
+        scheduler.sleepers.reserve(INITIAL_CAPACITY);
+        scheduler.tasks.reserve(INITIAL_CAPACITY);
         scheduler.tasks.push(boot.clone());
         scheduler.current = Some(boot);
         scheduler.idle = Some(idle);
