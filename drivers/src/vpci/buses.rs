@@ -321,6 +321,15 @@ impl VpciBuses {
         }
     }
 
+    /// The host forgot every channel (VMBus UNLOAD): every bus is dropped and its window
+    /// returned ([`BusesAction::Removed`]), since no close will ever be confirmed.
+    pub fn forget_all(&mut self) {
+        let relids: Vec<u32> = self.buses.keys().copied().collect();
+        for relid in relids {
+            self.remove(relid);
+        }
+    }
+
     /// Closes every channel.
     pub fn close_all(&mut self) {
         let relids: Vec<u32> = self.buses.keys().copied().collect();

@@ -341,7 +341,11 @@ impl Supervisor {
             };
         }
         if let Some(vpci) = self.vpci.take() {
-            let _ = vpci.join_and_release();
+            let _ = if unloaded {
+                vpci.join_and_release_after_unload()
+            } else {
+                vpci.join_and_release()
+            };
         }
         if let Some(integration) = self.integration.take() {
             let _ = integration.stop().join();

@@ -108,11 +108,26 @@ impl VpciHandle {
     /// its slot, is released in order: the buses powered down and their channels closed
     /// (each with a bounded wait), then the ring pages and config windows freed.
     pub fn join_and_release(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(false)
+    }
+
+    /// As [`Self::join_and_release`] after a VMBus UNLOAD: the host forgot every channel, so
+    /// the buses whose closes it never confirms are dropped and their config windows go back
+    /// to the MMIO pool (else each VMBus restart would keep one window for good).
+    pub fn join_and_release_after_unload(self) -> Result<(), crate::task::TaskFault> {
+        self.join_and_release_with(true)
+    }
+
+    fn join_and_release_with(self, unloaded: bool) -> Result<(), crate::task::TaskFault> {
         let VpciHandle { task, slot, .. } = self;
         let owner = task.task().clone();
         let result = task.join();
         if let Some(mut run) = slot.reclaim(&owner) {
             run.state.shut_down(&run.events);
+            if unloaded {
+                run.state.buses.forget_all();
+                run.state.run_actions();
+            }
         }
         result
     }
