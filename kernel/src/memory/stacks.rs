@@ -175,6 +175,14 @@ impl Drop for KernelStack {
     }
 }
 
+/// The lowest address of the task stack that contains `address` (its guard page lies just
+/// below), if `address` is on a task stack.
+pub fn stack_bottom(address: u64) -> Option<u64> {
+    let offset = address.checked_sub(STACKS_START)?;
+    let slot = offset / SLOT_SIZE;
+    (slot < SLOTS && offset % SLOT_SIZE >= GUARD_SIZE).then(|| slot_base(slot) + GUARD_SIZE)
+}
+
 /// The slot whose guard contains `address`, if any: the fault at `address` was a stack
 /// overflow of the task running on that slot.
 pub fn guard_slot(address: u64) -> Option<u64> {
