@@ -175,9 +175,21 @@ impl HostOptions {
     }
 }
 
+/// What the emulated host holds for the guest: its vGPU's host processes and their objects,
+/// and the IO-space pages in use (read when the run ends; the chaos run expects none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostCounts {
+    /// Live host processes (`Vgpu::process_count`).
+    pub processes: usize,
+    /// Live objects of all processes (`Vgpu::object_count`).
+    pub objects: usize,
+    /// IO-space pages in use (`Vgpu::io_pages_in_use`).
+    pub io_pages: usize,
+}
+
 /// The running emulator.
 pub struct RunningHost {
-    thread: JoinHandle<()>,
+    thread: JoinHandle<HostCounts>,
 }
 
 /// Binds the socket (so it exists before QEMU connects) and serves it in a thread.
@@ -223,18 +235,26 @@ pub fn start(
     services.register(&mut host);
     let thread = std::thread::Builder::new()
         .name("emulated-host".into())
-        .spawn(move || match link.serve(host, &mut services) {
-            Ok(summary) => log::debug!("emulator: link closed: {summary:?}"),
-            Err(error) => eprintln!("dxgos: emulator: {error}"),
+        .spawn(move || {
+            match link.serve(host, &mut services) {
+                Ok(summary) => log::debug!("emulator: link closed: {summary:?}"),
+                Err(error) => eprintln!("dxgos: emulator: {error}"),
+            }
+            let gpu = services.gpu();
+            HostCounts {
+                processes: gpu.process_count(),
+                objects: gpu.object_count(),
+                io_pages: gpu.io_pages_in_use(),
+            }
         })
         .map_err(|error| RunnerError::Io(format!("emulator thread: {error}")))?;
     Ok(RunningHost { thread })
 }
 
 impl RunningHost {
-    /// Waits for the emulator to notice that QEMU has gone.
-    pub fn finish(self) {
-        let _ = self.thread.join();
+    /// Waits for the emulator to notice that QEMU has gone; what the host still held then.
+    pub fn finish(self) -> HostCounts {
+        self.thread.join().unwrap_or_default()
     }
 }
 

@@ -10,6 +10,7 @@
 //! 5. maps QEMU's exit status to a [`GuestExit`].
 #![forbid(unsafe_code)]
 
+pub mod chaos;
 mod firmware;
 mod firmware_tables;
 mod host;
@@ -20,7 +21,7 @@ mod serial_monitor;
 
 pub use emulator::vmbus_server::AnswerFault;
 pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};
-pub use host::{HostOptions, VmbusFaults, parse_ic_faults, parse_ic_rescind};
+pub use host::{HostCounts, HostOptions, VmbusFaults, parse_ic_faults, parse_ic_rescind};
 pub use qemu::{
     GuestExit, Mode, POWER_OFF_MARKER, RESTART_MARKER, RunConfig, RunOutcome, RunnerError,
     SCREENSHOT_MARKER, run,

@@ -9,8 +9,10 @@ use std::time::Duration;
 const USAGE: &str = "\
 usage: cargo run [--release] -- [MODE] [OPTIONS]
 
-MODE     run (default: the normal boot path), test (in-kernel tests), bench (benchmarks)
-OPTIONS  --tests A,B       run only these in-kernel tests
+MODE     run (default: the normal boot path), test (in-kernel tests), bench (benchmarks),
+         chaos (faults injected into the vmbus, vpci and dxg drivers in turn while an app runs
+         in a loop; exits 0 only if every app run after a restart completed and nothing leaked)
+OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B       run only these in-kernel tests
          --log LEVEL       kernel log level: error, warn, info (default), debug, trace
          --arg KEY=VALUE   extra kernel command-line word (repeatable)
          --timeout SECS    kill QEMU after SECS seconds (default 180)
@@ -73,6 +75,30 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
             "run" => config.mode = Mode::Run,
             "test" => config.mode = Mode::Test,
             "bench" => config.mode = Mode::Bench,
+            "chaos" => {
+                config.mode = Mode::Chaos;
+                if !config
+                    .extra_command_line
+                    .iter()
+                    .any(|word| word.starts_with("chaos-faults="))
+                {
+                    config.extra_command_line.push("chaos-faults=100".into());
+                }
+                // 100 faults take several minutes under TCG; well under this bound.
+                config.timeout = Duration::from_secs(1800);
+            }
+            "--faults" => {
+                let count = value("--faults")?;
+                let count: u64 = count
+                    .parse()
+                    .map_err(|_| format!("--faults: not a number: {count}"))?;
+                config
+                    .extra_command_line
+                    .retain(|word| !word.starts_with("chaos-faults="));
+                config
+                    .extra_command_line
+                    .push(format!("chaos-faults={count}"));
+            }
             "--tests" => config.tests = Some(value("--tests")?),
             "--log" => config.log_level = value("--log")?,
             "--arg" => config.extra_command_line.push(value("--arg")?),
@@ -162,6 +188,7 @@ fn main() -> ExitCode {
         }
     };
     match dxgos::run(&config) {
+        Ok(outcome) if config.mode == Mode::Chaos => chaos_exit(&outcome),
         Ok(outcome) => {
             let seconds = outcome.elapsed.as_secs_f64();
             match outcome.exit {
@@ -207,6 +234,27 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             eprintln!("dxgos: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The chaos run's exit status (`dxgos::chaos::verdict`).
+fn chaos_exit(outcome: &dxgos::RunOutcome) -> ExitCode {
+    let seconds = outcome.elapsed.as_secs_f64();
+    if let Some(counts) = outcome.host_counts {
+        println!(
+            "dxgos: chaos: the emulated host holds {} processes, {} objects, {} IO pages at the end",
+            counts.processes, counts.objects, counts.io_pages
+        );
+    }
+    match dxgos::chaos::verdict(outcome) {
+        Ok(summary) => {
+            println!("dxgos: chaos passed: {summary:?} ({seconds:.1} s)");
+            ExitCode::SUCCESS
+        }
+        Err(reason) => {
+            eprintln!("dxgos: chaos failed: {reason} ({seconds:.1} s)");
             ExitCode::FAILURE
         }
     }

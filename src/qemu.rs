@@ -20,6 +20,8 @@ pub enum Mode {
     Test,
     /// The in-kernel benchmarks.
     Bench,
+    /// The chaos run: driver faults while an app runs in a loop (`kernel/src/chaos.rs`).
+    Chaos,
 }
 
 impl Mode {
@@ -28,6 +30,7 @@ impl Mode {
             Mode::Run => "run",
             Mode::Test => "test",
             Mode::Bench => "bench",
+            Mode::Chaos => "chaos",
         }
     }
 }
@@ -138,6 +141,8 @@ pub struct RunOutcome {
     pub elapsed: Duration,
     /// The screen as QEMU showed it when the guest printed [`SCREENSHOT_MARKER`] (PPM).
     pub screenshot: Option<PathBuf>,
+    /// What the emulated host still held when QEMU ended (`None` without the emulator).
+    pub host_counts: Option<crate::host::HostCounts>,
 }
 
 /// The guest's last line before it powers off through ACPI S5.
@@ -359,9 +364,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
             }
         },
     };
-    if let Some(emulator) = emulator {
-        emulator.finish();
-    }
+    let host_counts = emulator.map(crate::host::RunningHost::finish);
     let _ = std::fs::remove_file(&memory_file);
     let _ = std::fs::remove_file(&dimm_file);
     let _ = std::fs::remove_file(&socket);
@@ -371,5 +374,6 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         console: monitor.transcript(),
         elapsed: started.elapsed(),
         screenshot,
+        host_counts,
     })
 }

@@ -9,12 +9,18 @@
 //! Where a fault fires: [`checkpoint`], which each driver task calls between two messages, at
 //! the top of its loop, with only its own task-owned state locked (`task::TaskSlot`) and no
 //! kernel-global lock held; so an injected fault is always containable and leaves the
-//! driver's state as it was between messages. The kernel tests arm faults with [`arm`].
+//! driver's state as it was between messages. The kernel tests and the chaos mode
+//! (`chaos.rs`) arm faults at run time with [`arm`]; a driver task that may sleep with no
+//! message to come (vPCI, once its buses are up) also waits on its [`Doorbell`], which arming
+//! a fault for it rings, so a fault armed at run time fires without a message.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
+
+use crate::ipc::Selectable;
+use crate::task::TaskRef;
 
 /// A driver task faults can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +117,8 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
 
 static PLANS: Mutex<Vec<Plan>> = Mutex::new(Vec::new());
 static INJECTED: AtomicU64 = AtomicU64::new(0);
+/// Driver tasks waiting on their [`Doorbell`].
+static DOORBELL_WAITERS: Mutex<Vec<(Driver, TaskRef)>> = Mutex::new(Vec::new());
 
 /// Arms every driver fault of the command line's `fault=` words (other values, such as the
 /// `kernel-*` words, are skipped; a malformed driver fault is logged and skipped).
@@ -129,9 +137,57 @@ pub fn configure(command_line: &str) {
     }
 }
 
-/// Arms `plan`.
+/// Arms `plan`, and wakes the driver's task if it waits on its [`Doorbell`].
 pub fn arm(plan: Plan) {
     PLANS.lock().push(plan);
+    let waiters: Vec<TaskRef> = DOORBELL_WAITERS
+        .lock()
+        .iter()
+        .filter(|(driver, _)| *driver == plan.driver)
+        .map(|(_, task)| task.clone())
+        .collect();
+    for task in waiters {
+        task.unpark();
+    }
+}
+
+/// Whether a fault armed for `driver` is due once it has handled `handled` messages.
+fn is_due(driver: Driver, handled: u64) -> bool {
+    PLANS
+        .lock()
+        .iter()
+        .any(|plan| plan.driver == driver && handled >= plan.after)
+}
+
+/// A wait source (`ipc::select_until`) that is ready when a fault armed for a driver is due:
+/// a driver task that may block with no message to come adds it to its wait, so that a fault
+/// armed at run time reaches its checkpoint.
+pub struct Doorbell {
+    driver: Driver,
+    handled: u64,
+}
+
+impl Doorbell {
+    /// The doorbell of `driver`'s task, which has handled `handled` messages.
+    pub fn new(driver: Driver, handled: u64) -> Doorbell {
+        Doorbell { driver, handled }
+    }
+}
+
+impl Selectable for Doorbell {
+    fn is_ready(&self) -> bool {
+        is_due(self.driver, self.handled)
+    }
+
+    fn add_waiter(&self, task: &TaskRef) {
+        DOORBELL_WAITERS.lock().push((self.driver, task.clone()));
+    }
+
+    fn remove_waiter(&self, task: &TaskRef) {
+        DOORBELL_WAITERS
+            .lock()
+            .retain(|(driver, waiter)| !(*driver == self.driver && waiter.same_task(task)));
+    }
 }
 
 /// Faults armed and not fired yet.
@@ -180,13 +236,22 @@ fn fire(kind: Kind, driver: Driver) {
     }
 }
 
-/// Recurses until the stack runs out.
+/// Stack an interrupt handler may need: interrupts are taken on the interrupted task's stack,
+/// so a handler entered with less left would itself run into the guard page, with interrupts
+/// disabled, which is not containable (docs/kernel.md, "Fault model").
+const INTERRUPT_HEADROOM: u64 = 8 * 1024;
+
+/// Recurses until less than [`INTERRUPT_HEADROOM`] of the task's stack is left, then touches
+/// the guard page just below it, as the next frames would: a stack overflow whose fault is
+/// taken in the task (interrupts enabled) even if an interrupt arrives meanwhile.
 fn recurse_without_end(depth: u64) -> u64 {
     let frame = core::hint::black_box([depth; 64]);
-    if core::hint::black_box(true) {
-        recurse_without_end(depth + 1).wrapping_add(frame[63])
-    } else {
-        frame[0]
+    let here = frame.as_ptr() as u64;
+    match crate::memory::stacks::stack_bottom(here) {
+        Some(bottom) if here.saturating_sub(bottom) < INTERRUPT_HEADROOM => {
+            u64::from(crate::arch::exceptions::read_byte_at(bottom - 8))
+        }
+        _ => recurse_without_end(depth + 1).wrapping_add(frame[63]),
     }
 }
 

@@ -21,6 +21,7 @@ extern crate alloc;
 #[allow(unsafe_code)]
 mod arch;
 mod bench;
+mod chaos;
 mod clock;
 mod diagnostics;
 #[allow(unsafe_code)]
@@ -124,6 +125,7 @@ fn kernel_main(boot_info: &'static BootInfo) -> ! {
     match options.mode {
         Mode::Test => testing::run(options.tests),
         Mode::Bench => bench::run(),
+        Mode::Chaos => chaos::run(options.chaos_faults),
         Mode::Run => run(boot_info),
     }
 }

@@ -1,5 +1,5 @@
-//! The kernel command line: `log=<error|warn|info|debug|trace|off>`, `mode=<run|test|bench>`,
-//! `tests=<all|none|name,name,...>`. Unknown values are reported and replaced by the default;
+//! The kernel command line: `log=<error|warn|info|debug|trace|off>`,
+//! `mode=<run|test|bench|chaos>`, `tests=<all|none|name,name,...>`, `chaos-faults=<N>`. Unknown values are reported and replaced by the default;
 //! they never stop the boot.
 
 use boot_info::command_line_value;
@@ -14,6 +14,9 @@ pub enum Mode {
     Test,
     /// Run the benchmarks.
     Bench,
+    /// The chaos run: faults injected into the drivers while an app runs in a loop
+    /// (`chaos.rs`).
+    Chaos,
 }
 
 /// The parsed command line.
@@ -25,6 +28,8 @@ pub struct Options {
     pub log_level: LevelFilter,
     /// The `tests=` value (`all` when absent).
     pub tests: &'static str,
+    /// The `chaos-faults=` value: how many faults the chaos run injects.
+    pub chaos_faults: u64,
     /// Problems found while parsing, to report once logging runs.
     pub problems: [Option<&'static str>; 2],
 }
@@ -37,6 +42,7 @@ impl Options {
             None | Some("run") => Mode::Run,
             Some("test") => Mode::Test,
             Some("bench") => Mode::Bench,
+            Some("chaos") => Mode::Chaos,
             Some(_) => {
                 problems[0] = Some("unknown mode= value; using run");
                 Mode::Run
@@ -55,10 +61,14 @@ impl Options {
             }
         };
         let tests = command_line_value(command_line, "tests").unwrap_or("all");
+        let chaos_faults = command_line_value(command_line, "chaos-faults")
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(crate::chaos::DEFAULT_FAULTS);
         Options {
             mode,
             log_level,
             tests,
+            chaos_faults,
             problems,
         }
     }

@@ -304,11 +304,6 @@ impl VpciBuses {
         }
     }
 
-    /// The relids of every bus.
-    pub fn relids(&self) -> Vec<u32> {
-        self.buses.keys().copied().collect()
-    }
-
     /// The channel of `relid` is closed: the bus is dropped and its window returned.
     pub fn closed(&mut self, relid: u32) {
         self.remove(relid);
@@ -323,6 +318,15 @@ impl VpciBuses {
             if bus.client.shutdown().is_err() {
                 bus.stopped = true;
             }
+        }
+    }
+
+    /// The host forgot every channel (VMBus UNLOAD): every bus is dropped and its window
+    /// returned ([`BusesAction::Removed`]), since no close will ever be confirmed.
+    pub fn forget_all(&mut self) {
+        let relids: Vec<u32> = self.buses.keys().copied().collect();
+        for relid in relids {
+            self.remove(relid);
         }
     }
 

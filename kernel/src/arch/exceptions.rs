@@ -213,13 +213,14 @@ fn read_frame_record(frame_pointer: u64) -> (u64, u64) {
         .into()
 }
 
-/// Reads one byte from an unmapped address of the scratch region, to provoke a page fault: used
-/// by the fault tests (in a task spawned with fault containment, which the fault ends). Any
-/// other address (outside the scratch region, or mapped) is not touched and reads as 0, so
-/// this never reads memory.
+/// Reads one byte from an unmapped address of the scratch region or of a task stack's guard
+/// page, to provoke a page fault: used by the fault tests and fault injection (in a task
+/// spawned with fault containment, which the fault ends). Any other address (elsewhere, or
+/// mapped) is not touched and reads as 0, so this never reads memory.
 pub fn read_byte_at(address: u64) -> u8 {
     let scratch = crate::memory::SCRATCH_START..crate::memory::stacks::STACKS_START;
-    if !scratch.contains(&address)
+    let in_guard = crate::memory::stacks::guard_slot(address).is_some();
+    if !(scratch.contains(&address) || in_guard)
         || crate::memory::paging::translate(x86_64::VirtAddr::new(address)).is_some()
     {
         return 0;
@@ -227,8 +228,9 @@ pub fn read_byte_at(address: u64) -> u8 {
     let Some(pointer) = core::ptr::NonNull::new(address as *mut u8) else {
         return 0;
     };
-    // SAFETY: the address is in the scratch region and unmapped (checked above; only tests
-    // map scratch pages, and they do not map this one while provoking the fault), so the read
+    // SAFETY: the address is in the scratch region or a stack's guard page and unmapped
+    // (checked above; guard pages are never mapped, only tests map scratch pages, and they do
+    // not map this one while provoking the fault), so the read
     // raises a page fault, which the exception handler reports and contains; no memory is read.
     unsafe { volatile::VolatilePtr::new_read_only(pointer) }.read()
 }

@@ -35,6 +35,16 @@ pub fn map_device_range(base: u64, length: u64) -> Result<(), crate::memory::Map
     Ok(())
 }
 
+/// Stops letting [`PhysicalMemory`] reach the device range [`map_device_range`] made at
+/// `base` (its owner gave it back; the window mapping itself is permanent). Without this, a
+/// driver restarted again and again would add a range each time, and a range handed back to
+/// the MMIO pool would stay reachable.
+pub fn release_device_range(base: u64) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        DEVICE_RANGES.lock().retain(|&(start, _)| start != base)
+    });
+}
+
 fn in_device_range(gpa: u64, end: u64) -> bool {
     x86_64::instructions::interrupts::without_interrupts(|| {
         DEVICE_RANGES

@@ -57,6 +57,11 @@ fn with_pool<R>(body: impl FnOnce(&mut Pool) -> R) -> R {
 /// dropped stack are all given back, and counts of free frames before and after tasks come
 /// and go match (256 KiB of tables for the 1024 slots).
 pub fn init() -> Result<(), StackError> {
+    // The free list holds at most every slot: sized once, so that it does not grow the heap
+    // as tasks come and go (the chaos run compares heap use before and after its faults).
+    let mut free = Vec::with_capacity(SLOTS as usize);
+    with_pool(|pool| core::mem::swap(&mut pool.free, &mut free));
+    drop(free);
     let frame = allocate_frame()?;
     let mut result = Ok(());
     for table in (STACKS_START..STACKS_START + SLOTS * SLOT_SIZE).step_by(TABLE_SPAN as usize) {
@@ -168,6 +173,14 @@ impl Drop for KernelStack {
         let slot = self.slot;
         with_pool(|pool| pool.free.push(slot));
     }
+}
+
+/// The lowest address of the task stack that contains `address` (its guard page lies just
+/// below), if `address` is on a task stack.
+pub fn stack_bottom(address: u64) -> Option<u64> {
+    let offset = address.checked_sub(STACKS_START)?;
+    let slot = offset / SLOT_SIZE;
+    (slot < SLOTS && offset % SLOT_SIZE >= GUARD_SIZE).then(|| slot_base(slot) + GUARD_SIZE)
 }
 
 /// The slot whose guard contains `address`, if any: the fault at `address` was a stack

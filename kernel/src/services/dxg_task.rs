@@ -35,7 +35,7 @@ use vmbus::ring::{OutgoingPacket as RingPacket, PacketType, RingError};
 
 use crate::diagnostics::{self, Stage};
 use crate::hvdiag;
-use crate::hypervisor::physical_memory::{PhysicalMemory, map_device_range};
+use crate::hypervisor::physical_memory::{PhysicalMemory, map_device_range, release_device_range};
 use crate::ipc::{self, ReplySender, Sender};
 use crate::memory::ContiguousPages;
 use crate::services::mmio_space::MmioSpace;
@@ -258,12 +258,13 @@ pub fn spawn(
         object_queries,
         stop: stop_receiver,
     });
-    let task_slot = slot.clone();
-    let task = task::Builder::new("dxg").contain_faults().spawn(move || {
-        if let Some(mut run) = task_slot.enter() {
-            run.serve();
-        }
-    });
+    let task = task::Builder::new("dxg")
+        .contain_faults()
+        .spawn_in_slot(slot.clone(), |entered| {
+            if let Some(mut run) = entered {
+                run.serve();
+            }
+        });
     Some(DxgHandles {
         gpu: client,
         objects,
@@ -394,7 +395,10 @@ impl DxgRun {
             core::mem::forget(channel.pages);
         }
         if let Some(base) = self.state.io_space.take()
-            && let Err(error) = self.state.mmio.free(base)
+            && let Err(error) = {
+                release_device_range(base);
+                self.state.mmio.free(base)
+            }
         {
             log::warn!("dxg: returning the io space at {base:#x}: {error}");
         }
@@ -772,6 +776,7 @@ impl DxgTask {
                 Action::FreeIoSpace { .. } => {
                     // The window mapping stays (it is permanent); the range goes back to the pool.
                     if let Some(base) = self.io_space.take() {
+                        release_device_range(base);
                         let _ = self.mmio.free(base);
                     }
                 }

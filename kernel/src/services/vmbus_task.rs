@@ -349,20 +349,22 @@ fn spawn_run(
         shutting_down: false,
         handled: 0,
     });
-    let task_slot = slot.clone();
-    let task = task::Builder::new("vmbus").contain_faults().spawn(move || {
-        let Some(mut run) = task_slot.enter() else {
-            return;
-        };
-        let result = run.run();
-        if let Some(gsi) = run.gsi {
-            interrupts::mask_gsi(gsi);
-        }
-        interrupts::unregister(run.vector);
-        if let Err(error) = result {
-            log::error!("vmbus: bus task ended: {error}");
-        }
-    });
+    let task =
+        task::Builder::new("vmbus")
+            .contain_faults()
+            .spawn_in_slot(slot.clone(), |entered| {
+                let Some(mut run) = entered else {
+                    return;
+                };
+                let result = run.run();
+                if let Some(gsi) = run.gsi {
+                    interrupts::mask_gsi(gsi);
+                }
+                interrupts::unregister(run.vector);
+                if let Err(error) = result {
+                    log::error!("vmbus: bus task ended: {error}");
+                }
+            });
     BusHandle {
         requests,
         task,

@@ -112,8 +112,9 @@ impl VpciHandle {
     }
 
     /// [`VpciHandle::join_and_release`] after the host answered a VMBus UNLOAD: it forgot every
-    /// channel and GPADL, so nothing is closed or waited for; the ring pages go back to the
-    /// frame allocator and the config windows to the MMIO pool.
+    /// channel and GPADL, so nothing is closed or waited for (no close would ever be
+    /// confirmed); the ring pages go back to the frame allocator and the config windows to the
+    /// MMIO pool (else each VMBus restart would keep them for good).
     pub fn join_and_release_after_unload(self) -> Result<(), crate::task::TaskFault> {
         self.join_and_release_with(true)
     }
@@ -236,12 +237,13 @@ pub fn spawn(
         events,
         control: control_receiver,
     });
-    let task_slot = slot.clone();
-    let task = task::Builder::new("vpci").contain_faults().spawn(move || {
-        if let Some(mut run) = task_slot.enter() {
-            run.serve();
-        }
-    });
+    let task = task::Builder::new("vpci")
+        .contain_faults()
+        .spawn_in_slot(slot.clone(), |entered| {
+            if let Some(mut run) = entered {
+                run.serve();
+            }
+        });
     Some(VpciHandle {
         control,
         task,
@@ -298,7 +300,8 @@ impl VpciRun {
                 Err(ipc::TryRecvError::Empty) => {}
             }
             let deadline = state.buses.next_bring_up_deadline(bound);
-            ipc::select_until(&[&*events, &*control], deadline);
+            let doorbell = crate::faults::Doorbell::new(crate::faults::Driver::Vpci, state.handled);
+            ipc::select_until(&[&*events, &*control, &doorbell], deadline);
         }
         state.shut_down(events);
     }
@@ -601,9 +604,7 @@ impl VpciTask {
     /// channels' memory.
     fn release_after_unload(&mut self) {
         self.channels.clear();
-        for relid in self.buses.relids() {
-            self.buses.closed(relid);
-        }
+        self.buses.forget_all();
         while let Some(action) = self.buses.poll_action() {
             if let BusesAction::Removed { window, .. } = action {
                 self.free_window(window);

@@ -44,6 +44,9 @@ mod scheduler;
 // Forces open the lock an abandoned task's guard left held (see its module docs).
 #[allow(unsafe_code)]
 mod owned;
+// Runs a task's body in place in its control block (see its module docs).
+#[allow(unsafe_code)]
+mod body;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -53,7 +56,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use spin::Mutex;
 
-pub use owned::TaskSlot;
+pub use owned::{SlotGuard, TaskSlot};
 pub use scheduler::{
     check_runaway, current, init, park, preemption_due, preemptions, runaway_reports,
     wake_sleepers, yield_now,
@@ -140,7 +143,8 @@ pub struct Task {
     saved_stack_pointer: AtomicU64,
     /// Owned only to be freed with the task (the context switch uses raw stack pointers).
     _stack: Option<crate::memory::stacks::KernelStack>,
-    entry: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// What the task runs, and its result (`body`): kept here, not on the task's stack.
+    entry: Mutex<Option<Box<dyn body::TaskBody>>>,
     completion: Mutex<Completion>,
     contain_faults: bool,
     expects_fault: bool,
@@ -215,16 +219,14 @@ impl core::fmt::Debug for TaskRef {
     }
 }
 
-/// The result slot a task's closure fills.
-type ResultSlot<T> = Arc<Mutex<Option<T>>>;
-
-/// Owner's handle of a spawned task: join it for the closure's return value.
+/// Owner's handle of a spawned task: join it for the closure's return value (kept in the
+/// task's control block until then).
 pub struct TaskHandle<T> {
     task: TaskRef,
-    result: ResultSlot<T>,
+    result: core::marker::PhantomData<fn() -> T>,
 }
 
-impl<T> TaskHandle<T> {
+impl<T: 'static> TaskHandle<T> {
     /// The task.
     pub fn task(&self) -> &TaskRef {
         &self.task
@@ -257,7 +259,15 @@ impl<T> TaskHandle<T> {
             }
             park();
         }
-        let value = self.result.lock().take();
+        let value = self
+            .task
+            .0
+            .entry
+            .lock()
+            .take()
+            .and_then(|mut body| body.take_result())
+            .and_then(|result| result.downcast::<T>().ok())
+            .map(|result| *result);
         // A task that ended without a fault stored its value before it ended.
         value.ok_or(TaskFault {
             vector: 0xff,
@@ -301,20 +311,35 @@ impl Builder {
         self
     }
 
-    /// Spawns the task running `body`; it becomes ready at once.
+    /// Spawns the task running `body`; it becomes ready at once. What `body` captures is moved
+    /// onto the task's stack when it runs, so a task that may be ended by a contained fault
+    /// (which never unwinds its stack) should own its state through [`Self::spawn_in_slot`].
     pub fn spawn<T, F>(self, body: F) -> TaskHandle<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let result: ResultSlot<T> = Arc::new(Mutex::new(None));
-        let slot = result.clone();
-        let entry: Box<dyn FnOnce() + Send> = Box::new(move || {
-            let value = body();
-            *slot.lock() = Some(value);
-        });
-        let task = scheduler::spawn_task(self.name, entry, self.contain_faults, self.expects_fault);
-        TaskHandle { task, result }
+        self.spawn_body(Box::new(body::OnceBody::new(body)))
+    }
+
+    /// Spawns the task running `body` with `slot` entered (`None` if the slot was empty or
+    /// already entered): the slot's reference, the body and its result stay in the task's
+    /// control block, so a contained fault leaves nothing owned on the abandoned stack.
+    pub fn spawn_in_slot<S, T, F>(self, slot: TaskSlot<S>, body: F) -> TaskHandle<T>
+    where
+        S: Send + 'static,
+        T: Send + 'static,
+        F: for<'a> FnOnce(Option<SlotGuard<'a, S>>) -> T + Send + 'static,
+    {
+        self.spawn_body(Box::new(body::SlotBody::new(slot, body)))
+    }
+
+    fn spawn_body<T>(self, body: Box<dyn body::TaskBody>) -> TaskHandle<T> {
+        let task = scheduler::spawn_task(self.name, body, self.contain_faults, self.expects_fault);
+        TaskHandle {
+            task,
+            result: core::marker::PhantomData,
+        }
     }
 }
 

@@ -12,10 +12,10 @@
 //! guard sat on the stack that was given up. After the task has ended, that guard can never be
 //! used or dropped again, so [`TaskSlot::reclaim`] forces the lock open.
 //!
-//! What the abandoned stack still leaks: the task's own temporaries (the `Arc` of the slot the
-//! task body captured, the result slot of `task::Builder::spawn`, anything the faulting code
-//! had allocated and not yet stored in the slot). The kernel test
-//! `contained_panic_releases_the_slot` measures it in heap bytes.
+//! A task spawned with `task::Builder::spawn_in_slot` gets a guard borrowing the slot, whose
+//! reference stays in the task's control block (`task/body.rs`): the abandoned stack then owns
+//! nothing, and leaks nothing but what the faulting code had allocated and not yet stored in
+//! the slot. The kernel test `contained_panic_releases_the_slot` measures it: 0 heap bytes.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;

@@ -47,6 +47,8 @@ static SCHEDULER: Mutex<Scheduler> = Mutex::new(Scheduler {
     tasks: Vec::new(),
 });
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// The run queue's, the sleepers' and the task list's capacity from the start.
+const INITIAL_CAPACITY: usize = 128;
 
 /// Timer tick at which the running task got the CPU.
 static SLICE_START: AtomicU64 = AtomicU64::new(0);
@@ -67,7 +69,7 @@ fn note_scheduling_point(now: u64) {
 
 fn new_task(
     name: String,
-    entry: Option<Box<dyn FnOnce() + Send>>,
+    entry: Option<Box<dyn super::body::TaskBody>>,
     with_stack: bool,
     contain_faults: bool,
     expects_fault: bool,
@@ -107,15 +109,18 @@ pub fn init() {
     boot.set_state(State::Running);
     let idle = new_task(
         String::from("idle"),
-        Some(Box::new(idle_loop)),
+        Some(Box::new(super::body::OnceBody::new(idle_loop))),
         true,
         false,
         false,
     );
     without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
-        scheduler.run_queue.reserve(16);
-        scheduler.sleepers.reserve(16);
+        // Sized once for more tasks than the kernel runs at once, so that the queues do not
+        // grow the heap as tasks come and go (the chaos run compares heap use).
+        scheduler.run_queue.reserve(INITIAL_CAPACITY);
+        scheduler.sleepers.reserve(INITIAL_CAPACITY);
+        scheduler.tasks.reserve(INITIAL_CAPACITY);
         scheduler.tasks.push(boot.clone());
         scheduler.current = Some(boot);
         scheduler.idle = Some(idle);
@@ -136,7 +141,7 @@ fn idle_loop() {
 
 pub(super) fn spawn_task(
     name: String,
-    entry: Box<dyn FnOnce() + Send>,
+    entry: Box<dyn super::body::TaskBody>,
     contain_faults: bool,
     expects_fault: bool,
 ) -> TaskRef {
@@ -158,12 +163,8 @@ pub(super) fn spawn_task(
 extern "C" fn task_entry() -> ! {
     finish_switch();
     x86_64::instructions::interrupts::enable();
-    let me = current();
-    let entry = me.0.entry.lock().take();
-    drop(me);
-    if let Some(entry) = entry {
-        entry();
-    }
+    // The body runs in place in the control block: nothing owned stays on this stack.
+    super::body::run_in_place(current());
     exit_current(None)
 }
 
