@@ -66,6 +66,16 @@ fn run(input: &mut Unstructured) -> Result<()> {
             interrupt_vectors[usize::from(vector)] = true;
         }
     }
+    // Garbage and torn frames can hold (or join into) whole valid frames: what the host sent
+    // is every Interrupt frame a decoder finds in its bytes, not only the frames appended whole.
+    let mut host_decoder = FrameDecoder::new();
+    for frame in host_decoder.decode(&inbound) {
+        if let Frame::Interrupt { vector } = frame
+            && let Ok(vector) = u8::try_from(vector)
+        {
+            interrupt_vectors[usize::from(vector)] = true;
+        }
+    }
     let wire = Rc::new(RefCell::new(Wire {
         inbound: inbound.into(),
         ..Wire::default()
