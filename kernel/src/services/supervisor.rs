@@ -273,18 +273,9 @@ impl Supervisor {
             return;
         };
         let (result, stopped) = bus.join_stopped();
-        let reason = match result {
-            Ok(()) => {
-                log::warn!("supervisor: vmbus ended; not restarted");
-                self.lost = Some(String::from("vmbus ended"));
-                return;
-            }
-            Err(fault) => fault.reason(),
-        };
-        if !Self::may_restart(&mut self.vmbus_history, Driver::Vmbus, reason) {
-            self.lost = Some(format!("vmbus stays down ({reason})"));
+        let Some(reason) = self.restart_reason(Driver::Vmbus, result, "") else {
             return;
-        }
+        };
         let restarted = match stopped {
             Some(stopped) => stopped.restart().map_err(|error| format!("{error}")),
             None => Err(String::from("its state was lost")),
@@ -353,6 +344,38 @@ impl Supervisor {
         }
     }
 
+    /// The reason to restart `driver` after its task ended with `result`, once the backoff has
+    /// passed; `None` (with the system marked as having lost it) when it ended without a fault
+    /// (`why` says what that suggests) or has failed too often.
+    fn restart_reason(
+        &mut self,
+        driver: Driver,
+        result: Result<(), crate::task::TaskFault>,
+        why: &str,
+    ) -> Option<&'static str> {
+        let name = driver.name();
+        let reason = match result {
+            Ok(()) => {
+                log::warn!("supervisor: {name} ended{why}; not restarted");
+                self.lost = Some(format!("{name} ended"));
+                return None;
+            }
+            Err(fault) => fault.reason(),
+        };
+        let history = match driver {
+            Driver::Vmbus => &mut self.vmbus_history,
+            Driver::Vpci => &mut self.vpci_history,
+            Driver::Dxg => &mut self.dxg_history,
+            // Not supervised on its own: it restarts with the bus.
+            Driver::Integration => return None,
+        };
+        if !Self::may_restart(history, driver, reason) {
+            self.lost = Some(format!("{name} stays down ({reason})"));
+            return None;
+        }
+        Some(reason)
+    }
+
     /// Whether to restart after `fault` (logging the give-up line if not); waits the backoff.
     fn may_restart(history: &mut History, driver: Driver, reason: &str) -> bool {
         let failures = history.record();
@@ -372,18 +395,11 @@ impl Supervisor {
         let Some(vpci) = self.vpci.take() else {
             return;
         };
-        let reason = match vpci.join_and_release() {
-            Ok(()) => {
-                log::warn!("supervisor: vpci ended (the bus task is gone); not restarted");
-                self.lost = Some(String::from("vpci ended"));
-                return;
-            }
-            Err(fault) => fault.reason(),
-        };
-        if !Self::may_restart(&mut self.vpci_history, Driver::Vpci, reason) {
-            self.lost = Some(format!("vpci stays down ({reason})"));
+        let result = vpci.join_and_release();
+        let Some(reason) = self.restart_reason(Driver::Vpci, result, " (the bus task is gone)")
+        else {
             return;
-        }
+        };
         // The adapter sits on a vPCI function: dxg goes with it.
         if let Some(dxg) = self.dxg.take() {
             dxg.stop();
@@ -410,18 +426,11 @@ impl Supervisor {
         let Some(dxg) = self.dxg.take() else {
             return;
         };
-        let reason = match dxg.join_and_release() {
-            Ok(()) => {
-                log::warn!("supervisor: dxg ended (the bus task is gone?); not restarted");
-                self.lost = Some(String::from("dxg ended"));
-                return;
-            }
-            Err(fault) => fault.reason(),
-        };
-        if !Self::may_restart(&mut self.dxg_history, Driver::Dxg, reason) {
-            self.lost = Some(format!("dxg stays down ({reason})"));
+        let result = dxg.join_and_release();
+        let Some(reason) = self.restart_reason(Driver::Dxg, result, " (the bus task is gone?)")
+        else {
             return;
-        }
+        };
         let (functions, function_receiver) = ipc::channel(8);
         if let Some(vpci) = &self.vpci {
             vpci.hand_functions_to(functions);
