@@ -71,6 +71,8 @@ pub struct Process {
     pub state: ProcessState,
     /// Guest-local adapter handles: handle → (adapter, reference count).
     pub adapters: BTreeMap<D3dkmtHandle, (AdapterId, u32)>,
+    /// Index the next adapter handle tries; adapter handles count down from
+    /// [`D3dkmtHandle::MAX_INDEX`], away from the host's indices, which start low.
     next_adapter_index: u32,
     /// Host object handles keyed by the index encoded in the handle.
     objects: BTreeMap<u32, ObjectEntry>,
@@ -91,7 +93,7 @@ impl Process {
             host: D3dkmtHandle::NULL,
             state: ProcessState::Creating,
             adapters: BTreeMap::new(),
-            next_adapter_index: 1,
+            next_adapter_index: D3dkmtHandle::MAX_INDEX,
             objects: BTreeMap::new(),
             teardown_outstanding: 0,
             hwqueues: BTreeMap::new(),
@@ -101,17 +103,47 @@ impl Process {
     }
 
     /// Returns the guest-local handle for `adapter`, creating it (and counting a reference).
+    ///
+    /// Adapter handles and host object handles are one namespace for the application (an
+    /// adapter handle passed where a device handle belongs must not name a device), so a new
+    /// adapter handle never takes the index of a live object, and [`Process::insert`] refuses
+    /// a host handle at the index of a live adapter handle. Linux keeps adapter handles in a
+    /// separate table (`local_handle_table` in drivers/hv/dxgkrnl/dxgprocess.c), where the
+    /// two can coincide.
     pub fn open_adapter(&mut self, adapter: AdapterId) -> D3dkmtHandle {
         if let Some((handle, entry)) = self.adapters.iter_mut().find(|(_, (id, _))| *id == adapter)
         {
             entry.1 = entry.1.saturating_add(1);
             return *handle;
         }
-        let handle = D3dkmtHandle::new(self.next_adapter_index, 1, 0);
-        self.next_adapter_index =
-            self.next_adapter_index.wrapping_add(1).max(1) & D3dkmtHandle::MAX_INDEX;
+        // Among used + 1 consecutive indices one is free (used < MAX_INDEX: each entry is a
+        // heap allocation), so the search is bounded.
+        let mut index = self.next_adapter_index;
+        let used = self.objects.len().saturating_add(self.adapters.len());
+        for _ in 0..used {
+            if !self.objects.contains_key(&index) && !self.adapter_index_live(index) {
+                break;
+            }
+            index = Self::previous_adapter_index(index);
+        }
+        self.next_adapter_index = Self::previous_adapter_index(index);
+        let handle = D3dkmtHandle::new(index, 1, 0);
         self.adapters.insert(handle, (adapter, 1));
         handle
+    }
+
+    /// The index below `index`, wrapping from 1 back to [`D3dkmtHandle::MAX_INDEX`] (index 0
+    /// is never used: with unique bits it could still be mistaken for null by a careless peer).
+    fn previous_adapter_index(index: u32) -> u32 {
+        match index {
+            0 | 1 => D3dkmtHandle::MAX_INDEX,
+            _ => index.saturating_sub(1),
+        }
+    }
+
+    /// Whether a live adapter handle uses `index`.
+    fn adapter_index_live(&self, index: u32) -> bool {
+        self.adapters.keys().any(|handle| handle.index() == index)
     }
 
     /// Drops one reference on a guest-local adapter handle.
@@ -135,12 +167,14 @@ impl Process {
     }
 
     /// Inserts a host-assigned handle. Fails when the handle is null, its index is out of range,
-    /// or its index is already live (the host broke the uniqueness rule).
+    /// its index is already live (the host broke the uniqueness rule), or a live adapter handle
+    /// uses its index (see [`Process::open_adapter`]).
     pub fn insert(&mut self, entry: ObjectEntry) -> Result<(), HandleRejected> {
         let handle = entry.handle;
         if handle.is_null()
             || handle.index() > D3dkmtHandle::MAX_INDEX
             || self.objects.contains_key(&handle.index())
+            || self.adapter_index_live(handle.index())
         {
             return Err(HandleRejected(handle));
         }
@@ -299,5 +333,65 @@ impl Process {
 impl Default for Process {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device(handle: D3dkmtHandle) -> ObjectEntry {
+        ObjectEntry {
+            handle,
+            kind: ObjectKind::Device,
+            adapter: AdapterId(0),
+            device: handle,
+            size: 0,
+            cached: false,
+            cached_execution_state: None,
+        }
+    }
+
+    #[test]
+    fn adapter_handles_never_take_a_live_object_index() {
+        let mut process = Process::new();
+        // A host handle at the very index the next adapter handle would take.
+        let top = D3dkmtHandle::new(process.next_adapter_index, 1, 0);
+        assert_eq!(process.insert(device(top)), Ok(()));
+        let adapter = process.open_adapter(AdapterId(0));
+        assert_ne!(adapter.index(), top.index());
+        assert!(process.get(adapter).is_none());
+        assert_eq!(process.adapter(adapter), Some(AdapterId(0)));
+    }
+
+    #[test]
+    fn a_host_handle_at_a_live_adapter_index_is_refused() {
+        let mut process = Process::new();
+        let adapter = process.open_adapter(AdapterId(0));
+        let same_index = D3dkmtHandle::new(adapter.index(), 2, 0);
+        assert_eq!(
+            process.insert(device(adapter)),
+            Err(HandleRejected(adapter))
+        );
+        assert_eq!(
+            process.insert(device(same_index)),
+            Err(HandleRejected(same_index))
+        );
+        // Once the adapter handle is closed, its index is the host's again.
+        assert!(process.close_adapter(adapter));
+        assert_eq!(process.insert(device(same_index)), Ok(()));
+    }
+
+    #[test]
+    fn adapter_handles_stay_distinct_and_wrap_below_index_one() {
+        let mut process = Process::new();
+        process.next_adapter_index = 2;
+        let first = process.open_adapter(AdapterId(0));
+        let second = process.open_adapter(AdapterId(1));
+        let third = process.open_adapter(AdapterId(2));
+        assert_eq!(first.index(), 2);
+        assert_eq!(second.index(), 1);
+        assert_eq!(third.index(), D3dkmtHandle::MAX_INDEX);
+        assert!(!first.is_null() && !second.is_null() && !third.is_null());
     }
 }
