@@ -140,7 +140,8 @@ impl Driver {
     }
 
     /// Registers a host-created object in the process's table; `Err(INVALID_HANDLE)` (and a
-    /// protocol error) for a null, out-of-range or duplicate handle.
+    /// protocol error) for a null, out-of-range or duplicate handle, or one at the index of a
+    /// live adapter handle ([`super::process::Process::insert`]).
     pub(super) fn insert_object(
         &mut self,
         pending: &Pending,
