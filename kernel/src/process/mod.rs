@@ -38,6 +38,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::arch::address_space::{self, AddressSpace, USER_END, UserPageAccess};
+use crate::arch::fpu::FpuState;
 use crate::arch::user_mode::{self, UserRegisters};
 use crate::syscall::{
     self, ConsoleCapture, FramebufferGrant, FramebufferMapping, GpuGateway, Outcome,
@@ -265,6 +266,9 @@ pub const KILLED_BY_OWNER: &str = "killed by its owner";
 /// The process task: ring 3 ↔ system calls until exit. `Err` is a kill reason.
 fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'static str> {
     let mut exit = user_mode::Exit::SystemCall;
+    // This thread's x87/SSE registers (arch::fpu): restored before ring 3, saved after it.
+    let mut fpu = FpuState::new();
+    let owner = task::current().id();
     loop {
         if state.kill_requested.load(Ordering::Acquire) {
             address_space::activate_kernel();
@@ -274,10 +278,12 @@ fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'
             Some(space) => space.activate(),
             None => return Err("address space gone"),
         }
+        fpu.restore_for(owner);
         exit = match user_mode::run(&mut registers, USER_END, exit) {
             Ok(exit) => exit,
             Err(_) => return Err("resumed at an address outside the user range"),
         };
+        fpu.save(owner);
         if exit == user_mode::Exit::Interrupted {
             // Preempted (or being killed): a scheduling point in task context, no lock held.
             task::yield_now();
