@@ -70,6 +70,12 @@ impl FpuState {
         state
     }
 
+    /// A copy of this area (a new thread starts with its creator's registers, as Linux's
+    /// `clone` does).
+    pub fn duplicate(&self) -> Box<FpuState> {
+        Box::new(FpuState { area: self.area })
+    }
+
     /// The saved MXCSR.
     pub fn mxcsr(&self) -> u32 {
         let mut bytes = [0u8; 4];
