@@ -1,7 +1,8 @@
 /* The process runtime's test program: a static musl C program (built by kernel/build.rs's
  * MUSL_APPS stanza) run by kernel/src/tests/runtime_tests.rs. argv[1] selects the mode:
  *
- *   1  printf (%d %f %ls), malloc/calloc/realloc/free, mmap/munmap, clock_gettime, nanosleep,
+ *   1  printf (%d %f %ls), malloc/calloc/realloc/free, mmap/munmap, clock_gettime, nanosleep
+ *      (relative, and absolute with clock_nanosleep),
  *      four threads with a mutex-protected counter, a condition variable, pthread_once,
  *      __thread variables and doubles in every thread, join          -> exit 0 (else the step)
  *   2  prints "musl-selftest: spinning", then two threads spin forever -> killed
@@ -84,6 +85,12 @@ static int everything(void) {
     if (nanosleep(&pause, NULL) != 0) return 15;
     int64_t after = monotonic_ns();
     if (before < 0 || after - before < 20 * 1000 * 1000) return 16;
+    struct timespec until = {0, 0};
+    int64_t target = after + 10 * 1000 * 1000;
+    until.tv_sec = target / 1000000000;
+    until.tv_nsec = target % 1000000000;
+    if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) != 0) return 25;
+    if (monotonic_ns() < target) return 26;
     struct timespec wall;
     if (clock_gettime(CLOCK_REALTIME, &wall) != 0) return 17;
     pthread_t threads[THREADS];

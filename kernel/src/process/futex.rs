@@ -99,7 +99,8 @@ fn wait(state: &ProcessState, address: u64, expected: u32, timeout: u64) -> Resu
         address => {
             let nanoseconds = super::linux::read_timespec_at(state, address)?;
             let milliseconds = nanoseconds.div_ceil(1_000_000);
-            Some(crate::clock::ticks() + crate::clock::milliseconds_to_ticks(milliseconds).max(1))
+            // One tick more: the current tick may be nearly over, and the timeout is a minimum.
+            Some(crate::clock::ticks() + crate::clock::milliseconds_to_ticks(milliseconds) + 1)
         }
     };
     let me = task::current();

@@ -123,8 +123,8 @@ pub(super) fn dispatch(state: &Arc<ProcessState>, thread: &mut Thread) -> LinuxO
         number::ARCH_PRCTL => arch_prctl(state, thread, arguments[0], arguments[1]),
         number::CLOCK_GETTIME => clock_gettime(state, arguments[0], arguments[1]),
         number::CLOCK_GETRES => clock_getres(state, arguments[0], arguments[1]),
-        number::NANOSLEEP => nanosleep(state, 0, arguments[0]),
-        number::CLOCK_NANOSLEEP => nanosleep(state, arguments[1], arguments[2]),
+        number::NANOSLEEP => nanosleep(state, 1, 0, arguments[0]),
+        number::CLOCK_NANOSLEEP => nanosleep(state, arguments[0], arguments[1], arguments[2]),
         number::FUTEX => super::futex::call(state, arguments),
         number::CLONE => super::clone_thread(state, thread, arguments),
         number::EXIT => LinuxOutcome::ExitThread(arguments[0] as u32 as i32),
@@ -214,7 +214,7 @@ fn writev(state: &ProcessState, descriptor: u64, vectors: u64, count: u64) -> Li
         for index in 0..count {
             let entry = vectors.checked_add(index * 16).ok_or(EFAULT)?;
             let base = read_u64(space, entry)?;
-            let length = read_u64(space, entry + 8)? as usize;
+            let length = read_u64(space, entry.checked_add(8).ok_or(EFAULT)?)? as usize;
             let room = MAX_WRITE - bytes.len();
             let take = length.min(room);
             let start = bytes.len();
@@ -480,26 +480,38 @@ fn clock_getres(state: &ProcessState, clock: u64, address: u64) -> LinuxOutcome 
     }))
 }
 
-/// `nanosleep(req, rem)` (`flags` 0) and `clock_nanosleep(clock, flags, req, rem)`'s relative
-/// form; `TIMER_ABSTIME` (flags 1) sleeps until the monotonic clock reaches `req`. Sleeps at
-/// least the time asked, rounded up to the timer's millisecond; `-EINTR` when interrupted.
-fn nanosleep(state: &ProcessState, flags: u64, request: u64) -> LinuxOutcome {
+/// `nanosleep(req, rem)` and `clock_nanosleep(clock, flags, req, rem)`: relative sleeps on the
+/// monotonic clock; `TIMER_ABSTIME` (flags 1) sleeps until `clock` reaches `req`. Sleeps at
+/// least the time asked on the monotonic clock; `-EINTR` when interrupted.
+fn nanosleep(state: &ProcessState, clock: u64, flags: u64, request: u64) -> LinuxOutcome {
     const TIMER_ABSTIME: u64 = 1;
-    if flags & !TIMER_ABSTIME != 0 {
+    // Relative sleeps run on the monotonic clock whatever the clock (as Linux's).
+    let clock = if flags & TIMER_ABSTIME != 0 { clock } else { 1 };
+    if flags & !TIMER_ABSTIME != 0 || clock_now(clock).is_err() {
         return Return(-EINVAL);
     }
     let requested = match with_space(state, |space| read_timespec(space, request)) {
         Ok(nanoseconds) => nanoseconds,
         Err(errno) => return Return(-errno),
     };
-    let nanoseconds = if flags & TIMER_ABSTIME != 0 {
-        requested.saturating_sub(crate::clock::nanoseconds_since_boot())
-    } else {
+    let now = clock_now(clock).unwrap_or(0);
+    let target = if flags & TIMER_ABSTIME != 0 {
         requested
+    } else {
+        now.saturating_add(requested)
     };
-    match task::sleep_milliseconds_interruptible(nanoseconds.div_ceil(1_000_000)) {
-        Ok(()) => Return(0),
-        Err(task::Interrupted) => Return(-EINTR),
+    // The timer's ticks and the TSC-based clock differ by up to a tick: sleep until the clock
+    // itself has reached the target, so the time asked for has passed on the clock the program
+    // reads.
+    loop {
+        let now = clock_now(clock).unwrap_or(u64::MAX);
+        if now >= target {
+            return Return(0);
+        }
+        let milliseconds = (target - now).div_ceil(1_000_000);
+        if task::sleep_milliseconds_interruptible(milliseconds).is_err() {
+            return Return(-EINTR);
+        }
     }
 }
 

@@ -1,22 +1,26 @@
 //! User-mode processes.
 //!
 //! A process is an executable (one of [`images`]) loaded into its own [`AddressSpace`] (kernel
-//! half shared, user half private), with a 64 KiB user stack, running as a kernel task that
-//! enters ring 3 ([`crate::arch::user_mode`]). The task loops: enter ring 3 → `syscall` brings
-//! it back → [`crate::syscall::dispatch`] serves the call (possibly blocking, like any task) →
-//! enter ring 3 again. A process gives up the CPU in system calls (yield, sleep, a D3DKMT call
+//! half shared, user half private), with a 64 KiB user stack, running as one or more threads,
+//! each a kernel task that enters ring 3 ([`crate::arch::user_mode`]). A thread loops: enter
+//! ring 3 → `syscall` brings it back → [`crate::syscall::dispatch`] serves a dxgos call, or
+//! `linux` a Linux one (the static musl runtime's: memory, clocks, futexes, `clone` for new
+//! threads; docs/d3dkmt.md, "Process runtime") (possibly blocking, like any task) → enter ring
+//! 3 again. Each thread keeps its own x87/SSE area (`arch::fpu`) and FS base. A process gives up the CPU in system calls (yield, sleep, a D3DKMT call
 //! that waits, exit) and is preempted in ring 3: when it has used its time slice while other
 //! tasks are ready, an interrupt takes it out of ring 3 ([`user_mode::Exit::Interrupted`]) and
 //! the task yields before entering ring 3 again (docs/kernel.md, "Scheduling").
 //!
-//! [`ProcessHandle::kill`] is bounded: it sets the kill flag and interrupts the process task.
+//! [`ProcessHandle::kill`] is bounded: it sets the kill flag and interrupts every thread.
 //! In ring 3 the next interrupt takes it out; blocked in a system call, its wait (Sleep, a GPU
 //! call waiting for the dxg task, however long the host's bound) ends at once; either way the
 //! task sees the flag before it enters ring 3 again and ends.
 //!
-//! Each process gets a second, kernel-only task, its supervisor, which joins the process task
-//! and then cleans up whatever ended it: exit, a CPU exception in ring 3 (contained by the
-//! fault policy: the task is ended, nothing else), or a kill by the kernel. It prints a report
+//! Each process gets a kernel-only task, its supervisor, which waits for all its threads (a
+//! thread that faults or ends for another reason than `exit` makes it end the others) and then
+//! cleans up whatever ended the process: exit (`exit_group`, or the last thread's `exit`), a
+//! CPU exception in ring 3 (contained by the fault policy: the thread's task is ended), or a
+//! kill by the kernel. It prints a report
 //! for faults and kills, calls the gateway's [`GpuGateway::on_exit`], and frees the address
 //! space (every user page and page table). [`ProcessHandle::join`] returns its verdict.
 //!

@@ -242,3 +242,62 @@ fn wsl_style_program_runs() -> TestResult {
     shutdown
 }
 kernel_test!(runtime_wsl_style_program_runs, wsl_style_program_runs);
+
+/// The anonymous-memory bookkeeping: first fit, splitting releases, coverage, the cap.
+fn anonymous_memory_reservations() -> TestResult {
+    use crate::process::memory::{AnonymousMemory, MAX_RESERVED_BYTES, PAGE_SIZE, REGION_START};
+    let mut memory = AnonymousMemory::default();
+    let first = memory.reserve(4 * PAGE_SIZE);
+    let second = memory.reserve(2 * PAGE_SIZE);
+    ensure!(
+        first == Some(REGION_START) && second == Some(REGION_START + 4 * PAGE_SIZE),
+        "first fit gave {first:x?} and {second:x?}"
+    );
+    ensure!(
+        memory.covers(REGION_START, 6 * PAGE_SIZE),
+        "adjacent ranges not covered"
+    );
+    ensure!(
+        !memory.covers(REGION_START, 7 * PAGE_SIZE),
+        "covers past the end"
+    );
+    // Releasing the middle of the first range splits it; the hole is reused first.
+    let released = memory.release(REGION_START + PAGE_SIZE, PAGE_SIZE);
+    ensure!(
+        released == alloc::vec![(REGION_START + PAGE_SIZE, PAGE_SIZE)],
+        "released {released:x?}"
+    );
+    ensure!(
+        !memory.covers(REGION_START, 2 * PAGE_SIZE),
+        "the hole is still covered"
+    );
+    ensure!(
+        memory.reserve(PAGE_SIZE) == Some(REGION_START + PAGE_SIZE),
+        "the hole was not reused"
+    );
+    // A release spanning several ranges and unreserved space returns only what was reserved.
+    let released = memory.release(REGION_START - PAGE_SIZE, 100 * PAGE_SIZE);
+    ensure!(released.len() == 4, "released {released:x?}");
+    ensure!(
+        memory.reserve(0).is_none() && memory.reserve(100).is_none(),
+        "odd sizes reserved"
+    );
+    ensure!(
+        memory.reserve(MAX_RESERVED_BYTES + PAGE_SIZE).is_none(),
+        "the cap was exceeded"
+    );
+    ensure!(
+        memory.reserve(MAX_RESERVED_BYTES).is_some(),
+        "the whole cap refused"
+    );
+    ensure!(memory.reserve(PAGE_SIZE).is_none(), "reserved past the cap");
+    ensure!(
+        memory.release(u64::MAX - 10, 100).is_empty(),
+        "an overflowing release"
+    );
+    Ok(())
+}
+kernel_test!(
+    runtime_anonymous_memory_reservations,
+    anonymous_memory_reservations
+);
