@@ -4,7 +4,7 @@
 //!
 //! | register | in | out |
 //! |---|---|---|
-//! | `rax` | call number ([`SyscallNumber`]) | result: NTSTATUS sign-extended to 64 bits (or a count, see the call) |
+//! | `rax` | [`DXGOS_SYSCALL_BASE`] + call number ([`SyscallNumber`]) | result: NTSTATUS sign-extended to 64 bits (or a count, see the call) |
 //! | `rdi` | argument 0: for D3DKMT calls the user address of the argument struct | — |
 //! | `rsi` | argument 1: for D3DKMT calls `sizeof` that struct | — |
 //! | `rdx` | argument 2: call-specific (the CPU-wait timeout; otherwise 0) | — |
@@ -67,6 +67,12 @@ unsafe impl<S: Syscall + ?Sized> Syscall for &S {
         (**self).call(number, arg0, arg1, arg2)
     }
 }
+
+/// Added to every [`SyscallNumber`] in `rax`: dxgos calls live above every Linux x86-64
+/// syscall number (all below 0x200, plus the x32 bit 0x4000_0000, which this value lacks), so
+/// the kernel also serves the Linux numbers a static C library (musl) uses for the same
+/// process (docs/d3dkmt.md, "Process runtime"). [`Native`] and [`raw_syscall`] add it.
+pub const DXGOS_SYSCALL_BASE: u64 = 0x1000_0000;
 
 /// The timeout value meaning "wait forever" (argument 2 of the CPU wait).
 pub const TIMEOUT_INFINITE: u64 = u64::MAX;
@@ -229,7 +235,8 @@ unsafe impl Syscall for Native {
     }
 }
 
-/// One `syscall` with any number and arguments, untyped: for programs that test the kernel
+/// One `syscall` with any dxgos call number (the kernel sees [`DXGOS_SYSCALL_BASE`] + `number`;
+/// numbers at or above the base are passed unchanged) and arguments, untyped: for programs that test the kernel
 /// with calls the typed layer would not produce (`apps/selftest`: bad pointers, wrong sizes,
 /// unknown numbers). Off dxgos it returns `STATUS_NOT_SUPPORTED`.
 ///
@@ -249,6 +256,7 @@ mod native {
 
     /// One `syscall` with the register convention of the module docs.
     pub(super) fn syscall(number: u64, arg0: u64, arg1: u64, arg2: u64) -> i64 {
+        let number = number | super::DXGOS_SYSCALL_BASE;
         let result: i64;
         // SAFETY: `syscall` transfers to the dxgos kernel, which follows the convention in the
         // module docs: it reads rax/rdi/rsi/rdx, returns in rax, clobbers only rcx and r11 and

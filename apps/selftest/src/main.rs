@@ -22,6 +22,7 @@
 //! | 17 | prints `selftest: spinning`, then spins in ring 3 without system calls ([`spin`]) | killed |
 //! | 18 | opens the first adapter, prints `selftest: creating a device`, creates one (a host that never answers blocks it here), prints `selftest: device created`, sleeps ([`block_in_a_gpu_call`]) | killed |
 //! | 19 | keeps known values in `rax`, `rcx`, `rdx`, `rsi`, `rdi`, `r8`–`r15` across spin loops for 300 ms of the monotonic clock, so preemption interrupts it mid-loop ([`registers_survive_preemption`]) | exit 0, or 1 if a register changed |
+//! | 20 | as 19 for `xmm0`–`xmm15`, MXCSR and the x87 control word, with values seeded by byte 1 of the argument (two processes keep different values); first checks the start state (FCW 0x37f, MXCSR 0x1f80) ([`vector_registers_survive_preemption`]) | exit 0; 1 if a register changed, 4 if the start state was wrong |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -79,6 +80,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         17 => spin(),
         18 => block_in_a_gpu_call(),
         19 => registers_survive_preemption(),
+        20 => vector_registers_survive_preemption((argument >> 8) as u8),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.
@@ -154,6 +156,128 @@ fn registers_survive_preemption() -> i32 {
         }
     }
     println!("selftest: registers kept over {round} rounds");
+    0
+}
+
+/// Mode 20: keeps seeded values in `xmm0`–`xmm15`, a seeded MXCSR rounding mode and a seeded
+/// x87 control word across spin loops for 300 ms, so preemption (and the other process with
+/// another seed) interrupts it mid-loop. The app is built soft-float, so nothing but this
+/// assembly touches these registers; one `asm!` block loads, spins and stores them.
+fn vector_registers_survive_preemption(seed: u8) -> i32 {
+    const SPINS: u64 = 1 << 22;
+    #[repr(C, align(16))]
+    struct Vectors([u64; 32]);
+    let mut start_control = [0u32; 2];
+    // SAFETY: stores the x87 control word and MXCSR into the local array (2 + 4 bytes).
+    unsafe {
+        core::arch::asm!(
+            "fnstcw [{area}]",
+            "stmxcsr [{area} + 4]",
+            area = in(reg) start_control.as_mut_ptr(),
+            options(nostack),
+        );
+    }
+    if start_control[0] & 0xffff != 0x037f || start_control[1] != 0x1f80 {
+        println!(
+            "selftest: start state fcw {:#x} mxcsr {:#x}",
+            start_control[0] & 0xffff,
+            start_control[1]
+        );
+        return 4;
+    }
+    let monotonic = userlib::sys::CLOCK_MONOTONIC;
+    let Ok(start) = process::time(&Native, monotonic) else {
+        return 2;
+    };
+    // Rounding control: MXCSR bits 13–14, FCW bits 10–11; the seed picks one of four modes.
+    let mode = u32::from(seed & 3);
+    let mxcsr_expected = 0x1f80 | (mode << 13);
+    let control_expected = 0x037f | (mode << 10);
+    let mut round = 0u64;
+    loop {
+        let expected = Vectors(core::array::from_fn(|index| {
+            0x0101_0101_0101_0101u64.wrapping_mul(index as u64 + 1)
+                ^ round
+                ^ (u64::from(seed) << 56)
+        }));
+        let mut values = Vectors([0; 32]);
+        let mut control = [control_expected, mxcsr_expected, 0, 0];
+        let mut counter = SPINS;
+        // SAFETY: loads xmm0–xmm15 from `expected`, MXCSR and FCW from `control[0..2]`, counts
+        // `rax` down, then stores the sixteen registers into `values` and the control registers
+        // into `control[2..4]`; all four buffers are locals of the right size and alignment.
+        // Nothing else in this soft-float program uses these registers.
+        unsafe {
+            core::arch::asm!(
+                "fldcw [{control}]",
+                "ldmxcsr [{control} + 4]",
+                "movdqa xmm0, [{input}]",
+                "movdqa xmm1, [{input} + 16]",
+                "movdqa xmm2, [{input} + 32]",
+                "movdqa xmm3, [{input} + 48]",
+                "movdqa xmm4, [{input} + 64]",
+                "movdqa xmm5, [{input} + 80]",
+                "movdqa xmm6, [{input} + 96]",
+                "movdqa xmm7, [{input} + 112]",
+                "movdqa xmm8, [{input} + 128]",
+                "movdqa xmm9, [{input} + 144]",
+                "movdqa xmm10, [{input} + 160]",
+                "movdqa xmm11, [{input} + 176]",
+                "movdqa xmm12, [{input} + 192]",
+                "movdqa xmm13, [{input} + 208]",
+                "movdqa xmm14, [{input} + 224]",
+                "movdqa xmm15, [{input} + 240]",
+                "2:",
+                "dec rax",
+                "jnz 2b",
+                "movdqa [{output}], xmm0",
+                "movdqa [{output} + 16], xmm1",
+                "movdqa [{output} + 32], xmm2",
+                "movdqa [{output} + 48], xmm3",
+                "movdqa [{output} + 64], xmm4",
+                "movdqa [{output} + 80], xmm5",
+                "movdqa [{output} + 96], xmm6",
+                "movdqa [{output} + 112], xmm7",
+                "movdqa [{output} + 128], xmm8",
+                "movdqa [{output} + 144], xmm9",
+                "movdqa [{output} + 160], xmm10",
+                "movdqa [{output} + 176], xmm11",
+                "movdqa [{output} + 192], xmm12",
+                "movdqa [{output} + 208], xmm13",
+                "movdqa [{output} + 224], xmm14",
+                "movdqa [{output} + 240], xmm15",
+                "fnstcw [{control} + 8]",
+                "stmxcsr [{control} + 12]",
+                inout("rax") counter,
+                input = in(reg) expected.0.as_ptr(),
+                output = in(reg) values.0.as_mut_ptr(),
+                control = in(reg) control.as_mut_ptr(),
+                options(nostack),
+            );
+        }
+        if counter != 0 || values.0 != expected.0 {
+            println!(
+                "selftest: a vector register changed in round {round}: {:x?}",
+                values.0
+            );
+            return 1;
+        }
+        if control[2] & 0xffff != control_expected || control[3] != mxcsr_expected {
+            println!(
+                "selftest: fcw {:#x} mxcsr {:#x} in round {round}",
+                control[2] & 0xffff,
+                control[3]
+            );
+            return 1;
+        }
+        round += 1;
+        match process::time(&Native, monotonic) {
+            Ok(now) if now.saturating_sub(start) >= 300_000_000 => break,
+            Ok(_) => {}
+            Err(_) => return 3,
+        }
+    }
+    println!("selftest: vector registers kept over {round} rounds");
     0
 }
 

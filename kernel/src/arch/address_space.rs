@@ -376,6 +376,57 @@ impl AddressSpace {
         }
     }
 
+    /// Unmaps the user page `page` if this address space owns it (a page of [`Self::map_zeroed`])
+    /// and frees its frame; borrowed and unmapped pages are left alone. Returns whether it
+    /// unmapped.
+    pub fn unmap_owned(&mut self, page: u64) -> bool {
+        let Ok(user) = user_page(page) else {
+            return false;
+        };
+        match self.translate_entry(page) {
+            TranslateResult::Mapped { flags, .. } if !flags.contains(BORROWED) => {}
+            _ => return false,
+        }
+        match self.mapper().unmap(user) {
+            Ok((frame, flush)) => {
+                flush.flush();
+                // SAFETY: an owned leaf: its frame came from the frame allocator for this
+                // address space and the mapping is gone (TLB entry flushed above); no Rust
+                // reference covers user memory.
+                unsafe { memory::free_frame(frame.start_address()) };
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Sets the access of the owned, mapped user page `page` to exactly `access` (unlike
+    /// [`Self::map_zeroed`], which only widens). `Err` for borrowed or unmapped pages.
+    pub fn set_owned_access(
+        &mut self,
+        page: u64,
+        access: UserPageAccess,
+    ) -> Result<(), MapUserError> {
+        let user = user_page(page)?;
+        let old = match self.translate_entry(page) {
+            TranslateResult::Mapped { flags, .. } if !flags.contains(BORROWED) => flags,
+            _ => return Err(MapUserError::NotUserPage(page)),
+        };
+        let mut flags = old - PageTableFlags::WRITABLE - PageTableFlags::NO_EXECUTE;
+        if access.writable {
+            flags |= PageTableFlags::WRITABLE;
+        }
+        if !access.executable {
+            flags |= PageTableFlags::NO_EXECUTE;
+        }
+        // SAFETY: changes the access of a page this address space owns; no Rust reference
+        // points into user memory, and the stale TLB entry is flushed.
+        let updated = unsafe { self.mapper().update_flags(user, flags) };
+        updated
+            .map(MapperFlush::flush)
+            .map_err(|_| MapUserError::NotUserPage(page))
+    }
+
     /// Maps `length` bytes (whole pages) of physical memory at page-aligned `physical` into
     /// the view region (see [`ViewRegion`]) as borrowed pages; returns the user address.
     /// `device` and `memory_type` as in [`Self::map_borrowed`].

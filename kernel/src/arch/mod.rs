@@ -8,6 +8,7 @@ pub mod address_space;
 pub mod context;
 pub mod cpu;
 pub mod exceptions;
+pub mod fpu;
 pub mod gdt;
 pub mod interrupt_entry;
 pub mod user_mode;
@@ -20,8 +21,9 @@ pub extern "sysv64" fn kernel_entry(boot_info: &'static boot_info::BootInfo) -> 
     crate::kernel_main(boot_info)
 }
 
-/// Loads the GDT (with the TSS and its IST stacks) and the IDT.
+/// Loads the GDT (with the TSS and its IST stacks) and the IDT, and enables SSE for ring 3.
 pub fn init() {
     gdt::init();
+    fpu::init();
     interrupt_entry::init();
 }

@@ -346,3 +346,18 @@ pub fn run(registers: &mut UserRegisters, limit: u64, previous: Exit) -> Result<
         Exit::Interrupted
     })
 }
+
+/// Loads the FS base a user thread set (`arch_prctl(ARCH_SET_FS)`, its thread pointer) before
+/// it enters ring 3. The kernel never uses FS, so the value lasts until the next thread's
+/// entry. Values outside the user half are refused (`false`, nothing written): the callers
+/// validate already, and a non-canonical base would fault in ring 0.
+pub fn set_thread_pointer(base: u64) -> bool {
+    if base >= USER_HALF_END {
+        return false;
+    }
+    x86_64::registers::model_specific::FsBase::write(VirtAddr::new_truncate(base));
+    true
+}
+
+/// The end of the canonical lower half.
+const USER_HALF_END: u64 = 0x0000_8000_0000_0000;

@@ -156,10 +156,45 @@ fn parse(image: &[u8]) -> Result<(u64, Vec<Segment<'_>>), ElfError> {
     Ok((entry, segments))
 }
 
+/// What [`load`] reports about a loaded executable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadedImage {
+    /// The entry point.
+    pub entry: u64,
+    /// The user address of the program header table (for the auxiliary vector's AT_PHDR), or
+    /// 0 when no `PT_LOAD` segment holds it.
+    pub program_headers: u64,
+    /// How many program headers there are (AT_PHNUM).
+    pub program_header_count: u64,
+}
+
+/// The user address of the program header table: inside the `PT_LOAD` segment whose file
+/// bytes contain it.
+fn program_header_address(image: &[u8]) -> Result<u64, ElfError> {
+    let header = check_header(image)?;
+    let table = header.e_phoff(LittleEndian);
+    let program_headers = header
+        .program_headers(LittleEndian, image)
+        .map_err(|_| ElfError::Truncated)?;
+    let table_end = table + program_headers.len() as u64 * PROGRAM_HEADER_SIZE;
+    Ok(program_headers
+        .iter()
+        .filter(|program_header| program_header.p_type(LittleEndian) == PT_LOAD)
+        .find_map(|program_header| {
+            let offset = program_header.p_offset(LittleEndian);
+            let file_size = program_header.p_filesz(LittleEndian);
+            (table >= offset && offset.checked_add(file_size)? >= table_end)
+                .then(|| program_header.p_vaddr(LittleEndian) + (table - offset))
+        })
+        .unwrap_or(0))
+}
+
 /// Checks `image` and maps its `PT_LOAD` segments into `space` (zero-filled beyond the file
-/// bytes); returns the entry point.
-pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, ElfError> {
+/// bytes); returns the entry point and where the program headers are.
+pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<LoadedImage, ElfError> {
     let (entry, segments) = parse(image)?;
+    let program_headers = program_header_address(image)?;
+    let program_header_count = u64::from(check_header(image)?.e_phnum(LittleEndian));
     for segment in &segments {
         let first = segment.address & !(PAGE_SIZE - 1);
         let end = (segment.address + segment.memory_size).next_multiple_of(PAGE_SIZE);
@@ -172,5 +207,9 @@ pub fn load(image: &[u8], space: &mut AddressSpace) -> Result<u64, ElfError> {
             .write_with(segment.address, segment.data, true)
             .map_err(|violation| ElfError::BadSegment(violation.address))?;
     }
-    Ok(entry)
+    Ok(LoadedImage {
+        entry,
+        program_headers,
+        program_header_count,
+    })
 }

@@ -40,3 +40,13 @@ pub fn find(name: &str) -> Option<&'static [u8]> {
         .find(|(candidate, _)| *candidate == name)
         .map(|(_, image)| *image)
 }
+
+/// `apps/musl-selftest`: the process runtime's test program, a static musl C program
+/// (`kernel/build.rs`, `MUSL_APPS`; started with `process::Builder::linux_start`, the mode in
+/// `argv[1]`).
+pub const MUSL_SELFTEST: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/apps/musl-selftest.elf"));
+
+/// `userlib/tests/c/wsl_style_d3dkmt.cpp` built unchanged as a static musl C++ program: D3DKMT
+/// code written the way WSL code is, with a second thread (`MUSL_APPS`; `linux_start`).
+pub const WSL_D3DKMT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/apps/wsl-d3dkmt.elf"));

@@ -1,22 +1,26 @@
 //! User-mode processes.
 //!
 //! A process is an executable (one of [`images`]) loaded into its own [`AddressSpace`] (kernel
-//! half shared, user half private), with a 64 KiB user stack, running as a kernel task that
-//! enters ring 3 ([`crate::arch::user_mode`]). The task loops: enter ring 3 → `syscall` brings
-//! it back → [`crate::syscall::dispatch`] serves the call (possibly blocking, like any task) →
-//! enter ring 3 again. A process gives up the CPU in system calls (yield, sleep, a D3DKMT call
+//! half shared, user half private), with a 64 KiB user stack, running as one or more threads,
+//! each a kernel task that enters ring 3 ([`crate::arch::user_mode`]). A thread loops: enter
+//! ring 3 → `syscall` brings it back → [`crate::syscall::dispatch`] serves a dxgos call, or
+//! `linux` a Linux one (the static musl runtime's: memory, clocks, futexes, `clone` for new
+//! threads; docs/d3dkmt.md, "Process runtime") (possibly blocking, like any task) → enter ring
+//! 3 again. Each thread keeps its own x87/SSE area (`arch::fpu`) and FS base. A process gives up the CPU in system calls (yield, sleep, a D3DKMT call
 //! that waits, exit) and is preempted in ring 3: when it has used its time slice while other
 //! tasks are ready, an interrupt takes it out of ring 3 ([`user_mode::Exit::Interrupted`]) and
 //! the task yields before entering ring 3 again (docs/kernel.md, "Scheduling").
 //!
-//! [`ProcessHandle::kill`] is bounded: it sets the kill flag and interrupts the process task.
+//! [`ProcessHandle::kill`] is bounded: it sets the kill flag and interrupts every thread.
 //! In ring 3 the next interrupt takes it out; blocked in a system call, its wait (Sleep, a GPU
 //! call waiting for the dxg task, however long the host's bound) ends at once; either way the
 //! task sees the flag before it enters ring 3 again and ends.
 //!
-//! Each process gets a second, kernel-only task, its supervisor, which joins the process task
-//! and then cleans up whatever ended it: exit, a CPU exception in ring 3 (contained by the
-//! fault policy: the task is ended, nothing else), or a kill by the kernel. It prints a report
+//! Each process gets a kernel-only task, its supervisor, which waits for all its threads (a
+//! thread that faults or ends for another reason than `exit` makes it end the others) and then
+//! cleans up whatever ended the process: exit (`exit_group`, or the last thread's `exit`), a
+//! CPU exception in ring 3 (contained by the fault policy: the thread's task is ended), or a
+//! kill by the kernel. It prints a report
 //! for faults and kills, calls the gateway's [`GpuGateway::on_exit`], and frees the address
 //! space (every user page and page table). [`ProcessHandle::join`] returns its verdict.
 //!
@@ -27,17 +31,22 @@
 //! are not).
 
 pub mod elf;
+mod futex;
 pub mod images;
+mod linux;
+pub mod memory;
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use spin::Mutex;
+use spin::{Mutex, MutexGuard};
 
 use crate::arch::address_space::{self, AddressSpace, USER_END, UserPageAccess};
+use crate::arch::fpu::FpuState;
 use crate::arch::user_mode::{self, UserRegisters};
 use crate::syscall::{
     self, ConsoleCapture, FramebufferGrant, FramebufferMapping, GpuGateway, Outcome,
@@ -101,6 +110,74 @@ pub struct ProcessState {
     framebuffer: Mutex<Option<FramebufferMapping>>,
     /// Set by [`ProcessHandle::kill`]; the process ends before it enters ring 3 again.
     kill_requested: Arc<AtomicBool>,
+    /// Set when the process is ending (kill, `exit_group`, a thread's fault): every thread
+    /// ends before it enters ring 3 again.
+    ending: AtomicBool,
+    /// The exit code: from `exit_group` (the first wins) or the last thread's `exit`.
+    exit_code: Mutex<Option<i32>>,
+    /// Its threads that have not been reaped by the supervisor.
+    threads: Mutex<Vec<ThreadRecord>>,
+    /// Threads that have not ended (a thread that faults never counts down; the supervisor
+    /// ends the others then).
+    live_threads: AtomicUsize,
+    /// Reservations of its anonymous memory (`mmap`).
+    memory: Mutex<memory::AnonymousMemory>,
+    /// Its futex waiters.
+    futexes: Mutex<futex::FutexTable>,
+    /// Its threads report a CPU exception as expected (tests).
+    expect_fault: bool,
+}
+
+/// One thread of a process, as its supervisor sees it.
+struct ThreadRecord {
+    /// The Linux thread id (`gettid`).
+    id: u64,
+    handle: TaskHandle<ThreadEnd>,
+}
+
+/// How a thread's task ended: `Ok` with its exit code, `Err` with a reason the process ends.
+type ThreadEnd = Result<i32, &'static str>;
+
+/// A user thread's own state: its registers, x87/SSE area, thread pointer and the word the
+/// kernel clears at its end.
+pub(crate) struct Thread {
+    /// The Linux thread id (the main thread's is the process id, as on Linux).
+    id: u64,
+    registers: UserRegisters,
+    fpu: Box<FpuState>,
+    /// The FS base (`arch_prctl(ARCH_SET_FS)`).
+    fs_base: u64,
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: zeroed and futex-woken when the thread ends.
+    clear_child_tid: u64,
+    /// How ring 3 was last left (see `user_mode::run`).
+    previous: user_mode::Exit,
+}
+
+/// Thread ids after the main threads' (which are process ids).
+static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1 << 20);
+
+/// Locks `mutex`, yielding to other tasks while another thread holds it (it may hold it across
+/// a blocking call, such as a D3DKMT wait; spinning would never let it run on one CPU).
+/// `Err` when the current task is interrupted meanwhile.
+fn lock_or_yield<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, task::Interrupted> {
+    loop {
+        if let Some(guard) = mutex.try_lock() {
+            return Ok(guard);
+        }
+        if task::current().is_interrupted() {
+            return Err(task::Interrupted);
+        }
+        task::yield_now();
+    }
+}
+
+/// Whether `state` has a live thread with Linux id `id`.
+fn thread_exists(state: &ProcessState, id: u64) -> bool {
+    state
+        .threads
+        .lock()
+        .iter()
+        .any(|thread| thread.id == id && !thread.handle.is_finished())
 }
 
 /// Builds a process.
@@ -111,6 +188,75 @@ pub struct Builder<'a> {
     console: Option<ConsoleCapture>,
     expect_fault: bool,
     framebuffer: Option<FramebufferGrant>,
+    linux_start: bool,
+}
+
+/// The process entry of a Linux-ABI executable (a static musl program): `rsp` points at
+/// `argc` (2, 16-byte aligned), followed by `argv` (the process name and `argument` in
+/// decimal), a null, an empty environment's null and the auxiliary vector (AT_PHDR, AT_PHENT,
+/// AT_PHNUM, AT_PAGESZ, AT_ENTRY, AT_RANDOM, AT_NULL), as the x86-64 psABI lays it out; the
+/// other registers are 0 (`rdx`, a dynamic loader's atexit hook, included).
+fn linux_start_stack(
+    space: &mut AddressSpace,
+    name: &str,
+    argument: u64,
+    image: &elf::LoadedImage,
+) -> Result<u64, SpawnError> {
+    const AT_NULL: u64 = 0;
+    const AT_PHDR: u64 = 3;
+    const AT_PHENT: u64 = 4;
+    const AT_PHNUM: u64 = 5;
+    const AT_PAGESZ: u64 = 6;
+    const AT_ENTRY: u64 = 9;
+    const AT_RANDOM: u64 = 25;
+    // Strings and the random bytes at the top, then the vectors below them.
+    let mut top = USER_STACK_TOP - 64;
+    let mut push_string = |text: &[u8], space: &mut AddressSpace| {
+        let bytes: Vec<u8> = text.iter().copied().take(64).chain([0]).collect();
+        top -= bytes.len() as u64;
+        space.write(top, &bytes).map(|()| top)
+    };
+    let name_address = push_string(name.as_bytes(), space);
+    let argument_address = push_string(format!("{argument}").as_bytes(), space);
+    let (Ok(name_address), Ok(argument_address)) = (name_address, argument_address) else {
+        return Err(SpawnError::OutOfMemory);
+    };
+    let random_address = (top & !15) - 16;
+    // AT_RANDOM seeds musl's stack protector and pointer mangling: not secret here, only
+    // different per process.
+    let seed =
+        crate::arch::cpu::read_tsc() ^ crate::clock::nanoseconds_since_boot().rotate_left(32);
+    let mut random_bytes = [0u8; 16];
+    random_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    random_bytes[8..].copy_from_slice(&seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    let words: [u64; 19] = [
+        2,
+        name_address,
+        argument_address,
+        0,
+        0,
+        AT_PHDR,
+        image.program_headers,
+        AT_PHENT,
+        56,
+        AT_PHNUM,
+        image.program_header_count,
+        AT_PAGESZ,
+        4096,
+        AT_ENTRY,
+        image.entry,
+        AT_RANDOM,
+        random_address,
+        AT_NULL,
+        0,
+    ];
+    let vector_bytes: Vec<u8> = words.iter().flat_map(|word| word.to_le_bytes()).collect();
+    let start = (random_address - vector_bytes.len() as u64) & !15;
+    space
+        .write(random_address, &random_bytes)
+        .and_then(|()| space.write(start, &vector_bytes))
+        .map_err(|_| SpawnError::OutOfMemory)?;
+    Ok(start)
 }
 
 impl<'a> Builder<'a> {
@@ -123,7 +269,16 @@ impl<'a> Builder<'a> {
             console: None,
             expect_fault: false,
             framebuffer: None,
+            linux_start: false,
         }
+    }
+
+    /// Starts the executable as a Linux-ABI program (a static musl C/C++ program): the
+    /// initial stack holds `argc`, `argv`, `envp` and the auxiliary vector instead of the
+    /// dxgos entry's `rdi` argument (see `linux_start_stack`).
+    pub fn linux_start(mut self) -> Self {
+        self.linux_start = true;
+        self
     }
 
     /// The value the process finds in `rdi` at its entry point (default 0).
@@ -154,7 +309,8 @@ impl<'a> Builder<'a> {
     /// The process becomes ready at once; errors in the executable are reported here.
     pub fn spawn(self, gateway: Box<dyn GpuGateway>) -> Result<ProcessHandle, SpawnError> {
         let mut space = AddressSpace::new().map_err(|_| SpawnError::OutOfMemory)?;
-        let entry = elf::load(self.image, &mut space)?;
+        let image = elf::load(self.image, &mut space)?;
+        let entry = image.entry;
         let stack_access = UserPageAccess {
             writable: true,
             executable: false,
@@ -166,13 +322,22 @@ impl<'a> Builder<'a> {
                 .map_err(|_| SpawnError::OutOfMemory)?;
             page += 4096;
         }
-        let registers = UserRegisters {
-            rip: entry,
-            // As after a call: the entry function sees rsp ≡ 8 (mod 16).
-            rsp: USER_STACK_TOP - 8,
-            rdi: self.argument,
-            rflags: 0x202,
-            ..UserRegisters::default()
+        let registers = if self.linux_start {
+            UserRegisters {
+                rip: entry,
+                rsp: linux_start_stack(&mut space, self.name, self.argument, &image)?,
+                rflags: 0x202,
+                ..UserRegisters::default()
+            }
+        } else {
+            UserRegisters {
+                rip: entry,
+                // As after a call: the entry function sees rsp ≡ 8 (mod 16).
+                rsp: USER_STACK_TOP - 8,
+                rdi: self.argument,
+                rflags: 0x202,
+                ..UserRegisters::default()
+            }
         };
         let id = ProcessId(NEXT_PROCESS_ID.fetch_add(1, Ordering::Relaxed));
         let kill_requested = Arc::new(AtomicBool::new(false));
@@ -187,23 +352,31 @@ impl<'a> Builder<'a> {
                 address: None,
             })),
             kill_requested: kill_requested.clone(),
+            ending: AtomicBool::new(false),
+            exit_code: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+            live_threads: AtomicUsize::new(1),
+            memory: Mutex::new(memory::AnonymousMemory::default()),
+            futexes: Mutex::new(futex::FutexTable::default()),
+            expect_fault: self.expect_fault,
         });
-        let builder = task::Builder::new(&format!("process {id} {}", self.name));
-        let builder = if self.expect_fault {
-            builder.expect_fault()
-        } else {
-            builder.contain_faults()
+        let thread = Thread {
+            id: id.0,
+            registers,
+            fpu: FpuState::new(),
+            fs_base: 0,
+            clear_child_tid: 0,
+            previous: user_mode::Exit::SystemCall,
         };
-        let process_state = state.clone();
-        let process_task = builder.spawn(move || run(process_state, registers));
-        let task = process_task.task().clone();
+        let task = spawn_thread(&state, thread);
+        let supervisor_state = state.clone();
         let supervisor = task::Builder::new(&format!("supervisor {id} {}", self.name))
-            .spawn(move || supervise(state, process_task));
+            .spawn(move || supervise(supervisor_state));
         Ok(ProcessHandle {
             id,
             supervisor,
             task,
-            kill_requested,
+            state,
         })
     }
 }
@@ -221,8 +394,9 @@ pub fn spawn(
 pub struct ProcessHandle {
     id: ProcessId,
     supervisor: TaskHandle<ProcessExit>,
+    /// The main thread's task.
     task: TaskRef,
-    kill_requested: Arc<AtomicBool>,
+    state: Arc<ProcessState>,
 }
 
 impl ProcessHandle {
@@ -241,8 +415,13 @@ impl ProcessHandle {
     /// interrupted (it does not wait for the host's bound). [`Self::join`] then returns
     /// [`ProcessExit::Killed`] with [`KILLED_BY_OWNER`].
     pub fn kill(&self) {
-        self.kill_requested.store(true, Ordering::Release);
-        self.task.interrupt();
+        self.state.kill_requested.store(true, Ordering::Release);
+        end_all_threads(&self.state);
+    }
+
+    /// How many threads of the process have not ended yet.
+    pub fn live_threads(&self) -> usize {
+        self.state.live_threads.load(Ordering::Acquire)
     }
 
     /// Whether the process's task is blocked in a system call right now (tests use it to kill
@@ -262,62 +441,286 @@ impl ProcessHandle {
 /// The kill reason of [`ProcessHandle::kill`].
 pub const KILLED_BY_OWNER: &str = "killed by its owner";
 
+/// Starts `thread` of `state` as a task (fault containment on, so a CPU exception in ring 3
+/// ends only this task; the supervisor then ends the others) and records it.
+fn spawn_thread(state: &Arc<ProcessState>, thread: Thread) -> TaskRef {
+    let builder = task::Builder::new(&format!(
+        "process {} {} thread {}",
+        state.id, state.name, thread.id
+    ));
+    let builder = if state.expect_fault {
+        builder.expect_fault()
+    } else {
+        builder.contain_faults()
+    };
+    let thread_id = thread.id;
+    let thread_state = state.clone();
+    let handle = builder.spawn(move || run_thread(thread_state, thread));
+    let task = handle.task().clone();
+    state.threads.lock().push(ThreadRecord {
+        id: thread_id,
+        handle,
+    });
+    task
+}
+
+/// Marks the process as ending and interrupts every thread (each ends before ring 3).
+fn end_all_threads(state: &ProcessState) {
+    state.ending.store(true, Ordering::Release);
+    let tasks: Vec<TaskRef> = state
+        .threads
+        .lock()
+        .iter()
+        .map(|thread| thread.handle.task().clone())
+        .collect();
+    for task in tasks {
+        task.interrupt();
+    }
+}
+
+/// The reason threads give when they end because their process ends.
+const PROCESS_ENDING: &str = "the process is ending";
+
+/// A thread's task: its ring 3 ↔ system calls loop, then its end (clear-child-tid word, live
+/// count, the exit code of the last thread).
+fn run_thread(state: Arc<ProcessState>, mut thread: Thread) -> ThreadEnd {
+    let end = run(&state, &mut thread);
+    address_space::activate_kernel();
+    if thread.clear_child_tid != 0 {
+        // As Linux's CLONE_CHILD_CLEARTID: zero the word, wake one waiter (a joiner).
+        if linux::write_u32(&state, thread.clear_child_tid, 0).is_ok() {
+            futex::wake_address(&state, thread.clear_child_tid, 1);
+        }
+    }
+    let last = state.live_threads.fetch_sub(1, Ordering::AcqRel) == 1;
+    if let Ok(code) = end
+        && last
+    {
+        state.exit_code.lock().get_or_insert(code);
+    }
+    end
+}
+
+/// `exit_group`: records the code (the first wins) and ends every thread.
+fn exit_group(state: &ProcessState, code: i32) {
+    state.exit_code.lock().get_or_insert(code);
+    end_all_threads(state);
+}
+
+/// `clone` for a new thread of the same process (Linux's CLONE_VM | CLONE_THREAD family, as
+/// musl's `pthread_create` asks): the child starts at the same instruction with `rax` = 0, the
+/// given stack, the parent's other registers and x87/SSE state; CLONE_SETTLS sets its FS base,
+/// CLONE_PARENT_SETTID / CLONE_CHILD_SETTID store its id, CLONE_CHILD_CLEARTID makes the
+/// kernel zero and futex-wake that word at its end. No fork: every other combination is
+/// refused.
+fn clone_thread(
+    state: &Arc<ProcessState>,
+    thread: &Thread,
+    arguments: [u64; 6],
+) -> linux::LinuxOutcome {
+    const CLONE_VM: u64 = 0x100;
+    const CLONE_FS: u64 = 0x200;
+    const CLONE_FILES: u64 = 0x400;
+    const CLONE_SIGHAND: u64 = 0x800;
+    const CLONE_THREAD: u64 = 0x10000;
+    const CLONE_SYSVSEM: u64 = 0x40000;
+    const CLONE_SETTLS: u64 = 0x80000;
+    const CLONE_PARENT_SETTID: u64 = 0x100000;
+    const CLONE_CHILD_CLEARTID: u64 = 0x200000;
+    const CLONE_DETACHED: u64 = 0x400000;
+    const CLONE_CHILD_SETTID: u64 = 0x1000000;
+    const REQUIRED: u64 = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
+    const ALLOWED: u64 = REQUIRED
+        | CLONE_FS
+        | CLONE_FILES
+        | CLONE_SYSVSEM
+        | CLONE_SETTLS
+        | CLONE_PARENT_SETTID
+        | CLONE_CHILD_CLEARTID
+        | CLONE_DETACHED
+        | CLONE_CHILD_SETTID;
+    use linux::LinuxOutcome::Return;
+    use linux::errors::{EAGAIN, EFAULT, EINVAL};
+    let [flags, stack, parent_tid, child_tid, tls, _] = arguments;
+    // The low byte is the exit signal (none for threads).
+    if flags & REQUIRED != REQUIRED || flags & !(ALLOWED | 0xff) != 0 {
+        return Return(-EINVAL);
+    }
+    if stack == 0 || stack >= USER_END || (flags & CLONE_SETTLS != 0 && tls >= USER_END) {
+        return Return(-EINVAL);
+    }
+    if state.ending.load(Ordering::Acquire) {
+        return Return(-EAGAIN);
+    }
+    // Threads that have ended but are not reaped yet count until the supervisor reaps them.
+    if state.threads.lock().len() >= linux::MAX_THREADS {
+        return Return(-EAGAIN);
+    }
+    let id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+    for (flag, address) in [
+        (CLONE_PARENT_SETTID, parent_tid),
+        (CLONE_CHILD_SETTID, child_tid),
+    ] {
+        if flags & flag != 0 && linux::write_u32(state, address, id as u32).is_err() {
+            return Return(-EFAULT);
+        }
+    }
+    let mut registers = thread.registers;
+    registers.rax = 0;
+    registers.rsp = stack;
+    let child = Thread {
+        id,
+        registers,
+        fpu: thread.fpu.duplicate(),
+        fs_base: if flags & CLONE_SETTLS != 0 {
+            tls
+        } else {
+            thread.fs_base
+        },
+        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            child_tid
+        } else {
+            0
+        },
+        previous: user_mode::Exit::SystemCall,
+    };
+    state.live_threads.fetch_add(1, Ordering::AcqRel);
+    spawn_thread(state, child);
+    Return(id as i64)
+}
+
 /// The process task: ring 3 ↔ system calls until exit. `Err` is a kill reason.
-fn run(state: Arc<ProcessState>, mut registers: UserRegisters) -> Result<i32, &'static str> {
-    let mut exit = user_mode::Exit::SystemCall;
+fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
+    // This thread's x87/SSE registers (arch::fpu): restored before ring 3, saved after it.
+    let owner = task::current().id();
     loop {
         if state.kill_requested.load(Ordering::Acquire) {
-            address_space::activate_kernel();
             return Err(KILLED_BY_OWNER);
         }
-        match state.space.lock().as_ref() {
+        if state.ending.load(Ordering::Acquire) {
+            return Err(PROCESS_ENDING);
+        }
+        match lock_or_yield(&state.space)
+            .map_err(|_| PROCESS_ENDING)?
+            .as_ref()
+        {
             Some(space) => space.activate(),
             None => return Err("address space gone"),
         }
-        exit = match user_mode::run(&mut registers, USER_END, exit) {
+        thread.fpu.restore_for(owner);
+        user_mode::set_thread_pointer(thread.fs_base);
+        thread.previous = match user_mode::run(&mut thread.registers, USER_END, thread.previous) {
             Ok(exit) => exit,
             Err(_) => return Err("resumed at an address outside the user range"),
         };
-        if exit == user_mode::Exit::Interrupted {
+        thread.fpu.save(owner);
+        if thread.previous == user_mode::Exit::Interrupted {
             // Preempted (or being killed): a scheduling point in task context, no lock held.
             task::yield_now();
             continue;
         }
-        let outcome = {
-            let mut space = state.space.lock();
-            let mut gateway = state.gateway.lock();
-            let mut framebuffer = state.framebuffer.lock();
-            let (Some(space), Some(gateway)) = (space.as_mut(), gateway.as_mut()) else {
-                return Err("capabilities gone");
-            };
-            let mut context = syscall::Context {
-                process: state.id,
-                space,
-                gateway: gateway.as_mut(),
-                console: state.console.as_ref(),
-                framebuffer: framebuffer.as_mut(),
-            };
-            syscall::dispatch(&mut context, &registers)
+        let Some(number) = syscall::numbers::dxgos_call(thread.registers.rax) else {
+            match linux::dispatch(state, thread) {
+                linux::LinuxOutcome::Return(value) => thread.registers.rax = value as u64,
+                linux::LinuxOutcome::ExitThread(code) => return Ok(code),
+                linux::LinuxOutcome::ExitGroup(code) => {
+                    exit_group(state, code);
+                    return Ok(code);
+                }
+            }
+            continue;
         };
-        match outcome {
-            Outcome::Return(value) => registers.rax = value,
+        match dxgos_call(state, number, &thread.registers)? {
+            Outcome::Return(value) => thread.registers.rax = value,
             Outcome::Exit(code) => {
-                address_space::activate_kernel();
+                exit_group(state, code);
                 return Ok(code);
             }
         }
     }
 }
 
-/// The supervisor: waits for the process task, reports, calls `on_exit`, frees everything.
-fn supervise(
-    state: Arc<ProcessState>,
-    process_task: TaskHandle<Result<i32, &'static str>>,
-) -> ProcessExit {
-    let exit = match process_task.join() {
-        Ok(Ok(code)) => ProcessExit::Exited(code),
-        Ok(Err(reason)) => ProcessExit::Killed(reason),
-        Err(fault) => ProcessExit::Faulted(fault),
+/// Serves dxgos call `number` (the process's capabilities locked for the call: calls of one
+/// process are served one at a time).
+fn dxgos_call(
+    state: &ProcessState,
+    number: u64,
+    registers: &UserRegisters,
+) -> Result<Outcome, &'static str> {
+    let mut space = lock_or_yield(&state.space).map_err(|_| PROCESS_ENDING)?;
+    let mut gateway = lock_or_yield(&state.gateway).map_err(|_| PROCESS_ENDING)?;
+    let mut framebuffer = lock_or_yield(&state.framebuffer).map_err(|_| PROCESS_ENDING)?;
+    let (Some(space), Some(gateway)) = (space.as_mut(), gateway.as_mut()) else {
+        return Err("capabilities gone");
+    };
+    let mut context = syscall::Context {
+        process: state.id,
+        space,
+        gateway: gateway.as_mut(),
+        console: state.console.as_ref(),
+        framebuffer: framebuffer.as_mut(),
+    };
+    Ok(syscall::dispatch(&mut context, number, registers))
+}
+
+/// Waits until every thread of the process has ended; ends the others when one faults (or
+/// ends for another reason than `exit`); returns the first fault and the first such reason.
+fn reap_threads(state: &ProcessState) -> (Option<TaskFault>, Option<&'static str>) {
+    let me = task::current();
+    let mut fault = None;
+    let mut reason = None;
+    loop {
+        let finished: Vec<ThreadRecord> = {
+            let mut threads = state.threads.lock();
+            let (finished, running) = core::mem::take(&mut *threads)
+                .into_iter()
+                .partition(|thread| thread.handle.is_finished());
+            *threads = running;
+            finished
+        };
+        for thread in finished {
+            match thread.handle.join() {
+                Ok(Ok(_)) => {}
+                Ok(Err(PROCESS_ENDING)) => {}
+                Ok(Err(why)) => {
+                    reason.get_or_insert(why);
+                    end_all_threads(state);
+                }
+                Err(error) => {
+                    fault.get_or_insert(error);
+                    end_all_threads(state);
+                }
+            }
+        }
+        let empty = {
+            let threads = state.threads.lock();
+            for thread in threads.iter() {
+                thread.handle.task().wake_when_finished(&me);
+            }
+            threads.is_empty()
+        };
+        if empty {
+            return (fault, reason);
+        }
+        task::park();
+    }
+}
+
+/// The supervisor: waits for every thread, reports, calls `on_exit`, frees everything.
+fn supervise(state: Arc<ProcessState>) -> ProcessExit {
+    let (fault, reason) = reap_threads(&state);
+    let code = *state.exit_code.lock();
+    let exit = if state.kill_requested.load(Ordering::Acquire) {
+        ProcessExit::Killed(KILLED_BY_OWNER)
+    } else if let Some(fault) = fault {
+        ProcessExit::Faulted(fault)
+    } else if let Some(reason) = reason {
+        ProcessExit::Killed(reason)
+    } else {
+        match code {
+            Some(code) => ProcessExit::Exited(code),
+            None => ProcessExit::Killed(PROCESS_ENDING),
+        }
     };
     let (id, name) = (state.id, &state.name);
     match exit {

@@ -4,7 +4,8 @@
 //! `rdx` = arguments; the result comes back in `rax` (an NTSTATUS sign-extended to 64 bits, or
 //! the call's count); every register but `rax`, `rcx` and `r11` is preserved.
 //!
-//! Process calls (0x100…) are served here. D3DKMT calls (0x01…0x45) have their argument struct
+//! dxgos calls arrive with `userlib::sys::DXGOS_SYSCALL_BASE` added (other numbers are Linux
+//! calls, `process::linux`). Process calls (0x100…) are served here. D3DKMT calls (0x01…0x45) have their argument struct
 //! size checked (`STATUS_INFO_LENGTH_MISMATCH`), are copied in from user memory
 //! (`STATUS_ACCESS_VIOLATION` if the struct is not mapped, user-accessible and writable for
 //! its whole length) and are handed to the process's [`GpuGateway`]; the struct is copied back
@@ -211,9 +212,10 @@ fn status(value: i32) -> Outcome {
     Outcome::Return(value as i64 as u64)
 }
 
-/// Serves the system call described by `registers` (`rax` = number, `rdi`/`rsi`/`rdx`).
-pub fn dispatch(context: &mut Context<'_>, registers: &UserRegisters) -> Outcome {
-    let (number, arg0, arg1, arg2) = (registers.rax, registers.rdi, registers.rsi, registers.rdx);
+/// Serves dxgos call `number` (`rax` less `userlib::sys::DXGOS_SYSCALL_BASE`, see
+/// [`numbers::dxgos_call`]) with the arguments in `registers` (`rdi`/`rsi`/`rdx`).
+pub fn dispatch(context: &mut Context<'_>, number: u64, registers: &UserRegisters) -> Outcome {
+    let (arg0, arg1, arg2) = (registers.rdi, registers.rsi, registers.rdx);
     match number {
         numbers::EXIT => Outcome::Exit(arg0 as u32 as i32),
         numbers::WRITE_CONSOLE => write_console(context, arg0, arg1),

@@ -30,3 +30,10 @@ pub const FREE_FRAMES: u64 = SyscallNumber::FreeFrames as u64;
 pub fn d3dkmt_argument_size(number: u64) -> Option<usize> {
     SyscallNumber::from_raw(number)?.argument_size()
 }
+
+/// The dxgos call number in `rax` (`userlib::sys::DXGOS_SYSCALL_BASE` + number), or `None` for
+/// a number outside the dxgos range (a Linux syscall number, `process::linux`).
+pub fn dxgos_call(rax: u64) -> Option<u64> {
+    const MASK: u64 = 0x0fff_ffff;
+    (rax & !MASK == userlib::sys::DXGOS_SYSCALL_BASE).then_some(rax & MASK)
+}

@@ -194,6 +194,27 @@ impl TaskRef {
         self.0.interrupted.load(Ordering::Acquire)
     }
 
+    /// Unparks `waiter` once this task has ended (at once if it has): a task watching several
+    /// others (a process's supervisor, one per user thread) parks until any of them ends.
+    /// Registering the same waiter twice before the end wakes it once.
+    pub fn wake_when_finished(&self, waiter: &TaskRef) {
+        let done = {
+            let mut completion = self.0.completion.lock();
+            if !completion.done
+                && !completion
+                    .joiners
+                    .iter()
+                    .any(|joiner| joiner.same_task(waiter))
+            {
+                completion.joiners.push(waiter.clone());
+            }
+            completion.done
+        };
+        if done {
+            waiter.unpark();
+        }
+    }
+
     /// Whether the task is parked (waiting), as opposed to ready, running or ended.
     pub fn is_blocked(&self) -> bool {
         self.state() == State::Blocked

@@ -8,5 +8,6 @@ mod memory_tests;
 mod platform_tests;
 mod preemption_tests;
 mod process_tests;
+mod runtime_tests;
 mod task_tests;
 mod vmbus_tests;

@@ -285,7 +285,7 @@ fn load_at(image: &[u8], misalignment: usize) -> Result<u64, process::ElfError> 
     buffer[misalignment..].copy_from_slice(image);
     let mut space = crate::arch::address_space::AddressSpace::new()
         .map_err(|_| process::ElfError::OutOfMemory)?;
-    process::elf::load(&buffer[misalignment..], &mut space)
+    process::elf::load(&buffer[misalignment..], &mut space).map(|image| image.entry)
 }
 
 /// A named hostile image and the error it must get.
