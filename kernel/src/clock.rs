@@ -74,7 +74,10 @@ pub fn budget_expired(budget: &mut WaitBudget) -> bool {
 
 /// Converts milliseconds to timer ticks, rounding up.
 pub fn milliseconds_to_ticks(milliseconds: u64) -> u64 {
-    (milliseconds * u64::from(TICK_HZ)).div_ceil(1000)
+    // Saturating: the argument may come from an application (Sleep, GPU-call waits).
+    milliseconds
+        .saturating_mul(u64::from(TICK_HZ))
+        .div_ceil(1000)
 }
 
 /// Called in interrupt context on every timer tick.

@@ -100,7 +100,11 @@ fn wait(state: &ProcessState, address: u64, expected: u32, timeout: u64) -> Resu
             let nanoseconds = super::linux::read_timespec_at(state, address)?;
             let milliseconds = nanoseconds.div_ceil(1_000_000);
             // One tick more: the current tick may be nearly over, and the timeout is a minimum.
-            Some(crate::clock::ticks() + crate::clock::milliseconds_to_ticks(milliseconds) + 1)
+            Some(
+                crate::clock::ticks()
+                    .saturating_add(crate::clock::milliseconds_to_ticks(milliseconds))
+                    .saturating_add(1),
+            )
         }
     };
     let me = task::current();

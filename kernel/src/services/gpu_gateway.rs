@@ -284,10 +284,9 @@ impl Environment for KernelEnvironment<'_, '_> {
         let deadline = match timeout {
             Timeout::Infinite => None,
             // At least one tick, so that a poll (timeout 0) lets the dxg task answer first.
-            Timeout::Microseconds(microseconds) => Some(
-                crate::clock::ticks()
-                    + crate::clock::milliseconds_to_ticks(microseconds.div_ceil(1000)).max(1),
-            ),
+            Timeout::Microseconds(microseconds) => Some(crate::clock::ticks().saturating_add(
+                crate::clock::milliseconds_to_ticks(microseconds.div_ceil(1000)).max(1),
+            )),
         };
         let call = GpuCall {
             process: self.process,

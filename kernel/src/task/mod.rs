@@ -375,7 +375,8 @@ where
 
 /// Blocks the current task for at least `milliseconds`.
 pub fn sleep_milliseconds(milliseconds: u64) {
-    let deadline = crate::clock::ticks() + crate::clock::milliseconds_to_ticks(milliseconds).max(1);
+    let deadline = crate::clock::ticks()
+        .saturating_add(crate::clock::milliseconds_to_ticks(milliseconds).max(1));
     while crate::clock::ticks() < deadline {
         scheduler::sleep_until(deadline);
     }
@@ -388,7 +389,8 @@ pub struct Interrupted;
 /// Like [`sleep_milliseconds`], but returns `Err(Interrupted)` as soon as the current task is
 /// interrupted (the Sleep system call: a process being killed must not sleep on).
 pub fn sleep_milliseconds_interruptible(milliseconds: u64) -> Result<(), Interrupted> {
-    let deadline = crate::clock::ticks() + crate::clock::milliseconds_to_ticks(milliseconds).max(1);
+    let deadline = crate::clock::ticks()
+        .saturating_add(crate::clock::milliseconds_to_ticks(milliseconds).max(1));
     let me = current();
     while crate::clock::ticks() < deadline {
         if me.is_interrupted() {

@@ -83,6 +83,31 @@ fn join_waits_for_sleeping_task() -> TestResult {
 }
 kernel_test!(join_waits_for_sleeping_task, join_waits_for_sleeping_task);
 
+/// An application may ask for any sleep length (`Sleep` takes a 64-bit count): the deadline
+/// saturates in the far future instead of overflowing, and the sleeper can still be killed.
+fn longest_sleep_is_killable_not_an_overflow() -> TestResult {
+    let sleeper = task::spawn("long-sleeper", || {
+        task::sleep_milliseconds_interruptible(u64::MAX).is_err()
+    });
+    for _ in 0..3 {
+        task::yield_now();
+    }
+    sleeper.task().interrupt();
+    let interrupted = sleeper
+        .join()
+        .map_err(|fault| alloc::format!("{fault:?}"))?;
+    ensure!(interrupted, "the sleep ended without being interrupted");
+    ensure!(
+        crate::clock::milliseconds_to_ticks(u64::MAX) > 0,
+        "conversion of the longest sleep"
+    );
+    Ok(())
+}
+kernel_test!(
+    longest_sleep_is_killable_not_an_overflow,
+    longest_sleep_is_killable_not_an_overflow
+);
+
 fn breakpoint_in_contained_task_is_reported() -> TestResult {
     let handle = task::Builder::new("breakpoint").expect_fault().spawn(|| {
         x86_64::instructions::interrupts::int3();
