@@ -11,6 +11,7 @@ use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::{AllocationRequest, CreatedAllocation};
 use dxg::wire::D3dkmtHandle;
+use dxg::wire::{DestroyAllocationCommand, EvictCommand, MakeResidentCommand};
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM, D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION,
@@ -20,6 +21,7 @@ use userlib::abi::{
     D3DKMT_CREATEALLOCATION_MAX, D3DKMT_DESTROYALLOCATION2, D3DKMT_EVICT, D3DKMT_LOCK2,
     D3DKMT_UNLOCK2,
 };
+use zerocopy::FromZeros;
 use zerocopy::IntoBytes;
 
 /// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve: CreateProtected (3) and
@@ -160,10 +162,13 @@ fn undo_create(
         return;
     }
     call.undo(Request::DestroyAllocation {
-        device,
-        resource,
+        command: DestroyAllocationCommand {
+            device,
+            resource,
+            flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
     });
 }
 
@@ -177,10 +182,13 @@ pub fn destroy_allocation2(call: &mut Call<'_>) -> CallResult {
         .remove_allocations(call.environment, &allocations);
     call.views.remove_resource(call.environment, resource);
     call.gpu_status(Request::DestroyAllocation {
-        device: D3dkmtHandle(arguments.hDevice),
-        resource,
+        command: DestroyAllocationCommand {
+            device: D3dkmtHandle(arguments.hDevice),
+            resource,
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: arguments.Flags,
     })
 }
 
@@ -194,9 +202,12 @@ pub fn make_resident(call: &mut Call<'_>) -> CallResult {
         arguments.AllocationList,
     )?;
     let request = Request::MakeResident {
-        paging_queue: D3dkmtHandle(arguments.hPagingQueue),
+        command: MakeResidentCommand {
+            paging_queue: D3dkmtHandle(arguments.hPagingQueue),
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: arguments.Flags,
     };
     let (status, paging_fence_value, bytes_to_trim) = reply!(call.gpu(request)?,
         Reply::Resident { status, paging_fence_value, bytes_to_trim } =>
@@ -217,9 +228,12 @@ pub fn evict(call: &mut Call<'_>) -> CallResult {
         arguments.AllocationList,
     )?;
     let request = Request::Evict {
-        device: D3dkmtHandle(arguments.hDevice),
+        command: EvictCommand {
+            device: D3dkmtHandle(arguments.hDevice),
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: arguments.Flags,
     };
     arguments.NumBytesToTrim =
         reply!(call.gpu(request)?, Reply::Evicted { bytes_to_trim } => bytes_to_trim);

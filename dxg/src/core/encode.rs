@@ -262,6 +262,20 @@ impl Driver {
         }
     }
 
+    /// [`Self::send`] for a command a request carries whole: its header is replaced by one for
+    /// `pid`'s host process (the caller's header is not sent), its other fields go as they are.
+    pub(super) fn send_carried<C: Command>(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        adapter: AdapterId,
+        expect: Expect,
+        command: C,
+    ) {
+        let command = command.stamped(self.host_process(pid));
+        self.send(pid, ticket, adapter, expect, &command);
+    }
+
     /// [`Self::send_request`] for a command that may go asynchronously (submissions, signals
     /// and GPU waits).
     pub(super) fn send_request_async(
@@ -443,17 +457,13 @@ impl Driver {
                 };
                 self.send_request(pid, ticket, id, expect, bytes);
             }
-            Request::QueryVideoMemoryInfo {
-                adapter,
-                segment_group,
-            } => {
-                let id = self.adapter_of(pid, adapter)?;
-                let mut command: QueryVideoMemoryInfoCommand = self.command(pid);
+            Request::QueryVideoMemoryInfo(mut command) => {
+                let id = self.adapter_of(pid, command.adapter)?;
                 command.adapter = self.host_adapter(id)?;
-                command.memory_segment_group = segment_group;
-                self.send(pid, ticket, id, Expect::VideoMemory, &command);
+                self.send_carried(pid, ticket, id, Expect::VideoMemory, command);
             }
-            Request::GetDeviceState { device, state_type } => {
+            Request::GetDeviceState(command) => {
+                let (device, state_type) = (command.device, command.state_type);
                 let entry = self.object(pid, device, &[Device])?;
                 if state_type == DEVICE_STATE_EXECUTION
                     && let Some((counter, state)) = entry.cached_execution_state
@@ -462,29 +472,15 @@ impl Driver {
                     self.complete(ticket, Ok(Reply::DeviceState { state_type, state }));
                     return Ok(());
                 }
-                let mut command: GetDeviceStateCommand = self.command(pid);
-                command.device = device;
-                command.state_type = state_type;
                 let expect = Expect::DeviceState { device };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_carried(pid, ticket, entry.adapter, expect, command);
             }
-            Request::Escape {
-                adapter,
-                device,
-                context,
-                escape_type,
-                flags,
-                data,
-            } => {
-                let id = self.adapter_of(pid, adapter)?;
+            Request::Escape { mut command, data } => {
+                let id = self.adapter_of(pid, command.adapter)?;
                 check_count(data.len(), 0, MAX_PACKET_SIZE)?;
-                let mut command: EscapeCommand = self.command(pid);
                 command.adapter = self.host_adapter(id)?;
-                command.device = device;
-                command.escape_type = escape_type;
-                command.flags = flags;
                 command.private_data_size = data.len() as u32;
-                command.context = context;
+                let command = command.stamped(self.host_process(pid));
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
                 self.send_request(pid, ticket, id, Expect::Escape { size: data.len() }, bytes);
             }
