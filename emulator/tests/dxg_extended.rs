@@ -1088,11 +1088,11 @@ fn device_error_clock_reservation_statistics_and_features() {
         )
     };
     ok(reserve(&mut vm, 1 << 20));
-    let Reply::VideoMemory {
+    let Reply::VideoMemory(QueryVideoMemoryInfoReply {
         current_reservation,
         available_for_reservation,
         ..
-    } = ok(vm.call(
+    }) = ok(vm.call(
         P1,
         Request::QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand {
             adapter: s.adapter,

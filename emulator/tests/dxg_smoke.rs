@@ -7,7 +7,7 @@ use dxg::core::{Action, AdapterState, PacketKind, ProcessId, Reply, Request, Syn
 use dxg::wire::{D3dkmtHandle, Luid, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
 use dxg::wire::{
     EscapeCommand, EvictCommand, GetDeviceStateCommand, MakeResidentCommand,
-    QueryVideoMemoryInfoCommand,
+    QueryVideoMemoryInfoCommand, QueryVideoMemoryInfoReply,
 };
 use emulator::vgpu::loopback::Loopback;
 use emulator::vgpu::{HostChannel, HostOutput, VgpuDescription};
@@ -388,11 +388,11 @@ fn evict_escape_video_memory_gpu_wait_and_pci_removal() {
         },
     );
     assert_eq!(escape, Ok(Reply::Escape(vec![1, 2, 3])));
-    let Ok(Reply::VideoMemory {
+    let Ok(Reply::VideoMemory(QueryVideoMemoryInfoReply {
         budget,
         current_usage,
         ..
-    }) = vm.call(
+    })) = vm.call(
         process,
         Request::QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand {
             adapter: session.adapter,

@@ -148,9 +148,10 @@ pub fn query_video_memory_info(call: &mut Call<'_>) -> CallResult {
         arguments.CurrentUsage,
         arguments.CurrentReservation,
         arguments.AvailableForReservation,
-    ) = reply!(call.gpu(request)?, Reply::VideoMemory {
-            budget, current_usage, current_reservation, available_for_reservation,
-        } => (budget, current_usage, current_reservation, available_for_reservation));
+    ) = reply!(call.gpu(request)?, Reply::VideoMemory(reply) => (
+        reply.budget, reply.current_usage, reply.current_reservation,
+        reply.available_for_reservation,
+    ));
     call.store(&arguments)
 }
 

@@ -20,7 +20,7 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 use dxg::core::{AdapterEntry, CreatedAllocation};
-use dxg::wire::{D3dkmtHandle, Luid};
+use dxg::wire::{D3dkmtHandle, Luid, QueryVideoMemoryInfoReply};
 use userlib::sys::SyscallNumber;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -172,12 +172,12 @@ impl FakeEnvironment {
                 fence_address: IO_BASE + 0x2000,
             },
             Request::WaitFromCpu { .. } => Reply::WaitCompleted,
-            Request::QueryVideoMemoryInfo(..) => Reply::VideoMemory {
+            Request::QueryVideoMemoryInfo(..) => Reply::VideoMemory(QueryVideoMemoryInfoReply {
                 budget: 1,
                 current_usage: 2,
                 current_reservation: 3,
                 available_for_reservation: 4,
-            },
+            }),
             Request::GetDeviceState(command) => Reply::DeviceState {
                 state_type: command.state_type,
                 state: 1,

@@ -13,7 +13,7 @@ use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 use dxg::core::{AdapterEntry, CreatedAllocation};
-use dxg::wire::{D3dkmtHandle, Luid};
+use dxg::wire::{D3dkmtHandle, Luid, QueryVideoMemoryInfoReply};
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use userlib::sys::D3DKMT_CALLS;
@@ -186,12 +186,12 @@ impl FuzzEnvironment<'_> {
             }
             Request::ShareObjectWithHost(..) => Reply::VailNtHandle(self.input.get_mut().u64()),
             Request::WaitFromCpu { .. } => Reply::WaitCompleted,
-            Request::QueryVideoMemoryInfo(..) => Reply::VideoMemory {
+            Request::QueryVideoMemoryInfo(..) => Reply::VideoMemory(QueryVideoMemoryInfoReply {
                 budget: 1,
                 current_usage: 2,
                 current_reservation: 3,
                 available_for_reservation: 4,
-            },
+            }),
             Request::GetDeviceState(command) => Reply::DeviceState {
                 state_type: command.state_type,
                 state: self.input.get_mut().u32(),

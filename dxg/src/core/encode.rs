@@ -157,7 +157,6 @@ impl Driver {
     pub(super) fn send_raw(
         &mut self,
         channel: ChannelId,
-        adapter: Option<AdapterId>,
         vgpu_luid: Luid,
         command: Vec<u8>,
         mut pending: Pending,
@@ -169,7 +168,6 @@ impl Driver {
         } else {
             command
         };
-        let _ = adapter;
         if asynchronous {
             let offset = if self.has_extension_header() {
                 ExtensionHeader::SIZE + 12
@@ -221,7 +219,7 @@ impl Driver {
         };
         let asynchronous = may_be_async && self.async_messaging();
         let ticket = pending.ticket;
-        self.send_raw(channel, Some(adapter), luid, command, pending, asynchronous);
+        self.send_raw(channel, luid, command, pending, asynchronous);
         if asynchronous && let Some(ticket) = ticket {
             self.complete(ticket, Ok(Reply::Status(NtStatus::SUCCESS)));
         }
@@ -327,7 +325,7 @@ impl Driver {
             .and_then(|id| self.adapters.get(id.0))
             .map(|entry| entry.vgpu_luid)
             .unwrap_or_default();
-        self.send_raw(ChannelId::Global, adapter, luid, command, pending, false);
+        self.send_raw(ChannelId::Global, luid, command, pending, false);
     }
 
     /// A zeroed command `T` whose header carries its code (from the command table) and the host
