@@ -3,8 +3,8 @@
 
 use super::{Call, existing_sysmem, standard_allocation, success_or_failure, unexpected};
 use crate::arguments::{
-    PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
-    read_residency_list, write_bytes,
+    PrivateDataBudget, checked_count, decode, read_array, read_handles, read_residency_list,
+    write_bytes,
 };
 use crate::views::{AllocationRecord, Mapping, Release, ViewAccess};
 use crate::{CallResult, NtStatus, Reply, Request};
@@ -142,8 +142,7 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     }
     arguments.hResource = owner.0;
     arguments.hGlobalShare = 0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// Destroys what a failed CreateAllocation2 created (the new resource, or the allocations).
@@ -256,8 +255,7 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
         && record.system_memory != 0
     {
         arguments.pData = record.system_memory;
-        encode(call.arguments, &arguments);
-        return Ok(NtStatus::SUCCESS);
+        return call.store(&arguments);
     }
     if let Some(view) = call.views.lock_mut(allocation) {
         view.count = view
@@ -265,8 +263,7 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
             .checked_add(1)
             .ok_or(NtStatus::INVALID_PARAMETER)?;
         arguments.pData = view.mapping.user_address;
-        encode(call.arguments, &arguments);
-        return Ok(NtStatus::SUCCESS);
+        return call.store(&arguments);
     }
     let (address, cached) = match call.gpu(Request::Lock { device, allocation })? {
         Reply::Locked { address, cached } => (address, cached),
@@ -295,8 +292,7 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
     call.views
         .add_lock(call.environment, allocation, device, mapping);
     arguments.pData = mapping.user_address;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTUnlock2`: releases one Lock2; the last one unmaps the view and tells the host. An

@@ -4,10 +4,8 @@
 
 use super::Call;
 use super::sync::{signal_from_context, single_broadcast_context, wait_from_context};
-use crate::arguments::{
-    checked_count, decode, encode, read_handles, read_private_data, write_reply,
-};
-use crate::{CallResult, NtStatus, Reply, Request};
+use crate::arguments::{checked_count, decode, read_handles, read_private_data, write_reply};
+use crate::{CallResult, Reply, Request};
 use dxg::wire::D3dkmtHandle;
 use dxg::wire::{CreateHwQueueCommand, SubmitCommandToHwQueueCommand};
 use userlib::abi::{
@@ -65,8 +63,7 @@ pub fn create_hw_queue(call: &mut Call<'_>) -> CallResult {
     arguments.hHwQueueProgressFence = progress_fence.0;
     arguments.HwQueueProgressFenceCPUVirtualAddress = cpu_address;
     arguments.HwQueueProgressFenceGPUVirtualAddress = fence_gpu_address;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTDestroyHwQueue`: unmaps its progress-fence page first.

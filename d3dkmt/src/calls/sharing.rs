@@ -30,9 +30,7 @@
 //! DestroyAllocation of the resource for an open, DestroySyncObject for a sync object).
 
 use super::{Call, sync};
-use crate::arguments::{
-    checked_count, decode, encode, read_array, read_bytes, read_handle, write_bytes,
-};
+use crate::arguments::{checked_count, decode, read_array, read_bytes, read_handle, write_bytes};
 use crate::views::AllocationRecord;
 use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
@@ -162,8 +160,7 @@ pub fn open_resource_from_nt_handle(call: &mut Call<'_>) -> CallResult {
     let resource = open_resource(call, open)?;
     arguments.hResource = resource.0;
     arguments.TotalPrivateDriverDataBufferSize = 0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTOpenResource2` (and libdxg's v1 `D3DKMTOpenResource` through it): as
@@ -180,8 +177,7 @@ pub fn open_resource2(call: &mut Call<'_>) -> CallResult {
     let resource = open_resource(call, open)?;
     arguments.hResource = resource.0;
     arguments.TotalPrivateDriverDataBufferSize = 0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTOpenSyncObjectFromNtHandle2`: opens the sync object shared under `hNtHandle` on
