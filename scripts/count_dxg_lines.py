@@ -66,32 +66,38 @@ def test_only_items(lines):
     return ranges, modules
 
 
-def main():
-    root_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    excluded_paths, per_file, total = set(), [], 0
-    files = []
-    for root in ROOTS:
-        for directory, _, names in os.walk(os.path.join(root_dir, root)):
+def non_test_files(base, roots):
+    """Yields (path, lines, test-only line ranges) for each `.rs` file under `roots` (relative
+    to `base`) that is not compiled only for tests."""
+    files, excluded = [], set()
+    for root in roots:
+        for directory, _, names in os.walk(os.path.join(base, root)):
             files += [os.path.join(directory, n) for n in names if n.endswith(".rs")]
     # Parents before children, so a test-only module excludes its files before they are read.
     files.sort(key=lambda p: (p.count(os.sep), p))
     for path in files:
-        if any(path == e or path.startswith(e + os.sep) for e in excluded_paths):
+        if any(path == e or path.startswith(e + os.sep) for e in excluded):
             continue
         with open(path, encoding="utf-8") as f:
             lines = f.read().split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         ranges, modules = test_only_items(lines)
-        base = os.path.dirname(path)
-        if os.path.basename(path) not in ("lib.rs", "mod.rs"):
-            base = path[:-3]
+        parent = os.path.dirname(path)
+        if os.path.basename(path) not in ("lib.rs", "main.rs", "mod.rs"):
+            parent = path[:-3]
         for module in modules:
-            excluded_paths.add(os.path.join(base, module + ".rs"))
-            excluded_paths.add(os.path.join(base, module))
-        skipped = sum(end - start + 1 for start, end in ranges)
-        count = len(lines) - skipped
-        per_file.append((count, os.path.relpath(path, root_dir)))
+            excluded.add(os.path.join(parent, module + ".rs"))
+            excluded.add(os.path.join(parent, module))
+        yield path, lines, ranges
+
+
+def main():
+    base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    per_file, total = [], 0
+    for path, lines, ranges in non_test_files(base, ROOTS):
+        count = len(lines) - sum(end - start + 1 for start, end in ranges)
+        per_file.append((count, os.path.relpath(path, base)))
         total += count
     if "--files" in sys.argv:
         for count, path in sorted(per_file):

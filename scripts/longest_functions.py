@@ -12,7 +12,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from count_dxg_lines import test_only_items  # noqa: E402
+from count_dxg_lines import non_test_files  # noqa: E402
 
 ROOTS = ["kernel/src", "dxg/src", "drivers/src", "vmbus/src"]
 FN = re.compile(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?(unsafe\s+)?(extern\s+\"[^\"]*\"\s+)?fn\s+(\w+)")
@@ -41,23 +41,9 @@ def functions(lines, skipped):
 def main():
     arguments = sys.argv[1:]
     count = int(arguments.pop(0)) if arguments and arguments[0].isdigit() else 10
-    roots = arguments or ROOTS
     base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    found, excluded = [], set()
-    paths = []
-    for root in roots:
-        for directory, _, names in os.walk(os.path.join(base, root)):
-            paths += [os.path.join(directory, n) for n in names if n.endswith(".rs")]
-    paths.sort(key=lambda p: (p.count(os.sep), p))
-    for path in paths:
-        if any(path == e or path.startswith(e + os.sep) for e in excluded):
-            continue
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        ranges, modules = test_only_items(lines)
-        parent = os.path.dirname(path) if os.path.basename(path) in ("lib.rs", "main.rs", "mod.rs") else path[:-3]
-        for module in modules:
-            excluded.update({os.path.join(parent, module + ".rs"), os.path.join(parent, module)})
+    found = []
+    for path, lines, ranges in non_test_files(base, arguments or ROOTS):
         skipped = {line for start, end in ranges for line in range(start, end + 1)}
         for name, first, length in functions(lines, skipped):
             found.append((length, f"{os.path.relpath(path, base)}:{first}", name))
