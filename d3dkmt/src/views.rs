@@ -234,13 +234,7 @@ impl Views {
         if context.is_null() {
             return;
         }
-        let queues: Vec<D3dkmtHandle> = self
-            .fences
-            .iter()
-            .filter(|(_, view)| view.context == context)
-            .map(|(handle, _)| *handle)
-            .collect();
-        for queue in queues {
+        for queue in keys_where(&self.fences, |view| view.context == context) {
             self.remove_fence(environment, queue);
         }
     }
@@ -271,38 +265,17 @@ impl Views {
         if resource.is_null() {
             return;
         }
-        let members: Vec<D3dkmtHandle> = self
-            .allocations
-            .iter()
-            .filter(|(_, record)| record.resource == resource)
-            .map(|(handle, _)| *handle)
-            .collect();
+        let members = keys_where(&self.allocations, |record| record.resource == resource);
         self.remove_allocations(environment, &members);
     }
 
     /// Unmaps every view that depends on a device and forgets its allocations.
     pub fn remove_device(&mut self, environment: &mut dyn Environment, device: D3dkmtHandle) {
-        let allocations: Vec<D3dkmtHandle> = self
-            .allocations
-            .iter()
-            .filter(|(_, record)| record.device == device)
-            .map(|(handle, _)| *handle)
-            .collect();
+        let allocations = keys_where(&self.allocations, |record| record.device == device);
         self.remove_allocations(environment, &allocations);
-        let locks: Vec<D3dkmtHandle> = self
-            .locks
-            .iter()
-            .filter(|(_, view)| view.device == device)
-            .map(|(handle, _)| *handle)
-            .collect();
+        let locks = keys_where(&self.locks, |view| view.device == device);
         self.remove_allocations(environment, &locks);
-        let fences: Vec<D3dkmtHandle> = self
-            .fences
-            .iter()
-            .filter(|(_, view)| view.device == device)
-            .map(|(handle, _)| *handle)
-            .collect();
-        for owner in fences {
+        for owner in keys_where(&self.fences, |view| view.device == device) {
             self.remove_fence(environment, owner);
         }
     }
@@ -322,4 +295,12 @@ impl Views {
     pub fn mapped_count(&self) -> usize {
         self.locks.len().saturating_add(self.fences.len())
     }
+}
+
+/// The keys of the entries of `map` whose value passes `keep` (collected, so the map can change).
+fn keys_where<V>(map: &BTreeMap<D3dkmtHandle, V>, keep: impl Fn(&V) -> bool) -> Vec<D3dkmtHandle> {
+    map.iter()
+        .filter(|(_, value)| keep(value))
+        .map(|(handle, _)| *handle)
+        .collect()
 }

@@ -3,6 +3,7 @@
 
 use dxg::core::*;
 use dxg::wire::*;
+use zerocopy::FromZeros;
 
 /// Parses hand-written hex (whitespace ignored).
 fn hex(text: &str) -> Vec<u8> {
@@ -454,10 +455,13 @@ fn device_context_allocation_lock_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::DestroyAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
+            command: DestroyAllocationCommand {
+                device,
+                resource: D3dkmtHandle::NULL,
+                flags: 2,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![allocation],
-            flags: 2,
         },
     );
     // Linux dxgvmbus.h dxgkvmb_command_destroyallocation: +24 device | +28 resource |
@@ -924,10 +928,11 @@ fn with_objects() -> (Driver, D3dkmtHandle) {
     assert!(answer(&mut driver, &packet, &reply).is_ok());
     let (_, packet) = one_packet(
         &mut driver,
-        Request::CreatePagingQueue {
+        Request::CreatePagingQueue(CreatePagingQueueCommand {
             device,
             priority: 0,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     let reply = hex("40010000 80010000 0040000001000000 0000000000000000");
     assert!(answer(&mut driver, &packet, &reply).is_ok());
@@ -940,14 +945,17 @@ fn gpu_virtual_address_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::ReserveGpuVirtualAddress {
-            adapter,
             paging_queue: D3dkmtHandle::NULL,
-            base_address: 0x4000_0000,
-            minimum_address: 0x1000,
-            maximum_address: 0x7000_0000_0000,
-            size: 0x2000,
-            reservation_type: 1,
-            driver_protection: 5,
+            command: ReserveGpuVirtualAddressCommand {
+                adapter,
+                base_address: 0x4000_0000,
+                minimum_address: 0x1000,
+                maximum_address: 0x7000_0000_0000,
+                size: 0x2000,
+                reservation_type: 1,
+                driver_protection: 5,
+                ..FromZeros::new_zeroed()
+            },
         },
     );
     // Linux dxgvmbus.h dxgkvmb_command_reservegpuvirtualaddress = header +
@@ -976,14 +984,17 @@ fn gpu_virtual_address_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::ReserveGpuVirtualAddress {
-            adapter: D3dkmtHandle::NULL,
             paging_queue: D3dkmtHandle(0x140),
-            base_address: 0,
-            minimum_address: 0,
-            maximum_address: 0,
-            size: 0x1000,
-            reservation_type: 0,
-            driver_protection: 0,
+            command: ReserveGpuVirtualAddressCommand {
+                adapter: D3dkmtHandle::NULL,
+                base_address: 0,
+                minimum_address: 0,
+                maximum_address: 0,
+                size: 0x1000,
+                reservation_type: 0,
+                driver_protection: 0,
+                ..FromZeros::new_zeroed()
+            },
         },
     );
     assert_eq!(
@@ -998,7 +1009,7 @@ fn gpu_virtual_address_vectors() {
 
     let (_, packet) = one_packet(
         &mut driver,
-        Request::MapGpuVirtualAddress {
+        Request::MapGpuVirtualAddress(MapGpuVirtualAddressCommand {
             paging_queue: D3dkmtHandle(0x140),
             allocation: D3dkmtHandle(0x100),
             base_address: 0x1000_0000_0000,
@@ -1008,7 +1019,8 @@ fn gpu_virtual_address_vectors() {
             size_in_pages: 2,
             protection: 1,
             driver_protection: 9,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     // Linux dxgvmbus.h dxgkvmb_command_mapgpuvirtualaddress = header +
     // d3dddi_mapgpuvirtualaddress (uapi d3dkmthk.h) + device: +24 queue | pad | +32 base |
@@ -1037,7 +1049,7 @@ fn gpu_virtual_address_vectors() {
     );
     let (_, packet) = one_packet(
         &mut driver,
-        Request::MapGpuVirtualAddress {
+        Request::MapGpuVirtualAddress(MapGpuVirtualAddressCommand {
             paging_queue: D3dkmtHandle(0x140),
             allocation: D3dkmtHandle(0x100),
             base_address: 0,
@@ -1047,7 +1059,8 @@ fn gpu_virtual_address_vectors() {
             size_in_pages: 1,
             protection: 0,
             driver_protection: 0,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     assert_eq!(
         answer(
@@ -1060,11 +1073,12 @@ fn gpu_virtual_address_vectors() {
 
     let (_, packet) = one_packet(
         &mut driver,
-        Request::FreeGpuVirtualAddress {
+        Request::FreeGpuVirtualAddress(FreeGpuVirtualAddressCommand {
             adapter,
             base_address: 0x1000_0000_0000,
             size: 0x2000,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     let expected = hex(&format!(
         "{EXT} 0000000000000000 40000000 00000000 10000000 00000000
@@ -1075,11 +1089,14 @@ fn gpu_virtual_address_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::UpdateGpuVirtualAddress {
-            device: D3dkmtHandle(0x80),
-            context: D3dkmtHandle(0xC0),
-            fence_object: D3dkmtHandle(0x180),
-            fence_value: 3,
-            flags: 1,
+            command: UpdateGpuVirtualAddressCommand {
+                device: D3dkmtHandle(0x80),
+                context: D3dkmtHandle(0xC0),
+                fence_object: D3dkmtHandle(0x180),
+                fence_value: 3,
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
             operations: vec![
                 GpuVirtualAddressOperation::Map {
                     base_address: 0x1000_0000_0000,
@@ -1114,7 +1131,7 @@ fn gpu_virtual_address_vectors() {
 
     // Unknown handles are refused before anything is sent.
     for request in [
-        Request::MapGpuVirtualAddress {
+        Request::MapGpuVirtualAddress(MapGpuVirtualAddressCommand {
             paging_queue: D3dkmtHandle(0x140),
             allocation: D3dkmtHandle(0x7FC0),
             base_address: 0,
@@ -1124,12 +1141,14 @@ fn gpu_virtual_address_vectors() {
             size_in_pages: 1,
             protection: 0,
             driver_protection: 0,
-        },
-        Request::FreeGpuVirtualAddress {
+            ..FromZeros::new_zeroed()
+        }),
+        Request::FreeGpuVirtualAddress(FreeGpuVirtualAddressCommand {
             adapter: D3dkmtHandle(0x7FC0),
             base_address: 0,
             size: 0,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     ] {
         let ticket = driver.submit(ProcessId(1), request);
         assert_eq!(
@@ -1145,8 +1164,11 @@ fn hardware_queue_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::CreateHwQueue {
-            context: D3dkmtHandle(0xC0),
-            flags: 1,
+            command: CreateHwQueueCommand {
+                context: D3dkmtHandle(0xC0),
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![0xAA, 0xBB],
         },
     );
@@ -1178,10 +1200,13 @@ fn hardware_queue_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::SubmitCommandToHwQueue {
-            hwqueue: D3dkmtHandle(0x1C0),
-            progress_fence_value: 9,
-            command_buffer: 0x7000_0000,
-            command_length: 0x40,
+            command: SubmitCommandToHwQueueCommand {
+                hwqueue: D3dkmtHandle(0x1C0),
+                progress_fence_id: 9,
+                command_buffer: 0x7000_0000,
+                command_length: 0x40,
+                ..FromZeros::new_zeroed()
+            },
             private_data: hex("00000000 08000000"),
             primaries: vec![D3dkmtHandle(0x100)],
         },
@@ -1238,8 +1263,11 @@ fn hardware_queue_vectors() {
     let (ticket, packet) = one_packet(
         &mut driver,
         Request::CreateHwQueue {
-            context: D3dkmtHandle(0xC0),
-            flags: 0,
+            command: CreateHwQueueCommand {
+                context: D3dkmtHandle(0xC0),
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![],
         },
     );
@@ -1280,8 +1308,11 @@ fn hardware_queue_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::CreateHwQueue {
-            context: D3dkmtHandle(0xC0),
-            flags: 0,
+            command: CreateHwQueueCommand {
+                context: D3dkmtHandle(0xC0),
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![],
         },
     );
@@ -1304,11 +1335,12 @@ fn priority_residency_and_query_vectors() {
     let cases: Vec<VectorCase> = vec![
         (
             // +24 context | +28 priority −2 | +32 in_process 1 | pad to 40
-            Request::SetContextSchedulingPriority {
+            Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand {
                 context: D3dkmtHandle(0xC0),
                 priority: -2,
-                in_process: true,
-            },
+                in_process: 1,
+                ..FromZeros::new_zeroed()
+            }),
             format!(
                 "{} c0000000 feffffff 01000000 00000000",
                 header("21000000", "40000000")
@@ -1318,10 +1350,11 @@ fn priority_residency_and_query_vectors() {
         ),
         (
             // +24 context | +28 in_process 0 + pad; reply status, priority
-            Request::GetContextSchedulingPriority {
+            Request::GetContextSchedulingPriority(GetContextSchedulingPriorityCommand {
                 context: D3dkmtHandle(0xC0),
-                in_process: false,
-            },
+                in_process: 0,
+                ..FromZeros::new_zeroed()
+            }),
             format!("{} c0000000 00000000", header("3d000000", "40000000")),
             hex("00000000 05000000"),
             Ok(Reply::SchedulingPriority(5)),
@@ -1366,8 +1399,11 @@ fn priority_residency_and_query_vectors() {
             // differs from every zero field it could be swapped with; the reply carries
             // round8(4 + 4·2) = 16 bytes.
             Request::QueryAllocationResidency {
-                device,
-                resource: D3dkmtHandle::NULL,
+                command: QueryAllocationResidencyCommand {
+                    device,
+                    resource: D3dkmtHandle::NULL,
+                    ..FromZeros::new_zeroed()
+                },
                 allocations: vec![allocation, allocation],
             },
             format!(
@@ -1381,11 +1417,14 @@ fn priority_residency_and_query_vectors() {
             // Linux dxgvmbus.h dxgkvmb_command_offerallocations: +24 device | +28 count 1 |
             // +32 priority 3 | +36 flags 2 | +40 resources + pad | +44 handles
             Request::OfferAllocations {
-                device,
+                command: OfferAllocationsCommand {
+                    device,
+                    resources: 0,
+                    priority: 3,
+                    flags: 2,
+                    ..FromZeros::new_zeroed()
+                },
                 handles: vec![allocation],
-                resources: false,
-                priority: 3,
-                flags: 2,
             },
             format!(
                 "{} 80000000 01000000 03000000 02000000 00000000 00010000",
@@ -1398,11 +1437,14 @@ fn priority_residency_and_query_vectors() {
             // +24 device | +28 queue | +32 count | +36 resources | +37 write_results | +40 handles;
             // reply u64 fence, status, results
             Request::ReclaimAllocations {
-                device,
-                paging_queue: D3dkmtHandle(0x140),
+                command: ReclaimAllocationsCommand {
+                    device,
+                    paging_queue: D3dkmtHandle(0x140),
+                    resources: 0,
+                    write_results: 1,
+                    ..FromZeros::new_zeroed()
+                },
                 handles: vec![allocation],
-                resources: false,
-                write_results: true,
             },
             // (dxgvmb_send_reclaim_allocations: cmd_size = sizeof 48 − 4 + 4n = 44 + 4n, so 4
             // zero bytes follow the handle; the reply's results start at +12, `discarded[]` of
@@ -1426,12 +1468,13 @@ fn priority_residency_and_query_vectors() {
         ),
         (
             // +24 device | +28 allocation | +32 offset | +40 length | +48 reserved
-            Request::InvalidateCache {
+            Request::InvalidateCache(InvalidateCacheCommand {
                 device,
                 allocation,
                 offset: 0x10,
                 length: 0x20,
-            },
+                ..FromZeros::new_zeroed()
+            }),
             format!(
                 "{} 80000000 00010000 1000000000000000 2000000000000000 0000000000000000",
                 header("43000000", "40000000")
@@ -1440,10 +1483,11 @@ fn priority_residency_and_query_vectors() {
             Ok(Reply::Status(NtStatus::SUCCESS)),
         ),
         (
-            Request::MarkDeviceAsError {
+            Request::MarkDeviceAsError(MarkDeviceAsErrorCommand {
                 device,
                 reason: 0x8000_0006,
-            },
+                ..FromZeros::new_zeroed()
+            }),
             format!("{} 80000000 06000080", header("1d000000", "40000000")),
             hex("00000000"),
             Ok(Reply::Status(NtStatus::SUCCESS)),
@@ -1451,11 +1495,12 @@ fn priority_residency_and_query_vectors() {
         (
             // +24 host adapter | +28 node | +32 physical index | +36 28 bytes of clock data;
             // reply: status then packed {u64 frequency, u64 gpu, u64 cpu, u32 flags}
-            Request::QueryClockCalibration {
+            Request::QueryClockCalibration(QueryClockCalibrationCommand {
                 adapter,
                 node_ordinal: 1,
                 physical_adapter_index: 2,
-            },
+                ..FromZeros::new_zeroed()
+            }),
             format!(
                 "{} 41000000 01000000 02000000 {}",
                 header("3e000000", "40000000"),
@@ -1471,12 +1516,13 @@ fn priority_residency_and_query_vectors() {
         ),
         (
             // +24 u64 process 0 | +32 adapter 0 | +36 group | +40 reservation | +48 index + pad
-            Request::ChangeVideoMemoryReservation {
+            Request::ChangeVideoMemoryReservation(ChangeVideoMemoryReservationCommand {
                 adapter,
-                segment_group: 1,
+                memory_segment_group: 1,
                 reservation: 0x10_0000,
                 physical_adapter_index: 3,
-            },
+                ..FromZeros::new_zeroed()
+            }),
             format!(
                 "{} 0000000000000000 00000000 01000000 0000100000000000 03000000 00000000",
                 header("31000000", "40000000")
@@ -1487,14 +1533,15 @@ fn priority_residency_and_query_vectors() {
         (
             // +24 queue | +28 allocation | +32 segment set | +36 preferred | +40 flags | pad
             // | +48 fence | +56 mask + pad; reply u64 fence, status
-            Request::UpdateAllocationProperty {
+            Request::UpdateAllocationProperty(UpdateAllocationPropertyCommand {
                 paging_queue: D3dkmtHandle(0x140),
                 allocation,
                 supported_segment_set: 3,
                 preferred_segment: 2,
                 flags: 1,
                 property_mask: 5,
-            },
+                ..FromZeros::new_zeroed()
+            }),
             format!(
                 "{} 40010000 00010000 03000000 02000000 01000000 00000000 0000000000000000 05000000 00000000",
                 header("38000000", "40000000")
@@ -1570,8 +1617,11 @@ fn priority_residency_and_query_vectors() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::QueryAllocationResidency {
-            device,
-            resource: D3dkmtHandle::NULL,
+            command: QueryAllocationResidencyCommand {
+                device,
+                resource: D3dkmtHandle::NULL,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![allocation],
         },
     );
@@ -1591,20 +1641,24 @@ fn priority_residency_and_query_vectors() {
         ),
         (
             Request::OfferAllocations {
-                device,
+                command: OfferAllocationsCommand {
+                    device,
+                    resources: 0,
+                    priority: 1,
+                    flags: 0,
+                    ..FromZeros::new_zeroed()
+                },
                 handles: vec![D3dkmtHandle(0xC0)],
-                resources: false,
-                priority: 1,
-                flags: 0,
             },
             NtStatus::OBJECT_TYPE_MISMATCH,
         ),
         (
-            Request::SetContextSchedulingPriority {
+            Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand {
                 context: D3dkmtHandle(0x7FC0),
                 priority: 0,
-                in_process: false,
-            },
+                in_process: 0,
+                ..FromZeros::new_zeroed()
+            }),
             NtStatus::INVALID_HANDLE,
         ),
     ] {

@@ -17,6 +17,7 @@ use support::requests::{
     submit_request, wait_request,
 };
 use support::vm::{loopback as vm, ok};
+use zerocopy::FromZeros;
 
 const P1: ProcessId = ProcessId(1);
 const P2: ProcessId = ProcessId(2);
@@ -61,14 +62,17 @@ fn reserve(vm: &mut Loopback, s: &Setup, base: u64, size: u64) -> Result<Reply, 
     vm.call(
         P1,
         Request::ReserveGpuVirtualAddress {
-            adapter: s.adapter,
             paging_queue: D3dkmtHandle::NULL,
-            base_address: base,
-            minimum_address: 0,
-            maximum_address: 0,
-            size,
-            reservation_type: RESERVE_NO_ACCESS,
-            driver_protection: 0,
+            command: ReserveGpuVirtualAddressCommand {
+                adapter: s.adapter,
+                base_address: base,
+                minimum_address: 0,
+                maximum_address: 0,
+                size,
+                reservation_type: RESERVE_NO_ACCESS,
+                driver_protection: 0,
+                ..FromZeros::new_zeroed()
+            },
         },
     )
 }
@@ -84,7 +88,7 @@ fn map(
 ) -> Result<Reply, NtStatus> {
     vm.call(
         process,
-        Request::MapGpuVirtualAddress {
+        Request::MapGpuVirtualAddress(MapGpuVirtualAddressCommand {
             paging_queue: s.paging_queue,
             allocation,
             base_address: base,
@@ -94,7 +98,8 @@ fn map(
             size_in_pages: pages,
             protection: 1,
             driver_protection: 0,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     )
 }
 
@@ -127,14 +132,17 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     let by_queue = ok(vm.call(
         P1,
         Request::ReserveGpuVirtualAddress {
-            adapter: D3dkmtHandle::NULL,
             paging_queue: s.paging_queue,
-            base_address: 0,
-            minimum_address: 0,
-            maximum_address: 0,
-            size: PAGE,
-            reservation_type: RESERVE_ZERO,
-            driver_protection: 0,
+            command: ReserveGpuVirtualAddressCommand {
+                adapter: D3dkmtHandle::NULL,
+                base_address: 0,
+                minimum_address: 0,
+                maximum_address: 0,
+                size: PAGE,
+                reservation_type: RESERVE_ZERO,
+                driver_protection: 0,
+                ..FromZeros::new_zeroed()
+            },
         },
     ));
     assert!(
@@ -162,14 +170,17 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
         vm.call(
             P1,
             Request::ReserveGpuVirtualAddress {
-                adapter: s.adapter,
                 paging_queue: s.paging_queue,
-                base_address: 0,
-                minimum_address: 0,
-                maximum_address: 0,
-                size: PAGE,
-                reservation_type: 0,
-                driver_protection: 0,
+                command: ReserveGpuVirtualAddressCommand {
+                    adapter: s.adapter,
+                    base_address: 0,
+                    minimum_address: 0,
+                    maximum_address: 0,
+                    size: PAGE,
+                    reservation_type: 0,
+                    driver_protection: 0,
+                    ..FromZeros::new_zeroed()
+                }
             },
         ),
         Err(NtStatus::INVALID_PARAMETER)
@@ -238,11 +249,14 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     ok(vm.call(
         P1,
         Request::UpdateGpuVirtualAddress {
-            device: s.device,
-            context: s.context,
-            fence_object: D3dkmtHandle::NULL,
-            fence_value: 0,
-            flags: 0,
+            command: UpdateGpuVirtualAddressCommand {
+                device: s.device,
+                context: s.context,
+                fence_object: D3dkmtHandle::NULL,
+                fence_value: 0,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             operations: vec![
                 GpuVirtualAddressOperation::Copy {
                     source_address: base + PAGE,
@@ -282,11 +296,14 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     let failed = vm.call(
         P1,
         Request::UpdateGpuVirtualAddress {
-            device: s.device,
-            context: s.context,
-            fence_object: D3dkmtHandle::NULL,
-            fence_value: 0,
-            flags: 0,
+            command: UpdateGpuVirtualAddressCommand {
+                device: s.device,
+                context: s.context,
+                fence_object: D3dkmtHandle::NULL,
+                fence_value: 0,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             operations: vec![
                 GpuVirtualAddressOperation::Unmap {
                     base_address: base,
@@ -311,11 +328,14 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     // Guest-side validation: no operations, a fence that is not a sync object.
     let update = |operations: Vec<GpuVirtualAddressOperation>, fence_object: D3dkmtHandle| {
         Request::UpdateGpuVirtualAddress {
-            device: s.device,
-            context: s.context,
-            fence_object,
-            fence_value: 0,
-            flags: 0,
+            command: UpdateGpuVirtualAddressCommand {
+                device: s.device,
+                context: s.context,
+                fence_object,
+                fence_value: 0,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             operations,
         }
     };
@@ -371,11 +391,12 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     let free = |vm: &mut Loopback, base_address: u64, size: u64| {
         vm.call(
             P1,
-            Request::FreeGpuVirtualAddress {
+            Request::FreeGpuVirtualAddress(FreeGpuVirtualAddressCommand {
                 adapter: s.adapter,
                 base_address,
                 size,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         )
     };
     assert_eq!(free(&mut vm, base, PAGE), Err(NtStatus::INVALID_PARAMETER));
@@ -392,11 +413,12 @@ fn gpu_virtual_addresses_reserve_map_update_free() {
     assert_eq!(
         vm.call(
             P1,
-            Request::FreeGpuVirtualAddress {
+            Request::FreeGpuVirtualAddress(FreeGpuVirtualAddressCommand {
                 adapter: D3dkmtHandle(0x7FC0),
                 base_address: base,
-                size: PAGE
-            }
+                size: PAGE,
+                ..FromZeros::new_zeroed()
+            })
         ),
         Err(NtStatus::INVALID_HANDLE)
     );
@@ -417,8 +439,11 @@ fn create_hwqueue(
     vm.call(
         process,
         Request::CreateHwQueue {
-            context,
-            flags: 0,
+            command: CreateHwQueueCommand {
+                context,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![0xAB, 0xCD],
         },
     )
@@ -454,10 +479,13 @@ fn hardware_queues_run_streams_and_advance_their_progress_fence() {
         vm.call(
             P1,
             Request::SubmitCommandToHwQueue {
-                hwqueue,
-                progress_fence_value: value,
-                command_buffer: 0,
-                command_length: 0,
+                command: SubmitCommandToHwQueueCommand {
+                    hwqueue,
+                    progress_fence_id: value,
+                    command_buffer: 0,
+                    command_length: 0,
+                    ..FromZeros::new_zeroed()
+                },
                 private_data: stream,
                 primaries: vec![],
             },
@@ -497,12 +525,15 @@ fn hardware_queues_run_streams_and_advance_their_progress_fence() {
         vm.call(
             P1,
             Request::SubmitCommandToHwQueue {
-                hwqueue,
-                progress_fence_value: 11,
-                command_buffer: 0,
-                command_length: 0,
+                command: SubmitCommandToHwQueueCommand {
+                    hwqueue,
+                    progress_fence_id: 11,
+                    command_buffer: 0,
+                    command_length: 0,
+                    ..FromZeros::new_zeroed()
+                },
                 private_data: vec![],
-                primaries: vec![a; 17],
+                primaries: vec![a; 17]
             },
         ),
         Ok(Reply::Status(NtStatus::SUCCESS))
@@ -511,12 +542,15 @@ fn hardware_queues_run_streams_and_advance_their_progress_fence() {
         vm.call(
             P1,
             Request::SubmitCommandToHwQueue {
-                hwqueue,
-                progress_fence_value: 12,
-                command_buffer: 0,
-                command_length: 0,
+                command: SubmitCommandToHwQueueCommand {
+                    hwqueue,
+                    progress_fence_id: 12,
+                    command_buffer: 0,
+                    command_length: 0,
+                    ..FromZeros::new_zeroed()
+                },
                 private_data: vec![],
-                primaries: vec![a; 40_000],
+                primaries: vec![a; 40_000]
             },
         ),
         Err(NtStatus::INVALID_PARAMETER)
@@ -592,10 +626,11 @@ fn priorities_residency_offer_and_reclaim() {
     let get = |vm: &mut Loopback, context: D3dkmtHandle, in_process: bool| {
         vm.call(
             P1,
-            Request::GetContextSchedulingPriority {
+            Request::GetContextSchedulingPriority(GetContextSchedulingPriorityCommand {
                 context,
-                in_process,
-            },
+                in_process: u8::from(in_process),
+                ..FromZeros::new_zeroed()
+            }),
         )
     };
     assert_eq!(
@@ -604,19 +639,21 @@ fn priorities_residency_offer_and_reclaim() {
     );
     ok(vm.call(
         P1,
-        Request::SetContextSchedulingPriority {
+        Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand {
             context: s.context,
             priority: 20,
-            in_process: false,
-        },
+            in_process: 0,
+            ..FromZeros::new_zeroed()
+        }),
     ));
     ok(vm.call(
         P1,
-        Request::SetContextSchedulingPriority {
+        Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand {
             context: s.context,
             priority: -3,
-            in_process: true,
-        },
+            in_process: 1,
+            ..FromZeros::new_zeroed()
+        }),
     ));
     assert_eq!(
         get(&mut vm, s.context, false),
@@ -629,11 +666,12 @@ fn priorities_residency_offer_and_reclaim() {
     assert_eq!(
         vm.call(
             P1,
-            Request::SetContextSchedulingPriority {
+            Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand {
                 context: s.context,
                 priority: 99,
-                in_process: false
-            },
+                in_process: 0,
+                ..FromZeros::new_zeroed()
+            }),
         ),
         Err(NtStatus::INVALID_PARAMETER)
     );
@@ -682,8 +720,11 @@ fn priorities_residency_offer_and_reclaim() {
         vm.call(
             P1,
             Request::QueryAllocationResidency {
-                device: s.device,
-                resource: D3dkmtHandle::NULL,
+                command: QueryAllocationResidencyCommand {
+                    device: s.device,
+                    resource: D3dkmtHandle::NULL,
+                    ..FromZeros::new_zeroed()
+                },
                 allocations: vec![a, b],
             },
         )
@@ -702,9 +743,12 @@ fn priorities_residency_offer_and_reclaim() {
             vm.call(
                 P1,
                 Request::Evict {
-                    device: s.device,
-                    allocations: vec![b, handle],
-                    flags: 0,
+                    command: EvictCommand {
+                        device: s.device,
+                        flags: 0,
+                        ..FromZeros::new_zeroed()
+                    },
+                    allocations: vec![b, handle]
                 },
             ),
             Err(expected),
@@ -719,9 +763,12 @@ fn priorities_residency_offer_and_reclaim() {
     ok(vm.call(
         P1,
         Request::Evict {
-            device: s.device,
+            command: EvictCommand {
+                device: s.device,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![b],
-            flags: 0,
         },
     ));
     assert_eq!(
@@ -734,9 +781,12 @@ fn priorities_residency_offer_and_reclaim() {
     ok(vm.call(
         P1,
         Request::MakeResident {
-            paging_queue: s.paging_queue,
+            command: MakeResidentCommand {
+                paging_queue: s.paging_queue,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![b],
-            flags: 0,
         },
     ));
     assert_eq!(
@@ -756,11 +806,14 @@ fn priorities_residency_offer_and_reclaim() {
         vm.call(
             P1,
             Request::OfferAllocations {
-                device: s.device,
+                command: OfferAllocationsCommand {
+                    device: s.device,
+                    resources: 0,
+                    priority: 2,
+                    flags: 0,
+                    ..FromZeros::new_zeroed()
+                },
                 handles,
-                resources: false,
-                priority: 2,
-                flags: 0,
             },
         )
     };
@@ -786,11 +839,14 @@ fn priorities_residency_offer_and_reclaim() {
     } = ok(vm.call(
         P1,
         Request::ReclaimAllocations {
-            device: s.device,
-            paging_queue: s.paging_queue,
+            command: ReclaimAllocationsCommand {
+                device: s.device,
+                paging_queue: s.paging_queue,
+                resources: 0,
+                write_results: 1,
+                ..FromZeros::new_zeroed()
+            },
             handles: vec![a, b],
-            resources: false,
-            write_results: true,
         },
     ))
     else {
@@ -816,11 +872,14 @@ fn priorities_residency_offer_and_reclaim() {
     let Reply::Reclaimed { results, .. } = ok(vm.call(
         P1,
         Request::ReclaimAllocations {
-            device: s.device,
-            paging_queue: s.paging_queue,
+            command: ReclaimAllocationsCommand {
+                device: s.device,
+                paging_queue: s.paging_queue,
+                resources: 0,
+                write_results: 0,
+                ..FromZeros::new_zeroed()
+            },
             handles: vec![a],
-            resources: false,
-            write_results: false,
         },
     )) else {
         panic!()
@@ -835,11 +894,14 @@ fn priorities_residency_offer_and_reclaim() {
         vm.call(
             P1,
             Request::OfferAllocations {
-                device: s.device,
-                handles: vec![a],
-                resources: false,
-                priority: 9,
-                flags: 0
+                command: OfferAllocationsCommand {
+                    device: s.device,
+                    resources: 0,
+                    priority: 9,
+                    flags: 0,
+                    ..FromZeros::new_zeroed()
+                },
+                handles: vec![a]
             }
         ),
         Err(NtStatus::INVALID_PARAMETER),
@@ -852,14 +914,15 @@ fn priorities_residency_offer_and_reclaim() {
         paging_fence_value,
     } = ok(vm.call(
         P1,
-        Request::UpdateAllocationProperty {
+        Request::UpdateAllocationProperty(UpdateAllocationPropertyCommand {
             paging_queue: s.paging_queue,
             allocation: a,
             supported_segment_set: 3,
             preferred_segment: 1,
             flags: 0,
             property_mask: 1,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     ))
     else {
         panic!()
@@ -872,14 +935,15 @@ fn priorities_residency_offer_and_reclaim() {
     assert_eq!(
         vm.call(
             P1,
-            Request::UpdateAllocationProperty {
+            Request::UpdateAllocationProperty(UpdateAllocationPropertyCommand {
                 paging_queue: s.paging_queue,
                 allocation: a,
                 supported_segment_set: 0,
                 preferred_segment: 0,
                 flags: 0,
                 property_mask: 1,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         ),
         Err(NtStatus::INVALID_PARAMETER)
     );
@@ -888,12 +952,13 @@ fn priorities_residency_offer_and_reclaim() {
     let invalidate = |vm: &mut Loopback, offset: u64, length: u64| {
         vm.call(
             P1,
-            Request::InvalidateCache {
+            Request::InvalidateCache(InvalidateCacheCommand {
                 device: s.device,
                 allocation: a,
                 offset,
                 length,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         )
     };
     ok(invalidate(&mut vm, 16, 64));
@@ -904,12 +969,13 @@ fn priorities_residency_offer_and_reclaim() {
     assert_eq!(
         vm.call(
             P1,
-            Request::InvalidateCache {
+            Request::InvalidateCache(InvalidateCacheCommand {
                 device: s.device,
                 allocation: D3dkmtHandle(0x7FC0),
                 offset: 0,
-                length: 1
-            }
+                length: 1,
+                ..FromZeros::new_zeroed()
+            })
         ),
         Err(NtStatus::INVALID_HANDLE)
     );
@@ -926,10 +992,11 @@ fn device_error_clock_reservation_statistics_and_features() {
     let state = |vm: &mut Loopback| {
         vm.call(
             P1,
-            Request::GetDeviceState {
+            Request::GetDeviceState(GetDeviceStateCommand {
                 device: s.device,
                 state_type: 1,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         )
     };
     assert_eq!(
@@ -941,10 +1008,11 @@ fn device_error_clock_reservation_statistics_and_features() {
     );
     ok(vm.call(
         P1,
-        Request::MarkDeviceAsError {
+        Request::MarkDeviceAsError(MarkDeviceAsErrorCommand {
             device: s.device,
             reason: 0x8000_0006,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     ));
     assert_eq!(
         state(&mut vm),
@@ -956,10 +1024,11 @@ fn device_error_clock_reservation_statistics_and_features() {
     assert_eq!(
         vm.call(
             P1,
-            Request::MarkDeviceAsError {
+            Request::MarkDeviceAsError(MarkDeviceAsErrorCommand {
                 device: s.context,
-                reason: 0
-            }
+                reason: 0,
+                ..FromZeros::new_zeroed()
+            })
         ),
         Err(NtStatus::OBJECT_TYPE_MISMATCH)
     );
@@ -968,11 +1037,12 @@ fn device_error_clock_reservation_statistics_and_features() {
     let clock = |vm: &mut Loopback, node_ordinal: u32| {
         vm.call(
             P1,
-            Request::QueryClockCalibration {
+            Request::QueryClockCalibration(QueryClockCalibrationCommand {
                 adapter: s.adapter,
                 node_ordinal,
                 physical_adapter_index: 0,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         )
     };
     let Reply::ClockCalibration {
@@ -1008,25 +1078,27 @@ fn device_error_clock_reservation_statistics_and_features() {
     let reserve = |vm: &mut Loopback, reservation: u64| {
         vm.call(
             P1,
-            Request::ChangeVideoMemoryReservation {
+            Request::ChangeVideoMemoryReservation(ChangeVideoMemoryReservationCommand {
                 adapter: s.adapter,
-                segment_group: 1,
+                memory_segment_group: 1,
                 reservation,
                 physical_adapter_index: 0,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         )
     };
     ok(reserve(&mut vm, 1 << 20));
-    let Reply::VideoMemory {
+    let Reply::VideoMemory(QueryVideoMemoryInfoReply {
         current_reservation,
         available_for_reservation,
         ..
-    } = ok(vm.call(
+    }) = ok(vm.call(
         P1,
-        Request::QueryVideoMemoryInfo {
+        Request::QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand {
             adapter: s.adapter,
-            segment_group: 1,
-        },
+            memory_segment_group: 1,
+            ..FromZeros::new_zeroed()
+        }),
     ))
     else {
         panic!()

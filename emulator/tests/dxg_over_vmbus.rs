@@ -13,6 +13,7 @@ use dxg::core::{AdapterState, ProcessId, Reply, Request};
 use dxg::wire::{
     CREATE_ALLOCATION_EXISTING_SYSMEM, D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER,
 };
+use dxg::wire::{MakeResidentCommand, SetExistingSysmemStoreCommand};
 use emulator::vmbus_server::DXG_IO_SPACE_MEGABYTES;
 use hyperv::memory::GuestMemory;
 use hyperv::synic::MessageType;
@@ -26,6 +27,7 @@ use support::session::{HEIGHT, PITCH, Session, WIDTH, render_into, tear_down};
 use support::vm::ok;
 use vmbus::messages::encode;
 use vmbus::version::MESSAGE_CONNECTION_ID;
+use zerocopy::FromZeros;
 
 const PROCESS: ProcessId = ProcessId(1);
 
@@ -89,9 +91,12 @@ fn smoke_sequence_over_vmbus_rings() {
     } = ok(stack.call(
         PROCESS,
         Request::MakeResident {
-            paging_queue,
+            command: MakeResidentCommand {
+                paging_queue,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![session.surface],
-            flags: 0,
         },
     ))
     else {
@@ -288,10 +293,13 @@ fn sysmem_store_backed_by_a_global_channel_gpadl() {
         sized(size),
     )
     .handle;
-    let store = |gpadl| Request::SetExistingSysmemStore {
-        device: session.device,
-        allocation,
-        gpadl,
+    let store = |gpadl| {
+        Request::SetExistingSysmemStore(SetExistingSysmemStoreCommand {
+            device: session.device,
+            allocation,
+            gpadl,
+            ..FromZeros::new_zeroed()
+        })
     };
     // Guest pages above the rings and the IO space, out of order.
     let first = (MEMORY_BYTES as u64 - (8 << 20)) / PAGE;

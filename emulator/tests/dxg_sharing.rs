@@ -6,7 +6,7 @@
 
 mod support;
 
-use dxg::core::{AllocationRequest, GdiSurfaceData, ProcessId, Reply, Request};
+use dxg::core::{AllocationRequest, ProcessId, Reply, Request};
 use dxg::wire::*;
 use emulator::vgpu::loopback::Loopback;
 use hyperv::memory::GuestMemory;
@@ -16,6 +16,7 @@ use support::requests::{
     create_process, destroy_allocations, enum_adapters, lock, sized, submit_request, wait_request,
 };
 use support::vm::{loopback as vm, ok};
+use zerocopy::FromZeros;
 // The guest's gradient formula, not the emulator's renderer: pixels are checked independently.
 use userlib::vgpu::gradient_pixel;
 
@@ -348,7 +349,13 @@ fn share_object_with_host_returns_a_token() {
     let b = process(&mut vm, B);
     let allocation =
         create_allocation(&mut vm, A, a.device, 0, AllocationRequest::default()).handle;
-    let share = |device, object| Request::ShareObjectWithHost { device, object };
+    let share = |device, object| {
+        Request::ShareObjectWithHost(ShareObjectWithHostCommand {
+            device,
+            object,
+            ..FromZeros::new_zeroed()
+        })
+    };
     let Reply::VailNtHandle(first) = ok(vm.call(A, share(a.device, allocation))) else {
         panic!()
     };
@@ -480,11 +487,12 @@ fn existing_sysmem_allocation_is_backed_by_guest_pages() {
     assert_eq!(
         vm.call(
             A,
-            Request::SetExistingSysmemStore {
+            Request::SetExistingSysmemStore(SetExistingSysmemStoreCommand {
                 device: a.device,
                 allocation,
                 gpadl: 9,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         ),
         Err(NtStatus::INVALID_HANDLE)
     );
@@ -493,11 +501,12 @@ fn existing_sysmem_allocation_is_backed_by_guest_pages() {
         .register_gpadl(9, vec![ram / PAGE + 7, ram / PAGE + 8]);
     ok(vm.call(
         A,
-        Request::SetExistingSysmemStore {
+        Request::SetExistingSysmemStore(SetExistingSysmemStoreCommand {
             device: a.device,
             allocation,
             gpadl: 9,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     ));
     submit(
         &mut vm,
@@ -518,22 +527,24 @@ fn existing_sysmem_allocation_is_backed_by_guest_pages() {
 fn standard_allocation_driver_data_round_trip() {
     let mut vm = vm();
     let a = process(&mut vm, A);
-    let surface = GdiSurfaceData {
+    let surface = GetStandardAllocationDriverDataCommand {
+        allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
         width: 3 * PAGE as u32,
         height: 1,
         format: 0,
         surface_type: GDI_SURFACE_TEXTURE_CROSSADAPTER,
         flags: 0,
         pitch: 0,
+        ..FromZeros::new_zeroed()
     };
     let request =
         |allocation_data_size, resource_data_size| Request::GetStandardAllocationDriverData {
             device: a.device,
-            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
-            surface,
-            physical_adapter_index: 0,
-            allocation_data_size,
-            resource_data_size,
+            command: GetStandardAllocationDriverDataCommand {
+                private_driver_data_size: allocation_data_size,
+                private_driver_resource_size: resource_data_size,
+                ..surface
+            },
         };
     // Sizing call, then the data call with those sizes (as Linux does).
     let Reply::StandardAllocationDriverData {
@@ -576,11 +587,10 @@ fn standard_allocation_driver_data_round_trip() {
             A,
             Request::GetStandardAllocationDriverData {
                 device: a.device,
-                allocation_type: 2,
-                surface,
-                physical_adapter_index: 0,
-                allocation_data_size: 0,
-                resource_data_size: 0,
+                command: GetStandardAllocationDriverDataCommand {
+                    allocation_type: 2,
+                    ..surface
+                },
             },
         ),
         Err(NtStatus::INVALID_PARAMETER)
@@ -590,14 +600,10 @@ fn standard_allocation_driver_data_round_trip() {
             A,
             Request::GetStandardAllocationDriverData {
                 device: a.device,
-                allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
-                surface: GdiSurfaceData {
+                command: GetStandardAllocationDriverDataCommand {
                     width: 0,
                     ..surface
                 },
-                physical_adapter_index: 0,
-                allocation_data_size: 0,
-                resource_data_size: 0,
             },
         ),
         Err(NtStatus::INVALID_PARAMETER)

@@ -5,6 +5,10 @@ mod support;
 
 use dxg::core::{Action, AdapterState, PacketKind, ProcessId, Reply, Request, SyncObjectKind};
 use dxg::wire::{D3dkmtHandle, Luid, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
+use dxg::wire::{
+    EscapeCommand, EvictCommand, GetDeviceStateCommand, MakeResidentCommand,
+    QueryVideoMemoryInfoCommand, QueryVideoMemoryInfoReply,
+};
 use emulator::vgpu::loopback::Loopback;
 use emulator::vgpu::{HostChannel, HostOutput, VgpuDescription};
 use hyperv::memory::GuestMemory;
@@ -17,6 +21,7 @@ use support::session::{
     HEIGHT, PITCH, Session, WIDTH, read_surface, render, start_session, tear_down,
 };
 use support::vm::ok;
+use zerocopy::FromZeros;
 
 fn start_process(vm: &mut Loopback, process: ProcessId, adapter_index: usize) -> Session {
     start_session(
@@ -73,9 +78,12 @@ fn smoke_sequence_renders_and_waits() {
     } = ok(vm.call(
         process,
         Request::MakeResident {
-            paging_queue,
+            command: MakeResidentCommand {
+                paging_queue,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![session.surface],
-            flags: 0,
         },
     ))
     else {
@@ -315,10 +323,11 @@ fn execution_state_is_cached_until_set_guest_data() {
     let before = vm.host.statistics().commands;
     let state = vm.call(
         ProcessId(1),
-        Request::GetDeviceState {
+        Request::GetDeviceState(GetDeviceStateCommand {
             device: session.device,
             state_type: 1,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     assert_eq!(
         state,
@@ -337,10 +346,11 @@ fn execution_state_is_cached_until_set_guest_data() {
     assert_eq!(vm.driver.device_state_counter(), 1);
     vm.call(
         ProcessId(1),
-        Request::GetDeviceState {
+        Request::GetDeviceState(GetDeviceStateCommand {
             device: session.device,
             state_type: 1,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     )
     .unwrap();
     assert_eq!(vm.host.statistics().commands, before + 1);
@@ -354,34 +364,41 @@ fn evict_escape_video_memory_gpu_wait_and_pci_removal() {
     let evicted = vm.call(
         process,
         Request::Evict {
-            device: session.device,
+            command: EvictCommand {
+                device: session.device,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![session.surface],
-            flags: 0,
         },
     );
     assert_eq!(evicted, Ok(Reply::Evicted { bytes_to_trim: 0 }));
     let escape = vm.call(
         process,
         Request::Escape {
-            adapter: session.adapter,
-            device: session.device,
-            context: D3dkmtHandle::NULL,
-            escape_type: 0,
-            flags: 0,
+            command: EscapeCommand {
+                adapter: session.adapter,
+                device: session.device,
+                context: D3dkmtHandle::NULL,
+                escape_type: 0,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             data: vec![1, 2, 3],
         },
     );
     assert_eq!(escape, Ok(Reply::Escape(vec![1, 2, 3])));
-    let Ok(Reply::VideoMemory {
+    let Ok(Reply::VideoMemory(QueryVideoMemoryInfoReply {
         budget,
         current_usage,
         ..
-    }) = vm.call(
+    })) = vm.call(
         process,
-        Request::QueryVideoMemoryInfo {
+        Request::QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand {
             adapter: session.adapter,
-            segment_group: 0,
-        },
+            memory_segment_group: 0,
+            ..FromZeros::new_zeroed()
+        }),
     )
     else {
         panic!()

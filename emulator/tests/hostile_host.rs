@@ -26,6 +26,7 @@ mod support;
 
 use drivers::vmbus_bus::{BusRequest, DriverEvent, RingMemory};
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::wire::{CreatePagingQueueCommand, QueryVideoMemoryInfoCommand};
 use dxg::wire::{D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
 use emulator::hostile::rows::ECHO_RELID;
 use emulator::hostile::{
@@ -45,6 +46,7 @@ use vmbus::guid::class;
 use vmbus::messages::encode;
 use vmbus::ring::OutgoingPacket;
 use vmbus::version::MESSAGE_CONNECTION_ID;
+use zerocopy::FromZeros;
 
 /// The process each row's request runs in.
 const PROCESS: ProcessId = ProcessId(1);
@@ -239,16 +241,20 @@ fn prepare(stack: &mut Stack, kind: RequestKind) -> Request {
             private_data: vec![],
         },
         RequestKind::CreateAllocation => allocation(vec![sized(4096)]),
-        RequestKind::QueryVideoMemoryInfo => Request::QueryVideoMemoryInfo {
-            adapter,
-            segment_group: 0,
-        },
+        RequestKind::QueryVideoMemoryInfo => {
+            Request::QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand {
+                adapter,
+                memory_segment_group: 0,
+                ..FromZeros::new_zeroed()
+            })
+        }
         RequestKind::DestroyDevice => Request::DestroyDevice { device },
         RequestKind::DestroyProcess => Request::DestroyProcess,
-        RequestKind::CreatePagingQueue => Request::CreatePagingQueue {
+        RequestKind::CreatePagingQueue => Request::CreatePagingQueue(CreatePagingQueueCommand {
             device,
             priority: 0,
-        },
+            ..FromZeros::new_zeroed()
+        }),
         RequestKind::CreateMonitoredFence => Request::CreateSyncObject {
             device,
             kind: SyncObjectKind::MonitoredFence {

@@ -9,13 +9,14 @@ use crate::arguments::{
 use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::AdapterEntry;
-use dxg::wire::{D3dkmtHandle, Luid};
+use dxg::wire::EscapeCommand;
+use dxg::wire::{D3dkmtHandle, Luid, QueryVideoMemoryInfoCommand};
 use userlib::abi::{
     D3DKMT_ADAPTERINFO, D3DKMT_CLOSEADAPTER, D3DKMT_ENUMADAPTERS2, D3DKMT_ENUMADAPTERS3,
     D3DKMT_ESCAPE, D3DKMT_OPENADAPTERFROMLUID, D3DKMT_QUERYADAPTERINFO,
     D3DKMT_QUERYVIDEOMEMORYINFO, LUID,
 };
-use zerocopy::IntoBytes;
+use zerocopy::{FromZeros, IntoBytes};
 
 /// `D3DKMTEnumAdapters2`: a null `pAdapters` asks for the count; a capacity below the count
 /// fails with `STATUS_BUFFER_TOO_SMALL` and the count in `NumAdapters`.
@@ -137,18 +138,20 @@ pub fn query_video_memory_info(call: &mut Call<'_>) -> CallResult {
     if arguments.hProcess != 0 {
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    let request = Request::QueryVideoMemoryInfo {
+    let request = Request::QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand {
         adapter: D3dkmtHandle(arguments.hAdapter),
-        segment_group: arguments.MemorySegmentGroup,
-    };
+        memory_segment_group: arguments.MemorySegmentGroup,
+        ..FromZeros::new_zeroed()
+    });
     (
         arguments.Budget,
         arguments.CurrentUsage,
         arguments.CurrentReservation,
         arguments.AvailableForReservation,
-    ) = reply!(call.gpu(request)?, Reply::VideoMemory {
-            budget, current_usage, current_reservation, available_for_reservation,
-        } => (budget, current_usage, current_reservation, available_for_reservation));
+    ) = reply!(call.gpu(request)?, Reply::VideoMemory(reply) => (
+        reply.budget, reply.current_usage, reply.current_reservation,
+        reply.available_for_reservation,
+    ));
     call.store(&arguments)
 }
 
@@ -162,11 +165,14 @@ pub fn escape(call: &mut Call<'_>) -> CallResult {
     )?;
     let size = data.len();
     let request = Request::Escape {
-        adapter: D3dkmtHandle(arguments.hAdapter),
-        device: D3dkmtHandle(arguments.hDevice),
-        context: D3dkmtHandle(arguments.hContext),
-        escape_type: arguments.Type,
-        flags: arguments.Flags,
+        command: EscapeCommand {
+            adapter: D3dkmtHandle(arguments.hAdapter),
+            device: D3dkmtHandle(arguments.hDevice),
+            context: D3dkmtHandle(arguments.hContext),
+            escape_type: arguments.Type,
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         data,
     };
     let reply = reply!(call.gpu(request)?, Reply::Escape(reply) => reply);

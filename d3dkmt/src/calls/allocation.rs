@@ -3,14 +3,15 @@
 
 use super::{Call, existing_sysmem, standard_allocation, success_or_failure, unexpected};
 use crate::arguments::{
-    PrivateDataBudget, checked_count, decode, encode, read_array, read_handles,
-    read_residency_list, write_bytes,
+    PrivateDataBudget, checked_count, decode, read_array, read_handles, read_residency_list,
+    write_bytes,
 };
 use crate::views::{AllocationRecord, Mapping, Release, ViewAccess};
 use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::{AllocationRequest, CreatedAllocation};
 use dxg::wire::D3dkmtHandle;
+use dxg::wire::{DestroyAllocationCommand, EvictCommand, MakeResidentCommand};
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM, D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION,
@@ -20,6 +21,7 @@ use userlib::abi::{
     D3DKMT_CREATEALLOCATION_MAX, D3DKMT_DESTROYALLOCATION2, D3DKMT_EVICT, D3DKMT_LOCK2,
     D3DKMT_UNLOCK2,
 };
+use zerocopy::FromZeros;
 use zerocopy::IntoBytes;
 
 /// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve: CreateProtected (3) and
@@ -140,8 +142,7 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     }
     arguments.hResource = owner.0;
     arguments.hGlobalShare = 0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// Destroys what a failed CreateAllocation2 created (the new resource, or the allocations).
@@ -160,10 +161,13 @@ fn undo_create(
         return;
     }
     call.undo(Request::DestroyAllocation {
-        device,
-        resource,
+        command: DestroyAllocationCommand {
+            device,
+            resource,
+            flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
     });
 }
 
@@ -177,10 +181,13 @@ pub fn destroy_allocation2(call: &mut Call<'_>) -> CallResult {
         .remove_allocations(call.environment, &allocations);
     call.views.remove_resource(call.environment, resource);
     call.gpu_status(Request::DestroyAllocation {
-        device: D3dkmtHandle(arguments.hDevice),
-        resource,
+        command: DestroyAllocationCommand {
+            device: D3dkmtHandle(arguments.hDevice),
+            resource,
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: arguments.Flags,
     })
 }
 
@@ -194,9 +201,12 @@ pub fn make_resident(call: &mut Call<'_>) -> CallResult {
         arguments.AllocationList,
     )?;
     let request = Request::MakeResident {
-        paging_queue: D3dkmtHandle(arguments.hPagingQueue),
+        command: MakeResidentCommand {
+            paging_queue: D3dkmtHandle(arguments.hPagingQueue),
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: arguments.Flags,
     };
     let (status, paging_fence_value, bytes_to_trim) = reply!(call.gpu(request)?,
         Reply::Resident { status, paging_fence_value, bytes_to_trim } =>
@@ -217,9 +227,12 @@ pub fn evict(call: &mut Call<'_>) -> CallResult {
         arguments.AllocationList,
     )?;
     let request = Request::Evict {
-        device: D3dkmtHandle(arguments.hDevice),
+        command: EvictCommand {
+            device: D3dkmtHandle(arguments.hDevice),
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         allocations,
-        flags: arguments.Flags,
     };
     arguments.NumBytesToTrim =
         reply!(call.gpu(request)?, Reply::Evicted { bytes_to_trim } => bytes_to_trim);
@@ -242,8 +255,7 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
         && record.system_memory != 0
     {
         arguments.pData = record.system_memory;
-        encode(call.arguments, &arguments);
-        return Ok(NtStatus::SUCCESS);
+        return call.store(&arguments);
     }
     if let Some(view) = call.views.lock_mut(allocation) {
         view.count = view
@@ -251,8 +263,7 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
             .checked_add(1)
             .ok_or(NtStatus::INVALID_PARAMETER)?;
         arguments.pData = view.mapping.user_address;
-        encode(call.arguments, &arguments);
-        return Ok(NtStatus::SUCCESS);
+        return call.store(&arguments);
     }
     let (address, cached) = match call.gpu(Request::Lock { device, allocation })? {
         Reply::Locked { address, cached } => (address, cached),
@@ -281,8 +292,7 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
     call.views
         .add_lock(call.environment, allocation, device, mapping);
     arguments.pData = mapping.user_address;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTUnlock2`: releases one Lock2; the last one unmaps the view and tells the host. An

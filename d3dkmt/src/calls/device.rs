@@ -8,13 +8,15 @@ use crate::arguments::{
     write_reply,
 };
 use crate::{CallResult, Reply, Request};
-use dxg::wire::D3dkmtHandle;
+use dxg::wire::{CreatePagingQueueCommand, D3dkmtHandle};
+use dxg::wire::{GetDeviceStateCommand, MarkDeviceAsErrorCommand};
 use userlib::abi::{
     D3DDDI_DESTROYPAGINGQUEUE, D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_WRITTEN_PRIMARIES,
     D3DKMT_CREATECONTEXTVIRTUAL, D3DKMT_CREATEDEVICE, D3DKMT_CREATEPAGINGQUEUE,
     D3DKMT_DESTROYCONTEXT, D3DKMT_DESTROYDEVICE, D3DKMT_GETDEVICESTATE, D3DKMT_MARKDEVICEASERROR,
     D3DKMT_SUBMITCOMMAND,
 };
+use zerocopy::FromZeros;
 
 /// `D3DKMTCreateDevice`.
 pub fn create_device(call: &mut Call<'_>) -> CallResult {
@@ -39,10 +41,11 @@ pub fn destroy_device(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTGetDeviceState`: the execution state (or the first word of the other states).
 pub fn get_device_state(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_GETDEVICESTATE = decode(call.arguments)?;
-    let request = Request::GetDeviceState {
+    let request = Request::GetDeviceState(GetDeviceStateCommand {
         device: D3dkmtHandle(arguments.hDevice),
         state_type: arguments.StateType,
-    };
+        ..FromZeros::new_zeroed()
+    });
     arguments.ExecutionState =
         reply!(call.gpu(request)?, Reply::DeviceState { state, .. } => state);
     call.store(&arguments)
@@ -52,10 +55,11 @@ pub fn get_device_state(call: &mut Call<'_>) -> CallResult {
 pub fn create_paging_queue(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_CREATEPAGINGQUEUE = decode(call.arguments)?;
     let device = D3dkmtHandle(arguments.hDevice);
-    let request = Request::CreatePagingQueue {
+    let request = Request::CreatePagingQueue(CreatePagingQueueCommand {
         device,
         priority: arguments.Priority,
-    };
+        ..FromZeros::new_zeroed()
+    });
     let (paging_queue, sync_object, fence_address) = reply!(call.gpu(request)?,
         Reply::PagingQueue { paging_queue, sync_object, fence_address } =>
             (paging_queue, sync_object, fence_address));
@@ -128,10 +132,11 @@ pub fn destroy_context(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTMarkDeviceAsError`.
 pub fn mark_device_as_error(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_MARKDEVICEASERROR = decode(call.arguments)?;
-    call.gpu_status(Request::MarkDeviceAsError {
+    call.gpu_status(Request::MarkDeviceAsError(MarkDeviceAsErrorCommand {
         device: D3dkmtHandle(arguments.hDevice),
         reason: arguments.Reason,
-    })
+        ..FromZeros::new_zeroed()
+    }))
 }
 
 /// `D3DKMTSubmitCommand`: 1 … 64 broadcast contexts, ≤ 16 written primaries (not sent: the

@@ -4,16 +4,16 @@
 
 use super::Call;
 use super::sync::{signal_from_context, single_broadcast_context, wait_from_context};
-use crate::arguments::{
-    checked_count, decode, encode, read_handles, read_private_data, write_reply,
-};
-use crate::{CallResult, NtStatus, Reply, Request};
+use crate::arguments::{checked_count, decode, read_handles, read_private_data, write_reply};
+use crate::{CallResult, Reply, Request};
 use dxg::wire::D3dkmtHandle;
+use dxg::wire::{CreateHwQueueCommand, SubmitCommandToHwQueueCommand};
 use userlib::abi::{
     D3DDDI_MAX_WRITTEN_PRIMARIES, D3DKMT_CREATEHWQUEUE, D3DKMT_DESTROYHWQUEUE,
     D3DKMT_SUBMITCOMMANDTOHWQUEUE, D3DKMT_SUBMITSIGNALSYNCOBJECTSTOHWQUEUE,
     D3DKMT_SUBMITWAITFORSYNCOBJECTSTOHWQUEUE,
 };
+use zerocopy::FromZeros;
 
 /// `D3DKMTCreateHwQueue`: private data (≤ 128 KiB) goes to the host and the host's version of
 /// it comes back; the progress fence's value page is mapped read-only (like every monitored
@@ -30,8 +30,11 @@ pub fn create_hw_queue(call: &mut Call<'_>) -> CallResult {
     )?;
     let size = private_data.len();
     let request = Request::CreateHwQueue {
-        context,
-        flags: arguments.Flags,
+        command: CreateHwQueueCommand {
+            context,
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         private_data,
     };
     let (hwqueue, progress_fence, fence_address, fence_gpu_address, reply_data) = reply!(
@@ -60,8 +63,7 @@ pub fn create_hw_queue(call: &mut Call<'_>) -> CallResult {
     arguments.hHwQueueProgressFence = progress_fence.0;
     arguments.HwQueueProgressFenceCPUVirtualAddress = cpu_address;
     arguments.HwQueueProgressFenceGPUVirtualAddress = fence_gpu_address;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTDestroyHwQueue`: unmaps its progress-fence page first.
@@ -85,10 +87,13 @@ pub fn submit_command_to_hw_queue(call: &mut Call<'_>) -> CallResult {
     )?;
     let primaries = read_handles(call.environment, arguments.WrittenPrimaries, primary_count)?;
     call.gpu_status(Request::SubmitCommandToHwQueue {
-        hwqueue: D3dkmtHandle(arguments.hHwQueue),
-        progress_fence_value: arguments.HwQueueProgressFenceId,
-        command_buffer: arguments.CommandBuffer,
-        command_length: arguments.CommandLength,
+        command: SubmitCommandToHwQueueCommand {
+            hwqueue: D3dkmtHandle(arguments.hHwQueue),
+            progress_fence_id: arguments.HwQueueProgressFenceId,
+            command_buffer: arguments.CommandBuffer,
+            command_length: arguments.CommandLength,
+            ..FromZeros::new_zeroed()
+        },
         private_data,
         primaries,
     })

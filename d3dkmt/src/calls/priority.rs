@@ -5,14 +5,16 @@ use super::Call;
 use crate::arguments::{checked_count, decode, read_array, read_handles};
 use crate::{CallResult, Environment, NtStatus, Reply, Request};
 use alloc::vec::Vec;
-use dxg::wire::D3dkmtHandle;
+use dxg::wire::{
+    D3dkmtHandle, GetContextSchedulingPriorityCommand, SetContextSchedulingPriorityCommand,
+};
 use userlib::abi::{
     D3DKMT_GETALLOCATIONPRIORITY, D3DKMT_GETCONTEXTINPROCESSSCHEDULINGPRIORITY,
     D3DKMT_GETCONTEXTSCHEDULINGPRIORITY, D3DKMT_MAKERESIDENT_ALLOC_MAX,
     D3DKMT_QUERYALLOCATIONRESIDENCY, D3DKMT_SETALLOCATIONPRIORITY,
     D3DKMT_SETCONTEXTINPROCESSSCHEDULINGPRIORITY, D3DKMT_SETCONTEXTSCHEDULINGPRIORITY,
 };
-use zerocopy::IntoBytes;
+use zerocopy::{FromZeros, IntoBytes};
 
 /// `D3DKMTSetContextSchedulingPriority`.
 pub fn set_context_scheduling_priority(call: &mut Call<'_>) -> CallResult {
@@ -32,11 +34,14 @@ fn set_context_priority(
     priority: i32,
     in_process: bool,
 ) -> CallResult {
-    call.gpu_status(Request::SetContextSchedulingPriority {
-        context: D3dkmtHandle(context),
-        priority,
-        in_process,
-    })
+    call.gpu_status(Request::SetContextSchedulingPriority(
+        SetContextSchedulingPriorityCommand {
+            context: D3dkmtHandle(context),
+            priority,
+            in_process: u8::from(in_process),
+            ..FromZeros::new_zeroed()
+        },
+    ))
 }
 
 /// `D3DKMTGetContextSchedulingPriority`.
@@ -58,10 +63,11 @@ fn get_context_priority(
     context: u32,
     in_process: bool,
 ) -> Result<i32, NtStatus> {
-    let request = Request::GetContextSchedulingPriority {
+    let request = Request::GetContextSchedulingPriority(GetContextSchedulingPriorityCommand {
         context: D3dkmtHandle(context),
-        in_process,
-    };
+        in_process: u8::from(in_process),
+        ..FromZeros::new_zeroed()
+    });
     Ok(reply!(call.gpu(request)?, Reply::SchedulingPriority(priority) => priority))
 }
 

@@ -4,11 +4,11 @@
 use super::{Call, unexpected};
 use crate::arguments::decode;
 use crate::{CallResult, NtStatus, Reply, Request};
-use dxg::wire::{D3dkmtHandle, Luid};
+use dxg::wire::{D3dkmtHandle, Luid, QueryClockCalibrationCommand};
 use userlib::abi::{
     D3DKMT_FLUSHHEAPTRANSITIONS, D3DKMT_QUERYCLOCKCALIBRATION, D3DKMT_QUERYSTATISTICS,
 };
-use zerocopy::IntoBytes;
+use zerocopy::{FromZeros, IntoBytes};
 
 /// `D3DKMTFlushHeapTransitions`.
 pub fn flush_heap_transitions(call: &mut Call<'_>) -> CallResult {
@@ -21,11 +21,12 @@ pub fn flush_heap_transitions(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTQueryClockCalibration`: writes the clock data.
 pub fn query_clock_calibration(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_QUERYCLOCKCALIBRATION = decode(call.arguments)?;
-    let request = Request::QueryClockCalibration {
+    let request = Request::QueryClockCalibration(QueryClockCalibrationCommand {
         adapter: D3dkmtHandle(arguments.hAdapter),
         node_ordinal: arguments.NodeOrdinal,
         physical_adapter_index: arguments.PhysicalAdapterIndex,
-    };
+        ..FromZeros::new_zeroed()
+    });
     (
         arguments.GpuFrequency,
         arguments.GpuClockCounter,

@@ -7,11 +7,16 @@ use super::{Call, success_or_failure};
 use crate::arguments::{decode, read_residency_list};
 use crate::{CallResult, Environment, NtStatus, Reply, Request};
 use alloc::vec::Vec;
-use dxg::wire::D3dkmtHandle;
+use dxg::wire::{ChangeVideoMemoryReservationCommand, D3dkmtHandle};
+use dxg::wire::{InvalidateCacheCommand, UpdateAllocationPropertyCommand};
+use dxg::wire::{
+    OfferAllocationsCommand, QueryAllocationResidencyCommand, ReclaimAllocationsCommand,
+};
 use userlib::abi::{
     D3DDDI_UPDATEALLOCPROPERTY, D3DKMT_CHANGEVIDEOMEMORYRESERVATION, D3DKMT_INVALIDATECACHE,
     D3DKMT_OFFERALLOCATIONS, D3DKMT_QUERYALLOCATIONRESIDENCY, D3DKMT_RECLAIMALLOCATIONS2,
 };
+use zerocopy::FromZeros;
 
 /// `D3DKMTQueryAllocationResidency`: writes one `D3DKMT_ALLOCATIONRESIDENCYSTATUS` per
 /// allocation (or one for the resource) to `pResidencyStatus`.
@@ -19,8 +24,11 @@ pub fn query_allocation_residency(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_QUERYALLOCATIONRESIDENCY = decode(call.arguments)?;
     let list = AllocationList::read(call.environment, &arguments)?;
     let request = Request::QueryAllocationResidency {
-        device: list.device,
-        resource: list.resource,
+        command: QueryAllocationResidencyCommand {
+            device: list.device,
+            resource: list.resource,
+            ..FromZeros::new_zeroed()
+        },
         allocations: list.allocations,
     };
     let statuses = reply!(call.gpu(request)?, Reply::Residency(statuses) => statuses);
@@ -66,11 +74,14 @@ pub fn offer_allocations(call: &mut Call<'_>) -> CallResult {
         arguments.NumAllocations,
     )?;
     call.gpu_status(Request::OfferAllocations {
-        device: D3dkmtHandle(arguments.hDevice),
+        command: OfferAllocationsCommand {
+            device: D3dkmtHandle(arguments.hDevice),
+            resources: u8::from(resources),
+            priority: arguments.Priority,
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         handles,
-        resources,
-        priority: arguments.Priority,
-        flags: arguments.Flags,
     })
 }
 
@@ -93,11 +104,14 @@ pub fn reclaim_allocations2(call: &mut Call<'_>) -> CallResult {
     let count = handles.len();
     let write_results = arguments.pResults != 0;
     let request = Request::ReclaimAllocations {
-        device,
-        paging_queue,
+        command: ReclaimAllocationsCommand {
+            device,
+            paging_queue,
+            resources: u8::from(resources),
+            write_results: u8::from(write_results),
+            ..FromZeros::new_zeroed()
+        },
         handles,
-        resources,
-        write_results,
     };
     let (status, paging_fence_value, results) = reply!(call.gpu(request)?,
         Reply::Reclaimed { status, paging_fence_value, results } =>
@@ -115,14 +129,15 @@ pub fn reclaim_allocations2(call: &mut Call<'_>) -> CallResult {
 /// the caller must wait for it.
 pub fn update_allocation_property(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DDDI_UPDATEALLOCPROPERTY = decode(call.arguments)?;
-    let request = Request::UpdateAllocationProperty {
+    let request = Request::UpdateAllocationProperty(UpdateAllocationPropertyCommand {
         paging_queue: D3dkmtHandle(arguments.hPagingQueue),
         allocation: D3dkmtHandle(arguments.hAllocation),
         supported_segment_set: arguments.SupportedSegmentSet,
         preferred_segment: arguments.PreferredSegment,
         flags: arguments.Flags,
         property_mask: arguments.PropertyMaskValue,
-    };
+        ..FromZeros::new_zeroed()
+    });
     let (status, paging_fence_value) = reply!(call.gpu(request)?,
         Reply::PagingFence { status, paging_fence_value } => (status, paging_fence_value));
     let status = success_or_failure(status)?;
@@ -134,12 +149,13 @@ pub fn update_allocation_property(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTInvalidateCache`.
 pub fn invalidate_cache(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_INVALIDATECACHE = decode(call.arguments)?;
-    call.gpu_status(Request::InvalidateCache {
+    call.gpu_status(Request::InvalidateCache(InvalidateCacheCommand {
         device: D3dkmtHandle(arguments.hDevice),
         allocation: D3dkmtHandle(arguments.hAllocation),
         offset: arguments.Offset,
         length: arguments.Length,
-    })
+        ..FromZeros::new_zeroed()
+    }))
 }
 
 /// `D3DKMTChangeVideoMemoryReservation`: only for the caller (`hProcess` 0), as in Linux.
@@ -148,10 +164,13 @@ pub fn change_video_memory_reservation(call: &mut Call<'_>) -> CallResult {
     if arguments.hProcess != 0 {
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    call.gpu_status(Request::ChangeVideoMemoryReservation {
-        adapter: D3dkmtHandle(arguments.hAdapter),
-        segment_group: arguments.MemorySegmentGroup,
-        reservation: arguments.Reservation,
-        physical_adapter_index: arguments.PhysicalAdapterIndex,
-    })
+    call.gpu_status(Request::ChangeVideoMemoryReservation(
+        ChangeVideoMemoryReservationCommand {
+            adapter: D3dkmtHandle(arguments.hAdapter),
+            memory_segment_group: arguments.MemorySegmentGroup,
+            reservation: arguments.Reservation,
+            physical_adapter_index: arguments.PhysicalAdapterIndex,
+            ..FromZeros::new_zeroed()
+        },
+    ))
 }

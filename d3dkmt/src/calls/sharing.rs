@@ -30,19 +30,19 @@
 //! DestroyAllocation of the resource for an open, DestroySyncObject for a sync object).
 
 use super::{Call, sync};
-use crate::arguments::{
-    checked_count, decode, encode, read_array, read_bytes, read_handle, write_bytes,
-};
+use crate::arguments::{checked_count, decode, read_array, read_bytes, read_handle, write_bytes};
 use crate::views::AllocationRecord;
 use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
+use dxg::wire::{DestroyAllocationCommand, ShareObjectWithHostCommand};
 use userlib::abi::flags::D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE;
 use userlib::abi::{
     D3DDDI_OPENALLOCATIONINFO2, D3DKMT_CREATEALLOCATION_MAX, D3DKMT_OPENRESOURCE,
     D3DKMT_OPENRESOURCEFROMNTHANDLE, D3DKMT_OPENSYNCOBJECTFROMNTHANDLE2,
     D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE, D3DKMT_SHAREOBJECTS, D3DKMT_SHAREOBJECTWITHHOST,
 };
+use zerocopy::FromZeros;
 use zerocopy::IntoBytes;
 
 /// The shared handle an application's "NT handle" stands for (its value); a value that does
@@ -104,10 +104,13 @@ fn open_resource(call: &mut Call<'_>, open: OpenRequest) -> Result<D3dkmtHandle,
         Reply::ResourceOpened { resource, allocations } => (resource, allocations));
     let undo = |call: &mut Call<'_>| {
         call.undo(Request::DestroyAllocation {
-            device,
-            resource,
+            command: DestroyAllocationCommand {
+                device,
+                resource,
+                flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+                ..FromZeros::new_zeroed()
+            },
             allocations: Vec::new(),
-            flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
         });
     };
     if allocations.len() != infos.len() {
@@ -157,8 +160,7 @@ pub fn open_resource_from_nt_handle(call: &mut Call<'_>) -> CallResult {
     let resource = open_resource(call, open)?;
     arguments.hResource = resource.0;
     arguments.TotalPrivateDriverDataBufferSize = 0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTOpenResource2` (and libdxg's v1 `D3DKMTOpenResource` through it): as
@@ -175,8 +177,7 @@ pub fn open_resource2(call: &mut Call<'_>) -> CallResult {
     let resource = open_resource(call, open)?;
     arguments.hResource = resource.0;
     arguments.TotalPrivateDriverDataBufferSize = 0;
-    encode(call.arguments, &arguments);
-    Ok(NtStatus::SUCCESS)
+    call.store(&arguments)
 }
 
 /// `D3DKMTOpenSyncObjectFromNtHandle2`: opens the sync object shared under `hNtHandle` on
@@ -205,10 +206,11 @@ pub fn open_sync_object_from_nt_handle2(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTShareObjectWithHost`: the host's token for `hObject` goes to `hVailNtHandle`.
 pub fn share_object_with_host(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_SHAREOBJECTWITHHOST = decode(call.arguments)?;
-    let request = Request::ShareObjectWithHost {
+    let request = Request::ShareObjectWithHost(ShareObjectWithHostCommand {
         device: D3dkmtHandle(arguments.hDevice),
         object: D3dkmtHandle(arguments.hObject),
-    };
+        ..FromZeros::new_zeroed()
+    });
     arguments.hVailNtHandle = reply!(call.gpu(request)?, Reply::VailNtHandle(token) => token);
     call.store(&arguments)
 }

@@ -24,8 +24,7 @@ use crate::arguments::{ACCESS_VIOLATION, read_bytes};
 use crate::views::PAGE_SIZE;
 use crate::{NtStatus, Reply, Request};
 use alloc::vec::Vec;
-use dxg::core::GdiSurfaceData;
-use dxg::wire::D3dkmtHandle;
+use dxg::wire::{D3dkmtHandle, GetStandardAllocationDriverDataCommand};
 use dxg::wire::{GDI_SURFACE_TEXTURE_CROSSADAPTER, STANDARD_ALLOCATION_GDI_SURFACE};
 use userlib::abi::flags::{
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM, D3DKMT_STANDARDALLOCATIONTYPE_CROSSADAPTER,
@@ -34,7 +33,7 @@ use userlib::abi::flags::{
 use userlib::abi::{
     D3DDDI_ALLOCATIONINFO2, D3DKMT_CREATEALLOCATION, D3DKMT_CREATESTANDARDALLOCATION,
 };
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, FromZeros};
 
 /// What a standard allocation sends instead of the application's private data.
 pub struct StandardData {
@@ -112,18 +111,15 @@ fn blobs(
 ) -> Result<((u32, u32), Vec<u8>), NtStatus> {
     let request = Request::GetStandardAllocationDriverData {
         device,
-        allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
-        surface: GdiSurfaceData {
+        command: GetStandardAllocationDriverDataCommand {
+            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
+            private_driver_data_size: sizes.0,
+            private_driver_resource_size: sizes.1,
             width,
             height: 1,
-            format: 0,
             surface_type: GDI_SURFACE_TEXTURE_CROSSADAPTER,
-            flags: 0,
-            pitch: 0,
+            ..FromZeros::new_zeroed()
         },
-        physical_adapter_index: 0,
-        allocation_data_size: sizes.0,
-        resource_data_size: sizes.1,
     };
     match call.gpu(request)? {
         Reply::StandardAllocationDriverData {

@@ -6,12 +6,15 @@ use crate::arguments::{checked_count, decode, read_array};
 use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::GpuVirtualAddressOperation;
-use dxg::wire::{D3dkmtHandle, MAX_UPDATE_GPU_VA_OPERATIONS};
+use dxg::wire::UpdateGpuVirtualAddressCommand;
+use dxg::wire::{D3dkmtHandle, FreeGpuVirtualAddressCommand, MAX_UPDATE_GPU_VA_OPERATIONS};
+use dxg::wire::{MapGpuVirtualAddressCommand, ReserveGpuVirtualAddressCommand};
 use userlib::abi::{
     D3DDDI_MAPGPUVIRTUALADDRESS, D3DDDI_RESERVEGPUVIRTUALADDRESS,
     D3DDDI_UPDATEGPUVIRTUALADDRESS_OPERATION, D3DKMT_FREEGPUVIRTUALADDRESS,
     D3DKMT_UPDATEGPUVIRTUALADDRESS,
 };
+use zerocopy::FromZeros;
 
 /// `D3DDDI_UPDATEGPUVIRTUALADDRESS_OPERATION_TYPE` values.
 const OPERATION_MAP: u32 = 0;
@@ -26,14 +29,17 @@ pub fn reserve_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DDDI_RESERVEGPUVIRTUALADDRESS = decode(call.arguments)?;
     let handle = D3dkmtHandle(arguments.hAdapter);
     let request = |adapter, paging_queue| Request::ReserveGpuVirtualAddress {
-        adapter,
         paging_queue,
-        base_address: arguments.BaseAddress,
-        minimum_address: arguments.MinimumAddress,
-        maximum_address: arguments.MaximumAddress,
-        size: arguments.Size,
-        reservation_type: arguments.ReservationType,
-        driver_protection: arguments.DriverProtection,
+        command: ReserveGpuVirtualAddressCommand {
+            adapter,
+            base_address: arguments.BaseAddress,
+            minimum_address: arguments.MinimumAddress,
+            maximum_address: arguments.MaximumAddress,
+            size: arguments.Size,
+            reservation_type: arguments.ReservationType,
+            driver_protection: arguments.DriverProtection,
+            ..FromZeros::new_zeroed()
+        },
     };
     let reply = match call.gpu(request(handle, D3dkmtHandle::NULL)) {
         Err(NtStatus::INVALID_HANDLE) if !handle.is_null() => {
@@ -53,7 +59,7 @@ pub fn reserve_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
 /// `STATUS_PENDING` when the caller must wait for the paging fence.
 pub fn map_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DDDI_MAPGPUVIRTUALADDRESS = decode(call.arguments)?;
-    let request = Request::MapGpuVirtualAddress {
+    let request = Request::MapGpuVirtualAddress(MapGpuVirtualAddressCommand {
         paging_queue: D3dkmtHandle(arguments.hPagingQueue),
         allocation: D3dkmtHandle(arguments.hAllocation),
         base_address: arguments.BaseAddress,
@@ -63,7 +69,8 @@ pub fn map_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
         size_in_pages: arguments.SizeInPages,
         protection: arguments.Protection,
         driver_protection: arguments.DriverProtection,
-    };
+        ..FromZeros::new_zeroed()
+    });
     let (status, virtual_address, paging_fence_value) = reply!(call.gpu(request)?,
         Reply::GpuVirtualAddress { status, virtual_address, paging_fence_value } =>
             (status, virtual_address, paging_fence_value));
@@ -77,11 +84,14 @@ pub fn map_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTFreeGpuVirtualAddress`.
 pub fn free_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_FREEGPUVIRTUALADDRESS = decode(call.arguments)?;
-    call.gpu_status(Request::FreeGpuVirtualAddress {
-        adapter: D3dkmtHandle(arguments.hAdapter),
-        base_address: arguments.BaseAddress,
-        size: arguments.Size,
-    })
+    call.gpu_status(Request::FreeGpuVirtualAddress(
+        FreeGpuVirtualAddressCommand {
+            adapter: D3dkmtHandle(arguments.hAdapter),
+            base_address: arguments.BaseAddress,
+            size: arguments.Size,
+            ..FromZeros::new_zeroed()
+        },
+    ))
 }
 
 /// `D3DKMTUpdateGpuVirtualAddress`: 1 … 2048 operations (the dxg core refuses a batch that
@@ -93,11 +103,14 @@ pub fn update_gpu_virtual_address(call: &mut Call<'_>) -> CallResult {
         read_array(call.environment, arguments.pOperations, count)?;
     let operations = raw.iter().map(operation).collect::<Result<Vec<_>, _>>()?;
     call.gpu_status(Request::UpdateGpuVirtualAddress {
-        device: D3dkmtHandle(arguments.hDevice),
-        context: D3dkmtHandle(arguments.hContext),
-        fence_object: D3dkmtHandle(arguments.hFenceObject),
-        fence_value: arguments.FenceValue,
-        flags: arguments.Flags,
+        command: UpdateGpuVirtualAddressCommand {
+            device: D3dkmtHandle(arguments.hDevice),
+            context: D3dkmtHandle(arguments.hContext),
+            fence_object: D3dkmtHandle(arguments.hFenceObject),
+            fence_value: arguments.FenceValue,
+            flags: arguments.Flags,
+            ..FromZeros::new_zeroed()
+        },
         operations,
     })
 }

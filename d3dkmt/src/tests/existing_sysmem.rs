@@ -4,6 +4,7 @@
 use super::*;
 use crate::ViewAccess;
 use dxg::core::AllocationRequest;
+use dxg::wire::DestroyAllocationCommand;
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM as EXISTING_SYSMEM,
@@ -11,6 +12,7 @@ use userlib::abi::flags::{
 use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
+use zerocopy::FromZeros;
 
 /// Where the allocation infos are placed.
 const INFOS: u64 = USER_BASE;
@@ -253,10 +255,13 @@ fn assert_undone(environment: &FakeEnvironment, expected_middle: usize, handles:
     assert_eq!(
         sent.last().unwrap(),
         &Request::DestroyAllocation {
-            device: device(),
-            resource: D3dkmtHandle::NULL,
-            allocations: handles.to_vec(),
-            flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+            command: DestroyAllocationCommand {
+                device: device(),
+                resource: D3dkmtHandle::NULL,
+                flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+                ..FromZeros::new_zeroed()
+            },
+            allocations: handles.to_vec()
         }
     );
     let written: D3DDDI_ALLOCATIONINFO2 = get(environment, INFOS);

@@ -4,10 +4,12 @@ use super::*;
 use crate::UNSERVED_CALLS;
 use alloc::string::String;
 use dxg::core::{AllocationRequest, SyncObjectKind};
+use dxg::wire::{DestroyAllocationCommand, EscapeCommand, EvictCommand, MakeResidentCommand};
 use userlib::abi::flags::*;
 use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::{D3DKMT_CALLS, SyscallNumber as N};
+use zerocopy::FromZeros;
 
 #[test]
 fn create_process_is_sent_lazily_once_and_retried_after_a_failure() {
@@ -405,11 +407,14 @@ fn query_adapter_info_and_escape_copy_the_buffer_in_and_the_reply_out() {
     assert_eq!(
         environment.last(),
         Request::Escape {
-            adapter: handle(0x40),
-            device: handle(0x80),
-            context: handle(0xC0),
-            escape_type: 0,
-            flags: 0x40,
+            command: EscapeCommand {
+                adapter: handle(0x40),
+                device: handle(0x80),
+                context: handle(0xC0),
+                escape_type: 0,
+                flags: 0x40,
+                ..FromZeros::new_zeroed()
+            },
             data: vec![0xFE, 0xFD, 0xFC]
         }
     );
@@ -546,9 +551,12 @@ fn devices_contexts_and_queries_fill_their_outputs() {
     assert_eq!(
         environment.last(),
         Request::MakeResident {
-            paging_queue: handle(0x300),
-            allocations: vec![handle(0x40), handle(0x80)],
-            flags: 1
+            command: MakeResidentCommand {
+                paging_queue: handle(0x300),
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
+            allocations: vec![handle(0x40), handle(0x80)]
         }
     );
     assert_eq!((resident.PagingFenceValue, resident.NumBytesToTrim), (5, 6));
@@ -563,9 +571,12 @@ fn devices_contexts_and_queries_fill_their_outputs() {
     assert_eq!(
         environment.last(),
         Request::Evict {
-            device: handle(device.hDevice),
-            allocations: vec![handle(0x80)],
-            flags: 2
+            command: EvictCommand {
+                device: handle(device.hDevice),
+                flags: 2,
+                ..FromZeros::new_zeroed()
+            },
+            allocations: vec![handle(0x80)]
         }
     );
     assert_eq!(evict.NumBytesToTrim, 7);
@@ -672,10 +683,14 @@ fn create_allocation2_sends_each_allocation_and_writes_the_handles_back() {
         panic!("{sent:?}")
     };
     let Request::DestroyAllocation {
-        device,
-        resource,
+        command:
+            DestroyAllocationCommand {
+                device,
+                resource,
+                flags,
+                ..
+            },
         ref allocations,
-        flags,
     } = sent[1]
     else {
         panic!("{sent:?}")
@@ -729,10 +744,13 @@ fn create_allocation2_treats_a_short_reply_as_a_failure_and_cleans_up() {
     assert_eq!(
         environment.last(),
         Request::DestroyAllocation {
-            device: handle(0x500),
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![handle(0x4440)],
-            flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+            command: DestroyAllocationCommand {
+                device: handle(0x500),
+                resource: D3dkmtHandle::NULL,
+                flags: D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
+                ..FromZeros::new_zeroed()
+            },
+            allocations: vec![handle(0x4440)]
         }
     );
 }

@@ -2,9 +2,14 @@
 //! context scheduling priorities.
 
 use super::*;
+use dxg::wire::{
+    CreateHwQueueCommand, GetContextSchedulingPriorityCommand, SetContextSchedulingPriorityCommand,
+    SubmitCommandToHwQueueCommand,
+};
 use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
+use zerocopy::FromZeros;
 
 /// A device and a context on it, through the translator (so their owners are recorded).
 fn device_and_context(
@@ -54,9 +59,12 @@ fn create_hw_queue_maps_its_progress_fence_read_only_and_returns_the_private_dat
     assert_eq!(
         environment.sent(),
         vec![Request::CreateHwQueue {
-            context: handle(context),
-            flags: 1,
-            private_data: vec![1, 2, 3, 4],
+            command: CreateHwQueueCommand {
+                context: handle(context),
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
+            private_data: vec![1, 2, 3, 4]
         }]
     );
     assert_eq!(
@@ -176,12 +184,15 @@ fn hw_queue_submissions_signals_and_waits_carry_their_arrays() {
     assert_eq!(
         environment.last(),
         Request::SubmitCommandToHwQueue {
-            hwqueue: handle(0x900),
-            progress_fence_value: 42,
-            command_buffer: 0x1234_0000,
-            command_length: 64,
+            command: SubmitCommandToHwQueueCommand {
+                hwqueue: handle(0x900),
+                progress_fence_id: 42,
+                command_buffer: 0x1234_0000,
+                command_length: 64,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![0xAA; 6],
-            primaries: vec![handle(0x11), handle(0x22)],
+            primaries: vec![handle(0x11), handle(0x22)]
         }
     );
 
@@ -246,11 +257,12 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
     assert_eq!(translator.run(&mut environment, number, &mut set), 0);
     assert_eq!(
         environment.last(),
-        Request::SetContextSchedulingPriority {
+        Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand {
             context: handle(0x700),
             priority: 5,
-            in_process: false,
-        }
+            in_process: 0,
+            ..FromZeros::new_zeroed()
+        })
     );
     let mut set = D3DKMT_SETCONTEXTINPROCESSSCHEDULINGPRIORITY {
         hContext: 0x700,
@@ -260,11 +272,12 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
     assert_eq!(translator.run(&mut environment, number, &mut set), 0);
     assert_eq!(
         environment.last(),
-        Request::SetContextSchedulingPriority {
+        Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand {
             context: handle(0x700),
             priority: -2,
-            in_process: true,
-        }
+            in_process: 1,
+            ..FromZeros::new_zeroed()
+        })
     );
     let mut get = D3DKMT_GETCONTEXTSCHEDULINGPRIORITY {
         hContext: 0x700,
@@ -275,10 +288,11 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
     assert_eq!(get.Priority, 7);
     assert_eq!(
         environment.last(),
-        Request::GetContextSchedulingPriority {
+        Request::GetContextSchedulingPriority(GetContextSchedulingPriorityCommand {
             context: handle(0x700),
-            in_process: false,
-        }
+            in_process: 0,
+            ..FromZeros::new_zeroed()
+        })
     );
     let mut get = D3DKMT_GETCONTEXTINPROCESSSCHEDULINGPRIORITY {
         hContext: 0x700,
@@ -289,10 +303,11 @@ fn context_priorities_are_set_and_read_in_both_flavours() {
     assert_eq!(get.Priority, -3);
     assert_eq!(
         environment.last(),
-        Request::GetContextSchedulingPriority {
+        Request::GetContextSchedulingPriority(GetContextSchedulingPriorityCommand {
             context: handle(0x700),
-            in_process: true,
-        }
+            in_process: 1,
+            ..FromZeros::new_zeroed()
+        })
     );
     // A failure leaves the output alone.
     environment

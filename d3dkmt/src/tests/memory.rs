@@ -3,9 +3,17 @@
 
 use super::*;
 use dxg::core::GpuVirtualAddressOperation as Operation;
+use dxg::wire::{
+    ChangeVideoMemoryReservationCommand, FreeGpuVirtualAddressCommand, InvalidateCacheCommand,
+    MapGpuVirtualAddressCommand, MarkDeviceAsErrorCommand, OfferAllocationsCommand,
+    QueryAllocationResidencyCommand, QueryClockCalibrationCommand, ReclaimAllocationsCommand,
+    ReserveGpuVirtualAddressCommand, UpdateAllocationPropertyCommand,
+    UpdateGpuVirtualAddressCommand,
+};
 use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
+use zerocopy::FromZeros;
 
 #[test]
 fn reserve_tries_the_handle_as_an_adapter_then_as_a_paging_queue() {
@@ -21,14 +29,17 @@ fn reserve_tries_the_handle_as_an_adapter_then_as_a_paging_queue() {
         ..Default::default()
     };
     let as_adapter = Request::ReserveGpuVirtualAddress {
-        adapter: handle(0x40),
         paging_queue: D3dkmtHandle::NULL,
-        base_address: 0x1000_0000,
-        minimum_address: 0x100_0000,
-        maximum_address: 0x2000_0000,
-        size: 0x10_0000,
-        reservation_type: 1,
-        driver_protection: 3,
+        command: ReserveGpuVirtualAddressCommand {
+            adapter: handle(0x40),
+            base_address: 0x1000_0000,
+            minimum_address: 0x100_0000,
+            maximum_address: 0x2000_0000,
+            size: 0x10_0000,
+            reservation_type: 1,
+            driver_protection: 3,
+            ..FromZeros::new_zeroed()
+        },
     };
     let number = N::ReserveGpuVirtualAddress as u32;
     assert_eq!(translator.run(&mut environment, number, &mut reserve), 0);
@@ -43,21 +54,28 @@ fn reserve_tries_the_handle_as_an_adapter_then_as_a_paging_queue() {
         .push_back(Err(NtStatus::INVALID_HANDLE));
     reserve.VirtualAddress = 0;
     assert_eq!(translator.run(&mut environment, number, &mut reserve), 0);
-    let Request::ReserveGpuVirtualAddress { size, .. } = as_adapter else {
+    let Request::ReserveGpuVirtualAddress {
+        command: ReserveGpuVirtualAddressCommand { size, .. },
+        ..
+    } = as_adapter
+    else {
         unreachable!()
     };
     assert_eq!(environment.sent().len(), 2);
     assert_eq!(
         environment.last(),
         Request::ReserveGpuVirtualAddress {
-            adapter: D3dkmtHandle::NULL,
             paging_queue: handle(0x40),
-            base_address: 0x1000_0000,
-            minimum_address: 0x100_0000,
-            maximum_address: 0x2000_0000,
-            size,
-            reservation_type: 1,
-            driver_protection: 3,
+            command: ReserveGpuVirtualAddressCommand {
+                adapter: D3dkmtHandle::NULL,
+                base_address: 0x1000_0000,
+                minimum_address: 0x100_0000,
+                maximum_address: 0x2000_0000,
+                size,
+                reservation_type: 1,
+                driver_protection: 3,
+                ..FromZeros::new_zeroed()
+            }
         }
     );
     assert_eq!(reserve.VirtualAddress, 0x1_0000_0000);
@@ -98,7 +116,7 @@ fn map_free_and_update_carry_their_fields() {
     );
     assert_eq!(
         environment.last(),
-        Request::MapGpuVirtualAddress {
+        Request::MapGpuVirtualAddress(MapGpuVirtualAddressCommand {
             paging_queue: handle(0x50),
             allocation: handle(0x60),
             base_address: 0x3000_0000,
@@ -108,7 +126,8 @@ fn map_free_and_update_carry_their_fields() {
             size_in_pages: 4,
             protection: 5,
             driver_protection: 6,
-        }
+            ..FromZeros::new_zeroed()
+        })
     );
     assert_eq!(
         (map.VirtualAddress, map.PagingFenceValue),
@@ -125,11 +144,12 @@ fn map_free_and_update_carry_their_fields() {
     assert_eq!(translator.run(&mut environment, number, &mut free), 0);
     assert_eq!(
         environment.last(),
-        Request::FreeGpuVirtualAddress {
+        Request::FreeGpuVirtualAddress(FreeGpuVirtualAddressCommand {
             adapter: handle(0x40),
             base_address: 0x3000_0000,
             size: 0x4000,
-        }
+            ..FromZeros::new_zeroed()
+        })
     );
 
     let map_op = D3DDDI_UPDATEGPUVIRTUALADDRESS_OPERATION {
@@ -189,11 +209,14 @@ fn map_free_and_update_carry_their_fields() {
     assert_eq!(
         environment.last(),
         Request::UpdateGpuVirtualAddress {
-            device: handle(0x10),
-            context: handle(0x20),
-            fence_object: handle(0x30),
-            fence_value: 9,
-            flags: 1,
+            command: UpdateGpuVirtualAddressCommand {
+                device: handle(0x10),
+                context: handle(0x20),
+                fence_object: handle(0x30),
+                fence_value: 9,
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
             operations: vec![
                 mapped,
                 Operation::Unmap {
@@ -215,7 +238,7 @@ fn map_free_and_update_carry_their_fields() {
                     protection: 7,
                     driver_protection: 8,
                 },
-            ],
+            ]
         }
     );
     // An unknown operation type never reaches the GPU.
@@ -319,9 +342,12 @@ fn allocation_priorities_and_residency_name_a_resource_or_allocations() {
     assert_eq!(
         environment.last(),
         Request::QueryAllocationResidency {
-            device: handle(0x10),
-            resource: handle(0x70),
-            allocations: vec![],
+            command: QueryAllocationResidencyCommand {
+                device: handle(0x10),
+                resource: handle(0x70),
+                ..FromZeros::new_zeroed()
+            },
+            allocations: vec![]
         }
     );
     assert_eq!(get::<u32>(&environment, output), 1);
@@ -359,11 +385,14 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
     assert_eq!(
         environment.last(),
         Request::OfferAllocations {
-            device: handle(0x10),
-            handles: vec![handle(0x61), handle(0x62)],
-            resources: false,
-            priority: 4,
-            flags: 1,
+            command: OfferAllocationsCommand {
+                device: handle(0x10),
+                resources: 0,
+                priority: 4,
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
+            handles: vec![handle(0x61), handle(0x62)]
         }
     );
     offer.pResources = USER_BASE + 4;
@@ -373,11 +402,14 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
     assert_eq!(
         environment.last(),
         Request::OfferAllocations {
-            device: handle(0x10),
-            handles: vec![handle(0x62)],
-            resources: true,
-            priority: 4,
-            flags: 1,
+            command: OfferAllocationsCommand {
+                device: handle(0x10),
+                resources: 1,
+                priority: 4,
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
+            handles: vec![handle(0x62)]
         }
     );
 
@@ -410,11 +442,14 @@ fn offer_and_reclaim_use_resources_or_allocations_and_the_paging_queue_device() 
     assert_eq!(
         environment.last(),
         Request::ReclaimAllocations {
-            device: handle(0x10),
-            paging_queue: handle(queue.hPagingQueue),
-            handles: vec![handle(0x61), handle(0x62)],
-            resources: false,
-            write_results: true,
+            command: ReclaimAllocationsCommand {
+                device: handle(0x10),
+                paging_queue: handle(queue.hPagingQueue),
+                resources: 0,
+                write_results: 1,
+                ..FromZeros::new_zeroed()
+            },
+            handles: vec![handle(0x61), handle(0x62)]
         }
     );
     assert_eq!(reclaim.PagingFenceValue, 13);
@@ -453,14 +488,15 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
     );
     assert_eq!(
         environment.last(),
-        Request::UpdateAllocationProperty {
+        Request::UpdateAllocationProperty(UpdateAllocationPropertyCommand {
             paging_queue: handle(0x50),
             allocation: handle(0x60),
             supported_segment_set: 3,
             preferred_segment: 4,
             flags: 5,
             property_mask: 6,
-        }
+            ..FromZeros::new_zeroed()
+        })
     );
     assert_eq!(property.PagingFenceValue, 14);
 
@@ -474,12 +510,13 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
     assert_eq!(translator.run(&mut environment, number, &mut cache), 0);
     assert_eq!(
         environment.last(),
-        Request::InvalidateCache {
+        Request::InvalidateCache(InvalidateCacheCommand {
             device: handle(0x10),
             allocation: handle(0x60),
             offset: 64,
             length: 128,
-        }
+            ..FromZeros::new_zeroed()
+        })
     );
 
     let mut reservation = D3DKMT_CHANGEVIDEOMEMORYRESERVATION {
@@ -496,12 +533,13 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
     );
     assert_eq!(
         environment.last(),
-        Request::ChangeVideoMemoryReservation {
+        Request::ChangeVideoMemoryReservation(ChangeVideoMemoryReservationCommand {
             adapter: handle(0x40),
-            segment_group: 1,
+            memory_segment_group: 1,
             reservation: 1 << 20,
             physical_adapter_index: 0,
-        }
+            ..FromZeros::new_zeroed()
+        })
     );
     reservation.hProcess = 1;
     assert_eq!(
@@ -517,10 +555,11 @@ fn property_cache_reservation_and_device_error_calls_carry_their_fields() {
     assert_eq!(translator.run(&mut environment, number, &mut error), 0);
     assert_eq!(
         environment.last(),
-        Request::MarkDeviceAsError {
+        Request::MarkDeviceAsError(MarkDeviceAsErrorCommand {
             device: handle(0x10),
             reason: 0x8000_0006,
-        }
+            ..FromZeros::new_zeroed()
+        })
     );
 
     let mut flush = D3DKMT_FLUSHHEAPTRANSITIONS { hAdapter: 0x40 };
@@ -547,11 +586,12 @@ fn clock_calibration_and_statistics_fill_their_outputs() {
     assert_eq!(translator.run(&mut environment, number, &mut clock), 0);
     assert_eq!(
         environment.last(),
-        Request::QueryClockCalibration {
+        Request::QueryClockCalibration(QueryClockCalibrationCommand {
             adapter: handle(0x40),
             node_ordinal: 2,
             physical_adapter_index: 0,
-        }
+            ..FromZeros::new_zeroed()
+        })
     );
     let (frequency, gpu, cpu, flags) = (
         clock.GpuFrequency,

@@ -20,7 +20,7 @@ use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 use dxg::core::{AdapterEntry, CreatedAllocation};
-use dxg::wire::{D3dkmtHandle, Luid};
+use dxg::wire::{D3dkmtHandle, Luid, QueryVideoMemoryInfoReply};
 use userlib::sys::SyscallNumber;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -128,7 +128,7 @@ impl FakeEnvironment {
                 Reply::AdapterInfo(data.iter().map(|byte| byte ^ 0xFF).collect())
             }
             Request::CreateDevice { .. } => Reply::Device(self.handle()),
-            Request::CreatePagingQueue { .. } => Reply::PagingQueue {
+            Request::CreatePagingQueue(..) => Reply::PagingQueue {
                 paging_queue: self.handle(),
                 sync_object: self.handle(),
                 fence_address: IO_BASE + 0x1000,
@@ -172,14 +172,14 @@ impl FakeEnvironment {
                 fence_address: IO_BASE + 0x2000,
             },
             Request::WaitFromCpu { .. } => Reply::WaitCompleted,
-            Request::QueryVideoMemoryInfo { .. } => Reply::VideoMemory {
+            Request::QueryVideoMemoryInfo(..) => Reply::VideoMemory(QueryVideoMemoryInfoReply {
                 budget: 1,
                 current_usage: 2,
                 current_reservation: 3,
                 available_for_reservation: 4,
-            },
-            Request::GetDeviceState { state_type, .. } => Reply::DeviceState {
-                state_type: *state_type,
+            }),
+            Request::GetDeviceState(command) => Reply::DeviceState {
+                state_type: command.state_type,
                 state: 1,
             },
             Request::Escape { data, .. } => Reply::Escape(data.iter().rev().copied().collect()),
@@ -188,7 +188,7 @@ impl FakeEnvironment {
                 virtual_address: 0x1_0000_0000,
                 paging_fence_value: 11,
             },
-            Request::MapGpuVirtualAddress { .. } => Reply::GpuVirtualAddress {
+            Request::MapGpuVirtualAddress(..) => Reply::GpuVirtualAddress {
                 status: NtStatus::PENDING,
                 virtual_address: 0x2_0000_0000,
                 paging_fence_value: 12,
@@ -200,8 +200,8 @@ impl FakeEnvironment {
                 fence_gpu_address: 0xFACE_0000,
                 private_data: private_data.iter().map(|byte| byte ^ 0x5A).collect(),
             },
-            Request::GetContextSchedulingPriority { in_process, .. } => {
-                Reply::SchedulingPriority(if *in_process { -3 } else { 7 })
+            Request::GetContextSchedulingPriority(command) => {
+                Reply::SchedulingPriority(if command.in_process != 0 { -3 } else { 7 })
             }
             Request::GetAllocationPriority { allocations, .. } => Reply::AllocationPriorities(
                 (0..allocations.len().max(1) as u32)
@@ -213,24 +213,20 @@ impl FakeEnvironment {
                     .map(|i| 1 + i % 3)
                     .collect(),
             ),
-            Request::ReclaimAllocations {
-                handles,
-                write_results,
-                ..
-            } => Reply::Reclaimed {
+            Request::ReclaimAllocations { command, handles } => Reply::Reclaimed {
                 status: NtStatus::PENDING,
                 paging_fence_value: 13,
-                results: if *write_results {
+                results: if command.write_results != 0 {
                     (0..handles.len() as u32).map(|i| i % 3).collect()
                 } else {
                     Vec::new()
                 },
             },
-            Request::UpdateAllocationProperty { .. } => Reply::PagingFence {
+            Request::UpdateAllocationProperty(..) => Reply::PagingFence {
                 status: NtStatus::PENDING,
                 paging_fence_value: 14,
             },
-            Request::QueryClockCalibration { .. } => Reply::ClockCalibration {
+            Request::QueryClockCalibration(..) => Reply::ClockCalibration {
                 gpu_frequency: 10_000_000,
                 gpu_clock_counter: 15,
                 cpu_clock_counter: 16,
@@ -264,7 +260,7 @@ impl FakeEnvironment {
                 gpu_address: 0xFEED_1000,
                 fence_address: IO_BASE + 0x4008,
             },
-            Request::ShareObjectWithHost { .. } => Reply::VailNtHandle(0x1234_5678_9ABC),
+            Request::ShareObjectWithHost(..) => Reply::VailNtHandle(0x1234_5678_9ABC),
             _ => Reply::Status(NtStatus::SUCCESS),
         })
     }

@@ -2,10 +2,12 @@
 //! half-done calls.
 
 use super::*;
+use dxg::wire::{DestroyAllocationCommand, ShareObjectWithHostCommand};
 use userlib::abi::flags::D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE;
 use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
+use zerocopy::FromZeros;
 
 /// The automatic reply's shared handle.
 const SHARED: u32 = 0x4000_0040;
@@ -208,10 +210,14 @@ fn open_resource_with_the_wrong_count_or_a_read_only_array_is_closed_again() {
         let sent = environment.sent();
         assert_eq!(sent.len(), 2, "{sent:?}");
         let Request::DestroyAllocation {
-            device,
-            resource,
+            command:
+                DestroyAllocationCommand {
+                    device,
+                    resource,
+                    flags,
+                    ..
+                },
             ref allocations,
-            flags,
         } = sent[1]
         else {
             panic!("{sent:?}")
@@ -372,10 +378,11 @@ fn share_object_with_host_writes_the_token() {
     );
     assert_eq!(
         environment.sent(),
-        vec![Request::ShareObjectWithHost {
+        vec![Request::ShareObjectWithHost(ShareObjectWithHostCommand {
             device: D3dkmtHandle(0x500),
             object: D3dkmtHandle(0x600),
-        }]
+            ..FromZeros::new_zeroed()
+        })]
     );
     assert_eq!(share.hVailNtHandle, 0x1234_5678_9ABC);
     // A failure leaves the output alone.

@@ -3,7 +3,8 @@
 //! (`dxgkio_create_allocation`, microsoft/WSL2-Linux-Kernel `drivers/hv/dxgkrnl/ioctl.c`).
 
 use super::*;
-use dxg::core::{AllocationRequest, GdiSurfaceData};
+use dxg::core::AllocationRequest;
+use dxg::wire::GetStandardAllocationDriverDataCommand;
 use userlib::abi::flags::{
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM as EXISTING_SYSMEM,
     D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION as STANDARD,
@@ -13,6 +14,7 @@ use userlib::abi::flags::{
 use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
+use zerocopy::FromZeros;
 
 const INFO: u64 = USER_BASE;
 const STANDARD_STRUCT: u64 = USER_BASE + 0x1000;
@@ -55,18 +57,19 @@ fn create(
 fn driver_data_request(sizes: (u32, u32)) -> Request {
     Request::GetStandardAllocationDriverData {
         device: device(),
-        allocation_type: 4,
-        surface: GdiSurfaceData {
+        command: GetStandardAllocationDriverDataCommand {
+            allocation_type: 4,
+            private_driver_data_size: sizes.0,
+            private_driver_resource_size: sizes.1,
+            physical_adapter_index: 0,
             width: HEAP_SIZE as u32,
             height: 1,
             format: 0,
             surface_type: 7,
             flags: 0,
             pitch: 0,
+            ..FromZeros::new_zeroed()
         },
-        physical_adapter_index: 0,
-        allocation_data_size: sizes.0,
-        resource_data_size: sizes.1,
     }
 }
 

@@ -2,10 +2,12 @@
 //! removal on Unlock2, destroy and exit.
 
 use super::*;
+use dxg::wire::{CreatePagingQueueCommand, DestroyAllocationCommand};
 use userlib::abi::flags::*;
 use userlib::abi::status::*;
 use userlib::abi::*;
 use userlib::sys::SyscallNumber as N;
+use zerocopy::FromZeros;
 
 /// Creates one allocation of `size` bytes on `device`; returns its handle.
 fn create_allocation(
@@ -190,10 +192,11 @@ fn paging_queue_fences_are_mapped_read_only_until_the_queue_is_destroyed() {
     );
     assert_eq!(
         environment.last(),
-        Request::CreatePagingQueue {
+        Request::CreatePagingQueue(CreatePagingQueueCommand {
             device: D3dkmtHandle(device),
-            priority: -1
-        }
+            priority: -1,
+            ..FromZeros::new_zeroed()
+        })
     );
     let [map] = environment.maps[..] else {
         panic!()
@@ -338,10 +341,13 @@ fn destroying_allocations_and_devices_unmaps_their_views() {
     assert_eq!(
         environment.last(),
         Request::DestroyAllocation {
-            device: D3dkmtHandle(device),
-            resource: D3dkmtHandle::NULL,
-            allocations: vec![D3dkmtHandle(first)],
-            flags: 0
+            command: DestroyAllocationCommand {
+                device: D3dkmtHandle(device),
+                resource: D3dkmtHandle::NULL,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
+            allocations: vec![D3dkmtHandle(first)]
         }
     );
 

@@ -7,11 +7,13 @@
 //! mapping survives `exit`.
 #![no_main]
 
+use zerocopy::FromZeros;
+use dxg::wire::{CreatePagingQueueCommand};
 use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 use dxg::core::{AdapterEntry, CreatedAllocation};
-use dxg::wire::{D3dkmtHandle, Luid};
+use dxg::wire::{D3dkmtHandle, Luid, QueryVideoMemoryInfoReply};
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use userlib::sys::D3DKMT_CALLS;
@@ -107,7 +109,7 @@ impl FuzzEnvironment<'_> {
                 Reply::AdapterInfo(self.input.get_mut().bytes(data.len().min(64)))
             }
             Request::CreateDevice { .. } => Reply::Device(self.handle()),
-            Request::CreatePagingQueue { .. } => Reply::PagingQueue {
+            Request::CreatePagingQueue(..) => Reply::PagingQueue {
                 paging_queue: self.handle(),
                 sync_object: self.handle(),
                 fence_address: self.input.get_mut().u64() & !0xF,
@@ -182,23 +184,23 @@ impl FuzzEnvironment<'_> {
                         .collect(),
                 }
             }
-            Request::ShareObjectWithHost { .. } => Reply::VailNtHandle(self.input.get_mut().u64()),
+            Request::ShareObjectWithHost(..) => Reply::VailNtHandle(self.input.get_mut().u64()),
             Request::WaitFromCpu { .. } => Reply::WaitCompleted,
-            Request::QueryVideoMemoryInfo { .. } => Reply::VideoMemory {
+            Request::QueryVideoMemoryInfo(..) => Reply::VideoMemory(QueryVideoMemoryInfoReply {
                 budget: 1,
                 current_usage: 2,
                 current_reservation: 3,
                 available_for_reservation: 4,
-            },
-            Request::GetDeviceState { state_type, .. } => Reply::DeviceState {
-                state_type: *state_type,
+            }),
+            Request::GetDeviceState(command) => Reply::DeviceState {
+                state_type: command.state_type,
                 state: self.input.get_mut().u32(),
             },
             Request::Escape { data, .. } => {
                 let length = data.len() + usize::from(self.input.get_mut().byte() % 3);
                 Reply::Escape(self.input.get_mut().bytes(length.saturating_sub(1)))
             }
-            Request::ReserveGpuVirtualAddress { .. } | Request::MapGpuVirtualAddress { .. } => {
+            Request::ReserveGpuVirtualAddress { .. } | Request::MapGpuVirtualAddress(..) => {
                 Reply::GpuVirtualAddress {
                     status: NtStatus(self.input.get_mut().u32() as i32 & 0x103),
                     virtual_address: self.input.get_mut().u64(),
@@ -215,7 +217,7 @@ impl FuzzEnvironment<'_> {
                     self.input.get_mut().bytes(length.saturating_sub(1))
                 },
             },
-            Request::GetContextSchedulingPriority { .. } => {
+            Request::GetContextSchedulingPriority(..) => {
                 Reply::SchedulingPriority(self.input.get_mut().u32() as i32)
             }
             Request::GetAllocationPriority { allocations, .. } => {
@@ -229,11 +231,11 @@ impl FuzzEnvironment<'_> {
                 paging_fence_value: self.input.get_mut().u64(),
                 results: self.values(handles.len()),
             },
-            Request::UpdateAllocationProperty { .. } => Reply::PagingFence {
+            Request::UpdateAllocationProperty(..) => Reply::PagingFence {
                 status: NtStatus(self.input.get_mut().u32() as i32 & 0x103),
                 paging_fence_value: self.input.get_mut().u64(),
             },
-            Request::QueryClockCalibration { .. } => Reply::ClockCalibration {
+            Request::QueryClockCalibration(..) => Reply::ClockCalibration {
                 gpu_frequency: self.input.get_mut().u64(),
                 gpu_clock_counter: self.input.get_mut().u64(),
                 cpu_clock_counter: self.input.get_mut().u64(),
@@ -266,10 +268,7 @@ impl FuzzEnvironment<'_> {
                 device: D3dkmtHandle::NULL,
                 allocation: D3dkmtHandle::NULL,
             },
-            3 => Request::CreatePagingQueue {
-                device: D3dkmtHandle::NULL,
-                priority: 0,
-            },
+            3 => Request::CreatePagingQueue(CreatePagingQueueCommand { device: D3dkmtHandle::NULL, priority: 0, ..FromZeros::new_zeroed() }),
             4 => Request::CreateContext {
                 device: D3dkmtHandle::NULL,
                 node_ordinal: 0,

@@ -5,6 +5,7 @@
 //! a paging queue, a shared monitored fence and two shared handles up. Must never panic.
 #![no_main]
 
+use zerocopy::FromZeros;
 use dxg::core::*;
 use dxg::wire::*;
 use libfuzzer_sys::fuzz_target;
@@ -86,7 +87,7 @@ fn ready_driver() -> (Driver, D3dkmtHandle, D3dkmtHandle) {
     reply[32..40].copy_from_slice(&0x2000u64.to_le_bytes());
     answer(&mut driver, &reply);
     // Paging queue 0x140 with fence 0x180.
-    driver.submit(ProcessId(1), Request::CreatePagingQueue { device, priority: 0 });
+    driver.submit(ProcessId(1), Request::CreatePagingQueue(CreatePagingQueueCommand { device, priority: 0, ..FromZeros::new_zeroed() }));
     let mut reply = vec![0u8; 24];
     reply[0..4].copy_from_slice(&0x140u32.to_le_bytes());
     reply[4..8].copy_from_slice(&0x180u32.to_le_bytes());
@@ -122,7 +123,7 @@ fn request(selector: u8, adapter: D3dkmtHandle, device: D3dkmtHandle) -> Request
     match selector % 40 {
         0 => Request::QueryAdapterInfo { adapter, query_type: 57, data: vec![0; 8] },
         1 => Request::CreateDevice { adapter, flags: 0 },
-        2 => Request::CreatePagingQueue { device, priority: 0 },
+        2 => Request::CreatePagingQueue(CreatePagingQueueCommand { device, priority: 0, ..FromZeros::new_zeroed() }),
         3 => Request::CreateContext { device, node_ordinal: 0, engine_affinity: 0, flags: 0, client_hint: 0, private_data: vec![1, 2, 3] },
         4 => Request::CreateAllocation {
             device,
@@ -134,45 +135,49 @@ fn request(selector: u8, adapter: D3dkmtHandle, device: D3dkmtHandle) -> Request
         },
         5 => Request::CreateSyncObject { device, kind: SyncObjectKind::MonitoredFence { initial_value: 0, engine_affinity: 0 }, flags: 0 },
         6 => Request::WaitFromCpu { device, objects: vec![fence], values: vec![1], wait_any: false },
-        7 => Request::GetDeviceState { device, state_type: 2 },
-        8 => Request::QueryVideoMemoryInfo { adapter, segment_group: 0 },
-        9 => Request::Escape { adapter, device, context: D3dkmtHandle::NULL, escape_type: 0, flags: 0, data: vec![0; 16] },
+        7 => Request::GetDeviceState(GetDeviceStateCommand { device, state_type: 2, ..FromZeros::new_zeroed() }),
+        8 => Request::QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand { adapter, memory_segment_group: 0, ..FromZeros::new_zeroed() }),
+        9 => Request::Escape { command: EscapeCommand { adapter, device, context: D3dkmtHandle::NULL, escape_type: 0, flags: 0, ..FromZeros::new_zeroed() }, data: vec![0; 16] },
         10 => Request::DestroyProcess,
         11 => Request::DestroyDevice { device },
-        12 => Request::ReserveGpuVirtualAddress { adapter, paging_queue: D3dkmtHandle::NULL, base_address: 0, minimum_address: 0, maximum_address: 0, size: 0x1000, reservation_type: 0, driver_protection: 0 },
-        13 => Request::MapGpuVirtualAddress { paging_queue, allocation, base_address: 0, minimum_address: 0, maximum_address: 0, offset_in_pages: 0, size_in_pages: 1, protection: 0, driver_protection: 0 },
-        14 => Request::FreeGpuVirtualAddress { adapter, base_address: 0x1000, size: 0x1000 },
-        15 => Request::UpdateGpuVirtualAddress { device, context, fence_object: D3dkmtHandle::NULL, fence_value: 0, flags: 0, operations: vec![GpuVirtualAddressOperation::Unmap { base_address: 0x1000, size: 0x1000, protection: 0 }] },
-        16 => Request::CreateHwQueue { context, flags: 0, private_data: vec![7; 5] },
-        17 => Request::SetContextSchedulingPriority { context, priority: 1, in_process: true },
-        18 => Request::GetContextSchedulingPriority { context, in_process: false },
+        12 => Request::ReserveGpuVirtualAddress { paging_queue: D3dkmtHandle::NULL, command: ReserveGpuVirtualAddressCommand { adapter, base_address: 0, minimum_address: 0, maximum_address: 0, size: 0x1000, reservation_type: 0, driver_protection: 0, ..FromZeros::new_zeroed() } },
+        13 => Request::MapGpuVirtualAddress(MapGpuVirtualAddressCommand { paging_queue, allocation, base_address: 0, minimum_address: 0, maximum_address: 0, offset_in_pages: 0, size_in_pages: 1, protection: 0, driver_protection: 0, ..FromZeros::new_zeroed() }),
+        14 => Request::FreeGpuVirtualAddress(FreeGpuVirtualAddressCommand { adapter, base_address: 0x1000, size: 0x1000, ..FromZeros::new_zeroed() }),
+        15 => Request::UpdateGpuVirtualAddress { command: UpdateGpuVirtualAddressCommand { device, context, fence_object: D3dkmtHandle::NULL, fence_value: 0, flags: 0, ..FromZeros::new_zeroed() }, operations: vec![GpuVirtualAddressOperation::Unmap { base_address: 0x1000, size: 0x1000, protection: 0 }] },
+        16 => Request::CreateHwQueue { command: CreateHwQueueCommand { context, flags: 0, ..FromZeros::new_zeroed() }, private_data: vec![7; 5] },
+        17 => Request::SetContextSchedulingPriority(SetContextSchedulingPriorityCommand { context, priority: 1, in_process: 1, ..FromZeros::new_zeroed() }),
+        18 => Request::GetContextSchedulingPriority(GetContextSchedulingPriorityCommand { context, in_process: 0, ..FromZeros::new_zeroed() }),
         19 => Request::SetAllocationPriority { device, resource: D3dkmtHandle::NULL, allocations: vec![allocation], priorities: vec![1] },
         20 => Request::GetAllocationPriority { device, resource: D3dkmtHandle::NULL, allocations: vec![allocation, allocation] },
-        21 => Request::QueryAllocationResidency { device, resource: D3dkmtHandle(0x1C0), allocations: vec![] },
-        22 => Request::OfferAllocations { device, handles: vec![allocation], resources: false, priority: 1, flags: 0 },
-        23 => Request::ReclaimAllocations { device, paging_queue, handles: vec![allocation], resources: false, write_results: true },
-        24 => Request::UpdateAllocationProperty { paging_queue, allocation, supported_segment_set: 1, preferred_segment: 0, flags: 0, property_mask: 1 },
-        25 => Request::InvalidateCache { device, allocation, offset: 0, length: 16 },
-        26 => Request::MarkDeviceAsError { device, reason: 0x8000_0000 },
+        21 => Request::QueryAllocationResidency { command: QueryAllocationResidencyCommand { device, resource: D3dkmtHandle(0x1C0), ..FromZeros::new_zeroed() }, allocations: vec![] },
+        22 => Request::OfferAllocations { command: OfferAllocationsCommand { device, resources: 0, priority: 1, flags: 0, ..FromZeros::new_zeroed() }, handles: vec![allocation] },
+        23 => Request::ReclaimAllocations { command: ReclaimAllocationsCommand { device, paging_queue, resources: 0, write_results: 1, ..FromZeros::new_zeroed() }, handles: vec![allocation] },
+        24 => Request::UpdateAllocationProperty(UpdateAllocationPropertyCommand { paging_queue, allocation, supported_segment_set: 1, preferred_segment: 0, flags: 0, property_mask: 1, ..FromZeros::new_zeroed() }),
+        25 => Request::InvalidateCache(InvalidateCacheCommand { device, allocation, offset: 0, length: 16, ..FromZeros::new_zeroed() }),
+        26 => Request::MarkDeviceAsError(MarkDeviceAsErrorCommand { device, reason: 0x8000_0000, ..FromZeros::new_zeroed() }),
         27 => Request::FlushHeapTransitions { adapter },
-        28 => Request::QueryClockCalibration { adapter, node_ordinal: 0, physical_adapter_index: 0 },
-        29 => Request::ChangeVideoMemoryReservation { adapter, segment_group: 0, reservation: 0x1000, physical_adapter_index: 0 },
+        28 => Request::QueryClockCalibration(QueryClockCalibrationCommand { adapter, node_ordinal: 0, physical_adapter_index: 0, ..FromZeros::new_zeroed() }),
+        29 => Request::ChangeVideoMemoryReservation(ChangeVideoMemoryReservationCommand { adapter, memory_segment_group: 0, reservation: 0x1000, physical_adapter_index: 0, ..FromZeros::new_zeroed() }),
         30 => Request::QueryStatistics { adapter, statistics_type: 0, query_id: 0, process: None },
         31 => Request::IsFeatureEnabled { adapter, feature_id: 0 },
         32 => Request::CreateNtSharedObject { object: D3dkmtHandle(0x1C0) },
         33 => Request::DestroyNtSharedObject { shared_handle: D3dkmtHandle(0x900) },
         34 => Request::OpenResource { device, shared_handle: D3dkmtHandle(0x900) },
         35 => Request::OpenSyncObject { device, shared_handle: D3dkmtHandle(0x940), flags: 3, engine_affinity: 0 },
-        36 => Request::ShareObjectWithHost { device, object: allocation },
+        36 => Request::ShareObjectWithHost(ShareObjectWithHostCommand { device, object: allocation, ..FromZeros::new_zeroed() }),
         37 => Request::GetStandardAllocationDriverData {
             device,
-            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
-            surface: GdiSurfaceData { width: 0x2000, height: 1, format: 0, surface_type: 7, flags: 0, pitch: 0 },
-            physical_adapter_index: 0,
-            allocation_data_size: u32::from(selector & 1) * 8,
-            resource_data_size: u32::from(selector & 2) * 4,
+            command: GetStandardAllocationDriverDataCommand {
+                allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
+                private_driver_data_size: u32::from(selector & 1) * 8,
+                private_driver_resource_size: u32::from(selector & 2) * 4,
+                width: 0x2000,
+                height: 1,
+                surface_type: 7,
+                ..FromZeros::new_zeroed()
+            },
         },
-        38 => Request::SetExistingSysmemStore { device, allocation, gpadl: 3 },
+        38 => Request::SetExistingSysmemStore(SetExistingSysmemStoreCommand { device, allocation, gpadl: 3, ..FromZeros::new_zeroed() }),
         _ => Request::SetExistingSysmemPages { device, allocation, page_frames: vec![1, 2] },
     }
 }

@@ -233,7 +233,6 @@ impl Driver {
         let bytes = command.as_bytes().to_vec();
         self.send_raw(
             ChannelId::Global,
-            None,
             Luid::default(),
             bytes,
             Pending::new(Expect::SetIoSpace, None),
@@ -359,7 +358,6 @@ impl Driver {
             // CLOSEADAPTER always goes on the vGPU channel; the channel is closed when it completes.
             self.send_raw(
                 channel,
-                None,
                 luid,
                 bytes,
                 Pending::new(Expect::CloseAdapter(id), None),
@@ -482,7 +480,6 @@ impl Driver {
         };
         self.send_raw(
             channel,
-            Some(id),
             luid,
             bytes,
             Pending::new(Expect::OpenAdapter(id), Some(id)),
@@ -523,7 +520,6 @@ impl Driver {
                 };
                 self.send_raw(
                     channel,
-                    Some(id),
                     luid,
                     bytes,
                     Pending::new(Expect::InternalInfo(id), Some(id)),

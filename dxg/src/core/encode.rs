@@ -157,7 +157,6 @@ impl Driver {
     pub(super) fn send_raw(
         &mut self,
         channel: ChannelId,
-        adapter: Option<AdapterId>,
         vgpu_luid: Luid,
         command: Vec<u8>,
         mut pending: Pending,
@@ -169,7 +168,6 @@ impl Driver {
         } else {
             command
         };
-        let _ = adapter;
         if asynchronous {
             let offset = if self.has_extension_header() {
                 ExtensionHeader::SIZE + 12
@@ -221,7 +219,7 @@ impl Driver {
         };
         let asynchronous = may_be_async && self.async_messaging();
         let ticket = pending.ticket;
-        self.send_raw(channel, Some(adapter), luid, command, pending, asynchronous);
+        self.send_raw(channel, luid, command, pending, asynchronous);
         if asynchronous && let Some(ticket) = ticket {
             self.complete(ticket, Ok(Reply::Status(NtStatus::SUCCESS)));
         }
@@ -260,6 +258,20 @@ impl Driver {
                 self.send_global_request(pid, ticket, Some(adapter), expect, bytes)
             }
         }
+    }
+
+    /// [`Self::send`] for a command a request carries whole: its header is replaced by one for
+    /// `pid`'s host process (the caller's header is not sent), its other fields go as they are.
+    pub(super) fn send_carried<C: Command>(
+        &mut self,
+        pid: ProcessId,
+        ticket: Ticket,
+        adapter: AdapterId,
+        expect: Expect,
+        command: C,
+    ) {
+        let command = command.stamped(self.host_process(pid));
+        self.send(pid, ticket, adapter, expect, &command);
     }
 
     /// [`Self::send_request`] for a command that may go asynchronously (submissions, signals
@@ -313,7 +325,7 @@ impl Driver {
             .and_then(|id| self.adapters.get(id.0))
             .map(|entry| entry.vgpu_luid)
             .unwrap_or_default();
-        self.send_raw(ChannelId::Global, adapter, luid, command, pending, false);
+        self.send_raw(ChannelId::Global, luid, command, pending, false);
     }
 
     /// A zeroed command `T` whose header carries its code (from the command table) and the host
@@ -443,17 +455,13 @@ impl Driver {
                 };
                 self.send_request(pid, ticket, id, expect, bytes);
             }
-            Request::QueryVideoMemoryInfo {
-                adapter,
-                segment_group,
-            } => {
-                let id = self.adapter_of(pid, adapter)?;
-                let mut command: QueryVideoMemoryInfoCommand = self.command(pid);
+            Request::QueryVideoMemoryInfo(mut command) => {
+                let id = self.adapter_of(pid, command.adapter)?;
                 command.adapter = self.host_adapter(id)?;
-                command.memory_segment_group = segment_group;
-                self.send(pid, ticket, id, Expect::VideoMemory, &command);
+                self.send_carried(pid, ticket, id, Expect::VideoMemory, command);
             }
-            Request::GetDeviceState { device, state_type } => {
+            Request::GetDeviceState(command) => {
+                let (device, state_type) = (command.device, command.state_type);
                 let entry = self.object(pid, device, &[Device])?;
                 if state_type == DEVICE_STATE_EXECUTION
                     && let Some((counter, state)) = entry.cached_execution_state
@@ -462,29 +470,15 @@ impl Driver {
                     self.complete(ticket, Ok(Reply::DeviceState { state_type, state }));
                     return Ok(());
                 }
-                let mut command: GetDeviceStateCommand = self.command(pid);
-                command.device = device;
-                command.state_type = state_type;
                 let expect = Expect::DeviceState { device };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_carried(pid, ticket, entry.adapter, expect, command);
             }
-            Request::Escape {
-                adapter,
-                device,
-                context,
-                escape_type,
-                flags,
-                data,
-            } => {
-                let id = self.adapter_of(pid, adapter)?;
+            Request::Escape { mut command, data } => {
+                let id = self.adapter_of(pid, command.adapter)?;
                 check_count(data.len(), 0, MAX_PACKET_SIZE)?;
-                let mut command: EscapeCommand = self.command(pid);
                 command.adapter = self.host_adapter(id)?;
-                command.device = device;
-                command.escape_type = escape_type;
-                command.flags = flags;
                 command.private_data_size = data.len() as u32;
-                command.context = context;
+                let command = command.stamped(self.host_process(pid));
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
                 self.send_request(pid, ticket, id, Expect::Escape { size: data.len() }, bytes);
             }

@@ -7,9 +7,10 @@
 //! OBJECT_TYPE_MISMATCH), objects named together must live on the same adapter, and counts stay
 //! within the §2.9 limits and the 128 KiB packet size.
 
+use super::Ticket;
 use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
 use super::replies::Expect;
-use super::{Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request, Ticket};
+use super::{AdapterId, Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request};
 use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
@@ -108,6 +109,20 @@ impl Driver {
         Ok(allocations.len().max(1))
     }
 
+    /// Checks the 1 … 10240 handles of an offer or reclaim: allocations, or resources when
+    /// `resources` is non-zero, all on `adapter`.
+    fn allocations_or_resources(
+        &self,
+        pid: ProcessId,
+        handles: &[D3dkmtHandle],
+        resources: u8,
+        adapter: AdapterId,
+    ) -> Result<(), NtStatus> {
+        check_count(handles.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
+        let kind = if resources != 0 { Resource } else { Allocation };
+        self.objects_on(pid, handles, &[kind], adapter)
+    }
+
     /// Starts a GPU virtual-address request (reserve, map, free, update).
     pub(super) fn start_virtual_address_request(
         &mut self,
@@ -117,18 +132,12 @@ impl Driver {
     ) -> Result<(), NtStatus> {
         match request {
             Request::ReserveGpuVirtualAddress {
-                adapter,
                 paging_queue,
-                base_address,
-                minimum_address,
-                maximum_address,
-                size,
-                reservation_type,
-                driver_protection,
+                mut command,
             } => {
-                let (id, target) = match (adapter.is_null(), paging_queue.is_null()) {
+                let (id, target) = match (command.adapter.is_null(), paging_queue.is_null()) {
                     (false, true) => {
-                        let id = self.adapter_of(pid, adapter)?;
+                        let id = self.adapter_of(pid, command.adapter)?;
                         (id, self.host_adapter(id)?)
                     }
                     (true, false) => {
@@ -137,73 +146,26 @@ impl Driver {
                     }
                     _ => return Err(NtStatus::INVALID_PARAMETER),
                 };
-                let mut command: ReserveGpuVirtualAddressCommand = self.command(pid);
                 command.adapter = target;
-                command.base_address = base_address;
-                command.minimum_address = minimum_address;
-                command.maximum_address = maximum_address;
-                command.size = size;
-                command.reservation_type = reservation_type;
-                command.driver_protection = driver_protection;
-                self.send(
-                    pid,
-                    ticket,
-                    id,
-                    Expect::GpuVirtualAddress { map: false },
-                    &command,
-                );
+                let expect = Expect::GpuVirtualAddress { map: false };
+                self.send_carried(pid, ticket, id, expect, command);
             }
-            Request::MapGpuVirtualAddress {
-                paging_queue,
-                allocation,
-                base_address,
-                minimum_address,
-                maximum_address,
-                offset_in_pages,
-                size_in_pages,
-                protection,
-                driver_protection,
-            } => {
-                let queue = self.object(pid, paging_queue, &[PagingQueue])?;
-                self.object_on(pid, allocation, &[Allocation], queue.adapter)?;
-                let mut command: MapGpuVirtualAddressCommand = self.command(pid);
-                command.paging_queue = paging_queue;
-                command.base_address = base_address;
-                command.minimum_address = minimum_address;
-                command.maximum_address = maximum_address;
-                command.allocation = allocation;
-                command.offset_in_pages = offset_in_pages;
-                command.size_in_pages = size_in_pages;
-                command.protection = protection;
-                command.driver_protection = driver_protection;
-                self.send(
-                    pid,
-                    ticket,
-                    queue.adapter,
-                    Expect::GpuVirtualAddress { map: true },
-                    &command,
-                );
+            Request::MapGpuVirtualAddress(command) => {
+                let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
+                self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
+                let expect = Expect::GpuVirtualAddress { map: true };
+                self.send_carried(pid, ticket, queue.adapter, expect, command);
             }
-            Request::FreeGpuVirtualAddress {
-                adapter,
-                base_address,
-                size,
-            } => {
-                let id = self.adapter_of(pid, adapter)?;
-                let mut command: FreeGpuVirtualAddressCommand = self.command(pid);
+            Request::FreeGpuVirtualAddress(mut command) => {
+                let id = self.adapter_of(pid, command.adapter)?;
                 command.adapter = self.host_adapter(id)?;
-                command.base_address = base_address;
-                command.size = size;
-                self.send(pid, ticket, id, Expect::Status, &command);
+                self.send_carried(pid, ticket, id, Expect::Status, command);
             }
             Request::UpdateGpuVirtualAddress {
-                device,
-                context,
-                fence_object,
-                fence_value,
-                flags,
+                mut command,
                 operations,
             } => {
+                let (device, context) = (command.device, command.context);
                 let device_entry = self.object(pid, device, &[Device])?;
                 let adapter = device_entry.adapter;
                 check_count(operations.len(), 1, max_update_operations())?;
@@ -211,8 +173,9 @@ impl Driver {
                 if context_entry.device != device {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                if !fence_object.is_null() {
-                    self.object_on(pid, fence_object, &[SyncObject, MonitoredFence], adapter)?;
+                if !command.fence_object.is_null() {
+                    let kinds = [SyncObject, MonitoredFence];
+                    self.object_on(pid, command.fence_object, &kinds, adapter)?;
                 }
                 // At most `max_update_operations()` operations (checked above): no saturation.
                 let mut tail = Vec::with_capacity(operations.len().saturating_mul(64));
@@ -224,13 +187,8 @@ impl Driver {
                     }
                     tail.extend_from_slice(encode_operation(operation).as_bytes());
                 }
-                let mut command: UpdateGpuVirtualAddressCommand = self.command(pid);
-                command.fence_value = fence_value;
-                command.device = device;
-                command.context = context;
-                command.fence_object = fence_object;
                 command.num_operations = operations.len() as u32;
-                command.flags = flags;
+                let command = command.stamped(self.host_process(pid));
                 let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
                 check_packet(&bytes)?;
                 self.send_request(pid, ticket, adapter, Expect::Status, bytes);
@@ -307,44 +265,28 @@ impl Driver {
                 );
             }
             Request::QueryAllocationResidency {
-                device,
-                resource,
+                mut command,
                 allocations,
             } => {
-                let entry = self.object(pid, device, &[Device])?;
+                let entry = self.object(pid, command.device, &[Device])?;
+                let resource = command.resource;
                 let results = self.resource_or_allocations(pid, &entry, resource, &allocations)?;
-                let mut command: QueryAllocationResidencyCommand = self.command(pid);
-                command.device = device;
-                command.resource = resource;
                 command.allocation_count = allocations.len() as u32;
-                let bytes =
-                    build_message(None, command.as_bytes(), &[&handle_bytes(&allocations)], 0);
+                let command = command.stamped(self.host_process(pid));
+                let tail = handle_bytes(&allocations);
+                let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
                 check_packet(&bytes)?;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Residency { count: results },
-                    bytes,
-                );
+                let expect = Expect::Residency { count: results };
+                self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::OfferAllocations {
-                device,
+                mut command,
                 handles,
-                resources,
-                priority,
-                flags,
             } => {
-                let entry = self.object(pid, device, &[Device])?;
-                check_count(handles.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
-                let kind = if resources { Resource } else { Allocation };
-                self.objects_on(pid, &handles, &[kind], entry.adapter)?;
-                let mut command: OfferAllocationsCommand = self.command(pid);
-                command.device = device;
+                let entry = self.object(pid, command.device, &[Device])?;
+                self.allocations_or_resources(pid, &handles, command.resources, entry.adapter)?;
                 command.allocation_count = handles.len() as u32;
-                command.priority = priority;
-                command.flags = flags;
-                command.resources = u8::from(resources);
+                let command = command.stamped(self.host_process(pid));
                 let bytes = build_message(
                     None,
                     fixed_part(command.as_bytes(), OFFER_HANDLES_OFFSET)?,
@@ -355,38 +297,24 @@ impl Driver {
                 self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::ReclaimAllocations {
-                device,
-                paging_queue,
+                mut command,
                 handles,
-                resources,
-                write_results,
             } => {
-                let entry = self.object(pid, device, &[Device])?;
-                self.object_on(pid, paging_queue, &[PagingQueue], entry.adapter)?;
-                check_count(handles.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
-                let kind = if resources { Resource } else { Allocation };
-                self.objects_on(pid, &handles, &[kind], entry.adapter)?;
-                let mut command: ReclaimAllocationsCommand = self.command(pid);
-                command.device = device;
-                command.paging_queue = paging_queue;
+                let entry = self.object(pid, command.device, &[Device])?;
+                self.object_on(pid, command.paging_queue, &[PagingQueue], entry.adapter)?;
+                self.allocations_or_resources(pid, &handles, command.resources, entry.adapter)?;
                 command.allocation_count = handles.len() as u32;
-                command.resources = u8::from(resources);
-                command.write_results = u8::from(write_results);
-                let bytes = build_message(
-                    None,
-                    command.as_bytes(),
-                    &[&handle_bytes(&handles)],
-                    RECLAIM_SLACK,
-                );
+                let command = command.stamped(self.host_process(pid));
+                let tail = handle_bytes(&handles);
+                let bytes = build_message(None, command.as_bytes(), &[&tail], RECLAIM_SLACK);
                 check_packet(&bytes)?;
-                let results = if write_results { handles.len() } else { 0 };
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Reclaim { results },
-                    bytes,
-                );
+                let results = if command.write_results != 0 {
+                    handles.len()
+                } else {
+                    0
+                };
+                let expect = Expect::Reclaim { results };
+                self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             other => return self.start_memory_property_request(pid, ticket, other),
         }
@@ -401,53 +329,21 @@ impl Driver {
         request: Request,
     ) -> Result<(), NtStatus> {
         match request {
-            Request::UpdateAllocationProperty {
-                paging_queue,
-                allocation,
-                supported_segment_set,
-                preferred_segment,
-                flags,
-                property_mask,
-            } => {
-                let queue = self.object(pid, paging_queue, &[PagingQueue])?;
-                self.object_on(pid, allocation, &[Allocation], queue.adapter)?;
-                let mut command: UpdateAllocationPropertyCommand = self.command(pid);
-                command.paging_queue = paging_queue;
-                command.allocation = allocation;
-                command.supported_segment_set = supported_segment_set;
-                command.preferred_segment = preferred_segment;
-                command.flags = flags;
-                command.property_mask = property_mask;
-                self.send(pid, ticket, queue.adapter, Expect::PagingFence, &command);
+            Request::UpdateAllocationProperty(command) => {
+                let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
+                self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
+                self.send_carried(pid, ticket, queue.adapter, Expect::PagingFence, command);
             }
-            Request::InvalidateCache {
-                device,
-                allocation,
-                offset,
-                length,
-            } => {
-                let entry = self.object(pid, device, &[Device])?;
-                self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
-                let mut command: InvalidateCacheCommand = self.command(pid);
-                command.device = device;
-                command.allocation = allocation;
-                command.offset = offset;
-                command.length = length;
-                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
+            Request::InvalidateCache(command) => {
+                let entry = self.object(pid, command.device, &[Device])?;
+                self.object_on(pid, command.allocation, &[Allocation], entry.adapter)?;
+                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
             }
-            Request::ChangeVideoMemoryReservation {
-                adapter,
-                segment_group,
-                reservation,
-                physical_adapter_index,
-            } => {
-                let id = self.adapter_of(pid, adapter)?;
-                let mut command: ChangeVideoMemoryReservationCommand = self.command(pid);
+            Request::ChangeVideoMemoryReservation(mut command) => {
+                let id = self.adapter_of(pid, command.adapter)?;
                 // Linux leaves the process and adapter fields of the arguments zero.
-                command.memory_segment_group = segment_group;
-                command.reservation = reservation;
-                command.physical_adapter_index = physical_adapter_index;
-                self.send(pid, ticket, id, Expect::Status, &command);
+                (command.process, command.adapter) = (0, D3dkmtHandle::NULL);
+                self.send_carried(pid, ticket, id, Expect::Status, command);
             }
             other => return self.start_sharing_request(pid, ticket, other),
         }

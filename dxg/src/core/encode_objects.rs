@@ -38,16 +38,14 @@ impl Driver {
                 let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
                 self.send_request(pid, ticket, entry.adapter, Expect::Status, command);
             }
-            Request::CreatePagingQueue { device, priority } => {
+            Request::CreatePagingQueue(command) => {
+                let device = command.device;
                 let entry = self.object(pid, device, &[Device])?;
-                let mut command: CreatePagingQueueCommand = self.command(pid);
-                command.device = device;
-                command.priority = priority;
                 let expect = Expect::PagingQueue {
                     adapter: entry.adapter,
                     device,
                 };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_carried(pid, ticket, entry.adapter, expect, command);
             }
             Request::DestroyPagingQueue { paging_queue } => {
                 let entry = self.object(pid, paging_queue, &[PagingQueue])?;
@@ -152,11 +150,10 @@ impl Driver {
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::DestroyAllocation {
-                device,
-                resource,
+                mut command,
                 allocations,
-                flags,
             } => {
+                let (device, resource) = (command.device, command.resource);
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(allocations.len(), 0, MAX_ALLOCATIONS_PER_CREATE)?;
                 if allocations.is_empty() == resource.is_null() {
@@ -168,11 +165,8 @@ impl Driver {
                 if !resource.is_null() {
                     self.object(pid, resource, &[Resource])?;
                 }
-                let mut command: DestroyAllocationCommand = self.command(pid);
-                command.device = device;
-                command.resource = resource;
                 command.allocation_count = allocations.len() as u32;
-                command.flags = flags;
+                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
                 let bytes =
                     build_message(None, command.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK);
@@ -184,36 +178,30 @@ impl Driver {
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::MakeResident {
-                paging_queue,
+                mut command,
                 allocations,
-                flags,
             } => {
-                let entry = self.object(pid, paging_queue, &[PagingQueue])?;
+                let entry = self.object(pid, command.paging_queue, &[PagingQueue])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
-                let mut command: MakeResidentCommand = self.command(pid);
-                command.paging_queue = paging_queue;
-                command.flags = flags;
                 command.allocation_count = allocations.len() as u32;
+                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
                 self.send_request(pid, ticket, entry.adapter, Expect::MakeResident, bytes);
             }
             Request::Evict {
-                device,
+                mut command,
                 allocations,
-                flags,
             } => {
-                let entry = self.object(pid, device, &[Device])?;
+                let entry = self.object(pid, command.device, &[Device])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
                 // EVICT's reply carries no status (`dxgkvmb_command_evict_return`), so the host
                 // cannot refuse a handle that is not an allocation: checked here instead.
                 for allocation in &allocations {
                     self.object_on(pid, *allocation, &[Allocation], entry.adapter)?;
                 }
-                let mut command: EvictCommand = self.command(pid);
-                command.device = device;
-                command.flags = flags;
                 command.allocation_count = allocations.len() as u32;
+                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(
                     None,

@@ -24,15 +24,13 @@ impl Driver {
     ) -> Result<(), NtStatus> {
         match request {
             Request::CreateHwQueue {
-                context,
-                flags,
+                mut command,
                 private_data,
             } => {
+                let context = command.context;
                 let entry = self.object(pid, context, &[Context])?;
-                let mut command: CreateHwQueueCommand = self.command(pid);
-                command.context = context;
-                command.flags = flags;
                 command.private_data_size = private_data.len() as u32;
+                let command = command.stamped(self.host_process(pid));
                 let bytes = if private_data.is_empty() {
                     command.as_bytes().to_vec()
                 } else {
@@ -60,84 +58,44 @@ impl Driver {
                 self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::SubmitCommandToHwQueue {
-                hwqueue,
-                progress_fence_value,
-                command_buffer,
-                command_length,
+                mut command,
                 private_data,
                 primaries,
             } => {
-                let entry = self.object(pid, hwqueue, &[HwQueue])?;
+                let entry = self.object(pid, command.hwqueue, &[HwQueue])?;
                 // Linux bounds `num_primaries` only by the packet size
                 // (`dxgkio_submit_command_to_hwqueue`); so does `check_packet` below.
                 self.objects_on(pid, &primaries, &[Allocation], entry.adapter)?;
-                let mut command: SubmitCommandToHwQueueCommand = self.command(pid);
-                command.hwqueue = hwqueue;
-                command.progress_fence_id = progress_fence_value;
-                command.command_buffer = command_buffer;
-                command.command_length = command_length;
                 command.private_data_size = private_data.len() as u32;
                 command.num_primaries = primaries.len() as u32;
-                let bytes = build_message(
-                    None,
-                    command.as_bytes(),
-                    &[&super::encode::handle_bytes(&primaries), &private_data],
-                    0,
-                );
+                let command = command.stamped(self.host_process(pid));
+                let tail = [&super::encode::handle_bytes(&primaries), &private_data[..]];
+                let bytes = build_message(None, command.as_bytes(), &tail, 0);
                 check_packet(&bytes)?;
                 self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
-            Request::SetContextSchedulingPriority {
-                context,
-                priority,
-                in_process,
-            } => {
-                let entry = self.object(pid, context, &[Context])?;
-                let mut command: SetContextSchedulingPriorityCommand = self.command(pid);
-                command.context = context;
-                command.priority = priority;
-                command.in_process = u8::from(in_process);
-                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
+            Request::SetContextSchedulingPriority(command) => {
+                let entry = self.object(pid, command.context, &[Context])?;
+                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
             }
-            Request::GetContextSchedulingPriority {
-                context,
-                in_process,
-            } => {
-                let entry = self.object(pid, context, &[Context])?;
-                let mut command: GetContextSchedulingPriorityCommand = self.command(pid);
-                command.context = context;
-                command.in_process = u8::from(in_process);
-                self.send(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::SchedulingPriority,
-                    &command,
-                );
+            Request::GetContextSchedulingPriority(command) => {
+                let entry = self.object(pid, command.context, &[Context])?;
+                let expect = Expect::SchedulingPriority;
+                self.send_carried(pid, ticket, entry.adapter, expect, command);
             }
-            Request::MarkDeviceAsError { device, reason } => {
-                let entry = self.object(pid, device, &[Device])?;
-                let mut command: MarkDeviceAsErrorCommand = self.command(pid);
-                command.device = device;
-                command.reason = reason;
-                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
+            Request::MarkDeviceAsError(command) => {
+                let entry = self.object(pid, command.device, &[Device])?;
+                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
             }
             Request::FlushHeapTransitions { adapter } => {
                 let id = self.adapter_of(pid, adapter)?;
                 let header: CommandHeader = self.command_as(VgpuCommand::FlushHeapTransitions, pid);
                 self.send_request(pid, ticket, id, Expect::Status, header.as_bytes());
             }
-            Request::QueryClockCalibration {
-                adapter,
-                node_ordinal,
-                physical_adapter_index,
-            } => {
-                let id = self.adapter_of(pid, adapter)?;
-                let mut command: QueryClockCalibrationCommand = self.command(pid);
+            Request::QueryClockCalibration(mut command) => {
+                let id = self.adapter_of(pid, command.adapter)?;
                 command.adapter = self.host_adapter(id)?;
-                command.node_ordinal = node_ordinal;
-                command.physical_adapter_index = physical_adapter_index;
-                self.send(pid, ticket, id, Expect::ClockCalibration, &command);
+                self.send_carried(pid, ticket, id, Expect::ClockCalibration, command);
             }
             Request::QueryStatistics {
                 adapter,

@@ -216,18 +216,11 @@ impl Driver {
                     }),
                 );
             }
-            Request::ShareObjectWithHost { device, object } => {
-                let entry = self.object(pid, device, &[Device])?;
-                self.object_on(
-                    pid,
-                    object,
-                    &[Resource, Allocation, SyncObject, MonitoredFence],
-                    entry.adapter,
-                )?;
-                let mut command: ShareObjectWithHostCommand = self.command(pid);
-                command.device = device;
-                command.object = object;
-                self.send(pid, ticket, entry.adapter, Expect::VailHandle, &command);
+            Request::ShareObjectWithHost(command) => {
+                let entry = self.object(pid, command.device, &[Device])?;
+                let kinds = [Resource, Allocation, SyncObject, MonitoredFence];
+                self.object_on(pid, command.object, &kinds, entry.adapter)?;
+                self.send_carried(pid, ticket, entry.adapter, Expect::VailHandle, command);
             }
             other => return self.start_sysmem_request(pid, ticket, other),
         }
@@ -242,57 +235,34 @@ impl Driver {
         request: Request,
     ) -> Result<(), NtStatus> {
         match request {
-            Request::GetStandardAllocationDriverData {
-                device,
-                allocation_type,
-                surface,
-                physical_adapter_index,
-                allocation_data_size,
-                resource_data_size,
-            } => {
+            Request::GetStandardAllocationDriverData { device, command } => {
                 let entry = self.object(pid, device, &[Device])?;
-                if allocation_type != STANDARD_ALLOCATION_GDI_SURFACE {
+                if command.allocation_type != STANDARD_ALLOCATION_GDI_SURFACE {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
                 let limit = (MAX_PACKET_SIZE - GetStandardAllocationDriverDataReply::SIZE) as u64;
+                let (allocation_size, resource_size) = (
+                    command.private_driver_data_size,
+                    command.private_driver_resource_size,
+                );
                 // Two u32 values: their u64 sum cannot saturate.
-                let total =
-                    u64::from(allocation_data_size).saturating_add(u64::from(resource_data_size));
+                let total = u64::from(allocation_size).saturating_add(u64::from(resource_size));
                 if total > limit {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                let mut command: GetStandardAllocationDriverDataCommand = self.command(pid);
-                command.allocation_type = allocation_type;
-                command.private_driver_data_size = allocation_data_size;
-                command.private_driver_resource_size = resource_data_size;
-                command.physical_adapter_index = physical_adapter_index;
-                command.width = surface.width;
-                command.height = surface.height;
-                command.format = surface.format;
-                command.surface_type = surface.surface_type;
-                command.flags = surface.flags;
-                command.pitch = surface.pitch;
                 let expect = Expect::StandardAllocationData {
-                    allocation_size: allocation_data_size,
-                    resource_size: resource_data_size,
+                    allocation_size,
+                    resource_size,
                 };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_carried(pid, ticket, entry.adapter, expect, command);
             }
-            Request::SetExistingSysmemStore {
-                device,
-                allocation,
-                gpadl,
-            } => {
-                let entry = self.object(pid, device, &[Device])?;
-                self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
-                if gpadl == 0 {
+            Request::SetExistingSysmemStore(command) => {
+                let entry = self.object(pid, command.device, &[Device])?;
+                self.object_on(pid, command.allocation, &[Allocation], entry.adapter)?;
+                if command.gpadl == 0 {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                let mut command: SetExistingSysmemStoreCommand = self.command(pid);
-                command.device = device;
-                command.allocation = allocation;
-                command.gpadl = gpadl;
-                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
+                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
             }
             Request::SetExistingSysmemPages {
                 device,

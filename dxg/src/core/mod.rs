@@ -38,9 +38,7 @@ pub use bringup::{ConfigSpace, ConfigSpaceError, ProbeError};
 pub use encode_sharing::SYSMEM_PAGES_MESSAGE_BYTES;
 pub use process::{ObjectEntry, ObjectKind, Process, ProcessState};
 pub use request::Request;
-pub use request_parameters::{
-    AllocationRequest, GdiSurfaceData, GpuVirtualAddressOperation, SyncObjectKind,
-};
+pub use request_parameters::{AllocationRequest, GpuVirtualAddressOperation, SyncObjectKind};
 pub use request_reply::{AdapterEntry, CreatedAllocation, Reply};
 
 use crate::wire::{D3dkmtHandle, Guid, Luid, NtStatus, WireError};

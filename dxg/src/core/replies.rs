@@ -181,6 +181,30 @@ impl Driver {
         Ok(())
     }
 
+    /// Registers the objects a creating reply names (all or none). A fence page outside the IO
+    /// space (`fence`: its address and the reason to report, for an object that has one) or a
+    /// handle that cannot be registered destroys `created` on the host again
+    /// ([`Self::destroy_refused`]) and fails the request.
+    pub(super) fn register_created(
+        &mut self,
+        pending: &Pending,
+        created: D3dkmtHandle,
+        fence: Option<(u64, &'static str)>,
+        entries: &[ObjectEntry],
+    ) -> Result<(), NtStatus> {
+        let registered = match fence {
+            Some((address, reason)) if !self.is_io_space_page(address) => {
+                self.bad_reply(pending, reason);
+                Err(NtStatus::INVALID_PARAMETER)
+            }
+            _ => self.insert_objects(pending, entries),
+        };
+        if registered.is_err() {
+            self.destroy_refused(pending, created);
+        }
+        registered
+    }
+
     /// Handles a completion: the special replies here, every other one through the generic
     /// path (table minimum, [`Self::decode_reply`], one completion).
     fn on_reply(&mut self, pending: Pending, payload: &[u8]) {
@@ -393,24 +417,13 @@ impl Driver {
         device: D3dkmtHandle,
     ) -> Result<Reply, NtStatus> {
         let reply = fixed::<CreatePagingQueueReply>(payload)?;
-        let registered = if !self.is_io_space_page(reply.fence_storage_physical_address) {
-            self.bad_reply(pending, "paging queue fence address outside the IO space");
-            Err(NtStatus::INVALID_PARAMETER)
-        } else {
-            let queue =
-                ObjectEntry::simple(reply.paging_queue, ObjectKind::PagingQueue, adapter, device);
-            let fence = ObjectEntry::simple(
-                reply.sync_object,
-                ObjectKind::MonitoredFence,
-                adapter,
-                device,
-            );
-            self.insert_objects(pending, &[queue, fence])
-        };
-        if let Err(status) = registered {
-            self.destroy_refused(pending, reply.paging_queue);
-            return Err(status);
-        }
+        let queue =
+            ObjectEntry::simple(reply.paging_queue, ObjectKind::PagingQueue, adapter, device);
+        let fence_kind = ObjectKind::MonitoredFence;
+        let fence = ObjectEntry::simple(reply.sync_object, fence_kind, adapter, device);
+        let page = reply.fence_storage_physical_address;
+        let reason = "paging queue fence address outside the IO space";
+        self.register_created(pending, queue.handle, Some((page, reason)), &[queue, fence])?;
         Ok(Reply::PagingQueue {
             paging_queue: reply.paging_queue,
             sync_object: reply.sync_object,

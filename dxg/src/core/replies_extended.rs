@@ -133,19 +133,11 @@ impl Driver {
         let (Some(adapter), Some(pid)) = (pending.adapter, pending.process) else {
             return Err(NtStatus::INVALID_HANDLE);
         };
-        let registered = if !self.is_io_space_page(fence_address) {
-            self.bad_reply(pending, "progress fence address outside the IO space");
-            Err(NtStatus::INVALID_PARAMETER)
-        } else {
-            let queue = ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device);
-            let fence_kind = ObjectKind::MonitoredFence;
-            let fence = ObjectEntry::simple(progress_fence, fence_kind, adapter, device);
-            self.insert_objects(pending, &[queue, fence])
-        };
-        if let Err(status) = registered {
-            self.destroy_refused(pending, hwqueue);
-            return Err(status);
-        }
+        let queue = ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device);
+        let fence_kind = ObjectKind::MonitoredFence;
+        let fence = ObjectEntry::simple(progress_fence, fence_kind, adapter, device);
+        let page = Some((fence_address, "progress fence address outside the IO space"));
+        self.register_created(pending, hwqueue, page, &[queue, fence])?;
         if let Some(process) = self.processes.get_mut(&pid) {
             process.add_hwqueue(hwqueue, context, progress_fence);
         }

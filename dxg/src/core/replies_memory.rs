@@ -40,15 +40,7 @@ impl Driver {
                 }
                 Ok(Reply::Locked { address, cached })
             }
-            Expect::VideoMemory => {
-                let reply = fixed::<QueryVideoMemoryInfoReply>(payload)?;
-                Ok(Reply::VideoMemory {
-                    budget: reply.budget,
-                    current_usage: reply.current_usage,
-                    current_reservation: reply.current_reservation,
-                    available_for_reservation: reply.available_for_reservation,
-                })
-            }
+            Expect::VideoMemory => Ok(Reply::VideoMemory(fixed(payload)?)),
             _ => self.decode_sync_reply(pending, payload),
         }
     }

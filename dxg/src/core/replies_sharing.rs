@@ -85,18 +85,9 @@ impl Driver {
                 success(reply.status)?;
                 let address = reply.guest_cpu_physical_address;
                 let handle = reply.sync_object;
-                let registered = if monitored && !self.is_io_space_page(address) {
-                    self.bad_reply(pending, "fence address outside the IO space");
-                    Err(NtStatus::INVALID_PARAMETER)
-                } else {
-                    let entry =
-                        ObjectEntry::simple(handle, ObjectKind::SyncObject, adapter, device);
-                    self.insert_object(pending, entry)
-                };
-                if let Err(status) = registered {
-                    self.destroy_refused(pending, handle);
-                    return Err(status);
-                }
+                let entry = ObjectEntry::simple(handle, ObjectKind::SyncObject, adapter, device);
+                let page = monitored.then_some((address, "fence address outside the IO space"));
+                self.register_created(pending, handle, page, &[entry])?;
                 if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
                 {
                     process.set_sync_object_info(handle, global, monitored);

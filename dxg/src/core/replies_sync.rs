@@ -24,18 +24,11 @@ impl Driver {
             return self.decode_extended(pending, payload);
         };
         let reply = fixed::<CreateSyncObjectReply>(payload)?;
-        let registered = if monitored && !self.is_io_space_page(reply.fence_storage_address) {
-            self.bad_reply(pending, "fence address outside the IO space");
-            Err(NtStatus::INVALID_PARAMETER)
-        } else {
-            let kind = ObjectKind::SyncObject;
-            let entry = ObjectEntry::simple(reply.sync_object, kind, adapter, device);
-            self.insert_object(pending, entry)
-        };
-        if let Err(status) = registered {
-            self.destroy_refused(pending, reply.sync_object);
-            return Err(status);
-        }
+        let kind = ObjectKind::SyncObject;
+        let entry = ObjectEntry::simple(reply.sync_object, kind, adapter, device);
+        let address = reply.fence_storage_address;
+        let page = monitored.then_some((address, "fence address outside the IO space"));
+        self.register_created(pending, reply.sync_object, page, &[entry])?;
         if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid)) {
             process.set_sync_object_info(reply.sync_object, reply.global_sync_object, monitored);
         }

@@ -1,9 +1,25 @@
 //! The typed API of the driver: requests in. Their parameter types live in
 //! `request_parameters`, the replies in `request_reply`.
+//!
+//! A request whose command is one fixed struct carries that wire struct whole (the command
+//! table's struct, `wire::commands`): the caller fills its fields, the driver checks the handles
+//! it names, replaces its header (and a guest-local adapter handle by the host's) and sends it.
+//! The header the caller leaves (zeroed, e.g. with `FromZeros::new_zeroed`) is never sent.
 
 use super::SyncObjectKind;
-use super::{AllocationRequest, GdiSurfaceData, GpuVirtualAddressOperation, ProcessId};
-use crate::wire::{D3dkmtHandle, Luid};
+use super::{AllocationRequest, GpuVirtualAddressOperation, ProcessId};
+use crate::wire::{ChangeVideoMemoryReservationCommand, CreatePagingQueueCommand};
+use crate::wire::{CreateHwQueueCommand, EscapeCommand, OfferAllocationsCommand};
+use crate::wire::{D3dkmtHandle, FreeGpuVirtualAddressCommand, GetDeviceStateCommand, Luid};
+use crate::wire::{DestroyAllocationCommand, EvictCommand, MakeResidentCommand};
+use crate::wire::{GetContextSchedulingPriorityCommand, InvalidateCacheCommand};
+use crate::wire::{GetStandardAllocationDriverDataCommand, UpdateGpuVirtualAddressCommand};
+use crate::wire::{MapGpuVirtualAddressCommand, MarkDeviceAsErrorCommand};
+use crate::wire::{QueryAllocationResidencyCommand, ReclaimAllocationsCommand};
+use crate::wire::{QueryClockCalibrationCommand, QueryVideoMemoryInfoCommand};
+use crate::wire::{ReserveGpuVirtualAddressCommand, SetContextSchedulingPriorityCommand};
+use crate::wire::{SetExistingSysmemStoreCommand, ShareObjectWithHostCommand};
+use crate::wire::{SubmitCommandToHwQueueCommand, UpdateAllocationPropertyCommand};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -52,13 +68,8 @@ pub enum Request {
         /// Device handle.
         device: D3dkmtHandle,
     },
-    /// CREATEPAGINGQUEUE.
-    CreatePagingQueue {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// −1, 0 or 1.
-        priority: i32,
-    },
+    /// CREATEPAGINGQUEUE (`device`, `priority` −1, 0 or 1).
+    CreatePagingQueue(CreatePagingQueueCommand),
     /// DESTROYPAGINGQUEUE.
     DestroyPagingQueue {
         /// Paging queue handle.
@@ -99,34 +110,28 @@ pub enum Request {
         /// The allocations (1 … 1024).
         allocations: Vec<AllocationRequest>,
     },
-    /// DESTROYALLOCATION.
+    /// DESTROYALLOCATION: a `resource` of `device` (with no allocations) or allocations;
+    /// `flags` `D3DDDICB_DESTROYALLOCATION2FLAGS`; `allocation_count` is set by the driver.
     DestroyAllocation {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Resource to destroy (with no allocations), or null.
-        resource: D3dkmtHandle,
+        /// The command.
+        command: DestroyAllocationCommand,
         /// Allocations to destroy.
         allocations: Vec<D3dkmtHandle>,
-        /// `D3DDDICB_DESTROYALLOCATION2FLAGS`.
-        flags: u32,
     },
-    /// MAKERESIDENT.
+    /// MAKERESIDENT on `paging_queue` (required; `device` is left null, as the driver always
+    /// sent it); `flags` `D3DDDI_MAKERESIDENT_FLAGS`; `allocation_count` is set by the driver.
     MakeResident {
-        /// Paging queue handle (required).
-        paging_queue: D3dkmtHandle,
+        /// The command.
+        command: MakeResidentCommand,
         /// Allocations (1 … 10240).
         allocations: Vec<D3dkmtHandle>,
-        /// `D3DDDI_MAKERESIDENT_FLAGS`.
-        flags: u32,
     },
-    /// EVICT.
+    /// EVICT on `device`; `flags` `D3DDDI_EVICT_FLAGS`; `allocation_count` is set by the driver.
     Evict {
-        /// Device handle.
-        device: D3dkmtHandle,
+        /// The command.
+        command: EvictCommand,
         /// Allocations.
         allocations: Vec<D3dkmtHandle>,
-        /// `D3DDDI_EVICT_FLAGS`.
-        flags: u32,
     },
     /// LOCK2: map an allocation for the CPU.
     Lock {
@@ -207,108 +212,49 @@ pub enum Request {
         /// One fence value per object.
         values: Vec<u64>,
     },
-    /// QUERYVIDEOMEMORYINFO.
-    QueryVideoMemoryInfo {
-        /// Guest-local adapter handle.
-        adapter: D3dkmtHandle,
-        /// 0 local, 1 non-local.
-        segment_group: u32,
-    },
-    /// GETDEVICESTATE.
-    GetDeviceState {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// State type (1 = execution).
-        state_type: u32,
-    },
-    /// ESCAPE.
+    /// QUERYVIDEOMEMORYINFO (`adapter`: the guest-local handle, replaced by the host's;
+    /// `memory_segment_group` 0 local, 1 non-local).
+    QueryVideoMemoryInfo(QueryVideoMemoryInfoCommand),
+    /// GETDEVICESTATE (`device`, `state_type` 1 = execution).
+    GetDeviceState(GetDeviceStateCommand),
+    /// ESCAPE (`adapter`: the guest-local handle, replaced by the host's; `device` and
+    /// `context` or null; `private_data_size` is set by the driver).
     Escape {
-        /// Guest-local adapter handle.
-        adapter: D3dkmtHandle,
-        /// Device handle or null.
-        device: D3dkmtHandle,
-        /// Context handle or null.
-        context: D3dkmtHandle,
-        /// Escape type.
-        escape_type: u32,
-        /// `D3DDDI_ESCAPEFLAGS`.
-        flags: u32,
+        /// The command.
+        command: EscapeCommand,
         /// Private data (≤ 128 KiB).
         data: Vec<u8>,
     },
-    /// RESERVEGPUVIRTUALADDRESS: reserve a GPU VA range on the adapter named by `adapter` (a
-    /// guest-local adapter handle, replaced by the host adapter handle) or by `paging_queue`
-    /// (passed through); exactly one of the two is non-null.
+    /// RESERVEGPUVIRTUALADDRESS: reserve a GPU VA range on the adapter named by the command's
+    /// `adapter` (a guest-local adapter handle, replaced by the host adapter handle) or by
+    /// `paging_queue` (sent in the `adapter` field); exactly one of the two is non-null.
     ReserveGpuVirtualAddress {
-        /// Guest-local adapter handle, or null.
-        adapter: D3dkmtHandle,
         /// Paging queue handle, or null.
         paging_queue: D3dkmtHandle,
-        /// Requested base address (0 = anywhere in `[minimum, maximum)`).
-        base_address: u64,
-        /// Lowest acceptable address.
-        minimum_address: u64,
-        /// Highest acceptable end address (0 = no limit).
-        maximum_address: u64,
-        /// Size in bytes.
-        size: u64,
-        /// 0 no-access, 1 zero, 2 no-commit.
-        reservation_type: u32,
-        /// Driver protection.
-        driver_protection: u64,
+        /// The command (a base address of 0 is anywhere in `[minimum, maximum)`, a maximum of
+        /// 0 no limit; reservation type 0 no-access, 1 zero, 2 no-commit).
+        command: ReserveGpuVirtualAddressCommand,
     },
-    /// MAPGPUVIRTUALADDRESS: map allocation pages at a GPU VA (the device field is sent as 0).
-    MapGpuVirtualAddress {
-        /// Paging queue handle (required).
-        paging_queue: D3dkmtHandle,
-        /// Allocation handle.
-        allocation: D3dkmtHandle,
-        /// Requested base address (0 = anywhere in `[minimum, maximum)`).
-        base_address: u64,
-        /// Lowest acceptable address.
-        minimum_address: u64,
-        /// Highest acceptable end address (0 = no limit).
-        maximum_address: u64,
-        /// First allocation page to map.
-        offset_in_pages: u64,
-        /// Pages to map.
-        size_in_pages: u64,
-        /// Protection bits (write, execute, zero, no_access, system_use_only).
-        protection: u64,
-        /// Driver protection.
-        driver_protection: u64,
-    },
-    /// FREEGPUVIRTUALADDRESS: release a reserved range.
-    FreeGpuVirtualAddress {
-        /// Guest-local adapter handle (replaced by the host adapter handle).
-        adapter: D3dkmtHandle,
-        /// Base of the range.
-        base_address: u64,
-        /// Size in bytes.
-        size: u64,
-    },
+    /// MAPGPUVIRTUALADDRESS: map allocation pages at a GPU VA (`paging_queue` required).
+    MapGpuVirtualAddress(MapGpuVirtualAddressCommand),
+    /// FREEGPUVIRTUALADDRESS: release a reserved range (`adapter`: the guest-local handle,
+    /// replaced by the host's).
+    FreeGpuVirtualAddress(FreeGpuVirtualAddressCommand),
     /// UPDATEGPUVIRTUALADDRESS: a batch of map/unmap/copy operations (1 … 2047 with the
-    /// extension header, to fit in one packet).
+    /// extension header, to fit in one packet), ordered against `context` of `device`, after
+    /// `fence_object` (a monitored fence, or null) reached `fence_value`; `flags` bit 0
+    /// do_not_wait. `num_operations` is set by the driver.
     UpdateGpuVirtualAddress {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Context the update is ordered against.
-        context: D3dkmtHandle,
-        /// Monitored fence to wait on before the update, or null.
-        fence_object: D3dkmtHandle,
-        /// Value of `fence_object` to wait for.
-        fence_value: u64,
-        /// Flags (bit 0 do_not_wait).
-        flags: u32,
+        /// The command.
+        command: UpdateGpuVirtualAddressCommand,
         /// The operations.
         operations: Vec<GpuVirtualAddressOperation>,
     },
-    /// CREATEHWQUEUE: a hardware queue on a context, with its progress fence.
+    /// CREATEHWQUEUE: a hardware queue on `context`, with its progress fence (`flags` bit 0
+    /// disable_gpu_timeout; `private_data_size` is set by the driver).
     CreateHwQueue {
-        /// Context handle.
-        context: D3dkmtHandle,
-        /// Flags (bit 0 disable_gpu_timeout).
-        flags: u32,
+        /// The command.
+        command: CreateHwQueueCommand,
         /// Private driver data (≤ 128 KiB with the command).
         private_data: Vec<u8>,
     },
@@ -318,37 +264,20 @@ pub enum Request {
         hwqueue: D3dkmtHandle,
     },
     /// SUBMITCOMMANDTOHWQUEUE: run a command stream; the host sets the queue's progress fence to
-    /// `progress_fence_value` when it finished. Asynchronous when the host enabled async messaging.
+    /// `progress_fence_id` when it finished. Asynchronous when the host enabled async messaging.
+    /// The sizes and counts are set by the driver.
     SubmitCommandToHwQueue {
-        /// Hardware queue handle.
-        hwqueue: D3dkmtHandle,
-        /// Progress fence value signalled on completion.
-        progress_fence_value: u64,
-        /// Command buffer GPU virtual address.
-        command_buffer: u64,
-        /// Command buffer length.
-        command_length: u32,
+        /// The command.
+        command: SubmitCommandToHwQueueCommand,
         /// Private driver data (the vGPU's command stream, see `docs/vgpu-command-processor.md`).
         private_data: Vec<u8>,
         /// Written primaries (allocation handles; bounded only by the packet size, as in Linux).
         primaries: Vec<D3dkmtHandle>,
     },
-    /// SETCONTEXTSCHEDULINGPRIORITY.
-    SetContextSchedulingPriority {
-        /// Context handle.
-        context: D3dkmtHandle,
-        /// Priority.
-        priority: i32,
-        /// In-process (relative) priority instead of the absolute one.
-        in_process: bool,
-    },
-    /// GETCONTEXTSCHEDULINGPRIORITY.
-    GetContextSchedulingPriority {
-        /// Context handle.
-        context: D3dkmtHandle,
-        /// In-process (relative) priority instead of the absolute one.
-        in_process: bool,
-    },
+    /// SETCONTEXTSCHEDULINGPRIORITY (`in_process` 1: the in-process, relative priority).
+    SetContextSchedulingPriority(SetContextSchedulingPriorityCommand),
+    /// GETCONTEXTSCHEDULINGPRIORITY (`in_process` 1: the in-process, relative priority).
+    GetContextSchedulingPriority(GetContextSchedulingPriorityCommand),
     /// SETALLOCATIONPRIORITY: either a resource (no allocations, one priority) or a list of
     /// allocations with one priority each.
     SetAllocationPriority {
@@ -370,100 +299,48 @@ pub enum Request {
         /// Allocations (empty with a resource).
         allocations: Vec<D3dkmtHandle>,
     },
-    /// QUERYALLOCATIONRESIDENCY: a resource or a list of allocations.
+    /// QUERYALLOCATIONRESIDENCY: a `resource` of `device` or a list of allocations
+    /// (`allocation_count` is set by the driver).
     QueryAllocationResidency {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Resource, or null.
-        resource: D3dkmtHandle,
+        /// The command.
+        command: QueryAllocationResidencyCommand,
         /// Allocations (empty with a resource).
         allocations: Vec<D3dkmtHandle>,
     },
-    /// OFFERALLOCATIONS: let the host discard the contents under memory pressure.
+    /// OFFERALLOCATIONS: let the host discard the contents under memory pressure (`priority` 1
+    /// low … 4 auto; `flags` bit 0 offer_immediately, bit 1 allow_decommit; `resources` 1: the
+    /// handles are resources; `allocation_count` is set by the driver).
     OfferAllocations {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Allocation (or, with `resources`, resource) handles, 1 … 10240.
+        /// The command.
+        command: OfferAllocationsCommand,
+        /// Allocation (or resource) handles, 1 … 10240.
         handles: Vec<D3dkmtHandle>,
-        /// The handles are resources.
-        resources: bool,
-        /// Offer priority (1 low … 4 auto).
-        priority: u32,
-        /// Flags (bit 0 offer_immediately, bit 1 allow_decommit).
-        flags: u32,
     },
-    /// RECLAIMALLOCATIONS: take offered allocations back.
+    /// RECLAIMALLOCATIONS: take offered allocations back (`resources` 1: the handles are
+    /// resources; `write_results` 1: one result per handle, 0 OK, 1 DISCARDED, 2 NOT_COMMITTED;
+    /// `allocation_count` is set by the driver).
     ReclaimAllocations {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Paging queue handle.
-        paging_queue: D3dkmtHandle,
-        /// Allocation (or, with `resources`, resource) handles, 1 … 10240.
+        /// The command.
+        command: ReclaimAllocationsCommand,
+        /// Allocation (or resource) handles, 1 … 10240.
         handles: Vec<D3dkmtHandle>,
-        /// The handles are resources.
-        resources: bool,
-        /// Ask for one result per handle (0 OK, 1 DISCARDED, 2 NOT_COMMITTED).
-        write_results: bool,
     },
     /// FLUSHHEAPTRANSITIONS (header only).
     FlushHeapTransitions {
         /// Guest-local adapter handle (picks the vGPU).
         adapter: D3dkmtHandle,
     },
-    /// INVALIDATECACHE: a byte range of an allocation.
-    InvalidateCache {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Allocation handle.
-        allocation: D3dkmtHandle,
-        /// Offset in bytes.
-        offset: u64,
-        /// Length in bytes.
-        length: u64,
-    },
-    /// MARKDEVICEASERROR.
-    MarkDeviceAsError {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Reason (0x80000000 generic, 0x80000006 driver error).
-        reason: u32,
-    },
-    /// QUERYCLOCKCALIBRATION.
-    QueryClockCalibration {
-        /// Guest-local adapter handle (replaced by the host adapter handle).
-        adapter: D3dkmtHandle,
-        /// Engine node.
-        node_ordinal: u32,
-        /// Physical adapter index.
-        physical_adapter_index: u32,
-    },
-    /// CHANGEVIDEOMEMORYRESERVATION (sent with process 0 and adapter 0 in the arguments, like
-    /// Linux; the vGPU is the one `adapter` names).
-    ChangeVideoMemoryReservation {
-        /// Guest-local adapter handle (picks the vGPU).
-        adapter: D3dkmtHandle,
-        /// 0 local, 1 non-local.
-        segment_group: u32,
-        /// Reservation in bytes.
-        reservation: u64,
-        /// Physical adapter index.
-        physical_adapter_index: u32,
-    },
-    /// UPDATEALLOCATIONPROPERTY.
-    UpdateAllocationProperty {
-        /// Paging queue handle.
-        paging_queue: D3dkmtHandle,
-        /// Allocation handle.
-        allocation: D3dkmtHandle,
-        /// Supported segment set.
-        supported_segment_set: u32,
-        /// Preferred segment.
-        preferred_segment: u32,
-        /// Flags.
-        flags: u32,
-        /// Which properties to change.
-        property_mask: u32,
-    },
+    /// INVALIDATECACHE: a byte range of an allocation of `device`.
+    InvalidateCache(InvalidateCacheCommand),
+    /// MARKDEVICEASERROR (`reason` 0x80000000 generic, 0x80000006 driver error).
+    MarkDeviceAsError(MarkDeviceAsErrorCommand),
+    /// QUERYCLOCKCALIBRATION (`adapter`: the guest-local handle, replaced by the host's).
+    QueryClockCalibration(QueryClockCalibrationCommand),
+    /// CHANGEVIDEOMEMORYRESERVATION (`adapter`: the guest-local handle that picks the vGPU; sent
+    /// with process 0 and adapter 0 in the arguments, like Linux).
+    ChangeVideoMemoryReservation(ChangeVideoMemoryReservationCommand),
+    /// UPDATEALLOCATIONPROPERTY (`paging_queue`, `allocation` on its adapter).
+    UpdateAllocationProperty(UpdateAllocationPropertyCommand),
     /// QUERYSTATISTICS (the adapter LUID is replaced by the host adapter LUID).
     QueryStatistics {
         /// Guest-local adapter handle.
@@ -520,14 +397,9 @@ pub enum Request {
         /// Engine affinity (sent for monitored fences only).
         engine_affinity: u32,
     },
-    /// SHAREOBJECTWITHHOST (global 1021): answered with
-    /// [`Reply::VailNtHandle`](super::Reply::VailNtHandle).
-    ShareObjectWithHost {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Resource, allocation or sync object on the device's adapter.
-        object: D3dkmtHandle,
-    },
+    /// SHAREOBJECTWITHHOST (global 1021): a resource, allocation or sync object `object` on the
+    /// adapter of `device`; answered with [`Reply::VailNtHandle`](super::Reply::VailNtHandle).
+    ShareObjectWithHost(ShareObjectWithHostCommand),
     /// What a shared resource holds (D3DKMTQueryResourceInfoFromNtHandle): answered by the
     /// driver from its registry of shared handles, without a host message (Linux answers it
     /// from the shared resource object it keeps). The device picks the adapter the handle
@@ -538,32 +410,21 @@ pub enum Request {
         /// The shared handle.
         shared_handle: D3dkmtHandle,
     },
-    /// DDIGETSTANDARDALLOCATIONDRIVERDATA (vGPU 39): with both sizes 0 the sizing call, else the
-    /// data call with the sizes the sizing call returned. Only GDISURFACE (4) is sent, as in Linux.
+    /// DDIGETSTANDARDALLOCATIONDRIVERDATA (vGPU 39) on the adapter of `device`: with both sizes
+    /// (`private_driver_data_size`, `private_driver_resource_size`) 0 the sizing call, else the
+    /// data call with the sizes the sizing call returned. Only GDISURFACE (4) is sent, as in
+    /// Linux; the surface is `D3DKMDT_GDISURFACEDATA` (Linux sends width = the heap size, height
+    /// 1, format 0 UNKNOWN, type 7 TEXTURE_CROSSADAPTER).
     GetStandardAllocationDriverData {
         /// Device handle.
         device: D3dkmtHandle,
-        /// `D3DKMDT_STANDARDALLOCATIONTYPE` (must be 4).
-        allocation_type: u32,
-        /// The surface.
-        surface: GdiSurfaceData,
-        /// Physical adapter index.
-        physical_adapter_index: u32,
-        /// Allocation blob size (0 on the sizing call).
-        allocation_data_size: u32,
-        /// Resource blob size (0 on the sizing call).
-        resource_data_size: u32,
+        /// The command.
+        command: GetStandardAllocationDriverDataCommand,
     },
-    /// SETEXISTINGSYSMEMSTORE (vGPU 45): back an existing-sysmem allocation with a GPADL the
-    /// caller established on the global channel (hosts without `map_guest_memory`).
-    SetExistingSysmemStore {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Allocation handle.
-        allocation: D3dkmtHandle,
-        /// GPADL handle.
-        gpadl: u32,
-    },
+    /// SETEXISTINGSYSMEMSTORE (vGPU 45): back an existing-sysmem `allocation` of `device` with
+    /// the GPADL `gpadl` the caller established on the global channel (hosts without
+    /// `map_guest_memory`).
+    SetExistingSysmemStore(SetExistingSysmemStoreCommand),
     /// SETEXISTINGSYSMEMPAGES (vGPU 66): back an existing-sysmem allocation with guest pages,
     /// one page frame number per allocation page; sent as one message per 15 867 frames.
     SetExistingSysmemPages {

@@ -1,5 +1,5 @@
 //! Parameter types of [`super::Request`]: allocations to create, sync object kinds, GPU
-//! virtual address operations and the standard-allocation surface description.
+//! virtual address operations.
 
 use crate::wire::D3dkmtHandle;
 use alloc::vec::Vec;
@@ -99,21 +99,4 @@ pub enum GpuVirtualAddressOperation {
         /// Driver protection.
         driver_protection: u64,
     },
-}
-
-/// `D3DKMDT_GDISURFACEDATA`: the surface a standard allocation describes (24 bytes on the wire).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GdiSurfaceData {
-    /// Width (Linux sends the heap size in bytes).
-    pub width: u32,
-    /// Height (Linux sends 1).
-    pub height: u32,
-    /// `D3DDDIFORMAT` (Linux sends 0, UNKNOWN).
-    pub format: u32,
-    /// `D3DKMDT_GDISURFACETYPE` (Linux sends 7, TEXTURE_CROSSADAPTER).
-    pub surface_type: u32,
-    /// `D3DKMDT_GDISURFACEFLAGS`.
-    pub flags: u32,
-    /// Pitch in bytes.
-    pub pitch: u32,
 }

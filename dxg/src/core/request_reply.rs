@@ -1,6 +1,6 @@
 //! The typed replies requests complete with ([`Reply`]) and their element types.
 
-use crate::wire::{D3dkmtHandle, Luid, NtStatus};
+use crate::wire::{D3dkmtHandle, Luid, NtStatus, QueryVideoMemoryInfoReply};
 use alloc::vec::Vec;
 
 /// One enumerated adapter.
@@ -98,17 +98,9 @@ pub enum Reply {
     },
     /// WaitFromCpu: the host signalled the wait's guest event.
     WaitCompleted,
-    /// QueryVideoMemoryInfo result.
-    VideoMemory {
-        /// Budget.
-        budget: u64,
-        /// Current usage.
-        current_usage: u64,
-        /// Current reservation.
-        current_reservation: u64,
-        /// Available for reservation.
-        available_for_reservation: u64,
-    },
+    /// QueryVideoMemoryInfo result: the host's reply as it came (budget, current usage,
+    /// current reservation, available for reservation).
+    VideoMemory(QueryVideoMemoryInfoReply),
     /// GetDeviceState result: the state words (execution state in the first).
     DeviceState {
         /// State type.

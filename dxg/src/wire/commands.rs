@@ -44,6 +44,16 @@ pub trait Command: FromBytes + IntoBytes + Immutable {
     {
         new_command(Self::CODE, process)
     }
+
+    /// This command with its header replaced by one carrying [`Self::CODE`] for host process
+    /// `process` (a command a request carries whole: the caller's header is not sent).
+    fn stamped(mut self, process: D3dkmtHandle) -> Self
+    where
+        Self: Sized,
+    {
+        let _ = CommandHeader::of(Self::CODE, process).write_to_prefix(self.as_mut_bytes());
+        self
+    }
 }
 
 /// The shortest reply the host may send to command number `command` (a vGPU or global number),

@@ -244,10 +244,11 @@ fn paging_queue_fence_address_must_be_a_whole_io_space_page() {
     for address in bad_fence_addresses() {
         let (ticket, packet) = one_packet(
             &mut driver,
-            Request::CreatePagingQueue {
+            Request::CreatePagingQueue(CreatePagingQueueCommand {
                 device,
                 priority: 0,
-            },
+                ..FromZeros::new_zeroed()
+            }),
         );
         let mut reply = hex("40010000 80010000");
         reply.extend(address.to_le_bytes());
@@ -274,10 +275,11 @@ fn paging_queue_fence_address_must_be_a_whole_io_space_page() {
     // Nothing was registered: the same handles are accepted with a good page.
     let (_, packet) = one_packet(
         &mut driver,
-        Request::CreatePagingQueue {
+        Request::CreatePagingQueue(CreatePagingQueueCommand {
             device,
             priority: 0,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     let reply = hex("40010000 80010000 00f0ff0001000000 0000000000000000");
     assert_eq!(

@@ -159,10 +159,11 @@ fn sharing_vectors() {
     // SHAREOBJECTWITHHOST (1021 = 0x3FD): +24 device | +28 object | +32 reserved u64.
     let (_, packet) = one_packet(
         &mut driver,
-        Request::ShareObjectWithHost {
+        Request::ShareObjectWithHost(ShareObjectWithHostCommand {
             device,
             object: D3dkmtHandle(0x1C0),
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     assert_eq!(
         packet.bytes,
@@ -226,10 +227,11 @@ fn sharing_vectors() {
     );
     let (_, packet) = one_packet(
         &mut driver,
-        Request::ShareObjectWithHost {
+        Request::ShareObjectWithHost(ShareObjectWithHostCommand {
             device,
             object: D3dkmtHandle(0x1C0),
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     assert_eq!(
         answer(&mut driver, &packet, &hex("080000c0 00000000")),
@@ -273,13 +275,15 @@ fn sharing_vectors() {
 fn standard_allocation_and_sysmem_vectors() {
     let (mut driver, _) = with_objects();
     let device = D3dkmtHandle(0x80);
-    let surface = GdiSurfaceData {
+    let surface = GetStandardAllocationDriverDataCommand {
+        allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
         width: 0x2000,
         height: 1,
         format: 21,
         surface_type: GDI_SURFACE_TEXTURE_CROSSADAPTER,
         flags: 0x10,
         pitch: 0x8000,
+        ..FromZeros::new_zeroed()
     };
     // Linux dxgvmbus.h dxgkvmb_command_getstandardallocprivdata (39): +24 type 4 |
     // +28 alloc size | +32 resource size | +36 physical adapter | +40 d3dkmdt_gdisurfacedata
@@ -288,11 +292,10 @@ fn standard_allocation_and_sysmem_vectors() {
         &mut driver,
         Request::GetStandardAllocationDriverData {
             device,
-            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
-            surface,
-            physical_adapter_index: 1,
-            allocation_data_size: 0,
-            resource_data_size: 0,
+            command: GetStandardAllocationDriverDataCommand {
+                physical_adapter_index: 1,
+                ..surface
+            },
         },
     );
     assert_eq!(
@@ -321,11 +324,12 @@ fn standard_allocation_and_sysmem_vectors() {
         &mut driver,
         Request::GetStandardAllocationDriverData {
             device,
-            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
-            surface,
-            physical_adapter_index: 1,
-            allocation_data_size: 8,
-            resource_data_size: 16,
+            command: GetStandardAllocationDriverDataCommand {
+                physical_adapter_index: 1,
+                private_driver_data_size: 8,
+                private_driver_resource_size: 16,
+                ..surface
+            },
         },
     );
     assert_eq!(
@@ -351,11 +355,10 @@ fn standard_allocation_and_sysmem_vectors() {
         &mut driver,
         Request::GetStandardAllocationDriverData {
             device,
-            allocation_type: STANDARD_ALLOCATION_GDI_SURFACE,
-            surface,
-            physical_adapter_index: 0,
-            allocation_data_size: 4,
-            resource_data_size: 0,
+            command: GetStandardAllocationDriverDataCommand {
+                private_driver_data_size: 4,
+                ..surface
+            },
         },
     );
     assert_eq!(
@@ -365,11 +368,12 @@ fn standard_allocation_and_sysmem_vectors() {
     // SETEXISTINGSYSMEMSTORE (45): +24 device | +28 allocation | +32 GPADL | pad to 40.
     let (_, packet) = one_packet(
         &mut driver,
-        Request::SetExistingSysmemStore {
+        Request::SetExistingSysmemStore(SetExistingSysmemStoreCommand {
             device,
             allocation: D3dkmtHandle(0x100),
             gpadl: 7,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     );
     assert_eq!(
         packet.bytes,
@@ -420,11 +424,10 @@ fn standard_allocation_and_sysmem_vectors() {
         (
             Request::GetStandardAllocationDriverData {
                 device,
-                allocation_type: 1,
-                surface,
-                physical_adapter_index: 0,
-                allocation_data_size: 0,
-                resource_data_size: 0,
+                command: GetStandardAllocationDriverDataCommand {
+                    allocation_type: 1,
+                    ..surface
+                },
             },
             NtStatus::INVALID_PARAMETER,
         ),

@@ -6,7 +6,9 @@ use dxg::core::{
     AdapterEntry, AllocationRequest, CreatedAllocation, ProcessId, Reply, Request, SyncObjectKind,
 };
 use dxg::wire::D3dkmtHandle;
+use dxg::wire::{CreatePagingQueueCommand, DestroyAllocationCommand};
 use hyperv::memory::GuestMemory;
+use zerocopy::FromZeros;
 
 /// CREATEPROCESS for `process` with the guest process id `pid`.
 pub fn create_process<V: Vm>(vm: &mut V, process: ProcessId, pid: u64, name: &str) {
@@ -113,10 +115,13 @@ pub fn destroy_allocations<V: Vm>(
     ok(vm.call(
         process,
         Request::DestroyAllocation {
-            device,
-            resource,
+            command: DestroyAllocationCommand {
+                device,
+                resource,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             allocations,
-            flags: 0,
         },
     ));
 }
@@ -160,10 +165,11 @@ pub fn create_paging_queue<V: Vm>(
         ..
     } = ok(vm.call(
         process,
-        Request::CreatePagingQueue {
+        Request::CreatePagingQueue(CreatePagingQueueCommand {
             device,
             priority: 0,
-        },
+            ..FromZeros::new_zeroed()
+        }),
     ))
     else {
         panic!("no paging queue")

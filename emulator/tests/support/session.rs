@@ -9,7 +9,9 @@ use super::requests::{
 };
 use super::vm::{Vm, ok};
 use dxg::core::{AdapterEntry, ProcessId, Reply, Request};
+use dxg::wire::DestroyAllocationCommand;
 use dxg::wire::{D3dkmtHandle, NtStatus};
+use zerocopy::FromZeros;
 
 /// Surface width in pixels.
 pub const WIDTH: u32 = 64;
@@ -108,10 +110,13 @@ pub fn tear_down<V: Vm>(
 ) {
     for request in [
         Request::DestroyAllocation {
-            device: session.device,
-            resource: D3dkmtHandle::NULL,
+            command: DestroyAllocationCommand {
+                device: session.device,
+                resource: D3dkmtHandle::NULL,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             allocations: vec![session.surface],
-            flags: 0,
         },
         Request::DestroySyncObject {
             sync_object: session.fence,
