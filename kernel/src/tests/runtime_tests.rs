@@ -238,6 +238,10 @@ fn wsl_style_program_runs() -> TestResult {
         exit == ProcessExit::Exited(0),
         "wsl-d3dkmt ended with {exit:?}; it wrote:\n{printed}"
     );
+    ensure!(
+        printed.contains("wsl-style D3DKMT test passed"),
+        "wsl-d3dkmt exited 0 but did not report a clean pass; it wrote:\n{printed}"
+    );
     log::debug!("wsl-d3dkmt wrote:\n{printed}");
     shutdown
 }
