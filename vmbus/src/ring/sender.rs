@@ -109,15 +109,6 @@ impl<M: GuestMemory> RingSender<M> {
             }),
             transaction_id: U64::new(packet.transaction_id),
         };
-        let trailer = (u64::from(start) << 32).to_le_bytes();
-        if needed as usize <= SMALL_PACKET {
-            let mut small = [0u8; SMALL_PACKET];
-            if let Some(bytes) = assemble(&mut small, &descriptor, packet, &trailer) {
-                // A small packet is one copy into the ring.
-                self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
-                return Ok(());
-            }
-        }
         let mut offset = self
             .pages
             .write_data(&self.memory, start, descriptor.as_bytes())?;
@@ -134,15 +125,16 @@ impl<M: GuestMemory> RingSender<M> {
         offset = self
             .pages
             .write_data(&self.memory, offset, packet.payload)?;
-        // The payload's padding and the trailer go in one copy.
-        let mut tail = [0u8; 16];
+        // The payload's padding (zeros) and the trailer (the packet's start offset in the high
+        // half) go in one copy: as a little-endian u128 shifted past the padding, built in
+        // registers.
         let padding = zero_padding8(packet.payload.len()).len();
+        // `padding` < 8, so the shift is below 96 bits.
+        let shift = (padding as u32).saturating_mul(8).saturating_add(32);
+        let tail = u128::from(start).wrapping_shl(shift).to_le_bytes();
         let tail = tail
-            .get_mut(..padding.saturating_add(trailer.len()))
+            .get(..padding.saturating_add(TRAILER_SIZE as usize))
             .ok_or(RingError::BadGeometry)?;
-        tail.get_mut(padding..)
-            .ok_or(RingError::BadGeometry)?
-            .copy_from_slice(&trailer);
         self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
         Ok(())
     }
@@ -205,37 +197,6 @@ impl<M: GuestMemory> RingSender<M> {
         }
         Ok(false)
     }
-}
-
-/// Packets up to this many ring bytes are assembled on the stack and copied in one piece.
-const SMALL_PACKET: usize = 256;
-
-/// Lays out a whole packet (descriptor, extra header, payload, zero padding, trailer) in
-/// `buffer`, or `None` if it does not fit there.
-fn assemble<'a>(
-    buffer: &'a mut [u8; SMALL_PACKET],
-    descriptor: &PacketDescriptor,
-    packet: &OutgoingPacket<'_>,
-    trailer: &[u8; 8],
-) -> Option<&'a [u8]> {
-    let length = packet.ring_size();
-    let bytes = buffer.get_mut(..length)?;
-    let header_size = packet.header_size();
-    let descriptor_bytes = descriptor.as_bytes();
-    bytes
-        .get_mut(..descriptor_bytes.len())?
-        .copy_from_slice(descriptor_bytes);
-    let extra_start = descriptor_bytes.len();
-    bytes
-        .get_mut(extra_start..extra_start.checked_add(packet.extra_header.len())?)?
-        .copy_from_slice(packet.extra_header);
-    bytes
-        .get_mut(header_size..header_size.checked_add(packet.payload.len())?)?
-        .copy_from_slice(packet.payload);
-    let trailer_start = length.checked_sub(trailer.len())?;
-    bytes.get_mut(trailer_start..)?.copy_from_slice(trailer);
-    // The stack buffer started zeroed, so the padding between the pieces is zero.
-    Some(bytes)
 }
 
 pub(super) fn check_index(value: u32, size: u32, kind: IndexKind) -> Result<(), RingError> {

@@ -69,6 +69,33 @@ fn packet_bytes_match_the_reference_layout() {
 }
 
 #[test]
+fn padding_is_zero_after_a_longer_packet() {
+    // Small packets are laid out in a buffer the sender keeps: the padding of a short packet
+    // must be zeros, not the bytes of the longer packet laid out there before it.
+    let (memory, mut sender, _) = ring(1);
+    let long = OutgoingPacket::in_band(1, false, &[0xee; 200]);
+    let long_size = long.ring_size() as u64;
+    sender.send(&long).unwrap();
+    let short = OutgoingPacket {
+        packet_type: PacketType::DATA_USING_GPA_DIRECT,
+        transaction_id: 2,
+        completion_requested: true,
+        extra_header: &[0x11; 3],
+        payload: &[0x22; 5],
+    };
+    sender.send(&short).unwrap();
+    let mut bytes = [0u8; 48];
+    memory.read(BASE + 4096 + long_size, &mut bytes).unwrap();
+    // Descriptor (16), extra header 3 + 5 zeros, payload 5 + 3 zeros, trailer.
+    assert_eq!(&bytes[16..24], &[0x11, 0x11, 0x11, 0, 0, 0, 0, 0]);
+    assert_eq!(&bytes[24..32], &[0x22, 0x22, 0x22, 0x22, 0x22, 0, 0, 0]);
+    assert_eq!(
+        u64::from_le_bytes(bytes[32..40].try_into().unwrap()),
+        long_size << 32
+    );
+}
+
+#[test]
 fn round_trip_and_signal_only_on_empty_to_non_empty() {
     let (_memory, mut sender, mut receiver) = ring(2);
     assert!(
