@@ -118,15 +118,27 @@ impl RingPages {
     }
 
     /// Copies `buffer.len()` bytes starting at data offset `offset`, wrapping at the end.
+    #[inline]
     pub(super) fn read_data<M: GuestMemory>(
         &self,
         memory: &M,
         offset: u32,
         buffer: &mut [u8],
     ) -> Result<(), RingError> {
-        if let Some(gpa) = self.unbroken(offset, buffer.len()) {
-            return Ok(memory.read(gpa, buffer)?);
+        match self.unbroken(offset, buffer.len()) {
+            Some(gpa) => Ok(memory.read(gpa, buffer)?),
+            None => self.read_pieces(memory, offset, buffer),
         }
+    }
+
+    /// [`read_data`](Self::read_data) for a range that wraps or spans segments.
+    #[inline(never)]
+    fn read_pieces<M: GuestMemory>(
+        &self,
+        memory: &M,
+        offset: u32,
+        buffer: &mut [u8],
+    ) -> Result<(), RingError> {
         let first = buffer.len().min(self.bytes_to_end(offset)?);
         let (head, tail) = buffer.split_at_mut(first);
         self.copy(offset, head.len(), |gpa, range| {
@@ -141,6 +153,7 @@ impl RingPages {
 
     /// Writes `data` starting at data offset `offset`, wrapping at the end. Returns the offset
     /// after the data.
+    #[inline]
     pub(super) fn write_data<M: GuestMemory>(
         &self,
         memory: &M,
@@ -156,6 +169,7 @@ impl RingPages {
     }
 
     /// [`write_data`](Self::write_data) for a range that wraps or spans segments.
+    #[inline(never)]
     fn write_pieces<M: GuestMemory>(
         &self,
         memory: &M,
