@@ -115,6 +115,12 @@ impl<T: GuestMemory + ?Sized> GuestMemory for &T {
     fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
         (**self).swap_u32(gpa, value)
     }
+    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+        (**self).read_u64(gpa)
+    }
+    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+        (**self).write_u64(gpa, value)
+    }
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
         (**self).fetch_or_u32(gpa, bits)
     }
@@ -138,6 +144,12 @@ impl<T: GuestMemory + ?Sized> GuestMemory for alloc::sync::Arc<T> {
     }
     fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
         (**self).swap_u32(gpa, value)
+    }
+    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+        (**self).read_u64(gpa)
+    }
+    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+        (**self).write_u64(gpa, value)
     }
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
         (**self).fetch_or_u32(gpa, bits)
@@ -264,6 +276,22 @@ impl GuestMemory for AtomicMemory {
         let offset = self.offset(gpa, 4)?;
         self.bytes
             .fetch_or_u32(offset, bits)
+            .map_err(|error| memory_error(gpa, error))
+    }
+
+    #[inline]
+    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+        let offset = self.offset(gpa, 8)?;
+        self.bytes
+            .read_u64(offset)
+            .map_err(|error| memory_error(gpa, error))
+    }
+
+    #[inline]
+    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+        let offset = self.offset(gpa, 8)?;
+        self.bytes
+            .write_u64(offset, value)
             .map_err(|error| memory_error(gpa, error))
     }
 }

@@ -146,6 +146,20 @@ impl SharedBytes {
         backend::write(&self.words, offset, data)
     }
 
+    /// Reads the little-endian `u64` at `offset` (any alignment; no ordering). On x86-64 it is
+    /// one 8-byte load, single-copy atomic when `offset` is a multiple of 8.
+    #[inline]
+    pub fn read_u64(&self, offset: usize) -> Result<u64, AccessError> {
+        backend::read_u64(&self.words, offset)
+    }
+
+    /// Writes `value` as the little-endian `u64` at `offset` (any alignment; no ordering). On
+    /// x86-64 it is one 8-byte store, single-copy atomic when `offset` is a multiple of 8.
+    #[inline]
+    pub fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError> {
+        backend::write_u64(&self.words, offset, value)
+    }
+
     /// Loads the little-endian `u32` at `offset` (a multiple of 4) with acquire ordering.
     #[inline]
     pub fn load_u32(&self, offset: usize) -> Result<u32, AccessError> {

@@ -168,3 +168,15 @@ pub(super) fn fetch_or_u32(
     let (word, shift) = half_word(words, offset)?;
     Ok((word.fetch_or(u64::from(bits) << shift, Ordering::AcqRel) >> shift) as u32)
 }
+
+/// Reads the little-endian `u64` at `offset` (a copy; one atomic load when 8-aligned).
+pub(super) fn read_u64(words: &[AtomicU64], offset: usize) -> Result<u64, AccessError> {
+    let mut bytes = [0u8; WORD];
+    read(words, offset, &mut bytes)?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+/// Writes the little-endian `u64` at `offset` (a copy; one atomic store when 8-aligned).
+pub(super) fn write_u64(words: &[AtomicU64], offset: usize, value: u64) -> Result<(), AccessError> {
+    write(words, offset, &value.to_le_bytes())
+}

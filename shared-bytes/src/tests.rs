@@ -18,6 +18,8 @@ trait Memory: Send + Sync + 'static {
     fn store_u32(&self, offset: usize, value: u32) -> Result<(), AccessError>;
     fn swap_u32(&self, offset: usize, value: u32) -> Result<u32, AccessError>;
     fn fetch_or_u32(&self, offset: usize, bits: u32) -> Result<u32, AccessError>;
+    fn read_u64(&self, offset: usize) -> Result<u64, AccessError>;
+    fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError>;
 }
 
 impl Memory for SharedBytes {
@@ -41,6 +43,12 @@ impl Memory for SharedBytes {
     }
     fn fetch_or_u32(&self, offset: usize, bits: u32) -> Result<u32, AccessError> {
         SharedBytes::fetch_or_u32(self, offset, bits)
+    }
+    fn read_u64(&self, offset: usize) -> Result<u64, AccessError> {
+        SharedBytes::read_u64(self, offset)
+    }
+    fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError> {
+        SharedBytes::write_u64(self, offset, value)
     }
 }
 
@@ -68,6 +76,12 @@ impl Memory for Portable {
     }
     fn fetch_or_u32(&self, offset: usize, bits: u32) -> Result<u32, AccessError> {
         portable::fetch_or_u32(&self.0, offset, bits)
+    }
+    fn read_u64(&self, offset: usize) -> Result<u64, AccessError> {
+        portable::read_u64(&self.0, offset)
+    }
+    fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError> {
+        portable::write_u64(&self.0, offset, value)
     }
 }
 
@@ -188,6 +202,27 @@ fn racing_copies_see_only_written_bytes<M: Memory>() {
     assert_eq!(memory.load_u32(LENGTH + 4).unwrap(), 0x0403_0201);
 }
 
+fn u64_words_at_every_offset_match_the_bytes<M: Memory>() {
+    const SIZE: usize = 40;
+    let memory = M::with_size(SIZE);
+    let mut model = [0u8; SIZE];
+    let mut seed = 5;
+    for offset in 0..=(SIZE - 8) {
+        let value = u64::from_le_bytes(pattern(&mut seed, 8).try_into().unwrap());
+        memory.write_u64(offset, value).unwrap();
+        model[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+        let mut all = [0u8; SIZE];
+        memory.read(0, &mut all).unwrap();
+        assert_eq!(all, model, "after writing a u64 at {offset}");
+        for start in 0..=(SIZE - 8) {
+            let expected = u64::from_le_bytes(model[start..start + 8].try_into().unwrap());
+            assert_eq!(memory.read_u64(start).unwrap(), expected);
+        }
+    }
+    assert!(memory.read_u64(SIZE - 7).is_err());
+    assert!(memory.write_u64(usize::MAX - 3, 0).is_err());
+}
+
 fn out_of_bounds_and_misaligned_are_errors<M: Memory>() {
     let memory = M::with_size(16);
     assert_eq!(
@@ -254,5 +289,6 @@ both_backends!(
     concurrent_stores_to_one_word_are_all_kept,
     racing_copies_see_only_written_bytes,
     out_of_bounds_and_misaligned_are_errors,
+    u64_words_at_every_offset_match_the_bytes,
     swap_and_fetch_or_are_read_modify_writes,
 );

@@ -183,6 +183,42 @@ pub(super) fn write(words: &[AtomicU64], offset: usize, data: &[u8]) -> Result<(
     Ok(())
 }
 
+/// Reads the little-endian `u64` at `offset` (any alignment) with one 8-byte load, so a
+/// value the caller stored as a whole word is forwarded from the store buffer instead of
+/// being reassembled from byte copies.
+#[inline]
+pub(super) fn read_u64(words: &[AtomicU64], offset: usize) -> Result<u64, AccessError> {
+    check(words, offset, 8)?;
+    let value: u64;
+    // SAFETY: the 8 bytes are inside `words` (checked above); x86-64 allows unaligned loads.
+    unsafe {
+        asm!(
+            "mov {value}, qword ptr [{address}]",
+            address = in(reg) address(words, offset),
+            value = out(reg) value,
+            options(nostack, preserves_flags),
+        );
+    }
+    Ok(value)
+}
+
+/// Writes `value` as the little-endian `u64` at `offset` (any alignment) with one 8-byte
+/// store.
+#[inline]
+pub(super) fn write_u64(words: &[AtomicU64], offset: usize, value: u64) -> Result<(), AccessError> {
+    check(words, offset, 8)?;
+    // SAFETY: as in `read_u64`; the store touches only these 8 bytes.
+    unsafe {
+        asm!(
+            "mov qword ptr [{address}], {value}",
+            address = in(reg) address(words, offset),
+            value = in(reg) value,
+            options(nostack, preserves_flags),
+        );
+    }
+    Ok(())
+}
+
 /// Loads the `u32` at `offset` (acquire: an x86-64 load is not reordered with later
 /// accesses, and the assembly is a compiler barrier).
 #[inline]

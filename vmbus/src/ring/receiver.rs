@@ -12,7 +12,6 @@ use super::{
 use alloc::vec::Vec;
 use core::mem::size_of;
 use hyperv::memory::GuestMemory;
-use zerocopy::FromBytes;
 
 /// Reads packets from one ring. Owns the ring's read index and interrupt mask.
 #[derive(Debug)]
@@ -99,15 +98,16 @@ impl<M: GuestMemory> RingReceiver<M> {
                 available,
             }));
         }
-        let mut header = [0u8; size_of::<PacketDescriptor>()];
-        self.pages
-            .read_data(&self.memory, self.next_read, &mut header)?;
-        let descriptor = PacketDescriptor::read_from_bytes(&header)
-            .map_err(|_| RingError::CorruptDescriptor(DescriptorError::Truncated { available }))?;
+        // The descriptor is read as two whole words (indices are 8-aligned, so neither
+        // wraps), validated, and only then trusted for the packet's length.
+        let size = self.pages.data_size();
+        let second_offset = ring_advance(self.next_read, 8, size).ok_or(RingError::BadGeometry)?;
+        let first = self.pages.read_u64(&self.memory, self.next_read)?;
+        let second = self.pages.read_u64(&self.memory, second_offset)?;
+        let descriptor = PacketDescriptor::from_words(first, second);
         descriptor
             .validate(available)
             .map_err(RingError::CorruptDescriptor)?;
-        let size = self.pages.data_size();
         let length = units8_to_bytes(descriptor.length8.get());
         // Reuse the caller's buffer: only bytes beyond its current length are zeroed (a
         // buffer reused for packets of similar size is never zero-filled again), and every
@@ -124,9 +124,10 @@ impl<M: GuestMemory> RingReceiver<M> {
             }))?;
         // `validate` checked offset8 ≥ 2 and offset8 ≤ length8, so the packet holds at least
         // the 16-byte descriptor and the body range exists.
-        head.copy_from_slice(&header);
-        let body_offset = ring_advance(self.next_read, size_of::<PacketDescriptor>(), size)
-            .ok_or(RingError::BadGeometry)?;
+        let (first_bytes, second_bytes) = head.split_at_mut(8);
+        first_bytes.copy_from_slice(&first.to_le_bytes());
+        second_bytes.copy_from_slice(&second.to_le_bytes());
+        let body_offset = ring_advance(second_offset, 8, size).ok_or(RingError::BadGeometry)?;
         self.pages.read_data(&self.memory, body_offset, body)?;
         let next_read = length
             .checked_add(TRAILER_SIZE as usize)

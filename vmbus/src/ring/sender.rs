@@ -6,7 +6,6 @@ use super::{
     RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET, ring_free,
 };
 use hyperv::memory::GuestMemory;
-use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U16, U64};
 
 /// Writes packets into one ring. Owns the ring's write index and pending send size.
@@ -109,9 +108,11 @@ impl<M: GuestMemory> RingSender<M> {
             }),
             transaction_id: U64::new(packet.transaction_id),
         };
-        let mut offset = self
-            .pages
-            .write_data(&self.memory, start, descriptor.as_bytes())?;
+        // The descriptor goes in as two whole words built in registers (a copy of a stack
+        // struct written field by field would stall on store forwarding).
+        let (first, second) = descriptor.words();
+        let mut offset = self.pages.write_u64(&self.memory, start, first)?;
+        offset = self.pages.write_u64(&self.memory, offset, second)?;
         if !packet.extra_header.is_empty() {
             offset = self
                 .pages
@@ -125,17 +126,22 @@ impl<M: GuestMemory> RingSender<M> {
         offset = self
             .pages
             .write_data(&self.memory, offset, packet.payload)?;
-        // The payload's padding (zeros) and the trailer (the packet's start offset in the high
-        // half) go in one copy: as a little-endian u128 shifted past the padding, built in
-        // registers.
-        let padding = zero_padding8(packet.payload.len()).len();
-        // `padding` < 8, so the shift is below 96 bits.
-        let shift = (padding as u32).saturating_mul(8).saturating_add(32);
-        let tail = u128::from(start).wrapping_shl(shift).to_le_bytes();
-        let tail = tail
-            .get(..padding.saturating_add(TRAILER_SIZE as usize))
-            .ok_or(RingError::BadGeometry)?;
-        self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
+        // The trailer holds the packet's start offset in its high half.
+        let trailer = u64::from(start) << 32;
+        let padding = zero_padding8(packet.payload.len());
+        if padding.is_empty() {
+            self.next_write = self.pages.write_u64(&self.memory, offset, trailer)?;
+        } else {
+            // The padding (zeros) and the trailer in one copy: a little-endian u128 shifted
+            // past the padding, built in registers; `padding` < 8 bytes, so the shift is
+            // below 96 bits.
+            let shift = (padding.len() as u32).saturating_mul(8);
+            let tail = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
+            let tail = tail
+                .get(..padding.len().saturating_add(TRAILER_SIZE as usize))
+                .ok_or(RingError::BadGeometry)?;
+            self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
+        }
         Ok(())
     }
 

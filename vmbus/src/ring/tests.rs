@@ -69,6 +69,23 @@ fn packet_bytes_match_the_reference_layout() {
 }
 
 #[test]
+fn descriptor_words_are_its_wire_bytes() {
+    // Type 0xB, offset8 2, len8 0x1234, flags 1, transaction id: the 16 wire bytes, read as
+    // two little-endian words and back.
+    let bytes: [u8; 16] = [
+        0x0B, 0x00, 0x02, 0x00, 0x34, 0x12, 0x01, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22,
+        0x11,
+    ];
+    let first = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let second = u64::from_le_bytes(bytes[8..].try_into().unwrap());
+    let descriptor = PacketDescriptor::from_words(first, second);
+    assert_eq!(zerocopy::IntoBytes::as_bytes(&descriptor), &bytes);
+    assert_eq!(descriptor.length8.get(), 0x1234);
+    assert_eq!(descriptor.transaction_id.get(), 0x1122_3344_5566_7788);
+    assert_eq!(descriptor.words(), (first, second));
+}
+
+#[test]
 fn padding_is_zero_after_a_longer_packet() {
     // Small packets are laid out in a buffer the sender keeps: the padding of a short packet
     // must be zeros, not the bytes of the longer packet laid out there before it.
