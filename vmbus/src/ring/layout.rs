@@ -188,40 +188,6 @@ impl RingPages {
         })
     }
 
-    /// Reads the little-endian `u64` at data offset `offset` (8-aligned, so it never wraps
-    /// nor spans pages): one 8-byte access in the common case.
-    #[inline]
-    pub(super) fn read_u64<M: GuestMemory>(
-        &self,
-        memory: &M,
-        offset: u32,
-    ) -> Result<u64, RingError> {
-        match self.unbroken(offset, 8) {
-            Some(gpa) => Ok(memory.read_u64(gpa)?),
-            None => {
-                let mut bytes = [0u8; 8];
-                self.read_pieces(memory, offset, &mut bytes)?;
-                Ok(u64::from_le_bytes(bytes))
-            }
-        }
-    }
-
-    /// Writes `value` as the little-endian `u64` at data offset `offset` (8-aligned). Returns
-    /// the offset after it.
-    #[inline]
-    pub(super) fn write_u64<M: GuestMemory>(
-        &self,
-        memory: &M,
-        offset: u32,
-        value: u64,
-    ) -> Result<u32, RingError> {
-        match self.unbroken(offset, 8) {
-            Some(gpa) => memory.write_u64(gpa, value)?,
-            None => self.write_pieces(memory, offset, &value.to_le_bytes())?,
-        }
-        super::ring_advance(offset, 8, self.data_size).ok_or(RingError::BadGeometry)
-    }
-
     /// The guest-physical address of data offset `offset` if `[offset, offset + length)`
     /// lies inside the first segment (all of a contiguous ring), so one copy covers it: the
     /// common case, costing two compares instead of a segment walk.

@@ -12,6 +12,7 @@ use super::{
 use alloc::vec::Vec;
 use core::mem::size_of;
 use hyperv::memory::GuestMemory;
+use zerocopy::IntoBytes;
 
 /// Reads packets from one ring. Owns the ring's read index and interrupt mask.
 #[derive(Debug)]
@@ -98,12 +99,14 @@ impl<M: GuestMemory> RingReceiver<M> {
                 available,
             }));
         }
-        // The descriptor is read as two whole words (indices are 8-aligned, so neither
-        // wraps), validated, and only then trusted for the packet's length.
+        // The descriptor is read as two whole words (one copy, wrapping if it must) and
+        // validated before its length is trusted; kept as words, it is never reloaded with a
+        // wider access than the copy stored it with (no store-forwarding stall).
         let size = self.pages.data_size();
-        let second_offset = ring_advance(self.next_read, 8, size).ok_or(RingError::BadGeometry)?;
-        let first = self.pages.read_u64(&self.memory, self.next_read)?;
-        let second = self.pages.read_u64(&self.memory, second_offset)?;
+        let mut words = [0u64; 2];
+        self.pages
+            .read_data(&self.memory, self.next_read, words.as_mut_bytes())?;
+        let (first, second) = (u64::from_le(words[0]), u64::from_le(words[1]));
         let descriptor = PacketDescriptor::from_words(first, second);
         descriptor
             .validate(available)
@@ -127,7 +130,8 @@ impl<M: GuestMemory> RingReceiver<M> {
         let (first_bytes, second_bytes) = head.split_at_mut(8);
         first_bytes.copy_from_slice(&first.to_le_bytes());
         second_bytes.copy_from_slice(&second.to_le_bytes());
-        let body_offset = ring_advance(second_offset, 8, size).ok_or(RingError::BadGeometry)?;
+        let body_offset = ring_advance(self.next_read, size_of::<PacketDescriptor>(), size)
+            .ok_or(RingError::BadGeometry)?;
         self.pages.read_data(&self.memory, body_offset, body)?;
         let next_read = length
             .checked_add(TRAILER_SIZE as usize)

@@ -6,6 +6,7 @@ use super::{
     RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET, ring_free,
 };
 use hyperv::memory::GuestMemory;
+use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U16, U64};
 
 /// Writes packets into one ring. Owns the ring's write index and pending send size.
@@ -23,6 +24,9 @@ pub struct RingSender<M: GuestMemory> {
     cached_read: u32,
     /// Whether this side set `pending_send_sz` and must clear it.
     waiting_for_space: bool,
+    /// Where a small packet is laid out whole before its one copy into the ring; kept, so it
+    /// is not zero-filled for every packet (`lay_out_small` writes every word it returns).
+    scratch: [u64; SMALL_PACKET_WORDS],
 }
 
 impl<M: GuestMemory> RingSender<M> {
@@ -41,6 +45,7 @@ impl<M: GuestMemory> RingSender<M> {
             committed_write: write,
             cached_read: read,
             waiting_for_space: false,
+            scratch: [0; SMALL_PACKET_WORDS],
         })
     }
 
@@ -108,11 +113,23 @@ impl<M: GuestMemory> RingSender<M> {
             }),
             transaction_id: U64::new(packet.transaction_id),
         };
-        // The descriptor goes in as two whole words built in registers (a copy of a stack
-        // struct written field by field would stall on store forwarding).
+        // The descriptor is two whole words built in registers; it reaches memory only as
+        // whole words, so the copy that reads them back never stalls on store forwarding.
         let (first, second) = descriptor.words();
-        let mut offset = self.pages.write_u64(&self.memory, start, first)?;
-        offset = self.pages.write_u64(&self.memory, offset, second)?;
+        if packet.extra_header.is_empty() {
+            if let Some(bytes) =
+                lay_out_small(&mut self.scratch, [first, second], packet.payload, start)
+            {
+                // A small packet is one guest-memory access (what a guest pays most for: a
+                // bounds check and a copy per access).
+                self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
+                return Ok(());
+            }
+        }
+        let descriptor_words = [first.to_le(), second.to_le()];
+        let mut offset = self
+            .pages
+            .write_data(&self.memory, start, descriptor_words.as_bytes())?;
         if !packet.extra_header.is_empty() {
             offset = self
                 .pages
@@ -129,19 +146,14 @@ impl<M: GuestMemory> RingSender<M> {
         // The trailer holds the packet's start offset in its high half.
         let trailer = u64::from(start) << 32;
         let padding = zero_padding8(packet.payload.len());
-        if padding.is_empty() {
-            self.next_write = self.pages.write_u64(&self.memory, offset, trailer)?;
-        } else {
-            // The padding (zeros) and the trailer in one copy: a little-endian u128 shifted
-            // past the padding, built in registers; `padding` < 8 bytes, so the shift is
-            // below 96 bits.
-            let shift = (padding.len() as u32).saturating_mul(8);
-            let tail = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
-            let tail = tail
-                .get(..padding.len().saturating_add(TRAILER_SIZE as usize))
-                .ok_or(RingError::BadGeometry)?;
-            self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
-        }
+        // The padding (zeros) and the trailer in one copy: a little-endian u128 shifted past
+        // the padding, built in registers; `padding` < 8 bytes, so the shift is below 96 bits.
+        let shift = (padding.len() as u32).saturating_mul(8);
+        let tail = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
+        let tail = tail
+            .get(..padding.len().saturating_add(TRAILER_SIZE as usize))
+            .ok_or(RingError::BadGeometry)?;
+        self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
         Ok(())
     }
 
@@ -203,6 +215,36 @@ impl<M: GuestMemory> RingSender<M> {
         }
         Ok(false)
     }
+}
+
+/// Packets of up to this many 8-byte words (descriptor, payload with its padding, trailer;
+/// 256 bytes) with no extra header are laid out whole and written with one copy.
+const SMALL_PACKET_WORDS: usize = 32;
+
+/// Lays out an in-band packet with no extra header (descriptor words, payload, zero padding,
+/// trailer holding `start`) in `words`, or `None` if it does not fit there. Every word of the
+/// returned bytes is written here (the buffer is reused and holds the previous packet).
+fn lay_out_small<'a>(
+    words: &'a mut [u64; SMALL_PACKET_WORDS],
+    descriptor: [u64; 2],
+    payload: &[u8],
+    start: u32,
+) -> Option<&'a [u8]> {
+    let payload_words = payload.len().div_ceil(8);
+    let total = payload_words.checked_add(3)?;
+    let words = words.get_mut(..total)?;
+    let (head, rest) = words.split_at_mut_checked(2)?;
+    head.copy_from_slice(&[descriptor[0].to_le(), descriptor[1].to_le()]);
+    let (body, trailer) = rest.split_at_mut_checked(payload_words)?;
+    // The payload's last word is zeroed first, so its padding is zero after the copy.
+    if let Some(last) = body.last_mut() {
+        *last = 0;
+    }
+    body.as_mut_bytes()
+        .get_mut(..payload.len())?
+        .copy_from_slice(payload);
+    trailer.copy_from_slice(&[(u64::from(start) << 32).to_le()]);
+    Some(words.as_bytes())
 }
 
 pub(super) fn check_index(value: u32, size: u32, kind: IndexKind) -> Result<(), RingError> {

@@ -110,6 +110,18 @@ fn padding_is_zero_after_a_longer_packet() {
         u64::from_le_bytes(bytes[32..40].try_into().unwrap()),
         long_size << 32
     );
+    // The same for a small in-band packet (laid out in the reused words).
+    let short_size = short.ring_size() as u64;
+    sender.send(&OutgoingPacket::in_band(3, false, &[0x33; 5])).unwrap();
+    let mut bytes = [0u8; 32];
+    memory
+        .read(BASE + 4096 + long_size + short_size, &mut bytes)
+        .unwrap();
+    assert_eq!(&bytes[16..24], &[0x33, 0x33, 0x33, 0x33, 0x33, 0, 0, 0]);
+    assert_eq!(
+        u64::from_le_bytes(bytes[24..32].try_into().unwrap()),
+        (long_size + short_size) << 32
+    );
 }
 
 #[test]
