@@ -116,15 +116,14 @@ impl<M: GuestMemory> RingSender<M> {
         // The descriptor is two whole words built in registers; it reaches memory only as
         // whole words, so the copy that reads them back never stalls on store forwarding.
         let (first, second) = descriptor.words();
-        if packet.extra_header.is_empty() {
-            if let Some(bytes) =
+        if packet.extra_header.is_empty()
+            && let Some(bytes) =
                 lay_out_small(&mut self.scratch, [first, second], packet.payload, start)
-            {
-                // A small packet is one guest-memory access (what a guest pays most for: a
-                // bounds check and a copy per access).
-                self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
-                return Ok(());
-            }
+        {
+            // A small packet is one guest-memory access (what a guest pays most for: a
+            // bounds check and a copy per access).
+            self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
+            return Ok(());
         }
         let descriptor_words = [first.to_le(), second.to_le()];
         let mut offset = self

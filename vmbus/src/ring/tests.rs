@@ -112,7 +112,9 @@ fn padding_is_zero_after_a_longer_packet() {
     );
     // The same for a small in-band packet (laid out in the reused words).
     let short_size = short.ring_size() as u64;
-    sender.send(&OutgoingPacket::in_band(3, false, &[0x33; 5])).unwrap();
+    sender
+        .send(&OutgoingPacket::in_band(3, false, &[0x33; 5]))
+        .unwrap();
     let mut bytes = [0u8; 32];
     memory
         .read(BASE + 4096 + long_size + short_size, &mut bytes)
