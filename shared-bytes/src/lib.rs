@@ -139,8 +139,8 @@ impl SharedBytes {
         backend::read(&self.words, offset, buffer)
     }
 
-    /// Copies `data` into the memory starting at `offset`. Bytes outside the range are never
-    /// written (not even rewritten with their own value).
+    /// Copies `data` into the memory starting at `offset`. Bytes outside the range keep what
+    /// other threads write to them meanwhile (on x86-64 they are not accessed at all).
     #[inline]
     pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), AccessError> {
         backend::write(&self.words, offset, data)
