@@ -6,8 +6,8 @@
 //! memory file, and host tests over [`AtomicMemory`]. Because the other side may change shared
 //! memory at any time, readers copy bytes out and validate the copy.
 
-use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering, fence};
+use core::sync::atomic::{Ordering, fence};
+use shared_bytes::{AccessError, SharedBytes};
 
 /// The page size of the Hyper-V guest interface.
 pub const PAGE_SIZE: u64 = 4096;
@@ -115,6 +115,12 @@ impl<T: GuestMemory + ?Sized> GuestMemory for &T {
     fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
         (**self).swap_u32(gpa, value)
     }
+    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+        (**self).read_u64(gpa)
+    }
+    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+        (**self).write_u64(gpa, value)
+    }
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
         (**self).fetch_or_u32(gpa, bits)
     }
@@ -139,43 +145,37 @@ impl<T: GuestMemory + ?Sized> GuestMemory for alloc::sync::Arc<T> {
     fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
         (**self).swap_u32(gpa, value)
     }
+    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+        (**self).read_u64(gpa)
+    }
+    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+        (**self).write_u64(gpa, value)
+    }
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
         (**self).fetch_or_u32(gpa, bits)
     }
 }
 
-/// Guest memory made of atomic words, safe to share between threads without `unsafe`.
+/// Guest memory shared between threads, none trusting the others.
 ///
 /// Used by in-process tests, fuzzers and the loopback harness: guest and host address the same
 /// buffer by GPA, starting at `base`.
 ///
 /// # Copies
-/// The memory is a slice of `AtomicU64`, and bulk copies move it one relaxed 64-bit atomic per
-/// aligned word: on x86-64 a relaxed atomic load or store is a plain `mov`, so the copy loop is
-/// one load and one store per 8 bytes, with no lock prefix and no per-word call. OpenVMM faces
-/// the same problem for guest memory: its `safeatomic` crate (microsoft/openvmm
-/// `support/safeatomic/src/lib.rs`) copies `[AtomicU8]` with `copy_nonoverlapping` and marks
-/// that as technically undefined behaviour under a concurrent writer, and its `trycopy` crate
-/// (`support/trycopy/src/lib.rs`) copies with inline assembly, outside Rust's memory model.
-/// Here the copy is word-sized relaxed atomics, sound for every input and free of `unsafe`:
-/// a concurrent writer can change what a copy sees, never make it undefined, and readers
-/// validate what they copied (the ring re-checks every descriptor after copying
-/// it out). Only the partial words at the ends of an unaligned write are read-modify-writes
-/// (a compare-exchange loop, so bytes outside the range written are never disturbed).
-///
-/// The 32-bit accessors work on half of a 64-bit word: loads and `fetch_or` are single atomic
-/// operations, stores and swaps a compare-exchange loop that leaves the other half as the peer
-/// last wrote it (the ring's write and read indices share one word).
+/// The bytes live in a [`SharedBytes`] (crate `dxgos-shared-bytes`, the one named
+/// memory-access type with `unsafe` below this crate): on x86-64 every access to them is inline
+/// assembly, bulk copies at `memcpy` speed (SSE blocks, `rep movsb` from 2 KiB) and the 32-bit
+/// accessors single `mov`/`xchg`/`lock cmpxchg` instructions, so a concurrent writer changes
+/// what a copy sees, never makes it undefined; readers validate what they copied (the ring
+/// re-checks every descriptor after copying it out). That is the way of OpenVMM's `trycopy`
+/// (microsoft/openvmm `support/trycopy/src/lib.rs`); its `safeatomic`
+/// (`support/safeatomic/src/lib.rs`) copies `[AtomicU8]` with `copy_nonoverlapping` instead
+/// and calls that technically undefined behaviour. Elsewhere `SharedBytes` falls back to
+/// relaxed 64-bit atomics, in safe code.
 pub struct AtomicMemory {
     base: u64,
-    words: Vec<AtomicU64>,
+    bytes: SharedBytes,
 }
-
-/// Bytes per word of [`AtomicMemory`].
-const WORD: usize = 8;
-/// Words per block of a bulk copy: the inner loop over a block has a fixed trip count, so the
-/// compiler unrolls it and the copy costs fewer loop checks per word.
-const BLOCK: usize = 8;
 
 impl core::fmt::Debug for AtomicMemory {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -189,9 +189,10 @@ impl core::fmt::Debug for AtomicMemory {
 impl AtomicMemory {
     /// Creates `size` bytes of zeroed memory (rounded up to 8 bytes) starting at GPA `base`.
     pub fn new(base: u64, size: usize) -> Self {
-        let mut words = Vec::with_capacity(size.div_ceil(WORD));
-        words.resize_with(size.div_ceil(WORD), || AtomicU64::new(0));
-        Self { base, words }
+        Self {
+            base,
+            bytes: SharedBytes::new(size),
+        }
     }
 
     /// First guest-physical address backed by this memory.
@@ -201,178 +202,97 @@ impl AtomicMemory {
 
     /// Number of bytes backed.
     pub fn size(&self) -> u64 {
-        self.words.len() as u64 * WORD as u64
+        self.bytes.len() as u64
     }
 
+    /// The offset of `gpa` in the shared bytes; the access itself is bounds-checked by
+    /// [`SharedBytes`].
+    #[inline]
     fn offset(&self, gpa: u64, length: usize) -> Result<usize, MemoryError> {
-        let error = MemoryError::OutOfRange {
-            gpa,
-            length: length as u64,
-        };
-        let offset = gpa.checked_sub(self.base).ok_or(error)?;
-        let end = offset.checked_add(length as u64).ok_or(error)?;
-        if end > self.size() {
-            return Err(error);
-        }
-        usize::try_from(offset).map_err(|_| error)
-    }
-
-    /// The words covering `[gpa, gpa + length)` and the byte offset of `gpa` in the first.
-    fn span(&self, gpa: u64, length: usize) -> Result<(&[AtomicU64], usize), MemoryError> {
-        let offset = self.offset(gpa, length)?;
-        let first = offset / WORD;
-        let head = offset % WORD;
-        // `offset + length ≤ size` (checked above), so the words exist.
-        let count = (head + length).div_ceil(WORD);
-        let words = self
-            .words
-            .get(first..first + count)
+        gpa.checked_sub(self.base)
+            .and_then(|offset| usize::try_from(offset).ok())
             .ok_or(MemoryError::OutOfRange {
                 gpa,
                 length: length as u64,
-            })?;
-        Ok((words, head))
-    }
-
-    /// The word holding the naturally aligned `u32` at `gpa`, and the bit shift of that `u32`
-    /// inside it.
-    fn half_word(&self, gpa: u64) -> Result<(&AtomicU64, u32), MemoryError> {
-        if !gpa.is_multiple_of(4) {
-            return Err(MemoryError::Misaligned { gpa });
-        }
-        let offset = self.offset(gpa, 4)?;
-        let word = self
-            .words
-            .get(offset / WORD)
-            .ok_or(MemoryError::OutOfRange { gpa, length: 4 })?;
-        Ok((word, (offset % WORD) as u32 * 8))
-    }
-
-    /// Replaces the `u32` at `gpa` with `update(old)` atomically; returns the old value.
-    fn update_u32(&self, gpa: u64, update: impl Fn(u32) -> u32) -> Result<u32, MemoryError> {
-        let (word, shift) = self.half_word(gpa)?;
-        let mask = u64::from(u32::MAX) << shift;
-        let mut current = word.load(Ordering::Relaxed);
-        loop {
-            let old = (current >> shift) as u32;
-            let new = (current & !mask) | (u64::from(update(old)) << shift);
-            match word.compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return Ok(old),
-                Err(actual) => current = actual,
-            }
-        }
+            })
     }
 }
 
-/// Splits `words` into the words of the whole blocks of a `length`-byte copy and the rest.
-fn split_blocks(words: &[AtomicU64], length: usize) -> (&[AtomicU64], &[AtomicU64]) {
-    let block_words = (length / (BLOCK * WORD) * BLOCK).min(words.len());
-    words.split_at(block_words)
-}
-
-/// Writes `bytes` into `word` starting at byte `start` (`start + bytes.len() ≤ 8`), leaving the
-/// word's other bytes as they are even if another thread changes them meanwhile.
-fn write_partial_word(word: &AtomicU64, start: usize, bytes: &[u8]) {
-    let mut value = [0u8; WORD];
-    let mut mask = [0u8; WORD];
-    for (index, byte) in bytes.iter().enumerate() {
-        if let (Some(value), Some(mask)) =
-            (value.get_mut(start + index), mask.get_mut(start + index))
-        {
-            *value = *byte;
-            *mask = 0xff;
-        }
+/// The [`MemoryError`] for a failed access to the shared bytes at `gpa`.
+#[cold]
+fn memory_error(gpa: u64, error: AccessError) -> MemoryError {
+    match error {
+        AccessError::OutOfBounds { length, .. } => MemoryError::OutOfRange {
+            gpa,
+            length: length as u64,
+        },
+        AccessError::Misaligned { .. } => MemoryError::Misaligned { gpa },
     }
-    let (value, mask) = (u64::from_le_bytes(value), u64::from_le_bytes(mask));
-    // The closure always returns `Some`, so `fetch_update` cannot fail.
-    let _ = word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-        Some((old & !mask) | value)
-    });
 }
 
 impl GuestMemory for AtomicMemory {
+    #[inline]
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
-        let (words, head) = self.span(gpa, buffer.len())?;
-        let mut words = words.iter();
-        let mut rest = buffer;
-        if head != 0 {
-            let take = (WORD - head).min(rest.len());
-            let (first, tail) = rest.split_at_mut(take);
-            if let Some(word) = words.next() {
-                let bytes = word.load(Ordering::Relaxed).to_le_bytes();
-                first.copy_from_slice(bytes.get(head..head + take).unwrap_or_default());
-            }
-            rest = tail;
-        }
-        let (block_words, other_words) = split_blocks(words.as_slice(), rest.len());
-        let mut blocks = rest.chunks_exact_mut(BLOCK * WORD);
-        for (block, source) in (&mut blocks).zip(block_words.chunks_exact(BLOCK)) {
-            for (chunk, word) in block.chunks_exact_mut(WORD).zip(source) {
-                chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-            }
-        }
-        let mut words = other_words.iter();
-        let mut chunks = blocks.into_remainder().chunks_exact_mut(WORD);
-        for (chunk, word) in (&mut chunks).zip(&mut words) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
-        }
-        let tail = chunks.into_remainder();
-        if let (false, Some(word)) = (tail.is_empty(), words.next()) {
-            let bytes = word.load(Ordering::Relaxed).to_le_bytes();
-            tail.copy_from_slice(bytes.get(..tail.len()).unwrap_or_default());
-        }
-        Ok(())
+        let offset = self.offset(gpa, buffer.len())?;
+        self.bytes
+            .read(offset, buffer)
+            .map_err(|error| memory_error(gpa, error))
     }
 
+    #[inline]
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
-        let (words, head) = self.span(gpa, data.len())?;
-        let mut words = words.iter();
-        let mut rest = data;
-        if head != 0 {
-            let take = (WORD - head).min(rest.len());
-            let (first, tail) = rest.split_at(take);
-            if let Some(word) = words.next() {
-                write_partial_word(word, head, first);
-            }
-            rest = tail;
-        }
-        let (block_words, other_words) = split_blocks(words.as_slice(), rest.len());
-        let mut blocks = rest.chunks_exact(BLOCK * WORD);
-        for (block, destination) in (&mut blocks).zip(block_words.chunks_exact(BLOCK)) {
-            for (chunk, word) in block.chunks_exact(WORD).zip(destination) {
-                let value = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-                word.store(value, Ordering::Relaxed);
-            }
-        }
-        let mut words = other_words.iter();
-        let mut chunks = blocks.remainder().chunks_exact(WORD);
-        for (chunk, word) in (&mut chunks).zip(&mut words) {
-            let value = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            word.store(value, Ordering::Relaxed);
-        }
-        let tail = chunks.remainder();
-        if let (false, Some(word)) = (tail.is_empty(), words.next()) {
-            write_partial_word(word, 0, tail);
-        }
-        Ok(())
+        let offset = self.offset(gpa, data.len())?;
+        self.bytes
+            .write(offset, data)
+            .map_err(|error| memory_error(gpa, error))
     }
 
+    #[inline]
     fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
-        let (word, shift) = self.half_word(gpa)?;
-        Ok((word.load(Ordering::Acquire) >> shift) as u32)
+        let offset = self.offset(gpa, 4)?;
+        self.bytes
+            .load_u32(offset)
+            .map_err(|error| memory_error(gpa, error))
     }
 
+    #[inline]
     fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
-        self.update_u32(gpa, |_| value).map(|_| ())
+        let offset = self.offset(gpa, 4)?;
+        self.bytes
+            .store_u32(offset, value)
+            .map_err(|error| memory_error(gpa, error))
     }
 
+    #[inline]
     fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
-        self.update_u32(gpa, |_| value)
+        let offset = self.offset(gpa, 4)?;
+        self.bytes
+            .swap_u32(offset, value)
+            .map_err(|error| memory_error(gpa, error))
     }
 
+    #[inline]
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
-        let (word, shift) = self.half_word(gpa)?;
-        Ok((word.fetch_or(u64::from(bits) << shift, Ordering::AcqRel) >> shift) as u32)
+        let offset = self.offset(gpa, 4)?;
+        self.bytes
+            .fetch_or_u32(offset, bits)
+            .map_err(|error| memory_error(gpa, error))
+    }
+
+    #[inline]
+    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+        let offset = self.offset(gpa, 8)?;
+        self.bytes
+            .read_u64(offset)
+            .map_err(|error| memory_error(gpa, error))
+    }
+
+    #[inline]
+    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+        let offset = self.offset(gpa, 8)?;
+        self.bytes
+            .write_u64(offset, value)
+            .map_err(|error| memory_error(gpa, error))
     }
 }
 

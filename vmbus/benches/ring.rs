@@ -4,7 +4,8 @@
 //! 2. `rtrb`'s SPSC ring of 256 KiB bytes, two threads;
 //! 3. plain memcpy through a 256 KiB buffer, one thread;
 //! 4. AtomicMemory's write+read copies alone, one thread (column 1 does this work on two
-//!    threads, so it can reach about twice this);
+//!    threads, so it can reach about twice this); since issue 15 these copies are
+//!    `SharedBytes`' inline-assembly copies (shared-bytes/src/x86_64.rs);
 //! 5. the VMBus ring and rtrb each on one thread, writing a 16 KiB batch and reading it back:
 //!    the cost of the rings themselves, free of scheduling (on a machine whose two CPUs are
 //!    shared with other work, the two-thread columns mostly measure the scheduler).
@@ -16,7 +17,7 @@
 //! other work the time spent waiting for a CPU does not count. The `÷rtrb` columns divide the
 //! VMBus ring's throughput by rtrb's.
 //!
-//! Run: `cargo bench -p vmbus --bench ring`. Prints a table and writes a plot of throughput by
+//! Run: `cargo bench -p dxgos-vmbus --bench ring` (the package is `dxgos-vmbus`). Prints a table and writes a plot of throughput by
 //! packet size (VMBus ring, rtrb, memcpy) to `target/ring-bench.svg`, or to the path in
 //! `RING_BENCH_SVG`. `RING_BENCH_SIZES=64,1024` limits the sizes. No assertions.
 
@@ -497,6 +498,23 @@ fn main() {
         rows.push(row);
     }
     println!("load average after: {}", load_average());
+    println!();
+    println!("per packet, one thread (ns, CPU time; the ring's own work is its time less the");
+    println!("AtomicMemory write+read of the payload):");
+    println!(
+        "{:>7} | {:>10} | {:>10} | {:>14} | {:>10}",
+        "size", "vmbus ring", "its copies", "its own work", "rtrb"
+    );
+    let nanoseconds = |result: &Result| result.elapsed.as_secs_f64() * 1e9 / result.packets as f64;
+    for row in &rows {
+        let (ring, copies) = (nanoseconds(&row.vmbus_one_thread), nanoseconds(&row.atomic));
+        println!(
+            "{:>7} | {ring:>10.1} | {copies:>10.1} | {:>14.1} | {:>10.1}",
+            row.size,
+            ring - copies,
+            nanoseconds(&row.rtrb_one_thread)
+        );
+    }
     let path = std::env::var("RING_BENCH_SVG").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../target/ring-bench.svg").to_string()
     });

@@ -118,7 +118,22 @@ impl RingPages {
     }
 
     /// Copies `buffer.len()` bytes starting at data offset `offset`, wrapping at the end.
+    #[inline]
     pub(super) fn read_data<M: GuestMemory>(
+        &self,
+        memory: &M,
+        offset: u32,
+        buffer: &mut [u8],
+    ) -> Result<(), RingError> {
+        match self.unbroken(offset, buffer.len()) {
+            Some(gpa) => Ok(memory.read(gpa, buffer)?),
+            None => self.read_pieces(memory, offset, buffer),
+        }
+    }
+
+    /// [`read_data`](Self::read_data) for a range that wraps or spans segments.
+    #[inline(never)]
+    fn read_pieces<M: GuestMemory>(
         &self,
         memory: &M,
         offset: u32,
@@ -138,12 +153,29 @@ impl RingPages {
 
     /// Writes `data` starting at data offset `offset`, wrapping at the end. Returns the offset
     /// after the data.
+    #[inline]
     pub(super) fn write_data<M: GuestMemory>(
         &self,
         memory: &M,
         offset: u32,
         data: &[u8],
     ) -> Result<u32, RingError> {
+        if let Some(gpa) = self.unbroken(offset, data.len()) {
+            memory.write(gpa, data)?;
+        } else {
+            self.write_pieces(memory, offset, data)?;
+        }
+        super::ring_advance(offset, data.len(), self.data_size).ok_or(RingError::BadGeometry)
+    }
+
+    /// [`write_data`](Self::write_data) for a range that wraps or spans segments.
+    #[inline(never)]
+    fn write_pieces<M: GuestMemory>(
+        &self,
+        memory: &M,
+        offset: u32,
+        data: &[u8],
+    ) -> Result<(), RingError> {
         let first = data.len().min(self.bytes_to_end(offset)?);
         let (head, tail) = data.split_at(first);
         self.copy(offset, head.len(), |gpa, range| {
@@ -153,8 +185,21 @@ impl RingPages {
         self.copy(0, tail.len(), |gpa, range| {
             let piece = tail.get(range).ok_or(RingError::BadGeometry)?;
             Ok(memory.write(gpa, piece)?)
-        })?;
-        super::ring_advance(offset, data.len(), self.data_size).ok_or(RingError::BadGeometry)
+        })
+    }
+
+    /// The guest-physical address of data offset `offset` if `[offset, offset + length)`
+    /// lies inside the first segment (all of a contiguous ring), so one copy covers it: the
+    /// common case, costing two compares instead of a segment walk.
+    #[inline]
+    fn unbroken(&self, offset: u32, length: usize) -> Option<u64> {
+        let segment = self.segments.first()?;
+        let end = u64::from(offset).checked_add(u64::try_from(length).ok()?)?;
+        if end > u64::from(segment.length) {
+            return None;
+        }
+        // The first segment starts at data offset 0.
+        segment.gpa.checked_add(u64::from(offset))
     }
 
     /// Bytes from data offset `offset` to the end of the data area (`offset` is an index the

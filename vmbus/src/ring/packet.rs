@@ -50,6 +50,27 @@ const _: () = assert!(size_of::<PacketDescriptor>() == 16);
 const _: () = assert!(core::mem::offset_of!(PacketDescriptor, transaction_id) == 8);
 
 impl PacketDescriptor {
+    /// The descriptor as the two little-endian words it occupies in the ring: type, offset8,
+    /// len8 and flags (low to high), then the transaction id.
+    pub fn words(&self) -> (u64, u64) {
+        let first = u64::from(self.packet_type.get())
+            | u64::from(self.data_offset8.get()) << 16
+            | u64::from(self.length8.get()) << 32
+            | u64::from(self.flags.get()) << 48;
+        (first, self.transaction_id.get())
+    }
+
+    /// The descriptor read from its two ring words (the inverse of [`words`](Self::words)).
+    pub fn from_words(first: u64, second: u64) -> Self {
+        PacketDescriptor {
+            packet_type: U16::new(first as u16),
+            data_offset8: U16::new((first >> 16) as u16),
+            length8: U16::new((first >> 32) as u16),
+            flags: U16::new((first >> 48) as u16),
+            transaction_id: U64::new(second),
+        }
+    }
+
     /// Validates the descriptor against the bytes available to read.
     pub fn validate(&self, available: u32) -> Result<(), DescriptorError> {
         let packet_type = PacketType(self.packet_type.get());

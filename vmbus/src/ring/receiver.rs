@@ -12,7 +12,7 @@ use super::{
 use alloc::vec::Vec;
 use core::mem::size_of;
 use hyperv::memory::GuestMemory;
-use zerocopy::FromBytes;
+use zerocopy::IntoBytes;
 
 /// Reads packets from one ring. Owns the ring's read index and interrupt mask.
 #[derive(Debug)]
@@ -99,15 +99,18 @@ impl<M: GuestMemory> RingReceiver<M> {
                 available,
             }));
         }
-        let mut header = [0u8; size_of::<PacketDescriptor>()];
+        // The descriptor is read as two whole words (one copy, wrapping if it must) and
+        // validated before its length is trusted; kept as words, it is never reloaded with a
+        // wider access than the copy stored it with (no store-forwarding stall).
+        let size = self.pages.data_size();
+        let mut words = [0u64; 2];
         self.pages
-            .read_data(&self.memory, self.next_read, &mut header)?;
-        let descriptor = PacketDescriptor::read_from_bytes(&header)
-            .map_err(|_| RingError::CorruptDescriptor(DescriptorError::Truncated { available }))?;
+            .read_data(&self.memory, self.next_read, words.as_mut_bytes())?;
+        let (first, second) = (u64::from_le(words[0]), u64::from_le(words[1]));
+        let descriptor = PacketDescriptor::from_words(first, second);
         descriptor
             .validate(available)
             .map_err(RingError::CorruptDescriptor)?;
-        let size = self.pages.data_size();
         let length = units8_to_bytes(descriptor.length8.get());
         // Reuse the caller's buffer: only bytes beyond its current length are zeroed (a
         // buffer reused for packets of similar size is never zero-filled again), and every
@@ -124,7 +127,9 @@ impl<M: GuestMemory> RingReceiver<M> {
             }))?;
         // `validate` checked offset8 ≥ 2 and offset8 ≤ length8, so the packet holds at least
         // the 16-byte descriptor and the body range exists.
-        head.copy_from_slice(&header);
+        let (first_bytes, second_bytes) = head.split_at_mut(8);
+        first_bytes.copy_from_slice(&first.to_le_bytes());
+        second_bytes.copy_from_slice(&second.to_le_bytes());
         let body_offset = ring_advance(self.next_read, size_of::<PacketDescriptor>(), size)
             .ok_or(RingError::BadGeometry)?;
         self.pages.read_data(&self.memory, body_offset, body)?;

@@ -24,6 +24,9 @@ pub struct RingSender<M: GuestMemory> {
     cached_read: u32,
     /// Whether this side set `pending_send_sz` and must clear it.
     waiting_for_space: bool,
+    /// Where a small packet is laid out whole before its one copy into the ring; kept, so it
+    /// is not zero-filled for every packet (`lay_out_small` writes every word it returns).
+    scratch: [u64; SMALL_PACKET_WORDS],
 }
 
 impl<M: GuestMemory> RingSender<M> {
@@ -42,6 +45,7 @@ impl<M: GuestMemory> RingSender<M> {
             committed_write: write,
             cached_read: read,
             waiting_for_space: false,
+            scratch: [0; SMALL_PACKET_WORDS],
         })
     }
 
@@ -109,18 +113,22 @@ impl<M: GuestMemory> RingSender<M> {
             }),
             transaction_id: U64::new(packet.transaction_id),
         };
-        let trailer = (u64::from(start) << 32).to_le_bytes();
-        if needed as usize <= SMALL_PACKET {
-            let mut small = [0u8; SMALL_PACKET];
-            if let Some(bytes) = assemble(&mut small, &descriptor, packet, &trailer) {
-                // A small packet is one copy into the ring.
-                self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
-                return Ok(());
-            }
+        // The descriptor is two whole words built in registers; it reaches memory only as
+        // whole words, so the copy that reads them back never stalls on store forwarding.
+        let (first, second) = descriptor.words();
+        if packet.extra_header.is_empty()
+            && let Some(bytes) =
+                lay_out_small(&mut self.scratch, [first, second], packet.payload, start)
+        {
+            // A small packet is one guest-memory access (what a guest pays most for: a
+            // bounds check and a copy per access).
+            self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
+            return Ok(());
         }
+        let descriptor_words = [first.to_le(), second.to_le()];
         let mut offset = self
             .pages
-            .write_data(&self.memory, start, descriptor.as_bytes())?;
+            .write_data(&self.memory, start, descriptor_words.as_bytes())?;
         if !packet.extra_header.is_empty() {
             offset = self
                 .pages
@@ -134,15 +142,16 @@ impl<M: GuestMemory> RingSender<M> {
         offset = self
             .pages
             .write_data(&self.memory, offset, packet.payload)?;
-        // The payload's padding and the trailer go in one copy.
-        let mut tail = [0u8; 16];
-        let padding = zero_padding8(packet.payload.len()).len();
+        // The trailer holds the packet's start offset in its high half.
+        let trailer = u64::from(start) << 32;
+        let padding = zero_padding8(packet.payload.len());
+        // The padding (zeros) and the trailer in one copy: a little-endian u128 shifted past
+        // the padding, built in registers; `padding` < 8 bytes, so the shift is below 96 bits.
+        let shift = (padding.len() as u32).saturating_mul(8);
+        let tail = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
         let tail = tail
-            .get_mut(..padding.saturating_add(trailer.len()))
+            .get(..padding.len().saturating_add(TRAILER_SIZE as usize))
             .ok_or(RingError::BadGeometry)?;
-        tail.get_mut(padding..)
-            .ok_or(RingError::BadGeometry)?
-            .copy_from_slice(&trailer);
         self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
         Ok(())
     }
@@ -207,35 +216,34 @@ impl<M: GuestMemory> RingSender<M> {
     }
 }
 
-/// Packets up to this many ring bytes are assembled on the stack and copied in one piece.
-const SMALL_PACKET: usize = 256;
+/// Packets of up to this many 8-byte words (descriptor, payload with its padding, trailer;
+/// 256 bytes) with no extra header are laid out whole and written with one copy.
+const SMALL_PACKET_WORDS: usize = 32;
 
-/// Lays out a whole packet (descriptor, extra header, payload, zero padding, trailer) in
-/// `buffer`, or `None` if it does not fit there.
-fn assemble<'a>(
-    buffer: &'a mut [u8; SMALL_PACKET],
-    descriptor: &PacketDescriptor,
-    packet: &OutgoingPacket<'_>,
-    trailer: &[u8; 8],
+/// Lays out an in-band packet with no extra header (descriptor words, payload, zero padding,
+/// trailer holding `start`) in `words`, or `None` if it does not fit there. Every word of the
+/// returned bytes is written here (the buffer is reused and holds the previous packet).
+fn lay_out_small<'a>(
+    words: &'a mut [u64; SMALL_PACKET_WORDS],
+    descriptor: [u64; 2],
+    payload: &[u8],
+    start: u32,
 ) -> Option<&'a [u8]> {
-    let length = packet.ring_size();
-    let bytes = buffer.get_mut(..length)?;
-    let header_size = packet.header_size();
-    let descriptor_bytes = descriptor.as_bytes();
-    bytes
-        .get_mut(..descriptor_bytes.len())?
-        .copy_from_slice(descriptor_bytes);
-    let extra_start = descriptor_bytes.len();
-    bytes
-        .get_mut(extra_start..extra_start.checked_add(packet.extra_header.len())?)?
-        .copy_from_slice(packet.extra_header);
-    bytes
-        .get_mut(header_size..header_size.checked_add(packet.payload.len())?)?
-        .copy_from_slice(packet.payload);
-    let trailer_start = length.checked_sub(trailer.len())?;
-    bytes.get_mut(trailer_start..)?.copy_from_slice(trailer);
-    // The stack buffer started zeroed, so the padding between the pieces is zero.
-    Some(bytes)
+    let payload_words = payload.len().div_ceil(8);
+    let total = payload_words.checked_add(3)?;
+    let words = words.get_mut(..total)?;
+    let (head, rest) = words.split_at_mut_checked(2)?;
+    head.copy_from_slice(&[descriptor[0].to_le(), descriptor[1].to_le()]);
+    let (body, trailer) = rest.split_at_mut_checked(payload_words)?;
+    // The payload's last word is zeroed first, so its padding is zero after the copy.
+    if let Some(last) = body.last_mut() {
+        *last = 0;
+    }
+    body.as_mut_bytes()
+        .get_mut(..payload.len())?
+        .copy_from_slice(payload);
+    trailer.copy_from_slice(&[(u64::from(start) << 32).to_le()]);
+    Some(words.as_bytes())
 }
 
 pub(super) fn check_index(value: u32, size: u32, kind: IndexKind) -> Result<(), RingError> {

@@ -69,6 +69,64 @@ fn packet_bytes_match_the_reference_layout() {
 }
 
 #[test]
+fn descriptor_words_are_its_wire_bytes() {
+    // Type 0xB, offset8 2, len8 0x1234, flags 1, transaction id: the 16 wire bytes, read as
+    // two little-endian words and back.
+    let bytes: [u8; 16] = [
+        0x0B, 0x00, 0x02, 0x00, 0x34, 0x12, 0x01, 0x00, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22,
+        0x11,
+    ];
+    let first = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let second = u64::from_le_bytes(bytes[8..].try_into().unwrap());
+    let descriptor = PacketDescriptor::from_words(first, second);
+    assert_eq!(zerocopy::IntoBytes::as_bytes(&descriptor), &bytes);
+    assert_eq!(descriptor.length8.get(), 0x1234);
+    assert_eq!(descriptor.transaction_id.get(), 0x1122_3344_5566_7788);
+    assert_eq!(descriptor.words(), (first, second));
+}
+
+#[test]
+fn padding_is_zero_after_a_longer_packet() {
+    // Small packets are laid out in a buffer the sender keeps: the padding of a short packet
+    // must be zeros, not the bytes of the longer packet laid out there before it.
+    let (memory, mut sender, _) = ring(1);
+    let long = OutgoingPacket::in_band(1, false, &[0xee; 200]);
+    let long_size = long.ring_size() as u64;
+    sender.send(&long).unwrap();
+    let short = OutgoingPacket {
+        packet_type: PacketType::DATA_USING_GPA_DIRECT,
+        transaction_id: 2,
+        completion_requested: true,
+        extra_header: &[0x11; 3],
+        payload: &[0x22; 5],
+    };
+    sender.send(&short).unwrap();
+    let mut bytes = [0u8; 48];
+    memory.read(BASE + 4096 + long_size, &mut bytes).unwrap();
+    // Descriptor (16), extra header 3 + 5 zeros, payload 5 + 3 zeros, trailer.
+    assert_eq!(&bytes[16..24], &[0x11, 0x11, 0x11, 0, 0, 0, 0, 0]);
+    assert_eq!(&bytes[24..32], &[0x22, 0x22, 0x22, 0x22, 0x22, 0, 0, 0]);
+    assert_eq!(
+        u64::from_le_bytes(bytes[32..40].try_into().unwrap()),
+        long_size << 32
+    );
+    // The same for a small in-band packet (laid out in the reused words).
+    let short_size = short.ring_size() as u64;
+    sender
+        .send(&OutgoingPacket::in_band(3, false, &[0x33; 5]))
+        .unwrap();
+    let mut bytes = [0u8; 32];
+    memory
+        .read(BASE + 4096 + long_size + short_size, &mut bytes)
+        .unwrap();
+    assert_eq!(&bytes[16..24], &[0x33, 0x33, 0x33, 0x33, 0x33, 0, 0, 0]);
+    assert_eq!(
+        u64::from_le_bytes(bytes[24..32].try_into().unwrap()),
+        (long_size + short_size) << 32
+    );
+}
+
+#[test]
 fn round_trip_and_signal_only_on_empty_to_non_empty() {
     let (_memory, mut sender, mut receiver) = ring(2);
     assert!(

@@ -1,0 +1,211 @@
+//! Bytes shared with a concurrent, untrusted peer.
+//!
+//! [`SharedBytes`] is a block of zeroed memory that any number of threads read and write at the
+//! same time through `&SharedBytes`, none trusting the others: the dxgos host-side memory model
+//! (`hyperv::memory::AtomicMemory`) is built on it, and a guest's rings, SynIC pages and IO
+//! space live in it in host tests, fuzzers and the emulator's loopback harness. Every access is
+//! bounds-checked and sound whatever the other threads do meanwhile: a racing writer changes
+//! which bytes a copy sees, never the program's behaviour, so readers copy and then validate.
+//!
+//! # How the copies stay sound and fast
+//!
+//! Rust's memory model makes a non-atomic access that races with a write undefined, and
+//! atomics that race must have the same size, so `memcpy` over shared memory is out, and a
+//! copy made of atomics is limited to one word per instruction (about a fifth of `memcpy`'s
+//! speed here). OpenVMM meets the same problem for guest memory: `support/safeatomic/src/lib.rs`
+//! (microsoft/openvmm) copies `[AtomicU8]` with `copy_nonoverlapping` and calls it technically
+//! undefined behaviour; `support/trycopy/src/lib.rs` and `support/trycopy/src/memcpy.rs` copy
+//! in inline assembly (32-, 8- then 1-byte pieces), outside the compiler's view.
+//!
+//! This crate takes trycopy's way on x86-64: the shared memory is touched **only** by inline
+//! assembly (bulk copies, and the 32-bit loads, stores, swaps and ORs alike), never by a Rust
+//! load, store or atomic, as memory shared with another process or a device is. What racing
+//! accesses do is then defined by the x86-64 memory model (every byte a copy reads holds some
+//! value written to it; aligned 32-bit accesses are single-copy atomic; loads are not
+//! reordered with later accesses nor stores with earlier ones, so a plain `mov` is an acquire
+//! load or a release store), and each `asm!` block is a compiler barrier (no `nomem`,
+//! `readonly` or `pure` option). Copies below 2 KiB move
+//! 64-byte blocks through SSE registers (where the target has SSE2), then 8-byte words, then
+//! bytes; longer ones use `rep movsb`, which is as fast as `memcpy` there on CPUs with ERMS.
+//!
+//! Elsewhere the memory is reached through relaxed 64-bit atomics only (`portable`), one
+//! word per access, in safe code: slower, equally sound.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::sync::atomic::AtomicU64;
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+#[cfg(not(target_arch = "x86_64"))]
+use portable as backend;
+#[cfg(target_arch = "x86_64")]
+use x86_64 as backend;
+
+/// Bytes per storage word.
+const WORD: usize = 8;
+
+/// A failed access to [`SharedBytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessError {
+    /// `[offset, offset + length)` is not inside the memory.
+    OutOfBounds {
+        /// First byte of the access.
+        offset: usize,
+        /// Length of the access in bytes.
+        length: usize,
+    },
+    /// A 32-bit access at an offset that is not a multiple of 4.
+    Misaligned {
+        /// The offset of the access.
+        offset: usize,
+    },
+}
+
+impl core::fmt::Display for AccessError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AccessError::OutOfBounds { offset, length } => {
+                write!(f, "shared range {offset:#x}+{length:#x} is out of bounds")
+            }
+            AccessError::Misaligned { offset } => {
+                write!(f, "misaligned 32-bit access at {offset:#x}")
+            }
+        }
+    }
+}
+
+/// Zeroed memory shared between threads that do not trust each other; see the crate docs.
+///
+/// The storage is a boxed slice of `AtomicU64` (so it is 8-byte aligned, `Sync`, and writable
+/// through a shared reference); no reference to its bytes is ever handed out, so the only
+/// accesses to it are this type's methods.
+pub struct SharedBytes {
+    words: Box<[AtomicU64]>,
+}
+
+impl core::fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SharedBytes")
+            .field("len", &format_args!("{:#x}", self.len()))
+            .finish()
+    }
+}
+
+impl SharedBytes {
+    /// `size` zeroed bytes, rounded up to a multiple of 8.
+    #[inline]
+    pub fn new(size: usize) -> Self {
+        let mut words = Vec::with_capacity(size.div_ceil(WORD));
+        words.resize_with(size.div_ceil(WORD), || AtomicU64::new(0));
+        SharedBytes {
+            words: words.into_boxed_slice(),
+        }
+    }
+
+    /// Number of bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        // The words were allocated, so their byte count fits a usize.
+        self.words.len().saturating_mul(WORD)
+    }
+
+    /// Whether there are no bytes at all.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Copies `buffer.len()` bytes starting at `offset` into `buffer`.
+    #[inline]
+    pub fn read(&self, offset: usize, buffer: &mut [u8]) -> Result<(), AccessError> {
+        backend::read(&self.words, offset, buffer)
+    }
+
+    /// Copies `data` into the memory starting at `offset`. Bytes outside the range keep what
+    /// other threads write to them meanwhile (on x86-64 they are not accessed at all).
+    #[inline]
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), AccessError> {
+        backend::write(&self.words, offset, data)
+    }
+
+    /// Reads the little-endian `u64` at `offset` (any alignment; no ordering). On x86-64 it is
+    /// one 8-byte load, single-copy atomic when `offset` is a multiple of 8.
+    #[inline]
+    pub fn read_u64(&self, offset: usize) -> Result<u64, AccessError> {
+        backend::read_u64(&self.words, offset)
+    }
+
+    /// Writes `value` as the little-endian `u64` at `offset` (any alignment; no ordering). On
+    /// x86-64 it is one 8-byte store, single-copy atomic when `offset` is a multiple of 8.
+    #[inline]
+    pub fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError> {
+        backend::write_u64(&self.words, offset, value)
+    }
+
+    /// Loads the little-endian `u32` at `offset` (a multiple of 4) with acquire ordering.
+    #[inline]
+    pub fn load_u32(&self, offset: usize) -> Result<u32, AccessError> {
+        backend::load_u32(&self.words, offset)
+    }
+
+    /// Stores `value` as the little-endian `u32` at `offset` (a multiple of 4) with release
+    /// ordering. The other bytes of its 8-byte word are left as they are, even if another
+    /// thread writes them meanwhile.
+    #[inline]
+    pub fn store_u32(&self, offset: usize, value: u32) -> Result<(), AccessError> {
+        backend::store_u32(&self.words, offset, value)
+    }
+
+    /// Atomically replaces the `u32` at `offset` (a multiple of 4) with `value` and returns
+    /// the old value (acquire and release ordering).
+    #[inline]
+    pub fn swap_u32(&self, offset: usize, value: u32) -> Result<u32, AccessError> {
+        backend::swap_u32(&self.words, offset, value)
+    }
+
+    /// Atomically ORs `bits` into the `u32` at `offset` (a multiple of 4) and returns the old
+    /// value (acquire and release ordering).
+    #[inline]
+    pub fn fetch_or_u32(&self, offset: usize, bits: u32) -> Result<u32, AccessError> {
+        backend::fetch_or_u32(&self.words, offset, bits)
+    }
+}
+
+/// Checks that `[offset, offset + length)` lies inside `words`.
+#[inline]
+fn check(words: &[AtomicU64], offset: usize, length: usize) -> Result<(), AccessError> {
+    match offset.checked_add(length) {
+        Some(end) if end <= words.len().saturating_mul(WORD) => Ok(()),
+        _ => Err(AccessError::OutOfBounds { offset, length }),
+    }
+}
+
+/// Checks a naturally aligned 32-bit access at `offset` inside `words`.
+#[inline]
+fn check_u32(words: &[AtomicU64], offset: usize) -> Result<(), AccessError> {
+    if !offset.is_multiple_of(4) {
+        return Err(AccessError::Misaligned { offset });
+    }
+    check(words, offset, 4)
+}
+
+#[cfg(test)]
+mod tests;
