@@ -235,7 +235,7 @@ fn switch_away_locked(mut scheduler: spin::MutexGuard<'_, Scheduler>) {
     };
     drop(scheduler);
     // SAFETY: interrupts are disabled (callers guarantee it); `save` points into the previous
-    // task's control block, which `previous` keeps alive until `finish_switch` runs on the
+    // task's control block, which `PREVIOUS` keeps alive until `finish_switch` runs on the
     // next task; `next_stack_pointer` was saved by `switch` or made by `prepare_stack` for a
     // task whose stack its control block (held in `current`) still owns.
     unsafe { context::switch(save, next_stack_pointer) };
