@@ -64,7 +64,7 @@ pub struct RunConfig {
     pub mmio_gaps: MmioGaps,
     /// What the emulated host offers (`crate::host::HostOptions`).
     pub host: crate::host::HostOptions,
-    /// Count guest instructions: QEMU runs with [`ICOUNT_ARGUMENTS`] (unless the `DXGOS_QEMU`
+    /// Count guest instructions: QEMU runs with `ICOUNT_ARGUMENTS` (unless the `DXGOS_QEMU`
     /// wrapper already passes `-icount`) and the kernel's benches report `instructions`.
     pub icount: bool,
 }
