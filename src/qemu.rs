@@ -226,7 +226,11 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     let read = |path: &str| std::fs::read(path).map_err(io_error("read", Path::new(path)));
     let stub = read(crate::BOOT_STUB)?;
     let kernel = read(crate::KERNEL_ON_ESP)?;
-    let command_line = config.command_line();
+    let mut command_line = config.command_line();
+    // A `DXGOS_QEMU` wrapper that passes `-icount` itself counts instructions too.
+    if !config.icount && wrapper_passes_icount(&qemu) {
+        command_line.push_str(" bench-unit=instructions");
+    }
     let contents = disk_image::DiskContents {
         boot_stub: &stub,
         kernel: &kernel,
