@@ -15,7 +15,8 @@ MODE     run (default: the normal boot path), test (in-kernel tests), bench (ben
 OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B       run only these in-kernel tests
          --log LEVEL       kernel log level: error, warn, info (default), debug, trace
          --arg KEY=VALUE   extra kernel command-line word (repeatable)
-         --timeout SECS    kill QEMU after SECS seconds (default 180)
+         --timeout SECS    kill QEMU after SECS seconds (default 180; bench 900, chaos 1800:
+                           give it after the mode)
          --memory MIB      guest RAM in MiB (default 512; 16 to 2047)
          --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
                            hypercall, message and interrupt, timestamped) to FILE
@@ -57,6 +58,9 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
          --vgpu-description TEXT
                            the driver description the emulated vGPU reports (as a real host's
                            GPU would): the vGPU-specific demos are then skipped
+         --icount          count guest instructions: QEMU runs with -icount shift=0,align=off,
+                           sleep=off (not added if the DXGOS_QEMU wrapper passes -icount) and
+                           the benches report instructions instead of TSC cycles
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
 environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
@@ -74,7 +78,11 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
         match argument.as_str() {
             "run" => config.mode = Mode::Run,
             "test" => config.mode = Mode::Test,
-            "bench" => config.mode = Mode::Bench,
+            "bench" => {
+                config.mode = Mode::Bench;
+                // Thousands of host round trips; a few minutes under TCG on a loaded machine.
+                config.timeout = Duration::from_secs(900);
+            }
             "chaos" => {
                 config.mode = Mode::Chaos;
                 if !config
@@ -119,6 +127,7 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
             }
             "--trace" => config.trace = Some(value("--trace")?.into()),
             "--no-emulator" => config.emulator = false,
+            "--icount" => config.icount = true,
             "--mmio-gaps" => {
                 config.mmio_gaps =
                     dxgos::platform_layout::parse_gaps(&value("--mmio-gaps")?, config.mmio_gaps)?

@@ -64,6 +64,24 @@ pub struct RunConfig {
     pub mmio_gaps: MmioGaps,
     /// What the emulated host offers (`crate::host::HostOptions`).
     pub host: crate::host::HostOptions,
+    /// Count guest instructions: QEMU runs with `ICOUNT_ARGUMENTS` (unless the `DXGOS_QEMU`
+    /// wrapper already passes `-icount`) and the kernel's benches report `instructions`.
+    pub icount: bool,
+}
+
+/// QEMU's deterministic instruction counting: one guest instruction per nanosecond of
+/// virtual time (`shift=0`, so the guest's TSC ticks once per instruction), the virtual clock
+/// not held back to the host's (`align=off`), and a halted processor's clock jumping to the
+/// next timer deadline (`sleep=off`).
+pub const ICOUNT_ARGUMENTS: [&str; 2] = ["-icount", "shift=0,align=off,sleep=off"];
+
+/// Whether `qemu` is a wrapper script that passes `-icount` itself (a `#!` file mentioning
+/// it), so that the runner must not add a second one.
+pub fn wrapper_passes_icount(qemu: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(qemu) else {
+        return false;
+    };
+    bytes.starts_with(b"#!") && bytes.windows(7).any(|window| window == b"-icount")
 }
 
 impl RunConfig {
@@ -83,6 +101,7 @@ impl RunConfig {
             trace: None,
             mmio_gaps: default_gaps(),
             host: crate::host::HostOptions::default(),
+            icount: false,
         }
     }
 
@@ -94,6 +113,9 @@ impl RunConfig {
         ];
         if let Some(tests) = &self.tests {
             words.push(format!("tests={tests}"));
+        }
+        if self.icount {
+            words.push("bench-unit=instructions".into());
         }
         words.extend(self.extra_command_line.iter().cloned());
         // When the host will ask for a shutdown or restart, the guest stays up for it after the
@@ -204,7 +226,11 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     let read = |path: &str| std::fs::read(path).map_err(io_error("read", Path::new(path)));
     let stub = read(crate::BOOT_STUB)?;
     let kernel = read(crate::KERNEL_ON_ESP)?;
-    let command_line = config.command_line();
+    let mut command_line = config.command_line();
+    // A `DXGOS_QEMU` wrapper that passes `-icount` itself counts instructions too.
+    if !config.icount && wrapper_passes_icount(&qemu) {
+        command_line.push_str(" bench-unit=instructions");
+    }
     let contents = disk_image::DiskContents {
         boot_stub: &stub,
         kernel: &kernel,
@@ -237,6 +263,9 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     };
 
     let mut command = Command::new(&qemu);
+    if config.icount && !wrapper_passes_icount(&qemu) {
+        command.args(ICOUNT_ARGUMENTS);
+    }
     command
         .args([
             "-nodefaults",
@@ -376,4 +405,49 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         screenshot,
         host_counts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(name: &str, text: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("dxgos-{}-{name}", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_wrapper_script_passing_icount_is_recognised() {
+        let wrapper = script(
+            "icount-wrapper",
+            b"#!/bin/sh\nexec qemu-system-x86_64 -icount shift=0,align=off,sleep=off \"$@\"\n",
+        );
+        let plain = script(
+            "plain-wrapper",
+            b"#!/bin/sh\nexec qemu-system-x86_64 \"$@\"\n",
+        );
+        // A binary that happens to contain the text is not a wrapper script.
+        let binary = script("binary", b"\x7fELF....-icount....");
+        assert!(wrapper_passes_icount(&wrapper));
+        assert!(!wrapper_passes_icount(&plain));
+        assert!(!wrapper_passes_icount(&binary));
+        assert!(!wrapper_passes_icount(Path::new("/nonexistent/qemu")));
+        for path in [wrapper, plain, binary] {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+
+    #[test]
+    fn icount_tells_the_kernel_to_report_instructions() {
+        let mut config = RunConfig::new(Mode::Bench);
+        assert!(!config.command_line().contains("bench-unit="));
+        config.icount = true;
+        assert!(
+            config
+                .command_line()
+                .split(' ')
+                .any(|word| word == "bench-unit=instructions")
+        );
+    }
 }

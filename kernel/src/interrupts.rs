@@ -155,6 +155,7 @@ pub fn dispatch(vector: u8) {
         SPURIOUS_VECTOR => return,
         TIMER_VECTOR => crate::clock::on_timer_tick(),
         _ => {
+            crate::host_time::device_interrupt_entered();
             let handlers = HANDLERS.lock();
             match &handlers[vector as usize] {
                 VectorHandler::Empty => {}

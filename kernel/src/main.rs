@@ -27,6 +27,7 @@ mod diagnostics;
 #[allow(unsafe_code)]
 mod display;
 mod faults;
+mod host_time;
 #[allow(unsafe_code)]
 mod hypervisor;
 mod interrupts;
@@ -111,20 +112,18 @@ fn kernel_main(boot_info: &'static BootInfo) -> ! {
     let first_task_tsc = task::spawn("first", arch::cpu::read_tsc)
         .join()
         .unwrap_or(0);
-    log_boot_timestamps(
-        boot_info,
-        &[
-            ("kernel entry", entry_tsc),
-            ("memory ready", memory_tsc),
-            ("interrupts ready", interrupts_tsc),
-            ("first task", first_task_tsc),
-        ],
-    );
+    let boot_points = [
+        ("kernel_entry", entry_tsc),
+        ("memory_ready", memory_tsc),
+        ("interrupts_ready", interrupts_tsc),
+        ("first_task", first_task_tsc),
+    ];
+    log_boot_timestamps(boot_info, &boot_points);
     inject_faults(boot_info.command_line());
     faults::configure(boot_info.command_line());
     match options.mode {
         Mode::Test => testing::run(options.tests),
-        Mode::Bench => bench::run(),
+        Mode::Bench => bench::run(boot_info.command_line(), &boot_points),
         Mode::Chaos => chaos::run(options.chaos_faults),
         Mode::Run => run(boot_info),
     }

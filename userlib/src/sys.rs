@@ -94,6 +94,10 @@ pub struct D3dkmtCall {
 pub const CLOCK_MONOTONIC: u64 = 0;
 /// [`SyscallNumber::GetTime`]: nanoseconds since 1970-01-01 UTC (from the host's time sync).
 pub const CLOCK_WALL: u64 = 1;
+/// [`SyscallNumber::GetTime`]: TSC cycles this processor has spent since boot halted or inside
+/// the hypervisor interface (the host's time, not the guest's; the kernel's `host_time`
+/// module). Benchmarks subtract it to report a host round trip's guest-side cost.
+pub const CLOCK_HOST_CYCLES: u64 = 2;
 
 macro_rules! define_numbers {
     ($( $variant:ident = $number:literal => $export:ident($argument:ident), )*) => {
@@ -127,8 +131,9 @@ macro_rules! define_numbers {
             Sleep = 0x105,
             /// Read a clock: `rdi` = [`CLOCK_MONOTONIC`] (nanoseconds since boot, never jumps)
             /// or [`CLOCK_WALL`] (nanoseconds since 1970-01-01 UTC, set from the host's time
-            /// sync). Returns the nanoseconds, `STATUS_NOT_SUPPORTED` while the wall clock is
-            /// unset, `STATUS_INVALID_PARAMETER` for another clock.
+            /// sync) or [`CLOCK_HOST_CYCLES`] (TSC cycles of host time, for benchmarks).
+            /// Returns the value, `STATUS_NOT_SUPPORTED` while the wall clock is unset,
+            /// `STATUS_INVALID_PARAMETER` for another clock.
             GetTime = 0x106,
             /// How many dxg objects the calling process holds (devices, contexts, allocations,
             /// resources, sync objects, paging and hardware queues, and one per open adapter

@@ -70,7 +70,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         }
         7 => invalid_arguments::run((argument >> 32) as u32),
         8 => invalid_arguments::hold_a_device(),
-        9 => bench::run(),
+        9 => bench::run(argument),
         11 => sharing::produce(),
         12 => sharing::consume(argument >> 32),
         13 => sharing::existing_system_memory(),

@@ -239,6 +239,7 @@ pub fn line(arguments: fmt::Arguments<'_>) {
 
 /// The boot is now in `stage`; does nothing unless `stage` comes after the current one.
 pub fn enter(stage: Stage) {
+    crate::host_time::mark_stage(stage as usize);
     with_report(|report| {
         if report.outcome.is_none() && stage > report.stage {
             report.stage = stage;

@@ -117,14 +117,14 @@ impl Backend {
     pub fn acknowledge_interrupt(&mut self) -> bool {
         match self {
             Backend::Real(_) => true,
-            Backend::Emulated(link) => {
+            Backend::Emulated(link) => crate::host_time::in_hypervisor(|| {
                 link.service_receive_interrupt();
                 let mut any = false;
                 while link.take_pending_vector().is_some() {
                     any = true;
                 }
                 any
-            }
+            }),
         }
     }
 
@@ -150,16 +150,16 @@ impl Backend {
 
 impl HypervisorBackend for Backend {
     fn write_msr(&mut self, msr: u32, value: u64) -> Result<(), PlatformError> {
-        match self {
+        crate::host_time::in_hypervisor(|| match self {
             Backend::Real(backend) => backend.write_msr(msr, value),
             Backend::Emulated(backend) => backend.write_msr(msr, value),
-        }
+        })
     }
     fn read_msr(&mut self, msr: u32) -> Result<u64, PlatformError> {
-        match self {
+        crate::host_time::in_hypervisor(|| match self {
             Backend::Real(backend) => backend.read_msr(msr),
             Backend::Emulated(backend) => backend.read_msr(msr),
-        }
+        })
     }
     fn hypercall(
         &mut self,
@@ -167,12 +167,14 @@ impl HypervisorBackend for Backend {
         input_parameter: u64,
         output_parameter: u64,
     ) -> Result<HypercallOutput, PlatformError> {
-        match self {
+        let result = crate::host_time::in_hypervisor(|| match self {
             Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
             Backend::Emulated(backend) => {
                 backend.hypercall(input, input_parameter, output_parameter)
             }
-        }
+        });
+        crate::host_time::hypercall_ended();
+        result
     }
     fn vp_index(&self) -> u32 {
         match self {
@@ -190,15 +192,15 @@ impl HypervisorBackend for Backend {
 
 impl MmioAccess for Backend {
     fn mmio_read(&mut self, gpa: u64, size: u8) -> Result<u64, PlatformError> {
-        match self {
+        crate::host_time::in_hypervisor(|| match self {
             Backend::Real(backend) => backend.mmio_read(gpa, size),
             Backend::Emulated(backend) => backend.mmio_read(gpa, size),
-        }
+        })
     }
     fn mmio_write(&mut self, gpa: u64, size: u8, value: u64) -> Result<(), PlatformError> {
-        match self {
+        crate::host_time::in_hypervisor(|| match self {
             Backend::Real(backend) => backend.mmio_write(gpa, size, value),
             Backend::Emulated(backend) => backend.mmio_write(gpa, size, value),
-        }
+        })
     }
 }

@@ -5,17 +5,17 @@
 //! touch a channel, never interrupt handlers, so the plain spin lock is never contended
 //! across a context switch (scheduling is cooperative and nobody parks while holding it).
 
-use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 
 use spin::Mutex;
 
+use super::fifo::Fifo;
 use super::select::Selectable;
 use super::wait_list::{WaitList, wake_all};
 use crate::task::{self, TaskRef};
 
 struct State<T> {
-    queue: VecDeque<T>,
+    queue: Fifo<T>,
     capacity: usize,
     senders: usize,
     receiver_alive: bool,
@@ -84,7 +84,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let capacity = capacity.max(1);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            queue: VecDeque::with_capacity(capacity),
+            queue: Fifo::with_capacity(capacity),
             capacity,
             senders: 1,
             receiver_alive: true,
@@ -103,25 +103,32 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 impl<T> Sender<T> {
     /// Sends `message`, waiting while the channel is full.
     pub fn send(&self, message: T) -> Result<(), SendError<T>> {
-        let mut message = message;
+        // The running task's id, once it had to wait (then also in `waiting_senders` until
+        // woken; the list holds the reference).
+        let mut waiting_as: Option<u64> = None;
         loop {
-            match self.try_send(message) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Closed(message)) => return Err(SendError(message)),
-                Err(TrySendError::Full(returned)) => {
-                    message = returned;
-                    let me = task::current();
-                    {
-                        let mut state = self.shared.state.lock();
-                        if state.queue.len() < state.capacity || !state.receiver_alive {
-                            continue;
-                        }
-                        state.waiting_senders.add(&me);
-                    }
-                    task::park();
-                    self.shared.state.lock().waiting_senders.remove(&me);
+            let waiters = {
+                let mut state = self.shared.state.lock();
+                if let Some(id) = waiting_as {
+                    state.waiting_senders.remove_id(id);
                 }
-            }
+                if !state.receiver_alive {
+                    return Err(SendError(message));
+                }
+                if state.queue.len() < state.capacity {
+                    state.queue.push_back(message);
+                    state.waiting_receivers.take()
+                } else {
+                    let me = task::current();
+                    waiting_as = Some(me.id());
+                    state.waiting_senders.add_owned(me);
+                    drop(state);
+                    task::park();
+                    continue;
+                }
+            };
+            wake_all(waiters);
+            return Ok(());
         }
     }
 
@@ -175,56 +182,54 @@ impl<T> Receiver<T> {
     /// Receives the next message, waiting while the channel is empty; fails once every sender
     /// is gone and the queue is drained.
     pub fn recv(&self) -> Result<T, RecvError> {
-        loop {
-            match self.try_recv() {
-                Ok(message) => return Ok(message),
-                Err(TryRecvError::Closed) => return Err(RecvError),
-                Err(TryRecvError::Empty) => {
-                    let me = task::current();
-                    {
-                        let mut state = self.shared.state.lock();
-                        if !state.queue.is_empty() || state.senders == 0 {
-                            continue;
-                        }
-                        state.waiting_receivers.add(&me);
-                    }
-                    task::park();
-                    self.shared.state.lock().waiting_receivers.remove(&me);
-                }
-            }
-        }
+        self.receive(NEVER, false).map_err(|_| RecvError)
     }
 
     /// Like [`Self::recv`], but gives up when the timer reaches `deadline` (in
     /// [`crate::clock::ticks`]; [`NEVER`] waits without a bound), or when the receiving task is
     /// [interrupted](crate::task::TaskRef::interrupt).
     pub fn recv_until(&self, deadline: u64) -> Result<T, RecvTimeoutError> {
+        self.receive(deadline, true)
+    }
+
+    /// The blocking receive: one lock round trip per attempt (leave the wait list, take a
+    /// message or join the wait list), then park. `interruptible`: an interrupted task gives
+    /// up (only [`Self::recv_until`]; a plain `recv` waits on).
+    fn receive(&self, deadline: u64, interruptible: bool) -> Result<T, RecvTimeoutError> {
+        // The running task's id, once it had to wait (then also in `waiting_receivers` until
+        // woken; the list holds the reference).
+        let mut waiting_as: Option<u64> = None;
         loop {
-            match self.try_recv() {
-                Ok(message) => return Ok(message),
-                Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-                Err(TryRecvError::Empty) => {}
-            }
-            if crate::clock::ticks() >= deadline {
-                return Err(RecvTimeoutError::Timeout);
-            }
-            let me = task::current();
-            if me.is_interrupted() {
-                return Err(RecvTimeoutError::Interrupted);
-            }
-            {
+            let (message, waiters) = {
                 let mut state = self.shared.state.lock();
-                if !state.queue.is_empty() || state.senders == 0 {
-                    continue;
+                if let Some(id) = waiting_as {
+                    state.waiting_receivers.remove_id(id);
                 }
-                state.waiting_receivers.add(&me);
-            }
-            if deadline == NEVER {
-                task::park();
-            } else {
-                task::park_until(deadline);
-            }
-            self.shared.state.lock().waiting_receivers.remove(&me);
+                match state.queue.pop_front() {
+                    Some(message) => (message, state.waiting_senders.take()),
+                    None if state.senders == 0 => return Err(RecvTimeoutError::Closed),
+                    None => {
+                        if deadline != NEVER && crate::clock::ticks() >= deadline {
+                            return Err(RecvTimeoutError::Timeout);
+                        }
+                        let me = task::current();
+                        if interruptible && me.is_interrupted() {
+                            return Err(RecvTimeoutError::Interrupted);
+                        }
+                        waiting_as = Some(me.id());
+                        state.waiting_receivers.add_owned(me);
+                        drop(state);
+                        if deadline == NEVER {
+                            task::park();
+                        } else {
+                            task::park_until(deadline);
+                        }
+                        continue;
+                    }
+                }
+            };
+            wake_all(waiters);
+            return Ok(message);
         }
     }
 

@@ -247,7 +247,8 @@ pub fn dispatch(context: &mut Context<'_>, number: u64, registers: &UserRegister
 }
 
 /// GetTime: the monotonic clock never jumps; the wall clock is the monotonic clock plus the
-/// offset the host's time sync set (`crate::clock::set_wall_clock`).
+/// offset the host's time sync set (`crate::clock::set_wall_clock`); the host-cycles clock
+/// counts the host's time in TSC cycles (`crate::host_time`).
 fn time(clock: u64) -> Outcome {
     match clock {
         userlib::sys::CLOCK_MONOTONIC => Outcome::Return(crate::clock::nanoseconds_since_boot()),
@@ -255,6 +256,7 @@ fn time(clock: u64) -> Outcome {
             Some(nanoseconds) => Outcome::Return(nanoseconds),
             None => status(STATUS_NOT_SUPPORTED),
         },
+        userlib::sys::CLOCK_HOST_CYCLES => Outcome::Return(crate::host_time::cycles()),
         _ => status(STATUS_INVALID_PARAMETER),
     }
 }

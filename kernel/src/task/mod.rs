@@ -178,6 +178,12 @@ impl TaskRef {
     /// Makes the task runnable if it is parked, or lets its next [`park`] return at once.
     /// Callable from interrupt handlers: it never allocates.
     pub fn unpark(&self) {
+        scheduler::unpark(self.clone());
+    }
+
+    /// [`Self::unpark`], handing this reference to the run queue instead of cloning it (a
+    /// waker that owns a reference saves a reference-count round trip).
+    pub fn wake(self) {
         scheduler::unpark(self);
     }
 
@@ -186,7 +192,7 @@ impl TaskRef {
     /// if it is running in ring 3 the next interrupt takes it out (see the module docs).
     pub fn interrupt(&self) {
         self.0.interrupted.store(true, Ordering::Release);
-        scheduler::unpark(self);
+        scheduler::unpark(self.clone());
     }
 
     /// Whether [`Self::interrupt`] was called.

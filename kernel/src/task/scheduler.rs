@@ -4,8 +4,10 @@
 //! - `current` is the running task; a task is in `run_queue` at most once, and only when Ready;
 //! - `run_queue` and `sleepers` have spare capacity for every live task, so interrupt
 //!   handlers can wake tasks without allocating;
-//! - `previous` keeps the task that just switched away alive until the next task has left its
-//!   stack (an exited task's stack is freed there).
+//! - [`PREVIOUS`] keeps the task that just switched away alive until the next task has left
+//!   its stack (an exited task's stack is freed there); it is an atomic pointer rather than a
+//!   field under the lock so that the task switched to releases it without a second lock
+//!   round trip.
 //!
 //! Besides the queue, three atomics serve the timer (read there with the scheduler lock only
 //! tried): when the running task got the CPU ([`SLICE_START`], for ring-3 preemption), when
@@ -13,11 +15,10 @@
 //! watchdog) and whether the current episode was already reported.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
 use spin::Mutex;
 use x86_64::instructions::interrupts::without_interrupts;
@@ -27,26 +28,28 @@ use super::{
     TaskFault, TaskRef,
 };
 use crate::arch::context;
+use crate::ipc::Fifo;
 use crate::memory::stacks::KernelStack;
 
 struct Scheduler {
-    run_queue: VecDeque<TaskRef>,
+    run_queue: Fifo<TaskRef>,
     current: Option<TaskRef>,
-    previous: Option<TaskRef>,
     idle: Option<TaskRef>,
     sleepers: Vec<(u64, TaskRef)>,
     tasks: Vec<TaskRef>,
 }
 
 static SCHEDULER: Mutex<Scheduler> = Mutex::new(Scheduler {
-    run_queue: VecDeque::new(),
+    run_queue: Fifo::new(),
     current: None,
-    previous: None,
     idle: None,
     sleepers: Vec::new(),
     tasks: Vec::new(),
 });
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+/// The task that just switched away (a reference made by `Arc::into_raw`, null when none):
+/// kept alive until the task switched to has left its stack ([`finish_switch`]).
+static PREVIOUS: AtomicPtr<Task> = AtomicPtr::new(core::ptr::null_mut());
 /// The run queue's, the sleepers' and the task list's capacity from the start.
 const INITIAL_CAPACITY: usize = 128;
 
@@ -127,13 +130,19 @@ pub fn init() {
     });
 }
 
+/// The idle task: halts until an interrupt makes a task ready. Its whole time (the halts and
+/// the interrupt handlers that run meanwhile) is counted as not the guest's work
+/// ([`crate::host_time`]).
 fn idle_loop() {
+    crate::host_time::idle_started();
     loop {
         x86_64::instructions::interrupts::disable();
         if SCHEDULER.lock().run_queue.is_empty() {
             crate::arch::cpu::enable_interrupts_and_halt();
         } else {
+            crate::host_time::idle_ended();
             switch_away();
+            crate::host_time::idle_started();
             x86_64::instructions::interrupts::enable();
         }
     }
@@ -189,10 +198,14 @@ pub(super) fn current_description() -> TaskDescription {
 /// Switches to the next ready task (or idle). The caller has set the current task's state and
 /// disabled interrupts. Returns when the current task runs again.
 fn switch_away() {
+    switch_away_locked(SCHEDULER.lock());
+}
+
+/// [`switch_away`] with the scheduler lock already held (released before the switch).
+fn switch_away_locked(mut scheduler: spin::MutexGuard<'_, Scheduler>) {
     let now = crate::clock::ticks();
     note_scheduling_point(now);
     let (save, next_stack_pointer) = {
-        let mut scheduler = SCHEDULER.lock();
         let Some(current) = scheduler.current.take() else {
             return;
         };
@@ -213,12 +226,16 @@ fn switch_away() {
         SLICE_START.store(now, Ordering::Relaxed);
         let save = current.0.saved_stack_pointer.as_ptr();
         let next_stack_pointer = next.0.saved_stack_pointer.load(Ordering::Acquire);
-        scheduler.previous = Some(current);
+        // `finish_switch` on the next task takes this reference back (every switch is
+        // followed by one, and interrupts stay disabled in between, so none is overwritten).
+        let stale = PREVIOUS.swap(Arc::into_raw(current.0).cast_mut(), Ordering::AcqRel);
+        debug_assert!(stale.is_null(), "a switch without finish_switch");
         scheduler.current = Some(next);
         (save, next_stack_pointer)
     };
+    drop(scheduler);
     // SAFETY: interrupts are disabled (callers guarantee it); `save` points into the previous
-    // task's control block, which `previous` keeps alive until `finish_switch` runs on the
+    // task's control block, which `PREVIOUS` keeps alive until `finish_switch` runs on the
     // next task; `next_stack_pointer` was saved by `switch` or made by `prepare_stack` for a
     // task whose stack its control block (held in `current`) still owns.
     unsafe { context::switch(save, next_stack_pointer) };
@@ -228,24 +245,33 @@ fn switch_away() {
 /// Runs on the new task right after a switch: releases the previous task (freeing its stack if
 /// it has exited).
 fn finish_switch() {
-    let previous = SCHEDULER.lock().previous.take();
-    drop(previous);
+    let previous = PREVIOUS.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    if !previous.is_null() {
+        // SAFETY: a non-null `PREVIOUS` was made by `Arc::into_raw` in `switch_away_locked`
+        // and is taken back exactly once (the swap clears it); the task's stack was left by
+        // the switch that brought us here, so its control block and stack may be freed now.
+        drop(unsafe { Arc::from_raw(previous) });
+    }
 }
 
-/// Blocks the current task until [`unpark`] (returns at once if a permit is pending).
+/// Blocks the current task until [`unpark`] (returns at once if a permit is pending). One
+/// scheduler lock round trip: the permit check, the state change and the switch.
 pub fn park() {
     debug_assert!(
         !crate::arch::interrupt_entry::in_interrupt(),
         "park called in interrupt context"
     );
     without_interrupts(|| {
-        let me = current();
+        let scheduler = SCHEDULER.lock();
+        let me = scheduler
+            .current
+            .as_ref()
+            .expect("task::park called before task::init");
         if me.0.permit.swap(false, Ordering::AcqRel) {
             return;
         }
         me.set_state(State::Blocked);
-        drop(me);
-        switch_away();
+        switch_away_locked(scheduler);
     });
 }
 
@@ -259,27 +285,25 @@ fn unpark_locked(scheduler: &mut Scheduler, task: TaskRef) {
 }
 
 /// Wakes `task` (see [`TaskRef::unpark`]).
-pub(super) fn unpark(task: &TaskRef) {
+pub(super) fn unpark(task: TaskRef) {
     without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
-        unpark_locked(&mut scheduler, task.clone());
+        unpark_locked(&mut scheduler, task);
     });
 }
 
 /// Lets every other ready task run once before the current one continues.
 pub fn yield_now() {
     without_interrupts(|| {
-        {
-            let mut scheduler = SCHEDULER.lock();
-            if scheduler.run_queue.is_empty() {
-                note_scheduling_point(crate::clock::ticks());
-                return;
-            }
-            let me = scheduler.current.clone().expect("a current task");
-            me.set_state(State::Ready);
-            scheduler.run_queue.push_back(me);
+        let mut scheduler = SCHEDULER.lock();
+        if scheduler.run_queue.is_empty() {
+            note_scheduling_point(crate::clock::ticks());
+            return;
         }
-        switch_away();
+        let me = scheduler.current.clone().expect("a current task");
+        me.set_state(State::Ready);
+        scheduler.run_queue.push_back(me);
+        switch_away_locked(scheduler);
     });
 }
 

@@ -4,8 +4,8 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use crate::ipc::{
-    CallError, Client, InterruptSignal, Receiver, RecvError, ReplySender, Request, Selectable,
-    SendError, Sender, TryRecvError, TrySendError, channel, select, service,
+    CallError, Client, Fifo, InterruptSignal, Receiver, RecvError, ReplySender, Request,
+    Selectable, SendError, Sender, TryRecvError, TrySendError, channel, select, service,
 };
 use crate::testing::TestResult;
 use crate::{ensure, interrupts, kernel_test, task};
@@ -33,6 +33,52 @@ fn channel_preserves_order() -> TestResult {
     Ok(())
 }
 kernel_test!(channel_preserves_order, channel_preserves_order);
+
+/// The queue behind channels and the run queue keeps order across wrap-arounds and growth
+/// (by `reserve` and by a push into a full ring), against a model.
+fn fifo_keeps_order_across_wraps_and_growth() -> TestResult {
+    let mut queue = Fifo::with_capacity(3);
+    let mut model = alloc::collections::VecDeque::new();
+    let mut next = 0u32;
+    for round in 0..200u32 {
+        // Pushes and pops in changing proportions, so that the head wraps at every size.
+        for _ in 0..(round % 5) {
+            queue.push_back(next);
+            model.push_back(next);
+            next += 1;
+        }
+        if round % 17 == 0 {
+            queue.reserve(round as usize % 7);
+        }
+        for _ in 0..(round % 4) {
+            ensure!(
+                queue.pop_front() == model.pop_front(),
+                "order lost at round {round}"
+            );
+        }
+        ensure!(
+            queue.len() == model.len(),
+            "length {} vs {}",
+            queue.len(),
+            model.len()
+        );
+    }
+    while let Some(expected) = model.pop_front() {
+        ensure!(
+            queue.pop_front() == Some(expected),
+            "order lost while draining"
+        );
+    }
+    ensure!(
+        queue.is_empty() && queue.pop_front().is_none(),
+        "not empty at the end"
+    );
+    Ok(())
+}
+kernel_test!(
+    fifo_keeps_order_across_wraps_and_growth,
+    fifo_keeps_order_across_wraps_and_growth
+);
 
 fn channel_capacity_and_backpressure() -> TestResult {
     let (sender, receiver) = channel::<u32>(2);
