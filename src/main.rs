@@ -32,9 +32,9 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
                            the emulated host makes one message wrong from boot on, as the
                            row NAME of the hostile-host table (emulator/src/hostile/rows.rs)
                            says, e.g. \"all offers delivered never sent\"
-         --host-fault KIND:never | KIND:late=MS  [@N]
+         --host-fault KIND:never | KIND:late=MS  [@N | @N+]
                            the emulated host never sends / sends MS milliseconds late the
-                           answer KIND (every one, or only the N-th): version-response, offer,
+                           answer KIND (every one, only the N-th, or the N-th and later): version-response, offer,
                            all-offers-delivered, open-channel-result, gpadl-created,
                            gpadl-torndown, unload-response, modify-channel-response, or dxg
                            (the completions of dxg requests); repeatable

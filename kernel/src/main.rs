@@ -122,6 +122,8 @@ fn kernel_main(boot_info: &'static BootInfo) -> ! {
     );
     inject_faults(boot_info.command_line());
     faults::configure(boot_info.command_line());
+    // In every mode: the kernel tests of a silent host use the cap too.
+    services::host_waits::configure(boot_info.command_line());
     match options.mode {
         Mode::Test => testing::run(options.tests),
         Mode::Bench => bench::run(),
