@@ -40,6 +40,9 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
                            (the completions of dxg requests); repeatable
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
+         --vgpu-offer-missing
+                           the GPU-PV function on the vPCI bus names a vGPU whose dxg channel
+                           the emulated host never offers: the adapter waits until its bound
          --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the
                            boot report then ends `result fail stage=offers`
          --host-shutdown-after SECS / --host-restart-after SECS / --host-hibernate-after SECS
@@ -124,6 +127,7 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     dxgos::platform_layout::parse_gaps(&value("--mmio-gaps")?, config.mmio_gaps)?
             }
             "--no-dxg-offer" => config.host.offer_dxg = false,
+            "--vgpu-offer-missing" => config.host.vgpu_offer_missing = true,
             "--vgpu-description" => {
                 config.host.vgpu_description = Some(value("--vgpu-description")?)
             }
