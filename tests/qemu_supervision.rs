@@ -2,8 +2,9 @@
 //!
 //! Boot 1 (`mode=test`): the in-kernel tests `supervision_*`. A process (`apps/selftest`
 //! mode 20, "the survivor") opens the adapter and makes a GPU call every round while a panic,
-//! a page fault and a stack overflow are injected into the dxg, vPCI and VMBus tasks in turn
-//! (nine faults, one stack); each fault is contained and the driver restarted (VMBus with the
+//! a page fault and a stack overflow are injected into the integration services task (it
+//! restarts alone; the survivor keeps its adapter), then into the dxg, vPCI and VMBus tasks in
+//! turn (nine faults; twelve in all, one stack); each fault is contained and the driver restarted (VMBus with the
 //! integration services, vPCI and dxg above it; vPCI with dxg above it), and the survivor
 //! keeps counting while the adapter is gone, gets STATUS_DEVICE_REMOVED, opens the restarted
 //! adapter again, makes GPU calls that succeed, and exits 0 by itself at the end (one
@@ -19,12 +20,16 @@
 //! A driver made to fail more often than the supervisor allows stays down with its log line,
 //! and a process still runs afterwards.
 //!
+//! Boot 3 (`mode=test`, the host never answers GPADL_TEARDOWN): after a contained fault in the
+//! integration services task and one in the vPCI task, the ring pages of their channels, whose
+//! closes the host never confirms, stay lent to the host (counted, logged).
+//!
 //! A VMBus fault word fires only once the supervisor runs (after the first offer list), so
 //! boot 2 does not use one.
 
 use std::time::Duration;
 
-use dxgos::{GuestExit, Mode, RunConfig, run};
+use dxgos::{AnswerFault, GuestExit, Mode, RunConfig, run};
 
 const SUPERVISION_TESTS: &str = "contained_faults_end_only_their_task,\
 contained_panic_releases_the_slot,fault_words_parse,\
@@ -63,8 +68,13 @@ fn driver_faults_are_contained_and_the_drivers_restarted() {
         6,
         "{console}"
     );
-    // The survivor lived through each of the nine faults and re-opened the adapter.
-    for driver in ["dxg", "vpci", "vmbus"] {
+    // The survivor lived through three integration faults (keeping its adapter) and each of
+    // the nine GPU driver faults (re-opening the adapter after each).
+    for reason in ["panic", "page fault", "stack overflow"] {
+        let line = format!("supervisor: restarted integration ({reason})");
+        assert!(console.contains(&line), "no {line:?} in\n{console}");
+    }
+    for driver in ["integration", "dxg", "vpci", "vmbus"] {
         for kind in ["Panic", "PageFault", "StackOverflow"] {
             let line = format!("survival: {driver} {kind}: contained");
             assert!(console.contains(&line), "no {line:?} in\n{console}");
@@ -82,6 +92,32 @@ fn driver_faults_are_contained_and_the_drivers_restarted() {
         "{console}"
     );
     assert!(console.contains("hello from ring 3"), "{console}");
+}
+
+#[test]
+fn unconfirmed_closes_keep_their_ring_pages_after_a_fault() {
+    let mut config = RunConfig::new(Mode::Test);
+    config.name = "supervision-unconfirmed-closes".into();
+    config.echo = false;
+    config.tests = Some("supervision_unconfirmed_closes_keep_their_ring_pages".into());
+    config
+        .host
+        .answer_faults
+        .push(AnswerFault::parse("gpadl-torndown:never").expect("a valid host fault"));
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert_eq!(outcome.exit, GuestExit::Success, "{console}");
+    assert!(
+        console.contains("kernel tests: 1 passed, 0 failed"),
+        "{console}"
+    );
+    for line in [
+        "ic: the close of relid 6 was not confirmed; its ring pages stay",
+        "vpci: the close of relid 3 was not confirmed; its ring pages stay",
+        "containment: unconfirmed closes kept 32 integration and",
+    ] {
+        assert!(console.contains(line), "no {line:?} in\n{console}");
+    }
 }
 
 #[test]

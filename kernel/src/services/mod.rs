@@ -158,7 +158,8 @@ impl GpuStack {
             INTEGRATION_SUBSCRIBER,
             GuestIdentity::default(),
             host_request_sender.clone(),
-        );
+        )
+        .ok_or("integration services: the bus task has ended")?;
         diagnostics::enter(Stage::Offers);
         check_offers(&offers)?;
         diagnostics::enter(Stage::VpciD0);

@@ -1,9 +1,9 @@
 //! Containment and supervision (issue 14): a panic, a page fault and a stack overflow in a
 //! task spawned with fault containment end that task only; what it owned through a
 //! `TaskSlot` is released; a process (`apps/selftest` mode 20, "the survivor") keeps running
-//! through a panic, a page fault and a stack overflow in each of the dxg, vPCI and VMBus
-//! tasks, each contained and its driver restarted, and opens the restarted adapter again after
-//! each; faults in the vPCI task during its bus's bring-up are contained and recovered too.
+//! through a panic, a page fault and a stack overflow in each of the integration services,
+//! dxg, vPCI and VMBus tasks, each contained and its driver restarted, and opens the restarted
+//! adapter again after each GPU driver fault; faults in the vPCI task during its bus's bring-up are contained and recovered too.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -15,7 +15,7 @@ use crate::faults::{self, Driver, Kind, Plan};
 use crate::ipc::{self, TrySendError};
 use crate::process::{self, ProcessExit, images};
 use crate::services::gpu_gateway::DxgGateway;
-use crate::services::{GpuStack, supervisor};
+use crate::services::{GpuStack, integration_task, supervisor, vpci_task};
 use crate::task::{self, TaskSlot};
 use crate::testing::TestResult;
 use crate::{ensure, kernel_test};
@@ -323,8 +323,69 @@ fn fault_under_the_survivor(
     Ok(())
 }
 
-/// A process keeps running through a panic, a page fault and a stack overflow in each of the
-/// dxg, vPCI and VMBus tasks, and opens the restarted adapter again after each one.
+/// Service negotiations of the four integration services of one instance.
+const INTEGRATION_SERVICES: u64 = 4;
+
+/// Injects `kind` into the integration services task while the survivor runs: the fault is
+/// contained, the task restarted alone (one restart), its services negotiate again, and the
+/// GPU stack is not touched: the survivor keeps its adapter and keeps ticking.
+fn integration_fault_under_the_survivor(
+    stack: &GpuStack,
+    watch: &mut SurvivorWatch,
+    kind: Kind,
+) -> TestResult {
+    let before = watch.poll();
+    let restarts_before = supervisor::restarts();
+    let generation = stack.link.current().generation;
+    let negotiated = integration_task::negotiations();
+    let injected = faults::injected();
+    faults::arm(Plan {
+        driver: Driver::Integration,
+        kind,
+        after: 0,
+    });
+    let mut waited = 0;
+    while (faults::injected() == injected
+        || integration_task::negotiations() < negotiated + INTEGRATION_SERVICES)
+        && waited < RESTART_MILLISECONDS
+    {
+        watch.poll();
+        task::sleep_milliseconds(5);
+        waited += 5;
+    }
+    ensure!(
+        faults::injected() == injected + 1,
+        "integration {kind:?}: the fault was not injected"
+    );
+    let negotiations = integration_task::negotiations() - negotiated;
+    ensure!(
+        negotiations >= INTEGRATION_SERVICES,
+        "integration {kind:?}: {negotiations} services negotiated again after the restart"
+    );
+    let restarts = supervisor::restarts() - restarts_before;
+    ensure!(
+        restarts == 1,
+        "integration {kind:?}: {restarts} restarts, expected 1"
+    );
+    let after = watch
+        .wait_until(RESTART_MILLISECONDS, |state| state.tick > before.tick + 2)
+        .ok_or_else(|| format!("integration {kind:?}: the survivor stopped"))?;
+    ensure!(
+        stack.link.current().generation == generation && after.removed == before.removed,
+        "integration {kind:?}: the GPU adapter was removed: {:?}",
+        watch.notes
+    );
+    crate::serial::write_fmt(format_args!(
+        "survival: integration {kind:?}: contained, 1 restart, {negotiations} services \
+         negotiated again; the survivor ticked {} -> {} and kept its adapter\n",
+        before.tick, after.tick
+    ));
+    Ok(())
+}
+
+/// A process keeps running through a panic, a page fault and a stack overflow in the
+/// integration services task (its adapter untouched), then in each of the dxg, vPCI and VMBus
+/// tasks, and opens the restarted adapter again after each of those.
 fn a_process_lives_through_driver_faults_and_reopens() -> TestResult {
     let stack = GpuStack::start(RESTART_MILLISECONDS)?;
     let console: crate::syscall::ConsoleCapture = Arc::new(spin::Mutex::new(String::new()));
@@ -346,6 +407,9 @@ fn a_process_lives_through_driver_faults_and_reopens() -> TestResult {
         watch
             .wait_until(RESTART_MILLISECONDS, |state| state.reopened == Some(0))
             .ok_or_else(|| format!("the survivor never opened the adapter: {:?}", watch.notes))?;
+        for kind in [Kind::Panic, Kind::PageFault, Kind::StackOverflow] {
+            integration_fault_under_the_survivor(&stack, &mut watch, kind)?;
+        }
         for (driver, kind) in SURVIVED_FAULTS {
             fault_under_the_survivor(&stack, &mut watch, &survivor, driver, kind)?;
         }
@@ -368,6 +432,79 @@ fn a_process_lives_through_driver_faults_and_reopens() -> TestResult {
 kernel_test!(
     supervision_a_process_lives_through_driver_faults_and_reopens,
     a_process_lives_through_driver_faults_and_reopens
+);
+
+/// Polls (sleeping) until `condition` holds or `milliseconds` pass; whether it held.
+fn wait_for(milliseconds: u64, mut condition: impl FnMut() -> bool) -> bool {
+    let mut waited = 0;
+    while !condition() {
+        if waited >= milliseconds {
+            return false;
+        }
+        task::sleep_milliseconds(10);
+        waited += 10;
+    }
+    true
+}
+
+/// After a contained fault, the ring pages of a channel whose close the host never confirms
+/// stay lent to it, in the integration services task and in the vPCI task. Needs a host that
+/// never answers GPADL_TEARDOWN: `tests/qemu_supervision.rs` boots it with
+/// `--host-fault gpadl-torndown:never`.
+fn unconfirmed_closes_keep_their_ring_pages() -> TestResult {
+    let stack = GpuStack::start(RESTART_MILLISECONDS)?;
+    let result = (|| {
+        ensure!(
+            wait_for(RESTART_MILLISECONDS, || integration_task::negotiations()
+                >= INTEGRATION_SERVICES),
+            "the integration services never negotiated"
+        );
+        let restarts = supervisor::restarts();
+        let kept = integration_task::ring_pages_kept();
+        faults::arm(Plan {
+            driver: Driver::Integration,
+            kind: Kind::Panic,
+            after: 0,
+        });
+        ensure!(
+            wait_for(RESTART_MILLISECONDS, || supervisor::restarts() > restarts),
+            "the integration services task was not restarted"
+        );
+        let integration_kept = integration_task::ring_pages_kept() - kept;
+        // Four channels of 2 × 4 ring pages, none confirmed closed.
+        ensure!(
+            integration_kept == INTEGRATION_SERVICES * 8,
+            "the integration task kept {integration_kept} ring pages of unconfirmed closes"
+        );
+        let restarts = supervisor::restarts();
+        let kept = vpci_task::ring_pages_kept();
+        faults::arm(Plan {
+            driver: Driver::Vpci,
+            kind: Kind::Panic,
+            after: 0,
+        });
+        ensure!(
+            wait_for(RESTART_MILLISECONDS, || supervisor::restarts() > restarts),
+            "the vPCI task was not restarted"
+        );
+        let vpci_kept = vpci_task::ring_pages_kept() - kept;
+        ensure!(
+            vpci_kept > 0,
+            "the vPCI task freed the ring pages of a close the host never confirmed"
+        );
+        crate::serial::write_fmt(format_args!(
+            "containment: unconfirmed closes kept {integration_kept} integration and \
+             {vpci_kept} vPCI ring pages lent to the host\n"
+        ));
+        Ok(())
+    })();
+    // The closes of the shutdown are not confirmed either; only the result above counts.
+    let _ = stack.shut_down();
+    result
+}
+kernel_test!(
+    supervision_unconfirmed_closes_keep_their_ring_pages,
+    unconfirmed_closes_keep_their_ring_pages
 );
 
 fn vpci_faults_are_contained_and_vpci_restarted() -> TestResult {
