@@ -4,7 +4,8 @@
 //! - A ring-3 spinner (`apps/selftest` mode 17) no longer starves another process, which
 //!   completes; the spinner is then killed. Registers survive preemption (mode 19), and the
 //!   runaway-task watchdog names a kernel task that does not yield.
-//! - A process blocked in a GPU call is killed: one waiting for a server that never answers
+//! - A process blocked in a GPU call is killed: one waiting for room in a server's full request
+//!   queue (the send itself is interruptible), one waiting for a server that never answers
 //!   (as a call whose host reply never comes waits for the dxg task: only the kill ends it),
 //!   and one blocked in a real CreateDevice through the dxg task, VMBus and the emulated host,
 //!   which stops answering dxg requests (`--host-fault dxg:never@7+`: every dxg completion from
@@ -71,6 +72,7 @@ fn a_ring_3_spinner_does_not_starve_another_process_and_is_killed() {
 #[test]
 fn a_process_blocked_in_a_gpu_call_is_killed() {
     let tests = [
+        "preemption_process_waiting_on_a_full_request_queue_is_killed",
         "preemption_process_waiting_for_a_silent_server_is_killed",
         "preemption_process_in_a_gpu_call_the_host_never_answers_is_killed",
     ];
@@ -87,7 +89,7 @@ fn a_process_blocked_in_a_gpu_call_is_killed() {
         console
             .matches("(selftest) killed: killed by its owner")
             .count(),
-        2,
+        3,
         "{console}"
     );
     assert!(

@@ -180,6 +180,41 @@ kernel_test!(
     process_waiting_for_a_silent_server_is_killed
 );
 
+/// A process whose GPU call waits to enter a server's full request queue (the server takes
+/// nothing) is killed: the send itself is interruptible (`Sender::send_until`).
+fn process_waiting_on_a_full_request_queue_is_killed() -> TestResult {
+    let (client, requests) = ipc::service::<u32, i32>(1);
+    // Fills the queue; the server never takes a request.
+    let filler = client.clone();
+    let filled = task::spawn("queue filler", move || filler.call_until(0, Some(0)));
+    let _ = filled.join();
+    ensure!(requests.len() == 1, "the request queue is not full");
+    let console = capture();
+    let blocked = selftest(18, &console, Box::new(SilentServerGateway { client }))?;
+    // Its first system call is a GPU call (EnumAdapters2), which waits for room in the queue.
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
+        "the process is not blocked: {:?}",
+        console.lock()
+    );
+    blocked.kill();
+    let exit = blocked.join();
+    ensure!(
+        exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the process blocked on the full queue ended with {exit:?}"
+    );
+    ensure!(
+        requests.len() == 1,
+        "the killed process's request entered the queue"
+    );
+    drop(requests);
+    Ok(())
+}
+kernel_test!(
+    preemption_process_waiting_on_a_full_request_queue_is_killed,
+    process_waiting_on_a_full_request_queue_is_killed
+);
+
 /// A process blocked in a real GPU call (selftest mode 18's CreateDevice, through the dxg task,
 /// VMBus and the host) is killed while it waits. `tests/qemu_preemption.rs` boots this test
 /// with a host that never answers that request (`--host-fault dxg:never@N`, N its dxg
