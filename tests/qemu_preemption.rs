@@ -74,7 +74,7 @@ fn a_process_blocked_in_a_gpu_call_is_killed() {
     let tests = [
         "preemption_process_waiting_on_a_full_request_queue_is_killed",
         "preemption_process_waiting_for_a_silent_server_is_killed",
-        "preemption_process_in_a_gpu_call_the_host_never_answers_is_killed",
+        "host_fault_process_in_a_gpu_call_the_host_never_answers_is_killed",
     ];
     let outcome = run_kernel_tests_with("preemption-gpu-call", &tests, |config| {
         config

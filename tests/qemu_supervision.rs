@@ -99,7 +99,7 @@ fn unconfirmed_closes_keep_their_ring_pages_after_a_fault() {
     let mut config = RunConfig::new(Mode::Test);
     config.name = "supervision-unconfirmed-closes".into();
     config.echo = false;
-    config.tests = Some("supervision_unconfirmed_closes_keep_their_ring_pages".into());
+    config.tests = Some("host_fault_unconfirmed_closes_keep_their_ring_pages".into());
     config
         .host
         .answer_faults

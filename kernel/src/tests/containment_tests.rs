@@ -503,7 +503,7 @@ fn unconfirmed_closes_keep_their_ring_pages() -> TestResult {
     result
 }
 kernel_test!(
-    supervision_unconfirmed_closes_keep_their_ring_pages,
+    host_fault_unconfirmed_closes_keep_their_ring_pages,
     unconfirmed_closes_keep_their_ring_pages
 );
 

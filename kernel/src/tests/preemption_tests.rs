@@ -284,7 +284,7 @@ fn process_in_a_gpu_call_the_host_never_answers_is_killed() -> TestResult {
     shutdown
 }
 kernel_test!(
-    preemption_process_in_a_gpu_call_the_host_never_answers_is_killed,
+    host_fault_process_in_a_gpu_call_the_host_never_answers_is_killed,
     process_in_a_gpu_call_the_host_never_answers_is_killed
 );
 
