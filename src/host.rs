@@ -10,12 +10,13 @@ use emulator::platform::{
     SynicHost,
 };
 use emulator::services::HostServices;
-use emulator::vmbus_server::{AnswerFault, ServerConfig};
+use emulator::vmbus_server::{AnswerFault, AnswerKind, AnswerTiming, ServerConfig, VpciBus};
 use hyperv::status::HvError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use vmbus::guid::class;
+use vmbus::messages::MessageType;
 
 /// Virtual GPUs the emulated host offers.
 const VIRTUAL_GPUS: u8 = 1;
@@ -45,6 +46,11 @@ pub struct HostOptions {
     /// The driver description the vGPU reports instead of the emulator's own
     /// (`--vgpu-description`): the guest then takes it for a real host's GPU.
     pub vgpu_description: Option<String>,
+    /// The GPU-PV function on the vPCI bus belongs to a vGPU whose dxg channel is never offered
+    /// (`--vgpu-offer-missing`): the host models two vGPUs, puts the second one's function on
+    /// the bus and never sends that vGPU's offer (the first vGPU's channel is offered, unused).
+    /// The guest's adapter then waits for its channel until its bound.
+    pub vgpu_offer_missing: bool,
 }
 
 /// Parses `unknown-versions,malformed=N,heartbeat-flood=N` (any subset).
@@ -132,6 +138,7 @@ impl Default for HostOptions {
             offer_integration_services: true,
             integration: IntegrationConfig::default(),
             vgpu_description: None,
+            vgpu_offer_missing: false,
         }
     }
 }
@@ -151,7 +158,20 @@ impl HostOptions {
 
     /// The VMBus server configuration these options select.
     pub fn server_config(&self) -> ServerConfig {
-        let mut config = ServerConfig::standard(VIRTUAL_GPUS);
+        let mut config = if self.vgpu_offer_missing {
+            let mut config = ServerConfig::standard(2);
+            config.vpci_buses = vec![VpciBus::GpuPv(1)];
+            // Offers go out in relid order: the global channel, vGPU 0, vGPU 1.
+            config.misbehaviour.answer_faults.push(AnswerFault {
+                kind: AnswerKind::Control(MessageType::OFFER_CHANNEL),
+                timing: AnswerTiming::Never,
+                occurrence: Some(3),
+                onward: false,
+            });
+            config
+        } else {
+            ServerConfig::standard(VIRTUAL_GPUS)
+        };
         if self.offer_integration_services {
             config = config.with_integration_services();
         }
@@ -165,7 +185,10 @@ impl HostOptions {
         if faults.permanent_post {
             config.misbehaviour.permanent_post_failure = Some(HvError::InvalidParameter);
         }
-        config.misbehaviour.answer_faults = self.answer_faults.clone();
+        config
+            .misbehaviour
+            .answer_faults
+            .extend(self.answer_faults.iter().copied());
         if !self.offer_dxg {
             config.devices.retain(|device| {
                 device.class != class::DXG_GLOBAL && device.class != class::DXG_VIRTUAL_GPU

@@ -33,14 +33,17 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
                            the emulated host makes one message wrong from boot on, as the
                            row NAME of the hostile-host table (emulator/src/hostile/rows.rs)
                            says, e.g. \"all offers delivered never sent\"
-         --host-fault KIND:never | KIND:late=MS  [@N]
+         --host-fault KIND:never | KIND:late=MS  [@N | @N+]
                            the emulated host never sends / sends MS milliseconds late the
-                           answer KIND (every one, or only the N-th): version-response, offer,
+                           answer KIND (every one, only the N-th, or the N-th and later): version-response, offer,
                            all-offers-delivered, open-channel-result, gpadl-created,
                            gpadl-torndown, unload-response, modify-channel-response, or dxg
                            (the completions of dxg requests); repeatable
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
+         --vgpu-offer-missing
+                           the GPU-PV function on the vPCI bus names a vGPU whose dxg channel
+                           the emulated host never offers: the adapter waits until its bound
          --no-dxg-offer    the emulated host offers no dxg channels (no GPU partition); the
                            boot report then ends `result fail stage=offers`
          --host-shutdown-after SECS / --host-restart-after SECS / --host-hibernate-after SECS
@@ -133,6 +136,7 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                     dxgos::platform_layout::parse_gaps(&value("--mmio-gaps")?, config.mmio_gaps)?
             }
             "--no-dxg-offer" => config.host.offer_dxg = false,
+            "--vgpu-offer-missing" => config.host.vgpu_offer_missing = true,
             "--vgpu-description" => {
                 config.host.vgpu_description = Some(value("--vgpu-description")?)
             }

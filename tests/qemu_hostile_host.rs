@@ -4,7 +4,9 @@
 //! boot on (`--hostile-row`). The guest boots, logs what went wrong, and its boot report ends
 //! with a result at the right stage: a never-answered wait ends at its time bound (issue 14;
 //! `host-wait-ms=2000` shortens the open and dxg-reply bounds so a run takes seconds), and a
-//! duplicate is refused while the rest of the system works (`result ok`).
+//! duplicate is refused while the rest of the system works (`result ok`). A vPCI GPU-PV
+//! function whose vGPU channel is never offered (`--vgpu-offer-missing`) ends at the adapter
+//! start bound (issue 14).
 
 use dxgos::{GuestExit, Mode, RunConfig, RunOutcome, run};
 
@@ -117,4 +119,26 @@ fn a_duplicated_open_result_is_refused_and_the_rest_works() {
     );
     assert!(console.contains("hvdiag: result ok"), "{console}");
     assert_eq!(outcome.exit, GuestExit::Success, "{console}");
+}
+
+#[test]
+fn a_gpu_function_whose_vgpu_channel_never_comes_is_removed_at_its_bound() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "hostile-vgpu-offer-missing".into();
+    config.echo = false;
+    config.host.vgpu_offer_missing = true;
+    config.extra_command_line.push("host-wait-ms=2000".into());
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
+    // The function was probed (its adapter waited for the channel), then given up.
+    assert!(
+        console.contains(
+            "(PCI function 0x10000) did not start within 2000 ms (no vGPU channel?); removed"
+        ),
+        "{console}"
+    );
+    assert!(console.contains("state=Removed"), "{console}");
+    assert!(console.contains("hvdiag: result fail stage="), "{console}");
+    assert!(!console.contains("panic"), "{console}");
 }

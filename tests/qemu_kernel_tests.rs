@@ -7,7 +7,8 @@
 //! The tests expected are found here, independently of the kernel's registration (a linker
 //! section): every `kernel_test!(name, …)` invocation in `kernel/src`. Each must be reported
 //! `ok`, and the summary's count must equal theirs, so a test that is lost from the section (or
-//! never reached) fails this test.
+//! never reached) fails this test. Tests named `host_fault_*` need a misbehaving emulated host
+//! and are left out of the full run (their own QEMU tests name them).
 
 use std::path::Path;
 
@@ -45,7 +46,10 @@ fn registered_tests(directory: &Path, names: &mut Vec<String>) {
                 "unparsed kernel_test! in {}",
                 path.display()
             );
-            names.push(name);
+            // Run only when named, by the QEMU test that sets their host fault up.
+            if !name.starts_with("host_fault_") {
+                names.push(name);
+            }
         }
     }
 }

@@ -4,21 +4,33 @@
 //! - A ring-3 spinner (`apps/selftest` mode 17) no longer starves another process, which
 //!   completes; the spinner is then killed. Registers survive preemption (mode 19), and the
 //!   runaway-task watchdog names a kernel task that does not yield.
-//! - A process blocked in a GPU call is killed: one waiting for a server that never answers
+//! - A process blocked in a GPU call is killed: one waiting for room in a server's full request
+//!   queue (the send itself is interruptible), one waiting for a server that never answers
 //!   (as a call whose host reply never comes waits for the dxg task: only the kill ends it),
-//!   and one blocked in a real CreateDevice through the dxg task, VMBus and the emulated host.
-//!   (The hostile-host row "dxg reply never sent" cannot serve here: applied from boot on, it
-//!   drops the adapter start's reply, so no process ever reaches CreateDevice.)
+//!   and one blocked in a real CreateDevice through the dxg task, VMBus and the emulated host,
+//!   which stops answering dxg requests (`--host-fault dxg:never@7+`: every dxg completion from
+//!   the 7th on, after the adapter's bring-up and the process's enumeration). The process stops
+//!   before the request's bound (`host-wait-ms=10000` here) ends it, and the request then
+//!   times out in the dxg task: the host never answered it.
 //!
 //! No duration is asserted; the runner's timeout only keeps a broken kernel from hanging.
 
-use dxgos::{GuestExit, Mode, RunConfig, RunOutcome, run};
+use dxgos::{AnswerFault, GuestExit, Mode, RunConfig, RunOutcome, run};
 
 fn run_kernel_tests(name: &str, tests: &[&str]) -> RunOutcome {
+    run_kernel_tests_with(name, tests, |_| {})
+}
+
+fn run_kernel_tests_with(
+    name: &str,
+    tests: &[&str],
+    configure: impl FnOnce(&mut RunConfig),
+) -> RunOutcome {
     let mut config = RunConfig::new(Mode::Test);
     config.name = name.into();
     config.echo = false;
     config.tests = Some(tests.join(","));
+    configure(&mut config);
     run(&config).unwrap_or_else(|error| panic!("could not start QEMU: {error}"))
 }
 
@@ -60,17 +72,30 @@ fn a_ring_3_spinner_does_not_starve_another_process_and_is_killed() {
 #[test]
 fn a_process_blocked_in_a_gpu_call_is_killed() {
     let tests = [
+        "preemption_process_waiting_on_a_full_request_queue_is_killed",
         "preemption_process_waiting_for_a_silent_server_is_killed",
-        "preemption_process_blocked_in_a_gpu_call_is_killed",
+        "host_fault_process_in_a_gpu_call_the_host_never_answers_is_killed",
     ];
-    let outcome = run_kernel_tests("preemption-gpu-call", &tests);
+    let outcome = run_kernel_tests_with("preemption-gpu-call", &tests, |config| {
+        config
+            .host
+            .answer_faults
+            .push(AnswerFault::parse("dxg:never@7+").expect("a valid host fault"));
+        config.extra_command_line.push("host-wait-ms=10000".into());
+    });
     assert_passed(&outcome, &tests);
     let console = &outcome.console;
     assert_eq!(
         console
             .matches("(selftest) killed: killed by its owner")
             .count(),
-        2,
+        3,
+        "{console}"
+    );
+    assert!(
+        console.contains(
+            "preemption test: process killed while the host had not answered its CreateDevice"
+        ),
         "{console}"
     );
 }

@@ -11,8 +11,9 @@
 //! kernel-global lock held; so an injected fault is always containable and leaves the
 //! driver's state as it was between messages. The kernel tests and the chaos mode
 //! (`chaos.rs`) arm faults at run time with [`arm`]; a driver task that may sleep with no
-//! message to come (vPCI, once its buses are up) also waits on its [`Doorbell`], which arming
-//! a fault for it rings, so a fault armed at run time fires without a message.
+//! message to come (vPCI once its buses are up, the integration services) also waits on its
+//! [`Doorbell`], which arming a fault for it rings, so a fault armed at run time fires
+//! without a message.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -121,6 +121,8 @@ fn kernel_main(boot_info: &'static BootInfo) -> ! {
     log_boot_timestamps(boot_info, &boot_points);
     inject_faults(boot_info.command_line());
     faults::configure(boot_info.command_line());
+    // In every mode: the kernel tests of a silent host use the cap too.
+    services::host_waits::configure(boot_info.command_line());
     match options.mode {
         Mode::Test => testing::run(options.tests),
         Mode::Bench => bench::run(boot_info.command_line(), &boot_points),

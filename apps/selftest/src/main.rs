@@ -23,6 +23,7 @@
 //! | 18 | opens the first adapter, prints `selftest: creating a device`, creates one (a host that never answers blocks it here), prints `selftest: device created`, sleeps ([`block_in_a_gpu_call`]) | killed |
 //! | 19 | keeps known values in `rax`, `rcx`, `rdx`, `rsi`, `rdi`, `r8`–`r15` across spin loops for 300 ms of the monotonic clock, so preemption interrupts it mid-loop ([`registers_survive_preemption`]) | exit 0, or 1 if a register changed |
 //! | 20 | as 19 for `xmm0`–`xmm15`, MXCSR and the x87 control word, with values seeded by byte 1 of the argument (two processes keep different values); first checks the start state (FCW 0x37f, MXCSR 0x1f80) ([`vector_registers_survive_preemption`]) | exit 0; 1 if a register changed, 4 if the start state was wrong |
+//! | 21 | lives through driver restarts: a GPU call and `survivor: tick <n>` each round; on STATUS_DEVICE_REMOVED opens the adapter again (bits 8–15: how many removals to live through) ([`survivor`]) | exit 0 |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -41,6 +42,7 @@ mod hostile_rows;
 mod invalid_arguments;
 mod released_views;
 mod sharing;
+mod survivor;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
 #[unsafe(no_mangle)]
@@ -81,6 +83,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         18 => block_in_a_gpu_call(),
         19 => registers_survive_preemption(),
         20 => vector_registers_survive_preemption((argument >> 8) as u8),
+        21 => survivor::run(((argument >> 8) & 0xff) as u32),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.

@@ -3,7 +3,8 @@
 //! An [`AnswerFault`] names a kind of host answer ([`AnswerKind`]: a VMBus control message by
 //! type, or the completions of the dxg channels) and what happens to it: never sent
 //! ([`AnswerTiming::Never`]) or held for a while ([`AnswerTiming::Late`]). It applies to every
-//! such answer, or only to the `n`-th (`occurrence`, counted from 1 since the host started).
+//! such answer, only to the `n`-th (`occurrence`, counted from 1 since the host started), or
+//! to the `n`-th and every later one (`onward`).
 //!
 //! The server is sans-I/O: it learns the time from [`super::Server::advance_clock`] (the host
 //! services call it on every run with the time since they started) and releases a held answer
@@ -41,6 +42,8 @@ pub struct AnswerFault {
     pub timing: AnswerTiming,
     /// Only the `n`-th answer of the kind (from 1); `None`: every one.
     pub occurrence: Option<u32>,
+    /// With `occurrence`: the `n`-th answer and every later one (`@N+`).
+    pub onward: bool,
 }
 
 /// The names [`AnswerFault::parse`] knows for control messages (the runner's spelling).
@@ -60,20 +63,24 @@ const CONTROL_NAMES: [(&str, MessageType); 8] = [
 
 impl AnswerFault {
     /// Parses `KIND:never`, `KIND:late=MS`, each optionally followed by `@N` (only the N-th
-    /// answer). KIND is `dxg` (dxg completions) or one of `version-response`, `offer`,
+    /// answer) or `@N+` (the N-th and every later one). KIND is `dxg` (dxg completions) or one of `version-response`, `offer`,
     /// `all-offers-delivered`, `open-channel-result`, `gpadl-created`, `gpadl-torndown`,
     /// `unload-response`, `modify-channel-response`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let (body, occurrence) = match text.split_once('@') {
+        let (body, occurrence, onward) = match text.split_once('@') {
             Some((body, count)) => {
+                let (count, onward) = match count.strip_suffix('+') {
+                    Some(count) => (count, true),
+                    None => (count, false),
+                };
                 let count: u32 = count
                     .parse()
                     .ok()
                     .filter(|count| *count > 0)
                     .ok_or(format!("host fault {text:?}: @N needs a count from 1"))?;
-                (body, Some(count))
+                (body, Some(count), onward)
             }
-            None => (text, None),
+            None => (text, None, false),
         };
         let (name, timing) = body.split_once(':').ok_or(format!(
             "host fault {text:?}: expected KIND:never or KIND:late=MS"
@@ -100,6 +107,7 @@ impl AnswerFault {
             kind,
             timing,
             occurrence,
+            onward,
         })
     }
 }
@@ -147,7 +155,9 @@ impl AnswerFaults {
                 continue;
             }
             *seen = seen.saturating_add(1);
-            let applies = fault.occurrence.is_none_or(|wanted| wanted == *seen);
+            let applies = fault
+                .occurrence
+                .is_none_or(|wanted| wanted == *seen || (fault.onward && *seen > wanted));
             if applies && decision.is_none() {
                 decision = Some(fault.timing);
             }

@@ -586,6 +586,19 @@ fn an_occurrence_picks_one_answer_of_the_kind() {
 }
 
 #[test]
+fn an_onward_occurrence_drops_that_answer_and_every_later_one() {
+    // The first connection is answered; the second contact and every later one are not.
+    let mut server = faulty_server(&["version-response:never@2+"]);
+    connect(&mut server);
+    let contact = encode::initiate_contact(0x0005_0003, 0, encode::target_info(2, 0, 0), 0, 0);
+    for _ in 0..3 {
+        server.on_guest_message(4, 1, &contact).unwrap();
+        assert!(messages(&mut server).is_empty());
+    }
+    assert_eq!(server.answer_fault_counts(), (3, 0));
+}
+
+#[test]
 fn answer_faults_parse_the_runner_spelling() {
     assert_eq!(
         AnswerFault::parse("open-channel-result:never").unwrap(),
@@ -593,6 +606,7 @@ fn answer_faults_parse_the_runner_spelling() {
             kind: AnswerKind::Control(MessageType::OPEN_CHANNEL_RESULT),
             timing: AnswerTiming::Never,
             occurrence: None,
+            onward: false,
         }
     );
     assert_eq!(
@@ -601,6 +615,16 @@ fn answer_faults_parse_the_runner_spelling() {
             kind: AnswerKind::DxgCompletion,
             timing: AnswerTiming::Late(Duration::from_millis(250)),
             occurrence: Some(3),
+            onward: false,
+        }
+    );
+    assert_eq!(
+        AnswerFault::parse("dxg:never@7+").unwrap(),
+        AnswerFault {
+            kind: AnswerKind::DxgCompletion,
+            timing: AnswerTiming::Never,
+            occurrence: Some(7),
+            onward: true,
         }
     );
     for bad in [
@@ -609,6 +633,8 @@ fn answer_faults_parse_the_runner_spelling() {
         "nothing:never",
         "dxg:late=x",
         "dxg:never@0",
+        "dxg:never@0+",
+        "dxg:never@+",
     ] {
         assert!(AnswerFault::parse(bad).is_err(), "{bad}");
     }

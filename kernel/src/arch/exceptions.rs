@@ -93,10 +93,11 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
         && containable
         && task.contain_faults
         && (from_user || !crate::task::global_locks_held(interrupts_were_enabled));
-    let heading = if task.expects_fault && contain {
-        "expected exception"
-    } else {
-        "EXCEPTION"
+    // Says whether only the task ends (contained) or the kernel stops (`EXCEPTION`).
+    let heading = match (contain, task.expects_fault) {
+        (true, true) => "expected exception",
+        (true, false) => "contained exception",
+        (false, _) => "EXCEPTION",
     };
     serial::finish_line();
     serial::write_fmt(format_args!(

@@ -66,6 +66,18 @@ pub enum RecvTimeoutError {
     Interrupted,
 }
 
+/// Why [`Sender::send_until`] did not send; the message comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendTimeoutError<T> {
+    /// The deadline passed with the queue still full.
+    Timeout(T),
+    /// The receiver is gone.
+    Closed(T),
+    /// The sending task was [interrupted](crate::task::TaskRef::interrupt) (its process is
+    /// being killed).
+    Interrupted(T),
+}
+
 /// Why [`Receiver::try_recv`] returned nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TryRecvError {
@@ -129,6 +141,42 @@ impl<T> Sender<T> {
             };
             wake_all(waiters);
             return Ok(());
+        }
+    }
+
+    /// Like [`Self::send`], but gives up (returning the message) when the timer reaches
+    /// `deadline` (in [`crate::clock::ticks`]; [`NEVER`] waits without a bound) with the queue
+    /// still full, or when the sending task is [interrupted](crate::task::TaskRef::interrupt).
+    pub fn send_until(&self, message: T, deadline: u64) -> Result<(), SendTimeoutError<T>> {
+        let mut message = message;
+        loop {
+            match self.try_send(message) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(message)) => {
+                    return Err(SendTimeoutError::Closed(message));
+                }
+                Err(TrySendError::Full(returned)) => message = returned,
+            }
+            if crate::clock::ticks() >= deadline {
+                return Err(SendTimeoutError::Timeout(message));
+            }
+            let me = task::current();
+            if me.is_interrupted() {
+                return Err(SendTimeoutError::Interrupted(message));
+            }
+            {
+                let mut state = self.shared.state.lock();
+                if state.queue.len() < state.capacity || !state.receiver_alive {
+                    continue;
+                }
+                state.waiting_senders.add(&me);
+            }
+            if deadline == NEVER {
+                task::park();
+            } else {
+                task::park_until(deadline);
+            }
+            self.shared.state.lock().waiting_senders.remove(&me);
         }
     }
 

@@ -18,7 +18,8 @@ mod signal;
 mod wait_list;
 
 pub use channel::{
-    Receiver, RecvError, RecvTimeoutError, SendError, Sender, TryRecvError, TrySendError, channel,
+    Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError,
+    TrySendError, channel,
 };
 pub use fifo::Fifo;
 pub use request::{CallError, Client, ReplySender, Request, service};

@@ -87,7 +87,8 @@ impl<Q, R> Client<Q, R> {
     /// Like [`Self::call`], but stops waiting when the timer reaches `deadline` (in
     /// [`crate::clock::ticks`]; `None`: no deadline) or when the calling task is
     /// [interrupted](crate::task::TaskRef::interrupt), so a process blocked in it can be
-    /// killed. The server still gets the question.
+    /// killed: both while the request queue is full (the question is then not sent) and while
+    /// it waits for the answer (the server still gets the question).
     pub fn call_until(&self, question: Q, deadline: Option<u64>) -> Result<R, CallError> {
         let deadline = deadline.unwrap_or(super::channel::NEVER);
         let (sender, receiver) = channel(1);
@@ -96,8 +97,12 @@ impl<Q, R> Client<Q, R> {
             reply: ReplySender { sender },
         };
         self.requests
-            .send(request)
-            .map_err(|_| CallError::ServerGone)?;
+            .send_until(request, deadline)
+            .map_err(|error| match error {
+                super::SendTimeoutError::Timeout(_) => CallError::TimedOut,
+                super::SendTimeoutError::Closed(_) => CallError::ServerGone,
+                super::SendTimeoutError::Interrupted(_) => CallError::Interrupted,
+            })?;
         receiver.recv_until(deadline).map_err(|error| match error {
             super::RecvTimeoutError::Timeout => CallError::TimedOut,
             super::RecvTimeoutError::Closed => CallError::NoReply,

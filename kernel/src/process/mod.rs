@@ -410,6 +410,12 @@ impl ProcessHandle {
         self.supervisor.is_finished()
     }
 
+    /// Whether the process has stopped running: its task ended (exited, killed or faulted),
+    /// though its resources may still be being released ([`Self::is_finished`]).
+    pub fn has_stopped(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Asks the kernel to end the process, without waiting: a process in ring 3 is taken out
     /// by the next interrupt (within a timer tick); one blocked in a system call has its wait
     /// interrupted (it does not wait for the host's bound). [`Self::join`] then returns

@@ -21,6 +21,7 @@
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use drivers::deadlines::Deadlines;
 use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, OpenFailure, RingMemory};
@@ -95,6 +96,16 @@ pub const REPLY_MILLISECONDS: u64 = 30_000;
 /// How long a probed PCI function's adapter may take to become active (its vGPU channel
 /// offered and opened, OPENADAPTER answered) before the function is given up.
 pub const ADAPTER_START_MILLISECONDS: u64 = 60_000;
+
+/// dxg requests given up since boot because the host did not answer within the bound.
+static REQUESTS_TIMED_OUT: AtomicU64 = AtomicU64::new(0);
+
+/// How many dxg requests every dxg instance since boot gave up because the host did not
+/// answer within [`super::host_waits::reply_milliseconds`] (each failed with
+/// STATUS_IO_TIMEOUT): lets a test see that a request stayed unanswered.
+pub fn requests_timed_out() -> u64 {
+    REQUESTS_TIMED_OUT.load(Ordering::Relaxed)
+}
 
 /// Ring pages per direction, control page included (256 KiB of data, dxg's size).
 const RING_PAGES: u64 = 65;
@@ -676,6 +687,7 @@ impl DxgTask {
                  the request fails with STATUS_IO_TIMEOUT",
                 super::host_waits::reply_milliseconds()
             );
+            REQUESTS_TIMED_OUT.fetch_add(1, Ordering::Relaxed);
             self.driver
                 .abandon_transaction(channel, transaction_id, NtStatus::IO_TIMEOUT);
         }

@@ -15,7 +15,8 @@
 //! had with the dead driver: the translator's views are unmapped from the process (a later
 //! touch is a contained process fault), its handles are forgotten, and every call answers
 //! STATUS_DEVICE_REMOVED until the process opens an adapter again (EnumAdapters2/3 and
-//! OpenAdapterFromLuid go through, to the restarted adapter). A call that was waiting when the
+//! OpenAdapterFromLuid go through, to the restarted adapter; once one of them succeeds, the
+//! process's calls go through again: both enumeration calls return open adapters). A call that was waiting when the
 //! driver died gets STATUS_DEVICE_REMOVED too (its reply was dropped with the dead state).
 
 use alloc::string::String;
@@ -222,7 +223,8 @@ impl GpuGateway for DxgGateway {
             user: Some(user),
         };
         let status = translator.call(&mut environment, number, arguments, arg2);
-        if status >= 0 && number == SyscallNumber::OpenAdapterFromLuid as u32 {
+        // EnumAdapters2/3 return open adapters too, like OpenAdapterFromLuid.
+        if status >= 0 && reopens_adapter(number) {
             self.adapter_removed = false;
         }
         status

@@ -18,9 +18,17 @@
 //! is checked by `drivers::integration`; a malformed message is logged at debug level and
 //! dropped. A reply that does not fit the ring is dropped (logged): the task never waits on a
 //! host that does not read.
+//!
+//! Containment (issue 14): the task runs with fault containment, its state in a
+//! [`TaskSlot`] that the supervisor takes back after a contained fault
+//! ([`IntegrationHandle::join_and_release`]): the channels are closed (bounded wait) and the
+//! ring pages of a close the host confirmed are freed; those of a close it never confirmed stay
+//! lent to the host for good (it may still write them), counted by [`ring_pages_kept`]. After an
+//! answered VMBus UNLOAD the host holds none of them, and they are freed without waiting.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use drivers::integration::{
     GuestIdentity, IcChannel, IcEvent, Service, ShutdownKind, TimeSample, UtcTime,
@@ -34,7 +42,7 @@ use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::ipc::{self, Receiver, Sender};
 use crate::memory::ContiguousPages;
 use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY};
-use crate::task::{self, TaskHandle};
+use crate::task::{self, TaskFault, TaskHandle, TaskSlot};
 
 /// Ring pages per direction, control page included (Linux's util drivers open with
 /// 4 × 4 KiB; a KVP message is about 2.6 KiB).
@@ -50,25 +58,85 @@ const REFERENCE_COUNTER_MILLISECONDS: u64 = 1_000;
 /// A host request the kernel must carry out.
 pub type ShutdownRequest = ShutdownKind;
 
+/// Ring pages kept lent to the host because it never confirmed their channel's close.
+static RING_PAGES_KEPT: AtomicU64 = AtomicU64::new(0);
+/// Service negotiations completed since boot (every instance).
+static NEGOTIATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Ring pages the integration tasks kept lent to the host since boot, because the host never
+/// confirmed their channel's close (they are never freed).
+pub fn ring_pages_kept() -> u64 {
+    RING_PAGES_KEPT.load(Ordering::Relaxed)
+}
+
+/// Service negotiations (`ic: <service> negotiated ...`) since boot, every instance.
+pub fn negotiations() -> u64 {
+    NEGOTIATIONS.load(Ordering::Relaxed)
+}
+
 /// The kernel's handle on the running task.
 pub struct IntegrationHandle {
-    stop: Sender<()>,
+    /// `true`: the host answered a VMBus UNLOAD (nothing to close).
+    stop: Sender<bool>,
     task: TaskHandle<()>,
+    slot: TaskSlot<IntegrationRun>,
 }
 
 impl IntegrationHandle {
-    /// Closes the IC channels and returns the task handle to join.
-    pub fn stop(self) -> TaskHandle<()> {
-        let _ = self.stop.try_send(());
-        self.task
+    /// Closes the IC channels, then joins the task and releases what it left (see
+    /// [`IntegrationHandle::join_and_release`]).
+    pub fn stop(self) -> Result<(), TaskFault> {
+        let _ = self.stop.try_send(false);
+        self.join_and_release()
     }
+
+    /// After the host answered a VMBus UNLOAD: ends the task without closing anything (the
+    /// host forgot every channel and GPADL), joins it, and frees the ring pages.
+    pub fn stop_after_unload(self) -> Result<(), TaskFault> {
+        let _ = self.stop.try_send(true);
+        self.join_and_release_with(true)
+    }
+
+    /// Whether the task has ended (normally or by a contained fault).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Joins the ended task (`Err`: the fault that ended it) and releases its state, taken
+    /// back from its slot: channels still open are closed with a bounded wait; ring pages whose
+    /// close the host never confirmed stay lent to it.
+    pub fn join_and_release(self) -> Result<(), TaskFault> {
+        self.join_and_release_with(false)
+    }
+
+    fn join_and_release_with(self, unloaded: bool) -> Result<(), TaskFault> {
+        let IntegrationHandle { task, slot, .. } = self;
+        let owner = task.task().clone();
+        let result = task.join();
+        if let Some(mut run) = slot.reclaim(&owner) {
+            if unloaded {
+                run.state.channels.clear();
+            } else {
+                run.state.stop(&run.events);
+            }
+        }
+        result
+    }
+}
+
+/// The task's state, owned through its [`TaskSlot`] so that a contained fault releases it.
+struct IntegrationRun {
+    state: IntegrationTask,
+    events: Receiver<BusEvent>,
+    stop: Receiver<bool>,
 }
 
 struct Channel {
     service: Service,
     rings: Option<ChannelRings<PhysicalMemory>>,
-    /// The ring pages; freed with the channel, after it is closed.
-    _pages: ContiguousPages,
+    /// The ring pages; freed with the channel once its close is confirmed (kept lent to the
+    /// host otherwise, see `IntegrationTask::stop`).
+    pages: ContiguousPages,
     protocol: IcChannel,
     closing: bool,
 }
@@ -81,48 +149,81 @@ struct IntegrationTask {
     channels: BTreeMap<u32, Channel>,
     receive_buffer: Vec<u8>,
     clock_set: bool,
+    /// Bus events handled by this instance (for fault injection).
+    handled: u64,
 }
 
-/// Spawns the task; it registers with the bus task as `subscriber`. Accepted shutdown and
-/// restart requests are sent to `requests` (the supervisor starts the task again on the same
-/// channel after a VMBus restart).
+/// Spawns the task with fault containment; it registers with the bus task as `subscriber`.
+/// Accepted shutdown and restart requests are sent to `requests` (the supervisor starts the
+/// task again on the same channel after a fault or a VMBus restart). `None` when the bus task
+/// is gone.
 pub fn spawn_with_requests(
     bus_task: Sender<BusMessage>,
     subscriber: SubscriberId,
     identity: GuestIdentity,
     requests: Sender<ShutdownRequest>,
-) -> IntegrationHandle {
-    let (stop, stop_receiver) = ipc::channel::<()>(1);
-    let task = task::spawn("integration", move || {
-        let mut state = IntegrationTask {
-            bus_task,
-            subscriber,
-            requests,
-            identity,
-            channels: BTreeMap::new(),
-            receive_buffer: Vec::new(),
-            clock_set: false,
-        };
-        let Some(events) = state.register() else {
-            return;
-        };
+) -> Option<IntegrationHandle> {
+    let (stop, stop_receiver) = ipc::channel::<bool>(1);
+    let state = IntegrationTask {
+        bus_task,
+        subscriber,
+        requests,
+        identity,
+        channels: BTreeMap::new(),
+        receive_buffer: Vec::new(),
+        clock_set: false,
+        handled: 0,
+    };
+    let events = state.register()?;
+    let slot = TaskSlot::new(IntegrationRun {
+        state,
+        events,
+        stop: stop_receiver,
+    });
+    let task = task::Builder::new("integration")
+        .contain_faults()
+        .spawn_in_slot(slot.clone(), |entered| {
+            if let Some(mut run) = entered {
+                run.serve();
+            }
+        });
+    Some(IntegrationHandle { stop, task, slot })
+}
+
+impl IntegrationRun {
+    /// The task's loop: bus events until stopped (then the channels are closed) or until the
+    /// bus task ends.
+    fn serve(&mut self) {
+        let IntegrationRun {
+            state,
+            events,
+            stop,
+        } = self;
         loop {
+            crate::faults::checkpoint(crate::faults::Driver::Integration, state.handled);
             loop {
                 match events.try_recv() {
-                    Ok(event) => state.on_bus_event(event),
+                    Ok(event) => {
+                        state.handled += 1;
+                        state.on_bus_event(event);
+                    }
                     Err(ipc::TryRecvError::Empty) => break,
+                    // The bus task has ended; the joiner releases what is left.
                     Err(ipc::TryRecvError::Closed) => return,
                 }
             }
-            match stop_receiver.try_recv() {
-                Ok(()) | Err(ipc::TryRecvError::Closed) => break,
+            match stop.try_recv() {
+                Ok(false) | Err(ipc::TryRecvError::Closed) => break,
+                // The joiner frees the rings: the host forgot them.
+                Ok(true) => return,
                 Err(ipc::TryRecvError::Empty) => {}
             }
-            ipc::select(&[&events, &stop_receiver]);
+            let doorbell =
+                crate::faults::Doorbell::new(crate::faults::Driver::Integration, state.handled);
+            ipc::select(&[&*events, &*stop, &doorbell]);
         }
-        state.stop(&events);
-    });
-    IntegrationHandle { stop, task }
+        state.stop(events);
+    }
 }
 
 impl IntegrationTask {
@@ -204,7 +305,7 @@ impl IntegrationTask {
             Channel {
                 service,
                 rings: None,
-                _pages: pages,
+                pages,
                 protocol: IcChannel::new(service, self.identity.clone()),
                 closing: false,
             },
@@ -283,12 +384,15 @@ impl IntegrationTask {
 
     fn on_event(&mut self, service: Service, event: IcEvent) {
         match event {
-            IcEvent::Negotiated(agreed) => crate::serial::write_fmt(format_args!(
-                "ic: {} negotiated framework {} message {}\n",
-                service.name(),
-                agreed.framework,
-                agreed.message
-            )),
+            IcEvent::Negotiated(agreed) => {
+                NEGOTIATIONS.fetch_add(1, Ordering::Relaxed);
+                crate::serial::write_fmt(format_args!(
+                    "ic: {} negotiated framework {} message {}\n",
+                    service.name(),
+                    agreed.framework,
+                    agreed.message
+                ))
+            }
             IcEvent::Heartbeat { sequence } => log::trace!("ic: heartbeat {sequence}"),
             IcEvent::ShutdownRequested(kind) => {
                 log::info!("ic: the host asks for {kind:?}");
@@ -337,8 +441,10 @@ impl IntegrationTask {
         answer.recv_until(deadline).ok().flatten()
     }
 
-    /// Closes every open channel, with a bounded wait for the host's confirmations.
-    fn stop(mut self, events: &Receiver<BusEvent>) {
+    /// Closes every open channel, with a bounded wait for the host's confirmations; the ring
+    /// pages of a close the host did not confirm stay lent to it (never freed: it may still
+    /// write them).
+    fn stop(&mut self, events: &Receiver<BusEvent>) {
         let relids: Vec<u32> = self.channels.keys().copied().collect();
         for relid in relids {
             if let Some(channel) = self.channels.get_mut(&relid)
@@ -359,8 +465,10 @@ impl IntegrationTask {
             task::sleep_milliseconds(5);
             waited += 5;
         }
-        if !self.channels.is_empty() {
-            log::warn!("ic: not every channel close was confirmed");
+        for (relid, channel) in core::mem::take(&mut self.channels) {
+            log::warn!("ic: the close of relid {relid} was not confirmed; its ring pages stay");
+            RING_PAGES_KEPT.fetch_add(channel.pages.page_count() as u64, Ordering::Relaxed);
+            core::mem::forget(channel.pages);
         }
     }
 }

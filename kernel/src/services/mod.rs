@@ -158,7 +158,8 @@ impl GpuStack {
             INTEGRATION_SUBSCRIBER,
             GuestIdentity::default(),
             host_request_sender.clone(),
-        );
+        )
+        .ok_or("integration services: the bus task has ended")?;
         diagnostics::enter(Stage::Offers);
         check_offers(&offers)?;
         diagnostics::enter(Stage::VpciD0);
@@ -308,7 +309,6 @@ const DEMO_APPLICATIONS: [(&str, u64, bool, bool); 3] = [
 /// shows its picture; those that submit the emulated vGPU's command stream only on that vGPU),
 /// shut down.
 pub fn run(context: &ServiceContext) -> Result<(), String> {
-    host_waits::configure(context.boot_info.command_line());
     let stack = GpuStack::start(5_000)?;
     // The current dxg instance (a restarted one, when a fault came during the bring-up).
     let check = report_gpupv_check(&stack.link.current().gpu)?;

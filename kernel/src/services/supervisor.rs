@@ -19,8 +19,10 @@
 //!   task sends a fresh INITIATE_CONTACT and gets fresh offers (`vmbus_task`). Every channel
 //!   died with the old connection, so the integration services, vPCI and dxg restart above
 //!   it. Below VMBus 3.0 there is no UNLOAD: the bus stays down, with a log line saying so.
-//! - The integration services task is not spawned with containment (a fault there still
-//!   stops the kernel); it is only restarted after a VMBus restart.
+//! - The **integration services** restart by re-opening their channels: the dead instance's
+//!   channels are closed (bounded wait; ring pages of an unconfirmed close stay lent to the
+//!   host), a new instance subscribes again and the bus re-announces the offers; each service
+//!   negotiates anew. They also restart after a VMBus restart.
 //!
 //! Every restart logs `supervisor: restarted <driver> (<reason>)`. Restarts back off
 //! ([`backoff_milliseconds`]); a driver that fails more than [`MAXIMUM_FAILURES`] times within
@@ -155,6 +157,7 @@ struct Supervisor {
     vmbus_history: History,
     vpci_history: History,
     dxg_history: History,
+    integration_history: History,
     /// Why a driver ended for good (reported at shutdown).
     lost: Option<String>,
 }
@@ -196,6 +199,7 @@ pub fn start(
         vmbus_history: History::default(),
         vpci_history: History::default(),
         dxg_history: History::default(),
+        integration_history: History::default(),
         lost: None,
     };
     let task = task::Builder::new("supervisor")
@@ -218,6 +222,12 @@ impl Supervisor {
                 self.on_vpci_ended();
             } else if self.dxg.as_ref().is_some_and(DxgTaskHandle::is_finished) {
                 self.on_dxg_ended();
+            } else if self
+                .integration
+                .as_ref()
+                .is_some_and(IntegrationHandle::is_finished)
+            {
+                self.on_integration_ended();
             }
             let deadline =
                 crate::clock::ticks() + crate::clock::milliseconds_to_ticks(POLL_MILLISECONDS);
@@ -255,7 +265,7 @@ impl Supervisor {
             }
         }
         if let Some(integration) = self.integration.take()
-            && let Err(fault) = integration.stop().join()
+            && let Err(fault) = integration.stop()
         {
             result = Err(format!("integration task faulted: {fault:?}"));
         }
@@ -301,13 +311,7 @@ impl Supervisor {
         self.context.bus = new_bus.requests.clone();
         self.bus = Some(new_bus);
         self.restarted(Driver::Vmbus, reason);
-        self.integration = Some(integration_task::spawn_with_requests(
-            self.context.bus.clone(),
-            self.context.integration_subscriber,
-            GuestIdentity::default(),
-            self.context.host_requests.clone(),
-        ));
-        self.restarted(Driver::Integration, "vmbus restarted");
+        self.spawn_integration("vmbus restarted");
         let (functions, function_receiver) = ipc::channel(8);
         self.vpci = vpci_task::spawn(
             self.context.bus.clone(),
@@ -340,7 +344,11 @@ impl Supervisor {
             };
         }
         if let Some(integration) = self.integration.take() {
-            let _ = integration.stop().join();
+            let _ = if unloaded {
+                integration.stop_after_unload()
+            } else {
+                integration.stop()
+            };
         }
     }
 
@@ -366,8 +374,7 @@ impl Supervisor {
             Driver::Vmbus => &mut self.vmbus_history,
             Driver::Vpci => &mut self.vpci_history,
             Driver::Dxg => &mut self.dxg_history,
-            // Not supervised on its own: it restarts with the bus.
-            Driver::Integration => return None,
+            Driver::Integration => &mut self.integration_history,
         };
         if !Self::may_restart(history, driver, reason) {
             self.lost = Some(format!("{name} stays down ({reason})"));
@@ -436,6 +443,35 @@ impl Supervisor {
             vpci.hand_functions_to(functions);
         }
         self.spawn_dxg(function_receiver, reason);
+    }
+
+    /// The integration services task ended: its channels are closed and released, and a new
+    /// instance opens them again.
+    fn on_integration_ended(&mut self) {
+        let Some(integration) = self.integration.take() else {
+            return;
+        };
+        let result = integration.join_and_release();
+        let Some(reason) =
+            self.restart_reason(Driver::Integration, result, " (the bus task is gone?)")
+        else {
+            return;
+        };
+        self.spawn_integration(reason);
+    }
+
+    fn spawn_integration(&mut self, reason: &str) {
+        self.integration = integration_task::spawn_with_requests(
+            self.context.bus.clone(),
+            self.context.integration_subscriber,
+            GuestIdentity::default(),
+            self.context.host_requests.clone(),
+        );
+        if self.integration.is_none() {
+            log::error!("supervisor: integration stays down (the bus task is gone)");
+            return;
+        }
+        self.restarted(Driver::Integration, reason);
     }
 
     fn spawn_dxg(&mut self, functions: Receiver<dxg_task::PciFunction>, reason: &str) {

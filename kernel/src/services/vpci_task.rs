@@ -24,6 +24,7 @@
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use drivers::vmbus_bus::{BusRequest, ChannelRings, DriverEvent, OpenFailure, RingMemory};
 use drivers::vpci::wire::{CONFIG_WINDOW_ALIGNMENT, CONFIG_WINDOW_SIZE};
@@ -72,6 +73,15 @@ pub enum VpciControl {
     /// Send every GPU-PV function found so far, and the later ones, to this channel (a
     /// restarted dxg task's).
     HandFunctionsTo(Sender<PciFunction>),
+}
+
+/// Ring pages kept lent to the host because it never confirmed their channel's close.
+static RING_PAGES_KEPT: AtomicU64 = AtomicU64::new(0);
+
+/// Ring pages the vPCI tasks kept lent to the host since boot, because the host never
+/// confirmed their channel's close (they are never freed).
+pub fn ring_pages_kept() -> u64 {
+    RING_PAGES_KEPT.load(Ordering::Relaxed)
 }
 
 /// The kernel's handle on the running vPCI task.
@@ -629,6 +639,7 @@ impl VpciTask {
         // those pages stay lent (as the dxg task does), never back in the frame allocator.
         for (relid, channel) in core::mem::take(&mut self.channels) {
             log::warn!("vpci: the close of relid {relid} was not confirmed; its ring pages stay");
+            RING_PAGES_KEPT.fetch_add(channel.pages.page_count() as u64, Ordering::Relaxed);
             core::mem::forget(channel.pages);
         }
     }

@@ -5,7 +5,8 @@ use alloc::vec::Vec;
 
 use crate::ipc::{
     CallError, Client, Fifo, InterruptSignal, Receiver, RecvError, ReplySender, Request,
-    Selectable, SendError, Sender, TryRecvError, TrySendError, channel, select, service,
+    Selectable, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError, channel, select,
+    service,
 };
 use crate::testing::TestResult;
 use crate::{ensure, interrupts, kernel_test, task};
@@ -367,4 +368,49 @@ fn call_until_times_out_and_recovers() -> TestResult {
 kernel_test!(
     call_until_times_out_and_recovers,
     call_until_times_out_and_recovers
+);
+
+/// A send to a full queue with `send_until` ends at its deadline, and a task blocked in one
+/// without a deadline ends when it is interrupted (as a killed process's GPU call does when the
+/// dxg task's request queue is full); the message comes back and the queue is unchanged.
+fn send_until_ends_at_the_deadline_or_an_interrupt() -> TestResult {
+    let (sender, receiver) = channel::<u32>(1);
+    sender
+        .try_send(0)
+        .map_err(|error| format!("first send: {error:?}"))?;
+    let deadline = crate::clock::ticks() + crate::clock::milliseconds_to_ticks(10);
+    let timed = sender.send_until(1, deadline);
+    ensure!(
+        timed == Err(SendTimeoutError::Timeout(1)),
+        "send_until with a deadline: {timed:?}"
+    );
+    let blocked_sender = sender.clone();
+    let blocked = task::spawn("blocked sender", move || {
+        // No deadline (the channel's `NEVER`): only the interrupt ends it.
+        blocked_sender.send_until(2, u64::MAX)
+    });
+    let mut waited = 0;
+    while !blocked.task().is_blocked() && waited < 10_000 {
+        task::sleep_milliseconds(1);
+        waited += 1;
+    }
+    ensure!(blocked.task().is_blocked(), "the sender never blocked");
+    blocked.task().interrupt();
+    let result = blocked
+        .join()
+        .map_err(|fault| format!("blocked sender: {fault:?}"))?;
+    ensure!(
+        result == Err(SendTimeoutError::Interrupted(2)),
+        "the interrupted send_until: {result:?}"
+    );
+    ensure!(receiver.try_recv() == Ok(0), "the queued message changed");
+    ensure!(
+        receiver.try_recv() == Err(TryRecvError::Empty),
+        "a message the sender gave up was queued"
+    );
+    Ok(())
+}
+kernel_test!(
+    send_until_ends_at_the_deadline_or_an_interrupt,
+    send_until_ends_at_the_deadline_or_an_interrupt
 );

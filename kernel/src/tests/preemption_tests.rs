@@ -14,8 +14,8 @@ use spin::Mutex;
 
 use crate::ipc::{self, Client};
 use crate::process::{self, KILLED_BY_OWNER, ProcessExit, ProcessHandle, ProcessId, images};
-use crate::services::GpuStack;
 use crate::services::gpu_gateway::DxgGateway;
+use crate::services::{GpuStack, dxg_task};
 use crate::syscall::status::STATUS_TIMEOUT;
 use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu, UserSpace};
 use crate::testing::TestResult;
@@ -180,12 +180,47 @@ kernel_test!(
     process_waiting_for_a_silent_server_is_killed
 );
 
+/// A process whose GPU call waits to enter a server's full request queue (the server takes
+/// nothing) is killed: the send itself is interruptible (`Sender::send_until`).
+fn process_waiting_on_a_full_request_queue_is_killed() -> TestResult {
+    let (client, requests) = ipc::service::<u32, i32>(1);
+    // Fills the queue; the server never takes a request.
+    let filler = client.clone();
+    let filled = task::spawn("queue filler", move || filler.call_until(0, Some(0)));
+    let _ = filled.join();
+    ensure!(requests.len() == 1, "the request queue is not full");
+    let console = capture();
+    let blocked = selftest(18, &console, Box::new(SilentServerGateway { client }))?;
+    // Its first system call is a GPU call (EnumAdapters2), which waits for room in the queue.
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
+        "the process is not blocked: {:?}",
+        console.lock()
+    );
+    blocked.kill();
+    let exit = blocked.join();
+    ensure!(
+        exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the process blocked on the full queue ended with {exit:?}"
+    );
+    ensure!(
+        requests.len() == 1,
+        "the killed process's request entered the queue"
+    );
+    drop(requests);
+    Ok(())
+}
+kernel_test!(
+    preemption_process_waiting_on_a_full_request_queue_is_killed,
+    process_waiting_on_a_full_request_queue_is_killed
+);
+
 /// A process blocked in a real GPU call (selftest mode 18's CreateDevice, through the dxg task,
-/// VMBus and the host) is killed while it waits; should the answer have come first, it is
-/// killed in its Sleep call (the console line says which). A host that never answers
-/// CreateDevice needs a host-fault switch for that one message (the hostile-host row "dxg
-/// reply never sent" drops the adapter start's reply instead); the silent-server test above
-/// covers a wait that only the kill ends.
+/// VMBus and the host) is killed while it waits. `tests/qemu_preemption.rs` boots this test
+/// with a host that never answers that request (`--host-fault dxg:never@N`, N its dxg
+/// completion): only the kill ends the wait, long before the dxg request bound (30 s) would.
+/// Without the host fault the answer may come first, and the process is killed in its Sleep
+/// call; the console line says which.
 fn process_blocked_in_a_gpu_call_is_killed() -> TestResult {
     let stack = GpuStack::start(5_000)?;
     let result = kill_while_creating_a_device(&stack);
@@ -213,9 +248,10 @@ fn kill_while_creating_a_device(stack: &GpuStack) -> TestResult {
         wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
         "the process is not blocked"
     );
-    let created = console.lock().contains("selftest: device created");
     blocked.kill();
     let exit = blocked.join();
+    // Read after the end: a device created just before the kill shows here too.
+    let created = console.lock().contains("selftest: device created");
     ensure!(
         exit == ProcessExit::Killed(KILLED_BY_OWNER),
         "the blocked process ended with {exit:?}: {:?}",
@@ -228,6 +264,77 @@ fn kill_while_creating_a_device(stack: &GpuStack) -> TestResult {
         } else {
             "blocked in CreateDevice"
         }
+    ));
+    Ok(())
+}
+
+/// A process blocked in a GPU call whose request the host never answers is killed, long
+/// before the dxg request bound would end its wait. Needs a host that stops answering dxg
+/// requests: `tests/qemu_preemption.rs` boots it with `--host-fault dxg:never@N+` (every dxg
+/// completion from the N-th on, N after the adapter's bring-up and the process's enumeration)
+/// and `host-wait-ms=` capping the reply bound, so that the test also sees the request time
+/// out in the dxg task after the kill: the proof that the host never answered and that only
+/// the kill ended the process's wait. The process's release (the gateway's DESTROYPROCESS,
+/// which the silent host does not answer either) ends at the same bound.
+fn process_in_a_gpu_call_the_host_never_answers_is_killed() -> TestResult {
+    let stack = GpuStack::start(5_000)?;
+    let result = kill_while_the_host_is_silent(&stack);
+    let shutdown = stack.shut_down();
+    result?;
+    shutdown
+}
+kernel_test!(
+    host_fault_process_in_a_gpu_call_the_host_never_answers_is_killed,
+    process_in_a_gpu_call_the_host_never_answers_is_killed
+);
+
+fn kill_while_the_host_is_silent(stack: &GpuStack) -> TestResult {
+    let timed_out_before = dxg_task::requests_timed_out();
+    let console = capture();
+    let gateway = DxgGateway::new(stack.gpu.clone(), "selftest");
+    let blocked = selftest(18, &console, Box::new(gateway))?;
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || console
+            .lock()
+            .contains("selftest: creating a device")),
+        "the process never got to CreateDevice: {:?}",
+        console.lock()
+    );
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
+        "the process is not blocked"
+    );
+    blocked.kill();
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || blocked.has_stopped()),
+        "the killed process did not stop"
+    );
+    // Stopped before the bound ended the request: the kill ended the wait, not the bound.
+    ensure!(
+        dxg_task::requests_timed_out() == timed_out_before,
+        "the request timed out before the kill stopped the process"
+    );
+    let exit = blocked.join();
+    ensure!(
+        exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the blocked process ended with {exit:?}: {:?}",
+        console.lock()
+    );
+    ensure!(
+        !console.lock().contains("selftest: device created"),
+        "the host answered CreateDevice (is the host fault set?)"
+    );
+    // The host never answered: the request the process left stayed outstanding until the
+    // dxg task gave it up at its bound.
+    let bound = crate::services::host_waits::reply_milliseconds();
+    ensure!(
+        wait_until(bound + STEP_MILLISECONDS, || dxg_task::requests_timed_out()
+            > timed_out_before),
+        "the request the killed process left was answered, or never timed out"
+    );
+    crate::serial::write_fmt(format_args!(
+        "preemption test: process killed while the host had not answered its CreateDevice; \
+         the request timed out in the dxg task after the kill\n"
     ));
     Ok(())
 }
