@@ -37,8 +37,9 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
                            the emulated host never sends / sends MS milliseconds late the
                            answer KIND (every one, only the N-th, or the N-th and later): version-response, offer,
                            all-offers-delivered, open-channel-result, gpadl-created,
-                           gpadl-torndown, unload-response, modify-channel-response, or dxg
-                           (the completions of dxg requests); repeatable
+                           gpadl-torndown, unload-response, modify-channel-response, dxg
+                           (the completions of dxg requests), or dxg-vgpu=N / dxg-global=N
+                           (the completions of dxg command N on that channel); repeatable
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
          --vgpu-offer-missing

@@ -8,8 +8,9 @@
 //!   queue (the send itself is interruptible), one waiting for a server that never answers
 //!   (as a call whose host reply never comes waits for the dxg task: only the kill ends it),
 //!   and one blocked in a real CreateDevice through the dxg task, VMBus and the emulated host,
-//!   which stops answering dxg requests (`--host-fault dxg:never@7+`: every dxg completion from
-//!   the 7th on, after the adapter's bring-up and the process's enumeration). The process stops
+//!   which never answers CreateDevice (`--host-fault dxg-vgpu=0:never`: vGPU command 0, whatever
+//!   came before it; counting every dxg answer, `dxg:never@N+`, depended on the boot's order
+//!   and broke when other work changed it). The process stops
 //!   before the request's bound (`host-wait-ms=10000` here) ends it, and the request then
 //!   times out in the dxg task: the host never answered it.
 //!
@@ -80,7 +81,7 @@ fn a_process_blocked_in_a_gpu_call_is_killed() {
         config
             .host
             .answer_faults
-            .push(AnswerFault::parse("dxg:never@7+").expect("a valid host fault"));
+            .push(AnswerFault::parse("dxg-vgpu=0:never").expect("a valid host fault"));
         config.extra_command_line.push("host-wait-ms=10000".into());
     });
     assert_passed(&outcome, &tests);

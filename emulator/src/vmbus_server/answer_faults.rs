@@ -22,6 +22,15 @@ pub enum AnswerKind {
     Control(MessageType),
     /// A completion packet on a dxg channel (global or vGPU): the answer to a dxg request.
     DxgCompletion,
+    /// The completion answering one dxg command: `command` is the request header's
+    /// `command_type`, on the global channel (`global`) or a vGPU channel. Unlike counting
+    /// every dxg answer, this does not depend on how many other requests came first.
+    DxgCommand {
+        /// The global channel (`dxgkvmb_commandtype_global`, 1000 and up) or a vGPU one.
+        global: bool,
+        /// The command number.
+        command: u32,
+    },
 }
 
 /// When a faulted answer goes out.
@@ -63,7 +72,9 @@ const CONTROL_NAMES: [(&str, MessageType); 8] = [
 
 impl AnswerFault {
     /// Parses `KIND:never`, `KIND:late=MS`, each optionally followed by `@N` (only the N-th
-    /// answer) or `@N+` (the N-th and every later one). KIND is `dxg` (dxg completions) or one of `version-response`, `offer`,
+    /// answer) or `@N+` (the N-th and every later one). KIND is `dxg` (dxg completions),
+    /// `dxg-vgpu=N` or `dxg-global=N` (the completions of dxg command N on that channel), or
+    /// one of `version-response`, `offer`,
     /// `all-offers-delivered`, `open-channel-result`, `gpadl-created`, `gpadl-torndown`,
     /// `unload-response`, `modify-channel-response`.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -87,6 +98,16 @@ impl AnswerFault {
         ))?;
         let kind = if name == "dxg" {
             AnswerKind::DxgCompletion
+        } else if let Some((channel, command)) = name.split_once('=') {
+            let global = match channel {
+                "dxg-vgpu" => false,
+                "dxg-global" => true,
+                _ => return Err(format!("host fault {text:?}: unknown message {channel:?}")),
+            };
+            let command = command
+                .parse()
+                .map_err(|_| format!("host fault {text:?}: not a command number: {command:?}"))?;
+            AnswerKind::DxgCommand { global, command }
         } else {
             CONTROL_NAMES
                 .iter()

@@ -129,6 +129,9 @@ pub struct Server<M: GuestMemory + Clone> {
     hook: Option<Box<dyn OutgoingHook>>,
     /// The "never answer" / "answer late" switches and the host's clock.
     answer_faults: AnswerFaults,
+    /// The command of each dxg request awaiting its completion, by (channel, transaction id),
+    /// for [`AnswerKind::DxgCommand`] faults; at most [`MAX_TRACKED_DXG_REQUESTS`].
+    dxg_requests: BTreeMap<(u32, u64), (bool, u32)>,
     /// Control messages held by a late-answer fault: (VP, payload) released when due.
     held_messages: VecDeque<Held<(u32, Vec<u8>)>>,
     /// Device-model packets held by a late-answer fault.
@@ -179,6 +182,7 @@ impl<M: GuestMemory + Clone> Server<M> {
             ring_features_at_open: BTreeMap::new(),
             hook: None,
             answer_faults,
+            dxg_requests: BTreeMap::new(),
             held_messages: VecDeque::new(),
             held_replies: VecDeque::new(),
             ever_connected: false,
@@ -340,7 +344,18 @@ impl<M: GuestMemory + Clone> Server<M> {
                 || offer.device.class == vmbus::guid::class::DXG_VIRTUAL_GPU
         });
         if dxg && reply.kind == ReplyKind::Completion {
-            match self.answer_faults.decide(AnswerKind::DxgCompletion) {
+            let command = self
+                .dxg_requests
+                .remove(&(reply.relid, reply.transaction_id));
+            let mut decision = self.answer_faults.decide(AnswerKind::DxgCompletion);
+            if decision.is_none()
+                && let Some((global, command)) = command
+            {
+                decision = self
+                    .answer_faults
+                    .decide(AnswerKind::DxgCommand { global, command });
+            }
+            match decision {
                 None => {}
                 Some(AnswerTiming::Never) => return,
                 Some(AnswerTiming::Late(delay)) => {
@@ -412,6 +427,14 @@ impl<M: GuestMemory + Clone> Server<M> {
             *budget -= 1;
             progressed = true;
             self.service_statistics.packets_received += 1;
+            if packet.completion_requested {
+                track_dxg_request(
+                    &mut self.dxg_requests,
+                    (relid, packet.transaction_id),
+                    class,
+                    packet.payload(&buffer),
+                );
+            }
             service.receive(ServicePacket {
                 relid,
                 class,
@@ -1120,5 +1143,34 @@ impl<M: GuestMemory + Clone> Server<M> {
                 }
             }
         }
+    }
+}
+
+/// How many dxg requests awaiting a completion [`Server`] remembers the command of (a guest
+/// that never reads its completions cannot grow the map without bound; past it, command faults
+/// do not apply to further requests).
+const MAX_TRACKED_DXG_REQUESTS: usize = 4096;
+
+/// Remembers the command of a dxg request (global or vGPU channel) for
+/// [`AnswerKind::DxgCommand`] faults. A message that does not parse is not tracked.
+fn track_dxg_request(
+    requests: &mut BTreeMap<(u32, u64), (bool, u32)>,
+    key: (u32, u64),
+    class: vmbus::Guid,
+    payload: &[u8],
+) {
+    let global = class == vmbus::guid::class::DXG_GLOBAL;
+    if !global && class != vmbus::guid::class::DXG_VIRTUAL_GPU {
+        return;
+    }
+    if requests.len() >= MAX_TRACKED_DXG_REQUESTS && !requests.contains_key(&key) {
+        return;
+    }
+    // With the extension header (version 40 and later) its command_offset is 16; without it
+    // the same bytes are the command id's low half, always 0, so one try with and one without.
+    let message = dxg::wire::split_message(payload, true)
+        .or_else(|_| dxg::wire::split_message(payload, false));
+    if let Ok(message) = message {
+        requests.insert(key, (global, message.header.command_type));
     }
 }

@@ -627,7 +627,29 @@ fn answer_faults_parse_the_runner_spelling() {
             onward: true,
         }
     );
+    assert_eq!(
+        AnswerFault::parse("dxg-vgpu=0:never").unwrap().kind,
+        AnswerKind::DxgCommand {
+            global: false,
+            command: 0
+        }
+    );
+    assert_eq!(
+        AnswerFault::parse("dxg-global=1002:late=10@2").unwrap(),
+        AnswerFault {
+            kind: AnswerKind::DxgCommand {
+                global: true,
+                command: 1002
+            },
+            timing: AnswerTiming::Late(Duration::from_millis(10)),
+            occurrence: Some(2),
+            onward: false,
+        }
+    );
     for bad in [
+        "dxg-vgpu=:never",
+        "dxg-vgpu=x:never",
+        "dxg-other=1:never",
         "dxg",
         "dxg:soon",
         "nothing:never",
@@ -654,4 +676,68 @@ fn a_vm_reset_lets_a_host_below_3_0_accept_a_first_connection_again() {
         &messages(&mut old)[..],
         [ControlMessage::VersionResponse { message, .. }] if message.version_supported == 1
     ));
+}
+
+#[test]
+fn a_command_fault_applies_to_that_command_only() {
+    let fault = AnswerFault::parse("dxg-vgpu=0:never").unwrap();
+    let mut faults = AnswerFaults::new(&[fault]);
+    let create_device = AnswerKind::DxgCommand {
+        global: false,
+        command: 0,
+    };
+    let other_vgpu = AnswerKind::DxgCommand {
+        global: false,
+        command: 2,
+    };
+    let same_number_global = AnswerKind::DxgCommand {
+        global: true,
+        command: 0,
+    };
+    assert_eq!(faults.decide(other_vgpu), None);
+    assert_eq!(faults.decide(same_number_global), None);
+    assert_eq!(faults.decide(AnswerKind::DxgCompletion), None);
+    assert_eq!(faults.decide(create_device), Some(AnswerTiming::Never));
+    assert_eq!(faults.decide(create_device), Some(AnswerTiming::Never));
+    assert_eq!(faults.dropped, 2);
+}
+
+#[test]
+fn dxg_requests_are_tracked_by_command_with_and_without_the_extension_header() {
+    use dxg::wire::{CommandHeader, D3dkmtHandle};
+    use zerocopy::IntoBytes;
+    let mut requests = BTreeMap::new();
+    let header = CommandHeader::vgpu(0, D3dkmtHandle::NULL, false);
+    track_dxg_request(
+        &mut requests,
+        (5, 1),
+        vmbus::guid::class::DXG_VIRTUAL_GPU,
+        header.as_bytes(),
+    );
+    let mut extended = vec![16u8, 0, 0, 0];
+    extended.resize(16, 0);
+    extended.extend_from_slice(CommandHeader::global(1002, D3dkmtHandle::NULL).as_bytes());
+    track_dxg_request(
+        &mut requests,
+        (6, 2),
+        vmbus::guid::class::DXG_GLOBAL,
+        &extended,
+    );
+    // Not a dxg channel, and a message too short to carry a header: not tracked.
+    track_dxg_request(
+        &mut requests,
+        (7, 3),
+        vmbus::Guid::default(),
+        header.as_bytes(),
+    );
+    track_dxg_request(
+        &mut requests,
+        (5, 4),
+        vmbus::guid::class::DXG_VIRTUAL_GPU,
+        &[0; 8],
+    );
+    assert_eq!(
+        requests.into_iter().collect::<Vec<_>>(),
+        vec![((5, 1), (false, 0)), ((6, 2), (true, 1002))]
+    );
 }
