@@ -19,17 +19,6 @@ impl Driver {
     ) -> Result<Reply, NtStatus> {
         match pending.expect.clone() {
             Expect::Allocations { .. } => self.allocations_reply(pending, payload),
-            Expect::MakeResident => {
-                let reply = fixed::<MakeResidentReply>(payload)?;
-                Ok(Reply::Resident {
-                    status: success(reply.status)?,
-                    paging_fence_value: reply.paging_fence_value,
-                    bytes_to_trim: reply.num_bytes_to_trim,
-                })
-            }
-            Expect::Evict => Ok(Reply::Evicted {
-                bytes_to_trim: fixed::<EvictReply>(payload)?.num_bytes_to_trim,
-            }),
             Expect::Lock { cached } => {
                 let reply = fixed::<Lock2Reply>(payload)?;
                 success(reply.status)?;
@@ -40,7 +29,6 @@ impl Driver {
                 }
                 Ok(Reply::Locked { address, cached })
             }
-            Expect::VideoMemory => Ok(Reply::VideoMemory(fixed(payload)?)),
             _ => self.decode_sync_reply(pending, payload),
         }
     }
