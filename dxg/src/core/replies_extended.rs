@@ -1,5 +1,7 @@
 //! Decoding of the replies to the requests of `encode_memory` and `encode_scheduling`
-//! (dxg.md §3.12, §3.14, §3.23–§3.25). The generic path (`replies`) checked each reply against
+//! (dxg.md §3.12, §3.14, §3.23–§3.25), and of every reply whose shape follows from its command
+//! alone ([`Expect::ByCommand`]: the decoder is picked by the command number recorded for the
+//! transaction). The generic path (`replies`) checked each reply against
 //! the command table's minimum; variable tails are checked here. Negative statuses fail the
 //! request with that status.
 

@@ -1,5 +1,6 @@
-//! Decoding of the replies to allocation and memory requests: CREATEALLOCATION,
-//! MAKERESIDENT, EVICT, LOCK2 and QUERYVIDEOMEMORYINFO. The generic path (`replies`) checked
+//! Decoding of the replies to the allocation requests that keep state per request:
+//! CREATEALLOCATION and LOCK2 (MAKERESIDENT, EVICT and QUERYVIDEOMEMORYINFO decode by their
+//! command number in `replies_extended`). The generic path (`replies`) checked
 //! each reply against the command table's minimum; the variable tail of CREATEALLOCATION is
 //! checked here. Host handles go through the per-process table (null or duplicate →
 //! INVALID_HANDLE and a protocol error).
