@@ -327,11 +327,14 @@ fn device_context_allocation_lock_vectors() {
     let (ticket, packet) = one_packet(
         &mut driver,
         Request::CreateContext {
-            device,
-            node_ordinal: 1,
-            engine_affinity: 2,
-            flags: 4,
-            client_hint: 7,
+            command: CreateContextVirtualCommand {
+                device,
+                node_ordinal: 1,
+                engine_affinity: 2,
+                flags: 4,
+                client_hint: 7,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![0xAA, 0xBB],
         },
     );
@@ -365,9 +368,12 @@ fn device_context_allocation_lock_vectors() {
     let (ticket, packet) = one_packet(
         &mut driver,
         Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0x200,
+            command: CreateAllocationCommand {
+                device,
+                resource: D3dkmtHandle::NULL,
+                flags: 0x200,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![0x01, 0x0A, 0x0B],
             driver_data: vec![0x02, 0x03],
             allocations: vec![AllocationRequest {
@@ -884,11 +890,14 @@ fn create_plain_context(driver: &mut Driver, device: D3dkmtHandle, handle: &str)
     let (_, packet) = one_packet(
         driver,
         Request::CreateContext {
-            device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
+            command: CreateContextVirtualCommand {
+                device,
+                node_ordinal: 0,
+                engine_affinity: 0,
+                flags: 0,
+                client_hint: 0,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![],
         },
     );
@@ -914,9 +923,12 @@ fn with_objects() -> (Driver, D3dkmtHandle) {
     let (_, packet) = one_packet(
         &mut driver,
         Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
+            command: CreateAllocationCommand {
+                device,
+                resource: D3dkmtHandle::NULL,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: vec![],
             allocations: vec![AllocationRequest::default()],

@@ -54,11 +54,14 @@ fn process_b_sees_the_pixels_process_a_rendered() {
     } = ok(vm.call(
         A,
         Request::CreateAllocation {
-            device: a.device,
-            resource: D3dkmtHandle::NULL,
-            flags: CREATE_ALLOCATION_CREATE_RESOURCE
-                | CREATE_ALLOCATION_CREATE_SHARED
-                | CREATE_ALLOCATION_NT_SECURITY_SHARING,
+            command: CreateAllocationCommand {
+                device: a.device,
+                resource: D3dkmtHandle::NULL,
+                flags: CREATE_ALLOCATION_CREATE_RESOURCE
+                    | CREATE_ALLOCATION_CREATE_SHARED
+                    | CREATE_ALLOCATION_NT_SECURITY_SHARING,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: vec![],
             allocations: vec![AllocationRequest {

@@ -26,6 +26,7 @@ mod support;
 
 use drivers::vmbus_bus::{BusRequest, DriverEvent, RingMemory};
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
+use dxg::wire::{CreateAllocationCommand, CreateContextVirtualCommand};
 use dxg::wire::{CreatePagingQueueCommand, QueryVideoMemoryInfoCommand};
 use dxg::wire::{D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
 use emulator::hostile::rows::ECHO_RELID;
@@ -224,20 +225,26 @@ fn prepare(stack: &mut Stack, kind: RequestKind) -> Request {
         return Request::CreateDevice { adapter, flags: 0 };
     }
     let allocation = |allocations: Vec<AllocationRequest>| Request::CreateAllocation {
-        device,
-        resource: D3dkmtHandle::NULL,
-        flags: 0,
+        command: CreateAllocationCommand {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags: 0,
+            ..FromZeros::new_zeroed()
+        },
         runtime_data: vec![],
         driver_data: vec![],
         allocations,
     };
     match kind {
         RequestKind::CreateContext => Request::CreateContext {
-            device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
+            command: CreateContextVirtualCommand {
+                device,
+                node_ordinal: 0,
+                engine_affinity: 0,
+                flags: 0,
+                client_hint: 0,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![],
         },
         RequestKind::CreateAllocation => allocation(vec![sized(4096)]),

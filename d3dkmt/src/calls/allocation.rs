@@ -11,7 +11,8 @@ use crate::{CallResult, NtStatus, Reply, Request};
 use alloc::vec::Vec;
 use dxg::core::{AllocationRequest, CreatedAllocation};
 use dxg::wire::D3dkmtHandle;
-use dxg::wire::{DestroyAllocationCommand, EvictCommand, MakeResidentCommand};
+use dxg::wire::MakeResidentCommand;
+use dxg::wire::{CreateAllocationCommand, DestroyAllocationCommand, EvictCommand};
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM, D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION,
@@ -81,10 +82,14 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
         });
     }
     let driver_data = standard.map_or(driver_data, |standard| standard.global);
-    let request = Request::CreateAllocation {
+    let command = CreateAllocationCommand {
         device,
         resource: D3dkmtHandle(arguments.hResource),
         flags,
+        ..FromZeros::new_zeroed()
+    };
+    let request = Request::CreateAllocation {
+        command,
         runtime_data,
         driver_data,
         allocations,

@@ -8,7 +8,7 @@ use crate::arguments::{
     write_reply,
 };
 use crate::{CallResult, Reply, Request};
-use dxg::wire::{CreatePagingQueueCommand, D3dkmtHandle};
+use dxg::wire::{CreateContextVirtualCommand, CreatePagingQueueCommand, D3dkmtHandle};
 use dxg::wire::{GetDeviceStateCommand, MarkDeviceAsErrorCommand};
 use userlib::abi::{
     D3DDDI_DESTROYPAGINGQUEUE, D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_WRITTEN_PRIMARIES,
@@ -97,12 +97,16 @@ pub fn create_context_virtual(call: &mut Call<'_>) -> CallResult {
         arguments.PrivateDriverDataSize,
     )?;
     let size = private_data.len();
-    let request = Request::CreateContext {
+    let command = CreateContextVirtualCommand {
         device,
         node_ordinal: arguments.NodeOrdinal,
         engine_affinity: arguments.EngineAffinity,
         flags: arguments.Flags,
         client_hint: arguments.ClientHint,
+        ..FromZeros::new_zeroed()
+    };
+    let request = Request::CreateContext {
+        command,
         private_data,
     };
     let (context, reply_data) = reply!(call.gpu(request)?,

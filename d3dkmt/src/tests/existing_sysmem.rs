@@ -4,7 +4,7 @@
 use super::*;
 use crate::ViewAccess;
 use dxg::core::AllocationRequest;
-use dxg::wire::DestroyAllocationCommand;
+use dxg::wire::{CreateAllocationCommand, DestroyAllocationCommand};
 use userlib::abi::flags::{
     D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM as EXISTING_SYSMEM,
@@ -108,9 +108,12 @@ fn allocations_are_created_then_backed_by_the_frames_of_the_user_pages() {
         environment.sent(),
         vec![
             Request::CreateAllocation {
-                device: device(),
-                resource: D3dkmtHandle::NULL,
-                flags: EXISTING_SYSMEM,
+                command: CreateAllocationCommand {
+                    device: device(),
+                    resource: D3dkmtHandle::NULL,
+                    flags: EXISTING_SYSMEM,
+                    ..FromZeros::new_zeroed()
+                },
                 runtime_data: vec![],
                 driver_data: vec![],
                 allocations: vec![request(0x2000), request(0x1000)],
@@ -201,10 +204,10 @@ fn a_system_memory_pointer_sets_the_flag_as_linux_does() {
         STATUS_SUCCESS
     );
     let sent = environment.sent();
-    let Request::CreateAllocation { flags, .. } = sent[0] else {
+    let Request::CreateAllocation { command, .. } = sent[0] else {
         panic!("{sent:?}")
     };
-    assert_eq!(flags, EXISTING_SYSMEM);
+    assert_eq!(command.flags, EXISTING_SYSMEM);
     assert!(matches!(sent[1], Request::SetExistingSysmemPages { .. }));
     // Other flags are kept.
     environment.requests.clear();
@@ -213,10 +216,10 @@ fn a_system_memory_pointer_sets_the_flag_as_linux_does() {
         create_allocation2(&mut translator, &mut environment, &mut arguments),
         STATUS_SUCCESS
     );
-    let Request::CreateAllocation { flags, .. } = environment.sent()[0] else {
+    let Request::CreateAllocation { command, .. } = environment.sent()[0] else {
         panic!()
     };
-    assert_eq!(flags, EXISTING_SYSMEM | 1);
+    assert_eq!(command.flags, EXISTING_SYSMEM | 1);
 }
 
 #[test]

@@ -4,7 +4,8 @@ use super::*;
 use crate::UNSERVED_CALLS;
 use alloc::string::String;
 use dxg::core::{AllocationRequest, SyncObjectKind};
-use dxg::wire::{DestroyAllocationCommand, EscapeCommand, EvictCommand, MakeResidentCommand};
+use dxg::wire::{CreateAllocationCommand, CreateContextVirtualCommand, DestroyAllocationCommand};
+use dxg::wire::{EscapeCommand, EvictCommand, MakeResidentCommand};
 use userlib::abi::flags::*;
 use userlib::abi::status::*;
 use userlib::abi::*;
@@ -485,11 +486,14 @@ fn devices_contexts_and_queries_fill_their_outputs() {
     assert_eq!(
         environment.last(),
         Request::CreateContext {
-            device: handle(device.hDevice),
-            node_ordinal: 1,
-            engine_affinity: 2,
-            flags: 4,
-            client_hint: 12,
+            command: CreateContextVirtualCommand {
+                device: handle(device.hDevice),
+                node_ordinal: 1,
+                engine_affinity: 2,
+                flags: 4,
+                client_hint: 12,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![9, 8, 7]
         }
     );
@@ -643,9 +647,12 @@ fn create_allocation2_sends_each_allocation_and_writes_the_handles_back() {
     assert_eq!(
         environment.last(),
         Request::CreateAllocation {
-            device: handle(0x500),
-            resource: D3dkmtHandle::NULL,
-            flags: 0,
+            command: CreateAllocationCommand {
+                device: handle(0x500),
+                resource: D3dkmtHandle::NULL,
+                flags: 0,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: vec![0xAA; 5],
             allocations: vec![

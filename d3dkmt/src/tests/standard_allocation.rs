@@ -4,7 +4,7 @@
 
 use super::*;
 use dxg::core::AllocationRequest;
-use dxg::wire::GetStandardAllocationDriverDataCommand;
+use dxg::wire::{CreateAllocationCommand, GetStandardAllocationDriverDataCommand};
 use userlib::abi::flags::{
     D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM as EXISTING_SYSMEM,
     D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION as STANDARD,
@@ -112,9 +112,12 @@ fn an_existing_heap_gets_the_hosts_blob_and_is_backed_by_the_user_pages() {
     assert_eq!(
         sent[2],
         Request::CreateAllocation {
-            device: device(),
-            resource: D3dkmtHandle::NULL,
-            flags,
+            command: CreateAllocationCommand {
+                device: device(),
+                resource: D3dkmtHandle::NULL,
+                flags,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: zerocopy::IntoBytes::as_bytes(&standard_bytes).to_vec(),
             allocations: vec![AllocationRequest {

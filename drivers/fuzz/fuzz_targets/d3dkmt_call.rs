@@ -8,7 +8,7 @@
 #![no_main]
 
 use zerocopy::FromZeros;
-use dxg::wire::{CreatePagingQueueCommand};
+use dxg::wire::{CreateContextVirtualCommand, CreatePagingQueueCommand};
 use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
@@ -270,11 +270,14 @@ impl FuzzEnvironment<'_> {
             },
             3 => Request::CreatePagingQueue(CreatePagingQueueCommand { device: D3dkmtHandle::NULL, priority: 0, ..FromZeros::new_zeroed() }),
             4 => Request::CreateContext {
-                device: D3dkmtHandle::NULL,
-                node_ordinal: 0,
-                engine_affinity: 0,
-                flags: 0,
-                client_hint: 0,
+                command: CreateContextVirtualCommand {
+                    device: D3dkmtHandle::NULL,
+                    node_ordinal: 0,
+                    engine_affinity: 0,
+                    flags: 0,
+                    client_hint: 0,
+                    ..FromZeros::new_zeroed()
+                },
                 private_data: Vec::new(),
             },
             5 => Request::OpenResource {

@@ -66,7 +66,7 @@ fn ready_driver() -> (Driver, D3dkmtHandle, D3dkmtHandle) {
     driver.submit(ProcessId(1), Request::CreateDevice { adapter, flags: 0 });
     answer(&mut driver, &[0x80, 0, 0, 0]);
     // Context 0xC0 (echo with the handle at +24).
-    driver.submit(ProcessId(1), Request::CreateContext { device, node_ordinal: 0, engine_affinity: 0, flags: 0, client_hint: 0, private_data: vec![] });
+    driver.submit(ProcessId(1), Request::CreateContext { command: CreateContextVirtualCommand { device, ..FromZeros::new_zeroed() }, private_data: vec![] });
     for packet in drain(&mut driver) {
         let mut echo = packet.bytes[16..].to_vec();
         echo[24..28].copy_from_slice(&0xC0u32.to_le_bytes());
@@ -74,9 +74,12 @@ fn ready_driver() -> (Driver, D3dkmtHandle, D3dkmtHandle) {
     }
     // Resource 0x1C0 with allocation 0x100 (two pages).
     driver.submit(ProcessId(1), Request::CreateAllocation {
-        device,
-        resource: D3dkmtHandle::NULL,
-        flags: CREATE_ALLOCATION_CREATE_RESOURCE,
+        command: CreateAllocationCommand {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags: CREATE_ALLOCATION_CREATE_RESOURCE,
+            ..FromZeros::new_zeroed()
+        },
         runtime_data: vec![],
         driver_data: vec![],
         allocations: vec![AllocationRequest::default()],
@@ -124,11 +127,14 @@ fn request(selector: u8, adapter: D3dkmtHandle, device: D3dkmtHandle) -> Request
         0 => Request::QueryAdapterInfo { adapter, query_type: 57, data: vec![0; 8] },
         1 => Request::CreateDevice { adapter, flags: 0 },
         2 => Request::CreatePagingQueue(CreatePagingQueueCommand { device, priority: 0, ..FromZeros::new_zeroed() }),
-        3 => Request::CreateContext { device, node_ordinal: 0, engine_affinity: 0, flags: 0, client_hint: 0, private_data: vec![1, 2, 3] },
+        3 => Request::CreateContext { command: CreateContextVirtualCommand { device, ..FromZeros::new_zeroed() }, private_data: vec![1, 2, 3] },
         4 => Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags: 1,
+            command: CreateAllocationCommand {
+                device,
+                resource: D3dkmtHandle::NULL,
+                flags: 1,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: vec![],
             allocations: vec![AllocationRequest::default(), AllocationRequest::default()],

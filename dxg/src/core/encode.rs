@@ -458,7 +458,7 @@ impl Driver {
             Request::QueryVideoMemoryInfo(mut command) => {
                 let id = self.adapter_of(pid, command.adapter)?;
                 command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::VideoMemory, command);
+                self.send_carried(pid, ticket, id, Expect::ByCommand, command);
             }
             Request::GetDeviceState(command) => {
                 let (device, state_type) = (command.device, command.state_type);

@@ -147,14 +147,12 @@ impl Driver {
                     _ => return Err(NtStatus::INVALID_PARAMETER),
                 };
                 command.adapter = target;
-                let expect = Expect::GpuVirtualAddress { map: false };
-                self.send_carried(pid, ticket, id, expect, command);
+                self.send_carried(pid, ticket, id, Expect::ByCommand, command);
             }
             Request::MapGpuVirtualAddress(command) => {
                 let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
                 self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
-                let expect = Expect::GpuVirtualAddress { map: true };
-                self.send_carried(pid, ticket, queue.adapter, expect, command);
+                self.send_carried(pid, ticket, queue.adapter, Expect::ByCommand, command);
             }
             Request::FreeGpuVirtualAddress(mut command) => {
                 let id = self.adapter_of(pid, command.adapter)?;
@@ -260,7 +258,7 @@ impl Driver {
                     pid,
                     ticket,
                     entry.adapter,
-                    Expect::AllocationPriorities { count: results },
+                    Expect::Values { count: results },
                     bytes,
                 );
             }
@@ -276,7 +274,7 @@ impl Driver {
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
                 check_packet(&bytes)?;
-                let expect = Expect::Residency { count: results };
+                let expect = Expect::Values { count: results };
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
             Request::OfferAllocations {
@@ -332,7 +330,7 @@ impl Driver {
             Request::UpdateAllocationProperty(command) => {
                 let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
                 self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
-                self.send_carried(pid, ticket, queue.adapter, Expect::PagingFence, command);
+                self.send_carried(pid, ticket, queue.adapter, Expect::ByCommand, command);
             }
             Request::InvalidateCache(command) => {
                 let entry = self.object(pid, command.device, &[Device])?;

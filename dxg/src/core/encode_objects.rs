@@ -55,22 +55,14 @@ impl Driver {
                 self.send_request(pid, ticket, entry.adapter, Expect::NoResult, command);
             }
             Request::CreateContext {
-                device,
-                node_ordinal,
-                engine_affinity,
-                flags,
-                client_hint,
+                mut command,
                 private_data,
             } => {
+                let device = command.device;
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
-                let mut command: CreateContextVirtualCommand = self.command(pid);
-                command.device = device;
-                command.node_ordinal = node_ordinal;
-                command.engine_affinity = engine_affinity;
-                command.flags = flags;
-                command.client_hint = client_hint;
                 command.private_data_size = private_data.len() as u32;
+                let command = command.stamped(self.host_process(pid));
                 let fixed = fixed_part(command.as_bytes(), CREATE_CONTEXT_PRIVATE_OFFSET)?;
                 let bytes = build_message(None, fixed, &[&private_data], CREATE_CONTEXT_SLACK);
                 let expect = Expect::Context {
@@ -102,25 +94,21 @@ impl Driver {
     ) -> Result<(), NtStatus> {
         match request {
             Request::CreateAllocation {
-                device,
-                resource,
-                flags,
+                mut command,
                 runtime_data,
                 driver_data,
                 allocations,
             } => {
+                let (device, resource) = (command.device, command.resource);
                 let entry = self.object(pid, device, &[Device])?;
                 check_count(allocations.len(), 1, MAX_ALLOCATIONS_PER_CREATE)?;
                 if !resource.is_null() {
                     self.object(pid, resource, &[Resource])?;
                 }
-                let mut command: CreateAllocationCommand = self.command(pid);
-                command.device = device;
-                command.resource = resource;
                 command.private_runtime_data_size = runtime_data.len() as u32;
                 command.private_driver_data_size = driver_data.len() as u32;
                 command.allocation_count = allocations.len() as u32;
-                command.flags = flags;
+                let command = command.stamped(self.host_process(pid));
                 let mut infos =
                     Vec::with_capacity(allocations.len().saturating_mul(AllocationInfo::SIZE));
                 let mut private = Vec::new();
@@ -144,7 +132,7 @@ impl Driver {
                     adapter: entry.adapter,
                     device,
                     count: allocations.len(),
-                    creates_resource: flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
+                    creates_resource: command.flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
                     resource,
                 };
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
@@ -187,7 +175,7 @@ impl Driver {
                 let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
                 let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
-                self.send_request(pid, ticket, entry.adapter, Expect::MakeResident, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::ByCommand, bytes);
             }
             Request::Evict {
                 mut command,
@@ -209,7 +197,7 @@ impl Driver {
                     &[&tail],
                     0,
                 );
-                self.send_request(pid, ticket, entry.adapter, Expect::Evict, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::ByCommand, bytes);
             }
             Request::Lock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;

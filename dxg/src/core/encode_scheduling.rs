@@ -80,8 +80,7 @@ impl Driver {
             }
             Request::GetContextSchedulingPriority(command) => {
                 let entry = self.object(pid, command.context, &[Context])?;
-                let expect = Expect::SchedulingPriority;
-                self.send_carried(pid, ticket, entry.adapter, expect, command);
+                self.send_carried(pid, ticket, entry.adapter, Expect::ByCommand, command);
             }
             Request::MarkDeviceAsError(command) => {
                 let entry = self.object(pid, command.device, &[Device])?;
@@ -95,7 +94,7 @@ impl Driver {
             Request::QueryClockCalibration(mut command) => {
                 let id = self.adapter_of(pid, command.adapter)?;
                 command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::ClockCalibration, command);
+                self.send_carried(pid, ticket, id, Expect::ByCommand, command);
             }
             Request::QueryStatistics {
                 adapter,
@@ -118,7 +117,7 @@ impl Driver {
                     .unwrap_or(adapter.luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
-                self.send(pid, ticket, id, Expect::Statistics, &command);
+                self.send(pid, ticket, id, Expect::ByCommand, &command);
             }
             Request::IsFeatureEnabled {
                 adapter,
@@ -128,7 +127,7 @@ impl Driver {
                 let mut command: IsFeatureEnabledCommand =
                     new_command(VgpuCommand::IsFeatureEnabled, D3dkmtHandle::NULL);
                 command.feature_id = feature_id;
-                self.send_request(pid, ticket, id, Expect::Feature, command.as_bytes());
+                self.send_request(pid, ticket, id, Expect::ByCommand, command.as_bytes());
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

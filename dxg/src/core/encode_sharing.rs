@@ -220,7 +220,7 @@ impl Driver {
                 let entry = self.object(pid, command.device, &[Device])?;
                 let kinds = [Resource, Allocation, SyncObject, MonitoredFence];
                 self.object_on(pid, command.object, &kinds, entry.adapter)?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::VailHandle, command);
+                self.send_carried(pid, ticket, entry.adapter, Expect::ByCommand, command);
             }
             other => return self.start_sysmem_request(pid, ticket, other),
         }

@@ -10,9 +10,9 @@
 //! request's result, which is completed here once. A decoder therefore reads the fixed part of
 //! its reply without a check of its own ([`fixed`]) and checks only a variable tail
 //! ([`Driver::tail`]). Decoders by area: this file (adapter queries, devices, paging queues,
-//! contexts), `replies_memory` (allocations, residency, LOCK2), `replies_sync` (sync objects and
-//! the host→guest notifications), `replies_extended` (GPU virtual addresses, hardware queues,
-//! priorities, queries) and `replies_sharing`. The per-transaction records live in
+//! contexts), `replies_memory` (allocations, LOCK2), `replies_sync` (sync objects and the
+//! host→guest notifications), `replies_extended` (hardware queues, priorities, residency and
+//! every reply decoded by its command number alone) and `replies_sharing`. The per-transaction records live in
 //! `replies_pending`.
 
 pub(super) use super::replies_pending::{Expect, Pending};

@@ -1,9 +1,11 @@
 //! Decoding of the replies to the requests of `encode_memory` and `encode_scheduling`
-//! (dxg.md §3.12, §3.14, §3.23–§3.25). The generic path (`replies`) checked each reply against
+//! (dxg.md §3.12, §3.14, §3.23–§3.25), and of every reply whose shape follows from its command
+//! alone ([`Expect::ByCommand`]: the decoder is picked by the command number recorded for the
+//! transaction). The generic path (`replies`) checked each reply against
 //! the command table's minimum; variable tails are checked here. Negative statuses fail the
 //! request with that status.
 
-use super::replies::{Expect, Pending, fixed, success_at};
+use super::replies::{Expect, Pending, fixed, success, success_at};
 use super::{Driver, ObjectEntry, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
@@ -17,43 +19,19 @@ impl Driver {
         payload: &[u8],
     ) -> Result<Reply, NtStatus> {
         match pending.expect.clone() {
-            Expect::GpuVirtualAddress { map: false } => {
-                let reply = fixed::<ReserveGpuVirtualAddressReply>(payload)?;
-                // The reply has no status: a null address is the host's failure.
-                if reply.virtual_address == 0 {
-                    return Err(NtStatus::UNSUCCESSFUL);
-                }
-                Ok(Reply::GpuVirtualAddress {
-                    status: NtStatus::SUCCESS,
-                    virtual_address: reply.virtual_address,
-                    paging_fence_value: reply.paging_fence_value,
-                })
-            }
-            Expect::GpuVirtualAddress { map: true } => {
-                let reply = fixed::<MapGpuVirtualAddressReply>(payload)?;
-                Ok(Reply::GpuVirtualAddress {
-                    status: success_at(payload, 16)?,
-                    virtual_address: reply.virtual_address,
-                    paging_fence_value: reply.paging_fence_value,
-                })
-            }
+            Expect::ByCommand => self.decode_by_command(pending, payload),
             Expect::HwQueue {
                 device,
                 context,
                 private_size,
             } => self.hwqueue_created(pending, payload, device, context, private_size),
-            Expect::SchedulingPriority => {
-                let reply = fixed::<GetContextSchedulingPriorityReply>(payload)?;
-                success_at(payload, 0)?;
-                Ok(Reply::SchedulingPriority(reply.priority))
-            }
-            Expect::AllocationPriorities { count } | Expect::Residency { count } => {
+            Expect::Values { count } => {
                 // `count` comes from the application: a length past usize::MAX is too long.
                 self.tail(pending, payload, count.saturating_mul(4).saturating_add(4))?;
                 success_at(payload, 0)?;
                 let values =
                     read_u32_array(payload, 4, count).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
-                if matches!(pending.expect, Expect::Residency { .. }) {
+                if pending.command == VgpuCommand::QueryAllocationResidency.as_u32() {
                     Ok(Reply::Residency(values))
                 } else {
                     Ok(Reply::AllocationPriorities(values))
@@ -71,7 +49,55 @@ impl Driver {
                         .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?,
                 })
             }
-            Expect::ClockCalibration => {
+            _ => self.decode_sharing(pending, payload),
+        }
+    }
+
+    /// Decodes a reply whose shape follows from its command alone ([`Expect::ByCommand`]),
+    /// picked by the command number recorded for the transaction.
+    fn decode_by_command(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
+        use CommandCode::{Global, Vgpu};
+        match CommandCode::from_u32(pending.command) {
+            Some(Vgpu(VgpuCommand::ReserveGpuVirtualAddress)) => {
+                let reply = fixed::<ReserveGpuVirtualAddressReply>(payload)?;
+                // The reply has no status: a null address is the host's failure.
+                if reply.virtual_address == 0 {
+                    return Err(NtStatus::UNSUCCESSFUL);
+                }
+                Ok(Reply::GpuVirtualAddress {
+                    status: NtStatus::SUCCESS,
+                    virtual_address: reply.virtual_address,
+                    paging_fence_value: reply.paging_fence_value,
+                })
+            }
+            Some(Vgpu(VgpuCommand::MapGpuVirtualAddress)) => {
+                let reply = fixed::<MapGpuVirtualAddressReply>(payload)?;
+                Ok(Reply::GpuVirtualAddress {
+                    status: success_at(payload, 16)?,
+                    virtual_address: reply.virtual_address,
+                    paging_fence_value: reply.paging_fence_value,
+                })
+            }
+            Some(Vgpu(VgpuCommand::MakeResident)) => {
+                let reply = fixed::<MakeResidentReply>(payload)?;
+                Ok(Reply::Resident {
+                    status: success(reply.status)?,
+                    paging_fence_value: reply.paging_fence_value,
+                    bytes_to_trim: reply.num_bytes_to_trim,
+                })
+            }
+            Some(Vgpu(VgpuCommand::Evict)) => Ok(Reply::Evicted {
+                bytes_to_trim: fixed::<EvictReply>(payload)?.num_bytes_to_trim,
+            }),
+            Some(Vgpu(VgpuCommand::QueryVideoMemoryInfo)) => {
+                Ok(Reply::VideoMemory(fixed(payload)?))
+            }
+            Some(Vgpu(VgpuCommand::GetContextSchedulingPriority)) => {
+                let reply = fixed::<GetContextSchedulingPriorityReply>(payload)?;
+                success_at(payload, 0)?;
+                Ok(Reply::SchedulingPriority(reply.priority))
+            }
+            Some(Vgpu(VgpuCommand::QueryClockCalibration)) => {
                 success_at(payload, 0)?;
                 let [gpu_frequency, gpu_clock_counter, cpu_clock_counter] =
                     read_at::<[u64; 3]>(payload, 4).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
@@ -82,17 +108,17 @@ impl Driver {
                     flags: read_at::<u32>(payload, 28).unwrap_or(0),
                 })
             }
-            Expect::PagingFence => Ok(Reply::PagingFence {
+            Some(Vgpu(VgpuCommand::UpdateAllocationProperty)) => Ok(Reply::PagingFence {
                 status: success_at(payload, 8)?,
                 paging_fence_value: fixed::<FenceValueStatusReply>(payload)?.paging_fence_value,
             }),
-            Expect::Statistics => {
+            Some(Vgpu(VgpuCommand::QueryStatistics)) => {
                 success_at(payload, 0)?;
                 let statistics = read_bytes(payload, 8, STATISTICS_RESULT_SIZE)
                     .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
                 Ok(Reply::Statistics(statistics.to_vec()))
             }
-            Expect::Feature => {
+            Some(Vgpu(VgpuCommand::IsFeatureEnabled)) => {
                 let reply = fixed::<IsFeatureEnabledReply>(payload)?;
                 success_at(payload, 0)?;
                 Ok(Reply::Feature {
@@ -105,7 +131,15 @@ impl Driver {
                     max_version: reply.max_version,
                 })
             }
-            _ => self.decode_sharing(pending, payload),
+            Some(Global(GlobalCommand::ShareObjectWithHost)) => {
+                let reply = fixed::<ShareObjectWithHostReply>(payload)?;
+                success(reply.status)?;
+                Ok(Reply::VailNtHandle(reply.vail_nt_handle))
+            }
+            other => {
+                log::warn!("dxg: no reply decoder for command {other:?}");
+                Err(NtStatus::NOT_IMPLEMENTED)
+            }
         }
     }
 

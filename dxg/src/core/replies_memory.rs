@@ -1,5 +1,6 @@
-//! Decoding of the replies to allocation and memory requests: CREATEALLOCATION,
-//! MAKERESIDENT, EVICT, LOCK2 and QUERYVIDEOMEMORYINFO. The generic path (`replies`) checked
+//! Decoding of the replies to the allocation requests that keep state per request:
+//! CREATEALLOCATION and LOCK2 (MAKERESIDENT, EVICT and QUERYVIDEOMEMORYINFO decode by their
+//! command number in `replies_extended`). The generic path (`replies`) checked
 //! each reply against the command table's minimum; the variable tail of CREATEALLOCATION is
 //! checked here. Host handles go through the per-process table (null or duplicate →
 //! INVALID_HANDLE and a protocol error).
@@ -19,17 +20,6 @@ impl Driver {
     ) -> Result<Reply, NtStatus> {
         match pending.expect.clone() {
             Expect::Allocations { .. } => self.allocations_reply(pending, payload),
-            Expect::MakeResident => {
-                let reply = fixed::<MakeResidentReply>(payload)?;
-                Ok(Reply::Resident {
-                    status: success(reply.status)?,
-                    paging_fence_value: reply.paging_fence_value,
-                    bytes_to_trim: reply.num_bytes_to_trim,
-                })
-            }
-            Expect::Evict => Ok(Reply::Evicted {
-                bytes_to_trim: fixed::<EvictReply>(payload)?.num_bytes_to_trim,
-            }),
             Expect::Lock { cached } => {
                 let reply = fixed::<Lock2Reply>(payload)?;
                 success(reply.status)?;
@@ -40,7 +30,6 @@ impl Driver {
                 }
                 Ok(Reply::Locked { address, cached })
             }
-            Expect::VideoMemory => Ok(Reply::VideoMemory(fixed(payload)?)),
             _ => self.decode_sync_reply(pending, payload),
         }
     }

@@ -23,6 +23,9 @@ pub(super) enum Expect {
     Status,
     /// No result expected (any payload).
     NoResult,
+    /// A reply whose shape follows from the command alone (the number `send_raw` recorded in
+    /// [`Pending::command`]); decoded by `Driver::decode_by_command`.
+    ByCommand,
     QueryAdapterInfo {
         size: usize,
         query_type: u32,
@@ -50,8 +53,6 @@ pub(super) enum Expect {
     DestroyObjects {
         handles: Vec<D3dkmtHandle>,
     },
-    MakeResident,
-    Evict,
     Lock {
         cached: bool,
     },
@@ -64,16 +65,11 @@ pub(super) enum Expect {
     WaitFromCpu {
         event: u64,
     },
-    VideoMemory,
     DeviceState {
         device: D3dkmtHandle,
     },
     Escape {
         size: usize,
-    },
-    /// RESERVE (16 bytes, no status) or MAP (24 bytes with status) GPU VA reply.
-    GpuVirtualAddress {
-        map: bool,
     },
     /// CREATEHWQUEUE echo.
     HwQueue {
@@ -81,28 +77,14 @@ pub(super) enum Expect {
         context: D3dkmtHandle,
         private_size: usize,
     },
-    /// GETCONTEXTSCHEDULINGPRIORITY: status + priority.
-    SchedulingPriority,
-    /// GETALLOCATIONPRIORITY: status + `count` priorities.
-    AllocationPriorities {
-        count: usize,
-    },
-    /// QUERYALLOCATIONRESIDENCY: status + `count` residency values.
-    Residency {
+    /// GETALLOCATIONPRIORITY or QUERYALLOCATIONRESIDENCY: status + `count` values.
+    Values {
         count: usize,
     },
     /// RECLAIMALLOCATIONS: fence, status, `results` results.
     Reclaim {
         results: usize,
     },
-    /// QUERYCLOCKCALIBRATION: status + packed clock data.
-    ClockCalibration,
-    /// UPDATEALLOCATIONPROPERTY: fence + status.
-    PagingFence,
-    /// QUERYSTATISTICS: status, reserved, result.
-    Statistics,
-    /// ISFEATUREENABLED: status, descriptor, result.
-    Feature,
     /// CREATENTSHAREDOBJECT: the shared handle; registers `kind` under it.
     NtShared {
         adapter: AdapterId,
@@ -121,8 +103,6 @@ pub(super) enum Expect {
         global: D3dkmtHandle,
         monitored: bool,
     },
-    /// SHAREOBJECTWITHHOST: status, VAIL handle.
-    VailHandle,
     /// DDIGETSTANDARDALLOCATIONDRIVERDATA with the requested blob sizes (0, 0 = sizing call).
     StandardAllocationData {
         allocation_size: u32,

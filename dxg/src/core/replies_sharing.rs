@@ -99,11 +99,6 @@ impl Driver {
                     fence_address: if monitored { address } else { 0 },
                 })
             }
-            Expect::VailHandle => {
-                let reply = fixed::<ShareObjectWithHostReply>(payload)?;
-                success(reply.status)?;
-                Ok(Reply::VailNtHandle(reply.vail_nt_handle))
-            }
             Expect::StandardAllocationData {
                 allocation_size,
                 resource_size,

@@ -9,6 +9,7 @@
 use super::SyncObjectKind;
 use super::{AllocationRequest, GpuVirtualAddressOperation, ProcessId};
 use crate::wire::{ChangeVideoMemoryReservationCommand, CreatePagingQueueCommand};
+use crate::wire::{CreateAllocationCommand, CreateContextVirtualCommand};
 use crate::wire::{CreateHwQueueCommand, EscapeCommand, OfferAllocationsCommand};
 use crate::wire::{D3dkmtHandle, FreeGpuVirtualAddressCommand, GetDeviceStateCommand, Luid};
 use crate::wire::{DestroyAllocationCommand, EvictCommand, MakeResidentCommand};
@@ -75,18 +76,11 @@ pub enum Request {
         /// Paging queue handle.
         paging_queue: D3dkmtHandle,
     },
-    /// CREATECONTEXTVIRTUAL.
+    /// CREATECONTEXTVIRTUAL on `device` (`node_ordinal`, `engine_affinity`, `flags`
+    /// `D3DDDI_CREATECONTEXTFLAGS`, `client_hint`); `private_data_size` is set by the driver.
     CreateContext {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Node ordinal.
-        node_ordinal: u32,
-        /// Engine affinity.
-        engine_affinity: u32,
-        /// `D3DDDI_CREATECONTEXTFLAGS`.
-        flags: u32,
-        /// Client hint.
-        client_hint: u32,
+        /// The command.
+        command: CreateContextVirtualCommand,
         /// Private driver data (≤ 128 KiB).
         private_data: Vec<u8>,
     },
@@ -95,14 +89,12 @@ pub enum Request {
         /// Context handle.
         context: D3dkmtHandle,
     },
-    /// CREATEALLOCATION.
+    /// CREATEALLOCATION on `device`, adding to the existing `resource` (or null); `flags`
+    /// `D3DKMT_CREATEALLOCATIONFLAGS`; the data sizes and `allocation_count` are set by the
+    /// driver.
     CreateAllocation {
-        /// Device handle.
-        device: D3dkmtHandle,
-        /// Existing resource to add to, or null.
-        resource: D3dkmtHandle,
-        /// `D3DKMT_CREATEALLOCATIONFLAGS`.
-        flags: u32,
+        /// The command.
+        command: CreateAllocationCommand,
         /// Private runtime data.
         runtime_data: Vec<u8>,
         /// Resource-level private driver data.

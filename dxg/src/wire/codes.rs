@@ -229,6 +229,14 @@ pub enum CommandCode {
 }
 
 impl CommandCode {
+    /// The command for a wire number of either channel (the vGPU numbers are 0–68, the global
+    /// ones from 1000), if defined.
+    pub fn from_u32(value: u32) -> Option<Self> {
+        VgpuCommand::from_u32(value)
+            .map(Self::Vgpu)
+            .or_else(|| GlobalCommand::from_u32(value).map(Self::Global))
+    }
+
     /// The wire number.
     pub const fn as_u32(self) -> u32 {
         match self {

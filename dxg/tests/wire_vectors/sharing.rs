@@ -18,9 +18,12 @@ fn with_shareable() -> (Driver, D3dkmtHandle) {
     let (_, packet) = one_packet(
         &mut driver,
         Request::CreateAllocation {
-            device: D3dkmtHandle(0x80),
-            resource: D3dkmtHandle::NULL,
-            flags: CREATE_ALLOCATION_CREATE_RESOURCE,
+            command: CreateAllocationCommand {
+                device: D3dkmtHandle(0x80),
+                resource: D3dkmtHandle::NULL,
+                flags: CREATE_ALLOCATION_CREATE_RESOURCE,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: vec![],
             allocations: vec![AllocationRequest::default(), AllocationRequest::default()],
@@ -445,9 +448,12 @@ fn sysmem_pages_are_sent_in_chunks_one_at_a_time() {
     let (_, packet) = one_packet(
         &mut driver,
         Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags: CREATE_ALLOCATION_EXISTING_SYSMEM,
+            command: CreateAllocationCommand {
+                device,
+                resource: D3dkmtHandle::NULL,
+                flags: CREATE_ALLOCATION_EXISTING_SYSMEM,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: vec![],
             allocations: vec![AllocationRequest::default()],

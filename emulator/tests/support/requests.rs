@@ -5,7 +5,7 @@ use super::vm::{Vm, ok};
 use dxg::core::{
     AdapterEntry, AllocationRequest, CreatedAllocation, ProcessId, Reply, Request, SyncObjectKind,
 };
-use dxg::wire::D3dkmtHandle;
+use dxg::wire::{CreateAllocationCommand, CreateContextVirtualCommand, D3dkmtHandle};
 use dxg::wire::{CreatePagingQueueCommand, DestroyAllocationCommand};
 use hyperv::memory::GuestMemory;
 use zerocopy::FromZeros;
@@ -43,11 +43,14 @@ pub fn create_context<V: Vm>(vm: &mut V, process: ProcessId, device: D3dkmtHandl
     let Reply::Context { context, .. } = ok(vm.call(
         process,
         Request::CreateContext {
-            device,
-            node_ordinal: 0,
-            engine_affinity: 0,
-            flags: 0,
-            client_hint: 0,
+            command: CreateContextVirtualCommand {
+                device,
+                node_ordinal: 0,
+                engine_affinity: 0,
+                flags: 0,
+                client_hint: 0,
+                ..FromZeros::new_zeroed()
+            },
             private_data: vec![],
         },
     )) else {
@@ -79,9 +82,12 @@ pub fn create_allocations<V: Vm>(
     } = ok(vm.call(
         process,
         Request::CreateAllocation {
-            device,
-            resource: D3dkmtHandle::NULL,
-            flags,
+            command: CreateAllocationCommand {
+                device,
+                resource: D3dkmtHandle::NULL,
+                flags,
+                ..FromZeros::new_zeroed()
+            },
             runtime_data: vec![],
             driver_data: vec![],
             allocations,

@@ -14,11 +14,12 @@ use alloc::vec;
 
 use boot_info::Framebuffer;
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
-use dxg::wire::{D3dkmtHandle, Luid};
+use dxg::wire::{CreateAllocationCommand, CreateContextVirtualCommand, D3dkmtHandle, Luid};
 use hyperv::memory::GuestMemory;
 use userlib::vgpu::{
     Fnv1a, Surface, image_checksum, mandelbrot_packet, mandelbrot_pixel, signal_fence_packet,
 };
+use zerocopy::FromZeros;
 
 use super::dxg_task::{GpuCall, GpuClient};
 use crate::hypervisor::physical_memory::PhysicalMemory;
@@ -220,11 +221,10 @@ fn render_and_verify(
     let adapter = adapters.first().ok_or("no GPU adapter")?;
     let device = create_device(session, adapter.handle)?;
     let context = match session.call(Request::CreateContext {
-        device,
-        node_ordinal: 0,
-        engine_affinity: 0,
-        flags: 0,
-        client_hint: 0,
+        command: CreateContextVirtualCommand {
+            device,
+            ..FromZeros::new_zeroed()
+        },
         private_data: vec![],
     })? {
         Reply::Context { context, .. } => context,
@@ -232,9 +232,10 @@ fn render_and_verify(
     };
     let size = u64::from(PITCH * HEIGHT);
     let surface = match session.call(Request::CreateAllocation {
-        device,
-        resource: D3dkmtHandle::NULL,
-        flags: 0,
+        command: CreateAllocationCommand {
+            device,
+            ..FromZeros::new_zeroed()
+        },
         runtime_data: vec![],
         driver_data: vec![],
         allocations: vec![AllocationRequest {
