@@ -160,9 +160,14 @@ impl Opening {
     /// Notes `now` as the start of the GPADL teardown's wait, if one began since the last
     /// call.
     pub(super) fn stamp_teardown(&mut self, now: u64) {
-        if self.stage == Stage::TearingDown && self.teardown_started.is_none() {
+        if self.needs_teardown_stamp() {
             self.teardown_started = Some(now);
         }
+    }
+
+    /// Whether a GPADL teardown began that [`Opening::stamp_teardown`] has not stamped yet.
+    pub(super) fn needs_teardown_stamp(&self) -> bool {
+        self.stage == Stage::TearingDown && self.teardown_started.is_none()
     }
 
     /// When the wait for GPADL_TORNDOWN started, while it waits (not yet timed out).

@@ -157,20 +157,29 @@ fn fewer_messages_than_the_bound_drain_in_one_poll() {
     assert_eq!(bus.statistics().messages, (MESSAGES_PER_POLL - 1) as u64);
 }
 
-/// A clock the test moves (shared with the bus).
+/// A clock the test moves (shared with the bus), counting how often the bus reads it.
 #[derive(Clone, Default)]
-struct TestClock(Arc<core::sync::atomic::AtomicU64>);
+struct TestClock {
+    now: Arc<core::sync::atomic::AtomicU64>,
+    reads: Arc<core::sync::atomic::AtomicU64>,
+}
 
 impl TestClock {
     fn advance(&self, microseconds: u64) {
-        self.0
+        self.now
             .fetch_add(microseconds, core::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn reads(&self) -> u64 {
+        self.reads.load(core::sync::atomic::Ordering::Relaxed)
     }
 }
 
 impl RetryClock for TestClock {
     fn now_microseconds(&mut self) -> u64 {
-        self.0.load(core::sync::atomic::Ordering::Relaxed)
+        self.reads
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        self.now.load(core::sync::atomic::Ordering::Relaxed)
     }
     fn wait_microseconds(&mut self, microseconds: u64) {
         self.advance(microseconds);
@@ -233,4 +242,26 @@ fn the_bounds_are_configurable() {
     clock.advance(10);
     bus.check_time_bounds();
     assert!(matches!(bus.failure(), Some(BusError::HostSilent { .. })));
+}
+
+#[test]
+fn with_no_wait_running_interrupts_and_bound_checks_read_no_clock() {
+    // The kernel's clock is a TSC conversion with a 128-bit division: the interrupt path
+    // (on_interrupt, then check_time_bounds, once per host interrupt) must not read it
+    // while nothing it bounds is waiting.
+    let clock = TestClock::default();
+    let mut bus = silent_bus(&clock);
+    let bound = bus.time_bounds().connect_microseconds;
+    let before = clock.reads();
+    bus.check_time_bounds();
+    assert_eq!(clock.reads(), before + 1, "the connection wait is running");
+    clock.advance(bound);
+    bus.check_time_bounds();
+    assert!(matches!(bus.failure(), Some(BusError::HostSilent { .. })));
+    let after_failure = clock.reads();
+    for _ in 0..3 {
+        assert_eq!(bus.on_interrupt(), Ok(InterruptOutcome::Drained));
+        bus.check_time_bounds();
+    }
+    assert_eq!(clock.reads(), after_failure);
 }

@@ -124,7 +124,13 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
     }
 
     /// Ends every wait whose bound has passed, with its typed error (see the module docs).
+    ///
+    /// Called after every interrupt: when no wait is running it returns before reading the
+    /// clock (a TSC conversion with a 128-bit division in the kernel).
     pub fn check_time_bounds(&mut self) {
+        if !self.any_wait_running() {
+            return;
+        }
         let now = self.clock.now_microseconds();
         let passed = |start: Option<u64>, bound: u64| {
             start.is_some_and(|start| now.saturating_sub(start) >= bound)
@@ -171,6 +177,16 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             }
         }
         self.outputs.extend(timed_out);
+    }
+
+    /// Whether any wait with a time bound is running (what [`BusDriver::check_time_bounds`]
+    /// would look at).
+    fn any_wait_running(&self) -> bool {
+        self.starts.connect.is_some()
+            || self.starts.unload.is_some()
+            || self.openings.values().any(|opening| {
+                opening.waiting_since().is_some() || opening.teardown_waiting_since().is_some()
+            })
     }
 
     /// Notes that the connection finished (all offers in) or failed: its wait is over.

@@ -39,6 +39,20 @@ static NEXT_MMIO: AtomicU64 = AtomicU64::new(MMIO_START);
 /// The live [`ContiguousPages`] as `[start, end)` physical ranges: the RAM the kernel may lend
 /// to the host (rings, SynIC pages), and so the only RAM `PhysicalMemory` reaches.
 static LENDABLE: Mutex<alloc::vec::Vec<(u64, u64)>> = Mutex::new(alloc::vec::Vec::new());
+/// The last few [`LENDABLE`] ranges [`is_lendable`] found, packed by [`pack_lent_range`] (0:
+/// empty), so that the accesses of a ring or SynIC page (dozens per host interrupt) skip the
+/// lock and the walk. Written only under the `LENDABLE` lock: filled with a range found in the
+/// list, and emptied in the same critical section that removes a range from it, so an entry
+/// seen here is a live allocation, exactly as a lookup under the lock would find it.
+static LENDABLE_HITS: [AtomicU64; LENDABLE_HIT_SLOTS] =
+    [const { AtomicU64::new(0) }; LENDABLE_HIT_SLOTS];
+/// Number of [`LENDABLE_HITS`] entries (a ring, the SynIC message and event-flags pages, one
+/// more).
+const LENDABLE_HIT_SLOTS: usize = 4;
+/// The next [`LENDABLE_HITS`] entry to fill (round robin; changed only under the lock).
+static LENDABLE_NEXT_HIT: AtomicU64 = AtomicU64::new(0);
+/// Bits of a packed range holding its page count (the rest hold its first frame number).
+const PACKED_COUNT_BITS: u32 = 24;
 /// The boot memory map, recorded by [`init`] (for [`is_kernel_ram`]).
 static MEMORY_MAP: spin::Once<&'static [MemoryRegion]> = spin::Once::new();
 
@@ -116,13 +130,53 @@ pub fn is_kernel_ram(physical: PhysAddr, length: u64) -> bool {
 /// Whether `[physical, end)` lies inside one live [`ContiguousPages`] allocation: memory only
 /// ever accessed volatile or atomically (never through a Rust reference), which the host may
 /// share. Everything else in RAM (heap, stacks, page tables, process memory) is not.
+///
+/// A range found once is remembered ([`LENDABLE_HITS`]) until its pages are freed, so repeated
+/// accesses to the same allocation take neither the lock nor the walk.
 pub fn is_lendable(physical: u64, end: u64) -> bool {
+    let covers = |(start, stop): (u64, u64)| start <= physical && end <= stop;
+    if LENDABLE_HITS
+        .iter()
+        .filter_map(|hit| unpack_lent_range(hit.load(Ordering::Acquire)))
+        .any(covers)
+    {
+        return true;
+    }
     x86_64::instructions::interrupts::without_interrupts(|| {
-        LENDABLE
-            .lock()
-            .iter()
-            .any(|&(start, stop)| start <= physical && end <= stop)
+        let lendable = LENDABLE.lock();
+        let Some(&found) = lendable.iter().find(|&&range| covers(range)) else {
+            return false;
+        };
+        if let Some(packed) = pack_lent_range(found) {
+            let slot = LENDABLE_NEXT_HIT.fetch_add(1, Ordering::Relaxed) as usize;
+            if let Some(hit) = LENDABLE_HITS.get(slot % LENDABLE_HIT_SLOTS) {
+                hit.store(packed, Ordering::Release);
+            }
+        }
+        true
     })
+}
+
+/// `[start, end)` of whole pages as one word (first frame number above, page count below), or
+/// `None` when it does not fit (then it is simply not remembered).
+fn pack_lent_range((start, end): (u64, u64)) -> Option<u64> {
+    let pages = end.checked_sub(start)? / FRAME_SIZE;
+    let fits = start.is_multiple_of(FRAME_SIZE)
+        && end.is_multiple_of(FRAME_SIZE)
+        && pages > 0
+        && pages < 1 << PACKED_COUNT_BITS
+        && start / FRAME_SIZE < 1 << (64 - PACKED_COUNT_BITS);
+    fits.then_some(((start / FRAME_SIZE) << PACKED_COUNT_BITS) | pages)
+}
+
+/// The range [`pack_lent_range`] packed; `None` for an empty entry.
+fn unpack_lent_range(packed: u64) -> Option<(u64, u64)> {
+    let pages = packed & ((1 << PACKED_COUNT_BITS) - 1);
+    if pages == 0 {
+        return None;
+    }
+    let start = (packed >> PACKED_COUNT_BITS) * FRAME_SIZE;
+    Some((start, start + pages * FRAME_SIZE))
 }
 
 /// Number of free physical frames.
@@ -225,7 +279,13 @@ impl Drop for ContiguousPages {
     fn drop(&mut self) {
         let start = self.physical.as_u64();
         x86_64::instructions::interrupts::without_interrupts(|| {
-            LENDABLE.lock().retain(|&(lent, _)| lent != start);
+            let mut lendable = LENDABLE.lock();
+            lendable.retain(|&(lent, _)| lent != start);
+            // Forget every remembered range in the same critical section (before the frames
+            // are freed below), so no later `is_lendable` admits these pages.
+            for hit in &LENDABLE_HITS {
+                hit.store(0, Ordering::SeqCst);
+            }
         });
         with_frames(|frames| frames.free(self.physical, self.count));
     }

@@ -231,6 +231,11 @@ fn physical_memory_reaches_only_lendable_pages() -> TestResult {
         pages.read_u64(8) == Some(42),
         "the write did not reach the pages"
     );
+    // A second access takes the remembered range (`memory::is_lendable`'s last hits).
+    ensure!(
+        memory.read_u64(base + 8) == Ok(42),
+        "the remembered pages refused"
+    );
     let mut straddling = [0u8; 16];
     ensure!(
         memory.read(base + 2 * 4096 - 8, &mut straddling).is_err(),
@@ -238,8 +243,8 @@ fn physical_memory_reaches_only_lendable_pages() -> TestResult {
     );
     drop(pages);
     ensure!(
-        memory.read_u64(base).is_err(),
-        "freed pages still reachable"
+        memory.read_u64(base).is_err() && memory.read_u64(base + 8).is_err(),
+        "freed pages still reachable (a remembered range outlived its pages)"
     );
     Ok(())
 }
