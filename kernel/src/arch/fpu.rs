@@ -4,19 +4,29 @@
 //! CPU's floating-point and vector registers belong to ring 3 alone: kernel tasks never touch
 //! them, and the kernel-to-kernel context switch (`context`) neither saves nor restores them.
 //! A user thread's state is kept in its own [`FpuState`] (512 bytes, 16-byte aligned, the
-//! FXSAVE layout of the Intel SDM, vol. 1, 10.5.1):
+//! FXSAVE layout of the Intel SDM, vol. 1, 10.5.1), saved lazily (as Linux defers the save
+//! until another task needs the registers):
 //!
-//! - every time ring 3 gives the CPU back (a system call, or an interrupt that takes the thread
-//!   out to be preempted or killed) the thread's process task saves the live registers into its
-//!   area ([`FpuState::save`]);
-//! - before entering ring 3 it restores them ([`FpuState::restore_for`]) unless the registers
-//!   still hold exactly that thread's state: the last area saved belongs to the same thread
-//!   (tracked by owner id in [`LAST_SAVED_OWNER`]), and nothing but ring 3 writes the
-//!   registers. So a thread that makes system calls without another thread running in between
-//!   pays only the save.
+//! - when ring 3 gives the CPU back (a system call, or an interrupt that takes the thread out
+//!   to be preempted or killed) the registers stay live: the thread marks its area as the
+//!   owner of the live, unsaved registers ([`FpuState::left_ring3`], one atomic store);
+//! - before entering ring 3 a thread loads its area ([`FpuState::load`]): if it is the live
+//!   owner, the registers are still its own (nothing but ring 3 writes them) and nothing is
+//!   done; otherwise the live owner's registers are first saved into *that* thread's area
+//!   (FXSAVE64), then its own are restored (FXRSTOR64);
+//! - an area that is dropped while it is the live owner stops being it first ([`Drop`]), so
+//!   no save ever goes to freed memory; a thread that needs its area current (a `clone`
+//!   copies it to the new thread) saves it explicitly ([`FpuState::save_now`]).
+//!
+//! So a system call that returns to the same thread costs no FXSAVE/FXRSTOR at all. The live
+//! owner is one global: the kernel runs on one CPU (docs/kernel.md, "Known gaps"); a second
+//! CPU would need it per CPU, with the cross-CPU save Linux does on migration. `load` is not
+//! interrupted by another thread's `load`: only ring 3 is preempted (kernel code, process
+//! tasks' included, gives up the CPU only at its own scheduling points), so the take of the
+//! owner and the save or restore that follows it happen as one step.
 //!
 //! Interrupts that return straight to ring 3 (`iretq` without preemption) run kernel code only,
-//! which does not touch the registers, so they need no save.
+//! which does not touch the registers.
 //!
 //! AVX and later state is not enabled: CR4.OSXSAVE stays clear, so a VEX-encoded instruction
 //! raises #UD in ring 3 (the fault policy ends the process) instead of leaving YMM upper halves
@@ -24,7 +34,8 @@
 //! CR4.OSXMMEXCPT (SSE instructions and SIMD floating-point exceptions as #XM).
 
 use alloc::boxed::Box;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
 
@@ -41,10 +52,10 @@ const CONTROL_WORD_OFFSET: usize = 0;
 /// Offset of MXCSR in the FXSAVE area.
 const MXCSR_OFFSET: usize = 24;
 
-/// No owner: the registers hold no saved thread's state (boot).
-const NO_OWNER: u64 = u64::MAX;
-/// The owner id of the area the CPU's registers were last saved into (or restored from).
-static LAST_SAVED_OWNER: AtomicU64 = AtomicU64::new(NO_OWNER);
+/// The area of the thread whose state is live in the registers and not saved (null: none;
+/// the registers then hold nothing that must be kept). Set by [`FpuState::left_ring3`], taken
+/// by [`FpuState::load`], cleared by the area's [`Drop`].
+static UNSAVED_OWNER: AtomicPtr<FpuState> = AtomicPtr::new(ptr::null_mut());
 
 /// One user thread's x87/MMX/SSE registers in the FXSAVE layout.
 #[repr(C, align(16))]
@@ -91,27 +102,30 @@ impl FpuState {
         ])
     }
 
-    /// Saves the live registers (ring 3 just gave the CPU back to `owner`'s task) into this
-    /// area.
-    pub fn save(&mut self, owner: u64) {
-        // SAFETY: FXSAVE64 writes exactly 512 bytes at a 16-byte aligned address: `self.area`
-        // (the struct is `align(16)` and 512 bytes long), which `&mut self` owns. CR4.OSFXSR is
-        // set by `init` before any process runs, so the instruction saves the XMM registers.
-        unsafe {
-            core::arch::asm!(
-                "fxsave64 [{area}]",
-                area = in(reg) self.area.as_mut_ptr(),
-                options(nostack, preserves_flags),
-            );
-        }
-        LAST_SAVED_OWNER.store(owner, Ordering::Relaxed);
+    /// Ring 3 just gave the CPU back to this area's thread: its registers stay live and
+    /// unsaved until another thread loads its own (see the module docs).
+    pub fn left_ring3(&mut self) {
+        UNSAVED_OWNER.store(ptr::from_mut(self), Ordering::Release);
     }
 
-    /// Loads this area (`owner`'s) into the registers before `owner` enters ring 3, unless
-    /// they still hold it (see the module docs).
-    pub fn restore_for(&self, owner: u64) {
-        if LAST_SAVED_OWNER.load(Ordering::Relaxed) == owner {
+    /// Makes the registers hold this area's state before its thread enters ring 3: nothing to
+    /// do if they still do (this area is the live owner); otherwise the live owner's state is
+    /// saved into its own area first, then this one is restored.
+    pub fn load(&mut self) {
+        let me = ptr::from_mut(self);
+        let live = UNSAVED_OWNER.swap(ptr::null_mut(), Ordering::AcqRel);
+        if live == me {
             return;
+        }
+        if !live.is_null() {
+            // SAFETY: `live` is the area of a thread that left ring 3 and has not run since
+            // (one CPU: the registers are still its state). The area is alive: an area stops
+            // being `UNSAVED_OWNER` in its `Drop` before its memory is freed, and the swap
+            // above took the pointer, so no one else saves into it. FXSAVE64 writes 512 bytes
+            // at a 16-byte aligned address, the size and alignment of `FpuState`. The owning
+            // thread is not running (it is not the current task), so nothing else accesses
+            // the area while the instruction writes it.
+            unsafe { fxsave(live) };
         }
         // SAFETY: FXRSTOR64 reads 512 bytes at a 16-byte aligned address: `self.area`. The area
         // was written by `new` (valid MXCSR, no reserved bit set) or by FXSAVE64 (the CPU's own
@@ -123,7 +137,48 @@ impl FpuState {
                 options(nostack, preserves_flags, readonly),
             );
         }
-        LAST_SAVED_OWNER.store(owner, Ordering::Relaxed);
+    }
+
+    /// Brings this area up to date with the registers if they are its live state (a thread
+    /// about to copy its area for a new thread); otherwise the area already is current.
+    pub fn save_now(&mut self) {
+        let me = ptr::from_mut(self);
+        if UNSAVED_OWNER.load(Ordering::Acquire) == me {
+            // SAFETY: `me` comes from `&mut self`: valid, 512 bytes, 16-byte aligned, owned by
+            // the caller for the duration of the call. The registers hold this area's state
+            // (it is the live owner), so saving them keeps it; it stays the live owner.
+            unsafe { fxsave(me) };
+        }
+    }
+}
+
+impl Drop for FpuState {
+    fn drop(&mut self) {
+        // The area stops being the live owner before its memory goes, so `load` never saves
+        // into freed memory (a failed exchange means another area is the owner: nothing to do).
+        let _ = UNSAVED_OWNER.compare_exchange(
+            ptr::from_mut(self),
+            ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+}
+
+/// FXSAVE64 into `area`.
+///
+/// # Safety
+/// `area` must point to a live `FpuState` that nothing else reads or writes during the call.
+unsafe fn fxsave(area: *mut FpuState) {
+    // SAFETY: the caller guarantees `area` is a live, exclusively accessed `FpuState`: 512
+    // bytes, 16-byte aligned, as FXSAVE64 needs. CR4.OSFXSR is set by `init` before any process
+    // runs, so the instruction saves the XMM registers.
+    unsafe {
+        core::arch::asm!(
+            "fxsave64 [{area}]",
+            area = in(reg) area,
+            options(nostack, preserves_flags),
+        );
     }
 }
 

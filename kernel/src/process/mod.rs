@@ -521,7 +521,7 @@ fn exit_group(state: &ProcessState, code: i32) {
 /// refused.
 fn clone_thread(
     state: &Arc<ProcessState>,
-    thread: &Thread,
+    thread: &mut Thread,
     arguments: [u64; 6],
 ) -> linux::LinuxOutcome {
     const CLONE_VM: u64 = 0x100;
@@ -574,6 +574,8 @@ fn clone_thread(
     let mut registers = thread.registers;
     registers.rax = 0;
     registers.rsp = stack;
+    // The new thread starts with this one's x87/SSE state, which may be live only.
+    thread.fpu.save_now();
     let child = Thread {
         id,
         registers,
@@ -597,8 +599,8 @@ fn clone_thread(
 
 /// The process task: ring 3 ↔ system calls until exit. `Err` is a kill reason.
 fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
-    // This thread's x87/SSE registers (arch::fpu): restored before ring 3, saved after it.
-    let owner = task::current().id();
+    // This thread's x87/SSE registers (arch::fpu): loaded before ring 3 (a no-op when they
+    // are still its own), left live after it and saved only when another thread loads.
     loop {
         if state.kill_requested.load(Ordering::Acquire) {
             return Err(KILLED_BY_OWNER);
@@ -613,13 +615,13 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
             Some(space) => space.activate(),
             None => return Err("address space gone"),
         }
-        thread.fpu.restore_for(owner);
+        thread.fpu.load();
         user_mode::set_thread_pointer(thread.fs_base);
         thread.previous = match user_mode::run(&mut thread.registers, USER_END, thread.previous) {
             Ok(exit) => exit,
             Err(_) => return Err("resumed at an address outside the user range"),
         };
-        thread.fpu.save(owner);
+        thread.fpu.left_ring3();
         if thread.previous == user_mode::Exit::Interrupted {
             // Preempted (or being killed): a scheduling point in task context, no lock held.
             task::yield_now();

@@ -42,12 +42,12 @@ fn fresh_fpu_state_round_trips() -> TestResult {
         fresh.control_word(),
         fresh.mxcsr()
     );
-    // An owner id no task has (task ids count up from 0), so a process's live state is
-    // restored again before it next runs.
-    let owner = u64::MAX - 1;
-    fresh.restore_for(owner);
-    let mut saved = FpuState::new();
-    saved.save(owner);
+    // Through the CPU as a thread's would go: loaded (saving whichever process thread's
+    // registers were live into its own area first), then saved from the registers again.
+    let mut saved = fresh;
+    saved.load();
+    saved.left_ring3();
+    saved.save_now();
     ensure!(
         saved.control_word() == DEFAULT_FPU_CONTROL_WORD && saved.mxcsr() == DEFAULT_MXCSR,
         "restored then saved: fcw {:#x} mxcsr {:#x}",
