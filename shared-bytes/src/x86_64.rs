@@ -52,15 +52,16 @@ unsafe fn copy(destination: *mut u8, source: *const u8, length: usize) {
 }
 
 /// [`copy`] below [`REP_MOVSB_THRESHOLD`]: 64-byte blocks through four SSE registers, then
-/// 8-byte words, then bytes.
+/// [`copy_words_then_bytes`] for the rest.
 ///
 /// # Safety
 /// As [`copy`].
 #[cfg(target_feature = "sse2")]
 #[inline]
-unsafe fn copy_small(destination: *mut u8, source: *const u8, length: usize) {
-    // SAFETY: every access is at `source + i` or `destination + i` with `i < length`: each
-    // loop runs only while at least its step's bytes remain.
+unsafe fn copy_small(mut destination: *mut u8, mut source: *const u8, mut length: usize) {
+    // SAFETY: every access is at `source + i` or `destination + i` with `i < length`: the loop
+    // runs only while at least 64 bytes remain, and it returns the advanced pointers and the
+    // bytes left, which the tail copies.
     unsafe {
         asm!(
             "cmp {length}, 64",
@@ -80,49 +81,36 @@ unsafe fn copy_small(destination: *mut u8, source: *const u8, length: usize) {
             "cmp {length}, 64",
             "jae 2b",
             "3:",
-            "cmp {length}, 8",
-            "jb 5f",
-            "4:",
-            "mov {word}, qword ptr [{source}]",
-            "mov qword ptr [{destination}], {word}",
-            "add {source}, 8",
-            "add {destination}, 8",
-            "sub {length}, 8",
-            "cmp {length}, 8",
-            "jae 4b",
-            "5:",
-            "test {length}, {length}",
-            "jz 7f",
-            "6:",
-            "mov {byte}, byte ptr [{source}]",
-            "mov byte ptr [{destination}], {byte}",
-            "inc {source}",
-            "inc {destination}",
-            "dec {length}",
-            "jnz 6b",
-            "7:",
-            length = inout(reg) length => _,
-            destination = inout(reg) destination => _,
-            source = inout(reg) source => _,
-            word = out(reg) _,
-            byte = out(reg_byte) _,
+            length = inout(reg) length,
+            destination = inout(reg) destination,
+            source = inout(reg) source,
             a = out(xmm_reg) _,
             b = out(xmm_reg) _,
             c = out(xmm_reg) _,
             d = out(xmm_reg) _,
             options(nostack),
         );
+        copy_words_then_bytes(destination, source, length);
     }
 }
 
-/// [`copy`] below [`REP_MOVSB_THRESHOLD`] on targets without SSE (a kernel's): 8-byte words,
-/// then bytes.
+/// [`copy`] below [`REP_MOVSB_THRESHOLD`] on targets without SSE (a kernel's).
 ///
 /// # Safety
 /// As [`copy`].
 #[cfg(not(target_feature = "sse2"))]
 #[inline]
 unsafe fn copy_small(destination: *mut u8, source: *const u8, length: usize) {
+    // SAFETY: as [`copy`], which the caller guarantees.
+    unsafe { copy_words_then_bytes(destination, source, length) }
+}
+
+/// Copies `length` bytes as 8-byte words, then single bytes.
+///
+/// # Safety
+/// As [`copy`].
+#[inline]
+unsafe fn copy_words_then_bytes(destination: *mut u8, source: *const u8, length: usize) {
     // SAFETY: every access is at `source + i` or `destination + i` with `i < length`.
     unsafe {
         asm!(
