@@ -91,16 +91,22 @@ kernel_test!(
 );
 
 fn registers_survive_preemption() -> TestResult {
+    checkers_survive_preemption([19, 19], "a register checker")
+}
+
+/// Runs two selftest register checkers (`arguments`: their modes and seeds) side by side, so
+/// they preempt each other every time slice in the middle of their loops; each must exit 0
+/// (its registers survived) and at least two preemptions must have happened.
+pub(super) fn checkers_survive_preemption(arguments: [u64; 2], what: &str) -> TestResult {
     let console = capture();
     let preemptions_before = task::preemptions();
-    // Two spinners preempt each other every time slice, each in the middle of its loop.
-    let first = selftest(19, &console, Box::new(NoGpu))?;
-    let second = selftest(19, &console, Box::new(NoGpu))?;
+    let first = selftest(arguments[0], &console, Box::new(NoGpu))?;
+    let second = selftest(arguments[1], &console, Box::new(NoGpu))?;
     for process in [first, second] {
         let exit = process.join();
         ensure!(
             exit == ProcessExit::Exited(0),
-            "a register checker ended with {exit:?}: {:?}",
+            "{what} ended with {exit:?}: {:?}",
             console.lock()
         );
     }

@@ -23,15 +23,6 @@ fn capture() -> ConsoleCapture {
     Arc::new(Mutex::new(String::new()))
 }
 
-/// Spawns `apps/selftest` in `mode` without a GPU, its console captured.
-fn selftest(mode: u64, console: &ConsoleCapture) -> Result<ProcessHandle, String> {
-    process::Builder::new("selftest", images::SELFTEST)
-        .argument(mode)
-        .capture_console(console.clone())
-        .spawn(Box::new(NoGpu))
-        .map_err(|error| format!("spawn selftest mode {mode}: {error:?}"))
-}
-
 /// A fresh thread's area goes through the CPU unchanged: restored, then saved, it still holds
 /// the default control word and MXCSR.
 fn fresh_fpu_state_round_trips() -> TestResult {
@@ -64,24 +55,10 @@ kernel_test!(
 /// Two processes with different values in xmm0–xmm15, MXCSR and the x87 control word preempt
 /// each other mid-loop; each finds its own values every round.
 fn vector_registers_survive_preemption() -> TestResult {
-    let console = capture();
-    let preemptions_before = task::preemptions();
-    let first = selftest(20 | (1 << 8), &console)?;
-    let second = selftest(20 | (2 << 8), &console)?;
-    for process in [first, second] {
-        let exit = process.join();
-        ensure!(
-            exit == ProcessExit::Exited(0),
-            "a vector register checker ended with {exit:?}: {:?}",
-            console.lock()
-        );
-    }
-    let preemptions = task::preemptions() - preemptions_before;
-    ensure!(
-        preemptions >= 2,
-        "only {preemptions} preemptions while two processes spun side by side"
-    );
-    Ok(())
+    super::preemption_tests::checkers_survive_preemption(
+        [20 | (1 << 8), 20 | (2 << 8)],
+        "a vector register checker",
+    )
 }
 kernel_test!(
     runtime_vector_registers_survive_preemption,
