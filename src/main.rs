@@ -15,8 +15,8 @@ MODE     run (default: the normal boot path), test (in-kernel tests), bench (ben
 OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B       run only these in-kernel tests
          --log LEVEL       kernel log level: error, warn, info (default), debug, trace
          --arg KEY=VALUE   extra kernel command-line word (repeatable)
-         --timeout SECS    kill QEMU after SECS seconds (default 180; bench 900, chaos 1800:
-                           give it after the mode)
+         --timeout SECS    kill QEMU after SECS seconds (default 180; bench 900, chaos 1800;
+                           given anywhere, it wins over the mode's default)
          --memory MIB      guest RAM in MiB (default 512; 16 to 2047)
          --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
                            hypercall, message and interrupt, timestamped) to FILE
@@ -71,6 +71,7 @@ environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and
 
 fn parse(arguments: &[String]) -> Result<RunConfig, String> {
     let mut config = RunConfig::new(Mode::Run);
+    let mut explicit_timeout = None;
     let mut iterator = arguments.iter();
     while let Some(argument) = iterator.next() {
         let mut value = |name: &str| {
@@ -119,7 +120,7 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
                 let seconds: u64 = seconds
                     .parse()
                     .map_err(|_| format!("--timeout: not a number: {seconds}"))?;
-                config.timeout = Duration::from_secs(seconds);
+                explicit_timeout = Some(Duration::from_secs(seconds));
             }
             "--memory" => {
                 let text = value("--memory")?;
@@ -185,6 +186,10 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
         }
     }
     config.name = format!("{:?}", config.mode).to_lowercase();
+    // A mode sets its own default bound; `--timeout` overrides it wherever it was given.
+    if let Some(timeout) = explicit_timeout {
+        config.timeout = timeout;
+    }
     Ok(config)
 }
 
@@ -271,5 +276,37 @@ fn chaos_exit(outcome: &dxgos::RunOutcome) -> ExitCode {
             eprintln!("dxgos: chaos failed: {reason} ({seconds:.1} s)");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(words: &[&str]) -> RunConfig {
+        let words: Vec<String> = words.iter().map(|word| word.to_string()).collect();
+        parse(&words).expect("valid arguments")
+    }
+
+    #[test]
+    fn timeout_wins_over_the_mode_default_in_either_order() {
+        assert_eq!(parsed(&["bench"]).timeout, Duration::from_secs(900));
+        assert_eq!(parsed(&["chaos"]).timeout, Duration::from_secs(1800));
+        for words in [["--timeout", "42", "bench"], ["bench", "--timeout", "42"]] {
+            assert_eq!(parsed(&words).timeout, Duration::from_secs(42), "{words:?}");
+        }
+        assert_eq!(
+            parsed(&["--timeout", "7", "chaos"]).timeout,
+            Duration::from_secs(7)
+        );
+    }
+
+    #[test]
+    fn timeout_must_be_a_number() {
+        let words: Vec<String> = ["--timeout", "soon"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        assert!(parse(&words).unwrap_err().contains("not a number"));
     }
 }
