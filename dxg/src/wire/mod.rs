@@ -165,8 +165,16 @@ pub(crate) use {assert_offset, assert_size};
 
 /// Declares a wire struct with the standard derives, a `SIZE` constant, a compile-time size
 /// assert and a `zeroed()` constructor. A field written `@OFFSET pub name: Type` also gets a
-/// compile-time assert that it sits at byte `OFFSET` (from the reference).
+/// compile-time assert that it sits at byte `OFFSET` (from the reference). A command (or a host
+/// notification) is written `pub struct Name: CommandHeader { … }`: its first field is
+/// `pub header: CommandHeader` (offsets count from the start of the header).
 macro_rules! wire_struct {
+    ($(#[$meta:meta])* pub struct $name:ident: CommandHeader { $($body:tt)* } size $size:expr;) => {
+        $crate::wire::wire_struct! {
+            $(#[$meta])*
+            pub struct $name { pub header: $crate::wire::CommandHeader, $($body)* } size $size;
+        }
+    };
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* $(@$offset:tt)? pub $field:ident : $type:ty,)* } size $size:expr;) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
