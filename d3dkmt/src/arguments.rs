@@ -8,13 +8,13 @@ use super::{Environment, NtStatus};
 use alloc::vec;
 use alloc::vec::Vec;
 use dxg::wire::D3dkmtHandle;
-use userlib::abi::{D3DKMT_MAKERESIDENT_ALLOC_MAX, status};
+use userlib::abi::D3DKMT_MAKERESIDENT_ALLOC_MAX;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// `STATUS_ACCESS_VIOLATION`: a nested user pointer is not readable or writable.
-pub const ACCESS_VIOLATION: NtStatus = NtStatus(status::STATUS_ACCESS_VIOLATION);
+pub const ACCESS_VIOLATION: NtStatus = NtStatus::ACCESS_VIOLATION;
 /// `STATUS_INFO_LENGTH_MISMATCH`: the argument struct has the wrong size.
-pub const INFO_LENGTH_MISMATCH: NtStatus = NtStatus(status::STATUS_INFO_LENGTH_MISMATCH);
+pub const INFO_LENGTH_MISMATCH: NtStatus = NtStatus::INFO_LENGTH_MISMATCH;
 
 /// Private driver data per call, and all variable data of one call together: a dxg message is
 /// at most 128 KiB (dxg.md §2.9).

@@ -103,7 +103,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use owners::Owners;
 use shared::SharedHandles;
-use userlib::abi::status;
 use views::Views;
 
 /// How long a GPU request may wait (only CPU waits use a finite timeout).
@@ -191,17 +190,17 @@ impl Translator {
         arg2: u64,
     ) -> i32 {
         let Some(call) = SyscallNumber::from_raw(u64::from(number)) else {
-            return status::STATUS_INVALID_SYSTEM_SERVICE;
+            return NtStatus::INVALID_SYSTEM_SERVICE.0;
         };
         let Some(size) = call.argument_size() else {
             // A process call (Exit, WriteConsole, …): not a D3DKMT call.
-            return status::STATUS_INVALID_SYSTEM_SERVICE;
+            return NtStatus::INVALID_SYSTEM_SERVICE.0;
         };
         if arguments.len() != size {
-            return status::STATUS_INFO_LENGTH_MISMATCH;
+            return NtStatus::INFO_LENGTH_MISMATCH.0;
         }
         let Some(handler) = table::handler(number) else {
-            return status::STATUS_NOT_SUPPORTED;
+            return NtStatus::NOT_SUPPORTED.0;
         };
         if let Err(failure) = self.ensure_process(environment) {
             return failure.0;

@@ -86,39 +86,30 @@ handlers! {
     ShareObjectWithHost => sharing::share_object_with_host,
 }
 
-/// The D3DKMT calls answered with `STATUS_NOT_SUPPORTED`, with the reason: the dxg core has
-/// no (faithful) `Request` for them yet, or the Linux driver does not implement them either.
-pub const UNSERVED_CALLS: &[(u32, &str)] = &[
-    (
-        0x03,
-        "CreateContext: legacy; the Linux driver does not implement it either",
-    ),
-    (
-        0x17,
-        "CreateHwContext: the Linux driver does not implement it either",
-    ),
-    (
-        0x1a,
-        "DestroyHwContext: the Linux driver does not implement it either",
-    ),
-    (
-        0x23,
-        "GetSharedResourceAdapterLuid: the Linux driver does not implement it either",
-    ),
-    (
-        0x29,
-        "OpenSynchronizationObject: D3DKMT_OPENSYNCHRONIZATIONOBJECT names no device while OpenSyncObject must name the device the object is opened on, and has no fields for a monitored fence's addresses (the Linux driver does not implement it either); use OpenSyncObjectFromNtHandle2",
-    ),
-    (
-        0x2b,
-        "QueryResourceInfo: legacy sharing; the Linux driver does not implement it either",
-    ),
-    (
-        0x2d,
-        "Render: legacy; the Linux driver does not implement it either",
-    ),
-    (0x45, "CreateSyncFile: no sync files in dxgos"),
-];
+/// Declares [`UNSERVED_CALLS`]: each row names the call and why it is not served; the reason
+/// given is `"Name: why"`.
+macro_rules! unserved {
+    ($($call:ident => $why:literal,)*) => {
+        /// The D3DKMT calls answered with `STATUS_NOT_SUPPORTED`, with the reason: the dxg core
+        /// has no (faithful) `Request` for them yet, or the Linux driver does not implement them
+        /// either.
+        pub const UNSERVED_CALLS: &[(u32, &str)] = &[$((
+            SyscallNumber::$call as u32,
+            concat!(stringify!($call), ": ", $why),
+        ),)*];
+    };
+}
+
+unserved! {
+    CreateContext => "legacy; the Linux driver does not implement it either",
+    CreateHwContext => "the Linux driver does not implement it either",
+    DestroyHwContext => "the Linux driver does not implement it either",
+    GetSharedResourceAdapterLuid => "the Linux driver does not implement it either",
+    OpenSynchronizationObject => "D3DKMT_OPENSYNCHRONIZATIONOBJECT names no device while OpenSyncObject must name the device the object is opened on, and has no fields for a monitored fence's addresses (the Linux driver does not implement it either); use OpenSyncObjectFromNtHandle2",
+    QueryResourceInfo => "legacy sharing; the Linux driver does not implement it either",
+    Render => "legacy; the Linux driver does not implement it either",
+    CreateSyncFile => "no sync files in dxgos",
+}
 
 /// The handler of a served call.
 pub(super) fn handler(number: u32) -> Option<Handler> {

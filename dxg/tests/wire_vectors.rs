@@ -77,7 +77,7 @@ fn completions(driver: &mut Driver) -> Vec<(Ticket, Result<Reply, NtStatus>)> {
 }
 
 fn vgpu_channel() -> ChannelId {
-    ChannelId::Vgpu(Guid(GUID_BYTES))
+    ChannelId::Vgpu(Guid::from_bytes(GUID_BYTES))
 }
 
 /// Brings one adapter up by hand, checking every bring-up packet byte for byte.
@@ -87,7 +87,7 @@ fn bring_up() -> Driver {
     // PCI function first, then the vGPU offer, then the global offer (any order works).
     driver.probe_pci_function(7, 0x008E, &mut config).unwrap();
     assert_eq!(config.writes, vec![(0xD4, 1), (0xD0, 40)]);
-    driver.vgpu_channel_offered(Guid(GUID_BYTES));
+    driver.vgpu_channel_offered(Guid::from_bytes(GUID_BYTES));
     assert!(
         driver.poll_action().is_none(),
         "nothing starts before the global channel"
@@ -808,7 +808,7 @@ fn version_27_and_zero_mmio() {
     );
     assert_eq!(driver.interface_version(), 27);
     driver.global_channel_offered(0);
-    driver.vgpu_channel_offered(Guid(GUID_BYTES));
+    driver.vgpu_channel_offered(Guid::from_bytes(GUID_BYTES));
     let actions: Vec<_> = std::iter::from_fn(|| driver.poll_action()).collect();
     assert_eq!(
         actions,

@@ -570,7 +570,7 @@ impl ChannelRoles {
             } else if device.class == class::DXG_VIRTUAL_GPU {
                 let luid = host_vgpu_luid(roles.vgpus.len());
                 let mut description = VgpuDescription::new(0, luid);
-                description.config.channel_instance = dxg::wire::Guid(device.instance.bytes);
+                description.config.channel_instance = device.instance;
                 roles.vgpus.push(description);
                 roles.vgpu_relids.push(relid);
             } else if device.class == class::VIRTUAL_PCI {

@@ -33,7 +33,10 @@ fn config() -> VgpuPciConfig {
     let mut guid = [0u8; 16];
     guid[..8].copy_from_slice(&0x0123_4567_89AB_CDEFu64.to_le_bytes());
     guid[8..].copy_from_slice(&[0x8A, 0x3C, 0x11, 0x4D, 0xD0, 0x65, 0x70, 0x75]);
-    VgpuPciConfig::new(Guid(guid), Luid::from_u64(0x0000_0001_0000_ABCD))
+    VgpuPciConfig::new(
+        Guid::from_bytes(guid),
+        Luid::from_u64(0x0000_0001_0000_ABCD),
+    )
 }
 
 type Intercept = Box<dyn FnMut(&mut HostPacket) -> bool>;

@@ -12,6 +12,9 @@
 //! - [`synic_client`]: SynIC bring-up, post/signal, polling and teardown over a backend.
 //! - [`emulated_link`]: the frame codec between the kernel under QEMU and the emulator.
 //! - [`memory`]: guest memory addressed by GPA.
+//! - [`guid`]: GUIDs in the Windows wire layout and the VMBus device classes (one type for
+//!   vmbus, vPCI and dxg).
+//! - [`ntstatus`]: the Windows NTSTATUS (one type for dxg, vPCI and the D3DKMT translator).
 //! - [`mmio`]: the VMBus MMIO gaps and the allocator for config windows and the dxg IO space.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -26,15 +29,20 @@ extern crate std;
 
 pub mod cpuid;
 pub mod emulated_link;
+pub mod guid;
 pub mod hypercall;
 pub mod memory;
 pub mod mmio;
 pub mod msr;
+pub mod ntstatus;
 pub mod platform;
 pub mod reference_tsc;
 pub mod status;
 pub mod synic;
 pub mod synic_client;
+
+pub use guid::Guid;
+pub use ntstatus::NtStatus;
 
 // The README's examples run as doctests.
 #[cfg(doctest)]

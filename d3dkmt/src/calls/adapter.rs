@@ -1,7 +1,7 @@
 //! Adapters: EnumAdapters2/3, OpenAdapterFromLuid, CloseAdapter, QueryAdapterInfo,
 //! QueryVideoMemoryInfo and Escape.
 
-use super::{Call, unexpected};
+use super::Call;
 use crate::arguments::{
     MAX_PRIVATE_DATA, checked_count, decode, encode, read_bytes, read_private_data, write_bytes,
     write_reply,
@@ -23,11 +23,13 @@ use zerocopy::{FromZeros, IntoBytes};
 pub fn enum_adapters2(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_ENUMADAPTERS2 = decode(call.arguments)?;
     let count_only = arguments.pAdapters == 0;
-    let (count, result) = enumerate(call, arguments.NumAdapters, arguments.pAdapters, count_only);
-    if let Some(count) = count {
-        arguments.NumAdapters = count;
-        encode(call.arguments, &arguments);
-    }
+    let result = enumerate(
+        call,
+        &mut arguments.NumAdapters,
+        arguments.pAdapters,
+        count_only,
+    );
+    encode(call.arguments, &arguments);
     result
 }
 
@@ -36,49 +38,46 @@ pub fn enum_adapters2(call: &mut Call<'_>) -> CallResult {
 pub fn enum_adapters3(call: &mut Call<'_>) -> CallResult {
     let mut arguments: D3DKMT_ENUMADAPTERS3 = decode(call.arguments)?;
     let count_only = arguments.pAdapters == 0 || arguments.NumAdapters == 0;
-    let (count, result) = enumerate(call, arguments.NumAdapters, arguments.pAdapters, count_only);
-    if let Some(count) = count {
-        arguments.NumAdapters = count;
-        encode(call.arguments, &arguments);
-    }
+    let result = enumerate(
+        call,
+        &mut arguments.NumAdapters,
+        arguments.pAdapters,
+        count_only,
+    );
+    encode(call.arguments, &arguments);
     result
 }
 
-/// Enumerates the adapters into the user array; returns the count to report (if any) and the
-/// status. Adapter handles that are not handed to the user are closed again.
-fn enumerate(
-    call: &mut Call<'_>,
-    capacity: u32,
-    address: u64,
-    count_only: bool,
-) -> (Option<u32>, CallResult) {
-    let entries = match call.gpu(Request::EnumAdapters) {
-        Ok(Reply::Adapters(entries)) => entries,
-        Ok(other) => return (None, Err(unexpected(&other))),
-        Err(failure) => return (None, Err(failure)),
+/// Enumerates the adapters into the user array at `address` (capacity `*count`); sets `*count`
+/// to the number of adapters when there is one to report (also with `STATUS_BUFFER_TOO_SMALL`,
+/// not when the array cannot be written). Adapter handles that are not handed to the user are
+/// closed again.
+fn enumerate(call: &mut Call<'_>, count: &mut u32, address: u64, count_only: bool) -> CallResult {
+    let entries = reply!(call.gpu(Request::EnumAdapters)?, Reply::Adapters(entries) => entries);
+    let found = u32::try_from(entries.len()).unwrap_or(u32::MAX);
+    let result = if count_only {
+        Ok(NtStatus::SUCCESS)
+    } else if *count < found {
+        Err(NtStatus::BUFFER_TOO_SMALL)
+    } else {
+        let infos: Vec<D3DKMT_ADAPTERINFO> = entries
+            .iter()
+            .map(|entry| D3DKMT_ADAPTERINFO {
+                hAdapter: entry.handle.0,
+                AdapterLuid: to_abi_luid(entry.luid),
+                ..Default::default()
+            })
+            .collect();
+        if let Err(failure) = write_bytes(call.environment, address, infos.as_bytes()) {
+            close_all(call, &entries);
+            return Err(failure);
+        }
+        *count = found;
+        return Ok(NtStatus::SUCCESS);
     };
-    let count = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-    if count_only {
-        close_all(call, &entries);
-        return (Some(count), Ok(NtStatus::SUCCESS));
-    }
-    if capacity < count {
-        close_all(call, &entries);
-        return (Some(count), Err(NtStatus::BUFFER_TOO_SMALL));
-    }
-    let infos: Vec<D3DKMT_ADAPTERINFO> = entries
-        .iter()
-        .map(|entry| D3DKMT_ADAPTERINFO {
-            hAdapter: entry.handle.0,
-            AdapterLuid: to_abi_luid(entry.luid),
-            ..Default::default()
-        })
-        .collect();
-    if let Err(failure) = write_bytes(call.environment, address, infos.as_bytes()) {
-        close_all(call, &entries);
-        return (None, Err(failure));
-    }
-    (Some(count), Ok(NtStatus::SUCCESS))
+    close_all(call, &entries);
+    *count = found;
+    result
 }
 
 fn close_all(call: &mut Call<'_>, entries: &[AdapterEntry]) {

@@ -1,7 +1,7 @@
 //! Allocations: CreateAllocation2, DestroyAllocation2, MakeResident, Evict, Lock2 and Unlock2.
 //! Allocations over existing system memory are backed in `existing_sysmem.rs`.
 
-use super::{Call, existing_sysmem, standard_allocation, success_or_failure, unexpected};
+use super::{Call, existing_sysmem, standard_allocation, success_or_failure};
 use crate::arguments::{
     PrivateDataBudget, checked_count, decode, read_array, read_handles, read_residency_list,
     write_bytes,
@@ -96,29 +96,14 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     };
     let (resource, created) = reply!(call.gpu(request)?,
         Reply::Allocations { resource, allocations } => (resource, allocations));
-    if created.len() != count {
-        log::warn!(
-            "d3dkmt: CreateAllocation returned {} allocations for {count}",
-            created.len()
-        );
-        undo_create(call, device, resource, &created);
-        return Err(NtStatus::UNSUCCESSFUL);
-    }
-    if let Some(addresses) = &system_memory
-        && let Err(failure) = existing_sysmem::back(call, device, &created, addresses)
-    {
-        undo_create(call, device, resource, &created);
-        return Err(failure);
-    }
-    for (info, allocation) in infos.iter_mut().zip(&created) {
-        info.hAllocation = allocation.handle.0;
-        info.GpuVirtualAddress = 0;
-    }
-    if let Err(failure) = write_bytes(
-        call.environment,
-        arguments.pAllocationInfo2,
-        infos.as_bytes(),
-    ) {
+    let finished = hand_over(call, device, &created, system_memory.as_deref(), &mut infos);
+    if let Err(failure) = finished.and_then(|()| {
+        write_bytes(
+            call.environment,
+            arguments.pAllocationInfo2,
+            infos.as_bytes(),
+        )
+    }) {
         undo_create(call, device, resource, &created);
         return Err(failure);
     }
@@ -148,6 +133,34 @@ pub fn create_allocation2(call: &mut Call<'_>) -> CallResult {
     arguments.hResource = owner.0;
     arguments.hGlobalShare = 0;
     call.store(&arguments)
+}
+
+/// The steps of CreateAllocation2 between the host's reply and writing the infos back: the
+/// reply must hold one allocation per info; allocations over existing system memory get their
+/// pages; each info gets its `hAllocation` (and a `GpuVirtualAddress` of 0).
+fn hand_over(
+    call: &mut Call<'_>,
+    device: D3dkmtHandle,
+    created: &[CreatedAllocation],
+    system_memory: Option<&[u64]>,
+    infos: &mut [D3DDDI_ALLOCATIONINFO2],
+) -> Result<(), NtStatus> {
+    if created.len() != infos.len() {
+        log::warn!(
+            "d3dkmt: CreateAllocation returned {} allocations for {}",
+            created.len(),
+            infos.len()
+        );
+        return Err(NtStatus::UNSUCCESSFUL);
+    }
+    if let Some(addresses) = system_memory {
+        existing_sysmem::back(call, device, created, addresses)?;
+    }
+    for (info, allocation) in infos.iter_mut().zip(created) {
+        info.hAllocation = allocation.handle.0;
+        info.GpuVirtualAddress = 0;
+    }
+    Ok(())
 }
 
 /// Destroys what a failed CreateAllocation2 created (the new resource, or the allocations).
@@ -270,30 +283,18 @@ pub fn lock2(call: &mut Call<'_>) -> CallResult {
         arguments.pData = view.mapping.user_address;
         return call.store(&arguments);
     }
-    let (address, cached) = match call.gpu(Request::Lock { device, allocation })? {
-        Reply::Locked { address, cached } => (address, cached),
-        other => return Err(unexpected(&other)),
-    };
-    let Some(record) = record else {
-        // The core knows the handle but this process never created it: no size to map.
-        call.undo(Request::Unlock { device, allocation });
-        return Err(NtStatus::INVALID_HANDLE);
-    };
-    let mapping = match Mapping::map(
-        call.environment,
-        address,
-        record.size,
-        ViewAccess {
+    let (address, cached) = reply!(call.gpu(Request::Lock { device, allocation })?,
+        Reply::Locked { address, cached } => (address, cached));
+    // Without a record the core knows the handle but this process never created it: no size
+    // to map.
+    let mapped = record.ok_or(NtStatus::INVALID_HANDLE).and_then(|record| {
+        let access = ViewAccess {
             writable: true,
             cached,
-        },
-    ) {
-        Ok(mapping) => mapping,
-        Err(failure) => {
-            call.undo(Request::Unlock { device, allocation });
-            return Err(failure);
-        }
-    };
+        };
+        Mapping::map(call.environment, address, record.size, access)
+    });
+    let mapping = call.or_undo(mapped, Request::Unlock { device, allocation })?;
     call.views
         .add_lock(call.environment, allocation, device, mapping);
     arguments.pData = mapping.user_address;

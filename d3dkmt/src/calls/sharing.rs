@@ -63,17 +63,14 @@ pub fn share_objects(call: &mut Call<'_>) -> CallResult {
     read_bytes(call.environment, arguments.phSharedNtHandle, 8)?;
     let request = Request::CreateNtSharedObject { object };
     let shared = reply!(call.gpu(request)?, Reply::NtSharedObject(shared) => shared);
-    let nt_handle = u64::from(shared.0);
-    if let Err(failure) = write_bytes(
-        call.environment,
-        arguments.phSharedNtHandle,
-        &nt_handle.to_le_bytes(),
-    ) {
-        call.undo(Request::DestroyNtSharedObject {
+    let nt_handle = u64::from(shared.0).to_le_bytes();
+    let written = write_bytes(call.environment, arguments.phSharedNtHandle, &nt_handle);
+    call.or_undo(
+        written,
+        Request::DestroyNtSharedObject {
             shared_handle: shared,
-        });
-        return Err(failure);
-    }
+        },
+    )?;
     call.shared.insert(shared);
     Ok(NtStatus::SUCCESS)
 }

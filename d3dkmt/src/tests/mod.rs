@@ -451,3 +451,50 @@ pub fn get<T: FromBytes>(environment: &FakeEnvironment, address: u64) -> T {
     environment.memory.read(address, &mut bytes).unwrap();
     T::read_from_bytes(&bytes).unwrap()
 }
+
+/// userlib's `abi::status` constants (the C ABI's raw values, in a crate that links into
+/// applications without an allocator, so it cannot use `hyperv`) are the values of the one
+/// NTSTATUS type, `hyperv::NtStatus` (re-exported as [`NtStatus`]), name by name.
+#[test]
+fn userlib_status_values_are_the_ntstatus_type_values() {
+    use userlib::abi::status::*;
+    let pairs = [
+        (STATUS_SUCCESS, NtStatus::SUCCESS),
+        (STATUS_TIMEOUT, NtStatus::TIMEOUT),
+        (STATUS_PENDING, NtStatus::PENDING),
+        (STATUS_UNSUCCESSFUL, NtStatus::UNSUCCESSFUL),
+        (STATUS_NOT_IMPLEMENTED, NtStatus::NOT_IMPLEMENTED),
+        (STATUS_INFO_LENGTH_MISMATCH, NtStatus::INFO_LENGTH_MISMATCH),
+        (STATUS_ACCESS_VIOLATION, NtStatus::ACCESS_VIOLATION),
+        (STATUS_INVALID_HANDLE, NtStatus::INVALID_HANDLE),
+        (STATUS_INVALID_PARAMETER, NtStatus::INVALID_PARAMETER),
+        (STATUS_NO_MEMORY, NtStatus::NO_MEMORY),
+        (STATUS_ILLEGAL_INSTRUCTION, NtStatus::ILLEGAL_INSTRUCTION),
+        (STATUS_ACCESS_DENIED, NtStatus::ACCESS_DENIED),
+        (STATUS_BUFFER_TOO_SMALL, NtStatus::BUFFER_TOO_SMALL),
+        (STATUS_OBJECT_TYPE_MISMATCH, NtStatus::OBJECT_TYPE_MISMATCH),
+        (STATUS_OBJECT_NAME_INVALID, NtStatus::OBJECT_NAME_INVALID),
+        (
+            STATUS_OBJECT_NAME_NOT_FOUND,
+            NtStatus::OBJECT_NAME_NOT_FOUND,
+        ),
+        (
+            STATUS_OBJECT_NAME_COLLISION,
+            NtStatus::OBJECT_NAME_COLLISION,
+        ),
+        (
+            STATUS_INVALID_SYSTEM_SERVICE,
+            NtStatus::INVALID_SYSTEM_SERVICE,
+        ),
+        (STATUS_NOT_SUPPORTED, NtStatus::NOT_SUPPORTED),
+        (STATUS_DEVICE_REMOVED, NtStatus::DEVICE_REMOVED),
+        (
+            STATUS_GRAPHICS_ALLOCATION_BUSY,
+            NtStatus::GRAPHICS_ALLOCATION_BUSY,
+        ),
+    ];
+    for (raw, status) in pairs {
+        assert_eq!(raw, status.0, "{status:?}");
+        assert_eq!(nt_success(raw), status.is_success(), "{status:?}");
+    }
+}

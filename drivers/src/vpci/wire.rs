@@ -17,6 +17,7 @@
 )]
 
 use core::mem::size_of;
+use hyperv::NtStatus;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -71,18 +72,19 @@ impl ProtocolVersion {
     pub const CLIENT_ORDER: [ProtocolVersion; 4] = [Self::V1_4, Self::V1_3, Self::V1_2, Self::V1_1];
 }
 
-/// STATUS_SUCCESS.
-pub const STATUS_SUCCESS: u32 = 0;
+/// STATUS_SUCCESS (the values are the one NTSTATUS type's, [`hyperv::NtStatus`], as the
+/// unsigned words the vPCI completions carry).
+pub const STATUS_SUCCESS: u32 = NtStatus::SUCCESS.as_u32();
 /// STATUS_REVISION_MISMATCH: try a lower protocol version.
-pub const STATUS_REVISION_MISMATCH: u32 = 0xC000_0059;
+pub const STATUS_REVISION_MISMATCH: u32 = NtStatus::REVISION_MISMATCH.as_u32();
 /// STATUS_BAD_DATA (OpenVMM's answer to malformed or unknown requests).
-pub const STATUS_BAD_DATA: u32 = 0xC000_090B;
+pub const STATUS_BAD_DATA: u32 = NtStatus::BAD_DATA.as_u32();
 /// STATUS_NOT_SUPPORTED.
-pub const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
+pub const STATUS_NOT_SUPPORTED: u32 = NtStatus::NOT_SUPPORTED.as_u32();
 
 /// Whether an NTSTATUS means success (non-negative as an s32).
 pub const fn status_is_success(status: u32) -> bool {
-    (status as i32) >= 0
+    NtStatus::from_u32(status).is_success()
 }
 
 /// Bytes of the config window: page 0 holds the function-select register, page 1 the selected

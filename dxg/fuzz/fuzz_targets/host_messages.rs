@@ -46,7 +46,7 @@ fn ready_driver() -> (Driver, D3dkmtHandle, D3dkmtHandle) {
     let _ = driver.probe_pci_function(0, 0x008E, &mut Config);
     let mut guid = [0u8; 16];
     guid[..4].copy_from_slice(&0x1234u32.to_le_bytes());
-    driver.vgpu_channel_offered(Guid(guid));
+    driver.vgpu_channel_offered(Guid::from_bytes(guid));
     driver.global_channel_offered(16);
     drain(&mut driver);
     driver.io_space_allocated(0x1_0000_0000, 16 << 20);

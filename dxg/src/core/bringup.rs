@@ -164,7 +164,7 @@ impl Driver {
         {
             *chunk = read_present(config, offset)?.to_le_bytes();
         }
-        let guid = Guid(guid);
+        let guid = Guid::from_bytes(guid);
         let mut vgpu_luid = Luid::default();
         if version >= INTERFACE_VERSION {
             vgpu_luid.low = read_present(config, PCI_CONFIG_LUID_OR_GUEST_CAPS)?;
@@ -182,7 +182,7 @@ impl Driver {
             pci_function,
             compute_only: device_id == PCI_DEVICE_COMPUTE_ACCELERATOR,
             channel_instance: guid,
-            luid: guid.adapter_luid(),
+            luid: Luid::of_channel_instance(&guid),
             vgpu_luid,
             host_adapter: D3dkmtHandle::NULL,
             state: AdapterState::WaitingVmbus,

@@ -1,17 +1,15 @@
 //! OPENADAPTER, CLOSEADAPTER, GETINTERNALADAPTERINFO and QUERYADAPTERINFO (dxg.md §3.3–§3.4).
 
-use super::{CommandHeader, D3dkmtHandle, Luid, assert_offset, wire_struct};
+use super::{D3dkmtHandle, Luid, wire_struct};
 
 wire_struct! {
     /// OPENADAPTER (vGPU 14), 40 bytes.
-    pub struct OpenAdapterCommand {
-        pub header: CommandHeader,
+    pub struct OpenAdapterCommand: CommandHeader {
         pub interface_version: u32,
         pub last_compatible_interface_version: u32,
-        pub guest_adapter_luid: Luid,
+        @32 pub guest_adapter_luid: Luid,
     } size 40;
 }
-assert_offset!(OpenAdapterCommand, guest_adapter_luid, 32);
 
 wire_struct! {
     /// OPENADAPTER reply, 16 bytes.
@@ -37,26 +35,21 @@ wire_struct! {
         pub driver_store_copy_mode: u32,
         pub driver_ddi_version: u32,
         pub flags: u32,
-        pub host_adapter_luid: Luid,
+        @16 pub host_adapter_luid: Luid,
         /// 80 UTF-16 units.
-        pub device_description: [u16; 80],
+        @24 pub device_description: [u16; 80],
         /// 260 UTF-16 units.
-        pub device_instance_id: [u16; 260],
-        pub host_vgpu_luid: Luid,
+        @184 pub device_instance_id: [u16; 260],
+        @704 pub host_vgpu_luid: Luid,
     } size 712;
 }
-assert_offset!(InternalAdapterInfoReply, host_adapter_luid, 16);
-assert_offset!(InternalAdapterInfoReply, device_description, 24);
-assert_offset!(InternalAdapterInfoReply, device_instance_id, 184);
-assert_offset!(InternalAdapterInfoReply, host_vgpu_luid, 704);
 /// Size of the GETINTERNALADAPTERINFO reply below version 40.
 pub const INTERNAL_ADAPTER_INFO_REPLY_OLD_SIZE: usize = 704;
 
 wire_struct! {
     /// QUERYADAPTERINFO (vGPU 2) fixed part; `private_data_size` bytes follow at +32.
     /// Linux sends 39 + size bytes (the struct has a 1-byte placeholder).
-    pub struct QueryAdapterInfoCommand {
-        pub header: CommandHeader,
+    pub struct QueryAdapterInfoCommand: CommandHeader {
         pub query_type: u32,
         pub private_data_size: u32,
     } size 32;
@@ -88,8 +81,7 @@ pub const ADAPTER_TYPE_GUEST_CLEARED: u32 =
 
 wire_struct! {
     /// QUERYVIDEOMEMORYINFO (vGPU 21), 40 bytes.
-    pub struct QueryVideoMemoryInfoCommand {
-        pub header: CommandHeader,
+    pub struct QueryVideoMemoryInfoCommand: CommandHeader {
         pub adapter: D3dkmtHandle,
         pub memory_segment_group: u32,
         pub physical_adapter_index: u32,
@@ -109,8 +101,7 @@ wire_struct! {
 
 wire_struct! {
     /// ESCAPE (vGPU 13) fixed part; `private_data_size` bytes follow at +48 (message 55 + n).
-    pub struct EscapeCommand {
-        pub header: CommandHeader,
+    pub struct EscapeCommand: CommandHeader {
         pub adapter: D3dkmtHandle,
         pub device: D3dkmtHandle,
         pub escape_type: u32,
@@ -124,8 +115,7 @@ pub const ESCAPE_SLACK: usize = 7;
 
 wire_struct! {
     /// QUERYCLOCKCALIBRATION (vGPU 62), 64 bytes; the args are packed (clock data kept as bytes).
-    pub struct QueryClockCalibrationCommand {
-        pub header: CommandHeader,
+    pub struct QueryClockCalibrationCommand: CommandHeader {
         pub adapter: D3dkmtHandle,
         pub node_ordinal: u32,
         pub physical_adapter_index: u32,
@@ -143,8 +133,7 @@ wire_struct! {
 
 wire_struct! {
     /// QUERYSTATISTICS (vGPU 48), 832 bytes.
-    pub struct QueryStatisticsCommand {
-        pub header: CommandHeader,
+    pub struct QueryStatisticsCommand: CommandHeader {
         pub statistics_type: u32,
         pub adapter_luid: Luid,
         pub padding: u32,

@@ -1,27 +1,23 @@
 //! Allocations: create/destroy, lock/unlock, residency, GPU virtual addresses, existing sysmem,
 //! priorities and properties (dxg.md §3.7–§3.12, §3.25, §3.26).
 
-use super::{CommandHeader, D3dkmtHandle, assert_offset, wire_struct};
+use super::{D3dkmtHandle, wire_struct};
 
 wire_struct! {
     /// CREATEALLOCATION (vGPU 4) fixed part, 64 bytes. Tail: n × [`AllocationInfo`], R runtime
     /// bytes, G driver bytes, then each allocation's private data.
-    pub struct CreateAllocationCommand {
-        pub header: CommandHeader,
+    pub struct CreateAllocationCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub resource: D3dkmtHandle,
         pub private_runtime_data_size: u32,
         pub private_driver_data_size: u32,
-        pub allocation_count: u32,
+        @40 pub allocation_count: u32,
         pub flags: u32,
-        pub private_runtime_resource_handle: u64,
-        pub make_resident: u8,
+        @48 pub private_runtime_resource_handle: u64,
+        @56 pub make_resident: u8,
         pub padding: [u8; 7],
     } size 64;
 }
-assert_offset!(CreateAllocationCommand, allocation_count, 40);
-assert_offset!(CreateAllocationCommand, private_runtime_resource_handle, 48);
-assert_offset!(CreateAllocationCommand, make_resident, 56);
 /// CREATEALLOCATION flag bit 0: create_resource.
 pub const CREATE_ALLOCATION_CREATE_RESOURCE: u32 = 1 << 0;
 /// CREATEALLOCATION flag bit 5: existing_sysmem.
@@ -55,8 +51,8 @@ wire_struct! {
         pub private_driver_data_size: u32,
         pub allocation_flags: u32,
         pub padding: u32,
-        pub allocation_size: u64,
-        pub description_allocation: u64,
+        @16 pub allocation_size: u64,
+        @24 pub description_allocation: u64,
         pub width: u32,
         pub height: u32,
         pub format: u32,
@@ -69,8 +65,6 @@ wire_struct! {
         pub padding2: u32,
     } size 72;
 }
-assert_offset!(CreatedAllocationInfo, allocation_size, 16);
-assert_offset!(CreatedAllocationInfo, description_allocation, 24);
 /// Reply allocation flag bit 19: cached (CPU mapping is cached, not write-combined).
 pub const ALLOCATION_FLAG_CACHED: u32 = 1 << 19;
 /// Allocation flag bit 11: existing_sysmem (backed by guest pages, `dxgkvmb_allocflags`).
@@ -78,8 +72,7 @@ pub const ALLOCATION_FLAG_EXISTING_SYSMEM: u32 = 1 << 11;
 
 wire_struct! {
     /// DESTROYALLOCATION (vGPU 5) fixed part, 40 bytes; handles follow; message 48 + 4n.
-    pub struct DestroyAllocationCommand {
-        pub header: CommandHeader,
+    pub struct DestroyAllocationCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub resource: D3dkmtHandle,
         pub allocation_count: u32,
@@ -93,23 +86,19 @@ pub const DESTROY_ALLOCATION_ASSUME_NOT_IN_USE: u32 = 1;
 
 wire_struct! {
     /// LOCK2 (vGPU 23), 64 bytes.
-    pub struct Lock2Command {
-        pub header: CommandHeader,
+    pub struct Lock2Command: CommandHeader {
         pub device: D3dkmtHandle,
         pub allocation: D3dkmtHandle,
         pub flags: u32,
         pub reserved: u32,
-        pub data: u64,
-        pub use_legacy_lock: u8,
+        @40 pub data: u64,
+        @48 pub use_legacy_lock: u8,
         pub padding: [u8; 3],
         pub legacy_flags: u32,
-        pub private_driver_data: u32,
+        @56 pub private_driver_data: u32,
         pub padding2: u32,
     } size 64;
 }
-assert_offset!(Lock2Command, data, 40);
-assert_offset!(Lock2Command, use_legacy_lock, 48);
-assert_offset!(Lock2Command, private_driver_data, 56);
 
 wire_struct! {
     /// LOCK2 reply, 16 bytes.
@@ -123,8 +112,7 @@ wire_struct! {
 
 wire_struct! {
     /// UNLOCK2 (vGPU 24), 40 bytes.
-    pub struct Unlock2Command {
-        pub header: CommandHeader,
+    pub struct Unlock2Command: CommandHeader {
         pub device: D3dkmtHandle,
         pub allocation: D3dkmtHandle,
         pub use_legacy_unlock: u8,
@@ -134,8 +122,7 @@ wire_struct! {
 
 wire_struct! {
     /// MAKERESIDENT (vGPU 11) fixed part, 40 bytes; handles follow; message 44 + 4n.
-    pub struct MakeResidentCommand {
-        pub header: CommandHeader,
+    pub struct MakeResidentCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub paging_queue: D3dkmtHandle,
         pub flags: u32,
@@ -157,8 +144,7 @@ wire_struct! {
 
 wire_struct! {
     /// EVICT (vGPU 12) fixed part with its first handle slot, 40 bytes; message 36 + 4n.
-    pub struct EvictCommand {
-        pub header: CommandHeader,
+    pub struct EvictCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub flags: u32,
         pub allocation_count: u32,
@@ -177,8 +163,7 @@ wire_struct! {
 
 wire_struct! {
     /// RESERVEGPUVIRTUALADDRESS (vGPU 18), 96 bytes.
-    pub struct ReserveGpuVirtualAddressCommand {
-        pub header: CommandHeader,
+    pub struct ReserveGpuVirtualAddressCommand: CommandHeader {
         pub adapter: D3dkmtHandle,
         pub padding: u32,
         pub base_address: u64,
@@ -203,8 +188,7 @@ wire_struct! {
 
 wire_struct! {
     /// MAPGPUVIRTUALADDRESS (vGPU 17), 136 bytes.
-    pub struct MapGpuVirtualAddressCommand {
-        pub header: CommandHeader,
+    pub struct MapGpuVirtualAddressCommand: CommandHeader {
         pub paging_queue: D3dkmtHandle,
         pub padding: u32,
         pub base_address: u64,
@@ -221,11 +205,10 @@ wire_struct! {
         pub reserved1: u64,
         pub virtual_address: u64,
         pub paging_fence_value: u64,
-        pub device: D3dkmtHandle,
+        @128 pub device: D3dkmtHandle,
         pub padding4: u32,
     } size 136;
 }
-assert_offset!(MapGpuVirtualAddressCommand, device, 128);
 
 wire_struct! {
     /// MAPGPUVIRTUALADDRESS reply, 24 bytes.
@@ -239,8 +222,7 @@ wire_struct! {
 
 wire_struct! {
     /// FREEGPUVIRTUALADDRESS (vGPU 16), 48 bytes.
-    pub struct FreeGpuVirtualAddressCommand {
-        pub header: CommandHeader,
+    pub struct FreeGpuVirtualAddressCommand: CommandHeader {
         pub adapter: D3dkmtHandle,
         pub reserved: u32,
         pub base_address: u64,
@@ -250,8 +232,7 @@ wire_struct! {
 
 wire_struct! {
     /// UPDATEGPUVIRTUALADDRESS (vGPU 19) fixed part, 56 bytes; n × 64-byte operations follow.
-    pub struct UpdateGpuVirtualAddressCommand {
-        pub header: CommandHeader,
+    pub struct UpdateGpuVirtualAddressCommand: CommandHeader {
         pub fence_value: u64,
         pub device: D3dkmtHandle,
         pub context: D3dkmtHandle,
@@ -273,8 +254,7 @@ wire_struct! {
 
 wire_struct! {
     /// SETEXISTINGSYSMEMSTORE (vGPU 45), 40 bytes.
-    pub struct SetExistingSysmemStoreCommand {
-        pub header: CommandHeader,
+    pub struct SetExistingSysmemStoreCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub allocation: D3dkmtHandle,
         pub gpadl: u32,
@@ -284,8 +264,7 @@ wire_struct! {
 
 wire_struct! {
     /// SETEXISTINGSYSMEMPAGES (vGPU 66), 40 bytes; u64 PFNs follow.
-    pub struct SetExistingSysmemPagesCommand {
-        pub header: CommandHeader,
+    pub struct SetExistingSysmemPagesCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub allocation: D3dkmtHandle,
         pub num_pages: u32,
@@ -298,8 +277,7 @@ wire_struct! {
     /// 36 bytes of fields padded to the header's 8-byte alignment (`sizeof` of
     /// `dxgkvmb_command_setallocationpriority` in Linux `dxgvmbus.h`). Handles (and, for SET, the
     /// priorities after them) follow at +40 (`&command[1]` in `dxgvmb_send_set_allocation_priority`).
-    pub struct AllocationPriorityCommand {
-        pub header: CommandHeader,
+    pub struct AllocationPriorityCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub resource: D3dkmtHandle,
         pub allocation_count: u32,
@@ -327,8 +305,7 @@ wire_struct! {
     /// drivers/hv/dxgkrnl/dxgvmbus.h `dxgkvmb_command_queryallocationresidency`, fields from
     /// include/uapi/misc/d3dkmthk.h): +24 device, +28 resource, +32 allocations pointer,
     /// +40 allocation count, +44 reserved, +48 residency-status pointer.
-    pub struct QueryAllocationResidencyCommand {
-        pub header: CommandHeader,
+    pub struct QueryAllocationResidencyCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub resource: D3dkmtHandle,
         pub allocations_pointer: u64,
@@ -340,8 +317,7 @@ wire_struct! {
 
 wire_struct! {
     /// OFFERALLOCATIONS (vGPU 57) fixed part with the first handle slot, 48 bytes; handles at +44.
-    pub struct OfferAllocationsCommand {
-        pub header: CommandHeader,
+    pub struct OfferAllocationsCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub allocation_count: u32,
         pub priority: u32,
@@ -354,8 +330,7 @@ wire_struct! {
 
 wire_struct! {
     /// RECLAIMALLOCATIONS (vGPU 58) fixed part, 40 bytes; handles at +40.
-    pub struct ReclaimAllocationsCommand {
-        pub header: CommandHeader,
+    pub struct ReclaimAllocationsCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub paging_queue: D3dkmtHandle,
         pub allocation_count: u32,
@@ -371,8 +346,7 @@ pub const RECLAIM_SLACK: usize = 4;
 
 wire_struct! {
     /// CHANGEVIDEOMEMORYRESERVATION (vGPU 49), 56 bytes.
-    pub struct ChangeVideoMemoryReservationCommand {
-        pub header: CommandHeader,
+    pub struct ChangeVideoMemoryReservationCommand: CommandHeader {
         pub process: u64,
         pub adapter: D3dkmtHandle,
         pub memory_segment_group: u32,
@@ -384,8 +358,7 @@ wire_struct! {
 
 wire_struct! {
     /// UPDATEALLOCATIONPROPERTY (vGPU 56), 64 bytes.
-    pub struct UpdateAllocationPropertyCommand {
-        pub header: CommandHeader,
+    pub struct UpdateAllocationPropertyCommand: CommandHeader {
         pub paging_queue: D3dkmtHandle,
         pub allocation: D3dkmtHandle,
         pub supported_segment_set: u32,
@@ -409,8 +382,7 @@ wire_struct! {
 
 wire_struct! {
     /// INVALIDATECACHE (vGPU 67), 56 bytes.
-    pub struct InvalidateCacheCommand {
-        pub header: CommandHeader,
+    pub struct InvalidateCacheCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub allocation: D3dkmtHandle,
         pub offset: u64,
@@ -421,32 +393,30 @@ wire_struct! {
 
 wire_struct! {
     /// OPENRESOURCE (vGPU 32), 48 bytes. Reply: resource, status, allocation handles.
-    pub struct OpenResourceCommand {
-        pub header: CommandHeader,
+    pub struct OpenResourceCommand: CommandHeader {
         pub device: D3dkmtHandle,
-        pub nt_security_sharing: u8,
+        @28 pub nt_security_sharing: u8,
         pub padding: [u8; 3],
-        pub global_share: D3dkmtHandle,
-        pub allocation_count: u32,
-        pub total_private_driver_data_size: u32,
+        @32 pub global_share: D3dkmtHandle,
+        @36 pub allocation_count: u32,
+        @40 pub total_private_driver_data_size: u32,
         pub padding2: u32,
     } size 48;
 }
 
 wire_struct! {
     /// DDIGETSTANDARDALLOCATIONDRIVERDATA (vGPU 39), 64 bytes.
-    pub struct GetStandardAllocationDriverDataCommand {
-        pub header: CommandHeader,
-        pub allocation_type: u32,
+    pub struct GetStandardAllocationDriverDataCommand: CommandHeader {
+        @24 pub allocation_type: u32,
         pub private_driver_data_size: u32,
         pub private_driver_resource_size: u32,
-        pub physical_adapter_index: u32,
-        pub width: u32,
+        @36 pub physical_adapter_index: u32,
+        @40 pub width: u32,
         pub height: u32,
         pub format: u32,
         pub surface_type: u32,
         pub flags: u32,
-        pub pitch: u32,
+        @60 pub pitch: u32,
     } size 64;
 }
 

@@ -22,7 +22,6 @@ mod misc;
 mod notification;
 mod process;
 mod sharing;
-mod status;
 mod sync;
 mod types;
 
@@ -32,15 +31,16 @@ pub use codes::*;
 pub use commands::*;
 pub use device::*;
 pub use header::*;
+pub use hyperv::{Guid, NtStatus};
 pub use misc::*;
 pub use notification::*;
 pub use process::*;
 pub use sharing::*;
-pub use status::*;
 pub use sync::*;
 pub use types::*;
 
-use zerocopy::FromBytes;
+use alloc::vec::Vec;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// Maximum size of one command or one result (`DXG_MAX_VM_BUS_PACKET_SIZE`).
 pub const MAX_PACKET_SIZE: usize = 131_072;
@@ -108,14 +108,14 @@ pub fn read_at<T: FromBytes>(bytes: &[u8], offset: usize) -> Result<T, WireError
     })
 }
 
-/// Reads `count` little-endian u32 values starting at `offset`.
-pub fn read_u32_array(
+/// Reads `count` little-endian values of `T` starting at `offset` (unaligned allowed).
+pub fn read_array<T: FromBytes + IntoBytes + Clone>(
     bytes: &[u8],
     offset: usize,
     count: usize,
-) -> Result<alloc::vec::Vec<u32>, WireError> {
+) -> Result<Vec<T>, WireError> {
     let end = count
-        .checked_mul(4)
+        .checked_mul(core::mem::size_of::<T>())
         .and_then(|length| length.checked_add(offset));
     let slice = end
         .and_then(|end| bytes.get(offset..end))
@@ -123,27 +123,20 @@ pub fn read_u32_array(
             needed: end.unwrap_or(usize::MAX),
             available: bytes.len(),
         })?;
-    let (words, _) = slice.as_chunks::<4>();
-    Ok(words.iter().copied().map(u32::from_le_bytes).collect())
+    // `slice` holds exactly `count` values: the copy below cannot fail.
+    let mut values = alloc::vec![T::new_zeroed(); count];
+    values.as_mut_bytes().copy_from_slice(slice);
+    Ok(values)
+}
+
+/// Reads `count` little-endian u32 values starting at `offset`.
+pub fn read_u32_array(bytes: &[u8], offset: usize, count: usize) -> Result<Vec<u32>, WireError> {
+    read_array(bytes, offset, count)
 }
 
 /// Reads `count` little-endian u64 values starting at `offset` (unaligned allowed).
-pub fn read_u64_array(
-    bytes: &[u8],
-    offset: usize,
-    count: usize,
-) -> Result<alloc::vec::Vec<u64>, WireError> {
-    let end = count
-        .checked_mul(8)
-        .and_then(|length| length.checked_add(offset));
-    let slice = end
-        .and_then(|end| bytes.get(offset..end))
-        .ok_or(WireError::TooShort {
-            needed: end.unwrap_or(usize::MAX),
-            available: bytes.len(),
-        })?;
-    let (words, _) = slice.as_chunks::<8>();
-    Ok(words.iter().copied().map(u64::from_le_bytes).collect())
+pub fn read_u64_array(bytes: &[u8], offset: usize, count: usize) -> Result<Vec<u64>, WireError> {
+    read_array(bytes, offset, count)
 }
 
 /// Returns `length` bytes at `offset`.
@@ -171,9 +164,18 @@ macro_rules! assert_offset {
 pub(crate) use {assert_offset, assert_size};
 
 /// Declares a wire struct with the standard derives, a `SIZE` constant, a compile-time size
-/// assert and a `zeroed()` constructor.
+/// assert and a `zeroed()` constructor. A field written `@OFFSET pub name: Type` also gets a
+/// compile-time assert that it sits at byte `OFFSET` (from the reference). A command (or a host
+/// notification) is written `pub struct Name: CommandHeader { … }`: its first field is
+/// `pub header: CommandHeader` (offsets count from the start of the header).
 macro_rules! wire_struct {
-    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident : $type:ty,)* } size $size:expr;) => {
+    ($(#[$meta:meta])* pub struct $name:ident: CommandHeader { $($body:tt)* } size $size:expr;) => {
+        $crate::wire::wire_struct! {
+            $(#[$meta])*
+            pub struct $name { pub header: $crate::wire::CommandHeader, $($body)* } size $size;
+        }
+    };
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* $(@$offset:tt)? pub $field:ident : $type:ty,)* } size $size:expr;) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
         #[repr(C)]
@@ -182,6 +184,7 @@ macro_rules! wire_struct {
             $($(#[$field_meta])* pub $field: $type,)*
         }
         $crate::wire::assert_size!($name, $size);
+        $($($crate::wire::assert_offset!($name, $field, $offset);)?)*
         impl $name {
             /// Size of the fixed part in bytes.
             pub const SIZE: usize = $size;

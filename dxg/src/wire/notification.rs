@@ -1,34 +1,27 @@
 //! Host→guest notifications (dxg.md §2.10).
 
-use super::{
-    CommandHeader, HostToGuestCommand, WireError, assert_offset, read_prefix, wire_struct,
-};
+use super::{CommandHeader, HostToGuestCommand, WireError, read_prefix, wire_struct};
 
 wire_struct! {
     /// SIGNALGUESTEVENT / SIGNALGUESTEVENTPASSIVE, 48 bytes.
-    pub struct SignalGuestEventMessage {
-        pub header: CommandHeader,
-        pub event: u64,
+    pub struct SignalGuestEventMessage: CommandHeader {
+        @24 pub event: u64,
         pub process_id: u64,
-        pub dereference_event: u8,
+        @40 pub dereference_event: u8,
         pub padding: [u8; 7],
     } size 48;
 }
-assert_offset!(SignalGuestEventMessage, event, 24);
-assert_offset!(SignalGuestEventMessage, dereference_event, 40);
 
 wire_struct! {
     /// SETGUESTDATA, 48 bytes.
-    pub struct SetGuestDataMessage {
-        pub header: CommandHeader,
+    pub struct SetGuestDataMessage: CommandHeader {
         pub guest_pointer: u64,
         pub data: u64,
         /// Bit 0 dereference; bits 1..4 data_type (0 DWORD, 1 UINT64).
-        pub flags: u32,
+        @40 pub flags: u32,
         pub padding: u32,
     } size 48;
 }
-assert_offset!(SetGuestDataMessage, flags, 40);
 
 /// A parsed host→guest notification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

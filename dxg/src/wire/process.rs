@@ -1,25 +1,21 @@
 //! CREATEPROCESS / DESTROYPROCESS and the other global-channel commands (dxg.md §3.1, §3.19, §3.25).
 
-use super::{CommandHeader, D3dkmtHandle, assert_offset, wire_struct};
+use super::{D3dkmtHandle, wire_struct};
 
 wire_struct! {
     /// CREATEPROCESS (global 1000), 568 bytes. Reply: a bare 4-byte host process handle.
-    pub struct CreateProcessCommand {
-        pub header: CommandHeader,
+    pub struct CreateProcessCommand: CommandHeader {
         /// Opaque guest cookie.
         pub process: u64,
         /// Guest process id.
-        pub process_id: u64,
+        @32 pub process_id: u64,
         /// 261 UTF-16 code units, NUL terminated.
-        pub process_name: [u16; 261],
+        @40 pub process_name: [u16; 261],
         /// Bit 0 csrss, bit 1 dwm, bit 2 wow64, bit 3 linux_process.
-        pub flags: u8,
+        @562 pub flags: u8,
         pub padding: [u8; 5],
     } size 568;
 }
-assert_offset!(CreateProcessCommand, process_id, 32);
-assert_offset!(CreateProcessCommand, process_name, 40);
-assert_offset!(CreateProcessCommand, flags, 562);
 /// CREATEPROCESS flag bit 3: the process is a Linux process.
 pub const CREATE_PROCESS_LINUX: u8 = 1 << 3;
 
@@ -27,35 +23,29 @@ wire_struct! {
     /// A command that is just a header plus one handle (DESTROYSYNCOBJECT, CREATENTSHAREDOBJECT,
     /// DESTROYNTSHAREDOBJECT, DESTROYDEVICE, DESTROYCONTEXT, DESTROYPAGINGQUEUE, DESTROYHWQUEUE,
     /// CLOSEADAPTER), 32 bytes.
-    pub struct HandleCommand {
-        pub header: CommandHeader,
-        pub handle: D3dkmtHandle,
+    pub struct HandleCommand: CommandHeader {
+        @24 pub handle: D3dkmtHandle,
         pub padding: u32,
     } size 32;
 }
-assert_offset!(HandleCommand, handle, 24);
 
 wire_struct! {
     /// SETIOSPACEREGION (global 1010), 48 bytes. Reply: status.
-    pub struct SetIoSpaceRegionCommand {
-        pub header: CommandHeader,
+    pub struct SetIoSpaceRegionCommand: CommandHeader {
         pub start: u64,
-        pub length: u64,
-        pub shared_page_gpadl: u32,
+        @32 pub length: u64,
+        @40 pub shared_page_gpadl: u32,
         pub padding: u32,
     } size 48;
 }
-assert_offset!(SetIoSpaceRegionCommand, length, 32);
-assert_offset!(SetIoSpaceRegionCommand, shared_page_gpadl, 40);
 
 wire_struct! {
     /// OPENSYNCOBJECT (global 1002), 40 bytes.
-    pub struct OpenSyncObjectCommand {
-        pub header: CommandHeader,
+    pub struct OpenSyncObjectCommand: CommandHeader {
         pub device: D3dkmtHandle,
-        pub global_sync_object: D3dkmtHandle,
+        @28 pub global_sync_object: D3dkmtHandle,
         pub engine_affinity: u32,
-        pub flags: u32,
+        @36 pub flags: u32,
     } size 40;
 }
 
@@ -71,8 +61,7 @@ wire_struct! {
 
 wire_struct! {
     /// SHAREOBJECTWITHHOST (global 1021), 40 bytes.
-    pub struct ShareObjectWithHostCommand {
-        pub header: CommandHeader,
+    pub struct ShareObjectWithHostCommand: CommandHeader {
         pub device: D3dkmtHandle,
         pub object: D3dkmtHandle,
         pub reserved: u64,
@@ -90,8 +79,7 @@ wire_struct! {
 
 wire_struct! {
     /// ISFEATUREENABLED (vGPU 68) / ISFEATUREENABLED_GLOBAL (1022), 32 bytes.
-    pub struct IsFeatureEnabledCommand {
-        pub header: CommandHeader,
+    pub struct IsFeatureEnabledCommand: CommandHeader {
         pub feature_id: u32,
         pub padding: u32,
     } size 32;

@@ -5,8 +5,7 @@
 //! Layouts from Linux `drivers/hv/dxgkrnl/dxgvmbus.h` (`dxgkvmb_command_openresource_return`,
 //! `dxgkvmb_command_getstandardallocprivdata_return`).
 
-use super::{D3dkmtHandle, assert_offset, wire_struct};
-use super::{GetStandardAllocationDriverDataCommand, OpenResourceCommand, OpenSyncObjectCommand};
+use super::{D3dkmtHandle, wire_struct};
 
 wire_struct! {
     /// OPENRESOURCE reply fixed part, 8 bytes; `allocation_count` handles follow at +8. Linux
@@ -16,12 +15,6 @@ wire_struct! {
         pub status: i32,
     } size 8;
 }
-assert_offset!(OpenResourceCommand, nt_security_sharing, 28);
-assert_offset!(OpenResourceCommand, global_share, 32);
-assert_offset!(OpenResourceCommand, allocation_count, 36);
-assert_offset!(OpenResourceCommand, total_private_driver_data_size, 40);
-assert_offset!(OpenSyncObjectCommand, global_sync_object, 28);
-assert_offset!(OpenSyncObjectCommand, flags, 36);
 
 wire_struct! {
     /// DDIGETSTANDARDALLOCATIONDRIVERDATA reply fixed part, 36 bytes: status, the two blob sizes
@@ -38,14 +31,6 @@ wire_struct! {
         pub pitch: u32,
     } size 36;
 }
-assert_offset!(GetStandardAllocationDriverDataCommand, allocation_type, 24);
-assert_offset!(
-    GetStandardAllocationDriverDataCommand,
-    physical_adapter_index,
-    36
-);
-assert_offset!(GetStandardAllocationDriverDataCommand, width, 40);
-assert_offset!(GetStandardAllocationDriverDataCommand, pitch, 60);
 
 /// `D3DKMDT_STANDARDALLOCATION_GDISURFACE`, the only standard allocation type Linux sends.
 pub const STANDARD_ALLOCATION_GDI_SURFACE: u32 = 4;

@@ -1,6 +1,6 @@
-//! Basic wire types: D3DKMT handles, LUIDs and GUIDs.
+//! Basic wire types: D3DKMT handles and LUIDs (GUIDs are `hyperv`'s [`Guid`], shared with vmbus).
 
-use super::{assert_offset, assert_size};
+use super::{Guid, assert_offset, assert_size};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// A `D3DKMTHANDLE`: bits 0..5 instance, bits 6..29 index, bits 30..31 unique; 0 is null.
@@ -92,42 +92,9 @@ impl Luid {
     pub const fn is_zero(self) -> bool {
         self.low == 0 && self.high == 0
     }
-}
-
-/// A GUID in its raw (Windows, mixed-endian) 16-byte wire form.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    FromBytes,
-    IntoBytes,
-    Immutable,
-    KnownLayout,
-)]
-#[repr(transparent)]
-pub struct Guid(pub [u8; 16]);
-
-impl Guid {
-    /// VMBus class of the global DXGK channel, `{DDE9CBC0-5060-4436-9448-EA1254A5D177}`.
-    pub const GLOBAL_CHANNEL_CLASS: Guid = Guid([
-        0xC0, 0xCB, 0xE9, 0xDD, 0x60, 0x50, 0x36, 0x44, 0x94, 0x48, 0xEA, 0x12, 0x54, 0xA5, 0xD1,
-        0x77,
-    ]);
-    /// VMBus class of a per-vGPU channel, `{6E382D18-3336-4F4B-ACC4-2B7703D4DF4A}`.
-    pub const VGPU_CHANNEL_CLASS: Guid = Guid([
-        0x18, 0x2D, 0x38, 0x6E, 0x36, 0x33, 0x4B, 0x4F, 0xAC, 0xC4, 0x2B, 0x77, 0x03, 0xD4, 0xDF,
-        0x4A,
-    ]);
-
-    /// The adapter LUID a channel instance GUID stands for: its first 8 bytes.
-    pub const fn adapter_luid(&self) -> Luid {
-        let b = &self.0;
+    /// The adapter LUID a vGPU channel instance GUID stands for: its first 8 bytes.
+    pub const fn of_channel_instance(instance: &Guid) -> Self {
+        let b = &instance.bytes;
         Luid {
             low: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             high: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),

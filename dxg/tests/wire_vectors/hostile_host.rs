@@ -85,7 +85,7 @@ fn a_second_function_with_the_same_instance_guid_is_refused() {
         .unwrap();
     assert_eq!(
         driver.probe_pci_function(2, 0x008E, &mut Config::new(40)),
-        Err(ProbeError::DuplicateInstance(Guid(GUID_BYTES)))
+        Err(ProbeError::DuplicateInstance(Guid::from_bytes(GUID_BYTES)))
     );
     assert!(driver.adapter(AdapterId(first.0 + 1)).is_none());
     // Once the first function is gone, its GUID may come back on a new function.
@@ -119,8 +119,8 @@ fn two_adapters_with_flags(flags: [u32; 2]) -> (Driver, Vec<Action>) {
         .probe_pci_function(0, 0x008E, &mut Config::new(40))
         .unwrap();
     driver.probe_pci_function(1, 0x008E, &mut second).unwrap();
-    driver.vgpu_channel_offered(Guid(GUID_BYTES));
-    driver.vgpu_channel_offered(Guid(SECOND_GUID));
+    driver.vgpu_channel_offered(Guid::from_bytes(GUID_BYTES));
+    driver.vgpu_channel_offered(Guid::from_bytes(SECOND_GUID));
     driver.global_channel_offered(16);
     while driver.poll_action().is_some() {}
     driver.io_space_allocated(IO_BASE, 16 << 20);

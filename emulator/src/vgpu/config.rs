@@ -39,7 +39,7 @@ impl VgpuPciConfig {
 
     /// Reads the dword at `offset` (0 for offsets this function does not define).
     pub fn read_u32(&self, offset: u16) -> u32 {
-        let guid = &self.channel_instance.0;
+        let guid = &self.channel_instance.bytes;
         match offset {
             o if o >= PCI_CONFIG_GUID && o % 4 == 0 => {
                 // The GUID's 16 bytes are the dwords at 0xC0..0xCF; past them, 0.

@@ -370,7 +370,7 @@ impl<M: GuestMemory> GpuHost<M> {
         } else {
             0
         };
-        reply.host_adapter_luid = description.config.channel_instance.adapter_luid();
+        reply.host_adapter_luid = Luid::of_channel_instance(&description.config.channel_instance);
         reply.host_vgpu_luid = description.config.vgpu_luid;
         for (slot, unit) in reply
             .device_description

@@ -277,14 +277,15 @@ impl<M: GuestMemory> GpuHost<M> {
         command: &[u8],
     ) -> Handled {
         let request: QueryStatisticsCommand = parse(command)?;
-        let luid = self
-            .vgpus
-            .get(adapter)
-            .ok_or(NtStatus::INVALID_PARAMETER)?
-            .description
-            .config
-            .channel_instance
-            .adapter_luid();
+        let luid = Luid::of_channel_instance(
+            &self
+                .vgpus
+                .get(adapter)
+                .ok_or(NtStatus::INVALID_PARAMETER)?
+                .description
+                .config
+                .channel_instance,
+        );
         if request.adapter_luid != luid {
             return Err(NtStatus::INVALID_PARAMETER);
         }

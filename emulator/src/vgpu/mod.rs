@@ -106,7 +106,7 @@ impl VgpuDescription {
         guid[..8].copy_from_slice(&adapter_luid.to_le_bytes());
         guid[8..].copy_from_slice(&[0x8A, 0x3C, 0x11, 0x4D, 0xD0, 0x65, 0x70, 0x75]);
         Self {
-            config: VgpuPciConfig::new(Guid(guid), Luid::from_u64(vgpu_luid)),
+            config: VgpuPciConfig::new(Guid::from_bytes(guid), Luid::from_u64(vgpu_luid)),
             description: String::from("dxgos emulated vGPU"),
             async_messaging: false,
         }

@@ -10,7 +10,7 @@ use hyperv::memory::{AtomicMemory, GuestMemory};
 #[test]
 fn config_words_match_the_vpci_reference_probe() {
     // vpci.md §10 G: GUID {01234567-89AB-CDEF-0123-456789ABCDEF}, version 40, LUID 0xABCD, caps 0.
-    let guid = Guid([
+    let guid = Guid::from_bytes([
         0x67, 0x45, 0x23, 0x01, 0xAB, 0x89, 0xEF, 0xCD, 0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD,
         0xEF,
     ]);

@@ -78,7 +78,7 @@ impl VpciFunction {
             base_class: BASE_CLASS_NETWORK,
             subsystem: 0,
             serial_number,
-            config: VgpuPciConfig::new(Guid([0; 16]), Luid::default()),
+            config: VgpuPciConfig::new(Guid::ZERO, Luid::default()),
             command: 0,
         }
     }

@@ -15,7 +15,7 @@ fn hex(text: &str) -> Vec<u8> {
 
 /// §10.3 G's function: GUID {01234567-89AB-CDEF-0123-456789ABCDEF}, version 40, LUID 0xABCD.
 fn host() -> VpciHost {
-    let guid = Guid(
+    let guid = Guid::from_bytes(
         hex("67 45 23 01 AB 89 EF CD 01 23 45 67 89 AB CD EF")
             .try_into()
             .unwrap(),

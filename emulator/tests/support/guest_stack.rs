@@ -27,7 +27,7 @@ use dxg::core::{
     Action, ChannelId, Driver, DriverConfig, OutgoingPacket, PacketKind, ProcessId, ProtocolError,
     Reply, Request, Ticket,
 };
-use dxg::wire::{Guid, NtStatus, PCI_DEVICE_VIRTUAL_RENDER};
+use dxg::wire::{NtStatus, PCI_DEVICE_VIRTUAL_RENDER};
 use emulator::platform::{HostConfig, Loopback, LoopbackBackend, SynicHost};
 use emulator::services::{HostServices, SharedHostServices};
 use emulator::vmbus_server::ServerConfig;
@@ -324,7 +324,7 @@ impl Stack {
                 let id = if offer.class == class::DXG_GLOBAL {
                     ChannelId::Global
                 } else {
-                    ChannelId::Vgpu(Guid(offer.instance.bytes))
+                    ChannelId::Vgpu(offer.instance)
                 };
                 self.channels.insert(
                     offer.relid,

@@ -18,7 +18,7 @@ use d3dkmt::{
 use dxg::core::{
     Action as DxgAction, ChannelId, Driver, DriverConfig, PacketKind, ProcessId, Ticket,
 };
-use dxg::wire::{Guid as DxgGuid, PCI_DEVICE_VIRTUAL_RENDER};
+use dxg::wire::PCI_DEVICE_VIRTUAL_RENDER;
 use emulator::platform::{HostConfig, SynicHost, dispatch_host_events};
 use emulator::platform::{HostEventHandler, Interrupt};
 use emulator::services::HostServices;
@@ -272,7 +272,7 @@ impl Guest {
                     .global_channel_offered(u32::from(offer.mmio_megabytes));
             }
             ClientEvent::OfferArrived(offer) if offer.class == class::DXG_VIRTUAL_GPU => {
-                let instance = DxgGuid(offer.instance.bytes);
+                let instance = offer.instance;
                 self.channels
                     .insert(offer.relid, (ChannelId::Vgpu(instance), None));
                 self.driver.vgpu_channel_offered(instance);

@@ -29,7 +29,7 @@ use dxg::core::{
     Action, AdapterId, AdapterState, ChannelId, ConfigSpace, Driver, DriverConfig, OutgoingPacket,
     PacketKind, ProcessId, Reply, Request, Ticket,
 };
-use dxg::wire::{Guid as DxgGuid, NtStatus};
+use dxg::wire::NtStatus;
 use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::guid::class;
 use vmbus::ring::{OutgoingPacket as RingPacket, PacketType, RingError};
@@ -416,10 +416,6 @@ impl DxgRun {
     }
 }
 
-fn to_dxg_guid(guid: vmbus::guid::Guid) -> DxgGuid {
-    DxgGuid(guid.bytes)
-}
-
 impl DxgTask {
     /// Probes a GPU-PV function from the virtual PCI layer: a new adapter, waiting to start.
     fn probe(&mut self, function: PciFunction) {
@@ -488,7 +484,7 @@ impl DxgTask {
             self.driver
                 .global_channel_offered(u32::from(offer.mmio_megabytes));
         } else if offer.class == class::DXG_VIRTUAL_GPU {
-            let guid = to_dxg_guid(offer.instance);
+            let guid = offer.instance;
             self.relids.insert(ChannelId::Vgpu(guid), offer.relid);
             self.driver.vgpu_channel_offered(guid);
         }

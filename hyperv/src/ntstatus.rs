@@ -1,4 +1,9 @@
-//! NTSTATUS values (dxg.md §2.8).
+//! The Windows NTSTATUS, one type for the protocol, driver and translator crates.
+//!
+//! Hyper-V's VMBus devices answer with NTSTATUS values: the dxgkrnl protocol's replies (dxg.md
+//! §2.8) and every vPCI completion (vpci.md); the D3DKMT translator returns them to
+//! applications (`ntstatus.h` names). userlib's raw `STATUS_*` constants (the C ABI, in a crate
+//! without `alloc`) are checked against these by a test in `d3dkmt`.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -18,12 +23,20 @@ impl NtStatus {
     pub const UNSUCCESSFUL: Self = Self(0xC000_0001_u32 as i32);
     /// STATUS_NOT_IMPLEMENTED.
     pub const NOT_IMPLEMENTED: Self = Self(0xC000_0002_u32 as i32);
+    /// STATUS_INFO_LENGTH_MISMATCH (at the D3DKMT boundary: the argument size is not the
+    /// struct's size).
+    pub const INFO_LENGTH_MISMATCH: Self = Self(0xC000_0004_u32 as i32);
+    /// STATUS_ACCESS_VIOLATION (at the D3DKMT boundary: an argument pointer is not readable or
+    /// writable user memory).
+    pub const ACCESS_VIOLATION: Self = Self(0xC000_0005_u32 as i32);
     /// STATUS_INVALID_HANDLE.
     pub const INVALID_HANDLE: Self = Self(0xC000_0008_u32 as i32);
     /// STATUS_INVALID_PARAMETER.
     pub const INVALID_PARAMETER: Self = Self(0xC000_000D_u32 as i32);
     /// STATUS_NO_MEMORY.
     pub const NO_MEMORY: Self = Self(0xC000_0017_u32 as i32);
+    /// STATUS_INVALID_SYSTEM_SERVICE (at the D3DKMT boundary: the call number is unknown).
+    pub const INVALID_SYSTEM_SERVICE: Self = Self(0xC000_001C_u32 as i32);
     /// STATUS_ILLEGAL_INSTRUCTION.
     pub const ILLEGAL_INSTRUCTION: Self = Self(0xC000_001D_u32 as i32);
     /// STATUS_ACCESS_DENIED.
@@ -38,6 +51,8 @@ impl NtStatus {
     pub const OBJECT_NAME_NOT_FOUND: Self = Self(0xC000_0034_u32 as i32);
     /// STATUS_OBJECT_NAME_COLLISION.
     pub const OBJECT_NAME_COLLISION: Self = Self(0xC000_0035_u32 as i32);
+    /// STATUS_REVISION_MISMATCH (vPCI: try a lower protocol version).
+    pub const REVISION_MISMATCH: Self = Self(0xC000_0059_u32 as i32);
     /// STATUS_DEVICE_NOT_CONNECTED: a request whose packet could not be sent (its channel is
     /// gone or its ring refused it).
     pub const DEVICE_NOT_CONNECTED: Self = Self(0xC000_009D_u32 as i32);
@@ -49,6 +64,8 @@ impl NtStatus {
     pub const CANCELLED: Self = Self(0xC000_0120_u32 as i32);
     /// STATUS_DEVICE_REMOVED.
     pub const DEVICE_REMOVED: Self = Self(0xC000_02B6_u32 as i32);
+    /// STATUS_BAD_DATA (vPCI: OpenVMM's answer to malformed or unknown requests).
+    pub const BAD_DATA: Self = Self(0xC000_090B_u32 as i32);
     /// STATUS_GRAPHICS_ALLOCATION_BUSY.
     pub const GRAPHICS_ALLOCATION_BUSY: Self = Self(0xC01E_0102_u32 as i32);
 
@@ -59,6 +76,10 @@ impl NtStatus {
     /// The raw 32-bit value.
     pub const fn as_u32(self) -> u32 {
         self.0 as u32
+    }
+    /// The status of a raw 32-bit wire value.
+    pub const fn from_u32(value: u32) -> Self {
+        Self(value as i32)
     }
     /// The Linux errno the WSL driver maps this status to (0 for success codes).
     pub const fn to_errno(self) -> i32 {
@@ -87,5 +108,34 @@ impl NtStatus {
 impl core::fmt::Debug for NtStatus {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "NtStatus({:#010x})", self.as_u32())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NtStatus;
+
+    #[test]
+    fn values_are_the_ntstatus_h_numbers() {
+        // ntstatus.h (Windows SDK; the same numbers in Linux's drivers/hv/dxgkrnl and
+        // OpenVMM's vPCI): written out here, not taken from the constants.
+        let pinned = [
+            (NtStatus::SUCCESS, 0x0000_0000_u32),
+            (NtStatus::TIMEOUT, 0x0000_0102),
+            (NtStatus::PENDING, 0x0000_0103),
+            (NtStatus::INFO_LENGTH_MISMATCH, 0xC000_0004),
+            (NtStatus::ACCESS_VIOLATION, 0xC000_0005),
+            (NtStatus::INVALID_SYSTEM_SERVICE, 0xC000_001C),
+            (NtStatus::REVISION_MISMATCH, 0xC000_0059),
+            (NtStatus::NOT_SUPPORTED, 0xC000_00BB),
+            (NtStatus::DEVICE_REMOVED, 0xC000_02B6),
+            (NtStatus::BAD_DATA, 0xC000_090B),
+            (NtStatus::GRAPHICS_ALLOCATION_BUSY, 0xC01E_0102),
+        ];
+        for (status, raw) in pinned {
+            assert_eq!(status.as_u32(), raw);
+            assert_eq!(NtStatus::from_u32(raw), status);
+            assert_eq!(status.is_success(), raw < 0x8000_0000);
+        }
     }
 }
