@@ -53,6 +53,39 @@ pub(super) fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
         .collect()
 }
 
+/// What a request's command concerns: its adapter and the device its objects live on (null
+/// for an adapter-level command); recorded with the transaction for the reply's decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct On {
+    pub adapter: AdapterId,
+    pub device: D3dkmtHandle,
+}
+
+impl From<AdapterId> for On {
+    fn from(adapter: AdapterId) -> Self {
+        let device = D3dkmtHandle::NULL;
+        Self { adapter, device }
+    }
+}
+
+impl From<ObjectEntry> for On {
+    fn from(entry: ObjectEntry) -> Self {
+        let (adapter, device) = (entry.adapter, entry.device);
+        Self { adapter, device }
+    }
+}
+
+/// Whether a command may go asynchronously when the host enabled async messaging: the
+/// submissions, signals and GPU waits (the driver expects no reply to them then).
+fn may_be_async(command: &[u8]) -> bool {
+    use VgpuCommand::{SignalSyncObject, SubmitCommand, SubmitCommandToHwQueue};
+    matches!(
+        command_number(command).and_then(VgpuCommand::from_u32),
+        Some(SubmitCommand | SubmitCommandToHwQueue | SignalSyncObject)
+            | Some(VgpuCommand::WaitForSyncObjectFromGpu)
+    )
+}
+
 impl Driver {
     /// Submits a request on behalf of `process`. The result always arrives later as
     /// [`super::Action::Complete`] with the returned ticket (immediately for requests served
@@ -198,14 +231,10 @@ impl Driver {
             }));
     }
 
-    /// Sends a vGPU command for `adapter`, routed per the async-messaging rule.
-    pub(super) fn send_vgpu(
-        &mut self,
-        adapter: AdapterId,
-        command: Vec<u8>,
-        pending: Pending,
-        may_be_async: bool,
-    ) {
+    /// Sends a vGPU command for `adapter`, routed per the async-messaging rule; a command that
+    /// may go asynchronously ([`may_be_async`]) does so when the host enabled async messaging,
+    /// and its request completes with SUCCESS at once.
+    pub(super) fn send_vgpu(&mut self, adapter: AdapterId, command: Vec<u8>, pending: Pending) {
         let Some(entry) = self.adapters.get(adapter.0) else {
             // Callers pass adapters they looked up; a missing one is treated as removed.
             self.fail_pending(pending, NtStatus::DEVICE_REMOVED);
@@ -217,7 +246,7 @@ impl Driver {
         } else {
             ChannelId::Vgpu(entry.channel_instance)
         };
-        let asynchronous = may_be_async && self.async_messaging();
+        let asynchronous = may_be_async(&command) && self.async_messaging();
         let ticket = pending.ticket;
         self.send_raw(channel, luid, command, pending, asynchronous);
         if asynchronous && let Some(ticket) = ticket {
@@ -225,81 +254,39 @@ impl Driver {
         }
     }
 
-    /// Sends the vGPU command of a request of `pid` (never asynchronous); the reply, read as
-    /// `expect`, completes `ticket`.
+    /// Sends the command of a request of `pid` (`bytes`, from the header on) on the channel
+    /// its code names: a vGPU command for `on`'s adapter ([`Self::send_vgpu`]), a global
+    /// command with a zero vGPU LUID (as Linux sends the sharing commands). The reply, read as
+    /// `expect` for `on`'s adapter and device, completes `ticket`.
     pub(super) fn send_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
-        adapter: AdapterId,
+        on: impl Into<On>,
         expect: Expect,
         bytes: impl Into<Vec<u8>>,
     ) {
-        let pending = Pending::request(pid, ticket, expect, Some(adapter));
-        self.send_vgpu(adapter, bytes.into(), pending, false);
-    }
-
-    /// Sends command `C` of a request of `pid` on the channel the command table gives it: a
-    /// vGPU command for `adapter` per the async-messaging rule (never asynchronously), a global
-    /// command with a zero vGPU LUID (as Linux sends the sharing commands). The reply, read as
-    /// `expect`, completes `ticket`.
-    pub(super) fn send<C: Command>(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        adapter: AdapterId,
-        expect: Expect,
-        command: &C,
-    ) {
-        let bytes = command.as_bytes();
-        match C::CODE {
-            CommandCode::Vgpu(_) => self.send_request(pid, ticket, adapter, expect, bytes),
-            CommandCode::Global(_) => {
-                self.send_global_request(pid, ticket, Some(adapter), expect, bytes)
-            }
+        let (on, bytes) = (on.into(), bytes.into());
+        let pending = Pending::request(pid, ticket, expect, on);
+        match command_number(&bytes).and_then(CommandCode::from_u32) {
+            Some(CommandCode::Global(_)) => self.send_global(None, bytes, pending),
+            _ => self.send_vgpu(on.adapter, bytes, pending),
         }
     }
 
-    /// [`Self::send`] for a command a request carries whole: its header is replaced by one for
-    /// `pid`'s host process (the caller's header is not sent), its other fields go as they are.
+    /// [`Self::send_request`] for a command a request carries whole: its header is replaced by
+    /// one for `pid`'s host process (the caller's header is not sent), its other fields go as
+    /// they are.
     pub(super) fn send_carried<C: Command>(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
-        adapter: AdapterId,
+        on: impl Into<On>,
         expect: Expect,
         command: C,
     ) {
         let command = command.stamped(self.host_process(pid));
-        self.send(pid, ticket, adapter, expect, &command);
-    }
-
-    /// [`Self::send_request`] for a command that may go asynchronously (submissions, signals
-    /// and GPU waits).
-    pub(super) fn send_request_async(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        adapter: AdapterId,
-        expect: Expect,
-        bytes: impl Into<Vec<u8>>,
-    ) {
-        let pending = Pending::request(pid, ticket, expect, Some(adapter));
-        self.send_vgpu(adapter, bytes.into(), pending, true);
-    }
-
-    /// Sends the global command of a request of `pid` with a zero vGPU LUID (as Linux does for
-    /// the sharing commands); `adapter` is the one the reply concerns.
-    pub(super) fn send_global_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        adapter: Option<AdapterId>,
-        expect: Expect,
-        bytes: impl Into<Vec<u8>>,
-    ) {
-        let pending = Pending::request(pid, ticket, expect, adapter);
-        self.send_global(None, bytes.into(), pending);
+        self.send_request(pid, ticket, on, expect, command.as_bytes());
     }
 
     /// Sends a vGPU command the driver issues on its own for `pid` (no ticket waits for it).
@@ -311,7 +298,7 @@ impl Driver {
         bytes: Vec<u8>,
     ) {
         let pending = Pending::internal(pid, expect, adapter);
-        self.send_vgpu(adapter, bytes, pending, false);
+        self.send_vgpu(adapter, bytes, pending);
     }
 
     /// Sends a global command.
@@ -343,7 +330,8 @@ impl Driver {
         new_command(code, self.host_process(process))
     }
 
-    fn start_request(
+    /// Starts a process- or adapter-level request; any other goes on to the device encoders.
+    pub(super) fn start_adapter_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
@@ -374,13 +362,8 @@ impl Driver {
                     *slot = unit;
                 }
                 command.flags = CREATE_PROCESS_LINUX;
-                self.send_global_request(
-                    pid,
-                    ticket,
-                    None,
-                    Expect::CreateProcess,
-                    command.as_bytes(),
-                );
+                let pending = Pending::unbound(pid, ticket, Expect::CreateProcess);
+                self.send_global(None, command.as_bytes().to_vec(), pending);
             }
             Request::DestroyProcess => self.start_process_teardown(pid, ticket)?,
             Request::EnumAdapters => {
@@ -454,11 +437,6 @@ impl Driver {
                     query_type,
                 };
                 self.send_request(pid, ticket, id, expect, bytes);
-            }
-            Request::QueryVideoMemoryInfo(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::ByCommand, command);
             }
             Request::GetDeviceState(command) => {
                 let (device, state_type) = (command.device, command.state_type);

@@ -149,16 +149,6 @@ impl Driver {
                 command.adapter = target;
                 self.send_carried(pid, ticket, id, Expect::ByCommand, command);
             }
-            Request::MapGpuVirtualAddress(command) => {
-                let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
-                self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
-                self.send_carried(pid, ticket, queue.adapter, Expect::ByCommand, command);
-            }
-            Request::FreeGpuVirtualAddress(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::Status, command);
-            }
             Request::UpdateGpuVirtualAddress {
                 mut command,
                 operations,
@@ -327,16 +317,6 @@ impl Driver {
         request: Request,
     ) -> Result<(), NtStatus> {
         match request {
-            Request::UpdateAllocationProperty(command) => {
-                let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
-                self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
-                self.send_carried(pid, ticket, queue.adapter, Expect::ByCommand, command);
-            }
-            Request::InvalidateCache(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                self.object_on(pid, command.allocation, &[Allocation], entry.adapter)?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
-            }
             Request::ChangeVideoMemoryReservation(mut command) => {
                 let id = self.adapter_of(pid, command.adapter)?;
                 // Linux leaves the process and adapter fields of the arguments zero.

@@ -28,16 +28,6 @@ impl Driver {
                 let bytes = command.as_bytes().to_vec();
                 self.send_request(pid, ticket, id, expect, bytes);
             }
-            Request::DestroyDevice { device } => {
-                let entry = self.object(pid, device, &[Device])?;
-                if let Some(process) = self.processes.get_mut(&pid) {
-                    process.remove_device_tree(device);
-                }
-                let flush = self.flush_device_command(pid, device);
-                self.send_internal(pid, entry.adapter, Expect::Ignore, flush);
-                let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
-                self.send_request(pid, ticket, entry.adapter, Expect::Status, command);
-            }
             Request::CreatePagingQueue(command) => {
                 let device = command.device;
                 let entry = self.object(pid, device, &[Device])?;
@@ -46,13 +36,6 @@ impl Driver {
                     device,
                 };
                 self.send_carried(pid, ticket, entry.adapter, expect, command);
-            }
-            Request::DestroyPagingQueue { paging_queue } => {
-                let entry = self.object(pid, paging_queue, &[PagingQueue])?;
-                self.remove_objects(pid, &[paging_queue]);
-                let command =
-                    self.handle_command(VgpuCommand::DestroyPagingQueue, pid, paging_queue);
-                self.send_request(pid, ticket, entry.adapter, Expect::NoResult, command);
             }
             Request::CreateContext {
                 mut command,
@@ -71,14 +54,6 @@ impl Driver {
                     private_size: private_data.len(),
                 };
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
-            }
-            Request::DestroyContext { context } => {
-                let entry = self.object(pid, context, &[Context])?;
-                if let Some(process) = self.processes.get_mut(&pid) {
-                    process.remove_context(context);
-                }
-                let command = self.handle_command(VgpuCommand::DestroyContext, pid, context);
-                self.send_request(pid, ticket, entry.adapter, Expect::Status, command);
             }
             other => return self.start_allocation_request(pid, ticket, other),
         }
@@ -208,7 +183,7 @@ impl Driver {
                 let expect = Expect::Lock {
                     cached: allocation_entry.cached,
                 };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::Unlock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -216,7 +191,13 @@ impl Driver {
                 let mut command: Unlock2Command = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
-                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
+                self.send_request(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    Expect::Status,
+                    command.as_bytes(),
+                );
             }
             Request::SubmitCommand {
                 contexts,
@@ -244,7 +225,7 @@ impl Driver {
                 let history = handle_bytes(&history_buffers);
                 let bytes = build_message(None, command.as_bytes(), &[&history, &private_data], 0);
                 check_packet(&bytes)?;
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             other => return self.start_sync_request(pid, ticket, other),
         }

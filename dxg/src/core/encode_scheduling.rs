@@ -9,7 +9,7 @@ use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
 use zerocopy::IntoBytes;
 
-use super::ObjectKind::{Allocation, Context, Device, HwQueue};
+use super::ObjectKind::{Allocation, Context, HwQueue};
 
 /// Bytes Linux sends beyond `68 + n` when CREATEHWQUEUE carries private data (`72 + n − 1`).
 const CREATE_HWQUEUE_SLACK: usize = 3;
@@ -49,14 +49,6 @@ impl Driver {
                 };
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
-            Request::DestroyHwQueue { hwqueue } => {
-                let entry = self.object(pid, hwqueue, &[HwQueue])?;
-                if let Some(process) = self.processes.get_mut(&pid) {
-                    process.remove_hwqueue(hwqueue);
-                }
-                let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
-            }
             Request::SubmitCommandToHwQueue {
                 mut command,
                 private_data,
@@ -72,29 +64,12 @@ impl Driver {
                 let tail = [&super::encode::handle_bytes(&primaries), &private_data[..]];
                 let bytes = build_message(None, command.as_bytes(), &tail, 0);
                 check_packet(&bytes)?;
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
-            }
-            Request::SetContextSchedulingPriority(command) => {
-                let entry = self.object(pid, command.context, &[Context])?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
-            }
-            Request::GetContextSchedulingPriority(command) => {
-                let entry = self.object(pid, command.context, &[Context])?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::ByCommand, command);
-            }
-            Request::MarkDeviceAsError(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::FlushHeapTransitions { adapter } => {
                 let id = self.adapter_of(pid, adapter)?;
                 let header: CommandHeader = self.command_as(VgpuCommand::FlushHeapTransitions, pid);
                 self.send_request(pid, ticket, id, Expect::Status, header.as_bytes());
-            }
-            Request::QueryClockCalibration(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::ByCommand, command);
             }
             Request::QueryStatistics {
                 adapter,
@@ -117,7 +92,7 @@ impl Driver {
                     .unwrap_or(adapter.luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
-                self.send(pid, ticket, id, Expect::ByCommand, &command);
+                self.send_request(pid, ticket, id, Expect::ByCommand, command.as_bytes());
             }
             Request::IsFeatureEnabled {
                 adapter,

@@ -21,7 +21,7 @@ use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
 
-use ObjectKind::{Allocation, Device, MonitoredFence, Resource, SyncObject};
+use ObjectKind::{Allocation, Device, Resource, SyncObject};
 
 /// What a shared handle stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl Driver {
                     kind,
                 };
                 let bytes = command.as_bytes();
-                self.send_global_request(pid, ticket, Some(entry.adapter), expect, bytes);
+                self.send_request(pid, ticket, entry, expect, bytes);
             }
             Request::DestroyNtSharedObject { shared_handle } => {
                 self.active_process(pid)?;
@@ -138,9 +138,10 @@ impl Driver {
                 let adapter = self
                     .shared
                     .remove(&shared_handle)
-                    .map(|entry| entry.adapter);
+                    .map(|entry| entry.adapter)
+                    .ok_or(NtStatus::INVALID_HANDLE)?;
                 let bytes = destroy_shared_command(shared_handle);
-                self.send_global_request(pid, ticket, adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, adapter, Expect::Status, bytes);
             }
             Request::OpenResource {
                 device,
@@ -165,7 +166,7 @@ impl Driver {
                     device,
                     allocations,
                 };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::OpenSyncObject {
                 device,
@@ -192,7 +193,7 @@ impl Driver {
                     global,
                     monitored,
                 };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::QuerySharedResource {
                 device,
@@ -215,12 +216,6 @@ impl Driver {
                         private_data_size,
                     }),
                 );
-            }
-            Request::ShareObjectWithHost(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                let kinds = [Resource, Allocation, SyncObject, MonitoredFence];
-                self.object_on(pid, command.object, &kinds, entry.adapter)?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::ByCommand, command);
             }
             other => return self.start_sysmem_request(pid, ticket, other),
         }
@@ -255,14 +250,6 @@ impl Driver {
                     resource_size,
                 };
                 self.send_carried(pid, ticket, entry.adapter, expect, command);
-            }
-            Request::SetExistingSysmemStore(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                self.object_on(pid, command.allocation, &[Allocation], entry.adapter)?;
-                if command.gpadl == 0 {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
             }
             Request::SetExistingSysmemPages {
                 device,

@@ -79,19 +79,7 @@ impl Driver {
                     monitored,
                     event,
                 };
-                self.send(pid, ticket, entry.adapter, expect, &command);
-            }
-            Request::DestroySyncObject { sync_object } => {
-                let entry = self.object(pid, sync_object, &[SyncObject])?;
-                self.remove_objects(pid, &[sync_object]);
-                self.events.retain(|_, event| {
-                    !matches!(event, GuestEvent::Notification { process, sync_object: object } if *process == pid && *object == sync_object)
-                });
-                let mut command: HandleCommand =
-                    self.command_as(GlobalCommand::DestroySyncObject, pid);
-                command.handle = sync_object;
-                let pending = Pending::request(pid, ticket, Expect::Status, Some(entry.adapter));
-                self.send_global(Some(entry.adapter), command.as_bytes().to_vec(), pending);
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::SignalFromGpu {
                 context,
@@ -166,7 +154,7 @@ impl Driver {
                 let first = objects.first().ok_or(NtStatus::INVALID_PARAMETER)?;
                 let legacy = !self.is_monitored_fence(pid, *first);
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::SignalSynchronizationObject2 {
                 context,
@@ -198,7 +186,7 @@ impl Driver {
                     *first = fence_value;
                 }
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, true);
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::CancelWait { ticket: wait } => self.cancel_wait(pid, ticket, wait)?,
             other => return self.start_virtual_address_request(pid, ticket, other),
@@ -305,7 +293,7 @@ impl Driver {
             0,
         );
         if !enqueue {
-            self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+            self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             return Ok(());
         }
         // The ticket completes when the host signals the event (after its acknowledgement, which
@@ -321,14 +309,10 @@ impl Driver {
                 process: pid,
             },
         );
-        let pending = Pending {
-            expect: Expect::WaitFromCpu { event },
-            adapter: Some(entry.adapter),
-            ticket: (!asynchronous).then_some(ticket),
-            process: Some(pid),
-            command: u32::MAX,
-        };
-        self.send_vgpu(entry.adapter, bytes, pending, true);
+        let mut pending =
+            Pending::request(pid, ticket, Expect::WaitFromCpu { event }, entry.into());
+        pending.ticket = (!asynchronous).then_some(ticket);
+        self.send_vgpu(entry.adapter, bytes, pending);
         Ok(())
     }
 
@@ -358,7 +342,7 @@ impl Driver {
             ],
             0,
         );
-        self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+        self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
         Ok(())
     }
 }

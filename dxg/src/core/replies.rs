@@ -20,7 +20,7 @@ use super::{AdapterId, ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::FromBytes;
 
 fn status_of(payload: &[u8]) -> Option<NtStatus> {
     read_prefix::<i32>(payload).ok().map(NtStatus)
@@ -473,16 +473,8 @@ impl Driver {
         if handle.is_null() || owned {
             return;
         }
-        let mut command: HandleCommand = self.command_as(code, pid);
-        command.handle = handle;
-        let bytes = command.as_bytes().to_vec();
-        match code {
-            CommandCode::Global(_) => {
-                let pending = Pending::internal(pid, Expect::Ignore, adapter);
-                self.send_global(Some(adapter), bytes, pending);
-            }
-            CommandCode::Vgpu(_) => self.send_internal(pid, adapter, Expect::Ignore, bytes),
-        }
+        let pending = Pending::internal(pid, Expect::Ignore, adapter);
+        self.send_handle_command(pid, adapter, code, handle, pending);
     }
 
     fn teardown_step_done(&mut self, pid: Option<ProcessId>, ticket: Ticket) {

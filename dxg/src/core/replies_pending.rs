@@ -1,6 +1,7 @@
 //! Outstanding transactions: what each reply means to the driver ([`Expect`]) and the record
 //! kept per transaction until its completion arrives ([`Pending`]).
 
+use super::encode::On;
 use super::{AdapterId, ProcessId, Ticket};
 use crate::wire::D3dkmtHandle;
 use alloc::vec::Vec;
@@ -124,6 +125,8 @@ pub(super) struct Pending {
     pub adapter: Option<AdapterId>,
     pub ticket: Option<Ticket>,
     pub process: Option<ProcessId>,
+    /// The device the request's objects live on (null if none): created objects join it.
+    pub device: D3dkmtHandle,
     /// The command number, recorded by `send_raw` from the command's header (for error reports).
     pub command: u32,
 }
@@ -135,23 +138,30 @@ impl Pending {
             adapter,
             ticket: None,
             process: None,
+            device: D3dkmtHandle::NULL,
             command: u32::MAX,
         }
     }
 
     /// The transaction of a request of `process`, answered on `ticket`.
-    pub fn request(
-        process: ProcessId,
-        ticket: Ticket,
-        expect: Expect,
-        adapter: Option<AdapterId>,
-    ) -> Self {
+    pub fn request(process: ProcessId, ticket: Ticket, expect: Expect, on: On) -> Self {
         Self {
             expect,
-            adapter,
+            adapter: Some(on.adapter),
             ticket: Some(ticket),
             process: Some(process),
+            device: on.device,
             command: u32::MAX,
+        }
+    }
+
+    /// The transaction of a request of `process` that concerns no adapter (CREATEPROCESS,
+    /// DESTROYPROCESS).
+    pub fn unbound(process: ProcessId, ticket: Ticket, expect: Expect) -> Self {
+        Self {
+            ticket: Some(ticket),
+            process: Some(process),
+            ..Self::new(expect, None)
         }
     }
 
@@ -162,6 +172,7 @@ impl Pending {
             adapter: Some(adapter),
             ticket: None,
             process: Some(process),
+            device: D3dkmtHandle::NULL,
             command: u32::MAX,
         }
     }
