@@ -75,6 +75,13 @@ impl From<ObjectEntry> for On {
     }
 }
 
+impl On {
+    /// A table entry for an object of `kind` the host created on this adapter and device.
+    pub(super) fn entry(self, handle: D3dkmtHandle, kind: ObjectKind) -> ObjectEntry {
+        ObjectEntry::simple(handle, kind, self.adapter, self.device)
+    }
+}
+
 /// Whether a command may go asynchronously when the host enabled async messaging: the
 /// submissions, signals and GPU waits (the driver expects no reply to them then).
 fn may_be_async(command: &[u8]) -> bool {
@@ -448,8 +455,7 @@ impl Driver {
                     self.complete(ticket, Ok(Reply::DeviceState { state_type, state }));
                     return Ok(());
                 }
-                let expect = Expect::DeviceState { device };
-                self.send_carried(pid, ticket, entry.adapter, expect, command);
+                self.send_carried(pid, ticket, entry, Expect::ByCommand, command);
             }
             Request::Escape { mut command, data } => {
                 let id = self.adapter_of(pid, command.adapter)?;
@@ -460,7 +466,29 @@ impl Driver {
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
                 self.send_request(pid, ticket, id, Expect::Escape { size: data.len() }, bytes);
             }
-            other => return self.start_object_request(pid, ticket, other),
+            Request::CreateDevice { adapter, flags } => {
+                let id = self.adapter_of(pid, adapter)?;
+                let mut command: CreateDeviceCommand = self.command(pid);
+                command.flags = flags;
+                command.error_code = self.config.device_state_cookie;
+                self.send_request(pid, ticket, id, Expect::ByCommand, command.as_bytes());
+            }
+            Request::CreateContext {
+                mut command,
+                private_data,
+            } => {
+                let entry = self.object(pid, command.device, &[Device])?;
+                check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
+                command.private_data_size = private_data.len() as u32;
+                let command = command.stamped(self.host_process(pid));
+                let fixed = fixed_part(command.as_bytes(), CREATE_CONTEXT_PRIVATE_OFFSET)?;
+                let bytes = build_message(None, fixed, &[&private_data], CREATE_CONTEXT_SLACK);
+                let expect = Expect::Context {
+                    private_size: private_data.len(),
+                };
+                self.send_request(pid, ticket, entry, expect, bytes);
+            }
+            other => return self.start_allocation_request(pid, ticket, other),
         }
         Ok(())
     }

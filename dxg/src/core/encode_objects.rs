@@ -1,5 +1,5 @@
-//! Encoders of the device-level requests (dxg.md §3): devices, paging queues, contexts,
-//! allocations, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
+//! Encoders of the allocation requests (dxg.md §3): create, destroy, residency, LOCK2/UNLOCK2
+//! and SUBMITCOMMAND.
 
 use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
 use super::replies::Expect;
@@ -11,57 +11,8 @@ use zerocopy::IntoBytes;
 use ObjectKind::{Allocation, Context, Device, PagingQueue, Resource};
 
 impl Driver {
-    /// Encodes the device, paging-queue and context requests.
-    pub(super) fn start_object_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        request: Request,
-    ) -> Result<(), NtStatus> {
-        match request {
-            Request::CreateDevice { adapter, flags } => {
-                let id = self.adapter_of(pid, adapter)?;
-                let mut command: CreateDeviceCommand = self.command(pid);
-                command.flags = flags;
-                command.error_code = self.config.device_state_cookie;
-                let expect = Expect::Device { adapter: id };
-                let bytes = command.as_bytes().to_vec();
-                self.send_request(pid, ticket, id, expect, bytes);
-            }
-            Request::CreatePagingQueue(command) => {
-                let device = command.device;
-                let entry = self.object(pid, device, &[Device])?;
-                let expect = Expect::PagingQueue {
-                    adapter: entry.adapter,
-                    device,
-                };
-                self.send_carried(pid, ticket, entry.adapter, expect, command);
-            }
-            Request::CreateContext {
-                mut command,
-                private_data,
-            } => {
-                let device = command.device;
-                let entry = self.object(pid, device, &[Device])?;
-                check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
-                command.private_data_size = private_data.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let fixed = fixed_part(command.as_bytes(), CREATE_CONTEXT_PRIVATE_OFFSET)?;
-                let bytes = build_message(None, fixed, &[&private_data], CREATE_CONTEXT_SLACK);
-                let expect = Expect::Context {
-                    adapter: entry.adapter,
-                    device,
-                    private_size: private_data.len(),
-                };
-                self.send_request(pid, ticket, entry.adapter, expect, bytes);
-            }
-            other => return self.start_allocation_request(pid, ticket, other),
-        }
-        Ok(())
-    }
-
     /// Encodes the allocation requests: create, destroy, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
-    fn start_allocation_request(
+    pub(super) fn start_allocation_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
@@ -104,13 +55,11 @@ impl Driver {
                 );
                 check_packet(&bytes)?;
                 let expect = Expect::Allocations {
-                    adapter: entry.adapter,
-                    device,
                     count: allocations.len(),
                     creates_resource: command.flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
                     resource,
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, bytes);
+                self.send_request(pid, ticket, entry, expect, bytes);
             }
             Request::DestroyAllocation {
                 mut command,

@@ -43,11 +43,10 @@ impl Driver {
                 };
                 check_packet(&bytes)?;
                 let expect = Expect::HwQueue {
-                    device: entry.device,
                     context,
                     private_size: private_data.len(),
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, bytes);
+                self.send_request(pid, ticket, entry, expect, bytes);
             }
             Request::SubmitCommandToHwQueue {
                 mut command,

@@ -122,12 +122,8 @@ impl Driver {
                 let mut command: HandleCommand =
                     new_command(GlobalCommand::CreateNtSharedObject, process.host);
                 command.handle = object;
-                let expect = Expect::NtShared {
-                    adapter: entry.adapter,
-                    kind,
-                };
                 let bytes = command.as_bytes();
-                self.send_request(pid, ticket, entry, expect, bytes);
+                self.send_request(pid, ticket, entry, Expect::NtShared { kind }, bytes);
             }
             Request::DestroyNtSharedObject { shared_handle } => {
                 self.active_process(pid)?;
@@ -161,12 +157,8 @@ impl Driver {
                 command.global_share = shared_handle;
                 command.allocation_count = allocations.len() as u32;
                 command.total_private_driver_data_size = private_data_size;
-                let expect = Expect::ResourceOpened {
-                    adapter: entry.adapter,
-                    device,
-                    allocations,
-                };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                let expect = Expect::ResourceOpened { allocations };
+                self.send_request(pid, ticket, entry, expect, command.as_bytes());
             }
             Request::OpenSyncObject {
                 device,
@@ -187,13 +179,8 @@ impl Driver {
                 if monitored {
                     command.engine_affinity = engine_affinity;
                 }
-                let expect = Expect::SyncOpened {
-                    adapter: entry.adapter,
-                    device,
-                    global,
-                    monitored,
-                };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                let expect = Expect::SyncOpened { global, monitored };
+                self.send_request(pid, ticket, entry, expect, command.as_bytes());
             }
             Request::QuerySharedResource {
                 device,

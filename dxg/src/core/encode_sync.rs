@@ -73,13 +73,8 @@ impl Driver {
                     }
                 };
                 command.object_type = object_type;
-                let expect = Expect::SyncObject {
-                    adapter: entry.adapter,
-                    device,
-                    monitored,
-                    event,
-                };
-                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
+                let expect = Expect::SyncObject { monitored, event };
+                self.send_request(pid, ticket, entry, expect, command.as_bytes());
             }
             Request::SignalFromGpu {
                 context,

@@ -305,25 +305,7 @@ impl Driver {
             Expect::QueryAdapterInfo { size, query_type } => {
                 self.adapter_info_reply(pending, payload, size, query_type)
             }
-            Expect::Device { adapter } => {
-                let device = fixed::<D3dkmtHandle>(payload)?;
-                if device.is_null() {
-                    return Err(NtStatus::UNSUCCESSFUL);
-                }
-                let mut entry = ObjectEntry::simple(device, ObjectKind::Device, adapter, device);
-                entry.cached_execution_state =
-                    Some((self.device_state_counter, DEVICE_EXECUTION_ACTIVE));
-                self.insert_object(pending, entry)?;
-                Ok(Reply::Device(device))
-            }
-            Expect::PagingQueue { adapter, device } => {
-                self.paging_queue_reply(pending, payload, adapter, device)
-            }
-            Expect::Context {
-                adapter,
-                device,
-                private_size,
-            } => {
+            Expect::Context { private_size } => {
                 let expected = CREATE_CONTEXT_PRIVATE_OFFSET.saturating_add(private_size);
                 self.tail(pending, payload, expected)?;
                 let context = D3dkmtHandle(read_at::<u32>(payload, 24).unwrap_or(0));
@@ -333,29 +315,11 @@ impl Driver {
                 let private_data = read_bytes(payload, CREATE_CONTEXT_PRIVATE_OFFSET, private_size)
                     .unwrap_or(&[])
                     .to_vec();
-                let entry = ObjectEntry::simple(context, ObjectKind::Context, adapter, device);
-                self.insert_object(pending, entry)?;
+                self.insert_object(pending, pending.on()?.entry(context, ObjectKind::Context))?;
                 Ok(Reply::Context {
                     context,
                     private_data,
                 })
-            }
-            Expect::DeviceState { device } => {
-                let reply = fixed::<GetDeviceStateReply>(payload)?;
-                success(reply.status)?;
-                let state = reply.state[0] as u32;
-                if reply.state_type == DEVICE_STATE_EXECUTION {
-                    let counter = self.device_state_counter;
-                    if let Some(entry) = pending
-                        .process
-                        .and_then(|pid| self.processes.get_mut(&pid))
-                        .and_then(|process| process.get_mut(device))
-                    {
-                        entry.cached_execution_state = Some((counter, state));
-                    }
-                }
-                let state_type = reply.state_type;
-                Ok(Reply::DeviceState { state_type, state })
             }
             Expect::Escape { size } => {
                 self.tail(pending, payload, size)?;
@@ -404,31 +368,6 @@ impl Driver {
             *first = word.to_le_bytes();
         }
         Ok(Reply::AdapterInfo(data))
-    }
-
-    /// CREATEPAGINGQUEUE: registers the queue and its fence (a monitored fence); a fence page
-    /// outside the IO space or a handle that cannot be registered destroys the queue (and with
-    /// it the fence) on the host again.
-    fn paging_queue_reply(
-        &mut self,
-        pending: &Pending,
-        payload: &[u8],
-        adapter: AdapterId,
-        device: D3dkmtHandle,
-    ) -> Result<Reply, NtStatus> {
-        let reply = fixed::<CreatePagingQueueReply>(payload)?;
-        let queue =
-            ObjectEntry::simple(reply.paging_queue, ObjectKind::PagingQueue, adapter, device);
-        let fence_kind = ObjectKind::MonitoredFence;
-        let fence = ObjectEntry::simple(reply.sync_object, fence_kind, adapter, device);
-        let page = reply.fence_storage_physical_address;
-        let reason = "paging queue fence address outside the IO space";
-        self.register_created(pending, queue.handle, Some((page, reason)), &[queue, fence])?;
-        Ok(Reply::PagingQueue {
-            paging_queue: reply.paging_queue,
-            sync_object: reply.sync_object,
-            fence_address: reply.fence_storage_physical_address,
-        })
     }
 
     /// Whether `address` names a whole page of the IO space the host may hand the guest: a

@@ -6,7 +6,7 @@
 //! request with that status.
 
 use super::replies::{Expect, Pending, fixed, success, success_at};
-use super::{Driver, ObjectEntry, ObjectKind, Reply};
+use super::{Driver, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
@@ -21,10 +21,9 @@ impl Driver {
         match pending.expect.clone() {
             Expect::ByCommand => self.decode_by_command(pending, payload),
             Expect::HwQueue {
-                device,
                 context,
                 private_size,
-            } => self.hwqueue_created(pending, payload, device, context, private_size),
+            } => self.hwqueue_created(pending, payload, context, private_size),
             Expect::Values { count } => {
                 // `count` comes from the application: a length past usize::MAX is too long.
                 self.tail(pending, payload, count.saturating_mul(4).saturating_add(4))?;
@@ -58,6 +57,53 @@ impl Driver {
     fn decode_by_command(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
         use CommandCode::{Global, Vgpu};
         match CommandCode::from_u32(pending.command) {
+            Some(Vgpu(VgpuCommand::CreateDevice)) => {
+                let device = fixed::<D3dkmtHandle>(payload)?;
+                if device.is_null() {
+                    return Err(NtStatus::UNSUCCESSFUL);
+                }
+                let mut entry = pending.on()?.entry(device, ObjectKind::Device);
+                entry.device = device;
+                entry.cached_execution_state =
+                    Some((self.device_state_counter, DEVICE_EXECUTION_ACTIVE));
+                self.insert_object(pending, entry)?;
+                Ok(Reply::Device(device))
+            }
+            // Registers the queue and its fence (a monitored fence); a fence page outside the IO
+            // space or a handle that cannot be registered destroys the queue (and with it the
+            // fence) on the host again.
+            Some(Vgpu(VgpuCommand::CreatePagingQueue)) => {
+                let reply = fixed::<CreatePagingQueueReply>(payload)?;
+                let on = pending.on()?;
+                let queue = on.entry(reply.paging_queue, ObjectKind::PagingQueue);
+                let fence = on.entry(reply.sync_object, ObjectKind::MonitoredFence);
+                let fence_address = reply.fence_storage_physical_address;
+                let page = (
+                    fence_address,
+                    "paging queue fence address outside the IO space",
+                );
+                self.register_created(pending, queue.handle, Some(page), &[queue, fence])?;
+                Ok(Reply::PagingQueue {
+                    paging_queue: reply.paging_queue,
+                    sync_object: reply.sync_object,
+                    fence_address,
+                })
+            }
+            Some(Vgpu(VgpuCommand::GetDeviceState)) => {
+                let reply = fixed::<GetDeviceStateReply>(payload)?;
+                success(reply.status)?;
+                let (state_type, state) = (reply.state_type, reply.state[0] as u32);
+                let counter = self.device_state_counter;
+                if state_type == DEVICE_STATE_EXECUTION
+                    && let Some(entry) = pending
+                        .process
+                        .and_then(|pid| self.processes.get_mut(&pid))
+                        .and_then(|process| process.get_mut(pending.device))
+                {
+                    entry.cached_execution_state = Some((counter, state));
+                }
+                Ok(Reply::DeviceState { state_type, state })
+            }
             Some(Vgpu(VgpuCommand::ReserveGpuVirtualAddress)) => {
                 let reply = fixed::<ReserveGpuVirtualAddressReply>(payload)?;
                 // The reply has no status: a null address is the host's failure.
@@ -150,7 +196,6 @@ impl Driver {
         &mut self,
         pending: &Pending,
         payload: &[u8],
-        device: D3dkmtHandle,
         context: D3dkmtHandle,
         private_size: usize,
     ) -> Result<Reply, NtStatus> {
@@ -164,12 +209,12 @@ impl Driver {
         if hwqueue.is_null() {
             return Err(NtStatus::UNSUCCESSFUL);
         }
-        let (Some(adapter), Some(pid)) = (pending.adapter, pending.process) else {
-            return Err(NtStatus::INVALID_HANDLE);
-        };
-        let queue = ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device);
-        let fence_kind = ObjectKind::MonitoredFence;
-        let fence = ObjectEntry::simple(progress_fence, fence_kind, adapter, device);
+        let (on, pid) = (
+            pending.on()?,
+            pending.process.ok_or(NtStatus::INVALID_HANDLE)?,
+        );
+        let queue = on.entry(hwqueue, ObjectKind::HwQueue);
+        let fence = on.entry(progress_fence, ObjectKind::MonitoredFence);
         let page = Some((fence_address, "progress fence address outside the IO space"));
         self.register_created(pending, hwqueue, page, &[queue, fence])?;
         if let Some(process) = self.processes.get_mut(&pid) {

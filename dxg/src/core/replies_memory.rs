@@ -6,7 +6,7 @@
 //! INVALID_HANDLE and a protocol error).
 
 use super::replies::{Expect, Pending, fixed, success};
-use super::{CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
+use super::{CreatedAllocation, Driver, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
@@ -38,8 +38,6 @@ impl Driver {
     /// resource (if one was created) and the allocations, all or none.
     fn allocations_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
         let Expect::Allocations {
-            adapter,
-            device,
             count,
             creates_resource,
             resource: existing_resource,
@@ -60,19 +58,13 @@ impl Driver {
             .chunks_exact(CreatedAllocationInfo::SIZE)
             .filter_map(|chunk| read_prefix::<CreatedAllocationInfo>(chunk).ok())
             .collect();
+        let on = pending.on()?;
         let mut entries = Vec::with_capacity(count.saturating_add(1));
         if creates_resource {
-            let resource = ObjectKind::Resource;
-            entries.push(ObjectEntry::simple(
-                reply.resource,
-                resource,
-                adapter,
-                device,
-            ));
+            entries.push(on.entry(reply.resource, ObjectKind::Resource));
         }
         for info in &created {
-            let kind = ObjectKind::Allocation;
-            let mut entry = ObjectEntry::simple(info.allocation, kind, adapter, device);
+            let mut entry = on.entry(info.allocation, ObjectKind::Allocation);
             entry.size = info.allocation_size;
             entry.cached = info.allocation_flags & ALLOCATION_FLAG_CACHED != 0;
             entries.push(entry);

@@ -3,7 +3,7 @@
 
 use super::encode::On;
 use super::{AdapterId, ProcessId, Ticket};
-use crate::wire::D3dkmtHandle;
+use crate::wire::{D3dkmtHandle, NtStatus};
 use alloc::vec::Vec;
 
 /// What a reply means to the driver.
@@ -31,21 +31,11 @@ pub(super) enum Expect {
         size: usize,
         query_type: u32,
     },
-    Device {
-        adapter: AdapterId,
-    },
-    PagingQueue {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
-    },
+    /// CREATECONTEXTVIRTUAL echo with `private_size` bytes of private data.
     Context {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         private_size: usize,
     },
     Allocations {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         count: usize,
         creates_resource: bool,
         /// The existing resource the allocations join (null if none).
@@ -58,23 +48,17 @@ pub(super) enum Expect {
         cached: bool,
     },
     SyncObject {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         monitored: bool,
         event: Option<u64>,
     },
     WaitFromCpu {
         event: u64,
     },
-    DeviceState {
-        device: D3dkmtHandle,
-    },
     Escape {
         size: usize,
     },
     /// CREATEHWQUEUE echo.
     HwQueue {
-        device: D3dkmtHandle,
         context: D3dkmtHandle,
         private_size: usize,
     },
@@ -88,19 +72,14 @@ pub(super) enum Expect {
     },
     /// CREATENTSHAREDOBJECT: the shared handle; registers `kind` under it.
     NtShared {
-        adapter: AdapterId,
         kind: super::encode_sharing::SharedKind,
     },
     /// OPENRESOURCE: resource, status, handles; (size, flags) per allocation from the registry.
     ResourceOpened {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         allocations: Vec<(u64, u32)>,
     },
     /// OPENSYNCOBJECT: handle, status, GPU VA, fence page.
     SyncOpened {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         global: D3dkmtHandle,
         monitored: bool,
     },
@@ -132,6 +111,16 @@ pub(super) struct Pending {
 }
 
 impl Pending {
+    /// The adapter and device of a request's transaction (INVALID_HANDLE for one the driver
+    /// sent for no adapter: it creates nothing).
+    pub fn on(&self) -> Result<On, NtStatus> {
+        let adapter = self.adapter.ok_or(NtStatus::INVALID_HANDLE)?;
+        Ok(On {
+            adapter,
+            device: self.device,
+        })
+    }
+
     pub fn new(expect: Expect, adapter: Option<AdapterId>) -> Self {
         Self {
             expect,

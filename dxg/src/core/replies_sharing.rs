@@ -6,7 +6,7 @@
 
 use super::encode_sharing::SharedObject;
 use super::replies::{Expect, Pending, fixed, success};
-use super::{AdapterId, CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
+use super::{CreatedAllocation, Driver, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
@@ -49,7 +49,7 @@ impl Driver {
         payload: &[u8],
     ) -> Result<Reply, NtStatus> {
         match pending.expect.clone() {
-            Expect::NtShared { adapter, kind } => {
+            Expect::NtShared { kind } => {
                 let handle = fixed::<D3dkmtHandle>(payload)?;
                 // A null handle is the host's failure (Linux: -ENOTRECOVERABLE).
                 if handle.is_null() {
@@ -62,6 +62,7 @@ impl Driver {
                     self.bad_reply(pending, "shared handle already live");
                     return Err(NtStatus::INVALID_HANDLE);
                 }
+                let adapter = pending.on()?.adapter;
                 let object = SharedObject {
                     owner,
                     adapter,
@@ -70,22 +71,15 @@ impl Driver {
                 self.shared.insert(handle, object);
                 Ok(Reply::NtSharedObject(handle))
             }
-            Expect::ResourceOpened {
-                adapter,
-                device,
-                allocations,
-            } => self.resource_opened(pending, payload, adapter, device, &allocations),
-            Expect::SyncOpened {
-                adapter,
-                device,
-                global,
-                monitored,
-            } => {
+            Expect::ResourceOpened { allocations } => {
+                self.resource_opened(pending, payload, &allocations)
+            }
+            Expect::SyncOpened { global, monitored } => {
                 let reply = fixed::<OpenSyncObjectReply>(payload)?;
                 success(reply.status)?;
                 let address = reply.guest_cpu_physical_address;
                 let handle = reply.sync_object;
-                let entry = ObjectEntry::simple(handle, ObjectKind::SyncObject, adapter, device);
+                let entry = pending.on()?.entry(handle, ObjectKind::SyncObject);
                 let page = monitored.then_some((address, "fence address outside the IO space"));
                 self.register_created(pending, handle, page, &[entry])?;
                 if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
@@ -152,8 +146,6 @@ impl Driver {
         &mut self,
         pending: &Pending,
         payload: &[u8],
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         allocations: &[(u64, u32)],
     ) -> Result<Reply, NtStatus> {
         let expected = allocations
@@ -165,20 +157,15 @@ impl Driver {
         success(reply.status)?;
         let handles = read_u32_array(payload, OpenResourceReply::SIZE, allocations.len())
             .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
-        let (Some(pid), resource) = (pending.process, reply.resource) else {
+        let (Some(pid), resource, on) = (pending.process, reply.resource, pending.on()?) else {
             return Err(NtStatus::INVALID_HANDLE);
         };
         let mut entries = Vec::with_capacity(handles.len().saturating_add(1));
-        entries.push(ObjectEntry::simple(
-            resource,
-            ObjectKind::Resource,
-            adapter,
-            device,
-        ));
+        entries.push(on.entry(resource, ObjectKind::Resource));
         let mut opened = Vec::with_capacity(handles.len());
         for (handle, (size, flags)) in handles.iter().zip(allocations) {
             let handle = D3dkmtHandle(*handle);
-            let mut entry = ObjectEntry::simple(handle, ObjectKind::Allocation, adapter, device);
+            let mut entry = on.entry(handle, ObjectKind::Allocation);
             entry.size = *size;
             entry.cached = flags & ALLOCATION_FLAG_CACHED != 0;
             entries.push(entry);
@@ -191,7 +178,7 @@ impl Driver {
         }
         if let Err(status) = self.insert_objects(pending, &entries) {
             if !resource.is_null() {
-                self.undo_open_resource(pid, adapter, device, resource);
+                self.undo_open_resource(pid, on.adapter, on.device, resource);
             }
             return Err(status);
         }

@@ -3,7 +3,7 @@
 //! waits and reports CPU_NOTIFICATION signals; SETGUESTDATA bumps the device-state counter).
 
 use super::replies::{Expect, Pending, fixed};
-use super::{Action, Driver, GuestEvent, ObjectEntry, ObjectKind, ProtocolError, Reply};
+use super::{Action, Driver, GuestEvent, ObjectKind, ProtocolError, Reply};
 use crate::wire::*;
 
 impl Driver {
@@ -14,18 +14,13 @@ impl Driver {
         pending: &Pending,
         payload: &[u8],
     ) -> Result<Reply, NtStatus> {
-        let Expect::SyncObject {
-            adapter,
-            device,
-            monitored,
-            event,
-        } = pending.expect
-        else {
+        let Expect::SyncObject { monitored, event } = pending.expect else {
             return self.decode_extended(pending, payload);
         };
         let reply = fixed::<CreateSyncObjectReply>(payload)?;
-        let kind = ObjectKind::SyncObject;
-        let entry = ObjectEntry::simple(reply.sync_object, kind, adapter, device);
+        let entry = pending
+            .on()?
+            .entry(reply.sync_object, ObjectKind::SyncObject);
         let address = reply.fence_storage_address;
         let page = monitored.then_some((address, "fence address outside the IO space"));
         self.register_created(pending, reply.sync_object, page, &[entry])?;

@@ -50,7 +50,7 @@ macro_rules! request_table {
                 $(if !$valid(&command) {
                     return Err(NtStatus::INVALID_PARAMETER);
                 })?
-                $driver.send_carried($pid, $ticket, entry.adapter, Expect::$expect, command);
+                $driver.send_carried($pid, $ticket, entry, Expect::$expect, command);
             })*
             $(Request::$destroy_variant { $handle } => {
                 let code = CommandCode::from($channel::$code);
@@ -88,6 +88,7 @@ impl Driver {
                 SetContextSchedulingPriority: context [Context] => Status,
                 GetContextSchedulingPriority: context [Context] => ByCommand,
                 MarkDeviceAsError: device [Device] => Status,
+                CreatePagingQueue: device [Device] => ByCommand,
                 ShareObjectWithHost: device [Device],
                     object [Resource, Allocation, SyncObject, MonitoredFence] => ByCommand,
                 SetExistingSysmemStore: device [Device], allocation [Allocation] if has_gpadl => Status,
