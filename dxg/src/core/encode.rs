@@ -1,17 +1,16 @@
 //! Turning typed requests into commands (dxg.md §3): validation, handle translation, routing.
 //!
-//! This file holds the sending helpers and the process- and adapter-level requests; the other
-//! encoders live by area: `encode_objects` (devices, contexts, allocations), `encode_sync` (sync
-//! objects, signals, waits), `encode_process` (teardown), `encode_memory`, `encode_sharing` and
-//! `encode_scheduling`. The encoders form one chain: each matches the requests of its area and
-//! hands any other to the next (process/adapter → devices → allocations → sync → GPU virtual
-//! addresses → memory → memory properties → sharing → sysmem → scheduling, which refuses what
-//! is left with NOT_IMPLEMENTED), so a request variant is named once, in its encoder.
+//! The request table (`table`) serves the requests that need only their handles checked; the
+//! others go through one chain of encoders by area, each matching the requests of its area and
+//! handing any other on: process/adapter (this file) → allocations (`encode_objects`) → sync
+//! (`encode_sync`) → GPU virtual addresses and memory (`encode_memory`) → sharing
+//! (`encode_sharing`) → scheduling and system memory (`encode_scheduling`), which refuses what is
+//! left with NOT_IMPLEMENTED; process teardown is `encode_process`. A request variant is named
+//! once, in its row or its encoder.
 //!
-//! An encoder gets its command struct from [`Driver::command`], which fills the header from the
-//! command table (`wire::commands`); the send helpers read the command number back from the
-//! header, so a call site names its command once (by its struct, or by its code for a struct
-//! several commands share).
+//! This file also holds the one send path ([`Driver::send_request`]): the channel comes from the
+//! code in the command's header (the command table, `wire::commands`), which an encoder's
+//! struct carries from [`Driver::command`] or `Command::stamped`.
 
 use super::replies::{Expect, Pending};
 use super::{AdapterEntry, AdapterId, AdapterState, ChannelId, Driver, ObjectEntry, ObjectKind};
@@ -337,7 +336,7 @@ impl Driver {
         new_command(code, self.host_process(process))
     }
 
-    /// Starts a process- or adapter-level request; any other goes on to the device encoders.
+    /// Starts a process-, adapter- or device-level request (the first encoder of the chain).
     pub(super) fn start_adapter_request(
         &mut self,
         pid: ProcessId,

@@ -1,6 +1,6 @@
 //! Encoding of the GPU-memory requests (dxg.md §3.12, §3.25): GPU virtual addresses (16–19),
-//! allocation priorities (59, 60), residency queries (41), offer / reclaim (57, 58),
-//! UPDATEALLOCATIONPROPERTY (56), INVALIDATECACHE (67) and CHANGEVIDEOMEMORYRESERVATION (49).
+//! allocation priorities (59, 60), residency queries (41), offer / reclaim (57, 58) and
+//! CHANGEVIDEOMEMORYRESERVATION (49).
 //!
 //! Validation follows the other requests: every handle must be a live object of the calling
 //! process of the right kind (unknown or foreign handles → INVALID_HANDLE, wrong kind →
@@ -123,7 +123,7 @@ impl Driver {
         self.objects_on(pid, handles, &[kind], adapter)
     }
 
-    /// Starts a GPU virtual-address request (reserve, map, free, update).
+    /// Starts a GPU virtual-address request (reserve, update) or CHANGEVIDEOMEMORYRESERVATION.
     pub(super) fn start_virtual_address_request(
         &mut self,
         pid: ProcessId,
@@ -180,6 +180,12 @@ impl Driver {
                 let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
                 check_packet(&bytes)?;
                 self.send_request(pid, ticket, adapter, Expect::Status, bytes);
+            }
+            Request::ChangeVideoMemoryReservation(mut command) => {
+                let id = self.adapter_of(pid, command.adapter)?;
+                // Linux leaves the process and adapter fields of the arguments zero.
+                (command.process, command.adapter) = (0, D3dkmtHandle::NULL);
+                self.send_carried(pid, ticket, id, Expect::Status, command);
             }
             other => return self.start_memory_request(pid, ticket, other),
         }
@@ -303,25 +309,6 @@ impl Driver {
                 };
                 let expect = Expect::Reclaim { results };
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
-            }
-            other => return self.start_memory_property_request(pid, ticket, other),
-        }
-        Ok(())
-    }
-
-    /// Starts UPDATEALLOCATIONPROPERTY, INVALIDATECACHE and CHANGEVIDEOMEMORYRESERVATION.
-    fn start_memory_property_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        request: Request,
-    ) -> Result<(), NtStatus> {
-        match request {
-            Request::ChangeVideoMemoryReservation(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                // Linux leaves the process and adapter fields of the arguments zero.
-                (command.process, command.adapter) = (0, D3dkmtHandle::NULL);
-                self.send_carried(pid, ticket, id, Expect::Status, command);
             }
             other => return self.start_sharing_request(pid, ticket, other),
         }

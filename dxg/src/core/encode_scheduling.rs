@@ -1,7 +1,7 @@
-//! Encoding of the scheduling and adapter-query requests (dxg.md §3.14, §3.23–§3.25): hardware
-//! queues (50–52), context priorities (33, 61), MARKDEVICEASERROR (29), FLUSHHEAPTRANSITIONS
-//! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68). This is the
-//! last encoder of the chain (see `encode`).
+//! Encoding of the scheduling, adapter-query and system-memory requests (dxg.md §3.14, §3.23–
+//! §3.26): hardware queues (50–52), FLUSHHEAPTRANSITIONS (37), QUERYSTATISTICS (48),
+//! ISFEATUREENABLED (68), DDIGETSTANDARDALLOCATIONDRIVERDATA (39) and SETEXISTINGSYSMEMPAGES (66,
+//! its chunks sent by `encode_sharing`). This is the last encoder of the chain (see `encode`).
 
 use super::encode::{check_packet, fixed_part};
 use super::replies::Expect;
@@ -9,13 +9,13 @@ use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
 use zerocopy::IntoBytes;
 
-use super::ObjectKind::{Allocation, Context, HwQueue};
+use super::ObjectKind::{Allocation, Context, Device, HwQueue};
 
 /// Bytes Linux sends beyond `68 + n` when CREATEHWQUEUE carries private data (`72 + n − 1`).
 const CREATE_HWQUEUE_SLACK: usize = 3;
 
 impl Driver {
-    /// Starts a scheduling or adapter-query request (the last encoder of the chain).
+    /// Starts a scheduling, adapter-query or system-memory request (the last encoder).
     pub(super) fn start_scheduling_request(
         &mut self,
         pid: ProcessId,
@@ -102,6 +102,48 @@ impl Driver {
                     new_command(VgpuCommand::IsFeatureEnabled, D3dkmtHandle::NULL);
                 command.feature_id = feature_id;
                 self.send_request(pid, ticket, id, Expect::ByCommand, command.as_bytes());
+            }
+            Request::GetStandardAllocationDriverData { device, command } => {
+                let entry = self.object(pid, device, &[Device])?;
+                if command.allocation_type != STANDARD_ALLOCATION_GDI_SURFACE {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let limit = (MAX_PACKET_SIZE - GetStandardAllocationDriverDataReply::SIZE) as u64;
+                let (allocation_size, resource_size) = (
+                    command.private_driver_data_size,
+                    command.private_driver_resource_size,
+                );
+                // Two u32 values: their u64 sum cannot saturate.
+                let total = u64::from(allocation_size).saturating_add(u64::from(resource_size));
+                if total > limit {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let expect = Expect::StandardAllocationData {
+                    allocation_size,
+                    resource_size,
+                };
+                self.send_carried(pid, ticket, entry.adapter, expect, command);
+            }
+            Request::SetExistingSysmemPages {
+                device,
+                allocation,
+                page_frames,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let target = self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
+                let pages = target.size / PAGE_SIZE;
+                if page_frames.is_empty() || page_frames.len() as u64 != pages {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                self.send_sysmem_pages(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    device,
+                    allocation,
+                    page_frames,
+                    0,
+                );
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -1,7 +1,5 @@
-//! Encoding of sharing, standard allocations and existing system memory (dxg.md §3.9, §3.19,
-//! §3.26): CREATENTSHAREDOBJECT (1004), DESTROYNTSHAREDOBJECT (1005), OPENSYNCOBJECT (1002),
-//! SHAREOBJECTWITHHOST (1021), OPENRESOURCE (32), DDIGETSTANDARDALLOCATIONDRIVERDATA (39),
-//! SETEXISTINGSYSMEMSTORE (45) and SETEXISTINGSYSMEMPAGES (66).
+//! Encoding of sharing (dxg.md §3.9, §3.19): CREATENTSHAREDOBJECT (1004), DESTROYNTSHAREDOBJECT
+//! (1005), OPENSYNCOBJECT (1002), OPENRESOURCE (32), and the chunks of SETEXISTINGSYSMEMPAGES (66).
 //!
 //! Sharing works like Linux's: the first share of an object sends CREATENTSHAREDOBJECT and the
 //! driver keeps what it needs to open it later in its VM-wide registry ([`SharedObject`]): the
@@ -21,7 +19,7 @@ use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
 
-use ObjectKind::{Allocation, Device, Resource, SyncObject};
+use ObjectKind::{Device, Resource, SyncObject};
 
 /// What a shared handle stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,61 +200,6 @@ impl Driver {
                         allocation_count,
                         private_data_size,
                     }),
-                );
-            }
-            other => return self.start_sysmem_request(pid, ticket, other),
-        }
-        Ok(())
-    }
-
-    /// Starts a standard-allocation or existing-sysmem request.
-    fn start_sysmem_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        request: Request,
-    ) -> Result<(), NtStatus> {
-        match request {
-            Request::GetStandardAllocationDriverData { device, command } => {
-                let entry = self.object(pid, device, &[Device])?;
-                if command.allocation_type != STANDARD_ALLOCATION_GDI_SURFACE {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                let limit = (MAX_PACKET_SIZE - GetStandardAllocationDriverDataReply::SIZE) as u64;
-                let (allocation_size, resource_size) = (
-                    command.private_driver_data_size,
-                    command.private_driver_resource_size,
-                );
-                // Two u32 values: their u64 sum cannot saturate.
-                let total = u64::from(allocation_size).saturating_add(u64::from(resource_size));
-                if total > limit {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                let expect = Expect::StandardAllocationData {
-                    allocation_size,
-                    resource_size,
-                };
-                self.send_carried(pid, ticket, entry.adapter, expect, command);
-            }
-            Request::SetExistingSysmemPages {
-                device,
-                allocation,
-                page_frames,
-            } => {
-                let entry = self.object(pid, device, &[Device])?;
-                let target = self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
-                let pages = target.size / PAGE_SIZE;
-                if page_frames.is_empty() || page_frames.len() as u64 != pages {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                self.send_sysmem_pages(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    device,
-                    allocation,
-                    page_frames,
-                    0,
                 );
             }
             other => return self.start_scheduling_request(pid, ticket, other),
