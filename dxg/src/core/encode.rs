@@ -29,20 +29,24 @@ pub(super) fn check_count(count: usize, minimum: usize, limit: usize) -> Result<
     }
 }
 
-/// The first `length` bytes of a command's fixed struct (the part before its variable tail).
-/// Every `length` passed is a field offset inside that struct (pinned by the wire module's
-/// offset asserts), so the error is not expected.
-pub(super) fn fixed_part(command: &[u8], length: usize) -> Result<&[u8], NtStatus> {
-    command.get(..length).ok_or(NtStatus::INVALID_PARAMETER)
-}
+/// The `fixed` length of [`message_of`] that sends a command's whole struct.
+pub(super) const WHOLE: usize = usize::MAX;
 
-/// Refuses a message that would not fit in one packet with its extension header.
-pub(super) fn check_packet(bytes: &[u8]) -> Result<(), NtStatus> {
+/// A command's message: the first `fixed` bytes of its struct (the part before its variable
+/// tail: a field offset pinned by the wire module's offset asserts, or [`WHOLE`]), `tail`, then
+/// `slack` zero bytes; INVALID_PARAMETER for a message that would not fit in one packet with
+/// its extension header.
+pub(super) fn message_of(
+    command: &[u8],
+    fixed: usize,
+    tail: &[&[u8]],
+    slack: usize,
+) -> Result<Vec<u8>, NtStatus> {
+    let bytes = build_message(None, command.get(..fixed).unwrap_or(command), tail, slack);
     if bytes.len().saturating_add(ExtensionHeader::SIZE) > MAX_PACKET_SIZE {
-        Err(NtStatus::INVALID_PARAMETER)
-    } else {
-        Ok(())
+        return Err(NtStatus::INVALID_PARAMETER);
     }
+    Ok(bytes)
 }
 
 pub(super) fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
@@ -327,6 +331,20 @@ impl Driver {
         T::with_process(self.host_process(process))
     }
 
+    /// [`message_of`] `command` of a request of `pid`, its header replaced by one for `pid`'s
+    /// host process.
+    pub(super) fn message<C: Command>(
+        &self,
+        pid: ProcessId,
+        command: C,
+        fixed: usize,
+        tail: &[&[u8]],
+        slack: usize,
+    ) -> Result<Vec<u8>, NtStatus> {
+        let command = command.stamped(self.host_process(pid));
+        message_of(command.as_bytes(), fixed, tail, slack)
+    }
+
     /// [`Self::command`] for a struct several commands share: the caller names the code.
     pub(super) fn command_as<T: FromBytes + IntoBytes>(
         &self,
@@ -479,9 +497,8 @@ impl Driver {
                 let entry = self.object(pid, command.device, &[Device])?;
                 check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
                 command.private_data_size = private_data.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let fixed = fixed_part(command.as_bytes(), CREATE_CONTEXT_PRIVATE_OFFSET)?;
-                let bytes = build_message(None, fixed, &[&private_data], CREATE_CONTEXT_SLACK);
+                let (fixed, slack) = (CREATE_CONTEXT_PRIVATE_OFFSET, CREATE_CONTEXT_SLACK);
+                let bytes = self.message(pid, command, fixed, &[&private_data], slack)?;
                 let expect = Expect::Context {
                     private_size: private_data.len(),
                 };

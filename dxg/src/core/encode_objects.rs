@@ -1,7 +1,7 @@
 //! Encoders of the allocation requests (dxg.md §3): create, destroy, residency, LOCK2/UNLOCK2
 //! and SUBMITCOMMAND.
 
-use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
+use super::encode::{WHOLE, check_count, handle_bytes};
 use super::replies::Expect;
 use super::{Driver, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -34,7 +34,6 @@ impl Driver {
                 command.private_runtime_data_size = runtime_data.len() as u32;
                 command.private_driver_data_size = driver_data.len() as u32;
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let mut infos =
                     Vec::with_capacity(allocations.len().saturating_mul(AllocationInfo::SIZE));
                 let mut private = Vec::new();
@@ -47,13 +46,8 @@ impl Driver {
                     infos.extend_from_slice(info.as_bytes());
                     private.extend_from_slice(&allocation.private_data);
                 }
-                let bytes = build_message(
-                    None,
-                    command.as_bytes(),
-                    &[&infos, &runtime_data, &driver_data, &private],
-                    0,
-                );
-                check_packet(&bytes)?;
+                let tail = [&infos[..], &runtime_data, &driver_data, &private];
+                let bytes = self.message(pid, command, WHOLE, &tail, 0)?;
                 let expect = Expect::Allocations {
                     count: allocations.len(),
                     creates_resource: command.flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
@@ -78,10 +72,9 @@ impl Driver {
                     self.object(pid, resource, &[Resource])?;
                 }
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
                 let bytes =
-                    build_message(None, command.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK);
+                    self.message(pid, command, WHOLE, &[&tail], DESTROY_ALLOCATION_SLACK)?;
                 let mut destroyed = allocations;
                 if !resource.is_null() {
                     destroyed.push(resource);
@@ -96,9 +89,8 @@ impl Driver {
                 let entry = self.object(pid, command.paging_queue, &[PagingQueue])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
-                let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
+                let bytes = self.message(pid, command, WHOLE, &[&tail], MAKE_RESIDENT_SLACK)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::ByCommand, bytes);
             }
             Request::Evict {
@@ -113,14 +105,8 @@ impl Driver {
                     self.object_on(pid, *allocation, &[Allocation], entry.adapter)?;
                 }
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
-                let bytes = build_message(
-                    None,
-                    fixed_part(command.as_bytes(), EVICT_HANDLES_OFFSET)?,
-                    &[&tail],
-                    0,
-                );
+                let bytes = self.message(pid, command, EVICT_HANDLES_OFFSET, &[&tail], 0)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::ByCommand, bytes);
             }
             Request::Lock { device, allocation } => {
@@ -171,9 +157,8 @@ impl Driver {
                 }
                 command.private_data_size = private_data.len() as u32;
                 command.num_history_buffers = history_buffers.len() as u32;
-                let history = handle_bytes(&history_buffers);
-                let bytes = build_message(None, command.as_bytes(), &[&history, &private_data], 0);
-                check_packet(&bytes)?;
+                let tail = [&handle_bytes(&history_buffers)[..], &private_data];
+                let bytes = self.message(pid, command, WHOLE, &tail, 0)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             other => return self.start_sync_request(pid, ticket, other),

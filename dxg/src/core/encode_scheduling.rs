@@ -3,7 +3,7 @@
 //! ISFEATUREENABLED (68), DDIGETSTANDARDALLOCATIONDRIVERDATA (39) and SETEXISTINGSYSMEMPAGES (66,
 //! its chunks sent by `encode_sharing`). This is the last encoder of the chain (see `encode`).
 
-use super::encode::{check_packet, fixed_part};
+use super::encode::WHOLE;
 use super::replies::Expect;
 use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -30,18 +30,11 @@ impl Driver {
                 let context = command.context;
                 let entry = self.object(pid, context, &[Context])?;
                 command.private_data_size = private_data.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let bytes = if private_data.is_empty() {
-                    command.as_bytes().to_vec()
-                } else {
-                    build_message(
-                        None,
-                        fixed_part(command.as_bytes(), CREATE_HWQUEUE_PRIVATE_OFFSET)?,
-                        &[&private_data],
-                        CREATE_HWQUEUE_SLACK,
-                    )
+                let (fixed, slack) = match private_data.is_empty() {
+                    true => (WHOLE, 0),
+                    false => (CREATE_HWQUEUE_PRIVATE_OFFSET, CREATE_HWQUEUE_SLACK),
                 };
-                check_packet(&bytes)?;
+                let bytes = self.message(pid, command, fixed, &[&private_data], slack)?;
                 let expect = Expect::HwQueue {
                     context,
                     private_size: private_data.len(),
@@ -59,10 +52,8 @@ impl Driver {
                 self.objects_on(pid, &primaries, &[Allocation], entry.adapter)?;
                 command.private_data_size = private_data.len() as u32;
                 command.num_primaries = primaries.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let tail = [&super::encode::handle_bytes(&primaries), &private_data[..]];
-                let bytes = build_message(None, command.as_bytes(), &tail, 0);
-                check_packet(&bytes)?;
+                let tail = [&super::encode::handle_bytes(&primaries)[..], &private_data];
+                let bytes = self.message(pid, command, WHOLE, &tail, 0)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::FlushHeapTransitions { adapter } => {
