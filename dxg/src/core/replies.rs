@@ -9,11 +9,11 @@
 //! the request with BUFFER_TOO_SMALL — then decoded by [`Driver::decode_reply`] into the
 //! request's result, which is completed here once. A decoder therefore reads the fixed part of
 //! its reply without a check of its own ([`fixed`]) and checks only a variable tail
-//! ([`Driver::tail`]). Decoders by area: this file (adapter queries, devices, paging queues,
-//! contexts), `replies_memory` (allocations, LOCK2), `replies_sync` (sync objects and the
-//! host→guest notifications), `replies_extended` (hardware queues, priorities, residency and
-//! every reply decoded by its command number alone) and `replies_sharing`. The per-transaction records live in
-//! `replies_pending`.
+//! ([`Driver::tail`]). [`Driver::decode_reply`] is the one dispatch on the reply's [`Expect`]:
+//! a reply whose shape follows from its command alone is decoded by its command number
+//! (`replies_extended`), the others by what the request recorded, with the larger decoders by
+//! area (`replies_memory`, `replies_sync`, `replies_sharing`). The per-transaction records
+//! live in `replies_pending`.
 
 pub(super) use super::replies_pending::{Expect, Pending};
 use super::{AdapterId, ChannelId, Driver, ObjectEntry, ObjectKind};
@@ -325,7 +325,68 @@ impl Driver {
                 self.tail(pending, payload, size)?;
                 Ok(Reply::Escape(payload.get(..size).unwrap_or(&[]).to_vec()))
             }
-            _ => self.decode_memory_reply(pending, payload),
+            Expect::ByCommand => self.decode_by_command(pending, payload),
+            Expect::Allocations {
+                count,
+                creates_resource,
+                resource,
+            } => self.allocations_reply(pending, payload, count, creates_resource, resource),
+            Expect::Lock { cached } => {
+                let reply = fixed::<Lock2Reply>(payload)?;
+                success(reply.status)?;
+                let address = reply.cpu_visible_buffer_offset;
+                if !self.is_io_space_page(address) {
+                    self.bad_reply(pending, "lock address outside the IO space");
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                Ok(Reply::Locked { address, cached })
+            }
+            Expect::SyncObject { monitored, event } => {
+                self.sync_object_created(pending, payload, monitored, event)
+            }
+            Expect::HwQueue {
+                context,
+                private_size,
+            } => self.hwqueue_created(pending, payload, context, private_size),
+            Expect::Values { count } => {
+                // `count` comes from the application: a length past usize::MAX is too long.
+                self.tail(pending, payload, count.saturating_mul(4).saturating_add(4))?;
+                success_at(payload, 0)?;
+                let values =
+                    read_u32_array(payload, 4, count).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
+                if pending.command == VgpuCommand::QueryAllocationResidency.as_u32() {
+                    Ok(Reply::Residency(values))
+                } else {
+                    Ok(Reply::AllocationPriorities(values))
+                }
+            }
+            Expect::Reclaim { results } => {
+                let expected = results
+                    .saturating_mul(4)
+                    .saturating_add(RECLAIM_RESULTS_OFFSET);
+                self.tail(pending, payload, expected)?;
+                Ok(Reply::Reclaimed {
+                    status: success_at(payload, 8)?,
+                    paging_fence_value: read_at::<u64>(payload, 0).unwrap_or(0),
+                    results: read_u32_array(payload, RECLAIM_RESULTS_OFFSET, results)
+                        .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?,
+                })
+            }
+            Expect::NtShared { kind } => self.nt_shared_created(pending, payload, kind),
+            Expect::ResourceOpened { allocations } => {
+                self.resource_opened(pending, payload, &allocations)
+            }
+            Expect::SyncOpened { global, monitored } => {
+                self.sync_object_opened(pending, payload, global, monitored)
+            }
+            Expect::StandardAllocationData {
+                allocation_size,
+                resource_size,
+            } => self.standard_allocation_data(pending, payload, allocation_size, resource_size),
+            other => {
+                log::warn!("dxg: no reply decoder for {other:?}");
+                Err(NtStatus::NOT_IMPLEMENTED)
+            }
         }
     }
 

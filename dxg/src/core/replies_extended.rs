@@ -1,60 +1,22 @@
-//! Decoding of the replies to the requests of `encode_memory` and `encode_scheduling`
-//! (dxg.md §3.12, §3.14, §3.23–§3.25), and of every reply whose shape follows from its command
-//! alone ([`Expect::ByCommand`]: the decoder is picked by the command number recorded for the
-//! transaction). The generic path (`replies`) checked each reply against
-//! the command table's minimum; variable tails are checked here. Negative statuses fail the
-//! request with that status.
+//! Decoding of every reply whose shape follows from its command alone (`Expect::ByCommand`:
+//! the decoder is picked by the command number recorded for the transaction), and of
+//! CREATEHWQUEUE. The generic path (`replies`) checked each reply against the command table's
+//! minimum; variable tails are checked here. Negative statuses fail the request with that
+//! status.
 
-use super::replies::{Expect, Pending, fixed, success, success_at};
+use super::replies::{Pending, fixed, success, success_at};
 use super::{Driver, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
 impl Driver {
-    /// Decodes the reply of a newer request; the sharing replies go on to
-    /// [`Driver::decode_sharing`].
-    pub(super) fn decode_extended(
+    /// Decodes a reply whose shape follows from its command alone (`Expect::ByCommand`),
+    /// picked by the command number recorded for the transaction.
+    pub(super) fn decode_by_command(
         &mut self,
         pending: &Pending,
         payload: &[u8],
     ) -> Result<Reply, NtStatus> {
-        match pending.expect.clone() {
-            Expect::ByCommand => self.decode_by_command(pending, payload),
-            Expect::HwQueue {
-                context,
-                private_size,
-            } => self.hwqueue_created(pending, payload, context, private_size),
-            Expect::Values { count } => {
-                // `count` comes from the application: a length past usize::MAX is too long.
-                self.tail(pending, payload, count.saturating_mul(4).saturating_add(4))?;
-                success_at(payload, 0)?;
-                let values =
-                    read_u32_array(payload, 4, count).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
-                if pending.command == VgpuCommand::QueryAllocationResidency.as_u32() {
-                    Ok(Reply::Residency(values))
-                } else {
-                    Ok(Reply::AllocationPriorities(values))
-                }
-            }
-            Expect::Reclaim { results } => {
-                let expected = results
-                    .saturating_mul(4)
-                    .saturating_add(RECLAIM_RESULTS_OFFSET);
-                self.tail(pending, payload, expected)?;
-                Ok(Reply::Reclaimed {
-                    status: success_at(payload, 8)?,
-                    paging_fence_value: read_at::<u64>(payload, 0).unwrap_or(0),
-                    results: read_u32_array(payload, RECLAIM_RESULTS_OFFSET, results)
-                        .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?,
-                })
-            }
-            _ => self.decode_sharing(pending, payload),
-        }
-    }
-
-    /// Decodes a reply whose shape follows from its command alone ([`Expect::ByCommand`]),
-    /// picked by the command number recorded for the transaction.
-    fn decode_by_command(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
         use CommandCode::{Global, Vgpu};
         match CommandCode::from_u32(pending.command) {
             Some(Vgpu(VgpuCommand::CreateDevice)) => {
@@ -192,7 +154,7 @@ impl Driver {
     /// CREATEHWQUEUE echo: status at +24, handles at +28/+32, fence addresses at +40/+48,
     /// private data at +68. Registers the queue and its progress fence (a monitored fence); if
     /// that fails after the host succeeded, DESTROYHWQUEUE undoes the host side.
-    fn hwqueue_created(
+    pub(super) fn hwqueue_created(
         &mut self,
         pending: &Pending,
         payload: &[u8],

@@ -1,50 +1,25 @@
-//! Decoding of the replies to the allocation requests that keep state per request:
-//! CREATEALLOCATION and LOCK2 (MAKERESIDENT, EVICT and QUERYVIDEOMEMORYINFO decode by their
-//! command number in `replies_extended`). The generic path (`replies`) checked
+//! Decoding of the CREATEALLOCATION reply (MAKERESIDENT, EVICT and QUERYVIDEOMEMORYINFO decode
+//! by their command number in `replies_extended`). The generic path (`replies`) checked
 //! each reply against the command table's minimum; the variable tail of CREATEALLOCATION is
 //! checked here. Host handles go through the per-process table (null or duplicate →
 //! INVALID_HANDLE and a protocol error).
 
-use super::replies::{Expect, Pending, fixed, success};
+use super::replies::{Pending, fixed};
 use super::{CreatedAllocation, Driver, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
 impl Driver {
-    /// Decodes the reply of an allocation or memory request; any other reply goes on to
-    /// [`Driver::decode_sync_reply`].
-    pub(super) fn decode_memory_reply(
+    /// CREATEALLOCATION: the fixed reply, then one info per allocation. Registers the new
+    /// resource (if one was created) and the allocations, all or none.
+    pub(super) fn allocations_reply(
         &mut self,
         pending: &Pending,
         payload: &[u8],
+        count: usize,
+        creates_resource: bool,
+        existing_resource: D3dkmtHandle,
     ) -> Result<Reply, NtStatus> {
-        match pending.expect.clone() {
-            Expect::Allocations { .. } => self.allocations_reply(pending, payload),
-            Expect::Lock { cached } => {
-                let reply = fixed::<Lock2Reply>(payload)?;
-                success(reply.status)?;
-                let address = reply.cpu_visible_buffer_offset;
-                if !self.is_io_space_page(address) {
-                    self.bad_reply(pending, "lock address outside the IO space");
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                Ok(Reply::Locked { address, cached })
-            }
-            _ => self.decode_sync_reply(pending, payload),
-        }
-    }
-
-    /// CREATEALLOCATION: the fixed reply, then one info per allocation. Registers the new
-    /// resource (if one was created) and the allocations, all or none.
-    fn allocations_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
-        let Expect::Allocations {
-            count,
-            creates_resource,
-            resource: existing_resource,
-        } = pending.expect
-        else {
-            return Err(NtStatus::INVALID_PARAMETER);
-        };
         // A saturated length is longer than any payload, so `tail` refuses it.
         let expected = count
             .saturating_mul(CreatedAllocationInfo::SIZE)
