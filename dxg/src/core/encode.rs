@@ -115,6 +115,16 @@ impl Driver {
         }
     }
 
+    pub(super) fn active_process_mut(
+        &mut self,
+        process: ProcessId,
+    ) -> Result<&mut Process, NtStatus> {
+        match self.processes.get_mut(&process) {
+            Some(entry) if entry.state == ProcessState::Active => Ok(entry),
+            _ => Err(NtStatus::INVALID_HANDLE),
+        }
+    }
+
     pub(super) fn adapter_of(
         &self,
         process: ProcessId,
@@ -391,7 +401,6 @@ impl Driver {
             }
             Request::DestroyProcess => self.start_process_teardown(pid, ticket)?,
             Request::EnumAdapters => {
-                self.active_process(pid)?;
                 let active: Vec<(AdapterId, Luid)> = self
                     .adapters
                     .iter()
@@ -400,10 +409,7 @@ impl Driver {
                     .map(|(index, adapter)| (AdapterId(index), adapter.luid))
                     .take(MAX_ADAPTERS)
                     .collect();
-                let process = self
-                    .processes
-                    .get_mut(&pid)
-                    .ok_or(NtStatus::INVALID_HANDLE)?;
+                let process = self.active_process_mut(pid)?;
                 let entries = active
                     .into_iter()
                     .map(|(id, luid)| AdapterEntry {
@@ -414,32 +420,20 @@ impl Driver {
                 self.complete(ticket, Ok(Reply::Adapters(entries)));
             }
             Request::OpenAdapterFromLuid { luid } => {
-                self.active_process(pid)?;
                 let id = self
                     .adapters
                     .iter()
                     .position(|adapter| {
                         adapter.state == AdapterState::Active && adapter.luid == luid
                     })
-                    .map(AdapterId)
-                    .ok_or(NtStatus::INVALID_PARAMETER)?;
-                let process = self
-                    .processes
-                    .get_mut(&pid)
-                    .ok_or(NtStatus::INVALID_HANDLE)?;
-                let handle = process.open_adapter(id);
-                self.complete(
-                    ticket,
-                    Ok(Reply::AdapterOpened(AdapterEntry { handle, luid })),
-                );
+                    .map(AdapterId);
+                let process = self.active_process_mut(pid)?;
+                let handle = process.open_adapter(id.ok_or(NtStatus::INVALID_PARAMETER)?);
+                let entry = AdapterEntry { handle, luid };
+                self.complete(ticket, Ok(Reply::AdapterOpened(entry)));
             }
             Request::CloseAdapter { adapter } => {
-                self.active_process(pid)?;
-                let process = self
-                    .processes
-                    .get_mut(&pid)
-                    .ok_or(NtStatus::INVALID_HANDLE)?;
-                if !process.close_adapter(adapter) {
+                if !self.active_process_mut(pid)?.close_adapter(adapter) {
                     return Err(NtStatus::INVALID_HANDLE);
                 }
                 self.complete(ticket, Ok(Reply::Status(NtStatus::SUCCESS)));

@@ -6,7 +6,7 @@
 
 use super::encode_sharing::{SharedKind, SharedObject};
 use super::replies::{Expect, Pending, fixed, success};
-use super::{CreatedAllocation, Driver, ObjectKind, Reply};
+use super::{CreatedAllocation, Driver, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
@@ -150,33 +150,20 @@ impl Driver {
         let (Some(pid), resource, on) = (pending.process, reply.resource, pending.on()?) else {
             return Err(NtStatus::INVALID_HANDLE);
         };
-        let mut entries = Vec::with_capacity(handles.len().saturating_add(1));
-        entries.push(on.entry(resource, ObjectKind::Resource));
-        let mut opened = Vec::with_capacity(handles.len());
-        for (handle, (size, flags)) in handles.iter().zip(allocations) {
-            let handle = D3dkmtHandle(*handle);
-            let mut entry = on.entry(handle, ObjectKind::Allocation);
-            entry.size = *size;
-            entry.cached = flags & ALLOCATION_FLAG_CACHED != 0;
-            entries.push(entry);
-            let (size, flags) = (*size, *flags);
-            opened.push(CreatedAllocation {
-                handle,
+        let opened = handles
+            .iter()
+            .zip(allocations)
+            .map(|(handle, &(size, flags))| CreatedAllocation {
+                handle: D3dkmtHandle(*handle),
                 size,
                 flags,
-            });
+            })
+            .collect();
+        let registered = self.register_allocations(pending, Some(resource), resource, opened, 0);
+        if registered.is_err() && !resource.is_null() {
+            self.undo_open_resource(pid, on.adapter, on.device, resource);
         }
-        if let Err(status) = self.insert_objects(pending, &entries) {
-            if !resource.is_null() {
-                self.undo_open_resource(pid, on.adapter, on.device, resource);
-            }
-            return Err(status);
-        }
-        if let Some(process) = self.processes.get_mut(&pid) {
-            let members: Vec<D3dkmtHandle> =
-                opened.iter().map(|allocation| allocation.handle).collect();
-            process.add_resource_allocations(resource, &members, 0);
-        }
+        let opened = registered?;
         Ok(Reply::ResourceOpened {
             resource,
             allocations: opened,
