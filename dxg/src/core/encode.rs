@@ -79,9 +79,18 @@ impl From<ObjectEntry> for On {
 }
 
 impl On {
-    /// A table entry for an object of `kind` the host created on this adapter and device.
+    /// A table entry for an object of `kind` the host created on this adapter and device (no
+    /// size, no cached state).
     pub(super) fn entry(self, handle: D3dkmtHandle, kind: ObjectKind) -> ObjectEntry {
-        ObjectEntry::simple(handle, kind, self.adapter, self.device)
+        ObjectEntry {
+            handle,
+            kind,
+            adapter: self.adapter,
+            device: self.device,
+            size: 0,
+            cached: false,
+            cached_execution_state: None,
+        }
     }
 }
 

@@ -125,15 +125,11 @@ impl Driver {
             }
             Request::DestroyNtSharedObject { shared_handle } => {
                 self.active_process(pid)?;
-                match self.shared.get(&shared_handle) {
-                    Some(entry) if entry.owner == pid => {}
+                let adapter = match self.shared.get(&shared_handle) {
+                    Some(entry) if entry.owner == pid => entry.adapter,
                     _ => return Err(NtStatus::INVALID_HANDLE),
-                }
-                let adapter = self
-                    .shared
-                    .remove(&shared_handle)
-                    .map(|entry| entry.adapter)
-                    .ok_or(NtStatus::INVALID_HANDLE)?;
+                };
+                self.shared.remove(&shared_handle);
                 let bytes = destroy_shared_command(shared_handle);
                 self.send_request(pid, ticket, adapter, Expect::Status, bytes);
             }

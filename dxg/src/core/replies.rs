@@ -16,7 +16,7 @@
 //! live in `replies_pending`.
 
 pub(super) use super::replies_pending::{Expect, Pending};
-use super::{AdapterId, ChannelId, Driver, ObjectEntry, ObjectKind};
+use super::{ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
@@ -507,26 +507,6 @@ impl Driver {
                 self.finish(&pending, Err(status));
             }
             _ => self.finish(&pending, Err(status)),
-        }
-    }
-}
-
-impl ObjectEntry {
-    /// An entry with no size and no cached state.
-    pub(super) fn simple(
-        handle: D3dkmtHandle,
-        kind: ObjectKind,
-        adapter: AdapterId,
-        device: D3dkmtHandle,
-    ) -> Self {
-        Self {
-            handle,
-            kind,
-            adapter,
-            device,
-            size: 0,
-            cached: false,
-            cached_execution_state: None,
         }
     }
 }
