@@ -4,18 +4,18 @@
 mod support;
 
 use dxg::core::{Action, AdapterState, PacketKind, ProcessId, Reply, Request, SyncObjectKind};
-use dxg::wire::{D3dkmtHandle, Luid, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
 use dxg::wire::{
-    EscapeCommand, EvictCommand, GetDeviceStateCommand, MakeResidentCommand,
-    QueryVideoMemoryInfoCommand, QueryVideoMemoryInfoReply,
+    CreateContextVirtualCommand, EscapeCommand, EvictCommand, GetDeviceStateCommand,
+    MakeResidentCommand, QueryVideoMemoryInfoCommand, QueryVideoMemoryInfoReply,
 };
+use dxg::wire::{D3dkmtHandle, Luid, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
 use emulator::vgpu::loopback::Loopback;
 use emulator::vgpu::{HostChannel, HostOutput, VgpuDescription};
 use hyperv::memory::GuestMemory;
 use support::images::{expected_mandelbrot, fnv1a, words};
 use support::requests::{
-    create_context, create_paging_queue, create_process, enum_adapters, lock, query_adapter_info,
-    submit_request, wait_request,
+    create_context, create_device, create_paging_queue, create_process, enum_adapters, lock,
+    query_adapter_info, submit_request, wait_request,
 };
 use support::session::{
     HEIGHT, PITCH, Session, WIDTH, read_surface, render, start_session, tear_down,
@@ -624,4 +624,28 @@ fn legacy_signal_and_wait_calls() {
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
     ok(vm.call(process, Request::DestroyProcess));
     assert_eq!(vm.host.object_count(), 0);
+}
+
+/// CREATECONTEXTVIRTUAL whose private data would not fit in one packet with the command is
+/// refused before anything is sent (it used to go out as an oversized packet).
+#[test]
+fn a_context_too_big_for_one_packet_is_refused_before_sending() {
+    let mut vm = support::vm::loopback();
+    let process = ProcessId(1);
+    create_process(&mut vm, process, 1, "big context");
+    let adapter = enum_adapters(&mut vm, process)[0].handle;
+    let device = create_device(&mut vm, process, adapter);
+    let command = CreateContextVirtualCommand {
+        device,
+        ..FromZeros::new_zeroed()
+    };
+    let private_data = vec![0; dxg::wire::MAX_PACKET_SIZE];
+    let request = Request::CreateContext {
+        command,
+        private_data,
+    };
+    let ticket = vm.driver.submit(process, request);
+    let actions: Vec<Action> = std::iter::from_fn(|| vm.driver.poll_action()).collect();
+    let result = Err(NtStatus::INVALID_PARAMETER);
+    assert_eq!(actions, vec![Action::Complete { ticket, result }]);
 }

@@ -230,14 +230,8 @@ impl Driver {
         let mut command = SetIoSpaceRegionCommand::with_process(D3dkmtHandle::NULL);
         command.start = base;
         command.length = length;
-        let bytes = command.as_bytes().to_vec();
-        self.send_raw(
-            ChannelId::Global,
-            Luid::default(),
-            bytes,
-            Pending::new(Expect::SetIoSpace, None),
-            false,
-        );
+        let pending = Pending::new(Expect::SetIoSpace, None);
+        self.send_global(None, command.as_bytes().to_vec(), pending);
     }
 
     /// The IO space could not be reserved; no adapter can start.
@@ -471,20 +465,8 @@ impl Driver {
         let mut command = OpenAdapterCommand::with_process(D3dkmtHandle::NULL);
         command.interface_version = self.version;
         command.last_compatible_interface_version = LAST_COMPATIBLE_INTERFACE_VERSION;
-        let bytes = command.as_bytes().to_vec();
-        let luid = adapter.vgpu_luid;
-        let channel = if self.async_messaging() {
-            ChannelId::Global
-        } else {
-            channel
-        };
-        self.send_raw(
-            channel,
-            luid,
-            bytes,
-            Pending::new(Expect::OpenAdapter(id), Some(id)),
-            false,
-        );
+        let pending = Pending::new(Expect::OpenAdapter(id), Some(id));
+        self.send_vgpu(id, command.as_bytes().to_vec(), pending);
     }
 
     pub(super) fn on_io_space_reply(&mut self, status: Result<NtStatus, NtStatus>) {
@@ -510,21 +492,8 @@ impl Driver {
                 adapter.host_adapter = reply.host_adapter;
                 let command: CommandHeader =
                     new_command(VgpuCommand::GetInternalAdapterInfo, D3dkmtHandle::NULL);
-                let bytes = command.as_bytes().to_vec();
-                let luid = adapter.vgpu_luid;
-                let instance = adapter.channel_instance;
-                let channel = if self.async_messaging() {
-                    ChannelId::Global
-                } else {
-                    ChannelId::Vgpu(instance)
-                };
-                self.send_raw(
-                    channel,
-                    luid,
-                    bytes,
-                    Pending::new(Expect::InternalInfo(id), Some(id)),
-                    false,
-                );
+                let pending = Pending::new(Expect::InternalInfo(id), Some(id));
+                self.send_vgpu(id, command.as_bytes().to_vec(), pending);
             }
             _ => self.set_adapter_state(id, AdapterState::Stopped),
         }

@@ -1,17 +1,16 @@
 //! Turning typed requests into commands (dxg.md §3): validation, handle translation, routing.
 //!
-//! This file holds the sending helpers and the process- and adapter-level requests; the other
-//! encoders live by area: `encode_objects` (devices, contexts, allocations), `encode_sync` (sync
-//! objects, signals, waits), `encode_process` (teardown), `encode_memory`, `encode_sharing` and
-//! `encode_scheduling`. The encoders form one chain: each matches the requests of its area and
-//! hands any other to the next (process/adapter → devices → allocations → sync → GPU virtual
-//! addresses → memory → memory properties → sharing → sysmem → scheduling, which refuses what
-//! is left with NOT_IMPLEMENTED), so a request variant is named once, in its encoder.
+//! The request table (`table`) serves the requests that need only their handles checked; the
+//! others go through one chain of encoders by area, each matching the requests of its area and
+//! handing any other on: process/adapter (this file) → allocations (`encode_objects`) → sync
+//! (`encode_sync`) → GPU virtual addresses and memory (`encode_memory`) → sharing
+//! (`encode_sharing`) → scheduling and system memory (`encode_scheduling`), which refuses what is
+//! left with NOT_IMPLEMENTED; process teardown is `encode_process`. A request variant is named
+//! once, in its row or its encoder.
 //!
-//! An encoder gets its command struct from [`Driver::command`], which fills the header from the
-//! command table (`wire::commands`); the send helpers read the command number back from the
-//! header, so a call site names its command once (by its struct, or by its code for a struct
-//! several commands share).
+//! This file also holds the one send path ([`Driver::send_request`]): the channel comes from the
+//! code in the command's header (the command table, `wire::commands`), which an encoder's
+//! struct carries from [`Driver::command`] or `Command::stamped`.
 
 use super::replies::{Expect, Pending};
 use super::{AdapterEntry, AdapterId, AdapterState, ChannelId, Driver, ObjectEntry, ObjectKind};
@@ -30,20 +29,24 @@ pub(super) fn check_count(count: usize, minimum: usize, limit: usize) -> Result<
     }
 }
 
-/// The first `length` bytes of a command's fixed struct (the part before its variable tail).
-/// Every `length` passed is a field offset inside that struct (pinned by the wire module's
-/// offset asserts), so the error is not expected.
-pub(super) fn fixed_part(command: &[u8], length: usize) -> Result<&[u8], NtStatus> {
-    command.get(..length).ok_or(NtStatus::INVALID_PARAMETER)
-}
+/// The `fixed` length of [`message_of`] that sends a command's whole struct.
+pub(super) const WHOLE: usize = usize::MAX;
 
-/// Refuses a message that would not fit in one packet with its extension header.
-pub(super) fn check_packet(bytes: &[u8]) -> Result<(), NtStatus> {
+/// A command's message: the first `fixed` bytes of its struct (the part before its variable
+/// tail: a field offset pinned by the wire module's offset asserts, or [`WHOLE`]), `tail`, then
+/// `slack` zero bytes; INVALID_PARAMETER for a message that would not fit in one packet with
+/// its extension header.
+pub(super) fn message_of(
+    command: &[u8],
+    fixed: usize,
+    tail: &[&[u8]],
+    slack: usize,
+) -> Result<Vec<u8>, NtStatus> {
+    let bytes = build_message(None, command.get(..fixed).unwrap_or(command), tail, slack);
     if bytes.len().saturating_add(ExtensionHeader::SIZE) > MAX_PACKET_SIZE {
-        Err(NtStatus::INVALID_PARAMETER)
-    } else {
-        Ok(())
+        return Err(NtStatus::INVALID_PARAMETER);
     }
+    Ok(bytes)
 }
 
 pub(super) fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
@@ -51,6 +54,55 @@ pub(super) fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
         .iter()
         .flat_map(|handle| handle.0.to_le_bytes())
         .collect()
+}
+
+/// What a request's command concerns: its adapter and the device its objects live on (null
+/// for an adapter-level command); recorded with the transaction for the reply's decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct On {
+    pub adapter: AdapterId,
+    pub device: D3dkmtHandle,
+}
+
+impl From<AdapterId> for On {
+    fn from(adapter: AdapterId) -> Self {
+        let device = D3dkmtHandle::NULL;
+        Self { adapter, device }
+    }
+}
+
+impl From<ObjectEntry> for On {
+    fn from(entry: ObjectEntry) -> Self {
+        let (adapter, device) = (entry.adapter, entry.device);
+        Self { adapter, device }
+    }
+}
+
+impl On {
+    /// A table entry for an object of `kind` the host created on this adapter and device (no
+    /// size, no cached state).
+    pub(super) fn entry(self, handle: D3dkmtHandle, kind: ObjectKind) -> ObjectEntry {
+        ObjectEntry {
+            handle,
+            kind,
+            adapter: self.adapter,
+            device: self.device,
+            size: 0,
+            cached: false,
+            cached_execution_state: None,
+        }
+    }
+}
+
+/// Whether a command may go asynchronously when the host enabled async messaging: the
+/// submissions, signals and GPU waits (the driver expects no reply to them then).
+fn may_be_async(command: &[u8]) -> bool {
+    use VgpuCommand::{SignalSyncObject, SubmitCommand, SubmitCommandToHwQueue};
+    matches!(
+        command_number(command).and_then(VgpuCommand::from_u32),
+        Some(SubmitCommand | SubmitCommandToHwQueue | SignalSyncObject)
+            | Some(VgpuCommand::WaitForSyncObjectFromGpu)
+    )
 }
 
 impl Driver {
@@ -67,6 +119,16 @@ impl Driver {
 
     pub(super) fn active_process(&self, process: ProcessId) -> Result<&Process, NtStatus> {
         match self.processes.get(&process) {
+            Some(entry) if entry.state == ProcessState::Active => Ok(entry),
+            _ => Err(NtStatus::INVALID_HANDLE),
+        }
+    }
+
+    pub(super) fn active_process_mut(
+        &mut self,
+        process: ProcessId,
+    ) -> Result<&mut Process, NtStatus> {
+        match self.processes.get_mut(&process) {
             Some(entry) if entry.state == ProcessState::Active => Ok(entry),
             _ => Err(NtStatus::INVALID_HANDLE),
         }
@@ -198,14 +260,10 @@ impl Driver {
             }));
     }
 
-    /// Sends a vGPU command for `adapter`, routed per the async-messaging rule.
-    pub(super) fn send_vgpu(
-        &mut self,
-        adapter: AdapterId,
-        command: Vec<u8>,
-        pending: Pending,
-        may_be_async: bool,
-    ) {
+    /// Sends a vGPU command for `adapter`, routed per the async-messaging rule; a command that
+    /// may go asynchronously ([`may_be_async`]) does so when the host enabled async messaging,
+    /// and its request completes with SUCCESS at once.
+    pub(super) fn send_vgpu(&mut self, adapter: AdapterId, command: Vec<u8>, pending: Pending) {
         let Some(entry) = self.adapters.get(adapter.0) else {
             // Callers pass adapters they looked up; a missing one is treated as removed.
             self.fail_pending(pending, NtStatus::DEVICE_REMOVED);
@@ -217,7 +275,7 @@ impl Driver {
         } else {
             ChannelId::Vgpu(entry.channel_instance)
         };
-        let asynchronous = may_be_async && self.async_messaging();
+        let asynchronous = may_be_async(&command) && self.async_messaging();
         let ticket = pending.ticket;
         self.send_raw(channel, luid, command, pending, asynchronous);
         if asynchronous && let Some(ticket) = ticket {
@@ -225,81 +283,39 @@ impl Driver {
         }
     }
 
-    /// Sends the vGPU command of a request of `pid` (never asynchronous); the reply, read as
-    /// `expect`, completes `ticket`.
+    /// Sends the command of a request of `pid` (`bytes`, from the header on) on the channel
+    /// its code names: a vGPU command for `on`'s adapter ([`Self::send_vgpu`]), a global
+    /// command with a zero vGPU LUID (as Linux sends the sharing commands). The reply, read as
+    /// `expect` for `on`'s adapter and device, completes `ticket`.
     pub(super) fn send_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
-        adapter: AdapterId,
+        on: impl Into<On>,
         expect: Expect,
         bytes: impl Into<Vec<u8>>,
     ) {
-        let pending = Pending::request(pid, ticket, expect, Some(adapter));
-        self.send_vgpu(adapter, bytes.into(), pending, false);
-    }
-
-    /// Sends command `C` of a request of `pid` on the channel the command table gives it: a
-    /// vGPU command for `adapter` per the async-messaging rule (never asynchronously), a global
-    /// command with a zero vGPU LUID (as Linux sends the sharing commands). The reply, read as
-    /// `expect`, completes `ticket`.
-    pub(super) fn send<C: Command>(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        adapter: AdapterId,
-        expect: Expect,
-        command: &C,
-    ) {
-        let bytes = command.as_bytes();
-        match C::CODE {
-            CommandCode::Vgpu(_) => self.send_request(pid, ticket, adapter, expect, bytes),
-            CommandCode::Global(_) => {
-                self.send_global_request(pid, ticket, Some(adapter), expect, bytes)
-            }
+        let (on, bytes) = (on.into(), bytes.into());
+        let pending = Pending::request(pid, ticket, expect, on);
+        match command_number(&bytes).and_then(CommandCode::from_u32) {
+            Some(CommandCode::Global(_)) => self.send_global(None, bytes, pending),
+            _ => self.send_vgpu(on.adapter, bytes, pending),
         }
     }
 
-    /// [`Self::send`] for a command a request carries whole: its header is replaced by one for
-    /// `pid`'s host process (the caller's header is not sent), its other fields go as they are.
+    /// [`Self::send_request`] for a command a request carries whole: its header is replaced by
+    /// one for `pid`'s host process (the caller's header is not sent), its other fields go as
+    /// they are.
     pub(super) fn send_carried<C: Command>(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
-        adapter: AdapterId,
+        on: impl Into<On>,
         expect: Expect,
         command: C,
     ) {
         let command = command.stamped(self.host_process(pid));
-        self.send(pid, ticket, adapter, expect, &command);
-    }
-
-    /// [`Self::send_request`] for a command that may go asynchronously (submissions, signals
-    /// and GPU waits).
-    pub(super) fn send_request_async(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        adapter: AdapterId,
-        expect: Expect,
-        bytes: impl Into<Vec<u8>>,
-    ) {
-        let pending = Pending::request(pid, ticket, expect, Some(adapter));
-        self.send_vgpu(adapter, bytes.into(), pending, true);
-    }
-
-    /// Sends the global command of a request of `pid` with a zero vGPU LUID (as Linux does for
-    /// the sharing commands); `adapter` is the one the reply concerns.
-    pub(super) fn send_global_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        adapter: Option<AdapterId>,
-        expect: Expect,
-        bytes: impl Into<Vec<u8>>,
-    ) {
-        let pending = Pending::request(pid, ticket, expect, adapter);
-        self.send_global(None, bytes.into(), pending);
+        self.send_request(pid, ticket, on, expect, command.as_bytes());
     }
 
     /// Sends a vGPU command the driver issues on its own for `pid` (no ticket waits for it).
@@ -311,7 +327,7 @@ impl Driver {
         bytes: Vec<u8>,
     ) {
         let pending = Pending::internal(pid, expect, adapter);
-        self.send_vgpu(adapter, bytes, pending, false);
+        self.send_vgpu(adapter, bytes, pending);
     }
 
     /// Sends a global command.
@@ -334,6 +350,20 @@ impl Driver {
         T::with_process(self.host_process(process))
     }
 
+    /// [`message_of`] `command` of a request of `pid`, its header replaced by one for `pid`'s
+    /// host process.
+    pub(super) fn message<C: Command>(
+        &self,
+        pid: ProcessId,
+        command: C,
+        fixed: usize,
+        tail: &[&[u8]],
+        slack: usize,
+    ) -> Result<Vec<u8>, NtStatus> {
+        let command = command.stamped(self.host_process(pid));
+        message_of(command.as_bytes(), fixed, tail, slack)
+    }
+
     /// [`Self::command`] for a struct several commands share: the caller names the code.
     pub(super) fn command_as<T: FromBytes + IntoBytes>(
         &self,
@@ -343,7 +373,8 @@ impl Driver {
         new_command(code, self.host_process(process))
     }
 
-    fn start_request(
+    /// Starts a process-, adapter- or device-level request (the first encoder of the chain).
+    pub(super) fn start_adapter_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
@@ -374,17 +405,11 @@ impl Driver {
                     *slot = unit;
                 }
                 command.flags = CREATE_PROCESS_LINUX;
-                self.send_global_request(
-                    pid,
-                    ticket,
-                    None,
-                    Expect::CreateProcess,
-                    command.as_bytes(),
-                );
+                let pending = Pending::unbound(pid, ticket, Expect::CreateProcess);
+                self.send_global(None, command.as_bytes().to_vec(), pending);
             }
             Request::DestroyProcess => self.start_process_teardown(pid, ticket)?,
             Request::EnumAdapters => {
-                self.active_process(pid)?;
                 let active: Vec<(AdapterId, Luid)> = self
                     .adapters
                     .iter()
@@ -393,10 +418,7 @@ impl Driver {
                     .map(|(index, adapter)| (AdapterId(index), adapter.luid))
                     .take(MAX_ADAPTERS)
                     .collect();
-                let process = self
-                    .processes
-                    .get_mut(&pid)
-                    .ok_or(NtStatus::INVALID_HANDLE)?;
+                let process = self.active_process_mut(pid)?;
                 let entries = active
                     .into_iter()
                     .map(|(id, luid)| AdapterEntry {
@@ -407,32 +429,20 @@ impl Driver {
                 self.complete(ticket, Ok(Reply::Adapters(entries)));
             }
             Request::OpenAdapterFromLuid { luid } => {
-                self.active_process(pid)?;
                 let id = self
                     .adapters
                     .iter()
                     .position(|adapter| {
                         adapter.state == AdapterState::Active && adapter.luid == luid
                     })
-                    .map(AdapterId)
-                    .ok_or(NtStatus::INVALID_PARAMETER)?;
-                let process = self
-                    .processes
-                    .get_mut(&pid)
-                    .ok_or(NtStatus::INVALID_HANDLE)?;
-                let handle = process.open_adapter(id);
-                self.complete(
-                    ticket,
-                    Ok(Reply::AdapterOpened(AdapterEntry { handle, luid })),
-                );
+                    .map(AdapterId);
+                let process = self.active_process_mut(pid)?;
+                let handle = process.open_adapter(id.ok_or(NtStatus::INVALID_PARAMETER)?);
+                let entry = AdapterEntry { handle, luid };
+                self.complete(ticket, Ok(Reply::AdapterOpened(entry)));
             }
             Request::CloseAdapter { adapter } => {
-                self.active_process(pid)?;
-                let process = self
-                    .processes
-                    .get_mut(&pid)
-                    .ok_or(NtStatus::INVALID_HANDLE)?;
-                if !process.close_adapter(adapter) {
+                if !self.active_process_mut(pid)?.close_adapter(adapter) {
                     return Err(NtStatus::INVALID_HANDLE);
                 }
                 self.complete(ticket, Ok(Reply::Status(NtStatus::SUCCESS)));
@@ -455,11 +465,6 @@ impl Driver {
                 };
                 self.send_request(pid, ticket, id, expect, bytes);
             }
-            Request::QueryVideoMemoryInfo(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::ByCommand, command);
-            }
             Request::GetDeviceState(command) => {
                 let (device, state_type) = (command.device, command.state_type);
                 let entry = self.object(pid, device, &[Device])?;
@@ -470,8 +475,7 @@ impl Driver {
                     self.complete(ticket, Ok(Reply::DeviceState { state_type, state }));
                     return Ok(());
                 }
-                let expect = Expect::DeviceState { device };
-                self.send_carried(pid, ticket, entry.adapter, expect, command);
+                self.send_carried(pid, ticket, entry, Expect::ByCommand, command);
             }
             Request::Escape { mut command, data } => {
                 let id = self.adapter_of(pid, command.adapter)?;
@@ -482,7 +486,28 @@ impl Driver {
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
                 self.send_request(pid, ticket, id, Expect::Escape { size: data.len() }, bytes);
             }
-            other => return self.start_object_request(pid, ticket, other),
+            Request::CreateDevice { adapter, flags } => {
+                let id = self.adapter_of(pid, adapter)?;
+                let mut command: CreateDeviceCommand = self.command(pid);
+                command.flags = flags;
+                command.error_code = self.config.device_state_cookie;
+                self.send_request(pid, ticket, id, Expect::ByCommand, command.as_bytes());
+            }
+            Request::CreateContext {
+                mut command,
+                private_data,
+            } => {
+                let entry = self.object(pid, command.device, &[Device])?;
+                check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
+                command.private_data_size = private_data.len() as u32;
+                let (fixed, slack) = (CREATE_CONTEXT_PRIVATE_OFFSET, CREATE_CONTEXT_SLACK);
+                let bytes = self.message(pid, command, fixed, &[&private_data], slack)?;
+                let expect = Expect::Context {
+                    private_size: private_data.len(),
+                };
+                self.send_request(pid, ticket, entry, expect, bytes);
+            }
+            other => return self.start_allocation_request(pid, ticket, other),
         }
         Ok(())
     }

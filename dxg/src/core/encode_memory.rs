@@ -1,6 +1,6 @@
 //! Encoding of the GPU-memory requests (dxg.md §3.12, §3.25): GPU virtual addresses (16–19),
-//! allocation priorities (59, 60), residency queries (41), offer / reclaim (57, 58),
-//! UPDATEALLOCATIONPROPERTY (56), INVALIDATECACHE (67) and CHANGEVIDEOMEMORYRESERVATION (49).
+//! allocation priorities (59, 60), residency queries (41), offer / reclaim (57, 58) and
+//! CHANGEVIDEOMEMORYRESERVATION (49).
 //!
 //! Validation follows the other requests: every handle must be a live object of the calling
 //! process of the right kind (unknown or foreign handles → INVALID_HANDLE, wrong kind →
@@ -8,7 +8,7 @@
 //! within the §2.9 limits and the 128 KiB packet size.
 
 use super::Ticket;
-use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
+use super::encode::{WHOLE, check_count, handle_bytes, message_of};
 use super::replies::Expect;
 use super::{AdapterId, Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request};
 use crate::wire::*;
@@ -123,7 +123,7 @@ impl Driver {
         self.objects_on(pid, handles, &[kind], adapter)
     }
 
-    /// Starts a GPU virtual-address request (reserve, map, free, update).
+    /// Starts a GPU virtual-address request (reserve, update) or CHANGEVIDEOMEMORYRESERVATION.
     pub(super) fn start_virtual_address_request(
         &mut self,
         pid: ProcessId,
@@ -148,16 +148,6 @@ impl Driver {
                 };
                 command.adapter = target;
                 self.send_carried(pid, ticket, id, Expect::ByCommand, command);
-            }
-            Request::MapGpuVirtualAddress(command) => {
-                let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
-                self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
-                self.send_carried(pid, ticket, queue.adapter, Expect::ByCommand, command);
-            }
-            Request::FreeGpuVirtualAddress(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::Status, command);
             }
             Request::UpdateGpuVirtualAddress {
                 mut command,
@@ -186,10 +176,14 @@ impl Driver {
                     tail.extend_from_slice(encode_operation(operation).as_bytes());
                 }
                 command.num_operations = operations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
-                check_packet(&bytes)?;
+                let bytes = self.message(pid, command, WHOLE, &[&tail], 0)?;
                 self.send_request(pid, ticket, adapter, Expect::Status, bytes);
+            }
+            Request::ChangeVideoMemoryReservation(mut command) => {
+                let id = self.adapter_of(pid, command.adapter)?;
+                // Linux leaves the process and adapter fields of the arguments zero.
+                (command.process, command.adapter) = (0, D3dkmtHandle::NULL);
+                self.send_carried(pid, ticket, id, Expect::Status, command);
             }
             other => return self.start_memory_request(pid, ticket, other),
         }
@@ -215,20 +209,9 @@ impl Driver {
                 if priorities.len() != results {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                let command = self.priority_command(
-                    VgpuCommand::SetAllocationPriority,
-                    pid,
-                    device,
-                    resource,
-                    allocations.len(),
-                );
-                let bytes = build_message(
-                    None,
-                    fixed_part(command.as_bytes(), PRIORITY_HANDLES_OFFSET)?,
-                    &[&handle_bytes(&allocations), &u32_bytes(&priorities)],
-                    0,
-                );
-                check_packet(&bytes)?;
+                let code = VgpuCommand::SetAllocationPriority;
+                let bytes =
+                    self.priority_message(pid, code, device, resource, &allocations, &priorities)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::GetAllocationPriority {
@@ -238,29 +221,11 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 let results = self.resource_or_allocations(pid, &entry, resource, &allocations)?;
-                let command = self.priority_command(
-                    VgpuCommand::GetAllocationPriority,
-                    pid,
-                    device,
-                    resource,
-                    allocations.len(),
-                );
-                // Linux (`dxgvmb_send_get_allocation_priority`) sends its zeroed result buffer,
-                // `round8(4 + 4 · count)` bytes, along with the request.
-                let bytes = build_message(
-                    None,
-                    fixed_part(command.as_bytes(), PRIORITY_HANDLES_OFFSET)?,
-                    &[&handle_bytes(&allocations)],
-                    result_area(results.saturating_mul(4).saturating_add(4)),
-                );
-                check_packet(&bytes)?;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Values { count: results },
-                    bytes,
-                );
+                let code = VgpuCommand::GetAllocationPriority;
+                let bytes =
+                    self.priority_message(pid, code, device, resource, &allocations, &[])?;
+                let expect = Expect::Values { count: results };
+                self.send_request(pid, ticket, entry, expect, bytes);
             }
             Request::QueryAllocationResidency {
                 mut command,
@@ -270,10 +235,8 @@ impl Driver {
                 let resource = command.resource;
                 let results = self.resource_or_allocations(pid, &entry, resource, &allocations)?;
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
-                let bytes = build_message(None, command.as_bytes(), &[&tail], 0);
-                check_packet(&bytes)?;
+                let bytes = self.message(pid, command, WHOLE, &[&tail], 0)?;
                 let expect = Expect::Values { count: results };
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
@@ -284,14 +247,8 @@ impl Driver {
                 let entry = self.object(pid, command.device, &[Device])?;
                 self.allocations_or_resources(pid, &handles, command.resources, entry.adapter)?;
                 command.allocation_count = handles.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let bytes = build_message(
-                    None,
-                    fixed_part(command.as_bytes(), OFFER_HANDLES_OFFSET)?,
-                    &[&handle_bytes(&handles)],
-                    0,
-                );
-                check_packet(&bytes)?;
+                let tail = handle_bytes(&handles);
+                let bytes = self.message(pid, command, OFFER_HANDLES_OFFSET, &[&tail], 0)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::ReclaimAllocations {
@@ -302,10 +259,8 @@ impl Driver {
                 self.object_on(pid, command.paging_queue, &[PagingQueue], entry.adapter)?;
                 self.allocations_or_resources(pid, &handles, command.resources, entry.adapter)?;
                 command.allocation_count = handles.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&handles);
-                let bytes = build_message(None, command.as_bytes(), &[&tail], RECLAIM_SLACK);
-                check_packet(&bytes)?;
+                let bytes = self.message(pid, command, WHOLE, &[&tail], RECLAIM_SLACK)?;
                 let results = if command.write_results != 0 {
                     handles.len()
                 } else {
@@ -314,52 +269,35 @@ impl Driver {
                 let expect = Expect::Reclaim { results };
                 self.send_request(pid, ticket, entry.adapter, expect, bytes);
             }
-            other => return self.start_memory_property_request(pid, ticket, other),
-        }
-        Ok(())
-    }
-
-    /// Starts UPDATEALLOCATIONPROPERTY, INVALIDATECACHE and CHANGEVIDEOMEMORYRESERVATION.
-    fn start_memory_property_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        request: Request,
-    ) -> Result<(), NtStatus> {
-        match request {
-            Request::UpdateAllocationProperty(command) => {
-                let queue = self.object(pid, command.paging_queue, &[PagingQueue])?;
-                self.object_on(pid, command.allocation, &[Allocation], queue.adapter)?;
-                self.send_carried(pid, ticket, queue.adapter, Expect::ByCommand, command);
-            }
-            Request::InvalidateCache(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                self.object_on(pid, command.allocation, &[Allocation], entry.adapter)?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
-            }
-            Request::ChangeVideoMemoryReservation(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                // Linux leaves the process and adapter fields of the arguments zero.
-                (command.process, command.adapter) = (0, D3dkmtHandle::NULL);
-                self.send_carried(pid, ticket, id, Expect::Status, command);
-            }
             other => return self.start_sharing_request(pid, ticket, other),
         }
         Ok(())
     }
 
-    fn priority_command(
+    /// SETALLOCATIONPRIORITY or GETALLOCATIONPRIORITY of `device`: the fixed part, the
+    /// allocation handles and `priorities` (set); the get also carries Linux's zeroed result
+    /// buffer (`dxgvmb_send_get_allocation_priority`: `round8(4 + 4 · results)` bytes).
+    fn priority_message(
         &self,
-        command: VgpuCommand,
         pid: ProcessId,
+        code: VgpuCommand,
         device: D3dkmtHandle,
         resource: D3dkmtHandle,
-        count: usize,
-    ) -> AllocationPriorityCommand {
-        let mut message: AllocationPriorityCommand = self.command_as(command, pid);
-        message.device = device;
-        message.resource = resource;
-        message.allocation_count = count as u32;
-        message
+        allocations: &[D3dkmtHandle],
+        priorities: &[u32],
+    ) -> Result<Vec<u8>, NtStatus> {
+        let mut command: AllocationPriorityCommand = self.command_as(code, pid);
+        command.device = device;
+        command.resource = resource;
+        command.allocation_count = allocations.len() as u32;
+        let results = allocations.len().max(1);
+        let slack = match code {
+            VgpuCommand::GetAllocationPriority => {
+                result_area(results.saturating_mul(4).saturating_add(4))
+            }
+            _ => 0,
+        };
+        let tail = [&handle_bytes(allocations)[..], &u32_bytes(priorities)];
+        message_of(command.as_bytes(), PRIORITY_HANDLES_OFFSET, &tail, slack)
     }
 }

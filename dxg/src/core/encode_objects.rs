@@ -1,7 +1,7 @@
-//! Encoders of the device-level requests (dxg.md §3): devices, paging queues, contexts,
-//! allocations, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
+//! Encoders of the allocation requests (dxg.md §3): create, destroy, residency, LOCK2/UNLOCK2
+//! and SUBMITCOMMAND.
 
-use super::encode::{check_count, check_packet, fixed_part, handle_bytes};
+use super::encode::{WHOLE, check_count, handle_bytes};
 use super::replies::Expect;
 use super::{Driver, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -11,82 +11,8 @@ use zerocopy::IntoBytes;
 use ObjectKind::{Allocation, Context, Device, PagingQueue, Resource};
 
 impl Driver {
-    /// Encodes the device, paging-queue and context requests.
-    pub(super) fn start_object_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        request: Request,
-    ) -> Result<(), NtStatus> {
-        match request {
-            Request::CreateDevice { adapter, flags } => {
-                let id = self.adapter_of(pid, adapter)?;
-                let mut command: CreateDeviceCommand = self.command(pid);
-                command.flags = flags;
-                command.error_code = self.config.device_state_cookie;
-                let expect = Expect::Device { adapter: id };
-                let bytes = command.as_bytes().to_vec();
-                self.send_request(pid, ticket, id, expect, bytes);
-            }
-            Request::DestroyDevice { device } => {
-                let entry = self.object(pid, device, &[Device])?;
-                if let Some(process) = self.processes.get_mut(&pid) {
-                    process.remove_device_tree(device);
-                }
-                let flush = self.flush_device_command(pid, device);
-                self.send_internal(pid, entry.adapter, Expect::Ignore, flush);
-                let command = self.handle_command(VgpuCommand::DestroyDevice, pid, device);
-                self.send_request(pid, ticket, entry.adapter, Expect::Status, command);
-            }
-            Request::CreatePagingQueue(command) => {
-                let device = command.device;
-                let entry = self.object(pid, device, &[Device])?;
-                let expect = Expect::PagingQueue {
-                    adapter: entry.adapter,
-                    device,
-                };
-                self.send_carried(pid, ticket, entry.adapter, expect, command);
-            }
-            Request::DestroyPagingQueue { paging_queue } => {
-                let entry = self.object(pid, paging_queue, &[PagingQueue])?;
-                self.remove_objects(pid, &[paging_queue]);
-                let command =
-                    self.handle_command(VgpuCommand::DestroyPagingQueue, pid, paging_queue);
-                self.send_request(pid, ticket, entry.adapter, Expect::NoResult, command);
-            }
-            Request::CreateContext {
-                mut command,
-                private_data,
-            } => {
-                let device = command.device;
-                let entry = self.object(pid, device, &[Device])?;
-                check_count(private_data.len(), 0, MAX_PACKET_SIZE)?;
-                command.private_data_size = private_data.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let fixed = fixed_part(command.as_bytes(), CREATE_CONTEXT_PRIVATE_OFFSET)?;
-                let bytes = build_message(None, fixed, &[&private_data], CREATE_CONTEXT_SLACK);
-                let expect = Expect::Context {
-                    adapter: entry.adapter,
-                    device,
-                    private_size: private_data.len(),
-                };
-                self.send_request(pid, ticket, entry.adapter, expect, bytes);
-            }
-            Request::DestroyContext { context } => {
-                let entry = self.object(pid, context, &[Context])?;
-                if let Some(process) = self.processes.get_mut(&pid) {
-                    process.remove_context(context);
-                }
-                let command = self.handle_command(VgpuCommand::DestroyContext, pid, context);
-                self.send_request(pid, ticket, entry.adapter, Expect::Status, command);
-            }
-            other => return self.start_allocation_request(pid, ticket, other),
-        }
-        Ok(())
-    }
-
     /// Encodes the allocation requests: create, destroy, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.
-    fn start_allocation_request(
+    pub(super) fn start_allocation_request(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
@@ -108,7 +34,6 @@ impl Driver {
                 command.private_runtime_data_size = runtime_data.len() as u32;
                 command.private_driver_data_size = driver_data.len() as u32;
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let mut infos =
                     Vec::with_capacity(allocations.len().saturating_mul(AllocationInfo::SIZE));
                 let mut private = Vec::new();
@@ -121,21 +46,14 @@ impl Driver {
                     infos.extend_from_slice(info.as_bytes());
                     private.extend_from_slice(&allocation.private_data);
                 }
-                let bytes = build_message(
-                    None,
-                    command.as_bytes(),
-                    &[&infos, &runtime_data, &driver_data, &private],
-                    0,
-                );
-                check_packet(&bytes)?;
+                let tail = [&infos[..], &runtime_data, &driver_data, &private];
+                let bytes = self.message(pid, command, WHOLE, &tail, 0)?;
                 let expect = Expect::Allocations {
-                    adapter: entry.adapter,
-                    device,
                     count: allocations.len(),
                     creates_resource: command.flags & CREATE_ALLOCATION_CREATE_RESOURCE != 0,
                     resource,
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, bytes);
+                self.send_request(pid, ticket, entry, expect, bytes);
             }
             Request::DestroyAllocation {
                 mut command,
@@ -154,10 +72,9 @@ impl Driver {
                     self.object(pid, resource, &[Resource])?;
                 }
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
                 let bytes =
-                    build_message(None, command.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK);
+                    self.message(pid, command, WHOLE, &[&tail], DESTROY_ALLOCATION_SLACK)?;
                 let mut destroyed = allocations;
                 if !resource.is_null() {
                     destroyed.push(resource);
@@ -172,9 +89,8 @@ impl Driver {
                 let entry = self.object(pid, command.paging_queue, &[PagingQueue])?;
                 check_count(allocations.len(), 1, MAX_RESIDENCY_ALLOCATIONS)?;
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
-                let bytes = build_message(None, command.as_bytes(), &[&tail], MAKE_RESIDENT_SLACK);
+                let bytes = self.message(pid, command, WHOLE, &[&tail], MAKE_RESIDENT_SLACK)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::ByCommand, bytes);
             }
             Request::Evict {
@@ -189,14 +105,8 @@ impl Driver {
                     self.object_on(pid, *allocation, &[Allocation], entry.adapter)?;
                 }
                 command.allocation_count = allocations.len() as u32;
-                let command = command.stamped(self.host_process(pid));
                 let tail = handle_bytes(&allocations);
-                let bytes = build_message(
-                    None,
-                    fixed_part(command.as_bytes(), EVICT_HANDLES_OFFSET)?,
-                    &[&tail],
-                    0,
-                );
+                let bytes = self.message(pid, command, EVICT_HANDLES_OFFSET, &[&tail], 0)?;
                 self.send_request(pid, ticket, entry.adapter, Expect::ByCommand, bytes);
             }
             Request::Lock { device, allocation } => {
@@ -208,7 +118,7 @@ impl Driver {
                 let expect = Expect::Lock {
                     cached: allocation_entry.cached,
                 };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                self.send_request(pid, ticket, entry.adapter, expect, command.as_bytes());
             }
             Request::Unlock { device, allocation } => {
                 let entry = self.object(pid, device, &[Device])?;
@@ -216,7 +126,13 @@ impl Driver {
                 let mut command: Unlock2Command = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
-                self.send(pid, ticket, entry.adapter, Expect::Status, &command);
+                self.send_request(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    Expect::Status,
+                    command.as_bytes(),
+                );
             }
             Request::SubmitCommand {
                 contexts,
@@ -241,10 +157,9 @@ impl Driver {
                 }
                 command.private_data_size = private_data.len() as u32;
                 command.num_history_buffers = history_buffers.len() as u32;
-                let history = handle_bytes(&history_buffers);
-                let bytes = build_message(None, command.as_bytes(), &[&history, &private_data], 0);
-                check_packet(&bytes)?;
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+                let tail = [&handle_bytes(&history_buffers)[..], &private_data];
+                let bytes = self.message(pid, command, WHOLE, &tail, 0)?;
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             other => return self.start_sync_request(pid, ticket, other),
         }

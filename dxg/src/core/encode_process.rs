@@ -69,7 +69,7 @@ impl Driver {
     pub(super) fn send_destroy_process(&mut self, pid: ProcessId, ticket: Ticket) {
         let host = self.host_process(pid);
         let header: CommandHeader = new_command(GlobalCommand::DestroyProcess, host);
-        let pending = Pending::request(pid, ticket, Expect::DestroyProcess, None);
+        let pending = Pending::unbound(pid, ticket, Expect::DestroyProcess);
         if self.global_ready() {
             self.send_global(None, header.as_bytes().to_vec(), pending);
         } else {

@@ -1,9 +1,9 @@
-//! Encoding of the scheduling and adapter-query requests (dxg.md §3.14, §3.23–§3.25): hardware
-//! queues (50–52), context priorities (33, 61), MARKDEVICEASERROR (29), FLUSHHEAPTRANSITIONS
-//! (37), QUERYCLOCKCALIBRATION (62), QUERYSTATISTICS (48) and ISFEATUREENABLED (68). This is the
-//! last encoder of the chain (see `encode`).
+//! Encoding of the scheduling, adapter-query and system-memory requests (dxg.md §3.14, §3.23–
+//! §3.26): hardware queues (50–52), FLUSHHEAPTRANSITIONS (37), QUERYSTATISTICS (48),
+//! ISFEATUREENABLED (68), DDIGETSTANDARDALLOCATIONDRIVERDATA (39) and SETEXISTINGSYSMEMPAGES (66,
+//! its chunks sent by `encode_sharing`). This is the last encoder of the chain (see `encode`).
 
-use super::encode::{check_packet, fixed_part};
+use super::encode::WHOLE;
 use super::replies::Expect;
 use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
@@ -15,7 +15,7 @@ use super::ObjectKind::{Allocation, Context, Device, HwQueue};
 const CREATE_HWQUEUE_SLACK: usize = 3;
 
 impl Driver {
-    /// Starts a scheduling or adapter-query request (the last encoder of the chain).
+    /// Starts a scheduling, adapter-query or system-memory request (the last encoder).
     pub(super) fn start_scheduling_request(
         &mut self,
         pid: ProcessId,
@@ -30,32 +30,16 @@ impl Driver {
                 let context = command.context;
                 let entry = self.object(pid, context, &[Context])?;
                 command.private_data_size = private_data.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let bytes = if private_data.is_empty() {
-                    command.as_bytes().to_vec()
-                } else {
-                    build_message(
-                        None,
-                        fixed_part(command.as_bytes(), CREATE_HWQUEUE_PRIVATE_OFFSET)?,
-                        &[&private_data],
-                        CREATE_HWQUEUE_SLACK,
-                    )
+                let (fixed, slack) = match private_data.is_empty() {
+                    true => (WHOLE, 0),
+                    false => (CREATE_HWQUEUE_PRIVATE_OFFSET, CREATE_HWQUEUE_SLACK),
                 };
-                check_packet(&bytes)?;
+                let bytes = self.message(pid, command, fixed, &[&private_data], slack)?;
                 let expect = Expect::HwQueue {
-                    device: entry.device,
                     context,
                     private_size: private_data.len(),
                 };
-                self.send_request(pid, ticket, entry.adapter, expect, bytes);
-            }
-            Request::DestroyHwQueue { hwqueue } => {
-                let entry = self.object(pid, hwqueue, &[HwQueue])?;
-                if let Some(process) = self.processes.get_mut(&pid) {
-                    process.remove_hwqueue(hwqueue);
-                }
-                let bytes = self.handle_command(VgpuCommand::DestroyHwQueue, pid, hwqueue);
-                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry, expect, bytes);
             }
             Request::SubmitCommandToHwQueue {
                 mut command,
@@ -68,33 +52,14 @@ impl Driver {
                 self.objects_on(pid, &primaries, &[Allocation], entry.adapter)?;
                 command.private_data_size = private_data.len() as u32;
                 command.num_primaries = primaries.len() as u32;
-                let command = command.stamped(self.host_process(pid));
-                let tail = [&super::encode::handle_bytes(&primaries), &private_data[..]];
-                let bytes = build_message(None, command.as_bytes(), &tail, 0);
-                check_packet(&bytes)?;
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
-            }
-            Request::SetContextSchedulingPriority(command) => {
-                let entry = self.object(pid, command.context, &[Context])?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
-            }
-            Request::GetContextSchedulingPriority(command) => {
-                let entry = self.object(pid, command.context, &[Context])?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::ByCommand, command);
-            }
-            Request::MarkDeviceAsError(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
+                let tail = [&super::encode::handle_bytes(&primaries)[..], &private_data];
+                let bytes = self.message(pid, command, WHOLE, &tail, 0)?;
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::FlushHeapTransitions { adapter } => {
                 let id = self.adapter_of(pid, adapter)?;
                 let header: CommandHeader = self.command_as(VgpuCommand::FlushHeapTransitions, pid);
                 self.send_request(pid, ticket, id, Expect::Status, header.as_bytes());
-            }
-            Request::QueryClockCalibration(mut command) => {
-                let id = self.adapter_of(pid, command.adapter)?;
-                command.adapter = self.host_adapter(id)?;
-                self.send_carried(pid, ticket, id, Expect::ByCommand, command);
             }
             Request::QueryStatistics {
                 adapter,
@@ -117,7 +82,7 @@ impl Driver {
                     .unwrap_or(adapter.luid);
                 command.query[STATISTICS_RESULT_SIZE..STATISTICS_RESULT_SIZE + 4]
                     .copy_from_slice(&query_id.to_le_bytes());
-                self.send(pid, ticket, id, Expect::ByCommand, &command);
+                self.send_request(pid, ticket, id, Expect::ByCommand, command.as_bytes());
             }
             Request::IsFeatureEnabled {
                 adapter,
@@ -128,6 +93,48 @@ impl Driver {
                     new_command(VgpuCommand::IsFeatureEnabled, D3dkmtHandle::NULL);
                 command.feature_id = feature_id;
                 self.send_request(pid, ticket, id, Expect::ByCommand, command.as_bytes());
+            }
+            Request::GetStandardAllocationDriverData { device, command } => {
+                let entry = self.object(pid, device, &[Device])?;
+                if command.allocation_type != STANDARD_ALLOCATION_GDI_SURFACE {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let limit = (MAX_PACKET_SIZE - GetStandardAllocationDriverDataReply::SIZE) as u64;
+                let (allocation_size, resource_size) = (
+                    command.private_driver_data_size,
+                    command.private_driver_resource_size,
+                );
+                // Two u32 values: their u64 sum cannot saturate.
+                let total = u64::from(allocation_size).saturating_add(u64::from(resource_size));
+                if total > limit {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                let expect = Expect::StandardAllocationData {
+                    allocation_size,
+                    resource_size,
+                };
+                self.send_carried(pid, ticket, entry.adapter, expect, command);
+            }
+            Request::SetExistingSysmemPages {
+                device,
+                allocation,
+                page_frames,
+            } => {
+                let entry = self.object(pid, device, &[Device])?;
+                let target = self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
+                let pages = target.size / PAGE_SIZE;
+                if page_frames.is_empty() || page_frames.len() as u64 != pages {
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                self.send_sysmem_pages(
+                    pid,
+                    ticket,
+                    entry.adapter,
+                    device,
+                    allocation,
+                    page_frames,
+                    0,
+                );
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

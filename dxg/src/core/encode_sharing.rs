@@ -1,7 +1,5 @@
-//! Encoding of sharing, standard allocations and existing system memory (dxg.md §3.9, §3.19,
-//! §3.26): CREATENTSHAREDOBJECT (1004), DESTROYNTSHAREDOBJECT (1005), OPENSYNCOBJECT (1002),
-//! SHAREOBJECTWITHHOST (1021), OPENRESOURCE (32), DDIGETSTANDARDALLOCATIONDRIVERDATA (39),
-//! SETEXISTINGSYSMEMSTORE (45) and SETEXISTINGSYSMEMPAGES (66).
+//! Encoding of sharing (dxg.md §3.9, §3.19): CREATENTSHAREDOBJECT (1004), DESTROYNTSHAREDOBJECT
+//! (1005), OPENSYNCOBJECT (1002), OPENRESOURCE (32), and the chunks of SETEXISTINGSYSMEMPAGES (66).
 //!
 //! Sharing works like Linux's: the first share of an object sends CREATENTSHAREDOBJECT and the
 //! driver keeps what it needs to open it later in its VM-wide registry ([`SharedObject`]): the
@@ -14,14 +12,13 @@
 //! Global commands are sent with a zero vGPU LUID in the extension header, as Linux does
 //! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
 
-use super::encode::check_packet;
 use super::replies::{Expect, Pending};
 use super::{AdapterId, Driver, ObjectKind, ProcessId, Reply, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::IntoBytes;
 
-use ObjectKind::{Allocation, Device, MonitoredFence, Resource, SyncObject};
+use ObjectKind::{Device, Resource, SyncObject};
 
 /// What a shared handle stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +52,7 @@ pub(super) struct SharedObject {
 /// many are valid.
 pub const SYSMEM_PAGES_MESSAGE_BYTES: usize =
     SetExistingSysmemPagesCommand::SIZE + 8 * MAX_PFNS_PER_MESSAGE;
+const _: () = assert!(SYSMEM_PAGES_MESSAGE_BYTES + ExtensionHeader::SIZE <= MAX_PACKET_SIZE);
 
 impl Driver {
     /// Looks up a shared handle of `kind` usable on `adapter`.
@@ -122,25 +120,18 @@ impl Driver {
                 let mut command: HandleCommand =
                     new_command(GlobalCommand::CreateNtSharedObject, process.host);
                 command.handle = object;
-                let expect = Expect::NtShared {
-                    adapter: entry.adapter,
-                    kind,
-                };
                 let bytes = command.as_bytes();
-                self.send_global_request(pid, ticket, Some(entry.adapter), expect, bytes);
+                self.send_request(pid, ticket, entry, Expect::NtShared { kind }, bytes);
             }
             Request::DestroyNtSharedObject { shared_handle } => {
                 self.active_process(pid)?;
-                match self.shared.get(&shared_handle) {
-                    Some(entry) if entry.owner == pid => {}
+                let adapter = match self.shared.get(&shared_handle) {
+                    Some(entry) if entry.owner == pid => entry.adapter,
                     _ => return Err(NtStatus::INVALID_HANDLE),
-                }
-                let adapter = self
-                    .shared
-                    .remove(&shared_handle)
-                    .map(|entry| entry.adapter);
+                };
+                self.shared.remove(&shared_handle);
                 let bytes = destroy_shared_command(shared_handle);
-                self.send_global_request(pid, ticket, adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, adapter, Expect::Status, bytes);
             }
             Request::OpenResource {
                 device,
@@ -160,12 +151,8 @@ impl Driver {
                 command.global_share = shared_handle;
                 command.allocation_count = allocations.len() as u32;
                 command.total_private_driver_data_size = private_data_size;
-                let expect = Expect::ResourceOpened {
-                    adapter: entry.adapter,
-                    device,
-                    allocations,
-                };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                let expect = Expect::ResourceOpened { allocations };
+                self.send_request(pid, ticket, entry, expect, command.as_bytes());
             }
             Request::OpenSyncObject {
                 device,
@@ -186,13 +173,8 @@ impl Driver {
                 if monitored {
                     command.engine_affinity = engine_affinity;
                 }
-                let expect = Expect::SyncOpened {
-                    adapter: entry.adapter,
-                    device,
-                    global,
-                    monitored,
-                };
-                self.send(pid, ticket, entry.adapter, expect, &command);
+                let expect = Expect::SyncOpened { global, monitored };
+                self.send_request(pid, ticket, entry, expect, command.as_bytes());
             }
             Request::QuerySharedResource {
                 device,
@@ -214,75 +196,6 @@ impl Driver {
                         allocation_count,
                         private_data_size,
                     }),
-                );
-            }
-            Request::ShareObjectWithHost(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                let kinds = [Resource, Allocation, SyncObject, MonitoredFence];
-                self.object_on(pid, command.object, &kinds, entry.adapter)?;
-                self.send_carried(pid, ticket, entry.adapter, Expect::ByCommand, command);
-            }
-            other => return self.start_sysmem_request(pid, ticket, other),
-        }
-        Ok(())
-    }
-
-    /// Starts a standard-allocation or existing-sysmem request.
-    fn start_sysmem_request(
-        &mut self,
-        pid: ProcessId,
-        ticket: Ticket,
-        request: Request,
-    ) -> Result<(), NtStatus> {
-        match request {
-            Request::GetStandardAllocationDriverData { device, command } => {
-                let entry = self.object(pid, device, &[Device])?;
-                if command.allocation_type != STANDARD_ALLOCATION_GDI_SURFACE {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                let limit = (MAX_PACKET_SIZE - GetStandardAllocationDriverDataReply::SIZE) as u64;
-                let (allocation_size, resource_size) = (
-                    command.private_driver_data_size,
-                    command.private_driver_resource_size,
-                );
-                // Two u32 values: their u64 sum cannot saturate.
-                let total = u64::from(allocation_size).saturating_add(u64::from(resource_size));
-                if total > limit {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                let expect = Expect::StandardAllocationData {
-                    allocation_size,
-                    resource_size,
-                };
-                self.send_carried(pid, ticket, entry.adapter, expect, command);
-            }
-            Request::SetExistingSysmemStore(command) => {
-                let entry = self.object(pid, command.device, &[Device])?;
-                self.object_on(pid, command.allocation, &[Allocation], entry.adapter)?;
-                if command.gpadl == 0 {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                self.send_carried(pid, ticket, entry.adapter, Expect::Status, command);
-            }
-            Request::SetExistingSysmemPages {
-                device,
-                allocation,
-                page_frames,
-            } => {
-                let entry = self.object(pid, device, &[Device])?;
-                let target = self.object_on(pid, allocation, &[Allocation], entry.adapter)?;
-                let pages = target.size / PAGE_SIZE;
-                if page_frames.is_empty() || page_frames.len() as u64 != pages {
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                self.send_sysmem_pages(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    device,
-                    allocation,
-                    page_frames,
-                    0,
                 );
             }
             other => return self.start_scheduling_request(pid, ticket, other),
@@ -318,7 +231,6 @@ impl Driver {
         // count ≤ MAX_PFNS_PER_MESSAGE, so the difference is exact and the product fits.
         let slack = MAX_PFNS_PER_MESSAGE.saturating_sub(count).saturating_mul(8);
         let bytes = build_message(None, command.as_bytes(), &[&frames], slack);
-        debug_assert!(check_packet(&bytes).is_ok());
         let expect = Expect::SysmemPages {
             device,
             allocation,

@@ -8,13 +8,14 @@
 //! first slot. Facts from Linux `ioctl.c` (`dxgkio_signal_sync_object`, `dxgkio_wait_sync_object`)
 //! and `dxgvmbus.c` (`dxgvmb_send_signal_sync_object`, `dxgvmb_send_wait_sync_object_gpu`).
 
-use super::encode::{check_count, handle_bytes};
+use super::encode::{WHOLE, check_count, handle_bytes, message_of};
 use super::replies::{Expect, Pending};
 use super::{
-    Driver, GuestEvent, ObjectEntry, ObjectKind, ProcessId, Request, SyncObjectKind, Ticket,
+    AdapterId, Driver, GuestEvent, ObjectKind, ProcessId, Request, SyncObjectKind, Ticket,
 };
 use crate::wire::*;
 use alloc::vec;
+use alloc::vec::Vec;
 use zerocopy::IntoBytes;
 
 use ObjectKind::{Context, Device, HwQueue, MonitoredFence, SyncObject};
@@ -73,25 +74,8 @@ impl Driver {
                     }
                 };
                 command.object_type = object_type;
-                let expect = Expect::SyncObject {
-                    adapter: entry.adapter,
-                    device,
-                    monitored,
-                    event,
-                };
-                self.send(pid, ticket, entry.adapter, expect, &command);
-            }
-            Request::DestroySyncObject { sync_object } => {
-                let entry = self.object(pid, sync_object, &[SyncObject])?;
-                self.remove_objects(pid, &[sync_object]);
-                self.events.retain(|_, event| {
-                    !matches!(event, GuestEvent::Notification { process, sync_object: object } if *process == pid && *object == sync_object)
-                });
-                let mut command: HandleCommand =
-                    self.command_as(GlobalCommand::DestroySyncObject, pid);
-                command.handle = sync_object;
-                let pending = Pending::request(pid, ticket, Expect::Status, Some(entry.adapter));
-                self.send_global(Some(entry.adapter), command.as_bytes().to_vec(), pending);
+                let expect = Expect::SyncObject { monitored, event };
+                self.send_request(pid, ticket, entry, expect, command.as_bytes());
             }
             Request::SignalFromGpu {
                 context,
@@ -99,7 +83,8 @@ impl Driver {
                 values,
             } => {
                 let entry = self.object(pid, context, &[Context, HwQueue])?;
-                self.signal(pid, entry, &objects, &values, &[context], 0, ticket)?;
+                let bytes = self.signal_message(pid, &objects, &values, &[context], 0)?;
+                self.send_request(pid, ticket, entry, Expect::Status, bytes);
             }
             Request::SignalFromCpu {
                 device,
@@ -107,15 +92,9 @@ impl Driver {
                 values,
             } => {
                 let entry = self.object(pid, device, &[Device])?;
-                self.signal(
-                    pid,
-                    entry,
-                    &objects,
-                    &values,
-                    &[],
-                    u64::from(device.0),
-                    ticket,
-                )?;
+                let device_word = u64::from(device.0);
+                let bytes = self.signal_message(pid, &objects, &values, &[], device_word)?;
+                self.send_request(pid, ticket, entry, Expect::Status, bytes);
             }
             Request::WaitFromCpu {
                 device,
@@ -125,35 +104,15 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 self.sync_operands(pid, &objects, &values)?;
-                let event = self.new_event();
-                self.events.insert(
-                    event,
-                    GuestEvent::Wait {
-                        ticket,
-                        acknowledged: false,
-                        signalled: false,
-                        adapter: entry.adapter,
-                        process: pid,
-                    },
-                );
+                let event = self.register_wait(pid, ticket, entry.adapter, false);
                 let mut command: WaitForSyncObjectFromCpuCommand = self.command(pid);
                 command.device = device;
                 command.object_count = objects.len() as u32;
                 command.flags = if wait_any { WAIT_FLAG_WAIT_ANY } else { 0 };
                 command.guest_event_pointer = event;
-                let bytes = build_message(
-                    None,
-                    command.as_bytes(),
-                    &[&handle_bytes(&objects), &u64_bytes(&values)],
-                    0,
-                );
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::WaitFromCpu { event },
-                    bytes,
-                );
+                let tail = [&handle_bytes(&objects)[..], &u64_bytes(&values)];
+                let bytes = message_of(command.as_bytes(), WHOLE, &tail, 0)?;
+                self.send_request(pid, ticket, entry, Expect::WaitFromCpu { event }, bytes);
             }
             Request::WaitFromGpu {
                 context,
@@ -166,7 +125,7 @@ impl Driver {
                 let first = objects.first().ok_or(NtStatus::INVALID_PARAMETER)?;
                 let legacy = !self.is_monitored_fence(pid, *first);
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, legacy);
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::SignalSynchronizationObject2 {
                 context,
@@ -198,7 +157,7 @@ impl Driver {
                     *first = fence_value;
                 }
                 let bytes = self.wait_from_gpu_message(pid, context, &objects, &values, true);
-                self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::CancelWait { ticket: wait } => self.cancel_wait(pid, ticket, wait)?,
             other => return self.start_virtual_address_request(pid, ticket, other),
@@ -286,79 +245,76 @@ impl Driver {
             }
         }
         self.sync_objects(pid, objects)?;
+        // With enqueue_cpu_event the ticket completes when the host signals the event (after its
+        // acknowledgement, which an asynchronous send never gets).
         let enqueue = flags & SIGNAL_FLAG_ENQUEUE_CPU_EVENT != 0;
-        let event = if enqueue { self.new_event() } else { 0 };
+        let asynchronous = self.async_messaging();
+        let event = match enqueue {
+            true => self.register_wait(pid, ticket, entry.adapter, asynchronous),
+            false => 0,
+        };
         let mut command: SignalSyncObjectCommand = self.command(pid);
         command.object_count = objects.len() as u32;
         command.flags = flags;
         command.context_count = (broadcast_contexts.len() as u32).saturating_add(1);
         command.fence_value = fence_value;
         command.cpu_event_or_device = event;
-        let bytes = build_message(
-            None,
-            command.as_bytes(),
-            &[
-                &handle_bytes(objects),
-                &handle_bytes(&[context]),
-                &handle_bytes(broadcast_contexts),
-            ],
-            0,
-        );
+        let contexts = [&[context][..], broadcast_contexts].concat();
+        let tail = [&handle_bytes(objects)[..], &handle_bytes(&contexts)];
+        let bytes = build_message(None, command.as_bytes(), &tail, 0);
         if !enqueue {
-            self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
+            self.send_request(pid, ticket, entry, Expect::Status, bytes);
             return Ok(());
         }
-        // The ticket completes when the host signals the event (after its acknowledgement, which
-        // an asynchronous send never gets).
-        let asynchronous = self.async_messaging();
-        self.events.insert(
-            event,
-            GuestEvent::Wait {
-                ticket,
-                acknowledged: asynchronous,
-                signalled: false,
-                adapter: entry.adapter,
-                process: pid,
-            },
-        );
-        let pending = Pending {
-            expect: Expect::WaitFromCpu { event },
-            adapter: Some(entry.adapter),
-            ticket: (!asynchronous).then_some(ticket),
-            process: Some(pid),
-            command: u32::MAX,
-        };
-        self.send_vgpu(entry.adapter, bytes, pending, true);
+        let mut pending =
+            Pending::request(pid, ticket, Expect::WaitFromCpu { event }, entry.into());
+        pending.ticket = (!asynchronous).then_some(ticket);
+        self.send_vgpu(entry.adapter, bytes, pending);
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn signal(
+    /// Registers a CPU wait of `pid` on a new guest event (acknowledged already when no host
+    /// status will come) and returns the event.
+    fn register_wait(
         &mut self,
         pid: ProcessId,
-        entry: ObjectEntry,
+        ticket: Ticket,
+        adapter: AdapterId,
+        acknowledged: bool,
+    ) -> u64 {
+        let event = self.new_event();
+        let (signalled, process) = (false, pid);
+        let wait = GuestEvent::Wait {
+            ticket,
+            acknowledged,
+            signalled,
+            adapter,
+            process,
+        };
+        self.events.insert(event, wait);
+        event
+    }
+
+    /// The SIGNALSYNCOBJECT message of a signal with a value per object (from a context, or
+    /// from the CPU with `device_word` the device handle).
+    fn signal_message(
+        &self,
+        pid: ProcessId,
         objects: &[D3dkmtHandle],
         values: &[u64],
         contexts: &[D3dkmtHandle],
         device_word: u64,
-        ticket: Ticket,
-    ) -> Result<(), NtStatus> {
+    ) -> Result<Vec<u8>, NtStatus> {
         self.sync_operands(pid, objects, values)?;
         let mut command: SignalSyncObjectCommand = self.command(pid);
         command.object_count = objects.len() as u32;
         command.context_count = contexts.len() as u32;
         command.cpu_event_or_device = device_word;
-        let bytes = build_message(
-            None,
-            command.as_bytes(),
-            &[
-                &handle_bytes(objects),
-                &handle_bytes(contexts),
-                &u64_bytes(values),
-            ],
-            0,
-        );
-        self.send_request_async(pid, ticket, entry.adapter, Expect::Status, bytes);
-        Ok(())
+        let tail = [
+            &handle_bytes(objects)[..],
+            &handle_bytes(contexts),
+            &u64_bytes(values),
+        ];
+        message_of(command.as_bytes(), WHOLE, &tail, 0)
     }
 }

@@ -31,6 +31,7 @@ mod replies_sync;
 mod request;
 mod request_parameters;
 mod request_reply;
+mod table;
 mod waits;
 
 pub use adapter::{Adapter, AdapterState};

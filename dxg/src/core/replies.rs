@@ -9,18 +9,18 @@
 //! the request with BUFFER_TOO_SMALL — then decoded by [`Driver::decode_reply`] into the
 //! request's result, which is completed here once. A decoder therefore reads the fixed part of
 //! its reply without a check of its own ([`fixed`]) and checks only a variable tail
-//! ([`Driver::tail`]). Decoders by area: this file (adapter queries, devices, paging queues,
-//! contexts), `replies_memory` (allocations, LOCK2), `replies_sync` (sync objects and the
-//! host→guest notifications), `replies_extended` (hardware queues, priorities, residency and
-//! every reply decoded by its command number alone) and `replies_sharing`. The per-transaction records live in
-//! `replies_pending`.
+//! ([`Driver::tail`]). [`Driver::decode_reply`] is the one dispatch on the reply's [`Expect`]:
+//! a reply whose shape follows from its command alone is decoded by its command number
+//! (`replies_extended`), the others by what the request recorded, with the larger decoders by
+//! area (`replies_memory`, `replies_sync`, `replies_sharing`). The per-transaction records
+//! live in `replies_pending`.
 
 pub(super) use super::replies_pending::{Expect, Pending};
-use super::{AdapterId, ChannelId, Driver, ObjectEntry, ObjectKind};
+use super::{ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::FromBytes;
 
 fn status_of(payload: &[u8]) -> Option<NtStatus> {
     read_prefix::<i32>(payload).ok().map(NtStatus)
@@ -305,25 +305,7 @@ impl Driver {
             Expect::QueryAdapterInfo { size, query_type } => {
                 self.adapter_info_reply(pending, payload, size, query_type)
             }
-            Expect::Device { adapter } => {
-                let device = fixed::<D3dkmtHandle>(payload)?;
-                if device.is_null() {
-                    return Err(NtStatus::UNSUCCESSFUL);
-                }
-                let mut entry = ObjectEntry::simple(device, ObjectKind::Device, adapter, device);
-                entry.cached_execution_state =
-                    Some((self.device_state_counter, DEVICE_EXECUTION_ACTIVE));
-                self.insert_object(pending, entry)?;
-                Ok(Reply::Device(device))
-            }
-            Expect::PagingQueue { adapter, device } => {
-                self.paging_queue_reply(pending, payload, adapter, device)
-            }
-            Expect::Context {
-                adapter,
-                device,
-                private_size,
-            } => {
+            Expect::Context { private_size } => {
                 let expected = CREATE_CONTEXT_PRIVATE_OFFSET.saturating_add(private_size);
                 self.tail(pending, payload, expected)?;
                 let context = D3dkmtHandle(read_at::<u32>(payload, 24).unwrap_or(0));
@@ -333,35 +315,78 @@ impl Driver {
                 let private_data = read_bytes(payload, CREATE_CONTEXT_PRIVATE_OFFSET, private_size)
                     .unwrap_or(&[])
                     .to_vec();
-                let entry = ObjectEntry::simple(context, ObjectKind::Context, adapter, device);
-                self.insert_object(pending, entry)?;
+                self.insert_object(pending, pending.on()?.entry(context, ObjectKind::Context))?;
                 Ok(Reply::Context {
                     context,
                     private_data,
                 })
             }
-            Expect::DeviceState { device } => {
-                let reply = fixed::<GetDeviceStateReply>(payload)?;
-                success(reply.status)?;
-                let state = reply.state[0] as u32;
-                if reply.state_type == DEVICE_STATE_EXECUTION {
-                    let counter = self.device_state_counter;
-                    if let Some(entry) = pending
-                        .process
-                        .and_then(|pid| self.processes.get_mut(&pid))
-                        .and_then(|process| process.get_mut(device))
-                    {
-                        entry.cached_execution_state = Some((counter, state));
-                    }
-                }
-                let state_type = reply.state_type;
-                Ok(Reply::DeviceState { state_type, state })
-            }
             Expect::Escape { size } => {
                 self.tail(pending, payload, size)?;
                 Ok(Reply::Escape(payload.get(..size).unwrap_or(&[]).to_vec()))
             }
-            _ => self.decode_memory_reply(pending, payload),
+            Expect::ByCommand => self.decode_by_command(pending, payload),
+            Expect::Allocations {
+                count,
+                creates_resource,
+                resource,
+            } => self.allocations_reply(pending, payload, count, creates_resource, resource),
+            Expect::Lock { cached } => {
+                let reply = fixed::<Lock2Reply>(payload)?;
+                success(reply.status)?;
+                let address = reply.cpu_visible_buffer_offset;
+                if !self.is_io_space_page(address) {
+                    self.bad_reply(pending, "lock address outside the IO space");
+                    return Err(NtStatus::INVALID_PARAMETER);
+                }
+                Ok(Reply::Locked { address, cached })
+            }
+            Expect::SyncObject { monitored, event } => {
+                self.sync_object_created(pending, payload, monitored, event)
+            }
+            Expect::HwQueue {
+                context,
+                private_size,
+            } => self.hwqueue_created(pending, payload, context, private_size),
+            Expect::Values { count } => {
+                // `count` comes from the application: a length past usize::MAX is too long.
+                self.tail(pending, payload, count.saturating_mul(4).saturating_add(4))?;
+                success_at(payload, 0)?;
+                let values =
+                    read_u32_array(payload, 4, count).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
+                if pending.command == VgpuCommand::QueryAllocationResidency.as_u32() {
+                    Ok(Reply::Residency(values))
+                } else {
+                    Ok(Reply::AllocationPriorities(values))
+                }
+            }
+            Expect::Reclaim { results } => {
+                let expected = results
+                    .saturating_mul(4)
+                    .saturating_add(RECLAIM_RESULTS_OFFSET);
+                self.tail(pending, payload, expected)?;
+                Ok(Reply::Reclaimed {
+                    status: success_at(payload, 8)?,
+                    paging_fence_value: read_at::<u64>(payload, 0).unwrap_or(0),
+                    results: read_u32_array(payload, RECLAIM_RESULTS_OFFSET, results)
+                        .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?,
+                })
+            }
+            Expect::NtShared { kind } => self.nt_shared_created(pending, payload, kind),
+            Expect::ResourceOpened { allocations } => {
+                self.resource_opened(pending, payload, &allocations)
+            }
+            Expect::SyncOpened { global, monitored } => {
+                self.sync_object_opened(pending, payload, global, monitored)
+            }
+            Expect::StandardAllocationData {
+                allocation_size,
+                resource_size,
+            } => self.standard_allocation_data(pending, payload, allocation_size, resource_size),
+            other => {
+                log::warn!("dxg: no reply decoder for {other:?}");
+                Err(NtStatus::NOT_IMPLEMENTED)
+            }
         }
     }
 
@@ -406,31 +431,6 @@ impl Driver {
         Ok(Reply::AdapterInfo(data))
     }
 
-    /// CREATEPAGINGQUEUE: registers the queue and its fence (a monitored fence); a fence page
-    /// outside the IO space or a handle that cannot be registered destroys the queue (and with
-    /// it the fence) on the host again.
-    fn paging_queue_reply(
-        &mut self,
-        pending: &Pending,
-        payload: &[u8],
-        adapter: AdapterId,
-        device: D3dkmtHandle,
-    ) -> Result<Reply, NtStatus> {
-        let reply = fixed::<CreatePagingQueueReply>(payload)?;
-        let queue =
-            ObjectEntry::simple(reply.paging_queue, ObjectKind::PagingQueue, adapter, device);
-        let fence_kind = ObjectKind::MonitoredFence;
-        let fence = ObjectEntry::simple(reply.sync_object, fence_kind, adapter, device);
-        let page = reply.fence_storage_physical_address;
-        let reason = "paging queue fence address outside the IO space";
-        self.register_created(pending, queue.handle, Some((page, reason)), &[queue, fence])?;
-        Ok(Reply::PagingQueue {
-            paging_queue: reply.paging_queue,
-            sync_object: reply.sync_object,
-            fence_address: reply.fence_storage_physical_address,
-        })
-    }
-
     /// Whether `address` names a whole page of the IO space the host may hand the guest: a
     /// monitored-fence page (CREATESYNCHRONIZATIONOBJECT, OPENSYNCOBJECT, CREATEPAGINGQUEUE,
     /// CREATEHWQUEUE) or a LOCK2 view. The rule: page-aligned, and the page from `address` to
@@ -473,16 +473,8 @@ impl Driver {
         if handle.is_null() || owned {
             return;
         }
-        let mut command: HandleCommand = self.command_as(code, pid);
-        command.handle = handle;
-        let bytes = command.as_bytes().to_vec();
-        match code {
-            CommandCode::Global(_) => {
-                let pending = Pending::internal(pid, Expect::Ignore, adapter);
-                self.send_global(Some(adapter), bytes, pending);
-            }
-            CommandCode::Vgpu(_) => self.send_internal(pid, adapter, Expect::Ignore, bytes),
-        }
+        let pending = Pending::internal(pid, Expect::Ignore, adapter);
+        self.send_handle_command(pid, adapter, code, handle, pending);
     }
 
     fn teardown_step_done(&mut self, pid: Option<ProcessId>, ticket: Ticket) {
@@ -515,26 +507,6 @@ impl Driver {
                 self.finish(&pending, Err(status));
             }
             _ => self.finish(&pending, Err(status)),
-        }
-    }
-}
-
-impl ObjectEntry {
-    /// An entry with no size and no cached state.
-    pub(super) fn simple(
-        handle: D3dkmtHandle,
-        kind: ObjectKind,
-        adapter: AdapterId,
-        device: D3dkmtHandle,
-    ) -> Self {
-        Self {
-            handle,
-            kind,
-            adapter,
-            device,
-            size: 0,
-            cached: false,
-            cached_execution_state: None,
         }
     }
 }

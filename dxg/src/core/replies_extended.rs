@@ -1,63 +1,71 @@
-//! Decoding of the replies to the requests of `encode_memory` and `encode_scheduling`
-//! (dxg.md §3.12, §3.14, §3.23–§3.25), and of every reply whose shape follows from its command
-//! alone ([`Expect::ByCommand`]: the decoder is picked by the command number recorded for the
-//! transaction). The generic path (`replies`) checked each reply against
-//! the command table's minimum; variable tails are checked here. Negative statuses fail the
-//! request with that status.
+//! Decoding of every reply whose shape follows from its command alone (`Expect::ByCommand`:
+//! the decoder is picked by the command number recorded for the transaction), and of
+//! CREATEHWQUEUE. The generic path (`replies`) checked each reply against the command table's
+//! minimum; variable tails are checked here. Negative statuses fail the request with that
+//! status.
 
-use super::replies::{Expect, Pending, fixed, success, success_at};
-use super::{Driver, ObjectEntry, ObjectKind, Reply};
+use super::replies::{Pending, fixed, success, success_at};
+use super::{Driver, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
 impl Driver {
-    /// Decodes the reply of a newer request; the sharing replies go on to
-    /// [`Driver::decode_sharing`].
-    pub(super) fn decode_extended(
+    /// Decodes a reply whose shape follows from its command alone (`Expect::ByCommand`),
+    /// picked by the command number recorded for the transaction.
+    pub(super) fn decode_by_command(
         &mut self,
         pending: &Pending,
         payload: &[u8],
     ) -> Result<Reply, NtStatus> {
-        match pending.expect.clone() {
-            Expect::ByCommand => self.decode_by_command(pending, payload),
-            Expect::HwQueue {
-                device,
-                context,
-                private_size,
-            } => self.hwqueue_created(pending, payload, device, context, private_size),
-            Expect::Values { count } => {
-                // `count` comes from the application: a length past usize::MAX is too long.
-                self.tail(pending, payload, count.saturating_mul(4).saturating_add(4))?;
-                success_at(payload, 0)?;
-                let values =
-                    read_u32_array(payload, 4, count).map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
-                if pending.command == VgpuCommand::QueryAllocationResidency.as_u32() {
-                    Ok(Reply::Residency(values))
-                } else {
-                    Ok(Reply::AllocationPriorities(values))
-                }
-            }
-            Expect::Reclaim { results } => {
-                let expected = results
-                    .saturating_mul(4)
-                    .saturating_add(RECLAIM_RESULTS_OFFSET);
-                self.tail(pending, payload, expected)?;
-                Ok(Reply::Reclaimed {
-                    status: success_at(payload, 8)?,
-                    paging_fence_value: read_at::<u64>(payload, 0).unwrap_or(0),
-                    results: read_u32_array(payload, RECLAIM_RESULTS_OFFSET, results)
-                        .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?,
-                })
-            }
-            _ => self.decode_sharing(pending, payload),
-        }
-    }
-
-    /// Decodes a reply whose shape follows from its command alone ([`Expect::ByCommand`]),
-    /// picked by the command number recorded for the transaction.
-    fn decode_by_command(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
         use CommandCode::{Global, Vgpu};
         match CommandCode::from_u32(pending.command) {
+            Some(Vgpu(VgpuCommand::CreateDevice)) => {
+                let device = fixed::<D3dkmtHandle>(payload)?;
+                if device.is_null() {
+                    return Err(NtStatus::UNSUCCESSFUL);
+                }
+                let mut entry = pending.on()?.entry(device, ObjectKind::Device);
+                entry.device = device;
+                entry.cached_execution_state =
+                    Some((self.device_state_counter, DEVICE_EXECUTION_ACTIVE));
+                self.insert_object(pending, entry)?;
+                Ok(Reply::Device(device))
+            }
+            // Registers the queue and its fence (a monitored fence); a fence page outside the IO
+            // space or a handle that cannot be registered destroys the queue (and with it the
+            // fence) on the host again.
+            Some(Vgpu(VgpuCommand::CreatePagingQueue)) => {
+                let reply = fixed::<CreatePagingQueueReply>(payload)?;
+                let on = pending.on()?;
+                let queue = on.entry(reply.paging_queue, ObjectKind::PagingQueue);
+                let fence = on.entry(reply.sync_object, ObjectKind::MonitoredFence);
+                let fence_address = reply.fence_storage_physical_address;
+                let page = (
+                    fence_address,
+                    "paging queue fence address outside the IO space",
+                );
+                self.register_created(pending, queue.handle, Some(page), &[queue, fence])?;
+                Ok(Reply::PagingQueue {
+                    paging_queue: reply.paging_queue,
+                    sync_object: reply.sync_object,
+                    fence_address,
+                })
+            }
+            Some(Vgpu(VgpuCommand::GetDeviceState)) => {
+                let reply = fixed::<GetDeviceStateReply>(payload)?;
+                success(reply.status)?;
+                let (state_type, state) = (reply.state_type, reply.state[0] as u32);
+                let counter = self.device_state_counter;
+                if state_type == DEVICE_STATE_EXECUTION
+                    && let Some(entry) = pending
+                        .process
+                        .and_then(|pid| self.processes.get_mut(&pid))
+                        .and_then(|process| process.get_mut(pending.device))
+                {
+                    entry.cached_execution_state = Some((counter, state));
+                }
+                Ok(Reply::DeviceState { state_type, state })
+            }
             Some(Vgpu(VgpuCommand::ReserveGpuVirtualAddress)) => {
                 let reply = fixed::<ReserveGpuVirtualAddressReply>(payload)?;
                 // The reply has no status: a null address is the host's failure.
@@ -146,11 +154,10 @@ impl Driver {
     /// CREATEHWQUEUE echo: status at +24, handles at +28/+32, fence addresses at +40/+48,
     /// private data at +68. Registers the queue and its progress fence (a monitored fence); if
     /// that fails after the host succeeded, DESTROYHWQUEUE undoes the host side.
-    fn hwqueue_created(
+    pub(super) fn hwqueue_created(
         &mut self,
         pending: &Pending,
         payload: &[u8],
-        device: D3dkmtHandle,
         context: D3dkmtHandle,
         private_size: usize,
     ) -> Result<Reply, NtStatus> {
@@ -164,12 +171,12 @@ impl Driver {
         if hwqueue.is_null() {
             return Err(NtStatus::UNSUCCESSFUL);
         }
-        let (Some(adapter), Some(pid)) = (pending.adapter, pending.process) else {
-            return Err(NtStatus::INVALID_HANDLE);
-        };
-        let queue = ObjectEntry::simple(hwqueue, ObjectKind::HwQueue, adapter, device);
-        let fence_kind = ObjectKind::MonitoredFence;
-        let fence = ObjectEntry::simple(progress_fence, fence_kind, adapter, device);
+        let (on, pid) = (
+            pending.on()?,
+            pending.process.ok_or(NtStatus::INVALID_HANDLE)?,
+        );
+        let queue = on.entry(hwqueue, ObjectKind::HwQueue);
+        let fence = on.entry(progress_fence, ObjectKind::MonitoredFence);
         let page = Some((fence_address, "progress fence address outside the IO space"));
         self.register_created(pending, hwqueue, page, &[queue, fence])?;
         if let Some(process) = self.processes.get_mut(&pid) {

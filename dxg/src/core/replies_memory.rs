@@ -1,52 +1,26 @@
-//! Decoding of the replies to the allocation requests that keep state per request:
-//! CREATEALLOCATION and LOCK2 (MAKERESIDENT, EVICT and QUERYVIDEOMEMORYINFO decode by their
-//! command number in `replies_extended`). The generic path (`replies`) checked
+//! Decoding of the CREATEALLOCATION reply and the registration of allocations (also those
+//! OPENRESOURCE opens; MAKERESIDENT, EVICT and QUERYVIDEOMEMORYINFO decode
+//! by their command number in `replies_extended`). The generic path (`replies`) checked
 //! each reply against the command table's minimum; the variable tail of CREATEALLOCATION is
 //! checked here. Host handles go through the per-process table (null or duplicate →
 //! INVALID_HANDLE and a protocol error).
 
-use super::replies::{Expect, Pending, fixed, success};
+use super::replies::{Pending, fixed};
 use super::{CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
 impl Driver {
-    /// Decodes the reply of an allocation or memory request; any other reply goes on to
-    /// [`Driver::decode_sync_reply`].
-    pub(super) fn decode_memory_reply(
+    /// CREATEALLOCATION: the fixed reply, then one info per allocation. Registers the new
+    /// resource (if one was created) and the allocations, all or none.
+    pub(super) fn allocations_reply(
         &mut self,
         pending: &Pending,
         payload: &[u8],
+        count: usize,
+        creates_resource: bool,
+        existing_resource: D3dkmtHandle,
     ) -> Result<Reply, NtStatus> {
-        match pending.expect.clone() {
-            Expect::Allocations { .. } => self.allocations_reply(pending, payload),
-            Expect::Lock { cached } => {
-                let reply = fixed::<Lock2Reply>(payload)?;
-                success(reply.status)?;
-                let address = reply.cpu_visible_buffer_offset;
-                if !self.is_io_space_page(address) {
-                    self.bad_reply(pending, "lock address outside the IO space");
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                Ok(Reply::Locked { address, cached })
-            }
-            _ => self.decode_sync_reply(pending, payload),
-        }
-    }
-
-    /// CREATEALLOCATION: the fixed reply, then one info per allocation. Registers the new
-    /// resource (if one was created) and the allocations, all or none.
-    fn allocations_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
-        let Expect::Allocations {
-            adapter,
-            device,
-            count,
-            creates_resource,
-            resource: existing_resource,
-        } = pending.expect
-        else {
-            return Err(NtStatus::INVALID_PARAMETER);
-        };
         // A saturated length is longer than any payload, so `tail` refuses it.
         let expected = count
             .saturating_mul(CreatedAllocationInfo::SIZE)
@@ -60,44 +34,14 @@ impl Driver {
             .chunks_exact(CreatedAllocationInfo::SIZE)
             .filter_map(|chunk| read_prefix::<CreatedAllocationInfo>(chunk).ok())
             .collect();
-        let mut entries = Vec::with_capacity(count.saturating_add(1));
-        if creates_resource {
-            let resource = ObjectKind::Resource;
-            entries.push(ObjectEntry::simple(
-                reply.resource,
-                resource,
-                adapter,
-                device,
-            ));
-        }
-        for info in &created {
-            let kind = ObjectKind::Allocation;
-            let mut entry = ObjectEntry::simple(info.allocation, kind, adapter, device);
-            entry.size = info.allocation_size;
-            entry.cached = info.allocation_flags & ALLOCATION_FLAG_CACHED != 0;
-            entries.push(entry);
-        }
-        self.insert_objects(pending, &entries)?;
-        let resource = if creates_resource {
-            reply.resource
-        } else {
-            D3dkmtHandle::NULL
+        let (resource, member_of) = match creates_resource {
+            true => (Some(reply.resource), reply.resource),
+            false => (None, existing_resource),
         };
-        let member_of = if creates_resource {
-            reply.resource
-        } else {
-            existing_resource
-        };
-        if !member_of.is_null()
-            && let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
-        {
-            let handles: Vec<D3dkmtHandle> = created.iter().map(|info| info.allocation).collect();
-            let private = created
-                .iter()
-                .map(|info| info.private_driver_data_size)
-                .fold(0u32, u32::saturating_add);
-            process.add_resource_allocations(member_of, &handles, private);
-        }
+        let private = created
+            .iter()
+            .map(|info| info.private_driver_data_size)
+            .fold(0u32, u32::saturating_add);
         let allocations = created
             .iter()
             .map(|info| CreatedAllocation {
@@ -106,9 +50,44 @@ impl Driver {
                 flags: info.allocation_flags,
             })
             .collect();
+        let allocations =
+            self.register_allocations(pending, resource, member_of, allocations, private)?;
         Ok(Reply::Allocations {
-            resource,
+            resource: resource.unwrap_or_default(),
             allocations,
         })
+    }
+
+    /// Registers allocations the host created or opened (and first `resource`, if given), all
+    /// or none, and records them as members of `member_of` (unless null) with `private` bytes
+    /// of private driver data, for sharing.
+    pub(super) fn register_allocations(
+        &mut self,
+        pending: &Pending,
+        resource: Option<D3dkmtHandle>,
+        member_of: D3dkmtHandle,
+        allocations: Vec<CreatedAllocation>,
+        private: u32,
+    ) -> Result<Vec<CreatedAllocation>, NtStatus> {
+        let on = pending.on()?;
+        let resource = resource.map(|handle| on.entry(handle, ObjectKind::Resource));
+        let members = allocations.iter().map(|allocation| {
+            let mut entry = on.entry(allocation.handle, ObjectKind::Allocation);
+            entry.size = allocation.size;
+            entry.cached = allocation.flags & ALLOCATION_FLAG_CACHED != 0;
+            entry
+        });
+        let entries: Vec<ObjectEntry> = resource.into_iter().chain(members).collect();
+        self.insert_objects(pending, &entries)?;
+        if !member_of.is_null()
+            && let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
+        {
+            let handles: Vec<D3dkmtHandle> = allocations
+                .iter()
+                .map(|allocation| allocation.handle)
+                .collect();
+            process.add_resource_allocations(member_of, &handles, private);
+        }
+        Ok(allocations)
     }
 }

@@ -1,8 +1,9 @@
 //! Outstanding transactions: what each reply means to the driver ([`Expect`]) and the record
 //! kept per transaction until its completion arrives ([`Pending`]).
 
+use super::encode::On;
 use super::{AdapterId, ProcessId, Ticket};
-use crate::wire::D3dkmtHandle;
+use crate::wire::{D3dkmtHandle, NtStatus};
 use alloc::vec::Vec;
 
 /// What a reply means to the driver.
@@ -30,21 +31,11 @@ pub(super) enum Expect {
         size: usize,
         query_type: u32,
     },
-    Device {
-        adapter: AdapterId,
-    },
-    PagingQueue {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
-    },
+    /// CREATECONTEXTVIRTUAL echo with `private_size` bytes of private data.
     Context {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         private_size: usize,
     },
     Allocations {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         count: usize,
         creates_resource: bool,
         /// The existing resource the allocations join (null if none).
@@ -57,23 +48,17 @@ pub(super) enum Expect {
         cached: bool,
     },
     SyncObject {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         monitored: bool,
         event: Option<u64>,
     },
     WaitFromCpu {
         event: u64,
     },
-    DeviceState {
-        device: D3dkmtHandle,
-    },
     Escape {
         size: usize,
     },
     /// CREATEHWQUEUE echo.
     HwQueue {
-        device: D3dkmtHandle,
         context: D3dkmtHandle,
         private_size: usize,
     },
@@ -87,19 +72,14 @@ pub(super) enum Expect {
     },
     /// CREATENTSHAREDOBJECT: the shared handle; registers `kind` under it.
     NtShared {
-        adapter: AdapterId,
         kind: super::encode_sharing::SharedKind,
     },
     /// OPENRESOURCE: resource, status, handles; (size, flags) per allocation from the registry.
     ResourceOpened {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         allocations: Vec<(u64, u32)>,
     },
     /// OPENSYNCOBJECT: handle, status, GPU VA, fence page.
     SyncOpened {
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         global: D3dkmtHandle,
         monitored: bool,
     },
@@ -124,34 +104,53 @@ pub(super) struct Pending {
     pub adapter: Option<AdapterId>,
     pub ticket: Option<Ticket>,
     pub process: Option<ProcessId>,
+    /// The device the request's objects live on (null if none): created objects join it.
+    pub device: D3dkmtHandle,
     /// The command number, recorded by `send_raw` from the command's header (for error reports).
     pub command: u32,
 }
 
 impl Pending {
+    /// The adapter and device of a request's transaction (INVALID_HANDLE for one the driver
+    /// sent for no adapter: it creates nothing).
+    pub fn on(&self) -> Result<On, NtStatus> {
+        let adapter = self.adapter.ok_or(NtStatus::INVALID_HANDLE)?;
+        Ok(On {
+            adapter,
+            device: self.device,
+        })
+    }
+
     pub fn new(expect: Expect, adapter: Option<AdapterId>) -> Self {
         Self {
             expect,
             adapter,
             ticket: None,
             process: None,
+            device: D3dkmtHandle::NULL,
             command: u32::MAX,
         }
     }
 
     /// The transaction of a request of `process`, answered on `ticket`.
-    pub fn request(
-        process: ProcessId,
-        ticket: Ticket,
-        expect: Expect,
-        adapter: Option<AdapterId>,
-    ) -> Self {
+    pub fn request(process: ProcessId, ticket: Ticket, expect: Expect, on: On) -> Self {
         Self {
             expect,
-            adapter,
+            adapter: Some(on.adapter),
             ticket: Some(ticket),
             process: Some(process),
+            device: on.device,
             command: u32::MAX,
+        }
+    }
+
+    /// The transaction of a request of `process` that concerns no adapter (CREATEPROCESS,
+    /// DESTROYPROCESS).
+    pub fn unbound(process: ProcessId, ticket: Ticket, expect: Expect) -> Self {
+        Self {
+            ticket: Some(ticket),
+            process: Some(process),
+            ..Self::new(expect, None)
         }
     }
 
@@ -162,6 +161,7 @@ impl Pending {
             adapter: Some(adapter),
             ticket: None,
             process: Some(process),
+            device: D3dkmtHandle::NULL,
             command: u32::MAX,
         }
     }

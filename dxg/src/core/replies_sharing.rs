@@ -4,9 +4,9 @@
 //! statuses fail the request with that status; host handles go through the per-process table
 //! (null or duplicate → INVALID_HANDLE and a protocol error).
 
-use super::encode_sharing::SharedObject;
+use super::encode_sharing::{SharedKind, SharedObject};
 use super::replies::{Expect, Pending, fixed, success};
-use super::{AdapterId, CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
+use super::{CreatedAllocation, Driver, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
 
@@ -42,118 +42,100 @@ impl Driver {
         }
     }
 
-    /// Decodes a sharing reply (the last decoder of the chain).
-    pub(super) fn decode_sharing(
+    /// CREATENTSHAREDOBJECT: registers `kind` under the new shared handle.
+    pub(super) fn nt_shared_created(
         &mut self,
         pending: &Pending,
         payload: &[u8],
+        kind: SharedKind,
     ) -> Result<Reply, NtStatus> {
-        match pending.expect.clone() {
-            Expect::NtShared { adapter, kind } => {
-                let handle = fixed::<D3dkmtHandle>(payload)?;
-                // A null handle is the host's failure (Linux: -ENOTRECOVERABLE).
-                if handle.is_null() {
-                    return Err(NtStatus::UNSUCCESSFUL);
-                }
-                let Some(owner) = pending.process else {
-                    return Err(NtStatus::INVALID_HANDLE);
-                };
-                if self.shared.contains_key(&handle) {
-                    self.bad_reply(pending, "shared handle already live");
-                    return Err(NtStatus::INVALID_HANDLE);
-                }
-                let object = SharedObject {
-                    owner,
-                    adapter,
-                    kind,
-                };
-                self.shared.insert(handle, object);
-                Ok(Reply::NtSharedObject(handle))
-            }
-            Expect::ResourceOpened {
-                adapter,
-                device,
-                allocations,
-            } => self.resource_opened(pending, payload, adapter, device, &allocations),
-            Expect::SyncOpened {
-                adapter,
-                device,
-                global,
-                monitored,
-            } => {
-                let reply = fixed::<OpenSyncObjectReply>(payload)?;
-                success(reply.status)?;
-                let address = reply.guest_cpu_physical_address;
-                let handle = reply.sync_object;
-                let entry = ObjectEntry::simple(handle, ObjectKind::SyncObject, adapter, device);
-                let page = monitored.then_some((address, "fence address outside the IO space"));
-                self.register_created(pending, handle, page, &[entry])?;
-                if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid))
-                {
-                    process.set_sync_object_info(handle, global, monitored);
-                }
-                Ok(Reply::SyncObject {
-                    handle,
-                    global,
-                    gpu_address: reply.gpu_virtual_address,
-                    fence_address: if monitored { address } else { 0 },
-                })
-            }
-            Expect::StandardAllocationData {
-                allocation_size,
-                resource_size,
-            } => {
-                let reply = fixed::<GetStandardAllocationDriverDataReply>(payload)?;
-                success(reply.status)?;
-                let sizing = allocation_size == 0 && resource_size == 0;
-                if sizing {
-                    return Ok(Reply::StandardAllocationDriverData {
-                        allocation_data_size: reply.private_driver_data_size,
-                        resource_data_size: reply.private_driver_resource_size,
-                        allocation_data: Vec::new(),
-                        resource_data: Vec::new(),
-                    });
-                }
-                // The data call must get back the sizes it asked for (Linux checks both).
-                if (allocation_size != 0 && reply.private_driver_data_size != allocation_size)
-                    || (resource_size != 0 && reply.private_driver_resource_size != resource_size)
-                {
-                    self.bad_reply(pending, "standard allocation data size mismatch");
-                    return Err(NtStatus::INVALID_PARAMETER);
-                }
-                let start = GetStandardAllocationDriverDataReply::SIZE;
-                // Saturated sums exceed any payload length and are refused below.
-                let resource_start = start.saturating_add(allocation_size as usize);
-                let total = resource_start.saturating_add(resource_size as usize);
-                self.tail(pending, payload, total)?;
-                let allocation_data = read_bytes(payload, start, allocation_size as usize)
-                    .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
-                    .to_vec();
-                let resource_data = read_bytes(payload, resource_start, resource_size as usize)
-                    .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
-                    .to_vec();
-                Ok(Reply::StandardAllocationDriverData {
-                    allocation_data_size: allocation_size,
-                    resource_data_size: resource_size,
-                    allocation_data,
-                    resource_data,
-                })
-            }
-            other => {
-                log::warn!("dxg: no sharing decoder for {other:?}");
-                Err(NtStatus::NOT_IMPLEMENTED)
-            }
+        let handle = fixed::<D3dkmtHandle>(payload)?;
+        // A null handle is the host's failure (Linux: -ENOTRECOVERABLE).
+        if handle.is_null() {
+            return Err(NtStatus::UNSUCCESSFUL);
         }
+        let Some(owner) = pending.process else {
+            return Err(NtStatus::INVALID_HANDLE);
+        };
+        if self.shared.contains_key(&handle) {
+            self.bad_reply(pending, "shared handle already live");
+            return Err(NtStatus::INVALID_HANDLE);
+        }
+        let adapter = pending.on()?.adapter;
+        let object = SharedObject {
+            owner,
+            adapter,
+            kind,
+        };
+        self.shared.insert(handle, object);
+        Ok(Reply::NtSharedObject(handle))
+    }
+
+    /// OPENSYNCOBJECT: registers the opened object (see [`Self::sync_object_registered`]).
+    pub(super) fn sync_object_opened(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+        global: D3dkmtHandle,
+        monitored: bool,
+    ) -> Result<Reply, NtStatus> {
+        let reply = fixed::<OpenSyncObjectReply>(payload)?;
+        success(reply.status)?;
+        let addresses = (reply.guest_cpu_physical_address, reply.gpu_virtual_address);
+        self.sync_object_registered(pending, reply.sync_object, global, monitored, addresses)
+    }
+
+    /// DDIGETSTANDARDALLOCATIONDRIVERDATA with the requested blob sizes (0, 0: the sizing call).
+    pub(super) fn standard_allocation_data(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+        allocation_size: u32,
+        resource_size: u32,
+    ) -> Result<Reply, NtStatus> {
+        let reply = fixed::<GetStandardAllocationDriverDataReply>(payload)?;
+        success(reply.status)?;
+        let sizing = allocation_size == 0 && resource_size == 0;
+        if sizing {
+            return Ok(Reply::StandardAllocationDriverData {
+                allocation_data_size: reply.private_driver_data_size,
+                resource_data_size: reply.private_driver_resource_size,
+                allocation_data: Vec::new(),
+                resource_data: Vec::new(),
+            });
+        }
+        // The data call must get back the sizes it asked for (Linux checks both).
+        if (allocation_size != 0 && reply.private_driver_data_size != allocation_size)
+            || (resource_size != 0 && reply.private_driver_resource_size != resource_size)
+        {
+            self.bad_reply(pending, "standard allocation data size mismatch");
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        let start = GetStandardAllocationDriverDataReply::SIZE;
+        // Saturated sums exceed any payload length and are refused below.
+        let resource_start = start.saturating_add(allocation_size as usize);
+        let total = resource_start.saturating_add(resource_size as usize);
+        self.tail(pending, payload, total)?;
+        let allocation_data = read_bytes(payload, start, allocation_size as usize)
+            .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
+            .to_vec();
+        let resource_data = read_bytes(payload, resource_start, resource_size as usize)
+            .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?
+            .to_vec();
+        Ok(Reply::StandardAllocationDriverData {
+            allocation_data_size: allocation_size,
+            resource_data_size: resource_size,
+            allocation_data,
+            resource_data,
+        })
     }
 
     /// OPENRESOURCE: resource, status, one handle per allocation. Registers the resource and
     /// its allocations (all or none; on a failure OPENRESOURCE is undone on the host).
-    fn resource_opened(
+    pub(super) fn resource_opened(
         &mut self,
         pending: &Pending,
         payload: &[u8],
-        adapter: AdapterId,
-        device: D3dkmtHandle,
         allocations: &[(u64, u32)],
     ) -> Result<Reply, NtStatus> {
         let expected = allocations
@@ -165,41 +147,23 @@ impl Driver {
         success(reply.status)?;
         let handles = read_u32_array(payload, OpenResourceReply::SIZE, allocations.len())
             .map_err(|_| NtStatus::BUFFER_TOO_SMALL)?;
-        let (Some(pid), resource) = (pending.process, reply.resource) else {
+        let (Some(pid), resource, on) = (pending.process, reply.resource, pending.on()?) else {
             return Err(NtStatus::INVALID_HANDLE);
         };
-        let mut entries = Vec::with_capacity(handles.len().saturating_add(1));
-        entries.push(ObjectEntry::simple(
-            resource,
-            ObjectKind::Resource,
-            adapter,
-            device,
-        ));
-        let mut opened = Vec::with_capacity(handles.len());
-        for (handle, (size, flags)) in handles.iter().zip(allocations) {
-            let handle = D3dkmtHandle(*handle);
-            let mut entry = ObjectEntry::simple(handle, ObjectKind::Allocation, adapter, device);
-            entry.size = *size;
-            entry.cached = flags & ALLOCATION_FLAG_CACHED != 0;
-            entries.push(entry);
-            let (size, flags) = (*size, *flags);
-            opened.push(CreatedAllocation {
-                handle,
+        let opened = handles
+            .iter()
+            .zip(allocations)
+            .map(|(handle, &(size, flags))| CreatedAllocation {
+                handle: D3dkmtHandle(*handle),
                 size,
                 flags,
-            });
+            })
+            .collect();
+        let registered = self.register_allocations(pending, Some(resource), resource, opened, 0);
+        if registered.is_err() && !resource.is_null() {
+            self.undo_open_resource(pid, on.adapter, on.device, resource);
         }
-        if let Err(status) = self.insert_objects(pending, &entries) {
-            if !resource.is_null() {
-                self.undo_open_resource(pid, adapter, device, resource);
-            }
-            return Err(status);
-        }
-        if let Some(process) = self.processes.get_mut(&pid) {
-            let members: Vec<D3dkmtHandle> =
-                opened.iter().map(|allocation| allocation.handle).collect();
-            process.add_resource_allocations(resource, &members, 0);
-        }
+        let opened = registered?;
         Ok(Reply::ResourceOpened {
             resource,
             allocations: opened,

@@ -2,53 +2,56 @@
 //! and of the host→guest notifications on the global channel (SIGNALGUESTEVENT completes CPU
 //! waits and reports CPU_NOTIFICATION signals; SETGUESTDATA bumps the device-state counter).
 
-use super::replies::{Expect, Pending, fixed};
-use super::{Action, Driver, GuestEvent, ObjectEntry, ObjectKind, ProtocolError, Reply};
+use super::replies::{Pending, fixed};
+use super::{Action, Driver, GuestEvent, ObjectKind, ProtocolError, Reply};
 use crate::wire::*;
 
 impl Driver {
-    /// Decodes the reply of CREATESYNCOBJECT; any other reply goes on to
-    /// [`Driver::decode_extended`].
-    pub(super) fn decode_sync_reply(
+    /// CREATESYNCOBJECT: registers the object (see [`Self::sync_object_registered`]) and, for a
+    /// CPU_NOTIFICATION object, its guest `event`.
+    pub(super) fn sync_object_created(
         &mut self,
         pending: &Pending,
         payload: &[u8],
+        monitored: bool,
+        event: Option<u64>,
     ) -> Result<Reply, NtStatus> {
-        let Expect::SyncObject {
-            adapter,
-            device,
-            monitored,
-            event,
-        } = pending.expect
-        else {
-            return self.decode_extended(pending, payload);
-        };
         let reply = fixed::<CreateSyncObjectReply>(payload)?;
-        let kind = ObjectKind::SyncObject;
-        let entry = ObjectEntry::simple(reply.sync_object, kind, adapter, device);
-        let address = reply.fence_storage_address;
-        let page = monitored.then_some((address, "fence address outside the IO space"));
-        self.register_created(pending, reply.sync_object, page, &[entry])?;
-        if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid)) {
-            process.set_sync_object_info(reply.sync_object, reply.global_sync_object, monitored);
-        }
+        let (handle, global) = (reply.sync_object, reply.global_sync_object);
+        let addresses = (reply.fence_storage_address, reply.fence_gpu_virtual_address);
+        let result = self.sync_object_registered(pending, handle, global, monitored, addresses)?;
         if let (Some(event), Some(process)) = (event, pending.process) {
-            let sync_object = reply.sync_object;
+            let sync_object = handle;
             let notification = GuestEvent::Notification {
                 process,
                 sync_object,
             };
             self.events.insert(event, notification);
         }
+        Ok(result)
+    }
+
+    /// Registers a sync object the host created or opened, with its global handle and kind; a
+    /// monitored fence's page (`addresses`: fence page, GPU address) must lie in the IO space.
+    pub(super) fn sync_object_registered(
+        &mut self,
+        pending: &Pending,
+        handle: D3dkmtHandle,
+        global: D3dkmtHandle,
+        monitored: bool,
+        (address, gpu_address): (u64, u64),
+    ) -> Result<Reply, NtStatus> {
+        let entry = pending.on()?.entry(handle, ObjectKind::SyncObject);
+        let page = monitored.then_some((address, "fence address outside the IO space"));
+        self.register_created(pending, handle, page, &[entry])?;
+        if let Some(process) = pending.process.and_then(|pid| self.processes.get_mut(&pid)) {
+            process.set_sync_object_info(handle, global, monitored);
+        }
         Ok(Reply::SyncObject {
-            handle: reply.sync_object,
-            global: reply.global_sync_object,
-            gpu_address: reply.fence_gpu_virtual_address,
-            fence_address: if monitored {
-                reply.fence_storage_address
-            } else {
-                0
-            },
+            handle,
+            global,
+            gpu_address,
+            fence_address: if monitored { address } else { 0 },
         })
     }
 
