@@ -174,7 +174,7 @@ static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1 << 20);
 /// a blocking call, such as a D3DKMT wait; spinning would never let it run on one CPU).
 /// `Err` when the current task is interrupted meanwhile.
 ///
-/// The uncontended case (every system call takes two or three of these) is inlined into the
+/// The uncontended case (every system call takes one or two of these) is inlined into the
 /// caller: one compare-exchange; the contended loop is out of line.
 #[inline(always)]
 fn lock_or_yield<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, task::Interrupted> {
