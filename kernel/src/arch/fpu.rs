@@ -52,6 +52,15 @@ const CONTROL_WORD_OFFSET: usize = 0;
 /// Offset of MXCSR in the FXSAVE area.
 const MXCSR_OFFSET: usize = 24;
 
+/// What [`FpuState::load`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residency {
+    /// The registers were still this area's (this thread was the last one in ring 3).
+    Kept,
+    /// Another thread's state (or none) was live: it was saved, and this area restored.
+    Reloaded,
+}
+
 /// The area of the thread whose state is live in the registers and not saved (null: none;
 /// the registers then hold nothing that must be kept). Set by [`FpuState::left_ring3`], taken
 /// by [`FpuState::load`], cleared by the area's [`Drop`].
@@ -111,12 +120,25 @@ impl FpuState {
     /// Makes the registers hold this area's state before its thread enters ring 3: nothing to
     /// do if they still do (this area is the live owner); otherwise the live owner's state is
     /// saved into its own area first, then this one is restored.
-    pub fn load(&mut self) {
+    ///
+    /// Returns [`Residency::Kept`] when the registers were still this area's. Every entry to
+    /// ring 3 loads its thread's area first, so `Kept` also says that no other thread has
+    /// entered ring 3 since this one left it: other CPU state only ring-3 entries change (the
+    /// FS base, `user_mode::set_thread_pointer`) is still what this thread left too.
+    #[inline]
+    pub fn load(&mut self) -> Residency {
         let me = ptr::from_mut(self);
         let live = UNSAVED_OWNER.swap(ptr::null_mut(), Ordering::AcqRel);
         if live == me {
-            return;
+            return Residency::Kept;
         }
+        self.load_other(live);
+        Residency::Reloaded
+    }
+
+    /// `load`'s slow path: the registers hold `live`'s state (or nothing, when null).
+    #[inline(never)]
+    fn load_other(&mut self, live: *mut FpuState) {
         if !live.is_null() {
             // SAFETY: `live` is the area of a thread that left ring 3 and has not run since
             // (one CPU: the registers are still its state). The area is alive: an area stops

@@ -319,6 +319,7 @@ pub enum Exit {
 /// uses the faster `sysretq`. The caller has loaded the process's address space (its kernel
 /// half is the kernel's, so the task keeps running normally afterwards). `registers.rip` must
 /// lie below `limit`, which must itself be a canonical lower-half address.
+#[inline]
 pub fn run(registers: &mut UserRegisters, limit: u64, previous: Exit) -> Result<Exit, EntryError> {
     if registers.rip >= limit || limit > 0x0000_8000_0000_0000 {
         return Err(EntryError::BadInstructionPointer(registers.rip));
@@ -351,6 +352,7 @@ pub fn run(registers: &mut UserRegisters, limit: u64, previous: Exit) -> Result<
 /// it enters ring 3. The kernel never uses FS, so the value lasts until the next thread's
 /// entry. Values outside the user half are refused (`false`, nothing written): the callers
 /// validate already, and a non-canonical base would fault in ring 0.
+#[inline]
 pub fn set_thread_pointer(base: u64) -> bool {
     if base >= USER_HALF_END {
         return false;

@@ -143,8 +143,8 @@ fn with_space<R>(
     state: &ProcessState,
     body: impl FnOnce(&mut AddressSpace) -> Result<R, i64>,
 ) -> Result<R, i64> {
-    let mut space = lock_or_yield(&state.space).map_err(|_| EINTR)?;
-    let space = space.as_mut().ok_or(EFAULT)?;
+    let mut capabilities = lock_or_yield(&state.capabilities).map_err(|_| EINTR)?;
+    let space = capabilities.space.as_mut().ok_or(EFAULT)?;
     body(space)
 }
 

@@ -46,7 +46,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use spin::{Mutex, MutexGuard};
 
 use crate::arch::address_space::{self, AddressSpace, USER_END, UserPageAccess};
-use crate::arch::fpu::FpuState;
+use crate::arch::fpu::{FpuState, Residency};
 use crate::arch::user_mode::{self, UserRegisters};
 use crate::syscall::{
     self, ConsoleCapture, FramebufferGrant, FramebufferMapping, GpuGateway, Outcome,
@@ -104,10 +104,11 @@ impl From<ElfError> for SpawnError {
 pub struct ProcessState {
     id: ProcessId,
     name: String,
-    space: Mutex<Option<AddressSpace>>,
-    gateway: Mutex<Option<Box<dyn GpuGateway>>>,
+    /// Its address space, GPU gateway and framebuffer view, under one lock: a dxgos call
+    /// holds all three for its whole duration (calls of one process are served one at a
+    /// time), a Linux call and the entry to ring 3 the address space only.
+    capabilities: Mutex<Capabilities>,
     console: Option<ConsoleCapture>,
-    framebuffer: Mutex<Option<FramebufferMapping>>,
     /// Set by [`ProcessHandle::kill`]; the process ends before it enters ring 3 again.
     kill_requested: Arc<AtomicBool>,
     /// Set when the process is ending (kill, `exit_group`, a thread's fault): every thread
@@ -126,6 +127,13 @@ pub struct ProcessState {
     futexes: Mutex<futex::FutexTable>,
     /// Its threads report a CPU exception as expected (tests).
     expect_fault: bool,
+}
+
+/// What a process may use, taken (`None`) by its supervisor when it ends.
+struct Capabilities {
+    space: Option<AddressSpace>,
+    gateway: Option<Box<dyn GpuGateway>>,
+    framebuffer: Option<FramebufferMapping>,
 }
 
 /// One thread of a process, as its supervisor sees it.
@@ -147,6 +155,12 @@ pub(crate) struct Thread {
     fpu: Box<FpuState>,
     /// The FS base (`arch_prctl(ARCH_SET_FS)`).
     fs_base: u64,
+    /// The FS base this thread last wrote to the CPU (`None`: not written yet). While no
+    /// other thread enters ring 3 the CPU keeps it, so the next entry skips the MSR write
+    /// unless `fs_base` changed. (A selector load in ring 3 can change the CPU's base too:
+    /// the kernel never uses FS, so that base stays the thread's own until another thread
+    /// enters ring 3.)
+    loaded_fs_base: Option<u64>,
     /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: zeroed and futex-woken when the thread ends.
     clear_child_tid: u64,
     /// How ring 3 was last left (see `user_mode::run`).
@@ -159,7 +173,21 @@ static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1 << 20);
 /// Locks `mutex`, yielding to other tasks while another thread holds it (it may hold it across
 /// a blocking call, such as a D3DKMT wait; spinning would never let it run on one CPU).
 /// `Err` when the current task is interrupted meanwhile.
+///
+/// The uncontended case (every system call takes one or two of these) is inlined into the
+/// caller: one compare-exchange; the contended loop is out of line.
+#[inline(always)]
 fn lock_or_yield<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, task::Interrupted> {
+    match mutex.try_lock() {
+        Some(guard) => Ok(guard),
+        None => lock_contended(mutex),
+    }
+}
+
+/// [`lock_or_yield`] when the first try failed.
+#[cold]
+#[inline(never)]
+fn lock_contended<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, task::Interrupted> {
     loop {
         if let Some(guard) = mutex.try_lock() {
             return Ok(guard);
@@ -344,13 +372,15 @@ impl<'a> Builder<'a> {
         let state = Arc::new(ProcessState {
             id,
             name: String::from(self.name),
-            space: Mutex::new(Some(space)),
-            gateway: Mutex::new(Some(gateway)),
+            capabilities: Mutex::new(Capabilities {
+                space: Some(space),
+                gateway: Some(gateway),
+                framebuffer: self.framebuffer.map(|grant| FramebufferMapping {
+                    grant,
+                    address: None,
+                }),
+            }),
             console: self.console,
-            framebuffer: Mutex::new(self.framebuffer.map(|grant| FramebufferMapping {
-                grant,
-                address: None,
-            })),
             kill_requested: kill_requested.clone(),
             ending: AtomicBool::new(false),
             exit_code: Mutex::new(None),
@@ -365,6 +395,7 @@ impl<'a> Builder<'a> {
             registers,
             fpu: FpuState::new(),
             fs_base: 0,
+            loaded_fs_base: None,
             clear_child_tid: 0,
             previous: user_mode::Exit::SystemCall,
         };
@@ -585,6 +616,7 @@ fn clone_thread(
         } else {
             thread.fs_base
         },
+        loaded_fs_base: None,
         clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             child_tid
         } else {
@@ -602,21 +634,30 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
     // This thread's x87/SSE registers (arch::fpu): loaded before ring 3 (a no-op when they
     // are still its own), left live after it and saved only when another thread loads.
     loop {
-        if state.kill_requested.load(Ordering::Acquire) {
-            return Err(KILLED_BY_OWNER);
-        }
+        // Every way a process ends sets `ending`, a kill too (`ProcessHandle::kill` sets
+        // `kill_requested` first): one flag on the way to ring 3, the reason once it is set.
         if state.ending.load(Ordering::Acquire) {
-            return Err(PROCESS_ENDING);
+            return Err(if state.kill_requested.load(Ordering::Acquire) {
+                KILLED_BY_OWNER
+            } else {
+                PROCESS_ENDING
+            });
         }
-        match lock_or_yield(&state.space)
-            .map_err(|_| PROCESS_ENDING)?
-            .as_ref()
-        {
+        let Ok(capabilities) = lock_or_yield(&state.capabilities) else {
+            return Err(PROCESS_ENDING);
+        };
+        match &capabilities.space {
             Some(space) => space.activate(),
             None => return Err("address space gone"),
         }
-        thread.fpu.load();
-        user_mode::set_thread_pointer(thread.fs_base);
+        drop(capabilities);
+        // The FS base is written when another thread may have run in ring 3 since this one
+        // (its x87/SSE registers were not kept either) or when `arch_prctl` changed it.
+        let residency = thread.fpu.load();
+        if residency == Residency::Reloaded || thread.loaded_fs_base != Some(thread.fs_base) {
+            thread.loaded_fs_base =
+                user_mode::set_thread_pointer(thread.fs_base).then_some(thread.fs_base);
+        }
         thread.previous = match user_mode::run(&mut thread.registers, USER_END, thread.previous) {
             Ok(exit) => exit,
             Err(_) => return Err("resumed at an address outside the user range"),
@@ -655,10 +696,15 @@ fn dxgos_call(
     number: u64,
     registers: &UserRegisters,
 ) -> Result<Outcome, &'static str> {
-    let mut space = lock_or_yield(&state.space).map_err(|_| PROCESS_ENDING)?;
-    let mut gateway = lock_or_yield(&state.gateway).map_err(|_| PROCESS_ENDING)?;
-    let mut framebuffer = lock_or_yield(&state.framebuffer).map_err(|_| PROCESS_ENDING)?;
-    let (Some(space), Some(gateway)) = (space.as_mut(), gateway.as_mut()) else {
+    let Ok(mut capabilities) = lock_or_yield(&state.capabilities) else {
+        return Err(PROCESS_ENDING);
+    };
+    let Capabilities {
+        space: Some(space),
+        gateway: Some(gateway),
+        framebuffer,
+    } = &mut *capabilities
+    else {
         return Err("capabilities gone");
     };
     let mut context = syscall::Context {
@@ -744,15 +790,14 @@ fn supervise(state: Arc<ProcessState>) -> ProcessExit {
     }
     // Take the capabilities even if the task died holding a lock (a kernel bug): leaking is
     // better than waiting forever.
-    let gateway = state
-        .gateway
-        .try_lock()
-        .and_then(|mut gateway| gateway.take());
+    let (gateway, space) = match state.capabilities.try_lock() {
+        Some(mut capabilities) => (capabilities.gateway.take(), capabilities.space.take()),
+        None => (None, None),
+    };
     if let Some(mut gateway) = gateway {
         gateway.on_exit(id, &exit);
     }
     address_space::activate_kernel();
-    let space = state.space.try_lock().and_then(|mut space| space.take());
     if space.is_none() {
         log::warn!("process {id} ({name}): address space still locked; its pages are leaked");
     }

@@ -261,6 +261,8 @@ fn time(clock: u64) -> Outcome {
     }
 }
 
+// Out of line: inlined, its frame would be set up for every call `dispatch` serves.
+#[inline(never)]
 fn write_console(context: &mut Context<'_>, address: u64, length: u64) -> Outcome {
     let length = (length as usize).min(MAX_CONSOLE_WRITE);
     let mut text = vec![0u8; length];
@@ -275,6 +277,8 @@ fn write_console(context: &mut Context<'_>, address: u64, length: u64) -> Outcom
     Outcome::Return(length as u64)
 }
 
+// Out of line: inlined, its frame would be set up for every call `dispatch` serves.
+#[inline(never)]
 fn d3dkmt(context: &mut Context<'_>, number: u32, registers: [u64; 3], expected: usize) -> Outcome {
     let [address, size, arg2] = registers;
     if size != expected as u64 {
