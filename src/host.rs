@@ -221,10 +221,12 @@ pub fn start(
     socket: &Path,
     layout: &MemoryLayout,
     dimm_file: &Path,
+    link: emulator::platform::Transport,
     trace: Option<PathBuf>,
     options: &HostOptions,
 ) -> Result<RunningHost, RunnerError> {
     let mut config = QemuLinkConfig::new(memory_file.to_path_buf(), socket.to_path_buf());
+    config.transport = link;
     config.memory_size = Some(layout.ram().length);
     config.trace = trace;
     let link =
