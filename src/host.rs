@@ -1,5 +1,6 @@
-//! The emulated Hyper-V host beside QEMU: a thread serving QEMU's COM2 socket with guest RAM
-//! and the high-gap dimm mapped from QEMU's shared memory files (see `docs/emulated-platform.md`).
+//! The emulated Hyper-V host beside QEMU: a thread serving the link (QEMU's ivshmem device, or
+//! COM2) with guest RAM and the high-gap dimm mapped from QEMU's shared memory files (see
+//! `docs/emulated-platform.md`).
 
 use crate::platform_layout::MemoryLayout;
 use crate::qemu::RunnerError;

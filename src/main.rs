@@ -71,7 +71,8 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
                            the benches report instructions instead of TSC cycles
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
-environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
+environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths;
+             DXGOS_LINK=com2 makes COM2 the default link (for whole test runs)";
 
 fn parse(arguments: &[String]) -> Result<RunConfig, String> {
     let mut config = RunConfig::new(Mode::Run);

@@ -100,7 +100,7 @@ impl RunConfig {
             name: mode.name().into(),
             memory_mib: 512,
             emulator: true,
-            link: emulator::platform::Transport::default(),
+            link: link_from_environment(),
             trace: None,
             mmio_gaps: default_gaps(),
             host: crate::host::HostOptions::default(),
@@ -216,6 +216,15 @@ impl Drop for QemuProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The link transport `DXGOS_LINK` names (`com2` or `ivshmem`), ivshmem when unset or
+/// unknown: lets a whole `cargo test` run over COM2 for comparison (`docs/performance.md` §4).
+fn link_from_environment() -> emulator::platform::Transport {
+    match std::env::var("DXGOS_LINK").as_deref() {
+        Ok("com2") => emulator::platform::Transport::Com2,
+        _ => emulator::platform::Transport::Ivshmem,
     }
 }
 
@@ -460,6 +469,29 @@ mod tests {
         for path in [wrapper, plain, binary] {
             std::fs::remove_file(path).unwrap();
         }
+    }
+
+    #[test]
+    fn the_link_device_matches_the_transport() {
+        let socket = Path::new("/run/x.hvlink");
+        assert_eq!(
+            link_arguments(emulator::platform::Transport::Ivshmem, socket),
+            [
+                "-chardev",
+                "socket,id=hvlink,path=/run/x.hvlink",
+                "-device",
+                "ivshmem-doorbell,chardev=hvlink,vectors=1"
+            ]
+        );
+        assert_eq!(
+            link_arguments(emulator::platform::Transport::Com2, socket),
+            [
+                "-chardev",
+                "socket,id=hvlink,path=/run/x.hvlink",
+                "-serial",
+                "chardev:hvlink"
+            ]
+        );
     }
 
     #[test]
