@@ -136,6 +136,7 @@ fn an_ivshmem_bar_inside_an_mmio_gap_stops_the_boot() {
     // framebuffer that is the default low gap (0xc0000000+16 MiB); a 32 MiB low gap covers
     // them. Every other QEMU test boots with the default gaps, which they must stay clear of.
     let outcome = boot("ivshmem-bar-in-gap", |config| {
+        config.link = emulator::platform::Transport::Ivshmem;
         config.mmio_gaps = parse_gaps("low=0xc0000000+0x2000000", default_gaps()).unwrap();
     });
     assert_report_fails_at(&outcome, "hypervisor");

@@ -17,8 +17,8 @@
 //!   makes QEMU raise the device's interrupt (MSI-X vector N for `ivshmem-doorbell`).
 //!
 //! Here the emulator is peer [`HOST_PEER_ID`] (0) without a socket of its own: it keeps
-//! peer 0's eventfd (the guest's doorbell; [`IvshmemServer::doorbell`]) and the client's
-//! (the guest's interrupt; [`IvshmemServer::interrupt_guest`]). QEMU is client
+//! peer 0's eventfd (the guest's doorbell; [`IvshmemServer::wait`]) and the client's (the
+//! guest's interrupt; [`IvshmemServer::interrupt_guest`]). QEMU is client
 //! [`GUEST_PEER_ID`] (1). One vector each way. The shared memory is a memfd of
 //! [`SHARED_MEMORY_SIZE`] bytes laid out as `hyperv::emulated_link::mailbox` says.
 
