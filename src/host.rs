@@ -1,5 +1,6 @@
-//! The emulated Hyper-V host beside QEMU: a thread serving QEMU's COM2 socket with guest RAM
-//! and the high-gap dimm mapped from QEMU's shared memory files (see `docs/emulated-platform.md`).
+//! The emulated Hyper-V host beside QEMU: a thread serving the link (QEMU's ivshmem device, or
+//! COM2) with guest RAM and the high-gap dimm mapped from QEMU's shared memory files (see
+//! `docs/emulated-platform.md`).
 
 use crate::platform_layout::MemoryLayout;
 use crate::qemu::RunnerError;
@@ -221,10 +222,12 @@ pub fn start(
     socket: &Path,
     layout: &MemoryLayout,
     dimm_file: &Path,
+    link: emulator::platform::Transport,
     trace: Option<PathBuf>,
     options: &HostOptions,
 ) -> Result<RunningHost, RunnerError> {
     let mut config = QemuLinkConfig::new(memory_file.to_path_buf(), socket.to_path_buf());
+    config.transport = link;
     config.memory_size = Some(layout.ram().length);
     config.trace = trace;
     let link =

@@ -20,7 +20,11 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
          --memory MIB      guest RAM in MiB (default 512; 16 to 2047)
          --trace FILE      write the emulated host's protocol trace (every frame, MSR access,
                            hypercall, message and interrupt, timestamped) to FILE
-         --no-emulator     boot without the emulated Hyper-V host on COM2
+         --no-emulator     boot without the emulated Hyper-V host
+         --link ivshmem|com2
+                           how the guest reaches the emulated host: shared-memory mailboxes
+                           with a doorbell and an interrupt (ivshmem-doorbell, the default) or
+                           framed bytes on COM2 (the slower original, kept as the baseline)
          --mmio-gaps low=0xBASE+0xSIZE,high=0xBASE+0xSIZE
                            the VMBus MMIO gaps the emulated firmware offers (either may be
                            `none`; default low=0xc0000000+0x1000000,high=0x800000000+0x10000000),
@@ -67,7 +71,8 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
                            the benches report instructions instead of TSC cycles
          --verbose         also show the firmware's console output
          --quiet           do not echo the guest console
-environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths";
+environment: DXGOS_QEMU, DXGOS_OVMF_CODE + DXGOS_OVMF_VARS override the QEMU and OVMF paths;
+             DXGOS_LINK=com2 makes COM2 the default link (for whole test runs)";
 
 fn parse(arguments: &[String]) -> Result<RunConfig, String> {
     let mut config = RunConfig::new(Mode::Run);
@@ -132,6 +137,13 @@ fn parse(arguments: &[String]) -> Result<RunConfig, String> {
             }
             "--trace" => config.trace = Some(value("--trace")?.into()),
             "--no-emulator" => config.emulator = false,
+            "--link" => {
+                config.link = match value("--link")?.as_str() {
+                    "ivshmem" => emulator::platform::Transport::Ivshmem,
+                    "com2" => emulator::platform::Transport::Com2,
+                    other => return Err(format!("--link: ivshmem or com2, not {other}")),
+                }
+            }
             "--icount" => config.icount = true,
             "--mmio-gaps" => {
                 config.mmio_gaps =

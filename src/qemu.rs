@@ -56,8 +56,10 @@ pub struct RunConfig {
     pub name: String,
     /// Guest RAM in MiB (kept below 2 GiB: all of it then sits below q35's PCI hole).
     pub memory_mib: u32,
-    /// Start the emulated Hyper-V host on COM2 (off: the guest finds no hypervisor).
+    /// Start the emulated Hyper-V host (off: the guest finds no hypervisor).
     pub emulator: bool,
+    /// How the guest reaches the emulated host (`--link`).
+    pub link: emulator::platform::Transport,
     /// Write the emulator's protocol trace here.
     pub trace: Option<PathBuf>,
     /// The VMBus MMIO gaps the emulated firmware offers (`--mmio-gaps`).
@@ -98,6 +100,7 @@ impl RunConfig {
             name: mode.name().into(),
             memory_mib: 512,
             emulator: true,
+            link: link_from_environment(),
             trace: None,
             mmio_gaps: default_gaps(),
             host: crate::host::HostOptions::default(),
@@ -216,6 +219,39 @@ impl Drop for QemuProcess {
     }
 }
 
+/// The link transport `DXGOS_LINK` names (`com2` or `ivshmem`), ivshmem when unset or
+/// unknown: lets a whole `cargo test` run over COM2 for comparison (`docs/performance.md` §4).
+fn link_from_environment() -> emulator::platform::Transport {
+    match std::env::var("DXGOS_LINK").as_deref() {
+        Ok("com2") => emulator::platform::Transport::Com2,
+        _ => emulator::platform::Transport::Ivshmem,
+    }
+}
+
+/// QEMU's arguments for the link to the emulated hypervisor (after COM1's `-serial`).
+///
+/// - ivshmem: the emulator's ivshmem server socket as a chardev and an `ivshmem-doorbell`
+///   device on it with one MSI-X vector (the guest's interrupt); the shared mailboxes are its
+///   BAR2 (`docs/emulated-platform.md`).
+/// - COM2: the second `-serial` is COM2 (I/O 0x2F8, IRQ 3), its chardev the emulator's socket.
+pub fn link_arguments(link: emulator::platform::Transport, socket: &Path) -> Vec<String> {
+    let chardev = format!("socket,id=hvlink,path={}", socket.display());
+    match link {
+        emulator::platform::Transport::Ivshmem => vec![
+            "-chardev".into(),
+            chardev,
+            "-device".into(),
+            "ivshmem-doorbell,chardev=hvlink,vectors=1".into(),
+        ],
+        emulator::platform::Transport::Com2 => vec![
+            "-chardev".into(),
+            chardev,
+            "-serial".into(),
+            "chardev:hvlink".into(),
+        ],
+    }
+}
+
 /// Boots the image with `config` and waits for the guest to end.
 pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     let qemu = find_qemu()?;
@@ -255,6 +291,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
             &socket,
             &layout,
             &dimm_file,
+            config.link,
             config.trace.clone(),
             &config.host,
         )?)
@@ -299,11 +336,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         .arg(format!("format=raw,file={}", image.display()))
         .args(["-serial", "stdio"]);
     if emulator.is_some() {
-        // COM2: the emulated hypervisor's doorbell and interrupt line.
-        command
-            .arg("-chardev")
-            .arg(format!("socket,id=hvlink,path={}", socket.display()));
-        command.args(["-serial", "chardev:hvlink"]);
+        command.args(link_arguments(config.link, &socket));
     }
     command
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
@@ -436,6 +469,29 @@ mod tests {
         for path in [wrapper, plain, binary] {
             std::fs::remove_file(path).unwrap();
         }
+    }
+
+    #[test]
+    fn the_link_device_matches_the_transport() {
+        let socket = Path::new("/run/x.hvlink");
+        assert_eq!(
+            link_arguments(emulator::platform::Transport::Ivshmem, socket),
+            [
+                "-chardev",
+                "socket,id=hvlink,path=/run/x.hvlink",
+                "-device",
+                "ivshmem-doorbell,chardev=hvlink,vectors=1"
+            ]
+        );
+        assert_eq!(
+            link_arguments(emulator::platform::Transport::Com2, socket),
+            [
+                "-chardev",
+                "socket,id=hvlink,path=/run/x.hvlink",
+                "-serial",
+                "chardev:hvlink"
+            ]
+        );
     }
 
     #[test]

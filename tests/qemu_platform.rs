@@ -129,3 +129,20 @@ fn a_silent_host_still_gets_a_report_result() {
         "{console}"
     );
 }
+
+#[test]
+fn an_ivshmem_bar_inside_an_mmio_gap_stops_the_boot() {
+    // OVMF places the ivshmem device's 32-bit BARs (registers, MSI-X table) just above the VGA
+    // framebuffer that is the default low gap (0xc0000000+16 MiB); a 32 MiB low gap covers
+    // them. Every other QEMU test boots with the default gaps, which they must stay clear of.
+    let outcome = boot("ivshmem-bar-in-gap", |config| {
+        config.link = emulator::platform::Transport::Ivshmem;
+        config.mmio_gaps = parse_gaps("low=0xc0000000+0x2000000", default_gaps()).unwrap();
+    });
+    assert_report_fails_at(&outcome, "hypervisor");
+    assert!(
+        outcome.console.contains("overlaps a VMBus MMIO gap"),
+        "{}",
+        outcome.console
+    );
+}

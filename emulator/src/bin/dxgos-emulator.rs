@@ -1,12 +1,12 @@
-//! `dxgos-emulator`: runs the emulated Hyper-V host beside QEMU until the guest's COM2 socket
-//! closes.
+//! `dxgos-emulator`: runs the emulated Hyper-V host beside QEMU until QEMU closes the link's
+//! socket (the ivshmem server's, or COM2's with `--transport com2`).
 //!
 //! ```text
-//! dxgos-emulator --memory-file PATH --socket PATH [--memory-size BYTES] [--trace PATH]
-//!                [--log error|warn|info|debug|trace]
+//! dxgos-emulator --memory-file PATH --socket PATH [--transport ivshmem|com2]
+//!                [--memory-size BYTES] [--trace PATH] [--log error|warn|info|debug|trace]
 //! ```
 
-use emulator::platform::{HostConfig, QemuLinkConfig, run_qemu_link};
+use emulator::platform::{HostConfig, QemuLinkConfig, Transport, run_qemu_link};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -33,14 +33,15 @@ impl log::Log for StderrLogger {
 
 static LOGGER: StderrLogger = StderrLogger;
 
-const USAGE: &str = "usage: dxgos-emulator --memory-file PATH --socket PATH [--memory-size BYTES] \
-                     [--trace PATH] [--log LEVEL]";
+const USAGE: &str = "usage: dxgos-emulator --memory-file PATH --socket PATH \
+                     [--transport ivshmem|com2] [--memory-size BYTES] [--trace PATH] [--log LEVEL]";
 
 fn parse(arguments: &[String]) -> Result<(QemuLinkConfig, log::LevelFilter), String> {
     let mut memory_file = None;
     let mut socket = None;
     let mut trace = None;
     let mut memory_size = None;
+    let mut transport = Transport::default();
     let mut level = log::LevelFilter::Warn;
     let mut iterator = arguments.iter();
     while let Some(flag) = iterator.next() {
@@ -54,6 +55,13 @@ fn parse(arguments: &[String]) -> Result<(QemuLinkConfig, log::LevelFilter), Str
             "--memory-file" => memory_file = Some(PathBuf::from(value()?)),
             "--socket" => socket = Some(PathBuf::from(value()?)),
             "--trace" => trace = Some(PathBuf::from(value()?)),
+            "--transport" => {
+                transport = match value()?.as_str() {
+                    "ivshmem" => Transport::Ivshmem,
+                    "com2" => Transport::Com2,
+                    other => return Err(format!("unknown transport {other}\n{USAGE}")),
+                }
+            }
             "--memory-size" => {
                 let text = value()?;
                 memory_size = Some(
@@ -74,6 +82,7 @@ fn parse(arguments: &[String]) -> Result<(QemuLinkConfig, log::LevelFilter), Str
     let mut config = QemuLinkConfig::new(memory_file, socket);
     config.trace = trace;
     config.memory_size = memory_size;
+    config.transport = transport;
     Ok((config, level))
 }
 

@@ -9,11 +9,13 @@
 //! - [`memory_map`]: the host's view of guest-physical memory (RAM and the high-gap dimm) and
 //!   the platform layout it checks device ranges against.
 //! - [`session`]: the emulated-link protocol engine (frames in, frames out), sans-I/O.
-//! - [`qemu_link`]: the I/O around it for QEMU: shared RAM file ([`shared_memory`]), unix
-//!   socket on COM2, protocol trace ([`trace`]).
+//! - [`qemu_link`]: the I/O around it for QEMU: shared RAM file ([`shared_memory`]), the
+//!   ivshmem server ([`ivshmem`]: mailboxes, doorbell, interrupt) or a unix socket on COM2,
+//!   protocol trace ([`trace`]).
 
 pub mod events;
 pub mod hypercalls;
+pub mod ivshmem;
 pub mod loopback;
 pub mod memory_map;
 pub mod qemu_link;
@@ -25,7 +27,7 @@ pub mod trace;
 pub use events::{HostEvent, HostEventHandler, Interrupt, LoggingHandler, dispatch_host_events};
 pub use loopback::{Loopback, LoopbackBackend};
 pub use memory_map::{GuestMemoryMap, LayoutError, PlatformLayout};
-pub use qemu_link::{LinkError, LinkSummary, QemuLink, QemuLinkConfig, run_qemu_link};
+pub use qemu_link::{LinkError, LinkSummary, QemuLink, QemuLinkConfig, Transport, run_qemu_link};
 pub use session::LinkSession;
 pub use shared_memory::SharedFileMemory;
 pub use synic_host::{DeliveryError, HostConfig, MsrError, PostFaults, SynicHost, VpState};

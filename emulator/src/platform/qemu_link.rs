@@ -1,29 +1,50 @@
-//! The emulated link's I/O for QEMU: a unix-socket server for the guest's COM2 chardev and the
-//! shared RAM file, around a [`LinkSession`].
+//! The emulated link's I/O for QEMU: the shared RAM file and one of two transports for the
+//! frames, around a [`LinkSession`]:
 //!
-//! QEMU side (see `docs/emulated-platform.md`):
-//! `-object memory-backend-file,id=ram,size=512M,mem-path=RAM,share=on -machine
-//! q35,memory-backend=ram -chardev socket,id=link,path=SOCK -serial <COM1> -serial
-//! chardev:link`. Bind first ([`QemuLink::bind`]: the socket exists when it returns), start
-//! QEMU, then [`QemuLink::serve`] (in a thread, or via [`run_qemu_link`]).
+//! - [`Transport::Ivshmem`] (the default): an ivshmem server ([`super::ivshmem`]) for QEMU's
+//!   `-chardev socket,id=hvlink,path=SOCK -device ivshmem-doorbell,chardev=hvlink,vectors=1`;
+//!   frames cross the shared-memory mailboxes, the guest's doorbell wakes this thread, and the
+//!   device's interrupt wakes the guest.
+//! - [`Transport::Com2`]: a unix-socket server for the guest's COM2 chardev (`-chardev
+//!   socket,id=link,path=SOCK -serial <COM1> -serial chardev:link`); frames are the UART's
+//!   bytes.
+//!
+//! Both need `-object memory-backend-file,id=ram,size=512M,mem-path=RAM,share=on -machine
+//! q35,memory-backend=ram` (see `docs/emulated-platform.md`). Bind first ([`QemuLink::bind`]:
+//! the socket exists when it returns), start QEMU, then [`QemuLink::serve`] (in a thread, or
+//! via [`run_qemu_link`]).
 
 use super::events::{HostEventHandler, LoggingHandler};
+use super::ivshmem::{IvshmemClient, IvshmemServer, Wake};
 use super::session::{LinkSession, SessionStatistics};
 use super::shared_memory::SharedFileMemory;
 use super::synic_host::{HostConfig, SynicHost};
 use super::trace::Trace;
 use hyperv::emulated_link::DecoderStatistics;
+use hyperv::emulated_link::mailbox::{RingConsumer, RingProducer, TO_GUEST, TO_HOST};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// How the frames travel between the guest and the emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// Shared-memory mailboxes, a doorbell and an interrupt (QEMU's `ivshmem-doorbell`).
+    #[default]
+    Ivshmem,
+    /// The guest's COM2 UART.
+    Com2,
+}
+
 /// Where the link's files are.
 #[derive(Debug, Clone)]
 pub struct QemuLinkConfig {
+    /// The transport; `socket` is its server socket.
+    pub transport: Transport,
     /// QEMU's `mem-path` file (guest RAM, GPA = offset).
     pub memory_file: PathBuf,
-    /// The unix socket QEMU's COM2 chardev connects to.
+    /// The unix socket QEMU's chardev (ivshmem server or COM2) connects to.
     pub socket: PathBuf,
     /// Protocol trace file, if wanted.
     pub trace: Option<PathBuf>,
@@ -36,9 +57,10 @@ pub struct QemuLinkConfig {
 }
 
 impl QemuLinkConfig {
-    /// A configuration with default timeouts (60 s connect, 10 ms poll).
+    /// A configuration with default timeouts (60 s connect, 10 ms poll) over ivshmem.
     pub fn new(memory_file: PathBuf, socket: PathBuf) -> Self {
         Self {
+            transport: Transport::default(),
             memory_file,
             socket,
             trace: None,
@@ -93,7 +115,13 @@ pub struct LinkSummary {
 /// A bound, not yet connected link.
 pub struct QemuLink {
     config: QemuLinkConfig,
-    listener: UnixListener,
+    endpoint: Endpoint,
+}
+
+/// The bound server socket of the transport.
+enum Endpoint {
+    Com2(UnixListener),
+    Ivshmem(IvshmemServer),
 }
 
 impl QemuLink {
@@ -110,13 +138,23 @@ impl QemuLink {
                 .map_err(io(format!("creating {}", config.memory_file.display())))?;
             file.set_len(size).map_err(io("sizing the memory file"))?;
         }
-        if config.socket.exists() {
-            std::fs::remove_file(&config.socket)
-                .map_err(io(format!("removing stale {}", config.socket.display())))?;
-        }
-        let listener = UnixListener::bind(&config.socket)
-            .map_err(io(format!("binding {}", config.socket.display())))?;
-        Ok(Self { config, listener })
+        let endpoint = match config.transport {
+            Transport::Ivshmem => Endpoint::Ivshmem(
+                IvshmemServer::bind(&config.socket)
+                    .map_err(io(format!("binding {}", config.socket.display())))?,
+            ),
+            Transport::Com2 => {
+                if config.socket.exists() {
+                    std::fs::remove_file(&config.socket)
+                        .map_err(io(format!("removing stale {}", config.socket.display())))?;
+                }
+                Endpoint::Com2(
+                    UnixListener::bind(&config.socket)
+                        .map_err(io(format!("binding {}", config.socket.display())))?,
+                )
+            }
+        };
+        Ok(Self { config, endpoint })
     }
 
     /// Accepts QEMU's connection and serves it until the socket closes.
@@ -125,10 +163,29 @@ impl QemuLink {
         host: SynicHost,
         handler: &mut dyn HostEventHandler,
     ) -> Result<LinkSummary, LinkError> {
-        let stream = self.accept()?;
+        match &self.endpoint {
+            Endpoint::Com2(listener) => {
+                let stream = self.accept(listener)?;
+                let session = self.start_session(host)?;
+                self.serve_com2(stream, session, handler)
+            }
+            Endpoint::Ivshmem(server) => {
+                // QEMU reads the greeting while it starts, before it sizes the RAM file.
+                let client = server
+                    .accept(self.config.connect_timeout)
+                    .map_err(io("greeting QEMU's ivshmem device"))?;
+                let session = self.start_session(host)?;
+                self.serve_ivshmem(server, &client, session, handler)
+            }
+        }
+    }
+
+    /// Maps guest RAM and opens the trace.
+    fn start_session(&self, host: SynicHost) -> Result<(LinkSession, SharedFileMemory), LinkError> {
         let memory = self.map_memory()?;
         log::info!(
-            "emulated link up: {} bytes of guest RAM from {}",
+            "emulated link up ({:?}): {} bytes of guest RAM from {}",
+            self.config.transport,
             memory.size(),
             self.config.memory_file.display()
         );
@@ -138,7 +195,97 @@ impl QemuLink {
             }
             None => Trace::disabled(),
         };
-        let mut session = LinkSession::new(host, trace);
+        Ok((LinkSession::new(host, trace), memory))
+    }
+
+    /// Serves frames over the mailboxes until QEMU closes its ivshmem connection: on each
+    /// doorbell (or every poll interval) the guest's bytes are taken from the guest → host
+    /// ring, the replies go into the host → guest ring, and the guest's interrupt is raised
+    /// when `Interrupt` frames were among them. Bytes that do not fit wait in a backlog for the
+    /// guest to make room (it drains the ring on each interrupt and each request).
+    fn serve_ivshmem(
+        &self,
+        server: &IvshmemServer,
+        client: &IvshmemClient,
+        (mut session, memory): (LinkSession, SharedFileMemory),
+        handler: &mut dyn HostEventHandler,
+    ) -> Result<LinkSummary, LinkError> {
+        let mailboxes = server
+            .shared_memory()
+            .map_err(io("mapping the ivshmem memory"))?;
+        let ring = |error| LinkError::Io {
+            context: "mailbox".into(),
+            error: std::io::Error::other(format!("{error}")),
+        };
+        let mut from_guest = RingConsumer::attach(TO_HOST, &mailboxes).map_err(ring)?;
+        let mut to_guest = RingProducer::attach(TO_GUEST, &mailboxes).map_err(ring)?;
+        let mut summary = LinkSummary::default();
+        let mut buffer = [0u8; 4096];
+        let mut out = Vec::new();
+        let mut backlog = std::collections::VecDeque::<u8>::new();
+        let mut interrupts_raised = 0;
+        let mut last_poll = Instant::now();
+        loop {
+            let timeout = if backlog.is_empty() {
+                self.config.poll_interval
+            } else {
+                Duration::from_millis(1)
+            };
+            let wake = server
+                .wait(client, timeout)
+                .map_err(io("waiting for the doorbell"))?;
+            if wake == Wake::Closed {
+                break;
+            }
+            // Drained on every wake, doorbell or not: a doorbell rung before the device's
+            // setup completed is lost (ivshmem-spec.rst), the bytes are not.
+            loop {
+                match from_guest.pop(&mailboxes, &mut buffer) {
+                    Ok(0) => break,
+                    Ok(count) => {
+                        summary.bytes_received += count as u64;
+                        session.receive(&buffer[..count], &memory, handler, &mut out);
+                    }
+                    Err(error) => log::warn!("guest to host mailbox: {error}; resynchronised"),
+                }
+            }
+            if last_poll.elapsed() >= self.config.poll_interval {
+                last_poll = Instant::now();
+                session.poll(&memory, handler, &mut out);
+            }
+            backlog.extend(out.drain(..));
+            if !backlog.is_empty() {
+                let (first, _) = backlog.as_slices();
+                match to_guest.push(&mailboxes, first) {
+                    Ok(count) => drop(backlog.drain(..count)),
+                    Err(error) => {
+                        log::warn!("host to guest mailbox: {error}; bytes dropped");
+                        backlog.clear();
+                    }
+                }
+            }
+            let interrupts = session.statistics().interrupts;
+            if interrupts != interrupts_raised || !backlog.is_empty() {
+                interrupts_raised = interrupts;
+                server
+                    .interrupt_guest()
+                    .map_err(io("raising the guest's interrupt"))?;
+            }
+        }
+        session.finish();
+        summary.session = session.statistics();
+        summary.decoder = session.decoder_statistics();
+        log::info!("emulated link closed: {summary:?}");
+        Ok(summary)
+    }
+
+    /// Serves frames over COM2 until QEMU closes the socket.
+    fn serve_com2(
+        &self,
+        stream: UnixStream,
+        (mut session, memory): (LinkSession, SharedFileMemory),
+        handler: &mut dyn HostEventHandler,
+    ) -> Result<LinkSummary, LinkError> {
         let mut summary = LinkSummary::default();
         let mut stream = stream;
         stream
@@ -187,13 +334,11 @@ impl QemuLink {
         Ok(summary)
     }
 
-    fn accept(&self) -> Result<UnixStream, LinkError> {
-        self.listener
-            .set_nonblocking(true)
-            .map_err(io("listener"))?;
+    fn accept(&self, listener: &UnixListener) -> Result<UnixStream, LinkError> {
+        listener.set_nonblocking(true).map_err(io("listener"))?;
         let deadline = Instant::now() + self.config.connect_timeout;
         loop {
-            match self.listener.accept() {
+            match listener.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(false).map_err(io("socket"))?;
                     return Ok(stream);

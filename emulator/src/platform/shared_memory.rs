@@ -29,7 +29,13 @@ impl SharedFileMemory {
     /// Maps the whole file read-write and shared, its first byte at GPA `base`.
     pub fn open_at(path: &Path, base: u64) -> std::io::Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let map = MmapRaw::map_raw(&file)?;
+        Self::from_file(&file, base)
+    }
+
+    /// Maps all of an open file (a memfd, say) read-write and shared, its first byte at GPA
+    /// `base`.
+    pub fn from_file(file: &std::fs::File, base: u64) -> std::io::Result<Self> {
+        let map = MmapRaw::map_raw(file)?;
         if base.checked_add(map.len() as u64).is_none() {
             return Err(std::io::Error::other(
                 "mapping wraps past the top of the GPA space",

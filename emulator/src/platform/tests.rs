@@ -759,6 +759,7 @@ fn qemu_link_over_a_real_socket() {
     let mut config = QemuLinkConfig::new(directory.join("ram"), directory.join("com2.sock"));
     config.memory_size = Some(0x10_0000);
     config.trace = Some(directory.join("trace.txt"));
+    config.transport = super::Transport::Com2;
     let link = QemuLink::bind(config).unwrap();
     let server = std::thread::spawn(move || link.serve(host(), &mut EchoService).unwrap());
 

@@ -64,6 +64,11 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
         Ok(backend)
     }
 
+    /// The byte transport.
+    pub fn link(&self) -> &S {
+        &self.link
+    }
+
     /// The host's protocol version from HelloReply.
     pub fn host_version(&self) -> u32 {
         self.host_version

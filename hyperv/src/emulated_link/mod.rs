@@ -4,10 +4,11 @@
 //! Guest RAM is shared with the emulator through a QEMU memory-backend file (GPA = file
 //! offset), so message slots, event flags and hypercall input blocks travel through memory as
 //! on Hyper-V. What cannot travel through memory — MSR accesses, the hypercall instruction and
-//! the interrupt — travels as frames over the guest's COM2 UART, whose chardev is a unix
-//! socket served by the emulator. Firmware may print text on the same port, so every frame is
-//! guarded by a magic, a kind-determined length and a CRC, and [`FrameDecoder`] skips garbage
-//! and resynchronises.
+//! the interrupt — travels as frames through the shared-memory mailboxes of QEMU's
+//! `ivshmem-doorbell` device ([`mailbox`]; a doorbell wakes the host, the device's interrupt
+//! the guest), or over the guest's COM2 UART, whose chardev is a unix socket served by the
+//! emulator. Firmware may print text on COM2, so every frame is guarded by a magic, a
+//! kind-determined length and a CRC, and [`FrameDecoder`] skips garbage and resynchronises.
 //!
 //! Frame layout (all integers little-endian):
 //!
@@ -22,6 +23,7 @@
 mod crc;
 mod decoder;
 mod frame;
+pub mod mailbox;
 
 pub use crc::crc16;
 pub use decoder::{DecoderStatistics, FrameDecoder, Frames};

@@ -102,7 +102,7 @@ pub fn report_platform(rsdp_address: u64, backend: &Backend) {
 /// Reads back the SynIC registers the bus task programmed (SCONTROL, SVERSION, SIMP, SIEFP and
 /// the VMBus SINT) and writes them as `hvdiag: synic ...`. On Hyper-V returns why the SynIC is
 /// not usable when an enable bit is clear or the SINT is masked. Under the emulator the MSRs
-/// are reachable only through the bus task's COM2 link, so nothing is read.
+/// are reachable only through the bus task's link to the emulator, so nothing is read.
 pub fn report_synic(
     backend_is_real: bool,
     features: Option<&HypervisorFeatures>,

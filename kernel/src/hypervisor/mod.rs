@@ -3,20 +3,22 @@
 //!
 //! - On Hyper-V, CPUID leaves 0x40000000.. say so; [`real::RealHypervisor`] uses `rdmsr`/`wrmsr`
 //!   and the hypercall page, and the SynIC raises its vector directly.
-//! - Under QEMU without Hyper-V, the emulator sits behind COM2 ([`com2::Com2Link`]); the
-//!   `hyperv::emulated_link` backend speaks its frame protocol, and its interrupts arrive as
-//!   COM2's IRQ 3.
+//! - Under QEMU without Hyper-V, the emulator sits behind an `ivshmem-doorbell` device
+//!   ([`ivshmem::IvshmemLink`]: shared mailboxes, a doorbell, MSI-X) or, when the runner was
+//!   asked for it (`--link com2`), behind COM2 ([`com2::Com2Link`], interrupts on IRQ 3); the
+//!   `hyperv::emulated_link` backend speaks the same frame protocol over either ([`Link`]).
 //!
 //! [`physical_memory::PhysicalMemory`] is `GuestMemory` for the guest's own RAM, used by both.
 
 pub mod com2;
+pub mod ivshmem;
 pub mod mmio_grants;
 pub mod page_allocator;
 pub mod physical_memory;
 pub mod real;
 
 use hyperv::cpuid::{CpuidError, HypervisorFeatures, HypervisorLeaves, PartitionPrivileges};
-use hyperv::emulated_link::EmulatedLinkBackend;
+use hyperv::emulated_link::{EmulatedLinkBackend, SerialLink};
 use hyperv::hypercall::{HypercallInput, HypercallOutput};
 use hyperv::platform::{HypervisorBackend, MmioAccess, PlatformError};
 
@@ -26,8 +28,59 @@ use crate::arch::cpu::cpuid;
 pub enum Backend {
     /// Microsoft Hyper-V.
     Real(real::RealHypervisor),
-    /// The dxgos emulator behind COM2.
-    Emulated(EmulatedLinkBackend<com2::Com2Link>),
+    /// The dxgos emulator behind ivshmem or COM2.
+    Emulated(EmulatedLinkBackend<Link>),
+}
+
+/// The transport to the emulator.
+pub enum Link {
+    /// QEMU's `ivshmem-doorbell` device.
+    Ivshmem(alloc::boxed::Box<ivshmem::IvshmemLink>),
+    /// The COM2 UART.
+    Com2(com2::Com2Link),
+}
+
+impl SerialLink for Link {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), PlatformError> {
+        match self {
+            Link::Ivshmem(link) => link.send(bytes),
+            Link::Com2(link) => link.send(bytes),
+        }
+    }
+    fn receive(&mut self) -> Result<u8, PlatformError> {
+        match self {
+            Link::Ivshmem(link) => link.receive(),
+            Link::Com2(link) => link.receive(),
+        }
+    }
+    fn try_receive(&mut self) -> Option<u8> {
+        match self {
+            Link::Ivshmem(link) => link.try_receive(),
+            Link::Com2(link) => link.try_receive(),
+        }
+    }
+}
+
+impl Link {
+    /// Delivers the link's interrupt on `vector` to this processor: MSI-X vector 0 of the
+    /// ivshmem device, or COM2's ISA IRQ 3 through the I/O APIC. Returns the I/O APIC input
+    /// used (to mask when the bus task ends), if any.
+    pub fn route_interrupt(
+        &self,
+        vector: u8,
+    ) -> Result<Option<u32>, crate::interrupts::InterruptError> {
+        match self {
+            Link::Ivshmem(link) => {
+                let apic_id = crate::platform::local_apic::id();
+                link.route_interrupt(vector, apic_id).map_err(|error| {
+                    log::warn!("ivshmem: MSI-X: {error}");
+                    crate::interrupts::InterruptError::DestinationOutOfRange(apic_id)
+                })?;
+                Ok(None)
+            }
+            Link::Com2(_) => crate::interrupts::route_isa_irq(com2::IRQ, vector).map(Some),
+        }
+    }
 }
 
 /// No usable hypervisor interface was found.
@@ -37,9 +90,11 @@ pub enum DetectError {
     NotFound {
         /// Why the CPUID check failed.
         cpuid: CpuidError,
-        /// Why the emulator probe failed (`None`: COM2 is absent).
+        /// Why the emulator probe failed (`None`: neither ivshmem nor COM2 is present).
         emulator: Option<PlatformError>,
     },
+    /// The ivshmem device is there but unusable.
+    Ivshmem(ivshmem::IvshmemError),
 }
 
 impl core::fmt::Display for DetectError {
@@ -51,15 +106,19 @@ impl core::fmt::Display for DetectError {
             } => {
                 write!(
                     f,
-                    "no Hyper-V ({cpuid:?}) and the emulator on COM2 did not answer ({error})"
+                    "no Hyper-V ({cpuid:?}) and the emulator did not answer ({error})"
                 )
             }
             DetectError::NotFound {
                 cpuid,
                 emulator: None,
             } => {
-                write!(f, "no Hyper-V ({cpuid:?}) and no COM2 for the emulator")
+                write!(
+                    f,
+                    "no Hyper-V ({cpuid:?}) and no ivshmem device or COM2 for the emulator"
+                )
             }
+            DetectError::Ivshmem(error) => write!(f, "the emulator's ivshmem device: {error}"),
         }
     }
 }
@@ -79,7 +138,8 @@ fn read_leaves() -> HypervisorLeaves {
     }
 }
 
-/// Finds the hypervisor: Hyper-V by CPUID first, then the emulator on COM2.
+/// Finds the hypervisor: Hyper-V by CPUID first, then the emulator behind an ivshmem device,
+/// then behind COM2.
 pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
     let cpuid_error = match read_leaves().check() {
         Ok(features) => {
@@ -88,17 +148,28 @@ pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
         }
         Err(error) => error,
     };
-    log::debug!("platform: not Hyper-V ({cpuid_error:?}); probing the emulator on COM2");
-    let Some(link) = com2::Com2Link::probe() else {
-        return Err(DetectError::NotFound {
-            cpuid: cpuid_error,
-            emulator: None,
-        });
+    log::debug!("platform: not Hyper-V ({cpuid_error:?}); probing for the emulator");
+    let link = match ivshmem::IvshmemLink::probe() {
+        Some(Ok(link)) => Link::Ivshmem(alloc::boxed::Box::new(link)),
+        Some(Err(error)) => return Err(DetectError::Ivshmem(error)),
+        None => match com2::Com2Link::probe() {
+            Some(link) => Link::Com2(link),
+            None => {
+                return Err(DetectError::NotFound {
+                    cpuid: cpuid_error,
+                    emulator: None,
+                });
+            }
+        },
+    };
+    let transport = match link {
+        Link::Ivshmem(_) => "ivshmem",
+        Link::Com2(_) => "COM2",
     };
     match EmulatedLinkBackend::connect(link) {
         Ok(backend) => {
             log::info!(
-                "platform: dxgos emulated Hyper-V (link version {})",
+                "platform: dxgos emulated Hyper-V (link version {}, {transport})",
                 backend.host_version()
             );
             Ok((Backend::Emulated(backend), None))

@@ -2,7 +2,7 @@
 //! kernel through typed channels.
 //!
 //! The task owns the hypervisor backend and the SynIC. It waits on its interrupt signal (the
-//! SynIC vector on Hyper-V; COM2's IRQ 3 under the emulator) and on its request channel, feeds
+//! SynIC vector on Hyper-V; the ivshmem device's MSI-X vector or COM2's IRQ 3 under the emulator) and on its request channel, feeds
 //! both into the bus driver, and forwards the driver's events to the subscribed device tasks'
 //! channels. Device tasks hold only a [`BusHandle`] (a sender) and their own event receiver.
 //!
@@ -33,9 +33,9 @@ use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::version::Version;
 
 use crate::clock;
+use crate::hypervisor::Backend;
 use crate::hypervisor::page_allocator::KernelPageAllocator;
 use crate::hypervisor::physical_memory::PhysicalMemory;
-use crate::hypervisor::{Backend, com2};
 use crate::interrupts;
 use crate::ipc::{self, InterruptSignal, Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::task::{self, TaskHandle, TaskSlot};
@@ -289,9 +289,10 @@ fn route_interrupt(
     interrupts::register_signal(vector, signal.clone()).map_err(StartError::Interrupts)?;
     let gsi = match backend {
         Backend::Real(_) => None,
-        Backend::Emulated(_) => {
-            Some(interrupts::route_isa_irq(com2::IRQ, vector).map_err(StartError::Interrupts)?)
-        }
+        Backend::Emulated(link) => link
+            .link()
+            .route_interrupt(vector)
+            .map_err(StartError::Interrupts)?,
     };
     Ok((vector, gsi))
 }
