@@ -26,10 +26,11 @@ mod support;
 
 use drivers::vmbus_bus::{BusRequest, DriverEvent, RingMemory};
 use dxg::core::{AllocationRequest, ProcessId, Reply, Request, SyncObjectKind};
-use dxg::wire::{CreateAllocationCommand, CreateContextVirtualCommand};
+use dxg::wire::{CREATE_ALLOCATION_CREATE_RESOURCE, CreateAllocationReply, CreatedAllocationInfo};
+use dxg::wire::{CreateAllocationCommand, CreateContextVirtualCommand, DestroyAllocationCommand};
 use dxg::wire::{CreatePagingQueueCommand, QueryVideoMemoryInfoCommand};
 use dxg::wire::{D3dkmtHandle, NtStatus, QUERY_ADAPTER_TYPE_RENDER};
-use emulator::hostile::rows::ECHO_RELID;
+use emulator::hostile::rows::{DXG_GLOBAL_RELID, DXG_VGPU_RELID, ECHO_RELID};
 use emulator::hostile::{
     Expect, HOSTILE_ROWS, HookHandle, HostileHook, HostileRow, Injection, Mutation, RequestKind,
     Scenario, Target,
@@ -40,7 +41,7 @@ use hyperv::mmio::{MmioGaps, MmioRange};
 use hyperv::synic::{MessageType, VMBUS_SINT};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use support::guest_stack::Stack;
-use support::requests::{create_device, create_process, enum_adapters, sized};
+use support::requests::{create_allocations, create_device, create_process, enum_adapters, sized};
 use support::vm::ok;
 use vmbus::client::SubscriberId;
 use vmbus::guid::class;
@@ -631,6 +632,199 @@ fn refused_fence_replies_leave_no_host_objects() {
             honest_after > honest_before,
             "{}: honest host created nothing",
             row.name
+        );
+    }
+}
+
+/// What [`refused_allocation_reply`] saw.
+struct RefusedAllocation {
+    /// The request's completion.
+    result: Option<Result<Reply, NtStatus>>,
+    /// Host objects of all processes before and after the request.
+    host_objects: (usize, usize),
+    /// The VM afterwards.
+    stack: Stack,
+    /// The app's device.
+    device: D3dkmtHandle,
+    /// The app's allocation made before the request.
+    live: D3dkmtHandle,
+}
+
+/// CREATEALLOCATION of `count` one-page allocations on a fresh device (with a new resource
+/// when `creates_resource`), after one honest CREATEALLOCATION of one allocation (`live`, the
+/// app's own), on a VM whose host answers the request with allocation `index`'s handle set
+/// to `handle` (given the handle `live` got).
+fn refused_allocation_reply(
+    creates_resource: bool,
+    count: usize,
+    index: usize,
+    handle: impl Fn(D3dkmtHandle) -> u32,
+) -> RefusedAllocation {
+    // The emulated host numbers its handles in order, so an honest VM tells the handle the
+    // same sequence gets on the hostile one.
+    let honest = HostileRow {
+        name: "honest",
+        target: Target::Completion { relids: &[] },
+        occurrence: 0,
+        mutation: Mutation::Drop,
+        scenario: Scenario::Request(RequestKind::CreateAllocation),
+        expect: Expect::Survives,
+        skipped: None,
+        known_defect: None,
+    };
+    let prepared = |hook: HostileHook| {
+        let mut stack = Stack::hostile(ServerConfig::standard(1), gaps(), Box::new(hook));
+        create_process(&mut stack, PROCESS, 100, "refused allocation");
+        let adapter = enum_adapters(&mut stack, PROCESS)[0].handle;
+        let device = create_device(&mut stack, PROCESS, adapter);
+        let (_, live) = create_allocations(&mut stack, PROCESS, device, 0, vec![sized(4096)]);
+        (stack, device, live[0].handle)
+    };
+    let (_, _, expected_live) = prepared(HostileHook::new(&honest).0);
+    let row = HostileRow {
+        name: "dxg create allocation reply handle refused",
+        target: Target::Completion {
+            relids: &[DXG_GLOBAL_RELID, DXG_VGPU_RELID],
+        },
+        mutation: Mutation::PatchU32 {
+            offset: CreateAllocationReply::SIZE + index * CreatedAllocationInfo::SIZE,
+            value: handle(expected_live),
+        },
+        expect: Expect::RequestFails,
+        ..honest
+    };
+    let (hook, hook_handle) = HostileHook::new(&row);
+    let (mut stack, device, live) = prepared(hook);
+    assert_eq!(live, expected_live, "the host numbers its handles in order");
+    let flags = if creates_resource {
+        CREATE_ALLOCATION_CREATE_RESOURCE
+    } else {
+        0
+    };
+    let request = Request::CreateAllocation {
+        command: CreateAllocationCommand {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags,
+            ..FromZeros::new_zeroed()
+        },
+        runtime_data: vec![],
+        driver_data: vec![],
+        allocations: (0..count).map(|_| sized(4096)).collect(),
+    };
+    let before = stack.services.lock().gpu().object_count();
+    hook_handle.arm();
+    let result = stack.try_call(PROCESS, request);
+    assert_eq!(hook_handle.fired(), 1, "the reply was never bent");
+    let after = stack.services.lock().gpu().object_count();
+    RefusedAllocation {
+        result,
+        host_objects: (before, after),
+        stack,
+        device,
+        live,
+    }
+}
+
+/// One case of [`refused_create_allocation_replies_are_undone_on_the_host`].
+struct Case {
+    name: &'static str,
+    /// The request creates a resource.
+    creates_resource: bool,
+    /// Allocations requested.
+    count: usize,
+    /// The allocation whose handle the host bends.
+    index: usize,
+    /// The handle it answers, given the app's live allocation.
+    handle: fn(D3dkmtHandle) -> u32,
+    /// Host objects the guest cannot name, which stay.
+    left: usize,
+}
+
+/// A CREATEALLOCATION reply whose allocation handles the guest cannot register (null, or the
+/// handle of an allocation the app already holds) fails the request with INVALID_HANDLE, and
+/// what the host created is destroyed again as far as the guest can name it (Linux's
+/// `create_local_allocations`: DESTROYALLOCATION of the returned allocations): a new
+/// resource with all its allocations, else the allocations with usable handles; never the
+/// app's live allocation. The guest reports the reply and nothing stays outstanding.
+#[test]
+fn refused_create_allocation_replies_are_undone_on_the_host() {
+    let null = |_: D3dkmtHandle| 0;
+    let live = |live: D3dkmtHandle| live.0;
+    let cases = [
+        // A new resource: destroyed whole, nothing remains.
+        Case {
+            name: "resource, second handle null",
+            creates_resource: true,
+            count: 2,
+            index: 1,
+            handle: null,
+            left: 0,
+        },
+        // No resource: the allocation behind the null handle cannot be named (it stays); the
+        // other is destroyed.
+        Case {
+            name: "no resource, first handle null",
+            creates_resource: false,
+            count: 2,
+            index: 0,
+            handle: null,
+            left: 1,
+        },
+        // The handle of the app's live allocation: not destroyed (the new allocation behind
+        // it cannot be named and stays).
+        Case {
+            name: "no resource, handle of a live allocation",
+            creates_resource: false,
+            count: 1,
+            index: 0,
+            handle: live,
+            left: 1,
+        },
+    ];
+    for case in cases {
+        let (name, left) = (case.name, case.left);
+        let mut outcome =
+            refused_allocation_reply(case.creates_resource, case.count, case.index, case.handle);
+        assert_eq!(
+            outcome.result,
+            Some(Err(NtStatus::INVALID_HANDLE)),
+            "{name}: the app gets the error"
+        );
+        let (before, after) = outcome.host_objects;
+        assert_eq!(
+            after,
+            before + left,
+            "{name}: host objects before and after"
+        );
+        assert!(
+            !outcome.stack.protocol_errors.is_empty(),
+            "{name}: the reply was not reported"
+        );
+        assert_eq!(
+            outcome.stack.driver.outstanding_transactions(),
+            0,
+            "{name}: a transaction is left outstanding"
+        );
+        // The app's live allocation is still there, on the host too: destroying it succeeds
+        // and takes one host object.
+        let destroy = Request::DestroyAllocation {
+            command: DestroyAllocationCommand {
+                device: outcome.device,
+                ..FromZeros::new_zeroed()
+            },
+            allocations: vec![outcome.live],
+        };
+        let destroyed = outcome.stack.call(PROCESS, destroy);
+        assert!(
+            destroyed.is_ok(),
+            "{name}: the live allocation: {destroyed:?}"
+        );
+        let remaining = outcome.stack.services.lock().gpu().object_count();
+        assert_eq!(
+            remaining + 1,
+            after,
+            "{name}: the live allocation was destroyed"
         );
     }
 }

@@ -553,6 +553,23 @@ impl Driver {
         build_message(None, destroy.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK)
     }
 
+    /// DESTROYALLOCATION of the `allocations` of `device` (a list, no resource), assumed not in
+    /// use (undoing a CREATEALLOCATION the guest could not register).
+    pub(super) fn destroy_allocations_not_in_use_command(
+        &self,
+        pid: ProcessId,
+        device: D3dkmtHandle,
+        allocations: &[D3dkmtHandle],
+    ) -> Vec<u8> {
+        let mut destroy: DestroyAllocationCommand = self.command(pid);
+        destroy.device = device;
+        destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
+        // At most MAX_ALLOCATIONS_PER_CREATE handles (the request's count), so this fits.
+        destroy.allocation_count = allocations.len() as u32;
+        let tail = handle_bytes(allocations);
+        build_message(None, destroy.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK)
+    }
+
     pub(super) fn remove_objects(&mut self, pid: ProcessId, handles: &[D3dkmtHandle]) {
         if let Some(process) = self.processes.get_mut(&pid) {
             for handle in handles {

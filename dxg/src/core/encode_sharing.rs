@@ -257,7 +257,8 @@ impl Driver {
         owned.len()
     }
 
-    /// Undoes an OPENRESOURCE the guest could not register (DESTROYALLOCATION of the resource).
+    /// Undoes an OPENRESOURCE the guest could not register (DESTROYALLOCATION of the resource;
+    /// also a CREATEALLOCATION's new resource).
     pub(super) fn undo_open_resource(
         &mut self,
         pid: ProcessId,

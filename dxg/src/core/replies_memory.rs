@@ -3,9 +3,9 @@
 //! by their command number in `replies_extended`). The generic path (`replies`) checked
 //! each reply against the command table's minimum; the variable tail of CREATEALLOCATION is
 //! checked here. Host handles go through the per-process table (null or duplicate →
-//! INVALID_HANDLE and a protocol error).
+//! INVALID_HANDLE and a protocol error; a refused CREATEALLOCATION is undone on the host).
 
-use super::replies::{Pending, fixed};
+use super::replies::{Expect, Pending, fixed};
 use super::{CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
 use crate::wire::*;
 use alloc::vec::Vec;
@@ -50,12 +50,58 @@ impl Driver {
                 flags: info.allocation_flags,
             })
             .collect();
-        let allocations =
-            self.register_allocations(pending, resource, member_of, allocations, private)?;
+        let registered =
+            self.register_allocations(pending, resource, member_of, allocations, private);
+        if registered.is_err() {
+            let handles: Vec<D3dkmtHandle> = created.iter().map(|info| info.allocation).collect();
+            self.undo_create_allocation(pending, resource, &handles);
+        }
+        let allocations = registered?;
         Ok(Reply::Allocations {
             resource: resource.unwrap_or_default(),
             allocations,
         })
+    }
+
+    /// Undoes a CREATEALLOCATION the guest could not register, so that nothing it created stays
+    /// on the host: as Linux's `create_local_allocations` (microsoft/WSL2-Linux-Kernel
+    /// `drivers/hv/dxgkrnl/dxgvmbus.c`) sends DESTROYALLOCATION (assume_not_in_use) for the
+    /// returned allocations when anything fails after the reply (dxg.md §3.7). A new resource
+    /// is destroyed whole (DESTROYALLOCATION of the resource, count 0: it takes its
+    /// allocations along, as at process teardown); otherwise one DESTROYALLOCATION lists the
+    /// returned allocation handles that are valid to name: not null, each once, and none the
+    /// process already holds (that object is the app's, not this call's; the table was rolled
+    /// back before this). A handle the host answered null or live names nothing the guest
+    /// knows: what it stands for cannot be destroyed (Linux cannot either).
+    fn undo_create_allocation(
+        &mut self,
+        pending: &Pending,
+        resource: Option<D3dkmtHandle>,
+        allocations: &[D3dkmtHandle],
+    ) {
+        let (Some(pid), Ok(on)) = (pending.process, pending.on()) else {
+            return;
+        };
+        let Some(process) = self.processes.get(&pid) else {
+            return;
+        };
+        let nameable = |handle: &D3dkmtHandle| !handle.is_null() && process.get(*handle).is_none();
+        let resource = resource.filter(nameable);
+        let mut named: Vec<D3dkmtHandle> = Vec::new();
+        for handle in allocations.iter().filter(|handle| nameable(handle)) {
+            if !named.contains(handle) {
+                named.push(*handle);
+            }
+        }
+        if let Some(resource) = resource {
+            self.undo_open_resource(pid, on.adapter, on.device, resource);
+            return;
+        }
+        if named.is_empty() {
+            return;
+        }
+        let bytes = self.destroy_allocations_not_in_use_command(pid, on.device, &named);
+        self.send_internal(pid, on.adapter, Expect::Ignore, bytes);
     }
 
     /// Registers allocations the host created or opened (and first `resource`, if given), all

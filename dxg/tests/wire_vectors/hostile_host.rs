@@ -1,6 +1,7 @@
 //! A host answering wrongly at bring-up and with fence pages: absent PCI functions (all-ones
 //! config space), duplicate instance GUIDs, adapters disagreeing on the VM-wide async-message
-//! flag, and fence-page addresses that are unaligned or outside the IO space.
+//! flag, fence-page addresses that are unaligned or outside the IO space, and CREATEALLOCATION
+//! replies whose handles cannot be registered.
 
 use super::*;
 
@@ -327,4 +328,104 @@ fn monitored_fence_address_must_be_a_whole_io_space_page() {
             "{address:#x}: {actions:?}"
         );
     }
+}
+
+/// One 72-byte CREATEALLOCATION reply info (dxg.md §3.7) naming `handle`: one page, no
+/// private data, no flags.
+fn allocation_info(handle: u32) -> Vec<u8> {
+    let mut info = vec![0u8; 72];
+    info[..4].copy_from_slice(&handle.to_le_bytes());
+    info[16..24].copy_from_slice(&0x1000u64.to_le_bytes());
+    info
+}
+
+/// CREATEALLOCATION of four allocations on `device` (with a new resource when `flags` has
+/// create_resource), answered with a reply naming `resource` and `handles`: the request's
+/// result and the packets the driver sent in answer.
+fn refused_allocations(
+    driver: &mut Driver,
+    device: D3dkmtHandle,
+    flags: u32,
+    resource: u32,
+    handles: [u32; 4],
+) -> (Vec<Result<Reply, NtStatus>>, Vec<OutgoingPacket>) {
+    let request = Request::CreateAllocation {
+        command: CreateAllocationCommand {
+            device,
+            resource: D3dkmtHandle::NULL,
+            flags,
+            ..FromZeros::new_zeroed()
+        },
+        runtime_data: vec![],
+        driver_data: vec![],
+        allocations: vec![AllocationRequest::default(); 4],
+    };
+    let (ticket, packet) = one_packet(driver, request);
+    let mut reply = hex("00000000");
+    reply.extend(resource.to_le_bytes());
+    reply.extend(hex("00000000 00000000"));
+    for handle in handles {
+        reply.extend(allocation_info(handle));
+    }
+    driver.receive(
+        vgpu_channel(),
+        PacketKind::Completion,
+        packet.transaction_id,
+        &reply,
+    );
+    let (mut results, mut sent) = (Vec::new(), Vec::new());
+    while let Some(action) = driver.poll_action() {
+        match action {
+            Action::Complete {
+                ticket: done,
+                result,
+            } if done == ticket => results.push(result),
+            Action::Send(packet) => sent.push(packet),
+            _ => {}
+        }
+    }
+    (results, sent)
+}
+
+/// A CREATEALLOCATION reply whose handles cannot all be registered fails the request with
+/// INVALID_HANDLE and destroys what the host created (dxg.md §3.7; Linux
+/// `create_local_allocations` in drivers/hv/dxgkrnl/dxgvmbus.c): one DESTROYALLOCATION
+/// (assume_not_in_use) listing the returned handles the guest can name — not the null one,
+/// the duplicate once, not the device's (a live object of the app) — or, when the reply
+/// created a resource, DESTROYALLOCATION of that resource (count 0).
+#[test]
+fn a_refused_create_allocation_reply_is_destroyed_on_the_host() {
+    let (mut driver, _, device) = with_device();
+    let (results, sent) = refused_allocations(&mut driver, device, 0, 0, [0x100, 0, 0x100, 0x80]);
+    assert_eq!(results, vec![Err(NtStatus::INVALID_HANDLE)]);
+    assert_eq!(sent.len(), 1, "one DESTROYALLOCATION: {sent:?}");
+    // Linux dxgvmbus.h dxgkvmb_command_destroyallocation: +24 device | +28 resource 0 |
+    // +32 count 1 | +36 flags 1 (assume_not_in_use) | +40 handles (0x100); 48 + 4n.
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 05000000 00000000
+                        80000000 00000000 01000000 01000000 00010000 0000000000000000");
+    assert_eq!(
+        sent[0].bytes, expected,
+        "DESTROYALLOCATION of the allocations"
+    );
+    // Nothing of the refused reply stays registered: the device (0x80) is still the app's.
+    assert!(driver.process(ProcessId(1)).is_some_and(|process| {
+        process.get(D3dkmtHandle(0x100)).is_none() && process.get(device).is_some()
+    }));
+
+    // A new resource (0x140) is destroyed whole (it takes its allocations along).
+    let flags = CREATE_ALLOCATION_CREATE_RESOURCE;
+    let (results, sent) = refused_allocations(&mut driver, device, flags, 0x140, [0x180, 0, 0, 0]);
+    assert_eq!(results, vec![Err(NtStatus::INVALID_HANDLE)]);
+    assert_eq!(sent.len(), 1, "one DESTROYALLOCATION: {sent:?}");
+    // +28 resource 0x140 | +32 count 0 | +36 flags 1; 48 bytes.
+    let expected = hex("10000000 00000000 cdab0000 00000000
+                        0000000000000000 40000000 00000000 05000000 00000000
+                        80000000 40010000 00000000 01000000 0000000000000000");
+    assert_eq!(sent[0].bytes, expected, "DESTROYALLOCATION of the resource");
+
+    // All handles null: nothing can be named, nothing is sent.
+    let (results, sent) = refused_allocations(&mut driver, device, 0, 0, [0; 4]);
+    assert_eq!(results, vec![Err(NtStatus::INVALID_HANDLE)]);
+    assert!(sent.is_empty(), "{sent:?}");
 }
