@@ -207,6 +207,92 @@ pub(super) fn write_u64(words: &[AtomicU64], offset: usize, value: u64) -> Resul
     Ok(())
 }
 
+/// Reads the little-endian `u128` at `offset` (any alignment) with one 16-byte SSE load.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn read_u128(words: &[AtomicU64], offset: usize) -> Result<u128, AccessError> {
+    check(words, offset, 16)?;
+    let (low, high): (u64, u64);
+    // SAFETY: the 16 bytes are inside `words` (checked above); `movdqu` allows any
+    // alignment; the two halves leave through general registers (SSE2 instructions only).
+    unsafe {
+        asm!(
+            "movdqu {vector}, xmmword ptr [{address}]",
+            "movq {low}, {vector}",
+            "punpckhqdq {vector}, {vector}",
+            "movq {high}, {vector}",
+            address = in(reg) address(words, offset),
+            vector = out(xmm_reg) _,
+            low = out(reg) low,
+            high = out(reg) high,
+            options(nostack, preserves_flags),
+        );
+    }
+    Ok(u128::from(high) << 64 | u128::from(low))
+}
+
+/// Reads the little-endian `u128` at `offset` on targets without SSE: two 8-byte loads.
+#[cfg(not(target_feature = "sse2"))]
+#[inline]
+pub(super) fn read_u128(words: &[AtomicU64], offset: usize) -> Result<u128, AccessError> {
+    check(words, offset, 16)?;
+    let low = read_u64(words, offset)?;
+    let high = read_u64(
+        words,
+        offset
+            .checked_add(8)
+            .ok_or(super::out_of_bounds(offset, 16))?,
+    )?;
+    Ok(u128::from(high) << 64 | u128::from(low))
+}
+
+/// Writes `value` as the little-endian `u128` at `offset` (any alignment) with one 16-byte
+/// SSE store.
+#[cfg(target_feature = "sse2")]
+#[inline]
+pub(super) fn write_u128(
+    words: &[AtomicU64],
+    offset: usize,
+    value: u128,
+) -> Result<(), AccessError> {
+    check(words, offset, 16)?;
+    // SAFETY: as in `read_u128`; the store touches only these 16 bytes.
+    unsafe {
+        asm!(
+            "movq {vector}, {low}",
+            "movq {upper}, {high}",
+            "punpcklqdq {vector}, {upper}",
+            "movdqu xmmword ptr [{address}], {vector}",
+            address = in(reg) address(words, offset),
+            vector = out(xmm_reg) _,
+            upper = out(xmm_reg) _,
+            low = in(reg) value as u64,
+            high = in(reg) (value >> 64) as u64,
+            options(nostack, preserves_flags),
+        );
+    }
+    Ok(())
+}
+
+/// Writes the little-endian `u128` at `offset` on targets without SSE: two 8-byte stores.
+#[cfg(not(target_feature = "sse2"))]
+#[inline]
+pub(super) fn write_u128(
+    words: &[AtomicU64],
+    offset: usize,
+    value: u128,
+) -> Result<(), AccessError> {
+    check(words, offset, 16)?;
+    write_u64(words, offset, value as u64)?;
+    write_u64(
+        words,
+        offset
+            .checked_add(8)
+            .ok_or(super::out_of_bounds(offset, 16))?,
+        (value >> 64) as u64,
+    )
+}
+
 /// Loads the `u32` at `offset` (acquire: an x86-64 load is not reordered with later
 /// accesses, and the assembly is a compiler barrier).
 #[inline]

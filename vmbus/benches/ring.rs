@@ -25,8 +25,8 @@ use hyperv::memory::{AtomicMemory, GuestMemory};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vmbus::ring::{
-    DEFAULT_RING_DATA_SIZE, OutgoingPacket, RingError, RingPages, RingReceiver, RingSender,
-    initialize_control_page,
+    DEFAULT_RING_DATA_SIZE, OutgoingPacket, PacketHeader, RingError, RingPages, RingReceiver,
+    RingSender, initialize_control_page,
 };
 
 const SIZES: [usize; 6] = [64, 256, 1024, 4096, 16 * 1024, 64 * 1024];
@@ -181,6 +181,7 @@ fn on_cpu(work: impl FnOnce() -> (usize, usize)) -> Result {
 
 /// The VMBus ring on one thread: write up to 16 KiB of packets, commit, read them all, commit.
 /// Free of scheduling effects, so it measures the ring's own cost per byte.
+#[inline(never)]
 fn vmbus_ring_one_thread(size: usize) -> Result {
     let total = RING_BYTES as u64 + 4096;
     let memory = AtomicMemory::new(0, total as usize);
@@ -213,7 +214,47 @@ fn vmbus_ring_one_thread(size: usize) -> Result {
     })
 }
 
+/// [`vmbus_ring_one_thread`] with the in-place API: `reserve`, write the payload into the
+/// ring, `finish`; `peek`, read the payload out of the ring, `release`.
+#[inline(never)]
+fn vmbus_in_place_one_thread(size: usize) -> Result {
+    let total = RING_BYTES as u64 + 4096;
+    let memory = AtomicMemory::new(0, total as usize);
+    let pages = RingPages::contiguous(0, total).unwrap();
+    initialize_control_page(&memory, &pages, 0).unwrap();
+    let mut sender = RingSender::new(&memory, pages.clone()).unwrap();
+    let mut receiver = RingReceiver::new(&memory, pages).unwrap();
+    let packets = TOTAL_BYTES / size;
+    let batch = (16 * 1024 / size).max(1);
+    let payload = vec![0x5Au8; size];
+    let mut out = vec![0u8; size];
+    on_cpu(|| {
+        let mut bytes = 0;
+        let mut sent = 0;
+        while sent < packets {
+            let count = batch.min(packets - sent);
+            for id in sent..sent + count {
+                let mut packet = sender
+                    .reserve(&PacketHeader::in_band(id as u64, false), size)
+                    .unwrap();
+                packet.write(0, &payload).unwrap();
+                packet.finish().unwrap();
+            }
+            sender.commit().unwrap();
+            while let Some(packet) = receiver.peek().unwrap() {
+                packet.read_payload(0, &mut out).unwrap();
+                packet.release().unwrap();
+                bytes += std::hint::black_box(&out).len();
+            }
+            receiver.commit().unwrap();
+            sent += count;
+        }
+        (bytes, packets)
+    })
+}
+
 /// rtrb on one thread, in the same batches as [`vmbus_ring_one_thread`].
+#[inline(never)]
 fn rtrb_ring_one_thread(size: usize) -> Result {
     let (mut producer, mut consumer) = rtrb::RingBuffer::<u8>::new(RING_BYTES);
     let packets = TOTAL_BYTES / size;
@@ -300,18 +341,20 @@ struct Row {
     memcpy: Result,
     atomic: Result,
     vmbus_one_thread: Result,
+    in_place_one_thread: Result,
     rtrb_one_thread: Result,
 }
 
 fn measure(size: usize) -> Row {
     let (mut vmbus, mut rtrb, mut copy, mut atomic) = (vec![], vec![], vec![], vec![]);
-    let (mut vmbus_one, mut rtrb_one) = (vec![], vec![]);
+    let (mut vmbus_one, mut rtrb_one, mut in_place_one) = (vec![], vec![], vec![]);
     for _ in 0..RUNS {
         vmbus.push(vmbus_ring(size));
         rtrb.push(rtrb_ring(size));
         copy.push(memcpy(size));
         atomic.push(atomic_memory_copies(size));
         vmbus_one.push(vmbus_ring_one_thread(size));
+        in_place_one.push(vmbus_in_place_one_thread(size));
         rtrb_one.push(rtrb_ring_one_thread(size));
     }
     Row {
@@ -321,6 +364,7 @@ fn measure(size: usize) -> Row {
         memcpy: median(copy),
         atomic: median(atomic),
         vmbus_one_thread: median(vmbus_one),
+        in_place_one_thread: median(in_place_one),
         rtrb_one_thread: median(rtrb_one),
     }
 }
@@ -434,6 +478,22 @@ fn load_average() -> String {
 }
 
 fn main() {
+    if let Ok(which) = std::env::var("RING_PROFILE") {
+        let size: usize = std::env::var("RING_BENCH_SIZES").unwrap().parse().unwrap();
+        for _ in 0..std::env::var("RING_PROFILE_RUNS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(50)
+        {
+            let r = if which == "rtrb" {
+                rtrb_ring_one_thread(size)
+            } else {
+                vmbus_in_place_one_thread(size)
+            };
+            std::hint::black_box(r.elapsed);
+        }
+        return;
+    }
     println!("load average before: {}", load_average());
     let cores = std::thread::available_parallelism()
         .map(|count| count.get())
@@ -494,6 +554,11 @@ fn main() {
             ratio(&row.vmbus_one_thread, &row.rtrb_one_thread),
             cell(&row.memcpy),
             cell(&row.atomic),
+        );
+        println!(
+            "   in place: {} {}",
+            cell(&row.in_place_one_thread),
+            ratio(&row.in_place_one_thread, &row.rtrb_one_thread)
         );
         rows.push(row);
     }

@@ -32,11 +32,11 @@ mod sender;
 pub use channel::ChannelRings;
 pub use layout::{RingPages, initialize_control_page, split_channel_rings};
 pub use packet::{
-    GpaDirectError, GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketType,
-    gpa_direct_header, in_band_packet_size, parse_gpa_direct_header,
+    GpaDirectError, GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketHeader,
+    PacketType, gpa_direct_header, in_band_packet_size, parse_gpa_direct_header,
 };
-pub use receiver::RingReceiver;
-pub use sender::RingSender;
+pub use receiver::{PacketReader, RingReceiver};
+pub use sender::{PacketWriter, RingSender};
 
 use core::fmt;
 use hyperv::memory::MemoryError;
@@ -122,6 +122,16 @@ pub enum RingError {
     },
     /// The peer wrote a malformed packet descriptor.
     CorruptDescriptor(DescriptorError),
+    /// An in-place access (see [`RingSender::reserve`], [`RingReceiver::peek`]) reached
+    /// outside the packet's payload or extra header.
+    OutsidePacket {
+        /// First byte of the access, from the start of the part.
+        offset: usize,
+        /// Bytes accessed.
+        length: usize,
+        /// Length of the part.
+        packet_length: usize,
+    },
     /// The ring pages do not form a valid ring.
     BadGeometry,
     /// Guest memory could not be accessed.
@@ -143,6 +153,14 @@ impl fmt::Display for RingError {
                 write!(f, "corrupt {kind:?} index {value:#x}")
             }
             RingError::CorruptDescriptor(error) => write!(f, "corrupt descriptor: {error:?}"),
+            RingError::OutsidePacket {
+                offset,
+                length,
+                packet_length,
+            } => write!(
+                f,
+                "access {offset:#x}+{length:#x} outside a packet part of {packet_length:#x} bytes"
+            ),
             RingError::BadGeometry => write!(f, "invalid ring geometry"),
             RingError::Memory(error) => write!(f, "{error}"),
         }
