@@ -485,10 +485,11 @@ fn main() {
             .and_then(|r| r.parse().ok())
             .unwrap_or(50)
         {
-            let r = if which == "rtrb" {
-                rtrb_ring_one_thread(size)
-            } else {
-                vmbus_in_place_one_thread(size)
+            let r = match which.as_str() {
+                "rtrb" => rtrb_ring_one_thread(size),
+                "atomic" => atomic_memory_copies(size),
+                "memcpy" => memcpy(size),
+                _ => vmbus_in_place_one_thread(size),
             };
             std::hint::black_box(r.elapsed);
         }
