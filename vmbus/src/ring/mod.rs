@@ -215,4 +215,13 @@ fn ring_advance(index: u32, length: usize, size: u32) -> Option<u32> {
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects
 )]
+mod in_place_tests;
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 mod tests;

@@ -113,7 +113,7 @@ pub struct PacketHeader<'a> {
     pub extra_header: &'a [u8],
 }
 
-impl PacketHeader<'_> {
+impl<'a> PacketHeader<'a> {
     /// The header of an in-band data packet.
     pub fn in_band(transaction_id: u64, completion_requested: bool) -> Self {
         PacketHeader {
@@ -131,6 +131,17 @@ impl PacketHeader<'_> {
             transaction_id,
             completion_requested: false,
             extra_header: &[],
+        }
+    }
+
+    /// The header of a GPA-direct packet; `extra_header` comes from [`gpa_direct_header`].
+    /// Completion is requested, as guests do for these.
+    pub fn gpa_direct(transaction_id: u64, extra_header: &'a [u8]) -> Self {
+        PacketHeader {
+            packet_type: PacketType::DATA_USING_GPA_DIRECT,
+            transaction_id,
+            completion_requested: true,
+            extra_header,
         }
     }
 

@@ -201,8 +201,10 @@ impl<M: GuestMemory> RingSender<M> {
             if padded != payload_length {
                 // Zero the payload's last word first: the caller's bytes then leave its
                 // padding zero.
+                // `padded ≥ 8` here (a payload that needs padding is not empty).
+                let last_word = (padded as u64).wrapping_sub(8);
                 self.memory
-                    .write_u64(payload_gpa.wrapping_add(padded as u64 - 8), 0)?;
+                    .write_u64(payload_gpa.wrapping_add(last_word), 0)?;
             }
             let next = ring_advance(start, needed, self.pages.data_size())
                 .ok_or(RingError::BadGeometry)?;
