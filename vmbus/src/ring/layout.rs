@@ -221,6 +221,17 @@ impl RingPages {
         segment.gpa.checked_add(u64::from(offset))
     }
 
+    /// The guest-physical address of data offset `offset` and the bytes from there to the end
+    /// of the first segment, if `offset` lies in it: every range `[offset, offset + n)` with
+    /// `n ≤` those bytes is one piece of guest memory (as [`unbroken`](Self::unbroken) would
+    /// find, for all `n` at once).
+    #[inline]
+    pub(super) fn unbroken_from(&self, offset: u32) -> Option<(u64, u32)> {
+        let segment = &self.first;
+        let room = segment.length.checked_sub(offset)?;
+        Some((segment.gpa.checked_add(u64::from(offset))?, room))
+    }
+
     /// Bytes from data offset `offset` to the end of the data area (`offset` is an index the
     /// caller validated, below `data_size`).
     fn bytes_to_end(&self, offset: u32) -> Result<usize, RingError> {

@@ -84,9 +84,10 @@ impl<M: GuestMemory> RingReceiver<M> {
     }
 
     /// Reads and validates the descriptor of the next packet (not consumed). `None` if the
-    /// ring is empty.
+    /// ring is empty. With it, the packet's guest-physical address if the whole packet (without
+    /// its trailer) is one piece of guest memory.
     #[inline]
-    fn next_descriptor(&mut self) -> Result<Option<PacketDescriptor>, RingError> {
+    fn next_descriptor(&mut self) -> Result<Option<(PacketDescriptor, Option<u64>)>, RingError> {
         let available = self.available_cached()?;
         if available == 0 {
             return Ok(None);
@@ -100,16 +101,14 @@ impl<M: GuestMemory> RingReceiver<M> {
         // The descriptor is read once, as two whole words (one copy, wrapping if it must),
         // and validated before its length is trusted; kept as words, it is never reloaded
         // with a wider access than the copy stored it with (no store-forwarding stall).
-        let descriptor = match self
-            .pages
-            .unbroken(self.next_read, size_of::<PacketDescriptor>())
-        {
+        let place = self.pages.unbroken_from(self.next_read);
+        let descriptor = match place {
             // One 16-byte load.
-            Some(gpa) => {
+            Some((gpa, room)) if room >= size_of::<PacketDescriptor>() as u32 => {
                 let words = self.memory.read_u128(gpa)?;
                 PacketDescriptor::from_words(words as u64, (words >> 64) as u64)
             }
-            None => {
+            _ => {
                 let mut words = [0u64; 2];
                 self.pages
                     .read_data(&self.memory, self.next_read, words.as_mut_bytes())?;
@@ -119,7 +118,11 @@ impl<M: GuestMemory> RingReceiver<M> {
         descriptor
             .validate(available)
             .map_err(RingError::CorruptDescriptor)?;
-        Ok(Some(descriptor))
+        let length = units8_to_bytes(descriptor.length8.get());
+        let gpa = place
+            .filter(|(_, room)| length <= *room as usize)
+            .map(|(gpa, _)| gpa);
+        Ok(Some((descriptor, gpa)))
     }
 
     /// Consumes the packet at the read position, `length` bytes long without its trailer
@@ -138,10 +141,8 @@ impl<M: GuestMemory> RingReceiver<M> {
         } else {
             end
         };
-        let next_read = u32::try_from(next_read)
-            .ok()
-            .filter(|next| *next < self.pages.data_size())
-            .ok_or(RingError::BadGeometry)?;
+        // Below `size`, a u32: the cast is exact.
+        let next_read = next_read as u32;
         self.last_start = Some(self.next_read);
         self.next_read = next_read;
         Ok(())
@@ -158,13 +159,12 @@ impl<M: GuestMemory> RingReceiver<M> {
     /// [`read_packet`](Self::read_packet).
     #[inline]
     pub fn peek(&mut self) -> Result<Option<PacketReader<'_, M>>, RingError> {
-        let Some(descriptor) = self.next_descriptor()? else {
+        let Some((descriptor, place)) = self.next_descriptor()? else {
             return Ok(None);
         };
         // Where the whole packet is one piece of guest memory, its parts are reached by
         // address, without ring arithmetic.
-        let length = units8_to_bytes(descriptor.length8.get());
-        let (unbroken, gpa) = match self.pages.unbroken(self.next_read, length) {
+        let (unbroken, gpa) = match place {
             Some(gpa) => (true, gpa),
             None => (false, 0),
         };
@@ -183,7 +183,7 @@ impl<M: GuestMemory> RingReceiver<M> {
         &mut self,
         buffer: &mut Vec<u8>,
     ) -> Result<Option<IncomingPacket>, RingError> {
-        let Some(descriptor) = self.next_descriptor()? else {
+        let Some((descriptor, _)) = self.next_descriptor()? else {
             return Ok(None);
         };
         let length = units8_to_bytes(descriptor.length8.get());

@@ -206,8 +206,14 @@ impl<M: GuestMemory> RingSender<M> {
                 self.memory
                     .write_u64(payload_gpa.wrapping_add(last_word), 0)?;
             }
-            let next = ring_advance(start, needed, self.pages.data_size())
-                .ok_or(RingError::BadGeometry)?;
+            // The packet ends inside the first segment, so at or before the end of the data
+            // area: the offset after it is `start + needed`, or 0 at the very end.
+            let end = start.wrapping_add(needed as u32);
+            let next = if end >= self.pages.data_size() {
+                0
+            } else {
+                end
+            };
             return Ok(PacketWriter {
                 sender: self,
                 start,
