@@ -143,13 +143,16 @@ fn every_offset_and_length_round_trips<M: Memory>() {
 }
 
 fn long_copies_round_trip<M: Memory>() {
-    // Around the 2 KiB switch to `rep movsb`, at several alignments.
-    const SIZE: usize = 6000;
+    // Around the switches to AVX2 (512 bytes), to `rep movsb` without AVX2 (2 KiB) and with
+    // it (8 KiB), at several alignments.
+    const SIZE: usize = 9000;
     let memory = M::with_size(SIZE);
     let mut model = vec![0u8; SIZE];
     let mut seed = 3;
-    for start in [0, 1, 7, 8, 63, 64, 100] {
-        for length in [2047, 2048, 2049, 4096, 4097, 5800] {
+    for start in [0, 1, 7, 8, 31, 63, 64, 100] {
+        for length in [
+            511, 512, 513, 1000, 2047, 2048, 2049, 4096, 4097, 8191, 8192, 8193,
+        ] {
             write_and_compare(&memory, &mut model, &mut seed, start, length);
         }
     }
