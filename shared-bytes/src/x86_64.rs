@@ -227,10 +227,18 @@ mod avx {
         const AVX: u32 = 1 << 28;
         const AVX2: u32 = 1 << 5;
         const XMM_AND_YMM_STATE: u64 = 0b110;
-        let leaf_one = core::arch::x86_64::__cpuid(1);
-        let mut usable = leaf_one.ecx & (OSXSAVE | AVX) == OSXSAVE | AVX;
+        // SAFETY: CPUID exists on every x86-64 CPU and only reads registers (an `unsafe fn`
+        // in older Rust, safe in newer, hence the allowance).
+        #[allow(unused_unsafe)]
+        let leaf_one = unsafe { core::arch::x86_64::__cpuid(1) };
+        // SAFETY: as above.
+        #[allow(unused_unsafe)]
+        let highest_leaf = unsafe { core::arch::x86_64::__cpuid(0) }.eax;
+        let mut usable = highest_leaf >= 7 && leaf_one.ecx & (OSXSAVE | AVX) == OSXSAVE | AVX;
         if usable {
-            let leaf_seven = core::arch::x86_64::__cpuid_count(7, 0);
+            // SAFETY: as above; leaf 7 exists (checked).
+            #[allow(unused_unsafe)]
+            let leaf_seven = unsafe { core::arch::x86_64::__cpuid_count(7, 0) };
             usable = leaf_seven.ebx & AVX2 != 0 && xcr0() & XMM_AND_YMM_STATE == XMM_AND_YMM_STATE;
         }
         STATE.store(if usable { 2 } else { 1 }, Ordering::Relaxed);

@@ -389,12 +389,16 @@ fn measure(size: usize) -> Row {
 type Series = (&'static str, &'static str, &'static str, fn(&Row) -> f64);
 
 /// A log-log line plot of MB/s by packet size: each ring on one thread (solid; CPU time) and on
-/// two threads (dashed; wall time), and memcpy.
+/// two threads (dashed; wall time), the VMBus ring's copying API on one thread (dotted), and
+/// memcpy.
 fn svg(rows: &[Row]) -> String {
     let (width, height, left, bottom, top, right) = (720.0, 420.0, 80.0, 50.0, 30.0, 200.0);
-    let series: [Series; 5] = [
+    let series: [Series; 6] = [
         ("VMBus ring, 1 thread", "#d62728", "", |row| {
             row.vmbus_one_thread.megabytes_per_second()
+        }),
+        ("VMBus, copying API", "#ff9896", "2,3", |row| {
+            row.copying_one_thread.megabytes_per_second()
         }),
         ("rtrb, 1 thread", "#1f77b4", "", |row| {
             row.rtrb_one_thread.megabytes_per_second()
