@@ -22,6 +22,17 @@
 //! ring went from empty to non-empty and the peer has not masked interrupts, the receiver when
 //! the free space crossed the peer's `pending_send_sz`. Work can be batched: write or read
 //! several packets, then `commit` once.
+//!
+//! Two APIs move packets. The copying one takes the payload as a slice
+//! ([`RingSender::write_packet`]) and copies a whole packet out into a `Vec`
+//! ([`RingReceiver::read_packet`]). The in-place one, in the shape of OpenVMM's `vmbus_ring`
+//! (`OutgoingRing::write` returning a `RingRange` to fill, `IncomingRing::read` returning
+//! ranges to read; microsoft/openvmm `vm/devices/vmbus/vmbus_ring/src/lib.rs`), copies each
+//! payload once each way: [`RingSender::reserve`] writes the descriptor and hands out a
+//! [`PacketWriter`] that writes the payload into the ring; [`RingReceiver::peek`] validates a
+//! copy of the descriptor and hands out a [`PacketReader`] that reads the payload out of the
+//! ring, bounded by that copy. A packet that lies in one piece of guest memory (all but the
+//! wrapping one in a contiguous ring) is found with one lookup and then reached by address.
 
 mod channel;
 mod layout;
