@@ -74,6 +74,18 @@ pub trait GuestMemory {
     fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
         self.write(gpa, &value.to_le_bytes())
     }
+    /// Reads a little-endian `u128` (no atomicity), e.g. a 16-byte ring descriptor in one
+    /// access. The provided body copies through [`read`](Self::read).
+    fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
+        let mut bytes = [0u8; 16];
+        self.read(gpa, &mut bytes)?;
+        Ok(u128::from_le_bytes(bytes))
+    }
+    /// Writes a little-endian `u128` (no atomicity). The provided body copies through
+    /// [`write`](Self::write).
+    fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
+        self.write(gpa, &value.to_le_bytes())
+    }
     /// Atomically replaces a naturally aligned `u32` and returns the old value (acquire and
     /// release ordering). Used to test-and-clear SynIC event flags.
     ///
@@ -121,6 +133,12 @@ impl<T: GuestMemory + ?Sized> GuestMemory for &T {
     fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
         (**self).write_u64(gpa, value)
     }
+    fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
+        (**self).read_u128(gpa)
+    }
+    fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
+        (**self).write_u128(gpa, value)
+    }
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
         (**self).fetch_or_u32(gpa, bits)
     }
@@ -150,6 +168,12 @@ impl<T: GuestMemory + ?Sized> GuestMemory for alloc::sync::Arc<T> {
     }
     fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
         (**self).write_u64(gpa, value)
+    }
+    fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
+        (**self).read_u128(gpa)
+    }
+    fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
+        (**self).write_u128(gpa, value)
     }
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
         (**self).fetch_or_u32(gpa, bits)
@@ -209,12 +233,14 @@ impl AtomicMemory {
     /// [`SharedBytes`].
     #[inline]
     fn offset(&self, gpa: u64, length: usize) -> Result<usize, MemoryError> {
-        gpa.checked_sub(self.base)
-            .and_then(|offset| usize::try_from(offset).ok())
-            .ok_or(MemoryError::OutOfRange {
-                gpa,
-                length: length as u64,
-            })
+        // A `gpa` below `base` wraps to an offset of at least 2^64 − base, beyond the
+        // allocation unless `base + size` itself passes 2^64 (then addresses wrap, as they
+        // would in such a memory anyway), so the bounds check of the access itself refuses
+        // it: one check, not two, on every access; soundness never depends on it.
+        usize::try_from(gpa.wrapping_sub(self.base)).map_err(|_| MemoryError::OutOfRange {
+            gpa,
+            length: length as u64,
+        })
     }
 }
 
@@ -294,11 +320,53 @@ impl GuestMemory for AtomicMemory {
             .write_u64(offset, value)
             .map_err(|error| memory_error(gpa, error))
     }
+
+    #[inline]
+    fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
+        let offset = self.offset(gpa, 16)?;
+        self.bytes
+            .read_u128(offset)
+            .map_err(|error| memory_error(gpa, error))
+    }
+
+    #[inline]
+    fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
+        let offset = self.offset(gpa, 16)?;
+        self.bytes
+            .write_u128(offset, value)
+            .map_err(|error| memory_error(gpa, error))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_below_the_base_are_out_of_range() {
+        // Offsets are computed with a wrapping subtraction; below the base they must still
+        // be refused by the one bounds check, for every access kind.
+        let memory = AtomicMemory::new(0x1000, 64);
+        let below = MemoryError::OutOfRange {
+            gpa: 0xFFF,
+            length: 1,
+        };
+        assert_eq!(memory.read(0xFFF, &mut [0u8; 1]), Err(below));
+        assert_eq!(memory.write(0xFFF, &[0u8; 1]), Err(below));
+        assert!(memory.read(0, &mut [0u8; 16]).is_err());
+        assert!(memory.read_u64(0xFF8).is_err());
+        assert!(memory.write_u64(0xFF8, 0).is_err());
+        assert!(memory.read_u128(0xFF0).is_err());
+        assert!(memory.write_u128(0xFFF, 0).is_err());
+        assert!(memory.load_u32(0xFFC).is_err());
+        assert!(memory.store_u32(0, 0).is_err());
+        // Just inside, both ends.
+        memory.write_u128(0x1000, u128::MAX).unwrap();
+        memory.write_u128(0x1030, 7).unwrap();
+        assert_eq!(memory.read_u128(0x1030).unwrap(), 7);
+        assert_eq!(memory.read_u64(0x1008).unwrap(), u64::MAX);
+        assert!(memory.read_u128(0x1031).is_err());
+    }
 
     #[test]
     fn unaligned_bytes_round_trip() {

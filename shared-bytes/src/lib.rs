@@ -160,6 +160,21 @@ impl SharedBytes {
         backend::write_u64(&self.words, offset, value)
     }
 
+    /// Reads the little-endian `u128` at `offset` (any alignment; no ordering, no
+    /// atomicity: a racing writer may leave any mix of old and new bytes). On x86-64 it is
+    /// one 16-byte SSE load where the target has SSE2: a 16-byte header in one access.
+    #[inline]
+    pub fn read_u128(&self, offset: usize) -> Result<u128, AccessError> {
+        backend::read_u128(&self.words, offset)
+    }
+
+    /// Writes `value` as the little-endian `u128` at `offset` (any alignment; no ordering,
+    /// no atomicity). On x86-64 it is one 16-byte SSE store where the target has SSE2.
+    #[inline]
+    pub fn write_u128(&self, offset: usize, value: u128) -> Result<(), AccessError> {
+        backend::write_u128(&self.words, offset, value)
+    }
+
     /// Loads the little-endian `u32` at `offset` (a multiple of 4) with acquire ordering.
     #[inline]
     pub fn load_u32(&self, offset: usize) -> Result<u32, AccessError> {
@@ -192,10 +207,17 @@ impl SharedBytes {
 /// Checks that `[offset, offset + length)` lies inside `words`.
 #[inline]
 fn check(words: &[AtomicU64], offset: usize, length: usize) -> Result<(), AccessError> {
+    // `size_of_val` is the storage's byte length, known not to overflow (it was allocated).
     match offset.checked_add(length) {
-        Some(end) if end <= words.len().saturating_mul(WORD) => Ok(()),
-        _ => Err(AccessError::OutOfBounds { offset, length }),
+        Some(end) if end <= core::mem::size_of_val(words) => Ok(()),
+        _ => Err(out_of_bounds(offset, length)),
     }
+}
+
+/// The error of an access outside the memory (out of line: the cold path).
+#[cold]
+fn out_of_bounds(offset: usize, length: usize) -> AccessError {
+    AccessError::OutOfBounds { offset, length }
 }
 
 /// Checks a naturally aligned 32-bit access at `offset` inside `words`.

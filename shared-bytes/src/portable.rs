@@ -180,3 +180,19 @@ pub(super) fn read_u64(words: &[AtomicU64], offset: usize) -> Result<u64, Access
 pub(super) fn write_u64(words: &[AtomicU64], offset: usize, value: u64) -> Result<(), AccessError> {
     write(words, offset, &value.to_le_bytes())
 }
+
+/// Reads the little-endian `u128` at `offset` (a copy, as [`read`]).
+pub(super) fn read_u128(words: &[AtomicU64], offset: usize) -> Result<u128, AccessError> {
+    let mut bytes = [0u8; 16];
+    read(words, offset, &mut bytes)?;
+    Ok(u128::from_le_bytes(bytes))
+}
+
+/// Writes the little-endian `u128` at `offset` (a copy, as [`write`]).
+pub(super) fn write_u128(
+    words: &[AtomicU64],
+    offset: usize,
+    value: u128,
+) -> Result<(), AccessError> {
+    write(words, offset, &value.to_le_bytes())
+}

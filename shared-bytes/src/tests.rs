@@ -20,6 +20,8 @@ trait Memory: Send + Sync + 'static {
     fn fetch_or_u32(&self, offset: usize, bits: u32) -> Result<u32, AccessError>;
     fn read_u64(&self, offset: usize) -> Result<u64, AccessError>;
     fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError>;
+    fn read_u128(&self, offset: usize) -> Result<u128, AccessError>;
+    fn write_u128(&self, offset: usize, value: u128) -> Result<(), AccessError>;
 }
 
 impl Memory for SharedBytes {
@@ -49,6 +51,12 @@ impl Memory for SharedBytes {
     }
     fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError> {
         SharedBytes::write_u64(self, offset, value)
+    }
+    fn read_u128(&self, offset: usize) -> Result<u128, AccessError> {
+        SharedBytes::read_u128(self, offset)
+    }
+    fn write_u128(&self, offset: usize, value: u128) -> Result<(), AccessError> {
+        SharedBytes::write_u128(self, offset, value)
     }
 }
 
@@ -82,6 +90,12 @@ impl Memory for Portable {
     }
     fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError> {
         portable::write_u64(&self.0, offset, value)
+    }
+    fn read_u128(&self, offset: usize) -> Result<u128, AccessError> {
+        portable::read_u128(&self.0, offset)
+    }
+    fn write_u128(&self, offset: usize, value: u128) -> Result<(), AccessError> {
+        portable::write_u128(&self.0, offset, value)
     }
 }
 
@@ -129,13 +143,16 @@ fn every_offset_and_length_round_trips<M: Memory>() {
 }
 
 fn long_copies_round_trip<M: Memory>() {
-    // Around the 2 KiB switch to `rep movsb`, at several alignments.
-    const SIZE: usize = 6000;
+    // Around the switches to AVX2 (512 bytes), to `rep movsb` without AVX2 (2 KiB) and with
+    // it (8 KiB), at several alignments.
+    const SIZE: usize = 9000;
     let memory = M::with_size(SIZE);
     let mut model = vec![0u8; SIZE];
     let mut seed = 3;
-    for start in [0, 1, 7, 8, 63, 64, 100] {
-        for length in [2047, 2048, 2049, 4096, 4097, 5800] {
+    for start in [0, 1, 7, 8, 31, 63, 64, 100] {
+        for length in [
+            511, 512, 513, 1000, 2047, 2048, 2049, 4096, 4097, 8191, 8192, 8193,
+        ] {
             write_and_compare(&memory, &mut model, &mut seed, start, length);
         }
     }
@@ -223,6 +240,29 @@ fn u64_words_at_every_offset_match_the_bytes<M: Memory>() {
     assert!(memory.write_u64(usize::MAX - 3, 0).is_err());
 }
 
+fn u128_words_at_every_offset_match_the_bytes<M: Memory>() {
+    const SIZE: usize = 48;
+    let memory = M::with_size(SIZE);
+    let mut model = [0u8; SIZE];
+    let mut seed = 9;
+    for offset in 0..=(SIZE - 16) {
+        let value = u128::from_le_bytes(pattern(&mut seed, 16).try_into().unwrap());
+        memory.write_u128(offset, value).unwrap();
+        model[offset..offset + 16].copy_from_slice(&value.to_le_bytes());
+        let mut all = [0u8; SIZE];
+        memory.read(0, &mut all).unwrap();
+        assert_eq!(all, model, "after writing a u128 at {offset}");
+        for start in 0..=(SIZE - 16) {
+            let expected = u128::from_le_bytes(model[start..start + 16].try_into().unwrap());
+            assert_eq!(memory.read_u128(start).unwrap(), expected);
+        }
+    }
+    assert!(memory.read_u128(SIZE - 15).is_err());
+    assert!(memory.write_u128(SIZE - 15, 0).is_err());
+    assert!(memory.write_u128(usize::MAX - 7, 0).is_err());
+    assert!(memory.read_u128(usize::MAX).is_err());
+}
+
 fn out_of_bounds_and_misaligned_are_errors<M: Memory>() {
     let memory = M::with_size(16);
     assert_eq!(
@@ -290,5 +330,6 @@ both_backends!(
     racing_copies_see_only_written_bytes,
     out_of_bounds_and_misaligned_are_errors,
     u64_words_at_every_offset_match_the_bytes,
+    u128_words_at_every_offset_match_the_bytes,
     swap_and_fetch_or_are_read_modify_writes,
 );

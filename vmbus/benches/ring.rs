@@ -1,14 +1,18 @@
 //! Ring throughput. Columns, all moving the same bytes in chunks of the packet size:
 //! 1. the VMBus ring (`RingSender`/`RingReceiver`, 256 KiB data area) over `AtomicMemory`,
-//!    two threads;
+//!    two threads, through the in-place API (`reserve`/`write`/`finish`,
+//!    `peek`/`read_payload`/`release`): each payload is copied into the ring once and out of
+//!    it once, as rtrb's chunks are;
 //! 2. `rtrb`'s SPSC ring of 256 KiB bytes, two threads;
-//! 3. plain memcpy through a 256 KiB buffer, one thread;
-//! 4. AtomicMemory's write+read copies alone, one thread (column 1 does this work on two
-//!    threads, so it can reach about twice this); since issue 15 these copies are
-//!    `SharedBytes`' inline-assembly copies (shared-bytes/src/x86_64.rs);
-//! 5. the VMBus ring and rtrb each on one thread, writing a 16 KiB batch and reading it back:
-//!    the cost of the rings themselves, free of scheduling (on a machine whose two CPUs are
-//!    shared with other work, the two-thread columns mostly measure the scheduler).
+//! 3. the VMBus ring and rtrb each on one thread, writing a 16 KiB batch and reading it back
+//!    (each side commits once per batch, as a driver would): the cost of the rings
+//!    themselves, free of scheduling (on a machine whose two CPUs are shared with other work,
+//!    the two-thread columns mostly measure the scheduler);
+//! 4. the VMBus ring's copying API on one thread (`write_packet` from a slice, `read_packet`
+//!    into a `Vec`, descriptor included), in the same batches;
+//! 5. plain memcpy through a 256 KiB buffer, one thread;
+//! 6. AtomicMemory's write+read copies alone, one thread: `SharedBytes`' inline-assembly
+//!    copies (shared-bytes/src/x86_64.rs), cache-line aligned.
 //!
 //! Each run of every column is made [`RUNS`] times in one process, the columns interleaved (so
 //! a burst of load from other processes hits all of them alike). Two-thread cells are the
@@ -17,16 +21,18 @@
 //! other work the time spent waiting for a CPU does not count. The `÷rtrb` columns divide the
 //! VMBus ring's throughput by rtrb's.
 //!
-//! Run: `cargo bench -p dxgos-vmbus --bench ring` (the package is `dxgos-vmbus`). Prints a table and writes a plot of throughput by
-//! packet size (VMBus ring, rtrb, memcpy) to `target/ring-bench.svg`, or to the path in
-//! `RING_BENCH_SVG`. `RING_BENCH_SIZES=64,1024` limits the sizes. No assertions.
+//! Run: `cargo bench -p dxgos-vmbus --bench ring` (the package is `dxgos-vmbus`). Prints a
+//! table and writes a plot of throughput by packet size (VMBus ring, rtrb, memcpy) to
+//! `target/ring-bench.svg`, or to the path in `RING_BENCH_SVG`. `RING_BENCH_SIZES=64,1024`
+//! limits the sizes; `RING_BENCH_PROFILE` runs one column alone (see [`profile`]). No
+//! assertions.
 
 use hyperv::memory::{AtomicMemory, GuestMemory};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vmbus::ring::{
-    DEFAULT_RING_DATA_SIZE, OutgoingPacket, RingError, RingPages, RingReceiver, RingSender,
-    initialize_control_page,
+    DEFAULT_RING_DATA_SIZE, OutgoingPacket, PacketHeader, RingError, RingPages, RingReceiver,
+    RingSender, initialize_control_page,
 };
 
 const SIZES: [usize; 6] = [64, 256, 1024, 4096, 16 * 1024, 64 * 1024];
@@ -64,8 +70,12 @@ fn vmbus_ring(size: usize) -> Result {
         let mut signals = 0usize;
         for id in 0..packets {
             loop {
-                match sender.write_packet(&OutgoingPacket::in_band(id as u64, false, &payload)) {
-                    Ok(()) => break,
+                match sender.reserve(&PacketHeader::in_band(id as u64, false), size) {
+                    Ok(mut packet) => {
+                        packet.write(0, &payload).unwrap();
+                        packet.finish().unwrap();
+                        break;
+                    }
                     Err(RingError::Full { .. }) => {
                         // Publish what is written and retry; on an oversubscribed machine
                         // yielding beats spinning. (A real driver would wait_for_space and
@@ -84,13 +94,15 @@ fn vmbus_ring(size: usize) -> Result {
         signals += usize::from(sender.commit().unwrap());
         signals
     });
-    let mut buffer = Vec::with_capacity(size + 64);
+    let mut out = vec![0u8; size];
     let mut received = 0;
     let mut bytes = 0;
     while received < packets {
         let mut any = false;
-        while let Some(packet) = receiver.read_packet(&mut buffer).unwrap() {
-            bytes += packet.payload(&buffer).len();
+        while let Some(packet) = receiver.peek().unwrap() {
+            packet.read_payload(0, &mut out).unwrap();
+            packet.release().unwrap();
+            bytes += std::hint::black_box(&out).len();
             received += 1;
             any = true;
         }
@@ -179,9 +191,11 @@ fn on_cpu(work: impl FnOnce() -> (usize, usize)) -> Result {
     }
 }
 
-/// The VMBus ring on one thread: write up to 16 KiB of packets, commit, read them all, commit.
-/// Free of scheduling effects, so it measures the ring's own cost per byte.
-fn vmbus_ring_one_thread(size: usize) -> Result {
+/// The VMBus ring's copying API on one thread (`write_packet` copies the payload in,
+/// `read_packet` copies the whole packet out into a `Vec`), in the batches of
+/// [`vmbus_ring_one_thread`].
+#[inline(never)]
+fn vmbus_copying_one_thread(size: usize) -> Result {
     let total = RING_BYTES as u64 + 4096;
     let memory = AtomicMemory::new(0, total as usize);
     let pages = RingPages::contiguous(0, total).unwrap();
@@ -213,7 +227,50 @@ fn vmbus_ring_one_thread(size: usize) -> Result {
     })
 }
 
-/// rtrb on one thread, in the same batches as [`vmbus_ring_one_thread`].
+/// The VMBus ring on one thread, with the in-place API as a driver uses it (`reserve`, write the
+/// payload into the ring, `finish`; `peek`, read the payload out of the ring, `release`): write
+/// up to 16 KiB of packets, commit, read them all, commit. Free of scheduling effects, so it
+/// measures the ring's own cost per byte.
+#[inline(never)]
+fn vmbus_ring_one_thread(size: usize) -> Result {
+    let total = RING_BYTES as u64 + 4096;
+    let memory = AtomicMemory::new(0, total as usize);
+    let pages = RingPages::contiguous(0, total).unwrap();
+    initialize_control_page(&memory, &pages, 0).unwrap();
+    let mut sender = RingSender::new(&memory, pages.clone()).unwrap();
+    let mut receiver = RingReceiver::new(&memory, pages).unwrap();
+    let packets = TOTAL_BYTES / size;
+    let batch = (16 * 1024 / size).max(1);
+    let payload = vec![0x5Au8; size];
+    let mut out = vec![0u8; size];
+    on_cpu(|| {
+        let mut bytes = 0;
+        let mut sent = 0;
+        while sent < packets {
+            let count = batch.min(packets - sent);
+            for id in sent..sent + count {
+                let mut packet = sender
+                    .reserve(&PacketHeader::in_band(id as u64, false), size)
+                    .unwrap();
+                packet.write(0, &payload).unwrap();
+                packet.finish().unwrap();
+            }
+            sender.commit().unwrap();
+            while let Some(packet) = receiver.peek().unwrap() {
+                packet.read_payload(0, &mut out).unwrap();
+                packet.release().unwrap();
+                bytes += std::hint::black_box(&out).len();
+            }
+            receiver.commit().unwrap();
+            sent += count;
+        }
+        (bytes, packets)
+    })
+}
+
+/// rtrb on one thread, in the same batches as [`vmbus_ring_one_thread`], each chunk copied in
+/// and out as the VMBus ring's payloads are.
+#[inline(never)]
 fn rtrb_ring_one_thread(size: usize) -> Result {
     let (mut producer, mut consumer) = rtrb::RingBuffer::<u8>::new(RING_BYTES);
     let packets = TOTAL_BYTES / size;
@@ -300,18 +357,20 @@ struct Row {
     memcpy: Result,
     atomic: Result,
     vmbus_one_thread: Result,
+    copying_one_thread: Result,
     rtrb_one_thread: Result,
 }
 
 fn measure(size: usize) -> Row {
     let (mut vmbus, mut rtrb, mut copy, mut atomic) = (vec![], vec![], vec![], vec![]);
-    let (mut vmbus_one, mut rtrb_one) = (vec![], vec![]);
+    let (mut vmbus_one, mut rtrb_one, mut copying_one) = (vec![], vec![], vec![]);
     for _ in 0..RUNS {
         vmbus.push(vmbus_ring(size));
         rtrb.push(rtrb_ring(size));
         copy.push(memcpy(size));
         atomic.push(atomic_memory_copies(size));
         vmbus_one.push(vmbus_ring_one_thread(size));
+        copying_one.push(vmbus_copying_one_thread(size));
         rtrb_one.push(rtrb_ring_one_thread(size));
     }
     Row {
@@ -321,6 +380,7 @@ fn measure(size: usize) -> Row {
         memcpy: median(copy),
         atomic: median(atomic),
         vmbus_one_thread: median(vmbus_one),
+        copying_one_thread: median(copying_one),
         rtrb_one_thread: median(rtrb_one),
     }
 }
@@ -329,12 +389,16 @@ fn measure(size: usize) -> Row {
 type Series = (&'static str, &'static str, &'static str, fn(&Row) -> f64);
 
 /// A log-log line plot of MB/s by packet size: each ring on one thread (solid; CPU time) and on
-/// two threads (dashed; wall time), and memcpy.
+/// two threads (dashed; wall time), the VMBus ring's copying API on one thread (dotted), and
+/// memcpy.
 fn svg(rows: &[Row]) -> String {
     let (width, height, left, bottom, top, right) = (720.0, 420.0, 80.0, 50.0, 30.0, 200.0);
-    let series: [Series; 5] = [
+    let series: [Series; 6] = [
         ("VMBus ring, 1 thread", "#d62728", "", |row| {
             row.vmbus_one_thread.megabytes_per_second()
+        }),
+        ("VMBus, copying API", "#ff9896", "2,3", |row| {
+            row.copying_one_thread.megabytes_per_second()
         }),
         ("rtrb, 1 thread", "#1f77b4", "", |row| {
             row.rtrb_one_thread.megabytes_per_second()
@@ -433,7 +497,36 @@ fn load_average() -> String {
         .to_string()
 }
 
+/// `RING_BENCH_PROFILE=ring|copying|rtrb|copies|memcpy` runs only that one-thread column,
+/// `RING_BENCH_RUNS` times (50 by default) at the first of `RING_BENCH_SIZES` (64 by default),
+/// printing nothing: for `perf record` or `valgrind --tool=callgrind`, where the other columns
+/// would only be in the way.
+fn profile(column: &str) {
+    let size = std::env::var("RING_BENCH_SIZES")
+        .ok()
+        .and_then(|list| list.split(',').next()?.parse().ok())
+        .unwrap_or(64);
+    let runs = std::env::var("RING_BENCH_RUNS")
+        .ok()
+        .and_then(|runs| runs.parse().ok())
+        .unwrap_or(50);
+    let column: fn(usize) -> Result = match column {
+        "copying" => vmbus_copying_one_thread,
+        "rtrb" => rtrb_ring_one_thread,
+        "copies" => atomic_memory_copies,
+        "memcpy" => memcpy,
+        _ => vmbus_ring_one_thread,
+    };
+    for _ in 0..runs {
+        std::hint::black_box(column(size).elapsed);
+    }
+}
+
 fn main() {
+    if let Ok(column) = std::env::var("RING_BENCH_PROFILE") {
+        profile(&column);
+        return;
+    }
     println!("load average before: {}", load_average());
     let cores = std::thread::available_parallelism()
         .map(|count| count.get())
@@ -443,7 +536,7 @@ fn main() {
         TOTAL_BYTES >> 20
     );
     println!(
-        "{:>7} | {:>20} | {:>20} | {:>6} | {:>20} | {:>20} | {:>6} | {:>20} | {:>20}",
+        "{:>7} | {:>20} | {:>20} | {:>6} | {:>20} | {:>20} | {:>6} | {:>20} | {:>6} | {:>20} | {:>20}",
         "size",
         "vmbus ring (2 thr)",
         "rtrb (2 thr)",
@@ -451,13 +544,15 @@ fn main() {
         "vmbus ring (1 thr)",
         "rtrb (1 thr)",
         "÷rtrb",
+        "copying API (1 thr)",
+        "÷rtrb",
         "memcpy (1 thr)",
         "AtomicMemory copy"
     );
     let unit = "MB/s  packets/s";
     println!(
-        "{:>7} | {unit:>20} | {unit:>20} | {:>6} | {unit:>20} | {unit:>20} | {:>6} | {unit:>20} | {unit:>20}",
-        "", "", ""
+        "{:>7} | {unit:>20} | {unit:>20} | {:>6} | {unit:>20} | {unit:>20} | {:>6} | {unit:>20} | {:>6} | {unit:>20} | {unit:>20}",
+        "", "", "", ""
     );
     let cell = |result: &Result| {
         format!(
@@ -484,7 +579,7 @@ fn main() {
             )
         };
         println!(
-            "{:>7} | {:>20} | {:>20} | {:>6} | {:>20} | {:>20} | {:>6} | {:>20} | {:>20}",
+            "{:>7} | {:>20} | {:>20} | {:>6} | {:>20} | {:>20} | {:>6} | {:>20} | {:>6} | {:>20} | {:>20}",
             row.size,
             cell(&row.vmbus),
             cell(&row.rtrb),
@@ -492,6 +587,8 @@ fn main() {
             cell(&row.vmbus_one_thread),
             cell(&row.rtrb_one_thread),
             ratio(&row.vmbus_one_thread, &row.rtrb_one_thread),
+            cell(&row.copying_one_thread),
+            ratio(&row.copying_one_thread, &row.rtrb_one_thread),
             cell(&row.memcpy),
             cell(&row.atomic),
         );

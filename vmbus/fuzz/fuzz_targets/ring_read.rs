@@ -1,11 +1,15 @@
 //! Fuzzes the ring receiver with arbitrary ring memory: the input becomes the control page
 //! indices and the data area; the receiver must return packets or errors, never panic, and
-//! never report more bytes than the ring holds.
+//! never report more bytes than the ring holds. The same memory is read a second time through
+//! the in-place API (`peek`, reads at the packet's own bounds and beyond, `release`), which
+//! must agree with `read_packet`.
 #![no_main]
 
 use hyperv::memory::{AtomicMemory, GuestMemory};
 use libfuzzer_sys::fuzz_target;
-use vmbus::ring::{OutgoingPacket, RingPages, RingReceiver, RingSender, parse_gpa_direct_header};
+use vmbus::ring::{
+    OutgoingPacket, PacketHeader, RingPages, RingReceiver, RingSender, parse_gpa_direct_header,
+};
 
 const DATA_PAGES: u64 = 2;
 
@@ -39,11 +43,47 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = receiver.commit();
     }
+    if let Ok(mut receiver) = RingReceiver::new(&memory, pages.clone()) {
+        let mut copy = Vec::new();
+        for _ in 0..64 {
+            let expected = receiver.read_packet(&mut copy);
+            if matches!(expected, Ok(Some(_))) {
+                // Put it back for `peek` (only a packet just read: after an error or an
+                // empty ring `unread_last` would rewind to the one before).
+                receiver.unread_last();
+            }
+            match receiver.peek() {
+                Ok(Some(reader)) => {
+                    let packet = reader.packet();
+                    assert_eq!(expected, Ok(Some(packet)));
+                    let mut payload = vec![0u8; reader.payload_len()];
+                    reader.read_payload(0, &mut payload).unwrap();
+                    assert_eq!(payload, packet.payload(&copy));
+                    let mut extra = vec![0u8; reader.extra_header_len()];
+                    reader.read_extra_header(0, &mut extra).unwrap();
+                    assert_eq!(extra, packet.extra_header(&copy));
+                    assert!(reader.read_payload(1, &mut payload).is_err());
+                    reader.release().unwrap();
+                }
+                Ok(None) => {
+                    assert_eq!(expected, Ok(None));
+                    break;
+                }
+                Err(error) => {
+                    assert_eq!(expected, Err(error));
+                    break;
+                }
+            }
+        }
+    }
     if let Ok(mut sender) = RingSender::new(&memory, pages) {
-        let _ = sender.send(&OutgoingPacket::in_band(
-            1,
-            true,
-            &body[..body.len().min(512)],
-        ));
+        let payload = &body[..body.len().min(512)];
+        let _ = sender.send(&OutgoingPacket::in_band(1, true, payload));
+        if let Ok(mut writer) = sender.reserve(&PacketHeader::in_band(2, false), payload.len()) {
+            writer.write(0, payload).unwrap();
+            assert!(writer.write(1, payload).is_err());
+            writer.finish().unwrap();
+        }
+        let _ = sender.commit();
     }
 });

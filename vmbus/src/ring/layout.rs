@@ -12,7 +12,9 @@ use hyperv::memory::{GuestMemory, PAGE_SIZE};
 const PAGE_BYTES: u32 = PAGE_SIZE as u32;
 const _: () = assert!(PAGE_BYTES as u64 == PAGE_SIZE);
 
-/// A contiguous piece of the data area.
+/// A contiguous piece of the data area. Its end, `gpa + length`, fits a `u64` (both
+/// constructors of [`RingPages`] check it), so any address inside it plus any length that
+/// stays inside it does not overflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Segment {
     /// Offset of the piece inside the data area.
@@ -30,6 +32,9 @@ pub struct RingPages {
     control_gpa: u64,
     segments: Vec<Segment>,
     data_size: u32,
+    /// The first segment (it starts at data offset 0; all of a contiguous ring), kept beside
+    /// the list so the common one-piece access reaches it without a lookup.
+    first: Segment,
 }
 
 impl RingPages {
@@ -48,14 +53,18 @@ impl RingPages {
         let data_gpa = gpa
             .checked_add(CONTROL_PAGE_SIZE)
             .ok_or(RingError::BadGeometry)?;
+        // Every segment ends below 2^64 (see `Segment`).
+        gpa.checked_add(total_bytes).ok_or(RingError::BadGeometry)?;
+        let first = Segment {
+            offset: 0,
+            gpa: data_gpa,
+            length: data_size,
+        };
         Ok(RingPages {
             control_gpa: gpa,
-            segments: alloc::vec![Segment {
-                offset: 0,
-                gpa: data_gpa,
-                length: data_size
-            }],
+            segments: alloc::vec![first],
             data_size,
+            first,
         })
     }
 
@@ -69,7 +78,12 @@ impl RingPages {
             .and_then(|pages| pages.checked_mul(PAGE_BYTES))
             .filter(|size| *size != 0)
             .ok_or(RingError::BadGeometry)?;
-        let page_gpa = |pfn: u64| pfn.checked_mul(PAGE_SIZE).ok_or(RingError::BadGeometry);
+        // Every page, hence every segment, ends below 2^64 (see `Segment`).
+        let page_gpa = |pfn: u64| {
+            pfn.checked_mul(PAGE_SIZE)
+                .filter(|gpa| gpa.checked_add(PAGE_SIZE).is_some())
+                .ok_or(RingError::BadGeometry)
+        };
         let mut segments: Vec<Segment> = Vec::new();
         let offsets = (0..data_size).step_by(PAGE_BYTES as usize);
         for (offset, pfn) in offsets.zip(data) {
@@ -89,10 +103,13 @@ impl RingPages {
                 }),
             }
         }
+        // `data` is not empty (`data_size` is not zero), so neither is `segments`.
+        let first = *segments.first().ok_or(RingError::BadGeometry)?;
         Ok(RingPages {
             control_gpa: page_gpa(*control)?,
             segments,
             data_size,
+            first,
         })
     }
 
@@ -190,16 +207,29 @@ impl RingPages {
 
     /// The guest-physical address of data offset `offset` if `[offset, offset + length)`
     /// lies inside the first segment (all of a contiguous ring), so one copy covers it: the
-    /// common case, costing two compares instead of a segment walk.
+    /// common case, costing two compares instead of a segment walk. Then `gpa + length` does
+    /// not overflow (see `Segment`), nor does any address between.
     #[inline]
-    fn unbroken(&self, offset: u32, length: usize) -> Option<u64> {
-        let segment = self.segments.first()?;
-        let end = u64::from(offset).checked_add(u64::try_from(length).ok()?)?;
-        if end > u64::from(segment.length) {
+    pub(super) fn unbroken(&self, offset: u32, length: usize) -> Option<u64> {
+        let segment = &self.first;
+        // `length ≤ segment.length − offset`, without overflow for any input.
+        let room = segment.length.checked_sub(offset)?;
+        if length > room as usize {
             return None;
         }
-        // The first segment starts at data offset 0.
+        // The first segment starts at data offset 0, and its end fits a u64 (see `Segment`).
         segment.gpa.checked_add(u64::from(offset))
+    }
+
+    /// The guest-physical address of data offset `offset` and the bytes from there to the end
+    /// of the first segment, if `offset` lies in it: every range `[offset, offset + n)` with
+    /// `n ≤` those bytes is one piece of guest memory (as [`unbroken`](Self::unbroken) would
+    /// find, for all `n` at once).
+    #[inline]
+    pub(super) fn unbroken_from(&self, offset: u32) -> Option<(u64, u32)> {
+        let segment = &self.first;
+        let room = segment.length.checked_sub(offset)?;
+        Some((segment.gpa.checked_add(u64::from(offset))?, room))
     }
 
     /// Bytes from data offset `offset` to the end of the data area (`offset` is an index the

@@ -22,6 +22,17 @@
 //! ring went from empty to non-empty and the peer has not masked interrupts, the receiver when
 //! the free space crossed the peer's `pending_send_sz`. Work can be batched: write or read
 //! several packets, then `commit` once.
+//!
+//! Two APIs move packets. The copying one takes the payload as a slice
+//! ([`RingSender::write_packet`]) and copies a whole packet out into a `Vec`
+//! ([`RingReceiver::read_packet`]). The in-place one, in the shape of OpenVMM's `vmbus_ring`
+//! (`OutgoingRing::write` returning a `RingRange` to fill, `IncomingRing::read` returning
+//! ranges to read; microsoft/openvmm `vm/devices/vmbus/vmbus_ring/src/lib.rs`), copies each
+//! payload once each way: [`RingSender::reserve`] writes the descriptor and hands out a
+//! [`PacketWriter`] that writes the payload into the ring; [`RingReceiver::peek`] validates a
+//! copy of the descriptor and hands out a [`PacketReader`] that reads the payload out of the
+//! ring, bounded by that copy. A packet that lies in one piece of guest memory (all but the
+//! wrapping one in a contiguous ring) is found with one lookup and then reached by address.
 
 mod channel;
 mod layout;
@@ -32,11 +43,11 @@ mod sender;
 pub use channel::ChannelRings;
 pub use layout::{RingPages, initialize_control_page, split_channel_rings};
 pub use packet::{
-    GpaDirectError, GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketType,
-    gpa_direct_header, in_band_packet_size, parse_gpa_direct_header,
+    GpaDirectError, GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketHeader,
+    PacketType, gpa_direct_header, in_band_packet_size, parse_gpa_direct_header,
 };
-pub use receiver::RingReceiver;
-pub use sender::RingSender;
+pub use receiver::{PacketReader, RingReceiver};
+pub use sender::{PacketWriter, RingSender};
 
 use core::fmt;
 use hyperv::memory::MemoryError;
@@ -122,6 +133,16 @@ pub enum RingError {
     },
     /// The peer wrote a malformed packet descriptor.
     CorruptDescriptor(DescriptorError),
+    /// An in-place access (see [`RingSender::reserve`], [`RingReceiver::peek`]) reached
+    /// outside the packet's payload or extra header.
+    OutsidePacket {
+        /// First byte of the access, from the start of the part.
+        offset: usize,
+        /// Bytes accessed.
+        length: usize,
+        /// Length of the part.
+        packet_length: usize,
+    },
     /// The ring pages do not form a valid ring.
     BadGeometry,
     /// Guest memory could not be accessed.
@@ -143,6 +164,14 @@ impl fmt::Display for RingError {
                 write!(f, "corrupt {kind:?} index {value:#x}")
             }
             RingError::CorruptDescriptor(error) => write!(f, "corrupt descriptor: {error:?}"),
+            RingError::OutsidePacket {
+                offset,
+                length,
+                packet_length,
+            } => write!(
+                f,
+                "access {offset:#x}+{length:#x} outside a packet part of {packet_length:#x} bytes"
+            ),
             RingError::BadGeometry => write!(f, "invalid ring geometry"),
             RingError::Memory(error) => write!(f, "{error}"),
         }
@@ -189,6 +218,15 @@ fn ring_advance(index: u32, length: usize, size: u32) -> Option<u32> {
     u32::try_from(end).ok()
 }
 
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+mod in_place_tests;
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,

@@ -1,6 +1,6 @@
 //! Packet descriptors and the packets that go into and come out of a ring.
 
-use super::{DescriptorError, TRAILER_SIZE};
+use super::{DescriptorError, RingError, TRAILER_SIZE};
 use alloc::vec::Vec;
 use core::mem::size_of;
 use zerocopy::little_endian::{U16, U64};
@@ -97,6 +97,101 @@ impl PacketDescriptor {
     }
 }
 
+/// Everything of a packet to write but its payload: for [`RingSender::reserve`], which lets
+/// the caller write the payload in place.
+///
+/// [`RingSender::reserve`]: super::RingSender::reserve
+#[derive(Clone, Copy, Debug)]
+pub struct PacketHeader<'a> {
+    /// Type.
+    pub packet_type: PacketType,
+    /// Transaction id (use a non-zero id when requesting a completion).
+    pub transaction_id: u64,
+    /// Ask the peer for a completion.
+    pub completion_requested: bool,
+    /// Type-specific extra header (padded to 8 bytes on the wire).
+    pub extra_header: &'a [u8],
+}
+
+impl<'a> PacketHeader<'a> {
+    /// The header of an in-band data packet.
+    pub fn in_band(transaction_id: u64, completion_requested: bool) -> Self {
+        PacketHeader {
+            packet_type: PacketType::DATA_IN_BAND,
+            transaction_id,
+            completion_requested,
+            extra_header: &[],
+        }
+    }
+
+    /// The header of a completion for `transaction_id`.
+    pub fn completion(transaction_id: u64) -> Self {
+        PacketHeader {
+            packet_type: PacketType::COMPLETION,
+            transaction_id,
+            completion_requested: false,
+            extra_header: &[],
+        }
+    }
+
+    /// The header of a GPA-direct packet; `extra_header` comes from [`gpa_direct_header`].
+    /// Completion is requested, as guests do for these.
+    pub fn gpa_direct(transaction_id: u64, extra_header: &'a [u8]) -> Self {
+        PacketHeader {
+            packet_type: PacketType::DATA_USING_GPA_DIRECT,
+            transaction_id,
+            completion_requested: true,
+            extra_header,
+        }
+    }
+
+    /// Bytes of descriptor + padded extra header, i.e. `offset8 · 8`. Saturates at
+    /// `usize::MAX`, a size no ring holds.
+    pub fn size(&self) -> usize {
+        size_of::<PacketDescriptor>().saturating_add(padded8(self.extra_header.len()))
+    }
+
+    /// The descriptor of a packet with this header and `length8` (the caller checked that the
+    /// whole packet, hence its header, fits `len8`, so `offset8` fits a `u16` too).
+    pub(super) fn descriptor(&self, length8: u16) -> PacketDescriptor {
+        PacketDescriptor {
+            packet_type: U16::new(self.packet_type.0),
+            data_offset8: U16::new((self.size() / 8) as u16),
+            length8: U16::new(length8),
+            flags: U16::new(if self.completion_requested {
+                FLAG_COMPLETION_REQUESTED
+            } else {
+                0
+            }),
+            transaction_id: U64::new(self.transaction_id),
+        }
+    }
+}
+
+/// Checks that `[offset, offset + length)` lies inside a part of a packet `packet_length`
+/// bytes long (for in-place payload access).
+#[inline]
+pub(super) fn check_inside(
+    offset: usize,
+    length: usize,
+    packet_length: usize,
+) -> Result<(), RingError> {
+    match offset.checked_add(length) {
+        Some(end) if end <= packet_length => Ok(()),
+        _ => Err(outside(offset, length, packet_length)),
+    }
+}
+
+/// The error for an access outside a packet's part (kept out of line: the cold path).
+#[cold]
+fn outside(offset: usize, length: usize, packet_length: usize) -> RingError {
+    RingError::OutsidePacket {
+        offset,
+        length,
+        packet_length,
+    }
+}
+
 /// A packet to write.
 #[derive(Clone, Copy, Debug)]
 pub struct OutgoingPacket<'a> {
@@ -147,10 +242,20 @@ impl<'a> OutgoingPacket<'a> {
         }
     }
 
+    /// Everything but the payload.
+    pub fn header(&self) -> PacketHeader<'a> {
+        PacketHeader {
+            packet_type: self.packet_type,
+            transaction_id: self.transaction_id,
+            completion_requested: self.completion_requested,
+            extra_header: self.extra_header,
+        }
+    }
+
     /// Bytes of descriptor + extra header, i.e. `offset8 · 8`. Saturates at `usize::MAX`,
     /// a size no ring holds (the sender then refuses the packet as too large).
     pub fn header_size(&self) -> usize {
-        size_of::<PacketDescriptor>().saturating_add(padded8(self.extra_header.len()))
+        self.header().size()
     }
 
     /// Bytes the packet occupies in the ring, trailer included. Saturates at `usize::MAX`, as
@@ -163,7 +268,7 @@ impl<'a> OutgoingPacket<'a> {
 }
 
 /// `length` rounded up to a multiple of 8, saturating at `usize::MAX` (a size no ring holds).
-const fn padded8(length: usize) -> usize {
+pub(super) const fn padded8(length: usize) -> usize {
     match length.checked_next_multiple_of(8) {
         Some(padded) => padded,
         None => usize::MAX,

@@ -1,13 +1,12 @@
 //! The producer side of one ring.
 
-use super::packet::{FLAG_COMPLETION_REQUESTED, OutgoingPacket, PacketDescriptor, zero_padding8};
+use super::packet::{OutgoingPacket, PacketHeader, check_inside, padded8, zero_padding8};
 use super::{
     INTERRUPT_MASK_OFFSET, IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError,
-    RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET, ring_free,
+    RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET, ring_advance, ring_free,
 };
 use hyperv::memory::GuestMemory;
 use zerocopy::IntoBytes;
-use zerocopy::little_endian::{U16, U64};
 
 /// Writes packets into one ring. Owns the ring's write index and pending send size.
 #[derive(Debug)]
@@ -85,13 +84,17 @@ impl<M: GuestMemory> RingSender<M> {
         Ok(self.cached_free_bytes())
     }
 
-    /// Writes a packet without publishing it; call [`commit`](Self::commit) to publish.
-    pub fn write_packet(&mut self, packet: &OutgoingPacket<'_>) -> Result<(), RingError> {
+    /// Checks that a packet of `needed` ring bytes (trailer included) can ever fit and fits
+    /// now; returns its descriptor's `len8`.
+    #[inline]
+    fn make_room(&mut self, needed: usize) -> Result<u16, RingError> {
         let size = self.pages.data_size();
-        let needed = packet.ring_size();
-        // `ring_size` counts the trailer, so the subtraction never saturates.
+        // `needed` counts the trailer, so the subtraction never saturates.
         let length8 = needed.saturating_sub(TRAILER_SIZE as usize) / 8;
-        if needed >= size as usize || length8 > usize::from(u16::MAX) {
+        let Ok(length8) = u16::try_from(length8) else {
+            return Err(RingError::TooLarge { needed });
+        };
+        if needed >= size as usize {
             return Err(RingError::TooLarge { needed });
         }
         let needed = needed as u32;
@@ -100,22 +103,19 @@ impl<M: GuestMemory> RingSender<M> {
         if needed >= self.cached_free_bytes() && needed >= self.free_bytes()? {
             return Err(RingError::Full { needed });
         }
+        Ok(length8)
+    }
+
+    /// Writes a packet without publishing it; call [`commit`](Self::commit) to publish.
+    ///
+    /// The payload is copied from `packet.payload`; [`reserve`](Self::reserve) lets the caller
+    /// write it into the ring in place instead.
+    pub fn write_packet(&mut self, packet: &OutgoingPacket<'_>) -> Result<(), RingError> {
+        let length8 = self.make_room(packet.ring_size())?;
         let start = self.next_write;
-        let header_size = packet.header_size();
-        let descriptor = PacketDescriptor {
-            packet_type: U16::new(packet.packet_type.0),
-            data_offset8: U16::new((header_size / 8) as u16),
-            length8: U16::new(length8 as u16),
-            flags: U16::new(if packet.completion_requested {
-                FLAG_COMPLETION_REQUESTED
-            } else {
-                0
-            }),
-            transaction_id: U64::new(packet.transaction_id),
-        };
         // The descriptor is two whole words built in registers; it reaches memory only as
         // whole words, so the copy that reads them back never stalls on store forwarding.
-        let (first, second) = descriptor.words();
+        let (first, second) = packet.header().descriptor(length8).words();
         if packet.extra_header.is_empty()
             && let Some(bytes) =
                 lay_out_small(&mut self.scratch, [first, second], packet.payload, start)
@@ -142,18 +142,111 @@ impl<M: GuestMemory> RingSender<M> {
         offset = self
             .pages
             .write_data(&self.memory, offset, packet.payload)?;
+        self.next_write = self.write_tail(start, offset, packet.payload.len())?;
+        Ok(())
+    }
+
+    /// Writes the zero padding after a payload of `payload_length` bytes that ends at ring
+    /// offset `offset`, then the trailer of the packet that starts at `start`; returns the
+    /// offset after the trailer.
+    #[inline]
+    fn write_tail(&self, start: u32, offset: u32, payload_length: usize) -> Result<u32, RingError> {
         // The trailer holds the packet's start offset in its high half.
         let trailer = u64::from(start) << 32;
-        let padding = zero_padding8(packet.payload.len());
+        let padding = zero_padding8(payload_length).len();
         // The padding (zeros) and the trailer in one copy: a little-endian u128 shifted past
         // the padding, built in registers; `padding` < 8 bytes, so the shift is below 96 bits.
-        let shift = (padding.len() as u32).saturating_mul(8);
+        let shift = (padding as u32).saturating_mul(8);
         let tail = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
         let tail = tail
-            .get(..padding.len().saturating_add(TRAILER_SIZE as usize))
+            .get(..padding.saturating_add(TRAILER_SIZE as usize))
             .ok_or(RingError::BadGeometry)?;
-        self.next_write = self.pages.write_data(&self.memory, offset, tail)?;
-        Ok(())
+        self.pages.write_data(&self.memory, offset, tail)
+    }
+
+    /// Reserves room for one packet whose payload the caller writes into the ring in place
+    /// ([`PacketWriter::write`]), without a staging copy: the descriptor and extra header are
+    /// written now, the padding and trailer by [`PacketWriter::finish`], which adds the
+    /// packet to the batch that [`commit`](Self::commit) publishes. Dropping the writer
+    /// instead abandons the packet (nothing is written past the published index, so the peer
+    /// never sees it).
+    ///
+    /// Payload bytes the caller does not write keep what the ring held there before (bytes of
+    /// earlier packets this side sent, which the peer has already seen).
+    #[inline]
+    pub fn reserve(
+        &mut self,
+        header: &PacketHeader<'_>,
+        payload_length: usize,
+    ) -> Result<PacketWriter<'_, M>, RingError> {
+        let needed = header
+            .size()
+            .saturating_add(padded8(payload_length))
+            .saturating_add(TRAILER_SIZE as usize);
+        let length8 = self.make_room(needed)?;
+        let start = self.next_write;
+        let (first, second) = header.descriptor(length8).words();
+        let header_size = header.size();
+        if header.extra_header.is_empty()
+            && let Some(gpa) = self.pages.unbroken(start, needed)
+        {
+            // The whole packet lies in one piece of guest memory (every packet of a
+            // contiguous ring but the one that wraps): its parts are reached by address
+            // from here on, without ring arithmetic. `gpa + needed` does not overflow
+            // (`unbroken`), and every offset added below is less than `needed`.
+            self.memory
+                .write_u128(gpa, u128::from(second) << 64 | u128::from(first))?;
+            let payload_gpa = gpa.wrapping_add(header_size as u64);
+            let padded = padded8(payload_length);
+            if padded != payload_length {
+                // Zero the payload's last word first: the caller's bytes then leave its
+                // padding zero.
+                // `padded ≥ 8` here (a payload that needs padding is not empty).
+                let last_word = (padded as u64).wrapping_sub(8);
+                self.memory
+                    .write_u64(payload_gpa.wrapping_add(last_word), 0)?;
+            }
+            // The packet ends inside the first segment, so at or before the end of the data
+            // area: the offset after it is `start + needed`, or 0 at the very end.
+            let end = start.wrapping_add(needed as u32);
+            let next = if end >= self.pages.data_size() {
+                0
+            } else {
+                end
+            };
+            return Ok(PacketWriter {
+                sender: self,
+                start,
+                unbroken: true,
+                payload_gpa,
+                payload: 0,
+                next,
+                payload_length,
+            });
+        }
+        let descriptor_words = [first.to_le(), second.to_le()];
+        let mut payload =
+            self.pages
+                .write_data(&self.memory, start, descriptor_words.as_bytes())?;
+        if !header.extra_header.is_empty() {
+            payload = self
+                .pages
+                .write_data(&self.memory, payload, header.extra_header)?;
+            payload = self.pages.write_data(
+                &self.memory,
+                payload,
+                zero_padding8(header.extra_header.len()),
+            )?;
+        }
+        Ok(PacketWriter {
+            sender: self,
+            start,
+            unbroken: false,
+            payload_gpa: 0,
+            payload,
+            next: 0,
+            payload_length,
+        })
     }
 
     /// Publishes the packets written since the last commit. Returns whether the consumer must
@@ -213,6 +306,78 @@ impl<M: GuestMemory> RingSender<M> {
             return Ok(true);
         }
         Ok(false)
+    }
+}
+
+/// A packet reserved by [`RingSender::reserve`], whose payload is written into the ring in
+/// place. [`finish`](Self::finish) adds it to the sender's batch; dropping it abandons it.
+#[derive(Debug)]
+#[must_use = "a reserved packet is sent only after `finish` and `commit`"]
+pub struct PacketWriter<'a, M: GuestMemory> {
+    sender: &'a mut RingSender<M>,
+    /// Ring offset of the packet's descriptor.
+    start: u32,
+    /// Whether the whole packet is one piece of guest memory (every packet of a contiguous
+    /// ring but the one that wraps): then its payload is reached at `payload_gpa`, and the
+    /// packet ends at ring offset `next`; otherwise it is reached through the ring from ring
+    /// offset `payload`. (Plain fields rather than an enum: an enum's overlapping variants
+    /// made the compiler split and rebuild the address on every packet.)
+    unbroken: bool,
+    /// Guest-physical address of the payload's first byte, if `unbroken`.
+    payload_gpa: u64,
+    /// Ring offset of the payload's first byte, if not `unbroken`.
+    payload: u32,
+    /// Ring offset after the packet's trailer, if `unbroken`.
+    next: u32,
+    /// Payload length in bytes (without padding).
+    payload_length: usize,
+}
+
+impl<M: GuestMemory> PacketWriter<'_, M> {
+    /// The payload length given to [`RingSender::reserve`].
+    pub fn payload_len(&self) -> usize {
+        self.payload_length
+    }
+
+    /// Copies `data` into the payload at byte `offset` (in place, in the ring). A range beyond
+    /// the payload is [`RingError::OutsidePacket`].
+    #[inline]
+    pub fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), RingError> {
+        check_inside(offset, data.len(), self.payload_length)?;
+        let sender = &*self.sender;
+        if self.unbroken {
+            // Inside the packet's unbroken piece (checked above): no overflow.
+            sender
+                .memory
+                .write(self.payload_gpa.wrapping_add(offset as u64), data)?;
+        } else {
+            let position = ring_advance(self.payload, offset, sender.pages.data_size())
+                .ok_or(RingError::BadGeometry)?;
+            sender.pages.write_data(&sender.memory, position, data)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the padding and trailer and adds the packet to the sender's batch (published
+    /// by [`RingSender::commit`]).
+    #[inline]
+    pub fn finish(self) -> Result<(), RingError> {
+        let sender = self.sender;
+        if self.unbroken {
+            // The padding was zeroed by `reserve`; the trailer follows the padded payload,
+            // inside the packet's piece.
+            let padded = padded8(self.payload_length);
+            let trailer = u64::from(self.start) << 32;
+            sender
+                .memory
+                .write_u64(self.payload_gpa.wrapping_add(padded as u64), trailer)?;
+            sender.next_write = self.next;
+        } else {
+            let end = ring_advance(self.payload, self.payload_length, sender.pages.data_size())
+                .ok_or(RingError::BadGeometry)?;
+            sender.next_write = sender.write_tail(self.start, end, self.payload_length)?;
+        }
+        Ok(())
     }
 }
 

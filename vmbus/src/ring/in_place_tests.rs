@@ -1,0 +1,469 @@
+//! Tests of the in-place API (`RingSender::reserve` / `PacketWriter`, `RingReceiver::peek` /
+//! `PacketReader`): the same wire bytes as the copying API, the same batching and signals,
+//! every access bounded by the packet, and a peer that rewrites the ring meanwhile.
+
+use super::*;
+use alloc::vec;
+use alloc::vec::Vec;
+use hyperv::memory::{AtomicMemory, GuestMemory};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const BASE: u64 = 0x10_0000;
+
+/// A ring of one control page and `data_pages` data pages at `BASE`, its data area filled
+/// with 0xFF (so padding the sender leaves unwritten would show).
+fn ring(
+    data_pages: u64,
+) -> (
+    Arc<AtomicMemory>,
+    RingSender<Arc<AtomicMemory>>,
+    RingReceiver<Arc<AtomicMemory>>,
+) {
+    let memory = Arc::new(AtomicMemory::new(BASE, ((data_pages + 1) * 4096) as usize));
+    memory
+        .write(BASE + 4096, &vec![0xFF; (data_pages * 4096) as usize])
+        .unwrap();
+    let pages = RingPages::contiguous(BASE, (data_pages + 1) * 4096).unwrap();
+    initialize_control_page(&memory, &pages, FEATURE_PENDING_SEND_SIZE).unwrap();
+    let sender = RingSender::new(memory.clone(), pages.clone()).unwrap();
+    let receiver = RingReceiver::new(memory.clone(), pages).unwrap();
+    (memory, sender, receiver)
+}
+
+/// Sends `payload` through `reserve`, written in two pieces (split at `split`).
+fn send_in_place<M: hyperv::memory::GuestMemory>(
+    sender: &mut RingSender<M>,
+    header: &PacketHeader<'_>,
+    payload: &[u8],
+    split: usize,
+) -> Result<(), RingError> {
+    let mut packet = sender.reserve(header, payload.len())?;
+    assert_eq!(packet.payload_len(), payload.len());
+    let split = split.min(payload.len());
+    packet.write(split, &payload[split..])?;
+    packet.write(0, &payload[..split])?;
+    packet.finish()
+}
+
+/// The ring's data area and write index.
+fn ring_state(memory: &AtomicMemory, data_pages: u64) -> (Vec<u8>, u32) {
+    let mut bytes = vec![0u8; (data_pages * 4096) as usize];
+    memory.read(BASE + 4096, &mut bytes).unwrap();
+    (bytes, memory.load_u32(BASE).unwrap())
+}
+
+#[test]
+fn in_place_packets_have_the_bytes_write_packet_writes() {
+    let extra = [
+        0xA1u8, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xAB, 0xAC,
+    ];
+    for extra_header in [&[][..], &extra[..]] {
+        let (copying_memory, mut copying, _) = ring(1);
+        let (in_place_memory, mut in_place, _) = ring(1);
+        for length in 0..=41usize {
+            let payload: Vec<u8> = (0..length).map(|index| (index * 3 + 1) as u8).collect();
+            let packet = OutgoingPacket {
+                packet_type: PacketType::DATA_USING_GPA_DIRECT,
+                transaction_id: 0x1122_3344_0000_0000 | length as u64,
+                completion_requested: length % 2 == 0,
+                extra_header,
+                payload: &payload,
+            };
+            copying.write_packet(&packet).unwrap();
+            send_in_place(&mut in_place, &packet.header(), &payload, length / 3).unwrap();
+            assert_eq!(copying.commit(), in_place.commit());
+        }
+        assert_eq!(
+            ring_state(&copying_memory, 1),
+            ring_state(&in_place_memory, 1),
+            "extra header of {} bytes",
+            extra_header.len()
+        );
+    }
+}
+
+#[test]
+fn the_reader_sees_what_read_packet_sees() {
+    let (_memory, mut sender, mut receiver) = ring(2);
+    let ranges = [GpaDirectRange {
+        byte_count: 5000,
+        byte_offset: 16,
+        pfns: vec![0x1234, 0x1235],
+    }];
+    let extra = gpa_direct_header(&ranges);
+    let payloads: [&[u8]; 3] = [&[], &[1, 2, 3], &[9; 40]];
+    let packets = [
+        OutgoingPacket::in_band(1, true, payloads[0]),
+        OutgoingPacket::completion(2, payloads[1]),
+        OutgoingPacket::gpa_direct(3, &extra, payloads[2]),
+    ];
+    for packet in &packets {
+        sender.write_packet(packet).unwrap();
+    }
+    sender.commit().unwrap();
+    for packet in &packets {
+        let mut buffer = Vec::new();
+        let expected = receiver.read_packet(&mut buffer).unwrap().unwrap();
+        receiver.unread_last();
+        let reader = receiver.peek().unwrap().unwrap();
+        assert_eq!(reader.packet(), expected);
+        assert_eq!(reader.payload_len(), expected.payload(&buffer).len());
+        assert_eq!(
+            reader.extra_header_len(),
+            expected.extra_header(&buffer).len()
+        );
+        let mut payload = vec![0u8; reader.payload_len()];
+        reader.read_payload(0, &mut payload).unwrap();
+        assert_eq!(payload, expected.payload(&buffer));
+        assert_eq!(&payload[..packet.payload.len()], packet.payload);
+        let mut extra_header = vec![0u8; reader.extra_header_len()];
+        reader.read_extra_header(0, &mut extra_header).unwrap();
+        assert_eq!(
+            &extra_header[..packet.extra_header.len()],
+            packet.extra_header
+        );
+        // A piece from the middle.
+        if reader.payload_len() >= 8 {
+            let mut piece = [0u8; 5];
+            reader.read_payload(3, &mut piece).unwrap();
+            assert_eq!(&piece[..], &payload[3..8]);
+        }
+        reader.release().unwrap();
+    }
+    assert!(receiver.peek().unwrap().is_none());
+    assert!(!receiver.commit().unwrap());
+}
+
+#[test]
+fn accesses_outside_the_packet_are_errors() {
+    let (_memory, mut sender, mut receiver) = ring(1);
+    let mut writer = sender
+        .reserve(&PacketHeader::in_band(7, false), 10)
+        .unwrap();
+    let outside = |offset, length| RingError::OutsidePacket {
+        offset,
+        length,
+        packet_length: 10,
+    };
+    assert_eq!(writer.write(8, &[0; 3]), Err(outside(8, 3)));
+    assert_eq!(writer.write(11, &[]), Err(outside(11, 0)));
+    assert_eq!(writer.write(usize::MAX, &[0]), Err(outside(usize::MAX, 1)));
+    writer.write(0, &[5; 10]).unwrap();
+    writer.write(10, &[]).unwrap();
+    writer.finish().unwrap();
+    sender.commit().unwrap();
+    let reader = receiver.peek().unwrap().unwrap();
+    // The payload is 16 bytes on the wire (10 padded to 8); there is no extra header.
+    assert_eq!(reader.payload_len(), 16);
+    assert_eq!(
+        reader.read_payload(1, &mut [0; 16]),
+        Err(RingError::OutsidePacket {
+            offset: 1,
+            length: 16,
+            packet_length: 16
+        })
+    );
+    assert_eq!(
+        reader.read_payload(usize::MAX, &mut [0; 2]),
+        Err(RingError::OutsidePacket {
+            offset: usize::MAX,
+            length: 2,
+            packet_length: 16
+        })
+    );
+    assert_eq!(
+        reader.read_extra_header(0, &mut [0; 1]),
+        Err(RingError::OutsidePacket {
+            offset: 0,
+            length: 1,
+            packet_length: 0
+        })
+    );
+    let mut payload = [0u8; 16];
+    reader.read_payload(0, &mut payload).unwrap();
+    assert_eq!(payload, [5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 0, 0, 0, 0, 0, 0]);
+    reader.release().unwrap();
+}
+
+#[test]
+fn an_abandoned_reservation_sends_nothing() {
+    let (memory, mut sender, mut receiver) = ring(1);
+    let mut writer = sender
+        .reserve(&PacketHeader::in_band(1, false), 100)
+        .unwrap();
+    writer.write(0, &[1; 100]).unwrap();
+    drop(writer);
+    assert!(!sender.commit().unwrap(), "nothing to publish");
+    assert_eq!(memory.load_u32(BASE).unwrap(), 0);
+    assert!(receiver.peek().unwrap().is_none());
+    // The next packet takes the abandoned one's place.
+    send_in_place(&mut sender, &PacketHeader::in_band(2, false), &[2; 8], 0).unwrap();
+    assert!(sender.commit().unwrap());
+    assert_eq!(memory.load_u32(BASE).unwrap(), 16 + 8 + 8);
+    let reader = receiver.peek().unwrap().unwrap();
+    assert_eq!(reader.packet().transaction_id, 2);
+    reader.release().unwrap();
+}
+
+#[test]
+fn a_peeked_packet_stays_until_released_and_committed() {
+    let (memory, mut sender, mut receiver) = ring(1);
+    for id in 1..=2 {
+        send_in_place(
+            &mut sender,
+            &PacketHeader::in_band(id, false),
+            &[id as u8; 24],
+            5,
+        )
+        .unwrap();
+    }
+    sender.commit().unwrap();
+    let first = receiver.peek().unwrap().unwrap().packet();
+    assert_eq!(first.transaction_id, 1);
+    // Dropped without release: the same packet again.
+    let again = receiver.peek().unwrap().unwrap();
+    assert_eq!(again.packet(), first);
+    again.release().unwrap();
+    assert_eq!(memory.load_u32(BASE + 4).unwrap(), 0, "not published yet");
+    // `unread_last` puts a released, uncommitted packet back, as after `read_packet`.
+    receiver.unread_last();
+    receiver.peek().unwrap().unwrap().release().unwrap();
+    let second = receiver.peek().unwrap().unwrap();
+    assert_eq!(second.packet().transaction_id, 2);
+    second.release().unwrap();
+    receiver.commit().unwrap();
+    assert_eq!(memory.load_u32(BASE + 4).unwrap(), 2 * (16 + 24 + 8));
+    // `revert` brings back everything since the last commit: nothing now.
+    receiver.revert();
+    assert!(receiver.peek().unwrap().is_none());
+}
+
+#[test]
+fn in_place_packets_wrap_and_span_scattered_pages() {
+    // A one-page ring wraps every few packets; a ring on scattered pages splits most of
+    // them. Both go through the ring path, in pieces written and read at offsets.
+    let scattered = Arc::new(AtomicMemory::new(0, 16 * 4096));
+    let pages = RingPages::from_pfns(&[9, 3, 7, 4]).unwrap();
+    initialize_control_page(&scattered, &pages, 0).unwrap();
+    let rings = [
+        {
+            let (memory, sender, receiver) = ring(1);
+            drop(memory);
+            (sender, receiver)
+        },
+        (
+            RingSender::new(scattered.clone(), pages.clone()).unwrap(),
+            RingReceiver::new(scattered.clone(), pages).unwrap(),
+        ),
+    ];
+    for (mut sender, mut receiver) in rings {
+        let most = sender.max_payload().min(5000);
+        for round in 0..300u32 {
+            let length = (round as usize * 997) % most;
+            let payload: Vec<u8> = (0..length)
+                .map(|index| ((index as u32 * 7) ^ round) as u8)
+                .collect();
+            let header = PacketHeader::in_band(u64::from(round), false);
+            send_in_place(&mut sender, &header, &payload, length / 2).unwrap();
+            sender.commit().unwrap();
+            let reader = receiver.peek().unwrap().unwrap();
+            assert_eq!(reader.packet().transaction_id, u64::from(round));
+            let mut back = vec![0u8; length];
+            let half = length / 3;
+            reader.read_payload(half, &mut back[half..]).unwrap();
+            reader.read_payload(0, &mut back[..half]).unwrap();
+            assert_eq!(back, payload, "round {round}");
+            reader.release().unwrap();
+            receiver.commit().unwrap();
+        }
+    }
+}
+
+#[test]
+fn reserve_reports_full_and_signals_like_send() {
+    let (_memory, mut sender, mut receiver) = ring(1);
+    // 1024-byte payloads take 1048 ring bytes: three fit in 4096, a fourth does not.
+    for id in 0..3 {
+        send_in_place(
+            &mut sender,
+            &PacketHeader::in_band(id, false),
+            &[0; 1024],
+            0,
+        )
+        .unwrap();
+    }
+    assert!(sender.commit().unwrap(), "empty → non-empty signals");
+    assert!(matches!(
+        sender.reserve(&PacketHeader::in_band(3, false), 1024),
+        Err(RingError::Full { needed: 1048 })
+    ));
+    assert!(matches!(
+        sender.reserve(&PacketHeader::in_band(3, false), 1 << 20),
+        Err(RingError::TooLarge { .. })
+    ));
+    receiver.peek().unwrap().unwrap().release().unwrap();
+    receiver.commit().unwrap();
+    send_in_place(&mut sender, &PacketHeader::in_band(3, false), &[0; 1024], 0).unwrap();
+    assert!(
+        !sender.commit().unwrap(),
+        "the ring was not empty: no signal"
+    );
+}
+
+#[test]
+fn a_packet_rewritten_after_peek_is_read_by_its_validated_descriptor() {
+    let (memory, mut sender, mut receiver) = ring(1);
+    send_in_place(
+        &mut sender,
+        &PacketHeader::in_band(1, false),
+        &[0x11; 32],
+        0,
+    )
+    .unwrap();
+    sender.commit().unwrap();
+    let reader = receiver.peek().unwrap().unwrap();
+    // The peer now rewrites the descriptor (a huge length), the payload and its index.
+    memory
+        .write(BASE + 4096, &[0x06, 0, 2, 0, 0xFF, 0x7F, 0, 0])
+        .unwrap();
+    memory.write(BASE + 4096 + 16, &[0x22; 32]).unwrap();
+    memory.store_u32(BASE, 4000).unwrap();
+    // The reader keeps the copy it validated: 32 payload bytes, whatever the ring holds now
+    // (here the new bytes: the payload is read in place), and consuming skips exactly the
+    // packet that was validated.
+    assert_eq!(reader.payload_len(), 32);
+    let mut payload = [0u8; 32];
+    reader.read_payload(0, &mut payload).unwrap();
+    assert_eq!(payload, [0x22; 32]);
+    assert!(matches!(
+        reader.read_payload(0, &mut [0u8; 33]),
+        Err(RingError::OutsidePacket { .. })
+    ));
+    reader.release().unwrap();
+    receiver.commit().unwrap();
+    assert_eq!(memory.load_u32(BASE + 4).unwrap(), 16 + 32 + 8);
+}
+
+/// What the racing peer does to a ring, chosen by a counter.
+fn scribble(memory: &AtomicMemory, step: u32, data_size: u32) {
+    let value = step.wrapping_mul(2_654_435_761);
+    let data = BASE + 4096;
+    match step % 6 {
+        // A plausible packet at a plausible place, and a write index past it.
+        0 => {
+            let at = (value % data_size) & !7;
+            let length8 = 3 + (value >> 20) % 64;
+            let descriptor = 0x0006 | 2 << 16 | u64::from(length8) << 32;
+            let _ = memory.write_u64(data + u64::from(at), descriptor);
+            let _ = memory.store_u32(BASE, (at + length8 * 8 + 8) % data_size);
+        }
+        // Any write index, aligned or not, in range or not.
+        1 => {
+            let _ = memory.store_u32(BASE, value);
+        }
+        // Any read index (the sender's side).
+        2 => {
+            let _ = memory.store_u32(BASE + 4, value % (data_size + 64));
+        }
+        // Garbage over a stretch of the data area.
+        3 => {
+            let at = u64::from(value % data_size);
+            let length = (data_size as u64 - at).min(200) as usize;
+            let _ = memory.write(data + at, &vec![value as u8; length]);
+        }
+        // A descriptor with garbage fields at the read position's neighbourhood.
+        4 => {
+            let at = (value % data_size) & !7;
+            let _ = memory.write_u64(data + u64::from(at), u64::from(value) * 0x1_0001);
+        }
+        // Pending send size and the interrupt mask.
+        _ => {
+            let _ = memory.store_u32(BASE + 12, value);
+            let _ = memory.store_u32(BASE + 8, value & 1);
+        }
+    }
+}
+
+#[test]
+fn a_racing_peer_that_rewrites_indices_and_data_gets_typed_errors_not_panics() {
+    // Both ends of one ring are ours; a third thread plays a hostile peer, rewriting the
+    // indices, descriptors and payloads while they reserve, write, peek and read in place.
+    // Every outcome must be a value or a typed `RingError`; the test runs until both reads
+    // of (plausible) packets and errors have been seen.
+    let (memory, mut sender, mut receiver) = ring(2);
+    let data_size = sender.pages().data_size();
+    let stop = Arc::new(AtomicBool::new(false));
+    let peer = {
+        let (memory, stop) = (memory.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut step = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                scribble(&memory, step, data_size);
+                step = step.wrapping_add(1);
+                if step.is_multiple_of(64) {
+                    std::thread::yield_now();
+                }
+            }
+        })
+    };
+    let (mut packets, mut errors, mut sent) = (0u64, 0u64, 0u64);
+    let mut payload = vec![0u8; 8192];
+    let mut round = 0u64;
+    while (packets < 100 || errors < 100 || sent < 100) && round < 50_000_000 {
+        round += 1;
+        let length = (round as usize * 131) % 600;
+        match sender.reserve(&PacketHeader::in_band(round, false), length) {
+            Ok(mut writer) => {
+                writer.write(0, &payload[..length]).unwrap();
+                writer.finish().unwrap();
+                match sender.commit() {
+                    Ok(_) => sent += 1,
+                    Err(error) => check_typed(error, &mut errors),
+                }
+            }
+            Err(error) => check_typed(error, &mut errors),
+        }
+        match receiver.peek() {
+            Ok(Some(reader)) => {
+                let length = reader.payload_len();
+                // The length comes from the validated copy: it fits the ring.
+                assert!(length < data_size as usize);
+                reader.read_payload(0, &mut payload[..length]).unwrap();
+                let header = reader.extra_header_len();
+                reader.read_extra_header(0, &mut vec![0; header]).unwrap();
+                reader.release().unwrap();
+                packets += 1;
+            }
+            Ok(None) => {}
+            Err(error) => check_typed(error, &mut errors),
+        }
+        if let Err(error) = receiver.commit() {
+            check_typed(error, &mut errors);
+        }
+        if round.is_multiple_of(1024) {
+            std::thread::yield_now();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    peer.join().unwrap();
+    assert!(
+        packets >= 100 && errors >= 100 && sent >= 100,
+        "packets {packets}, errors {errors}, sent {sent} after {round} rounds"
+    );
+}
+
+/// Counts `error`, which must be one a hostile peer can cause (not a memory or geometry
+/// failure of a valid ring).
+fn check_typed(error: RingError, errors: &mut u64) {
+    assert!(
+        matches!(
+            error,
+            RingError::CorruptIndex { .. }
+                | RingError::CorruptDescriptor(_)
+                | RingError::Full { .. }
+        ),
+        "unexpected {error:?}"
+    );
+    *errors += 1;
+}
