@@ -38,10 +38,17 @@ fn write_partial_word(word: &AtomicU64, start: usize, bytes: &[u8]) {
         }
     }
     let (value, mask) = (u64::from_le_bytes(value), u64::from_le_bytes(mask));
-    // The closure always returns `Some`, so `fetch_update` cannot fail.
-    let _ = word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
-        Some((old & !mask) | value)
-    });
+    // One read-modify-write of the whole word (the peer never sees the masked bytes cleared
+    // first); written as a compare-exchange loop, which every supported Rust version has.
+    let mut old = word.load(Ordering::Relaxed);
+    while let Err(current) = word.compare_exchange_weak(
+        old,
+        (old & !mask) | value,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    ) {
+        old = current;
+    }
 }
 
 /// Copies `buffer.len()` bytes at `offset` of `words` into `buffer`.
