@@ -182,12 +182,27 @@ pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
 }
 
 impl Backend {
+    /// Whether the emulated link latched a SynIC interrupt that [`Backend::acknowledge_interrupt`]
+    /// has not taken yet: an Interrupt frame read while a request (a hypercall, an MSR or MMIO
+    /// access) polled for its reply. Over COM2 the link's own interrupt need not fire for it
+    /// (the poll read the bytes), so a task about to sleep on that interrupt checks this first.
+    /// Always `false` on real Hyper-V (nothing is latched: the SynIC vector is the interrupt).
+    pub fn has_latched_interrupt(&self) -> bool {
+        match self {
+            Backend::Real(_) => false,
+            Backend::Emulated(link) => link.has_pending_vector(),
+        }
+    }
+
     /// Work to do after the interrupt for this platform fired: for the emulated platform, the
-    /// bytes that COM2 received are decoded (interrupt frames latch their vectors). Returns
-    /// whether the SynIC vector was among them (always true on real Hyper-V).
+    /// bytes the link received are decoded (interrupt frames latch their vectors) and the
+    /// latched vectors taken. Returns whether there were any: on the emulated platform every
+    /// SynIC interrupt is an Interrupt frame, so `false` means the link's interrupt fired for
+    /// nothing the SynIC holds. Always `false` on real Hyper-V, where the SynIC vector itself
+    /// is the interrupt (its handler raises the caller's signal).
     pub fn acknowledge_interrupt(&mut self) -> bool {
         match self {
-            Backend::Real(_) => true,
+            Backend::Real(_) => false,
             Backend::Emulated(link) => crate::host_time::in_hypervisor(|| {
                 link.service_receive_interrupt();
                 let mut any = false;

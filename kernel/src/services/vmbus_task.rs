@@ -439,6 +439,10 @@ impl BusRun {
     }
 
     fn serve(&mut self) -> Result<(), BusError> {
+        // Whether the next pass must poll the SynIC without a new interrupt: the first pass
+        // (interrupts may have come while the driver started), a poll that stopped at its
+        // bound, or an interrupt the link latched during this task's own requests.
+        let mut poll_synic = true;
         loop {
             crate::faults::checkpoint(crate::faults::Driver::Vmbus, self.handled);
             let BusRun {
@@ -456,19 +460,26 @@ impl BusRun {
                 return Err(BusError::ConnectFailed);
             };
             // The interrupt path first: a response may already be latched by a synchronous
-            // call.
-            signal.take();
-            bus.synic().backend().acknowledge_interrupt();
-            let more_pending = match bus.on_interrupt() {
-                Ok(outcome) => outcome == InterruptOutcome::MorePending,
-                Err(error) => {
-                    // The connection is gone (every version refused, or the link broke): tell
-                    // the waiters why before the task ends.
-                    for reply in waiting_for_offers.drain(..) {
-                        let _ = reply.send(Err(error.clone()));
+            // call. The SynIC is polled only when something may be in it: a wake by a
+            // request alone (a device task's Signal, the most common) has nothing to take
+            // there, since every message and every rising event flag comes with an interrupt
+            // (on the emulated platform an Interrupt frame, which the link latches).
+            let raised = signal.take();
+            let latched = bus.synic().backend().acknowledge_interrupt();
+            let more_pending = if raised || latched || poll_synic {
+                match bus.on_interrupt() {
+                    Ok(outcome) => outcome == InterruptOutcome::MorePending,
+                    Err(error) => {
+                        // The connection is gone (every version refused, or the link broke):
+                        // tell the waiters why before the task ends.
+                        for reply in waiting_for_offers.drain(..) {
+                            let _ = reply.send(Err(error.clone()));
+                        }
+                        return Err(error);
                     }
-                    return Err(error);
                 }
+            } else {
+                false
             };
             loop {
                 let message = match requests.try_recv() {
@@ -551,7 +562,10 @@ impl BusRun {
                 return Ok(());
             }
             let deadline = bus.next_deadline_microseconds().map(deadline_in_ticks);
-            if more_pending {
+            // An Interrupt frame the link read while this pass's requests polled for their
+            // replies: over COM2 no interrupt may follow it, so do not sleep on one.
+            poll_synic = more_pending || bus.synic().backend().has_latched_interrupt();
+            if poll_synic {
                 // Messages may be waiting with no interrupt to come: come back by ourselves.
                 task::yield_now();
             } else if *shutting_down {
