@@ -24,6 +24,19 @@ use hyperv::platform::{HypervisorBackend, MmioAccess, PlatformError};
 
 use crate::arch::cpu::cpuid;
 
+/// The emulated link the last detection found: 0 none, 1 ivshmem, 2 COM2.
+static EMULATED_LINK: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// The emulated link's transport (`"ivshmem"` or `"COM2"`) the last detection found; `None`
+/// on real Hyper-V or before detection.
+pub fn emulated_link_name() -> Option<&'static str> {
+    match EMULATED_LINK.load(core::sync::atomic::Ordering::Relaxed) {
+        1 => Some("ivshmem"),
+        2 => Some("COM2"),
+        _ => None,
+    }
+}
+
 /// The hypervisor interface the kernel found.
 pub enum Backend {
     /// Microsoft Hyper-V.
@@ -166,6 +179,10 @@ pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
         Link::Ivshmem(_) => "ivshmem",
         Link::Com2(_) => "COM2",
     };
+    EMULATED_LINK.store(
+        if matches!(link, Link::Com2(_)) { 2 } else { 1 },
+        core::sync::atomic::Ordering::Relaxed,
+    );
     match EmulatedLinkBackend::connect(link) {
         Ok(backend) => {
             log::info!(
@@ -196,13 +213,14 @@ impl Backend {
 
     /// Work to do after the interrupt for this platform fired: for the emulated platform, the
     /// bytes the link received are decoded (interrupt frames latch their vectors) and the
-    /// latched vectors taken. Returns whether there were any: on the emulated platform every
-    /// SynIC interrupt is an Interrupt frame, so `false` means the link's interrupt fired for
-    /// nothing the SynIC holds. Always `false` on real Hyper-V, where the SynIC vector itself
-    /// is the interrupt (its handler raises the caller's signal).
-    pub fn acknowledge_interrupt(&mut self) -> bool {
+    /// latched vectors taken. `raised`: whether the platform's interrupt fired since the last
+    /// call. Returns whether the SynIC may hold something new: on real Hyper-V that is
+    /// `raised` (the interrupt is the SynIC's own vector); on the emulated platform, whether
+    /// an Interrupt frame was latched (every SynIC interrupt is one, while the link's own
+    /// interrupt also fires for other frames: over COM2, for every byte of a hypercall's reply).
+    pub fn acknowledge_interrupt(&mut self, raised: bool) -> bool {
         match self {
-            Backend::Real(_) => false,
+            Backend::Real(_) => raised,
             Backend::Emulated(link) => crate::host_time::in_hypervisor(|| {
                 link.service_receive_interrupt();
                 let mut any = false;
