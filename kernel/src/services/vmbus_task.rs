@@ -491,9 +491,9 @@ impl BusRun {
             // a wake by a request alone (a device task's Signal, the most common) has nothing
             // to take there, since every message and every rising event flag comes with an
             // interrupt (on the emulated platform an Interrupt frame, which the link latches).
-            // Any interrupt of the link still polls: skipping the link's interrupts that
-            // latched nothing made `preemption_process_blocked_in_a_gpu_call_is_killed` fail
-            // on ivshmem (not understood yet; docs/performance.md §3, "Branch s5/wakes").
+            // Any interrupt of the link still polls, even one that latched nothing (COM2's for
+            // a hypercall's reply): skipping those too is not yet shown safe
+            // (docs/performance.md §3, "Branch s5/wakes").
             let raised = signal.take();
             let synic_interrupt = bus.synic().backend().acknowledge_interrupt(raised);
             let more_pending = if raised || synic_interrupt || poll_synic {
