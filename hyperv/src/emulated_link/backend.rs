@@ -110,6 +110,13 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
         count
     }
 
+    /// Whether an interrupt vector is latched and not yet taken (an Interrupt frame read
+    /// while a request waited for its reply: over COM2 the link's own interrupt may then
+    /// never fire for it, so whoever sleeps on that interrupt checks this first).
+    pub fn has_pending_vector(&self) -> bool {
+        self.pending_vectors.iter().any(|word| *word != 0)
+    }
+
     /// Takes the lowest latched interrupt vector.
     pub fn take_pending_vector(&mut self) -> Option<u8> {
         for (index, word) in self.pending_vectors.iter_mut().enumerate() {

@@ -318,9 +318,11 @@ fn backend_requests_and_latches_interrupts() {
         Err(PlatformError::InvalidAccessSize)
     );
     // Interrupts that came during requests are latched, lowest vector first.
+    assert!(backend.has_pending_vector());
     assert_eq!(backend.take_pending_vector(), Some(0x30));
     assert_eq!(backend.take_pending_vector(), Some(0xF3));
     assert_eq!(backend.take_pending_vector(), None);
+    assert!(!backend.has_pending_vector());
     // Bytes fed by the COM2 interrupt handler.
     for byte in INTERRUPT_F3 {
         backend.receive_byte(byte);

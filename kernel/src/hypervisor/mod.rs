@@ -24,6 +24,19 @@ use hyperv::platform::{HypervisorBackend, MmioAccess, PlatformError};
 
 use crate::arch::cpu::cpuid;
 
+/// The emulated link the last detection found: 0 none, 1 ivshmem, 2 COM2.
+static EMULATED_LINK: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// The emulated link's transport (`"ivshmem"` or `"COM2"`) the last detection found; `None`
+/// on real Hyper-V or before detection.
+pub fn emulated_link_name() -> Option<&'static str> {
+    match EMULATED_LINK.load(core::sync::atomic::Ordering::Relaxed) {
+        1 => Some("ivshmem"),
+        2 => Some("COM2"),
+        _ => None,
+    }
+}
+
 /// The hypervisor interface the kernel found.
 pub enum Backend {
     /// Microsoft Hyper-V.
@@ -166,6 +179,10 @@ pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
         Link::Ivshmem(_) => "ivshmem",
         Link::Com2(_) => "COM2",
     };
+    EMULATED_LINK.store(
+        if matches!(link, Link::Com2(_)) { 2 } else { 1 },
+        core::sync::atomic::Ordering::Relaxed,
+    );
     match EmulatedLinkBackend::connect(link) {
         Ok(backend) => {
             log::info!(
@@ -182,12 +199,28 @@ pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
 }
 
 impl Backend {
-    /// Work to do after the interrupt for this platform fired: for the emulated platform, the
-    /// bytes that COM2 received are decoded (interrupt frames latch their vectors). Returns
-    /// whether the SynIC vector was among them (always true on real Hyper-V).
-    pub fn acknowledge_interrupt(&mut self) -> bool {
+    /// Whether the emulated link latched a SynIC interrupt that [`Backend::acknowledge_interrupt`]
+    /// has not taken yet: an Interrupt frame read while a request (a hypercall, an MSR or MMIO
+    /// access) polled for its reply. Over COM2 the link's own interrupt need not fire for it
+    /// (the poll read the bytes), so a task about to sleep on that interrupt checks this first.
+    /// Always `false` on real Hyper-V (nothing is latched: the SynIC vector is the interrupt).
+    pub fn has_latched_interrupt(&self) -> bool {
         match self {
-            Backend::Real(_) => true,
+            Backend::Real(_) => false,
+            Backend::Emulated(link) => link.has_pending_vector(),
+        }
+    }
+
+    /// Work to do after the interrupt for this platform fired: for the emulated platform, the
+    /// bytes the link received are decoded (interrupt frames latch their vectors) and the
+    /// latched vectors taken. `raised`: whether the platform's interrupt fired since the last
+    /// call. Returns whether the SynIC may hold something new: on real Hyper-V that is
+    /// `raised` (the interrupt is the SynIC's own vector); on the emulated platform, whether
+    /// an Interrupt frame was latched (every SynIC interrupt is one, while the link's own
+    /// interrupt also fires for other frames: over COM2, for every byte of a hypercall's reply).
+    pub fn acknowledge_interrupt(&mut self, raised: bool) -> bool {
+        match self {
+            Backend::Real(_) => raised,
             Backend::Emulated(link) => crate::host_time::in_hypervisor(|| {
                 link.service_receive_interrupt();
                 let mut any = false;

@@ -21,7 +21,7 @@
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use alloc::boxed::Box;
 
@@ -157,6 +157,8 @@ pub struct BusHandle {
     task: TaskHandle<()>,
     /// The host's message connection id, stored when offers are listed (0: not yet).
     connection_id: Arc<AtomicU32>,
+    /// How many times the task polled the SynIC (see [`BusHandle::synic_polls`]).
+    synic_polls: Arc<AtomicU64>,
     slot: TaskSlot<BusRun>,
 }
 
@@ -222,6 +224,12 @@ impl BusHandle {
         Some(self.connection_id.load(Ordering::Acquire)).filter(|id| *id != 0)
     }
 
+    /// How many times the bus task has polled the SynIC (`BusDriver::on_interrupt`) so far: once
+    /// per interrupt, latched Interrupt frame or bounded poll, never for a request alone.
+    pub fn synic_polls(&self) -> u64 {
+        self.synic_polls.load(Ordering::Relaxed)
+    }
+
     /// Asks the bus to unload and returns its task handle to join.
     pub fn shut_down(self) -> TaskHandle<()> {
         let _ = self.requests.send(BusMessage::Shutdown);
@@ -273,6 +281,7 @@ struct BusRun {
     signal: InterruptSignal,
     requests: Receiver<BusMessage>,
     connection_id: Arc<AtomicU32>,
+    synic_polls: Arc<AtomicU64>,
     subscribers: Subscribers,
     waiting_for_offers: Vec<Sender<OfferList>>,
     shutting_down: bool,
@@ -317,8 +326,19 @@ pub fn spawn_with_version(
         gsi,
         max_version,
         signal,
-        Arc::new(AtomicU32::new(0)),
+        Shared {
+            connection_id: Arc::new(AtomicU32::new(0)),
+            synic_polls: Arc::new(AtomicU64::new(0)),
+        },
     ))
+}
+
+/// What a bus task shares with its [`BusHandle`] (and a restarted task with the old one's).
+struct Shared {
+    /// See [`BusHandle::connection_id`].
+    connection_id: Arc<AtomicU32>,
+    /// See [`BusHandle::synic_polls`].
+    synic_polls: Arc<AtomicU64>,
 }
 
 /// Spawns a bus task, with fault containment, on an interrupt route already made.
@@ -329,8 +349,12 @@ fn spawn_run(
     gsi: Option<u32>,
     max_version: Option<Version>,
     signal: InterruptSignal,
-    connection_id: Arc<AtomicU32>,
+    shared: Shared,
 ) -> BusHandle {
+    let Shared {
+        connection_id,
+        synic_polls,
+    } = shared;
     let (requests, receiver) = ipc::channel(64);
     let slot = TaskSlot::new(BusRun {
         backend: Some(backend),
@@ -342,6 +366,7 @@ fn spawn_run(
         signal,
         requests: receiver,
         connection_id: connection_id.clone(),
+        synic_polls: synic_polls.clone(),
         subscribers: Subscribers {
             channels: BTreeMap::new(),
             dropped: 0,
@@ -370,6 +395,7 @@ fn spawn_run(
         requests,
         task,
         connection_id,
+        synic_polls,
         slot,
     }
 }
@@ -424,7 +450,7 @@ impl BusRun {
             return Err(BusError::ConnectFailed);
         };
         // Bytes that arrived before the route existed would never raise a new edge.
-        backend.acknowledge_interrupt();
+        backend.acknowledge_interrupt(true);
         let mut bus = BusDriver::start(
             backend,
             memory,
@@ -439,6 +465,10 @@ impl BusRun {
     }
 
     fn serve(&mut self) -> Result<(), BusError> {
+        // Whether the next pass must poll the SynIC without a new interrupt: the first pass
+        // (interrupts may have come while the driver started), a poll that stopped at its
+        // bound, or an interrupt the link latched during this task's own requests.
+        let mut poll_synic = true;
         loop {
             crate::faults::checkpoint(crate::faults::Driver::Vmbus, self.handled);
             let BusRun {
@@ -449,6 +479,7 @@ impl BusRun {
                 waiting_for_offers,
                 shutting_down,
                 connection_id,
+                synic_polls,
                 handled,
                 ..
             } = self
@@ -456,19 +487,30 @@ impl BusRun {
                 return Err(BusError::ConnectFailed);
             };
             // The interrupt path first: a response may already be latched by a synchronous
-            // call.
-            signal.take();
-            bus.synic().backend().acknowledge_interrupt();
-            let more_pending = match bus.on_interrupt() {
-                Ok(outcome) => outcome == InterruptOutcome::MorePending,
-                Err(error) => {
-                    // The connection is gone (every version refused, or the link broke): tell
-                    // the waiters why before the task ends.
-                    for reply in waiting_for_offers.drain(..) {
-                        let _ = reply.send(Err(error.clone()));
+            // call. The SynIC is polled only after an interrupt (or a latched Interrupt frame):
+            // a wake by a request alone (a device task's Signal, the most common) has nothing
+            // to take there, since every message and every rising event flag comes with an
+            // interrupt (on the emulated platform an Interrupt frame, which the link latches).
+            // Any interrupt of the link still polls, even one that latched nothing (COM2's for
+            // a hypercall's reply): skipping those too is not yet shown safe
+            // (docs/performance.md §3, "Branch s5/wakes").
+            let raised = signal.take();
+            let synic_interrupt = bus.synic().backend().acknowledge_interrupt(raised);
+            let more_pending = if raised || synic_interrupt || poll_synic {
+                synic_polls.fetch_add(1, Ordering::Relaxed);
+                match bus.on_interrupt() {
+                    Ok(outcome) => outcome == InterruptOutcome::MorePending,
+                    Err(error) => {
+                        // The connection is gone (every version refused, or the link broke):
+                        // tell the waiters why before the task ends.
+                        for reply in waiting_for_offers.drain(..) {
+                            let _ = reply.send(Err(error.clone()));
+                        }
+                        return Err(error);
                     }
-                    return Err(error);
                 }
+            } else {
+                false
             };
             loop {
                 let message = match requests.try_recv() {
@@ -551,7 +593,10 @@ impl BusRun {
                 return Ok(());
             }
             let deadline = bus.next_deadline_microseconds().map(deadline_in_ticks);
-            if more_pending {
+            // An Interrupt frame the link read while this pass's requests polled for their
+            // replies: over COM2 no interrupt may follow it, so do not sleep on one.
+            poll_synic = more_pending || bus.synic().backend().has_latched_interrupt();
+            if poll_synic {
                 // Messages may be waiting with no interrupt to come: come back by ourselves.
                 task::yield_now();
             } else if *shutting_down {
@@ -582,6 +627,7 @@ impl BusRun {
             max_version,
             signal,
             connection_id,
+            synic_polls,
             ..
         } = self;
         connection_id.store(0, Ordering::Release);
@@ -592,7 +638,10 @@ impl BusRun {
             gsi,
             max_version,
             signal,
-            connection_id,
+            Shared {
+                connection_id,
+                synic_polls,
+            },
         ))
     }
 
@@ -609,7 +658,7 @@ impl BusRun {
         let deadline = clock::ticks() + clock::milliseconds_to_ticks(RESTART_UNLOAD_MILLISECONDS);
         while !bus.is_unloaded() {
             self.signal.take();
-            bus.synic().backend().acknowledge_interrupt();
+            bus.synic().backend().acknowledge_interrupt(true);
             let outcome = bus.on_interrupt().map_err(RestartError::Unload)?;
             bus.check_time_bounds();
             while bus.poll_output().is_some() {}
