@@ -284,7 +284,7 @@ fn vector_registers_survive_preemption(seed: u8) -> i32 {
     0
 }
 
-/// Mode 17: a GPU call the kernel's test kills the process in (the emulated host's "dxg reply
+/// Mode 18: a GPU call the kernel's test kills the process in (the emulated host's "dxg reply
 /// never sent" row drops the CreateDevice reply); with an answering host it sleeps instead.
 fn block_in_a_gpu_call() -> i32 {
     let Ok(mut adapters) = userlib::gpu::Adapter::enumerate(&Native) else {
@@ -298,8 +298,10 @@ fn block_in_a_gpu_call() -> i32 {
         return 3;
     };
     println!("selftest: device created {:#x}", device.handle());
+    // Sleeps of a second (the call takes microseconds), so that the test watching for the
+    // process to be blocked sees it blocked, not between two short sleeps.
     loop {
-        process::sleep(&Native, 1_000);
+        process::sleep(&Native, 1_000_000);
     }
 }
 
