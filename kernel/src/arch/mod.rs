@@ -11,6 +11,7 @@ pub mod exceptions;
 pub mod fpu;
 pub mod gdt;
 pub mod interrupt_entry;
+pub mod pci_config;
 pub mod user_mode;
 pub mod view_region;
 

@@ -32,7 +32,7 @@ use hyperv::mmio::{MmioGaps, MmioRange};
 use hyperv::platform::PlatformError;
 use x86_64::PhysAddr;
 
-use crate::arch::cpu;
+use crate::arch::pci_config::PciFunction;
 use crate::clock;
 use crate::memory::registers::{Register, RegisterBlock};
 use volatile::access::WriteOnly;
@@ -52,47 +52,32 @@ const CAPABILITY_MSIX: u8 = 0x11;
 /// How long a request waits for its reply (as over COM2).
 const REPLY_TIMEOUT_NANOSECONDS: u64 = 5_000_000_000;
 
-/// A PCI function on bus 0: (device, function).
+/// A PCI function on bus 0, read and written through `arch::pci_config`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Function {
-    device: u8,
-    function: u8,
-}
+struct Function(PciFunction);
 
 impl Function {
-    fn address(self, offset: u8) -> u32 {
-        0x8000_0000
-            | (u32::from(self.device) << 11)
-            | (u32::from(self.function) << 8)
-            | u32::from(offset & 0xfc)
+    fn on_bus_zero(device: u8, function: u8) -> Function {
+        Function(PciFunction {
+            bus: 0,
+            device,
+            function,
+        })
     }
 
     /// Reads the configuration dword at `offset`.
     fn read(self, offset: u8) -> u32 {
-        x86_64::instructions::interrupts::without_interrupts(|| {
-            // SAFETY: configuration mechanism #1 with interrupts off, so no other 0xCF8 user
-            // runs between the address and the data access; a configuration read has no
-            // memory effect.
-            unsafe {
-                cpu::write_port_u32(0xcf8, self.address(offset));
-                cpu::read_port_u32(0xcfc)
-            }
-        })
+        self.0.read_u32(offset.into())
     }
 
     /// Writes the configuration dword at `offset`. Only this module's own device is written:
     /// its command register, BARs while sizing them (restored at once) and its MSI-X control.
     fn write(self, offset: u8, value: u32) {
-        x86_64::instructions::interrupts::without_interrupts(|| {
-            // SAFETY: configuration mechanism #1 with interrupts off; callers write only the
-            // ivshmem function found by `find` (vendor 1af4 device 1110), whose BARs are put
-            // back to the firmware's values before memory decoding is enabled again, so no
-            // write moves a BAR over RAM.
-            unsafe {
-                cpu::write_port_u32(0xcf8, self.address(offset));
-                cpu::write_port_u32(0xcfc, value);
-            }
-        })
+        // SAFETY: callers write only the ivshmem function found by `find` (vendor 1af4 device
+        // 1110): its BARs are put back to the firmware's values before memory decoding is
+        // enabled again, so no write moves a BAR over RAM; the command register gains memory
+        // decoding and bus mastering for the device's own BARs and MSI-X messages only.
+        unsafe { self.0.write_u32(offset.into(), value) }
     }
 }
 
@@ -203,7 +188,7 @@ pub struct IvshmemLink {
 fn find() -> Option<Function> {
     for device in 0..32 {
         for function in 0..8 {
-            let candidate = Function { device, function };
+            let candidate = Function::on_bus_zero(device, function);
             let id = candidate.read(0);
             if id == u32::MAX {
                 if function == 0 {

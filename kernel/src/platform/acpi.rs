@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::ptr::NonNull;
 
+use crate::arch::pci_config::PciFunction;
 use acpi::sdt::fadt::Fadt;
 use acpi::sdt::madt::{Madt, MadtEntry};
 use acpi::{AcpiTables, AmlTable, Handler, HpetInfo, PciAddress, PhysicalMapping};
@@ -304,30 +305,21 @@ impl Handler for KernelAcpiHandler {
 
 /// Whether `port` is one of configuration mechanism #1's (0xCF8–0xCFF).
 fn is_pci_configuration_port(port: u16) -> bool {
-    (0xcf8..=0xcff).contains(&port)
+    crate::arch::pci_config::is_configuration_port(port)
 }
 
-/// PCI configuration mechanism #1 (ports 0xCF8/0xCFC), segment 0 only.
-fn pci_config_address(address: PciAddress, offset: u16) -> u32 {
-    0x8000_0000
-        | (u32::from(address.bus()) << 16)
-        | (u32::from(address.device()) << 11)
-        | (u32::from(address.function()) << 8)
-        | u32::from(offset & 0xfc)
+/// The segment-0 function `address` names, or `None` on another segment (mechanism #1 reaches
+/// segment 0 only).
+fn segment_zero_function(address: PciAddress) -> Option<PciFunction> {
+    (address.segment() == 0).then(|| PciFunction {
+        bus: address.bus(),
+        device: address.device(),
+        function: address.function(),
+    })
 }
 
 fn pci_read(address: PciAddress, offset: u16) -> u32 {
-    if address.segment() != 0 {
-        return u32::MAX;
-    }
-    x86_64::instructions::interrupts::without_interrupts(|| {
-        // SAFETY: configuration mechanism #1 with interrupts off (no other 0xCF8 user in
-        // between); a configuration read has no memory effect.
-        unsafe {
-            cpu::write_port_u32(0xcf8, pci_config_address(address, offset));
-            cpu::read_port_u32(0xcfc)
-        }
-    })
+    segment_zero_function(address).map_or(u32::MAX, |function| function.read_u32(offset))
 }
 
 /// Whether a configuration write at `offset` could let the function reach memory: the
@@ -339,19 +331,14 @@ fn reaches_memory(offset: u16) -> bool {
 }
 
 fn pci_write(address: PciAddress, offset: u16, value: u32) {
-    if address.segment() != 0 || reaches_memory(offset) {
+    let function = segment_zero_function(address);
+    let Some(function) = function.filter(|_| !reaches_memory(offset)) else {
         log::warn!("acpi: refused PCI configuration write at {offset:#x} of {address:?}");
         return;
-    }
-    x86_64::instructions::interrupts::without_interrupts(|| {
-        // SAFETY: configuration mechanism #1 with interrupts off; `offset` is not one of the
-        // registers through which a function reaches memory (checked above), so the write
-        // cannot move a BAR over RAM or start DMA.
-        unsafe {
-            cpu::write_port_u32(0xcf8, pci_config_address(address, offset));
-            cpu::write_port_u32(0xcfc, value);
-        }
-    })
+    };
+    // SAFETY: `offset` is not one of the registers through which a function decodes or reaches
+    // memory (checked above), so the write cannot move a BAR over RAM or start DMA.
+    unsafe { function.write_u32(offset, value) }
 }
 
 /// Reads MADT, FADT and HPET from the tables at `rsdp_address`.
@@ -555,6 +542,17 @@ fn pci_writes_that_reach_memory_are_refused() -> crate::testing::TestResult {
         !is_pci_configuration_port(0xcf7) && !is_pci_configuration_port(0xd00),
         "ports beside mechanism #1 refused"
     );
+    // Mechanism #1 reaches 256 bytes: a higher offset answers all ones (no function there),
+    // never the low register it would alias (0x104 & 0xfc is the command register).
+    let host_bridge = PciFunction {
+        bus: 0,
+        device: 0,
+        function: 0,
+    };
+    for offset in [0x100, 0x104, 0xffc] {
+        let value = host_bridge.read_u32(offset);
+        ensure!(value == u32::MAX, "offset {offset:#x} read {value:#x}");
+    }
     Ok(())
 }
 crate::kernel_test!(
