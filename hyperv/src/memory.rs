@@ -242,6 +242,18 @@ impl AtomicMemory {
             length: length as u64,
         })
     }
+
+    /// Runs one access of `length` bytes at `gpa` on the shared bytes, its error named by `gpa`.
+    #[inline]
+    fn access<T>(
+        &self,
+        gpa: u64,
+        length: usize,
+        operation: impl FnOnce(&SharedBytes, usize) -> Result<T, AccessError>,
+    ) -> Result<T, MemoryError> {
+        let offset = self.offset(gpa, length)?;
+        operation(&self.bytes, offset).map_err(|error| memory_error(gpa, error))
+    }
 }
 
 /// The [`MemoryError`] for a failed access to the shared bytes at `gpa`.
@@ -259,82 +271,54 @@ fn memory_error(gpa: u64, error: AccessError) -> MemoryError {
 impl GuestMemory for AtomicMemory {
     #[inline]
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
-        let offset = self.offset(gpa, buffer.len())?;
-        self.bytes
-            .read(offset, buffer)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, buffer.len(), |bytes, offset| {
+            bytes.read(offset, buffer)
+        })
     }
 
     #[inline]
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
-        let offset = self.offset(gpa, data.len())?;
-        self.bytes
-            .write(offset, data)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, data.len(), |bytes, offset| bytes.write(offset, data))
     }
 
     #[inline]
     fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
-        let offset = self.offset(gpa, 4)?;
-        self.bytes
-            .load_u32(offset)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 4, |bytes, offset| bytes.load_u32(offset))
     }
 
     #[inline]
     fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
-        let offset = self.offset(gpa, 4)?;
-        self.bytes
-            .store_u32(offset, value)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 4, |bytes, offset| bytes.store_u32(offset, value))
     }
 
     #[inline]
     fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
-        let offset = self.offset(gpa, 4)?;
-        self.bytes
-            .swap_u32(offset, value)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 4, |bytes, offset| bytes.swap_u32(offset, value))
     }
 
     #[inline]
     fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
-        let offset = self.offset(gpa, 4)?;
-        self.bytes
-            .fetch_or_u32(offset, bits)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 4, |bytes, offset| bytes.fetch_or_u32(offset, bits))
     }
 
     #[inline]
     fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
-        let offset = self.offset(gpa, 8)?;
-        self.bytes
-            .read_u64(offset)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 8, |bytes, offset| bytes.read_u64(offset))
     }
 
     #[inline]
     fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
-        let offset = self.offset(gpa, 8)?;
-        self.bytes
-            .write_u64(offset, value)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 8, |bytes, offset| bytes.write_u64(offset, value))
     }
 
     #[inline]
     fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
-        let offset = self.offset(gpa, 16)?;
-        self.bytes
-            .read_u128(offset)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 16, |bytes, offset| bytes.read_u128(offset))
     }
 
     #[inline]
     fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
-        let offset = self.offset(gpa, 16)?;
-        self.bytes
-            .write_u128(offset, value)
-            .map_err(|error| memory_error(gpa, error))
+        self.access(gpa, 16, |bytes, offset| bytes.write_u128(offset, value))
     }
 }
 

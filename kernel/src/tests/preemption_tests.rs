@@ -239,7 +239,11 @@ kernel_test!(
     process_blocked_in_a_gpu_call_is_killed
 );
 
-fn kill_while_creating_a_device(stack: &GpuStack) -> TestResult {
+/// Starts selftest mode 18 on the GPU stack and waits until it has reached CreateDevice and is
+/// blocked (in that call, or in its Sleep after it); returns the process and its console.
+fn start_blocked_in_create_device(
+    stack: &GpuStack,
+) -> Result<(ProcessHandle, ConsoleCapture), String> {
     let console = capture();
     let gateway = DxgGateway::new(stack.gpu.clone(), "selftest");
     let blocked = selftest(18, &console, Box::new(gateway))?;
@@ -254,6 +258,11 @@ fn kill_while_creating_a_device(stack: &GpuStack) -> TestResult {
         wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
         "the process is not blocked"
     );
+    Ok((blocked, console))
+}
+
+fn kill_while_creating_a_device(stack: &GpuStack) -> TestResult {
+    let (blocked, console) = start_blocked_in_create_device(stack)?;
     blocked.kill();
     let exit = blocked.join();
     // Read after the end: a device created just before the kill shows here too.
@@ -295,20 +304,7 @@ kernel_test!(
 
 fn kill_while_the_host_is_silent(stack: &GpuStack) -> TestResult {
     let timed_out_before = dxg_task::requests_timed_out();
-    let console = capture();
-    let gateway = DxgGateway::new(stack.gpu.clone(), "selftest");
-    let blocked = selftest(18, &console, Box::new(gateway))?;
-    ensure!(
-        wait_until(STEP_MILLISECONDS, || console
-            .lock()
-            .contains("selftest: creating a device")),
-        "the process never got to CreateDevice: {:?}",
-        console.lock()
-    );
-    ensure!(
-        wait_until(STEP_MILLISECONDS, || blocked.is_blocked()),
-        "the process is not blocked"
-    );
+    let (blocked, console) = start_blocked_in_create_device(stack)?;
     blocked.kill();
     ensure!(
         wait_until(STEP_MILLISECONDS, || blocked.has_stopped()),
