@@ -7,7 +7,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use hyperv::memory::{AtomicMemory, GuestMemory};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 const BASE: u64 = 0x10_0000;
 
@@ -20,14 +20,10 @@ fn ring(
     RingSender<Arc<AtomicMemory>>,
     RingReceiver<Arc<AtomicMemory>>,
 ) {
-    let memory = Arc::new(AtomicMemory::new(BASE, ((data_pages + 1) * 4096) as usize));
+    let (memory, sender, receiver) = super::tests::ring(data_pages);
     memory
         .write(BASE + 4096, &vec![0xFF; (data_pages * 4096) as usize])
         .unwrap();
-    let pages = RingPages::contiguous(BASE, (data_pages + 1) * 4096).unwrap();
-    initialize_control_page(&memory, &pages, FEATURE_PENDING_SEND_SIZE).unwrap();
-    let sender = RingSender::new(memory.clone(), pages.clone()).unwrap();
-    let receiver = RingReceiver::new(memory.clone(), pages).unwrap();
     (memory, sender, receiver)
 }
 
@@ -394,14 +390,22 @@ fn a_racing_peer_that_rewrites_indices_and_data_gets_typed_errors_not_panics() {
     let (memory, mut sender, mut receiver) = ring(2);
     let data_size = sender.pages().data_size();
     let stop = Arc::new(AtomicBool::new(false));
+    // The rounds the two ends have finished: after each scribble the peer lets them finish
+    // two more, so that, whether or not the peer has a core to itself, the ends see what it
+    // wrote (a plausible packet, too, not only the garbage the next scribble leaves); each
+    // scribble still lands at any point of a round.
+    let rounds_done = Arc::new(AtomicU64::new(0));
     let peer = {
-        let (memory, stop) = (memory.clone(), stop.clone());
+        let (memory, stop, rounds_done) = (memory.clone(), stop.clone(), rounds_done.clone());
         std::thread::spawn(move || {
             let mut step = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 scribble(&memory, step, data_size);
                 step = step.wrapping_add(1);
-                if step.is_multiple_of(64) {
+                let seen = rounds_done.load(Ordering::Relaxed);
+                while rounds_done.load(Ordering::Relaxed) < seen + 2
+                    && !stop.load(Ordering::Relaxed)
+                {
                     std::thread::yield_now();
                 }
             }
@@ -441,6 +445,7 @@ fn a_racing_peer_that_rewrites_indices_and_data_gets_typed_errors_not_panics() {
         if let Err(error) = receiver.commit() {
             check_typed(error, &mut errors);
         }
+        rounds_done.store(round, Ordering::Relaxed);
         if round.is_multiple_of(1024) {
             std::thread::yield_now();
         }

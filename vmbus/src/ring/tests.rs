@@ -9,7 +9,7 @@ use std::sync::Arc;
 const BASE: u64 = 0x10_0000;
 
 /// A ring of one control page and `data_pages` data pages at `BASE`.
-fn ring(
+pub(super) fn ring(
     data_pages: u64,
 ) -> (
     Arc<AtomicMemory>,
