@@ -153,6 +153,15 @@ fn the_normal_boot_reports_every_step_and_ends_ok_before_the_applications() {
     );
     assert!(words[3].starts_with("hypervisor="), "{platform}");
     assert!(words[4].starts_with("version="), "{platform}");
+    // Under the emulated host the line names the link the runner chose (DXGOS_LINK, ivshmem
+    // when unset or anything else).
+    if words[3] == "hypervisor=dxgos-emulator" {
+        let link = match std::env::var("DXGOS_LINK").as_deref() {
+            Ok("com2") => "link=com2",
+            _ => "link=ivshmem",
+        };
+        assert_eq!(words.last(), Some(&link), "{platform}");
+    }
     let leaves: Vec<&&str> = report
         .iter()
         .filter(|line| line.starts_with("hvdiag: cpuid 0x4"))

@@ -52,7 +52,8 @@ pub fn report_firmware(boot_info: &BootInfo) {
     );
 }
 
-/// Writes `hvdiag: platform oem=<ACPI OEM id> hypervisor=<vendor> version=<build>` and the raw
+/// Writes `hvdiag: platform oem=<ACPI OEM id> hypervisor=<vendor> version=<build>` (under the
+/// emulated host also `cpuid-vendor=<vendor> link=<ivshmem|com2>`, the transport to it) and the raw
 /// hypervisor CPUID leaves (`hvdiag: cpuid 0x4000000N eax=.. ebx=.. ecx=.. edx=..`).
 pub fn report_platform(rsdp_address: u64, backend: &Backend) {
     let oem = acpi_oem_id(rsdp_address).unwrap_or_else(|| String::from("unknown"));
@@ -75,9 +76,12 @@ pub fn report_platform(rsdp_address: u64, backend: &Backend) {
             } else {
                 String::from("none")
             };
+            let transport = crate::hypervisor::emulated_link_name().unwrap_or("unknown");
             hvdiag!(
-                "platform oem={oem} hypervisor=dxgos-emulator version={} cpuid-vendor={cpu_vendor}",
-                link.host_version()
+                "platform oem={oem} hypervisor=dxgos-emulator version={} cpuid-vendor={cpu_vendor} \
+                 link={}",
+                link.host_version(),
+                transport.to_ascii_lowercase()
             );
         }
     }
