@@ -94,15 +94,14 @@ pub fn read_handles(
     address: u64,
     count: usize,
 ) -> Result<Vec<D3dkmtHandle>, NtStatus> {
-    let raw: Vec<u32> = read_array(environment, address, count)?;
-    Ok(raw.into_iter().map(D3dkmtHandle).collect())
+    read_array(environment, address, count)
 }
 
 /// Reads the one handle at user `address`.
 pub fn read_handle(environment: &dyn Environment, address: u64) -> Result<D3dkmtHandle, NtStatus> {
-    let bytes = read_bytes(environment, address, core::mem::size_of::<u32>())?;
-    let raw = u32::read_from_bytes(&bytes).map_err(|_| ACCESS_VIOLATION)?;
-    Ok(D3dkmtHandle(raw))
+    read_handles(environment, address, 1)?
+        .pop()
+        .ok_or(ACCESS_VIOLATION)
 }
 
 /// Reads the 1 … 10240 handles (`count`) of a residency call's list at user `address`.
