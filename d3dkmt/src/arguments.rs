@@ -18,9 +18,9 @@ pub const INFO_LENGTH_MISMATCH: NtStatus = NtStatus::INFO_LENGTH_MISMATCH;
 
 /// Private driver data per call, and all variable data of one call together: a dxg message is
 /// at most 128 KiB (dxg.md §2.9).
-pub const MAX_PRIVATE_DATA: usize = 128 * 1024;
+pub const MAX_PRIVATE_DATA: usize = dxg::wire::MAX_PACKET_SIZE;
 /// History buffers per SubmitCommand (dxg.md §2.9).
-pub const MAX_HISTORY_BUFFERS: usize = 1024;
+pub use dxg::wire::MAX_HISTORY_BUFFERS;
 /// Bytes of existing system memory one CreateAllocation2 may hand to the GPU, all its
 /// allocations together (the translator's own cap: 65 536 page frames, 512 KiB of frame list).
 pub const MAX_EXISTING_SYSMEM_BYTES: u64 = 256 << 20;
