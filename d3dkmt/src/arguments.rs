@@ -18,9 +18,9 @@ pub const INFO_LENGTH_MISMATCH: NtStatus = NtStatus::INFO_LENGTH_MISMATCH;
 
 /// Private driver data per call, and all variable data of one call together: a dxg message is
 /// at most 128 KiB (dxg.md §2.9).
-pub const MAX_PRIVATE_DATA: usize = 128 * 1024;
+pub const MAX_PRIVATE_DATA: usize = dxg::wire::MAX_PACKET_SIZE;
 /// History buffers per SubmitCommand (dxg.md §2.9).
-pub const MAX_HISTORY_BUFFERS: usize = 1024;
+pub use dxg::wire::MAX_HISTORY_BUFFERS;
 /// Bytes of existing system memory one CreateAllocation2 may hand to the GPU, all its
 /// allocations together (the translator's own cap: 65 536 page frames, 512 KiB of frame list).
 pub const MAX_EXISTING_SYSMEM_BYTES: u64 = 256 << 20;
@@ -94,15 +94,14 @@ pub fn read_handles(
     address: u64,
     count: usize,
 ) -> Result<Vec<D3dkmtHandle>, NtStatus> {
-    let raw: Vec<u32> = read_array(environment, address, count)?;
-    Ok(raw.into_iter().map(D3dkmtHandle).collect())
+    read_array(environment, address, count)
 }
 
 /// Reads the one handle at user `address`.
 pub fn read_handle(environment: &dyn Environment, address: u64) -> Result<D3dkmtHandle, NtStatus> {
-    let bytes = read_bytes(environment, address, core::mem::size_of::<u32>())?;
-    let raw = u32::read_from_bytes(&bytes).map_err(|_| ACCESS_VIOLATION)?;
-    Ok(D3dkmtHandle(raw))
+    read_handles(environment, address, 1)?
+        .pop()
+        .ok_or(ACCESS_VIOLATION)
 }
 
 /// Reads the 1 … 10240 handles (`count`) of a residency call's list at user `address`.

@@ -10,25 +10,6 @@
 use alloc::collections::BTreeSet;
 use dxg::wire::D3dkmtHandle;
 
-/// The live shared handles of one process.
-#[derive(Debug, Default)]
-pub struct SharedHandles {
-    handles: BTreeSet<D3dkmtHandle>,
-}
-
-impl SharedHandles {
-    /// Records a shared handle ShareObjects created.
-    pub fn insert(&mut self, handle: D3dkmtHandle) {
-        self.handles.insert(handle);
-    }
-
-    /// Number of shared handles created and not yet gone with the process.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Forgets them all (the process ended; DestroyProcess destroyed them).
-    pub fn clear(&mut self) {
-        self.handles.clear();
-    }
-}
+/// The live shared handles of one process: ShareObjects inserts them, the process's end
+/// clears them (DestroyProcess destroyed them).
+pub type SharedHandles = BTreeSet<D3dkmtHandle>;

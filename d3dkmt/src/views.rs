@@ -38,7 +38,7 @@ impl ViewAccess {
 }
 
 /// The page size of IO-space mappings.
-pub const PAGE_SIZE: u64 = 4096;
+pub use dxg::wire::PAGE_SIZE;
 
 /// What the translator remembers about an allocation it created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

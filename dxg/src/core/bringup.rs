@@ -40,17 +40,16 @@ pub enum ProbeError {
     DuplicateInstance(Guid),
 }
 
+impl From<ConfigSpaceError> for ProbeError {
+    fn from(_: ConfigSpaceError) -> Self {
+        ProbeError::ConfigSpace
+    }
+}
+
 /// Offset of the vendor id (low 16 bits) and device id (high 16 bits) in PCI config space.
 const PCI_CONFIG_VENDOR_DEVICE: u16 = 0x00;
 /// The vendor id an absent PCI function reads as.
 const PCI_VENDOR_ABSENT: u16 = 0xFFFF;
-/// Config offsets of the four dwords of the vGPU channel instance GUID.
-const GUID_WORD_OFFSETS: [u16; 4] = [
-    PCI_CONFIG_GUID,
-    PCI_CONFIG_GUID + 4,
-    PCI_CONFIG_GUID + 8,
-    PCI_CONFIG_GUID + 12,
-];
 
 /// What the first probed function negotiated (committed only when the probe succeeds).
 struct Negotiated {
@@ -60,9 +59,7 @@ struct Negotiated {
 
 /// Fails with [`ProbeError::FunctionAbsent`] when the function's vendor id reads 0xFFFF.
 fn check_present(config: &mut dyn ConfigSpace) -> Result<(), ProbeError> {
-    let word = config
-        .read_u32(PCI_CONFIG_VENDOR_DEVICE)
-        .map_err(|_| ProbeError::ConfigSpace)?;
+    let word = config.read_u32(PCI_CONFIG_VENDOR_DEVICE)?;
     if word as u16 == PCI_VENDOR_ABSENT {
         return Err(ProbeError::FunctionAbsent);
     }
@@ -72,9 +69,7 @@ fn check_present(config: &mut dyn ConfigSpace) -> Result<(), ProbeError> {
 /// Reads the dword at `offset`; an all-ones value is data only if the function is still present
 /// (a function that went away mid-probe reads all-ones everywhere).
 fn read_present(config: &mut dyn ConfigSpace, offset: u16) -> Result<u32, ProbeError> {
-    let value = config
-        .read_u32(offset)
-        .map_err(|_| ProbeError::ConfigSpace)?;
+    let value = config.read_u32(offset)?;
     if value == u32::MAX {
         check_present(config)?;
     }
@@ -85,9 +80,7 @@ fn read_present(config: &mut dyn ConfigSpace, offset: u16) -> Result<u32, ProbeE
 /// caps, reads the host's version; an old host (0 or below ours) keeps its version, otherwise
 /// the guest writes its own and reads the host caps.
 fn negotiate_version(config: &mut dyn ConfigSpace) -> Result<Negotiated, ProbeError> {
-    config
-        .write_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS, GUEST_CAPS_WSL2)
-        .map_err(|_| ProbeError::ConfigSpace)?;
+    config.write_u32(PCI_CONFIG_LUID_OR_GUEST_CAPS, GUEST_CAPS_WSL2)?;
     let host_version = read_present(config, PCI_CONFIG_VERSION)?;
     if host_version < INTERFACE_VERSION {
         let version = if host_version == 0 {
@@ -100,9 +93,7 @@ fn negotiate_version(config: &mut dyn ConfigSpace) -> Result<Negotiated, ProbeEr
             host_caps: 0,
         });
     }
-    config
-        .write_u32(PCI_CONFIG_VERSION, INTERFACE_VERSION)
-        .map_err(|_| ProbeError::ConfigSpace)?;
+    config.write_u32(PCI_CONFIG_VERSION, INTERFACE_VERSION)?;
     let host_caps = read_present(config, PCI_CONFIG_HOST_CAPS)?;
     Ok(Negotiated {
         version: INTERFACE_VERSION,
@@ -122,11 +113,10 @@ impl Driver {
         device_id: u16,
         config: &mut dyn ConfigSpace,
     ) -> Result<AdapterId, ProbeError> {
-        let result = self.probe_checked(pci_function, device_id, config);
-        if let Err(error) = result {
-            log::warn!("dxg: PCI function {pci_function:#x} refused: {error:?}");
-        }
-        result
+        self.probe_checked(pci_function, device_id, config)
+            .inspect_err(|error| {
+                log::warn!("dxg: PCI function {pci_function:#x} refused: {error:?}")
+            })
     }
 
     fn probe_checked(
@@ -138,12 +128,7 @@ impl Driver {
         if device_id != PCI_DEVICE_VIRTUAL_RENDER && device_id != PCI_DEVICE_COMPUTE_ACCELERATOR {
             return Err(ProbeError::NotGpuPv);
         }
-        let live = self
-            .adapters
-            .iter()
-            .filter(|adapter| adapter.state != AdapterState::Removed)
-            .count();
-        if live >= MAX_ADAPTERS {
+        if self.live_adapters().count() >= MAX_ADAPTERS {
             return Err(ProbeError::TooManyAdapters);
         }
         check_present(config)?;
@@ -155,13 +140,10 @@ impl Driver {
         let version = negotiated
             .as_ref()
             .map_or(self.version, |negotiated| negotiated.version);
+        // The GUID is four dwords from PCI_CONFIG_GUID on.
         let mut guid = [0u8; 16];
-        for (chunk, offset) in guid
-            .as_chunks_mut::<4>()
-            .0
-            .iter_mut()
-            .zip(GUID_WORD_OFFSETS)
-        {
+        let offsets = (PCI_CONFIG_GUID..).step_by(4);
+        for (chunk, offset) in guid.as_chunks_mut::<4>().0.iter_mut().zip(offsets) {
             *chunk = read_present(config, offset)?.to_le_bytes();
         }
         let guid = Guid::from_bytes(guid);
@@ -236,8 +218,13 @@ impl Driver {
 
     /// The IO space could not be reserved; no adapter can start.
     pub fn io_space_failed(&mut self) {
+        self.set_global_state(GlobalState::Failed);
+    }
+
+    /// Sets the global channel's bring-up state (nothing without a global channel).
+    fn set_global_state(&mut self, state: GlobalState) {
         if let Some(global) = self.global.as_mut() {
-            global.state = GlobalState::Failed;
+            global.state = state;
         }
     }
 
@@ -246,10 +233,7 @@ impl Driver {
         match channel {
             ChannelId::Global => self.io_space_failed(),
             ChannelId::Vgpu(instance) => {
-                if let Some(id) = self.adapter_by_instance(instance) {
-                    if let Some(adapter) = self.adapters.get_mut(id.0) {
-                        adapter.channel_open = false;
-                    }
+                if let Some(id) = self.vgpu_channel_gone(instance) {
                     self.fail_adapter_pending(id);
                     self.set_adapter_state(id, AdapterState::Stopped);
                 }
@@ -259,43 +243,38 @@ impl Driver {
 
     /// The PCI function went away: stop the adapter, send CLOSEADAPTER, close its channel.
     pub fn remove_pci_function(&mut self, pci_function: u32) {
-        let found = self.adapters.iter().position(|adapter| {
-            adapter.pci_function == pci_function && adapter.state != AdapterState::Removed
-        });
-        if let Some(index) = found {
-            self.remove_adapter(AdapterId(index), true);
+        let found = self
+            .live_adapters()
+            .find(|(_, adapter)| adapter.pci_function == pci_function);
+        if let Some((id, _)) = found {
+            self.remove_adapter(id, true);
         }
     }
 
     /// The host rescinded a vGPU channel: the adapter is removed without further traffic.
     pub fn vgpu_channel_rescinded(&mut self, instance: Guid) {
         self.vgpu_offers.retain(|offer| *offer != instance);
-        if let Some(id) = self.adapter_by_instance(instance) {
-            if let Some(adapter) = self.adapters.get_mut(id.0) {
-                adapter.channel_open = false;
-            }
+        if let Some(id) = self.vgpu_channel_gone(instance) {
             self.remove_adapter(id, false);
         }
     }
 
+    /// Marks the vGPU channel `instance` closed on its live adapter, and returns that adapter.
+    fn vgpu_channel_gone(&mut self, instance: Guid) -> Option<AdapterId> {
+        let id = self.adapter_by_instance(instance)?;
+        if let Some(adapter) = self.adapters.get_mut(id.0) {
+            adapter.channel_open = false;
+        }
+        Some(id)
+    }
+
     /// The host rescinded the global channel: everything stops.
     pub fn global_channel_rescinded(&mut self) {
-        let live: Vec<AdapterId> = self
-            .adapters
-            .iter()
-            .enumerate()
-            .filter(|(_, adapter)| adapter.state != AdapterState::Removed)
-            .map(|(index, _)| AdapterId(index))
-            .collect();
+        let live: Vec<AdapterId> = self.live_adapters().map(|(id, _)| id).collect();
         for id in live {
             self.remove_adapter(id, false);
         }
-        let stale: Vec<_> = self.pending.keys().copied().collect();
-        for key in stale {
-            if let Some(pending) = self.pending.remove(&key) {
-                self.fail_pending(pending, NtStatus::DEVICE_REMOVED);
-            }
-        }
+        self.fail_pending_where(|_| true);
         if let Some(global) = self.global.take() {
             if let Some((base, length)) = global.io_space {
                 self.actions.push_back(Action::FreeIoSpace { base, length });
@@ -307,13 +286,19 @@ impl Driver {
         }
     }
 
-    pub(super) fn adapter_by_instance(&self, instance: Guid) -> Option<AdapterId> {
+    /// The adapters not removed, with their ids.
+    fn live_adapters(&self) -> impl Iterator<Item = (AdapterId, &Adapter)> {
         self.adapters
             .iter()
-            .position(|adapter| {
-                adapter.channel_instance == instance && adapter.state != AdapterState::Removed
-            })
-            .map(AdapterId)
+            .enumerate()
+            .filter(|(_, adapter)| adapter.state != AdapterState::Removed)
+            .map(|(index, adapter)| (AdapterId(index), adapter))
+    }
+
+    pub(super) fn adapter_by_instance(&self, instance: Guid) -> Option<AdapterId> {
+        self.live_adapters()
+            .find(|(_, adapter)| adapter.channel_instance == instance)
+            .map(|(id, _)| id)
     }
 
     fn remove_adapter(&mut self, id: AdapterId, send_close: bool) {
@@ -347,32 +332,29 @@ impl Driver {
             let mut command: HandleCommand =
                 new_command(VgpuCommand::CloseAdapter, D3dkmtHandle::NULL);
             command.handle = adapter.host_adapter;
-            let bytes = command.as_bytes().to_vec();
             let luid = adapter.vgpu_luid;
+            let pending = Pending::new(Expect::CloseAdapter(id), None);
             // CLOSEADAPTER always goes on the vGPU channel; the channel is closed when it completes.
-            self.send_raw(
-                channel,
-                luid,
-                bytes,
-                Pending::new(Expect::CloseAdapter(id), None),
-                false,
-            );
-        } else if adapter.channel_open {
-            if let Some(adapter) = self.adapters.get_mut(id.0) {
-                adapter.channel_open = false;
-            }
-            self.actions.push_back(Action::CloseChannel(channel));
+            self.send_raw(channel, luid, command.as_bytes().to_vec(), pending, false);
+        } else {
+            self.on_close_adapter_reply(id);
         }
         self.set_adapter_state(id, AdapterState::Removed);
     }
 
     pub(super) fn fail_adapter_pending(&mut self, id: AdapterId) {
+        self.fail_pending_where(|pending| {
+            pending.adapter == Some(id) && !matches!(pending.expect, Expect::CloseAdapter(_))
+        });
+    }
+
+    /// Fails with DEVICE_REMOVED every outstanding transaction that `selected` picks (those
+    /// outstanding now; what failing them sends is not failed).
+    fn fail_pending_where(&mut self, selected: impl Fn(&Pending) -> bool) {
         let keys: Vec<_> = self
             .pending
             .iter()
-            .filter(|(_, pending)| {
-                pending.adapter == Some(id) && !matches!(pending.expect, Expect::CloseAdapter(_))
-            })
+            .filter(|(_, pending)| selected(pending))
             .map(|(key, _)| *key)
             .collect();
         for key in keys {
@@ -404,14 +386,12 @@ impl Driver {
             return;
         };
         let ready: Vec<AdapterId> = self
-            .adapters
-            .iter()
-            .enumerate()
+            .live_adapters()
             .filter(|(_, adapter)| {
                 adapter.state == AdapterState::WaitingVmbus
                     && self.vgpu_offers.contains(&adapter.channel_instance)
             })
-            .map(|(index, _)| AdapterId(index))
+            .map(|(id, _)| id)
             .collect();
         if ready.is_empty() {
             return;
@@ -419,21 +399,13 @@ impl Driver {
         match global.state {
             GlobalState::Offered => {
                 if global.mmio_megabytes == 0 {
-                    if let Some(global) = self.global.as_mut() {
-                        global.state = GlobalState::Failed;
-                    }
+                    self.set_global_state(GlobalState::Failed);
                     self.protocol_error(ProtocolError::NoIoSpace);
                     return;
                 }
                 let bytes = u64::from(global.mmio_megabytes) << 20;
-                if let Some(global) = self.global.as_mut() {
-                    global.state = GlobalState::AwaitingIoSpace;
-                }
-                self.actions.push_back(Action::OpenChannel {
-                    channel: ChannelId::Global,
-                    ring_bytes: RING_BUFFER_BYTES,
-                    max_packet_bytes: MAX_INCOMING_PACKET,
-                });
+                self.set_global_state(GlobalState::AwaitingIoSpace);
+                self.actions.push_back(open_channel(ChannelId::Global));
                 self.actions.push_back(Action::AllocateIoSpace {
                     bytes,
                     alignment: IO_SPACE_ALIGNMENT,
@@ -456,11 +428,7 @@ impl Driver {
         let channel = ChannelId::Vgpu(adapter.channel_instance);
         if !adapter.channel_open {
             adapter.channel_open = true;
-            self.actions.push_back(Action::OpenChannel {
-                channel,
-                ring_bytes: RING_BUFFER_BYTES,
-                max_packet_bytes: MAX_INCOMING_PACKET,
-            });
+            self.actions.push_back(open_channel(channel));
         }
         let mut command = OpenAdapterCommand::with_process(D3dkmtHandle::NULL);
         command.interface_version = self.version;
@@ -470,16 +438,11 @@ impl Driver {
     }
 
     pub(super) fn on_io_space_reply(&mut self, status: Result<NtStatus, NtStatus>) {
-        let ok = matches!(status, Ok(status) if status.is_success());
-        if let Some(global) = self.global.as_mut() {
-            global.state = if ok {
-                GlobalState::Ready
-            } else {
-                GlobalState::Failed
-            };
-        }
-        if ok {
+        if matches!(status, Ok(status) if status.is_success()) {
+            self.set_global_state(GlobalState::Ready);
             self.try_start_adapters();
+        } else {
+            self.set_global_state(GlobalState::Failed);
         }
     }
 
@@ -504,15 +467,14 @@ impl Driver {
         id: AdapterId,
         reply: Option<InternalAdapterInfoReply>,
     ) {
-        let Some(reply) = reply else {
+        let accepted = reply.filter(|reply| {
+            let reported = reply.flags & ADAPTER_FLAG_ASYNC_MESSAGE_ENABLED != 0;
+            self.accept_async_messaging(id, reported)
+        });
+        let Some(reply) = accepted else {
             self.set_adapter_state(id, AdapterState::Stopped);
             return;
         };
-        let reported = reply.flags & ADAPTER_FLAG_ASYNC_MESSAGE_ENABLED != 0;
-        if !self.accept_async_messaging(id, reported) {
-            self.set_adapter_state(id, AdapterState::Stopped);
-            return;
-        }
         let version = self.version;
         let Some(adapter) = self.adapters.get_mut(id.0) else {
             return;
@@ -549,6 +511,7 @@ impl Driver {
         }
     }
 
+    /// CLOSEADAPTER was answered (or is not sent): closes the adapter's channel if it is open.
     pub(super) fn on_close_adapter_reply(&mut self, id: AdapterId) {
         let Some(adapter) = self.adapters.get_mut(id.0) else {
             return;
@@ -594,5 +557,14 @@ impl Driver {
     /// The registered IO space (base, length), once known.
     pub fn io_space(&self) -> Option<(u64, u64)> {
         self.global.as_ref().and_then(|global| global.io_space)
+    }
+}
+
+/// The action that opens a dxg channel with the guest's ring and packet sizes.
+fn open_channel(channel: ChannelId) -> Action {
+    Action::OpenChannel {
+        channel,
+        ring_bytes: RING_BUFFER_BYTES,
+        max_packet_bytes: MAX_INCOMING_PACKET,
     }
 }

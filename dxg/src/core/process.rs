@@ -24,7 +24,7 @@ pub enum ObjectKind {
     SyncObject,
     /// A monitored fence created implicitly (paging queue fence, hardware queue progress fence).
     MonitoredFence,
-    /// A hardware queue (its context and progress fence are in [`Process::hwqueue`]).
+    /// A hardware queue (its context and progress fence are recorded by [`Process::add_hwqueue`]).
     HwQueue,
 }
 
@@ -196,11 +196,6 @@ impl Process {
             .filter(|entry| entry.handle == handle)
     }
 
-    /// Looks up a handle of one of `kinds`.
-    pub fn get_kind(&self, handle: D3dkmtHandle, kinds: &[ObjectKind]) -> Option<&ObjectEntry> {
-        self.get(handle).filter(|entry| kinds.contains(&entry.kind))
-    }
-
     /// Removes a handle.
     pub fn remove(&mut self, handle: D3dkmtHandle) -> Option<ObjectEntry> {
         if self.get(handle).is_some() {
@@ -214,14 +209,12 @@ impl Process {
 
     /// Removes a device and everything created on it.
     pub fn remove_device_tree(&mut self, device: D3dkmtHandle) {
-        self.objects.retain(|_, entry| entry.device != device);
-        self.forget_dead_hwqueues();
+        self.remove_where(|entry| entry.device == device);
     }
 
     /// Removes everything that lives on `adapter`.
     pub fn remove_adapter_objects(&mut self, adapter: AdapterId) {
-        self.objects.retain(|_, entry| entry.adapter != adapter);
-        self.forget_dead_hwqueues();
+        self.remove_where(|entry| entry.adapter == adapter);
     }
 
     /// Records a hardware queue's context and progress fence (both already inserted).
@@ -232,11 +225,6 @@ impl Process {
         progress_fence: D3dkmtHandle,
     ) {
         self.hwqueues.insert(hwqueue, (context, progress_fence));
-    }
-
-    /// A hardware queue's (context, progress fence).
-    pub fn hwqueue(&self, hwqueue: D3dkmtHandle) -> Option<(D3dkmtHandle, D3dkmtHandle)> {
-        self.hwqueues.get(&hwqueue).copied()
     }
 
     /// Removes a hardware queue and its progress fence.
@@ -261,7 +249,9 @@ impl Process {
         self.remove(context);
     }
 
-    fn forget_dead_hwqueues(&mut self) {
+    /// Removes the objects `selected` picks, and what the side tables hold about them.
+    fn remove_where(&mut self, selected: impl Fn(&ObjectEntry) -> bool) {
+        self.objects.retain(|_, entry| !selected(entry));
         let objects = &self.objects;
         let live = |handle: &D3dkmtHandle| {
             objects

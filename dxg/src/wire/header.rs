@@ -1,28 +1,23 @@
 //! The 16-byte extension header and the 24-byte command headers (dxg.md §2.2–§2.3).
 
 use super::{ChannelType, CommandCode, D3dkmtHandle, Luid, WireError};
-use super::{assert_offset, assert_size, read_prefix};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use super::{read_prefix, wire_struct};
+use zerocopy::{FromBytes, IntoBytes};
 
-/// Prefix of every guest→host command when the interface version is ≥ 40.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-#[repr(C)]
-pub struct ExtensionHeader {
-    /// Offset from the message start to the command header: 16.
-    pub command_offset: u32,
-    /// Reserved, 0.
-    pub reserved: u32,
-    /// Host vGPU LUID of the target adapter; zero for adapter-less global commands.
-    pub vgpu_luid: Luid,
+wire_struct! {
+    /// Prefix of every guest→host command when the interface version is ≥ 40.
+    #[derive(Default)]
+    pub struct ExtensionHeader {
+        /// Offset from the message start to the command header: 16.
+        pub command_offset: u32,
+        /// Reserved, 0.
+        pub reserved: u32,
+        /// Host vGPU LUID of the target adapter; zero for adapter-less global commands.
+        @8 pub vgpu_luid: Luid,
+    } size 16;
 }
-assert_size!(ExtensionHeader, 16);
-assert_offset!(ExtensionHeader, vgpu_luid, 8);
 
 impl ExtensionHeader {
-    /// The size of the extension header.
-    pub const SIZE: usize = 16;
     /// An extension header for `vgpu_luid`.
     pub const fn new(vgpu_luid: Luid) -> Self {
         Self {
@@ -36,52 +31,48 @@ impl ExtensionHeader {
 /// Bit 8 of the vGPU header's channel word: the command was sent asynchronously.
 pub const ASYNC_MESSAGE_BIT: u32 = 1 << 8;
 
-/// The 24-byte command header shared by guest→host (global and vGPU) and host→guest messages.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
-)]
-#[repr(C)]
-pub struct CommandHeader {
-    /// Always 0 (matching is by VMBus transaction id).
-    pub command_id: u64,
-    /// Host process handle (0 for process-less commands).
-    pub process: D3dkmtHandle,
-    /// Global: the full `channel_type` (1). vGPU/host→guest: bits 0..7 `channel_type`, bit 8 async.
-    pub channel_word: u32,
-    /// The command number.
-    pub command_type: u32,
-    /// Padding, 0.
-    pub padding: u32,
+wire_struct! {
+    /// The 24-byte command header shared by guest→host (global and vGPU) and host→guest
+    /// messages.
+    #[derive(Default)]
+    pub struct CommandHeader {
+        /// Always 0 (matching is by VMBus transaction id).
+        pub command_id: u64,
+        /// Host process handle (0 for process-less commands).
+        @8 pub process: D3dkmtHandle,
+        /// Global: the full `channel_type` (1). vGPU/host→guest: bits 0..7 `channel_type`,
+        /// bit 8 async.
+        @12 pub channel_word: u32,
+        /// The command number.
+        @16 pub command_type: u32,
+        /// Padding, 0.
+        pub padding: u32,
+    } size 24;
 }
-assert_size!(CommandHeader, 24);
-assert_offset!(CommandHeader, process, 8);
-assert_offset!(CommandHeader, channel_word, 12);
-assert_offset!(CommandHeader, command_type, 16);
 
 impl CommandHeader {
-    /// The size of the command header.
-    pub const SIZE: usize = 24;
-
-    /// A header for a global (`vm_to_host`) command.
-    pub const fn global(command_type: u32, process: D3dkmtHandle) -> Self {
+    /// A header with `channel_word` (the channel type and flags) for `command_type`.
+    const fn new(channel_word: u32, command_type: u32, process: D3dkmtHandle) -> Self {
         Self {
             command_id: 0,
             process,
-            channel_word: ChannelType::VmToHost as u32,
+            channel_word,
             command_type,
             padding: 0,
         }
     }
+    /// A header for a global (`vm_to_host`) command.
+    pub const fn global(command_type: u32, process: D3dkmtHandle) -> Self {
+        Self::new(ChannelType::VmToHost as u32, command_type, process)
+    }
     /// A header for a vGPU (`vgpu_to_host`) command.
     pub const fn vgpu(command_type: u32, process: D3dkmtHandle, asynchronous: bool) -> Self {
         let async_bit = if asynchronous { ASYNC_MESSAGE_BIT } else { 0 };
-        Self {
-            command_id: 0,
-            process,
-            channel_word: ChannelType::VgpuToHost as u32 | async_bit,
+        Self::new(
+            ChannelType::VgpuToHost as u32 | async_bit,
             command_type,
-            padding: 0,
-        }
+            process,
+        )
     }
     /// The (synchronous) header of `code` on its own channel.
     pub const fn of(code: CommandCode, process: D3dkmtHandle) -> Self {
@@ -92,13 +83,11 @@ impl CommandHeader {
     }
     /// A header for a host→guest notification.
     pub const fn host_to_guest(command_type: u32) -> Self {
-        Self {
-            command_id: 0,
-            process: D3dkmtHandle::NULL,
-            channel_word: ChannelType::HostToVm as u32,
+        Self::new(
+            ChannelType::HostToVm as u32,
             command_type,
-            padding: 0,
-        }
+            D3dkmtHandle::NULL,
+        )
     }
     /// The channel type (low 8 bits for vGPU-style headers; the whole word for global ones).
     pub const fn channel_type(&self) -> u32 {

@@ -35,18 +35,12 @@ pub fn build_message(
     message
 }
 
-/// Serialises u32 values little-endian.
+/// Serialises u32 values little-endian (the target is little-endian: see the module `wire`).
 pub fn u32_bytes(values: &[u32]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
+    values.as_bytes().to_vec()
 }
 
 /// Serialises u64 values little-endian.
 pub fn u64_bytes(values: &[u64]) -> Vec<u8> {
-    values
-        .iter()
-        .flat_map(|value| value.to_le_bytes())
-        .collect()
+    values.as_bytes().to_vec()
 }

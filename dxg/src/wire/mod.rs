@@ -114,15 +114,9 @@ pub fn read_array<T: FromBytes + IntoBytes + Clone>(
     offset: usize,
     count: usize,
 ) -> Result<Vec<T>, WireError> {
-    let end = count
-        .checked_mul(core::mem::size_of::<T>())
-        .and_then(|length| length.checked_add(offset));
-    let slice = end
-        .and_then(|end| bytes.get(offset..end))
-        .ok_or(WireError::TooShort {
-            needed: end.unwrap_or(usize::MAX),
-            available: bytes.len(),
-        })?;
+    // An overflowing length cannot be in `bytes` either: `read_bytes` refuses it.
+    let length = count.checked_mul(core::mem::size_of::<T>());
+    let slice = read_bytes(bytes, offset, length.unwrap_or(usize::MAX))?;
     // `slice` holds exactly `count` values: the copy below cannot fail.
     let mut values = alloc::vec![T::new_zeroed(); count];
     values.as_mut_bytes().copy_from_slice(slice);
