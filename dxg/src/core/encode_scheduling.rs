@@ -68,11 +68,7 @@ impl Driver {
                 process,
             } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let target = match process {
-                    None => pid,
-                    Some(other) => other,
-                };
-                let host = self.active_process(target)?.host;
+                let host = self.active_process(process.unwrap_or(pid))?.host;
                 let mut command = QueryStatisticsCommand::with_process(host);
                 command.statistics_type = statistics_type;
                 let adapter = self.adapters.get(id.0).ok_or(NtStatus::DEVICE_REMOVED)?;

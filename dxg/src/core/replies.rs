@@ -22,10 +22,6 @@ use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::FromBytes;
 
-fn status_of(payload: &[u8]) -> Option<NtStatus> {
-    read_prefix::<i32>(payload).ok().map(NtStatus)
-}
-
 /// The fixed part `T` at the start of a reply the generic path already checked against the
 /// command table's minimum (a reply shorter than `T`, which the table allows for an echo, is
 /// BUFFER_TOO_SMALL here: such decoders read fields with `read_at` instead).
@@ -210,11 +206,8 @@ impl Driver {
     fn on_reply(&mut self, pending: Pending, payload: &[u8]) {
         match pending.expect.clone() {
             Expect::SetIoSpace => {
-                let status = match self.need::<i32>(&pending, payload, 4) {
-                    Some(status) => Ok(NtStatus(status)),
-                    None => Err(NtStatus::BUFFER_TOO_SMALL),
-                };
-                self.on_io_space_reply(status);
+                let status = self.need::<i32>(&pending, payload, 4).map(NtStatus);
+                self.on_io_space_reply(status.ok_or(NtStatus::BUFFER_TOO_SMALL));
             }
             Expect::OpenAdapter(id) => {
                 let reply =
@@ -404,10 +397,8 @@ impl Driver {
         // `size` comes from the application: a sum past usize::MAX is simply too long.
         let expected = start.saturating_add(size);
         self.tail(pending, payload, expected)?;
-        if with_status
-            && let Some(status) = status_of(payload).filter(|status| !status.is_success())
-        {
-            return Err(status);
+        if with_status {
+            success_at(payload, 0)?;
         }
         let mut data = payload
             .get(start..expected)
