@@ -4,7 +4,7 @@
 //! its chunks sent by `encode_sharing`). This is the last encoder of the chain (see `encode`).
 
 use super::encode::WHOLE;
-use super::replies::Expect;
+use super::replies::{Expect, SysmemPages};
 use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
 use zerocopy::IntoBytes;
@@ -122,15 +122,13 @@ impl Driver {
                 if page_frames.is_empty() || page_frames.len() as u64 != pages {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                self.send_sysmem_pages(
-                    pid,
-                    ticket,
-                    entry.adapter,
+                let pages = SysmemPages {
                     device,
                     allocation,
                     page_frames,
-                    0,
-                );
+                    offset: 0,
+                };
+                self.send_sysmem_pages(pid, ticket, entry.adapter, pages);
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -13,7 +13,7 @@
 //! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
 
 use super::encode::handle_message;
-use super::replies::{Expect, Pending};
+use super::replies::{Expect, Pending, SysmemPages};
 use super::{AdapterId, Driver, ObjectKind, ProcessId, Reply, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
@@ -192,41 +192,30 @@ impl Driver {
         Ok(())
     }
 
-    /// Sends the SETEXISTINGSYSMEMPAGES message for frames `offset ..` (at most
-    /// [`MAX_PFNS_PER_MESSAGE`]); the reply sends the next one (Linux sends them one at a time and
-    /// stops at the first failure).
-    #[allow(clippy::too_many_arguments)]
+    /// Sends the SETEXISTINGSYSMEMPAGES message for the frames of `pages` from its `offset` on
+    /// (at most [`MAX_PFNS_PER_MESSAGE`]); the reply sends the next one (Linux sends them one at
+    /// a time and stops at the first failure).
     pub(super) fn send_sysmem_pages(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
         adapter: AdapterId,
-        device: D3dkmtHandle,
-        allocation: D3dkmtHandle,
-        page_frames: Vec<u64>,
-        offset: usize,
+        pages: SysmemPages,
     ) {
         // `offset` (frames already sent) never exceeds the frame count: 0 at first, then the
         // `next` of the reply, which is at most the count.
-        let remaining = page_frames.get(offset..).unwrap_or_default();
+        let remaining = pages.page_frames.get(pages.offset..).unwrap_or_default();
         let batch = remaining.get(..MAX_PFNS_PER_MESSAGE).unwrap_or(remaining);
         let count = batch.len();
         let mut command: SetExistingSysmemPagesCommand = self.command(pid);
-        command.device = device;
-        command.allocation = allocation;
+        (command.device, command.allocation) = (pages.device, pages.allocation);
         command.num_pages = count as u32;
-        command.alloc_offset_in_pages = offset as u32;
+        command.alloc_offset_in_pages = pages.offset as u32;
         let frames = u64_bytes(batch);
         // count ≤ MAX_PFNS_PER_MESSAGE, so the difference is exact and the product fits.
         let slack = MAX_PFNS_PER_MESSAGE.saturating_sub(count).saturating_mul(8);
         let bytes = build_message(None, command.as_bytes(), &[&frames], slack);
-        let expect = Expect::SysmemPages {
-            device,
-            allocation,
-            page_frames,
-            offset,
-        };
-        self.send_request(pid, ticket, adapter, expect, bytes);
+        self.send_request(pid, ticket, adapter, Expect::SysmemPages(pages), bytes);
     }
 
     /// Process exit: DESTROYNTSHAREDOBJECT for every shared handle the process created (Linux

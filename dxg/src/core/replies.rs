@@ -15,7 +15,7 @@
 //! area (`replies_memory`, `replies_sync`, `replies_sharing`). The per-transaction records
 //! live in `replies_pending`.
 
-pub(super) use super::replies_pending::{Expect, Pending};
+pub(super) use super::replies_pending::{Expect, Pending, SysmemPages};
 use super::{ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
 use crate::wire::*;
@@ -242,7 +242,7 @@ impl Driver {
             Expect::TeardownStep { ticket } => self.teardown_step_done(pending.process, ticket),
             Expect::Ignore => self.finish(&pending, Ok(Reply::Status(NtStatus::SUCCESS))),
             Expect::WaitFromCpu { event } => self.on_wait_reply(&pending, payload, event),
-            Expect::SysmemPages { .. } => self.on_sysmem_pages_reply(pending, payload),
+            Expect::SysmemPages(_) => self.on_sysmem_pages_reply(pending, payload),
             _ => {
                 let minimum = reply_minimum(pending.command).unwrap_or(0);
                 let result = match self.tail(&pending, payload, minimum) {
@@ -255,7 +255,11 @@ impl Driver {
     }
 
     /// A bare status reply: `Ok(Reply::Status)` for a success, `Err` for a failure.
-    fn status_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
+    pub(super) fn status_reply(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+    ) -> Result<Reply, NtStatus> {
         self.tail(pending, payload, 4)?;
         success_at(payload, 0).map(Reply::Status)
     }

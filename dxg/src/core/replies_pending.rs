@@ -89,12 +89,17 @@ pub(super) enum Expect {
         resource_size: u32,
     },
     /// One SETEXISTINGSYSMEMPAGES chunk starting at `offset`.
-    SysmemPages {
-        device: D3dkmtHandle,
-        allocation: D3dkmtHandle,
-        page_frames: Vec<u64>,
-        offset: usize,
-    },
+    SysmemPages(SysmemPages),
+}
+
+/// A SETEXISTINGSYSMEMPAGES request in flight: the allocation of `device` its frames back and
+/// how many were sent before the current chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SysmemPages {
+    pub device: D3dkmtHandle,
+    pub allocation: D3dkmtHandle,
+    pub page_frames: Vec<u64>,
+    pub offset: usize,
 }
 
 /// An outstanding transaction.
