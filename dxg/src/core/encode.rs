@@ -545,15 +545,12 @@ impl Driver {
         handle: D3dkmtHandle,
         is_resource: bool,
     ) -> Vec<u8> {
-        match is_resource {
-            true => self.destroy_allocations_not_in_use_command(pid, device, handle, &[]),
-            false => self.destroy_allocations_not_in_use_command(
-                pid,
-                device,
-                D3dkmtHandle::NULL,
-                &[handle],
-            ),
-        }
+        let single = [handle];
+        let (resource, allocations) = match is_resource {
+            true => (handle, &[][..]),
+            false => (D3dkmtHandle::NULL, &single[..]),
+        };
+        self.destroy_allocations_not_in_use_command(pid, device, resource, allocations)
     }
 
     /// DESTROYALLOCATION of `resource` (or null) and the `allocations` of `device` (none with a
@@ -566,7 +563,8 @@ impl Driver {
         allocations: &[D3dkmtHandle],
     ) -> Vec<u8> {
         let mut destroy: DestroyAllocationCommand = self.command(pid);
-        (destroy.device, destroy.resource) = (device, resource);
+        destroy.device = device;
+        destroy.resource = resource;
         destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
         // At most MAX_ALLOCATIONS_PER_CREATE handles (the request's count), so this fits.
         destroy.allocation_count = allocations.len() as u32;

@@ -208,7 +208,8 @@ impl Driver {
         let batch = remaining.get(..MAX_PFNS_PER_MESSAGE).unwrap_or(remaining);
         let count = batch.len();
         let mut command: SetExistingSysmemPagesCommand = self.command(pid);
-        (command.device, command.allocation) = (pages.device, pages.allocation);
+        command.device = pages.device;
+        command.allocation = pages.allocation;
         command.num_pages = count as u32;
         command.alloc_offset_in_pages = pages.offset as u32;
         let frames = u64_bytes(batch);
