@@ -56,6 +56,17 @@ pub(super) fn handle_bytes(handles: &[D3dkmtHandle]) -> Vec<u8> {
         .collect()
 }
 
+/// The 32-byte handle command `code` of host process `process` naming `handle`.
+pub(super) fn handle_message(
+    code: impl Into<CommandCode>,
+    process: D3dkmtHandle,
+    handle: D3dkmtHandle,
+) -> Vec<u8> {
+    let mut command: HandleCommand = new_command(code, process);
+    command.handle = handle;
+    command.as_bytes().to_vec()
+}
+
 /// What a request's command concerns: its adapter and the device its objects live on (null
 /// for an adapter-level command); recorded with the transaction for the reply's decoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,7 +241,7 @@ impl Driver {
         } else {
             command
         };
-        if asynchronous {
+        let transaction_id = if asynchronous {
             let offset = if self.has_extension_header() {
                 ExtensionHeader::SIZE + 12
             } else {
@@ -239,25 +250,20 @@ impl Driver {
             if let Some(word) = offset.checked_add(1).and_then(|index| bytes.get_mut(index)) {
                 *word |= (ASYNC_MESSAGE_BIT >> 8) as u8;
             }
-            self.actions
-                .push_back(super::Action::Send(super::OutgoingPacket {
-                    channel,
-                    transaction_id: 0,
-                    completion_requested: false,
-                    bytes,
-                }));
-            return;
-        }
-        let transaction_id = self.next_transaction(channel);
-        bytes.shrink_to_fit();
-        self.pending.insert((channel, transaction_id), pending);
-        self.actions
-            .push_back(super::Action::Send(super::OutgoingPacket {
-                channel,
-                transaction_id,
-                completion_requested: true,
-                bytes,
-            }));
+            0
+        } else {
+            let transaction_id = self.next_transaction(channel);
+            bytes.shrink_to_fit();
+            self.pending.insert((channel, transaction_id), pending);
+            transaction_id
+        };
+        let packet = super::OutgoingPacket {
+            channel,
+            transaction_id,
+            completion_requested: !asynchronous,
+            bytes,
+        };
+        self.actions.push_back(super::Action::Send(packet));
     }
 
     /// Sends a vGPU command for `adapter`, routed per the async-messaging rule; a command that
@@ -512,15 +518,14 @@ impl Driver {
         Ok(())
     }
 
+    /// The 32-byte handle command `command` of `pid` naming `handle`.
     pub(super) fn handle_command(
         &self,
         command: VgpuCommand,
         pid: ProcessId,
         handle: D3dkmtHandle,
     ) -> Vec<u8> {
-        let mut message: HandleCommand = self.command_as(command, pid);
-        message.handle = handle;
-        message.as_bytes().to_vec()
+        handle_message(command, self.host_process(pid), handle)
     }
 
     /// FLUSHDEVICE with the device-terminate reason (before DESTROYDEVICE).
@@ -540,29 +545,26 @@ impl Driver {
         handle: D3dkmtHandle,
         is_resource: bool,
     ) -> Vec<u8> {
-        let mut destroy: DestroyAllocationCommand = self.command(pid);
-        destroy.device = device;
-        destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
-        let tail = if is_resource {
-            destroy.resource = handle;
-            Vec::new()
-        } else {
-            destroy.allocation_count = 1;
-            handle_bytes(&[handle])
+        let single = [handle];
+        let (resource, allocations) = match is_resource {
+            true => (handle, &[][..]),
+            false => (D3dkmtHandle::NULL, &single[..]),
         };
-        build_message(None, destroy.as_bytes(), &[&tail], DESTROY_ALLOCATION_SLACK)
+        self.destroy_allocations_not_in_use_command(pid, device, resource, allocations)
     }
 
-    /// DESTROYALLOCATION of the `allocations` of `device` (a list, no resource), assumed not in
-    /// use (undoing a CREATEALLOCATION the guest could not register).
+    /// DESTROYALLOCATION of `resource` (or null) and the `allocations` of `device` (none with a
+    /// resource), assumed not in use (undoing a CREATEALLOCATION the guest could not register).
     pub(super) fn destroy_allocations_not_in_use_command(
         &self,
         pid: ProcessId,
         device: D3dkmtHandle,
+        resource: D3dkmtHandle,
         allocations: &[D3dkmtHandle],
     ) -> Vec<u8> {
         let mut destroy: DestroyAllocationCommand = self.command(pid);
         destroy.device = device;
+        destroy.resource = resource;
         destroy.flags = DESTROY_ALLOCATION_ASSUME_NOT_IN_USE;
         // At most MAX_ALLOCATIONS_PER_CREATE handles (the request's count), so this fits.
         destroy.allocation_count = allocations.len() as u32;

@@ -126,13 +126,8 @@ impl Driver {
                 let mut command: Unlock2Command = self.command(pid);
                 command.device = device;
                 command.allocation = allocation;
-                self.send_request(
-                    pid,
-                    ticket,
-                    entry.adapter,
-                    Expect::Status,
-                    command.as_bytes(),
-                );
+                let bytes = command.as_bytes();
+                self.send_request(pid, ticket, entry.adapter, Expect::Status, bytes);
             }
             Request::SubmitCommand {
                 contexts,

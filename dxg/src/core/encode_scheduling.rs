@@ -4,7 +4,7 @@
 //! its chunks sent by `encode_sharing`). This is the last encoder of the chain (see `encode`).
 
 use super::encode::WHOLE;
-use super::replies::Expect;
+use super::replies::{Expect, SysmemPages};
 use super::{Driver, ProcessId, Request, Ticket};
 use crate::wire::*;
 use zerocopy::IntoBytes;
@@ -68,11 +68,7 @@ impl Driver {
                 process,
             } => {
                 let id = self.adapter_of(pid, adapter)?;
-                let target = match process {
-                    None => pid,
-                    Some(other) => other,
-                };
-                let host = self.active_process(target)?.host;
+                let host = self.active_process(process.unwrap_or(pid))?.host;
                 let mut command = QueryStatisticsCommand::with_process(host);
                 command.statistics_type = statistics_type;
                 let adapter = self.adapters.get(id.0).ok_or(NtStatus::DEVICE_REMOVED)?;
@@ -126,15 +122,13 @@ impl Driver {
                 if page_frames.is_empty() || page_frames.len() as u64 != pages {
                     return Err(NtStatus::INVALID_PARAMETER);
                 }
-                self.send_sysmem_pages(
-                    pid,
-                    ticket,
-                    entry.adapter,
+                let pages = SysmemPages {
                     device,
                     allocation,
                     page_frames,
-                    0,
-                );
+                    offset: 0,
+                };
+                self.send_sysmem_pages(pid, ticket, entry.adapter, pages);
             }
             _ => return Err(NtStatus::NOT_IMPLEMENTED),
         }

@@ -12,7 +12,8 @@
 //! Global commands are sent with a zero vGPU LUID in the extension header, as Linux does
 //! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
 
-use super::replies::{Expect, Pending};
+use super::encode::handle_message;
+use super::replies::{Expect, Pending, SysmemPages};
 use super::{AdapterId, Driver, ObjectKind, ProcessId, Reply, Request, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
@@ -55,25 +56,32 @@ pub const SYSMEM_PAGES_MESSAGE_BYTES: usize =
 const _: () = assert!(SYSMEM_PAGES_MESSAGE_BYTES + ExtensionHeader::SIZE <= MAX_PACKET_SIZE);
 
 impl Driver {
-    /// Looks up a shared handle of `kind` usable on `adapter`.
-    fn shared_entry(
+    /// What shared handle `shared_handle` stands for, if it is usable on `adapter`
+    /// (INVALID_HANDLE otherwise).
+    fn shared_on(
         &self,
         shared_handle: D3dkmtHandle,
-        want_resource: bool,
         adapter: AdapterId,
-    ) -> Result<SharedKind, NtStatus> {
-        let entry = self
-            .shared
-            .get(&shared_handle)
-            .ok_or(NtStatus::INVALID_HANDLE)?;
-        if entry.adapter != adapter {
-            return Err(NtStatus::INVALID_HANDLE);
+    ) -> Result<&SharedKind, NtStatus> {
+        match self.shared.get(&shared_handle) {
+            Some(entry) if entry.adapter == adapter => Ok(&entry.kind),
+            _ => Err(NtStatus::INVALID_HANDLE),
         }
-        match (&entry.kind, want_resource) {
-            (SharedKind::Resource { .. }, true) | (SharedKind::SyncObject { .. }, false) => {
-                Ok(entry.kind.clone())
-            }
-            _ => Err(NtStatus::OBJECT_TYPE_MISMATCH),
+    }
+
+    /// A shared resource usable on `adapter`: its allocations (size, flags) and private driver
+    /// data bytes (OBJECT_TYPE_MISMATCH for a shared sync object).
+    fn shared_resource(
+        &self,
+        shared_handle: D3dkmtHandle,
+        adapter: AdapterId,
+    ) -> Result<(Vec<(u64, u32)>, u32), NtStatus> {
+        match self.shared_on(shared_handle, adapter)? {
+            SharedKind::Resource {
+                allocations,
+                private_data_size,
+            } => Ok((allocations.clone(), *private_data_size)),
+            SharedKind::SyncObject { .. } => Err(NtStatus::OBJECT_TYPE_MISMATCH),
         }
     }
 
@@ -96,14 +104,7 @@ impl Driver {
                     SharedKind::Resource {
                         allocations: members
                             .iter()
-                            .map(|member| {
-                                let flags = if member.cached {
-                                    ALLOCATION_FLAG_CACHED
-                                } else {
-                                    0
-                                };
-                                (member.size, flags)
-                            })
+                            .map(|member| (member.size, cached_flag(member.cached)))
                             .collect(),
                         private_data_size,
                     }
@@ -117,10 +118,8 @@ impl Driver {
                     }
                     SharedKind::SyncObject { global, monitored }
                 };
-                let mut command: HandleCommand =
-                    new_command(GlobalCommand::CreateNtSharedObject, process.host);
-                command.handle = object;
-                let bytes = command.as_bytes();
+                let code = GlobalCommand::CreateNtSharedObject;
+                let bytes = handle_message(code, process.host, object);
                 self.send_request(pid, ticket, entry, Expect::NtShared { kind }, bytes);
             }
             Request::DestroyNtSharedObject { shared_handle } => {
@@ -138,13 +137,8 @@ impl Driver {
                 shared_handle,
             } => {
                 let entry = self.object(pid, device, &[Device])?;
-                let SharedKind::Resource {
-                    allocations,
-                    private_data_size,
-                } = self.shared_entry(shared_handle, true, entry.adapter)?
-                else {
-                    return Err(NtStatus::OBJECT_TYPE_MISMATCH);
-                };
+                let (allocations, private_data_size) =
+                    self.shared_resource(shared_handle, entry.adapter)?;
                 let mut command: OpenResourceCommand = self.command(pid);
                 command.device = device;
                 command.nt_security_sharing = 1;
@@ -162,7 +156,7 @@ impl Driver {
             } => {
                 let entry = self.object(pid, device, &[Device])?;
                 let SharedKind::SyncObject { global, monitored } =
-                    self.shared_entry(shared_handle, false, entry.adapter)?
+                    *self.shared_on(shared_handle, entry.adapter)?
                 else {
                     return Err(NtStatus::OBJECT_TYPE_MISMATCH);
                 };
@@ -181,13 +175,8 @@ impl Driver {
                 shared_handle,
             } => {
                 let entry = self.object(pid, device, &[Device])?;
-                let SharedKind::Resource {
-                    allocations,
-                    private_data_size,
-                } = self.shared_entry(shared_handle, true, entry.adapter)?
-                else {
-                    return Err(NtStatus::OBJECT_TYPE_MISMATCH);
-                };
+                let (allocations, private_data_size) =
+                    self.shared_resource(shared_handle, entry.adapter)?;
                 let allocation_count =
                     u32::try_from(allocations.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 self.complete(
@@ -203,41 +192,31 @@ impl Driver {
         Ok(())
     }
 
-    /// Sends the SETEXISTINGSYSMEMPAGES message for frames `offset ..` (at most
-    /// [`MAX_PFNS_PER_MESSAGE`]); the reply sends the next one (Linux sends them one at a time and
-    /// stops at the first failure).
-    #[allow(clippy::too_many_arguments)]
+    /// Sends the SETEXISTINGSYSMEMPAGES message for the frames of `pages` from its `offset` on
+    /// (at most [`MAX_PFNS_PER_MESSAGE`]); the reply sends the next one (Linux sends them one at
+    /// a time and stops at the first failure).
     pub(super) fn send_sysmem_pages(
         &mut self,
         pid: ProcessId,
         ticket: Ticket,
         adapter: AdapterId,
-        device: D3dkmtHandle,
-        allocation: D3dkmtHandle,
-        page_frames: Vec<u64>,
-        offset: usize,
+        pages: SysmemPages,
     ) {
         // `offset` (frames already sent) never exceeds the frame count: 0 at first, then the
         // `next` of the reply, which is at most the count.
-        let remaining = page_frames.get(offset..).unwrap_or_default();
+        let remaining = pages.page_frames.get(pages.offset..).unwrap_or_default();
         let batch = remaining.get(..MAX_PFNS_PER_MESSAGE).unwrap_or(remaining);
         let count = batch.len();
         let mut command: SetExistingSysmemPagesCommand = self.command(pid);
-        command.device = device;
-        command.allocation = allocation;
+        command.device = pages.device;
+        command.allocation = pages.allocation;
         command.num_pages = count as u32;
-        command.alloc_offset_in_pages = offset as u32;
+        command.alloc_offset_in_pages = pages.offset as u32;
         let frames = u64_bytes(batch);
         // count ≤ MAX_PFNS_PER_MESSAGE, so the difference is exact and the product fits.
         let slack = MAX_PFNS_PER_MESSAGE.saturating_sub(count).saturating_mul(8);
         let bytes = build_message(None, command.as_bytes(), &[&frames], slack);
-        let expect = Expect::SysmemPages {
-            device,
-            allocation,
-            page_frames,
-            offset,
-        };
-        self.send_request(pid, ticket, adapter, expect, bytes);
+        self.send_request(pid, ticket, adapter, Expect::SysmemPages(pages), bytes);
     }
 
     /// Process exit: DESTROYNTSHAREDOBJECT for every shared handle the process created (Linux
@@ -271,11 +250,17 @@ impl Driver {
     }
 }
 
+/// The allocation flags of an allocation mapped cached or not.
+pub(super) fn cached_flag(cached: bool) -> u32 {
+    if cached { ALLOCATION_FLAG_CACHED } else { 0 }
+}
+
 /// DESTROYNTSHAREDOBJECT: global header with process 0 (`command_vm_to_host_init1`), then the
 /// shared handle.
 fn destroy_shared_command(shared_handle: D3dkmtHandle) -> Vec<u8> {
-    let mut command: HandleCommand =
-        new_command(GlobalCommand::DestroyNtSharedObject, D3dkmtHandle::NULL);
-    command.handle = shared_handle;
-    command.as_bytes().to_vec()
+    handle_message(
+        GlobalCommand::DestroyNtSharedObject,
+        D3dkmtHandle::NULL,
+        shared_handle,
+    )
 }

@@ -15,16 +15,12 @@
 //! area (`replies_memory`, `replies_sync`, `replies_sharing`). The per-transaction records
 //! live in `replies_pending`.
 
-pub(super) use super::replies_pending::{Expect, Pending};
+pub(super) use super::replies_pending::{Expect, Pending, SysmemPages};
 use super::{ChannelId, Driver, ObjectEntry, ObjectKind};
 use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
 use crate::wire::*;
 use alloc::vec::Vec;
 use zerocopy::FromBytes;
-
-fn status_of(payload: &[u8]) -> Option<NtStatus> {
-    read_prefix::<i32>(payload).ok().map(NtStatus)
-}
 
 /// The fixed part `T` at the start of a reply the generic path already checked against the
 /// command table's minimum (a reply shorter than `T`, which the table allows for an echo, is
@@ -210,11 +206,8 @@ impl Driver {
     fn on_reply(&mut self, pending: Pending, payload: &[u8]) {
         match pending.expect.clone() {
             Expect::SetIoSpace => {
-                let status = match self.need::<i32>(&pending, payload, 4) {
-                    Some(status) => Ok(NtStatus(status)),
-                    None => Err(NtStatus::BUFFER_TOO_SMALL),
-                };
-                self.on_io_space_reply(status);
+                let status = self.need::<i32>(&pending, payload, 4).map(NtStatus);
+                self.on_io_space_reply(status.ok_or(NtStatus::BUFFER_TOO_SMALL));
             }
             Expect::OpenAdapter(id) => {
                 let reply =
@@ -249,7 +242,7 @@ impl Driver {
             Expect::TeardownStep { ticket } => self.teardown_step_done(pending.process, ticket),
             Expect::Ignore => self.finish(&pending, Ok(Reply::Status(NtStatus::SUCCESS))),
             Expect::WaitFromCpu { event } => self.on_wait_reply(&pending, payload, event),
-            Expect::SysmemPages { .. } => self.on_sysmem_pages_reply(pending, payload),
+            Expect::SysmemPages(_) => self.on_sysmem_pages_reply(pending, payload),
             _ => {
                 let minimum = reply_minimum(pending.command).unwrap_or(0);
                 let result = match self.tail(&pending, payload, minimum) {
@@ -262,7 +255,11 @@ impl Driver {
     }
 
     /// A bare status reply: `Ok(Reply::Status)` for a success, `Err` for a failure.
-    fn status_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
+    pub(super) fn status_reply(
+        &mut self,
+        pending: &Pending,
+        payload: &[u8],
+    ) -> Result<Reply, NtStatus> {
         self.tail(pending, payload, 4)?;
         success_at(payload, 0).map(Reply::Status)
     }
@@ -404,10 +401,8 @@ impl Driver {
         // `size` comes from the application: a sum past usize::MAX is simply too long.
         let expected = start.saturating_add(size);
         self.tail(pending, payload, expected)?;
-        if with_status
-            && let Some(status) = status_of(payload).filter(|status| !status.is_success())
-        {
-            return Err(status);
+        if with_status {
+            success_at(payload, 0)?;
         }
         let mut data = payload
             .get(start..expected)

@@ -100,7 +100,8 @@ impl Driver {
         if named.is_empty() {
             return;
         }
-        let bytes = self.destroy_allocations_not_in_use_command(pid, on.device, &named);
+        let bytes =
+            self.destroy_allocations_not_in_use_command(pid, on.device, D3dkmtHandle::NULL, &named);
         self.send_internal(pid, on.adapter, Expect::Ignore, bytes);
     }
 

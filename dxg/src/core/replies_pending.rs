@@ -89,12 +89,17 @@ pub(super) enum Expect {
         resource_size: u32,
     },
     /// One SETEXISTINGSYSMEMPAGES chunk starting at `offset`.
-    SysmemPages {
-        device: D3dkmtHandle,
-        allocation: D3dkmtHandle,
-        page_frames: Vec<u64>,
-        offset: usize,
-    },
+    SysmemPages(SysmemPages),
+}
+
+/// A SETEXISTINGSYSMEMPAGES request in flight: the allocation of `device` its frames back and
+/// how many were sent before the current chunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct SysmemPages {
+    pub device: D3dkmtHandle,
+    pub allocation: D3dkmtHandle,
+    pub page_frames: Vec<u64>,
+    pub offset: usize,
 }
 
 /// An outstanding transaction.
@@ -134,13 +139,12 @@ impl Pending {
 
     /// The transaction of a request of `process`, answered on `ticket`.
     pub fn request(process: ProcessId, ticket: Ticket, expect: Expect, on: On) -> Self {
+        let device = on.device;
+        let ticket = Some(ticket);
         Self {
-            expect,
-            adapter: Some(on.adapter),
-            ticket: Some(ticket),
-            process: Some(process),
-            device: on.device,
-            command: u32::MAX,
+            ticket,
+            device,
+            ..Self::internal(process, expect, on.adapter)
         }
     }
 
@@ -156,13 +160,10 @@ impl Pending {
 
     /// A transaction of `process` the driver sends on its own (no ticket waits for it).
     pub fn internal(process: ProcessId, expect: Expect, adapter: AdapterId) -> Self {
+        let process = Some(process);
         Self {
-            expect,
-            adapter: Some(adapter),
-            ticket: None,
-            process: Some(process),
-            device: D3dkmtHandle::NULL,
-            command: u32::MAX,
+            process,
+            ..Self::new(expect, Some(adapter))
         }
     }
 }

@@ -14,31 +14,23 @@ impl Driver {
     /// The status of one SETEXISTINGSYSMEMPAGES chunk: the next chunk goes out, or the request
     /// completes (after the last chunk or a failure).
     pub(super) fn on_sysmem_pages_reply(&mut self, pending: Pending, payload: &[u8]) {
-        let Expect::SysmemPages {
-            device,
-            allocation,
-            page_frames,
-            offset,
-        } = pending.expect.clone()
-        else {
+        let Expect::SysmemPages(mut pages) = pending.expect.clone() else {
             return;
         };
-        let status = match self.need::<i32>(&pending, payload, 4) {
-            Some(status) => success(status),
-            None => Err(NtStatus::BUFFER_TOO_SMALL),
-        };
+        let status = self.status_reply(&pending, payload);
         // `offset` is how many frames were already sent (≤ the frame count), so neither
         // operation saturates and `next` ≤ the frame count.
-        let next = page_frames
-            .len()
-            .saturating_sub(offset)
+        let total = pages.page_frames.len();
+        let next = total
+            .saturating_sub(pages.offset)
             .min(MAX_PFNS_PER_MESSAGE)
-            .saturating_add(offset);
+            .saturating_add(pages.offset);
         match (status, pending.ticket, pending.process, pending.adapter) {
-            (Ok(_), Some(ticket), Some(pid), Some(adapter)) if next < page_frames.len() => {
-                self.send_sysmem_pages(pid, ticket, adapter, device, allocation, page_frames, next);
+            (Ok(_), Some(ticket), Some(pid), Some(adapter)) if next < total => {
+                pages.offset = next;
+                self.send_sysmem_pages(pid, ticket, adapter, pages);
             }
-            (result, ..) => self.finish(&pending, result.map(Reply::Status)),
+            (result, ..) => self.finish(&pending, result),
         }
     }
 

@@ -59,22 +59,7 @@ impl Driver {
     /// completes once the event was also signalled), a failure or a short reply ends it.
     pub(super) fn on_wait_reply(&mut self, pending: &Pending, payload: &[u8], event: u64) {
         match self.need::<i32>(pending, payload, 4).map(NtStatus) {
-            Some(status) if status.is_success() => {
-                if let Some(GuestEvent::Wait {
-                    ticket,
-                    acknowledged,
-                    signalled,
-                    ..
-                }) = self.events.get_mut(&event)
-                {
-                    *acknowledged = true;
-                    if *signalled {
-                        let ticket = *ticket;
-                        self.events.remove(&event);
-                        self.complete(ticket, Ok(Reply::WaitCompleted));
-                    }
-                }
-            }
+            Some(status) if status.is_success() => self.wait_progress(event, true),
             other => {
                 if self.wait_refused(event) {
                     let status = other.unwrap_or(NtStatus::BUFFER_TOO_SMALL);
@@ -88,19 +73,7 @@ impl Driver {
     pub(super) fn on_notification(&mut self, payload: &[u8]) {
         match parse_notification(payload) {
             Ok(Notification::SignalGuestEvent { event, .. }) => match self.events.get_mut(&event) {
-                Some(GuestEvent::Wait {
-                    ticket,
-                    acknowledged,
-                    signalled,
-                    ..
-                }) => {
-                    *signalled = true;
-                    if *acknowledged {
-                        let ticket = *ticket;
-                        self.events.remove(&event);
-                        self.complete(ticket, Ok(Reply::WaitCompleted));
-                    }
-                }
+                Some(GuestEvent::Wait { .. }) => self.wait_progress(event, false),
                 Some(GuestEvent::Notification {
                     process,
                     sync_object,
@@ -138,6 +111,29 @@ impl Driver {
             }
             Ok(Notification::SendWnfNotification) => {}
             Err(error) => self.protocol_error(ProtocolError::BadNotification(error)),
+        }
+    }
+
+    /// A CPU wait on `event` got the host's acknowledgement (`acknowledged`) or its signal (the
+    /// two may come in either order); with both it completes.
+    fn wait_progress(&mut self, event: u64, acknowledgement: bool) {
+        let Some(GuestEvent::Wait {
+            ticket,
+            acknowledged,
+            signalled,
+            ..
+        }) = self.events.get_mut(&event)
+        else {
+            return;
+        };
+        match acknowledgement {
+            true => *acknowledged = true,
+            false => *signalled = true,
+        }
+        if *acknowledged && *signalled {
+            let ticket = *ticket;
+            self.events.remove(&event);
+            self.complete(ticket, Ok(Reply::WaitCompleted));
         }
     }
 }

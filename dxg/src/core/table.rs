@@ -16,10 +16,10 @@
 //! number and channel (from the struct or the code), the reply's minimum size. The reply is read
 //! as the row's [`Expect`].
 
+use super::encode::handle_message;
 use super::replies::{Expect, Pending};
 use super::{AdapterId, Driver, GuestEvent, ObjectKind, ProcessId, Request, Ticket};
 use crate::wire::*;
-use zerocopy::IntoBytes;
 
 use ObjectKind::{Allocation, Context, Device, HwQueue, MonitoredFence, PagingQueue};
 use ObjectKind::{Resource, SyncObject};
@@ -162,9 +162,7 @@ impl Driver {
         handle: D3dkmtHandle,
         pending: Pending,
     ) {
-        let mut command: HandleCommand = self.command_as(code, pid);
-        command.handle = handle;
-        let bytes = command.as_bytes().to_vec();
+        let bytes = handle_message(code, self.host_process(pid), handle);
         match code {
             CommandCode::Global(_) => self.send_global(Some(adapter), bytes, pending),
             CommandCode::Vgpu(_) => self.send_vgpu(adapter, bytes, pending),
