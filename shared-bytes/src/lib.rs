@@ -258,6 +258,30 @@ unsafe impl Send for Window<'_> {}
 #[allow(unsafe_code)]
 unsafe impl Sync for Window<'_> {}
 
+impl<'a> Window<'a> {
+    /// A window over `length` bytes at `base` that are not a [`SharedBytes`]' storage: memory
+    /// shared with another party that a kernel reaches by address (guest RAM it lends to a
+    /// hypervisor). Its accesses are this crate's race-safe assembly copies, as for a
+    /// `SharedBytes`.
+    ///
+    /// # Safety
+    /// For all of `'a`: `[base, base + length)` must be valid for reads and writes and must
+    /// not wrap around the address space; no Rust reference to those bytes may exist, and
+    /// every other access to them must be outside Rust's view of this program's memory
+    /// (another party such as a hypervisor or device, inline assembly, or atomics through
+    /// this crate), as it is for a `SharedBytes`' storage.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    #[inline]
+    pub unsafe fn from_raw_parts(base: *mut u8, length: usize) -> Self {
+        Window {
+            base,
+            length,
+            memory: PhantomData,
+        }
+    }
+}
+
 impl Window<'_> {
     /// Number of bytes in the window.
     #[inline]

@@ -525,6 +525,45 @@ fn memories_without_windows_get_the_same_packets() {
         windowed_receiver.commit().unwrap();
         receiver.commit().unwrap();
     }
+    // The copying API too: small packets, packets with an extra header, and packets too
+    // large to be laid out whole, written and read back over windows and by address.
+    let extra = [0xE1u8, 0xE2, 0xE3, 0xE4, 0xE5];
+    for (length, extra_header) in [
+        (5usize, &[][..]),
+        (37, &extra[..]),
+        (300, &[]),
+        (301, &extra),
+    ] {
+        let payload: Vec<u8> = (0..length).map(|index| (index * 5 + 1) as u8).collect();
+        let packet = OutgoingPacket {
+            packet_type: PacketType::DATA_USING_GPA_DIRECT,
+            transaction_id: length as u64,
+            completion_requested: true,
+            extra_header,
+            payload: &payload,
+        };
+        assert_eq!(windowed.send(&packet), sender.send(&packet));
+        assert_eq!(
+            ring_state(&windowed_memory, 1),
+            ring_state(&plain_memory, 1),
+            "copying API, payload of {length} bytes"
+        );
+        let (mut windowed_buffer, mut buffer) = (Vec::new(), Vec::new());
+        let windowed_packet = windowed_receiver
+            .read_packet(&mut windowed_buffer)
+            .unwrap()
+            .unwrap();
+        let plain_packet = receiver.read_packet(&mut buffer).unwrap().unwrap();
+        assert_eq!(windowed_packet, plain_packet);
+        assert_eq!(windowed_buffer, buffer);
+        assert_eq!(&plain_packet.payload(&buffer)[..length], &payload[..]);
+        assert_eq!(
+            &plain_packet.extra_header(&buffer)[..extra_header.len()],
+            extra_header
+        );
+        windowed_receiver.commit().unwrap();
+        receiver.commit().unwrap();
+    }
 }
 
 /// Peeks the next packet, checks that reads past its payload fail, reads the payload whole

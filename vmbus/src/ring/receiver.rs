@@ -155,7 +155,8 @@ impl<M: GuestMemory> RingReceiver<M> {
         let Some(available) = self.readable()? else {
             return Ok(None);
         };
-        let (descriptor, _) = descriptor_at(&self.memory, &self.pages, self.next_read, available)?;
+        let (descriptor, window) =
+            descriptor_at(&self.memory, &self.pages, self.next_read, available)?;
         let length = units8_to_bytes(descriptor.length8.get());
         // Reuse the caller's buffer: only bytes beyond its current length are zeroed (a
         // buffer reused for packets of similar size is never zero-filled again), and every
@@ -174,13 +175,21 @@ impl<M: GuestMemory> RingReceiver<M> {
         let (first_bytes, second_bytes) = head.split_at_mut(8);
         first_bytes.copy_from_slice(&first.to_le_bytes());
         second_bytes.copy_from_slice(&second.to_le_bytes());
-        let body_offset = ring_advance(
-            self.next_read,
-            size_of::<PacketDescriptor>(),
-            self.pages.data_size(),
-        )
-        .ok_or(RingError::BadGeometry)?;
-        self.pages.read_data(&self.memory, body_offset, body)?;
+        if let Some(window) = window {
+            // The packet lies in the window (`descriptor_at` checked its length): the body
+            // is one copy, with no other check against the whole memory.
+            window
+                .read(size_of::<PacketDescriptor>(), body)
+                .map_err(window_error)?;
+        } else {
+            let body_offset = ring_advance(
+                self.next_read,
+                size_of::<PacketDescriptor>(),
+                self.pages.data_size(),
+            )
+            .ok_or(RingError::BadGeometry)?;
+            self.pages.read_data(&self.memory, body_offset, body)?;
+        }
         self.consume(length);
         Ok(Some(incoming(&descriptor)))
     }

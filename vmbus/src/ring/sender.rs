@@ -129,6 +129,24 @@ impl<M: GuestMemory> RingSender<M> {
             self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
             return Ok(());
         }
+        let needed = packet.ring_size();
+        if let Some(window) = self
+            .pages
+            .unbroken(start, needed)
+            .and_then(|gpa| self.memory.window(gpa, needed))
+        {
+            // The whole packet lies in one piece of guest memory that the memory hands out as
+            // a window: its parts are written by offset after one check.
+            write_large_in_window(&window, [first, second], packet, start)?;
+            // Inside the first segment, so at or before the end of the data area.
+            let end = start.wrapping_add(needed as u32);
+            self.next_write = if end >= self.pages.data_size() {
+                0
+            } else {
+                end
+            };
+            return Ok(());
+        }
         let descriptor_words = [first.to_le(), second.to_le()];
         let mut offset = self
             .pages
@@ -398,6 +416,43 @@ fn write_tail<M: GuestMemory>(
         .get(..padding.saturating_add(TRAILER_SIZE as usize))
         .ok_or(RingError::BadGeometry)?;
     pages.write_data(memory, offset, tail)
+}
+
+/// Writes a packet that is not laid out whole (large, or with an extra header) into `window`,
+/// which holds exactly its ring bytes: descriptor, extra header and its padding, payload, and
+/// the payload's padding with the trailer (holding `start`).
+fn write_large_in_window(
+    window: &Window<'_>,
+    descriptor: [u64; 2],
+    packet: &OutgoingPacket<'_>,
+    start: u32,
+) -> Result<(), RingError> {
+    let [first, second] = descriptor;
+    window
+        .write_u128(0, u128::from(second) << 64 | u128::from(first))
+        .map_err(window_error)?;
+    let mut offset = DESCRIPTOR_SIZE;
+    if !packet.extra_header.is_empty() {
+        window
+            .write(offset, packet.extra_header)
+            .map_err(window_error)?;
+        offset = offset.saturating_add(packet.extra_header.len());
+        let padding = zero_padding8(packet.extra_header.len());
+        window.write(offset, padding).map_err(window_error)?;
+        offset = offset.saturating_add(padding.len());
+    }
+    window.write(offset, packet.payload).map_err(window_error)?;
+    offset = offset.saturating_add(packet.payload.len());
+    // The padding (zeros) and the trailer in one copy, as `write_tail` writes them.
+    let padding = zero_padding8(packet.payload.len()).len();
+    let shift = (padding as u32).saturating_mul(8);
+    let tail = (u128::from(u64::from(start) << 32))
+        .wrapping_shl(shift)
+        .to_le_bytes();
+    let tail = tail
+        .get(..padding.saturating_add(TRAILER_SIZE as usize))
+        .ok_or(RingError::BadGeometry)?;
+    window.write(offset, tail).map_err(window_error)
 }
 
 /// Packets of up to this many 8-byte words (descriptor, payload with its padding, trailer;
