@@ -7,10 +7,10 @@ use super::{
     RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET, ring_advance, ring_free,
 };
 use hyperv::memory::{GuestMemory, Window};
+use zerocopy::IntoBytes;
 
 /// Size of a packet descriptor: where the payload starts in a packet without extra header.
 const DESCRIPTOR_SIZE: usize = 16;
-use zerocopy::IntoBytes;
 
 /// Writes packets into one ring. Owns the ring's write index and pending send size.
 #[derive(Debug)]
@@ -405,17 +405,22 @@ fn write_tail<M: GuestMemory>(
     offset: u32,
     payload_length: usize,
 ) -> Result<u32, RingError> {
-    // The trailer holds the packet's start offset in its high half.
+    let (bytes, length) = tail(start, payload_length);
+    let tail = bytes.get(..length).ok_or(RingError::BadGeometry)?;
+    pages.write_data(memory, offset, tail)
+}
+
+/// The bytes after a payload of `payload_length` bytes in the packet that starts at ring
+/// offset `start`: its zero padding, then the trailer (the start offset in the high half), in
+/// the first `length` of the 16 bytes returned. One little-endian u128 shifted past the
+/// padding, built in registers; the padding is below 8 bytes, so the shift is below 96 bits.
+#[inline]
+fn tail(start: u32, payload_length: usize) -> ([u8; 16], usize) {
     let trailer = u64::from(start) << 32;
     let padding = zero_padding8(payload_length).len();
-    // The padding (zeros) and the trailer in one copy: a little-endian u128 shifted past the
-    // padding, built in registers; `padding` < 8 bytes, so the shift is below 96 bits.
     let shift = (padding as u32).saturating_mul(8);
-    let tail = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
-    let tail = tail
-        .get(..padding.saturating_add(TRAILER_SIZE as usize))
-        .ok_or(RingError::BadGeometry)?;
-    pages.write_data(memory, offset, tail)
+    let bytes = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
+    (bytes, padding.saturating_add(TRAILER_SIZE as usize))
 }
 
 /// Writes a packet that is not laid out whole (large, or with an extra header) into `window`,
@@ -444,14 +449,8 @@ fn write_large_in_window(
     window.write(offset, packet.payload).map_err(window_error)?;
     offset = offset.saturating_add(packet.payload.len());
     // The padding (zeros) and the trailer in one copy, as `write_tail` writes them.
-    let padding = zero_padding8(packet.payload.len()).len();
-    let shift = (padding as u32).saturating_mul(8);
-    let tail = (u128::from(u64::from(start) << 32))
-        .wrapping_shl(shift)
-        .to_le_bytes();
-    let tail = tail
-        .get(..padding.saturating_add(TRAILER_SIZE as usize))
-        .ok_or(RingError::BadGeometry)?;
+    let (bytes, length) = tail(start, packet.payload.len());
+    let tail = bytes.get(..length).ok_or(RingError::BadGeometry)?;
     window.write(offset, tail).map_err(window_error)
 }
 
