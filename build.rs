@@ -45,6 +45,7 @@ fn main() {
         "boot/Cargo.lock",
         "boot-info/src",
         "hyperv/src",
+        "shared-bytes/src",
         "vmbus/src",
         "dxg/src",
         "drivers/src",

@@ -7,7 +7,8 @@
 //! memory at any time, readers copy bytes out and validate the copy.
 
 use core::sync::atomic::{Ordering, fence};
-use shared_bytes::{AccessError, SharedBytes};
+use shared_bytes::SharedBytes;
+pub use shared_bytes::{AccessError, Window};
 
 /// The page size of the Hyper-V guest interface.
 pub const PAGE_SIZE: u64 = 4096;
@@ -86,6 +87,19 @@ pub trait GuestMemory {
     fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
         self.write(gpa, &value.to_le_bytes())
     }
+    /// The `length` bytes at `gpa` as a [`Window`] of shared bytes, if this memory keeps them
+    /// in one and they are all backed: a range checked once, whose accesses take offsets
+    /// relative to it and check only against its length. A ring takes one window per packet
+    /// instead of checking each of the packet's accesses against the whole memory.
+    ///
+    /// `None` (the provided body) means "use the checked accessors": a memory without
+    /// windows, or a range it does not back (whose accesses then fail one by one). The
+    /// bytes of a window stay shared: what is read from it is a copy to validate.
+    #[inline]
+    fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
+        let _ = (gpa, length);
+        None
+    }
     /// Atomically replaces a naturally aligned `u32` and returns the old value (acquire and
     /// release ordering). Used to test-and-clear SynIC event flags.
     ///
@@ -109,6 +123,10 @@ pub trait GuestMemory {
 }
 
 impl<T: GuestMemory + ?Sized> GuestMemory for &T {
+    #[inline]
+    fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
+        (**self).window(gpa, length)
+    }
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         (**self).read(gpa, buffer)
     }
@@ -145,6 +163,10 @@ impl<T: GuestMemory + ?Sized> GuestMemory for &T {
 }
 
 impl<T: GuestMemory + ?Sized> GuestMemory for alloc::sync::Arc<T> {
+    #[inline]
+    fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
+        (**self).window(gpa, length)
+    }
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         (**self).read(gpa, buffer)
     }
@@ -270,6 +292,12 @@ fn memory_error(gpa: u64, error: AccessError) -> MemoryError {
 
 impl GuestMemory for AtomicMemory {
     #[inline]
+    fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
+        let offset = usize::try_from(gpa.wrapping_sub(self.base)).ok()?;
+        self.bytes.window(offset, length).ok()
+    }
+
+    #[inline]
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         self.access(gpa, buffer.len(), |bytes, offset| {
             bytes.read(offset, buffer)
@@ -350,6 +378,31 @@ mod tests {
         assert_eq!(memory.read_u128(0x1030).unwrap(), 7);
         assert_eq!(memory.read_u64(0x1008).unwrap(), u64::MAX);
         assert!(memory.read_u128(0x1031).is_err());
+    }
+
+    #[test]
+    fn windows_cover_backed_ranges_only() {
+        let memory = AtomicMemory::new(0x1000, 64);
+        memory.write(0x1000, &[7u8; 64]).unwrap();
+        // Below the base, past the end, wrapping: no window (the accessors then refuse).
+        assert!(memory.window(0xFFF, 1).is_none());
+        assert!(memory.window(0x1000, 65).is_none());
+        assert!(memory.window(0x1039, 8).is_none());
+        assert!(memory.window(u64::MAX, 2).is_none());
+        assert!(memory.window(0x1000, usize::MAX).is_none());
+        // Inside: offsets relative to the window, bounded by it.
+        let window = memory.window(0x1010, 16).unwrap();
+        assert_eq!(window.len(), 16);
+        window.write_u64(8, 0x0102_0304_0506_0708).unwrap();
+        assert_eq!(memory.read_u64(0x1018).unwrap(), 0x0102_0304_0506_0708);
+        assert_eq!(window.read_u64(0).unwrap(), 0x0707_0707_0707_0707);
+        assert!(window.read_u64(9).is_err());
+        assert!(window.write(16, &[1]).is_err());
+        assert!(memory.window(0x1040, 0).is_some());
+        // Through `&T` and `Arc<T>` too.
+        assert!(GuestMemory::window(&&memory, 0x1000, 64).is_some());
+        let shared = alloc::sync::Arc::new(AtomicMemory::new(0, 8));
+        assert!(shared.window(0, 8).is_some());
     }
 
     #[test]

@@ -47,6 +47,7 @@ extern crate std;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 use core::sync::atomic::AtomicU64;
 
 #[cfg(any(test, not(target_arch = "x86_64")))]
@@ -201,6 +202,234 @@ impl SharedBytes {
     #[inline]
     pub fn fetch_or_u32(&self, offset: usize, bits: u32) -> Result<u32, AccessError> {
         backend::fetch_or_u32(&self.words, offset, bits)
+    }
+}
+
+impl SharedBytes {
+    /// The range `[offset, offset + length)` as a [`Window`], checked once here: accesses
+    /// through the window check only against its length, with window-relative offsets. A
+    /// ring takes one window per packet, so a packet's several accesses cost one bounds check
+    /// against the whole memory.
+    #[inline]
+    pub fn window(&self, offset: usize, length: usize) -> Result<Window<'_>, AccessError> {
+        check(&self.words, offset, length)?;
+        Ok(Window {
+            #[cfg(target_arch = "x86_64")]
+            base: x86_64::address(&self.words, offset),
+            #[cfg(not(target_arch = "x86_64"))]
+            words: &self.words,
+            #[cfg(not(target_arch = "x86_64"))]
+            start: offset,
+            length,
+            memory: PhantomData,
+        })
+    }
+}
+
+/// A range of a [`SharedBytes`] checked once ([`SharedBytes::window`]); its accesses take
+/// offsets relative to the range and check them only against its length. The bytes are as
+/// shared as ever: the same race-safe copies reach them. On x86-64 it is two words (the
+/// range's address and length), small enough to keep in a packet handle.
+#[derive(Clone, Copy, Debug)]
+pub struct Window<'a> {
+    /// Address of the range's first byte. Invariant (established by [`SharedBytes::window`],
+    /// the only constructor): `[base, base + length)` lies inside the storage of the
+    /// `SharedBytes` borrowed for `'a`.
+    #[cfg(target_arch = "x86_64")]
+    base: *mut u8,
+    /// The whole storage.
+    #[cfg(not(target_arch = "x86_64"))]
+    words: &'a [AtomicU64],
+    /// First byte of the range in `words`; `start + length ≤ size_of_val(words)`.
+    #[cfg(not(target_arch = "x86_64"))]
+    start: usize,
+    /// Length of the range in bytes.
+    length: usize,
+    /// The borrow of the storage that keeps it alive and unmoved.
+    memory: PhantomData<&'a [AtomicU64]>,
+}
+
+// SAFETY: a `Window` is a shared borrow of a `SharedBytes` (which is `Sync`: its storage is
+// atomics, reached only by race-safe accesses) in the form of an address; sending or sharing
+// it across threads is sending or sharing that borrow.
+#[allow(unsafe_code)]
+unsafe impl Send for Window<'_> {}
+// SAFETY: as for `Send`.
+#[allow(unsafe_code)]
+unsafe impl Sync for Window<'_> {}
+
+impl<'a> Window<'a> {
+    /// A window over `length` bytes at `base` that are not a [`SharedBytes`]' storage: memory
+    /// shared with another party that a kernel reaches by address (guest RAM it lends to a
+    /// hypervisor). Its accesses are this crate's race-safe assembly copies, as for a
+    /// `SharedBytes`.
+    ///
+    /// # Safety
+    /// For all of `'a`: `[base, base + length)` must be valid for reads and writes and must
+    /// not wrap around the address space; no Rust reference to those bytes may exist, and
+    /// every other access to them must be outside Rust's view of this program's memory
+    /// (another party such as a hypervisor or device, inline assembly, or atomics through
+    /// this crate), as it is for a `SharedBytes`' storage.
+    #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
+    #[inline]
+    pub unsafe fn from_raw_parts(base: *mut u8, length: usize) -> Self {
+        Window {
+            base,
+            length,
+            memory: PhantomData,
+        }
+    }
+}
+
+impl Window<'_> {
+    /// Number of bytes in the window.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.length
+    }
+
+    /// Whether the window is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+
+    /// Checks that `[offset, offset + length)` lies inside the window.
+    #[inline]
+    fn check(&self, offset: usize, length: usize) -> Result<(), AccessError> {
+        match self.length.checked_sub(length) {
+            Some(last) if offset <= last => Ok(()),
+            _ => Err(out_of_bounds(offset, length)),
+        }
+    }
+
+    /// Copies `buffer.len()` bytes starting at window offset `offset` into `buffer`.
+    #[inline]
+    pub fn read(&self, offset: usize, buffer: &mut [u8]) -> Result<(), AccessError> {
+        self.check(offset, buffer.len())?;
+        window_backend::read(self, offset, buffer);
+        Ok(())
+    }
+
+    /// Copies `data` into the window starting at window offset `offset`.
+    #[inline]
+    pub fn write(&self, offset: usize, data: &[u8]) -> Result<(), AccessError> {
+        self.check(offset, data.len())?;
+        window_backend::write(self, offset, data);
+        Ok(())
+    }
+
+    /// Reads the little-endian `u64` at window offset `offset` (as [`SharedBytes::read_u64`]).
+    #[inline]
+    pub fn read_u64(&self, offset: usize) -> Result<u64, AccessError> {
+        self.check(offset, 8)?;
+        Ok(window_backend::read_u64(self, offset))
+    }
+
+    /// Writes the little-endian `u64` at window offset `offset` (as
+    /// [`SharedBytes::write_u64`]).
+    #[inline]
+    pub fn write_u64(&self, offset: usize, value: u64) -> Result<(), AccessError> {
+        self.check(offset, 8)?;
+        window_backend::write_u64(self, offset, value);
+        Ok(())
+    }
+
+    /// Reads the little-endian `u128` at window offset `offset` (as
+    /// [`SharedBytes::read_u128`]).
+    #[inline]
+    pub fn read_u128(&self, offset: usize) -> Result<u128, AccessError> {
+        self.check(offset, 16)?;
+        Ok(window_backend::read_u128(self, offset))
+    }
+
+    /// Writes the little-endian `u128` at window offset `offset` (as
+    /// [`SharedBytes::write_u128`]).
+    #[inline]
+    pub fn write_u128(&self, offset: usize, value: u128) -> Result<(), AccessError> {
+        self.check(offset, 16)?;
+        window_backend::write_u128(self, offset, value);
+        Ok(())
+    }
+}
+
+/// A window's accesses at a window offset that [`Window::check`] found inside it.
+#[cfg(target_arch = "x86_64")]
+mod window_backend {
+    #![allow(unsafe_code)]
+    use super::{Window, x86_64};
+
+    // SAFETY (every function): the callers checked (`Window::check`) that the access lies
+    // inside the window, hence inside the storage it borrows (the window's invariant); the
+    // offset is below the window's length, so `base + offset` does not wrap.
+
+    #[inline]
+    pub(super) fn read(window: &Window<'_>, offset: usize, buffer: &mut [u8]) {
+        // SAFETY: see the module note.
+        unsafe { x86_64::read_unchecked(window.base.wrapping_add(offset), buffer) }
+    }
+    #[inline]
+    pub(super) fn write(window: &Window<'_>, offset: usize, data: &[u8]) {
+        // SAFETY: see the module note.
+        unsafe { x86_64::write_unchecked(window.base.wrapping_add(offset), data) }
+    }
+    #[inline]
+    pub(super) fn read_u64(window: &Window<'_>, offset: usize) -> u64 {
+        // SAFETY: see the module note.
+        unsafe { x86_64::read_u64_unchecked(window.base.wrapping_add(offset)) }
+    }
+    #[inline]
+    pub(super) fn write_u64(window: &Window<'_>, offset: usize, value: u64) {
+        // SAFETY: see the module note.
+        unsafe { x86_64::write_u64_unchecked(window.base.wrapping_add(offset), value) }
+    }
+    #[inline]
+    pub(super) fn read_u128(window: &Window<'_>, offset: usize) -> u128 {
+        // SAFETY: see the module note.
+        unsafe { x86_64::read_u128_unchecked(window.base.wrapping_add(offset)) }
+    }
+    #[inline]
+    pub(super) fn write_u128(window: &Window<'_>, offset: usize, value: u128) {
+        // SAFETY: see the module note.
+        unsafe { x86_64::write_u128_unchecked(window.base.wrapping_add(offset), value) }
+    }
+}
+
+/// A window's accesses at a window offset that [`Window::check`] found inside it: the
+/// portable backend checks again against the whole storage (it is safe code throughout), and
+/// cannot fail there.
+#[cfg(not(target_arch = "x86_64"))]
+mod window_backend {
+    use super::{Window, portable};
+
+    /// The storage offset of window offset `offset` (inside the storage: no overflow).
+    fn at(window: &Window<'_>, offset: usize) -> usize {
+        window.start.saturating_add(offset)
+    }
+    #[inline]
+    pub(super) fn read(window: &Window<'_>, offset: usize, buffer: &mut [u8]) {
+        let _ = portable::read(window.words, at(window, offset), buffer);
+    }
+    #[inline]
+    pub(super) fn write(window: &Window<'_>, offset: usize, data: &[u8]) {
+        let _ = portable::write(window.words, at(window, offset), data);
+    }
+    #[inline]
+    pub(super) fn read_u64(window: &Window<'_>, offset: usize) -> u64 {
+        portable::read_u64(window.words, at(window, offset)).unwrap_or_default()
+    }
+    #[inline]
+    pub(super) fn write_u64(window: &Window<'_>, offset: usize, value: u64) {
+        let _ = portable::write_u64(window.words, at(window, offset), value);
+    }
+    #[inline]
+    pub(super) fn read_u128(window: &Window<'_>, offset: usize) -> u128 {
+        portable::read_u128(window.words, at(window, offset)).unwrap_or_default()
+    }
+    #[inline]
+    pub(super) fn write_u128(window: &Window<'_>, offset: usize, value: u128) {
+        let _ = portable::write_u128(window.words, at(window, offset), value);
     }
 }
 

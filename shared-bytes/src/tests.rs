@@ -333,3 +333,70 @@ both_backends!(
     u128_words_at_every_offset_match_the_bytes,
     swap_and_fetch_or_are_read_modify_writes,
 );
+
+#[test]
+fn windows_reach_exactly_their_range_like_a_byte_array() {
+    // Every window of a 40-byte memory, every access kind at every window offset: inside
+    // the window it agrees with a byte-array model of the whole memory (bytes outside the
+    // window untouched); reaching past the window is an error even where the memory goes on.
+    const SIZE: usize = 40;
+    let memory = SharedBytes::new(SIZE);
+    let mut model = [0u8; SIZE];
+    let mut next = 1u8;
+    let mut fresh = |length: usize| -> vec::Vec<u8> {
+        (0..length)
+            .map(|_| {
+                next = next.wrapping_mul(31).wrapping_add(7);
+                next
+            })
+            .collect()
+    };
+    assert!(memory.window(SIZE, 0).is_ok());
+    assert!(memory.window(SIZE, 1).is_err());
+    assert!(memory.window(1, usize::MAX).is_err());
+    assert!(memory.window(usize::MAX, 2).is_err());
+    for start in 0..=SIZE {
+        for length in 0..=(SIZE - start) {
+            let window = memory.window(start, length).unwrap();
+            assert_eq!(window.len(), length);
+            for offset in 0..=length + 1 {
+                for size in [0usize, 1, 3, 8, 16, 17] {
+                    let data = fresh(size);
+                    let inside = offset + size <= length;
+                    assert_eq!(window.write(offset, &data).is_ok(), inside);
+                    if inside {
+                        model[start + offset..start + offset + size].copy_from_slice(&data);
+                    }
+                    let mut back = vec![0u8; size];
+                    assert_eq!(window.read(offset, &mut back).is_ok(), inside);
+                    if inside {
+                        assert_eq!(back, data);
+                    }
+                }
+                let word = u64::from_le_bytes(fresh(8).try_into().unwrap());
+                let inside = offset + 8 <= length;
+                assert_eq!(window.write_u64(offset, word).is_ok(), inside);
+                if inside {
+                    model[start + offset..start + offset + 8].copy_from_slice(&word.to_le_bytes());
+                    assert_eq!(window.read_u64(offset).unwrap(), word);
+                } else {
+                    assert!(window.read_u64(offset).is_err());
+                }
+                let wide = u128::from_le_bytes(fresh(16).try_into().unwrap());
+                let inside = offset + 16 <= length;
+                assert_eq!(window.write_u128(offset, wide).is_ok(), inside);
+                if inside {
+                    model[start + offset..start + offset + 16].copy_from_slice(&wide.to_le_bytes());
+                    assert_eq!(window.read_u128(offset).unwrap(), wide);
+                } else {
+                    assert!(window.read_u128(offset).is_err());
+                }
+            }
+            assert!(window.read(usize::MAX, &mut [0u8; 2]).is_err());
+            assert!(window.write_u64(usize::MAX - 3, 0).is_err());
+            let mut all = [0u8; SIZE];
+            memory.read(0, &mut all).unwrap();
+            assert_eq!(all, model, "window {start}+{length}");
+        }
+    }
+}

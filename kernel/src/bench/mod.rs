@@ -7,7 +7,8 @@
 //! instruction (docs/performance.md, "Guest instruction counts").
 //!
 //! For short traced runs: `bench-only=ipc` on the command line runs only the [`ipc`] benches,
-//! `bench-only=channel` only the channel round trip, `bench-only=user` only the GPU stack and
+//! `bench-only=channel` only the channel round trip, `bench-only=ring` only the in-guest VMBus
+//! ring ([`host::guest_ring`]), `bench-only=user` only the GPU stack and
 //! the ring-3 benches; `bench-samples=N` sets the ring-3 benches' sample count.
 //!
 //! Benches that cross to the host also print a `<name>_guest` line: the guest-side part, the
@@ -63,6 +64,7 @@ pub fn run(command_line: &str, boot_points: &[(&'static str, u64)]) -> ! {
     ));
     // `bench-only=ipc` runs only the IPC benches, `bench-only=channel` only the channel round
     // trip (short runs for an instruction trace: docs/performance.md).
+    // `bench-only=ring` only the in-guest VMBus ring,
     // `bench-only=user` only the GPU stack and the ring-3 benches, and `bench-samples=N`
     // makes the ring-3 benches take N samples each.
     let only = boot_info::command_line_value(command_line, "bench-only");
@@ -73,7 +75,7 @@ pub fn run(command_line: &str, boot_points: &[(&'static str, u64)]) -> ! {
         // The GPU stack first, so that its boot phases follow the kernel's own without a gap.
         host::gpu_stack(unit, boot_points, samples);
     }
-    if only.is_none() {
+    if only.is_none() || only == Some("ring") {
         host::guest_ring(unit);
     }
     if only.is_none() || only == Some("ipc") || only == Some("channel") {

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use boot_info::{BootInfo, MemoryKind};
-use hyperv::memory::{GuestMemory, MemoryError};
+use hyperv::memory::{GuestMemory, MemoryError, Window};
 use x86_64::PhysAddr;
 
 use crate::memory::physical_to_virtual;
@@ -156,6 +156,22 @@ unsafe fn shared_copy(source: *const u8, destination: *mut u8, length: usize) {
 }
 
 impl GuestMemory for PhysicalMemory {
+    /// One check (RAM the kernel may lend, or a device range) for the whole range, then a
+    /// window whose accesses check only against its length: the ring takes one per packet
+    /// instead of checking each of the packet's accesses.
+    fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
+        let base = self.check(gpa, length).ok()?;
+        // SAFETY: `check` found `[gpa, gpa + length)` (not wrapping) inside lendable RAM or a
+        // device range, both mapped in the physical-memory window for the kernel's lifetime,
+        // so valid for reads and writes. The kernel holds no Rust reference to lent memory
+        // (it reaches it only through this type, by copies in assembly or atomics), and the
+        // host's accesses are another party's. The window lives for one packet's accesses,
+        // inside the borrow of this memory that the ring's owner holds; lent pages (the
+        // channel's `ContiguousPages`) are freed only after the channel is closed and its
+        // rings dropped (`services::dxg_task`), so they stay lent while a window exists.
+        Some(unsafe { Window::from_raw_parts(base, length) })
+    }
+
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         let source = self.check(gpa, buffer.len())?;
         // SAFETY: `source..source + len` is mapped RAM (checked above); `buffer` is ours, so

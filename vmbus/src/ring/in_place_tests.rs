@@ -472,3 +472,117 @@ fn check_typed(error: RingError, errors: &mut u64) {
     );
     *errors += 1;
 }
+
+/// An `AtomicMemory` that hands out no windows (`GuestMemory::window`'s provided `None`),
+/// as the kernel's and the emulator's memories do: the ring reaches it by address.
+struct WindowlessMemory(Arc<AtomicMemory>);
+
+impl GuestMemory for WindowlessMemory {
+    fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), hyperv::memory::MemoryError> {
+        self.0.read(gpa, buffer)
+    }
+    fn write(&self, gpa: u64, data: &[u8]) -> Result<(), hyperv::memory::MemoryError> {
+        self.0.write(gpa, data)
+    }
+    fn load_u32(&self, gpa: u64) -> Result<u32, hyperv::memory::MemoryError> {
+        self.0.load_u32(gpa)
+    }
+    fn store_u32(&self, gpa: u64, value: u32) -> Result<(), hyperv::memory::MemoryError> {
+        self.0.store_u32(gpa, value)
+    }
+}
+
+#[test]
+fn memories_without_windows_get_the_same_packets() {
+    // Every payload length 0–41 through `reserve` and `peek`, once over windows and once by
+    // address: the same ring bytes, the same payloads read back, the same bounds.
+    let (windowed_memory, mut windowed, mut windowed_receiver) = ring(1);
+    let (plain_memory, _, _) = ring(1);
+    let pages = RingPages::contiguous(BASE, 2 * 4096).unwrap();
+    assert!(windowed_memory.window(BASE + 4096, 4096).is_some());
+    let plain = WindowlessMemory(plain_memory.clone());
+    assert!(plain.window(BASE + 4096, 4096).is_none());
+    let mut sender = RingSender::new(&plain, pages.clone()).unwrap();
+    let mut receiver = RingReceiver::new(&plain, pages).unwrap();
+    for length in 0..=41usize {
+        let payload: Vec<u8> = (0..length).map(|index| (index * 7 + 3) as u8).collect();
+        let header = PacketHeader::in_band(length as u64 + 1, length % 2 == 1);
+        send_in_place(&mut windowed, &header, &payload, length / 2).unwrap();
+        send_in_place(&mut sender, &header, &payload, length / 2).unwrap();
+        assert_eq!(windowed.commit(), sender.commit());
+        assert_eq!(
+            ring_state(&windowed_memory, 1),
+            ring_state(&plain_memory, 1),
+            "payload of {length} bytes"
+        );
+        for receiver in [
+            &mut windowed_receiver as &mut dyn PeekPayload,
+            &mut receiver,
+        ] {
+            let read = receiver.peek_payload(length);
+            assert_eq!(&read[..length], &payload[..]);
+        }
+        windowed_receiver.commit().unwrap();
+        receiver.commit().unwrap();
+    }
+    // The copying API too: small packets, packets with an extra header, and packets too
+    // large to be laid out whole, written and read back over windows and by address.
+    let extra = [0xE1u8, 0xE2, 0xE3, 0xE4, 0xE5];
+    for (length, extra_header) in [
+        (5usize, &[][..]),
+        (37, &extra[..]),
+        (300, &[]),
+        (301, &extra),
+    ] {
+        let payload: Vec<u8> = (0..length).map(|index| (index * 5 + 1) as u8).collect();
+        let packet = OutgoingPacket {
+            packet_type: PacketType::DATA_USING_GPA_DIRECT,
+            transaction_id: length as u64,
+            completion_requested: true,
+            extra_header,
+            payload: &payload,
+        };
+        assert_eq!(windowed.send(&packet), sender.send(&packet));
+        assert_eq!(
+            ring_state(&windowed_memory, 1),
+            ring_state(&plain_memory, 1),
+            "copying API, payload of {length} bytes"
+        );
+        let (mut windowed_buffer, mut buffer) = (Vec::new(), Vec::new());
+        let windowed_packet = windowed_receiver
+            .read_packet(&mut windowed_buffer)
+            .unwrap()
+            .unwrap();
+        let plain_packet = receiver.read_packet(&mut buffer).unwrap().unwrap();
+        assert_eq!(windowed_packet, plain_packet);
+        assert_eq!(windowed_buffer, buffer);
+        assert_eq!(&plain_packet.payload(&buffer)[..length], &payload[..]);
+        assert_eq!(
+            &plain_packet.extra_header(&buffer)[..extra_header.len()],
+            extra_header
+        );
+        windowed_receiver.commit().unwrap();
+        receiver.commit().unwrap();
+    }
+}
+
+/// Peeks the next packet, checks that reads past its payload fail, reads the payload whole
+/// and releases the packet.
+trait PeekPayload {
+    fn peek_payload(&mut self, length: usize) -> Vec<u8>;
+}
+
+impl<M: GuestMemory> PeekPayload for RingReceiver<M> {
+    fn peek_payload(&mut self, length: usize) -> Vec<u8> {
+        let reader = self.peek().unwrap().unwrap();
+        assert_eq!(reader.payload_len(), length.div_ceil(8) * 8);
+        let mut payload = vec![0u8; reader.payload_len()];
+        reader.read_payload(0, &mut payload).unwrap();
+        assert!(matches!(
+            reader.read_payload(1, &mut payload),
+            Err(RingError::OutsidePacket { .. })
+        ));
+        reader.release().unwrap();
+        payload
+    }
+}

@@ -149,6 +149,13 @@ pub enum RingError {
     Memory(MemoryError),
 }
 
+/// The error of an access outside a packet's window, which the ring's own checks rule out
+/// before every access (out of line: the cold path); typed all the same.
+#[cold]
+fn window_error(_: hyperv::memory::AccessError) -> RingError {
+    RingError::BadGeometry
+}
+
 impl From<MemoryError> for RingError {
     fn from(error: MemoryError) -> Self {
         RingError::Memory(error)

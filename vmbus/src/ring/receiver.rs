@@ -5,6 +5,7 @@ use super::packet::{
     units8_to_bytes,
 };
 use super::sender::check_index;
+use super::window_error;
 use super::{
     DescriptorError, FEATURE_BITS_OFFSET, FEATURE_PENDING_SEND_SIZE, INTERRUPT_MASK_OFFSET,
     IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError, RingPages, TRAILER_SIZE,
@@ -12,7 +13,7 @@ use super::{
 };
 use alloc::vec::Vec;
 use core::mem::size_of;
-use hyperv::memory::GuestMemory;
+use hyperv::memory::{GuestMemory, Window};
 use zerocopy::IntoBytes;
 
 /// Reads packets from one ring. Owns the ring's read index and interrupt mask.
@@ -83,11 +84,10 @@ impl<M: GuestMemory> RingReceiver<M> {
         Ok(self.available()? == 0)
     }
 
-    /// Reads and validates the descriptor of the next packet (not consumed). `None` if the
-    /// ring is empty. With it, the packet's guest-physical address if the whole packet (without
-    /// its trailer) is one piece of guest memory.
+    /// Bytes readable now, or `None` if the ring is empty; an error if fewer bytes are
+    /// readable than the smallest packet.
     #[inline]
-    fn next_descriptor(&mut self) -> Result<Option<(PacketDescriptor, Option<u64>)>, RingError> {
+    fn readable(&mut self) -> Result<Option<u32>, RingError> {
         let available = self.available_cached()?;
         if available == 0 {
             return Ok(None);
@@ -98,54 +98,19 @@ impl<M: GuestMemory> RingReceiver<M> {
                 available,
             }));
         }
-        // The descriptor is read once, as two whole words (one copy, wrapping if it must),
-        // and validated before its length is trusted; kept as words, it is never reloaded
-        // with a wider access than the copy stored it with (no store-forwarding stall).
-        let place = self.pages.unbroken_from(self.next_read);
-        let descriptor = match place {
-            // One 16-byte load.
-            Some((gpa, room)) if room >= size_of::<PacketDescriptor>() as u32 => {
-                let words = self.memory.read_u128(gpa)?;
-                PacketDescriptor::from_words(words as u64, (words >> 64) as u64)
-            }
-            _ => {
-                let mut words = [0u64; 2];
-                self.pages
-                    .read_data(&self.memory, self.next_read, words.as_mut_bytes())?;
-                PacketDescriptor::from_words(u64::from_le(words[0]), u64::from_le(words[1]))
-            }
-        };
-        descriptor
-            .validate(available)
-            .map_err(RingError::CorruptDescriptor)?;
-        let length = units8_to_bytes(descriptor.length8.get());
-        let gpa = place
-            .filter(|(_, room)| length <= *room as usize)
-            .map(|(gpa, _)| gpa);
-        Ok(Some((descriptor, gpa)))
+        Ok(Some(available))
     }
 
     /// Consumes the packet at the read position, `length` bytes long without its trailer
     /// (not published until [`commit`](Self::commit)).
     #[inline]
-    fn consume(&mut self, length: usize) -> Result<(), RingError> {
-        // `validate` checked `length + 8 ≤ available < size`, so the end lies less than one
-        // ring size past `next_read`: one compare and at most one subtraction (all in u64,
-        // where these sums of values below 2^32 cannot overflow).
-        let size = u64::from(self.pages.data_size());
-        let end = u64::from(self.next_read)
-            .wrapping_add(length as u64)
-            .wrapping_add(u64::from(TRAILER_SIZE));
-        let next_read = if end >= size {
-            end.wrapping_sub(size)
-        } else {
-            end
-        };
-        // Below `size`, a u32: the cast is exact.
-        let next_read = next_read as u32;
-        self.last_start = Some(self.next_read);
-        self.next_read = next_read;
-        Ok(())
+    fn consume(&mut self, length: usize) {
+        consume(
+            &mut self.next_read,
+            &mut self.last_start,
+            self.pages.data_size(),
+            length,
+        );
     }
 
     /// The next packet, validated but left in the ring: its payload and extra header are read
@@ -159,20 +124,24 @@ impl<M: GuestMemory> RingReceiver<M> {
     /// [`read_packet`](Self::read_packet).
     #[inline]
     pub fn peek(&mut self) -> Result<Option<PacketReader<'_, M>>, RingError> {
-        let Some((descriptor, place)) = self.next_descriptor()? else {
+        let Some(available) = self.readable()? else {
             return Ok(None);
         };
-        // Where the whole packet is one piece of guest memory, its parts are reached by
-        // address, without ring arithmetic.
-        let (unbroken, gpa) = match place {
-            Some(gpa) => (true, gpa),
-            None => (false, 0),
-        };
+        let RingReceiver {
+            memory,
+            pages,
+            next_read,
+            last_start,
+            ..
+        } = self;
+        let (descriptor, window) = descriptor_at(memory, pages, *next_read, available)?;
         Ok(Some(PacketReader {
-            receiver: self,
+            memory,
+            pages,
+            next_read,
+            last_start,
             words: descriptor.words(),
-            unbroken,
-            gpa,
+            window,
         }))
     }
 
@@ -183,9 +152,11 @@ impl<M: GuestMemory> RingReceiver<M> {
         &mut self,
         buffer: &mut Vec<u8>,
     ) -> Result<Option<IncomingPacket>, RingError> {
-        let Some((descriptor, _)) = self.next_descriptor()? else {
+        let Some(available) = self.readable()? else {
             return Ok(None);
         };
+        let (descriptor, window) =
+            descriptor_at(&self.memory, &self.pages, self.next_read, available)?;
         let length = units8_to_bytes(descriptor.length8.get());
         // Reuse the caller's buffer: only bytes beyond its current length are zeroed (a
         // buffer reused for packets of similar size is never zero-filled again), and every
@@ -204,14 +175,22 @@ impl<M: GuestMemory> RingReceiver<M> {
         let (first_bytes, second_bytes) = head.split_at_mut(8);
         first_bytes.copy_from_slice(&first.to_le_bytes());
         second_bytes.copy_from_slice(&second.to_le_bytes());
-        let body_offset = ring_advance(
-            self.next_read,
-            size_of::<PacketDescriptor>(),
-            self.pages.data_size(),
-        )
-        .ok_or(RingError::BadGeometry)?;
-        self.pages.read_data(&self.memory, body_offset, body)?;
-        self.consume(length)?;
+        if let Some(window) = window {
+            // The packet lies in the window (`descriptor_at` checked its length): the body
+            // is one copy, with no other check against the whole memory.
+            window
+                .read(size_of::<PacketDescriptor>(), body)
+                .map_err(window_error)?;
+        } else {
+            let body_offset = ring_advance(
+                self.next_read,
+                size_of::<PacketDescriptor>(),
+                self.pages.data_size(),
+            )
+            .ok_or(RingError::BadGeometry)?;
+            self.pages.read_data(&self.memory, body_offset, body)?;
+        }
+        self.consume(length);
         Ok(Some(incoming(&descriptor)))
     }
 
@@ -280,6 +259,65 @@ impl<M: GuestMemory> RingReceiver<M> {
     }
 }
 
+/// Reads and validates the descriptor of the packet at ring offset `read`, with `available`
+/// bytes readable (at least a descriptor and a trailer). With it, a window from the packet's
+/// first byte if the whole packet (without its trailer) is one piece of guest memory and the
+/// memory hands out windows.
+#[inline]
+fn descriptor_at<'a, M: GuestMemory>(
+    memory: &'a M,
+    pages: &RingPages,
+    read: u32,
+    available: u32,
+) -> Result<(PacketDescriptor, Option<Window<'a>>), RingError> {
+    // The descriptor is read once, as two whole words (one copy, wrapping if it must), and
+    // validated before its length is trusted; kept as words, it is never reloaded with a
+    // wider access than the copy stored it with (no store-forwarding stall).
+    let window = pages
+        .unbroken_from(read)
+        .filter(|(_, room)| *room >= size_of::<PacketDescriptor>() as u32)
+        .and_then(|(gpa, room)| memory.window(gpa, room as usize));
+    let descriptor = match &window {
+        // One window of the rest of the first segment, checked once; one 16-byte load.
+        Some(window) => {
+            let words = window.read_u128(0).map_err(window_error)?;
+            PacketDescriptor::from_words(words as u64, (words >> 64) as u64)
+        }
+        None => {
+            let mut words = [0u64; 2];
+            pages.read_data(memory, read, words.as_mut_bytes())?;
+            PacketDescriptor::from_words(u64::from_le(words[0]), u64::from_le(words[1]))
+        }
+    };
+    descriptor
+        .validate(available)
+        .map_err(RingError::CorruptDescriptor)?;
+    let length = units8_to_bytes(descriptor.length8.get());
+    let window = window.filter(|window| length <= window.len());
+    Ok((descriptor, window))
+}
+
+/// Moves the read position `next_read` of a ring of `size` bytes past the packet there,
+/// `length` bytes long without its trailer, remembering its start in `last_start`.
+#[inline]
+fn consume(next_read: &mut u32, last_start: &mut Option<u32>, size: u32, length: usize) {
+    // `validate` checked `length + 8 ≤ available < size`, so the end lies less than one ring
+    // size past `next_read`: one compare and at most one subtraction (all in u64, where these
+    // sums of values below 2^32 cannot overflow).
+    let size = u64::from(size);
+    let end = u64::from(*next_read)
+        .wrapping_add(length as u64)
+        .wrapping_add(u64::from(TRAILER_SIZE));
+    let next = if end >= size {
+        end.wrapping_sub(size)
+    } else {
+        end
+    };
+    *last_start = Some(*next_read);
+    // Below `size`, a u32: the cast is exact.
+    *next_read = next as u32;
+}
+
 /// The packet a validated descriptor describes, as laid out from its first byte.
 #[inline]
 fn incoming(descriptor: &PacketDescriptor) -> IncomingPacket {
@@ -296,17 +334,20 @@ fn incoming(descriptor: &PacketDescriptor) -> IncomingPacket {
 #[derive(Debug)]
 #[must_use = "a peeked packet stays in the ring until `release`"]
 pub struct PacketReader<'a, M: GuestMemory> {
-    receiver: &'a mut RingReceiver<M>,
+    /// The receiver's memory, ring placement, read position and last packet start (borrowed
+    /// apart, so that the packet's window can borrow the memory beside them).
+    memory: &'a M,
+    pages: &'a RingPages,
+    next_read: &'a mut u32,
+    last_start: &'a mut Option<u32>,
     /// The copy of the packet's descriptor that was validated, as its two words
     /// ([`PacketDescriptor::words`]): kept whole, never stored as 16-bit fields and reloaded
     /// wider (a store-forwarding stall that cost a quarter of the time per 64-byte packet).
     words: (u64, u64),
-    /// Whether the packet lies in one piece of guest memory, at `gpa` (then `gpa + length`
-    /// does not overflow). Plain fields rather than an `Option`: its layout made the
-    /// compiler split and rebuild the address on every packet.
-    unbroken: bool,
-    /// The packet's guest-physical address, if `unbroken`.
-    gpa: u64,
+    /// A window from the packet's first byte, at least the packet's length, if the packet
+    /// lies in one piece of guest memory and the memory hands out windows; otherwise the
+    /// packet is reached through the ring.
+    window: Option<Window<'a>>,
 }
 
 impl<M: GuestMemory> PacketReader<'_, M> {
@@ -360,28 +401,32 @@ impl<M: GuestMemory> PacketReader<'_, M> {
     /// packet, which `validate` checked to be inside the readable bytes).
     #[inline]
     fn read_at(&self, part: usize, offset: usize, buffer: &mut [u8]) -> Result<(), RingError> {
-        let receiver = &*self.receiver;
-        if self.unbroken {
-            // `part + offset + buffer.len()` ≤ the packet's length (checked by the callers),
-            // so the address stays inside the packet's piece: no overflow.
-            let address = self
-                .gpa
-                .wrapping_add(part as u64)
-                .wrapping_add(offset as u64);
-            return Ok(receiver.memory.read(address, buffer)?);
+        if let Some(window) = &self.window {
+            // `part + offset + buffer.len()` ≤ the packet's length ≤ the window's (checked by
+            // the callers): no overflow.
+            return window
+                .read(part.wrapping_add(offset), buffer)
+                .map_err(window_error);
         }
         let position = part
             .checked_add(offset)
             .and_then(|from_start| {
-                ring_advance(receiver.next_read, from_start, receiver.pages.data_size())
+                ring_advance(*self.next_read, from_start, self.pages.data_size())
             })
             .ok_or(RingError::BadGeometry)?;
-        receiver.pages.read_data(&receiver.memory, position, buffer)
+        self.pages.read_data(self.memory, position, buffer)
     }
 
     /// Consumes the packet (the read index is published by [`RingReceiver::commit`]).
     #[inline]
     pub fn release(self) -> Result<(), RingError> {
-        self.receiver.consume(self.length())
+        let length = self.length();
+        consume(
+            self.next_read,
+            self.last_start,
+            self.pages.data_size(),
+            length,
+        );
+        Ok(())
     }
 }

@@ -1,12 +1,16 @@
 //! The producer side of one ring.
 
 use super::packet::{OutgoingPacket, PacketHeader, check_inside, padded8, zero_padding8};
+use super::window_error;
 use super::{
     INTERRUPT_MASK_OFFSET, IndexKind, PENDING_SEND_SIZE_OFFSET, READ_INDEX_OFFSET, RingError,
     RingPages, TRAILER_SIZE, WRITE_INDEX_OFFSET, ring_advance, ring_free,
 };
-use hyperv::memory::GuestMemory;
+use hyperv::memory::{GuestMemory, Window};
 use zerocopy::IntoBytes;
+
+/// Size of a packet descriptor: where the payload starts in a packet without extra header.
+const DESCRIPTOR_SIZE: usize = 16;
 
 /// Writes packets into one ring. Owns the ring's write index and pending send size.
 #[derive(Debug)]
@@ -125,6 +129,24 @@ impl<M: GuestMemory> RingSender<M> {
             self.next_write = self.pages.write_data(&self.memory, start, bytes)?;
             return Ok(());
         }
+        let needed = packet.ring_size();
+        if let Some(window) = self
+            .pages
+            .unbroken(start, needed)
+            .and_then(|gpa| self.memory.window(gpa, needed))
+        {
+            // The whole packet lies in one piece of guest memory that the memory hands out as
+            // a window: its parts are written by offset after one check.
+            write_large_in_window(&window, [first, second], packet, start)?;
+            // Inside the first segment, so at or before the end of the data area.
+            let end = start.wrapping_add(needed as u32);
+            self.next_write = if end >= self.pages.data_size() {
+                0
+            } else {
+                end
+            };
+            return Ok(());
+        }
         let descriptor_words = [first.to_le(), second.to_le()];
         let mut offset = self
             .pages
@@ -146,22 +168,10 @@ impl<M: GuestMemory> RingSender<M> {
         Ok(())
     }
 
-    /// Writes the zero padding after a payload of `payload_length` bytes that ends at ring
-    /// offset `offset`, then the trailer of the packet that starts at `start`; returns the
-    /// offset after the trailer.
+    /// Writes the zero padding and the trailer (see [`write_tail`]).
     #[inline]
     fn write_tail(&self, start: u32, offset: u32, payload_length: usize) -> Result<u32, RingError> {
-        // The trailer holds the packet's start offset in its high half.
-        let trailer = u64::from(start) << 32;
-        let padding = zero_padding8(payload_length).len();
-        // The padding (zeros) and the trailer in one copy: a little-endian u128 shifted past
-        // the padding, built in registers; `padding` < 8 bytes, so the shift is below 96 bits.
-        let shift = (padding as u32).saturating_mul(8);
-        let tail = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
-        let tail = tail
-            .get(..padding.saturating_add(TRAILER_SIZE as usize))
-            .ok_or(RingError::BadGeometry)?;
-        self.pages.write_data(&self.memory, offset, tail)
+        write_tail(&self.memory, &self.pages, start, offset, payload_length)
     }
 
     /// Reserves room for one packet whose payload the caller writes into the ring in place
@@ -186,63 +196,61 @@ impl<M: GuestMemory> RingSender<M> {
         let length8 = self.make_room(needed)?;
         let start = self.next_write;
         let (first, second) = header.descriptor(length8).words();
-        let header_size = header.size();
+        let RingSender {
+            memory,
+            pages,
+            next_write,
+            ..
+        } = self;
         if header.extra_header.is_empty()
-            && let Some(gpa) = self.pages.unbroken(start, needed)
+            && let Some(window) = pages
+                .unbroken(start, needed)
+                .and_then(|gpa| memory.window(gpa, needed))
         {
             // The whole packet lies in one piece of guest memory (every packet of a
-            // contiguous ring but the one that wraps): its parts are reached by address
-            // from here on, without ring arithmetic. `gpa + needed` does not overflow
-            // (`unbroken`), and every offset added below is less than `needed`.
-            self.memory
-                .write_u128(gpa, u128::from(second) << 64 | u128::from(first))?;
-            let payload_gpa = gpa.wrapping_add(header_size as u64);
+            // contiguous ring but the one that wraps), which the memory hands out as a
+            // window: checked once, it reaches the packet's parts by offset from here on,
+            // without ring arithmetic or another check against the whole memory.
+            window
+                .write_u128(0, u128::from(second) << 64 | u128::from(first))
+                .map_err(window_error)?;
             let padded = padded8(payload_length);
             if padded != payload_length {
                 // Zero the payload's last word first: the caller's bytes then leave its
-                // padding zero.
-                // `padded ≥ 8` here (a payload that needs padding is not empty).
-                let last_word = (padded as u64).wrapping_sub(8);
-                self.memory
-                    .write_u64(payload_gpa.wrapping_add(last_word), 0)?;
+                // padding zero. `padded ≥ 8` here (a payload that needs padding is not empty),
+                // and it ends inside the window, before the trailer.
+                window
+                    .write_u64(DESCRIPTOR_SIZE.wrapping_add(padded).wrapping_sub(8), 0)
+                    .map_err(window_error)?;
             }
             // The packet ends inside the first segment, so at or before the end of the data
             // area: the offset after it is `start + needed`, or 0 at the very end.
             let end = start.wrapping_add(needed as u32);
-            let next = if end >= self.pages.data_size() {
-                0
-            } else {
-                end
-            };
+            let next = if end >= pages.data_size() { 0 } else { end };
             return Ok(PacketWriter {
-                sender: self,
+                memory,
+                pages,
+                next_write,
                 start,
-                unbroken: true,
-                payload_gpa,
+                window: Some(window),
                 payload: 0,
                 next,
                 payload_length,
             });
         }
         let descriptor_words = [first.to_le(), second.to_le()];
-        let mut payload =
-            self.pages
-                .write_data(&self.memory, start, descriptor_words.as_bytes())?;
+        let mut payload = pages.write_data(memory, start, descriptor_words.as_bytes())?;
         if !header.extra_header.is_empty() {
-            payload = self
-                .pages
-                .write_data(&self.memory, payload, header.extra_header)?;
-            payload = self.pages.write_data(
-                &self.memory,
-                payload,
-                zero_padding8(header.extra_header.len()),
-            )?;
+            payload = pages.write_data(memory, payload, header.extra_header)?;
+            payload =
+                pages.write_data(memory, payload, zero_padding8(header.extra_header.len()))?;
         }
         Ok(PacketWriter {
-            sender: self,
+            memory,
+            pages,
+            next_write,
             start,
-            unbroken: false,
-            payload_gpa: 0,
+            window: None,
             payload,
             next: 0,
             payload_length,
@@ -314,20 +322,22 @@ impl<M: GuestMemory> RingSender<M> {
 #[derive(Debug)]
 #[must_use = "a reserved packet is sent only after `finish` and `commit`"]
 pub struct PacketWriter<'a, M: GuestMemory> {
-    sender: &'a mut RingSender<M>,
+    /// The sender's memory, ring placement and next write offset (borrowed apart, so that
+    /// the packet's window can borrow the memory beside them).
+    memory: &'a M,
+    pages: &'a RingPages,
+    next_write: &'a mut u32,
     /// Ring offset of the packet's descriptor.
     start: u32,
-    /// Whether the whole packet is one piece of guest memory (every packet of a contiguous
-    /// ring but the one that wraps): then its payload is reached at `payload_gpa`, and the
-    /// packet ends at ring offset `next`; otherwise it is reached through the ring from ring
-    /// offset `payload`. (Plain fields rather than an enum: an enum's overlapping variants
-    /// made the compiler split and rebuild the address on every packet.)
-    unbroken: bool,
-    /// Guest-physical address of the payload's first byte, if `unbroken`.
-    payload_gpa: u64,
-    /// Ring offset of the payload's first byte, if not `unbroken`.
+    /// A window of the whole packet (descriptor at offset 0, payload at 16, trailer after
+    /// the padded payload), if it is one piece of guest memory (every packet of a contiguous
+    /// ring but the one that wraps) and the memory hands out windows; then the packet ends at
+    /// ring offset `next`. Otherwise the payload is reached through the ring from ring offset
+    /// `payload`.
+    window: Option<Window<'a>>,
+    /// Ring offset of the payload's first byte, if there is no window.
     payload: u32,
-    /// Ring offset after the packet's trailer, if `unbroken`.
+    /// Ring offset after the packet's trailer, if there is a window.
     next: u32,
     /// Payload length in bytes (without padding).
     payload_length: usize,
@@ -344,16 +354,15 @@ impl<M: GuestMemory> PacketWriter<'_, M> {
     #[inline]
     pub fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), RingError> {
         check_inside(offset, data.len(), self.payload_length)?;
-        let sender = &*self.sender;
-        if self.unbroken {
-            // Inside the packet's unbroken piece (checked above): no overflow.
-            sender
-                .memory
-                .write(self.payload_gpa.wrapping_add(offset as u64), data)?;
+        if let Some(window) = &self.window {
+            // Inside the payload (checked above), so inside the window: no overflow.
+            window
+                .write(DESCRIPTOR_SIZE.wrapping_add(offset), data)
+                .map_err(window_error)?;
         } else {
-            let position = ring_advance(self.payload, offset, sender.pages.data_size())
+            let position = ring_advance(self.payload, offset, self.pages.data_size())
                 .ok_or(RingError::BadGeometry)?;
-            sender.pages.write_data(&sender.memory, position, data)?;
+            self.pages.write_data(self.memory, position, data)?;
         }
         Ok(())
     }
@@ -362,23 +371,87 @@ impl<M: GuestMemory> PacketWriter<'_, M> {
     /// by [`RingSender::commit`]).
     #[inline]
     pub fn finish(self) -> Result<(), RingError> {
-        let sender = self.sender;
-        if self.unbroken {
+        if let Some(window) = &self.window {
             // The padding was zeroed by `reserve`; the trailer follows the padded payload,
-            // inside the packet's piece.
-            let padded = padded8(self.payload_length);
+            // the window's last 8 bytes.
             let trailer = u64::from(self.start) << 32;
-            sender
-                .memory
-                .write_u64(self.payload_gpa.wrapping_add(padded as u64), trailer)?;
-            sender.next_write = self.next;
+            window
+                .write_u64(window.len().wrapping_sub(TRAILER_SIZE as usize), trailer)
+                .map_err(window_error)?;
+            *self.next_write = self.next;
         } else {
-            let end = ring_advance(self.payload, self.payload_length, sender.pages.data_size())
+            let end = ring_advance(self.payload, self.payload_length, self.pages.data_size())
                 .ok_or(RingError::BadGeometry)?;
-            sender.next_write = sender.write_tail(self.start, end, self.payload_length)?;
+            *self.next_write = write_tail(
+                self.memory,
+                self.pages,
+                self.start,
+                end,
+                self.payload_length,
+            )?;
         }
         Ok(())
     }
+}
+
+/// Writes the zero padding after a payload of `payload_length` bytes that ends at ring offset
+/// `offset`, then the trailer of the packet that starts at `start`; returns the offset after
+/// the trailer.
+#[inline]
+fn write_tail<M: GuestMemory>(
+    memory: &M,
+    pages: &RingPages,
+    start: u32,
+    offset: u32,
+    payload_length: usize,
+) -> Result<u32, RingError> {
+    let (bytes, length) = tail(start, payload_length);
+    let tail = bytes.get(..length).ok_or(RingError::BadGeometry)?;
+    pages.write_data(memory, offset, tail)
+}
+
+/// The bytes after a payload of `payload_length` bytes in the packet that starts at ring
+/// offset `start`: its zero padding, then the trailer (the start offset in the high half), in
+/// the first `length` of the 16 bytes returned. One little-endian u128 shifted past the
+/// padding, built in registers; the padding is below 8 bytes, so the shift is below 96 bits.
+#[inline]
+fn tail(start: u32, payload_length: usize) -> ([u8; 16], usize) {
+    let trailer = u64::from(start) << 32;
+    let padding = zero_padding8(payload_length).len();
+    let shift = (padding as u32).saturating_mul(8);
+    let bytes = u128::from(trailer).wrapping_shl(shift).to_le_bytes();
+    (bytes, padding.saturating_add(TRAILER_SIZE as usize))
+}
+
+/// Writes a packet that is not laid out whole (large, or with an extra header) into `window`,
+/// which holds exactly its ring bytes: descriptor, extra header and its padding, payload, and
+/// the payload's padding with the trailer (holding `start`).
+fn write_large_in_window(
+    window: &Window<'_>,
+    descriptor: [u64; 2],
+    packet: &OutgoingPacket<'_>,
+    start: u32,
+) -> Result<(), RingError> {
+    let [first, second] = descriptor;
+    window
+        .write_u128(0, u128::from(second) << 64 | u128::from(first))
+        .map_err(window_error)?;
+    let mut offset = DESCRIPTOR_SIZE;
+    if !packet.extra_header.is_empty() {
+        window
+            .write(offset, packet.extra_header)
+            .map_err(window_error)?;
+        offset = offset.saturating_add(packet.extra_header.len());
+        let padding = zero_padding8(packet.extra_header.len());
+        window.write(offset, padding).map_err(window_error)?;
+        offset = offset.saturating_add(padding.len());
+    }
+    window.write(offset, packet.payload).map_err(window_error)?;
+    offset = offset.saturating_add(packet.payload.len());
+    // The padding (zeros) and the trailer in one copy, as `write_tail` writes them.
+    let (bytes, length) = tail(start, packet.payload.len());
+    let tail = bytes.get(..length).ok_or(RingError::BadGeometry)?;
+    window.write(offset, tail).map_err(window_error)
 }
 
 /// Packets of up to this many 8-byte words (descriptor, payload with its padding, trailer;
