@@ -271,14 +271,12 @@ impl HypervisorBackend for Backend {
         input_parameter: u64,
         output_parameter: u64,
     ) -> Result<HypercallOutput, PlatformError> {
-        let result = crate::host_time::in_hypervisor(|| match self {
+        crate::host_time::in_hypercall(|| match self {
             Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
             Backend::Emulated(backend) => {
                 backend.hypercall(input, input_parameter, output_parameter)
             }
-        });
-        crate::host_time::hypercall_ended();
-        result
+        })
     }
     fn vp_index(&self) -> u32 {
         match self {
