@@ -16,6 +16,7 @@ pub mod mmio_grants;
 pub mod page_allocator;
 pub mod physical_memory;
 pub mod real;
+pub mod shared;
 
 use hyperv::cpuid::{CpuidError, HypervisorFeatures, HypervisorLeaves, PartitionPrivileges};
 use hyperv::emulated_link::{EmulatedLinkBackend, SerialLink};
