@@ -49,6 +49,12 @@ impl SharedBackend {
             .unwrap_or(false)
     }
 
+    /// See [`Backend::synic_interrupts_are_latched`] (`false` when the backend is unusable).
+    pub fn synic_interrupts_are_latched(&self) -> bool {
+        self.with(|backend| backend.synic_interrupts_are_latched())
+            .unwrap_or(false)
+    }
+
     /// See [`Backend::acknowledge_interrupt`] (`raised` when the backend is unusable).
     pub fn acknowledge_interrupt(&mut self, raised: bool) -> bool {
         self.with(|backend| backend.acknowledge_interrupt(raised))

@@ -34,6 +34,7 @@ use hyperv::status::HvError;
 use spin::Mutex;
 
 use crate::hypervisor::shared::SharedBackend;
+use crate::ipc::InterruptSignal;
 
 /// Why a channel signal was not made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub struct ChannelSignal {
     connection_id: u32,
     backend: SharedBackend,
     live: Arc<AtomicBool>,
+    /// The bus task's interrupt signal, raised when this signal's hypercall read the host's
+    /// interrupt on the emulated link (see [`ChannelSignal::signal`]).
+    bus_wake: InterruptSignal,
 }
 
 impl core::fmt::Debug for ChannelSignal {
@@ -73,6 +77,14 @@ impl ChannelSignal {
     }
 
     /// Signals the host that the channel has new data or room (fast HvSignalEvent, flag 0).
+    ///
+    /// On the emulated link the host answers the channel before it answers the hypercall
+    /// (`emulator::platform::session`: the signal's host events are dispatched before the
+    /// batch goes out), so the poll for the hypercall's result may read the answer's
+    /// Interrupt frame too and latch it: then the bus task is woken at once (its interrupt
+    /// signal raised) instead of when the link's MSI-X arrives. Never on Hyper-V (nothing is
+    /// latched there). Decoding the rest of the batch here as well, to latch the frame every
+    /// time, cost more than it saved (docs/performance.md §3, "Branch s6/signal").
     pub fn signal(&self) -> Result<(), SignalError> {
         if !self.is_live() {
             return Err(SignalError::Revoked);
@@ -82,16 +94,18 @@ impl ChannelSignal {
             flag_number: 0,
             reserved: 0,
         };
-        let output = self
-            .backend
-            .clone()
-            .hypercall(
-                HypercallInput::fast(CALL_SIGNAL_EVENT),
-                input.to_fast_register(),
-                0,
-            )
-            .map_err(SignalError::Link)?;
-        output.result().map_err(SignalError::Hypervisor)
+        let output = self.backend.clone().hypercall(
+            HypercallInput::fast(CALL_SIGNAL_EVENT),
+            input.to_fast_register(),
+            0,
+        );
+        if self.backend.has_latched_interrupt() {
+            self.bus_wake.raise();
+        }
+        output
+            .map_err(SignalError::Link)?
+            .result()
+            .map_err(SignalError::Hypervisor)
     }
 
     /// Signals and logs a failure under `driver`'s name (the caller has nothing else to do
@@ -128,14 +142,17 @@ impl SignalInbox {
 /// The bus task's side: the liveness flags of the signals it handed out, by channel.
 pub struct Revocations {
     backend: SharedBackend,
+    bus_wake: InterruptSignal,
     live: BTreeMap<u32, Arc<AtomicBool>>,
 }
 
 impl Revocations {
-    /// None handed out yet; signals will use `backend`.
-    pub fn new(backend: SharedBackend) -> Revocations {
+    /// None handed out yet; signals will use `backend` and raise `bus_wake` (the bus task's
+    /// interrupt signal) when their hypercall latched the host's interrupt.
+    pub fn new(backend: SharedBackend, bus_wake: InterruptSignal) -> Revocations {
         Revocations {
             backend,
+            bus_wake,
             live: BTreeMap::new(),
         }
     }
@@ -152,6 +169,7 @@ impl Revocations {
             connection_id,
             backend: self.backend.clone(),
             live,
+            bus_wake: self.bus_wake.clone(),
         });
     }
 

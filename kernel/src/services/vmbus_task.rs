@@ -364,7 +364,7 @@ fn spawn_run(
         synic_polls,
     } = shared;
     let (requests, receiver) = ipc::channel(64);
-    let revocations = Revocations::new(backend.clone());
+    let revocations = Revocations::new(backend.clone(), signal.clone());
     let slot = TaskSlot::new(BusRun {
         backend: Some(backend),
         memory: Some(memory),
@@ -504,6 +504,10 @@ impl BusRun {
         // (interrupts may have come while the driver started), a poll that stopped at its
         // bound, or an interrupt the link latched during this task's own requests.
         let mut poll_synic = true;
+        let latched_only = self
+            .bus
+            .as_mut()
+            .is_some_and(|bus| bus.synic().backend().synic_interrupts_are_latched());
         loop {
             crate::faults::checkpoint(crate::faults::Driver::Vmbus, self.handled);
             let BusRun {
@@ -532,7 +536,11 @@ impl BusRun {
             // (docs/performance.md §3, "Branch s5/wakes").
             let raised = signal.take();
             let synic_interrupt = bus.synic().backend().acknowledge_interrupt(raised);
-            let more_pending = if raised || synic_interrupt || poll_synic {
+            // Over ivshmem an interrupt with nothing latched brings nothing: a channel signal
+            // raised the signal early for a frame it latched (taken just now), and the link's
+            // MSI-X for that frame came after.
+            let raised_for_synic = raised && !latched_only;
+            let more_pending = if raised_for_synic || synic_interrupt || poll_synic {
                 synic_polls.fetch_add(1, Ordering::Relaxed);
                 match bus.on_interrupt() {
                     Ok(outcome) => outcome == InterruptOutcome::MorePending,
