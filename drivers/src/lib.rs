@@ -33,6 +33,7 @@ pub mod acpi_mmio;
 pub mod acpi_sleep;
 pub mod apic;
 pub mod deadlines;
+pub mod host_time;
 pub mod integration;
 pub mod timekeeping;
 pub mod vmbus_bus;

@@ -1,17 +1,19 @@
 //! Time that is not the guest's own work: what the benchmarks subtract to report a
 //! host-crossing path's guest-side cost (issue 15).
 //!
-//! Counted in TSC cycles since boot, as the union of three kinds of interval:
+//! Counted in TSC cycles since boot by a [`drivers::host_time::HostTimeAccount`] (the
+//! accounting itself, sans I/O and host-tested there), as the union of three kinds of interval:
 //! - **inside the hypervisor interface**: every call into [`crate::hypervisor::Backend`] (an
 //!   MSR access, a hypercall, an MMIO access, decoding the emulated link's bytes after its
 //!   interrupt). On Hyper-V each is one trapping instruction whose time is the hypervisor's;
-//!   on the emulated platform it is the COM2 framing and the poll for the emulator's reply,
+//!   on the emulated platform it is the link's framing and the poll for the emulator's reply,
 //!   which exist only under QEMU;
-//! - **a crossing**: from the end of the latest hypercall (the guest's signal to the host: a
-//!   posted message or a signalled event) to the entry of the next device interrupt (the
-//!   host's answer). A later hypercall while a crossing is open restarts it (the guest was
-//!   working, so only the wait after its last signal counts). Whatever runs in between (timer
-//!   ticks, tasks the timer woke) is counted as the host's: under QEMU's
+//! - **a crossing**: from the end of a hypercall (the guest's signal to the host: a posted
+//!   message or a signalled event) to the entry of the next device interrupt (the host's
+//!   answer), unless that interrupt entered during the hypercall already (over the ivshmem
+//!   link the emulator answers a signal before it sends the hypercall's result, so the
+//!   answer's MSI-X often arrives while the guest still polls for that result). Whatever runs
+//!   in between (timer ticks, tasks the timer woke) is counted as the host's: under QEMU's
 //!   `-icount sleep=off` a halted processor's clock jumps to the next timer deadline, so a
 //!   wait for the host shows up as a stream of timer ticks and of the periodic tasks they
 //!   wake, as many as the host's real time allows;
@@ -20,105 +22,62 @@
 //!
 //! A benchmark reads [`cycles`] before and after a sample and subtracts the difference from the
 //! sample's TSC difference: what is left is the guest's own work up to its signal to the host
-//! and from the host's interrupt on. An interval still open when [`cycles`] is read is not in
-//! it yet. The state is changed with interrupts disabled on the one processor.
+//! and from the host's interrupt on. A reading counts the open interval up to the reading
+//! (and restarts it there), so an interval that opened before a sample counts only its part
+//! inside the sample. The state is changed with interrupts disabled on the one processor.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use drivers::host_time::HostTimeAccount;
 use spin::Mutex;
 use x86_64::instructions::interrupts::without_interrupts;
 
 use crate::arch::cpu::read_tsc;
 
-/// Cycles counted as not the guest's since boot (closed intervals only).
-static HOST_CYCLES: AtomicU64 = AtomicU64::new(0);
-
-/// Why the current interval is not the guest's.
-const IDLE: u8 = 1;
-/// See [`IDLE`].
-const CROSSING: u8 = 2;
-
-/// The open interval: the reasons it is open for ([`IDLE`], [`CROSSING`]) and its start.
-struct Open {
-    reasons: u8,
-    since: u64,
-}
-
 /// Taken only with interrupts disabled (the interrupt dispatcher closes crossings).
-static OPEN: Mutex<Open> = Mutex::new(Open {
-    reasons: 0,
-    since: 0,
-});
+static ACCOUNT: Mutex<HostTimeAccount> = Mutex::new(HostTimeAccount::new());
 
-/// Cycles counted as not the guest's work since boot (see the module docs).
+/// Runs `change` on the account with interrupts disabled, at the current TSC.
+fn with_account<T>(change: impl FnOnce(&mut HostTimeAccount, u64) -> T) -> T {
+    without_interrupts(|| change(&mut ACCOUNT.lock(), read_tsc()))
+}
+
+/// Cycles counted as not the guest's work since boot, up to now (see the module docs).
 pub fn cycles() -> u64 {
-    HOST_CYCLES.load(Ordering::Relaxed)
-}
-
-fn open(reason: u8) {
-    without_interrupts(|| {
-        let mut open = OPEN.lock();
-        if open.reasons == 0 {
-            open.since = read_tsc();
-        }
-        open.reasons |= reason;
-    });
-}
-
-fn close(reason: u8) {
-    without_interrupts(|| {
-        let mut open = OPEN.lock();
-        if open.reasons & reason == 0 {
-            return;
-        }
-        open.reasons &= !reason;
-        if open.reasons == 0 {
-            HOST_CYCLES.fetch_add(read_tsc().saturating_sub(open.since), Ordering::Relaxed);
-        }
-    });
+    with_account(|account, now| account.read(now))
 }
 
 /// The idle task starts running (it has nothing to do until an interrupt).
 pub fn idle_started() {
-    open(IDLE);
+    with_account(|account, now| account.idle_started(now));
 }
 
 /// The idle task is about to switch to a task made ready.
 pub fn idle_ended() {
-    close(IDLE);
+    with_account(|account, now| account.idle_ended(now));
 }
 
 /// A device interrupt (not the timer) has entered: it ends an open crossing.
 pub fn device_interrupt_entered() {
-    close(CROSSING);
+    with_account(|account, now| account.device_interrupt_entered(now));
 }
 
-/// Runs `operation` (a call into the hypervisor interface) and counts its time as the host's
-/// (unless an open interval covers it already).
+/// Runs `operation` (a call into the hypervisor interface other than a hypercall) and counts
+/// its time as the host's.
 pub fn in_hypervisor<T>(operation: impl FnOnce() -> T) -> T {
-    let start = read_tsc();
+    let mark = with_account(|account, now| account.hypervisor_call_started(false, now));
     let result = operation();
-    // With interrupts disabled: the dispatcher takes the lock too.
-    if without_interrupts(|| OPEN.lock().reasons == 0) {
-        HOST_CYCLES.fetch_add(read_tsc().saturating_sub(start), Ordering::Relaxed);
-    }
+    with_account(|account, now| account.hypervisor_call_ended(mark, false, now));
     result
 }
 
-/// A hypercall just ended: a crossing opens (or restarts, if one was open: the guest worked
-/// since that one's start) until the next device interrupt.
-pub fn hypercall_ended() {
-    without_interrupts(|| {
-        let mut open = OPEN.lock();
-        if open.reasons == CROSSING {
-            open.since = read_tsc();
-        } else if open.reasons == 0 {
-            open.since = read_tsc();
-            open.reasons = CROSSING;
-        } else {
-            open.reasons |= CROSSING;
-        }
-    });
+/// Runs `operation` (a hypercall: the guest's signal to the host) and counts its time as the
+/// host's; a crossing opens after it unless a device interrupt entered meanwhile.
+pub fn in_hypercall<T>(operation: impl FnOnce() -> T) -> T {
+    let mark = with_account(|account, now| account.hypervisor_call_started(true, now));
+    let result = operation();
+    with_account(|account, now| account.hypervisor_call_ended(mark, true, now));
+    result
 }
 
 /// How many boot stages [`mark_stage`] keeps.

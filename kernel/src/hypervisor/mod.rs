@@ -16,6 +16,7 @@ pub mod mmio_grants;
 pub mod page_allocator;
 pub mod physical_memory;
 pub mod real;
+pub mod shared;
 
 use hyperv::cpuid::{CpuidError, HypervisorFeatures, HypervisorLeaves, PartitionPrivileges};
 use hyperv::emulated_link::{EmulatedLinkBackend, SerialLink};
@@ -199,6 +200,17 @@ pub fn detect() -> Result<(Backend, Option<HypervisorFeatures>), DetectError> {
 }
 
 impl Backend {
+    /// Whether every SynIC interrupt of this platform arrives as an Interrupt frame that
+    /// [`Backend::acknowledge_interrupt`] latches, so that the link's own interrupt with
+    /// nothing latched brings nothing into the SynIC: true over ivshmem, whose MSI-X vector
+    /// the emulator raises only after it wrote frames (docs/emulated-platform.md, "The ivshmem
+    /// link") and whose frames `acknowledge_interrupt` drains and decodes, wherever the
+    /// reading task was. False on Hyper-V (the interrupt is the SynIC's own) and over COM2
+    /// (skipping there is not shown safe: docs/performance.md §3, "Branch s5/wakes").
+    pub fn synic_interrupts_are_latched(&self) -> bool {
+        matches!(self, Backend::Emulated(link) if matches!(link.link(), Link::Ivshmem(_)))
+    }
+
     /// Whether the emulated link latched a SynIC interrupt that [`Backend::acknowledge_interrupt`]
     /// has not taken yet: an Interrupt frame read while a request (a hypercall, an MSR or MMIO
     /// access) polled for its reply. Over COM2 the link's own interrupt need not fire for it
@@ -271,14 +283,12 @@ impl HypervisorBackend for Backend {
         input_parameter: u64,
         output_parameter: u64,
     ) -> Result<HypercallOutput, PlatformError> {
-        let result = crate::host_time::in_hypervisor(|| match self {
+        crate::host_time::in_hypercall(|| match self {
             Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
             Backend::Emulated(backend) => {
                 backend.hypercall(input, input_parameter, output_parameter)
             }
-        });
-        crate::host_time::hypercall_ended();
-        result
+        })
     }
     fn vp_index(&self) -> u32 {
         match self {

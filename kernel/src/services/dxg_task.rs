@@ -39,6 +39,7 @@ use crate::hvdiag;
 use crate::hypervisor::physical_memory::{PhysicalMemory, map_device_range, release_device_range};
 use crate::ipc::{self, ReplySender, Sender};
 use crate::memory::ContiguousPages;
+use crate::services::channel_signal::{ChannelSignal, SignalInbox};
 use crate::services::mmio_space::MmioSpace;
 use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY};
 use crate::task::{self, TaskHandle, TaskSlot};
@@ -116,6 +117,8 @@ struct OpenChannel {
     /// The ring pages; freed only when the channel is closed (the host is done with them).
     pages: Option<ContiguousPages>,
     backlog: VecDeque<OutgoingPacket>,
+    /// The signal to the host for this channel, once it is open.
+    signal: Option<ChannelSignal>,
 }
 
 /// A request the dxg core is working on, and who waits for it.
@@ -129,6 +132,8 @@ struct DxgTask {
     driver: Driver,
     bus: Sender<BusMessage>,
     subscriber: SubscriberId,
+    /// Where the bus task leaves the signals of opened channels.
+    signals: SignalInbox,
     /// relid of each dxg channel the host offered.
     relids: BTreeMap<ChannelId, u32>,
     channels: BTreeMap<u32, OpenChannel>,
@@ -240,6 +245,7 @@ pub fn spawn(
         driver: Driver::new(DriverConfig::default()),
         bus,
         subscriber,
+        signals: SignalInbox::default(),
         relids: BTreeMap::new(),
         channels: BTreeMap::new(),
         io_space: None,
@@ -255,6 +261,7 @@ pub fn spawn(
     if !state.bus_send(BusMessage::Register {
         subscriber,
         events: events_sender,
+        signals: state.signals.clone(),
     }) {
         return None;
     }
@@ -507,6 +514,7 @@ impl DxgTask {
                 match result {
                     Ok(rings) => {
                         channel.rings = Some(rings);
+                        channel.signal = self.signals.take(relid);
                         self.flush(relid);
                         self.drain(relid);
                     }
@@ -537,6 +545,7 @@ impl DxgTask {
                 }
                 if let Some(channel) = self.channels.get_mut(&relid) {
                     channel.rings = None;
+                    channel.signal = None;
                     self.request(BusRequest::Close { relid });
                 }
                 self.relids.retain(|_, value| *value != relid);
@@ -594,7 +603,19 @@ impl DxgTask {
             }
         }
         if signal {
-            self.request(BusRequest::Signal { relid });
+            self.signal_host(relid);
+        }
+    }
+
+    /// Signals the host for `relid` from this task (`services::channel_signal`).
+    fn signal_host(&self, relid: u32) {
+        match self
+            .channels
+            .get(&relid)
+            .and_then(|channel| channel.signal.as_ref())
+        {
+            Some(signal) => signal.signal_or_log("dxg"),
+            None => log::warn!("dxg: relid {relid} has no signal to the host"),
         }
     }
 
@@ -642,7 +663,7 @@ impl DxgTask {
             self.fail_unsent(&packet);
         }
         if signal {
-            self.request(BusRequest::Signal { relid });
+            self.signal_host(relid);
         }
     }
 
@@ -722,6 +743,7 @@ impl DxgTask {
                 rings: None,
                 pages: Some(pages),
                 backlog: VecDeque::new(),
+                signal: None,
             },
         );
         self.request(BusRequest::Open {

@@ -41,6 +41,7 @@ use vmbus::ring::OutgoingPacket;
 use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::ipc::{self, Receiver, Sender};
 use crate::memory::ContiguousPages;
+use crate::services::channel_signal::{ChannelSignal, SignalInbox};
 use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY};
 use crate::task::{self, TaskFault, TaskHandle, TaskSlot};
 
@@ -139,11 +140,15 @@ struct Channel {
     pages: ContiguousPages,
     protocol: IcChannel,
     closing: bool,
+    /// The signal to the host for this channel, once it is open.
+    signal: Option<ChannelSignal>,
 }
 
 struct IntegrationTask {
     bus_task: Sender<BusMessage>,
     subscriber: SubscriberId,
+    /// Where the bus task leaves the signals of opened channels.
+    signals: SignalInbox,
     requests: Sender<ShutdownRequest>,
     identity: GuestIdentity,
     channels: BTreeMap<u32, Channel>,
@@ -167,6 +172,7 @@ pub fn spawn_with_requests(
     let state = IntegrationTask {
         bus_task,
         subscriber,
+        signals: SignalInbox::default(),
         requests,
         identity,
         channels: BTreeMap::new(),
@@ -233,6 +239,7 @@ impl IntegrationTask {
             .send(BusMessage::Register {
                 subscriber: self.subscriber,
                 events: events_sender,
+                signals: self.signals.clone(),
             })
             .ok()?;
         for service in [
@@ -260,6 +267,7 @@ impl IntegrationTask {
                 Ok(rings) => {
                     if let Some(channel) = self.channels.get_mut(&relid) {
                         channel.rings = Some(rings);
+                        channel.signal = self.signals.take(relid);
                     }
                     self.drain(relid);
                 }
@@ -273,6 +281,7 @@ impl IntegrationTask {
                 if let Some(channel) = self.channels.get_mut(&relid) {
                     log::info!("ic: {} channel rescinded", channel.service.name());
                     channel.rings = None;
+                    channel.signal = None;
                     channel.closing = true;
                     self.request(BusRequest::Close { relid });
                 }
@@ -308,6 +317,7 @@ impl IntegrationTask {
                 pages,
                 protocol: IcChannel::new(service, self.identity.clone()),
                 closing: false,
+                signal: None,
             },
         );
         self.request(BusRequest::Open {
@@ -315,6 +325,18 @@ impl IntegrationTask {
             rings,
             user_data: [0; 120],
         });
+    }
+
+    /// Signals the host for `relid` from this task (`services::channel_signal`).
+    fn signal_host(&self, relid: u32) {
+        match self
+            .channels
+            .get(&relid)
+            .and_then(|channel| channel.signal.as_ref())
+        {
+            Some(signal) => signal.signal_or_log("ic"),
+            None => log::warn!("ic: relid {relid} has no signal to the host"),
+        }
     }
 
     /// Reads and answers every waiting packet of `relid`.
@@ -374,7 +396,7 @@ impl IntegrationTask {
             }
         }
         if signal {
-            self.request(BusRequest::Signal { relid });
+            self.signal_host(relid);
         }
         // Acted on only after the replies went out (a shutdown is answered first).
         for (service, event) in events {

@@ -13,6 +13,7 @@
 //! (vendor-neutral D3DKMT calls only; its lines copied into the report) before `result ok`. The vPCI and dxg tasks enter
 //! the stages between (`vpci-d0`, `dxg-io-space`, `adapter-active`) themselves.
 
+pub mod channel_signal;
 pub mod dxg_task;
 pub mod gpu_demo;
 pub mod gpu_gateway;

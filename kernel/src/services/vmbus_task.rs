@@ -32,10 +32,12 @@ use hyperv::platform::{MmioAccess, PlatformError};
 use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::version::Version;
 
+use super::channel_signal::{Revocations, SignalInbox};
 use crate::clock;
 use crate::hypervisor::Backend;
 use crate::hypervisor::page_allocator::KernelPageAllocator;
 use crate::hypervisor::physical_memory::PhysicalMemory;
+use crate::hypervisor::shared::SharedBackend;
 use crate::interrupts;
 use crate::ipc::{self, InterruptSignal, Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::task::{self, TaskHandle, TaskSlot};
@@ -77,6 +79,9 @@ pub enum BusMessage {
         subscriber: SubscriberId,
         /// Where its events go.
         events: Sender<BusEvent>,
+        /// Where the signals of its channels go when they open
+        /// ([`super::channel_signal`]).
+        signals: SignalInbox,
     },
     /// A request from a registered driver.
     Request {
@@ -272,9 +277,9 @@ impl StoppedBus {
 /// interrupt route, the subscribers' event channels and the request channel.
 struct BusRun {
     /// The backend until the driver is started.
-    backend: Option<Backend>,
+    backend: Option<SharedBackend>,
     memory: Option<PhysicalMemory>,
-    bus: Option<BusDriver<Backend, PhysicalMemory>>,
+    bus: Option<BusDriver<SharedBackend, PhysicalMemory>>,
     vector: u8,
     gsi: Option<u32>,
     max_version: Option<Version>,
@@ -283,6 +288,9 @@ struct BusRun {
     connection_id: Arc<AtomicU32>,
     synic_polls: Arc<AtomicU64>,
     subscribers: Subscribers,
+    /// The channel signals handed to the subscribers, revoked when their channel closes or
+    /// the bus unloads.
+    revocations: Revocations,
     waiting_for_offers: Vec<Sender<OfferList>>,
     shutting_down: bool,
     /// Messages handled by this instance (for fault injection).
@@ -320,7 +328,7 @@ pub fn spawn_with_version(
     let signal = InterruptSignal::new();
     let (vector, gsi) = route_interrupt(&backend, &signal)?;
     Ok(spawn_run(
-        backend,
+        SharedBackend::new(backend),
         memory,
         vector,
         gsi,
@@ -343,7 +351,7 @@ struct Shared {
 
 /// Spawns a bus task, with fault containment, on an interrupt route already made.
 fn spawn_run(
-    backend: Backend,
+    backend: SharedBackend,
     memory: PhysicalMemory,
     vector: u8,
     gsi: Option<u32>,
@@ -356,6 +364,7 @@ fn spawn_run(
         synic_polls,
     } = shared;
     let (requests, receiver) = ipc::channel(64);
+    let revocations = Revocations::new(backend.clone(), signal.clone());
     let slot = TaskSlot::new(BusRun {
         backend: Some(backend),
         memory: Some(memory),
@@ -371,6 +380,7 @@ fn spawn_run(
             channels: BTreeMap::new(),
             dropped: 0,
         },
+        revocations,
         waiting_for_offers: Vec::new(),
         shutting_down: false,
         handled: 0,
@@ -420,16 +430,41 @@ impl RetryClock for KernelRetryClock {
 }
 
 struct Subscribers {
-    channels: BTreeMap<SubscriberId, Sender<BusEvent>>,
+    channels: BTreeMap<SubscriberId, (Sender<BusEvent>, SignalInbox)>,
     dropped: u64,
 }
 
 impl Subscribers {
-    fn deliver(&mut self, subscriber: SubscriberId, event: BusEvent) {
-        let Some(channel) = self.channels.get(&subscriber) else {
+    /// Delivers `event`; a successful `Opened` first leaves the channel's signal in the
+    /// subscriber's inbox, and `Closed` and `Rescinded` revoke it (before the subscriber can
+    /// see them). `connection_id` gives a channel's connection id.
+    fn deliver(
+        &mut self,
+        subscriber: SubscriberId,
+        event: BusEvent,
+        revocations: &mut Revocations,
+        connection_id: impl FnOnce(u32) -> Option<u32>,
+    ) {
+        match &event {
+            DriverEvent::Closed { relid } | DriverEvent::Rescinded { relid } => {
+                revocations.revoke(*relid);
+            }
+            _ => {}
+        }
+        let Some((channel, inbox)) = self.channels.get(&subscriber) else {
             log::debug!("vmbus: event for unregistered driver {subscriber:?}");
             return;
         };
+        if let DriverEvent::Opened {
+            relid,
+            result: Ok(_),
+        } = &event
+        {
+            match connection_id(*relid) {
+                Some(id) => revocations.hand_out(inbox, *relid, id),
+                None => log::warn!("vmbus: relid {relid} opened without an offer"),
+            }
+        }
         match channel.try_send(event) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
@@ -469,6 +504,10 @@ impl BusRun {
         // (interrupts may have come while the driver started), a poll that stopped at its
         // bound, or an interrupt the link latched during this task's own requests.
         let mut poll_synic = true;
+        let latched_only = self
+            .bus
+            .as_mut()
+            .is_some_and(|bus| bus.synic().backend().synic_interrupts_are_latched());
         loop {
             crate::faults::checkpoint(crate::faults::Driver::Vmbus, self.handled);
             let BusRun {
@@ -476,6 +515,7 @@ impl BusRun {
                 signal,
                 requests,
                 subscribers,
+                revocations,
                 waiting_for_offers,
                 shutting_down,
                 connection_id,
@@ -496,7 +536,11 @@ impl BusRun {
             // (docs/performance.md §3, "Branch s5/wakes").
             let raised = signal.take();
             let synic_interrupt = bus.synic().backend().acknowledge_interrupt(raised);
-            let more_pending = if raised || synic_interrupt || poll_synic {
+            // Over ivshmem an interrupt with nothing latched brings nothing: a channel signal
+            // raised the signal early for a frame it latched (taken just now), and the link's
+            // MSI-X for that frame came after.
+            let raised_for_synic = raised && !latched_only;
+            let more_pending = if raised_for_synic || synic_interrupt || poll_synic {
                 synic_polls.fetch_add(1, Ordering::Relaxed);
                 match bus.on_interrupt() {
                     Ok(outcome) => outcome == InterruptOutcome::MorePending,
@@ -520,8 +564,12 @@ impl BusRun {
                 };
                 *handled += 1;
                 match message {
-                    BusMessage::Register { subscriber, events } => {
-                        subscribers.channels.insert(subscriber, events);
+                    BusMessage::Register {
+                        subscriber,
+                        events,
+                        signals,
+                    } => {
+                        subscribers.channels.insert(subscriber, (events, signals));
                     }
                     BusMessage::Request {
                         subscriber,
@@ -548,6 +596,7 @@ impl BusRun {
                     BusMessage::Shutdown => {
                         if !*shutting_down {
                             *shutting_down = true;
+                            revocations.revoke_all();
                             bus.unload()?;
                         }
                         break;
@@ -556,7 +605,13 @@ impl BusRun {
             }
             bus.check_time_bounds();
             while let Some(output) = bus.poll_output() {
-                subscribers.deliver(output.subscriber, output.event);
+                let offers = &*bus;
+                subscribers.deliver(output.subscriber, output.event, revocations, |relid| {
+                    offers
+                        .offers()
+                        .find(|offer| offer.relid == relid)
+                        .map(|offer| offer.connection_id)
+                });
             }
             while let Some(notice) = bus.poll_notice() {
                 report_notice(notice);
@@ -611,6 +666,8 @@ impl BusRun {
     /// supervisor on the dead task's state.
     fn restart(mut self) -> Result<BusHandle, RestartError> {
         self.waiting_for_offers.clear();
+        // No device task signals a channel of the old connection from here on.
+        self.revocations.revoke_all();
         let (backend, memory) = match self.bus.take() {
             Some(bus) => self.unload_and_tear_down(bus)?,
             // It faulted before starting the driver: nothing was set up.
@@ -649,8 +706,8 @@ impl BusRun {
     /// torn down; gives back the backend and the memory.
     fn unload_and_tear_down(
         &mut self,
-        mut bus: BusDriver<Backend, PhysicalMemory>,
-    ) -> Result<(Backend, PhysicalMemory), RestartError> {
+        mut bus: BusDriver<SharedBackend, PhysicalMemory>,
+    ) -> Result<(SharedBackend, PhysicalMemory), RestartError> {
         if !bus.version().is_some_and(Version::supports_unload) {
             return Err(RestartError::NoUnload);
         }

@@ -41,6 +41,7 @@ use vmbus::ring::RingError;
 use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::ipc::{self, Receiver, Sender};
 use crate::memory::ContiguousPages;
+use crate::services::channel_signal::{ChannelSignal, SignalInbox};
 use crate::services::dxg_task::PciFunction;
 use crate::services::mmio_space::MmioSpace;
 use crate::services::vmbus_task::{self, BusEvent, BusMessage, EVENT_CAPACITY, MmioOperation};
@@ -202,11 +203,15 @@ struct Channel {
     /// host otherwise, see `VpciTask::shut_down`).
     pages: ContiguousPages,
     backlog: VecDeque<OutboundMessage>,
+    /// The signal to the host for this channel, once it is open.
+    signal: Option<ChannelSignal>,
 }
 
 struct VpciTask {
     bus_task: Sender<BusMessage>,
     subscriber: SubscriberId,
+    /// Where the bus task leaves the signals of opened channels.
+    signals: SignalInbox,
     functions: Sender<PciFunction>,
     mmio: MmioSpace,
     buses: VpciBuses,
@@ -233,6 +238,7 @@ pub fn spawn(
     let state = VpciTask {
         bus_task,
         subscriber,
+        signals: SignalInbox::default(),
         functions,
         mmio,
         buses: VpciBuses::new(),
@@ -326,6 +332,7 @@ impl VpciTask {
             .send(BusMessage::Register {
                 subscriber: self.subscriber,
                 events: events_sender,
+                signals: self.signals.clone(),
             })
             .ok()?;
         self.request(BusRequest::Subscribe {
@@ -347,6 +354,7 @@ impl VpciTask {
                     Ok(rings) => match self.channels.get_mut(&relid) {
                         Some(channel) => {
                             channel.rings = Some(rings);
+                            channel.signal = self.signals.take(relid);
                             true
                         }
                         None => false,
@@ -376,6 +384,7 @@ impl VpciTask {
             DriverEvent::Rescinded { relid } => {
                 if let Some(channel) = self.channels.get_mut(&relid) {
                     channel.rings = None;
+                    channel.signal = None;
                     channel.backlog.clear();
                 }
                 self.buses.rescinded(relid);
@@ -433,6 +442,7 @@ impl VpciTask {
                 rings: None,
                 pages,
                 backlog: VecDeque::new(),
+                signal: None,
             },
         );
         self.request(BusRequest::Open {
@@ -483,7 +493,19 @@ impl VpciTask {
             }
         }
         if signal {
-            self.request(BusRequest::Signal { relid });
+            self.signal_host(relid);
+        }
+    }
+
+    /// Signals the host for `relid` from this task (`services::channel_signal`).
+    fn signal_host(&self, relid: u32) {
+        match self
+            .channels
+            .get(&relid)
+            .and_then(|channel| channel.signal.as_ref())
+        {
+            Some(signal) => signal.signal_or_log("vpci"),
+            None => log::warn!("vpci: relid {relid} has no signal to the host"),
         }
     }
 
@@ -518,7 +540,7 @@ impl VpciTask {
             }
         }
         if signal {
-            self.request(BusRequest::Signal { relid });
+            self.signal_host(relid);
         }
     }
 

@@ -14,6 +14,7 @@ use vmbus::ring::OutgoingPacket;
 use crate::hypervisor::physical_memory::PhysicalMemory;
 use crate::ipc::{self, Receiver};
 use crate::memory::ContiguousPages;
+use crate::services::channel_signal::{ChannelSignal, SignalError, SignalInbox};
 use crate::services::vmbus_task::{self, BusEvent, BusHandle, BusMessage, EVENT_CAPACITY};
 use crate::testing::TestResult;
 use crate::{ensure, hypervisor, kernel_test};
@@ -86,20 +87,17 @@ fn checksum(bytes: &[u8]) -> u32 {
     })
 }
 
+/// Moves [`ECHO_PACKETS`] through the echo channel, signalling the host with the channel's
+/// own signal (as the device tasks do).
 fn echo_packets(
-    bus: &BusHandle,
-    relid: u32,
+    channel_signal: &ChannelSignal,
     rings: &mut ChannelRings<PhysicalMemory>,
     events: &Receiver<BusEvent>,
 ) -> TestResult {
-    let subscriber = SubscriberId(1);
-    let signal = |relid| {
-        bus.requests
-            .send(BusMessage::Request {
-                subscriber,
-                request: BusRequest::Signal { relid },
-            })
-            .map_err(|_| ())
+    let signal = || {
+        channel_signal
+            .signal()
+            .map_err(|error| format!("signal: {error:?}"))
     };
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     let mut payload = vec![0u8; MAX_PAYLOAD];
@@ -127,8 +125,8 @@ fn echo_packets(
                 .map_err(|error| format!("send: {error:?}"))?;
             bytes += length as u64;
         }
-        if need_signal && signal(relid).is_err() {
-            return Err("bus task ended".into());
+        if need_signal {
+            signal()?;
         }
         let mut received = 0;
         while received < window {
@@ -159,9 +157,8 @@ fn echo_packets(
                         .inbound
                         .commit()
                         .map_err(|error| format!("commit: {error:?}"))?
-                        && signal(relid).is_err()
                     {
-                        return Err("bus task ended".into());
+                        signal()?;
                     }
                 }
                 None => match next_event(events)? {
@@ -237,9 +234,11 @@ fn echo_channel() -> TestResult {
             .send(message)
             .map_err(|_| String::from("bus task ended"))
     };
+    let inbox = SignalInbox::default();
     send(BusMessage::Register {
         subscriber,
         events: events_sender,
+        signals: inbox.clone(),
     })?;
     send(BusMessage::Request {
         subscriber,
@@ -278,7 +277,14 @@ fn echo_channel() -> TestResult {
         } => return Err(format!("open failed: {failure:?}")),
         other => return Err(format!("expected Opened, got {other:?}")),
     };
-    let result = echo_packets(&bus, relid, &mut channel, &events)
+    let channel_signal = inbox
+        .take(relid)
+        .ok_or("the bus left no signal for the opened channel")?;
+    ensure!(
+        channel_signal.is_live(),
+        "the new channel signal is revoked"
+    );
+    let result = echo_packets(&channel_signal, &mut channel, &events)
         .and_then(|()| signals_alone_do_not_poll_the_synic(&bus, relid));
     send(BusMessage::Request {
         subscriber,
@@ -293,6 +299,11 @@ fn echo_channel() -> TestResult {
     }
     drop(pages);
     result?;
+    // Closed: the bus revoked the channel's signal before delivering Closed.
+    ensure!(
+        channel_signal.signal() == Err(SignalError::Revoked),
+        "the signal of a closed channel still signals"
+    );
     finish(bus)
 }
 kernel_test!(vmbus_echo_channel_moves_10000_packets, echo_channel);
