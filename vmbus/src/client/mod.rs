@@ -597,12 +597,17 @@ impl Client {
     }
 
     /// Emits the HvSignalEvent that tells the host to look at the channel's outbound ring
-    /// (call it when a ring operation returned "signal needed").
+    /// (call it when a ring operation returned "signal needed"). Only an open channel is
+    /// signalled: before OPENCHANNEL_RESULT or after CLOSECHANNEL its connection id is not the
+    /// guest's to signal, so the request gets [`ClientError::ChannelBusy`].
     pub fn signal_channel(&mut self, relid: u32) -> Result<(), ClientError> {
         let channel = self
             .channels
             .get(&relid)
             .ok_or(ClientError::UnknownRelid(relid))?;
+        if channel.state != ChannelState::Open {
+            return Err(ClientError::ChannelBusy(relid));
+        }
         if !channel.offer.is_dedicated_interrupt {
             log::warn!(
                 "vmbus: channel {relid} has no dedicated interrupt; signalling its connection id anyway"

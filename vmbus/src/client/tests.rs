@@ -396,6 +396,9 @@ fn gpadl_open_close_teardown() {
         client.channel_state(3),
         Some(ChannelState::Opening { open_id: 3 })
     );
+    // Not open yet: not signalled.
+    assert_eq!(client.signal_channel(3), Err(ClientError::ChannelBusy(3)));
+    assert_eq!(client.poll_action(), None);
     // Wrong open id, then the right one.
     assert_eq!(
         client.on_message(&encode::open_channel_result(3, 99, 0)),
@@ -429,6 +432,9 @@ fn gpadl_open_close_teardown() {
     let _ = client.drain_actions().count();
     client.close_channel(3).unwrap();
     assert_eq!(posts(&mut client)[0].1, MessageType::CLOSE_CHANNEL);
+    // A closed channel is not signalled: an error, and no HvSignalEvent.
+    assert_eq!(client.signal_channel(3), Err(ClientError::ChannelBusy(3)));
+    assert_eq!(client.poll_action(), None);
     client.on_message(&encode::gpadl_torndown(gpadl)).unwrap();
     assert_eq!(
         events(&mut client),
