@@ -352,4 +352,16 @@ impl<T> Selectable for Receiver<T> {
     fn remove_waiter(&self, task: &TaskRef) {
         self.shared.state.lock().waiting_receivers.remove(task);
     }
+
+    fn add_waiter_and_check(&self, task: &TaskRef) -> bool {
+        let mut state = self.shared.state.lock();
+        state.waiting_receivers.add(task);
+        !state.queue.is_empty() || state.senders == 0
+    }
+
+    fn remove_waiter_and_check(&self, task: &TaskRef) -> bool {
+        let mut state = self.shared.state.lock();
+        state.waiting_receivers.remove(task);
+        !state.queue.is_empty() || state.senders == 0
+    }
 }
