@@ -11,6 +11,11 @@ use crate::arch::cpu::read_tsc;
 pub const TICK_HZ: u32 = 1000;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// Whole nanoseconds per TSC cycle (`10^9 / hz`), for [`cycles_to_nanoseconds`].
+static NANOSECONDS_PER_CYCLE: AtomicU64 = AtomicU64::new(0);
+/// The fraction of a nanosecond per TSC cycle beyond [`NANOSECONDS_PER_CYCLE`], in units of
+/// 2^-64 ns (`(10^9 mod hz) · 2^64 / hz`, rounded down).
+static NANOSECONDS_PER_CYCLE_FRACTION: AtomicU64 = AtomicU64::new(0);
 static TSC_AT_BOOT: AtomicU64 = AtomicU64::new(0);
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
@@ -19,9 +24,40 @@ pub fn mark_boot(tsc: u64) {
     TSC_AT_BOOT.store(tsc, Ordering::Relaxed);
 }
 
-/// Records the calibrated TSC frequency.
+/// Records the calibrated TSC frequency, and the multipliers [`cycles_to_nanoseconds`] uses.
+/// Called once, at calibration, before any task reads the clock.
 pub fn set_tsc_frequency(hz: u64) {
+    let (whole, fraction) = nanoseconds_per_cycle(hz);
+    NANOSECONDS_PER_CYCLE.store(whole, Ordering::Relaxed);
+    NANOSECONDS_PER_CYCLE_FRACTION.store(fraction, Ordering::Relaxed);
     TSC_HZ.store(hz, Ordering::Relaxed);
+}
+
+/// Nanoseconds per cycle at `hz` as a 64.64 fixed-point number: the whole part and the
+/// fraction in units of 2^-64 (both 0 for `hz` 0). The two divisions happen once, here.
+pub fn nanoseconds_per_cycle(hz: u64) -> (u64, u64) {
+    const NANOSECONDS_PER_SECOND: u64 = 1_000_000_000;
+    match NANOSECONDS_PER_SECOND.checked_div(hz) {
+        None => (0, 0),
+        Some(whole) => {
+            let remainder = NANOSECONDS_PER_SECOND % hz;
+            // remainder < hz, so the quotient is below 2^64.
+            let fraction = ((u128::from(remainder) << 64) / u128::from(hz)) as u64;
+            (whole, fraction)
+        }
+    }
+}
+
+/// `cycles` at the rate `(whole, fraction)` from [`nanoseconds_per_cycle`]: a multiplication
+/// and a shift instead of a 128-bit division, as Linux converts clocksource cycles
+/// (torvalds/linux `include/linux/clocksource.h`, `clocksource_cyc2ns`: `(cycles * mult) >>
+/// shift`, with `mult`/`shift` from `clocks_calc_mult_shift` in `kernel/time/clocksource.c`).
+/// With a 64-bit fraction the result is `cycles · 10^9 / hz` rounded down, or one nanosecond
+/// less (the fraction's rounding loses less than `cycles / 2^64` ns); it never decreases as
+/// `cycles` grows, and saturates instead of wrapping.
+pub fn scale_cycles(cycles: u64, (whole, fraction): (u64, u64)) -> u64 {
+    let fractional = ((u128::from(cycles) * u128::from(fraction)) >> 64) as u64;
+    cycles.saturating_mul(whole).saturating_add(fractional)
 }
 
 /// TSC ticks per second (0 before calibration).
@@ -34,12 +70,13 @@ pub fn ticks() -> u64 {
     TICKS.load(Ordering::Relaxed)
 }
 
-/// Converts TSC cycles to nanoseconds (0 before calibration).
+/// Converts TSC cycles to nanoseconds (0 before calibration; see [`scale_cycles`]).
 pub fn cycles_to_nanoseconds(cycles: u64) -> u64 {
-    match tsc_frequency() {
-        0 => 0,
-        hz => (u128::from(cycles) * 1_000_000_000 / u128::from(hz)) as u64,
-    }
+    let rate = (
+        NANOSECONDS_PER_CYCLE.load(Ordering::Relaxed),
+        NANOSECONDS_PER_CYCLE_FRACTION.load(Ordering::Relaxed),
+    );
+    scale_cycles(cycles, rate)
 }
 
 /// Nanoseconds since kernel entry, from the TSC.

@@ -529,18 +529,34 @@ impl AddressSpace {
 
     /// Copies `buffer.len()` bytes from user address `address`.
     pub fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), AccessViolation> {
-        self.check(address, buffer.len() as u64, false)?;
-        self.copy_pages(address, buffer.len(), false, |physical, offset, length| {
-            // SAFETY: `check` found the range mapped and user-accessible; the window maps the
-            // frame; the source is user memory, not a Rust object.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    memory::physical_to_virtual(physical).as_ptr::<u8>(),
-                    buffer[offset..offset + length].as_mut_ptr(),
-                    length,
-                );
-            }
-        })
+        self.read_with(address, buffer, false)
+    }
+
+    /// Copies `buffer.len()` bytes from user address `address`; with `writable` the range must
+    /// be user-writable too (an in/out struct, checked before the call has any effect).
+    pub fn read_with(
+        &self,
+        address: u64,
+        buffer: &mut [u8],
+        writable: bool,
+    ) -> Result<(), AccessViolation> {
+        self.check_if_spanning(address, buffer.len(), writable)?;
+        self.copy_pages(
+            address,
+            buffer.len(),
+            writable,
+            |physical, offset, length| {
+                // SAFETY: `check` found the range mapped and user-accessible; the window maps the
+                // frame; the source is user memory, not a Rust object.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        memory::physical_to_virtual(physical).as_ptr::<u8>(),
+                        buffer[offset..offset + length].as_mut_ptr(),
+                        length,
+                    );
+                }
+            },
+        )
     }
 
     /// Copies `data` to user address `address`; with `ignore_write_protection` the page need
@@ -552,7 +568,7 @@ impl AddressSpace {
         ignore_write_protection: bool,
     ) -> Result<(), AccessViolation> {
         let writable = !ignore_write_protection;
-        self.check(address, data.len() as u64, writable)?;
+        self.check_if_spanning(address, data.len(), writable)?;
         self.copy_pages(address, data.len(), writable, |physical, offset, length| {
             // SAFETY: `check` found the range mapped (writable when required); the window maps
             // the frame; the destination is user memory, not a Rust object.
@@ -591,6 +607,24 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Checks a range that crosses a page boundary before a copy, so that a copy that would
+    /// fail on a later page changes nothing. A range inside one page is left to the copy, whose
+    /// one translation is the whole check: the page is below [`USER_END`] (a page-aligned
+    /// bound), so the range's end is too, and the address cannot overflow.
+    fn check_if_spanning(
+        &self,
+        address: u64,
+        length: usize,
+        write: bool,
+    ) -> Result<(), AccessViolation> {
+        let room_in_page = PAGE_SIZE - (address & (PAGE_SIZE - 1));
+        if length as u64 <= room_in_page {
+            return Ok(());
+        }
+        self.check(address, length as u64, write)
+    }
+
+    /// Copies page by page, translating (and so checking) each page once.
     fn copy_pages(
         &self,
         address: u64,

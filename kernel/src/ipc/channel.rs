@@ -306,6 +306,24 @@ impl<T> Receiver<T> {
     }
 }
 
+impl<T> Receiver<T> {
+    /// A new sender for a channel whose senders are all gone and whose queue is empty, so
+    /// that one channel can carry many one-shot replies in turn (`ipc::ReplySlot`); `None`
+    /// while a sender lives or a message waits. No message sent before can arrive after
+    /// this: there is no older sender left to send it.
+    pub fn reopen(&self) -> Option<Sender<T>> {
+        let mut state = self.shared.state.lock();
+        if state.senders != 0 || !state.queue.is_empty() {
+            return None;
+        }
+        state.senders = 1;
+        drop(state);
+        Some(Sender {
+            shared: self.shared.clone(),
+        })
+    }
+}
+
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let (dropped, waiters) = {
@@ -333,5 +351,17 @@ impl<T> Selectable for Receiver<T> {
 
     fn remove_waiter(&self, task: &TaskRef) {
         self.shared.state.lock().waiting_receivers.remove(task);
+    }
+
+    fn add_waiter_and_check(&self, task: &TaskRef) -> bool {
+        let mut state = self.shared.state.lock();
+        state.waiting_receivers.add(task);
+        !state.queue.is_empty() || state.senders == 0
+    }
+
+    fn remove_waiter_and_check(&self, task: &TaskRef) -> bool {
+        let mut state = self.shared.state.lock();
+        state.waiting_receivers.remove(task);
+        !state.queue.is_empty() || state.senders == 0
     }
 }

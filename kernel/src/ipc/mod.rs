@@ -22,6 +22,6 @@ pub use channel::{
     TrySendError, channel,
 };
 pub use fifo::Fifo;
-pub use request::{CallError, Client, ReplySender, Request, service};
+pub use request::{CallError, Client, ReplySender, ReplySlot, Request, service};
 pub use select::{Selectable, select, select_until};
 pub use signal::InterruptSignal;

@@ -57,6 +57,25 @@ pub enum CallError {
     Interrupted,
 }
 
+/// A caller's reply channel, kept from one answered call to the next
+/// ([`Client::call_until_reusing`]); empty at first.
+pub struct ReplySlot<R> {
+    receiver: Option<Receiver<R>>,
+}
+
+impl<R> Default for ReplySlot<R> {
+    fn default() -> Self {
+        ReplySlot { receiver: None }
+    }
+}
+
+impl<R> ReplySlot<R> {
+    /// Whether a reply channel is kept for the next call.
+    pub fn is_kept(&self) -> bool {
+        self.receiver.is_some()
+    }
+}
+
 /// The calling side of a service; clone it for more callers.
 pub struct Client<Q, R> {
     requests: Sender<Request<Q, R>>,
@@ -90,8 +109,26 @@ impl<Q, R> Client<Q, R> {
     /// killed: both while the request queue is full (the question is then not sent) and while
     /// it waits for the answer (the server still gets the question).
     pub fn call_until(&self, question: Q, deadline: Option<u64>) -> Result<R, CallError> {
+        self.call_until_reusing(question, deadline, &mut ReplySlot::default())
+    }
+
+    /// Like [`Self::call_until`], but takes the reply channel from `slot` when the previous
+    /// call left one there (its reply received, its reply sender gone: [`Receiver::reopen`])
+    /// and puts it back after an answered call, so that a caller making one call after another
+    /// allocates no channel per call. After a timeout, an interruption or a dropped request the
+    /// channel is dropped with its late answer, and the next call makes a new one.
+    pub fn call_until_reusing(
+        &self,
+        question: Q,
+        deadline: Option<u64>,
+        slot: &mut ReplySlot<R>,
+    ) -> Result<R, CallError> {
         let deadline = deadline.unwrap_or(super::channel::NEVER);
-        let (sender, receiver) = channel(1);
+        let reopened = slot
+            .receiver
+            .take()
+            .and_then(|receiver| receiver.reopen().map(|sender| (sender, receiver)));
+        let (sender, receiver) = reopened.unwrap_or_else(|| channel(1));
         let request = Request {
             body: question,
             reply: ReplySender { sender },
@@ -103,11 +140,13 @@ impl<Q, R> Client<Q, R> {
                 super::SendTimeoutError::Closed(_) => CallError::ServerGone,
                 super::SendTimeoutError::Interrupted(_) => CallError::Interrupted,
             })?;
-        receiver.recv_until(deadline).map_err(|error| match error {
+        let answer = receiver.recv_until(deadline).map_err(|error| match error {
             super::RecvTimeoutError::Timeout => CallError::TimedOut,
             super::RecvTimeoutError::Closed => CallError::NoReply,
             super::RecvTimeoutError::Interrupted => CallError::Interrupted,
-        })
+        })?;
+        slot.receiver = Some(receiver);
+        Ok(answer)
     }
 }
 

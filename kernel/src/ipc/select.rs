@@ -15,6 +15,16 @@ pub trait Selectable {
     fn add_waiter(&self, task: &TaskRef);
     /// Stops waking `task`.
     fn remove_waiter(&self, task: &TaskRef);
+    /// [`Self::add_waiter`], then [`Self::is_ready`]: one step (one lock, for a channel).
+    fn add_waiter_and_check(&self, task: &TaskRef) -> bool {
+        self.add_waiter(task);
+        self.is_ready()
+    }
+    /// [`Self::remove_waiter`], then [`Self::is_ready`]: one step (one lock, for a channel).
+    fn remove_waiter_and_check(&self, task: &TaskRef) -> bool {
+        self.remove_waiter(task);
+        self.is_ready()
+    }
 }
 
 /// Waits until one of `sources` is ready and returns its index (`None` for an empty list).
@@ -34,10 +44,14 @@ pub fn select_until(sources: &[&dyn Selectable], deadline: Option<u64>) -> Optio
     }
     let me = task::current();
     loop {
-        for source in sources {
-            source.add_waiter(&me);
+        // Registered with every source before the check, so a source that becomes ready
+        // after its check wakes the park below; each source registers and answers in one step.
+        let mut ready = None;
+        for (index, source) in sources.iter().enumerate() {
+            if source.add_waiter_and_check(&me) && ready.is_none() {
+                ready = Some(index);
+            }
         }
-        let ready = sources.iter().position(|source| source.is_ready());
         let timed_out = deadline.is_some_and(|deadline| crate::clock::ticks() >= deadline);
         if ready.is_none() && !timed_out {
             match deadline {
@@ -45,10 +59,13 @@ pub fn select_until(sources: &[&dyn Selectable], deadline: Option<u64>) -> Optio
                 None => task::park(),
             }
         }
-        for source in sources {
-            source.remove_waiter(&me);
+        let mut ready_after = None;
+        for (index, source) in sources.iter().enumerate() {
+            if source.remove_waiter_and_check(&me) && ready_after.is_none() {
+                ready_after = Some(index);
+            }
         }
-        if let Some(index) = ready.or_else(|| sources.iter().position(|source| source.is_ready())) {
+        if let Some(index) = ready.or(ready_after) {
             return Some(index);
         }
         if deadline.is_some_and(|deadline| crate::clock::ticks() >= deadline) {

@@ -30,9 +30,9 @@ use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 
-use super::dxg_task::{GpuCall, GpuClient, ObjectCountClient};
+use super::dxg_task::{GpuCall, GpuClient, GpuReply, ObjectCountClient};
 use crate::arch::address_space::AccessViolation;
-use crate::ipc::CallError;
+use crate::ipc::{CallError, ReplySlot};
 use crate::process::{ProcessExit, ProcessId};
 use crate::syscall::status::{
     STATUS_ACCESS_VIOLATION, STATUS_DEVICE_REMOVED, STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED,
@@ -118,6 +118,8 @@ pub struct DxgGateway {
     generation: u64,
     /// The adapter died under the process, which has not opened one again.
     adapter_removed: bool,
+    /// The reply channel of the last answered GPU call, reused by the next one.
+    replies: ReplySlot<GpuReply>,
 }
 
 impl DxgGateway {
@@ -132,6 +134,7 @@ impl DxgGateway {
             link: None,
             generation: 0,
             adapter_removed: false,
+            replies: ReplySlot::default(),
         }
     }
 
@@ -147,6 +150,7 @@ impl DxgGateway {
             link: Some(link),
             generation: endpoint.generation,
             adapter_removed: false,
+            replies: ReplySlot::default(),
         }
     }
 
@@ -163,6 +167,7 @@ impl DxgGateway {
         if let Some(mut translator) = self.translator.take() {
             let mut environment = KernelEnvironment {
                 gpu: &self.gpu,
+                replies: &mut self.replies,
                 process: dxg::core::ProcessId(process.0),
                 user: Some(user),
             };
@@ -219,6 +224,7 @@ impl GpuGateway for DxgGateway {
             .get_or_insert_with(|| Translator::new(process.0, &self.name));
         let mut environment = KernelEnvironment {
             gpu: &self.gpu,
+            replies: &mut self.replies,
             process: dxg::core::ProcessId(process.0),
             user: Some(user),
         };
@@ -241,6 +247,7 @@ impl GpuGateway for DxgGateway {
         if let Some(translator) = self.translator.as_mut() {
             let mut environment = KernelEnvironment {
                 gpu: &self.gpu,
+                replies: &mut self.replies,
                 process: dxg::core::ProcessId(process.0),
                 user: None,
             };
@@ -254,6 +261,7 @@ impl GpuGateway for DxgGateway {
 /// unmapping is left to the address space's destruction.
 struct KernelEnvironment<'a, 'b> {
     gpu: &'a GpuClient,
+    replies: &'a mut ReplySlot<GpuReply>,
     process: dxg::core::ProcessId,
     user: Option<&'a mut UserSpace<'b>>,
 }
@@ -294,7 +302,7 @@ impl Environment for KernelEnvironment<'_, '_> {
             process: self.process,
             request,
         };
-        match self.gpu.call_until(call, deadline) {
+        match self.gpu.call_until_reusing(call, deadline, self.replies) {
             Ok(result) => result,
             Err(CallError::TimedOut) => Err(NtStatus(STATUS_TIMEOUT)),
             Err(CallError::ServerGone | CallError::NoReply) => Err(NtStatus(STATUS_DEVICE_REMOVED)),

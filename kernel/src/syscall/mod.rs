@@ -284,12 +284,14 @@ fn d3dkmt(context: &mut Context<'_>, number: u32, registers: [u64; 3], expected:
     if size != expected as u64 {
         return status(STATUS_INFO_LENGTH_MISMATCH);
     }
-    // The struct is in/out: it must be user-writable before the call has any effect.
-    if context.space.check(address, size, true).is_err() {
-        return status(STATUS_ACCESS_VIOLATION);
-    }
     let mut arguments = vec![0u8; expected];
-    if context.space.read(address, &mut arguments).is_err() {
+    // The struct is in/out: it must be user-writable before the call has any effect (the
+    // copy checks that, translating each page once).
+    if context
+        .space
+        .read_with(address, &mut arguments, true)
+        .is_err()
+    {
         return status(STATUS_ACCESS_VIOLATION);
     }
     let mut user = UserSpace::new(context.space);

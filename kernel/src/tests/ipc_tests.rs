@@ -4,7 +4,7 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use crate::ipc::{
-    CallError, Client, Fifo, InterruptSignal, Receiver, RecvError, ReplySender, Request,
+    CallError, Client, Fifo, InterruptSignal, Receiver, RecvError, ReplySender, ReplySlot, Request,
     Selectable, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError, channel, select,
     service,
 };
@@ -368,6 +368,78 @@ fn call_until_times_out_and_recovers() -> TestResult {
 kernel_test!(
     call_until_times_out_and_recovers,
     call_until_times_out_and_recovers
+);
+
+/// A reply channel is reused (`ReplySlot`, `Receiver::reopen`) only once its sender is gone
+/// and it is empty: after an answered call, never after a timed-out or unanswered one, so a
+/// late answer never reaches a later call.
+fn reply_channel_is_reused_only_when_empty_and_unshared() -> TestResult {
+    let (sender, receiver) = channel::<u32>(1);
+    ensure!(receiver.reopen().is_none(), "reopened with a live sender");
+    ensure!(sender.try_send(5).is_ok(), "send");
+    drop(sender);
+    ensure!(
+        receiver.reopen().is_none(),
+        "reopened with a message waiting"
+    );
+    ensure!(receiver.try_recv() == Ok(5), "the waiting message");
+    let again = receiver
+        .reopen()
+        .ok_or("not reopened once empty and unshared")?;
+    ensure!(
+        again.try_send(6).is_ok() && receiver.try_recv() == Ok(6),
+        "the reopened channel"
+    );
+    drop(again);
+    ensure!(
+        receiver.try_recv() == Err(TryRecvError::Closed),
+        "closed again once the new sender is gone"
+    );
+    // A server answering each question after its value in milliseconds; 0 goes unanswered.
+    let (client, requests) = service::<u64, u64>(4);
+    let server = task::spawn("slow service", move || {
+        while let Ok(request) = requests.recv() {
+            task::sleep_milliseconds(request.body);
+            let answer = request.body;
+            if answer != 0 {
+                let _ = request.reply(answer);
+            }
+        }
+    });
+    let mut slot = ReplySlot::default();
+    ensure!(!slot.is_kept(), "a new slot keeps a channel");
+    ensure!(
+        client.call_until_reusing(1, None, &mut slot) == Ok(1),
+        "call 1"
+    );
+    ensure!(slot.is_kept(), "an answered call's channel was not kept");
+    ensure!(
+        client.call_until_reusing(2, None, &mut slot) == Ok(2),
+        "call 2"
+    );
+    let deadline = crate::clock::ticks() + crate::clock::milliseconds_to_ticks(10);
+    ensure!(
+        client.call_until_reusing(100, Some(deadline), &mut slot) == Err(CallError::TimedOut),
+        "a 100 ms answer did not time out at 10 ms"
+    );
+    ensure!(!slot.is_kept(), "a timed-out call's channel was kept");
+    // The server answers 100 (late, to the dropped channel) before it sees 3.
+    ensure!(
+        client.call_until_reusing(3, None, &mut slot) == Ok(3),
+        "the call after a timed-out one got another answer"
+    );
+    ensure!(
+        client.call_until_reusing(0, None, &mut slot) == Err(CallError::NoReply),
+        "an unanswered request over a reused channel"
+    );
+    ensure!(!slot.is_kept(), "an unanswered call's channel was kept");
+    drop(client);
+    ensure!(server.join().is_ok(), "server ended badly");
+    Ok(())
+}
+kernel_test!(
+    reply_channel_is_reused_only_when_empty_and_unshared,
+    reply_channel_is_reused_only_when_empty_and_unshared
 );
 
 /// A send to a full queue with `send_until` ends at its deadline, and a task blocked in one

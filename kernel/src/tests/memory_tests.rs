@@ -41,6 +41,84 @@ fn heap_allocation_stress() -> TestResult {
 }
 kernel_test!(heap_allocation_stress, heap_allocation_stress);
 
+/// The heap's size-class cache (`memory::heap`): layouts map to the right classes; freed
+/// class blocks are kept up to the per-class bound and not counted as used; a later
+/// allocation of the class takes one back; blocks never overlap and are 16-aligned. Runs with
+/// interrupts off, so no other task allocates meanwhile.
+fn heap_size_classes_reuse_within_bounds() -> TestResult {
+    use crate::memory::heap::{self, CACHED_PER_CLASS, LARGEST_CLASS, class_of};
+    use core::alloc::Layout;
+    let layout = |size, align| Layout::from_size_align(size, align).map_err(|_| "bad layout");
+    ensure!(class_of(layout(1, 1)?) == Some(0), "1 byte: class 16");
+    ensure!(class_of(layout(16, 16)?) == Some(0), "16 bytes: class 16");
+    ensure!(class_of(layout(17, 8)?) == Some(1), "17 bytes: class 32");
+    ensure!(
+        class_of(layout(LARGEST_CLASS, 8)?) == Some(5),
+        "512 bytes: class 512"
+    );
+    ensure!(
+        class_of(layout(LARGEST_CLASS + 1, 8)?).is_none(),
+        "513 bytes: no class"
+    );
+    ensure!(class_of(layout(8, 32)?).is_none(), "alignment 32: no class");
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let count = 2 * CACHED_PER_CLASS;
+        // 32-byte blocks (class 32) and 40-byte blocks (class 64), each filled with its own
+        // value; the holders are made first and emptied, not freed, so that only the class
+        // blocks move the counts.
+        let mut blocks: Vec<Box<[u128; 2]>> = Vec::with_capacity(count);
+        let mut bytes: Vec<Box<[u8; 40]>> = Vec::with_capacity(count);
+        let used_before = heap::used_bytes();
+        for index in 0..count {
+            blocks.push(Box::new([index as u128; 2]));
+            bytes.push(Box::new([index as u8; 40]));
+        }
+        for (index, (block, byte)) in blocks.iter().zip(&bytes).enumerate() {
+            ensure!(
+                (block.as_ptr() as usize).is_multiple_of(16)
+                    && (byte.as_ptr() as usize).is_multiple_of(16),
+                "a class block is not 16-aligned"
+            );
+            ensure!(
+                block.iter().all(|value| *value == index as u128)
+                    && byte.iter().all(|value| *value == index as u8),
+                "class blocks overlap"
+            );
+        }
+        let cached_full = heap::cached_bytes();
+        blocks.clear();
+        let cached_after_free = heap::cached_bytes();
+        ensure!(
+            cached_after_free - cached_full == CACHED_PER_CLASS * 32,
+            "class 32: {} bytes kept, expected {}",
+            cached_after_free - cached_full,
+            CACHED_PER_CLASS * 32
+        );
+        bytes.clear();
+        ensure!(
+            heap::cached_bytes() - cached_after_free == CACHED_PER_CLASS * 64,
+            "class 64: the cache keeps more or less than its bound"
+        );
+        ensure!(
+            heap::used_bytes() == used_before,
+            "used bytes {} after freeing everything, {} before",
+            heap::used_bytes(),
+            used_before
+        );
+        let cached = heap::cached_bytes();
+        let again = Box::new([7u8; 33]);
+        ensure!(
+            cached - heap::cached_bytes() == 64 && again[32] == 7,
+            "a class allocation did not take a cached block"
+        );
+        Ok(())
+    })
+}
+kernel_test!(
+    heap_size_classes_reuse_within_bounds,
+    heap_size_classes_reuse_within_bounds
+);
+
 fn contiguous_pages_are_zeroed_and_returned() -> TestResult {
     let free_before = memory::free_frames();
     {
@@ -251,4 +329,86 @@ fn physical_memory_reaches_only_lendable_pages() -> TestResult {
 kernel_test!(
     physical_memory_reaches_only_lendable_pages,
     physical_memory_reaches_only_lendable_pages
+);
+
+/// User copies (`AddressSpace::read`, `read_with`, `write`) translate each page once and
+/// still refuse what they must: a range inside one page needs that page present, user and
+/// (for writes and in/out reads) writable; a range crossing into a missing or read-only page
+/// fails before anything is copied; addresses at and past the user limit fail.
+fn user_copies_check_every_page_once() -> TestResult {
+    use crate::arch::address_space::{AddressSpace, USER_END, UserPageAccess};
+    let mut space = AddressSpace::new().map_err(|_| "no space")?;
+    let base = 0x50_0000u64;
+    let writable = UserPageAccess {
+        writable: true,
+        executable: false,
+    };
+    space.map_zeroed(base, writable).map_err(|_| "map")?;
+    space
+        .map_zeroed(base + 0x1000, UserPageAccess::default())
+        .map_err(|_| "map read-only")?;
+    space
+        .map_zeroed(USER_END - 0x1000, writable)
+        .map_err(|_| "map last page")?;
+    // Inside one writable page: both ways, and as an in/out struct.
+    space.write(base + 8, &[1, 2, 3, 4]).map_err(|_| "write")?;
+    let mut four = [0u8; 4];
+    space
+        .read_with(base + 8, &mut four, true)
+        .map_err(|_| "in/out read")?;
+    ensure!(four == [1, 2, 3, 4], "read back {four:?}");
+    // Inside the read-only page: readable, not writable, not an in/out struct.
+    ensure!(
+        space.read(base + 0x1008, &mut four).is_ok(),
+        "read-only read"
+    );
+    ensure!(
+        space.write(base + 0x1008, &four).is_err(),
+        "a write to a read-only page"
+    );
+    ensure!(
+        space.read_with(base + 0x1008, &mut four, true).is_err(),
+        "an in/out read of a read-only page"
+    );
+    // Crossing from the writable page into the read-only one: the write fails whole.
+    ensure!(
+        space.write(base + 0xffe, &[9, 9, 9, 9]).is_err(),
+        "a write crossing into a read-only page"
+    );
+    let mut two = [0u8; 2];
+    space.read(base + 0xffe, &mut two).map_err(|_| "read")?;
+    ensure!(
+        two == [0, 0],
+        "a failed write changed the first page: {two:?}"
+    );
+    // Crossing into an unmapped page, both ways.
+    ensure!(
+        space.read(base + 0x1ffe, &mut four).is_err(),
+        "a read crossing into an unmapped page"
+    );
+    ensure!(
+        space.write(base - 2, &four).is_err(),
+        "a write starting in an unmapped page"
+    );
+    // The last user page: up to its end, never past it.
+    space
+        .write(USER_END - 4, &four)
+        .map_err(|_| "last page write")?;
+    ensure!(
+        space.read(USER_END - 2, &mut four).is_err(),
+        "a read past the user limit"
+    );
+    ensure!(
+        space.read(USER_END, &mut two).is_err() && space.read(u64::MAX - 1, &mut two).is_err(),
+        "a read at or past the user limit"
+    );
+    ensure!(
+        space.read(base + 0x2000, &mut []).is_ok(),
+        "an empty read is checked for nothing"
+    );
+    Ok(())
+}
+kernel_test!(
+    user_copies_check_every_page_once,
+    user_copies_check_every_page_once
 );

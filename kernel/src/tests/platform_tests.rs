@@ -204,3 +204,61 @@ kernel_test!(
     setting_the_wall_clock_never_moves_the_monotonic_clock,
     setting_the_wall_clock_never_moves_the_monotonic_clock
 );
+
+/// TSC → nanoseconds without a division per call (`clock::scale_cycles`): for TSC rates from
+/// 1 Hz to 10 GHz and cycle counts up to 2^63, the result is the exact `cycles · 10^9 / hz`
+/// rounded down, or one less; it never goes backwards; the calibrated clock converts one
+/// second's cycles to 10^9 ns (to one).
+fn cycles_convert_to_nanoseconds_by_multiplication() -> TestResult {
+    let rates = [
+        1,
+        3,
+        1_000,
+        999_986_671,
+        1_000_000_000,
+        2_593_910_000,
+        10_000_000_000,
+    ];
+    let counts = [
+        0,
+        1,
+        7,
+        1_000,
+        999_999_937,
+        1 << 32,
+        123_456_789_012_345,
+        1 << 63,
+    ];
+    for hz in rates {
+        let rate = clock::nanoseconds_per_cycle(hz);
+        let mut previous = 0;
+        for cycles in counts {
+            let exact = u128::from(cycles) * 1_000_000_000 / u128::from(hz);
+            let exact = u64::try_from(exact).unwrap_or(u64::MAX);
+            let scaled = clock::scale_cycles(cycles, rate);
+            ensure!(
+                scaled == exact || scaled + 1 == exact,
+                "{cycles} cycles at {hz} Hz: {scaled} ns, exactly {exact}"
+            );
+            ensure!(
+                scaled >= previous,
+                "the conversion went backwards at {hz} Hz"
+            );
+            previous = scaled;
+        }
+    }
+    ensure!(
+        clock::nanoseconds_per_cycle(0) == (0, 0) && clock::scale_cycles(5, (0, 0)) == 0,
+        "an uncalibrated clock converts to 0"
+    );
+    let second = clock::cycles_to_nanoseconds(clock::tsc_frequency());
+    ensure!(
+        second.abs_diff(1_000_000_000) <= 1,
+        "one second of cycles is {second} ns"
+    );
+    Ok(())
+}
+kernel_test!(
+    cycles_convert_to_nanoseconds_by_multiplication,
+    cycles_convert_to_nanoseconds_by_multiplication
+);
