@@ -291,107 +291,160 @@ pub fn spawn(
     })
 }
 
+/// The sources the dxg task waits on, in the order a wait looks at them: a stop first, then
+/// the bus (the host's completions), new PCI functions, object queries, and GPU calls last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Stop,
+    BusEvents,
+    PciFunctions,
+    ObjectQueries,
+    Calls,
+}
+
+/// Which of the task's sources are still open. A closed channel is always ready: it leaves
+/// the wait's sources, or the task would never block again (a vPCI task that ended closes
+/// `pci_functions`).
+struct OpenSources {
+    pci_functions: bool,
+    object_queries: bool,
+    calls: bool,
+}
+
+/// What handling a ready source asks of the loop.
+enum Flow {
+    Continue,
+    /// End the task.
+    End,
+}
+
 impl DxgRun {
     /// The task's loop: bus events, PCI functions, object queries and GPU calls, until the
     /// clients are gone (and no call waits) or the kernel asks it to stop.
+    ///
+    /// One pass per wake-up: the dxg core's actions run and the waits for the host are checked
+    /// (cheap when there is nothing to do: see [`DxgTask::settle`]), then the wait names the
+    /// first ready source and only that source is read. A pass takes at most one GPU
+    /// call, so a stop or the host's completions (earlier in the wait's order) are never
+    /// starved by callers.
     fn serve(&mut self) {
+        let mut open = OpenSources {
+            pci_functions: true,
+            object_queries: true,
+            calls: true,
+        };
+        loop {
+            crate::faults::checkpoint(crate::faults::Driver::Dxg, self.state.handled);
+            self.state.settle();
+            if !open.calls && self.state.pending.is_empty() {
+                // Every client is gone and no call waits for an answer.
+                self.state.close_all();
+                return;
+            }
+            if let Some(source) = self.wait(&open)
+                && let Flow::End = self.handle(source, &mut open)
+            {
+                return;
+            }
+        }
+    }
+
+    /// Waits until a source is ready or the earliest wait for the host may have ended
+    /// (`None`).
+    fn wait(&self, open: &OpenSources) -> Option<Source> {
+        let candidates: [(&dyn ipc::Selectable, Source, bool); 5] = [
+            (&self.stop, Source::Stop, true),
+            (&self.events, Source::BusEvents, true),
+            (
+                &self.pci_functions,
+                Source::PciFunctions,
+                open.pci_functions,
+            ),
+            (
+                &self.object_queries,
+                Source::ObjectQueries,
+                open.object_queries,
+            ),
+            (&self.calls, Source::Calls, open.calls),
+        ];
+        let mut sources: [&dyn ipc::Selectable; 5] = [&self.stop; 5];
+        let mut kinds = [Source::Stop; 5];
+        let mut count = 0;
+        for (source, kind, is_open) in candidates {
+            if is_open {
+                sources[count] = source;
+                kinds[count] = kind;
+                count += 1;
+            }
+        }
+        ipc::select_until(&sources[..count], self.state.next_deadline())
+            .and_then(|index| kinds.get(index).copied())
+    }
+
+    /// Reads the ready `source`: every queued bus event, PCI function or object query, or one
+    /// GPU call.
+    fn handle(&mut self, source: Source, open: &mut OpenSources) -> Flow {
         let DxgRun {
             state,
             events,
             pci_functions,
             calls,
             object_queries,
-            stop,
+            stop: _,
         } = self;
-        // A closed channel is always ready: it leaves the wait's sources, or the task would
-        // never block again (a vPCI task that ended closes `pci_functions`).
-        let mut functions_open = true;
-        let mut queries_open = true;
-        let mut calls_open = true;
-        loop {
-            crate::faults::checkpoint(crate::faults::Driver::Dxg, state.handled);
-            let mut progressed = false;
-            loop {
+        match source {
+            // A stop request, or the kernel's end of the stop channel gone.
+            Source::Stop => return Flow::End,
+            Source::BusEvents => loop {
                 match events.try_recv() {
                     Ok(event) => {
-                        progressed = true;
                         state.handled += 1;
                         state.on_bus_event(event);
                     }
                     Err(ipc::TryRecvError::Empty) => break,
                     // The bus task has ended: no channel can be used any more.
-                    Err(ipc::TryRecvError::Closed) => return,
+                    Err(ipc::TryRecvError::Closed) => return Flow::End,
                 }
-            }
-            loop {
+            },
+            Source::PciFunctions => loop {
                 match pci_functions.try_recv() {
                     Ok(function) => {
-                        progressed = true;
                         state.handled += 1;
                         state.probe(function);
                     }
                     Err(ipc::TryRecvError::Empty) => break,
                     Err(ipc::TryRecvError::Closed) => {
-                        functions_open = false;
+                        open.pci_functions = false;
                         break;
                     }
                 }
-            }
-            loop {
+            },
+            Source::ObjectQueries => loop {
                 match object_queries.try_recv() {
                     Ok(query) => {
-                        progressed = true;
                         state.handled += 1;
                         let (process, reply) = query.into_parts();
                         let _ = reply.send(state.object_count(process));
                     }
                     Err(ipc::TryRecvError::Empty) => break,
                     Err(ipc::TryRecvError::Closed) => {
-                        queries_open = false;
+                        open.object_queries = false;
                         break;
                     }
                 }
-            }
-            match calls.try_recv() {
+            },
+            Source::Calls => match calls.try_recv() {
                 Ok(call) => {
-                    progressed = true;
                     state.handled += 1;
                     let (GpuCall { process, request }, reply) = call.into_parts();
                     let ticket = state.driver.submit(process, request);
                     state.pending.insert(ticket, PendingCall { process, reply });
                 }
-                Err(ipc::TryRecvError::Closed) if state.pending.is_empty() => {
-                    state.close_all();
-                    return;
-                }
-                Err(ipc::TryRecvError::Closed) => calls_open = false,
+                Err(ipc::TryRecvError::Closed) => open.calls = false,
                 Err(ipc::TryRecvError::Empty) => {}
-            }
-            if !matches!(stop.try_recv(), Err(ipc::TryRecvError::Empty)) {
-                return;
-            }
-            state.cancel_abandoned_calls();
-            state.run_actions();
-            state.end_expired_waits();
-            if !progressed {
-                let candidates: [(&dyn ipc::Selectable, bool); 5] = [
-                    (&*events, true),
-                    (&*pci_functions, functions_open),
-                    (&*calls, calls_open),
-                    (&*object_queries, queries_open),
-                    (&*stop, true),
-                ];
-                let mut sources: [&dyn ipc::Selectable; 5] = [&*stop; 5];
-                let mut count = 0;
-                for (source, open) in candidates {
-                    if open {
-                        sources[count] = source;
-                        count += 1;
-                    }
-                }
-                ipc::select_until(&sources[..count], state.next_deadline());
-            }
+            },
         }
+        Flow::Continue
     }
 
     /// Releases what the task held (see [`DxgTaskHandle::join_and_release`]).
@@ -461,20 +514,36 @@ impl DxgTask {
         })
     }
 
+    /// After the messages of a pass: runs the dxg core's actions, cancels abandoned calls, and
+    /// ends the waits for the host whose bound passed. Nothing is scanned when nothing can be
+    /// due: no waiting call to look at, no deadline reached ([`Deadlines::wake_at`]).
+    fn settle(&mut self) {
+        self.run_actions();
+        if self.cancel_abandoned_calls() {
+            self.run_actions();
+        }
+        self.end_expired_waits();
+    }
+
     /// Calls whose caller stopped waiting (a CPU wait that timed out): the dxg core is told to
     /// cancel them (`CancelWait`; refused harmlessly for anything but a wait), so its state does
     /// not grow with abandoned waits. Their completions then find no caller and are dropped.
-    fn cancel_abandoned_calls(&mut self) {
-        let abandoned: Vec<(Ticket, ProcessId)> = self
-            .pending
-            .iter()
-            .filter(|(_, pending)| pending.reply.is_closed())
-            .map(|(ticket, pending)| (*ticket, pending.process))
-            .collect();
-        for (ticket, process) in abandoned {
-            self.pending.remove(&ticket);
-            self.driver.submit(process, Request::CancelWait { ticket });
+    /// Returns whether any was cancelled (the core then has actions to run).
+    fn cancel_abandoned_calls(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return false;
         }
+        let driver = &mut self.driver;
+        let mut cancelled = false;
+        self.pending.retain(|ticket, pending| {
+            if !pending.reply.is_closed() {
+                return true;
+            }
+            driver.submit(pending.process, Request::CancelWait { ticket: *ticket });
+            cancelled = true;
+            false
+        });
+        cancelled
     }
 
     fn bus_send(&self, message: BusMessage) -> bool {
@@ -681,18 +750,22 @@ impl DxgTask {
         }
     }
 
-    /// The earliest deadline of a wait for the host, in timer ticks.
+    /// When the task must look at its waits for the host again, in timer ticks: at or before
+    /// the earliest deadline ([`Deadlines::wake_at`]).
     fn next_deadline(&self) -> Option<u64> {
-        [self.replies.next(), self.starting_adapters.next()]
-            .into_iter()
-            .flatten()
-            .min()
+        match (self.replies.wake_at(), self.starting_adapters.wake_at()) {
+            (Some(replies), Some(adapters)) => Some(replies.min(adapters)),
+            (replies, adapters) => replies.or(adapters),
+        }
     }
 
     /// Ends the waits for the host whose bound passed: requests fail with STATUS_IO_TIMEOUT,
     /// adapters that never started are removed.
     fn end_expired_waits(&mut self) {
         let now = crate::clock::ticks();
+        if self.next_deadline().is_none_or(|deadline| deadline > now) {
+            return;
+        }
         let late_replies = self.replies.take_expired(now);
         let late_adapters = self.starting_adapters.take_expired(now);
         if late_replies.is_empty() && late_adapters.is_empty() {
