@@ -565,3 +565,57 @@ fn a_close_whose_gpadl_teardown_is_never_answered_ends_at_its_bound() {
     ));
     assert!(bus.is_ready());
 }
+
+#[test]
+fn an_open_after_the_bus_went_quiet_still_ends_at_its_bound() {
+    // The bus skips its openings' time bounds while none has a wait (an open channel has
+    // none): a new open must end that, and its wait must end at its bound.
+    let mut machine = Machine::new(faulty("gpadl-created:never@2"));
+    let clock = SteppingClock::default();
+    let mut bus = machine.start_clocked(None, clock.clone()).unwrap();
+    machine.pump(&mut bus);
+    let relid = machine.open_echo(&mut bus, 0);
+    assert_eq!(machine.take_open_result(), Ok(()));
+    assert_eq!(
+        bus.next_deadline_microseconds(),
+        None,
+        "an open channel waits for nothing"
+    );
+    bus.handle(DRIVER, BusRequest::Close { relid }).unwrap();
+    machine.pump(&mut bus);
+    assert!(
+        machine
+            .events
+            .iter()
+            .any(|event| matches!(event, DriverEvent::Closed { .. }))
+    );
+    assert_eq!(
+        bus.next_deadline_microseconds(),
+        None,
+        "closed: nothing waits"
+    );
+    machine.events.clear();
+    assert_eq!(machine.open_echo(&mut bus, 1), relid);
+    assert!(
+        !machine
+            .events
+            .iter()
+            .any(|event| matches!(event, DriverEvent::Opened { .. })),
+        "the second GPADL_CREATED never comes"
+    );
+    let bound = bus.time_bounds().open_microseconds;
+    assert_eq!(bus.next_deadline_microseconds(), Some(clock.now() + bound));
+    clock.advance(bound);
+    bus.check_time_bounds();
+    let mut timed_out = false;
+    while let Some(output) = bus.poll_output() {
+        timed_out |= matches!(
+            output.event,
+            DriverEvent::Opened {
+                result: Err(OpenFailure::TimedOut { .. }),
+                ..
+            }
+        );
+    }
+    assert!(timed_out, "the open ended at its bound");
+}

@@ -283,6 +283,11 @@ pub struct BusDriver<B: HypervisorBackend, M: GuestMemory + Clone> {
     clock: Box<dyn RetryClock + Send>,
     pages: ConnectionPages,
     openings: BTreeMap<u32, Opening>,
+    /// No opening waits for the host or needs a teardown stamp, as of the last walk: the
+    /// time-bound walks of `openings`, made on every pass, are skipped while this holds. Every
+    /// change to an opening clears it; `stamp_teardowns` (at the end of every
+    /// `run_actions`) walks again and sets it.
+    openings_quiet: bool,
     outputs: VecDeque<BusOutput<M>>,
     offers_complete: bool,
     unloaded: bool,
@@ -387,6 +392,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             clock,
             pages,
             openings: BTreeMap::new(),
+            openings_quiet: true,
             outputs: VecDeque::new(),
             offers_complete: false,
             unloaded: false,
@@ -625,6 +631,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 ) {
                     Ok(mut opening) => {
                         opening.started = now;
+                        self.openings_quiet = false;
                         self.openings.insert(relid, opening);
                     }
                     Err(failure) => self.outputs.push_back(BusOutput {
@@ -640,6 +647,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
                 if let Err(error) = self.client.close_channel(relid) {
                     log::debug!("vmbus: close of relid {relid}: {error:?}");
                 }
+                self.openings_quiet = false;
                 match self.openings.get_mut(&relid) {
                     Some(opening) => opening.close(&mut self.client),
                     None => self.outputs.push_back(BusOutput {
@@ -743,6 +751,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         if let Some(relid) = relid_of_opening
             && let Some(opening) = self.openings.get_mut(&relid)
         {
+            self.openings_quiet = false;
             if let Some(output) = opening.on_event(&mut self.client, &self.memory, &event) {
                 if matches!(output.event, DriverEvent::Closed { .. })
                     || matches!(output.event, DriverEvent::Opened { result: Err(_), .. })
@@ -790,6 +799,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             }
             ClientEvent::OfferRescinded { relid } => {
                 if let Some(opening) = self.openings.get_mut(&relid) {
+                    self.openings_quiet = false;
                     opening.rescinded();
                 }
                 if let Some(subscriber) = subscriber {

@@ -190,6 +190,14 @@ impl Opening {
         );
     }
 
+    /// Whether a time bound applies to this opening: its open or its GPADL teardown waits for
+    /// the host, or a teardown began that is not stamped yet.
+    pub(super) fn has_wait(&self) -> bool {
+        self.waiting_since().is_some()
+            || self.teardown_waiting_since().is_some()
+            || self.needs_teardown_stamp()
+    }
+
     /// When the open's wait for the host started, while it waits (GPADL_CREATED or
     /// OPENCHANNEL_RESULT outstanding, not yet timed out, not closed meanwhile).
     pub(super) fn waiting_since(&self) -> Option<u64> {

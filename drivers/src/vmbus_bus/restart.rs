@@ -99,6 +99,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         self.starts.unload = None;
         // Opens the client no longer knew of (none normally: their channels were reset).
         let left = core::mem::take(&mut self.openings);
+        self.openings_quiet = false;
         for (relid, opening) in left {
             self.notices.push_back(BusNotice::ChannelReset {
                 subscriber: opening.subscriber(),
@@ -130,6 +131,7 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         memory_released: bool,
     ) {
         let opening = self.openings.remove(&relid);
+        self.openings_quiet = false;
         let subscriber = subscriber.or(opening.as_ref().map(|opening| opening.subscriber()));
         if let Some(subscriber) = subscriber {
             self.notices.push_back(BusNotice::ChannelReset {
@@ -149,18 +151,22 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         }
     }
 
-    /// Stamps the start of every GPADL teardown that began since the last call.
+    /// Stamps the start of every GPADL teardown that began since the last call, and notes
+    /// whether any opening is left with a wait (`openings_quiet`).
     ///
-    /// Runs after every batch of actions, so it reads the clock (a TSC conversion with a
-    /// 128-bit division) only when a teardown is there to stamp: the open channels of a
-    /// running system cost one pass over the openings, no clock read.
+    /// Runs after every batch of actions, so it reads the clock (a TSC conversion) only when a
+    /// teardown is there to stamp, and walks the openings only when one changed since the last
+    /// walk: the open channels of a running system cost nothing here.
     pub(super) fn stamp_teardowns(&mut self) {
-        if !self.openings.values().any(Opening::needs_teardown_stamp) {
+        if self.openings_quiet {
             return;
         }
-        let now = self.clock.now_microseconds();
-        for opening in self.openings.values_mut() {
-            opening.stamp_teardown(now);
+        if self.openings.values().any(Opening::needs_teardown_stamp) {
+            let now = self.clock.now_microseconds();
+            for opening in self.openings.values_mut() {
+                opening.stamp_teardown(now);
+            }
         }
+        self.openings_quiet = !self.openings.values().any(Opening::has_wait);
     }
 }

@@ -645,12 +645,16 @@ impl DxgTask {
                         } else {
                             PacketKind::InBand
                         };
-                        let payload = packet.payload(&self.receive_buffer).to_vec();
                         if kind == PacketKind::Completion {
                             self.replies.finish(&(id, packet.transaction_id));
                         }
-                        self.driver
-                            .receive(id, kind, packet.transaction_id, &payload);
+                        // The core reads the payload in place (no copy of it per packet).
+                        self.driver.receive(
+                            id,
+                            kind,
+                            packet.transaction_id,
+                            packet.payload(&self.receive_buffer),
+                        );
                     }
                     Ok(None) => break,
                     Err(error) => {
