@@ -313,6 +313,7 @@ struct OpenSources {
 
 /// What handling a ready source asks of the loop.
 enum Flow {
+    /// Go on serving.
     Continue,
     /// End the task.
     End,
