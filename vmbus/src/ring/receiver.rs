@@ -135,12 +135,19 @@ impl<M: GuestMemory> RingReceiver<M> {
             ..
         } = self;
         let (descriptor, window) = descriptor_at(memory, pages, *next_read, available)?;
+        // Byte lengths derived once from the validated copy (offset8 ≤ len8, so the
+        // subtraction does not wrap), kept rather than re-derived on every call.
+        let length = units8_to_bytes(descriptor.length8.get());
+        let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
         Ok(Some(PacketReader {
             memory,
             pages,
             next_read,
             last_start,
             words: descriptor.words(),
+            length,
+            payload_offset,
+            payload_length: length.wrapping_sub(payload_offset),
             window,
         }))
     }
@@ -344,6 +351,13 @@ pub struct PacketReader<'a, M: GuestMemory> {
     /// ([`PacketDescriptor::words`]): kept whole, never stored as 16-bit fields and reloaded
     /// wider (a store-forwarding stall that cost a quarter of the time per 64-byte packet).
     words: (u64, u64),
+    /// The packet's length without its trailer (`len8 · 8`), from the validated copy.
+    length: usize,
+    /// Offset of the payload from the packet's first byte (`offset8 · 8`), from the
+    /// validated copy.
+    payload_offset: usize,
+    /// Length of the payload (`length − payload_offset`; `validate` checked offset8 ≤ len8).
+    payload_length: usize,
     /// A window from the packet's first byte, at least the packet's length, if the packet
     /// lies in one piece of guest memory and the memory hands out windows; otherwise the
     /// packet is reached through the ring.
@@ -357,28 +371,16 @@ impl<M: GuestMemory> PacketReader<'_, M> {
         incoming(&PacketDescriptor::from_words(self.words.0, self.words.1))
     }
 
-    /// Offset of the payload from the packet's first byte (`offset8 · 8`).
-    #[inline]
-    fn payload_offset(&self) -> usize {
-        units8_to_bytes((self.words.0 >> 16) as u16)
-    }
-
-    /// Length of the packet without its trailer (`len8 · 8`).
-    #[inline]
-    fn length(&self) -> usize {
-        units8_to_bytes((self.words.0 >> 32) as u16)
-    }
-
     /// Length of the payload in bytes: `(len8 − offset8) · 8`, padding included (the wire
     /// format carries no finer length).
     #[inline]
     pub fn payload_len(&self) -> usize {
-        self.length().saturating_sub(self.payload_offset())
+        self.payload_length
     }
 
     /// Length of the extra header between the descriptor and the payload, in bytes.
     pub fn extra_header_len(&self) -> usize {
-        self.payload_offset()
+        self.payload_offset
             .saturating_sub(size_of::<PacketDescriptor>())
     }
 
@@ -386,8 +388,8 @@ impl<M: GuestMemory> PacketReader<'_, M> {
     /// the ring. A range beyond the payload is [`RingError::OutsidePacket`].
     #[inline]
     pub fn read_payload(&self, offset: usize, buffer: &mut [u8]) -> Result<(), RingError> {
-        check_inside(offset, buffer.len(), self.payload_len())?;
-        self.read_at(self.payload_offset(), offset, buffer)
+        check_inside(offset, buffer.len(), self.payload_length)?;
+        self.read_at(self.payload_offset, offset, buffer)
     }
 
     /// Copies `buffer.len()` bytes of the extra header from its byte `offset`. A range beyond
@@ -420,12 +422,11 @@ impl<M: GuestMemory> PacketReader<'_, M> {
     /// Consumes the packet (the read index is published by [`RingReceiver::commit`]).
     #[inline]
     pub fn release(self) -> Result<(), RingError> {
-        let length = self.length();
         consume(
             self.next_read,
             self.last_start,
             self.pages.data_size(),
-            length,
+            self.length,
         );
         Ok(())
     }
