@@ -437,8 +437,10 @@ mod window_backend {
 #[inline]
 fn check(words: &[AtomicU64], offset: usize, length: usize) -> Result<(), AccessError> {
     // `size_of_val` is the storage's byte length, known not to overflow (it was allocated).
-    match offset.checked_add(length) {
-        Some(end) if end <= core::mem::size_of_val(words) => Ok(()),
+    // `offset ≤ size − length` is `offset + length ≤ size` without the sum (which could
+    // overflow): one subtraction and two compares, as `Window::check`.
+    match core::mem::size_of_val(words).checked_sub(length) {
+        Some(last) if offset <= last => Ok(()),
         _ => Err(out_of_bounds(offset, length)),
     }
 }

@@ -217,8 +217,9 @@ impl RingPages {
         if length > room as usize {
             return None;
         }
-        // The first segment starts at data offset 0, and its end fits a u64 (see `Segment`).
-        segment.gpa.checked_add(u64::from(offset))
+        // The first segment starts at data offset 0, and its end fits a u64 (see `Segment`):
+        // `offset ≤ segment.length`, so the sum does not wrap.
+        Some(segment.gpa.wrapping_add(u64::from(offset)))
     }
 
     /// The guest-physical address of data offset `offset` and the bytes from there to the end
@@ -229,7 +230,8 @@ impl RingPages {
     pub(super) fn unbroken_from(&self, offset: u32) -> Option<(u64, u32)> {
         let segment = &self.first;
         let room = segment.length.checked_sub(offset)?;
-        Some((segment.gpa.checked_add(u64::from(offset))?, room))
+        // `offset ≤ segment.length` and the segment's end fits a u64 (see `Segment`).
+        Some((segment.gpa.wrapping_add(u64::from(offset)), room))
     }
 
     /// Bytes from data offset `offset` to the end of the data area (`offset` is an index the
