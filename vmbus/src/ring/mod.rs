@@ -47,7 +47,7 @@ pub use packet::{
     PacketType, gpa_direct_header, in_band_packet_size, parse_gpa_direct_header,
 };
 pub use receiver::{PacketReader, RingReceiver};
-pub use sender::{PacketWriter, RingSender};
+pub use sender::{PacketWriter, RingSender, SendBatch};
 
 use core::fmt;
 use hyperv::memory::MemoryError;
