@@ -84,6 +84,16 @@ fuzz_target!(|data: &[u8]| {
             assert!(writer.write(1, payload).is_err());
             writer.finish().unwrap();
         }
+        // Two more through a batch (one window of the ring for both).
+        let mut batch = sender.batch();
+        for id in [3, 4] {
+            if let Ok(mut writer) = batch.reserve(&PacketHeader::in_band(id, false), payload.len())
+            {
+                writer.write(0, payload).unwrap();
+                assert!(writer.write(1, payload).is_err());
+                writer.finish().unwrap();
+            }
+        }
         let _ = sender.commit();
     }
 });
