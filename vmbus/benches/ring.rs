@@ -259,7 +259,8 @@ fn vmbus_ring_one_thread(size: usize) -> Result {
                 packet.finish().unwrap();
             }
             sender.commit().unwrap();
-            while let Some(packet) = receiver.peek().unwrap() {
+            let mut reads = receiver.batch();
+            while let Some(packet) = reads.peek().unwrap() {
                 packet.read_payload(0, &mut out).unwrap();
                 packet.release().unwrap();
                 bytes += std::hint::black_box(&out).len();

@@ -438,7 +438,15 @@ fn a_racing_peer_that_rewrites_indices_and_data_gets_typed_errors_not_panics() {
             },
             Err(error) => check_typed(error, &mut errors),
         }
-        match receiver.peek() {
+        // Every third round through a receive batch.
+        let mut batch;
+        let peeked = if round.is_multiple_of(3) {
+            batch = receiver.batch();
+            batch.peek()
+        } else {
+            receiver.peek()
+        };
+        match peeked {
             Ok(Some(reader)) => {
                 let length = reader.payload_len();
                 // The length comes from the validated copy: it fits the ring.
@@ -599,6 +607,7 @@ impl<M: GuestMemory> PeekPayload for RingReceiver<M> {
 
 #[test]
 fn batched_reservations_write_what_reserve_writes_and_wrap() {
+    // (Read back alternately through `RingReceiver::batch` and `peek`.)
     // The same packets through `reserve` and through `batch().reserve` (three per batch) on
     // two rings: a one-page contiguous ring, where packets wrap every few batches (the
     // wrapping packet falls outside the batch's window and takes the ring path), and a ring
@@ -656,12 +665,29 @@ fn batched_reservations_write_what_reserve_writes_and_wrap() {
                 state(&batched_memory, batched.pages()),
                 "round {round}"
             );
-            for payload in sent {
-                let reader = receiver.peek().unwrap().unwrap();
-                let mut back = vec![0u8; payload.len()];
-                reader.read_payload(0, &mut back).unwrap();
-                assert_eq!(back, payload, "round {round}");
-                reader.release().unwrap();
+            // Read back through a receive batch every other round, else packet by packet.
+            if round % 2 == 0 {
+                let mut reads = receiver.batch();
+                for payload in &sent {
+                    let reader = reads.peek().unwrap().unwrap();
+                    let mut back = vec![0u8; payload.len()];
+                    reader.read_payload(0, &mut back).unwrap();
+                    assert_eq!(&back, payload, "round {round}");
+                    // The payload is padded to 8 on the wire; a byte past that is outside.
+                    assert_eq!(reader.payload_len(), payload.len().div_ceil(8) * 8);
+                    let past = reader.payload_len();
+                    assert!(reader.read_payload(past, &mut [0u8; 1]).is_err());
+                    reader.release().unwrap();
+                }
+                assert!(reads.peek().unwrap().is_none());
+            } else {
+                for payload in &sent {
+                    let reader = receiver.peek().unwrap().unwrap();
+                    let mut back = vec![0u8; payload.len()];
+                    reader.read_payload(0, &mut back).unwrap();
+                    assert_eq!(&back, payload, "round {round}");
+                    reader.release().unwrap();
+                }
             }
             receiver.commit().unwrap();
             // The plain ring's consumer keeps pace (its read index as the batched one's).
