@@ -400,3 +400,45 @@ fn windows_reach_exactly_their_range_like_a_byte_array() {
         }
     }
 }
+
+#[test]
+fn windows_of_windows_reach_exactly_their_range() {
+    // Every part of every window of a 24-byte memory: writes through the part land at the
+    // window's start plus the part's, reads agree, and a part past its window is refused
+    // (including ranges whose end would overflow).
+    const SIZE: usize = 24;
+    let memory = SharedBytes::new(SIZE);
+    let mut model = [0u8; SIZE];
+    let mut next = 3u8;
+    for start in 0..=SIZE {
+        let window = memory.window(start, SIZE - start).unwrap();
+        assert!(window.window(1, usize::MAX).is_err());
+        assert!(window.window(usize::MAX, 2).is_err());
+        for offset in 0..=window.len() + 1 {
+            for length in 0..=window.len() + 1 {
+                let part = window.window(offset, length);
+                if offset + length > window.len() {
+                    assert!(part.is_err(), "part {offset}+{length} of {start}");
+                    continue;
+                }
+                let part = part.unwrap();
+                assert_eq!(part.len(), length);
+                let data: vec::Vec<u8> = (0..length)
+                    .map(|_| {
+                        next = next.wrapping_mul(29).wrapping_add(11);
+                        next
+                    })
+                    .collect();
+                part.write(0, &data).unwrap();
+                model[start + offset..start + offset + length].copy_from_slice(&data);
+                assert!(part.write(length, &[0]).is_err());
+                let mut back = vec![0u8; length];
+                part.read(0, &mut back).unwrap();
+                assert_eq!(back, data);
+                let mut all = [0u8; SIZE];
+                memory.read(0, &mut all).unwrap();
+                assert_eq!(all, model);
+            }
+        }
+    }
+}

@@ -2,7 +2,8 @@
 //! indices and the data area; the receiver must return packets or errors, never panic, and
 //! never report more bytes than the ring holds. The same memory is read a second time through
 //! the in-place API (`peek`, reads at the packet's own bounds and beyond, `release`), which
-//! must agree with `read_packet`.
+//! must agree with `read_packet`, and a third time through a receive batch (`batch`, `peek`);
+//! one packet is written through `reserve` and two through a send batch.
 #![no_main]
 
 use hyperv::memory::{AtomicMemory, GuestMemory};
@@ -76,6 +77,40 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    // A third time through a receive batch (one window of the ring for every packet), which
+    // must agree with `read_packet` on a receiver of its own.
+    if let (Ok(mut copying), Ok(mut batched)) = (
+        RingReceiver::new(&memory, pages.clone()),
+        RingReceiver::new(&memory, pages.clone()),
+    ) {
+        let mut copy = Vec::new();
+        let mut batch = batched.batch();
+        for _ in 0..64 {
+            let expected = copying.read_packet(&mut copy);
+            match batch.peek() {
+                Ok(Some(reader)) => {
+                    let packet = reader.packet();
+                    assert_eq!(expected, Ok(Some(packet)));
+                    let mut payload = vec![0u8; reader.payload_len()];
+                    reader.read_payload(0, &mut payload).unwrap();
+                    assert_eq!(payload, packet.payload(&copy));
+                    let mut extra = vec![0u8; reader.extra_header_len()];
+                    reader.read_extra_header(0, &mut extra).unwrap();
+                    assert_eq!(extra, packet.extra_header(&copy));
+                    assert!(reader.read_payload(1, &mut payload).is_err());
+                    reader.release().unwrap();
+                }
+                Ok(None) => {
+                    assert_eq!(expected, Ok(None));
+                    break;
+                }
+                Err(error) => {
+                    assert_eq!(expected, Err(error));
+                    break;
+                }
+            }
+        }
+    }
     if let Ok(mut sender) = RingSender::new(&memory, pages) {
         let payload = &body[..body.len().min(512)];
         let _ = sender.send(&OutgoingPacket::in_band(1, true, payload));
@@ -83,6 +118,16 @@ fuzz_target!(|data: &[u8]| {
             writer.write(0, payload).unwrap();
             assert!(writer.write(1, payload).is_err());
             writer.finish().unwrap();
+        }
+        // Two more through a batch (one window of the ring for both).
+        let mut batch = sender.batch();
+        for id in [3, 4] {
+            if let Ok(mut writer) = batch.reserve(&PacketHeader::in_band(id, false), payload.len())
+            {
+                writer.write(0, payload).unwrap();
+                assert!(writer.write(1, payload).is_err());
+                writer.finish().unwrap();
+            }
         }
         let _ = sender.commit();
     }

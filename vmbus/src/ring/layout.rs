@@ -170,7 +170,9 @@ impl RingPages {
 
     /// Writes `data` starting at data offset `offset`, wrapping at the end. Returns the offset
     /// after the data.
-    #[inline]
+    // Always inlined: its slow path is out of line already, and a call here cost the copying
+    // API's 64-byte packet about 26 instructions (callgrind) once the copies grew inline.
+    #[inline(always)]
     pub(super) fn write_data<M: GuestMemory>(
         &self,
         memory: &M,
@@ -217,8 +219,9 @@ impl RingPages {
         if length > room as usize {
             return None;
         }
-        // The first segment starts at data offset 0, and its end fits a u64 (see `Segment`).
-        segment.gpa.checked_add(u64::from(offset))
+        // The first segment starts at data offset 0, and its end fits a u64 (see `Segment`):
+        // `offset ≤ segment.length`, so the sum does not wrap.
+        Some(segment.gpa.wrapping_add(u64::from(offset)))
     }
 
     /// The guest-physical address of data offset `offset` and the bytes from there to the end
@@ -229,7 +232,8 @@ impl RingPages {
     pub(super) fn unbroken_from(&self, offset: u32) -> Option<(u64, u32)> {
         let segment = &self.first;
         let room = segment.length.checked_sub(offset)?;
-        Some((segment.gpa.checked_add(u64::from(offset))?, room))
+        // `offset ≤ segment.length` and the segment's end fits a u64 (see `Segment`).
+        Some((segment.gpa.wrapping_add(u64::from(offset)), room))
     }
 
     /// Bytes from data offset `offset` to the end of the data area (`offset` is an index the

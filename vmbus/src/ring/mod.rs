@@ -46,8 +46,8 @@ pub use packet::{
     GpaDirectError, GpaDirectRange, IncomingPacket, OutgoingPacket, PacketDescriptor, PacketHeader,
     PacketType, gpa_direct_header, in_band_packet_size, parse_gpa_direct_header,
 };
-pub use receiver::{PacketReader, RingReceiver};
-pub use sender::{PacketWriter, RingSender};
+pub use receiver::{PacketReader, ReceiveBatch, RingReceiver};
+pub use sender::{PacketWriter, RingSender, SendBatch};
 
 use core::fmt;
 use hyperv::memory::MemoryError;

@@ -89,25 +89,16 @@ impl<M: GuestMemory> RingSender<M> {
     }
 
     /// Checks that a packet of `needed` ring bytes (trailer included) can ever fit and fits
-    /// now; returns its descriptor's `len8`.
+    /// now; returns its descriptor's `len8` (see [`make_room`]).
     #[inline]
     fn make_room(&mut self, needed: usize) -> Result<u16, RingError> {
-        let size = self.pages.data_size();
-        // `needed` counts the trailer, so the subtraction never saturates.
-        let length8 = needed.saturating_sub(TRAILER_SIZE as usize) / 8;
-        let Ok(length8) = u16::try_from(length8) else {
-            return Err(RingError::TooLarge { needed });
-        };
-        if needed >= size as usize {
-            return Err(RingError::TooLarge { needed });
-        }
-        let needed = needed as u32;
-        // The cached read index is enough while it shows room; only a ring that looks full
-        // costs a load of the shared index.
-        if needed >= self.cached_free_bytes() && needed >= self.free_bytes()? {
-            return Err(RingError::Full { needed });
-        }
-        Ok(length8)
+        make_room(
+            &self.memory,
+            &self.pages,
+            self.next_write,
+            &mut self.cached_read,
+            needed,
+        )
     }
 
     /// Writes a packet without publishing it; call [`commit`](Self::commit) to publish.
@@ -189,72 +180,50 @@ impl<M: GuestMemory> RingSender<M> {
         header: &PacketHeader<'_>,
         payload_length: usize,
     ) -> Result<PacketWriter<'_, M>, RingError> {
-        let needed = header
-            .size()
-            .saturating_add(padded8(payload_length))
-            .saturating_add(TRAILER_SIZE as usize);
-        let length8 = self.make_room(needed)?;
-        let start = self.next_write;
-        let (first, second) = header.descriptor(length8).words();
         let RingSender {
             memory,
             pages,
             next_write,
+            cached_read,
             ..
         } = self;
-        if header.extra_header.is_empty()
-            && let Some(window) = pages
-                .unbroken(start, needed)
-                .and_then(|gpa| memory.window(gpa, needed))
-        {
-            // The whole packet lies in one piece of guest memory (every packet of a
-            // contiguous ring but the one that wraps), which the memory hands out as a
-            // window: checked once, it reaches the packet's parts by offset from here on,
-            // without ring arithmetic or another check against the whole memory.
-            window
-                .write_u128(0, u128::from(second) << 64 | u128::from(first))
-                .map_err(window_error)?;
-            let padded = padded8(payload_length);
-            if padded != payload_length {
-                // Zero the payload's last word first: the caller's bytes then leave its
-                // padding zero. `padded ≥ 8` here (a payload that needs padding is not empty),
-                // and it ends inside the window, before the trailer.
-                window
-                    .write_u64(DESCRIPTOR_SIZE.wrapping_add(padded).wrapping_sub(8), 0)
-                    .map_err(window_error)?;
-            }
-            // The packet ends inside the first segment, so at or before the end of the data
-            // area: the offset after it is `start + needed`, or 0 at the very end.
-            let end = start.wrapping_add(needed as u32);
-            let next = if end >= pages.data_size() { 0 } else { end };
-            return Ok(PacketWriter {
-                memory,
-                pages,
-                next_write,
-                start,
-                window: Some(window),
-                payload: 0,
-                next,
-                payload_length,
-            });
-        }
-        let descriptor_words = [first.to_le(), second.to_le()];
-        let mut payload = pages.write_data(memory, start, descriptor_words.as_bytes())?;
-        if !header.extra_header.is_empty() {
-            payload = pages.write_data(memory, payload, header.extra_header)?;
-            payload =
-                pages.write_data(memory, payload, zero_padding8(header.extra_header.len()))?;
-        }
-        Ok(PacketWriter {
+        reserve_in(
             memory,
             pages,
             next_write,
-            start,
-            window: None,
-            payload,
-            next: 0,
+            cached_read,
+            None,
+            header,
             payload_length,
-        })
+        )
+    }
+
+    /// A run of writes ([`SendBatch::reserve`]) through one window of the ring's first
+    /// segment (all of a contiguous ring), taken here with one check against the memory:
+    /// each packet's window is then a part of it, checked against it alone, where
+    /// [`reserve`](Self::reserve) asks the memory for a window per packet. What a driver
+    /// writing several packets before one [`commit`](Self::commit) uses. Packets are checked
+    /// and written exactly as by `reserve`; `commit` publishes them after the batch is
+    /// dropped.
+    #[inline]
+    pub fn batch(&mut self) -> SendBatch<'_, M> {
+        let RingSender {
+            memory,
+            pages,
+            next_write,
+            cached_read,
+            ..
+        } = self;
+        let segment = pages
+            .unbroken_from(0)
+            .and_then(|(gpa, length)| memory.window(gpa, length as usize));
+        SendBatch {
+            memory,
+            pages,
+            next_write,
+            cached_read,
+            segment,
+        }
     }
 
     /// Publishes the packets written since the last commit. Returns whether the consumer must
@@ -489,4 +458,149 @@ pub(super) fn check_index(value: u32, size: u32, kind: IndexKind) -> Result<(), 
         return Err(RingError::CorruptIndex { kind, value });
     }
     Ok(())
+}
+
+/// Checks that a packet of `needed` ring bytes (trailer included) can ever fit in the ring at
+/// `pages` and fits now, written from `next_write`; returns its descriptor's `len8`. The
+/// cached read index is enough while it shows room; only a ring that looks full costs a load
+/// (and validation) of the shared index, which is then cached.
+#[inline]
+fn make_room<M: GuestMemory>(
+    memory: &M,
+    pages: &RingPages,
+    next_write: u32,
+    cached_read: &mut u32,
+    needed: usize,
+) -> Result<u16, RingError> {
+    let size = pages.data_size();
+    // `needed` counts the trailer, so the subtraction never saturates.
+    let length8 = needed.saturating_sub(TRAILER_SIZE as usize) / 8;
+    let Ok(length8) = u16::try_from(length8) else {
+        return Err(RingError::TooLarge { needed });
+    };
+    if needed >= size as usize {
+        return Err(RingError::TooLarge { needed });
+    }
+    let needed = needed as u32;
+    if needed >= ring_free(next_write, *cached_read, size) {
+        let read = memory.load_u32(pages.field(READ_INDEX_OFFSET))?;
+        check_index(read, size, IndexKind::Read)?;
+        *cached_read = read;
+        if needed >= ring_free(next_write, read, size) {
+            return Err(RingError::Full { needed });
+        }
+    }
+    Ok(length8)
+}
+
+/// Reserves a packet (see [`RingSender::reserve`]); `segment` is the window of the first
+/// segment a [`SendBatch`] holds, if any.
+// Always inlined: out of line, the returned writer goes through memory.
+#[inline(always)]
+fn reserve_in<'a, M: GuestMemory>(
+    memory: &'a M,
+    pages: &'a RingPages,
+    next_write: &'a mut u32,
+    cached_read: &mut u32,
+    segment: Option<Window<'a>>,
+    header: &PacketHeader<'_>,
+    payload_length: usize,
+) -> Result<PacketWriter<'a, M>, RingError> {
+    let needed = header
+        .size()
+        .saturating_add(padded8(payload_length))
+        .saturating_add(TRAILER_SIZE as usize);
+    let length8 = make_room(memory, pages, *next_write, cached_read, needed)?;
+    let start = *next_write;
+    let (first, second) = header.descriptor(length8).words();
+    if header.extra_header.is_empty()
+        && let Some(window) = match segment {
+            // The packet's part of the segment, if it ends inside it.
+            Some(segment) => segment.window(start as usize, needed).ok(),
+            None => pages
+                .unbroken(start, needed)
+                .and_then(|gpa| memory.window(gpa, needed)),
+        }
+    {
+        // The whole packet lies in one piece of guest memory (every packet of a
+        // contiguous ring but the one that wraps), which the memory hands out as a
+        // window: checked once, it reaches the packet's parts by offset from here on,
+        // without ring arithmetic or another check against the whole memory.
+        window
+            .write_u128(0, u128::from(second) << 64 | u128::from(first))
+            .map_err(window_error)?;
+        let padded = padded8(payload_length);
+        if padded != payload_length {
+            // Zero the payload's last word first: the caller's bytes then leave its
+            // padding zero. `padded ≥ 8` here (a payload that needs padding is not empty),
+            // and it ends inside the window, before the trailer.
+            window
+                .write_u64(DESCRIPTOR_SIZE.wrapping_add(padded).wrapping_sub(8), 0)
+                .map_err(window_error)?;
+        }
+        // The packet ends inside the first segment, so at or before the end of the data
+        // area: the offset after it is `start + needed`, or 0 at the very end.
+        let end = start.wrapping_add(needed as u32);
+        let next = if end >= pages.data_size() { 0 } else { end };
+        return Ok(PacketWriter {
+            memory,
+            pages,
+            next_write,
+            start,
+            window: Some(window),
+            payload: 0,
+            next,
+            payload_length,
+        });
+    }
+    let descriptor_words = [first.to_le(), second.to_le()];
+    let mut payload = pages.write_data(memory, start, descriptor_words.as_bytes())?;
+    if !header.extra_header.is_empty() {
+        payload = pages.write_data(memory, payload, header.extra_header)?;
+        payload = pages.write_data(memory, payload, zero_padding8(header.extra_header.len()))?;
+    }
+    Ok(PacketWriter {
+        memory,
+        pages,
+        next_write,
+        start,
+        window: None,
+        payload,
+        next: 0,
+        payload_length,
+    })
+}
+
+/// A run of writes to a [`RingSender`] through one window of the ring's first segment; see
+/// [`RingSender::batch`].
+#[derive(Debug)]
+pub struct SendBatch<'a, M: GuestMemory> {
+    /// The sender's memory, placement, next write offset and cached read index (borrowed
+    /// apart, so that the window can borrow the memory beside them).
+    memory: &'a M,
+    pages: &'a RingPages,
+    next_write: &'a mut u32,
+    cached_read: &'a mut u32,
+    /// A window of the first segment from data offset 0, if the memory hands out windows.
+    segment: Option<Window<'a>>,
+}
+
+impl<M: GuestMemory> SendBatch<'_, M> {
+    /// Reserves a packet, as [`RingSender::reserve`] does.
+    #[inline]
+    pub fn reserve(
+        &mut self,
+        header: &PacketHeader<'_>,
+        payload_length: usize,
+    ) -> Result<PacketWriter<'_, M>, RingError> {
+        reserve_in(
+            self.memory,
+            self.pages,
+            self.next_write,
+            self.cached_read,
+            self.segment,
+            header,
+            payload_length,
+        )
+    }
 }
