@@ -124,6 +124,15 @@ impl ChannelSignal {
     }
 }
 
+/// Signals the host for `relid` through the channel's signal, if the task holds one (logs
+/// under `driver`'s name when it does not): what every device task's `signal_host` does.
+pub fn signal_host(driver: &str, relid: u32, signal: Option<&ChannelSignal>) {
+    match signal {
+        Some(signal) => signal.signal_or_log(driver),
+        None => log::warn!("{driver}: relid {relid} has no signal to the host"),
+    }
+}
+
 /// Where the bus task leaves a subscriber's channel signals for it (see the module docs).
 #[derive(Clone, Default)]
 pub struct SignalInbox(Arc<Mutex<BTreeMap<u32, ChannelSignal>>>);

@@ -683,14 +683,12 @@ impl DxgTask {
 
     /// Signals the host for `relid` from this task (`services::channel_signal`).
     fn signal_host(&self, relid: u32) {
-        match self
-            .channels
-            .get(&relid)
-            .and_then(|channel| channel.signal.as_ref())
-        {
-            Some(signal) => signal.signal_or_log("dxg"),
-            None => log::warn!("dxg: relid {relid} has no signal to the host"),
-        }
+        let signal = self.channels.get(&relid);
+        super::channel_signal::signal_host(
+            "dxg",
+            relid,
+            signal.and_then(|channel| channel.signal.as_ref()),
+        );
     }
 
     /// Writes queued packets of `relid` while the ring has room.

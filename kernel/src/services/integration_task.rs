@@ -329,14 +329,12 @@ impl IntegrationTask {
 
     /// Signals the host for `relid` from this task (`services::channel_signal`).
     fn signal_host(&self, relid: u32) {
-        match self
-            .channels
-            .get(&relid)
-            .and_then(|channel| channel.signal.as_ref())
-        {
-            Some(signal) => signal.signal_or_log("ic"),
-            None => log::warn!("ic: relid {relid} has no signal to the host"),
-        }
+        let signal = self.channels.get(&relid);
+        super::channel_signal::signal_host(
+            "ic",
+            relid,
+            signal.and_then(|channel| channel.signal.as_ref()),
+        );
     }
 
     /// Reads and answers every waiting packet of `relid`.

@@ -499,14 +499,12 @@ impl VpciTask {
 
     /// Signals the host for `relid` from this task (`services::channel_signal`).
     fn signal_host(&self, relid: u32) {
-        match self
-            .channels
-            .get(&relid)
-            .and_then(|channel| channel.signal.as_ref())
-        {
-            Some(signal) => signal.signal_or_log("vpci"),
-            None => log::warn!("vpci: relid {relid} has no signal to the host"),
-        }
+        let signal = self.channels.get(&relid);
+        super::channel_signal::signal_host(
+            "vpci",
+            relid,
+            signal.and_then(|channel| channel.signal.as_ref()),
+        );
     }
 
     /// Writes `relid`'s queued messages while its ring has room.
