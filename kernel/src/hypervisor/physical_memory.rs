@@ -4,9 +4,11 @@
 //! SynIC and monitor pages; `memory::is_lendable`) inside the boot memory map's RAM, and the
 //! device ranges [`map_device_range`] added; never the heap, stacks, page tables or process
 //! memory (a safe `GuestMemory` over all RAM let safe code write any of them). Every access is
-//! bounds-checked against that. Bulk copies are `rep movsq` / `rep movsb` in inline assembly
-//! ([`shared_copy`]): the host may change shared pages at any time, so the copy must be one the
-//! compiler neither elides, repeats nor reasons about, and callers validate what they copied.
+//! bounds-checked against that. Bulk copies go through a `shared_bytes::Window` (its
+//! race-safe copy in inline assembly, `rep movsq` / `rep movsb` on this target, as OpenVMM's
+//! `trycopy` copies guest memory): the host may change shared pages at any time, so the copy
+//! must be one the compiler neither elides, repeats nor reasons about, and callers validate
+//! what they copied.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -92,10 +94,7 @@ impl PhysicalMemory {
     }
 
     fn check(&self, gpa: u64, length: usize) -> Result<*mut u8, MemoryError> {
-        let error = MemoryError::OutOfRange {
-            gpa,
-            length: length as u64,
-        };
+        let error = out_of_range(gpa, length);
         let end = gpa.checked_add(length as u64).ok_or(error)?;
         let lendable_ram = crate::memory::is_lendable(gpa, end)
             && self
@@ -119,39 +118,11 @@ impl PhysicalMemory {
     }
 }
 
-/// Copies `length` bytes from `source` to `destination`: `rep movsq` for the whole 8-byte
-/// words, then `rep movsb` for the rest.
-///
-/// Memory the host shares can change under the copy. A Rust copy (`copy_nonoverlapping`, or
-/// volatile reads, which Rust does not define as atomic) racing with a writer is a data race in
-/// Rust's memory model; an inline-assembly copy is outside that model and has the hardware's
-/// semantics: each byte read is some value the host wrote, never undefined behaviour. That is
-/// how OpenVMM's `trycopy` crate copies guest memory (microsoft/openvmm
-/// `support/trycopy/src/lib.rs`: "safe to use even when the memory is being concurrently
-/// modified"). Callers validate the copy, never the shared bytes. One `rep` instruction per
-/// piece is also what keeps the copy cheap in guest instructions (QEMU's `-icount` benches).
-///
-/// # Safety
-/// `source` must be valid for reads and `destination` for writes of `length` bytes, and the
-/// ranges must not overlap.
-unsafe fn shared_copy(source: *const u8, destination: *mut u8, length: usize) {
-    let words = length / 8;
-    let bytes = length % 8;
-    // SAFETY: the caller guarantees both ranges valid for `length` = 8·words + bytes bytes and
-    // disjoint; `rep movs` copies exactly that many bytes forward (the direction flag is clear
-    // on entry to an asm block, as Rust's inline-assembly rules require), touches no stack and
-    // no flags, and leaves rsi/rdi/rcx changed, which the operands declare.
-    unsafe {
-        core::arch::asm!(
-            "rep movsq",
-            "mov rcx, {bytes}",
-            "rep movsb",
-            bytes = in(reg) bytes,
-            inout("rcx") words => _,
-            inout("rsi") source => _,
-            inout("rdi") destination => _,
-            options(nostack, preserves_flags)
-        );
+/// The error for an access to `[gpa, gpa + length)` outside what the kernel may reach.
+fn out_of_range(gpa: u64, length: usize) -> MemoryError {
+    MemoryError::OutOfRange {
+        gpa,
+        length: length as u64,
     }
 }
 
@@ -173,19 +144,15 @@ impl GuestMemory for PhysicalMemory {
     }
 
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
-        let source = self.check(gpa, buffer.len())?;
-        // SAFETY: `source..source + len` is mapped RAM (checked above); `buffer` is ours, so
-        // the two do not overlap.
-        unsafe { shared_copy(source, buffer.as_mut_ptr(), buffer.len()) };
-        Ok(())
+        let out_of_range = out_of_range(gpa, buffer.len());
+        let window = self.window(gpa, buffer.len()).ok_or(out_of_range)?;
+        window.read(0, buffer).map_err(|_| out_of_range)
     }
 
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
-        let destination = self.check(gpa, data.len())?;
-        // SAFETY: `destination..destination + len` is mapped RAM (checked above); `data` is a
-        // Rust slice the caller holds, so the two do not overlap.
-        unsafe { shared_copy(data.as_ptr(), destination, data.len()) };
-        Ok(())
+        let out_of_range = out_of_range(gpa, data.len());
+        let window = self.window(gpa, data.len()).ok_or(out_of_range)?;
+        window.write(0, data).map_err(|_| out_of_range)
     }
 
     fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
