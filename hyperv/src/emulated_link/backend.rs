@@ -12,6 +12,18 @@ use crate::cpuid::PartitionPrivileges;
 use crate::hypercall::{HypercallInput, HypercallOutput};
 use crate::platform::{HypervisorBackend, MmioAccess, PlatformError};
 
+/// The most bytes one [`EmulatedLinkBackend::service_receive_interrupt`] reads: twice the
+/// host → guest mailbox ring ([`super::mailbox::TO_GUEST`]), more than an honest host can have
+/// written before the interrupt. A host that keeps refilling the mailbox cannot keep the
+/// interrupt handler in its loop; what is left is read on the next call.
+pub const RECEIVE_BUDGET_BYTES: usize = 2 * super::mailbox::TO_GUEST.size as usize;
+
+/// The most bytes a request reads while it waits for its reply (interrupt frames, garbage,
+/// other replies): then it fails with [`PlatformError::LinkFailure`]. Each byte's wait is
+/// bounded by the transport's timeout; this bounds the number of bytes, so a host that keeps
+/// sending anything but the reply cannot hold a request forever.
+pub const REQUEST_BUDGET_BYTES: usize = 8 * RECEIVE_BUDGET_BYTES;
+
 /// The byte transport (the kernel's COM2 driver, or a pipe in tests).
 pub trait SerialLink {
     /// Sends all of `bytes`.
@@ -99,11 +111,15 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
         }
     }
 
-    /// Reads every byte already received (the COM2 interrupt handler calls this) and latches
-    /// the Interrupt frames among them. Returns how many bytes were read.
+    /// Reads the bytes already received, at most [`RECEIVE_BUDGET_BYTES`] (the interrupt
+    /// handler calls this), and latches the Interrupt frames among them. Returns how many
+    /// bytes were read.
     pub fn service_receive_interrupt(&mut self) -> usize {
         let mut count = 0;
-        while let Some(byte) = self.link.try_receive() {
+        while count < RECEIVE_BUDGET_BYTES {
+            let Some(byte) = self.link.try_receive() else {
+                break;
+            };
             self.receive_byte(byte);
             count += 1;
         }
@@ -144,10 +160,15 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
         is_reply: impl Fn(&Frame) -> bool,
     ) -> Result<Frame, PlatformError> {
         self.link.send(frame.encode().as_bytes())?;
+        let mut received = 0;
         loop {
             let mut next = self.decoder.pull();
             if next.is_none() {
+                if received == REQUEST_BUDGET_BYTES {
+                    return Err(PlatformError::LinkFailure);
+                }
                 let byte = self.link.receive()?;
+                received += 1;
                 next = self.decoder.push(byte);
             }
             if let Some(frame) = next {

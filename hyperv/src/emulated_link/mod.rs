@@ -50,7 +50,7 @@ pub const MMIO_STATUS_OK: u32 = 0;
 pub const MMIO_STATUS_UNHANDLED: u32 = 1;
 
 mod backend;
-pub use backend::{EmulatedLinkBackend, SerialLink};
+pub use backend::{EmulatedLinkBackend, RECEIVE_BUDGET_BYTES, REQUEST_BUDGET_BYTES, SerialLink};
 
 #[cfg(test)]
 mod tests;

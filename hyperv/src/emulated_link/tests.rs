@@ -339,3 +339,88 @@ fn backend_requests_and_latches_interrupts() {
         Err(PlatformError::LinkFailure)
     );
 }
+
+/// A hostile host: after HelloReply it keeps sending Interrupt frames (and never answers a
+/// request), however fast the guest reads; it gives up after [`ENDLESS_HOST_LIMIT`] bytes,
+/// far past both budgets, so that a guest without budgets fails these tests instead of
+/// hanging them.
+struct EndlessHost {
+    hello: VecDeque<u8>,
+    interrupt: Vec<u8>,
+    position: usize,
+    read: usize,
+}
+
+/// How many bytes [`EndlessHost`] sends before it stops.
+const ENDLESS_HOST_LIMIT: usize = 4 * REQUEST_BUDGET_BYTES;
+
+impl EndlessHost {
+    fn new() -> Self {
+        EndlessHost {
+            hello: VecDeque::new(),
+            interrupt: bytes(&[Frame::Interrupt { vector: 0x40 }]),
+            position: 0,
+            read: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        if let Some(byte) = self.hello.pop_front() {
+            return Some(byte);
+        }
+        if self.read == ENDLESS_HOST_LIMIT {
+            return None;
+        }
+        let byte = self.interrupt[self.position % self.interrupt.len()];
+        self.position += 1;
+        self.read += 1;
+        Some(byte)
+    }
+}
+
+impl SerialLink for EndlessHost {
+    fn send(&mut self, bytes_sent: &[u8]) -> Result<(), PlatformError> {
+        let hello = FrameDecoder::new()
+            .decode(bytes_sent)
+            .any(|frame| matches!(frame, Frame::Hello { .. }));
+        if hello {
+            self.hello.extend(bytes(&[Frame::HelloReply {
+                version: 1,
+                vp_index: 0,
+                privileges: 0,
+            }]));
+        }
+        Ok(())
+    }
+
+    fn receive(&mut self) -> Result<u8, PlatformError> {
+        self.next().ok_or(PlatformError::LinkFailure)
+    }
+
+    fn try_receive(&mut self) -> Option<u8> {
+        self.next()
+    }
+}
+
+#[test]
+fn a_host_that_keeps_refilling_the_mailbox_cannot_hold_the_interrupt_handler() {
+    let mut backend = EmulatedLinkBackend::connect(EndlessHost::new()).unwrap();
+    assert_eq!(backend.service_receive_interrupt(), RECEIVE_BUDGET_BYTES);
+    assert_eq!(backend.link().read, RECEIVE_BUDGET_BYTES);
+    // What was read was decoded: the vector is latched.
+    assert_eq!(backend.take_pending_vector(), Some(0x40));
+    // The next call reads the next budget, not everything at once.
+    assert_eq!(backend.service_receive_interrupt(), RECEIVE_BUDGET_BYTES);
+}
+
+#[test]
+fn a_request_whose_reply_never_comes_among_endless_frames_fails_after_its_budget() {
+    let mut backend = EmulatedLinkBackend::connect(EndlessHost::new()).unwrap();
+    assert_eq!(
+        backend.read_msr(0x4000_0002),
+        Err(PlatformError::LinkFailure)
+    );
+    assert_eq!(backend.link().read, REQUEST_BUDGET_BYTES);
+    // The interrupts read meanwhile are latched, not lost.
+    assert_eq!(backend.take_pending_vector(), Some(0x40));
+}
