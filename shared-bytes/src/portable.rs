@@ -75,11 +75,10 @@ pub(super) fn read(
         }
         rest = tail;
     }
-    let mut chunks = rest.chunks_exact_mut(WORD);
-    for (chunk, word) in (&mut chunks).zip(&mut words) {
-        chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+    let (chunks, tail) = rest.as_chunks_mut::<WORD>();
+    for (chunk, word) in chunks.iter_mut().zip(&mut words) {
+        *chunk = word.load(Ordering::Relaxed).to_le_bytes();
     }
-    let tail = chunks.into_remainder();
     if let (false, Some(word)) = (tail.is_empty(), words.next()) {
         let bytes = word.load(Ordering::Relaxed).to_le_bytes();
         tail.copy_from_slice(bytes.get(..tail.len()).unwrap_or_default());
@@ -102,12 +101,10 @@ pub(super) fn write(words: &[AtomicU64], offset: usize, data: &[u8]) -> Result<(
         }
         rest = tail;
     }
-    let mut chunks = rest.chunks_exact(WORD);
-    for (chunk, word) in (&mut chunks).zip(&mut words) {
-        let value = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        word.store(value, Ordering::Relaxed);
+    let (chunks, tail) = rest.as_chunks::<WORD>();
+    for (chunk, word) in chunks.iter().zip(&mut words) {
+        word.store(u64::from_le_bytes(*chunk), Ordering::Relaxed);
     }
-    let tail = chunks.remainder();
     if let (false, Some(word)) = (tail.is_empty(), words.next()) {
         write_partial_word(word, 0, tail);
     }
