@@ -7,7 +7,10 @@ Not counted: files compiled only for tests (a `mod` declared under `#[cfg(test)]
 (the attribute line through the item's closing brace). Every other line counts: code, comments,
 doc comments, blank lines.
 
-Usage: python3 scripts/count_dxg_lines.py [--files]
+Usage: python3 scripts/count_dxg_lines.py [--files] [--kinds]
+
+`--kinds` also sorts the counted lines of each folder by kind: docs and comments, blank lines,
+imports (a `use` through its `;`), the bodies of `wire_struct!` blocks, and other code.
 """
 import os
 import re
@@ -92,16 +95,60 @@ def non_test_files(base, roots):
         yield path, lines, ranges
 
 
+def line_kinds(lines, ranges):
+    """Counts the lines outside `ranges` by kind (see the module documentation)."""
+    skipped = {k for start, end in ranges for k in range(start, end + 1)}
+    counts = dict.fromkeys(KINDS, 0)
+    in_wire, in_use, depth = False, False, 0
+    for index, line in enumerate(lines):
+        if index in skipped:
+            continue
+        text = line.strip()
+        in_wire = in_wire or text.startswith("wire_struct!")
+        top_level_use = not line.startswith(" ") and re.match(r"^(pub(\([^)]*\))?\s+)?use ", text)
+        in_use = in_use or bool(top_level_use)
+        if not text:
+            kind = "blank"
+        elif text.startswith("//"):
+            kind = "docs and comments"
+        elif in_use:
+            kind = "imports"
+        elif in_wire:
+            kind = "wire_struct! bodies"
+        else:
+            kind = "other code"
+        counts[kind] += 1
+        in_use = in_use and not text.endswith(";")
+        if in_wire:
+            depth += line.count("{") - line.count("}")
+            in_wire = not (depth <= 0 and "}" in line)
+        if not in_wire:
+            depth = 0
+    return counts
+
+
+KINDS = ["docs and comments", "blank", "imports", "wire_struct! bodies", "other code"]
+
+
 def main():
     base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    per_file, total = [], 0
+    per_file, total, kinds = [], 0, {}
     for path, lines, ranges in non_test_files(base, ROOTS):
         count = len(lines) - sum(end - start + 1 for start, end in ranges)
         per_file.append((count, os.path.relpath(path, base)))
         total += count
+        folder = kinds.setdefault(os.path.dirname(os.path.relpath(path, base)), {})
+        for kind, number in line_kinds(lines, ranges).items():
+            folder[kind] = folder.get(kind, 0) + number
     if "--files" in sys.argv:
         for count, path in sorted(per_file):
             print(f"{count:6} {path}")
+    if "--kinds" in sys.argv:
+        print(f"{'folder':20}" + "".join(f"{kind:>22}" for kind in KINDS))
+        for folder, counts in sorted(kinds.items()):
+            print(f"{folder:20}" + "".join(f"{counts[kind]:22}" for kind in KINDS))
+        print(f"{'total':20}" + "".join(
+            f"{sum(counts[kind] for counts in kinds.values()):22}" for kind in KINDS))
     print(f"{total} non-test lines in {', '.join(ROOTS)}")
 
 

@@ -1,22 +1,7 @@
 //! Adapters: EnumAdapters2/3, OpenAdapterFromLuid, CloseAdapter, QueryAdapterInfo,
 //! QueryVideoMemoryInfo and Escape.
 
-use super::Call;
-use crate::arguments::{
-    MAX_PRIVATE_DATA, checked_count, decode, encode, read_bytes, read_private_data, write_bytes,
-    write_reply,
-};
-use crate::{CallResult, NtStatus, Reply, Request};
-use alloc::vec::Vec;
-use dxg::core::AdapterEntry;
-use dxg::wire::EscapeCommand;
-use dxg::wire::{D3dkmtHandle, Luid, QueryVideoMemoryInfoCommand};
-use userlib::abi::{
-    D3DKMT_ADAPTERINFO, D3DKMT_CLOSEADAPTER, D3DKMT_ENUMADAPTERS2, D3DKMT_ENUMADAPTERS3,
-    D3DKMT_ESCAPE, D3DKMT_OPENADAPTERFROMLUID, D3DKMT_QUERYADAPTERINFO,
-    D3DKMT_QUERYVIDEOMEMORYINFO, LUID,
-};
-use zerocopy::{FromZeros, IntoBytes};
+use super::prelude::*;
 
 /// `D3DKMTEnumAdapters2`: a null `pAdapters` asks for the count; a capacity below the count
 /// fails with `STATUS_BUFFER_TOO_SMALL` and the count in `NumAdapters`.

@@ -1,29 +1,8 @@
 //! Allocations: CreateAllocation2, DestroyAllocation2, MakeResident, Evict, Lock2 and Unlock2.
 //! Allocations over existing system memory are backed in `existing_sysmem.rs`.
 
-use super::{Call, existing_sysmem, standard_allocation, success_or_failure};
-use crate::arguments::{
-    PrivateDataBudget, checked_count, decode, read_array, read_handles, read_residency_list,
-    write_bytes,
-};
-use crate::views::{AllocationRecord, Mapping, Release, ViewAccess};
-use crate::{CallResult, NtStatus, Reply, Request};
-use alloc::vec::Vec;
-use dxg::core::{AllocationRequest, CreatedAllocation};
-use dxg::wire::D3dkmtHandle;
-use dxg::wire::MakeResidentCommand;
-use dxg::wire::{CreateAllocationCommand, DestroyAllocationCommand, EvictCommand};
-use userlib::abi::flags::{
-    D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE,
-    D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM, D3DKMT_CREATEALLOCATIONFLAGS_STANDARD_ALLOCATION,
-};
-use userlib::abi::{
-    D3DDDI_ALLOCATIONINFO2, D3DDDI_MAKERESIDENT, D3DKMT_CREATEALLOCATION,
-    D3DKMT_CREATEALLOCATION_MAX, D3DKMT_DESTROYALLOCATION2, D3DKMT_EVICT, D3DKMT_LOCK2,
-    D3DKMT_UNLOCK2,
-};
-use zerocopy::FromZeros;
-use zerocopy::IntoBytes;
+use super::prelude::*;
+use super::{existing_sysmem, standard_allocation};
 
 /// `D3DKMT_CREATEALLOCATIONFLAGS` bits this gateway cannot serve: CreateProtected (3) and
 /// ExistingSection (17) have no `Request` (Linux refuses both too). StandardAllocation (16) is

@@ -2,21 +2,7 @@
 //! MarkDeviceAsError, CreatePagingQueue, DestroyPagingQueue, CreateContextVirtual,
 //! DestroyContext and SubmitCommand.
 
-use super::Call;
-use crate::arguments::{
-    MAX_HISTORY_BUFFERS, checked_count, decode, handles_of, read_handles, read_private_data,
-    write_reply,
-};
-use crate::{CallResult, Reply, Request};
-use dxg::wire::{CreateContextVirtualCommand, CreatePagingQueueCommand, D3dkmtHandle};
-use dxg::wire::{GetDeviceStateCommand, MarkDeviceAsErrorCommand};
-use userlib::abi::{
-    D3DDDI_DESTROYPAGINGQUEUE, D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_WRITTEN_PRIMARIES,
-    D3DKMT_CREATECONTEXTVIRTUAL, D3DKMT_CREATEDEVICE, D3DKMT_CREATEPAGINGQUEUE,
-    D3DKMT_DESTROYCONTEXT, D3DKMT_DESTROYDEVICE, D3DKMT_GETDEVICESTATE, D3DKMT_MARKDEVICEASERROR,
-    D3DKMT_SUBMITCOMMAND,
-};
-use zerocopy::FromZeros;
+use super::prelude::*;
 
 /// `D3DKMTCreateDevice`.
 pub fn create_device(call: &mut Call<'_>) -> CallResult {

@@ -22,15 +22,7 @@
 //! establish; a host without `map_guest_memory` refuses the pages and the call fails with its
 //! status).
 
-use super::Call;
-use crate::arguments::MAX_EXISTING_SYSMEM_BYTES;
-use crate::views::PAGE_SIZE;
-use crate::{NtStatus, Request};
-use alloc::vec::Vec;
-use dxg::core::CreatedAllocation;
-use dxg::wire::D3dkmtHandle;
-use userlib::abi::D3DDDI_ALLOCATIONINFO2;
-use userlib::abi::flags::D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM;
+use super::prelude::*;
 
 /// The user addresses of the allocations' system memory when the call is an existing-sysmem one
 /// (`None` otherwise), checked as described in the module documentation.

@@ -2,18 +2,8 @@
 //! SubmitSignalSyncObjectsToHwQueue and SubmitWaitForSyncObjectsToHwQueue (dxg.md §3.14,
 //! §3.16, §3.18).
 
-use super::Call;
+use super::prelude::*;
 use super::sync::{signal_from_context, single_broadcast_context, wait_from_context};
-use crate::arguments::{checked_count, decode, read_handles, read_private_data, write_reply};
-use crate::{CallResult, Reply, Request};
-use dxg::wire::D3dkmtHandle;
-use dxg::wire::{CreateHwQueueCommand, SubmitCommandToHwQueueCommand};
-use userlib::abi::{
-    D3DDDI_MAX_WRITTEN_PRIMARIES, D3DKMT_CREATEHWQUEUE, D3DKMT_DESTROYHWQUEUE,
-    D3DKMT_SUBMITCOMMANDTOHWQUEUE, D3DKMT_SUBMITSIGNALSYNCOBJECTSTOHWQUEUE,
-    D3DKMT_SUBMITWAITFORSYNCOBJECTSTOHWQUEUE,
-};
-use zerocopy::FromZeros;
 
 /// `D3DKMTCreateHwQueue`: private data (≤ 128 KiB) goes to the host and the host's version of
 /// it comes back; the progress fence's value page is mapped read-only (like every monitored

@@ -3,15 +3,7 @@
 //! inline in the struct. The dxg core sends them as Linux does (SIGNALSYNCOBJECT with the value
 //! in the header; WAITFORSYNCOBJECTFROMGPU with `legacy_fence_object`).
 
-use super::Call;
-use crate::arguments::{checked_count, decode, handles_of};
-use crate::{CallResult, NtStatus, Request};
-use dxg::wire::D3dkmtHandle;
-use userlib::abi::flags::D3DDDICB_SIGNALFLAGS_ENQUEUE_CPU_EVENT;
-use userlib::abi::{
-    D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_OBJECT_SIGNALED, D3DDDI_MAX_OBJECT_WAITED_ON,
-    D3DKMT_SIGNALSYNCHRONIZATIONOBJECT2, D3DKMT_WAITFORSYNCHRONIZATIONOBJECT2,
-};
+use super::prelude::*;
 
 /// `D3DKMTSignalSynchronizationObject2`: 1…32 objects signalled to `FenceValue` from
 /// `hContext` and up to 63 more broadcast contexts (Linux refuses 64). Enqueueing a CPU event

@@ -30,6 +30,29 @@ pub mod standard_allocation;
 pub mod sync;
 pub mod virtual_address;
 
+/// The names the handler files share (each starts with `use super::prelude::*`): the call and
+/// its helpers, the argument readers, the D3DKMT argument structs and flags (`userlib::abi`),
+/// and the dxg requests, replies and wire structs, as the dxg core's encoders take
+/// `crate::wire::*`.
+mod prelude {
+    pub(super) use super::{Call, success_or_failure, unexpected};
+    pub(super) use crate::arguments::{
+        ACCESS_VIOLATION, MAX_EXISTING_SYSMEM_BYTES, MAX_HISTORY_BUFFERS, MAX_PRIVATE_DATA,
+        PrivateDataBudget, checked_count, decode, encode, handles_of, read_array, read_bytes,
+        read_handle, read_handles, read_private_data, read_residency_list, write_bytes,
+        write_reply,
+    };
+    pub(super) use crate::views::{AllocationRecord, Mapping, PAGE_SIZE, Release, ViewAccess};
+    pub(super) use crate::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
+    pub(super) use alloc::vec::Vec;
+    pub(super) use dxg::core::{AdapterEntry, AllocationRequest, CreatedAllocation};
+    pub(super) use dxg::core::{GpuVirtualAddressOperation, SyncObjectKind};
+    pub(super) use dxg::wire::*;
+    pub(super) use userlib::abi::flags::*;
+    pub(super) use userlib::abi::*;
+    pub(super) use zerocopy::{FromBytes, FromZeros, IntoBytes};
+}
+
 use super::arguments::encode;
 use super::owners::Owners;
 use super::shared::SharedHandles;

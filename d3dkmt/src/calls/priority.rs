@@ -1,20 +1,7 @@
 //! Priorities: Set/GetContextSchedulingPriority, Set/GetContextInProcessSchedulingPriority,
 //! SetAllocationPriority and GetAllocationPriority (dxg.md §3.25).
 
-use super::Call;
-use crate::arguments::{checked_count, decode, read_array, read_handles};
-use crate::{CallResult, Environment, NtStatus, Reply, Request};
-use alloc::vec::Vec;
-use dxg::wire::{
-    D3dkmtHandle, GetContextSchedulingPriorityCommand, SetContextSchedulingPriorityCommand,
-};
-use userlib::abi::{
-    D3DKMT_GETALLOCATIONPRIORITY, D3DKMT_GETCONTEXTINPROCESSSCHEDULINGPRIORITY,
-    D3DKMT_GETCONTEXTSCHEDULINGPRIORITY, D3DKMT_MAKERESIDENT_ALLOC_MAX,
-    D3DKMT_QUERYALLOCATIONRESIDENCY, D3DKMT_SETALLOCATIONPRIORITY,
-    D3DKMT_SETCONTEXTINPROCESSSCHEDULINGPRIORITY, D3DKMT_SETCONTEXTSCHEDULINGPRIORITY,
-};
-use zerocopy::{FromZeros, IntoBytes};
+use super::prelude::*;
 
 /// `D3DKMTSetContextSchedulingPriority`.
 pub fn set_context_scheduling_priority(call: &mut Call<'_>) -> CallResult {

@@ -1,14 +1,7 @@
 //! Adapter-level queries and commands: QueryClockCalibration, QueryStatistics and
 //! FlushHeapTransitions (dxg.md §3.23–§3.25).
 
-use super::{Call, unexpected};
-use crate::arguments::decode;
-use crate::{CallResult, NtStatus, Reply, Request};
-use dxg::wire::{D3dkmtHandle, Luid, QueryClockCalibrationCommand};
-use userlib::abi::{
-    D3DKMT_FLUSHHEAPTRANSITIONS, D3DKMT_QUERYCLOCKCALIBRATION, D3DKMT_QUERYSTATISTICS,
-};
-use zerocopy::{FromZeros, IntoBytes};
+use super::prelude::*;
 
 /// `D3DKMTFlushHeapTransitions`.
 pub fn flush_heap_transitions(call: &mut Call<'_>) -> CallResult {

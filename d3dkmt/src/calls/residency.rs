@@ -2,21 +2,8 @@
 //! ReclaimAllocations2, UpdateAllocationProperty, InvalidateCache and
 //! ChangeVideoMemoryReservation (dxg.md §3.25).
 
+use super::prelude::*;
 use super::priority::{AllocationList, write_values};
-use super::{Call, success_or_failure};
-use crate::arguments::{decode, read_residency_list};
-use crate::{CallResult, Environment, NtStatus, Reply, Request};
-use alloc::vec::Vec;
-use dxg::wire::{ChangeVideoMemoryReservationCommand, D3dkmtHandle};
-use dxg::wire::{InvalidateCacheCommand, UpdateAllocationPropertyCommand};
-use dxg::wire::{
-    OfferAllocationsCommand, QueryAllocationResidencyCommand, ReclaimAllocationsCommand,
-};
-use userlib::abi::{
-    D3DDDI_UPDATEALLOCPROPERTY, D3DKMT_CHANGEVIDEOMEMORYRESERVATION, D3DKMT_INVALIDATECACHE,
-    D3DKMT_OFFERALLOCATIONS, D3DKMT_QUERYALLOCATIONRESIDENCY, D3DKMT_RECLAIMALLOCATIONS2,
-};
-use zerocopy::FromZeros;
 
 /// `D3DKMTQueryAllocationResidency`: writes one `D3DKMT_ALLOCATIONRESIDENCYSTATUS` per
 /// allocation (or one for the resource) to `pResidencyStatus`.

@@ -29,21 +29,8 @@
 //! written afterwards, what was created is destroyed again (DestroyNtSharedObject for a share,
 //! DestroyAllocation of the resource for an open, DestroySyncObject for a sync object).
 
-use super::{Call, sync};
-use crate::arguments::{checked_count, decode, read_array, read_bytes, read_handle, write_bytes};
-use crate::views::AllocationRecord;
-use crate::{CallResult, NtStatus, Reply, Request};
-use alloc::vec::Vec;
-use dxg::wire::D3dkmtHandle;
-use dxg::wire::{DestroyAllocationCommand, ShareObjectWithHostCommand};
-use userlib::abi::flags::D3DDDICB_DESTROYALLOCATION2FLAGS_ASSUME_NOT_IN_USE;
-use userlib::abi::{
-    D3DDDI_OPENALLOCATIONINFO2, D3DKMT_CREATEALLOCATION_MAX, D3DKMT_OPENRESOURCE,
-    D3DKMT_OPENRESOURCEFROMNTHANDLE, D3DKMT_OPENSYNCOBJECTFROMNTHANDLE2,
-    D3DKMT_QUERYRESOURCEINFOFROMNTHANDLE, D3DKMT_SHAREOBJECTS, D3DKMT_SHAREOBJECTWITHHOST,
-};
-use zerocopy::FromZeros;
-use zerocopy::IntoBytes;
+use super::prelude::*;
+use super::sync;
 
 /// The shared handle an application's "NT handle" stands for (its value); a value that does
 /// not fit a handle names nothing (`STATUS_INVALID_HANDLE`).

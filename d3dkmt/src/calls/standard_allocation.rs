@@ -19,21 +19,7 @@
 //! Where dxgos differs: a heap larger than 4 GiB - 1 is refused (`INVALID_PARAMETER`) instead of
 //! being truncated into the surface's 32-bit width.
 
-use super::Call;
-use crate::arguments::{ACCESS_VIOLATION, read_bytes};
-use crate::views::PAGE_SIZE;
-use crate::{NtStatus, Reply, Request};
-use alloc::vec::Vec;
-use dxg::wire::{D3dkmtHandle, GetStandardAllocationDriverDataCommand};
-use dxg::wire::{GDI_SURFACE_TEXTURE_CROSSADAPTER, STANDARD_ALLOCATION_GDI_SURFACE};
-use userlib::abi::flags::{
-    D3DKMT_CREATEALLOCATIONFLAGS_EXISTING_SYSMEM, D3DKMT_STANDARDALLOCATIONTYPE_CROSSADAPTER,
-    D3DKMT_STANDARDALLOCATIONTYPE_EXISTINGHEAP,
-};
-use userlib::abi::{
-    D3DDDI_ALLOCATIONINFO2, D3DKMT_CREATEALLOCATION, D3DKMT_CREATESTANDARDALLOCATION,
-};
-use zerocopy::{FromBytes, FromZeros};
+use super::prelude::*;
 
 /// What a standard allocation sends instead of the application's private data.
 pub struct StandardData {

@@ -1,24 +1,7 @@
 //! Synchronisation objects: CreateSynchronizationObject2, DestroySynchronizationObject, the
 //! FromCpu/FromGpu signals and waits.
 
-use super::{Call, success_or_failure, unexpected};
-use crate::arguments::{checked_count, decode, read_array, read_handle, read_handles};
-use crate::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
-use alloc::vec::Vec;
-use dxg::core::SyncObjectKind;
-use dxg::wire::D3dkmtHandle;
-use userlib::abi::flags::{
-    D3DDDI_CPU_NOTIFICATION, D3DDDI_FENCE, D3DDDI_MONITORED_FENCE, D3DDDI_PERIODIC_MONITORED_FENCE,
-    D3DDDI_SEMAPHORE, D3DDDI_SYNCHRONIZATION_MUTEX,
-    D3DDDI_WAITFORSYNCHRONIZATIONOBJECTFROMCPU_WAIT_ANY,
-};
-use userlib::abi::{
-    D3DDDI_MAX_BROADCAST_CONTEXT, D3DDDI_MAX_OBJECT_SIGNALED, D3DDDI_MAX_OBJECT_WAITED_ON,
-    D3DKMT_CREATESYNCHRONIZATIONOBJECT2, D3DKMT_DESTROYSYNCHRONIZATIONOBJECT,
-    D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU, D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU,
-    D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMGPU2, D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU,
-    D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMGPU,
-};
+use super::prelude::*;
 
 /// `D3DKMTCreateSynchronizationObject2`. A monitored fence's value page is mapped read-only;
 /// its user address goes to `FenceValueCPUVirtualAddress`, its GPU address to

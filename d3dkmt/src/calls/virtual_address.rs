@@ -1,20 +1,7 @@
 //! GPU virtual addresses: ReserveGpuVirtualAddress, MapGpuVirtualAddress,
 //! FreeGpuVirtualAddress and UpdateGpuVirtualAddress (dxg.md §3.12).
 
-use super::{Call, success_or_failure};
-use crate::arguments::{checked_count, decode, read_array};
-use crate::{CallResult, NtStatus, Reply, Request};
-use alloc::vec::Vec;
-use dxg::core::GpuVirtualAddressOperation;
-use dxg::wire::UpdateGpuVirtualAddressCommand;
-use dxg::wire::{D3dkmtHandle, FreeGpuVirtualAddressCommand, MAX_UPDATE_GPU_VA_OPERATIONS};
-use dxg::wire::{MapGpuVirtualAddressCommand, ReserveGpuVirtualAddressCommand};
-use userlib::abi::{
-    D3DDDI_MAPGPUVIRTUALADDRESS, D3DDDI_RESERVEGPUVIRTUALADDRESS,
-    D3DDDI_UPDATEGPUVIRTUALADDRESS_OPERATION, D3DKMT_FREEGPUVIRTUALADDRESS,
-    D3DKMT_UPDATEGPUVIRTUALADDRESS,
-};
-use zerocopy::FromZeros;
+use super::prelude::*;
 
 /// `D3DDDI_UPDATEGPUVIRTUALADDRESS_OPERATION_TYPE` values.
 const OPERATION_MAP: u32 = 0;

@@ -1,15 +1,8 @@
 //! Discovery and bring-up (dxg.md §1): PCI config negotiation, channel offers in any order,
 //! IO space, OPENADAPTER and GETINTERNALADAPTERINFO, and adapter removal.
 
-use super::replies::{Expect, Pending};
-use super::{
-    Action, Adapter, AdapterId, AdapterState, ChannelId, Driver, GlobalChannel, GlobalState,
-    ProtocolError,
-};
+use super::prelude::*;
 use super::{IO_SPACE_ALIGNMENT, MAX_INCOMING_PACKET, RING_BUFFER_BYTES};
-use crate::wire::*;
-use alloc::vec::Vec;
-use zerocopy::IntoBytes;
 
 /// A failed PCI configuration access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,14 +12,7 @@
 //! code in the command's header (the command table, `wire::commands`), which an encoder's
 //! struct carries from [`Driver::command`] or `Command::stamped`.
 
-use super::replies::{Expect, Pending};
-use super::{AdapterEntry, AdapterId, AdapterState, ChannelId, Driver, ObjectEntry, ObjectKind};
-use super::{Process, ProcessId, ProcessState, Reply, Request, Ticket};
-use crate::wire::*;
-use alloc::vec::Vec;
-use zerocopy::{FromBytes, IntoBytes};
-
-use ObjectKind::Device;
+use super::prelude::*;
 
 pub(super) fn check_count(count: usize, minimum: usize, limit: usize) -> Result<(), NtStatus> {
     if count < minimum || count > limit {

@@ -7,16 +7,7 @@
 //! OBJECT_TYPE_MISMATCH), objects named together must live on the same adapter, and counts stay
 //! within the §2.9 limits and the 128 KiB packet size.
 
-use super::Ticket;
-use super::encode::{WHOLE, check_count, handle_bytes, message_of};
-use super::replies::Expect;
-use super::{AdapterId, Driver, GpuVirtualAddressOperation, ObjectEntry, ProcessId, Request};
-use crate::wire::*;
-use alloc::vec::Vec;
-use zerocopy::IntoBytes;
-
-use super::ObjectKind::{Allocation, Context, Device, HwQueue, MonitoredFence, PagingQueue};
-use super::ObjectKind::{Resource, SyncObject};
+use super::prelude::*;
 
 /// Offset of the handle array in OFFERALLOCATIONS.
 const OFFER_HANDLES_OFFSET: usize = 44;

@@ -1,14 +1,7 @@
 //! Encoders of the allocation requests (dxg.md §3): create, destroy, residency, LOCK2/UNLOCK2
 //! and SUBMITCOMMAND.
 
-use super::encode::{WHOLE, check_count, handle_bytes};
-use super::replies::Expect;
-use super::{Driver, ObjectKind, ProcessId, Request, Ticket};
-use crate::wire::*;
-use alloc::vec::Vec;
-use zerocopy::IntoBytes;
-
-use ObjectKind::{Allocation, Context, Device, PagingQueue, Resource};
+use super::prelude::*;
 
 impl Driver {
     /// Encodes the allocation requests: create, destroy, residency, LOCK2/UNLOCK2 and SUBMITCOMMAND.

@@ -1,13 +1,7 @@
 //! Process teardown (dxg.md §4.3 step 6): the commands a dying process's objects need, then
 //! DESTROYPROCESS.
 
-use super::replies::{Expect, Pending};
-use super::{AdapterId, Driver, ObjectKind, ProcessId, ProcessState, Reply, Ticket};
-use crate::wire::*;
-use alloc::vec::Vec;
-use zerocopy::IntoBytes;
-
-use ObjectKind::{Allocation, Device, Resource};
+use super::prelude::*;
 
 impl Driver {
     /// Process exit (dxg.md §4.3 step 6): FLUSHDEVICE, DESTROYALLOCATION per allocation and

@@ -3,13 +3,7 @@
 //! ISFEATUREENABLED (68), DDIGETSTANDARDALLOCATIONDRIVERDATA (39) and SETEXISTINGSYSMEMPAGES (66,
 //! its chunks sent by `encode_sharing`). This is the last encoder of the chain (see `encode`).
 
-use super::encode::WHOLE;
-use super::replies::{Expect, SysmemPages};
-use super::{Driver, ProcessId, Request, Ticket};
-use crate::wire::*;
-use zerocopy::IntoBytes;
-
-use super::ObjectKind::{Allocation, Context, Device, HwQueue};
+use super::prelude::*;
 
 /// Bytes Linux sends beyond `68 + n` when CREATEHWQUEUE carries private data (`72 + n − 1`).
 const CREATE_HWQUEUE_SLACK: usize = 3;

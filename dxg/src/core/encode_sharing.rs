@@ -12,14 +12,7 @@
 //! Global commands are sent with a zero vGPU LUID in the extension header, as Linux does
 //! (`init_message` with no adapter); DESTROYNTSHAREDOBJECT also carries process 0.
 
-use super::encode::handle_message;
-use super::replies::{Expect, Pending, SysmemPages};
-use super::{AdapterId, Driver, ObjectKind, ProcessId, Reply, Request, Ticket};
-use crate::wire::*;
-use alloc::vec::Vec;
-use zerocopy::IntoBytes;
-
-use ObjectKind::{Device, Resource, SyncObject};
+use super::prelude::*;
 
 /// What a shared handle stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]

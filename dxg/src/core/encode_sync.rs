@@ -8,17 +8,8 @@
 //! first slot. Facts from Linux `ioctl.c` (`dxgkio_signal_sync_object`, `dxgkio_wait_sync_object`)
 //! and `dxgvmbus.c` (`dxgvmb_send_signal_sync_object`, `dxgvmb_send_wait_sync_object_gpu`).
 
-use super::encode::{WHOLE, check_count, handle_bytes, message_of};
-use super::replies::{Expect, Pending};
-use super::{
-    AdapterId, Driver, GuestEvent, ObjectKind, ProcessId, Request, SyncObjectKind, Ticket,
-};
-use crate::wire::*;
+use super::prelude::*;
 use alloc::vec;
-use alloc::vec::Vec;
-use zerocopy::IntoBytes;
-
-use ObjectKind::{Context, Device, HwQueue, MonitoredFence, SyncObject};
 
 impl Driver {
     /// Encodes the synchronization requests: sync objects, signals and waits (also the legacy

@@ -21,6 +21,7 @@ mod encode_process;
 mod encode_scheduling;
 mod encode_sharing;
 mod encode_sync;
+mod prelude;
 mod process;
 mod replies;
 mod replies_extended;

@@ -15,12 +15,8 @@
 //! area (`replies_memory`, `replies_sync`, `replies_sharing`). The per-transaction records
 //! live in `replies_pending`.
 
+use super::prelude::*;
 pub(super) use super::replies_pending::{Expect, Pending, SysmemPages};
-use super::{ChannelId, Driver, ObjectEntry, ObjectKind};
-use super::{PacketKind, ProcessId, ProcessState, ProtocolError, Reply, Ticket};
-use crate::wire::*;
-use alloc::vec::Vec;
-use zerocopy::FromBytes;
 
 /// The fixed part `T` at the start of a reply the generic path already checked against the
 /// command table's minimum (a reply shorter than `T`, which the table allows for an echo, is

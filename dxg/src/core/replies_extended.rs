@@ -4,10 +4,7 @@
 //! minimum; variable tails are checked here. Negative statuses fail the request with that
 //! status.
 
-use super::replies::{Pending, fixed, success, success_at};
-use super::{Driver, ObjectKind, Reply};
-use crate::wire::*;
-use alloc::vec::Vec;
+use super::prelude::*;
 
 impl Driver {
     /// Decodes a reply whose shape follows from its command alone (`Expect::ByCommand`),

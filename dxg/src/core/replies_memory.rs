@@ -5,10 +5,7 @@
 //! checked here. Host handles go through the per-process table (null or duplicate →
 //! INVALID_HANDLE and a protocol error; a refused CREATEALLOCATION is undone on the host).
 
-use super::replies::{Expect, Pending, fixed};
-use super::{CreatedAllocation, Driver, ObjectEntry, ObjectKind, Reply};
-use crate::wire::*;
-use alloc::vec::Vec;
+use super::prelude::*;
 
 impl Driver {
     /// CREATEALLOCATION: the fixed reply, then one info per allocation. Registers the new

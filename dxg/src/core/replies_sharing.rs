@@ -5,10 +5,7 @@
 //! (null or duplicate → INVALID_HANDLE and a protocol error).
 
 use super::encode_sharing::{SharedKind, SharedObject};
-use super::replies::{Expect, Pending, fixed, success};
-use super::{CreatedAllocation, Driver, Reply};
-use crate::wire::*;
-use alloc::vec::Vec;
+use super::prelude::*;
 
 impl Driver {
     /// The status of one SETEXISTINGSYSMEMPAGES chunk: the next chunk goes out, or the request

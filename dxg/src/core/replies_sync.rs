@@ -2,9 +2,7 @@
 //! and of the host→guest notifications on the global channel (SIGNALGUESTEVENT completes CPU
 //! waits and reports CPU_NOTIFICATION signals; SETGUESTDATA bumps the device-state counter).
 
-use super::replies::{Pending, fixed};
-use super::{Action, Driver, GuestEvent, ObjectKind, ProtocolError, Reply};
-use crate::wire::*;
+use super::prelude::*;
 
 impl Driver {
     /// CREATESYNCOBJECT: registers the object (see [`Self::sync_object_registered`]) and, for a

@@ -6,21 +6,8 @@
 //! it names, replaces its header (and a guest-local adapter handle by the host's) and sends it.
 //! The header the caller leaves (zeroed, e.g. with `FromZeros::new_zeroed`) is never sent.
 
-use super::SyncObjectKind;
-use super::{AllocationRequest, GpuVirtualAddressOperation, ProcessId};
-use crate::wire::{ChangeVideoMemoryReservationCommand, CreatePagingQueueCommand};
-use crate::wire::{CreateAllocationCommand, CreateContextVirtualCommand};
-use crate::wire::{CreateHwQueueCommand, EscapeCommand, OfferAllocationsCommand};
-use crate::wire::{D3dkmtHandle, FreeGpuVirtualAddressCommand, GetDeviceStateCommand, Luid};
-use crate::wire::{DestroyAllocationCommand, EvictCommand, MakeResidentCommand};
-use crate::wire::{GetContextSchedulingPriorityCommand, InvalidateCacheCommand};
-use crate::wire::{GetStandardAllocationDriverDataCommand, UpdateGpuVirtualAddressCommand};
-use crate::wire::{MapGpuVirtualAddressCommand, MarkDeviceAsErrorCommand};
-use crate::wire::{QueryAllocationResidencyCommand, ReclaimAllocationsCommand};
-use crate::wire::{QueryClockCalibrationCommand, QueryVideoMemoryInfoCommand};
-use crate::wire::{ReserveGpuVirtualAddressCommand, SetContextSchedulingPriorityCommand};
-use crate::wire::{SetExistingSysmemStoreCommand, ShareObjectWithHostCommand};
-use crate::wire::{SubmitCommandToHwQueueCommand, UpdateAllocationPropertyCommand};
+use super::{AllocationRequest, GpuVirtualAddressOperation, ProcessId, SyncObjectKind};
+use crate::wire::*;
 use alloc::string::String;
 use alloc::vec::Vec;
 

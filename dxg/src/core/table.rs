@@ -16,13 +16,7 @@
 //! number and channel (from the struct or the code), the reply's minimum size. The reply is read
 //! as the row's [`Expect`].
 
-use super::encode::handle_message;
-use super::replies::{Expect, Pending};
-use super::{AdapterId, Driver, GuestEvent, ObjectKind, ProcessId, Request, Ticket};
-use crate::wire::*;
-
-use ObjectKind::{Allocation, Context, Device, HwQueue, MonitoredFence, PagingQueue};
-use ObjectKind::{Resource, SyncObject};
+use super::prelude::*;
 
 /// Expands the rows below into the `match` of [`Driver::start_request`].
 macro_rules! request_table {
