@@ -27,7 +27,9 @@ pub struct RingReceiver<M: GuestMemory> {
     committed_read: u32,
     /// The producer's write index as last loaded (validated). Bytes up to it stay readable
     /// until this side consumes them, so `read_packet` reloads the index only when it has
-    /// caught up with the cached value.
+    /// caught up with the cached value. Every read that finds the ring corrupt forgets it
+    /// ([`forget_write`]), so that the next one judges the ring by what the producer has
+    /// published since, never again by a stale value.
     cached_write: u32,
     /// Start of the packet returned by the last `read_packet`, for `unread_last`.
     last_start: Option<u32>,
@@ -94,9 +96,11 @@ impl<M: GuestMemory> RingReceiver<M> {
         }
         const MINIMUM: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
         if available < MINIMUM {
-            return Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
-                available,
-            }));
+            return Err(forget_write(
+                &mut self.cached_write,
+                self.next_read,
+                RingError::CorruptDescriptor(DescriptorError::Truncated { available }),
+            ));
         }
         Ok(Some(available))
     }
@@ -131,10 +135,12 @@ impl<M: GuestMemory> RingReceiver<M> {
             memory,
             pages,
             next_read,
+            cached_write,
             last_start,
             ..
         } = self;
-        let (descriptor, window) = descriptor_at(memory, pages, *next_read, available)?;
+        let (descriptor, window) = descriptor_at(memory, pages, *next_read, available)
+            .map_err(|error| forget_write(cached_write, *next_read, error))?;
         // Byte lengths derived once from the validated copy (offset8 ≤ len8, so the
         // subtraction does not wrap), kept rather than re-derived on every call.
         let length = units8_to_bytes(descriptor.length8.get());
@@ -193,7 +199,8 @@ impl<M: GuestMemory> RingReceiver<M> {
             return Ok(None);
         };
         let (descriptor, window) =
-            descriptor_at(&self.memory, &self.pages, self.next_read, available)?;
+            descriptor_at(&self.memory, &self.pages, self.next_read, available)
+                .map_err(|error| forget_write(&mut self.cached_write, self.next_read, error))?;
         let length = units8_to_bytes(descriptor.length8.get());
         // Reuse the caller's buffer: only bytes beyond its current length are zeroed (a
         // buffer reused for packets of similar size is never zero-filled again), and every
@@ -332,6 +339,22 @@ fn descriptor_at<'a, M: GuestMemory>(
     let length = units8_to_bytes(descriptor.length8.get());
     let window = window.filter(|window| length <= window.len());
     Ok((descriptor, window))
+}
+
+/// Forgets the cached write index after the packet at `read` was found corrupt, and returns
+/// `error`: the cache is set to `read` ("nothing known to be readable"), so the next read
+/// loads the producer's index afresh. A cached index says which bytes the producer had
+/// published; an honest producer never rewrites them before they are consumed, so a packet
+/// inside them stays valid, but a hostile one may leave the read position short of a
+/// descriptor (`Truncated` against the cache) or garbage under it, then publish a fresh packet
+/// there or an empty ring. Judged by the cache alone, the reader would report the same error
+/// forever, whatever the producer publishes next (the racing-peer test found it stuck so for
+/// 50 M reads); with the cache forgotten, one read reports the error and the next judges the
+/// ring by the shared index again. Out of line: the corrupt path.
+#[cold]
+fn forget_write(cached_write: &mut u32, read: u32, error: RingError) -> RingError {
+    *cached_write = read;
+    error
 }
 
 /// Moves the read position `next_read` of a ring of `size` bytes past the packet there,
@@ -499,9 +522,11 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
         }
         const MINIMUM: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
         if available < MINIMUM {
-            return Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
-                available,
-            }));
+            return Err(forget_write(
+                self.cached_write,
+                read,
+                RingError::CorruptDescriptor(DescriptorError::Truncated { available }),
+            ));
         }
         let (descriptor, window) = match self
             .segment
@@ -514,13 +539,14 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
             // the packet's own bounds), or none if the packet runs past the segment.
             Some((segment, words)) => {
                 let descriptor = PacketDescriptor::from_words(words as u64, (words >> 64) as u64);
-                descriptor
-                    .validate(available)
-                    .map_err(RingError::CorruptDescriptor)?;
+                descriptor.validate(available).map_err(|error| {
+                    forget_write(self.cached_write, read, RingError::CorruptDescriptor(error))
+                })?;
                 let length = units8_to_bytes(descriptor.length8.get());
                 (descriptor, segment.window(read as usize, length).ok())
             }
-            None => descriptor_at(self.memory, self.pages, read, available)?,
+            None => descriptor_at(self.memory, self.pages, read, available)
+                .map_err(|error| forget_write(self.cached_write, read, error))?,
         };
         let length = units8_to_bytes(descriptor.length8.get());
         let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
