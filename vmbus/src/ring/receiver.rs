@@ -69,40 +69,24 @@ impl<M: GuestMemory> RingReceiver<M> {
         Ok(ring_distance(self.next_read, write, self.pages.data_size()))
     }
 
-    /// Bytes readable according to the cached write index, reloading it only when that says
-    /// the ring is drained.
-    fn available_cached(&mut self) -> Result<u32, RingError> {
-        let size = self.pages.data_size();
-        let cached = ring_distance(self.next_read, self.cached_write, size);
-        if cached != 0 {
-            return Ok(cached);
-        }
-        self.cached_write = self.load_write_index()?;
-        Ok(ring_distance(self.next_read, self.cached_write, size))
-    }
-
     /// Whether nothing is left to read.
     pub fn is_empty(&self) -> Result<bool, RingError> {
         Ok(self.available()? == 0)
     }
 
     /// Bytes readable now, or `None` if the ring is empty; an error if fewer bytes are
-    /// readable than the smallest packet.
+    /// readable than the smallest packet. Judged by the cached write index while that shows
+    /// at least a descriptor and a trailer; reloaded when it shows fewer (drained, or short:
+    /// an error only if the shared index still says so, never by a stale copy).
     #[inline]
     fn readable(&mut self) -> Result<Option<u32>, RingError> {
-        let available = self.available_cached()?;
-        if available == 0 {
-            return Ok(None);
+        let size = self.pages.data_size();
+        let available = ring_distance(self.next_read, self.cached_write, size);
+        if available >= MINIMUM_PACKET {
+            return Ok(Some(available));
         }
-        const MINIMUM: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
-        if available < MINIMUM {
-            return Err(forget_write(
-                &mut self.cached_write,
-                self.next_read,
-                RingError::CorruptDescriptor(DescriptorError::Truncated { available }),
-            ));
-        }
-        Ok(Some(available))
+        self.cached_write = self.load_write_index()?;
+        readable_after_load(self.next_read, self.cached_write, size)
     }
 
     /// Consumes the packet at the read position, `length` bytes long without its trailer
@@ -341,16 +325,36 @@ fn descriptor_at<'a, M: GuestMemory>(
     Ok((descriptor, window))
 }
 
+/// The fewest bytes a packet occupies: a descriptor and a trailer.
+const MINIMUM_PACKET: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
+
+/// Bytes readable from `read` up to a write index `write` just loaded: `None` if none, an
+/// error if fewer than [`MINIMUM_PACKET`].
+#[inline]
+fn readable_after_load(read: u32, write: u32, size: u32) -> Result<Option<u32>, RingError> {
+    match ring_distance(read, write, size) {
+        0 => Ok(None),
+        available if available < MINIMUM_PACKET => {
+            Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
+                available,
+            }))
+        }
+        available => Ok(Some(available)),
+    }
+}
+
 /// Forgets the cached write index after the packet at `read` was found corrupt, and returns
 /// `error`: the cache is set to `read` ("nothing known to be readable"), so the next read
 /// loads the producer's index afresh. A cached index says which bytes the producer had
 /// published; an honest producer never rewrites them before they are consumed, so a packet
-/// inside them stays valid, but a hostile one may leave the read position short of a
-/// descriptor (`Truncated` against the cache) or garbage under it, then publish a fresh packet
-/// there or an empty ring. Judged by the cache alone, the reader would report the same error
-/// forever, whatever the producer publishes next (the racing-peer test found it stuck so for
-/// 50 M reads); with the cache forgotten, one read reports the error and the next judges the
-/// ring by the shared index again. Out of line: the corrupt path.
+/// inside them stays valid, but a hostile one may leave garbage at the read position (or a
+/// descriptor longer than the cached index allows), then publish a fresh packet there or an
+/// empty ring. Judged by the cache alone, the reader would report the same error forever,
+/// whatever the producer publishes next; with the cache forgotten, one read reports the error
+/// and the next judges the ring by the shared index again. (A cache showing fewer bytes than
+/// a packet is never trusted at all: `readable` reloads it. That was the racing-peer test's
+/// stuck reader: `Truncated { available: 8 }` from a cached index, for 50 M reads.) Out of
+/// line: the corrupt path.
 #[cold]
 fn forget_write(cached_write: &mut u32, read: u32, error: RingError) -> RingError {
     *cached_write = read;
@@ -509,24 +513,18 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
     pub fn peek(&mut self) -> Result<Option<PacketReader<'_, M>>, RingError> {
         let size = self.pages.data_size();
         let read = *self.next_read;
-        // Bytes readable by the cached write index, reloaded only when it says drained.
+        // Bytes readable by the cached write index, reloaded only when it shows fewer than a
+        // packet (drained, or short), as `RingReceiver::readable`: one compare on the hot
+        // path.
         let mut available = ring_distance(read, *self.cached_write, size);
-        if available == 0 {
+        if available < MINIMUM_PACKET {
             let write = self.memory.load_u32(self.pages.field(WRITE_INDEX_OFFSET))?;
             check_index(write, size, IndexKind::Write)?;
             *self.cached_write = write;
-            available = ring_distance(read, write, size);
-            if available == 0 {
-                return Ok(None);
+            match readable_after_load(read, write, size)? {
+                Some(fresh) => available = fresh,
+                None => return Ok(None),
             }
-        }
-        const MINIMUM: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
-        if available < MINIMUM {
-            return Err(forget_write(
-                self.cached_write,
-                read,
-                RingError::CorruptDescriptor(DescriptorError::Truncated { available }),
-            ));
         }
         let (descriptor, window) = match self
             .segment
@@ -539,14 +537,16 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
             // the packet's own bounds), or none if the packet runs past the segment.
             Some((segment, words)) => {
                 let descriptor = PacketDescriptor::from_words(words as u64, (words >> 64) as u64);
-                descriptor.validate(available).map_err(|error| {
-                    forget_write(self.cached_write, read, RingError::CorruptDescriptor(error))
-                })?;
+                if let Err(error) = descriptor.validate(available) {
+                    return Err(self.corrupt(RingError::CorruptDescriptor(error)));
+                }
                 let length = units8_to_bytes(descriptor.length8.get());
                 (descriptor, segment.window(read as usize, length).ok())
             }
-            None => descriptor_at(self.memory, self.pages, read, available)
-                .map_err(|error| forget_write(self.cached_write, read, error))?,
+            None => match descriptor_at(self.memory, self.pages, read, available) {
+                Ok(found) => found,
+                Err(error) => return Err(self.corrupt(error)),
+            },
         };
         let length = units8_to_bytes(descriptor.length8.get());
         let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
@@ -561,5 +561,12 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
             payload_length: length.wrapping_sub(payload_offset),
             window,
         }))
+    }
+
+    /// [`forget_write`] for this batch's receiver (out of line: the corrupt path).
+    #[cold]
+    #[inline(never)]
+    fn corrupt(&mut self, error: RingError) -> RingError {
+        forget_write(self.cached_write, *self.next_read, error)
     }
 }
