@@ -537,15 +537,15 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
                 None => return Ok(None),
             }
         }
-        let (descriptor, window) = match self
+        let (descriptor, window, length, payload_offset) = match self
             .segment
             .as_ref()
             .and_then(|segment| Some((segment, segment.read_u128(read as usize).ok()?)))
         {
             // The descriptor through the batch's window (one 16-byte load checked against
-            // it), validated; the packet's window is the part of the segment its validated
-            // length gives (exactly the packet, so the reads' checks against it fold into
-            // the packet's own bounds), or none if the packet runs past the segment.
+            // it), validated; the payload's window is the part of the segment the validated
+            // lengths give (exactly the payload, so a read through it is checked once), or
+            // none if the packet runs past the segment.
             Some((segment, words)) => {
                 let descriptor = PacketDescriptor::from_words(words as u64, (words >> 64) as u64);
                 if let Err(error) = descriptor.validate(available) {
@@ -558,22 +558,20 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
                 let window = segment
                     .window(payload, length.wrapping_sub(payload_offset))
                     .ok();
-                (descriptor, window)
+                (descriptor, window, length, payload_offset)
             }
             None => match descriptor_at(self.memory, self.pages, read, available) {
                 Ok((descriptor, window)) => {
+                    let length = units8_to_bytes(descriptor.length8.get());
                     let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
-                    let payload_length =
-                        units8_to_bytes(descriptor.length8.get()).wrapping_sub(payload_offset);
+                    let payload_length = length.wrapping_sub(payload_offset);
                     let window = window
                         .and_then(|window| window.window(payload_offset, payload_length).ok());
-                    (descriptor, window)
+                    (descriptor, window, length, payload_offset)
                 }
                 Err(error) => return Err(self.corrupt(error)),
             },
         };
-        let length = units8_to_bytes(descriptor.length8.get());
-        let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
         Ok(Some(PacketReader {
             memory: self.memory,
             pages: self.pages,
