@@ -184,7 +184,7 @@ pub(super) fn check_inside(
 
 /// The error for an access outside a packet's part (kept out of line: the cold path).
 #[cold]
-fn outside(offset: usize, length: usize, packet_length: usize) -> RingError {
+pub(super) fn outside(offset: usize, length: usize, packet_length: usize) -> RingError {
     RingError::OutsidePacket {
         offset,
         length,

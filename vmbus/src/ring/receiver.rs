@@ -1,7 +1,7 @@
 //! The consumer side of one ring.
 
 use super::packet::{
-    FLAG_COMPLETION_REQUESTED, IncomingPacket, PacketDescriptor, PacketType, check_inside,
+    FLAG_COMPLETION_REQUESTED, IncomingPacket, PacketDescriptor, PacketType, check_inside, outside,
     units8_to_bytes,
 };
 use super::sender::check_index;
@@ -27,7 +27,9 @@ pub struct RingReceiver<M: GuestMemory> {
     committed_read: u32,
     /// The producer's write index as last loaded (validated). Bytes up to it stay readable
     /// until this side consumes them, so `read_packet` reloads the index only when it has
-    /// caught up with the cached value.
+    /// caught up with the cached value. Every read that finds the ring corrupt forgets it
+    /// ([`forget_write`]), so that the next one judges the ring by what the producer has
+    /// published since, never again by a stale value.
     cached_write: u32,
     /// Start of the packet returned by the last `read_packet`, for `unread_last`.
     last_start: Option<u32>,
@@ -67,38 +69,24 @@ impl<M: GuestMemory> RingReceiver<M> {
         Ok(ring_distance(self.next_read, write, self.pages.data_size()))
     }
 
-    /// Bytes readable according to the cached write index, reloading it only when that says
-    /// the ring is drained.
-    fn available_cached(&mut self) -> Result<u32, RingError> {
-        let size = self.pages.data_size();
-        let cached = ring_distance(self.next_read, self.cached_write, size);
-        if cached != 0 {
-            return Ok(cached);
-        }
-        self.cached_write = self.load_write_index()?;
-        Ok(ring_distance(self.next_read, self.cached_write, size))
-    }
-
     /// Whether nothing is left to read.
     pub fn is_empty(&self) -> Result<bool, RingError> {
         Ok(self.available()? == 0)
     }
 
     /// Bytes readable now, or `None` if the ring is empty; an error if fewer bytes are
-    /// readable than the smallest packet.
+    /// readable than the smallest packet. Judged by the cached write index while that shows
+    /// at least a descriptor and a trailer; reloaded when it shows fewer (drained, or short:
+    /// an error only if the shared index still says so, never by a stale copy).
     #[inline]
     fn readable(&mut self) -> Result<Option<u32>, RingError> {
-        let available = self.available_cached()?;
-        if available == 0 {
-            return Ok(None);
+        let size = self.pages.data_size();
+        let available = ring_distance(self.next_read, self.cached_write, size);
+        if available >= MINIMUM_PACKET {
+            return Ok(Some(available));
         }
-        const MINIMUM: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
-        if available < MINIMUM {
-            return Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
-                available,
-            }));
-        }
-        Ok(Some(available))
+        self.cached_write = self.load_write_index()?;
+        readable_after_load(self.next_read, self.cached_write, size)
     }
 
     /// Consumes the packet at the read position, `length` bytes long without its trailer
@@ -131,14 +119,20 @@ impl<M: GuestMemory> RingReceiver<M> {
             memory,
             pages,
             next_read,
+            cached_write,
             last_start,
             ..
         } = self;
-        let (descriptor, window) = descriptor_at(memory, pages, *next_read, available)?;
+        let (descriptor, window) = descriptor_at(memory, pages, *next_read, available)
+            .map_err(|error| forget_write(cached_write, *next_read, error))?;
         // Byte lengths derived once from the validated copy (offset8 ≤ len8, so the
         // subtraction does not wrap), kept rather than re-derived on every call.
         let length = units8_to_bytes(descriptor.length8.get());
         let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
+        let payload_length = length.wrapping_sub(payload_offset);
+        // The payload's part of the packet's window (`validate` checked that the payload
+        // ends inside the packet, `descriptor_at` that the packet ends inside the window).
+        let window = window.and_then(|window| window.window(payload_offset, payload_length).ok());
         Ok(Some(PacketReader {
             memory,
             pages,
@@ -147,7 +141,7 @@ impl<M: GuestMemory> RingReceiver<M> {
             words: descriptor.words(),
             length,
             payload_offset,
-            payload_length: length.wrapping_sub(payload_offset),
+            payload_length,
             window,
         }))
     }
@@ -193,7 +187,8 @@ impl<M: GuestMemory> RingReceiver<M> {
             return Ok(None);
         };
         let (descriptor, window) =
-            descriptor_at(&self.memory, &self.pages, self.next_read, available)?;
+            descriptor_at(&self.memory, &self.pages, self.next_read, available)
+                .map_err(|error| forget_write(&mut self.cached_write, self.next_read, error))?;
         let length = units8_to_bytes(descriptor.length8.get());
         // Reuse the caller's buffer: only bytes beyond its current length are zeroed (a
         // buffer reused for packets of similar size is never zero-filled again), and every
@@ -334,6 +329,42 @@ fn descriptor_at<'a, M: GuestMemory>(
     Ok((descriptor, window))
 }
 
+/// The fewest bytes a packet occupies: a descriptor and a trailer.
+const MINIMUM_PACKET: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
+
+/// Bytes readable from `read` up to a write index `write` just loaded: `None` if none, an
+/// error if fewer than [`MINIMUM_PACKET`].
+#[inline]
+fn readable_after_load(read: u32, write: u32, size: u32) -> Result<Option<u32>, RingError> {
+    match ring_distance(read, write, size) {
+        0 => Ok(None),
+        available if available < MINIMUM_PACKET => {
+            Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
+                available,
+            }))
+        }
+        available => Ok(Some(available)),
+    }
+}
+
+/// Forgets the cached write index after the packet at `read` was found corrupt, and returns
+/// `error`: the cache is set to `read` ("nothing known to be readable"), so the next read
+/// loads the producer's index afresh. A cached index says which bytes the producer had
+/// published; an honest producer never rewrites them before they are consumed, so a packet
+/// inside them stays valid, but a hostile one may leave garbage at the read position (or a
+/// descriptor longer than the cached index allows), then publish a fresh packet there or an
+/// empty ring. Judged by the cache alone, the reader would report the same error forever,
+/// whatever the producer publishes next; with the cache forgotten, one read reports the error
+/// and the next judges the ring by the shared index again. (A cache showing fewer bytes than
+/// a packet is never trusted at all: `readable` reloads it. That was the racing-peer test's
+/// stuck reader: `Truncated { available: 8 }` from a cached index, for 50 M reads.) Out of
+/// line: the corrupt path.
+#[cold]
+fn forget_write(cached_write: &mut u32, read: u32, error: RingError) -> RingError {
+    *cached_write = read;
+    error
+}
+
 /// Moves the read position `next_read` of a ring of `size` bytes past the packet there,
 /// `length` bytes long without its trailer, remembering its start in `last_start`.
 #[inline]
@@ -388,9 +419,10 @@ pub struct PacketReader<'a, M: GuestMemory> {
     payload_offset: usize,
     /// Length of the payload (`length − payload_offset`; `validate` checked offset8 ≤ len8).
     payload_length: usize,
-    /// A window from the packet's first byte, at least the packet's length, if the packet
-    /// lies in one piece of guest memory and the memory hands out windows; otherwise the
-    /// packet is reached through the ring.
+    /// A window of exactly the payload, if the packet lies in one piece of guest memory and
+    /// the memory hands out windows: its own bounds check is the payload's, so a read through
+    /// it is checked once. Otherwise (and for the extra header) the packet is reached
+    /// through the ring.
     window: Option<Window<'a>>,
 }
 
@@ -418,28 +450,34 @@ impl<M: GuestMemory> PacketReader<'_, M> {
     /// the ring. A range beyond the payload is [`RingError::OutsidePacket`].
     #[inline]
     pub fn read_payload(&self, offset: usize, buffer: &mut [u8]) -> Result<(), RingError> {
+        if let Some(window) = &self.window {
+            // The window is exactly the payload: its check is the payload's bound (one check,
+            // where a check of the payload and one of a packet window took 17 instructions
+            // per 64-byte packet).
+            return window
+                .read(offset, buffer)
+                .map_err(|_| outside(offset, buffer.len(), self.payload_length));
+        }
         check_inside(offset, buffer.len(), self.payload_length)?;
-        self.read_at(self.payload_offset, offset, buffer)
+        self.read_through_ring(self.payload_offset, offset, buffer)
     }
 
     /// Copies `buffer.len()` bytes of the extra header from its byte `offset`. A range beyond
     /// the extra header is [`RingError::OutsidePacket`].
     pub fn read_extra_header(&self, offset: usize, buffer: &mut [u8]) -> Result<(), RingError> {
         check_inside(offset, buffer.len(), self.extra_header_len())?;
-        self.read_at(size_of::<PacketDescriptor>(), offset, buffer)
+        self.read_through_ring(size_of::<PacketDescriptor>(), offset, buffer)
     }
 
-    /// Copies from packet byte `part + offset` (a range already checked to be inside the
-    /// packet, which `validate` checked to be inside the readable bytes).
+    /// Copies from packet byte `part + offset` through the ring (a range already checked to
+    /// be inside the packet, which `validate` checked to be inside the readable bytes).
     #[inline]
-    fn read_at(&self, part: usize, offset: usize, buffer: &mut [u8]) -> Result<(), RingError> {
-        if let Some(window) = &self.window {
-            // `part + offset + buffer.len()` ≤ the packet's length ≤ the window's (checked by
-            // the callers): no overflow.
-            return window
-                .read(part.wrapping_add(offset), buffer)
-                .map_err(window_error);
-        }
+    fn read_through_ring(
+        &self,
+        part: usize,
+        offset: usize,
+        buffer: &mut [u8],
+    ) -> Result<(), RingError> {
         let position = part
             .checked_add(offset)
             .and_then(|from_start| {
@@ -486,44 +524,54 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
     pub fn peek(&mut self) -> Result<Option<PacketReader<'_, M>>, RingError> {
         let size = self.pages.data_size();
         let read = *self.next_read;
-        // Bytes readable by the cached write index, reloaded only when it says drained.
+        // Bytes readable by the cached write index, reloaded only when it shows fewer than a
+        // packet (drained, or short), as `RingReceiver::readable`: one compare on the hot
+        // path.
         let mut available = ring_distance(read, *self.cached_write, size);
-        if available == 0 {
+        if available < MINIMUM_PACKET {
             let write = self.memory.load_u32(self.pages.field(WRITE_INDEX_OFFSET))?;
             check_index(write, size, IndexKind::Write)?;
             *self.cached_write = write;
-            available = ring_distance(read, write, size);
-            if available == 0 {
-                return Ok(None);
+            match readable_after_load(read, write, size)? {
+                Some(fresh) => available = fresh,
+                None => return Ok(None),
             }
         }
-        const MINIMUM: u32 = size_of::<PacketDescriptor>() as u32 + TRAILER_SIZE;
-        if available < MINIMUM {
-            return Err(RingError::CorruptDescriptor(DescriptorError::Truncated {
-                available,
-            }));
-        }
-        let (descriptor, window) = match self
+        let (descriptor, window, length, payload_offset) = match self
             .segment
             .as_ref()
             .and_then(|segment| Some((segment, segment.read_u128(read as usize).ok()?)))
         {
             // The descriptor through the batch's window (one 16-byte load checked against
-            // it), validated; the packet's window is the part of the segment its validated
-            // length gives (exactly the packet, so the reads' checks against it fold into
-            // the packet's own bounds), or none if the packet runs past the segment.
+            // it), validated; the payload's window is the part of the segment the validated
+            // lengths give (exactly the payload, so a read through it is checked once), or
+            // none if the packet runs past the segment.
             Some((segment, words)) => {
                 let descriptor = PacketDescriptor::from_words(words as u64, (words >> 64) as u64);
-                descriptor
-                    .validate(available)
-                    .map_err(RingError::CorruptDescriptor)?;
+                if let Err(error) = descriptor.validate(available) {
+                    return Err(self.corrupt(RingError::CorruptDescriptor(error)));
+                }
                 let length = units8_to_bytes(descriptor.length8.get());
-                (descriptor, segment.window(read as usize, length).ok())
+                let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
+                // `read` < the ring size and `payload_offset` < 2^19: no overflow.
+                let payload = (read as usize).wrapping_add(payload_offset);
+                let window = segment
+                    .window(payload, length.wrapping_sub(payload_offset))
+                    .ok();
+                (descriptor, window, length, payload_offset)
             }
-            None => descriptor_at(self.memory, self.pages, read, available)?,
+            None => match descriptor_at(self.memory, self.pages, read, available) {
+                Ok((descriptor, window)) => {
+                    let length = units8_to_bytes(descriptor.length8.get());
+                    let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
+                    let payload_length = length.wrapping_sub(payload_offset);
+                    let window = window
+                        .and_then(|window| window.window(payload_offset, payload_length).ok());
+                    (descriptor, window, length, payload_offset)
+                }
+                Err(error) => return Err(self.corrupt(error)),
+            },
         };
-        let length = units8_to_bytes(descriptor.length8.get());
-        let payload_offset = units8_to_bytes(descriptor.data_offset8.get());
         Ok(Some(PacketReader {
             memory: self.memory,
             pages: self.pages,
@@ -535,5 +583,12 @@ impl<M: GuestMemory> ReceiveBatch<'_, M> {
             payload_length: length.wrapping_sub(payload_offset),
             window,
         }))
+    }
+
+    /// [`forget_write`] for this batch's receiver (out of line: the corrupt path).
+    #[cold]
+    #[inline(never)]
+    fn corrupt(&mut self, error: RingError) -> RingError {
+        forget_write(self.cached_write, *self.next_read, error)
     }
 }
