@@ -173,6 +173,79 @@ impl OpenChannel {
     }
 }
 
+/// A map for the task's few dxg channels (one global channel and one per vGPU): a `Vec` of
+/// entries searched linearly, which for two or three entries costs less than a `BTreeMap`'s
+/// search on every send and completion. Each key is in it at most once.
+struct ChannelMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K: PartialEq + Copy, V> Default for ChannelMap<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: PartialEq + Copy, V> ChannelMap<K, V> {
+    fn position(&self, key: &K) -> Option<usize> {
+        self.entries.iter().position(|(entry, _)| entry == key)
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        self.entries
+            .iter()
+            .find(|(entry, _)| entry == key)
+            .map(|(_, value)| value)
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.entries
+            .iter_mut()
+            .find(|(entry, _)| entry == key)
+            .map(|(_, value)| value)
+    }
+
+    /// Sets `key`'s value (replacing an older one).
+    fn insert(&mut self, key: K, value: V) {
+        match self.get_mut(&key) {
+            Some(old) => *old = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        let index = self.position(key)?;
+        Some(self.entries.swap_remove(index).1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.entries.iter().map(|(key, _)| *key)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(K, V)> {
+        self.entries.iter()
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.entries.retain(|(key, value)| keep(key, value));
+    }
+
+    /// Takes every entry out.
+    fn take_all(&mut self) -> Vec<(K, V)> {
+        core::mem::take(&mut self.entries)
+    }
+}
+
 /// What writing one packet to a channel's outbound ring did.
 enum Written {
     /// Written; `signal`: the host must be signalled.
@@ -261,8 +334,8 @@ struct DxgTask {
     /// Where the bus task leaves the signals of opened channels.
     signals: SignalInbox,
     /// relid of each dxg channel the host offered.
-    relids: BTreeMap<ChannelId, u32>,
-    channels: BTreeMap<u32, OpenChannel>,
+    relids: ChannelMap<ChannelId, u32>,
+    channels: ChannelMap<u32, OpenChannel>,
     /// Base of the IO space, once allocated from the MMIO gaps.
     io_space: Option<u64>,
     /// The VMBus MMIO gaps the IO space comes from.
@@ -372,8 +445,8 @@ pub fn spawn(
         bus,
         subscriber,
         signals: SignalInbox::default(),
-        relids: BTreeMap::new(),
-        channels: BTreeMap::new(),
+        relids: ChannelMap::default(),
+        channels: ChannelMap::default(),
         io_space: None,
         mmio,
         pending: PendingCalls::default(),
@@ -592,7 +665,7 @@ impl DxgRun {
                 Err(_) => break,
             }
         }
-        for (relid, channel) in core::mem::take(&mut self.state.channels) {
+        for (relid, channel) in self.state.channels.take_all() {
             log::warn!("dxg: the close of relid {relid} was not confirmed; its ring pages stay");
             core::mem::forget(channel.pages);
         }
@@ -705,7 +778,7 @@ impl DxgTask {
     fn channel_of(&self, relid: u32) -> Option<ChannelId> {
         self.relids
             .iter()
-            .find(|(_, value)| **value == relid)
+            .find(|(_, value)| *value == relid)
             .map(|(id, _)| *id)
     }
 
@@ -1026,7 +1099,7 @@ impl DxgTask {
     }
 
     fn close_all(&mut self) {
-        let relids: Vec<u32> = self.channels.keys().copied().collect();
+        let relids: Vec<u32> = self.channels.keys().collect();
         for relid in relids {
             self.request(BusRequest::Close { relid });
         }
