@@ -10,17 +10,23 @@
 //! A task passes through its deadlines after every message it handles, and almost never finds
 //! one due, so the set keeps a lower bound of its earliest deadline ([`Deadlines::wake_at`]):
 //! [`Deadlines::take_expired`] returns at once while the bound is in the future, without
-//! walking the map. The bound is exact after every scan and whenever nothing waits; between
+//! walking the waits. The bound is exact after every scan and whenever nothing waits; between
 //! scans it may be early (a finished wait or a later restart of a key is not rescanned), which
 //! costs at most one early wake-up and one scan, never a late one.
+//!
+//! The waits live in a `Vec` searched linearly, not a tree: a dxg call starts and finishes one
+//! wait per host round trip, and there are as many waits as callers blocked on the host (one
+//! or a few), so a short scan of adjacent entries is cheaper than a tree's search and node
+//! edits (measured in docs/performance.md §3, "Branch `s7/dxgpath`"). A start or finish costs
+//! one pass over the running waits; the `Vec` keeps its room, so neither allocates once it grew.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 /// Deadlines by key.
 #[derive(Debug, Clone)]
 pub struct Deadlines<K: Ord + Copy> {
-    entries: BTreeMap<K, u64>,
+    /// The running waits, each key once, in no particular order.
+    entries: Vec<(K, u64)>,
     /// At or before the earliest deadline in `entries`; `None` exactly when `entries` is empty.
     earliest_bound: Option<u64>,
 }
@@ -28,7 +34,7 @@ pub struct Deadlines<K: Ord + Copy> {
 impl<K: Ord + Copy> Default for Deadlines<K> {
     fn default() -> Self {
         Deadlines {
-            entries: BTreeMap::new(),
+            entries: Vec::new(),
             earliest_bound: None,
         }
     }
@@ -40,11 +46,22 @@ impl<K: Ord + Copy> Deadlines<K> {
         Self::default()
     }
 
+    fn position(&self, key: &K) -> Option<usize> {
+        self.entries.iter().position(|(waiting, _)| waiting == key)
+    }
+
     /// Records that `key`'s wait started at `now` and may last `bound` (same unit). A key
     /// already waiting gets the new deadline.
     pub fn start(&mut self, key: K, now: u64, bound: u64) {
         let deadline = now.saturating_add(bound);
-        self.entries.insert(key, deadline);
+        match self.position(&key) {
+            Some(index) => {
+                if let Some(entry) = self.entries.get_mut(index) {
+                    entry.1 = deadline;
+                }
+            }
+            None => self.entries.push((key, deadline)),
+        }
         self.earliest_bound = Some(
             self.earliest_bound
                 .map_or(deadline, |earliest| earliest.min(deadline)),
@@ -53,21 +70,24 @@ impl<K: Ord + Copy> Deadlines<K> {
 
     /// The host answered `key`: its wait is over. Returns whether it was waiting.
     pub fn finish(&mut self, key: &K) -> bool {
-        let waited = self.entries.remove(key).is_some();
+        let Some(index) = self.position(key) else {
+            return false;
+        };
+        self.entries.swap_remove(index);
         if self.entries.is_empty() {
             self.earliest_bound = None;
         }
-        waited
+        true
     }
 
     /// Whether `key` is waiting.
     pub fn contains(&self, key: &K) -> bool {
-        self.entries.contains_key(key)
+        self.position(key).is_some()
     }
 
     /// The earliest deadline, if anything waits.
     pub fn next(&self) -> Option<u64> {
-        self.entries.values().copied().min()
+        self.entries.iter().map(|(_, deadline)| *deadline).min()
     }
 
     /// When to come back for [`Self::take_expired`]: at or before the earliest deadline
@@ -77,15 +97,15 @@ impl<K: Ord + Copy> Deadlines<K> {
         self.earliest_bound
     }
 
-    /// Removes and returns every key whose deadline is at or before `now`. Walks the waits
-    /// only when [`Self::wake_at`] has come; then the bound is made exact again.
+    /// Removes and returns every key whose deadline is at or before `now`, in key order. Walks
+    /// the waits only when [`Self::wake_at`] has come; then the bound is made exact again.
     pub fn take_expired(&mut self, now: u64) -> Vec<K> {
         if self.earliest_bound.is_none_or(|earliest| earliest > now) {
             return Vec::new();
         }
         let mut expired = Vec::new();
         let mut earliest_left: Option<u64> = None;
-        self.entries.retain(|key, deadline| {
+        self.entries.retain(|(key, deadline)| {
             if *deadline <= now {
                 expired.push(*key);
                 false
@@ -95,12 +115,13 @@ impl<K: Ord + Copy> Deadlines<K> {
             }
         });
         self.earliest_bound = earliest_left;
+        expired.sort_unstable();
         expired
     }
 
     /// Forgets every wait whose key matches `predicate` (e.g. a channel's, when it closes).
     pub fn forget_where(&mut self, mut predicate: impl FnMut(&K) -> bool) {
-        self.entries.retain(|key, _| !predicate(key));
+        self.entries.retain(|(key, _)| !predicate(key));
         if self.entries.is_empty() {
             self.earliest_bound = None;
         }
@@ -120,6 +141,7 @@ impl<K: Ord + Copy> Deadlines<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::collections::BTreeMap;
 
     #[test]
     fn a_wait_expires_at_its_deadline_and_not_before() {

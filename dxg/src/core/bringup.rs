@@ -344,12 +344,7 @@ impl Driver {
     /// Fails with DEVICE_REMOVED every outstanding transaction that `selected` picks (those
     /// outstanding now; what failing them sends is not failed).
     fn fail_pending_where(&mut self, selected: impl Fn(&Pending) -> bool) {
-        let keys: Vec<_> = self
-            .pending
-            .iter()
-            .filter(|(_, pending)| selected(pending))
-            .map(|(key, _)| *key)
-            .collect();
+        let keys = self.pending.keys_where(selected);
         for key in keys {
             if let Some(pending) = self.pending.remove(&key) {
                 self.fail_pending(pending, NtStatus::DEVICE_REMOVED);

@@ -98,6 +98,19 @@ impl On {
     }
 }
 
+/// Puts the extension header for `vgpu_luid` in front of `message`, in place: no second
+/// buffer (the encoders' [`build_message`] already reserves room for the header, so this
+/// moves the command once and does not reallocate).
+fn prepend_extension_header(message: &mut Vec<u8>, vgpu_luid: Luid) {
+    let length = message.len();
+    message.reserve_exact(ExtensionHeader::SIZE);
+    message.resize(length.saturating_add(ExtensionHeader::SIZE), 0);
+    message.copy_within(..length, ExtensionHeader::SIZE);
+    if let Some(header) = message.get_mut(..ExtensionHeader::SIZE) {
+        header.copy_from_slice(ExtensionHeader::new(vgpu_luid).as_bytes());
+    }
+}
+
 /// Whether a command may go asynchronously when the host enabled async messaging: the
 /// submissions, signals and GPU waits (the driver expects no reply to them then).
 fn may_be_async(command: &[u8]) -> bool {
@@ -229,11 +242,10 @@ impl Driver {
         asynchronous: bool,
     ) {
         pending.command = command_number(&command).unwrap_or(u32::MAX);
-        let mut bytes = if self.has_extension_header() {
-            build_message(Some(vgpu_luid), &command, &[], 0)
-        } else {
-            command
-        };
+        let mut bytes = command;
+        if self.has_extension_header() {
+            prepend_extension_header(&mut bytes, vgpu_luid);
+        }
         let transaction_id = if asynchronous {
             let offset = if self.has_extension_header() {
                 ExtensionHeader::SIZE + 12

@@ -33,6 +33,7 @@ mod request;
 mod request_parameters;
 mod request_reply;
 mod table;
+mod transactions;
 mod waits;
 
 pub use adapter::{Adapter, AdapterState};
@@ -270,7 +271,7 @@ pub struct Driver {
     vgpu_offers: Vec<Guid>,
     adapters: Vec<Adapter>,
     processes: BTreeMap<ProcessId, Process>,
-    pending: BTreeMap<(ChannelId, u64), replies::Pending>,
+    pending: transactions::Transactions,
     /// VM-wide async-message flag: `None` until the first adapter answers
     /// GETINTERNALADAPTERINFO, then fixed (see `on_internal_info_reply`).
     async_messaging: Option<bool>,
@@ -297,7 +298,7 @@ impl Driver {
             vgpu_offers: Vec::new(),
             adapters: Vec::new(),
             processes: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            pending: transactions::Transactions::default(),
             async_messaging: None,
             next_event: 1,
             events: BTreeMap::new(),

@@ -121,10 +121,209 @@ struct OpenChannel {
     signal: Option<ChannelSignal>,
 }
 
+impl OpenChannel {
+    /// Writes queued packets while the ring has room, then signals the host if the ring asks
+    /// for it. Returns the packets the ring refused for good (their requests must fail); an
+    /// empty `Vec` does not allocate.
+    fn flush(&mut self, relid: u32) -> Vec<OutgoingPacket> {
+        let mut dropped = Vec::new();
+        let Some(rings) = self.rings.as_mut() else {
+            return dropped;
+        };
+        let mut signal = false;
+        while let Some(packet) = self.backlog.front() {
+            match write_packet(rings, packet, relid) {
+                Written::Sent { signal: needed } => {
+                    signal |= needed;
+                    self.backlog.pop_front();
+                }
+                Written::NoRoom => break,
+                Written::Refused => {
+                    if let Some(packet) = self.backlog.pop_front() {
+                        dropped.push(packet);
+                    }
+                }
+            }
+        }
+        if signal {
+            super::channel_signal::signal_host("dxg", relid, self.signal.as_ref());
+        }
+        dropped
+    }
+
+    /// Sends `packet` now when nothing is queued before it (no trip through the backlog), else
+    /// queues it behind the others and flushes. Returns the packet when the ring refused it for
+    /// good (its request must fail).
+    fn send_or_queue(&mut self, packet: OutgoingPacket, relid: u32) -> Vec<OutgoingPacket> {
+        if let (true, Some(rings)) = (self.backlog.is_empty(), self.rings.as_mut()) {
+            match write_packet(rings, &packet, relid) {
+                Written::Sent { signal } => {
+                    if signal {
+                        super::channel_signal::signal_host("dxg", relid, self.signal.as_ref());
+                    }
+                    return Vec::new();
+                }
+                Written::Refused => return alloc::vec![packet],
+                // The host signals once there is room; the packet waits in the backlog.
+                Written::NoRoom => {}
+            }
+        }
+        self.backlog.push_back(packet);
+        self.flush(relid)
+    }
+}
+
+/// A map for the task's few dxg channels (one global channel and one per vGPU): a `Vec` of
+/// entries searched linearly, which for two or three entries costs less than a `BTreeMap`'s
+/// search on every send and completion. Each key is in it at most once.
+struct ChannelMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K: PartialEq + Copy, V> Default for ChannelMap<K, V> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl<K: PartialEq + Copy, V> ChannelMap<K, V> {
+    fn position(&self, key: &K) -> Option<usize> {
+        self.entries.iter().position(|(entry, _)| entry == key)
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        self.entries
+            .iter()
+            .find(|(entry, _)| entry == key)
+            .map(|(_, value)| value)
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.entries
+            .iter_mut()
+            .find(|(entry, _)| entry == key)
+            .map(|(_, value)| value)
+    }
+
+    /// Sets `key`'s value (replacing an older one).
+    fn insert(&mut self, key: K, value: V) {
+        match self.get_mut(&key) {
+            Some(old) => *old = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        let index = self.position(key)?;
+        Some(self.entries.swap_remove(index).1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.entries.iter().map(|(key, _)| *key)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(K, V)> {
+        self.entries.iter()
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.entries.retain(|(key, value)| keep(key, value));
+    }
+
+    /// Takes every entry out.
+    fn take_all(&mut self) -> Vec<(K, V)> {
+        core::mem::take(&mut self.entries)
+    }
+}
+
+/// What writing one packet to a channel's outbound ring did.
+enum Written {
+    /// Written; `signal`: the host must be signalled.
+    Sent { signal: bool },
+    /// No room yet: the host signals once there is (pending_send_sz); the packet must wait.
+    NoRoom,
+    /// The ring refused the packet for good (logged).
+    Refused,
+}
+
+/// Writes `packet` to the outbound ring of `rings` (channel `relid`, for the logs).
+fn write_packet(
+    rings: &mut ChannelRings<PhysicalMemory>,
+    packet: &OutgoingPacket,
+    relid: u32,
+) -> Written {
+    let ring_packet = RingPacket::in_band(
+        packet.transaction_id,
+        packet.completion_requested,
+        &packet.bytes,
+    );
+    loop {
+        match rings.outbound.send(&ring_packet) {
+            Ok(signal) => return Written::Sent { signal },
+            Err(RingError::Full { needed }) => match rings.outbound.wait_for_space(needed) {
+                // The host read meanwhile: the room is there, write now.
+                Ok(true) => continue,
+                // The host signals once `needed` bytes are free (pending_send_sz).
+                Ok(false) => return Written::NoRoom,
+                Err(error) => {
+                    // The packet stays in the backlog for the next signal or flush.
+                    log::warn!("dxg: ring wait on relid {relid}: {error:?}");
+                    return Written::NoRoom;
+                }
+            },
+            Err(error) => {
+                log::warn!("dxg: dropping a packet on relid {relid}: {error:?}");
+                return Written::Refused;
+            }
+        }
+    }
+}
+
 /// A request the dxg core is working on, and who waits for it.
 struct PendingCall {
+    ticket: Ticket,
     process: ProcessId,
     reply: ReplySender<GpuReply>,
+}
+
+/// The calls the dxg core is working on, in a `Vec` searched linearly: as many as callers wait
+/// for the host (one or a few), so a scan of adjacent entries is cheaper than a tree's search
+/// and node edits, and the `Vec` keeps its room between calls (no allocation per call once it
+/// grew). Tickets are unique (the core numbers them), so each is here at most once.
+#[derive(Default)]
+struct PendingCalls {
+    calls: Vec<PendingCall>,
+}
+
+impl PendingCalls {
+    fn insert(&mut self, call: PendingCall) {
+        self.calls.push(call);
+    }
+
+    /// Takes the call of `ticket` out, if it waits.
+    fn remove(&mut self, ticket: Ticket) -> Option<PendingCall> {
+        let index = self.calls.iter().position(|call| call.ticket == ticket)?;
+        Some(self.calls.swap_remove(index))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// Keeps the calls for which `keep` is true.
+    fn retain(&mut self, keep: impl FnMut(&PendingCall) -> bool) {
+        self.calls.retain(keep);
+    }
 }
 
 /// The dxg task's state.
@@ -135,13 +334,13 @@ struct DxgTask {
     /// Where the bus task leaves the signals of opened channels.
     signals: SignalInbox,
     /// relid of each dxg channel the host offered.
-    relids: BTreeMap<ChannelId, u32>,
-    channels: BTreeMap<u32, OpenChannel>,
+    relids: ChannelMap<ChannelId, u32>,
+    channels: ChannelMap<u32, OpenChannel>,
     /// Base of the IO space, once allocated from the MMIO gaps.
     io_space: Option<u64>,
     /// The VMBus MMIO gaps the IO space comes from.
     mmio: MmioSpace,
-    pending: BTreeMap<Ticket, PendingCall>,
+    pending: PendingCalls,
     receive_buffer: Vec<u8>,
     adapter_events: Sender<AdapterEvent>,
     /// Deadlines (timer ticks) of the transactions waiting for the host's completion.
@@ -246,11 +445,11 @@ pub fn spawn(
         bus,
         subscriber,
         signals: SignalInbox::default(),
-        relids: BTreeMap::new(),
-        channels: BTreeMap::new(),
+        relids: ChannelMap::default(),
+        channels: ChannelMap::default(),
         io_space: None,
         mmio,
-        pending: BTreeMap::new(),
+        pending: PendingCalls::default(),
         receive_buffer: Vec::new(),
         adapter_events,
         replies: Deadlines::new(),
@@ -439,7 +638,11 @@ impl DxgRun {
                     state.handled += 1;
                     let (GpuCall { process, request }, reply) = call.into_parts();
                     let ticket = state.driver.submit(process, request);
-                    state.pending.insert(ticket, PendingCall { process, reply });
+                    state.pending.insert(PendingCall {
+                        ticket,
+                        process,
+                        reply,
+                    });
                 }
                 Err(ipc::TryRecvError::Closed) => open.calls = false,
                 Err(ipc::TryRecvError::Empty) => {}
@@ -462,7 +665,7 @@ impl DxgRun {
                 Err(_) => break,
             }
         }
-        for (relid, channel) in core::mem::take(&mut self.state.channels) {
+        for (relid, channel) in self.state.channels.take_all() {
             log::warn!("dxg: the close of relid {relid} was not confirmed; its ring pages stay");
             core::mem::forget(channel.pages);
         }
@@ -536,11 +739,16 @@ impl DxgTask {
         }
         let driver = &mut self.driver;
         let mut cancelled = false;
-        self.pending.retain(|ticket, pending| {
+        self.pending.retain(|pending| {
             if !pending.reply.is_closed() {
                 return true;
             }
-            driver.submit(pending.process, Request::CancelWait { ticket: *ticket });
+            driver.submit(
+                pending.process,
+                Request::CancelWait {
+                    ticket: pending.ticket,
+                },
+            );
             cancelled = true;
             false
         });
@@ -570,7 +778,7 @@ impl DxgTask {
     fn channel_of(&self, relid: u32) -> Option<ChannelId> {
         self.relids
             .iter()
-            .find(|(_, value)| **value == relid)
+            .find(|(_, value)| *value == relid)
             .map(|(id, _)| *id)
     }
 
@@ -585,8 +793,9 @@ impl DxgTask {
                     Ok(rings) => {
                         channel.rings = Some(rings);
                         channel.signal = self.signals.take(relid);
-                        self.flush(relid);
-                        self.drain(relid);
+                        // Packets queued while the channel opened go out; the inbound ring
+                        // is read (normally empty at open).
+                        self.service(relid);
                     }
                     Err(failure) => {
                         log::warn!("dxg: opening relid {relid} failed: {failure:?}");
@@ -603,10 +812,7 @@ impl DxgTask {
                     }
                 }
             }
-            DriverEvent::Signalled { relid } => {
-                self.drain(relid);
-                self.flush(relid);
-            }
+            DriverEvent::Signalled { relid } => self.service(relid),
             DriverEvent::Rescinded { relid } => {
                 match self.channel_of(relid) {
                     Some(ChannelId::Global) => self.driver.global_channel_rescinded(),
@@ -626,8 +832,10 @@ impl DxgTask {
         }
     }
 
-    /// Reads every packet waiting on `relid` into the dxg core.
-    fn drain(&mut self, relid: u32) {
+    /// Reads every packet waiting on `relid` into the dxg core, then writes the packets queued
+    /// for the host while its ring has room: one lookup of the channel for both, and for the
+    /// signals to the host.
+    fn service(&mut self, relid: u32) {
         let Some(channel) = self.channels.get_mut(&relid) else {
             return;
         };
@@ -677,65 +885,12 @@ impl DxgTask {
             }
         }
         if signal {
-            self.signal_host(relid);
+            super::channel_signal::signal_host("dxg", relid, channel.signal.as_ref());
         }
-    }
-
-    /// Signals the host for `relid` from this task (`services::channel_signal`).
-    fn signal_host(&self, relid: u32) {
-        let signal = self.channels.get(&relid);
-        super::channel_signal::signal_host(
-            "dxg",
-            relid,
-            signal.and_then(|channel| channel.signal.as_ref()),
-        );
-    }
-
-    /// Writes queued packets of `relid` while the ring has room.
-    fn flush(&mut self, relid: u32) {
-        let Some(channel) = self.channels.get_mut(&relid) else {
-            return;
-        };
-        let Some(rings) = channel.rings.as_mut() else {
-            return;
-        };
-        let mut signal = false;
-        let mut dropped = Vec::new();
-        while let Some(packet) = channel.backlog.front() {
-            let ring_packet = RingPacket::in_band(
-                packet.transaction_id,
-                packet.completion_requested,
-                &packet.bytes,
-            );
-            match rings.outbound.send(&ring_packet) {
-                Ok(needed) => {
-                    signal |= needed;
-                    channel.backlog.pop_front();
-                }
-                Err(RingError::Full { needed }) => match rings.outbound.wait_for_space(needed) {
-                    // The host read meanwhile: the room is there, write now.
-                    Ok(true) => continue,
-                    // The host signals once `needed` bytes are free (pending_send_sz).
-                    Ok(false) => break,
-                    Err(error) => {
-                        // The packet stays in the backlog for the next signal or flush.
-                        log::warn!("dxg: ring wait on relid {relid}: {error:?}");
-                        break;
-                    }
-                },
-                Err(error) => {
-                    log::warn!("dxg: dropping a packet on relid {relid}: {error:?}");
-                    if let Some(packet) = channel.backlog.pop_front() {
-                        dropped.push(packet);
-                    }
-                }
+        if !channel.backlog.is_empty() {
+            for packet in channel.flush(relid) {
+                self.fail_unsent(&packet);
             }
-        }
-        for packet in dropped {
-            self.fail_unsent(&packet);
-        }
-        if signal {
-            self.signal_host(relid);
         }
     }
 
@@ -886,30 +1041,9 @@ impl DxgTask {
                         let _ = self.mmio.free(base);
                     }
                 }
-                Action::Send(packet) => {
-                    let relid = self.relids.get(&packet.channel).copied();
-                    let Some(channel) = relid.and_then(|relid| self.channels.get_mut(&relid))
-                    else {
-                        log::warn!("dxg: send on {:?}, which has no channel", packet.channel);
-                        self.fail_unsent(&packet);
-                        continue;
-                    };
-                    if packet.completion_requested {
-                        self.replies.start(
-                            (packet.channel, packet.transaction_id),
-                            crate::clock::ticks(),
-                            crate::clock::milliseconds_to_ticks(
-                                super::host_waits::reply_milliseconds(),
-                            ),
-                        );
-                    }
-                    channel.backlog.push_back(packet);
-                    if let Some(relid) = relid {
-                        self.flush(relid);
-                    }
-                }
+                Action::Send(packet) => self.send(packet),
                 Action::Complete { ticket, result } => {
-                    if let Some(pending) = self.pending.remove(&ticket) {
+                    if let Some(pending) = self.pending.remove(ticket) {
                         let _ = pending.reply.send(result);
                     }
                 }
@@ -941,8 +1075,31 @@ impl DxgTask {
         }
     }
 
+    /// Sends a packet of the dxg core on its channel (looked up once), starting its reply
+    /// deadline first when it asks for a completion.
+    fn send(&mut self, packet: OutgoingPacket) {
+        let relid = self.relids.get(&packet.channel).copied();
+        let Some((relid, channel)) =
+            relid.and_then(|relid| Some((relid, self.channels.get_mut(&relid)?)))
+        else {
+            log::warn!("dxg: send on {:?}, which has no channel", packet.channel);
+            self.fail_unsent(&packet);
+            return;
+        };
+        if packet.completion_requested {
+            self.replies.start(
+                (packet.channel, packet.transaction_id),
+                crate::clock::ticks(),
+                crate::clock::milliseconds_to_ticks(super::host_waits::reply_milliseconds()),
+            );
+        }
+        for packet in channel.send_or_queue(packet, relid) {
+            self.fail_unsent(&packet);
+        }
+    }
+
     fn close_all(&mut self) {
-        let relids: Vec<u32> = self.channels.keys().copied().collect();
+        let relids: Vec<u32> = self.channels.keys().collect();
         for relid in relids {
             self.request(BusRequest::Close { relid });
         }
