@@ -87,7 +87,7 @@ fn new_task(
         Some(stack) => context::prepare_stack(stack.words(), task_entry),
         None => 0,
     };
-    TaskRef(Arc::new(Task {
+    TaskRef(Arc::new_cyclic(|this| Task {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         name,
         state: AtomicU8::new(State::Ready as u8),
@@ -103,6 +103,7 @@ fn new_task(
         }),
         contain_faults,
         expects_fault,
+        notification: Arc::new(super::Notification::new(this.clone())),
     }))
 }
 
@@ -181,6 +182,18 @@ extern "C" fn task_entry() -> ! {
 pub fn current() -> TaskRef {
     without_interrupts(|| SCHEDULER.lock().current.clone())
         .expect("task::current called before task::init")
+}
+
+/// The running task's [`super::Notification`] (for `ipc::select`).
+pub fn current_notification() -> Arc<super::Notification> {
+    without_interrupts(|| {
+        SCHEDULER
+            .lock()
+            .current
+            .as_ref()
+            .map(|task| task.0.notification.clone())
+    })
+    .expect("task::current_notification called before task::init")
 }
 
 pub(super) fn current_description() -> TaskDescription {
@@ -417,6 +430,9 @@ pub fn runaway_reports() -> u64 {
 pub(super) fn exit_current(fault: Option<TaskFault>) -> ! {
     x86_64::instructions::interrupts::disable();
     let me = current();
+    // No source may wake (and so briefly own) a task that is going away: see
+    // `task::notification`'s module docs.
+    me.0.notification.disarm();
     let joiners = {
         let mut completion = me.0.completion.lock();
         completion.done = true;
