@@ -417,8 +417,7 @@ pub fn sleep_milliseconds_interruptible(milliseconds: u64) -> Result<(), Interru
 /// something unparks it, whichever comes first. Callers re-check their condition.
 pub fn park_until(deadline: u64) {
     if crate::clock::ticks() < deadline {
-        scheduler::sleep_until(deadline);
-        scheduler::cancel_sleep();
+        scheduler::park_until(deadline);
     }
 }
 
