@@ -586,8 +586,9 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
         }
         // The channel flags are served on every poll, so a message flood cannot starve them.
         // Only the words that can hold an offered relid are scanned: a flag above every
-        // offered relid belongs to no channel (it stays set, and is taken once an offer
-        // raises the limit).
+        // offered relid belongs to no channel (Linux's `vmbus_chan_sched`, torvalds/linux
+        // `drivers/hv/vmbus_drv.c`, clears it and finds no channel for it; here it stays set
+        // and is taken once an offer raises the limit).
         let flags = self
             .synic
             .fired_event_flags_below(VMBUS_SINT, self.client.relid_limit())?;
