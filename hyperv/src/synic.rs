@@ -356,6 +356,21 @@ pub fn take_event_flags<M: GuestMemory + ?Sized>(
     siefp_gpa: u64,
     sint: u8,
 ) -> Result<EventFlags, MemoryError> {
+    take_event_flags_below(memory, siefp_gpa, sint, EVENT_FLAGS_PER_SINT)
+}
+
+/// As [`take_event_flags`], but copies, scans and clears only the 64-bit words of the slot
+/// that hold flags below `flag_limit` (clamped to [`EVENT_FLAGS_PER_SINT`]; at least one
+/// word): a VMBus driver that knows its highest relid passes it plus one, and an interrupt
+/// with a few channels offered reads 8 bytes instead of 256. Flags at or above the limit are
+/// left as they are (set ones are taken by a later call with a higher limit). The slot's
+/// address is checked as a whole; the memory access covers only the words read.
+pub fn take_event_flags_below<M: GuestMemory + ?Sized>(
+    memory: &M,
+    siefp_gpa: u64,
+    sint: u8,
+    flag_limit: u32,
+) -> Result<EventFlags, MemoryError> {
     let base = checked_slot_gpa(siefp_gpa, sint, EVENT_FLAGS_SLOT_SIZE)?;
     // The words are swapped atomically below: a slot that is not 4-byte aligned is refused
     // whatever it holds (as the word-by-word scan refused it at its first load).
@@ -366,6 +381,9 @@ pub fn take_event_flags<M: GuestMemory + ?Sized>(
     // all zero, so the scan is 32 compares (a byte-by-byte test cost about 2,000 guest
     // instructions per interrupt in the kernel's dev build).
     let mut seen = [0u64; (EVENT_FLAGS_SLOT_SIZE / 8) as usize];
+    // Whole 64-bit words, 1 to 32 of them.
+    let pairs = flag_limit.clamp(1, EVENT_FLAGS_PER_SINT).div_ceil(64) as usize;
+    let seen = seen.get_mut(..pairs).unwrap_or_default();
     memory.read(base, seen.as_mut_bytes())?;
     let mut flags = EventFlags::EMPTY;
     for (pair_index, pair) in seen.iter().enumerate() {
@@ -542,6 +560,36 @@ mod tests {
         assert!(flags.contains(33) && !flags.contains(0));
         assert!(take_event_flags(&memory, SIEFP, 2).unwrap().is_empty());
         assert_eq!(memory.load_u32(0x3300).unwrap(), 0b10_0000);
+    }
+
+    #[test]
+    fn a_flag_limit_takes_only_the_words_below_it() {
+        let memory = AtomicMemory::new(0, 0x4000);
+        // Flags 1, 63, 64 and 2047 of SINT 2.
+        memory.store_u32(0x3200, 0b10).unwrap();
+        memory.store_u32(0x3204, 0x8000_0000).unwrap();
+        memory.store_u32(0x3208, 1).unwrap();
+        memory.store_u32(0x32FC, 0x8000_0000).unwrap();
+        // A limit of 10 covers the first 64-bit word: flags 0 to 63.
+        let flags = take_event_flags_below(&memory, SIEFP, 2, 10).unwrap();
+        assert_eq!(flags.iter().collect::<Vec<_>>(), [1, 63]);
+        assert_eq!(memory.load_u32(0x3208).unwrap(), 1);
+        assert_eq!(memory.load_u32(0x32FC).unwrap(), 0x8000_0000);
+        // The flags above the limit stay for a later, wider call.
+        let flags = take_event_flags(&memory, SIEFP, 2).unwrap();
+        assert_eq!(flags.iter().collect::<Vec<_>>(), [64, 2047]);
+        // A limit of 0 still takes the first word; one above 2048 means the whole slot.
+        memory.store_u32(0x3200, 1).unwrap();
+        memory.store_u32(0x32FC, 0x8000_0000).unwrap();
+        let flags = take_event_flags_below(&memory, SIEFP, 2, 0).unwrap();
+        assert_eq!(flags.iter().collect::<Vec<_>>(), [0]);
+        let flags = take_event_flags_below(&memory, SIEFP, 2, u32::MAX).unwrap();
+        assert_eq!(flags.iter().collect::<Vec<_>>(), [2047]);
+        // A limit of 65 takes two words.
+        memory.store_u32(0x3208, 1).unwrap();
+        memory.store_u32(0x320C, 1).unwrap();
+        let flags = take_event_flags_below(&memory, SIEFP, 2, 65).unwrap();
+        assert_eq!(flags.iter().collect::<Vec<_>>(), [64, 96]);
     }
 
     #[test]

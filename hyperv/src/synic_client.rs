@@ -281,6 +281,25 @@ impl<B: HypervisorBackend, M: GuestMemory> SynicClient<B, M> {
         )?)
     }
 
+    /// As [`Self::fired_event_flags`], but only the flags below `flag_limit`
+    /// ([`synic::take_event_flags_below`]): a VMBus driver passes one above its highest
+    /// offered relid, so an interrupt scans one word of the bitmap instead of 32.
+    pub fn fired_event_flags_below(
+        &mut self,
+        sint: u8,
+        flag_limit: u32,
+    ) -> Result<EventFlags, SynicError> {
+        if sint >= SINT_COUNT {
+            return Err(SynicError::InvalidSint(sint));
+        }
+        Ok(synic::take_event_flags_below(
+            &self.memory,
+            self.pages.event_flags,
+            sint,
+            flag_limit,
+        )?)
+    }
+
     /// Tears the SynIC down in reverse order (mask the SINT, disable SCONTROL, SIEFP, SIMP
     /// and the hypercall page), returns the pages to `allocator` and gives back the backend
     /// and memory. GUEST_OS_ID is left set.

@@ -16,12 +16,14 @@
 //! without a message.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
+use alloc::sync::Arc;
+
 use crate::ipc::Selectable;
-use crate::task::TaskRef;
+use crate::task::Notification;
 
 /// A driver task faults can be injected into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,9 +119,13 @@ pub fn parse(text: &str) -> Result<Plan, ParseError> {
 }
 
 static PLANS: Mutex<Vec<Plan>> = Mutex::new(Vec::new());
+/// Whether [`PLANS`] holds a plan (written only with its lock held): lets the checkpoints of
+/// a run without injected faults, one per driver message, skip the lock.
+static ANY_ARMED: AtomicBool = AtomicBool::new(false);
 static INJECTED: AtomicU64 = AtomicU64::new(0);
-/// Driver tasks waiting on their [`Doorbell`].
-static DOORBELL_WAITERS: Mutex<Vec<(Driver, TaskRef)>> = Mutex::new(Vec::new());
+/// The notifications of the driver tasks that wait on their [`Doorbell`] (kept from their
+/// first wait on; those of ended tasks are dropped when a new one is added).
+static DOORBELL_WAITERS: Mutex<Vec<(Driver, Arc<Notification>)>> = Mutex::new(Vec::new());
 
 /// Arms every driver fault of the command line's `fault=` words (other values, such as the
 /// `kernel-*` words, are skipped; a malformed driver fault is logged and skipped).
@@ -140,20 +146,23 @@ pub fn configure(command_line: &str) {
 
 /// Arms `plan`, and wakes the driver's task if it waits on its [`Doorbell`].
 pub fn arm(plan: Plan) {
-    PLANS.lock().push(plan);
-    let waiters: Vec<TaskRef> = DOORBELL_WAITERS
+    {
+        let mut plans = PLANS.lock();
+        plans.push(plan);
+        ANY_ARMED.store(true, Ordering::Release);
+    }
+    DOORBELL_WAITERS
         .lock()
         .iter()
         .filter(|(driver, _)| *driver == plan.driver)
-        .map(|(_, task)| task.clone())
-        .collect();
-    for task in waiters {
-        task.unpark();
-    }
+        .for_each(|(_, notification)| notification.notify());
 }
 
 /// Whether a fault armed for `driver` is due once it has handled `handled` messages.
 fn is_due(driver: Driver, handled: u64) -> bool {
+    if !ANY_ARMED.load(Ordering::Acquire) {
+        return false;
+    }
     PLANS
         .lock()
         .iter()
@@ -180,14 +189,18 @@ impl Selectable for Doorbell {
         is_due(self.driver, self.handled)
     }
 
-    fn add_waiter(&self, task: &TaskRef) {
-        DOORBELL_WAITERS.lock().push((self.driver, task.clone()));
-    }
-
-    fn remove_waiter(&self, task: &TaskRef) {
-        DOORBELL_WAITERS
-            .lock()
-            .retain(|(driver, waiter)| !(*driver == self.driver && waiter.same_task(task)));
+    fn watch_and_check(&self, notification: &Arc<Notification>) -> bool {
+        {
+            let mut waiters = DOORBELL_WAITERS.lock();
+            let kept = waiters.iter().any(|(driver, waiter)| {
+                *driver == self.driver && Arc::ptr_eq(waiter, notification)
+            });
+            if !kept {
+                waiters.retain(|(_, waiter)| !waiter.is_orphaned());
+                waiters.push((self.driver, notification.clone()));
+            }
+        }
+        self.is_ready()
     }
 }
 
@@ -205,12 +218,17 @@ pub fn injected() -> u64 {
 /// the first armed fault that is due (and disarms it). Must be called with no lock held but
 /// the task's own slot.
 pub fn checkpoint(driver: Driver, handled: u64) {
+    if !ANY_ARMED.load(Ordering::Acquire) {
+        return;
+    }
     let due = {
         let mut plans = PLANS.lock();
         let index = plans
             .iter()
             .position(|plan| plan.driver == driver && handled >= plan.after);
-        index.map(|index| plans.remove(index))
+        let due = index.map(|index| plans.remove(index));
+        ANY_ARMED.store(!plans.is_empty(), Ordering::Release);
+        due
     };
     if let Some(plan) = due {
         INJECTED.fetch_add(1, Ordering::Relaxed);

@@ -585,7 +585,13 @@ impl<B: HypervisorBackend, M: GuestMemory + Clone> BusDriver<B, M> {
             self.run_actions()?;
         }
         // The channel flags are served on every poll, so a message flood cannot starve them.
-        let flags = self.synic.fired_event_flags(VMBUS_SINT)?;
+        // Only the words that can hold an offered relid are scanned: a flag above every
+        // offered relid belongs to no channel (Linux's `vmbus_chan_sched`, torvalds/linux
+        // `drivers/hv/vmbus_drv.c`, clears it and finds no channel for it; here it stays set
+        // and is taken once an offer raises the limit).
+        let flags = self
+            .synic
+            .fired_event_flags_below(VMBUS_SINT, self.client.relid_limit())?;
         for relid in flags.iter() {
             self.statistics.signals_received += 1;
             if let Err(error) = self.client.on_channel_signal(relid) {

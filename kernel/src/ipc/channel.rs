@@ -1,7 +1,9 @@
 //! Bounded typed channels.
 //!
 //! One mutex-protected queue per channel with room for `capacity` messages allocated up front,
-//! plus two wait lists (receivers waiting for a message, senders waiting for room). Only tasks
+//! plus two wait lists (receivers waiting for a message, senders waiting for room) and the
+//! notifications of the tasks that select on the receiver (`task::Watchers`, kept from their
+//! first wait on; see [`super::select`]). Only tasks
 //! touch a channel, never interrupt handlers, so the plain spin lock is never contended
 //! across a context switch (scheduling is cooperative and nobody parks while holding it).
 
@@ -12,7 +14,7 @@ use spin::Mutex;
 use super::fifo::Fifo;
 use super::select::Selectable;
 use super::wait_list::{WaitList, wake_all};
-use crate::task::{self, TaskRef};
+use crate::task::{self, Notification, Watchers};
 
 struct State<T> {
     queue: Fifo<T>,
@@ -21,6 +23,8 @@ struct State<T> {
     receiver_alive: bool,
     waiting_receivers: WaitList,
     waiting_senders: WaitList,
+    /// Tasks that select on the receiver; notified with `waiting_receivers`.
+    watchers: Watchers,
 }
 
 struct Shared<T> {
@@ -102,6 +106,7 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             receiver_alive: true,
             waiting_receivers: WaitList::new(),
             waiting_senders: WaitList::new(),
+            watchers: Watchers::new(),
         }),
     });
     (
@@ -129,6 +134,7 @@ impl<T> Sender<T> {
                 }
                 if state.queue.len() < state.capacity {
                     state.queue.push_back(message);
+                    state.watchers.notify_all();
                     state.waiting_receivers.take()
                 } else {
                     let me = task::current();
@@ -191,6 +197,7 @@ impl<T> Sender<T> {
                 return Err(TrySendError::Full(message));
             }
             state.queue.push_back(message);
+            state.watchers.notify_all();
             state.waiting_receivers.take()
         };
         wake_all(waiters);
@@ -220,6 +227,7 @@ impl<T> Drop for Sender<T> {
             if state.senders > 0 {
                 return;
             }
+            state.watchers.notify_all();
             state.waiting_receivers.take()
         };
         wake_all(waiters);
@@ -304,6 +312,12 @@ impl<T> Receiver<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// How many tasks' notifications the receiver keeps for [`super::select`] (one per live
+    /// task that has selected on it; for tests and diagnostics).
+    pub fn watcher_count(&self) -> usize {
+        self.shared.state.lock().watchers.len()
+    }
 }
 
 impl<T> Receiver<T> {
@@ -345,23 +359,9 @@ impl<T> Selectable for Receiver<T> {
         !state.queue.is_empty() || state.senders == 0
     }
 
-    fn add_waiter(&self, task: &TaskRef) {
-        self.shared.state.lock().waiting_receivers.add(task);
-    }
-
-    fn remove_waiter(&self, task: &TaskRef) {
-        self.shared.state.lock().waiting_receivers.remove(task);
-    }
-
-    fn add_waiter_and_check(&self, task: &TaskRef) -> bool {
+    fn watch_and_check(&self, notification: &Arc<Notification>) -> bool {
         let mut state = self.shared.state.lock();
-        state.waiting_receivers.add(task);
-        !state.queue.is_empty() || state.senders == 0
-    }
-
-    fn remove_waiter_and_check(&self, task: &TaskRef) -> bool {
-        let mut state = self.shared.state.lock();
-        state.waiting_receivers.remove(task);
+        state.watchers.watch(notification);
         !state.queue.is_empty() || state.senders == 0
     }
 }

@@ -1,30 +1,27 @@
 //! Waiting on several sources at once.
 //!
-//! [`select`] registers the current task with every source, checks them, parks, and repeats
-//! until one is ready; it returns the index of a ready source, and the caller then takes the
-//! message with `try_recv` (or the signal with `take`). Sources are checked in order, so an
-//! earlier source has priority when several are ready.
+//! [`select`] arms the current task's [`Notification`], checks every source (a source keeps
+//! the notification from the first wait on, so later waits only compare a pointer), parks,
+//! and repeats until one is ready; it returns the index of a ready source, and the caller then
+//! takes the message with `try_recv` (or the signal with `take`). Sources are checked in
+//! order, so an earlier source has priority when several are ready.
+//!
+//! One registration per task and source, instead of a wait-list add and remove per source on
+//! every wait: a source that becomes ready notifies the notifications it keeps, and only the
+//! armed ones (tasks inside a select) are woken, once per arming (`task::Notification`).
 
-use crate::task::{self, TaskRef};
+use alloc::sync::Arc;
+
+use crate::task::{self, Notification};
 
 /// Something a task can wait on with [`select`].
 pub trait Selectable {
     /// Whether a wait would return at once (a message, a closed channel, a raised signal).
     fn is_ready(&self) -> bool;
-    /// Wakes `task` when the source becomes ready.
-    fn add_waiter(&self, task: &TaskRef);
-    /// Stops waking `task`.
-    fn remove_waiter(&self, task: &TaskRef);
-    /// [`Self::add_waiter`], then [`Self::is_ready`]: one step (one lock, for a channel).
-    fn add_waiter_and_check(&self, task: &TaskRef) -> bool {
-        self.add_waiter(task);
-        self.is_ready()
-    }
-    /// [`Self::remove_waiter`], then [`Self::is_ready`]: one step (one lock, for a channel).
-    fn remove_waiter_and_check(&self, task: &TaskRef) -> bool {
-        self.remove_waiter(task);
-        self.is_ready()
-    }
+    /// Keeps `notification` (if not kept already) and notifies it whenever the source becomes
+    /// ready from now on; then answers [`Self::is_ready`], in one step (one lock, for a
+    /// channel), so that a source that becomes ready after the answer notifies.
+    fn watch_and_check(&self, notification: &Arc<Notification>) -> bool;
 }
 
 /// Waits until one of `sources` is ready and returns its index (`None` for an empty list).
@@ -39,19 +36,14 @@ pub fn select_until(sources: &[&dyn Selectable], deadline: Option<u64>) -> Optio
     if sources.is_empty() {
         return None;
     }
-    if let Some(index) = sources.iter().position(|source| source.is_ready()) {
-        return Some(index);
-    }
-    let me = task::current();
+    let notification = task::current_notification();
     loop {
-        // Registered with every source before the check, so a source that becomes ready
-        // after its check wakes the park below; each source registers and answers in one step.
-        let mut ready = None;
-        for (index, source) in sources.iter().enumerate() {
-            if source.add_waiter_and_check(&me) && ready.is_none() {
-                ready = Some(index);
-            }
-        }
+        // Armed before the checks, so a source that becomes ready after its check wakes the
+        // park below; the first ready source (in order) ends the checks.
+        notification.arm();
+        let ready = sources
+            .iter()
+            .position(|source| source.watch_and_check(&notification));
         let timed_out = deadline.is_some_and(|deadline| crate::clock::ticks() >= deadline);
         if ready.is_none() && !timed_out {
             match deadline {
@@ -59,13 +51,8 @@ pub fn select_until(sources: &[&dyn Selectable], deadline: Option<u64>) -> Optio
                 None => task::park(),
             }
         }
-        let mut ready_after = None;
-        for (index, source) in sources.iter().enumerate() {
-            if source.remove_waiter_and_check(&me) && ready_after.is_none() {
-                ready_after = Some(index);
-            }
-        }
-        if let Some(index) = ready.or(ready_after) {
+        notification.disarm();
+        if let Some(index) = ready.or_else(|| sources.iter().position(|source| source.is_ready())) {
             return Some(index);
         }
         if deadline.is_some_and(|deadline| crate::clock::ticks() >= deadline) {

@@ -14,12 +14,14 @@ use spin::Mutex;
 use x86_64::instructions::interrupts::without_interrupts;
 
 use super::select::Selectable;
-use crate::task::{self, TaskRef};
+use crate::task::{self, Notification, Watchers};
 
 struct Shared {
     pending: AtomicBool,
     raised: AtomicU64,
-    waiter: Mutex<Option<TaskRef>>,
+    /// The tasks that wait on the signal (kept from their first wait on; locked only with
+    /// interrupts disabled, since [`InterruptSignal::raise`] takes it in interrupt context).
+    watchers: Mutex<Watchers>,
 }
 
 /// A flag an interrupt handler sets and one task waits on; clones share the flag.
@@ -41,7 +43,7 @@ impl InterruptSignal {
             shared: Arc::new(Shared {
                 pending: AtomicBool::new(false),
                 raised: AtomicU64::new(0),
-                waiter: Mutex::new(None),
+                watchers: Mutex::new(Watchers::new()),
             }),
         }
     }
@@ -50,11 +52,7 @@ impl InterruptSignal {
     pub fn raise(&self) {
         self.shared.raised.fetch_add(1, Ordering::Relaxed);
         self.shared.pending.store(true, Ordering::Release);
-        without_interrupts(|| {
-            if let Some(waiter) = self.shared.waiter.lock().as_ref() {
-                waiter.unpark();
-            }
-        });
+        without_interrupts(|| self.shared.watchers.lock().notify_all());
     }
 
     /// Clears the signal; returns whether it was raised.
@@ -69,16 +67,16 @@ impl InterruptSignal {
 
     /// Waits until the signal is raised, then clears it.
     pub fn wait(&self) {
-        let me = task::current();
+        let notification = task::current_notification();
         loop {
             if self.take() {
                 return;
             }
-            self.add_waiter(&me);
-            if !self.is_ready() {
+            notification.arm();
+            if !self.watch_and_check(&notification) {
                 task::park();
             }
-            self.remove_waiter(&me);
+            notification.disarm();
         }
     }
 }
@@ -88,20 +86,8 @@ impl Selectable for InterruptSignal {
         self.shared.pending.load(Ordering::Acquire)
     }
 
-    fn add_waiter(&self, task: &TaskRef) {
-        let old = without_interrupts(|| self.shared.waiter.lock().replace(task.clone()));
-        drop(old);
-    }
-
-    fn remove_waiter(&self, task: &TaskRef) {
-        let old = without_interrupts(|| {
-            let mut waiter = self.shared.waiter.lock();
-            if waiter.as_ref().is_some_and(|waiter| waiter.same_task(task)) {
-                waiter.take()
-            } else {
-                None
-            }
-        });
-        drop(old);
+    fn watch_and_check(&self, notification: &Arc<Notification>) -> bool {
+        without_interrupts(|| self.shared.watchers.lock().watch(notification));
+        self.is_ready()
     }
 }

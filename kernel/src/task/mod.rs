@@ -47,6 +47,7 @@ mod owned;
 // Runs a task's body in place in its control block (see its module docs).
 #[allow(unsafe_code)]
 mod body;
+mod notification;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -56,10 +57,11 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use spin::Mutex;
 
+pub use notification::{Notification, Watchers};
 pub use owned::{SlotGuard, TaskSlot};
 pub use scheduler::{
-    check_runaway, current, init, park, preemption_due, preemptions, runaway_reports,
-    wake_sleepers, yield_now,
+    check_runaway, current, current_notification, init, park, preemption_due, preemptions,
+    runaway_reports, wake_sleepers, yield_now,
 };
 
 /// How long a process may run in ring 3 while other tasks are ready before it is preempted:
@@ -148,6 +150,9 @@ pub struct Task {
     completion: Mutex<Completion>,
     contain_faults: bool,
     expects_fault: bool,
+    /// The task's wake-up point for `ipc::select` (the sources it waits on keep this, never
+    /// the task).
+    notification: Arc<Notification>,
 }
 
 /// A shared reference to a task.
@@ -412,8 +417,7 @@ pub fn sleep_milliseconds_interruptible(milliseconds: u64) -> Result<(), Interru
 /// something unparks it, whichever comes first. Callers re-check their condition.
 pub fn park_until(deadline: u64) {
     if crate::clock::ticks() < deadline {
-        scheduler::sleep_until(deadline);
-        scheduler::cancel_sleep();
+        scheduler::park_until(deadline);
     }
 }
 

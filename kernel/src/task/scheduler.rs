@@ -87,7 +87,7 @@ fn new_task(
         Some(stack) => context::prepare_stack(stack.words(), task_entry),
         None => 0,
     };
-    TaskRef(Arc::new(Task {
+    TaskRef(Arc::new_cyclic(|this| Task {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         name,
         state: AtomicU8::new(State::Ready as u8),
@@ -103,6 +103,7 @@ fn new_task(
         }),
         contain_faults,
         expects_fault,
+        notification: Arc::new(super::Notification::new(this.clone())),
     }))
 }
 
@@ -181,6 +182,18 @@ extern "C" fn task_entry() -> ! {
 pub fn current() -> TaskRef {
     without_interrupts(|| SCHEDULER.lock().current.clone())
         .expect("task::current called before task::init")
+}
+
+/// The running task's [`super::Notification`] (for `ipc::select`).
+pub fn current_notification() -> Arc<super::Notification> {
+    without_interrupts(|| {
+        SCHEDULER
+            .lock()
+            .current
+            .as_ref()
+            .map(|task| task.0.notification.clone())
+    })
+    .expect("task::current_notification called before task::init")
 }
 
 pub(super) fn current_description() -> TaskDescription {
@@ -322,12 +335,45 @@ pub(super) fn sleep_until(deadline: u64) {
 /// Removes the current task's pending sleeps (after it was woken before its deadline), so it
 /// holds at most one sleeper slot and no stale wake-up reaches a later wait.
 pub(super) fn cancel_sleep() {
+    without_interrupts(|| remove_current_sleeps(&mut SCHEDULER.lock()));
+}
+
+/// [`cancel_sleep`] with the lock held; compares control-block addresses, so no reference
+/// to the current task is taken.
+fn remove_current_sleeps(scheduler: &mut Scheduler) {
+    let Some(me) = scheduler.current.as_ref().map(|task| Arc::as_ptr(&task.0)) else {
+        return;
+    };
+    if scheduler.sleepers.is_empty() {
+        return;
+    }
+    scheduler
+        .sleepers
+        .retain(|(_, task)| !core::ptr::eq(Arc::as_ptr(&task.0), me));
+}
+
+/// Parks the current task until the timer reaches `deadline` or something unparks it
+/// (returns at once if a permit is pending), then drops its sleeper entry if the timer has
+/// not: [`sleep_until`], [`park`] and [`cancel_sleep`] in two scheduler lock round trips
+/// instead of four, without a second reference to the task.
+pub(super) fn park_until(deadline: u64) {
+    debug_assert!(
+        !crate::arch::interrupt_entry::in_interrupt(),
+        "park_until called in interrupt context"
+    );
     without_interrupts(|| {
         let mut scheduler = SCHEDULER.lock();
-        let Some(me) = scheduler.current.clone() else {
+        let me = scheduler
+            .current
+            .clone()
+            .expect("task::park_until called before task::init");
+        if me.0.permit.swap(false, Ordering::AcqRel) {
             return;
-        };
-        scheduler.sleepers.retain(|(_, task)| !task.same_task(&me));
+        }
+        me.set_state(State::Blocked);
+        scheduler.sleepers.push((deadline, me));
+        switch_away_locked(scheduler);
+        remove_current_sleeps(&mut SCHEDULER.lock());
     });
 }
 
@@ -417,6 +463,9 @@ pub fn runaway_reports() -> u64 {
 pub(super) fn exit_current(fault: Option<TaskFault>) -> ! {
     x86_64::instructions::interrupts::disable();
     let me = current();
+    // No source may wake (and so briefly own) a task that is going away: see
+    // `task::notification`'s module docs.
+    me.0.notification.disarm();
     let joiners = {
         let mut completion = me.0.completion.lock();
         completion.done = true;

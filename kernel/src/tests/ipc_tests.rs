@@ -1,6 +1,7 @@
 //! Tests of channels, select, interrupt signals and request/reply.
 
 use alloc::format;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::ipc::{
@@ -287,6 +288,56 @@ fn select_over_receivers_and_signal() -> TestResult {
 kernel_test!(
     select_over_receivers_and_signal,
     select_over_receivers_and_signal
+);
+
+/// A receiver keeps one notification per task that selects on it, from its first wait on,
+/// and forgets the notifications of ended tasks when a new task registers: three tasks in turn
+/// each select twice and are woken by each send; the receiver never keeps more than the one
+/// live waiter.
+fn select_keeps_one_registration_per_task_and_forgets_ended_tasks() -> TestResult {
+    let (sender, receiver) = channel::<u32>(4);
+    let receiver = Arc::new(receiver);
+    for round in 0..3u32 {
+        let source = receiver.clone();
+        let waiter = task::spawn("select waiter", move || {
+            let mut received = Vec::new();
+            while received.len() < 2 {
+                let sources: [&dyn Selectable; 1] = [&*source];
+                match select(&sources).map(|_| source.try_recv()) {
+                    Some(Ok(value)) => received.push(value),
+                    Some(Err(TryRecvError::Empty)) => {}
+                    // Closed: the test gave up on this round.
+                    Some(Err(TryRecvError::Closed)) | None => break,
+                }
+            }
+            received
+        });
+        // The waiter selects (registering with the receiver) and parks.
+        task::yield_now();
+        let kept = receiver.watcher_count();
+        ensure!(
+            kept == 1,
+            "round {round}: {kept} notifications kept after one wait"
+        );
+        sender.send(round).map_err(|_| "send")?;
+        task::yield_now();
+        let kept = receiver.watcher_count();
+        ensure!(
+            kept == 1,
+            "round {round}: {kept} notifications kept after two waits"
+        );
+        sender.send(round + 10).map_err(|_| "send")?;
+        let received = waiter.join().map_err(|fault| format!("{fault:?}"))?;
+        ensure!(
+            received == [round, round + 10],
+            "round {round}: received {received:?}"
+        );
+    }
+    Ok(())
+}
+kernel_test!(
+    select_keeps_one_registration_per_task_and_forgets_ended_tasks,
+    select_keeps_one_registration_per_task_and_forgets_ended_tasks
 );
 
 /// The adder service's question.

@@ -619,6 +619,14 @@ impl Client {
         Ok(())
     }
 
+    /// One above the highest relid the host has offered (0 before any offer): a channel
+    /// signal for a relid at or above it concerns no channel, so the SIEF scan can stop there.
+    pub fn relid_limit(&self) -> u32 {
+        self.channels
+            .last_key_value()
+            .map_or(0, |(relid, _)| relid.saturating_add(1))
+    }
+
     /// Reports that the host set the SIEF bit of `relid`.
     pub fn on_channel_signal(&mut self, relid: u32) -> Result<(), ClientError> {
         match self.channels.get(&relid) {
