@@ -239,6 +239,7 @@ impl Driver {
             Expect::Ignore => self.finish(&pending, Ok(Reply::Status(NtStatus::SUCCESS))),
             Expect::WaitFromCpu { event } => self.on_wait_reply(&pending, payload, event),
             Expect::SysmemPages(_) => self.on_sysmem_pages_reply(pending, payload),
+            _ if self.process_destroyed(&pending) => self.late_reply_of_destroyed(&pending),
             _ => {
                 let minimum = reply_minimum(pending.command).unwrap_or(0);
                 let result = match self.tail(&pending, payload, minimum) {
@@ -248,6 +249,30 @@ impl Driver {
                 self.finish(&pending, result);
             }
         }
+    }
+
+    /// Whether `pending` is a request of a process the driver no longer knows (its
+    /// DESTROYPROCESS completed while the request was outstanding).
+    fn process_destroyed(&self, pending: &Pending) -> bool {
+        pending
+            .process
+            .is_some_and(|pid| !self.processes.contains_key(&pid))
+    }
+
+    /// The host's answer to a request of a destroyed process: a process killed while its
+    /// request was outstanding is released without waiting for that answer (as Linux's
+    /// dxgkrnl: the killed waiter leaves `wait_for_completion_killable` in
+    /// `dxgvmb_send_sync_msg` and `dxgprocess_release` sends DESTROYPROCESS, microsoft/
+    /// WSL2-Linux-Kernel drivers/hv/dxgkrnl/dxgvmbus.c and dxgprocess.c), so the host may
+    /// answer it after DESTROYPROCESS. Nothing is decoded, registered or undone (the host freed
+    /// the process's objects with it): not a protocol error. Its own transaction id matched it,
+    /// so it never completes another request.
+    fn late_reply_of_destroyed(&mut self, pending: &Pending) {
+        log::debug!(
+            "dxg: late reply to command {:#x} of a destroyed process dropped",
+            pending.command
+        );
+        self.finish(pending, Err(NtStatus::INVALID_HANDLE));
     }
 
     /// A bare status reply: `Ok(Reply::Status)` for a success, `Err` for a failure.

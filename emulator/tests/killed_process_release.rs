@@ -1,0 +1,268 @@
+//! A killed process's release while one of its requests waits for the host.
+//!
+//! The kernel kills a process blocked in a GPU call by ending its wait (`ipc` `Interrupted`):
+//! the dxg task then sees the caller gone and submits `CancelWait` for the ticket (refused for
+//! anything but a CPU wait), and the process's gateway sends `DestroyProcess` from its exit path
+//! (`kernel/src/services/{dxg_task,gpu_gateway}.rs`). The request the process left stays an
+//! outstanding transaction until the host answers or its bound passes.
+//!
+//! What Linux's dxgkrnl guest driver does in that case (microsoft/WSL2-Linux-Kernel,
+//! drivers/hv/dxgkrnl/dxgvmbus.c `dxgvmb_send_sync_msg`, and dxgprocess.c
+//! `dxgprocess_release`): the waiter sleeps in `wait_for_completion_killable`; a fatal signal
+//! ends the wait, the packet is taken off the channel's list of packets awaiting completion and
+//! freed, and a later completion with its request id finds nothing ("did not find packet to
+//! complete") and is dropped. Request ids are a per-channel counter that only grows
+//! (`atomic64_inc_return`), so a late completion cannot match a newer request. The process's
+//! DESTROYPROCESS goes out when its last reference is released (`dxgprocess_release`), after
+//! the killed thread left its wait, without waiting for the host's answer to the abandoned
+//! request. The host may therefore answer that request after DESTROYPROCESS.
+//!
+//! These tests pin the same behaviour for the dxg core against the emulated host, with no time
+//! passing at all (nothing here advances a clock or expires a bound): the release is answered
+//! while the abandoned request is still outstanding, and the abandoned request's late answer
+//! (before or after DESTROYPROCESS) is absorbed without matching any other request.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use dxg::core::{ChannelId, PacketKind, ProcessId, Reply, Request, Ticket};
+use dxg::wire::{D3dkmtHandle, NtStatus};
+use emulator::vgpu::loopback::Loopback;
+use emulator::vgpu::{HostChannel, HostOutput};
+use support::requests::{create_device, create_process, enum_adapters};
+use support::vm::{loopback, ok};
+
+const KILLED: ProcessId = ProcessId(1);
+const OTHER: ProcessId = ProcessId(2);
+
+/// A vGPU completion the test holds back (the host answering late).
+struct HeldCompletion {
+    transaction_id: u64,
+    bytes: Vec<u8>,
+}
+
+/// Holds back every vGPU completion while `holding` is set; global ones pass. Counts every
+/// completion the host sends (each answers one command the guest sent).
+#[derive(Clone, Default)]
+struct Holder {
+    holding: Rc<RefCell<bool>>,
+    held: Rc<RefCell<Vec<HeldCompletion>>>,
+    answered: Rc<RefCell<usize>>,
+}
+
+impl Holder {
+    fn install(&self, vm: &mut Loopback) {
+        let holder = self.clone();
+        vm.intercept = Some(Box::new(move |output| {
+            if matches!(output, HostOutput::Completion { .. }) {
+                *holder.answered.borrow_mut() += 1;
+            }
+            holder.filter(output)
+        }));
+    }
+
+    fn filter(&self, output: &HostOutput) -> bool {
+        match output {
+            HostOutput::Completion {
+                channel: HostChannel::Vgpu(_),
+                transaction_id,
+                bytes,
+            } if *self.holding.borrow() => {
+                self.held.borrow_mut().push(HeldCompletion {
+                    transaction_id: *transaction_id,
+                    bytes: bytes.clone(),
+                });
+                false
+            }
+            _ => true,
+        }
+    }
+
+    fn answered(&self) -> usize {
+        *self.answered.borrow()
+    }
+
+    fn set_holding(&self, holding: bool) {
+        *self.holding.borrow_mut() = holding;
+    }
+
+    fn take(&self) -> Vec<HeldCompletion> {
+        core::mem::take(&mut *self.held.borrow_mut())
+    }
+}
+
+/// The vGPU channel of the loopback's one adapter, as the guest names it.
+fn vgpu_channel(vm: &Loopback) -> ChannelId {
+    let instance = vm
+        .driver
+        .adapter(dxg::core::AdapterId(0))
+        .expect("adapter 0")
+        .channel_instance;
+    ChannelId::Vgpu(instance)
+}
+
+/// A process with an adapter open and a CreateDevice the host has not answered yet (its
+/// completion held); returns the CreateDevice's ticket.
+fn process_waiting_in_create_device(vm: &mut Loopback, holder: &Holder) -> (Ticket, D3dkmtHandle) {
+    create_process(vm, KILLED, 100, "killed");
+    let adapter = enum_adapters(vm, KILLED)[0].handle;
+    holder.set_holding(true);
+    let ticket = vm
+        .driver
+        .submit(KILLED, Request::CreateDevice { adapter, flags: 0 });
+    vm.pump();
+    holder.set_holding(false);
+    assert!(
+        !vm.completions.contains_key(&ticket),
+        "the held CreateDevice completed"
+    );
+    assert_eq!(holder.held.borrow().len(), 1, "one completion held");
+    (ticket, adapter)
+}
+
+/// What the kernel does at the kill: the dxg task cancels the call whose caller is gone
+/// (`cancel_abandoned_calls`), then the gateway's exit sends DestroyProcess. Returns the
+/// DestroyProcess result, `None` if it has not completed.
+fn kill(vm: &mut Loopback, abandoned: Ticket) -> Option<Result<Reply, NtStatus>> {
+    let _ = vm.try_call(KILLED, Request::CancelWait { ticket: abandoned });
+    vm.try_call(KILLED, Request::DestroyProcess)
+}
+
+#[test]
+fn a_killed_process_is_released_while_its_request_is_unanswered() {
+    let mut vm = loopback();
+    let holder = Holder::default();
+    holder.install(&mut vm);
+    let (abandoned, _) = process_waiting_in_create_device(&mut vm, &holder);
+    assert_eq!(vm.host.process_count(), 1);
+    let outstanding_before = vm.driver.outstanding_transactions();
+
+    // No bound expires here (no clock moves, no transaction is abandoned): DESTROYPROCESS is
+    // sent and answered while the CreateDevice is still outstanding.
+    let released = kill(&mut vm, abandoned).expect("the release waited for the abandoned request");
+    assert_eq!(released, Ok(Reply::Status(NtStatus::SUCCESS)));
+    assert_eq!(
+        vm.host.process_count(),
+        0,
+        "the host still holds the process"
+    );
+    assert_eq!(
+        vm.host.object_count(),
+        0,
+        "the host still holds its objects"
+    );
+    assert!(vm.driver.process(KILLED).is_none());
+    assert_eq!(
+        vm.driver.outstanding_transactions(),
+        outstanding_before,
+        "the abandoned CreateDevice stays outstanding until answered or its bound"
+    );
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+#[test]
+fn a_late_answer_after_destroyprocess_is_absorbed_and_matches_no_newer_request() {
+    let mut vm = loopback();
+    let holder = Holder::default();
+    holder.install(&mut vm);
+    let (abandoned, _) = process_waiting_in_create_device(&mut vm, &holder);
+    let late = holder.take().pop().expect("the held CreateDevice answer");
+    assert_eq!(
+        kill(&mut vm, abandoned),
+        Some(Ok(Reply::Status(NtStatus::SUCCESS)))
+    );
+
+    // Another process's request on the same channel, in flight when the late answer comes.
+    create_process(&mut vm, OTHER, 200, "other");
+    let adapter = enum_adapters(&mut vm, OTHER)[0].handle;
+    holder.set_holding(true);
+    let newer = vm
+        .driver
+        .submit(OTHER, Request::CreateDevice { adapter, flags: 0 });
+    vm.pump();
+    holder.set_holding(false);
+    let newer_answer = holder.take().pop().expect("the newer request's answer");
+    assert_ne!(newer_answer.transaction_id, late.transaction_id);
+
+    let channel = vgpu_channel(&vm);
+    let answered = holder.answered();
+    vm.driver.receive(
+        channel,
+        PacketKind::Completion,
+        late.transaction_id,
+        &late.bytes,
+    );
+    vm.pump();
+    assert_eq!(
+        holder.answered(),
+        answered,
+        "the late answer made the guest send a command about the destroyed process"
+    );
+    assert!(
+        vm.driver.process(KILLED).is_none(),
+        "the late answer brought the dead process back"
+    );
+    assert!(
+        !vm.completions.contains_key(&newer),
+        "the late answer completed a newer request"
+    );
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+    assert_eq!(
+        vm.driver.outstanding_transactions(),
+        1,
+        "only the newer one"
+    );
+
+    vm.driver.receive(
+        channel,
+        PacketKind::Completion,
+        newer_answer.transaction_id,
+        &newer_answer.bytes,
+    );
+    vm.pump();
+    let Some(Ok(Reply::Device(device))) = vm.completions.remove(&newer) else {
+        panic!("the newer CreateDevice did not get its own answer")
+    };
+    assert!(
+        vm.driver
+            .process(OTHER)
+            .is_some_and(|process| process.get(device).is_some())
+    );
+    // The other process goes on working.
+    let second = create_device(&mut vm, OTHER, adapter);
+    assert_ne!(second, device);
+    ok(vm.call(OTHER, Request::DestroyProcess));
+    assert_eq!(vm.host.process_count(), 0);
+}
+
+#[test]
+fn a_late_answer_between_the_kill_and_destroyprocess_is_released_with_the_process() {
+    let mut vm = loopback();
+    let holder = Holder::default();
+    holder.install(&mut vm);
+    let (abandoned, _) = process_waiting_in_create_device(&mut vm, &holder);
+    let late = holder.take().pop().expect("the held CreateDevice answer");
+    // The caller is gone: the dxg task cancels its call (refused: not a CPU wait).
+    let _ = vm.try_call(KILLED, Request::CancelWait { ticket: abandoned });
+    // The host answers before the gateway's DestroyProcess arrives: the device is the
+    // process's (nobody is told), and the release destroys it.
+    let channel = vgpu_channel(&vm);
+    vm.driver.receive(
+        channel,
+        PacketKind::Completion,
+        late.transaction_id,
+        &late.bytes,
+    );
+    vm.pump();
+    assert_eq!(vm.driver.outstanding_transactions(), 0);
+    assert_eq!(
+        vm.try_call(KILLED, Request::DestroyProcess),
+        Some(Ok(Reply::Status(NtStatus::SUCCESS)))
+    );
+    assert_eq!(vm.host.process_count(), 0);
+    assert_eq!(vm.host.object_count(), 0);
+    assert!(vm.driver.process(KILLED).is_none());
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
