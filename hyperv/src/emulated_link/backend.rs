@@ -15,7 +15,9 @@ use crate::platform::{HypervisorBackend, MmioAccess, PlatformError};
 /// The most bytes one [`EmulatedLinkBackend::service_receive_interrupt`] reads: twice the
 /// host → guest mailbox ring ([`super::mailbox::TO_GUEST`]), more than an honest host can have
 /// written before the interrupt. A host that keeps refilling the mailbox cannot keep the
-/// interrupt handler in its loop; what is left is read on the next call.
+/// interrupt handler in its loop; what is left is read on the next call, which the caller
+/// must make without waiting for another interrupt
+/// ([`EmulatedLinkBackend::has_unread_input`]): none may come for bytes already there.
 pub const RECEIVE_BUDGET_BYTES: usize = 2 * super::mailbox::TO_GUEST.size as usize;
 
 /// The most bytes a request reads while it waits for its reply (interrupt frames, garbage,
@@ -43,6 +45,7 @@ pub struct EmulatedLinkBackend<S> {
     host_version: u32,
     privileges: PartitionPrivileges,
     unexpected_frames: u64,
+    unread_input: bool,
 }
 
 impl<S: SerialLink> EmulatedLinkBackend<S> {
@@ -56,6 +59,7 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
             host_version: 0,
             privileges: PartitionPrivileges::empty(),
             unexpected_frames: 0,
+            unread_input: false,
         };
         let reply = backend.request(
             Frame::Hello {
@@ -116,14 +120,23 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
     /// bytes were read.
     pub fn service_receive_interrupt(&mut self) -> usize {
         let mut count = 0;
+        self.unread_input = false;
         while count < RECEIVE_BUDGET_BYTES {
             let Some(byte) = self.link.try_receive() else {
-                break;
+                return count;
             };
             self.receive_byte(byte);
             count += 1;
         }
+        self.unread_input = true;
         count
+    }
+
+    /// Whether the last [`EmulatedLinkBackend::service_receive_interrupt`] stopped at its
+    /// budget, so that bytes may be waiting for which no interrupt will come: the caller
+    /// calls it again (after letting others run) rather than sleeping on the interrupt.
+    pub fn has_unread_input(&self) -> bool {
+        self.unread_input
     }
 
     /// Whether an interrupt vector is latched and not yet taken (an Interrupt frame read

@@ -405,12 +405,19 @@ impl SerialLink for EndlessHost {
 #[test]
 fn a_host_that_keeps_refilling_the_mailbox_cannot_hold_the_interrupt_handler() {
     let mut backend = EmulatedLinkBackend::connect(EndlessHost::new()).unwrap();
+    assert!(!backend.has_unread_input());
     assert_eq!(backend.service_receive_interrupt(), RECEIVE_BUDGET_BYTES);
     assert_eq!(backend.link().read, RECEIVE_BUDGET_BYTES);
+    // The caller is told to come back without waiting for an interrupt.
+    assert!(backend.has_unread_input());
     // What was read was decoded: the vector is latched.
     assert_eq!(backend.take_pending_vector(), Some(0x40));
     // The next call reads the next budget, not everything at once.
     assert_eq!(backend.service_receive_interrupt(), RECEIVE_BUDGET_BYTES);
+    // Once the host stops, a call that drains the rest clears the flag.
+    while backend.service_receive_interrupt() == RECEIVE_BUDGET_BYTES {}
+    assert!(!backend.has_unread_input());
+    assert_eq!(backend.link().read, ENDLESS_HOST_LIMIT);
 }
 
 #[test]

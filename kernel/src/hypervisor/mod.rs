@@ -215,11 +215,13 @@ impl Backend {
     /// has not taken yet: an Interrupt frame read while a request (a hypercall, an MSR or MMIO
     /// access) polled for its reply. Over COM2 the link's own interrupt need not fire for it
     /// (the poll read the bytes), so a task about to sleep on that interrupt checks this first.
+    /// Also `true` while the link holds bytes that [`Backend::acknowledge_interrupt`] left
+    /// unread at its budget (a host flooding the mailbox): no interrupt may come for them.
     /// Always `false` on real Hyper-V (nothing is latched: the SynIC vector is the interrupt).
     pub fn has_latched_interrupt(&self) -> bool {
         match self {
             Backend::Real(_) => false,
-            Backend::Emulated(link) => link.has_pending_vector(),
+            Backend::Emulated(link) => link.has_pending_vector() || link.has_unread_input(),
         }
     }
 
