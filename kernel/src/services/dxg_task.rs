@@ -793,8 +793,8 @@ impl DxgTask {
                     Ok(rings) => {
                         channel.rings = Some(rings);
                         channel.signal = self.signals.take(relid);
-                        // Packets queued while the channel opened go out; the inbound ring
-                        // is read (normally empty at open).
+                        // The inbound ring is read (normally empty at open), then the
+                        // packets queued while the channel opened go out.
                         self.service(relid);
                     }
                     Err(failure) => {
