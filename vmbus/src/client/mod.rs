@@ -145,6 +145,8 @@ pub struct Client {
     actions: VecDeque<Action>,
     /// Connect again as soon as the unload in progress completes ([`Client::restart`]).
     reconnect_after_unload: bool,
+    /// One above the highest relid ever offered to this client ([`Client::relid_limit`]).
+    relid_limit: u32,
 }
 
 impl Client {
@@ -161,6 +163,7 @@ impl Client {
             subscriptions: BTreeMap::new(),
             actions: VecDeque::new(),
             reconnect_after_unload: false,
+            relid_limit: 0,
         }
     }
 
@@ -619,12 +622,14 @@ impl Client {
         Ok(())
     }
 
-    /// One above the highest relid the host has offered (0 before any offer): a channel
-    /// signal for a relid at or above it concerns no channel, so the SIEF scan can stop there.
+    /// One above the highest relid ever offered to this client (0 before any offer): a
+    /// channel signal for a relid at or above it concerns no channel, so the SIEF scan can
+    /// stop there. A high-water mark, as FreeBSD's vmbus keeps its event-flag word count
+    /// (`vmbus_chan_update_evtflagcnt`, only ever raised): it does not shrink when the highest
+    /// relid is released, so a flag the host left set for that relid is still taken (and
+    /// found to concern no channel) on the next scan, not left until a re-offer.
     pub fn relid_limit(&self) -> u32 {
-        self.channels
-            .last_key_value()
-            .map_or(0, |(relid, _)| relid.saturating_add(1))
+        self.relid_limit
     }
 
     /// Reports that the host set the SIEF bit of `relid`.
@@ -798,6 +803,7 @@ impl Client {
         if self.channels.contains_key(&relid) {
             return Err(ClientError::DuplicateRelid(relid));
         }
+        self.relid_limit = self.relid_limit.max(relid.saturating_add(1));
         self.channels.insert(
             relid,
             Channel {

@@ -548,6 +548,27 @@ fn rescind_during_open_fails_the_open_and_releases_the_relid() {
 }
 
 #[test]
+fn the_relid_limit_is_a_high_water_mark_of_the_offers() {
+    let mut client = connected_client(Version::WIN10_V5_3);
+    assert_eq!(client.relid_limit(), 0);
+    client.on_message(&offer(70, class::SCSI)).unwrap();
+    client.on_message(&offer(5, class::DXG_GLOBAL)).unwrap();
+    assert_eq!(client.relid_limit(), 71);
+    // Releasing the highest relid keeps the limit: a flag the host left set for relid 70 is
+    // still scanned (and found to concern no channel).
+    client
+        .on_message(&encode::rescind_channel_offer(70))
+        .unwrap();
+    let _ = posts(&mut client);
+    assert!(client.offer(70).is_none());
+    assert_eq!(client.relid_limit(), 71);
+    assert_eq!(
+        client.on_channel_signal(70),
+        Err(ClientError::UnknownRelid(70))
+    );
+}
+
+#[test]
 fn rescind_of_an_idle_offer_releases_at_once() {
     let mut client = connected_client(Version::WIN10_V5_3);
     client.on_message(&offer(6, class::SCSI)).unwrap();
