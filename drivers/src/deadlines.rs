@@ -14,19 +14,20 @@
 //! scans it may be early (a finished wait or a later restart of a key is not rescanned), which
 //! costs at most one early wake-up and one scan, never a late one.
 //!
-//! The waits live in a `Vec` searched linearly, not a tree: a dxg call starts and finishes one
-//! wait per host round trip, and there are as many waits as callers blocked on the host (one
-//! or a few), so a short scan of adjacent entries is cheaper than a tree's search and node
-//! edits (measured in docs/performance.md §3, "Branch `s7/dxgpath`"). A start or finish costs
-//! one pass over the running waits; the `Vec` keeps its room, so neither allocates once it grew.
+//! The waits live in a [`LiteMap`] (one sorted `Vec`), not a tree: a dxg call starts and
+//! finishes one wait per host round trip, and there are as many waits as callers blocked on
+//! the host (one or a few), so a search of adjacent entries is cheaper than a tree's search
+//! and node edits (measured in docs/performance.md §3, "Branch `s7/dxgpath`"). The `Vec`
+//! keeps its room, so neither a start nor a finish allocates once it grew.
 
 use alloc::vec::Vec;
+use litemap::LiteMap;
 
 /// Deadlines by key.
 #[derive(Debug, Clone)]
 pub struct Deadlines<K: Ord + Copy> {
-    /// The running waits, each key once, in no particular order.
-    entries: Vec<(K, u64)>,
+    /// The running waits by key.
+    entries: LiteMap<K, u64>,
     /// At or before the earliest deadline in `entries`; `None` exactly when `entries` is empty.
     earliest_bound: Option<u64>,
 }
@@ -34,7 +35,7 @@ pub struct Deadlines<K: Ord + Copy> {
 impl<K: Ord + Copy> Default for Deadlines<K> {
     fn default() -> Self {
         Deadlines {
-            entries: Vec::new(),
+            entries: LiteMap::new(),
             earliest_bound: None,
         }
     }
@@ -46,22 +47,11 @@ impl<K: Ord + Copy> Deadlines<K> {
         Self::default()
     }
 
-    fn position(&self, key: &K) -> Option<usize> {
-        self.entries.iter().position(|(waiting, _)| waiting == key)
-    }
-
     /// Records that `key`'s wait started at `now` and may last `bound` (same unit). A key
     /// already waiting gets the new deadline.
     pub fn start(&mut self, key: K, now: u64, bound: u64) {
         let deadline = now.saturating_add(bound);
-        match self.position(&key) {
-            Some(index) => {
-                if let Some(entry) = self.entries.get_mut(index) {
-                    entry.1 = deadline;
-                }
-            }
-            None => self.entries.push((key, deadline)),
-        }
+        self.entries.insert(key, deadline);
         self.earliest_bound = Some(
             self.earliest_bound
                 .map_or(deadline, |earliest| earliest.min(deadline)),
@@ -70,10 +60,9 @@ impl<K: Ord + Copy> Deadlines<K> {
 
     /// The host answered `key`: its wait is over. Returns whether it was waiting.
     pub fn finish(&mut self, key: &K) -> bool {
-        let Some(index) = self.position(key) else {
+        if self.entries.remove(key).is_none() {
             return false;
-        };
-        self.entries.swap_remove(index);
+        }
         if self.entries.is_empty() {
             self.earliest_bound = None;
         }
@@ -82,12 +71,12 @@ impl<K: Ord + Copy> Deadlines<K> {
 
     /// Whether `key` is waiting.
     pub fn contains(&self, key: &K) -> bool {
-        self.position(key).is_some()
+        self.entries.contains_key(key)
     }
 
     /// The earliest deadline, if anything waits.
     pub fn next(&self) -> Option<u64> {
-        self.entries.iter().map(|(_, deadline)| *deadline).min()
+        self.entries.values().copied().min()
     }
 
     /// When to come back for [`Self::take_expired`]: at or before the earliest deadline
@@ -105,7 +94,7 @@ impl<K: Ord + Copy> Deadlines<K> {
         }
         let mut expired = Vec::new();
         let mut earliest_left: Option<u64> = None;
-        self.entries.retain(|(key, deadline)| {
+        self.entries.retain(|key, deadline| {
             if *deadline <= now {
                 expired.push(*key);
                 false
@@ -115,13 +104,12 @@ impl<K: Ord + Copy> Deadlines<K> {
             }
         });
         self.earliest_bound = earliest_left;
-        expired.sort_unstable();
         expired
     }
 
     /// Forgets every wait whose key matches `predicate` (e.g. a channel's, when it closes).
     pub fn forget_where(&mut self, mut predicate: impl FnMut(&K) -> bool) {
-        self.entries.retain(|(key, _)| !predicate(key));
+        self.entries.retain(|key, _| !predicate(key));
         if self.entries.is_empty() {
             self.earliest_bound = None;
         }

@@ -271,14 +271,7 @@ impl<B: HypervisorBackend, M: GuestMemory> SynicClient<B, M> {
     /// Scans and clears the event flags of `sint`; iterate the result for the flag numbers
     /// (VMBus relids) that fired.
     pub fn fired_event_flags(&mut self, sint: u8) -> Result<EventFlags, SynicError> {
-        if sint >= SINT_COUNT {
-            return Err(SynicError::InvalidSint(sint));
-        }
-        Ok(synic::take_event_flags(
-            &self.memory,
-            self.pages.event_flags,
-            sint,
-        )?)
+        self.fired_event_flags_below(sint, synic::EVENT_FLAGS_PER_SINT)
     }
 
     /// As [`Self::fired_event_flags`], but only the flags below `flag_limit`

@@ -1,15 +1,16 @@
 //! The outstanding transactions: each packet that asked for a completion, by its channel and
 //! transaction id, with what its reply means ([`Pending`]).
 //!
-//! A `Vec` searched linearly, not a tree: there are as many outstanding transactions as
-//! requests waiting for the host (one per blocked caller, plus the driver's own few), so a scan
-//! of adjacent entries costs less than a tree's search and node edits on every send and every
-//! completion, and the `Vec` keeps its room between calls. Keys are unique: transaction ids
-//! of a channel are never reused while outstanding (`Driver::next_transaction` counts up).
+//! A [`LiteMap`] (a map in one sorted `Vec`), not a tree: there are as many outstanding
+//! transactions as requests waiting for the host (one per blocked caller, plus the driver's
+//! own few), so a search of adjacent entries costs less than a tree's search and node edits
+//! on every send and every completion, and the `Vec` keeps its room between calls. Transaction
+//! ids of a channel are never reused while outstanding (`Driver::next_transaction` counts up).
 
 use super::ChannelId;
 use super::replies::Pending;
 use alloc::vec::Vec;
+use litemap::LiteMap;
 
 /// A transaction's key: its channel and transaction id.
 pub(super) type TransactionKey = (ChannelId, u64);
@@ -17,26 +18,19 @@ pub(super) type TransactionKey = (ChannelId, u64);
 /// The outstanding transactions (see the module documentation).
 #[derive(Debug, Default)]
 pub(super) struct Transactions {
-    entries: Vec<(TransactionKey, Pending)>,
+    entries: LiteMap<TransactionKey, Pending>,
 }
 
 impl Transactions {
     /// Records transaction `key`; a key already outstanding gets the new record (as a map's
     /// insert would).
     pub fn insert(&mut self, key: TransactionKey, pending: Pending) {
-        match self.entries.iter_mut().find(|(waiting, _)| *waiting == key) {
-            Some(entry) => entry.1 = pending,
-            None => self.entries.push((key, pending)),
-        }
+        self.entries.insert(key, pending);
     }
 
-    /// Takes transaction `key` out, if it is outstanding.
+    /// Takes transaction `key`'s record out, if it is outstanding.
     pub fn remove(&mut self, key: &TransactionKey) -> Option<Pending> {
-        let index = self
-            .entries
-            .iter()
-            .position(|(waiting, _)| waiting == key)?;
-        Some(self.entries.swap_remove(index).1)
+        self.entries.remove(key)
     }
 
     /// How many transactions are outstanding.
@@ -44,16 +38,13 @@ impl Transactions {
         self.entries.len()
     }
 
-    /// The keys of the outstanding transactions `selected` picks, in key order.
+    /// The keys whose record `selected` picks, in key order.
     pub fn keys_where(&self, selected: impl Fn(&Pending) -> bool) -> Vec<TransactionKey> {
-        let mut keys: Vec<TransactionKey> = self
-            .entries
+        self.entries
             .iter()
             .filter(|(_, pending)| selected(pending))
             .map(|(key, _)| *key)
-            .collect();
-        keys.sort_unstable();
-        keys
+            .collect()
     }
 }
 

@@ -30,6 +30,7 @@ use dxg::core::{
     PacketKind, ProcessId, Reply, Request, Ticket,
 };
 use dxg::wire::NtStatus;
+use litemap::LiteMap;
 use vmbus::client::{ChannelOffer, SubscriberId};
 use vmbus::guid::class;
 use vmbus::ring::{OutgoingPacket as RingPacket, PacketType, RingError};
@@ -173,79 +174,6 @@ impl OpenChannel {
     }
 }
 
-/// A map for the task's few dxg channels (one global channel and one per vGPU): a `Vec` of
-/// entries searched linearly, which for two or three entries costs less than a `BTreeMap`'s
-/// search on every send and completion. Each key is in it at most once.
-struct ChannelMap<K, V> {
-    entries: Vec<(K, V)>,
-}
-
-impl<K: PartialEq + Copy, V> Default for ChannelMap<K, V> {
-    fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-        }
-    }
-}
-
-impl<K: PartialEq + Copy, V> ChannelMap<K, V> {
-    fn position(&self, key: &K) -> Option<usize> {
-        self.entries.iter().position(|(entry, _)| entry == key)
-    }
-
-    fn get(&self, key: &K) -> Option<&V> {
-        self.entries
-            .iter()
-            .find(|(entry, _)| entry == key)
-            .map(|(_, value)| value)
-    }
-
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.entries
-            .iter_mut()
-            .find(|(entry, _)| entry == key)
-            .map(|(_, value)| value)
-    }
-
-    /// Sets `key`'s value (replacing an older one).
-    fn insert(&mut self, key: K, value: V) {
-        match self.get_mut(&key) {
-            Some(old) => *old = value,
-            None => self.entries.push((key, value)),
-        }
-    }
-
-    fn remove(&mut self, key: &K) -> Option<V> {
-        let index = self.position(key)?;
-        Some(self.entries.swap_remove(index).1)
-    }
-
-    fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    fn clear(&mut self) {
-        self.entries.clear();
-    }
-
-    fn keys(&self) -> impl Iterator<Item = K> + '_ {
-        self.entries.iter().map(|(key, _)| *key)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &(K, V)> {
-        self.entries.iter()
-    }
-
-    fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
-        self.entries.retain(|(key, value)| keep(key, value));
-    }
-
-    /// Takes every entry out.
-    fn take_all(&mut self) -> Vec<(K, V)> {
-        core::mem::take(&mut self.entries)
-    }
-}
-
 /// What writing one packet to a channel's outbound ring did.
 enum Written {
     /// Written; `signal`: the host must be signalled.
@@ -334,8 +262,8 @@ struct DxgTask {
     /// Where the bus task leaves the signals of opened channels.
     signals: SignalInbox,
     /// relid of each dxg channel the host offered.
-    relids: ChannelMap<ChannelId, u32>,
-    channels: ChannelMap<u32, OpenChannel>,
+    relids: LiteMap<ChannelId, u32>,
+    channels: LiteMap<u32, OpenChannel>,
     /// Base of the IO space, once allocated from the MMIO gaps.
     io_space: Option<u64>,
     /// The VMBus MMIO gaps the IO space comes from.
@@ -445,8 +373,8 @@ pub fn spawn(
         bus,
         subscriber,
         signals: SignalInbox::default(),
-        relids: ChannelMap::default(),
-        channels: ChannelMap::default(),
+        relids: LiteMap::new(),
+        channels: LiteMap::new(),
         io_space: None,
         mmio,
         pending: PendingCalls::default(),
@@ -665,7 +593,7 @@ impl DxgRun {
                 Err(_) => break,
             }
         }
-        for (relid, channel) in self.state.channels.take_all() {
+        for (relid, channel) in core::mem::take(&mut self.state.channels).into_tuple_vec() {
             log::warn!("dxg: the close of relid {relid} was not confirmed; its ring pages stay");
             core::mem::forget(channel.pages);
         }
@@ -778,7 +706,7 @@ impl DxgTask {
     fn channel_of(&self, relid: u32) -> Option<ChannelId> {
         self.relids
             .iter()
-            .find(|(_, value)| *value == relid)
+            .find(|(_, value)| **value == relid)
             .map(|(id, _)| *id)
     }
 
@@ -1099,7 +1027,7 @@ impl DxgTask {
     }
 
     fn close_all(&mut self) {
-        let relids: Vec<u32> = self.channels.keys().collect();
+        let relids: Vec<u32> = self.channels.keys().copied().collect();
         for relid in relids {
             self.request(BusRequest::Close { relid });
         }
