@@ -12,7 +12,10 @@
 //! 3. When `qemu-img` is on the PATH, `target/dxgos.vhdx` is written beside it for Hyper-V.
 //!
 //! The runner learns the paths through `DXGOS_*` environment variables set at compile time.
-//! Set `DXGOS_PROFILE=release` to build the kernel and stub optimised.
+//! Set `DXGOS_PROFILE=release` to build the kernel and stub optimised (`release-small`: the
+//! kernel optimised mostly for size, docs/performance.md "Kernel text"). Release kernels leave
+//! out the in-kernel test suite (`mode=test`) unless `DXGOS_KERNEL_TESTS=1`; dev kernels carry it
+//! unless `DXGOS_KERNEL_TESTS=0`.
 
 #[path = "scripts/nested_cargo.rs"]
 mod nested_cargo;
@@ -58,30 +61,38 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
 
+    let kernel_target = format!("--target={}", root.join("x86_64-target.json").display());
+    let mut kernel_arguments = vec![kernel_target.as_str(), "-Zjson-target-spec"];
+    if with_kernel_tests(&profile) {
+        kernel_arguments.extend(["--features", "in-kernel-tests"]);
+    }
     let kernel = build(
         &root,
         "kernel",
         &target.join("kernel"),
-        &[
-            &format!("--target={}", root.join("x86_64-target.json").display()),
-            "-Zjson-target-spec",
-        ],
+        &kernel_arguments,
         &profile,
     );
     let kernel_elf = kernel
         .join("x86_64-target")
         .join(profile_directory(&profile))
         .join("kernel");
+    // The boot stub has no size-optimised profile of its own: it is small either way.
+    let boot_profile = if profile == "release-small" {
+        "release"
+    } else {
+        profile.as_str()
+    };
     let boot = build(
         &root,
         "boot",
         &target.join("boot"),
         &["--target=x86_64-unknown-uefi"],
-        &profile,
+        boot_profile,
     );
     let boot_efi = boot
         .join("x86_64-unknown-uefi")
-        .join(profile_directory(&profile))
+        .join(profile_directory(boot_profile))
         .join("boot.efi");
 
     let image = target.join("dxgos.img");
@@ -140,6 +151,18 @@ fn stripped(elf: &Path) -> PathBuf {
         elf.display()
     );
     elf.to_path_buf()
+}
+
+/// Whether the kernel image carries its in-kernel test suite (`mode=test`): dev images do and
+/// release images do not, unless `DXGOS_KERNEL_TESTS` says otherwise (`1` or `0`).
+fn with_kernel_tests(profile: &str) -> bool {
+    println!("cargo:rerun-if-env-changed=DXGOS_KERNEL_TESTS");
+    match std::env::var("DXGOS_KERNEL_TESTS").as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        Ok(other) => panic!("DXGOS_KERNEL_TESTS must be 0 or 1, not {other:?}"),
+        Err(_) => profile == "dev",
+    }
 }
 
 fn profile_directory(profile: &str) -> &str {

@@ -59,6 +59,7 @@ impl<K: Ord + Copy> Deadlines<K> {
     }
 
     /// The host answered `key`: its wait is over. Returns whether it was waiting.
+    #[inline]
     pub fn finish(&mut self, key: &K) -> bool {
         if self.entries.remove(key).is_none() {
             return false;

@@ -234,6 +234,7 @@ impl AddressSpace {
     }
 
     /// What this address space maps at `address` (frame and leaf flags), read only.
+    #[inline(always)]
     fn translate_entry(&self, address: u64) -> TranslateResult {
         // SAFETY: as in `mapper`; `translate` only reads the tables, and the mapper is dropped
         // before this returns; `&self` excludes the `&mut self` operations that change them.
@@ -507,6 +508,7 @@ impl AddressSpace {
 
     /// The frame and leaf flags of user address `address`, if its page is present and
     /// user-accessible (and writable, when `write`) at every level, and not device memory.
+    #[inline]
     fn leaf(&self, address: u64, write: bool) -> Option<(PhysAddr, PageTableFlags)> {
         if address >= USER_END {
             return None;

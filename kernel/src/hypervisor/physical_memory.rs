@@ -56,6 +56,20 @@ fn in_device_range(gpa: u64, end: u64) -> bool {
     })
 }
 
+/// `[start, end)` ranges sorted by start, with overlapping and touching ones merged (the
+/// firmware's map need not be sorted; [`PhysicalMemory::check`] searches by start).
+fn sorted_and_merged(mut regions: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+    regions.sort_unstable();
+    let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(regions.len());
+    for (start, end) in regions {
+        match ranges.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => ranges.push((start, end)),
+        }
+    }
+    ranges
+}
+
 /// The guest's RAM by guest-physical address.
 #[derive(Clone, Debug)]
 pub struct PhysicalMemory {
@@ -66,20 +80,29 @@ pub struct PhysicalMemory {
 impl PhysicalMemory {
     /// The RAM ranges of the boot memory map (usable, kernel, ACPI reclaimable).
     pub fn from_boot_info(boot_info: &BootInfo) -> Self {
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for region in boot_info.memory_regions() {
-            if !matches!(
-                region.kind(),
-                MemoryKind::Usable | MemoryKind::KernelReserved | MemoryKind::AcpiReclaimable
-            ) {
-                continue;
-            }
-            match ranges.last_mut() {
-                Some(last) if last.1 == region.start => last.1 = region.end(),
-                _ => ranges.push((region.start, region.end())),
-            }
+        let regions = boot_info
+            .memory_regions()
+            .iter()
+            .filter(|region| {
+                matches!(
+                    region.kind(),
+                    MemoryKind::Usable | MemoryKind::KernelReserved | MemoryKind::AcpiReclaimable
+                )
+            })
+            .map(|region| (region.start, region.end()));
+        PhysicalMemory {
+            ranges: sorted_and_merged(regions.collect()),
         }
-        PhysicalMemory { ranges }
+    }
+
+    /// Whether `[gpa, end)` lies inside one RAM range (a binary search: the ranges are sorted
+    /// and merged, so only the last one starting at or below `gpa` can hold it).
+    fn is_ram(&self, gpa: u64, end: u64) -> bool {
+        let after = self.ranges.partition_point(|&(start, _)| start <= gpa);
+        after
+            .checked_sub(1)
+            .and_then(|index| self.ranges.get(index))
+            .is_some_and(|&(_, stop)| end <= stop)
     }
 
     /// Records the boot memory map so that later users (driver start-up, tests) can get a
@@ -96,17 +119,14 @@ impl PhysicalMemory {
     fn check(&self, gpa: u64, length: usize) -> Result<*mut u8, MemoryError> {
         let error = out_of_range(gpa, length);
         let end = gpa.checked_add(length as u64).ok_or(error)?;
-        let lendable_ram = crate::memory::is_lendable(gpa, end)
-            && self
-                .ranges
-                .iter()
-                .any(|&(start, stop)| start <= gpa && end <= stop);
+        let lendable_ram = self.is_ram(gpa, end) && crate::memory::is_lendable(gpa, end);
         if !lendable_ram && !in_device_range(gpa, end) {
             return Err(error);
         }
         Ok(physical_to_virtual(PhysAddr::new(gpa)).as_mut_ptr())
     }
 
+    #[inline]
     fn atomic(&self, gpa: u64) -> Result<&AtomicU32, MemoryError> {
         if !gpa.is_multiple_of(4) {
             return Err(MemoryError::Misaligned { gpa });
@@ -143,12 +163,14 @@ impl GuestMemory for PhysicalMemory {
         Some(unsafe { Window::from_raw_parts(base, length) })
     }
 
+    #[inline]
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         let out_of_range = out_of_range(gpa, buffer.len());
         let window = self.window(gpa, buffer.len()).ok_or(out_of_range)?;
         window.read(0, buffer).map_err(|_| out_of_range)
     }
 
+    #[inline]
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
         let out_of_range = out_of_range(gpa, data.len());
         let window = self.window(gpa, data.len()).ok_or(out_of_range)?;
@@ -163,12 +185,50 @@ impl GuestMemory for PhysicalMemory {
         Ok(self.atomic(gpa)?.fetch_or(bits, Ordering::AcqRel))
     }
 
+    #[inline]
     fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
         Ok(self.atomic(gpa)?.load(Ordering::Acquire))
     }
 
+    #[inline]
     fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
         self.atomic(gpa)?.store(value, Ordering::Release);
         Ok(())
     }
 }
+
+fn ram_ranges_are_sorted_merged_and_searched() -> crate::testing::TestResult {
+    use crate::ensure;
+    let ranges = sorted_and_merged(alloc::vec![
+        (0x9000, 0xa000),
+        (0x1000, 0x2000),
+        (0x2000, 0x3000),
+        (0x5000, 0x8000),
+        (0x6000, 0x7000),
+    ]);
+    ensure!(
+        ranges == [(0x1000, 0x3000), (0x5000, 0x8000), (0x9000, 0xa000)],
+        "merged: {ranges:x?}"
+    );
+    let memory = PhysicalMemory { ranges };
+    for (gpa, end, expected) in [
+        (0x1000, 0x3000, true),
+        (0x2fff, 0x3000, true),
+        (0x2fff, 0x3001, false),
+        (0x0fff, 0x1001, false),
+        (0x0, 0x10, false),
+        (0x3000, 0x3001, false),
+        (0x5000, 0x8000, true),
+        (0x7fff, 0x9001, false),
+        (0x9000, 0xa000, true),
+        (0xa000, 0xa001, false),
+        (u64::MAX - 1, u64::MAX, false),
+    ] {
+        ensure!(
+            memory.is_ram(gpa, end) == expected,
+            "is_ram({gpa:#x}, {end:#x}) should be {expected}"
+        );
+    }
+    Ok(())
+}
+crate::kernel_test!(ram_ranges_search, ram_ranges_are_sorted_merged_and_searched);

@@ -44,6 +44,7 @@ impl SharedBackend {
     }
 
     /// See [`Backend::has_latched_interrupt`] (`false` when the backend is unusable).
+    #[inline]
     pub fn has_latched_interrupt(&self) -> bool {
         self.with(|backend| backend.has_latched_interrupt())
             .unwrap_or(false)

@@ -68,6 +68,7 @@ impl<T> Fifo<T> {
     }
 
     /// Appends `item`; a full ring first doubles (allocates).
+    #[inline]
     pub fn push_back(&mut self, item: T) {
         if self.length == self.slots.len() {
             self.reserve(self.length.max(4));
@@ -81,6 +82,7 @@ impl<T> Fifo<T> {
     }
 
     /// Takes the oldest item.
+    #[inline]
     pub fn pop_front(&mut self) -> Option<T> {
         if self.length == 0 {
             return None;

@@ -194,11 +194,13 @@ impl Drop for Inside {
 // with the layout asked for or, for a class, a layout at least as large and as aligned; a
 // class block is reused only after it was freed, and only for a layout of the same class.
 unsafe impl GlobalAlloc for KernelHeap {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _inside = Inside::enter();
         self.allocator.lock().allocate(layout)
     }
 
+    #[inline]
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         let _inside = Inside::enter();
         if let Some(block) = NonNull::new(pointer) {

@@ -58,6 +58,7 @@ impl<M: GuestMemory> RingReceiver<M> {
     }
 
     /// The producer's write index, validated.
+    #[inline]
     fn load_write_index(&self) -> Result<u32, RingError> {
         let write = self.memory.load_u32(self.pages.field(WRITE_INDEX_OFFSET))?;
         check_index(write, self.pages.data_size(), IndexKind::Write)?;
