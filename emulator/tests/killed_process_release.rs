@@ -28,10 +28,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use dxg::core::{ChannelId, PacketKind, ProcessId, Reply, Request, Ticket};
-use dxg::wire::{D3dkmtHandle, NtStatus};
+use dxg::wire::{CREATE_ALLOCATION_EXISTING_SYSMEM, D3dkmtHandle, MAX_PFNS_PER_MESSAGE, NtStatus};
 use emulator::vgpu::loopback::Loopback;
 use emulator::vgpu::{HostChannel, HostOutput};
-use support::requests::{create_device, create_process, enum_adapters};
+use support::requests::{create_allocation, create_device, create_process, enum_adapters, sized};
 use support::vm::{loopback, ok};
 
 const KILLED: ProcessId = ProcessId(1);
@@ -108,18 +108,23 @@ fn vgpu_channel(vm: &Loopback) -> ChannelId {
 fn process_waiting_in_create_device(vm: &mut Loopback, holder: &Holder) -> (Ticket, D3dkmtHandle) {
     create_process(vm, KILLED, 100, "killed");
     let adapter = enum_adapters(vm, KILLED)[0].handle;
+    let ticket = submit_held(vm, holder, Request::CreateDevice { adapter, flags: 0 });
+    (ticket, adapter)
+}
+
+/// Submits `request` of the killed process with its vGPU completion held back; returns its
+/// ticket.
+fn submit_held(vm: &mut Loopback, holder: &Holder, request: Request) -> Ticket {
     holder.set_holding(true);
-    let ticket = vm
-        .driver
-        .submit(KILLED, Request::CreateDevice { adapter, flags: 0 });
+    let ticket = vm.driver.submit(KILLED, request);
     vm.pump();
     holder.set_holding(false);
     assert!(
         !vm.completions.contains_key(&ticket),
-        "the held CreateDevice completed"
+        "the held request completed"
     );
     assert_eq!(holder.held.borrow().len(), 1, "one completion held");
-    (ticket, adapter)
+    ticket
 }
 
 /// What the kernel does at the kill: the dxg task cancels the call whose caller is gone
@@ -263,6 +268,65 @@ fn a_late_answer_between_the_kill_and_destroyprocess_is_released_with_the_proces
     );
     assert_eq!(vm.host.process_count(), 0);
     assert_eq!(vm.host.object_count(), 0);
+    assert!(vm.driver.process(KILLED).is_none());
+    assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
+}
+
+/// A SETEXISTINGSYSMEMPAGES request of more frames than one message holds goes out one chunk at
+/// a time, each sent from the previous chunk's answer (`on_sysmem_pages_reply`). The first
+/// chunk's answer comes after the process was destroyed: nothing more is sent for it (its host
+/// process is gone), the request ends with INVALID_HANDLE like any other late answer, and
+/// nothing is reported.
+#[test]
+fn a_late_sysmem_pages_answer_after_destroyprocess_sends_no_further_chunk() {
+    const PAGE: u64 = 4096;
+    let mut vm = loopback();
+    let holder = Holder::default();
+    holder.install(&mut vm);
+    create_process(&mut vm, KILLED, 100, "killed");
+    let adapter = enum_adapters(&mut vm, KILLED)[0].handle;
+    let device = create_device(&mut vm, KILLED, adapter);
+    let pages = MAX_PFNS_PER_MESSAGE + 1;
+    let allocation = create_allocation(
+        &mut vm,
+        KILLED,
+        device,
+        CREATE_ALLOCATION_EXISTING_SYSMEM,
+        sized(pages as u64 * PAGE),
+    )
+    .handle;
+    // Two chunks; every frame names the same guest RAM page (the host checks each is RAM).
+    let frame = vm.guest_ram_base() / PAGE;
+    let request = Request::SetExistingSysmemPages {
+        device,
+        allocation,
+        page_frames: vec![frame; pages],
+    };
+    let abandoned = submit_held(&mut vm, &holder, request);
+    let late = holder.take().pop().expect("the held first chunk's answer");
+    assert_eq!(
+        kill(&mut vm, abandoned),
+        Some(Ok(Reply::Status(NtStatus::SUCCESS)))
+    );
+
+    let answered = holder.answered();
+    vm.driver.receive(
+        vgpu_channel(&vm),
+        PacketKind::Completion,
+        late.transaction_id,
+        &late.bytes,
+    );
+    vm.pump();
+    assert_eq!(
+        holder.answered(),
+        answered,
+        "the late answer made the guest send the next chunk for the destroyed process"
+    );
+    assert_eq!(
+        vm.completions.remove(&abandoned),
+        Some(Err(NtStatus::INVALID_HANDLE))
+    );
+    assert_eq!(vm.driver.outstanding_transactions(), 0);
     assert!(vm.driver.process(KILLED).is_none());
     assert!(vm.protocol_errors.is_empty(), "{:?}", vm.protocol_errors);
 }
