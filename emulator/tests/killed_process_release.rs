@@ -1,8 +1,8 @@
 //! A killed process's release while one of its requests waits for the host.
 //!
 //! The kernel kills a process blocked in a GPU call by ending its wait (`ipc` `Interrupted`):
-//! the dxg task then sees the caller gone and submits `CancelWait` for the ticket (refused for
-//! anything but a CPU wait), and the process's gateway sends `DestroyProcess` from its exit path
+//! the dxg task then sees the caller gone and tells the core (`Driver::caller_gone`, which gives
+//! up only a CPU wait), and the process's gateway sends `DestroyProcess` from its exit path
 //! (`kernel/src/services/{dxg_task,gpu_gateway}.rs`). The request the process left stays an
 //! outstanding transaction until the host answers or its bound passes.
 //!
@@ -127,11 +127,11 @@ fn submit_held(vm: &mut Loopback, holder: &Holder, request: Request) -> Ticket {
     ticket
 }
 
-/// What the kernel does at the kill: the dxg task cancels the call whose caller is gone
-/// (`cancel_abandoned_calls`), then the gateway's exit sends DestroyProcess. Returns the
-/// DestroyProcess result, `None` if it has not completed.
+/// What the kernel does at the kill: the dxg task tells the core the call's caller is gone
+/// (`cancel_abandoned_calls`; not a CPU wait, so nothing is given up), then the gateway's exit
+/// sends DestroyProcess. Returns the DestroyProcess result, `None` if it has not completed.
 fn kill(vm: &mut Loopback, abandoned: Ticket) -> Option<Result<Reply, NtStatus>> {
-    let _ = vm.try_call(KILLED, Request::CancelWait { ticket: abandoned });
+    assert!(!vm.driver.caller_gone(KILLED, abandoned));
     vm.try_call(KILLED, Request::DestroyProcess)
 }
 
@@ -249,8 +249,8 @@ fn a_late_answer_between_the_kill_and_destroyprocess_is_released_with_the_proces
     holder.install(&mut vm);
     let (abandoned, _) = process_waiting_in_create_device(&mut vm, &holder);
     let late = holder.take().pop().expect("the held CreateDevice answer");
-    // The caller is gone: the dxg task cancels its call (refused: not a CPU wait).
-    let _ = vm.try_call(KILLED, Request::CancelWait { ticket: abandoned });
+    // The caller is gone: the dxg task tells the core (not a CPU wait: nothing given up).
+    assert!(!vm.driver.caller_gone(KILLED, abandoned));
     // The host answers before the gateway's DestroyProcess arrives: the device is the
     // process's (nobody is told), and the release destroys it.
     let channel = vgpu_channel(&vm);
