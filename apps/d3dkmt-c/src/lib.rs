@@ -5,6 +5,7 @@
 //! musl's Linux calls. They keep no state of their own: several threads may call them at once
 //! (the kernel serves one process's D3DKMT calls one at a time).
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 // Links userlib's exported C symbols.
 pub use userlib;

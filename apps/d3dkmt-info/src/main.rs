@@ -5,6 +5,7 @@
 //!
 //! Exits 0 when at least one adapter answered everything, 1 with no adapter, 2 on an error.
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 use userlib::gpu::{Adapter, D3dkmtError};
@@ -31,6 +32,9 @@ const ADAPTER_TYPE_BITS: [&str; 10] = [
 ];
 
 /// The entry point.
+// SAFETY: `_start` is the entry symbol the linker makes the ELF entry point (the kernel starts
+// the process there); nothing else linked into this program (userlib, core, compiler_builtins)
+// defines a `_start`, so the unmangled name clashes with no other symbol.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start(_argument: u64) -> ! {
     let code = match run() {

@@ -29,6 +29,7 @@
 //! waiting [`REOPEN_PAUSE`] before each (the driver needs a moment to come back), and says so
 //! on its console: `gpu-demo: adapter removed during <step>; opening it again (attempt i of n)`.
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 use userlib::abi::LUID;
@@ -55,6 +56,9 @@ const REOPEN_ATTEMPTS: u32 = 10;
 const REOPEN_PAUSE: u64 = 1_000_000;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
+// SAFETY: `_start` is the entry symbol the linker makes the ELF entry point (the kernel starts
+// the process there); nothing else linked into this program (userlib, core, compiler_builtins)
+// defines a `_start`, so the unmangled name clashes with no other symbol.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start(argument: u64) -> ! {
     let mode = argument & 0xff;

@@ -20,6 +20,7 @@
 //! The last line is `gpupv-check: passed` or `gpupv-check: failed at <step>: 0x<NTSTATUS>`
 //! (after the objects made so far were destroyed). Exits 0 when passed, 1 otherwise.
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 use userlib::abi::status::{STATUS_NOT_SUPPORTED, STATUS_PENDING};
@@ -86,6 +87,9 @@ impl Objects {
 }
 
 /// The entry point.
+// SAFETY: `_start` is the entry symbol the linker makes the ELF entry point (the kernel starts
+// the process there); nothing else linked into this program (userlib, core, compiler_builtins)
+// defines a `_start`, so the unmangled name clashes with no other symbol.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start(_argument: u64) -> ! {
     let mut objects = Objects::new();

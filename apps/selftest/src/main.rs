@@ -27,6 +27,7 @@
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![no_main]
 
 use userlib::abi::status::{
@@ -45,6 +46,9 @@ mod sharing;
 mod survivor;
 
 /// The entry point: `argument` is the value the kernel was asked to pass.
+// SAFETY: `_start` is the entry symbol the linker makes the ELF entry point (the kernel starts
+// the process there); nothing else linked into this program (userlib, core, compiler_builtins)
+// defines a `_start`, so the unmangled name clashes with no other symbol.
 #[unsafe(no_mangle)]
 pub extern "C" fn _start(argument: u64) -> ! {
     let code = match argument & 0xff {

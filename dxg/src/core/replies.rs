@@ -238,8 +238,10 @@ impl Driver {
             Expect::TeardownStep { ticket } => self.teardown_step_done(pending.process, ticket),
             Expect::Ignore => self.finish(&pending, Ok(Reply::Status(NtStatus::SUCCESS))),
             Expect::WaitFromCpu { event } => self.on_wait_reply(&pending, payload, event),
-            Expect::SysmemPages(_) => self.on_sysmem_pages_reply(pending, payload),
+            // A destroyed process's late answer, before the sysmem chunks: a chunk's answer
+            // would otherwise send the next chunk for a process the host no longer knows.
             _ if self.process_destroyed(&pending) => self.late_reply_of_destroyed(&pending),
+            Expect::SysmemPages(_) => self.on_sysmem_pages_reply(pending, payload),
             _ => {
                 let minimum = reply_minimum(pending.command).unwrap_or(0);
                 let result = match self.tail(&pending, payload, minimum) {

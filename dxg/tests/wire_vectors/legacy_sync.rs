@@ -399,3 +399,63 @@ fn cancel_wait_gives_a_wait_up() {
         )))
     );
 }
+
+/// The kernel's dxg task tells the core when a call's caller stopped waiting
+/// ([`Driver::caller_gone`]). Only a CPU wait is given up then (a WaitFromCpu, or an
+/// enqueue_cpu_event signal): any other call waits for nothing but its own answer, which no
+/// command withdraws, so nothing is submitted for it (no refused CancelWait, no ticket).
+#[test]
+fn a_gone_caller_gives_up_only_a_cpu_wait() {
+    let mut driver = with_legacy_fence();
+    let (wait, _) = pending_wait(&mut driver);
+    // A GPU wait the host has not answered: a call, not a CPU wait.
+    let (gpu_wait, gpu_packet) = one_packet(
+        &mut driver,
+        Request::WaitForSynchronizationObject2 {
+            context: D3dkmtHandle(0xC0),
+            objects: vec![D3dkmtHandle(0x1C0)],
+            fence_value: 1,
+        },
+    );
+    // An enqueued CPU event the host acknowledged but has not signalled.
+    let (signal, signal_packet) = one_packet(
+        &mut driver,
+        Request::SignalSynchronizationObject2 {
+            context: D3dkmtHandle(0xC0),
+            objects: vec![D3dkmtHandle(0x1C0)],
+            broadcast_contexts: vec![],
+            flags: SIGNAL_FLAG_ENQUEUE_CPU_EVENT,
+            fence_value: 2,
+        },
+    );
+    let acknowledged = hex("00000000");
+    let (channel, id) = (signal_packet.channel, signal_packet.transaction_id);
+    driver.receive(channel, PacketKind::Completion, id, &acknowledged);
+    assert!(completions(&mut driver).is_empty());
+    let outstanding = driver.outstanding_transactions();
+
+    assert!(!driver.caller_gone(ProcessId(1), gpu_wait));
+    assert_eq!(driver.poll_action(), None, "something was submitted");
+    assert_eq!(driver.outstanding_transactions(), outstanding);
+    assert!(!driver.caller_gone(ProcessId(2), wait), "another process's");
+    assert_eq!(driver.poll_action(), None);
+
+    for waiting in [wait, signal] {
+        assert!(driver.caller_gone(ProcessId(1), waiting));
+        assert_eq!(
+            completions(&mut driver),
+            vec![(waiting, Err(NtStatus::CANCELLED))]
+        );
+        assert!(!driver.caller_gone(ProcessId(1), waiting), "given up twice");
+        assert_eq!(driver.poll_action(), None);
+    }
+    assert_eq!(driver.registered_events(), 0);
+    assert_eq!(driver.abandoned_events(), 2);
+    // The GPU wait was left alone: its answer completes it.
+    let (channel, id) = (gpu_packet.channel, gpu_packet.transaction_id);
+    driver.receive(channel, PacketKind::Completion, id, &acknowledged);
+    assert_eq!(
+        completions(&mut driver),
+        vec![(gpu_wait, Ok(Reply::Status(NtStatus::SUCCESS)))]
+    );
+}

@@ -657,10 +657,11 @@ impl DxgTask {
         self.end_expired_waits();
     }
 
-    /// Calls whose caller stopped waiting (a CPU wait that timed out): the dxg core is told to
-    /// cancel them (`CancelWait`; refused harmlessly for anything but a wait), so its state does
-    /// not grow with abandoned waits. Their completions then find no caller and are dropped.
-    /// Returns whether any was cancelled (the core then has actions to run).
+    /// Calls whose caller stopped waiting (a CPU wait that timed out, a killed process's call)
+    /// leave the list of waiting calls; the dxg core is told (`Driver::caller_gone`), which
+    /// gives up a CPU wait, so its state does not grow with abandoned waits, and leaves any
+    /// other request to its answer or its bound. Their completions then find no caller and are
+    /// dropped. Returns whether a wait was given up (the core then has actions to run).
     fn cancel_abandoned_calls(&mut self) -> bool {
         if self.pending.is_empty() {
             return false;
@@ -671,13 +672,7 @@ impl DxgTask {
             if !pending.reply.is_closed() {
                 return true;
             }
-            driver.submit(
-                pending.process,
-                Request::CancelWait {
-                    ticket: pending.ticket,
-                },
-            );
-            cancelled = true;
+            cancelled |= driver.caller_gone(pending.process, pending.ticket);
             false
         });
         cancelled
