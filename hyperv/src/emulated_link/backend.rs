@@ -34,7 +34,37 @@ pub trait SerialLink {
     fn receive(&mut self) -> Result<u8, PlatformError>;
     /// Returns a received byte if one is already there, without waiting.
     fn try_receive(&mut self) -> Option<u8>;
+
+    /// Fills the start of `buffer` with bytes already received, without waiting, and returns
+    /// how many (0: none there). The default takes them one [`try_receive`](Self::try_receive)
+    /// at a time; a transport that holds received bytes in memory copies them at once.
+    fn try_receive_into(&mut self, buffer: &mut [u8]) -> usize {
+        let mut count = 0;
+        for slot in buffer.iter_mut() {
+            let Some(byte) = self.try_receive() else {
+                break;
+            };
+            *slot = byte;
+            count += 1;
+        }
+        count
+    }
+
+    /// Waits for at least one byte as [`receive`](Self::receive) does, then fills the start of
+    /// `buffer` with it and whatever else is already there; returns how many (0 only for an
+    /// empty `buffer`).
+    fn receive_into(&mut self, buffer: &mut [u8]) -> Result<usize, PlatformError> {
+        let Some((first, rest)) = buffer.split_first_mut() else {
+            return Ok(0);
+        };
+        *first = self.receive()?;
+        Ok(1 + self.try_receive_into(rest))
+    }
 }
+
+/// The most bytes taken from the transport at once (on the stack): a few frames' worth, so that
+/// a reply and the interrupt frames around it cross in one copy.
+const RECEIVE_CHUNK_BYTES: usize = 256;
 
 /// A [`HypervisorBackend`] speaking the emulated link over a [`SerialLink`].
 pub struct EmulatedLinkBackend<S> {
@@ -121,15 +151,35 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
     pub fn service_receive_interrupt(&mut self) -> usize {
         let mut count = 0;
         self.unread_input = false;
+        // Frames a request read past its reply are taken first.
+        self.accept_received(&[]);
+        let mut chunk = [0u8; RECEIVE_CHUNK_BYTES];
         while count < RECEIVE_BUDGET_BYTES {
-            let Some(byte) = self.link.try_receive() else {
+            let wanted = (RECEIVE_BUDGET_BYTES - count).min(RECEIVE_CHUNK_BYTES);
+            let received = self.link.try_receive_into(&mut chunk[..wanted]);
+            if received == 0 {
                 return count;
-            };
-            self.receive_byte(byte);
-            count += 1;
+            }
+            self.accept_received(&chunk[..received]);
+            count += received;
         }
         self.unread_input = true;
         count
+    }
+
+    /// Decodes `bytes` after what the decoder holds and latches every frame that completes
+    /// (none of them is a reply anyone waits for).
+    fn accept_received(&mut self, mut bytes: &[u8]) {
+        loop {
+            while let Some(frame) = self.decoder.pull() {
+                self.accept_unsolicited(frame);
+            }
+            if bytes.is_empty() {
+                return;
+            }
+            let taken = self.decoder.extend(bytes);
+            bytes = bytes.get(taken..).unwrap_or_default();
+        }
     }
 
     /// Whether the last [`EmulatedLinkBackend::service_receive_interrupt`] stopped at its
@@ -174,22 +224,37 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
     ) -> Result<Frame, PlatformError> {
         self.link.send(frame.encode().as_bytes())?;
         let mut received = 0;
+        let mut chunk = [0u8; RECEIVE_CHUNK_BYTES];
+        // `chunk[start..end]`: bytes read from the transport, not yet given to the decoder.
+        let (mut start, mut end) = (0, 0);
         loop {
-            let mut next = self.decoder.pull();
-            if next.is_none() {
-                if received == REQUEST_BUDGET_BYTES {
-                    return Err(PlatformError::LinkFailure);
-                }
-                let byte = self.link.receive()?;
-                received += 1;
-                next = self.decoder.push(byte);
-            }
-            if let Some(frame) = next {
+            if let Some(frame) = self.decoder.pull() {
                 if is_reply(&frame) {
+                    // Anything read past the reply (only after garbage that looked like a
+                    // longer frame) is decoded and latched now: no interrupt may come for
+                    // bytes already read.
+                    self.accept_received(&chunk[start..end]);
                     return Ok(frame);
                 }
                 self.accept_unsolicited(frame);
+                continue;
             }
+            if start < end {
+                start += self.decoder.extend(&chunk[start..end]);
+                continue;
+            }
+            if received >= REQUEST_BUDGET_BYTES {
+                return Err(PlatformError::LinkFailure);
+            }
+            // No more than the frame in progress needs: what follows the reply stays in the
+            // transport for the interrupt handler, whose interrupt is still to come for it.
+            let wanted = self
+                .decoder
+                .wanted()
+                .min(REQUEST_BUDGET_BYTES - received)
+                .min(RECEIVE_CHUNK_BYTES);
+            (start, end) = (0, self.link.receive_into(&mut chunk[..wanted])?);
+            received += end;
         }
     }
 }

@@ -83,6 +83,61 @@ impl FrameDecoder {
         self.pull()
     }
 
+    /// Bytes the buffer can take before [`extend`](Self::extend) or [`push`](Self::push) has to
+    /// drop one (never 0 after [`pull`](Self::pull) returned `None`: a full buffer always starts
+    /// with a complete frame or with garbage).
+    pub fn room(&self) -> usize {
+        MAX_FRAME_LENGTH.saturating_sub(self.length)
+    }
+
+    /// How many more bytes the candidate frame at the start of the buffer needs before it can
+    /// be judged (at least 1): the rest of its 4-byte header, then the rest of the length its
+    /// kind gives. Reading no more than this never reads past the end of a frame that starts
+    /// at the buffer's start, so a caller waiting for one reply leaves what follows it unread.
+    pub fn wanted(&self) -> usize {
+        let buffered = self.buffer.get(..self.length).unwrap_or_default();
+        let needed = match (buffered.get(..2), buffered.get(2), buffered.get(3)) {
+            (Some(magic), Some(&kind), Some(&length)) if magic == MAGIC => {
+                match FrameKind::from_byte(kind) {
+                    Some(kind) if usize::from(length) == kind.payload_length() => {
+                        FRAME_OVERHEAD.saturating_add(kind.payload_length())
+                    }
+                    _ => self.length.saturating_add(1),
+                }
+            }
+            (_, _, None) => 4,
+            _ => self.length.saturating_add(1),
+        };
+        needed.saturating_sub(self.length).max(1)
+    }
+
+    /// Appends as many of `bytes` as there is [`room`](Self::room) for (one at least: a full
+    /// buffer first drops its oldest byte, as [`push`](Self::push) does) and returns how many
+    /// it took. Take the frames they complete with [`pull`](Self::pull) until `None`, then offer
+    /// the rest. This decodes exactly as pushing the same bytes one at a time: whether the
+    /// buffer starts with a frame, garbage or a bad CRC depends only on the bytes from its
+    /// start up to the frame's length, so examining them later, with more bytes behind them,
+    /// reaches the same verdicts in the same order (`bulk_and_bytewise_decoding_agree`).
+    pub fn extend(&mut self, bytes: &[u8]) -> usize {
+        if bytes.is_empty() {
+            return 0;
+        }
+        if self.length == MAX_FRAME_LENGTH {
+            self.discard(1);
+        }
+        let count = self.room().min(bytes.len());
+        let end = self.length.saturating_add(count);
+        if let (Some(target), Some(source)) =
+            (self.buffer.get_mut(self.length..end), bytes.get(..count))
+        {
+            target.copy_from_slice(source);
+            self.length = end;
+            count
+        } else {
+            0
+        }
+    }
+
     /// Returns the next frame already complete in the buffer.
     pub fn pull(&mut self) -> Option<Frame> {
         loop {
@@ -199,11 +254,11 @@ impl Iterator for Frames<'_> {
             if let Some(frame) = self.decoder.pull() {
                 return Some(frame);
             }
-            let (&byte, rest) = self.input.split_first()?;
-            self.input = rest;
-            if let Some(frame) = self.decoder.push(byte) {
-                return Some(frame);
+            if self.input.is_empty() {
+                return None;
             }
+            let taken = self.decoder.extend(self.input);
+            self.input = self.input.get(taken..).unwrap_or_default();
         }
     }
 }

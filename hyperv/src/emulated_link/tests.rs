@@ -328,7 +328,8 @@ fn backend_requests_and_latches_interrupts() {
         backend.receive_byte(byte);
     }
     assert_eq!(backend.take_pending_vector(), Some(0xF3));
-    // An Interrupt frame left in the UART after a reply is read by the COM2 handler.
+    // An Interrupt frame left in the UART after a reply is read by the COM2 handler: a
+    // request reads no further than its reply.
     assert_eq!(backend.write_msr(0x4000_0084, 0), Ok(()));
     assert_eq!(backend.take_pending_vector(), None);
     assert_eq!(backend.service_receive_interrupt(), INTERRUPT_F3.len());
@@ -430,4 +431,107 @@ fn a_request_whose_reply_never_comes_among_endless_frames_fails_after_its_budget
     assert_eq!(backend.link().read, REQUEST_BUDGET_BYTES);
     // The interrupts read meanwhile are latched, not lost.
     assert_eq!(backend.take_pending_vector(), Some(0x40));
+}
+
+/// A stream of valid frames, garbage, frames with one corrupted byte and truncated frames,
+/// from a small deterministic generator.
+fn mixed_stream(seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let frames = [
+        Frame::Interrupt { vector: 0x31 },
+        Frame::HypercallResult { output: 0x12 },
+        Frame::MsrResult {
+            msr: 9,
+            status: 1,
+            value: 7,
+        },
+        Frame::MmioResult {
+            status: 0,
+            value: 3,
+        },
+    ];
+    let mut stream = Vec::new();
+    for _ in 0..200 {
+        let frame = frames[(next() % frames.len() as u64) as usize];
+        let encoded = frame.encode();
+        let mut bytes = Vec::from(encoded.as_bytes());
+        match next() % 6 {
+            0 => {
+                let index = (next() % bytes.len() as u64) as usize;
+                bytes[index] ^= 1 << (next() % 8);
+            }
+            1 => bytes.truncate((next() % bytes.len() as u64) as usize),
+            2 => stream.extend((0..next() % 8).map(|_| next() as u8)),
+            3 => stream.extend_from_slice(&MAGIC),
+            _ => {}
+        }
+        stream.extend_from_slice(&bytes);
+    }
+    stream
+}
+
+#[test]
+fn bulk_and_bytewise_decoding_agree() {
+    for seed in 1..=64u64 {
+        let stream = mixed_stream(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut bytewise = FrameDecoder::new();
+        let mut expected = Vec::new();
+        for &byte in &stream {
+            let mut next = bytewise.push(byte);
+            while let Some(frame) = next {
+                expected.push(frame);
+                next = bytewise.pull();
+            }
+        }
+        for chunk_length in [1, 2, 3, 7, 16, 61, MAX_FRAME_LENGTH, 1000, stream.len()] {
+            let mut bulk = FrameDecoder::new();
+            let mut frames = Vec::new();
+            for chunk in stream.chunks(chunk_length) {
+                frames.extend(bulk.decode(chunk));
+            }
+            assert_eq!(frames, expected, "seed {seed}, chunks of {chunk_length}");
+            assert_eq!(bulk.statistics(), bytewise.statistics(), "seed {seed}");
+            assert_eq!(bulk.buffered(), bytewise.buffered(), "seed {seed}");
+        }
+        assert!(expected.len() > 50, "the stream holds frames");
+    }
+}
+
+#[test]
+fn wanted_never_reaches_past_the_frame_in_progress() {
+    let stream = bytes(&[
+        Frame::MsrResult {
+            msr: 9,
+            status: 1,
+            value: 7,
+        },
+        Frame::Interrupt { vector: 0x31 },
+    ]);
+    let first_length = FRAME_OVERHEAD + FrameKind::MsrResult.payload_length();
+    let mut decoder = FrameDecoder::new();
+    let mut read = 0;
+    let mut frames = Vec::new();
+    while frames.is_empty() {
+        let wanted = decoder.wanted();
+        assert!(wanted >= 1);
+        let end = read + wanted;
+        assert!(end <= first_length, "asked for bytes past the first frame");
+        frames.extend(decoder.decode(&stream[read..end]));
+        read = end;
+    }
+    assert_eq!(read, first_length);
+    // Garbage is dropped; then the header is wanted, then the rest of the frame.
+    let mut decoder = FrameDecoder::new();
+    assert_eq!(decoder.decode(b"xy").count(), 0);
+    assert_eq!(decoder.wanted(), 4);
+    assert_eq!(decoder.decode(&MAGIC[..1]).count(), 0);
+    assert_eq!(decoder.wanted(), 3);
+    assert_eq!(decoder.decode(&stream[1..4]).count(), 0);
+    assert_eq!(decoder.wanted(), first_length - 4);
 }

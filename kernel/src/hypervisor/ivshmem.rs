@@ -141,18 +141,17 @@ impl GuestMemory for Mailboxes {
     fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
         let offset = usize::try_from(gpa).map_err(|_| Self::error(gpa, buffer.len()))?;
         self.0
-            .copy_to_slice(offset, buffer)
+            .as_shared_memory()
+            .read(offset, buffer)
             .map_err(|_| Self::error(gpa, buffer.len()))
     }
 
     fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
         let offset = usize::try_from(gpa).map_err(|_| Self::error(gpa, data.len()))?;
-        for (index, &byte) in data.iter().enumerate() {
-            self.0
-                .write_at(offset + index, byte)
-                .map_err(|_| Self::error(gpa, data.len()))?;
-        }
-        Ok(())
+        self.0
+            .as_shared_memory()
+            .write(offset, data)
+            .map_err(|_| Self::error(gpa, data.len()))
     }
 
     fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
@@ -436,6 +435,47 @@ impl SerialLink for IvshmemLink {
         match self.fill() {
             Ok(true) => Some(self.next_byte()),
             _ => None,
+        }
+    }
+
+    /// What the byte-wise path left in the local buffer, then straight from the mailbox.
+    fn try_receive_into(&mut self, buffer: &mut [u8]) -> usize {
+        let held = self
+            .received
+            .get(self.received_start..self.received_end)
+            .unwrap_or_default();
+        let mut count = held.len().min(buffer.len());
+        if let (Some(target), Some(source)) = (buffer.get_mut(..count), held.get(..count)) {
+            target.copy_from_slice(source);
+        }
+        self.received_start += count;
+        while let Some(rest) = buffer.get_mut(count..).filter(|rest| !rest.is_empty()) {
+            match self.to_guest.pop(&self.mailboxes, rest) {
+                Ok(0) => break,
+                Ok(popped) => count += popped,
+                Err(error) => {
+                    log::warn!("ivshmem: host to guest mailbox: {error}; resynchronised");
+                    break;
+                }
+            }
+        }
+        count
+    }
+
+    fn receive_into(&mut self, buffer: &mut [u8]) -> Result<usize, PlatformError> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let deadline = clock::nanoseconds_since_boot() + REPLY_TIMEOUT_NANOSECONDS;
+        loop {
+            let count = self.try_receive_into(buffer);
+            if count > 0 {
+                return Ok(count);
+            }
+            if clock::nanoseconds_since_boot() > deadline {
+                return Err(PlatformError::LinkFailure);
+            }
+            core::hint::spin_loop();
         }
     }
 }

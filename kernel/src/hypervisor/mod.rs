@@ -73,6 +73,18 @@ impl SerialLink for Link {
             Link::Com2(link) => link.try_receive(),
         }
     }
+    fn try_receive_into(&mut self, buffer: &mut [u8]) -> usize {
+        match self {
+            Link::Ivshmem(link) => link.try_receive_into(buffer),
+            Link::Com2(link) => link.try_receive_into(buffer),
+        }
+    }
+    fn receive_into(&mut self, buffer: &mut [u8]) -> Result<usize, PlatformError> {
+        match self {
+            Link::Ivshmem(link) => link.receive_into(buffer),
+            Link::Com2(link) => link.receive_into(buffer),
+        }
+    }
 }
 
 impl Link {
@@ -288,7 +300,16 @@ impl HypervisorBackend for Backend {
         crate::host_time::in_hypercall(|| match self {
             Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
             Backend::Emulated(backend) => {
-                backend.hypercall(input, input_parameter, output_parameter)
+                let latched_before = backend.has_pending_vector();
+                let result = backend.hypercall(input, input_parameter, output_parameter);
+                if !latched_before && backend.has_pending_vector() {
+                    // The host's answer (an Interrupt frame) was read with the hypercall's
+                    // result and is latched: the guest takes it without waiting for the
+                    // link's interrupt, so no crossing opens (as when that interrupt enters
+                    // during the hypercall).
+                    crate::host_time::device_interrupt_entered();
+                }
+                result
             }
         })
     }

@@ -211,6 +211,16 @@ impl RegisterBlock {
         Ok(())
     }
 
+    /// The block as shared memory: a [`Window`](hyperv::memory::Window) whose bulk copies stay
+    /// sound while another party changes the bytes. Only for blocks that are memory, not
+    /// registers (ivshmem's shared-memory BAR): a copy may access them in any width and order.
+    pub fn as_shared_memory(&self) -> hyperv::memory::Window<'_> {
+        // SAFETY: `new`'s contract: the block stays mapped while it is used (the window
+        // borrows it), no Rust reference covers it, and accesses of any width inside it touch
+        // nothing Rust relies on; the window only copies in and out of it.
+        unsafe { hyperv::memory::Window::from_raw_parts(self.base.as_ptr(), self.length) }
+    }
+
     /// Moves `count` bytes inside the block from `source` to `destination` (the ranges may
     /// overlap), as one block copy: for framebuffer scrolling, where a volatile load and store
     /// per pixel would be needlessly slow and ordering within the copy does not matter.
