@@ -62,9 +62,9 @@ pub trait SerialLink {
     }
 }
 
-/// The most bytes taken from the transport at once (on the stack): a few frames' worth, so that
-/// a reply and the interrupt frames around it cross in one copy.
-const RECEIVE_CHUNK_BYTES: usize = 256;
+/// The most bytes taken from the transport at once, into a buffer on the stack: a few frames'
+/// worth (frames are 10 to 30 bytes), small enough that clearing it costs little per read.
+const RECEIVE_CHUNK_BYTES: usize = 64;
 
 /// A [`HypervisorBackend`] speaking the emulated link over a [`SerialLink`].
 pub struct EmulatedLinkBackend<S> {
