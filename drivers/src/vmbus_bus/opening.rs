@@ -19,6 +19,8 @@ use vmbus::ring::{
     FEATURE_PENDING_SEND_SIZE, RingPages, RingReceiver, RingSender, initialize_control_page,
 };
 
+use alloc::boxed::Box;
+
 use super::{BusOutput, ChannelRings, DriverEvent};
 
 /// Ring memory a driver allocated for a channel: `outbound_bytes` for the guest→host ring
@@ -354,7 +356,7 @@ impl Opening {
                         self.stage = Stage::Open;
                         self.output(DriverEvent::Opened {
                             relid,
-                            result: Ok(ChannelRings { outbound, inbound }),
+                            result: Ok(Box::new(ChannelRings { outbound, inbound })),
                         })
                     }
                     _ => {

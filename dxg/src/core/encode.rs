@@ -156,12 +156,21 @@ impl Driver {
         process: ProcessId,
         handle: D3dkmtHandle,
     ) -> Result<AdapterId, NtStatus> {
-        let id = self
-            .active_process(process)?
-            .adapter(handle)
-            .ok_or(NtStatus::INVALID_HANDLE)?;
+        self.adapter_and_host_process(process, handle)
+            .map(|(id, _)| id)
+    }
+
+    /// [`Self::adapter_of`] and the host's handle of `process` ([`Self::host_process`]) from
+    /// one lookup of the process: for the requests that need both.
+    pub(super) fn adapter_and_host_process(
+        &self,
+        process: ProcessId,
+        handle: D3dkmtHandle,
+    ) -> Result<(AdapterId, D3dkmtHandle), NtStatus> {
+        let entry = self.active_process(process)?;
+        let id = entry.adapter(handle).ok_or(NtStatus::INVALID_HANDLE)?;
         self.require_active(id)?;
-        Ok(id)
+        Ok((id, entry.host))
     }
 
     /// The host's handle for adapter `id` (DEVICE_REMOVED if there is no such adapter).
@@ -463,15 +472,16 @@ impl Driver {
                 query_type,
                 data,
             } => {
-                let id = self.adapter_of(pid, adapter)?;
+                let (id, host_process) = self.adapter_and_host_process(pid, adapter)?;
                 check_count(data.len(), 1, MAX_PACKET_SIZE)?;
-                let mut command: QueryAdapterInfoCommand = self.command(pid);
+                let mut command = QueryAdapterInfoCommand::with_process(host_process);
                 command.query_type = query_type;
                 command.private_data_size = data.len() as u32;
                 let bytes =
                     build_message(None, command.as_bytes(), &[&data], QUERY_ADAPTER_INFO_SLACK);
+                // The caller's buffer, copied into the message, becomes the reply's buffer.
                 let expect = Expect::QueryAdapterInfo {
-                    size: data.len(),
+                    buffer: data,
                     query_type,
                 };
                 self.send_request(pid, ticket, id, expect, bytes);
@@ -489,11 +499,11 @@ impl Driver {
                 self.send_carried(pid, ticket, entry, Expect::ByCommand, command);
             }
             Request::Escape { mut command, data } => {
-                let id = self.adapter_of(pid, command.adapter)?;
+                let (id, host_process) = self.adapter_and_host_process(pid, command.adapter)?;
                 check_count(data.len(), 0, MAX_PACKET_SIZE)?;
                 command.adapter = self.host_adapter(id)?;
                 command.private_data_size = data.len() as u32;
-                let command = command.stamped(self.host_process(pid));
+                let command = command.stamped(host_process);
                 let bytes = build_message(None, command.as_bytes(), &[&data], ESCAPE_SLACK);
                 self.send_request(pid, ticket, id, Expect::Escape { size: data.len() }, bytes);
             }

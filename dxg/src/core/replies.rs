@@ -199,8 +199,9 @@ impl Driver {
 
     /// Handles a completion: the special replies here, every other one through the generic
     /// path (table minimum, [`Self::decode_reply`], one completion).
-    fn on_reply(&mut self, pending: Pending, payload: &[u8]) {
-        match pending.expect.clone() {
+    fn on_reply(&mut self, mut pending: Pending, payload: &[u8]) {
+        // Matched in place (the bindings are copies): no clone of the expectation per reply.
+        match pending.expect {
             Expect::SetIoSpace => {
                 let status = self.need::<i32>(&pending, payload, 4).map(NtStatus);
                 self.on_io_space_reply(status.ok_or(NtStatus::BUFFER_TOO_SMALL));
@@ -245,7 +246,7 @@ impl Driver {
             _ => {
                 let minimum = reply_minimum(pending.command).unwrap_or(0);
                 let result = match self.tail(&pending, payload, minimum) {
-                    Ok(()) => self.decode_reply(&pending, payload),
+                    Ok(()) => self.decode_reply(&mut pending, payload),
                     Err(status) => Err(status),
                 };
                 self.finish(&pending, result);
@@ -310,9 +311,14 @@ impl Driver {
         }
     }
 
-    /// Decodes a reply that passed the table's minimum into its request's result.
-    fn decode_reply(&mut self, pending: &Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
-        match pending.expect.clone() {
+    /// Decodes a reply that passed the table's minimum into its request's result. The
+    /// expectation is taken out of `pending` (left [`Expect::Ignore`]; the caller only
+    /// completes the ticket with it afterwards), so what it owns (a buffer, handles) moves into
+    /// the result instead of being cloned.
+    fn decode_reply(&mut self, pending: &mut Pending, payload: &[u8]) -> Result<Reply, NtStatus> {
+        let expect = core::mem::replace(&mut pending.expect, Expect::Ignore);
+        let pending = &*pending;
+        match expect {
             Expect::NoResult => Ok(Reply::Status(NtStatus::SUCCESS)),
             Expect::Status => self.status_reply(pending, payload),
             Expect::DestroyObjects { handles } => {
@@ -322,8 +328,8 @@ impl Driver {
                 }
                 result
             }
-            Expect::QueryAdapterInfo { size, query_type } => {
-                self.adapter_info_reply(pending, payload, size, query_type)
+            Expect::QueryAdapterInfo { buffer, query_type } => {
+                self.adapter_info_reply(pending, payload, buffer, query_type)
             }
             Expect::Context { private_size } => {
                 let expected = CREATE_CONTEXT_PRIVATE_OFFSET.saturating_add(private_size);
@@ -416,21 +422,23 @@ impl Driver {
         &mut self,
         pending: &Pending,
         payload: &[u8],
-        size: usize,
+        mut data: Vec<u8>,
         query_type: u32,
     ) -> Result<Reply, NtStatus> {
         let with_status = self.has_extension_header();
         let start: usize = if with_status { 4 } else { 0 };
-        // `size` comes from the application: a sum past usize::MAX is simply too long.
-        let expected = start.saturating_add(size);
+        // The size comes from the application: a sum past usize::MAX is simply too long.
+        let expected = start.saturating_add(data.len());
         self.tail(pending, payload, expected)?;
         if with_status {
             success_at(payload, 0)?;
         }
-        let mut data = payload
-            .get(start..expected)
-            .ok_or(NtStatus::BUFFER_TOO_SMALL)?
-            .to_vec();
+        // Read into the request's own buffer (`data.len()` bytes), not a new one.
+        data.copy_from_slice(
+            payload
+                .get(start..expected)
+                .ok_or(NtStatus::BUFFER_TOO_SMALL)?,
+        );
         let compute_only = pending
             .adapter
             .and_then(|id| self.adapters.get(id.0))

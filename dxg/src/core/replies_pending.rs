@@ -27,8 +27,10 @@ pub(super) enum Expect {
     /// A reply whose shape follows from the command alone (the number `send_raw` recorded in
     /// [`Pending::command`]); decoded by `Driver::decode_by_command`.
     ByCommand,
+    /// QUERYADAPTERINFO: the reply's `buffer.len()` bytes are read into `buffer` (the
+    /// caller's buffer the request carried, reused instead of a second allocation).
     QueryAdapterInfo {
-        size: usize,
+        buffer: Vec<u8>,
         query_type: u32,
     },
     /// CREATECONTEXTVIRTUAL echo with `private_size` bytes of private data.

@@ -345,7 +345,7 @@ impl Stack {
             DriverEvent::Opened { relid, result } => match result {
                 Ok(rings) => {
                     if let Some(channel) = self.channels.get_mut(&relid) {
-                        channel.rings = Some(rings);
+                        channel.rings = Some(*rings);
                     }
                     self.flush(relid);
                 }

@@ -155,7 +155,7 @@ impl VpciGuest {
             DriverEvent::Opened { relid, result } => {
                 let opened = result.is_ok();
                 if let (Ok(rings), Some(channel)) = (result, self.channels.get_mut(&relid)) {
-                    channel.rings = Some(rings);
+                    channel.rings = Some(*rings);
                 }
                 self.buses.opened(relid, opened);
                 if opened {

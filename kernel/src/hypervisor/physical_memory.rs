@@ -11,7 +11,7 @@
 //! what they copied.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use boot_info::{BootInfo, MemoryKind};
 use hyperv::memory::{GuestMemory, MemoryError, Window};
@@ -71,10 +71,21 @@ fn sorted_and_merged(mut regions: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
 }
 
 /// The guest's RAM by guest-physical address.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct PhysicalMemory {
     /// Sorted, merged `[start, end)` RAM ranges.
     ranges: Vec<(u64, u64)>,
+    /// Index in `ranges` of the range the last successful [`Self::is_ram`] found: a hint only
+    /// (any value is safe: the range at it is checked like any other, and a miss falls back
+    /// to the binary search). A ring's accesses all fall in one range, so most checks take
+    /// two comparisons instead of the search.
+    last_range: AtomicUsize,
+}
+
+impl Clone for PhysicalMemory {
+    fn clone(&self) -> Self {
+        PhysicalMemory::with_ranges(self.ranges.clone())
+    }
 }
 
 impl PhysicalMemory {
@@ -90,19 +101,36 @@ impl PhysicalMemory {
                 )
             })
             .map(|region| (region.start, region.end()));
+        PhysicalMemory::with_ranges(sorted_and_merged(regions.collect()))
+    }
+
+    /// RAM made of `ranges` (sorted and merged).
+    fn with_ranges(ranges: Vec<(u64, u64)>) -> Self {
         PhysicalMemory {
-            ranges: sorted_and_merged(regions.collect()),
+            ranges,
+            last_range: AtomicUsize::new(0),
         }
     }
 
-    /// Whether `[gpa, end)` lies inside one RAM range (a binary search: the ranges are sorted
-    /// and merged, so only the last one starting at or below `gpa` can hold it).
+    /// Whether `[gpa, end)` lies inside one RAM range: the range of the last hit first
+    /// (`last_range`), else a binary search (the ranges are sorted and merged, so only the
+    /// last one starting at or below `gpa` can hold it).
+    #[inline]
     fn is_ram(&self, gpa: u64, end: u64) -> bool {
+        let holds = |&(start, stop): &(u64, u64)| start <= gpa && end <= stop;
+        let hint = self.last_range.load(Ordering::Relaxed);
+        if self.ranges.get(hint).is_some_and(holds) {
+            return true;
+        }
         let after = self.ranges.partition_point(|&(start, _)| start <= gpa);
-        after
-            .checked_sub(1)
-            .and_then(|index| self.ranges.get(index))
-            .is_some_and(|&(_, stop)| end <= stop)
+        let Some(index) = after.checked_sub(1) else {
+            return false;
+        };
+        let found = self.ranges.get(index).is_some_and(holds);
+        if found {
+            self.last_range.store(index, Ordering::Relaxed);
+        }
+        found
     }
 
     /// Records the boot memory map so that later users (driver start-up, tests) can get a
@@ -210,8 +238,10 @@ fn ram_ranges_are_sorted_merged_and_searched() -> crate::testing::TestResult {
         ranges == [(0x1000, 0x3000), (0x5000, 0x8000), (0x9000, 0xa000)],
         "merged: {ranges:x?}"
     );
-    let memory = PhysicalMemory { ranges };
-    for (gpa, end, expected) in [
+    let memory = PhysicalMemory::with_ranges(ranges);
+    // Twice, and once more in reverse: every query meets a `last_range` hint left by a
+    // different range (or by the same one), which must not change the answer.
+    let cases = [
         (0x1000, 0x3000, true),
         (0x2fff, 0x3000, true),
         (0x2fff, 0x3001, false),
@@ -223,12 +253,19 @@ fn ram_ranges_are_sorted_merged_and_searched() -> crate::testing::TestResult {
         (0x9000, 0xa000, true),
         (0xa000, 0xa001, false),
         (u64::MAX - 1, u64::MAX, false),
-    ] {
+    ];
+    for (gpa, end, expected) in cases.iter().chain(&cases).chain(cases.iter().rev()) {
         ensure!(
-            memory.is_ram(gpa, end) == expected,
+            memory.is_ram(*gpa, *end) == *expected,
             "is_ram({gpa:#x}, {end:#x}) should be {expected}"
         );
     }
+    // A hint past the end (no range there) is only a miss.
+    memory.last_range.store(usize::MAX, Ordering::Relaxed);
+    ensure!(
+        memory.is_ram(0x5000, 0x6000),
+        "a stale hint hid a RAM range"
+    );
     Ok(())
 }
 crate::kernel_test!(ram_ranges_search, ram_ranges_are_sorted_merged_and_searched);

@@ -707,14 +707,14 @@ impl DxgTask {
 
     fn on_bus_event(&mut self, event: BusEvent) {
         match event {
-            DriverEvent::Offer(offer) => self.on_offer(offer),
+            DriverEvent::Offer(offer) => self.on_offer(*offer),
             DriverEvent::Opened { relid, result } => {
                 let Some(channel) = self.channels.get_mut(&relid) else {
                     return;
                 };
                 match result {
                     Ok(rings) => {
-                        channel.rings = Some(rings);
+                        channel.rings = Some(*rings);
                         channel.signal = self.signals.take(relid);
                         // The inbound ring is read (normally empty at open), then the
                         // packets queued while the channel opened go out.

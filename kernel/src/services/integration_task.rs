@@ -266,7 +266,7 @@ impl IntegrationTask {
             DriverEvent::Opened { relid, result } => match result {
                 Ok(rings) => {
                     if let Some(channel) = self.channels.get_mut(&relid) {
-                        channel.rings = Some(rings);
+                        channel.rings = Some(*rings);
                         channel.signal = self.signals.take(relid);
                     }
                     self.drain(relid);

@@ -353,7 +353,7 @@ impl VpciTask {
                 let success = match result {
                     Ok(rings) => match self.channels.get_mut(&relid) {
                         Some(channel) => {
-                            channel.rings = Some(rings);
+                            channel.rings = Some(*rings);
                             channel.signal = self.signals.take(relid);
                             true
                         }

@@ -319,6 +319,21 @@ fn physical_memory_reaches_only_lendable_pages() -> TestResult {
         memory.read(base + 2 * 4096 - 8, &mut straddling).is_err(),
         "a read past the end of the pages admitted"
     );
+    // Two allocations in turn (both remembered): each is admitted, and freeing one forgets
+    // it without refusing the other.
+    let other = ContiguousPages::allocate_zeroed(1).map_err(|_| "allocation failed")?;
+    let other_base = other.physical_address().as_u64();
+    for round in 0..3u64 {
+        ensure!(
+            memory.write_u64(other_base, round).is_ok() && memory.read_u64(base + 8) == Ok(42),
+            "alternating accesses to two live allocations refused"
+        );
+    }
+    drop(other);
+    ensure!(
+        memory.read_u64(other_base).is_err() && memory.read_u64(base + 8) == Ok(42),
+        "after freeing one of two allocations: the freed one reachable or the live one refused"
+    );
     drop(pages);
     ensure!(
         memory.read_u64(base).is_err() && memory.read_u64(base + 8).is_err(),
