@@ -12,8 +12,7 @@
 //! 3. When `qemu-img` is on the PATH, `target/dxgos.vhdx` is written beside it for Hyper-V.
 //!
 //! The runner learns the paths through `DXGOS_*` environment variables set at compile time.
-//! Set `DXGOS_PROFILE=release` to build the kernel and stub optimised (`release-small`: the
-//! kernel optimised mostly for size, docs/performance.md "Kernel text"). Release kernels leave
+//! Set `DXGOS_PROFILE=release` to build the kernel and stub optimised. Release kernels leave
 //! out the in-kernel test suite (`mode=test`) unless `DXGOS_KERNEL_TESTS=1`; dev kernels carry it
 //! unless `DXGOS_KERNEL_TESTS=0`.
 
@@ -77,22 +76,16 @@ fn main() {
         .join("x86_64-target")
         .join(profile_directory(&profile))
         .join("kernel");
-    // The boot stub has no size-optimised profile of its own: it is small either way.
-    let boot_profile = if profile == "release-small" {
-        "release"
-    } else {
-        profile.as_str()
-    };
     let boot = build(
         &root,
         "boot",
         &target.join("boot"),
         &["--target=x86_64-unknown-uefi"],
-        boot_profile,
+        &profile,
     );
     let boot_efi = boot
         .join("x86_64-unknown-uefi")
-        .join(profile_directory(boot_profile))
+        .join(profile_directory(&profile))
         .join("boot.efi");
 
     let image = target.join("dxgos.img");
