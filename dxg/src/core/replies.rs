@@ -238,6 +238,11 @@ impl Driver {
             }
             Expect::TeardownStep { ticket } => self.teardown_step_done(pending.process, ticket),
             Expect::Ignore => self.finish(&pending, Ok(Reply::Status(NtStatus::SUCCESS))),
+            // The process's waits were ended at its teardown and its abandoned events forgotten
+            // when DESTROYPROCESS completed: the answer concerns nobody (and its ticket is done).
+            Expect::WaitFromCpu { .. } if self.process_destroyed(&pending) => {
+                log::debug!("dxg: late answer to a destroyed process's CPU wait dropped");
+            }
             Expect::WaitFromCpu { event } => self.on_wait_reply(&pending, payload, event),
             // A destroyed process's late answer, before the sysmem chunks: a chunk's answer
             // would otherwise send the next chunk for a process the host no longer knows.

@@ -336,6 +336,53 @@ fn teardown_before_the_acknowledgement_completes_the_wait_once() {
 }
 
 #[test]
+fn a_cpu_wait_answered_after_destroyprocess_is_dropped_quietly() {
+    let mut driver = with_legacy_fence();
+    let (wait, wait_packet) = one_packet(
+        &mut driver,
+        Request::WaitFromCpu {
+            device: D3dkmtHandle(0x80),
+            objects: vec![D3dkmtHandle(0x1C0)],
+            values: vec![9],
+            wait_any: false,
+        },
+    );
+    driver.submit(ProcessId(1), Request::DestroyProcess);
+    let mut packets = Vec::new();
+    while let Some(action) = driver.poll_action() {
+        match action {
+            Action::Complete { ticket, result } => {
+                assert_eq!((ticket, result), (wait, Err(NtStatus::DEVICE_REMOVED)))
+            }
+            Action::Send(packet) => packets.push(packet),
+            other => panic!("{other:?}"),
+        }
+    }
+    for packet in &packets {
+        driver.receive(
+            packet.channel,
+            PacketKind::Completion,
+            packet.transaction_id,
+            &hex("00000000"),
+        );
+    }
+    let last = sends(&mut driver);
+    assert_eq!(last.len(), 1, "DESTROYPROCESS");
+    assert!(answer(&mut driver, &last[0], &hex("00000000")).is_ok());
+    assert!(driver.process(ProcessId(1)).is_none());
+    // The host answers the wait only now, and too short: nobody waits for it and the host
+    // forgot the process, so it is dropped, neither decoded nor a protocol error.
+    driver.receive(
+        wait_packet.channel,
+        PacketKind::Completion,
+        wait_packet.transaction_id,
+        &hex("0000"),
+    );
+    assert_eq!(driver.poll_action(), None);
+    assert_eq!(driver.abandoned_events(), 0);
+}
+
+#[test]
 fn cancel_wait_gives_a_wait_up() {
     let mut driver = with_legacy_fence();
     let (first, event) = pending_wait(&mut driver);
