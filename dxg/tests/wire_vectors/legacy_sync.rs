@@ -50,8 +50,9 @@ fn with_legacy_fence() -> Driver {
 
 /// A WaitFromCpu on fence 0x1C0 (value 9) that the host acknowledged; returns its ticket and
 /// its event id.
-fn pending_wait(driver: &mut Driver) -> (Ticket, u64) {
-    let (ticket, packet) = one_packet(
+/// A CPU wait of process 1 sent to the host and not acknowledged yet.
+fn unacknowledged_wait(driver: &mut Driver) -> (Ticket, OutgoingPacket) {
+    one_packet(
         driver,
         Request::WaitFromCpu {
             device: D3dkmtHandle(0x80),
@@ -59,7 +60,46 @@ fn pending_wait(driver: &mut Driver) -> (Ticket, u64) {
             values: vec![9],
             wait_any: false,
         },
-    );
+    )
+}
+
+/// A ticket's completion, as the driver reports it.
+type Completion = (Ticket, Result<Reply, NtStatus>);
+
+/// Submits process 1's DESTROYPROCESS and returns the completions and the teardown packets it
+/// produced at once.
+fn start_destroying_process(driver: &mut Driver) -> (Vec<Completion>, Vec<OutgoingPacket>) {
+    driver.submit(ProcessId(1), Request::DestroyProcess);
+    let mut done = Vec::new();
+    let mut packets = Vec::new();
+    while let Some(action) = driver.poll_action() {
+        match action {
+            Action::Complete { ticket, result } => done.push((ticket, result)),
+            Action::Send(packet) => packets.push(packet),
+            other => panic!("{other:?}"),
+        }
+    }
+    (done, packets)
+}
+
+/// Answers the teardown `packets` with success, then the DESTROYPROCESS they lead to.
+fn finish_destroying_process(driver: &mut Driver, packets: &[OutgoingPacket]) {
+    for packet in packets {
+        driver.receive(
+            packet.channel,
+            PacketKind::Completion,
+            packet.transaction_id,
+            &hex("00000000"),
+        );
+    }
+    let last = sends(driver);
+    assert_eq!(last.len(), 1, "DESTROYPROCESS");
+    assert!(answer(driver, &last[0], &hex("00000000")).is_ok());
+    assert!(driver.process(ProcessId(1)).is_none());
+}
+
+fn pending_wait(driver: &mut Driver) -> (Ticket, u64) {
+    let (ticket, packet) = unacknowledged_wait(driver);
     let event = u64::from_le_bytes(packet.bytes[56..64].try_into().unwrap());
     driver.receive(
         packet.channel,
@@ -272,16 +312,7 @@ fn process_teardown_ends_pending_waits() {
     let mut driver = with_legacy_fence();
     let (wait, event) = pending_wait(&mut driver);
     assert_eq!(driver.registered_events(), 1);
-    let teardown = driver.submit(ProcessId(1), Request::DestroyProcess);
-    let mut done = Vec::new();
-    let mut packets = Vec::new();
-    while let Some(action) = driver.poll_action() {
-        match action {
-            Action::Complete { ticket, result } => done.push((ticket, result)),
-            Action::Send(packet) => packets.push(packet),
-            other => panic!("{other:?}"),
-        }
-    }
+    let (done, packets) = start_destroying_process(&mut driver);
     assert_eq!(done, vec![(wait, Err(NtStatus::DEVICE_REMOVED))]);
     assert_eq!(driver.registered_events(), 0);
     assert_eq!(driver.abandoned_events(), 1);
@@ -293,34 +324,14 @@ fn process_teardown_ends_pending_waits() {
         &signal_event(event),
     );
     assert!(driver.poll_action().is_none(), "no protocol error");
-    for packet in &packets {
-        driver.receive(
-            packet.channel,
-            PacketKind::Completion,
-            packet.transaction_id,
-            &hex("00000000"),
-        );
-    }
-    let last = sends(&mut driver);
-    assert_eq!(last.len(), 1, "DESTROYPROCESS");
-    assert!(answer(&mut driver, &last[0], &hex("00000000")).is_ok());
-    let _ = teardown;
+    finish_destroying_process(&mut driver, &packets);
     assert_eq!(driver.abandoned_events(), 0);
-    assert!(driver.process(ProcessId(1)).is_none());
 }
 
 #[test]
 fn teardown_before_the_acknowledgement_completes_the_wait_once() {
     let mut driver = with_legacy_fence();
-    let (wait, packet) = one_packet(
-        &mut driver,
-        Request::WaitFromCpu {
-            device: D3dkmtHandle(0x80),
-            objects: vec![D3dkmtHandle(0x1C0)],
-            values: vec![9],
-            wait_any: false,
-        },
-    );
+    let (wait, packet) = unacknowledged_wait(&mut driver);
     driver.submit(ProcessId(1), Request::DestroyProcess);
     let done: Vec<_> = completions(&mut driver);
     assert_eq!(done, vec![(wait, Err(NtStatus::DEVICE_REMOVED))]);
@@ -338,38 +349,10 @@ fn teardown_before_the_acknowledgement_completes_the_wait_once() {
 #[test]
 fn a_cpu_wait_answered_after_destroyprocess_is_dropped_quietly() {
     let mut driver = with_legacy_fence();
-    let (wait, wait_packet) = one_packet(
-        &mut driver,
-        Request::WaitFromCpu {
-            device: D3dkmtHandle(0x80),
-            objects: vec![D3dkmtHandle(0x1C0)],
-            values: vec![9],
-            wait_any: false,
-        },
-    );
-    driver.submit(ProcessId(1), Request::DestroyProcess);
-    let mut packets = Vec::new();
-    while let Some(action) = driver.poll_action() {
-        match action {
-            Action::Complete { ticket, result } => {
-                assert_eq!((ticket, result), (wait, Err(NtStatus::DEVICE_REMOVED)))
-            }
-            Action::Send(packet) => packets.push(packet),
-            other => panic!("{other:?}"),
-        }
-    }
-    for packet in &packets {
-        driver.receive(
-            packet.channel,
-            PacketKind::Completion,
-            packet.transaction_id,
-            &hex("00000000"),
-        );
-    }
-    let last = sends(&mut driver);
-    assert_eq!(last.len(), 1, "DESTROYPROCESS");
-    assert!(answer(&mut driver, &last[0], &hex("00000000")).is_ok());
-    assert!(driver.process(ProcessId(1)).is_none());
+    let (wait, wait_packet) = unacknowledged_wait(&mut driver);
+    let (done, packets) = start_destroying_process(&mut driver);
+    assert_eq!(done, vec![(wait, Err(NtStatus::DEVICE_REMOVED))]);
+    finish_destroying_process(&mut driver, &packets);
     // The host answers the wait only now, and too short: nobody waits for it and the host
     // forgot the process, so it is dropped, neither decoded nor a protocol error.
     driver.receive(
