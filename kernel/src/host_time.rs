@@ -12,7 +12,9 @@
 //!   message or a signalled event) to the entry of the next device interrupt (the host's
 //!   answer), unless that interrupt entered during the hypercall already (over the ivshmem
 //!   link the emulator answers a signal before it sends the hypercall's result, so the
-//!   answer's MSI-X often arrives while the guest still polls for that result). Whatever runs
+//!   answer's MSI-X often arrives while the guest still polls for that result) or the answer
+//!   was read with the hypercall's result ([`answer_latched`]: the guest then takes it without
+//!   waiting for the interrupt). Whatever runs
 //!   in between (timer ticks, tasks the timer woke) is counted as the host's: under QEMU's
 //!   `-icount sleep=off` a halted processor's clock jumps to the next timer deadline, so a
 //!   wait for the host shows up as a stream of timer ticks and of the periodic tasks they
@@ -60,6 +62,13 @@ pub fn idle_ended() {
 /// A device interrupt (not the timer) has entered: it ends an open crossing.
 pub fn device_interrupt_entered() {
     with_account(|account, now| account.device_interrupt_entered(now));
+}
+
+/// The host's answer (an emulated-link Interrupt frame) was read and latched during a
+/// hypercall: it ends the crossing as the interrupt's entry would, and no crossing opens after
+/// the hypercall.
+pub fn answer_latched() {
+    device_interrupt_entered();
 }
 
 /// Runs `operation` (a call into the hypervisor interface other than a hypercall) and counts

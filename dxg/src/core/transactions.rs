@@ -65,31 +65,28 @@ mod tests {
     fn a_transaction_is_found_once_by_channel_and_id() {
         let vgpu = ChannelId::Vgpu(Guid::from_bytes([7; 16]));
         let mut transactions = Transactions::default();
+        let removed_command = |transactions: &mut Transactions, key: (ChannelId, u64)| {
+            transactions.remove(&key).map(|pending| pending.command)
+        };
         transactions.insert((ChannelId::Global, 1), record(10));
         transactions.insert((vgpu, 1), record(20));
         transactions.insert((ChannelId::Global, 2), record(30));
         assert_eq!(transactions.len(), 3);
         // The same id on another channel is another transaction.
-        assert_eq!(transactions.remove(&(vgpu, 1)).unwrap().command, 20);
+        assert_eq!(removed_command(&mut transactions, (vgpu, 1)), Some(20));
         assert!(transactions.remove(&(vgpu, 1)).is_none(), "taken once");
         assert!(transactions.remove(&(vgpu, 2)).is_none(), "never sent");
         assert_eq!(
-            transactions
-                .remove(&(ChannelId::Global, 1))
-                .unwrap()
-                .command,
-            10
+            removed_command(&mut transactions, (ChannelId::Global, 1)),
+            Some(10)
         );
         assert_eq!(transactions.len(), 1);
         // A key inserted again replaces its record, as a map's insert does.
         transactions.insert((ChannelId::Global, 2), record(31));
         assert_eq!(transactions.len(), 1);
         assert_eq!(
-            transactions
-                .remove(&(ChannelId::Global, 2))
-                .unwrap()
-                .command,
-            31
+            removed_command(&mut transactions, (ChannelId::Global, 2)),
+            Some(31)
         );
         assert_eq!(transactions.len(), 0);
     }

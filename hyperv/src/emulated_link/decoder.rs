@@ -96,19 +96,11 @@ impl FrameDecoder {
     /// at the buffer's start, so a caller waiting for one reply leaves what follows it unread.
     pub fn wanted(&self) -> usize {
         let buffered = self.buffer.get(..self.length).unwrap_or_default();
-        let needed = match (buffered.get(..2), buffered.get(2), buffered.get(3)) {
-            (Some(magic), Some(&kind), Some(&length)) if magic == MAGIC => {
-                match FrameKind::from_byte(kind) {
-                    Some(kind) if usize::from(length) == kind.payload_length() => {
-                        FRAME_OVERHEAD.saturating_add(kind.payload_length())
-                    }
-                    _ => self.length.saturating_add(1),
-                }
-            }
-            (_, _, None) => 4,
-            _ => self.length.saturating_add(1),
-        };
-        needed.saturating_sub(self.length).max(1)
+        match examine(buffered) {
+            Examined::NeedMore { total } => total.saturating_sub(self.length).max(1),
+            // Only before `pull` took what can be judged already.
+            _ => 1,
+        }
     }
 
     /// Appends as many of `bytes` as there is [`room`](Self::room) for (one at least: a full
@@ -143,7 +135,7 @@ impl FrameDecoder {
         loop {
             let buffered = self.buffer.get(..self.length).unwrap_or_default();
             match examine(buffered) {
-                Examined::NeedMore => return None,
+                Examined::NeedMore { .. } => return None,
                 Examined::Garbage => self.discard(1),
                 Examined::ChecksumFailure => {
                     self.statistics.checksum_failures =
@@ -194,8 +186,9 @@ impl FrameDecoder {
 
 /// What the buffered bytes start with.
 enum Examined {
-    /// A frame may start here but is not complete yet.
-    NeedMore,
+    /// A frame may start here but is not complete yet: `total` bytes are needed to judge it
+    /// (its header, or once the header is known, the whole frame).
+    NeedMore { total: usize },
     /// The first byte cannot start a frame (wrong magic, kind or length).
     Garbage,
     /// A whole frame whose CRC does not match.
@@ -206,16 +199,17 @@ enum Examined {
 
 /// Looks at the start of `bytes` as a frame: magic, kind, the kind's length, CRC.
 fn examine(bytes: &[u8]) -> Examined {
+    const HEADER: Examined = Examined::NeedMore { total: 4 };
     let byte = |index: usize| bytes.get(index).copied();
     match (byte(0), byte(1)) {
-        (None, _) => return Examined::NeedMore,
+        (None, _) => return HEADER,
         (Some(first), _) if first != MAGIC[0] => return Examined::Garbage,
-        (_, None) => return Examined::NeedMore,
+        (_, None) => return HEADER,
         (_, Some(second)) if second != MAGIC[1] => return Examined::Garbage,
         _ => {}
     }
     let (Some(kind_byte), Some(length_byte)) = (byte(2), byte(3)) else {
-        return Examined::NeedMore;
+        return HEADER;
     };
     let Some(kind) = FrameKind::from_byte(kind_byte) else {
         return Examined::Garbage;
@@ -232,7 +226,7 @@ fn examine(bytes: &[u8]) -> Examined {
         bytes.get(crc_at),
         bytes.get(crc_at.saturating_add(1)),
     ) else {
-        return Examined::NeedMore;
+        return Examined::NeedMore { total };
     };
     if crc16(covered) != u16::from_le_bytes([low, high]) {
         return Examined::ChecksumFailure;

@@ -178,9 +178,6 @@ pub struct IvshmemLink {
     mailboxes: Mailboxes,
     to_host: RingProducer,
     to_guest: RingConsumer,
-    received: [u8; 64],
-    received_start: usize,
-    received_end: usize,
 }
 
 /// Finds the first ivshmem function on bus 0.
@@ -339,9 +336,6 @@ impl IvshmemLink {
             mailboxes,
             to_host,
             to_guest,
-            received: [0; 64],
-            received_start: 0,
-            received_end: 0,
         })
     }
 
@@ -367,30 +361,6 @@ impl IvshmemLink {
         let enabled = (control & !(1 << 30)) | (1 << 31);
         self.function.write(self.msix_capability, enabled);
         Ok(())
-    }
-
-    /// Takes bytes from the host → guest ring into the local buffer; whether there are some.
-    fn fill(&mut self) -> Result<bool, PlatformError> {
-        if self.received_start < self.received_end {
-            return Ok(true);
-        }
-        match self.to_guest.pop(&self.mailboxes, &mut self.received) {
-            Ok(count) => {
-                self.received_start = 0;
-                self.received_end = count;
-                Ok(count > 0)
-            }
-            Err(error) => {
-                log::warn!("ivshmem: host to guest mailbox: {error}; resynchronised");
-                Ok(false)
-            }
-        }
-    }
-
-    fn next_byte(&mut self) -> u8 {
-        let byte = self.received[self.received_start];
-        self.received_start += 1;
-        byte
     }
 }
 
@@ -419,36 +389,19 @@ impl SerialLink for IvshmemLink {
     }
 
     fn receive(&mut self) -> Result<u8, PlatformError> {
-        let deadline = clock::nanoseconds_since_boot() + REPLY_TIMEOUT_NANOSECONDS;
-        loop {
-            if self.fill()? {
-                return Ok(self.next_byte());
-            }
-            if clock::nanoseconds_since_boot() > deadline {
-                return Err(PlatformError::LinkFailure);
-            }
-            core::hint::spin_loop();
-        }
+        let mut byte = [0];
+        self.receive_into(&mut byte)?;
+        Ok(byte[0])
     }
 
     fn try_receive(&mut self) -> Option<u8> {
-        match self.fill() {
-            Ok(true) => Some(self.next_byte()),
-            _ => None,
-        }
+        let mut byte = [0];
+        (self.try_receive_into(&mut byte) == 1).then_some(byte[0])
     }
 
-    /// What the byte-wise path left in the local buffer, then straight from the mailbox.
+    /// Straight from the mailbox into `buffer`, until the mailbox is empty or `buffer` full.
     fn try_receive_into(&mut self, buffer: &mut [u8]) -> usize {
-        let held = self
-            .received
-            .get(self.received_start..self.received_end)
-            .unwrap_or_default();
-        let mut count = held.len().min(buffer.len());
-        if let (Some(target), Some(source)) = (buffer.get_mut(..count), held.get(..count)) {
-            target.copy_from_slice(source);
-        }
-        self.received_start += count;
+        let mut count = 0;
         while let Some(rest) = buffer.get_mut(count..).filter(|rest| !rest.is_empty()) {
             match self.to_guest.pop(&self.mailboxes, rest) {
                 Ok(0) => break,

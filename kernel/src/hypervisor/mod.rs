@@ -303,11 +303,7 @@ impl HypervisorBackend for Backend {
                 let latched_before = backend.has_pending_vector();
                 let result = backend.hypercall(input, input_parameter, output_parameter);
                 if !latched_before && backend.has_pending_vector() {
-                    // The host's answer (an Interrupt frame) was read with the hypercall's
-                    // result and is latched: the guest takes it without waiting for the
-                    // link's interrupt, so no crossing opens (as when that interrupt enters
-                    // during the hypercall).
-                    crate::host_time::device_interrupt_entered();
+                    crate::host_time::answer_latched();
                 }
                 result
             }
