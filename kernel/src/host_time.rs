@@ -13,8 +13,9 @@
 //!   answer), unless that interrupt entered during the hypercall already (over the ivshmem
 //!   link the emulator answers a signal before it sends the hypercall's result, so the
 //!   answer's MSI-X often arrives while the guest still polls for that result) or the answer
-//!   was read with the hypercall's result ([`answer_latched`]: the guest then takes it without
-//!   waiting for the interrupt). Whatever runs
+//!   was read with the hypercall's result or waits behind it in the mailbox
+//!   ([`answer_latched`]: the guest then takes it without waiting for an interrupt, and over
+//!   ivshmem the emulator raises none for it). Whatever runs
 //!   in between (timer ticks, tasks the timer woke) is counted as the host's: under QEMU's
 //!   `-icount sleep=off` a halted processor's clock jumps to the next timer deadline, so a
 //!   wait for the host shows up as a stream of timer ticks and of the periodic tasks they
@@ -65,8 +66,8 @@ pub fn device_interrupt_entered() {
 }
 
 /// The host's answer (an emulated-link Interrupt frame) was read and latched during a
-/// hypercall: it ends the crossing as the interrupt's entry would, and no crossing opens after
-/// the hypercall.
+/// hypercall, or waits behind its result in the mailbox: it ends the crossing as the
+/// interrupt's entry would, and no crossing opens after the hypercall.
 pub fn answer_latched() {
     device_interrupt_entered();
 }

@@ -127,13 +127,21 @@ pub fn run(argument: u64) -> i32 {
         return 1;
     };
     let mut data = [0u8; 4];
-    let mut passed = measure_host_call("user_d3dkmt_query_adapter_info", unit, count(SAMPLES), || {
-        adapter.query_info(abi::flags::KMTQAITYPE_ADAPTERTYPE, &mut data)
-    });
-    passed &= measure_host_call("user_d3dkmt_enumerate_adapters", unit, count(OBJECT_SAMPLES), || {
-        // Dropping the list closes the adapters it opened.
-        Adapter::enumerate(&Native).map(|list: AdapterList<'_, Native>| drop(list))
-    });
+    let mut passed = measure_host_call(
+        "user_d3dkmt_query_adapter_info",
+        unit,
+        count(SAMPLES),
+        || adapter.query_info(abi::flags::KMTQAITYPE_ADAPTERTYPE, &mut data),
+    );
+    passed &= measure_host_call(
+        "user_d3dkmt_enumerate_adapters",
+        unit,
+        count(OBJECT_SAMPLES),
+        || {
+            // Dropping the list closes the adapters it opened.
+            Adapter::enumerate(&Native).map(|list: AdapterList<'_, Native>| drop(list))
+        },
+    );
     passed &= measure_host_call(
         "user_d3dkmt_create_destroy_device",
         unit,

@@ -23,10 +23,8 @@ const RELEASED_BY_DESTROY: Expectation = (
 const FRAMEBUFFER_VIEW: Expectation = ("the framebuffer view", STATUS_ACCESS_VIOLATION);
 
 /// The framebuffer view after `UnmapFramebuffer`: no longer mapped.
-const RELEASED_BY_UNMAP: Expectation = (
-    "view released by UnmapFramebuffer",
-    STATUS_ACCESS_VIOLATION,
-);
+const RELEASED_BY_UNMAP: Expectation =
+    ("view released by UnmapFramebuffer", STATUS_ACCESS_VIOLATION);
 
 /// The framebuffer view given back to the kernel, as for a released view ([`view_rows`]);
 /// then the view is unmapped (`UnmapFramebuffer`) and its old address given back again.
@@ -116,4 +114,3 @@ fn view_rows(table: &mut Table, device: &Device<'_, Native>, kind: Expectation, 
     table.reach(number);
     table.check(kind.0, "D3DKMTGetDeviceState (struct)", status, kind.1);
 }
-

@@ -5,8 +5,8 @@
 //! a page fault, and the IO-space page (which the host may already have handed to another
 //! allocation) is never reached.
 
-use userlib::abi::{D3DKMT_LOCK2, D3DKMT_UNLOCK2, DXGOS_FRAMEBUFFER_INFO};
 use userlib::abi::status::STATUS_SUCCESS;
+use userlib::abi::{D3DKMT_LOCK2, D3DKMT_UNLOCK2, DXGOS_FRAMEBUFFER_INFO};
 use userlib::println;
 use userlib::sys::{Native, SyscallNumber, call_d3dkmt, process};
 

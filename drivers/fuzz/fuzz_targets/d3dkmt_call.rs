@@ -7,16 +7,16 @@
 //! mapping survives `exit`.
 #![no_main]
 
-use zerocopy::FromZeros;
-use dxg::wire::{CreateContextVirtualCommand, CreatePagingQueueCommand};
 use drivers::d3dkmt::{
     Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 use dxg::core::{AdapterEntry, CreatedAllocation};
+use dxg::wire::{CreateContextVirtualCommand, CreatePagingQueueCommand};
 use dxg::wire::{D3dkmtHandle, Luid, QueryVideoMemoryInfoReply};
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use userlib::sys::D3DKMT_CALLS;
+use zerocopy::FromZeros;
 
 /// Size of the fake user memory; every address is reduced modulo this size.
 const MEMORY_SIZE: usize = 256 * 1024;
@@ -268,7 +268,11 @@ impl FuzzEnvironment<'_> {
                 device: D3dkmtHandle::NULL,
                 allocation: D3dkmtHandle::NULL,
             },
-            3 => Request::CreatePagingQueue(CreatePagingQueueCommand { device: D3dkmtHandle::NULL, priority: 0, ..FromZeros::new_zeroed() }),
+            3 => Request::CreatePagingQueue(CreatePagingQueueCommand {
+                device: D3dkmtHandle::NULL,
+                priority: 0,
+                ..FromZeros::new_zeroed()
+            }),
             4 => Request::CreateContext {
                 command: CreateContextVirtualCommand {
                     device: D3dkmtHandle::NULL,

@@ -9,9 +9,6 @@
 
 use super::prelude::*;
 
-/// Offset of the handle array in OFFERALLOCATIONS.
-const OFFER_HANDLES_OFFSET: usize = 44;
-
 /// The most operations one UPDATEGPUVIRTUALADDRESS packet can carry (limit 2048, packet 128 KiB
 /// including the extension header).
 pub(super) fn max_update_operations() -> usize {

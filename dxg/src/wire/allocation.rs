@@ -148,10 +148,10 @@ wire_struct! {
         pub device: D3dkmtHandle,
         pub flags: u32,
         pub allocation_count: u32,
-        pub first_allocation: D3dkmtHandle,
+        @36 pub first_allocation: D3dkmtHandle,
     } size 40;
 }
-/// Offset of EVICT's handle array.
+/// Offset of EVICT's handle array (its `first_allocation` slot).
 pub const EVICT_HANDLES_OFFSET: usize = 36;
 
 wire_struct! {
@@ -324,9 +324,11 @@ wire_struct! {
         pub flags: u32,
         pub resources: u8,
         pub padding: [u8; 3],
-        pub first_allocation: D3dkmtHandle,
+        @44 pub first_allocation: D3dkmtHandle,
     } size 48;
 }
+/// Offset of OFFERALLOCATIONS' handle array (its `first_allocation` slot).
+pub const OFFER_HANDLES_OFFSET: usize = 44;
 
 wire_struct! {
     /// RECLAIMALLOCATIONS (vGPU 58) fixed part, 40 bytes; handles at +40.

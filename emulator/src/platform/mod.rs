@@ -14,6 +14,7 @@
 //!   protocol trace ([`trace`]).
 
 pub mod events;
+pub mod guest_interrupt;
 pub mod hypercalls;
 pub mod ivshmem;
 pub mod loopback;

@@ -15,6 +15,7 @@
 //! via [`run_qemu_link`]).
 
 use super::events::{HostEventHandler, LoggingHandler};
+use super::guest_interrupt::{Batch, GuestInterrupt, InterruptStatistics, OWED_RECHECK};
 use super::ivshmem::{IvshmemClient, IvshmemServer, Wake};
 use super::session::{LinkSession, SessionStatistics};
 use super::shared_memory::SharedFileMemory;
@@ -110,6 +111,9 @@ pub struct LinkSummary {
     pub session: SessionStatistics,
     /// Decoder counters.
     pub decoder: DecoderStatistics,
+    /// The guest's interrupts over ivshmem: raised, and spared because the guest took the
+    /// frames with a reply (zero over COM2).
+    pub interrupts: InterruptStatistics,
 }
 
 /// A bound, not yet connected link.
@@ -201,8 +205,9 @@ impl QemuLink {
     /// Serves frames over the mailboxes until QEMU closes its ivshmem connection: on each
     /// doorbell (or every poll interval) the guest's bytes are taken from the guest → host
     /// ring, the replies go into the host → guest ring, and the guest's interrupt is raised
-    /// when `Interrupt` frames were among them. Bytes that do not fit wait in a backlog for the
-    /// guest to make room (it drains the ring on each interrupt and each request).
+    /// when `Interrupt` frames were among them, unless they went out behind a reply the guest
+    /// polls for (then it is owed: `guest_interrupt`). Bytes that do not fit wait in a backlog
+    /// for the guest to make room (it drains the ring on each interrupt and each request).
     fn serve_ivshmem(
         &self,
         server: &IvshmemServer,
@@ -223,13 +228,20 @@ impl QemuLink {
         let mut buffer = [0u8; 4096];
         let mut out = Vec::new();
         let mut backlog = std::collections::VecDeque::<u8>::new();
-        let mut interrupts_raised = 0;
+        let mut interrupt = GuestInterrupt::new();
         let mut last_poll = Instant::now();
+        let raise = || {
+            server
+                .interrupt_guest()
+                .map_err(io("raising the guest's interrupt"))
+        };
         loop {
-            let timeout = if backlog.is_empty() {
-                self.config.poll_interval
-            } else {
+            let timeout = if !backlog.is_empty() {
                 Duration::from_millis(1)
+            } else if interrupt.is_owed() {
+                OWED_RECHECK
+            } else {
+                self.config.poll_interval
             };
             let wake = server
                 .wait(client, timeout)
@@ -237,6 +249,11 @@ impl QemuLink {
             if wake == Wake::Closed {
                 break;
             }
+            // An unreadable mailbox counts as not drained: the guest is interrupted.
+            if interrupt.at_wake(to_guest.is_drained(&mailboxes).unwrap_or(false)) {
+                raise()?;
+            }
+            let replies_before = replies_sent(&session);
             // Drained on every wake, doorbell or not: a doorbell rung before the device's
             // setup completed is lost (ivshmem-spec.rst), the bytes are not.
             loop {
@@ -264,17 +281,19 @@ impl QemuLink {
                     }
                 }
             }
-            let interrupts = session.statistics().interrupts;
-            if interrupts != interrupts_raised || !backlog.is_empty() {
-                interrupts_raised = interrupts;
-                server
-                    .interrupt_guest()
-                    .map_err(io("raising the guest's interrupt"))?;
+            let batch = Batch {
+                interrupts: session.statistics().interrupts,
+                answered: replies_sent(&session) != replies_before,
+                backlog: !backlog.is_empty(),
+            };
+            if interrupt.after_batch(batch) {
+                raise()?;
             }
         }
         session.finish();
         summary.session = session.statistics();
         summary.decoder = session.decoder_statistics();
+        summary.interrupts = interrupt.statistics();
         log::info!("emulated link closed: {summary:?}");
         Ok(summary)
     }
@@ -389,4 +408,10 @@ pub fn run_qemu_link(
     let mut fallback = LoggingHandler;
     let handler = handler.unwrap_or(&mut fallback);
     link.serve(SynicHost::new(host_config), handler)
+}
+
+/// Replies (every frame that is not an Interrupt frame) a session has sent so far.
+fn replies_sent(session: &LinkSession) -> u64 {
+    let statistics = session.statistics();
+    statistics.frames_sent - statistics.interrupts
 }

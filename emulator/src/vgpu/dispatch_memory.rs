@@ -544,7 +544,7 @@ impl<M: GuestMemory> GpuHost<M> {
             adapter,
             command,
             request.allocation_count as usize,
-            44,
+            OFFER_HANDLES_OFFSET,
             resources,
         )?;
         let entry = self.process_mut(process)?;

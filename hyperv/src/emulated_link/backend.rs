@@ -50,6 +50,14 @@ pub trait SerialLink {
         count
     }
 
+    /// Whether received bytes wait to be read, for a transport whose host may raise no
+    /// interrupt for them: the ivshmem link, whose emulator raises none for what it sends
+    /// behind a reply the guest is polling for (docs/emulated-platform.md, "The ivshmem
+    /// link"). The default, for transports that interrupt for every byte (COM2), is `false`.
+    fn has_waiting_input(&self) -> bool {
+        false
+    }
+
     /// Waits for at least one byte as [`receive`](Self::receive) does, then fills the start of
     /// `buffer` with it and whatever else is already there; returns how many (0 only for an
     /// empty `buffer`).
@@ -182,11 +190,13 @@ impl<S: SerialLink> EmulatedLinkBackend<S> {
         }
     }
 
-    /// Whether the last [`EmulatedLinkBackend::service_receive_interrupt`] stopped at its
-    /// budget, so that bytes may be waiting for which no interrupt will come: the caller
-    /// calls it again (after letting others run) rather than sleeping on the interrupt.
+    /// Whether bytes may be waiting for which no interrupt will come, so that the caller
+    /// calls [`EmulatedLinkBackend::service_receive_interrupt`] (after letting others run)
+    /// rather than sleeping on the interrupt: the last call stopped at its budget, or the
+    /// transport holds bytes sent behind a request's reply
+    /// ([`SerialLink::has_waiting_input`]).
     pub fn has_unread_input(&self) -> bool {
-        self.unread_input
+        self.unread_input || self.link.has_waiting_input()
     }
 
     /// Whether an interrupt vector is latched and not yet taken (an Interrupt frame read

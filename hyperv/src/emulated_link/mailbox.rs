@@ -131,6 +131,12 @@ impl RingProducer {
         Ok(self.layout.size - used)
     }
 
+    /// Whether the consumer has read everything published (a corrupt peer tail counts as
+    /// not drained).
+    pub fn is_drained(&self, memory: &dyn GuestMemory) -> Result<bool, RingError> {
+        Ok(memory.load_u32(self.layout.tail)? == self.head)
+    }
+
     /// Writes as much of `bytes` as fits, publishes the new head and returns how many bytes
     /// were written.
     pub fn push(&mut self, memory: &dyn GuestMemory, bytes: &[u8]) -> Result<usize, RingError> {
@@ -178,6 +184,12 @@ impl RingConsumer {
         let head = memory.load_u32(layout.head)?;
         memory.store_u32(layout.tail, head)?;
         Ok(Self { layout, tail: head })
+    }
+
+    /// Whether the producer published bytes not yet popped (a corrupt peer head counts:
+    /// [`Self::pop`] reports it).
+    pub fn has_bytes(&self, memory: &dyn GuestMemory) -> Result<bool, RingError> {
+        Ok(memory.load_u32(self.layout.head)? != self.tail)
     }
 
     /// Copies up to `buffer.len()` produced bytes into `buffer`, publishes the new tail and
@@ -276,6 +288,25 @@ mod tests {
         assert_eq!(received, expected);
         // The data wrapped at least once.
         assert!(received.len() > TO_HOST.size as usize);
+    }
+
+    #[test]
+    fn both_sides_see_whether_bytes_wait() {
+        let memory = memory();
+        let mut producer = RingProducer::attach(TO_GUEST, &memory).unwrap();
+        let mut consumer = RingConsumer::attach(TO_GUEST, &memory).unwrap();
+        assert!(!consumer.has_bytes(&memory).unwrap());
+        assert!(producer.is_drained(&memory).unwrap());
+        producer.push(&memory, &[1, 2, 3]).unwrap();
+        assert!(consumer.has_bytes(&memory).unwrap());
+        assert!(!producer.is_drained(&memory).unwrap());
+        let mut buffer = [0u8; 2];
+        consumer.pop(&memory, &mut buffer).unwrap();
+        assert!(consumer.has_bytes(&memory).unwrap());
+        assert!(!producer.is_drained(&memory).unwrap());
+        consumer.pop(&memory, &mut buffer).unwrap();
+        assert!(!consumer.has_bytes(&memory).unwrap());
+        assert!(producer.is_drained(&memory).unwrap());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! resynchronisation, and the guest backend against a scripted host.
 
 use super::*;
-use crate::hypercall::{CALL_POST_MESSAGE, HypercallInput};
+use crate::hypercall::{CALL_POST_MESSAGE, CALL_SIGNAL_EVENT, HypercallInput, HypercallOutput};
 use crate::platform::{HypervisorBackend, MmioAccess, PlatformError};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -217,6 +217,8 @@ struct ScriptedHost {
     decoder: FrameDecoder,
     inbound: VecDeque<u8>,
     answers: VecDeque<Vec<u8>>,
+    /// Whether the host reports bytes waiting, as the ivshmem mailbox does (else as COM2).
+    mailbox: bool,
 }
 
 impl SerialLink for ScriptedHost {
@@ -237,6 +239,10 @@ impl SerialLink for ScriptedHost {
 
     fn try_receive(&mut self) -> Option<u8> {
         self.inbound.pop_front()
+    }
+
+    fn has_waiting_input(&self) -> bool {
+        self.mailbox && !self.inbound.is_empty()
     }
 }
 
@@ -296,6 +302,7 @@ fn backend_requests_and_latches_interrupts() {
                 Frame::Interrupt { vector: 0x31 },
             ]),
         ]),
+        mailbox: false,
     };
     let mut backend = EmulatedLinkBackend::connect(host).unwrap();
     assert_eq!((backend.vp_index(), backend.host_version()), (2, 1));
@@ -339,6 +346,41 @@ fn backend_requests_and_latches_interrupts() {
         backend.read_msr(0x4000_0002),
         Err(PlatformError::LinkFailure)
     );
+}
+
+/// Over a mailbox, frames the host sent behind a request's reply stay unread, and the backend
+/// says so (no interrupt need come for them: docs/emulated-platform.md, "A reply carries its
+/// interrupt"); over COM2 the same bytes are left to the UART's interrupt.
+#[test]
+fn frames_behind_a_reply_are_reported_waiting_over_a_mailbox() {
+    for mailbox in [true, false] {
+        let hello = bytes(&[Frame::HelloReply {
+            version: 1,
+            vp_index: 0,
+            privileges: 0,
+        }]);
+        let answer = bytes(&[
+            Frame::HypercallResult { output: 0 },
+            Frame::Interrupt { vector: 0x31 },
+        ]);
+        let host = ScriptedHost {
+            sent: Vec::new(),
+            decoder: FrameDecoder::new(),
+            inbound: VecDeque::new(),
+            answers: VecDeque::from([hello, answer]),
+            mailbox,
+        };
+        let mut backend = EmulatedLinkBackend::connect(host).unwrap();
+        assert!(!backend.has_unread_input());
+        let input = HypercallInput::fast(CALL_SIGNAL_EVENT);
+        assert_eq!(backend.hypercall(input, 0, 0), Ok(HypercallOutput(0)));
+        // The request read no further than its reply.
+        assert!(!backend.has_pending_vector());
+        assert_eq!(backend.has_unread_input(), mailbox);
+        backend.service_receive_interrupt();
+        assert_eq!(backend.take_pending_vector(), Some(0x31));
+        assert!(!backend.has_unread_input());
+    }
 }
 
 /// A hostile host: after HelloReply it keeps sending Interrupt frames (and never answers a

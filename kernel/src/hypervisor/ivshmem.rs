@@ -399,6 +399,12 @@ impl SerialLink for IvshmemLink {
         (self.try_receive_into(&mut byte) == 1).then_some(byte[0])
     }
 
+    /// The host → guest mailbox's indices differ (a corrupt index counts: the read reports
+    /// it); an unreadable mailbox counts as holding bytes, so that the reader finds out.
+    fn has_waiting_input(&self) -> bool {
+        self.to_guest.has_bytes(&self.mailboxes).unwrap_or(true)
+    }
+
     /// Straight from the mailbox into `buffer`, until the mailbox is empty or `buffer` full.
     fn try_receive_into(&mut self, buffer: &mut [u8]) -> usize {
         let mut count = 0;

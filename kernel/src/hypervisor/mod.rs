@@ -79,6 +79,12 @@ impl SerialLink for Link {
             Link::Com2(link) => link.try_receive_into(buffer),
         }
     }
+    fn has_waiting_input(&self) -> bool {
+        match self {
+            Link::Ivshmem(link) => link.has_waiting_input(),
+            Link::Com2(link) => link.has_waiting_input(),
+        }
+    }
     fn receive_into(&mut self, buffer: &mut [u8]) -> Result<usize, PlatformError> {
         match self {
             Link::Ivshmem(link) => link.receive_into(buffer),
@@ -300,9 +306,10 @@ impl HypervisorBackend for Backend {
         crate::host_time::in_hypercall(|| match self {
             Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
             Backend::Emulated(backend) => {
-                let latched_before = backend.has_pending_vector();
                 let result = backend.hypercall(input, input_parameter, output_parameter);
-                if !latched_before && backend.has_pending_vector() {
+                // An answer latched with the result, or waiting behind it in the mailbox
+                // (no interrupt comes for it: the caller takes it at once).
+                if backend.has_pending_vector() || backend.has_unread_input() {
                     crate::host_time::answer_latched();
                 }
                 result
