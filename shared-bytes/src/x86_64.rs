@@ -342,6 +342,20 @@ mod avx {
     /// As [`super::copy`], with `length ≥ 32`, on a CPU where [`available`] is true.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn copy(destination: *mut u8, source: *const u8, length: usize) {
+        // Where the two ranges lie 8, 16 or 24 bytes apart modulo 32 (a ring's payloads
+        // against a caller's 16-aligned buffer), both streams can be aligned at once.
+        if length >= SHIFTED_MINIMUM {
+            match (source as usize).wrapping_sub(destination as usize) & 31 {
+                // SAFETY: as this function; `length ≥ SHIFTED_MINIMUM` and the source lies
+                // the given distance after the destination modulo 32 (just computed).
+                8 => return unsafe { copy_shifted::<8>(destination, source, length) },
+                // SAFETY: as above.
+                16 => return unsafe { copy_shifted::<16>(destination, source, length) },
+                // SAFETY: as above.
+                24 => return unsafe { copy_shifted::<24>(destination, source, length) },
+                _ => {}
+            }
+        }
         // SAFETY: every access is a 32-byte piece inside `[source, +length)` or
         // `[destination, +length)`: the loops run while 128 (then 32) bytes remain, and the
         // final piece starts at `length − 32 ≥ 0` of both ranges.
@@ -399,6 +413,148 @@ mod avx {
                 inout("rdi") destination => _,
                 inout("rsi") source => _,
                 out("rax") _,
+                out("r8") _,
+                out("r9") _,
+                // `vzeroupper` zeroes the upper halves of all vector registers: all are
+                // caller-saved, so the C ABI's clobbers cover it.
+                clobber_abi("C"),
+                options(nostack),
+            );
+        }
+    }
+
+    /// [`copy_shifted`] from this many bytes on (it needs at least 128: two 32-byte pieces
+    /// at the start, one aligned block, the last piece).
+    pub(super) const SHIFTED_MINIMUM: usize = 256;
+
+    /// One 32-byte output piece from two aligned 32-byte source blocks `$a` (lower) and `$b`
+    /// (next): their bytes `DELTA..DELTA + 32`, into `ymm5`. `vperm2i128 … 0x21` takes the
+    /// upper half of `$a` and the lower half of `$b`; `vpalignr` shifts each 128-bit lane of
+    /// a register pair right by 8 bytes (Intel SDM vol. 2, VPERM2I128, PALIGNR).
+    macro_rules! combine {
+        ($a:literal, $b:literal) => {
+            concat!(
+                "vperm2i128 ymm5, ",
+                $a,
+                ", ",
+                $b,
+                ", 0x21\n",
+                ".if {delta} == 8\n",
+                "vpalignr ymm5, ymm5, ",
+                $a,
+                ", 8\n",
+                ".elseif {delta} == 24\n",
+                "vpalignr ymm5, ",
+                $b,
+                ", ymm5, 8\n",
+                ".endif"
+            )
+        };
+    }
+
+    /// [`copy`] where the source lies `DELTA` (8, 16 or 24) bytes after the destination
+    /// modulo 32: the first 64 bytes as two unaligned pieces, then the destination's
+    /// 32-byte-aligned pieces, each built from two 32-byte-aligned loads of the source
+    /// (`vperm2i128` and `vpalignr`, [`combine`]), so that no load and no store splits a
+    /// cache line; then the rest as one or two unaligned 32-byte pieces ending at the last
+    /// byte. Every aligned load lies inside the source range (a block that would reach
+    /// outside it is left to the unaligned pieces), so no byte outside either range is
+    /// touched. A byte copied twice receives a value its source held, as in [`copy`].
+    ///
+    /// # Safety
+    /// As [`super::copy`], with `length ≥ SHIFTED_MINIMUM`, `(source − destination) mod 32 =
+    /// DELTA ∈ {8, 16, 24}`, on a CPU where [`available`] is true.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn copy_shifted<const DELTA: usize>(
+        destination: *mut u8,
+        source: *const u8,
+        length: usize,
+    ) {
+        // SAFETY: write `s`, `d` for `source`, `destination`, `n` for `length` (≥ 256). The
+        // head reads and writes `[0, 64)` of both ranges. Then `k` = the distance from `d` to
+        // its next 32-byte boundary (0 to 31), plus 32 if below `DELTA`, so `DELTA ≤ k ≤ 55`;
+        // rdi = `d + k` (aligned), rsi = `s + k − DELTA` (aligned: `s + k ≡ d + k + DELTA`
+        // modulo 32), rcx = `s + n − rsi` = `n − (k − DELTA)` ≥ `n − 31`, the source bytes from
+        // rsi to the end. Invariants from here: rsi ≥ `s`; rcx = `s + n − rsi`; rdi − `d` =
+        // rsi + `DELTA` − `s` (a destination byte and its source byte are at one offset);
+        // ymm0 holds the source block at rsi, loaded while rcx ≥ 32 (it is: `n − 31 ≥ 225`).
+        // The four-piece loop runs while rcx ≥ 160: its loads reach rsi + 160 ≤ `s + n`, its
+        // stores cover the offsets of source bytes rsi + `DELTA` .. rsi + `DELTA` + 128,
+        // inside the range as well; it leaves rcx ≥ 32. The one-piece loop runs while rcx ≥
+        // 64: loads to rsi + 64, stores of the source bytes rsi + `DELTA` .. + 32 < rsi + 64.
+        // After both, 32 ≤ rcx < 64 and `r` = rcx − `DELTA` (8 to 55) destination bytes are
+        // left, from rdi to `d + n`: if `r > 32` the piece at rdi (source rsi + `DELTA`) is
+        // inside both ranges; the last piece, `[n − 32, n)`, is inside them (`n ≥ 32`) and
+        // covers the rest (`r − 32 < 32`). The bytes before rdi were written by the head
+        // (`k ≤ 55 < 64`) and the loops. `vmovdqa` is used only at 32-byte-aligned addresses.
+        unsafe {
+            asm!(
+                "lea r8, [rsi + rcx - 32]",
+                "lea r9, [rdi + rcx - 32]",
+                "vmovdqu ymm0, ymmword ptr [rsi]",
+                "vmovdqu ymm1, ymmword ptr [rsi + 32]",
+                "vmovdqu ymmword ptr [rdi], ymm0",
+                "vmovdqu ymmword ptr [rdi + 32], ymm1",
+                "mov rax, rdi",
+                "neg rax",
+                "and rax, 31",
+                "lea rdx, [rax + 32]",
+                "cmp rax, {delta}",
+                "cmovb rax, rdx",
+                "add rdi, rax",
+                "sub rax, {delta}",
+                "add rsi, rax",
+                "sub rcx, rax",
+                "vmovdqa ymm0, ymmword ptr [rsi]",
+                "cmp rcx, 160",
+                "jb 3f",
+                "2:",
+                "vmovdqa ymm1, ymmword ptr [rsi + 32]",
+                "vmovdqa ymm2, ymmword ptr [rsi + 64]",
+                "vmovdqa ymm3, ymmword ptr [rsi + 96]",
+                "vmovdqa ymm4, ymmword ptr [rsi + 128]",
+                combine!("ymm0", "ymm1"),
+                "vmovdqa ymmword ptr [rdi], ymm5",
+                combine!("ymm1", "ymm2"),
+                "vmovdqa ymmword ptr [rdi + 32], ymm5",
+                combine!("ymm2", "ymm3"),
+                "vmovdqa ymmword ptr [rdi + 64], ymm5",
+                combine!("ymm3", "ymm4"),
+                "vmovdqa ymmword ptr [rdi + 96], ymm5",
+                "vmovdqa ymm0, ymm4",
+                "add rsi, 128",
+                "add rdi, 128",
+                "sub rcx, 128",
+                "cmp rcx, 160",
+                "jae 2b",
+                "3:",
+                "cmp rcx, 64",
+                "jb 5f",
+                "4:",
+                "vmovdqa ymm1, ymmword ptr [rsi + 32]",
+                combine!("ymm0", "ymm1"),
+                "vmovdqa ymmword ptr [rdi], ymm5",
+                "vmovdqa ymm0, ymm1",
+                "add rsi, 32",
+                "add rdi, 32",
+                "sub rcx, 32",
+                "cmp rcx, 64",
+                "jae 4b",
+                "5:",
+                "cmp rcx, {delta} + 32",
+                "jbe 6f",
+                "vmovdqu ymm1, ymmword ptr [rsi + {delta}]",
+                "vmovdqu ymmword ptr [rdi], ymm1",
+                "6:",
+                "vmovdqu ymm1, ymmword ptr [r8]",
+                "vmovdqu ymmword ptr [r9], ymm1",
+                "vzeroupper",
+                delta = const DELTA,
+                inout("rcx") length => _,
+                inout("rdi") destination => _,
+                inout("rsi") source => _,
+                out("rax") _,
+                out("rdx") _,
                 out("r8") _,
                 out("r9") _,
                 // `vzeroupper` zeroes the upper halves of all vector registers: all are
@@ -787,6 +943,94 @@ mod tests {
     fn the_dispatching_copy_matches_a_plain_copy() {
         // Its 16-to-64-byte branch first, then the others, at every length up to 300.
         matches_a_plain_copy(super::copy, 0);
+    }
+
+    /// 64-byte-aligned bytes, so that offsets 0..64 give every alignment.
+    #[repr(C, align(64))]
+    struct Aligned([u8; 1344]);
+
+    /// Runs `copy` for every length in `lengths`, from every source offset in `from` to
+    /// every destination offset in `to` (in 64-byte-aligned buffers), against
+    /// `copy_from_slice`, and checks that no destination byte outside the range changed.
+    fn matches_a_plain_copy_aligned(
+        copy: unsafe fn(*mut u8, *const u8, usize),
+        lengths: core::ops::RangeInclusive<usize>,
+        pairs: impl Fn(usize) -> bool,
+    ) {
+        let mut source = Aligned([0; 1344]);
+        for (index, byte) in source.0.iter_mut().enumerate() {
+            *byte = (index * 7 + index / 251 + 3) as u8;
+        }
+        let mut destination = Aligned([0xEE; 1344]);
+        for length in lengths {
+            for from in 0..64usize {
+                for to in 0..64 {
+                    if !pairs(from.wrapping_sub(to) & 31) {
+                        continue;
+                    }
+                    destination.0.fill(0xEE);
+                    // SAFETY: both ranges are inside their (private, distinct) buffers:
+                    // `64 + length ≤ 1344`.
+                    unsafe {
+                        copy(
+                            destination.0.as_mut_ptr().add(to),
+                            source.0.as_ptr().add(from),
+                            length,
+                        )
+                    };
+                    assert_eq!(
+                        &destination.0[to..to + length],
+                        &source.0[from..from + length],
+                        "length {length}, from {from}, to {to}"
+                    );
+                    assert!(destination.0[..to].iter().all(|byte| *byte == 0xEE));
+                    assert!(
+                        destination.0[to + length..]
+                            .iter()
+                            .all(|byte| *byte == 0xEE)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_dispatching_copy_matches_a_plain_copy_at_every_alignment() {
+        matches_a_plain_copy_aligned(super::copy, 0..=300, |_| true);
+    }
+
+    #[test]
+    fn the_dispatching_copy_matches_a_plain_copy_at_long_lengths_and_every_alignment() {
+        // Around `LONG_COPY` and the shifted copies' minimum, and a 1 KiB payload.
+        matches_a_plain_copy_aligned(super::copy, 500..=520, |_| true);
+        matches_a_plain_copy_aligned(super::copy, 1020..=1030, |_| true);
+        matches_a_plain_copy_aligned(super::copy, 1270..=1280, |_| true);
+    }
+
+    #[test]
+    fn the_shifted_avx_copies_match_a_plain_copy_where_the_cpu_has_it() {
+        if !super::avx::available() {
+            return;
+        }
+        /// The shifted copy at `DELTA`, behind a plain `unsafe fn` pointer type.
+        unsafe fn shifted<const DELTA: usize>(
+            destination: *mut u8,
+            source: *const u8,
+            length: usize,
+        ) {
+            // SAFETY: the caller's ranges are valid and `length ≥ SHIFTED_MINIMUM`; the
+            // test passes only offsets `DELTA` apart modulo 32; AVX is available (checked).
+            unsafe { super::avx::copy_shifted::<DELTA>(destination, source, length) }
+        }
+        let minimum = super::avx::SHIFTED_MINIMUM;
+        // Every length from the minimum through several rounds of both loops (the four-piece
+        // loop from 160 bytes left, the one-piece loop from 64, the tail's two cases).
+        matches_a_plain_copy_aligned(shifted::<8>, minimum..=minimum + 400, |delta| delta == 8);
+        matches_a_plain_copy_aligned(shifted::<16>, minimum..=minimum + 400, |delta| delta == 16);
+        matches_a_plain_copy_aligned(shifted::<24>, minimum..=minimum + 400, |delta| delta == 24);
+        matches_a_plain_copy_aligned(shifted::<8>, 1200..=1280, |delta| delta == 8);
+        matches_a_plain_copy_aligned(shifted::<16>, 1200..=1280, |delta| delta == 16);
+        matches_a_plain_copy_aligned(shifted::<24>, 1200..=1280, |delta| delta == 24);
     }
 
     #[test]
