@@ -67,12 +67,23 @@ unsafe fn copy(destination: *mut u8, source: *const u8, length: usize) {
     }
 }
 
-/// Copies from this many bytes on go to [`copy_long`]: from here 32-byte AVX registers beat
-/// the 16-byte SSE ones (measured: `cargo bench -p dxgos-vmbus --bench ring`, the ring with
-/// its 8-byte-aligned payloads; at 256 bytes SSE was as fast or faster, at 1 KiB AVX2 about a
-/// quarter faster; docs/performance.md §1).
+/// Copies from this many bytes on go to [`copy_long`], which picks AVX2 registers from
+/// [`AVX_FROM`] on (from [`AVX_FROM_ON_AMD`] on AMD CPUs) and SSE below.
 #[cfg(target_feature = "sse2")]
-const LONG_COPY: usize = 512;
+const LONG_COPY: usize = 256;
+
+/// From here 32-byte AVX registers beat the 16-byte SSE ones on the Intel Xeon host
+/// (measured: `cargo bench -p dxgos-vmbus --bench ring`, the ring with its 8-byte-aligned
+/// payloads; at 256 bytes SSE was as fast or faster, at 1 KiB AVX2 about a quarter faster;
+/// docs/performance.md §1).
+#[cfg(target_feature = "sse2")]
+const AVX_FROM: usize = 512;
+
+/// [`AVX_FROM`] on AMD CPUs: on the AMD EPYC host (family 25, model 17) AVX2 copies from
+/// 256 bytes made the ring 15 % faster at 256-byte packets (docs/performance.md §1,
+/// "Round 7").
+#[cfg(target_feature = "sse2")]
+const AVX_FROM_ON_AMD: usize = 256;
 /// Without SSE (a kernel's target) every copy is [`copy_short`]'s `rep movsq` + `rep movsb`,
 /// whatever its length: `rep movsb` alone would retire one iteration per byte where a guest's
 /// instructions are counted (QEMU's `-icount` counts each iteration; measured: a 4 KiB packet
@@ -82,8 +93,9 @@ const LONG_COPY: usize = 512;
 const LONG_COPY: usize = usize::MAX;
 
 /// [`copy`] from [`LONG_COPY`] bytes on: 32-byte AVX2 registers where the CPU and the OS
-/// support them, up to `REP_MOVSB_THRESHOLD_WITH_AVX` (`…_ON_AMD` on AMD CPUs); `rep movsb`
-/// beyond, or from [`REP_MOVSB_THRESHOLD`] without AVX2; SSE between.
+/// support them, from [`AVX_FROM`] up to `REP_MOVSB_THRESHOLD_WITH_AVX` (both `…_ON_AMD` on
+/// AMD CPUs); `rep movsb` beyond, or from [`REP_MOVSB_THRESHOLD`] without AVX2; SSE
+/// elsewhere.
 ///
 /// Every path ends in a tail call or in assembly, so the function saves no registers (the
 /// first call's detection is a separate cold function).
@@ -95,9 +107,9 @@ unsafe fn copy_long(destination: *mut u8, source: *const u8, length: usize) {
     #[cfg(target_feature = "sse2")]
     {
         let below = avx::copies_below();
-        if length < below {
+        if length < below && length >= avx::copies_from() {
             // SAFETY: as [`copy`]; AVX2 is available (`copies_below` is 0 or 1 otherwise,
-            // and `length ≥ LONG_COPY > 1`) and `length ≥ 32`.
+            // and `length ≥ LONG_COPY > 1`) and `length ≥ LONG_COPY ≥ 32`.
             return unsafe { avx::copy(destination, source, length) };
         }
         if below == 0 {
@@ -315,10 +327,19 @@ mod avx {
     /// takes over.
     static COPIES_BELOW: AtomicUsize = AtomicUsize::new(0);
 
+    /// Long copies from this length on use AVX2 (below [`COPIES_BELOW`]); set with it.
+    static COPIES_FROM: AtomicUsize = AtomicUsize::new(0);
+
     /// [`COPIES_BELOW`]: one relaxed load.
     #[inline]
     pub(super) fn copies_below() -> usize {
         COPIES_BELOW.load(Ordering::Relaxed)
+    }
+
+    /// [`COPIES_FROM`]: one relaxed load (meaningful once [`copies_below`] is not 0).
+    #[inline]
+    pub(super) fn copies_from() -> usize {
+        COPIES_FROM.load(Ordering::Relaxed)
     }
 
     /// Whether the CPU has AVX2 and the OS saves the YMM state (CPUID.1:ECX.OSXSAVE and AVX,
@@ -355,13 +376,20 @@ mod avx {
             let leaf_seven = unsafe { core::arch::x86_64::__cpuid_count(7, 0) };
             usable = leaf_seven.ebx & AVX2 != 0 && xcr0() & XMM_AND_YMM_STATE == XMM_AND_YMM_STATE;
         }
-        let below = if !usable {
-            1
+        let (from, below) = if !usable {
+            (0, 1)
         } else if is_amd() {
-            super::REP_MOVSB_THRESHOLD_WITH_AVX_ON_AMD
+            (
+                super::AVX_FROM_ON_AMD,
+                super::REP_MOVSB_THRESHOLD_WITH_AVX_ON_AMD,
+            )
         } else {
-            super::REP_MOVSB_THRESHOLD_WITH_AVX
+            (super::AVX_FROM, super::REP_MOVSB_THRESHOLD_WITH_AVX)
         };
+        // `from` first. A thread that sees the new `below` may still read an older `from`
+        // (the loads are relaxed): 0 (unset) or this same value. Either way it copies at
+        // least `LONG_COPY` bytes with AVX2 or with SSE, both correct; only the speed differs.
+        COPIES_FROM.store(from, Ordering::Relaxed);
         COPIES_BELOW.store(below, Ordering::Relaxed);
         below
     }
@@ -917,10 +945,10 @@ mod tests {
 
     #[test]
     fn long_copies_match_a_plain_copy_at_every_alignment_either_side_of_each_threshold() {
-        // `LONG_COPY`, the SSE/`rep movsb` threshold without AVX2, a 1 KiB payload, and the
-        // `rep movsb` thresholds with AVX2 (Intel and others; AMD).
+        // `LONG_COPY` and `AVX_FROM_ON_AMD`, `AVX_FROM`, a 1 KiB payload, the SSE/`rep movsb`
+        // threshold without AVX2, and the `rep movsb` thresholds with AVX2 (others; AMD).
         let lengths = [
-            511, 512, 513, 1024, 1048, 2047, 2048, 2049, 8191, 8192, 8193,
+            255, 256, 257, 511, 512, 513, 1024, 1048, 2047, 2048, 2049, 8191, 8192, 8193,
         ];
         matches_a_plain_copy_aligned(super::copy, lengths.into_iter(), &every_offset());
         let amd = super::REP_MOVSB_THRESHOLD_WITH_AVX_ON_AMD;
@@ -931,7 +959,7 @@ mod tests {
     #[test]
     fn the_detecting_long_copy_matches_a_plain_copy() {
         // The path of the first long copy in a process (detection, then the copy).
-        let lengths = [512, 1048, 8192, 20_000];
+        let lengths = [256, 512, 1048, 8192, 20_000];
         matches_a_plain_copy_aligned(super::copy_long_detecting, lengths.into_iter(), &[0, 8]);
     }
 
