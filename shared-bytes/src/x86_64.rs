@@ -58,7 +58,13 @@ unsafe fn copy(destination: *mut u8, source: *const u8, length: usize) {
         unsafe { copy_16_to_64(destination, source, length) };
         return;
     }
-    if length >= LONG_COPY {
+    // Copies of `LONG_COPY` to `AVX_FROM` bytes stay inline SSE unless the CPU takes AVX2
+    // from fewer bytes (AMD) or is not yet known (`copies_from` 0; `copy_long` detects).
+    #[cfg(target_feature = "sse2")]
+    let long = length >= AVX_FROM || (length >= LONG_COPY && length >= avx::copies_from());
+    #[cfg(not(target_feature = "sse2"))]
+    let long = length >= LONG_COPY;
+    if long {
         // SAFETY: the caller's contract.
         unsafe { copy_long(destination, source, length) }
     } else {
@@ -67,8 +73,9 @@ unsafe fn copy(destination: *mut u8, source: *const u8, length: usize) {
     }
 }
 
-/// Copies from this many bytes on go to [`copy_long`], which picks AVX2 registers from
-/// [`AVX_FROM`] on (from [`AVX_FROM_ON_AMD`] on AMD CPUs) and SSE below.
+/// Copies from this many bytes on may go to [`copy_long`]: from [`AVX_FROM`] on always,
+/// from here where the CPU takes AVX2 from [`AVX_FROM_ON_AMD`] (an AMD CPU) or is not yet
+/// known; below, and on other CPUs below [`AVX_FROM`], [`copy_short`] inline.
 #[cfg(target_feature = "sse2")]
 const LONG_COPY: usize = 256;
 
@@ -327,7 +334,8 @@ mod avx {
     /// takes over.
     static COPIES_BELOW: AtomicUsize = AtomicUsize::new(0);
 
-    /// Long copies from this length on use AVX2 (below [`COPIES_BELOW`]); set with it.
+    /// Long copies from this length on use AVX2 (below [`COPIES_BELOW`]); set with it, to
+    /// `AVX_FROM` where AVX2 is unusable (0 until then).
     static COPIES_FROM: AtomicUsize = AtomicUsize::new(0);
 
     /// [`COPIES_BELOW`]: one relaxed load.
@@ -377,7 +385,7 @@ mod avx {
             usable = leaf_seven.ebx & AVX2 != 0 && xcr0() & XMM_AND_YMM_STATE == XMM_AND_YMM_STATE;
         }
         let (from, below) = if !usable {
-            (0, 1)
+            (super::AVX_FROM, 1)
         } else if is_amd() {
             (
                 super::AVX_FROM_ON_AMD,
@@ -387,8 +395,10 @@ mod avx {
             (super::AVX_FROM, super::REP_MOVSB_THRESHOLD_WITH_AVX)
         };
         // `from` first. A thread that sees the new `below` may still read an older `from`
-        // (the loads are relaxed): 0 (unset) or this same value. Either way it copies at
-        // least `LONG_COPY` bytes with AVX2 or with SSE, both correct; only the speed differs.
+        // (the loads are relaxed): 0 (unset) or this same value; one that sees the new
+        // `from` may still read `below` as 0 and detect again. Either way it copies at
+        // least `LONG_COPY` bytes with AVX2 (only where `below` says it is usable) or with
+        // SSE, both correct; only the speed differs.
         COPIES_FROM.store(from, Ordering::Relaxed);
         COPIES_BELOW.store(below, Ordering::Relaxed);
         below
