@@ -24,9 +24,11 @@
 //! value written to it; aligned 32-bit accesses are single-copy atomic; loads are not
 //! reordered with later accesses nor stores with earlier ones, so a plain `mov` is an acquire
 //! load or a release store), and each `asm!` block is a compiler barrier (no `nomem`,
-//! `readonly` or `pure` option). Copies below 2 KiB move
-//! 64-byte blocks through SSE registers (where the target has SSE2), then 8-byte words, then
-//! bytes; longer ones use `rep movsb`, which is as fast as `memcpy` there on CPUs with ERMS.
+//! `readonly` or `pure` option). Where the target has SSE2, copies of 16
+//! to 64 bytes are two overlapping SSE pieces, longer ones 64-byte SSE blocks; from 512
+//! bytes (256 on AMD CPUs) to 8 KiB (256 KiB on AMD) 32-byte AVX2 registers where the CPU and
+//! the OS support them (detected once at run time); `rep movsb` beyond, or from 2 KiB
+//! without AVX2. Without SSE (a kernel's target) every copy is `rep movsq` + `rep movsb`.
 //!
 //! Elsewhere the memory is reached through relaxed 64-bit atomics only (`portable`), one
 //! word per access, in safe code: slower, equally sound.

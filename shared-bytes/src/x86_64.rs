@@ -19,10 +19,19 @@ use core::sync::atomic::AtomicU64;
 const REP_MOVSB_THRESHOLD: usize = 2048;
 
 /// Where AVX2 copies are available, `rep movsb` takes over only from here: measured in the
-/// ring bench (8-byte-aligned payloads), AVX2 copies with aligned stores made the ring about
-/// 10 % faster at 4 KiB than `rep movsb`, and `rep movsb` about 15 % faster at 16 KiB.
+/// ring bench (8-byte-aligned payloads) on an Intel Xeon host, AVX2 copies with aligned
+/// stores made the ring about 10 % faster at 4 KiB than `rep movsb`, and `rep movsb` about
+/// 15 % faster at 16 KiB.
 #[cfg(target_feature = "sse2")]
 const REP_MOVSB_THRESHOLD_WITH_AVX: usize = 8192;
+
+/// [`REP_MOVSB_THRESHOLD_WITH_AVX`] on AMD CPUs: on an AMD EPYC host (family 25, model 17)
+/// the AVX2 copies beat `rep movsb` at every length the ring bench measures, and the
+/// `AtomicMemory` copies alone were faster to 128 KiB and as fast at 256 KiB
+/// (docs/performance.md §1, "Round 7"); `rep movsb` is kept for longer copies, which were
+/// not measured.
+#[cfg(target_feature = "sse2")]
+const REP_MOVSB_THRESHOLD_WITH_AVX_ON_AMD: usize = 256 * 1024;
 
 /// The address of byte `offset` of `words`. Forming it is safe; using it is what needs the
 /// range check the callers make.
@@ -49,7 +58,13 @@ unsafe fn copy(destination: *mut u8, source: *const u8, length: usize) {
         unsafe { copy_16_to_64(destination, source, length) };
         return;
     }
-    if length >= LONG_COPY {
+    // Copies of `LONG_COPY` to `AVX_FROM` bytes stay inline SSE unless the CPU takes AVX2
+    // from fewer bytes (AMD) or is not yet known (`copies_from` 0; `copy_long` detects).
+    #[cfg(target_feature = "sse2")]
+    let long = length >= AVX_FROM || (length >= LONG_COPY && length >= avx::copies_from());
+    #[cfg(not(target_feature = "sse2"))]
+    let long = length >= LONG_COPY;
+    if long {
         // SAFETY: the caller's contract.
         unsafe { copy_long(destination, source, length) }
     } else {
@@ -58,12 +73,24 @@ unsafe fn copy(destination: *mut u8, source: *const u8, length: usize) {
     }
 }
 
-/// Copies from this many bytes on go to [`copy_long`]: from here 32-byte AVX registers beat
-/// the 16-byte SSE ones (measured: `cargo bench -p dxgos-vmbus --bench ring`, the ring with
-/// its 8-byte-aligned payloads; at 256 bytes SSE was as fast or faster, at 1 KiB AVX2 about a
-/// quarter faster; docs/performance.md §1).
+/// Copies from this many bytes on may go to [`copy_long`]: from [`AVX_FROM`] on always,
+/// from here where the CPU takes AVX2 from [`AVX_FROM_ON_AMD`] (an AMD CPU) or is not yet
+/// known; below, and on other CPUs below [`AVX_FROM`], [`copy_short`] inline.
 #[cfg(target_feature = "sse2")]
-const LONG_COPY: usize = 512;
+const LONG_COPY: usize = 256;
+
+/// From here 32-byte AVX registers beat the 16-byte SSE ones on the Intel Xeon host
+/// (measured: `cargo bench -p dxgos-vmbus --bench ring`, the ring with its 8-byte-aligned
+/// payloads; at 256 bytes SSE was as fast or faster, at 1 KiB AVX2 about a quarter faster;
+/// docs/performance.md §1).
+#[cfg(target_feature = "sse2")]
+const AVX_FROM: usize = 512;
+
+/// [`AVX_FROM`] on AMD CPUs: on the AMD EPYC host (family 25, model 17) AVX2 copies from
+/// 256 bytes made the ring 15 % faster at 256-byte packets (docs/performance.md §1,
+/// "Round 7").
+#[cfg(target_feature = "sse2")]
+const AVX_FROM_ON_AMD: usize = 256;
 /// Without SSE (a kernel's target) every copy is [`copy_short`]'s `rep movsq` + `rep movsb`,
 /// whatever its length: `rep movsb` alone would retire one iteration per byte where a guest's
 /// instructions are counted (QEMU's `-icount` counts each iteration; measured: a 4 KiB packet
@@ -73,18 +100,29 @@ const LONG_COPY: usize = 512;
 const LONG_COPY: usize = usize::MAX;
 
 /// [`copy`] from [`LONG_COPY`] bytes on: 32-byte AVX2 registers where the CPU and the OS
-/// support them, up to `REP_MOVSB_THRESHOLD_WITH_AVX`; `rep movsb` beyond, or from
-/// [`REP_MOVSB_THRESHOLD`] without AVX2; SSE between.
+/// support them, from [`AVX_FROM`] up to `REP_MOVSB_THRESHOLD_WITH_AVX` (both `…_ON_AMD` on
+/// AMD CPUs); `rep movsb` beyond, or from [`REP_MOVSB_THRESHOLD`] without AVX2; SSE
+/// elsewhere.
+///
+/// Every path ends in a tail call or in assembly, so the function saves no registers (the
+/// first call's detection is a separate cold function).
 ///
 /// # Safety
 /// As [`copy`].
 #[inline(never)]
 unsafe fn copy_long(destination: *mut u8, source: *const u8, length: usize) {
     #[cfg(target_feature = "sse2")]
-    if length < REP_MOVSB_THRESHOLD_WITH_AVX && avx::available() {
-        // SAFETY: as [`copy`]; AVX2 is available (checked) and `length ≥ LONG_COPY ≥ 32`.
-        unsafe { avx::copy(destination, source, length) };
-        return;
+    {
+        let below = avx::copies_below();
+        if length < below && length >= avx::copies_from() {
+            // SAFETY: as [`copy`]; AVX2 is available (`copies_below` is 0 or 1 otherwise,
+            // and `length ≥ LONG_COPY > 1`) and `length ≥ LONG_COPY ≥ 32`.
+            return unsafe { avx::copy(destination, source, length) };
+        }
+        if below == 0 {
+            // SAFETY: as [`copy`].
+            return unsafe { copy_long_detecting(destination, source, length) };
+        }
     }
     if length >= REP_MOVSB_THRESHOLD {
         // SAFETY: the caller's contract covers `[source, +length)` and `[destination,
@@ -103,6 +141,19 @@ unsafe fn copy_long(destination: *mut u8, source: *const u8, length: usize) {
     }
     // SAFETY: as [`copy`].
     unsafe { copy_short(destination, source, length) }
+}
+
+/// [`copy_long`]'s first call (per process): detects AVX2 and the vendor, then copies.
+///
+/// # Safety
+/// As [`copy`].
+#[cfg(target_feature = "sse2")]
+#[cold]
+#[inline(never)]
+unsafe fn copy_long_detecting(destination: *mut u8, source: *const u8, length: usize) {
+    avx::available();
+    // SAFETY: as [`copy`]; `avx::copies_below()` is no longer 0, so this does not return here.
+    unsafe { copy_long(destination, source, length) }
 }
 
 /// [`copy`] below [`LONG_COPY`]: SSE registers where the target has them.
@@ -276,25 +327,45 @@ unsafe fn copy_sse(destination: *mut u8, source: *const u8, length: usize) {
 #[cfg(target_feature = "sse2")]
 mod avx {
     use core::arch::asm;
-    use core::sync::atomic::{AtomicU8, Ordering};
+    use core::sync::atomic::{AtomicUsize, Ordering};
 
-    /// Whether AVX2 copies are usable: 0 not yet known, 1 no, 2 yes.
-    static STATE: AtomicU8 = AtomicU8::new(0);
+    /// Long copies shorter than this use AVX2 ([`copy`]): 0 while not yet detected, 1 where
+    /// AVX2 is unusable (every long copy is longer), else the length from which `rep movsb`
+    /// takes over.
+    static COPIES_BELOW: AtomicUsize = AtomicUsize::new(0);
+
+    /// Long copies from this length on use AVX2 (below [`COPIES_BELOW`]); set with it, to
+    /// `AVX_FROM` where AVX2 is unusable (0 until then).
+    static COPIES_FROM: AtomicUsize = AtomicUsize::new(0);
+
+    /// [`COPIES_BELOW`]: one relaxed load.
+    #[inline]
+    pub(super) fn copies_below() -> usize {
+        COPIES_BELOW.load(Ordering::Relaxed)
+    }
+
+    /// [`COPIES_FROM`]: one relaxed load (meaningful once [`copies_below`] is not 0).
+    #[inline]
+    pub(super) fn copies_from() -> usize {
+        COPIES_FROM.load(Ordering::Relaxed)
+    }
 
     /// Whether the CPU has AVX2 and the OS saves the YMM state (CPUID.1:ECX.OSXSAVE and AVX,
     /// CPUID.7.0:EBX.AVX2, XCR0 bits 1 and 2: Intel SDM vol. 1 §14.3, "Detection of Intel
     /// AVX instructions"). Detected once, then one relaxed load.
     #[inline]
     pub(super) fn available() -> bool {
-        match STATE.load(Ordering::Relaxed) {
-            2 => true,
-            1 => false,
-            _ => detect(),
+        match copies_below() {
+            0 => detect() > 1,
+            below => below > 1,
         }
     }
 
+    /// Detects AVX2 and sets [`COPIES_BELOW`] (and returns it): the AMD threshold where
+    /// CPUID leaf 0 names "AuthenticAMD" (AMD APM vol. 3, CPUID Fn0000_0000), the other
+    /// one elsewhere.
     #[cold]
-    fn detect() -> bool {
+    fn detect() -> usize {
         const OSXSAVE: u32 = 1 << 27;
         const AVX: u32 = 1 << 28;
         const AVX2: u32 = 1 << 5;
@@ -313,8 +384,38 @@ mod avx {
             let leaf_seven = unsafe { core::arch::x86_64::__cpuid_count(7, 0) };
             usable = leaf_seven.ebx & AVX2 != 0 && xcr0() & XMM_AND_YMM_STATE == XMM_AND_YMM_STATE;
         }
-        STATE.store(if usable { 2 } else { 1 }, Ordering::Relaxed);
-        usable
+        let (from, below) = if !usable {
+            (super::AVX_FROM, 1)
+        } else if is_amd() {
+            (
+                super::AVX_FROM_ON_AMD,
+                super::REP_MOVSB_THRESHOLD_WITH_AVX_ON_AMD,
+            )
+        } else {
+            (super::AVX_FROM, super::REP_MOVSB_THRESHOLD_WITH_AVX)
+        };
+        // `from` first. A thread that sees the new `below` may still read an older `from`
+        // (the loads are relaxed): 0 (unset) or this same value; one that sees the new
+        // `from` may still read `below` as 0 and detect again. Either way it copies at
+        // least `LONG_COPY` bytes with AVX2 (only where `below` says it is usable) or with
+        // SSE, both correct; only the speed differs.
+        COPIES_FROM.store(from, Ordering::Relaxed);
+        COPIES_BELOW.store(below, Ordering::Relaxed);
+        below
+    }
+
+    /// Whether CPUID leaf 0's vendor string is "AuthenticAMD" (EBX, EDX, ECX: "Auth",
+    /// "enti", "cAMD", little-endian).
+    fn is_amd() -> bool {
+        // SAFETY: as in `detect`.
+        #[allow(unused_unsafe)]
+        let leaf_zero = unsafe { core::arch::x86_64::__cpuid(0) };
+        (leaf_zero.ebx, leaf_zero.edx, leaf_zero.ecx)
+            == (
+                u32::from_le_bytes(*b"Auth"),
+                u32::from_le_bytes(*b"enti"),
+                u32::from_le_bytes(*b"cAMD"),
+            )
     }
 
     /// XCR0, the OS-enabled state components.
@@ -787,6 +888,89 @@ mod tests {
     fn the_dispatching_copy_matches_a_plain_copy() {
         // Its 16-to-64-byte branch first, then the others, at every length up to 300.
         matches_a_plain_copy(super::copy, 0);
+    }
+
+    /// Runs `copy` for every length in `lengths`, from every source offset in `offsets` to
+    /// every destination offset in `offsets` (in 64-byte-aligned buffers, so offsets 0..64
+    /// give every alignment), against `copy_from_slice`, and checks that no destination byte
+    /// outside the range changed.
+    fn matches_a_plain_copy_aligned(
+        copy: unsafe fn(*mut u8, *const u8, usize),
+        lengths: impl Iterator<Item = usize> + Clone,
+        offsets: &[usize],
+    ) {
+        /// 64-byte-aligned storage.
+        #[derive(Clone, Copy)]
+        #[repr(C, align(64))]
+        struct Line([u8; 64]);
+        let longest = lengths.clone().max().unwrap_or(0) + 64;
+        let lines = longest.div_ceil(64);
+        let mut source = alloc::vec![Line([0; 64]); lines];
+        let mut destination = alloc::vec![Line([0xEE; 64]); lines];
+        for (index, byte) in source
+            .iter_mut()
+            .flat_map(|line| line.0.iter_mut())
+            .enumerate()
+        {
+            *byte = (index * 7 + index / 251 + 3) as u8;
+        }
+        for length in lengths {
+            for &from in offsets {
+                for &to in offsets {
+                    let source = source.as_ptr().cast::<u8>();
+                    let destination = destination.as_mut_ptr().cast::<u8>();
+                    // SAFETY: both ranges are inside their (private, distinct) buffers:
+                    // offsets below 64 and `64 + length ≤ 64 · lines`; the slices below are
+                    // made after the copy, over initialised bytes of those buffers.
+                    let (copied, original) = unsafe {
+                        copy(destination.add(to), source.add(from), length);
+                        (
+                            core::slice::from_raw_parts(destination, lines * 64),
+                            core::slice::from_raw_parts(source, lines * 64),
+                        )
+                    };
+                    assert_eq!(
+                        &copied[to..to + length],
+                        &original[from..from + length],
+                        "length {length}, from {from}, to {to}"
+                    );
+                    assert!(copied[..to].iter().all(|byte| *byte == 0xEE));
+                    assert!(copied[to + length..].iter().all(|byte| *byte == 0xEE));
+                    // SAFETY: the destination buffer, private to this test.
+                    unsafe { core::ptr::write_bytes(destination, 0xEE, lines * 64) };
+                }
+            }
+        }
+    }
+
+    /// Every offset 0..64.
+    fn every_offset() -> Vec<usize> {
+        (0..64).collect()
+    }
+
+    #[test]
+    fn the_dispatching_copy_matches_a_plain_copy_at_every_alignment() {
+        matches_a_plain_copy_aligned(super::copy, 0..=300, &every_offset());
+    }
+
+    #[test]
+    fn long_copies_match_a_plain_copy_at_every_alignment_either_side_of_each_threshold() {
+        // `LONG_COPY` and `AVX_FROM_ON_AMD`, `AVX_FROM`, a 1 KiB payload, the SSE/`rep movsb`
+        // threshold without AVX2, and the `rep movsb` thresholds with AVX2 (others; AMD).
+        let lengths = [
+            255, 256, 257, 511, 512, 513, 1024, 1048, 2047, 2048, 2049, 8191, 8192, 8193,
+        ];
+        matches_a_plain_copy_aligned(super::copy, lengths.into_iter(), &every_offset());
+        let amd = super::REP_MOVSB_THRESHOLD_WITH_AVX_ON_AMD;
+        let lengths = [16 * 1024, amd - 1, amd, amd + 1];
+        matches_a_plain_copy_aligned(super::copy, lengths.into_iter(), &[0, 8, 16, 24, 33]);
+    }
+
+    #[test]
+    fn the_detecting_long_copy_matches_a_plain_copy() {
+        // The path of the first long copy in a process (detection, then the copy).
+        let lengths = [256, 512, 1048, 8192, 20_000];
+        matches_a_plain_copy_aligned(super::copy_long_detecting, lengths.into_iter(), &[0, 8]);
     }
 
     #[test]
