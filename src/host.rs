@@ -209,6 +209,16 @@ pub struct HostCounts {
     pub objects: usize,
     /// IO-space pages in use (`Vgpu::io_pages_in_use`).
     pub io_pages: usize,
+    /// The ivshmem link's interrupt decisions (`LinkSummary::interrupts`; zero over COM2 or
+    /// when the link failed): not a leak, so [`HostCounts::holds_nothing`] ignores them.
+    pub link_interrupts: emulator::platform::InterruptStatistics,
+}
+
+impl HostCounts {
+    /// Whether the host holds no process, object or IO page (what a chaos run must end with).
+    pub fn holds_nothing(&self) -> bool {
+        (self.processes, self.objects, self.io_pages) == (0, 0, 0)
+    }
 }
 
 /// The running emulator.
@@ -262,15 +272,22 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("emulated-host".into())
         .spawn(move || {
-            match link.serve(host, &mut services) {
-                Ok(summary) => log::debug!("emulator: link closed: {summary:?}"),
-                Err(error) => eprintln!("dxgos: emulator: {error}"),
-            }
+            let link_interrupts = match link.serve(host, &mut services) {
+                Ok(summary) => {
+                    log::debug!("emulator: link closed: {summary:?}");
+                    summary.interrupts
+                }
+                Err(error) => {
+                    eprintln!("dxgos: emulator: {error}");
+                    Default::default()
+                }
+            };
             let gpu = services.gpu();
             HostCounts {
                 processes: gpu.process_count(),
                 objects: gpu.object_count(),
                 io_pages: gpu.io_pages_in_use(),
+                link_interrupts,
             }
         })
         .map_err(|error| RunnerError::Io(format!("emulator thread: {error}")))?;

@@ -2,7 +2,8 @@
 //! the greeting is checked against QEMU's `docs/specs/ivshmem-spec.rst` (version 0, the
 //! client's ID, -1 with the shared memory, the peers' IDs with their eventfds, the client's
 //! own ID with its interrupt eventfd), then a Hello frame makes a doorbell round trip through
-//! the mailboxes, and a SynIC message makes the server raise the guest's interrupt.
+//! the mailboxes, a SynIC message makes the server raise the guest's interrupt, and the answer
+//! to an HvSignalEvent, sent behind its result, is owed and raised when left in the mailbox.
 
 use emulator::platform::ivshmem::{GUEST_PEER_ID, HOST_PEER_ID};
 use emulator::platform::{
@@ -98,11 +99,19 @@ fn send(memory: &SharedFileMemory, producer: &mut RingProducer, doorbell: &File,
     (&*doorbell).write_all(&1u64.to_ne_bytes()).unwrap();
 }
 
-/// Sets event flag 0 of SINT 2 on every poll once armed.
+/// Sets event flag 0 of SINT 2 on every poll once armed, and in answer to every
+/// HvSignalEvent (as a channel's host answers the guest's signal).
 struct FlagRaiser(Arc<AtomicBool>);
+
+/// The event connection the test's HvSignalEvent names.
+const SIGNAL_CONNECTION: u32 = 0x2A;
 
 impl HostEventHandler for FlagRaiser {
     fn handle(&mut self, event: HostEvent, host: &mut SynicHost, memory: &dyn GuestMemory) {
+        if matches!(event, HostEvent::Signal { .. }) {
+            host.signal_event_flag(0, 2, 0, memory).expect("flag");
+            return;
+        }
         LoggingHandler.handle(event, host, memory);
     }
 
@@ -123,8 +132,9 @@ fn greeting_doorbell_and_interrupt_follow_the_ivshmem_protocol() {
     let link = QemuLink::bind(config).expect("bind");
     let armed = Arc::new(AtomicBool::new(false));
     let mut handler = FlagRaiser(armed.clone());
-    let server =
-        std::thread::spawn(move || link.serve(SynicHost::new(HostConfig::default()), &mut handler));
+    let mut host = SynicHost::new(HostConfig::default());
+    host.register_event_connection(SIGNAL_CONNECTION);
+    let server = std::thread::spawn(move || link.serve(host, &mut handler));
 
     let stream = UnixStream::connect(&socket).expect("connect");
     let (version, fd) = receive(&stream);
@@ -164,9 +174,12 @@ fn greeting_doorbell_and_interrupt_follow_the_ivshmem_protocol() {
         matches!(reply, Frame::HelloReply { version, vp_index: 0, .. } if version == PROTOCOL_VERSION)
     );
 
-    // Interrupt: the guest enables the SynIC, its event-flag page and SINT 2 (vector 0x50,
-    // unmasked); then the host sets a flag, sends Interrupt{0x50} and raises the interrupt.
+    // Interrupt: the guest enables its hypercall page, the SynIC, its event-flag page and
+    // SINT 2 (vector 0x50, unmasked); then the host sets a flag, sends Interrupt{0x50} and raises the interrupt.
     for (msr, value) in [
+        // The hypercall page (for the HvSignalEvent below): no hypercall before it.
+        (hyperv::msr::GUEST_OS_ID, 0x8100_0000_0000_0000),
+        (hyperv::msr::HYPERCALL, 0x9_0000 | 1),
         (hyperv::msr::SIEFP, 0x8_0000 | 1),
         (hyperv::msr::SCONTROL, 1),
         (hyperv::msr::SINT0 + 2, 0x50),
@@ -195,6 +208,61 @@ fn greeting_doorbell_and_interrupt_follow_the_ivshmem_protocol() {
         matches!(frame, Frame::Interrupt { .. })
     });
     assert_eq!(frame, Frame::Interrupt { vector: 0x50 });
+    let mut count = [0u8; 8];
+    (&interrupt).read_exact(&mut count).unwrap();
+    assert!(u64::from_ne_bytes(count) >= 1);
+
+    // A reply carries its interrupt: the answer to an HvSignalEvent goes out behind the
+    // hypercall's result with no interrupt (owed); a guest that leaves it in the mailbox is
+    // interrupted anyway, within the emulator's recheck (docs/emulated-platform.md).
+    armed.store(false, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(50));
+    while consumer.pop(&memory, &mut [0u8; 256]).unwrap() > 0 {}
+    if readable(&interrupt, Duration::ZERO) {
+        (&interrupt).read_exact(&mut count).unwrap();
+    }
+    // The guest takes the flag (a set flag raises nothing more).
+    let ram = File::options()
+        .read(true)
+        .write(true)
+        .open(&ram_file)
+        .unwrap();
+    let ram = SharedFileMemory::from_file(&ram, 0).unwrap();
+    ram.store_u32(hyperv::synic::event_flags_slot_gpa(0x8_0000, 2), 0)
+        .unwrap();
+    let signal = hyperv::hypercall::SignalEventInput {
+        connection_id: SIGNAL_CONNECTION,
+        flag_number: 0,
+        reserved: 0,
+    };
+    send(
+        &memory,
+        &mut producer,
+        &doorbell,
+        Frame::Hypercall {
+            input: hyperv::hypercall::HypercallInput::fast(hyperv::hypercall::CALL_SIGNAL_EVENT)
+                .to_bits(),
+            input_parameter: signal.to_fast_register(),
+            output_parameter: 0,
+        },
+    );
+    assert!(
+        readable(&interrupt, BOUND),
+        "the owed interrupt came although the guest left the frames"
+    );
+    let mut decoder = FrameDecoder::new();
+    let mut frames = Vec::new();
+    let mut buffer = [0u8; 256];
+    while let Ok(count @ 1..) = consumer.pop(&memory, &mut buffer) {
+        frames.extend(decoder.decode(&buffer[..count]));
+    }
+    assert_eq!(
+        frames,
+        [
+            Frame::HypercallResult { output: 0 },
+            Frame::Interrupt { vector: 0x50 }
+        ]
+    );
 
     drop(stream);
     let summary = server
@@ -202,8 +270,11 @@ fn greeting_doorbell_and_interrupt_follow_the_ivshmem_protocol() {
         .unwrap()
         .expect("the server ends cleanly when QEMU goes");
     assert_eq!(summary.session.hellos, 1);
-    let mut count = [0u8; 8];
-    (&interrupt).read_exact(&mut count).unwrap();
-    assert!(u64::from_ne_bytes(count) >= 1);
+    assert_eq!(summary.session.hypercalls, 1);
+    assert_eq!(
+        summary.interrupts.raised_late, 1,
+        "{:?}",
+        summary.interrupts
+    );
     let _ = std::fs::remove_file(ram_file);
 }

@@ -11,8 +11,8 @@
 //! The interrupt is then *owed*, not dropped: if the guest has not drained the mailbox by the
 //! next wake (a guest that gave up on its request, or one that checks later than this
 //! emulator assumes), it is raised then. The wake comes within [`OWED_RECHECK`] at the latest.
-//! A batch without a reply, or one whose bytes did not all fit in the mailbox (the guest
-//! makes room when interrupted), raises it at once, as before.
+//! A batch without a reply, one whose bytes did not all fit in the mailbox (the guest makes
+//! room when interrupted), and the one that delivers such leftover bytes raise it at once.
 
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub struct Batch {
     pub answered: bool,
     /// Whether bytes are left that did not fit in the host → guest mailbox.
     pub backlog: bool,
+    /// Whether bytes left over from an earlier wake went into the mailbox in this one (their
+    /// frames were never covered by an interrupt the guest could still be taking).
+    pub carried_delivered: bool,
 }
 
 /// The interrupt decisions of one link (see the module docs).
@@ -86,12 +89,14 @@ impl GuestInterrupt {
     pub fn after_batch(&mut self, batch: Batch) -> bool {
         let new_interrupts = batch.interrupts != self.covered;
         self.covered = batch.interrupts;
-        if new_interrupts && batch.answered && !batch.backlog {
+        let leftovers = batch.backlog || batch.carried_delivered;
+        if new_interrupts && batch.answered && !leftovers {
             self.owed = true;
             return false;
         }
-        // A backlog settles what was owed: the guest is interrupted now.
-        let raise = new_interrupts || batch.backlog;
+        // Bytes that did not fit, or that went in late, settle what was owed: the guest is
+        // interrupted now (it drains the mailbox on each interrupt).
+        let raise = new_interrupts || leftovers;
         if raise {
             self.owed = false;
             self.statistics.raised += 1;
@@ -109,6 +114,7 @@ mod tests {
             interrupts,
             answered,
             backlog,
+            carried_delivered: false,
         }
     }
 
@@ -150,5 +156,15 @@ mod tests {
         assert!(!policy.is_owed());
         // A backlog with no new interrupt frame still raises: the guest must make room.
         assert!(policy.after_batch(batch(2, false, true)));
+        // The wake that empties the backlog raises too, with or without a reply: its frames
+        // went in after the guest took the last interrupt.
+        for answered in [false, true] {
+            let delivered = Batch {
+                carried_delivered: true,
+                ..batch(2, answered, false)
+            };
+            assert!(policy.after_batch(delivered), "answered {answered}");
+            assert!(!policy.is_owed());
+        }
     }
 }

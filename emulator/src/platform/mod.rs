@@ -26,6 +26,7 @@ pub mod synic_host;
 pub mod trace;
 
 pub use events::{HostEvent, HostEventHandler, Interrupt, LoggingHandler, dispatch_host_events};
+pub use guest_interrupt::InterruptStatistics;
 pub use loopback::{Loopback, LoopbackBackend};
 pub use memory_map::{GuestMemoryMap, LayoutError, PlatformLayout};
 pub use qemu_link::{LinkError, LinkSummary, QemuLink, QemuLinkConfig, Transport, run_qemu_link};

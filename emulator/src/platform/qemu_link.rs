@@ -239,7 +239,7 @@ impl QemuLink {
             let timeout = if !backlog.is_empty() {
                 Duration::from_millis(1)
             } else if interrupt.is_owed() {
-                OWED_RECHECK
+                OWED_RECHECK.min(self.config.poll_interval)
             } else {
                 self.config.poll_interval
             };
@@ -270,11 +270,16 @@ impl QemuLink {
                 last_poll = Instant::now();
                 session.poll(&memory, handler, &mut out);
             }
+            let carried = backlog.len();
             backlog.extend(out.drain(..));
+            let mut pushed = 0;
             if !backlog.is_empty() {
                 let (first, _) = backlog.as_slices();
                 match to_guest.push(&mailboxes, first) {
-                    Ok(count) => drop(backlog.drain(..count)),
+                    Ok(count) => {
+                        pushed = count;
+                        drop(backlog.drain(..count));
+                    }
                     Err(error) => {
                         log::warn!("host to guest mailbox: {error}; bytes dropped");
                         backlog.clear();
@@ -285,6 +290,7 @@ impl QemuLink {
                 interrupts: session.statistics().interrupts,
                 answered: replies_sent(&session) != replies_before,
                 backlog: !backlog.is_empty(),
+                carried_delivered: pushed > 0 && carried > 0,
             };
             if interrupt.after_batch(batch) {
                 raise()?;

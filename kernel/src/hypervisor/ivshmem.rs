@@ -400,9 +400,10 @@ impl SerialLink for IvshmemLink {
     }
 
     /// The host → guest mailbox's indices differ (a corrupt index counts: the read reports
-    /// it); an unreadable mailbox counts as holding bytes, so that the reader finds out.
+    /// it). An unreadable mailbox (not possible with its fixed bounds) counts as empty: no
+    /// task then keeps coming back for it, and the emulator's interrupt still comes.
     fn has_waiting_input(&self) -> bool {
-        self.to_guest.has_bytes(&self.mailboxes).unwrap_or(true)
+        self.to_guest.has_bytes(&self.mailboxes).unwrap_or(false)
     }
 
     /// Straight from the mailbox into `buffer`, until the mailbox is empty or `buffer` full.

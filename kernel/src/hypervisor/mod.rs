@@ -306,10 +306,15 @@ impl HypervisorBackend for Backend {
         crate::host_time::in_hypercall(|| match self {
             Backend::Real(backend) => backend.hypercall(input, input_parameter, output_parameter),
             Backend::Emulated(backend) => {
+                let latched_before = backend.has_pending_vector();
                 let result = backend.hypercall(input, input_parameter, output_parameter);
-                // An answer latched with the result, or waiting behind it in the mailbox
-                // (no interrupt comes for it: the caller takes it at once).
-                if backend.has_pending_vector() || backend.has_unread_input() {
+                // An answer latched while the request polled, or waiting behind its result in
+                // the mailbox (newer than the result: the poll read everything before it; no
+                // interrupt comes for it, the caller takes it at once). A vector latched
+                // before the call is an older answer.
+                if (!latched_before && backend.has_pending_vector())
+                    || backend.link().has_waiting_input()
+                {
                     crate::host_time::answer_latched();
                 }
                 result

@@ -722,8 +722,11 @@ impl BusRun {
             if bus.is_unloaded() {
                 break;
             }
-            if outcome == InterruptOutcome::MorePending {
-                // Messages may be waiting with no interrupt to come.
+            // Messages may be waiting with no interrupt to come, or the link latched an
+            // Interrupt frame (or holds bytes) during this pass's requests: as in `serve`.
+            if outcome == InterruptOutcome::MorePending
+                || bus.synic().backend().has_latched_interrupt()
+            {
                 task::yield_now();
                 continue;
             }
