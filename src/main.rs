@@ -231,6 +231,9 @@ fn main() -> ExitCode {
                             Err(error) => eprintln!("dxgos: screen not saved: {error}"),
                         }
                     }
+                    if config.mode == Mode::Bench {
+                        print_link_interrupts(&outcome);
+                    }
                     println!("dxgos: guest reported success ({seconds:.1} s)");
                     ExitCode::SUCCESS
                 }
@@ -267,6 +270,22 @@ fn main() -> ExitCode {
             eprintln!("dxgos: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// After a bench run over the ivshmem link: how the emulated host interrupted the guest
+/// (docs/emulated-platform.md, "A reply carries its interrupt"), which the host-crossing
+/// benches depend on.
+fn print_link_interrupts(outcome: &dxgos::RunOutcome) {
+    let Some(counts) = outcome.host_counts else {
+        return;
+    };
+    let interrupts = counts.link_interrupts;
+    if interrupts.raised + interrupts.spared > 0 {
+        println!(
+            "dxgos: emulated link: {} interrupts raised ({} of them owed and raised late), {} spared",
+            interrupts.raised, interrupts.raised_late, interrupts.spared
+        );
     }
 }
 
