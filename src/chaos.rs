@@ -4,7 +4,7 @@
 //! stack down (VMBus UNLOAD) before it ended, and the host started with nothing, so the host
 //! must hold no process, object or IO-space page: anything else leaked across the faults.
 
-use crate::{GuestExit, RunOutcome};
+use crate::{GuestExit, HostCounts, RunOutcome};
 
 /// The start of the kernel's summary line (raw, at the start of a console line).
 pub const SUMMARY_PREFIX: &str = "chaos: ";
@@ -67,7 +67,7 @@ pub fn verdict(outcome: &RunOutcome) -> Result<ChaosSummary, String> {
         return Err(format!("{} frames leaked", summary.frames_leaked));
     }
     let counts = outcome.host_counts.ok_or("the emulated host did not run")?;
-    if !counts.holds_nothing() {
+    if counts != HostCounts::default() {
         return Err(format!(
             "the emulated host still holds {counts:?} at the end"
         ));

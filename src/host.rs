@@ -7,8 +7,8 @@ use crate::qemu::RunnerError;
 use emulator::hostile::{HOSTILE_ROWS, HostileHook, HostileRow};
 use emulator::integration::{IcMisbehaviour, IcService, IntegrationConfig};
 use emulator::platform::{
-    GuestMemoryMap, HostConfig, PlatformLayout, QemuLink, QemuLinkConfig, SharedFileMemory,
-    SynicHost,
+    GuestMemoryMap, HostConfig, InterruptStatistics, PlatformLayout, QemuLink, QemuLinkConfig,
+    SharedFileMemory, SynicHost,
 };
 use emulator::services::HostServices;
 use emulator::vmbus_server::{AnswerFault, AnswerKind, AnswerTiming, ServerConfig, VpciBus};
@@ -209,21 +209,21 @@ pub struct HostCounts {
     pub objects: usize,
     /// IO-space pages in use (`Vgpu::io_pages_in_use`).
     pub io_pages: usize,
-    /// The ivshmem link's interrupt decisions (`LinkSummary::interrupts`; zero over COM2 or
-    /// when the link failed): not a leak, so [`HostCounts::holds_nothing`] ignores them.
-    pub link_interrupts: emulator::platform::InterruptStatistics,
 }
 
-impl HostCounts {
-    /// Whether the host holds no process, object or IO page (what a chaos run must end with).
-    pub fn holds_nothing(&self) -> bool {
-        (self.processes, self.objects, self.io_pages) == (0, 0, 0)
-    }
+/// What the emulator reports when QEMU has gone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostReport {
+    /// What it still held.
+    pub counts: HostCounts,
+    /// The ivshmem link's interrupt decisions (`LinkSummary::interrupts`; zero over COM2 or
+    /// when the link failed).
+    pub link_interrupts: InterruptStatistics,
 }
 
 /// The running emulator.
 pub struct RunningHost {
-    thread: JoinHandle<HostCounts>,
+    thread: JoinHandle<HostReport>,
 }
 
 /// Binds the socket (so it exists before QEMU connects) and serves it in a thread.
@@ -283,10 +283,13 @@ pub fn start(
                 }
             };
             let gpu = services.gpu();
-            HostCounts {
+            let counts = HostCounts {
                 processes: gpu.process_count(),
                 objects: gpu.object_count(),
                 io_pages: gpu.io_pages_in_use(),
+            };
+            HostReport {
+                counts,
                 link_interrupts,
             }
         })
@@ -295,8 +298,9 @@ pub fn start(
 }
 
 impl RunningHost {
-    /// Waits for the emulator to notice that QEMU has gone; what the host still held then.
-    pub fn finish(self) -> HostCounts {
+    /// Waits for the emulator to notice that QEMU has gone; what the host still held then,
+    /// and how its link interrupted the guest.
+    pub fn finish(self) -> HostReport {
         self.thread.join().unwrap_or_default()
     }
 }

@@ -277,10 +277,9 @@ fn main() -> ExitCode {
 /// (docs/emulated-platform.md, "A reply carries its interrupt"), which the host-crossing
 /// benches depend on.
 fn print_link_interrupts(outcome: &dxgos::RunOutcome) {
-    let Some(counts) = outcome.host_counts else {
+    let Some(interrupts) = outcome.link_interrupts else {
         return;
     };
-    let interrupts = counts.link_interrupts;
     if interrupts.raised + interrupts.spared > 0 {
         println!(
             "dxgos: emulated link: {} interrupts raised ({} of them owed and raised late), {} spared",

@@ -168,6 +168,9 @@ pub struct RunOutcome {
     pub screenshot: Option<PathBuf>,
     /// What the emulated host still held when QEMU ended (`None` without the emulator).
     pub host_counts: Option<crate::host::HostCounts>,
+    /// How the emulated host's ivshmem link interrupted the guest (`None` without the
+    /// emulator; zero over COM2).
+    pub link_interrupts: Option<emulator::platform::InterruptStatistics>,
 }
 
 /// The guest's last line before it powers off through ACPI S5.
@@ -426,7 +429,7 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
             }
         },
     };
-    let host_counts = emulator.map(crate::host::RunningHost::finish);
+    let host = emulator.map(crate::host::RunningHost::finish);
     let _ = std::fs::remove_file(&memory_file);
     let _ = std::fs::remove_file(&dimm_file);
     let _ = std::fs::remove_file(&socket);
@@ -436,7 +439,8 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
         console: monitor.transcript(),
         elapsed: started.elapsed(),
         screenshot,
-        host_counts,
+        host_counts: host.map(|report| report.counts),
+        link_interrupts: host.map(|report| report.link_interrupts),
     })
 }
 
