@@ -114,6 +114,47 @@ pub enum Timeout {
     Microseconds(u64),
 }
 
+/// A host wait a call left for the kernel to make ([`Served::Wait`]): the request, its
+/// timeout, and how its reply becomes the call's NTSTATUS. The kernel makes it without holding
+/// the process (its address space, its translator), so that the process's other threads go on
+/// calling meanwhile: a thread that waits from the CPU for a fence another thread of the same
+/// process signals must not hold up that signal. Its finishing step writes nothing to the
+/// process: the call's outputs, if any, were written before the wait.
+#[derive(Debug)]
+pub struct HostWait {
+    /// The request to send.
+    pub request: Request,
+    /// How long it may wait.
+    pub timeout: Timeout,
+    /// Turns the reply into the call's NTSTATUS.
+    pub finish: WaitFinish,
+}
+
+/// How a [`HostWait`]'s reply becomes the call's NTSTATUS (a plain function: it holds nothing
+/// of the process).
+#[derive(Clone, Copy, Debug)]
+pub struct WaitFinish(fn(Result<Reply, NtStatus>) -> CallResult);
+
+impl WaitFinish {
+    /// The call's NTSTATUS for `result`, the reply to the wait's request (or the failure the
+    /// kernel met sending it: `STATUS_TIMEOUT` when the timeout ran out first).
+    pub fn status(self, result: Result<Reply, NtStatus>) -> i32 {
+        match (self.0)(result) {
+            Ok(status) | Err(status) => status.0,
+        }
+    }
+}
+
+/// What serving a call ([`Translator::serve`]) left to do.
+#[derive(Debug)]
+pub enum Served {
+    /// The call is done: its NTSTATUS.
+    Done(i32),
+    /// The call still waits for the host: make [`HostWait::request`] (without holding the
+    /// process), then [`WaitFinish::status`] gives the call's NTSTATUS.
+    Wait(HostWait),
+}
+
 /// A user address that is not mapped/accessible as required.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UserMemoryError {
@@ -181,7 +222,8 @@ impl Translator {
     /// Serves D3DKMT call `number` (the Linux dxgkrnl ioctl number 0x01..=0x45, as in
     /// userlib's `sys::SyscallNumber`); `arguments` is the copied-in argument struct, whatever is
     /// left in it is copied back to the user; `arg2` is the syscall's rdx (the CPU-wait timeout
-    /// in microseconds, u64::MAX = infinite; 0 otherwise). Returns the NTSTATUS for rax.
+    /// in microseconds, u64::MAX = infinite; 0 otherwise). Returns the NTSTATUS for rax. A CPU
+    /// wait is made here, through `environment`; [`Translator::serve`] leaves it to the caller.
     pub fn call(
         &mut self,
         environment: &mut dyn Environment,
@@ -189,21 +231,39 @@ impl Translator {
         arguments: &mut [u8],
         arg2: u64,
     ) -> i32 {
+        match self.serve(environment, number, arguments, arg2) {
+            Served::Done(status) => status,
+            Served::Wait(wait) => wait
+                .finish
+                .status(environment.gpu(wait.request, wait.timeout)),
+        }
+    }
+
+    /// As [`Translator::call`], but a call that ends in a wait for the host
+    /// (`WaitForSynchronizationObjectFromCpu`) returns [`Served::Wait`] after its checks instead
+    /// of waiting, so the kernel can wait without holding the process.
+    pub fn serve(
+        &mut self,
+        environment: &mut dyn Environment,
+        number: u32,
+        arguments: &mut [u8],
+        arg2: u64,
+    ) -> Served {
         let Some(call) = SyscallNumber::from_raw(u64::from(number)) else {
-            return NtStatus::INVALID_SYSTEM_SERVICE.0;
+            return Served::Done(NtStatus::INVALID_SYSTEM_SERVICE.0);
         };
         let Some(size) = call.argument_size() else {
             // A process call (Exit, WriteConsole, …): not a D3DKMT call.
-            return NtStatus::INVALID_SYSTEM_SERVICE.0;
+            return Served::Done(NtStatus::INVALID_SYSTEM_SERVICE.0);
         };
         if arguments.len() != size {
-            return NtStatus::INFO_LENGTH_MISMATCH.0;
+            return Served::Done(NtStatus::INFO_LENGTH_MISMATCH.0);
         }
         let Some(handler) = table::handler(number) else {
-            return NtStatus::NOT_SUPPORTED.0;
+            return Served::Done(NtStatus::NOT_SUPPORTED.0);
         };
         if let Err(failure) = self.ensure_process(environment) {
-            return failure.0;
+            return Served::Done(failure.0);
         }
         let mut context = calls::Call {
             environment,
@@ -212,10 +272,13 @@ impl Translator {
             shared: &mut self.shared,
             arguments,
             arg2,
+            wait: None,
         };
-        match handler(&mut context) {
-            Ok(success) => success.0,
-            Err(failure) => failure.0,
+        let result = handler(&mut context);
+        match (result, context.wait) {
+            (Ok(_), Some(wait)) => Served::Wait(wait),
+            (Ok(success), None) => Served::Done(success.0),
+            (Err(failure), _) => Served::Done(failure.0),
         }
     }
 

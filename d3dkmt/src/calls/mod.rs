@@ -57,7 +57,7 @@ use super::arguments::encode;
 use super::owners::Owners;
 use super::shared::SharedHandles;
 use super::views::{Mapping, Views};
-use super::{CallResult, Environment, NtStatus, Reply, Request, Timeout};
+use super::{CallResult, Environment, HostWait, NtStatus, Reply, Request, Timeout, WaitFinish};
 use dxg::wire::D3dkmtHandle;
 use zerocopy::{Immutable, IntoBytes};
 
@@ -75,6 +75,8 @@ pub struct Call<'a> {
     pub arguments: &'a mut [u8],
     /// The syscall's third argument (the CPU-wait timeout).
     pub arg2: u64,
+    /// The host wait the handler left to the caller ([`Call::wait_outside`]).
+    pub wait: Option<HostWait>,
 }
 
 impl Call<'_> {
@@ -88,6 +90,24 @@ impl Call<'_> {
     pub fn store<A: IntoBytes + Immutable>(&mut self, arguments: &A) -> CallResult {
         encode(self.arguments, arguments);
         Ok(NtStatus::SUCCESS)
+    }
+
+    /// Leaves `request` to the caller to send (after the handler returns, without holding the
+    /// process) and `finish` to turn its reply into the call's status: the last step of a call
+    /// whose only remaining work is the wait. The handler then returns `Ok` (its status is
+    /// replaced by the wait's).
+    pub fn wait_outside(
+        &mut self,
+        request: Request,
+        timeout: Timeout,
+        finish: fn(Result<Reply, NtStatus>) -> CallResult,
+    ) -> CallResult {
+        self.wait = Some(HostWait {
+            request,
+            timeout,
+            finish: WaitFinish(finish),
+        });
+        Ok(NtStatus::PENDING)
     }
 
     /// Sends a request whose reply is a bare status.

@@ -209,7 +209,9 @@ pub fn signal_from_gpu2(call: &mut Call<'_>) -> CallResult {
 /// `D3DKMTWaitForSynchronizationObjectFromCpu`: 1 … 32 objects with one value each; blocks for
 /// at most `arg2` microseconds (`u64::MAX` = forever) and returns `STATUS_TIMEOUT` when the
 /// time runs out. Waits that signal an event (`hAsyncEvent`) are not supported (dxgos
-/// processes have no event objects).
+/// processes have no event objects). The wait itself is left to the caller
+/// ([`Call::wait_outside`]): the kernel makes it without holding the process, whose other
+/// threads may be the ones to signal.
 pub fn wait_from_cpu(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU = decode(call.arguments)?;
     let (objects, values) = cpu_objects_and_values(
@@ -226,7 +228,13 @@ pub fn wait_from_cpu(call: &mut Call<'_>) -> CallResult {
         values,
         wait_any: arguments.Flags & D3DDDI_WAITFORSYNCHRONIZATIONOBJECTFROMCPU_WAIT_ANY != 0,
     };
-    match call.environment.gpu(request, cpu_wait_timeout(call.arg2)) {
+    call.wait_outside(request, cpu_wait_timeout(call.arg2), cpu_wait_status)
+}
+
+/// A CPU wait's status from its reply: success once the fences reached their values,
+/// `STATUS_TIMEOUT` (a success code) when the timeout ran out first.
+fn cpu_wait_status(result: Result<Reply, NtStatus>) -> CallResult {
+    match result {
         Ok(Reply::WaitCompleted) => Ok(NtStatus::SUCCESS),
         Ok(Reply::Status(status)) => success_or_failure(status),
         Ok(other) => Err(unexpected(&other)),

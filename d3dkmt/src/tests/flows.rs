@@ -1,7 +1,7 @@
 //! The Requests built from argument structs, the outputs written back, and the lazy process.
 
 use super::*;
-use crate::UNSERVED_CALLS;
+use crate::{Served, UNSERVED_CALLS};
 use alloc::string::String;
 use dxg::core::{AllocationRequest, SyncObjectKind};
 use dxg::wire::{CreateAllocationCommand, CreateContextVirtualCommand, DestroyAllocationCommand};
@@ -229,6 +229,68 @@ fn cpu_waits_convert_the_timeout_and_report_status_timeout() {
         STATUS_NOT_SUPPORTED
     );
     assert_eq!(environment.requests.len(), before);
+}
+
+/// `serve` leaves a CPU wait's request to the caller (the kernel waits without holding the
+/// process) and sends nothing itself; its finishing step maps the reply as `call` does. A wait
+/// refused by its checks is done at once.
+#[test]
+fn serve_leaves_the_cpu_wait_to_the_caller() {
+    let (mut translator, mut environment) = started();
+    let number = N::WaitForSynchronizationObjectFromCpu as u32;
+    let wait = wait_arguments(&environment, 0);
+    let mut bytes = wait.as_bytes().to_vec();
+    let Served::Wait(host_wait) = translator.serve(&mut environment, number, &mut bytes, 2500)
+    else {
+        panic!("a valid CPU wait must be left to the caller");
+    };
+    assert!(
+        environment.requests.is_empty(),
+        "serve sent the wait itself"
+    );
+    assert_eq!(bytes, wait.as_bytes(), "the wait's struct is not changed");
+    assert_eq!(host_wait.timeout, Timeout::Microseconds(2500));
+    assert_eq!(
+        host_wait.request,
+        Request::WaitFromCpu {
+            device: handle(0x500),
+            objects: vec![handle(0x11), handle(0x22)],
+            values: vec![7, 9],
+            wait_any: false,
+        }
+    );
+    let finish = host_wait.finish;
+    assert_eq!(finish.status(Ok(Reply::WaitCompleted)), STATUS_SUCCESS);
+    assert_eq!(finish.status(Err(NtStatus::TIMEOUT)), STATUS_TIMEOUT);
+    assert_eq!(
+        finish.status(Ok(Reply::Status(NtStatus::INVALID_HANDLE))),
+        NtStatus::INVALID_HANDLE.0
+    );
+    assert_eq!(
+        finish.status(Err(NtStatus::DEVICE_REMOVED)),
+        NtStatus::DEVICE_REMOVED.0
+    );
+    assert_eq!(
+        finish.status(Ok(Reply::Evicted { bytes_to_trim: 7 })),
+        NtStatus::UNSUCCESSFUL.0
+    );
+    // Refused by its checks: done, nothing to wait for.
+    let mut refused = wait_arguments(&environment, 0);
+    refused.ObjectCount = 0;
+    let mut bytes = refused.as_bytes().to_vec();
+    assert!(matches!(
+        translator.serve(&mut environment, number, &mut bytes, 2500),
+        Served::Done(status) if status == STATUS_INVALID_PARAMETER
+    ));
+    // Other calls are done by `serve` as by `call`.
+    let close = D3DKMT_CLOSEADAPTER { hAdapter: 1 };
+    let mut bytes = close.as_bytes().to_vec();
+    let served = translator.serve(&mut environment, N::CloseAdapter as u32, &mut bytes, 0);
+    assert!(matches!(served, Served::Done(0)));
+    assert!(matches!(
+        environment.requests.last().map(|(request, _)| request),
+        Some(Request::CloseAdapter { .. })
+    ));
 }
 
 #[test]

@@ -685,12 +685,18 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
                 exit_group(state, code);
                 return Ok(code);
             }
+            // `dxgos_call` has released the capabilities: the process's other threads call on
+            // while this one waits (one of them may signal what it waits for).
+            Outcome::ReturnAfter(wait) => {
+                thread.registers.rax = syscall::status_register(wait.run())
+            }
         }
     }
 }
 
 /// Serves dxgos call `number` (the process's capabilities locked for the call: calls of one
-/// process are served one at a time).
+/// process are served one at a time; a D3DKMT call's last wait for the host is returned as
+/// [`Outcome::ReturnAfter`], made by the caller once the lock is released).
 fn dxgos_call(
     state: &ProcessState,
     number: u64,

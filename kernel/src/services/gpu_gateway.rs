@@ -27,7 +27,7 @@ use spin::Mutex;
 use userlib::sys::SyscallNumber;
 
 use drivers::d3dkmt::{
-    Environment, NtStatus, Reply, Request, Timeout, Translator, UserMemoryError, ViewAccess,
+    Environment, NtStatus, Reply, Request, Served, Timeout, Translator, UserMemoryError, ViewAccess,
 };
 
 use super::dxg_task::{GpuCall, GpuClient, GpuReply, ObjectCountClient};
@@ -38,7 +38,7 @@ use crate::syscall::status::{
     STATUS_ACCESS_VIOLATION, STATUS_DEVICE_REMOVED, STATUS_NO_MEMORY, STATUS_NOT_SUPPORTED,
     STATUS_TIMEOUT,
 };
-use crate::syscall::{GpuGateway, UserSpace};
+use crate::syscall::{DetachedWait, GatewayAnswer, GpuGateway, UserSpace};
 
 /// The current dxg task's clients, and how many times dxg was restarted.
 #[derive(Clone)]
@@ -214,10 +214,10 @@ impl GpuGateway for DxgGateway {
         arguments: &mut [u8],
         user: &mut UserSpace<'_>,
         arg2: u64,
-    ) -> i32 {
+    ) -> GatewayAnswer {
         self.follow_restart(process, user);
         if self.adapter_removed && !reopens_adapter(number) {
-            return STATUS_DEVICE_REMOVED;
+            return GatewayAnswer::Status(STATUS_DEVICE_REMOVED);
         }
         let translator = self
             .translator
@@ -228,12 +228,29 @@ impl GpuGateway for DxgGateway {
             process: dxg::core::ProcessId(process.0),
             user: Some(user),
         };
-        let status = translator.call(&mut environment, number, arguments, arg2);
+        let status = match translator.serve(&mut environment, number, arguments, arg2) {
+            Served::Done(status) => status,
+            Served::Wait(wait) => {
+                // Made by the process's thread once the syscall layer released the process.
+                let gpu = self.gpu.clone();
+                let process = dxg::core::ProcessId(process.0);
+                return GatewayAnswer::Wait(DetachedWait::new(move || {
+                    let reply = ask_dxg(
+                        &gpu,
+                        process,
+                        wait.request,
+                        wait.timeout,
+                        &mut ReplySlot::default(),
+                    );
+                    wait.finish.status(reply)
+                }));
+            }
+        };
         // EnumAdapters2/3 return open adapters too, like OpenAdapterFromLuid.
         if status >= 0 && reopens_adapter(number) {
             self.adapter_removed = false;
         }
-        status
+        GatewayAnswer::Status(status)
     }
 
     fn object_count(&mut self, process: ProcessId) -> Result<u64, i32> {
@@ -273,6 +290,31 @@ impl<'b> KernelEnvironment<'_, 'b> {
     }
 }
 
+/// Sends `request` to the dxg task for `process` and waits for the reply, at most `timeout`;
+/// the reply channel is taken from and left in `replies`.
+fn ask_dxg(
+    gpu: &GpuClient,
+    process: dxg::core::ProcessId,
+    request: Request,
+    timeout: Timeout,
+    replies: &mut ReplySlot<GpuReply>,
+) -> Result<Reply, NtStatus> {
+    let deadline = match timeout {
+        Timeout::Infinite => None,
+        // At least one tick, so that a poll (timeout 0) lets the dxg task answer first.
+        Timeout::Microseconds(microseconds) => Some(crate::clock::ticks().saturating_add(
+            crate::clock::milliseconds_to_ticks(microseconds.div_ceil(1000)).max(1),
+        )),
+    };
+    match gpu.call_until_reusing(GpuCall { process, request }, deadline, replies) {
+        Ok(result) => result,
+        Err(CallError::TimedOut) => Err(NtStatus(STATUS_TIMEOUT)),
+        Err(CallError::ServerGone | CallError::NoReply) => Err(NtStatus(STATUS_DEVICE_REMOVED)),
+        // The process is being killed: the status never reaches it.
+        Err(CallError::Interrupted) => Err(NtStatus(STATUS_TIMEOUT)),
+    }
+}
+
 fn user_memory_error(violation: AccessViolation) -> UserMemoryError {
     UserMemoryError {
         address: violation.address,
@@ -291,24 +333,7 @@ impl Environment for KernelEnvironment<'_, '_> {
     }
 
     fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus> {
-        let deadline = match timeout {
-            Timeout::Infinite => None,
-            // At least one tick, so that a poll (timeout 0) lets the dxg task answer first.
-            Timeout::Microseconds(microseconds) => Some(crate::clock::ticks().saturating_add(
-                crate::clock::milliseconds_to_ticks(microseconds.div_ceil(1000)).max(1),
-            )),
-        };
-        let call = GpuCall {
-            process: self.process,
-            request,
-        };
-        match self.gpu.call_until_reusing(call, deadline, self.replies) {
-            Ok(result) => result,
-            Err(CallError::TimedOut) => Err(NtStatus(STATUS_TIMEOUT)),
-            Err(CallError::ServerGone | CallError::NoReply) => Err(NtStatus(STATUS_DEVICE_REMOVED)),
-            // The process is being killed: the status never reaches it.
-            Err(CallError::Interrupted) => Err(NtStatus(STATUS_TIMEOUT)),
-        }
+        ask_dxg(self.gpu, self.process, request, timeout, self.replies)
     }
 
     fn map_io(&mut self, physical: u64, length: u64, access: ViewAccess) -> Result<u64, NtStatus> {

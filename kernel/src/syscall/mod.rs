@@ -27,6 +27,7 @@
 pub mod numbers;
 pub mod status;
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
@@ -61,7 +62,8 @@ pub trait GpuGateway: Send {
     /// argument struct (its size already checked against the call); whatever the gateway leaves
     /// in it is copied back to the user. `user` reaches the process's memory for the nested
     /// arrays some structs point to (validated copies) and maps views into it; `arg2` is the
-    /// caller's `rdx` (the CPU-wait timeout). Returns the NTSTATUS for `rax`.
+    /// caller's `rdx` (the CPU-wait timeout). Returns the NTSTATUS for `rax`, or the wait for
+    /// the host the call still has to make ([`GatewayAnswer::Wait`]).
     fn call(
         &mut self,
         process: ProcessId,
@@ -69,7 +71,7 @@ pub trait GpuGateway: Send {
         arguments: &mut [u8],
         user: &mut UserSpace<'_>,
         arg2: u64,
-    ) -> i32;
+    ) -> GatewayAnswer;
 
     /// The process has ended (exit, fault or kill): release what the GPU side holds for it
     /// (e.g. send DESTROYPROCESS). Called once, on the process's supervisor task, before the
@@ -86,6 +88,41 @@ pub trait GpuGateway: Send {
     }
 }
 
+/// What a gateway's [`GpuGateway::call`] answers.
+#[derive(Debug)]
+pub enum GatewayAnswer {
+    /// The call is done: the NTSTATUS for `rax`.
+    Status(i32),
+    /// The call's checks are done and its struct is final; what is left is a wait for the
+    /// host, which the process's thread makes after the syscall layer released the process
+    /// ([`Outcome::ReturnAfter`]), so that the process's other threads' calls go on meanwhile:
+    /// a thread waiting from the CPU for a fence another thread signals must not hold up the
+    /// signal.
+    Wait(DetachedWait),
+}
+
+/// A wait for the host that no longer needs the process (see [`GatewayAnswer::Wait`]);
+/// running it gives the call's NTSTATUS.
+pub struct DetachedWait(Box<dyn FnOnce() -> i32 + Send>);
+
+impl DetachedWait {
+    /// A wait that `wait` makes; it returns the call's NTSTATUS.
+    pub fn new(wait: impl FnOnce() -> i32 + Send + 'static) -> DetachedWait {
+        DetachedWait(Box::new(wait))
+    }
+
+    /// Waits; returns the call's NTSTATUS.
+    pub fn run(self) -> i32 {
+        (self.0)()
+    }
+}
+
+impl core::fmt::Debug for DetachedWait {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter.write_str("DetachedWait")
+    }
+}
+
 /// A gateway that has no GPU: every D3DKMT call returns `STATUS_NOT_SUPPORTED`.
 pub struct NoGpu;
 
@@ -97,8 +134,8 @@ impl GpuGateway for NoGpu {
         _arguments: &mut [u8],
         _user: &mut UserSpace<'_>,
         _arg2: u64,
-    ) -> i32 {
-        STATUS_NOT_SUPPORTED
+    ) -> GatewayAnswer {
+        GatewayAnswer::Status(STATUS_NOT_SUPPORTED)
     }
 
     fn object_count(&mut self, _process: ProcessId) -> Result<u64, i32> {
@@ -176,10 +213,13 @@ pub struct FramebufferGrant {
 pub type ConsoleCapture = Arc<Mutex<String>>;
 
 /// What the process needs next after a system call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Outcome {
     /// Resume ring 3 with this `rax`.
     Return(u64),
+    /// Release the process, make this wait for the host, then resume ring 3 with its
+    /// NTSTATUS in `rax` (see [`GatewayAnswer::Wait`]).
+    ReturnAfter(DetachedWait),
     /// The process asked to end with this code.
     Exit(i32),
 }
@@ -209,7 +249,7 @@ pub struct FramebufferMapping {
 }
 
 fn status(value: i32) -> Outcome {
-    Outcome::Return(value as i64 as u64)
+    Outcome::Return(status_register(value))
 }
 
 /// Serves dxgos call `number` (`rax` less `userlib::sys::DXGOS_SYSCALL_BASE`, see
@@ -295,13 +335,21 @@ fn d3dkmt(context: &mut Context<'_>, number: u32, registers: [u64; 3], expected:
         return status(STATUS_ACCESS_VIOLATION);
     }
     let mut user = UserSpace::new(context.space);
-    let result = context
+    let answer = context
         .gateway
         .call(context.process, number, &mut arguments, &mut user, arg2);
     if context.space.write(address, &arguments).is_err() {
         return status(STATUS_ACCESS_VIOLATION);
     }
-    status(result)
+    match answer {
+        GatewayAnswer::Status(result) => status(result),
+        GatewayAnswer::Wait(wait) => Outcome::ReturnAfter(wait),
+    }
+}
+
+/// The `rax` of an NTSTATUS (sign-extended).
+pub fn status_register(value: i32) -> u64 {
+    value as i64 as u64
 }
 
 /// `GetFramebufferInfo` / `MapFramebuffer`: fills userlib's `DXGOS_FRAMEBUFFER_INFO` at

@@ -17,7 +17,7 @@ use crate::process::{self, KILLED_BY_OWNER, ProcessExit, ProcessHandle, ProcessI
 use crate::services::gpu_gateway::DxgGateway;
 use crate::services::{GpuStack, dxg_task};
 use crate::syscall::status::STATUS_TIMEOUT;
-use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu, UserSpace};
+use crate::syscall::{ConsoleCapture, GatewayAnswer, GpuGateway, NoGpu, UserSpace};
 use crate::testing::TestResult;
 use crate::{clock, ensure, kernel_test, task};
 
@@ -136,10 +136,12 @@ impl GpuGateway for SilentServerGateway {
         _arguments: &mut [u8],
         _user: &mut UserSpace<'_>,
         _arg2: u64,
-    ) -> i32 {
-        self.client
-            .call_until(number, None)
-            .unwrap_or(STATUS_TIMEOUT)
+    ) -> GatewayAnswer {
+        GatewayAnswer::Status(
+            self.client
+                .call_until(number, None)
+                .unwrap_or(STATUS_TIMEOUT),
+        )
     }
 }
 

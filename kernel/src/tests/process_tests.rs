@@ -12,7 +12,7 @@ use spin::Mutex;
 
 use crate::process::{self, ProcessExit, ProcessId, SpawnError, images};
 use crate::syscall::status::{STATUS_INVALID_PARAMETER, STATUS_SUCCESS};
-use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu, UserSpace};
+use crate::syscall::{ConsoleCapture, GatewayAnswer, GpuGateway, NoGpu, UserSpace};
 use crate::testing::TestResult;
 use crate::{ensure, kernel_test};
 
@@ -32,7 +32,7 @@ impl GpuGateway for RecordingGateway {
         arguments: &mut [u8],
         user: &mut UserSpace<'_>,
         _arg2: u64,
-    ) -> i32 {
+    ) -> GatewayAnswer {
         self.calls.fetch_add(1, Ordering::Relaxed);
         // Nested pointers go through the same checks: page 0 is never mapped, the stack is.
         let mut word = [0u8; 8];
@@ -42,13 +42,13 @@ impl GpuGateway for RecordingGateway {
             || user.check(stack, 16, true).is_err()
             || user.read(stack, &mut word).is_err()
         {
-            return STATUS_INVALID_PARAMETER;
+            return GatewayAnswer::Status(STATUS_INVALID_PARAMETER);
         }
         if number != 1 || arguments.len() != 12 || arguments[0] != 0x42 {
-            return STATUS_INVALID_PARAMETER;
+            return GatewayAnswer::Status(STATUS_INVALID_PARAMETER);
         }
         arguments[8..12].copy_from_slice(&0x1234u32.to_le_bytes());
-        STATUS_SUCCESS
+        GatewayAnswer::Status(STATUS_SUCCESS)
     }
 
     fn on_exit(&mut self, process: ProcessId, exit: &ProcessExit) {

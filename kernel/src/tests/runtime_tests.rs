@@ -17,7 +17,7 @@ use crate::services::GpuStack;
 use crate::services::gpu_gateway::DxgGateway;
 use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu};
 use crate::testing::TestResult;
-use crate::{ensure, kernel_test, task};
+use crate::{clock, ensure, kernel_test, task};
 
 fn capture() -> ConsoleCapture {
     Arc::new(Mutex::new(String::new()))
@@ -194,8 +194,14 @@ fn kill_ends_every_thread() -> TestResult {
 }
 kernel_test!(runtime_kill_ends_every_thread, kill_ends_every_thread);
 
+/// How long the WSL-style program may take (guest time) before the test calls it stuck.
+const WSL_STYLE_MILLISECONDS: u64 = 30_000;
+
 /// The WSL-style D3DKMT program (`userlib/tests/c/wsl_style_d3dkmt.cpp`, built unchanged on
-/// musl) runs green against the emulated host, its second thread included.
+/// musl) runs green against the emulated host, its second and third threads included: the
+/// third waits from the CPU for a fence the main thread signals meanwhile, which deadlocks if
+/// one thread's host wait holds the whole process (then the program is killed after
+/// [`WSL_STYLE_MILLISECONDS`] and the test fails).
 fn wsl_style_program_runs() -> TestResult {
     let stack = GpuStack::start(5_000)?;
     let console = capture();
@@ -207,7 +213,7 @@ fn wsl_style_program_runs() -> TestResult {
                 .with_object_counts(stack.objects.clone()),
         ))
         .map_err(|error| format!("spawn wsl-d3dkmt: {error:?}"))
-        .map(ProcessHandle::join);
+        .map(|process| join_within(process, WSL_STYLE_MILLISECONDS));
     let shutdown = stack.shut_down();
     let exit = result?;
     let printed = console.lock().clone();
@@ -223,6 +229,20 @@ fn wsl_style_program_runs() -> TestResult {
     shutdown
 }
 kernel_test!(runtime_wsl_style_program_runs, wsl_style_program_runs);
+
+/// Joins `process` if it ends within `milliseconds`; else kills it first (its exit then says
+/// so: [`ProcessExit::Killed`]).
+fn join_within(process: ProcessHandle, milliseconds: u64) -> ProcessExit {
+    let deadline = clock::ticks().saturating_add(clock::milliseconds_to_ticks(milliseconds));
+    while !process.is_finished() && clock::ticks() < deadline {
+        task::sleep_milliseconds(10);
+    }
+    if !process.is_finished() {
+        log::warn!("the process did not end within {milliseconds} ms: killed");
+        process.kill();
+    }
+    process.join()
+}
 
 /// The anonymous-memory bookkeeping: first fit, splitting releases, coverage, the cap.
 fn anonymous_memory_reservations() -> TestResult {

@@ -8,7 +8,9 @@
 // adapter information, opens the first adapter by LUID, creates a device, a context and a
 // monitored fence, reads the clock calibration and the adapter statistics, signals the fence
 // from the CPU and waits for it (WaitAny), and meanwhile a second thread opens and closes the
-// same adapter while the first thread holds its device. Exit status 0 = every step succeeded.
+// same adapter while the first thread holds its device. Then a third thread waits from the CPU
+// for a fence value that the main thread signals only once that thread is waiting. Exit status
+// 0 = every step succeeded.
 
 #include <wsl/winadapter.h>
 #include <dxg/d3dkmthk.h>
@@ -16,6 +18,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 namespace {
 
@@ -120,6 +123,64 @@ void* OpenFromSecondThread(void* argument)
         CloseAdapter(adapter);
     }
     return nullptr;
+}
+
+struct FenceWaiter {
+    D3DKMT_HANDLE device;
+    D3DKMT_HANDLE fence;
+    UINT64 value;
+    int started;
+    NTSTATUS waitStatus;
+};
+
+void SleepMilliseconds(long milliseconds)
+{
+    struct timespec pause = {0, milliseconds * 1000 * 1000};
+    nanosleep(&pause, nullptr);
+}
+
+// The third thread waits from the CPU for a fence value that only the main thread signals.
+void* WaitFromThirdThread(void* argument)
+{
+    FenceWaiter* work = static_cast<FenceWaiter*>(argument);
+    D3DKMT_WAITFORSYNCHRONIZATIONOBJECTFROMCPU wait = {};
+    wait.hDevice = work->device;
+    wait.ObjectCount = 1;
+    wait.ObjectHandleArray = &work->fence;
+    wait.FenceValueArray = &work->value;
+    __atomic_store_n(&work->started, 1, __ATOMIC_RELEASE);
+    work->waitStatus = D3DKMTWaitForSynchronizationObjectFromCpu(&wait);
+    return nullptr;
+}
+
+// Signals `value` while another thread of this process waits for it from the CPU: the wait
+// must not keep this thread's signal out (were one thread's wait to hold the whole process,
+// both threads would wait forever).
+void SignalWhileAnotherThreadWaits(D3DKMT_HANDLE device, D3DKMT_HANDLE fence, UINT64 value)
+{
+    FenceWaiter work = {device, fence, value, 0, STATUS_UNSUCCESSFUL};
+    pthread_t thread;
+    if (pthread_create(&thread, nullptr, WaitFromThirdThread, &work) != 0) {
+        printf("pthread_create (waiting thread) failed\n");
+        failures++;
+        return;
+    }
+    while (!__atomic_load_n(&work.started, __ATOMIC_ACQUIRE)) {
+        SleepMilliseconds(1);
+    }
+    // Time for the waiter's call to reach the host.
+    SleepMilliseconds(50);
+    D3DKMT_SIGNALSYNCHRONIZATIONOBJECTFROMCPU signal = {};
+    signal.hDevice = device;
+    signal.ObjectCount = 1;
+    signal.ObjectHandleArray = &fence;
+    signal.FenceValueArray = &value;
+    Check(D3DKMTSignalSynchronizationObjectFromCpu(&signal),
+          "D3DKMTSignalSynchronizationObjectFromCpu (while another thread waits)");
+    pthread_join(thread, nullptr);
+    if (Check(work.waitStatus, "D3DKMTWaitForSynchronizationObjectFromCpu (waiting thread)")) {
+        printf("a waiting thread saw the fence reach %llu\n", static_cast<unsigned long long>(value));
+    }
 }
 
 void PrintAdapterInformation(D3DKMT_HANDLE adapter)
@@ -249,6 +310,7 @@ int main()
     volatile UINT64* cpuValue = nullptr;
     if (Check(CreateMonitoredFence(device, &fence, &cpuValue), "D3DKMTCreateSynchronizationObject2")) {
         SignalAndWait(device, fence, cpuValue);
+        SignalWhileAnotherThreadWaits(device, fence, 2);
     }
     PrintClockAndStatistics(adapter, adapters[0].AdapterLuid);
 
