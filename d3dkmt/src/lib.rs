@@ -99,6 +99,7 @@ pub use userlib::abi;
 pub use userlib::sys::SyscallNumber;
 pub use views::ViewAccess;
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use owners::Owners;
@@ -151,8 +152,9 @@ pub enum Served {
     /// The call is done: its NTSTATUS.
     Done(i32),
     /// The call still waits for the host: make [`HostWait::request`] (without holding the
-    /// process), then [`WaitFinish::status`] gives the call's NTSTATUS.
-    Wait(HostWait),
+    /// process), then [`WaitFinish::status`] gives the call's NTSTATUS. (Boxed: `Served`
+    /// stays two words, returned in registers on the path every call takes.)
+    Wait(Box<HostWait>),
 }
 
 /// A user address that is not mapped/accessible as required.
@@ -274,11 +276,12 @@ impl Translator {
             arg2,
             wait: None,
         };
-        let result = handler(&mut context);
-        match (result, context.wait) {
-            (Ok(_), Some(wait)) => Served::Wait(wait),
-            (Ok(success), None) => Served::Done(success.0),
-            (Err(failure), _) => Served::Done(failure.0),
+        match handler(&mut context) {
+            Ok(success) => match context.wait {
+                Some(wait) => Served::Wait(wait),
+                None => Served::Done(success.0),
+            },
+            Err(failure) => Served::Done(failure.0),
         }
     }
 

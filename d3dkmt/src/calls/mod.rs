@@ -58,6 +58,7 @@ use super::owners::Owners;
 use super::shared::SharedHandles;
 use super::views::{Mapping, Views};
 use super::{CallResult, Environment, HostWait, NtStatus, Reply, Request, Timeout, WaitFinish};
+use alloc::boxed::Box;
 use dxg::wire::D3dkmtHandle;
 use zerocopy::{Immutable, IntoBytes};
 
@@ -76,7 +77,7 @@ pub struct Call<'a> {
     /// The syscall's third argument (the CPU-wait timeout).
     pub arg2: u64,
     /// The host wait the handler left to the caller ([`Call::wait_outside`]).
-    pub wait: Option<HostWait>,
+    pub wait: Option<Box<HostWait>>,
 }
 
 impl Call<'_> {
@@ -102,11 +103,11 @@ impl Call<'_> {
         timeout: Timeout,
         finish: fn(Result<Reply, NtStatus>) -> CallResult,
     ) -> CallResult {
-        self.wait = Some(HostWait {
+        self.wait = Some(Box::new(HostWait {
             request,
             timeout,
             finish: WaitFinish(finish),
-        });
+        }));
         Ok(NtStatus::PENDING)
     }
 

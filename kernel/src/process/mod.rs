@@ -134,6 +134,9 @@ struct Capabilities {
     space: Option<AddressSpace>,
     gateway: Option<Box<dyn GpuGateway>>,
     framebuffer: Option<FramebufferMapping>,
+    /// The D3DKMT argument struct of the call being served, kept from call to call so that a
+    /// call allocates none (`syscall::Context::arguments`).
+    arguments: Vec<u8>,
 }
 
 /// One thread of a process, as its supervisor sees it.
@@ -379,6 +382,7 @@ impl<'a> Builder<'a> {
                     grant,
                     address: None,
                 }),
+                arguments: Vec::new(),
             }),
             console: self.console,
             kill_requested: kill_requested.clone(),
@@ -709,6 +713,7 @@ fn dxgos_call(
         space: Some(space),
         gateway: Some(gateway),
         framebuffer,
+        arguments,
     } = &mut *capabilities
     else {
         return Err("capabilities gone");
@@ -719,6 +724,7 @@ fn dxgos_call(
         gateway: gateway.as_mut(),
         console: state.console.as_ref(),
         framebuffer: framebuffer.as_mut(),
+        arguments,
     };
     Ok(syscall::dispatch(&mut context, number, registers))
 }

@@ -235,13 +235,14 @@ impl GpuGateway for DxgGateway {
                 let gpu = self.gpu.clone();
                 let process = dxg::core::ProcessId(process.0);
                 return GatewayAnswer::Wait(DetachedWait::new(move || {
-                    let reply = ask_dxg(
-                        &gpu,
+                    // The process's memory is not needed (nor reachable) any more.
+                    let mut environment = KernelEnvironment {
+                        gpu: &gpu,
+                        replies: &mut ReplySlot::default(),
                         process,
-                        wait.request,
-                        wait.timeout,
-                        &mut ReplySlot::default(),
-                    );
+                        user: None,
+                    };
+                    let reply = environment.gpu(wait.request, wait.timeout);
                     wait.finish.status(reply)
                 }));
             }
@@ -290,31 +291,6 @@ impl<'b> KernelEnvironment<'_, 'b> {
     }
 }
 
-/// Sends `request` to the dxg task for `process` and waits for the reply, at most `timeout`;
-/// the reply channel is taken from and left in `replies`.
-fn ask_dxg(
-    gpu: &GpuClient,
-    process: dxg::core::ProcessId,
-    request: Request,
-    timeout: Timeout,
-    replies: &mut ReplySlot<GpuReply>,
-) -> Result<Reply, NtStatus> {
-    let deadline = match timeout {
-        Timeout::Infinite => None,
-        // At least one tick, so that a poll (timeout 0) lets the dxg task answer first.
-        Timeout::Microseconds(microseconds) => Some(crate::clock::ticks().saturating_add(
-            crate::clock::milliseconds_to_ticks(microseconds.div_ceil(1000)).max(1),
-        )),
-    };
-    match gpu.call_until_reusing(GpuCall { process, request }, deadline, replies) {
-        Ok(result) => result,
-        Err(CallError::TimedOut) => Err(NtStatus(STATUS_TIMEOUT)),
-        Err(CallError::ServerGone | CallError::NoReply) => Err(NtStatus(STATUS_DEVICE_REMOVED)),
-        // The process is being killed: the status never reaches it.
-        Err(CallError::Interrupted) => Err(NtStatus(STATUS_TIMEOUT)),
-    }
-}
-
 fn user_memory_error(violation: AccessViolation) -> UserMemoryError {
     UserMemoryError {
         address: violation.address,
@@ -333,7 +309,24 @@ impl Environment for KernelEnvironment<'_, '_> {
     }
 
     fn gpu(&mut self, request: Request, timeout: Timeout) -> Result<Reply, NtStatus> {
-        ask_dxg(self.gpu, self.process, request, timeout, self.replies)
+        let deadline = match timeout {
+            Timeout::Infinite => None,
+            // At least one tick, so that a poll (timeout 0) lets the dxg task answer first.
+            Timeout::Microseconds(microseconds) => Some(crate::clock::ticks().saturating_add(
+                crate::clock::milliseconds_to_ticks(microseconds.div_ceil(1000)).max(1),
+            )),
+        };
+        let call = GpuCall {
+            process: self.process,
+            request,
+        };
+        match self.gpu.call_until_reusing(call, deadline, self.replies) {
+            Ok(result) => result,
+            Err(CallError::TimedOut) => Err(NtStatus(STATUS_TIMEOUT)),
+            Err(CallError::ServerGone | CallError::NoReply) => Err(NtStatus(STATUS_DEVICE_REMOVED)),
+            // The process is being killed: the status never reaches it.
+            Err(CallError::Interrupted) => Err(NtStatus(STATUS_TIMEOUT)),
+        }
     }
 
     fn map_io(&mut self, physical: u64, length: u64, access: ViewAccess) -> Result<u64, NtStatus> {

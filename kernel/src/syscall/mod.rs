@@ -103,19 +103,26 @@ pub enum GatewayAnswer {
 
 /// A wait for the host that no longer needs the process (see [`GatewayAnswer::Wait`]);
 /// running it gives the call's NTSTATUS.
-pub struct DetachedWait(Box<dyn FnOnce() -> i32 + Send>);
+///
+/// One word (a box of the boxed closure), so that [`GatewayAnswer`] and [`Outcome`] stay two
+/// words and come back in registers on the path every system call takes.
+pub struct DetachedWait(Box<Box<dyn FnOnce() -> i32 + Send>>);
 
 impl DetachedWait {
     /// A wait that `wait` makes; it returns the call's NTSTATUS.
     pub fn new(wait: impl FnOnce() -> i32 + Send + 'static) -> DetachedWait {
-        DetachedWait(Box::new(wait))
+        DetachedWait(Box::new(Box::new(wait)))
     }
 
     /// Waits; returns the call's NTSTATUS.
     pub fn run(self) -> i32 {
-        (self.0)()
+        (*self.0)()
     }
 }
+
+// Two words each: returned in registers (see `DetachedWait`).
+const _: () = assert!(core::mem::size_of::<GatewayAnswer>() == 16);
+const _: () = assert!(core::mem::size_of::<Outcome>() == 16);
 
 impl core::fmt::Debug for DetachedWait {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -237,6 +244,8 @@ pub struct Context<'a> {
     pub console: Option<&'a ConsoleCapture>,
     /// The framebuffer it may map, and where it is mapped once it is.
     pub framebuffer: Option<&'a mut FramebufferMapping>,
+    /// Room for a D3DKMT call's argument struct, reused from call to call.
+    pub arguments: &'a mut Vec<u8>,
 }
 
 /// A process's framebuffer capability and its mapping.
@@ -324,21 +333,19 @@ fn d3dkmt(context: &mut Context<'_>, number: u32, registers: [u64; 3], expected:
     if size != expected as u64 {
         return status(STATUS_INFO_LENGTH_MISMATCH);
     }
-    let mut arguments = vec![0u8; expected];
+    let arguments = &mut *context.arguments;
+    arguments.clear();
+    arguments.resize(expected, 0);
     // The struct is in/out: it must be user-writable before the call has any effect (the
     // copy checks that, translating each page once).
-    if context
-        .space
-        .read_with(address, &mut arguments, true)
-        .is_err()
-    {
+    if context.space.read_with(address, arguments, true).is_err() {
         return status(STATUS_ACCESS_VIOLATION);
     }
     let mut user = UserSpace::new(context.space);
     let answer = context
         .gateway
-        .call(context.process, number, &mut arguments, &mut user, arg2);
-    if context.space.write(address, &arguments).is_err() {
+        .call(context.process, number, arguments, &mut user, arg2);
+    if context.space.write(address, arguments).is_err() {
         return status(STATUS_ACCESS_VIOLATION);
     }
     match answer {
