@@ -22,6 +22,8 @@
 //! copy through the physical-memory window. Copies cannot fault, and a bad pointer is an
 //! `Err`, never an exception.
 
+use core::cell::Cell;
+
 use alloc::vec::Vec;
 use spin::Once;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -190,6 +192,13 @@ fn user_page(page: u64) -> Result<Page<Size4KiB>, MapUserError> {
 pub struct AddressSpace {
     level_4: PhysAddr,
     views: ViewRegion,
+    /// The last page [`AddressSpace::translate`] found: its address (bit 0 set when it was
+    /// checked writable) and its frame. A system call's copies mostly touch one page (the
+    /// argument struct is read, then written back), and a walk of the tables costs about a
+    /// hundred instructions. Forgotten whenever the tables may change: every change goes
+    /// through [`AddressSpace::mapper`], which takes `&mut self`. (`Cell`: an address space is
+    /// used by one thread at a time, under its process's lock; the type is `Send`, not `Sync`.)
+    last_translation: Cell<Option<(u64, PhysAddr)>>,
 }
 
 impl AddressSpace {
@@ -209,6 +218,7 @@ impl AddressSpace {
         Ok(AddressSpace {
             level_4,
             views: ViewRegion::default(),
+            last_translation: Cell::new(None),
         })
     }
 
@@ -226,6 +236,8 @@ impl AddressSpace {
 
     /// This address space's tables as x86_64's mapper (through the physical-memory window).
     fn mapper(&mut self) -> OffsetPageTable<'_> {
+        // The tables may change: forget the remembered translation.
+        self.last_translation.set(None);
         // SAFETY: `level_4` is this address space's own level-4 table, mapped by the window;
         // the mapper borrows `self` mutably, so no other mapper or walk of these tables lives
         // meanwhile. Only the user half is changed through it (every caller passes a
@@ -478,8 +490,17 @@ impl AddressSpace {
     /// The physical address of user address `address`, if its page is present and
     /// user-accessible (and writable, when `write`) at every level.
     pub fn translate(&self, address: u64, write: bool) -> Option<PhysAddr> {
-        self.leaf(address, write)
-            .map(|(physical, _)| physical + (address & (PAGE_SIZE - 1)))
+        let offset = address & (PAGE_SIZE - 1);
+        // Page-aligned, so bit 0 is free to say "checked writable".
+        let key = (address - offset) | u64::from(write);
+        if let Some((remembered, frame)) = self.last_translation.get()
+            && remembered == key
+        {
+            return Some(frame + offset);
+        }
+        let (frame, _) = self.leaf(address, write)?;
+        self.last_translation.set(Some((key, frame)));
+        Some(frame + offset)
     }
 
     /// The frames behind `length` bytes of user memory at page-aligned `address`, for memory a

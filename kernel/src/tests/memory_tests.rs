@@ -427,3 +427,48 @@ kernel_test!(
     user_copies_check_every_page_once,
     user_copies_check_every_page_once
 );
+
+/// The translation an address space remembers (`AddressSpace::translate`) never outlives a
+/// change of its tables: after a page's access narrows, or the page goes, the next copy sees
+/// the change, even right after a copy through that page.
+fn remembered_translation_follows_changes() -> TestResult {
+    use crate::arch::address_space::{AddressSpace, UserPageAccess};
+    let mut space = AddressSpace::new().map_err(|_| "no space")?;
+    let page = 0x60_0000u64;
+    let writable = UserPageAccess {
+        writable: true,
+        executable: false,
+    };
+    space.map_zeroed(page, writable).map_err(|_| "map")?;
+    space.write(page + 8, &[5; 4]).map_err(|_| "write")?;
+    ensure!(
+        space.translate(page + 8, true).is_some(),
+        "a writable page refused a write"
+    );
+    // Read-only now: the write that worked a moment ago fails.
+    space
+        .set_owned_access(page, UserPageAccess::default())
+        .map_err(|_| "narrow")?;
+    ensure!(
+        space.write(page + 8, &[6; 4]).is_err(),
+        "a write went through a remembered writable translation"
+    );
+    let mut four = [0u8; 4];
+    space.read(page + 8, &mut four).map_err(|_| "read")?;
+    ensure!(four == [5; 4], "read back {four:?}");
+    // Gone: the read that worked a moment ago fails.
+    ensure!(space.unmap_owned(page), "unmap");
+    ensure!(
+        space.read(page + 8, &mut four).is_err() && space.translate(page, false).is_none(),
+        "a read went through a remembered translation of an unmapped page"
+    );
+    // Mapped again (a fresh frame): copies reach the new page, zeroed.
+    space.map_zeroed(page, writable).map_err(|_| "map again")?;
+    space.read(page + 8, &mut four).map_err(|_| "read again")?;
+    ensure!(four == [0; 4], "the new page reads {four:?}, not zeroes");
+    Ok(())
+}
+kernel_test!(
+    remembered_translation_follows_changes,
+    remembered_translation_follows_changes
+);
