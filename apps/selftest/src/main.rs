@@ -23,6 +23,7 @@
 //! | 18 | opens the first adapter, prints `selftest: creating a device`, creates one (a host that never answers blocks it here), prints `selftest: device created`, sleeps ([`block_in_a_gpu_call`]) | killed |
 //! | 19 | keeps known values in `rax`, `rcx`, `rdx`, `rsi`, `rdi`, `r8`–`r15` across spin loops for 300 ms of the monotonic clock, so preemption interrupts it mid-loop ([`registers_survive_preemption`]) | exit 0, or 1 if a register changed |
 //! | 20 | as 19 for `xmm0`–`xmm15`, MXCSR and the x87 control word, with values seeded by byte 1 of the argument (two processes keep different values); first checks the start state (FCW 0x37f, MXCSR 0x1f80) ([`vector_registers_survive_preemption`]) | exit 0; 1 if a register changed, 4 if the start state was wrong |
+//! | 22 | opens the first adapter, creates a device and a monitored fence, prints `selftest: waiting from the CPU`, then waits from the CPU for a value nobody signals, forever ([`wait_forever_from_the_cpu`]) | killed |
 //! | 21 | lives through driver restarts: a GPU call and `survivor: tick <n>` each round; on STATUS_DEVICE_REMOVED opens the adapter again (bits 8–15: how many removals to live through) ([`survivor`]) | exit 0 |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
@@ -88,6 +89,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         19 => registers_survive_preemption(),
         20 => vector_registers_survive_preemption((argument >> 8) as u8),
         21 => survivor::run(((argument >> 8) & 0xff) as u32),
+        22 => wait_forever_from_the_cpu(),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.
@@ -306,6 +308,29 @@ fn block_in_a_gpu_call() -> i32 {
     // process to be blocked sees it blocked, not between two short sleeps.
     loop {
         process::sleep(&Native, 1_000_000);
+    }
+}
+
+/// Mode 22: a CPU wait (`WaitForSynchronizationObjectFromCpu`, no timeout) for a fence value
+/// nobody signals: the kernel makes it after releasing the process (a detached wait), and only
+/// a kill ends it.
+fn wait_forever_from_the_cpu() -> i32 {
+    let Ok(mut adapters) = userlib::gpu::Adapter::enumerate(&Native) else {
+        return 1;
+    };
+    let Some(adapter) = adapters.take(0) else {
+        return 2;
+    };
+    let Ok(device) = adapter.create_device() else {
+        return 3;
+    };
+    let Ok(fence) = device.create_sync_object() else {
+        return 4;
+    };
+    println!("selftest: waiting from the CPU");
+    match fence.wait_cpu(1, None) {
+        Ok(()) => 5,
+        Err(_) => 6,
     }
 }
 

@@ -357,6 +357,57 @@ fn kill_while_the_host_is_silent(stack: &GpuStack) -> TestResult {
     Ok(())
 }
 
+/// A process whose CPU wait (`WaitForSynchronizationObjectFromCpu`, no timeout) is made after
+/// the syscall layer released it (`Outcome::ReturnAfter`, a detached wait) is killed while it
+/// waits: the wait ends at once, the process ends killed, and its release leaves nothing in the
+/// dxg core (the wait given up, DESTROYPROCESS answered), without any bound running out.
+fn process_in_a_detached_cpu_wait_is_killed() -> TestResult {
+    let stack = GpuStack::start(5_000)?;
+    let result = kill_while_waiting_from_the_cpu(&stack);
+    let shutdown = stack.shut_down();
+    result?;
+    shutdown
+}
+kernel_test!(
+    preemption_process_in_a_detached_cpu_wait_is_killed,
+    process_in_a_detached_cpu_wait_is_killed
+);
+
+fn kill_while_waiting_from_the_cpu(stack: &GpuStack) -> TestResult {
+    let timed_out_before = dxg_task::requests_timed_out();
+    let console = capture();
+    let gateway = DxgGateway::new(stack.gpu.clone(), "selftest");
+    let waiting = selftest(22, &console, Box::new(gateway))?;
+    let pid = dxg::core::ProcessId(waiting.id().0);
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || console
+            .lock()
+            .contains("selftest: waiting from the CPU")),
+        "the process never got to its CPU wait: {:?}",
+        console.lock()
+    );
+    ensure!(
+        wait_until(STEP_MILLISECONDS, || waiting.is_blocked()),
+        "the process is not blocked"
+    );
+    let held = stack.objects.call(pid).map_err(|error| format!("{error:?}"))?;
+    ensure!(held > 0, "the waiting process holds no dxg objects");
+    waiting.kill();
+    let exit = waiting.join();
+    ensure!(
+        exit == ProcessExit::Killed(KILLED_BY_OWNER),
+        "the waiting process ended with {exit:?}: {:?}",
+        console.lock()
+    );
+    let left = stack.objects.call(pid).map_err(|error| format!("{error:?}"))?;
+    ensure!(left == 0, "the killed process left {left} dxg objects");
+    ensure!(
+        dxg_task::requests_timed_out() == timed_out_before,
+        "a request timed out: the kill or the release waited for a bound"
+    );
+    Ok(())
+}
+
 fn runaway_kernel_task_is_reported() -> TestResult {
     let before = task::runaway_reports();
     // A ready task this one starves.
