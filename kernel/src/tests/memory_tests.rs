@@ -472,3 +472,32 @@ kernel_test!(
     remembered_translation_follows_changes,
     remembered_translation_follows_changes
 );
+
+/// Frames handed out by `AddressSpace::owned_frames` (an existing-system-memory GPU
+/// allocation: the host reads and writes them in place) stay allocated while the address space
+/// lives, as its doc and docs/d3dkmt.md promise ("kept for the process's life"), even if the
+/// process unmaps the page (`munmap`, `mprotect(PROT_NONE)` reach `unmap_owned`): otherwise the
+/// frame goes back to the allocator, is reused by the kernel, and the host still writes it.
+fn lent_frames_outlive_an_unmap() -> TestResult {
+    use crate::arch::address_space::{AddressSpace, UserPageAccess};
+    let mut space = AddressSpace::new().map_err(|_| "no space")?;
+    let page = 0x60_0000u64;
+    let writable = UserPageAccess {
+        writable: true,
+        executable: false,
+    };
+    space.map_zeroed(page, writable).map_err(|_| "map")?;
+    let lent = space.owned_frames(page, 4096).map_err(|_| "owned_frames")?;
+    ensure!(lent.len() == 1, "{} frames", lent.len());
+    let free_before = memory::free_frames();
+    ensure!(space.unmap_owned(page), "unmap");
+    let free_after = memory::free_frames();
+    drop(space);
+    ensure!(
+        free_after == free_before,
+        "the frame lent to the device ({:#x}) went back to the allocator while the address space lives ({free_before} -> {free_after} free)",
+        lent[0] * 4096
+    );
+    Ok(())
+}
+kernel_test!(lent_frames_outlive_an_unmap, lent_frames_outlive_an_unmap);
