@@ -188,7 +188,6 @@ fn user_page(page: u64) -> Result<Page<Size4KiB>, MapUserError> {
 
 /// A process's page tables (see the module docs). Dropping it frees every user page and user
 /// page table; the kernel half is shared and untouched.
-#[derive(Debug)]
 pub struct AddressSpace {
     level_4: PhysAddr,
     views: ViewRegion,
@@ -199,6 +198,23 @@ pub struct AddressSpace {
     /// through [`AddressSpace::mapper`], which takes `&mut self`. (`Cell`: an address space is
     /// used by one thread at a time, under its process's lock; the type is `Send`, not `Sync`.)
     last_translation: Cell<Option<(u64, PhysAddr)>>,
+    /// The frame numbers [`AddressSpace::owned_frames`] lent to a device (sorted, each once):
+    /// the host reads and writes them in place until the process's DestroyProcess, so they
+    /// stay allocated for the address space's life even when the process unmaps their page.
+    lent_frames: Cell<Vec<u64>>,
+    /// Lent frames whose page was unmapped: freed when the address space is dropped.
+    unmapped_lent_frames: Vec<PhysAddr>,
+}
+
+impl core::fmt::Debug for AddressSpace {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        formatter
+            .debug_struct("AddressSpace")
+            .field("level_4", &self.level_4)
+            .field("views", &self.views)
+            .field("unmapped_lent_frames", &self.unmapped_lent_frames.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl AddressSpace {
@@ -219,6 +235,8 @@ impl AddressSpace {
             level_4,
             views: ViewRegion::default(),
             last_translation: Cell::new(None),
+            lent_frames: Cell::new(Vec::new()),
+            unmapped_lent_frames: Vec::new(),
         })
     }
 
@@ -390,8 +408,9 @@ impl AddressSpace {
     }
 
     /// Unmaps the user page `page` if this address space owns it (a page of [`Self::map_zeroed`])
-    /// and frees its frame; borrowed and unmapped pages are left alone. Returns whether it
-    /// unmapped.
+    /// and frees its frame, unless [`Self::owned_frames`] lent the frame to a device: that one
+    /// is kept until the address space is dropped. Borrowed and unmapped pages are left alone.
+    /// Returns whether it unmapped.
     pub fn unmap_owned(&mut self, page: u64) -> bool {
         let Ok(user) = user_page(page) else {
             return false;
@@ -403,9 +422,15 @@ impl AddressSpace {
         match self.mapper().unmap(user) {
             Ok((frame, flush)) => {
                 flush.flush();
+                let number = frame.start_address().as_u64() / PAGE_SIZE;
+                if self.lent_frames.get_mut().binary_search(&number).is_ok() {
+                    // The device may still write it: keep it until the address space goes.
+                    self.unmapped_lent_frames.push(frame.start_address());
+                    return true;
+                }
                 // SAFETY: an owned leaf: its frame came from the frame allocator for this
-                // address space and the mapping is gone (TLB entry flushed above); no Rust
-                // reference covers user memory.
+                // address space, was never lent to a device, and the mapping is gone (TLB
+                // entry flushed above); no Rust reference covers user memory.
                 unsafe { memory::free_frame(frame.start_address()) };
                 true
             }
@@ -506,8 +531,9 @@ impl AddressSpace {
     /// The frames behind `length` bytes of user memory at page-aligned `address`, for memory a
     /// device will read and write in place (an application's existing-system-memory GPU
     /// allocation): every page must be present, user-writable and owned by this address space
-    /// (a view of IO space or the framebuffer is refused). The frames stay valid until the
-    /// address space is dropped (processes cannot unmap memory).
+    /// (a view of IO space or the framebuffer is refused). The frames stay allocated until the
+    /// address space is dropped, even if the process unmaps the pages meanwhile (`munmap`,
+    /// `mprotect(PROT_NONE)`: [`Self::unmap_owned`] keeps a lent frame).
     pub fn owned_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, AccessViolation> {
         if !address.is_multiple_of(PAGE_SIZE) || !length.is_multiple_of(PAGE_SIZE) {
             return Err(AccessViolation { address });
@@ -524,6 +550,13 @@ impl AddressSpace {
             }
             page += PAGE_SIZE;
         }
+        let mut lent = self.lent_frames.take();
+        for &frame in &frames {
+            if let Err(position) = lent.binary_search(&frame) {
+                lent.insert(position, frame);
+            }
+        }
+        self.lent_frames.set(lent);
         Ok(frames)
     }
 
@@ -704,6 +737,12 @@ impl Drop for AddressSpace {
                 Self::free_table(entry.addr(), 3);
                 entry.set_unused();
             }
+        }
+        for frame in core::mem::take(&mut self.unmapped_lent_frames) {
+            // SAFETY: a frame this address space lent to a device and unmapped later (so no
+            // table above freed it); the process is gone and its host state destroyed
+            // (DestroyProcess runs before the address space is dropped), so nothing uses it.
+            unsafe { memory::free_frame(frame) };
         }
         // SAFETY: the level-4 table of this address space, no longer active (switched away
         // above) and reached by nothing else.

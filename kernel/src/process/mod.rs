@@ -106,7 +106,8 @@ pub struct ProcessState {
     name: String,
     /// Its address space, GPU gateway and framebuffer view, under one lock: a dxgos call
     /// holds all three for its whole duration (calls of one process are served one at a
-    /// time), a Linux call and the entry to ring 3 the address space only.
+    /// time) except a D3DKMT call's detached host wait (`Outcome::ReturnAfter`), a Linux call
+    /// and the entry to ring 3 the address space only.
     capabilities: Mutex<Capabilities>,
     console: Option<ConsoleCapture>,
     /// Set by [`ProcessHandle::kill`]; the process ends before it enters ring 3 again.
@@ -692,6 +693,10 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
             // `dxgos_call` has released the capabilities: the process's other threads call on
             // while this one waits (one of them may signal what it waits for).
             Outcome::ReturnAfter(wait) => {
+                // A process already ending sends no wait (the loop's top ends the thread).
+                if state.ending.load(Ordering::Acquire) {
+                    continue;
+                }
                 thread.registers.rax = syscall::status_register(wait.run())
             }
         }

@@ -478,25 +478,52 @@ kernel_test!(
 /// lives, as its doc and docs/d3dkmt.md promise ("kept for the process's life"), even if the
 /// process unmaps the page (`munmap`, `mprotect(PROT_NONE)` reach `unmap_owned`): otherwise the
 /// frame goes back to the allocator, is reused by the kernel, and the host still writes it.
+/// Dropping the address space frees it.
 fn lent_frames_outlive_an_unmap() -> TestResult {
     use crate::arch::address_space::{AddressSpace, UserPageAccess};
-    let mut space = AddressSpace::new().map_err(|_| "no space")?;
     let page = 0x60_0000u64;
     let writable = UserPageAccess {
         writable: true,
         executable: false,
     };
-    space.map_zeroed(page, writable).map_err(|_| "map")?;
-    let lent = space.owned_frames(page, 4096).map_err(|_| "owned_frames")?;
-    ensure!(lent.len() == 1, "{} frames", lent.len());
-    let free_before = memory::free_frames();
-    ensure!(space.unmap_owned(page), "unmap");
-    let free_after = memory::free_frames();
-    drop(space);
+    // Maps one page, lends it (or not), unmaps it; returns (frames freed by the unmap, frames
+    // freed by dropping the address space).
+    let map_lend_unmap = |lend: bool| -> Result<(usize, usize), &'static str> {
+        let mut space = AddressSpace::new().map_err(|_| "no space")?;
+        space.map_zeroed(page, writable).map_err(|_| "map")?;
+        if lend {
+            let lent = space.owned_frames(page, 4096).map_err(|_| "owned_frames")?;
+            if lent.len() != 1 {
+                return Err("owned_frames gave not one frame");
+            }
+        }
+        let before_unmap = memory::free_frames();
+        if !space.unmap_owned(page) {
+            return Err("unmap");
+        }
+        let before_drop = memory::free_frames();
+        drop(space);
+        let after_drop = memory::free_frames();
+        Ok((
+            before_drop.saturating_sub(before_unmap),
+            after_drop.saturating_sub(before_drop),
+        ))
+    };
+    let (unmap_plain, drop_plain) = map_lend_unmap(false)?;
+    let (unmap_lent, drop_lent) = map_lend_unmap(true)?;
     ensure!(
-        free_after == free_before,
-        "the frame lent to the device ({:#x}) went back to the allocator while the address space lives ({free_before} -> {free_after} free)",
-        lent[0] * 4096
+        unmap_plain == 1,
+        "unmapping a page that was never lent freed {unmap_plain} frames, not 1"
+    );
+    ensure!(
+        unmap_lent == 0,
+        "the frame lent to the device went back to the allocator while the address space lives"
+    );
+    // Kept, not leaked: the address space's end frees it with its tables.
+    ensure!(
+        drop_lent == drop_plain + 1,
+        "dropping the address space freed {drop_lent} frames, against {drop_plain} without the \
+         lent one"
     );
     Ok(())
 }

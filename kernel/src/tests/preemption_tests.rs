@@ -390,7 +390,10 @@ fn kill_while_waiting_from_the_cpu(stack: &GpuStack) -> TestResult {
         wait_until(STEP_MILLISECONDS, || waiting.is_blocked()),
         "the process is not blocked"
     );
-    let held = stack.objects.call(pid).map_err(|error| format!("{error:?}"))?;
+    let held = stack
+        .objects
+        .call(pid)
+        .map_err(|error| format!("{error:?}"))?;
     ensure!(held > 0, "the waiting process holds no dxg objects");
     waiting.kill();
     let exit = waiting.join();
@@ -399,7 +402,10 @@ fn kill_while_waiting_from_the_cpu(stack: &GpuStack) -> TestResult {
         "the waiting process ended with {exit:?}: {:?}",
         console.lock()
     );
-    let left = stack.objects.call(pid).map_err(|error| format!("{error:?}"))?;
+    let left = stack
+        .objects
+        .call(pid)
+        .map_err(|error| format!("{error:?}"))?;
     ensure!(left == 0, "the killed process left {left} dxg objects");
     ensure!(
         dxg_task::requests_timed_out() == timed_out_before,
