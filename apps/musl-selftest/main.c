@@ -9,6 +9,9 @@
  *   3  a second thread calls abort()                                  -> exit 134 (128 + SIGABRT)
  *   4  main exits while a second thread waits on a condition forever -> exit 7
  *   5  bad arguments to the Linux calls get errors, not a crash       -> exit 0 (else the step)
+ *   6  main makes a dxgos GPU call (OpenAdapterFromLuid) that the test's gateway never
+ *      answers, while a second thread spins a while in ring 3 and then executes ud2
+ *                                                                     -> faulted (invalid opcode)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -118,6 +121,21 @@ static void *spin(void *argument) {
     return NULL;
 }
 
+/* Spins about 100 million rounds in ring 3, then faults. */
+static void *spin_then_trap(void *argument) {
+    (void)argument;
+    for (volatile unsigned long spins = 0; spins < 100ul * 1000 * 1000; spins++) {
+    }
+    __builtin_trap();
+}
+
+/* dxgos's OpenAdapterFromLuid (userlib's sys: DXGOS_SYSCALL_BASE + 0x01) with its 12-byte
+ * struct, as a raw system call. */
+static long open_adapter_from_luid(void) {
+    static unsigned char arguments[12];
+    return syscall(0x10000000 + 0x01, arguments, sizeof arguments, 0);
+}
+
 static void *call_abort(void *argument) {
     (void)argument;
     abort();
@@ -185,6 +203,10 @@ int main(int argc, char **argv) {
         exit(7);
     case 5:
         return bad_arguments();
+    case 6:
+        if (pthread_create(&thread, NULL, spin_then_trap, NULL) != 0) return 55;
+        open_adapter_from_luid();
+        return 56;
     default:
         return 99;
     }

@@ -107,8 +107,11 @@ pub struct ProcessState {
     /// Its address space, GPU gateway and framebuffer view, under one lock: a dxgos call
     /// holds all three for its whole duration (calls of one process are served one at a
     /// time) except a D3DKMT call's detached host wait (`Outcome::ReturnAfter`), a Linux call
-    /// and the entry to ring 3 the address space only.
+    /// the address space only.
     capabilities: Mutex<Capabilities>,
+    /// Its address space's level-4 table, which a thread loads on its way to ring 3 without
+    /// the lock above (so a thread in a host call holds up only the others' system calls).
+    root: address_space::Root,
     console: Option<ConsoleCapture>,
     /// Set by [`ProcessHandle::kill`]; the process ends before it enters ring 3 again.
     kill_requested: Arc<AtomicBool>,
@@ -373,9 +376,11 @@ impl<'a> Builder<'a> {
         };
         let id = ProcessId(NEXT_PROCESS_ID.fetch_add(1, Ordering::Relaxed));
         let kill_requested = Arc::new(AtomicBool::new(false));
+        let root = space.root();
         let state = Arc::new(ProcessState {
             id,
             name: String::from(self.name),
+            root,
             capabilities: Mutex::new(Capabilities {
                 space: Some(space),
                 gateway: Some(gateway),
@@ -648,14 +653,8 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
                 PROCESS_ENDING
             });
         }
-        let Ok(capabilities) = lock_or_yield(&state.capabilities) else {
-            return Err(PROCESS_ENDING);
-        };
-        match &capabilities.space {
-            Some(space) => space.activate(),
-            None => return Err("address space gone"),
-        }
-        drop(capabilities);
+        // Without the process's lock: another thread may hold it through a host call.
+        state.root.activate();
         // The FS base is written when another thread may have run in ring 3 since this one
         // (its x87/SSE registers were not kept either) or when `arch_prctl` changed it.
         let residency = thread.fpu.load();

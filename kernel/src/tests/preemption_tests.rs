@@ -188,6 +188,60 @@ kernel_test!(
     process_waiting_for_a_silent_server_is_killed
 );
 
+/// A thread of a process runs in ring 3 while another thread of the process is blocked in a
+/// GPU call that holds the process's capabilities: the entry to ring 3 does not take them
+/// (`ProcessState::root`). musl-selftest mode 6: main calls a gateway that never answers, its
+/// second thread spins and then executes `ud2`; the process must end faulted. Were the entry to
+/// ring 3 to wait for the capabilities, the second thread would never run and the process
+/// would still be blocked when the step's time runs out.
+fn thread_runs_while_another_holds_the_process() -> TestResult {
+    let (client, requests) = ipc::service::<u32, i32>(4);
+    let (received_sender, received) = ipc::channel::<u32>(4);
+    let server = task::spawn("silent server", move || {
+        let mut held = alloc::vec::Vec::new();
+        while let Ok(request) = requests.recv() {
+            let _ = received_sender.try_send(request.body);
+            held.push(request);
+        }
+        held.len()
+    });
+    let console = capture();
+    let process = process::Builder::new("musl-selftest", images::MUSL_SELFTEST)
+        .argument(6)
+        .linux_start()
+        .capture_console(console.clone())
+        .spawn(Box::new(SilentServerGateway { client }))
+        .map_err(|error| format!("spawn musl-selftest mode 6: {error:?}"))?;
+    let deadline = clock::ticks() + clock::milliseconds_to_ticks(STEP_MILLISECONDS);
+    let called = received.recv_until(deadline).is_ok();
+    let ended = wait_until(STEP_MILLISECONDS, || process.is_finished());
+    if !ended {
+        process.kill();
+    }
+    let exit = process.join();
+    let held = server
+        .join()
+        .map_err(|fault| format!("server: {fault:?}"))?;
+    ensure!(
+        called && held == 1,
+        "main never made its GPU call (held {held}): {:?}",
+        console.lock()
+    );
+    ensure!(
+        ended,
+        "the second thread never ran while main was in its GPU call (killed: {exit:?})"
+    );
+    ensure!(
+        matches!(exit, ProcessExit::Faulted(_)),
+        "ended with {exit:?}, not the second thread's fault"
+    );
+    Ok(())
+}
+kernel_test!(
+    preemption_thread_runs_while_another_holds_the_process,
+    thread_runs_while_another_holds_the_process
+);
+
 /// A process whose GPU call waits to enter a server's full request queue (the server takes
 /// nothing) is killed: the send itself is interruptible (`Sender::send_until`).
 fn process_waiting_on_a_full_request_queue_is_killed() -> TestResult {
