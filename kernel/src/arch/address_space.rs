@@ -24,7 +24,7 @@
 
 use core::cell::Cell;
 
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use spin::Once;
 use x86_64::registers::control::{Cr3, Cr3Flags};
@@ -187,8 +187,8 @@ fn user_page(page: u64) -> Result<Page<Size4KiB>, MapUserError> {
     Page::from_start_address(VirtAddr::new(page)).map_err(|_| MapUserError::NotUserPage(page))
 }
 
-/// An address space's level-4 table frame, freed when its last holder goes: the
-/// [`AddressSpace`] and the [`Root`] handles its threads keep.
+/// An address space's level-4 table frame, owned by its [`AddressSpace`] (freed when that is
+/// dropped) and reached weakly by the [`Root`] handles its threads keep.
 struct RootFrame(PhysAddr);
 
 impl Drop for RootFrame {
@@ -196,39 +196,46 @@ impl Drop for RootFrame {
         if Cr3::read().0 == PhysFrame::containing_address(self.0) {
             activate_kernel();
         }
-        // SAFETY: the last holder is gone: the address space was dropped (its user half
-        // freed and cleared) and no thread can load the table any more; CR3 no longer points
-        // at it (switched away above).
+        // SAFETY: the address space was dropped (its user half freed and cleared just before)
+        // and `Root::activate` loads the table only while this value lives; CR3 no longer
+        // points at it (switched away above; one CPU).
         unsafe { memory::free_frame(self.0) };
     }
 }
 
 /// A handle on an address space's level-4 table for entering ring 3 without the process's
 /// lock ([`AddressSpace::root`]): a thread loads it into CR3 while another thread of its
-/// process holds the address space for a system call. The table lives as long as any handle,
-/// so loading it is sound at any time: its kernel half is the kernel's, and once its address
-/// space is dropped its user half is empty (ring 3 then faults at once, a contained fault).
+/// process holds the address space for a system call. It does not keep the table alive (a
+/// thread that faults never drops what it holds): once the address space is gone,
+/// [`Root::activate`] refuses.
 #[derive(Clone)]
-pub struct Root(Arc<RootFrame>);
+pub struct Root(Weak<RootFrame>);
 
 impl Root {
-    /// Loads the table into CR3 (if it is not loaded already).
-    pub fn activate(&self) {
-        let frame = PhysFrame::containing_address(self.0.0);
+    /// Loads the table into CR3 (if it is not loaded already); `false` when its address space
+    /// is gone.
+    pub fn activate(&self) -> bool {
+        let Some(root) = self.0.upgrade() else {
+            return false;
+        };
+        let frame = PhysFrame::containing_address(root.0);
         let (current, _) = Cr3::read();
         if current != frame {
             // SAFETY: the upper half is the kernel's, so the running kernel code, its stack and
-            // heap stay mapped; the table lives as long as `self` (`RootFrame` switches CR3
-            // away before freeing it); a user half left empty by a dropped address space only
-            // makes ring 3 fault.
+            // heap stay mapped; the table is alive (`root` holds it here), and when its address
+            // space drops it, `RootFrame` switches CR3 away first.
             unsafe { Cr3::write(frame, Cr3Flags::empty()) };
         }
+        true
     }
 }
 
 impl core::fmt::Debug for Root {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter.debug_tuple("Root").field(&self.0.0).finish()
+        formatter
+            .debug_tuple("Root")
+            .field(&self.0.upgrade().map(|root| root.0))
+            .finish()
     }
 }
 
@@ -236,8 +243,8 @@ impl core::fmt::Debug for Root {
 /// page table; the kernel half is shared and untouched.
 pub struct AddressSpace {
     level_4: PhysAddr,
-    /// Holds the level-4 table (at `level_4`) alive; shared with the threads' [`Root`]s.
-    root: Root,
+    /// Owns the level-4 table (at `level_4`); its threads' [`Root`]s reach it weakly.
+    root: Arc<RootFrame>,
     views: ViewRegion,
     /// The last page [`AddressSpace::translate`] found: its address (bit 0 set when it was
     /// checked writable) and its frame. A system call's copies mostly touch one page (the
@@ -281,7 +288,7 @@ impl AddressSpace {
         }
         Ok(AddressSpace {
             level_4,
-            root: Root(Arc::new(RootFrame(level_4))),
+            root: Arc::new(RootFrame(level_4)),
             views: ViewRegion::default(),
             last_translation: Cell::new(None),
             lent_frames: Cell::new(Vec::new()),
@@ -292,7 +299,7 @@ impl AddressSpace {
     /// A handle its threads keep to load this address space without holding it (see
     /// [`Root`]).
     pub fn root(&self) -> Root {
-        self.root.clone()
+        Root(Arc::downgrade(&self.root))
     }
 
     /// This address space's tables as x86_64's mapper (through the physical-memory window).
@@ -787,6 +794,6 @@ impl Drop for AddressSpace {
             // (DestroyProcess runs before the address space is dropped), so nothing uses it.
             unsafe { memory::free_frame(frame) };
         }
-        // The level-4 table itself goes with the last `Root` (this one, or a thread's).
+        // The level-4 table itself goes with `self.root` (`RootFrame`), dropped next.
     }
 }

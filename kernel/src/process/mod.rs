@@ -654,7 +654,9 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
             });
         }
         // Without the process's lock: another thread may hold it through a host call.
-        state.root.activate();
+        if !state.root.activate() {
+            return Err("address space gone");
+        }
         // The FS base is written when another thread may have run in ring 3 since this one
         // (its x87/SSE registers were not kept either) or when `arch_prctl` changed it.
         let residency = thread.fpu.load();
