@@ -209,33 +209,35 @@ impl Drop for RootFrame {
 /// thread that faults never drops what it holds): once the address space is gone,
 /// [`Root::activate`] refuses.
 #[derive(Clone)]
-pub struct Root(Weak<RootFrame>);
+pub struct Root {
+    /// The table's frame (compared with CR3 only; loaded only through `owner`).
+    frame: PhysFrame,
+    owner: Weak<RootFrame>,
+}
 
 impl Root {
     /// Loads the table into CR3 (if it is not loaded already); `false` when its address space
     /// is gone.
     pub fn activate(&self) -> bool {
-        let Some(root) = self.0.upgrade() else {
+        // Loaded already (the usual case: back to ring 3 after a system call): the table is
+        // alive, since `RootFrame` switches CR3 away before freeing it.
+        if Cr3::read().0 == self.frame {
+            return true;
+        }
+        let Some(root) = self.owner.upgrade() else {
             return false;
         };
-        let frame = PhysFrame::containing_address(root.0);
-        let (current, _) = Cr3::read();
-        if current != frame {
-            // SAFETY: the upper half is the kernel's, so the running kernel code, its stack and
-            // heap stay mapped; the table is alive (`root` holds it here), and when its address
-            // space drops it, `RootFrame` switches CR3 away first.
-            unsafe { Cr3::write(frame, Cr3Flags::empty()) };
-        }
+        // SAFETY: the upper half is the kernel's, so the running kernel code, its stack and
+        // heap stay mapped; the table is alive (`root` holds it here), and when its address
+        // space drops it, `RootFrame` switches CR3 away first.
+        unsafe { Cr3::write(PhysFrame::containing_address(root.0), Cr3Flags::empty()) };
         true
     }
 }
 
 impl core::fmt::Debug for Root {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        formatter
-            .debug_tuple("Root")
-            .field(&self.0.upgrade().map(|root| root.0))
-            .finish()
+        formatter.debug_tuple("Root").field(&self.frame).finish()
     }
 }
 
@@ -299,7 +301,10 @@ impl AddressSpace {
     /// A handle its threads keep to load this address space without holding it (see
     /// [`Root`]).
     pub fn root(&self) -> Root {
-        Root(Arc::downgrade(&self.root))
+        Root {
+            frame: PhysFrame::containing_address(self.level_4),
+            owner: Arc::downgrade(&self.root),
+        }
     }
 
     /// This address space's tables as x86_64's mapper (through the physical-memory window).
