@@ -219,9 +219,10 @@ impl Root {
     /// Loads the table into CR3 (if it is not loaded already); `false` when its address space
     /// is gone.
     pub fn activate(&self) -> bool {
-        // Loaded already (the usual case: back to ring 3 after a system call): the table is
-        // alive, since `RootFrame` switches CR3 away before freeing it.
-        if Cr3::read().0 == self.frame {
+        // Loaded already (the usual case: back to ring 3 after a system call) and its address
+        // space alive: then the frame in CR3 is this address space's table, not a reuse of
+        // the frame by another one (`RootFrame` frees it only when the owner goes).
+        if Cr3::read().0 == self.frame && self.owner.strong_count() > 0 {
             return true;
         }
         let Some(root) = self.owner.upgrade() else {
