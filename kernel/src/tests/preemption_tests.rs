@@ -145,9 +145,15 @@ impl GpuGateway for SilentServerGateway {
     }
 }
 
-fn process_waiting_for_a_silent_server_is_killed() -> TestResult {
+/// A server that keeps every request it gets, unanswered, and reports each one: its client,
+/// the reports, and its task (which ends, with the number of requests it held, once every
+/// client is gone).
+fn silent_server() -> (
+    Client<u32, i32>,
+    ipc::Receiver<u32>,
+    task::TaskHandle<usize>,
+) {
     let (client, requests) = ipc::service::<u32, i32>(4);
-    // The server keeps every request it gets, unanswered, and reports each one.
     let (received_sender, received) = ipc::channel::<u32>(4);
     let server = task::spawn("silent server", move || {
         let mut held = alloc::vec::Vec::new();
@@ -157,6 +163,11 @@ fn process_waiting_for_a_silent_server_is_killed() -> TestResult {
         }
         held.len()
     });
+    (client, received, server)
+}
+
+fn process_waiting_for_a_silent_server_is_killed() -> TestResult {
+    let (client, received, server) = silent_server();
     let console = capture();
     let blocked = selftest(18, &console, Box::new(SilentServerGateway { client }))?;
     let deadline = clock::ticks() + clock::milliseconds_to_ticks(STEP_MILLISECONDS);
@@ -195,16 +206,7 @@ kernel_test!(
 /// ring 3 to wait for the capabilities, the second thread would never run and the process
 /// would still be blocked when the step's time runs out.
 fn thread_runs_while_another_holds_the_process() -> TestResult {
-    let (client, requests) = ipc::service::<u32, i32>(4);
-    let (received_sender, received) = ipc::channel::<u32>(4);
-    let server = task::spawn("silent server", move || {
-        let mut held = alloc::vec::Vec::new();
-        while let Ok(request) = requests.recv() {
-            let _ = received_sender.try_send(request.body);
-            held.push(request);
-        }
-        held.len()
-    });
+    let (client, received, server) = silent_server();
     let console = capture();
     let process = process::Builder::new("musl-selftest", images::MUSL_SELFTEST)
         .argument(6)
