@@ -607,11 +607,9 @@ impl AddressSpace {
             page += PAGE_SIZE;
         }
         let mut lent = self.lent_frames.take();
-        for &frame in &frames {
-            if let Err(position) = lent.binary_search(&frame) {
-                lent.insert(position, frame);
-            }
-        }
+        lent.extend_from_slice(&frames);
+        lent.sort_unstable();
+        lent.dedup();
         self.lent_frames.set(lent);
         Ok(frames)
     }

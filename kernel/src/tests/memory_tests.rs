@@ -528,3 +528,40 @@ fn lent_frames_outlive_an_unmap() -> TestResult {
     Ok(())
 }
 kernel_test!(lent_frames_outlive_an_unmap, lent_frames_outlive_an_unmap);
+
+/// A `Root` whose address space is gone refuses to activate even when CR3 holds its old frame
+/// again: the frame, freed with the address space, became another address space's level-4
+/// table (same physical frame, so the same `PhysFrame`). A fast path that took "CR3 holds the
+/// frame" for "alive" would report success, and a thread holding such a handle would enter
+/// ring 3 in the other process's address space. (The frame allocator hands a freed frame back
+/// first, which this test checks rather than assumes.)
+fn stale_root_refused_when_its_frame_is_reused() -> TestResult {
+    use crate::arch::address_space::{AddressSpace, activate_kernel};
+    use alloc::format;
+    let first = AddressSpace::new().map_err(|_| "no space")?;
+    let stale = first.root();
+    drop(first);
+    let second = AddressSpace::new().map_err(|_| "no second space")?;
+    let live = second.root();
+    let reused = format!("{live:?}") == format!("{stale:?}");
+    let live_active = live.activate();
+    let stale_active = stale.activate();
+    activate_kernel();
+    drop(second);
+    ensure!(
+        reused,
+        "the allocator did not hand the freed level-4 frame back ({stale:?}, then {live:?}): the \
+         case this test needs did not arise"
+    );
+    ensure!(live_active, "the live address space did not activate");
+    ensure!(
+        !stale_active,
+        "a Root whose address space is gone activated (CR3 held its frame, now another address \
+         space's table)"
+    );
+    Ok(())
+}
+kernel_test!(
+    stale_root_refused_when_its_frame_is_reused,
+    stale_root_refused_when_its_frame_is_reused
+);
