@@ -115,32 +115,26 @@ pub enum Timeout {
     Microseconds(u64),
 }
 
-/// A host wait a call left for the kernel to make ([`Served::Wait`]): the request, its
-/// timeout, and how its reply becomes the call's NTSTATUS. The kernel makes it without holding
-/// the process (its address space, its translator), so that the process's other threads go on
-/// calling meanwhile: a thread that waits from the CPU for a fence another thread of the same
-/// process signals must not hold up that signal. Its finishing step writes nothing to the
-/// process: the call's outputs, if any, were written before the wait.
+/// A host wait a call left for the kernel to make ([`Served::Wait`]): a CPU wait's request
+/// and its timeout. The kernel makes it ([`HostWait::wait`]) without holding the process (its
+/// address space, its translator), so that the process's other threads go on calling
+/// meanwhile: a thread that waits from the CPU for a fence another thread of the same process
+/// signals must not hold up that signal. Making it writes nothing to the process: the call's
+/// struct was final before the wait.
 #[derive(Debug)]
 pub struct HostWait {
     /// The request to send.
     pub request: Request,
     /// How long it may wait.
     pub timeout: Timeout,
-    /// Turns the reply into the call's NTSTATUS.
-    pub finish: WaitFinish,
 }
 
-/// How a [`HostWait`]'s reply becomes the call's NTSTATUS (a plain function: it holds nothing
-/// of the process).
-#[derive(Clone, Copy, Debug)]
-pub struct WaitFinish(fn(Result<Reply, NtStatus>) -> CallResult);
-
-impl WaitFinish {
-    /// The call's NTSTATUS for `result`, the reply to the wait's request (or the failure the
-    /// kernel met sending it: `STATUS_TIMEOUT` when the timeout ran out first).
-    pub fn status(self, result: Result<Reply, NtStatus>) -> i32 {
-        match (self.0)(result) {
+impl HostWait {
+    /// Sends the request through `environment` (which needs no user memory for it) and
+    /// returns the call's NTSTATUS: success once the fences reached their values,
+    /// `STATUS_TIMEOUT` when the timeout ran out first.
+    pub fn wait(self, environment: &mut dyn Environment) -> i32 {
+        match calls::sync::cpu_wait_status(environment.gpu(self.request, self.timeout)) {
             Ok(status) | Err(status) => status.0,
         }
     }
@@ -151,9 +145,9 @@ impl WaitFinish {
 pub enum Served {
     /// The call is done: its NTSTATUS.
     Done(i32),
-    /// The call still waits for the host: make [`HostWait::request`] (without holding the
-    /// process), then [`WaitFinish::status`] gives the call's NTSTATUS. (Boxed: `Served`
-    /// stays two words, returned in registers on the path every call takes.)
+    /// The call still waits for the host: [`HostWait::wait`] (without holding the process)
+    /// gives the call's NTSTATUS. (Boxed: `Served` stays two words, returned in registers on
+    /// the path every call takes.)
     Wait(Box<HostWait>),
 }
 
@@ -235,9 +229,7 @@ impl Translator {
     ) -> i32 {
         match self.serve(environment, number, arguments, arg2) {
             Served::Done(status) => status,
-            Served::Wait(wait) => wait
-                .finish
-                .status(environment.gpu(wait.request, wait.timeout)),
+            Served::Wait(wait) => wait.wait(environment),
         }
     }
 

@@ -23,8 +23,8 @@
 //! | 18 | opens the first adapter, prints `selftest: creating a device`, creates one (a host that never answers blocks it here), prints `selftest: device created`, sleeps ([`block_in_a_gpu_call`]) | killed |
 //! | 19 | keeps known values in `rax`, `rcx`, `rdx`, `rsi`, `rdi`, `r8`–`r15` across spin loops for 300 ms of the monotonic clock, so preemption interrupts it mid-loop ([`registers_survive_preemption`]) | exit 0, or 1 if a register changed |
 //! | 20 | as 19 for `xmm0`–`xmm15`, MXCSR and the x87 control word, with values seeded by byte 1 of the argument (two processes keep different values); first checks the start state (FCW 0x37f, MXCSR 0x1f80) ([`vector_registers_survive_preemption`]) | exit 0; 1 if a register changed, 4 if the start state was wrong |
-//! | 22 | opens the first adapter, creates a device and a monitored fence, prints `selftest: waiting from the CPU`, then waits from the CPU for a value nobody signals, forever ([`wait_forever_from_the_cpu`]) | killed |
 //! | 21 | lives through driver restarts: a GPU call and `survivor: tick <n>` each round; on STATUS_DEVICE_REMOVED opens the adapter again (bits 8–15: how many removals to live through) ([`survivor`]) | exit 0 |
+//! | 22 | opens the first adapter, creates a device and a monitored fence, prints `selftest: waiting from the CPU`, then waits from the CPU for a value nobody signals, forever ([`wait_forever_from_the_cpu`]) | killed |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]

@@ -57,7 +57,7 @@ use super::arguments::encode;
 use super::owners::Owners;
 use super::shared::SharedHandles;
 use super::views::{Mapping, Views};
-use super::{CallResult, Environment, HostWait, NtStatus, Reply, Request, Timeout, WaitFinish};
+use super::{CallResult, Environment, HostWait, NtStatus, Reply, Request, Timeout};
 use alloc::boxed::Box;
 use dxg::wire::D3dkmtHandle;
 use zerocopy::{Immutable, IntoBytes};
@@ -93,21 +93,12 @@ impl Call<'_> {
         Ok(NtStatus::SUCCESS)
     }
 
-    /// Leaves `request` to the caller to send (after the handler returns, without holding the
-    /// process) and `finish` to turn its reply into the call's status: the last step of a call
-    /// whose only remaining work is the wait. The handler then returns `Ok` (its status is
+    /// Leaves the CPU wait `request` to the caller to make ([`HostWait::wait`], after the
+    /// handler returns, without holding the process): the last step of
+    /// `WaitForSynchronizationObjectFromCpu`. The handler then returns `Ok` (its status is
     /// replaced by the wait's).
-    pub fn wait_outside(
-        &mut self,
-        request: Request,
-        timeout: Timeout,
-        finish: fn(Result<Reply, NtStatus>) -> CallResult,
-    ) -> CallResult {
-        self.wait = Some(Box::new(HostWait {
-            request,
-            timeout,
-            finish: WaitFinish(finish),
-        }));
+    pub fn wait_outside(&mut self, request: Request, timeout: Timeout) -> CallResult {
+        self.wait = Some(Box::new(HostWait { request, timeout }));
         Ok(NtStatus::PENDING)
     }
 

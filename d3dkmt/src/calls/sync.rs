@@ -228,12 +228,12 @@ pub fn wait_from_cpu(call: &mut Call<'_>) -> CallResult {
         values,
         wait_any: arguments.Flags & D3DDDI_WAITFORSYNCHRONIZATIONOBJECTFROMCPU_WAIT_ANY != 0,
     };
-    call.wait_outside(request, cpu_wait_timeout(call.arg2), cpu_wait_status)
+    call.wait_outside(request, cpu_wait_timeout(call.arg2))
 }
 
 /// A CPU wait's status from its reply: success once the fences reached their values,
 /// `STATUS_TIMEOUT` (a success code) when the timeout ran out first.
-fn cpu_wait_status(result: Result<Reply, NtStatus>) -> CallResult {
+pub(crate) fn cpu_wait_status(result: Result<Reply, NtStatus>) -> CallResult {
     match result {
         Ok(Reply::WaitCompleted) => Ok(NtStatus::SUCCESS),
         Ok(Reply::Status(status)) => success_or_failure(status),

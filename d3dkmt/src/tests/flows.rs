@@ -259,21 +259,29 @@ fn serve_leaves_the_cpu_wait_to_the_caller() {
             wait_any: false,
         }
     );
-    let finish = host_wait.finish;
-    assert_eq!(finish.status(Ok(Reply::WaitCompleted)), STATUS_SUCCESS);
-    assert_eq!(finish.status(Err(NtStatus::TIMEOUT)), STATUS_TIMEOUT);
-    assert_eq!(
-        finish.status(Ok(Reply::Status(NtStatus::INVALID_HANDLE))),
-        NtStatus::INVALID_HANDLE.0
-    );
-    assert_eq!(
-        finish.status(Err(NtStatus::DEVICE_REMOVED)),
-        NtStatus::DEVICE_REMOVED.0
-    );
-    assert_eq!(
-        finish.status(Ok(Reply::Evicted { bytes_to_trim: 7 })),
-        NtStatus::UNSUCCESSFUL.0
-    );
+    // Made, it maps the reply as `call` does.
+    assert_eq!(host_wait.wait(&mut environment), STATUS_SUCCESS);
+    let replies = [
+        (Err(NtStatus::TIMEOUT), STATUS_TIMEOUT),
+        (
+            Ok(Reply::Status(NtStatus::INVALID_HANDLE)),
+            NtStatus::INVALID_HANDLE.0,
+        ),
+        (Err(NtStatus::DEVICE_REMOVED), NtStatus::DEVICE_REMOVED.0),
+        (
+            Ok(Reply::Evicted { bytes_to_trim: 7 }),
+            NtStatus::UNSUCCESSFUL.0,
+        ),
+    ];
+    for (reply, expected) in replies {
+        let mut bytes = wait.as_bytes().to_vec();
+        let Served::Wait(host_wait) = translator.serve(&mut environment, number, &mut bytes, 2500)
+        else {
+            panic!("a valid CPU wait must be left to the caller");
+        };
+        environment.scripted.push_back(reply);
+        assert_eq!(host_wait.wait(&mut environment), expected);
+    }
     // Refused by its checks: done, nothing to wait for.
     let mut refused = wait_arguments(&environment, 0);
     refused.ObjectCount = 0;

@@ -245,8 +245,7 @@ impl core::fmt::Debug for Root {
 /// A process's page tables (see the module docs). Dropping it frees every user page and user
 /// page table; the kernel half is shared and untouched.
 pub struct AddressSpace {
-    level_4: PhysAddr,
-    /// Owns the level-4 table (at `level_4`); its threads' [`Root`]s reach it weakly.
+    /// Owns the level-4 table; its threads' [`Root`]s reach it weakly.
     root: Arc<RootFrame>,
     views: ViewRegion,
     /// The last page [`AddressSpace::translate`] found: its address (bit 0 set when it was
@@ -268,7 +267,7 @@ impl core::fmt::Debug for AddressSpace {
     fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         formatter
             .debug_struct("AddressSpace")
-            .field("level_4", &self.level_4)
+            .field("level_4", &self.level_4())
             .field("views", &self.views)
             .field("unmapped_lent_frames", &self.unmapped_lent_frames.len())
             .finish_non_exhaustive()
@@ -290,7 +289,6 @@ impl AddressSpace {
             }
         }
         Ok(AddressSpace {
-            level_4,
             root: Arc::new(RootFrame(level_4)),
             views: ViewRegion::default(),
             last_translation: Cell::new(None),
@@ -299,11 +297,16 @@ impl AddressSpace {
         })
     }
 
+    /// The physical address of its level-4 table.
+    fn level_4(&self) -> PhysAddr {
+        self.root.0
+    }
+
     /// A handle its threads keep to load this address space without holding it (see
     /// [`Root`]).
     pub fn root(&self) -> Root {
         Root {
-            frame: PhysFrame::containing_address(self.level_4),
+            frame: PhysFrame::containing_address(self.level_4()),
             owner: Arc::downgrade(&self.root),
         }
     }
@@ -316,7 +319,7 @@ impl AddressSpace {
         // the mapper borrows `self` mutably, so no other mapper or walk of these tables lives
         // meanwhile. Only the user half is changed through it (every caller passes a
         // `user_page`); the shared kernel half is only read.
-        unsafe { OffsetPageTable::new(table_at(self.level_4), memory::window_offset()) }
+        unsafe { OffsetPageTable::new(table_at(self.level_4()), memory::window_offset()) }
     }
 
     /// What this address space maps at `address` (frame and leaf flags), read only.
@@ -325,7 +328,7 @@ impl AddressSpace {
         // SAFETY: as in `mapper`; `translate` only reads the tables, and the mapper is dropped
         // before this returns; `&self` excludes the `&mut self` operations that change them.
         let mapper =
-            unsafe { OffsetPageTable::new(table_at(self.level_4), memory::window_offset()) };
+            unsafe { OffsetPageTable::new(table_at(self.level_4()), memory::window_offset()) };
         mapper.translate(VirtAddr::new(address))
     }
 
@@ -780,12 +783,12 @@ impl AddressSpace {
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
-        if Cr3::read().0 == PhysFrame::containing_address(self.level_4) {
+        if Cr3::read().0 == PhysFrame::containing_address(self.level_4()) {
             activate_kernel();
         }
         // SAFETY: the level-4 table belongs to this address space; only its lower half (the
         // user part) is walked and freed; the upper half is the kernel's and stays.
-        let table = unsafe { table_at(self.level_4) };
+        let table = unsafe { table_at(self.level_4()) };
         for entry in table.iter_mut().take(256) {
             if !entry.is_unused() {
                 Self::free_table(entry.addr(), 3);

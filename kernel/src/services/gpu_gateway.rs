@@ -242,8 +242,7 @@ impl GpuGateway for DxgGateway {
                         process,
                         user: None,
                     };
-                    let reply = environment.gpu(wait.request, wait.timeout);
-                    wait.finish.status(reply)
+                    wait.wait(&mut environment)
                 }));
             }
         };

@@ -12,6 +12,7 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
+use super::join_within;
 use crate::ipc::{self, Client};
 use crate::process::{self, KILLED_BY_OWNER, ProcessExit, ProcessHandle, ProcessId, images};
 use crate::services::gpu_gateway::DxgGateway;
@@ -216,11 +217,7 @@ fn thread_runs_while_another_holds_the_process() -> TestResult {
         .map_err(|error| format!("spawn musl-selftest mode 6: {error:?}"))?;
     let deadline = clock::ticks() + clock::milliseconds_to_ticks(STEP_MILLISECONDS);
     let called = received.recv_until(deadline).is_ok();
-    let ended = wait_until(STEP_MILLISECONDS, || process.is_finished());
-    if !ended {
-        process.kill();
-    }
-    let exit = process.join();
+    let exit = join_within(process, STEP_MILLISECONDS);
     let held = server
         .join()
         .map_err(|fault| format!("server: {fault:?}"))?;
@@ -230,7 +227,7 @@ fn thread_runs_while_another_holds_the_process() -> TestResult {
         console.lock()
     );
     ensure!(
-        ended,
+        exit != ProcessExit::Killed(KILLED_BY_OWNER),
         "the second thread never ran while main was in its GPU call (killed: {exit:?})"
     );
     ensure!(

@@ -11,13 +11,14 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
+use super::join_within;
 use crate::arch::fpu::{DEFAULT_FPU_CONTROL_WORD, DEFAULT_MXCSR, FpuState};
 use crate::process::{self, KILLED_BY_OWNER, ProcessExit, ProcessHandle, images};
 use crate::services::GpuStack;
 use crate::services::gpu_gateway::DxgGateway;
 use crate::syscall::{ConsoleCapture, GpuGateway, NoGpu};
 use crate::testing::TestResult;
-use crate::{clock, ensure, kernel_test, task};
+use crate::{ensure, kernel_test, task};
 
 fn capture() -> ConsoleCapture {
     Arc::new(Mutex::new(String::new()))
@@ -229,20 +230,6 @@ fn wsl_style_program_runs() -> TestResult {
     shutdown
 }
 kernel_test!(runtime_wsl_style_program_runs, wsl_style_program_runs);
-
-/// Joins `process` if it ends within `milliseconds`; else kills it first (its exit then says
-/// so: [`ProcessExit::Killed`]).
-fn join_within(process: ProcessHandle, milliseconds: u64) -> ProcessExit {
-    let deadline = clock::ticks().saturating_add(clock::milliseconds_to_ticks(milliseconds));
-    while !process.is_finished() && clock::ticks() < deadline {
-        task::sleep_milliseconds(10);
-    }
-    if !process.is_finished() {
-        log::warn!("the process did not end within {milliseconds} ms: killed");
-        process.kill();
-    }
-    process.join()
-}
 
 /// The anonymous-memory bookkeeping: first fit, splitting releases, coverage, the cap.
 fn anonymous_memory_reservations() -> TestResult {
