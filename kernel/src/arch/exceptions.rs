@@ -8,6 +8,10 @@
 //!   [`TaskFault`] that its joiner sees, and the kernel carries on — unless a kernel-global lock
 //!   may be held (`task::global_locks_held`: interrupts were disabled, or the heap allocator
 //!   was running), which the dead task could never release;
+//! - a fault of ring-3 code (a process's) goes back to the process task itself: the exception
+//!   leaves user mode like a preempting interrupt, and `user_mode::run` returns
+//!   `Exit::Faulted`, so the task ends through its ordinary path and drops what it owns (an
+//!   abandoned task's stack would keep it forever);
 //! - a stack overflow is such a fault: the page-fault handler runs on its own IST stack
 //!   (`gdt::PAGE_FAULT_IST_INDEX`), so the CPU can push the fault's frame even when the
 //!   task's stack pointer is in its guard page, and the fault is reported and contained like
@@ -67,7 +71,9 @@ fn is_containable_from_user(vector: u8) -> bool {
 }
 
 /// Handles exception `frame.vector`; `nesting` is the interrupt depth before this one.
-pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
+/// Returns whether the exception came from ring 3 and goes back to the process task (the
+/// entry stub then leaves user mode, see `user_mode::Exit::Faulted`).
+pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) -> bool {
     let vector = frame.vector as u8;
     let address = if vector == 14 {
         super::cpu::read_cr2()
@@ -120,14 +126,19 @@ pub(super) fn handle(frame: &mut InterruptFrame, nesting: usize) {
     }
     print_registers(frame);
     print_backtrace(frame.rip, frame.rbp);
+    let fault = TaskFault {
+        vector,
+        name: exception_name(vector),
+        error_code: frame.error_code,
+        instruction: frame.rip,
+        address,
+    };
+    // Ring 3 was entered by `user_mode::run`, whose task gets the fault back.
+    if contain && from_user {
+        super::user_mode::record_fault(fault);
+        return true;
+    }
     if contain {
-        let fault = TaskFault {
-            vector,
-            name: exception_name(vector),
-            error_code: frame.error_code,
-            instruction: frame.rip,
-            address,
-        };
         super::interrupt_entry::leave_abandoned_handler();
         crate::task::abandon_current(fault);
     }

@@ -3,10 +3,10 @@
 //! (vectors 0–31) to [`super::exceptions`] and everything else to [`crate::interrupts`].
 //!
 //! When an interrupt (vector 32 and up) arrived in ring 3 and the scheduler wants the CPU back,
-//! [`interrupt_dispatch`] answers `true` and the common stub leaves through
-//! `arch::user_mode`'s `interrupt_leave_user_mode` instead of `iretq`: the process task's
-//! [`super::user_mode::run`] returns and the task yields in task context (preemption of ring 3
-//! only; kernel code is never preempted, see `task`).
+//! or ring-3 code raised an exception, [`interrupt_dispatch`] answers `true` and the common
+//! stub leaves through `arch::user_mode`'s `interrupt_leave_user_mode` instead of `iretq`: the
+//! process task's [`super::user_mode::run`] returns, and the task yields in task context
+//! (preemption of ring 3 only; kernel code is never preempted, see `task`) or ends.
 //!
 //! Hand-written stubs (instead of the `x86-interrupt` ABI) give exception reports every
 //! register, and give every device vector one generic path without 224 generic functions.
@@ -185,16 +185,18 @@ pub fn in_interrupt() -> bool {
 
 /// Called by the common stub with the saved registers. Returns whether the stub should leave
 /// ring 3 for the interrupted process task's kernel side (an interrupt that arrived in ring 3
-/// while [`crate::task::preemption_due`]) instead of returning to where it was interrupted.
+/// while [`crate::task::preemption_due`], or an exception of ring-3 code) instead of returning
+/// to where it was interrupted.
 extern "C" fn interrupt_dispatch(frame: &mut InterruptFrame) -> bool {
     let nesting = NESTING.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    if frame.vector < 32 {
-        super::exceptions::handle(frame, nesting);
+    let leave = if frame.vector < 32 {
+        super::exceptions::handle(frame, nesting)
     } else {
         crate::interrupts::dispatch(frame.vector as u8);
-    }
+        frame.cs & 3 == 3 && nesting == 0 && crate::task::preemption_due()
+    };
     NESTING.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
-    frame.vector >= 32 && frame.cs & 3 == 3 && nesting == 0 && crate::task::preemption_due()
+    leave
 }
 
 /// Forgets one level of interrupt nesting: used when an exception handler abandons the faulting

@@ -21,9 +21,10 @@
 //! so no kernel lock is held across the switch (the kernel's `spin` locks do not disable
 //! interrupts, and preempting a holder would deadlock the next locker). Because `rcx` and
 //! `r11` hold live user values after an interrupt, the next entry then goes through `iretq`
-//! (`user_mode_enter_full`) instead of `sysretq`. Exceptions in ring 3 go through the normal
-//! fault policy (`arch::exceptions`): a process task is spawned with fault containment, so the
-//! fault ends only that task.
+//! (`user_mode_enter_full`) instead of `sysretq`. An exception in ring 3 is reported by the
+//! fault policy (`arch::exceptions`) and leaves the same way: [`run`] returns
+//! [`Exit::Faulted`], and the process task ends through its ordinary path, dropping what it
+//! owns (a task abandoned where it stands would never drop what its stack holds).
 //!
 //! MSRs: STAR (segment bases, see `gdt`), LSTAR = [`syscall_entry`], SFMASK clears IF, TF, DF,
 //! AC, NT and IOPL on entry (so the entry runs with interrupts off), EFER.SCE enables `syscall`.
@@ -32,7 +33,10 @@ use x86_64::VirtAddr;
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 
+use spin::Mutex;
+
 use super::gdt::{self, Selectors};
+use crate::task::TaskFault;
 
 /// A process's user-mode registers: what `syscall` saved, or what the next `sysretq` loads.
 /// `rcx` and `r11` are clobbered by `syscall` (they hold the return RIP and RFLAGS).
@@ -308,6 +312,20 @@ pub enum Exit {
     /// kill pending): every register holds the interrupted user state, including `rcx` and
     /// `r11`; nothing is to be served.
     Interrupted,
+    /// Ring-3 code raised this CPU exception (already reported on COM1); the registers hold
+    /// the user state at the faulting instruction. The thread must not run on.
+    Faulted(TaskFault),
+}
+
+/// The exception that ended the last ring-3 run, from [`record_fault`] to [`run`]'s return.
+/// Written by the exception handler and taken by [`run`] before it enables interrupts again,
+/// so the two never contend (one CPU).
+static USER_FAULT: Mutex<Option<TaskFault>> = Mutex::new(None);
+
+/// Called by the exception handler for an exception of ring-3 code, just before the entry
+/// stub leaves user mode: [`run`] then returns [`Exit::Faulted`] with `fault`.
+pub(super) fn record_fault(fault: TaskFault) {
+    *USER_FAULT.lock() = Some(fault);
 }
 
 /// Runs the current task in ring 3 with `registers` until it executes `syscall` or is
@@ -337,15 +355,18 @@ pub fn run(registers: &mut UserRegisters, limit: u64, previous: Exit) -> Result<
     let exit = unsafe {
         match previous {
             Exit::SystemCall => user_mode_enter(registers, gdt::ring0_stack_slot()),
-            Exit::Interrupted => user_mode_enter_full(registers, gdt::ring0_stack_slot()),
+            Exit::Interrupted | Exit::Faulted(_) => {
+                user_mode_enter_full(registers, gdt::ring0_stack_slot())
+            }
         }
     };
+    let exit = match (exit, USER_FAULT.lock().take()) {
+        (0, _) => Exit::SystemCall,
+        (_, Some(fault)) => Exit::Faulted(fault),
+        (_, None) => Exit::Interrupted,
+    };
     x86_64::instructions::interrupts::enable();
-    Ok(if exit == 0 {
-        Exit::SystemCall
-    } else {
-        Exit::Interrupted
-    })
+    Ok(exit)
 }
 
 /// Loads the FS base a user thread set (`arch_prctl(ARCH_SET_FS)`, its thread pointer) before

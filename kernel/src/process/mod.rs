@@ -19,16 +19,18 @@
 //! Each process gets a kernel-only task, its supervisor, which waits for all its threads (a
 //! thread that faults or ends for another reason than `exit` makes it end the others) and then
 //! cleans up whatever ended the process: exit (`exit_group`, or the last thread's `exit`), a
-//! CPU exception in ring 3 (contained by the fault policy: the thread's task is ended), or a
-//! kill by the kernel. It prints a report
-//! for faults and kills, calls the gateway's [`GpuGateway::on_exit`], and frees the address
-//! space (every user page and page table). [`ProcessHandle::join`] returns its verdict.
+//! CPU exception in ring 3 (reported by the fault policy, then handed back to the thread's
+//! task, which ends through its ordinary path: `user_mode::Exit::Faulted`), or a kill by the
+//! kernel. It prints a report for faults and kills, calls the gateway's
+//! [`GpuGateway::on_exit`], and frees the address space (every user page and page table).
+//! [`ProcessHandle::join`] returns its verdict.
 //!
 //! The process's capabilities, its address space and its [`GpuGateway`], live in a shared
-//! [`ProcessState`] so that the supervisor can take them even when the process task was
-//! abandoned by an exception (the kernel does not unwind: the few bytes the abandoned task held
-//! on its stack, such as its reference to the state, are leaked; the pages and the gateway
-//! are not).
+//! [`ProcessState`] so that the supervisor can take them even when a thread's task was
+//! abandoned by a contained fault of its kernel side (a kernel bug: the kernel does not
+//! unwind, so the few bytes that task held on its stack, such as its reference to the state,
+//! are leaked; the pages and the gateway are not). A fault of ring-3 code leaks nothing (test
+//! `faulting_thread_leaves_no_heap_behind`).
 
 pub mod elf;
 mod futex;
@@ -122,8 +124,8 @@ pub struct ProcessState {
     exit_code: Mutex<Option<i32>>,
     /// Its threads that have not been reaped by the supervisor.
     threads: Mutex<Vec<ThreadRecord>>,
-    /// Threads that have not ended (a thread that faults never counts down; the supervisor
-    /// ends the others then).
+    /// Threads that have not ended (a thread whose kernel side faults never counts down; the
+    /// supervisor ends the others then).
     live_threads: AtomicUsize,
     /// Reservations of its anonymous memory (`mmap`).
     memory: Mutex<memory::AnonymousMemory>,
@@ -150,8 +152,23 @@ struct ThreadRecord {
     handle: TaskHandle<ThreadEnd>,
 }
 
-/// How a thread's task ended: `Ok` with its exit code, `Err` with a reason the process ends.
-type ThreadEnd = Result<i32, &'static str>;
+/// How a thread's task ended: `Ok` with its exit code, `Err` with why the process ends.
+type ThreadEnd = Result<i32, ThreadStop>;
+
+/// Why a thread ended other than by `exit`: the process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ThreadStop {
+    /// The kernel ended it, for this reason.
+    Reason(&'static str),
+    /// Its ring-3 code raised this CPU exception.
+    Fault(TaskFault),
+}
+
+impl From<&'static str> for ThreadStop {
+    fn from(reason: &'static str) -> ThreadStop {
+        ThreadStop::Reason(reason)
+    }
+}
 
 /// A user thread's own state: its registers, x87/SSE area, thread pointer and the word the
 /// kernel clears at its end.
@@ -488,8 +505,9 @@ impl ProcessHandle {
 /// The kill reason of [`ProcessHandle::kill`].
 pub const KILLED_BY_OWNER: &str = "killed by its owner";
 
-/// Starts `thread` of `state` as a task (fault containment on, so a CPU exception in ring 3
-/// ends only this task; the supervisor then ends the others) and records it.
+/// Starts `thread` of `state` as a task and records it. A CPU exception of its ring-3 code ends
+/// it through its ordinary path; fault containment is on for its kernel side, so a contained
+/// fault there ends only this task. Either way the supervisor then ends the others.
 fn spawn_thread(state: &Arc<ProcessState>, thread: Thread) -> TaskRef {
     let builder = task::Builder::new(&format!(
         "process {} {} thread {}",
@@ -533,7 +551,12 @@ const PROCESS_ENDING: &str = "the process is ending";
 fn run_thread(state: Arc<ProcessState>, mut thread: Thread) -> ThreadEnd {
     let end = run(&state, &mut thread);
     address_space::activate_kernel();
-    if thread.clear_child_tid != 0 {
+    if let Err(ThreadStop::Fault(_)) = end {
+        end_all_threads(&state);
+    }
+    // Only a thread that ends alone clears its word: once the process ends nobody reads it,
+    // and another thread may hold the process's lock for as long as the host takes.
+    if thread.clear_child_tid != 0 && !state.ending.load(Ordering::Acquire) {
         // As Linux's CLONE_CHILD_CLEARTID: zero the word, wake one waiter (a joiner).
         if linux::write_u32(&state, thread.clear_child_tid, 0).is_ok() {
             futex::wake_address(&state, thread.clear_child_tid, 1);
@@ -647,15 +670,17 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
         // Every way a process ends sets `ending`, a kill too (`ProcessHandle::kill` sets
         // `kill_requested` first): one flag on the way to ring 3, the reason once it is set.
         if state.ending.load(Ordering::Acquire) {
-            return Err(if state.kill_requested.load(Ordering::Acquire) {
-                KILLED_BY_OWNER
-            } else {
-                PROCESS_ENDING
-            });
+            return Err(ThreadStop::Reason(
+                if state.kill_requested.load(Ordering::Acquire) {
+                    KILLED_BY_OWNER
+                } else {
+                    PROCESS_ENDING
+                },
+            ));
         }
         // Without the process's lock: another thread may hold it through a host call.
         if !state.root.activate() {
-            return Err("address space gone");
+            return Err("address space gone".into());
         }
         // The FS base is written when another thread may have run in ring 3 since this one
         // (its x87/SSE registers were not kept either) or when `arch_prctl` changed it.
@@ -666,9 +691,12 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
         }
         thread.previous = match user_mode::run(&mut thread.registers, USER_END, thread.previous) {
             Ok(exit) => exit,
-            Err(_) => return Err("resumed at an address outside the user range"),
+            Err(_) => return Err("resumed at an address outside the user range".into()),
         };
         thread.fpu.left_ring3();
+        if let user_mode::Exit::Faulted(fault) = thread.previous {
+            return Err(ThreadStop::Fault(fault));
+        }
         if thread.previous == user_mode::Exit::Interrupted {
             // Preempted (or being killed): a scheduling point in task context, no lock held.
             task::yield_now();
@@ -753,12 +781,13 @@ fn reap_threads(state: &ProcessState) -> (Option<TaskFault>, Option<&'static str
         for thread in finished {
             match thread.handle.join() {
                 Ok(Ok(_)) => {}
-                Ok(Err(PROCESS_ENDING)) => {}
-                Ok(Err(why)) => {
+                Ok(Err(ThreadStop::Reason(PROCESS_ENDING))) => {}
+                Ok(Err(ThreadStop::Reason(why))) => {
                     reason.get_or_insert(why);
                     end_all_threads(state);
                 }
-                Err(error) => {
+                // A fault of ring-3 code, or a contained one of the thread's kernel side.
+                Ok(Err(ThreadStop::Fault(error))) | Err(error) => {
                     fault.get_or_insert(error);
                     end_all_threads(state);
                 }

@@ -199,6 +199,44 @@ kernel_test!(
     faulting_process_is_killed_and_others_continue
 );
 
+/// Spawns `selftest` in `mode`, expects it to fault with `vector`, and returns how many heap
+/// bytes more are in use after it was joined than before it was spawned.
+fn faulting_round(mode: u64, vector: u8) -> Result<isize, String> {
+    let before = crate::memory::heap::used_bytes() as isize;
+    let handle = process::Builder::new("selftest", images::SELFTEST)
+        .argument(mode)
+        .expect_fault()
+        .spawn(Box::new(NoGpu))
+        .map_err(spawn_error)?;
+    match handle.join() {
+        ProcessExit::Faulted(fault) if fault.vector == vector => {}
+        other => {
+            return Err(format!(
+                "expected a fault with vector {vector}, got {other:?}"
+            ));
+        }
+    }
+    Ok(crate::memory::heap::used_bytes() as isize - before)
+}
+
+fn faulting_thread_leaves_no_heap_behind() -> TestResult {
+    // `ud2` (#UD) and a read of an unmapped page (#PF, taken on its own interrupt stack).
+    for (mode, vector) in [(4u64, 6u8), (2, 14)] {
+        // Warm up the scheduler's queues, the stack pool and the frame caches.
+        faulting_round(mode, vector)?;
+        let leaked = faulting_round(mode, vector)?;
+        ensure!(
+            leaked == 0,
+            "a process faulting in mode {mode} left {leaked} heap bytes behind"
+        );
+    }
+    Ok(())
+}
+kernel_test!(
+    faulting_thread_leaves_no_heap_behind,
+    faulting_thread_leaves_no_heap_behind
+);
+
 fn processes_interleave() -> TestResult {
     let console = capture();
     let handles = b"ab"
