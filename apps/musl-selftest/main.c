@@ -1,7 +1,8 @@
 /* The process runtime's test program: a static musl C program (built by kernel/build.rs's
  * MUSL_APPS stanza) run by kernel/src/tests/runtime_tests.rs. argv[1] selects the mode:
  *
- *   1  printf (%d %f %ls), malloc/calloc/realloc/free, mmap/munmap, clock_gettime, nanosleep
+ *   1  printf (%d %f %ls), malloc/calloc/realloc/free, mmap/munmap, mprotect (PROT_NONE
+ *      keeps the contents), clock_gettime, nanosleep
  *      (relative, and absolute with clock_nanosleep),
  *      four threads with a mutex-protected counter, a condition variable, pthread_once,
  *      __thread variables and doubles in every thread, join          -> exit 0 (else the step)
@@ -82,6 +83,10 @@ static int everything(void) {
     char *map = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED || map[4096] != 0) return 13;
     map[8191] = 1;
+    /* PROT_NONE keeps the contents; meanwhile the kernel refuses to read the page. */
+    if (mprotect(map + 4096, 4096, PROT_NONE) != 0) return 20;
+    if (syscall(SYS_write, 1, map + 8191, 1) != -1 || errno != EFAULT) return 21;
+    if (mprotect(map + 4096, 4096, PROT_READ | PROT_WRITE) != 0 || map[8191] != 1) return 22;
     if (munmap(map, 3 * 4096) != 0) return 14;
     int64_t before = monotonic_ns();
     struct timespec pause = {0, 20 * 1000 * 1000};

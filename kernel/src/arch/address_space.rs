@@ -498,23 +498,30 @@ impl AddressSpace {
     }
 
     /// Sets the access of the owned, mapped user page `page` to exactly `access` (unlike
-    /// [`Self::map_zeroed`], which only widens). `Err` for borrowed or unmapped pages.
+    /// [`Self::map_zeroed`], which only widens). `None` is no access (`PROT_NONE`): the page
+    /// stays present and keeps its frame and contents, but only for the kernel's tables, so
+    /// ring 3 faults on it and the kernel's user copies refuse it; a later access restores it.
+    /// `Err` for borrowed or unmapped pages.
     pub fn set_owned_access(
         &mut self,
         page: u64,
-        access: UserPageAccess,
+        access: Option<UserPageAccess>,
     ) -> Result<(), MapUserError> {
         let user = user_page(page)?;
         let old = match self.translate_entry(page) {
             TranslateResult::Mapped { flags, .. } if !flags.contains(BORROWED) => flags,
             _ => return Err(MapUserError::NotUserPage(page)),
         };
-        let mut flags = old - PageTableFlags::WRITABLE - PageTableFlags::NO_EXECUTE;
-        if access.writable {
-            flags |= PageTableFlags::WRITABLE;
-        }
-        if !access.executable {
-            flags |= PageTableFlags::NO_EXECUTE;
+        let mut flags = (old - PageTableFlags::WRITABLE - PageTableFlags::USER_ACCESSIBLE)
+            | PageTableFlags::NO_EXECUTE;
+        if let Some(access) = access {
+            flags |= PageTableFlags::USER_ACCESSIBLE;
+            if access.writable {
+                flags |= PageTableFlags::WRITABLE;
+            }
+            if access.executable {
+                flags -= PageTableFlags::NO_EXECUTE;
+            }
         }
         // SAFETY: changes the access of a page this address space owns; no Rust reference
         // points into user memory, and the stale TLB entry is flushed.
@@ -591,8 +598,8 @@ impl AddressSpace {
     /// device will read and write in place (an application's existing-system-memory GPU
     /// allocation): every page must be present, user-writable and owned by this address space
     /// (a view of IO space or the framebuffer is refused). The frames stay allocated until the
-    /// address space is dropped, even if the process unmaps the pages meanwhile (`munmap`,
-    /// `mprotect(PROT_NONE)`: [`Self::unmap_owned`] keeps a lent frame).
+    /// address space is dropped, even if the process unmaps the pages meanwhile (`munmap`:
+    /// [`Self::unmap_owned`] keeps a lent frame; `mprotect(PROT_NONE)` keeps every page's).
     pub fn owned_frames(&self, address: u64, length: u64) -> Result<Vec<u64>, AccessViolation> {
         if !address.is_multiple_of(PAGE_SIZE) || !length.is_multiple_of(PAGE_SIZE) {
             return Err(AccessViolation { address });

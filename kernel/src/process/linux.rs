@@ -345,9 +345,9 @@ fn munmap(state: &ProcessState, address: u64, length: u64) -> LinuxOutcome {
     }))
 }
 
-/// `mprotect` on memory `mmap` reserved: `PROT_NONE` unmaps the pages (their contents are
-/// lost, unlike Linux: musl uses it only for guard pages), other values map missing pages
-/// zero-filled and set the access of present ones.
+/// `mprotect` on memory `mmap` reserved: sets the access of the pages present, keeping their
+/// contents (`PROT_NONE` too, as on Linux: ring 3 then faults on them and system calls given
+/// them fail with `EFAULT`); other values than `PROT_NONE` map missing pages zero-filled.
 fn mprotect(state: &ProcessState, address: u64, length: u64, prot: u64) -> LinuxOutcome {
     let (length, access) = match page_range(address, length)
         .and_then(|length| protection(prot).map(|access| (length, access)))
@@ -365,15 +365,11 @@ fn mprotect(state: &ProcessState, address: u64, length: u64, prot: u64) -> Linux
     outcome(with_space(state, |space| {
         let mut page = address;
         while page < address + length {
-            match access {
-                None => {
-                    space.unmap_owned(page);
-                }
-                Some(access) => {
-                    if space.set_owned_access(page, access).is_err() {
-                        space.map_zeroed(page, access).map_err(|_| ENOMEM)?;
-                    }
-                }
+            // A page never mapped stays so under PROT_NONE (nothing to keep).
+            if space.set_owned_access(page, access).is_err()
+                && let Some(access) = access
+            {
+                space.map_zeroed(page, access).map_err(|_| ENOMEM)?;
             }
             page += PAGE_SIZE;
         }

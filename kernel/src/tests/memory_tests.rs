@@ -447,7 +447,7 @@ fn remembered_translation_follows_changes() -> TestResult {
     );
     // Read-only now: the write that worked a moment ago fails.
     space
-        .set_owned_access(page, UserPageAccess::default())
+        .set_owned_access(page, Some(UserPageAccess::default()))
         .map_err(|_| "narrow")?;
     ensure!(
         space.write(page + 8, &[6; 4]).is_err(),
@@ -476,7 +476,7 @@ kernel_test!(
 /// Frames handed out by `AddressSpace::owned_frames` (an existing-system-memory GPU
 /// allocation: the host reads and writes them in place) stay allocated while the address space
 /// lives, as its doc and docs/d3dkmt.md promise ("kept for the process's life"), even if the
-/// process unmaps the page (`munmap`, `mprotect(PROT_NONE)` reach `unmap_owned`): otherwise the
+/// process unmaps the page (`munmap` reaches `unmap_owned`): otherwise the
 /// frame goes back to the allocator, is reused by the kernel, and the host still writes it.
 /// Dropping the address space frees it.
 fn lent_frames_outlive_an_unmap() -> TestResult {
@@ -528,6 +528,59 @@ fn lent_frames_outlive_an_unmap() -> TestResult {
     Ok(())
 }
 kernel_test!(lent_frames_outlive_an_unmap, lent_frames_outlive_an_unmap);
+
+/// `mprotect(PROT_NONE)` (`set_owned_access(page, None)`) takes the page away from ring 3 and
+/// from the kernel's user copies, and keeps its frame and contents: the access given back
+/// later finds the same bytes, as on Linux. (It used to unmap the page, so the contents were
+/// lost and a lent frame went on being written behind a fresh page.)
+fn no_access_keeps_the_contents() -> TestResult {
+    use crate::arch::address_space::{AddressSpace, UserPageAccess};
+    let mut space = AddressSpace::new().map_err(|_| "no space")?;
+    let page = 0x60_0000u64;
+    let writable = UserPageAccess {
+        writable: true,
+        executable: false,
+    };
+    space.map_zeroed(page, writable).map_err(|_| "map")?;
+    space.write(page + 8, &[7; 4]).map_err(|_| "write")?;
+    let frame = space.translate(page, false).ok_or("no frame")?;
+    let free_before = memory::free_frames();
+    space
+        .set_owned_access(page, None)
+        .map_err(|_| "no access")?;
+    let mut four = [0u8; 4];
+    ensure!(
+        space.read(page + 8, &mut four).is_err() && space.check(page, 1, false).is_err(),
+        "a page without access was readable through the kernel's user copies"
+    );
+    ensure!(
+        space.owned_frames(page, 4096).is_err(),
+        "a page without access was lent to a device"
+    );
+    ensure!(
+        memory::free_frames() == free_before,
+        "taking the access away freed or took frames"
+    );
+    space
+        .set_owned_access(page, Some(writable))
+        .map_err(|_| "access again")?;
+    space.read(page + 8, &mut four).map_err(|_| "read again")?;
+    ensure!(
+        four == [7; 4],
+        "the page reads {four:?} after its access came back"
+    );
+    ensure!(
+        space.translate(page, true) == Some(frame),
+        "the page came back on another frame"
+    );
+    // A page never mapped has nothing to keep: `None` is refused for it, as any access is.
+    ensure!(
+        space.set_owned_access(page + 4096, None).is_err(),
+        "no access was set on an unmapped page"
+    );
+    Ok(())
+}
+kernel_test!(no_access_keeps_the_contents, no_access_keeps_the_contents);
 
 /// A `Root` whose address space is gone refuses to activate even when CR3 holds its old frame
 /// again: the frame, freed with the address space, became another address space's level-4
