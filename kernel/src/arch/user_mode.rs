@@ -312,20 +312,29 @@ pub enum Exit {
     /// kill pending): every register holds the interrupted user state, including `rcx` and
     /// `r11`; nothing is to be served.
     Interrupted,
-    /// Ring-3 code raised this CPU exception (already reported on COM1); the registers hold
-    /// the user state at the faulting instruction. The thread must not run on.
-    Faulted(TaskFault),
+    /// Ring-3 code raised a CPU exception (already reported on COM1; [`take_fault`] gives
+    /// it); the registers hold the user state at the faulting instruction. The thread must
+    /// not run on. (The fault is not carried here: `Exit` stays small, so [`run`]'s result is
+    /// returned in registers on every system call.)
+    Faulted,
 }
 
-/// The exception that ended the last ring-3 run, from [`record_fault`] to [`run`]'s return.
-/// Written by the exception handler and taken by [`run`] before it enables interrupts again,
-/// so the two never contend (one CPU).
+/// The exception that ended the last ring-3 run, from [`record_fault`] to [`take_fault`].
+/// Written by the exception handler (interrupts off) and read by the task that was in ring 3,
+/// with nothing scheduled in between (kernel code is not preempted), so one slot serves the
+/// one CPU.
 static USER_FAULT: Mutex<Option<TaskFault>> = Mutex::new(None);
 
 /// Called by the exception handler for an exception of ring-3 code, just before the entry
-/// stub leaves user mode: [`run`] then returns [`Exit::Faulted`] with `fault`.
+/// stub leaves user mode: [`run`] then returns [`Exit::Faulted`].
 pub(super) fn record_fault(fault: TaskFault) {
     *USER_FAULT.lock() = Some(fault);
+}
+
+/// The exception behind the [`Exit::Faulted`] that [`run`] just returned (taken: `None`
+/// afterwards). Call it before anything else can run in ring 3.
+pub fn take_fault() -> Option<TaskFault> {
+    USER_FAULT.lock().take()
 }
 
 /// Runs the current task in ring 3 with `registers` until it executes `syscall` or is
@@ -355,15 +364,17 @@ pub fn run(registers: &mut UserRegisters, limit: u64, previous: Exit) -> Result<
     let exit = unsafe {
         match previous {
             Exit::SystemCall => user_mode_enter(registers, gdt::ring0_stack_slot()),
-            Exit::Interrupted | Exit::Faulted(_) => {
+            Exit::Interrupted | Exit::Faulted => {
                 user_mode_enter_full(registers, gdt::ring0_stack_slot())
             }
         }
     };
-    let exit = match (exit, USER_FAULT.lock().take()) {
-        (0, _) => Exit::SystemCall,
-        (_, Some(fault)) => Exit::Faulted(fault),
-        (_, None) => Exit::Interrupted,
+    let exit = if exit == 0 {
+        Exit::SystemCall
+    } else if USER_FAULT.lock().is_some() {
+        Exit::Faulted
+    } else {
+        Exit::Interrupted
     };
     x86_64::instructions::interrupts::enable();
     Ok(exit)

@@ -694,8 +694,11 @@ fn run(state: &Arc<ProcessState>, thread: &mut Thread) -> ThreadEnd {
             Err(_) => return Err("resumed at an address outside the user range".into()),
         };
         thread.fpu.left_ring3();
-        if let user_mode::Exit::Faulted(fault) = thread.previous {
-            return Err(ThreadStop::Fault(fault));
+        if thread.previous == user_mode::Exit::Faulted {
+            return Err(match user_mode::take_fault() {
+                Some(fault) => ThreadStop::Fault(fault),
+                None => ThreadStop::Reason("left ring 3 with a fault that was not recorded"),
+            });
         }
         if thread.previous == user_mode::Exit::Interrupted {
             // Preempted (or being killed): a scheduling point in task context, no lock held.
