@@ -115,26 +115,45 @@ pub enum Timeout {
     Microseconds(u64),
 }
 
-/// A host wait a call left for the kernel to make ([`Served::Wait`]): a CPU wait's request
-/// and its timeout. The kernel makes it ([`HostWait::wait`]) without holding the process (its
-/// address space, its translator), so that the process's other threads go on calling
-/// meanwhile: a thread that waits from the CPU for a fence another thread of the same process
-/// signals must not hold up that signal. Making it writes nothing to the process: the call's
-/// struct was final before the wait.
+/// A host wait a call left for the kernel to make ([`Served::Wait`]): the call's last request,
+/// its timeout and how its reply becomes the call's status. The kernel makes it
+/// ([`HostWait::wait`]) without holding the process (its address space, its translator), so
+/// that the process's other threads go on calling meanwhile: a thread that waits from the CPU
+/// for a fence another thread of the same process signals must not hold up that signal, nor
+/// may a call whose reply the host holds back until GPU work is done (DestroyDevice's flush,
+/// DestroyContext, DestroyHwQueue, a submission to a full queue) when that work waits for such
+/// a fence. Making it writes nothing to the process: the call's struct was final before the
+/// wait.
 #[derive(Debug)]
 pub struct HostWait {
     /// The request to send.
     pub request: Request,
     /// How long it may wait.
     pub timeout: Timeout,
+    /// How its reply becomes the call's status.
+    pub reply: WaitReply,
+}
+
+/// How the reply of a [`HostWait`] becomes the call's NTSTATUS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitReply {
+    /// A CPU wait: success once the fences reached their values, `STATUS_TIMEOUT` (a success
+    /// code) when the timeout ran out first.
+    CpuWait,
+    /// A bare status, the host's.
+    Status,
 }
 
 impl HostWait {
     /// Sends the request through `environment` (which needs no user memory for it) and
-    /// returns the call's NTSTATUS: success once the fences reached their values,
-    /// `STATUS_TIMEOUT` when the timeout ran out first.
+    /// returns the call's NTSTATUS (see [`WaitReply`]).
     pub fn wait(self, environment: &mut dyn Environment) -> i32 {
-        match calls::sync::cpu_wait_status(environment.gpu(self.request, self.timeout)) {
+        let result = environment.gpu(self.request, self.timeout);
+        let status = match self.reply {
+            WaitReply::CpuWait => calls::sync::cpu_wait_status(result),
+            WaitReply::Status => result.and_then(calls::status_of),
+        };
+        match status {
             Ok(status) | Err(status) => status.0,
         }
     }
@@ -234,8 +253,9 @@ impl Translator {
     }
 
     /// As [`Translator::call`], but a call that ends in a wait for the host
-    /// (`WaitForSynchronizationObjectFromCpu`) returns [`Served::Wait`] after its checks instead
-    /// of waiting, so the kernel can wait without holding the process.
+    /// (`WaitForSynchronizationObjectFromCpu`, and the calls whose reply may wait for GPU work:
+    /// see [`HostWait`]) returns [`Served::Wait`] after its checks instead of waiting, so the
+    /// kernel can wait without holding the process.
     pub fn serve(
         &mut self,
         environment: &mut dyn Environment,

@@ -21,7 +21,7 @@ pub fn destroy_device(call: &mut Call<'_>) -> CallResult {
     let device = D3dkmtHandle(arguments.hDevice);
     call.views.remove_device(call.environment, device);
     call.owners.remove_device(device);
-    call.gpu_status(Request::DestroyDevice { device })
+    call.status_outside(Request::DestroyDevice { device })
 }
 
 /// `D3DKMTGetDeviceState`: the execution state (or the first word of the other states).
@@ -116,7 +116,7 @@ pub fn destroy_context(call: &mut Call<'_>) -> CallResult {
     let context = D3dkmtHandle(arguments.hContext);
     call.views.remove_context(call.environment, context);
     call.owners.remove_context(context);
-    call.gpu_status(Request::DestroyContext { context })
+    call.status_outside(Request::DestroyContext { context })
 }
 
 /// `D3DKMTMarkDeviceAsError`.
@@ -151,7 +151,7 @@ pub fn submit_command(call: &mut Call<'_>) -> CallResult {
         arguments.HistoryBufferArray,
         history_count,
     )?;
-    call.gpu_status(Request::SubmitCommand {
+    call.status_outside(Request::SubmitCommand {
         contexts: handles_of(&arguments.BroadcastContext, context_count),
         command_buffer: arguments.Commands,
         command_length: arguments.CommandLength,

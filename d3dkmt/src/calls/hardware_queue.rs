@@ -61,7 +61,7 @@ pub fn destroy_hw_queue(call: &mut Call<'_>) -> CallResult {
     let arguments: D3DKMT_DESTROYHWQUEUE = decode(call.arguments)?;
     let hwqueue = D3dkmtHandle(arguments.hHwQueue);
     call.views.remove_fence(call.environment, hwqueue);
-    call.gpu_status(Request::DestroyHwQueue { hwqueue })
+    call.status_outside(Request::DestroyHwQueue { hwqueue })
 }
 
 /// `D3DKMTSubmitCommandToHwQueue`: ≤ 16 written primaries, ≤ 128 KiB private data (the emulated
@@ -76,7 +76,7 @@ pub fn submit_command_to_hw_queue(call: &mut Call<'_>) -> CallResult {
         arguments.PrivateDriverDataSize,
     )?;
     let primaries = read_handles(call.environment, arguments.WrittenPrimaries, primary_count)?;
-    call.gpu_status(Request::SubmitCommandToHwQueue {
+    call.status_outside(Request::SubmitCommandToHwQueue {
         command: SubmitCommandToHwQueueCommand {
             hwqueue: D3dkmtHandle(arguments.hHwQueue),
             progress_fence_id: arguments.HwQueueProgressFenceId,

@@ -57,7 +57,7 @@ use super::arguments::encode;
 use super::owners::Owners;
 use super::shared::SharedHandles;
 use super::views::{Mapping, Views};
-use super::{CallResult, Environment, HostWait, NtStatus, Reply, Request, Timeout};
+use super::{CallResult, Environment, HostWait, NtStatus, Reply, Request, Timeout, WaitReply};
 use alloc::boxed::Box;
 use dxg::wire::D3dkmtHandle;
 use zerocopy::{Immutable, IntoBytes};
@@ -98,16 +98,28 @@ impl Call<'_> {
     /// `WaitForSynchronizationObjectFromCpu`. The handler then returns `Ok` (its status is
     /// replaced by the wait's).
     pub fn wait_outside(&mut self, request: Request, timeout: Timeout) -> CallResult {
-        self.wait = Some(Box::new(HostWait { request, timeout }));
+        self.leave(request, timeout, WaitReply::CpuWait)
+    }
+
+    /// Leaves `request`, whose reply is a bare status the host may hold back until GPU work is
+    /// done, to the caller to send ([`HostWait::wait`], without holding the process): the last
+    /// step of the calls [`HostWait`] lists. The handler then returns `Ok`.
+    pub fn status_outside(&mut self, request: Request) -> CallResult {
+        self.leave(request, Timeout::Infinite, WaitReply::Status)
+    }
+
+    fn leave(&mut self, request: Request, timeout: Timeout, reply: WaitReply) -> CallResult {
+        self.wait = Some(Box::new(HostWait {
+            request,
+            timeout,
+            reply,
+        }));
         Ok(NtStatus::PENDING)
     }
 
     /// Sends a request whose reply is a bare status.
     pub fn gpu_status(&mut self, request: Request) -> CallResult {
-        match self.gpu(request)? {
-            Reply::Status(status) => success_or_failure(status),
-            other => Err(unexpected(&other)),
-        }
+        status_of(self.gpu(request)?)
     }
 
     /// Sends an undo request for a half-done call; its outcome only gets logged.
@@ -160,6 +172,14 @@ pub fn success_or_failure(status: NtStatus) -> CallResult {
         Ok(status)
     } else {
         Err(status)
+    }
+}
+
+/// The status of a reply that is a bare status.
+pub fn status_of(reply: Reply) -> CallResult {
+    match reply {
+        Reply::Status(status) => success_or_failure(status),
+        other => Err(unexpected(&other)),
     }
 }
 

@@ -301,6 +301,93 @@ fn serve_leaves_the_cpu_wait_to_the_caller() {
     ));
 }
 
+/// The calls whose reply the host may hold back until GPU work is done (which may wait for a
+/// fence another thread of the process signals from the CPU) leave their last request to the
+/// caller, as the CPU wait does: `serve` sends nothing for it, and the wait maps the reply as
+/// `gpu_status` would.
+#[test]
+fn serve_leaves_a_status_the_gpu_may_hold_to_the_caller() {
+    let (mut translator, mut environment) = started();
+    let mut submit_command: D3DKMT_SUBMITCOMMAND = FromZeros::new_zeroed();
+    submit_command.BroadcastContextCount = 1;
+    submit_command.BroadcastContext[0] = 0x700;
+    let mut to_queue: D3DKMT_SUBMITCOMMANDTOHWQUEUE = FromZeros::new_zeroed();
+    to_queue.hHwQueue = 0x900;
+    to_queue.HwQueueProgressFenceId = 3;
+    type Expected = fn(&Request) -> bool;
+    let calls: [(N, Vec<u8>, Expected); 5] = [
+        (
+            N::DestroyDevice,
+            D3DKMT_DESTROYDEVICE { hDevice: 0x500 }.as_bytes().to_vec(),
+            |request| matches!(request, Request::DestroyDevice { device } if device.0 == 0x500),
+        ),
+        (
+            N::DestroyContext,
+            D3DKMT_DESTROYCONTEXT { hContext: 0x700 }
+                .as_bytes()
+                .to_vec(),
+            |request| matches!(request, Request::DestroyContext { context } if context.0 == 0x700),
+        ),
+        (
+            N::DestroyHwQueue,
+            D3DKMT_DESTROYHWQUEUE { hHwQueue: 0x900 }
+                .as_bytes()
+                .to_vec(),
+            |request| matches!(request, Request::DestroyHwQueue { hwqueue } if hwqueue.0 == 0x900),
+        ),
+        (
+            N::SubmitCommand,
+            submit_command.as_bytes().to_vec(),
+            |request| {
+                matches!(request, Request::SubmitCommand { contexts, .. }
+                    if contexts.len() == 1 && contexts[0].0 == 0x700)
+            },
+        ),
+        (
+            N::SubmitCommandToHwQueue,
+            to_queue.as_bytes().to_vec(),
+            |request| {
+                matches!(request, Request::SubmitCommandToHwQueue { command, .. }
+                    if command.hwqueue.0 == 0x900 && command.progress_fence_id == 3)
+            },
+        ),
+    ];
+    let replies = [
+        (Ok(Reply::Status(NtStatus::SUCCESS)), STATUS_SUCCESS),
+        (
+            Ok(Reply::Status(NtStatus::INVALID_HANDLE)),
+            NtStatus::INVALID_HANDLE.0,
+        ),
+        (Err(NtStatus::DEVICE_REMOVED), NtStatus::DEVICE_REMOVED.0),
+        (Ok(Reply::WaitCompleted), NtStatus::UNSUCCESSFUL.0),
+    ];
+    for (number, arguments, expected) in calls {
+        for (reply, status) in replies.clone() {
+            let mut bytes = arguments.clone();
+            let sent = environment.requests.len();
+            let Served::Wait(host_wait) =
+                translator.serve(&mut environment, number as u32, &mut bytes, 0)
+            else {
+                panic!("{number:?} must leave its request to the caller");
+            };
+            assert_eq!(
+                environment.requests.len(),
+                sent,
+                "{number:?} sent it itself"
+            );
+            assert_eq!(bytes, arguments, "{number:?} changed its struct");
+            assert!(
+                expected(&host_wait.request),
+                "{number:?}: {:?}",
+                host_wait.request
+            );
+            assert_eq!(host_wait.timeout, Timeout::Infinite);
+            environment.scripted.push_back(reply);
+            assert_eq!(host_wait.wait(&mut environment), status, "{number:?}");
+        }
+    }
+}
+
 #[test]
 fn signals_and_gpu_waits_carry_objects_and_values() {
     let (mut translator, mut environment) = started();

@@ -120,6 +120,9 @@ pub struct DxgGateway {
     adapter_removed: bool,
     /// The reply channel of the last answered GPU call, reused by the next one.
     replies: ReplySlot<GpuReply>,
+    /// The reply channel of the last answered detached wait, reused by the next one (made
+    /// outside the process's lock, so it is shared: two at once make a new channel).
+    detached_replies: Arc<Mutex<ReplySlot<GpuReply>>>,
 }
 
 impl DxgGateway {
@@ -135,6 +138,7 @@ impl DxgGateway {
             generation: 0,
             adapter_removed: false,
             replies: ReplySlot::default(),
+            detached_replies: Arc::default(),
         }
     }
 
@@ -151,6 +155,7 @@ impl DxgGateway {
             generation: endpoint.generation,
             adapter_removed: false,
             replies: ReplySlot::default(),
+            detached_replies: Arc::default(),
         }
     }
 
@@ -234,15 +239,19 @@ impl GpuGateway for DxgGateway {
                 // Made by the process's thread once the syscall layer released the process.
                 let gpu = self.gpu.clone();
                 let process = dxg::core::ProcessId(process.0);
+                let kept = self.detached_replies.clone();
                 return GatewayAnswer::Wait(DetachedWait::new(move || {
+                    let mut replies = core::mem::take(&mut *kept.lock());
                     // The process's memory is not needed (nor reachable) any more.
                     let mut environment = KernelEnvironment {
                         gpu: &gpu,
-                        replies: &mut ReplySlot::default(),
+                        replies: &mut replies,
                         process,
                         user: None,
                     };
-                    wait.wait(&mut environment)
+                    let status = wait.wait(&mut environment);
+                    *kept.lock() = replies;
+                    status
                 }));
             }
         };
