@@ -18,6 +18,7 @@ pub mod platform_layout;
 mod qemu;
 mod screenshot;
 mod serial_monitor;
+pub mod symbols;
 
 pub use emulator::vmbus_server::AnswerFault;
 pub use firmware::{Firmware, FirmwareError, find_firmware, find_qemu};

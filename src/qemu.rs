@@ -378,13 +378,19 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, RunnerError> {
     });
 
     let mut monitor = SerialMonitor::default();
+    // Names for the kernel addresses of exception reports (nothing to do when not echoing).
+    let symbols = if config.echo {
+        crate::symbols::Symbols::load(crate::KERNEL_ELF)
+    } else {
+        crate::symbols::Symbols::default()
+    };
     let mut screenshot = None;
     let status = loop {
         match receiver.recv_timeout(Duration::from_millis(100)) {
             Ok(bytes) => {
                 for line in monitor.push(&bytes) {
                     if config.echo && (config.verbose || monitor.guest_started()) {
-                        println!("{line}");
+                        println!("{}", symbols.annotate(&line));
                     }
                     if line.contains(SCREENSHOT_MARKER) {
                         let path = run_directory.join(format!("{}.screen.ppm", config.name));
