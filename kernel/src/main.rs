@@ -226,9 +226,11 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
             "{heading} in task {:?} (contained): {info}\n",
             task.name()
         ));
+        arch::exceptions::print_current_backtrace();
         task::abandon_current(fault);
     }
     serial::write_fmt(format_args!("KERNEL PANIC: {info}\n"));
+    arch::exceptions::print_current_backtrace();
     diagnostics::fail_from_panic(info);
     qemu::exit_failure()
 }

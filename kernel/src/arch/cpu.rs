@@ -130,3 +130,15 @@ pub fn physical_address_bits() -> u8 {
 pub fn read_cr2() -> u64 {
     x86_64::registers::control::Cr2::read_raw()
 }
+
+/// The caller's frame pointer (`rbp`: the kernel target keeps frame pointers), for a
+/// backtrace of the running code.
+#[inline(always)]
+pub fn frame_pointer() -> u64 {
+    let rbp: u64;
+    // SAFETY: copies `rbp` into a register; reads no memory and changes nothing else.
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack, preserves_flags));
+    }
+    rbp
+}

@@ -193,8 +193,21 @@ fn print_registers(frame: &InterruptFrame) {
 /// Prints a frame-pointer backtrace starting at `rip` with frame pointer `rbp`.
 pub fn print_backtrace(rip: u64, rbp: u64) {
     serial::write_fmt(format_args!("  backtrace:\n    0: {rip:#018x}\n"));
+    print_callers(rbp, 1);
+}
+
+/// Prints a backtrace of the code calling this (a panic report): its callers' return
+/// addresses, from the caller's frame on.
+#[inline(never)]
+pub fn print_current_backtrace() {
+    serial::write_str("  backtrace:\n");
+    print_callers(super::cpu::frame_pointer(), 0);
+}
+
+/// Prints the return addresses of the frame records from `rbp` on, numbered from `first`.
+fn print_callers(rbp: u64, first: usize) {
     let mut frame_pointer = rbp;
-    for depth in 1..24 {
+    for depth in first..first + 23 {
         if frame_pointer == 0
             || !frame_pointer.is_multiple_of(8)
             || !crate::memory::is_readable(frame_pointer, 16)
