@@ -37,13 +37,15 @@ OPTIONS  --faults N        chaos: how many faults (default 100)  --tests A,B    
                            the emulated host makes one message wrong from boot on, as the
                            row NAME of the hostile-host table (emulator/src/hostile/rows.rs)
                            says, e.g. \"all offers delivered never sent\"
-         --host-fault KIND:never | KIND:late=MS  [@N | @N+]
+         --host-fault KIND:never | KIND:late=MS | KIND:corrupt-ring  [@N | @N+]
                            the emulated host never sends / sends MS milliseconds late the
                            answer KIND (every one, only the N-th, or the N-th and later): version-response, offer,
                            all-offers-delivered, open-channel-result, gpadl-created,
                            gpadl-torndown, unload-response, modify-channel-response, dxg
                            (the completions of dxg requests), or dxg-vgpu=N / dxg-global=N
-                           (the completions of dxg command N on that channel); repeatable
+                           (the completions of dxg command N on that channel); with a dxg
+                           KIND, corrupt-ring sends it, then corrupts that channel's
+                           guest-to-host ring (its read index); repeatable
          --vpci-network-bus-first
                            the emulated host offers a vPCI bus with a NIC VF before the GPU's
          --vgpu-offer-missing

@@ -6,9 +6,11 @@
 //! `host-wait-ms=2000` shortens the open and dxg-reply bounds so a run takes seconds), and a
 //! duplicate is refused while the rest of the system works (`result ok`). A vPCI GPU-PV
 //! function whose vGPU channel is never offered (`--vgpu-offer-missing`) ends at the adapter
-//! start bound (issue 14).
+//! start bound (issue 14). A host that corrupts its index of a dxg ring
+//! (`--host-fault dxg-vgpu=0:corrupt-ring@1`) makes the guest's requests fail at once with
+//! STATUS_DEVICE_NOT_CONNECTED.
 
-use dxgos::{GuestExit, Mode, RunConfig, RunOutcome, run};
+use dxgos::{AnswerFault, GuestExit, Mode, RunConfig, RunOutcome, run};
 
 /// Boots the demo quietly with hostile row `row`, the open and reply bounds capped at 2 s.
 /// Only for rows whose wait never ends: an answer that merely comes late on a loaded machine
@@ -140,5 +142,37 @@ fn a_gpu_function_whose_vgpu_channel_never_comes_is_removed_at_its_bound() {
     );
     assert!(console.contains("state=Removed"), "{console}");
     assert!(console.contains("hvdiag: result fail stage="), "{console}");
+    assert!(!console.contains("panic"), "{console}");
+}
+
+/// After answering the first CreateDevice, the host keeps a misaligned read index in the vGPU
+/// channel's guest→host ring. The dxg task cannot send on that ring, so a request that needs
+/// it fails at once with STATUS_DEVICE_NOT_CONNECTED (0xC000009D), which the app reports,
+/// instead of waiting for the reply bound; nothing panics. (The packet whose commit found the
+/// index corrupt had been published: the host may still answer it, which the guest then logs
+/// as an unknown transaction.)
+#[test]
+fn a_corrupt_guest_to_host_ring_fails_requests_with_device_not_connected() {
+    let mut config = RunConfig::new(Mode::Run);
+    config.name = "hostile-corrupt-ring".into();
+    config.echo = false;
+    config
+        .host
+        .answer_faults
+        .push(AnswerFault::parse("dxg-vgpu=0:corrupt-ring@1").expect("a valid host fault"));
+    let outcome = run(&config).expect("QEMU and OVMF are installed");
+    let console = &outcome.console;
+    assert_ne!(outcome.exit, GuestExit::Success, "{console}");
+    assert!(
+        console.contains("dxg: dropping a packet on relid")
+            && console.contains("CorruptIndex { kind: Read, value: 12 }"),
+        "{console}"
+    );
+    assert!(
+        console.contains("failed with NtStatus(0xc000009d)"),
+        "{console}"
+    );
+    assert!(console.contains("hvdiag: result fail stage="), "{console}");
+    assert!(!console.contains("STATUS_IO_TIMEOUT"), "{console}");
     assert!(!console.contains("panic"), "{console}");
 }

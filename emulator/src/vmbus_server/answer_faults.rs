@@ -40,6 +40,10 @@ pub enum AnswerTiming {
     Never,
     /// After this long (from the moment the host would have sent it).
     Late(Duration),
+    /// Sent, and then the host writes a misaligned read index into the guest→host ring of the
+    /// channel it went out on (dxg answers only): the guest's next packet on that channel
+    /// finds the ring corrupt and cannot be sent.
+    CorruptRing,
 }
 
 /// One "never answer" / "answer late" switch.
@@ -71,8 +75,9 @@ const CONTROL_NAMES: [(&str, MessageType); 8] = [
 ];
 
 impl AnswerFault {
-    /// Parses `KIND:never`, `KIND:late=MS`, each optionally followed by `@N` (only the N-th
-    /// answer) or `@N+` (the N-th and every later one). KIND is `dxg` (dxg completions),
+    /// Parses `KIND:never`, `KIND:late=MS` or (dxg kinds) `KIND:corrupt-ring`, each optionally
+    /// followed by `@N` (only the N-th answer) or `@N+` (the N-th and every later one). KIND
+    /// is `dxg` (dxg completions),
     /// `dxg-vgpu=N` or `dxg-global=N` (the completions of dxg command N on that channel), or
     /// one of `version-response`, `offer`,
     /// `all-offers-delivered`, `open-channel-result`, `gpadl-created`, `gpadl-torndown`,
@@ -115,14 +120,20 @@ impl AnswerFault {
                 .map(|(_, message_type)| AnswerKind::Control(*message_type))
                 .ok_or(format!("host fault {text:?}: unknown message {name:?}"))?
         };
+        let dxg = !matches!(kind, AnswerKind::Control(_));
         let timing = match timing.split_once('=') {
             None if timing == "never" => AnswerTiming::Never,
+            None if timing == "corrupt-ring" && dxg => AnswerTiming::CorruptRing,
             Some(("late", milliseconds)) => {
                 AnswerTiming::Late(Duration::from_millis(milliseconds.parse().map_err(
                     |_| format!("host fault {text:?}: not milliseconds: {milliseconds:?}"),
                 )?))
             }
-            _ => return Err(format!("host fault {text:?}: expected never or late=MS")),
+            _ => {
+                return Err(format!(
+                    "host fault {text:?}: expected never, late=MS or (dxg) corrupt-ring"
+                ));
+            }
         };
         Ok(AnswerFault {
             kind,
@@ -191,6 +202,11 @@ impl AnswerFaults {
             Some(AnswerTiming::Late(delay)) => {
                 self.delayed += 1;
                 log::info!("vmbus server: host fault: {kind:?} held for {delay:?}");
+            }
+            Some(AnswerTiming::CorruptRing) => {
+                log::info!(
+                    "vmbus server: host fault: after {kind:?}, its channel's ring corrupted"
+                );
             }
             None => {}
         }

@@ -21,6 +21,9 @@ pub struct HostChannel<M: GuestMemory> {
     pub(super) outbox: VecDeque<ServiceReply>,
     /// The guest corrupted a ring: the channel is no longer serviced.
     pub(super) broken: bool,
+    /// A host fault (`AnswerTiming::CorruptRing`): the guest→host ring's read index is written
+    /// misaligned after every read, so the guest finds it corrupt whenever it loads it.
+    pub(super) corrupt_read_index: bool,
 }
 
 impl<M: GuestMemory> HostChannel<M> {
@@ -32,6 +35,7 @@ impl<M: GuestMemory> HostChannel<M> {
             buffer: Vec::new(),
             outbox: VecDeque::new(),
             broken: false,
+            corrupt_read_index: false,
         }
     }
 

@@ -46,7 +46,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use vmbus::gpadl::{GpaRange, GpadlAssembler};
 use vmbus::messages::{ControlMessage, MessageType, STATUS_UNSUCCESSFUL, encode, parse};
-use vmbus::ring::{ChannelRings, FEATURE_BITS_OFFSET, IndexKind, WRITE_INDEX_OFFSET};
+use vmbus::ring::{
+    ChannelRings, FEATURE_BITS_OFFSET, IndexKind, READ_INDEX_OFFSET, WRITE_INDEX_OFFSET,
+};
 use vmbus::version::{
     MESSAGE_CONNECTION_ID, MESSAGE_CONNECTION_ID_MULTICLIENT, VMBUS_SYNIC_MESSAGE_TYPE, Version,
 };
@@ -367,6 +369,12 @@ impl<M: GuestMemory + Clone> Server<M> {
                     self.held_replies.push_back(Held { due, answer: reply });
                     return;
                 }
+                Some(AnswerTiming::CorruptRing) => {
+                    let relid = reply.relid;
+                    self.queue_reply_now(reply);
+                    self.corrupt_inbound_read_index(relid);
+                    return;
+                }
             }
         }
         self.queue_reply_now(reply);
@@ -462,6 +470,9 @@ impl<M: GuestMemory + Clone> Server<M> {
             match channel.receiver.commit() {
                 Ok(commit_signal) => signal |= commit_signal,
                 Err(error) => failure = Some(error),
+            }
+            if channel.corrupt_read_index {
+                write_corrupt_read_index(channel);
             }
         }
         if let Some(error) = failure {
@@ -1053,6 +1064,21 @@ impl<M: GuestMemory + Clone> Server<M> {
         }
     }
 
+    /// From now on keeps a misaligned read index in the guest→host ring of channel `relid`
+    /// (the index the host owns there), written again after each of the host's reads: the
+    /// guest's sender must refuse the ring (CorruptIndex) when it next loads the index. The
+    /// host's own receiver goes on from its cached index.
+    fn corrupt_inbound_read_index(&mut self, relid: u32) {
+        if let Some(channel) = self.host_channel(relid) {
+            channel.corrupt_read_index = true;
+            write_corrupt_read_index(channel);
+            log::info!(
+                "vmbus server: corrupted {:?} index of channel {relid}",
+                IndexKind::Read
+            );
+        }
+    }
+
     fn send_offer(&mut self, relid: u32) {
         let Some(offer) = self.offers.get(&relid) else {
             return;
@@ -1137,7 +1163,8 @@ impl<M: GuestMemory + Clone> Server<M> {
                 None => self
                     .outputs
                     .push_back(ServerOutput::Message { target_vp, payload }),
-                Some(AnswerTiming::Never) => {}
+                // Not parsed for control messages (no ring of theirs to corrupt).
+                Some(AnswerTiming::Never | AnswerTiming::CorruptRing) => {}
                 Some(AnswerTiming::Late(delay)) => {
                     let due = self.answer_faults.now().saturating_add(delay);
                     self.held_messages.push_back(Held {
@@ -1148,6 +1175,13 @@ impl<M: GuestMemory + Clone> Server<M> {
             }
         }
     }
+}
+
+/// Writes a misaligned read index (12) into the guest→host ring of `channel`.
+fn write_corrupt_read_index<M: GuestMemory>(channel: &HostChannel<M>) {
+    let gpa = channel.receiver.pages().control_gpa() + READ_INDEX_OFFSET;
+    // One guest memory behind both rings.
+    let _ = channel.sender.memory().store_u32(gpa, 12);
 }
 
 /// How many dxg requests awaiting a completion [`Server`] remembers the command of (a guest

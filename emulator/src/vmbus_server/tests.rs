@@ -646,7 +646,26 @@ fn answer_faults_parse_the_runner_spelling() {
             onward: false,
         }
     );
+    assert_eq!(
+        AnswerFault::parse("dxg-vgpu=0:corrupt-ring@1").unwrap(),
+        AnswerFault {
+            kind: AnswerKind::DxgCommand {
+                global: false,
+                command: 0
+            },
+            timing: AnswerTiming::CorruptRing,
+            occurrence: Some(1),
+            onward: false,
+        }
+    );
+    assert_eq!(
+        AnswerFault::parse("dxg:corrupt-ring").unwrap().timing,
+        AnswerTiming::CorruptRing
+    );
     for bad in [
+        // A control message has no ring of its own to corrupt.
+        "offer:corrupt-ring",
+        "dxg:corrupt-ring=1",
         "dxg-vgpu=:never",
         "dxg-vgpu=x:never",
         "dxg-other=1:never",
