@@ -25,6 +25,7 @@
 //! | 20 | as 19 for `xmm0`–`xmm15`, MXCSR and the x87 control word, with values seeded by byte 1 of the argument (two processes keep different values); first checks the start state (FCW 0x37f, MXCSR 0x1f80) ([`vector_registers_survive_preemption`]) | exit 0; 1 if a register changed, 4 if the start state was wrong |
 //! | 21 | lives through driver restarts: a GPU call and `survivor: tick <n>` each round; on STATUS_DEVICE_REMOVED opens the adapter again (bits 8–15: how many removals to live through) ([`survivor`]) | exit 0 |
 //! | 22 | opens the first adapter, creates a device and a monitored fence, prints `selftest: waiting from the CPU`, then waits from the CPU for a value nobody signals, forever ([`wait_forever_from_the_cpu`]) | killed |
+//! | 23 | calls DestroyDevice with its struct inside a Lock2 view of that device, which the call unmaps; checks the answer (STATUS_ACCESS_VIOLATION: the copy back failed) and that the dxg object count is back at its value before the device ([`released_views`]) | exit 0 |
 //!
 //! Faults are provoked with inline assembly on purpose; this crate is test code.
 #![no_std]
@@ -90,6 +91,7 @@ pub extern "C" fn _start(argument: u64) -> ! {
         20 => vector_registers_survive_preemption((argument >> 8) as u8),
         21 => survivor::run(((argument >> 8) & 0xff) as u32),
         22 => wait_forever_from_the_cpu(),
+        23 => released_views::destroy_device_from_its_own_view(),
         10 => {
             // SAFETY: deliberately sets RFLAGS.TF: the next instruction raises #DB in ring 3
             // and the kernel kills us.

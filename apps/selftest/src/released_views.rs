@@ -5,10 +5,11 @@
 //! a page fault, and the IO-space page (which the host may already have handed to another
 //! allocation) is never reached.
 
-use userlib::abi::status::STATUS_SUCCESS;
-use userlib::abi::{D3DKMT_LOCK2, D3DKMT_UNLOCK2, DXGOS_FRAMEBUFFER_INFO};
+use userlib::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_SUCCESS};
+use userlib::abi::{D3DKMT_DESTROYDEVICE, D3DKMT_LOCK2, D3DKMT_UNLOCK2, DXGOS_FRAMEBUFFER_INFO};
+use userlib::gpu::Adapter;
 use userlib::println;
-use userlib::sys::{Native, SyscallNumber, call_d3dkmt, process};
+use userlib::sys::{Native, Syscall, SyscallNumber, call_d3dkmt, process, result_to_status};
 
 /// How the view is released.
 pub enum Release {
@@ -75,4 +76,64 @@ pub fn write_after_framebuffer_unmap() -> i32 {
     // SAFETY: deliberately not safe: the view was unmapped; the kernel must kill us.
     unsafe { view.write_volatile(0xdead) };
     22
+}
+
+/// Mode 23: a DestroyDevice whose argument struct lies in a Lock2 view of that very device.
+/// The call unmaps the device's views before the kernel copies the struct back, so the copy
+/// fails and the call answers STATUS_ACCESS_VIOLATION; the device must be destroyed all the
+/// same (its host request is made after the copy, outside the process's lock): the process's
+/// dxg object count is back at what it was before the device. Exit 0 when it is.
+pub fn destroy_device_from_its_own_view() -> i32 {
+    let Ok(mut adapters) = Adapter::enumerate(&Native) else {
+        return 30;
+    };
+    let Some(adapter) = adapters.take(0) else {
+        return 31;
+    };
+    let Ok(before) = process::dxg_object_count(&Native) else {
+        return 32;
+    };
+    let Ok(device) = adapter.create_device() else {
+        return 33;
+    };
+    let Ok(allocation) = device.create_allocation(4096) else {
+        return 34;
+    };
+    let mut lock = D3DKMT_LOCK2 {
+        hDevice: device.handle(),
+        hAllocation: allocation.handle(),
+        ..Default::default()
+    };
+    if call_d3dkmt(&Native, SyscallNumber::Lock2, &mut lock, 0) != 0 || lock.pData == 0 {
+        return 35;
+    }
+    let view = lock.pData as *mut D3DKMT_DESTROYDEVICE;
+    // SAFETY: `pData` is the kernel's writable mapping of the whole (4096-byte) allocation,
+    // valid until the DestroyDevice below releases it.
+    unsafe {
+        view.write_volatile(D3DKMT_DESTROYDEVICE {
+            hDevice: device.handle(),
+        })
+    };
+    // By address, not by reference: the memory goes away during the call.
+    let size = core::mem::size_of::<D3DKMT_DESTROYDEVICE>() as u64;
+    let status = result_to_status(Native.call(SyscallNumber::DestroyDevice, view as u64, size, 0));
+    // Destroyed already (or it would be counted below): their own destroys would only fail.
+    core::mem::forget(allocation);
+    core::mem::forget(device);
+    if status != STATUS_ACCESS_VIOLATION {
+        println!("selftest: DestroyDevice from its own view answered {status:#x}");
+        return 36;
+    }
+    match process::dxg_object_count(&Native) {
+        Ok(after) if after == before => {
+            println!("selftest: device destroyed from its own view, {after} dxg objects");
+            0
+        }
+        Ok(after) => {
+            println!("selftest: {after} dxg objects after the DestroyDevice, {before} before it");
+            37
+        }
+        Err(_) => 38,
+    }
 }

@@ -497,6 +497,28 @@ impl AddressSpace {
         }
     }
 
+    /// Unmaps and frees the owned, user-accessible page `page` if it holds only zeros and its
+    /// frame was never lent to a device ([`Self::owned_frames`]): what `mprotect(PROT_NONE)`
+    /// does with such a page (a guard page keeps no frame; access given back maps a zeroed
+    /// one, so nothing is lost). Returns whether it did.
+    pub fn unmap_owned_if_zero(&mut self, page: u64) -> bool {
+        let Some((frame, flags)) = self.leaf(page, false) else {
+            return false;
+        };
+        let number = frame.as_u64() / PAGE_SIZE;
+        if flags.contains(BORROWED) || self.lent_frames.get_mut().binary_search(&number).is_ok() {
+            return false;
+        }
+        let mut chunk = [0u8; 512];
+        for offset in (0..PAGE_SIZE).step_by(chunk.len()) {
+            if self.read(page + offset, &mut chunk).is_err() || chunk.iter().any(|&byte| byte != 0)
+            {
+                return false;
+            }
+        }
+        self.unmap_owned(page)
+    }
+
     /// Sets the access of the owned, mapped user page `page` to exactly `access` (unlike
     /// [`Self::map_zeroed`], which only widens). `None` is no access (`PROT_NONE`): the page
     /// stays present and keeps its frame and contents, but only for the kernel's tables, so

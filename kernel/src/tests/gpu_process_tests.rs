@@ -279,6 +279,27 @@ kernel_test!(
     released_views_are_unmapped
 );
 
+/// A DestroyDevice whose argument struct lies in a Lock2 view of that device (selftest mode
+/// 23): the call unmaps the view, so the copy of the struct back to the process fails, and the
+/// device's host request, made after that copy (`GatewayAnswer::Wait`), must be made all the
+/// same: the process's dxg object count comes back to what it was before the device.
+fn destroy_device_from_its_own_view() -> TestResult {
+    with_stack(|stack| {
+        let console = capture();
+        let exit = spawn(stack, "selftest", 23, &console, false)?.join();
+        ensure!(
+            exit == ProcessExit::Exited(0),
+            "mode 23 ended with {exit:?}: {}",
+            console.lock()
+        );
+        Ok(())
+    })
+}
+kernel_test!(
+    gpu_user_destroy_device_from_its_own_view,
+    destroy_device_from_its_own_view
+);
+
 fn invalid_argument_table() -> TestResult {
     with_stack(|stack| {
         let line = handle_passed_between_processes(

@@ -578,6 +578,29 @@ fn no_access_keeps_the_contents() -> TestResult {
         space.set_owned_access(page + 4096, None).is_err(),
         "no access was set on an unmapped page"
     );
+    // What mprotect(PROT_NONE) does first: a page with contents is kept ...
+    ensure!(
+        !space.unmap_owned_if_zero(page),
+        "a page with contents was released"
+    );
+    // ... a page of zeros goes with its frame (a guard page holds none) ...
+    let zeros = page + 0x2000;
+    space.map_zeroed(zeros, writable).map_err(|_| "map zeros")?;
+    let free = memory::free_frames();
+    ensure!(space.unmap_owned_if_zero(zeros), "a page of zeros was kept");
+    ensure!(
+        memory::free_frames() == free + 1 && space.translate(zeros, false).is_none(),
+        "the page of zeros was not unmapped and freed"
+    );
+    // ... unless the device was lent its frame.
+    space
+        .map_zeroed(zeros, writable)
+        .map_err(|_| "map zeros again")?;
+    space.owned_frames(zeros, 4096).map_err(|_| "lend")?;
+    ensure!(
+        !space.unmap_owned_if_zero(zeros),
+        "a lent page of zeros was released"
+    );
     Ok(())
 }
 kernel_test!(no_access_keeps_the_contents, no_access_keeps_the_contents);
