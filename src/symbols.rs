@@ -7,8 +7,13 @@
 //! kernel address: the backtrace frames (`    3: 0xffffffff80123456`) and the register line
 //! that starts with `rip`. Other lines, addresses outside every function (ring-3 code, data)
 //! and a missing or unreadable ELF leave the console as it was.
+//!
+//! Frame 0 and the `rip` line are the faulting instruction itself; frames 1 and up are return
+//! addresses, the instruction after a call, which for a call that never returns (a panic) is
+//! the first byte after the calling function: those are looked up one byte earlier, inside
+//! the call, as debuggers do. (The kernel numbers a panic's frames from 1 for that reason.)
 
-use object::{Object, ObjectSymbol, SymbolKind};
+use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 
 /// The function symbols of one ELF, sorted by address.
 #[derive(Debug, Default)]
@@ -30,11 +35,24 @@ impl Symbols {
     /// The function symbols of the ELF image `bytes`.
     pub fn from_elf(bytes: &[u8]) -> Result<Symbols, object::Error> {
         let file = object::File::parse(bytes)?;
+        // Functions, and the labels of assembly entry points (untyped symbols in code, such
+        // as the interrupt stubs), which have no size: they run to the next symbol.
+        let in_code = |symbol: &object::Symbol<'_, '_>| {
+            symbol
+                .section_index()
+                .and_then(|index| file.section_by_index(index).ok())
+                .is_some_and(|section| section.kind() == SectionKind::Text)
+        };
         let functions = file
             .symbols()
-            .filter(|symbol| symbol.kind() == SymbolKind::Text && symbol.address() != 0)
+            .filter(|symbol| symbol.address() != 0)
+            .filter(|symbol| match symbol.kind() {
+                SymbolKind::Text => true,
+                SymbolKind::Unknown => in_code(symbol),
+                _ => false,
+            })
             .filter_map(|symbol| {
-                let name = symbol.name().ok()?;
+                let name = symbol.name().ok().filter(|name| !name.is_empty())?;
                 let name = format!("{:#}", rustc_demangle::demangle(name));
                 Some((symbol.address(), symbol.size(), name))
             })
@@ -85,32 +103,42 @@ impl Symbols {
     }
 
     /// `line` with ` <function+0xoffset>` appended when it is a backtrace frame or the `rip`
-    /// register line of an exception report and its address lies in a known function.
+    /// register line of an exception report and its address lies in a known function (a return
+    /// address, frame 1 and up, is looked up one byte earlier: see the module docs).
     pub fn annotate(&self, line: &str) -> String {
-        match report_address(line).and_then(|address| self.lookup(address)) {
+        let found = report_address(line).and_then(|(address, returns_to)| {
+            if returns_to {
+                let (name, offset) = self.lookup(address.checked_sub(1)?)?;
+                Some((name, offset + 1))
+            } else {
+                self.lookup(address)
+            }
+        });
+        match found {
             Some((name, offset)) => format!("{line}  <{name}+{offset:#x}>"),
             None => line.to_string(),
         }
     }
 }
 
-/// The address a report line names: a backtrace frame `<spaces><depth>: 0x<hex>` or a
-/// register line `<spaces>rip 0x<hex> …`.
-fn report_address(line: &str) -> Option<u64> {
+/// The address a report line names, and whether it is a return address: a backtrace frame
+/// `<spaces><depth>: 0x<hex>` (a return address from depth 1 on) or a register line
+/// `<spaces>rip 0x<hex> …`.
+fn report_address(line: &str) -> Option<(u64, bool)> {
     let trimmed = line.trim_start();
     if trimmed.len() == line.len() {
         return None;
     }
-    let hex = if let Some(rest) = trimmed.strip_prefix("rip 0x") {
-        rest.split_whitespace().next()?
+    let (hex, returns_to) = if let Some(rest) = trimmed.strip_prefix("rip 0x") {
+        (rest.split_whitespace().next()?, false)
     } else {
         let (depth, rest) = trimmed.split_once(": 0x")?;
         if depth.is_empty() || !depth.bytes().all(|byte| byte.is_ascii_digit()) {
             return None;
         }
-        rest.trim_end()
+        (rest.trim_end(), depth != "0")
     };
-    u64::from_str_radix(hex, 16).ok()
+    Some((u64::from_str_radix(hex, 16).ok()?, returns_to))
 }
 
 #[cfg(test)]
@@ -157,6 +185,21 @@ mod tests {
             symbols.annotate("    0: 0xffffffff80002004"),
             "    0: 0xffffffff80002004  <kernel::b+0x4>"
         );
+        // A return address is the instruction after the call: one that ends its function
+        // (a call that never returns) belongs to that function, not to the next or to none.
+        assert_eq!(
+            symbols.annotate("    1: 0xffffffff80002040"),
+            "    1: 0xffffffff80002040  <kernel::b+0x40>"
+        );
+        assert_eq!(
+            symbols.annotate("    2: 0xffffffff80001100"),
+            "    2: 0xffffffff80001100  <kernel::a+0x100>"
+        );
+        // The faulting instruction itself (frame 0) at a function's first byte stays there.
+        assert_eq!(
+            symbols.annotate("    0: 0xffffffff80002000"),
+            "    0: 0xffffffff80002000  <kernel::b+0x0>"
+        );
         assert_eq!(
             symbols.annotate("  rip 0xffffffff80001010 cs 0x0008 rflags 0x00000046"),
             "  rip 0xffffffff80001010 cs 0x0008 rflags 0x00000046  <kernel::a+0x10>"
@@ -191,5 +234,10 @@ mod tests {
         .expect("neither the exception handler nor its caller is among the kernel's functions");
         assert_eq!(symbols.lookup(start + 1), Some((name, 1)));
         assert!(Symbols::load("/nonexistent/kernel").is_empty());
+        // The interrupt stubs are assembly labels (untyped symbols): named all the same.
+        assert!(
+            symbols.address_of("interrupt_common").is_some(),
+            "the interrupt entry's assembly label is not named"
+        );
     }
 }

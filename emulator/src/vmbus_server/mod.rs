@@ -1160,11 +1160,12 @@ impl<M: GuestMemory + Clone> Server<M> {
                 self.answer_faults.decide(AnswerKind::Control(message_type))
             });
             match decision {
-                None => self
+                // A control message has no ring of its own to corrupt (the parser refuses the
+                // fault for one): it goes out.
+                None | Some(AnswerTiming::CorruptRing) => self
                     .outputs
                     .push_back(ServerOutput::Message { target_vp, payload }),
-                // Not parsed for control messages (no ring of theirs to corrupt).
-                Some(AnswerTiming::Never | AnswerTiming::CorruptRing) => {}
+                Some(AnswerTiming::Never) => {}
                 Some(AnswerTiming::Late(delay)) => {
                     let due = self.answer_faults.now().saturating_add(delay);
                     self.held_messages.push_back(Held {

@@ -499,8 +499,8 @@ impl AddressSpace {
 
     /// Unmaps and frees the owned, user-accessible page `page` if it holds only zeros and its
     /// frame was never lent to a device ([`Self::owned_frames`]): what `mprotect(PROT_NONE)`
-    /// does with such a page (a guard page keeps no frame; access given back maps a zeroed
-    /// one, so nothing is lost). Returns whether it did.
+    /// does with such a page (access given back maps a zeroed one, so nothing is lost).
+    /// Returns whether it did.
     pub fn unmap_owned_if_zero(&mut self, page: u64) -> bool {
         let Some((frame, flags)) = self.leaf(page, false) else {
             return false;

@@ -197,11 +197,12 @@ pub fn print_backtrace(rip: u64, rbp: u64) {
 }
 
 /// Prints a backtrace of the code calling this (a panic report): its callers' return
-/// addresses, from the caller's frame on.
+/// addresses, from the caller's frame on, numbered from 1 (every one is a return address;
+/// frame 0 of an exception report is the faulting instruction itself).
 #[inline(never)]
 pub fn print_current_backtrace() {
     serial::write_str("  backtrace:\n");
-    print_callers(super::cpu::frame_pointer(), 0);
+    print_callers(super::cpu::frame_pointer(), 1);
 }
 
 /// Prints the return addresses of the frame records from `rbp` on, numbered from `first`.

@@ -347,8 +347,8 @@ fn munmap(state: &ProcessState, address: u64, length: u64) -> LinuxOutcome {
 
 /// `mprotect` on memory `mmap` reserved: sets the access of the pages present, keeping their
 /// contents (`PROT_NONE` too, as on Linux: ring 3 then faults on them and system calls given
-/// them fail with `EFAULT`; a page of zeros not lent to the GPU is freed instead, so a guard
-/// page holds no frame); other values than `PROT_NONE` map missing pages zero-filled.
+/// them fail with `EFAULT`; a page of zeros not lent to the GPU is freed instead, as nothing is
+/// lost); other values than `PROT_NONE` map missing pages zero-filled.
 fn mprotect(state: &ProcessState, address: u64, length: u64, prot: u64) -> LinuxOutcome {
     let (length, access) = match page_range(address, length)
         .and_then(|length| protection(prot).map(|access| (length, access)))
@@ -367,8 +367,8 @@ fn mprotect(state: &ProcessState, address: u64, length: u64, prot: u64) -> Linux
         let mut page = address;
         while page < address + length {
             match access {
-                // A page of zeros goes (a guard page keeps no frame) and comes back zeroed; a
-                // page never mapped stays so (nothing to keep).
+                // A page of zeros goes with its frame and comes back zeroed; a page never
+                // mapped stays so (nothing to keep either way).
                 None => {
                     if !space.unmap_owned_if_zero(page) {
                         let _ = space.set_owned_access(page, None);
