@@ -428,18 +428,28 @@ kernel_test!(
     user_copies_check_every_page_once
 );
 
+/// The user page the address-space tests below map, and the access they map it with.
+const TEST_PAGE: u64 = 0x60_0000;
+const WRITABLE: crate::arch::address_space::UserPageAccess =
+    crate::arch::address_space::UserPageAccess {
+        writable: true,
+        executable: false,
+    };
+
+/// A fresh address space with [`TEST_PAGE`] mapped writable and zeroed.
+fn space_with_test_page() -> Result<crate::arch::address_space::AddressSpace, &'static str> {
+    let mut space = crate::arch::address_space::AddressSpace::new().map_err(|_| "no space")?;
+    space.map_zeroed(TEST_PAGE, WRITABLE).map_err(|_| "map")?;
+    Ok(space)
+}
+
 /// The translation an address space remembers (`AddressSpace::translate`) never outlives a
 /// change of its tables: after a page's access narrows, or the page goes, the next copy sees
 /// the change, even right after a copy through that page.
 fn remembered_translation_follows_changes() -> TestResult {
-    use crate::arch::address_space::{AddressSpace, UserPageAccess};
-    let mut space = AddressSpace::new().map_err(|_| "no space")?;
-    let page = 0x60_0000u64;
-    let writable = UserPageAccess {
-        writable: true,
-        executable: false,
-    };
-    space.map_zeroed(page, writable).map_err(|_| "map")?;
+    use crate::arch::address_space::UserPageAccess;
+    let (page, writable) = (TEST_PAGE, WRITABLE);
+    let mut space = space_with_test_page()?;
     space.write(page + 8, &[5; 4]).map_err(|_| "write")?;
     ensure!(
         space.translate(page + 8, true).is_some(),
@@ -480,17 +490,11 @@ kernel_test!(
 /// frame goes back to the allocator, is reused by the kernel, and the host still writes it.
 /// Dropping the address space frees it.
 fn lent_frames_outlive_an_unmap() -> TestResult {
-    use crate::arch::address_space::{AddressSpace, UserPageAccess};
-    let page = 0x60_0000u64;
-    let writable = UserPageAccess {
-        writable: true,
-        executable: false,
-    };
+    let page = TEST_PAGE;
     // Maps one page, lends it (or not), unmaps it; returns (frames freed by the unmap, frames
     // freed by dropping the address space).
     let map_lend_unmap = |lend: bool| -> Result<(usize, usize), &'static str> {
-        let mut space = AddressSpace::new().map_err(|_| "no space")?;
-        space.map_zeroed(page, writable).map_err(|_| "map")?;
+        let mut space = space_with_test_page()?;
         if lend {
             let lent = space.owned_frames(page, 4096).map_err(|_| "owned_frames")?;
             if lent.len() != 1 {
@@ -534,14 +538,8 @@ kernel_test!(lent_frames_outlive_an_unmap, lent_frames_outlive_an_unmap);
 /// later finds the same bytes, as on Linux. (It used to unmap the page, so the contents were
 /// lost and a lent frame went on being written behind a fresh page.)
 fn no_access_keeps_the_contents() -> TestResult {
-    use crate::arch::address_space::{AddressSpace, UserPageAccess};
-    let mut space = AddressSpace::new().map_err(|_| "no space")?;
-    let page = 0x60_0000u64;
-    let writable = UserPageAccess {
-        writable: true,
-        executable: false,
-    };
-    space.map_zeroed(page, writable).map_err(|_| "map")?;
+    let (page, writable) = (TEST_PAGE, WRITABLE);
+    let mut space = space_with_test_page()?;
     space.write(page + 8, &[7; 4]).map_err(|_| "write")?;
     let frame = space.translate(page, false).ok_or("no frame")?;
     let free_before = memory::free_frames();
