@@ -7,7 +7,7 @@
 
 use userlib::abi::status::{STATUS_ACCESS_VIOLATION, STATUS_SUCCESS};
 use userlib::abi::{D3DKMT_DESTROYDEVICE, D3DKMT_LOCK2, D3DKMT_UNLOCK2, DXGOS_FRAMEBUFFER_INFO};
-use userlib::gpu::Adapter;
+use userlib::gpu::{Adapter, Allocation, Device};
 use userlib::println;
 use userlib::sys::{Native, Syscall, SyscallNumber, call_d3dkmt, process, result_to_status};
 
@@ -23,18 +23,11 @@ pub enum Release {
 /// return when the kernel did its job.
 pub fn write_after(release: Release) -> i32 {
     crate::sharing::with_device(|device| {
-        let Ok(allocation) = device.create_allocation(4096) else {
-            return 10;
+        let (allocation, view) = match locked_allocation(device, 10) {
+            Ok(locked) => locked,
+            Err(code) => return code,
         };
-        let mut lock = D3DKMT_LOCK2 {
-            hDevice: device.handle(),
-            hAllocation: allocation.handle(),
-            ..Default::default()
-        };
-        if call_d3dkmt(&Native, SyscallNumber::Lock2, &mut lock, 0) != 0 || lock.pData == 0 {
-            return 11;
-        }
-        let view = lock.pData as *mut u64;
+        let view = view as *mut u64;
         // SAFETY: `pData` is the kernel's mapping of the whole (4096-byte) allocation, valid
         // until it is released below.
         unsafe { view.write_volatile(0x5afe) };
@@ -96,18 +89,11 @@ pub fn destroy_device_from_its_own_view() -> i32 {
     let Ok(device) = adapter.create_device() else {
         return 33;
     };
-    let Ok(allocation) = device.create_allocation(4096) else {
-        return 34;
+    let (allocation, view) = match locked_allocation(&device, 34) {
+        Ok(locked) => locked,
+        Err(code) => return code,
     };
-    let mut lock = D3DKMT_LOCK2 {
-        hDevice: device.handle(),
-        hAllocation: allocation.handle(),
-        ..Default::default()
-    };
-    if call_d3dkmt(&Native, SyscallNumber::Lock2, &mut lock, 0) != 0 || lock.pData == 0 {
-        return 35;
-    }
-    let view = lock.pData as *mut D3DKMT_DESTROYDEVICE;
+    let view = view as *mut D3DKMT_DESTROYDEVICE;
     // SAFETY: `pData` is the kernel's writable mapping of the whole (4096-byte) allocation,
     // valid until the DestroyDevice below releases it.
     unsafe {
@@ -136,4 +122,23 @@ pub fn destroy_device_from_its_own_view() -> i32 {
         }
         Err(_) => 38,
     }
+}
+
+/// Creates a 4096-byte allocation on `device` and locks it (`D3DKMTLock2`): the allocation and
+/// the address of its view. `Err(code)` when the creation failed, `Err(code + 1)` when the
+/// lock did.
+fn locked_allocation<'a>(
+    device: &'a Device<'a, Native>,
+    code: i32,
+) -> Result<(Allocation<'a, Native>, u64), i32> {
+    let allocation = device.create_allocation(4096).map_err(|_| code)?;
+    let mut lock = D3DKMT_LOCK2 {
+        hDevice: device.handle(),
+        hAllocation: allocation.handle(),
+        ..Default::default()
+    };
+    if call_d3dkmt(&Native, SyscallNumber::Lock2, &mut lock, 0) != 0 || lock.pData == 0 {
+        return Err(code + 1);
+    }
+    Ok((allocation, lock.pData))
 }
