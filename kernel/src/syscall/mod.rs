@@ -345,14 +345,24 @@ fn d3dkmt(context: &mut Context<'_>, number: u32, registers: [u64; 3], expected:
     let answer = context
         .gateway
         .call(context.process, number, arguments, &mut user, arg2);
-    let copied = context.space.write(address, arguments).is_ok();
+    if context.space.write(address, arguments).is_err() {
+        return copy_back_failed(answer);
+    }
     match answer {
-        GatewayAnswer::Status(result) if copied => status(result),
+        GatewayAnswer::Status(result) => status(result),
+        GatewayAnswer::Wait(wait) => Outcome::ReturnAfter(wait),
+    }
+}
+
+/// A D3DKMT call whose struct could not be copied back: STATUS_ACCESS_VIOLATION. A last host
+/// request the call left to be made (DestroyDevice, say, whose struct lay in a view the call
+/// unmapped) is made all the same, since the translator has already forgotten what it ends;
+/// the caller gets the status after it. (Out of line: `d3dkmt` keeps its frame small.)
+#[cold]
+#[inline(never)]
+fn copy_back_failed(answer: GatewayAnswer) -> Outcome {
+    match answer {
         GatewayAnswer::Status(_) => status(STATUS_ACCESS_VIOLATION),
-        GatewayAnswer::Wait(wait) if copied => Outcome::ReturnAfter(wait),
-        // The call left its last host request to be made (DestroyDevice, say, whose struct
-        // lay in a view the call unmapped): it is made all the same, since the translator has
-        // already forgotten what it ends; the caller learns that the copy failed.
         GatewayAnswer::Wait(wait) => Outcome::ReturnAfter(DetachedWait::new(move || {
             wait.run();
             STATUS_ACCESS_VIOLATION
