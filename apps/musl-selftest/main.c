@@ -2,7 +2,7 @@
  * MUSL_APPS stanza) run by kernel/src/tests/runtime_tests.rs. argv[1] selects the mode:
  *
  *   1  printf (%d %f %ls), malloc/calloc/realloc/free, mmap/munmap, mprotect (PROT_NONE
- *      keeps the contents), clock_gettime, nanosleep
+ *      keeps the contents, frees a page of zeros), clock_gettime, nanosleep
  *      (relative, and absolute with clock_nanosleep),
  *      four threads with a mutex-protected counter, a condition variable, pthread_once,
  *      __thread variables and doubles in every thread, join          -> exit 0 (else the step)
@@ -27,6 +27,9 @@
 #include <unistd.h>
 #include <wchar.h>
 
+/* dxgos's FreeFrames debug query (userlib's SyscallNumber::FreeFrames, 0x111, above the
+ * base that keeps dxgos calls clear of Linux's numbers). */
+#define DXGOS_FREE_FRAMES 0x10000111L
 #define THREADS 4
 #define ROUNDS 2000
 
@@ -87,6 +90,12 @@ static int everything(void) {
     if (mprotect(map + 4096, 4096, PROT_NONE) != 0) return 20;
     if (syscall(SYS_write, 1, map + 8191, 1) != -1 || errno != EFAULT) return 21;
     if (mprotect(map + 4096, 4096, PROT_READ | PROT_WRITE) != 0 || map[8191] != 1) return 22;
+    /* A page of zeros set PROT_NONE gives its frame back (dxgos's FreeFrames query counts it):
+     * nothing is lost, access given back maps a zeroed page. */
+    long frames_before = syscall(DXGOS_FREE_FRAMES);
+    if (mprotect(map, 4096, PROT_NONE) != 0) return 27;
+    long frames_after = syscall(DXGOS_FREE_FRAMES);
+    if (frames_before <= 0 || frames_after != frames_before + 1) return 28;
     if (munmap(map, 3 * 4096) != 0) return 14;
     int64_t before = monotonic_ns();
     struct timespec pause = {0, 20 * 1000 * 1000};
