@@ -122,85 +122,53 @@ pub trait GuestMemory {
     }
 }
 
-impl<T: GuestMemory + ?Sized> GuestMemory for &T {
-    #[inline]
-    fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
-        (**self).window(gpa, length)
-    }
-    fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
-        (**self).read(gpa, buffer)
-    }
-    fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
-        (**self).write(gpa, data)
-    }
-    fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
-        (**self).load_u32(gpa)
-    }
-    fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
-        (**self).store_u32(gpa, value)
-    }
-    fn fence(&self) {
-        (**self).fence()
-    }
-    fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
-        (**self).swap_u32(gpa, value)
-    }
-    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
-        (**self).read_u64(gpa)
-    }
-    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
-        (**self).write_u64(gpa, value)
-    }
-    fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
-        (**self).read_u128(gpa)
-    }
-    fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
-        (**self).write_u128(gpa, value)
-    }
-    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
-        (**self).fetch_or_u32(gpa, bits)
-    }
+/// Implements [`GuestMemory`] for a pointer type by forwarding every method to the memory it
+/// points to (so a method with a provided body keeps the pointee's override).
+macro_rules! forward_guest_memory {
+    ($($pointer:ty),+) => {$(
+        impl<T: GuestMemory + ?Sized> GuestMemory for $pointer {
+            #[inline]
+            fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
+                (**self).window(gpa, length)
+            }
+            fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
+                (**self).read(gpa, buffer)
+            }
+            fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
+                (**self).write(gpa, data)
+            }
+            fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
+                (**self).load_u32(gpa)
+            }
+            fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
+                (**self).store_u32(gpa, value)
+            }
+            fn fence(&self) {
+                (**self).fence()
+            }
+            fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
+                (**self).swap_u32(gpa, value)
+            }
+            fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
+                (**self).read_u64(gpa)
+            }
+            fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
+                (**self).write_u64(gpa, value)
+            }
+            fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
+                (**self).read_u128(gpa)
+            }
+            fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
+                (**self).write_u128(gpa, value)
+            }
+            fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
+                (**self).fetch_or_u32(gpa, bits)
+            }
+        }
+    )+};
 }
 
-impl<T: GuestMemory + ?Sized> GuestMemory for alloc::sync::Arc<T> {
-    #[inline]
-    fn window(&self, gpa: u64, length: usize) -> Option<Window<'_>> {
-        (**self).window(gpa, length)
-    }
-    fn read(&self, gpa: u64, buffer: &mut [u8]) -> Result<(), MemoryError> {
-        (**self).read(gpa, buffer)
-    }
-    fn write(&self, gpa: u64, data: &[u8]) -> Result<(), MemoryError> {
-        (**self).write(gpa, data)
-    }
-    fn load_u32(&self, gpa: u64) -> Result<u32, MemoryError> {
-        (**self).load_u32(gpa)
-    }
-    fn store_u32(&self, gpa: u64, value: u32) -> Result<(), MemoryError> {
-        (**self).store_u32(gpa, value)
-    }
-    fn fence(&self) {
-        (**self).fence()
-    }
-    fn swap_u32(&self, gpa: u64, value: u32) -> Result<u32, MemoryError> {
-        (**self).swap_u32(gpa, value)
-    }
-    fn read_u64(&self, gpa: u64) -> Result<u64, MemoryError> {
-        (**self).read_u64(gpa)
-    }
-    fn write_u64(&self, gpa: u64, value: u64) -> Result<(), MemoryError> {
-        (**self).write_u64(gpa, value)
-    }
-    fn read_u128(&self, gpa: u64) -> Result<u128, MemoryError> {
-        (**self).read_u128(gpa)
-    }
-    fn write_u128(&self, gpa: u64, value: u128) -> Result<(), MemoryError> {
-        (**self).write_u128(gpa, value)
-    }
-    fn fetch_or_u32(&self, gpa: u64, bits: u32) -> Result<u32, MemoryError> {
-        (**self).fetch_or_u32(gpa, bits)
-    }
-}
+forward_guest_memory!(&T, alloc::sync::Arc<T>);
 
 /// Guest memory shared between threads, none trusting the others.
 ///
