@@ -68,17 +68,20 @@ impl Symbols {
     }
 
     /// How many functions are known.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.functions.len()
     }
 
     /// Whether no function is known.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.functions.is_empty()
     }
 
     /// The start address of the function named `name` (demangled, without hash).
-    pub fn address_of(&self, name: &str) -> Option<u64> {
+    #[cfg(test)]
+    fn address_of(&self, name: &str) -> Option<u64> {
         self.functions
             .iter()
             .find(|(_, _, function)| function == name)

@@ -27,9 +27,11 @@
 #include <unistd.h>
 #include <wchar.h>
 
-/* dxgos's FreeFrames debug query (userlib's SyscallNumber::FreeFrames, 0x111, above the
- * base that keeps dxgos calls clear of Linux's numbers). */
-#define DXGOS_FREE_FRAMES 0x10000111L
+/* dxgos calls (userlib's sys: DXGOS_SYSCALL_BASE + SyscallNumber, the base keeping them
+ * clear of Linux's numbers): OpenAdapterFromLuid and the FreeFrames debug query. */
+#define DXGOS_SYSCALL_BASE 0x10000000L
+#define DXGOS_OPEN_ADAPTER_FROM_LUID (DXGOS_SYSCALL_BASE + 0x01)
+#define DXGOS_FREE_FRAMES (DXGOS_SYSCALL_BASE + 0x111)
 #define THREADS 4
 #define ROUNDS 2000
 
@@ -143,11 +145,10 @@ static void *spin_then_trap(void *argument) {
     __builtin_trap();
 }
 
-/* dxgos's OpenAdapterFromLuid (userlib's sys: DXGOS_SYSCALL_BASE + 0x01) with its 12-byte
- * struct, as a raw system call. */
+/* dxgos's OpenAdapterFromLuid with its 12-byte struct, as a raw system call. */
 static long open_adapter_from_luid(void) {
     static unsigned char arguments[12];
-    return syscall(0x10000000 + 0x01, arguments, sizeof arguments, 0);
+    return syscall(DXGOS_OPEN_ADAPTER_FROM_LUID, arguments, sizeof arguments, 0);
 }
 
 static void *call_abort(void *argument) {

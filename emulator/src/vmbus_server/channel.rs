@@ -5,7 +5,10 @@ use super::error::ServerError;
 use super::service::{ServiceReply, ServiceStatistics};
 use hyperv::memory::GuestMemory;
 use std::collections::VecDeque;
-use vmbus::ring::{OutgoingPacket, PacketType, RingError, RingReceiver, RingSender};
+use vmbus::ring::{
+    IndexKind, OutgoingPacket, PacketType, READ_INDEX_OFFSET, RingError, RingReceiver, RingSender,
+    WRITE_INDEX_OFFSET,
+};
 
 /// The host's ends of an open channel's rings.
 #[derive(Debug)]
@@ -37,6 +40,18 @@ impl<M: GuestMemory> HostChannel<M> {
             broken: false,
             corrupt_read_index: false,
         }
+    }
+
+    /// Writes a misaligned value (12) into the ring index the host owns of `kind`: the write
+    /// index of the host→guest ring or the read index of the guest→host ring. The guest must
+    /// report it as CorruptIndex when it loads it.
+    pub(super) fn corrupt_index(&self, kind: IndexKind) {
+        let control = match kind {
+            IndexKind::Write => self.sender.pages().control_gpa() + WRITE_INDEX_OFFSET,
+            IndexKind::Read => self.receiver.pages().control_gpa() + READ_INDEX_OFFSET,
+        };
+        // One guest memory behind both rings.
+        let _ = self.sender.memory().store_u32(control, 12);
     }
 
     /// Service replies waiting for room in the host→guest ring.

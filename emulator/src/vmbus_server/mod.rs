@@ -46,9 +46,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use vmbus::gpadl::{GpaRange, GpadlAssembler};
 use vmbus::messages::{ControlMessage, MessageType, STATUS_UNSUCCESSFUL, encode, parse};
-use vmbus::ring::{
-    ChannelRings, FEATURE_BITS_OFFSET, IndexKind, READ_INDEX_OFFSET, WRITE_INDEX_OFFSET,
-};
+use vmbus::ring::{ChannelRings, FEATURE_BITS_OFFSET, IndexKind};
 use vmbus::version::{
     MESSAGE_CONNECTION_ID, MESSAGE_CONNECTION_ID_MULTICLIENT, VMBUS_SYNIC_MESSAGE_TYPE, Version,
 };
@@ -472,7 +470,7 @@ impl<M: GuestMemory + Clone> Server<M> {
                 Err(error) => failure = Some(error),
             }
             if channel.corrupt_read_index {
-                write_corrupt_read_index(channel);
+                channel.corrupt_index(IndexKind::Read);
             }
         }
         if let Some(error) = failure {
@@ -1053,9 +1051,7 @@ impl<M: GuestMemory + Clone> Server<M> {
 
     fn corrupt_ring(&mut self, relid: u32) {
         if let Some(channel) = self.host_channel(relid) {
-            let gpa = channel.sender.pages().control_gpa() + WRITE_INDEX_OFFSET;
-            // Misaligned: the guest's receiver must report CorruptIndex.
-            let _ = channel.sender.memory().store_u32(gpa, 12);
+            channel.corrupt_index(IndexKind::Write);
             log::info!(
                 "vmbus server: corrupted {:?} index of channel {relid}",
                 IndexKind::Write
@@ -1071,7 +1067,7 @@ impl<M: GuestMemory + Clone> Server<M> {
     fn corrupt_inbound_read_index(&mut self, relid: u32) {
         if let Some(channel) = self.host_channel(relid) {
             channel.corrupt_read_index = true;
-            write_corrupt_read_index(channel);
+            channel.corrupt_index(IndexKind::Read);
             log::info!(
                 "vmbus server: corrupted {:?} index of channel {relid}",
                 IndexKind::Read
@@ -1176,13 +1172,6 @@ impl<M: GuestMemory + Clone> Server<M> {
             }
         }
     }
-}
-
-/// Writes a misaligned read index (12) into the guest→host ring of `channel`.
-fn write_corrupt_read_index<M: GuestMemory>(channel: &HostChannel<M>) {
-    let gpa = channel.receiver.pages().control_gpa() + READ_INDEX_OFFSET;
-    // One guest memory behind both rings.
-    let _ = channel.sender.memory().store_u32(gpa, 12);
 }
 
 /// How many dxg requests awaiting a completion [`Server`] remembers the command of (a guest

@@ -481,8 +481,7 @@ impl AddressSpace {
         match self.mapper().unmap(user) {
             Ok((frame, flush)) => {
                 flush.flush();
-                let number = frame.start_address().as_u64() / PAGE_SIZE;
-                if self.lent_frames.get_mut().binary_search(&number).is_ok() {
+                if self.is_lent(frame.start_address()) {
                     // The device may still write it: keep it until the address space goes.
                     self.unmapped_lent_frames.push(frame.start_address());
                     return true;
@@ -497,6 +496,12 @@ impl AddressSpace {
         }
     }
 
+    /// Whether [`Self::owned_frames`] lent `frame` to a device.
+    fn is_lent(&mut self, frame: PhysAddr) -> bool {
+        let number = frame.as_u64() / PAGE_SIZE;
+        self.lent_frames.get_mut().binary_search(&number).is_ok()
+    }
+
     /// Unmaps and frees the owned, user-accessible page `page` if it holds only zeros and its
     /// frame was never lent to a device ([`Self::owned_frames`]): what `mprotect(PROT_NONE)`
     /// does with such a page (access given back maps a zeroed one, so nothing is lost).
@@ -505,8 +510,7 @@ impl AddressSpace {
         let Some((frame, flags)) = self.leaf(page, false) else {
             return false;
         };
-        let number = frame.as_u64() / PAGE_SIZE;
-        if flags.contains(BORROWED) || self.lent_frames.get_mut().binary_search(&number).is_ok() {
+        if flags.contains(BORROWED) || self.is_lent(frame) {
             return false;
         }
         let mut chunk = [0u8; 512];
